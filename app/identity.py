@@ -1,0 +1,392 @@
+"""Identity resolution: contact points to customers.
+
+Contact points are normalised (emails lower-cased, phones to E.164 with
+``phonenumbers``, handles scoped per platform). All contact points of one
+participant belong to one person, so they end on one customer; when they were
+on two customers, those two are merged (the loser keeps a pointer to the
+survivor and the move is written to the audit log). A name alone never links
+anyone, and the business's own addresses, numbers and chat names never belong
+to a customer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import phonenumbers
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app import settings
+from app.models import AuditEntry, Customer, Event, EventParticipant, Identity
+from app.records import Participant
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}
+
+
+@dataclass(frozen=True)
+class ContactKey:
+    """A normalised contact point: what makes an identity unique."""
+
+    kind: str  # email | phone | handle | platform_id
+    platform: str
+    value: str
+    raw: str
+
+
+def normalize_email(raw: str) -> str | None:
+    """A lower-cased address, or None if ``raw`` is not an address."""
+    value = raw.strip().strip("<>").strip().lower()
+    if value.startswith("mailto:"):
+        value = value[7:]
+    return value if _EMAIL_RE.match(value) else None
+
+
+def email_match_key(email: str) -> str:
+    """A key under which provider-equivalent addresses meet (Gmail ignores dots, +tags)."""
+    local, _, domain = email.partition("@")
+    local = local.split("+", 1)[0]
+    if domain in _GMAIL_DOMAINS:
+        return local.replace(".", "") + "@gmail.com"
+    return f"{local}@{domain}"
+
+
+def normalize_phone(raw: str, region: str) -> str | None:
+    """E.164 form of ``raw`` read with the default ``region``, or None.
+
+    Numbers that are possible (right length for the country) are kept even if
+    the library's tables do not list their range as valid; extensions are
+    dropped.
+    """
+    text = raw.strip()
+    if not text or sum(ch.isdigit() for ch in text) < 5:
+        return None
+    try:
+        number = phonenumbers.parse(text, region.upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    number.extension = None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_handle(raw: str) -> str:
+    """A chat handle compared without case or surrounding space."""
+    return " ".join(raw.split()).casefold()
+
+
+def contact_keys(participant: Participant, region: str) -> list[ContactKey]:
+    """The normalised contact points a participant carries (names excluded)."""
+    keys: list[ContactKey] = []
+    if participant.email:
+        email = normalize_email(participant.email)
+        if email:
+            keys.append(ContactKey("email", "", email, participant.email.strip()))
+    if participant.phone:
+        phone = normalize_phone(participant.phone, region)
+        if phone:
+            keys.append(ContactKey("phone", "", phone, participant.phone.strip()))
+        elif not participant.handle:
+            # Not a dialable number (too short, made up): still a handle on its platform.
+            handle = normalize_handle(participant.phone)
+            if handle:
+                keys.append(
+                    ContactKey("handle", participant.platform, handle, participant.phone.strip())
+                )
+    if participant.handle:
+        handle = normalize_handle(participant.handle)
+        if handle:
+            keys.append(
+                ContactKey("handle", participant.platform, handle, participant.handle.strip())
+            )
+    if participant.platform_id:
+        keys.append(
+            ContactKey(
+                "platform_id",
+                participant.platform,
+                participant.platform_id.strip(),
+                participant.platform_id.strip(),
+            )
+        )
+    return keys
+
+
+@dataclass(frozen=True)
+class OwnerSet:
+    """The business's own contact points, normalised for comparison."""
+
+    emails: frozenset[str]
+    phones: frozenset[str]
+    names: frozenset[str]
+
+    def owns(self, key: ContactKey) -> bool:
+        """True if ``key`` is one of the business's own contact points."""
+        if key.kind == "email":
+            return key.value in self.emails
+        if key.kind == "phone":
+            return key.value in self.phones
+        if key.kind == "handle":
+            return key.value in self.names
+        return False
+
+    @staticmethod
+    def load(session: Session) -> OwnerSet:
+        """The owner's contact points from the settings."""
+        region = settings.get(session, "region")
+        emails = {normalize_email(e) for e in settings.get_list(session, "owner_emails")}
+        phones = {normalize_phone(p, region) for p in settings.get_list(session, "owner_phones")}
+        names = {normalize_handle(n) for n in settings.get_list(session, "owner_names")}
+        return OwnerSet(
+            emails=frozenset(e for e in emails if e),
+            phones=frozenset(p for p in phones if p),
+            names=frozenset(n for n in names if n),
+        )
+
+
+def _search_digits(key: ContactKey) -> str:
+    return "".join(ch for ch in key.value if ch.isdigit()) if key.kind == "phone" else ""
+
+
+def _looks_like_address(name: str) -> bool:
+    return "@" in name or sum(ch.isdigit() for ch in name) >= 5
+
+
+class Resolver:
+    """Links participants to identities and customers within one session.
+
+    Keeps a cache of identities seen in this batch so a large import does not
+    query the same contact point again and again.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.region = settings.get(session, "region")
+        self.owner = OwnerSet.load(session)
+        self._cache: dict[tuple[str, str, str], Identity] = {}
+        self.touched_customers: set[int] = set()
+
+    def _identity(self, key: ContactKey, name: str, source: str) -> Identity:
+        cache_key = (key.kind, key.platform, key.value)
+        identity = self._cache.get(cache_key)
+        if identity is None:
+            identity = self.session.scalar(
+                select(Identity).where(
+                    Identity.kind == key.kind,
+                    Identity.platform == key.platform,
+                    Identity.value == key.value,
+                )
+            )
+        if identity is None:
+            identity = Identity(
+                kind=key.kind,
+                platform=key.platform,
+                value=key.value,
+                raw=key.raw,
+                match_key=email_match_key(key.value) if key.kind == "email" else key.value,
+                search_digits=_search_digits(key),
+                display_name=name,
+                is_own=self.owner.owns(key),
+                first_seen_source=source,
+            )
+            self.session.add(identity)
+            self.session.flush()
+        elif name and not identity.display_name:
+            identity.display_name = name
+        self._cache[cache_key] = identity
+        return identity
+
+    def resolve(
+        self, participant: Participant, source: str, *, link: bool = True
+    ) -> tuple[list[Identity], bool]:
+        """The identities of ``participant`` and whether it is the business itself.
+
+        With ``link`` (the default) every non-own identity of the participant
+        ends on one customer, created or merged as needed. ``link=False`` is for
+        automated senders, who are not customers.
+        """
+        keys = contact_keys(participant, self.region)
+        name = participant.name.strip()
+        identities = [self._identity(key, name, source) for key in keys]
+        is_owner = any(identity.is_own for identity in identities)
+        if is_owner or not link or not identities:
+            return identities, is_owner
+        customer_ids = sorted({i.customer_id for i in identities if i.customer_id is not None})
+        if customer_ids:
+            survivor_id = customer_ids[0]
+            for other in customer_ids[1:]:
+                merge_customers(self.session, survivor_id, other, reason="shared contact point")
+        else:
+            customer = Customer(display_name=name if not _looks_like_address(name) else "")
+            self.session.add(customer)
+            self.session.flush()
+            survivor_id = customer.id
+            self.session.add(
+                AuditEntry(
+                    action="create",
+                    details={"customer": survivor_id, "identities": [i.id for i in identities]},
+                )
+            )
+        survivor = self.session.get(Customer, survivor_id)
+        assert survivor is not None
+        for identity in identities:
+            if identity.customer_id != survivor_id:
+                identity.customer_id = survivor_id
+        if name and not _looks_like_address(name) and not survivor.display_name:
+            survivor.display_name = name
+        self.touched_customers.add(survivor_id)
+        return identities, False
+
+
+def merge_customers(session: Session, survivor_id: int, other_id: int, *, reason: str) -> None:
+    """Move every identity and note of ``other_id`` onto ``survivor_id``; log the move."""
+    from app.models import Note
+
+    moved = list(session.scalars(select(Identity.id).where(Identity.customer_id == other_id)))
+    session.execute(
+        update(Identity).where(Identity.customer_id == other_id).values(customer_id=survivor_id)
+    )
+    notes = list(session.scalars(select(Note.id).where(Note.customer_id == other_id)))
+    session.execute(
+        update(Note).where(Note.customer_id == other_id).values(customer_id=survivor_id)
+    )
+    other = session.get(Customer, other_id)
+    survivor = session.get(Customer, survivor_id)
+    assert other is not None and survivor is not None
+    other.merged_into_id = survivor_id
+    if not survivor.display_name and other.display_name:
+        survivor.display_name = other.display_name
+    session.add(
+        AuditEntry(
+            action="merge",
+            details={
+                "survivor": survivor_id,
+                "merged": other_id,
+                "identities": moved,
+                "notes": notes,
+                "reason": reason,
+            },
+        )
+    )
+    session.flush()
+
+
+def display_name_fallback(session: Session, customer_id: int) -> str:
+    """A name for a customer without one: their first email, phone or handle."""
+    row = session.execute(
+        select(Identity.raw, Identity.value)
+        .where(Identity.customer_id == customer_id)
+        .order_by(Identity.kind, Identity.id)
+        .limit(1)
+    ).first()
+    return (row[0] or row[1]) if row else ""
+
+
+def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> None:
+    """Recompute event count and first/last contact of the given customers."""
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        per_event = (
+            select(Identity.customer_id.label("cid"), Event.id.label("eid"), Event.occurred_at)
+            .join(EventParticipant, EventParticipant.identity_id == Identity.id)
+            .join(Event, Event.id == EventParticipant.event_id)
+            .where(Identity.customer_id.in_(chunk), Identity.is_own.is_(False))
+            .distinct()
+            .subquery()
+        )
+        rows = session.execute(
+            select(
+                per_event.c.cid,
+                func.count(per_event.c.eid),
+                func.min(per_event.c.occurred_at),
+                func.max(per_event.c.occurred_at),
+            ).group_by(per_event.c.cid)
+        ).all()
+        found = {row[0]: row for row in rows}
+        for cid in chunk:
+            customer = session.get(Customer, cid)
+            if customer is None:
+                continue
+            row = found.get(cid)
+            customer.event_count = int(row[1]) if row else 0
+            customer.first_seen = _aware(row[2]) if row else None
+            customer.last_seen = _aware(row[3]) if row else None
+            if not customer.display_name:
+                customer.display_name = display_name_fallback(session, cid)
+    session.flush()
+
+
+def _aware(value: object) -> datetime | None:
+    # Aggregates bypass the column type; SQLite hands back naive UTC (text or datetime).
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def apply_owner_settings(session: Session) -> int:
+    """Re-mark identities and directions after the owner's contact points changed.
+
+    Own identities leave their customers; events sent from them become
+    outbound, events no longer sent by the owner become inbound again.
+
+    Returns:
+        How many identities changed their "own" mark.
+    """
+    owner = OwnerSet.load(session)
+    changed = 0
+    touched: set[int] = set()
+    freed: list[Identity] = []
+    for identity in session.scalars(select(Identity)):
+        key = ContactKey(identity.kind, identity.platform, identity.value, identity.raw)
+        own = owner.owns(key)
+        if own == identity.is_own:
+            continue
+        changed += 1
+        identity.is_own = own
+        if own and identity.customer_id is not None:
+            touched.add(identity.customer_id)
+            identity.customer_id = None
+        elif not own:
+            freed.append(identity)
+    session.flush()
+    # A contact point that is no longer the owner's becomes a customer of its own.
+    for identity in freed:
+        customer = Customer(display_name=identity.display_name)
+        session.add(customer)
+        session.flush()
+        identity.customer_id = customer.id
+        touched.add(customer.id)
+    refresh_directions(session)
+    refresh_customer_stats(session, touched)
+    return changed
+
+
+def refresh_directions(session: Session, event_ids: Iterable[int] | None = None) -> None:
+    """Set inbound/outbound on events from whether their sender is the owner.
+
+    System events keep their direction.
+    """
+    own_sent = (
+        select(EventParticipant.event_id)
+        .join(Identity, Identity.id == EventParticipant.identity_id)
+        .where(EventParticipant.role.in_(("from", "author")), Identity.is_own.is_(True))
+    )
+    base = update(Event).where(Event.direction != "system")
+    if event_ids is not None:
+        ids = list(event_ids)
+        base = base.where(Event.id.in_(ids))
+    session.execute(
+        base.where(Event.id.in_(own_sent)).values(direction="outbound"),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        base.where(Event.id.not_in(own_sent)).values(direction="inbound"),
+        execution_options={"synchronize_session": False},
+    )

@@ -1,0 +1,499 @@
+"""The one write path for imported data: idempotent upserts, provenance and problems.
+
+``import_file`` runs a connector over one file and stores what it yields. Each
+item is written inside a savepoint, so one bad item becomes an
+``import_problem`` and the rest goes on; items are committed in batches, so a
+cancel, a crash or a kill leaves complete events only, and the next run of the
+same file adds just what is missing (events are unique by source and natural
+key). Progress and cancellation are plain callbacks: the UI adapts them to
+signals, tests pass lambdas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app import identity, settings
+from app.db import Database
+from app.errors import Cancelled, FormatError, UserFacingError
+from app.models import Event, EventParticipant, ImportProblem, ImportRun, Order, OrderLine, utcnow
+from app.records import DateOrder, EventRecord, Item, Notice, OwnerHint, ParseOptions, Problem
+from connectors import registry
+from connectors.base import Connector
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+_OWNER_SETTING = {"email": "owner_emails", "phone": "owner_phones", "name": "owner_names"}
+
+
+@dataclass
+class ImportProgress:
+    """Where an import stands, for a progress bar."""
+
+    path: str
+    items: int
+    added: int
+    duplicates: int
+    problems: int
+    bytes_done: int
+    bytes_total: int
+
+
+@dataclass
+class FileReport:
+    """What one file's import did."""
+
+    path: str
+    format: str
+    added: int = 0
+    duplicates: int = 0
+    updated: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    status: str = "done"  # done | cancelled | failed
+    error: str | None = None
+    run_id: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The CLI's JSON shape for one file."""
+        return {
+            "path": self.path,
+            "format": self.format,
+            "added": self.added,
+            "duplicates": self.duplicates,
+            "updated": self.updated,
+            "problems": [{"location": p.location, "reason": p.reason} for p in self.problems],
+            "notices": self.notices,
+            "status": self.status,
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+def content_hash(record: EventRecord) -> str:
+    """A digest of everything an event shows, to tell an update from a duplicate."""
+    payload: dict[str, Any] = {
+        "t": record.title,
+        "b": record.text,
+        "at": record.occurred_at.astimezone(UTC).isoformat(),
+        "d": record.direction,
+        "x": dict(record.details),
+    }
+    if record.order is not None:
+        payload["o"] = repr(record.order)
+    data = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def _people_text(record: EventRecord) -> str:
+    parts: list[str] = []
+    for p in record.participants:
+        parts.extend(x for x in (p.name, p.email, p.phone, p.handle) if x)
+    if record.order is not None:
+        parts.append(record.order.number)
+        parts.append(record.order.number.lstrip("#"))
+    return " ".join(parts)
+
+
+def index_event(session: Session, event: Event, people: str) -> None:
+    """Put (or replace) an event in the full-text index."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.execute(text("DELETE FROM event_fts WHERE rowid = :id"), {"id": event.id})
+    session.execute(
+        text("INSERT INTO event_fts(rowid, title, body, people) VALUES (:id, :t, :b, :p)"),
+        {"id": event.id, "t": event.title, "b": event.body, "p": people},
+    )
+
+
+def _apply_order(event: Event, record: EventRecord) -> None:
+    info = record.order
+    if info is None:
+        return
+    order = event.order
+    if order is None:
+        order = Order(number=info.number, platform=record.source)
+        event.order = order
+    order.number = info.number
+    order.currency = info.currency.upper()
+    order.total = info.total
+    order.subtotal = info.subtotal
+    order.shipping = info.shipping
+    order.tax = info.tax
+    order.discount = info.discount
+    order.refunded = info.refunded
+    order.financial_status = info.financial_status
+    order.fulfillment_status = info.fulfillment_status
+    order.platform_order_id = info.platform_order_id
+    order.paid_at = info.paid_at
+    order.fulfilled_at = info.fulfilled_at
+    order.cancelled_at = info.cancelled_at
+    order.lines = [
+        OrderLine(
+            position=pos,
+            name=line.name,
+            sku=line.sku,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+        )
+        for pos, line in enumerate(info.lines)
+    ]
+
+
+class _Writer:
+    """Stores the items of one import run, batch by batch."""
+
+    def __init__(self, db: Database, run_id: int, report: FileReport) -> None:
+        self.db = db
+        self.run_id = run_id
+        self.report = report
+        self.touched: set[int] = set()
+        self.new_event_ids: list[int] = []
+
+    def write_batch(self, items: Sequence[Item]) -> None:
+        with self.db.session() as session:
+            resolver = identity.Resolver(session)
+            for item in items:
+                if isinstance(item, Problem):
+                    self._problem(session, item)
+                elif isinstance(item, Notice):
+                    self.report.notices.append(item.message)
+                elif isinstance(item, OwnerHint):
+                    if self._owner_hint(session, item):
+                        resolver = identity.Resolver(session)
+                else:
+                    self._record(session, resolver, item)
+            self.touched |= resolver.touched_customers
+            identity.refresh_customer_stats(session, resolver.touched_customers)
+            run = session.get(ImportRun, self.run_id)
+            assert run is not None
+            run.added, run.duplicates = self.report.added, self.report.duplicates
+            run.updated, run.problem_count = self.report.updated, len(self.report.problems)
+            run.notices = "\n".join(self.report.notices)
+
+    def _problem(self, session: Session, problem: Problem) -> None:
+        self.report.problems.append(problem)
+        session.add(
+            ImportProblem(run_id=self.run_id, location=problem.location, reason=problem.reason)
+        )
+
+    def _owner_hint(self, session: Session, hint: OwnerHint) -> bool:
+        key = _OWNER_SETTING[hint.kind]
+        if not settings.add_to_list(session, key, hint.value):
+            return False
+        self.report.notices.append(f"recognised {hint.value} as your own {hint.kind}")
+        identity.apply_owner_settings(session)
+        return True
+
+    def _record(self, session: Session, resolver: identity.Resolver, record: EventRecord) -> None:
+        try:
+            with session.begin_nested():
+                self._store(session, resolver, record)
+        except (SQLAlchemyError, ValueError, TypeError) as exc:
+            log.warning("could not store %s: %s", record.locator, exc)
+            self._problem(
+                session, Problem(record.locator or record.external_id, f"could not store: {exc}")
+            )
+
+    def _store(self, session: Session, resolver: identity.Resolver, record: EventRecord) -> None:
+        if record.occurred_at.tzinfo is None:
+            raise ValueError("time without a zone")
+        digest = content_hash(record)
+        event = session.scalar(
+            select(Event).where(
+                Event.source == record.source, Event.external_id == record.external_id
+            )
+        )
+        if event is not None:
+            if event.content_hash == digest or record.order is None:
+                self.report.duplicates += 1
+                return
+            self._update(session, event, record, digest)
+            return
+        event = Event(
+            channel=record.channel,
+            source=record.source,
+            external_id=record.external_id,
+            occurred_at=record.occurred_at.astimezone(UTC),
+            direction=record.direction or "inbound",
+            title=record.title,
+            body=record.text,
+            thread_key=record.thread_key,
+            details=dict(record.details),
+            content_hash=digest,
+            import_run_id=self.run_id,
+            locator=record.locator,
+        )
+        _apply_order(event, record)
+        session.add(event)
+        session.flush()
+        automated = bool(record.details.get("automated"))
+        owner_sent = False
+        seen: set[tuple[int, str]] = set()
+        for participant in record.participants:
+            link = not (automated and participant.role == "from")
+            identities, is_owner = resolver.resolve(participant, record.source, link=link)
+            if is_owner and participant.role in ("from", "author"):
+                owner_sent = True
+            for ident in identities:
+                if (ident.id, participant.role) in seen:
+                    continue
+                seen.add((ident.id, participant.role))
+                session.add(
+                    EventParticipant(
+                        event_id=event.id,
+                        identity_id=ident.id,
+                        role=participant.role,
+                        name=participant.name,
+                    )
+                )
+        if record.direction is None:
+            event.direction = "outbound" if owner_sent else "inbound"
+        index_event(session, event, _people_text(record))
+        self.report.added += 1
+        self.new_event_ids.append(event.id)
+
+    def _update(self, session: Session, event: Event, record: EventRecord, digest: str) -> None:
+        before = event.order
+        was = (
+            (before.financial_status, before.fulfillment_status, before.refunded)
+            if before
+            else None
+        )
+        event.title, event.body = record.title, record.text
+        event.details = (
+            {
+                **dict(record.details),
+                "previous": {
+                    "financial_status": was[0],
+                    "fulfillment_status": was[1],
+                    "refunded": str(was[2]) if was and was[2] is not None else None,
+                },
+            }
+            if was
+            else dict(record.details)
+        )
+        event.content_hash = digest
+        _apply_order(event, record)
+        session.flush()
+        index_event(session, event, _people_text(record))
+        self.report.updated += 1
+
+
+def _options(
+    session: Session,
+    tz: tzinfo | None,
+    date_order: DateOrder | None,
+    progress: Callable[[int, int], None],
+    should_cancel: Callable[[], bool] | None,
+) -> ParseOptions:
+    return ParseOptions(
+        tz=tz or settings.zone(session),
+        region=settings.get(session, "region"),
+        date_order=date_order,
+        owner_names=tuple(settings.get_list(session, "owner_names")),
+        progress=progress,
+        should_cancel=should_cancel,
+    )
+
+
+def import_file(
+    db: Database,
+    path: Path,
+    *,
+    format: str | None = None,
+    tz: tzinfo | None = None,
+    date_order: DateOrder | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> FileReport:
+    """Import one file; never raises for a bad item, only for a bad file.
+
+    Args:
+        db: the open database.
+        path: the file to import.
+        format: a connector name to use instead of detecting one.
+        tz: zone for timestamps without one (default: the configured zone).
+        date_order: forced day/month order for chat exports.
+        progress: called now and then with an ``ImportProgress``.
+        should_cancel: polled between items; True stops after the current batch.
+        batch_size: items per committed transaction.
+
+    Returns:
+        The report; ``status`` is "cancelled" when stopped early.
+
+    Raises:
+        FormatError: the file is not (or not detected as) a supported format.
+        UserFacingError: the file cannot be read.
+    """
+    connector: Connector = registry.get(format) if format else registry.detect(path)
+    byte_state = [0, 0]
+
+    def on_bytes(done: int, total: int) -> None:
+        byte_state[0], byte_state[1] = done, total
+
+    with db.session() as session:
+        options = _options(session, tz, date_order, on_bytes, should_cancel)
+    return import_items(
+        db,
+        lambda: connector.parse(path, options),
+        label=str(path),
+        format=connector.name,
+        progress=progress,
+        should_cancel=should_cancel,
+        batch_size=batch_size,
+        byte_state=byte_state,
+    )
+
+
+def import_items(
+    db: Database,
+    items: Callable[[], Iterable[Item]],
+    *,
+    label: str,
+    format: str,
+    progress: Callable[[ImportProgress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    batch_size: int = BATCH_SIZE,
+    byte_state: list[int] | None = None,
+) -> FileReport:
+    """Store a stream of items as one import run (the core of ``import_file``).
+
+    Args:
+        db: the open database.
+        items: makes the iterable of items (called once, inside the run).
+        label: what the run is called in reports (a path, "account/INBOX").
+        format: the connector name recorded with the run.
+        progress: called now and then with an ``ImportProgress``.
+        should_cancel: polled between items.
+        batch_size: items per committed transaction.
+        byte_state: [done, total] bytes, updated by the producer for progress.
+
+    Raises:
+        FormatError, UserFacingError: the producer failed before yielding anything.
+    """
+    report = FileReport(path=label, format=format)
+    state = byte_state if byte_state is not None else [0, 0]
+    with db.session() as session:
+        run = ImportRun(path=label, format=format)
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    report.run_id = run_id
+    writer = _Writer(db, run_id, report)
+    items_seen = 0
+
+    def emit() -> None:
+        if progress is not None:
+            progress(
+                ImportProgress(
+                    label,
+                    items_seen,
+                    report.added,
+                    report.duplicates,
+                    len(report.problems),
+                    state[0],
+                    state[1],
+                )
+            )
+
+    batch: list[Item] = []
+    try:
+        for item in items():
+            batch.append(item)
+            items_seen += 1
+            if len(batch) >= batch_size:
+                writer.write_batch(batch)
+                batch = []
+                emit()
+            if should_cancel is not None and should_cancel():
+                report.status = "cancelled"
+                break
+        writer.write_batch(batch)
+    except (FormatError, UserFacingError) as exc:
+        writer.write_batch(batch)
+        report.status, report.error = "failed", str(exc)
+        _finish(db, report)
+        if report.added or report.duplicates or report.problems:
+            return report
+        raise
+    except Cancelled:
+        writer.write_batch(batch)
+        report.status = "cancelled"
+    except OSError as exc:
+        writer.write_batch(batch)
+        report.status, report.error = "failed", f"{label}: read error: {exc}"
+        _finish(db, report)
+        raise UserFacingError(report.error) from exc
+    emit()
+    _finish(db, report)
+    return report
+
+
+def _finish(db: Database, report: FileReport) -> None:
+    with db.session() as session:
+        run = session.get(ImportRun, report.run_id)
+        if run is not None:
+            run.status = report.status
+            run.finished_at = utcnow()
+
+
+def import_paths(
+    db: Database,
+    paths: Iterable[Path],
+    *,
+    format: str | None = None,
+    tz: tzinfo | None = None,
+    date_order: DateOrder | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> list[FileReport]:
+    """Import files and folders (walked recursively); a bad file fails alone.
+
+    A file that cannot be read or is not a supported format gets a report with
+    status "failed" and its one-line error; the other files still import.
+    """
+    reports: list[FileReport] = []
+    for path in registry.expand(paths):
+        if should_cancel is not None and should_cancel():
+            break
+        try:
+            reports.append(
+                import_file(
+                    db,
+                    path,
+                    format=format,
+                    tz=tz,
+                    date_order=date_order,
+                    progress=progress,
+                    should_cancel=should_cancel,
+                )
+            )
+        except UserFacingError as exc:
+            reports.append(
+                FileReport(path=str(path), format=format or "", status="failed", error=str(exc))
+            )
+    return reports
+
+
+def recent_problems(session: Session, limit: int = 500) -> list[tuple[str, str, str, datetime]]:
+    """The latest import problems: (file, location, reason, when)."""
+    rows = session.execute(
+        select(ImportRun.path, ImportProblem.location, ImportProblem.reason, ImportRun.started_at)
+        .join(ImportRun, ImportRun.id == ImportProblem.run_id)
+        .order_by(ImportProblem.id.desc())
+        .limit(limit)
+    ).all()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]

@@ -1,0 +1,296 @@
+"""The SQLAlchemy ORM model: customers, identities, events, orders, notes, imports, settings.
+
+The schema itself is created and upgraded only by the Alembic migrations in
+``app/migrations``; these classes describe it for the ORM. Datetimes are stored
+as naive UTC and come back aware; money is stored as exact decimal text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as naive UTC, returned aware (UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """An exact Decimal stored as its text, so no backend turns it into a float."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class JSONText(TypeDecorator[dict[str, Any]]):
+    """A small JSON object stored as text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        loaded = json.loads(value)
+        return loaded if isinstance(loaded, dict) else {"value": loaded}
+
+
+def utcnow() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Customer(Base):
+    """A person or business the owner serves. A merge keeps the row and points it on."""
+
+    __tablename__ = "customer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(300), default="")
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Figures kept in step by the write path (app.identity.refresh_customer_stats).
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+    identities: Mapped[list[Identity]] = relationship(back_populates="customer")
+
+
+class Identity(Base):
+    """A normalised contact point: an email, a phone (E.164), a chat handle, a platform id.
+
+    ``is_own`` marks the business's own addresses and numbers: they never
+    belong to a customer.
+    """
+
+    __tablename__ = "identity"
+    __table_args__ = (UniqueConstraint("kind", "platform", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    platform: Mapped[str] = mapped_column(String(40), default="")
+    value: Mapped[str] = mapped_column(String(320))
+    raw: Mapped[str] = mapped_column(String(320), default="")
+    match_key: Mapped[str] = mapped_column(String(320), default="", index=True)
+    search_digits: Mapped[str] = mapped_column(String(40), default="")
+    display_name: Mapped[str] = mapped_column(String(300), default="")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    is_own: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_source: Mapped[str] = mapped_column(String(40), default="")
+
+    customer: Mapped[Customer | None] = relationship(back_populates="identities")
+
+
+class ImportRun(Base):
+    """One import of one file (or one sync): what it added, skipped and could not read."""
+
+    __tablename__ = "import_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    problem_count: Mapped[int] = mapped_column(Integer, default=0)
+    notices: Mapped[str] = mapped_column(Text, default="")
+
+
+class ImportProblem(Base):
+    """An item an import could not read, with where it was and why."""
+
+    __tablename__ = "import_problem"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("import_run.id", ondelete="CASCADE"), index=True)
+    location: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Event(Base):
+    """One timeline entry. Unique by (source, external_id)."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        Index("ix_event_occurred_at", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(500))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    direction: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    thread_key: Mapped[str | None] = mapped_column(String(500), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    import_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_run.id", ondelete="SET NULL")
+    )
+    locator: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    participants: Mapped[list[EventParticipant]] = relationship(
+        back_populates="event", cascade="all, delete-orphan"
+    )
+    order: Mapped[Order | None] = relationship(back_populates="event", cascade="all")
+
+
+class EventParticipant(Base):
+    """Links an event to an identity with a role (from, to, author, buyer, …)."""
+
+    __tablename__ = "event_participant"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("event.id", ondelete="CASCADE"), primary_key=True
+    )
+    identity_id: Mapped[int] = mapped_column(
+        ForeignKey("identity.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), default="")
+
+    event: Mapped[Event] = relationship(back_populates="participants")
+    identity: Mapped[Identity] = relationship()
+
+
+class Order(Base):
+    """Order details of an order event. Amounts are exact decimals in the order's currency."""
+
+    __tablename__ = "order_info"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("event.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[str] = mapped_column(String(100), index=True)
+    platform: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal | None] = mapped_column(DecimalText())
+    subtotal: Mapped[Decimal | None] = mapped_column(DecimalText())
+    shipping: Mapped[Decimal | None] = mapped_column(DecimalText())
+    tax: Mapped[Decimal | None] = mapped_column(DecimalText())
+    discount: Mapped[Decimal | None] = mapped_column(DecimalText())
+    refunded: Mapped[Decimal | None] = mapped_column(DecimalText())
+    financial_status: Mapped[str] = mapped_column(String(40), default="")
+    fulfillment_status: Mapped[str] = mapped_column(String(40), default="")
+    platform_order_id: Mapped[str] = mapped_column(String(100), default="")
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    event: Mapped[Event] = relationship(back_populates="order")
+    lines: Mapped[list[OrderLine]] = relationship(
+        cascade="all, delete-orphan", order_by="OrderLine.position"
+    )
+
+
+class OrderLine(Base):
+    """One line item of an order."""
+
+    __tablename__ = "order_line"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_event_id: Mapped[int] = mapped_column(
+        ForeignKey("order_info.event_id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    sku: Mapped[str] = mapped_column(String(100), default="")
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_price: Mapped[Decimal | None] = mapped_column(DecimalText())
+
+
+class Note(Base):
+    """A note the team keeps on a customer."""
+
+    __tablename__ = "note"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(200), default="")
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Setting(Base):
+    """One setting of this database (declared and typed in app.settings)."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """A change to who is who (a merge, a link), kept so it can be explained and undone."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    action: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)

@@ -1,0 +1,209 @@
+"""The settings of one Threadline database, declared once with their types and defaults.
+
+Settings live in the database's ``setting`` table, so a team sharing one
+PostgreSQL database shares them too. Secrets are never settings: credentials
+live in the OS keyring only. The UI and the CLI read and write settings only
+through this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import UserFacingError
+from app.models import Setting
+
+
+def _validate_region(value: str) -> str:
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise UserFacingError(f"{value!r} is not a country code phone numbers know (e.g. GB, US)")
+    return code
+
+
+def _validate_zone(value: str) -> str:
+    name = value.strip()
+    if name not in available_timezones():
+        raise UserFacingError(f"{value!r} is not a time zone name (e.g. Europe/London)")
+    return name
+
+
+def _validate_list(value: str) -> str:
+    return ", ".join(part.strip() for part in value.split(",") if part.strip())
+
+
+def _validate_currency(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise UserFacingError(f"{value!r} is not an ISO currency code (e.g. EUR)")
+    return code
+
+
+def machine_zone() -> str:
+    """The machine's IANA time zone name, or "UTC" when it cannot be told."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz:
+        try:
+            ZoneInfo(tz)
+            return tz
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        target = Path("/etc/localtime").resolve()
+        parts = target.parts
+        if "zoneinfo" in parts:
+            name = "/".join(parts[parts.index("zoneinfo") + 1 :])
+            ZoneInfo(name)
+            return name
+    except (OSError, ZoneInfoNotFoundError, ValueError):
+        pass
+    try:
+        name = Path("/etc/timezone").read_text(encoding="utf-8").strip()
+        ZoneInfo(name)
+        return name
+    except (OSError, ZoneInfoNotFoundError, ValueError):
+        pass
+    return "UTC"
+
+
+def machine_region() -> str:
+    """The country of the machine's locale (``en_GB.UTF-8`` → GB), or "US"."""
+    for var in ("LC_ALL", "LC_CTYPE", "LANG"):
+        value = os.environ.get(var, "")
+        lang = value.split(".")[0]
+        if "_" in lang:
+            code = lang.split("_")[1].upper()
+            if code in phonenumbers.SUPPORTED_REGIONS:
+                return code
+    return "US"
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """A declared setting: key, help text, default, and a validator that normalises."""
+
+    key: str
+    help: str
+    default: Callable[[], str]
+    validate: Callable[[str], str]
+
+
+SETTINGS: dict[str, SettingSpec] = {
+    spec.key: spec
+    for spec in (
+        SettingSpec(
+            "region",
+            "ISO country code for phone numbers written without a country code",
+            machine_region,
+            _validate_region,
+        ),
+        SettingSpec(
+            "timezone",
+            "time zone for sources that state none (chat exports) and for display",
+            machine_zone,
+            _validate_zone,
+        ),
+        SettingSpec(
+            "owner_emails",
+            "the business's own email addresses, comma-separated",
+            lambda: "",
+            _validate_list,
+        ),
+        SettingSpec(
+            "owner_phones",
+            "the business's own phone numbers, comma-separated",
+            lambda: "",
+            _validate_list,
+        ),
+        SettingSpec(
+            "owner_names",
+            "the business's own chat names, comma-separated",
+            lambda: "",
+            _validate_list,
+        ),
+        SettingSpec(
+            "currency",
+            "currency for order exports that state none (ISO code)",
+            lambda: "USD",
+            _validate_currency,
+        ),
+        SettingSpec(
+            "user_name",
+            "your name, written as the author of notes",
+            lambda: os.environ.get("USER", "") or os.environ.get("USERNAME", ""),
+            lambda value: value.strip(),
+        ),
+    )
+}
+
+OWNER_KEYS = ("owner_emails", "owner_phones", "owner_names")
+
+
+def spec(key: str) -> SettingSpec:
+    """The declaration of ``key``.
+
+    Raises:
+        UserFacingError: no such setting.
+    """
+    try:
+        return SETTINGS[key]
+    except KeyError:
+        raise UserFacingError(
+            f"unknown setting {key!r}; settings are: {', '.join(SETTINGS)}"
+        ) from None
+
+
+def get(session: Session, key: str) -> str:
+    """The value of ``key`` (its default when never set)."""
+    declared = spec(key)
+    row = session.get(Setting, key)
+    return row.value if row is not None else declared.default()
+
+
+def set_value(session: Session, key: str, value: str) -> str:
+    """Validate, normalise and store ``value``; returns what was stored.
+
+    Raises:
+        UserFacingError: unknown key or invalid value.
+    """
+    normalised = spec(key).validate(value)
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=normalised))
+    else:
+        row.value = normalised
+    session.flush()
+    return normalised
+
+
+def get_all(session: Session) -> dict[str, str]:
+    """Every declared setting with its current value."""
+    stored = {row.key: row.value for row in session.scalars(select(Setting))}
+    return {key: stored.get(key, s.default()) for key, s in SETTINGS.items()}
+
+
+def get_list(session: Session, key: str) -> list[str]:
+    """A comma-separated setting as a list of its non-empty parts."""
+    return [part.strip() for part in get(session, key).split(",") if part.strip()]
+
+
+def add_to_list(session: Session, key: str, value: str) -> bool:
+    """Add ``value`` to a list setting unless present (case-insensitive); True if added."""
+    current = get_list(session, key)
+    if any(item.casefold() == value.strip().casefold() for item in current):
+        return False
+    set_value(session, key, ", ".join([*current, value.strip()]))
+    return True
+
+
+def zone(session: Session) -> ZoneInfo:
+    """The configured time zone."""
+    return ZoneInfo(get(session, "timezone"))

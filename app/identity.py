@@ -275,17 +275,6 @@ def merge_customers(session: Session, survivor_id: int, other_id: int, *, reason
     session.flush()
 
 
-def display_name_fallback(session: Session, customer_id: int) -> str:
-    """A name for a customer without one: their first email, phone or handle."""
-    row = session.execute(
-        select(Identity.raw, Identity.value)
-        .where(Identity.customer_id == customer_id)
-        .order_by(Identity.kind, Identity.id)
-        .limit(1)
-    ).first()
-    return (row[0] or row[1]) if row else ""
-
-
 def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> None:
     """Recompute event count and first/last contact of the given customers."""
     ids = sorted(set(customer_ids))
@@ -316,8 +305,6 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             customer.event_count = int(row[1]) if row else 0
             customer.first_seen = _aware(row[2]) if row else None
             customer.last_seen = _aware(row[3]) if row else None
-            if not customer.display_name:
-                customer.display_name = display_name_fallback(session, cid)
     session.flush()
 
 

@@ -371,10 +371,11 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
         if c is None:
             continue
         mine = idents.get(cid, [])
+        fallback = next((i.raw or i.value for i in mine if i.kind != "platform_id"), "")
         rows.append(
             CustomerRow(
                 id=c.id,
-                name=c.display_name,
+                name=c.display_name or fallback,
                 emails=tuple(i.value for i in mine if i.kind == "email"),
                 phones=tuple(i.value for i in mine if i.kind == "phone"),
                 handles=tuple(

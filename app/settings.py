@@ -168,6 +168,12 @@ def get(session: Session, key: str) -> str:
     return row.value if row is not None else declared.default()
 
 
+def is_set(session: Session, key: str) -> bool:
+    """True if ``key`` was set explicitly (not just its default)."""
+    spec(key)
+    return session.get(Setting, key) is not None
+
+
 def set_value(session: Session, key: str, value: str) -> str:
     """Validate, normalise and store ``value``; returns what was stored.
 

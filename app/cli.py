@@ -1,0 +1,378 @@
+"""The ``threadline`` command: the GUI with no arguments, scriptable commands otherwise.
+
+Form: ``threadline [--db PATH] COMMAND ... [--json]``. The database option
+comes before the command (``THREADLINE_DB`` sets it too). Reporting commands
+take ``--json`` and print one JSON document on stdout; human text otherwise.
+Errors go to stderr as one line, never a traceback. This is a public contract:
+extend it, never break it silently.
+
+Exit codes: 0 success; 1 some items became import problems (``import``); 2 a
+file could not be read or the command failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from app import __version__, identity, ingest, queries, settings
+from app.db import Database, open_database
+from app.errors import UserFacingError
+from app.logs import setup_logging
+from app.notes import add_note
+from app.paths import default_db_path
+from connectors import registry
+
+log = logging.getLogger(__name__)
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _local(value: datetime | None, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserFacingError(f"{name!r} is not a time zone name (e.g. Europe/London)") from None
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def cmd_import(db: Database, args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.paths]
+    missing = [p for p in paths if not p.exists()]
+    for path in missing:
+        print(f"threadline: {path}: no such file or folder", file=sys.stderr)
+    reports = ingest.import_paths(
+        db,
+        [p for p in paths if p.exists()],
+        format=args.format,
+        tz=_zone(args.tz),
+        date_order=args.date_order,
+    )
+    if args.json:
+        out = {"files": [r.as_json() for r in reports]}
+        out["files"].extend(
+            {
+                "path": str(p),
+                "format": "",
+                "added": 0,
+                "duplicates": 0,
+                "updated": 0,
+                "problems": [],
+                "notices": [],
+                "status": "failed",
+                "error": f"{p}: no such file or folder",
+            }
+            for p in missing
+        )
+        _print_json(out)
+    else:
+        for r in reports:
+            if r.error and not (r.added or r.duplicates):
+                print(f"threadline: {r.error}", file=sys.stderr)
+                continue
+            line = f"{r.path}: {r.format}: {r.added} added, {r.duplicates} duplicates"
+            if r.updated:
+                line += f", {r.updated} updated"
+            line += f", {len(r.problems)} problems"
+            if r.status != "done":
+                line += f" ({r.status})"
+            print(line)
+            for notice in r.notices:
+                print(f"  note: {notice}")
+            for problem in r.problems[:20]:
+                print(f"  problem: {problem.location}: {problem.reason}")
+            if len(r.problems) > 20:
+                print(f"  … and {len(r.problems) - 20} more problems (see --json)")
+    if missing or any(r.status == "failed" and not (r.added or r.duplicates) for r in reports):
+        return 2
+    return 1 if any(r.problems for r in reports) else 0
+
+
+def cmd_config(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        if args.key is None:
+            values = settings.get_all(session)
+            if args.json:
+                _print_json(values)
+            else:
+                for key, value in values.items():
+                    print(f"{key} = {value}")
+            return 0
+        if args.value is None:
+            value = settings.get(session, args.key)
+            if args.json:
+                _print_json({args.key: value})
+            else:
+                print(value)
+            return 0
+        stored = settings.set_value(session, args.key, args.value)
+        if args.key in settings.OWNER_KEYS or args.key == "region":
+            identity.apply_owner_settings(session)
+    if args.json:
+        _print_json({args.key: stored})
+    else:
+        print(f"{args.key} = {stored}")
+    return 0
+
+
+def cmd_customers(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        tz = settings.zone(session)
+        rows: list[queries.CustomerRow] = []
+        while True:
+            page = queries.list_customers(session, args.query or "", offset=len(rows), limit=500)
+            rows.extend(page)
+            if len(page) < 500:
+                break
+    if args.json:
+        _print_json([r.as_json() for r in rows])
+        return 0
+    if not rows:
+        print("no customers" + (f" match {args.query!r}" if args.query else ""))
+    for r in rows:
+        spent = ", ".join(f"{v} {c}" for c, v in sorted(r.orders.totals.items()))
+        print(
+            f"{r.id:>5}  {r.name or '—':<28} {r.best_identity:<32} "
+            f"{r.event_count:>4} events  last {_local(r.last_seen, tz)}"
+            + (f"  {r.orders.count} orders {spent}" if r.orders.count else "")
+        )
+    return 0
+
+
+def cmd_show(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        tz = settings.zone(session)
+        cid = queries.resolve_customer(session, args.customer)
+        row = queries.customer(session, cid)
+        events: list[queries.EventRow] = []
+        while True:
+            page = queries.timeline(session, cid, offset=len(events), limit=1000)
+            events.extend(page)
+            if len(page) < 1000:
+                break
+        notes = queries.notes(session, cid)
+    if args.json:
+        _print_json(
+            {
+                "customer": row.as_json(),
+                "events": [e.as_json() for e in events],
+                "notes": [n.as_json() for n in notes],
+            }
+        )
+        return 0
+    print(row.name or row.best_identity)
+    for label, values in (("email", row.emails), ("phone", row.phones), ("handle", row.handles)):
+        for v in values:
+            print(f"  {label}: {v}")
+    print(
+        f"  first contact {_local(row.first_seen, tz)}, last {_local(row.last_seen, tz)}, "
+        f"{row.event_count} events"
+    )
+    if row.orders.count:
+        spent = ", ".join(f"{v} {c}" for c, v in sorted(row.orders.totals.items()))
+        print(f"  {row.orders.count} orders, spent {spent}")
+    for n in notes:
+        print(f"  {'📌 ' if n.pinned else ''}note {n.id}: {n.body}")
+    for e in events:
+        arrow = {"outbound": "→", "inbound": "←", "system": "·"}.get(e.direction, " ")
+        first = e.text.strip().splitlines()[0] if e.text.strip() else ""
+        print(
+            f"{_local(e.occurred_at, tz)}  {e.channel:<5} {arrow} {e.title[:40]:<40} {first[:60]}"
+        )
+    return 0
+
+
+def cmd_search(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        tz = settings.zone(session)
+        hits = queries.search(session, args.query, limit=args.limit)
+    if args.json:
+        _print_json([h.as_json() for h in hits])
+        return 0
+    if not hits:
+        print(f"nothing matches {args.query!r}")
+    for h in hits:
+        data = h.as_json()
+        print(
+            f"{_local(h.occurred_at, tz)}  {h.channel:<5} {h.customer_name or '—':<24} "
+            f"{data['snippet']}"
+        )
+    return 0
+
+
+def cmd_note(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        cid = queries.resolve_customer(session, args.customer)
+        note = add_note(session, cid, args.text, pinned=args.pin)
+    if args.json:
+        _print_json(note.as_json())
+    else:
+        print(f"note {note.id} added")
+    return 0
+
+
+def cmd_export(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        cid = queries.resolve_customer(session, args.customer)
+    pdf = importlib.import_module("app.export.pdf")
+    pages = pdf.export_customer_pdf(db, cid, Path(args.pdf))
+    if args.json:
+        _print_json({"path": str(args.pdf), "pages": pages})
+    else:
+        print(f"wrote {args.pdf} ({pages} pages)")
+    return 0
+
+
+def cmd_demo(db: Database, args: argparse.Namespace) -> int:
+    from app.demo import load_demo
+
+    reports = load_demo(db)
+    if args.json:
+        _print_json({"files": [r.as_json() for r in reports]})
+    else:
+        total = sum(r.added for r in reports)
+        print(f"demo data loaded: {total} events from {len(reports)} files")
+    return 0
+
+
+def cmd_problems(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        rows = ingest.recent_problems(session, limit=args.limit)
+    if args.json:
+        _print_json(
+            [
+                {"file": f, "location": loc, "reason": r, "at": at.isoformat()}
+                for f, loc, r, at in rows
+            ]
+        )
+    else:
+        for f, loc, r, _at in rows:
+            print(f"{loc}: {r}  ({f})")
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="threadline",
+        description="One customer's email, chats and orders in one timeline. "
+        "Without a command, opens the app.",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="database file (default: THREADLINE_DB, else threadline.db in the user data folder)",
+    )
+    parser.add_argument("--version", action="version", version=f"threadline {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str, *, json_flag: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print one JSON document")
+        return p
+
+    p = add("import", "import mail, chat and order files or folders")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--format", choices=registry.names(), help="skip detection; use this format")
+    p.add_argument("--tz", metavar="ZONE", help="zone for times without one (chat exports)")
+    p.add_argument(
+        "--date-order",
+        choices=("dmy", "mdy", "ymd"),
+        help="day/month order when a chat export cannot tell",
+    )
+    p.set_defaults(func=cmd_import)
+
+    p = add("config", "read or set settings")
+    p.add_argument("key", nargs="?", choices=list(settings.SETTINGS), metavar="KEY")
+    p.add_argument("value", nargs="?", metavar="VALUE")
+    p.set_defaults(func=cmd_config)
+
+    p = add("customers", "list customers, most recent contact first")
+    p.add_argument("query", nargs="?", help="filter by name, email, phone or order number")
+    p.set_defaults(func=cmd_customers)
+
+    p = add("show", "one customer's profile, notes and timeline")
+    p.add_argument("customer", metavar="CUSTOMER", help="id, email, phone or unambiguous name")
+    p.set_defaults(func=cmd_show)
+
+    p = add("search", "full-text search across all messages and orders")
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_search)
+
+    p = add("note", "add a note to a customer")
+    p.add_argument("customer", metavar="CUSTOMER")
+    p.add_argument("text")
+    p.add_argument("--pin", action="store_true", help="pin the note")
+    p.set_defaults(func=cmd_note)
+
+    p = add("export", "export one customer's history")
+    p.add_argument("customer", metavar="CUSTOMER")
+    p.add_argument("--pdf", required=True, metavar="FILE")
+    p.set_defaults(func=cmd_export)
+
+    p = add("demo", "load the demo data into the database")
+    p.set_defaults(func=cmd_demo)
+
+    p = add("problems", "list recent import problems")
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(func=cmd_problems)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI (or the GUI when no command is given); returns the exit code."""
+    args = build_parser().parse_args(argv)
+    db_path = Path(args.db).expanduser() if args.db else default_db_path()
+    setup_logging()
+    if args.command is None:
+        gui = importlib.import_module("ui.app")
+        return int(gui.main(str(db_path)))
+    try:
+        db = open_database(db_path)
+    except UserFacingError as exc:
+        print(f"threadline: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(db, args))
+    except UserFacingError as exc:
+        print(f"threadline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("threadline: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and cut short: not an error
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # our bug: log the traceback, show one line
+        log.exception("command %s failed", args.command)
+        print(f"threadline: internal error: {exc} (details in the log)", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

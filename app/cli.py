@@ -251,6 +251,10 @@ def cmd_demo(db: Database, args: argparse.Namespace) -> int:
     else:
         total = sum(r.added for r in reports)
         print(f"demo data loaded: {total} events from {len(reports)} files")
+    if args.open:
+        db.dispose()
+        gui = importlib.import_module("ui.app")
+        return int(gui.main(db.url.removeprefix("sqlite:///")))
     return 0
 
 
@@ -334,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = add("demo", "load the demo data into the database")
+    p.add_argument("--open", action="store_true", help="then open the app on that database")
     p.set_defaults(func=cmd_demo)
 
     p = add("problems", "list recent import problems")

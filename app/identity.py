@@ -169,6 +169,14 @@ class Resolver:
         self.owner = OwnerSet.load(session)
         self._cache: dict[tuple[str, str, str], Identity] = {}
         self.touched_customers: set[int] = set()
+        self._named: set[int] = set()
+
+    def _give_name(self, customer_id: int, name: str) -> None:
+        customer = self.session.get(Customer, customer_id)
+        assert customer is not None
+        if not customer.display_name:
+            customer.display_name = name
+        self._named.add(customer_id)
 
     def _identity(self, key: ContactKey, name: str, source: str) -> Identity:
         cache_key = (key.kind, key.platform, key.value)
@@ -216,12 +224,21 @@ class Resolver:
         if is_owner or not link or not identities:
             return identities, is_owner
         customer_ids = sorted({i.customer_id for i in identities if i.customer_id is not None})
+        real_name = name if name and not _looks_like_address(name) else ""
+        if len(customer_ids) == 1 and all(i.customer_id is not None for i in identities):
+            # The usual case: a known person again. Touch the row only to give it a name.
+            survivor_id = customer_ids[0]
+            if real_name and survivor_id not in self._named:
+                self._give_name(survivor_id, real_name)
+            self.touched_customers.add(survivor_id)
+            return identities, False
         if customer_ids:
             survivor_id = customer_ids[0]
             for other in customer_ids[1:]:
                 merge_customers(self.session, survivor_id, other, reason="shared contact point")
+                self._named.discard(survivor_id)
         else:
-            customer = Customer(display_name=name if not _looks_like_address(name) else "")
+            customer = Customer(display_name=real_name)
             self.session.add(customer)
             self.session.flush()
             survivor_id = customer.id
@@ -231,13 +248,11 @@ class Resolver:
                     details={"customer": survivor_id, "identities": [i.id for i in identities]},
                 )
             )
-        survivor = self.session.get(Customer, survivor_id)
-        assert survivor is not None
         for identity in identities:
             if identity.customer_id != survivor_id:
                 identity.customer_id = survivor_id
-        if name and not _looks_like_address(name) and not survivor.display_name:
-            survivor.display_name = name
+        if real_name:
+            self._give_name(survivor_id, real_name)
         self.touched_customers.add(survivor_id)
         return identities, False
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -117,6 +117,53 @@ def index_event(session: Session, event: Event, people: str) -> None:
     )
 
 
+@dataclass
+class _Pending:
+    """Rows written in bulk at the end of a batch (participants, full-text entries)."""
+
+    participants: list[dict[str, Any]] = field(default_factory=list)
+    fts: list[dict[str, Any]] = field(default_factory=list)
+
+    def mark(self) -> tuple[int, int]:
+        return len(self.participants), len(self.fts)
+
+    def rewind(self, mark: tuple[int, int]) -> None:
+        del self.participants[mark[0] :]
+        del self.fts[mark[1] :]
+
+    def write(self, session: Session) -> None:
+        if self.participants:
+            session.execute(insert(EventParticipant), self.participants)
+        if self.fts and session.get_bind().dialect.name == "sqlite":
+            session.execute(
+                text("INSERT INTO event_fts(rowid, title, body, people) VALUES (:id, :t, :b, :p)"),
+                self.fts,
+            )
+        self.participants.clear()
+        self.fts.clear()
+
+
+def _existing_events(
+    session: Session, records: Sequence[EventRecord]
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """(source, external_id) → (event id, content hash) for the records already stored."""
+    by_source: dict[str, list[str]] = {}
+    for record in records:
+        by_source.setdefault(record.source, []).append(record.external_id)
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    for source, ids in by_source.items():
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            rows = session.execute(
+                select(Event.external_id, Event.id, Event.content_hash).where(
+                    Event.source == source, Event.external_id.in_(unique[start : start + 500])
+                )
+            )
+            for external_id, event_id, digest in rows:
+                found[(source, external_id)] = (event_id, digest)
+    return found
+
+
 def _apply_order(event: Event, record: EventRecord) -> None:
     info = record.order
     if info is None:
@@ -152,18 +199,35 @@ def _apply_order(event: Event, record: EventRecord) -> None:
 
 
 class _Writer:
-    """Stores the items of one import run, batch by batch."""
+    """Stores the items of one import run, batch by batch.
+
+    A batch is first written in one go; if any item in it fails, the batch is
+    rolled back and written again item by item inside savepoints, so the bad
+    item becomes a problem and the others still land.
+    """
 
     def __init__(self, db: Database, run_id: int, report: FileReport) -> None:
         self.db = db
         self.run_id = run_id
         self.report = report
-        self.touched: set[int] = set()
-        self.new_event_ids: list[int] = []
 
     def write_batch(self, items: Sequence[Item]) -> None:
+        r = self.report
+        snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
+        try:
+            self._write(items, careful=False)
+        except (SQLAlchemyError, ValueError, TypeError) as exc:
+            log.info("batch failed (%s); writing it item by item", exc)
+            r.added, r.duplicates, r.updated = snapshot[:3]
+            del r.problems[snapshot[3] :]
+            del r.notices[snapshot[4] :]
+            self._write(items, careful=True)
+
+    def _write(self, items: Sequence[Item], *, careful: bool) -> None:
         with self.db.session() as session:
             resolver = identity.Resolver(session)
+            known = _existing_events(session, [i for i in items if isinstance(i, EventRecord)])
+            pending = _Pending()
             for item in items:
                 if isinstance(item, Problem):
                     self._problem(session, item)
@@ -172,9 +236,11 @@ class _Writer:
                 elif isinstance(item, OwnerHint):
                     if self._owner_hint(session, item):
                         resolver = identity.Resolver(session)
+                elif careful:
+                    self._careful(session, resolver, item, known, pending)
                 else:
-                    self._record(session, resolver, item)
-            self.touched |= resolver.touched_customers
+                    self._store(session, resolver, item, known, pending)
+            pending.write(session)
             identity.refresh_customer_stats(session, resolver.touched_customers)
             run = session.get(ImportRun, self.run_id)
             assert run is not None
@@ -196,30 +262,46 @@ class _Writer:
         identity.apply_owner_settings(session)
         return True
 
-    def _record(self, session: Session, resolver: identity.Resolver, record: EventRecord) -> None:
+    def _careful(
+        self,
+        session: Session,
+        resolver: identity.Resolver,
+        record: EventRecord,
+        known: dict[tuple[str, str], tuple[int, str]],
+        pending: _Pending,
+    ) -> None:
+        mark = pending.mark()
         try:
             with session.begin_nested():
-                self._store(session, resolver, record)
+                self._store(session, resolver, record, known, pending)
+                pending.write(session)
         except (SQLAlchemyError, ValueError, TypeError) as exc:
+            pending.rewind(mark)
             log.warning("could not store %s: %s", record.locator, exc)
             self._problem(
                 session, Problem(record.locator or record.external_id, f"could not store: {exc}")
             )
 
-    def _store(self, session: Session, resolver: identity.Resolver, record: EventRecord) -> None:
+    def _store(
+        self,
+        session: Session,
+        resolver: identity.Resolver,
+        record: EventRecord,
+        known: dict[tuple[str, str], tuple[int, str]],
+        pending: _Pending,
+    ) -> None:
         if record.occurred_at.tzinfo is None:
-            raise ValueError("time without a zone")
+            raise ValueError(f"{record.locator}: time without a zone")
         digest = content_hash(record)
-        event = session.scalar(
-            select(Event).where(
-                Event.source == record.source, Event.external_id == record.external_id
-            )
-        )
-        if event is not None:
-            if event.content_hash == digest or record.order is None:
+        found = known.get((record.source, record.external_id))
+        if found is not None:
+            if found[1] == digest or record.order is None:
                 self.report.duplicates += 1
                 return
+            event = session.get(Event, found[0])
+            assert event is not None
             self._update(session, event, record, digest)
+            known[(record.source, record.external_id)] = (event.id, digest)
             return
         event = Event(
             channel=record.channel,
@@ -235,34 +317,30 @@ class _Writer:
             import_run_id=self.run_id,
             locator=record.locator,
         )
-        _apply_order(event, record)
-        session.add(event)
-        session.flush()
         automated = bool(record.details.get("automated"))
         owner_sent = False
-        seen: set[tuple[int, str]] = set()
+        links: dict[tuple[int, str], str] = {}
         for participant in record.participants:
             link = not (automated and participant.role == "from")
             identities, is_owner = resolver.resolve(participant, record.source, link=link)
             if is_owner and participant.role in ("from", "author"):
                 owner_sent = True
             for ident in identities:
-                if (ident.id, participant.role) in seen:
-                    continue
-                seen.add((ident.id, participant.role))
-                session.add(
-                    EventParticipant(
-                        event_id=event.id,
-                        identity_id=ident.id,
-                        role=participant.role,
-                        name=participant.name,
-                    )
-                )
+                links.setdefault((ident.id, participant.role), participant.name)
         if record.direction is None:
             event.direction = "outbound" if owner_sent else "inbound"
-        index_event(session, event, _people_text(record))
+        _apply_order(event, record)
+        session.add(event)
+        session.flush()
+        known[(record.source, record.external_id)] = (event.id, digest)
+        pending.participants.extend(
+            {"event_id": event.id, "identity_id": iid, "role": role, "name": name}
+            for (iid, role), name in links.items()
+        )
+        pending.fts.append(
+            {"id": event.id, "t": event.title, "b": event.body, "p": _people_text(record)}
+        )
         self.report.added += 1
-        self.new_event_ids.append(event.id)
 
     def _update(self, session: Session, event: Event, record: EventRecord, digest: str) -> None:
         before = event.order

@@ -1,0 +1,173 @@
+"""End to end through the public CLI: import real-format files → customers → show → search →
+note → export PDF, exactly as a user's script would run them (a subprocess, JSON out)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "resources" / "demo"
+FIX = Path(__file__).resolve().parent / "fixtures"
+
+
+class CLI:
+    def __init__(self, tmp_path: Path) -> None:
+        self.db = tmp_path / "cli.db"
+        self.env = {**os.environ, "THREADLINE_HOME": str(tmp_path / "home"),
+                    "QT_QPA_PLATFORM": "offscreen", "TZ": "Europe/London"}
+        self.env.pop("THREADLINE_DB", None)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", "--db", str(self.db), *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120, check=False,
+        )
+
+    def json(self, *args: str, code: int = 0) -> Any:
+        result = self.run(*args, "--json")
+        assert result.returncode == code, result.stderr
+        assert "Traceback" not in result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> CLI:
+    tool = CLI(tmp_path)
+    assert tool.run("config", "region", "GB").returncode == 0
+    assert tool.run("config", "timezone", "Europe/London").returncode == 0
+    assert tool.run("config", "owner_emails", "hello@bloomandbranch.co.uk").returncode == 0
+    assert tool.run("config", "owner_names", "Bloom & Branch").returncode == 0
+    return tool
+
+
+def test_import_customers_show_search_note_export(cli: CLI, tmp_path: Path) -> None:
+    files = [str(DEMO / "bloom-and-branch-mail.mbox"),
+             str(DEMO / "WhatsApp Chat with +44 7700 900123.txt"),
+             str(DEMO / "orders_export.csv")]
+    report = cli.json("import", *files)
+    by_format = {f["format"]: f for f in report["files"]}
+    assert set(by_format) == {"mbox", "whatsapp", "shopify"}
+    assert by_format["mbox"]["added"] == 7
+    assert by_format["whatsapp"]["added"] == 11
+    assert by_format["shopify"]["added"] == 6
+    assert all(f["problems"] == [] and f["duplicates"] == 0 for f in report["files"])
+    assert {"path", "format", "added", "duplicates", "problems"} <= set(report["files"][0])
+
+    again = cli.json("import", *files)
+    assert [f["added"] for f in again["files"]] == [0, 0, 0]
+    assert sum(f["duplicates"] for f in again["files"]) == 24
+
+    customers = cli.json("customers")
+    jane = next(c for c in customers if "jane.doe@gmail.com" in c["emails"])
+    assert jane["name"] == "Jane Doe"
+    assert jane["phones"] == ["+447700900123"]
+    assert jane["orders"]["count"] == 2
+    assert jane["orders"]["totals"] == {"GBP": "107.48"}
+    assert set(jane) >= {"id", "name", "emails", "phones", "handles", "event_count",
+                         "first_seen", "last_seen", "orders"}
+    # The courier's no-reply notification and the shop itself are not customers.
+    all_emails = {e for c in customers for e in c["emails"]}
+    assert "no-reply@courier.example" not in all_emails
+    assert "hello@bloomandbranch.co.uk" not in all_emails
+
+    shown = cli.json("show", "+44 7700 900123")
+    assert shown["customer"]["id"] == jane["id"]
+    events = shown["events"]
+    assert {e["channel"] for e in events} == {"email", "chat", "order"}
+    times = [e["occurred_at"] for e in events]
+    assert times == sorted(times, reverse=True)
+    assert all(t.endswith("+00:00") for t in times)
+    reply = next(e for e in events if e["title"].startswith("Re: Question"))
+    assert reply["direction"] == "outbound"
+    assert "Periwinkle ribbon is no problem" in reply["text"]
+    chat_out = next(e for e in events if e["text"].startswith("Hi Jane, yes we do"))
+    assert chat_out["direction"] == "outbound"
+    # WhatsApp 01/03/2026 18:02 in London (GMT) is 18:02 UTC.
+    assert chat_out["occurred_at"] == "2026-03-01T18:02:00+00:00"
+    order = next(e for e in events if e["title"] == "Order #1001")
+    assert order["order"]["total"] == "57.49"
+    assert [ln["name"] for ln in order["order"]["lines"]] == ["Spring bouquet - Large",
+                                                              "Periwinkle ribbon"]
+
+    hits = cli.json("search", "periwinkle")
+    assert hits and all(h["customer_id"] == jane["id"] for h in hits)
+    assert any("[periwinkle]" in h["snippet"].lower() for h in hits)
+    assert set(hits[0]) >= {"event_id", "customer_id", "customer_name", "channel",
+                            "occurred_at", "snippet"}
+    assert cli.json("customers", "1004")[0]["id"] == jane["id"]
+    assert cli.json("customers", "900123")[0]["id"] == jane["id"]
+
+    result = cli.run("note", "jane.doe@gmail.com", "Prefers periwinkle ribbons", "--pin")
+    assert result.returncode == 0, result.stderr
+    assert cli.json("show", str(jane["id"]))["notes"][0]["body"] == "Prefers periwinkle ribbons"
+
+    pdf = tmp_path / "jane.pdf"
+    result = cli.run("export", "Jane Doe", "--pdf", str(pdf))
+    assert result.returncode == 0, result.stderr
+    text = "\n".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert "Jane Doe" in text
+    assert "Prefers periwinkle ribbons" in text
+    assert "Periwinkle ribbon is no problem" in text
+    assert "#1001" in text
+
+
+def test_real_samples_import(cli: CLI) -> None:
+    report = cli.json("import", str(FIX / "orders" / "shopify_orders_export_redacted.csv"))
+    assert report["files"][0]["format"] == "shopify"
+    assert report["files"][0]["added"] >= 2
+    wa = cli.json("import", str(FIX / "whatsapp" / "whatsapp_ios_2019_lrm_crlf.txt"))
+    assert wa["files"][0]["format"] == "whatsapp" and wa["files"][0]["added"] > 10
+    mails = sorted(str(p) for p in (FIX / "email").glob("*.eml"))
+    result = cli.run("import", *mails, "--json")
+    assert result.returncode in (0, 1), result.stderr
+    files = json.loads(result.stdout)["files"]
+    assert len(files) == len(mails)
+    assert all(f["format"] == "eml" for f in files)
+    assert sum(f["added"] for f in files) + sum(len(f["problems"]) for f in files) == len(mails)
+
+
+def test_bad_input_gets_one_line_errors(cli: CLI, tmp_path: Path) -> None:
+    junk = tmp_path / "notes.bin"
+    junk.write_bytes(bytes(range(256)) * 10)
+    result = cli.run("import", str(junk))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "not a format Threadline recognises" in result.stderr
+
+    missing = cli.run("import", str(tmp_path / "nope.mbox"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+    wrong = cli.run("import", "--format", "shopify", str(FIX / "whatsapp" / "not_a_chat.txt"))
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+
+    bad_rows = cli.json("import", str(FIX / "orders" / "shopify_bad_rows.csv"), code=1)
+    problems = bad_rows["files"][0]["problems"]
+    assert problems and all(p["location"].startswith("shopify_bad_rows.csv:") for p in problems)
+    assert bad_rows["files"][0]["added"] >= 1
+
+    unknown = cli.run("show", "nobody@example.com")
+    assert unknown.returncode == 2 and "no customer" in unknown.stderr
+    bad_zone = cli.run("config", "timezone", "Mars/Olympus")
+    assert bad_zone.returncode == 2 and "time zone" in bad_zone.stderr
+
+
+def test_config_reads_and_sets(cli: CLI) -> None:
+    assert cli.json("config", "region") == {"region": "GB"}
+    cli.run("config", "region", "us")
+    assert cli.json("config")["region"] == "US"
+
+
+def test_demo_command_loads_the_demo(cli: CLI) -> None:
+    report = cli.json("demo")
+    assert sum(f["added"] for f in report["files"]) == 29
+    names = {c["name"] for c in cli.json("customers")}
+    assert {"Jane Doe", "Priya Patel", "John Smith", "Zoë Müller"} <= names

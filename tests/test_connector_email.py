@@ -1,0 +1,538 @@
+"""Tests for the email connectors (mbox, .eml/Maildir) and the shared message converter.
+
+The .eml fixtures are real public test messages (see tests/fixtures/email and
+the project's sample sources); ``shop.mbox`` is a hand-written mailbox with a
+Takeout-style thread, mboxrd quoting, an HTML-only and a Windows-1252 message,
+a newsletter and one deliberately broken message.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.errors import FormatError
+from app.records import EventRecord, Item, OwnerHint, ParseOptions, Problem
+from connectors import mail
+from connectors.eml import EmlConnector, looks_like_headers
+from connectors.mbox import MboxConnector
+
+EMAIL = Path(__file__).resolve().parent / "fixtures" / "email"
+MAILDIR_NAME = "1491941793.M41850P8566V0000000000000015I0000000004F3030E_0.mx1.example.com,S=10956"
+
+
+def _options(
+    progress: Callable[[int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> ParseOptions:
+    return ParseOptions(tz=UTC, progress=progress, should_cancel=should_cancel)
+
+
+def _mbox(path: Path, **kwargs: Callable[..., object]) -> list[Item]:
+    return list(MboxConnector().parse(path, _options(**kwargs)))  # type: ignore[arg-type]
+
+
+def _records(items: list[Item]) -> list[EventRecord]:
+    return [item for item in items if isinstance(item, EventRecord)]
+
+
+def _eml(name: str) -> EventRecord:
+    items = list(EmlConnector().parse(EMAIL / name, _options()))
+    assert len(items) == 1 and isinstance(items[0], EventRecord), items
+    return items[0]
+
+
+def _people(record: EventRecord) -> list[tuple[str, str, str | None]]:
+    return [(p.role, p.name, p.email) for p in record.participants]
+
+
+@pytest.fixture(scope="module")
+def shop() -> list[Item]:
+    return list(MboxConnector().parse(EMAIL / "shop.mbox", _options()))
+
+
+def _by_id(items: list[Item], external_id: str) -> EventRecord:
+    return next(r for r in _records(items) if r.external_id == external_id)
+
+
+# ----------------------------------------------------------------------------- mbox
+
+
+def test_mbox_imports_every_message_and_turns_the_broken_one_into_a_problem(
+    shop: list[Item],
+) -> None:
+    records = _records(shop)
+    assert [r.locator for r in records] == [
+        "shop.mbox:1",
+        "shop.mbox:34",
+        "shop.mbox:52",
+        "shop.mbox:68",
+        "shop.mbox:82",
+        "shop.mbox:101",
+    ]
+    problems = [item for item in shop if isinstance(item, Problem)]
+    assert len(problems) == 1
+    assert problems[0].location == "shop.mbox:94"
+    assert "no usable date" in problems[0].reason
+    assert all(r.channel == "email" and r.source == "email" for r in records)
+    assert all(r.direction is None for r in records)
+
+
+def test_mbox_customer_message_values_and_mboxrd_unquoting(shop: list[Item]) -> None:
+    first = _by_id(shop, "CAF1042.alice@mail.example.org")
+    assert first.title == "Order #1042 - wrong size"
+    assert first.occurred_at == datetime(2024, 3, 4, 9, 12, tzinfo=UTC)
+    assert _people(first) == [
+        ("from", "Alice Parker", "alice@example.org"),
+        ("to", "Example Shop", "hello@example-shop.co.uk"),
+    ]
+    # A "From " line that does not follow a blank line stays in the body.
+    assert "I checked the parcel again.\nFrom what I can see the label says M." in first.text
+    # mboxrd: one ">" comes off every ">+From " line.
+    assert "\nFrom the photos on your site the colour is right though.\n" in first.text
+    assert "\n>From here on it is quoted twice.\n" in first.text
+    assert first.text.endswith("Thanks, Alice")
+    assert first.details["attachments"] == [{"name": "label.jpg", "type": "image/jpeg", "size": 24}]
+    assert first.details["automated"] is False
+    assert first.thread_key == "CAF1042.alice@mail.example.org"
+
+
+def test_takeout_message_gives_gmail_thread_and_one_owner_hint(shop: list[Item]) -> None:
+    hints = [item for item in shop if isinstance(item, OwnerHint)]
+    assert hints == [OwnerHint("email", "hello@example-shop.co.uk")]
+    hint_at = shop.index(hints[0])
+    reply = shop[hint_at + 1]
+    assert isinstance(reply, EventRecord)
+    assert reply.external_id == "CAB2.shop@mail.gmail.com"
+    assert reply.thread_key == "gmail:1792345678901234500"
+    assert reply.details["labels"] == ["Sent", "Opened"]
+    assert reply.details["in_reply_to"] == "CAF1042.alice@mail.example.org"
+    assert reply.details["references"] == ["CAF1042.alice@mail.example.org"]
+    assert reply.text.startswith("Hi Alice, sorry about that - a size L is on its way today.")
+
+
+def test_getmail_style_labels_no_message_id_and_zoneless_date(shop: list[Item]) -> None:
+    last = _records(shop)[-1]
+    assert last.details["labels"] == ["Sent"]  # X-GMAIL-LABELS: "\\Sent"
+    assert last.thread_key == "gmail:1792345678901234500"  # X-GMAIL-THRID
+    assert last.occurred_at == datetime(2024, 3, 8, 12, 0, tzinfo=UTC)  # no zone: UTC
+    assert last.external_id.startswith("sha256:") and len(last.external_id) == 7 + 64
+    again = _records(_mbox(EMAIL / "shop.mbox"))[-1]
+    assert again.external_id == last.external_id  # stable hash
+
+
+def test_html_only_message_with_encoded_word_headers(shop: list[Item]) -> None:
+    record = _by_id(shop, "html-only-1043@example.de")
+    assert record.title == "Rücksendung für Bestellung #1043"
+    assert _people(record)[0] == ("from", "Jörg Müller", "joerg.mueller@example.de")
+    assert record.text == (
+        "Hallo,\n\nich möchte die Bestellung #1043 zurückschicken.\nViele Grüße\nJörg"
+    )
+    assert record.occurred_at == datetime(2024, 3, 5, 14, 0, tzinfo=UTC)
+    assert record.thread_key == "gmail:1792345678901234999"
+
+
+def test_windows_1252_body_and_quoted_comma_in_cc(shop: list[Item]) -> None:
+    record = _by_id(shop, "cp1252-body@example.fr")
+    assert record.text == (
+        "Bonjour, pourriez-vous m'envoyer la facture pour 49,90 € ?\nMerci beaucoup – Claire"
+    )
+    assert ("cc", "Dubois, Marc", "marc@example.fr") in _people(record)
+
+
+def test_newsletter_is_automated(shop: list[Item]) -> None:
+    assert _by_id(shop, "spring-2024@news.example.net").details["automated"] is True
+
+
+def test_mbox_with_crlf_line_ends_reads_the_same(tmp_path: Path, shop: list[Item]) -> None:
+    crlf = tmp_path / "shop.mbox"
+    crlf.write_bytes((EMAIL / "shop.mbox").read_bytes().replace(b"\n", b"\r\n"))
+    records = _records(_mbox(crlf))
+    expected = _records(shop)
+    assert [r.title for r in records] == [r.title for r in expected]
+    assert [r.text for r in records] == [r.text for r in expected]
+    assert [r.locator for r in records] == [r.locator for r in expected]
+
+
+def _numbered_mbox(path: Path, count: int) -> None:
+    with path.open("wb") as fh:
+        for n in range(count):
+            fh.write(
+                f"From x@example.com Mon Jan  1 00:00:00 2024\n"
+                f"From: x@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n"
+                f"Message-ID: <m{n}@example.com>\nSubject: number {n}\n\nbody {n}\n\n".encode()
+            )
+
+
+def test_mbox_reports_progress_every_200_messages(tmp_path: Path) -> None:
+    path = tmp_path / "many.mbox"
+    _numbered_mbox(path, 450)
+    calls: list[tuple[int, int]] = []
+    records = _records(_mbox(path, progress=lambda done, total: calls.append((done, total))))
+    assert len(records) == 450
+    total = path.stat().st_size
+    assert len(calls) == 3
+    assert calls[-1] == (total, total)
+    assert 0 < calls[0][0] < calls[1][0] < total
+    assert all(t == total for _, t in calls)
+
+
+def test_mbox_stops_when_cancelled(tmp_path: Path) -> None:
+    path = tmp_path / "many.mbox"
+    _numbered_mbox(path, 50)
+    polls = iter(range(1000))
+    records = _records(_mbox(path, should_cancel=lambda: next(polls) >= 5))
+    assert [r.title for r in records] == [f"number {n}" for n in range(5)]
+
+
+def test_oversized_message_becomes_a_problem_and_the_next_one_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mail, "MAX_MESSAGE_BYTES", 4000)
+    path = tmp_path / "big.mbox"
+    big = b"From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n\n" + b"x" * 80 + b"\n"
+    path.write_bytes(
+        b"From a@example.com Mon Jan  1 00:00:00 2024\n"
+        + big * 100
+        + b"\nFrom b@example.com Mon Jan  1 00:00:00 2024\n"
+        + b"From: b@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nSubject: small\n\nok\n"
+    )
+    items = _mbox(path)
+    assert isinstance(items[0], Problem)
+    assert items[0].location == "big.mbox:1" and "larger than" in items[0].reason
+    assert [r.title for r in _records(items)] == ["small"]
+
+
+def test_mbox_rejects_a_file_that_is_not_a_mailbox(tmp_path: Path) -> None:
+    path = tmp_path / "notes.mbox"
+    path.write_text("Dear diary,\nFrom now on I will keep notes.\n")
+    with pytest.raises(FormatError, match=r"notes\.mbox"):
+        _mbox(path)
+
+
+def test_empty_mbox_yields_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "Spam.mbox"
+    path.write_bytes(b"")
+    assert _mbox(path) == []
+
+
+# ----------------------------------------------------------------------------- sniffing
+
+
+def test_sniff_prefers_mbox_for_mailboxes_and_eml_for_messages() -> None:
+    mbox_head = (EMAIL / "shop.mbox").read_bytes()[:65536]
+    eml_path = EMAIL / "multipart_alternative_qp.eml"
+    eml_head = eml_path.read_bytes()
+    assert MboxConnector().sniff(EMAIL / "shop.mbox", mbox_head) == 0.95
+    assert 0.3 <= EmlConnector().sniff(EMAIL / "shop.mbox", mbox_head) < 0.95
+    assert EmlConnector().sniff(eml_path, eml_head) == 0.9
+    assert MboxConnector().sniff(eml_path, eml_head) == 0.0
+    assert EmlConnector().sniff(Path("order.csv"), b"Name,Email\n#1001,a@b.com\n") == 0.0
+    whatsapp = b"12/03/2024, 10:15 - Alice: Hi\n12/03/2024, 10:16 - Bob: Hello\n"
+    assert not looks_like_headers(whatsapp)
+
+
+# ----------------------------------------------------------------------------- .eml samples
+
+
+def test_gb2312_encoded_words_and_body_that_is_really_utf8() -> None:
+    record = _eml("encoded_word_gb2312_8bit_body.eml")
+    assert record.title == "代开各地增值税发票"
+    assert _people(record) == [
+        ("from", "张先生", "baoguan@hotmail.com"),
+        ("to", "", "danglüe@email.com"),  # raw 8-bit address header
+    ]
+    assert record.text.startswith("你好！我公司可代开各类增值税发票，17%专用发票")
+    assert record.occurred_at == datetime(2018, 5, 13, 4, 32, 22, tzinfo=UTC)
+    assert record.external_id.startswith("sha256:")  # no Message-ID
+
+
+def test_shift_jis_body() -> None:
+    record = _eml("shift_jis_8bit_body_docomo.eml")
+    assert record.text.splitlines()[0] == "あいうえお"
+    assert "このメールはテスト用のメールです。" in record.text
+    assert "今後ともよろしくお願い申し上げます！" in record.text
+    assert record.occurred_at == datetime(2014, 5, 28, 8, 18, 19, tzinfo=UTC)
+    assert record.external_id == "xxxxx@docomo.ne.jp"
+
+
+def test_cp1251_name_and_year_3609_falls_back_to_latest_received() -> None:
+    record = _eml("outlook_express_cp1251_date_year_3609.eml")
+    assert _people(record)[0] == ("from", "Атиковa", "yusuf75thu@auracom.net")
+    # The top Received header: "Mon, 30 Jun 2008 02:34:00 -0700".
+    assert record.occurred_at == datetime(2008, 6, 30, 9, 34, tzinfo=UTC)
+    assert record.details["date_from"] == "received"
+    assert record.text.startswith("Filter2: This message has been scanned for viruses and")
+
+
+def test_gb2312_html_only_message() -> None:
+    record = _eml("outlook_express_gb2312_html_only.eml")
+    assert record.title.startswith("我把镜头拉近些，你们看看这个是什么")
+    assert record.text.startswith(
+        "http://go2buy.com.cn/ 9065\n\n13:33:39 13:33:39\n\n我把镜头拉近些"
+    )
+    assert "<" not in record.text and "MSHTML" not in record.text
+    assert len([p for p in record.participants if p.role == "to"]) == 21
+
+
+def test_raw_cp1252_subject(tmp_path: Path) -> None:
+    items = list(EmlConnector().parse(EMAIL / "raw_8bit_subject_cp1252.eml", _options()))
+    assert len(items) == 1 and isinstance(items[0], Problem)  # no Date, no Received
+    assert "no usable date" in items[0].reason
+    dated = tmp_path / "dated.eml"
+    raw = (EMAIL / "raw_8bit_subject_cp1252.eml").read_bytes()
+    dated.write_bytes(b"Date: Tue, 2 Sep 2014 10:00:00 +0100\r\n" + raw)
+    record = _records(list(EmlConnector().parse(dated, _options())))[0]
+    assert record.title == "Formação FrenetikPolis: Mega Campanha Final Verão | Cursos de Setembro"
+    assert _people(record)[0] == ("from", "Formação Frenetikpolis", "info@formacaofrenetik.info")
+    assert [p.email for p in record.participants if p.role == "to"] == [
+        "martin@internet.ao",
+        "iris@internet.ao",
+        "support@maxnet.ao",
+    ]
+
+
+def test_encoded_comma_stays_inside_one_display_name() -> None:
+    record = _eml("display_name_encoded_comma.eml")
+    assert _people(record) == [
+        ("from", "LastßlName, FirstName", "comma.name@example.com"),
+        ("to", "tony.stark@example.com", "tony.stark@example.com"),
+        ("cc", "", "simple@example.net"),
+        ("cc", 'John "Johnny" Doe', "john.doe@example.com"),
+    ]
+    assert record.occurred_at == datetime(2025, 11, 3, 17, 23, tzinfo=UTC)
+
+
+def test_display_name_that_is_an_address_is_not_the_identity() -> None:
+    record = _eml("display_name_is_an_address.eml")
+    assert _people(record) == [
+        ("from", "alice@example.com", "bob@example.com"),
+        ("to", "Charlie Brown", "charlie@example.com"),
+        ("to", "", "dave@example.com"),
+        ("cc", "eve@example.com", "frank@example.com"),
+    ]
+
+
+def test_bounce_is_automated() -> None:
+    record = _eml("bounce_dsn_multipart_report.eml")
+    assert record.details["automated"] is True
+    assert record.title == "Delivery failure (abh@netpar.com.br)"
+    assert "User's mailbox quota exceeded" in record.text
+    assert record.external_id == "B0950073156@apus.netpar.com.br"  # "Message-Id" spelling
+    assert record.occurred_at == datetime(2016, 8, 22, 9, 23, 36, tzinfo=UTC)
+    types = [a["type"] for a in record.details["attachments"]]
+    assert types == ["message/delivery-status", "message/rfc822-headers"]
+    # The bounced message's own headers are not part of the body.
+    assert "Trabajo perfecto" not in record.text
+
+
+def test_attached_message_is_an_attachment_not_body() -> None:
+    record = _eml("apple_mail_attached_rfc822_forward.eml")
+    assert record.text == "This is the first part."
+    [attachment] = record.details["attachments"]
+    assert attachment["name"] == "ForwardedMessage.eml"
+    assert attachment["type"] == "message/rfc822"
+    assert attachment["size"] > 1000
+    assert record.occurred_at == datetime(2005, 6, 6, 20, 21, 22, tzinfo=UTC)
+
+
+def test_quoted_printable_parts_and_a_broken_transfer_encoding_name() -> None:
+    record = _eml("multipart_alternative_qp.eml")
+    assert record.text.startswith(
+        "I am sending you the bills of the goods we delivered to you in the attachment\n"
+    )
+    assert record.details["automated"] is False
+    spam = _eml("cte_quoted_printable_with_space.eml")
+    assert "you can't go wrong." in spam.text and "<br>" not in spam.text
+
+
+def test_multipart_without_parts_and_group_quirk() -> None:
+    record = _eml("outlook_express_multipart_without_parts.eml")
+    assert record.text == ""
+    assert _people(record) == [("from", "SCS_2", "redacted@attglobal.net")]
+
+
+def test_duplicate_content_type_without_date_is_a_problem() -> None:
+    items = list(EmlConnector().parse(EMAIL / "duplicate_content_type_headers.eml", _options()))
+    assert items == [
+        Problem(
+            "duplicate_content_type_headers.eml",
+            "no usable date: Date header missing or invalid and no Received date",
+        )
+    ]
+
+
+def test_maildir_message_file(tmp_path: Path) -> None:
+    cur = tmp_path / "cur"
+    cur.mkdir()
+    path = cur / (MAILDIR_NAME + ":2,S")
+    shutil.copy(EMAIL / "shift_jis_8bit_body_docomo.eml", path)
+    connector = EmlConnector()
+    assert connector.sniff(path, path.read_bytes()) == 0.9
+    [record] = _records(list(connector.parse(path, _options())))
+    assert record.locator == path.name
+    assert record.text.startswith("あいうえお")
+    junk = cur / (MAILDIR_NAME + ";2,STln")
+    junk.write_bytes(b"a\n")  # the stalwart Maildir sample's content
+    assert connector.sniff(junk, b"a\n") == 0.0
+    with pytest.raises(FormatError, match="not an email message"):
+        list(connector.parse(junk, _options()))
+
+
+def test_eml_rejects_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.eml"
+    path.write_bytes(b"")
+    with pytest.raises(FormatError):
+        list(EmlConnector().parse(path, _options()))
+
+
+# ----------------------------------------------------------------------------- mail helpers
+
+
+def _message(headers: str, body: str = "hello") -> bytes:
+    return (headers.strip() + "\n\n" + body).encode()
+
+
+def test_too_deep_mime_nesting_is_a_problem() -> None:
+    depth = 60
+    parts = ["From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n"]
+    for n in range(depth):
+        parts.append(f'Content-Type: multipart/mixed; boundary="b{n}"\n\n--b{n}\n')
+    parts.append("Content-Type: text/plain\n\ndeep\n")
+    parts.extend(f"--b{n}--\n" for n in reversed(range(depth)))
+    items = mail.message_items("".join(parts).encode(), "deep.eml", set())
+    assert len(items) == 1 and isinstance(items[0], Problem)
+    assert "nested" in items[0].reason
+
+
+def test_huge_header_block_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mail, "MAX_HEADER_BYTES", 1000)
+    raw = b"Date: Mon, 1 Jan 2024 00:00:00 +0000\n" + b"X-Junk: " + b"y" * 2000 + b"\n\nbody"
+    assert mail.message_items(raw, "x.eml:1", set()) == [
+        Problem("x.eml:1", "header block larger than 1 MB; skipped")
+    ]
+
+
+def test_attachment_list_is_capped() -> None:
+    parts = ["From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n"]
+    parts.append('Content-Type: multipart/mixed; boundary="b"\n\n--b\n')
+    parts.append("Content-Type: text/plain\n\nSee the photos.\n")
+    for n in range(105):
+        parts.append(f'--b\nContent-Type: image/png; name="p{n}.png"\n\nxyz\n')
+    parts.append("--b--\n")
+    record = mail.parse_message("".join(parts).encode())
+    assert record.text == "See the photos."
+    assert len(record.details["attachments"]) == 100
+    assert record.details["attachments"][0] == {"name": "p0.png", "type": "image/png", "size": 3}
+    assert record.details["attachments_omitted"] == 5
+
+
+@pytest.mark.parametrize(
+    ("headers", "automated"),
+    [
+        ("From: Mail Delivery Subsystem <MAILER-DAEMON@example.com>", True),
+        ("From: do_not_reply@example.com", True),
+        ("From: a@example.com\nAuto-Submitted: auto-replied", True),
+        ("From: a@example.com\nAuto-Submitted: no", False),
+        ("From: a@example.com\nList-Id: <news.example.com>", True),
+        ("From: a@example.com\nPrecedence: junk", True),
+        ("From: a@example.com\nReturn-Path: <>", True),
+        ("From: a@example.com\nReturn-Path: <a@example.com>", False),
+    ],
+)
+def test_automated_mail(headers: str, automated: bool) -> None:
+    raw = _message(headers + "\nDate: Mon, 1 Jan 2024 00:00:00 +0000")
+    assert mail.parse_message(raw).details["automated"] is automated
+
+
+def test_thread_key_prefers_references_then_in_reply_to() -> None:
+    date = "Date: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <own@x>\n"
+    refs = mail.parse_message(_message(date + "References: <root@x> <mid@x>\nIn-Reply-To: <mid@x>"))
+    assert refs.thread_key == "root@x"
+    reply = mail.parse_message(_message(date + "In-Reply-To: <mid@x> (comment)"))
+    assert reply.thread_key == "mid@x"
+    assert mail.parse_message(_message(date)).thread_key == "own@x"
+    assert mail.parse_message(_message(date + "Subject:")).title == "(no subject)"
+
+
+def test_date_parsing() -> None:
+    assert mail.parse_date("Mon, 30 Jun 3609 15:33:50 +0600") is None
+    assert mail.parse_date("not a date") is None
+    assert mail.parse_date(None) is None
+    assert mail.parse_date("Sun, 13 May 2018 12:32:22 +0800") == datetime(
+        2018, 5, 13, 4, 32, 22, tzinfo=UTC
+    )
+    assert mail.parse_date("1 Feb 2020 10:00:00 -0000") == datetime(2020, 2, 1, 10, tzinfo=UTC)
+
+
+def test_decode_bytes_fallbacks() -> None:
+    assert mail.decode_bytes("价格".encode("gb2312"), "gb2312") == "价格"
+    assert mail.decode_bytes("你好".encode(), "gb2312") == "你好"  # mislabelled UTF-8
+    assert mail.decode_bytes("Grüße".encode("cp1252"), "x-unknown") == "Grüße"
+    assert mail.decode_bytes("Привет".encode("cp1251"), None, ["windows-1251"]) == "Привет"
+    assert mail.decode_bytes(b"caf\xe9", "base64") == "café"  # not a text codec
+    assert mail.decode_words("=?utf-8?B?4oKs?= =?utf-8?Q?_10?=") == "€ 10"
+    # One character split across two encoded words.
+    assert mail.decode_words("=?utf-8?B?4o==?= =?utf-8?B?gqw=?=") == "€"
+    assert mail.decode_words("=?utf-8?B?4oKs") == "=?utf-8?B?4oKs"
+
+
+def test_split_addresses() -> None:
+    assert mail.split_addresses('Team: a@x.com, "B, b" <b@y.com>;, c@z.com (Cee)') == [
+        ("", "a@x.com"),
+        ("B, b", "b@y.com"),
+        ("Cee", "c@z.com"),
+    ]
+    assert mail.split_addresses("undisclosed-recipients:;") == []
+    assert mail.split_addresses("no address here, <@route.example:d@w.com>") == [("", "d@w.com")]
+
+
+def test_html_to_text() -> None:
+    html = (
+        "<html><head><title>T</title><style>.a{}</style></head><body>"
+        "<h1>Order&nbsp;shipped</h1><p>Tracking:&amp; <b>123</b></p><p></p><p></p>"
+        "<ul><li>Jumper</li><li>Socks</li></ul>Line<br>break<script>x()</script></body></html>"
+    )
+    assert mail.html_to_text(html) == (
+        "Order shipped\n\nTracking:& 123\n\n- Jumper\n- Socks\n\nLine\nbreak"
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_any_bytes_give_items_not_exceptions(data: bytes) -> None:
+    items = mail.message_items(b"Date: Mon, 1 Jan 2024 00:00:00 +0000\n" + data, "f:1", set())
+    assert len(items) == 1 and isinstance(items[0], EventRecord | Problem)
+    assert len(mail.message_items(data, "f:1", set())) == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"From x Mon Jan  1 00:00:00 2024\n",
+                b"Date: Mon, 1 Jan 2024 00:00:00 +0000\n",
+                b"Content-Type: multipart/mixed; boundary=b\n",
+                b"--b\n",
+                b">From quoted\n",
+                b"\n",
+                b"\r\n",
+                b"Subject: =?utf-8?B?w6k=?=\n",
+                b"\xff\xfe\x00 junk",
+            ]
+        ),
+        max_size=40,
+    )
+)
+def test_mbox_never_crashes(tmp_path_factory: pytest.TempPathFactory, lines: list[bytes]) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "f.mbox"
+    path.write_bytes(b"From x Mon Jan  1 00:00:00 2024\n" + b"".join(lines))
+    items = _mbox(path)
+    assert all(isinstance(i, EventRecord | Problem | OwnerHint) for i in items)

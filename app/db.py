@@ -22,6 +22,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -104,6 +106,13 @@ def _backup_sqlite(path: Path, revision: str | None) -> Path:
     return backup
 
 
+def _known_revision(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except (CommandError, ResolutionError):
+        return False
+
+
 def upgrade(engine: Engine, sqlite_path: Path | None = None) -> None:
     """Bring the schema to the newest revision, backing a SQLite file up first.
 
@@ -116,7 +125,7 @@ def upgrade(engine: Engine, sqlite_path: Path | None = None) -> None:
         current = _current_revision(conn)
     if current == head:
         return
-    if current is not None and script.get_revision(current) is None:
+    if current is not None and not _known_revision(script, current):
         raise UserFacingError(
             "this database was written by a newer version of Threadline "
             f"(schema {current}); please update Threadline to open it"

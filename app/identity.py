@@ -70,7 +70,9 @@ def normalize_phone(raw: str, region: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     number.extension = None
-    if not phonenumbers.is_possible_number(number):
+    # IS_POSSIBLE only: a "local only" length (7 digits under +1) cannot be dialled as given.
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 

@@ -21,14 +21,23 @@ FIX = Path(__file__).resolve().parent / "fixtures"
 class CLI:
     def __init__(self, tmp_path: Path) -> None:
         self.db = tmp_path / "cli.db"
-        self.env = {**os.environ, "THREADLINE_HOME": str(tmp_path / "home"),
-                    "QT_QPA_PLATFORM": "offscreen", "TZ": "Europe/London"}
+        self.env = {
+            **os.environ,
+            "THREADLINE_HOME": str(tmp_path / "home"),
+            "QT_QPA_PLATFORM": "offscreen",
+            "TZ": "Europe/London",
+        }
         self.env.pop("THREADLINE_DB", None)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "app.cli", "--db", str(self.db), *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120, check=False,
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
     def json(self, *args: str, code: int = 0) -> Any:
@@ -49,9 +58,11 @@ def cli(tmp_path: Path) -> CLI:
 
 
 def test_import_customers_show_search_note_export(cli: CLI, tmp_path: Path) -> None:
-    files = [str(DEMO / "bloom-and-branch-mail.mbox"),
-             str(DEMO / "WhatsApp Chat with +44 7700 900123.txt"),
-             str(DEMO / "orders_export.csv")]
+    files = [
+        str(DEMO / "bloom-and-branch-mail.mbox"),
+        str(DEMO / "WhatsApp Chat with +44 7700 900123.txt"),
+        str(DEMO / "orders_export.csv"),
+    ]
     report = cli.json("import", *files)
     by_format = {f["format"]: f for f in report["files"]}
     assert set(by_format) == {"mbox", "whatsapp", "shopify"}
@@ -71,8 +82,17 @@ def test_import_customers_show_search_note_export(cli: CLI, tmp_path: Path) -> N
     assert jane["phones"] == ["+447700900123"]
     assert jane["orders"]["count"] == 2
     assert jane["orders"]["totals"] == {"GBP": "107.48"}
-    assert set(jane) >= {"id", "name", "emails", "phones", "handles", "event_count",
-                         "first_seen", "last_seen", "orders"}
+    assert set(jane) >= {
+        "id",
+        "name",
+        "emails",
+        "phones",
+        "handles",
+        "event_count",
+        "first_seen",
+        "last_seen",
+        "orders",
+    }
     # The courier's no-reply notification and the shop itself are not customers.
     all_emails = {e for c in customers for e in c["emails"]}
     assert "no-reply@courier.example" not in all_emails
@@ -94,14 +114,22 @@ def test_import_customers_show_search_note_export(cli: CLI, tmp_path: Path) -> N
     assert chat_out["occurred_at"] == "2026-03-01T18:02:00+00:00"
     order = next(e for e in events if e["title"] == "Order #1001")
     assert order["order"]["total"] == "57.49"
-    assert [ln["name"] for ln in order["order"]["lines"]] == ["Spring bouquet - Large",
-                                                              "Periwinkle ribbon"]
+    assert [ln["name"] for ln in order["order"]["lines"]] == [
+        "Spring bouquet - Large",
+        "Periwinkle ribbon",
+    ]
 
     hits = cli.json("search", "periwinkle")
     assert hits and all(h["customer_id"] == jane["id"] for h in hits)
     assert any("[periwinkle]" in h["snippet"].lower() for h in hits)
-    assert set(hits[0]) >= {"event_id", "customer_id", "customer_name", "channel",
-                            "occurred_at", "snippet"}
+    assert set(hits[0]) >= {
+        "event_id",
+        "customer_id",
+        "customer_name",
+        "channel",
+        "occurred_at",
+        "snippet",
+    }
     assert cli.json("customers", "1004")[0]["id"] == jane["id"]
     assert cli.json("customers", "900123")[0]["id"] == jane["id"]
 

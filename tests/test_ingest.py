@@ -23,32 +23,54 @@ T0 = datetime(2026, 3, 1, 9, 15, tzinfo=UTC)
 
 def mail(msg_id: str, sender: str, to: str, subject: str, at: datetime = T0) -> EventRecord:
     return EventRecord(
-        channel="email", source="email", external_id=msg_id, occurred_at=at, title=subject,
+        channel="email",
+        source="email",
+        external_id=msg_id,
+        occurred_at=at,
+        title=subject,
         text=f"Body of {subject}",
-        participants=(Participant("from", "Jane Doe", email=sender),
-                      Participant("to", "Shop", email=to)),
+        participants=(
+            Participant("from", "Jane Doe", email=sender),
+            Participant("to", "Shop", email=to),
+        ),
         locator=f"mail.mbox:{msg_id}",
     )
 
 
 def chat(key: str, author: str, phone: str | None, text: str, at: datetime = T0) -> EventRecord:
     return EventRecord(
-        channel="chat", source="whatsapp", external_id=key, occurred_at=at, title="Jane",
-        text=text, participants=(Participant("author", author, phone=phone,
-                                             handle=None if phone else author,
-                                             platform="whatsapp"),),
+        channel="chat",
+        source="whatsapp",
+        external_id=key,
+        occurred_at=at,
+        title="Jane",
+        text=text,
+        participants=(
+            Participant(
+                "author", author, phone=phone, handle=None if phone else author, platform="whatsapp"
+            ),
+        ),
     )
 
 
 def order(number: str, email: str, phone: str, total: str, status: str = "paid") -> EventRecord:
     return EventRecord(
-        channel="order", source="shopify", external_id=number, occurred_at=T0,
-        title=f"Order {number}", text="1 × Bouquet",
-        participants=(Participant("buyer", "Jane Doe", email=email, phone=phone,
-                                  platform="shopify"),),
-        order=OrderInfo(number=number, currency="GBP", total=Decimal(total),
-                        financial_status=status,
-                        lines=(OrderLine("Bouquet", 1, Decimal(total)),)),
+        channel="order",
+        source="shopify",
+        external_id=number,
+        occurred_at=T0,
+        title=f"Order {number}",
+        text="1 × Bouquet",
+        participants=(
+            Participant("buyer", "Jane Doe", email=email, phone=phone, platform="shopify"),
+        ),
+        order=OrderInfo(
+            number=number,
+            currency="GBP",
+            total=Decimal(total),
+            financial_status=status,
+            lines=(OrderLine("Bouquet", 1, Decimal(total)),),
+        ),
     )
 
 
@@ -88,20 +110,36 @@ def test_reimport_adds_nothing(db: Database) -> None:
 def test_owner_address_never_links_two_customers(db: Database) -> None:
     with db.session() as s:
         settings.set_value(s, "owner_emails", "shop@example.com")
-    run(db, [mail("1@x", "jane@example.com", "shop@example.com", "A"),
-             mail("2@x", "bob@example.com", "shop@example.com", "B")])
+    run(
+        db,
+        [
+            mail("1@x", "jane@example.com", "shop@example.com", "A"),
+            mail("2@x", "bob@example.com", "shop@example.com", "B"),
+        ],
+    )
     with db.session() as s:
         assert queries.count_customers(s) == 2
 
 
 def test_owner_set_after_import_fixes_directions_and_customers(db: Database) -> None:
-    run(db, [
-        EventRecord(channel="email", source="email", external_id="3@x", occurred_at=T0,
-                    title="Re: A", text="Thanks!",
-                    participants=(Participant("from", "Shop", email="shop@example.com"),
-                                  Participant("to", "Jane", email="jane@example.com"))),
-        mail("4@x", "bob@example.com", "shop@example.com", "B"),
-    ])
+    run(
+        db,
+        [
+            EventRecord(
+                channel="email",
+                source="email",
+                external_id="3@x",
+                occurred_at=T0,
+                title="Re: A",
+                text="Thanks!",
+                participants=(
+                    Participant("from", "Shop", email="shop@example.com"),
+                    Participant("to", "Jane", email="jane@example.com"),
+                ),
+            ),
+            mail("4@x", "bob@example.com", "shop@example.com", "B"),
+        ],
+    )
     with db.session() as s:
         # Both messages share shop@ but in different participants: still two + the shop.
         assert queries.count_customers(s) == 3
@@ -127,8 +165,13 @@ def test_owner_hint_seeds_settings_and_marks_outbound(db: Database) -> None:
 
 
 def test_name_alone_never_merges(db: Database) -> None:
-    run(db, [mail("5@x", "jane1@example.com", "s@example.com", "A"),
-             mail("6@x", "jane2@example.com", "s@example.com", "B")])
+    run(
+        db,
+        [
+            mail("5@x", "jane1@example.com", "s@example.com", "A"),
+            mail("6@x", "jane2@example.com", "s@example.com", "B"),
+        ],
+    )
     with db.session() as s:
         # Same display name "Jane Doe", different addresses: two Janes (+ s@example.com).
         janes = [c for c in queries.list_customers(s) if c.name == "Jane Doe"]
@@ -139,8 +182,14 @@ def test_problems_are_recorded_and_rest_goes_on(db: Database) -> None:
     items: list[Item] = [
         Problem("orders.csv:7", "amount '12,x' is not a number"),
         order("#1002", "kim@example.com", "", "10.00"),
-        EventRecord(channel="email", source="email", external_id="naive", title="x", text="",
-                    occurred_at=datetime(2026, 1, 1)),  # naive: refused, recorded
+        EventRecord(
+            channel="email",
+            source="email",
+            external_id="naive",
+            title="x",
+            text="",
+            occurred_at=datetime(2026, 1, 1),
+        ),  # naive: refused, recorded
     ]
     added, _dups, _upd, problems = run(db, items)
     assert added == 1
@@ -150,7 +199,11 @@ def test_problems_are_recorded_and_rest_goes_on(db: Database) -> None:
 def test_changed_order_is_updated_not_duplicated(db: Database) -> None:
     run(db, [order("#2001", "kim@example.com", "", "40.00", status="paid")])
     assert run(db, [order("#2001", "kim@example.com", "", "40.00", status="refunded")]) == (
-        0, 0, 1, 0)
+        0,
+        0,
+        1,
+        0,
+    )
     with db.session() as s:
         kim = queries.resolve_customer(s, "kim@example.com")
         (event,) = queries.timeline(s, kim)
@@ -159,8 +212,13 @@ def test_changed_order_is_updated_not_duplicated(db: Database) -> None:
 
 
 def test_search_finds_text_and_order_numbers(db: Database) -> None:
-    run(db, [mail("7@x", "jane@example.com", "s@example.com", "Periwinkle ribbons"),
-             order("#3001", "jane@example.com", "", "12.00")])
+    run(
+        db,
+        [
+            mail("7@x", "jane@example.com", "s@example.com", "Periwinkle ribbons"),
+            order("#3001", "jane@example.com", "", "12.00"),
+        ],
+    )
     with db.session() as s:
         hits = queries.search(s, "periwink")
         assert [h.title for h in hits] == ["Periwinkle ribbons"]

@@ -26,12 +26,64 @@ from app import queries, settings
 from app.db import open_database
 from app.ingest import import_file
 
-FIRST = ["Jane", "John", "Priya", "Zoë", "María", "Tom", "Aiko", "Olu", "Sven", "Fatima",
-         "Liam", "Chen", "Noor", "Ivan", "Grace", "Mateo"]
-LAST = ["Doe", "Smith", "Patel", "Müller", "García", "Okafor", "Tanaka", "Berg", "Khan",
-        "Murphy", "Wang", "Haddad", "Petrov", "Lee", "Rossi"]
-WORDS = ("bouquet ribbon delivery order invoice wedding tulips roses refund courier tomorrow "
-         "address gift birthday anniversary vase posy colour peonies thank please").split()
+FIRST = [
+    "Jane",
+    "John",
+    "Priya",
+    "Zoë",
+    "María",
+    "Tom",
+    "Aiko",
+    "Olu",
+    "Sven",
+    "Fatima",
+    "Liam",
+    "Chen",
+    "Noor",
+    "Ivan",
+    "Grace",
+    "Mateo",
+]
+LAST = [
+    "Doe",
+    "Smith",
+    "Patel",
+    "Müller",
+    "García",
+    "Okafor",
+    "Tanaka",
+    "Berg",
+    "Khan",
+    "Murphy",
+    "Wang",
+    "Haddad",
+    "Petrov",
+    "Lee",
+    "Rossi",
+]
+WORDS = [
+    "bouquet",
+    "ribbon",
+    "delivery",
+    "order",
+    "invoice",
+    "wedding",
+    "tulips",
+    "roses",
+    "refund",
+    "courier",
+    "tomorrow",
+    "address",
+    "gift",
+    "birthday",
+    "anniversary",
+    "vase",
+    "posy",
+    "colour",
+    "peonies",
+    "thank",
+    "please",
+]
 OWNER = "hello@shop.example"
 
 
@@ -39,8 +91,11 @@ def _people(rng: random.Random, n: int) -> list[tuple[str, str, str]]:
     out = []
     for i in range(n):
         first, last = rng.choice(FIRST), rng.choice(LAST)
-        email = f"{first.lower()}.{last.lower()}{i}@example.com".replace("ë", "e").replace(
-            "í", "i").replace("ü", "u")
+        email = (
+            f"{first.lower()}.{last.lower()}{i}@example.com".replace("ë", "e")
+            .replace("í", "i")
+            .replace("ü", "u")
+        )
         phone = f"+4477009{i:05d}"
         out.append((f"{first} {last}", email, phone))
     return out
@@ -80,10 +135,27 @@ def write_whatsapp(path: Path, lines: int, seed: int) -> None:
 
 def write_shopify(path: Path, people: list[tuple[str, str, str]], orders: int, seed: int) -> None:
     rng = random.Random(seed)
-    header = ["Name", "Email", "Financial Status", "Paid at", "Fulfillment Status", "Currency",
-              "Subtotal", "Shipping", "Taxes", "Total", "Created at", "Lineitem quantity",
-              "Lineitem name", "Lineitem price", "Lineitem sku", "Billing Name", "Billing Phone",
-              "Phone", "Id"]
+    header = [
+        "Name",
+        "Email",
+        "Financial Status",
+        "Paid at",
+        "Fulfillment Status",
+        "Currency",
+        "Subtotal",
+        "Shipping",
+        "Taxes",
+        "Total",
+        "Created at",
+        "Lineitem quantity",
+        "Lineitem name",
+        "Lineitem price",
+        "Lineitem sku",
+        "Billing Name",
+        "Billing Phone",
+        "Phone",
+        "Id",
+    ]
     start = datetime(2025, 1, 1, tzinfo=UTC)
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
@@ -91,20 +163,36 @@ def write_shopify(path: Path, people: list[tuple[str, str, str]], orders: int, s
         for i in range(orders):
             name, email, phone = rng.choice(people)
             created = (start + timedelta(hours=5 * i)).strftime("%Y-%m-%d %H:%M:%S +0000")
-            items = [(rng.randint(1, 3), rng.choice(WORDS).title(), rng.randint(500, 9000))
-                     for _ in range(rng.randint(1, 4))]
+            items = [
+                (rng.randint(1, 3), rng.choice(WORDS).title(), rng.randint(500, 9000))
+                for _ in range(rng.randint(1, 4))
+            ]
             subtotal = sum(q * p for q, _, p in items)
             for j, (qty, item, pence) in enumerate(items):
                 first = j == 0
-                writer.writerow([
-                    f"#{10000 + i}", email if first else "", "paid" if first else "",
-                    created if first else "", "fulfilled" if first else "",
-                    "GBP" if first else "", f"{subtotal / 100:.2f}" if first else "",
-                    "4.99" if first else "", "0.00" if first else "",
-                    f"{subtotal / 100 + 4.99:.2f}" if first else "", created, qty, item,
-                    f"{pence / 100:.2f}", f"SKU-{item}", name if first else "",
-                    phone if first else "", phone, str(5700000000000 + i) if first else "",
-                ])
+                writer.writerow(
+                    [
+                        f"#{10000 + i}",
+                        email if first else "",
+                        "paid" if first else "",
+                        created if first else "",
+                        "fulfilled" if first else "",
+                        "GBP" if first else "",
+                        f"{subtotal / 100:.2f}" if first else "",
+                        "4.99" if first else "",
+                        "0.00" if first else "",
+                        f"{subtotal / 100 + 4.99:.2f}" if first else "",
+                        created,
+                        qty,
+                        item,
+                        f"{pence / 100:.2f}",
+                        f"SKU-{item}",
+                        name if first else "",
+                        phone if first else "",
+                        phone,
+                        str(5700000000000 + i) if first else "",
+                    ]
+                )
 
 
 def _timed(label: str, fn: object, repeat: int = 5) -> float:
@@ -148,12 +236,16 @@ def main() -> None:
             report = import_file(db, path)
             dt = time.perf_counter() - t0
             size = path.stat().st_size / 1e6
-            print(f"  {name:<9} {report.added:>7} items in {dt:6.2f} s = "
-                  f"{report.added / dt:8.0f} items/s ({size:.1f} MB)")
+            print(
+                f"  {name:<9} {report.added:>7} items in {dt:6.2f} s = "
+                f"{report.added / dt:8.0f} items/s ({size:.1f} MB)"
+            )
             t0 = time.perf_counter()
             again = import_file(db, path)
-            print(f"  {name:<9} re-import: {again.duplicates} duplicates in "
-                  f"{time.perf_counter() - t0:.2f} s")
+            print(
+                f"  {name:<9} re-import: {again.duplicates} duplicates in "
+                f"{time.perf_counter() - t0:.2f} s"
+            )
         print("queries:")
         with db.session() as s:
             n = queries.count_customers(s)
@@ -163,8 +255,7 @@ def main() -> None:
             _timed("find customer by phone digits", lambda: queries.list_customers(s, "900012"))
             _timed("find order #10042", lambda: queries.list_customers(s, "#10042"))
             _timed("timeline first page", lambda: queries.timeline(s, jane, limit=200))
-            _timed("full-text search 'peonies refund'",
-                   lambda: queries.search(s, "peonies refund"))
+            _timed("full-text search 'peonies refund'", lambda: queries.search(s, "peonies refund"))
         db.dispose()
 
 

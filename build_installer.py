@@ -51,19 +51,37 @@ def build_folder() -> Path:
     _ensure_pyinstaller()
     sep = os.pathsep
     args = [
-        sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean",
-        "--name", "threadline",
-        "--distpath", str(DIST), "--workpath", str(BUILD / "pyinstaller"),
-        "--specpath", str(BUILD),
-        "--paths", str(ROOT),
-        "--add-data", f"{ROOT / 'resources'}{sep}resources",
-        "--add-data", f"{ROOT / 'app' / 'migrations'}{sep}app/migrations",
-        "--hidden-import", "ui.app",
-        "--collect-submodules", "app",
-        "--collect-submodules", "connectors",
-        "--collect-submodules", "ui",
-        "--collect-submodules", "alembic",
-        "--collect-data", "phonenumbers",
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--clean",
+        "--name",
+        "threadline",
+        "--distpath",
+        str(DIST),
+        "--workpath",
+        str(BUILD / "pyinstaller"),
+        "--specpath",
+        str(BUILD),
+        "--paths",
+        str(ROOT),
+        "--add-data",
+        f"{ROOT / 'resources'}{sep}resources",
+        "--add-data",
+        f"{ROOT / 'app' / 'migrations'}{sep}app/migrations",
+        "--hidden-import",
+        "ui.app",
+        "--collect-submodules",
+        "app",
+        "--collect-submodules",
+        "connectors",
+        "--collect-submodules",
+        "ui",
+        "--collect-submodules",
+        "alembic",
+        "--collect-data",
+        "phonenumbers",
         str(_entry_script()),
     ]
     subprocess.run(args, check=True, cwd=ROOT)
@@ -79,8 +97,9 @@ def smoke_test(folder: Path) -> None:
         env = {**os.environ, "THREADLINE_HOME": tmp, "QT_QPA_PLATFORM": "offscreen"}
         db = str(Path(tmp) / "smoke.db")
         subprocess.run([str(exe), "--db", db, "demo"], check=True, env=env)
-        listing = subprocess.run([str(exe), "--db", db, "customers"], capture_output=True,
-                                 text=True, check=True, env=env)
+        listing = subprocess.run(
+            [str(exe), "--db", db, "customers"], capture_output=True, text=True, check=True, env=env
+        )
         if "Jane Doe" not in listing.stdout:
             raise SystemExit("smoke test failed: demo customers missing from the built app")
     print("smoke test passed")

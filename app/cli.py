@@ -52,6 +52,21 @@ def _zone(name: str | None) -> ZoneInfo | None:
         raise UserFacingError(f"{name!r} is not a time zone name (e.g. Europe/London)") from None
 
 
+def _column_map(text: str | None) -> dict[str, str] | None:
+    """``time=Created,author=From`` → {"time": "Created", "author": "From"}."""
+    if not text:
+        return None
+    mapping: dict[str, str] = {}
+    for part in text.split(","):
+        field, sep, column = part.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise UserFacingError(
+                f"--map takes FIELD=COLUMN pairs separated by commas, not {part!r}"
+            )
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
 # --- commands ----------------------------------------------------------------------------
 
 
@@ -66,6 +81,7 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
         format=args.format,
         tz=_zone(args.tz),
         date_order=args.date_order,
+        column_map=_column_map(args.map),
     )
     if args.json:
         out = {"files": [r.as_json() for r in reports]}

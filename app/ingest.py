@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -375,12 +375,15 @@ def _options(
     date_order: DateOrder | None,
     progress: Callable[[int, int], None],
     should_cancel: Callable[[], bool] | None,
+    column_map: Mapping[str, str] | None = None,
 ) -> ParseOptions:
     return ParseOptions(
         tz=tz or settings.zone(session),
         region=settings.get(session, "region"),
         date_order=date_order,
         owner_names=tuple(settings.get_list(session, "owner_names")),
+        currency=settings.get(session, "currency"),
+        column_map=column_map,
         progress=progress,
         should_cancel=should_cancel,
     )
@@ -393,6 +396,7 @@ def import_file(
     format: str | None = None,
     tz: tzinfo | None = None,
     date_order: DateOrder | None = None,
+    column_map: Mapping[str, str] | None = None,
     progress: Callable[[ImportProgress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     batch_size: int = BATCH_SIZE,
@@ -405,6 +409,7 @@ def import_file(
         format: a connector name to use instead of detecting one.
         tz: zone for timestamps without one (default: the configured zone).
         date_order: forced day/month order for chat exports.
+        column_map: field → column header, for generic CSV formats.
         progress: called now and then with an ``ImportProgress``.
         should_cancel: polled between items; True stops after the current batch.
         batch_size: items per committed transaction.
@@ -423,7 +428,7 @@ def import_file(
         byte_state[0], byte_state[1] = done, total
 
     with db.session() as session:
-        options = _options(session, tz, date_order, on_bytes, should_cancel)
+        options = _options(session, tz, date_order, on_bytes, should_cancel, column_map)
     return import_items(
         db,
         lambda: connector.parse(path, options),
@@ -535,6 +540,7 @@ def import_paths(
     format: str | None = None,
     tz: tzinfo | None = None,
     date_order: DateOrder | None = None,
+    column_map: Mapping[str, str] | None = None,
     progress: Callable[[ImportProgress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
 ) -> list[FileReport]:
@@ -555,6 +561,7 @@ def import_paths(
                     format=format,
                     tz=tz,
                     date_order=date_order,
+                    column_map=column_map,
                     progress=progress,
                     should_cancel=should_cancel,
                 )

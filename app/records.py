@@ -156,6 +156,9 @@ class ParseOptions:
         region: ISO country code for phone numbers without a country code.
         date_order: forced day/month order; None means infer from the file.
         owner_names: the owner's chat names, to recognise their own lines.
+        currency: ISO code for exports that state no currency.
+        column_map: for generic CSV imports, field name → column header
+            ("time" → "Created", "author" → "From", …).
         progress: called with (bytes_done, bytes_total) now and then.
         should_cancel: polled between items; True stops the parse early.
     """
@@ -164,5 +167,7 @@ class ParseOptions:
     region: str = "GB"
     date_order: DateOrder | None = None
     owner_names: tuple[str, ...] = ()
+    currency: str = "USD"
+    column_map: Mapping[str, str] | None = None
     progress: Callable[[int, int], None] | None = None
     should_cancel: Callable[[], bool] | None = None

@@ -322,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("dmy", "mdy", "ymd"),
         help="day/month order when a chat export cannot tell",
     )
+    p.add_argument(
+        "--map",
+        metavar="FIELD=COLUMN,...",
+        help="column mapping for generic CSV imports, e.g. time=Date,author=From,text=Body",
+    )
     p.set_defaults(func=cmd_import)
 
     p = add("config", "read or set settings")

@@ -1,12 +1,19 @@
-"""Identity resolution: contact points to customers.
+"""Identity resolution: contact points to customers, automatically and only on strong evidence.
 
-Contact points are normalised (emails lower-cased, phones to E.164 with
-``phonenumbers``, handles scoped per platform). All contact points of one
-participant belong to one person, so they end on one customer; when they were
-on two customers, those two are merged (the loser keeps a pointer to the
-survivor and the move is written to the audit log). A name alone never links
-anyone, and the business's own addresses, numbers and chat names never belong
-to a customer.
+Contact points are normalised (emails lower-cased with Gmail's dots and
+``+tag`` kept as a match key, phones to E.164 with ``phonenumbers``, handles
+scoped per platform). All contact points of one participant belong to one
+person, so they end on one customer; when they were on two customers, those
+are merged (the loser keeps a pointer to the survivor, the move is written to
+the audit log and can be undone, see ``app.merges``).
+
+Strong evidence is the same email, the same mobile number, the same platform
+id or chat handle — each only while it is not seen with clearly different
+names. A landline, or a contact point seen with clearly different names (a
+family phone, an office ``info@``), is shared: it stays on every customer that
+uses it and links nobody automatically; ``app.suggestions`` offers such pairs
+for review. A name alone never links anyone, and the business's own
+addresses, numbers and chat names belong to no customer.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import phonenumbers
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app import settings
-from app.models import AuditEntry, Customer, Event, EventParticipant, Identity
+from app.merges import merge_customers
+from app.models import AuditEntry, Customer, CustomerIdentity, Event, EventParticipant, Identity
+from app.names import clearly_different, parse_name
 from app.records import Participant
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -36,6 +45,7 @@ class ContactKey:
     platform: str
     value: str
     raw: str
+    line_type: str = ""  # phones: mobile | fixed | other
 
 
 def normalize_email(raw: str) -> str | None:
@@ -77,6 +87,29 @@ def normalize_phone(raw: str, region: str) -> str | None:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
+def phone_line_type(e164: str) -> str:
+    """ "fixed" for numbers the tables know as landlines, "mobile" otherwise.
+
+    Numbers that may be either (all of North America) count as mobile: their
+    owners text from them.
+    """
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return "other"
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.FIXED_LINE:
+        return "fixed"
+    if kind in (
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+        phonenumbers.PhoneNumberType.SHARED_COST,
+        phonenumbers.PhoneNumberType.PREMIUM_RATE,
+        phonenumbers.PhoneNumberType.UAN,
+    ):
+        return "other"
+    return "mobile"
+
+
 def normalize_handle(raw: str) -> str:
     """A chat handle compared without case or surrounding space."""
     return " ".join(raw.split()).casefold()
@@ -92,7 +125,9 @@ def contact_keys(participant: Participant, region: str) -> list[ContactKey]:
     if participant.phone:
         phone = normalize_phone(participant.phone, region)
         if phone:
-            keys.append(ContactKey("phone", "", phone, participant.phone.strip()))
+            keys.append(
+                ContactKey("phone", "", phone, participant.phone.strip(), phone_line_type(phone))
+            )
         elif not participant.handle:
             # Not a dialable number (too short, made up): still a handle on its platform.
             handle = normalize_handle(participant.phone)
@@ -158,11 +193,36 @@ def _looks_like_address(name: str) -> bool:
     return "@" in name or sum(ch.isdigit() for ch in name) >= 5
 
 
+def customers_of(session: Session, identity_id: int) -> list[int]:
+    """The customers an identity belongs to (several only when it is shared)."""
+    return list(
+        session.scalars(
+            select(CustomerIdentity.customer_id)
+            .where(CustomerIdentity.identity_id == identity_id)
+            .order_by(CustomerIdentity.customer_id)
+        )
+    )
+
+
+def link(session: Session, identity_id: int, customer_id: int) -> None:
+    """Put an identity on a customer (no-op if it is there already)."""
+    if session.get(CustomerIdentity, (customer_id, identity_id)) is None:
+        session.add(CustomerIdentity(customer_id=customer_id, identity_id=identity_id))
+        session.flush()
+
+
+def is_strong(identity: Identity) -> bool:
+    """True if the identity may link events to a customer by itself."""
+    if identity.is_own or identity.shared:
+        return False
+    return not (identity.kind == "phone" and identity.line_type == "fixed")
+
+
 class Resolver:
     """Links participants to identities and customers within one session.
 
-    Keeps a cache of identities seen in this batch so a large import does not
-    query the same contact point again and again.
+    Keeps a cache of identities and their customers for the batch, so a large
+    import does not query the same contact point again and again.
     """
 
     def __init__(self, session: Session) -> None:
@@ -170,17 +230,13 @@ class Resolver:
         self.region = settings.get(session, "region")
         self.owner = OwnerSet.load(session)
         self._cache: dict[tuple[str, str, str], Identity] = {}
-        self.touched_customers: set[int] = set()
+        self._links: dict[int, list[int]] = {}
         self._named: set[int] = set()
+        self.touched_customers: set[int] = set()
 
-    def _give_name(self, customer_id: int, name: str) -> None:
-        customer = self.session.get(Customer, customer_id)
-        assert customer is not None
-        if not customer.display_name:
-            customer.display_name = name
-        self._named.add(customer_id)
+    # --- cached lookups ---------------------------------------------------------------
 
-    def _identity(self, key: ContactKey, name: str, source: str) -> Identity:
+    def _identity(self, key: ContactKey, name: str, source: str) -> tuple[Identity, bool]:
         cache_key = (key.kind, key.platform, key.value)
         identity = self._cache.get(cache_key)
         if identity is None:
@@ -191,6 +247,7 @@ class Resolver:
                     Identity.value == key.value,
                 )
             )
+        created = identity is None
         if identity is None:
             identity = Identity(
                 kind=key.kind,
@@ -201,44 +258,128 @@ class Resolver:
                 search_digits=_search_digits(key),
                 display_name=name,
                 is_own=self.owner.owns(key),
+                shared=False,
+                line_type=key.line_type,
                 first_seen_source=source,
             )
             self.session.add(identity)
             self.session.flush()
-        elif name and not identity.display_name:
-            identity.display_name = name
+            self._links[identity.id] = []
         self._cache[cache_key] = identity
-        return identity
+        return identity, created
+
+    def _customers(self, identity: Identity) -> list[int]:
+        found = self._links.get(identity.id)
+        if found is None:
+            found = customers_of(self.session, identity.id)
+            self._links[identity.id] = found
+        return found
+
+    def _link(self, identity: Identity, customer_id: int) -> None:
+        current = self._customers(identity)
+        if customer_id not in current:
+            self.session.add(CustomerIdentity(customer_id=customer_id, identity_id=identity.id))
+            current.append(customer_id)
+
+    def _name_of(self, customer_id: int) -> str:
+        customer = self.session.get(Customer, customer_id)
+        return customer.display_name if customer is not None else ""
+
+    def _give_name(self, customer_id: int, name: str) -> None:
+        customer = self.session.get(Customer, customer_id)
+        assert customer is not None
+        if not customer.display_name:
+            customer.display_name = name
+        self._named.add(customer_id)
+
+    def _same_mailbox(self, identity: Identity) -> list[int]:
+        """Customers of other spellings of the same mailbox (Gmail dots, +tags)."""
+        if identity.kind != "email" or identity.match_key == identity.value:
+            return []
+        others = self.session.scalars(
+            select(Identity).where(
+                Identity.kind == "email",
+                Identity.match_key == identity.match_key,
+                Identity.id != identity.id,
+            )
+        )
+        found: list[int] = []
+        for other in others:
+            if is_strong(other):
+                found.extend(self._customers(other))
+        return found
+
+    # --- the rule ---------------------------------------------------------------------
 
     def resolve(
         self, participant: Participant, source: str, *, link: bool = True
     ) -> tuple[list[Identity], bool]:
         """The identities of ``participant`` and whether it is the business itself.
 
-        With ``link`` (the default) every non-own identity of the participant
-        ends on one customer, created or merged as needed. ``link=False`` is for
-        automated senders, who are not customers.
+        With ``link`` (the default) the participant's identities are put on one
+        customer — found through its strong identities, merged when they were
+        on several customers whose names agree, or created. ``link=False`` is
+        for automated senders, who are not customers.
         """
         keys = contact_keys(participant, self.region)
         name = participant.name.strip()
-        identities = [self._identity(key, name, source) for key in keys]
-        is_owner = any(identity.is_own for identity in identities)
-        if is_owner or not link or not identities:
-            return identities, is_owner
-        customer_ids = sorted({i.customer_id for i in identities if i.customer_id is not None})
         real_name = name if name and not _looks_like_address(name) else ""
-        if len(customer_ids) == 1 and all(i.customer_id is not None for i in identities):
-            # The usual case: a known person again. Touch the row only to give it a name.
-            survivor_id = customer_ids[0]
-            if real_name and survivor_id not in self._named:
-                self._give_name(survivor_id, real_name)
-            self.touched_customers.add(survivor_id)
+        found = [self._identity(key, real_name, source) for key in keys]
+        identities = [identity for identity, _created in found]
+        if any(identity.is_own for identity in identities):
+            return identities, True
+        if not link or not identities:
             return identities, False
-        if customer_ids:
-            survivor_id = customer_ids[0]
-            for other in customer_ids[1:]:
-                merge_customers(self.session, survivor_id, other, reason="shared contact point")
-                self._named.discard(survivor_id)
+        for identity, created in found:
+            if created or not real_name:
+                continue
+            if not identity.display_name:
+                identity.display_name = real_name
+            elif not identity.shared and clearly_different(identity.display_name, real_name):
+                identity.shared = True
+                self.session.add(
+                    AuditEntry(
+                        action="shared",
+                        details={
+                            "identity": identity.id,
+                            "names": [identity.display_name, real_name],
+                        },
+                    )
+                )
+        candidates: list[int] = []
+        for identity in identities:
+            if is_strong(identity):
+                candidates.extend(self._customers(identity))
+                candidates.extend(self._same_mailbox(identity))
+        candidates = sorted(set(candidates))
+        if real_name and len(candidates) > 1:
+            # Records that tie customers with clearly different names together
+            # (a parent ordering with a child's email) do not merge them.
+            agreeing = [c for c in candidates if not clearly_different(self._name_of(c), real_name)]
+            candidates = agreeing or candidates[:1]
+        if not candidates:
+            for identity in identities:
+                if identity.kind == "phone" and identity.line_type == "fixed" and real_name:
+                    candidates.extend(
+                        c
+                        for c in self._customers(identity)
+                        if parse_name(real_name).family
+                        and parse_name(self._name_of(c)).full == parse_name(real_name).full
+                    )
+            candidates = sorted(set(candidates))[:1]
+        if candidates:
+            survivor_id = candidates[0]
+            for other in candidates[1:]:
+                if not clearly_different(self._name_of(survivor_id), self._name_of(other)):
+                    reason = ", ".join(
+                        f"same {i.kind.replace('_', ' ')} {i.value}"
+                        for i in identities
+                        if is_strong(i) and other in self._customers(i)
+                    )
+                    merge_customers(
+                        self.session, survivor_id, other, reason=reason or "same person"
+                    )
+                    self._links.clear()
         else:
             customer = Customer(display_name=real_name)
             self.session.add(customer)
@@ -251,45 +392,12 @@ class Resolver:
                 )
             )
         for identity in identities:
-            if identity.customer_id != survivor_id:
-                identity.customer_id = survivor_id
-        if real_name:
+            if identity.shared or not self._customers(identity) or not is_strong(identity):
+                self._link(identity, survivor_id)
+        if real_name and survivor_id not in self._named:
             self._give_name(survivor_id, real_name)
         self.touched_customers.add(survivor_id)
         return identities, False
-
-
-def merge_customers(session: Session, survivor_id: int, other_id: int, *, reason: str) -> None:
-    """Move every identity and note of ``other_id`` onto ``survivor_id``; log the move."""
-    from app.models import Note
-
-    moved = list(session.scalars(select(Identity.id).where(Identity.customer_id == other_id)))
-    session.execute(
-        update(Identity).where(Identity.customer_id == other_id).values(customer_id=survivor_id)
-    )
-    notes = list(session.scalars(select(Note.id).where(Note.customer_id == other_id)))
-    session.execute(
-        update(Note).where(Note.customer_id == other_id).values(customer_id=survivor_id)
-    )
-    other = session.get(Customer, other_id)
-    survivor = session.get(Customer, survivor_id)
-    assert other is not None and survivor is not None
-    other.merged_into_id = survivor_id
-    if not survivor.display_name and other.display_name:
-        survivor.display_name = other.display_name
-    session.add(
-        AuditEntry(
-            action="merge",
-            details={
-                "survivor": survivor_id,
-                "merged": other_id,
-                "identities": moved,
-                "notes": notes,
-                "reason": reason,
-            },
-        )
-    )
-    session.flush()
 
 
 def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> None:
@@ -298,10 +406,14 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         per_event = (
-            select(Identity.customer_id.label("cid"), Event.id.label("eid"), Event.occurred_at)
-            .join(EventParticipant, EventParticipant.identity_id == Identity.id)
+            select(
+                CustomerIdentity.customer_id.label("cid"),
+                Event.id.label("eid"),
+                Event.occurred_at,
+            )
+            .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
             .join(Event, Event.id == EventParticipant.event_id)
-            .where(Identity.customer_id.in_(chunk), Identity.is_own.is_(False))
+            .where(CustomerIdentity.customer_id.in_(chunk))
             .distinct()
             .subquery()
         )
@@ -354,10 +466,12 @@ def apply_owner_settings(session: Session) -> int:
             continue
         changed += 1
         identity.is_own = own
-        if own and identity.customer_id is not None:
-            touched.add(identity.customer_id)
-            identity.customer_id = None
-        elif not own:
+        if own:
+            touched.update(customers_of(session, identity.id))
+            session.execute(
+                delete(CustomerIdentity).where(CustomerIdentity.identity_id == identity.id)
+            )
+        else:
             freed.append(identity)
     session.flush()
     # A contact point that is no longer the owner's becomes a customer of its own.
@@ -365,7 +479,7 @@ def apply_owner_settings(session: Session) -> int:
         customer = Customer(display_name=identity.display_name)
         session.add(customer)
         session.flush()
-        identity.customer_id = customer.id
+        link(session, identity.id, customer.id)
         touched.add(customer.id)
     refresh_directions(session)
     refresh_customer_stats(session, touched)

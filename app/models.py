@@ -109,14 +109,15 @@ class Customer(Base):
     first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
-    identities: Mapped[list[Identity]] = relationship(back_populates="customer")
-
 
 class Identity(Base):
     """A normalised contact point: an email, a phone (E.164), a chat handle, a platform id.
 
-    ``is_own`` marks the business's own addresses and numbers: they never
-    belong to a customer.
+    An identity normally belongs to one customer (``customer_identity``). A
+    shared one (a family landline, an office address seen with clearly
+    different names) may belong to several and then links nobody
+    automatically. ``is_own`` marks the business's own addresses and numbers:
+    they belong to no customer.
     """
 
     __tablename__ = "identity"
@@ -130,11 +131,33 @@ class Identity(Base):
     match_key: Mapped[str] = mapped_column(String(320), default="", index=True)
     search_digits: Mapped[str] = mapped_column(String(40), default="")
     display_name: Mapped[str] = mapped_column(String(300), default="")
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
     is_own: Mapped[bool] = mapped_column(Boolean, default=False)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    line_type: Mapped[str] = mapped_column(String(12), default="")
     first_seen_source: Mapped[str] = mapped_column(String(40), default="")
 
-    customer: Mapped[Customer | None] = relationship(back_populates="identities")
+
+class CustomerIdentity(Base):
+    """Which customer(s) an identity belongs to."""
+
+    __tablename__ = "customer_identity"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
+    identity_id: Mapped[int] = mapped_column(
+        ForeignKey("identity.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class MergeRejection(Base):
+    """A pair the user said are not the same person: never suggested again."""
+
+    __tablename__ = "merge_rejection"
+    __table_args__ = (UniqueConstraint("customer_a", "customer_b"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_a: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    customer_b: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ImportRun(Base):
@@ -294,3 +317,4 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     action: Mapped[str] = mapped_column(String(40))
     details: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
+    undone_by: Mapped[int | None] = mapped_column(ForeignKey("audit_log.id"))

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.errors import AmbiguousError, NotFoundError
 from app.identity import normalize_email, normalize_phone
 from app.models import Customer, Event, EventParticipant, Identity, Note, Order
+from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
 
 _VOID_STATUSES = ("voided", "expired")
@@ -247,7 +248,8 @@ def _customer_filter(session: Session, query: str) -> Any:
     conds: list[Any] = [
         func.lower(Customer.display_name).like(like),
         exists().where(
-            Identity.customer_id == Customer.id,
+            CI.customer_id == Customer.id,
+            CI.identity_id == Identity.id,
             or_(
                 func.lower(Identity.value).like(like),
                 func.lower(Identity.raw).like(like),
@@ -259,15 +261,17 @@ def _customer_filter(session: Session, query: str) -> Any:
     if len(digits) >= 3 and len(digits) >= len(q.replace(" ", "")) // 2:
         conds.append(
             exists().where(
-                Identity.customer_id == Customer.id, Identity.search_digits.like(f"%{digits}%")
+                CI.customer_id == Customer.id,
+                CI.identity_id == Identity.id,
+                Identity.search_digits.like(f"%{digits}%"),
             )
         )
     order_q = q.lstrip("#").lower()
     if order_q:
         conds.append(
             exists()
-            .where(Identity.customer_id == Customer.id)
-            .where(EventParticipant.identity_id == Identity.id)
+            .where(CI.customer_id == Customer.id)
+            .where(EventParticipant.identity_id == CI.identity_id)
             .where(Order.event_id == EventParticipant.event_id)
             .where(func.lower(Order.number).like(f"%{order_q}%"))
         )
@@ -277,7 +281,7 @@ def _customer_filter(session: Session, query: str) -> Any:
 def _customer_select(session: Session, query: str) -> Select[int]:
     stmt = select(Customer.id).where(
         Customer.merged_into_id.is_(None),
-        exists().where(Identity.customer_id == Customer.id),
+        exists().where(CI.customer_id == Customer.id),
     )
     cond = _customer_filter(session, query)
     if cond is not None:
@@ -325,21 +329,21 @@ def _exact_matches(session: Session, ref: str) -> list[int]:
         values.append(("phone", phone))
     found: list[int] = []
     for kind, value in values:
-        cid = session.scalar(
-            select(Identity.customer_id).where(Identity.kind == kind, Identity.value == value)
-        )
-        if cid is not None:
+        for cid in session.scalars(
+            select(CI.customer_id)
+            .join(Identity, Identity.id == CI.identity_id)
+            .where(Identity.kind == kind, Identity.value == value)
+        ):
             found.append(survivor_id(session, cid))
     number = ref if ref.startswith("#") else f"#{ref}"
     for num in dict.fromkeys((ref, number)):
         for cid in session.scalars(
-            select(Identity.customer_id)
-            .join(EventParticipant, EventParticipant.identity_id == Identity.id)
+            select(CI.customer_id)
+            .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
             .join(Order, Order.event_id == EventParticipant.event_id)
-            .where(Order.number == num, Identity.customer_id.is_not(None))
+            .where(Order.number == num)
         ):
-            if cid is not None:
-                found.append(survivor_id(session, cid))
+            found.append(survivor_id(session, cid))
     return list(dict.fromkeys(found))
 
 
@@ -349,21 +353,22 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
         return []
     customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
     idents: dict[int, list[Identity]] = defaultdict(list)
-    for ident in session.scalars(
-        select(Identity).where(Identity.customer_id.in_(ids)).order_by(Identity.id)
+    for owner_id, ident in session.execute(
+        select(CI.customer_id, Identity)
+        .join(Identity, Identity.id == CI.identity_id)
+        .where(CI.customer_id.in_(ids))
+        .order_by(Identity.id)
     ):
-        assert ident.customer_id is not None
-        idents[ident.customer_id].append(ident)
+        idents[owner_id].append(ident)
     channels: dict[int, set[str]] = defaultdict(set)
     for cid, channel in session.execute(
-        select(Identity.customer_id, Event.channel)
-        .join(EventParticipant, EventParticipant.identity_id == Identity.id)
+        select(CI.customer_id, Event.channel)
+        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
         .join(Event, Event.id == EventParticipant.event_id)
-        .where(Identity.customer_id.in_(ids))
+        .where(CI.customer_id.in_(ids))
         .distinct()
     ):
-        if cid is not None:
-            channels[cid].add(channel)
+        channels[cid].add(channel)
     figures = _order_figures(session, ids)
     rows: list[CustomerRow] = []
     for cid in ids:
@@ -401,7 +406,7 @@ def _order_figures(session: Session, ids: Sequence[int]) -> dict[int, OrderFigur
     per: dict[int, dict[int, tuple[str, Decimal, str, datetime, str]]] = defaultdict(dict)
     rows = session.execute(
         select(
-            Identity.customer_id,
+            CI.customer_id,
             Order.event_id,
             Order.number,
             Order.currency,
@@ -410,14 +415,12 @@ def _order_figures(session: Session, ids: Sequence[int]) -> dict[int, OrderFigur
             Order.financial_status,
             Event.occurred_at,
         )
-        .join(EventParticipant, EventParticipant.identity_id == Identity.id)
+        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
         .join(Order, Order.event_id == EventParticipant.event_id)
         .join(Event, Event.id == Order.event_id)
-        .where(Identity.customer_id.in_(ids))
+        .where(CI.customer_id.in_(ids))
     ).all()
     for cid, eid, number, currency, total, refunded, status, at in rows:
-        if cid is None:
-            continue
         net = Decimal(0)
         if status not in _VOID_STATUSES and total is not None:
             net = Decimal(total) - (Decimal(refunded) if refunded is not None else Decimal(0))
@@ -484,8 +487,8 @@ def resolve_customer(session: Session, ref: str) -> int:
 def _customer_events(customer_id: int) -> Select[int]:
     return (
         select(EventParticipant.event_id)
-        .join(Identity, Identity.id == EventParticipant.identity_id)
-        .where(Identity.customer_id == customer_id, Identity.is_own.is_(False))
+        .join(CI, CI.identity_id == EventParticipant.identity_id)
+        .where(CI.customer_id == customer_id)
     )
 
 
@@ -604,13 +607,10 @@ def _event_rows(session: Session, events: Sequence[Event]) -> list[EventRow]:
 def event_customer(session: Session, event_id: int) -> int | None:
     """A customer whose timeline shows the event (the first one found)."""
     cid = session.scalar(
-        select(Identity.customer_id)
-        .join(EventParticipant, EventParticipant.identity_id == Identity.id)
-        .where(
-            EventParticipant.event_id == event_id,
-            Identity.customer_id.is_not(None),
-            Identity.is_own.is_(False),
-        )
+        select(CI.customer_id)
+        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
+        .where(EventParticipant.event_id == event_id)
+        .order_by(CI.customer_id)
         .limit(1)
     )
     return survivor_id(session, cid) if cid is not None else None
@@ -677,17 +677,12 @@ def search(
     events = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(ids)))}
     owners: dict[int, int] = {}
     for eid, cid in session.execute(
-        select(EventParticipant.event_id, Identity.customer_id)
-        .join(Identity, Identity.id == EventParticipant.identity_id)
-        .where(
-            EventParticipant.event_id.in_(ids),
-            Identity.customer_id.is_not(None),
-            Identity.is_own.is_(False),
-        )
-        .order_by(EventParticipant.event_id, Identity.id)
+        select(EventParticipant.event_id, CI.customer_id)
+        .join(CI, CI.identity_id == EventParticipant.identity_id)
+        .where(EventParticipant.event_id.in_(ids))
+        .order_by(EventParticipant.event_id, CI.identity_id)
     ):
-        if cid is not None:
-            owners.setdefault(eid, cid)
+        owners.setdefault(eid, cid)
     survivors = {cid: survivor_id(session, cid) for cid in set(owners.values())}
     names: dict[int, str] = {
         cid: name
@@ -700,12 +695,12 @@ def search(
         ev = events.get(eid)
         if ev is None:
             continue
-        cid = survivors.get(owners[eid]) if eid in owners else None
+        hit_customer = survivors.get(owners[eid]) if eid in owners else None
         out.append(
             SearchHit(
                 eid,
-                cid,
-                names.get(cid, "") if cid else "",
+                hit_customer,
+                names.get(hit_customer, "") if hit_customer else "",
                 ev.channel,
                 ev.occurred_at,
                 ev.title,

@@ -1,0 +1,303 @@
+"""Merging and splitting customers, every change in the audit log and undoable.
+
+A merge moves the identities and notes of one customer onto another and
+leaves the merged customer behind with a pointer to the survivor; a split
+moves identities out to a new (or another) customer. Events never move: they
+follow their identities. ``undo`` reverses a change from what its audit entry
+recorded, so nothing is ever deleted by a merge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from app.errors import NotFoundError, UserFacingError
+from app.models import AuditEntry, Customer, CustomerIdentity, Identity, MergeRejection, Note
+
+UNDOABLE = ("merge", "split")
+
+
+def _survivor(session: Session, customer_id: int) -> int:
+    seen: set[int] = set()
+    current = customer_id
+    while current not in seen:
+        seen.add(current)
+        customer = session.get(Customer, current)
+        if customer is None:
+            raise NotFoundError(f"no customer {customer_id}")
+        if customer.merged_into_id is None:
+            return current
+        current = customer.merged_into_id
+    return current
+
+
+def _move_links(session: Session, identity_ids: list[int], source: int, target: int) -> None:
+    for identity_id in identity_ids:
+        session.execute(
+            delete(CustomerIdentity).where(
+                CustomerIdentity.identity_id == identity_id, CustomerIdentity.customer_id == source
+            )
+        )
+        if session.get(CustomerIdentity, (target, identity_id)) is None:
+            session.add(CustomerIdentity(customer_id=target, identity_id=identity_id))
+    session.flush()
+
+
+def merge_customers(session: Session, survivor_id: int, other_id: int, *, reason: str) -> int:
+    """Move every identity and note of ``other_id`` onto ``survivor_id``.
+
+    Returns:
+        The audit entry id of the merge (for undo).
+
+    Raises:
+        UserFacingError: the two are the same customer.
+    """
+    survivor_id, other_id = _survivor(session, survivor_id), _survivor(session, other_id)
+    if survivor_id == other_id:
+        raise UserFacingError("these are already the same customer")
+    moved = list(
+        session.scalars(
+            select(CustomerIdentity.identity_id).where(CustomerIdentity.customer_id == other_id)
+        )
+    )
+    already = set(
+        session.scalars(
+            select(CustomerIdentity.identity_id).where(
+                CustomerIdentity.customer_id == survivor_id,
+                CustomerIdentity.identity_id.in_(moved),
+            )
+        )
+    )
+    _move_links(session, moved, other_id, survivor_id)
+    notes = list(session.scalars(select(Note.id).where(Note.customer_id == other_id)))
+    session.execute(
+        update(Note).where(Note.customer_id == other_id).values(customer_id=survivor_id)
+    )
+    other = session.get(Customer, other_id)
+    survivor = session.get(Customer, survivor_id)
+    assert other is not None and survivor is not None
+    other.merged_into_id = survivor_id
+    named = not survivor.display_name and bool(other.display_name)
+    if named:
+        survivor.display_name = other.display_name
+    entry = AuditEntry(
+        action="merge",
+        details={
+            "survivor": survivor_id,
+            "merged": other_id,
+            "identities": moved,
+            "shared_before": sorted(already),
+            "notes": notes,
+            "took_name": named,
+            "reason": reason,
+        },
+    )
+    session.add(entry)
+    session.flush()
+    _refresh(session, [survivor_id, other_id])
+    return entry.id
+
+
+def split_customer(
+    session: Session, customer_id: int, identity_ids: list[int], *, into: int | None = None
+) -> tuple[int, int]:
+    """Move identities out of a customer to a new customer (or to ``into``).
+
+    Returns:
+        (the customer that received them, the audit entry id).
+
+    Raises:
+        UserFacingError: an identity is not on the customer, or all would leave it.
+    """
+    source = _survivor(session, customer_id)
+    mine = set(
+        session.scalars(
+            select(CustomerIdentity.identity_id).where(CustomerIdentity.customer_id == source)
+        )
+    )
+    missing = [i for i in identity_ids if i not in mine]
+    if missing or not identity_ids:
+        raise UserFacingError("those contact points are not on this customer")
+    if set(identity_ids) == mine and into is None:
+        raise UserFacingError("a split must leave at least one contact point behind")
+    if into is None:
+        first = session.get(Identity, identity_ids[0])
+        target = Customer(display_name=first.display_name if first is not None else "")
+        session.add(target)
+        session.flush()
+        target_id, created = target.id, True
+    else:
+        target_id, created = _survivor(session, into), False
+        if target_id == source:
+            raise UserFacingError("cannot split a customer into itself")
+    _move_links(session, list(identity_ids), source, target_id)
+    entry = AuditEntry(
+        action="split",
+        details={
+            "from": source,
+            "to": target_id,
+            "identities": list(identity_ids),
+            "created": created,
+        },
+    )
+    session.add(entry)
+    session.flush()
+    _refresh(session, [source, target_id])
+    return target_id, entry.id
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the change history."""
+
+    id: int
+    at: datetime
+    action: str
+    description: str
+    undone: bool
+    details: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "action": self.action,
+            "description": self.description,
+            "undone": self.undone,
+        }
+
+
+def _name(session: Session, customer_id: int) -> str:
+    customer = session.get(Customer, customer_id)
+    return f"{customer.display_name or 'customer'} (#{customer_id})" if customer else "?"
+
+
+def _describe(session: Session, entry: AuditEntry) -> str:
+    d = entry.details
+    if entry.action == "merge":
+        why = f": {d['reason']}" if d.get("reason") else ""
+        return f"merged {_name(session, d['merged'])} into {_name(session, d['survivor'])}{why}"
+    if entry.action == "split":
+        n = len(d.get("identities", []))
+        source, target = _name(session, d["from"]), _name(session, d["to"])
+        return f"moved {n} contact point(s) from {source} to {target}"
+    if entry.action == "undo":
+        return f"undid change {d.get('change')}"
+    if entry.action == "reject":
+        return f"not the same person: {_name(session, d['a'])} and {_name(session, d['b'])}"
+    if entry.action == "shared":
+        return f"contact point seen with different names: {', '.join(d.get('names', []))}"
+    if entry.action == "create":
+        return f"new customer {_name(session, d['customer'])}"
+    return entry.action
+
+
+def history(session: Session, *, limit: int = 100, undoable_only: bool = False) -> list[Change]:
+    """The latest identity changes, newest first."""
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if undoable_only:
+        stmt = stmt.where(AuditEntry.action.in_(UNDOABLE), AuditEntry.undone_by.is_(None))
+    return [
+        Change(e.id, e.at, e.action, _describe(session, e), e.undone_by is not None, e.details)
+        for e in session.scalars(stmt)
+    ]
+
+
+def undo(session: Session, change_id: int | None = None) -> Change:
+    """Reverse a merge or split (the latest one when no id is given).
+
+    Raises:
+        NotFoundError: nothing to undo / no such change.
+        UserFacingError: the change was undone already or is not undoable.
+    """
+    if change_id is None:
+        entry = session.scalar(
+            select(AuditEntry)
+            .where(AuditEntry.action.in_(UNDOABLE), AuditEntry.undone_by.is_(None))
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
+        )
+        if entry is None:
+            raise NotFoundError("there is nothing to undo")
+    else:
+        entry = session.get(AuditEntry, change_id)
+        if entry is None:
+            raise NotFoundError(f"no change {change_id}")
+    if entry.action not in UNDOABLE:
+        raise UserFacingError(f"change {entry.id} ({entry.action}) cannot be undone")
+    if entry.undone_by is not None:
+        raise UserFacingError(f"change {entry.id} was undone already")
+    d = entry.details
+    if entry.action == "merge":
+        survivor, merged = int(d["survivor"]), int(d["merged"])
+        keep = set(d.get("shared_before", []))
+        back = [i for i in d.get("identities", []) if i not in keep]
+        _move_links(session, back, survivor, merged)
+        for identity_id in keep:
+            if session.get(CustomerIdentity, (merged, identity_id)) is None:
+                session.add(CustomerIdentity(customer_id=merged, identity_id=identity_id))
+        session.execute(
+            update(Note).where(Note.id.in_(d.get("notes", []))).values(customer_id=merged)
+        )
+        other = session.get(Customer, merged)
+        assert other is not None
+        other.merged_into_id = None
+        if d.get("took_name"):
+            first = session.get(Customer, survivor)
+            if first is not None and first.display_name == other.display_name:
+                first.display_name = ""
+        touched = [survivor, merged]
+    else:
+        source, target = int(d["from"]), int(d["to"])
+        _move_links(session, list(d.get("identities", [])), target, source)
+        if d.get("created"):
+            created = session.get(Customer, target)
+            assert created is not None
+            created.merged_into_id = source
+        touched = [source, target]
+    record = AuditEntry(action="undo", details={"change": entry.id})
+    session.add(record)
+    session.flush()
+    entry.undone_by = record.id
+    session.flush()
+    _refresh(session, touched)
+    return Change(entry.id, entry.at, entry.action, _describe(session, entry), True, entry.details)
+
+
+def reject(session: Session, a: int, b: int) -> None:
+    """Remember that two customers are not the same person (never suggested again)."""
+    a, b = _survivor(session, a), _survivor(session, b)
+    if a == b:
+        raise UserFacingError("these are the same customer")
+    low, high = sorted((a, b))
+    exists = session.scalar(
+        select(MergeRejection.id).where(
+            MergeRejection.customer_a == low, MergeRejection.customer_b == high
+        )
+    )
+    if exists is None:
+        session.add(MergeRejection(customer_a=low, customer_b=high))
+        session.add(AuditEntry(action="reject", details={"a": low, "b": high}))
+        session.flush()
+
+
+def rejected_pairs(session: Session) -> set[tuple[int, int]]:
+    """Every rejected pair, as (low id, high id) of the customers shown now."""
+    pairs: set[tuple[int, int]] = set()
+    for a, b in session.execute(select(MergeRejection.customer_a, MergeRejection.customer_b)):
+        x, y = _survivor(session, a), _survivor(session, b)
+        if x != y:
+            low, high = sorted((x, y))
+            pairs.add((low, high))
+    return pairs
+
+
+def _refresh(session: Session, customer_ids: list[int]) -> None:
+    from app.identity import refresh_customer_stats
+
+    refresh_customer_stats(session, customer_ids)

@@ -1,0 +1,192 @@
+"""Person names for matching: normalisation, nicknames, and "clearly different".
+
+Names are display data and never link two customers by themselves. They do
+two jobs in identity resolution: a contact point seen with clearly different
+names (a family landline, an office ``info@`` address) stops linking anyone
+automatically, and similar names are one of the reasons a pair of customers
+is suggested for review.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+_HONORIFICS = frozenset(
+    "mr mrs ms miss mx dr prof sir madam dame lady lord rev fr herr frau sr sra srta mme mlle "
+    "m monsieur madame dott ing".split()
+)
+_SUFFIXES = frozenset("jr sr ii iii iv phd md esq".split())
+_PARTICLES = frozenset("van von der den de da di del la le du dos das bin al".split())
+
+# Common English given-name variants (both directions are looked up).
+_NICKNAMES: dict[str, tuple[str, ...]] = {
+    "alexander": ("alex", "sasha", "xander", "al"),
+    "alexandra": ("alex", "sasha", "lexi", "sandra"),
+    "andrew": ("andy", "drew"),
+    "anthony": ("tony", "ant"),
+    "benjamin": ("ben", "benji"),
+    "catherine": ("cathy", "kate", "katie", "cat", "kathy"),
+    "katherine": ("kathy", "kate", "katie", "kat"),
+    "charles": ("charlie", "chuck", "chas"),
+    "christopher": ("chris", "kit", "topher"),
+    "christine": ("chris", "chrissie", "tina"),
+    "daniel": ("dan", "danny"),
+    "david": ("dave", "davy"),
+    "edward": ("ed", "eddie", "ted", "ned"),
+    "elizabeth": ("liz", "beth", "lizzie", "betty", "eliza", "libby"),
+    "emily": ("em", "emmy", "millie"),
+    "frederick": ("fred", "freddie"),
+    "gregory": ("greg",),
+    "henry": ("harry", "hank"),
+    "jacob": ("jake",),
+    "james": ("jim", "jimmy", "jamie"),
+    "jennifer": ("jen", "jenny"),
+    "jessica": ("jess", "jessie"),
+    "john": ("jon", "johnny", "jack"),
+    "jonathan": ("jon", "jonny", "nathan"),
+    "joseph": ("joe", "joey"),
+    "joshua": ("josh",),
+    "margaret": ("maggie", "meg", "peggy", "marge", "greta"),
+    "matthew": ("matt",),
+    "michael": ("mike", "mick", "mikey"),
+    "nicholas": ("nick", "nicky"),
+    "patricia": ("pat", "patty", "trish"),
+    "patrick": ("pat", "paddy"),
+    "peter": ("pete",),
+    "rebecca": ("becky", "becca"),
+    "richard": ("rich", "rick", "dick", "richie"),
+    "robert": ("rob", "bob", "bobby", "robbie", "bert"),
+    "samuel": ("sam", "sammy"),
+    "samantha": ("sam", "sammy"),
+    "stephen": ("steve", "stevie"),
+    "steven": ("steve", "stevie"),
+    "susan": ("sue", "susie"),
+    "thomas": ("tom", "tommy"),
+    "timothy": ("tim", "timmy"),
+    "victoria": ("vicky", "tori"),
+    "william": ("will", "bill", "billy", "liam", "willy"),
+    "zoe": ("zoey",),
+}
+_NICK_INDEX: dict[str, frozenset[str]] = {}
+for _full, _nicks in _NICKNAMES.items():
+    for _variant in (_full, *_nicks):
+        _NICK_INDEX[_variant] = _NICK_INDEX.get(_variant, frozenset()) | {_full, *_nicks}
+
+
+def fold(text: str) -> str:
+    """Case-folded text without accents (``Zoë Müller`` → ``zoe muller``)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.casefold().replace("ß", "ss")
+
+
+@dataclass(frozen=True)
+class PersonName:
+    """A name split for comparison: given names and family name, folded."""
+
+    given: tuple[str, ...]
+    family: str
+
+    @property
+    def first(self) -> str:
+        """The first given name ("" when there is none)."""
+        return self.given[0] if self.given else ""
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """All name parts."""
+        return (*self.given, self.family) if self.family else self.given
+
+    @property
+    def full(self) -> str:
+        """The normalised name as one string, given names first."""
+        return " ".join(self.tokens)
+
+
+@lru_cache(maxsize=65536)
+def parse_name(raw: str) -> PersonName:
+    """Normalise a display name: accents, case, honorifics, "Last, First" order.
+
+    Addresses and numbers are not names: they give an empty ``PersonName``.
+    """
+    text = raw.strip().strip("\"'")
+    if not text or "@" in text or sum(ch.isdigit() for ch in text) >= 3:
+        return PersonName((), "")
+    if text.count(",") == 1:
+        last, first = (part.strip() for part in text.split(","))
+        if last and first and not any(ch.isdigit() for ch in first):
+            text = f"{first} {last}"
+    words = [w for w in re.split(r"[\s.\-_,]+", fold(text)) if w]
+    words = [w for w in words if w not in _HONORIFICS]
+    while words and words[-1] in _SUFFIXES:
+        words.pop()
+    words = [re.sub(r"[^\w']", "", w) for w in words]
+    words = [w for w in words if w]
+    if not words:
+        return PersonName((), "")
+    if len(words) == 1:
+        return PersonName((words[0],), "")
+    family_start = len(words) - 1
+    while family_start > 1 and words[family_start - 1] in _PARTICLES:
+        family_start -= 1
+    return PersonName(tuple(words[:family_start]), " ".join(words[family_start:]))
+
+
+def given_names_match(a: str, b: str) -> bool:
+    """True if two given names can be the same person (equal, nickname, initial, typo)."""
+    if not a or not b:
+        return True
+    if a == b:
+        return True
+    if len(a) == 1 or len(b) == 1:
+        return a[0] == b[0]
+    if b in _NICK_INDEX.get(a, frozenset()):
+        return True
+    return bool(min(len(a), len(b)) >= 4 and fuzz.ratio(a, b) >= 80)
+
+
+def family_names_match(a: str, b: str) -> bool:
+    """True if two family names can be the same (equal, one part of the other, a typo)."""
+    if not a or not b or a == b:
+        return True
+    parts_a, parts_b = set(a.split()), set(b.split())
+    if parts_a & parts_b:
+        return True
+    return bool(min(len(a), len(b)) >= 4 and fuzz.ratio(a, b) >= 80)
+
+
+def clearly_different(a: str, b: str) -> bool:
+    """True when two display names plainly belong to different people.
+
+    Both names must say enough: two full names (given and family) that differ
+    in the given name or the family name, or two single names that differ. A
+    single name against a full one ("Mum" and "Jane Doe") is not evidence
+    either way.
+    """
+    pa, pb = parse_name(a), parse_name(b)
+    if not pa.tokens or not pb.tokens:
+        return False
+    full_a, full_b = bool(pa.family), bool(pb.family)
+    if full_a != full_b:
+        return False
+    if not full_a:
+        return not given_names_match(pa.first, pb.first)
+    return not (given_names_match(pa.first, pb.first) and family_names_match(pa.family, pb.family))
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two names are, 0–1, order-insensitive."""
+    pa, pb = parse_name(a), parse_name(b)
+    if not pa.tokens or not pb.tokens:
+        return 0.0
+    return float(fuzz.token_sort_ratio(pa.full, pb.full)) / 100.0
+
+
+def nickname_of(a: str, b: str) -> bool:
+    """True if ``a`` and ``b`` are different spellings that are known nickname variants."""
+    return a != b and b in _NICK_INDEX.get(a, frozenset())

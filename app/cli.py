@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app import __version__, identity, ingest, queries, settings
+from app import __version__, identity, ingest, merges, queries, settings
 from app.db import Database, open_database
 from app.errors import UserFacingError
 from app.logs import setup_logging
@@ -290,6 +290,106 @@ def cmd_problems(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        a = queries.resolve_customer(session, args.a)
+        b = queries.resolve_customer(session, args.b)
+        change = merges.merge_customers(session, a, b, reason="merged by hand")
+        row = queries.customer(session, a)
+    if args.json:
+        _print_json({"change": change, "customer": row.as_json()})
+    else:
+        print(f"merged into {row.name} (#{row.id}); undo with: threadline undo {change}")
+    return 0
+
+
+def _identity_ids(session: Any, customer_id: int, refs: list[str]) -> list[int]:
+    row = queries.customer(session, customer_id)
+    region = settings.get(session, "region")
+    ids: list[int] = []
+    for ref in refs:
+        wanted = {ref.strip().casefold()}
+        email = identity.normalize_email(ref)
+        phone = identity.normalize_phone(ref, region)
+        wanted.update(v for v in (email, phone) if v)
+        match = [
+            i.id
+            for i in row.identities
+            if str(i.id) == ref.strip()
+            or i.value.casefold() in wanted
+            or i.raw.casefold() in wanted
+        ]
+        if not match:
+            raise UserFacingError(f"{ref!r} is not a contact point of {row.name} (#{row.id})")
+        ids.extend(match)
+    return list(dict.fromkeys(ids))
+
+
+def cmd_split(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        cid = queries.resolve_customer(session, args.customer)
+        ids = _identity_ids(session, cid, args.identities)
+        into = queries.resolve_customer(session, args.into) if args.into else None
+        target, change = merges.split_customer(session, cid, ids, into=into)
+        row = queries.customer(session, target)
+    if args.json:
+        _print_json({"change": change, "customer": row.as_json()})
+    else:
+        print(f"moved to {row.name} (#{row.id}); undo with: threadline undo {change}")
+    return 0
+
+
+def cmd_undo(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        change = merges.undo(session, args.change)
+    if args.json:
+        _print_json(change.as_json())
+    else:
+        print(f"undone: {change.description}")
+    return 0
+
+
+def cmd_changes(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        tz = settings.zone(session)
+        changes = merges.history(session, limit=args.limit)
+    if args.json:
+        _print_json([c.as_json() for c in changes])
+        return 0
+    for c in changes:
+        mark = " (undone)" if c.undone else ""
+        print(f"{c.id:>5}  {_local(c.at, tz)}  {c.description}{mark}")
+    return 0
+
+
+def cmd_suggestions(db: Database, args: argparse.Namespace) -> int:
+    from app.suggestions import suggestions
+
+    with db.session() as session:
+        found = suggestions(session, min_score=args.min_score, limit=args.limit)
+    if args.json:
+        _print_json([s.as_json() for s in found])
+        return 0
+    if not found:
+        print("no suggestions")
+    for s in found:
+        print(f"{s.score:.2f}  #{s.customer_a} {s.name_a}  ~  #{s.customer_b} {s.name_b}")
+        print(f"      {'; '.join(s.reasons)}")
+    return 0
+
+
+def cmd_reject(db: Database, args: argparse.Namespace) -> int:
+    with db.session() as session:
+        a = queries.resolve_customer(session, args.a)
+        b = queries.resolve_customer(session, args.b)
+        merges.reject(session, a, b)
+    if args.json:
+        _print_json({"rejected": [a, b]})
+    else:
+        print(f"#{a} and #{b} will not be suggested again")
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------
 
 
@@ -361,6 +461,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", "load the demo data into the database")
     p.add_argument("--open", action="store_true", help="then open the app on that database")
     p.set_defaults(func=cmd_demo)
+
+    p = add("merge", "merge customer B into customer A (undoable)")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.set_defaults(func=cmd_merge)
+
+    p = add("split", "move contact points out of a customer to a new one (undoable)")
+    p.add_argument("customer", metavar="CUSTOMER")
+    p.add_argument("identities", nargs="+", metavar="IDENTITY", help="email, phone, handle or id")
+    p.add_argument("--into", metavar="CUSTOMER", help="move them to this customer instead")
+    p.set_defaults(func=cmd_split)
+
+    p = add("undo", "undo a merge or split (the latest when no CHANGE is given)")
+    p.add_argument("change", nargs="?", type=int, metavar="CHANGE")
+    p.set_defaults(func=cmd_undo)
+
+    p = add("changes", "the history of merges, splits and other identity changes")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_changes)
+
+    p = add("suggestions", "pairs of customers that may be one person, with reasons")
+    p.add_argument("--min-score", type=float, default=0.5, metavar="S")
+    p.add_argument("--limit", type=int, default=None)
+    p.set_defaults(func=cmd_suggestions)
+
+    p = add("reject", "A and B are not the same person: never suggest them again")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.set_defaults(func=cmd_reject)
 
     p = add("problems", "list recent import problems")
     p.add_argument("--limit", type=int, default=200)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from app import settings
 from app.merges import merge_customers
 from app.models import AuditEntry, Customer, CustomerIdentity, Event, EventParticipant, Identity
-from app.names import clearly_different, parse_name
+from app.names import clearly_different, family_names_match, given_names_match, parse_name
 from app.records import Participant
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -191,6 +191,13 @@ def _search_digits(key: ContactKey) -> str:
 
 def _looks_like_address(name: str) -> bool:
     return "@" in name or sum(ch.isdigit() for ch in name) >= 5
+
+
+def _same_person_name(a: str, b: str) -> bool:
+    pa, pb = parse_name(a), parse_name(b)
+    if not (pa.family and pb.family):
+        return False
+    return given_names_match(pa.first, pb.first) and family_names_match(pa.family, pb.family)
 
 
 def customers_of(session: Session, identity_id: int) -> list[int]:
@@ -357,16 +364,17 @@ class Resolver:
             # (a parent ordering with a child's email) do not merge them.
             agreeing = [c for c in candidates if not clearly_different(self._name_of(c), real_name)]
             candidates = agreeing or candidates[:1]
-        if not candidates:
-            for identity in identities:
-                if identity.kind == "phone" and identity.line_type == "fixed" and real_name:
-                    candidates.extend(
-                        c
-                        for c in self._customers(identity)
-                        if parse_name(real_name).family
-                        and parse_name(self._name_of(c)).full == parse_name(real_name).full
-                    )
-            candidates = sorted(set(candidates))[:1]
+        if not candidates and parse_name(real_name).family:
+            # Weak contact points (a landline, a shared address) find the customer
+            # only together with a matching full name, and only when exactly one fits.
+            weak = {
+                c
+                for identity in identities
+                if not is_strong(identity) and not identity.is_own
+                for c in self._customers(identity)
+                if _same_person_name(self._name_of(c), real_name)
+            }
+            candidates = sorted(weak) if len(weak) == 1 else []
         if candidates:
             survivor_id = candidates[0]
             for other in candidates[1:]:
@@ -394,6 +402,8 @@ class Resolver:
         for identity in identities:
             if identity.shared or not self._customers(identity) or not is_strong(identity):
                 self._link(identity, survivor_id)
+                if len(self._customers(identity)) > 1 and not identity.shared:
+                    identity.shared = True  # a landline used by two people
         if real_name and survivor_id not in self._named:
             self._give_name(survivor_id, real_name)
         self.touched_customers.add(survivor_id)

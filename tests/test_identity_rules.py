@@ -1,0 +1,299 @@
+"""Identity resolution a shop owner can trust: exact links, shared contact points,
+explained suggestions, and merges/splits that undo cleanly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from app import merges, queries
+from app.db import Database
+from app.errors import UserFacingError
+from app.ingest import import_items
+from app.names import clearly_different, parse_name, similarity
+from app.notes import add_note
+from app.records import EventRecord, Item, OrderInfo, Participant
+from app.suggestions import suggestions
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+_n = 0
+
+
+def _event(*people: Participant, channel: str = "email", zip_code: str = "") -> EventRecord:
+    global _n
+    _n += 1
+    details = {"billing": {"zip": zip_code}} if zip_code else {}
+    order = None
+    if channel == "order":
+        order = OrderInfo(number=f"#{_n}", currency="GBP", total=Decimal("10.00"))
+    return EventRecord(
+        channel=channel,  # type: ignore[arg-type]
+        source={"order": "shopify", "chat": "whatsapp"}.get(channel, "email"),
+        external_id=f"e{_n}",
+        occurred_at=T0 + timedelta(minutes=_n),
+        title=f"event {_n}",
+        text="hello",
+        participants=people,
+        details=details,
+        order=order,
+    )
+
+
+def _load(db: Database, *items: Item) -> None:
+    import_items(db, lambda: list(items), label="t", format="t")
+
+
+def _customers(db: Database) -> dict[str, list[int]]:
+    with db.session() as s:
+        rows = queries.list_customers(s, limit=1000)
+    out: dict[str, list[int]] = {}
+    for row in rows:
+        out.setdefault(row.name, []).append(row.id)
+    return out
+
+
+def buyer(name: str, email: str | None = None, phone: str | None = None) -> Participant:
+    return Participant("buyer", name, email=email, phone=phone, platform="shopify")
+
+
+def sender(name: str, email: str) -> Participant:
+    return Participant("from", name, email=email)
+
+
+# --- names -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "full"),
+    [
+        ("Doe, Jane", "jane doe"),
+        ("Dr. Jane  DOE", "jane doe"),
+        ("Zoë Müller", "zoe muller"),
+        ("Mr John Smith Jr.", "john smith"),
+        ("Ludwig van Beethoven", "ludwig van beethoven"),
+        ("jane@example.com", ""),
+    ],
+)
+def test_names_are_normalised(raw: str, full: str) -> None:
+    assert parse_name(raw).full == full
+
+
+def test_clearly_different_names() -> None:
+    assert clearly_different("John Smith", "Mary Smith")
+    assert clearly_different("Alice Brown", "Bob Jones")
+    assert not clearly_different("Jon Smith", "Jonathan Smith")
+    assert not clearly_different("Bill Turner", "William Turner")
+    assert not clearly_different("J. Doe", "Jane Doe")
+    assert not clearly_different("Mum", "Jane Doe")  # not enough to tell
+    assert not clearly_different("Jane Doe", "Doe, Jane")
+    assert similarity("Jane Doe", "Doe Jane") == 1.0
+
+
+# --- automatic links: strong evidence only -----------------------------------------------
+
+
+def test_same_email_links_across_sources(db: Database) -> None:
+    _load(
+        db,
+        _event(sender("Jane Doe", "jane.doe@gmail.com")),
+        _event(buyer("Jane Doe", "Jane.Doe@gmail.com", "+44 7700 900123"), channel="order"),
+    )
+    assert list(_customers(db)) == ["Jane Doe"]
+
+
+def test_gmail_dots_and_tags_are_one_mailbox(db: Database) -> None:
+    _load(
+        db,
+        _event(sender("Jane Doe", "jane.doe@gmail.com")),
+        _event(sender("Jane Doe", "janedoe+shop@gmail.com")),
+    )
+    assert len(_customers(db)["Jane Doe"]) == 1
+
+
+def test_same_name_different_people_stay_apart(db: Database) -> None:
+    _load(
+        db,
+        _event(sender("John Smith", "john.smith@example.com")),
+        _event(sender("John Smith", "jsmith@other.example")),
+        _event(buyer("John Smith", phone="+44 7700 900555"), channel="order"),
+    )
+    assert len(_customers(db)["John Smith"]) == 3
+
+
+def test_family_landline_is_shared_and_suggested_never_linked(db: Database) -> None:
+    landline = "+44 117 496 0000"  # a UK fixed line
+    _load(
+        db,
+        _event(buyer("John Smith", "john@example.com", landline), channel="order"),
+        _event(buyer("Mary Smith", "mary@example.com", landline), channel="order"),
+    )
+    names = _customers(db)
+    assert len(names["John Smith"]) == 1 and len(names["Mary Smith"]) == 1
+    with db.session() as s:
+        john = queries.customer(s, names["John Smith"][0])
+        mary = queries.customer(s, names["Mary Smith"][0])
+        assert "+441174960000" in john.phones and "+441174960000" in mary.phones
+        found = suggestions(s, min_score=0.0)
+    pair = next(x for x in found if {x.customer_a, x.customer_b} == {john.id, mary.id})
+    assert any("+441174960000" in r for r in pair.reasons)
+
+
+def test_shared_office_email_with_different_names(db: Database) -> None:
+    _load(
+        db,
+        _event(sender("Alice Brown", "info@acme.example")),
+        _event(sender("Bob Jones", "info@acme.example")),
+        _event(buyer("Bob Jones", "info@acme.example", "+44 7700 900321"), channel="order"),
+    )
+    names = _customers(db)
+    assert len(names["Alice Brown"]) == 1 and len(names["Bob Jones"]) == 1
+    with db.session() as s:
+        alice = queries.customer(s, names["Alice Brown"][0])
+        bob = queries.customer(s, names["Bob Jones"][0])
+        # Both keep the office address and its history; only Bob has the mobile.
+        assert alice.emails == ("info@acme.example",) and "info@acme.example" in bob.emails
+        assert bob.phones == ("+447700900321",) and alice.phones == ()
+        reasons = [
+            r
+            for x in suggestions(s, min_score=0.0)
+            for r in x.reasons
+            if {x.customer_a, x.customer_b} == {alice.id, bob.id}
+        ]
+    assert any("info@acme.example" in r for r in reasons)
+
+
+def test_owner_contact_points_never_link(db: Database) -> None:
+    with db.session() as s:
+        from app import settings
+
+        settings.set_value(s, "owner_emails", "shop@example.com")
+    _load(
+        db,
+        _event(
+            sender("Jane Doe", "jane@example.com"),
+            Participant("to", "Shop", email="shop@example.com"),
+        ),
+        _event(
+            sender("Kim Lee", "kim@example.com"),
+            Participant("to", "Shop", email="shop@example.com"),
+        ),
+    )
+    assert set(_customers(db)) == {"Jane Doe", "Kim Lee"}
+
+
+# --- suggestions ---------------------------------------------------------------------------
+
+
+def test_suggestion_reasons_in_words(db: Database) -> None:
+    _load(
+        db,
+        _event(buyer("Jonathan Walker", "jw@example.com"), channel="order", zip_code="BS6 5AB"),
+        _event(buyer("Jon Walker", "jon.w@elsewhere.example"), channel="order", zip_code="bs6 5ab"),
+        _event(sender("Priya Patel", "priya.patel@example.com")),
+        _event(Participant("author", "Priya Patel", handle="Priya Patel", platform="whatsapp")),
+    )
+    with db.session() as s:
+        found = suggestions(s)
+    by_names = {frozenset((x.name_a, x.name_b)): x for x in found}
+    walker = by_names[frozenset(("Jonathan Walker", "Jon Walker"))]
+    assert "same postcode BS65AB" in walker.reasons
+    assert any("Jonathan/Jon" in r or "Jon/Jonathan" in r for r in walker.reasons)
+    assert 0.5 <= walker.score <= 1.0
+    priya = by_names[frozenset(("Priya Patel",))]
+    assert any("spells the name" in r for r in priya.reasons)
+
+
+def test_rejected_pairs_are_never_suggested_again(db: Database) -> None:
+    _load(
+        db,
+        _event(buyer("Jonathan Walker", "jw@example.com"), channel="order", zip_code="BS6 5AB"),
+        _event(buyer("Jon Walker", "jon.w@elsewhere.example"), channel="order", zip_code="BS6 5AB"),
+    )
+    with db.session() as s:
+        (pair,) = suggestions(s)
+        merges.reject(s, pair.customer_a, pair.customer_b)
+    with db.session() as s:
+        assert suggestions(s) == []
+        assert merges.history(s, limit=1)[0].action == "reject"
+
+
+# --- merge, split, undo ------------------------------------------------------------------
+
+
+def test_merge_moves_identities_and_notes_and_undo_restores(db: Database) -> None:
+    _load(
+        db,
+        _event(sender("Tom Okafor", "tom@example.com")),
+        _event(Participant("author", "Tom Okafor", handle="Tom Okafor", platform="whatsapp")),
+    )
+    a, b = sorted(_customers(db)["Tom Okafor"])
+    with db.session() as s:
+        add_note(s, b, "Collects on Sundays", author="Sam")
+        change = merges.merge_customers(s, a, b, reason="by hand")
+    with db.session() as s:
+        merged = queries.customer(s, b)  # the merged id follows to the survivor
+        assert merged.id == a and merged.event_count == 2
+        assert [n.body for n in queries.notes(s, a)] == ["Collects on Sundays"]
+        assert queries.count_customers(s) == 1
+        undone = merges.undo(s)
+        assert undone.id == change
+    with db.session() as s:
+        assert queries.count_customers(s) == 2
+        assert queries.customer(s, b).handles == ("whatsapp:Tom Okafor",)
+        assert [n.body for n in queries.notes(s, b)] == ["Collects on Sundays"]
+        assert queries.notes(s, a) == []
+        with pytest.raises(UserFacingError):
+            merges.undo(s, change)
+
+
+def test_split_moves_identities_out_and_events_follow(db: Database) -> None:
+    _load(
+        db,
+        _event(buyer("Ann Lee", "ann@example.com", "+44 7700 900999"), channel="order"),
+        _event(sender("Ann Lee", "ann@example.com")),
+        _event(
+            Participant("author", "Ann", phone="+44 7700 900999", platform="whatsapp"),
+            channel="chat",
+        ),
+    )
+    (ann,) = _customers(db)["Ann Lee"]
+    with db.session() as s:
+        phone_id = next(i.id for i in queries.customer(s, ann).identities if i.kind == "phone")
+        new_id, change = merges.split_customer(s, ann, [phone_id])
+    with db.session() as s:
+        assert queries.customer(s, new_id).phones == ("+447700900999",)
+        assert queries.customer(s, ann).phones == ()
+        # The chat message follows the phone; the order had both, so it is on both.
+        assert {e.channel for e in queries.timeline(s, new_id)} == {"chat", "order"}
+        assert {e.channel for e in queries.timeline(s, ann)} == {"email", "order"}
+        merges.undo(s, change)
+    with db.session() as s:
+        assert queries.count_customers(s) == 1
+        assert queries.customer(s, ann).event_count == 3
+
+
+def test_split_refuses_to_empty_a_customer(db: Database) -> None:
+    _load(db, _event(sender("Solo", "solo@example.com")))
+    (solo,) = _customers(db)["Solo"]
+    with db.session() as s:
+        only = queries.customer(s, solo).identities[0].id
+        with pytest.raises(UserFacingError):
+            merges.split_customer(s, solo, [only])
+
+
+def test_automatic_merge_is_logged_and_undoable(db: Database) -> None:
+    _load(
+        db,
+        _event(sender("Jane Doe", "jane@example.com")),
+        _event(Participant("author", "Jane Doe", phone="+44 7700 900123", platform="whatsapp")),
+        _event(buyer("Jane Doe", "jane@example.com", "+44 7700 900123"), channel="order"),
+    )
+    with db.session() as s:
+        assert queries.count_customers(s) == 1
+        (auto,) = merges.history(s, undoable_only=True)
+        assert "same" in auto.description
+        merges.undo(s, auto.id)
+    with db.session() as s:
+        assert queries.count_customers(s) == 2

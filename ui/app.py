@@ -1,0 +1,74 @@
+"""Starting the desktop app: ``main(db_path)`` opens the database and shows the window.
+
+It sets up logging (``app.logs``: a redacted rotating file), installs the crash handler, opens (and
+if needed upgrades) the database — a ``UserFacingError`` there becomes a
+clear dialog and exit code 1 — and runs the event loop until the window
+closes, then waits for background work to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.errors import UserFacingError
+from app.logs import setup_logging
+from app.paths import default_db_path
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+def application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (created once, named "Threadline")."""
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    QApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+    )
+    qt_app = QApplication(argv if argv is not None else sys.argv[:1])
+    qt_app.setApplicationName("Threadline")
+    qt_app.setApplicationDisplayName("Threadline")
+    qt_app.setOrganizationName("Threadline")
+    return qt_app
+
+
+def main(db_path: str | None = None) -> int:
+    """Run the desktop app on ``db_path`` (default: the usual database). Returns the exit code."""
+    setup_logging()
+    qt_app = application()
+    from ui import crash, workers
+
+    crash.install()
+    window = open_window(db_path)
+    if window is None:
+        return 1
+    try:
+        return int(qt_app.exec())
+    finally:
+        workers.manager().wait_for_done()
+        window.db.dispose()
+
+
+def open_window(db_path: str | None = None) -> MainWindow | None:
+    """Open the database and show the window; explain a ``UserFacingError`` and return None."""
+    from app.db import open_database
+
+    try:
+        db = open_database(db_path or default_db_path())
+    except UserFacingError as exc:
+        log.error("cannot open the database: %s", exc)
+        QMessageBox.critical(None, "Threadline cannot start", str(exc))
+        return None
+    from ui.main_window import MainWindow
+
+    window = MainWindow(db)
+    window.show()
+    return window

@@ -1,0 +1,416 @@
+"""File → Import…: pick files and folders, see each one's detected format, then import.
+
+Detection runs on a reader (``connectors.registry.detect`` reads each file's
+first bytes): a file that no connector recognises, or that cannot be read,
+shows the reason instead of a format. The dialog only gathers the choices and
+emits an ``ImportRequest``; the main window runs ``app.ingest.import_paths``
+on the writer and, at the end, shows ``ImportSummaryDialog`` with what each
+file added, skipped as duplicates, and could not read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import available_timezones
+
+from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtGui import QBrush
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QCompleter,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.errors import UserFacingError
+from app.ingest import FileReport
+from app.records import DateOrder
+from connectors import registry
+from ui import formatting as fmt
+from ui.marks import icon, muted_color
+from ui.widgets import muted_label
+from ui.workers import Op
+
+
+@dataclass(frozen=True)
+class Detected:
+    """One file to import and what was recognised in it."""
+
+    path: Path
+    format: str | None
+    label: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What the user chose: files, a format override (or None), a zone name, a date order."""
+
+    paths: tuple[Path, ...]
+    format: str | None
+    tz: str
+    date_order: DateOrder | None = None
+
+
+def detect_files(paths: Iterable[Path]) -> tuple[list[tuple[str, str]], list[Detected]]:
+    """Expand folders and detect every file's format (runs on a worker).
+
+    Returns:
+        The known formats as (name, label), and one ``Detected`` per file.
+    """
+    formats = [(c.name, c.label) for c in registry.all_connectors()]
+    found: list[Detected] = []
+    for path in registry.expand(paths):
+        try:
+            connector = registry.detect(path)
+        except UserFacingError as exc:
+            reason = str(exc)
+            prefix = f"{path}: "
+            found.append(Detected(path, None, "", reason.removeprefix(prefix)))
+        else:
+            found.append(Detected(path, connector.name, connector.label))
+    return formats, found
+
+
+class ImportDialog(QDialog):
+    """Chooses what to import and how.
+
+    Signals:
+        import_requested(object): the user pressed Import; the payload is an ``ImportRequest``.
+        detection_finished(): the listed files' formats are known.
+    """
+
+    import_requested = Signal(object)
+    detection_finished = Signal()
+
+    def __init__(
+        self, parent: QWidget | None = None, *, default_tz: str, paths: Sequence[Path] = ()
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import")
+        self.setObjectName("importDialog")
+        self.setAccessibleName("Import")
+        self._paths: list[Path] = []
+        self.detected: list[Detected] = []
+        fm = self.fontMetrics()
+        em = fm.horizontalAdvance("M")
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "Add mail (mbox, .eml), WhatsApp chat exports and Shopify order exports. "
+            "Folders are searched for files. Importing the same file again adds nothing."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+
+        self.files = QTreeWidget()
+        self.files.setObjectName("importFiles")
+        self.files.setAccessibleName("Files to import")
+        self.files.setHeaderLabels(["File", "Format"])
+        self.files.setRootIsDecorated(False)
+        self.files.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.files.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.files.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.files.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.files.setMinimumSize(em * 56, fm.lineSpacing() * 9)
+        layout.addWidget(self.files, 1)
+
+        row = QHBoxLayout()
+        self.add_files_button = QPushButton(icon("file"), "Add &files…")
+        self.add_files_button.setAccessibleName("Add files")
+        self.add_files_button.clicked.connect(self._choose_files)
+        self.add_folder_button = QPushButton(icon("folder"), "Add f&older…")
+        self.add_folder_button.setAccessibleName("Add folder")
+        self.add_folder_button.clicked.connect(self._choose_folder)
+        self.remove_button = QPushButton("Re&move")
+        self.remove_button.setAccessibleName("Remove selected files")
+        self.remove_button.clicked.connect(self._remove_selected)
+        self.status = muted_label()
+        self.status.setAccessibleName("Detection status")
+        row.addWidget(self.add_files_button)
+        row.addWidget(self.add_folder_button)
+        row.addWidget(self.remove_button)
+        row.addSpacing(em)
+        row.addWidget(self.status, 1)
+        layout.addLayout(row)
+
+        form = QFormLayout()
+        self.format_combo = QComboBox()
+        self.format_combo.setObjectName("formatCombo")
+        self.format_combo.setAccessibleName("Format")
+        self.format_combo.addItem("Detect automatically", None)
+        self.format_combo.currentIndexChanged.connect(self._update_state)
+        self.tz_combo = QComboBox()
+        self.tz_combo.setObjectName("tzCombo")
+        self.tz_combo.setAccessibleName("Time zone")
+        self.tz_combo.setEditable(True)
+        self.tz_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        zones = sorted(available_timezones())
+        self.tz_combo.addItems(zones)
+        completer = QCompleter(QStringListModel(zones, self), self)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.tz_combo.setCompleter(completer)
+        self.tz_combo.setCurrentText(default_tz)
+        self.date_combo = QComboBox()
+        self.date_combo.setObjectName("dateOrderCombo")
+        self.date_combo.setAccessibleName("Date order")
+        for label, value in (
+            ("Detect from the file", None),
+            ("Day first (31/12/2026)", "dmy"),
+            ("Month first (12/31/2026)", "mdy"),
+            ("Year first (2026/12/31)", "ymd"),
+        ):
+            self.date_combo.addItem(label, value)
+        tz_hint = muted_label(
+            "Used for chat exports, which do not say their time zone or date order."
+        )
+        tz_hint.setWordWrap(True)
+        form.addRow("Fo&rmat:", self.format_combo)
+        form.addRow("&Time zone:", self.tz_combo)
+        form.addRow("&Dates:", self.date_combo)
+        form.addRow("", tz_hint)
+        layout.addLayout(form)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.import_button = self.buttons.addButton(
+            "&Import", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.import_button.setObjectName("importButton")
+        self.import_button.setAccessibleName("Start import")
+        self.import_button.setDefault(True)
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self._pending = 0
+        self._update_state()
+        if paths:
+            self.add_paths(paths)
+
+    # --- files --------------------------------------------------------------------------
+
+    def add_paths(self, paths: Iterable[Path]) -> None:
+        """Add files or folders and detect their formats in the background."""
+        new = [Path(p) for p in paths if Path(p) not in self._paths]
+        if not new:
+            return
+        self._paths.extend(new)
+        self._redetect()
+
+    def _redetect(self) -> None:
+        self._pending += 1
+        self.status.setText("Looking at the files…")
+        paths = list(self._paths)
+        self._update_state()
+
+        def done(result: tuple[list[tuple[str, str]], list[Detected]]) -> None:
+            if paths != self._paths:
+                return
+            formats, found = result
+            self._fill_formats(formats)
+            self.detected = found
+            self._fill_files()
+            self.detection_finished.emit()
+
+        def end() -> None:
+            self._pending -= 1
+            self._update_state()
+
+        Op(self, lambda: detect_files(paths)).success(done).finished(end).run()
+
+    def _fill_formats(self, formats: list[tuple[str, str]]) -> None:
+        if self.format_combo.count() > 1:
+            return
+        for name, label in formats:
+            self.format_combo.addItem(label, name)
+
+    def _fill_files(self) -> None:
+        self.files.clear()
+        warn = icon("warning", self.palette(), muted_color(self.palette()))
+        for d in self.detected:
+            item = QTreeWidgetItem([d.path.name, d.label or _short_reason(d.reason)])
+            item.setToolTip(0, str(d.path))
+            item.setData(0, Qt.ItemDataRole.UserRole, str(d.path))
+            if d.format is None:
+                item.setIcon(1, warn)
+                item.setToolTip(1, d.reason)
+                item.setForeground(1, QBrush(muted_color(self.palette())))
+            self.files.addTopLevelItem(item)
+        ok = sum(1 for d in self.detected if d.format)
+        bad = len(self.detected) - ok
+        self.status.setText(
+            fmt.join_nonempty(
+                (fmt.plural(ok, "file") + " ready", f"{bad:,} not recognised" if bad else "")
+            )
+        )
+
+    def _choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Add files to import",
+            str(Path.home()),
+            "Mail, chats and orders (*.mbox *.eml *.txt *.csv *.zip);;All files (*)",
+        )
+        self.add_paths(Path(f) for f in files)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder to import", str(Path.home()))
+        if folder:
+            self.add_paths([Path(folder)])
+
+    def _remove_selected(self) -> None:
+        chosen = {Path(i.data(0, Qt.ItemDataRole.UserRole)) for i in self.files.selectedItems()}
+        if not chosen:
+            return
+        self.detected = [d for d in self.detected if d.path not in chosen]
+        self._paths = [d.path for d in self.detected]
+        self._fill_files()
+        self._update_state()
+
+    # --- choices ------------------------------------------------------------------------
+
+    def request(self) -> ImportRequest:
+        """The choices as they stand."""
+        fmt_name = self.format_combo.currentData()
+        if fmt_name:
+            paths = tuple(d.path for d in self.detected)
+        else:
+            paths = tuple(d.path for d in self.detected if d.format)
+        return ImportRequest(
+            paths, fmt_name, self.tz_combo.currentText().strip(), self.date_combo.currentData()
+        )
+
+    def _update_state(self) -> None:
+        req_ok = bool(self.detected) and (
+            self.format_combo.currentData() is not None or any(d.format for d in self.detected)
+        )
+        self.import_button.setEnabled(self._pending == 0 and req_ok)
+
+    def _accept(self) -> None:
+        if self.tz_combo.currentText().strip() not in available_timezones():
+            self.status.setText(f"“{self.tz_combo.currentText()}” is not a time zone name.")
+            self.tz_combo.setFocus()
+            return
+        request = self.request()
+        if not request.paths:
+            return
+        self.accept()
+        self.import_requested.emit(request)
+
+
+def _short_reason(reason: str) -> str:
+    """The reason without the list of supported formats (that stays in the tooltip)."""
+    short = reason.split(" (supported:", 1)[0]
+    return short[:1].upper() + short[1:]
+
+
+class ImportSummaryDialog(QDialog):
+    """What an import did, file by file.
+
+    Signals:
+        problems_requested(): the user wants the problem list.
+    """
+
+    problems_requested = Signal()
+
+    def __init__(
+        self,
+        reports: Sequence[FileReport],
+        parent: QWidget | None = None,
+        *,
+        cancelled: bool = False,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import finished")
+        self.setObjectName("importSummary")
+        self.setAccessibleName("Import summary")
+        self.reports = list(reports)
+        added = sum(r.added for r in reports)
+        dups = sum(r.duplicates for r in reports)
+        updated = sum(r.updated for r in reports)
+        problems = sum(len(r.problems) for r in reports)
+        failed = [r for r in reports if r.status == "failed"]
+        cancelled = cancelled or any(r.status == "cancelled" for r in reports)
+        layout = QVBoxLayout(self)
+        title = QLabel(
+            "Import cancelled — what was read so far is saved." if cancelled else "Import finished."
+        )
+        self.title = title
+        font = title.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        title.setFont(font)
+        layout.addWidget(title)
+        self.summary = QLabel(
+            fmt.join_nonempty(
+                (
+                    f"{added:,} added",
+                    f"{dups:,} already there (skipped)",
+                    f"{updated:,} updated" if updated else "",
+                    fmt.plural(problems, "problem") if problems else "no problems",
+                    f"{len(failed):,} file{'s' if len(failed) != 1 else ''} failed"
+                    if failed
+                    else "",
+                )
+            )
+        )
+        self.summary.setObjectName("importSummaryText")
+        self.summary.setAccessibleName("Import totals")
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        table = QTreeWidget()
+        table.setAccessibleName("Import results per file")
+        table.setRootIsDecorated(False)
+        table.setHeaderLabels(["File", "Format", "Added", "Duplicates", "Problems", "Result"])
+        for r in reports:
+            result = {"done": "Done", "cancelled": "Cancelled", "failed": "Failed"}.get(
+                r.status, r.status
+            )
+            if r.error:
+                result = f"{result}: {r.error}"
+            item = QTreeWidgetItem(
+                [
+                    os.path.basename(r.path) or r.path,
+                    r.format,
+                    f"{r.added:,}",
+                    f"{r.duplicates:,}",
+                    f"{len(r.problems):,}",
+                    result,
+                ]
+            )
+            item.setToolTip(0, r.path)
+            item.setToolTip(5, result)
+            for col in (2, 3, 4):
+                item.setTextAlignment(
+                    col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                )
+            table.addTopLevelItem(item)
+        table.header().setStretchLastSection(True)
+        for col in range(6):
+            table.resizeColumnToContents(col)
+        em = self.fontMetrics().horizontalAdvance("M")
+        table.setMinimumWidth(min(em * 90, sum(table.columnWidth(c) for c in range(6)) + em * 3))
+        table.setMinimumHeight(self.fontMetrics().lineSpacing() * (min(len(reports), 10) + 3))
+        layout.addWidget(table, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        if problems:
+            show = buttons.addButton("Show &problems", QDialogButtonBox.ButtonRole.ActionRole)
+            show.setAccessibleName("Show problems")
+            show.clicked.connect(self.problems_requested)
+            show.clicked.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.accepted.connect(self.accept)
+        layout.addWidget(buttons)

@@ -1,0 +1,514 @@
+"""The main window: wires the panes, the toolbar, the menus, the status bar and the flows together.
+
+Left: customers (or full-text results); centre: the timeline; right: profile
+and notes. The toolbar's search box filters customers as you type (Enter
+opens the top hit, Down moves into the list, Esc clears). Files dropped
+anywhere start an import. The panes and flows do the work; this module only
+connects them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeyEvent,
+    QKeySequence,
+    QResizeEvent,
+)
+from PySide6.QtWidgets import (
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
+
+import app
+from app import settings
+from app.db import Database
+from app.ingest import recent_problems
+from app.queries import CustomerRow, SearchHit
+from ui import messages
+from ui.customer_list import CustomerListPane
+from ui.empty_state import EmptyState
+from ui.flows import ExportFlow, ImportFlow
+from ui.marks import icon
+from ui.messages import Level, Message
+from ui.models import CustomerListModel, ProblemsModel, SearchResultsModel, TimelineModel
+from ui.notes import NotesPane
+from ui.problems import ProblemsDialog
+from ui.profile import ProfilePane
+from ui.search_results import SearchResultsPane
+from ui.status import ProblemsButton, ProgressStatus
+from ui.timeline import FILTERS, TimelinePane
+from ui.widgets import search_field
+from ui.workers import Op
+
+SEARCH_DEBOUNCE_MS = 150
+_PROBLEM_CAP = 1000
+
+
+class MainWindow(QMainWindow):
+    """Threadline's window.
+
+    Signals:
+        customer_opened(int): a customer is now shown in the centre.
+        counts_refreshed(): the import problem count was read again.
+    """
+
+    customer_opened = Signal(int)
+    counts_refreshed = Signal()
+
+    def __init__(self, db: Database, *, now: Callable[[], datetime] | None = None) -> None:
+        super().__init__()
+        self.db = db
+        clock = now or (lambda: datetime.now(UTC))
+        with db.session() as session:
+            tz_name = settings.get(session, "timezone")
+        tz = ZoneInfo(tz_name)
+        self.setWindowTitle("Threadline")
+        self.setObjectName("mainWindow")
+        self.setAccessibleName("Threadline")
+        self.setWindowIcon(icon("logo"))
+        self.setAcceptDrops(True)
+
+        # models
+        self.customer_model = CustomerListModel(db, self, tz=tz, now=clock)
+        self.timeline_model = TimelineModel(db, self, tz=tz, now=clock)
+        self.search_model = SearchResultsModel(db, self)
+        self.problems_model = ProblemsModel(db, self, tz=tz)
+
+        # panes
+        self.customers = CustomerListPane(self.customer_model)
+        self.results = SearchResultsPane(self.search_model, tz=tz, now=clock)
+        self.left = QStackedWidget()
+        self.left.setAccessibleName("Customers and search results")
+        self.left.addWidget(self.customers)
+        self.left.addWidget(self.results)
+        self.timeline = TimelinePane(self.timeline_model)
+        self.profile = ProfilePane(tz=tz, now=clock)
+        self.notes = NotesPane(db, tz=tz, now=clock)
+        self.right = QSplitter(Qt.Orientation.Vertical)
+        self.right.setAccessibleName("Profile and notes")
+        self.right.addWidget(self.profile)
+        self.right.addWidget(self.notes)
+        self.right.setStretchFactor(0, 1)
+        self.right.setStretchFactor(1, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.setAccessibleName("Panes")
+        self.splitter.addWidget(self.left)
+        self.splitter.addWidget(self.timeline)
+        self.splitter.addWidget(self.right)
+        self.splitter.setChildrenCollapsible(False)
+        self._sized_by_user = False
+        self.splitter.splitterMoved.connect(self._splitter_moved)
+        self.right.splitterMoved.connect(self._splitter_moved)
+        for i, stretch in enumerate((1, 2, 1)):
+            self.splitter.setStretchFactor(i, stretch)
+        self.empty = EmptyState()
+        self.central = QStackedWidget()
+        self.central.addWidget(self.empty)
+        self.central.addWidget(self.splitter)
+        self.central.setCurrentWidget(self.splitter)
+        self.setCentralWidget(self.central)
+
+        # status bar
+        self.progress = ProgressStatus()
+        self.problems_button = ProblemsButton()
+        self.statusBar().addWidget(self.progress, 1)
+        self.statusBar().addPermanentWidget(self.problems_button)
+        self.problems_button.clicked.connect(self.show_problems)
+
+        # flows
+        self.import_flow = ImportFlow(db, self, self.progress, tz_name)
+        self.export_flow = ExportFlow(db, self, self.progress)
+        self.problems_dialog: ProblemsDialog | None = None
+
+        self._build_toolbar()
+        self._build_menus()
+        self._connect()
+        self._tab_order()
+        messages.bridge().connect_listener(self._show_message)
+
+        fm = self.fontMetrics()
+        self.resize(fm.horizontalAdvance("M") * 110, fm.lineSpacing() * 48)
+        self._size_panes()
+        self.customer_model.reload()
+        self.refresh_counts()
+
+    # --- construction -------------------------------------------------------------------
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main toolbar")
+        bar.setObjectName("mainToolbar")
+        bar.setAccessibleName("Main toolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(bar)
+        self.search_box = search_field("Find a customer, email, phone, order #…", "Find a customer")
+        self.search_box.setObjectName("customerSearch")
+        self.search_box.setToolTip("Filter customers (Ctrl+F). Enter opens the top one.")
+        em = self.fontMetrics().horizontalAdvance("M")
+        self.search_box.setMinimumWidth(em * 26)
+        self.search_box.setMaximumWidth(em * 40)
+        self.search_box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.search_box.installEventFilter(self)
+        bar.addWidget(self.search_box)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+
+        self.import_action = QAction(icon("import"), "&Import…", self)
+        self.import_action.setShortcut(QKeySequence("Ctrl+O"))
+        self.import_action.setToolTip("Import mail, chats and orders (Ctrl+O)")
+        self.export_action = QAction(icon("export"), "&Export PDF…", self)
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_action.setToolTip("Export this customer's history to a PDF (Ctrl+E)")
+        self.export_action.setEnabled(False)
+        self.full_text_action = QAction(icon("messages"), "Search All &Messages…", self)
+        self.full_text_action.setShortcut(QKeySequence("Ctrl+Shift+F"))
+        self.full_text_action.setToolTip("Full-text search across everyone (Ctrl+Shift+F)")
+        for action, name in (
+            (self.import_action, "Import"),
+            (self.full_text_action, "Search all messages"),
+            (self.export_action, "Export PDF"),
+        ):
+            bar.addAction(action)
+            button = bar.widgetForAction(action)
+            if isinstance(button, QToolButton):
+                button.setAccessibleName(name)
+        self.toolbar = bar
+
+    def _action(self, text: str, shortcut: str | None, slot: Callable[[], object]) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        file_menu.addAction(self.import_action)
+        self.demo_action = self._action("Load &Demo Data", None, self.import_flow.load_demo)
+        file_menu.addAction(self.demo_action)
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        self.problems_action = self._action("Import &Problems…", None, self.show_problems)
+        file_menu.addAction(self.problems_action)
+        file_menu.addSeparator()
+        quit_action = self._action("&Quit", None, self.close)
+        quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+        if quit_action.shortcut().isEmpty():
+            quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        file_menu.addAction(quit_action)
+
+        edit = mb.addMenu("&Edit")
+        self.find_action = self._action("&Find Customer", "Ctrl+F", self.focus_search)
+        edit.addAction(self.find_action)
+        edit.addAction(self.full_text_action)
+        self.inside_action = self._action(
+            "Search &This Customer", "Ctrl+I", self.timeline.focus_search
+        )
+        edit.addAction(self.inside_action)
+        edit.addSeparator()
+        self.new_note_action = self._action("&New Note", "Ctrl+N", self.new_note)
+        edit.addAction(self.new_note_action)
+
+        view = mb.addMenu("&View")
+        self.filter_actions: dict[str, QAction] = {}
+        for i, (key, label, _c) in enumerate(FILTERS, start=1):
+            action = self._action(
+                f"Show {label}" if key != "all" else "Show Everything",
+                f"Ctrl+{i}",
+                lambda k=key: self.timeline.set_filter(k),
+            )
+            view.addAction(action)
+            self.filter_actions[key] = action
+        view.addSeparator()
+        view.addAction(self._action("&Customers", "Alt+1", self.customers.focus_list))
+        view.addAction(self._action("&Timeline", "Alt+2", self.timeline.focus_events))
+        view.addAction(self._action("&Notes", "Alt+3", self.notes.start_new))
+
+        help_menu = mb.addMenu("&Help")
+        help_menu.addAction(self._action("&Keyboard Shortcuts", "F1", self.show_shortcuts))
+        help_menu.addAction(self._action("&About Threadline", None, self.show_about))
+
+    def _connect(self) -> None:
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self._search_timer.timeout.connect(self._apply_search)
+        self.search_box.textChanged.connect(lambda _t: self._search_timer.start())
+        self.search_box.returnPressed.connect(self.open_top_hit)
+        self._open_top_pending = False
+        self.customer_model.loaded.connect(self._customers_loaded)
+
+        self.customers.customer_selected.connect(self.open_customer)
+        self.customers.customer_activated.connect(self._activate_customer)
+        self.customers.full_text_requested.connect(self.search_all)
+        self.customers.search_box_requested.connect(self.focus_search)
+        self.results.hit_opened.connect(self.open_hit)
+        self.results.closed.connect(self.close_results)
+        self.timeline.customer_loaded.connect(self._customer_loaded)
+
+        self.import_action.triggered.connect(lambda: self.import_flow.open_dialog())
+        self.export_action.triggered.connect(
+            lambda: self.export_flow.start(self.timeline_model.customer)
+        )
+        self.full_text_action.triggered.connect(lambda: self.search_all(None))
+        self.import_flow.import_finished.connect(self._imported)
+        self.import_flow.problems_requested.connect(self.show_problems)
+        self.empty.import_clicked.connect(lambda: self.import_flow.open_dialog())
+        self.empty.demo_clicked.connect(self.import_flow.load_demo)
+
+    def _tab_order(self) -> None:
+        chain: list[QWidget] = [
+            self.search_box,
+            self.customers.view,
+            *self.timeline.chips.values(),
+            self.timeline.search,
+            self.timeline.view,
+            self.notes.add_button,
+        ]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    def _apply_icons(self) -> None:
+        pal = self.palette()
+        self.import_action.setIcon(icon("import", pal))
+        self.export_action.setIcon(icon("export", pal))
+        self.full_text_action.setIcon(icon("messages", pal))
+        self.setWindowIcon(icon("logo", pal))
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_icons()
+            self.timeline.delegate.clear_cache()
+
+    def _size_panes(self) -> None:
+        total = max(self.width(), 4)
+        self.splitter.setSizes([total // 4, total // 2, total // 4])
+        height = max(self.height(), 4)
+        self.right.setSizes([height * 2 // 5, height * 3 // 5])
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if not self._sized_by_user:
+            self._size_panes()
+
+    def _splitter_moved(self, _pos: int, _index: int) -> None:
+        self._sized_by_user = True
+
+    # --- customer search ----------------------------------------------------------------
+
+    def focus_search(self) -> None:
+        """Ctrl+F: back to the customer list and into the search box."""
+        self.close_results(focus=False)
+        self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_box.selectAll()
+
+    def _apply_search(self) -> None:
+        self._search_timer.stop()
+        self.close_results(focus=False)
+        self.customer_model.set_query(self.search_box.text())
+
+    def open_top_hit(self) -> None:
+        """Enter in the search box: open the first customer that matches."""
+        if self._search_timer.isActive() or self.customer_model.loaded_query != (
+            self.search_box.text().strip()
+        ):
+            self._open_top_pending = True
+            self._apply_search()
+            return
+        self._open_top_row()
+
+    def _open_top_row(self) -> None:
+        if self.customers.select_row(0):
+            self.timeline.focus_events()
+        elif self.customer_model.query:
+            self.search_all(self.customer_model.query)
+
+    def _customers_loaded(self) -> None:
+        model = self.customer_model
+        if not model.query:
+            showing_empty = model.total == 0
+            self.central.setCurrentWidget(self.empty if showing_empty else self.splitter)
+            self.export_action.setEnabled(self.timeline_model.customer is not None)
+        if self._open_top_pending:
+            self._open_top_pending = False
+            self._open_top_row()
+            return
+        if self.timeline_model.customer_id is not None:
+            self.customers.select_customer(self.timeline_model.customer_id)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.search_box and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() == Qt.Key.Key_Escape:
+                self.search_box.clear()
+                return True
+            if event.key() == Qt.Key.Key_Down:
+                if self._search_timer.isActive():
+                    self._apply_search()
+                self.customers.focus_list()
+                return True
+        return super().eventFilter(watched, event)
+
+    # --- opening customers --------------------------------------------------------------
+
+    def open_customer(
+        self, customer_id: int, *, focus_event: int | None = None, highlight: str = ""
+    ) -> None:
+        """Show ``customer_id`` in the timeline, profile and notes."""
+        self.timeline.show_customer(customer_id, focus_event=focus_event, highlight=highlight)
+        self.notes.show_customer(customer_id)
+
+    def _activate_customer(self, customer_id: int) -> None:
+        if self.timeline_model.customer_id != customer_id:
+            self.open_customer(customer_id)
+        self.timeline.focus_events()
+
+    def _customer_loaded(self, row: CustomerRow) -> None:
+        self.profile.show_customer(row)
+        if self.notes.customer_id != row.id:
+            self.notes.show_customer(row.id)
+        self.export_action.setEnabled(True)
+        self.customers.select_customer(row.id)
+        self.customer_opened.emit(row.id)
+
+    def new_note(self) -> None:
+        """Ctrl+N: start a note on the shown customer."""
+        if self.notes.customer_id is None:
+            messages.info("Pick a customer first, then press Ctrl+N to add a note.")
+            return
+        self.notes.start_new()
+
+    # --- full-text search ---------------------------------------------------------------
+
+    def search_all(self, text: str | None) -> None:
+        """Show the full-text results pane (searching ``text`` if given)."""
+        self.left.setCurrentWidget(self.results)
+        if text is None:
+            if not self.results.field.text() and self.search_box.text().strip():
+                self.results.search(self.search_box.text())
+            self.results.focus_field()
+            return
+        self.results.search(text)
+        self.results.focus_field()
+
+    def open_hit(self, hit: SearchHit) -> None:
+        """Open a hit's customer scrolled to its event."""
+        if hit.customer_id is None:
+            messages.info("That message is not linked to a customer.")
+            return
+        self.open_customer(
+            hit.customer_id, focus_event=hit.event_id, highlight=self.search_model.query
+        )
+
+    def close_results(self, focus: bool = True) -> None:
+        """Back from the results to the customer list."""
+        if self.left.currentWidget() is self.results:
+            self.left.setCurrentWidget(self.customers)
+            if focus:
+                self.customers.focus_list()
+
+    # --- imports, problems, messages ----------------------------------------------------
+
+    def _imported(self, _reports: object) -> None:
+        self.customer_model.reload()
+        self.timeline_model.reload()
+        self.refresh_counts()
+
+    def refresh_counts(self) -> None:
+        """Read the number of import problems again (in the background)."""
+        db = self.db
+
+        def count() -> int:
+            with db.session() as session:
+                return len(recent_problems(session, limit=_PROBLEM_CAP))
+
+        def done(n: int) -> None:
+            self.problems_button.set_count(n, capped=n >= _PROBLEM_CAP)
+            self.counts_refreshed.emit()
+
+        Op(self, count).success(done).run()
+
+    def show_problems(self) -> None:
+        """Open the import problem list."""
+        if self.problems_dialog is None:
+            self.problems_dialog = ProblemsDialog(self.problems_model, self)
+        self.problems_model.reload()
+        self.problems_dialog.open()
+
+    def _show_message(self, message: Message) -> None:
+        timeout = {Level.INFO: 5000, Level.WARNING: 10000}.get(message.level, 15000)
+        prefix = {Level.WARNING: "⚠ ", Level.ERROR: "⚠ "}.get(message.level, "")
+        self.statusBar().showMessage(prefix + message.text, timeout)
+
+    def show_shortcuts(self) -> None:
+        """Help → Keyboard Shortcuts."""
+        rows = [
+            ("Ctrl+F", "Find a customer (Enter opens the top one, Down moves into the list)"),
+            ("Ctrl+Shift+F", "Search all messages"),
+            ("Ctrl+I", "Search this customer's messages"),
+            ("Ctrl+1 … Ctrl+4", "Show everything, email, chat, orders"),
+            ("Enter / Space", "Expand or collapse the selected event"),
+            ("Ctrl+N", "New note (Ctrl+Enter saves, Esc cancels)"),
+            ("Ctrl+O", "Import files"),
+            ("Ctrl+E", "Export the customer to PDF"),
+            ("Alt+1 / Alt+2 / Alt+3", "Go to customers, timeline, notes"),
+        ]
+        text = (
+            "<table cellspacing='6'>"
+            + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, parent=self)
+        box.setAccessibleName("Keyboard shortcuts")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def show_about(self) -> None:
+        """Help → About."""
+        QMessageBox.about(
+            self,
+            "About Threadline",
+            f"<b>Threadline {app.__version__}</b><br>Every email, chat and order from one "
+            "customer, in one searchable timeline. Your data stays on this computer.",
+        )
+
+    # --- drops and closing ----------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if urls and all(u.isLocalFile() for u in urls):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.import_flow.open_dialog(paths)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.import_flow.cancel()
+        messages.bridge().disconnect_listener(self._show_message)
+        super().closeEvent(event)

@@ -1,0 +1,732 @@
+"""Qt item models over the read queries: customers, a timeline, search hits, import problems.
+
+Every model holds plain frozen rows from ``app.queries`` (never ORM objects).
+A new query or filter loads its first page on a background reader (the GUI
+thread never waits for it) and resets the model; later pages arrive through
+``canFetchMore``/``fetchMore`` in pages of ``PAGE_SIZE``. A result that
+arrives after a newer query was asked for is dropped. ``background=False``
+loads inline, for tests and for callers that are already off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+
+from app import queries
+from app.db import Database
+from app.ingest import recent_problems
+from app.queries import CustomerRow, EventRow, SearchHit
+from ui import formatting as fmt
+from ui.marks import CHANNEL_ORDER, channel_label
+from ui.workers import Op
+
+PAGE_SIZE = 200
+RowRole = Qt.ItemDataRole.UserRole + 1
+KindRole = Qt.ItemDataRole.UserRole + 2
+ExpandedRole = Qt.ItemDataRole.UserRole + 3
+TermsRole = Qt.ItemDataRole.UserRole + 4
+RelativeTimeRole = Qt.ItemDataRole.UserRole + 5
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Loader:
+    """Runs a model's loads in the background (or inline) and drops stale results."""
+
+    def __init__(self, owner: QObject) -> None:
+        self.owner = owner
+        self.generation = 0
+        self.op: Op | None = None
+
+    def start(
+        self, fn: Callable[[], Any], apply: Callable[[Any], None], *, background: bool
+    ) -> None:
+        self.generation += 1
+        generation = self.generation
+        if not background:
+            apply(fn())
+            return
+
+        def done(result: Any) -> None:
+            if generation == self.generation:
+                apply(result)
+
+        self.op = Op(self.owner, fn).success(done).run()
+
+    @property
+    def busy(self) -> bool:
+        return self.op is not None and self.op.running
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+class CustomerListModel(QAbstractListModel):
+    """Customers matching the search box, most recent contact first, paged.
+
+    Signals:
+        loaded(): a new query's first page is in (``total`` says how many match).
+    """
+
+    loaded = Signal()
+
+    def __init__(
+        self,
+        db: Database,
+        parent: QObject | None = None,
+        *,
+        tz: tzinfo = UTC,
+        now: Clock = _utcnow,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._tz = tz
+        self._now = now
+        self._page = page_size
+        self._rows: list[CustomerRow] = []
+        self._ids: set[int] = set()
+        self._offset = 0
+        self.total = 0
+        self.query = ""
+        self.loaded_query: str | None = None
+        self._loader = _Loader(self)
+        self._resetting = False
+
+    # loading
+
+    def set_query(self, query: str, *, background: bool = True) -> None:
+        """Show the customers matching ``query`` (all when empty)."""
+        self.query = query.strip()
+        self.reload(background=background)
+
+    def reload(self, *, background: bool = True) -> None:
+        """Load the current query's first page again (after an import, a merge…)."""
+        query, page = self.query, self._page
+
+        def fetch() -> tuple[str, int, list[CustomerRow]]:
+            with self._db.session() as session:
+                total = queries.count_customers(session, query)
+                rows = queries.list_customers(session, query, limit=page) if total else []
+            return query, total, rows
+
+        self._loader.start(fetch, self._apply, background=background)
+
+    @property
+    def loading(self) -> bool:
+        """Whether a load is under way."""
+        return self._loader.busy
+
+    def _apply(self, result: tuple[str, int, list[CustomerRow]]) -> None:
+        query, total, rows = result
+        self._resetting = True
+        try:
+            self.beginResetModel()
+            self._rows = list(rows)
+            self._ids = {r.id for r in rows}
+            self._offset = self._page
+            self.total = total
+            self.loaded_query = query
+            self.endResetModel()
+        finally:
+            self._resetting = False
+        self.loaded.emit()
+
+    # Qt model API
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def canFetchMore(self, parent: AnyIndex) -> bool:
+        return not parent.isValid() and self._offset < self.total
+
+    def fetchMore(self, parent: AnyIndex) -> None:
+        if not self.canFetchMore(parent):
+            return
+        if self._resetting:  # asked from a modelReset handler: insert once the reset is over
+            QTimer.singleShot(0, lambda: self.fetchMore(QModelIndex()))
+            return
+        with self._db.session() as session:
+            rows = queries.list_customers(
+                session, self.query, offset=self._offset, limit=self._page
+            )
+        self._offset += self._page
+        new = [r for r in rows if r.id not in self._ids]
+        if not new:
+            return
+        start = len(self._rows)
+        self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)
+        self._rows.extend(new)
+        self._ids.update(r.id for r in new)
+        self.endInsertRows()
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row.name
+        if role == RowRole:
+            return row
+        if role == RelativeTimeRole:
+            return fmt.relative_time(row.last_seen, self._now(), self._tz)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return fmt.join_nonempty((row.name, row.best_identity), "\n")
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            channels = ", ".join(channel_label(c) for c in CHANNEL_ORDER if c in row.channels)
+            last = fmt.relative_time(row.last_seen, self._now(), self._tz)
+            return fmt.join_nonempty(
+                (row.name, row.best_identity, f"last contact {last}" if last else "", channels),
+                ", ",
+            )
+        return None
+
+    def roleNames(self) -> dict[int, bytes]:
+        names = dict(super().roleNames())
+        names[RowRole] = b"row"
+        names[RelativeTimeRole] = b"relativeTime"
+        return names
+
+    # helpers
+
+    def row(self, i: int) -> CustomerRow:
+        """The customer shown at row ``i``."""
+        return self._rows[i]
+
+    def row_of(self, customer_id: int) -> int | None:
+        """The row showing ``customer_id``, if it is loaded."""
+        for i, r in enumerate(self._rows):
+            if r.id == customer_id:
+                return i
+        return None
+
+
+# --- timeline ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayHeader:
+    """A day separator in the timeline."""
+
+    day: date
+    label: str
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One event as the timeline shows it.
+
+    Attributes:
+        event: the event row.
+        local_time: when it happened, in the user's zone.
+        continues: a chat line that continues the run of the row above (same
+            conversation, same person, minutes apart), drawn without repeating who.
+    """
+
+    event: EventRow
+    local_time: datetime
+    continues: bool = False
+    who: str = ""
+
+
+TimelineItem = DayHeader | TimelineEntry
+_CONTACT_LIKE = re.compile(r"[+\d\s().-]{5,}")
+_RUN_GAP = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class _TimelinePage:
+    customer: CustomerRow
+    total: int
+    events: list[EventRow]
+
+
+class TimelineModel(QAbstractListModel):
+    """One customer's events, newest first, under day headers in the user's zone.
+
+    Signals:
+        loaded(object): a customer (or filter) finished loading; the payload is
+            the event id asked to be focused, or None.
+    """
+
+    loaded = Signal(object)
+
+    def __init__(
+        self,
+        db: Database,
+        parent: QObject | None = None,
+        *,
+        tz: tzinfo = UTC,
+        now: Clock = _utcnow,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        super().__init__(parent)
+        self._db = db
+        self.tz = tz
+        self._now = now
+        self._page = page_size
+        self._items: list[TimelineItem] = []
+        self._rows_by_event: dict[int, int] = {}
+        self.expanded: set[int] = set()
+        self.customer: CustomerRow | None = None
+        self.customer_id: int | None = None
+        self.channels: tuple[str, ...] = ()
+        self.query = ""
+        self.terms: tuple[str, ...] = ()
+        self.total = 0
+        self._offset = 0
+        self._loader = _Loader(self)
+        self._resetting = False
+
+    # loading
+
+    def load(
+        self,
+        customer_id: int,
+        *,
+        channels: Sequence[str] = (),
+        query: str = "",
+        focus_event: int | None = None,
+        highlight: str = "",
+        background: bool = True,
+    ) -> None:
+        """Show ``customer_id``'s events (filtered), optionally paging until ``focus_event``.
+
+        Args:
+            customer_id: whose timeline.
+            channels: only these channels (all when empty).
+            query: only events matching these words (all when empty).
+            focus_event: load enough pages to include this event.
+            highlight: words to highlight when ``query`` is empty.
+            background: load on a worker (True) or inline.
+        """
+        if customer_id != self.customer_id:
+            self.expanded = set()
+        self.customer_id = customer_id
+        self.channels = tuple(channels)
+        self.query = query.strip()
+        self.terms = fmt.query_terms(self.query or highlight)
+        page = self._page
+        chans = list(self.channels) or None
+        q = self.query or None
+
+        def fetch() -> tuple[_TimelinePage, int | None]:
+            with self._db.session() as session:
+                row = queries.customer(session, customer_id)
+                total = queries.timeline_count(session, row.id, channels=chans, query=q)
+                limit = page
+                if focus_event is not None and chans is None and q is None:
+                    pos = queries.event_position(session, row.id, focus_event)
+                    if pos is not None:
+                        limit = (pos // page + 1) * page
+                events = queries.timeline(session, row.id, limit=limit, channels=chans, query=q)
+            return _TimelinePage(row, total, events), focus_event
+
+        self._loader.start(fetch, self._apply, background=background)
+
+    def reload(self, *, background: bool = True) -> None:
+        """Load the current customer again with the same filters."""
+        if self.customer_id is not None:
+            self.load(
+                self.customer_id,
+                channels=self.channels,
+                query=self.query,
+                background=background,
+            )
+
+    def clear(self) -> None:
+        """Show nobody."""
+        self._loader.generation += 1
+        self._resetting = True
+        try:
+            self.beginResetModel()
+            self._items, self._rows_by_event = [], {}
+            self.customer = self.customer_id = None
+            self.total = self._offset = 0
+            self.endResetModel()
+        finally:
+            self._resetting = False
+
+    @property
+    def loading(self) -> bool:
+        """Whether a load is under way."""
+        return self._loader.busy
+
+    def _apply(self, result: tuple[_TimelinePage, int | None]) -> None:
+        page, focus = result
+        self._resetting = True
+        try:
+            self.beginResetModel()
+            self.customer = page.customer
+            self.customer_id = page.customer.id
+            self.total = page.total
+            self._items, self._rows_by_event = [], {}
+            self._offset = 0
+            self._append(page.events)
+            self.endResetModel()
+        finally:
+            self._resetting = False
+        self.loaded.emit(focus)
+
+    def _append(self, events: Sequence[EventRow]) -> list[TimelineItem]:
+        today = fmt.local(self._now(), self.tz).date()
+        added: list[TimelineItem] = []
+        last = self._items[-1] if self._items else None
+        for event in events:
+            when = fmt.local(event.occurred_at, self.tz)
+            prev = last if isinstance(last, TimelineEntry) else None
+            if prev is None or prev.local_time.date() != when.date():
+                header = DayHeader(when.date(), fmt.day_label(when.date(), today))
+                added.append(header)
+                self._items.append(header)
+                prev = None
+            continues = (
+                prev is not None
+                and event.channel == "chat"
+                and prev.event.channel == "chat"
+                and prev.event.thread_key == event.thread_key
+                and prev.event.direction == event.direction
+                and prev.event.author == event.author
+                and prev.local_time - when <= _RUN_GAP
+            )
+            entry = TimelineEntry(
+                event, when, continues, who(event, self.customer.name if self.customer else "")
+            )
+            self._rows_by_event[event.id] = len(self._items)
+            self._items.append(entry)
+            added.append(entry)
+            last = entry
+        self._offset += len(events)
+        return added
+
+    # Qt model API
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def canFetchMore(self, parent: AnyIndex) -> bool:
+        return not parent.isValid() and self.customer_id is not None and self._offset < self.total
+
+    def fetchMore(self, parent: AnyIndex) -> None:
+        if not self.canFetchMore(parent) or self.customer_id is None:
+            return
+        if self._resetting:  # asked from a modelReset handler: insert once the reset is over
+            QTimer.singleShot(0, lambda: self.fetchMore(QModelIndex()))
+            return
+        with self._db.session() as session:
+            events = queries.timeline(
+                session,
+                self.customer_id,
+                offset=self._offset,
+                limit=self._page,
+                channels=list(self.channels) or None,
+                query=self.query or None,
+            )
+        if not events:
+            self._offset = self.total
+            return
+        start = len(self._items)
+        self.beginInsertRows(QModelIndex(), start, start + self._count_new_rows(events) - 1)
+        self._append(events)
+        self.endInsertRows()
+
+    def _count_new_rows(self, events: Sequence[EventRow]) -> int:
+        last = self._items[-1] if self._items else None
+        day = last.local_time.date() if isinstance(last, TimelineEntry) else None
+        count = 0
+        for event in events:
+            d = fmt.local(event.occurred_at, self.tz).date()
+            if d != day:
+                count += 1
+                day = d
+            count += 1
+        return count
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        if isinstance(self._items[index.row()], DayHeader):
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == RowRole:
+            return item
+        if role == KindRole:
+            return "day" if isinstance(item, DayHeader) else "event"
+        if role == TermsRole:
+            return self.terms
+        if isinstance(item, DayHeader):
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+                return item.label
+            return None
+        if role == ExpandedRole:
+            return item.event.id in self.expanded
+        if role == Qt.ItemDataRole.DisplayRole:
+            return fmt.join_nonempty((item.who, summary(item.event)), "  ")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return fmt.join_nonempty(
+                (
+                    f"{fmt.long_date(item.local_time.date())}, {fmt.time_of_day(item.local_time)}",
+                    f"from {item.event.source}" if item.event.source else "",
+                )
+            )
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            e = item.event
+            return (
+                f"{channel_label(e.channel)} {'from' if e.direction != 'outbound' else 'by'} "
+                f"{item.who} at {fmt.time_of_day(item.local_time)}: {summary(e)}"
+            )
+        return None
+
+    def roleNames(self) -> dict[int, bytes]:
+        names = dict(super().roleNames())
+        names.update({RowRole: b"row", KindRole: b"kind", ExpandedRole: b"expanded"})
+        return names
+
+    # helpers
+
+    def item(self, row: int) -> TimelineItem:
+        """The header or entry at ``row``."""
+        return self._items[row]
+
+    def row_of_event(self, event_id: int) -> int | None:
+        """The row of ``event_id``, if loaded."""
+        return self._rows_by_event.get(event_id)
+
+    def event_rows(self) -> list[int]:
+        """Rows that hold events (not day headers)."""
+        return sorted(self._rows_by_event.values())
+
+    def set_expanded(self, row: int, expanded: bool) -> None:
+        """Expand or collapse the event at ``row`` in place."""
+        item = self._items[row]
+        if not isinstance(item, TimelineEntry):
+            return
+        if expanded:
+            self.expanded.add(item.event.id)
+        else:
+            self.expanded.discard(item.event.id)
+        idx = self.index(row, 0)
+        self.dataChanged.emit(idx, idx, [ExpandedRole])
+
+    def toggle_expanded(self, row: int) -> None:
+        """Flip the event at ``row`` between one line and its full content."""
+        item = self._items[row]
+        if isinstance(item, TimelineEntry):
+            self.set_expanded(row, item.event.id not in self.expanded)
+
+
+def who(event: EventRow, customer_name: str = "") -> str:
+    """Who an event is from, as the timeline says it: "You" for outbound.
+
+    An inbound author known only by a phone number or an address is shown by
+    the customer's name, which is what the timeline is about.
+    """
+    if event.direction == "outbound":
+        return "You"
+    if event.direction == "system":
+        return ""
+    author = event.author or ""
+    if customer_name and (not author or "@" in author or _CONTACT_LIKE.fullmatch(author)):
+        return customer_name
+    return author
+
+
+def summary(event: EventRow) -> str:
+    """The one-line summary of an event."""
+    if event.order is not None:
+        o = event.order
+        parts = [
+            f"Order {o.number}",
+            fmt.money(o.total, o.currency),
+            o.financial_status,
+            o.fulfillment_status if o.fulfillment_status not in ("", "unfulfilled") else "",
+        ]
+        return fmt.join_nonempty(parts)
+    body = fmt.first_line(event.text)
+    if event.channel == "email":
+        title = event.title or "(no subject)"
+        return f"{title} — {body}" if body else title
+    return body or event.title
+
+
+# --- full-text search --------------------------------------------------------------------
+
+
+class SearchResultsModel(QAbstractListModel):
+    """Full-text hits across everyone's messages, best first.
+
+    Signals:
+        loaded(): results for the latest query are in.
+    """
+
+    loaded = Signal()
+    LIMIT = 200
+
+    def __init__(self, db: Database, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._hits: list[SearchHit] = []
+        self.query = ""
+        self._loader = _Loader(self)
+
+    def search(self, query: str, *, background: bool = True) -> None:
+        """Run a full-text search (never on the GUI thread unless ``background`` is False)."""
+        self.query = query.strip()
+        q, limit = self.query, self.LIMIT
+
+        def fetch() -> list[SearchHit]:
+            if not fmt.query_terms(q):
+                return []
+            with self._db.session() as session:
+                return queries.search(session, q, limit=limit)
+
+        self._loader.start(fetch, self._apply, background=background)
+
+    @property
+    def loading(self) -> bool:
+        """Whether a search is under way."""
+        return self._loader.busy
+
+    def _apply(self, hits: list[SearchHit]) -> None:
+        self.beginResetModel()
+        self._hits = list(hits)
+        self.endResetModel()
+        self.loaded.emit()
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._hits)
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._hits):
+            return None
+        hit = self._hits[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return hit.customer_name or "Unknown customer"
+        if role == RowRole:
+            return hit
+        if role == TermsRole:
+            return fmt.query_terms(self.query)
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+            return fmt.join_nonempty(
+                (
+                    hit.customer_name or "Unknown customer",
+                    channel_label(hit.channel),
+                    fmt.long_date(hit.occurred_at.date()),
+                    fmt.snippet_plain(hit.snippet),
+                ),
+                ", ",
+            )
+        return None
+
+    def roleNames(self) -> dict[int, bytes]:
+        names = dict(super().roleNames())
+        names[RowRole] = b"row"
+        return names
+
+    def hit(self, row: int) -> SearchHit:
+        """The hit at ``row``."""
+        return self._hits[row]
+
+
+# --- import problems ---------------------------------------------------------------------
+
+
+class ProblemsModel(QAbstractTableModel):
+    """Recent import problems: file, where in it, why, and when.
+
+    Signals:
+        loaded(): the list is (re)loaded.
+    """
+
+    loaded = Signal()
+    HEADERS = ("File", "Where", "Reason", "When")
+
+    def __init__(self, db: Database, parent: QObject | None = None, *, tz: tzinfo = UTC):
+        super().__init__(parent)
+        self._db = db
+        self._tz = tz
+        self._rows: list[tuple[str, str, str, datetime]] = []
+        self._loader = _Loader(self)
+
+    def reload(self, *, background: bool = True) -> None:
+        """Read the problem list again."""
+
+        def fetch() -> list[tuple[str, str, str, datetime]]:
+            with self._db.session() as session:
+                return recent_problems(session)
+
+        self._loader.start(fetch, self._apply, background=background)
+
+    def _apply(self, rows: list[tuple[str, str, str, datetime]]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+        self.loaded.emit()
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(self.HEADERS)
+        ):
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        path, where, reason, at = self._rows[index.row()]
+        col = index.column()
+        if role == RowRole:
+            return self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return os.path.basename(path) or path
+            if col == 1:
+                return where
+            if col == 2:
+                return reason
+            if col == 3:
+                local = fmt.local(at, self._tz)
+                return f"{fmt.long_date(local.date())}, {fmt.time_of_day(local)}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return {0: path, 1: where, 2: reason}.get(col)
+        return None
+
+    def problems(self) -> list[tuple[str, str, str, datetime]]:
+        """The rows as loaded."""
+        return list(self._rows)

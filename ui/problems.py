@@ -1,0 +1,81 @@
+"""The import problem list: every item an import could not read, with the file, where, and why.
+
+Opened from the status bar's "N problems" button or the import summary. The
+list is read by ``ProblemsModel`` on a reader; "Copy" puts it on the
+clipboard as tab-separated text for a support request.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.models import ProblemsModel
+
+
+class ProblemsDialog(QDialog):
+    """Shows ``ProblemsModel`` in a table.
+
+    Signals:
+        (none; the model's ``loaded`` says when the list is in)
+    """
+
+    def __init__(self, model: ProblemsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.setWindowTitle("Import problems")
+        self.setObjectName("problemsDialog")
+        self.setAccessibleName("Import problems")
+        layout = QVBoxLayout(self)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        self.table = QTableView()
+        self.table.setAccessibleName("Problem list")
+        self.table.setModel(model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        fm = self.fontMetrics()
+        self.table.setMinimumSize(fm.horizontalAdvance("M") * 60, fm.lineSpacing() * 14)
+        layout.addWidget(self.table, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        copy = buttons.addButton("&Copy list", QDialogButtonBox.ButtonRole.ActionRole)
+        copy.setAccessibleName("Copy problem list")
+        copy.clicked.connect(self.copy)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        model.loaded.connect(self._loaded)
+        self._loaded()
+
+    def _loaded(self) -> None:
+        n = self.model.rowCount()
+        self.summary.setText(
+            "No import problems. Everything imported so far was read."
+            if n == 0
+            else f"{n:,} item{'s' if n != 1 else ''} could not be read. The rest of each "
+            "file was imported; fix the file and import it again to add what is missing."
+        )
+
+    def copy(self) -> None:
+        """Put the problems on the clipboard, one per line, tab-separated."""
+        lines = [
+            "\t".join((path, where, reason, at.isoformat()))
+            for path, where, reason, at in self.model.problems()
+        ]
+        QGuiApplication.clipboard().setText("\n".join(lines))

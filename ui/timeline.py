@@ -1,0 +1,378 @@
+"""The centre pane: a customer's header, channel chips, a search inside them, and the timeline.
+
+The header says who this is (name large; contact points; order figures).
+Chips filter by channel; the search field narrows the timeline to events
+matching its words (``queries.timeline(query=...)``) and highlights them. The
+list shows ``TimelineModel`` through ``TimelineDelegate``; Enter, Space or a
+click expands an event in place, Left/Right collapse and expand, Ctrl+C
+copies an event's text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QGuiApplication, QKeyEvent, QKeySequence, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QSizePolicy,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.queries import CustomerRow
+from ui import formatting as fmt
+from ui.marks import channel_icon
+from ui.models import ExpandedRole, RowRole, TimelineEntry, TimelineModel
+from ui.timeline_delegate import TimelineDelegate
+from ui.widgets import muted_label, search_field
+
+FILTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("all", "All", ()),
+    ("email", "Email", ("email",)),
+    ("chat", "Chat", ("chat",)),
+    ("order", "Orders", ("order",)),
+)
+
+
+def identities_text(row: CustomerRow) -> str:
+    """The contact points line under a name."""
+    return fmt.join_nonempty((*row.emails, *(fmt_phone(p) for p in row.phones), *row.handles))
+
+
+def fmt_phone(value: str) -> str:
+    """An E.164 number spaced for reading (+44 7700 900123); others unchanged."""
+    if not value.startswith("+") or not value[1:].isdigit():
+        return value
+    digits = value[1:]
+    if digits.startswith("44") and len(digits) == 12:
+        return f"+44 {digits[2:6]} {digits[6:]}"
+    if digits.startswith("1") and len(digits) == 11:
+        return f"+1 {digits[1:4]} {digits[4:7]} {digits[7:]}"
+    return value
+
+
+def figures_text(row: CustomerRow, total_events: int) -> str:
+    """The figures line: orders, spend, last order, how much history."""
+    o = row.orders
+    parts = [fmt.plural(row.event_count or total_events, "event")]
+    if o.count:
+        parts.append(fmt.plural(o.count, "order"))
+        if o.totals:
+            parts.append(f"{fmt.money_totals(o.totals)} spent")
+    return fmt.join_nonempty(parts)
+
+
+class TimelineView(QListView):
+    """The event list with keyboard expansion and copy.
+
+    Signals:
+        toggle_requested(QModelIndex): Enter, Space or a click asked to flip an event.
+        expand_requested(QModelIndex, bool): Right (True) or Left (False) was pressed.
+    """
+
+    toggle_requested = Signal(QModelIndex)
+    expand_requested = Signal(QModelIndex, bool)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        index = self.currentIndex()
+        key = event.key()
+        if index.isValid() and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.toggle_requested.emit(index)
+            return
+        if index.isValid() and key in (Qt.Key.Key_Right, Qt.Key.Key_Left):
+            self.expand_requested.emit(index, key == Qt.Key.Key_Right)
+            return
+        if index.isValid() and event.matches(QKeySequence.StandardKey.Copy):
+            item = index.data(RowRole)
+            if isinstance(item, TimelineEntry):
+                e = item.event
+                QGuiApplication.clipboard().setText(
+                    fmt.join_nonempty((e.title if e.channel == "email" else "", e.text), "\n\n")
+                )
+            return
+        super().keyPressEvent(event)
+
+
+class TimelinePane(QWidget):
+    """Header, filters and the timeline of one customer.
+
+    Signals:
+        customer_loaded(object): the shown customer's ``CustomerRow`` arrived.
+        filters_changed(): a chip or the inside-search changed.
+    """
+
+    customer_loaded = Signal(object)
+    filters_changed = Signal()
+
+    def __init__(self, model: TimelineModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model
+        self.setAccessibleName("Timeline")
+        self.setBackgroundRole(QPalette.ColorRole.Base)
+        self.setAutoFillBackground(True)
+        layout = QVBoxLayout(self)
+        fm = self.fontMetrics()
+        m = round(fm.height() * 0.6)
+        layout.setContentsMargins(m, m, m, 0)
+        layout.setSpacing(round(fm.height() * 0.25))
+
+        # header
+        self.name_label = QLabel()
+        self.name_label.setObjectName("customerName")
+        font = QFont(self.name_label.font())
+        font.setPointSizeF(font.pointSizeF() * 1.55)
+        font.setWeight(QFont.Weight.Bold)
+        self.name_label.setFont(font)
+        self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.name_label.setAccessibleName("Customer name")
+        self.identities_label = muted_label(small=False)
+        self.identities_label.setAccessibleName("Contact points")
+        self.identities_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.identities_label.setWordWrap(True)
+        self.figures_label = muted_label(small=False)
+        self.figures_label.setAccessibleName("Figures")
+        layout.addWidget(self.name_label)
+        layout.addWidget(self.identities_label)
+        layout.addWidget(self.figures_label)
+        layout.addSpacing(round(fm.height() * 0.3))
+
+        # chips and inside search
+        bar = QHBoxLayout()
+        bar.setSpacing(round(fm.horizontalAdvance("M") * 0.35))
+        self.chip_group = QButtonGroup(self)
+        self.chip_group.setExclusive(True)
+        self.chips: dict[str, QToolButton] = {}
+        for key, label, _channels in FILTERS:
+            chip = QToolButton()
+            chip.setText(label)
+            chip.setCheckable(True)
+            chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            if key != "all":
+                chip.setIcon(channel_icon(key, self.palette()))
+            chip.setAccessibleName(f"Show {label.lower()}" if key != "all" else "Show everything")
+            chip.setObjectName(f"chip_{key}")
+            chip.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            self.chip_group.addButton(chip)
+            self.chips[key] = chip
+            bar.addWidget(chip)
+        self.chips["all"].setChecked(True)
+        self.chip_group.buttonToggled.connect(self._chip_toggled)
+        self.count_label = muted_label()
+        self.count_label.setAccessibleName("Event count")
+        bar.addSpacing(fm.horizontalAdvance("M"))
+        bar.addWidget(self.count_label)
+        bar.addStretch(1)
+        self.search = search_field("Search this customer…", "Search this customer's messages")
+        self.search.setObjectName("timelineSearch")
+        self.search.setMinimumWidth(
+            fm.horizontalAdvance(self.search.placeholderText()) + fm.height() * 4
+        )
+        self.search.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        bar.addWidget(self.search)
+        layout.addLayout(bar)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(250)
+        self._search_timer.timeout.connect(self._apply_filters)
+        self.search.textChanged.connect(self._search_timer.start)
+        self.search.returnPressed.connect(self._search_now)
+        self.search.installEventFilter(self)
+
+        # list and its empty state
+        self.stack = QStackedWidget()
+        self.view = TimelineView()
+        self.view.setObjectName("timelineView")
+        self.view.setAccessibleName("Events")
+        self.view.setModel(model)
+        self.delegate = TimelineDelegate(self.view)
+        self.view.setItemDelegate(self.delegate)
+        self.view.setUniformItemSizes(False)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setMouseTracking(True)
+        self.view.setFrameShape(QListView.Shape.NoFrame)
+        self.view.verticalScrollBar().setSingleStep(fm.height())
+        self.view.toggle_requested.connect(self._toggle)
+        self.view.expand_requested.connect(self._expand)
+        self.view.clicked.connect(self._toggle)
+        self.empty = muted_label(small=False)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setAccessibleName("Timeline message")
+        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.empty)
+        layout.addWidget(self.stack, 1)
+
+        model.loaded.connect(self._loaded)
+        model.modelReset.connect(self.delegate.clear_cache)
+        self.show_nobody()
+
+    # --- public -------------------------------------------------------------------------
+
+    def show_customer(
+        self, customer_id: int, *, focus_event: int | None = None, highlight: str = ""
+    ) -> None:
+        """Show ``customer_id``; with ``focus_event``, filters are cleared and it is scrolled to."""
+        if focus_event is not None or customer_id != self.model.customer_id:
+            self._set_filters_quietly("all", "")
+        self.model.load(
+            customer_id,
+            channels=self.channels(),
+            query=self.search.text(),
+            focus_event=focus_event,
+            highlight=highlight,
+        )
+
+    def show_nobody(self, text: str = "Pick a customer on the left to see their timeline.") -> None:
+        """Clear the pane and say why it is empty."""
+        self.model.clear()
+        self.name_label.setText("")
+        self.identities_label.setText("")
+        self.figures_label.setText("")
+        self.count_label.setText("")
+        self.empty.setText(text)
+        self.stack.setCurrentWidget(self.empty)
+        self._set_enabled(False)
+
+    def channels(self) -> tuple[str, ...]:
+        """The channels the chips select (empty: all)."""
+        for key, _label, channels in FILTERS:
+            if self.chips[key].isChecked():
+                return channels
+        return ()
+
+    def set_filter(self, key: str) -> None:
+        """Check the chip ``key`` ("all", "email", "chat", "order")."""
+        self.chips[key].setChecked(True)
+
+    def focus_search(self) -> None:
+        """Put the cursor in the inside-search field."""
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def focus_events(self) -> None:
+        """Move the keyboard into the event list (first event if none is current)."""
+        if not self.view.currentIndex().isValid():
+            rows = self.model.event_rows()
+            if rows:
+                self.view.setCurrentIndex(self.model.index(rows[0], 0))
+        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for chip in self.chips.values():
+            chip.setEnabled(enabled)
+        self.search.setEnabled(enabled)
+
+    def _set_filters_quietly(self, key: str, text: str) -> None:
+        self.chip_group.blockSignals(True)
+        self.chips[key].setChecked(True)
+        self.chip_group.blockSignals(False)
+        self.search.blockSignals(True)
+        self.search.setText(text)
+        self.search.blockSignals(False)
+        self._search_timer.stop()
+
+    def _chip_toggled(self, _button: QToolButton, checked: bool) -> None:
+        if checked:
+            self._apply_filters()
+
+    def _search_now(self) -> None:
+        self._search_timer.stop()
+        self._apply_filters()
+        self.focus_events()
+
+    def _apply_filters(self) -> None:
+        if self.model.customer_id is None:
+            return
+        self.model.load(self.model.customer_id, channels=self.channels(), query=self.search.text())
+        self.filters_changed.emit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.search and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if event.key() == Qt.Key.Key_Escape and self.search.text():
+                self.search.clear()
+                return True
+            if event.key() == Qt.Key.Key_Down:
+                self.focus_events()
+                return True
+        return super().eventFilter(watched, event)
+
+    def _loaded(self, focus_event: int | None) -> None:
+        row = self.model.customer
+        if row is None:
+            return
+        self._set_enabled(True)
+        self.name_label.setText(row.name or "Unnamed customer")
+        self.identities_label.setText(identities_text(row))
+        self.figures_label.setText(figures_text(row, self.model.total))
+        self._update_count()
+        if self.model.rowCount() == 0:
+            self.empty.setText(self._empty_text())
+            self.stack.setCurrentWidget(self.empty)
+        else:
+            self.stack.setCurrentWidget(self.view)
+        target = self.model.row_of_event(focus_event) if focus_event is not None else None
+        if target is not None:
+            index = self.model.index(target, 0)
+            self.model.set_expanded(target, True)
+            self.delegate.sizeHintChanged.emit(index)
+            self.view.setCurrentIndex(index)
+            QTimer.singleShot(
+                0, lambda: self.view.scrollTo(index, QListView.ScrollHint.PositionAtCenter)
+            )
+        else:
+            self.view.scrollToTop()
+            rows = self.model.event_rows()
+            if rows:
+                self.view.setCurrentIndex(self.model.index(rows[0], 0))
+        self.customer_loaded.emit(row)
+
+    def _update_count(self) -> None:
+        total = self.model.total
+        if self.model.query:
+            self.count_label.setText(fmt.plural(total, "match", "matches"))
+        elif self.model.channels:
+            self.count_label.setText(fmt.plural(total, "event"))
+        else:
+            self.count_label.setText("")
+
+    def _empty_text(self) -> str:
+        labels = {"email": "emails", "chat": "chat messages", "order": "orders"}
+        chans = self.channels()
+        what = labels.get(chans[0], "events") if chans else "events"
+        if self.model.query:
+            return f"No {what} match “{self.model.query}”."
+        return f"No {what} for this customer yet."
+
+    def _toggle(self, index: QModelIndex) -> None:
+        if not index.isValid() or not isinstance(self.model.item(index.row()), TimelineEntry):
+            return
+        self.model.toggle_expanded(index.row())
+        self.delegate.sizeHintChanged.emit(index)
+
+    def _expand(self, index: QModelIndex, expanded: bool) -> None:
+        if not index.isValid():
+            return
+        self.model.set_expanded(index.row(), expanded)
+        self.delegate.sizeHintChanged.emit(index)
+
+    def expanded_rows(self) -> Sequence[int]:
+        """Rows currently expanded (for tests and state)."""
+        return [
+            r
+            for r in self.model.event_rows()
+            if self.model.data(self.model.index(r, 0), ExpandedRole)
+        ]

@@ -1,0 +1,76 @@
+"""Small widgets the panes share: muted labels, section headings and search fields.
+
+Secondary text uses the palette's muted colour and a smaller font; search
+fields get a leading search icon, a clear button, and accessible names on
+both icon buttons.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QLabel, QLineEdit, QToolButton, QWidget
+
+from ui.marks import icon, muted_color
+
+
+def small_font(font: QFont) -> QFont:
+    """The font for metadata: a step smaller than body text."""
+    small = QFont(font)
+    if font.pointSizeF() > 0:
+        small.setPointSizeF(font.pointSizeF() * 0.88)
+    else:
+        small.setPixelSize(max(1, round(font.pixelSize() * 0.88)))
+    return small
+
+
+def bold(font: QFont, weight: QFont.Weight = QFont.Weight.DemiBold) -> QFont:
+    """``font`` made bolder."""
+    out = QFont(font)
+    out.setWeight(weight)
+    return out
+
+
+def muted_label(text: str = "", *, small: bool = True) -> QLabel:
+    """A label for secondary text: smaller and in the muted colour."""
+    label = QLabel(text)
+    if small:
+        label.setFont(small_font(label.font()))
+    pal = label.palette()
+    pal.setColor(label.foregroundRole(), muted_color(pal))
+    label.setPalette(pal)
+    return label
+
+
+def section_heading(text: str) -> QLabel:
+    """A small, muted, letter-spaced section title ("PROFILE")."""
+    label = QLabel(text.upper())
+    font = small_font(label.font())
+    font.setWeight(QFont.Weight.DemiBold)
+    font.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 108)
+    label.setFont(font)
+    pal = label.palette()
+    pal.setColor(label.foregroundRole(), muted_color(pal))
+    label.setPalette(pal)
+    label.setAccessibleName(text)
+    return label
+
+
+def search_field(
+    placeholder: str, accessible_name: str, parent: QWidget | None = None
+) -> QLineEdit:
+    """A line edit with a search icon and a clear button, every part named for screen readers."""
+    field = QLineEdit(parent)
+    field.setPlaceholderText(placeholder)
+    field.setAccessibleName(accessible_name)
+    field.setClearButtonEnabled(True)
+    action = field.addAction(
+        icon("search", field.palette()), QLineEdit.ActionPosition.LeadingPosition
+    )
+    action.setText("Search")
+    for button in field.findChildren(QToolButton):
+        if button.defaultAction() is action:
+            button.setAccessibleName("Search")
+        else:
+            button.setAccessibleName("Clear")
+            button.setToolTip("Clear")
+    return field

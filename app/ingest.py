@@ -582,3 +582,61 @@ def recent_problems(session: Session, limit: int = 500) -> list[tuple[str, str, 
         .limit(limit)
     ).all()
     return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+@dataclass
+class Preview:
+    """The first items of a file as they would be stored, before anything is written."""
+
+    path: str
+    format: str
+    label: str
+    records: list[EventRecord] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    owner_hints: list[OwnerHint] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+
+
+def preview_file(
+    db: Database,
+    path: Path,
+    *,
+    format: str | None = None,
+    tz: tzinfo | None = None,
+    date_order: DateOrder | None = None,
+    column_map: Mapping[str, str] | None = None,
+    limit: int = 20,
+) -> Preview:
+    """Parse the start of a file for an import preview; writes nothing.
+
+    Returns:
+        The detected format, the first ``limit`` records, and the problems,
+        notices (e.g. the date order assumed) and owner hints met on the way;
+        ``authors`` lists the distinct senders seen, for "which one is you".
+
+    Raises:
+        FormatError: the file is not a supported format.
+        UserFacingError: the file cannot be read.
+    """
+    connector: Connector = registry.get(format) if format else registry.detect(path)
+    with db.session() as session:
+        options = _options(session, tz, date_order, lambda _d, _t: None, None, column_map)
+    result = Preview(path=str(path), format=connector.name, label=connector.label)
+    authors: dict[str, None] = {}
+    for item in connector.parse(path, options):
+        if isinstance(item, EventRecord):
+            result.records.append(item)
+            for p in item.participants:
+                if p.role in ("from", "author", "buyer"):
+                    authors.setdefault(p.name or p.email or p.phone or p.handle or "", None)
+        elif isinstance(item, Problem):
+            result.problems.append(item)
+        elif isinstance(item, Notice):
+            result.notices.append(item.message)
+        else:
+            result.owner_hints.append(item)
+        if len(result.records) >= limit:
+            break
+    result.authors = [a for a in authors if a]
+    return result

@@ -36,6 +36,7 @@ class OrderFigures:
     numbers: tuple[str, ...] = ()
     first_order: datetime | None = None
     last_order: datetime | None = None
+    averages: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class CustomerRow:
                 "count": self.orders.count,
                 "totals": {cur: str(v) for cur, v in sorted(self.orders.totals.items())},
                 "numbers": list(self.orders.numbers),
+                "average": {cur: str(v) for cur, v in sorted(self.orders.averages.items())},
+                "first_order": _iso(self.orders.first_order),
+                "last_order": _iso(self.orders.last_order),
             },
         }
 
@@ -402,6 +406,13 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
     return rows
 
 
+def _average(total: Decimal, count: int) -> Decimal:
+    """The mean, with as many decimals as the amounts have (JPY 0, GBP 2, KWD 3)."""
+    exponent = total.as_tuple().exponent
+    places = Decimal(1).scaleb(exponent if isinstance(exponent, int) else 0)
+    return (total / count).quantize(places)
+
+
 def _order_figures(session: Session, ids: Sequence[int]) -> dict[int, OrderFigures]:
     per: dict[int, dict[int, tuple[str, Decimal, str, datetime, str]]] = defaultdict(dict)
     rows = session.execute(
@@ -428,12 +439,15 @@ def _order_figures(session: Session, ids: Sequence[int]) -> dict[int, OrderFigur
     out: dict[int, OrderFigures] = {}
     for cid, orders in per.items():
         totals: dict[str, Decimal] = defaultdict(Decimal)
+        counts: dict[str, int] = defaultdict(int)
         for _number, net, currency, _at, _status in orders.values():
             totals[currency] += net
+            counts[currency] += 1
         ordered = sorted(orders.values(), key=lambda o: o[3])
         out[cid] = OrderFigures(
             count=len(orders),
             totals=dict(totals),
+            averages={cur: _average(total, counts[cur]) for cur, total in totals.items()},
             numbers=tuple(o[0] for o in ordered),
             first_order=ordered[0][3] if ordered else None,
             last_order=ordered[-1][3] if ordered else None,

@@ -226,3 +226,25 @@ def test_search_finds_text_and_order_numbers(db: Database) -> None:
         assert queries.list_customers(s, "3001")[0].emails == ("jane@example.com",)
         assert queries.list_customers(s, "#3001")[0].emails == ("jane@example.com",)
         assert queries.search(s, "3001")[0].channel == "order"
+
+
+def test_preview_reads_without_writing(db: Database, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from app.ingest import preview_file
+
+    chat = Path(str(tmp_path)) / "WhatsApp Chat with Jane.txt"
+    chat.write_text(
+        "01/03/2026, 17:58 - Jane: Hi there\n"
+        "01/03/2026, 18:02 - Bloom: Hello Jane\n"
+        "02/03/2026, 09:00 - Jane: Thanks!\n",
+        encoding="utf-8",
+    )
+    preview = preview_file(db, chat, limit=2)
+    assert preview.format == "whatsapp"
+    assert [r.text for r in preview.records] == ["Hi there", "Hello Jane"]
+    assert preview.authors == ["Jane", "Bloom"]
+    assert [h.value for h in preview.owner_hints] == ["Bloom"]
+    with db.session() as s:
+        assert queries.count_customers(s) == 0
+        assert settings.get_list(s, "owner_names") == []

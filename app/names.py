@@ -73,9 +73,16 @@ _NICKNAMES: dict[str, tuple[str, ...]] = {
     "zoe": ("zoey",),
 }
 _NICK_INDEX: dict[str, frozenset[str]] = {}
+_CANONICAL: dict[str, frozenset[str]] = {}
 for _full, _nicks in _NICKNAMES.items():
     for _variant in (_full, *_nicks):
         _NICK_INDEX[_variant] = _NICK_INDEX.get(_variant, frozenset()) | {_full, *_nicks}
+        _CANONICAL[_variant] = _CANONICAL.get(_variant, frozenset()) | {_full}
+
+
+def canonical_given(name: str) -> frozenset[str]:
+    """The full forms a given name may stand for (``bill`` → {``william``})."""
+    return _CANONICAL.get(name, frozenset({name}))
 
 
 def fold(text: str) -> str:

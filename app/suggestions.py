@@ -12,7 +12,7 @@ customers; a rejected pair is never suggested again.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -25,6 +25,7 @@ from app.merges import rejected_pairs
 from app.models import Customer, CustomerIdentity, Event, EventParticipant, Identity
 from app.names import (
     PersonName,
+    canonical_given,
     family_names_match,
     fold,
     given_names_match,
@@ -70,6 +71,7 @@ class _Profile:
     handles: set[str] = field(default_factory=set)
     shared: dict[int, str] = field(default_factory=dict)  # identity id → value
     postcodes: set[str] = field(default_factory=set)
+    mobiles: set[str] = field(default_factory=set)
 
 
 def _postcode(value: Any) -> str:
@@ -93,9 +95,10 @@ def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, 
             Identity.value,
             Identity.shared,
             Identity.display_name,
+            Identity.line_type,
         ).join(Identity, Identity.id == CustomerIdentity.identity_id)
     )
-    for cid, iid, kind, value, shared, display in rows:
+    for cid, iid, kind, value, shared, display, line_type in rows:
         profile = profiles.get(cid)
         if profile is None:
             continue
@@ -105,6 +108,8 @@ def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, 
             profile.emails.add(value)
         elif kind == "phone":
             profile.phones.add(value)
+            if line_type == "mobile" and not shared:
+                profile.mobiles.add(value)
         elif kind == "handle":
             profile.handles.add(value)
         if not profile.parsed.tokens and display:
@@ -131,6 +136,7 @@ def _name_keys(name: PersonName) -> set[str]:
     keys: set[str] = set()
     if name.family and name.first:
         keys.add(f"n:{name.family}:{name.first[0]}")
+        keys.update(f"cn:{name.family}:{c}" for c in canonical_given(name.first))
         keys.add(f"n3:{name.family[:3]}:{name.first[:2]}")
         keys.add(f"sw:{name.first}:{name.family[0]}")  # swapped order / surname typos
         keys.add(f"sp:{name.first}{name.family}")
@@ -163,36 +169,52 @@ def _names_of(profile: _Profile) -> list[PersonName]:
     return [n for n in names if n.tokens]
 
 
-def _email_spells(email: str, name: PersonName) -> bool:
+def _email_spells(email: str, name: PersonName) -> float:
+    """How much an address's local part spells a name: 1 for first+last, 0.4 for initials."""
     if not name.first or not name.family:
-        return False
+        return 0.0
     local = _local_key(email)[3:]
-    candidates = {
-        name.first + name.family,
-        name.first[0] + name.family,
-        name.family + name.first,
-        name.family + name.first[0],
-        name.first + name.family[0],
-    }
-    return len(local) >= 4 and local in {re.sub(r"[^a-z]", "", c) for c in candidates}
+    if len(local) < 4:
+        return 0.0
+    family = re.sub(r"[^a-z]", "", name.family)
+    first = re.sub(r"[^a-z]", "", name.first)
+    if local in {first + family, family + first}:
+        return 1.0
+    if local in {first[:1] + family, family + first[:1], first + family[:1]}:
+        return 0.4
+    return 0.0
 
 
-def score_pair(a: _Profile, b: _Profile) -> tuple[float, list[str]]:
-    """How likely two customers are one person (0–1), and why, in words."""
+def score_pair(
+    a: _Profile,
+    b: _Profile,
+    name_counts: Counter[str] | None = None,
+    family_counts: Counter[str] | None = None,
+) -> tuple[float, list[str]]:
+    """How likely two customers are one person (0–1), and why, in words.
+
+    Names alone score below the default threshold unless the name is rare
+    among the customers; other evidence (postcode, phone digits, an email that
+    spells the name, a contact point both use) lifts a pair. Clearly different
+    given names, or two different mobile numbers, count against it, and a pair
+    whose names conflict never scores above 0.35: it is listed so the conflict
+    is seen, not so it is merged.
+    """
     reasons: list[str] = []
     score = 0.0
     shared = set(a.shared) & set(b.shared)
     if shared:
         value = a.shared[min(shared)]
         reasons.append(f"both use {value}, seen with different names")
-        score += 0.35
+        score += 0.1
     best_name = 0.0
     name_reason = ""
+    same_full = ""
     conflict = False
     for na in _names_of(a):
         for nb in _names_of(b):
             if na.full == nb.full and na.family:
-                best_name, name_reason = 0.5, f"same name {na.full.title()}"
+                best_name, name_reason, same_full = 0.5, f"same name {na.full.title()}", na.full
                 continue
             if na.family and nb.family:
                 given_ok = given_names_match(na.first, nb.first)
@@ -201,8 +223,10 @@ def score_pair(a: _Profile, b: _Profile) -> tuple[float, list[str]]:
                 if swapped and best_name < 0.45:
                     best_name, name_reason = 0.45, "same name in swapped order"
                 elif given_ok and family_ok:
-                    sim = similarity(na.full, nb.full)
-                    strength = 0.25 + 0.2 * sim
+                    initial_only = min(len(na.first), len(nb.first)) == 1
+                    strength = 0.3 if initial_only else 0.3 + 0.15 * similarity(na.full, nb.full)
+                    if family_counts is not None and family_counts.get(na.family, 0) >= 15:
+                        strength -= 0.1
                     if strength > best_name:
                         detail = []
                         if na.first != nb.first:
@@ -216,34 +240,52 @@ def score_pair(a: _Profile, b: _Profile) -> tuple[float, list[str]]:
                         )
                 elif family_ok and not given_ok:
                     conflict = True
-                    if best_name < 0.1:
-                        best_name, name_reason = 0.1, f"same surname {na.family.title()}"
+                    if best_name < 0.05:
+                        best_name, name_reason = 0.05, f"same surname {na.family.title()}"
                 else:
                     conflict = True
             elif not na.family and not nb.family and na.first == nb.first and best_name < 0.2:
                 best_name, name_reason = 0.2, f"same first name {na.first.title()}"
+    if best_name >= 0.3:
+        conflict = False
     if best_name > 0:
         score += best_name
         reasons.append(name_reason)
-        if best_name >= 0.25:
-            conflict = False
+    if same_full and name_counts is not None:
+        holders = name_counts.get(same_full, 0)
+        if holders <= 2:
+            score += 0.15
+            reasons.append("no other customer has this name")
+        elif holders == 3:
+            score -= 0.1
+            reasons.append("3 customers have this name")
+        elif holders >= 4:
+            score -= 0.2 if holders < 10 else 0.35
+            reasons.append(f"{holders} customers have this name")
     postcodes = a.postcodes & b.postcodes
     if postcodes:
-        score += 0.3
+        score += 0.2
         reasons.append(f"same postcode {min(postcodes)}")
     tails_a = {p[-7:] for p in a.phones if len(p) >= 8}
     tails_b = {p[-7:] for p in b.phones if len(p) >= 8}
     if tails_a & tails_b and not (a.phones & b.phones):
         score += 0.35
         reasons.append(f"phone numbers end alike (…{min(tails_a & tails_b)})")
+    spelled: tuple[float, str, str] = (0.0, "", "")
     for x, y in ((a, b), (b, a)):
-        spelled = [e for e in x.emails if any(_email_spells(e, n) for n in _names_of(y))]
-        if spelled:
-            score += 0.25
-            reasons.append(f"email {min(spelled)} spells the name {y.name}")
-            break
-    if conflict and not shared:
+        for e in sorted(x.emails):
+            strength = max((_email_spells(e, n) for n in _names_of(y)), default=0.0)
+            if strength > spelled[0]:
+                spelled = (strength, e, y.name)
+    if spelled[0]:
+        score += 0.25 * spelled[0]
+        reasons.append(f"email {spelled[1]} spells the name {spelled[2]}")
+    if a.mobiles and b.mobiles and not (a.mobiles & b.mobiles) and not (tails_a & tails_b):
         score -= 0.25
+        reasons.append("different mobile numbers")
+    if conflict:
+        score = min(score, 0.35)
+        reasons.append("names differ")
     return max(0.0, min(1.0, score)), reasons
 
 
@@ -263,6 +305,10 @@ def suggestions(
         customer_id: only pairs involving this customer.
     """
     profiles = _profiles(session)
+    name_counts: Counter[str] = Counter(p.parsed.full for p in profiles.values() if p.parsed.family)
+    family_counts: Counter[str] = Counter(
+        p.parsed.family for p in profiles.values() if p.parsed.family
+    )
     blocks: dict[str, list[int]] = defaultdict(list)
     for profile in profiles.values():
         for key in _block_keys(profile):
@@ -279,7 +325,7 @@ def suggestions(
             if customer_id is not None and customer_id not in (x, y):
                 continue
             seen.add((x, y))
-            score, reasons = score_pair(profiles[x], profiles[y])
+            score, reasons = score_pair(profiles[x], profiles[y], name_counts, family_counts)
             if score >= min_score and reasons:
                 found.append(
                     Suggestion(x, y, score, tuple(reasons), profiles[x].name, profiles[y].name)

@@ -1,0 +1,398 @@
+"""Benchmark: accuracy and speed of identity resolution on labelled, generated customers.
+
+Run on demand (not part of the default suite):
+
+    python -m tests.bench.bench_identity [--people 10000] [--seed 3]
+
+A seeded generator makes people and what the shop sees of them across email,
+WhatsApp and Shopify-like orders, with realistic corruptions: typos,
+nicknames, "Last, First" order, honorifics, a second (work) email, phones
+written in national, international and punctuated forms, missing fields. It
+also makes the cases that must stay apart: different people with the same
+name, families that share a surname, a landline and an address, colleagues
+who share an office ``info@`` address. Every record carries the person it
+came from, so the result can be scored:
+
+- automatic links: pairwise precision and recall over the contact points that
+  belong to one person (shared ones excluded, they link nobody by design);
+- suggestions: precision and recall of suggested customer pairs that are in
+  truth one person, at several score thresholds.
+
+It prints the figures and the time to import and to compute suggestions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from math import comb
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app import settings
+from app.db import open_database
+from app.identity import normalize_email, normalize_phone
+from app.ingest import import_items
+from app.models import Customer, CustomerIdentity, Identity
+from app.names import given_names_match, parse_name
+from app.records import EventRecord, OrderInfo, Participant
+from app.suggestions import suggestions
+
+FIRST = (
+    "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
+    "Richard Susan Joseph Jessica Thomas Sarah Charles Karen Christopher Nancy Daniel Lisa "
+    "Matthew Margaret Anthony Sandra Priya Aarav Zoë Mateo Sofía Chen Mei Olu Amara Sven Ingrid "
+    "Fatima Omar Aiko Hiroshi Noor Yusuf Ivan Olga Grace Liam Emily Jonathan Katherine Samuel "
+    "Rebecca Edward Victoria Benjamin Alexander Nicholas Stephen Timothy Samantha Jacob Andrew"
+).split()
+LAST = (
+    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
+    "Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris "
+    "Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill "
+    "Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Patel Okafor "
+    "Müller Schmidt Tanaka Sato Kowalski Novak Berg Lindqvist Haddad Khan Murphy O'Brien Rossi "
+    "Bianchi Dubois Moreau Silva Santos Costa Ivanova Petrov Wang Zhang Liu Kim Park Choi"
+).split()
+NICK = {
+    "William": "Bill",
+    "Robert": "Bob",
+    "Richard": "Rick",
+    "Elizabeth": "Liz",
+    "Jonathan": "Jon",
+    "Katherine": "Kate",
+    "Samuel": "Sam",
+    "Rebecca": "Becky",
+    "Edward": "Ted",
+    "Victoria": "Vicky",
+    "Benjamin": "Ben",
+    "Alexander": "Alex",
+    "Nicholas": "Nick",
+    "Stephen": "Steve",
+    "Timothy": "Tim",
+    "Samantha": "Sam",
+    "Jacob": "Jake",
+    "Andrew": "Andy",
+    "Michael": "Mike",
+    "Christopher": "Chris",
+    "Daniel": "Dan",
+    "Matthew": "Matt",
+    "Anthony": "Tony",
+    "Joseph": "Joe",
+    "Thomas": "Tom",
+    "James": "Jim",
+    "Jennifer": "Jen",
+    "Jessica": "Jess",
+    "Margaret": "Maggie",
+}
+_PRE = (
+    "Ash Black Brad Brook Carl Dun Fair Gold Hard Har Kings Lang Mor New Pen Ray Ros Sand Stan "
+    "Thorn Wal Wes Whit Wood Ald Bel Cor Dal El Fen Gar Hol Kel Lin Mar Nor Os Pres Quin Rad "
+    "Shel Tal Ver Win Yar Bram Crom Hay Ire Lock Mill Rook"
+).split()
+_SUF = (
+    "ton ford ley well wood field by ham ridge stone man son worth more den wick combe dale".split()
+)
+_GIVEN_EXTRA = (
+    "Ada Ben Cara Dev Eli Finn Gwen Hugo Isla Joel Kian Lena Milo Nia Otto Pia Rhys Seren Theo "
+    "Una Vera Wren Yara Zane Arjun Bea Cyrus Dina Ezra Faye Gus Hana Ines Jude Kofi Lars Maya "
+    "Nils Orla Ravi Sana Tariq Uma Vik Wes Xena Yuki Zara Aled Bryn Cai Dara Emyr"
+).split()
+SURNAMES = LAST + [p + s for p in _PRE for s in _SUF]
+GIVEN = FIRST + _GIVEN_EXTRA
+
+
+def _zipf(rng: random.Random, items: list[str], skew: float = 0.9) -> str:
+    """A realistic pick: a few very common names and a long tail."""
+    weights = _ZIPF.setdefault((len(items), skew), [1 / (r + 1) ** skew for r in range(len(items))])
+    return rng.choices(items, weights=weights, k=1)[0]
+
+
+_ZIPF: dict[tuple[int, float], list[float]] = {}
+DOMAINS = ["gmail.com", "outlook.com", "yahoo.co.uk", "icloud.com", "hotmail.com", "gmx.de"]
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Person:
+    pid: int
+    first: str
+    last: str
+    emails: list[str] = field(default_factory=list)
+    mobile: str = ""
+    landline: str = ""
+    postcode: str = ""
+
+
+def _typo(rng: random.Random, word: str) -> str:
+    if len(word) < 5:
+        return word
+    i = rng.randrange(1, len(word) - 1)
+    choice = rng.random()
+    if choice < 0.4:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]  # swap
+    if choice < 0.7:
+        return word[:i] + word[i + 1 :]  # drop
+    return word[:i] + rng.choice("aeinorst") + word[i + 1 :]  # replace
+
+
+def _display(rng: random.Random, p: Person) -> str:
+    r = rng.random()
+    first = NICK.get(p.first, p.first) if r < 0.12 else p.first
+    last = _typo(rng, p.last) if 0.12 <= r < 0.2 else p.last
+    if 0.2 <= r < 0.27:
+        return f"{last}, {first}"
+    if 0.27 <= r < 0.32:
+        return f"Dr {first} {last}"
+    if 0.32 <= r < 0.36:
+        return f"{first} {last}".lower()
+    if 0.36 <= r < 0.40:
+        return f"{first[0]}. {last}"
+    return f"{first} {last}"
+
+
+def _phone_text(rng: random.Random, e164: str) -> str:
+    national = "0" + e164[3:]
+    forms = [
+        e164,
+        f"+44 {e164[3:7]} {e164[7:]}",
+        f"{national[:5]} {national[5:]}",
+        f"{national[:5]}-{national[5:]}",
+        f"(0{e164[3:7]}) {e164[7:]}",
+    ]
+    return rng.choice(forms)
+
+
+def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
+    """People, and for every contact value the set of people who use it."""
+    rng = random.Random(seed)
+    people: list[Person] = []
+    users: dict[str, set[int]] = defaultdict(set)
+    i = 0
+    while len(people) < n:
+        first, last = _zipf(rng, GIVEN, 0.4), _zipf(rng, SURNAMES, 0.5)
+        if people and rng.random() < 0.02:  # a namesake: same name, different person
+            twin = rng.choice(people)
+            first, last = twin.first, twin.last
+        household = 1 if rng.random() > 0.08 else rng.randint(2, 3)
+        landline = f"+44117496{i:04d}"[:13] if household > 1 or rng.random() < 0.05 else ""
+        postcode = (
+            f"BS{rng.randint(1, 40)} {rng.randint(1, 9)}"
+            f"{rng.choice('ABDEFGHJ')}{rng.choice('LNPQRSTUWXYZ')}"
+        )
+        family_email = (
+            f"the{last.lower()}s{i}@{rng.choice(DOMAINS)}"
+            if household > 1 and rng.random() < 0.3
+            else ""
+        )
+        for member in range(household):
+            if len(people) >= n:
+                break
+            given = first if member == 0 else rng.choice([f for f in GIVEN if f != first])
+            p = Person(len(people), given, last, landline=landline, postcode=postcode)
+            local = f"{given}.{last}".lower().replace("'", "")
+            p.emails.append(f"{local}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}")
+            if rng.random() < 0.2:
+                p.emails.append(
+                    f"{given[0]}{last}@company{rng.randint(1, n // 20 + 1)}.example".lower()
+                )
+            if family_email and rng.random() < 0.7:
+                p.emails.append(family_email)
+            p.mobile = f"+447{700000000 + i * 7 + member:09d}"[:13]
+            people.append(p)
+        i += 1
+    # Colleagues who write from a shared office address.
+    for _ in range(max(1, n // 50)):
+        a, b = rng.sample(people, 2)
+        office = f"info@office{rng.randint(1, 10**6)}.example"
+        a.emails.append(office)
+        b.emails.append(office)
+    for p in people:
+        for e in p.emails:
+            users[normalize_email(e) or e].add(p.pid)
+        for phone in (p.mobile, p.landline):
+            if phone:
+                users[normalize_phone(phone, "GB") or phone].add(p.pid)
+    return people, users
+
+
+def make_records(people: list[Person], seed: int) -> list[tuple[EventRecord, int]]:
+    rng = random.Random(seed + 1)
+    out: list[tuple[EventRecord, int]] = []
+    n = 0
+    for p in people:
+        events: list[Participant] = []
+        for _ in range(rng.randint(1, 3)):
+            events.append(Participant("from", _display(rng, p), email=rng.choice(p.emails)))
+        if rng.random() < 0.5:
+            name = _display(rng, p) if rng.random() < 0.7 else ""
+            events.append(
+                Participant("author", name, phone=_phone_text(rng, p.mobile), platform="whatsapp")
+            )
+        if rng.random() < 0.15 and p.landline:
+            events.append(Participant("from", _display(rng, p), phone=p.landline))
+        for _ in range(rng.randint(0, 2)):
+            phone = rng.choice([p.mobile, p.mobile, p.landline or p.mobile, ""])
+            events.append(
+                Participant(
+                    "buyer",
+                    _display(rng, p),
+                    email=rng.choice(p.emails),
+                    phone=_phone_text(rng, phone) if phone else None,
+                    platform="shopify",
+                )
+            )
+        for participant in events:
+            n += 1
+            channel = {"from": "email", "author": "chat", "buyer": "order"}[participant.role]
+            order = None
+            details: dict[str, object] = {}
+            if channel == "order":
+                order = OrderInfo(number=f"#{n}", currency="GBP", total=Decimal("20.00"))
+                details = {"billing": {"zip": p.postcode}}
+            record = EventRecord(
+                channel=channel,  # type: ignore[arg-type]
+                source={"email": "email", "chat": "whatsapp", "order": "shopify"}[channel],
+                external_id=f"r{n}",
+                occurred_at=T0 + timedelta(minutes=n),
+                title="t",
+                text="x",
+                participants=(participant,),
+                details=details,
+                order=order,
+            )
+            out.append((record, p.pid))
+    rng.shuffle(out)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    people, users = make_people(args.people, args.seed)
+    records = make_records(people, args.seed)
+    print(f"{len(people)} people, {len(records)} records")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_database(Path(tmp) / "identity.db")
+        with db.session() as s:
+            settings.set_value(s, "region", "GB")
+        t0 = time.perf_counter()
+        import_items(
+            db, lambda: [r for r, _ in records], label="bench", format="bench", batch_size=2000
+        )
+        t_import = time.perf_counter() - t0
+        with db.session() as s:
+            links = s.execute(
+                select(CustomerIdentity.customer_id, Identity.value, Identity.shared)
+                .join(Identity, Identity.id == CustomerIdentity.identity_id)
+                .join(Customer, Customer.id == CustomerIdentity.customer_id)
+                .where(Customer.merged_into_id.is_(None))
+            ).all()
+            display = dict(
+                s.execute(
+                    select(Customer.id, Customer.display_name).where(
+                        Customer.merged_into_id.is_(None)
+                    )
+                ).all()
+            )
+            named = {cid for cid, name in display.items() if name}
+            t0 = time.perf_counter()
+            found = suggestions(s, min_score=0.3)
+            t_suggest = time.perf_counter() - t0
+        db.dispose()
+    # Automatic links: pairs of one-person contact points on the same customer.
+    per_customer: dict[int, list[int]] = defaultdict(list)
+    for cid, value, shared in links:
+        owners = users.get(value, set())
+        if len(owners) == 1 and not shared:
+            per_customer[cid].append(next(iter(owners)))
+    linked_pairs = sum(comb(len(v), 2) for v in per_customer.values())
+    correct_pairs = sum(comb(c, 2) for v in per_customer.values() for c in Counter(v).values())
+    per_person: dict[int, int] = Counter()
+    for v in per_customer.values():
+        per_person.update(set(v))
+    truth_counts: Counter[int] = Counter()
+    seen_values: set[str] = set()
+    for _cid, value, shared in links:
+        owners = users.get(value, set())
+        if len(owners) == 1 and not shared and value not in seen_values:
+            seen_values.add(value)
+            truth_counts[next(iter(owners))] += 1
+    true_pairs = sum(comb(c, 2) for c in truth_counts.values())
+    precision = correct_pairs / linked_pairs if linked_pairs else 1.0
+    recall = correct_pairs / true_pairs if true_pairs else 1.0
+    # Suggestions: customers whose contact points say they are the same person.
+    majority = {cid: Counter(v).most_common(1)[0][0] for cid, v in per_customer.items() if v}
+    # A customer that holds only shared contact points (a family landline, an office
+    # address) is the person among their users whose name it carries, if exactly one.
+    shared_only: dict[int, set[int]] = defaultdict(set)
+    for cid, value, _shared in links:
+        if cid not in majority:
+            shared_only[cid] |= users.get(value, set())
+    for cid, candidates in shared_only.items():
+        shown = parse_name(display.get(cid, ""))
+        fits = [
+            pid
+            for pid in candidates
+            if shown.family == parse_name(people[pid].last).full
+            and given_names_match(shown.first, parse_name(people[pid].first).full)
+        ]
+        if len(fits) == 1:
+            majority[cid] = fits[0]
+    by_person: dict[int, list[int]] = defaultdict(list)
+    for cid, pid in majority.items():
+        by_person[pid].append(cid)
+    split_pairs = {
+        (min(a, b), max(a, b))
+        for cids in by_person.values()
+        for i, a in enumerate(cids)
+        for b in cids[i + 1 :]
+    }
+    customers = len(display)
+    unknown = customers - len(majority)
+    findable = {(a, b) for a, b in split_pairs if a in named and b in named}
+    print(
+        f"import: {t_import:.1f} s ({len(records) / t_import:.0f} records/s); "
+        f"{customers} customers for {len(people)} people ({unknown} hold only shared contact "
+        "points and no telling name: left out of the suggestion figures)"
+    )
+    print(
+        f"automatic links: precision {precision:.4f}, recall {recall:.4f} "
+        f"({linked_pairs} linked pairs)"
+    )
+    print(
+        f"suggestions computed in {t_suggest:.1f} s; people split over several customers: "
+        f"{len(split_pairs)} pairs, {len(findable)} of them with a name on both sides"
+    )
+    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7):
+        chosen = [
+            x
+            for x in found
+            if x.score >= threshold and x.customer_a in majority and x.customer_b in majority
+        ]
+        good = sum(
+            1
+            for x in chosen
+            if majority.get(x.customer_a) is not None
+            and majority.get(x.customer_a) == majority.get(x.customer_b)
+        )
+        hit = {(x.customer_a, x.customer_b) for x in chosen} & split_pairs
+        sp = good / len(chosen) if chosen else 1.0
+        sr = len(hit) / len(split_pairs) if split_pairs else 1.0
+        fr = len(hit & findable) / len(findable) if findable else 1.0
+        print(
+            f"  min score {threshold:.1f}: {len(chosen):6d} suggestions, "
+            f"precision {sp:.3f}, recall {sr:.3f} (named pairs: {fr:.3f})"
+        )
+
+
+if __name__ == "__main__":
+    main()

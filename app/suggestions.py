@@ -185,6 +185,12 @@ def _email_spells(email: str, name: PersonName) -> float:
     return 0.0
 
 
+def _own_spelling(profile: _Profile) -> float:
+    return max(
+        (_email_spells(e, n) for e in profile.emails for n in _names_of(profile)), default=0.0
+    )
+
+
 def score_pair(
     a: _Profile,
     b: _Profile,
@@ -277,7 +283,14 @@ def score_pair(
             strength = max((_email_spells(e, n) for n in _names_of(y)), default=0.0)
             if strength > spelled[0]:
                 spelled = (strength, e, y.name)
-    if spelled[0]:
+    own_a = _own_spelling(a)
+    own_b = _own_spelling(b)
+    if own_a >= 1.0 and own_b >= 1.0 and not (a.emails & b.emails):
+        # Each has a personal address in that name: two people, or one with two
+        # accounts; the addresses are no evidence either way.
+        score -= 0.2
+        reasons.append("each has their own address in that name")
+    elif spelled[0]:
         score += 0.25 * spelled[0]
         reasons.append(f"email {spelled[1]} spells the name {spelled[2]}")
     if a.mobiles and b.mobiles and not (a.mobiles & b.mobiles) and not (tails_a & tails_b):

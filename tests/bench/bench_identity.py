@@ -276,6 +276,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--show-errors",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print N wrong suggestions at score 0.5 or more, for tuning",
+    )
     args = parser.parse_args()
     people, users = make_people(args.people, args.seed)
     records = make_records(people, args.seed)
@@ -392,6 +399,23 @@ def main() -> None:
             f"  min score {threshold:.1f}: {len(chosen):6d} suggestions, "
             f"precision {sp:.3f}, recall {sr:.3f} (named pairs: {fr:.3f})"
         )
+
+    if args.show_errors:
+        contacts: dict[int, list[str]] = defaultdict(list)
+        for cid, value, shared in links:
+            contacts[cid].append(value + (" (shared)" if shared else ""))
+        wrong = [
+            x
+            for x in found
+            if x.score >= 0.5
+            and x.customer_a in majority
+            and x.customer_b in majority
+            and majority[x.customer_a] != majority[x.customer_b]
+        ]
+        for x in wrong[: args.show_errors]:
+            print(f"{x.score:.2f} {'; '.join(x.reasons)}")
+            for cid in (x.customer_a, x.customer_b):
+                print(f"    #{cid} {display.get(cid)!r} {contacts[cid]} person {majority[cid]}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from app.models import Customer, Event, EventParticipant, Identity, Note, Order
 from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
 
-_VOID_STATUSES = ("voided", "expired")
+_VOID_STATUSES = ("voided", "expired", "failed")
 
 
 @dataclass(frozen=True)

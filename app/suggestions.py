@@ -15,6 +15,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
 from typing import Any
 
@@ -34,7 +35,7 @@ from app.names import (
     similarity,
 )
 
-MAX_BLOCK = 150  # a blocking key shared by more customers says nothing
+MAX_BLOCK = 60  # a blocking key shared by more customers says nothing
 DEFAULT_MIN_SCORE = 0.5
 
 
@@ -72,6 +73,8 @@ class _Profile:
     shared: dict[int, str] = field(default_factory=dict)  # identity id → value
     postcodes: set[str] = field(default_factory=set)
     mobiles: set[str] = field(default_factory=set)
+    names: list[PersonName] | None = None
+    own_spelling: float | None = None
 
 
 def _postcode(value: Any) -> str:
@@ -147,6 +150,7 @@ def _name_keys(name: PersonName) -> set[str]:
     return keys
 
 
+@lru_cache(maxsize=262144)
 def _local_key(email: str) -> str:
     local = fold(email.split("@", 1)[0].split("+", 1)[0])
     return "sp:" + re.sub(r"[^a-z]", "", local)
@@ -164,9 +168,11 @@ def _block_keys(profile: _Profile) -> set[str]:
 
 
 def _names_of(profile: _Profile) -> list[PersonName]:
-    names = [profile.parsed] if profile.parsed.tokens else []
-    names.extend(parse_name(h) for h in profile.handles)
-    return [n for n in names if n.tokens]
+    if profile.names is None:
+        names = [profile.parsed] if profile.parsed.tokens else []
+        names.extend(parse_name(h) for h in profile.handles)
+        profile.names = [n for n in names if n.tokens]
+    return profile.names
 
 
 def _email_spells(email: str, name: PersonName) -> float:
@@ -186,9 +192,12 @@ def _email_spells(email: str, name: PersonName) -> float:
 
 
 def _own_spelling(profile: _Profile) -> float:
-    return max(
-        (_email_spells(e, n) for e in profile.emails for n in _names_of(profile)), default=0.0
-    )
+    if profile.own_spelling is None:
+        profile.own_spelling = max(
+            (_email_spells(e, n) for e in profile.emails for n in _names_of(profile)),
+            default=0.0,
+        )
+    return profile.own_spelling
 
 
 def score_pair(

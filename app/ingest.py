@@ -165,6 +165,12 @@ def _existing_events(
 
 
 def _apply_order(event: Event, record: EventRecord) -> None:
+    """Copy the record's order onto the event; an update keeps what the record lacks.
+
+    A newer export changes statuses, refunds and totals; a partial record (an
+    Etsy items file after its orders file) must not erase known figures or
+    line items, so empty values never overwrite stored ones.
+    """
     info = record.order
     if info is None:
         return
@@ -174,28 +180,35 @@ def _apply_order(event: Event, record: EventRecord) -> None:
         event.order = order
     order.number = info.number
     order.currency = info.currency.upper()
-    order.total = info.total
-    order.subtotal = info.subtotal
-    order.shipping = info.shipping
-    order.tax = info.tax
-    order.discount = info.discount
-    order.refunded = info.refunded
-    order.financial_status = info.financial_status
-    order.fulfillment_status = info.fulfillment_status
-    order.platform_order_id = info.platform_order_id
-    order.paid_at = info.paid_at
-    order.fulfilled_at = info.fulfilled_at
-    order.cancelled_at = info.cancelled_at
-    order.lines = [
-        OrderLine(
-            position=pos,
-            name=line.name,
-            sku=line.sku,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-        )
-        for pos, line in enumerate(info.lines)
-    ]
+    for name in (
+        "total",
+        "subtotal",
+        "shipping",
+        "tax",
+        "discount",
+        "refunded",
+        "paid_at",
+        "fulfilled_at",
+        "cancelled_at",
+    ):
+        value = getattr(info, name)
+        if value is not None or getattr(order, name, None) is None:
+            setattr(order, name, value)
+    for name in ("financial_status", "fulfillment_status", "platform_order_id"):
+        value = getattr(info, name)
+        if value or not getattr(order, name, ""):
+            setattr(order, name, value)
+    if info.lines or not order.lines:
+        order.lines = [
+            OrderLine(
+                position=pos,
+                name=line.name,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+            for pos, line in enumerate(info.lines)
+        ]
 
 
 class _Writer:
@@ -300,7 +313,7 @@ class _Writer:
                 return
             event = session.get(Event, found[0])
             assert event is not None
-            self._update(session, event, record, digest)
+            self._update(session, resolver, event, record, digest)
             known[(record.source, record.external_id)] = (event.id, digest)
             return
         event = Event(
@@ -342,7 +355,14 @@ class _Writer:
         )
         self.report.added += 1
 
-    def _update(self, session: Session, event: Event, record: EventRecord, digest: str) -> None:
+    def _update(
+        self,
+        session: Session,
+        resolver: identity.Resolver,
+        event: Event,
+        record: EventRecord,
+        digest: str,
+    ) -> None:
         before = event.order
         was = (
             (before.financial_status, before.fulfillment_status, before.refunded)
@@ -364,6 +384,27 @@ class _Writer:
         )
         event.content_hash = digest
         _apply_order(event, record)
+        present: set[tuple[int, str]] = {
+            (iid, role)
+            for iid, role in session.execute(
+                select(EventParticipant.identity_id, EventParticipant.role).where(
+                    EventParticipant.event_id == event.id
+                )
+            )
+        }
+        for participant in record.participants:
+            identities, _owner = resolver.resolve(participant, record.source)
+            for ident in identities:
+                if (ident.id, participant.role) not in present:
+                    present.add((ident.id, participant.role))
+                    session.add(
+                        EventParticipant(
+                            event_id=event.id,
+                            identity_id=ident.id,
+                            role=participant.role,
+                            name=participant.name,
+                        )
+                    )
         session.flush()
         index_event(session, event, _people_text(record))
         self.report.updated += 1

@@ -7,12 +7,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from app.db import Database
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# Property tests: no per-example deadline (CI machines are slow and shared), and a fixed
+# seed under CI so a run is repeatable; locally they explore new examples every run.
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+pytest_plugins = ["tests.dovecot"]  # the Dovecot IMAP server and keyring fixtures
 
 
 @pytest.fixture(autouse=True)

@@ -2,18 +2,21 @@
 
 Each row shows the name (body size, bold), the best contact point and the
 time of last contact (small, muted), and small channel marks with tooltips,
-painted by ``CustomerDelegate``. When the search box matches nobody, the pane
-says what was searched and offers a full-text search across all messages.
+painted by ``CustomerDelegate``. Ctrl/Shift-click (or Shift+arrows) selects
+several customers for "Merge selected…" (also in the list's context menu).
+When the search box matches nobody, the pane says what was searched and
+offers a full-text search across all messages.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QFontMetrics, QHelpEvent, QKeyEvent, QPainter, QPalette
+from PySide6.QtGui import QAction, QFontMetrics, QHelpEvent, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
     QListView,
+    QMenu,
     QPushButton,
     QStackedWidget,
     QStyle,
@@ -174,12 +177,16 @@ class CustomerListPane(QWidget):
         customer_activated(int): Enter was pressed on (or a row double-clicked for) a customer.
         full_text_requested(str): the user asked to search all messages for this text.
         search_box_requested(): keyboard focus should go back to the search box.
+        merge_requested(object): merge these ``CustomerRow``s (the selected rows).
+        selection_changed(int): this many customers are selected now.
     """
 
     customer_selected = Signal(int)
     customer_activated = Signal(int)
     full_text_requested = Signal(str)
     search_box_requested = Signal()
+    merge_requested = Signal(object)
+    selection_changed = Signal(int)
 
     def __init__(self, model: CustomerListModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -205,11 +212,16 @@ class CustomerListPane(QWidget):
         self.view.setModel(model)
         self.view.setItemDelegate(CustomerDelegate(self.view))
         self.view.setUniformItemSizes(True)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.setFrameShape(QListView.Shape.NoFrame)
         self.view.setMouseTracking(True)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
+        self.view.selectionModel().selectionChanged.connect(
+            lambda _s, _d: self._selection_changed()
+        )
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.activated_by_key.connect(self._activate)
         self.view.doubleClicked.connect(self._activate)
         self.view.left_at_top.connect(self.search_box_requested)
@@ -245,12 +257,22 @@ class CustomerListPane(QWidget):
         layout.addWidget(self.stack)
         model.loaded.connect(self._loaded)
 
-    def _loaded(self) -> None:
+    def _heading(self) -> None:
         total = self.model.total
-        if self.model.query:
+        chosen = len(self.view.selectionModel().selectedRows())
+        if chosen > 1:
+            self.heading.setText(f"{chosen:,} SELECTED · CTRL+M MERGES")
+        elif self.model.query:
             self.heading.setText(f"{total:,} MATCHING" if total else "NO MATCH")
         else:
             self.heading.setText(f"CUSTOMERS · {total:,}")
+
+    def _selection_changed(self) -> None:
+        self._heading()
+        self.selection_changed.emit(len(self.selected_customers()))
+
+    def _loaded(self) -> None:
+        self._heading()
         if self.model.rowCount() == 0 and self.model.query:
             self.no_match_title.setText(f"No customer matches “{self.model.query}”.")
             self.full_text_button.setText(f"Search all messages for “{self.model.query}”")
@@ -296,6 +318,30 @@ class CustomerListPane(QWidget):
         if not self.view.currentIndex().isValid():
             self.select_row(0)
         self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def selected_customers(self) -> list[CustomerRow]:
+        """The selected rows' customers, in list order."""
+        rows = sorted(i.row() for i in self.view.selectionModel().selectedRows())
+        return [self.model.row(r) for r in rows if 0 <= r < self.model.rowCount()]
+
+    def context_menu(self) -> QMenu:
+        """The list's context menu for the current selection."""
+        menu = QMenu(self)
+        menu.setAccessibleName("Customer actions")
+        chosen = self.selected_customers()
+        merge = QAction(
+            f"&Merge {len(chosen)} Selected Customers…" if len(chosen) > 1 else "&Merge Selected…",
+            menu,
+        )
+        merge.setEnabled(len(chosen) > 1)
+        merge.triggered.connect(lambda: self.merge_requested.emit(chosen))
+        menu.addAction(merge)
+        return menu
+
+    def _context_menu(self, pos: QPoint) -> None:
+        menu = self.context_menu()
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.view.viewport().mapToGlobal(pos))
 
     def current_customer(self) -> int | None:
         """The id of the current row's customer."""

@@ -1,7 +1,8 @@
 """The long flows behind the menu: importing files, loading the demo data, exporting a PDF.
 
-Each flow owns its dialogs and its background ``Op``: imports and the demo
-run on the serial writer, with progress and Cancel in the status bar; the PDF
+Each flow owns its dialogs and its background ``Op``: imports (after adding
+the sender chosen as "you" to the owner settings) and the demo run on the
+serial writer, with progress and Cancel in the status bar; the PDF
 export renders on a reader. The main window only starts flows and listens to
 their signals.
 """
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from app import identity, settings
 from app.db import Database
 from app.errors import Cancelled
 from app.ingest import FileReport, ImportProgress, import_paths
@@ -64,7 +66,9 @@ class ImportFlow(QObject):
             self.dialog.add_paths(paths)
             self.dialog.raise_()
             return self.dialog
-        self.dialog = ImportDialog(self._window, default_tz=self.default_tz, paths=paths)
+        self.dialog = ImportDialog(
+            self._window, default_tz=self.default_tz, paths=paths, db=self._db
+        )
         self.dialog.import_requested.connect(self.run)
         self.dialog.open()
         return self.dialog
@@ -78,6 +82,11 @@ class ImportFlow(QObject):
         self._files = [str(p) for p in request.paths]
 
         def work(progress: Any, should_cancel: Any) -> list[FileReport]:
+            if request.owner:
+                with db.session() as session:
+                    added = [settings.add_to_list(session, k, v) for k, v in request.owner]
+                    if any(added):
+                        identity.apply_owner_settings(session)
             return import_paths(
                 db,
                 request.paths,

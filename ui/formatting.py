@@ -10,9 +10,10 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, tzinfo
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from app.queries import HL_END, HL_START
+from app.queries import HL_END, HL_START, OrderRow
 
 _SYMBOLS = {
     "GBP": "£",
@@ -138,6 +139,43 @@ def money(amount: Decimal | None, currency: str) -> str:
 def money_totals(totals: dict[str, Decimal]) -> str:
     """Several currencies joined: "£171.51 + €20.00"."""
     return " + ".join(money(v, cur) for cur, v in sorted(totals.items()))
+
+
+def order_change(order: OrderRow, previous: Any) -> str:
+    """What a newer export changed on an order: "paid → refunded · refunded €40.00".
+
+    Args:
+        order: the order as it is now.
+        previous: ``EventRow.details["previous"]`` (statuses and refunded amount
+            before the update), or anything else when the order never changed.
+
+    Returns:
+        The changes joined with a middle dot, or "" when nothing visible changed.
+    """
+    if not isinstance(previous, dict):
+        return ""
+    parts: list[str] = []
+    for key, now in (
+        ("financial_status", order.financial_status),
+        ("fulfillment_status", order.fulfillment_status),
+    ):
+        was = previous.get(key)
+        if was and now and was != now:
+            parts.append(f"{was} → {now}")
+    before = _decimal(previous.get("refunded")) or Decimal(0)
+    after = order.refunded or Decimal(0)
+    if after > before:
+        parts.append(f"refunded {money(after - before, order.currency)}")
+    return join_nonempty(parts)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:

@@ -1,11 +1,15 @@
-"""File → Import…: pick files and folders, see each one's detected format, then import.
+"""File → Import…: pick files and folders, see each one's format and first items, then import.
 
 Detection runs on a reader (``connectors.registry.detect`` reads each file's
 first bytes): a file that no connector recognises, or that cannot be read,
-shows the reason instead of a format. The dialog only gathers the choices and
-emits an ``ImportRequest``; the main window runs ``app.ingest.import_paths``
-on the writer and, at the end, shows ``ImportSummaryDialog`` with what each
-file added, skipped as duplicates, and could not read.
+shows the reason instead of a format. The selected file is previewed on a
+reader too (``ui.import_preview``): its first items as they will be stored,
+the detected format and any notices. The time zone, the date order and
+"Which one is you?" refresh the preview when changed. The dialog only gathers
+the choices and emits an ``ImportRequest``; the main window runs
+``app.ingest.import_paths`` on the writer (after adding the chosen "you" to
+the owner settings) and, at the end, shows ``ImportSummaryDialog`` with what
+each file added, skipped as duplicates, and could not read.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from pathlib import Path
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtCore import QStringListModel, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,14 +41,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.db import Database
 from app.errors import UserFacingError
 from app.ingest import FileReport
 from app.records import DateOrder
 from connectors import registry
 from ui import formatting as fmt
+from ui.import_preview import (
+    PreviewData,
+    PreviewModel,
+    PreviewPane,
+    assumed_order,
+    load_preview,
+)
 from ui.marks import icon, muted_color
 from ui.widgets import muted_label
-from ui.workers import Op
+from ui.workers import Op, show_error
+
+PREVIEW_DEBOUNCE_MS = 200
 
 
 @dataclass(frozen=True)
@@ -58,12 +73,18 @@ class Detected:
 
 @dataclass(frozen=True)
 class ImportRequest:
-    """What the user chose: files, a format override (or None), a zone name, a date order."""
+    """What the user chose: files, a format override (or None), a zone name, a date order.
+
+    ``owner`` holds the (setting, value) pairs that make the sender chosen under
+    "Which one is you?" the business; they are added to the owner settings
+    before the import runs.
+    """
 
     paths: tuple[Path, ...]
     format: str | None
     tz: str
     date_order: DateOrder | None = None
+    owner: tuple[tuple[str, str], ...] = ()
 
 
 def detect_files(paths: Iterable[Path]) -> tuple[list[tuple[str, str]], list[Detected]]:
@@ -92,15 +113,24 @@ class ImportDialog(QDialog):
     Signals:
         import_requested(object): the user pressed Import; the payload is an ``ImportRequest``.
         detection_finished(): the listed files' formats are known.
+        preview_updated(): the preview shows the chosen file with the current choices.
     """
 
     import_requested = Signal(object)
     detection_finished = Signal()
+    preview_updated = Signal()
 
     def __init__(
-        self, parent: QWidget | None = None, *, default_tz: str, paths: Sequence[Path] = ()
+        self,
+        parent: QWidget | None = None,
+        *,
+        default_tz: str,
+        paths: Sequence[Path] = (),
+        db: Database | None = None,
     ) -> None:
         super().__init__(parent)
+        self._db = db
+        self._display_tz = default_tz
         self.setWindowTitle("Import")
         self.setObjectName("importDialog")
         self.setAccessibleName("Import")
@@ -110,8 +140,8 @@ class ImportDialog(QDialog):
         em = fm.horizontalAdvance("M")
         layout = QVBoxLayout(self)
         intro = QLabel(
-            "Add mail (mbox, .eml), WhatsApp chat exports and Shopify order exports. "
-            "Folders are searched for files. Importing the same file again adds nothing."
+            "Add mail, chat exports and shop order exports. Folders are searched for files. "
+            "Importing the same file again adds nothing."
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
@@ -125,7 +155,9 @@ class ImportDialog(QDialog):
         self.files.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.files.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.files.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.files.setMinimumSize(em * 56, fm.lineSpacing() * 9)
+        self.files.header().setAccessibleName("Column headings")
+        self.files.setMinimumSize(em * 64, fm.lineSpacing() * 5)
+        self.files.currentItemChanged.connect(lambda _c, _p: self._preview_soon())
         layout.addWidget(self.files, 1)
 
         row = QHBoxLayout()
@@ -158,6 +190,9 @@ class ImportDialog(QDialog):
         self.tz_combo.setAccessibleName("Time zone")
         self.tz_combo.setEditable(True)
         self.tz_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        line = self.tz_combo.lineEdit()
+        if line is not None:
+            line.setAccessibleName("Time zone name")
         zones = sorted(available_timezones())
         self.tz_combo.addItems(zones)
         completer = QCompleter(QStringListModel(zones, self), self)
@@ -175,6 +210,14 @@ class ImportDialog(QDialog):
             ("Year first (2026/12/31)", "ymd"),
         ):
             self.date_combo.addItem(label, value)
+        self.owner_combo = QComboBox()
+        self.owner_combo.setObjectName("ownerCombo")
+        self.owner_combo.setAccessibleName("Which one is you")
+        self.owner_combo.setToolTip(
+            "The sender who is your business: their messages show as sent by you"
+        )
+        self.owner_combo.addItem("None of these", None)
+        self.owner_combo.setEnabled(False)
         tz_hint = muted_label(
             "Used for chat exports, which do not say their time zone or date order."
         )
@@ -182,8 +225,25 @@ class ImportDialog(QDialog):
         form.addRow("Fo&rmat:", self.format_combo)
         form.addRow("&Time zone:", self.tz_combo)
         form.addRow("&Dates:", self.date_combo)
+        form.addRow("Which one is &you?", self.owner_combo)
         form.addRow("", tz_hint)
+
+        self.preview_model = PreviewModel(self, tz=_zone(default_tz))
+        self.preview = PreviewPane(self.preview_model)
+        self.preview.setVisible(db is not None)
+        if db is not None:
+            self.resize(em * 74, fm.lineSpacing() * 46)
+        layout.addWidget(self.preview, 2)
         layout.addLayout(form)
+        self._preview_generation = 0
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DEBOUNCE_MS)
+        self._preview_timer.timeout.connect(self.refresh_preview)
+        self.format_combo.currentIndexChanged.connect(lambda _i: self._preview_soon())
+        self.date_combo.currentIndexChanged.connect(lambda _i: self._preview_soon())
+        self.tz_combo.currentTextChanged.connect(self._tz_changed)
+        self.owner_combo.currentIndexChanged.connect(lambda _i: self._owner_changed())
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.import_button = self.buttons.addButton(
@@ -223,6 +283,7 @@ class ImportDialog(QDialog):
             self._fill_formats(formats)
             self.detected = found
             self._fill_files()
+            self._select_first_recognised()
             self.detection_finished.emit()
 
         def end() -> None:
@@ -257,6 +318,13 @@ class ImportDialog(QDialog):
             )
         )
 
+    def _select_first_recognised(self) -> None:
+        first = next((i for i, d in enumerate(self.detected) if d.format), 0)
+        item = self.files.topLevelItem(first) if self.files.topLevelItemCount() else None
+        if item is not None:
+            self.files.setCurrentItem(item)
+        self._preview_soon()
+
     def _choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
             self,
@@ -278,6 +346,7 @@ class ImportDialog(QDialog):
         self.detected = [d for d in self.detected if d.path not in chosen]
         self._paths = [d.path for d in self.detected]
         self._fill_files()
+        self._select_first_recognised()
         self._update_state()
 
     # --- choices ------------------------------------------------------------------------
@@ -289,8 +358,17 @@ class ImportDialog(QDialog):
             paths = tuple(d.path for d in self.detected)
         else:
             paths = tuple(d.path for d in self.detected if d.format)
+        author = self.owner_combo.currentData()
+        owner: tuple[tuple[str, str], ...] = ()
+        data = self.preview.data
+        if author and data is not None:
+            owner = next((a.owner_settings() for a in data.authors if a.label == author), ())
         return ImportRequest(
-            paths, fmt_name, self.tz_combo.currentText().strip(), self.date_combo.currentData()
+            paths,
+            fmt_name,
+            self.tz_combo.currentText().strip(),
+            self.date_combo.currentData(),
+            owner,
         )
 
     def _update_state(self) -> None:
@@ -298,6 +376,113 @@ class ImportDialog(QDialog):
             self.format_combo.currentData() is not None or any(d.format for d in self.detected)
         )
         self.import_button.setEnabled(self._pending == 0 and req_ok)
+
+    # --- preview ------------------------------------------------------------------------
+
+    def previewed_path(self) -> Path | None:
+        """The file the preview is about: the current row, if its format is known."""
+        item = self.files.currentItem()
+        if item is None:
+            return None
+        path = Path(item.data(0, Qt.ItemDataRole.UserRole))
+        d = next((d for d in self.detected if d.path == path), None)
+        if d is None or not (d.format or self.format_combo.currentData()):
+            return None
+        return path
+
+    def _preview_soon(self) -> None:
+        if self._db is not None:
+            self._preview_timer.start()
+
+    def _tz_changed(self, text: str) -> None:
+        if text.strip() in available_timezones():
+            self._preview_soon()
+
+    def refresh_preview(self) -> None:
+        """Read the chosen file's first items again with the current choices (on a reader)."""
+        self._preview_timer.stop()
+        db = self._db
+        if db is None:
+            return
+        self._preview_generation += 1
+        generation = self._preview_generation
+        path = self.previewed_path()
+        if path is None:
+            item = self.files.currentItem()
+            self.preview.show_message(
+                "Choose a file whose format is recognised to see what will be imported."
+                if item is not None
+                else "Add a file to see what will be imported."
+            )
+            self._fill_owners(None)
+            self.preview_updated.emit()
+            return
+        tz = self.tz_combo.currentText().strip()
+        if tz not in available_timezones():
+            tz = self._display_tz
+        fmt_name = self.format_combo.currentData()
+        order = self.date_combo.currentData()
+        self.preview.show_message(f"Reading {path.name}…")
+
+        def work() -> PreviewData:
+            return load_preview(db, path, format=fmt_name, tz_name=tz, date_order=order)
+
+        def done(data: PreviewData) -> None:
+            if generation != self._preview_generation:
+                return
+            self._fill_owners(data)
+            ask = self.owner_combo.isEnabled() and not self._owners(data)
+            self.preview.show_preview(data, self._owners(data), ask_owner=ask)
+            self._show_assumed_order(data)
+            self.preview_updated.emit()
+
+        def failed(exc: BaseException) -> None:
+            if generation != self._preview_generation:
+                return
+            if not isinstance(exc, UserFacingError):
+                show_error(self, exc)
+                return
+            self.preview.show_message(f"Cannot preview {path.name}: {exc}")
+            self._fill_owners(None)
+            self.preview_updated.emit()
+
+        Op(self, work).success(done).failure(failed).run()
+
+    def _fill_owners(self, data: PreviewData | None) -> None:
+        current = self.owner_combo.currentData()
+        self.owner_combo.blockSignals(True)
+        self.owner_combo.clear()
+        self.owner_combo.addItem("None of these", None)
+        authors = data.authors if data is not None else ()
+        for author in authors:
+            self.owner_combo.addItem(author.label, author.label)
+        labels = [a.label for a in authors]
+        keep = current if current in labels else (data.suggested_owner if data else None)
+        self.owner_combo.setCurrentIndex(labels.index(keep) + 1 if keep in labels else 0)
+        self.owner_combo.setEnabled(
+            bool(authors) and data is not None and any(i.channel != "order" for i in data.items)
+        )
+        self.owner_combo.blockSignals(False)
+
+    def _owners(self, data: PreviewData) -> set[str]:
+        chosen = self.owner_combo.currentData()
+        return set(data.known_owners) | ({chosen} if chosen else set())
+
+    def _owner_changed(self) -> None:
+        data = self.preview.data
+        if data is not None:
+            self.preview_model.set_owners(self._owners(data))
+            self.preview_updated.emit()
+
+    def _show_assumed_order(self, data: PreviewData) -> None:
+        assumed = assumed_order(data.notices) if self.date_combo.currentData() is None else None
+        words = {"dmy": "day first", "mdy": "month first", "ymd": "year first"}
+        self.date_combo.setItemText(
+            0,
+            f"Detect from the file (read as {words[assumed]})"
+            if assumed
+            else "Detect from the file",
+        )
 
     def _accept(self) -> None:
         if self.tz_combo.currentText().strip() not in available_timezones():
@@ -309,6 +494,13 @@ class ImportDialog(QDialog):
             return
         self.accept()
         self.import_requested.emit(request)
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 def _short_reason(reason: str) -> str:

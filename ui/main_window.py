@@ -3,8 +3,10 @@
 Left: customers (or full-text results); centre: the timeline; right: profile
 and notes. The toolbar's search box filters customers as you type (Enter
 opens the top hit, Down moves into the list, Esc clears). Files dropped
-anywhere start an import. The panes and flows do the work; this module only
-connects them.
+anywhere start an import. Customers → Merge Selected / Review Suggestions /
+Change History and Edit → Undo go to ``IdentityFlow``; after every change the
+list, profile, timeline and notes are read again. The panes and flows do the
+work; this module only connects them.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from ui import messages
 from ui.customer_list import CustomerListPane
 from ui.empty_state import EmptyState
 from ui.flows import ExportFlow, ImportFlow
+from ui.identity_flow import IdentityFlow, Outcome
 from ui.marks import icon
 from ui.messages import Level, Message
 from ui.models import CustomerListModel, ProblemsModel, SearchResultsModel, TimelineModel
@@ -52,7 +55,7 @@ from ui.notes import NotesPane
 from ui.problems import ProblemsDialog
 from ui.profile import ProfilePane
 from ui.search_results import SearchResultsPane
-from ui.status import ProblemsButton, ProgressStatus
+from ui.status import ProblemsButton, ProgressStatus, SuggestionsButton
 from ui.timeline import FILTERS, TimelinePane
 from ui.widgets import search_field
 from ui.workers import Op
@@ -129,13 +132,16 @@ class MainWindow(QMainWindow):
         # status bar
         self.progress = ProgressStatus()
         self.problems_button = ProblemsButton()
+        self.suggestions_button = SuggestionsButton()
         self.statusBar().addWidget(self.progress, 1)
+        self.statusBar().addPermanentWidget(self.suggestions_button)
         self.statusBar().addPermanentWidget(self.problems_button)
         self.problems_button.clicked.connect(self.show_problems)
 
         # flows
         self.import_flow = ImportFlow(db, self, self.progress, tz_name)
         self.export_flow = ExportFlow(db, self, self.progress)
+        self.identity_flow = IdentityFlow(db, self, tz=tz, now=clock)
         self.problems_dialog: ProblemsDialog | None = None
 
         self._build_toolbar()
@@ -149,6 +155,7 @@ class MainWindow(QMainWindow):
         self._size_panes()
         self.customer_model.reload()
         self.refresh_counts()
+        self.identity_flow.refresh_suggestions()
 
     # --- construction -------------------------------------------------------------------
 
@@ -218,6 +225,13 @@ class MainWindow(QMainWindow):
         file_menu.addAction(quit_action)
 
         edit = mb.addMenu("&Edit")
+        self.undo_action = self._action("&Undo Last Merge or Split", None, self.undo)
+        self.undo_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
+        if self.undo_action.shortcut().isEmpty():
+            self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.undo_action.setIcon(icon("undo"))
+        edit.addAction(self.undo_action)
+        edit.addSeparator()
         self.find_action = self._action("&Find Customer", "Ctrl+F", self.focus_search)
         edit.addAction(self.find_action)
         edit.addAction(self.full_text_action)
@@ -228,6 +242,22 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         self.new_note_action = self._action("&New Note", "Ctrl+N", self.new_note)
         edit.addAction(self.new_note_action)
+
+        customers = mb.addMenu("&Customers")
+        self.merge_action = self._action("&Merge Selected…", "Ctrl+M", self.merge_selected)
+        self.merge_action.setIcon(icon("merge"))
+        self.review_action = self._action(
+            "&Review Suggestions…", "Ctrl+Shift+M", self.identity_flow.open_review
+        )
+        self.history_action = self._action(
+            "Change &History…", None, self.identity_flow.open_history
+        )
+        self.history_action.setIcon(icon("history"))
+        for action in (self.merge_action, self.review_action):
+            customers.addAction(action)
+        customers.addSeparator()
+        customers.addAction(self.history_action)
+        self.customers_menu = customers
 
         view = mb.addMenu("&View")
         self.filter_actions: dict[str, QAction] = {}
@@ -265,6 +295,12 @@ class MainWindow(QMainWindow):
         self.results.hit_opened.connect(self.open_hit)
         self.results.closed.connect(self.close_results)
         self.timeline.customer_loaded.connect(self._customer_loaded)
+        self.customers.merge_requested.connect(self.identity_flow.ask_merge)
+        self.profile.move_to_new_requested.connect(self.identity_flow.ask_move_to_new)
+        self.profile.move_to_other_requested.connect(self.identity_flow.ask_move_to_other)
+        self.identity_flow.changed.connect(self._identity_changed)
+        self.identity_flow.suggestions_counted.connect(self.suggestions_button.set_count)
+        self.suggestions_button.clicked.connect(self.identity_flow.open_review)
 
         self.import_action.triggered.connect(lambda: self.import_flow.open_dialog())
         self.export_action.triggered.connect(
@@ -290,6 +326,10 @@ class MainWindow(QMainWindow):
 
     def _apply_icons(self) -> None:
         pal = self.palette()
+        self.undo_action.setIcon(icon("undo", pal))
+        self.merge_action.setIcon(icon("merge", pal))
+        self.history_action.setIcon(icon("history", pal))
+        self.suggestions_button.setIcon(icon("merge", pal))
         self.import_action.setIcon(icon("import", pal))
         self.export_action.setIcon(icon("export", pal))
         self.full_text_action.setIcon(icon("messages", pal))
@@ -399,6 +439,27 @@ class MainWindow(QMainWindow):
             return
         self.notes.start_new()
 
+    # --- merges, splits, undo -------------------------------------------------------------
+
+    def merge_selected(self) -> None:
+        """Customers → Merge Selected (Ctrl+M): confirm, naming who is merged into whom."""
+        self.identity_flow.ask_merge(self.customers.selected_customers())
+
+    def undo(self) -> None:
+        """Edit → Undo (Ctrl+Z): reverse the latest merge or split."""
+        self.identity_flow.undo()
+
+    def _identity_changed(self, outcome: Outcome) -> None:
+        self.customer_model.reload()
+        shown = self.timeline_model.customer_id
+        if shown is None:
+            return
+        if outcome.show is not None and shown in outcome.customers:
+            self.open_customer(outcome.show)
+            return
+        self.timeline_model.reload()
+        self.notes.reload()
+
     # --- full-text search ---------------------------------------------------------------
 
     def search_all(self, text: str | None) -> None:
@@ -434,6 +495,7 @@ class MainWindow(QMainWindow):
         self.customer_model.reload()
         self.timeline_model.reload()
         self.refresh_counts()
+        self.identity_flow.refresh_suggestions()
 
     def refresh_counts(self) -> None:
         """Read the number of import problems again (in the background)."""
@@ -470,6 +532,9 @@ class MainWindow(QMainWindow):
             ("Ctrl+1 … Ctrl+4", "Show everything, email, chat, orders"),
             ("Enter / Space", "Expand or collapse the selected event"),
             ("Ctrl+N", "New note (Ctrl+Enter saves, Esc cancels)"),
+            ("Ctrl+M", "Merge the selected customers (Ctrl/Shift-click to select several)"),
+            ("Ctrl+Shift+M", "Review suggested merges (M merge, N not the same, S skip)"),
+            ("Ctrl+Z", "Undo the last merge or split"),
             ("Ctrl+O", "Import files"),
             ("Ctrl+E", "Export the customer to PDF"),
             ("Alt+1 / Alt+2 / Alt+3", "Go to customers, timeline, notes"),
@@ -510,5 +575,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.import_flow.cancel()
+        self.identity_flow.shutdown()
         messages.bridge().disconnect_listener(self._show_message)
         super().closeEvent(event)

@@ -561,6 +561,9 @@ def summary(event: EventRow) -> str:
     """The one-line summary of an event."""
     if event.order is not None:
         o = event.order
+        change = fmt.order_change(o, event.details.get("previous"))
+        if change:  # a newer export changed it: say what changed instead of the plain status
+            return fmt.join_nonempty((f"Order {o.number}", fmt.money(o.total, o.currency), change))
         parts = [
             f"Order {o.number}",
             fmt.money(o.total, o.currency),

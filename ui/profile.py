@@ -1,23 +1,30 @@
 """The right-hand profile: contact points with where each was seen, and the customer's figures.
 
 Shows first and last contact, how many events and orders, what was spent per
-currency, and every identity (email, phone, chat handle, shop customer id)
-with its source. It only displays a ``CustomerRow`` handed to it; it never
-reads the database itself.
+currency (net of refunds), the average order value per currency, the first
+and last order, and every identity (email, phone, chat handle, shop customer
+id) with its source. Each contact point has a "⋯" button (and a context
+menu) to move it out to a new or another customer; the pane only asks for
+that through its signals. It only displays a ``CustomerRow`` handed to it;
+it never reads the database itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -32,12 +39,40 @@ _KIND_ICON = {"email": "email", "phone": "phone"}
 _KIND_LABEL = {"email": "Email", "phone": "Phone", "handle": "Chat", "platform_id": "Shop id"}
 
 
+def identity_text(ident: IdentityRow) -> str:
+    """A contact point as people read it: spaced phone numbers, the platform of a handle."""
+    shown = fmt_phone(ident.value) if ident.kind == "phone" else (ident.raw or ident.value)
+    if ident.platform and ident.kind in ("handle", "platform_id"):
+        shown = f"{shown} ({ident.platform})"
+    return shown
+
+
+def kind_label(kind: str) -> str:
+    """ "Email", "Phone", "Chat", "Shop id"."""
+    return _KIND_LABEL.get(kind, kind.capitalize())
+
+
+def kind_icon(kind: str) -> str:
+    """The icon name for a kind of contact point."""
+    return _KIND_ICON.get(kind, "person")
+
+
+def money_lines(amounts: Mapping[str, Decimal]) -> str:
+    """One amount per currency, one per line."""
+    return "\n".join(fmt.money(v, c) for c, v in sorted(amounts.items()))
+
+
 class ProfilePane(QScrollArea):
     """Figures and contact points of the shown customer.
 
     Signals:
-        (none of its own)
+        move_to_new_requested(object, object): move this ``IdentityRow`` of this
+            ``CustomerRow`` out to a new customer.
+        move_to_other_requested(object, object): move it to a customer the user picks.
     """
+
+    move_to_new_requested = Signal(object, object)
+    move_to_other_requested = Signal(object, object)
 
     def __init__(
         self,
@@ -73,6 +108,8 @@ class ProfilePane(QScrollArea):
         self.layout_.addLayout(self.identities)
         self.layout_.addStretch(1)
         self.values: dict[str, QLabel] = {}
+        self.identity_buttons: dict[int, QToolButton] = {}
+        self.customer: CustomerRow | None = None
         self.show_customer(None)
 
     def show_customer(self, row: CustomerRow | None) -> None:
@@ -80,6 +117,8 @@ class ProfilePane(QScrollArea):
         _clear(self.grid)
         _clear(self.identities)
         self.values = {}
+        self.identity_buttons = {}
+        self.customer = row
         if row is None:
             self.identities.addWidget(muted_label("No customer selected."))
             return
@@ -92,11 +131,17 @@ class ProfilePane(QScrollArea):
             ("Orders", f"{o.count:,}"),
         ]
         if o.totals:
-            figures.append(
-                ("Spent", "\n".join(fmt.money(v, c) for c, v in sorted(o.totals.items())))
-            )
+            figures.append(("Spent", money_lines(o.totals)))
+        if o.averages:
+            figures.append(("Average order", money_lines(o.averages)))
+        if o.first_order is not None and o.count > 1:
+            figures.append(("First order", fmt.when(o.first_order, now, self._tz)))
         if o.last_order is not None:
             figures.append(("Last order", fmt.when(o.last_order, now, self._tz)))
+        tips = {
+            "Spent": "Order totals per currency, less refunds; cancelled orders count as nothing",
+            "Average order": "What an order came to on average, per currency, less refunds",
+        }
         for r, (label, value) in enumerate(figures):
             name = muted_label(label, small=False)
             val = QLabel(value)
@@ -104,6 +149,9 @@ class ProfilePane(QScrollArea):
             val.setAccessibleName(label)
             val.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
             name.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            if label in tips:
+                name.setToolTip(tips[label])
+                val.setToolTip(tips[label])
             self.grid.addWidget(name, r, 0)
             self.grid.addWidget(val, r, 1)
             name.show()
@@ -112,12 +160,32 @@ class ProfilePane(QScrollArea):
         if not row.identities:
             self.identities.addWidget(muted_label("None recorded."))
         for ident in row.identities:
-            widget = self._identity_widget(ident)
+            widget = self._identity_widget(row, ident)
             self.identities.addWidget(widget)
             widget.show()
 
-    def _identity_widget(self, ident: IdentityRow) -> QWidget:
+    def identity_menu(self, ident: IdentityRow) -> QMenu:
+        """The actions on one contact point of the shown customer."""
+        row = self.customer
+        menu = QMenu(self)
+        menu.setAccessibleName(f"Actions for {identity_text(ident)}")
+        to_new = QAction("Move to a &New Customer…", menu)
+        to_other = QAction("Move to &Another Customer…", menu)
+        only_one = row is None or len(row.identities) < 2
+        to_new.setEnabled(not only_one)
+        if only_one:
+            to_new.setToolTip("This is the customer's only contact point")
+        menu.setToolTipsVisible(True)
+        if row is not None:
+            to_new.triggered.connect(lambda: self.move_to_new_requested.emit(row, ident))
+            to_other.triggered.connect(lambda: self.move_to_other_requested.emit(row, ident))
+        menu.addAction(to_new)
+        menu.addAction(to_other)
+        return menu
+
+    def _identity_widget(self, row: CustomerRow, ident: IdentityRow) -> QWidget:
         box = QWidget()
+        box.setAccessibleName(f"{kind_label(ident.kind)} {identity_text(ident)}")
         lay = QHBoxLayout(box)
         lay.setContentsMargins(0, 0, 0, 0)
         fm = self.fontMetrics()
@@ -125,28 +193,47 @@ class ProfilePane(QScrollArea):
         mark = QLabel()
         size = fm.height()
         mark.setPixmap(
-            icon(
-                _KIND_ICON.get(ident.kind, "person"), self.palette(), muted_color(self.palette())
-            ).pixmap(size, size)
+            icon(kind_icon(ident.kind), self.palette(), muted_color(self.palette())).pixmap(
+                size, size
+            )
         )
         mark.setAlignment(Qt.AlignmentFlag.AlignTop)
-        mark.setToolTip(_KIND_LABEL.get(ident.kind, ident.kind))
+        mark.setToolTip(kind_label(ident.kind))
         text = QVBoxLayout()
         text.setSpacing(0)
-        shown = fmt_phone(ident.value) if ident.kind == "phone" else (ident.raw or ident.value)
-        if ident.platform and ident.kind in ("handle", "platform_id"):
-            shown = f"{shown} ({ident.platform})"
-        value = QLabel(shown)
+        value = QLabel(identity_text(ident))
         value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         value.setWordWrap(True)
-        value.setAccessibleName(_KIND_LABEL.get(ident.kind, ident.kind))
-        source = muted_label(f"from {ident.source}" if ident.source else "")
+        value.setAccessibleName(kind_label(ident.kind))
         text.addWidget(value)
         if ident.source:
-            text.addWidget(source)
+            text.addWidget(muted_label(f"from {ident.source}"))
+        more = QToolButton()
+        more.setObjectName(f"identityActions_{ident.id}")
+        more.setIcon(icon("more", self.palette(), muted_color(self.palette())))
+        more.setAutoRaise(True)
+        more.setToolTip("Move this contact point to a new or another customer")
+        more.setAccessibleName(f"Actions for {identity_text(ident)}")
+        more.clicked.connect(lambda _c=False, b=more, i=ident: self._button_menu(b, i))
+        self.identity_buttons[ident.id] = more
+        box.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        box.customContextMenuRequested.connect(
+            lambda pos, b=box, i=ident: self._context_menu(b, i, pos)
+        )
         lay.addWidget(mark, 0, Qt.AlignmentFlag.AlignTop)
         lay.addLayout(text, 1)
+        lay.addWidget(more, 0, Qt.AlignmentFlag.AlignTop)
         return box
+
+    def _button_menu(self, button: QToolButton, ident: IdentityRow) -> None:
+        menu = self.identity_menu(ident)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
+
+    def _context_menu(self, box: QWidget, ident: IdentityRow, pos: QPoint) -> None:
+        menu = self.identity_menu(ident)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(box.mapToGlobal(pos))
 
 
 def _clear(layout: QGridLayout | QVBoxLayout) -> None:

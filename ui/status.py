@@ -1,8 +1,9 @@
-"""Status-bar widgets: the progress of a long operation with Cancel, and the "N problems ⚠" button.
+"""Status-bar widgets: progress with Cancel, "N problems ⚠", and "N suggested merges".
 
 The progress widget appears only when an operation lasts more than a moment
 (so quick work never flashes a bar), shows what is being done and how far,
-and offers Cancel; the main window wires Cancel to the running ``Op``.
+and offers Cancel; the main window wires Cancel to the running ``Op``. The
+two count buttons hide themselves at zero and open their list when clicked.
 """
 
 from __future__ import annotations
@@ -110,4 +111,30 @@ class ProblemsButton(QToolButton):
         self.count = count
         more = "+" if capped else ""
         self.setText(f"{count:,}{more} problem{'s' if count != 1 else ''}")
+        self.setVisible(count > 0)
+
+
+class SuggestionsButton(QToolButton):
+    """ "N suggested merges": opens the merge review; hidden when there are none.
+
+    Signals:
+        (clicked, inherited)
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("suggestionsButton")
+        self.setAccessibleName("Review suggested merges")
+        self.setToolTip("Customers who may be the same person: review them (Ctrl+Shift+M)")
+        self.setAutoRaise(True)
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
+        self.setIcon(icon("merge"))
+        self.count = 0
+        self.set_count(0)
+
+    def set_count(self, count: int) -> None:
+        """Show ``count`` suggestions."""
+        self.count = count
+        self.setText(f"{count:,} suggested merge{'s' if count != 1 else ''}")
         self.setVisible(count > 0)

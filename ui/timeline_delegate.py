@@ -386,11 +386,15 @@ def order_html(order: OrderRow, event: EventRow, muted: str) -> str:
         )
     )
     prev = event.details.get("previous") if isinstance(event.details, dict) else None
-    if isinstance(prev, dict) and prev.get("financial_status"):
-        status += f" (was {html.escape(str(prev['financial_status']))})"
+    change = fmt.order_change(order, prev)
     return (
         "<table width='66%' cellspacing='0' cellpadding='2'>"
         + "".join(rows)
         + "</table>"
         + (f"<p style='margin-top:4px'>{html.escape(status)}</p>" if status else "")
+        + (
+            f"<p style='margin-top:2px'><b>Changed by a newer export:</b> {html.escape(change)}</p>"
+            if change
+            else ""
+        )
     )

@@ -1,0 +1,312 @@
+"""Merging, splitting, "not the same person" and undo: the writes behind them and their dialogs.
+
+Every change runs on the serial writer through ``app.merges``; when it is
+done the flow emits ``changed`` with an ``Outcome`` that says what happened
+in words, and the main window refreshes the customer list, the profile, the
+timeline and the notes. The flow also counts merge suggestions on a reader
+(``app.suggestions`` can take a while on a big database) for the status bar,
+and owns the dialogs that ask for a change: the merge review, the merge
+confirmation, the customer picker and the change history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from app import merges, queries
+from app.db import Database
+from app.errors import NotFoundError
+from app.queries import CustomerRow, IdentityRow
+from app.suggestions import suggestions
+from ui import messages
+from ui.identity_models import change_text, quoted
+from ui.profile import identity_text
+from ui.workers import Op, show_error
+
+if TYPE_CHECKING:
+    from ui.identity_dialogs import CustomerPickerDialog, HistoryDialog, MergeConfirmDialog
+    from ui.merge_review import MergeReviewDialog
+
+SUGGESTION_DEBOUNCE_MS = 250
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a finished identity change did.
+
+    Attributes:
+        action: "merge", "split", "undo" or "reject".
+        message: the status-bar sentence.
+        customers: the customers it touched (ids as they were before the change).
+        change_ids: the audit entries written (for undo).
+        show: a customer the window should show now, if any.
+    """
+
+    action: str
+    message: str
+    customers: tuple[int, ...] = ()
+    change_ids: tuple[int, ...] = ()
+    show: int | None = None
+
+
+class IdentityFlow(QObject):
+    """The writes and dialogs of identity changes.
+
+    Signals:
+        changed(object): an ``Outcome`` of a finished change.
+        suggestions_counted(int): how many merge suggestions there are now.
+    """
+
+    changed = Signal(object)
+    suggestions_counted = Signal(int)
+
+    def __init__(
+        self, db: Database, window: QWidget, *, tz: tzinfo, now: Callable[[], datetime]
+    ) -> None:
+        super().__init__(window)
+        self.db = db
+        self.window = window
+        self.tz = tz
+        self.now = now
+        self.suggestion_count = 0
+        self._count_generation = 0
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(SUGGESTION_DEBOUNCE_MS)
+        self._count_timer.timeout.connect(self._count_suggestions)
+        self.review: MergeReviewDialog | None = None
+        self.history: HistoryDialog | None = None
+        self.merge_dialog: MergeConfirmDialog | None = None
+        self.picker: CustomerPickerDialog | None = None
+        self.confirm: QMessageBox | None = None
+
+    # --- writes ------------------------------------------------------------------------
+
+    def merge(
+        self,
+        keep: CustomerRow,
+        others: Sequence[CustomerRow],
+        *,
+        reason: str,
+        done: Callable[[Outcome], None] | None = None,
+    ) -> Op:
+        """Merge ``others`` into ``keep`` (one audit entry each, all in one transaction)."""
+        db, keep_id, other_ids = self.db, keep.id, [o.id for o in others]
+
+        def work() -> list[int]:
+            with db.session() as session:
+                return [
+                    merges.merge_customers(session, keep_id, other, reason=reason)
+                    for other in other_ids
+                ]
+
+        if len(others) == 1:
+            message = f"Merged {quoted(others[0].name)} into {quoted(keep.name)}."
+        else:
+            message = (
+                f"Merged {len(others)} customers into {quoted(keep.name)}. "
+                "Ctrl+Z undoes one merge at a time."
+            )
+
+        def success(change_ids: list[int]) -> None:
+            self._finish(
+                Outcome("merge", message, (keep_id, *other_ids), tuple(change_ids), keep_id), done
+            )
+
+        return Op(self.window, work, write=True).success(success).run()
+
+    def split(
+        self,
+        customer: CustomerRow,
+        identity: IdentityRow,
+        *,
+        into: CustomerRow | None = None,
+        done: Callable[[Outcome], None] | None = None,
+    ) -> Op:
+        """Move one contact point out of ``customer`` to a new customer (or to ``into``)."""
+        db, cid, iid = self.db, customer.id, identity.id
+        target = into.id if into is not None else None
+
+        def work() -> tuple[int, int, str]:
+            with db.session() as session:
+                moved_to, change = merges.split_customer(session, cid, [iid], into=target)
+                name = queries.customer(session, moved_to).name
+            return moved_to, change, name
+
+        def success(result: tuple[int, int, str]) -> None:
+            moved_to, change, name = result
+            where = f"a new customer {quoted(name)}" if into is None else quoted(name)
+            message = f"Moved {identity_text(identity)} to {where}."
+            self._finish(Outcome("split", message, (cid, moved_to), (change,)), done)
+
+        return Op(self.window, work, write=True).success(success).run()
+
+    def reject(
+        self,
+        a: CustomerRow,
+        b: CustomerRow,
+        *,
+        done: Callable[[Outcome], None] | None = None,
+    ) -> Op:
+        """Remember that ``a`` and ``b`` are different people (never suggested again)."""
+        db, ids = self.db, (a.id, b.id)
+
+        def work() -> None:
+            with db.session() as session:
+                merges.reject(session, *ids)
+
+        message = f"Noted: {quoted(a.name)} and {quoted(b.name)} are different people."
+        return (
+            Op(self.window, work, write=True)
+            .success(lambda _r: self._finish(Outcome("reject", message, ids), done))
+            .run()
+        )
+
+    def undo(
+        self, change_id: int | None = None, *, done: Callable[[Outcome], None] | None = None
+    ) -> Op:
+        """Undo a merge or split (the latest one when ``change_id`` is None)."""
+        db = self.db
+
+        def work() -> merges.Change:
+            with db.session() as session:
+                return merges.undo(session, change_id)
+
+        def success(change: merges.Change) -> None:
+            d = change.details
+            touched = tuple(int(d[k]) for k in ("survivor", "merged", "from", "to") if d.get(k))
+            message = f"Undone: {change_text(change, capital=False)}."
+            self._finish(Outcome("undo", message, touched, (change.id,)), done)
+
+        def failure(exc: BaseException) -> None:
+            if isinstance(exc, NotFoundError) and change_id is None:
+                messages.info("Nothing to undo: no merge or split is left to reverse.")
+                return
+            show_error(self.window, exc)
+
+        return Op(self.window, work, write=True).success(success).failure(failure).run()
+
+    def _finish(self, outcome: Outcome, done: Callable[[Outcome], None] | None) -> None:
+        messages.info(outcome.message)
+        if done is not None:
+            done(outcome)
+        self.changed.emit(outcome)
+        self.refresh_suggestions()
+
+    # --- suggestions -------------------------------------------------------------------
+
+    def refresh_suggestions(self) -> None:
+        """Count the merge suggestions again, soon (bursts of changes are counted once)."""
+        self._count_timer.start()
+
+    def shutdown(self) -> None:
+        """Stop counting suggestions (the window is closing)."""
+        self._count_timer.stop()
+        self._count_generation += 1
+
+    def _count_suggestions(self) -> None:
+        self._count_generation += 1
+        generation, db = self._count_generation, self.db
+
+        def count() -> int:
+            with db.session() as session:
+                return len(suggestions(session))
+
+        def done(n: int) -> None:
+            if generation == self._count_generation:
+                self.suggestion_count = n
+                self.suggestions_counted.emit(n)
+
+        Op(self, count).success(done).run()
+
+    # --- dialogs -----------------------------------------------------------------------
+
+    def open_review(self) -> MergeReviewDialog:
+        """Customers → Review Suggestions…: the queue of suggested pairs."""
+        from ui.merge_review import MergeReviewDialog
+
+        if self.review is not None and self.review.isVisible():
+            self.review.raise_()
+            return self.review
+        review = MergeReviewDialog(self, self.window)
+        review.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        review.destroyed.connect(lambda: setattr(self, "review", None))
+        self.review = review
+        review.open()
+        return review
+
+    def open_history(self) -> HistoryDialog:
+        """Customers → Change History…: every change, with Undo on those that can be undone."""
+        from ui.identity_dialogs import HistoryDialog
+
+        if self.history is None:
+            self.history = HistoryDialog(self, self.window)
+        history = self.history
+        history.reload()
+        history.open()
+        return history
+
+    def ask_merge(self, rows: Sequence[CustomerRow]) -> MergeConfirmDialog | None:
+        """Confirm merging the selected customers, naming who is merged into whom."""
+        from ui.identity_dialogs import MergeConfirmDialog
+
+        if len(rows) < 2:
+            messages.info("Select two or more customers (Ctrl-click or Shift-click) to merge.")
+            return None
+        dialog = MergeConfirmDialog(list(rows), self.window)
+        dialog.merge_chosen.connect(
+            lambda keep, others: self.merge(keep, others, reason="merged by hand")
+        )
+        self.merge_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def ask_move_to_new(self, customer: CustomerRow, identity: IdentityRow) -> QMessageBox:
+        """Confirm moving a contact point out to a new customer."""
+        shown = identity_text(identity)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Move to a new customer",
+            f"Move {shown} out of {quoted(customer.name)} to a new customer?",
+            QMessageBox.StandardButton.Cancel,
+            self.window,
+        )
+        box.setInformativeText(
+            "Every email, chat and order of this contact point moves with it. "
+            "Edit → Undo (Ctrl+Z) puts it back."
+        )
+        box.setObjectName("moveToNewDialog")
+        box.setAccessibleName("Move to a new customer")
+        move = box.addButton("&Move", QMessageBox.ButtonRole.AcceptRole)
+        move.setObjectName("moveButton")
+        box.setDefaultButton(move)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        move.clicked.connect(lambda: self.split(customer, identity))
+        self.confirm = box
+        box.open()
+        return box
+
+    def ask_move_to_other(
+        self, customer: CustomerRow, identity: IdentityRow
+    ) -> CustomerPickerDialog:
+        """Pick a customer (searching as the toolbar does) and move the contact point there."""
+        from ui.identity_dialogs import CustomerPickerDialog
+
+        picker = CustomerPickerDialog(
+            self.db,
+            self.window,
+            exclude=customer.id,
+            title=f"Move {identity_text(identity)} to…",
+            tz=self.tz,
+            now=self.now,
+        )
+        picker.customer_picked.connect(lambda target: self.split(customer, identity, into=target))
+        self.picker = picker
+        picker.open()
+        return picker

@@ -1,0 +1,215 @@
+"""Item models and plain rows for identity changes: the change history and the merge review.
+
+``ChangeHistoryModel`` lists ``app.merges.history`` (newest first) as a
+table: when, what changed in words, and whether it was undone. Only merges,
+splits, "not the same person" answers and shared contact points are listed:
+an undo shows as "Undone" on the change it reversed, and the "new customer"
+entries that every import writes would drown the rest. The review
+rows (``ReviewSide``) are what the merge review shows of each customer of a
+suggested pair, read on a worker by ``load_sides``. Like every model in
+``ui/``, these hold frozen rows from the core, never ORM objects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QFont
+
+from app import merges, queries
+from app.db import Database
+from app.errors import NotFoundError
+from app.queries import CustomerRow, EventRow
+from ui import formatting as fmt
+from ui.models import RowRole, _Loader
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+HISTORY_LIMIT = 300
+SHOWN_ACTIONS = ("merge", "split", "reject", "shared")
+LATEST_EVENTS = 3
+
+
+def change_text(change: merges.Change, *, capital: bool = True) -> str:
+    """A change's description for people: without the merge reason or ids, capitalised."""
+    text = change.description
+    reason = change.details.get("reason") if isinstance(change.details, dict) else None
+    if reason:
+        text = text.removesuffix(f": {reason}")
+    text = re.sub(r" \(#\d+\)", "", text)
+    return text[:1].upper() + text[1:] if capital else text
+
+
+def quoted(name: str) -> str:
+    """A customer name in quotes (or a stand-in for a nameless one)."""
+    return f"“{name or 'unnamed customer'}”"
+
+
+def undoable(change: merges.Change) -> bool:
+    """Whether Undo applies to ``change`` (a merge or split not undone yet)."""
+    return change.action in merges.UNDOABLE and not change.undone
+
+
+class ChangeHistoryModel(QAbstractTableModel):
+    """The latest identity changes, newest first: when, what, and whether undone.
+
+    Signals:
+        loaded(): the list was read (again).
+    """
+
+    loaded = Signal()
+    HEADERS = ("When", "Change", "")
+
+    def __init__(
+        self,
+        db: Database,
+        parent: QObject | None = None,
+        *,
+        tz: tzinfo = UTC,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._tz = tz
+        self._now = now
+        self._rows: list[merges.Change] = []
+        self._loader = _Loader(self)
+
+    def reload(self, *, background: bool = True) -> None:
+        """Read the history again."""
+
+        def fetch() -> list[merges.Change]:
+            with self._db.session() as session:
+                rows = merges.history(session, limit=HISTORY_LIMIT * 10)
+            # An "undo" entry says no more than the "Undone" mark on the change it
+            # reversed, and "new customer" entries (one per import) drown the rest.
+            return [c for c in rows if c.action in SHOWN_ACTIONS][:HISTORY_LIMIT]
+
+        self._loader.start(fetch, self._apply, background=background)
+
+    @property
+    def loading(self) -> bool:
+        """Whether a load is under way."""
+        return self._loader.busy
+
+    def _apply(self, rows: list[merges.Change]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+        self.loaded.emit()
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(self.HEADERS)
+        ):
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        change = self._rows[index.row()]
+        col = index.column()
+        if role == RowRole:
+            return change
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            if col == 0:
+                return fmt.when(change.at, self._now(), self._tz)
+            if col == 1:
+                return change_text(change)
+            if col == 2:
+                if change.undone:
+                    return "Undone"
+                return "" if role == Qt.ItemDataRole.DisplayRole or not undoable(change) else "Undo"
+        if role == Qt.ItemDataRole.ToolTipRole and col == 1:
+            reason = change.details.get("reason") if isinstance(change.details, dict) else None
+            return fmt.join_nonempty(
+                (change_text(change), f"Why: {reason}" if reason else ""), "\n"
+            )
+        if role == Qt.ItemDataRole.FontRole and change.undone:
+            font = QFont()
+            font.setStrikeOut(col == 1)
+            font.setItalic(col == 2)
+            return font
+        return None
+
+    def change(self, row: int) -> merges.Change:
+        """The change at ``row``."""
+        return self._rows[row]
+
+    def changes(self) -> list[merges.Change]:
+        """Every change as loaded."""
+        return list(self._rows)
+
+
+class ExcludingProxy(QSortFilterProxyModel):
+    """Hides one customer from a customer list (the one a contact point moves away from).
+
+    Signals:
+        (only those of QSortFilterProxyModel)
+    """
+
+    def __init__(self, exclude: int | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.exclude = exclude
+
+    def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
+        source = self.sourceModel()
+        if source is None:
+            return False
+        row = source.index(source_row, 0, source_parent).data(RowRole)
+        return not (isinstance(row, CustomerRow) and row.id == self.exclude)
+
+
+@dataclass(frozen=True)
+class ReviewSide:
+    """One customer of a suggested pair, as the merge review shows them.
+
+    Attributes:
+        customer: the customer's row (figures, contact points with sources).
+        latest: the newest few events.
+    """
+
+    customer: CustomerRow
+    latest: tuple[EventRow, ...]
+
+
+def load_sides(db: Database, customer_ids: Iterable[int]) -> dict[int, ReviewSide]:
+    """Read what the review shows of each customer (runs on a worker).
+
+    Returns:
+        One ``ReviewSide`` per asked id (merged customers give their survivor's
+        row; ids that no longer exist are left out).
+    """
+    out: dict[int, ReviewSide] = {}
+    with db.session() as session:
+        for cid in dict.fromkeys(customer_ids):
+            try:
+                row = queries.customer(session, cid)
+            except NotFoundError:
+                continue
+            latest = queries.timeline(session, row.id, limit=LATEST_EVENTS)
+            out[cid] = ReviewSide(row, tuple(latest))
+    return out

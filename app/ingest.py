@@ -219,10 +219,13 @@ class _Writer:
     item becomes a problem and the others still land.
     """
 
-    def __init__(self, db: Database, run_id: int, report: FileReport) -> None:
+    def __init__(
+        self, db: Database, run_id: int, report: FileReport, *, owner_hints: bool = True
+    ) -> None:
         self.db = db
         self.run_id = run_id
         self.report = report
+        self.owner_hints = owner_hints
 
     def write_batch(self, items: Sequence[Item]) -> None:
         r = self.report
@@ -247,7 +250,7 @@ class _Writer:
                 elif isinstance(item, Notice):
                     self.report.notices.append(item.message)
                 elif isinstance(item, OwnerHint):
-                    if self._owner_hint(session, item):
+                    if self.owner_hints and self._owner_hint(session, item):
                         resolver = identity.Resolver(session)
                 elif careful:
                     self._careful(session, resolver, item, known, pending)
@@ -441,6 +444,7 @@ def import_file(
     progress: Callable[[ImportProgress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     batch_size: int = BATCH_SIZE,
+    owner_hints: bool = True,
 ) -> FileReport:
     """Import one file; never raises for a bad item, only for a bad file.
 
@@ -454,6 +458,8 @@ def import_file(
         progress: called now and then with an ``ImportProgress``.
         should_cancel: polled between items; True stops after the current batch.
         batch_size: items per committed transaction.
+        owner_hints: let the file's own word on who the business is seed the
+            owner settings.
 
     Returns:
         The report; ``status`` is "cancelled" when stopped early.
@@ -479,6 +485,7 @@ def import_file(
         should_cancel=should_cancel,
         batch_size=batch_size,
         byte_state=byte_state,
+        owner_hints=owner_hints,
     )
 
 
@@ -492,6 +499,7 @@ def import_items(
     should_cancel: Callable[[], bool] | None = None,
     batch_size: int = BATCH_SIZE,
     byte_state: list[int] | None = None,
+    owner_hints: bool = True,
 ) -> FileReport:
     """Store a stream of items as one import run (the core of ``import_file``).
 
@@ -504,6 +512,8 @@ def import_items(
         should_cancel: polled between items.
         batch_size: items per committed transaction.
         byte_state: [done, total] bytes, updated by the producer for progress.
+        owner_hints: let the source's own word on who the business is seed the
+            owner settings (False when the user chose in the import dialog).
 
     Raises:
         FormatError, UserFacingError: the producer failed before yielding anything.
@@ -516,7 +526,7 @@ def import_items(
         session.flush()
         run_id = run.id
     report.run_id = run_id
-    writer = _Writer(db, run_id, report)
+    writer = _Writer(db, run_id, report, owner_hints=owner_hints)
     items_seen = 0
 
     def emit() -> None:
@@ -584,6 +594,7 @@ def import_paths(
     column_map: Mapping[str, str] | None = None,
     progress: Callable[[ImportProgress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    owner_hints: bool = True,
 ) -> list[FileReport]:
     """Import files and folders (walked recursively); a bad file fails alone.
 
@@ -603,6 +614,7 @@ def import_paths(
                     tz=tz,
                     date_order=date_order,
                     column_map=column_map,
+                    owner_hints=owner_hints,
                     progress=progress,
                     should_cancel=should_cancel,
                 )

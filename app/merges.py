@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.errors import NotFoundError, UserFacingError
 from app.models import AuditEntry, Customer, CustomerIdentity, Identity, MergeRejection, Note
 
-UNDOABLE = ("merge", "split")
+UNDOABLE = ("merge", "split", "reject")
 
 
 def _survivor(session: Session, customer_id: int) -> int:
@@ -197,9 +197,24 @@ def _describe(session: Session, entry: AuditEntry) -> str:
     return entry.action
 
 
-def history(session: Session, *, limit: int = 100, undoable_only: bool = False) -> list[Change]:
-    """The latest identity changes, newest first."""
+def history(
+    session: Session,
+    *,
+    limit: int = 100,
+    undoable_only: bool = False,
+    actions: tuple[str, ...] | None = None,
+) -> list[Change]:
+    """The latest identity changes, newest first.
+
+    Args:
+        session: an open session.
+        limit: at most this many.
+        undoable_only: only merges, splits and rejections not undone yet.
+        actions: only these kinds ("merge", "split", "reject", "shared", "create", "undo").
+    """
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if actions is not None:
+        stmt = stmt.where(AuditEntry.action.in_(actions))
     if undoable_only:
         stmt = stmt.where(AuditEntry.action.in_(UNDOABLE), AuditEntry.undone_by.is_(None))
     return [
@@ -209,7 +224,7 @@ def history(session: Session, *, limit: int = 100, undoable_only: bool = False) 
 
 
 def undo(session: Session, change_id: int | None = None) -> Change:
-    """Reverse a merge or split (the latest one when no id is given).
+    """Reverse a merge, split or rejection (the latest one when no id is given).
 
     Raises:
         NotFoundError: nothing to undo / no such change.
@@ -252,6 +267,13 @@ def undo(session: Session, change_id: int | None = None) -> Change:
             if first is not None and first.display_name == other.display_name:
                 first.display_name = ""
         touched = [survivor, merged]
+    elif entry.action == "reject":
+        session.execute(
+            delete(MergeRejection).where(
+                MergeRejection.customer_a == int(d["a"]), MergeRejection.customer_b == int(d["b"])
+            )
+        )
+        touched = []
     else:
         source, target = int(d["from"]), int(d["to"])
         _move_links(session, list(d.get("identities", [])), target, source)

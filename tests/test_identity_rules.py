@@ -297,3 +297,18 @@ def test_automatic_merge_is_logged_and_undoable(db: Database) -> None:
         merges.undo(s, auto.id)
     with db.session() as s:
         assert queries.count_customers(s) == 2
+
+
+def test_a_rejection_can_be_undone(db: Database) -> None:
+    _load(
+        db,
+        _event(buyer("Jonathan Walker", "jw@example.com"), channel="order", zip_code="BS6 5AB"),
+        _event(buyer("Jon Walker", "jon.w@elsewhere.example"), channel="order", zip_code="BS6 5AB"),
+    )
+    with db.session() as s:
+        (pair,) = suggestions(s)
+        merges.reject(s, pair.customer_a, pair.customer_b)
+        assert suggestions(s) == []
+        assert [c.action for c in merges.history(s, actions=("reject",))] == ["reject"]
+        merges.undo(s)
+        assert len(suggestions(s)) == 1

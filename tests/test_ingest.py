@@ -248,3 +248,11 @@ def test_preview_reads_without_writing(db: Database, tmp_path: object) -> None:
     with db.session() as s:
         assert queries.count_customers(s) == 0
         assert settings.get_list(s, "owner_names") == []
+
+
+def test_owner_hints_can_be_ignored(db: Database) -> None:
+    items: list[Item] = [OwnerHint("name", "Jane"), chat("h1", "Jane", None, "Hello")]
+    import_items(db, lambda: items, label="t", format="t", owner_hints=False)
+    with db.session() as s:
+        assert settings.get_list(s, "owner_names") == []
+        assert queries.count_customers(s) == 1

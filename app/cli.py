@@ -494,6 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("problems", "list recent import problems")
     p.add_argument("--limit", type=int, default=200)
     p.set_defaults(func=cmd_problems)
+    from app import cli_accounts  # IMAP accounts: account add|list|remove|test, sync
+
+    cli_accounts.register(sub, add)
     return parser
 
 

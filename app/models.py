@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -318,3 +319,88 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     details: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
     undone_by: Mapped[int | None] = mapped_column(ForeignKey("audit_log.id"))
+
+
+# --- IMAP accounts ------------------------------------------------------------------------
+
+
+class JSONList(TypeDecorator[list[str]]):
+    """A short list of strings stored as JSON text."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: list[str] | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(list(value), ensure_ascii=False)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> list[str] | None:
+        if value is None:
+            return None
+        loaded = json.loads(value)
+        return [str(v) for v in loaded] if isinstance(loaded, list) else []
+
+
+class Account(Base):
+    """An IMAP account: where and as whom to log in, and which folders to sync.
+
+    The password is never here: it lives in the OS keyring under ``uid`` (see
+    app.secrets). ``folders`` empty means the defaults (INBOX and the folder
+    the server flags as \\Sent).
+    """
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    tls: Mapped[str] = mapped_column(String(10))
+    ca_file: Mapped[str | None] = mapped_column(Text)
+    username: Mapped[str] = mapped_column(String(320))
+    folders: Mapped[list[str]] = mapped_column(JSONList(), default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    sync_states: Mapped[list[SyncState]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class SyncState(Base):
+    """How far one folder of an account has been synced.
+
+    ``last_uid`` is the highest UID whose message is committed; it is only
+    meaningful together with ``uidvalidity``. ``highestmodseq`` is recorded
+    when the server offers CONDSTORE and the folder was synced to the end.
+    """
+
+    __tablename__ = "sync_state"
+    __table_args__ = (UniqueConstraint("account_id", "folder"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    folder: Mapped[str] = mapped_column(String(1000))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    highestmodseq: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="sync_states")
+
+
+class ColumnMapping(Base):
+    """A column mapping the user chose for a generic CSV format, remembered per header set."""
+
+    __tablename__ = "column_mapping"
+    __table_args__ = (UniqueConstraint("format", "header_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    format: Mapped[str] = mapped_column(String(40))
+    header_key: Mapped[str] = mapped_column(String(64))
+    headers: Mapped[list[str]] = mapped_column(JSONList(), default=list)
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

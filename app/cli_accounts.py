@@ -1,0 +1,357 @@
+"""The ``account`` and ``sync`` commands of the ``threadline`` CLI (IMAP accounts).
+
+``account add|list|remove|test|password`` manage accounts; ``sync [NAME…]``
+fetches what is new. Passwords are read from stdin (``--password-stdin``, one
+line per account that needs one) or asked for at the terminal, and go to the
+OS keyring only. With no usable keyring nothing is stored: each sync asks again.
+
+Exit codes as for ``import``: 0 success, 1 some messages became problems,
+2 an account failed (cannot connect, bad password, …) or the command failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from app import accounts, secrets, sync
+from app.accounts import AccountInfo
+from app.db import Database
+from app.errors import UserFacingError
+from app.sync import SyncProgress
+from connectors.imap import TLS_MODES
+
+AddCommand = Callable[..., argparse.ArgumentParser]
+
+_ADD_EPILOG = """\
+--host takes a host name, a provider preset or an email domain; with a preset the
+port and TLS mode are filled in (an explicit --port/--tls wins). Without --host,
+the domain of --user picks the preset.
+{presets}
+
+TLS: "implicit" (TLS from the first byte, port 993; the default), "starttls"
+(port 143, then STARTTLS) or "none" (plain text, only to this machine). The
+server certificate is checked against the system's trust store, or only against
+--ca-file for a server with its own CA.
+
+The password goes to the OS keyring only: typed at a prompt, or one line on
+stdin with --password-stdin. When no usable keyring exists (a headless box
+without a Secret Service), nothing is stored and each sync asks for it.
+"""
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _note(text: str) -> None:
+    print(f"threadline: {text}", file=sys.stderr)
+
+
+def _read_password(info: AccountInfo, from_stdin: bool) -> str | None:
+    """One password from stdin (a line) or a terminal prompt; None when neither is possible."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line.removesuffix("\n").removesuffix("\r")
+        return password or None
+    if sys.stdin is not None and sys.stdin.isatty():
+        prompt = f"Password for {info.username} on {info.host} (account {info.name}): "
+        return getpass.getpass(prompt) or None
+    return None
+
+
+def _password_state(info: AccountInfo) -> str:
+    if secrets.usable_backend() is None:
+        return "asked at each sync (no usable keyring)"
+    return "in the keyring" if secrets.has_password(info.secret_key) else "not stored"
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def cmd_account_add(db: Database, args: argparse.Namespace) -> int:
+    """``account add``: create the account, then store its password in the keyring."""
+    with db.session() as session:
+        info = accounts.add_account(
+            session,
+            args.name,
+            host=args.host,
+            username=args.user,
+            port=args.port,
+            tls=args.tls,
+            ca_file=args.ca_file,
+            folders=args.folder or (),
+        )
+    preset = accounts.find_preset(args.host) if args.host else accounts.find_preset(args.user)
+    reason = secrets.unusable_reason()
+    stored = False
+    code = 0
+    if reason is not None:
+        if args.password_stdin:
+            sys.stdin.readline()  # consumed, never kept
+        _note(
+            f"no usable keyring: {reason}. The password is not stored anywhere; "
+            "each sync asks for it (a prompt, or --password-stdin)"
+        )
+    else:
+        password = _read_password(info, args.password_stdin)
+        if password is None:
+            _note(
+                "no password given; store it with: threadline account password "
+                f"{info.name} (or give it to each sync)"
+            )
+        else:
+            try:
+                accounts.set_password(info, password)
+                stored = True
+            except UserFacingError as exc:
+                _note(f"account added, but {exc}")
+                code = 2
+    if args.json:
+        _print_json({**info.as_json(), "password_stored": stored, "keyring": reason})
+    else:
+        print(
+            f"account {info.name} added: {info.username} at {info.host}:{info.port} "
+            f"(TLS {info.tls}); password {'stored in the keyring' if stored else 'not stored'}"
+        )
+        if preset is not None and preset.note:
+            print(f"  note: {preset.note}")
+        print(f"  check it with: threadline account test {info.name}")
+    return code
+
+
+def cmd_account_list(db: Database, args: argparse.Namespace) -> int:
+    """``account list``: every account, with where its password is."""
+    with db.session() as session:
+        found = accounts.list_accounts(session)
+    reason = secrets.unusable_reason()
+    if args.json:
+        _print_json(
+            [
+                {
+                    **a.as_json(),
+                    "password_stored": reason is None and secrets.has_password(a.secret_key),
+                    "keyring": reason,
+                }
+                for a in found
+            ]
+        )
+        return 0
+    if not found:
+        print("no accounts; add one with: threadline account add NAME --host HOST --user USER")
+    for a in found:
+        folders = ", ".join(a.folders) if a.folders else "INBOX + Sent"
+        last = a.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if a.last_sync_at else "never"
+        print(f"{a.name:<16} {a.username} at {a.host}:{a.port} (TLS {a.tls})")
+        print(f"{'':<16} folders: {folders}; password: {_password_state(a)}; last sync: {last}")
+        if a.last_error:
+            print(f"{'':<16} last error: {a.last_error}")
+    return 0
+
+
+def cmd_account_remove(db: Database, args: argparse.Namespace) -> int:
+    """``account remove``: the account, its sync state and its keyring entry."""
+    with db.session() as session:
+        info = accounts.remove_account(session, args.name)
+    if args.json:
+        _print_json({"removed": info.name})
+    else:
+        print(f"account {info.name} removed (its password is gone from the keyring)")
+    return 0
+
+
+def _password_for(info: AccountInfo, args: argparse.Namespace) -> str | None:
+    """The stored password, else one read from stdin or the terminal."""
+    stored = accounts.stored_password(info)
+    if stored is not None:
+        return stored
+    if args.password_stdin or (sys.stdin is not None and sys.stdin.isatty()):
+        reason = secrets.unusable_reason()
+        if reason and not args.password_stdin:
+            _note(f"no usable keyring ({reason}); the password is used for this run only")
+        return _read_password(info, args.password_stdin)
+    return None
+
+
+def cmd_account_test(db: Database, args: argparse.Namespace) -> int:
+    """``account test``: log in and show the folders a sync would cover."""
+    with db.session() as session:
+        info = accounts.get_account(session, args.name)
+    password = _password_for(info, args)
+    try:
+        check = sync.check_account(db, info.name, password=password)
+    except UserFacingError as exc:
+        if args.json:
+            _print_json({"account": info.name, "ok": False, "error": str(exc)})
+        _note(str(exc))
+        return 2
+    if args.json:
+        _print_json(check.as_json())
+    else:
+        print(f"account {check.account}: logged in to {info.host}:{info.port}")
+        print(f"  folders to sync: {', '.join(check.to_sync)}")
+        print(f"  Sent folder: {check.sent_folder or 'none found'}")
+        print(f"  {len(check.folders)} folders on the server")
+    return 0
+
+
+def cmd_account_password(db: Database, args: argparse.Namespace) -> int:
+    """``account password``: store (or replace) the password in the keyring."""
+    with db.session() as session:
+        info = accounts.get_account(session, args.name)
+    reason = secrets.unusable_reason()
+    if reason is not None:
+        raise secrets.KeyringUnavailable(
+            f"no usable keyring: {reason}; nothing was stored (each sync asks for the password)"
+        )
+    password = _read_password(info, args.password_stdin)
+    if password is None:
+        raise UserFacingError("no password given (type it at the prompt or use --password-stdin)")
+    accounts.set_password(info, password)
+    if args.json:
+        _print_json({"account": info.name, "password_stored": True})
+    else:
+        print(f"password of account {info.name} stored in the keyring")
+    return 0
+
+
+def _progress_printer(enabled: bool) -> Callable[[SyncProgress], None] | None:
+    if not enabled:
+        return None
+
+    def show(p: SyncProgress) -> None:
+        print(f"  {p.account}/{p.folder}: {p.done}/{p.total}", file=sys.stderr)
+
+    return show
+
+
+def cmd_sync(db: Database, args: argparse.Namespace) -> int:
+    """``sync``: fetch what is new in one, several or all accounts."""
+    with db.session() as session:
+        infos = (
+            [accounts.get_account(session, n) for n in args.names]
+            if args.names
+            else accounts.list_accounts(session)
+        )
+    if not infos:
+        raise UserFacingError(
+            "no accounts to sync; add one with: threadline account add NAME --host HOST --user USER"
+        )
+    reports: list[sync.AccountReport] = []
+    for info in infos:
+        try:
+            password = _password_for(info, args)
+            if password is None:
+                raise sync.PasswordNeeded(info.name, secrets.unusable_reason())
+            reports.append(
+                sync.sync_account(
+                    db, info.name, password=password, progress=_progress_printer(args.progress)
+                )
+            )
+        except sync.PasswordNeeded as exc:
+            error = f"{exc}; give it with --password-stdin or at a terminal prompt"
+            reports.append(sync.AccountReport(info.name, status="failed", error=error))
+        except UserFacingError as exc:  # e.g. a locked keyring: this account fails alone
+            reports.append(sync.AccountReport(info.name, status="failed", error=str(exc)))
+    if args.json:
+        _print_json({"accounts": [r.as_json() for r in reports]})
+    else:
+        for r in reports:
+            for f in r.folders:
+                line = f"{r.account}/{f.folder}: {f.new} new, {f.duplicates} duplicates, "
+                line += f"{len(f.problems)} problems"
+                if f.rescanned:
+                    line += " (re-scanned: the folder's UIDVALIDITY changed)"
+                if f.status != "done":
+                    line += f" ({f.status})"
+                print(line)
+                for problem in f.problems[:20]:
+                    print(f"  problem: {problem.location}: {problem.reason}")
+                if len(f.problems) > 20:
+                    print(f"  … and {len(f.problems) - 20} more problems (see --json)")
+            if r.status == "failed" and r.error:
+                _note(f"{r.account}: {r.error}")
+    if any(r.status == "failed" for r in reports):
+        return 2
+    return 1 if any(r.problem_count for r in reports) else 0
+
+
+# --- parser ------------------------------------------------------------------------------
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: AddCommand) -> None:
+    """Add ``account`` and ``sync`` to the CLI's parser.
+
+    Args:
+        sub: the CLI's subcommand collection (unused: ``add`` wraps it).
+        add: ``build_parser``'s helper that adds one command (with ``--json``).
+    """
+    del sub
+    account = add("account", "add, list, test and remove IMAP accounts", json_flag=False)
+    actions = account.add_subparsers(dest="account_command", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        p = actions.add_parser(name, help=help_text, description=help_text, **kwargs)
+        p.add_argument("--json", action="store_true", help="print one JSON document")
+        return p
+
+    p = action(
+        "add",
+        "add an IMAP account (the password goes to the OS keyring)",
+        epilog=_ADD_EPILOG.format(
+            presets=textwrap.fill(f"Presets: {accounts.presets_help()}.", width=80)
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", metavar="NAME", help="a short name for the account, e.g. shop")
+    p.add_argument(
+        "--host", metavar="HOST", help="IMAP server, provider preset (gmail, …) or email domain"
+    )
+    p.add_argument("--port", type=int, metavar="PORT", help="default 993 (implicit) or 143")
+    p.add_argument("--tls", choices=TLS_MODES, help="implicit (default), starttls, or none")
+    p.add_argument("--ca-file", metavar="PEM", help="trust only these CA certificates")
+    p.add_argument("--user", required=True, metavar="USER", help="login name (often the address)")
+    p.add_argument(
+        "--folder",
+        action="append",
+        metavar="FOLDER",
+        help="a folder to sync (repeatable; default: INBOX and the Sent folder)",
+    )
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(func=cmd_account_add)
+
+    p = action("list", "list the accounts and where their passwords are")
+    p.set_defaults(func=cmd_account_list)
+
+    p = action("remove", "remove an account, its sync state and its password")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_account_remove)
+
+    p = action("test", "log in to an account and show the folders a sync covers")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(func=cmd_account_test)
+
+    p = action("password", "store or replace an account's password in the keyring")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(func=cmd_account_password)
+
+    p = add(
+        "sync",
+        "fetch new mail from IMAP accounts (all, or those named); exit 0 ok, 1 problems, 2 failed",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="accounts to sync (default: all)")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read passwords not in the keyring from stdin, one line per account",
+    )
+    p.add_argument("--progress", action="store_true", help="show progress on stderr")
+    p.set_defaults(func=cmd_sync)

@@ -24,7 +24,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app import identity, settings
+from app import identity, mappings, settings
 from app.db import Database
 from app.errors import Cancelled, FormatError, UserFacingError
 from app.models import Event, EventParticipant, ImportProblem, ImportRun, Order, OrderLine, utcnow
@@ -433,6 +433,23 @@ def _options(
     )
 
 
+def _connector_for(db: Database, path: Path, format: str | None) -> Connector:
+    """The named connector, or the detected one; a CSV nobody recognises can still be
+    one whose columns the user mapped before."""
+    if format:
+        return registry.get(format)
+    try:
+        return registry.detect(path)
+    except FormatError:
+        if path.is_dir() or path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+            raise
+        with db.session() as session:
+            known = mappings.remembered_format(session, registry.read_headers(path))
+        if known is None:
+            raise
+        return registry.get(known)
+
+
 def import_file(
     db: Database,
     path: Path,
@@ -468,15 +485,19 @@ def import_file(
         FormatError: the file is not (or not detected as) a supported format.
         UserFacingError: the file cannot be read.
     """
-    connector: Connector = registry.get(format) if format else registry.detect(path)
+    connector = _connector_for(db, path, format)
     byte_state = [0, 0]
 
     def on_bytes(done: int, total: int) -> None:
         byte_state[0], byte_state[1] = done, total
 
+    headers = registry.read_headers(path) if registry.mapping_spec(connector.name) else []
+    chosen = column_map
     with db.session() as session:
+        if headers and column_map is None:
+            column_map = mappings.saved(session, connector.name, headers)
         options = _options(session, tz, date_order, on_bytes, should_cancel, column_map)
-    return import_items(
+    report = import_items(
         db,
         lambda: connector.parse(path, options),
         label=str(path),
@@ -487,6 +508,11 @@ def import_file(
         byte_state=byte_state,
         owner_hints=owner_hints,
     )
+    if headers and chosen and report.status == "done":
+        # A mapping the user gave that worked is remembered for this header set.
+        with db.session() as session:
+            mappings.save(session, connector.name, headers, chosen)
+    return report
 
 
 def import_items(
@@ -672,8 +698,10 @@ def preview_file(
         FormatError: the file is not a supported format.
         UserFacingError: the file cannot be read.
     """
-    connector: Connector = registry.get(format) if format else registry.detect(path)
+    connector = _connector_for(db, path, format)
     with db.session() as session:
+        if column_map is None and registry.mapping_spec(connector.name):
+            column_map = mappings.saved(session, connector.name, registry.read_headers(path))
         options = _options(session, tz, date_order, lambda _d, _t: None, None, column_map)
     result = Preview(path=str(path), format=connector.name, label=connector.label)
     authors: dict[str, None] = {}

@@ -9,7 +9,8 @@ raises ``FormatError`` with a one-line reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -47,3 +48,20 @@ class Connector(Protocol):
             FormatError: the file is not this format at all.
         """
         ...
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """What a generic CSV format needs mapped: its fields and how to guess them.
+
+    Attributes:
+        fields: every field the format reads, in display order.
+        required: the fields an import cannot do without.
+        labels: a human label for each field.
+        guess: header row → {field: header cell} from common header names.
+    """
+
+    fields: tuple[str, ...]
+    required: tuple[str, ...]
+    labels: Mapping[str, str]
+    guess: Callable[[list[str]], dict[str, str]]

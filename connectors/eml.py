@@ -56,6 +56,21 @@ def looks_like_headers(head: bytes) -> bool:
     return bool(names) and not _KEY_HEADERS.isdisjoint(names)
 
 
+def strip_envelope(raw: bytes) -> bytes:
+    """A message file's bytes without a UTF-8 byte order mark or an mbox ``From `` line.
+
+    Args:
+        raw: the file's bytes.
+
+    Returns:
+        The message, starting at its first header.
+    """
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    if raw.startswith(b"From "):  # an mbox-style From_ line before the headers
+        raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
+    return raw
+
+
 class EmlConnector:
     """Reads a single message file (``.eml`` or a Maildir ``cur``/``new`` file)."""
 
@@ -106,11 +121,7 @@ class EmlConnector:
                 size_mb = mail.MAX_MESSAGE_BYTES // (1024 * 1024)
                 yield Problem(path.name, f"message larger than {size_mb} MB; skipped")
                 return
-            raw = head + fh.read()
-        if raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if raw.startswith(b"From "):  # an mbox-style From_ line before the headers
-            raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
-        yield from mail.message_items(raw, path.name, set())
+            raw = strip_envelope(head + fh.read())
+        yield from mail.MailReader().items(raw, path.name)
         if options.progress is not None:
             options.progress(size, size)

@@ -1,187 +1,108 @@
 """Turn one raw RFC 5322 message into an ``EventRecord``, shared by every email connector.
 
-The mbox, .eml and Maildir readers (and later IMAP) hand the bytes of one
-message to ``message_items``, which parses it with the fast ``compat32``
-policy, decodes only what is stored (headers in any charset, the plain-text
-body, attachment names and sizes) and returns the items to yield: an optional
-``OwnerHint`` and the record, or one ``Problem`` with a short reason. It never
-raises, whatever the bytes are. Every email uses source ``"email"`` so that a
-Message-ID is one event whichever path it came by.
+The mbox, .eml and Maildir readers (and IMAP) hand the bytes of one message to
+a ``MailReader`` (or ``message_items``), which parses it with the fast
+``compat32`` policy, decodes only what is stored (headers in any charset, the
+plain-text body, a sanitised copy of the HTML, attachment names and sizes) and
+returns the items to yield: an optional ``OwnerHint`` and the record, or one
+``Problem`` with a short reason. It never raises, whatever the bytes are.
+Every email uses source ``"email"`` so that a Message-ID is one event
+whichever path it came by.
+
+Threading rule (``thread_key``), first match wins:
+
+1. a Gmail thread id (``X-GM-THRID``, ``X-GMAIL-THRID``): ``gmail:<id>``;
+2. the Message-ID chain: the first ``References`` id (the thread's root),
+   else the ``In-Reply-To`` id;
+3. only when there is no chain at all and the subject starts with a reply or
+   forward prefix (``Re:``, ``AW:``, ``Fwd:``, ``WG:``, ``SV:``, ``回复:`` …):
+   the thread of the latest message read from the same source with the same
+   normalised subject and the same set of addresses (so an original and a
+   client's bare "Re:" reply join), else ``subject:<digest of the normalised
+   subject and the addresses>`` (so bare replies in different files still
+   join each other);
+4. otherwise the message's own id: it starts a thread.
+
+Per-message limits (``MAX_MESSAGE_BYTES``, ``MAX_HEADER_BYTES``,
+``MAX_MIME_DEPTH``, ``MAX_MIME_PARTS``) turn pathological messages into
+problems before the parser can stall on them.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import contextlib
+import dataclasses
 import hashlib
-import quopri
 import re
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import parsedate_to_datetime
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
-import charset_normalizer
-
 from app.records import EventRecord, Item, OwnerHint, Participant, Problem, Role
+from connectors.mail_headers import (
+    is_automated_sender,
+    normalise_subject,
+    parse_date,
+    split_addresses,
+)
+from connectors.mail_text import (
+    decode_bytes,
+    decode_words,
+    encoded_word_charsets,
+    html_to_text,
+    lenient_b64decode,
+    lenient_qp_decode,
+    sanitize_html,
+    unflow,
+)
+
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "MAX_MIME_DEPTH",
+    "MAX_MIME_PARTS",
+    "MailError",
+    "MailReader",
+    "decode_bytes",
+    "decode_words",
+    "html_to_text",
+    "message_items",
+    "normalise_subject",
+    "parse_date",
+    "parse_message",
+    "split_addresses",
+]
 
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
 MAX_MIME_DEPTH = 50
-_MAX_HTML_CHARS = 2_000_000
+MAX_MIME_PARTS = 5000
+MAX_PARTICIPANTS = 500
+MAX_TEXT_CHARS = 1_000_000
 _MAX_ATTACHMENTS = 100
+_MAX_THREADS = 20_000
 
 if TYPE_CHECKING:
     _Msg = Message[str, str]
-_EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
+_PARSER = BytesParser(policy=policy.compat32)
 _MSG_ID = re.compile(r"<([^<>]*)>")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
-_AUTOMATED_LOCALS = ("mailerdaemon", "postmaster", "noreply", "donotreply")
-# Declared charsets that real mail mislabels: try a superset instead or as well.
-_SUPERSETS: dict[str, tuple[str, ...]] = {
-    "gb2312": ("gb18030",),
-    "gbk": ("gb18030",),
-    "shift_jis": ("shift_jis", "cp932"),
-    "euc_kr": ("euc_kr", "cp949"),
-    "big5": ("big5", "cp950", "big5hkscs"),
-    "iso2022_jp": ("iso2022_jp", "iso2022_jp_ext", "iso2022_jp_2"),
-    "iso8859-1": ("cp1252", "latin-1"),
-    "ascii": ("ascii",),
+_CTE_ALIASES = {
+    "quoted printable": "quoted-printable",
+    "quoted_printable": "quoted-printable",
+    "quotedprintable": "quoted-printable",
+    "qp": "quoted-printable",
+    "base-64": "base64",
 }
+_MBOX_FLAGS = {"R": "seen", "A": "replied", "F": "flagged", "D": "trashed", "T": "draft"}
 
 
 class MailError(ValueError):
     """A message that cannot become an event; ``str(exc)`` is the short reason."""
-
-
-def _codecs_for(charset: str | None) -> tuple[str, ...]:
-    if not charset:
-        return ()
-    name = charset.strip().strip("\"'").split("*", 1)[0].lower()
-    try:
-        canonical = codecs.lookup(name).name
-    except (LookupError, ValueError):
-        return ()
-    return _SUPERSETS.get(canonical, (canonical,))
-
-
-def _western(data: bytes) -> str | None:
-    """``data`` as Windows-1252 if it reads like Western European text, else None."""
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        return None
-    letters = high = run = 0
-    for ch in text[:65536]:
-        if ch.isalpha():
-            letters += 1
-        if ord(ch) < 128:
-            run = 0
-            continue
-        high += 1
-        run += 1
-        if run >= 3 or not (ch.isalpha() or ch in "\xa0–—‘’‚“”„…•€°«»·©®™"):
-            return None
-    return text if high * 5 <= letters * 2 else None
-
-
-def decode_bytes(data: bytes, charset: str | None = None, hints: Sequence[str] = ()) -> str:
-    """Decode bytes of unknown quality to text, never failing.
-
-    Valid UTF-8 wins (mail often declares a charset it does not use), then the
-    declared charset (gb2312 read as gb18030, Shift_JIS also as cp932, …), then
-    charsets declared elsewhere in the same message, then Windows-1252 when the
-    text reads as Western European, then charset-normalizer's best guess, then
-    Windows-1252 with replacement. UTF-16/32 and 7-bit ISO-2022/UTF-7 declared
-    charsets are tried first, since their bytes can look like ASCII.
-
-    Args:
-        data: the bytes.
-        charset: the declared charset, if any.
-        hints: other charsets the message declares.
-
-    Returns:
-        The text.
-    """
-    declared = _codecs_for(charset)
-    tries: list[str] = []
-    if declared and declared[0].startswith(("utf-16", "utf-32", "iso2022", "utf-7", "hz")):
-        tries += declared
-    tries += ["ascii", "utf-8", *declared]
-    tries += [c for hint in hints for c in _codecs_for(hint)]
-    for codec in dict.fromkeys(tries):
-        try:
-            return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    western = _western(data)
-    if western is not None:
-        return western
-    best = charset_normalizer.from_bytes(data[:65536]).best()
-    if best is not None:
-        with contextlib.suppress(LookupError):
-            return data.decode(best.encoding, errors="replace")
-    return data.decode("cp1252", errors="replace")
-
-
-def _word_bytes(kind: str, payload: str) -> bytes:
-    if kind in "bB":
-        clean = re.sub(r"[^A-Za-z0-9+/]", "", payload)
-        clean = clean[: len(clean) - 1] if len(clean) % 4 == 1 else clean
-        try:
-            return base64.b64decode(clean + "=" * (-len(clean) % 4))
-        except (binascii.Error, ValueError):
-            return payload.encode("utf-8", "replace")
-    return binascii.a2b_qp(payload.encode("utf-8", "replace"), header=True)
-
-
-def decode_words(text: str, hints: Sequence[str] = ()) -> str:
-    """Decode the RFC 2047 encoded words (``=?charset?B|Q?…?=``) in a header value.
-
-    Whitespace between adjacent encoded words is dropped and adjacent words in
-    one charset are joined before decoding, so a character split across two
-    words survives. Any charset works; unknown ones fall back as in
-    ``decode_bytes``.
-
-    Args:
-        text: the header value (already text).
-        hints: charsets to try when a word's own charset fails.
-
-    Returns:
-        The decoded value.
-    """
-    if "=?" not in text:
-        return text
-    out: list[str] = []
-    pending: list[tuple[str, bytearray]] = []
-    pos = 0
-
-    def flush() -> None:
-        out.extend(decode_bytes(bytes(data), cs, hints) for cs, data in pending)
-        pending.clear()
-
-    for match in _ENCODED_WORD.finditer(text):
-        between = text[pos : match.start()]
-        if not pending or between.strip():
-            flush()
-            out.append(between)
-        charset = match.group(1).split("*", 1)[0].lower()
-        data = _word_bytes(match.group(2), match.group(3))
-        if pending and pending[-1][0] == charset:
-            pending[-1][1].extend(data)
-        else:
-            pending.append((charset, bytearray(data)))
-        pos = match.end()
-    flush()
-    out.append(text[pos:])
-    return "".join(out)
 
 
 class _Headers:
@@ -191,11 +112,15 @@ class _Headers:
         self._raw: dict[str, list[str]] = {}
         for name, value in msg.raw_items():
             self._raw.setdefault(name.strip().lower(), []).append(value)
-        found = _ENCODED_WORD.findall(" ".join(v for vs in self._raw.values() for v in vs))
-        hints = [cs for cs, _, _ in found]
+        hints = [
+            cs
+            for name in ("subject", "from", "to", "cc")
+            for value in self._raw.get(name, ())
+            for cs in encoded_word_charsets(value)
+        ]
         with contextlib.suppress(TypeError, ValueError, LookupError):
             hints.append(msg.get_content_charset() or "")
-        self.hints = tuple(dict.fromkeys(h.lower() for h in hints if h))
+        self.hints = tuple(dict.fromkeys(h for h in hints if h))
 
     def all_raw(self, name: str) -> list[str]:
         """Every value of ``name``, unfolded and 8-bit-decoded, encoded words left alone."""
@@ -210,98 +135,20 @@ class _Headers:
         return " ".join(decode_words(value, self.hints).split()) if value else ""
 
     def _text(self, value: str) -> str:
-        value = _FOLD.sub("", value).replace("\r", "").replace("\n", "")
+        if "\n" in value or "\r" in value:
+            value = _FOLD.sub("", value).replace("\r", "").replace("\n", "")
         if not value.isascii():
             with contextlib.suppress(UnicodeEncodeError):
                 value = decode_bytes(value.encode("ascii", "surrogateescape"), None, self.hints)
-        return value.strip()
+        return value.replace("\x00", "").strip()
 
 
-def _valid_address(addr: str) -> bool:
-    local, _, domain = addr.rpartition("@")
-    return bool(local and domain) and not re.search(r"[\s<>,;:@()\"]", local + domain)
-
-
-def split_addresses(value: str) -> list[tuple[str, str]]:
-    """Split an address-list header into (display name, address) pairs.
-
-    Handles quoted names with commas, comments, group syntax
-    (``Team: a@x, b@y;``) and a display name that is itself an address
-    (``alice@example.com <bob@example.com>`` is bob). Encoded words are left
-    alone, so decode names afterwards: an encoded comma stays inside one name.
-    Entries without a usable ``local@domain`` address are skipped.
-
-    Args:
-        value: the unfolded header value.
-
-    Returns:
-        The (name, address) pairs in order, names not yet decoded.
-    """
-    result: list[tuple[str, str]] = []
-    outside: list[str] = []
-    comments: list[str] = []
-    angle: list[str] | None = None
-    in_quote = in_angle = escape = False
-    depth = 0
-
-    def flush() -> None:
-        if angle is not None:
-            addr, name = "".join(angle), "".join(outside) or "".join(comments)
-        else:
-            addr, name = "".join(outside), "".join(comments)
-        addr = addr.strip()
-        if addr.startswith("@") and ":" in addr:  # obsolete source route
-            addr = addr.split(":", 1)[1]
-        if not _valid_address(addr) and angle is None:  # e.g. an unterminated quote
-            match = re.search(r"<([^<>\s]+@[^<>\s]+)>", addr)
-            if match:
-                addr, name = match.group(1), addr[: match.start()]
-        if _valid_address(addr):
-            result.append((" ".join(name.split()), addr))
-
-    for ch in value:
-        target = angle if in_angle and angle is not None else outside
-        if escape:
-            (comments if depth else target).append(ch)
-            escape = False
-        elif ch == "\\" and (in_quote or depth):
-            escape = True
-        elif in_quote:
-            if ch == '"':
-                in_quote = False
-            else:
-                target.append(ch)
-        elif depth:
-            depth += {"(": 1, ")": -1}.get(ch, 0)
-            if depth:
-                comments.append(ch)
-        elif ch == '"':
-            in_quote = True
-        elif ch == "(":
-            depth = 1
-            comments.append(" ")
-        elif in_angle:
-            if ch == ">":
-                in_angle = False
-            else:
-                target.append(ch)
-        elif ch == "<":
-            in_angle, angle = True, []
-        elif ch in ",;":
-            flush()
-            outside, comments, angle = [], [], None
-        elif ch == ":" and angle is None:
-            outside, comments = [], []  # a group's name
-        else:
-            outside.append(ch)
-    flush()
-    return result
-
-
-def _participants(headers: _Headers) -> list[Participant]:
+def _participants(headers: _Headers) -> tuple[list[Participant], int]:
+    """The From/To/Cc/Bcc people (at most ``MAX_PARTICIPANTS``) and how many were left out."""
     roles: tuple[Role, ...] = ("from", "to", "cc", "bcc")
     seen: set[tuple[str, str]] = set()
     people: list[Participant] = []
+    omitted = 0
     for role in roles:
         for value in headers.all_raw(role):
             for name, addr in split_addresses(value):
@@ -309,35 +156,12 @@ def _participants(headers: _Headers) -> list[Participant]:
                 if key in seen:
                     continue
                 seen.add(key)
+                if len(people) >= MAX_PARTICIPANTS:
+                    omitted += 1
+                    continue
                 display = " ".join(decode_words(name, headers.hints).split()).strip("\"' ")
                 people.append(Participant(role=role, name=display, email=addr))
-    return people
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """An RFC 5322 date as aware UTC, or None if missing, unreadable or impossible.
-
-    Dates without a zone (or ``-0000``) are taken as UTC. Dates before 1971 or
-    more than two days in the future (year 3609 spam) count as impossible.
-
-    Args:
-        value: the header value.
-
-    Returns:
-        The UTC datetime or None.
-    """
-    if not value or not value.strip():
-        return None
-    try:
-        parsed = parsedate_to_datetime(value.strip())
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        parsed = parsed.astimezone(UTC)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if not _EARLIEST <= parsed <= datetime.now(UTC) + timedelta(days=2):
-        return None
-    return parsed
+    return people, omitted
 
 
 def _occurred_at(headers: _Headers) -> tuple[datetime, bool]:
@@ -352,98 +176,6 @@ def _occurred_at(headers: _Headers) -> tuple[datetime, bool]:
     raise MailError("no usable date: Date header missing or invalid and no Received date")
 
 
-class _HtmlText(HTMLParser):
-    _SKIP = frozenset({"script", "style", "head", "title", "noscript", "template"})
-    _PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "pre"})
-    _BLOCK = _PARAGRAPH | {"div", "li", "tr", "blockquote", "hr", "dl", "dt", "dd", "section"}
-    _BLOCK |= {"article", "header", "footer", "nav", "aside", "form", "address", "center"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = self._pre = self._newlines = 0
-
-    def _emit(self, text: str) -> None:
-        self.parts.append(text)
-        stripped = text.rstrip("\n")
-        if stripped.strip(" "):
-            self._newlines = len(text) - len(stripped)
-        else:
-            self._newlines += len(text) - len(stripped)
-
-    def _break(self, tag: str) -> None:
-        wanted = 2 if tag in self._PARAGRAPH else 1
-        if self.parts and self._newlines < wanted:
-            self._emit("\n" * (wanted - self._newlines))
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag == "body":
-            self._skip = 0  # an unclosed <head> must not hide the body
-        elif tag == "br":
-            self._emit("\n")
-        elif tag in self._BLOCK:
-            self._break(tag)
-            self._pre += tag == "pre"
-            if tag == "li":
-                self._emit("- ")
-        elif tag in ("td", "th"):
-            self._emit(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self._BLOCK:
-            self._break(tag)
-            self._pre = max(0, self._pre - (tag == "pre"))
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self._emit(data if self._pre else re.sub(r"\s+", " ", data))
-
-
-def html_to_text(html: str) -> str:
-    """Plain text from HTML, for messages that have no text/plain part.
-
-    Drops script, style and head; starts a new line at block elements and
-    ``<br>``; unescapes entities; keeps at most one blank line in a row. Only
-    the first two million characters are read, to bound the time spent.
-
-    Args:
-        html: the HTML source.
-
-    Returns:
-        The text, stripped.
-    """
-    parser = _HtmlText()
-    try:
-        parser.feed(html[:_MAX_HTML_CHARS])
-        parser.close()
-    except (AssertionError, ValueError):  # very malformed markup: keep what was read
-        pass
-    text = "".join(parser.parts).replace("\xa0", " ")
-    lines = [line.strip() for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _unflow(text: str, delsp: bool) -> str:
-    """Join the soft line breaks of ``format=flowed`` text (RFC 3676)."""
-    out: list[str] = []
-    joining = False
-    for line in text.split("\n"):
-        line = line[1:] if line.startswith(" ") else line
-        soft = line.endswith(" ") and line != "-- "
-        if soft and delsp:
-            line = line[:-1]
-        if joining:
-            out[-1] += line
-        else:
-            out.append(line)
-        joining = soft
-    return "\n".join(out)
-
-
 def _filename(part: _Msg) -> str | None:
     try:
         return part.get_filename()
@@ -451,14 +183,35 @@ def _filename(part: _Msg) -> str | None:
         return None
 
 
+def _cte(part: _Msg) -> tuple[str, bool]:
+    """The part's transfer encoding, normalised, and whether the stdlib decodes that spelling."""
+    declared = str(part.get("content-transfer-encoding", "")).lower()
+    value = declared.split(";", 1)[0].strip()
+    value = _CTE_ALIASES.get(value, value)
+    return value, value == declared
+
+
 def _payload_bytes(part: _Msg) -> bytes:
-    data = part.get_payload(decode=True)
-    if not isinstance(data, bytes):
-        return b""
-    cte = str(part.get("content-transfer-encoding", "")).strip().lower()
-    if cte in ("quoted printable", "quoted_printable", "quotedprintable", "qp"):
-        data = quopri.decodestring(data)
-    return data
+    cte, stdlib_decodes = _cte(part)
+    if cte == "quoted-printable" or (cte == "base64" and not stdlib_decodes):
+        payload = part.get_payload()  # "BASE64 ", "quoted printable": decoded here
+        if not isinstance(payload, str):
+            return b""
+        data = payload.encode("utf-8", "surrogateescape")
+        return lenient_b64decode(data) if cte == "base64" else lenient_qp_decode(data)
+    decoded = part.get_payload(decode=True)
+    return decoded if isinstance(decoded, bytes) else b""
+
+
+def _payload_size(part: _Msg) -> int:
+    """The decoded size of a leaf part, without decoding base64 (which is most of the bytes)."""
+    payload = part.get_payload()
+    if isinstance(payload, str) and _cte(part)[0] == "base64":
+        body = payload.encode("ascii", "surrogateescape")
+        data = len(body) - sum(body.count(c) for c in (b"\n", b"\r", b" ", b"\t"))
+        pad = len(body.rstrip()) - len(body.rstrip().rstrip(b"="))
+        return max(0, (data - pad) * 3 // 4)
+    return len(_payload_bytes(part))
 
 
 def _part_text(part: _Msg, hints: Sequence[str]) -> str:
@@ -466,10 +219,13 @@ def _part_text(part: _Msg, hints: Sequence[str]) -> str:
         charset = part.get_content_charset()
     except (TypeError, ValueError, LookupError):
         charset = None
-    text = decode_bytes(_payload_bytes(part), charset, hints)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if str(part.get_param("format", "")).lower() == "flowed":
-        text = _unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
+    text = decode_bytes(_payload_bytes(part), charset, hints).replace("\x00", "")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "flowed" in str(part.get("content-type", "")).lower() and (
+        str(part.get_param("format", "")).lower() == "flowed"
+    ):
+        text = unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
     return text
 
 
@@ -480,6 +236,7 @@ class _Body:
         self.hints = hints
         self.plain: list[str] = []
         self.html: list[str] = []
+        self.shown_html: list[str] = []  # HTML for display, also when plain text wins
         self.attachments: list[dict[str, Any]] = []
         self.omitted = 0
 
@@ -502,7 +259,11 @@ class _Body:
             maintype == "text" and subtype in ("plain", "html") and not self._is_attachment(part)
         ):
             text = _part_text(part, self.hints)
-            (self.html if subtype == "html" else self.plain).append(text)
+            if subtype == "html":
+                self.html.append(text)
+                self.shown_html.append(text)
+            else:
+                self.plain.append(text)
         else:
             self._attach(part, ctype)
 
@@ -511,18 +272,29 @@ class _Body:
             ctype = child.get_content_type()
             return {"text/plain": 0, "text/html": 2}.get(ctype, 1 if child.is_multipart() else 3)
 
+        chosen = shown = False
         for child in sorted(children, key=rank):
             trial = _Body(self.hints)
             trial.walk(child, depth + 1)
-            if any(t.strip() for t in trial.plain + trial.html):
+            if not chosen and any(t.strip() for t in trial.plain + trial.html):
+                chosen = True
                 self.plain += trial.plain
                 self.html += trial.html
                 self.attachments += trial.attachments
                 self.omitted += trial.omitted
+            if not shown and any(h.strip() for h in trial.shown_html):
+                shown = True
+                self.shown_html += trial.shown_html
+            if chosen and shown:
                 return
 
     @staticmethod
     def _is_attachment(part: _Msg) -> bool:
+        if (
+            "content-disposition" not in part
+            and "name" not in str(part.get("content-type", "")).lower()
+        ):
+            return False  # no disposition and no file name: the common inline text part
         disposition = (part.get_content_disposition() or "").lower()
         return disposition == "attachment" or (
             disposition != "inline" and _filename(part) is not None
@@ -532,11 +304,11 @@ class _Body:
         if len(self.attachments) >= _MAX_ATTACHMENTS:
             self.omitted += 1
             return
-        name = decode_words(_filename(part) or "", self.hints).strip()
+        name = decode_words(_filename(part) or "", self.hints).replace("\x00", "").strip()
         try:
             inner = part.get_payload()
             if not ctype.startswith("message/"):
-                size = len(_payload_bytes(part))
+                size = _payload_size(part)
             elif isinstance(inner, list):
                 size = sum(len(m.as_bytes()) for m in inner if isinstance(m, Message))
             else:
@@ -572,15 +344,21 @@ def _labels(headers: _Headers) -> list[str]:
     return labels
 
 
+def _mbox_flags(headers: _Headers) -> list[str] | None:
+    """Flags from mbox ``Status``/``X-Status`` headers, or None when there are none."""
+    status = (headers.raw("status") or "") + (headers.raw("x-status") or "")
+    if not status:
+        return None
+    return sorted({_MBOX_FLAGS[c] for c in status if c in _MBOX_FLAGS})
+
+
 def _is_automated(headers: _Headers, msg: _Msg, sender: str | None) -> bool:
     if re.fullmatch(r"<\s*>", headers.raw("return-path") or "x"):
         return True
     if msg.get_content_type() == "multipart/report":
         return True
-    if sender:
-        local = sender.rpartition("@")[0].lower().split("+", 1)[0]
-        if re.sub(r"[-_.]", "", local).startswith(_AUTOMATED_LOCALS):
-            return True
+    if sender and is_automated_sender(sender):
+        return True
     auto = headers.raw("auto-submitted")
     if auto is not None and auto.strip().lower().split(" ")[0].rstrip(";") not in ("no", ""):
         return True
@@ -589,21 +367,69 @@ def _is_automated(headers: _Headers, msg: _Msg, sender: str | None) -> bool:
     return (headers.raw("precedence") or "").strip().lower() in ("bulk", "list", "junk")
 
 
+class SubjectThreads:
+    """Per-source memory of thread keys by normalised subject and addresses (rule 3).
+
+    It holds the latest ``limit`` subjects (about 150 bytes each), so memory
+    stays bounded however large the source.
+    """
+
+    def __init__(self, limit: int = _MAX_THREADS) -> None:
+        self._keys: OrderedDict[bytes, str] = OrderedDict()
+        self._limit = limit
+
+    @staticmethod
+    def digest(subject: str, addresses: Sequence[str]) -> bytes:
+        """The key of a normalised subject among a set of addresses (16 bytes)."""
+        basis = "\x1f".join([subject, *sorted({a.lower() for a in addresses})])
+        return hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def thread_key(self, record: EventRecord, chained: bool) -> str | None:
+        """The record's thread key under rule 3, remembering it for later messages.
+
+        Args:
+            record: the parsed message (its ``thread_key`` follows rules 1, 2 and 4).
+            chained: it had a Gmail thread id or a Message-ID chain.
+
+        Returns:
+            The thread key to use.
+        """
+        subject, reply = normalise_subject(record.title)
+        if not subject or subject == "(no subject)" or record.thread_key is None:
+            return record.thread_key
+        key = self.digest(subject, [p.email for p in record.participants if p.email])
+        if chained or not reply:
+            found = record.thread_key
+        else:
+            found = self._keys.get(key) or "subject:" + key.hex()
+        self._keys[key] = found
+        self._keys.move_to_end(key)
+        if len(self._keys) > self._limit:
+            self._keys.popitem(last=False)
+        return found
+
+
 def _check_limits(raw: bytes) -> None:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise MailError(f"message larger than {MAX_MESSAGE_BYTES // (1024 * 1024)} MB; skipped")
     if len(raw) > MAX_HEADER_BYTES:
         head = raw[: MAX_HEADER_BYTES + 4]
-        if b"\n\n" not in head and b"\n\r\n" not in head:
+        if b"\n\n" not in head and b"\n\r\n" not in head and b"\r\r" not in head:
             raise MailError("header block larger than 1 MB; skipped")
+    if raw.count(b"\n--") + raw.count(b"\r--") > MAX_MIME_PARTS:
+        raise MailError(f"more than {MAX_MIME_PARTS} MIME boundary lines; skipped")
 
 
-def parse_message(raw: bytes, locator: str = "") -> EventRecord:
+def parse_message(
+    raw: bytes, locator: str = "", threads: SubjectThreads | None = None
+) -> EventRecord:
     """Parse one raw RFC 5322 message into an email event.
 
     Args:
         raw: the message bytes (without an mbox ``From `` line).
         locator: where the message came from, stored on the record.
+        threads: the source's subject-thread memory (rule 3 of the module
+            docstring); without it a bare reply gets its ``subject:`` key.
 
     Returns:
         The record (direction left None for the ingest path to decide).
@@ -613,7 +439,7 @@ def parse_message(raw: bytes, locator: str = "") -> EventRecord:
     """
     _check_limits(raw)
     try:
-        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+        msg = _PARSER.parsebytes(raw)
     except RecursionError as exc:
         raise MailError("MIME parts nested too deeply") from exc
     headers = _Headers(msg)
@@ -622,7 +448,10 @@ def parse_message(raw: bytes, locator: str = "") -> EventRecord:
     body = _Body(headers.hints)
     body.walk(msg)
     text = body.text()
-    participants = _participants(headers)
+    text_truncated = len(text) > MAX_TEXT_CHARS
+    if text_truncated:
+        text = text[:MAX_TEXT_CHARS]
+    participants, people_omitted = _participants(headers)
     sender = next((p.email for p in participants if p.role == "from"), None)
 
     message_id = _first_id(headers.raw("message-id"))
@@ -636,11 +465,9 @@ def parse_message(raw: bytes, locator: str = "") -> EventRecord:
         basis = [" ".join((headers.raw("date") or "").split()), headers.text("from")]
         basis += [headers.text("to"), title, text]
         external_id = "sha256:" + hashlib.sha256("\x1f".join(basis).encode()).hexdigest()
-    gmail_thread = headers.raw("x-gm-thrid") or headers.raw("x-gmail-thrid")
-    if gmail_thread:
-        thread_key = "gmail:" + gmail_thread.strip()
-    else:
-        thread_key = (references[0] if references else None) or in_reply_to or external_id
+    gmail_thread = (headers.raw("x-gm-thrid") or headers.raw("x-gmail-thrid") or "").strip()
+    chain = (references[0] if references else None) or in_reply_to
+    thread_key = "gmail:" + gmail_thread if gmail_thread else chain or external_id
 
     details: dict[str, Any] = {
         "message_id": message_id,
@@ -651,12 +478,26 @@ def parse_message(raw: bytes, locator: str = "") -> EventRecord:
     }
     if body.omitted:
         details["attachments_omitted"] = body.omitted
+    if text_truncated:
+        details["text_truncated"] = True
+    if people_omitted:
+        details["participants_omitted"] = people_omitted
     labels = _labels(headers)
     if labels:
         details["labels"] = labels
+    flags = _mbox_flags(headers)
+    if flags is not None:
+        details["flags"] = flags
     if from_received:
         details["date_from"] = "received"
-    return EventRecord(
+    shown = "\n".join(h for h in body.shown_html if h.strip())
+    if shown:
+        safe = sanitize_html(shown)
+        if safe is None:
+            details["html_truncated"] = True
+        elif safe:
+            details["html"] = safe
+    record = EventRecord(
         channel="email",
         source="email",
         external_id=external_id,
@@ -668,36 +509,81 @@ def parse_message(raw: bytes, locator: str = "") -> EventRecord:
         details=details,
         locator=locator,
     )
+    key = (threads or SubjectThreads(1)).thread_key(record, bool(gmail_thread or chain))
+    if key != thread_key:
+        record = dataclasses.replace(record, thread_key=key)
+    return record
+
+
+class MailReader:
+    """Converts the messages of one source (a file, a Maildir, a folder) in order.
+
+    It remembers, across the source's messages, which owner addresses were
+    already hinted and the subject threads of rule 3.
+
+    Args:
+        owners_seen: lower-cased owner addresses already hinted (shared, updated).
+    """
+
+    def __init__(self, owners_seen: set[str] | None = None) -> None:
+        self.owners_seen: set[str] = set() if owners_seen is None else owners_seen
+        self.threads = SubjectThreads()
+
+    def items(
+        self,
+        raw: bytes,
+        locator: str,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        sent: bool = False,
+    ) -> list[Item]:
+        """The items one message yields; never raises.
+
+        Returns ``[record]``, or ``[OwnerHint, record]`` when the message was
+        sent by the owner (Gmail labelled it "Sent", or ``sent`` says it sits
+        in a Sent folder) and its sender was not hinted yet, or ``[Problem]``
+        with a short reason when the message cannot be read.
+
+        Args:
+            raw: the message bytes.
+            locator: where it came from ("file.mbox:120").
+            extra: details to add to the record (Maildir flags and folder).
+            sent: the source says the owner sent it.
+
+        Returns:
+            The items, in the order to yield them.
+        """
+        try:
+            record = parse_message(raw, locator, self.threads)
+        except MailError as exc:
+            return [Problem(locator, str(exc))]
+        except Exception as exc:  # any input at all must not stop the stream
+            reason = f"unreadable message ({type(exc).__name__}: {exc})"
+            return [Problem(locator, reason[:200])]
+        if extra:
+            record = dataclasses.replace(record, details={**record.details, **extra})
+        items: list[Item] = []
+        labels = record.details.get("labels") or ()
+        sender = next((p.email for p in record.participants if p.role == "from"), None)
+        hint = sender and (sent or "Sent" in labels) and not record.details.get("automated")
+        if sender and hint and sender.lower() not in self.owners_seen:
+            self.owners_seen.add(sender.lower())
+            items.append(OwnerHint("email", sender))
+        items.append(record)
+        return items
 
 
 def message_items(raw: bytes, locator: str, owners_seen: set[str]) -> list[Item]:
-    """The items one message yields; never raises.
+    """The items one message yields, without subject threading memory; never raises.
 
-    Returns ``[record]``, or ``[OwnerHint, record]`` when Gmail labelled the
-    message "Sent" and its sender was not hinted yet, or ``[Problem]`` with a
-    short reason when the message cannot be read.
+    Same as ``MailReader(owners_seen).items(raw, locator)``.
 
     Args:
         raw: the message bytes.
         locator: where it came from ("file.mbox:120").
-        owners_seen: lower-cased owner addresses already hinted for this file;
-            updated in place.
+        owners_seen: lower-cased owner addresses already hinted; updated in place.
 
     Returns:
         The items, in the order to yield them.
     """
-    try:
-        record = parse_message(raw, locator)
-    except MailError as exc:
-        return [Problem(locator, str(exc))]
-    except Exception as exc:  # any input at all must not stop the stream
-        reason = f"unreadable message ({type(exc).__name__}: {exc})"
-        return [Problem(locator, reason[:200])]
-    items: list[Item] = []
-    labels = record.details.get("labels") or ()
-    sender = next((p.email for p in record.participants if p.role == "from"), None)
-    if sender and "Sent" in labels and sender.lower() not in owners_seen:
-        owners_seen.add(sender.lower())
-        items.append(OwnerHint("email", sender))
-    items.append(record)
-    return items
+    return MailReader(owners_seen).items(raw, locator)

@@ -1,11 +1,12 @@
 """The mbox connector: a mailbox file of concatenated messages (Thunderbird, Google Takeout).
 
-The file is streamed in binary, line by line, so multi-gigabyte Takeout
+The file is streamed in binary, block by block, so multi-gigabyte Takeout
 exports never sit in memory. A message starts at a line beginning ``From ``
 at the start of the file or after a blank line; ``>From `` quoting (mboxrd and
 mboxo) loses one ``>``. Each message goes through ``connectors.mail`` and
 becomes an email event, an owner hint plus an event, or a ``Problem`` with the
-locator ``file.mbox:LINE`` of its ``From `` line.
+locator ``file.mbox:LINE`` of its ``From `` line. ``Status``/``X-Status``
+headers become ``details["flags"]``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from app.records import Channel, Item, ParseOptions, Problem
 from connectors import mail
 from connectors.eml import looks_like_headers
 
-_QUOTED_FROM = re.compile(rb">+From ")
+_SEPARATOR = re.compile(rb"\n\r?\nFrom ")  # a From_ line after a blank line
+_QUOTED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
+_BLOCK = 1024 * 1024
 _MAX_LINE = 1024 * 1024
 _PROGRESS_EVERY = 200
 
@@ -32,23 +35,15 @@ class RawMessage:
 
     Attributes:
         line: the 1-based line number of its ``From `` line.
-        chunks: its lines, un-quoted, without the ``From `` line.
+        chunks: its bytes, un-quoted, without the ``From `` line.
         size: bytes seen, even past the size limit.
-        too_big: it exceeded ``mail.MAX_MESSAGE_BYTES`` (chunks were dropped).
+        too_big: it exceeded ``mail.MAX_MESSAGE_BYTES`` (its bytes were dropped).
     """
 
     line: int
     chunks: list[bytes]
     size: int = 0
     too_big: bool = False
-
-    def add(self, chunk: bytes) -> None:
-        """Append a line (or part of a long line), dropping everything past the limit."""
-        self.size += len(chunk)
-        if self.size > mail.MAX_MESSAGE_BYTES:
-            self.too_big, self.chunks = True, []
-        elif not self.too_big:
-            self.chunks.append(chunk)
 
     def data(self) -> bytes:
         """The message bytes, without the blank line that separates it from the next."""
@@ -58,49 +53,99 @@ class RawMessage:
         return data[:-1] if data.endswith(b"\n\n") else data
 
 
+class _Buffer:
+    """A window on the file: ``data`` starts at file offset ``offset`` and line ``line``."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.data = bytearray()
+        self.offset = 0
+        self.line = 1
+        self.eof = False
+
+    def fill(self) -> bool:
+        """Read one more block; False at the end of the file."""
+        block = self.fh.read(_BLOCK)
+        if not block:
+            self.eof = True
+            return False
+        self.data += block
+        return True
+
+    def drop(self, count: int) -> None:
+        """Forget the first ``count`` bytes (cheap: bytearray deletes from the front in place)."""
+        self.line += self.data.count(b"\n", 0, count)
+        self.offset += count
+        del self.data[:count]
+
+
 def split_mbox(fh: BinaryIO, name: str) -> Iterator[tuple[RawMessage, int]]:
     """Split an open mbox file into raw messages, streaming.
+
+    The file is read in 1 MiB blocks and scanned for blank-line-then-``From ``
+    separators with one regular expression, so the cost per message does not
+    grow with its number of lines. A message longer than
+    ``mail.MAX_MESSAGE_BYTES`` is skipped over without being kept in memory.
 
     Args:
         fh: the file, opened in binary mode at its start.
         name: the file name, for the error message.
 
     Yields:
-        (message, bytes read so far) for each message, in file order.
+        (message, bytes read up to its end) for each message, in file order.
 
     Raises:
         FormatError: the file has content before its first ``From `` line.
     """
-    current: RawMessage | None = None
-    line_no = done = 0
-    at_line_start = prev_blank = True
-    first = True
-    while chunk := fh.readline(_MAX_LINE):
-        done += len(chunk)
-        if first:
-            chunk, first = chunk.removeprefix(b"\xef\xbb\xbf"), False
-        starts_line, at_line_start = at_line_start, chunk.endswith(b"\n")
-        line_no += starts_line
-        if starts_line and prev_blank and chunk.startswith(b"From "):
-            if current is not None:
-                yield current, done - len(chunk)
-            current = RawMessage(line_no, [])
-            prev_blank = False
-            while not at_line_start and (chunk := fh.readline(_MAX_LINE)):  # long From_ line
-                done += len(chunk)
-                at_line_start = chunk.endswith(b"\n")
-            continue
-        blank = starts_line and chunk in (b"\n", b"\r\n")
-        prev_blank = blank
-        if current is None:
-            if blank:
-                continue
+    buf = _Buffer(fh)
+    while len(buf.data) < 5 and buf.fill():
+        pass
+    if buf.data.startswith(b"\xef\xbb\xbf"):
+        buf.drop(3)
+        buf.line = 1
+    while not buf.data.startswith(b"From "):  # blank lines may come first
+        while len(buf.data) < 5 and buf.fill():
+            pass
+        if buf.data.startswith(b"From "):
+            break
+        if not buf.data:
+            return
+        blank = 1 if buf.data.startswith(b"\n") else 2 if buf.data.startswith(b"\r\n") else 0
+        if not blank:
             raise FormatError(f"{name}: not an mbox file (it does not start with a 'From ' line)")
-        if starts_line and chunk[:1] == b">" and _QUOTED_FROM.match(chunk):
-            chunk = chunk[1:]
-        current.add(chunk)
-    if current is not None:
-        yield current, done
+        buf.drop(blank)
+    while True:
+        message = RawMessage(buf.line, [])
+        while (end_of_from := buf.data.find(b"\n")) < 0 and not buf.eof:
+            if len(buf.data) > _MAX_LINE:  # an absurdly long From_ line: skip it
+                buf.drop(len(buf.data) - 1)
+            buf.fill()
+        if end_of_from < 0:
+            yield message, buf.offset + len(buf.data)
+            return
+        buf.drop(end_of_from)  # keep the From_ line's newline: a blank line may follow
+        message.size, search = -1, 0
+        while (found := _SEPARATOR.search(buf.data, search)) is None and not buf.eof:
+            search = max(0, len(buf.data) - 7)  # a separator may straddle two blocks
+            if message.size + len(buf.data) > mail.MAX_MESSAGE_BYTES:
+                message.too_big = True
+                message.size += search
+                buf.drop(search)
+                search = 0
+            buf.fill()
+        end = found.end() - 5 if found is not None else len(buf.data)
+        message.size += end
+        if message.size > mail.MAX_MESSAGE_BYTES:
+            message.too_big = True
+        if not message.too_big:
+            raw = bytes(buf.data[1:end])
+            if b">From " in raw:
+                raw = _QUOTED_FROM.sub(rb"\1", raw)
+            message.chunks.append(raw)
+        buf.drop(end)
+        yield message, buf.offset
+        if found is None:
+            return
 
 
 class MboxConnector:
@@ -121,6 +166,8 @@ class MboxConnector:
         Returns:
             0.95 for a ``From `` line then headers, less for weaker signs.
         """
+        if not head and path.is_dir():
+            return 0.0  # e.g. an Apple Mail export folder "Inbox.mbox": its files are walked
         head = head.removeprefix(b"\xef\xbb\xbf")
         suffix = path.suffix.lower()
         if head.startswith(b"From "):
@@ -143,7 +190,7 @@ class MboxConnector:
             FormatError: the file is not an mbox file.
         """
         total = path.stat().st_size
-        owners_seen: set[str] = set()
+        reader = mail.MailReader()
         count = 0
         with path.open("rb") as fh:
             for raw, done in split_mbox(fh, path.name):
@@ -154,7 +201,7 @@ class MboxConnector:
                     size_mb = mail.MAX_MESSAGE_BYTES // (1024 * 1024)
                     yield Problem(locator, f"message larger than {size_mb} MB; skipped")
                 else:
-                    yield from mail.message_items(raw.data(), locator, owners_seen)
+                    yield from reader.items(raw.data(), locator)
                 count += 1
                 if options.progress is not None and count % _PROGRESS_EVERY == 0:
                     options.progress(done, total)

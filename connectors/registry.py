@@ -2,25 +2,51 @@
 
 Adding a source format means adding one connector module and one line in
 ``_CONNECTORS`` below; nothing else changes.
+
+Most sources are files. A few are directories (a Maildir): a connector
+claims a directory when its ``sniff`` gives it enough confidence with an
+empty ``head``, and ``expand`` then yields the directory as one source
+instead of walking into it.
 """
 
 from __future__ import annotations
 
+import csv
 import importlib
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
 from app.errors import FormatError, UserFacingError
-from connectors.base import Connector
+from connectors.base import Connector, MappingSpec
 
 # (module, class) of every connector, in the order ties are broken.
 _CONNECTORS: tuple[tuple[str, str], ...] = (
     ("connectors.mbox", "MboxConnector"),
     ("connectors.eml", "EmlConnector"),
+    ("connectors.maildir", "MaildirConnector"),
     ("connectors.whatsapp", "WhatsAppConnector"),
     ("connectors.shopify", "ShopifyConnector"),
+    ("connectors.meta_dyi", "MessengerConnector"),
+    ("connectors.meta_dyi", "InstagramConnector"),
+    ("connectors.telegram", "TelegramConnector"),
+    ("connectors.slack", "SlackConnector"),
+    ("connectors.zendesk", "ZendeskConnector"),
+    ("connectors.chat_csv", "ChatCsvConnector"),
+    ("connectors.woocommerce", "WooCommerceConnector"),
+    ("connectors.etsy", "EtsyConnector"),
+    ("connectors.stripe", "StripeConnector"),
+    ("connectors.paypal", "PayPalConnector"),
+    ("connectors.square", "SquareConnector"),
+    ("connectors.amazon", "AmazonConnector"),
+    ("connectors.orders_csv", "OrdersCsvConnector"),
 )
+
+# Generic CSV formats whose columns the user maps (module, attribute holding a MappingSpec).
+_MAPPED: dict[str, tuple[str, str]] = {
+    "chat_csv": ("connectors.chat_csv", "MAPPING"),
+    "orders_csv": ("connectors.orders_csv", "MAPPING"),
+}
 
 SNIFF_BYTES = 64 * 1024
 _MIN_CONFIDENCE = 0.3
@@ -53,6 +79,34 @@ def get(name: str) -> Connector:
     raise UserFacingError(f"unknown format {name!r}; known formats: {', '.join(names())}")
 
 
+def mapping_spec(name: str) -> MappingSpec | None:
+    """The column-mapping needs of format ``name`` (None for formats with fixed columns)."""
+    entry = _MAPPED.get(name)
+    if entry is None:
+        return None
+    spec = getattr(importlib.import_module(entry[0]), entry[1])
+    assert isinstance(spec, MappingSpec)
+    return spec
+
+
+def read_headers(path: Path) -> list[str]:
+    """The header row of a CSV file (any common delimiter; UTF-8 with or without BOM, or
+    Windows-1252).
+
+    Raises:
+        UserFacingError: the file cannot be read.
+    """
+    head = read_head(path)
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = head.decode("cp1252", errors="replace")
+    first = next(iter(text.splitlines()), "")
+    delimiter = max((",", ";", "\t", "|"), key=first.count)
+    row = next(csv.reader([first], delimiter=delimiter), [])
+    return [cell.strip() for cell in row]
+
+
 def read_head(path: Path) -> bytes:
     """The first bytes of ``path`` that sniffing looks at.
 
@@ -69,11 +123,13 @@ def read_head(path: Path) -> bytes:
 def detect(path: Path) -> Connector:
     """The connector most sure that ``path`` is its format.
 
+    A directory is offered to every connector with an empty ``head``.
+
     Raises:
-        FormatError: no connector recognises the file.
+        FormatError: no connector recognises the file or directory.
         UserFacingError: the file cannot be read.
     """
-    head = read_head(path)
+    head = b"" if path.is_dir() else read_head(path)
     best: Connector | None = None
     best_score = 0.0
     for connector in all_connectors():
@@ -81,25 +137,57 @@ def detect(path: Path) -> Connector:
         if score > best_score:
             best, best_score = connector, score
     if best is None or best_score < _MIN_CONFIDENCE:
+        what = "a folder" if path.is_dir() else "a format"
         raise FormatError(
-            f"{path}: not a format Threadline recognises (supported: {', '.join(names())})"
+            f"{path}: not {what} Threadline recognises (supported: {', '.join(names())})"
         )
     return best
 
 
-def expand(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files to import: each file as given, each folder walked recursively.
+def claims_directory(path: Path) -> bool:
+    """Whether some connector reads the directory ``path`` as one source (a Maildir).
 
-    Hidden files and folders inside a walked folder are skipped, except for a
-    Maildir's ``cur``/``new`` which are ordinary folders.
+    Args:
+        path: a directory.
+
+    Returns:
+        True if a connector's ``sniff`` of the directory reaches the threshold.
+    """
+    return any(c.sniff(path, b"") >= _MIN_CONFIDENCE for c in all_connectors())
+
+
+def expand(paths: Iterable[Path]) -> Iterator[Path]:
+    """Sources to import: each file as given, each folder walked recursively.
+
+    A directory that a connector claims (a Maildir, given or met on the walk)
+    is yielded itself, and inside it only the directories that are claimed
+    too (nested Maildirs) are looked at: its own files belong to it. Hidden
+    files and folders met on the walk are skipped (a Maildir's ``.Sent``
+    subfolders are read by the Maildir connector), and so are symbolic links
+    to folders.
     """
     for path in paths:
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                rel = child.relative_to(path)
-                if any(part.startswith(".") for part in rel.parts):
-                    continue
-                if child.is_file():
-                    yield child
+            yield from _walk(path)
         else:
             yield path
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    claimed = claims_directory(folder)
+    if claimed:
+        yield folder
+    try:
+        children = sorted(folder.iterdir())
+    except OSError:
+        return
+    for child in children:
+        if child.name.startswith("."):
+            continue
+        if child.is_dir():
+            if child.is_symlink():
+                continue  # a linked folder may lead back up the tree
+            if not claimed or claims_directory(child):
+                yield from _walk(child)
+        elif child.is_file() and not claimed:
+            yield child

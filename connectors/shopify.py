@@ -9,48 +9,64 @@ as a stream, holding one order's rows at a time, and each order becomes one
 dates become aware UTC datetimes (including Excel serial numbers left behind
 by a spreadsheet round trip), and a bad row becomes a ``Problem`` while the
 rest of the file goes on.
+
+Spreadsheet round trips are tolerated: the delimiter is detected (a European
+Excel re-saves with ``;`` and may write decimal commas, decided from the
+file's amounts), the encoding is UTF-8 with or without BOM or Windows-1252,
+and local numeric dates (``05.04.2026 21:06``) are read in ``options.tz`` in
+the day/month order the file shows (else the region's). An export without a
+``Currency`` column is read in ``options.currency`` with a notice. Rows of
+one order that reappear after other orders become a problem instead of a
+second, partial order.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
 
-from app.errors import FormatError
 from app.records import (
     Channel,
     EventRecord,
     Item,
+    Notice,
     OrderInfo,
     OrderLine,
     ParseOptions,
     Participant,
     Problem,
 )
-
-_BOM = "\ufeff"
-_REQUIRED = ("Name", "Created at", "Lineitem name")
-_SNIFF_COLUMNS = frozenset({"Name", "Financial Status", "Lineitem name"})
-# Other spellings of a column, mapped to the current name (lower case).
-_ALIASES = {"fulfillment date": "fulfilled at"}
-_PROGRESS_EVERY = 200
-_CHUNK = 1 << 20
-
-_SHOPIFY_DATE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?"
-    r"\s*(?:(Z|UTC)|([+-])(\d{2}):?(\d{2}))?"
+from connectors.csv_common import (
+    CsvReader,
+    clean,
+    drop_empty,
+    header_keys,
+    no_currency_notice,
+    norm,
+    order_event,
 )
-_EXCEL_SERIAL = re.compile(r"\d{1,7}(?:\.\d+)?")
-_EXCEL_EPOCH = datetime(1899, 12, 30)
-_AMOUNT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+from connectors.order_values import (
+    BadValue,
+    choose_date_order,
+    currency_code,
+    detect_number_style,
+    parse_amount,
+    parse_date,
+    parse_datetime,
+    parse_money,
+    region_date_order,
+)
+
+__all__ = ["ShopifyConnector", "parse_amount", "parse_date", "parse_note_attributes"]
+
+_WHAT = "a Shopify orders export"
+_REQUIRED = ("Name", "Created at", "Lineitem name")
+_SNIFF_KEYS = frozenset({"name", "financialstatus", "lineitemname"})
+# Other spellings of a column, mapped to the current name.
+_ALIASES = {"fulfillmentdate": "fulfilledat"}
 _ORDER_AMOUNTS = (
     ("subtotal", "Subtotal"),
     ("shipping", "Shipping"),
@@ -66,19 +82,6 @@ _ORDER_DATES = (
 )
 
 
-class _Rows(Protocol):
-    """What this module uses of a ``csv.reader``."""
-
-    @property
-    def line_num(self) -> int: ...
-
-    def __next__(self) -> list[str]: ...
-
-
-class _BadValue(ValueError):
-    """A cell that should hold an amount, a count or a date holds something else."""
-
-
 @dataclass
 class _Group:
     """The consecutive rows of one order: (line number, row) pairs."""
@@ -89,75 +92,13 @@ class _Group:
     skipped: bool = False
 
 
-def parse_amount(text: str) -> Decimal | None:
-    """Read a Shopify money cell exactly.
+@dataclass(frozen=True)
+class _Readers:
+    """How this file's money and date cells are read."""
 
-    Args:
-        text: the cell, a plain decimal with ``.`` such as ``1400.00``.
-
-    Returns:
-        The amount as ``Decimal`` (its decimal places kept), or None if empty.
-
-    Raises:
-        ValueError: the cell is not a plain decimal number.
-    """
-    value = text.strip()
-    if not value:
-        return None
-    if not _AMOUNT.fullmatch(value):
-        raise _BadValue(f"{text!r} is not an amount")
-    try:
-        return Decimal(value)
-    except InvalidOperation as exc:  # pragma: no cover - the pattern already checked it
-        raise _BadValue(f"{text!r} is not an amount") from exc
-
-
-def parse_date(text: str, tz: tzinfo) -> datetime | None:
-    """Read a Shopify date cell as an aware UTC datetime.
-
-    Accepts ``YYYY-MM-DD HH:MM:SS ±HHMM`` (the export's form), ISO 8601, and
-    Excel serial day numbers such as ``45384.34789351852`` (days since
-    1899-12-30, which lost their offset, so they are read in ``tz``).
-
-    Args:
-        text: the cell.
-        tz: zone for dates without an offset.
-
-    Returns:
-        The datetime in UTC, or None if the cell is empty.
-
-    Raises:
-        ValueError: the cell is not a date.
-    """
-    value = text.strip()
-    if not value:
-        return None
-    match = _SHOPIFY_DATE.fullmatch(value)
-    try:
-        if match:
-            year, month, day, hour, minute, second, utc, sign, off_h, off_m = match.groups()
-            zone: tzinfo = tz
-            if utc:
-                zone = UTC
-            elif sign:
-                offset = timedelta(hours=int(off_h), minutes=int(off_m))
-                zone = timezone(-offset if sign == "-" else offset)
-            naive = datetime(
-                int(year), int(month), int(day), int(hour), int(minute), int(second or 0)
-            )
-            return naive.replace(tzinfo=zone).astimezone(UTC)
-        if _EXCEL_SERIAL.fullmatch(value) and 1 <= Decimal(value) < 2958466:
-            serial = Decimal(value)
-            days = int(serial)
-            seconds = int(((serial - days) * 86400).to_integral_value())
-            naive = _EXCEL_EPOCH + timedelta(days=days, seconds=seconds)
-            return naive.replace(tzinfo=tz).astimezone(UTC)
-        parsed = datetime.fromisoformat(value)
-    except (ValueError, OverflowError) as exc:
-        raise _BadValue(f"{text!r} is not a date") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
+    money: Callable[[str], Decimal | None]
+    date: Callable[[str], datetime | None]
+    currency: str
 
 
 def parse_note_attributes(text: str) -> dict[str, str]:
@@ -183,40 +124,9 @@ def parse_note_attributes(text: str) -> dict[str, str]:
     return {k: v for k, v in found.items() if v}
 
 
-def _detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` if the whole file decodes as UTF-8, else ``cp1252`` (streamed)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with path.open("rb") as fh:
-        try:
-            while chunk := fh.read(_CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1252"
-    return "utf-8-sig"
-
-
-def _header_key(name: str) -> str:
-    key = " ".join(name.replace(_BOM, "").replace("ï»¿", "").split()).lower()
+def _key(name: str) -> str:
+    key = norm(name)
     return _ALIASES.get(key, key)
-
-
-def _header_names(line: str) -> set[str]:
-    """The column names of a CSV header line, as the file spells them."""
-    try:
-        cells = next(csv.reader([line.lstrip(_BOM)]), [])
-    except csv.Error:
-        return set()
-    return {" ".join(cell.split()) for cell in cells}
-
-
-def _clean(value: str) -> str:
-    """A cell without surrounding blanks, its embedded line ends as ``\\n``."""
-    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
-
-
-def _drop_empty(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v not in ("", None, [], {})}
 
 
 class ShopifyConnector:
@@ -235,79 +145,94 @@ class ShopifyConnector:
             head: up to the first 64 KiB of the file.
 
         Returns:
-            0.95 if the first line is a CSV header with ``Name``,
-            ``Financial Status`` and ``Lineitem name``, else 0.0.
+            0.95 if the first row is a CSV header (any delimiter, BOM or not)
+            with ``Name``, ``Financial Status`` and ``Lineitem name``, else 0.0.
         """
-        if head.startswith(codecs.BOM_UTF8):
-            head = head[len(codecs.BOM_UTF8) :]
-        first = head.split(b"\n", 1)[0].rstrip(b"\r")
-        names = _header_names(first.decode("utf-8", errors="replace"))
-        return 0.95 if names >= _SNIFF_COLUMNS else 0.0
+        return 0.95 if header_keys(head) >= _SNIFF_KEYS else 0.0
 
     def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
         """Yield one order event per order in the export, and a problem per bad row.
 
         Args:
             path: the CSV file.
-            options: the zone for Excel serial dates, progress and cancel hooks.
+            options: the zone for dates without an offset, the default
+                currency, progress and cancel hooks.
 
         Yields:
-            ``EventRecord`` items (channel "order") and ``Problem`` items.
+            ``EventRecord`` items (channel "order"), ``Problem`` items, and
+            ``Notice`` items for assumptions (currency, day/month order).
 
         Raises:
             FormatError: the header lacks the Shopify columns this needs.
         """
-        encoding = _detect_encoding(path)
-        total_bytes = path.stat().st_size
-        with (
-            path.open("rb") as raw,
-            io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as text,
-        ):
-            reader = csv.reader(text)
-            try:
-                header = next(reader, [])
-            except csv.Error as exc:
-                raise FormatError(f"{path.name}: not a Shopify orders export ({exc})") from exc
-            keys = [_header_key(cell) for cell in header]
-            missing = [col for col in _REQUIRED if col.lower() not in keys]
+        with CsvReader(path, options, _WHAT) as reader:
+            keys = [_key(cell) for cell in reader.header]
+            missing = [col for col in _REQUIRED if _key(col) not in keys]
             if missing:
-                raise FormatError(
-                    f"{path.name}: not a Shopify orders export (no {', '.join(missing)} column)"
-                )
+                raise reader.fail(f"no {', '.join(missing)} column")
             columns: dict[str, int] = {}
             for position, key in enumerate(keys):
-                columns.setdefault(key, position)
-            done = 0
-            for item in self._groups(path.name, reader, len(keys), columns):
+                if key:
+                    columns.setdefault(key, position)
+            readers, notices = self._readers(reader, options, columns)
+            yield from notices
+            for item in self._groups(reader, len(keys), columns):
                 if isinstance(item, Problem):
                     yield item
                     continue
-                if options.should_cancel is not None and options.should_cancel():
-                    return
-                yield self._order(path.name, item, options)
-                done += 1
-                if options.progress is not None and done % _PROGRESS_EVERY == 0:
-                    options.progress(raw.tell(), total_bytes)
-        if options.progress is not None:
-            options.progress(total_bytes, total_bytes)
+                yield self._order(reader.name, item, readers)
+
+    def _readers(
+        self, reader: CsvReader, options: ParseOptions, columns: Mapping[str, int]
+    ) -> tuple[_Readers, list[Notice]]:
+        """Money and date readers for this file, and the notices their choice needs.
+
+        Shopify writes plain ``1400.00`` amounts and ``2026-04-05 21:06:21 +0400``
+        dates. A file re-saved by a spreadsheet in a decimal-comma locale uses
+        ``;`` and may write ``1400,00``; its dates may become local numeric
+        dates (``05.04.2026 21:06``), read in ``options.tz`` in the file's
+        day/month order.
+        """
+        notices: list[Notice] = []
+        money: Callable[[str], Decimal | None] = parse_amount
+        if reader.delimiter == ";":
+            style = detect_number_style(
+                reader.sample(("Total", "Subtotal", "Lineitem price")), "comma"
+            )
+
+            def money(text: str) -> Decimal | None:
+                return parse_money(text, style)
+
+        samples = reader.sample(("Created at", "Paid at"))
+        order = region_date_order(options.region)
+        if any(_needs_order(v) for v in samples):
+            order, notice = choose_date_order(options, samples, order)
+            if notice is not None:
+                notices.append(notice)
+
+        def date(text: str) -> datetime | None:
+            return parse_datetime(text, options.tz, order)
+
+        currency = options.currency.upper()
+        if "currency" not in columns:
+            notices.append(no_currency_notice(currency))
+        return _Readers(money, date, currency), notices
 
     def _groups(
-        self, filename: str, reader: _Rows, width: int, columns: dict[str, int]
+        self, reader: CsvReader, width: int, columns: dict[str, int]
     ) -> Iterator[_Group | Problem]:
         """Group consecutive rows by ``Name``; bad rows become problems."""
+        filename = reader.name
         name_index = columns["name"]
         current: _Group | None = None
-        while True:
-            start = reader.line_num + 1
-            try:
-                cells: list[str] = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                yield Problem(f"{filename}:{start}", f"unreadable CSV row: {exc}")
+        seen: set[str] = set()
+        for record in reader.records():
+            if isinstance(record, Problem):
+                yield record
                 continue
-            if not any(cell.strip() for cell in cells):
-                continue
+            start, cells = record
+            if len(cells) > width and not any(cell.strip() for cell in cells[width:]):
+                cells = cells[:width]
             name = cells[name_index].strip() if name_index < len(cells) else ""
             same = current is not None and bool(name) and name == current.name
             if len(cells) != width:
@@ -330,17 +255,26 @@ class ShopifyConnector:
                 continue
             if current is not None and not current.skipped:
                 yield current
+            if name in seen:
+                yield Problem(
+                    f"{filename}:{start}",
+                    f"order {name} appears again after other orders; row skipped "
+                    "(one order's rows must be together)",
+                )
+                current = _Group(name, start, skipped=True)
+                continue
+            seen.add(name)
             current = _Group(name, start, [(start, {k: cells[i] for k, i in columns.items()})])
-        if current is not None and not current.skipped:
+        if current is not None and not current.skipped and not reader.cancelled:
             yield current
 
-    def _order(self, filename: str, group: _Group, options: ParseOptions) -> EventRecord | Problem:
+    def _order(self, filename: str, group: _Group, readers: _Readers) -> EventRecord | Problem:
         """Turn one order's rows into an event, or a problem if its first row is bad."""
         locator = f"{filename}:{group.line}"
         first = group.rows[0][1]
 
         def cell(column: str) -> str:
-            return _clean(first.get(column.lower(), ""))
+            return clean(first.get(_key(column), ""))
 
         if not (cell("Currency") or cell("Total") or cell("Financial Status")):
             return Problem(locator, f"order {group.name}: its first row has no order details")
@@ -349,32 +283,34 @@ class ShopifyConnector:
         column = ""
         try:
             for attr, column in _ORDER_AMOUNTS:
-                amounts[attr] = parse_amount(cell(column))
+                amounts[attr] = readers.money(cell(column))
             column = "Created at"
-            created = parse_date(cell(column), options.tz)
+            created = readers.date(cell(column))
             for attr, column in _ORDER_DATES:
-                dates[attr] = parse_date(cell(column), options.tz)
-        except _BadValue as exc:
+                dates[attr] = readers.date(cell(column))
+            column = "Currency"
+            currency = currency_code(cell(column)) if cell(column) else readers.currency
+        except BadValue as exc:
             return Problem(locator, f"order {group.name}: {column} {exc}")
         if created is None:
             return Problem(locator, f"order {group.name}: no Created at date")
 
         lines: list[OrderLine] = []
         for _line, row in group.rows:
-            line_name = _clean(row.get("lineitem name", ""))
+            line_name = clean(row.get("lineitemname", ""))
             if not line_name:
                 continue
             try:
-                price = parse_amount(row.get("lineitem price", ""))
-            except _BadValue:
+                price = readers.money(row.get("lineitemprice", ""))
+            except BadValue:
                 price = None
-            quantity_text = _clean(row.get("lineitem quantity", ""))
+            quantity_text = clean(row.get("lineitemquantity", ""))
             quantity = int(quantity_text) if quantity_text.isdigit() else 1
-            lines.append(OrderLine(line_name, quantity, price, _clean(row.get("lineitem sku", ""))))
+            lines.append(OrderLine(line_name, quantity, price, clean(row.get("lineitemsku", ""))))
 
         info = OrderInfo(
             number=group.name,
-            currency=cell("Currency").upper(),
+            currency=currency,
             total=amounts["total"],
             subtotal=amounts["subtotal"],
             shipping=amounts["shipping"],
@@ -391,7 +327,7 @@ class ShopifyConnector:
         )
         billing, shipping = _address(first, "billing"), _address(first, "shipping")
         marketing = cell("Accepts Marketing").lower()
-        details = _drop_empty(
+        details = drop_empty(
             {
                 "billing": billing,
                 "shipping": shipping,
@@ -400,7 +336,7 @@ class ShopifyConnector:
                 "discount_code": cell("Discount Code"),
                 "tags": [t.strip() for t in cell("Tags").split(",") if t.strip()],
                 "notes": cell("Notes"),
-                "note_attributes": parse_note_attributes(first.get("note attributes", "")),
+                "note_attributes": parse_note_attributes(first.get("noteattributes", "")),
                 "accepts_marketing": marketing in ("yes", "true") if marketing else None,
                 "source": cell("Source"),
             }
@@ -411,29 +347,23 @@ class ShopifyConnector:
         participants: tuple[Participant, ...] = ()
         if buyer_name or email or phone:
             participants = (Participant("buyer", buyer_name, email, phone, platform="shopify"),)
-        return EventRecord(
-            channel="order",
-            source="shopify",
-            external_id=group.name,
-            occurred_at=created,
-            title=f"Order {group.name}",
-            text=_summary(info, details),
-            participants=participants,
-            thread_key=None,
-            details=details,
-            order=info,
-            locator=locator,
-        )
+        return order_event("shopify", info, created, participants, details, locator)
+
+
+def _needs_order(value: str) -> bool:
+    """Whether a date cell is a numeric local date whose day/month order matters."""
+    text = value.strip()
+    return bool(text) and not text[:4].isdigit() and any(sep in text[:6] for sep in "/.-")
 
 
 def _address(row: Mapping[str, str], prefix: str) -> dict[str, str]:
     """The billing or shipping address of a first row, empty parts dropped."""
 
     def get(column: str) -> str:
-        return _clean(row.get(f"{prefix} {column}", ""))
+        return clean(row.get(norm(f"{prefix} {column}"), ""))
 
     street = get("street") or ", ".join(part for part in (get("address1"), get("address2")) if part)
-    return _drop_empty(
+    return drop_empty(
         {
             "name": get("name"),
             "street": street,
@@ -446,23 +376,3 @@ def _address(row: Mapping[str, str], prefix: str) -> dict[str, str]:
             "company": get("company"),
         }
     )
-
-
-def _summary(info: OrderInfo, details: Mapping[str, Any]) -> str:
-    """A readable plain-text summary of an order."""
-    out: list[str] = []
-    for line in info.lines:
-        price = f" @ {line.unit_price}" if line.unit_price is not None else ""
-        out.append(f"{line.quantity} × {line.name}{price}")
-    total = f"Total {info.total} {info.currency}".rstrip() if info.total is not None else ""
-    status = [total, info.financial_status, info.fulfillment_status]
-    if info.cancelled_at is not None:
-        status.append("cancelled")
-    if info.refunded:
-        status.append(f"refunded {info.refunded}")
-    out.append(" · ".join(part for part in status if part))
-    if details.get("shipping_method"):
-        out.append(f"Shipping: {details['shipping_method']}")
-    if details.get("notes"):
-        out.append(f"Notes: {details['notes']}")
-    return "\n".join(line for line in out if line)

@@ -34,6 +34,7 @@ from app.records import (
     Problem,
     Role,
 )
+from connectors.archive import SafeZip, looks_like_zip, member_names
 
 _SOURCE = "whatsapp"
 _SNIFF_LINES = 50
@@ -263,6 +264,17 @@ def _chat_name(path: Path) -> tuple[str, bool]:
     return path.stem, False
 
 
+def _chat_member(names: list[str]) -> str | None:
+    """The chat text inside a zip export: ``_chat.txt`` or ``WhatsApp Chat with ….txt``."""
+    found = [
+        n
+        for n in names
+        if n.rsplit("/", 1)[-1] == "_chat.txt"
+        or (n.endswith(".txt") and _CHAT_FILE.fullmatch(n.rsplit("/", 1)[-1][:-4].strip()))
+    ]
+    return min(found, key=lambda n: (n.count("/"), n)) if found else None
+
+
 def _person(role: Role, name: str) -> Participant:
     is_phone = bool(_PHONE.fullmatch(name)) and sum(c.isdigit() for c in name) >= 5
     return Participant(
@@ -345,22 +357,25 @@ class WhatsAppConnector:
     """
 
     name: str = "whatsapp"
-    label: str = "WhatsApp chat export (.txt)"
+    label: str = "WhatsApp chat export (.txt or .zip)"
     channel: Channel = "chat"
-    extensions: tuple[str, ...] = (".txt",)
+    extensions: tuple[str, ...] = (".txt", ".zip")
 
     def sniff(self, path: Path, head: bytes) -> float:
         """How sure this connector is that ``head`` starts a WhatsApp chat export.
 
         Args:
-            path: the file (unused; exports are recognised by content).
+            path: the file (a zip's member list is read to find the chat text).
             head: the first bytes of the file.
 
         Returns:
             0.9 if the first line and at least one more line (or the only line) are message
-            headers, 0.5 if several later lines are, 0.0 otherwise.
+            headers, or for a zip holding ``_chat.txt`` or ``WhatsApp Chat with ….txt``; 0.5
+            if several later lines are headers; 0.0 otherwise.
         """
-        del path
+        if looks_like_zip(head):
+            names = member_names(path)
+            return 0.9 if names is not None and _chat_member(names) is not None else 0.0
         lines = [line for line in _decode(head) if line.strip()][:_SNIFF_LINES]
         hits = [_HEADER.match(line) is not None for line in lines]
         if not hits:
@@ -385,18 +400,53 @@ class WhatsAppConnector:
             FormatError: the file cannot be read or is not a WhatsApp chat export.
         """
         try:
-            raw = path.read_bytes()
+            with path.open("rb") as fh:
+                zipped = looks_like_zip(fh.read(4))
+            raw = b"" if zipped else path.read_bytes()
         except OSError as exc:
             raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        if zipped:
+            yield from self._zip(path, options)
+        else:
+            yield from self._text(raw, path.name, _chat_name(path), options, {})
+
+    def _zip(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        """A ``.zip`` export: the chat text read in memory, its media listed by reference."""
+        with SafeZip(path) as archive:
+            for name, why in archive.rejected:
+                yield Problem(f"{path.name}!{name}", f"archive member skipped: {why}")
+            member = _chat_member(list(archive.members))
+            if member is None:
+                rejected = [n for n, _ in archive.rejected if _chat_member([n.replace("\\", "/")])]
+                why = f" (rejected: {dict(archive.rejected)[rejected[0]]})" if rejected else ""
+                raise FormatError(f"{path.name}: no WhatsApp chat text in the archive{why}")
+            raw = archive.read(member)
+            media = {m.basename: m for m in archive if m.name != member}
+        base = member.rsplit("/", 1)[-1]
+        named = _chat_name(Path(base) if base != "_chat.txt" else path)
+        where = f"{path.name}!{member}"
+        yield from self._text(
+            raw, where, named, options, {k: (v.name, v.size) for k, v in media.items()}
+        )
+
+    def _text(
+        self,
+        raw: bytes,
+        where: str,
+        named: tuple[str, bool],
+        options: ParseOptions,
+        media: dict[str, tuple[str, int]],
+    ) -> Iterator[Item]:
+        """Parse the text of an export; ``where`` prefixes locators, ``media`` is the zip's."""
         lines = _decode(raw)
         first = [line for line in lines if line.strip()][:_SNIFF_LINES]
         if not any(_HEADER.match(line) for line in first):
             raise FormatError(
-                f"{path.name}: not a WhatsApp chat export (no line starts with a date and time)"
+                f"{where}: not a WhatsApp chat export (no line starts with a date and time)"
             )
         heads = [_head(line) for line in lines]
-        order, notes = _decide_order([h for h in heads if h], options, path.name)
-        chat, from_file_name = _chat_name(path)
+        order, notes = _decide_order([h for h in heads if h], options, where)
+        chat, from_file_name = named
 
         authors: dict[str, None] = {}
         group: str | None = None
@@ -419,12 +469,12 @@ class WhatsAppConnector:
         for note in notes:
             yield Notice(note)
         yield from self._messages(
-            path, raw, lines, heads, order, options, chat, group, list(authors)
+            where, raw, lines, heads, order, options, chat, group, list(authors), media
         )
 
     def _messages(
         self,
-        path: Path,
+        where_file: str,
         raw: bytes,
         lines: list[str],
         heads: list[_Head | None],
@@ -433,6 +483,7 @@ class WhatsAppConnector:
         chat: str,
         group: str | None,
         names: list[str],
+        archived: dict[str, tuple[str, int]],
     ) -> Iterator[Item]:
         """The second pass: group lines into messages and turn them into records."""
         known = tuple(sorted(names, key=len, reverse=True))
@@ -461,7 +512,12 @@ class WhatsAppConnector:
             if group is not None:
                 details["group"] = group
             if msg.author is not None and (media := _media(text)) is not None:
-                details["media"] = media
+                found = archived.get(media["file"] or "")
+                details["media"] = (
+                    media
+                    if found is None
+                    else {**media, "archive_member": found[0], "size": found[1]}
+                )
             return EventRecord(
                 channel="chat",
                 source=_SOURCE,
@@ -473,7 +529,7 @@ class WhatsAppConnector:
                 direction="system" if msg.author is None else None,
                 thread_key=f"{_SOURCE}:{chat}",
                 details=details,
-                locator=f"{path.name}:{msg.line_no}",
+                locator=f"{where_file}:{msg.line_no}",
             )
 
         for index, (line, h) in enumerate(zip(lines, heads, strict=True)):
@@ -482,7 +538,7 @@ class WhatsAppConnector:
                     return
                 if options.progress is not None:
                     options.progress(total * index // max(len(lines), 1), total)
-            where = f"{path.name}:{index + 1}"
+            where = f"{where_file}:{index + 1}"
             local = None if h is None else (h.dates.get("ymd") or h.dates.get(order))
             if h is not None and local is not None:
                 if current is not None:

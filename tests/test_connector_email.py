@@ -1,9 +1,12 @@
-"""Tests for the email connectors (mbox, .eml/Maildir) and the shared message converter.
+"""Tests for the email connectors (mbox, .eml, Maildir), the registry's folder walk
+and the shared message converter (threading, automated senders, HTML, limits).
 
 The .eml fixtures are real public test messages (see tests/fixtures/email and
 the project's sample sources); ``shop.mbox`` is a hand-written mailbox with a
 Takeout-style thread, mboxrd quoting, an HTML-only and a Windows-1252 message,
-a newsletter and one deliberately broken message.
+a newsletter and one deliberately broken message. Maildirs are built in
+temporary folders (their file names contain ``:``, which Windows checkouts
+cannot hold). The robustness corpus is in ``test_mail_corpus.py``.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.db import Database
 from app.errors import FormatError
+from app.ingest import import_paths
 from app.records import EventRecord, Item, OwnerHint, ParseOptions, Problem
-from connectors import mail
+from connectors import mail, mail_text, registry
 from connectors.eml import EmlConnector, looks_like_headers
+from connectors.maildir import MaildirConnector, folder_name, is_sent_folder, parse_flags
 from connectors.mbox import MboxConnector
 
 EMAIL = Path(__file__).resolve().parent / "fixtures" / "email"
@@ -536,3 +542,341 @@ def test_mbox_never_crashes(tmp_path_factory: pytest.TempPathFactory, lines: lis
     path.write_bytes(b"From x Mon Jan  1 00:00:00 2024\n" + b"".join(lines))
     items = _mbox(path)
     assert all(isinstance(i, EventRecord | Problem | OwnerHint) for i in items)
+
+
+# ----------------------------------------------------------------------------- Maildir
+
+
+def _mail(n: int, sender: str, to: str, subject: str, extra: str = "") -> bytes:
+    return (
+        f"From: {sender}\nTo: {to}\nDate: Mon, {n} Jan 2024 10:00:00 +0000\n"
+        f"Message-ID: <m{n}@example.org>\nSubject: {subject}\n{extra}\nbody {n}\n"
+    ).encode()
+
+
+def _maildir(root: Path) -> Path:
+    """A Dovecot-style Maildir++ tree with an INBOX, a Sent folder and nested subfolders."""
+    for folder in ("", ".Sent", ".Archive.2024", ".Entw&APw-rfe"):
+        for sub in ("cur", "new", "tmp"):
+            (root / folder / sub).mkdir(parents=True, exist_ok=True)
+    alice, shop = "Alice <alice@example.org>", "Shop <hello@example-shop.co.uk>"
+    (root / "cur" / "1700000001.M1P1.host:2,FS").write_bytes(_mail(1, alice, shop, "Order"))
+    (root / "new" / "1700000002.M2P1.host").write_bytes(_mail(2, alice, shop, "Another"))
+    (root / "tmp" / "1700000003.M3P1.host").write_bytes(_mail(3, alice, shop, "Half written"))
+    (root / "cur" / ".hidden").write_bytes(_mail(4, alice, shop, "Hidden"))
+    sent = root / ".Sent" / "cur" / "1700000005.M5P1.host!2,RS"  # Windows-safe separator
+    sent.write_bytes(_mail(5, shop, alice, "Re: Order"))
+    (root / ".Archive.2024" / "cur" / "1700000006.M6P1.host;2,Sa").write_bytes(
+        _mail(6, alice, shop, "Old")
+    )
+    (root / ".Archive.2024" / "dovecot-keywords").write_text("0 $Forwarded\n1 Junk\n")
+    (root / ".Entw&APw-rfe" / "cur" / "1700000007.M7P1.host:2,D").write_bytes(b"not a message\n")
+    for name in ("dovecot-uidlist", "dovecot.index.log", "subscriptions"):
+        (root / name).write_bytes(b"3 V1 N4\n")
+    return root
+
+
+def test_maildir_imports_folders_flags_and_locators(tmp_path: Path) -> None:
+    root = _maildir(tmp_path / "Maildir")
+    connector = MaildirConnector()
+    assert connector.sniff(root, b"") == 0.95
+    assert connector.sniff(root / "cur" / "1700000001.M1P1.host:2,FS", b"From: x") == 0.0
+    assert connector.sniff(tmp_path, b"") == 0.0
+    items = list(connector.parse(root, _options()))
+    records = _records(items)
+    assert [(r.locator, r.details["folder"], r.details["flags"]) for r in records] == [
+        ("Maildir/cur/1700000001.M1P1.host:2,FS", "INBOX", ["flagged", "seen"]),
+        ("Maildir/new/1700000002.M2P1.host", "INBOX", []),
+        (
+            "Maildir/.Archive.2024/cur/1700000006.M6P1.host;2,Sa",
+            "Archive/2024",
+            ["seen", "$Forwarded"],
+        ),
+        ("Maildir/.Sent/cur/1700000005.M5P1.host!2,RS", "Sent", ["replied", "seen"]),
+    ]
+    problems = [i for i in items if isinstance(i, Problem)]
+    assert problems == [
+        Problem(
+            "Maildir/.Entw&APw-rfe/cur/1700000007.M7P1.host:2,D",
+            "not an email message (no mail headers found)",
+        )
+    ]
+    # The Sent folder's sender is the owner, hinted once, just before its message.
+    hint = items.index(OwnerHint("email", "hello@example-shop.co.uk"))
+    assert items[hint + 1] == records[-1]
+    # The bare "Re: Order" in Sent joins the thread of "Order" in the INBOX.
+    assert records[-1].thread_key == records[0].thread_key == "m1@example.org"
+
+
+def test_maildir_folder_names_and_flags() -> None:
+    assert folder_name(Path("/x/.Entw&APw-rfe"), Path("/x")) == "Entwürfe"
+    assert folder_name(Path("/x/.INBOX.Sent Items"), Path("/x")) == "INBOX/Sent Items"
+    assert folder_name(Path("/m/Account/INBOX"), Path("/m/Account/INBOX")) == "INBOX"
+    assert folder_name(Path("/m/Account/Sent"), Path("/m/Account/Sent")) == "Sent"
+    assert is_sent_folder("INBOX/Sent Items") and is_sent_folder("Gesendet")
+    assert not is_sent_folder("Sentimental")
+    assert parse_flags("123.M1.host:2,TSRPFD") == [
+        "draft",
+        "flagged",
+        "passed",
+        "replied",
+        "seen",
+        "trashed",
+    ]
+    assert parse_flags("123.M1.host:1,S") == []  # experimental info
+    assert parse_flags("123.M1.host") == []
+    assert parse_flags("123.M1.host:2,Sb", {"b": "Junk"}) == ["seen", "Junk"]
+
+
+def test_maildir_reports_progress_and_stops_when_cancelled(tmp_path: Path) -> None:
+    root = tmp_path / "Maildir"
+    (root / "cur").mkdir(parents=True)
+    for n in range(1, 451):
+        (root / "cur" / f"{1700000000 + n}.M{n}.host:2,S").write_bytes(
+            _mail(n % 28 + 1, "a@example.org", "b@example.org", f"number {n}")
+        )
+    total = sum(f.stat().st_size for f in (root / "cur").iterdir())
+    calls: list[tuple[int, int]] = []
+    items = list(
+        MaildirConnector().parse(root, _options(progress=lambda d, t: calls.append((d, t))))
+    )
+    assert len(_records(items)) == 450
+    assert len(calls) == 3 and calls[-1] == (total, total) and 0 < calls[0][0] < calls[1][0]
+    polls = iter(range(1000))
+    cancelled = list(
+        MaildirConnector().parse(root, _options(should_cancel=lambda: next(polls) >= 5))
+    )
+    assert len(cancelled) == 5
+
+
+def test_maildir_rejects_a_folder_that_is_not_one(tmp_path: Path) -> None:
+    with pytest.raises(FormatError, match="not a Maildir"):
+        list(MaildirConnector().parse(tmp_path, _options()))
+
+
+def test_registry_walks_a_mixed_folder_and_keeps_each_maildir_whole(tmp_path: Path) -> None:
+    mixed = tmp_path / "mail"
+    _maildir(mixed / "Maildir")
+    shutil.copy(EMAIL / "shop.mbox", mixed / "shop.mbox")
+    (mixed / "saved").mkdir()
+    shutil.copy(EMAIL / "shift_jis_8bit_body_docomo.eml", mixed / "saved" / "docomo.eml")
+    apple = mixed / "Inbox.mbox"  # an Apple Mail export: a folder holding a file "mbox"
+    apple.mkdir()
+    shutil.copy(EMAIL / "shop.mbox", apple / "mbox")
+    (mixed / ".git").mkdir()
+    (mixed / ".git" / "HEAD").write_text("ref: x\n")
+    offlineimap = mixed / "Account" / "INBOX"  # mbsync/offlineimap: one Maildir per folder
+    (offlineimap / "cur").mkdir(parents=True)
+    (offlineimap / "Sub" / "new").mkdir(parents=True)
+    found = list(registry.expand([mixed]))
+    assert [p.relative_to(mixed).as_posix() for p in found] == [
+        "Account/INBOX",
+        "Account/INBOX/Sub",
+        "Inbox.mbox/mbox",
+        "Maildir",
+        "saved/docomo.eml",
+        "shop.mbox",
+    ]
+    assert [registry.detect(p).name for p in found] == [
+        "maildir",
+        "maildir",
+        "mbox",
+        "maildir",
+        "eml",
+        "mbox",
+    ]
+    assert list(registry.expand([mixed / "Maildir"])) == [mixed / "Maildir"]
+    with pytest.raises(FormatError, match="not a folder Threadline recognises"):
+        registry.detect(mixed / "saved")
+
+
+def test_a_mixed_folder_imports_through_the_ingest_path(db: Database, tmp_path: Path) -> None:
+    mixed = tmp_path / "mail"
+    _maildir(mixed / "Maildir")
+    shutil.copy(EMAIL / "shop.mbox", mixed / "shop.mbox")
+    reports = import_paths(db, [mixed])
+    assert [(Path(r.path).name, r.format, r.status) for r in reports] == [
+        ("Maildir", "maildir", "done"),
+        ("shop.mbox", "mbox", "done"),
+    ]
+    assert reports[0].added == 4 and len(reports[0].problems) == 1
+    assert reports[1].added == 6
+    again = import_paths(db, [mixed])
+    assert sum(r.added for r in again) == 0
+
+
+# ----------------------------------------------------------------------------- threading
+
+
+@pytest.mark.parametrize(
+    ("subject", "normalised", "reply"),
+    [
+        ("Re: Order #1042", "order #1042", True),
+        ("RE: re: Fwd: Order #1042", "order #1042", True),
+        ("AW: WG: Bestellung", "bestellung", True),
+        ("Re[2]: Order", "order", True),
+        ("SV: Tilaus", "tilaus", True),
+        ("回复: 订单", "订单", True),
+        ("[Shop] Re: Order", "order", True),
+        ("Order  #1042 ", "order #1042", False),
+        ("[Shop] Order", "order", False),
+        ("Regarding: the order", "regarding: the order", False),
+    ],
+)
+def test_normalise_subject(subject: str, normalised: str, reply: bool) -> None:
+    assert mail.normalise_subject(subject) == (normalised, reply)
+
+
+def _threaded(*messages: str) -> list[str | None]:
+    reader = mail.MailReader()
+    keys: list[str | None] = []
+    for n, headers in enumerate(messages):
+        items = reader.items(_message(f"Date: Mon, 1 Jan 2024 0{n}:00:00 +0000\n{headers}"), "x")
+        record = items[-1]
+        assert isinstance(record, EventRecord)
+        keys.append(record.thread_key)
+    return keys
+
+
+def test_subject_fallback_only_without_a_message_id_chain() -> None:
+    alice_to_shop = "From: alice@example.org\nTo: shop@example.com\n"
+    shop_to_alice = "From: shop@example.com\nTo: alice@example.org\n"
+    keys = _threaded(
+        alice_to_shop + "Message-ID: <root@x>\nSubject: Order 1042",
+        shop_to_alice + "Message-ID: <bare@x>\nSubject: Re: Order 1042",  # no chain
+        shop_to_alice + "Message-ID: <chain@x>\nIn-Reply-To: <other@x>\nSubject: Re: Order 1042",
+        "From: bob@example.org\nTo: shop@example.com\nMessage-ID: <bob@x>\nSubject: Re: Order 1042",
+        alice_to_shop + "Message-ID: <new@x>\nSubject: Order 1042",  # not a reply: a new thread
+    )
+    assert keys[:3] == ["root@x", "root@x", "other@x"]
+    assert keys[3] is not None and keys[3].startswith("subject:")  # other people: not joined
+    assert keys[4] == "new@x"
+
+
+def test_bare_replies_without_an_original_share_a_subject_key() -> None:
+    headers = "From: alice@example.org\nTo: shop@example.com\nSubject: Re: Vase"
+    first = mail.parse_message(_message("Date: Mon, 1 Jan 2024 00:00:00 +0000\n" + headers))
+    second = mail.parse_message(_message("Date: Tue, 2 Jan 2024 00:00:00 +0000\n" + headers))
+    assert first.thread_key is not None and first.thread_key.startswith("subject:")
+    assert first.thread_key == second.thread_key
+    assert first.external_id != second.external_id
+    no_subject = mail.parse_message(
+        _message("Date: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <a@x>\nSubject: Re:")
+    )
+    assert no_subject.thread_key == "a@x"
+
+
+# ----------------------------------------------------------------------------- automated senders
+
+
+@pytest.mark.parametrize(
+    ("sender", "automated"),
+    [
+        ("Shopify <mailer@shopify.com>", True),
+        ("Etsy <transaction@etsy.com>", True),
+        ("PayPal <service@intl.paypal.com>", True),
+        ("service@paypal.co.uk", True),
+        ("Stripe <notifications@stripe.com>", True),
+        ("Square <noreply@messaging.squareup.com>", True),
+        ("auto-confirm@amazon.co.uk", True),
+        ("bounces+12345@sendgrid.example", True),
+        ("Notifications <notifications@github.example>", True),
+        ("WordPress <wordpress@bloom-shop.example>", True),
+        ("Buyer <8x3yq4@marketplace.amazon.co.uk>", False),  # a relayed customer
+        ("Jane <jane.doe@gmail.com>", False),
+        ("info@florist.example", False),
+        ("Shopify Fan <fan@notshopify.example>", False),
+    ],
+)
+def test_platform_notification_senders_are_automated(sender: str, automated: bool) -> None:
+    raw = _message(f"From: {sender}\nDate: Mon, 1 Jan 2024 00:00:00 +0000")
+    assert mail.parse_message(raw).details["automated"] is automated
+
+
+def test_list_unsubscribe_and_reports_are_automated() -> None:
+    date = "From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n"
+    assert mail.parse_message(_message(date + "List-Unsubscribe: <mailto:u@x>")).details[
+        "automated"
+    ]
+    report = date + "Content-Type: multipart/report; report-type=delivery-status; boundary=b"
+    assert mail.parse_message(_message(report, "--b\n\nx\n--b--\n")).details["automated"]
+
+
+def test_owner_hint_is_not_given_for_automated_mail_in_a_sent_folder() -> None:
+    raw = _message("From: noreply@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000")
+    items = mail.MailReader().items(raw, "x", sent=True)
+    assert len(items) == 1 and isinstance(items[0], EventRecord)
+
+
+# ----------------------------------------------------------------------------- HTML and limits
+
+
+def _alternative(html: str, plain: str = "Plain version.") -> bytes:
+    return _message(
+        "From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n"
+        'Content-Type: multipart/alternative; boundary="b"',
+        f"--b\nContent-Type: text/plain\n\n{plain}\n"
+        f"--b\nContent-Type: text/html; charset=utf-8\n\n{html}\n--b--\n",
+    )
+
+
+def test_html_alternative_is_kept_sanitised_and_the_plain_part_is_the_text() -> None:
+    record = mail.parse_message(
+        _alternative(
+            '<p>Hi <b>there</b><img src="https://t.example/p.gif"></p>'
+            '<div style="background:url(https://t.example/bg)">x</div><script>x()</script>'
+        )
+    )
+    assert record.text == "Plain version."
+    assert record.details["html"] == "<p>Hi <b>there</b></p><div>x</div>"
+    assert "html_truncated" not in record.details
+
+
+def test_html_beyond_the_cap_is_dropped_and_noted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mail_text, "MAX_SAFE_HTML_BYTES", 100)
+    record = mail.parse_message(_alternative("<p>" + "word " * 100 + "</p>", plain=""))
+    assert "html" not in record.details and record.details["html_truncated"] is True
+    assert record.text.startswith("word word")  # the text still comes from the HTML
+
+
+def test_plain_only_mail_has_no_html() -> None:
+    raw = _message("From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000")
+    assert "html" not in mail.parse_message(raw).details
+
+
+def test_html_to_text_survives_broken_markup_quickly() -> None:
+    assert mail.html_to_text("<p>a</p><!-- unclosed <p>b") == "a"
+    assert mail.html_to_text("<div>x</<div>y") == "xy"  # as a browser reads it
+    assert mail.html_to_text("<pre>a\nb</pre>after") == "a\nb\n\nafter"
+    assert mail.html_to_text("</" * 200_000) == ""
+
+
+def test_long_text_is_truncated_and_noted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mail, "MAX_TEXT_CHARS", 10)
+    raw = _message("From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000", "x" * 50)
+    record = mail.parse_message(raw)
+    assert record.text == "x" * 10 and record.details["text_truncated"] is True
+
+
+def test_mbox_status_headers_become_flags() -> None:
+    raw = _message(
+        "From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nStatus: RO\nX-Status: AF"
+    )
+    assert mail.parse_message(raw).details["flags"] == ["flagged", "replied", "seen"]
+    plain = _message("From: a@example.com\nDate: Mon, 1 Jan 2024 00:00:00 +0000")
+    assert "flags" not in mail.parse_message(plain).details
+
+
+def test_lenient_transfer_decoding() -> None:
+    assert mail_text.lenient_b64decode(b"SGVs!bG8\n=") == b"Hello"
+    assert mail_text.lenient_qp_decode(b"a=  \r\nb=\rc =ZZ =C3=A9") == "abc =ZZ é".encode()
+
+
+def test_split_addresses_common_forms() -> None:
+    assert mail.split_addresses("Jane  Doe <jane@x.com>") == [("Jane Doe", "jane@x.com")]
+    assert mail.split_addresses('"Doe, Jane" <jane@x.com>') == [("Doe, Jane", "jane@x.com")]
+    assert mail.split_addresses(" jane@x.com ") == [("", "jane@x.com")]
+    assert mail.split_addresses("<jane@x.com>") == [("", "jane@x.com")]
+    assert mail.split_addresses("=?utf-8?Q?Zo=C3=AB?= <z@x.com>") == [
+        ("=?utf-8?Q?Zo=C3=AB?=", "z@x.com")
+    ]

@@ -407,9 +407,9 @@ def test_sniff() -> None:
 
 def test_connector_attributes() -> None:
     assert CONNECTOR.name == "whatsapp"
-    assert CONNECTOR.label == "WhatsApp chat export (.txt)"
+    assert CONNECTOR.label == "WhatsApp chat export (.txt or .zip)"
     assert CONNECTOR.channel == "chat"
-    assert CONNECTOR.extensions == (".txt",)
+    assert CONNECTOR.extensions == (".txt", ".zip")
 
 
 def test_progress_and_cancel(tmp_path: Path) -> None:

@@ -1,0 +1,306 @@
+"""Safe reading of ``.zip`` exports (WhatsApp "Export chat" with media, Slack workspace exports).
+
+An export archive is untrusted input. ``SafeZip`` opens one and checks it before anything is
+read: the number of members and their total uncompressed size are limited (the archive is
+refused with an ``ArchiveError``, a ``FormatError``, when either is exceeded); a member whose
+name is absolute or climbs out with ``..``, that is encrypted, that repeats an earlier name, or
+whose compression ratio is that of a zip bomb is set aside in ``rejected`` with the reason, and
+the rest stays readable. Members are read into memory only, in chunks and never past their
+declared size or a per-member cap; nothing is ever extracted, so names are data, never paths
+to write to. Media members are not read at all: connectors list them by name and size.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from app.errors import FormatError
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_EOCD = b"PK\x05\x06"
+_CHUNK = 1 << 16
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+class ArchiveError(FormatError):
+    """A zip archive, or one member that had to be read, is unsafe or unreadable."""
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """How much an archive may hold before it is refused.
+
+    Attributes:
+        max_members: members (files and folders) in the archive.
+        max_total_size: declared uncompressed size of all members together, in bytes.
+        max_member_size: bytes of one member that may be read into memory.
+        max_ratio: uncompressed/compressed size above which a member counts as a zip bomb.
+        ratio_floor: members smaller than this (uncompressed) are not ratio-checked; small
+            text files compress well and cannot do harm.
+    """
+
+    max_members: int = 50_000
+    max_total_size: int = 32 * 1024**3
+    max_member_size: int = 512 * 1024**2
+    max_ratio: float = 200.0
+    ratio_floor: int = 1024 * 1024
+
+
+DEFAULT_LIMITS = ZipLimits()
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file in an archive, by reference.
+
+    Attributes:
+        name: the member's name with ``/`` separators (backslashes turned into ``/``, ``./``
+            parts dropped); never absolute and never containing ``..``.
+        size: declared uncompressed size in bytes.
+        compressed_size: size inside the archive in bytes.
+    """
+
+    name: str
+    size: int
+    compressed_size: int
+
+    @property
+    def basename(self) -> str:
+        """The last part of the name."""
+        return self.name.rsplit("/", 1)[-1]
+
+
+def looks_like_zip(head: bytes) -> bool:
+    """Whether ``head`` starts like a zip archive.
+
+    Args:
+        head: the first bytes of a file.
+
+    Returns:
+        True for a local file header or an empty archive's end record.
+    """
+    return head.startswith(_ZIP_MAGIC)
+
+
+def unsafe_name_reason(name: str) -> str | None:
+    """Why a member name must not be used, or None if it is safe.
+
+    Args:
+        name: the name as stored in the archive.
+
+    Returns:
+        A short reason ("absolute path", "climbs out of the archive with ..", "NUL in name")
+        or None.
+    """
+    if "\x00" in name:
+        return "NUL in name"
+    text = name.replace("\\", "/")
+    if text.startswith("/") or _DRIVE.match(text):
+        return "absolute path"
+    if any(part == ".." for part in text.split("/")):
+        return "climbs out of the archive with .."
+    return None
+
+
+def _clean(name: str) -> str:
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
+def _declared_count(path: Path) -> int | None:
+    """The member count the end-of-central-directory record states (None if not found)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - (1 << 16) - 22))
+            tail = fh.read()
+    except OSError:
+        return None
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) < at + 22:
+        return None
+    (count,) = struct.unpack("<H", tail[at + 10 : at + 12])
+    return None if count == 0xFFFF else int(count)
+
+
+class SafeZip:
+    """A zip archive opened for checked, in-memory reading.
+
+    Use as a context manager. ``members`` maps each safe member's cleaned name to a
+    ``Member``; ``rejected`` lists ``(name, reason)`` for members that were set aside.
+
+    Attributes:
+        path: the archive file.
+        limits: the limits it was checked against.
+        members: safe files by cleaned name, in archive order.
+        rejected: members set aside, with the reason.
+    """
+
+    def __init__(self, path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> None:
+        """Open and check ``path``.
+
+        Args:
+            path: the ``.zip`` file.
+            limits: the limits to enforce.
+
+        Raises:
+            ArchiveError: not a readable zip, too many members, or too large in total.
+        """
+        self.path = path
+        self.limits = limits
+        self.members: dict[str, Member] = {}
+        self.rejected: list[tuple[str, str]] = []
+        self._by_name: dict[str, zipfile.ZipInfo] = {}
+        declared = _declared_count(path)
+        if declared is not None and declared > limits.max_members:
+            raise ArchiveError(self._too_many(declared))
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            NotImplementedError,
+            OSError,
+            ValueError,
+            EOFError,
+        ) as exc:
+            raise ArchiveError(f"{path.name}: not a readable zip archive ({exc})") from exc
+        try:
+            self._check()
+        except ArchiveError:
+            self._zip.close()
+            raise
+
+    def _too_many(self, count: int) -> str:
+        return (
+            f"{self.path.name}: refused: {count} members, more than the "
+            f"{self.limits.max_members} allowed"
+        )
+
+    def _check(self) -> None:
+        infos = self._zip.infolist()
+        limits = self.limits
+        if len(infos) > limits.max_members:
+            raise ArchiveError(self._too_many(len(infos)))
+        total = sum(i.file_size for i in infos)
+        if total > limits.max_total_size:
+            raise ArchiveError(
+                f"{self.path.name}: refused: {total} bytes uncompressed, more than the "
+                f"{limits.max_total_size} allowed"
+            )
+        for info in infos:
+            if info.is_dir():
+                continue
+            reason = unsafe_name_reason(info.filename)
+            name = _clean(info.filename)
+            if reason is None and not name:
+                reason = "empty name"
+            if reason is None and info.flag_bits & 0x1:
+                reason = "encrypted"
+            if reason is None and name in self._by_name:
+                reason = "the same name appears twice"
+            if (
+                reason is None
+                and info.file_size > limits.ratio_floor
+                and info.file_size > limits.max_ratio * max(info.compress_size, 1)
+            ):
+                ratio = info.file_size // max(info.compress_size, 1)
+                reason = (
+                    f"compression ratio {ratio}:1 is above {limits.max_ratio:g}:1 "
+                    "(possible zip bomb)"
+                )
+            if reason is not None:
+                self.rejected.append((info.filename, reason))
+                continue
+            self._by_name[name] = info
+            self.members[name] = Member(name, info.file_size, info.compress_size)
+
+    def __enter__(self) -> SafeZip:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the archive file."""
+        self._zip.close()
+
+    def __iter__(self) -> Iterator[Member]:
+        return iter(self.members.values())
+
+    def read(self, name: str, max_bytes: int | None = None) -> bytes:
+        """The content of one member, read in memory with a size cap.
+
+        Args:
+            name: a key of ``members``.
+            max_bytes: a lower cap than ``limits.max_member_size`` for this read.
+
+        Returns:
+            The member's bytes.
+
+        Raises:
+            ArchiveError: the member is unknown or was rejected, is larger than the cap,
+                turns out larger than it declared, or is corrupt.
+        """
+        info = self._by_name.get(name)
+        if info is None:
+            rejected = dict(self.rejected)
+            why = rejected.get(name, "no such member")
+            raise ArchiveError(f"{self.path.name}!{name}: cannot read: {why}")
+        cap = self.limits.max_member_size
+        if max_bytes is not None:
+            cap = min(cap, max_bytes)
+        where = f"{self.path.name}!{name}"
+        if info.file_size > cap:
+            raise ArchiveError(f"{where}: {info.file_size} bytes, more than the {cap} allowed")
+        chunks: list[bytes] = []
+        got = 0
+        try:
+            with self._zip.open(info) as fh:
+                while chunk := fh.read(_CHUNK):
+                    got += len(chunk)
+                    if got > info.file_size or got > cap:
+                        raise ArchiveError(f"{where}: holds more data than it declares")
+                    chunks.append(chunk)
+        except ArchiveError:
+            raise
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            NotImplementedError,
+            RuntimeError,
+            OSError,
+            EOFError,
+            ValueError,
+        ) as exc:
+            raise ArchiveError(f"{where}: unreadable ({exc})") from exc
+        return b"".join(chunks)
+
+
+def member_names(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> list[str] | None:
+    """The safe member names of a zip archive, for sniffing; None if it is not a usable zip.
+
+    Only the archive's central directory is read.
+
+    Args:
+        path: the file.
+        limits: the limits to check against.
+    """
+    try:
+        with SafeZip(path, limits) as archive:
+            return list(archive.members)
+    except ArchiveError:
+        return None

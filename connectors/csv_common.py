@@ -1,0 +1,580 @@
+"""Shared reading of order exports: CSV dialect and encoding, rows, grouping, order records.
+
+Every order export is a CSV (or tab-separated) file whose columns are matched
+by header name. This module reads such a file as a stream: it detects the
+encoding (UTF-8 with or without BOM, else Windows-1252), the delimiter
+(``csv.Sniffer`` restricted to ``, ; TAB |``), normalises header names
+(``order_id``, ``OrderId`` and ``Order ID`` are the same key), and yields rows
+with their line numbers, turning unreadable or misshapen rows into
+``Problem`` items; it groups an order's consecutive rows; and it builds the
+one event of an order (title "Order <number>", a readable summary as text)
+and its buyer participant, so every platform's orders look alike. Reading
+money and dates is in ``connectors.order_values``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from app.errors import FormatError
+from app.records import (
+    EventRecord,
+    Notice,
+    OrderInfo,
+    ParseOptions,
+    Participant,
+    Problem,
+)
+
+BOM = "\ufeff"
+DELIMITERS = ",;\t|"
+SNIFF_BYTES = 64 * 1024
+_CHUNK = 1 << 20
+_PROGRESS_EVERY = 200
+_SAMPLE_ROWS = 2000
+
+
+# --------------------------------------------------------------------------- files
+
+
+def detect_encoding(path: Path) -> str:
+    """The encoding to read ``path`` with: ``utf-8-sig`` if it all decodes as UTF-8, else cp1252.
+
+    The file is streamed, so a large export is not held in memory.
+
+    Args:
+        path: the file.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as fh:
+        try:
+            while chunk := fh.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8-sig"
+
+
+def decode_head(head: bytes) -> str:
+    """The first bytes of a file as text: BOM dropped, UTF-8 else Windows-1252.
+
+    A multi-byte character cut off at the end of ``head`` does not count as
+    invalid UTF-8.
+
+    Args:
+        head: up to the first 64 KiB of a file.
+    """
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8) :]
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            return head[: exc.start].decode("utf-8")
+        return head.decode("cp1252", errors="replace")
+
+
+def _first_record(text: str, delimiter: str) -> list[str]:
+    try:
+        return next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    except csv.Error:
+        return []
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of a CSV text: ``csv.Sniffer`` restricted to ``, ; TAB |``.
+
+    The sniffer's answer is kept when it splits the header row at least as
+    finely as any other candidate; otherwise (or when it gives up) the
+    candidate that splits the header row into the most cells wins.
+
+    Args:
+        text: the start of the file, decoded.
+    """
+    cut = text.rfind("\n", 0, 16384)
+    sample = text[: cut if cut > 0 else 16384]
+    counts = {d: len(_first_record(sample, d)) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = ""
+    if sniffed in counts and counts[sniffed] >= counts[best]:
+        return sniffed
+    return best if counts[best] > 1 else ","
+
+
+def norm(name: str) -> str:
+    """A header name reduced to its key: lower case letters and digits only.
+
+    ``order_id``, ``OrderId`` and ``Order ID`` all become ``orderid``.
+
+    Args:
+        name: a header cell or a column name as documented.
+
+    Returns:
+        The key.
+    """
+    return "".join(ch for ch in name.replace(BOM, "").replace("ï»¿", "").lower() if ch.isalnum())
+
+
+def header_cells(head: bytes) -> list[str]:
+    """The header row of a CSV file, from its first bytes (empty if unreadable).
+
+    Args:
+        head: up to the first 64 KiB of the file.
+    """
+    text = decode_head(head)
+    if not text.strip():
+        return []
+    return [
+        " ".join(cell.replace(BOM, "").split())
+        for cell in _first_record(text, sniff_delimiter(text))
+    ]
+
+
+def header_keys(head: bytes) -> set[str]:
+    """The normalised header keys of a CSV file, from its first bytes.
+
+    Args:
+        head: up to the first 64 KiB of the file.
+
+    Returns:
+        The keys (see ``norm``); empty if the file has no readable header.
+    """
+    return {norm(cell) for cell in header_cells(head)} - {""}
+
+
+def clean(value: str) -> str:
+    """A cell without surrounding blanks, its embedded line ends as ``\\n``.
+
+    Args:
+        value: the raw cell.
+
+    Returns:
+        The cleaned text.
+    """
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row: its first line number and its cells by normalised header key."""
+
+    line: int
+    values: Mapping[str, str]
+
+    def get(self, *names: str) -> str:
+        """The first non-empty cell among the columns ``names`` (any spelling), or ""."""
+        for name in names:
+            value = self.values.get(norm(name), "")
+            if value:
+                return value
+        return ""
+
+
+class CsvReader:
+    """An open CSV export: encoding, delimiter and header known, rows streamed.
+
+    Use as a context manager. ``rows()`` yields ``Row`` items and ``Problem``
+    items for rows it cannot read; it polls ``options.should_cancel`` between
+    rows (setting ``cancelled``) and reports progress in bytes.
+    """
+
+    def __init__(
+        self, path: Path, options: ParseOptions, what: str, encoding: str | None = None
+    ) -> None:
+        """Open ``path`` and read its header row.
+
+        Args:
+            path: the export.
+            options: progress and cancel hooks.
+            what: the format's name for messages ("a WooCommerce orders export").
+            encoding: the file's encoding when already known (else detected).
+
+        Raises:
+            FormatError: the file is empty or its header cannot be read.
+        """
+        self.path = path
+        self.name = path.name
+        self.options = options
+        self.what = what
+        self.cancelled = False
+        self.encoding = encoding or detect_encoding(path)
+        self.total = path.stat().st_size
+        with path.open("rb") as fh:
+            self.delimiter = sniff_delimiter(decode_head(fh.read(SNIFF_BYTES)))
+        self._raw = path.open("rb")
+        self._text = io.TextIOWrapper(
+            self._raw, encoding=self.encoding, errors="replace", newline=""
+        )
+        self._reader = csv.reader(self._text, delimiter=self.delimiter)
+        try:
+            header = next(self._reader, [])
+        except csv.Error as exc:
+            self.close()
+            raise FormatError(f"{self.name}: not {what} ({exc})") from exc
+        self.header = [" ".join(cell.replace(BOM, "").split()) for cell in header]
+        if not any(self.header):
+            self.close()
+            raise FormatError(f"{self.name}: not {what} (the file is empty)")
+        self.columns: dict[str, int] = {}
+        for position, cell in enumerate(self.header):
+            key = norm(cell)
+            if key:
+                self.columns.setdefault(key, position)
+
+    def __enter__(self) -> CsvReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._text.close()
+        self._raw.close()
+
+    def has(self, *names: str) -> bool:
+        """Whether the header has every one of the columns ``names`` (any spelling)."""
+        return all(norm(name) in self.columns for name in names)
+
+    def column(self, *names: str) -> str | None:
+        """The header cell of the first of ``names`` the file has, or None."""
+        for name in names:
+            if norm(name) in self.columns:
+                return self.header[self.columns[norm(name)]]
+        return None
+
+    def fail(self, reason: str) -> FormatError:
+        """A one-line ``FormatError`` saying the file is not this format, and why.
+
+        Args:
+            reason: what is missing, in a few words.
+
+        Returns:
+            The error, for the caller to raise.
+        """
+        return FormatError(f"{self.name}: not {self.what} ({reason})")
+
+    def sample(self, names: Iterable[str], limit: int = _SAMPLE_ROWS) -> list[str]:
+        """Non-empty cells of the columns ``names`` (any spelling) in the first ``limit`` rows.
+
+        Read through a second handle, so the main pass is not disturbed; used
+        to infer the file's day/month order or number style first.
+
+        Args:
+            names: column names.
+            limit: how many rows to look at.
+
+        Returns:
+            The cells, row by row.
+        """
+        return sample_values(self.path, names, limit, self.encoding)
+
+    def records(self) -> Iterator[tuple[int, list[str]] | Problem]:
+        """Raw rows as (first line number, cells); blank rows skipped, bad CSV as problems."""
+        progress = self.options.progress
+        count = 0
+        while True:
+            if self.options.should_cancel is not None and self.options.should_cancel():
+                self.cancelled = True
+                return
+            start = self._reader.line_num + 1
+            try:
+                cells: list[str] = next(self._reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                yield Problem(f"{self.name}:{start}", f"unreadable CSV row: {exc}")
+                continue
+            if not any(cell.strip() for cell in cells):
+                continue
+            count += 1
+            if progress is not None and count % _PROGRESS_EVERY == 0:
+                progress(min(self._raw.tell(), self.total), self.total)
+            yield start, cells
+        if progress is not None:
+            progress(self.total, self.total)
+
+    def rows(self) -> Iterator[Row | Problem]:
+        """Rows by header key; a row with the wrong number of cells becomes a problem."""
+        width = len(self.header)
+        for record in self.records():
+            if isinstance(record, Problem):
+                yield record
+                continue
+            line, cells = record
+            if len(cells) > width and not any(cell.strip() for cell in cells[width:]):
+                cells = cells[:width]
+            if len(cells) != width:
+                yield Problem(
+                    f"{self.name}:{line}",
+                    f"row has {len(cells)} columns but the header has {width}; skipped",
+                )
+                continue
+            yield Row(line, {key: clean(cells[i]) for key, i in self.columns.items()})
+
+
+def resolve_columns(
+    columns: Mapping[str, int], fields: Mapping[str, tuple[str, ...]]
+) -> dict[str, str]:
+    """For each field, the key of the first of its column names the file has.
+
+    Args:
+        columns: the file's normalised header keys (``CsvReader.columns``).
+        fields: field → column names to try, best first (any spelling).
+
+    Returns:
+        field → normalised key, for the fields the file has.
+    """
+    found: dict[str, str] = {}
+    for field_name, names in fields.items():
+        for name in names:
+            if norm(name) in columns:
+                found[field_name] = norm(name)
+                break
+    return found
+
+
+class Fields:
+    """Reads named fields from rows through a file's resolved columns."""
+
+    def __init__(self, columns: Mapping[str, int], fields: Mapping[str, tuple[str, ...]]) -> None:
+        """Resolve ``fields`` against the file's header keys ``columns``."""
+        self.keys = resolve_columns(columns, fields)
+
+    def has(self, *names: str) -> bool:
+        """Whether the file has a column for every field in ``names``."""
+        return all(name in self.keys for name in names)
+
+    def get(self, row: Row, name: str) -> str:
+        """The cell of field ``name`` in ``row`` ("" if the file lacks it)."""
+        key = self.keys.get(name)
+        return row.values.get(key, "") if key else ""
+
+
+def sample_values(
+    path: Path, names: Iterable[str], limit: int = _SAMPLE_ROWS, encoding: str | None = None
+) -> list[str]:
+    """Non-empty cells of the columns ``names`` in the first ``limit`` rows.
+
+    Used to infer a file's day/month order or number style before the real pass.
+
+    Args:
+        path: the export.
+        names: column names (any spelling).
+        limit: how many rows to look at.
+        encoding: the file's encoding when already known.
+
+    Returns:
+        The cells, row by row.
+    """
+    wanted = [norm(n) for n in names]
+    found: list[str] = []
+    options = ParseOptions(tz=UTC)
+    try:
+        with CsvReader(path, options, "a CSV file", encoding) as reader:
+            for n, row in enumerate(reader.rows()):
+                if n >= limit:
+                    break
+                if isinstance(row, Row):
+                    found.extend(v for key in wanted if (v := row.values.get(key, "")))
+    except FormatError:
+        return []
+    return found
+
+
+def group_rows(
+    reader: CsvReader, key: Callable[[Row], str], missing: str
+) -> Iterator[list[Row] | Problem]:
+    """Consecutive rows with the same key, as lists; problems passed through.
+
+    A row without a key becomes a problem (``missing`` says why). A key seen
+    again after other keys becomes a problem too: one order's rows must be
+    together, and the earlier order has already been emitted. The last group
+    is dropped when the reader was cancelled.
+
+    Args:
+        reader: the open export.
+        key: the order number of a row ("" if none).
+        missing: the problem text for a row without a key.
+    """
+    current: list[Row] = []
+    current_key = ""
+    seen: set[str] = set()
+    for row in reader.rows():
+        if isinstance(row, Problem):
+            yield row
+            continue
+        value = key(row)
+        if not value:
+            yield Problem(f"{reader.name}:{row.line}", missing)
+            continue
+        if current and value == current_key:
+            current.append(row)
+            continue
+        if current:
+            yield current
+        if value in seen:
+            yield Problem(
+                f"{reader.name}:{row.line}",
+                f"order {value} appears again after other orders; this row is skipped "
+                "(one order's rows must be together)",
+            )
+            current, current_key = [], ""
+            continue
+        seen.add(value)
+        current, current_key = [row], value
+    if current and not reader.cancelled:
+        yield current
+
+
+# --------------------------------------------------------------------------- records
+
+
+def no_currency_notice(currency: str) -> Notice:
+    """The notice for an export that states no currency.
+
+    Args:
+        currency: the ISO code the amounts are read in (the ``currency`` setting).
+
+    Returns:
+        The notice for the import report.
+    """
+    return Notice(f"no currency in the file; amounts read as {currency} (setting `currency`)")
+
+
+def drop_empty(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` without empty strings, Nones and empty containers.
+
+    Args:
+        values: a details mapping.
+
+    Returns:
+        A new dict.
+    """
+    return {k: v for k, v in values.items() if v not in ("", None, [], {})}
+
+
+def join_name(*parts: str) -> str:
+    """Name parts joined by single spaces, empty parts dropped."""
+    return " ".join(" ".join(p.split()) for p in parts if p.strip())
+
+
+def buyer(
+    platform: str,
+    *,
+    name: str = "",
+    email: str = "",
+    phone: str = "",
+    handle: str = "",
+    platform_id: str = "",
+) -> tuple[Participant, ...]:
+    """The buyer as a one-participant tuple, or () when the export names nobody.
+
+    Args:
+        platform: scopes ``handle`` and ``platform_id`` ("etsy", "stripe").
+        name: display name ("" if none).
+        email: e-mail address ("" if none).
+        phone: phone number as written ("" if none).
+        handle: platform username ("" if none).
+        platform_id: the platform's customer id ("" if none).
+
+    Returns:
+        ``(Participant("buyer", …),)`` or ``()``.
+    """
+    if not (name or email or phone or handle or platform_id):
+        return ()
+    return (
+        Participant(
+            "buyer",
+            name,
+            email or None,
+            phone or None,
+            handle=handle or None,
+            platform=platform,
+            platform_id=platform_id or None,
+        ),
+    )
+
+
+def summary(info: OrderInfo, details: Mapping[str, Any]) -> str:
+    """A readable plain-text summary of an order: description, items, totals, statuses, notes.
+
+    Args:
+        info: the order.
+        details: its details (``description``, ``shipping_method``, ``notes`` are shown).
+
+    Returns:
+        Lines of text, e.g. ``2 × Mug @ 12.00`` and ``Total 24.00 EUR · paid · refunded 5.00 EUR``.
+    """
+    out: list[str] = []
+    if details.get("description"):
+        out.append(str(details["description"]))
+    for line in info.lines:
+        price = f" @ {line.unit_price}" if line.unit_price is not None else ""
+        out.append(f"{line.quantity} × {line.name}{price}")
+    total = f"Total {info.total} {info.currency}".rstrip() if info.total is not None else ""
+    status = [total, info.financial_status, info.fulfillment_status]
+    if info.cancelled_at is not None:
+        status.append("cancelled")
+    if info.refunded:
+        status.append(f"refunded {info.refunded} {info.currency}".rstrip())
+    out.append(" · ".join(part for part in status if part))
+    if details.get("shipping_method"):
+        out.append(f"Shipping: {details['shipping_method']}")
+    if details.get("notes"):
+        out.append(f"Notes: {details['notes']}")
+    return "\n".join(line for line in out if line)
+
+
+def order_event(
+    source: str,
+    info: OrderInfo,
+    occurred_at: datetime,
+    participants: tuple[Participant, ...],
+    details: Mapping[str, Any],
+    locator: str,
+    title: str | None = None,
+    external_id: str | None = None,
+) -> EventRecord:
+    """The one event of an order: title "Order <number>", a summary as its text.
+
+    Args:
+        source: the platform ("woocommerce"); ``info.number`` is unique within it.
+        info: the order details.
+        occurred_at: when the order was placed (aware).
+        participants: the buyer, if the export names one.
+        details: platform extras (billing and shipping addresses, methods, …).
+        locator: "file:line" of the order's first row.
+        title: another title (refund events use "Refund <number>").
+        external_id: the natural key, when it is not the order number.
+    """
+    clean_details = drop_empty(details)
+    return EventRecord(
+        channel="order",
+        source=source,
+        external_id=external_id or info.number,
+        occurred_at=occurred_at,
+        title=title or f"Order {info.number}",
+        text=summary(info, clean_details),
+        participants=participants,
+        details=clean_details,
+        order=info,
+        locator=locator,
+    )

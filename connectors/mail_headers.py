@@ -1,0 +1,193 @@
+"""Header helpers for email: address lists, dates, automated senders, subject threading.
+
+These read header values that ``connectors.mail`` has already unfolded and
+turned into text. They never raise for bad input: an unusable address is
+skipped, an unreadable date is None.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+_EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
+_BAD_ADDRESS_CHAR = re.compile(r"[\s<>,;:@()\"]")
+_ADDR = r"[^\s<>,;:@()\"\\\[\]]+@[^\s<>,;:@()\"\\\[\]]+"
+_SIMPLE_ADDRESS = re.compile(
+    rf'\s*(?:(?:"([^"\\]*)"|([^"<>,;:()\\@\[\]]*?))\s*<({_ADDR})>|({_ADDR}))\s*'
+)
+_AUTOMATED_PREFIXES = ("mailerdaemon", "noreply", "donotreply")
+_AUTOMATED_LOCALS = frozenset(
+    "postmaster bounce bounces notification notifications notify alert alerts newsletter "
+    "newsletters mailer automailer autoreply autoconfirm wordpress".split()
+)
+# Platform notification senders: shop, marketplace and payment platforms write
+# from their own domains; a buyer's message relayed by a marketplace comes
+# from a relay address (``…@marketplace.amazon.co.uk``) and stays a customer.
+_NOTIFICATION_SENDER = re.compile(
+    r"@(?:[\w-]+\.)*(?:shopify|shopifyemail|etsy|etsymail|paypal|stripe|squareup|sumup"
+    r"|zettle|izettle|klarna|facebookmail|bigcommerce)\.[a-z.]+$"
+    r"|^(?:auto-confirm|ship-confirm|shipment-tracking|order-update|payments-messages)"
+    r"@(?:[\w-]+\.)*amazon\.[a-z.]+$"
+    r"|^ebay@(?:[\w-]+\.)*ebay\.[a-z.]+$",
+    re.IGNORECASE,
+)
+_REPLY_PREFIX = re.compile(
+    r"\s*(?:(re|aw|sv|vs|antw|antwort|odp|ynt|rif|wg|fw|fwd|tr|enc|rv|doorst|vl"
+    r"|απ|σχετ|回复|回覆|答复|转发|轉寄|返信|転送)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]"
+    r"|\[[^\]]{0,60}\])\s*",
+    re.IGNORECASE,
+)
+
+
+def _valid_address(addr: str) -> bool:
+    local, _, domain = addr.rpartition("@")
+    return bool(local and domain) and not _BAD_ADDRESS_CHAR.search(local + domain)
+
+
+def split_addresses(value: str) -> list[tuple[str, str]]:
+    """Split an address-list header into (display name, address) pairs.
+
+    Handles quoted names with commas, comments, group syntax
+    (``Team: a@x, b@y;``) and a display name that is itself an address
+    (``alice@example.com <bob@example.com>`` is bob). Encoded words are left
+    alone, so decode names afterwards: an encoded comma stays inside one name.
+    Entries without a usable ``local@domain`` address are skipped.
+
+    Args:
+        value: the unfolded header value.
+
+    Returns:
+        The (name, address) pairs in order, names not yet decoded.
+    """
+    if "@" not in value:
+        return []
+    simple = _SIMPLE_ADDRESS.fullmatch(value)
+    if simple is not None:  # the common "Name <a@b>", "\"Name\" <a@b>" and "a@b": no parsing
+        name = simple.group(1) if simple.group(1) is not None else simple.group(2) or ""
+        return [(" ".join(name.split()), simple.group(3) or simple.group(4))]
+    result: list[tuple[str, str]] = []
+    outside: list[str] = []
+    comments: list[str] = []
+    angle: list[str] | None = None
+    in_quote = in_angle = escape = False
+    depth = 0
+
+    def flush() -> None:
+        if angle is not None:
+            addr, name = "".join(angle), "".join(outside) or "".join(comments)
+        else:
+            addr, name = "".join(outside), "".join(comments)
+        addr = addr.strip()
+        if addr.startswith("@") and ":" in addr:  # obsolete source route
+            addr = addr.split(":", 1)[1]
+        if not _valid_address(addr) and angle is None:  # e.g. an unterminated quote
+            match = re.search(r"<([^<>\s]+@[^<>\s]+)>", addr)
+            if match:
+                addr, name = match.group(1), addr[: match.start()]
+        if _valid_address(addr):
+            result.append((" ".join(name.split()), addr))
+
+    for ch in value:
+        target = angle if in_angle and angle is not None else outside
+        if escape:
+            (comments if depth else target).append(ch)
+            escape = False
+        elif ch == "\\" and (in_quote or depth):
+            escape = True
+        elif in_quote:
+            if ch == '"':
+                in_quote = False
+            else:
+                target.append(ch)
+        elif depth:
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth:
+                comments.append(ch)
+        elif ch == '"':
+            in_quote = True
+        elif ch == "(":
+            depth = 1
+            comments.append(" ")
+        elif in_angle:
+            if ch == ">":
+                in_angle = False
+            else:
+                target.append(ch)
+        elif ch == "<":
+            in_angle, angle = True, []
+        elif ch in ",;":
+            flush()
+            outside, comments, angle = [], [], None
+        elif ch == ":" and angle is None:
+            outside, comments = [], []  # a group's name
+        else:
+            outside.append(ch)
+    flush()
+    return result
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """An RFC 5322 date as aware UTC, or None if missing, unreadable or impossible.
+
+    Dates without a zone (or ``-0000``) are taken as UTC. Dates before 1971 or
+    more than two days in the future (year 3609 spam) count as impossible.
+
+    Args:
+        value: the header value.
+
+    Returns:
+        The UTC datetime or None.
+    """
+    if not value or not value.strip():
+        return None
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if not _EARLIEST <= parsed <= datetime.now(UTC) + timedelta(days=2):
+        return None
+    return parsed
+
+
+def is_automated_sender(address: str) -> bool:
+    """Whether an address belongs to a machine: no-reply, bounces, platform notifications.
+
+    Args:
+        address: the sender's address.
+
+    Returns:
+        True for no-reply/mailer-daemon/notification local parts and the
+        notification senders of shop, marketplace and payment platforms
+        (Shopify, Etsy, PayPal, Stripe, Square, Amazon order mail, …).
+    """
+    local = address.rpartition("@")[0].lower().split("+", 1)[0]
+    squashed = re.sub(r"[-_.\d]", "", local)
+    if squashed.startswith(_AUTOMATED_PREFIXES) or squashed in _AUTOMATED_LOCALS:
+        return True
+    return _NOTIFICATION_SENDER.search(address.strip()) is not None
+
+
+def normalise_subject(subject: str) -> tuple[str, bool]:
+    """A subject without reply/forward prefixes and list tags, for subject threading.
+
+    Args:
+        subject: the decoded subject.
+
+    Returns:
+        (the case-folded subject with single spaces, whether a reply or
+        forward prefix such as ``Re:``, ``AW:``, ``Fwd:`` or ``Re[2]:`` was removed).
+    """
+    text = " ".join(subject.split())
+    reply = False
+    while True:
+        match = _REPLY_PREFIX.match(text)
+        if match is None or match.end() == 0:
+            break
+        reply = reply or match.group(1) is not None
+        text = text[match.end() :]
+    return text.casefold(), reply

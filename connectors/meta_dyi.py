@@ -1,0 +1,315 @@
+"""Connectors for Meta "Download your information" chats: Messenger and Instagram JSON.
+
+Each conversation folder (``messages/inbox/<thread>/``, ``your_instagram_activity/messages/
+inbox/<thread>/``) holds ``message_1.json``, ``message_2.json``, …: ``participants``, ``title``,
+``thread_type``, ``thread_path`` and ``messages`` (newest first). Every message has
+``sender_name`` and ``timestamp_ms`` (epoch milliseconds, UTC); text is in ``content`` when
+there is any; photos, videos, audio, files, GIFs and stickers are listed by their ``uri`` (the
+media files are never read); ``share`` holds a link, ``reactions`` who reacted with what.
+Meta writes every non-ASCII string as UTF-8 bytes in ``\\u00XX`` escapes (``❤️`` arrives as
+``â\\x9d¤ï¸\\x8f``); each string is re-decoded Latin-1 → UTF-8 after loading.
+
+DYI messages carry no id, so a message's id is a hash of the thread, its time, sender and
+content (numbered for identical repeats, counted oldest first), which stays the same when a
+later, longer export of the thread is imported. The two platforms share one parser; the
+Instagram connector claims files whose path or keys say Instagram, the Messenger one the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from app.errors import FormatError
+from app.records import Channel, EventRecord, Item, OwnerHint, ParseOptions, Problem
+from connectors.chat_common import (
+    Cast,
+    StableIds,
+    Ticker,
+    as_list,
+    as_str,
+    fix_mojibake,
+    from_epoch,
+    load_json,
+    media_text,
+    person,
+)
+
+_MEDIA_KEYS = (
+    ("photos", "photo"),
+    ("videos", "video"),
+    ("audio_files", "audio"),
+    ("files", "file"),
+    ("gifs", "gif"),
+)
+_SYSTEM_TYPES = frozenset({"Subscribe", "Unsubscribe"})
+_INSTAGRAM_KEYS = (b'"joinable_mode"', b'"is_geoblocked_for_viewer"')
+_MESSENGER_KEYS = (b'"type": "Generic"', b'"type":"Generic"', b'"is_still_participant"')
+
+
+def _looks_meta(head: bytes) -> bool:
+    return b'"sender_name"' in head and b'"timestamp_ms"' in head
+
+
+def _instagram_hint(path: Path, head: bytes) -> bool:
+    parts = " ".join(path.parts).lower()
+    if "instagram" in parts:
+        return True
+    if "facebook" in parts or "messenger" in parts:
+        return False
+    return any(key in head for key in _INSTAGRAM_KEYS) and not any(
+        key in head for key in _MESSENGER_KEYS
+    )
+
+
+def _media_time(value: object) -> str | None:
+    """``creation_timestamp`` is seconds in most exports and milliseconds in some."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 1e11:
+        when = from_epoch(value, millis=True)
+    else:
+        when = from_epoch(value)
+    return when.isoformat() if when else None
+
+
+def _media(message: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for key, kind in _MEDIA_KEYS:
+        items = message.get(key)
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("uri"), str):
+                entry: dict[str, Any] = {"kind": kind, "uri": item["uri"]}
+                if (created := _media_time(item.get("creation_timestamp"))) is not None:
+                    entry["created_at"] = created
+                found.append(entry)
+    sticker = message.get("sticker")
+    if isinstance(sticker, dict) and isinstance(sticker.get("uri"), str):
+        found.append({"kind": "sticker", "uri": sticker["uri"]})
+    return found
+
+
+def _details(message: dict[str, Any], media: list[dict[str, Any]]) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if media:
+        details["media"] = media
+    reactions = [
+        {"reaction": as_str(r.get("reaction")), "actor": as_str(r.get("actor"))}
+        for r in as_list(message.get("reactions"))
+        if isinstance(r, dict)
+    ]
+    if reactions:
+        details["reactions"] = reactions
+    share = message.get("share")
+    if isinstance(share, dict):
+        kept = {k: as_str(share[k]) for k in ("link", "share_text") if share.get(k)}
+        if kept:
+            details["share"] = kept
+    kind = message.get("type")
+    if isinstance(kind, str) and kind != "Generic":
+        details["type"] = kind
+    if isinstance(message.get("call_duration"), int):
+        details["call_duration"] = message["call_duration"]
+    if message.get("is_unsent") is True:
+        details["unsent"] = True
+    users = message.get("users")
+    if isinstance(users, list):
+        names = [as_str(u.get("name")) for u in users if isinstance(u, dict)]
+        details["users"] = [n for n in names if n]
+    return details
+
+
+def _names(data: dict[str, Any]) -> list[str]:
+    found: dict[str, None] = {}
+    for p in as_list(data.get("participants")):
+        name = as_str(p.get("name")) if isinstance(p, dict) else as_str(p)
+        if name.strip():
+            found.setdefault(name.strip())
+    return list(found)
+
+
+class _MetaConnector:
+    """The parser both Meta platforms share; subclasses set the platform and sniff rule."""
+
+    name: str = ""
+    label: str = ""
+    channel: Channel = "chat"
+    extensions: tuple[str, ...] = (".json",)
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        """How sure this connector is that ``head`` starts a Meta DYI ``message_N.json``.
+
+        Args:
+            path: the file (a path through ``your_instagram_activity`` means Instagram).
+            head: up to the first 64 KiB of the file.
+
+        Returns:
+            A score from 0.0 to 1.0.
+        """
+        raise NotImplementedError
+
+    def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        """Yield an owner hint (1:1 threads), then one event per message, oldest first.
+
+        Args:
+            path: a ``message_N.json`` file.
+            options: owner names, progress and cancel hooks.
+
+        Yields:
+            ``OwnerHint``, ``EventRecord`` and ``Problem`` items.
+
+        Raises:
+            FormatError: the file cannot be read or is not a Meta DYI messages file.
+        """
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
+        data = load_json(raw, path.name)
+        if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+            raise FormatError(f'{path.name}: not a Meta messages file (no "messages" list)')
+        head = [m for m in data["messages"][:50] if isinstance(m, dict)]
+        if data["messages"] and not any("sender_name" in m and "timestamp_ms" in m for m in head):
+            raise FormatError(
+                f"{path.name}: not a Meta messages file (no sender_name/timestamp_ms)"
+            )
+        data = fix_mojibake(data)
+        yield from self._items(path, data, options)
+
+    def _items(self, path: Path, data: dict[str, Any], options: ParseOptions) -> Iterator[Item]:
+        platform = self.name
+        title = as_str(data.get("title")).strip()
+        chat = as_str(data.get("thread_path")).strip() or title or path.parent.name
+        members = _names(data)
+        cast = Cast((n, person("member", n, platform)) for n in members)
+
+        rows: list[tuple[int, int, dict[str, Any]]] = []
+        bad: list[Problem] = []
+        messages: list[Any] = data["messages"]
+        for index, message in enumerate(messages):
+            where = f"{path.name}:messages[{index}]"
+            if not isinstance(message, dict):
+                bad.append(Problem(where, "not a message object"))
+                continue
+            sender = message.get("sender_name")
+            stamp = message.get("timestamp_ms")
+            if not isinstance(sender, str):
+                bad.append(Problem(where, "no sender_name"))
+                continue
+            if from_epoch(stamp, millis=True) is None or not isinstance(stamp, int | float):
+                bad.append(Problem(where, f"no usable timestamp_ms ({stamp!r})"))
+                continue
+            cast.add(sender, person("member", sender, platform))
+            rows.append((int(stamp), index, message))
+        rows.sort(key=lambda r: (r[0], -r[1]))  # oldest first; file order is newest first
+        if not title:
+            title = ", ".join(p.name for p in cast.everyone()) or path.parent.name
+
+        yield from self._owner_hint(data, members, title, options)
+        yield from bad
+        ids = StableIds(f"{platform}:{chat}")
+        ticker = Ticker(options, len(rows))
+        for done, (stamp, index, message) in enumerate(rows, 1):
+            if not ticker.step(done):
+                return
+            when = from_epoch(stamp, millis=True)
+            assert when is not None
+            where = f"{path.name}:messages[{index}]"
+            yield self._record(message, when, stamp, cast, ids, title, chat, where)
+        ticker.finish()
+
+    def _owner_hint(
+        self, data: dict[str, Any], members: list[str], title: str, options: ParseOptions
+    ) -> Iterator[Item]:
+        """In a one-to-one thread titled after the other person, the remaining one is the owner."""
+        if data.get("thread_type") != "Regular" or len(members) != 2 or title not in members:
+            return
+        if set(members) & set(options.owner_names):
+            return
+        yield OwnerHint("name", next(m for m in members if m != title))
+
+    def _record(
+        self,
+        message: dict[str, Any],
+        when: datetime,
+        stamp: int,
+        cast: Cast,
+        ids: StableIds,
+        title: str,
+        chat: str,
+        locator: str,
+    ) -> EventRecord:
+        sender: str = message["sender_name"]
+        content = message.get("content")
+        media = _media(message)
+        text = content if isinstance(content, str) else media_text(m["kind"] for m in media)
+        details = _details(message, media)
+        system = message.get("type") in _SYSTEM_TYPES or "users" in details
+        fingerprint = "\x1e".join([text, *(m["uri"] for m in media)])
+        return EventRecord(
+            channel="chat",
+            source=self.name,
+            external_id=ids.next(str(stamp), sender, fingerprint),
+            occurred_at=when,
+            title=title,
+            text=text,
+            participants=cast.everyone() if system else cast.speaking(sender),
+            direction="system" if system else None,
+            thread_key=f"{self.name}:{chat}",
+            details=details,
+            locator=locator,
+        )
+
+
+class MessengerConnector(_MetaConnector):
+    """Facebook Messenger chats from a "Download your information" JSON export.
+
+    Attributes:
+        name: "messenger" (also the events' source).
+        label: description for dialogs.
+        channel: "chat".
+        extensions: (".json",).
+    """
+
+    name = "messenger"
+    label = "Facebook Messenger (Download your information, message_N.json)"
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        """How sure this connector is that ``head`` starts a Messenger ``message_N.json``.
+
+        Args:
+            path: the file.
+            head: up to the first 64 KiB of the file.
+
+        Returns:
+            0.85 for the Meta message shape (Instagram claims its own files with 0.9), else 0.0.
+        """
+        return 0.85 if _looks_meta(head) else 0.0
+
+
+class InstagramConnector(_MetaConnector):
+    """Instagram direct messages from a "Download your information" JSON export.
+
+    Attributes:
+        name: "instagram" (also the events' source).
+        label: description for dialogs.
+        channel: "chat".
+        extensions: (".json",).
+    """
+
+    name = "instagram"
+    label = "Instagram messages (Download your information, message_N.json)"
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        """How sure this connector is that ``head`` starts an Instagram ``message_N.json``.
+
+        Args:
+            path: the file; a path through an Instagram export folder decides it.
+            head: up to the first 64 KiB of the file.
+
+        Returns:
+            0.9 for the Meta message shape with a sign of Instagram (path or keys), else 0.0.
+        """
+        return 0.9 if _looks_meta(head) and _instagram_hint(path, head) else 0.0

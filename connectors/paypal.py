@@ -1,0 +1,301 @@
+"""Connector for PayPal's activity download (Activity › Download, ``Download.CSV``).
+
+PayPal writes one row per transaction, every field quoted, sometimes with a
+UTF-8 BOM. Three layouts are known (FORMATS.md §1.7) and all are matched by
+header name: the personal 10-column file (``Date, Time, TimeZone, Name,
+Type, Status, Currency, Amount, Receipt ID, Balance``), the 19-column
+customised file and the 41-column business file (``Gross, Fee, Net, From
+Email Address, To Email Address, Transaction ID, …``).
+
+Amounts are signed from the account holder's point of view. So:
+
+- a row with a positive amount and a counterparty (``Name``) is a customer's
+  payment: one order event, number = ``Transaction ID`` (the 10-column file
+  has none, so a stable key is made from the row's date, time, name, type,
+  currency and amount), total = ``Gross``/``Amount``, the payer's ``From Email
+  Address``, ``Contact Phone Number`` and ``Name`` as the buyer;
+- a negative refund, reversal or chargeback row is its own event ("Refund
+  <id>") with a negative total and ``details["refund_of"]`` = ``Reference Txn
+  ID``, so a customer's net spend is right whether or not the refunded payment
+  is in the same file, and overlapping exports never count a refund twice;
+- funding and transfer rows (no ``Name``: card or bank deposits, currency
+  conversions, withdrawals), memo rows (``Balance Impact`` = Memo) and money
+  the owner sent are not customer events: they are skipped and the import
+  report says how many.
+
+Dates are ``MM/DD/YYYY`` for US accounts and ``DD.MM.YYYY`` or
+``DD/MM/YYYY`` elsewhere: the day/month order comes from the file's dates,
+else the region's, and a notice says when it had to be assumed. ``Time`` is
+24-hour and ``TimeZone`` an abbreviation (``PST``, ``CEST``) or an offset,
+read as a fixed offset. Amounts use thousands separators (``1,234.56``);
+European files use a decimal comma (``1.234,56``), decided from the file's
+amounts (a ``;``-separated file defaults to it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from app.records import (
+    Channel,
+    DateOrder,
+    EventRecord,
+    Item,
+    Notice,
+    OrderInfo,
+    OrderLine,
+    ParseOptions,
+    Problem,
+)
+from connectors.csv_common import CsvReader, Row, buyer, header_keys, order_event
+from connectors.order_values import (
+    BadValue,
+    NumberStyle,
+    choose_date_order,
+    currency_code,
+    detect_number_style,
+    parse_datetime,
+    parse_money,
+    parse_quantity,
+    region_date_order,
+    zone_named,
+)
+
+_SOURCE = "paypal"
+_WHAT = "a PayPal activity download"
+_KEYS = frozenset({"date", "time", "timezone", "name", "type", "status", "currency"})
+_REFUND_WORDS = ("refund", "reversal", "chargeback")
+_STATUSES = {
+    "completed": "paid",
+    "cleared": "paid",
+    "pending": "pending",
+    "refunded": "refunded",
+    "partially refunded": "partially_refunded",
+    "denied": "voided",
+    "canceled": "voided",
+    "cancelled": "voided",
+}
+
+
+class PayPalConnector:
+    """Reads PayPal activity downloads: customer payments and refunds as order events."""
+
+    name: str = "paypal"
+    label: str = "PayPal activity download (.csv)"
+    channel: Channel = "order"
+    extensions: tuple[str, ...] = (".csv",)
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        """How sure this connector is that ``path`` is a PayPal activity download.
+
+        Args:
+            path: the file (unused; the header decides).
+            head: up to the first 64 KiB of the file.
+
+        Returns:
+            0.9 for a header with ``Date, Time, TimeZone, Name, Type, Status,
+            Currency`` and ``Gross`` or ``Amount``, else 0.0.
+        """
+        keys = header_keys(head)
+        return 0.9 if keys >= _KEYS and keys & {"gross", "amount"} else 0.0
+
+    def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        """Yield an order event per customer payment and a refund event per refund.
+
+        Args:
+            path: the CSV file.
+            options: region (day/month order), fallback zone, progress and cancel.
+
+        Yields:
+            ``EventRecord``, ``Problem`` and ``Notice`` items.
+
+        Raises:
+            FormatError: the header is not a PayPal activity download.
+        """
+        with CsvReader(path, options, _WHAT) as reader:
+            if not set(reader.columns) >= _KEYS or not (
+                reader.has("Gross") or reader.has("Amount")
+            ):
+                raise reader.fail("no Date, Time, TimeZone, Name, Type, Status, Gross columns")
+            order, notice = choose_date_order(
+                options, reader.sample(("Date",)), region_date_order(options.region)
+            )
+            if notice is not None:
+                yield notice
+            default: NumberStyle = "comma" if reader.delimiter == ";" else "dot"
+            style = detect_number_style(
+                reader.sample(("Gross", "Amount", "Fee", "Net", "Balance")), default
+            )
+            rows = _Rows(reader.name, options, lambda t: parse_money(t, style), order)
+            for row in reader.rows():
+                if isinstance(row, Problem):
+                    yield row
+                    continue
+                item = rows.event(row)
+                if item is not None:
+                    yield item
+            if reader.cancelled:
+                return
+        yield from rows.notices()
+
+
+class _Rows:
+    """Turns rows into events and counts the rows that are not customer events."""
+
+    def __init__(
+        self,
+        filename: str,
+        options: ParseOptions,
+        money: Callable[[str], Decimal | None],
+        order: DateOrder,
+    ) -> None:
+        self.filename = filename
+        self.options = options
+        self.money = money
+        self.order = order
+        self.skipped: Counter[str] = Counter()
+        self.keys: Counter[str] = Counter()
+        self.unknown_zones: set[str] = set()
+
+    def event(self, row: Row) -> EventRecord | Problem | None:
+        """The event of one row, a problem, or None for a row that is not a customer event."""
+        locator = f"{self.filename}:{row.line}"
+        column = ""
+        try:
+            column = "Gross"
+            amount = self.money(row.get("Gross", "Amount"))
+            column = "Date"
+            occurred = self._when(row)
+            column = "Currency"
+            currency = currency_code(row.get("Currency"))
+            column = "Shipping and Handling Amount"
+            shipping = self.money(row.get(column))
+            column = "Sales Tax"
+            tax = self.money(row.get(column))
+            column = "Quantity"
+            quantity = parse_quantity(row.get(column))
+        except BadValue as exc:
+            return Problem(locator, f"{column} {exc}")
+        if amount is None:
+            return Problem(locator, "row has no amount; skipped")
+        if occurred is None:
+            return Problem(locator, "row has no date; skipped")
+        kind = row.get("Type").lower()
+        refund = amount < 0 and any(word in kind for word in _REFUND_WORDS)
+        if row.get("Balance Impact").lower() == "memo" or amount == 0:
+            self.skipped["memo"] += 1
+            return None
+        if not row.get("Name"):
+            self.skipped["funding"] += 1
+            return None
+        if amount < 0 and not refund:
+            self.skipped["outgoing"] += 1
+            return None
+        key = self._key(row, amount)
+        status = row.get("Status")
+        financial = "refunded" if refund else _STATUSES.get(status.lower(), status.lower())
+        item = row.get("Item Title")
+        lines = (
+            (OrderLine(item, quantity, None, row.get("Item ID")),) if item and not refund else ()
+        )
+        info = OrderInfo(
+            number=key,
+            currency=currency,
+            total=amount,
+            shipping=shipping,
+            tax=tax,
+            financial_status=financial,
+            platform_order_id=row.get("Transaction ID"),
+            paid_at=occurred
+            if not refund and financial in ("paid", "partially_refunded")
+            else None,
+            lines=lines,
+        )
+        participants = buyer(
+            _SOURCE,
+            name=row.get("Name"),
+            email=row.get("To Email Address" if refund else "From Email Address"),
+            phone=row.get("Contact Phone Number"),
+        )
+        details = {
+            "type": row.get("Type"),
+            "status": status,
+            "fee": row.get("Fee"),
+            "net": row.get("Net"),
+            "refund_of": row.get("Reference Txn ID") if refund else "",
+            "reference": "" if refund else row.get("Reference Txn ID"),
+            "invoice_number": row.get("Invoice Number"),
+            "receipt_id": row.get("Receipt ID"),
+            "subject": row.get("Subject"),
+            "notes": row.get("Note"),
+            "shipping": _shipping(row),
+            "options": {
+                row.get(f"Option {n} Name"): row.get(f"Option {n} Value")
+                for n in (1, 2)
+                if row.get(f"Option {n} Name")
+            },
+        }
+        title = f"Refund {key}" if refund else None
+        return order_event(_SOURCE, info, occurred, participants, details, locator, title)
+
+    def _when(self, row: Row) -> datetime | None:
+        """The row's Date and Time in its TimeZone (a fixed offset), as UTC."""
+        date, time = row.get("Date"), row.get("Time")
+        if not date:
+            return None
+        zone_text = row.get("TimeZone")
+        zone = zone_named(zone_text) if zone_text else None
+        if zone is None:
+            if zone_text:
+                self.unknown_zones.add(zone_text)
+            zone = self.options.tz
+        return parse_datetime(f"{date} {time}".strip(), zone, self.order)
+
+    def _key(self, row: Row, amount: Decimal) -> str:
+        """The Transaction ID, or a stable key made from the row for files without one."""
+        txn = row.get("Transaction ID")
+        if txn:
+            return txn
+        fields = ("Date", "Time", "TimeZone", "Name", "Type", "Currency", "Receipt ID")
+        basis = "|".join([*(row.get(f) for f in fields), str(amount)])
+        digest = hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+        self.keys[digest] += 1
+        count = self.keys[digest]
+        return f"PP-{digest}" if count == 1 else f"PP-{digest}-{count}"
+
+    def notices(self) -> Iterator[Notice]:
+        """What the import report should say about skipped rows and unknown zones."""
+        what = {
+            "funding": "funding or transfer rows (no counterparty)",
+            "outgoing": "rows of money you sent",
+            "memo": "memo rows (no balance impact)",
+        }
+        for kind, label in what.items():
+            if self.skipped[kind]:
+                yield Notice(f"skipped {self.skipped[kind]} {label}; they are not customer orders")
+        if self.unknown_zones:
+            names = ", ".join(sorted(self.unknown_zones))
+            yield Notice(f"unknown time zones {names}; those times are read in {self.options.tz}")
+
+
+def _shipping(row: Row) -> dict[str, str]:
+    """The shipping address: the one-cell ``Shipping Address`` or its parts."""
+    parts = {
+        "street": ", ".join(
+            p
+            for p in (row.get("Address Line 1"), row.get("Address Line 2/District/Neighborhood"))
+            if p
+        ),
+        "city": row.get("Town/City"),
+        "province": row.get("State/Province/Region/County/Territory/Prefecture/Republic"),
+        "zip": row.get("Zip/Postal Code"),
+        "country": row.get("Country"),
+        "address": row.get("Shipping Address"),
+        "phone": row.get("Contact Phone Number"),
+    }
+    return {k: v for k, v in parts.items() if v}

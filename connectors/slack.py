@@ -1,0 +1,488 @@
+"""Connector for Slack workspace exports: the ``.zip`` Slack gives, or that archive unpacked.
+
+The export holds ``users.json`` (``id``, ``name``, ``real_name``, ``profile.email``),
+``channels.json`` (and ``groups.json``, ``mpims.json``, ``dms.json`` in newer exports: each
+conversation's ``id``, ``name`` and ``members``) and one folder per conversation with one file
+per day, ``<channel>/<YYYY-MM-DD>.json``: an array of messages. A message has ``user`` (an id
+resolved through users.json), ``text`` with Slack's markup (``<@U123>`` mentions become
+``@name``, ``<!channel>`` ``@channel``, ``<#C1|general>`` ``#general``, links their label or
+address, ``&amp;``/``&lt;``/``&gt;`` plain characters), and ``ts``, the epoch time as a string,
+which is also the message's id within its channel. Subtypes such as ``channel_join`` are
+system events. Shared files are listed by reference (name, size, type), never downloaded; the
+file URLs, which carry access tokens, are not kept.
+
+A folder is recognised by its ``users.json`` and ``channels.json``; the zip is read through
+``connectors.archive`` (no extraction, size and ratio limits). A single day file can be
+imported too: users are then looked up in the ``users.json`` two folders up, if there is one.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.errors import FormatError
+from app.records import Channel, EventRecord, Item, Notice, ParseOptions, Participant, Problem
+from connectors.archive import ArchiveError, SafeZip, looks_like_zip, member_names
+from connectors.chat_common import Cast, Ticker, as_list, as_str, from_epoch, load_json, media_text
+
+_SOURCE = "slack"
+_DAY_FILE = re.compile(r"(?P<conv>[^/]+)/(?P<day>\d{4}-\d{2}-\d{2})\.json")
+_CONV_FILES = ("channels.json", "groups.json", "mpims.json", "dms.json")
+_MAX_DAY_FILE = 64 * 1024**2
+_MAX_MEMBERS = 50
+_SYSTEM_SUBTYPES = frozenset(
+    {
+        "channel_join",
+        "channel_leave",
+        "channel_topic",
+        "channel_purpose",
+        "channel_name",
+        "channel_archive",
+        "channel_unarchive",
+        "group_join",
+        "group_leave",
+        "group_topic",
+        "group_purpose",
+        "group_name",
+        "group_archive",
+        "group_unarchive",
+        "pinned_item",
+        "unpinned_item",
+        "bot_add",
+        "bot_remove",
+        "reminder_add",
+    }
+)
+_MARKUP = re.compile(r"<([^<>]*)>")
+_DAY_HEAD = re.compile(rb'^\s*\[\s*\{[^\]]*"(?:ts|type)"\s*:', re.DOTALL)
+
+
+@dataclass
+class _User:
+    """One Slack user as users.json describes them."""
+
+    id: str
+    username: str
+    display: str
+    email: str | None = None
+
+    def participant(self) -> Participant:
+        return Participant(
+            role="member",
+            name=self.display,
+            email=self.email,
+            handle=self.username or None,
+            platform=_SOURCE,
+            platform_id=self.id or None,
+        )
+
+
+@dataclass
+class _Conversation:
+    """One channel, private group, multi-person or direct message."""
+
+    id: str
+    name: str
+    title: str
+    members: list[str] = field(default_factory=list)
+    days: list[str] = field(default_factory=list)
+
+
+class _Source:
+    """The files of an export by name relative to its root, from a folder, a zip or one day file."""
+
+    def __init__(self, path: Path) -> None:
+        self.label = path.name
+        self.names: list[str] = []
+        self.problems: list[Problem] = []
+        self._zip: SafeZip | None = None
+        self._root = path
+        self._prefix = ""
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.is_file() and child.suffix == ".json":
+                    self.names.append(child.name)
+                elif child.is_dir() and not child.name.startswith("."):
+                    self.names.extend(
+                        f"{child.name}/{f.name}"
+                        for f in sorted(child.glob("*.json"))
+                        if f.is_file()
+                    )
+        elif looks_like_zip(_head(path)):
+            self._zip = SafeZip(path)
+            self.problems = [
+                Problem(f"{path.name}!{n}", f"archive member skipped: {why}")
+                for n, why in self._zip.rejected
+            ]
+            self._prefix = _export_prefix(list(self._zip.members)) or ""
+            self.names = [
+                n[len(self._prefix) :] for n in self._zip.members if n.startswith(self._prefix)
+            ]
+        else:  # a single day file; the export root is two folders up
+            self._root = path.parent.parent
+            self.names = [f"{path.parent.name}/{path.name}"]
+            self.names += [n for n in ("users.json", *_CONV_FILES) if (self._root / n).is_file()]
+
+    def day_files(self) -> list[tuple[str, str]]:
+        """(conversation folder, file name) of every day file, in name order."""
+        found = [(m["conv"], n) for n in sorted(self.names) if (m := _DAY_FILE.fullmatch(n))]
+        return found
+
+    def where(self, name: str) -> str:
+        """A locator prefix for one file of the export."""
+        return f"{self.label}!{self._prefix}{name}" if self._zip is not None else name
+
+    def read(self, name: str) -> bytes | None:
+        """One file's bytes; None if the export has no such file.
+
+        Raises:
+            ArchiveError: the file is too large or unreadable inside the zip.
+            OSError: the file cannot be read from disk.
+        """
+        if name not in self.names:
+            return None
+        if self._zip is not None:
+            return self._zip.read(self._prefix + name, _MAX_DAY_FILE)
+        target = self._root / name
+        if target.stat().st_size > _MAX_DAY_FILE:
+            raise ArchiveError(f"{name}: larger than {_MAX_DAY_FILE} bytes")
+        return target.read_bytes()
+
+    def close(self) -> None:
+        """Close the zip, if any."""
+        if self._zip is not None:
+            self._zip.close()
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4)
+    except OSError:
+        return b""
+
+
+def _export_prefix(names: list[str]) -> str | None:
+    """The folder inside an archive that holds ``users.json`` and a conversation list."""
+    for prefix in sorted({n[: -len("users.json")] for n in names if n.endswith("users.json")}):
+        if prefix and not prefix.endswith("/"):
+            continue
+        if any(prefix + c in names for c in _CONV_FILES):
+            return prefix
+    return None
+
+
+def _users(data: object) -> dict[str, _User]:
+    found: dict[str, _User] = {}
+    for entry in data if isinstance(data, list) else []:
+        if not isinstance(entry, dict) or not as_str(entry.get("id")):
+            continue
+        profile = entry.get("profile") if isinstance(entry.get("profile"), dict) else {}
+        assert isinstance(profile, dict)
+        username = as_str(entry.get("name"))
+        display = (
+            as_str(entry.get("real_name"))
+            or as_str(profile.get("real_name"))
+            or as_str(profile.get("display_name"))
+            or username
+        )
+        email = as_str(profile.get("email")) or None
+        uid = as_str(entry["id"])
+        found[uid] = _User(uid, username, display.strip() or uid, email)
+    return found
+
+
+def render_text(text: str, users: dict[str, _User]) -> str:
+    """Slack's message markup as plain text.
+
+    Args:
+        text: a message's ``text``.
+        users: users by id, to name ``<@U…>`` mentions.
+
+    Returns:
+        The text with mentions as ``@name``, channel links as ``#name``, special mentions as
+        ``@channel``/``@here``/``@everyone``, links as their label (or address) and HTML
+        entities decoded.
+    """
+
+    def one(m: re.Match[str]) -> str:
+        inner = m.group(1)
+        target, _, label = inner.partition("|")
+        if target.startswith("@"):
+            user = users.get(target[1:])
+            return "@" + (user.display if user else label or target[1:])
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            word = target[1:].split("^", 1)[0]
+            if word.startswith("subteam"):
+                return label or "@team"
+            if word.startswith("date"):
+                return label or word
+            return "@" + word
+        if label:
+            return label
+        return target.removeprefix("mailto:")
+
+    return html.unescape(_MARKUP.sub(one, text))
+
+
+def _files(message: dict[str, Any]) -> list[dict[str, Any]]:
+    items = message.get("files")
+    if not isinstance(items, list):
+        items = [message["file"]] if isinstance(message.get("file"), dict) else []
+    found: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, dict):
+            entry = {
+                k: item[k] for k in ("id", "name", "title", "mimetype", "filetype") if k in item
+            }
+            if isinstance(item.get("size"), int):
+                entry["size"] = item["size"]
+            found.append({k: v if isinstance(v, int) else as_str(v) for k, v in entry.items()})
+    return found
+
+
+class SlackConnector:
+    """Reads a Slack workspace export (``.zip`` or folder) into chat events.
+
+    Attributes:
+        name: "slack" (also the events' source).
+        label: description for dialogs.
+        channel: "chat".
+        extensions: (".zip", ".json").
+    """
+
+    name: str = "slack"
+    label: str = "Slack workspace export (.zip or folder)"
+    channel: Channel = "chat"
+    extensions: tuple[str, ...] = (".zip", ".json")
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        """How sure this connector is that ``path`` is a Slack export.
+
+        Args:
+            path: a folder, a ``.zip`` or a day file.
+            head: up to the first 64 KiB of the file (empty for a folder).
+
+        Returns:
+            0.95 for a folder or zip with ``users.json`` and a conversation list, 0.7 for a
+            day file (``YYYY-MM-DD.json`` holding an array of messages), 0.0 otherwise.
+        """
+        if path.is_dir():
+            has_users = (path / "users.json").is_file()
+            return 0.95 if has_users and any((path / c).is_file() for c in _CONV_FILES) else 0.0
+        if looks_like_zip(head):
+            names = member_names(path)
+            return 0.95 if names is not None and _export_prefix(names) is not None else 0.0
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}\.json", path.name) and _DAY_HEAD.match(head):
+            return 0.7
+        return 0.0
+
+    def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        """Yield each conversation's events, day by day, and problems on the way.
+
+        Args:
+            path: the export folder, the ``.zip``, or one day file.
+            options: progress and cancel hooks.
+
+        Yields:
+            ``Notice``, ``EventRecord`` and ``Problem`` items.
+
+        Raises:
+            FormatError: the path is not a readable Slack export.
+        """
+        try:
+            source = _Source(path)
+        except OSError as exc:
+            raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
+        try:
+            yield from self._parse(source, options)
+        finally:
+            source.close()
+
+    def _load(self, source: _Source, name: str) -> object:
+        """One JSON file of the export (None if absent).
+
+        Raises:
+            FormatError: the file is unreadable, too large or not JSON.
+        """
+        try:
+            raw = source.read(name)
+        except OSError as exc:
+            raise FormatError(f"{source.where(name)}: cannot read: {exc.strerror or exc}") from exc
+        return None if raw is None else load_json(raw, source.where(name))
+
+    def _parse(self, source: _Source, options: ParseOptions) -> Iterator[Item]:
+        yield from source.problems
+        days = source.day_files()
+        if not days:
+            raise FormatError(f"{source.label}: not a Slack export (no <channel>/<date>.json)")
+        try:
+            users = _users(self._load(source, "users.json"))
+        except FormatError as exc:
+            yield Problem(source.where("users.json"), str(exc))
+            users = {}
+        if not users:
+            yield Notice(f"{source.label}: no users.json; authors are shown by their Slack id")
+        convs: dict[str, _Conversation] = {}
+        for list_name in _CONV_FILES:
+            try:
+                listed = self._load(source, list_name)
+            except FormatError as exc:
+                yield Problem(source.where(list_name), str(exc))
+                continue
+            for entry in listed if isinstance(listed, list) else []:
+                if isinstance(entry, dict):
+                    _add_conversation(convs, entry, list_name, users)
+        ordered: dict[int, _Conversation] = {}
+        for folder, name in days:
+            conv = convs.get(folder)
+            if conv is None:
+                conv = convs[folder] = _Conversation(folder, folder, "#" + folder)
+            conv.days.append(name)
+            ordered.setdefault(id(conv), conv)
+        ticker = Ticker(options, len(days), every=1)
+        for conv in ordered.values():
+            if (yield from self._conversation(source, conv, users, ticker)) is False:
+                return
+        ticker.finish()
+
+    def _conversation(
+        self, source: _Source, conv: _Conversation, users: dict[str, _User], ticker: Ticker
+    ) -> Generator[Item, None, bool]:
+        """One conversation's events; returns False if the user cancelled."""
+        messages: list[tuple[str, dict[str, Any]]] = []
+        for name in conv.days:
+            if not ticker.step(ticker.done + 1):
+                return False
+            try:
+                data = self._load(source, name)
+            except FormatError as exc:
+                yield Problem(source.where(name), str(exc))
+                continue
+            if not isinstance(data, list):
+                yield Problem(source.where(name), "not a list of messages")
+                continue
+            for index, message in enumerate(data):
+                where = f"{source.where(name)}[{index}]"
+                if not isinstance(message, dict):
+                    yield Problem(where, "not a message object")
+                else:
+                    messages.append((where, message))
+        cast = Cast()
+        if len(conv.members) <= _MAX_MEMBERS:
+            for uid in conv.members:
+                cast.add(uid, _participant(uid, {}, users))
+        for _where, message in messages:
+            key = _author_key(message)
+            if key:
+                cast.add(key, _participant(key, message, users))
+        for where, message in messages:
+            record = self._record(message, where, conv, cast, users)
+            yield record if record is not None else Problem(where, "no usable ts")
+        return True
+
+    def _record(
+        self,
+        message: dict[str, Any],
+        where: str,
+        conv: _Conversation,
+        cast: Cast,
+        users: dict[str, _User],
+    ) -> EventRecord | None:
+        ts = as_str(message.get("ts"))
+        when = from_epoch(ts)
+        if when is None:
+            return None
+        subtype = as_str(message.get("subtype"))
+        system = subtype in _SYSTEM_SUBTYPES
+        files = _files(message)
+        text = render_text(as_str(message.get("text")), users)
+        if not text.strip() and files:
+            text = media_text("file" for _ in files)
+        details: dict[str, Any] = {"channel": conv.name}
+        if subtype:
+            details["subtype"] = subtype
+        if files:
+            details["files"] = files
+        thread_ts = as_str(message.get("thread_ts"))
+        if thread_ts and thread_ts != ts:
+            details["thread_ts"] = thread_ts
+        if isinstance(message.get("reply_count"), int):
+            details["reply_count"] = message["reply_count"]
+        reactions = _reactions(message, users)
+        if reactions:
+            details["reactions"] = reactions
+        edited = message.get("edited")
+        if isinstance(edited, dict) and (at := from_epoch(as_str(edited.get("ts")))):
+            details["edited_at"] = at.isoformat()
+        key = _author_key(message)
+        return EventRecord(
+            channel="chat",
+            source=_SOURCE,
+            external_id=f"{conv.id}:{ts}",
+            occurred_at=when,
+            title=conv.title,
+            text=text,
+            participants=cast.speaking(key) if key and not system else cast.everyone(),
+            direction="system" if system else None,
+            thread_key=f"{_SOURCE}:{conv.id}",
+            details=details,
+            locator=where,
+        )
+
+
+def _author_key(message: dict[str, Any]) -> str:
+    return (
+        as_str(message.get("user"))
+        or as_str(message.get("bot_id"))
+        or as_str(message.get("username"))
+    )
+
+
+def _participant(key: str, message: dict[str, Any], users: dict[str, _User]) -> Participant:
+    user = users.get(key)
+    if user is not None:
+        return user.participant()
+    bot = message.get("bot_profile")
+    name = as_str(bot.get("name")) if isinstance(bot, dict) else ""
+    name = name or as_str(message.get("username")) or key
+    return Participant(role="member", name=name, handle=name, platform=_SOURCE, platform_id=key)
+
+
+def _reactions(message: dict[str, Any], users: dict[str, _User]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for r in as_list(message.get("reactions")):
+        if isinstance(r, dict) and as_str(r.get("name")):
+            who = [as_str(u) for u in as_list(r.get("users"))]
+            names = [users[u].display if u in users else u for u in who if u]
+            found.append({"reaction": as_str(r["name"]), "users": names})
+    return found
+
+
+def _add_conversation(
+    convs: dict[str, _Conversation],
+    entry: dict[str, Any],
+    list_name: str,
+    users: dict[str, _User],
+) -> None:
+    cid = as_str(entry.get("id"))
+    name = as_str(entry.get("name"))
+    members = [as_str(m) for m in as_list(entry.get("members")) if as_str(m)]
+    people = ", ".join(users[m].display if m in users else m for m in members)
+    if list_name == "dms.json":
+        title = f"Direct messages: {people}"
+    elif list_name == "mpims.json":
+        title = f"Group messages: {people}"
+    else:
+        title = "#" + (name or cid)
+    conv = _Conversation(cid or name, name or cid, title, members)
+    for key in (name, cid):
+        if key:
+            convs.setdefault(key, conv)

@@ -1,0 +1,278 @@
+"""Connector for Zendesk ticket JSON: one ticket, the incremental ticket export, ticket audits.
+
+Three shapes of the Zendesk API's JSON, saved to a file:
+
+* ``{"ticket": {…}}`` (``GET /api/v2/tickets/{id}``) and ``{"tickets": […]}`` (the incremental
+  export, ``/api/v2/incremental/tickets/cursor.json``): each ticket becomes one event, the
+  request as it was opened: ``subject`` as title, ``description`` (the first comment) as text,
+  the requester as author, at ``created_at``. Status, priority, type, tags and
+  ``via.channel`` go into the details.
+* ``{"audits": […]}`` (``GET /api/v2/tickets/{id}/audits``): the ticket's history. Every
+  public ``Comment`` event becomes one event, written by its ``author_id``, at its audit's
+  ``created_at``; private (internal) comments are left out and counted in a notice.
+
+People are Zendesk user ids (the platform id of a "zendesk" identity). A sideloaded
+``users`` list (``?include=users``) adds names and email addresses, and an email ticket's
+``via.source.from.address`` gives the requester's address. All comments and tickets of one
+ticket share the thread ``zendesk:ticket:<id>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from app.errors import FormatError
+from app.records import Channel, EventRecord, Item, Notice, ParseOptions, Participant, Problem
+from connectors.chat_common import Ticker, as_list, as_str, load_json
+
+_SOURCE = "zendesk"
+_TOP_KEYS = ("ticket", "tickets", "audits")
+_SNIFF_KEYS = (b'"requester_id"', b'"ticket_id"', b'"author_id"', b'"via"')
+
+
+def _time(value: object) -> datetime | None:
+    text = as_str(value).strip()
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+class _People:
+    """Zendesk users by id, with what the file tells about them."""
+
+    def __init__(self, users: object) -> None:
+        self._users: dict[str, dict[str, Any]] = {}
+        for user in users if isinstance(users, list) else []:
+            if isinstance(user, dict) and as_str(user.get("id")):
+                self._users[as_str(user["id"])] = user
+        self._emails: dict[str, str] = {}
+
+    def learn_email(self, uid: str, address: str) -> None:
+        if uid and "@" in address:
+            self._emails.setdefault(uid, address)
+
+    def get(self, uid: str, role: str) -> Participant:
+        user = self._users.get(uid, {})
+        name = as_str(user.get("name")).strip()
+        email = as_str(user.get("email")).strip() or self._emails.get(uid)
+        # Without a name or address, a handle keeps the person recognisable in lists; a
+        # made-up display name would later clash with the real one and mark the id shared.
+        return Participant(
+            role="author" if role == "author" else "member",
+            name=name,
+            email=email or None,
+            handle=None if name or email else f"Zendesk user {uid}",
+            platform=_SOURCE,
+            platform_id=uid,
+        )
+
+    def roles(self, author: str, others: list[str]) -> tuple[Participant, ...]:
+        found = [self.get(author, "author")] if author else []
+        found += [self.get(u, "member") for u in dict.fromkeys(others) if u and u != author]
+        return tuple(found)
+
+
+def _via(data: dict[str, Any]) -> dict[str, Any]:
+    via = data.get("via")
+    if not isinstance(via, dict):
+        return {}
+    found: dict[str, Any] = {}
+    if as_str(via.get("channel")):
+        found["via_channel"] = as_str(via["channel"])
+    return found
+
+
+def _from_address(data: dict[str, Any]) -> str:
+    via = data.get("via")
+    source = via.get("source") if isinstance(via, dict) else None
+    sender = source.get("from") if isinstance(source, dict) else None
+    return as_str(sender.get("address")) if isinstance(sender, dict) else ""
+
+
+class ZendeskConnector:
+    """Reads Zendesk ticket, incremental-export and audit JSON into chat events.
+
+    Attributes:
+        name: "zendesk" (also the events' source).
+        label: description for dialogs.
+        channel: "chat".
+        extensions: (".json",).
+    """
+
+    name: str = "zendesk"
+    label: str = "Zendesk tickets (API JSON: ticket, incremental export, audits)"
+    channel: Channel = "chat"
+    extensions: tuple[str, ...] = (".json",)
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        """How sure this connector is that ``head`` starts Zendesk ticket JSON.
+
+        Args:
+            path: the file (unused; the keys decide).
+            head: up to the first 64 KiB of the file.
+
+        Returns:
+            0.9 if the JSON starts with a ``ticket``, ``tickets`` or ``audits`` key and shows
+            Zendesk's fields (``requester_id``, ``author_id``, ``via`` …), else 0.0.
+        """
+        del path
+        body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not body.startswith(b"{"):
+            return 0.0
+        opening = body[1:].lstrip()
+        if not any(opening.startswith(b'"%s"' % k.encode()) for k in _TOP_KEYS):
+            return 0.0
+        return 0.9 if sum(key in head for key in _SNIFF_KEYS) >= 2 else 0.0
+
+    def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        """Yield one event per ticket, or per public comment for audits, and problems.
+
+        Args:
+            path: the JSON file.
+            options: progress and cancel hooks.
+
+        Yields:
+            ``EventRecord``, ``Problem`` and ``Notice`` items.
+
+        Raises:
+            FormatError: the file cannot be read or is not Zendesk ticket JSON.
+        """
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
+        data = load_json(raw, path.name)
+        if not isinstance(data, dict):
+            raise FormatError(f"{path.name}: not Zendesk ticket JSON (not an object)")
+        people = _People(data.get("users"))
+        if isinstance(data.get("audits"), list):
+            yield from self._audits(path, data["audits"], people, options)
+        elif isinstance(data.get("tickets"), list):
+            yield from self._tickets(path, "tickets", data["tickets"], people, options)
+        elif isinstance(data.get("ticket"), dict):
+            yield from self._tickets(path, "ticket", [data["ticket"]], people, options)
+        else:
+            raise FormatError(
+                f"{path.name}: not Zendesk ticket JSON (no ticket, tickets or audits)"
+            )
+
+    def _tickets(
+        self, path: Path, key: str, tickets: list[Any], people: _People, options: ParseOptions
+    ) -> Iterator[Item]:
+        ticker = Ticker(options, len(tickets))
+        for index, ticket in enumerate(tickets):
+            if not ticker.step(index + 1):
+                return
+            where = f"{path.name}:{key}" + (f"[{index}]" if key == "tickets" else "")
+            if not isinstance(ticket, dict):
+                yield Problem(where, "not a ticket object")
+                continue
+            tid = as_str(ticket.get("id"))
+            when = _time(ticket.get("created_at"))
+            if not tid or when is None:
+                yield Problem(where, "ticket without id or created_at")
+                continue
+            requester = as_str(ticket.get("requester_id"))
+            people.learn_email(requester, _from_address(ticket))
+            others = [as_str(ticket.get("submitter_id")), as_str(ticket.get("assignee_id"))]
+            details: dict[str, Any] = {"ticket_id": tid, **_via(ticket)}
+            for field in ("status", "priority", "type"):
+                if as_str(ticket.get(field)):
+                    details[field] = as_str(ticket[field])
+            tags = ticket.get("tags")
+            if isinstance(tags, list) and tags:
+                details["tags"] = [as_str(t) for t in tags]
+            updated = _time(ticket.get("updated_at"))
+            if updated is not None:
+                details["updated_at"] = updated.isoformat()
+            yield EventRecord(
+                channel="chat",
+                source=_SOURCE,
+                external_id=f"ticket:{tid}",
+                occurred_at=when,
+                title=as_str(ticket.get("subject")) or f"Ticket #{tid}",
+                text=as_str(ticket.get("description")),
+                participants=people.roles(requester or others[0], others),
+                thread_key=f"{_SOURCE}:ticket:{tid}",
+                details=details,
+                locator=where,
+            )
+        ticker.finish()
+
+    def _audits(
+        self, path: Path, audits: list[Any], people: _People, options: ParseOptions
+    ) -> Iterator[Item]:
+        subjects: dict[str, str] = {}
+        requesters: dict[str, str] = {}
+        for audit in audits:
+            found = audit.get("events") if isinstance(audit, dict) else None
+            for event in found if isinstance(found, list) else []:
+                if isinstance(event, dict) and event.get("type") in ("Create", "Change"):
+                    tid = as_str(audit.get("ticket_id"))
+                    field, value = as_str(event.get("field_name")), as_str(event.get("value"))
+                    if field == "subject" and value:
+                        subjects[tid] = value
+                    elif field == "requester_id" and value:
+                        requesters.setdefault(tid, value)
+        private = 0
+        ticker = Ticker(options, len(audits))
+        for index, audit in enumerate(audits):
+            if not ticker.step(index + 1):
+                return
+            where = f"{path.name}:audits[{index}]"
+            if not isinstance(audit, dict) or not isinstance(audit.get("events"), list):
+                yield Problem(where, "not an audit with events")
+                continue
+            tid = as_str(audit.get("ticket_id"))
+            when = _time(audit.get("created_at"))
+            if not tid or when is None:
+                yield Problem(where, "audit without ticket_id or created_at")
+                continue
+            for number, event in enumerate(audit["events"]):
+                if not isinstance(event, dict) or event.get("type") != "Comment":
+                    continue
+                if event.get("public") is False:
+                    private += 1
+                    continue
+                cid = as_str(event.get("id"))
+                if not cid:
+                    yield Problem(f"{where}.events[{number}]", "comment without id")
+                    continue
+                author = as_str(event.get("author_id")) or as_str(audit.get("author_id"))
+                requester = requesters.get(tid, "")
+                if author == requester:
+                    people.learn_email(author, _from_address(audit))
+                details: dict[str, Any] = {"ticket_id": tid, **_via(audit)}
+                if requester:
+                    details["author_is_requester"] = author == requester
+                attachments = [
+                    {"name": as_str(a.get("file_name")), "size": a.get("size")}
+                    for a in as_list(event.get("attachments"))
+                    if isinstance(a, dict)
+                ]
+                if attachments:
+                    details["attachments"] = attachments
+                yield EventRecord(
+                    channel="chat",
+                    source=_SOURCE,
+                    external_id=f"comment:{cid}",
+                    occurred_at=when,
+                    title=subjects.get(tid) or f"Ticket #{tid}",
+                    text=as_str(event.get("body")),
+                    participants=people.roles(author, [requester]),
+                    thread_key=f"{_SOURCE}:ticket:{tid}",
+                    details=details,
+                    locator=f"{where}.events[{number}]",
+                )
+        if private:
+            yield Notice(f"{path.name}: {private} private (internal) comments were not imported")
+        ticker.finish()

@@ -8,7 +8,9 @@ closes, then waits for background work to finish.
 
 from __future__ import annotations
 
+import ctypes.util
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -40,9 +42,35 @@ def application(argv: list[str] | None = None) -> QApplication:
     return qt_app
 
 
+# Qt's X11 plugin needs these system libraries (Qt aborts the process without them).
+_XCB_LIBRARIES = {
+    "xcb-cursor": "libxcb-cursor0",
+    "xcb-icccm": "libxcb-icccm4",
+    "xcb-keysyms": "libxcb-keysyms1",
+    "xkbcommon-x11": "libxkbcommon-x11-0",
+}
+
+
+def missing_display_libraries() -> list[str]:
+    """Debian/Ubuntu packages Qt's X11 plugin needs but this machine lacks (Linux, X11 only)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return []
+    if not os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return []
+    return [pkg for lib, pkg in _XCB_LIBRARIES.items() if ctypes.util.find_library(lib) is None]
+
+
 def main(db_path: str | None = None) -> int:
     """Run the desktop app on ``db_path`` (default: the usual database). Returns the exit code."""
     setup_logging()
+    missing = missing_display_libraries()
+    if missing:
+        print(
+            "threadline: the window cannot open: Qt needs these system packages: "
+            f"{' '.join(missing)} (on Debian or Ubuntu: sudo apt install {' '.join(missing)})",
+            file=sys.stderr,
+        )
+        return 2
     qt_app = application()
     from ui import crash, workers
 

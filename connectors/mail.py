@@ -23,9 +23,20 @@ Threading rule (``thread_key``), first match wins:
    join each other);
 4. otherwise the message's own id: it starts a thread.
 
+The record's ``details``: ``message_id``, ``in_reply_to``, ``references``,
+``attachments`` (name, type, size; names are data, never paths),
+``automated`` (no-reply and mailer-daemon senders, platform notifications,
+``Auto-Submitted``, ``List-Id``/``List-Unsubscribe``, ``Precedence: bulk``,
+reports and bounces), and when they apply ``html`` (sanitised, nothing
+remote; see ``mail_text.sanitize_html``) or ``html_truncated``, ``labels``
+(Gmail), ``flags`` (mbox ``Status``/``X-Status``, Maildir file names),
+``folder`` (Maildir), ``date_from`` ("received"), ``text_truncated``,
+``attachments_omitted`` and ``participants_omitted``.
+
 Per-message limits (``MAX_MESSAGE_BYTES``, ``MAX_HEADER_BYTES``,
 ``MAX_MIME_DEPTH``, ``MAX_MIME_PARTS``) turn pathological messages into
-problems before the parser can stall on them.
+problems before the parser can stall on them; ``MAX_TEXT_CHARS`` and
+``MAX_PARTICIPANTS`` cap what one message may store.
 """
 
 from __future__ import annotations
@@ -34,7 +45,6 @@ import contextlib
 import dataclasses
 import hashlib
 import re
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email import policy
@@ -44,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.records import EventRecord, Item, OwnerHint, Participant, Problem, Role
 from connectors.mail_headers import (
+    SubjectThreads,
     is_automated_sender,
     normalise_subject,
     parse_date,
@@ -65,11 +76,14 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "MAX_MIME_DEPTH",
     "MAX_MIME_PARTS",
+    "MAX_PARTICIPANTS",
+    "MAX_TEXT_CHARS",
     "MailError",
     "MailReader",
     "decode_bytes",
     "decode_words",
     "html_to_text",
+    "is_automated_sender",
     "message_items",
     "normalise_subject",
     "parse_date",
@@ -84,7 +98,6 @@ MAX_MIME_PARTS = 5000
 MAX_PARTICIPANTS = 500
 MAX_TEXT_CHARS = 1_000_000
 _MAX_ATTACHMENTS = 100
-_MAX_THREADS = 20_000
 
 if TYPE_CHECKING:
     _Msg = Message[str, str]
@@ -365,48 +378,6 @@ def _is_automated(headers: _Headers, msg: _Msg, sender: str | None) -> bool:
     if headers.raw("list-id") is not None or headers.raw("list-unsubscribe") is not None:
         return True
     return (headers.raw("precedence") or "").strip().lower() in ("bulk", "list", "junk")
-
-
-class SubjectThreads:
-    """Per-source memory of thread keys by normalised subject and addresses (rule 3).
-
-    It holds the latest ``limit`` subjects (about 150 bytes each), so memory
-    stays bounded however large the source.
-    """
-
-    def __init__(self, limit: int = _MAX_THREADS) -> None:
-        self._keys: OrderedDict[bytes, str] = OrderedDict()
-        self._limit = limit
-
-    @staticmethod
-    def digest(subject: str, addresses: Sequence[str]) -> bytes:
-        """The key of a normalised subject among a set of addresses (16 bytes)."""
-        basis = "\x1f".join([subject, *sorted({a.lower() for a in addresses})])
-        return hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-    def thread_key(self, record: EventRecord, chained: bool) -> str | None:
-        """The record's thread key under rule 3, remembering it for later messages.
-
-        Args:
-            record: the parsed message (its ``thread_key`` follows rules 1, 2 and 4).
-            chained: it had a Gmail thread id or a Message-ID chain.
-
-        Returns:
-            The thread key to use.
-        """
-        subject, reply = normalise_subject(record.title)
-        if not subject or subject == "(no subject)" or record.thread_key is None:
-            return record.thread_key
-        key = self.digest(subject, [p.email for p in record.participants if p.email])
-        if chained or not reply:
-            found = record.thread_key
-        else:
-            found = self._keys.get(key) or "subject:" + key.hex()
-        self._keys[key] = found
-        self._keys.move_to_end(key)
-        if len(self._keys) > self._limit:
-            self._keys.popitem(last=False)
-        return found
 
 
 def _check_limits(raw: bytes) -> None:

@@ -7,9 +7,14 @@ skipped, an unreadable date is None.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+
+from app.records import EventRecord
 
 _EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
 _BAD_ADDRESS_CHAR = re.compile(r"[\s<>,;:@()\"]")
@@ -191,3 +196,47 @@ def normalise_subject(subject: str) -> tuple[str, bool]:
         reply = reply or match.group(1) is not None
         text = text[match.end() :]
     return text.casefold(), reply
+
+
+class SubjectThreads:
+    """Per-source memory of thread keys by normalised subject and addresses.
+
+    This is rule 3 of the threading rule in ``connectors.mail``.
+
+    It holds the latest ``limit`` subjects (about 150 bytes each), so memory
+    stays bounded however large the source.
+    """
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._keys: OrderedDict[bytes, str] = OrderedDict()
+        self._limit = limit
+
+    @staticmethod
+    def digest(subject: str, addresses: Sequence[str]) -> bytes:
+        """The key of a normalised subject among a set of addresses (16 bytes)."""
+        basis = "\x1f".join([subject, *sorted({a.lower() for a in addresses})])
+        return hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def thread_key(self, record: EventRecord, chained: bool) -> str | None:
+        """The record's thread key under rule 3, remembering it for later messages.
+
+        Args:
+            record: the parsed message (its ``thread_key`` follows rules 1, 2 and 4).
+            chained: it had a Gmail thread id or a Message-ID chain.
+
+        Returns:
+            The thread key to use.
+        """
+        subject, reply = normalise_subject(record.title)
+        if not subject or subject == "(no subject)" or record.thread_key is None:
+            return record.thread_key
+        key = self.digest(subject, [p.email for p in record.participants if p.email])
+        if chained or not reply:
+            found = record.thread_key
+        else:
+            found = self._keys.get(key) or "subject:" + key.hex()
+        self._keys[key] = found
+        self._keys.move_to_end(key)
+        if len(self._keys) > self._limit:
+            self._keys.popitem(last=False)
+        return found

@@ -143,6 +143,8 @@ def cmd_config(db: Database, args: argparse.Namespace) -> int:
         stored = settings.set_value(session, args.key, args.value)
         if args.key in settings.OWNER_KEYS or args.key == "region":
             identity.apply_owner_settings(session)
+        if args.key == "automated_customers" and stored == "yes":
+            identity.link_unlinked(session)
     if args.json:
         _print_json({args.key: stored})
     else:

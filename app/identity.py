@@ -518,3 +518,24 @@ def refresh_directions(session: Session, event_ids: Iterable[int] | None = None)
         base.where(Event.id.not_in(own_sent)).values(direction="inbound"),
         execution_options={"synchronize_session": False},
     )
+
+
+def link_unlinked(session: Session) -> int:
+    """Give every contact point that belongs to nobody (automated senders) a customer.
+
+    Used when the user asks for automated senders to be customers after they
+    were imported. Returns how many customers were made.
+    """
+    linked = select(CustomerIdentity.identity_id)
+    orphans = session.scalars(
+        select(Identity).where(Identity.is_own.is_(False), Identity.id.not_in(linked))
+    ).all()
+    made: list[int] = []
+    for identity in orphans:
+        customer = Customer(display_name=identity.display_name)
+        session.add(customer)
+        session.flush()
+        link(session, identity.id, customer.id)
+        made.append(customer.id)
+    refresh_customer_stats(session, made)
+    return len(made)

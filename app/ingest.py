@@ -226,6 +226,8 @@ class _Writer:
         self.run_id = run_id
         self.report = report
         self.owner_hints = owner_hints
+        with db.session() as session:
+            self.automated_customers = settings.get(session, "automated_customers") == "yes"
 
     def write_batch(self, items: Sequence[Item]) -> None:
         r = self.report
@@ -333,7 +335,7 @@ class _Writer:
             import_run_id=self.run_id,
             locator=record.locator,
         )
-        automated = bool(record.details.get("automated"))
+        automated = bool(record.details.get("automated")) and not self.automated_customers
         owner_sent = False
         links: dict[tuple[int, str], str] = {}
         for participant in record.participants:

@@ -40,6 +40,15 @@ def _validate_list(value: str) -> str:
     return ", ".join(part.strip() for part in value.split(",") if part.strip())
 
 
+def _validate_yes_no(value: str) -> str:
+    word = value.strip().lower()
+    if word in ("yes", "true", "1", "on"):
+        return "yes"
+    if word in ("no", "false", "0", "off"):
+        return "no"
+    raise UserFacingError(f"{value!r}: say yes or no")
+
+
 def _validate_currency(value: str) -> str:
     code = value.strip().upper()
     if len(code) != 3 or not code.isalpha():
@@ -140,6 +149,12 @@ SETTINGS: dict[str, SettingSpec] = {
             "your name, written as the author of notes",
             lambda: os.environ.get("USER", "") or os.environ.get("USERNAME", ""),
             lambda value: value.strip(),
+        ),
+        SettingSpec(
+            "automated_customers",
+            "yes to make automated senders (no-reply, lists, notifications) customers too",
+            lambda: "no",
+            _validate_yes_no,
         ),
     )
 }

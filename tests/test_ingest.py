@@ -256,3 +256,27 @@ def test_owner_hints_can_be_ignored(db: Database) -> None:
     with db.session() as s:
         assert settings.get_list(s, "owner_names") == []
         assert queries.count_customers(s) == 1
+
+
+def test_automated_senders_are_not_customers_unless_asked(db: Database) -> None:
+    def notice(key: str) -> EventRecord:
+        return EventRecord(
+            channel="email",
+            source="email",
+            external_id=key,
+            occurred_at=T0,
+            title="Your parcel",
+            text="Tracking…",
+            participants=(Participant("from", "Courier", email="no-reply@courier.example"),),
+            details={"automated": True},
+        )
+
+    run(db, [notice("n1")])
+    with db.session() as s:
+        assert queries.count_customers(s) == 0
+        settings.set_value(s, "automated_customers", "yes")
+        assert identity.link_unlinked(s) == 1  # what was imported before joins too
+    run(db, [notice("n2")])
+    with db.session() as s:
+        (courier,) = queries.list_customers(s)
+        assert courier.emails == ("no-reply@courier.example",) and courier.event_count == 2

@@ -475,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--into", metavar="CUSTOMER", help="move them to this customer instead")
     p.set_defaults(func=cmd_split)
 
-    p = add("undo", "undo a merge or split (the latest when no CHANGE is given)")
+    p = add("undo", "undo a merge, split or rejection (the latest when no CHANGE is given)")
     p.add_argument("change", nargs="?", type=int, metavar="CHANGE")
     p.set_defaults(func=cmd_undo)
 

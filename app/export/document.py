@@ -66,6 +66,14 @@ _SOURCE_NAMES = {
     "instagram": "Instagram",
     "woocommerce": "WooCommerce",
     "etsy": "Etsy",
+    "slack": "Slack",
+    "zendesk": "Zendesk",
+    "stripe": "Stripe",
+    "paypal": "PayPal",
+    "square": "Square",
+    "amazon": "Amazon",
+    "orders_csv": "an orders CSV",
+    "email": "email",
 }
 
 _STYLE = """

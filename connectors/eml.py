@@ -4,17 +4,23 @@ A ``.eml`` file, or a Maildir message file (no extension; its name may end in
 an info suffix such as ``:2,S`` or ``;2,S``), holds one RFC 5322 message. It
 is recognised by its header block and converted by ``connectors.mail`` into
 an email event, or into a ``Problem`` naming the file when it cannot be read.
+A message whose headers carry no usable date takes the date of a leading mbox
+``From `` line, else the file's modification time (``details["date_from"]``
+"mbox_from_line" or "file_mtime").
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from app.errors import FormatError
 from app.records import Channel, Item, ParseOptions, Problem
 from connectors import mail
+from connectors.mail_headers import envelope_date
 
 _MAILDIR_NAME = re.compile(r"[:;!]2,[A-Za-z]*$")
 _HEADER_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+):")
@@ -56,19 +62,37 @@ def looks_like_headers(head: bytes) -> bool:
     return bool(names) and not _KEY_HEADERS.isdisjoint(names)
 
 
-def strip_envelope(raw: bytes) -> bytes:
-    """A message file's bytes without a UTF-8 byte order mark or an mbox ``From `` line.
+def split_envelope(raw: bytes) -> tuple[bytes, bytes]:
+    """A message file's mbox ``From `` line (or b"") and the message after it.
+
+    A UTF-8 byte order mark is dropped too.
 
     Args:
         raw: the file's bytes.
 
     Returns:
-        The message, starting at its first header.
+        (the ``From `` line without its line break, the message from its first header).
     """
     raw = raw.removeprefix(b"\xef\xbb\xbf")
-    if raw.startswith(b"From "):  # an mbox-style From_ line before the headers
-        raw = raw.split(b"\n", 1)[1] if b"\n" in raw else b""
-    return raw
+    if not raw.startswith(b"From "):
+        return b"", raw
+    line, _, rest = raw.partition(b"\n")  # an mbox-style From_ line before the headers
+    return line.rstrip(b"\r"), rest
+
+
+def file_mtime(path: Path) -> datetime | None:
+    """A file's modification time as UTC, or None when it cannot be read.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The time (not yet checked for being plausible).
+    """
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except (OSError, OverflowError, ValueError):
+        return None
 
 
 class EmlConnector:
@@ -121,7 +145,11 @@ class EmlConnector:
                 size_mb = mail.MAX_MESSAGE_BYTES // (1024 * 1024)
                 yield Problem(path.name, f"message larger than {size_mb} MB; skipped")
                 return
-            raw = strip_envelope(head + fh.read())
-        yield from mail.MailReader().items(raw, path.name)
+            envelope, raw = split_envelope(head + fh.read())
+        dates: list[mail.DateFallback] = [
+            ("mbox_from_line", partial(envelope_date, envelope)),
+            ("file_mtime", partial(file_mtime, path)),
+        ]
+        yield from mail.MailReader().items(raw, path.name, fallback_dates=dates)
         if options.progress is not None:
             options.progress(size, size)

@@ -7,7 +7,11 @@ UIDNEXT and HIGHESTMODSEQ with the caller's ``FolderState`` and lists the new
 UIDs (every UID again after a UIDVALIDITY change: the ingest path drops the
 duplicates by Message-ID); ``ImapConnection.fetch`` fetches them in batches
 and yields each message's items, parsed by ``connectors.mail`` exactly as the
-mbox reader does. Messages up to ``FULL_FETCH_LIMIT`` are fetched whole;
+mbox reader does: one ``mail.MailReader`` per connection, so a bare "Re:"
+reply joins its original's thread by subject across the folders of a sync
+(INBOX, then Sent), as in an mbox file or a Maildir. A message whose headers
+carry no usable date takes its INTERNALDATE (``details["date_from"]`` is
+"imap_internaldate"). Messages up to ``FULL_FETCH_LIMIT`` are fetched whole;
 larger ones as their header and text parts only, with the attachments
 recorded from BODYSTRUCTURE by name, type and approximate size.
 
@@ -19,7 +23,6 @@ error message.
 
 from __future__ import annotations
 
-import dataclasses
 import imaplib
 import ipaddress
 import logging
@@ -28,6 +31,7 @@ import ssl
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from imapclient import IMAPClient
@@ -35,7 +39,7 @@ from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 from imapclient.imapclient import SocketTimeout
 
 from app.errors import UserFacingError
-from app.records import EventRecord, Item, OwnerHint, Problem
+from app.records import Item, Problem
 from connectors import imap_parts, mail
 
 log = logging.getLogger(__name__)
@@ -233,6 +237,16 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _internaldate(value: Any) -> datetime | None:
+    """A FETCH answer's INTERNALDATE as UTC (imapclient gives naive local time by default)."""
+    if not isinstance(value, datetime):
+        return None
+    try:
+        return (value if value.tzinfo is not None else value.astimezone()).astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def _server_text(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     for prefix in ("login failed: ", "LOGIN command error: "):
@@ -321,6 +335,7 @@ def connect(config: ServerConfig, password: str) -> ImapConnection:
         )
     except (IMAPClientError, OSError) as exc:
         raise map_error(exc, config) from None
+    client.normalise_times = False  # INTERNALDATE with its zone, not as naive local time
     try:
         if config.tls == "starttls":
             try:
@@ -381,7 +396,7 @@ class ImapConnection:
         self.config = config
         self.capabilities = capabilities
         self._selected: tuple[str, int] | None = None
-        self._owners_seen: set[str] = set()
+        self._reader = mail.MailReader()  # owner hints and subject threads, for the session
 
     @property
     def condstore(self) -> bool:
@@ -560,7 +575,7 @@ class ImapConnection:
             if should_cancel is not None and should_cancel():
                 return
             chunk = list(plan.uids[start : start + batch_size])
-            sizes = self._sizes(chunk)
+            sizes, dates = self._sizes(chunk)
             small = [u for u in chunk if u in sizes and sizes[u] <= FULL_FETCH_LIMIT]
             large = [u for u in chunk if u in sizes and sizes[u] > FULL_FETCH_LIMIT]
             raws, problems = self._fetch_whole(small, sizes)
@@ -570,19 +585,22 @@ class ImapConnection:
                 if uid in problems:
                     yield Fetched(uid, (Problem(locator, problems[uid]),))
                 elif uid in raws:
-                    yield Fetched(uid, self._items(raws[uid], locator, plan.sent))
+                    yield Fetched(uid, self._items(raws[uid], locator, plan.sent, dates.get(uid)))
                 elif uid in partial:
                     raw, extra = partial[uid]
-                    yield Fetched(uid, self._items(raw, locator, plan.sent, extra))
+                    yield Fetched(uid, self._items(raw, locator, plan.sent, dates.get(uid), extra))
                 else:  # expunged since the plan was made
                     yield Fetched(uid, ())
 
-    def _sizes(self, uids: list[int]) -> dict[int, int]:
+    def _sizes(self, uids: list[int]) -> tuple[dict[int, int], dict[int, datetime | None]]:
+        """Each message's size and INTERNALDATE (one FETCH for the batch, before the bodies)."""
         try:
-            found = self._call(self.client.fetch, uids, ["RFC822.SIZE"])
+            found = self._call(self.client.fetch, uids, ["RFC822.SIZE", "INTERNALDATE"])
         except IMAPClientError as exc:
             raise ImapError(f"{self.config.where}: FETCH failed ({_server_text(exc)})") from None
-        return {int(uid): int(data.get(b"RFC822.SIZE", 0)) for uid, data in found.items()}
+        sizes = {int(uid): int(data.get(b"RFC822.SIZE", 0)) for uid, data in found.items()}
+        dates = {int(uid): _internaldate(data.get(b"INTERNALDATE")) for uid, data in found.items()}
+        return sizes, dates
 
     def _fetch_whole(
         self, uids: list[int], sizes: dict[int, int]
@@ -682,17 +700,13 @@ class ImapConnection:
         return b"".join(out), extra
 
     def _items(
-        self, raw: bytes, locator: str, sent: bool, extra: dict[str, Any] | None = None
+        self,
+        raw: bytes,
+        locator: str,
+        sent: bool,
+        internaldate: datetime | None,
+        extra: dict[str, Any] | None = None,
     ) -> tuple[Item, ...]:
-        items: list[Item] = []
-        for item in mail.message_items(raw, locator, self._owners_seen):
-            if isinstance(item, EventRecord):
-                if extra:
-                    item = dataclasses.replace(item, details={**item.details, **extra})
-                sender = next((p.email for p in item.participants if p.role == "from"), None)
-                hint = sent and sender and not item.details.get("automated")
-                if hint and sender and sender.lower() not in self._owners_seen:
-                    self._owners_seen.add(sender.lower())
-                    items.append(OwnerHint("email", sender))
-            items.append(item)
+        dates = [("imap_internaldate", internaldate)]
+        items = self._reader.items(raw, locator, extra=extra, sent=sent, fallback_dates=dates)
         return tuple(items)

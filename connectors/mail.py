@@ -30,8 +30,17 @@ The record's ``details``: ``message_id``, ``in_reply_to``, ``references``,
 reports and bounces), and when they apply ``html`` (sanitised, nothing
 remote; see ``mail_text.sanitize_html``) or ``html_truncated``, ``labels``
 (Gmail), ``flags`` (mbox ``Status``/``X-Status``, Maildir file names),
-``folder`` (Maildir), ``date_from`` ("received"), ``text_truncated``,
-``attachments_omitted`` and ``participants_omitted``.
+``folder`` (Maildir), ``text_truncated``, ``attachments_omitted`` and
+``participants_omitted``.
+
+``occurred_at`` is the Date header; when it is missing or impossible (before
+1971, more than two days ahead), the latest dated ``Received`` header; else
+the first usable fallback date the reader was given (``DATE_FALLBACKS``
+order: the mbox ``From `` line, the Maildir file name, the IMAP
+INTERNALDATE, a single file's modification time). ``details["date_from"]``
+names the one used ("date", "received", "mbox_from_line",
+"maildir_filename", "imap_internaldate", "file_mtime"). Only a message with
+none of them is a ``Problem``.
 
 Per-message limits (``MAX_MESSAGE_BYTES``, ``MAX_HEADER_BYTES``,
 ``MAX_MIME_DEPTH``, ``MAX_MIME_PARTS``) turn pathological messages into
@@ -45,12 +54,12 @@ import contextlib
 import dataclasses
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from app.records import EventRecord, Item, OwnerHint, Participant, Problem, Role
 from connectors.mail_headers import (
@@ -58,6 +67,7 @@ from connectors.mail_headers import (
     is_automated_sender,
     normalise_subject,
     parse_date,
+    plausible_date,
     split_addresses,
 )
 from connectors.mail_text import (
@@ -72,12 +82,14 @@ from connectors.mail_text import (
 )
 
 __all__ = [
+    "DATE_FALLBACKS",
     "MAX_HEADER_BYTES",
     "MAX_MESSAGE_BYTES",
     "MAX_MIME_DEPTH",
     "MAX_MIME_PARTS",
     "MAX_PARTICIPANTS",
     "MAX_TEXT_CHARS",
+    "DateFallback",
     "MailError",
     "MailReader",
     "decode_bytes",
@@ -98,6 +110,10 @@ MAX_MIME_PARTS = 5000
 MAX_PARTICIPANTS = 500
 MAX_TEXT_CHARS = 1_000_000
 _MAX_ATTACHMENTS = 100
+# Where a date may come from when the headers have none, in the order they are tried.
+DATE_FALLBACKS = ("mbox_from_line", "maildir_filename", "imap_internaldate", "file_mtime")
+# (a ``DATE_FALLBACKS`` name, the date, None, or a function giving it only when needed)
+DateFallback: TypeAlias = tuple[str, datetime | Callable[[], datetime | None] | None]
 
 if TYPE_CHECKING:
     _Msg = Message[str, str]
@@ -177,15 +193,21 @@ def _participants(headers: _Headers) -> tuple[list[Participant], int]:
     return people, omitted
 
 
-def _occurred_at(headers: _Headers) -> tuple[datetime, bool]:
+def _occurred_at(headers: _Headers, fallbacks: Sequence[DateFallback]) -> tuple[datetime, str]:
+    """The message's date and where it came from (``details["date_from"]``)."""
     date = parse_date(headers.raw("date"))
     if date is not None:
-        return date, False
+        return date, "date"
     for received in headers.all_raw("received"):  # the top one is the latest hop
         if ";" in received:
             date = parse_date(received.rsplit(";", 1)[1])
             if date is not None:
-                return date, True
+                return date, "received"
+    rank = {name: n for n, name in enumerate(DATE_FALLBACKS)}
+    for name, value in sorted(fallbacks, key=lambda f: rank.get(f[0], len(rank))):
+        date = plausible_date(value() if callable(value) else value)
+        if date is not None:
+            return date, name
     raise MailError("no usable date: Date header missing or invalid and no Received date")
 
 
@@ -392,7 +414,10 @@ def _check_limits(raw: bytes) -> None:
 
 
 def parse_message(
-    raw: bytes, locator: str = "", threads: SubjectThreads | None = None
+    raw: bytes,
+    locator: str = "",
+    threads: SubjectThreads | None = None,
+    fallback_dates: Sequence[DateFallback] = (),
 ) -> EventRecord:
     """Parse one raw RFC 5322 message into an email event.
 
@@ -401,12 +426,15 @@ def parse_message(
         locator: where the message came from, stored on the record.
         threads: the source's subject-thread memory (rule 3 of the module
             docstring); without it a bare reply gets its ``subject:`` key.
+        fallback_dates: dates the source knows, used when the headers give
+            none (tried in ``DATE_FALLBACKS`` order; impossible ones skipped).
 
     Returns:
         The record (direction left None for the ingest path to decide).
 
     Raises:
-        MailError: the message is too large or too deep, or has no usable date.
+        MailError: the message is too large or too deep, or has no usable date
+            (none in its headers and no usable fallback).
     """
     _check_limits(raw)
     try:
@@ -414,7 +442,7 @@ def parse_message(
     except RecursionError as exc:
         raise MailError("MIME parts nested too deeply") from exc
     headers = _Headers(msg)
-    occurred_at, from_received = _occurred_at(headers)
+    occurred_at, date_from = _occurred_at(headers, fallback_dates)
     title = headers.text("subject") or "(no subject)"
     body = _Body(headers.hints)
     body.walk(msg)
@@ -446,6 +474,7 @@ def parse_message(
         "references": references,
         "attachments": body.attachments,
         "automated": _is_automated(headers, msg, sender),
+        "date_from": date_from,
     }
     if body.omitted:
         details["attachments_omitted"] = body.omitted
@@ -459,8 +488,6 @@ def parse_message(
     flags = _mbox_flags(headers)
     if flags is not None:
         details["flags"] = flags
-    if from_received:
-        details["date_from"] = "received"
     shown = "\n".join(h for h in body.shown_html if h.strip())
     if shown:
         safe = sanitize_html(shown)
@@ -507,6 +534,7 @@ class MailReader:
         *,
         extra: Mapping[str, Any] | None = None,
         sent: bool = False,
+        fallback_dates: Sequence[DateFallback] = (),
     ) -> list[Item]:
         """The items one message yields; never raises.
 
@@ -520,12 +548,14 @@ class MailReader:
             locator: where it came from ("file.mbox:120").
             extra: details to add to the record (Maildir flags and folder).
             sent: the source says the owner sent it.
+            fallback_dates: dates to use when the headers have none, e.g.
+                ``[("mbox_from_line", date)]`` (see ``parse_message``).
 
         Returns:
             The items, in the order to yield them.
         """
         try:
-            record = parse_message(raw, locator, self.threads)
+            record = parse_message(raw, locator, self.threads, fallback_dates)
         except MailError as exc:
             return [Problem(locator, str(exc))]
         except Exception as exc:  # any input at all must not stop the stream

@@ -38,6 +38,13 @@ _NOTIFICATION_SENDER = re.compile(
     r"|^ebay@(?:[\w-]+\.)*ebay\.[a-z.]+$",
     re.IGNORECASE,
 )
+_ENVELOPE_DATE = re.compile(
+    r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+)?"
+    r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+(\d{1,2}),?\s+"
+    r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s+"
+    r"(?:([+-]\d{4}|[a-z]{1,5})\s+)?(\d{4})(?:\s+([+-]\d{4}))?\b",
+    re.IGNORECASE,
+)
 _REPLY_PREFIX = re.compile(
     r"\s*(?:(re|aw|sv|vs|antw|antwort|odp|ynt|rif|wg|fw|fwd|tr|enc|rv|doorst|vl"
     r"|απ|σχετ|回复|回覆|答复|转发|轉寄|返信|転送)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]"
@@ -149,14 +156,60 @@ def parse_date(value: str | None) -> datetime | None:
         return None
     try:
         parsed = parsedate_to_datetime(value.strip())
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        parsed = parsed.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if not _EARLIEST <= parsed <= datetime.now(UTC) + timedelta(days=2):
+    return plausible_date(parsed)
+
+
+def plausible_date(value: datetime | None) -> datetime | None:
+    """A date as aware UTC, or None when it is missing or impossible.
+
+    A naive date is taken as UTC. Dates before 1971 or more than two days in
+    the future count as impossible, as in ``parse_date``.
+
+    Args:
+        value: the date, from a header or a fallback (file name, server, file time).
+
+    Returns:
+        The UTC datetime or None.
+    """
+    if value is None:
         return None
-    return parsed
+    try:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    if not _EARLIEST <= value <= datetime.now(UTC) + timedelta(days=2):
+        return None
+    return value
+
+
+def envelope_date(line: bytes | str | None) -> datetime | None:
+    """The date of an mbox ``From `` separator line, or None if it has no usable one.
+
+    Reads the asctime form (``From a@b Mon Jan  1 00:00:00 2026``), with a
+    zone before or after the year (Google Takeout writes
+    ``From 1792…@xxx Fri Mar 08 12:00:00 +0000 2024``). Without a zone the
+    time is taken as UTC. Impossible dates are None, as in ``parse_date``.
+
+    Args:
+        line: the whole ``From `` line, with or without its line break.
+
+    Returns:
+        The UTC datetime or None.
+    """
+    if not line:
+        return None
+    if isinstance(line, bytes):
+        line = line.decode("ascii", "replace")
+    match = _ENVELOPE_DATE.search(line, 5 if line.startswith("From ") else 0)
+    if match is None:
+        return None
+    month, day, hour, minute, second, zone, year, zone_after = match.groups()
+    offset = zone_after or zone or "+0000"
+    return parse_date(f"{day} {month[:3]} {year} {hour}:{minute}:{second or '00'} {offset}")
 
 
 def is_automated_sender(address: str) -> bool:

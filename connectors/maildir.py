@@ -13,7 +13,10 @@ in file names): draft, flagged, passed, replied, seen, trashed, and Dovecot
 keywords (letters ``a``–``z``, named in the folder's ``dovecot-keywords``).
 The sender of a message in a Sent folder is hinted as the owner's address.
 Locators look like ``Maildir/.Sent/cur/<file>``. Files are read in name
-order, which for Maildir names is delivery order.
+order, which for Maildir names is delivery order. A message whose headers
+carry no usable date takes the date of a leading mbox ``From `` line, else
+the delivery time at the start of its file name (``1234567890.M20046P2137.host``;
+``details["date_from"]`` "mbox_from_line" or "maildir_filename").
 """
 
 from __future__ import annotations
@@ -22,14 +25,18 @@ import base64
 import os
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from app.errors import FormatError
 from app.records import Channel, Item, ParseOptions, Problem
 from connectors import mail
-from connectors.eml import looks_like_headers, strip_envelope
+from connectors.eml import looks_like_headers, split_envelope
+from connectors.mail_headers import envelope_date
 
 _INFO = re.compile(r"[:;!]2,([A-Za-z]*)$")
+_DELIVERED = re.compile(r"(\d{1,12})\.")
 _FLAG_NAMES = {
     "D": "draft",
     "F": "flagged",
@@ -164,6 +171,25 @@ def parse_flags(filename: str, keywords: dict[str, str] | None = None) -> list[s
     return found
 
 
+def filename_date(filename: str) -> datetime | None:
+    """The delivery time a Maildir file name starts with (epoch seconds), as UTC.
+
+    Args:
+        filename: e.g. ``1234567890.M20046P2137.host,S=1234:2,S``.
+
+    Returns:
+        The time (not yet checked for being plausible), or None when the name
+        does not start with digits and a dot.
+    """
+    match = _DELIVERED.match(filename)
+    if match is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(match.group(1)), UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def _keywords(folder: Path) -> dict[str, str]:
     """Dovecot's keyword letters for a folder, from its ``dovecot-keywords`` file."""
     try:
@@ -234,11 +260,17 @@ class MaildirConnector:
                     return
                 locator = f"{prefix}/{name}"
                 extra = {"folder": folder, "flags": parse_flags(name, keywords)}
-                raw, problem = _read(directory / name, locator)
+                envelope, raw, problem = _read(directory / name, locator)
                 if problem is not None:
                     yield problem
                 else:
-                    yield from reader.items(raw, locator, extra=extra, sent=sent)
+                    dates: list[mail.DateFallback] = [
+                        ("mbox_from_line", partial(envelope_date, envelope)),
+                        ("maildir_filename", partial(filename_date, name)),
+                    ]
+                    yield from reader.items(
+                        raw, locator, extra=extra, sent=sent, fallback_dates=dates
+                    )
                 done += len(raw) if problem is None else 0
                 count += 1
                 if options.progress is not None and count % _PROGRESS_EVERY == 0:
@@ -273,17 +305,17 @@ def _listing(directory: Path) -> tuple[list[str], int]:
     return names, size
 
 
-def _read(path: Path, locator: str) -> tuple[bytes, Problem | None]:
-    """One message file's bytes, or a problem saying why it cannot be used."""
+def _read(path: Path, locator: str) -> tuple[bytes, bytes, Problem | None]:
+    """One message file's ``From `` line (or b"") and message bytes, or why it cannot be used."""
     try:
         with path.open("rb") as fh:
             raw = fh.read(mail.MAX_MESSAGE_BYTES + 1)
     except OSError as exc:
-        return b"", Problem(locator, f"cannot read: {exc.strerror or exc}")
+        return b"", b"", Problem(locator, f"cannot read: {exc.strerror or exc}")
     if len(raw) > mail.MAX_MESSAGE_BYTES:
         size_mb = mail.MAX_MESSAGE_BYTES // (1024 * 1024)
-        return b"", Problem(locator, f"message larger than {size_mb} MB; skipped")
-    raw = strip_envelope(raw)
+        return b"", b"", Problem(locator, f"message larger than {size_mb} MB; skipped")
+    envelope, raw = split_envelope(raw)
     if not looks_like_headers(raw[:65536]):
-        return b"", Problem(locator, "not an email message (no mail headers found)")
-    return raw, None
+        return b"", b"", Problem(locator, "not an email message (no mail headers found)")
+    return envelope, raw, None

@@ -6,7 +6,9 @@ at the start of the file or after a blank line; ``>From `` quoting (mboxrd and
 mboxo) loses one ``>``. Each message goes through ``connectors.mail`` and
 becomes an email event, an owner hint plus an event, or a ``Problem`` with the
 locator ``file.mbox:LINE`` of its ``From `` line. ``Status``/``X-Status``
-headers become ``details["flags"]``.
+headers become ``details["flags"]``. A message whose headers carry no usable
+date takes the ``From `` line's date (``details["date_from"]`` is
+"mbox_from_line").
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,12 +24,14 @@ from app.errors import FormatError
 from app.records import Channel, Item, ParseOptions, Problem
 from connectors import mail
 from connectors.eml import looks_like_headers
+from connectors.mail_headers import envelope_date
 
 _SEPARATOR = re.compile(rb"\n\r?\nFrom ")  # a From_ line after a blank line
 _QUOTED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
 _BLOCK = 1024 * 1024
 _MAX_LINE = 1024 * 1024
 _PROGRESS_EVERY = 200
+_MAX_ENVELOPE = 4096  # a longer From_ line is not kept for its date
 
 
 @dataclass
@@ -38,12 +43,14 @@ class RawMessage:
         chunks: its bytes, un-quoted, without the ``From `` line.
         size: bytes seen, even past the size limit.
         too_big: it exceeded ``mail.MAX_MESSAGE_BYTES`` (its bytes were dropped).
+        envelope: its ``From `` line without the line break (b"" when too long).
     """
 
     line: int
     chunks: list[bytes]
     size: int = 0
     too_big: bool = False
+    envelope: bytes = b""
 
     def data(self) -> bytes:
         """The message bytes, without the blank line that separates it from the next."""
@@ -123,6 +130,8 @@ def split_mbox(fh: BinaryIO, name: str) -> Iterator[tuple[RawMessage, int]]:
         if end_of_from < 0:
             yield message, buf.offset + len(buf.data)
             return
+        if end_of_from <= _MAX_ENVELOPE and buf.data.startswith(b"From "):
+            message.envelope = bytes(buf.data[:end_of_from]).rstrip(b"\r")
         buf.drop(end_of_from)  # keep the From_ line's newline: a blank line may follow
         message.size, search = -1, 0
         while (found := _SEPARATOR.search(buf.data, search)) is None and not buf.eof:
@@ -201,7 +210,8 @@ class MboxConnector:
                     size_mb = mail.MAX_MESSAGE_BYTES // (1024 * 1024)
                     yield Problem(locator, f"message larger than {size_mb} MB; skipped")
                 else:
-                    yield from reader.items(raw.data(), locator)
+                    dates = [("mbox_from_line", partial(envelope_date, raw.envelope))]
+                    yield from reader.items(raw.data(), locator, fallback_dates=dates)
                 count += 1
                 if options.progress is not None and count % _PROGRESS_EVERY == 0:
                     options.progress(done, total)

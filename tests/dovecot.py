@@ -327,12 +327,15 @@ class Dovecot:
         client.login(self.user, self.password)
         return client
 
-    def append(self, folder: str, *messages: bytes) -> None:
-        """Put messages into a folder with IMAP APPEND (one connection)."""
+    def append(self, folder: str, *messages: bytes, msg_time: dt.datetime | None = None) -> None:
+        """Put messages into a folder with IMAP APPEND (one connection).
+
+        ``msg_time`` is their INTERNALDATE (the server's "now" when None).
+        """
         client = self.client()
         try:
             for raw in messages:
-                client.append(folder, raw)
+                client.append(folder, raw, msg_time=msg_time)
         finally:
             client.logout()
 

@@ -312,7 +312,14 @@ def test_cli_accounts_and_sync_keep_the_password_in_the_keyring_only(
     again = cli.json("sync", "shop")
     assert [f["new"] for f in again["accounts"][0]["folders"]] == [0, 0]
 
-    dovecot.append("INBOX", b"From: x@example.com\r\nSubject: no date\r\n\r\nhi\r\n")
+    # A message the converter cannot read (MIME nested too deeply). A missing Date no longer
+    # makes a problem: the message takes its INTERNALDATE.
+    nested = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+        for n in range(60)
+    )
+    unreadable = b"From: x@example.com\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n" + nested
+    dovecot.append("INBOX", unreadable)
     with_problem = cli.json("sync", code=1)
     problems = with_problem["accounts"][0]["folders"][0]["problems"]
     assert [p["location"] for p in problems] == ["shop/INBOX:UID 4"]

@@ -11,6 +11,7 @@ cannot hold). The robustness corpus is in ``test_mail_corpus.py``.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -70,7 +71,7 @@ def _by_id(items: list[Item], external_id: str) -> EventRecord:
 # ----------------------------------------------------------------------------- mbox
 
 
-def test_mbox_imports_every_message_and_turns_the_broken_one_into_a_problem(
+def test_mbox_imports_every_message_and_dates_the_broken_one_by_its_from_line(
     shop: list[Item],
 ) -> None:
     records = _records(shop)
@@ -80,12 +81,16 @@ def test_mbox_imports_every_message_and_turns_the_broken_one_into_a_problem(
         "shop.mbox:52",
         "shop.mbox:68",
         "shop.mbox:82",
+        "shop.mbox:94",
         "shop.mbox:101",
     ]
-    problems = [item for item in shop if isinstance(item, Problem)]
-    assert len(problems) == 1
-    assert problems[0].location == "shop.mbox:94"
-    assert "no usable date" in problems[0].reason
+    assert not [item for item in shop if isinstance(item, Problem)]
+    # No Date and no Received: "From broken@example.com Thu Mar 07 00:00:00 2024".
+    broken = records[5]
+    assert broken.occurred_at == datetime(2024, 3, 7, tzinfo=UTC)
+    assert broken.details["date_from"] == "mbox_from_line"
+    assert broken.text == "garbage body without any date"
+    assert [r.details["date_from"] for r in records if r is not broken] == ["date"] * 6
     assert all(r.channel == "email" and r.source == "email" for r in records)
     assert all(r.direction is None for r in records)
 
@@ -288,13 +293,18 @@ def test_gb2312_html_only_message() -> None:
 
 
 def test_raw_cp1252_subject(tmp_path: Path) -> None:
-    items = list(EmlConnector().parse(EMAIL / "raw_8bit_subject_cp1252.eml", _options()))
-    assert len(items) == 1 and isinstance(items[0], Problem)  # no Date, no Received
-    assert "no usable date" in items[0].reason
+    undated = tmp_path / "undated.eml"
+    shutil.copy(EMAIL / "raw_8bit_subject_cp1252.eml", undated)
+    os.utime(undated, (1_700_000_000, 1_700_000_000))
+    items = list(EmlConnector().parse(undated, _options()))
+    assert len(items) == 1 and isinstance(items[0], EventRecord)  # no Date, no Received
+    assert items[0].occurred_at == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert items[0].details["date_from"] == "file_mtime"
     dated = tmp_path / "dated.eml"
     raw = (EMAIL / "raw_8bit_subject_cp1252.eml").read_bytes()
     dated.write_bytes(b"Date: Tue, 2 Sep 2014 10:00:00 +0100\r\n" + raw)
     record = _records(list(EmlConnector().parse(dated, _options())))[0]
+    assert record.details["date_from"] == "date"
     assert record.title == "Formação FrenetikPolis: Mega Campanha Final Verão | Cursos de Setembro"
     assert _people(record)[0] == ("from", "Formação Frenetikpolis", "info@formacaofrenetik.info")
     assert [p.email for p in record.participants if p.role == "to"] == [
@@ -364,9 +374,15 @@ def test_multipart_without_parts_and_group_quirk() -> None:
     assert _people(record) == [("from", "SCS_2", "redacted@attglobal.net")]
 
 
-def test_duplicate_content_type_without_date_is_a_problem() -> None:
-    items = list(EmlConnector().parse(EMAIL / "duplicate_content_type_headers.eml", _options()))
-    assert items == [
+def test_duplicate_content_type_without_date_takes_the_file_time(tmp_path: Path) -> None:
+    path = tmp_path / "duplicate_content_type_headers.eml"
+    shutil.copy(EMAIL / "duplicate_content_type_headers.eml", path)
+    os.utime(path, (1_600_000_000, 1_600_000_000))
+    [record] = _records(list(EmlConnector().parse(path, _options())))
+    assert record.occurred_at == datetime(2020, 9, 13, 12, 26, 40, tzinfo=UTC)
+    assert record.details["date_from"] == "file_mtime"
+    os.utime(path, (0, 0))  # 1970: an impossible date, and there is no other
+    assert list(EmlConnector().parse(path, _options())) == [
         Problem(
             "duplicate_content_type_headers.eml",
             "no usable date: Date header missing or invalid and no Received date",
@@ -700,7 +716,7 @@ def test_a_mixed_folder_imports_through_the_ingest_path(db: Database, tmp_path: 
         ("shop.mbox", "mbox", "done"),
     ]
     assert reports[0].added == 4 and len(reports[0].problems) == 1
-    assert reports[1].added == 6
+    assert reports[1].added == 7
     again = import_paths(db, [mixed])
     assert sum(r.added for r in again) == 0
 

@@ -3,6 +3,7 @@ changes, TLS, bad passwords, dropped connections, big folders, and mbox/IMAP ded
 
 from __future__ import annotations
 
+import datetime as dt
 import mailbox
 import time
 from pathlib import Path
@@ -354,16 +355,57 @@ def test_large_message_gets_text_and_attachment_list_only(
     assert "attachments_downloaded" not in small.details
 
 
-def test_an_unreadable_message_becomes_a_problem(db: Database, dovecot: Dovecot) -> None:
+def test_a_message_without_a_date_takes_its_internaldate(db: Database, dovecot: Dovecot) -> None:
     no_date = b"From: someone@example.com\r\nSubject: no date at all\r\n\r\nbody\r\n"
-    dovecot.append("INBOX", message(1), no_date, message(3))
+    received = dt.datetime(2024, 6, 1, 12, 30, tzinfo=dt.UTC)
+    dovecot.append("INBOX", message(1))
+    dovecot.append("INBOX", no_date, msg_time=received)
+    dovecot.append("INBOX", message(3))
+    _add(db, dovecot)
+    inbox = sync_account(db, "shop", password=PASSWORD).folders[0]
+    assert inbox.new == 3 and not inbox.problems
+    first, undated, third = _events(db)
+    assert undated.locator == "shop/INBOX:UID 2" and undated.title == "no date at all"
+    assert undated.occurred_at == received
+    assert undated.details["date_from"] == "imap_internaldate"
+    assert first.details["date_from"] == third.details["date_from"] == "date"
+    assert _state(db).last_uid == 3
+
+
+def test_an_unreadable_message_becomes_a_problem(db: Database, dovecot: Dovecot) -> None:
+    nested = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{n}"\r\n\r\n--b{n}\r\n' for n in range(60)
+    )
+    deep = message(2, body="").replace(b"Content-Type: text/plain; charset=utf-8\r\n\r\n", b"")
+    dovecot.append("INBOX", message(1), deep + nested.encode() + b"\r\ndeep\r\n", message(3))
     _add(db, dovecot)
     inbox = sync_account(db, "shop", password=PASSWORD).folders[0]
     assert inbox.new == 2
     (problem,) = inbox.problems
     assert problem.location == "shop/INBOX:UID 2"
-    assert "date" in problem.reason
+    assert "nested" in problem.reason
     assert _state(db).last_uid == 3
+
+
+def test_bare_replies_thread_by_subject_across_the_folders_of_a_sync(
+    db: Database, dovecot: Dovecot
+) -> None:
+    jane, shop = "Jane Doe <jane.doe@example.com>", "Bloom & Branch <hello@shop.example>"
+    dovecot.append(
+        "INBOX",
+        message(1, subject="Bouquet for Saturday", sender=jane, to=shop),
+        message(2, subject="Re: Bouquet for Saturday", sender=jane, to=shop),  # no References
+        message(3, subject="Re: Opening hours", sender=jane, to=shop),  # no original
+    )
+    dovecot.append(SENT, message(4, subject="RE: Bouquet for Saturday", sender=shop, to=jane))
+    _add(db, dovecot)
+    report = sync_account(db, "shop", password=PASSWORD)
+    assert report.status == "done", report.error
+    original, reply, orphan, answer = _events(db)
+    assert answer.locator == f"shop/{SENT}:UID 1"
+    # As in an mbox file: the bare replies join the original's thread, in INBOX and in Sent.
+    assert original.thread_key == reply.thread_key == answer.thread_key == "msg-1@test.example"
+    assert orphan.thread_key is not None and orphan.thread_key.startswith("subject:")
 
 
 def test_bodystructure_parts_and_names_without_a_server() -> None:

@@ -1,4 +1,5 @@
-"""Robustness: every message of two corpora imports or becomes a problem, in bounded time.
+"""Robustness: every message of two corpora imports or becomes a problem, in bounded time,
+and no message is lost for want of a Date header (the fallback dates are tested at the end).
 
 The corpora are the CPython email test messages (``fixtures/email/stdlib_corpus``)
 and hand-written broken mail (``fixtures/email/broken``), plus pathological
@@ -17,7 +18,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import UTC
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,8 +28,9 @@ from app.db import Database
 from app.ingest import import_file
 from app.records import EventRecord, Item, OwnerHint, ParseOptions, Problem
 from connectors import mail
+from connectors.mail_headers import envelope_date
 from connectors.mail_text import MAX_SAFE_HTML_BYTES
-from connectors.maildir import MaildirConnector
+from connectors.maildir import MaildirConnector, filename_date
 from connectors.mbox import MboxConnector
 
 EMAIL = Path(__file__).resolve().parent / "fixtures" / "email"
@@ -247,6 +250,17 @@ def test_the_whole_corpus_as_one_mbox(tmp_path: Path) -> None:
     for item in results:
         if isinstance(item, EventRecord):
             _check_record(item)
+    # The 18 stdlib messages with neither a Date nor a dated Received header take the
+    # From line's date instead of becoming problems.
+    stdlib = results[: len(STDLIB)]
+    assert all(isinstance(r, EventRecord) for r in stdlib)
+    sources = Counter(r.details["date_from"] for r in stdlib if isinstance(r, EventRecord))
+    assert sources == {"date": 29, "received": 1, "mbox_from_line": 18}
+    assert all(
+        r.occurred_at == datetime(2024, 1, 1, tzinfo=UTC)
+        for r in stdlib
+        if isinstance(r, EventRecord) and r.details["date_from"] == "mbox_from_line"
+    )
 
 
 def test_the_whole_corpus_as_a_maildir(tmp_path: Path) -> None:
@@ -261,6 +275,22 @@ def test_the_whole_corpus_as_a_maildir(tmp_path: Path) -> None:
     assert len(results) == len(messages)
     records = [i for i in results if isinstance(i, EventRecord)]
     assert records and all(r.details["flags"] == ["seen"] for r in records)
+    # Only files that do not start with headers are problems (msg_19.txt starts with its
+    # body): no message is lost for want of a date, the file name's time stands in.
+    problems = [r for r in results if isinstance(r, Problem)]
+    assert not [p for p in problems if "date" in p.reason]
+    stdlib = results[: len(STDLIB)]
+    not_mail = [r for r in stdlib if isinstance(r, Problem)]
+    assert len(not_mail) == 2 and all(p.reason.startswith("not an email") for p in not_mail)
+    by_name = [
+        r
+        for r in stdlib
+        if isinstance(r, EventRecord) and r.details["date_from"] == "maildir_filename"
+    ]
+    assert len(by_name) == 16  # the 18 without a date, less the 2 that are not mail
+    for record in by_name:  # the delivery time at the start of the file name
+        seconds = int(record.locator.rsplit("/", 1)[1].split(".", 1)[0])
+        assert record.occurred_at == datetime.fromtimestamp(seconds, UTC)
 
 
 def test_the_corpus_imports_into_the_database(db: Database, tmp_path: Path) -> None:
@@ -273,3 +303,86 @@ def test_the_corpus_imports_into_the_database(db: Database, tmp_path: Path) -> N
     assert report.added > 50
     again = import_file(db, path)
     assert again.added == 0
+
+
+# ----------------------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"From a@b Mon Jan 01 00:00:00 2026", datetime(2026, 1, 1, tzinfo=UTC)),
+        (b"From a@b Mon Jan  1 09:05:03 2024\r", datetime(2024, 1, 1, 9, 5, 3, tzinfo=UTC)),
+        (  # Google Takeout
+            b"From 1792345678901235000@xxx Fri Mar 08 12:00:00 +0000 2024",
+            datetime(2024, 3, 8, 12, tzinfo=UTC),
+        ),
+        (b"From x@y Tue Mar  5 10:00:00 2024 -0500", datetime(2024, 3, 5, 15, tzinfo=UTC)),
+        (b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970", None),  # impossible: before 1971
+        (b"From a@b Mon Jan 01 00:00:00 3609", None),  # impossible: the future
+        (b"From a@b", None),
+        (b"", None),
+    ],
+)
+def test_mbox_from_line_dates(line: bytes, expected: datetime | None) -> None:
+    assert envelope_date(line) == expected
+
+
+def test_maildir_file_name_dates() -> None:
+    assert filename_date("1234567890.M20046P2137.host,S=1234:2,S") == datetime(
+        2009, 2, 13, 23, 31, 30, tzinfo=UTC
+    )
+    assert filename_date("msg.1.host") is None
+    assert filename_date("99999999999999999999.M1.host") is None
+
+
+_UNDATED = b"From: a@example.com\nSubject: no date\nMessage-ID: <u@x>\n\nbody\n"
+_FROM_LINE = datetime(2024, 5, 1, tzinfo=UTC)
+_FILE_NAME = datetime(2023, 11, 14, tzinfo=UTC)
+
+
+def _dated(raw: bytes, fallbacks: list[mail.DateFallback]) -> tuple[datetime, str]:
+    [item] = mail.MailReader().items(raw, "x", fallback_dates=fallbacks)
+    assert isinstance(item, EventRecord), item
+    return item.occurred_at, item.details["date_from"]
+
+
+def test_fallback_dates_come_after_the_headers_and_in_a_fixed_order() -> None:
+    both: list[mail.DateFallback] = [
+        ("maildir_filename", _FILE_NAME),
+        ("mbox_from_line", lambda: _FROM_LINE),
+    ]
+    assert _dated(_UNDATED, both) == (_FROM_LINE, "mbox_from_line")
+    impossible: list[mail.DateFallback] = [
+        ("mbox_from_line", datetime(3609, 1, 1, tzinfo=UTC)),
+        ("maildir_filename", datetime(1970, 1, 1, tzinfo=UTC)),
+        ("imap_internaldate", None),
+        ("file_mtime", _FILE_NAME),
+    ]
+    assert _dated(_UNDATED, impossible) == (_FILE_NAME, "file_mtime")
+    dated = b"Date: Tue, 2 Jan 2024 00:00:00 +0000\n" + _UNDATED
+    assert _dated(dated, both) == (datetime(2024, 1, 2, tzinfo=UTC), "date")
+    year_3609 = b"Date: Tue, 2 Jan 3609 00:00:00 +0000\n" + _UNDATED
+    assert _dated(year_3609, both) == (_FROM_LINE, "mbox_from_line")
+    received = b"Received: from x by y; Wed, 3 Jan 2024 00:00:00 +0000\n" + year_3609
+    assert _dated(received, both) == (datetime(2024, 1, 3, tzinfo=UTC), "received")
+    [problem] = mail.MailReader().items(_UNDATED, "x", fallback_dates=impossible[:3])
+    assert isinstance(problem, Problem) and "no usable date" in problem.reason
+
+
+def test_a_maildir_file_prefers_its_from_line_to_its_name(tmp_path: Path) -> None:
+    cur = tmp_path / "Maildir" / "cur"
+    cur.mkdir(parents=True)
+    (cur / "1700000000.M1P1.host:2,S").write_bytes(_UNDATED)
+    envelope = b"From a@example.com Wed May  1 00:00:00 2024\n"
+    (cur / "1700000001.M2P1.host:2,S").write_bytes(envelope + _UNDATED.replace(b"<u@", b"<v@"))
+    (cur / "no-time-here:2,S").write_bytes(_UNDATED.replace(b"<u@", b"<w@"))
+    items = list(MaildirConnector().parse(tmp_path / "Maildir", ParseOptions(tz=UTC)))
+    first, second, problem = items
+    assert isinstance(first, EventRecord) and isinstance(second, EventRecord)
+    assert (first.occurred_at, first.details["date_from"]) == (
+        datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC),
+        "maildir_filename",
+    )
+    assert (second.occurred_at, second.details["date_from"]) == (_FROM_LINE, "mbox_from_line")
+    assert isinstance(problem, Problem) and "no usable date" in problem.reason

@@ -10,7 +10,7 @@ their signals.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,8 +20,8 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from app import identity, settings
 from app.db import Database
-from app.errors import Cancelled
-from app.ingest import FileReport, ImportProgress, import_paths
+from app.errors import Cancelled, UserFacingError
+from app.ingest import FileReport, ImportProgress, import_file, import_paths
 from app.queries import CustomerRow
 from ui import messages
 from ui.export_dialog import ExportChoice, ExportDialog, ExportDoneDialog
@@ -53,6 +53,7 @@ class ImportFlow(QObject):
         self.dialog: ImportDialog | None = None
         self.summary: ImportSummaryDialog | None = None
         self._files: list[str] = []
+        self.other_running: Callable[[], bool] = lambda: False  # a sync shares the status bar
         progress.cancel_requested.connect(self.cancel)
 
     @property
@@ -75,8 +76,8 @@ class ImportFlow(QObject):
 
     def run(self, request: ImportRequest) -> None:
         """Import ``request`` on the writer, reporting progress in the status bar."""
-        if self.running:
-            messages.warning("An import is already running.")
+        if self.running or self.other_running():
+            messages.warning("An import or sync is already running; try again when it ends.")
             return
         db, tz = self._db, ZoneInfo(request.tz)
         self._files = [str(p) for p in request.paths]
@@ -87,15 +88,35 @@ class ImportFlow(QObject):
                     added = [settings.add_to_list(session, k, v) for k, v in request.owner]
                     if any(added):
                         identity.apply_owner_settings(session)
-            return import_paths(
+            mapped = {p: (f, m) for p, f, m in request.mapped}
+            reports = import_paths(
                 db,
-                request.paths,
+                [p for p in request.paths if p not in mapped],
                 format=request.format,
                 tz=tz,
                 date_order=request.date_order,
                 progress=progress,
                 should_cancel=should_cancel,
             )
+            for path, (fmt_name, column_map) in mapped.items():  # each with its own columns
+                if should_cancel():
+                    break
+                try:
+                    reports.append(
+                        import_file(
+                            db,
+                            path,
+                            format=fmt_name,
+                            tz=tz,
+                            date_order=request.date_order,
+                            column_map=column_map,
+                            progress=progress,
+                            should_cancel=should_cancel,
+                        )
+                    )
+                except UserFacingError as exc:
+                    reports.append(FileReport(str(path), fmt_name, status="failed", error=str(exc)))
+            return reports
 
         self._progress.start(f"Importing {fmt_files(self._files)}…")
         self.op = (

@@ -238,3 +238,26 @@ def snippet_plain(snippet: str) -> str:
 def join_nonempty(parts: Iterable[str], sep: str = " · ") -> str:
     """Non-empty parts joined with a middle dot."""
     return sep.join(p for p in parts if p)
+
+
+def file_size(size: int | None) -> str:
+    """ "820 bytes", "12 KB", "3.4 MB" (empty when unknown)."""
+    if size is None or size < 0:
+        return ""
+    if size < 1024:
+        return plural(size, "byte")
+    for unit in ("KB", "MB", "GB"):
+        size_f = size / 1024
+        if size_f < 1024 or unit == "GB":
+            return f"{size_f:.1f} {unit}" if size_f < 10 else f"{size_f:,.0f} {unit}"
+        size = round(size_f)
+    return ""
+
+
+def attachment_text(attachment: dict[str, object]) -> str:
+    """ "invoice.pdf · application/pdf · 120 KB" for one ``details["attachments"]`` entry."""
+    name = str(attachment.get("name") or "(unnamed attachment)")
+    kind = str(attachment.get("type") or "")
+    raw = attachment.get("size")
+    size = file_size(raw if isinstance(raw, int) else None)
+    return join_nonempty((name, kind, size))

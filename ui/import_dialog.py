@@ -41,8 +41,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import mappings
 from app.db import Database
-from app.errors import UserFacingError
+from app.errors import FormatError, UserFacingError
 from app.ingest import FileReport
 from app.records import DateOrder
 from connectors import registry
@@ -54,11 +55,16 @@ from ui.import_preview import (
     assumed_order,
     load_preview,
 )
+from ui.mapping_dialog import ColumnMappingDialog, MappingChoice, is_mappable
 from ui.marks import icon, muted_color
 from ui.widgets import muted_label
 from ui.workers import Op, show_error
 
 PREVIEW_DEBOUNCE_MS = 200
+_MAPPED_LABELS = {
+    "chat_csv": "Chat CSV",
+    "orders_csv": "Orders CSV",
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,8 @@ class Detected:
 class ImportRequest:
     """What the user chose: files, a format override (or None), a zone name, a date order.
 
+    ``mapped`` holds (file, generic format, field → column) for each file whose
+    columns the user mapped; those files import with that format and mapping.
     ``owner`` holds the (setting, value) pairs that make the sender chosen under
     "Which one is you?" the business; they are added to the owner settings
     before the import runs.
@@ -85,10 +93,16 @@ class ImportRequest:
     tz: str
     date_order: DateOrder | None = None
     owner: tuple[tuple[str, str], ...] = ()
+    mapped: tuple[tuple[Path, str, dict[str, str]], ...] = ()
 
 
-def detect_files(paths: Iterable[Path]) -> tuple[list[tuple[str, str]], list[Detected]]:
+def detect_files(
+    paths: Iterable[Path], db: Database | None = None
+) -> tuple[list[tuple[str, str]], list[Detected]]:
     """Expand folders and detect every file's format (runs on a worker).
+
+    A CSV that no connector recognises but whose header set has a saved column
+    mapping (``app.mappings``) is that mapping's format, as the import will read it.
 
     Returns:
         The known formats as (name, label), and one ``Detected`` per file.
@@ -98,6 +112,14 @@ def detect_files(paths: Iterable[Path]) -> tuple[list[tuple[str, str]], list[Det
     for path in registry.expand(paths):
         try:
             connector = registry.detect(path)
+        except FormatError as exc:
+            known = _remembered(db, path)
+            if known is None:
+                reason = str(exc)
+                found.append(Detected(path, None, "", reason.removeprefix(f"{path}: ")))
+            else:
+                label = f"{_MAPPED_LABELS.get(known, known)} (saved column mapping)"
+                found.append(Detected(path, known, label))
         except UserFacingError as exc:
             reason = str(exc)
             prefix = f"{path}: "
@@ -105,6 +127,18 @@ def detect_files(paths: Iterable[Path]) -> tuple[list[tuple[str, str]], list[Det
         else:
             found.append(Detected(path, connector.name, connector.label))
     return formats, found
+
+
+def _remembered(db: Database | None, path: Path) -> str | None:
+    """The generic format a column mapping was saved under for this CSV's headers."""
+    if db is None or path.is_dir() or path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        return None
+    try:
+        headers = registry.read_headers(path)
+    except UserFacingError:
+        return None
+    with db.session() as session:
+        return mappings.remembered_format(session, headers)
 
 
 class ImportDialog(QDialog):
@@ -136,6 +170,9 @@ class ImportDialog(QDialog):
         self.setAccessibleName("Import")
         self._paths: list[Path] = []
         self.detected: list[Detected] = []
+        self.mapped: dict[Path, MappingChoice] = {}
+        self.mapping_dialog: ColumnMappingDialog | None = None
+        self._preview_error = ""
         fm = self.fontMetrics()
         em = fm.horizontalAdvance("M")
         layout = QVBoxLayout(self)
@@ -157,7 +194,7 @@ class ImportDialog(QDialog):
         self.files.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.files.header().setAccessibleName("Column headings")
         self.files.setMinimumSize(em * 64, fm.lineSpacing() * 5)
-        self.files.currentItemChanged.connect(lambda _c, _p: self._preview_soon())
+        self.files.currentItemChanged.connect(lambda _c, _p: self._current_changed())
         layout.addWidget(self.files, 1)
 
         row = QHBoxLayout()
@@ -167,6 +204,12 @@ class ImportDialog(QDialog):
         self.add_folder_button = QPushButton(icon("folder"), "Add f&older…")
         self.add_folder_button.setAccessibleName("Add folder")
         self.add_folder_button.clicked.connect(self._choose_folder)
+        self.map_button = QPushButton(icon("columns"), "Map &columns…")
+        self.map_button.setObjectName("mapColumnsButton")
+        self.map_button.setAccessibleName("Map the columns of the chosen CSV file")
+        self.map_button.setToolTip("Say which column holds the time, author, text, order number…")
+        self.map_button.clicked.connect(self.map_columns)
+        self.map_button.setEnabled(False)
         self.remove_button = QPushButton("Re&move")
         self.remove_button.setAccessibleName("Remove selected files")
         self.remove_button.clicked.connect(self._remove_selected)
@@ -174,6 +217,7 @@ class ImportDialog(QDialog):
         self.status.setAccessibleName("Detection status")
         row.addWidget(self.add_files_button)
         row.addWidget(self.add_folder_button)
+        row.addWidget(self.map_button)
         row.addWidget(self.remove_button)
         row.addSpacing(em)
         row.addWidget(self.status, 1)
@@ -290,7 +334,8 @@ class ImportDialog(QDialog):
             self._pending -= 1
             self._update_state()
 
-        Op(self, lambda: detect_files(paths)).success(done).finished(end).run()
+        db = self._db
+        Op(self, lambda: detect_files(paths, db)).success(done).finished(end).run()
 
     def _fill_formats(self, formats: list[tuple[str, str]]) -> None:
         if self.format_combo.count() > 1:
@@ -302,15 +347,18 @@ class ImportDialog(QDialog):
         self.files.clear()
         warn = icon("warning", self.palette(), muted_color(self.palette()))
         for d in self.detected:
-            item = QTreeWidgetItem([d.path.name, d.label or _short_reason(d.reason)])
+            label = d.label or _short_reason(d.reason)
+            if d.path in self.mapped:
+                label = f"{_MAPPED_LABELS.get(self.mapped[d.path].format, label)} (columns mapped)"
+            item = QTreeWidgetItem([d.path.name, label])
             item.setToolTip(0, str(d.path))
             item.setData(0, Qt.ItemDataRole.UserRole, str(d.path))
-            if d.format is None:
+            if d.format is None and d.path not in self.mapped:
                 item.setIcon(1, warn)
                 item.setToolTip(1, d.reason)
                 item.setForeground(1, QBrush(muted_color(self.palette())))
             self.files.addTopLevelItem(item)
-        ok = sum(1 for d in self.detected if d.format)
+        ok = sum(1 for d in self.detected if d.format or d.path in self.mapped)
         bad = len(self.detected) - ok
         self.status.setText(
             fmt.join_nonempty(
@@ -319,7 +367,9 @@ class ImportDialog(QDialog):
         )
 
     def _select_first_recognised(self) -> None:
-        first = next((i for i, d in enumerate(self.detected) if d.format), 0)
+        first = next(
+            (i for i, d in enumerate(self.detected) if d.format or d.path in self.mapped), 0
+        )
         item = self.files.topLevelItem(first) if self.files.topLevelItemCount() else None
         if item is not None:
             self.files.setCurrentItem(item)
@@ -357,7 +407,12 @@ class ImportDialog(QDialog):
         if fmt_name:
             paths = tuple(d.path for d in self.detected)
         else:
-            paths = tuple(d.path for d in self.detected if d.format)
+            paths = tuple(d.path for d in self.detected if d.format or d.path in self.mapped)
+        mapped = tuple(
+            (p, self.mapped[p].format, dict(self.mapped[p].mapping))
+            for p in paths
+            if p in self.mapped
+        )
         author = self.owner_combo.currentData()
         owner: tuple[tuple[str, str], ...] = ()
         data = self.preview.data
@@ -369,13 +424,73 @@ class ImportDialog(QDialog):
             self.tz_combo.currentText().strip(),
             self.date_combo.currentData(),
             owner,
+            mapped,
         )
 
     def _update_state(self) -> None:
         req_ok = bool(self.detected) and (
-            self.format_combo.currentData() is not None or any(d.format for d in self.detected)
+            self.format_combo.currentData() is not None
+            or any(d.format or d.path in self.mapped for d in self.detected)
         )
         self.import_button.setEnabled(self._pending == 0 and req_ok)
+        current = self._current_detected()
+        self.map_button.setEnabled(
+            self._db is not None
+            and current is not None
+            and not current.path.is_dir()
+            and is_mappable(
+                current.path,
+                self.mapped[current.path].format if current.path in self.mapped else current.format,
+                current.reason + self._preview_error,
+            )
+        )
+
+    def _current_detected(self) -> Detected | None:
+        item = self.files.currentItem()
+        if item is None:
+            return None
+        path = Path(item.data(0, Qt.ItemDataRole.UserRole))
+        return next((d for d in self.detected if d.path == path), None)
+
+    def _current_changed(self) -> None:
+        self._preview_error = ""
+        self._update_state()
+        self._preview_soon()
+
+    # --- column mapping -----------------------------------------------------------------
+
+    def map_columns(self) -> ColumnMappingDialog | None:
+        """Open "Map columns…" for the chosen file."""
+        current = self._current_detected()
+        if current is None or self._db is None:
+            return None
+        chosen = self.mapped.get(current.path)
+        fmt_name = chosen.format if chosen else current.format or self.format_combo.currentData()
+        tz = self.tz_combo.currentText().strip()
+        self.mapping_dialog = ColumnMappingDialog(
+            self._db,
+            current.path,
+            self,
+            format_name=fmt_name if fmt_name in _MAPPED_LABELS else None,
+            tz_name=tz if tz in available_timezones() else self._display_tz,
+            date_order=self.date_combo.currentData(),
+        )
+        self.mapping_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        path = current.path
+        self.mapping_dialog.mapping_chosen.connect(lambda c: self._mapped(path, c))
+        self.mapping_dialog.open()
+        return self.mapping_dialog
+
+    def _mapped(self, path: Path, choice: MappingChoice) -> None:
+        self.mapped[path] = choice
+        self._preview_error = ""
+        self._fill_files()
+        row = next((i for i, d in enumerate(self.detected) if d.path == path), 0)
+        item = self.files.topLevelItem(row)
+        if item is not None:
+            self.files.setCurrentItem(item)
+        self._update_state()
+        self.refresh_preview()
 
     # --- preview ------------------------------------------------------------------------
 
@@ -386,7 +501,7 @@ class ImportDialog(QDialog):
             return None
         path = Path(item.data(0, Qt.ItemDataRole.UserRole))
         d = next((d for d in self.detected if d.path == path), None)
-        if d is None or not (d.format or self.format_combo.currentData()):
+        if d is None or not (d.format or self.format_combo.currentData() or path in self.mapped):
             return None
         return path
 
@@ -410,7 +525,10 @@ class ImportDialog(QDialog):
         if path is None:
             item = self.files.currentItem()
             self.preview.show_message(
-                "Choose a file whose format is recognised to see what will be imported."
+                "This file's format is not recognised. If it is a chat or order export in "
+                "CSV form, press “Map columns…” to say which column holds what."
+                if self.map_button.isEnabled()
+                else "Choose a file whose format is recognised to see what will be imported."
                 if item is not None
                 else "Add a file to see what will be imported."
             )
@@ -421,11 +539,16 @@ class ImportDialog(QDialog):
         if tz not in available_timezones():
             tz = self._display_tz
         fmt_name = self.format_combo.currentData()
+        column_map = None
+        if path in self.mapped:
+            fmt_name, column_map = self.mapped[path].format, self.mapped[path].mapping
         order = self.date_combo.currentData()
         self.preview.show_message(f"Reading {path.name}…")
 
         def work() -> PreviewData:
-            return load_preview(db, path, format=fmt_name, tz_name=tz, date_order=order)
+            return load_preview(
+                db, path, format=fmt_name, tz_name=tz, date_order=order, column_map=column_map
+            )
 
         def done(data: PreviewData) -> None:
             if generation != self._preview_generation:
@@ -442,7 +565,14 @@ class ImportDialog(QDialog):
             if not isinstance(exc, UserFacingError):
                 show_error(self, exc)
                 return
-            self.preview.show_message(f"Cannot preview {path.name}: {exc}")
+            self._preview_error = str(exc)
+            self._update_state()
+            hint = (
+                " Press “Map columns…” to choose them."
+                if self.map_button.isEnabled() and "--map" in str(exc)
+                else ""
+            )
+            self.preview.show_message(f"Cannot preview {path.name}: {_without_map(exc)}{hint}")
             self._fill_owners(None)
             self.preview_updated.emit()
 
@@ -501,6 +631,14 @@ def _zone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
+
+
+def _without_map(exc: BaseException) -> str:
+    """The error without the CLI's ``--map …`` advice (the dialog offers a button instead)."""
+    text = str(exc)
+    for marker in ("; import it with --format", "; pass --map", "; pass\n--map"):
+        text = text.split(marker, 1)[0]
+    return text
 
 
 def _short_reason(reason: str) -> str:

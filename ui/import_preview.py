@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -199,14 +199,24 @@ def load_preview(
     tz_name: str,
     date_order: DateOrder | None,
     limit: int = PREVIEW_LIMIT,
+    column_map: Mapping[str, str] | None = None,
 ) -> PreviewData:
     """Read the start of ``path`` as the import would (runs on a worker; writes nothing).
+
+    ``column_map`` (field → header) maps a generic CSV's columns; None uses the
+    mapping saved for its header set, if any.
 
     Raises:
         UserFacingError: the file cannot be read or is not a format we know.
     """
     preview = preview_file(
-        db, path, format=format, tz=ZoneInfo(tz_name), date_order=date_order, limit=limit
+        db,
+        path,
+        format=format,
+        tz=ZoneInfo(tz_name),
+        date_order=date_order,
+        column_map=column_map,
+        limit=limit,
     )
     with db.session() as session:
         region = settings.get(session, "region")
@@ -243,7 +253,7 @@ def load_preview(
     return PreviewData(
         path=path,
         format=preview.format,
-        label=preview.label,
+        label=preview.label.replace("; --map)", ")"),
         items=tuple(items),
         notices=tuple(n.removeprefix(prefix) for n in preview.notices),
         problems=tuple(problem_text(p.location, p.reason, path.name) for p in preview.problems),

@@ -44,6 +44,7 @@ from app.db import Database
 from app.ingest import recent_problems
 from app.queries import CustomerRow, SearchHit
 from ui import messages
+from ui.accounts_dialog import AccountsDialog
 from ui.customer_list import CustomerListPane
 from ui.empty_state import EmptyState
 from ui.flows import ExportFlow, ImportFlow
@@ -56,6 +57,7 @@ from ui.problems import ProblemsDialog
 from ui.profile import ProfilePane
 from ui.search_results import SearchResultsPane
 from ui.status import ProblemsButton, ProgressStatus, SuggestionsButton
+from ui.sync_flow import SyncFlow
 from ui.timeline import FILTERS, TimelinePane
 from ui.widgets import search_field
 from ui.workers import Op
@@ -142,6 +144,9 @@ class MainWindow(QMainWindow):
         self.import_flow = ImportFlow(db, self, self.progress, tz_name)
         self.export_flow = ExportFlow(db, self, self.progress)
         self.identity_flow = IdentityFlow(db, self, tz=tz, now=clock)
+        self.sync_flow = SyncFlow(db, self, self.progress)
+        self.import_flow.other_running = lambda: self.sync_flow.running
+        self.accounts_dialog: AccountsDialog | None = None
         self.problems_dialog: ProblemsDialog | None = None
 
         self._build_toolbar()
@@ -186,11 +191,17 @@ class MainWindow(QMainWindow):
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
         self.export_action.setToolTip("Export this customer's history to a PDF (Ctrl+E)")
         self.export_action.setEnabled(False)
+        self.sync_action = QAction(icon("sync"), "S&ync Mail", self)
+        self.sync_action.setShortcut(QKeySequence("F5"))
+        self.sync_action.setToolTip("Fetch new mail from your accounts (F5)")
+        self.accounts_action = QAction(icon("server"), "Mail &Accounts…", self)
+        self.accounts_action.setToolTip("Add, test and remove IMAP mail accounts")
         self.full_text_action = QAction(icon("messages"), "Search All &Messages…", self)
         self.full_text_action.setShortcut(QKeySequence("Ctrl+Shift+F"))
         self.full_text_action.setToolTip("Full-text search across everyone (Ctrl+Shift+F)")
         for action, name in (
             (self.import_action, "Import"),
+            (self.sync_action, "Sync mail"),
             (self.full_text_action, "Search all messages"),
             (self.export_action, "Export PDF"),
         ):
@@ -214,6 +225,9 @@ class MainWindow(QMainWindow):
         self.demo_action = self._action("Load &Demo Data", None, self.import_flow.load_demo)
         file_menu.addAction(self.demo_action)
         file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.sync_action)
+        file_menu.addAction(self.accounts_action)
         file_menu.addSeparator()
         self.problems_action = self._action("Import &Problems…", None, self.show_problems)
         file_menu.addAction(self.problems_action)
@@ -307,6 +321,10 @@ class MainWindow(QMainWindow):
             lambda: self.export_flow.start(self.timeline_model.customer)
         )
         self.full_text_action.triggered.connect(lambda: self.search_all(None))
+        self.sync_action.triggered.connect(self.sync_mail)
+        self.accounts_action.triggered.connect(self.show_accounts)
+        self.sync_flow.sync_finished.connect(self._imported)
+        self.sync_flow.accounts_needed.connect(self.show_accounts)
         self.import_flow.import_finished.connect(self._imported)
         self.import_flow.problems_requested.connect(self.show_problems)
         self.empty.import_clicked.connect(lambda: self.import_flow.open_dialog())
@@ -497,6 +515,20 @@ class MainWindow(QMainWindow):
         self.refresh_counts()
         self.identity_flow.refresh_suggestions()
 
+    def sync_mail(self) -> None:
+        """Sync ⟳ (F5): fetch new mail from every account in the background."""
+        if self.import_flow.running:
+            messages.info("Wait for the import to finish, then sync.")
+            return
+        self.sync_flow.start()
+
+    def show_accounts(self) -> AccountsDialog:
+        """File → Mail Accounts…: add, edit, test and remove IMAP accounts."""
+        if self.accounts_dialog is None:
+            self.accounts_dialog = AccountsDialog(self.db, self)
+        self.accounts_dialog.open()
+        return self.accounts_dialog
+
     def refresh_counts(self) -> None:
         """Read the number of import problems again (in the background)."""
         db = self.db
@@ -536,6 +568,7 @@ class MainWindow(QMainWindow):
             ("Ctrl+Shift+M", "Review suggested merges (M merge, N not the same, S skip)"),
             ("Ctrl+Z", "Undo the last merge or split"),
             ("Ctrl+O", "Import files"),
+            ("F5", "Sync mail from your accounts"),
             ("Ctrl+E", "Export the customer to PDF"),
             ("Alt+1 / Alt+2 / Alt+3", "Go to customers, timeline, notes"),
         ]
@@ -575,6 +608,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.import_flow.cancel()
+        self.sync_flow.cancel()
         self.identity_flow.shutdown()
         messages.bridge().disconnect_listener(self._show_message)
         super().closeEvent(event)

@@ -42,6 +42,7 @@ KindRole = Qt.ItemDataRole.UserRole + 2
 ExpandedRole = Qt.ItemDataRole.UserRole + 3
 TermsRole = Qt.ItemDataRole.UserRole + 4
 RelativeTimeRole = Qt.ItemDataRole.UserRole + 5
+ThreadRole = Qt.ItemDataRole.UserRole + 6
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 Clock = Callable[[], datetime]
@@ -242,12 +243,17 @@ class TimelineEntry:
         local_time: when it happened, in the user's zone.
         continues: a chat line that continues the run of the row above (same
             conversation, same person, minutes apart), drawn without repeating who.
+        thread_first: for an email that follows others of its thread, the row of
+            the run's first (newest) message; -1 otherwise.
+        thread_pos: its place in that run (1 for the second message, …).
     """
 
     event: EventRow
     local_time: datetime
     continues: bool = False
     who: str = ""
+    thread_first: int = -1
+    thread_pos: int = 0
 
 
 TimelineItem = DayHeader | TimelineEntry
@@ -288,6 +294,8 @@ class TimelineModel(QAbstractListModel):
         self._page = page_size
         self._items: list[TimelineItem] = []
         self._rows_by_event: dict[int, int] = {}
+        self._thread_sizes: dict[int, int] = {}  # first row of an email thread run → size
+        self._fetching = False
         self.expanded: set[int] = set()
         self.customer: CustomerRow | None = None
         self.customer_id: int | None = None
@@ -361,7 +369,7 @@ class TimelineModel(QAbstractListModel):
         self._resetting = True
         try:
             self.beginResetModel()
-            self._items, self._rows_by_event = [], {}
+            self._items, self._rows_by_event, self._thread_sizes = [], {}, {}
             self.customer = self.customer_id = None
             self.total = self._offset = 0
             self.endResetModel()
@@ -381,7 +389,7 @@ class TimelineModel(QAbstractListModel):
             self.customer = page.customer
             self.customer_id = page.customer.id
             self.total = page.total
-            self._items, self._rows_by_event = [], {}
+            self._items, self._rows_by_event, self._thread_sizes = [], {}, {}
             self._offset = 0
             self._append(page.events)
             self.endResetModel()
@@ -395,7 +403,8 @@ class TimelineModel(QAbstractListModel):
         last = self._items[-1] if self._items else None
         for event in events:
             when = fmt.local(event.occurred_at, self.tz)
-            prev = last if isinstance(last, TimelineEntry) else None
+            before = last if isinstance(last, TimelineEntry) else None
+            prev = before
             if prev is None or prev.local_time.date() != when.date():
                 header = DayHeader(when.date(), fmt.day_label(when.date(), today))
                 added.append(header)
@@ -410,8 +419,27 @@ class TimelineModel(QAbstractListModel):
                 and prev.event.author == event.author
                 and prev.local_time - when <= _RUN_GAP
             )
+            first, pos = -1, 0
+            if (  # consecutive messages of one email thread read as a thread (across days)
+                before is not None
+                and event.channel == "email" == before.event.channel
+                and event.thread_key
+                and event.thread_key == before.event.thread_key
+            ):
+                first = (
+                    before.thread_first
+                    if before.thread_first >= 0
+                    else self._rows_by_event[before.event.id]
+                )
+                pos = before.thread_pos + 1
+                self._thread_sizes[first] = pos + 1
             entry = TimelineEntry(
-                event, when, continues, who(event, self.customer.name if self.customer else "")
+                event,
+                when,
+                continues,
+                who(event, self.customer.name if self.customer else ""),
+                first,
+                pos,
             )
             self._rows_by_event[event.id] = len(self._items)
             self._items.append(entry)
@@ -429,8 +457,8 @@ class TimelineModel(QAbstractListModel):
         return not parent.isValid() and self.customer_id is not None and self._offset < self.total
 
     def fetchMore(self, parent: AnyIndex) -> None:
-        if not self.canFetchMore(parent) or self.customer_id is None:
-            return
+        if not self.canFetchMore(parent) or self.customer_id is None or self._fetching:
+            return  # (re-entrant: a model tester's slot may ask again mid-insert)
         if self._resetting:  # asked from a modelReset handler: insert once the reset is over
             QTimer.singleShot(0, lambda: self.fetchMore(QModelIndex()))
             return
@@ -447,9 +475,17 @@ class TimelineModel(QAbstractListModel):
             self._offset = self.total
             return
         start = len(self._items)
-        self.beginInsertRows(QModelIndex(), start, start + self._count_new_rows(events) - 1)
-        self._append(events)
-        self.endInsertRows()
+        sizes = dict(self._thread_sizes)
+        self._fetching = True
+        try:
+            self.beginInsertRows(QModelIndex(), start, start + self._count_new_rows(events) - 1)
+            self._append(events)
+            self.endInsertRows()
+        finally:
+            self._fetching = False
+        for row, size in sizes.items():  # a thread that went on into this page: say its size
+            if self._thread_sizes.get(row) != size:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, 0), [ThreadRole])
 
     def _count_new_rows(self, events: Sequence[EventRow]) -> int:
         last = self._items[-1] if self._items else None
@@ -486,6 +522,8 @@ class TimelineModel(QAbstractListModel):
             return None
         if role == ExpandedRole:
             return item.event.id in self.expanded
+        if role == ThreadRole:
+            return self.thread_of(index.row())
         if role == Qt.ItemDataRole.DisplayRole:
             return fmt.join_nonempty((item.who, summary(item.event)), "  ")
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -497,16 +535,35 @@ class TimelineModel(QAbstractListModel):
             )
         if role == Qt.ItemDataRole.AccessibleTextRole:
             e = item.event
+            thread = self.thread_of(index.row())
+            where = (
+                ""
+                if thread is None
+                else f", {thread[1]} messages in this thread"
+                if thread[0] == 0
+                else f", message {thread[0] + 1} of the thread"
+            )
             return (
                 f"{channel_label(e.channel)} {'from' if e.direction != 'outbound' else 'by'} "
-                f"{item.who} at {fmt.time_of_day(item.local_time)}: {summary(e)}"
+                f"{item.who} at {fmt.time_of_day(item.local_time)}: {summary(e)}{where}"
             )
         return None
 
     def roleNames(self) -> dict[int, bytes]:
         names = dict(super().roleNames())
         names.update({RowRole: b"row", KindRole: b"kind", ExpandedRole: b"expanded"})
+        names[ThreadRole] = b"thread"
         return names
+
+    def thread_of(self, row: int) -> tuple[int, int] | None:
+        """(place, size) of the email thread run ``row`` is in (place 0 is the newest), or None."""
+        item = self._items[row]
+        if not isinstance(item, TimelineEntry):
+            return None
+        if item.thread_first >= 0:
+            return item.thread_pos, self._thread_sizes[item.thread_first]
+        size = self._thread_sizes.get(row)
+        return (0, size) if size else None
 
     # helpers
 

@@ -43,7 +43,7 @@ class ProgressStatus(QWidget):
         self.cancel.setAccessibleName("Cancel the running operation")
         self.cancel.setToolTip("Stop after the current batch; what was read is kept")
         self.cancel.clicked.connect(self._cancel_clicked)
-        layout.addWidget(self.label)
+        layout.addWidget(self.label, 1)  # the text takes the room; the button keeps its size
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel)
         self._timer = QTimer(self)

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QFont, QGuiApplication, QKeyEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from app.queries import CustomerRow
 from ui import formatting as fmt
+from ui.email_view import EmailBodyView, html_of
 from ui.marks import channel_icon
 from ui.models import ExpandedRole, RowRole, TimelineEntry, TimelineModel
 from ui.timeline_delegate import TimelineDelegate
@@ -328,6 +337,7 @@ class TimelinePane(QWidget):
         if target is not None:
             index = self.model.index(target, 0)
             self.model.set_expanded(target, True)
+            self._update_body(target)
             self.delegate.sizeHintChanged.emit(index)
             self.view.setCurrentIndex(index)
             QTimer.singleShot(
@@ -338,6 +348,7 @@ class TimelinePane(QWidget):
             rows = self.model.event_rows()
             if rows:
                 self.view.setCurrentIndex(self.model.index(rows[0], 0))
+        self._restore_bodies()
         self.customer_loaded.emit(row)
 
     def _update_count(self) -> None:
@@ -361,13 +372,52 @@ class TimelinePane(QWidget):
         if not index.isValid() or not isinstance(self.model.item(index.row()), TimelineEntry):
             return
         self.model.toggle_expanded(index.row())
+        self._update_body(index.row())
         self.delegate.sizeHintChanged.emit(index)
 
     def _expand(self, index: QModelIndex, expanded: bool) -> None:
         if not index.isValid():
             return
         self.model.set_expanded(index.row(), expanded)
+        self._update_body(index.row())
         self.delegate.sizeHintChanged.emit(index)
+
+    def email_view(self, row: int) -> EmailBodyView | None:
+        """The HTML view over ``row``, when that row is an expanded HTML email."""
+        widget = self.view.indexWidget(self.model.index(row, 0))
+        return widget if isinstance(widget, EmailBodyView) else None
+
+    def _update_body(self, row: int) -> None:
+        """Put an HTML email's own view over its row when expanded; remove it when collapsed."""
+        item = self.model.item(row)
+        index = self.model.index(row, 0)
+        wanted = (
+            isinstance(item, TimelineEntry)
+            and html_of(item.event) is not None
+            and bool(index.data(ExpandedRole))
+        )
+        if not wanted:
+            if self.email_view(row) is not None:
+                self.view.setIndexWidget(index, None)
+            return
+        if self.email_view(row) is not None or not isinstance(item, TimelineEntry):
+            return
+        top, left, right = self.delegate.body_margins()
+        body = EmailBodyView(item.event, top=top, left=left, right=right)
+        persistent = QPersistentModelIndex(index)
+        body.height_changed.connect(lambda: self._body_resized(persistent))
+        body.header_clicked.connect(lambda: self._toggle(QModelIndex(persistent)))
+        self.view.setIndexWidget(index, body)
+
+    def _body_resized(self, index: QPersistentModelIndex) -> None:
+        if index.isValid():
+            self.delegate.sizeHintChanged.emit(QModelIndex(index))
+
+    def _restore_bodies(self) -> None:
+        """After a reload, put the views back over HTML emails that stayed expanded."""
+        for row in self.model.event_rows():
+            if self.model.data(self.model.index(row, 0), ExpandedRole):
+                self._update_body(row)
 
     def expanded_rows(self) -> Sequence[int]:
         """Rows currently expanded (for tests and state)."""

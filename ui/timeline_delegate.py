@@ -35,8 +35,17 @@ from PySide6.QtWidgets import (
 
 from app.queries import EventRow, OrderRow
 from ui import formatting as fmt
+from ui.email_view import EmailBodyView, attachments_of, html_of
 from ui.marks import channel_color, channel_label, is_dark, mix, muted_color, pixmap
-from ui.models import DayHeader, ExpandedRole, RowRole, TermsRole, TimelineEntry, summary
+from ui.models import (
+    DayHeader,
+    ExpandedRole,
+    RowRole,
+    TermsRole,
+    ThreadRole,
+    TimelineEntry,
+    summary,
+)
 from ui.widgets import bold, small_font
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -106,9 +115,24 @@ class TimelineDelegate(QStyledItemDelegate):
         if item.event.order is not None and item.event.order.lines:
             height += m["sfm"].height()
         if self._expanded(index):
+            body = self._view.indexWidget(QModelIndex(index))
+            if isinstance(body, EmailBodyView):  # an HTML email: its own view covers the row
+                return QSize(width, max(height, body.height_for(width)))
             doc = self._document(item, index, option, width)
             height += round(doc.size().height()) + m["pad_v"]
         return QSize(width, height)
+
+    def body_margins(self) -> tuple[int, int, int]:
+        """(top, left, right) margins that put an ``EmailBodyView`` under a row's summary."""
+        option = QStyleOptionViewItem()
+        option.font = self._view.font()
+        m = self._metrics(option)
+        rect = QRect(0, 0, self._width(), 1)
+        return (
+            m["lh"] + m["pad_v"] * 2,
+            self._content_left(m, rect) - rect.left(),
+            m["pad_h"] * 2 + m["icon"],
+        )
 
     def _expanded(self, index: AnyIndex) -> bool:
         return bool(index.data(ExpandedRole))
@@ -188,8 +212,20 @@ class TimelineDelegate(QStyledItemDelegate):
         fm: QFontMetrics = m["fm"]
         baseline = top + fm.ascent()
         x = rect.left() + m["pad_h"]
-        # mark
-        if not item.continues:
+        thread = index.data(ThreadRole)
+        in_thread = thread is not None and thread[0] > 0
+        # mark (a thread's later messages get a connecting line instead)
+        if in_thread:
+            painter.setPen(mix(base, channel_color(event.channel, pal), 0.55))
+            cx = x + m["icon"] // 2
+            painter.drawLine(
+                cx,
+                rect.top(),
+                cx,
+                rect.bottom() if thread[0] < thread[1] - 1 else top + m["lh"] // 2,
+            )
+            painter.drawLine(cx, top + m["lh"] // 2, cx + m["icon"] // 2, top + m["lh"] // 2)
+        elif not item.continues:
             dpr = painter.device().devicePixelRatioF() if painter.device() else 1.0
             color = channel_color(event.channel, pal)
             pm = pixmap(_icon_for(event.channel), color, m["icon"], dpr)
@@ -216,6 +252,21 @@ class TimelineDelegate(QStyledItemDelegate):
                 QPoint(x, baseline), wfm.elidedText(name, Qt.TextElideMode.ElideRight, m["who_w"])
             )
         x += m["who_w"] + m["gap"]
+        if thread is not None and thread[0] == 0:  # the newest message heads the thread
+            painter.setFont(m["small"])
+            label = f"{thread[1]} messages"
+            pill_w = sfm.horizontalAdvance(label) + m["em"]
+            pill = QRectF(
+                right - pill_w, top + (m["lh"] - sfm.height()) / 2 - 1, pill_w, sfm.height() + 2
+            )
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(mix(base, channel_color(event.channel, pal), 0.16))
+            painter.drawRoundedRect(pill, pill.height() / 2, pill.height() / 2)
+            painter.setPen(muted)
+            painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, label)
+            right -= round(pill_w + m["gap"])
+        elif in_thread:
+            x += round(m["em"] * 0.8)
         # summary
         font = QFont(m["font"])
         if event.direction == "system":
@@ -261,8 +312,8 @@ class TimelineDelegate(QStyledItemDelegate):
                 sfm.elidedText(items, Qt.TextElideMode.ElideRight, max(0, right - x)),
             )
             y += sfm.height()
-        # expanded content
-        if expanded:
+        # expanded content (an HTML email draws its own view over this part)
+        if expanded and html_of(event) is None:
             doc = self._document(item, index, option, self._width())
             left = self._content_left(m, rect)
             painter.translate(left, y + m["pad_v"] // 2)
@@ -342,6 +393,13 @@ def event_html(event: EventRow, terms: tuple[str, ...], palette: QPalette) -> st
         parts.append(
             f"<div style='white-space: pre-wrap'>{fmt.highlight_html(body, terms, hl)}</div>"
         )
+        found = attachments_of(event)
+        if found:
+            items = "<br>".join(html.escape(fmt.attachment_text(a)) for a in found)
+            parts.append(
+                f"<p style='color:{muted}; margin-top:6px'>"
+                f"{fmt.plural(len(found), 'attachment')} (recorded, not downloaded):<br>{items}</p>"
+            )
     where = fmt.join_nonempty((event.source, event.locator))
     if where:
         style = f"color:{muted}; font-size: small; margin-top:6px"

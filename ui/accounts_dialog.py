@@ -1,0 +1,618 @@
+"""Settings → Accounts…: add, edit, test and remove IMAP mail accounts.
+
+The left list holds the accounts; the form on the right edits one of them: a
+provider preset (which fills in the server, port and security), the server,
+the security mode (plain text only to this computer, said inline), a CA file
+for a server with its own certificate authority, the user name, the password
+and the folders to sync (Inbox and Sent by default, or folders picked from the
+list the server gave at the last successful Test).
+
+The password goes to the OS keyring through ``app.accounts.set_password`` and
+nowhere else. When there is no usable keyring the dialog says so plainly, and
+the password typed here is used for Test only: each sync asks for it.
+
+Test logs in with what the form says (saved or not) on a reader and shows one
+line: connected with N folders, or why not (bad password, unreachable host,
+certificate problem). Saving and removing run on the serial writer.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import accounts, secrets, sync
+from app.accounts import PRESETS, AccountInfo
+from app.db import Database
+from app.errors import UserFacingError
+from ui.marks import channel_color, icon, muted_color
+from ui.widgets import muted_label, section_heading
+from ui.workers import Op, show_error
+
+TLS_CHOICES: tuple[tuple[str, str], ...] = (
+    ("implicit", "SSL/TLS (port 993)"),
+    ("starttls", "STARTTLS (port 143)"),
+    ("none", "None: plain text, this computer only"),
+)
+_NEW = "New account"
+
+
+def _tls_index(mode: str) -> int:
+    return next((i for i, (key, _label) in enumerate(TLS_CHOICES) if key == mode), 0)
+
+
+class AccountsDialog(QDialog):
+    """The mail accounts and the form for one of them.
+
+    Signals:
+        accounts_changed(): an account was saved or removed.
+        keyring_checked(): whether a usable keyring exists is known (see ``keyring_reason``).
+        test_finished(bool): a Test ended; True if it logged in.
+        saved(): the form was saved.
+    """
+
+    accounts_changed = Signal()
+    keyring_checked = Signal()
+    test_finished = Signal(bool)
+    saved = Signal()
+
+    def __init__(self, db: Database, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._db = db
+        self.setWindowTitle("Mail Accounts")
+        self.setObjectName("accountsDialog")
+        self.setAccessibleName("Mail accounts")
+        self.accounts: list[AccountInfo] = []
+        self.current: AccountInfo | None = None
+        self.keyring_reason: str | None = None
+        self.keyring_known = False
+        self._stored: dict[str, bool] = {}
+        self._test_generation = 0
+        fm = self.fontMetrics()
+        em = fm.horizontalAdvance("M")
+        outer = QVBoxLayout(self)
+        self.keyring_note = QLabel()
+        self.keyring_note.setObjectName("keyringNote")
+        self.keyring_note.setAccessibleName("Keyring status")
+        self.keyring_note.setWordWrap(True)
+        self.keyring_note.hide()
+        outer.addWidget(self.keyring_note)
+        body = QHBoxLayout()
+        outer.addLayout(body, 1)
+
+        # the list
+        left = QVBoxLayout()
+        left.addWidget(section_heading("Accounts"))
+        self.list = QListWidget()
+        self.list.setObjectName("accountList")
+        self.list.setAccessibleName("Mail accounts")
+        self.list.setMinimumWidth(em * 14)
+        self.list.currentRowChanged.connect(self._row_changed)
+        left.addWidget(self.list, 1)
+        row = QHBoxLayout()
+        self.add_button = QPushButton(icon("add"), "&Add")
+        self.add_button.setAccessibleName("Add an account")
+        self.add_button.clicked.connect(self.new_account)
+        self.remove_button = QPushButton(icon("delete"), "&Remove…")
+        self.remove_button.setAccessibleName("Remove the selected account")
+        self.remove_button.clicked.connect(self.ask_remove)
+        row.addWidget(self.add_button)
+        row.addWidget(self.remove_button)
+        left.addLayout(row)
+        body.addLayout(left, 1)
+
+        # the form
+        right = QVBoxLayout()
+        self.form_title = section_heading(_NEW)
+        right.addWidget(self.form_title)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        self.preset = QComboBox()
+        self.preset.setObjectName("presetCombo")
+        self.preset.setAccessibleName("Mail provider")
+        self.preset.addItem("Other: enter the server below", None)
+        for p in PRESETS:
+            self.preset.addItem(p.label, p.key)
+        self.preset.currentIndexChanged.connect(self._preset_chosen)
+        self.preset_note = muted_label()
+        self.preset_note.setWordWrap(True)
+        self.preset_note.hide()
+        self.name = QLineEdit()
+        self.name.setObjectName("accountName")
+        self.name.setAccessibleName("Account name")
+        self.name.setPlaceholderText("A short name, e.g. Shop mail")
+        self.user = QLineEdit()
+        self.user.setObjectName("accountUser")
+        self.user.setAccessibleName("User name")
+        self.user.setPlaceholderText("Usually your email address")
+        self.user.editingFinished.connect(self._user_entered)
+        self.password = QLineEdit()
+        self.password.setObjectName("accountPassword")
+        self.password.setAccessibleName("Password")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_note = muted_label()
+        self.host = QLineEdit()
+        self.host.setObjectName("accountHost")
+        self.host.setAccessibleName("Server")
+        self.host.setPlaceholderText("imap.example.com")
+        self.host.textChanged.connect(lambda _t: self._tls_changed())
+        self.port = QSpinBox()
+        self.port.setObjectName("accountPort")
+        self.port.setAccessibleName("Port")
+        self.port.setRange(1, 65535)
+        self.port.setValue(993)
+        self.tls = QComboBox()
+        self.tls.setObjectName("tlsCombo")
+        self.tls.setAccessibleName("Security")
+        for key, label in TLS_CHOICES:
+            self.tls.addItem(label, key)
+        self.tls.currentIndexChanged.connect(self._tls_picked)
+        self.tls_note = muted_label()
+        self.tls_note.setObjectName("tlsNote")
+        self.tls_note.setWordWrap(True)
+        self.tls_note.hide()
+        server_row = QHBoxLayout()
+        server_row.addWidget(self.host, 3)
+        server_row.addWidget(QLabel("Port:"))
+        server_row.addWidget(self.port)
+        self.ca_file = QLineEdit()
+        self.ca_file.setObjectName("caFile")
+        self.ca_file.setAccessibleName("CA certificate file")
+        self.ca_file.setPlaceholderText("None: trust the system's certificates")
+        self.ca_button = QPushButton("Choose…")
+        self.ca_button.setAccessibleName("Choose a CA certificate file")
+        self.ca_button.clicked.connect(self._choose_ca)
+        ca_row = QHBoxLayout()
+        ca_row.addWidget(self.ca_file, 1)
+        ca_row.addWidget(self.ca_button)
+        ca_label = QLabel("CA &file:")
+        ca_label.setBuddy(self.ca_file)
+        form.addRow("&Provider:", self.preset)
+        form.addRow("", self.preset_note)
+        form.addRow("&Name:", self.name)
+        form.addRow("&User name:", self.user)
+        form.addRow("Pass&word:", self.password)
+        form.addRow("", self.password_note)
+        server_label = QLabel("&Server:")
+        server_label.setBuddy(self.host)
+        form.addRow(server_label, server_row)
+        form.addRow("Se&curity:", self.tls)
+        form.addRow("", self.tls_note)
+        form.addRow(ca_label, ca_row)
+        right.addLayout(form)
+
+        right.addWidget(section_heading("Folders to sync"))
+        self.default_folders = QRadioButton("&Inbox and the Sent folder (found automatically)")
+        self.default_folders.setAccessibleName("Sync the inbox and the Sent folder")
+        self.chosen_folders = QRadioButton("&These folders:")
+        self.chosen_folders.setAccessibleName("Sync only the folders ticked below")
+        group = QButtonGroup(self)
+        group.addButton(self.default_folders)
+        group.addButton(self.chosen_folders)
+        self.default_folders.setChecked(True)
+        self.chosen_folders.toggled.connect(lambda on: self.folders.setEnabled(on))
+        self.folders = QListWidget()
+        self.folders.setObjectName("folderList")
+        self.folders.setAccessibleName("Folders on the server")
+        self.folders.setEnabled(False)
+        self.folders.setMinimumHeight(fm.lineSpacing() * 5)
+        self.folders_hint = muted_label("Press Test to list the server's folders.")
+        self.folders_hint.setWordWrap(True)
+        right.addWidget(self.default_folders)
+        right.addWidget(self.chosen_folders)
+        right.addWidget(self.folders, 1)
+        right.addWidget(self.folders_hint)
+
+        test_row = QHBoxLayout()
+        self.test_button = QPushButton(icon("server"), "&Test")
+        self.test_button.setObjectName("testButton")
+        self.test_button.setAccessibleName("Test the connection")
+        self.test_button.setToolTip("Log in with these settings and list the folders")
+        self.test_button.clicked.connect(self.test)
+        self.test_result = QLabel()
+        self.test_result.setObjectName("testResult")
+        self.test_result.setAccessibleName("Test result")
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        test_row.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignTop)
+        test_row.addWidget(self.test_result, 1)
+        right.addLayout(test_row)
+        self.save_button = QPushButton(icon("check"), "&Save Account")
+        self.save_button.setObjectName("saveAccount")
+        self.save_button.setAccessibleName("Save the account")
+        self.save_button.clicked.connect(self.save)
+        self.save_button.setDefault(True)
+        save_row = QHBoxLayout()
+        save_row.addStretch(1)
+        save_row.addWidget(self.save_button)
+        right.addLayout(save_row)
+        body.addLayout(right, 3)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        outer.addWidget(buttons)
+        self.resize(em * 68, fm.lineSpacing() * 38)
+        self.new_account()
+        self._check_keyring()
+        self.reload()
+
+    # --- loading ------------------------------------------------------------------------
+
+    def _check_keyring(self) -> None:
+        def work() -> str | None:
+            return secrets.unusable_reason()
+
+        def done(reason: str | None) -> None:
+            self.keyring_reason = reason
+            self.keyring_known = True
+            if reason is not None:
+                self.keyring_note.setText(
+                    "<b>No usable keyring on this computer</b>, so Threadline will not store "
+                    f"mail passwords ({html.escape(reason)}). The password you type here is "
+                    "used for Test only; each sync asks for it."
+                )
+                self.keyring_note.show()
+            self._password_hint()
+            self.keyring_checked.emit()
+
+        Op(self, work).success(done).run()
+
+    def reload(self, select: str | None = None) -> None:
+        """Read the accounts again (and whether each has a stored password)."""
+        db = self._db
+
+        def work() -> tuple[list[AccountInfo], dict[str, bool]]:
+            with db.session() as session:
+                found = accounts.list_accounts(session)
+            return found, {a.name: secrets.has_password(a.secret_key) for a in found}
+
+        def done(result: tuple[list[AccountInfo], dict[str, bool]]) -> None:
+            self.accounts, self._stored = result
+            self.list.blockSignals(True)
+            self.list.clear()
+            for a in self.accounts:
+                item = QListWidgetItem(icon("email"), a.name)
+                item.setToolTip(f"{a.username} at {a.host}:{a.port}")
+                self.list.addItem(item)
+            self.list.blockSignals(False)
+            names = [a.name for a in self.accounts]
+            wanted = select or (self.current.name if self.current else None)
+            if wanted in names:
+                self.list.setCurrentRow(names.index(wanted))
+            elif self.accounts and self.current is None and not self.name.text():
+                self.list.setCurrentRow(0)
+            self.remove_button.setEnabled(self.current is not None)
+
+        Op(self, work).success(done).run()
+
+    def _row_changed(self, row: int) -> None:
+        if 0 <= row < len(self.accounts):
+            self.show_account(self.accounts[row])
+
+    # --- the form -----------------------------------------------------------------------
+
+    def new_account(self) -> None:
+        """Clear the form for a new account."""
+        self.list.blockSignals(True)
+        self.list.clearSelection()
+        self.list.setCurrentRow(-1)
+        self.list.blockSignals(False)
+        self.current = None
+        self.form_title.setText(_NEW.upper())
+        self.preset.setCurrentIndex(0)
+        for field in (self.name, self.user, self.password, self.host, self.ca_file):
+            field.clear()
+        self.tls.setCurrentIndex(0)
+        self.port.setValue(993)
+        self._set_folders((), ())
+        self.test_result.clear()
+        self.remove_button.setEnabled(False)
+        self._password_hint()
+        self.name.setFocus()
+
+    def show_account(self, info: AccountInfo) -> None:
+        """Fill the form with ``info``."""
+        self.current = info
+        self.form_title.setText(info.name.upper())
+        self.preset.blockSignals(True)
+        preset = next((i for i, p in enumerate(PRESETS) if p.host == info.host), None)
+        self.preset.setCurrentIndex(preset + 1 if preset is not None else 0)
+        self.preset.blockSignals(False)
+        self._show_preset_note()
+        self.name.setText(info.name)
+        self.user.setText(info.username)
+        self.password.clear()
+        self.host.setText(info.host)
+        self.tls.blockSignals(True)
+        self.tls.setCurrentIndex(_tls_index(info.tls))
+        self.tls.blockSignals(False)
+        self.port.setValue(info.port)
+        self.ca_file.setText(info.ca_file or "")
+        self._set_folders(info.folders, info.folders)
+        self.test_result.clear()
+        self.remove_button.setEnabled(True)
+        self._tls_changed()
+        self._password_hint()
+
+    def _password_hint(self) -> None:
+        stored = self.current is not None and self._stored.get(self.current.name, False)
+        if self.keyring_reason is not None:
+            self.password.setPlaceholderText("Used for Test only; not stored")
+            self.password_note.setText("Asked for at each sync (no usable keyring).")
+        elif stored:
+            self.password.setPlaceholderText("Stored in the keyring; type to replace it")
+            self.password_note.setText("Kept in your system keyring, never in Threadline's files.")
+        else:
+            self.password.setPlaceholderText("Your password or app password")
+            self.password_note.setText("Kept in your system keyring, never in Threadline's files.")
+
+    def _set_folders(self, folders: tuple[str, ...], checked: tuple[str, ...]) -> None:
+        self.folders.clear()
+        for name in folders:
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(
+                Qt.CheckState.Checked if name in checked else Qt.CheckState.Unchecked
+            )
+            self.folders.addItem(item)
+        self.chosen_folders.setChecked(bool(checked))
+        self.default_folders.setChecked(not checked)
+        self.folders_hint.setVisible(not folders)
+
+    def chosen_folder_names(self) -> tuple[str, ...]:
+        """The ticked folders (empty when syncing the defaults)."""
+        if not self.chosen_folders.isChecked():
+            return ()
+        return tuple(
+            self.folders.item(i).text()
+            for i in range(self.folders.count())
+            if self.folders.item(i).checkState() == Qt.CheckState.Checked
+        )
+
+    def _preset_chosen(self, _index: int) -> None:
+        key = self.preset.currentData()
+        self._show_preset_note()
+        preset = next((p for p in PRESETS if p.key == key), None)
+        if preset is None:
+            return
+        self.host.setText(preset.host)
+        self.tls.setCurrentIndex(_tls_index(preset.tls))
+        self.port.setValue(preset.port)
+        if not self.name.text().strip():
+            self.name.setText(preset.label.split(" /")[0])
+
+    def _show_preset_note(self) -> None:
+        preset = next((p for p in PRESETS if p.key == self.preset.currentData()), None)
+        note = preset.note if preset is not None else ""
+        self.preset_note.setText(f"{note[:1].upper()}{note[1:]}." if note else "")
+        self.preset_note.setVisible(bool(note))
+
+    def _user_entered(self) -> None:
+        """An address at a known provider picks its preset when no server is set yet."""
+        if self.host.text().strip() or self.current is not None:
+            return
+        preset = accounts.find_preset(self.user.text()) if "@" in self.user.text() else None
+        if preset is not None:
+            self.preset.setCurrentIndex(PRESETS.index(preset) + 1)
+
+    def _tls_picked(self, _index: int) -> None:
+        self.port.setValue(accounts.DEFAULT_PORTS[self.tls.currentData()])
+        self._tls_changed()
+
+    def _tls_changed(self) -> None:
+        if self.tls.currentData() != "none":
+            self.tls_note.hide()
+            self.ca_file.setEnabled(True)
+            self.ca_button.setEnabled(True)
+            return
+        host = self.host.text().strip()
+        self.ca_file.setEnabled(False)
+        self.ca_button.setEnabled(False)
+        if host and not sync.is_loopback(host):
+            color = muted_color(self.palette()).name()
+            self.tls_note.setText(
+                f"<span style='color:{color}'>⚠ Not allowed for {html.escape(host)}: the "
+                "password would cross the network unencrypted. Plain text is only for a mail "
+                "server on this computer (localhost).</span>"
+            )
+        else:
+            self.tls_note.setText(
+                "Plain text is only allowed to a mail server on this computer (localhost)."
+            )
+        self.tls_note.show()
+
+    def _choose_ca(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Choose the server's CA certificate",
+            str(Path.home()),
+            "Certificates (*.pem *.crt *.cer);;All files (*)",
+        )
+        if path:
+            self.ca_file.setText(path)
+
+    def server_config(self) -> sync.ServerConfig:
+        """The server the form describes."""
+        return sync.ServerConfig(
+            self.host.text().strip(),
+            self.port.value(),
+            self.tls.currentData(),
+            self.user.text().strip(),
+            self.ca_file.text().strip() or None,
+        )
+
+    # --- test ---------------------------------------------------------------------------
+
+    def _say(self, ok: bool, text: str) -> None:
+        color = channel_color("chat" if ok else "order", self.palette()).name()
+        mark = "✓" if ok else "⚠"
+        self.test_result.setText(f"<span style='color:{color}'>{mark}</span> {html.escape(text)}")
+        self.test_result.setToolTip(text)
+
+    def test(self) -> None:
+        """Log in with the form's settings on a reader and say what happened."""
+        config = self.server_config()
+        if not config.host or not config.username:
+            self._say(False, "Enter the server and the user name first.")
+            self.test_finished.emit(False)
+            return
+        typed = self.password.text()
+        current = self.current
+        self._test_generation += 1
+        generation = self._test_generation
+        self.test_button.setEnabled(False)
+        self.test_result.setText(f"Connecting to {config.where}…")
+
+        def work() -> sync.ServerCheck:
+            password = typed
+            if not password and current is not None:
+                password = accounts.stored_password(current) or ""
+            if not password:
+                raise UserFacingError("Type the password to test the connection.")
+            return sync.check_server(config, password)
+
+        def done(found: sync.ServerCheck) -> None:
+            if generation != self._test_generation:
+                return
+            checked = self.chosen_folder_names() or (
+                ("INBOX",) + ((found.sent,) if found.sent and found.sent != "INBOX" else ())
+            )
+            was_chosen = self.chosen_folders.isChecked()
+            self._set_folders(found.folders, checked)
+            self.chosen_folders.setChecked(was_chosen)
+            self.default_folders.setChecked(not was_chosen)
+            sent = f"; Sent folder: {found.sent}" if found.sent else "; no Sent folder found"
+            self._say(True, f"Connected: {len(found.folders)} folders{sent}.")
+            self.test_finished.emit(True)
+
+        def failed(exc: BaseException) -> None:
+            if generation != self._test_generation:
+                return
+            if not isinstance(exc, UserFacingError):
+                show_error(self, exc)
+                self.test_finished.emit(False)
+                return
+            self._say(False, str(exc))
+            self.test_finished.emit(False)
+
+        Op(self, work).success(done).failure(failed).finished(
+            lambda: self.test_button.setEnabled(True)
+        ).run()
+
+    # --- save and remove ----------------------------------------------------------------
+
+    def save(self) -> None:
+        """Add or change the account on the writer, then store the typed password."""
+        db = self._db
+        current = self.current
+        name = self.name.text().strip()
+        user = self.user.text().strip()
+        config = self.server_config()
+        folders = self.chosen_folder_names()
+        typed = self.password.text()
+        keep_password = self.keyring_reason is None and bool(typed)
+        if not name or not user or not config.host:
+            self._say(False, "An account needs a name, a user name and a server.")
+            return
+
+        def work() -> AccountInfo:
+            with db.session() as session:
+                if current is None:
+                    info = accounts.add_account(
+                        session,
+                        name,
+                        host=config.host,
+                        username=user,
+                        port=config.port,
+                        tls=config.tls,
+                        ca_file=config.ca_file,
+                        folders=folders,
+                    )
+                else:
+                    info = accounts.update_account(
+                        session,
+                        current.name,
+                        new_name=name,
+                        host=config.host,
+                        port=config.port,
+                        tls=config.tls,
+                        ca_file=config.ca_file,
+                        username=user,
+                        folders=folders,
+                    )
+            if keep_password:
+                accounts.set_password(info, typed)
+            return info
+
+        def done(info: AccountInfo) -> None:
+            self.current = info
+            self.password.clear()
+            stored = " Password stored in the keyring." if keep_password else ""
+            self._say(True, f"Saved {info.name}.{stored}")
+            self.reload(select=info.name)
+            self.accounts_changed.emit()
+            self.saved.emit()
+
+        def failed(exc: BaseException) -> None:
+            if not isinstance(exc, UserFacingError):
+                show_error(self, exc)
+                return
+            self._say(False, str(exc))
+
+        Op(self, work, write=True).success(done).failure(failed).run()
+
+    def ask_remove(self) -> None:
+        """Confirm, then remove the shown account and its stored password."""
+        info = self.current
+        if info is None:
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Remove account",
+            f"Remove the account “{info.name}” and its stored password? The mail already "
+            "imported stays in Threadline.",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setObjectName("removeAccountBox")
+        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: self.remove(info) if b is remove else None)
+        box.open()
+
+    def remove(self, info: AccountInfo) -> None:
+        """Remove ``info`` (and its keyring secret) on the writer."""
+        db = self._db
+
+        def work() -> None:
+            with db.session() as session:
+                accounts.remove_account(session, info.name)
+
+        def done(_r: object) -> None:
+            self.new_account()
+            self.reload()
+            self.accounts_changed.emit()
+
+        Op(self, work, write=True).success(done).run()

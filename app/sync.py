@@ -482,6 +482,45 @@ def sync_accounts(
     return reports
 
 
+# The server settings a form describes, and the loopback rule for plain connections:
+# the UI uses these through here rather than reaching into the connector.
+ServerConfig = imap.ServerConfig
+is_loopback = imap.is_loopback
+
+
+@dataclass(frozen=True)
+class ServerCheck:
+    """What a successful test of unsaved server settings found."""
+
+    folders: tuple[str, ...]
+    sent: str | None
+
+
+def check_server(
+    config: imap.ServerConfig, password: str, *, connect: Connect = imap.connect
+) -> ServerCheck:
+    """Log in with settings not saved yet and list the folders (stores nothing).
+
+    Args:
+        config: the server, TLS mode and user.
+        password: the password to try.
+        connect: opens the connection.
+
+    Returns:
+        The selectable folders (INBOX first) and the Sent folder.
+
+    Raises:
+        ImapError: cannot connect or log in; the message says why in one line.
+    """
+    with connect(config, password) as conn:
+        found = conn.folders()
+        names = sorted(
+            (f.name for f in found if f.selectable),
+            key=lambda n: (n.upper() != "INBOX", n.casefold()),
+        )
+        return ServerCheck(tuple(names), conn.sent_folder(found))
+
+
 def check_account(
     db: Database, name: str, *, password: str | None = None, connect: Connect = imap.connect
 ) -> AccountCheck:

@@ -306,7 +306,7 @@ class ChatCsvConnector:
     """
 
     name: str = "chat_csv"
-    label: str = "Chat transcript CSV (Intercom, LiveChat, Tawk.to, …; --map)"
+    label: str = "Chat transcript CSV (Intercom, LiveChat, Tawk.to, …)"
     channel: Channel = "chat"
     extensions: tuple[str, ...] = (".csv", ".tsv", ".txt")
 

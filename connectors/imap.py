@@ -26,6 +26,7 @@ from __future__ import annotations
 import imaplib
 import ipaddress
 import logging
+import re
 import socket
 import ssl
 import uuid
@@ -248,7 +249,12 @@ def _internaldate(value: Any) -> datetime | None:
 
 
 def _server_text(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    # imaplib puts the server's bytes in the exception: b'[AUTHENTICATIONFAILED] ...'
+    parts = [
+        arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg) for arg in exc.args
+    ]
+    text = " ".join(" ".join(parts).split()) or " ".join(str(exc).split())
+    text = re.sub(r"""\bb(['"])(.*?)\1""", r"\2", text)
     for prefix in ("login failed: ", "LOGIN command error: "):
         text = text.removeprefix(prefix)
     return text[:200]

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -34,7 +33,7 @@ from app.db import Database
 from app.errors import NotFoundError
 from app.queries import CustomerRow, EventRow
 from ui import formatting as fmt
-from ui.models import RowRole, _Loader
+from ui.models import HeaderTableModel, RowRole, _Loader
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 HISTORY_LIMIT = 300
@@ -62,7 +61,7 @@ def undoable(change: merges.Change) -> bool:
     return change.action in merges.UNDOABLE and not change.undone
 
 
-class ChangeHistoryModel(QAbstractTableModel):
+class ChangeHistoryModel(HeaderTableModel):
     """The latest identity changes, newest first: when, what, and whether undone.
 
     Signals:
@@ -109,23 +108,6 @@ class ChangeHistoryModel(QAbstractTableModel):
         self._rows = list(rows)
         self.endResetModel()
         self.loaded.emit()
-
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):

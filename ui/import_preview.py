@@ -23,7 +23,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -47,7 +46,7 @@ from app.ingest import preview_file
 from app.records import DateOrder, EventRecord, OwnerHint, Participant
 from ui import formatting as fmt
 from ui.marks import muted_color
-from ui.models import RowRole
+from ui.models import HeaderTableModel, RowRole
 from ui.widgets import muted_label, section_heading
 
 PREVIEW_LIMIT = 20
@@ -287,7 +286,7 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-class PreviewModel(QAbstractTableModel):
+class PreviewModel(HeaderTableModel):
     """The preview rows: time, who ("You" for the business), direction, text.
 
     Signals:
@@ -306,22 +305,22 @@ class PreviewModel(QAbstractTableModel):
         super().__init__(parent)
         self.tz = tz
         self._now = now
-        self._items: list[PreviewItem] = []
+        self._rows: list[PreviewItem] = []
         self.owners: frozenset[str] = frozenset()
 
     def set_preview(self, data: PreviewData | None, owners: Iterable[str] = ()) -> None:
         """Show ``data`` (or nothing), with ``owners`` as "you"."""
         self.beginResetModel()
-        self._items = list(data.items) if data is not None else []
+        self._rows = list(data.items) if data is not None else []
         self.owners = frozenset(owners)
         self.endResetModel()
 
     def set_owners(self, owners: Iterable[str]) -> None:
         """Re-label who is "you" without reading the file again."""
         self.owners = frozenset(owners)
-        if self._items:
+        if self._rows:
             self.dataChanged.emit(
-                self.index(0, 1), self.index(len(self._items) - 1, 2), [Qt.ItemDataRole.DisplayRole]
+                self.index(0, 1), self.index(len(self._rows) - 1, 2), [Qt.ItemDataRole.DisplayRole]
             )
 
     def direction(self, item: PreviewItem) -> str:
@@ -336,27 +335,10 @@ class PreviewModel(QAbstractTableModel):
             return ""
         return "You" if item.author in self.owners else item.author
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.HEADERS)
-        ):
-            return self.HEADERS[section]
-        return None
-
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._items):
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
-        item = self._items[index.row()]
+        item = self._rows[index.row()]
         col = index.column()
         if role == RowRole:
             return item
@@ -382,7 +364,7 @@ class PreviewModel(QAbstractTableModel):
 
     def item(self, row: int) -> PreviewItem:
         """The record at ``row``."""
-        return self._items[row]
+        return self._rows[row]
 
 
 class PreviewPane(QWidget):

@@ -104,7 +104,15 @@ _GIVEN_EXTRA = (
     "Una Vera Wren Yara Zane Arjun Bea Cyrus Dina Ezra Faye Gus Hana Ines Jude Kofi Lars Maya "
     "Nils Orla Ravi Sana Tariq Uma Vik Wes Xena Yuki Zara Aled Bryn Cai Dara Emyr"
 ).split()
-SURNAMES = LAST + [p + s for p in _PRE for s in _SUF]
+_MID = "ing er el an ow ar in".split()
+# Real name diversity: a few very common surnames and a long tail (a real 100,000-customer
+# list holds tens of thousands of distinct surnames; too small a pool makes namesakes of
+# everyone).
+SURNAMES = (
+    LAST
+    + [p + s for p in _PRE for s in _SUF]
+    + [p + m + s for p in _PRE for m in _MID for s in _SUF]
+)
 GIVEN = FIRST + _GIVEN_EXTRA
 
 

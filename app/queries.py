@@ -618,18 +618,6 @@ def _event_rows(session: Session, events: Sequence[Event]) -> list[EventRow]:
     return rows
 
 
-def event_customer(session: Session, event_id: int) -> int | None:
-    """A customer whose timeline shows the event (the first one found)."""
-    cid = session.scalar(
-        select(CI.customer_id)
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .where(EventParticipant.event_id == event_id)
-        .order_by(CI.customer_id)
-        .limit(1)
-    )
-    return survivor_id(session, cid) if cid is not None else None
-
-
 def event_position(session: Session, customer_id: int, event_id: int) -> int | None:
     """The row of an event in the customer's newest-first timeline, or None."""
     target = session.get(Event, event_id)

@@ -24,10 +24,19 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app import identity, mappings, settings
+from app import identity, mappings, mentions, settings
 from app.db import Database
 from app.errors import Cancelled, FormatError, UserFacingError
-from app.models import Event, EventParticipant, ImportProblem, ImportRun, Order, OrderLine, utcnow
+from app.models import (
+    Event,
+    EventParticipant,
+    ImportProblem,
+    ImportRun,
+    Mention,
+    Order,
+    OrderLine,
+    utcnow,
+)
 from app.records import DateOrder, EventRecord, Item, Notice, OwnerHint, ParseOptions, Problem
 from connectors import registry
 from connectors.base import Connector
@@ -123,17 +132,21 @@ class _Pending:
 
     participants: list[dict[str, Any]] = field(default_factory=list)
     fts: list[dict[str, Any]] = field(default_factory=list)
+    mentions: list[dict[str, Any]] = field(default_factory=list)
 
-    def mark(self) -> tuple[int, int]:
-        return len(self.participants), len(self.fts)
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.participants), len(self.fts), len(self.mentions)
 
-    def rewind(self, mark: tuple[int, int]) -> None:
+    def rewind(self, mark: tuple[int, int, int]) -> None:
         del self.participants[mark[0] :]
         del self.fts[mark[1] :]
+        del self.mentions[mark[2] :]
 
     def write(self, session: Session) -> None:
         if self.participants:
             session.execute(insert(EventParticipant), self.participants)
+        if self.mentions:
+            session.execute(insert(Mention), self.mentions)
         if self.fts and session.get_bind().dialect.name == "sqlite":
             session.execute(
                 text("INSERT INTO event_fts(rowid, title, body, people) VALUES (:id, :t, :b, :p)"),
@@ -141,6 +154,7 @@ class _Pending:
             )
         self.participants.clear()
         self.fts.clear()
+        self.mentions.clear()
 
 
 def _existing_events(
@@ -358,6 +372,10 @@ class _Writer:
         pending.fts.append(
             {"id": event.id, "t": event.title, "b": event.body, "p": _people_text(record)}
         )
+        if record.channel in ("email", "chat"):
+            pending.mentions.extend(
+                mentions.rows(event.id, event.title, event.body, resolver.region)
+            )
         self.report.added += 1
 
     def _update(

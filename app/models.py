@@ -240,6 +240,19 @@ class EventParticipant(Base):
     identity: Mapped[Identity] = relationship()
 
 
+class Mention(Base):
+    """An order number, email address or phone number that an event's text mentions."""
+
+    __tablename__ = "mention"
+    __table_args__ = (Index("ix_mention_kind_value", "kind", "value"),)
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("event.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # order | email | phone
+    value: Mapped[str] = mapped_column(String(320), primary_key=True)
+
+
 class Order(Base):
     """Order details of an order event. Amounts are exact decimals in the order's currency."""
 

@@ -22,8 +22,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.mentions import order_key
 from app.merges import rejected_pairs
-from app.models import Customer, CustomerIdentity, Event, EventParticipant, Identity
+from app.models import (
+    Customer,
+    CustomerIdentity,
+    Event,
+    EventParticipant,
+    Identity,
+    Mention,
+    Order,
+)
 from app.names import (
     PersonName,
     canonical_given,
@@ -32,7 +41,6 @@ from app.names import (
     given_names_match,
     nickname_of,
     parse_name,
-    similarity,
 )
 
 MAX_BLOCK = 60  # a blocking key shared by more customers says nothing
@@ -200,113 +208,224 @@ def _own_spelling(profile: _Profile) -> float:
     return profile.own_spelling
 
 
+# --- the model ------------------------------------------------------------------------------
+#
+# A pair's score is the probability that the two customers are one person,
+# from odds that start at the prior (each customer has, on average, about
+# PRIOR_SPLITS other customers that are the same person, among all customers)
+# and are multiplied by one likelihood ratio per piece of evidence: how much
+# more often that evidence is seen for one person than for two. A name
+# agreement weighs as much as the name is rare: its chance for two different
+# people is the frequency of the given name times that of the family name,
+# counted among this database's customers (on top of a small prior
+# population, so a new database with a few customers is not certain of
+# everything).
+
+PRIOR_SPLITS = 0.5
+_PRIOR_POPULATION = 1000.0  # pseudo-customers behind every frequency
+_P0_GIVEN = 1 / 300  # the frequency of a given name nobody has yet
+_P0_FAMILY = 1 / 3000
+_P0_POSTCODE = 1 / 2000
+# How often one person's two customers show each kind of name agreement.
+_M_EXACT = 0.8
+_M_SWAPPED = 0.03
+_M_VARIANT = 0.08  # a nickname or a typo in either name
+_M_INITIAL = 0.8  # one side gives an initial: the other's full given name fits it
+_M_TWO_VARIANTS = 0.01
+_M_SPELLED = 0.8  # an address spells the other's name (first and last, or jdoe@)
+_M_FIRST_ONLY = 0.2
+_LR_FAMILY_CONFLICT = 0.02  # same surname, different given names: usually family members
+_LR_CONFLICT = 0.005
+_LR_OWN_ADDRESSES = 0.4
+_LR_DIFFERENT_MOBILES = 0.1
+_LR_PHONE_TAIL = 2000.0
+_LR_SHARED_POINT = 30.0
+_LR_POSTCODE_MAX = 50.0  # households share a postcode, and so do neighbours
+_HOUSEHOLD_ODDS = 1.0  # two customers of one home: as likely one person as two
+_LR_NAME_AT_HOME = 20.0  # a matching name at home: a junior with the parent's name is rare
+_MENTION_ODDS = 10.0  # one mentions the other's order, address or number: about 10 to 1
+_CONFLICT_CAP = 0.35
+
+
+@dataclass
+class _Frequencies:
+    """How common names and postcodes are among the customers."""
+
+    customers: int
+    named: int
+    given: Counter[str]
+    initials: Counter[str]
+    family: Counter[str]
+    with_postcode: int
+    postcodes: Counter[str]
+    full: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, profiles: Iterable[_Profile]) -> _Frequencies:
+        given: Counter[str] = Counter()
+        initials: Counter[str] = Counter()
+        family: Counter[str] = Counter()
+        full: Counter[str] = Counter()
+        postcodes: Counter[str] = Counter()
+        customers = named = with_postcode = 0
+        for p in profiles:
+            customers += 1
+            if p.parsed.family and p.parsed.first:
+                named += 1
+                family[p.parsed.family] += 1
+                full[p.parsed.full] += 1
+                initials[p.parsed.first[0]] += 1
+                if len(p.parsed.first) > 1:
+                    for canonical in canonical_given(p.parsed.first):
+                        given[canonical] += 1
+            if p.postcodes:
+                with_postcode += 1
+                postcodes.update(p.postcodes)
+        return cls(customers, named, given, initials, family, with_postcode, postcodes, full)
+
+    def _share(self, count: int, total: int, prior: float) -> float:
+        return (count + _PRIOR_POPULATION * prior) / (total + _PRIOR_POPULATION)
+
+    def p_given(self, name: str) -> float:
+        """The chance that a customer has this given name (or a variant of it)."""
+        count = max((self.given.get(c, 0) for c in canonical_given(name)), default=0)
+        return self._share(count, self.named, _P0_GIVEN)
+
+    def p_initial(self, name: str) -> float:
+        return self._share(self.initials.get(name[:1], 0), self.named, 1 / 15)
+
+    def p_family(self, name: str) -> float:
+        return self._share(self.family.get(name, 0), self.named, _P0_FAMILY)
+
+    def p_postcode(self, postcode: str) -> float:
+        return self._share(self.postcodes.get(postcode, 0), self.with_postcode, _P0_POSTCODE)
+
+    def expected_holders(self, name: PersonName) -> float:
+        """How many customers would carry this name by chance."""
+        return self.customers * self.p_given(name.first) * self.p_family(name.family)
+
+
+def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[float, str, bool]:
+    """The likelihood ratio of two names, a reason in words, and whether they conflict."""
+    if na.family and nb.family:
+        p_family = max(freq.p_family(na.family), freq.p_family(nb.family))
+        initial = min(len(na.first), len(nb.first)) == 1
+        p_given = freq.p_initial(na.first) if initial else freq.p_given(na.first)
+        chance = p_given * p_family
+        if na.full == nb.full and not initial:
+            holders = freq.full.get(na.full, 0)
+            if freq.expected_holders(na) >= 1:
+                note = f", a common name ({holders} customers have it)"
+            elif holders > 2:
+                note = f"; {holders} customers have it"
+            else:
+                note = "; no other customer has it"
+            return _M_EXACT / chance, f"same name {na.full.title()}{note}", False
+        if na.first == nb.family and na.family == nb.first:
+            return _M_SWAPPED / chance, "same name in swapped order", False
+        given_ok = given_names_match(na.first, nb.first)
+        family_ok = family_names_match(na.family, nb.family)
+        if given_ok and family_ok:
+            detail = []
+            if na.first != nb.first:
+                kind = "nickname" if nickname_of(na.first, nb.first) else "first names"
+                detail.append(f"{kind} {na.first.title()}/{nb.first.title()}")
+            if na.family != nb.family:
+                detail.append(f"surnames {na.family.title()}/{nb.family.title()}")
+                chance = p_given * (freq.p_family(na.family) + freq.p_family(nb.family))
+            variants = len(detail) - (1 if initial else 0)
+            m = _M_TWO_VARIANTS if variants == 2 else _M_VARIANT if variants else _M_INITIAL
+            reason = "similar names" + (f" ({'; '.join(detail)})" if detail else "")
+            return m / chance, reason, False
+        if family_ok:
+            return _LR_FAMILY_CONFLICT, f"same surname {na.family.title()}", True
+        return _LR_CONFLICT, "", True
+    if not na.family and not nb.family and na.first and na.first == nb.first:
+        return _M_FIRST_ONLY / freq.p_given(na.first), f"same first name {na.first.title()}", False
+    return 1.0, "", False
+
+
 def score_pair(
     a: _Profile,
     b: _Profile,
-    name_counts: Counter[str] | None = None,
-    family_counts: Counter[str] | None = None,
+    freq: _Frequencies | None = None,
+    mentions: Iterable[str] = (),
 ) -> tuple[float, list[str]]:
     """How likely two customers are one person (0–1), and why, in words.
 
-    Names alone score below the default threshold unless the name is rare
-    among the customers; other evidence (postcode, phone digits, an email that
-    spells the name, a contact point both use) lifts a pair. Clearly different
-    given names, or two different mobile numbers, count against it, and a pair
-    whose names conflict never scores above 0.35: it is listed so the conflict
-    is seen, not so it is merged.
+    Names weigh as much as they are rare; other evidence (a postcode, phone
+    digits, an address that spells the name, a contact point both use, a
+    message that mentions the other's order, address or number) multiplies the
+    odds; clearly different names or two different mobiles divide them. A
+    pair whose names conflict never scores above 0.35: it is listed so the
+    conflict is seen, not so it is merged.
     """
+    freq = freq or _Frequencies.of((a, b))
     reasons: list[str] = []
-    score = 0.0
+    odds = PRIOR_SPLITS / max(freq.customers, 2)
     shared = set(a.shared) & set(b.shared)
     if shared:
-        value = a.shared[min(shared)]
-        reasons.append(f"both use {value}, seen with different names")
-        score += 0.1
-    best_name = 0.0
-    name_reason = ""
-    same_full = ""
-    conflict = False
+        reasons.append(f"both use {a.shared[min(shared)]}, seen with different names")
+    name_lr, name_reason, conflict = 1.0, "", False
     for na in _names_of(a):
         for nb in _names_of(b):
-            if na.full == nb.full and na.family:
-                best_name, name_reason, same_full = 0.5, f"same name {na.full.title()}", na.full
-                continue
-            if na.family and nb.family:
-                given_ok = given_names_match(na.first, nb.first)
-                family_ok = family_names_match(na.family, nb.family)
-                swapped = na.first == nb.family and na.family == nb.first
-                if swapped and best_name < 0.45:
-                    best_name, name_reason = 0.45, "same name in swapped order"
-                elif given_ok and family_ok:
-                    initial_only = min(len(na.first), len(nb.first)) == 1
-                    strength = 0.3 if initial_only else 0.3 + 0.15 * similarity(na.full, nb.full)
-                    if family_counts is not None and family_counts.get(na.family, 0) >= 15:
-                        strength -= 0.1
-                    if strength > best_name:
-                        detail = []
-                        if na.first != nb.first:
-                            kind = "nickname" if nickname_of(na.first, nb.first) else "first names"
-                            detail.append(f"{kind} {na.first.title()}/{nb.first.title()}")
-                        if na.family != nb.family:
-                            detail.append(f"surnames {na.family.title()}/{nb.family.title()}")
-                        best_name = strength
-                        name_reason = "similar names" + (
-                            f" ({'; '.join(detail)})" if detail else ""
-                        )
-                elif family_ok and not given_ok:
-                    conflict = True
-                    if best_name < 0.05:
-                        best_name, name_reason = 0.05, f"same surname {na.family.title()}"
+            lr, reason, clash = _name_evidence(na, nb, freq)
+            if (not clash and lr > name_lr) or (clash and name_lr == 1.0 and not conflict):
+                name_lr, name_reason, conflict = lr, reason, clash
+    spelled: tuple[float, str, str] = (1.0, "", "")
+    for x, y in ((a, b), (b, a)):
+        for e in sorted(x.emails):
+            for n in _names_of(y):
+                strength = _email_spells(e, n)
+                if not strength:
+                    continue
+                if strength >= 1.0:
+                    chance = freq.p_given(n.first) * freq.p_family(n.family)
+                    lr = _M_SPELLED / chance
                 else:
-                    conflict = True
-            elif not na.family and not nb.family and na.first == nb.first and best_name < 0.2:
-                best_name, name_reason = 0.2, f"same first name {na.first.title()}"
-    if best_name >= 0.3:
-        conflict = False
-    if best_name > 0:
-        score += best_name
+                    lr = _M_SPELLED / (freq.p_initial(n.first) * freq.p_family(n.family))
+                if lr > spelled[0]:
+                    spelled = (lr, e, y.name)
+    if name_reason:
         reasons.append(name_reason)
-    if same_full and name_counts is not None:
-        holders = name_counts.get(same_full, 0)
-        if holders <= 2:
-            score += 0.15
-            reasons.append("no other customer has this name")
-        elif holders == 3:
-            score -= 0.1
-            reasons.append("3 customers have this name")
-        elif holders >= 4:
-            score -= 0.2 if holders < 10 else 0.35
-            reasons.append(f"{holders} customers have this name")
-    postcodes = a.postcodes & b.postcodes
-    if postcodes:
-        score += 0.2
-        reasons.append(f"same postcode {min(postcodes)}")
+    if spelled[0] > name_lr and not conflict:
+        name_lr = spelled[0]
+    against = 1.0
+    own_a, own_b = _own_spelling(a), _own_spelling(b)
+    if own_a >= 1.0 and own_b >= 1.0 and not (a.emails & b.emails):
+        # Each has a personal address in that name: two people, or one with two accounts.
+        against = _LR_OWN_ADDRESSES
+        reasons.append("each has their own address in that name")
+    elif spelled[1]:
+        reasons.append(f"email {spelled[1]} spells the name {spelled[2]}")
+    odds *= name_lr
+    household = 1.0
+    for postcode in sorted(a.postcodes & b.postcodes)[:1]:
+        household = min(0.8 / freq.p_postcode(postcode), _LR_POSTCODE_MAX)
+        reasons.append(f"same postcode {postcode}")
+    if shared:
+        household = max(household, _LR_SHARED_POINT)
+    if household > 1.0:
+        # One home: the other explanation of a matching name is a family member with the
+        # same name (a junior), not a stranger, so the name counts for less; the home is
+        # counted once however it shows.
+        odds = _HOUSEHOLD_ODDS * min(name_lr, _LR_NAME_AT_HOME)
+    odds *= against
     tails_a = {p[-7:] for p in a.phones if len(p) >= 8}
     tails_b = {p[-7:] for p in b.phones if len(p) >= 8}
     if tails_a & tails_b and not (a.phones & b.phones):
-        score += 0.35
+        odds *= _LR_PHONE_TAIL
         reasons.append(f"phone numbers end alike (…{min(tails_a & tails_b)})")
-    spelled: tuple[float, str, str] = (0.0, "", "")
-    for x, y in ((a, b), (b, a)):
-        for e in sorted(x.emails):
-            strength = max((_email_spells(e, n) for n in _names_of(y)), default=0.0)
-            if strength > spelled[0]:
-                spelled = (strength, e, y.name)
-    own_a = _own_spelling(a)
-    own_b = _own_spelling(b)
-    if own_a >= 1.0 and own_b >= 1.0 and not (a.emails & b.emails):
-        # Each has a personal address in that name: two people, or one with two
-        # accounts; the addresses are no evidence either way.
-        score -= 0.2
-        reasons.append("each has their own address in that name")
-    elif spelled[0]:
-        score += 0.25 * spelled[0]
-        reasons.append(f"email {spelled[1]} spells the name {spelled[2]}")
     if a.mobiles and b.mobiles and not (a.mobiles & b.mobiles) and not (tails_a & tails_b):
-        score -= 0.25
+        odds *= _LR_DIFFERENT_MOBILES
         reasons.append("different mobile numbers")
+    mentioned = sorted(set(mentions))
+    if mentioned:
+        odds *= _MENTION_ODDS / (PRIOR_SPLITS / max(freq.customers, 2))
+        reasons.extend(mentioned[:2])
+    score = odds / (1.0 + odds)
     if conflict:
-        score = min(score, 0.35)
+        score = min(score, _CONFLICT_CAP)
         reasons.append("names differ")
     return max(0.0, min(1.0, score)), reasons
 
@@ -327,30 +446,97 @@ def suggestions(
         customer_id: only pairs involving this customer.
     """
     profiles = _profiles(session)
-    name_counts: Counter[str] = Counter(p.parsed.full for p in profiles.values() if p.parsed.family)
-    family_counts: Counter[str] = Counter(
-        p.parsed.family for p in profiles.values() if p.parsed.family
-    )
+    freq = _Frequencies.of(profiles.values())
+    said = _mentions(session, profiles)
     blocks: dict[str, list[int]] = defaultdict(list)
     for profile in profiles.values():
         for key in _block_keys(profile):
             blocks[key].append(profile.id)
+    candidates: list[Iterable[tuple[int, int]]] = [
+        combinations(sorted(set(members)), 2)
+        for members in blocks.values()
+        if 2 <= len(members) <= MAX_BLOCK
+    ]
+    candidates.append(sorted(said))
     rejected = rejected_pairs(session)
     seen: set[tuple[int, int]] = set()
     found: list[Suggestion] = []
-    for members in blocks.values():
-        if len(members) < 2 or len(members) > MAX_BLOCK:
-            continue
-        for x, y in combinations(sorted(set(members)), 2):
+    for pairs in candidates:
+        for x, y in pairs:
             if (x, y) in seen or (x, y) in rejected:
                 continue
             if customer_id is not None and customer_id not in (x, y):
                 continue
             seen.add((x, y))
-            score, reasons = score_pair(profiles[x], profiles[y], name_counts, family_counts)
+            score, reasons = score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
             if score >= min_score and reasons:
                 found.append(
                     Suggestion(x, y, score, tuple(reasons), profiles[x].name, profiles[y].name)
                 )
     found.sort(key=lambda s: (-s.score, s.customer_a, s.customer_b))
     return found[:limit] if limit is not None else found
+
+
+MAX_MENTIONED = 3  # a message that points at more customers is a forward or a list
+
+
+def _mentions(session: Session, profiles: dict[int, _Profile]) -> dict[tuple[int, int], set[str]]:
+    """Pairs of customers where a message of one mentions the other's order, address or number.
+
+    Returns, for each pair (lower id first), the mentions in words.
+    """
+    writers: dict[int, set[int]] = defaultdict(set)  # event → customers taking part
+    for event_id, cid in session.execute(
+        select(EventParticipant.event_id, CustomerIdentity.customer_id)
+        .join(Mention, Mention.event_id == EventParticipant.event_id)
+        .join(Identity, Identity.id == EventParticipant.identity_id)
+        .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
+        .where(Identity.is_own.is_(False), Identity.shared.is_(False))
+        .distinct()
+    ):
+        if cid in profiles:
+            writers[event_id].add(cid)
+    if not writers:
+        return {}
+    owners: dict[tuple[str, str], set[int]] = defaultdict(set)  # (kind, value) → customers
+    for number, cid in session.execute(
+        select(Order.number, CustomerIdentity.customer_id)
+        .join(EventParticipant, EventParticipant.event_id == Order.event_id)
+        .join(Identity, Identity.id == EventParticipant.identity_id)
+        .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
+        .where(Identity.is_own.is_(False), Identity.shared.is_(False))
+    ):
+        owners[("order", order_key(number))].add(cid)
+    for kind, value, cid in session.execute(
+        select(Identity.kind, Identity.value, CustomerIdentity.customer_id)
+        .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
+        .join(Mention, (Mention.kind == Identity.kind) & (Mention.value == Identity.value))
+        .where(Identity.is_own.is_(False), Identity.shared.is_(False))
+        .distinct()
+    ):
+        owners[(kind, value)].add(cid)
+    per_event: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for event_id, kind, value in session.execute(
+        select(Mention.event_id, Mention.kind, Mention.value)
+    ):
+        if event_id in writers and (kind, value) in owners:
+            per_event[event_id].append((kind, value))
+    words = {
+        "order": "one mentions the other's order {}",
+        "email": "one gives the other's address {}",
+        "phone": "one gives the other's number {}",
+    }
+    found: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for event_id, points in per_event.items():
+        targets = {cid for point in points for cid in owners[point]} - writers[event_id]
+        if not targets or len(targets) > MAX_MENTIONED or len(writers[event_id]) > MAX_MENTIONED:
+            continue
+        for kind, value in points:
+            shown = value if kind != "order" else f"#{value.lstrip('#')}"
+            for target in owners[(kind, value)] & targets:
+                if target not in profiles:
+                    continue
+                for writer in writers[event_id]:
+                    pair = (min(writer, target), max(writer, target))
+                    found[pair].add(words[kind].format(shown))
+    return found

@@ -105,6 +105,7 @@ _GIVEN_EXTRA = (
     "Nils Orla Ravi Sana Tariq Uma Vik Wes Xena Yuki Zara Aled Bryn Cai Dara Emyr"
 ).split()
 _MID = "ing er el an ow ar in".split()
+_VOWEL = "a e i o u y".split()
 # Real name diversity: a few very common surnames and a long tail (a real 100,000-customer
 # list holds tens of thousands of distinct surnames; too small a pool makes namesakes of
 # everyone).
@@ -112,8 +113,13 @@ SURNAMES = (
     LAST
     + [p + s for p in _PRE for s in _SUF]
     + [p + m + s for p in _PRE for m in _MID for s in _SUF]
+    + [p + v + m + s for p in _PRE for v in _VOWEL for m in _MID for s in _SUF]
 )
-GIVEN = FIRST + _GIVEN_EXTRA
+_GIVEN_START = (
+    "Ara Bel Cor Dar El Fio Gal Hal Il Jas Kal Lor Mar Nel Or Per Ros Sel Tam Val".split()
+)
+_GIVEN_END = "a ie an en ina o us ette y is ian ella".split()
+GIVEN = FIRST + _GIVEN_EXTRA + [a + b for a in _GIVEN_START for b in _GIVEN_END]
 
 
 def _zipf(rng: random.Random, items: list[str], skew: float = 0.9) -> str:
@@ -184,10 +190,7 @@ def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
     users: dict[str, set[int]] = defaultdict(set)
     i = 0
     while len(people) < n:
-        first, last = _zipf(rng, GIVEN, 0.4), _zipf(rng, SURNAMES, 0.5)
-        if people and rng.random() < 0.02:  # a namesake: same name, different person
-            twin = rng.choice(people)
-            first, last = twin.first, twin.last
+        first, last = _zipf(rng, GIVEN, 0.7), _zipf(rng, SURNAMES, 0.6)
         household = 1 if rng.random() > 0.08 else rng.randint(2, 3)
         landline = f"+44117496{i:04d}"[:13] if household > 1 or rng.random() < 0.05 else ""
         postcode = (
@@ -203,6 +206,8 @@ def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
             if len(people) >= n:
                 break
             given = first if member == 0 else rng.choice([f for f in GIVEN if f != first])
+            if member == 1 and rng.random() < 0.1:
+                given = first  # a junior with the parent's name, in the same home
             p = Person(len(people), given, last, landline=landline, postcode=postcode)
             local = f"{given}.{last}".lower().replace("'", "")
             p.emails.append(f"{local}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}")
@@ -230,39 +235,67 @@ def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
     return people, users
 
 
+MENTION_ORDER = 0.3  # a buyer's message quotes one of their order numbers
+SIGNATURE = 0.25  # an email from a work address is signed with the sender's mobile
+CHAT_EMAIL = 0.1  # a chat gives the customer's email address
+
+
 def make_records(people: list[Person], seed: int) -> list[tuple[EventRecord, int]]:
     rng = random.Random(seed + 1)
     out: list[tuple[EventRecord, int]] = []
     n = 0
+    order_no = 1000
     for p in people:
-        events: list[Participant] = []
+        orders: list[str] = []
+        for _ in range(rng.randint(0, 2)):
+            order_no += 1
+            orders.append(f"#{order_no}")
+
+        def about_order(orders: list[str] = orders) -> str:
+            if orders and rng.random() < MENTION_ORDER:
+                return f" about my order {rng.choice(orders)}"
+            return ""
+
+        events: list[tuple[Participant, str, str]] = []
         for _ in range(rng.randint(1, 3)):
-            events.append(Participant("from", _display(rng, p), email=rng.choice(p.emails)))
+            email = rng.choice(p.emails)
+            text = f"Hello{about_order()}, thanks"
+            if "@company" in email and rng.random() < SIGNATURE:
+                text += f"\n--\n{p.first} {p.last}\nMobile: {_phone_text(rng, p.mobile)}"
+            events.append((Participant("from", _display(rng, p), email=email), text, ""))
         if rng.random() < 0.5:
             name = _display(rng, p) if rng.random() < 0.7 else ""
+            text = f"Hi{about_order()}"
+            if rng.random() < CHAT_EMAIL:
+                text += f", my email is {rng.choice(p.emails)}"
             events.append(
-                Participant("author", name, phone=_phone_text(rng, p.mobile), platform="whatsapp")
-            )
-        if rng.random() < 0.15 and p.landline:
-            events.append(Participant("from", _display(rng, p), phone=p.landline))
-        for _ in range(rng.randint(0, 2)):
-            phone = rng.choice([p.mobile, p.mobile, p.landline or p.mobile, ""])
-            events.append(
-                Participant(
-                    "buyer",
-                    _display(rng, p),
-                    email=rng.choice(p.emails),
-                    phone=_phone_text(rng, phone) if phone else None,
-                    platform="shopify",
+                (
+                    Participant(
+                        "author", name, phone=_phone_text(rng, p.mobile), platform="whatsapp"
+                    ),
+                    text,
+                    "",
                 )
             )
-        for participant in events:
+        if rng.random() < 0.15 and p.landline:
+            events.append((Participant("from", _display(rng, p), phone=p.landline), "x", ""))
+        for number in orders:
+            phone = rng.choice([p.mobile, p.mobile, p.landline or p.mobile, ""])
+            buyer = Participant(
+                "buyer",
+                _display(rng, p),
+                email=rng.choice(p.emails),
+                phone=_phone_text(rng, phone) if phone else None,
+                platform="shopify",
+            )
+            events.append((buyer, "", number))
+        for participant, text, number in events:
             n += 1
             channel = {"from": "email", "author": "chat", "buyer": "order"}[participant.role]
             order = None
             details: dict[str, object] = {}
             if channel == "order":
-                order = OrderInfo(number=f"#{n}", currency="GBP", total=Decimal("20.00"))
+                order = OrderInfo(number=number, currency="GBP", total=Decimal("20.00"))
                 details = {"billing": {"zip": p.postcode}}
             record = EventRecord(
                 channel=channel,  # type: ignore[arg-type]
@@ -270,7 +303,7 @@ def make_records(people: list[Person], seed: int) -> list[tuple[EventRecord, int
                 external_id=f"r{n}",
                 occurred_at=T0 + timedelta(minutes=n),
                 title="t",
-                text="x",
+                text=text or "x",
                 participants=(participant,),
                 details=details,
                 order=order,
@@ -291,19 +324,42 @@ def main() -> None:
         metavar="N",
         help="print N wrong suggestions at score 0.5 or more, for tuning",
     )
+    parser.add_argument(
+        "--show-misses",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print N pairs of one person's customers, both named, not suggested at 0.5",
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        help="keep the imported database here and reuse it on the next run with the same "
+        "--people and --seed (for tuning the suggestions without importing again)",
+    )
     args = parser.parse_args()
     people, users = make_people(args.people, args.seed)
     records = make_records(people, args.seed)
-    print(f"{len(people)} people, {len(records)} records")
+    full_names = Counter((p.first, p.last) for p in people)
+    namesakes = sum(c for c in full_names.values() if c > 1)
+    print(
+        f"{len(people)} people, {len(records)} records; {namesakes / len(people):.1%} of the "
+        f"people share their full name with another; {len({p.last for p in people})} surnames"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        db = open_database(Path(tmp) / "identity.db")
-        with db.session() as s:
-            settings.set_value(s, "region", "GB")
-        t0 = time.perf_counter()
-        import_items(
-            db, lambda: [r for r, _ in records], label="bench", format="bench", batch_size=2000
-        )
-        t_import = time.perf_counter() - t0
+        path = args.db or Path(tmp) / "identity.db"
+        reuse = path.exists()
+        db = open_database(path)
+        t_import = 0.0
+        if not reuse:
+            with db.session() as s:
+                settings.set_value(s, "region", "GB")
+            t0 = time.perf_counter()
+            import_items(
+                db, lambda: [r for r, _ in records], label="bench", format="bench", batch_size=2000
+            )
+            t_import = time.perf_counter() - t0
         with db.session() as s:
             links = s.execute(
                 select(CustomerIdentity.customer_id, Identity.value, Identity.shared)
@@ -374,8 +430,9 @@ def main() -> None:
     customers = len(display)
     unknown = customers - len(majority)
     findable = {(a, b) for a, b in split_pairs if a in named and b in named}
+    speed = f"{t_import:.1f} s ({len(records) / t_import:.0f} records/s)" if t_import else "reused"
     print(
-        f"import: {t_import:.1f} s ({len(records) / t_import:.0f} records/s); "
+        f"import: {speed}; "
         f"{customers} customers for {len(people)} people ({unknown} hold only shared contact "
         "points and no telling name: left out of the suggestion figures)"
     )
@@ -408,10 +465,18 @@ def main() -> None:
             f"precision {sp:.3f}, recall {sr:.3f} (named pairs: {fr:.3f})"
         )
 
+    contacts: dict[int, list[str]] = defaultdict(list)
+    for cid, value, shared in links:
+        contacts[cid].append(value + (" (shared)" if shared else ""))
+    if args.show_misses:
+        scored = {(x.customer_a, x.customer_b): x for x in found}
+        missed = sorted(pair for pair in findable if pair not in scored or scored[pair].score < 0.5)
+        for pair in missed[: args.show_misses]:
+            x = scored.get(pair)
+            print(f"{x.score:.2f} {'; '.join(x.reasons)}" if x else "not a candidate")
+            for cid in pair:
+                print(f"    #{cid} {display.get(cid)!r} {contacts[cid]} person {majority[cid]}")
     if args.show_errors:
-        contacts: dict[int, list[str]] = defaultdict(list)
-        for cid, value, shared in links:
-            contacts[cid].append(value + (" (shared)" if shared else ""))
         wrong = [
             x
             for x in found

@@ -1,0 +1,81 @@
+"""What a message mentions: order numbers, email addresses and phone numbers in its text.
+
+Customers name their orders ("where is my order #1043?"), give an address in a
+chat ("it's jane.doe@gmail.com") and sign their emails with a phone number.
+When a message from one customer mentions an order, address or number that
+belongs to another customer, the two may be one person: that becomes a
+reason in the merge suggestions (``app.suggestions``), never an automatic
+link, because people also write about a partner's order or a gift.
+
+Mentions are read once, at import, and kept in the ``mention`` table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import phonenumbers
+
+from app.identity import normalize_email
+
+KINDS = ("order", "email", "phone")
+MAX_PER_KIND = 5  # a message quoting more is a list or a forward, not a customer's own words
+MAX_TEXT = 20000  # the head of a long body holds what the customer wrote (and the signature)
+
+_ORDER_RE = re.compile(
+    r"(?:\border\s*(?:no\.?|number|nr\.?|num\.?|ref(?:erence)?\.?|id)?\s*[:#]?\s*#?"
+    r"|#\s?)"
+    r"([A-Z]{0,3}-?\d{3,12})\b",
+    re.IGNORECASE,
+)
+_EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE_RE = re.compile(r"(?<![\w+])(\+?\(?\d[\d ().-]{6,18}\d)(?![\w])")
+
+
+def order_key(number: str) -> str:
+    """An order number as mentions and orders are compared: no ``#``, spaces or case."""
+    return re.sub(r"[\s#]", "", number).upper()
+
+
+def extract(text: str, region: str) -> Iterator[tuple[str, str]]:
+    """The (kind, value) pairs ``text`` mentions, each once, normalised for matching."""
+    text = text[:MAX_TEXT]
+    seen: set[tuple[str, str]] = set()
+    counts = dict.fromkeys(KINDS, 0)
+
+    def take(kind: str, value: str) -> bool:
+        if (kind, value) in seen or counts[kind] >= MAX_PER_KIND:
+            return False
+        seen.add((kind, value))
+        counts[kind] += 1
+        return True
+
+    for match in _ORDER_RE.finditer(text):
+        key = order_key(match.group(1))
+        if take("order", key):
+            yield "order", key
+    if "@" in text:
+        for match in _EMAIL_RE.finditer(text):
+            email = normalize_email(match.group(0).strip(".'-"))
+            if email and take("email", email):
+                yield "email", email
+    for match in _PHONE_RE.finditer(text):
+        raw = match.group(1)
+        if sum(ch.isdigit() for ch in raw) < 9:
+            continue
+        try:
+            number = phonenumbers.parse(raw, region.upper() or None)
+        except phonenumbers.NumberParseException:
+            continue
+        if not phonenumbers.is_valid_number(number):
+            continue
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if take("phone", e164):
+            yield "phone", e164
+
+
+def rows(event_id: int, title: str, body: str, region: str) -> list[dict[str, object]]:
+    """The ``mention`` rows for one event."""
+    found = dict.fromkeys(extract(f"{title}\n{body}", region))
+    return [{"event_id": event_id, "kind": k, "value": v} for k, v in found]

@@ -15,9 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import phonenumbers
-
-from app.identity import normalize_email
+from app.identity import normalize_email, normalize_phone
 
 KINDS = ("order", "email", "phone")
 MAX_PER_KIND = 5  # a message quoting more is a list or a forward, not a customer's own words
@@ -64,14 +62,8 @@ def extract(text: str, region: str) -> Iterator[tuple[str, str]]:
         raw = match.group(1)
         if sum(ch.isdigit() for ch in raw) < 9:
             continue
-        try:
-            number = phonenumbers.parse(raw, region.upper() or None)
-        except phonenumbers.NumberParseException:
-            continue
-        if not phonenumbers.is_valid_number(number):
-            continue
-        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        if take("phone", e164):
+        e164 = normalize_phone(raw, region)
+        if e164 and take("phone", e164):
             yield "phone", e164
 
 

@@ -199,6 +199,13 @@ def _email_spells(email: str, name: PersonName) -> float:
     return 0.0
 
 
+def _personal_address(x: _Profile, other: _Profile) -> bool:
+    """True if one of ``x``'s addresses spells a full name of either side (jane.doe123@)."""
+    return _own_spelling(x) >= 1.0 or any(
+        _email_spells(e, n) >= 1.0 and len(n.first) > 1 for e in x.emails for n in _names_of(other)
+    )
+
+
 def _own_spelling(profile: _Profile) -> float:
     if profile.own_spelling is None:
         profile.own_spelling = max(
@@ -232,6 +239,7 @@ _M_SWAPPED = 0.03
 _M_VARIANT = 0.08  # a nickname or a typo in either name
 _M_INITIAL = 0.8  # one side gives an initial: the other's full given name fits it
 _M_TWO_VARIANTS = 0.01
+_ESTABLISHED_SPELLINGS = 0.1
 _M_SPELLED = 0.8  # an address spells the other's name (first and last, or jdoe@)
 _M_FIRST_ONLY = 0.2
 _LR_FAMILY_CONFLICT = 0.02  # same surname, different given names: usually family members
@@ -330,11 +338,17 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
             if na.first != nb.first:
                 kind = "nickname" if nickname_of(na.first, nb.first) else "first names"
                 detail.append(f"{kind} {na.first.title()}/{nb.first.title()}")
+            established = False
             if na.family != nb.family:
                 detail.append(f"surnames {na.family.title()}/{nb.family.title()}")
                 chance = p_given * (freq.p_family(na.family) + freq.p_family(nb.family))
+                # A misspelling is usually seen once; two spellings each held by several
+                # customers are two surnames (Thomson and Thompson).
+                established = min(freq.family[na.family], freq.family[nb.family]) >= 2
             variants = len(detail) - (1 if initial else 0)
             m = _M_TWO_VARIANTS if variants == 2 else _M_VARIANT if variants else _M_INITIAL
+            if established:
+                m *= _ESTABLISHED_SPELLINGS
             reason = "similar names" + (f" ({'; '.join(detail)})" if detail else "")
             return m / chance, reason, False
         if family_ok:
@@ -379,11 +393,9 @@ def score_pair(
                 strength = _email_spells(e, n)
                 if not strength:
                     continue
-                if strength >= 1.0:
-                    chance = freq.p_given(n.first) * freq.p_family(n.family)
-                    lr = _M_SPELLED / chance
-                else:
-                    lr = _M_SPELLED / (freq.p_initial(n.first) * freq.p_family(n.family))
+                initial = strength < 1.0 or len(n.first) == 1
+                p_given = freq.p_initial(n.first) if initial else freq.p_given(n.first)
+                lr = _M_SPELLED / (p_given * freq.p_family(n.family))
                 if lr > spelled[0]:
                     spelled = (lr, e, y.name)
     if name_reason:
@@ -391,8 +403,7 @@ def score_pair(
     if spelled[0] > name_lr and not conflict:
         name_lr = spelled[0]
     against = 1.0
-    own_a, own_b = _own_spelling(a), _own_spelling(b)
-    if own_a >= 1.0 and own_b >= 1.0 and not (a.emails & b.emails):
+    if _personal_address(a, b) and _personal_address(b, a) and not (a.emails & b.emails):
         # Each has a personal address in that name: two people, or one with two accounts.
         against = _LR_OWN_ADDRESSES
         reasons.append("each has their own address in that name")

@@ -9,8 +9,11 @@ WhatsApp and Shopify-like orders, with realistic corruptions: typos,
 nicknames, "Last, First" order, honorifics, a second (work) email, phones
 written in national, international and punctuated forms, missing fields. It
 also makes the cases that must stay apart: different people with the same
-name, families that share a surname, a landline and an address, colleagues
-who share an office ``info@`` address. Every record carries the person it
+name, a junior with the parent's name in the same home, families that share a
+surname, a landline and an address, colleagues who share an office ``info@``
+address. Messages quote what real ones do, at the rates in MENTION_ORDER,
+SIGNATURE and CHAT_EMAIL: an order number, a signature with a mobile, an email
+address given in a chat. Every record carries the person it
 came from, so the result can be scored:
 
 - automatic links: pairwise precision and recall over the contact points that

@@ -69,5 +69,5 @@ def extract(text: str, region: str) -> Iterator[tuple[str, str]]:
 
 def rows(event_id: int, title: str, body: str, region: str) -> list[dict[str, object]]:
     """The ``mention`` rows for one event."""
-    found = dict.fromkeys(extract(f"{title}\n{body}", region))
+    found = extract(f"{title}\n{body}", region)
     return [{"event_id": event_id, "kind": k, "value": v} for k, v in found]

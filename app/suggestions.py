@@ -266,7 +266,7 @@ class _Frequencies:
     family: Counter[str]
     with_postcode: int
     postcodes: Counter[str]
-    full: Counter[str] = field(default_factory=Counter)
+    full: Counter[str]
 
     @classmethod
     def of(cls, profiles: Iterable[_Profile]) -> _Frequencies:
@@ -362,7 +362,7 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
 def score_pair(
     a: _Profile,
     b: _Profile,
-    freq: _Frequencies | None = None,
+    freq: _Frequencies,
     mentions: Iterable[str] = (),
 ) -> tuple[float, list[str]]:
     """How likely two customers are one person (0–1), and why, in words.
@@ -374,7 +374,6 @@ def score_pair(
     pair whose names conflict never scores above 0.35: it is listed so the
     conflict is seen, not so it is merged.
     """
-    freq = freq or _Frequencies.of((a, b))
     reasons: list[str] = []
     odds = PRIOR_SPLITS / max(freq.customers, 2)
     shared = set(a.shared) & set(b.shared)

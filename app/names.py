@@ -129,7 +129,10 @@ def parse_name(raw: str) -> PersonName:
         if last and first and not any(ch.isdigit() for ch in first):
             text = f"{first} {last}"
     words = [w for w in re.split(r"[\s.\-_,]+", fold(text)) if w]
-    words = [w for w in words if w not in _HONORIFICS]
+    titled = [w for w in words if w not in _HONORIFICS]
+    if len(titled) == 1 and len(words) == 2 and len(words[0]) == 1:
+        titled = words  # "M. Smith" is an initial and a surname, not Monsieur Smith
+    words = titled
     while words and words[-1] in _SUFFIXES:
         words.pop()
     words = [re.sub(r"[^\w']", "", w) for w in words]

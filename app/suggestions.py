@@ -419,7 +419,8 @@ def score_pair(
         # One home: the other explanation of a matching name is a family member with the
         # same name (a junior), not a stranger, so the name counts for less; the home is
         # counted once however it shows.
-        odds = _HOUSEHOLD_ODDS * min(name_lr, _LR_NAME_AT_HOME)
+        # Without a name that agrees, a shared postcode is only neighbours.
+        odds = min(odds * household, _HOUSEHOLD_ODDS * min(name_lr, _LR_NAME_AT_HOME))
     odds *= against
     tails_a = {p[-7:] for p in a.phones if len(p) >= 8}
     tails_b = {p[-7:] for p in b.phones if len(p) >= 8}

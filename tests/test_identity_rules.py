@@ -74,6 +74,9 @@ def sender(name: str, email: str) -> Participant:
         ("Mr John Smith Jr.", "john smith"),
         ("Ludwig van Beethoven", "ludwig van beethoven"),
         ("jane@example.com", ""),
+        ("M. Smith", "m smith"),  # an initial, not Monsieur
+        ("Smith, M.", "m smith"),
+        ("M. Jean Dupont", "jean dupont"),
     ],
 )
 def test_names_are_normalised(raw: str, full: str) -> None:
@@ -203,6 +206,22 @@ def test_suggestion_reasons_in_words(db: Database) -> None:
     assert 0.5 <= walker.score <= 1.0
     priya = by_names[frozenset(("Priya Patel",))]
     assert any("spells the name" in r for r in priya.reasons)
+
+
+def test_neighbours_sharing_a_postcode_are_not_suggested(db: Database) -> None:
+    # "M. Hart" is an initial (not Monsieur Hart): its name cannot fit Corin Wells, and a
+    # postcode with nothing in the names is only neighbours.
+    _load(
+        db,
+        _event(buyer("M. Hart", "hart.m@example.com"), channel="order", zip_code="BS12 4HL"),
+        _event(buyer("Wells, Corin", "cw@example.net"), channel="order", zip_code="BS12 4HL"),
+        _event(buyer("Ada Lowe", "ada@example.org"), channel="order", zip_code="BS12 4HL"),
+        _event(buyer("Ada Lowe", "a.lowe@example.co.uk"), channel="order", zip_code="BS12 4HL"),
+    )
+    with db.session() as s:
+        found = suggestions(s)
+    assert [frozenset((x.name_a, x.name_b)) for x in found] == [frozenset(("Ada Lowe",))]
+    assert "same postcode BS124HL" in found[0].reasons
 
 
 def test_rejected_pairs_are_never_suggested_again(db: Database) -> None:

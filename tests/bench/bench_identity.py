@@ -6,8 +6,9 @@ Run on demand (not part of the default suite):
 
 A seeded generator makes people and what the shop sees of them across email,
 WhatsApp and Shopify-like orders, with realistic corruptions: typos,
-nicknames, "Last, First" order, honorifics, a second (work) email, phones
-written in national, international and punctuated forms, missing fields. It
+nicknames, "Last, First" order, honorifics, a second (work) email, a second
+personal address (SECOND_ADDRESS) or mobile (SECOND_MOBILE), phones written in
+national, international and punctuated forms, missing fields. It
 also makes the cases that must stay apart: different people with the same
 name, a junior with the parent's name in the same home, families that share a
 surname, a landline and an address, colleagues who share an office ``info@``
@@ -34,6 +35,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import accumulate
 from math import comb
 from pathlib import Path
 
@@ -94,30 +96,11 @@ NICK = {
     "Jessica": "Jess",
     "Margaret": "Maggie",
 }
-_PRE = (
-    "Ash Black Brad Brook Carl Dun Fair Gold Hard Har Kings Lang Mor New Pen Ray Ros Sand Stan "
-    "Thorn Wal Wes Whit Wood Ald Bel Cor Dal El Fen Gar Hol Kel Lin Mar Nor Os Pres Quin Rad "
-    "Shel Tal Ver Win Yar Bram Crom Hay Ire Lock Mill Rook"
-).split()
-_SUF = (
-    "ton ford ley well wood field by ham ridge stone man son worth more den wick combe dale".split()
-)
 _GIVEN_EXTRA = (
     "Ada Ben Cara Dev Eli Finn Gwen Hugo Isla Joel Kian Lena Milo Nia Otto Pia Rhys Seren Theo "
     "Una Vera Wren Yara Zane Arjun Bea Cyrus Dina Ezra Faye Gus Hana Ines Jude Kofi Lars Maya "
     "Nils Orla Ravi Sana Tariq Uma Vik Wes Xena Yuki Zara Aled Bryn Cai Dara Emyr"
 ).split()
-_MID = "ing er el an ow ar in".split()
-_VOWEL = "a e i o u y".split()
-# Real name diversity: a few very common surnames and a long tail (a real 100,000-customer
-# list holds tens of thousands of distinct surnames; too small a pool makes namesakes of
-# everyone).
-SURNAMES = (
-    LAST
-    + [p + s for p in _PRE for s in _SUF]
-    + [p + m + s for p in _PRE for m in _MID for s in _SUF]
-    + [p + v + m + s for p in _PRE for v in _VOWEL for m in _MID for s in _SUF]
-)
 _GIVEN_START = (
     "Ara Bel Cor Dar El Fio Gal Hal Il Jas Kal Lor Mar Nel Or Per Ros Sel Tam Val".split()
 )
@@ -127,8 +110,10 @@ GIVEN = FIRST + _GIVEN_EXTRA + [a + b for a in _GIVEN_START for b in _GIVEN_END]
 
 def _zipf(rng: random.Random, items: list[str], skew: float = 0.9) -> str:
     """A realistic pick: a few very common names and a long tail."""
-    weights = _ZIPF.setdefault((len(items), skew), [1 / (r + 1) ** skew for r in range(len(items))])
-    return rng.choices(items, weights=weights, k=1)[0]
+    key = (len(items), skew)
+    if key not in _ZIPF:
+        _ZIPF[key] = list(accumulate(1 / (r + 1) ** skew for r in range(len(items))))
+    return rng.choices(items, cum_weights=_ZIPF[key], k=1)[0]
 
 
 _ZIPF: dict[tuple[int, float], list[float]] = {}
@@ -143,6 +128,7 @@ class Person:
     last: str
     emails: list[str] = field(default_factory=list)
     mobile: str = ""
+    work_mobile: str = ""
     landline: str = ""
     postcode: str = ""
 
@@ -157,6 +143,74 @@ def _typo(rng: random.Random, word: str) -> str:
     if choice < 0.7:
         return word[:i] + word[i + 1 :]  # drop
     return word[:i] + rng.choice("aeinorst") + word[i + 1 :]  # replace
+
+
+_ONSET = "b br c ch cl cr d dr f fl g gr h j k l m n p pr r s sh st t th tr v w wh y".split()
+_NUCLEUS = "a e i o u ai ea ee oa ou".split()
+_CODA = [*"n r l s m ck rn ll nd rt ng st x".split(), ""]
+_ENDING = (
+    "ton ford ley well wood field by ham ridge stone man son worth more den wick combe dale "
+    "er ing ett ins cott hurst land"
+).split()
+# Real spellings one letter apart, among the common surnames.
+REAL_VARIANTS = "Thomson Clarke Browne Davies Allan Reid Reed Smyth Meyer Hansen".split()
+VARIANT_SHARE = 0.1  # rare surnames that have a second spelling, held by other people
+
+
+def _deletions(word: str) -> set[str]:
+    """The word and the word with one letter dropped: two words one edit apart share one."""
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _surname_tail(count: int) -> list[str]:
+    """Made-up surnames for the long tail, as distinct from each other as real ones.
+
+    A made-up name is kept only if it is not one edit away from a name already
+    kept: a grammar of a few syllables otherwise makes neighbours of nearly
+    every name (88% of the people had a surname one letter from another
+    person's), which real surnames are not. Real near-spellings do exist
+    (Kingsley/Kingsly), so VARIANT_SHARE of the names come with one.
+    """
+    rng = random.Random(20261124)
+    taken = {key for name in LAST + REAL_VARIANTS for key in _deletions(name.lower())}
+    tail: list[str] = []
+    while len(tail) < count:
+        word = "".join(
+            rng.choice(_ONSET) + rng.choice(_NUCLEUS) + rng.choice(_CODA)
+            for _ in range(rng.randint(1, 2))
+        )
+        name = (word + rng.choice(_ENDING)).capitalize()
+        keys = _deletions(name.lower())
+        if keys & taken:
+            continue
+        tail.append(name)
+        if rng.random() < VARIANT_SHARE:
+            variant = _spelling_variant(rng, name)
+            if not _deletions(variant.lower()) & taken:
+                taken |= _deletions(variant.lower())
+                tail.append(variant)
+        taken |= keys
+    return tail
+
+
+def _spelling_variant(rng: random.Random, name: str) -> str:
+    """Another spelling of a name: a vowel changed or dropped, or a consonant doubled."""
+    vowels = [i for i, ch in enumerate(name) if i and ch in "aeiouy"]
+    choice = rng.random()
+    if vowels and choice < 0.5:
+        i = rng.choice(vowels)
+        return name[:i] + rng.choice([v for v in "aeiouy" if v != name[i]]) + name[i + 1 :]
+    if vowels and choice < 0.75:
+        i = rng.choice(vowels)
+        return name[:i] + name[i + 1 :]
+    i = rng.randrange(1, len(name))
+    return name[:i] + name[i] + name[i:]
+
+
+# Real name diversity: a few very common surnames and a long tail (a real 100,000-customer
+# list holds tens of thousands of distinct surnames; too small a pool makes namesakes of
+# everyone).
+SURNAMES = LAST + REAL_VARIANTS + _surname_tail(46800)
 
 
 def _display(rng: random.Random, p: Person) -> str:
@@ -214,6 +268,9 @@ def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
             p = Person(len(people), given, last, landline=landline, postcode=postcode)
             local = f"{given}.{last}".lower().replace("'", "")
             p.emails.append(f"{local}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}")
+            if rng.random() < SECOND_ADDRESS:
+                old = rng.choice([f"{given}{last}", f"{given[0]}{last}"]).lower().replace("'", "")
+                p.emails.append(f"{old}{rng.randint(50, 99)}@{rng.choice(DOMAINS)}")
             if rng.random() < 0.2:
                 p.emails.append(
                     f"{given[0]}{last}@company{rng.randint(1, n // 20 + 1)}.example".lower()
@@ -221,6 +278,8 @@ def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
             if family_email and rng.random() < 0.7:
                 p.emails.append(family_email)
             p.mobile = f"+447{700000000 + i * 7 + member:09d}"[:13]
+            if rng.random() < SECOND_MOBILE:
+                p.work_mobile = f"+447{800000000 + len(people):09d}"[:13]
             people.append(p)
         i += 1
     # Colleagues who write from a shared office address.
@@ -232,13 +291,15 @@ def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
     for p in people:
         for e in p.emails:
             users[normalize_email(e) or e].add(p.pid)
-        for phone in (p.mobile, p.landline):
+        for phone in (p.mobile, p.work_mobile, p.landline):
             if phone:
                 users[normalize_phone(phone, "GB") or phone].add(p.pid)
     return people, users
 
 
 MENTION_ORDER = 0.3  # a buyer's message quotes one of their order numbers
+SECOND_ADDRESS = 0.1  # a second personal address: an old account, another provider
+SECOND_MOBILE = 0.05  # a second mobile: a work phone
 SIGNATURE = 0.25  # an email from a work address is signed with the sender's mobile
 CHAT_EMAIL = 0.1  # a chat gives the customer's email address
 
@@ -264,7 +325,8 @@ def make_records(people: list[Person], seed: int) -> list[tuple[EventRecord, int
             email = rng.choice(p.emails)
             text = f"Hello{about_order()}, thanks"
             if "@company" in email and rng.random() < SIGNATURE:
-                text += f"\n--\n{p.first} {p.last}\nMobile: {_phone_text(rng, p.mobile)}"
+                mobile = p.work_mobile or p.mobile
+                text += f"\n--\n{p.first} {p.last}\nMobile: {_phone_text(rng, mobile)}"
             events.append((Participant("from", _display(rng, p), email=email), text, ""))
         if rng.random() < 0.5:
             name = _display(rng, p) if rng.random() < 0.7 else ""
@@ -283,7 +345,7 @@ def make_records(people: list[Person], seed: int) -> list[tuple[EventRecord, int
         if rng.random() < 0.15 and p.landline:
             events.append((Participant("from", _display(rng, p), phone=p.landline), "x", ""))
         for number in orders:
-            phone = rng.choice([p.mobile, p.mobile, p.landline or p.mobile, ""])
+            phone = rng.choice([p.mobile, p.work_mobile or p.mobile, p.landline or p.mobile, ""])
             buyer = Participant(
                 "buyer",
                 _display(rng, p),

@@ -365,10 +365,11 @@ def cmd_changes(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_suggestions(db: Database, args: argparse.Namespace) -> int:
-    from app.suggestions import suggestions
+    from app.suggestions import DEFAULT_MIN_SCORE, suggestions
 
     with db.session() as session:
-        found = suggestions(session, min_score=args.min_score, limit=args.limit)
+        min_score = DEFAULT_MIN_SCORE if args.min_score is None else args.min_score
+        found = suggestions(session, min_score=min_score, limit=args.limit)
     if args.json:
         _print_json([s.as_json() for s in found])
         return 0
@@ -484,7 +485,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_changes)
 
     p = add("suggestions", "pairs of customers that may be one person, with reasons")
-    p.add_argument("--min-score", type=float, default=0.5, metavar="S")
+    p.add_argument(
+        "--min-score",
+        type=float,
+        default=None,
+        metavar="S",
+        help="leave out pairs less likely than S (0-1) to be one person (default 0.4)",
+    )
     p.add_argument("--limit", type=int, default=None)
     p.set_defaults(func=cmd_suggestions)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from app import merges, queries
-from app.db import Database
+from app.db import Database, open_database
 from app.errors import UserFacingError
 from app.ingest import import_items
 from app.names import clearly_different, parse_name, similarity
@@ -331,3 +332,49 @@ def test_a_rejection_can_be_undone(db: Database) -> None:
         assert [c.action for c in merges.history(s, actions=("reject",))] == ["reject"]
         merges.undo(s)
         assert len(suggestions(s)) == 1
+
+
+def _pair_score(db: Database, others_have_mobiles: bool) -> tuple[float, tuple[str, ...]]:
+    crowd = [
+        _event(
+            Participant("author", f"Ann Crowd{i}", phone=f"+4477009{i:05d}", platform="whatsapp")
+            if others_have_mobiles
+            else sender(f"Ann Crowd{i}", f"ann{i}@example.org"),
+            channel="chat" if others_have_mobiles else "email",
+        )
+        for i in range(300)
+    ]
+    _load(
+        db,
+        *crowd,
+        _event(sender("Wren Blackingwick", "wren.b@example.com")),
+        _event(
+            Participant("author", "Wren Blackingwick", phone="+447700123456", platform="whatsapp"),
+            channel="chat",
+        ),
+        _event(
+            Participant("author", "Otto Chandson", phone="+447700222222", platform="whatsapp"),
+            channel="chat",
+        ),
+        _event(
+            Participant("author", "Otto Chandson", phone="+447700333333", platform="whatsapp"),
+            channel="chat",
+        ),
+    )
+    with db.session() as s:
+        found = {x.name_a: x for x in suggestions(s, min_score=0.0)}
+    assert "different mobile numbers" in found["Otto Chandson"].reasons
+    wren = found["Wren Blackingwick"]
+    assert "different mobile numbers" not in wren.reasons
+    assert wren.score > found["Otto Chandson"].score
+    return wren.score, wren.reasons
+
+
+def test_one_mobile_between_two_customers_counts_for_them(tmp_path: Path) -> None:
+    # One person's two customers seldom hold two different mobiles; two namesakes do
+    # whenever both have one. So where mobiles are common, a pair with one mobile between
+    # them is likelier one person than where nobody gives a mobile.
+    common = _pair_score(open_database(tmp_path / "a.db"), others_have_mobiles=True)
+    rare = _pair_score(open_database(tmp_path / "b.db"), others_have_mobiles=False)
+    assert common[1] == rare[1]
+    assert common[0] > rare[0]

@@ -48,7 +48,7 @@ from app.ingest import import_items
 from app.models import Customer, CustomerIdentity, Identity
 from app.names import given_names_match, parse_name
 from app.records import EventRecord, OrderInfo, Participant
-from app.suggestions import suggestions
+from app.suggestions import DEFAULT_MIN_SCORE, suggestions
 
 FIRST = (
     "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
@@ -387,14 +387,14 @@ def main() -> None:
         type=int,
         default=0,
         metavar="N",
-        help="print N wrong suggestions at score 0.5 or more, for tuning",
+        help="print N wrong suggestions shown by default, for tuning",
     )
     parser.add_argument(
         "--show-misses",
         type=int,
         default=0,
         metavar="N",
-        help="print N pairs of one person's customers, both named, not suggested at 0.5",
+        help="print N findable pairs of one person's customers not suggested by default",
     )
     parser.add_argument(
         "--db",
@@ -441,7 +441,7 @@ def main() -> None:
             )
             named = {cid for cid, name in display.items() if name}
             t0 = time.perf_counter()
-            found = suggestions(s, min_score=0.3)
+            found = suggestions(s, min_score=0.0)
             t_suggest = time.perf_counter() - t0
         db.dispose()
     # Automatic links: pairs of one-person contact points on the same customer.
@@ -494,7 +494,13 @@ def main() -> None:
     }
     customers = len(display)
     unknown = customers - len(majority)
-    findable = {(a, b) for a, b in split_pairs if a in named and b in named}
+    # A pair is findable if it has anything in common: a name on each side, or any other
+    # reason at all (a mention, a home, digits). A nameless chat number that never gives
+    # a name, an address or an order shares nothing with the person's email.
+    with_reasons = {(x.customer_a, x.customer_b) for x in found}
+    findable = {
+        (a, b) for a, b in split_pairs if (a in named and b in named) or (a, b) in with_reasons
+    }
     speed = f"{t_import:.1f} s ({len(records) / t_import:.0f} records/s)" if t_import else "reused"
     print(
         f"import: {speed}; "
@@ -507,7 +513,7 @@ def main() -> None:
     )
     print(
         f"suggestions computed in {t_suggest:.1f} s; people split over several customers: "
-        f"{len(split_pairs)} pairs, {len(findable)} of them with a name on both sides"
+        f"{len(split_pairs)} pairs, {len(findable)} of them findable (anything in common)"
     )
     for threshold in (0.3, 0.4, 0.5, 0.6, 0.7):
         chosen = [
@@ -527,7 +533,7 @@ def main() -> None:
         fr = len(hit & findable) / len(findable) if findable else 1.0
         print(
             f"  min score {threshold:.1f}: {len(chosen):6d} suggestions, "
-            f"precision {sp:.3f}, recall {sr:.3f} (named pairs: {fr:.3f})"
+            f"precision {sp:.3f}, recall {sr:.3f} (findable pairs: {fr:.3f})"
         )
 
     contacts: dict[int, list[str]] = defaultdict(list)
@@ -535,7 +541,11 @@ def main() -> None:
         contacts[cid].append(value + (" (shared)" if shared else ""))
     if args.show_misses:
         scored = {(x.customer_a, x.customer_b): x for x in found}
-        missed = sorted(pair for pair in findable if pair not in scored or scored[pair].score < 0.5)
+        missed = sorted(
+            pair
+            for pair in findable
+            if pair not in scored or scored[pair].score < DEFAULT_MIN_SCORE
+        )
         for pair in missed[: args.show_misses]:
             x = scored.get(pair)
             print(f"{x.score:.2f} {'; '.join(x.reasons)}" if x else "not a candidate")
@@ -545,7 +555,7 @@ def main() -> None:
         wrong = [
             x
             for x in found
-            if x.score >= 0.5
+            if x.score >= DEFAULT_MIN_SCORE
             and x.customer_a in majority
             and x.customer_b in majority
             and majority[x.customer_a] != majority[x.customer_b]

@@ -169,7 +169,7 @@ def test_review_merges_a_suggested_pair(qtbot, window: MainWindow, db: Database)
         key(qtbot, dialog, Qt.Key.Key_S)
     assert dialog.position.text() == "PAIR 2 OF 3"
     assert "same name Maria Garcia" in dialog.reasons.text()
-    assert dialog.score.text() == "Match score 1.00"
+    assert dialog.score.text() == "Very likely one person (score 1.00)"
     left, right = dialog.cards
     assert left.name.text() == right.name.text() == "Maria Garcia"
     assert dialog.outcome.text().startswith("Merge keeps the left “Maria Garcia”")

@@ -146,6 +146,15 @@ class SideCard(QFrame):
         self.details.setText(side_html(side, self.palette(), tz, now))
 
 
+def _likelihood(score: float) -> str:
+    """The score in words: it is the chance that the two are one person."""
+    if score >= 0.9:
+        return "Very likely one person"
+    if score >= 0.6:
+        return "Likely one person"
+    return "Possibly one person"
+
+
 class MergeReviewDialog(QDialog):
     """The queue of suggested merges, one pair at a time.
 
@@ -353,7 +362,7 @@ class MergeReviewDialog(QDialog):
         self.cards[keep].keep.setChecked(True)
         self._describe()
         self.position.setText(f"PAIR {self.index + 1:,} OF {len(self.queue):,}")
-        self.score.setText(f"Match score {pair.score:.2f}")
+        self.score.setText(f"{_likelihood(pair.score)} (score {pair.score:.2f})")
         items = "".join(f"<li>{html.escape(r)}</li>" for r in pair.reasons)
         self.reasons.setText(
             "<b>Why they may be one person</b>"

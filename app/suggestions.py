@@ -11,6 +11,7 @@ customers; a rejected pair is never suggested again.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -44,7 +45,7 @@ from app.names import (
 )
 
 MAX_BLOCK = 60  # a blocking key shared by more customers says nothing
-DEFAULT_MIN_SCORE = 0.4  # a review queue: about 9 in 10 of its pairs are one person
+DEFAULT_MIN_SCORE = 0.35  # a review queue: about 9 in 10 of its pairs are one person
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,9 @@ def _own_spelling(profile: _Profile) -> float:
 # people is the frequency of the given name times that of the family name,
 # counted among this database's customers (on top of a small prior
 # population, so a new database with a few customers is not certain of
-# everything).
+# everything). Two customers of one full name also count how many customers
+# carry it: two holders of a rare name are likely one person, five are a family
+# or namesakes (``_odds_one_person``).
 
 PRIOR_SPLITS = 0.5
 _PRIOR_POPULATION = 1000.0  # pseudo-customers behind every frequency
@@ -333,9 +336,62 @@ class _Frequencies:
     def p_postcode(self, postcode: str) -> float:
         return self._share(self.postcodes.get(postcode, 0), self.with_postcode, _P0_POSTCODE)
 
+    @property
+    def prior_odds(self) -> float:
+        """The odds that two customers taken at random are one person."""
+        return PRIOR_SPLITS / max(self.customers, 2)
+
     def expected_holders(self, name: PersonName) -> float:
         """How many customers would carry this name by chance."""
-        return self.customers * self.p_given(name.first) * self.p_family(name.family)
+        return self.named * self.p_given(name.first) * self.p_family(name.family)
+
+
+# How many customers one person makes under one exact name: 1, 2, 3, … with chances falling
+# by _SAME_NAME_AGAIN each time, so that a customer has on average PRIOR_SPLITS × _M_EXACT
+# others of the same person and name (for this geometric law that is 2s / (1 - s)).
+_SAME_NAME_AGAIN = PRIOR_SPLITS * _M_EXACT / (2 + PRIOR_SPLITS * _M_EXACT)
+_MAX_HOLDERS = 60
+_NAME_SPREAD = 1.0  # how uncertain a name's expected count is (a Gamma law's shape)
+
+
+@lru_cache(maxsize=65536)
+def _odds_one_person(holders: int, expected: float) -> float:
+    """The odds that two of the ``holders`` customers of one exact name are one person.
+
+    The number of people who carry a name is uncertain around ``expected`` (the
+    customers that would carry it by chance, from how common the given and family names
+    are; names run in families and communities, so a Gamma law around it, which makes
+    the count negative binomial), and each person makes one or more customers. Given
+    how many customers do carry it, the chance that two of them are one person follows:
+    two holders of a rare name are likely one person, five holders of it are a family or
+    namesakes.
+    """
+    holders = min(holders, _MAX_HOLDERS)
+    s = _SAME_NAME_AGAIN
+    people = max(expected, 1e-9) * (1 - s)
+    q = [0.0] + [(1 - s) * s ** (n - 1) for n in range(1, holders + 1)]
+    spread = people / _NAME_SPREAD
+
+    def totals(shape: float) -> list[float]:
+        # Panjer's recursion: f[m] = P(m customers in all) for a negative binomial number
+        # of people, each making q[n] customers.
+        a = spread / (1 + spread)
+        b = (shape - 1) * a
+        f = [(1 + spread) ** -shape] + [0.0] * holders
+        for m in range(1, holders + 1):
+            f[m] = sum((a + b * j / m) * q[j] * f[m - j] for j in range(1, m + 1))
+        return f
+
+    f = totals(_NAME_SPREAD)
+    if f[holders] <= 0.0:
+        return 0.0
+    # Expected same-person pairs among the holders: people × Σ q(n) C(n, 2) P(the others
+    # make H - n), the others counted under the size-biased law (one more in the shape).
+    g = totals(_NAME_SPREAD + 1)
+    same = people * sum(q[n] * math.comb(n, 2) * g[holders - n] for n in range(2, holders + 1))
+    p = same / (f[holders] * math.comb(holders, 2))
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return p / (1 - p)
 
 
 def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[float, str, bool]:
@@ -346,14 +402,15 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
         p_given = freq.p_initial(na.first) if initial else freq.p_given(na.first)
         chance = p_given * p_family
         if na.full == nb.full and not initial:
-            holders = freq.full.get(na.full, 0)
+            holders = max(freq.full.get(na.full, 0), 2)
             if freq.expected_holders(na) >= 1:
                 note = f", a common name ({holders} customers have it)"
             elif holders > 2:
                 note = f"; {holders} customers have it"
             else:
                 note = "; no other customer has it"
-            return _M_EXACT / chance, f"same name {na.full.title()}{note}", False
+            odds = _odds_one_person(holders, freq.expected_holders(na))
+            return odds / freq.prior_odds, f"same name {na.full.title()}{note}", False
         if na.first == nb.family and na.family == nb.first:
             return _M_SWAPPED / chance, "same name in swapped order", False
         given_ok = given_names_match(na.first, nb.first)
@@ -400,7 +457,7 @@ def score_pair(
     conflict is seen, not so it is merged.
     """
     reasons: list[str] = []
-    odds = PRIOR_SPLITS / max(freq.customers, 2)
+    odds = freq.prior_odds
     shared = set(a.shared) & set(b.shared)
     if shared:
         reasons.append(f"both use {a.shared[min(shared)]}, seen with different names")
@@ -419,7 +476,12 @@ def score_pair(
                     continue
                 initial = strength < 1.0 or len(n.first) == 1
                 p_given = freq.p_initial(n.first) if initial else freq.p_given(n.first)
-                lr = _M_SPELLED / (p_given * freq.p_family(n.family))
+                chance = p_given * freq.p_family(n.family)
+                if initial:
+                    lr = _M_SPELLED / chance
+                else:  # the name once more: as telling as its holders make it
+                    holders = max(freq.full.get(n.full, 0), 2)
+                    lr = _odds_one_person(holders, freq.named * chance) / freq.prior_odds
                 if lr > spelled[0]:
                     spelled = (lr, e, y.name)
     if name_reason:
@@ -461,7 +523,7 @@ def score_pair(
         odds *= freq.lr_not_both(freq.with_mobile)
     mentioned = sorted(set(mentions))
     if mentioned:
-        odds *= _MENTION_ODDS / (PRIOR_SPLITS / max(freq.customers, 2))
+        odds *= _MENTION_ODDS / freq.prior_odds
         reasons.extend(mentioned[:2])
     score = odds / (1.0 + odds)
     if conflict:

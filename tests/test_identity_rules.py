@@ -378,3 +378,38 @@ def test_one_mobile_between_two_customers_counts_for_them(tmp_path: Path) -> Non
     rare = _pair_score(open_database(tmp_path / "b.db"), others_have_mobiles=False)
     assert common[1] == rare[1]
     assert common[0] > rare[0]
+
+
+def _wren_pair(db: Database, others: list[str]) -> tuple[float, tuple[str, ...]]:
+    _load(
+        db,
+        _event(sender("Wren Blackingwick", "wren.blackingwick@example.com")),
+        _event(
+            Participant("author", "Wren Blackingwick", phone="+447700123456", platform="whatsapp"),
+            channel="chat",
+        ),
+        *(_event(sender(name, f"c{i}@example.org")) for i, name in enumerate(others)),
+    )
+    with db.session() as s:
+        for x in suggestions(s, min_score=0.0):
+            if {x.customer_a, x.customer_b} == {1, 2}:
+                return x.score, x.reasons
+    raise AssertionError("the pair was not scored")
+
+
+def test_a_name_that_many_customers_carry_counts_for_less(tmp_path: Path) -> None:
+    # Two holders of a rare name are likely one person; five holders of it are a family
+    # or namesakes, and an address that spells the name is the same name once more. Both
+    # databases hold five Wrens and five Blackingwicks: only the holders of the full name
+    # differ.
+    alone, alone_reasons = _wren_pair(
+        open_database(tmp_path / "a.db"), ["Wren Carlisle"] * 3 + ["Ann Blackingwick"] * 3
+    )
+    crowded, crowded_reasons = _wren_pair(
+        open_database(tmp_path / "b.db"), ["Wren Blackingwick"] * 3 + ["Ann Carlisle"] * 3
+    )
+    assert alone >= 0.9
+    assert "same name Wren Blackingwick; no other customer has it" in alone_reasons
+    assert "same name Wren Blackingwick; 5 customers have it" in crowded_reasons
+    # As odds (the scores near 1 hide it): half as likely one person, or less.
+    assert alone / (1 - alone) > 1.8 * crowded / (1 - crowded)

@@ -245,6 +245,17 @@ def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
     rng = random.Random(seed)
     people: list[Person] = []
     users: dict[str, set[int]] = defaultdict(set)
+    taken: set[str] = set()  # a mailbox belongs to one person (or one office, one family)
+
+    def unique(address: str) -> str:
+        local, domain = address.split("@")
+        candidate, k = address, 1
+        while candidate in taken:
+            k += 1
+            candidate = f"{local}{k}@{domain}"
+        taken.add(candidate)
+        return candidate
+
     i = 0
     while len(people) < n:
         first, last = _zipf(rng, GIVEN, 0.7), _zipf(rng, SURNAMES, 0.6)
@@ -267,14 +278,13 @@ def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
                 given = first  # a junior with the parent's name, in the same home
             p = Person(len(people), given, last, landline=landline, postcode=postcode)
             local = f"{given}.{last}".lower().replace("'", "")
-            p.emails.append(f"{local}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}")
+            p.emails.append(unique(f"{local}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}"))
             if rng.random() < SECOND_ADDRESS:
                 old = rng.choice([f"{given}{last}", f"{given[0]}{last}"]).lower().replace("'", "")
-                p.emails.append(f"{old}{rng.randint(50, 99)}@{rng.choice(DOMAINS)}")
+                p.emails.append(unique(f"{old}{rng.randint(50, 99)}@{rng.choice(DOMAINS)}"))
             if rng.random() < 0.2:
-                p.emails.append(
-                    f"{given[0]}{last}@company{rng.randint(1, n // 20 + 1)}.example".lower()
-                )
+                work = f"{given[0]}{last}@company{rng.randint(1, n // 20 + 1)}.example"
+                p.emails.append(unique(work.lower()))
             if family_email and rng.random() < 0.7:
                 p.emails.append(family_email)
             p.mobile = f"+447{700000000 + i * 7 + member:09d}"[:13]
@@ -285,7 +295,7 @@ def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
     # Colleagues who write from a shared office address.
     for _ in range(max(1, n // 50)):
         a, b = rng.sample(people, 2)
-        office = f"info@office{rng.randint(1, 10**6)}.example"
+        office = unique(f"info@office{rng.randint(1, 10**6)}.example")
         a.emails.append(office)
         b.emails.append(office)
     for p in people:
@@ -515,7 +525,7 @@ def main() -> None:
         f"suggestions computed in {t_suggest:.1f} s; people split over several customers: "
         f"{len(split_pairs)} pairs, {len(findable)} of them findable (anything in common)"
     )
-    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7):
+    for threshold in (0.3, DEFAULT_MIN_SCORE, 0.4, 0.5, 0.6, 0.7):
         chosen = [
             x
             for x in found
@@ -532,7 +542,7 @@ def main() -> None:
         sr = len(hit) / len(split_pairs) if split_pairs else 1.0
         fr = len(hit & findable) / len(findable) if findable else 1.0
         print(
-            f"  min score {threshold:.1f}: {len(chosen):6d} suggestions, "
+            f"  min score {threshold:.2f}: {len(chosen):6d} suggestions, "
             f"precision {sp:.3f}, recall {sr:.3f} (findable pairs: {fr:.3f})"
         )
 

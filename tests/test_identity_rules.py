@@ -334,32 +334,24 @@ def test_a_rejection_can_be_undone(db: Database) -> None:
         assert len(suggestions(s)) == 1
 
 
+def _chat(name: str, phone: str) -> EventRecord:
+    return _event(Participant("author", name, phone=phone, platform="whatsapp"), channel="chat")
+
+
 def _pair_score(db: Database, others_have_mobiles: bool) -> tuple[float, tuple[str, ...]]:
     crowd = [
-        _event(
-            Participant("author", f"Ann Crowd{i}", phone=f"+4477009{i:05d}", platform="whatsapp")
-            if others_have_mobiles
-            else sender(f"Ann Crowd{i}", f"ann{i}@example.org"),
-            channel="chat" if others_have_mobiles else "email",
-        )
+        _chat(f"Ann Crowd{i}", f"+4477009{i:05d}")
+        if others_have_mobiles
+        else _event(sender(f"Ann Crowd{i}", f"ann{i}@example.org"))
         for i in range(300)
     ]
     _load(
         db,
         *crowd,
         _event(sender("Wren Blackingwick", "wren.b@example.com")),
-        _event(
-            Participant("author", "Wren Blackingwick", phone="+447700123456", platform="whatsapp"),
-            channel="chat",
-        ),
-        _event(
-            Participant("author", "Otto Chandson", phone="+447700222222", platform="whatsapp"),
-            channel="chat",
-        ),
-        _event(
-            Participant("author", "Otto Chandson", phone="+447700333333", platform="whatsapp"),
-            channel="chat",
-        ),
+        _chat("Wren Blackingwick", "+447700123456"),
+        _chat("Otto Chandson", "+447700222222"),
+        _chat("Otto Chandson", "+447700333333"),
     )
     with db.session() as s:
         found = {x.name_a: x for x in suggestions(s, min_score=0.0)}
@@ -384,10 +376,7 @@ def _wren_pair(db: Database, others: list[str]) -> tuple[float, tuple[str, ...]]
     _load(
         db,
         _event(sender("Wren Blackingwick", "wren.blackingwick@example.com")),
-        _event(
-            Participant("author", "Wren Blackingwick", phone="+447700123456", platform="whatsapp"),
-            channel="chat",
-        ),
+        _chat("Wren Blackingwick", "+447700123456"),
         *(_event(sender(name, f"c{i}@example.org")) for i, name in enumerate(others)),
     )
     with db.session() as s:

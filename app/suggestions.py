@@ -272,6 +272,7 @@ class _Frequencies:
     full: Counter[str]
     with_mobile: int = 0
     with_own_address: int = 0
+    family_initial: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def of(cls, profiles: Iterable[_Profile]) -> _Frequencies:
@@ -279,6 +280,7 @@ class _Frequencies:
         initials: Counter[str] = Counter()
         family: Counter[str] = Counter()
         full: Counter[str] = Counter()
+        family_initial: Counter[str] = Counter()
         postcodes: Counter[str] = Counter()
         customers = named = with_postcode = with_mobile = with_own_address = 0
         for p in profiles:
@@ -289,6 +291,7 @@ class _Frequencies:
                 with_own_address += _own_spelling(p) >= 1.0
                 family[p.parsed.family] += 1
                 full[p.parsed.full] += 1
+                family_initial[f"{p.parsed.first[0]} {p.parsed.family}"] += 1
                 initials[p.parsed.first[0]] += 1
                 if len(p.parsed.first) > 1:
                     for canonical in canonical_given(p.parsed.first):
@@ -307,6 +310,7 @@ class _Frequencies:
             full,
             with_mobile,
             with_own_address,
+            family_initial,
         )
 
     def lr_not_both(self, holders: int) -> float:
@@ -417,21 +421,33 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
         family_ok = family_names_match(na.family, nb.family)
         if given_ok and family_ok:
             detail = []
+            established = False
             if na.first != nb.first:
                 kind = "nickname" if nickname_of(na.first, nb.first) else "first names"
                 detail.append(f"{kind} {na.first.title()}/{nb.first.title()}")
-            established = False
+                # Two close given names that several customers each hold are two names
+                # (Marina and Mariana), not a typo.
+                established = (
+                    kind == "first names"
+                    and not initial
+                    and min(freq.given[na.first], freq.given[nb.first]) >= 2
+                )
             if na.family != nb.family:
                 detail.append(f"surnames {na.family.title()}/{nb.family.title()}")
                 chance = p_given * (freq.p_family(na.family) + freq.p_family(nb.family))
                 # A misspelling is usually seen once; two spellings each held by several
                 # customers are two surnames (Thomson and Thompson).
-                established = min(freq.family[na.family], freq.family[nb.family]) >= 2
+                established |= min(freq.family[na.family], freq.family[nb.family]) >= 2
             variants = len(detail) - (1 if initial else 0)
             m = _M_TWO_VARIANTS if variants == 2 else _M_VARIANT if variants else _M_INITIAL
             if established:
                 m *= _ESTABLISHED_SPELLINGS
             reason = "similar names" + (f" ({'; '.join(detail)})" if detail else "")
+            if initial and not variants:
+                # "J. Smith": as telling as few customers fit it (Jane and John Smith do).
+                holders = max(freq.family_initial[f"{na.first[0]} {na.family}"], 2)
+                odds = _odds_one_person(holders, freq.named * chance)
+                return odds / freq.prior_odds, reason, False
             return m / chance, reason, False
         if family_ok:
             return _LR_FAMILY_CONFLICT, f"same surname {na.family.title()}", True

@@ -402,3 +402,36 @@ def test_a_name_that_many_customers_carry_counts_for_less(tmp_path: Path) -> Non
     assert "same name Wren Blackingwick; 5 customers have it" in crowded_reasons
     # As odds (the scores near 1 hide it): half as likely one person, or less.
     assert alone / (1 - alone) > 1.8 * crowded / (1 - crowded)
+
+
+def _pair_by_names(db: Database, a: str, b: str, others: list[str]) -> float:
+    _load(
+        db,
+        _event(sender(a, "first@example.com")),
+        _chat(b, "+447700123456"),
+        *(_event(sender(name, f"c{i}@example.org")) for i, name in enumerate(others)),
+    )
+    with db.session() as s:
+        for x in suggestions(s, min_score=0.0):
+            if {x.customer_a, x.customer_b} == {1, 2}:
+                return x.score / (1 - x.score)
+    raise AssertionError("the pair was not scored")
+
+
+def test_two_given_names_that_several_customers_hold_are_two_names(tmp_path: Path) -> None:
+    # Perian once is a typo of Perina; Perian held by others too is a name of its own.
+    pair = ("Perina Harwick", "Perian Harwick")
+    typo = _pair_by_names(open_database(tmp_path / "a.db"), *pair, ["Perina Hale", "Ada Ross"])
+    names = _pair_by_names(open_database(tmp_path / "b.db"), *pair, ["Perina Hale", "Perian Ross"])
+    assert typo > 5 * names
+
+
+def test_an_initial_that_several_customers_fit_counts_for_less(tmp_path: Path) -> None:
+    # "J. Kilfallett" fits John; with Jane Kilfallett as well it is less telling.
+    alone = _pair_by_names(
+        open_database(tmp_path / "a.db"), "J. Kilfallett", "John Kilfallett", ["Ann Kilfallett"]
+    )
+    shared = _pair_by_names(
+        open_database(tmp_path / "b.db"), "J. Kilfallett", "John Kilfallett", ["Jane Kilfallett"]
+    )
+    assert alone > 1.3 * shared

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.mentions import order_key
@@ -596,6 +596,17 @@ def suggestions(
 
 
 MAX_MENTIONED = 3  # a message that points at more customers is a forward or a list
+_Columns = TypeVarTuple("_Columns")
+
+
+def _their_customers(stmt: Select[*_Columns]) -> Select[*_Columns]:
+    """``stmt`` over event participants, joined to their customers (not the owner's own
+    contact points, nor shared ones: those say nothing about who a customer is)."""
+    return (
+        stmt.join(Identity, Identity.id == EventParticipant.identity_id)
+        .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
+        .where(Identity.is_own.is_(False), Identity.shared.is_(False))
+    )
 
 
 def _mentions(session: Session, profiles: dict[int, _Profile]) -> dict[tuple[int, int], set[str]]:
@@ -605,12 +616,11 @@ def _mentions(session: Session, profiles: dict[int, _Profile]) -> dict[tuple[int
     """
     writers: dict[int, set[int]] = defaultdict(set)  # event → customers taking part
     for event_id, cid in session.execute(
-        select(EventParticipant.event_id, CustomerIdentity.customer_id)
-        .join(Mention, Mention.event_id == EventParticipant.event_id)
-        .join(Identity, Identity.id == EventParticipant.identity_id)
-        .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
-        .where(Identity.is_own.is_(False), Identity.shared.is_(False))
-        .distinct()
+        _their_customers(
+            select(EventParticipant.event_id, CustomerIdentity.customer_id).join(
+                Mention, Mention.event_id == EventParticipant.event_id
+            )
+        ).distinct()
     ):
         if cid in profiles:
             writers[event_id].add(cid)
@@ -618,11 +628,11 @@ def _mentions(session: Session, profiles: dict[int, _Profile]) -> dict[tuple[int
         return {}
     owners: dict[tuple[str, str], set[int]] = defaultdict(set)  # (kind, value) → customers
     for number, cid in session.execute(
-        select(Order.number, CustomerIdentity.customer_id)
-        .join(EventParticipant, EventParticipant.event_id == Order.event_id)
-        .join(Identity, Identity.id == EventParticipant.identity_id)
-        .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
-        .where(Identity.is_own.is_(False), Identity.shared.is_(False))
+        _their_customers(
+            select(Order.number, CustomerIdentity.customer_id).join(
+                EventParticipant, EventParticipant.event_id == Order.event_id
+            )
+        )
     ):
         owners[("order", order_key(number))].add(cid)
     for kind, value, cid in session.execute(

@@ -85,7 +85,11 @@ def _order(number: str, name: str, email: str, n: int) -> EventRecord:
     )
 
 
-def _pair_reasons(db: Database) -> dict[frozenset[str], tuple[float, tuple[str, ...]]]:
+def _pair_reasons(
+    db: Database, items: list[EventRecord]
+) -> dict[frozenset[str], tuple[float, tuple[str, ...]]]:
+    """Import ``items``; every scored pair by its two names."""
+    import_items(db, lambda: items, label="t", format="t")
     with db.session() as s:
         return {
             frozenset((x.name_a, x.name_b)): (x.score, x.reasons)
@@ -99,8 +103,7 @@ def test_a_nameless_chat_about_an_order_is_suggested_with_its_buyer(db: Database
         _chat("+44 7700 900555", "", "Hi, any news on order 1043? Thanks", 2),
         _mail("Sam Lee", "sam@example.org", "Hello, a question about opening hours", 3),
     ]
-    import_items(db, lambda: items, label="t", format="t")
-    found = _pair_reasons(db)
+    found = _pair_reasons(db, items)
     score, reasons = found[frozenset(("Jane Doe", ""))]
     assert "one mentions the other's order #1043" in reasons
     assert score >= 0.5
@@ -117,8 +120,7 @@ def test_an_address_given_in_a_chat_and_a_number_in_a_signature(db: Database) ->
         _chat("+44 7700 900666", "", "my email is priya.shah@example.com", 2),
         _mail("P. Shah", "pshah@work.example", "Thanks\n--\nPriya\nM: +44 7700 900666", 3),
     ]
-    import_items(db, lambda: items, label="t", format="t")
-    found = _pair_reasons(db)
+    found = _pair_reasons(db, items)
     _, chat_reasons = found[frozenset(("Priya Shah", ""))]
     assert "one gives the other's address priya.shah@example.com" in chat_reasons
     _, sig_reasons = found[frozenset(("P. Shah", ""))]
@@ -130,8 +132,7 @@ def test_writing_about_a_family_members_order_is_not_enough(db: Database) -> Non
         _order("#2001", "Jane Doe", "jane@example.com", 1),
         _mail("Tom Doe", "tom@example.net", "Has my wife's order #2001 shipped?", 2),
     ]
-    import_items(db, lambda: items, label="t", format="t")
-    score, reasons = _pair_reasons(db)[frozenset(("Jane Doe", "Tom Doe"))]
+    score, reasons = _pair_reasons(db, items)[frozenset(("Jane Doe", "Tom Doe"))]
     assert "names differ" in reasons
     assert score <= 0.35
     with db.session() as s:

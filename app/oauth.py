@@ -21,6 +21,7 @@ No token ever goes to the database, a log or an error message.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import ipaddress
 import json
@@ -489,7 +490,15 @@ class TokenStore:
                 reason = secrets.unusable_reason()
                 where = f"no usable keyring ({reason})" if reason else "no sign-in is stored"
                 raise SignInNeeded(f"{where}: sign in again")
-            grant = refresh(prov, client, stored)
+            try:
+                grant = refresh(prov, client, stored)
+            except SignInNeeded:
+                # The grant is gone for good: keep no dead token, so every view says
+                # "not signed in" until the user signs in again.
+                self._access.pop(key, None)
+                with contextlib.suppress(UserFacingError):
+                    secrets.delete_secret(key)
+                raise
             if grant.refresh_token and grant.refresh_token != stored:
                 secrets.store_secret(key, grant.refresh_token)  # providers may rotate it
             self._access[key] = (grant.access_token, grant.expires_at)

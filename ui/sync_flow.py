@@ -91,7 +91,10 @@ class SyncFlow(QObject):
                 self.accounts_needed.emit()
                 return
             self._passwords = {}
-            self._ask([a for a, stored in found if not stored], [a.name for a, _s in found])
+            # Accounts that sign in with OAuth never ask for a password: without a sign-in
+            # their sync fails with "sign in again", which the summary shows.
+            pending = [a for a, stored in found if not stored and not a.uses_oauth]
+            self._ask(pending, [a.name for a, _s in found])
 
         def failed(exc: BaseException) -> None:
             self._starting = False

@@ -46,6 +46,7 @@ from ui.models import (
     TimelineEntry,
     summary,
 )
+from ui.safe_text import SafeDocument, tip
 from ui.widgets import bold, small_font
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -338,7 +339,7 @@ class TimelineDelegate(QStyledItemDelegate):
         if doc is not None:
             self._docs.move_to_end(key)
             return doc
-        doc = QTextDocument()
+        doc = SafeDocument()
         doc.setDocumentMargin(0)
         doc.setDefaultFont(option.font)
         doc.setHtml(event_html(item.event, terms, pal))
@@ -369,7 +370,7 @@ class TimelineDelegate(QStyledItemDelegate):
                 m["lh"] + m["pad_v"] * 2,
             )
             if mark.contains(event.pos()):
-                QToolTip.showText(event.globalPos(), channel_label(item.event.channel), view)
+                QToolTip.showText(event.globalPos(), tip(channel_label(item.event.channel)), view)
                 return True
         return super().helpEvent(event, view, option, index)
 

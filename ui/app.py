@@ -93,14 +93,9 @@ def open_window(db_path: str | None = None) -> MainWindow | None:
         db = open_database(db_path or default_db_path())
     except UserFacingError as exc:
         log.error("cannot open the database: %s", exc)
-        from ui.safe_text import message_box
+        from ui.safe_text import literal
 
-        message_box(
-            QMessageBox.Icon.Critical,
-            "Threadline cannot start",
-            str(exc),
-            QMessageBox.StandardButton.Ok,
-        ).exec()
+        QMessageBox.critical(None, "Threadline cannot start", literal(str(exc)))
         return None
     from ui.main_window import MainWindow
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.marks import CHANNEL_ORDER, channel_icon, channel_label
-from ui.safe_text import plain_label, rich_label
+from ui.safe_text import esc, plain_label, rich_label
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class ExportDialog(QDialog):
         self.setObjectName("exportDialog")
         self.setAccessibleName("Export PDF")
         layout = QVBoxLayout(self)
-        intro = rich_label(f"Export the history of <b>{_escape(customer_name)}</b> to a PDF file.")
+        intro = rich_label(f"Export the history of <b>{esc(customer_name)}</b> to a PDF file.")
         intro.setWordWrap(True)
         layout.addWidget(intro)
         form = QFormLayout()
@@ -150,12 +150,6 @@ class ExportDialog(QDialog):
         self.export_chosen.emit(self.choice())
 
 
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
-
-
 class ExportDoneDialog(QDialog):
     """The PDF is written: open it or show it in its folder.
 
@@ -171,7 +165,7 @@ class ExportDoneDialog(QDialog):
         self.setAccessibleName("Export finished")
         layout = QVBoxLayout(self)
         label = rich_label(
-            f"Saved {pages} page{'s' if pages != 1 else ''} to<br><b>{_escape(str(path))}</b>"
+            f"Saved {pages} page{'s' if pages != 1 else ''} to<br><b>{esc(str(path))}</b>"
         )
         label.setWordWrap(True)
         layout.addWidget(label)

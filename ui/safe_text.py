@@ -60,11 +60,20 @@ def rich_label(markup: str = "", parent: QWidget | None = None) -> QLabel:
     return label
 
 
-def tip(text: str) -> str:
-    """``text`` as a tooltip that Qt shows literally (tooltips guess HTML like labels do)."""
+def literal(text: str) -> str:
+    """``text`` for a place that guesses HTML (``Qt.AutoText``), made to show literally.
+
+    Text without ``<`` is never taken for HTML and stays as it is; anything else
+    becomes an escaped paragraph, which Qt then renders back to the same characters.
+    """
     if "<" not in text:
         return text
     return "<p>" + esc(text).replace("\n", "<br>") + "</p>"
+
+
+def tip(text: str) -> str:
+    """``text`` as a tooltip that Qt shows literally (tooltips guess HTML like labels do)."""
+    return literal(text)
 
 
 def no_mnemonic(text: str) -> str:

@@ -18,6 +18,7 @@ HTML while holding the hostile tags, and no bait file may have been read
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,10 +37,12 @@ from PySide6.QtWidgets import (
     QApplication,
     QInputDialog,
     QLabel,
+    QMessageBox,
 )
 
 from app import accounts, notes, queries, settings
 from app.db import Database
+from app.errors import UserFacingError
 from app.ingest import import_items
 from app.records import EventRecord, Item, OrderInfo, OrderLine, Participant, Problem
 from ui import workers
@@ -380,6 +383,7 @@ def test_hostile_text_is_shown_literally_across_the_ui(
     bodies = [w.timeline.email_view(r) for r in m.event_rows()]
     assert any(isinstance(b, EmailBodyView) for b in bodies)
     walk.check(qtbot, "timeline expanded")
+    assert w.grab().save("/tmp/ui_hostile_timeline.png")
     docs = list(w.timeline.delegate._docs.values())
     assert docs and all(isinstance(d, SafeDocument) and d.refused == [] for d in docs)
     expanded = "\n".join(d.toPlainText() for d in docs)
@@ -419,6 +423,7 @@ def test_hostile_text_is_shown_literally_across_the_ui(
     assert isinstance(review, MergeReviewDialog)
     qtbot.waitUntil(lambda: review.current is not None, timeout=WAIT)
     walk.check(qtbot, "merge review")
+    assert review.grab().save("/tmp/ui_hostile_review.png")
     review.reject()
 
     # merge chosen by hand, then the history of changes
@@ -456,6 +461,13 @@ def test_hostile_text_is_shown_literally_across_the_ui(
     walk.check(qtbot, "problems")
     assert w.problems_dialog is not None
     w.problems_dialog.reject()
+
+    # an error whose message names a hostile file (the shared error presenter)
+    workers.show_error(w, UserFacingError(f"{bait.img}: cannot read {bait.link}"))
+    error = w.findChild(QMessageBox, "errorDialog")
+    assert error is not None and bait.img in error.text()
+    walk.check(qtbot, "error dialog")
+    error.reject()
 
     # import: a chat export whose file name, authors and text are hostile
     chat = tmp_path / f"WhatsApp Chat with {bait.img_rel}.txt"
@@ -541,3 +553,81 @@ def test_helpers_show_markup_literally_and_load_nothing(
     assert browser.document().size().height() < 100
     if atime_works:
         assert _atimes(bait.files) == before
+
+
+# --- the rule, kept: every place that could guess HTML goes through ui/safe_text.py -------------
+
+
+UI = Path(__file__).resolve().parent.parent / "ui"
+_GUESSING_BOXES = ("critical", "warning", "information", "question")
+
+
+def _name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def _safe_text_arg(node: ast.expr, helpers: tuple[str, ...]) -> bool:
+    """A literal written in the code, or a value passed through one of ``helpers``."""
+    if isinstance(node, ast.Constant):
+        return True
+    return isinstance(node, ast.Call) and _name(node.func) in helpers
+
+
+def ui_violations(source: str, filename: str) -> list[str]:
+    """Places in ``source`` that could show data as HTML without going through ``safe_text``."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name, where = _name(node.func), f"{filename}:{node.lineno}"
+        if name in ("QLabel", "QMessageBox", "QTextDocument", "setTextFormat"):
+            found.append(f"{where}: {name}(…) outside ui/safe_text.py")
+        elif name == "setToolTip" and node.args and not _safe_text_arg(node.args[-1], ("tip",)):
+            found.append(f"{where}: setToolTip(…) without tip()")
+        elif name == "showText" and len(node.args) > 1:
+            if not _safe_text_arg(node.args[1], ("tip",)):
+                found.append(f"{where}: QToolTip.showText(…) without tip()")
+        elif (
+            name in _GUESSING_BOXES
+            and isinstance(node.func, ast.Attribute)
+            and _name(node.func.value) == "QMessageBox"
+            and not (len(node.args) > 2 and _safe_text_arg(node.args[2], ("literal",)))
+        ):
+            found.append(f"{where}: QMessageBox.{name}(…) without literal()")
+    return found
+
+
+def test_every_ui_module_goes_through_safe_text() -> None:
+    found = [
+        v
+        for path in sorted(UI.glob("*.py"))
+        if path.name != "safe_text.py"
+        for v in ui_violations(path.read_text(encoding="utf-8"), path.name)
+    ]
+    assert found == []
+
+
+def test_the_rule_catches_what_it_should() -> None:
+    bad = (
+        "QLabel(name)\n"
+        "w.setToolTip(row.name)\n"
+        "QToolTip.showText(pos, row.name, view)\n"
+        "QMessageBox.critical(None, 'x', str(exc))\n"
+        "QMessageBox(icon, 'x', text)\n"
+        "doc = QTextDocument()\n"
+        "label.setTextFormat(Qt.TextFormat.AutoText)\n"
+    )
+    assert len(ui_violations(bad, "bad.py")) == 7
+    good = (
+        "plain_label(name)\n"
+        "w.setToolTip(tip(row.name))\n"
+        "w.setToolTip('Clear')\n"
+        "QToolTip.showText(pos, tip(row.name), view)\n"
+        "QMessageBox.critical(None, 'x', literal(str(exc)))\n"
+        "doc = SafeDocument()\n"
+    )
+    assert ui_violations(good, "good.py") == []

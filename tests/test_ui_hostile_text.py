@@ -58,6 +58,8 @@ NOW = datetime(2026, 3, 4, 12, 30, tzinfo=UTC)
 SHOP = "hello@bloom.example"
 # What rich text would act on: an image tag, a link, bold text. Our own markup has none of these.
 MARKERS = ("<img", "<a href", "<b>bold</b>")
+# The UI's own markup: seen as text, it means HTML went into a plain-text label.
+OWN_MARKUP = ("<span style", "<br>", "<table", "<ul", "<i>", "<p>")
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ def hostile_items(b: Bait) -> list[Item]:
             ),
             order=OrderInfo(
                 number="#<b>BOLD</b>9",
-                currency="GBP",
+                currency="<b>bold</b>",
                 total=Decimal("5.99"),
                 subtotal=Decimal("1.00"),
                 shipping=Decimal("4.99"),
@@ -305,6 +307,8 @@ class Walker:
                 text, fmt = w.text(), w.textFormat()
                 if _acts_on_markup(text, fmt):
                     bad.append(f"{where} renders {text!r} as HTML")
+                if not _rich(text, fmt) and any(m in text for m in OWN_MARKUP):
+                    bad.append(f"{where} shows its own markup as text: {text!r}")
                 self.shown.append(_shown(text, fmt))
             tip_text = w.toolTip()
             if tip_text and _acts_on_markup(tip_text, Qt.TextFormat.AutoText):
@@ -388,6 +392,7 @@ def test_hostile_text_is_shown_literally_across_the_ui(
     assert docs and all(isinstance(d, SafeDocument) and d.refused == [] for d in docs)
     expanded = "\n".join(d.toPlainText() for d in docs)
     assert bait.img in expanded and bait.link in expanded and bait.img_url in expanded
+    assert "<B>BOLD</B> 1.00" in expanded  # the order's currency, as the export gave it
 
     # search inside the customer, then across everyone
     with qtbot.waitSignal(m.loaded, timeout=WAIT):
@@ -494,6 +499,11 @@ def test_hostile_text_is_shown_literally_across_the_ui(
     dialog_a = w.show_accounts()
     qtbot.waitUntil(lambda: dialog_a.keyring_known, timeout=WAIT)
     dialog_a.new_account()
+    dialog_a.host.setText(bait.img_rel)
+    dialog_a.tls.setCurrentIndex(dialog_a.tls.findData("none"))
+    assert dialog_a.tls_note.isVisible() and "Not allowed for" in dialog_a.tls_note.text()
+    walk.check(qtbot, "accounts: plain text refused for a hostile host")
+    dialog_a.tls.setCurrentIndex(dialog_a.tls.findData("implicit"))
     dialog_a.host.setText("127.0.0.1")
     dialog_a.port.setValue(1)
     dialog_a.user.setText(bait.img_rel)

@@ -168,7 +168,7 @@ class AccountsDialog(QDialog):
         for key, label in TLS_CHOICES:
             self.tls.addItem(label, key)
         self.tls.currentIndexChanged.connect(self._tls_picked)
-        self.tls_note = muted_label()
+        self.tls_note = muted_label(rich=True)
         self.tls_note.setObjectName("tlsNote")
         self.tls_note.setWordWrap(True)
         self.tls_note.hide()

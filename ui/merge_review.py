@@ -98,7 +98,8 @@ def side_html(side: ReviewSide, palette: QPalette, tz: tzinfo, now: datetime) ->
         text = fmt.join_nonempty((speaker, summary(event)), " ")
         parts.append(
             f"<div style='margin-bottom:3px'><span style='color:{color}'>"
-            f"{channel_label(event.channel)}</span> <span style='{small}'>{day}</span> "
+            f"{html.escape(channel_label(event.channel))}</span> "
+            f"<span style='{small}'>{day}</span> "
             f"{html.escape(text[:140])}</div>"
         )
     return "".join(parts)

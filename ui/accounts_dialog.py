@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -49,6 +48,7 @@ from app.accounts import PRESETS, AccountInfo
 from app.db import Database
 from app.errors import UserFacingError
 from ui.marks import channel_color, icon, muted_color
+from ui.safe_text import esc, message_box, plain_label, rich_label, tip
 from ui.widgets import muted_label, section_heading
 from ui.workers import Op, show_error
 
@@ -96,7 +96,7 @@ class AccountsDialog(QDialog):
         fm = self.fontMetrics()
         em = fm.horizontalAdvance("M")
         outer = QVBoxLayout(self)
-        self.keyring_note = QLabel()
+        self.keyring_note = rich_label()
         self.keyring_note.setObjectName("keyringNote")
         self.keyring_note.setAccessibleName("Keyring status")
         self.keyring_note.setWordWrap(True)
@@ -197,13 +197,13 @@ class AccountsDialog(QDialog):
         for key, label in TLS_CHOICES:
             self.tls.addItem(label, key)
         self.tls.currentIndexChanged.connect(self._tls_picked)
-        self.tls_note = muted_label()
+        self.tls_note = muted_label(rich=True)
         self.tls_note.setObjectName("tlsNote")
         self.tls_note.setWordWrap(True)
         self.tls_note.hide()
         server_row = QHBoxLayout()
         server_row.addWidget(self.host, 3)
-        server_row.addWidget(QLabel("Port:"))
+        server_row.addWidget(plain_label("Port:"))
         server_row.addWidget(self.port)
         self.ca_file = QLineEdit()
         self.ca_file.setObjectName("caFile")
@@ -215,7 +215,7 @@ class AccountsDialog(QDialog):
         ca_row = QHBoxLayout()
         ca_row.addWidget(self.ca_file, 1)
         ca_row.addWidget(self.ca_button)
-        ca_label = QLabel("CA &file:")
+        ca_label = plain_label("CA &file:")
         ca_label.setBuddy(self.ca_file)
         form.addRow("&Provider:", self.preset)
         form.addRow("", self.preset_note)
@@ -226,7 +226,7 @@ class AccountsDialog(QDialog):
         form.addRow("Sign-in:", self.sign_in_widget)
         form.addRow("", self.sign_in_note)
         self._form = form
-        server_label = QLabel("&Server:")
+        server_label = plain_label("&Server:")
         server_label.setBuddy(self.host)
         form.addRow(server_label, server_row)
         form.addRow("Se&curity:", self.tls)
@@ -262,7 +262,7 @@ class AccountsDialog(QDialog):
         self.test_button.setAccessibleName("Test the connection")
         self.test_button.setToolTip("Log in with these settings and list the folders")
         self.test_button.clicked.connect(self.test)
-        self.test_result = QLabel()
+        self.test_result = rich_label()
         self.test_result.setObjectName("testResult")
         self.test_result.setAccessibleName("Test result")
         self.test_result.setWordWrap(True)
@@ -301,7 +301,7 @@ class AccountsDialog(QDialog):
             if reason is not None:
                 self.keyring_note.setText(
                     "<b>No usable keyring on this computer</b>, so Threadline will not store "
-                    f"mail passwords ({html.escape(reason)}). The password you type here is "
+                    f"mail passwords ({esc(reason)}). The password you type here is "
                     "used for Test only; each sync asks for it."
                 )
                 self.keyring_note.show()
@@ -325,7 +325,7 @@ class AccountsDialog(QDialog):
             self.list.clear()
             for a in self.accounts:
                 item = QListWidgetItem(icon("email"), a.name)
-                item.setToolTip(f"{a.username} at {a.host}:{a.port}")
+                item.setToolTip(tip(f"{a.username} at {a.host}:{a.port}"))
                 self.list.addItem(item)
             self.list.blockSignals(False)
             names = [a.name for a in self.accounts]
@@ -550,8 +550,8 @@ class AccountsDialog(QDialog):
     def _say(self, ok: bool, text: str) -> None:
         color = channel_color("chat" if ok else "order", self.palette()).name()
         mark = "✓" if ok else "⚠"
-        self.test_result.setText(f"<span style='color:{color}'>{mark}</span> {html.escape(text)}")
-        self.test_result.setToolTip(text)
+        self.test_result.setText(f"<span style='color:{color}'>{mark}</span> {esc(text)}")
+        self.test_result.setToolTip(tip(text))
 
     def test(self) -> None:
         """Log in with the form's settings on a reader and say what happened."""
@@ -565,7 +565,7 @@ class AccountsDialog(QDialog):
         self._test_generation += 1
         generation = self._test_generation
         self.test_button.setEnabled(False)
-        self.test_result.setText(f"Connecting to {config.where}…")
+        self.test_result.setText(esc(f"Connecting to {config.where}…"))
 
         oauth_key = self.oauth_key
         db = self._db
@@ -803,7 +803,7 @@ class AccountsDialog(QDialog):
         info = self.current
         if info is None:
             return
-        box = QMessageBox(
+        box = message_box(
             QMessageBox.Icon.Question,
             "Remove account",
             f"Remove the account “{info.name}” and its stored password? The mail already "

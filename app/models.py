@@ -422,3 +422,19 @@ class ColumnMapping(Base):
     headers: Mapped[list[str]] = mapped_column(JSONList(), default=list)
     mapping: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Suppression(Base):
+    """A forgotten customer's contact point, kept only as a keyed hash (``app.erasure``).
+
+    The import path drops what matches, so an erased customer does not come back with
+    the next import or sync. The hash's key (salt) is a setting of this database.
+    """
+
+    __tablename__ = "suppression"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    erasure_id: Mapped[int | None] = mapped_column(Integer)

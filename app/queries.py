@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.errors import AmbiguousError, NotFoundError
 from app.identity import normalize_email, normalize_phone
@@ -547,6 +547,8 @@ def timeline(
         if oldest_first
         else (Event.occurred_at.desc(), Event.id.desc())
     )
+    # Orders and their lines in two queries per page, not one per event.
+    stmt = stmt.options(selectinload(Event.order).selectinload(Order.lines))
     events = list(session.scalars(stmt.order_by(*order).offset(offset).limit(limit)))
     return _event_rows(session, events)
 

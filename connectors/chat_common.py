@@ -202,10 +202,17 @@ class StableIds:
         Returns:
             ``<sha256 hex>:<n>``, where n counts identical messages seen so far.
         """
-        key = "\x1f".join((self._scope, *parts))
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        digest = self._digest(parts)
         self._seen[digest] += 1
         return f"{digest}:{self._seen[digest]}"
+
+    def numbered(self, number: int, *parts: str) -> str:
+        """The id of the ``number``-th message made of ``parts``, when the caller counts."""
+        return f"{self._digest(parts)}:{number}"
+
+    def _digest(self, parts: tuple[str, ...]) -> str:
+        key = "\x1f".join((self._scope, *parts))
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Ticker:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from contextlib import closing
+from typing import Any, Protocol
 
 import ijson
 from ijson.common import ObjectBuilder
@@ -48,6 +49,18 @@ _ENDS = frozenset({"end_map", "end_array"})
 Event = tuple[str, str, Any]
 
 
+class BinaryFile(Protocol):
+    """What is read here: an open file, a zip member stream."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` bytes; b"" at the end."""
+        ...
+
+    def close(self) -> None:
+        """Release the file."""
+        ...
+
+
 class JsonError(FormatError):
     """The bytes are not JSON (a one-line reason)."""
 
@@ -59,7 +72,7 @@ class Reader:
         consumed: bytes taken from the underlying file so far (for progress and errors).
     """
 
-    def __init__(self, raw: IO[bytes], *, repair: bool = False) -> None:
+    def __init__(self, raw: BinaryFile, *, repair: bool = False) -> None:
         """Wrap ``raw``; with ``repair``, fix ``\\xNN`` escapes, control characters and bad
         UTF-8 on the way."""
         self._raw = raw
@@ -186,7 +199,7 @@ def values(stream: Iterable[Event], wanted: frozenset[str]) -> Iterator[Event]:
 
 
 def first_try(
-    opener: Callable[[], IO[bytes]], scan: Callable[[Reader], Any], where: str
+    opener: Callable[[], BinaryFile], scan: Callable[[Reader], Any], where: str
 ) -> tuple[Any, bool]:
     """Run ``scan`` over the file; if it is not JSON, run it again over the repaired bytes.
 
@@ -205,12 +218,12 @@ def first_try(
         OSError: the file cannot be read.
     """
     try:
-        with opener() as fh:
+        with closing(opener()) as fh:
             return scan(Reader(fh)), False
     except JsonError as exc:
         first = exc
     try:
-        with opener() as fh:
+        with closing(opener()) as fh:
             return scan(Reader(fh, repair=True)), True
     except JsonError:
         raise first from None

@@ -352,7 +352,7 @@ def test_slack_export_folder() -> None:
     assert len(recs) == 20
     found = {p.location: p.reason for p in problems(items)}
     assert found.pop("shared-acme/2024-03-03.json").startswith(
-        "shared-acme/2024-03-03.json: not valid JSON (Unterminated string"
+        "shared-acme/2024-03-03.json: not valid JSON ("
     )
     assert found == {
         "shared-acme/2024-03-02.json[1]": "not a message object",

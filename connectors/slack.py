@@ -22,7 +22,7 @@ import html
 import re
 from collections.abc import Generator, Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -395,7 +395,9 @@ class SlackConnector:
         cast = Cast()
         if len(conv.members) <= _MAX_MEMBERS:
             for uid in conv.members:
-                cast.add(uid, _participant(uid, {}, users))
+                if not (uid in users and users[uid].is_bot):
+                    cast.add(uid, _participant(uid, {}, users))
+        bots: dict[str, Participant] = {}  # automated senders: authors, never members
         repairs: dict[str, bool] = {}
         failed: dict[str, tuple[str, str]] = {}
         for name in conv.days:
@@ -414,8 +416,11 @@ class SlackConnector:
             if found is None:
                 failed[name] = (where, "not a list of messages")
                 continue
-            for key, member in found:
-                cast.add(key, member)
+            for key, member, bot in found:
+                if bot:
+                    bots.setdefault(key, replace(member, role="author"))
+                else:
+                    cast.add(key, member)
         for name in conv.days:
             if not ticker.step(ticker.done + 1):
                 return False
@@ -430,7 +435,7 @@ class SlackConnector:
                         if not isinstance(message, dict):
                             yield Problem(where, "not a message object")
                             continue
-                        record = self._record(message, where, conv, cast, users)
+                        record = self._record(message, where, conv, cast, bots, users)
                         yield record if record is not None else Problem(where, "no usable ts")
             except ArchiveRefused:
                 raise
@@ -445,6 +450,7 @@ class SlackConnector:
         where: str,
         conv: _Conversation,
         cast: Cast,
+        bots: dict[str, Participant],
         users: dict[str, _User],
     ) -> EventRecord | None:
         ts = as_str(message.get("ts"))
@@ -480,6 +486,13 @@ class SlackConnector:
         edited = message.get("edited")
         if isinstance(edited, dict) and (at := from_epoch(as_str(edited.get("ts")))):
             details["edited_at"] = at.isoformat()
+        if system or not key:
+            participants = cast.everyone()
+        elif bot:
+            author = bots.get(key) or replace(_participant(key, message, users), role="author")
+            participants = (author, *cast.everyone())
+        else:
+            participants = cast.speaking(key)
         return EventRecord(
             channel="chat",
             source=_SOURCE,
@@ -487,7 +500,7 @@ class SlackConnector:
             occurred_at=when,
             title=conv.title,
             text=text,
-            participants=cast.speaking(key) if key and not system else cast.everyone(),
+            participants=participants,
             direction="system" if system else None,
             thread_key=f"{_SOURCE}:{conv.id}",
             details=details,
@@ -578,22 +591,22 @@ def _slim(entry: object) -> object:
 
 def _speakers(
     reader: Reader, where: str, users: dict[str, _User]
-) -> list[tuple[str, Participant]] | None:
-    """Who writes in one day file, in order (None if the file is not a list)."""
-    found: dict[str, Participant] | None = None
+) -> list[tuple[str, Participant, bool]] | None:
+    """Who writes in one day file, in order, and whether as a bot (None if not a list)."""
+    found: dict[tuple[str, bool], Participant] | None = None
     for prefix, event, value in values(events(reader, where), _ITEM):
         if not prefix and event == "start_array":
             found = {}
-        elif (
-            prefix == "item"
-            and event == "value"
-            and found is not None
-            and isinstance(value, dict)
-            and (key := _author_key(value))
-            and key not in found
-        ):
-            found[key] = _participant(key, value, users)
-    return None if found is None else list(found.items())
+        elif prefix == "item" and event == "value" and found is not None:
+            key = _author_key(value) if isinstance(value, dict) else ""
+            if key:
+                assert isinstance(value, dict)
+                seen = (key, _is_bot(key, value, users))
+                if seen not in found:
+                    found[seen] = _participant(key, value, users)
+    if found is None:
+        return None
+    return [(key, member, bot) for (key, bot), member in found.items()]
 
 
 def _messages(reader: Reader, where: str) -> Iterator[tuple[int, Any]]:

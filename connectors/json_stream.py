@@ -40,6 +40,7 @@ BACKEND_NAME: str = _BACKEND.backend_name
 """The ``ijson`` backend in use ("yajl2_c" or "python")."""
 
 _CHUNK = 1 << 16
+_POLL_CHUNKS = 64  # poll should_cancel every 4 MiB read
 _BOM = b"\xef\xbb\xbf"
 _X_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\x([0-9A-Fa-f]{2})")
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -65,6 +66,10 @@ class JsonError(FormatError):
     """The bytes are not JSON (a one-line reason)."""
 
 
+class Stopped(Exception):
+    """``should_cancel`` said to stop while a file was being read; the parse ends early."""
+
+
 class Reader:
     """A binary file read in chunks: BOM skipped, bytes counted, optionally repaired.
 
@@ -72,10 +77,18 @@ class Reader:
         consumed: bytes taken from the underlying file so far (for progress and errors).
     """
 
-    def __init__(self, raw: BinaryFile, *, repair: bool = False) -> None:
+    def __init__(
+        self,
+        raw: BinaryFile,
+        *,
+        repair: bool = False,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> None:
         """Wrap ``raw``; with ``repair``, fix ``\\xNN`` escapes, control characters and bad
-        UTF-8 on the way."""
+        UTF-8 on the way; ``should_cancel`` is polled every few MB (``Stopped`` if True)."""
         self._raw = raw
+        self._should_cancel = should_cancel
+        self._chunks = 0
         self._repair = repair
         self._started = False
         self._carry = b""
@@ -93,6 +106,10 @@ class Reader:
                 return out
             data = self._raw.read(_CHUNK)
             self.consumed += len(data)
+            self._chunks += 1
+            poll = self._should_cancel is not None and not self._chunks % _POLL_CHUNKS
+            if poll and self._should_cancel is not None and self._should_cancel():
+                raise Stopped
             if not self._started:
                 more = bool(data)
                 data = self._carry + data
@@ -199,7 +216,10 @@ def values(stream: Iterable[Event], wanted: frozenset[str]) -> Iterator[Event]:
 
 
 def first_try(
-    opener: Callable[[], BinaryFile], scan: Callable[[Reader], Any], where: str
+    opener: Callable[[], BinaryFile],
+    scan: Callable[[Reader], Any],
+    where: str,
+    should_cancel: Callable[[], bool] | None = None,
 ) -> tuple[Any, bool]:
     """Run ``scan`` over the file; if it is not JSON, run it again over the repaired bytes.
 
@@ -207,6 +227,7 @@ def first_try(
         opener: opens the file afresh (binary).
         scan: reads the whole file through the reader it is given and returns a result.
         where: the file's name, for errors.
+        should_cancel: polled while reading (``Stopped`` if it says to stop).
 
     Returns:
         ``scan``'s result and whether the repaired reading was needed (later passes over the
@@ -219,11 +240,11 @@ def first_try(
     """
     try:
         with closing(opener()) as fh:
-            return scan(Reader(fh)), False
+            return scan(Reader(fh, should_cancel=should_cancel)), False
     except JsonError as exc:
         first = exc
     try:
         with closing(opener()) as fh:
-            return scan(Reader(fh, repair=True)), True
+            return scan(Reader(fh, repair=True, should_cancel=should_cancel)), True
     except JsonError:
         raise first from None

@@ -38,7 +38,7 @@ from connectors.chat_common import (
     media_text,
     person,
 )
-from connectors.json_stream import Reader, events, first_try, values
+from connectors.json_stream import Reader, Stopped, events, first_try, values
 
 _MEDIA_KEYS = (
     ("photos", "photo"),
@@ -271,8 +271,17 @@ class _MetaConnector:
             FormatError: the file cannot be read or is not a Meta DYI messages file.
         """
         try:
+            yield from self._parse(path, options)
+        except Stopped:
+            return  # cancelled while a file was being read
+
+    def _parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        try:
             scan, repair = first_try(
-                lambda: path.open("rb"), lambda r: _scan(r, path.name), path.name
+                lambda: path.open("rb"),
+                lambda r: _scan(r, path.name),
+                path.name,
+                options.should_cancel,
             )
             small = path.stat().st_size <= SORT_BYTES
         except OSError as exc:
@@ -285,7 +294,9 @@ class _MetaConnector:
             )
         try:
             with path.open("rb") as fh:
-                messages = _messages(Reader(fh, repair=repair), path.name)
+                messages = _messages(
+                    Reader(fh, repair=repair, should_cancel=options.should_cancel), path.name
+                )
                 yield from self._items(path, scan, messages, small, options)
         except OSError as exc:
             raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc

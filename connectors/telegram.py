@@ -37,7 +37,7 @@ from connectors.chat_common import (
     media_text,
     person,
 )
-from connectors.json_stream import Reader, events, first_try, values
+from connectors.json_stream import Reader, Stopped, events, first_try, values
 
 _SOURCE = "telegram"
 _PLACEHOLDER = re.compile(
@@ -323,8 +323,17 @@ class TelegramConnector:
             FormatError: the file cannot be read or is not a Telegram export.
         """
         try:
+            yield from self._parse(path, options)
+        except Stopped:
+            return  # cancelled while a file was being read
+
+    def _parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        try:
             export, repair = first_try(
-                lambda: path.open("rb"), lambda r: _scan(r, path.name), path.name
+                lambda: path.open("rb"),
+                lambda r: _scan(r, path.name),
+                path.name,
+                options.should_cancel,
             )
         except OSError as exc:
             raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
@@ -340,7 +349,12 @@ class TelegramConnector:
         done = 0
         try:
             with path.open("rb") as fh:
-                for item in self._messages(path, Reader(fh, repair=repair), chats, options):
+                for item in self._messages(
+                    path,
+                    Reader(fh, repair=repair, should_cancel=options.should_cancel),
+                    chats,
+                    options,
+                ):
                     if isinstance(item, EventRecord):
                         done += 1
                         if not ticker.step(done):

@@ -28,7 +28,7 @@ from typing import Any
 from app.errors import FormatError
 from app.records import Channel, EventRecord, Item, Notice, ParseOptions, Participant, Problem
 from connectors.chat_common import Ticker, as_list, as_str
-from connectors.json_stream import Reader, events, first_try, values
+from connectors.json_stream import Reader, Stopped, events, first_try, values
 
 _SOURCE = "zendesk"
 _TOP_KEYS = ("ticket", "tickets", "audits")
@@ -220,8 +220,17 @@ class ZendeskConnector:
             FormatError: the file cannot be read or is not Zendesk ticket JSON.
         """
         try:
+            yield from self._parse(path, options)
+        except Stopped:
+            return  # cancelled while a file was being read
+
+    def _parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        try:
             scan, repair = first_try(
-                lambda: path.open("rb"), lambda r: _scan(r, path.name), path.name
+                lambda: path.open("rb"),
+                lambda r: _scan(r, path.name),
+                path.name,
+                options.should_cancel,
             )
         except OSError as exc:
             raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
@@ -234,7 +243,11 @@ class ZendeskConnector:
         people = _People(scan.users)
         try:
             with path.open("rb") as fh:
-                found = _stream(Reader(fh, repair=repair), path.name, scan.shape)
+                found = _stream(
+                    Reader(fh, repair=repair, should_cancel=options.should_cancel),
+                    path.name,
+                    scan.shape,
+                )
                 if scan.shape == "audits":
                     yield from self._audits(path, found, scan, people, options)
                 else:

@@ -33,7 +33,7 @@ from app.records import EventRecord, Item, ParseOptions, Problem
 from connectors import registry
 from connectors.archive import ArchiveError, ArchiveRefused, SafeZip, ZipLimits
 from connectors.chat_common import load_json
-from connectors.json_stream import Reader
+from connectors.json_stream import Reader, Stopped
 from connectors.meta_dyi import InstagramConnector, MessengerConnector
 from connectors.slack import SlackConnector
 from connectors.telegram import TelegramConnector
@@ -488,3 +488,23 @@ def test_zendesk_requester_name_from_via(tmp_path: Path) -> None:
         "jane@example.com",
         None,
     )
+
+
+def test_cancel_is_polled_while_a_big_file_is_read(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return True
+
+    reader = Reader(io.BytesIO(b" " * (8 * MIB) + b"[]"), should_cancel=stop)
+    with pytest.raises(Stopped):
+        while reader.read(65536):
+            pass
+    assert calls == [1] and reader.consumed <= 4 * MIB
+    path = tmp_path / "result.json"
+    write_telegram(path, 8 * MIB)
+    # Stopped in the first reading, before anything is yielded (or found not to be its format).
+    options = ParseOptions(tz=ZoneInfo("UTC"), should_cancel=stop)
+    for connector in (TelegramConnector(), ZendeskConnector(), MessengerConnector()):
+        assert list(connector.parse(path, options)) == []

@@ -176,7 +176,7 @@ class _Chat:
     count: int = 0
     sampled: int = 0
     dated: bool = False
-    speakers: dict[str, str] = field(default_factory=dict)  # key -> (from_id, name)
+    speakers: dict[str, tuple[str, str]] = field(default_factory=dict)  # key: (from_id, name)
     cast: Cast = field(default_factory=Cast)
 
     def see(self, message: object) -> None:
@@ -190,7 +190,7 @@ class _Chat:
             author = as_str(message.get("from"))
             from_id = as_str(message.get("from_id"))
             if from_id or author:
-                self.speakers.setdefault(from_id or author, f"{from_id}\x1f{author}")
+                self.speakers.setdefault(from_id or author, (from_id, author))
 
     def make_cast(self) -> None:
         chat_id = as_str(self.fields.get("id"))
@@ -199,8 +199,7 @@ class _Chat:
         if as_str(self.fields.get("type")) in _PERSONAL and name:
             user = f"user{chat_id}" if chat_id else ""
             cast.add(user or name, person("member", name, _SOURCE, platform_id=user))
-        for key, both in self.speakers.items():
-            from_id, _, author = both.partition("\x1f")
+        for key, (from_id, author) in self.speakers.items():
             cast.add(key, person("member", author, _SOURCE, platform_id=from_id))
         self.cast = cast
 

@@ -362,7 +362,7 @@ class _Writer:
         owner_sent = False
         links: dict[tuple[int, str], str] = {}
         for participant in record.participants:
-            link = not (automated and participant.role == "from")
+            link = not (automated and participant.role in ("from", "author"))
             identities, is_owner = resolver.resolve(participant, record.source, link=link)
             if is_owner and participant.role in ("from", "author"):
                 owner_sent = True

@@ -74,10 +74,10 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     missing = [p for p in paths if not p.exists()]
     for path in missing:
-        print(f"threadline: {path}: no such file or folder", file=sys.stderr)
+        print(f"threadline: {registry.display_path(path)}: no such file or folder", file=sys.stderr)
     reports = ingest.import_paths(
         db,
-        [p for p in paths if p.exists()],
+        [p for p in paths if p not in missing],
         format=args.format,
         tz=_zone(args.tz),
         date_order=args.date_order,
@@ -87,7 +87,7 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
         out = {"files": [r.as_json() for r in reports]}
         out["files"].extend(
             {
-                "path": str(p),
+                "path": registry.display_path(p),
                 "format": "",
                 "added": 0,
                 "duplicates": 0,
@@ -95,7 +95,7 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
                 "problems": [],
                 "notices": [],
                 "status": "failed",
-                "error": f"{p}: no such file or folder",
+                "error": f"{registry.display_path(p)}: no such file or folder",
             }
             for p in missing
         )

@@ -382,3 +382,13 @@ def test_a_file_name_that_is_not_utf8(db: Database, tmp_path: Path) -> None:
         value.encode("utf-8")  # storable and printable, no lone surrogates
     assert any(v.startswith("caf\\xe9 \\xff.mbox:") for v in texts)  # the mbox locator
     assert [str(n).encode("utf-8") for n in names]
+
+
+def test_search_terms_are_deduplicated_and_bounded(db: Database) -> None:
+    run(db, [mail("<q@x>", "jane@example.com", "shop@example.com", "Periwinkle ribbon")])
+    assert queries.fts_query("ribbon Ribbon " * 300) == '"ribbon"*'
+    assert len(queries.query_words(" ".join(f"w{n}" for n in range(500)))) == 32
+    assert len(" ".join(queries.query_words("a" * 50_000 + " b"))) <= 1000
+    with db.session() as session:
+        assert len(queries.search(session, "periwinkle " * 5000)) == 1
+        assert queries.list_customers(session, "j" * 50_000) == []

@@ -650,6 +650,37 @@ def test_stripe_reads_times_in_the_zone_the_column_names(tmp_path: Path) -> None
     assert "names a zone Threadline does not know" in _notices(items)[0]
 
 
+def test_stripe_cut_down_export_without_id_or_email(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "unified_payments.csv"
+    path.write_text(
+        "Created date (UTC),Amount,Amount Refunded,Currency,Description,Status,Card Name\n"
+        "2026-07-01 12:00:00,10.00,0.00,eur,Mug,Paid,Ann Lee\n"
+        "2026-07-02 09:30:00,25.00,5.00,eur,Vase,Paid,Bob Roe\n"
+        "2026-07-02 09:30:00,25.00,5.00,eur,Vase,Paid,Bob Roe\n",
+        encoding="utf-8",
+    )
+    assert registry.detect(path).name == "stripe"
+    items = _parse(StripeConnector(), path)
+    assert _problems(items) == {}
+    events = list(_events(items).values())
+    keys = [e.external_id for e in events]
+    assert all(k.startswith("stripe-") for k in keys) and keys[2] == f"{keys[1]}-2"
+    assert keys == list(_events(_parse(StripeConnector(), path)))  # stable
+    assert events[0].occurred_at == datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    assert events[1].order is not None
+    assert (events[1].order.total, events[1].order.financial_status) == (
+        D("25.00"),
+        "partially_refunded",
+    )
+    assert events[0].participants[0].name == "Ann Lee"
+    assert import_file(db, path).added == 3
+    assert (import_file(db, path).duplicates, import_file(db, path).added) == (3, 0)
+    # The generic orders mapping names the column too.
+    header = ["Order", "Created date (UTC)", "Total"]
+    assert guess_columns(header)["date"] == "Created date (UTC)"
+    assert guess_columns(["Order", "Created (UTC)", "Total"])["date"] == "Created (UTC)"
+
+
 def test_stripe_newer_export_with_a_refund(db: Database) -> None:
     import_file(db, FIXTURES / "stripe_payments_bom_jpy_kwd.csv")
     assert _customer(db, "ahmed@example.com.kw").orders.totals == {"KWD": D("12.345")}

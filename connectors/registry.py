@@ -12,6 +12,7 @@ instead of walking into it.
 from __future__ import annotations
 
 import csv
+import decimal
 import importlib
 import logging
 import os
@@ -58,8 +59,14 @@ log = logging.getLogger(__name__)
 
 # What malformed data (not a bug) raises while a connector reads it: a JSON integer past
 # Python's 4,300-digit limit or a bad value (ValueError, UnicodeError), a number too large
-# (OverflowError), JSON nested too deeply (RecursionError).
-DATA_ERRORS: tuple[type[Exception], ...] = (ValueError, OverflowError, RecursionError)
+# (OverflowError), a non-finite amount (decimal.InvalidOperation), JSON nested too deeply
+# (RecursionError).
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    OverflowError,
+    decimal.InvalidOperation,
+    RecursionError,
+)
 
 
 def display_path(path: Path | str) -> str:

@@ -314,21 +314,28 @@ def _telegram(number: str) -> str:
         "text": "hi",
     }
     chat = {"name": "Jane", "type": "personal_chat", "id": 7, "messages": [message]}
-    return json.dumps(chat).replace('"NUMBER"', number, 1).replace("NUMBER", number)
+    return json.dumps(chat).replace('"NUMBER"', number)  # numbers, not strings
 
 
-def test_a_number_with_thousands_of_digits_fails_its_file_alone(
-    db: Database, tmp_path: Path
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        ("1" * 5000, "a number with thousands of digits"),  # past Python's 4,300 digits
+        ("9" * 400, "a number too large"),  # an epoch time no float can hold
+    ],
+)
+def test_a_number_no_parser_takes_fails_its_file_alone(
+    db: Database, tmp_path: Path, number: str, reason: str
 ) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
-    (folder / "a_result.json").write_text(_telegram("1" * 5000), encoding="utf-8")
+    (folder / "a_result.json").write_text(_telegram(number), encoding="utf-8")
     _mbox(folder / "b.mbox", b"after")
     reports = import_paths(db, [folder])
     by_name = {Path(r.path).name: r for r in reports}
     bad = by_name["a_result.json"]
     assert bad.status == "failed"
-    assert bad.error is not None and "a number with thousands of digits" in bad.error
+    assert bad.error is not None and reason in bad.error
     assert "\n" not in bad.error and "set_int_max_str_digits" not in bad.error
     assert by_name["b.mbox"].added == 1
 

@@ -255,10 +255,11 @@ def cmd_export(db: Database, args: argparse.Namespace) -> int:
         cid = queries.resolve_customer(session, args.customer)
     pdf = importlib.import_module("app.export.pdf")
     pages = pdf.export_customer_pdf(db, cid, Path(args.pdf))
+    shown = registry.display_path(args.pdf)  # a file name need not be valid UTF-8
     if args.json:
-        _print_json({"path": str(args.pdf), "pages": pages})
+        _print_json({"path": shown, "pages": pages})
     else:
-        print(f"wrote {args.pdf} ({pages} pages)")
+        print(f"wrote {shown} ({pages} pages)")
     return 0
 
 

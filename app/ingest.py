@@ -673,12 +673,11 @@ def _clean_item(item: Item, full: bool) -> Item:
         return Notice(displayable(item.message))
     if isinstance(item, OwnerHint):
         return dataclasses.replace(item, value=displayable(item.value)) if full else item
-    if full:
+    if full or displayable(item.locator) != item.locator:
+        # A name with undecodable bytes (the file's, a Maildir folder's) may be in any text.
         cleaned = _clean_value(item)
         assert isinstance(cleaned, EventRecord)
         return cleaned
-    if not item.locator.isascii():
-        return dataclasses.replace(item, locator=displayable(item.locator))
     return item
 
 

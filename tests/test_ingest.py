@@ -375,19 +375,26 @@ def test_a_file_name_that_is_not_utf8(db: Database, tmp_path: Path) -> None:
     chat = Path(os.fsdecode(os.fsencode(tmp_path) + b"/WhatsApp Chat with J\xff.txt"))
     chat.write_text("01/02/2024, 10:00 - Jane: hello\n", encoding="utf-8")
     _mbox(tmp_path / "z.mbox", b"two")
-    reports = import_paths(db, [bad, chat, tmp_path / "z.mbox"])
-    assert [r.status for r in reports] == ["done", "done", "done"]
+    maildir = tmp_path / "Maildir"
+    cur = Path(os.fsdecode(os.fsencode(maildir) + b"/.Ar\xffchive/cur"))
+    cur.mkdir(parents=True)
+    (maildir / "cur").mkdir()
+    (cur / os.fsdecode(b"17000.M1.h\xfe:2,S")).write_bytes(_MBOX.split(b"\n", 1)[1] % (b"m", b"m"))
+    reports = import_paths(db, [bad, chat, tmp_path / "z.mbox", maildir])
+    assert [r.status for r in reports] == ["done", "done", "done", "done"]
     assert reports[0].path.endswith("caf\\xe9 \\xff.mbox")
-    assert reports[0].added == 1 and reports[1].added == 1 and reports[2].added == 1
+    assert [r.added for r in reports] == [1, 1, 1, 1]
     json.dumps([r.as_json() for r in reports], ensure_ascii=False).encode("utf-8")
     with db.session() as session:
         texts = session.execute(text("SELECT path FROM import_run")).scalars().all()
         texts += session.execute(text("SELECT locator FROM event")).scalars().all()
         texts += session.execute(text("SELECT title FROM event")).scalars().all()
+        texts += session.execute(text("SELECT details FROM event")).scalars().all()
         names = session.execute(text("SELECT name FROM event_participant")).scalars().all()
     for value in texts:
         value.encode("utf-8")  # storable and printable, no lone surrogates
     assert any(v.startswith("caf\\xe9 \\xff.mbox:") for v in texts)  # the mbox locator
+    assert "Maildir/.Ar\\xffchive/cur/17000.M1.h\\xfe:2,S" in texts
     assert [str(n).encode("utf-8") for n in names]
 
 

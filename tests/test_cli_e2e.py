@@ -235,3 +235,29 @@ def test_queries_and_arguments_get_one_line_answers(cli: CLI, tmp_path: Path) ->
     assert "expected one argument" in cli.run("search", "x", "--limit").stderr
     result = cli.run("search", "--weird")
     assert result.returncode == 0 and "nothing matches '--weird'" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "query", "limit", "as_json"),
+    [
+        (["search", "-foo"], "-foo", 50, False),
+        (["--db", "x.db", "search", "--weird", "--json"], "--weird", 50, True),
+        (["--db=x.db", "search", "--limit", "3", "-x"], "-x", 3, False),
+        (["search", "--limit=4", "--js", "plain"], "plain", 4, True),
+        (["search", "-5", "--lim", "2"], "-5", 2, False),
+        (["search", "--", "--json"], "--json", 50, False),
+        (["search", "--json", "--", "-a"], "-a", 50, True),
+    ],
+)
+def test_a_query_may_start_with_a_dash_and_every_option_still_parses(
+    argv: list[str], query: str, limit: int, as_json: bool
+) -> None:
+    from app.cli import _free_text_first, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(_free_text_first(parser, argv))
+    assert (args.query, args.limit, args.json) == (query, limit, as_json)
+    customers = parser.parse_args(_free_text_first(parser, ["customers", "--json", "-ann"]))
+    assert (customers.query, customers.json) == ("-ann", True)
+    other = ["import", "a.mbox", "--format", "mbox", "--tz", "UTC"]
+    assert _free_text_first(parser, other) == other  # other commands are left alone

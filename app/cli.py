@@ -112,6 +112,8 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
             if r.status != "done":
                 line += f" ({r.status})"
             print(line)
+            if r.error:  # it stopped part way: say why
+                print(f"  error: {r.error}")
             for notice in r.notices:
                 print(f"  note: {notice}")
             for problem in r.problems[:20]:

@@ -329,7 +329,9 @@ def _strays(directory: Path) -> tuple[list[str], int, list[str]]:
                     continue
                 try:
                     if entry.is_dir():
-                        if not is_maildir(Path(entry.path)):  # nested Maildirs import alone
+                        # Nested Maildirs import alone; server folders (courierimapkeywords)
+                        # hold no mail.
+                        if not is_maildir(Path(entry.path)) and not _server_file(name):
                             folders.append(name)
                     elif entry.is_file() and not _server_file(name):
                         files.append(name)

@@ -632,6 +632,7 @@ def test_maildir_says_what_it_skipped_and_imports_stray_messages(tmp_path: Path)
     (root / "notes.txt").write_bytes(b"remember the milk\n")
     (root / "attic").mkdir()
     (root / "attic" / "old").write_bytes(_mail(11, alice, shop, "In a plain folder"))
+    (root / "courierimapkeywords").mkdir()  # a mail server's own folder: not mentioned
     (root / ".Sent" / "tmp" / "1700000012.M12P1.host").write_bytes(_mail(12, shop, alice, "T"))
     items = list(MaildirConnector().parse(root, _options()))
     records = {r.locator: r for r in _records(items)}

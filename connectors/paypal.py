@@ -89,7 +89,8 @@ _REFUND_WORDS = (
 )  # fmt: skip
 # A Type naming a payment from a buyer (English and the main European languages) …
 _PAYMENT_WORDS = (
-    "payment", "donation", "zahlung", "spende", "paiement", "pago", "pagamento", "betaling",
+    "payment", "donation", "received", "virtual terminal", "zahlung", "spende", "erhalten",
+    "paiement", "reçu", "pago", "recibido", "pagamento", "ricevuto", "betaling", "ontvangen",
     "płatność",
 )  # fmt: skip
 # … unless it names money PayPal moves on the account holder's own behalf.

@@ -340,6 +340,7 @@ def test_a_number_no_parser_takes_fails_its_file_alone(
     assert by_name["b.mbox"].added == 1
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
 def test_a_fifo_is_never_opened(db: Database, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -359,6 +360,7 @@ def test_a_fifo_is_never_opened(db: Database, tmp_path: Path) -> None:
         preview_file(db, folder / "pipe.mbox")
 
 
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero on this system")
 def test_a_device_is_not_read(db: Database, tmp_path: Path) -> None:
     _mbox(tmp_path / "ok.mbox", b"dev")
     reports = import_paths(db, [Path("/dev/zero"), tmp_path / "ok.mbox"])

@@ -74,10 +74,10 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     missing = [p for p in paths if not p.exists()]
     for path in missing:
-        print(f"threadline: {path}: no such file or folder", file=sys.stderr)
+        print(f"threadline: {registry.display_path(path)}: no such file or folder", file=sys.stderr)
     reports = ingest.import_paths(
         db,
-        [p for p in paths if p.exists()],
+        [p for p in paths if p not in missing],
         format=args.format,
         tz=_zone(args.tz),
         date_order=args.date_order,
@@ -87,7 +87,7 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
         out = {"files": [r.as_json() for r in reports]}
         out["files"].extend(
             {
-                "path": str(p),
+                "path": registry.display_path(p),
                 "format": "",
                 "added": 0,
                 "duplicates": 0,
@@ -95,7 +95,7 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
                 "problems": [],
                 "notices": [],
                 "status": "failed",
-                "error": f"{p}: no such file or folder",
+                "error": f"{registry.display_path(p)}: no such file or folder",
             }
             for p in missing
         )
@@ -114,6 +114,8 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
             if r.status != "done":
                 line += f" ({r.status})"
             print(line)
+            if r.error:  # it stopped part way: say why
+                print(f"  error: {r.error}")
             for notice in r.notices:
                 print(f"  note: {notice}")
             for problem in r.problems[:20]:
@@ -155,6 +157,7 @@ def cmd_config(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_customers(db: Database, args: argparse.Namespace) -> int:
+    queries.check_query(args.query or "", "customer query")
     with db.session() as session:
         tz = settings.zone(session)
         rows: list[queries.CustomerRow] = []
@@ -222,6 +225,7 @@ def cmd_show(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_search(db: Database, args: argparse.Namespace) -> int:
+    queries.check_query(args.query, "search query", words=True)
     with db.session() as session:
         tz = settings.zone(session)
         hits = queries.search(session, args.query, limit=args.limit)
@@ -260,17 +264,19 @@ def cmd_export(db: Database, args: argparse.Namespace) -> int:
     if args.pdf:
         pdf = importlib.import_module("app.export.pdf")
         pages = pdf.export_customer_pdf(db, cid, Path(args.pdf))
-        result.update(path=str(args.pdf), pages=pages)
+        shown = registry.display_path(args.pdf)  # a file name need not be valid UTF-8
+        result.update(path=shown, pages=pages)
         if args.json is not True:
-            print(f"wrote {args.pdf} ({pages} pages)")
+            print(f"wrote {shown} ({pages} pages)")
     exporter = importlib.import_module("app.export.data")
     for target, write in ((data_file, exporter.write_json), (args.zip, exporter.write_zip)):
         if target:
             data = write(db, cid, Path(target))
             events = len(data["events"])
-            result.setdefault("data", []).append({"path": str(target), "events": events})
+            shown = registry.display_path(target)
+            result.setdefault("data", []).append({"path": shown, "events": events})
             if args.json is not True:
-                print(f"wrote {target} (everything stored about the customer: {events} events)")
+                print(f"wrote {shown} (everything stored about the customer: {events} events)")
     if args.json is True:
         _print_json(result)
     return 0
@@ -612,9 +618,98 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose one positional is free text that may start with "-" ("-foo", "--weird").
+_FREE_TEXT_COMMANDS = ("search", "customers")
+# Arguments that name files: their undecodable bytes are a file name's, kept as they are.
+_PATH_ARGUMENTS = frozenset({"paths", "db", "pdf"})
+
+
+def _free_text_first(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``argv`` with a search or customer query that starts with "-" moved behind ``--``.
+
+    argparse reads ``search -foo`` as an unknown option. A token after the
+    command that is not one of its options (exactly, or an unambiguous
+    ``--long`` prefix, or ``--long=value``) is the query; every real option
+    keeps working.
+    """
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):  # the global options
+        index += 2 if argv[index] == "--db" else 1
+    if index >= len(argv) or argv[index] not in _FREE_TEXT_COMMANDS:
+        return argv
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command_parser = sub.choices[argv[index]]
+    takes_value: dict[str, bool] = {}
+    for action in command_parser._actions:
+        for option in action.option_strings:
+            takes_value[option] = action.nargs != 0
+    head, rest = argv[: index + 1], argv[index + 1 :]
+    kept: list[str] = []
+    moved: list[str] = []
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        if token == "--":
+            kept.extend(rest[i:])
+            break
+        if token.startswith("-") and len(token) > 1:
+            name = token.split("=", 1)[0] if token.startswith("--") else token
+            known = [o for o in takes_value if o == name] or (
+                [o for o in takes_value if o.startswith("--") and o.startswith(name)]
+                if name.startswith("--") and len(name) > 2
+                else []
+            )
+            if len(known) == 1 or (known and name in known):
+                kept.append(token)
+                if takes_value[known[0]] and "=" not in token and i + 1 < len(rest):
+                    kept.append(rest[i + 1])
+                    i += 1
+            else:
+                moved.append(token)
+        else:
+            kept.append(token)
+        i += 1
+    if not moved:
+        return argv
+    if "--" in kept:
+        at = kept.index("--")
+        return head + kept[:at] + ["--", *moved, *kept[at + 1 :]]
+    return head + kept + ["--", *moved]
+
+
+def _undecodable_argument(args: argparse.Namespace) -> str | None:
+    """The name of a text argument holding bytes that are not valid UTF-8, if any."""
+    for name, value in vars(args).items():
+        if name in _PATH_ARGUMENTS or name == "func":
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return name.upper()
+    return None
+
+
+def _error_line(exc: BaseException) -> str:
+    """An unexpected error in one line: never the SQL or parameters a database error carries."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if isinstance(orig, BaseException) else exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return registry.displayable(first[:300])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI (or the GUI when no command is given); returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(_free_text_first(parser, list(sys.argv[1:] if argv is None else argv)))
+    bad = _undecodable_argument(args)
+    if bad is not None:
+        print(
+            f"threadline: the {bad} argument has bytes that are not valid UTF-8 text",
+            file=sys.stderr,
+        )
+        return 2
     db_path = Path(args.db).expanduser() if args.db else default_db_path()
     setup_logging()
     if args.command is None:
@@ -638,7 +733,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # our bug: log the traceback, show one line
         log.exception("command %s failed", args.command)
-        print(f"threadline: internal error: {exc} (details in the log)", file=sys.stderr)
+        print(
+            f"threadline: internal error: {_error_line(exc)} (details in the log)",
+            file=sys.stderr,
+        )
         return 2
     finally:
         db.dispose()

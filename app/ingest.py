@@ -11,10 +11,11 @@ signals, tests pass lambdas.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -40,6 +41,7 @@ from app.models import (
 from app.records import DateOrder, EventRecord, Item, Notice, OwnerHint, ParseOptions, Problem
 from connectors import registry
 from connectors.base import Connector
+from connectors.registry import DATA_ERRORS, display_path, displayable
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ class FileReport:
     updated: int = 0
     problems: list[Problem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
-    status: str = "done"  # done | cancelled | failed
+    status: str = "done"  # done | cancelled | failed | skipped (a FIFO or device in a folder)
     error: str | None = None
     run_id: int | None = None
     suppressed: int = 0  # items of forgotten customers held back (``app.erasure``)
@@ -512,8 +514,11 @@ def import_file(
 
     Raises:
         FormatError: the file is not (or not detected as) a supported format.
-        UserFacingError: the file cannot be read.
+        UserFacingError: the file cannot be read, is a FIFO, device or socket, or
+            holds data no parser can take (a number with thousands of digits,
+            JSON nested too deeply).
     """
+    registry.check_regular(path)
     connector = _connector_for(db, path, format)
     byte_state = [0, 0]
 
@@ -526,16 +531,18 @@ def import_file(
         if headers and column_map is None:
             column_map = mappings.saved(session, connector.name, headers)
         options = _options(session, tz, date_order, on_bytes, should_cancel, column_map)
+    label = display_path(path)
     report = import_items(
         db,
         lambda: connector.parse(path, options),
-        label=str(path),
+        label=label,
         format=connector.name,
         progress=progress,
         should_cancel=should_cancel,
         batch_size=batch_size,
         byte_state=byte_state,
         owner_hints=owner_hints,
+        clean_text=label != str(path),
     )
     if headers and chosen and report.status == "done":
         # A mapping the user gave that worked is remembered for this header set.
@@ -555,6 +562,7 @@ def import_items(
     batch_size: int = BATCH_SIZE,
     byte_state: list[int] | None = None,
     owner_hints: bool = True,
+    clean_text: bool = False,
 ) -> FileReport:
     """Store a stream of items as one import run (the core of ``import_file``).
 
@@ -569,9 +577,13 @@ def import_items(
         byte_state: [done, total] bytes, updated by the producer for progress.
         owner_hints: let the source's own word on who the business is seed the
             owner settings (False when the user chose in the import dialog).
+        clean_text: the source's name is not valid UTF-8: escape undecodable bytes
+            in every text the items carry (locators and problems always are).
 
     Raises:
-        FormatError, UserFacingError: the producer failed before yielding anything.
+        FormatError, UserFacingError: the producer failed before yielding anything
+            (malformed data it cannot parse, such as a number with thousands of
+            digits, counts as a ``UserFacingError``).
     """
     report = FileReport(path=label, format=format)
     state = byte_state if byte_state is not None else [0, 0]
@@ -600,7 +612,7 @@ def import_items(
 
     batch: list[Item] = []
     try:
-        for item in items():
+        for item in _guarded(items, label, clean_text):
             batch.append(item)
             items_seen += 1
             if len(batch) >= batch_size:
@@ -613,7 +625,7 @@ def import_items(
         writer.write_batch(batch)
     except (FormatError, UserFacingError) as exc:
         writer.write_batch(batch)
-        report.status, report.error = "failed", str(exc)
+        report.status, report.error = "failed", displayable(str(exc))
         _finish(db, report)
         if report.added or report.duplicates or report.problems:
             return report
@@ -623,12 +635,74 @@ def import_items(
         report.status = "cancelled"
     except OSError as exc:
         writer.write_batch(batch)
-        report.status, report.error = "failed", f"{label}: read error: {exc}"
+        report.status, report.error = "failed", displayable(f"{label}: read error: {exc}")
         _finish(db, report)
         raise UserFacingError(report.error) from exc
     emit()
     _finish(db, report)
     return report
+
+
+def _guarded(items: Callable[[], Iterable[Item]], label: str, full: bool) -> Iterator[Item]:
+    """The producer's items, storable as text; malformed data it chokes on ends the file.
+
+    Only the errors that malformed data raises in a parser (``DATA_ERRORS``) are
+    turned into a one-line ``UserFacingError`` for this file (logged with the
+    traceback); anything else is a bug and propagates. Errors raised by the
+    consumer between items never pass through here.
+    """
+    try:
+        for item in items():
+            yield _clean_item(item, full)
+    except DATA_ERRORS as exc:
+        log.warning("%s: could not read the data", label, exc_info=True)
+        raise UserFacingError(f"{label}: cannot read: {_data_error(exc)}; file skipped") from exc
+
+
+def _data_error(exc: Exception) -> str:
+    """Malformed data's error in words, without Python's advice."""
+    message = str(exc)
+    if isinstance(exc, RecursionError):
+        return "data nested too deeply"
+    if "integer string conversion" in message:
+        return "a number with thousands of digits"
+    if isinstance(exc, OverflowError):
+        return "a number too large"
+    if isinstance(exc, UnicodeError):
+        return "text in an encoding it does not declare"
+    first = displayable(message.splitlines()[0] if message else type(exc).__name__)
+    return f"bad data ({first[:200]})"
+
+
+def _clean_item(item: Item, full: bool) -> Item:
+    """An item whose texts can be stored and printed (undecodable file-name bytes escaped)."""
+    if isinstance(item, Problem):
+        return Problem(displayable(item.location), displayable(item.reason))
+    if isinstance(item, Notice):
+        return Notice(displayable(item.message))
+    if isinstance(item, OwnerHint):
+        return dataclasses.replace(item, value=displayable(item.value)) if full else item
+    if full or displayable(item.locator) != item.locator:
+        # A name with undecodable bytes (the file's, a Maildir folder's) may be in any text.
+        cleaned = _clean_value(item)
+        assert isinstance(cleaned, EventRecord)
+        return cleaned
+    return item
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return displayable(value)
+    if isinstance(value, tuple):
+        return tuple(_clean_value(v) for v in value)
+    if isinstance(value, list):
+        return [_clean_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {_clean_value(k): _clean_value(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _clean_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 def _finish(db: Database, report: FileReport) -> None:
@@ -654,12 +728,26 @@ def import_paths(
     """Import files and folders (walked recursively); a bad file fails alone.
 
     A file that cannot be read or is not a supported format gets a report with
-    status "failed" and its one-line error; the other files still import.
+    status "failed" and its one-line error; the other files still import. A
+    named pipe, device or socket is never opened: given by name it fails, met
+    while walking a folder it gets a report with status "skipped".
     """
     reports: list[FileReport] = []
-    for path in registry.expand(paths):
+    given = list(paths)
+    for path in registry.expand(given):
         if should_cancel is not None and should_cancel():
             break
+        special = registry.special_file(path)
+        if special is not None:
+            reports.append(
+                FileReport(
+                    path=display_path(path),
+                    format=format or "",
+                    status="failed" if path in given else "skipped",
+                    error=f"{display_path(path)}: {special}, not a regular file; skipped",
+                )
+            )
+            continue
         try:
             reports.append(
                 import_file(
@@ -676,7 +764,12 @@ def import_paths(
             )
         except UserFacingError as exc:
             reports.append(
-                FileReport(path=str(path), format=format or "", status="failed", error=str(exc))
+                FileReport(
+                    path=display_path(path),
+                    format=format or "",
+                    status="failed",
+                    error=displayable(str(exc)),
+                )
             )
     return reports
 
@@ -725,16 +818,20 @@ def preview_file(
 
     Raises:
         FormatError: the file is not a supported format.
-        UserFacingError: the file cannot be read.
+        UserFacingError: the file cannot be read, is not a regular file, or holds
+            data no parser can take.
     """
+    registry.check_regular(path)
     connector = _connector_for(db, path, format)
     with db.session() as session:
         if column_map is None and registry.mapping_spec(connector.name):
             column_map = mappings.saved(session, connector.name, registry.read_headers(path))
         options = _options(session, tz, date_order, lambda _d, _t: None, None, column_map)
-    result = Preview(path=str(path), format=connector.name, label=connector.label)
+    label = display_path(path)
+    result = Preview(path=label, format=connector.name, label=connector.label)
     authors: dict[str, None] = {}
-    for item in connector.parse(path, options):
+    items = _guarded(lambda: connector.parse(path, options), label, label != str(path))
+    for item in items:
         if isinstance(item, EventRecord):
             result.records.append(item)
             for p in item.participants:

@@ -158,7 +158,10 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(first, UnicodeDecodeError):
         return "not UTF-8"
     text = str(first).strip().splitlines()
-    return text[0].strip()[:200] if text else type(exc).__name__
+    line = text[0].strip()[:200] if text else type(exc).__name__
+    if "integer overflow" in line or "digits" in line:
+        return "a number too large, with thousands of digits"
+    return line
 
 
 def events(reader: Reader, where: str) -> Iterator[Event]:

@@ -5,10 +5,12 @@ only on the first row of each order, and later rows of the same order (same
 ``Name``) add line items only. Columns are matched by header name because the
 layout has grown from about 44 to 79 columns over the years. The file is read
 as a stream, holding one order's rows at a time, and each order becomes one
-``EventRecord`` with an ``OrderInfo``. Amounts stay exact ``Decimal`` values,
-dates become aware UTC datetimes (including Excel serial numbers left behind
-by a spreadsheet round trip), and a bad row becomes a ``Problem`` while the
-rest of the file goes on.
+``EventRecord`` with an ``OrderInfo``, keyed by Shopify's order ``Id`` (else
+its ``Name`` and creation time: see ``order_key``), so two stores' ``#1001``
+stay two orders and a newer export of one store updates its orders. Amounts
+stay exact ``Decimal`` values, dates become aware UTC datetimes (including
+Excel serial numbers left behind by a spreadsheet round trip), and a bad row
+becomes a ``Problem`` while the rest of the file goes on.
 
 Spreadsheet round trips are tolerated: the delimiter is detected (a European
 Excel re-saves with ``;`` and may write decimal commas, decided from the
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,7 +62,13 @@ from connectors.order_values import (
     region_date_order,
 )
 
-__all__ = ["ShopifyConnector", "parse_amount", "parse_date", "parse_note_attributes"]
+__all__ = [
+    "ShopifyConnector",
+    "order_key",
+    "parse_amount",
+    "parse_date",
+    "parse_note_attributes",
+]
 
 _WHAT = "a Shopify orders export"
 _REQUIRED = ("Name", "Created at", "Lineitem name")
@@ -127,6 +135,25 @@ def parse_note_attributes(text: str) -> dict[str, str]:
 def _key(name: str) -> str:
     key = norm(name)
     return _ALIASES.get(key, key)
+
+
+def order_key(name: str, order_id: str, created: datetime) -> str:
+    """An order's natural key: Shopify's order ``Id``, else its ``Name`` and creation time.
+
+    Every store numbers its orders ``#1001``, ``#1002``…, so the name alone would
+    let two stores' exports overwrite each other. ``Id`` is unique across
+    Shopify; an export without it (or with an ``Id`` a spreadsheet turned into
+    ``1.67185E+13``) keys an order by its name and the second it was created,
+    which a newer export of the same store repeats and another store does not.
+
+    Args:
+        name: the order's ``Name`` ("#1001").
+        order_id: its ``Id`` cell (may be empty).
+        created: its ``Created at`` time (aware).
+    """
+    if order_id.isdigit():
+        return f"id:{order_id}"
+    return f"{name}@{created.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
 class ShopifyConnector:
@@ -347,7 +374,10 @@ class ShopifyConnector:
         participants: tuple[Participant, ...] = ()
         if buyer_name or email or phone:
             participants = (Participant("buyer", buyer_name, email, phone, platform="shopify"),)
-        return order_event("shopify", info, created, participants, details, locator)
+        key = order_key(group.name, info.platform_order_id, created)
+        return order_event(
+            "shopify", info, created, participants, details, locator, external_id=key
+        )
 
 
 def _needs_order(value: str) -> bool:

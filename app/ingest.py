@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,18 @@ from app.models import (
     OrderLine,
     utcnow,
 )
-from app.records import DateOrder, EventRecord, Item, Notice, OwnerHint, ParseOptions, Problem
+from app.records import (
+    MAX_NAME_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+    DateOrder,
+    EventRecord,
+    Item,
+    Notice,
+    OwnerHint,
+    ParseOptions,
+    Problem,
+)
 from connectors import registry
 from connectors.base import Connector
 
@@ -103,6 +114,63 @@ def content_hash(record: EventRecord) -> str:
         payload["o"] = repr(record.order)
     data = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def bound_record(record: EventRecord) -> tuple[EventRecord, list[Problem]]:
+    """The record with its text, title and names cut to the stored sizes, and what was cut.
+
+    Every channel goes through here, so no item stores more than ``MAX_TEXT_CHARS`` of
+    text, ``MAX_TITLE_CHARS`` of title or ``MAX_NAME_CHARS`` of a name or handle. A cut
+    text ends with a line saying how much was left out, its details say
+    ``text_truncated``, and each cut is a problem at the record's locator.
+
+    Args:
+        record: a record as a connector yielded it (``text_cut`` counts what the
+            connector already left out).
+
+    Returns:
+        The record to store, and one problem per cut value.
+    """
+    where = record.locator or record.external_id[:200]
+    problems: list[Problem] = []
+    changes: dict[str, Any] = {}
+    total = len(record.text) + record.text_cut
+    if total > MAX_TEXT_CHARS:
+        left_out = total - MAX_TEXT_CHARS
+        changes["text"] = (
+            record.text[:MAX_TEXT_CHARS]
+            + f"\n[… text cut: {left_out:,} more characters were not stored]"
+        )
+        changes["details"] = {**record.details, "text_truncated": True}
+        problems.append(
+            Problem(
+                where,
+                f"text cut at {MAX_TEXT_CHARS:,} characters (about 1 MB) of {total:,}; "
+                "the rest is not stored",
+            )
+        )
+    if len(record.title) > MAX_TITLE_CHARS:
+        changes["title"] = record.title[: MAX_TITLE_CHARS - 1] + "…"
+        problems.append(
+            Problem(where, f"title cut at {MAX_TITLE_CHARS:,} characters of {len(record.title):,}")
+        )
+    people = []
+    for p in record.participants:
+        long = [n for n in ("name", "handle") if len(getattr(p, n) or "") > MAX_NAME_CHARS]
+        if long:
+            p = replace(p, **{n: getattr(p, n)[:MAX_NAME_CHARS] for n in long})
+            problems.append(
+                Problem(
+                    where,
+                    f"a participant's {' and '.join(long)} cut at {MAX_NAME_CHARS} characters",
+                )
+            )
+        people.append(p)
+    if people != list(record.participants):
+        changes["participants"] = tuple(people)
+    if record.text_cut:
+        changes["text_cut"] = 0
+    return (replace(record, **changes) if changes else record), problems
 
 
 def _people_text(record: EventRecord) -> str:
@@ -261,6 +329,10 @@ class _Writer:
             known = _existing_events(session, [i for i in items if isinstance(i, EventRecord)])
             pending = _Pending()
             for item in items:
+                if isinstance(item, EventRecord):
+                    item, cuts = bound_record(item)
+                    for cut in cuts:
+                        self._problem(session, cut)
                 if isinstance(item, Problem):
                     self._problem(session, item)
                 elif isinstance(item, Notice):
@@ -727,6 +799,8 @@ def preview_file(
     authors: dict[str, None] = {}
     for item in connector.parse(path, options):
         if isinstance(item, EventRecord):
+            item, cuts = bound_record(item)
+            result.problems.extend(cuts)
             result.records.append(item)
             for p in item.participants:
                 if p.role in ("from", "author", "buyer"):

@@ -39,6 +39,7 @@ from app.models import (
 )
 from app.records import (
     MAX_NAME_CHARS,
+    MAX_PROBLEMS,
     MAX_TEXT_CHARS,
     MAX_TITLE_CHARS,
     DateOrder,
@@ -662,9 +663,12 @@ def import_items(
             )
 
     batch: list[Item] = []
+    problems_met = 0
     try:
         for item in items():
-            batch.append(item)
+            problems_met += isinstance(item, Problem)
+            if not isinstance(item, Problem) or problems_met <= MAX_PROBLEMS:
+                batch.append(item)  # past the cap a file of junk is counted, not listed
             items_seen += 1
             if len(batch) >= batch_size:
                 writer.write_batch(batch)
@@ -673,16 +677,17 @@ def import_items(
             if should_cancel is not None and should_cancel():
                 report.status = "cancelled"
                 break
+        batch.extend(_more_problems(label, problems_met))
         writer.write_batch(batch)
     except (FormatError, UserFacingError) as exc:
-        writer.write_batch(batch)
+        writer.write_batch([*batch, *_more_problems(label, problems_met)])
         report.status, report.error = "failed", str(exc)
         _finish(db, report)
         if report.added or report.duplicates or report.problems:
             return report
         raise
     except Cancelled:
-        writer.write_batch(batch)
+        writer.write_batch([*batch, *_more_problems(label, problems_met)])
         report.status = "cancelled"
     except OSError as exc:
         writer.write_batch(batch)
@@ -692,6 +697,14 @@ def import_items(
     emit()
     _finish(db, report)
     return report
+
+
+def _more_problems(label: str, met: int) -> list[Problem]:
+    """The one problem that counts those past ``MAX_PROBLEMS`` (none if there were not more)."""
+    if met <= MAX_PROBLEMS:
+        return []
+    more = met - MAX_PROBLEMS
+    return [Problem(label, f"{more:,} more problems like the ones above were not listed")]
 
 
 def _finish(db: Database, report: FileReport) -> None:

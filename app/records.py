@@ -25,6 +25,8 @@ DateOrder = Literal["dmy", "mdy", "ymd"]
 MAX_TEXT_CHARS = 1_000_000
 MAX_TITLE_CHARS = 2_000
 MAX_NAME_CHARS = 500
+# Problems kept per imported file; past this they are counted in one last problem.
+MAX_PROBLEMS = 1000
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,6 @@ _MAX_AUTHOR = 80
 # Distinct authors remembered (a WhatsApp group has at most 1,024 members); more are
 # still authors of their messages, only not listed as members of every message.
 _MAX_AUTHORS = 5000
-_MAX_PROBLEMS = 1000  # per file; the rest are counted in one last problem
 # A line is held up to the text bound (plus room for its header); the rest is counted.
 _MAX_LINE_CHARS = MAX_TEXT_CHARS + 1000
 # Stands for the left-to-right mark iOS writes after ``Name: `` (see ``_line_text``).
@@ -613,7 +612,6 @@ class WhatsAppConnector:
             return found
 
         ids = StableIds(chat)
-        problems = _Problems()
         current: _Msg | None = None
         previous: datetime | None = None
 
@@ -670,40 +668,17 @@ class WhatsAppConnector:
             where = f"{where_file}:{index + 1}"
             if h is not None:
                 kept = "kept in the previous message" if current else "no message before it"
-                problem = problems.add(
+                yield Problem(
                     where, f"impossible date or time {h.stamp!r}; line {kept}: {line[:200]}"
                 )
-                if problem is not None:
-                    yield problem
             elif current is None and line.strip():
-                problem = problems.add(where, f"text before the first message: {line[:200]}")
-                if problem is not None:
-                    yield problem
+                yield Problem(where, f"text before the first message: {line[:200]}")
             if current is not None:
                 current.add(line, cut)
         if current is not None:
             yield record(current)
-        if (summary := problems.summary(where_file)) is not None:
-            yield summary
         if options.progress is not None:
             options.progress(total, total)
-
-
-class _Problems:
-    """Problems of one file, the first ``_MAX_PROBLEMS`` listed and the rest counted."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def add(self, where: str, reason: str) -> Problem | None:
-        self.count += 1
-        return Problem(where, reason) if self.count <= _MAX_PROBLEMS else None
-
-    def summary(self, where: str) -> Problem | None:
-        extra = self.count - _MAX_PROBLEMS
-        if extra <= 0:
-            return None
-        return Problem(where, f"{extra:,} more lines like the problems above were not listed")
 
 
 def _text_layout(fh: BinaryIO) -> tuple[str, str]:

@@ -181,15 +181,16 @@ class _Msg:
 
     def add(self, line: str, cut: int = 0) -> None:
         """Add one line (``cut`` characters of it already left out)."""
-        room = MAX_TEXT_CHARS + 1 - self.size
-        if room <= 0:
-            self.cut += len(line) + 1 + cut
+        joint = 1 if self.lines else 0  # the line break before it
+        room = MAX_TEXT_CHARS + 1 - self.size - joint
+        if room < 0:
+            self.cut += joint + len(line) + cut
             return
         if len(line) > room:
             self.cut += len(line) - room
             line = line[:room]
         self.lines.append(line)
-        self.size += len(line) + (1 if self.size else 0)
+        self.size += joint + len(line)
         self.cut += cut
 
 

@@ -20,6 +20,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -113,6 +114,7 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] > 1 else ","
 
 
+@lru_cache(maxsize=4096)
 def norm(name: str) -> str:
     """A header name reduced to its key: lower case letters and digits only.
 

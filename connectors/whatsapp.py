@@ -43,6 +43,7 @@ _SOURCE = "whatsapp"
 _SNIFF_LINES = 50
 _PROGRESS_EVERY = 500
 _MAX_AUTHOR = 80
+_MAX_PLACEHOLDER = 1000
 # Distinct authors remembered (a WhatsApp group has at most 1,024 members); more are
 # still authors of their messages, only not listed as members of every message.
 _MAX_AUTHORS = 5000
@@ -283,7 +284,9 @@ def _kind_of_file(name: str) -> str:
 
 def _media(text: str) -> dict[str, str | None] | None:
     """The media placeholder a message's first line holds, if any."""
-    first = text.split("\n", 1)[0].strip()
+    first = text.partition("\n")[0].strip()
+    if len(first) > _MAX_PLACEHOLDER:
+        return None  # a placeholder is a file name and a few words; this is someone's text
     if m := _ATTACHED.fullmatch(first):
         name = m["file"].strip()
         return {"kind": _kind_of_file(name), "file": name}

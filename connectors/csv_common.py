@@ -1,12 +1,15 @@
 """Shared reading of order exports: CSV dialect and encoding, rows, grouping, order records.
 
 Every order export is a CSV (or tab-separated) file whose columns are matched
-by header name. This module reads such a file as a stream: it detects the
-encoding (UTF-8 with or without BOM, else Windows-1252), the delimiter
-(``csv.Sniffer`` restricted to ``, ; TAB |``), normalises header names
-(``order_id``, ``OrderId`` and ``Order ID`` are the same key), and yields rows
-with their line numbers, turning unreadable or misshapen rows into
-``Problem`` items; it groups an order's consecutive rows; and it builds the
+by header name. This module reads such a file as a stream, in memory that
+does not grow with the file: it detects the encoding (UTF-8 with or without
+BOM, UTF-16/32 by their BOM, else Windows-1252 or charset-normalizer's guess
+from a bounded sample), the delimiter (``csv.Sniffer`` restricted to
+``, ; TAB |``), normalises header names (``order_id``, ``OrderId`` and
+``Order ID`` are the same key), and yields rows with their line numbers,
+turning unreadable or misshapen rows and physical lines longer than
+``MAX_LINE_CHARS`` into ``Problem`` items; it groups an order's consecutive
+rows (at most ``MAX_GROUP_ROWS``); and it builds the
 one event of an order (title "Order <number>", a readable summary as text)
 and its buyer participant, so every platform's orders look alike. Reading
 money and dates is in ``connectors.order_values``.

@@ -2,13 +2,20 @@
 
 A message starts with a timestamp header, ``<ts> - <author>: <text>`` on Android or
 ``[<ts>] <author>: <text>`` on iOS; a header without ``<author>: `` is a system line, and
-any other line continues the previous message. The timestamp layout depends on the phone's
-locale (day/month order, separators, 12/24-hour clock, localised AM/PM, optional seconds),
-so the file is read twice: the first pass collects every header and infers the day/month
-order from the whole file (falling back on the import options and telling the user with a
-``Notice``), the second pass turns each message into an ``EventRecord``. Timestamps carry no
-zone; they are read in ``options.tz`` and stored as UTC. Nothing is dropped: a header with an
-impossible date is reported as a ``Problem`` and its line is kept in the previous message.
+so is an iOS line whose text starts with a left-to-right mark (iOS writes its notices in
+every language that way, as if the contact wrote them; media placeholders carry the mark
+too and stay the sender's). WhatsApp's own notices (encryption, security code) belong to
+nobody. Any other line continues the previous message. The timestamp layout depends on the
+phone's locale (day/month order, separators, 12/24-hour clock, localised AM/PM, optional
+seconds, right-to-left marks and the Arabic comma, Arabic-Indic digits), so the file is
+streamed twice, never held: the first pass keeps only the evidence for the day/month order
+of the whole file (falling back on the import options and telling the user with a
+``Notice``), the authors and the group's name; the second pass turns each message into an
+``EventRecord``, collecting at most ``MAX_TEXT_CHARS`` of it and counting the rest
+(``text_cut``). The encoding is UTF-8 unless a BOM or the bytes say otherwise
+(``connectors.textfile``). Timestamps carry no zone; they are read in ``options.tz`` and
+stored as UTC. Nothing is dropped: a header with an impossible date is reported as a
+``Problem`` and its line is kept in the previous message.
 """
 
 from __future__ import annotations

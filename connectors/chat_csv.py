@@ -404,10 +404,13 @@ class ChatCsvConnector:
         source = f"chat_csv:{platform}"
         owners = {n.casefold() for n in options.owner_names}
         survey = _Survey(owners, "id" in columns)
+        cancel = options.should_cancel
         with _Reader(path, encoding) as reader:
             for row in reader.rows(columns):
                 if isinstance(row, _Row):
                     survey.add(row)
+                    if cancel is not None and survey.rows % 1000 == 0 and cancel():
+                        return
         yield from self._records(path, encoding, headers, columns, source, survey, options)
 
     def _records(

@@ -559,7 +559,12 @@ class WhatsAppConnector:
         with opener() as fh:
             nonblank = 0
             found = False
-            for line, _cut in _lines(fh, encoding, newline):
+            for index, (line, _cut) in enumerate(_lines(fh, encoding, newline)):
+                if index % _PROGRESS_EVERY == 0 and found:
+                    if options.should_cancel is not None and options.should_cancel():
+                        return
+                    if options.progress is not None:  # the first pass is the first half
+                        options.progress(min(fh.tell(), size) // 2, size)
                 h = _head(line)
                 if not found and line.strip():
                     nonblank += 1
@@ -665,7 +670,7 @@ class WhatsAppConnector:
                 if options.should_cancel is not None and options.should_cancel():
                     return
                 if options.progress is not None:
-                    options.progress(min(fh.tell(), total), total)
+                    options.progress((total + min(fh.tell(), total)) // 2, total)
             h = _head(line)
             local = None if h is None else (h.dates.get("ymd") or h.dates.get(order))
             if h is not None and local is not None:

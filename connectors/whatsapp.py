@@ -681,6 +681,7 @@ class WhatsAppConnector:
                 current = _Msg(index + 1, local, previous, author, [], notice=notice)
                 current.add(text, cut)
                 continue
+            line = line.replace(_SYSTEM_MARK, "")  # only a header line has a system mark
             where = f"{where_file}:{index + 1}"
             if h is not None:
                 kept = "kept in the previous message" if current else "no message before it"

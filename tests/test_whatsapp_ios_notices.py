@@ -71,6 +71,17 @@ def test_ios_marked_notices_in_any_language_are_nobodys_system_lines(tmp_path: P
     assert hi.participants[0].name == "Alice"
 
 
+def test_the_mark_inside_a_message_is_only_dropped(tmp_path: Path) -> None:
+    lines = [
+        "[18/03/2022, 14:56:30] Bob: Hello there",
+        f"Note: {LRM}second line",
+        f"[18/03/2022, 14:56:40] Alice: Hi Bob: {LRM}welcome",
+    ]
+    events = _events(_write(tmp_path, lines))
+    assert [e.text for e in events] == ["Hello there\nNote: second line", "Hi Bob: welcome"]
+    assert [e.participants[0].name for e in events] == ["Bob", "Alice"]
+
+
 def test_english_notices_without_the_mark_are_recognised_too(tmp_path: Path) -> None:
     lines = [
         "18/03/2022, 14:55 - Messages and calls are end-to-end encrypted. Tap to learn more.",

@@ -36,7 +36,7 @@ from app.errors import FormatError
 from app.records import Channel, EventRecord, Item, Notice, ParseOptions, Participant, Problem
 from connectors.base import MappingSpec
 from connectors.chat_common import Cast, StableIds, Ticker, from_epoch, person
-from connectors.csv_common import detect_encoding
+from connectors.csv_common import MAX_LINE_CHARS, BoundedLines, detect_encoding
 from connectors.textfile import KeySet, bounded_lines
 
 FIELDS = ("time", "date", "author", "text", "email", "phone", "conversation", "id")
@@ -81,7 +81,6 @@ _EPOCH = re.compile(r"\d{9,10}(?:\.\d+)?|\d{12,13}")
 _MDY_REGIONS = frozenset({"US", "PH", "CA", "FM", "MH", "PW", "GU", "PR", "AS", "VI", "MP", "UM"})
 _ORDER_WORDS = {"dmy": "day/month/year", "mdy": "month/day/year"}
 _MAX_BAD_LINES = 1000
-_MAX_LINE_CHARS = 1_000_000  # a longer physical line is cut (its row is then misread)
 _MAX_MEMBERS = 5000  # authors listed as members of one conversation
 
 
@@ -510,14 +509,13 @@ class _Reader:
         except OSError as exc:
             raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
         self._text = io.TextIOWrapper(self._raw, encoding=encoding, errors="replace", newline="")
-        first, _cut = next(bounded_lines(self._text, _MAX_LINE_CHARS), ("", 0))
+        first, _cut = next(bounded_lines(self._text, MAX_LINE_CHARS), ("", 0))
         first = first.lstrip("\ufeff").replace("\x00", "").rstrip("\r\n")
         if not first.strip():
             self.close()
             raise FormatError(f"{path.name}: empty file, not a chat CSV")
-        self._lines = (
-            line.replace("\x00", "") for line, _ in bounded_lines(self._text, _MAX_LINE_CHARS)
-        )
+        self._bounded = BoundedLines(self._text, MAX_LINE_CHARS, lines_before=1)
+        self._lines = (line.replace("\x00", "") for line in self._bounded)
         self._delimiter = _delimiter(first)
         try:
             self.headers = [
@@ -548,11 +546,14 @@ class _Reader:
             except StopIteration:
                 return
             except csv.Error as exc:
+                yield from self._bounded.skipped(self.name)
                 yield Problem(f"{self.name}:{line}", f"unreadable CSV row: {exc}")
                 bad += 1
                 if bad > _MAX_BAD_LINES:
                     return
                 continue
+            if self._bounded.cut:
+                yield from self._bounded.skipped(self.name)
             if not any(cell.strip() for cell in cells):
                 continue
             values = {f: cells[i].strip() if i < len(cells) else "" for f, i in columns.items()}

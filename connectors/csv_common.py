@@ -226,7 +226,7 @@ class CsvReader:
         self._text = io.TextIOWrapper(
             self._raw, encoding=self.encoding, errors="replace", newline=""
         )
-        self._lines = _Lines(self._text, MAX_LINE_CHARS)
+        self._lines = BoundedLines(self._text, MAX_LINE_CHARS)
         self._reader = csv.reader(self._lines, delimiter=self.delimiter)
         try:
             header = next(self._reader, [])
@@ -343,20 +343,21 @@ class CsvReader:
             yield Row(line, {key: clean(cells[i]) for key, i in self.columns.items()})
 
 
-class _Lines:
+class BoundedLines:
     """The physical lines the csv module reads, each at most ``max_chars`` long.
 
     A longer line is read to its end without being held and handed over as an empty line;
     ``skipped`` turns it into a problem.
     """
 
-    def __init__(self, stream: io.TextIOWrapper, max_chars: int) -> None:
+    def __init__(self, stream: io.TextIOWrapper, max_chars: int, lines_before: int = 0) -> None:
+        """Read ``stream``, whose first line is number ``lines_before + 1``."""
         self._lines = textfile.bounded_lines(stream, max_chars)
         self._max = max_chars
-        self.number = 0
+        self.number = lines_before
         self.cut: list[tuple[int, int]] = []  # (line number, its length)
 
-    def __iter__(self) -> _Lines:
+    def __iter__(self) -> BoundedLines:
         return self
 
     def __next__(self) -> str:

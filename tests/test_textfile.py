@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.records import EventRecord, Item, ParseOptions, Problem
-from connectors import csv_common, shopify, textfile
+from connectors import chat_csv, csv_common, shopify, textfile
 from connectors.orders_csv import OrdersCsvConnector
 from connectors.shopify import ShopifyConnector
 
@@ -125,3 +125,22 @@ def test_a_utf16_tab_separated_export_is_read(tmp_path: Path) -> None:
     path.write_bytes(("\n".join(r.replace(",", "\t") for r in rows) + "\n").encode("utf-16"))
     (order,) = [i for i in _parse_shopify(path) if isinstance(i, EventRecord)]
     assert order.order is not None and order.order.lines[0].name == "Crème"
+
+
+def test_a_chat_csv_line_longer_than_the_bound_is_one_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chat_csv, "MAX_LINE_CHARS", 1000)
+    path = tmp_path / "chats.csv"
+    rows = [
+        "Time,Author,Message",
+        "2024-01-01 10:00:00,Bob,hello",
+        "2024-01-01 10:01:00,Bob," + "x" * 5000,
+        "2024-01-01 10:02:00,Alice,hi",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    items = list(chat_csv.ChatCsvConnector().parse(path, ParseOptions(tz=UTC)))
+    assert [i.text for i in items if isinstance(i, EventRecord)] == ["hello", "hi"]
+    assert [i for i in items if isinstance(i, Problem)] == [
+        Problem("chats.csv:3", "line of 5,024 characters, longer than 1,000; skipped")
+    ]

@@ -117,23 +117,24 @@ def content_hash(record: EventRecord) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def bound_record(record: EventRecord) -> tuple[EventRecord, list[Problem]]:
+def bound_record(record: EventRecord) -> tuple[EventRecord, list[str]]:
     """The record with its text, title and names cut to the stored sizes, and what was cut.
 
     Every channel goes through here, so no item stores more than ``MAX_TEXT_CHARS`` of
     text, ``MAX_TITLE_CHARS`` of title or ``MAX_NAME_CHARS`` of a name or handle. A cut
-    text ends with a line saying how much was left out, its details say
-    ``text_truncated``, and each cut is a problem at the record's locator.
+    text ends with a line saying how much was left out and its details say
+    ``text_truncated``; each cut becomes a notice naming the record's location (the item
+    itself is stored, so it is not a problem).
 
     Args:
         record: a record as a connector yielded it (``text_cut`` counts what the
             connector already left out).
 
     Returns:
-        The record to store, and one problem per cut value.
+        The record to store, and one notice per cut value.
     """
     where = record.locator or record.external_id[:200]
-    problems: list[Problem] = []
+    cuts: list[str] = []
     changes: dict[str, Any] = {}
     total = len(record.text) + record.text_cut
     if total > MAX_TEXT_CHARS:
@@ -143,35 +144,29 @@ def bound_record(record: EventRecord) -> tuple[EventRecord, list[Problem]]:
             + f"\n[… text cut: {left_out:,} more characters were not stored]"
         )
         changes["details"] = {**record.details, "text_truncated": True}
-        problems.append(
-            Problem(
-                where,
-                f"text cut at {MAX_TEXT_CHARS:,} characters (about 1 MB) of {total:,}; "
-                "the rest is not stored",
-            )
+        cuts.append(
+            f"{where}: text cut at {MAX_TEXT_CHARS:,} characters (about 1 MB) of {total:,}; "
+            "the rest is not stored"
         )
     if len(record.title) > MAX_TITLE_CHARS:
         changes["title"] = record.title[: MAX_TITLE_CHARS - 1] + "…"
-        problems.append(
-            Problem(where, f"title cut at {MAX_TITLE_CHARS:,} characters of {len(record.title):,}")
+        cuts.append(
+            f"{where}: title cut at {MAX_TITLE_CHARS:,} characters of {len(record.title):,}"
         )
     people = []
     for p in record.participants:
         long = [n for n in ("name", "handle") if len(getattr(p, n) or "") > MAX_NAME_CHARS]
         if long:
             p = replace(p, **{n: getattr(p, n)[:MAX_NAME_CHARS] for n in long})
-            problems.append(
-                Problem(
-                    where,
-                    f"a participant's {' and '.join(long)} cut at {MAX_NAME_CHARS} characters",
-                )
+            cuts.append(
+                f"{where}: a participant's {' and '.join(long)} cut at {MAX_NAME_CHARS} characters"
             )
         people.append(p)
     if people != list(record.participants):
         changes["participants"] = tuple(people)
     if record.text_cut:
         changes["text_cut"] = 0
-    return (replace(record, **changes) if changes else record), problems
+    return (replace(record, **changes) if changes else record), cuts
 
 
 def _people_text(record: EventRecord) -> str:
@@ -309,17 +304,20 @@ class _Writer:
         self.run_id = run_id
         self.report = report
         self.owner_hints = owner_hints
+        self.cuts = 0  # values cut to their stored size so far
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
 
     def write_batch(self, items: Sequence[Item]) -> None:
         r = self.report
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
+        cuts = self.cuts
         try:
             self._write(items, careful=False)
         except (SQLAlchemyError, ValueError, TypeError) as exc:
             log.info("batch failed (%s); writing it item by item", exc)
             r.added, r.duplicates, r.updated = snapshot[:3]
+            self.cuts = cuts
             del r.problems[snapshot[3] :]
             del r.notices[snapshot[4] :]
             self._write(items, careful=True)
@@ -333,7 +331,7 @@ class _Writer:
                 if isinstance(item, EventRecord):
                     item, cuts = bound_record(item)
                     for cut in cuts:
-                        self._problem(session, cut)
+                        self._cut(cut)
                 if isinstance(item, Problem):
                     self._problem(session, item)
                 elif isinstance(item, Notice):
@@ -352,6 +350,14 @@ class _Writer:
             run.added, run.duplicates = self.report.added, self.report.duplicates
             run.updated, run.problem_count = self.report.updated, len(self.report.problems)
             run.notices = "\n".join(self.report.notices)
+
+    def _cut(self, notice: str) -> None:
+        """Tell that a value was cut to its stored size (the first ``MAX_PROBLEMS`` of them)."""
+        self.cuts += 1
+        if self.cuts <= MAX_PROBLEMS:
+            self.report.notices.append(notice)
+        elif self.cuts == MAX_PROBLEMS + 1:
+            self.report.notices.append("more values were cut to their stored size; not listed")
 
     def _problem(self, session: Session, problem: Problem) -> None:
         self.report.problems.append(problem)
@@ -813,7 +819,7 @@ def preview_file(
     for item in connector.parse(path, options):
         if isinstance(item, EventRecord):
             item, cuts = bound_record(item)
-            result.problems.extend(cuts)
+            result.notices.extend(cuts)
             result.records.append(item)
             for p in item.participants:
                 if p.role in ("from", "author", "buyer"):

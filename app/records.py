@@ -19,7 +19,7 @@ Role = Literal["from", "to", "cc", "bcc", "author", "buyer", "member"]
 DateOrder = Literal["dmy", "mdy", "ymd"]
 
 # What one event may store, whatever its channel (the ingest path cuts longer values and
-# records a problem saying so): its text, its title or subject, and each participant's
+# the import report says so): its text, its title or subject, and each participant's
 # name or handle. Mail's per-message text cap (``connectors.mail.MAX_TEXT_CHARS``) is the
 # same figure.
 MAX_TEXT_CHARS = 1_000_000

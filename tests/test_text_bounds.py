@@ -1,7 +1,7 @@
 """What one item may store, for every channel, and how many problems one file lists.
 
-The ingest path cuts an event's text, title and names to fixed sizes and records each cut
-as a problem at the item's location; a file that yields thousands of problems lists the
+The ingest path cuts an event's text, title and names to fixed sizes and tells each cut in
+a notice naming the item's location; a file that yields thousands of problems lists the
 first ``MAX_PROBLEMS`` and counts the rest. The WhatsApp reader does not build a huge
 message in the first place: it collects up to the bound and only counts the rest.
 """
@@ -62,13 +62,13 @@ def test_every_channel_stores_a_bounded_text_title_and_names(db: Database) -> No
     )
     report = _import(db, [record, _record(2)])
     assert report.added == 2
-    reasons = {p.reason.split(" ")[0] + " " + p.reason.split(" ")[1] for p in report.problems}
-    assert reasons == {"text cut", "title cut", "a participant's"}
-    assert {p.location for p in report.problems} == {"chat.txt:1"}
-    text_problem = next(p for p in report.problems if p.reason.startswith("text cut"))
-    assert text_problem.reason == (
-        "text cut at 1,000,000 characters (about 1 MB) of 1,500,000; the rest is not stored"
-    )
+    assert report.problems == []  # the item is stored: a cut is told, not a failure
+    assert report.notices == [
+        "chat.txt:1: text cut at 1,000,000 characters (about 1 MB) of 1,500,000; "
+        "the rest is not stored",
+        "chat.txt:1: title cut at 2,000 characters of 2,010",
+        "chat.txt:1: a participant's name cut at 500 characters",
+    ]
     with db.session() as session:
         event = session.scalars(select(Event).where(Event.external_id == "m1")).one()
         assert event.body.startswith("é" * MAX_TEXT_CHARS)
@@ -84,11 +84,21 @@ def test_every_channel_stores_a_bounded_text_title_and_names(db: Database) -> No
 def test_a_text_the_connector_already_cut_is_reported_with_its_full_size(db: Database) -> None:
     record = _record(1, text="x" * (MAX_TEXT_CHARS + 1), text_cut=4_000_000)
     report = _import(db, [record])
-    (problem,) = report.problems
-    assert problem.reason.startswith("text cut at 1,000,000 characters (about 1 MB) of 5,000,001")
+    (notice,) = report.notices
+    assert notice.startswith(
+        "chat.txt:1: text cut at 1,000,000 characters (about 1 MB) of 5,000,001"
+    )
     with db.session() as session:
         (event,) = session.scalars(select(Event)).all()
         assert event.body.endswith("[… text cut: 4,000,001 more characters were not stored]")
+
+
+def test_cuts_past_the_problem_cap_are_counted_in_one_notice(db: Database) -> None:
+    records: list[Item] = [_record(n, title="T" * 3000) for n in range(MAX_PROBLEMS + 50)]
+    report = _import(db, records)
+    assert report.added == MAX_PROBLEMS + 50
+    assert len(report.notices) == MAX_PROBLEMS + 1
+    assert report.notices[-1] == "more values were cut to their stored size; not listed"
 
 
 def test_a_file_of_junk_lists_the_first_problems_and_counts_the_rest(db: Database) -> None:

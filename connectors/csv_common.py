@@ -69,7 +69,7 @@ def detect_encoding(path: Path) -> str:
 
 
 def decode_head(head: bytes) -> str:
-    """The first bytes of a file as text: BOM dropped, UTF-8 else Windows-1252.
+    """The first bytes of a file as text: BOM dropped, UTF-16 by its BOM, UTF-8 else Windows-1252.
 
     A multi-byte character cut off at the end of ``head`` does not count as
     invalid UTF-8.
@@ -77,6 +77,8 @@ def decode_head(head: bytes) -> str:
     Args:
         head: up to the first 64 KiB of a file.
     """
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text"
+        return head[: len(head) // 2 * 2].decode("utf-16", errors="replace").lstrip(BOM)
     if head.startswith(codecs.BOM_UTF8):
         head = head[len(codecs.BOM_UTF8) :]
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.records import EventRecord, Item, ParseOptions, Problem
-from connectors import chat_csv, csv_common, shopify, textfile
+from connectors import chat_csv, csv_common, registry, shopify, textfile
 from connectors.orders_csv import OrdersCsvConnector
 from connectors.shopify import ShopifyConnector
 
@@ -123,6 +123,7 @@ def test_a_utf16_tab_separated_export_is_read(tmp_path: Path) -> None:
     path = tmp_path / "orders_export.txt"
     rows = [SHOPIFY_HEADER, _shopify_row("#1001", "Crème")]
     path.write_bytes(("\n".join(r.replace(",", "\t") for r in rows) + "\n").encode("utf-16"))
+    assert registry.detect(path).name == "shopify"
     (order,) = [i for i in _parse_shopify(path) if isinstance(i, EventRecord)]
     assert order.order is not None and order.order.lines[0].name == "Crème"
 

@@ -67,6 +67,15 @@ print(json.dumps({"code": code, "report": json.loads(out.getvalue()), "peak_mb":
 """
 
 
+@pytest.fixture(autouse=True)
+def _remove_big_files(tmp_path: Path) -> Iterator[None]:
+    """pytest keeps the temporary folders of recent runs: do not leave hundreds of MB there."""
+    yield
+    for path in tmp_path.iterdir():
+        if path.is_file():
+            path.unlink()
+
+
 def _child(script: str, *args: str) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     done = subprocess.run(

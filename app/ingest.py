@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,19 @@ from app.models import (
     OrderLine,
     utcnow,
 )
-from app.records import DateOrder, EventRecord, Item, Notice, OwnerHint, ParseOptions, Problem
+from app.records import (
+    MAX_NAME_CHARS,
+    MAX_PROBLEMS,
+    MAX_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+    DateOrder,
+    EventRecord,
+    Item,
+    Notice,
+    OwnerHint,
+    ParseOptions,
+    Problem,
+)
 from connectors import registry
 from connectors.base import Connector
 from connectors.registry import DATA_ERRORS, display_path, displayable
@@ -107,6 +119,58 @@ def content_hash(record: EventRecord) -> str:
         payload["o"] = repr(record.order)
     data = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def bound_record(record: EventRecord) -> tuple[EventRecord, list[str]]:
+    """The record with its text, title and names cut to the stored sizes, and what was cut.
+
+    Every channel goes through here, so no item stores more than ``MAX_TEXT_CHARS`` of
+    text, ``MAX_TITLE_CHARS`` of title or ``MAX_NAME_CHARS`` of a name or handle. A cut
+    text ends with a line saying how much was left out and its details say
+    ``text_truncated``; each cut becomes a notice naming the record's location (the item
+    itself is stored, so it is not a problem).
+
+    Args:
+        record: a record as a connector yielded it (``text_cut`` counts what the
+            connector already left out).
+
+    Returns:
+        The record to store, and one notice per cut value.
+    """
+    where = record.locator or record.external_id[:200]
+    cuts: list[str] = []
+    changes: dict[str, Any] = {}
+    total = len(record.text) + record.text_cut
+    if total > MAX_TEXT_CHARS:
+        left_out = total - MAX_TEXT_CHARS
+        changes["text"] = (
+            record.text[:MAX_TEXT_CHARS]
+            + f"\n[… text cut: {left_out:,} more characters were not stored]"
+        )
+        changes["details"] = {**record.details, "text_truncated": True}
+        cuts.append(
+            f"{where}: text cut at {MAX_TEXT_CHARS:,} characters (about 1 MB) of {total:,}; "
+            "the rest is not stored"
+        )
+    if len(record.title) > MAX_TITLE_CHARS:
+        changes["title"] = record.title[: MAX_TITLE_CHARS - 1] + "…"
+        cuts.append(
+            f"{where}: title cut at {MAX_TITLE_CHARS:,} characters of {len(record.title):,}"
+        )
+    people = []
+    for p in record.participants:
+        long = [n for n in ("name", "handle") if len(getattr(p, n) or "") > MAX_NAME_CHARS]
+        if long:
+            p = replace(p, **{n: getattr(p, n)[:MAX_NAME_CHARS] for n in long})
+            cuts.append(
+                f"{where}: a participant's {' and '.join(long)} cut at {MAX_NAME_CHARS} characters"
+            )
+        people.append(p)
+    if people != list(record.participants):
+        changes["participants"] = tuple(people)
+    if record.text_cut:
+        changes["text_cut"] = 0
+    return (replace(record, **changes) if changes else record), cuts
 
 
 def _people_text(record: EventRecord) -> str:
@@ -244,6 +308,7 @@ class _Writer:
         self.run_id = run_id
         self.report = report
         self.owner_hints = owner_hints
+        self.cuts = 0  # values cut to their stored size so far
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
             self.suppressor = erasure.Suppressor(session)
@@ -251,11 +316,13 @@ class _Writer:
     def write_batch(self, items: Sequence[Item]) -> None:
         r = self.report
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
+        cuts = self.cuts
         try:
             self._write(items, careful=False)
         except (SQLAlchemyError, ValueError, TypeError) as exc:
             log.info("batch failed (%s); writing it item by item", exc)
             r.added, r.duplicates, r.updated = snapshot[:3]
+            self.cuts = cuts
             del r.problems[snapshot[3] :]
             del r.notices[snapshot[4] :]
             self._write(items, careful=True)
@@ -266,6 +333,10 @@ class _Writer:
             known = _existing_events(session, [i for i in items if isinstance(i, EventRecord)])
             pending = _Pending()
             for item in items:
+                if isinstance(item, EventRecord):
+                    item, cuts = bound_record(item)
+                    for cut in cuts:
+                        self._cut(cut)
                 if isinstance(item, Problem):
                     self._problem(session, item)
                 elif isinstance(item, Notice):
@@ -284,6 +355,14 @@ class _Writer:
             run.added, run.duplicates = self.report.added, self.report.duplicates
             run.updated, run.problem_count = self.report.updated, len(self.report.problems)
             run.notices = "\n".join(self.report.notices)
+
+    def _cut(self, notice: str) -> None:
+        """Tell that a value was cut to its stored size (the first ``MAX_PROBLEMS`` of them)."""
+        self.cuts += 1
+        if self.cuts <= MAX_PROBLEMS:
+            self.report.notices.append(notice)
+        elif self.cuts == MAX_PROBLEMS + 1:
+            self.report.notices.append("more values were cut to their stored size; not listed")
 
     def _problem(self, session: Session, problem: Problem) -> None:
         self.report.problems.append(problem)
@@ -611,9 +690,12 @@ def import_items(
             )
 
     batch: list[Item] = []
+    problems_met = 0
     try:
         for item in _guarded(items, label, clean_text):
-            batch.append(item)
+            problems_met += isinstance(item, Problem)
+            if not isinstance(item, Problem) or problems_met <= MAX_PROBLEMS:
+                batch.append(item)  # past the cap a file of junk is counted, not listed
             items_seen += 1
             if len(batch) >= batch_size:
                 writer.write_batch(batch)
@@ -622,16 +704,17 @@ def import_items(
             if should_cancel is not None and should_cancel():
                 report.status = "cancelled"
                 break
+        batch.extend(_more_problems(label, problems_met))
         writer.write_batch(batch)
     except (FormatError, UserFacingError) as exc:
-        writer.write_batch(batch)
+        writer.write_batch([*batch, *_more_problems(label, problems_met)])
         report.status, report.error = "failed", displayable(str(exc))
         _finish(db, report)
         if report.added or report.duplicates or report.problems:
             return report
         raise
     except Cancelled:
-        writer.write_batch(batch)
+        writer.write_batch([*batch, *_more_problems(label, problems_met)])
         report.status = "cancelled"
     except OSError as exc:
         writer.write_batch(batch)
@@ -641,6 +724,14 @@ def import_items(
     emit()
     _finish(db, report)
     return report
+
+
+def _more_problems(label: str, met: int) -> list[Problem]:
+    """The one problem that counts those past ``MAX_PROBLEMS`` (none if there were not more)."""
+    if met <= MAX_PROBLEMS:
+        return []
+    more = met - MAX_PROBLEMS
+    return [Problem(label, f"{more:,} more problems like the ones above were not listed")]
 
 
 def _guarded(items: Callable[[], Iterable[Item]], label: str, full: bool) -> Iterator[Item]:
@@ -833,6 +924,8 @@ def preview_file(
     items = _guarded(lambda: connector.parse(path, options), label, label != str(path))
     for item in items:
         if isinstance(item, EventRecord):
+            item, cuts = bound_record(item)
+            result.notices.extend(cuts)
             result.records.append(item)
             for p in item.participants:
                 if p.role in ("from", "author", "buyer"):

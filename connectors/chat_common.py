@@ -22,6 +22,7 @@ from typing import Any
 
 from app.records import ParseOptions, Participant, Role
 from connectors import json_stream
+from connectors.textfile import KeySet
 
 _PHONE = re.compile(r"\+?[\d\s().-]+")
 _MIN_EPOCH = datetime(1990, 1, 1, tzinfo=UTC).timestamp()
@@ -184,12 +185,15 @@ class StableIds:
 
     The first of two identical messages (same chat, time, author and text) gets ``…:1``, the
     second ``…:2``; feed messages oldest first so a longer export keeps the old numbers.
+    The messages seen are kept as 8-byte hashes (``KeySet``), so a huge export does not
+    hold every id.
     """
 
     def __init__(self, scope: str) -> None:
         """Ids are unique within ``scope`` (a chat key)."""
         self._scope = scope
-        self._seen: Counter[str] = Counter()
+        self._seen = KeySet()
+        self._repeats: Counter[str] = Counter()
 
     def next(self, *parts: str) -> str:
         """The id of the next message made of ``parts``.
@@ -201,8 +205,10 @@ class StableIds:
             ``<sha256 hex>:<n>``, where n counts identical messages seen so far.
         """
         digest = self._digest(parts)
-        self._seen[digest] += 1
-        return f"{digest}:{self._seen[digest]}"
+        if self._seen.add(digest):
+            return f"{digest}:1"
+        self._repeats[digest] += 1
+        return f"{digest}:{self._repeats[digest] + 1}"
 
     def numbered(self, number: int, *parts: str) -> str:
         """The id of the ``number``-th message made of ``parts``, when the caller counts."""

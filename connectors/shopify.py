@@ -42,6 +42,7 @@ from app.records import (
     Problem,
 )
 from connectors.csv_common import (
+    MAX_GROUP_ROWS,
     CsvReader,
     clean,
     drop_empty,
@@ -49,6 +50,7 @@ from connectors.csv_common import (
     no_currency_notice,
     norm,
     order_event,
+    too_many_rows,
 )
 from connectors.order_values import (
     BadValue,
@@ -61,6 +63,7 @@ from connectors.order_values import (
     parse_money,
     region_date_order,
 )
+from connectors.textfile import KeySet
 
 __all__ = [
     "ShopifyConnector",
@@ -252,7 +255,7 @@ class ShopifyConnector:
         filename = reader.name
         name_index = columns["name"]
         current: _Group | None = None
-        seen: set[str] = set()
+        seen = KeySet()
         for record in reader.records():
             if isinstance(record, Problem):
                 yield record
@@ -277,12 +280,16 @@ class ShopifyConnector:
                 yield Problem(f"{filename}:{start}", "row has no order Name; skipped")
                 continue
             if current is not None and same:
-                if not current.skipped:
+                if current.skipped:
+                    continue
+                if len(current.rows) < MAX_GROUP_ROWS:
                     current.rows.append((start, {k: cells[i] for k, i in columns.items()}))
+                else:
+                    yield too_many_rows(filename, start, name)
                 continue
             if current is not None and not current.skipped:
                 yield current
-            if name in seen:
+            if not seen.add(name):
                 yield Problem(
                     f"{filename}:{start}",
                     f"order {name} appears again after other orders; row skipped "
@@ -290,7 +297,6 @@ class ShopifyConnector:
                 )
                 current = _Group(name, start, skipped=True)
                 continue
-            seen.add(name)
             current = _Group(name, start, [(start, {k: cells[i] for k, i in columns.items()})])
         if current is not None and not current.skipped and not reader.cancelled:
             yield current

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import accounts, secrets, sync
+from app import accounts, redact, secrets, sync
 from app.accounts import PRESETS, AccountInfo
 from app.db import Database
 from app.errors import UserFacingError
@@ -464,7 +464,8 @@ class AccountsDialog(QDialog):
 
     # --- test ---------------------------------------------------------------------------
 
-    def _say(self, ok: bool, text: str) -> None:
+    def _say(self, ok: bool, text: str, *known: str) -> None:
+        text = redact.redact(text, *known)  # a server may have echoed the password
         color = channel_color("chat" if ok else "order", self.palette()).name()
         mark = "✓" if ok else "⚠"
         self.test_result.setText(f"<span style='color:{color}'>{mark}</span> {html.escape(text)}")
@@ -513,7 +514,7 @@ class AccountsDialog(QDialog):
                 show_error(self, exc)
                 self.test_finished.emit(False)
                 return
-            self._say(False, str(exc))
+            self._say(False, str(exc), typed)
             self.test_finished.emit(False)
 
         Op(self, work).success(done).failure(failed).finished(
@@ -578,7 +579,7 @@ class AccountsDialog(QDialog):
             if not isinstance(exc, UserFacingError):
                 show_error(self, exc)
                 return
-            self._say(False, str(exc))
+            self._say(False, str(exc), typed)
 
         Op(self, work, write=True).success(done).failure(failed).run()
 

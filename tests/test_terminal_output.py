@@ -135,6 +135,10 @@ def test_write_json_escapes_c1_and_del_but_keeps_unicode() -> None:
     assert not any(ch in text for ch in "\x1b\x9b\x7f")
     assert "café ✓" in text and "\\u009b" in text and "\\u007f" in text
     assert json.loads(text) == data
-    assert text == json.dumps(data, ensure_ascii=False, indent=2).replace(
-        "\x9b", "\\u009b"
-    ).replace("\x7f", "\\u007f") + "\n"
+    assert (
+        text
+        == json.dumps(data, ensure_ascii=False, indent=2)
+        .replace("\x9b", "\\u009b")
+        .replace("\x7f", "\\u007f")
+        + "\n"
+    )

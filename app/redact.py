@@ -45,22 +45,24 @@ _active: Counter[str] = Counter()
 
 _QUOTED = r'"(?:[^"\\]|\\.)*(?:"|$)'  # an IMAP quoted string (to the end if cut short)
 _TOKEN = rf"(?:{_QUOTED}|'[^']*(?:'|$)|\{{\d+\+?\}}|[^\s()\]]+)"
-# Words that follow "login" in prose ("login failed for …"), not a user name.
+# Words that follow "login" or "authenticate" in prose ("login failed for …", Yahoo's
+# "LOGIN Invalid credentials"), not a user name or a mechanism.
 _PROSE = (
     r"(?:command|failed|failure|error|errors|rejected|denied|disabled|not|is|was|were|"
-    r"for|to|with|as|at|attempt|attempts|required|refused|incorrect|invalid|name|names)\b"
+    r"for|to|with|via|using|as|at|on|attempt|attempts|required|refused|incorrect|invalid|"
+    r"bad|unsuccessful|authentication|credentials|please|temporarily|name|names)\b"
 )
 _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     # LOGIN user password (the IMAP command, echoed by a server)
     (re.compile(rf"(?i)(\bLOGIN\s+(?!{_PROSE}){_TOKEN}\s+){_TOKEN}"), rf"\1{MASK}"),
     # AUTHENTICATE MECH <initial response>
-    (re.compile(r"(?i)(\bAUTHENTICATE\s+[\w-]+\s+)\S+"), rf"\1{MASK}"),
+    (re.compile(rf"(?i)(\bAUTHENTICATE\s+(?!{_PROSE})[\w-]+\s+)(?!{_PROSE})\S+"), rf"\1{MASK}"),
     # Bearer tokens (HTTP and the decoded XOAUTH2 string)
     (re.compile(r"(?i)(\bBearer\s+)[\w.~+/-]+=*"), rf"\1{MASK}"),
     # password=…, access_token: …, client_secret="…", api-key=…
     (
         re.compile(
-            r"(?i)\b([\w-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key)|pass|auth)"
+            r"(?i)\b([\w-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key)|pass)"
             r"""(\s*[=:]\s*)("(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s&;,'"]+)"""
         ),
         rf"\1\2{MASK}",

@@ -154,6 +154,9 @@ def test_credential_shapes_are_masked(text: str, kept: str) -> None:
     [
         "login failed for user jane",
         "LOGIN command error: BAD",
+        "[AUTHENTICATIONFAILED] LOGIN Invalid credentials",
+        "AUTHENTICATE command error: BAD [b'Unknown mechanism']",
+        "[CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=XOAUTH2] ready",
         "cannot reach imap.example.com:993: connection refused",
         "the password is stored in the keyring",
     ],

@@ -358,8 +358,8 @@ class JSONList(TypeDecorator[list[str]]):
 class Account(Base):
     """An IMAP account: where and as whom to log in, and which folders to sync.
 
-    The password is never here: it lives in the OS keyring under ``uid`` (see
-    app.secrets). ``folders`` empty means the defaults (INBOX and the folder
+    The password (or OAuth refresh token) is never here: it lives in the OS keyring
+    under ``uid`` (see app.secrets). ``folders`` empty means the defaults (INBOX and the folder
     the server flags as \\Sent).
     """
 
@@ -377,6 +377,11 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # "password", or "oauth": signed in at ``oauth_provider`` ("google", "microsoft" or an
+    # issuer URL) with this app's client id there (None: from the settings or environment).
+    auth: Mapped[str] = mapped_column(String(20), default="password", server_default="password")
+    oauth_provider: Mapped[str | None] = mapped_column(Text)
+    oauth_client_id: Mapped[str | None] = mapped_column(Text)
 
     sync_states: Mapped[list[SyncState]] = relationship(
         back_populates="account", cascade="all, delete-orphan", passive_deletes=True

@@ -33,7 +33,7 @@ import socket
 import ssl
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
@@ -122,6 +122,20 @@ class ServerConfig:
     def where(self) -> str:
         """``host:port`` for messages."""
         return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """An OAuth 2.0 access token to log in with (XOAUTH2, or OAUTHBEARER when offered).
+
+    Its ``repr`` never shows the token.
+    """
+
+    token: str = field(repr=False)
+
+
+Credential = str | Bearer
+"""What ``connect`` logs in with: a password, or an OAuth access token."""
 
 
 @dataclass(frozen=True)
@@ -315,16 +329,17 @@ def map_error(exc: BaseException, config: ServerConfig) -> ImapError:
     return ImapError(f"{where}: {_server_text(exc)}")
 
 
-def connect(config: ServerConfig, password: str) -> ImapConnection:
+def connect(config: ServerConfig, password: Credential) -> ImapConnection:
     """Open a connection to the server and log in.
 
-    While it runs, ``password`` is registered with ``app.redact``: whatever the
-    server answers, no message made from it carries the password.
+    While it runs, the password or token is registered with ``app.redact``:
+    whatever the server answers, no message made from it carries the secret.
 
     Args:
         config: where and as whom.
-        password: the password; used for LOGIN (or AUTHENTICATE PLAIN when it
-            is not ASCII) and not kept.
+        password: the password, used for LOGIN (or AUTHENTICATE PLAIN when it
+            is not ASCII); or a ``Bearer`` access token, used for AUTHENTICATE
+            OAUTHBEARER (RFC 7628) when the server offers it, else XOAUTH2. Not kept.
 
     Returns:
         The logged-in connection; close it (or use ``with``).
@@ -336,11 +351,12 @@ def connect(config: ServerConfig, password: str) -> ImapConnection:
         AuthenticationFailed: bad user name or password.
         ImapError: anything else the server said no to.
     """
-    with redact.known(password):
+    secret = password.token if isinstance(password, Bearer) else password
+    with redact.known(secret):
         return _connect(config, password)
 
 
-def _connect(config: ServerConfig, password: str) -> ImapConnection:
+def _connect(config: ServerConfig, password: Credential) -> ImapConnection:
     if config.tls not in TLS_MODES:
         raise ImapError(f"unknown TLS mode {config.tls!r} (use implicit, starttls or none)")
     if config.tls == "none" and not is_loopback(config.host):
@@ -382,7 +398,17 @@ def _connect(config: ServerConfig, password: str) -> ImapConnection:
     return connection
 
 
-def _login(client: Any, config: ServerConfig, password: str) -> None:
+def _login(client: Any, config: ServerConfig, password: Credential) -> None:
+    if isinstance(password, Bearer):
+        capabilities = {_text(c).upper() for c in client.capabilities()}
+        try:
+            if "AUTH=OAUTHBEARER" in capabilities:
+                client.oauthbearer_login(config.username, password.token)
+            else:
+                client.oauth2_login(config.username, password.token)
+        except IMAPClientError as exc:
+            raise LoginError(_server_text(exc)) from None
+        return
     if password.isascii() and config.username.isascii():
         client.login(config.username, password)
         return

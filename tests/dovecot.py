@@ -52,7 +52,7 @@ USER = "tester"
 PASSWORD = "tl-Secret-9f8e7d6c5b4a"
 UNICODE_PASSWORD = "Pässwörd-ünïcode"
 SENT = "Éléments envoyés"
-ECHO_USER = "echo"
+ECHO_USER = "echo"  # the "echo*" users of the checkpassword passdb in _CONFIG
 BASE_DATE = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
@@ -206,7 +206,7 @@ mail_location = maildir:{root}/mail/%u
 passdb {{
   driver = checkpassword
   args = {root}/echo-login
-  username_filter = {echo}*
+  username_filter = echo*
 }}
 passdb {{
   driver = passwd-file
@@ -473,7 +473,6 @@ def dovecot_server() -> Iterator[Dovecot]:
                 uid=uid,
                 gid=gid,
                 sent=SENT,
-                echo=ECHO_USER,
                 port=server.port,
                 tls_port=server.tls_port,
             ),

@@ -217,3 +217,20 @@ def test_the_log_filter_redacts_messages_arguments_and_tracebacks(
     text = captured_log.getvalue()
     assert "RuntimeError" in text and text.count("LOGIN jane ***") >= 2
     assert SECRET not in text and "plain-Known-secret" not in text
+
+
+def test_an_oauth_refusal_that_quotes_the_token_or_code_is_redacted() -> None:
+    from authlib.integrations.base_client.errors import OAuthError
+
+    from app import oauth
+
+    refresh_token = "1//0gRefresh-Token-abcdef123456"
+    refused = OAuthError(error="invalid_request", description=f"unknown token {refresh_token}")
+    text = oauth._oauth_error(refused, "Google", refresh_token)
+    assert "Google refused the sign-in (invalid_request)" in text
+    assert refresh_token not in text and redact.MASK in text
+    error = oauth.SignInError(f"rejected: access_token={refresh_token} Bearer ya29.secret-x")
+    assert refresh_token not in str(error) and "ya29" not in str(error)
+    with redact.known("ya29.live-access-token"):
+        failed = imap.AuthenticationFailed("server said ya29.live-access-token is invalid")
+    assert "ya29.live-access-token" not in str(failed)

@@ -52,6 +52,12 @@ _PROSE = (
     r"for|to|with|via|using|as|at|on|attempt|attempts|required|refused|incorrect|invalid|"
     r"bad|unsuccessful|authentication|credentials|please|temporarily|name|names)\b"
 )
+# Words that follow "password:" in Threadline's own sentences ("needs its password: no
+# usable keyring", "password: in the keyring"), not a secret.
+_STATE = (
+    r"(?:no|not|none|in|is|was|the|a|an|asked|stored|kept|required|missing|empty|unset|"
+    r"incorrect|invalid|wrong|expired|revoked|changed|needed|see|use)\b"
+)
 _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     # LOGIN user password (the IMAP command, echoed by a server)
     (re.compile(rf"(?i)(\bLOGIN\s+(?!{_PROSE}){_TOKEN}\s+){_TOKEN}"), rf"\1{MASK}"),
@@ -63,7 +69,7 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             r"(?i)\b([\w-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key)|pass)"
-            r"""(\s*[=:]\s*)("(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s&;,'"]+)"""
+            rf"""(\s*[=:]\s*)(?!{_STATE})("(?:[^"\\]|\\.)*"?|'[^']*'?|[^\s&;,'"]+)"""
         ),
         rf"\1\2{MASK}",
     ),

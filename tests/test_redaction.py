@@ -157,6 +157,8 @@ def test_credential_shapes_are_masked(text: str, kept: str) -> None:
         "[AUTHENTICATIONFAILED] LOGIN Invalid credentials",
         "AUTHENTICATE command error: BAD [b'Unknown mechanism']",
         "[CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=XOAUTH2] ready",
+        "account 'shop' needs its password: no usable keyring (disabled)",
+        "folders: INBOX + Sent; password: in the keyring; last sync: never",
         "cannot reach imap.example.com:993: connection refused",
         "the password is stored in the keyring",
     ],

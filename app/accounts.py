@@ -391,6 +391,7 @@ def update_account(
     ca_file: str | None = _UNSET,
     username: str | None = None,
     folders: tuple[str, ...] | list[str] | None = None,
+    oauth_provider: str | None = _UNSET,
 ) -> AccountInfo:
     """Change an account; None (or leaving ``ca_file`` out) keeps a value.
 
@@ -407,6 +408,8 @@ def update_account(
         ca_file: a CA file, or None to use the system trust store again.
         username: the login name.
         folders: folders to sync (empty for the defaults).
+        oauth_provider: sign in at this OAuth provider from now on, or None to use a
+            password (leave it out to keep how the account signs in).
 
     Returns:
         The changed account.
@@ -441,6 +444,13 @@ def update_account(
     row.host, row.port, row.tls, row.ca_file, row.username = new_host, new_port, mode, ca_path, user
     if folders is not None:
         row.folders = _check_folders(folders)
+    if oauth_provider is not _UNSET and oauth_provider != row.oauth_provider:
+        # A password and a refresh token share the keyring entry: the old one goes.
+        key = secrets.secret_key(row.uid)
+        secrets.delete_secret(key)
+        oauth.TOKENS.forget(key)
+        row.auth = "oauth" if oauth_provider else "password"
+        row.oauth_provider = oauth_provider or None
     if moved:
         row.sync_states.clear()
     session.flush()

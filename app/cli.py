@@ -252,14 +252,28 @@ def cmd_note(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_export(db: Database, args: argparse.Namespace) -> int:
+    data_file = args.json if isinstance(args.json, str) else None
+    if not (args.pdf or data_file or args.zip):
+        raise UserFacingError("say what to write: --pdf FILE, --json FILE or --zip FILE")
     with db.session() as session:
         cid = queries.resolve_customer(session, args.customer)
-    pdf = importlib.import_module("app.export.pdf")
-    pages = pdf.export_customer_pdf(db, cid, Path(args.pdf))
-    if args.json:
-        _print_json({"path": str(args.pdf), "pages": pages})
-    else:
-        print(f"wrote {args.pdf} ({pages} pages)")
+    result: dict[str, Any] = {}
+    if args.pdf:
+        pdf = importlib.import_module("app.export.pdf")
+        pages = pdf.export_customer_pdf(db, cid, Path(args.pdf))
+        result.update(path=str(args.pdf), pages=pages)
+        if args.json is not True:
+            print(f"wrote {args.pdf} ({pages} pages)")
+    exporter = importlib.import_module("app.export.data")
+    for target, write in ((data_file, exporter.write_json), (args.zip, exporter.write_zip)):
+        if target:
+            data = write(db, cid, Path(target))
+            events = len(data["events"])
+            result.setdefault("data", []).append({"path": str(target), "events": events})
+            if args.json is not True:
+                print(f"wrote {target} (everything stored about the customer: {events} events)")
+    if args.json is True:
+        _print_json(result)
     return 0
 
 
@@ -459,9 +473,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin", action="store_true", help="pin the note")
     p.set_defaults(func=cmd_note)
 
-    p = add("export", "export one customer's history")
+    p = add(
+        "export",
+        "export one customer's history: a PDF, or everything stored about them (a data "
+        "access or portability request) as JSON or a zip of CSV files",
+        json_flag=False,
+    )
     p.add_argument("customer", metavar="CUSTOMER")
-    p.add_argument("--pdf", required=True, metavar="FILE")
+    p.add_argument("--pdf", metavar="FILE", help="the history as a PDF")
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="FILE",
+        help="with FILE: everything stored about the customer as versioned JSON; "
+        "without: print the result as one JSON document",
+    )
+    p.add_argument("--zip", metavar="FILE", help="the same as CSV files (for spreadsheets)")
     p.set_defaults(func=cmd_export)
 
     p = add("demo", "load the demo data into the database")

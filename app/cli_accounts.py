@@ -43,6 +43,12 @@ server certificate is checked against the system's trust store, or only against
 The password goes to the OS keyring only: typed at a prompt, or one line on
 stdin with --password-stdin. When no usable keyring exists (a headless box
 without a Secret Service), nothing is stored and each sync asks for it.
+
+--oauth google|microsoft|ISSUER-URL signs in through the browser instead (Gmail,
+Google Workspace, Outlook.com, Microsoft 365): no password is typed here, and
+only the refresh token is kept, in the keyring. The client id comes from
+THREADLINE_GOOGLE_CLIENT_ID (+ THREADLINE_GOOGLE_CLIENT_SECRET) or
+THREADLINE_MICROSOFT_CLIENT_ID, or `threadline config google_client_id ID` etc.
 """
 
 

@@ -21,6 +21,7 @@ No token ever goes to the database, a log or an error message.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import ipaddress
 import json
@@ -77,6 +78,9 @@ class Provider:
         revoke_url: the revocation endpoint (RFC 7009), if the provider has one.
         scope: the scopes for IMAP access with a refresh token.
         extra: extra authorization parameters (Google: offline access, consent).
+        redirect_host: the loopback name in the redirect URI: "127.0.0.1" (RFC 8252), or
+            "localhost" where the provider only registers that (Microsoft); either way
+            Threadline listens on 127.0.0.1.
     """
 
     key: str
@@ -86,6 +90,7 @@ class Provider:
     revoke_url: str | None
     scope: str
     extra: tuple[tuple[str, str], ...] = ()
+    redirect_host: str = "127.0.0.1"
 
 
 GOOGLE = Provider(
@@ -104,6 +109,7 @@ MICROSOFT = Provider(
     token_url="https://login.microsoftonline.com/common/oauth2/v2.0/token",
     revoke_url=None,  # Microsoft offers no RFC 7009 endpoint; access is removed in the account
     scope="https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
+    redirect_host="localhost",
 )
 PRESETS: dict[str, Provider] = {p.key: p for p in (GOOGLE, MICROSOFT)}
 
@@ -327,9 +333,8 @@ class _Receiver:
         self.thread = threading.Thread(target=self._serve, name="oauth-redirect", daemon=True)
         self.thread.start()
 
-    @property
-    def redirect_uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+    def redirect_uri(self, host: str) -> str:
+        return f"http://{host}:{self.port}/"
 
     def _serve(self) -> None:
         while not self.done.is_set():
@@ -369,7 +374,7 @@ def sign_in(
 
     receiver = _Receiver()
     try:
-        session = _session(prov, client, receiver.redirect_uri)
+        session = _session(prov, client, receiver.redirect_uri(prov.redirect_host))
         verifier = generate_token(64)
         extra = dict(prov.extra)
         if login_hint:
@@ -496,7 +501,15 @@ class TokenStore:
                 reason = secrets.unusable_reason()
                 where = f"no usable keyring ({reason})" if reason else "no sign-in is stored"
                 raise SignInNeeded(f"{where}: sign in again")
-            grant = refresh(prov, client, stored)
+            try:
+                grant = refresh(prov, client, stored)
+            except SignInNeeded:
+                # The grant is gone for good: keep no dead token, so every view says
+                # "not signed in" until the user signs in again.
+                self._access.pop(key, None)
+                with contextlib.suppress(UserFacingError):
+                    secrets.delete_secret(key)
+                raise
             if grant.refresh_token and grant.refresh_token != stored:
                 secrets.store_secret(key, grant.refresh_token)  # providers may rotate it
             self._access[key] = (grant.access_token, grant.expires_at)

@@ -380,7 +380,7 @@ def oauth_server(oauth_server_session: OAuthServer) -> Iterator[OAuthServer]:
 
 _OAUTH_PASSDB = """passdb {{
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = {mechanisms}
   args = {root}/oauth2.conf.ext
 }}
 userdb {{"""
@@ -398,6 +398,16 @@ active_value = true
 @pytest.fixture(scope="session")
 def oauth_dovecot(oauth_server_session: OAuthServer) -> Iterator[Dovecot]:
     """A Dovecot whose only way in is an access token the OAuth server vouches for."""
+    yield from _oauth_dovecot(oauth_server_session, "xoauth2 oauthbearer")
+
+
+@pytest.fixture(scope="session")
+def xoauth2_dovecot(oauth_server_session: OAuthServer) -> Iterator[Dovecot]:
+    """The same, offering XOAUTH2 only (as Microsoft's servers do)."""
+    yield from _oauth_dovecot(oauth_server_session, "xoauth2")
+
+
+def _oauth_dovecot(oauth_server_session: OAuthServer, mechanisms: str) -> Iterator[Dovecot]:
     binary = ensure_dovecot()
     root = Path(tempfile.mkdtemp(prefix="threadline-dovecot-oauth-"))
     root.chmod(0o755)
@@ -431,12 +441,10 @@ def oauth_dovecot(oauth_server_session: OAuthServer) -> Iterator[Dovecot]:
         userdb_start = config.index("userdb {")
         config = (
             config[:passdb_start]
-            + _OAUTH_PASSDB.format(root=root)
+            + _OAUTH_PASSDB.format(root=root, mechanisms=mechanisms)
             + config[userdb_start + len("userdb {") :]
         )
-        config = config.replace(
-            "auth_mechanisms = plain login", "auth_mechanisms = xoauth2 oauthbearer"
-        )
+        config = config.replace("auth_mechanisms = plain login", f"auth_mechanisms = {mechanisms}")
         # The oauth2 passdb cannot list users: the static userdb takes anyone it vouches for.
         config = config.replace(f"  args = uid={uid}", f"  args = allow_all_users=yes uid={uid}")
         server.conf.write_text(config, encoding="utf-8")

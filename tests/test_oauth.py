@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from imapclient import IMAPClient
 
 from app import accounts, oauth, secrets, sync
 from app.db import Database
@@ -307,3 +308,19 @@ def test_clients_come_from_the_environment_or_settings(monkeypatch: pytest.Monke
     assert oauth.client_for("google", {"google_client_id": "a"}).client_id == "env-id"
     monkeypatch.setenv("THREADLINE_MICROSOFT_CLIENT_ID", "ms-id")
     assert oauth.client_for("microsoft", {}) == oauth.Client("ms-id", None)
+
+
+def test_xoauth2_when_the_server_offers_no_oauthbearer(
+    db: Database,
+    xoauth2_dovecot: Dovecot,
+    oauth_server: OAuthServer,
+    memory_keyring: MemoryKeyring,
+) -> None:
+    info = _account(db, xoauth2_dovecot, oauth_server)
+    accounts.sign_in(info, {}, open_url=_background_browser)
+    deliver(xoauth2_dovecot, message(401))
+    with IMAPClient(xoauth2_dovecot.host, port=xoauth2_dovecot.port, ssl=False) as probe:
+        offered = {c.decode() for c in probe.capabilities()}
+    assert "AUTH=XOAUTH2" in offered and "AUTH=OAUTHBEARER" not in offered
+    report = sync.sync_account(db, "shop")
+    assert report.status == "done" and report.folders[0].new == 1

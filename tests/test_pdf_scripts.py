@@ -116,3 +116,21 @@ def test_no_missing_glyph_and_only_bundled_fonts(pdf: Path) -> None:
     names = {name.split("+")[-1].lstrip("/") for name in fonts}
     for family in ("NotoSans", "NotoSansArabic", "NotoSansHebrew", "NotoSansCJK", "NotoSansThai"):
         assert any(name.startswith(family) for name in names), names
+
+
+def test_the_pdf_layout_reads_no_file_named_in_its_html(tmp_path: Path) -> None:
+    from PySide6.QtCore import QSizeF
+
+    from app.export.pdf import InertDocument, ensure_gui_application
+
+    ensure_gui_application()
+    bait = tmp_path / "bait.png"
+    bait.write_bytes(b"\x89PNG\r\n\x1a\n")
+    os.utime(bait, (1_000_000, 1_000_000))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # reading it would block the export for ever
+    doc = InertDocument()
+    doc.setPageSize(QSizeF(400, 400))
+    doc.setHtml(f'<p>x<img src="{bait}"><img src="file://{fifo}"><img src="/dev/zero"></p>')
+    assert doc.pageCount() == 1
+    assert bait.stat().st_atime == 1_000_000

@@ -97,7 +97,9 @@ def open_window(db_path: str | None = None) -> MainWindow | None:
         db = open_database(db_path or default_db_path())
     except UserFacingError as exc:
         log.error("cannot open the database: %s", exc)
-        QMessageBox.critical(None, "Threadline cannot start", str(exc))
+        from ui.safe_text import literal
+
+        QMessageBox.critical(None, "Threadline cannot start", literal(str(exc)))
         return None
     from ui.main_window import MainWindow
 

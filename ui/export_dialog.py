@@ -21,12 +21,12 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QVBoxLayout,
     QWidget,
 )
 
 from ui.marks import CHANNEL_ORDER, channel_icon, channel_label
+from ui.safe_text import esc, plain_label, rich_label
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class ExportDialog(QDialog):
         self.setObjectName("exportDialog")
         self.setAccessibleName("Export PDF")
         layout = QVBoxLayout(self)
-        intro = QLabel(f"Export the history of <b>{_escape(customer_name)}</b> to a PDF file.")
+        intro = rich_label(f"Export the history of <b>{esc(customer_name)}</b> to a PDF file.")
         intro.setWordWrap(True)
         layout.addWidget(intro)
         form = QFormLayout()
@@ -101,7 +101,7 @@ class ExportDialog(QDialog):
         self.all_dates.toggled.connect(lambda on: self.until.setEnabled(not on))
         dates = QHBoxLayout()
         dates.addWidget(self.since)
-        dates.addWidget(QLabel("to"))
+        dates.addWidget(plain_label("to"))
         dates.addWidget(self.until)
         dates.addStretch(1)
         form.addRow("Dates:", self.all_dates)
@@ -150,12 +150,6 @@ class ExportDialog(QDialog):
         self.export_chosen.emit(self.choice())
 
 
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
-
-
 class ExportDoneDialog(QDialog):
     """The PDF is written: open it or show it in its folder.
 
@@ -170,8 +164,8 @@ class ExportDoneDialog(QDialog):
         self.setObjectName("exportDone")
         self.setAccessibleName("Export finished")
         layout = QVBoxLayout(self)
-        label = QLabel(
-            f"Saved {pages} page{'s' if pages != 1 else ''} to<br><b>{_escape(str(path))}</b>"
+        label = rich_label(
+            f"Saved {pages} page{'s' if pages != 1 else ''} to<br><b>{esc(str(path))}</b>"
         )
         label.setWordWrap(True)
         layout.addWidget(label)

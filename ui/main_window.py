@@ -55,6 +55,7 @@ from ui.models import CustomerListModel, ProblemsModel, SearchResultsModel, Time
 from ui.notes import NotesPane
 from ui.problems import ProblemsDialog
 from ui.profile import ProfilePane
+from ui.safe_text import message_box
 from ui.search_results import SearchResultsPane
 from ui.status import ProblemsButton, ProgressStatus, SuggestionsButton
 from ui.sync_flow import SyncFlow
@@ -577,7 +578,9 @@ class MainWindow(QMainWindow):
             + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
             + "</table>"
         )
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, parent=self)
+        box = message_box(
+            QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, parent=self, rich=True
+        )
         box.setAccessibleName("Keyboard shortcuts")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()

@@ -27,6 +27,7 @@ from PySide6.QtGui import (
     QFontDatabase,
     QFontMetricsF,
     QGuiApplication,
+    QImage,
     QPageLayout,
     QPageSize,
     QPainter,
@@ -163,6 +164,22 @@ def _body_font() -> QFont:
     return with_fallbacks(font)
 
 
+class InertDocument(QTextDocument):
+    """A text document that loads nothing: no file, no network, whatever its HTML names.
+
+    ``app.export.document`` escapes every imported string, so no ``<img>`` of a
+    customer's should ever reach the layout; this is the second wall. Qt reads an
+    image's ``src`` as a file path when ``loadResource`` gives nothing back, so every
+    resource is answered with a blank 1×1 image.
+    """
+
+    def loadResource(self, kind: int, name: object) -> object:
+        del kind, name
+        blank = QImage(1, 1, QImage.Format.Format_ARGB32)
+        blank.fill(0)
+        return blank
+
+
 def _temp_file(path: Path) -> Path:
     """An empty file next to ``path`` to write into, or a one-line error."""
     folder = path.parent
@@ -278,7 +295,7 @@ def _render(
     left, top, right, bottom = (_mm(v) for v in _MARGIN_MM)
     body_w, body_h = page_w - left - right, page_h - top - bottom
 
-    doc = QTextDocument()
+    doc = InertDocument()
     doc.documentLayout().setPaintDevice(writer)
     doc.setUseDesignMetrics(True)
     doc.setDefaultFont(_body_font())

@@ -4,7 +4,10 @@ Form: ``threadline [--db PATH] COMMAND ... [--json]``. The database option
 comes before the command (``THREADLINE_DB`` sets it too). Reporting commands
 take ``--json`` and print one JSON document on stdout; human text otherwise.
 Errors go to stderr as one line, never a traceback. This is a public contract:
-extend it, never break it silently.
+extend it, never break it silently. Every human line goes through
+``app.terminal.safe_print`` (imported as ``print``): control characters and
+escape sequences from imported data are shown, not obeyed, and stderr carries
+no credential; JSON has no raw control character either.
 
 Exit codes: 0 success; 1 some items became import problems (``import``); 2 a
 file could not be read or the command failed.
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -29,14 +31,15 @@ from app.errors import UserFacingError
 from app.logs import setup_logging
 from app.notes import add_note
 from app.paths import default_db_path
+from app.terminal import safe_print as print  # human output: controls made visible
+from app.terminal import write_json
 from connectors import registry
 
 log = logging.getLogger(__name__)
 
 
 def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    write_json(data)
 
 
 def _local(value: datetime | None, tz: ZoneInfo) -> str:

@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import UserFacingError
+from app.paths import owner_only, private_database
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +153,11 @@ def open_database(path_or_url: str | Path) -> Database:
             sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserFacingError(f"cannot create the folder for {sqlite_path}: {exc}") from exc
+        private_database(sqlite_path)  # 0600: an existing file, its -wal/-shm, its backups
     engine = make_engine(url)
     try:
-        upgrade(engine, sqlite_path)
+        with owner_only():  # a new file, its -wal/-shm and any backup are created 0600
+            upgrade(engine, sqlite_path)
     except OperationalError as exc:
         engine.dispose()
         raise UserFacingError(f"cannot open the database {path_or_url}: {exc.orig}") from exc

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.exc import DBAPIError
+
 from app import __version__, identity, ingest, merges, queries, settings
 from app.db import Database, open_database
 from app.errors import UserFacingError
@@ -506,7 +508,18 @@ def build_parser() -> argparse.ArgumentParser:
     from app import cli_accounts  # IMAP accounts: account add|list|remove|test, sync
 
     cli_accounts.register(sub, add)
+    from app import cli_backup  # backup, backups, restore: work on the file, even if damaged
+
+    cli_backup.register(add)
     return parser
+
+
+def _fail(args: argparse.Namespace, message: object) -> int:
+    """Report a failed command: one line on stderr, and ``{"error": ...}`` with ``--json``."""
+    print(f"threadline: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        _print_json({"error": str(message)})
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -517,16 +530,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         gui = importlib.import_module("ui.app")
         return int(gui.main(str(db_path)))
+    if not getattr(args, "needs_db", True):
+        try:
+            return int(args.func(db_path, args))
+        except UserFacingError as exc:
+            return _fail(args, exc)
     try:
         db = open_database(db_path)
     except UserFacingError as exc:
-        print(f"threadline: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc)
     try:
         return int(args.func(db, args))
     except UserFacingError as exc:
-        print(f"threadline: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc)
+    except DBAPIError as exc:  # locked, read-only, disk full, damaged: one line; else a bug
+        error = db.user_error(exc)
+        if error is None:
+            log.exception("command %s failed", args.command)
+            return _fail(args, f"internal error: {exc.orig} (details in the log)")
+        return _fail(args, error)
     except KeyboardInterrupt:
         print("threadline: interrupted", file=sys.stderr)
         return 130

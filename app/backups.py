@@ -113,6 +113,10 @@ def list_backups(db_path: Path) -> list[Backup]:
     return found
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 def check_file(path: Path) -> str | None:
     """None when ``path`` is a healthy SQLite database, else what is wrong, in a few words."""
     if not path.is_file():
@@ -122,7 +126,13 @@ def check_file(path: Path) -> str | None:
     except sqlite3.Error as exc:
         return str(exc)
     try:
-        rows = con.execute("PRAGMA integrity_check").fetchall()
+        # As bytes: a damaged page's text, quoted in the report, may not be UTF-8.
+        rows = [
+            (_lenient_text(r[0]),)
+            for r in con.execute("SELECT CAST(integrity_check AS BLOB) FROM pragma_integrity_check")
+        ]
+    except UnicodeDecodeError:  # SQLite's own message quoted damaged bytes
+        return "database disk image is malformed"
     except sqlite3.Error as exc:
         return str(exc)
     finally:

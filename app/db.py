@@ -357,6 +357,10 @@ def _known_revision(script: ScriptDirectory, revision: str) -> bool:
         return False
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 def quick_check(path: Path) -> str | None:
     """None when SQLite's ``quick_check`` finds the file sound, else what it found.
 
@@ -368,7 +372,13 @@ def quick_check(path: Path) -> str | None:
     except sqlite3.Error as exc:
         raise UserFacingError(f"cannot open the database {path}: {exc}") from exc
     try:
-        rows = con.execute("PRAGMA quick_check").fetchall()
+        # As bytes: a damaged page's text, quoted in the report, may not be UTF-8.
+        rows = [
+            (_lenient_text(r[0]),)
+            for r in con.execute("SELECT CAST(quick_check AS BLOB) FROM pragma_quick_check")
+        ]
+    except UnicodeDecodeError:  # SQLite's own message quoted damaged bytes
+        return "database disk image is malformed"
     except sqlite3.Error as exc:
         if sqlite_error_code(exc) in (SQLITE_CORRUPT, SQLITE_NOTADB):
             return str(exc)
@@ -425,7 +435,7 @@ def open_database(path_or_url: str | Path) -> Database:
     """
     url = url_for(path_or_url)
     sqlite_path: Path | None = None
-    if url.startswith("sqlite:///"):
+    if url.startswith("sqlite:///") and "?" not in url:  # a file (not a URI with options)
         sqlite_path = Path(url.removeprefix("sqlite:///"))
         try:
             sqlite_path.parent.mkdir(parents=True, exist_ok=True)

@@ -578,7 +578,13 @@ def import_items(
     """
     report = FileReport(path=label, format=format)
     state = byte_state if byte_state is not None else [0, 0]
-    lock = retry_when_busy(lambda: _start_run(db, report))
+    try:
+        lock = retry_when_busy(lambda: _start_run(db, report))
+    except SQLAlchemyError as exc:  # read-only, full, damaged: one line, no run left behind
+        error = db.user_error(exc)
+        if error is None:
+            raise
+        raise error from exc
     try:
         return _run(db, report, items, progress, should_cancel, batch_size, state, owner_hints)
     except BaseException as exc:

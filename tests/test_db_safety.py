@@ -26,7 +26,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, func, select
 
 from app import backups, cli, ingest
-from app.db import _alembic_config, make_engine, open_database, url_for
+from app.db import _alembic_config, make_engine, open_database, url_for, user_error
 from app.errors import DamagedDatabaseError, UserFacingError
 from app.models import Event, ImportRun, Note
 from app.records import Item
@@ -397,3 +397,20 @@ def test_errors_name_the_database(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(UserFacingError):
         open_database(folder)
+
+
+def test_a_database_kept_busy_is_one_line(filled: Path) -> None:
+    """SQLite's own "database is locked" (a writer that cannot wait) becomes one clear line."""
+    holder = sqlite3.connect(filled, isolation_level=None)
+    holder.execute("begin immediate")
+    impatient = sqlite3.connect(filled, isolation_level=None, timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            impatient.execute("begin immediate")
+    finally:
+        impatient.close()
+        holder.execute("rollback")
+        holder.close()
+    error = user_error(caught.value, filled)
+    assert error is not None
+    assert str(error).startswith(f"database {filled} is busy") and "\n" not in str(error)

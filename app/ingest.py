@@ -603,12 +603,19 @@ def import_items(
 
 
 def _start_run(db: Database, report: FileReport) -> RunLock | None:
-    with db.session() as session:
-        run = ImportRun(path=report.path, format=report.format)
-        session.add(run)
-        session.flush()
-        report.run_id = run.id
-        return db.hold_run(run.id)  # inside the transaction: never seen without its lock
+    lock: RunLock | None = None
+    try:
+        with db.session() as session:
+            run = ImportRun(path=report.path, format=report.format)
+            session.add(run)
+            session.flush()
+            report.run_id = run.id
+            lock = db.hold_run(run.id)  # inside the transaction: never seen without its lock
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return lock
 
 
 def _run(

@@ -155,7 +155,7 @@ def cmd_config(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_customers(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         tz = settings.zone(session)
         rows: list[queries.CustomerRow] = []
         while True:
@@ -179,7 +179,7 @@ def cmd_customers(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_show(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         tz = settings.zone(session)
         cid = queries.resolve_customer(session, args.customer)
         row = queries.customer(session, cid)
@@ -222,7 +222,7 @@ def cmd_show(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_search(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         tz = settings.zone(session)
         hits = queries.search(session, args.query, limit=args.limit)
     if args.json:
@@ -279,7 +279,7 @@ def cmd_demo(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_problems(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         rows = ingest.recent_problems(session, limit=args.limit)
     if args.json:
         _print_json(
@@ -354,7 +354,7 @@ def cmd_undo(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_changes(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         tz = settings.zone(session)
         changes = merges.history(session, limit=args.limit)
     if args.json:

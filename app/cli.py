@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.exc import DBAPIError
+
 from app import __version__, identity, ingest, merges, queries, settings
 from app.db import Database, open_database
 from app.errors import UserFacingError
@@ -161,7 +163,7 @@ def cmd_config(db: Database, args: argparse.Namespace) -> int:
 
 def cmd_customers(db: Database, args: argparse.Namespace) -> int:
     queries.check_query(args.query or "", "customer query")
-    with db.session() as session:
+    with db.read_session() as session:
         tz = settings.zone(session)
         rows: list[queries.CustomerRow] = []
         while True:
@@ -185,7 +187,7 @@ def cmd_customers(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_show(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         tz = settings.zone(session)
         cid = queries.resolve_customer(session, args.customer)
         row = queries.customer(session, cid)
@@ -229,7 +231,7 @@ def cmd_show(db: Database, args: argparse.Namespace) -> int:
 
 def cmd_search(db: Database, args: argparse.Namespace) -> int:
     queries.check_query(args.query, "search query", words=True)
-    with db.session() as session:
+    with db.read_session() as session:
         tz = settings.zone(session)
         hits = queries.search(session, args.query, limit=args.limit)
     if args.json:
@@ -359,7 +361,7 @@ def cmd_demo(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_problems(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         rows = ingest.recent_problems(session, limit=args.limit)
     if args.json:
         _print_json(
@@ -434,7 +436,7 @@ def cmd_undo(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_changes(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         tz = settings.zone(session)
         changes = merges.history(session, limit=args.limit)
     if args.json:
@@ -618,6 +620,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app import cli_accounts  # IMAP accounts: account add|list|remove|test, sync
 
     cli_accounts.register(sub, add)
+    from app import cli_backup  # backup, backups, restore: work on the file, even if damaged
+
+    cli_backup.register(add)
     return parser
 
 
@@ -702,6 +707,14 @@ def _error_line(exc: BaseException) -> str:
     return registry.displayable(first[:300])
 
 
+def _fail(args: argparse.Namespace, message: object) -> int:
+    """Report a failed command: one line on stderr, and ``{"error": ...}`` with ``--json``."""
+    print(f"threadline: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        _print_json({"error": str(message)})
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI (or the GUI when no command is given); returns the exit code."""
     parser = build_parser()
@@ -718,16 +731,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         gui = importlib.import_module("ui.app")
         return int(gui.main(str(db_path)))
+    if not getattr(args, "needs_db", True):
+        try:
+            return int(args.func(db_path, args))
+        except UserFacingError as exc:
+            return _fail(args, exc)
     try:
         db = open_database(db_path)
     except UserFacingError as exc:
-        print(f"threadline: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc)
     try:
         return int(args.func(db, args))
     except UserFacingError as exc:
-        print(f"threadline: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc)
+    except DBAPIError as exc:  # locked, read-only, disk full, damaged: one line; else a bug
+        error = db.user_error(exc)
+        if error is None:
+            log.exception("command %s failed", args.command)
+            return _fail(args, f"internal error: {exc.orig} (details in the log)")
+        return _fail(args, error)
     except KeyboardInterrupt:
         print("threadline: interrupted", file=sys.stderr)
         return 130

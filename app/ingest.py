@@ -11,6 +11,7 @@ signals, tests pass lambdas.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -26,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import erasure, identity, mappings, mentions, settings
-from app.db import Database
+from app.db import Database, RunLock, is_environmental, retry_when_busy
 from app.errors import Cancelled, FormatError, UserFacingError
 from app.models import (
     Event,
@@ -317,15 +318,24 @@ class _Writer:
         r = self.report
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
         cuts = self.cuts
+
+        def attempt(careful: bool) -> None:
+            try:
+                self._write(items, careful=careful)
+            except BaseException:
+                r.added, r.duplicates, r.updated = snapshot[:3]
+                self.cuts = cuts
+                del r.problems[snapshot[3] :]
+                del r.notices[snapshot[4] :]
+                raise
+
         try:
-            self._write(items, careful=False)
+            retry_when_busy(lambda: attempt(False))
         except (SQLAlchemyError, ValueError, TypeError) as exc:
+            if is_environmental(exc):  # locked, disk full, damaged: not the data's fault
+                raise
             log.info("batch failed (%s); writing it item by item", exc)
-            r.added, r.duplicates, r.updated = snapshot[:3]
-            self.cuts = cuts
-            del r.problems[snapshot[3] :]
-            del r.notices[snapshot[4] :]
-            self._write(items, careful=True)
+            retry_when_busy(lambda: attempt(True))
 
     def _write(self, items: Sequence[Item], *, careful: bool) -> None:
         with self.db.session() as session:
@@ -392,6 +402,8 @@ class _Writer:
                 self._store(session, resolver, record, known, pending)
                 pending.write(session)
         except (SQLAlchemyError, ValueError, TypeError) as exc:
+            if is_environmental(exc):
+                raise
             pending.rewind(mark)
             log.warning("could not store %s: %s", record.locator, exc)
             self._problem(
@@ -666,13 +678,62 @@ def import_items(
     """
     report = FileReport(path=label, format=format)
     state = byte_state if byte_state is not None else [0, 0]
-    with db.session() as session:
-        run = ImportRun(path=label, format=format)
-        session.add(run)
-        session.flush()
-        run_id = run.id
-    report.run_id = run_id
-    writer = _Writer(db, run_id, report, owner_hints=owner_hints)
+    try:
+        lock = retry_when_busy(lambda: _start_run(db, report))
+    except SQLAlchemyError as exc:  # read-only, full, damaged: one line, no run left behind
+        error = db.user_error(exc)
+        if error is None:
+            raise
+        raise error from exc
+    try:
+        return _run(
+            db, report, items, progress, should_cancel, batch_size, state, owner_hints, clean_text
+        )
+    except BaseException as exc:
+        # A bug, an interrupt, or the database failing under us (locked, full,
+        # damaged): the run is marked, never left "running".
+        report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        with contextlib.suppress(Exception):
+            _finish(db, report)
+        error = db.user_error(exc)
+        if error is not None:
+            raise error from exc
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _start_run(db: Database, report: FileReport) -> RunLock | None:
+    lock: RunLock | None = None
+    try:
+        with db.session() as session:
+            run = ImportRun(path=report.path, format=report.format)
+            session.add(run)
+            session.flush()
+            report.run_id = run.id
+            lock = db.hold_run(run.id)  # inside the transaction: never seen without its lock
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return lock
+
+
+def _run(
+    db: Database,
+    report: FileReport,
+    items: Callable[[], Iterable[Item]],
+    progress: Callable[[ImportProgress], None] | None,
+    should_cancel: Callable[[], bool] | None,
+    batch_size: int,
+    state: list[int],
+    owner_hints: bool,
+    clean_text: bool,
+) -> FileReport:
+    label = report.path
+    assert report.run_id is not None
+    writer = _Writer(db, report.run_id, report, owner_hints=owner_hints)
     items_seen = 0
 
     def emit() -> None:
@@ -797,11 +858,14 @@ def _clean_value(value: Any) -> Any:
 
 
 def _finish(db: Database, report: FileReport) -> None:
-    with db.session() as session:
-        run = session.get(ImportRun, report.run_id)
-        if run is not None:
-            run.status = report.status
-            run.finished_at = utcnow()
+    def mark() -> None:
+        with db.session() as session:
+            run = session.get(ImportRun, report.run_id)
+            if run is not None:
+                run.status = report.status
+                run.finished_at = utcnow()
+
+    retry_when_busy(mark)
 
 
 def import_paths(

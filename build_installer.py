@@ -195,7 +195,7 @@ BUILDERS: dict[str, Callable[[bool], list[Path]]] = {"linux": build_linux}
 def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def main() -> int:

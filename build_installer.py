@@ -41,6 +41,16 @@ RESOURCES = ROOT / "resources"
 RESOURCES_PACKAGE = "threadline_resources"
 # The folders of resources/ that ship (as pyproject.toml's package data does).
 RESOURCE_FOLDERS = ("demo", "selftest", "ui/icons")
+# Test and type-checking tools that alembic's and SQLAlchemy's test helpers (or SQLAlchemy's mypy
+# plugin) would drag in: the app never imports them.
+EXCLUDED_MODULES = (
+    "alembic.testing",
+    "sqlalchemy.testing",
+    "sqlalchemy.ext.mypy",
+    "mypy",
+    "pytest",
+    "_pytest",
+)
 
 
 def _version() -> str:
@@ -104,6 +114,7 @@ def build_bundle(extra: list[str] | None = None) -> Path:
         "phonenumbers",
         "--collect-data",
         "certifi",
+        *(arg for module in EXCLUDED_MODULES for arg in ("--exclude-module", module)),
         *(extra or []),
         str(_entry_script()),
     ]

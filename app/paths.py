@@ -54,8 +54,9 @@ def resources_dir() -> Path:
     """The shipped resources folder (demo data, self-test samples, icons).
 
     The top-level ``resources/`` folder is installed as the package ``threadline_resources``
-    (see pyproject.toml), so importlib finds it in a wheel, in an editable install and in a
-    PyInstaller bundle alike. Run straight from a source checkout (nothing installed), it is the
+    (see pyproject.toml), so importlib finds it in a wheel and in an editable install. A
+    PyInstaller bundle unpacks it as the folder ``threadline_resources`` beside its modules
+    (``sys._MEIPASS``). Run straight from a source checkout (nothing installed), it is the
     ``resources/`` folder beside ``app/``.
     """
     try:

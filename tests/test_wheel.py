@@ -116,6 +116,10 @@ def test_the_wheel_holds_resources_and_migrations(installed: tuple[Path, Path]) 
     assert "threadline_resources/selftest/sample-mail.eml" in names
     assert "app/migrations/env.py" in names
     assert any(n.startswith("app/migrations/versions/0001_") for n in names)
+    # pyproject.toml lists the packages by hand (resources/ needs a mapping): none forgotten.
+    for top in ("app", "connectors", "ui"):
+        for init in (ROOT / top).rglob("__init__.py"):
+            assert init.relative_to(ROOT).as_posix() in names
 
 
 def test_the_installed_app_runs_outside_the_source_tree(

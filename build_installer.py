@@ -39,8 +39,6 @@ DIST = ROOT / "dist"
 BUILD = ROOT / "build"
 RESOURCES = ROOT / "resources"
 RESOURCES_PACKAGE = "threadline_resources"
-# The folders of resources/ that ship (as pyproject.toml's package data does).
-RESOURCE_FOLDERS = ("demo", "selftest", "ui/icons")
 # Test and type-checking tools that alembic's and SQLAlchemy's test helpers (or SQLAlchemy's mypy
 # plugin) would drag in: the app never imports them.
 EXCLUDED_MODULES = (
@@ -77,8 +75,8 @@ def build_bundle(extra: list[str] | None = None) -> Path:
     _ensure_pyinstaller()
     sep = os.pathsep
     data: list[str] = []
-    for folder in RESOURCE_FOLDERS:
-        data += ["--add-data", f"{RESOURCES / folder}{sep}{RESOURCES_PACKAGE}/{folder}"]
+    for folder in sorted(p for p in RESOURCES.iterdir() if p.is_dir() and p.name != "__pycache__"):
+        data += ["--add-data", f"{folder}{sep}{RESOURCES_PACKAGE}/{folder.name}"]
     args = [
         sys.executable,
         "-m",

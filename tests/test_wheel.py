@@ -116,6 +116,11 @@ def test_the_wheel_holds_resources_and_migrations(installed: tuple[Path, Path]) 
     assert "threadline_resources/selftest/sample-mail.eml" in names
     assert "app/migrations/env.py" in names
     assert any(n.startswith("app/migrations/versions/0001_") for n in names)
+    # Every resource ships (but the README's screenshot and helper scripts).
+    for path in (ROOT / "resources").rglob("*"):
+        if path.is_file() and path.suffix not in (".py", ".pyc") and path.name != "screenshot.png":
+            shipped = path.relative_to(ROOT / "resources").as_posix()
+            assert f"threadline_resources/{shipped}" in names
     # pyproject.toml lists the packages by hand (resources/ needs a mapping): none forgotten.
     for top in ("app", "connectors", "ui"):
         for init in (ROOT / top).rglob("__init__.py"):

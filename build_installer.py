@@ -39,6 +39,7 @@ DIST = ROOT / "dist"
 BUILD = ROOT / "build"
 RESOURCES = ROOT / "resources"
 RESOURCES_PACKAGE = "threadline_resources"
+NOT_RESOURCES = {"__pycache__", "screenshot.png"}  # the README's picture is not shipped
 # Test and type-checking tools that alembic's and SQLAlchemy's test helpers (or SQLAlchemy's mypy
 # plugin) would drag in: the app never imports them.
 EXCLUDED_MODULES = (
@@ -75,8 +76,11 @@ def build_bundle(extra: list[str] | None = None) -> Path:
     _ensure_pyinstaller()
     sep = os.pathsep
     data: list[str] = []
-    for folder in sorted(p for p in RESOURCES.iterdir() if p.is_dir() and p.name != "__pycache__"):
-        data += ["--add-data", f"{folder}{sep}{RESOURCES_PACKAGE}/{folder.name}"]
+    for entry in sorted(RESOURCES.iterdir()):  # what the wheel's package data holds
+        if entry.name in NOT_RESOURCES or entry.suffix in (".py", ".pyc"):
+            continue
+        target = f"{RESOURCES_PACKAGE}/{entry.name}" if entry.is_dir() else RESOURCES_PACKAGE
+        data += ["--add-data", f"{entry}{sep}{target}"]
     args = [
         sys.executable,
         "-m",

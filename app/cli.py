@@ -471,11 +471,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pdf", required=True, metavar="FILE")
     p.set_defaults(func=cmd_export)
 
-    p = add(
-        "demo",
-        "load the demo data into the demo's own database (or into --db PATH when given)",
-    )
+    p = add("demo", "load the demo data into the database")
     p.add_argument("--open", action="store_true", help="then open the app on that database")
+    p.description = (
+        "Load the demo data into the demo's own database (demo.db in the data folder, never "
+        "yours), or into --db PATH when one is given. Exits 2 when it loaded nothing."
+    )
     p.set_defaults(func=cmd_demo)
 
     p = add("merge", "merge customer B into customer A (undoable)")

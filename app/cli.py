@@ -32,7 +32,7 @@ from app.db import Database, open_database
 from app.errors import UserFacingError
 from app.logs import setup_logging
 from app.notes import add_note
-from app.paths import default_db_path
+from app.paths import default_db_path, demo_db_path
 from app.terminal import safe_print as print  # human output: controls made visible
 from app.terminal import write_json
 from connectors import registry
@@ -348,11 +348,15 @@ def cmd_demo(db: Database, args: argparse.Namespace) -> int:
     from app.demo import load_demo
 
     reports = load_demo(db)
+    where = db.url.removeprefix("sqlite:///")
     if args.json:
-        _print_json({"files": [r.as_json() for r in reports]})
+        _print_json({"files": [r.as_json() for r in reports], "database": where})
     else:
         total = sum(r.added for r in reports)
-        print(f"demo data loaded: {total} events from {len(reports)} files")
+        print(f"demo data loaded: {total} events from {len(reports)} files into {where}")
+    if not any(r.added or r.duplicates for r in reports):
+        print("threadline: the demo loaded nothing", file=sys.stderr)
+        return 2
     if args.open:
         db.dispose()
         gui = importlib.import_module("ui.app")
@@ -492,6 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="database file (default: THREADLINE_DB, else threadline.db in the user data folder)",
     )
     parser.add_argument("--version", action="version", version=f"threadline {__version__}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation (database, imports, search, PDF, keyring, TLS, window); "
+        "one line per check, exit 0 when all pass",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help_text: str, *, json_flag: bool = True) -> argparse.ArgumentParser:
@@ -577,6 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", "load the demo data into the database")
     p.add_argument("--open", action="store_true", help="then open the app on that database")
+    p.description = (
+        "Load the demo data into the demo's own database (demo.db in the data folder, never "
+        "yours), or into --db PATH when one is given. Exits 2 when it loaded nothing."
+    )
     p.set_defaults(func=cmd_demo)
 
     p = add("merge", "merge customer B into customer A (undoable)")
@@ -727,7 +741,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     db_path = Path(args.db).expanduser() if args.db else default_db_path()
+    if args.command == "demo" and not args.db:  # never the user's database
+        db_path = demo_db_path()
     setup_logging()
+    if args.self_test:
+        from app.selftest import run_self_test
+
+        return run_self_test()
     if args.command is None:
         gui = importlib.import_module("ui.app")
         return int(gui.main(str(db_path)))

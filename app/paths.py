@@ -13,9 +13,11 @@ the user profile's ACLs already keep them private, and these calls do nothing.
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import logging
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,6 +148,30 @@ def default_db_path() -> Path:
     return data_dir() / "threadline.db"
 
 
+def demo_db_path() -> Path:
+    """The demo's own database, beside the user's in the data folder (never the user's)."""
+    return data_dir() / "demo.db"
+
+
+RESOURCES_PACKAGE = "threadline_resources"
+
+
 def resources_dir() -> Path:
-    """The shipped resources folder (demo data, style sheets, icons)."""
+    """The shipped resources folder (demo data, self-test samples, icons).
+
+    The top-level ``resources/`` folder is installed as the package ``threadline_resources``
+    (see pyproject.toml), so importlib finds it in a wheel and in an editable install. A
+    PyInstaller bundle unpacks it as the folder ``threadline_resources`` beside its modules
+    (``sys._MEIPASS``). Run straight from a source checkout (nothing installed), it is the
+    ``resources/`` folder beside ``app/``.
+    """
+    try:
+        found = importlib.resources.files(RESOURCES_PACKAGE)
+    except ModuleNotFoundError:
+        found = None
+    if isinstance(found, Path) and found.is_dir():
+        return found
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen and (Path(frozen) / RESOURCES_PACKAGE).is_dir():
+        return Path(frozen) / RESOURCES_PACKAGE
     return Path(__file__).resolve().parent.parent / "resources"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import imaplib
 import ipaddress
 import logging
+import os
 import re
 import socket
 import ssl
@@ -240,17 +241,32 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def bundled_ca_file() -> str | None:
+    """The trust store shipped with Threadline (certifi's PEM file), or None when absent."""
+    try:
+        import certifi
+    except ImportError:
+        return None
+    path: str = certifi.where()
+    return path if os.path.isfile(path) else None
+
+
 def ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
     """A context that verifies the certificate and host name.
 
     Args:
-        ca_file: PEM CA certificates to trust; None for the system trust store.
+        ca_file: PEM CA certificates to trust; None for the system trust store plus the
+            bundled one (certifi's Mozilla roots), so an installed app whose Python or
+            OpenSSL looks for the system store in the wrong place still verifies servers.
 
     Raises:
         CertificateProblem: the CA file cannot be read or holds no certificate.
     """
     try:
-        return ssl.create_default_context(cafile=ca_file)
+        context = ssl.create_default_context(cafile=ca_file)
+        if ca_file is None and (bundled := bundled_ca_file()) is not None:
+            context.load_verify_locations(cafile=bundled)
+        return context
     except (OSError, ssl.SSLError) as exc:
         reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
         raise CertificateProblem(f"cannot use the CA file {ca_file}: {reason}") from None

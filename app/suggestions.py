@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
@@ -566,6 +566,32 @@ def suggestions(
     profiles = _profiles(session)
     freq = _Frequencies.of(profiles.values())
     said = _mentions(session, profiles)
+    rejected = rejected_pairs(session)
+    found: list[Suggestion] = []
+    for x, y in _candidate_pairs(profiles, said):
+        if (x, y) in rejected:
+            continue
+        if customer_id is not None and customer_id not in (x, y):
+            continue
+        score, reasons = score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
+        if score >= min_score and reasons:
+            found.append(
+                Suggestion(x, y, score, tuple(reasons), profiles[x].name, profiles[y].name)
+            )
+    found.sort(key=lambda s: (-s.score, s.customer_a, s.customer_b))
+    return found[:limit] if limit is not None else found
+
+
+def candidate_pairs(session: Session) -> set[tuple[int, int]]:
+    """Every pair of customers the blocking keys compare (lower id first), for benchmarks."""
+    profiles = _profiles(session)
+    return set(_candidate_pairs(profiles, _mentions(session, profiles)))
+
+
+def _candidate_pairs(
+    profiles: dict[int, _Profile], said: dict[tuple[int, int], set[str]]
+) -> Iterator[tuple[int, int]]:
+    """Pairs that share a blocking key (each once, lower id first), then mentioned pairs."""
     blocks: dict[str, list[int]] = defaultdict(list)
     for profile in profiles.values():
         for key in _block_keys(profile):
@@ -576,23 +602,12 @@ def suggestions(
         if 2 <= len(members) <= MAX_BLOCK
     ]
     candidates.append(sorted(said))
-    rejected = rejected_pairs(session)
     seen: set[tuple[int, int]] = set()
-    found: list[Suggestion] = []
     for pairs in candidates:
-        for x, y in pairs:
-            if (x, y) in seen or (x, y) in rejected:
-                continue
-            if customer_id is not None and customer_id not in (x, y):
-                continue
-            seen.add((x, y))
-            score, reasons = score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
-            if score >= min_score and reasons:
-                found.append(
-                    Suggestion(x, y, score, tuple(reasons), profiles[x].name, profiles[y].name)
-                )
-    found.sort(key=lambda s: (-s.score, s.customer_a, s.customer_b))
-    return found[:limit] if limit is not None else found
+        for pair in pairs:
+            if pair not in seen:
+                seen.add(pair)
+                yield pair
 
 
 MAX_MENTIONED = 3  # a message that points at more customers is a forward or a list

@@ -11,6 +11,7 @@ customers; a rejected pair is never suggested again.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -20,9 +21,11 @@ from functools import lru_cache
 from itertools import combinations
 from typing import Any, TypeVarTuple
 
+from rapidfuzz.distance import OSA
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from app.addresses import Address, Match, compare, parse_address
 from app.mentions import order_key
 from app.merges import rejected_pairs
 from app.models import (
@@ -81,14 +84,20 @@ class _Profile:
     handles: set[str] = field(default_factory=set)
     shared: dict[int, str] = field(default_factory=dict)  # identity id → value
     postcodes: set[str] = field(default_factory=set)
+    addresses: set[Address] = field(default_factory=set)
     mobiles: set[str] = field(default_factory=set)
     names: list[PersonName] | None = None
     own_spelling: float | None = None
 
 
-def _postcode(value: Any) -> str:
-    text = re.sub(r"[^0-9A-Za-z]", "", str(value or "")).upper()
-    return text if len(text) >= 3 else ""
+def _address(value: Any) -> Address | None:
+    """An order's billing or shipping address (a JSON object from SQLite) for comparison."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return parse_address(value) if isinstance(value, dict) else None
 
 
 def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, _Profile]:
@@ -127,27 +136,53 @@ def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, 
         if not profile.parsed.tokens and display:
             profile.name, profile.parsed = display, parse_name(display)
     if session.get_bind().dialect.name == "sqlite":
-        zips = session.execute(
+        homes = session.execute(
             select(
                 CustomerIdentity.customer_id,
-                func.json_extract(Event.details, "$.billing.zip"),
-                func.json_extract(Event.details, "$.shipping.zip"),
+                func.json_extract(Event.details, "$.billing"),
+                func.json_extract(Event.details, "$.shipping"),
             )
             .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
             .join(Event, Event.id == EventParticipant.event_id)
             .where(Event.channel == "order")
         )
-        for cid, billing, shipping in zips:
+        for cid, billing, shipping in homes:
             profile = profiles.get(cid)
-            if profile is not None:
-                profile.postcodes.update(p for p in (_postcode(billing), _postcode(shipping)) if p)
+            if profile is None:
+                continue
+            for address in (_address(billing), _address(shipping)):
+                if address is not None:
+                    if address.postcode:
+                        profile.postcodes.add(address.postcode)
+                    if address.full:
+                        profile.addresses.add(address)
     return {cid: p for cid, p in profiles.items() if p.emails or p.phones or p.handles}
+
+
+_SOUNDEX = str.maketrans("bfpvcgjkqsxzdtlmnr", "111122222222334556")
+
+
+@lru_cache(maxsize=262144)
+def soundex(word: str) -> str:
+    """The Soundex code of a folded word (``robert`` and ``rupert`` → ``r163``)."""
+    letters = re.sub(r"[^a-z]", "", word)
+    if not letters:
+        return ""
+    codes = letters.translate(_SOUNDEX)
+    out, last = letters[0], codes[0]
+    for letter, code in zip(letters[1:], codes[1:], strict=True):
+        if code.isdigit() and code != last:
+            out += code
+        if letter not in "hw":
+            last = code
+    return (out + "000")[:4]
 
 
 def _name_keys(name: PersonName) -> set[str]:
     keys: set[str] = set()
     if name.family and name.first:
         keys.add(f"n:{name.family}:{name.first[0]}")
+        keys.add(f"sx:{soundex(name.family)}:{name.first[0]}")  # surname spelling slips
         keys.update(f"cn:{name.family}:{c}" for c in canonical_given(name.first))
         keys.add(f"n3:{name.family[:3]}:{name.first[:2]}")
         keys.add(f"sw:{name.first}:{name.family[0]}")  # swapped order / surname typos
@@ -172,8 +207,29 @@ def _block_keys(profile: _Profile) -> set[str]:
     keys.update(_local_key(email) for email in profile.emails)
     keys.update(f"ph:{phone[-7:]}" for phone in profile.phones if len(phone) >= 8)
     keys.update(f"pc:{postcode}" for postcode in profile.postcodes)
+    keys.update(_address_keys(profile))
     keys.update(f"sh:{iid}" for iid in profile.shared)
     return {key for key in keys if len(key) > 4}
+
+
+def _address_keys(profile: _Profile) -> set[str]:
+    """Blocking keys of a customer's addresses: a home, a street, a name at a postcode."""
+    keys: set[str] = set()
+    name = profile.parsed
+    for address in profile.addresses:
+        street = address.street.replace(" ", "")[:6]
+        if address.house:
+            keys.add(f"ah:{address.house}:{street}")
+            if address.postcode:
+                keys.add(f"hp:{address.house}:{address.postcode}")
+            if name.first:
+                keys.add(f"sg:{soundex(name.first)}:{address.house}")
+        if address.town:
+            keys.add(f"at:{street}:{address.town.replace(' ', '')[:5]}")
+    for postcode in profile.postcodes:
+        for token in {name.first, name.family} - {""}:
+            keys.add(f"fp:{token}:{postcode}")  # a missing given or family name
+    return keys
 
 
 def _names_of(profile: _Profile) -> list[PersonName]:
@@ -245,6 +301,8 @@ _M_TWO_VARIANTS = 0.01
 _ESTABLISHED_SPELLINGS = 0.1
 _M_SPELLED = 0.8  # an address spells the other's name (first and last, or jdoe@)
 _M_FIRST_ONLY = 0.2
+_M_PART = 0.05  # one side gives only the surname (or only the first name) of the other
+_M_NEW_SURNAME = 0.01  # the same given name under another surname: married, or a slip
 _LR_FAMILY_CONFLICT = 0.02  # same surname, different given names: usually family members
 _LR_CONFLICT = 0.005
 _LR_OWN_ADDRESSES = 0.4
@@ -256,6 +314,8 @@ _HOUSEHOLD_ODDS = 1.0  # two customers of one home: as likely one person as two
 _LR_NAME_AT_HOME = 20.0  # a matching name at home: a junior with the parent's name is rare
 _MENTION_ODDS = 10.0  # one mentions the other's order, address or number: about 10 to 1
 _CONFLICT_CAP = 0.35
+_LR_HOME_MAX = 1e5
+_LR_OTHER_HOME = 0.03  # both give a home and the homes differ: people move, but seldom
 
 
 @dataclass
@@ -273,6 +333,7 @@ class _Frequencies:
     with_mobile: int = 0
     with_own_address: int = 0
     family_initial: Counter[str] = field(default_factory=Counter)
+    with_address: int = 0
 
     @classmethod
     def of(cls, profiles: Iterable[_Profile]) -> _Frequencies:
@@ -282,7 +343,7 @@ class _Frequencies:
         full: Counter[str] = Counter()
         family_initial: Counter[str] = Counter()
         postcodes: Counter[str] = Counter()
-        customers = named = with_postcode = with_mobile = with_own_address = 0
+        customers = named = with_postcode = with_mobile = with_own_address = with_address = 0
         for p in profiles:
             customers += 1
             if p.parsed.family and p.parsed.first:
@@ -296,6 +357,7 @@ class _Frequencies:
                 if len(p.parsed.first) > 1:
                     for canonical in canonical_given(p.parsed.first):
                         given[canonical] += 1
+            with_address += bool(p.addresses)
             if p.postcodes:
                 with_postcode += 1
                 postcodes.update(p.postcodes)
@@ -311,6 +373,7 @@ class _Frequencies:
             with_mobile,
             with_own_address,
             family_initial,
+            with_address,
         )
 
     def lr_not_both(self, holders: int) -> float:
@@ -415,10 +478,12 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
                 note = "; no other customer has it"
             odds = _odds_one_person(holders, freq.expected_holders(na))
             return odds / freq.prior_odds, f"same name {na.full.title()}{note}", False
-        if na.first == nb.family and na.family == nb.first:
+        if sorted(na.full.split()) == sorted(nb.full.split()):
             return _M_SWAPPED / chance, "same name in swapped order", False
-        given_ok = given_names_match(na.first, nb.first)
-        family_ok = family_names_match(na.family, nb.family)
+        given_ok = given_names_match(na.first, nb.first) or _slip(na.first, nb.first, freq.given)
+        family_ok = family_names_match(na.family, nb.family) or _slip(
+            na.family, nb.family, freq.family
+        )
         if given_ok and family_ok:
             detail = []
             established = False
@@ -449,12 +514,56 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
                 odds = _odds_one_person(holders, freq.named * chance)
                 return odds / freq.prior_odds, reason, False
             return m / chance, reason, False
+        if _alike(na.first, nb.family, freq.given, freq.family) and _alike(
+            na.family, nb.first, freq.family, freq.given
+        ):
+            return _M_SWAPPED * _M_VARIANT / chance, "similar names in swapped order", False
+        joined_a, joined_b = "".join(na.tokens), "".join(nb.tokens)
+        if min(len(joined_a), len(joined_b)) >= 6 and OSA.distance(joined_a, joined_b) <= 1:
+            # "Jane Gree N" and "Jane Green": a stray space or a lost one.
+            return _M_VARIANT / chance, "similar names written apart", False
         if family_ok:
             return _LR_FAMILY_CONFLICT, f"same surname {na.family.title()}", True
+        if na.first == nb.first and len(na.first) > 1:
+            # The same given name under two surnames: a new surname, or two people.
+            reason = f"same first name {na.first.title()}, surnames differ"
+            return _M_NEW_SURNAME / freq.p_given(na.first), reason, False
         return _LR_CONFLICT, "", True
     if not na.family and not nb.family and na.first and na.first == nb.first:
         return _M_FIRST_ONLY / freq.p_given(na.first), f"same first name {na.first.title()}", False
+    single, whole = (na, nb) if not na.family else (nb, na)
+    token = single.first
+    if token and whole.family and len(token) > 1:
+        # One side gives one name only: weak evidence, never a conflict.
+        if _alike(token, whole.family, freq.family, freq.family):
+            reason = f"one gives only the surname {whole.family.title()}"
+            return _M_PART / freq.p_family(whole.family), reason, False
+        if _alike(token, whole.first, freq.given, freq.given):
+            reason = f"one gives only the first name {whole.first.title()}"
+            return _M_PART / freq.p_given(whole.first), reason, False
     return 1.0, "", False
+
+
+def _slip(a: str, b: str, counts: Counter[str]) -> bool:
+    """True if two spellings one typing slip apart look like one name mistyped.
+
+    A misspelling is usually seen once: two spellings that several customers each
+    hold are two names (Mara and Mary), so they do not count as a slip.
+    """
+    if not a or not b or min(len(a), len(b)) < 3 or (a[0] != b[0] and len(a) < 5):
+        return False
+    return OSA.distance(a, b) <= 1 and min(counts.get(a, 0), counts.get(b, 0)) < 2
+
+
+def _alike(a: str, b: str, counts_a: Counter[str], counts_b: Counter[str]) -> bool:
+    """Equal, or one slip apart and not two names that several customers each hold."""
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    if min(len(a), len(b)) < 3 or OSA.distance(a, b) > 1:
+        return False
+    return min(counts_a.get(a, 0), counts_b.get(b, 0)) < 2
 
 
 def score_pair(
@@ -515,9 +624,21 @@ def score_pair(
             reasons.append(f"email {spelled[1]} spells the name {spelled[2]}")
     odds *= name_lr
     household = 1.0
-    for postcode in sorted(a.postcodes & b.postcodes)[:1]:
-        household = min(0.8 / freq.p_postcode(postcode), _LR_POSTCODE_MAX)
-        reasons.append(f"same postcode {postcode}")
+    home, where = _homes(a, b)
+    if home is Match.SAME:
+        # One home: as likely one person as two before the names are heard (_HOUSEHOLD_ODDS).
+        household = min(_HOUSEHOLD_ODDS / freq.prior_odds, _LR_HOME_MAX)
+        reasons.append(f"same address {where}")
+    elif home is Match.STREET:
+        household = _LR_POSTCODE_MAX
+        reasons.append(f"same street {where}")
+    else:
+        for postcode in sorted(a.postcodes & b.postcodes)[:1]:
+            household = min(0.8 / freq.p_postcode(postcode), _LR_POSTCODE_MAX)
+            reasons.append(f"same postcode {postcode}")
+    if home is Match.DIFFERENT:
+        odds *= _LR_OTHER_HOME
+        reasons.append("different addresses")
     if shared:
         household = max(household, _LR_SHARED_POINT)
     if household > 1.0:
@@ -546,6 +667,21 @@ def score_pair(
         score = min(score, _CONFLICT_CAP)
         reasons.append("names differ")
     return max(0.0, min(1.0, score)), reasons
+
+
+def _homes(a: _Profile, b: _Profile) -> tuple[Match, str]:
+    """How the two customers' addresses compare at best, and the address they share."""
+    best, where = Match.UNKNOWN, ""
+    rank = {Match.SAME: 3, Match.STREET: 2, Match.DIFFERENT: 1, Match.UNKNOWN: 0}
+    compared = False
+    for x in sorted(a.addresses, key=Address.key):
+        for y in sorted(b.addresses, key=Address.key):
+            match = compare(x, y)
+            if match is Match.UNKNOWN:
+                continue
+            if not compared or rank[match] > rank[best]:
+                best, where, compared = match, x.key(), True
+    return best, where
 
 
 def suggestions(

@@ -395,7 +395,9 @@ _FEBRL_COLUMNS = (
 ).split(",")
 
 
-def febrl(number: int) -> None:
+def febrl(
+    number: int, keep: Path | None = None, show_misses: int = 0, show_errors: int = 0
+) -> None:
     """FEBRL ``number`` (1, 2 or 3: duplicates within one file) as Shopify orders.
 
     Each record becomes one order with an email address of its own, so only the
@@ -431,12 +433,16 @@ def febrl(number: int) -> None:
                      "Item", "10.00", name, street, cell(row.address_2), cell(row.suburb),
                      cell(row.postcode), cell(row.state), "AU"]
                 )  # fmt: skip
-        db = open_database(Path(tmp) / "febrl.db")
-        with db.session() as s:
-            settings.set_value(s, "region", "AU")
-        t0 = time.perf_counter()
-        report = import_file(db, path, format="shopify")
-        t_import = time.perf_counter() - t0
+        db_path = keep or Path(tmp) / "febrl.db"
+        reuse = db_path.exists()
+        db = open_database(db_path)
+        t_import, added = 0.0, 0
+        if not reuse:
+            with db.session() as s:
+                settings.set_value(s, "region", "AU")
+            t0 = time.perf_counter()
+            added = import_file(db, path, format="shopify").added
+            t_import = time.perf_counter() - t0
         with db.session() as s:
             rec_of = {
                 cid: email_of[value]
@@ -458,7 +464,7 @@ def febrl(number: int) -> None:
     candidates = {records(pair) for pair in compared}
     print(
         f"FEBRL{number}: {len(frame)} records, {len(truth)} true pairs; import "
-        f"{t_import:.1f} s ({report.added} orders), suggestions {t_suggest:.1f} s"
+        f"{t_import:.1f} s ({added} orders), suggestions {t_suggest:.1f} s"
     )
     print(
         f"  candidate recall {len(candidates & truth) / len(truth):.3f} "
@@ -472,6 +478,21 @@ def febrl(number: int) -> None:
             f"  min score {threshold:.2f}: {len(chosen):6d} suggestions, "
             f"precision {precision:.3f}, recall {good / len(truth):.3f}"
         )
+    scored = {records((x.customer_a, x.customer_b)): x for x in found}
+    shown = [
+        *sorted(
+            (p for p in truth if p not in scored or scored[p].score < DEFAULT_MIN_SCORE),
+            key=sorted,
+        )[:show_misses],
+        *[p for p, x in scored.items() if x.score >= DEFAULT_MIN_SCORE and p not in truth][
+            :show_errors
+        ],
+    ]
+    for pair in shown:
+        x = scored.get(pair)
+        print(f"{'true' if pair in truth else 'FALSE'} {x.score if x else '-'} {x and x.reasons}")
+        for rec in sorted(pair):
+            print("    ", " | ".join(cell(v) for v in frame.loc[rec].tolist()[:8]))
 
 
 def main() -> None:
@@ -507,7 +528,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.febrl:
-        febrl(args.febrl)
+        febrl(args.febrl, args.db, args.show_misses, args.show_errors)
         return
     people, users = make_people(args.people, args.seed)
     records = make_records(people, args.seed)

@@ -61,6 +61,7 @@ class Suggestion:
     reasons: tuple[str, ...]
     name_a: str = ""
     name_b: str = ""
+    against: tuple[str, ...] = ()  # what speaks against one person ("names differ")
 
     def as_json(self) -> dict[str, Any]:
         """The CLI's JSON shape."""
@@ -71,6 +72,7 @@ class Suggestion:
             "reasons": list(self.reasons),
             "name_a": self.name_a,
             "name_b": self.name_b,
+            "against": list(self.against),
         }
 
 
@@ -571,17 +573,19 @@ def score_pair(
     b: _Profile,
     freq: _Frequencies,
     mentions: Iterable[str] = (),
-) -> tuple[float, list[str]]:
-    """How likely two customers are one person (0–1), and why, in words.
+) -> tuple[float, list[str], list[str]]:
+    """How likely two customers are one person (0–1), why, and what speaks against it.
 
-    Names weigh as much as they are rare; other evidence (a postcode, phone
-    digits, an address that spells the name, a contact point both use, a
+    Names weigh as much as they are rare; other evidence (a home, a postcode,
+    phone digits, an address that spells the name, a contact point both use, a
     message that mentions the other's order, address or number) multiplies the
-    odds; clearly different names or two different mobiles divide them. A
-    pair whose names conflict never scores above 0.35: it is listed so the
-    conflict is seen, not so it is merged.
+    odds; clearly different names, two different homes or two different mobiles
+    divide them, and are returned apart from the reasons for. A pair whose
+    names conflict never scores above 0.35: it is listed so the conflict is
+    seen, not so it is merged.
     """
     reasons: list[str] = []
+    against_reasons: list[str] = []  # evidence against, kept apart from the reasons for
     odds = freq.prior_odds
     shared = set(a.shared) & set(b.shared)
     if shared:
@@ -617,7 +621,7 @@ def score_pair(
     if _personal_address(a, b) and _personal_address(b, a) and not (a.emails & b.emails):
         # Each has a personal address in that name: two people, or one with two accounts.
         against = _LR_OWN_ADDRESSES
-        reasons.append("each has their own address in that name")
+        against_reasons.append("each has their own address in that name")
     else:
         against = freq.lr_not_both(freq.with_own_address)
         if spelled[1]:
@@ -638,7 +642,7 @@ def score_pair(
             reasons.append(f"same postcode {postcode}")
     if home is Match.DIFFERENT:
         odds *= _LR_OTHER_HOME
-        reasons.append("different addresses")
+        against_reasons.append("different addresses")
     if shared:
         household = max(household, _LR_SHARED_POINT)
     if household > 1.0:
@@ -655,7 +659,7 @@ def score_pair(
         reasons.append(f"phone numbers end alike (…{min(tails_a & tails_b)})")
     if a.mobiles and b.mobiles and not (a.mobiles & b.mobiles) and not (tails_a & tails_b):
         odds *= _LR_DIFFERENT_MOBILES
-        reasons.append("different mobile numbers")
+        against_reasons.append("different mobile numbers")
     elif not (a.mobiles and b.mobiles):
         odds *= freq.lr_not_both(freq.with_mobile)
     mentioned = sorted(set(mentions))
@@ -665,8 +669,8 @@ def score_pair(
     score = odds / (1.0 + odds)
     if conflict:
         score = min(score, _CONFLICT_CAP)
-        reasons.append("names differ")
-    return max(0.0, min(1.0, score)), reasons
+        against_reasons.append("names differ")
+    return max(0.0, min(1.0, score)), reasons, against_reasons
 
 
 def _homes(a: _Profile, b: _Profile) -> tuple[Match, str]:
@@ -709,11 +713,10 @@ def suggestions(
             continue
         if customer_id is not None and customer_id not in (x, y):
             continue
-        score, reasons = score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
-        if score >= min_score and reasons:
-            found.append(
-                Suggestion(x, y, score, tuple(reasons), profiles[x].name, profiles[y].name)
-            )
+        score, reasons, against = score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
+        if score >= min_score and (reasons or against):
+            a, b = profiles[x], profiles[y]
+            found.append(Suggestion(x, y, score, tuple(reasons), a.name, b.name, tuple(against)))
     found.sort(key=lambda s: (-s.score, s.customer_a, s.customer_b))
     return found[:limit] if limit is not None else found
 

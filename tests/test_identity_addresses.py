@@ -110,7 +110,7 @@ def test_same_home_and_a_short_name_typo_is_suggested(db: Database) -> None:
     pair = _pair(db, ("Liam Reid", *HOME), ("Liom Red", "14 Wilshire St", "Little River", ""))
     assert pair.score >= 0.5
     assert any(r.startswith("same address 14 wilshire st") for r in pair.reasons)
-    assert "names differ" not in pair.reasons
+    assert "names differ" not in pair.against
 
 
 def test_namesakes_at_different_homes_count_against(tmp_path: Path) -> None:
@@ -122,15 +122,17 @@ def test_namesakes_at_different_homes_count_against(tmp_path: Path) -> None:
         ("Jane Ashdown", *HOME),
         ("Jane Ashdown", "3 Duffy Place", "Leeds", "LS1 4AP"),
     )
-    assert "different addresses" in apart.reasons
-    assert "different addresses" not in unknown.reasons
+    # Evidence against is shown as such, not among the reasons for.
+    assert "different addresses" in apart.against and "different addresses" not in apart.reasons
+    assert apart.as_json()["against"] == ["different addresses"]
+    assert "different addresses" not in unknown.against + unknown.reasons
     # As odds (the scores near 1 hide it): a tenth as likely one person, or less.
     assert apart.score / (1 - apart.score) < 0.1 * unknown.score / (1 - unknown.score)
 
 
 def test_clearly_different_given_names_at_one_home_are_a_household(db: Database) -> None:
     pair = _pair(db, ("Erin Maynard", *HOME), ("Hayley Maynard", *HOME))
-    assert pair.score <= 0.35 and "names differ" in pair.reasons
+    assert pair.score <= 0.35 and "names differ" in pair.against
 
 
 @pytest.mark.parametrize(
@@ -145,7 +147,7 @@ def test_clearly_different_given_names_at_one_home_are_a_household(db: Database)
 def test_names_as_people_write_them(db: Database, other: str, reason: str) -> None:
     pair = _pair(db, ("Liam Reid", *HOME), (other, *HOME))
     assert reason in pair.reasons
-    assert "names differ" not in pair.reasons
+    assert "names differ" not in pair.against
     assert pair.score >= 0.35
 
 

@@ -355,9 +355,9 @@ def _pair_score(db: Database, others_have_mobiles: bool) -> tuple[float, tuple[s
     )
     with db.session() as s:
         found = {x.name_a: x for x in suggestions(s, min_score=0.0)}
-    assert "different mobile numbers" in found["Otto Chandson"].reasons
+    assert "different mobile numbers" in found["Otto Chandson"].against
     wren = found["Wren Blackingwick"]
-    assert "different mobile numbers" not in wren.reasons
+    assert "different mobile numbers" not in wren.against + wren.reasons
     assert wren.score > found["Otto Chandson"].score
     return wren.score, wren.reasons
 

@@ -521,7 +521,10 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
         ):
             return _M_SWAPPED * _M_VARIANT / chance, "similar names in swapped order", False
         joined_a, joined_b = "".join(na.tokens), "".join(nb.tokens)
-        if min(len(joined_a), len(joined_b)) >= 6 and OSA.distance(joined_a, joined_b) <= 1:
+        split = joined_a == joined_b or (
+            len(na.tokens) != len(nb.tokens) and OSA.distance(joined_a, joined_b) <= 1
+        )
+        if min(len(joined_a), len(joined_b)) >= 6 and split:
             # "Jane Gree N" and "Jane Green": a stray space or a lost one.
             return _M_VARIANT / chance, "similar names written apart", False
         if family_ok:

@@ -107,16 +107,33 @@ def is_placeholder_phone(raw: str, region: str = "") -> bool:
         return True
     if len(digits) == 7 and digits.startswith("555"):
         return True
-    text = raw.lstrip()
-    international = text.startswith(("+", "00"))
-    if international and not text.startswith(("+1", "001")):
-        return False
-    nanp = digits[-10:] if international or (len(digits) == 11 and digits[0] == "1") else digits
-    if len(nanp) == 10:
+    nanp = _north_american(raw, digits, region)
+    if nanp:
         area, exchange, line = nanp[:3], nanp[3:6], nanp[6:]
         if area == "555" or (exchange == "555" and (line.startswith("01") or line == "1212")):
             return True
     return False
+
+
+def _north_american(raw: str, digits: str, region: str) -> str:
+    """The ten digits of ``raw`` read as a North American number, or "" if it is not one.
+
+    Written with ``+1``, or at home in North America, or as ten digits without the
+    trunk 0 where national numbers start with one (``555-123-4567`` typed in the UK).
+    """
+    text = raw.lstrip()
+    if text.startswith(("+", "00")):
+        dialled = digits[2:] if text.startswith("00") else digits
+        return dialled[1:] if dialled.startswith("1") and len(dialled) == 11 else ""
+    home = phonenumbers.country_code_for_region(region.upper()) if region else 1
+    if len(digits) == 11 and digits[0] == "1" and home == 1:
+        return digits[1:]
+    if len(digits) != 10 or digits[0] in "01":
+        return ""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper()) if region else None
+    if home == 1 or metadata is None or metadata.national_prefix == "0":
+        return digits
+    return ""
 
 
 def normalize_phone(raw: str, region: str) -> str | None:

@@ -456,6 +456,8 @@ def test_an_initial_that_several_customers_fit_counts_for_less(tmp_path: Path) -
         ("+44 1234 567890", "GB"),
         ("07123 456789", "GB"),
         ("9876543210", "US"),
+        ("415 555 1212", "DE"),  # directory assistance, typed without +1
+        ("0015551234567", "GB"),
     ],
 )
 def test_placeholder_numbers_are_never_contact_points(raw: str, region: str) -> None:
@@ -467,13 +469,22 @@ def test_placeholder_numbers_are_never_contact_points(raw: str, region: str) -> 
 
 
 @pytest.mark.parametrize(
-    "raw", ["+44 7700 900123", "07700 900000", "+1 415 867 5309", "(0117) 496 0321"]
+    ("raw", "region"),
+    [
+        ("+44 7700 900123", "GB"),  # Ofcom's drama range: our demo and tests use it
+        ("07700 900000", "GB"),
+        ("+1 415 867 5309", "GB"),
+        ("(0117) 496 0321", "GB"),
+        ("347 555 0123", "IT"),  # an Italian mobile, not North America's 555-01xx
+        ("+39 347 555 0123", "GB"),
+        ("155 5501 2345", "CN"),
+    ],
 )
-def test_real_and_drama_numbers_are_not_placeholders(raw: str) -> None:
+def test_real_and_drama_numbers_are_not_placeholders(raw: str, region: str) -> None:
     from app.identity import is_placeholder_phone, normalize_phone
 
-    assert not is_placeholder_phone(raw, "GB")
-    assert normalize_phone(raw, "GB") is not None
+    assert not is_placeholder_phone(raw, region)
+    assert normalize_phone(raw, region) is not None
 
 
 def test_buyers_sharing_a_placeholder_number_keep_their_own_orders(db: Database) -> None:

@@ -478,6 +478,14 @@ def febrl(
             f"  min score {threshold:.2f}: {len(chosen):6d} suggestions, "
             f"precision {precision:.3f}, recall {good / len(truth):.3f}"
         )
+    bins = [(0.2, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01)]
+    calibration = []
+    for low, high in bins:
+        inside = [records((x.customer_a, x.customer_b)) for x in found if low <= x.score < high]
+        if inside:
+            share = sum(p in truth for p in inside) / len(inside)
+            calibration.append(f"{low:.2f}–{min(high, 1.0):.2f}: {share:.2f} of {len(inside)}")
+    print("  one person, by score: " + "; ".join(calibration))
     scored = {records((x.customer_a, x.customer_b)): x for x in found}
     shown = [
         *sorted(

@@ -466,6 +466,8 @@ def cmd_suggestions(db: Database, args: argparse.Namespace) -> int:
     for s in found:
         print(f"{s.score:.2f}  #{s.customer_a} {s.name_a}  ~  #{s.customer_b} {s.name_b}")
         print(f"      {'; '.join(s.reasons)}")
+        if s.against:
+            print(f"      against: {'; '.join(s.against)}")
     return 0
 
 

@@ -65,12 +65,83 @@ def email_match_key(email: str) -> str:
     return f"{local}@{domain}"
 
 
+_RUNS = "01234567890123456789"
+
+
+def _made_up_digits(digits: str) -> bool:
+    """Digits nobody dials: one digit repeated, or a counting run (1234567890, 9876543210).
+
+    One digit may differ (``+1 000 000 0000`` keeps its country code, ``07000 000000``
+    its leading 7).
+    """
+    if len(digits) < 7:
+        return False
+    if max(digits.count(d) for d in set(digits)) >= len(digits) - 1:
+        return True
+    for runs in (_RUNS, _RUNS[::-1]):
+        for cut in (digits, digits[1:], digits[:-1]):
+            if len(cut) >= 7 and cut in runs:
+                return True
+    return False
+
+
+def is_placeholder_phone(raw: str, region: str = "") -> bool:
+    """True for numbers that forms and films use instead of a real one.
+
+    North America's fictional 555-01xx lines, directory assistance (555-1212), the
+    unassigned area code 555 (``555-123-4567``), a bare seven-digit ``555-xxxx``,
+    one digit repeated (``0000000000``, ``11111111111``) and counting runs
+    (``1234567890``), also after a country code or trunk prefix (``+44 1234 567890``,
+    ``07123 456789``). Such a number is typed by buyers who do not want to give
+    theirs, so several strangers share it: it is never anyone's identity.
+    (Ofcom's drama range ``+44 7700 900xxx`` is a possible number and stays one.)
+    """
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if _made_up_digits(digits):
+        return True
+    try:
+        number = phonenumbers.parse(raw, region.upper() or None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is not None and _made_up_digits(phonenumbers.national_significant_number(number)):
+        return True
+    if len(digits) == 7 and digits.startswith("555"):
+        return True
+    nanp = _north_american(raw, digits, region)
+    if nanp:
+        area, exchange, line = nanp[:3], nanp[3:6], nanp[6:]
+        if area == "555" or (exchange == "555" and (line.startswith("01") or line == "1212")):
+            return True
+    return False
+
+
+def _north_american(raw: str, digits: str, region: str) -> str:
+    """The ten digits of ``raw`` read as a North American number, or "" if it is not one.
+
+    Written with ``+1``, or at home in North America, or as ten digits without the
+    trunk 0 where national numbers start with one (``555-123-4567`` typed in the UK).
+    """
+    text = raw.lstrip()
+    if text.startswith(("+", "00")):
+        dialled = digits[2:] if text.startswith("00") else digits
+        return dialled[1:] if dialled.startswith("1") and len(dialled) == 11 else ""
+    home = phonenumbers.country_code_for_region(region.upper()) if region else 1
+    if len(digits) == 11 and digits[0] == "1" and home == 1:
+        return digits[1:]
+    if len(digits) != 10 or digits[0] in "01":
+        return ""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper()) if region else None
+    if home == 1 or metadata is None or metadata.national_prefix == "0":
+        return digits
+    return ""
+
+
 def normalize_phone(raw: str, region: str) -> str | None:
     """E.164 form of ``raw`` read with the default ``region``, or None.
 
     Numbers that are possible (right length for the country) are kept even if
     the library's tables do not list their range as valid; extensions are
-    dropped.
+    dropped. Placeholder numbers (``is_placeholder_phone``) are None.
     """
     text = raw.strip()
     if not text or sum(ch.isdigit() for ch in text) < 5:
@@ -84,7 +155,8 @@ def normalize_phone(raw: str, region: str) -> str | None:
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    e164 = str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return None if is_placeholder_phone(text, region) or is_placeholder_phone(e164) else e164
 
 
 def phone_line_type(e164: str) -> str:
@@ -128,8 +200,8 @@ def contact_keys(participant: Participant, region: str) -> list[ContactKey]:
             keys.append(
                 ContactKey("phone", "", phone, participant.phone.strip(), phone_line_type(phone))
             )
-        elif not participant.handle:
-            # Not a dialable number (too short, made up): still a handle on its platform.
+        elif not participant.handle and not is_placeholder_phone(participant.phone, region):
+            # Not a dialable number (too short, mistyped): still a handle on its platform.
             handle = normalize_handle(participant.phone)
             if handle:
                 keys.append(
@@ -375,6 +447,17 @@ class Resolver:
                 if _same_person_name(self._name_of(c), real_name)
             }
             candidates = sorted(weak) if len(weak) == 1 else []
+        elif not candidates and not real_name:
+            # A landline that no one else has used (a chat known only by its number):
+            # its one customer is who wrote, not a new customer per message.
+            sole = {
+                c
+                for identity in identities
+                if not is_strong(identity) and not identity.is_own and not identity.shared
+                for c in self._customers(identity)
+                if len(self._customers(identity)) == 1
+            }
+            candidates = sorted(sole) if len(sole) == 1 else []
         if candidates:
             survivor_id = candidates[0]
             for other in candidates[1:]:

@@ -541,7 +541,13 @@ def resolve_customer(session: Session, ref: str) -> int:
     if len(names) == 1:
         return names[0]
     if len(names) > 1 or len(exact) > 1:
-        raise AmbiguousError(f"{ref!r} matches several customers; use an id, email or phone")
+        # A number or address several people use: list who, never pick one or pool them.
+        shown = ", ".join(
+            f"#{row.id} {row.name}" for row in customers_by_id(session, (exact or names)[:10])
+        )
+        raise AmbiguousError(
+            f"{ref!r} matches several customers ({shown}); use an id, email or phone"
+        )
     raise NotFoundError(f"no customer matches {ref!r}")
 
 

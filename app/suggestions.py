@@ -11,18 +11,21 @@ customers; a rejected pair is never suggested again.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
 from typing import Any, TypeVarTuple
 
+from rapidfuzz.distance import OSA
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from app.addresses import Address, Match, compare, parse_address
 from app.mentions import order_key
 from app.merges import rejected_pairs
 from app.models import (
@@ -58,6 +61,7 @@ class Suggestion:
     reasons: tuple[str, ...]
     name_a: str = ""
     name_b: str = ""
+    against: tuple[str, ...] = ()  # what speaks against one person ("names differ")
 
     def as_json(self) -> dict[str, Any]:
         """The CLI's JSON shape."""
@@ -68,6 +72,7 @@ class Suggestion:
             "reasons": list(self.reasons),
             "name_a": self.name_a,
             "name_b": self.name_b,
+            "against": list(self.against),
         }
 
 
@@ -81,14 +86,20 @@ class _Profile:
     handles: set[str] = field(default_factory=set)
     shared: dict[int, str] = field(default_factory=dict)  # identity id → value
     postcodes: set[str] = field(default_factory=set)
+    addresses: set[Address] = field(default_factory=set)
     mobiles: set[str] = field(default_factory=set)
     names: list[PersonName] | None = None
     own_spelling: float | None = None
 
 
-def _postcode(value: Any) -> str:
-    text = re.sub(r"[^0-9A-Za-z]", "", str(value or "")).upper()
-    return text if len(text) >= 3 else ""
+def _address(value: Any) -> Address | None:
+    """An order's billing or shipping address (a JSON object from SQLite) for comparison."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return parse_address(value) if isinstance(value, dict) else None
 
 
 def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, _Profile]:
@@ -127,27 +138,53 @@ def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, 
         if not profile.parsed.tokens and display:
             profile.name, profile.parsed = display, parse_name(display)
     if session.get_bind().dialect.name == "sqlite":
-        zips = session.execute(
+        homes = session.execute(
             select(
                 CustomerIdentity.customer_id,
-                func.json_extract(Event.details, "$.billing.zip"),
-                func.json_extract(Event.details, "$.shipping.zip"),
+                func.json_extract(Event.details, "$.billing"),
+                func.json_extract(Event.details, "$.shipping"),
             )
             .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
             .join(Event, Event.id == EventParticipant.event_id)
             .where(Event.channel == "order")
         )
-        for cid, billing, shipping in zips:
+        for cid, billing, shipping in homes:
             profile = profiles.get(cid)
-            if profile is not None:
-                profile.postcodes.update(p for p in (_postcode(billing), _postcode(shipping)) if p)
+            if profile is None:
+                continue
+            for address in (_address(billing), _address(shipping)):
+                if address is not None:
+                    if address.postcode:
+                        profile.postcodes.add(address.postcode)
+                    if address.full:
+                        profile.addresses.add(address)
     return {cid: p for cid, p in profiles.items() if p.emails or p.phones or p.handles}
+
+
+_SOUNDEX = str.maketrans("bfpvcgjkqsxzdtlmnr", "111122222222334556")
+
+
+@lru_cache(maxsize=262144)
+def soundex(word: str) -> str:
+    """The Soundex code of a folded word (``robert`` and ``rupert`` → ``r163``)."""
+    letters = re.sub(r"[^a-z]", "", word)
+    if not letters:
+        return ""
+    codes = letters.translate(_SOUNDEX)
+    out, last = letters[0], codes[0]
+    for letter, code in zip(letters[1:], codes[1:], strict=True):
+        if code.isdigit() and code != last:
+            out += code
+        if letter not in "hw":
+            last = code
+    return (out + "000")[:4]
 
 
 def _name_keys(name: PersonName) -> set[str]:
     keys: set[str] = set()
     if name.family and name.first:
         keys.add(f"n:{name.family}:{name.first[0]}")
+        keys.add(f"sx:{soundex(name.family)}:{name.first[0]}")  # surname spelling slips
         keys.update(f"cn:{name.family}:{c}" for c in canonical_given(name.first))
         keys.add(f"n3:{name.family[:3]}:{name.first[:2]}")
         keys.add(f"sw:{name.first}:{name.family[0]}")  # swapped order / surname typos
@@ -172,8 +209,29 @@ def _block_keys(profile: _Profile) -> set[str]:
     keys.update(_local_key(email) for email in profile.emails)
     keys.update(f"ph:{phone[-7:]}" for phone in profile.phones if len(phone) >= 8)
     keys.update(f"pc:{postcode}" for postcode in profile.postcodes)
+    keys.update(_address_keys(profile))
     keys.update(f"sh:{iid}" for iid in profile.shared)
     return {key for key in keys if len(key) > 4}
+
+
+def _address_keys(profile: _Profile) -> set[str]:
+    """Blocking keys of a customer's addresses: a home, a street, a name at a postcode."""
+    keys: set[str] = set()
+    name = profile.parsed
+    for address in profile.addresses:
+        street = address.street.replace(" ", "")[:6]
+        if address.house:
+            keys.add(f"ah:{address.house}:{street}")
+            if address.postcode:
+                keys.add(f"hp:{address.house}:{address.postcode}")
+            if name.first:
+                keys.add(f"sg:{soundex(name.first)}:{address.house}")
+        if address.town:
+            keys.add(f"at:{street}:{address.town.replace(' ', '')[:5]}")
+    for postcode in profile.postcodes:
+        for token in {name.first, name.family} - {""}:
+            keys.add(f"fp:{token}:{postcode}")  # a missing given or family name
+    return keys
 
 
 def _names_of(profile: _Profile) -> list[PersonName]:
@@ -245,6 +303,8 @@ _M_TWO_VARIANTS = 0.01
 _ESTABLISHED_SPELLINGS = 0.1
 _M_SPELLED = 0.8  # an address spells the other's name (first and last, or jdoe@)
 _M_FIRST_ONLY = 0.2
+_M_PART = 0.05  # one side gives only the surname (or only the first name) of the other
+_M_NEW_SURNAME = 0.01  # the same given name under another surname: married, or a slip
 _LR_FAMILY_CONFLICT = 0.02  # same surname, different given names: usually family members
 _LR_CONFLICT = 0.005
 _LR_OWN_ADDRESSES = 0.4
@@ -256,6 +316,8 @@ _HOUSEHOLD_ODDS = 1.0  # two customers of one home: as likely one person as two
 _LR_NAME_AT_HOME = 20.0  # a matching name at home: a junior with the parent's name is rare
 _MENTION_ODDS = 10.0  # one mentions the other's order, address or number: about 10 to 1
 _CONFLICT_CAP = 0.35
+_LR_HOME_MAX = 1e5
+_LR_OTHER_HOME = 0.03  # both give a home and the homes differ: people move, but seldom
 
 
 @dataclass
@@ -273,6 +335,7 @@ class _Frequencies:
     with_mobile: int = 0
     with_own_address: int = 0
     family_initial: Counter[str] = field(default_factory=Counter)
+    with_address: int = 0
 
     @classmethod
     def of(cls, profiles: Iterable[_Profile]) -> _Frequencies:
@@ -282,7 +345,7 @@ class _Frequencies:
         full: Counter[str] = Counter()
         family_initial: Counter[str] = Counter()
         postcodes: Counter[str] = Counter()
-        customers = named = with_postcode = with_mobile = with_own_address = 0
+        customers = named = with_postcode = with_mobile = with_own_address = with_address = 0
         for p in profiles:
             customers += 1
             if p.parsed.family and p.parsed.first:
@@ -296,6 +359,7 @@ class _Frequencies:
                 if len(p.parsed.first) > 1:
                     for canonical in canonical_given(p.parsed.first):
                         given[canonical] += 1
+            with_address += bool(p.addresses)
             if p.postcodes:
                 with_postcode += 1
                 postcodes.update(p.postcodes)
@@ -311,6 +375,7 @@ class _Frequencies:
             with_mobile,
             with_own_address,
             family_initial,
+            with_address,
         )
 
     def lr_not_both(self, holders: int) -> float:
@@ -415,10 +480,12 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
                 note = "; no other customer has it"
             odds = _odds_one_person(holders, freq.expected_holders(na))
             return odds / freq.prior_odds, f"same name {na.full.title()}{note}", False
-        if na.first == nb.family and na.family == nb.first:
+        if sorted(na.full.split()) == sorted(nb.full.split()):
             return _M_SWAPPED / chance, "same name in swapped order", False
-        given_ok = given_names_match(na.first, nb.first)
-        family_ok = family_names_match(na.family, nb.family)
+        given_ok = given_names_match(na.first, nb.first) or _slip(na.first, nb.first, freq.given)
+        family_ok = family_names_match(na.family, nb.family) or _slip(
+            na.family, nb.family, freq.family
+        )
         if given_ok and family_ok:
             detail = []
             established = False
@@ -449,12 +516,59 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
                 odds = _odds_one_person(holders, freq.named * chance)
                 return odds / freq.prior_odds, reason, False
             return m / chance, reason, False
+        if _alike(na.first, nb.family, freq.given, freq.family) and _alike(
+            na.family, nb.first, freq.family, freq.given
+        ):
+            return _M_SWAPPED * _M_VARIANT / chance, "similar names in swapped order", False
+        joined_a, joined_b = "".join(na.tokens), "".join(nb.tokens)
+        split = joined_a == joined_b or (
+            len(na.tokens) != len(nb.tokens) and OSA.distance(joined_a, joined_b) <= 1
+        )
+        if min(len(joined_a), len(joined_b)) >= 6 and split:
+            # "Jane Gree N" and "Jane Green": a stray space or a lost one.
+            return _M_VARIANT / chance, "similar names written apart", False
         if family_ok:
             return _LR_FAMILY_CONFLICT, f"same surname {na.family.title()}", True
+        if na.first == nb.first and len(na.first) > 1:
+            # The same given name under two surnames: a new surname, or two people.
+            reason = f"same first name {na.first.title()}, surnames differ"
+            return _M_NEW_SURNAME / freq.p_given(na.first), reason, False
         return _LR_CONFLICT, "", True
     if not na.family and not nb.family and na.first and na.first == nb.first:
         return _M_FIRST_ONLY / freq.p_given(na.first), f"same first name {na.first.title()}", False
+    single, whole = (na, nb) if not na.family else (nb, na)
+    token = single.first
+    if token and whole.family and len(token) > 1:
+        # One side gives one name only: weak evidence, never a conflict.
+        if _alike(token, whole.family, freq.family, freq.family):
+            reason = f"one gives only the surname {whole.family.title()}"
+            return _M_PART / freq.p_family(whole.family), reason, False
+        if _alike(token, whole.first, freq.given, freq.given):
+            reason = f"one gives only the first name {whole.first.title()}"
+            return _M_PART / freq.p_given(whole.first), reason, False
     return 1.0, "", False
+
+
+def _slip(a: str, b: str, counts: Counter[str]) -> bool:
+    """True if two spellings one typing slip apart look like one name mistyped.
+
+    A misspelling is usually seen once: two spellings that several customers each
+    hold are two names (Mara and Mary), so they do not count as a slip.
+    """
+    if not a or not b or min(len(a), len(b)) < 3 or (a[0] != b[0] and len(a) < 5):
+        return False
+    return OSA.distance(a, b) <= 1 and min(counts.get(a, 0), counts.get(b, 0)) < 2
+
+
+def _alike(a: str, b: str, counts_a: Counter[str], counts_b: Counter[str]) -> bool:
+    """Equal, or one slip apart and not two names that several customers each hold."""
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    if min(len(a), len(b)) < 3 or OSA.distance(a, b) > 1:
+        return False
+    return min(counts_a.get(a, 0), counts_b.get(b, 0)) < 2
 
 
 def score_pair(
@@ -462,17 +576,19 @@ def score_pair(
     b: _Profile,
     freq: _Frequencies,
     mentions: Iterable[str] = (),
-) -> tuple[float, list[str]]:
-    """How likely two customers are one person (0–1), and why, in words.
+) -> tuple[float, list[str], list[str]]:
+    """How likely two customers are one person (0–1), why, and what speaks against it.
 
-    Names weigh as much as they are rare; other evidence (a postcode, phone
-    digits, an address that spells the name, a contact point both use, a
+    Names weigh as much as they are rare; other evidence (a home, a postcode,
+    phone digits, an address that spells the name, a contact point both use, a
     message that mentions the other's order, address or number) multiplies the
-    odds; clearly different names or two different mobiles divide them. A
-    pair whose names conflict never scores above 0.35: it is listed so the
-    conflict is seen, not so it is merged.
+    odds; clearly different names, two different homes or two different mobiles
+    divide them, and are returned apart from the reasons for. A pair whose
+    names conflict never scores above 0.35: it is listed so the conflict is
+    seen, not so it is merged.
     """
     reasons: list[str] = []
+    against_reasons: list[str] = []  # evidence against, kept apart from the reasons for
     odds = freq.prior_odds
     shared = set(a.shared) & set(b.shared)
     if shared:
@@ -508,16 +624,28 @@ def score_pair(
     if _personal_address(a, b) and _personal_address(b, a) and not (a.emails & b.emails):
         # Each has a personal address in that name: two people, or one with two accounts.
         against = _LR_OWN_ADDRESSES
-        reasons.append("each has their own address in that name")
+        against_reasons.append("each has their own address in that name")
     else:
         against = freq.lr_not_both(freq.with_own_address)
         if spelled[1]:
             reasons.append(f"email {spelled[1]} spells the name {spelled[2]}")
     odds *= name_lr
     household = 1.0
-    for postcode in sorted(a.postcodes & b.postcodes)[:1]:
-        household = min(0.8 / freq.p_postcode(postcode), _LR_POSTCODE_MAX)
-        reasons.append(f"same postcode {postcode}")
+    home, where = _homes(a, b)
+    if home is Match.SAME:
+        # One home: as likely one person as two before the names are heard (_HOUSEHOLD_ODDS).
+        household = min(_HOUSEHOLD_ODDS / freq.prior_odds, _LR_HOME_MAX)
+        reasons.append(f"same address {where}")
+    elif home is Match.STREET:
+        household = _LR_POSTCODE_MAX
+        reasons.append(f"same street {where}")
+    else:
+        for postcode in sorted(a.postcodes & b.postcodes)[:1]:
+            household = min(0.8 / freq.p_postcode(postcode), _LR_POSTCODE_MAX)
+            reasons.append(f"same postcode {postcode}")
+    if home is Match.DIFFERENT:
+        odds *= _LR_OTHER_HOME
+        against_reasons.append("different addresses")
     if shared:
         household = max(household, _LR_SHARED_POINT)
     if household > 1.0:
@@ -534,7 +662,7 @@ def score_pair(
         reasons.append(f"phone numbers end alike (…{min(tails_a & tails_b)})")
     if a.mobiles and b.mobiles and not (a.mobiles & b.mobiles) and not (tails_a & tails_b):
         odds *= _LR_DIFFERENT_MOBILES
-        reasons.append("different mobile numbers")
+        against_reasons.append("different mobile numbers")
     elif not (a.mobiles and b.mobiles):
         odds *= freq.lr_not_both(freq.with_mobile)
     mentioned = sorted(set(mentions))
@@ -544,8 +672,23 @@ def score_pair(
     score = odds / (1.0 + odds)
     if conflict:
         score = min(score, _CONFLICT_CAP)
-        reasons.append("names differ")
-    return max(0.0, min(1.0, score)), reasons
+        against_reasons.append("names differ")
+    return max(0.0, min(1.0, score)), reasons, against_reasons
+
+
+def _homes(a: _Profile, b: _Profile) -> tuple[Match, str]:
+    """How the two customers' addresses compare at best, and the address they share."""
+    best, where = Match.UNKNOWN, ""
+    rank = {Match.SAME: 3, Match.STREET: 2, Match.DIFFERENT: 1, Match.UNKNOWN: 0}
+    compared = False
+    for x in sorted(a.addresses, key=Address.key):
+        for y in sorted(b.addresses, key=Address.key):
+            match = compare(x, y)
+            if match is Match.UNKNOWN:
+                continue
+            if not compared or rank[match] > rank[best]:
+                best, where, compared = match, x.key(), True
+    return best, where
 
 
 def suggestions(
@@ -566,6 +709,31 @@ def suggestions(
     profiles = _profiles(session)
     freq = _Frequencies.of(profiles.values())
     said = _mentions(session, profiles)
+    rejected = rejected_pairs(session)
+    found: list[Suggestion] = []
+    for x, y in _candidate_pairs(profiles, said):
+        if (x, y) in rejected:
+            continue
+        if customer_id is not None and customer_id not in (x, y):
+            continue
+        score, reasons, against = score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
+        if score >= min_score and (reasons or against):
+            a, b = profiles[x], profiles[y]
+            found.append(Suggestion(x, y, score, tuple(reasons), a.name, b.name, tuple(against)))
+    found.sort(key=lambda s: (-s.score, s.customer_a, s.customer_b))
+    return found[:limit] if limit is not None else found
+
+
+def candidate_pairs(session: Session) -> set[tuple[int, int]]:
+    """Every pair of customers the blocking keys compare (lower id first), for benchmarks."""
+    profiles = _profiles(session)
+    return set(_candidate_pairs(profiles, _mentions(session, profiles)))
+
+
+def _candidate_pairs(
+    profiles: dict[int, _Profile], said: dict[tuple[int, int], set[str]]
+) -> Iterator[tuple[int, int]]:
+    """Pairs that share a blocking key (each once, lower id first), then mentioned pairs."""
     blocks: dict[str, list[int]] = defaultdict(list)
     for profile in profiles.values():
         for key in _block_keys(profile):
@@ -576,23 +744,12 @@ def suggestions(
         if 2 <= len(members) <= MAX_BLOCK
     ]
     candidates.append(sorted(said))
-    rejected = rejected_pairs(session)
     seen: set[tuple[int, int]] = set()
-    found: list[Suggestion] = []
     for pairs in candidates:
-        for x, y in pairs:
-            if (x, y) in seen or (x, y) in rejected:
-                continue
-            if customer_id is not None and customer_id not in (x, y):
-                continue
-            seen.add((x, y))
-            score, reasons = score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
-            if score >= min_score and reasons:
-                found.append(
-                    Suggestion(x, y, score, tuple(reasons), profiles[x].name, profiles[y].name)
-                )
-    found.sort(key=lambda s: (-s.score, s.customer_a, s.customer_b))
-    return found[:limit] if limit is not None else found
+        for pair in pairs:
+            if pair not in seen:
+                seen.add(pair)
+                yield pair
 
 
 MAX_MENTIONED = 3  # a message that points at more customers is a forward or a list

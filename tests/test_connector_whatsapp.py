@@ -342,12 +342,12 @@ def test_ios_narrow_nbsp_lrm_and_encryption_notice() -> None:
     recs = events(parse(AMBIGUOUS, region="US"))
     assert recs[0].direction == "system"
     assert recs[0].text.startswith("Messages and calls are end-to-end encrypted.")
-    assert authors(recs) == ["Dana Lee", "+1 (555) 010-0199"]
+    assert authors(recs) == ["Dana Lee", "+1 (415) 634-0199"]
     assert recs[3].details["media"] == {"kind": "photo", "file": None}
     assert recs[3].text == "image omitted"
     assert recs[4].details["media"]["kind"] == "sticker"
     assert recs[5].details["media"] == {"kind": "contact", "file": None}
-    assert recs[2].participants[0].phone == "+1 (555) 010-0199"
+    assert recs[2].participants[0].phone == "+1 (415) 634-0199"
 
 
 def test_year_first_bom_and_crlf(tmp_path: Path) -> None:

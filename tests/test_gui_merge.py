@@ -519,7 +519,7 @@ def test_import_preview_date_order_and_phone_owner(qtbot, window: MainWindow, db
         dialog.date_combo.setCurrentIndex(dialog.date_combo.findData("mdy"))
     assert preview_rows(dialog)[1][0] == "4 Jan 2023, 19:02"
     assert dialog.date_combo.itemText(0) == "Detect from the file"
-    phone = "+1 (555) 010-0199"
+    phone = "+1 (415) 634-0199"
     with qtbot.waitSignal(dialog.preview_updated, timeout=WAIT):
         dialog.owner_combo.setCurrentIndex(dialog.owner_combo.findText(phone))
     rows = preview_rows(dialog)

@@ -355,9 +355,9 @@ def _pair_score(db: Database, others_have_mobiles: bool) -> tuple[float, tuple[s
     )
     with db.session() as s:
         found = {x.name_a: x for x in suggestions(s, min_score=0.0)}
-    assert "different mobile numbers" in found["Otto Chandson"].reasons
+    assert "different mobile numbers" in found["Otto Chandson"].against
     wren = found["Wren Blackingwick"]
-    assert "different mobile numbers" not in wren.reasons
+    assert "different mobile numbers" not in wren.against + wren.reasons
     assert wren.score > found["Otto Chandson"].score
     return wren.score, wren.reasons
 
@@ -435,3 +435,104 @@ def test_an_initial_that_several_customers_fit_counts_for_less(tmp_path: Path) -
         open_database(tmp_path / "b.db"), "J. Kilfallett", "John Kilfallett", ["Jane Kilfallett"]
     )
     assert alone > 1.3 * shared
+
+
+# --- phones --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [
+        ("(415) 555-0132", "US"),  # North America's fictional 555-01xx lines
+        ("+1 212 555 0199", "GB"),
+        ("555-123-4567", "US"),  # area code 555
+        ("+1 (555) 010-0199", "GB"),
+        ("555-0123", "US"),  # too short to dial: would have become a handle
+        ("0000000000", "US"),
+        ("000-000-0000", "US"),
+        ("11111111111", "GB"),
+        ("+880000000000", "GB"),
+        ("1234567890", "US"),
+        ("+44 1234 567890", "GB"),
+        ("07123 456789", "GB"),
+        ("9876543210", "US"),
+        ("415 555 1212", "DE"),  # directory assistance, typed without +1
+        ("0015551234567", "GB"),
+    ],
+)
+def test_placeholder_numbers_are_never_contact_points(raw: str, region: str) -> None:
+    from app.identity import contact_keys, is_placeholder_phone, normalize_phone
+
+    assert is_placeholder_phone(raw, region)
+    assert normalize_phone(raw, region) is None
+    assert contact_keys(Participant("buyer", "Ann Bee", phone=raw, platform="amazon"), region) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [
+        ("+44 7700 900123", "GB"),  # Ofcom's drama range: our demo and tests use it
+        ("07700 900000", "GB"),
+        ("+1 415 867 5309", "GB"),
+        ("(0117) 496 0321", "GB"),
+        ("347 555 0123", "IT"),  # an Italian mobile, not North America's 555-01xx
+        ("+39 347 555 0123", "GB"),
+        ("155 5501 2345", "CN"),
+    ],
+)
+def test_real_and_drama_numbers_are_not_placeholders(raw: str, region: str) -> None:
+    from app.identity import is_placeholder_phone, normalize_phone
+
+    assert not is_placeholder_phone(raw, region)
+    assert normalize_phone(raw, region) is not None
+
+
+def test_buyers_sharing_a_placeholder_number_keep_their_own_orders(db: Database) -> None:
+    # Amazon buyers who typed 555-123-4567 or 0000000000: four strangers, four customers,
+    # each with their own order only.
+    for i, name in enumerate(["Ann Bee", "Carl Dunn", "Eve Fox", "Gil Hart"]):
+        phone = "555-123-4567" if i % 2 else "0000000000"
+        _load(db, _event(buyer(name, f"b{i}@marketplace.example", phone), channel="order"))
+    names = _customers(db)
+    assert sorted(names) == ["Ann Bee", "Carl Dunn", "Eve Fox", "Gil Hart"]
+    with db.session() as s:
+        for ids in names.values():
+            row = queries.customer(s, ids[0])
+            assert row.orders.count == 1 and row.phones == ()
+
+
+def test_a_number_several_names_use_lists_them_on_lookup(db: Database) -> None:
+    number = "+44 7700 900777"
+    _load(
+        db,
+        _event(buyer("Ann Bee", phone=number), channel="order"),
+        _event(buyer("Carl Dunn", phone=number), channel="order"),
+    )
+    names = _customers(db)
+    assert len(names["Ann Bee"]) == 1 and len(names["Carl Dunn"]) == 1
+    with db.session() as s, pytest.raises(UserFacingError) as caught:
+        queries.resolve_customer(s, number)
+    assert "Ann Bee" in str(caught.value) and "Carl Dunn" in str(caught.value)
+    with db.session() as s:
+        found = {row.name for row in queries.list_customers(s, number)}
+    assert found == {"Ann Bee", "Carl Dunn"}
+
+
+def test_a_chat_from_a_landline_is_one_customer(db: Database) -> None:
+    # A WhatsApp sender known only by a number the tables class as a landline: one
+    # customer for all their messages, not one per message.
+    landline = "+44 117 496 0321"
+    _load(
+        db,
+        *(
+            _event(
+                Participant("author", landline, phone=landline, platform="whatsapp"),
+                channel="chat",
+            )
+            for _ in range(5)
+        ),
+    )
+    with db.session() as s:
+        rows = queries.list_customers(s, limit=100)
+    assert len(rows) == 1
+    assert rows[0].event_count == 5 and rows[0].phones == ("+441174960321",)

@@ -92,7 +92,7 @@ def _pair_reasons(
     import_items(db, lambda: items, label="t", format="t")
     with db.session() as s:
         return {
-            frozenset((x.name_a, x.name_b)): (x.score, x.reasons)
+            frozenset((x.name_a, x.name_b)): (x.score, x.reasons + x.against)
             for x in suggestions(s, min_score=0.0)
         }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -363,10 +364,17 @@ class MergeReviewDialog(QDialog):
         self.position.setText(f"PAIR {self.index + 1:,} OF {len(self.queue):,}")
         self.score.setText(f"{_likelihood(pair.score)} (score {pair.score:.2f})")
         items = "".join(f"<li>{html.escape(r)}</li>" for r in pair.reasons)
-        self.reasons.setText(
+        text = (
             "<b>Why they may be one person</b>"
             f"<ul style='margin-top:2px; margin-bottom:0'>{items}</ul>"
         )
+        if pair.against:
+            against = "".join(f"<li>{html.escape(r)}</li>" for r in pair.against)
+            text += (
+                "<b>What speaks against it</b>"
+                f"<ul style='margin-top:2px; margin-bottom:0'>{against}</ul>"
+            )
+        self.reasons.setText(text)
         self.stack.setCurrentWidget(self.pair_page)
         self._update_buttons()
         self.merge_button.setFocus()
@@ -566,7 +574,7 @@ class MergeReviewDialog(QDialog):
                 continue
             seen.add(key)
             if (a, b) != (s.customer_a, s.customer_b):
-                s = Suggestion(min(a, b), max(a, b), s.score, s.reasons, s.name_a, s.name_b)
+                s = replace(s, customer_a=min(a, b), customer_b=max(a, b))
             out.append(s)
         self.queue = out
 

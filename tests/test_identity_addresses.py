@@ -1,0 +1,165 @@
+"""Postal addresses and names as people write them, as evidence for merge suggestions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from app.addresses import Match, compare, normalize_postcode, parse_address, postcodes_agree
+from app.db import Database, open_database
+from app.ingest import import_items
+from app.records import EventRecord, OrderInfo, Participant
+from app.suggestions import Suggestion, candidate_pairs, soundex, suggestions
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def _order(n: int, name: str, street: str, city: str, zip_code: str) -> EventRecord:
+    """An order from a buyer with an address of their own (so only name and home tell)."""
+    return EventRecord(
+        channel="order",
+        source="shopify",
+        external_id=f"o{n}",
+        occurred_at=T0 + timedelta(minutes=n),
+        title=f"order {n}",
+        text="x",
+        participants=(Participant("buyer", name, email=f"buyer{n}@example.com"),),
+        details={"billing": {"name": name, "street": street, "city": city, "zip": zip_code}},
+        order=OrderInfo(number=f"#{n}", currency="GBP", total=Decimal("10.00")),
+    )
+
+
+# Other customers, so that names and homes have a realistic spread.
+_CROWD = [
+    (f"{first} {last}", f"{i + 3} {street}", town, f"AB{i % 9 + 1} {i % 7 + 1}CD")
+    for i, (first, last, street, town) in enumerate(
+        [
+            ("Ann", "Carter", "Mill Lane", "Bristol"),
+            ("Bob", "Hughes", "Park Road", "Leeds"),
+            ("Cara", "Lloyd", "Queen Street", "York"),
+            ("Dev", "Shah", "Kings Avenue", "Bath"),
+            ("Eli", "Ward", "Station Road", "Derby"),
+            ("Finn", "Moss", "Church Lane", "Hull"),
+        ]
+    )
+]
+
+
+def _pair(db: Database, a: tuple[str, str, str, str], b: tuple[str, str, str, str]) -> Suggestion:
+    records = [_order(i, *person) for i, person in enumerate([a, b, *_CROWD])]
+    import_items(db, lambda: list(records), label="t", format="t")
+    with db.session() as s:
+        for x in suggestions(s, min_score=0.0):
+            if {x.customer_a, x.customer_b} == {1, 2}:
+                return x
+    raise AssertionError("the pair was not scored")
+
+
+HOME = ("14 Wilshire Street", "Little River", "BS6 5AB")
+
+
+# --- normalising and comparing ---------------------------------------------------------------
+
+
+def test_addresses_are_normalised() -> None:
+    a = parse_address({"street": "12 Main Street, Apt 4", "city": "LEEDS", "zip": "ls6 2ab"})
+    b = parse_address({"street": "Unit 4, 12 main st.", "city": "Leeds", "zip": "LS62AB"})
+    assert a is not None and a == b
+    assert (a.house, a.unit, a.street, a.postcode) == ("12", "4", "main st", "LS62AB")
+    c = parse_address({"street": "4/12 Smith Road", "city": "Perth", "zip": "6000"})
+    assert c is not None and (c.unit, c.house, c.street) == ("4", "12", "smith rd")
+    assert normalize_postcode("94105-1234", "US") == "94105"
+    assert parse_address({"name": "Jane"}) is None
+
+
+def test_postcodes_agree_one_slip_apart() -> None:
+    assert postcodes_agree("BS65AB", "BS65AB")
+    assert postcodes_agree("2290", "2209")  # two digits swapped
+    assert postcodes_agree("BS65AB", "BS65AD")
+    assert not postcodes_agree("2290", "3390")
+    assert not postcodes_agree("123", "124")  # too short to forgive
+
+
+def test_addresses_compare_field_by_field() -> None:
+    def home(street: str, city: str, zip_code: str) -> object:
+        return parse_address({"street": street, "city": city, "zip": zip_code})
+
+    one = home("14 Wilshire Street", "Little River", "2777")
+    assert compare(one, home("14 wilshire st", "little irver", "2777")) is Match.SAME
+    assert compare(one, home("14 Wilshre Street", "", "2770")) is Match.SAME  # slips
+    assert compare(one, home("14 Wil shire Street", "Little River", "")) is Match.SAME
+    assert compare(one, home("51 Wilshire Street", "Little River", "2777")) is Match.STREET
+    assert compare(one, home("3 Duffy Place", "Shenton Park", "6008")) is Match.DIFFERENT
+    assert compare(one, home("", "Little River", "2777")) is Match.UNKNOWN
+
+
+def test_soundex() -> None:
+    assert soundex("robert") == soundex("rupert") == "r163"
+    assert soundex("stephenson") == soundex("stevenson")
+
+
+# --- addresses as evidence -------------------------------------------------------------------
+
+
+def test_same_home_and_a_short_name_typo_is_suggested(db: Database) -> None:
+    # "Liam"/"Liom" and "Reid"/"Red" are too short for the fuzzy gate: once they counted
+    # as clearly different names and sank the pair.
+    pair = _pair(db, ("Liam Reid", *HOME), ("Liom Red", "14 Wilshire St", "Little River", ""))
+    assert pair.score >= 0.5
+    assert any(r.startswith("same address 14 wilshire st") for r in pair.reasons)
+    assert "names differ" not in pair.against
+
+
+def test_namesakes_at_different_homes_count_against(tmp_path: Path) -> None:
+    unknown = _pair(
+        open_database(tmp_path / "a.db"), ("Jane Ashdown", "", "", ""), ("Jane Ashdown", "", "", "")
+    )
+    apart = _pair(
+        open_database(tmp_path / "b.db"),
+        ("Jane Ashdown", *HOME),
+        ("Jane Ashdown", "3 Duffy Place", "Leeds", "LS1 4AP"),
+    )
+    # Evidence against is shown as such, not among the reasons for.
+    assert "different addresses" in apart.against and "different addresses" not in apart.reasons
+    assert apart.as_json()["against"] == ["different addresses"]
+    assert "different addresses" not in unknown.against + unknown.reasons
+    # As odds (the scores near 1 hide it): a tenth as likely one person, or less.
+    assert apart.score / (1 - apart.score) < 0.1 * unknown.score / (1 - unknown.score)
+
+
+def test_clearly_different_given_names_at_one_home_are_a_household(db: Database) -> None:
+    pair = _pair(db, ("Erin Maynard", *HOME), ("Hayley Maynard", *HOME))
+    assert pair.score <= 0.35 and "names differ" in pair.against
+
+
+@pytest.mark.parametrize(
+    ("other", "reason"),
+    [
+        ("Reid", "one gives only the surname Reid"),  # no given name
+        ("Reid Liam", "same name in swapped order"),
+        ("Reed Liam", "similar names in swapped order"),
+        ("Liam Re Id", "similar names written apart"),  # a stray space
+    ],
+)
+def test_names_as_people_write_them(db: Database, other: str, reason: str) -> None:
+    pair = _pair(db, ("Liam Reid", *HOME), (other, *HOME))
+    assert reason in pair.reasons
+    assert "names differ" not in pair.against
+    assert pair.score >= 0.35
+
+
+def test_a_home_finds_a_pair_whose_names_block_apart(db: Database) -> None:
+    # "Kranz" and "Cranz" share no name key and their postcodes differ by a slip: only
+    # the house and street bring them together.
+    records = [
+        _order(1, "Alex Kranz", "12 Ogden Close", "Kirribilli", "5290"),
+        _order(2, "Alex Cranz", "12 Ogden Cls", "Kirribilli", "5209"),
+    ]
+    import_items(db, lambda: records, label="t", format="t")
+    with db.session() as s:
+        assert (1, 2) in candidate_pairs(s)
+        found = suggestions(s)
+    assert [(x.customer_a, x.customer_b) for x in found] == [(1, 2)]

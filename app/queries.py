@@ -170,6 +170,37 @@ class OrderRow:
     fulfillment_status: str
     lines: tuple[OrderLineRow, ...]
 
+    def as_json(self) -> dict[str, Any]:
+        """Every figure of the order (money as decimal strings), its lines included."""
+        return {
+            "number": self.number,
+            "platform": self.platform,
+            "currency": self.currency,
+            "total": _dec(self.total),
+            "subtotal": _dec(self.subtotal),
+            "shipping": _dec(self.shipping),
+            "tax": _dec(self.tax),
+            "discount": _dec(self.discount),
+            "refunded": _dec(self.refunded),
+            "financial_status": self.financial_status,
+            "fulfillment_status": self.fulfillment_status,
+            "lines": [
+                {
+                    "name": ln.name,
+                    "sku": ln.sku,
+                    "quantity": ln.quantity,
+                    "unit_price": _dec(ln.unit_price),
+                }
+                for ln in self.lines
+            ],
+        }
+
+
+# The order keys of ``show --json`` (the public CLI shape; the data export has them all).
+_SHOW_ORDER_KEYS = (
+    "number", "currency", "total", "refunded", "financial_status", "fulfillment_status", "lines"
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class EventRow:
@@ -201,24 +232,8 @@ class EventRow:
             "author": self.author,
         }
         if self.order is not None:
-            o = self.order
-            data["order"] = {
-                "number": o.number,
-                "currency": o.currency,
-                "total": _dec(o.total),
-                "refunded": _dec(o.refunded),
-                "financial_status": o.financial_status,
-                "fulfillment_status": o.fulfillment_status,
-                "lines": [
-                    {
-                        "name": ln.name,
-                        "sku": ln.sku,
-                        "quantity": ln.quantity,
-                        "unit_price": _dec(ln.unit_price),
-                    }
-                    for ln in o.lines
-                ],
-            }
+            full = self.order.as_json()
+            data["order"] = {key: full[key] for key in _SHOW_ORDER_KEYS}
         return data
 
 

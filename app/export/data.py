@@ -24,7 +24,6 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +51,6 @@ _CUSTOMER_KEYS = ("survivor", "merged", "from", "to", "a", "b", "customer")
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
-
-
-def _dec(value: Decimal | None) -> str | None:
-    return str(value) if value is not None else None
 
 
 def _merged_ids(session: Session, customer_id: int) -> list[int]:
@@ -138,29 +133,7 @@ def _events(session: Session, customer_id: int, own: set[int]) -> Iterator[dict[
                 "details": row.details,
             }
             if row.order is not None:
-                o = row.order
-                item["order"] = {
-                    "number": o.number,
-                    "platform": o.platform,
-                    "currency": o.currency,
-                    "total": _dec(o.total),
-                    "subtotal": _dec(o.subtotal),
-                    "shipping": _dec(o.shipping),
-                    "tax": _dec(o.tax),
-                    "discount": _dec(o.discount),
-                    "refunded": _dec(o.refunded),
-                    "financial_status": o.financial_status,
-                    "fulfillment_status": o.fulfillment_status,
-                    "lines": [
-                        {
-                            "name": ln.name,
-                            "sku": ln.sku,
-                            "quantity": ln.quantity,
-                            "unit_price": _dec(ln.unit_price),
-                        }
-                        for ln in o.lines
-                    ],
-                }
+                item["order"] = row.order.as_json()
             yield item
         offset += len(page)
 

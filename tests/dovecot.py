@@ -37,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from pathlib import Path
@@ -441,11 +441,20 @@ def _users() -> tuple[str, str, str, int, int]:
     return internal.pw_name, group, login.pw_name, nobody.pw_uid, nobody.pw_gid
 
 
-@pytest.fixture(scope="session")
-def dovecot_server() -> Iterator[Dovecot]:
-    """One Dovecot server for the test session (stopped and deleted at the end)."""
+def run_dovecot(
+    prefix: str,
+    prepare: Callable[[Dovecot], None],
+    edit: Callable[[str, Dovecot], str] = lambda config, _server: config,
+) -> Iterator[Dovecot]:
+    """Start a throw-away Dovecot and yield it; stopped and deleted afterwards.
+
+    Args:
+        prefix: the temporary folder's name prefix.
+        prepare: writes what the configuration refers to (users, scripts).
+        edit: changes the configuration text before the server starts.
+    """
     binary = ensure_dovecot()
-    root = Path(tempfile.mkdtemp(prefix="threadline-dovecot-"))
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     root.chmod(0o755)
     server: Dovecot | None = None
     try:
@@ -455,35 +464,43 @@ def dovecot_server() -> Iterator[Dovecot]:
             (root / sub).mkdir()
         os.chown(root / "mail", uid, gid)
         server = Dovecot(binary, root, ca, _free_port(), _free_port(), uid, gid)
-        # Dovecot re-reads a changed passwd-file at most once a second, so every
-        # test's user exists from the start.
-        server.write_users({"unicode": UNICODE_PASSWORD} | {u: PASSWORD for u in _USERS})
-        echo = root / "echo-login"
-        python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
-        echo.write_text(_ECHO_SCRIPT.format(python=python), encoding="utf-8")
-        echo.chmod(0o755)
-        server.conf.write_text(
-            _CONFIG.format(
-                root=root,
-                cert=cert,
-                key=key,
-                internal_user=internal_user,
-                internal_group=internal_group,
-                login_user=login_user,
-                uid=uid,
-                gid=gid,
-                sent=SENT,
-                port=server.port,
-                tls_port=server.tls_port,
-            ),
-            encoding="utf-8",
+        prepare(server)
+        config = _CONFIG.format(
+            root=root,
+            cert=cert,
+            key=key,
+            internal_user=internal_user,
+            internal_group=internal_group,
+            login_user=login_user,
+            uid=uid,
+            gid=gid,
+            sent=SENT,
+            port=server.port,
+            tls_port=server.tls_port,
         )
+        server.conf.write_text(edit(config, server), encoding="utf-8")
         server.start()
         yield server
     finally:
         if server is not None:
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _password_users(server: Dovecot) -> None:
+    # Dovecot re-reads a changed passwd-file at most once a second, so every
+    # test's user exists from the start.
+    server.write_users({"unicode": UNICODE_PASSWORD} | {u: PASSWORD for u in _USERS})
+    echo = server.root / "echo-login"
+    python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+    echo.write_text(_ECHO_SCRIPT.format(python=python), encoding="utf-8")
+    echo.chmod(0o755)
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[Dovecot]:
+    """One Dovecot server for the test session (stopped and deleted at the end)."""
+    yield from run_dovecot("threadline-dovecot-", _password_users)
 
 
 _USERS = [f"user{n}" for n in range(1, 1001)]

@@ -14,30 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import secrets as pysecrets
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from tests.dovecot import (
-    _CONFIG,
-    SENT,
-    Dovecot,
-    _free_port,
-    _make_certificates,
-    _users,
-    ensure_dovecot,
-)
+from tests.dovecot import Dovecot, run_dovecot
 
 CLIENT_ID = "threadline-desktop"
 INTROSPECT_ID = "dovecot"
@@ -427,49 +415,25 @@ def xoauth2_dovecot(xoauth2_dovecot_session: Dovecot) -> Dovecot:
 
 
 def _oauth_dovecot(oauth_server_session: OAuthServer, mechanisms: str) -> Iterator[Dovecot]:
-    binary = ensure_dovecot()
-    root = Path(tempfile.mkdtemp(prefix="threadline-dovecot-oauth-"))
-    root.chmod(0o755)
-    server: Dovecot | None = None
-    try:
-        internal_user, internal_group, login_user, uid, gid = _users()
-        ca, cert, key = _make_certificates(root)
-        for sub in ("run", "state", "mail"):
-            (root / sub).mkdir()
-        os.chown(root / "mail", uid, gid)
-        server = Dovecot(binary, root, ca, _free_port(), _free_port(), uid, gid)
-        server.write_users({"tester": "not-used-by-oauth"})
-        port = urlsplit(oauth_server_session.url).port
+    port = urlsplit(oauth_server_session.url).port
+
+    def prepare(server: Dovecot) -> None:
         args = _OAUTH_ARGS.format(client=INTROSPECT_ID, secret=INTROSPECT_SECRET, port=port)
-        (root / "oauth2.conf.ext").write_text(args, encoding="utf-8")
-        (root / "oauth2.conf.ext").chmod(0o644)
-        config = _CONFIG.format(
-            root=root,
-            cert=cert,
-            key=key,
-            internal_user=internal_user,
-            internal_group=internal_group,
-            login_user=login_user,
-            uid=uid,
-            gid=gid,
-            sent=SENT,
-            port=server.port,
-            tls_port=server.tls_port,
-        )
+        (server.root / "oauth2.conf.ext").write_text(args, encoding="utf-8")
+        (server.root / "oauth2.conf.ext").chmod(0o644)
+
+    def edit(config: str, server: Dovecot) -> str:
         passdb_start = config.index("passdb {")
         userdb_start = config.index("userdb {")
         config = (
             config[:passdb_start]
-            + _OAUTH_PASSDB.format(root=root, mechanisms=mechanisms)
+            + _OAUTH_PASSDB.format(root=server.root, mechanisms=mechanisms)
             + config[userdb_start + len("userdb {") :]
         )
         config = config.replace("auth_mechanisms = plain login", f"auth_mechanisms = {mechanisms}")
         # The oauth2 passdb cannot list users: the static userdb takes anyone it vouches for.
-        config = config.replace(f"  args = uid={uid}", f"  args = allow_all_users=yes uid={uid}")
-        server.conf.write_text(config, encoding="utf-8")
-        server.start()
-        yield server
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        return config.replace(
+            f"  args = uid={server.uid}", f"  args = allow_all_users=yes uid={server.uid}"
+        )
+
+    yield from run_dovecot("threadline-dovecot-oauth-", prepare, edit)

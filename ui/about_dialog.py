@@ -63,4 +63,4 @@ class AboutDialog(QDialog):
         buttons.accepted.connect(self.accept)
         layout.addWidget(buttons)
         em = self.fontMetrics().horizontalAdvance("M")
-        self.resize(em * 36, self.fontMetrics().lineSpacing() * 28)
+        self.resize(em * 42, self.fontMetrics().lineSpacing() * 28)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QPushButton,
@@ -43,6 +44,13 @@ from ui.widgets import muted_label
 from ui.workers import Op, show_error
 
 LIST_HINT = "separate several with commas"
+
+
+def note(text: str) -> QLabel:
+    """A muted explanation that wraps to the form's width."""
+    label = muted_label(text)
+    label.setWordWrap(True)
+    return label
 
 
 def region_combo() -> QComboBox:
@@ -122,12 +130,10 @@ class SettingsDialog(QDialog):
         close.accepted.connect(self.accept)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
-        layout.addWidget(
-            muted_label("Changes are saved and take effect as soon as you leave a field.")
-        )
+        layout.addWidget(note("Changes are saved and take effect as soon as you leave a field."))
         layout.addWidget(close)
         em = self.fontMetrics().horizontalAdvance("M")
-        self.resize(em * 44, self.fontMetrics().lineSpacing() * 26)
+        self.resize(em * 56, self.fontMetrics().lineSpacing() * 26)
         self.reload()
 
     # --- construction -------------------------------------------------------------------
@@ -148,7 +154,7 @@ class SettingsDialog(QDialog):
         form.addRow("Your name:", self._line("user_name", "signs your notes"))
         form.addRow("Business name:", self._line("business_name", "e.g. Bloom & Branch"))
         form.addRow(
-            muted_label(
+            note(
                 "Your own addresses, numbers and chat names: messages from them are yours, "
                 "and they never become customers."
             )
@@ -194,7 +200,7 @@ class SettingsDialog(QDialog):
         self.fields["currency"] = currency
         form.addRow("Currency:", currency)
         form.addRow(
-            muted_label(
+            note(
                 "The country reads phone numbers written without +country code; the time "
                 "zone dates chats that state none; the currency prices orders that state none."
             )
@@ -238,7 +244,7 @@ class SettingsDialog(QDialog):
         page = QWidget()
         form = QFormLayout(page)
         form.addRow(
-            muted_label(
+            note(
                 "For Sign in with Google or Microsoft, this installation's app registration. "
                 "Leave empty unless you registered your own."
             )

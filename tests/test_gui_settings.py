@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
 from app import about, backups, settings
 from app.db import Database, open_database
 from app.ingest import import_items
-from tests.test_gui import names
+from tests.test_gui import names, open_customer
 from tests.test_ui_models import NOW, SHOP, mail, seed
 from ui import workers
 from ui.main_window import MainWindow
@@ -65,6 +65,11 @@ def _open_settings(qtbot, w: MainWindow) -> SettingsDialog:
     return dialog
 
 
+def _shown_emails(w: MainWindow) -> tuple[str, ...]:
+    row = w.timeline_model.customer
+    return row.emails if row is not None else ()
+
+
 def _type(qtbot, dialog: SettingsDialog, key: str, text: str) -> None:
     field = dialog.fields[key]
     assert isinstance(field, QLineEdit)
@@ -87,12 +92,15 @@ def test_settings_is_in_the_edit_menu_with_the_preferences_role(window: MainWind
 def test_an_owner_address_added_in_settings_stops_being_a_customer(
     qtbot, window: MainWindow, db: Database
 ) -> None:
+    open_customer(qtbot, window, "Pat Lee")  # shown while the address becomes the owner's
     dialog = _open_settings(qtbot, window)
     emails = dialog.fields["owner_emails"]
     assert isinstance(emails, QLineEdit) and emails.text() == SHOP
     _type(qtbot, dialog, "owner_emails", f"{SHOP}, Pat.Lee@example.org")
     qtbot.waitUntil(lambda: "Pat Lee" not in names(window), timeout=WAIT)
     assert "Jane Doe" in names(window)
+    # the shown profile is read again: the address is no longer the customer's
+    qtbot.waitUntil(lambda: "pat.lee@example.org" not in _shown_emails(window), timeout=WAIT)
     assert _stored(db)["owner_emails"] == f"{SHOP}, Pat.Lee@example.org"
 
 

@@ -149,11 +149,7 @@ def cmd_config(db: Database, args: argparse.Namespace) -> int:
             else:
                 print(value)
             return 0
-        stored = settings.set_value(session, args.key, args.value)
-        if args.key in settings.OWNER_KEYS or args.key == "region":
-            identity.apply_owner_settings(session)
-        if args.key == "automated_customers" and stored == "yes":
-            identity.link_unlinked(session)
+        stored = identity.configure(session, args.key, args.value)
     if args.json:
         _print_json({args.key: stored})
     else:

@@ -49,6 +49,8 @@ def load_demo(db: Database) -> list[FileReport]:
         if not any(settings.get_list(session, key) for key in settings.OWNER_KEYS):
             for key, value in DEMO_OWNER.items():
                 settings.set_value(session, key, value)
+        if not settings.is_set(session, "business_name"):
+            settings.set_value(session, "business_name", "Bloom & Branch")
         if not settings.is_set(session, "region"):
             # The demo shop is in the UK: its local numbers are UK numbers.
             settings.set_value(session, "region", "GB")

@@ -539,6 +539,25 @@ def _aware(value: object) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def configure(session: Session, key: str, value: str) -> str:
+    """Store setting ``key`` and make it take effect at once; returns the stored value.
+
+    The owner's addresses and the region re-mark own identities (their customers
+    lose them, directions and profiles are refreshed); turning automated senders
+    on gives them customers. ``threadline config`` and the settings window both
+    come through here.
+
+    Raises:
+        UserFacingError: unknown key or invalid value.
+    """
+    stored = settings.set_value(session, key, value)
+    if key in settings.OWNER_KEYS or key == "region":
+        apply_owner_settings(session)
+    if key == "automated_customers" and stored == "yes":
+        link_unlinked(session)
+    return stored
+
+
 def apply_owner_settings(session: Session) -> int:
     """Re-mark identities and directions after the owner's contact points changed.
 

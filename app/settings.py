@@ -151,6 +151,18 @@ SETTINGS: dict[str, SettingSpec] = {
             lambda value: value.strip(),
         ),
         SettingSpec(
+            "business_name",
+            "the business's name, as customers know it",
+            lambda: "",
+            lambda value: value.strip(),
+        ),
+        SettingSpec(
+            "welcomed",
+            "yes once the first-run welcome was answered (the window then no longer asks)",
+            lambda: "no",
+            _validate_yes_no,
+        ),
+        SettingSpec(
             "google_client_id",
             "this installation's OAuth client id at Google, for Sign in with Google",
             lambda: "",
@@ -221,6 +233,15 @@ def set_value(session: Session, key: str, value: str) -> str:
         row.value = normalised
     session.flush()
     return normalised
+
+
+def needs_welcome(session: Session) -> bool:
+    """True for a database nobody has set up yet: no setting was ever saved in it.
+
+    The first-run welcome saves at least ``welcomed``, and any ``threadline config``
+    saves its key, so a database set up either way is never welcomed again.
+    """
+    return session.scalar(select(Setting.key).limit(1)) is None
 
 
 def get_all(session: Session) -> dict[str, str]:

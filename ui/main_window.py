@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import app
 from app import settings
 from app.db import Database
 from app.errors import UserFacingError
@@ -47,6 +46,7 @@ from app.ingest import recent_problems
 from app.paths import default_db_path, demo_db_path
 from app.queries import CustomerRow, SearchHit
 from ui import messages
+from ui.about_dialog import AboutDialog
 from ui.accounts_dialog import AccountsDialog
 from ui.customer_list import CustomerListPane
 from ui.empty_state import EmptyState
@@ -61,9 +61,11 @@ from ui.problems import ProblemsDialog
 from ui.profile import ProfilePane
 from ui.safe_text import message_box
 from ui.search_results import SearchResultsPane
+from ui.settings_dialog import SettingsDialog
 from ui.status import ProblemsButton, ProgressStatus, SuggestionsButton
 from ui.sync_flow import SyncFlow
 from ui.timeline import FILTERS, TimelinePane
+from ui.welcome import WelcomeForm
 from ui.widgets import search_field
 from ui.workers import Op, show_error
 
@@ -97,6 +99,7 @@ class MainWindow(QMainWindow):
         clock = now or (lambda: datetime.now(UTC))
         with db.session() as session:
             tz_name = settings.get(session, "timezone")
+            welcome = settings.needs_welcome(session)
         tz = ZoneInfo(tz_name)
         shown_file = db.url.removeprefix("sqlite:///") if db.url.startswith("sqlite:///") else ""
         self.is_demo = bool(shown_file) and Path(shown_file).resolve() == demo_db_path().resolve()
@@ -145,6 +148,8 @@ class MainWindow(QMainWindow):
         for i, stretch in enumerate((1, 2, 1)):
             self.splitter.setStretchFactor(i, stretch)
         self.empty = EmptyState()
+        if welcome and not self.is_demo:
+            self.empty.show_welcome(WelcomeForm(db))
         self.central = QStackedWidget()
         self.central.addWidget(self.empty)
         self.central.addWidget(self.splitter)
@@ -176,6 +181,7 @@ class MainWindow(QMainWindow):
         self.demo_flow = DemoFlow(self, self.progress)
         self.import_flow.other_running = lambda: self.sync_flow.running
         self.accounts_dialog: AccountsDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
         self.problems_dialog: ProblemsDialog | None = None
 
         self._build_toolbar()
@@ -299,6 +305,13 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         self.new_note_action = self._action("&New Note", "Ctrl+N", self.new_note)
         edit.addAction(self.new_note_action)
+        edit.addSeparator()
+        self.settings_action = self._action("&Settings…", None, self.show_settings)
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
+        if self.settings_action.shortcut().isEmpty():
+            self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        edit.addAction(self.settings_action)
 
         customers = mb.addMenu("&Customers")
         self.merge_action = self._action("&Merge Selected…", "Ctrl+M", self.merge_selected)
@@ -379,6 +392,7 @@ class MainWindow(QMainWindow):
         self.import_flow.problems_requested.connect(self.show_problems)
         self.empty.import_clicked.connect(lambda: self.import_flow.open_dialog())
         self.empty.demo_clicked.connect(self.try_demo)
+        self.empty.mailbox_clicked.connect(self.show_accounts)
         self.demo_flow.ready.connect(self.switch_database)
 
     def _tab_order(self) -> None:
@@ -645,14 +659,36 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    def show_about(self) -> None:
-        """Help → About."""
-        QMessageBox.about(
-            self,
-            "About Threadline",
-            f"<b>Threadline {app.__version__}</b><br>Every email, chat and order from one "
-            "customer, in one searchable timeline. Your data stays on this computer.",
-        )
+    def show_about(self) -> AboutDialog:
+        """Help → About: the version and the bundled components' licences."""
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def show_settings(self) -> SettingsDialog:
+        """Edit → Settings… (Preferences on macOS, Ctrl+,)."""
+        if self.settings_dialog is None:
+            self.settings_dialog = SettingsDialog(self.db, self)
+            self.settings_dialog.changed.connect(self._setting_changed)
+        else:
+            self.settings_dialog.reload()
+        self.settings_dialog.open()
+        return self.settings_dialog
+
+    def _setting_changed(self, key: str) -> None:
+        """A setting took effect: show the lists, profiles and dates it changes again."""
+        if key == "timezone" and self.settings_dialog is not None:
+            tz = ZoneInfo(self.settings_dialog.values[key])
+            self.customer_model._tz = tz
+            self.timeline_model.tz = tz
+            self.problems_model._tz = tz
+            self.results._tz = tz
+            self.profile._tz = tz
+            self.notes._tz = tz
+            self.identity_flow.tz = tz
+        self._imported(None)
+        self.notes.reload()
 
     # --- the demo -------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ import hashlib
 import logging
 from pathlib import Path
 
+import shiboken6
+
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QAbstractSocket, QLocalServer, QLocalSocket
 
@@ -88,7 +90,14 @@ class InstanceServer(QObject):
         return False
 
     def close(self) -> None:
-        """Stop listening (the socket file is removed)."""
+        """Stop listening (the socket file is removed) and drop any open connection."""
+        for socket in self._pending:
+            if shiboken6.isValid(socket):
+                socket.readyRead.disconnect()
+                socket.disconnected.disconnect()
+                socket.abort()
+                socket.deleteLater()
+        self._pending.clear()
         self.server.close()
 
     def _accept(self) -> None:
@@ -108,6 +117,8 @@ class InstanceServer(QObject):
                 self.activated.emit()
 
     def _drop(self, socket: QLocalSocket) -> None:
+        if not shiboken6.isValid(socket):
+            return
         if socket.bytesAvailable():
             self._read(socket)
         if socket in self._pending:

@@ -108,6 +108,9 @@ class RestoreDialog(QDialog):
             item.setToolTip(0, tip(str(b.path)))
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
+        self.tree.headerItem().setTextAlignment(
+            2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        )
         for column in range(3):
             self.tree.resizeColumnToContents(column)
         self.tree.itemDoubleClicked.connect(lambda _item, _col: self._accept())

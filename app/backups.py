@@ -5,8 +5,12 @@ holds every committed row, including rows still in the write-ahead log, and it
 is consistent even while another program writes. Backups sit next to the
 database as ``<stem>-<label>-<UTC stamp><suffix>`` (``label`` is the schema
 revision for the copy made before an upgrade, ``manual`` for ``threadline
-backup``). Restoring never deletes anything: the current file (with its WAL)
-is renamed aside first.
+backup`` and File → Back Up Now, ``daily`` for the copy the app makes once a day
+while it runs, ``merge`` for the copy made before merging several customers at
+once). Only the automatic ``daily`` and ``merge`` copies rotate: the newest
+``KEEP[label]`` of each are kept, the rest deleted; manual and pre-upgrade
+copies are never deleted. Restoring never deletes anything: the current file
+(with its WAL) is renamed aside first.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app.errors import UserFacingError
@@ -25,6 +29,13 @@ log = logging.getLogger(__name__)
 
 _STAMP = "%Y%m%dT%H%M%S%fZ"
 _SIDE_FILES = ("-wal", "-shm")
+
+MANUAL = "manual"
+DAILY = "daily"
+BEFORE_MERGE = "merge"
+KEEP: dict[str, int] = {DAILY: 7, BEFORE_MERGE: 7}
+"""How many automatic backups of each rotating label are kept (newest first)."""
+DAILY_INTERVAL = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,8 @@ def make_backup(db_path: Path, label: str) -> Path:
     """
     target = db_path.with_name(f"{db_path.stem}-{label}-{_stamp()}{db_path.suffix}")
     partial = target.with_name(target.name + ".partial")
+    # Created empty and owner-only first: a backup holds everything the database does.
+    os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
     source = sqlite3.connect(db_path)
     try:
         dest = sqlite3.connect(partial)
@@ -111,6 +124,70 @@ def list_backups(db_path: Path) -> list[Backup]:
         )
     found.sort(key=lambda b: b.taken_at, reverse=True)
     return found
+
+
+def rotate(db_path: Path, keep: dict[str, int] | None = None) -> list[Path]:
+    """Delete the automatic backups beyond the newest ``keep[label]`` of each rotating label.
+
+    Backups whose label is not in ``keep`` (manual, pre-upgrade) are never touched.
+
+    Returns:
+        The files deleted, oldest last.
+    """
+    limits = KEEP if keep is None else keep
+    seen: dict[str, int] = {}
+    removed: list[Path] = []
+    for b in list_backups(db_path):  # newest first
+        if b.label not in limits:
+            continue
+        seen[b.label] = seen.get(b.label, 0) + 1
+        if seen[b.label] > limits[b.label]:
+            try:
+                b.path.unlink()
+            except OSError as exc:
+                log.warning("cannot delete the old backup %s: %s", b.path, exc)
+                continue
+            removed.append(b.path)
+    if removed:
+        log.info("deleted %d old automatic backups of %s", len(removed), db_path)
+    return removed
+
+
+def automatic_backup(db_path: Path, label: str) -> Path:
+    """Make a backup labelled ``label`` (``DAILY`` or ``BEFORE_MERGE``), then rotate.
+
+    Raises:
+        sqlite3.Error: the database could not be read or the copy not written.
+        OSError: the copy could not be put in place.
+    """
+    made = make_backup(db_path, label)
+    rotate(db_path)
+    return made
+
+
+def backup_due(
+    db_path: Path, now: datetime | None = None, interval: timedelta = DAILY_INTERVAL
+) -> bool:
+    """Whether the newest backup of ``db_path`` (of any kind) is older than ``interval``,
+    or there is none; False when there is no database file to copy."""
+    if not db_path.is_file():
+        return False
+    found = list_backups(db_path)
+    if not found:
+        return True
+    return (now or datetime.now(UTC)) - found[0].taken_at >= interval
+
+
+def daily_backup(db_path: Path, now: datetime | None = None) -> Path | None:
+    """The daily automatic backup: made (and older ones rotated) when ``backup_due``, else None.
+
+    Raises:
+        sqlite3.Error: the database could not be read or the copy not written.
+        OSError: the copy could not be put in place.
+    """
+    if not backup_due(db_path, now):
+        return None
+    return automatic_backup(db_path, DAILY)
 
 
 def _lenient_text(raw: bytes) -> str:

@@ -1,5 +1,7 @@
 """Starting the desktop app: ``main(db_path)`` opens the database and shows the window.
 
+A second launch on the same database (same user) does not open another window:
+it brings the running one to the front and exits 0 (``ui.single_instance``).
 It sets up logging (``app.logs``: a redacted rotating file), installs the crash handler, opens (and
 if needed upgrades) the database — a ``UserFacingError`` there becomes a
 clear dialog and exit code 1 — and runs the event loop until the window
@@ -77,19 +79,44 @@ def main(db_path: str | None = None) -> int:
         return 2
     qt_app = application()
     from ui import crash, workers
+    from ui.single_instance import InstanceServer, notify_running, server_name
 
+    name = server_name(db_path or default_db_path())
+    if notify_running(name):  # this database is open in a window already: that one comes up
+        log.info("Threadline is already open on this database; brought it to the front")
+        return 0
+    server = InstanceServer()
+    server.listen(name)
     crash.install()
     window = open_window(db_path)
     if window is None:
+        server.close()
         return 1
+    server.activated.connect(lambda: bring_to_front(window))
     try:
         return int(qt_app.exec())
     finally:
+        server.close()
         workers.manager().wait_for_done()
         shown: MainWindow | None = window
         while shown is not None:  # File → Try the Demo / Leave Demo replace the window
             shown.db.dispose()
             shown = shown.replaced_by
+
+
+def bring_to_front(window: MainWindow) -> MainWindow:
+    """Show, un-minimise, raise and activate the window now showing (after any File → Try the
+    Demo / Leave Demo / Restore replaced ``window``); returns it."""
+    shown = window
+    while shown.replaced_by is not None:
+        shown = shown.replaced_by
+    if shown.isMinimized():
+        shown.showNormal()
+    shown.show()
+    shown.raise_()
+    shown.activateWindow()
+    shown.raised.emit()
+    return shown
 
 
 def open_window(db_path: str | None = None) -> MainWindow | None:
@@ -108,4 +135,5 @@ def open_window(db_path: str | None = None) -> MainWindow | None:
 
     window = MainWindow(db)
     window.show()
+    window.backup_flow.start_daily()
     return window

@@ -11,6 +11,7 @@ confirmation, the customer picker and the change history.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -19,9 +20,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from app import merges, queries
+from app import backups, merges, queries
 from app.db import Database
-from app.errors import NotFoundError
+from app.errors import NotFoundError, UserFacingError
 from app.queries import CustomerRow, IdentityRow
 from app.suggestions import suggestions
 from ui import messages
@@ -97,10 +98,20 @@ class IdentityFlow(QObject):
         reason: str,
         done: Callable[[Outcome], None] | None = None,
     ) -> Op:
-        """Merge ``others`` into ``keep`` (one audit entry each, all in one transaction)."""
+        """Merge ``others`` into ``keep`` (one audit entry each, all in one transaction).
+
+        Merging several at once first makes an automatic ``merge`` backup (rotated like
+        the daily ones); when that fails nothing is merged."""
         db, keep_id, other_ids = self.db, keep.id, [o.id for o in others]
 
         def work() -> list[int]:
+            if len(other_ids) > 1 and db.path is not None:  # a bulk merge: copy the data first
+                try:
+                    backups.automatic_backup(db.path, backups.BEFORE_MERGE)
+                except (sqlite3.Error, OSError) as exc:
+                    raise UserFacingError(
+                        f"Nothing was merged: the backup made first failed ({exc})."
+                    ) from exc
             with db.session() as session:
                 return [
                     merges.merge_customers(session, keep_id, other, reason=reason)

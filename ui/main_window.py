@@ -48,6 +48,7 @@ from app.queries import CustomerRow, SearchHit
 from ui import messages
 from ui.about_dialog import AboutDialog
 from ui.accounts_dialog import AccountsDialog
+from ui.backup_flow import BackupFlow
 from ui.customer_list import CustomerListPane
 from ui.empty_state import EmptyState
 from ui.flows import DemoFlow, ExportFlow, ImportFlow
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
 
     customer_opened = Signal(int)
     counts_refreshed = Signal()
+    raised = Signal()  # brought to the front by a second launch (ui.app.bring_to_front)
 
     def __init__(
         self,
@@ -179,6 +181,12 @@ class MainWindow(QMainWindow):
         self.identity_flow = IdentityFlow(db, self, tz=tz, now=clock)
         self.sync_flow = SyncFlow(db, self, self.progress)
         self.demo_flow = DemoFlow(self, self.progress)
+        self.backup_flow = BackupFlow(
+            db,
+            self,
+            busy=lambda: self.import_flow.running or self.sync_flow.running,
+            reopen=self.switch_database,
+        )
         self.import_flow.other_running = lambda: self.sync_flow.running
         self.accounts_dialog: AccountsDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
@@ -274,6 +282,12 @@ class MainWindow(QMainWindow):
             "Everything stored about this customer, as JSON or spreadsheet files"
         )
         file_menu.addAction(self.export_data_action)
+        file_menu.addSeparator()
+        self.backup_action = self._action("&Back Up Now", None, self.backup_flow.back_up_now)
+        self.restore_action = self._action("&Restore…", None, self.backup_flow.ask_restore)
+        self.restore_action.setToolTip("Put a backup in place of your data; the current is kept")
+        file_menu.addAction(self.backup_action)
+        file_menu.addAction(self.restore_action)
         file_menu.addSeparator()
         file_menu.addAction(self.sync_action)
         file_menu.addAction(self.accounts_action)
@@ -718,6 +732,8 @@ class MainWindow(QMainWindow):
             window.showMaximized()
         else:
             window.show()
+        if self.backup_flow.daily:
+            window.backup_flow.start_daily()
         self.replaced_by = window
         self.close()
         self.db.dispose()
@@ -742,5 +758,6 @@ class MainWindow(QMainWindow):
         self.import_flow.cancel()
         self.sync_flow.cancel()
         self.identity_flow.shutdown()
+        self.backup_flow.timer.stop()
         messages.bridge().disconnect_listener(self._show_message)
         super().closeEvent(event)

@@ -1,0 +1,364 @@
+"""Merge, split, reject and undo in any order keep the database consistent.
+
+A hypothesis state machine runs random sequences of merges, splits, rejections
+and undos (the latest, or any change at all, which must then be undone exactly
+or refused naming a later change that depends on it) over a small database,
+and after every step checks it against a from-scratch recount and a plain
+Python model of who holds which contact point.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from sqlalchemy import select
+
+from app import merges
+from app.db import Database, open_database
+from app.errors import NotFoundError, UserFacingError
+from app.ingest import import_items
+from app.models import AuditEntry, Customer, CustomerIdentity, Event, EventParticipant, Identity
+from app.records import EventRecord, Participant
+
+T0 = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
+
+# Five people with clearly different names (nothing merges by itself), one or two
+# contact points each, and events that involve one or two of them.
+PEOPLE = [
+    ("Ann Lee", "ann@example.com", "+44 7700 900001"),
+    ("Ben Okafor", "ben@example.com", None),
+    ("Cat Novak", "cat@example.com", "+44 7700 900003"),
+    ("Dev Patel", "dev@example.com", None),
+    ("Eve Moreau", "eve@example.com", "+44 7700 900005"),
+]
+
+_template: Path | None = None
+
+
+def _records() -> list[EventRecord]:
+    out: list[EventRecord] = []
+    n = 0
+    for i, (name, email, phone) in enumerate(PEOPLE):
+        for k in range(i + 1):
+            n += 1
+            people = [Participant("from", name, email=email)]
+            if k == 1:  # someone else on copy: one event on two customers
+                other = PEOPLE[(i + 1) % len(PEOPLE)]
+                people.append(Participant("cc", other[0], email=other[1]))
+            out.append(
+                EventRecord(
+                    channel="email",
+                    source="email",
+                    external_id=f"<m{n}@example.com>",
+                    occurred_at=T0 + timedelta(hours=n),
+                    title=f"message {n}",
+                    text="hello",
+                    participants=tuple(people),
+                )
+            )
+        if phone:
+            n += 1
+            out.append(
+                EventRecord(
+                    channel="chat",
+                    source="whatsapp",
+                    external_id=f"chat{n}",
+                    occurred_at=T0 + timedelta(hours=n),
+                    title="",
+                    text="hi",
+                    participants=(Participant("author", name, phone=phone, platform="whatsapp"),),
+                )
+            )
+    return out
+
+
+def _template_db() -> Path:
+    """A database with the five people in it, built once and copied per example."""
+    global _template
+    if _template is None:
+        folder = Path(tempfile.mkdtemp(prefix="undo-template-"))
+        db = open_database(folder / "t.db")
+        records = _records()
+        import_items(db, lambda: records, label="t", format="t")
+        with db.session() as s:
+            # A family landline seen with two customers: shared, on both.
+            ann, ben = (
+                s.scalars(
+                    select(Customer.id).where(Customer.display_name == n).order_by(Customer.id)
+                ).first()
+                for n in ("Ann Lee", "Ben Okafor")
+            )
+            landline = Identity(kind="phone", value="+441632960000", shared=True, line_type="fixed")
+            s.add(landline)
+            s.flush()
+            s.add_all(CustomerIdentity(customer_id=c, identity_id=landline.id) for c in (ann, ben))
+        db.dispose()
+        _template = folder / "t.db"
+    return _template
+
+
+Holdings = dict[int, frozenset[int]]  # live customer -> its identities
+
+
+def _holdings(db: Database) -> Holdings:
+    with db.session() as s:
+        live = s.scalars(select(Customer.id).where(Customer.merged_into_id.is_(None))).all()
+        out: dict[int, set[int]] = {c: set() for c in live}
+        for cid, iid in s.execute(
+            select(CustomerIdentity.customer_id, CustomerIdentity.identity_id)
+        ):
+            assert cid in out, f"identity {iid} sits on merged customer {cid}"
+            out[cid].add(iid)
+    return {c: frozenset(ids) for c, ids in out.items()}
+
+
+class UndoMachine(RuleBasedStateMachine):
+    """Random merges, splits, rejections and undos against a model and a recount."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="undo-"))
+        shutil.copy(_template_db(), self.folder / "t.db")
+        self.db = open_database(self.folder / "t.db")
+        self.model: Holdings = _holdings(self.db)
+        self.initial = dict(self.model)
+        self.customers = sorted(self.model)
+        self.shared = {i for ids in self.model.values() for i in ids if self._holders(i) > 1}
+        # change id -> (what it touched, the model of those customers before it)
+        self.changes: dict[int, tuple[set[int], set[int], Holdings]] = {}
+        self.rejects: set[int] = set()
+        self.active: list[int] = []  # undoable change ids not undone, oldest first
+
+    def _holders(self, identity_id: int) -> int:
+        return sum(identity_id in ids for ids in self.model.values())
+
+    def teardown(self) -> None:
+        self.db.dispose()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # --- rules --------------------------------------------------------------------------
+
+    @rule(a=st.integers(0, 20), b=st.integers(0, 20))
+    def merge(self, a: int, b: int) -> None:
+        live = sorted(self.model)
+        survivor, other = live[a % len(live)], live[b % len(live)]
+        if survivor == other:
+            return
+        with self.db.session() as s:
+            change = merges.merge_customers(s, survivor, other, reason="test")
+        moved = self.model[other]
+        self.changes[change] = (
+            {survivor, other},
+            set(moved),
+            {survivor: self.model[survivor], other: moved},
+        )
+        self.model[survivor] = self.model[survivor] | moved
+        del self.model[other]
+        self.active.append(change)
+
+    @rule(data=st.data())
+    def split(self, data: st.DataObject) -> None:
+        live = sorted(self.model)
+        source = data.draw(st.sampled_from(live))
+        mine = sorted(self.model[source])
+        if len(mine) < 2:
+            return
+        ids = data.draw(st.lists(st.sampled_from(mine), min_size=1, max_size=len(mine) - 1))
+        ids = sorted(set(ids))
+        into = data.draw(st.sampled_from([None, *[c for c in live if c != source]]))
+        with self.db.session() as s:
+            target, change = merges.split_customer(s, source, ids, into=into)
+        before: Holdings = {source: self.model[source]}
+        if into is not None:
+            before[target] = self.model[target]
+        self.changes[change] = ({source, target}, set(ids), before)
+        self.model[source] = self.model[source] - set(ids)
+        self.model[target] = self.model.get(target, frozenset()) | set(ids)
+        self.active.append(change)
+
+    @rule(a=st.integers(0, 20), b=st.integers(0, 20))
+    def reject(self, a: int, b: int) -> None:
+        live = sorted(self.model)
+        x, y = live[a % len(live)], live[b % len(live)]
+        if x == y:
+            return
+        with self.db.session() as s:
+            last = s.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()).limit(1))
+            merges.reject(s, x, y)
+            entry = s.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()).limit(1))
+        if entry != last:
+            self.rejects.add(entry)
+            self.active.append(entry)
+
+    def _apply_undo(self, change: int) -> None:
+        self.active.remove(change)
+        if change in self.rejects:
+            return
+        customers, _ids, before = self.changes[change]
+        for cid in customers:
+            if cid in before:
+                self.model[cid] = before[cid]
+            else:  # a customer the split created: gone again
+                self.model.pop(cid, None)
+
+    @rule()
+    def undo_latest(self) -> None:
+        with self.db.session() as s:
+            try:
+                change = merges.undo(s)
+            except NotFoundError:
+                assert not self.active
+                return
+        assert change.id == self.active[-1]
+        self._apply_undo(change.id)
+
+    @precondition(lambda self: bool(self.active))
+    @rule(data=st.data())
+    def undo_any(self, data: st.DataObject) -> None:
+        change = data.draw(st.sampled_from(self.active))
+        dependents = self._dependents(change)
+        before = _holdings(self.db)
+        try:
+            with self.db.session() as s:
+                merges.undo(s, change)
+        except UserFacingError as exc:
+            message = str(exc)
+            assert "\n" not in message
+            found = re.fullmatch(
+                rf"cannot undo change {change}: change (\d+) \(.+\) depends on it; "
+                r"undo \1 first",
+                message,
+            )
+            assert found, message
+            assert int(found.group(1)) in dependents
+            assert _holdings(self.db) == before  # a refusal changes nothing
+            return
+        assert not dependents, f"undid {change} although {dependents} depend on it"
+        self._apply_undo(change)
+
+    def _dependents(self, change: int) -> list[int]:
+        if change in self.rejects:
+            return []
+        customers, ids, _before = self.changes[change]
+        customers, ids = set(customers), set(ids)
+        found: list[int] = []
+        for later in self.active:
+            if later <= change or later in self.rejects:
+                continue
+            c, i, _b = self.changes[later]
+            if c & customers or i & ids:
+                found.append(later)
+                customers |= c
+                ids |= i
+        return found
+
+    # --- invariants ---------------------------------------------------------------------
+
+    @invariant()
+    def matches_the_model(self) -> None:
+        assert _holdings(self.db) == self.model
+
+    @invariant()
+    def no_identity_lost_or_doubled(self) -> None:
+        for ids in self.model.values():
+            for iid in ids:
+                holders = self._holders(iid)
+                assert holders == 1 or iid in self.shared, f"identity {iid} on {holders}"
+        every = set().union(*self.initial.values())
+        assert set().union(*self.model.values()) == every
+
+    @invariant()
+    def figures_match_a_recount(self) -> None:
+        with self.db.session() as s:
+            when = {eid: at for eid, at in s.execute(select(Event.id, Event.occurred_at))}
+            by_identity: dict[int, set[int]] = {}
+            for eid, iid in s.execute(
+                select(EventParticipant.event_id, EventParticipant.identity_id)
+            ):
+                by_identity.setdefault(iid, set()).add(eid)
+            for customer in s.scalars(select(Customer)):
+                if customer.merged_into_id is not None:
+                    seen: set[int] = set()
+                    current: Any = customer
+                    while current.merged_into_id is not None:  # ends at a live customer
+                        assert current.id not in seen, "merge pointers go round in a circle"
+                        seen.add(current.id)
+                        current = s.get(Customer, current.merged_into_id)
+                        assert current is not None
+                    continue
+                events = set().union(*(by_identity.get(i, set()) for i in self.model[customer.id]))
+                assert customer.event_count == len(events), customer.display_name
+                times = sorted(when[e] for e in events)
+                assert customer.first_seen == (times[0] if times else None)
+                assert customer.last_seen == (times[-1] if times else None)
+
+    @invariant()
+    def everything_undone_is_the_start(self) -> None:
+        if not self.active:
+            assert self.model == self.initial
+
+
+def _undo_everything(machine: UndoMachine) -> None:
+    while machine.active:
+        machine.undo_latest()
+    assert _holdings(machine.db) == machine.initial
+    with machine.db.session() as s:
+        assert merges.rejected_pairs(s) == set()
+
+
+class UndoAllMachine(UndoMachine):
+    """The same, and at the end the whole history undone, latest first."""
+
+    def teardown(self) -> None:
+        try:
+            _undo_everything(self)
+        finally:
+            super().teardown()
+
+
+UndoAllMachine.TestCase.settings = settings(
+    max_examples=50,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_merge_split_reject_undo_in_any_order = UndoAllMachine.TestCase
+
+
+def test_undo_out_of_order_is_refused_naming_the_later_change(tmp_path: Path) -> None:
+    """merge 1 4; merge 7 1; undo the first: refused; undo the second, then the first."""
+    shutil.copy(_template_db(), tmp_path / "t.db")
+    db = open_database(tmp_path / "t.db")
+    try:
+        start = _holdings(db)
+        a, b, c = sorted(start)[:3]
+        with db.session() as s:
+            first = merges.merge_customers(s, a, b, reason="by hand")
+        with db.session() as s:
+            second = merges.merge_customers(s, c, a, reason="by hand")
+        with db.session() as s, pytest.raises(UserFacingError) as refused:
+            merges.undo(s, first)
+        assert str(refused.value).startswith(
+            f"cannot undo change {first}: change {second} (merged "
+        )
+        assert str(refused.value).endswith(f"depends on it; undo {second} first")
+        with db.session() as s:
+            (shown,) = [ch for ch in merges.history(s) if ch.id == first]
+            assert shown.blocked_by == str(refused.value)
+        assert set(_holdings(db)) == set(start) - {a, b}
+        with db.session() as s:
+            merges.undo(s, second)
+        with db.session() as s:
+            merges.undo(s, first)
+        assert _holdings(db) == start
+    finally:
+        db.dispose()

@@ -9,6 +9,7 @@ Python model of who holds which contact point.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -362,3 +363,26 @@ def test_undo_out_of_order_is_refused_naming_the_later_change(tmp_path: Path) ->
         assert _holdings(db) == start
     finally:
         db.dispose()
+
+
+def test_cli_undo_refusal_is_one_line_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import main
+
+    shutil.copy(_template_db(), tmp_path / "t.db")
+    db = open_database(tmp_path / "t.db")
+    a, b, c = sorted(_holdings(db))[:3]
+    db.dispose()
+    base = ["--db", str(tmp_path / "t.db")]
+    assert main([*base, "merge", str(a), str(b), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)["change"]
+    assert main([*base, "merge", str(c), str(a), "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)["change"]
+    assert main([*base, "undo", str(first), "--json"]) == 2
+    out, err = capsys.readouterr()
+    reason = json.loads(out)["error"]
+    assert reason.startswith(f"cannot undo change {first}: change {second} ")
+    assert err == f"threadline: {reason}\n"
+    assert main([*base, "undo", str(second)]) == 0
+    assert main([*base, "undo", str(first)]) == 0

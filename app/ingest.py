@@ -365,6 +365,8 @@ class _Writer:
                     f"{record.locator or external_id}: a different message already uses "
                     f"Message-ID {record.external_id}; both are kept"
                 )
+        # A message kept under an alternate key starts its own thread, not the other's.
+        thread_key = external_id if record.thread_key == record.external_id else record.thread_key
         if found is not None:
             if found[1] == digest or record.order is None:
                 self.report.duplicates += 1
@@ -382,7 +384,7 @@ class _Writer:
             direction=record.direction or "inbound",
             title=record.title,
             body=record.text,
-            thread_key=record.thread_key,
+            thread_key=thread_key,
             details=dict(record.details),
             content_hash=digest,
             fingerprint=mark,

@@ -107,6 +107,7 @@ def test_a_reused_message_id_keeps_each_different_message(db: Database, tmp_path
     assert len({e.external_id for e in events}) == 4
     assert events[0].external_id == MID.strip("<>")
     assert all(e.external_id.startswith(MID.strip("<>") + "#") for e in events[1:])
+    assert [e.thread_key for e in events] == [e.external_id for e in events]  # own threads
     assert {e.body.split("\n")[0] for e in events} == {"Hello,", "Please cancel my order."}
 
     # Importing everything again adds nothing, and says nothing about reused ids.

@@ -369,6 +369,19 @@ def undo(session: Session, change_id: int | None = None) -> Change:
             if session.get(CustomerIdentity, (target, identity_id)) is None:
                 session.add(CustomerIdentity(customer_id=target, identity_id=identity_id))
         if d.get("created"):
+            # The customer the split made goes again; whatever reached it since (a
+            # contact point linked by an import, a note) goes back with the rest.
+            left = list(
+                session.scalars(
+                    select(CustomerIdentity.identity_id).where(
+                        CustomerIdentity.customer_id == target
+                    )
+                )
+            )
+            _move_links(session, left, target, source)
+            session.execute(
+                update(Note).where(Note.customer_id == target).values(customer_id=source)
+            )
             created = session.get(Customer, target)
             assert created is not None
             created.merged_into_id = source

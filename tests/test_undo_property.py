@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,16 @@ from app import merges
 from app.db import Database, open_database
 from app.errors import NotFoundError, UserFacingError
 from app.ingest import import_items
-from app.models import AuditEntry, Customer, CustomerIdentity, Event, EventParticipant, Identity
+from app.models import (
+    AuditEntry,
+    Customer,
+    CustomerIdentity,
+    Event,
+    EventParticipant,
+    Identity,
+    Note,
+)
+from app.notes import add_note
 from app.records import EventRecord, Participant
 
 T0 = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
@@ -51,7 +61,8 @@ def _records() -> list[EventRecord]:
     for i, (name, email, phone) in enumerate(PEOPLE):
         for k in range(i + 1):
             n += 1
-            people = [Participant("from", name, email=email)]
+            # the first message carries the number too: address and number on one customer
+            people = [Participant("from", name, email=email, phone=phone if k == 0 else None)]
             if k == 1:  # someone else on copy: one event on two customers
                 other = PEOPLE[(i + 1) % len(PEOPLE)]
                 people.append(Participant("cc", other[0], email=other[1]))
@@ -122,8 +133,22 @@ def _holdings(db: Database) -> Holdings:
     return {c: frozenset(ids) for c, ids in out.items()}
 
 
+@dataclass
+class Move:
+    """What the model knows of one merge or split: enough to reverse it by hand."""
+
+    kind: str  # merge | split
+    customers: set[int]  # merge: survivor, merged; split: from, to
+    identities: set[int]  # the contact points it moved
+    first: int  # survivor / from
+    second: int  # merged / to
+    kept: set[int] = field(default_factory=set)  # moved ones the receiver had already
+    notes: set[int] = field(default_factory=set)  # the notes a merge moved
+    created: bool = False  # a split into a new customer
+
+
 class UndoMachine(RuleBasedStateMachine):
-    """Random merges, splits, rejections and undos against a model and a recount."""
+    """Random merges, splits, rejections, imports, notes and undos against a model."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -132,12 +157,19 @@ class UndoMachine(RuleBasedStateMachine):
         self.db = open_database(self.folder / "t.db")
         self.model: Holdings = _holdings(self.db)
         self.initial = dict(self.model)
-        self.customers = sorted(self.model)
         self.shared = {i for ids in self.model.values() for i in ids if self._holders(i) > 1}
-        # change id -> (what it touched, the model of those customers before it)
-        self.changes: dict[int, tuple[set[int], set[int], Holdings]] = {}
+        with self.db.session() as s:
+            self.emails: dict[int, str] = {
+                iid: value
+                for iid, value in s.execute(
+                    select(Identity.id, Identity.value).where(Identity.kind == "email")
+                )
+            }
+        self.notes: dict[int, int] = {}  # note id -> customer
+        self.changes: dict[int, Move] = {}
         self.rejects: set[int] = set()
         self.active: list[int] = []  # undoable change ids not undone, oldest first
+        self.imported = 0
 
     def _holders(self, identity_id: int) -> int:
         return sum(identity_id in ids for ids in self.model.values())
@@ -156,34 +188,40 @@ class UndoMachine(RuleBasedStateMachine):
             return
         with self.db.session() as s:
             change = merges.merge_customers(s, survivor, other, reason="test")
-        moved = self.model[other]
-        self.changes[change] = (
+        moved = set(self.model[other])
+        notes = {n for n, c in self.notes.items() if c == other}
+        self.changes[change] = Move(
+            "merge",
             {survivor, other},
-            set(moved),
-            {survivor: self.model[survivor], other: moved},
+            moved,
+            survivor,
+            other,
+            kept=moved & self.model[survivor],
+            notes=notes,
         )
         self.model[survivor] = self.model[survivor] | moved
         del self.model[other]
+        self.notes.update(dict.fromkeys(notes, survivor))
         self.active.append(change)
 
     @rule(data=st.data())
     def split(self, data: st.DataObject) -> None:
         live = sorted(self.model)
-        source = data.draw(st.sampled_from(live))
-        mine = sorted(self.model[source])
-        if len(mine) < 2:
+        splittable = [c for c in live if len(self.model[c]) > 1]
+        if not splittable:
             return
-        ids = data.draw(st.lists(st.sampled_from(mine), min_size=1, max_size=len(mine) - 1))
-        ids = sorted(set(ids))
+        source = data.draw(st.sampled_from(splittable))
+        mine = sorted(self.model[source])
+        ids = set(data.draw(st.lists(st.sampled_from(mine), min_size=1, max_size=len(mine) - 1)))
         into = data.draw(st.sampled_from([None, *[c for c in live if c != source]]))
         with self.db.session() as s:
-            target, change = merges.split_customer(s, source, ids, into=into)
-        before: Holdings = {source: self.model[source]}
-        if into is not None:
-            before[target] = self.model[target]
-        self.changes[change] = ({source, target}, set(ids), before)
-        self.model[source] = self.model[source] - set(ids)
-        self.model[target] = self.model.get(target, frozenset()) | set(ids)
+            target, change = merges.split_customer(s, source, sorted(ids), into=into)
+        kept = ids & self.model.get(target, frozenset())
+        self.changes[change] = Move(
+            "split", {source, target}, ids, source, target, kept=kept, created=into is None
+        )
+        self.model[source] = self.model[source] - ids
+        self.model[target] = self.model.get(target, frozenset()) | ids
         self.active.append(change)
 
     @rule(a=st.integers(0, 20), b=st.integers(0, 20))
@@ -200,16 +238,57 @@ class UndoMachine(RuleBasedStateMachine):
             self.rejects.add(entry)
             self.active.append(entry)
 
+    @rule(data=st.data())
+    def import_new_number(self, data: st.DataObject) -> None:
+        """A later import links a new mobile number to whoever has the address (no audit)."""
+        # Mostly an address that a split still in place moved to a new customer: the
+        # case undo must mind (the number lands on a customer that undo takes away).
+        moved = {
+            i
+            for c in self.active
+            if c in self.changes and self.changes[c].created
+            for i in self.changes[c].identities
+        }
+        email_id = data.draw(st.sampled_from(sorted(moved & set(self.emails) or self.emails)))
+        (holder,) = [c for c, ids in self.model.items() if email_id in ids]
+        self.imported += 1
+        phone = f"+44 7700 9001{self.imported:02d}"
+        record = EventRecord(
+            channel="email",
+            source="email",
+            external_id=f"<new{self.imported}@example.com>",
+            occurred_at=T0 + timedelta(days=30, hours=self.imported),
+            title="new",
+            text="hello again",
+            participants=(Participant("from", "", email=self.emails[email_id], phone=phone),),
+        )
+        import_items(self.db, lambda: [record], label="new", format="t")
+        with self.db.session() as s:
+            new = s.scalars(select(Identity.id).where(Identity.kind == "phone")).all()
+        (added,) = set(new) - set().union(*self.model.values())
+        self.model[holder] = self.model[holder] | {added}
+
+    @rule(data=st.data())
+    def note(self, data: st.DataObject) -> None:
+        customer = data.draw(st.sampled_from(sorted(self.model)))
+        with self.db.session() as s:
+            self.notes[add_note(s, customer, "a note", author="t").id] = customer
+
     def _apply_undo(self, change: int) -> None:
         self.active.remove(change)
         if change in self.rejects:
             return
-        customers, _ids, before = self.changes[change]
-        for cid in customers:
-            if cid in before:
-                self.model[cid] = before[cid]
-            else:  # a customer the split created: gone again
-                self.model.pop(cid, None)
+        m = self.changes[change]
+        if m.kind == "merge":
+            self.model[m.first] = self.model[m.first] - (m.identities - m.kept)
+            self.model[m.second] = frozenset(m.identities)
+            self.notes.update(dict.fromkeys(m.notes, m.second))
+            return
+        self.model[m.second] = self.model[m.second] - (m.identities - m.kept)
+        self.model[m.first] = self.model[m.first] | m.identities
+        if m.created:  # the customer the split made is gone again, and what reached it
+            self.model[m.first] = self.model[m.first] | self.model.pop(m.second)
+            self.notes.update({n: m.first for n, c in self.notes.items() if c == m.second})
 
     @rule()
     def undo_latest(self) -> None:
@@ -249,13 +328,12 @@ class UndoMachine(RuleBasedStateMachine):
     def _dependents(self, change: int) -> list[int]:
         if change in self.rejects:
             return []
-        customers, ids, _before = self.changes[change]
-        customers, ids = set(customers), set(ids)
+        customers, ids = set(self.changes[change].customers), set(self.changes[change].identities)
         found: list[int] = []
         for later in self.active:
             if later <= change or later in self.rejects:
                 continue
-            c, i, _b = self.changes[later]
+            c, i = self.changes[later].customers, self.changes[later].identities
             if c & customers or i & ids:
                 found.append(later)
                 customers |= c
@@ -275,7 +353,14 @@ class UndoMachine(RuleBasedStateMachine):
                 holders = self._holders(iid)
                 assert holders == 1 or iid in self.shared, f"identity {iid} on {holders}"
         every = set().union(*self.initial.values())
-        assert set().union(*self.model.values()) == every
+        now = set().union(*self.model.values())
+        assert now >= every and len(now - every) == self.imported
+
+    @invariant()
+    def notes_are_where_the_model_says(self) -> None:
+        with self.db.session() as s:
+            assert {n: c for n, c in s.execute(select(Note.id, Note.customer_id))} == self.notes
+        assert set(self.notes.values()) <= set(self.model)  # never on a merged customer
 
     @invariant()
     def figures_match_a_recount(self) -> None:
@@ -304,14 +389,17 @@ class UndoMachine(RuleBasedStateMachine):
 
     @invariant()
     def everything_undone_is_the_start(self) -> None:
-        if not self.active:
-            assert self.model == self.initial
+        if not self.active:  # only the imported numbers are new, on their address's owner
+            assert set(self.model) == set(self.initial)
+            every = set().union(*self.initial.values())
+            assert {c: ids & every for c, ids in self.model.items()} == self.initial
 
 
 def _undo_everything(machine: UndoMachine) -> None:
     while machine.active:
         machine.undo_latest()
-    assert _holdings(machine.db) == machine.initial
+    every = set().union(*machine.initial.values())
+    assert {c: ids & every for c, ids in _holdings(machine.db).items()} == machine.initial
     with machine.db.session() as s:
         assert merges.rejected_pairs(s) == set()
 
@@ -386,3 +474,40 @@ def test_cli_undo_refusal_is_one_line_and_json(
     assert err == f"threadline: {reason}\n"
     assert main([*base, "undo", str(second)]) == 0
     assert main([*base, "undo", str(first)]) == 0
+
+
+def test_undoing_a_split_brings_back_what_reached_the_new_customer(tmp_path: Path) -> None:
+    """Split an address out to a new customer, import a number with it, add a note: undo."""
+    shutil.copy(_template_db(), tmp_path / "t.db")
+    db = open_database(tmp_path / "t.db")
+    try:
+        start = _holdings(db)
+        with db.session() as s:
+            ann = s.scalars(select(Identity.id).where(Identity.value == "ann@example.com")).one()
+        (holder,) = [c for c, ids in start.items() if ann in ids]
+        with db.session() as s:
+            count = s.get(Customer, holder).event_count  # type: ignore[union-attr]
+            new, change = merges.split_customer(s, holder, [ann])
+        record = EventRecord(
+            channel="email",
+            source="email",
+            external_id="<later@example.com>",
+            occurred_at=T0 + timedelta(days=40),
+            title="later",
+            text="my new number",
+            participants=(Participant("from", "", email="ann@example.com", phone="+447700900199"),),
+        )
+        import_items(db, lambda: [record], label="later", format="t")
+        with db.session() as s:
+            note = add_note(s, new, "call the new number", author="t").id
+            phone = s.scalars(select(Identity.id).where(Identity.value == "+447700900199")).one()
+        assert _holdings(db)[new] == {ann, phone}
+        with db.session() as s:
+            merges.undo(s, change)
+        after = _holdings(db)
+        assert new not in after and after[holder] == start[holder] | {phone}
+        with db.session() as s:
+            assert s.get(Note, note).customer_id == holder  # type: ignore[union-attr]
+            assert s.get(Customer, holder).event_count == count + 1  # type: ignore[union-attr]
+    finally:
+        db.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import func, select
 
@@ -13,6 +14,7 @@ from app import ingest
 from app.db import Database, _alembic_config, make_engine, open_database, url_for
 from app.models import Event, EventParticipant
 from app.sync import sync_account
+from connectors import imap
 from tests.dovecot import PASSWORD, Dovecot
 from tests.test_imap_sync import _add
 
@@ -149,3 +151,38 @@ def test_an_older_database_gets_fingerprints_for_its_mail(tmp_path: Path) -> Non
             assert session.scalar(select(func.count()).select_from(Event)) == 2
     finally:
         db.dispose()
+
+
+def test_a_large_message_fetched_in_parts_is_still_the_same_message(
+    db: Database, dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IMAP fetches a large message as header and text parts only; still one event."""
+    monkeypatch.setattr(imap, "FULL_FETCH_LIMIT", 20_000)
+    attachment = ("QUJD" * 19 + "\r\n") * 600  # ~47 kB of base64
+    big = (
+        "From: Jane Doe <jane.doe@example.com>\r\nTo: hello@shop.example\r\n"
+        f"Subject: Photos of the venue\r\nDate: Sat, 01 Mar 2025 10:00:00 +0000\r\n"
+        f"Message-ID: {MID}\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="outer"\r\n\r\n'
+        "--outer\r\n"
+        'Content-Type: multipart/alternative; boundary="inner"\r\n\r\n'
+        "--inner\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        "Here are the photos of the venue, caf=C3=A9 included.\r\n"
+        "From the terrace too.\r\n"
+        "--inner\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        "<p>Here are the photos of the venue</p>\r\n"
+        "--inner--\r\n"
+        "--outer\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n"
+        "Content-Disposition: attachment; filename=venue.jpg\r\n\r\n"
+        f"{attachment}"
+        "--outer--\r\n"
+    ).encode()
+    mbox = tmp_path / "big.mbox"
+    mbox.write_bytes(_mboxrd(big.replace(b"\r\n", b"\n")))
+    assert ingest.import_file(db, mbox).added == 1
+    dovecot.append("INBOX", big)
+    _add(db, dovecot)
+    inbox = sync_account(db, "shop", password=PASSWORD).folders[0]
+    assert (inbox.new, inbox.duplicates) == (0, 1)
+    assert len(_events(db)) == 1

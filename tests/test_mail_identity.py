@@ -85,6 +85,12 @@ def test_the_same_message_by_every_transport_is_one_event(
     assert event.external_id == MID.strip("<>")
     assert len(event.fingerprint) == 64
 
+    # A different message with that Message-ID on the server is new, and the sync says so.
+    dovecot.append("INBOX", _message(body="Please cancel my order.\r\n"))
+    inbox = sync_account(db, "shop", password=PASSWORD).folders[0]
+    assert (inbox.new, inbox.duplicates) == (1, 0)
+    assert [n.endswith("both are kept") for n in inbox.as_json()["notices"]] == [True]
+
 
 def test_a_reused_message_id_keeps_each_different_message(db: Database, tmp_path: Path) -> None:
     original = _message()

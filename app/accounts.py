@@ -10,6 +10,7 @@ the CLI get ``AccountInfo`` DTOs, never ORM rows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import secrets
+from app import oauth, secrets, settings
 from app.errors import NotFoundError, UserFacingError
 from app.models import Account, SyncState
 from connectors import imap
@@ -40,6 +41,7 @@ class Preset:
         aliases: other names that select it ("office365").
         domains: email domains it serves; an address there selects it too.
         note: what the user must know (app passwords).
+        oauth: the OAuth 2.0 provider to sign in with ("google", "microsoft"), if any.
     """
 
     key: str
@@ -50,6 +52,7 @@ class Preset:
     aliases: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
     note: str = ""
+    oauth: str = ""
 
 
 _APP_PASSWORD = "needs an app password (2-step verification on) unless IMAP allows the normal one"
@@ -63,7 +66,8 @@ PRESETS: tuple[Preset, ...] = (
         "implicit",
         ("google", "googlemail"),
         ("gmail.com", "googlemail.com"),
-        "Gmail " + _APP_PASSWORD,
+        "Sign in with Google, or use an app password (2-step verification on)",
+        "google",
     ),
     Preset(
         "outlook",
@@ -73,8 +77,8 @@ PRESETS: tuple[Preset, ...] = (
         "implicit",
         ("office365", "microsoft365", "hotmail"),
         ("outlook.com", "hotmail.com", "hotmail.co.uk", "live.com", "live.co.uk", "msn.com"),
-        "Microsoft accounts may allow IMAP sign-in only with an app password, or not at all "
-        "for work accounts that require modern authentication",
+        "Sign in with Microsoft: Microsoft 365 and Outlook.com accept no password over IMAP",
+        "microsoft",
     ),
     Preset(
         "icloud",
@@ -161,11 +165,24 @@ class AccountInfo:
     created_at: datetime
     last_sync_at: datetime | None
     last_error: str
+    auth: str = "password"
+    oauth_provider: str | None = None
+    oauth_client_id: str | None = None
 
     @property
     def secret_key(self) -> str:
-        """The keyring key of this account's password."""
+        """The keyring key of this account's password (or OAuth refresh token)."""
         return secrets.secret_key(self.uid)
+
+    @property
+    def uses_oauth(self) -> bool:
+        """True if the account signs in with OAuth 2.0 rather than a password."""
+        return self.auth == "oauth"
+
+    @property
+    def sign_in(self) -> str:
+        """How the account signs in: "password", "oauth:google", "oauth:microsoft", …"""
+        return f"oauth:{self.oauth_provider}" if self.uses_oauth else "password"
 
     def server(self) -> imap.ServerConfig:
         """The connector's view of the server."""
@@ -184,6 +201,7 @@ class AccountInfo:
             "created_at": self.created_at.isoformat(),
             "last_sync_at": self.last_sync_at.isoformat() if self.last_sync_at else None,
             "last_error": self.last_error or None,
+            "sign_in": self.sign_in,
         }
 
 
@@ -202,6 +220,9 @@ def _info(row: Account) -> AccountInfo:
         created_at=row.created_at,
         last_sync_at=row.last_sync_at,
         last_error=row.last_error or "",
+        auth=row.auth or "password",
+        oauth_provider=row.oauth_provider,
+        oauth_client_id=row.oauth_client_id,
     )
 
 
@@ -304,6 +325,8 @@ def add_account(
     tls: str | None = None,
     ca_file: str | None = None,
     folders: tuple[str, ...] | list[str] = (),
+    oauth_provider: str | None = None,
+    oauth_client_id: str | None = None,
 ) -> AccountInfo:
     """Create an account (without its password: see ``set_password``).
 
@@ -316,6 +339,9 @@ def add_account(
         tls: "implicit", "starttls" or "none" (loopback only).
         ca_file: PEM CA certificates to trust instead of the system's.
         folders: folders to sync; empty for INBOX and the Sent folder.
+        oauth_provider: sign in with OAuth 2.0 at this provider ("google",
+            "microsoft" or an issuer URL) instead of a password.
+        oauth_client_id: this app's client id there (None: settings or environment).
 
     Returns:
         The new account.
@@ -340,6 +366,9 @@ def add_account(
         username=username.strip(),
         folders=_check_folders(folders),
         last_error="",
+        auth="oauth" if oauth_provider else "password",
+        oauth_provider=oauth_provider or None,
+        oauth_client_id=oauth_client_id or None,
     )
     session.add(row)
     session.flush()
@@ -360,6 +389,7 @@ def update_account(
     ca_file: str | None = _UNSET,
     username: str | None = None,
     folders: tuple[str, ...] | list[str] | None = None,
+    oauth_provider: str | None = _UNSET,
 ) -> AccountInfo:
     """Change an account; None (or leaving ``ca_file`` out) keeps a value.
 
@@ -376,6 +406,8 @@ def update_account(
         ca_file: a CA file, or None to use the system trust store again.
         username: the login name.
         folders: folders to sync (empty for the defaults).
+        oauth_provider: sign in at this OAuth provider from now on, or None to use a
+            password (leave it out to keep how the account signs in).
 
     Returns:
         The changed account.
@@ -410,6 +442,13 @@ def update_account(
     row.host, row.port, row.tls, row.ca_file, row.username = new_host, new_port, mode, ca_path, user
     if folders is not None:
         row.folders = _check_folders(folders)
+    if oauth_provider is not _UNSET and oauth_provider != row.oauth_provider:
+        # A password and a refresh token share the keyring entry: the old one goes.
+        key = secrets.secret_key(row.uid)
+        secrets.delete_secret(key)
+        oauth.TOKENS.forget(key)
+        row.auth = "oauth" if oauth_provider else "password"
+        row.oauth_provider = oauth_provider or None
     if moved:
         row.sync_states.clear()
     session.flush()
@@ -442,7 +481,7 @@ def remove_account(session: Session, name: str) -> AccountInfo:
     """
     row = _row(session, name)
     info = _info(row)
-    secrets.delete_password(info.secret_key)
+    secrets.delete_secret(info.secret_key)
     session.delete(row)
     session.flush()
     return info
@@ -472,3 +511,87 @@ def folder_states(session: Session, account_id: int) -> dict[str, imap.FolderSta
         r.folder: imap.FolderState(r.folder, r.uidvalidity, r.last_uid, r.highestmodseq)
         for r in rows
     }
+
+
+def oauth_settings(session: Session) -> dict[str, str]:
+    """The client ids (and Google's installed-app secret) set in the settings."""
+    return {key: settings.get(session, key) for key in OAUTH_SETTINGS}
+
+
+def oauth_client(
+    info: AccountInfo, configured: dict[str, str]
+) -> tuple[oauth.Provider, oauth.Client]:
+    """The provider and client registration an OAuth account signs in with.
+
+    Args:
+        info: the account.
+        configured: from ``oauth_settings`` (read it in a session; this may go online to
+            read an issuer's metadata, so call it outside one).
+
+    Raises:
+        UserFacingError: the account uses a password; or no client id is known, or the
+            provider's metadata cannot be read (``oauth.SignInError``).
+    """
+    if not info.uses_oauth or not info.oauth_provider:
+        raise UserFacingError(f"account {info.name!r} signs in with a password")
+    prov = oauth.provider(info.oauth_provider)
+    return prov, oauth.client_for(prov.key, configured, info.oauth_client_id)
+
+
+OAUTH_SETTINGS = ("google_client_id", "google_client_secret", "microsoft_client_id")
+
+
+def sign_in(
+    info: AccountInfo,
+    configured: dict[str, str],
+    *,
+    open_url: Callable[[str], object],
+    should_cancel: Callable[[], bool] | None = None,
+    timeout: float = oauth.SIGN_IN_TIMEOUT,
+) -> None:
+    """Sign an OAuth account in through the browser and keep its refresh token.
+
+    Raises:
+        SignInError: declined, cancelled, timed out or refused (``SignInCancelled``
+            when cancelled).
+        KeyringUnavailable: no usable keyring: the sign-in worked but cannot be kept.
+        KeyringFailed: the keyring refused.
+    """
+    prov, client = oauth_client(info, configured)
+    grant = oauth.sign_in(
+        prov,
+        client,
+        info.username,
+        open_url=open_url,
+        should_cancel=should_cancel,
+        timeout=timeout,
+    )
+    oauth.TOKENS.save(info.secret_key, grant)
+
+
+def is_signed_in(info: AccountInfo) -> bool:
+    """True if the keyring holds this OAuth account's refresh token."""
+    try:
+        return secrets.load_secret(info.secret_key) is not None
+    except secrets.KeyringFailed:
+        return False
+
+
+def revoke_sign_in(info: AccountInfo, configured: dict[str, str]) -> bool:
+    """Revoke an OAuth account's refresh token at the provider, where it offers that.
+
+    Returns:
+        True if the provider confirmed; False when nothing is stored, the provider has
+        no revocation endpoint, or it could not be reached (removing goes on regardless).
+    """
+    if not info.uses_oauth:
+        return False
+    try:
+        token = secrets.load_secret(info.secret_key)
+        if not token:
+            return False
+        prov, client = oauth_client(info, configured)
+    except UserFacingError:
+        return False
+    oauth.TOKENS.forget(info.secret_key)
+    return oauth.revoke(prov, client, token)

@@ -109,6 +109,8 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
             if r.updated:
                 line += f", {r.updated} updated"
             line += f", {len(r.problems)} problems"
+            if r.suppressed:
+                line += f", {r.suppressed} held back (forgotten customers)"
             if r.status != "done":
                 line += f" ({r.status})"
             print(line)
@@ -249,14 +251,85 @@ def cmd_note(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_export(db: Database, args: argparse.Namespace) -> int:
+    data_file = args.json if isinstance(args.json, str) else None
+    if not (args.pdf or data_file or args.zip):
+        raise UserFacingError("say what to write: --pdf FILE, --json FILE or --zip FILE")
     with db.session() as session:
         cid = queries.resolve_customer(session, args.customer)
-    pdf = importlib.import_module("app.export.pdf")
-    pages = pdf.export_customer_pdf(db, cid, Path(args.pdf))
+    result: dict[str, Any] = {}
+    if args.pdf:
+        pdf = importlib.import_module("app.export.pdf")
+        pages = pdf.export_customer_pdf(db, cid, Path(args.pdf))
+        result.update(path=str(args.pdf), pages=pages)
+        if args.json is not True:
+            print(f"wrote {args.pdf} ({pages} pages)")
+    exporter = importlib.import_module("app.export.data")
+    for target, write in ((data_file, exporter.write_json), (args.zip, exporter.write_zip)):
+        if target:
+            data = write(db, cid, Path(target))
+            events = len(data["events"])
+            result.setdefault("data", []).append({"path": str(target), "events": events})
+            if args.json is not True:
+                print(f"wrote {target} (everything stored about the customer: {events} events)")
+    if args.json is True:
+        _print_json(result)
+    return 0
+
+
+def cmd_forget(db: Database, args: argparse.Namespace) -> int:
+    """``forget``: erase a customer everywhere (after a confirmation, or with --yes)."""
+    erasure = importlib.import_module("app.erasure")
+    with db.session() as session:
+        cid = queries.resolve_customer(session, args.customer)
+        plan = erasure.plan(session, cid)
+    if not args.yes:
+        if not (sys.stdin is not None and sys.stdin.isatty()):
+            raise UserFacingError(
+                f"{plan.summary()} Run it again with --yes to confirm (no terminal to ask)."
+            )
+        answer = input(f"{plan.summary()}\nType yes to forget them: ")
+        if answer.strip().lower() != "yes":
+            print("nothing was changed")
+            return 1
+    report = erasure.forget(db, cid)
     if args.json:
-        _print_json({"path": str(args.pdf), "pages": pages})
-    else:
-        print(f"wrote {args.pdf} ({pages} pages)")
+        _print_json(report.as_json())
+        return 0
+    print(
+        f"forgot customer #{cid}: {len(plan.events)} events, {plan.notes} notes and "
+        f"{len(plan.identities)} contact points removed; {report.suppressed} contact points "
+        "will be held back from later imports (threadline suppressions)"
+    )
+    for backup in report.backups:
+        print(
+            f"threadline: warning: the backup {backup} was made before and still holds "
+            "this customer",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_suppressions(db: Database, args: argparse.Namespace) -> int:
+    """``suppressions``: list the forgotten contact points held back, or lift some."""
+    erasure = importlib.import_module("app.erasure")
+    if args.lift or args.erasure is not None:
+        with db.session() as session:
+            lifted = erasure.lift(session, args.lift, erasure=args.erasure)
+        if args.json:
+            _print_json({"lifted": lifted})
+        else:
+            print(f"lifted {lifted} suppressions: those contact points import again")
+        return 0
+    with db.session() as session:
+        rows = erasure.suppressions(session)
+    if args.json:
+        _print_json([r.as_json() for r in rows])
+        return 0
+    if not rows:
+        print("no suppressions: no customer was forgotten")
+    for r in rows:
+        when = r.created_at.strftime("%Y-%m-%d %H:%M UTC")
+        print(f"{r.id:>5}  {r.kind:<12} {r.digest[:16]}…  {when}  erasure {r.erasure}")
     return 0
 
 
@@ -462,10 +535,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin", action="store_true", help="pin the note")
     p.set_defaults(func=cmd_note)
 
-    p = add("export", "export one customer's history")
+    p = add(
+        "export",
+        "export one customer's history: a PDF, or everything stored about them (a data "
+        "access or portability request) as JSON or a zip of CSV files",
+        json_flag=False,
+    )
     p.add_argument("customer", metavar="CUSTOMER")
-    p.add_argument("--pdf", required=True, metavar="FILE")
+    p.add_argument("--pdf", metavar="FILE", help="the history as a PDF")
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="FILE",
+        help="with FILE: everything stored about the customer as versioned JSON; "
+        "without: print the result as one JSON document",
+    )
+    p.add_argument("--zip", metavar="FILE", help="the same as CSV files (for spreadsheets)")
     p.set_defaults(func=cmd_export)
+
+    p = add(
+        "forget",
+        "erase a customer everywhere (GDPR art. 17) and keep them out of later imports",
+    )
+    p.add_argument("customer", metavar="CUSTOMER")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_forget)
+
+    p = add("suppressions", "list the contact points of forgotten customers, or lift some")
+    p.add_argument(
+        "--lift", type=int, nargs="+", default=[], metavar="ID", help="lift these suppressions"
+    )
+    p.add_argument("--erasure", type=int, metavar="N", help="lift all of one erasure")
+    p.set_defaults(func=cmd_suppressions)
 
     p = add("demo", "load the demo data into the database")
     p.add_argument("--open", action="store_true", help="then open the app on that database")

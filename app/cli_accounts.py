@@ -42,6 +42,12 @@ server certificate is checked against the system's trust store, or only against
 The password goes to the OS keyring only: typed at a prompt, or one line on
 stdin with --password-stdin. When no usable keyring exists (a headless box
 without a Secret Service), nothing is stored and each sync asks for it.
+
+--oauth google|microsoft|ISSUER-URL signs in through the browser instead (Gmail,
+Google Workspace, Outlook.com, Microsoft 365): no password is typed here, and
+only the refresh token is kept, in the keyring. The client id comes from
+THREADLINE_GOOGLE_CLIENT_ID (+ THREADLINE_GOOGLE_CLIENT_SECRET) or
+THREADLINE_MICROSOFT_CLIENT_ID, or `threadline config google_client_id ID` etc.
 """
 
 
@@ -75,8 +81,94 @@ def _password_state(info: AccountInfo) -> str:
 # --- commands ----------------------------------------------------------------------------
 
 
+def _open_url(no_browser: bool) -> Callable[[str], object]:
+    """Show the sign-in URL on stderr and, unless ``no_browser``, open the system browser."""
+
+    def show(url: str) -> None:
+        _note(f"sign in at this address (waiting for the browser):\n{url}")
+        sys.stderr.flush()
+        if not no_browser:
+            import webbrowser
+
+            if not webbrowser.open(url):
+                _note("no browser could be opened here: open the address above yourself")
+
+    return show
+
+
+def _sign_in(db: Database, info: AccountInfo, args: argparse.Namespace) -> None:
+    with db.session() as session:
+        configured = accounts.oauth_settings(session)
+    accounts.sign_in(info, configured, open_url=_open_url(args.no_browser), timeout=args.timeout)
+
+
+def _oauth_host(args: argparse.Namespace) -> str | None:
+    host: str | None = args.host
+    if host or not args.oauth:
+        return host
+    preset = next((p for p in accounts.PRESETS if p.oauth == args.oauth.lower()), None)
+    return preset.key if preset is not None else host
+
+
+def _cmd_oauth_add(db: Database, args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        raise UserFacingError("--password-stdin and --oauth exclude each other")
+    provider = args.oauth.strip()
+    key = provider.lower() if provider.lower() in ("google", "microsoft") else provider
+    if key not in ("google", "microsoft") and not key.lower().startswith(("https://", "http://")):
+        raise UserFacingError("--oauth takes google, microsoft or an issuer URL (https://…)")
+    if key not in ("google", "microsoft") and not args.host:
+        raise UserFacingError("--oauth with an issuer URL needs --host (the IMAP server)")
+    with db.session() as session:
+        info = accounts.add_account(
+            session,
+            args.name,
+            host=_oauth_host(args),
+            username=args.user,
+            port=args.port,
+            tls=args.tls,
+            ca_file=args.ca_file,
+            folders=args.folder or (),
+            oauth_provider=key,
+            oauth_client_id=args.client_id,
+        )
+    code, error = 0, None
+    try:
+        _sign_in(db, info, args)
+    except UserFacingError as exc:
+        code, error = 2, str(exc)
+        _note(f"account {info.name} added, but not signed in: {exc}")
+        _note(f"sign in later with: threadline account signin {info.name}")
+    if args.json:
+        _print_json({**info.as_json(), "signed_in": error is None, "error": error})
+    elif error is None:
+        print(f"account {info.name} added: {info.username} at {info.host}:{info.port}, signed in")
+        print(f"  check it with: threadline account test {info.name}")
+    return code
+
+
+def cmd_account_signin(db: Database, args: argparse.Namespace) -> int:
+    """``account signin``: sign an OAuth account in (again) through the browser."""
+    with db.session() as session:
+        info = accounts.get_account(session, args.name)
+    if not info.uses_oauth:
+        raise UserFacingError(
+            f"account {info.name} signs in with a password: use threadline account password"
+        )
+    _sign_in(db, info, args)
+    if args.json:
+        _print_json({"account": info.name, "signed_in": True})
+    else:
+        print(f"account {info.name}: signed in")
+    return 0
+
+
 def cmd_account_add(db: Database, args: argparse.Namespace) -> int:
     """``account add``: create the account, then store its password in the keyring."""
+    if args.oauth:
+        return _cmd_oauth_add(db, args)
+    if args.client_id:
+        raise UserFacingError("--client-id goes with --oauth")
     with db.session() as session:
         info = accounts.add_account(
             session,
@@ -122,6 +214,11 @@ def cmd_account_add(db: Database, args: argparse.Namespace) -> int:
         )
         if preset is not None and preset.note:
             print(f"  note: {preset.note}")
+            if preset.oauth:
+                print(
+                    f"  or sign in instead: threadline account add NAME --oauth {preset.oauth} "
+                    f"--user {info.username}"
+                )
         print(f"  check it with: threadline account test {info.name}")
     return code
 
@@ -136,7 +233,10 @@ def cmd_account_list(db: Database, args: argparse.Namespace) -> int:
             [
                 {
                     **a.as_json(),
-                    "password_stored": reason is None and secrets.has_password(a.secret_key),
+                    "password_stored": (
+                        not a.uses_oauth and reason is None and secrets.has_password(a.secret_key)
+                    ),
+                    "signed_in": a.uses_oauth and accounts.is_signed_in(a),
                     "keyring": reason,
                 }
                 for a in found
@@ -149,7 +249,15 @@ def cmd_account_list(db: Database, args: argparse.Namespace) -> int:
         folders = ", ".join(a.folders) if a.folders else "INBOX + Sent"
         last = a.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if a.last_sync_at else "never"
         print(f"{a.name:<16} {a.username} at {a.host}:{a.port} (TLS {a.tls})")
-        print(f"{'':<16} folders: {folders}; password: {_password_state(a)}; last sync: {last}")
+        if a.uses_oauth:
+            how = (
+                f"signed in at {a.oauth_provider}"
+                if accounts.is_signed_in(a)
+                else (f"not signed in (threadline account signin {a.name})")
+            )
+        else:
+            how = f"password: {_password_state(a)}"
+        print(f"{'':<16} folders: {folders}; {how}; last sync: {last}")
         if a.last_error:
             print(f"{'':<16} last error: {a.last_error}")
     return 0
@@ -157,17 +265,31 @@ def cmd_account_list(db: Database, args: argparse.Namespace) -> int:
 
 def cmd_account_remove(db: Database, args: argparse.Namespace) -> int:
     """``account remove``: the account, its sync state and its keyring entry."""
+    revoked = False
+    with db.session() as session:
+        info = accounts.get_account(session, args.name)
+        configured = accounts.oauth_settings(session)
+    if info.uses_oauth:
+        revoked = accounts.revoke_sign_in(info, configured)
     with db.session() as session:
         info = accounts.remove_account(session, args.name)
     if args.json:
-        _print_json({"removed": info.name})
+        result: dict[str, Any] = {"removed": info.name}
+        if info.uses_oauth:
+            result["revoked"] = revoked
+        _print_json(result)
+    elif info.uses_oauth:
+        where = "revoked at the provider" if revoked else "removed from the keyring"
+        print(f"account {info.name} removed (its sign-in is {where})")
     else:
         print(f"account {info.name} removed (its password is gone from the keyring)")
     return 0
 
 
 def _password_for(info: AccountInfo, args: argparse.Namespace) -> str | None:
-    """The stored password, else one read from stdin or the terminal."""
+    """The stored password, else one read from stdin or the terminal (None for OAuth)."""
+    if info.uses_oauth:
+        return None
     stored = accounts.stored_password(info)
     if stored is not None:
         return stored
@@ -205,6 +327,11 @@ def cmd_account_password(db: Database, args: argparse.Namespace) -> int:
     """``account password``: store (or replace) the password in the keyring."""
     with db.session() as session:
         info = accounts.get_account(session, args.name)
+    if info.uses_oauth:
+        raise UserFacingError(
+            f"account {info.name} signs in at {info.oauth_provider}: "
+            f"use threadline account signin {info.name}"
+        )
     reason = secrets.unusable_reason()
     if reason is not None:
         raise secrets.KeyringUnavailable(
@@ -247,7 +374,7 @@ def cmd_sync(db: Database, args: argparse.Namespace) -> int:
     for info in infos:
         try:
             password = _password_for(info, args)
-            if password is None:
+            if password is None and not info.uses_oauth:
                 raise sync.PasswordNeeded(info.name, secrets.unusable_reason())
             reports.append(
                 sync.sync_account(
@@ -285,6 +412,21 @@ def cmd_sync(db: Database, args: argparse.Namespace) -> int:
 
 
 # --- parser ------------------------------------------------------------------------------
+
+
+def _oauth_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="only print the sign-in address (for a remote session): open it anywhere",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for the browser's sign-in (default 600)",
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: AddCommand) -> None:
@@ -326,7 +468,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: AddC
         help="a folder to sync (repeatable; default: INBOX and the Sent folder)",
     )
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    _oauth_options(p)
+    p.add_argument(
+        "--oauth",
+        metavar="PROVIDER",
+        help="sign in with google, microsoft or an OAuth issuer URL instead of a password",
+    )
+    p.add_argument(
+        "--client-id", metavar="ID", help="with --oauth: this app's client id at the provider"
+    )
     p.set_defaults(func=cmd_account_add)
+
+    p = action("signin", "sign an account in again through the browser (OAuth accounts)")
+    p.add_argument("name", metavar="NAME")
+    _oauth_options(p)
+    p.set_defaults(func=cmd_account_signin)
 
     p = action("list", "list the accounts and where their passwords are")
     p.set_defaults(func=cmd_account_list)

@@ -24,7 +24,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app import fingerprint, identity, mappings, mentions, settings
+from app import erasure, fingerprint, identity, mappings, mentions, settings
 from app.db import Database
 from app.errors import Cancelled, FormatError, UserFacingError
 from app.models import (
@@ -74,6 +74,7 @@ class FileReport:
     status: str = "done"  # done | cancelled | failed
     error: str | None = None
     run_id: int | None = None
+    suppressed: int = 0  # items of forgotten customers held back (``app.erasure``)
 
     def as_json(self) -> dict[str, Any]:
         """The CLI's JSON shape for one file."""
@@ -87,6 +88,7 @@ class FileReport:
             "notices": self.notices,
             "status": self.status,
             **({"error": self.error} if self.error else {}),
+            **({"suppressed": self.suppressed} if self.suppressed else {}),
         }
 
 
@@ -269,6 +271,7 @@ class _Writer:
         self.owner_hints = owner_hints
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
+            self.suppressor = erasure.Suppressor(session)
 
     def write_batch(self, items: Sequence[Item]) -> None:
         r = self.report
@@ -351,6 +354,12 @@ class _Writer:
     ) -> None:
         if record.occurred_at.tzinfo is None:
             raise ValueError(f"{record.locator}: time without a zone")
+        if self.suppressor:
+            kept = self.suppressor.filter(record)
+            if kept is None:  # written by a forgotten customer: it stays forgotten
+                self.report.suppressed += 1
+                return
+            record = kept
         digest = content_hash(record)
         mark = mail_fingerprint(record)
         external_id = record.external_id

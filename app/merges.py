@@ -427,3 +427,8 @@ def _refresh(session: Session, customer_ids: list[int]) -> None:
     from app.identity import refresh_customer_stats
 
     refresh_customer_stats(session, customer_ids)
+
+
+def describe(session: Session, entry: AuditEntry) -> str:
+    """One change of the history in words, as the history lists it."""
+    return _describe(session, entry)

@@ -360,8 +360,8 @@ class JSONList(TypeDecorator[list[str]]):
 class Account(Base):
     """An IMAP account: where and as whom to log in, and which folders to sync.
 
-    The password is never here: it lives in the OS keyring under ``uid`` (see
-    app.secrets). ``folders`` empty means the defaults (INBOX and the folder
+    The password (or OAuth refresh token) is never here: it lives in the OS keyring
+    under ``uid`` (see app.secrets). ``folders`` empty means the defaults (INBOX and the folder
     the server flags as \\Sent).
     """
 
@@ -379,6 +379,11 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # "password", or "oauth": signed in at ``oauth_provider`` ("google", "microsoft" or an
+    # issuer URL) with this app's client id there (None: from the settings or environment).
+    auth: Mapped[str] = mapped_column(String(20), default="password", server_default="password")
+    oauth_provider: Mapped[str | None] = mapped_column(Text)
+    oauth_client_id: Mapped[str | None] = mapped_column(Text)
 
     sync_states: Mapped[list[SyncState]] = relationship(
         back_populates="account", cascade="all, delete-orphan", passive_deletes=True
@@ -419,3 +424,19 @@ class ColumnMapping(Base):
     headers: Mapped[list[str]] = mapped_column(JSONList(), default=list)
     mapping: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Suppression(Base):
+    """A forgotten customer's contact point, kept only as a keyed hash (``app.erasure``).
+
+    The import path drops what matches, so an erased customer does not come back with
+    the next import or sync. The hash's key (salt) is a setting of this database.
+    """
+
+    __tablename__ = "suppression"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    erasure_id: Mapped[int | None] = mapped_column(Integer)

@@ -194,3 +194,74 @@ def delete_password(key: str) -> bool:
             f"the keyring did not delete the password ({type(exc).__name__})"
         ) from None
     return True
+
+
+CHUNK = 1000
+"""Characters per keyring entry for long secrets: Windows Credential Manager refuses a
+secret over 2,560 bytes (1,280 characters as it stores them)."""
+_CHUNKED = "threadline-chunks:"
+
+
+def store_secret(key: str, value: str) -> None:
+    """Put a secret of any length in the keyring (OAuth refresh tokens can be long).
+
+    A value longer than ``CHUNK`` is split across ``key#1``, ``key#2``, … with a
+    header under ``key``; a shorter one is stored as it is.
+
+    Raises:
+        KeyringUnavailable: there is no usable keyring backend.
+        KeyringFailed: the keyring refused to store it.
+    """
+    old = _chunk_count(key)
+    if len(value) <= CHUNK and not value.startswith(_CHUNKED):
+        store_password(key, value)
+        parts: list[str] = []
+    else:
+        parts = [value[i : i + CHUNK] for i in range(0, len(value), CHUNK)]
+        for index, part in enumerate(parts, 1):
+            store_password(f"{key}#{index}", part)
+        store_password(key, f"{_CHUNKED}{len(parts)}")
+    for index in range(len(parts) + 1, old + 1):
+        delete_password(f"{key}#{index}")
+
+
+def _chunk_count(key: str) -> int:
+    try:
+        head = load_password(key)
+    except KeyringFailed:
+        return 0
+    if head is None or not head.startswith(_CHUNKED):
+        return 0
+    try:
+        return int(head[len(_CHUNKED) :])
+    except ValueError:
+        return 0
+
+
+def load_secret(key: str) -> str | None:
+    """A secret stored with ``store_secret``, or None (not stored, or no usable keyring).
+
+    Raises:
+        KeyringFailed: the keyring exists but refused to answer.
+    """
+    head = load_password(key)
+    if head is None or not head.startswith(_CHUNKED):
+        return head
+    count = _chunk_count(key)
+    parts = [load_password(f"{key}#{index}") for index in range(1, count + 1)]
+    if any(part is None for part in parts):
+        return None
+    return "".join(p for p in parts if p is not None)
+
+
+def delete_secret(key: str) -> bool:
+    """Remove a secret stored with ``store_secret`` (all its parts); True if one was removed.
+
+    Raises:
+        KeyringFailed: the keyring refused to delete it.
+    """
+    count = _chunk_count(key)
+    removed = delete_password(key)
+    for index in range(1, count + 1):
+        delete_password(f"{key}#{index}")
+    return removed

@@ -151,6 +151,24 @@ SETTINGS: dict[str, SettingSpec] = {
             lambda value: value.strip(),
         ),
         SettingSpec(
+            "google_client_id",
+            "this installation's OAuth client id at Google, for Sign in with Google",
+            lambda: "",
+            lambda value: value.strip(),
+        ),
+        SettingSpec(
+            "google_client_secret",
+            "the installed-app client secret Google gives with that id (it is not secret)",
+            lambda: "",
+            lambda value: value.strip(),
+        ),
+        SettingSpec(
+            "microsoft_client_id",
+            "this installation's application (client) id at Microsoft, for Sign in with Microsoft",
+            lambda: "",
+            lambda value: value.strip(),
+        ),
+        SettingSpec(
             "automated_customers",
             "yes to make automated senders (no-reply, lists, notifications) customers too",
             lambda: "no",

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app import accounts, ingest, secrets
+from app import accounts, ingest, oauth, secrets
 from app.accounts import AccountInfo
 from app.db import Database
 from app.errors import UserFacingError
@@ -35,7 +35,7 @@ from connectors.imap import ConnectionLost, FolderState, ImapError
 
 log = logging.getLogger(__name__)
 
-Connect = Callable[[imap.ServerConfig, str], imap.ImapConnection]
+Connect = Callable[[imap.ServerConfig, imap.Credential], imap.ImapConnection]
 
 
 class PasswordNeeded(UserFacingError):
@@ -245,6 +245,42 @@ def _password(info: AccountInfo, password: str | None) -> str:
     return stored
 
 
+def _open(
+    info: AccountInfo,
+    password: str | None,
+    configured: dict[str, str],
+    connect: Connect,
+) -> imap.ImapConnection:
+    """Connect and log in with the account's password or OAuth access token.
+
+    An access token the server rejects is refreshed once and tried again: it may have
+    been revoked or expired early. When that fails too, the grant is gone.
+
+    Raises:
+        PasswordNeeded: a password account with no password given or stored.
+        SignInNeeded: an OAuth account whose grant no longer works ("sign in again").
+        SignInError: the OAuth provider cannot be reached or refused.
+        ImapError: cannot connect or log in.
+    """
+    if not info.uses_oauth:
+        return connect(info.server(), _password(info, password))
+    prov, client = accounts.oauth_client(info, configured)
+    key = info.secret_key
+    token = oauth.TOKENS.access_token(key, prov, client)
+    try:
+        return connect(info.server(), imap.Bearer(token))
+    except imap.AuthenticationFailed:
+        log.info("%s: the server refused the access token; refreshing it", info.name)
+    token = oauth.TOKENS.access_token(key, prov, client, force=True)
+    try:
+        return connect(info.server(), imap.Bearer(token))
+    except imap.AuthenticationFailed as exc:
+        oauth.TOKENS.forget(key)
+        raise oauth.SignInNeeded(
+            f"{info.server().host} refused the sign-in at {prov.label} ({exc}): sign in again"
+        ) from None
+
+
 def _sync_folder(
     db: Database,
     conn: imap.ImapConnection,
@@ -371,16 +407,18 @@ def sync_account(
     with db.session() as session:
         info = accounts.get_account(session, name)
         states = accounts.folder_states(session, info.id)
-    secret = _password(info, password)
+        configured = accounts.oauth_settings(session)
+    if not info.uses_oauth:
+        password = _password(info, password)
     report = AccountReport(info.name)
     try:
-        conn = connect(info.server(), secret)
-    except ImapError as exc:
+        conn = _open(info, password, configured, connect)
+    except (ImapError, oauth.SignInError, oauth.SignInNeeded) as exc:
         report.status, report.error = "failed", str(exc)
         _record_result(db, info.id, report.error)
         log.info("sync %s: %s", info.name, exc)
         return report
-    del secret
+    del password
     with conn:
         try:
             found = conn.folders()
@@ -467,8 +505,8 @@ def sync_accounts(
             reports.append(AccountReport(info.name, status="cancelled"))
             continue
         try:
-            password = accounts.stored_password(info)
-            if password is None and passwords is not None:
+            password = None if info.uses_oauth else accounts.stored_password(info)
+            if password is None and passwords is not None and not info.uses_oauth:
                 password = passwords(info)
             reports.append(
                 sync_account(
@@ -541,11 +579,13 @@ def check_account(
     Raises:
         NotFoundError: no such account.
         PasswordNeeded: no password given and none in the keyring.
+        SignInNeeded: an OAuth account whose grant no longer works.
         ImapError: cannot connect or log in (the message says why).
     """
     with db.session() as session:
         info = accounts.get_account(session, name)
-    with connect(info.server(), _password(info, password)) as conn:
+        configured = accounts.oauth_settings(session)
+    with _open(info, password, configured, connect) as conn:
         found = conn.folders()
         sent = conn.sent_folder(found)
         to_sync = list(info.folders) or (

@@ -31,7 +31,7 @@ import socket
 import ssl
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
@@ -112,6 +112,20 @@ class ServerConfig:
     def where(self) -> str:
         """``host:port`` for messages."""
         return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """An OAuth 2.0 access token to log in with (XOAUTH2, or OAUTHBEARER when offered).
+
+    Its ``repr`` never shows the token.
+    """
+
+    token: str = field(repr=False)
+
+
+Credential = str | Bearer
+"""What ``connect`` logs in with: a password, or an OAuth access token."""
 
 
 @dataclass(frozen=True)
@@ -305,13 +319,14 @@ def map_error(exc: BaseException, config: ServerConfig) -> ImapError:
     return ImapError(f"{where}: {_server_text(exc)}")
 
 
-def connect(config: ServerConfig, password: str) -> ImapConnection:
+def connect(config: ServerConfig, password: Credential) -> ImapConnection:
     """Open a connection to the server and log in.
 
     Args:
         config: where and as whom.
-        password: the password; used for LOGIN (or AUTHENTICATE PLAIN when it
-            is not ASCII) and not kept.
+        password: the password, used for LOGIN (or AUTHENTICATE PLAIN when it
+            is not ASCII); or a ``Bearer`` access token, used for AUTHENTICATE
+            OAUTHBEARER (RFC 7628) when the server offers it, else XOAUTH2. Not kept.
 
     Returns:
         The logged-in connection; close it (or use ``with``).
@@ -364,7 +379,17 @@ def connect(config: ServerConfig, password: str) -> ImapConnection:
     return connection
 
 
-def _login(client: Any, config: ServerConfig, password: str) -> None:
+def _login(client: Any, config: ServerConfig, password: Credential) -> None:
+    if isinstance(password, Bearer):
+        capabilities = {_text(c).upper() for c in client.capabilities()}
+        try:
+            if "AUTH=OAUTHBEARER" in capabilities:
+                client.oauthbearer_login(config.username, password.token)
+            else:
+                client.oauth2_login(config.username, password.token)
+        except IMAPClientError as exc:
+            raise LoginError(_server_text(exc)) from None
+        return
     if password.isascii() and config.username.isascii():
         client.login(config.username, password)
         return

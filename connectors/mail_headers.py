@@ -27,6 +27,15 @@ _AUTOMATED_LOCALS = frozenset(
     "postmaster bounce bounces notification notifications notify alert alerts newsletter "
     "newsletters mailer automailer autoreply autoconfirm wordpress".split()
 )
+# Mailing-list machinery (RFC 2142/2369 conventions of Mailman, Google Groups, Sympa,
+# majordomo, ezmlm) and envelope rewriting: ``list+owner@``, ``list-owner@``,
+# ``owner-list@``, ``list-request@``, ``list-bounces@``, ``list-bounces+user=host@`` and
+# its VERP form, ``bounce-123-456@``, SRS (``SRS0=…``) and BATV (``prvs=…``).
+_LIST_ADMIN_OR_VERP = re.compile(
+    r"[+\-](?:owner|request|bounces?|admin|confirm|unsubscribe|subscribe|leave|join)(?:$|[+=])"
+    r"|^owner-"
+    r"|^(?:srs[01]|prvs|btv1|msprvs1)[=+]",
+)
 # Platform notification senders: shop, marketplace and payment platforms write
 # from their own domains; a buyer's message relayed by a marketplace comes
 # from a relay address (``…@marketplace.amazon.co.uk``) and stays a customer.
@@ -223,7 +232,10 @@ def is_automated_sender(address: str) -> bool:
         notification senders of shop, marketplace and payment platforms
         (Shopify, Etsy, PayPal, Stripe, Square, Amazon order mail, …).
     """
-    local = address.rpartition("@")[0].lower().split("+", 1)[0]
+    full_local = address.strip().rpartition("@")[0].lower()
+    if _LIST_ADMIN_OR_VERP.search(full_local):
+        return True
+    local = full_local.split("+", 1)[0]
     squashed = re.sub(r"[-_.\d]", "", local)
     if squashed.startswith(_AUTOMATED_PREFIXES) or squashed in _AUTOMATED_LOCALS:
         return True

@@ -422,6 +422,11 @@ def test_export_pdf_writes_a_file(qtbot, window: MainWindow, tmp_path: Path, mon
     assert done is not None and done.isVisible()
     assert done.open_button.text() == "&Open"
     done.reject()
+    # The dialog remembers the choices of the last export.
+    window.export_action.trigger()
+    again = window.export_flow.dialog
+    assert again is not None and again.redact.isChecked()
+    again.reject()
 
 
 # --- start-up ----------------------------------------------------------------------------

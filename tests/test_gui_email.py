@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QTextDocument
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtWidgets import QApplication
 
 from app import queries
@@ -119,7 +119,9 @@ def test_html_email_shows_sanitised_html_and_loads_nothing_remote(
     assert "<b>" not in browser.toPlainText()
     assert browser.document().toHtml().count("font-weight") >= 1  # formatted, not escaped
     assert TRACKER in browser.refused  # the tracking pixel was asked for and refused
-    assert browser.loadResource(QTextDocument.ResourceType.ImageResource, QUrl(TRACKER)) is None
+    # refused with a blank image: returning nothing would make Qt open the URL as a file path
+    blank = browser.loadResource(QTextDocument.ResourceType.ImageResource, QUrl(TRACKER))
+    assert isinstance(blank, QImage) and blank.size() == QSize(1, 1)
     assert not browser.openExternalLinks() and not browser.openLinks()
     assert "swatch.jpg · image/jpeg · 47 KB" in body.attachments.text()
     assert "invoice.pdf" in body.attachments.text()

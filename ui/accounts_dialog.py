@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -30,7 +32,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -42,11 +43,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import accounts, secrets, sync
+from app import accounts, oauth, secrets, sync
 from app.accounts import PRESETS, AccountInfo
 from app.db import Database
 from app.errors import UserFacingError
 from ui.marks import channel_color, icon, muted_color
+from ui.safe_text import esc, message_box, plain_label, rich_label, tip
 from ui.widgets import muted_label, section_heading
 from ui.workers import Op, show_error
 
@@ -70,12 +72,14 @@ class AccountsDialog(QDialog):
         keyring_checked(): whether a usable keyring exists is known (see ``keyring_reason``).
         test_finished(bool): a Test ended; True if it logged in.
         saved(): the form was saved.
+        signed_in(bool): a browser sign-in ended; True if it worked.
     """
 
     accounts_changed = Signal()
     keyring_checked = Signal()
     test_finished = Signal(bool)
     saved = Signal()
+    signed_in = Signal(bool)
 
     def __init__(self, db: Database, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,7 +96,7 @@ class AccountsDialog(QDialog):
         fm = self.fontMetrics()
         em = fm.horizontalAdvance("M")
         outer = QVBoxLayout(self)
-        self.keyring_note = QLabel()
+        self.keyring_note = rich_label()
         self.keyring_note.setObjectName("keyringNote")
         self.keyring_note.setAccessibleName("Keyring status")
         self.keyring_note.setWordWrap(True)
@@ -152,6 +156,31 @@ class AccountsDialog(QDialog):
         self.password.setAccessibleName("Password")
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_note = muted_label()
+        # Sign in with Google / Microsoft (or an OAuth issuer) instead of a password.
+        self.oauth_key: str | None = None
+        self.sign_in_button = QPushButton(icon("server"), "Sign in")
+        self.sign_in_button.setObjectName("signInButton")
+        self.sign_in_button.clicked.connect(self.sign_in)
+        self.use_password = QPushButton("Use a password instead")
+        self.use_password.setObjectName("usePasswordButton")
+        self.use_password.setFlat(True)
+        self.use_password.clicked.connect(lambda: self._set_oauth(None))
+        self.cancel_sign_in = QPushButton("Cancel")
+        self.cancel_sign_in.setObjectName("cancelSignIn")
+        self.cancel_sign_in.setAccessibleName("Cancel the sign-in")
+        self.cancel_sign_in.hide()
+        self.sign_in_note = muted_label()
+        self.sign_in_note.setObjectName("signInNote")
+        self.sign_in_note.setWordWrap(True)
+        self._sign_in_op: Op | None = None
+        sign_in_row = QHBoxLayout()
+        sign_in_row.addWidget(self.sign_in_button)
+        sign_in_row.addWidget(self.cancel_sign_in)
+        sign_in_row.addWidget(self.use_password)
+        sign_in_row.addStretch(1)
+        self.sign_in_widget = QWidget()
+        self.sign_in_widget.setLayout(sign_in_row)
+        sign_in_row.setContentsMargins(0, 0, 0, 0)
         self.host = QLineEdit()
         self.host.setObjectName("accountHost")
         self.host.setAccessibleName("Server")
@@ -168,13 +197,13 @@ class AccountsDialog(QDialog):
         for key, label in TLS_CHOICES:
             self.tls.addItem(label, key)
         self.tls.currentIndexChanged.connect(self._tls_picked)
-        self.tls_note = muted_label()
+        self.tls_note = muted_label(rich=True)
         self.tls_note.setObjectName("tlsNote")
         self.tls_note.setWordWrap(True)
         self.tls_note.hide()
         server_row = QHBoxLayout()
         server_row.addWidget(self.host, 3)
-        server_row.addWidget(QLabel("Port:"))
+        server_row.addWidget(plain_label("Port:"))
         server_row.addWidget(self.port)
         self.ca_file = QLineEdit()
         self.ca_file.setObjectName("caFile")
@@ -186,7 +215,7 @@ class AccountsDialog(QDialog):
         ca_row = QHBoxLayout()
         ca_row.addWidget(self.ca_file, 1)
         ca_row.addWidget(self.ca_button)
-        ca_label = QLabel("CA &file:")
+        ca_label = plain_label("CA &file:")
         ca_label.setBuddy(self.ca_file)
         form.addRow("&Provider:", self.preset)
         form.addRow("", self.preset_note)
@@ -194,7 +223,10 @@ class AccountsDialog(QDialog):
         form.addRow("&User name:", self.user)
         form.addRow("Pass&word:", self.password)
         form.addRow("", self.password_note)
-        server_label = QLabel("&Server:")
+        form.addRow("Sign-in:", self.sign_in_widget)
+        form.addRow("", self.sign_in_note)
+        self._form = form
+        server_label = plain_label("&Server:")
         server_label.setBuddy(self.host)
         form.addRow(server_label, server_row)
         form.addRow("Se&curity:", self.tls)
@@ -230,7 +262,7 @@ class AccountsDialog(QDialog):
         self.test_button.setAccessibleName("Test the connection")
         self.test_button.setToolTip("Log in with these settings and list the folders")
         self.test_button.clicked.connect(self.test)
-        self.test_result = QLabel()
+        self.test_result = rich_label()
         self.test_result.setObjectName("testResult")
         self.test_result.setAccessibleName("Test result")
         self.test_result.setWordWrap(True)
@@ -269,7 +301,7 @@ class AccountsDialog(QDialog):
             if reason is not None:
                 self.keyring_note.setText(
                     "<b>No usable keyring on this computer</b>, so Threadline will not store "
-                    f"mail passwords ({html.escape(reason)}). The password you type here is "
+                    f"mail passwords ({esc(reason)}). The password you type here is "
                     "used for Test only; each sync asks for it."
                 )
                 self.keyring_note.show()
@@ -293,7 +325,7 @@ class AccountsDialog(QDialog):
             self.list.clear()
             for a in self.accounts:
                 item = QListWidgetItem(icon("email"), a.name)
-                item.setToolTip(f"{a.username} at {a.host}:{a.port}")
+                item.setToolTip(tip(f"{a.username} at {a.host}:{a.port}"))
                 self.list.addItem(item)
             self.list.blockSignals(False)
             names = [a.name for a in self.accounts]
@@ -328,11 +360,13 @@ class AccountsDialog(QDialog):
         self._set_folders((), ())
         self.test_result.clear()
         self.remove_button.setEnabled(False)
+        self._set_oauth(None)
         self._password_hint()
         self.name.setFocus()
 
     def show_account(self, info: AccountInfo) -> None:
         """Fill the form with ``info``."""
+        same = self.current is not None and self.current.uid == info.uid
         self.current = info
         self.form_title.setText(info.name.upper())
         self.preset.blockSignals(True)
@@ -350,10 +384,57 @@ class AccountsDialog(QDialog):
         self.port.setValue(info.port)
         self.ca_file.setText(info.ca_file or "")
         self._set_folders(info.folders, info.folders)
-        self.test_result.clear()
+        if not same:  # the same account read again (after a save) keeps what was said
+            self.test_result.clear()
         self.remove_button.setEnabled(True)
         self._tls_changed()
+        self._set_oauth(info.oauth_provider if info.uses_oauth else None)
         self._password_hint()
+
+    def _provider_label(self, key: str) -> str:
+        preset = oauth.PRESETS.get(key)
+        return preset.label if preset is not None else (QUrl(key).host() or key)
+
+    def _set_oauth(self, key: str | None) -> None:
+        """Show "Sign in with …" for an OAuth provider, or the password field (None)."""
+        self.oauth_key = key
+        self._form.setRowVisible(self.password, key is None)
+        self._form.setRowVisible(self.password_note, key is None)
+        self._form.setRowVisible(self.sign_in_widget, key is not None)
+        self._form.setRowVisible(self.sign_in_note, key is not None)
+        if key is None:
+            return
+        label = self._provider_label(key)
+        current = self.current
+        signed_in = (
+            current is not None and current.uses_oauth and self._stored.get(current.name, False)
+        )
+        if current is not None and current.uses_oauth and not signed_in and current.last_sync_at:
+            self.sign_in_button.setText(f"Sign in again with {label}")
+            self.sign_in_note.setText(
+                f"Threadline no longer has access to this mailbox at {label}: sign in again. "
+                "The mail already synced stays."
+            )
+        elif current is not None and current.uses_oauth and not signed_in:
+            self.sign_in_button.setText(f"Sign in with {label}")
+            self.sign_in_note.setText(
+                f"Not signed in yet. Opens {label}'s sign-in page in your browser; your "
+                "password is never typed into Threadline."
+            )
+        elif signed_in:
+            self.sign_in_button.setText(f"Sign in again with {label}")
+            self.sign_in_note.setText(
+                f"Signed in at {label}. Your password is never typed into Threadline; "
+                "the sign-in is kept in your system keyring."
+            )
+        else:
+            self.sign_in_button.setText(f"Sign in with {label}")
+            self.sign_in_note.setText(
+                f"Opens {label}'s sign-in page in your browser. Your password is never typed "
+                "into Threadline."
+            )
+        self.sign_in_button.setAccessibleName(self.sign_in_button.text())
+        self.use_password.setVisible(current is None or not current.uses_oauth)
 
     def _password_hint(self) -> None:
         stored = self.current is not None and self._stored.get(self.current.name, False)
@@ -395,7 +476,9 @@ class AccountsDialog(QDialog):
         self._show_preset_note()
         preset = next((p for p in PRESETS if p.key == key), None)
         if preset is None:
+            self._set_oauth(None)
             return
+        self._set_oauth(preset.oauth or None)
         self.host.setText(preset.host)
         self.tls.setCurrentIndex(_tls_index(preset.tls))
         self.port.setValue(preset.port)
@@ -467,8 +550,8 @@ class AccountsDialog(QDialog):
     def _say(self, ok: bool, text: str) -> None:
         color = channel_color("chat" if ok else "order", self.palette()).name()
         mark = "✓" if ok else "⚠"
-        self.test_result.setText(f"<span style='color:{color}'>{mark}</span> {html.escape(text)}")
-        self.test_result.setToolTip(text)
+        self.test_result.setText(f"<span style='color:{color}'>{mark}</span> {esc(text)}")
+        self.test_result.setToolTip(tip(text))
 
     def test(self) -> None:
         """Log in with the form's settings on a reader and say what happened."""
@@ -482,9 +565,17 @@ class AccountsDialog(QDialog):
         self._test_generation += 1
         generation = self._test_generation
         self.test_button.setEnabled(False)
-        self.test_result.setText(f"Connecting to {config.where}…")
+        self.test_result.setText(esc(f"Connecting to {config.where}…"))
+
+        oauth_key = self.oauth_key
+        db = self._db
 
         def work() -> sync.ServerCheck:
+            if oauth_key is not None:
+                if current is None or not current.uses_oauth:
+                    raise UserFacingError("Sign in first, then test the connection.")
+                check = sync.check_account(db, current.name)
+                return sync.ServerCheck(check.folders, check.sent_folder)
             password = typed
             if not password and current is not None:
                 password = accounts.stored_password(current) or ""
@@ -523,14 +614,21 @@ class AccountsDialog(QDialog):
     # --- save and remove ----------------------------------------------------------------
 
     def save(self) -> None:
-        """Add or change the account on the writer, then store the typed password."""
+        """Add or change the account on the writer, then store the typed password.
+
+        An account that signs in with OAuth and has no sign-in yet is saved by signing in.
+        """
+        current_signed_in = self.current is not None and self._stored.get(self.current.name)
+        if self.oauth_key is not None and not current_signed_in:
+            self.sign_in()
+            return
         db = self._db
         current = self.current
         name = self.name.text().strip()
         user = self.user.text().strip()
         config = self.server_config()
         folders = self.chosen_folder_names()
-        typed = self.password.text()
+        typed = self.password.text() if self.oauth_key is None else ""
         keep_password = self.keyring_reason is None and bool(typed)
         if not name or not user or not config.host:
             self._say(False, "An account needs a name, a user name and a server.")
@@ -582,12 +680,130 @@ class AccountsDialog(QDialog):
 
         Op(self, work, write=True).success(done).failure(failed).run()
 
+    def sign_in(self) -> None:
+        """Save the form as an account that signs in with OAuth, then sign in in the browser."""
+        key = self.oauth_key
+        if key is None or self._sign_in_op is not None:
+            return
+        db = self._db
+        current = self.current
+        name = self.name.text().strip()
+        user = self.user.text().strip()
+        config = self.server_config()
+        folders = self.chosen_folder_names()
+        if not name or not user or not config.host:
+            self._say(False, "An account needs a name, a user name and a server.")
+            return
+        if self.keyring_reason is not None:
+            self._say(
+                False,
+                "There is no usable keyring on this computer, so a sign-in could not be kept "
+                f"({self.keyring_reason}).",
+            )
+            return
+
+        def work() -> AccountInfo:
+            with db.session() as session:
+                if current is None:
+                    return accounts.add_account(
+                        session,
+                        name,
+                        host=config.host,
+                        username=user,
+                        port=config.port,
+                        tls=config.tls,
+                        ca_file=config.ca_file,
+                        folders=folders,
+                        oauth_provider=key,
+                    )
+                return accounts.update_account(
+                    session,
+                    current.name,
+                    new_name=name,
+                    host=config.host,
+                    port=config.port,
+                    tls=config.tls,
+                    ca_file=config.ca_file,
+                    username=user,
+                    folders=folders,
+                    oauth_provider=key,
+                )
+
+        def failed(exc: BaseException) -> None:
+            if not isinstance(exc, UserFacingError):
+                show_error(self, exc)
+                return
+            self._say(False, str(exc))
+
+        Op(self, work, write=True).success(self._browser_sign_in).failure(failed).run()
+
+    def _browser_sign_in(self, info: AccountInfo) -> None:
+        """Run the browser sign-in of a saved account, with progress and Cancel."""
+        self.current = info
+        self.reload(select=info.name)
+        self.accounts_changed.emit()
+        db = self._db
+        label = self._provider_label(info.oauth_provider or "")
+
+        def work(progress: Any, should_cancel: Any) -> AccountInfo:
+            with db.session() as session:
+                configured = accounts.oauth_settings(session)
+            accounts.sign_in(info, configured, open_url=progress, should_cancel=should_cancel)
+            return info
+
+        def opened(url: object) -> None:
+            text = str(url)
+            if QDesktopServices.openUrl(QUrl(text)):
+                self.sign_in_note.setText(
+                    f"Waiting for you to sign in at {label} in your browser… "
+                    "Come back here when the page says you can close it."
+                )
+            else:
+                self.sign_in_note.setText(
+                    f"No browser could be opened. Open this address to sign in at {label}:\n" + text
+                )
+            self.sign_in_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        def done(signed: AccountInfo) -> None:
+            self._stored[signed.name] = True
+            self._say(True, f"Signed in at {label}. Sync Mail (F5) fetches the mail.")
+            self.reload(select=signed.name)
+            self.accounts_changed.emit()
+            self.saved.emit()
+            self.signed_in.emit(True)
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, oauth.SignInCancelled):
+                self._say(False, "Sign-in cancelled.")
+            elif isinstance(exc, UserFacingError):
+                self._say(False, str(exc))
+            else:
+                show_error(self, exc)
+            self.signed_in.emit(False)
+
+        def finished() -> None:
+            self._sign_in_op = None
+            self.cancel_sign_in.hide()
+            self.sign_in_button.setEnabled(True)
+            self.save_button.setEnabled(True)
+            self._set_oauth(self.oauth_key)
+
+        op = Op(self, work).with_progress(opened).success(done).failure(failed)
+        op.finished(finished)
+        self._sign_in_op = op
+        self.sign_in_button.setEnabled(False)
+        self.save_button.setEnabled(False)
+        self.cancel_sign_in.show()
+        self.cancel_sign_in.clicked.connect(op.cancel)
+        self.sign_in_note.setText(f"Opening {label}'s sign-in page…")
+        op.run()
+
     def ask_remove(self) -> None:
         """Confirm, then remove the shown account and its stored password."""
         info = self.current
         if info is None:
             return
-        box = QMessageBox(
+        box = message_box(
             QMessageBox.Icon.Question,
             "Remove account",
             f"Remove the account “{info.name}” and its stored password? The mail already "
@@ -607,6 +823,10 @@ class AccountsDialog(QDialog):
         db = self._db
 
         def work() -> None:
+            if info.uses_oauth:
+                with db.session() as session:
+                    configured = accounts.oauth_settings(session)
+                accounts.revoke_sign_in(info, configured)
             with db.session() as session:
                 accounts.remove_account(session, info.name)
 

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.errors import UserFacingError
+from app.export.pdf import install_fonts, with_fallbacks
 from app.logs import setup_logging
 from app.paths import default_db_path
 
@@ -39,6 +40,9 @@ def application(argv: list[str] | None = None) -> QApplication:
     qt_app.setApplicationName("Threadline")
     qt_app.setApplicationDisplayName("Threadline")
     qt_app.setOrganizationName("Threadline")
+    # The bundled Noto fonts as fallbacks: every script and emoji shows on any machine.
+    install_fonts()
+    qt_app.setFont(with_fallbacks(qt_app.font()))
     return qt_app
 
 
@@ -93,7 +97,9 @@ def open_window(db_path: str | None = None) -> MainWindow | None:
         db = open_database(db_path or default_db_path())
     except UserFacingError as exc:
         log.error("cannot open the database: %s", exc)
-        QMessageBox.critical(None, "Threadline cannot start", str(exc))
+        from ui.safe_text import literal
+
+        QMessageBox.critical(None, "Threadline cannot start", literal(str(exc)))
         return None
     from ui.main_window import MainWindow
 

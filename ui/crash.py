@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QDialog,
     QDialogButtonBox,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 import app
+from ui.safe_text import plain_label
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +80,12 @@ class CrashDialog(QDialog):
         self.setAccessibleName("Crash report")
         self.setObjectName("crashDialog")
         layout = QVBoxLayout(self)
-        title = QLabel("Something went wrong inside Threadline.")
+        title = plain_label("Something went wrong inside Threadline.")
         font = title.font()
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.15)
         title.setFont(font)
-        body = QLabel(
+        body = plain_label(
             "Your data is safe: imports are saved in small batches and the database stays "
             "consistent. The details below were also written to the log. Please copy them "
             "into a bug report."

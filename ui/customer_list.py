@@ -14,7 +14,6 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QS
 from PySide6.QtGui import QAction, QFontMetrics, QHelpEvent, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QLabel,
     QListView,
     QMenu,
     QPushButton,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 from app.queries import CustomerRow
 from ui.marks import CHANNEL_ORDER, channel_color, channel_label, icon, mix, muted_color, pixmap
 from ui.models import CustomerListModel, RelativeTimeRole, RowRole
+from ui.safe_text import no_mnemonic, plain_label, tip
 from ui.widgets import bold, section_heading, small_font
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -137,7 +137,7 @@ class CustomerDelegate(QStyledItemDelegate):
             for channel, rect in self._marks_rects(option, row):
                 if rect.adjusted(-2, -2, 2, 2).contains(event.pos()):
                     QToolTip.showText(
-                        event.globalPos(), f"Has {channel_label(channel).lower()}", view
+                        event.globalPos(), tip(f"Has {channel_label(channel).lower()}"), view
                     )
                     return True
         return super().helpEvent(event, view, option, index)
@@ -231,10 +231,10 @@ class CustomerListPane(QWidget):
         nm = QVBoxLayout(self.no_match)
         em = self.fontMetrics().horizontalAdvance("M")
         nm.setContentsMargins(em, em * 2, em, em)
-        self.no_match_title = QLabel()
+        self.no_match_title = plain_label()
         self.no_match_title.setWordWrap(True)
         self.no_match_title.setFont(bold(self.no_match_title.font()))
-        self.no_match_hint = QLabel(
+        self.no_match_hint = plain_label(
             "Searched names, email addresses, phone numbers and order numbers."
         )
         self.no_match_hint.setWordWrap(True)
@@ -275,7 +275,9 @@ class CustomerListPane(QWidget):
         self._heading()
         if self.model.rowCount() == 0 and self.model.query:
             self.no_match_title.setText(f"No customer matches “{self.model.query}”.")
-            self.full_text_button.setText(f"Search all messages for “{self.model.query}”")
+            self.full_text_button.setText(
+                no_mnemonic(f"Search all messages for “{self.model.query}”")
+            )
             self.stack.setCurrentWidget(self.no_match)
         else:
             self.stack.setCurrentWidget(self.view)

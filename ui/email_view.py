@@ -16,17 +16,15 @@ visible; a click there collapses the row like a click on any other row.
 
 from __future__ import annotations
 
-import html as html_lib
 import logging
 import re
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QMouseEvent, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QTextBrowser,
     QToolButton,
     QVBoxLayout,
@@ -36,6 +34,7 @@ from PySide6.QtWidgets import (
 from app.queries import EventRow
 from ui import formatting as fmt
 from ui.marks import muted_color
+from ui.safe_text import blank_resource, esc, inline_resource, rich_label
 from ui.widgets import muted_label
 
 log = logging.getLogger(__name__)
@@ -76,10 +75,11 @@ class SafeTextBrowser(QTextBrowser):
 
     def loadResource(self, type: int, name: QUrl) -> Any:
         if name.scheme().lower() == "data":
-            return super().loadResource(type, name)
+            return inline_resource(type, name)
         self.refused.append(name.toString())
         log.debug("refused to load a %s resource", name.scheme() or "relative")
-        return None
+        # never None: Qt would then read the URL as a local file path itself
+        return blank_resource(type)
 
     def _link_clicked(self, url: QUrl) -> None:
         """A link the user clicked opens in their browser or mail program (never by itself)."""
@@ -111,7 +111,7 @@ class EmailBodyView(QWidget):
         layout.setContentsMargins(left, top, right, round(fm.height() * 0.3))
         layout.setSpacing(round(fm.height() * 0.25))
         bar = QHBoxLayout()
-        self.subject = QLabel(f"<b>{html_lib.escape(event.title or '(no subject)')}</b>")
+        self.subject = rich_label(f"<b>{esc(event.title or '(no subject)')}</b>")
         self.subject.setAccessibleName("Subject")
         self.subject.setWordWrap(True)
         self.toggle = QToolButton()
@@ -138,15 +138,14 @@ class EmailBodyView(QWidget):
         self._remote = bool(_REMOTE.search(html_of(event) or ""))
         layout.addWidget(self.remote_note)
         layout.addWidget(self.browser)
-        self.attachments = muted_label()
+        self.attachments = muted_label(rich=True)
         self.attachments.setObjectName("emailAttachments")
         self.attachments.setAccessibleName("Attachments")
         self.attachments.setWordWrap(True)
-        self.attachments.setTextFormat(Qt.TextFormat.RichText)
         found = attachments_of(event)
         if found:
             color = muted_color(self.palette()).name()
-            lines = "<br>".join(html_lib.escape(fmt.attachment_text(a)) for a in found)
+            lines = "<br>".join(esc(fmt.attachment_text(a)) for a in found)
             self.attachments.setText(
                 f"<span style='color:{color}'>{fmt.plural(len(found), 'attachment')} "
                 f"(recorded, not downloaded):<br>{lines}</span>"
@@ -162,7 +161,7 @@ class EmailBodyView(QWidget):
         if plain:
             self.browser.setPlainText(self.email.text or "(no text)")
         else:
-            self.browser.setHtml(html_of(self.email) or html_lib.escape(self.email.text))
+            self.browser.setHtml(html_of(self.email) or esc(self.email.text))
         self.height_changed.emit()
 
     def height_for(self, width: int) -> int:

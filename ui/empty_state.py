@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from ui.marks import CHANNEL_ORDER, channel_color, icon, pixmap
+from ui.safe_text import plain_label
 from ui.widgets import muted_label
 
 
@@ -42,7 +43,7 @@ class EmptyState(QWidget):
         marks.addStretch(1)
         size = fm.height() * 2
         for channel in CHANNEL_ORDER:
-            mark = QLabel()
+            mark = plain_label()
             mark.setPixmap(
                 pixmap(
                     channel, channel_color(channel, self.palette()), size, self.devicePixelRatioF()
@@ -54,7 +55,7 @@ class EmptyState(QWidget):
         marks.addStretch(1)
         column.addLayout(marks)
 
-        title = QLabel("Import your mail, chats and orders")
+        title = plain_label("Import your mail, chats and orders")
         font = QFont(title.font())
         font.setPointSizeF(font.pointSizeF() * 1.7)
         font.setWeight(QFont.Weight.Bold)

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, QUrl, Signal
+from PySide6.QtCore import QDate, QSettings, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -21,12 +21,13 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QVBoxLayout,
     QWidget,
 )
 
+from app.paths import data_dir
 from ui.marks import CHANNEL_ORDER, channel_icon, channel_label
+from ui.safe_text import esc, plain_label, rich_label
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class ExportDialog(QDialog):
         self.setObjectName("exportDialog")
         self.setAccessibleName("Export PDF")
         layout = QVBoxLayout(self)
-        intro = QLabel(f"Export the history of <b>{_escape(customer_name)}</b> to a PDF file.")
+        intro = rich_label(f"Export the history of <b>{esc(customer_name)}</b> to a PDF file.")
         intro.setWordWrap(True)
         layout.addWidget(intro)
         form = QFormLayout()
@@ -101,7 +102,7 @@ class ExportDialog(QDialog):
         self.all_dates.toggled.connect(lambda on: self.until.setEnabled(not on))
         dates = QHBoxLayout()
         dates.addWidget(self.since)
-        dates.addWidget(QLabel("to"))
+        dates.addWidget(plain_label("to"))
         dates.addWidget(self.until)
         dates.addStretch(1)
         form.addRow("Dates:", self.all_dates)
@@ -132,6 +133,31 @@ class ExportDialog(QDialog):
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+        self._restore()
+
+    @staticmethod
+    def _settings() -> QSettings:
+        return QSettings(str(data_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+    def _restore(self) -> None:
+        """The choices of the last export (channels, notes, redaction; not the dates)."""
+        saved = self._settings()
+        saved.beginGroup("pdf_export")
+        for c, box in self.channel_boxes.items():
+            box.setChecked(str(saved.value(f"channel_{c}", "true")).lower() == "true")
+        self.include_notes.setChecked(str(saved.value("notes", "true")).lower() == "true")
+        self.redact.setChecked(str(saved.value("redact", "false")).lower() == "true")
+        saved.endGroup()
+
+    def _remember(self) -> None:
+        saved = self._settings()
+        saved.beginGroup("pdf_export")
+        for c, box in self.channel_boxes.items():
+            saved.setValue(f"channel_{c}", "true" if box.isChecked() else "false")
+        saved.setValue("notes", "true" if self.include_notes.isChecked() else "false")
+        saved.setValue("redact", "true" if self.redact.isChecked() else "false")
+        saved.endGroup()
+        saved.sync()
 
     def choice(self) -> ExportChoice:
         """The options as they stand."""
@@ -146,14 +172,9 @@ class ExportDialog(QDialog):
         )
 
     def _accept(self) -> None:
+        self._remember()
         self.accept()
         self.export_chosen.emit(self.choice())
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 class ExportDoneDialog(QDialog):
@@ -170,8 +191,8 @@ class ExportDoneDialog(QDialog):
         self.setObjectName("exportDone")
         self.setAccessibleName("Export finished")
         layout = QVBoxLayout(self)
-        label = QLabel(
-            f"Saved {pages} page{'s' if pages != 1 else ''} to<br><b>{_escape(str(path))}</b>"
+        label = rich_label(
+            f"Saved {pages} page{'s' if pages != 1 else ''} to<br><b>{esc(str(path))}</b>"
         )
         label.setWordWrap(True)
         layout.addWidget(label)

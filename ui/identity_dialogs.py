@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
-    QLabel,
     QPushButton,
     QRadioButton,
     QStackedWidget,
@@ -38,6 +37,7 @@ from ui.customer_list import CustomerDelegate, CustomerListView
 from ui.identity_models import ChangeHistoryModel, ExcludingProxy, quoted, undoable
 from ui.marks import icon
 from ui.models import CustomerListModel, RowRole
+from ui.safe_text import no_mnemonic, plain_label, tip
 from ui.widgets import bold, muted_label, search_field
 
 if TYPE_CHECKING:
@@ -75,15 +75,15 @@ class MergeConfirmDialog(QDialog):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         em = self.fontMetrics().horizontalAdvance("M")
         layout = QVBoxLayout(self)
-        title = QLabel(f"Merge {len(self.rows)} customers into one?")
+        title = plain_label(f"Merge {len(self.rows)} customers into one?")
         title.setFont(bold(title.font()))
         layout.addWidget(title)
-        layout.addWidget(QLabel("Keep the name of:"))
+        layout.addWidget(plain_label("Keep the name of:"))
         self.group = QButtonGroup(self)
         self.radios: list[QRadioButton] = []
         default = max(range(len(self.rows)), key=lambda i: (self.rows[i].event_count, -i))
         for i, row in enumerate(self.rows):
-            radio = QRadioButton(row.name or "Unnamed customer")
+            radio = QRadioButton(no_mnemonic(row.name or "Unnamed customer"))
             radio.setAccessibleName(f"Keep {row.name}")
             radio.setChecked(i == default)
             self.group.addButton(radio, i)
@@ -92,7 +92,7 @@ class MergeConfirmDialog(QDialog):
             detail = muted_label(customer_line(row))
             detail.setContentsMargins(round(em * 1.8), 0, 0, 0)
             layout.addWidget(detail)
-        self.summary = QLabel()
+        self.summary = plain_label()
         self.summary.setObjectName("mergeSummary")
         self.summary.setWordWrap(True)
         self.summary.setMinimumWidth(em * 34)
@@ -126,7 +126,7 @@ class MergeConfirmDialog(QDialog):
             "chats, orders and notes will show as one customer. Nothing is deleted, and "
             "Edit → Undo (Ctrl+Z) reverses it."
         )
-        name = keep.name.replace("&", "&&")
+        name = no_mnemonic(keep.name)
         self.merge_button.setText(f"&Merge into {name}" if len(name) <= 30 else "&Merge")
 
     def _accept(self) -> None:
@@ -261,7 +261,7 @@ class HistoryDialog(QDialog):
         fm = self.fontMetrics()
         em = fm.horizontalAdvance("M")
         layout = QVBoxLayout(self)
-        intro = QLabel(
+        intro = plain_label(
             "Merges, splits and “not the same person” answers, newest first. "
             "Merges and splits can be undone; undoing one puts every contact point, "
             "event and note back where it was."
@@ -318,7 +318,7 @@ class HistoryDialog(QDialog):
             button = QPushButton(icon("undo", self.palette()), "Undo")
             button.setObjectName(f"undoChange_{change.id}")
             button.setAccessibleName(f"Undo change {change.id}")
-            button.setToolTip(change.blocked_by or "Reverse this change")
+            button.setToolTip(tip(change.blocked_by or "Reverse this change"))
             button.setEnabled(not change.blocked_by)  # a later change depends on it
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the table is the keyboard path
             button.clicked.connect(lambda _c=False, cid=change.id: self.undo(cid))
@@ -335,7 +335,7 @@ class HistoryDialog(QDialog):
         change = self.model.change(index.row()) if index.isValid() else None
         ok = change is not None and undoable(change) and not change.blocked_by
         self.undo_selected.setEnabled(ok)
-        self.undo_selected.setToolTip(change.blocked_by if change is not None else "")
+        self.undo_selected.setToolTip(tip(change.blocked_by if change is not None else ""))
 
     def _undo_current(self) -> None:
         index = self.table.currentIndex()

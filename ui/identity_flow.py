@@ -27,6 +27,7 @@ from app.suggestions import suggestions
 from ui import messages
 from ui.identity_models import change_text, quoted
 from ui.profile import identity_text
+from ui.safe_text import message_box
 from ui.workers import Op, show_error
 
 if TYPE_CHECKING:
@@ -270,16 +271,14 @@ class IdentityFlow(QObject):
     def ask_move_to_new(self, customer: CustomerRow, identity: IdentityRow) -> QMessageBox:
         """Confirm moving a contact point out to a new customer."""
         shown = identity_text(identity)
-        box = QMessageBox(
+        box = message_box(
             QMessageBox.Icon.Question,
             "Move to a new customer",
             f"Move {shown} out of {quoted(customer.name)} to a new customer?",
             QMessageBox.StandardButton.Cancel,
             self.window,
-        )
-        box.setInformativeText(
-            "Every email, chat and order of this contact point moves with it. "
-            "Edit → Undo (Ctrl+Z) puts it back."
+            informative="Every email, chat and order of this contact point moves with it. "
+            "Edit → Undo (Ctrl+Z) puts it back.",
         )
         box.setObjectName("moveToNewDialog")
         box.setAccessibleName("Move to a new customer")

@@ -34,6 +34,7 @@ from app.errors import NotFoundError
 from app.queries import CustomerRow, EventRow
 from ui import formatting as fmt
 from ui.models import HeaderTableModel, RowRole, _Loader
+from ui.safe_text import tip
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 HISTORY_LIMIT = 300
@@ -127,9 +128,11 @@ class ChangeHistoryModel(HeaderTableModel):
                 return "" if role == Qt.ItemDataRole.DisplayRole or not undoable(change) else "Undo"
         if role == Qt.ItemDataRole.ToolTipRole and col == 1:
             reason = change.details.get("reason") if isinstance(change.details, dict) else None
-            return fmt.join_nonempty(
-                (change_text(change), f"Why: {reason}" if reason else "", change.blocked_by),
-                "\n",
+            return tip(
+                fmt.join_nonempty(
+                    (change_text(change), f"Why: {reason}" if reason else "", change.blocked_by),
+                    "\n",
+                )
             )
         if role == Qt.ItemDataRole.FontRole and change.undone:
             font = QFont()

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -57,6 +56,7 @@ from ui.import_preview import (
 )
 from ui.mapping_dialog import ColumnMappingDialog, MappingChoice, is_mappable
 from ui.marks import icon, muted_color
+from ui.safe_text import plain_label, tip
 from ui.widgets import muted_label
 from ui.workers import Op, show_error
 
@@ -176,7 +176,7 @@ class ImportDialog(QDialog):
         fm = self.fontMetrics()
         em = fm.horizontalAdvance("M")
         layout = QVBoxLayout(self)
-        intro = QLabel(
+        intro = plain_label(
             "Add mail, chat exports and shop order exports. Folders are searched for files. "
             "Importing the same file again adds nothing."
         )
@@ -351,11 +351,11 @@ class ImportDialog(QDialog):
             if d.path in self.mapped:
                 label = f"{_MAPPED_LABELS.get(self.mapped[d.path].format, label)} (columns mapped)"
             item = QTreeWidgetItem([d.path.name, label])
-            item.setToolTip(0, str(d.path))
+            item.setToolTip(0, tip(str(d.path)))
             item.setData(0, Qt.ItemDataRole.UserRole, str(d.path))
             if d.format is None and d.path not in self.mapped:
                 item.setIcon(1, warn)
-                item.setToolTip(1, d.reason)
+                item.setToolTip(1, tip(d.reason))
                 item.setForeground(1, QBrush(muted_color(self.palette())))
             self.files.addTopLevelItem(item)
         ok = sum(1 for d in self.detected if d.format or d.path in self.mapped)
@@ -675,7 +675,7 @@ class ImportSummaryDialog(QDialog):
         failed = [r for r in reports if r.status == "failed"]
         cancelled = cancelled or any(r.status == "cancelled" for r in reports)
         layout = QVBoxLayout(self)
-        title = QLabel(
+        title = plain_label(
             "Import cancelled — what was read so far is saved." if cancelled else "Import finished."
         )
         self.title = title
@@ -684,7 +684,7 @@ class ImportSummaryDialog(QDialog):
         font.setPointSizeF(font.pointSizeF() * 1.15)
         title.setFont(font)
         layout.addWidget(title)
-        self.summary = QLabel(
+        self.summary = plain_label(
             fmt.join_nonempty(
                 (
                     f"{added:,} added",
@@ -721,8 +721,8 @@ class ImportSummaryDialog(QDialog):
                     result,
                 ]
             )
-            item.setToolTip(0, r.path)
-            item.setToolTip(5, result)
+            item.setToolTip(0, tip(r.path))
+            item.setToolTip(5, tip(result))
             for col in (2, 3, 4):
                 item.setTextAlignment(
                     col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter

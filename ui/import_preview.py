@@ -32,7 +32,6 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
-    QLabel,
     QStackedWidget,
     QTableView,
     QVBoxLayout,
@@ -47,6 +46,7 @@ from app.records import DateOrder, EventRecord, OwnerHint, Participant
 from ui import formatting as fmt
 from ui.marks import muted_color
 from ui.models import HeaderTableModel, RowRole
+from ui.safe_text import rich_label, tip
 from ui.widgets import muted_label, section_heading
 
 PREVIEW_LIMIT = 20
@@ -353,9 +353,9 @@ class PreviewModel(HeaderTableModel):
                 return item.text
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 1 and item.author:
-                return item.author
+                return tip(item.author)
             if col == 3:
-                return item.text
+                return tip(item.text)
         if role == Qt.ItemDataRole.FontRole and item.system:
             font = QFont()
             font.setItalic(True)
@@ -384,16 +384,15 @@ class PreviewPane(QWidget):
         layout.setSpacing(round(fm.height() * 0.25))
         self.heading = section_heading("Preview")
         layout.addWidget(self.heading)
-        self.title = QLabel()
+        self.title = rich_label()
         self.title.setObjectName("previewTitle")
         self.title.setAccessibleName("Detected format")
         self.title.setWordWrap(True)
         layout.addWidget(self.title)
-        self.notices = QLabel()
+        self.notices = rich_label()
         self.notices.setObjectName("previewNotices")
         self.notices.setAccessibleName("Notices")
         self.notices.setWordWrap(True)
-        self.notices.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.notices)
         self.stack = QStackedWidget()
         self.table = QTableView()

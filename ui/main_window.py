@@ -53,8 +53,10 @@ from ui.marks import icon
 from ui.messages import Level, Message
 from ui.models import CustomerListModel, ProblemsModel, SearchResultsModel, TimelineModel
 from ui.notes import NotesPane
+from ui.privacy_flow import PrivacyFlow
 from ui.problems import ProblemsDialog
 from ui.profile import ProfilePane
+from ui.safe_text import message_box
 from ui.search_results import SearchResultsPane
 from ui.status import ProblemsButton, ProgressStatus, SuggestionsButton
 from ui.sync_flow import SyncFlow
@@ -143,6 +145,8 @@ class MainWindow(QMainWindow):
         # flows
         self.import_flow = ImportFlow(db, self, self.progress, tz_name)
         self.export_flow = ExportFlow(db, self, self.progress)
+        self.privacy_flow = PrivacyFlow(db, self)
+        self.privacy_flow.forgotten.connect(self._forgotten)
         self.identity_flow = IdentityFlow(db, self, tz=tz, now=clock)
         self.sync_flow = SyncFlow(db, self, self.progress)
         self.import_flow.other_running = lambda: self.sync_flow.running
@@ -225,6 +229,15 @@ class MainWindow(QMainWindow):
         self.demo_action = self._action("Load &Demo Data", None, self.import_flow.load_demo)
         file_menu.addAction(self.demo_action)
         file_menu.addAction(self.export_action)
+        self.export_data_action = self._action(
+            "Export Customer &Data…",
+            None,
+            lambda: self.privacy_flow.ask_export(self.timeline_model.customer),
+        )
+        self.export_data_action.setToolTip(
+            "Everything stored about this customer, as JSON or spreadsheet files"
+        )
+        file_menu.addAction(self.export_data_action)
         file_menu.addSeparator()
         file_menu.addAction(self.sync_action)
         file_menu.addAction(self.accounts_action)
@@ -271,6 +284,13 @@ class MainWindow(QMainWindow):
             customers.addAction(action)
         customers.addSeparator()
         customers.addAction(self.history_action)
+        customers.addSeparator()
+        self.forget_action = self._action(
+            "&Forget Customer…",
+            None,
+            lambda: self.privacy_flow.ask_forget(self.timeline_model.customer),
+        )
+        customers.addAction(self.forget_action)
         self.customers_menu = customers
 
         view = mb.addMenu("&View")
@@ -467,6 +487,16 @@ class MainWindow(QMainWindow):
         """Edit → Undo (Ctrl+Z): reverse the latest merge or split."""
         self.identity_flow.undo()
 
+    def _forgotten(self, customer_id: int) -> None:
+        self.customer_model.reload()
+        self.refresh_counts()
+        self.identity_flow.refresh_suggestions()
+        if self.timeline_model.customer_id == customer_id:
+            self.export_action.setEnabled(False)
+            self.timeline.show_nobody("The customer was forgotten.")
+            self.notes.show_customer(None)
+            self.profile.show_customer(None)
+
     def _identity_changed(self, outcome: Outcome) -> None:
         self.customer_model.reload()
         shown = self.timeline_model.customer_id
@@ -577,7 +607,9 @@ class MainWindow(QMainWindow):
             + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
             + "</table>"
         )
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, parent=self)
+        box = message_box(
+            QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, parent=self, rich=True
+        )
         box.setAccessibleName("Keyboard shortcuts")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QLabel,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +34,7 @@ from app.errors import UserFacingError
 from app.records import DateOrder
 from connectors import registry
 from ui.import_preview import PreviewData, PreviewModel, PreviewPane, load_preview
+from ui.safe_text import rich_label
 from ui.widgets import muted_label, section_heading
 from ui.workers import Op, show_error
 
@@ -97,7 +97,7 @@ class ColumnMappingDialog(QDialog):
         fm = self.fontMetrics()
         em = fm.horizontalAdvance("M")
         layout = QVBoxLayout(self)
-        intro = QLabel(
+        intro = rich_label(
             f"Tell Threadline which column of <b>{html.escape(path.name)}</b> holds what. "
             "Fields marked <b>*</b> are needed. The mapping is remembered for files with "
             "the same columns."
@@ -193,8 +193,7 @@ class ColumnMappingDialog(QDialog):
                 combo.setCurrentIndex(self.headers.index(chosen) + 1)
             combo.currentIndexChanged.connect(lambda _i: self._changed())
             shown = html.escape(label, quote=False)
-            text = QLabel(f"<b>{shown} *</b>" if needed else shown)
-            text.setTextFormat(Qt.TextFormat.RichText)
+            text = rich_label(f"<b>{shown} *</b>" if needed else shown)
             text.setBuddy(combo)
             if needed:
                 text.setToolTip("Required")

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QRadioButton,
@@ -41,6 +40,7 @@ from ui.identity_models import ReviewSide, load_sides, quoted
 from ui.marks import channel_color, channel_label, icon, muted_color
 from ui.models import summary
 from ui.profile import identity_text, kind_label
+from ui.safe_text import plain_label, rich_label
 from ui.widgets import bold, muted_label, section_heading
 from ui.workers import Op
 
@@ -98,7 +98,8 @@ def side_html(side: ReviewSide, palette: QPalette, tz: tzinfo, now: datetime) ->
         text = fmt.join_nonempty((speaker, summary(event)), " ")
         parts.append(
             f"<div style='margin-bottom:3px'><span style='color:{color}'>"
-            f"{channel_label(event.channel)}</span> <span style='{small}'>{day}</span> "
+            f"{html.escape(channel_label(event.channel))}</span> "
+            f"<span style='{small}'>{day}</span> "
             f"{html.escape(text[:140])}</div>"
         )
     return "".join(parts)
@@ -120,7 +121,7 @@ class SideCard(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(m, m, m, m)
         layout.setSpacing(round(fm.height() * 0.3))
-        self.name = QLabel()
+        self.name = plain_label()
         font = QFont(self.name.font())
         font.setPointSizeF(font.pointSizeF() * 1.35)
         font.setWeight(QFont.Weight.Bold)
@@ -129,8 +130,7 @@ class SideCard(QFrame):
         self.name.setAccessibleName(f"Customer {number} name")
         self.keep = QRadioButton(f"Keep this name ({number})")
         self.keep.setAccessibleName(f"Keep the name of customer {number}")
-        self.details = QLabel()
-        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details = rich_label()
         self.details.setWordWrap(True)
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.details.setAccessibleName(f"Customer {number} details")
@@ -193,7 +193,7 @@ class MergeReviewDialog(QDialog):
         self.loading_page = QWidget()
         lp = QVBoxLayout(self.loading_page)
         lp.addStretch(1)
-        self.loading_label = QLabel("Looking for customers who may be the same person…")
+        self.loading_label = plain_label("Looking for customers who may be the same person…")
         self.loading_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         busy = QProgressBar()
         busy.setRange(0, 0)
@@ -219,10 +219,9 @@ class MergeReviewDialog(QDialog):
         top.addStretch(1)
         top.addWidget(self.score)
         pp.addLayout(top)
-        self.reasons = QLabel()
+        self.reasons = rich_label()
         self.reasons.setObjectName("reviewReasons")
         self.reasons.setAccessibleName("Why they may be the same person")
-        self.reasons.setTextFormat(Qt.TextFormat.RichText)
         self.reasons.setWordWrap(True)
         pp.addWidget(self.reasons)
         cards = QHBoxLayout()
@@ -245,7 +244,7 @@ class MergeReviewDialog(QDialog):
         self.done_page = QWidget()
         dp = QVBoxLayout(self.done_page)
         dp.addStretch(1)
-        self.done_title = QLabel()
+        self.done_title = plain_label()
         self.done_title.setObjectName("reviewDoneTitle")
         self.done_title.setFont(bold(self.done_title.font()))
         self.done_title.setAlignment(Qt.AlignmentFlag.AlignCenter)

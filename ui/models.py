@@ -34,6 +34,7 @@ from app.ingest import recent_problems
 from app.queries import CustomerRow, EventRow, SearchHit
 from ui import formatting as fmt
 from ui.marks import CHANNEL_ORDER, channel_label
+from ui.safe_text import tip
 from ui.workers import Op
 
 PAGE_SIZE = 200
@@ -193,7 +194,7 @@ class CustomerListModel(QAbstractListModel):
         if role == RelativeTimeRole:
             return fmt.relative_time(row.last_seen, self._now(), self._tz)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return fmt.join_nonempty((row.name, row.best_identity), "\n")
+            return tip(fmt.join_nonempty((row.name, row.best_identity), "\n"))
         if role == Qt.ItemDataRole.AccessibleTextRole:
             channels = ", ".join(channel_label(c) for c in CHANNEL_ORDER if c in row.channels)
             last = fmt.relative_time(row.last_seen, self._now(), self._tz)
@@ -527,10 +528,13 @@ class TimelineModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return fmt.join_nonempty((item.who, summary(item.event)), "  ")
         if role == Qt.ItemDataRole.ToolTipRole:
-            return fmt.join_nonempty(
-                (
-                    f"{fmt.long_date(item.local_time.date())}, {fmt.time_of_day(item.local_time)}",
-                    f"from {item.event.source}" if item.event.source else "",
+            return tip(
+                fmt.join_nonempty(
+                    (
+                        f"{fmt.long_date(item.local_time.date())}, "
+                        f"{fmt.time_of_day(item.local_time)}",
+                        f"from {item.event.source}" if item.event.source else "",
+                    )
                 )
             )
         if role == Qt.ItemDataRole.AccessibleTextRole:
@@ -693,7 +697,7 @@ class SearchResultsModel(QAbstractListModel):
         if role == TermsRole:
             return fmt.query_terms(self.query)
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
-            return fmt.join_nonempty(
+            text = fmt.join_nonempty(
                 (
                     hit.customer_name or "Unknown customer",
                     channel_label(hit.channel),
@@ -702,6 +706,7 @@ class SearchResultsModel(QAbstractListModel):
                 ),
                 ", ",
             )
+            return tip(text) if role == Qt.ItemDataRole.ToolTipRole else text
         return None
 
     def roleNames(self) -> dict[int, bytes]:
@@ -791,7 +796,8 @@ class ProblemsModel(HeaderTableModel):
                 local = fmt.local(at, self._tz)
                 return f"{fmt.long_date(local.date())}, {fmt.time_of_day(local)}"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return {0: path, 1: where, 2: reason}.get(col)
+            shown = {0: path, 1: where, 2: reason}.get(col)
+            return None if shown is None else tip(shown)
         return None
 
     def problems(self) -> list[tuple[str, str, str, datetime]]:

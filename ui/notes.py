@@ -16,7 +16,6 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -31,6 +30,7 @@ from app.db import Database
 from app.queries import NoteRow
 from ui import formatting as fmt
 from ui.marks import icon
+from ui.safe_text import plain_label, tip
 from ui.widgets import muted_label, section_heading
 from ui.workers import Op
 
@@ -65,10 +65,10 @@ class NoteEditor(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
-def _tool(name: str, tip: str, accessible: str) -> QToolButton:
+def _tool(name: str, tooltip: str, accessible: str) -> QToolButton:
     button = QToolButton()
     button.setIcon(icon(name))
-    button.setToolTip(tip)
+    button.setToolTip(tip(tooltip))
     button.setAccessibleName(accessible)
     button.setAutoRaise(True)
     button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -99,7 +99,7 @@ class NoteCard(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(pad, pad, round(pad * 0.5), round(pad * 0.5))
         layout.setSpacing(round(pad * 0.4))
-        self.body = QLabel(note.body)
+        self.body = plain_label(note.body)
         self.body.setWordWrap(True)
         self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.body.setAccessibleName("Note text")
@@ -109,7 +109,7 @@ class NoteCard(QFrame):
         row = QHBoxLayout()
         row.setSpacing(round(pad * 0.4))
         if note.pinned:
-            pin_mark = QLabel()
+            pin_mark = plain_label()
             pin_mark.setPixmap(icon("pin").pixmap(fm.height() - 2, fm.height() - 2))
             pin_mark.setToolTip("Pinned")
             row.addWidget(pin_mark)
@@ -133,7 +133,7 @@ class NoteCard(QFrame):
         self.confirm = QWidget()
         confirm_row = QHBoxLayout(self.confirm)
         confirm_row.setContentsMargins(0, 0, 0, 0)
-        confirm_row.addWidget(QLabel("Delete this note?"), 1)
+        confirm_row.addWidget(plain_label("Delete this note?"), 1)
         self.confirm_delete = QPushButton("Delete")
         self.confirm_delete.setAccessibleName("Confirm delete")
         self.confirm_delete.clicked.connect(lambda: self.delete_confirmed.emit(note.id))

@@ -13,13 +13,13 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
-    QLabel,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from ui.models import ProblemsModel
+from ui.safe_text import plain_label
 
 
 class ProblemsDialog(QDialog):
@@ -36,7 +36,7 @@ class ProblemsDialog(QDialog):
         self.setObjectName("problemsDialog")
         self.setAccessibleName("Import problems")
         layout = QVBoxLayout(self)
-        self.summary = QLabel()
+        self.summary = plain_label()
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
         self.table = QTableView()

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from app.queries import CustomerRow, IdentityRow
 from ui import formatting as fmt
 from ui.marks import icon, muted_color
+from ui.safe_text import plain_label, tip
 from ui.timeline import fmt_phone
 from ui.widgets import muted_label, section_heading
 
@@ -144,14 +145,14 @@ class ProfilePane(QScrollArea):
         }
         for r, (label, value) in enumerate(figures):
             name = muted_label(label, small=False)
-            val = QLabel(value)
+            val = plain_label(value)
             val.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             val.setAccessibleName(label)
             val.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
             name.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
             if label in tips:
-                name.setToolTip(tips[label])
-                val.setToolTip(tips[label])
+                name.setToolTip(tip(tips[label]))
+                val.setToolTip(tip(tips[label]))
             self.grid.addWidget(name, r, 0)
             self.grid.addWidget(val, r, 1)
             name.show()
@@ -190,7 +191,7 @@ class ProfilePane(QScrollArea):
         lay.setContentsMargins(0, 0, 0, 0)
         fm = self.fontMetrics()
         lay.setSpacing(round(fm.horizontalAdvance("M") * 0.5))
-        mark = QLabel()
+        mark = plain_label()
         size = fm.height()
         mark.setPixmap(
             icon(kind_icon(ident.kind), self.palette(), muted_color(self.palette())).pixmap(
@@ -198,10 +199,10 @@ class ProfilePane(QScrollArea):
             )
         )
         mark.setAlignment(Qt.AlignmentFlag.AlignTop)
-        mark.setToolTip(kind_label(ident.kind))
+        mark.setToolTip(tip(kind_label(ident.kind)))
         text = QVBoxLayout()
         text.setSpacing(0)
-        value = QLabel(identity_text(ident))
+        value = plain_label(identity_text(ident))
         value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         value.setWordWrap(True)
         value.setAccessibleName(kind_label(ident.kind))

@@ -30,7 +30,6 @@ from PySide6.QtGui import (
     QKeyEvent,
     QPainter,
     QPalette,
-    QTextDocument,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -48,6 +47,7 @@ from app.queries import SearchHit
 from ui import formatting as fmt
 from ui.marks import channel_color, mix, muted_color, pixmap
 from ui.models import RowRole, SearchResultsModel
+from ui.safe_text import SafeDocument
 from ui.timeline_delegate import highlight_style
 from ui.widgets import bold, muted_label, search_field, small_font
 
@@ -137,7 +137,7 @@ class SearchHitDelegate(QStyledItemDelegate):
         )
         y += sfm.height()
         # lines 3-4: snippet
-        doc = QTextDocument()
+        doc = SafeDocument()
         doc.setDocumentMargin(0)
         doc.setDefaultFont(small_font(option.font))
         doc.setHtml(fmt.snippet_html(hit.snippet, highlight_style(pal)))

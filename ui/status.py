@@ -9,9 +9,10 @@ two count buttons hide themselves at zero and open their list when clicked.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QToolButton, QWidget
 
 from ui.marks import icon
+from ui.safe_text import plain_label
 
 SHOW_DELAY_MS = 400
 
@@ -30,7 +31,7 @@ class ProgressStatus(QWidget):
         self.setAccessibleName("Progress")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.label = QLabel()
+        self.label = plain_label()
         self.label.setAccessibleName("Progress text")
         self.bar = QProgressBar()
         self.bar.setAccessibleName("Progress bar")

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QInputDialog,
-    QLabel,
     QLineEdit,
     QTreeWidget,
     QTreeWidgetItem,
@@ -34,6 +33,7 @@ from app.db import Database
 from app.sync import AccountReport, SyncProgress, sync_accounts
 from ui import formatting as fmt
 from ui import messages
+from ui.safe_text import plain_label, plain_texts, tip
 from ui.status import ProgressStatus
 from ui.workers import Op, show_error
 
@@ -91,7 +91,10 @@ class SyncFlow(QObject):
                 self.accounts_needed.emit()
                 return
             self._passwords = {}
-            self._ask([a for a, stored in found if not stored], [a.name for a, _s in found])
+            # Accounts that sign in with OAuth never ask for a password: without a sign-in
+            # their sync fails with "sign in again", which the summary shows.
+            pending = [a for a, stored in found if not stored and not a.uses_oauth]
+            self._ask(pending, [a.name for a, _s in found])
 
         def failed(exc: BaseException) -> None:
             self._starting = False
@@ -113,6 +116,8 @@ class SyncFlow(QObject):
         dialog = QInputDialog(self._window)
         dialog.setObjectName("syncPasswordPrompt")
         dialog.setWindowTitle(f"Password for {info.name}")
+        dialog.setLabelText("")
+        plain_texts(dialog)
         dialog.setLabelText(
             f"Password for {info.username} on {info.host}:\n{why}\nLeave it empty to skip "
             "this account."
@@ -226,7 +231,7 @@ class SyncSummaryDialog(QDialog):
         self.reports = reports
         cancelled = cancelled or any(r.status == "cancelled" for r in reports)
         layout = QVBoxLayout(self)
-        title = QLabel(
+        title = plain_label(
             "Sync cancelled — what was fetched so far is saved; the next sync resumes."
             if cancelled
             else "Sync finished."
@@ -241,7 +246,7 @@ class SyncSummaryDialog(QDialog):
         new = sum(r.new for r in reports)
         dups = sum(f.duplicates for r in reports for f in r.folders)
         problems = sum(r.problem_count for r in reports)
-        self.totals = QLabel(
+        self.totals = plain_label(
             fmt.join_nonempty(
                 (
                     f"{new:,} new",
@@ -269,7 +274,7 @@ class SyncSummaryDialog(QDialog):
                     result,
                 ]
             )
-            top.setToolTip(4, result)
+            top.setToolTip(4, tip(result))
             font = top.font(0)
             font.setBold(True)
             top.setFont(0, font)
@@ -286,7 +291,7 @@ class SyncSummaryDialog(QDialog):
                         text,
                     ]
                 )
-                child.setToolTip(4, text)
+                child.setToolTip(4, tip(text))
                 for col in (1, 2, 3):
                     child.setTextAlignment(col, right)
                 top.addChild(child)
@@ -297,7 +302,7 @@ class SyncSummaryDialog(QDialog):
             if report.error:  # the reason in full, on its own line under the account
                 reason = QTreeWidgetItem([f"⚠ {report.error}"])
                 reason.setFirstColumnSpanned(True)
-                reason.setToolTip(0, report.error)
+                reason.setToolTip(0, tip(report.error))
                 top.addChild(reason)
                 reason.setFirstColumnSpanned(True)
         for col in range(5):

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QHBoxLayout,
-    QLabel,
     QListView,
     QSizePolicy,
     QStackedWidget,
@@ -40,6 +39,7 @@ from ui import formatting as fmt
 from ui.email_view import EmailBodyView, html_of
 from ui.marks import channel_icon
 from ui.models import ExpandedRole, RowRole, TimelineEntry, TimelineModel
+from ui.safe_text import plain_label
 from ui.timeline_delegate import TimelineDelegate
 from ui.widgets import muted_label, search_field
 
@@ -134,7 +134,7 @@ class TimelinePane(QWidget):
         layout.setSpacing(round(fm.height() * 0.25))
 
         # header
-        self.name_label = QLabel()
+        self.name_label = plain_label()
         self.name_label.setObjectName("customerName")
         font = QFont(self.name_label.font())
         font.setPointSizeF(font.pointSizeF() * 1.55)

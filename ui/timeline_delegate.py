@@ -46,6 +46,7 @@ from ui.models import (
     TimelineEntry,
     summary,
 )
+from ui.safe_text import SafeDocument, esc, tip
 from ui.widgets import bold, small_font
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -338,7 +339,7 @@ class TimelineDelegate(QStyledItemDelegate):
         if doc is not None:
             self._docs.move_to_end(key)
             return doc
-        doc = QTextDocument()
+        doc = SafeDocument()
         doc.setDocumentMargin(0)
         doc.setDefaultFont(option.font)
         doc.setHtml(event_html(item.event, terms, pal))
@@ -369,7 +370,7 @@ class TimelineDelegate(QStyledItemDelegate):
                 m["lh"] + m["pad_v"] * 2,
             )
             if mark.contains(event.pos()):
-                QToolTip.showText(event.globalPos(), channel_label(item.event.channel), view)
+                QToolTip.showText(event.globalPos(), tip(channel_label(item.event.channel)), view)
                 return True
         return super().helpEvent(event, view, option, index)
 
@@ -418,7 +419,7 @@ def order_html(order: OrderRow, event: EventRow, muted: str) -> str:
             f"<td>{html.escape(ln.name)}"
             + (f" <span style='color:{muted}'>{html.escape(ln.sku)}</span>" if ln.sku else "")
             + f"</td><td align='right' style='color:{muted}'>×{ln.quantity}</td>"
-            f"<td align='right'>{fmt.money(line_total, cur)}</td></tr>"
+            f"<td align='right'>{esc(fmt.money(line_total, cur))}</td></tr>"
         )
     figures = [
         ("Subtotal", order.subtotal),
@@ -431,11 +432,11 @@ def order_html(order: OrderRow, event: EventRow, muted: str) -> str:
         if value is not None and value != 0:
             rows.append(
                 f"<tr><td colspan='2' align='right' style='color:{muted}'>{label}</td>"
-                f"<td align='right'>{fmt.money(value, cur)}</td></tr>"
+                f"<td align='right'>{esc(fmt.money(value, cur))}</td></tr>"
             )
     rows.append(
         "<tr><td colspan='2' align='right'><b>Total</b></td>"
-        f"<td align='right'><b>{fmt.money(order.total, cur)}</b></td></tr>"
+        f"<td align='right'><b>{esc(fmt.money(order.total, cur))}</b></td></tr>"
     )
     status = fmt.join_nonempty(
         (

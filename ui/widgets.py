@@ -11,6 +11,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QLineEdit, QToolButton, QWidget
 
 from ui.marks import icon, muted_color
+from ui.safe_text import plain_label, rich_label
 
 
 def small_font(font: QFont) -> QFont:
@@ -30,9 +31,12 @@ def bold(font: QFont, weight: QFont.Weight = QFont.Weight.DemiBold) -> QFont:
     return out
 
 
-def muted_label(text: str = "", *, small: bool = True) -> QLabel:
-    """A label for secondary text: smaller and in the muted colour."""
-    label = QLabel(text)
+def muted_label(text: str = "", *, small: bool = True, rich: bool = False) -> QLabel:
+    """A label for secondary text: smaller and in the muted colour.
+
+    Plain text; with ``rich``, HTML the UI writes itself (data escaped with ``esc``).
+    """
+    label = rich_label(text) if rich else plain_label(text)
     if small:
         label.setFont(small_font(label.font()))
     pal = label.palette()
@@ -43,7 +47,7 @@ def muted_label(text: str = "", *, small: bool = True) -> QLabel:
 
 def section_heading(text: str) -> QLabel:
     """A small, muted, letter-spaced section title ("PROFILE")."""
-    label = QLabel(text.upper())
+    label = plain_label(text.upper())
     font = small_font(label.font())
     font.setWeight(QFont.Weight.DemiBold)
     font.setLetterSpacing(QFont.SpacingType.PercentageSpacing, 108)

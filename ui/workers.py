@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.errors import Cancelled, UserFacingError
 from ui import messages
+from ui.safe_text import message_box
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def show_error(parent: QObject | None, exc: BaseException) -> None:
         return
     if isinstance(exc, UserFacingError):
         messages.error(str(exc))
-        box = QMessageBox(
+        box = message_box(
             QMessageBox.Icon.Warning,
             "Threadline",
             str(exc),

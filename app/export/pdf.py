@@ -27,6 +27,7 @@ from PySide6.QtGui import (
     QFontDatabase,
     QFontMetricsF,
     QGuiApplication,
+    QImage,
     QPageLayout,
     QPageSize,
     QPainter,
@@ -46,6 +47,7 @@ from app.export.document import (
     build_export,
     format_date,
 )
+from app.paths import resources_dir
 
 RESOLUTION = 96
 """Dots per inch of the layout. The PDF is vector output either way; at 96 dpi one
@@ -99,8 +101,55 @@ _FAMILIES = ("Segoe UI", "Noto Sans", "DejaVu Sans", "Liberation Sans", "Arial",
 licensed for embedding (a font that may not be embedded would be printed as
 outlines, and its text could no longer be copied or searched)."""
 
+FALLBACK_FAMILIES = (
+    "Noto Sans",
+    "Noto Sans Arabic",
+    "Noto Sans Hebrew",
+    "Noto Sans Thai",
+    "Noto Sans CJK SC",
+)
+"""The bundled fonts (``resources/fonts``, SIL Open Font License) tried in this order for
+any character the text family lacks: Latin, Greek and Cyrillic; Arabic; Hebrew; Thai;
+Chinese, Japanese kana and kanji, and Hangul. Emoji come from ``EMOJI_FAMILY``."""
+
+EMOJI_FAMILY = "Noto Color Emoji"
+
+_fonts_installed: list[str] | None = None
+
+
+def install_fonts() -> list[str]:
+    """Register the bundled fonts with Qt once, and make the emoji font Qt's emoji font.
+
+    Needs a running ``QGuiApplication``. The window and the PDF export call it, so
+    every script prints and shows on a machine that has none of these fonts installed.
+
+    Returns:
+        The families registered from ``resources/fonts`` (empty if none could be read).
+    """
+    global _fonts_installed
+    if _fonts_installed is not None:
+        return _fonts_installed
+    families: list[str] = []
+    folder = resources_dir() / "fonts"
+    for file in sorted(folder.glob("*.[ot]tf")):
+        font_id = QFontDatabase.addApplicationFont(str(file))
+        if font_id >= 0:
+            families.extend(QFontDatabase.applicationFontFamilies(font_id))
+    if EMOJI_FAMILY in families:
+        QFontDatabase.addApplicationEmojiFontFamily(EMOJI_FAMILY)
+    _fonts_installed = families
+    return families
+
+
+def with_fallbacks(font: QFont) -> QFont:
+    """``font`` followed by the bundled fallback families, for text in any script."""
+    first = font.families() or [font.family()]
+    font.setFamilies(first + [f for f in FALLBACK_FAMILIES if f not in first])
+    return font
+
 
 def _body_font() -> QFont:
+    install_fonts()
     installed = set(QFontDatabase.families())
     family = next((f for f in _FAMILIES if f in installed), None)
     if family is not None:
@@ -112,7 +161,23 @@ def _body_font() -> QFont:
     # No ligatures: copied or extracted text should read "fi", not "ﬁ".
     for tag in ("liga", "clig", "dlig"):
         font.setFeature(QFont.Tag(tag), 0)
-    return font
+    return with_fallbacks(font)
+
+
+class InertDocument(QTextDocument):
+    """A text document that loads nothing: no file, no network, whatever its HTML names.
+
+    ``app.export.document`` escapes every imported string, so no ``<img>`` of a
+    customer's should ever reach the layout; this is the second wall. Qt reads an
+    image's ``src`` as a file path when ``loadResource`` gives nothing back, so every
+    resource is answered with a blank 1×1 image.
+    """
+
+    def loadResource(self, kind: int, name: object) -> object:
+        del kind, name
+        blank = QImage(1, 1, QImage.Format.Format_ARGB32)
+        blank.fill(0)
+        return blank
 
 
 def _temp_file(path: Path) -> Path:
@@ -230,7 +295,7 @@ def _render(
     left, top, right, bottom = (_mm(v) for v in _MARGIN_MM)
     body_w, body_h = page_w - left - right, page_h - top - bottom
 
-    doc = QTextDocument()
+    doc = InertDocument()
     doc.documentLayout().setPaintDevice(writer)
     doc.setUseDesignMetrics(True)
     doc.setDefaultFont(_body_font())

@@ -1,0 +1,58 @@
+"""Which sender addresses belong to a machine: list administration, bounces, envelope forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.mail import parse_message
+from connectors.mail_headers import is_automated_sender
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "shop-news+owner@googlegroups.com",  # Google Groups owner address
+        "shop-news-owner@lists.example.org",  # Mailman owner
+        "owner-shop-news@lists.example.org",  # majordomo / Sympa owner
+        "shop-news-request@lists.example.org",  # Mailman request address
+        "shop-news-bounces@lists.example.org",
+        "shop-news-bounces+jane=example.com@lists.example.org",  # Mailman VERP
+        "shop-news-unsubscribe@lists.example.org",
+        "bounce-123-456@mail.example.com",
+        "SRS0=abcd=EF=example.com=jane@forwarder.example.net",  # SRS
+        "prvs=1234abcd5=jane@example.com",  # BATV
+        "MAILER-DAEMON@example.com",
+        "no-reply@example.com",
+    ],
+)
+def test_list_and_bounce_addresses_are_automated(address: str) -> None:
+    assert is_automated_sender(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "jane@example.com",
+        "jane.owner@example.com",  # a person whose surname is Owner
+        "owner@smallshop.example",  # the owner of a small business writes in person
+        "admin@customer-company.example",  # a business customer's shared address
+        "anne-marie@example.com",
+        "tom.joiner@example.com",
+        "jane+shop@gmail.com",
+        "bob+tag=x@example.com",
+    ],
+)
+def test_people_are_not_automated(address: str) -> None:
+    assert not is_automated_sender(address)
+
+
+def test_message_from_a_list_owner_is_automated() -> None:
+    raw = (
+        b"From: shop-news+owner@googlegroups.com\r\n"
+        b"To: hello@myshop.example\r\n"
+        b"Subject: Pending moderation\r\n"
+        b"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+        b"Message-ID: <mod-1@googlegroups.com>\r\n\r\n"
+        b"A message awaits your approval.\r\n"
+    )
+    assert parse_message(raw).details["automated"] is True

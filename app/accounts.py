@@ -2,9 +2,11 @@
 
 An account row holds where and as whom to log in and which folders to sync;
 its password lives in the OS keyring only (``app.secrets``), under the
-account's stable ``uid``. Removing an account removes its secret and its sync
-state. Services take a ``Session``; callers own the transaction. The UI and
-the CLI get ``AccountInfo`` DTOs, never ORM rows.
+account's stable ``uid``. Its ``last_error`` is read back redacted
+(``app.redact``), whatever an older version stored. Removing an account
+removes its secret and its sync state. Services take a ``Session``; callers
+own the transaction. The UI and the CLI get ``AccountInfo`` DTOs, never ORM
+rows.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import oauth, secrets, settings
+from app import oauth, redact, secrets, settings
 from app.errors import NotFoundError, UserFacingError
 from app.models import Account, SyncState
 from connectors import imap
@@ -219,7 +221,7 @@ def _info(row: Account) -> AccountInfo:
         folders=tuple(row.folders or ()),
         created_at=row.created_at,
         last_sync_at=row.last_sync_at,
-        last_error=row.last_error or "",
+        last_error=redact.redact(row.last_error or ""),
         auth=row.auth or "password",
         oauth_provider=row.oauth_provider,
         oauth_client_id=row.oauth_client_id,

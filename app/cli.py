@@ -4,7 +4,10 @@ Form: ``threadline [--db PATH] COMMAND ... [--json]``. The database option
 comes before the command (``THREADLINE_DB`` sets it too). Reporting commands
 take ``--json`` and print one JSON document on stdout; human text otherwise.
 Errors go to stderr as one line, never a traceback. This is a public contract:
-extend it, never break it silently.
+extend it, never break it silently. Every human line goes through
+``app.terminal.safe_print`` (imported as ``print``): control characters and
+escape sequences from imported data are shown, not obeyed, and stderr carries
+no credential; JSON has no raw control character either.
 
 Exit codes: 0 success; 1 some items became import problems (``import``); 2 a
 file could not be read or the command failed.
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,20 +25,23 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.exc import DBAPIError
+
 from app import __version__, identity, ingest, merges, queries, settings
 from app.db import Database, open_database
 from app.errors import UserFacingError
 from app.logs import setup_logging
 from app.notes import add_note
-from app.paths import default_db_path
+from app.paths import default_db_path, demo_db_path
+from app.terminal import safe_print as print  # human output: controls made visible
+from app.terminal import write_json
 from connectors import registry
 
 log = logging.getLogger(__name__)
 
 
 def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    write_json(data)
 
 
 def _local(value: datetime | None, tz: ZoneInfo) -> str:
@@ -74,10 +79,10 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     missing = [p for p in paths if not p.exists()]
     for path in missing:
-        print(f"threadline: {path}: no such file or folder", file=sys.stderr)
+        print(f"threadline: {registry.display_path(path)}: no such file or folder", file=sys.stderr)
     reports = ingest.import_paths(
         db,
-        [p for p in paths if p.exists()],
+        [p for p in paths if p not in missing],
         format=args.format,
         tz=_zone(args.tz),
         date_order=args.date_order,
@@ -87,7 +92,7 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
         out = {"files": [r.as_json() for r in reports]}
         out["files"].extend(
             {
-                "path": str(p),
+                "path": registry.display_path(p),
                 "format": "",
                 "added": 0,
                 "duplicates": 0,
@@ -95,7 +100,7 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
                 "problems": [],
                 "notices": [],
                 "status": "failed",
-                "error": f"{p}: no such file or folder",
+                "error": f"{registry.display_path(p)}: no such file or folder",
             }
             for p in missing
         )
@@ -114,6 +119,8 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
             if r.status != "done":
                 line += f" ({r.status})"
             print(line)
+            if r.error:  # it stopped part way: say why
+                print(f"  error: {r.error}")
             for notice in r.notices:
                 print(f"  note: {notice}")
             for problem in r.problems[:20]:
@@ -155,7 +162,8 @@ def cmd_config(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_customers(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    queries.check_query(args.query or "", "customer query")
+    with db.read_session() as session:
         tz = settings.zone(session)
         rows: list[queries.CustomerRow] = []
         while True:
@@ -179,7 +187,7 @@ def cmd_customers(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_show(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         tz = settings.zone(session)
         cid = queries.resolve_customer(session, args.customer)
         row = queries.customer(session, cid)
@@ -222,7 +230,8 @@ def cmd_show(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_search(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    queries.check_query(args.query, "search query", words=True)
+    with db.read_session() as session:
         tz = settings.zone(session)
         hits = queries.search(session, args.query, limit=args.limit)
     if args.json:
@@ -260,17 +269,19 @@ def cmd_export(db: Database, args: argparse.Namespace) -> int:
     if args.pdf:
         pdf = importlib.import_module("app.export.pdf")
         pages = pdf.export_customer_pdf(db, cid, Path(args.pdf))
-        result.update(path=str(args.pdf), pages=pages)
+        shown = registry.display_path(args.pdf)  # a file name need not be valid UTF-8
+        result.update(path=shown, pages=pages)
         if args.json is not True:
-            print(f"wrote {args.pdf} ({pages} pages)")
+            print(f"wrote {shown} ({pages} pages)")
     exporter = importlib.import_module("app.export.data")
     for target, write in ((data_file, exporter.write_json), (args.zip, exporter.write_zip)):
         if target:
             data = write(db, cid, Path(target))
             events = len(data["events"])
-            result.setdefault("data", []).append({"path": str(target), "events": events})
+            shown = registry.display_path(target)
+            result.setdefault("data", []).append({"path": shown, "events": events})
             if args.json is not True:
-                print(f"wrote {target} (everything stored about the customer: {events} events)")
+                print(f"wrote {shown} (everything stored about the customer: {events} events)")
     if args.json is True:
         _print_json(result)
     return 0
@@ -337,11 +348,15 @@ def cmd_demo(db: Database, args: argparse.Namespace) -> int:
     from app.demo import load_demo
 
     reports = load_demo(db)
+    where = db.url.removeprefix("sqlite:///")
     if args.json:
-        _print_json({"files": [r.as_json() for r in reports]})
+        _print_json({"files": [r.as_json() for r in reports], "database": where})
     else:
         total = sum(r.added for r in reports)
-        print(f"demo data loaded: {total} events from {len(reports)} files")
+        print(f"demo data loaded: {total} events from {len(reports)} files into {where}")
+    if not any(r.added or r.duplicates for r in reports):
+        print("threadline: the demo loaded nothing", file=sys.stderr)
+        return 2
     if args.open:
         db.dispose()
         gui = importlib.import_module("ui.app")
@@ -350,7 +365,7 @@ def cmd_demo(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_problems(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         rows = ingest.recent_problems(session, limit=args.limit)
     if args.json:
         _print_json(
@@ -431,7 +446,7 @@ def cmd_undo(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_changes(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
+    with db.read_session() as session:
         tz = settings.zone(session)
         changes = merges.history(session, limit=args.limit)
     if args.json:
@@ -487,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="database file (default: THREADLINE_DB, else threadline.db in the user data folder)",
     )
     parser.add_argument("--version", action="version", version=f"threadline {__version__}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation (database, imports, search, PDF, keyring, TLS, window); "
+        "one line per check, exit 0 when all pass",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help_text: str, *, json_flag: bool = True) -> argparse.ArgumentParser:
@@ -572,6 +593,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", "load the demo data into the database")
     p.add_argument("--open", action="store_true", help="then open the app on that database")
+    p.description = (
+        "Load the demo data into the demo's own database (demo.db in the data folder, never "
+        "yours), or into --db PATH when one is given. Exits 2 when it loaded nothing."
+    )
     p.set_defaults(func=cmd_demo)
 
     p = add("merge", "merge customer B into customer A (undoable)")
@@ -615,27 +640,142 @@ def build_parser() -> argparse.ArgumentParser:
     from app import cli_accounts  # IMAP accounts: account add|list|remove|test, sync
 
     cli_accounts.register(sub, add)
+    from app import cli_backup  # backup, backups, restore: work on the file, even if damaged
+
+    cli_backup.register(add)
     return parser
+
+
+# Commands whose one positional is free text that may start with "-" ("-foo", "--weird").
+_FREE_TEXT_COMMANDS = ("search", "customers")
+# Arguments that name files: their undecodable bytes are a file name's, kept as they are.
+_PATH_ARGUMENTS = frozenset({"paths", "db", "pdf"})
+
+
+def _free_text_first(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``argv`` with a search or customer query that starts with "-" moved behind ``--``.
+
+    argparse reads ``search -foo`` as an unknown option. A token after the
+    command that is not one of its options (exactly, or an unambiguous
+    ``--long`` prefix, or ``--long=value``) is the query; every real option
+    keeps working.
+    """
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):  # the global options
+        index += 2 if argv[index] == "--db" else 1
+    if index >= len(argv) or argv[index] not in _FREE_TEXT_COMMANDS:
+        return argv
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command_parser = sub.choices[argv[index]]
+    takes_value: dict[str, bool] = {}
+    for action in command_parser._actions:
+        for option in action.option_strings:
+            takes_value[option] = action.nargs != 0
+    head, rest = argv[: index + 1], argv[index + 1 :]
+    kept: list[str] = []
+    moved: list[str] = []
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        if token == "--":
+            kept.extend(rest[i:])
+            break
+        if token.startswith("-") and len(token) > 1:
+            name = token.split("=", 1)[0] if token.startswith("--") else token
+            known = [o for o in takes_value if o == name] or (
+                [o for o in takes_value if o.startswith("--") and o.startswith(name)]
+                if name.startswith("--") and len(name) > 2
+                else []
+            )
+            if len(known) == 1 or (known and name in known):
+                kept.append(token)
+                if takes_value[known[0]] and "=" not in token and i + 1 < len(rest):
+                    kept.append(rest[i + 1])
+                    i += 1
+            else:
+                moved.append(token)
+        else:
+            kept.append(token)
+        i += 1
+    if not moved:
+        return argv
+    if "--" in kept:
+        at = kept.index("--")
+        return head + kept[:at] + ["--", *moved, *kept[at + 1 :]]
+    return head + kept + ["--", *moved]
+
+
+def _undecodable_argument(args: argparse.Namespace) -> str | None:
+    """The name of a text argument holding bytes that are not valid UTF-8, if any."""
+    for name, value in vars(args).items():
+        if name in _PATH_ARGUMENTS or name == "func":
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return name.upper()
+    return None
+
+
+def _error_line(exc: BaseException) -> str:
+    """An unexpected error in one line: never the SQL or parameters a database error carries."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if isinstance(orig, BaseException) else exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return registry.displayable(first[:300])
+
+
+def _fail(args: argparse.Namespace, message: object) -> int:
+    """Report a failed command: one line on stderr, and ``{"error": ...}`` with ``--json``."""
+    print(f"threadline: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        _print_json({"error": str(message)})
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI (or the GUI when no command is given); returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(_free_text_first(parser, list(sys.argv[1:] if argv is None else argv)))
+    bad = _undecodable_argument(args)
+    if bad is not None:
+        print(
+            f"threadline: the {bad} argument has bytes that are not valid UTF-8 text",
+            file=sys.stderr,
+        )
+        return 2
     db_path = Path(args.db).expanduser() if args.db else default_db_path()
+    if args.command == "demo" and not args.db:  # never the user's database
+        db_path = demo_db_path()
     setup_logging()
+    if args.self_test:
+        from app.selftest import run_self_test
+
+        return run_self_test()
     if args.command is None:
         gui = importlib.import_module("ui.app")
         return int(gui.main(str(db_path)))
+    if not getattr(args, "needs_db", True):
+        try:
+            return int(args.func(db_path, args))
+        except UserFacingError as exc:
+            return _fail(args, exc)
     try:
         db = open_database(db_path)
     except UserFacingError as exc:
-        print(f"threadline: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc)
     try:
         return int(args.func(db, args))
     except UserFacingError as exc:
-        print(f"threadline: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc)
+    except DBAPIError as exc:  # locked, read-only, disk full, damaged: one line; else a bug
+        error = db.user_error(exc)
+        if error is None:
+            log.exception("command %s failed", args.command)
+            return _fail(args, f"internal error: {exc.orig} (details in the log)")
+        return _fail(args, error)
     except KeyboardInterrupt:
         print("threadline: interrupted", file=sys.stderr)
         return 130
@@ -644,7 +784,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # our bug: log the traceback, show one line
         log.exception("command %s failed", args.command)
-        print(f"threadline: internal error: {exc} (details in the log)", file=sys.stderr)
+        print(
+            f"threadline: internal error: {_error_line(exc)} (details in the log)",
+            file=sys.stderr,
+        )
         return 2
     finally:
         db.dispose()

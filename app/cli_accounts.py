@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 import textwrap
 from collections.abc import Callable
@@ -24,6 +23,8 @@ from app.accounts import AccountInfo
 from app.db import Database
 from app.errors import UserFacingError
 from app.sync import SyncProgress
+from app.terminal import safe_print as print  # controls shown; stderr redacted
+from app.terminal import write_json
 from connectors.imap import TLS_MODES
 
 AddCommand = Callable[..., argparse.ArgumentParser]
@@ -52,8 +53,7 @@ THREADLINE_MICROSOFT_CLIENT_ID, or `threadline config google_client_id ID` etc.
 
 
 def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    write_json(data)
 
 
 def _note(text: str) -> None:

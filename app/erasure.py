@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from app import identity, queries, settings
+from app import backups, identity, queries, settings
 from app.db import Database
 from app.models import (
     AuditEntry,
@@ -511,17 +511,10 @@ def _compact(db: Database) -> None:
 
 
 def backups_of(db: Database) -> list[Path]:
-    """Backup copies of this database (made before migrations or by the user), oldest first."""
-    if not db.url.startswith("sqlite:///"):
+    """Backups of this database and copies a restore set aside: they still hold the data."""
+    if db.path is None:
         return []
-    path = Path(db.url.removeprefix("sqlite:///"))
-    folder = path.parent
-    found = [
-        f
-        for f in folder.glob(f"{path.name}*")
-        if f.is_file() and f != path and not f.name.endswith(("-wal", "-shm", "-journal"))
-    ]
-    backups = folder / "backups"
-    if backups.is_dir():
-        found += [f for f in backups.glob(f"{path.stem}*") if f.is_file()]
-    return sorted(found, key=lambda f: f.stat().st_mtime)
+    found = [b.path for b in backups.list_backups(db.path)]
+    stem, suffix = db.path.stem, db.path.suffix
+    found += [f for f in db.path.parent.glob(f"{stem}-replaced-*{suffix}") if f.is_file()]
+    return sorted(found)

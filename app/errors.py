@@ -29,3 +29,7 @@ class AmbiguousError(UserFacingError):
 
 class Cancelled(ThreadlineError):
     """The user cancelled a long operation."""
+
+
+class DamagedDatabaseError(UserFacingError):
+    """The database file fails SQLite's checks; it is not written to."""

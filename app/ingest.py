@@ -11,11 +11,13 @@ signals, tests pass lambdas.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import erasure, fingerprint, identity, mappings, mentions, settings
-from app.db import Database
+from app.db import Database, RunLock, is_environmental, retry_when_busy
 from app.errors import Cancelled, FormatError, UserFacingError
 from app.models import (
     Event,
@@ -37,9 +39,22 @@ from app.models import (
     OrderLine,
     utcnow,
 )
-from app.records import DateOrder, EventRecord, Item, Notice, OwnerHint, ParseOptions, Problem
+from app.records import (
+    MAX_NAME_CHARS,
+    MAX_PROBLEMS,
+    MAX_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+    DateOrder,
+    EventRecord,
+    Item,
+    Notice,
+    OwnerHint,
+    ParseOptions,
+    Problem,
+)
 from connectors import registry
 from connectors.base import Connector
+from connectors.registry import DATA_ERRORS, display_path, displayable
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +86,7 @@ class FileReport:
     updated: int = 0
     problems: list[Problem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
-    status: str = "done"  # done | cancelled | failed
+    status: str = "done"  # done | cancelled | failed | skipped (a FIFO or device in a folder)
     error: str | None = None
     run_id: int | None = None
     suppressed: int = 0  # items of forgotten customers held back (``app.erasure``)
@@ -105,6 +120,58 @@ def content_hash(record: EventRecord) -> str:
         payload["o"] = repr(record.order)
     data = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def bound_record(record: EventRecord) -> tuple[EventRecord, list[str]]:
+    """The record with its text, title and names cut to the stored sizes, and what was cut.
+
+    Every channel goes through here, so no item stores more than ``MAX_TEXT_CHARS`` of
+    text, ``MAX_TITLE_CHARS`` of title or ``MAX_NAME_CHARS`` of a name or handle. A cut
+    text ends with a line saying how much was left out and its details say
+    ``text_truncated``; each cut becomes a notice naming the record's location (the item
+    itself is stored, so it is not a problem).
+
+    Args:
+        record: a record as a connector yielded it (``text_cut`` counts what the
+            connector already left out).
+
+    Returns:
+        The record to store, and one notice per cut value.
+    """
+    where = record.locator or record.external_id[:200]
+    cuts: list[str] = []
+    changes: dict[str, Any] = {}
+    total = len(record.text) + record.text_cut
+    if total > MAX_TEXT_CHARS:
+        left_out = total - MAX_TEXT_CHARS
+        changes["text"] = (
+            record.text[:MAX_TEXT_CHARS]
+            + f"\n[… text cut: {left_out:,} more characters were not stored]"
+        )
+        changes["details"] = {**record.details, "text_truncated": True}
+        cuts.append(
+            f"{where}: text cut at {MAX_TEXT_CHARS:,} characters (about 1 MB) of {total:,}; "
+            "the rest is not stored"
+        )
+    if len(record.title) > MAX_TITLE_CHARS:
+        changes["title"] = record.title[: MAX_TITLE_CHARS - 1] + "…"
+        cuts.append(
+            f"{where}: title cut at {MAX_TITLE_CHARS:,} characters of {len(record.title):,}"
+        )
+    people = []
+    for p in record.participants:
+        long = [n for n in ("name", "handle") if len(getattr(p, n) or "") > MAX_NAME_CHARS]
+        if long:
+            p = replace(p, **{n: getattr(p, n)[:MAX_NAME_CHARS] for n in long})
+            cuts.append(
+                f"{where}: a participant's {' and '.join(long)} cut at {MAX_NAME_CHARS} characters"
+            )
+        people.append(p)
+    if people != list(record.participants):
+        changes["participants"] = tuple(people)
+    if record.text_cut:
+        changes["text_cut"] = 0
+    return (replace(record, **changes) if changes else record), cuts
 
 
 def mail_fingerprint(record: EventRecord) -> str:
@@ -192,7 +259,8 @@ def _existing_events(session: Session, records: Sequence[EventRecord]) -> _Known
     already stored (for an email, under its Message-ID or its alternate key)."""
     by_source: dict[str, list[str]] = {}
     for record in records:
-        by_source.setdefault(record.source, []).extend(_lookup_ids(record))
+        # keyed as ``_store`` will key it: after the size bounds
+        by_source.setdefault(record.source, []).extend(_lookup_ids(bound_record(record)[0]))
     found: _Known = {}
     for source, ids in by_source.items():
         unique = list(dict.fromkeys(ids))
@@ -269,6 +337,7 @@ class _Writer:
         self.run_id = run_id
         self.report = report
         self.owner_hints = owner_hints
+        self.cuts = 0  # values cut to their stored size so far
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
             self.suppressor = erasure.Suppressor(session)
@@ -276,14 +345,25 @@ class _Writer:
     def write_batch(self, items: Sequence[Item]) -> None:
         r = self.report
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
+        cuts = self.cuts
+
+        def attempt(careful: bool) -> None:
+            try:
+                self._write(items, careful=careful)
+            except BaseException:
+                r.added, r.duplicates, r.updated = snapshot[:3]
+                self.cuts = cuts
+                del r.problems[snapshot[3] :]
+                del r.notices[snapshot[4] :]
+                raise
+
         try:
-            self._write(items, careful=False)
+            retry_when_busy(lambda: attempt(False))
         except (SQLAlchemyError, ValueError, TypeError) as exc:
+            if is_environmental(exc):  # locked, disk full, damaged: not the data's fault
+                raise
             log.info("batch failed (%s); writing it item by item", exc)
-            r.added, r.duplicates, r.updated = snapshot[:3]
-            del r.problems[snapshot[3] :]
-            del r.notices[snapshot[4] :]
-            self._write(items, careful=True)
+            retry_when_busy(lambda: attempt(True))
 
     def _write(self, items: Sequence[Item], *, careful: bool) -> None:
         with self.db.session() as session:
@@ -291,6 +371,10 @@ class _Writer:
             known = _existing_events(session, [i for i in items if isinstance(i, EventRecord)])
             pending = _Pending()
             for item in items:
+                if isinstance(item, EventRecord):
+                    item, cuts = bound_record(item)
+                    for cut in cuts:
+                        self._cut(cut)
                 if isinstance(item, Problem):
                     self._problem(session, item)
                 elif isinstance(item, Notice):
@@ -309,6 +393,14 @@ class _Writer:
             run.added, run.duplicates = self.report.added, self.report.duplicates
             run.updated, run.problem_count = self.report.updated, len(self.report.problems)
             run.notices = "\n".join(self.report.notices)
+
+    def _cut(self, notice: str) -> None:
+        """Tell that a value was cut to its stored size (the first ``MAX_PROBLEMS`` of them)."""
+        self.cuts += 1
+        if self.cuts <= MAX_PROBLEMS:
+            self.report.notices.append(notice)
+        elif self.cuts == MAX_PROBLEMS + 1:
+            self.report.notices.append("more values were cut to their stored size; not listed")
 
     def _problem(self, session: Session, problem: Problem) -> None:
         self.report.problems.append(problem)
@@ -338,6 +430,8 @@ class _Writer:
                 self._store(session, resolver, record, known, pending)
                 pending.write(session)
         except (SQLAlchemyError, ValueError, TypeError) as exc:
+            if is_environmental(exc):
+                raise
             pending.rewind(mark)
             log.warning("could not store %s: %s", record.locator, exc)
             self._problem(
@@ -404,7 +498,7 @@ class _Writer:
         owner_sent = False
         links: dict[tuple[int, str], str] = {}
         for participant in record.participants:
-            link = not (automated and participant.role == "from")
+            link = not (automated and participant.role in ("from", "author"))
             identities, is_owner = resolver.resolve(participant, record.source, link=link)
             if is_owner and participant.role in ("from", "author"):
                 owner_sent = True
@@ -554,8 +648,11 @@ def import_file(
 
     Raises:
         FormatError: the file is not (or not detected as) a supported format.
-        UserFacingError: the file cannot be read.
+        UserFacingError: the file cannot be read, is a FIFO, device or socket, or
+            holds data no parser can take (a number with thousands of digits,
+            JSON nested too deeply).
     """
+    registry.check_regular(path)
     connector = _connector_for(db, path, format)
     byte_state = [0, 0]
 
@@ -568,16 +665,18 @@ def import_file(
         if headers and column_map is None:
             column_map = mappings.saved(session, connector.name, headers)
         options = _options(session, tz, date_order, on_bytes, should_cancel, column_map)
+    label = display_path(path)
     report = import_items(
         db,
         lambda: connector.parse(path, options),
-        label=str(path),
+        label=label,
         format=connector.name,
         progress=progress,
         should_cancel=should_cancel,
         batch_size=batch_size,
         byte_state=byte_state,
         owner_hints=owner_hints,
+        clean_text=label != str(path),
     )
     if headers and chosen and report.status == "done":
         # A mapping the user gave that worked is remembered for this header set.
@@ -597,6 +696,7 @@ def import_items(
     batch_size: int = BATCH_SIZE,
     byte_state: list[int] | None = None,
     owner_hints: bool = True,
+    clean_text: bool = False,
 ) -> FileReport:
     """Store a stream of items as one import run (the core of ``import_file``).
 
@@ -611,19 +711,72 @@ def import_items(
         byte_state: [done, total] bytes, updated by the producer for progress.
         owner_hints: let the source's own word on who the business is seed the
             owner settings (False when the user chose in the import dialog).
+        clean_text: the source's name is not valid UTF-8: escape undecodable bytes
+            in every text the items carry (locators and problems always are).
 
     Raises:
-        FormatError, UserFacingError: the producer failed before yielding anything.
+        FormatError, UserFacingError: the producer failed before yielding anything
+            (malformed data it cannot parse, such as a number with thousands of
+            digits, counts as a ``UserFacingError``).
     """
     report = FileReport(path=label, format=format)
     state = byte_state if byte_state is not None else [0, 0]
-    with db.session() as session:
-        run = ImportRun(path=label, format=format)
-        session.add(run)
-        session.flush()
-        run_id = run.id
-    report.run_id = run_id
-    writer = _Writer(db, run_id, report, owner_hints=owner_hints)
+    try:
+        lock = retry_when_busy(lambda: _start_run(db, report))
+    except SQLAlchemyError as exc:  # read-only, full, damaged: one line, no run left behind
+        error = db.user_error(exc)
+        if error is None:
+            raise
+        raise error from exc
+    try:
+        return _run(
+            db, report, items, progress, should_cancel, batch_size, state, owner_hints, clean_text
+        )
+    except BaseException as exc:
+        # A bug, an interrupt, or the database failing under us (locked, full,
+        # damaged): the run is marked, never left "running".
+        report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        with contextlib.suppress(Exception):
+            _finish(db, report)
+        error = db.user_error(exc)
+        if error is not None:
+            raise error from exc
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _start_run(db: Database, report: FileReport) -> RunLock | None:
+    lock: RunLock | None = None
+    try:
+        with db.session() as session:
+            run = ImportRun(path=report.path, format=report.format)
+            session.add(run)
+            session.flush()
+            report.run_id = run.id
+            lock = db.hold_run(run.id)  # inside the transaction: never seen without its lock
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return lock
+
+
+def _run(
+    db: Database,
+    report: FileReport,
+    items: Callable[[], Iterable[Item]],
+    progress: Callable[[ImportProgress], None] | None,
+    should_cancel: Callable[[], bool] | None,
+    batch_size: int,
+    state: list[int],
+    owner_hints: bool,
+    clean_text: bool,
+) -> FileReport:
+    label = report.path
+    assert report.run_id is not None
+    writer = _Writer(db, report.run_id, report, owner_hints=owner_hints)
     items_seen = 0
 
     def emit() -> None:
@@ -641,9 +794,12 @@ def import_items(
             )
 
     batch: list[Item] = []
+    problems_met = 0
     try:
-        for item in items():
-            batch.append(item)
+        for item in _guarded(items, label, clean_text):
+            problems_met += isinstance(item, Problem)
+            if not isinstance(item, Problem) or problems_met <= MAX_PROBLEMS:
+                batch.append(item)  # past the cap a file of junk is counted, not listed
             items_seen += 1
             if len(batch) >= batch_size:
                 writer.write_batch(batch)
@@ -652,20 +808,21 @@ def import_items(
             if should_cancel is not None and should_cancel():
                 report.status = "cancelled"
                 break
+        batch.extend(_more_problems(label, problems_met))
         writer.write_batch(batch)
     except (FormatError, UserFacingError) as exc:
-        writer.write_batch(batch)
-        report.status, report.error = "failed", str(exc)
+        writer.write_batch([*batch, *_more_problems(label, problems_met)])
+        report.status, report.error = "failed", displayable(str(exc))
         _finish(db, report)
         if report.added or report.duplicates or report.problems:
             return report
         raise
     except Cancelled:
-        writer.write_batch(batch)
+        writer.write_batch([*batch, *_more_problems(label, problems_met)])
         report.status = "cancelled"
     except OSError as exc:
         writer.write_batch(batch)
-        report.status, report.error = "failed", f"{label}: read error: {exc}"
+        report.status, report.error = "failed", displayable(f"{label}: read error: {exc}")
         _finish(db, report)
         raise UserFacingError(report.error) from exc
     emit()
@@ -673,12 +830,85 @@ def import_items(
     return report
 
 
+def _more_problems(label: str, met: int) -> list[Problem]:
+    """The one problem that counts those past ``MAX_PROBLEMS`` (none if there were not more)."""
+    if met <= MAX_PROBLEMS:
+        return []
+    more = met - MAX_PROBLEMS
+    return [Problem(label, f"{more:,} more problems like the ones above were not listed")]
+
+
+def _guarded(items: Callable[[], Iterable[Item]], label: str, full: bool) -> Iterator[Item]:
+    """The producer's items, storable as text; malformed data it chokes on ends the file.
+
+    Only the errors that malformed data raises in a parser (``DATA_ERRORS``) are
+    turned into a one-line ``UserFacingError`` for this file (logged with the
+    traceback); anything else is a bug and propagates. Errors raised by the
+    consumer between items never pass through here.
+    """
+    try:
+        for item in items():
+            yield _clean_item(item, full)
+    except DATA_ERRORS as exc:
+        log.warning("%s: could not read the data", label, exc_info=True)
+        raise UserFacingError(f"{label}: cannot read: {_data_error(exc)}; file skipped") from exc
+
+
+def _data_error(exc: Exception) -> str:
+    """Malformed data's error in words, without Python's advice."""
+    message = str(exc)
+    if isinstance(exc, RecursionError):
+        return "data nested too deeply"
+    if "integer string conversion" in message:
+        return "a number with thousands of digits"
+    if isinstance(exc, OverflowError):
+        return "a number too large"
+    if isinstance(exc, UnicodeError):
+        return "text in an encoding it does not declare"
+    first = displayable(message.splitlines()[0] if message else type(exc).__name__)
+    return f"bad data ({first[:200]})"
+
+
+def _clean_item(item: Item, full: bool) -> Item:
+    """An item whose texts can be stored and printed (undecodable file-name bytes escaped)."""
+    if isinstance(item, Problem):
+        return Problem(displayable(item.location), displayable(item.reason))
+    if isinstance(item, Notice):
+        return Notice(displayable(item.message))
+    if isinstance(item, OwnerHint):
+        return dataclasses.replace(item, value=displayable(item.value)) if full else item
+    if full or displayable(item.locator) != item.locator:
+        # A name with undecodable bytes (the file's, a Maildir folder's) may be in any text.
+        cleaned = _clean_value(item)
+        assert isinstance(cleaned, EventRecord)
+        return cleaned
+    return item
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return displayable(value)
+    if isinstance(value, tuple):
+        return tuple(_clean_value(v) for v in value)
+    if isinstance(value, list):
+        return [_clean_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {_clean_value(k): _clean_value(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _clean_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
+
+
 def _finish(db: Database, report: FileReport) -> None:
-    with db.session() as session:
-        run = session.get(ImportRun, report.run_id)
-        if run is not None:
-            run.status = report.status
-            run.finished_at = utcnow()
+    def mark() -> None:
+        with db.session() as session:
+            run = session.get(ImportRun, report.run_id)
+            if run is not None:
+                run.status = report.status
+                run.finished_at = utcnow()
+
+    retry_when_busy(mark)
 
 
 def import_paths(
@@ -696,12 +926,26 @@ def import_paths(
     """Import files and folders (walked recursively); a bad file fails alone.
 
     A file that cannot be read or is not a supported format gets a report with
-    status "failed" and its one-line error; the other files still import.
+    status "failed" and its one-line error; the other files still import. A
+    named pipe, device or socket is never opened: given by name it fails, met
+    while walking a folder it gets a report with status "skipped".
     """
     reports: list[FileReport] = []
-    for path in registry.expand(paths):
+    given = list(paths)
+    for path in registry.expand(given):
         if should_cancel is not None and should_cancel():
             break
+        special = registry.special_file(path)
+        if special is not None:
+            reports.append(
+                FileReport(
+                    path=display_path(path),
+                    format=format or "",
+                    status="failed" if path in given else "skipped",
+                    error=f"{display_path(path)}: {special}, not a regular file; skipped",
+                )
+            )
+            continue
         try:
             reports.append(
                 import_file(
@@ -718,7 +962,12 @@ def import_paths(
             )
         except UserFacingError as exc:
             reports.append(
-                FileReport(path=str(path), format=format or "", status="failed", error=str(exc))
+                FileReport(
+                    path=display_path(path),
+                    format=format or "",
+                    status="failed",
+                    error=displayable(str(exc)),
+                )
             )
     return reports
 
@@ -767,17 +1016,23 @@ def preview_file(
 
     Raises:
         FormatError: the file is not a supported format.
-        UserFacingError: the file cannot be read.
+        UserFacingError: the file cannot be read, is not a regular file, or holds
+            data no parser can take.
     """
+    registry.check_regular(path)
     connector = _connector_for(db, path, format)
     with db.session() as session:
         if column_map is None and registry.mapping_spec(connector.name):
             column_map = mappings.saved(session, connector.name, registry.read_headers(path))
         options = _options(session, tz, date_order, lambda _d, _t: None, None, column_map)
-    result = Preview(path=str(path), format=connector.name, label=connector.label)
+    label = display_path(path)
+    result = Preview(path=label, format=connector.name, label=connector.label)
     authors: dict[str, None] = {}
-    for item in connector.parse(path, options):
+    items = _guarded(lambda: connector.parse(path, options), label, label != str(path))
+    for item in items:
         if isinstance(item, EventRecord):
+            item, cuts = bound_record(item)
+            result.notices.extend(cuts)
             result.records.append(item)
             for p in item.participants:
                 if p.role in ("from", "author", "buyer"):

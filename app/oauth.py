@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from app import secrets
+from app import redact, secrets
 from app.errors import UserFacingError
 from app.paths import resources_dir
 
@@ -49,7 +49,13 @@ SIGN_IN_TIMEOUT = 600.0
 
 
 class SignInError(UserFacingError):
-    """The sign-in did not complete: declined, timed out, refused by the provider."""
+    """The sign-in did not complete: declined, timed out, refused by the provider.
+
+    The message is redacted (``app.redact``): it may quote the provider.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact.redact(message))
 
 
 class SignInCancelled(SignInError):
@@ -274,11 +280,12 @@ def _grant(token: Mapping[str, Any], previous_refresh: str | None = None) -> Gra
     return Grant(access, when, refresh if isinstance(refresh, str) else previous_refresh)
 
 
-def _oauth_error(exc: Exception, label: str) -> str:
+def _oauth_error(exc: Exception, label: str, *known: str | None) -> str:
+    """The provider's refusal in one line, without the tokens or code it may quote."""
     error = getattr(exc, "error", None) or type(exc).__name__
     description = getattr(exc, "description", None)
     text = f"{label} refused the sign-in ({error})"
-    return f"{text}: {description}" if description else text
+    return redact.redact(f"{text}: {description}" if description else text, *known)
 
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Threadline</title></head>
@@ -407,7 +414,7 @@ def sign_in(
             code_verifier=verifier,
         )
     except OAuthError as exc:
-        raise SignInError(_oauth_error(exc, prov.label)) from None
+        raise SignInError(_oauth_error(exc, prov.label, answer.get("code"), verifier)) from None
     except OSError as exc:  # requests' errors are OSErrors
         raise SignInError(f"cannot reach {prov.label}: {type(exc).__name__}") from None
     grant = _grant(token)
@@ -431,7 +438,7 @@ def refresh(prov: Provider, client: Client, refresh_token: str) -> Grant:
     except OAuthError as exc:
         if getattr(exc, "error", None) in ("invalid_grant", "unauthorized_client"):
             raise SignInNeeded(f"access to {prov.label} has ended: sign in again") from None
-        raise SignInError(_oauth_error(exc, prov.label)) from None
+        raise SignInError(_oauth_error(exc, prov.label, refresh_token)) from None
     except OSError as exc:
         raise SignInError(f"cannot reach {prov.label}: {type(exc).__name__}") from None
     return _grant(token, refresh_token)

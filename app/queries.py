@@ -16,15 +16,65 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, selectinload
 
-from app.errors import AmbiguousError, NotFoundError
+from app.errors import AmbiguousError, NotFoundError, UserFacingError
 from app.identity import normalize_email, normalize_phone
 from app.models import Customer, Event, EventParticipant, Identity, Note, Order
 from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
 
 _VOID_STATUSES = ("voided", "expired", "failed")
+
+# Bounds on what a query may ask: longer text is cut and further words dropped here (the
+# GUI filters as one types); the CLI refuses such a query in one line (``check_query``).
+MAX_QUERY_CHARS = 1000
+MAX_QUERY_WORDS = 32
+
+
+def query_words(query: str) -> list[str]:
+    """The distinct words of a search query, in order (case-insensitive), within the bounds.
+
+    Repeated words count once; words past ``MAX_QUERY_WORDS`` or past
+    ``MAX_QUERY_CHARS`` characters of distinct words are dropped.
+    """
+    seen: dict[str, str] = {}
+    size = 0
+    for word in re.findall(r"\w+", query, flags=re.UNICODE):
+        key = word.casefold()
+        if key in seen:
+            continue
+        size += len(word) + 1
+        if size > MAX_QUERY_CHARS + 1 or len(seen) >= MAX_QUERY_WORDS:
+            break
+        seen[key] = word
+    return list(seen.values())
+
+
+def check_query(query: str, what: str = "query", *, words: bool = False) -> None:
+    """Refuse a query past the bounds, in one line.
+
+    Args:
+        query: what the user typed.
+        what: its name in the message ("search query").
+        words: the query is a list of words (full-text search): repeated words
+            count once towards the length.
+
+    Raises:
+        UserFacingError: more than ``MAX_QUERY_CHARS`` characters, or more than
+            ``MAX_QUERY_WORDS`` different words.
+    """
+    distinct = dict.fromkeys(w.casefold() for w in re.findall(r"\w+", query, flags=re.UNICODE))
+    size = len(" ".join(distinct)) if words else len(query)
+    if size > MAX_QUERY_CHARS:
+        raise UserFacingError(
+            f"the {what} is {size:,} characters long; at most {MAX_QUERY_CHARS:,} are allowed"
+        )
+    if len(distinct) > MAX_QUERY_WORDS:
+        raise UserFacingError(
+            f"the {what} has {len(distinct)} different words; at most {MAX_QUERY_WORDS} are allowed"
+        )
 
 
 @dataclass(frozen=True)
@@ -245,7 +295,7 @@ def survivor_id(session: Session, customer_id: int) -> int:
 
 
 def _customer_filter(session: Session, query: str) -> Any:
-    q = query.strip()
+    q = query.strip()[:MAX_QUERY_CHARS]
     if not q:
         return None
     like = f"%{q.lower()}%"
@@ -307,7 +357,7 @@ def list_customers(
     Most recent contact first; exact contact-point matches rank first.
     """
     stmt = _customer_select(session, query)
-    q = query.strip()
+    q = query.strip()[:MAX_QUERY_CHARS]
     exact: list[int] = []
     if q and offset == 0:
         exact = _exact_matches(session, q)
@@ -507,9 +557,12 @@ def _customer_events(customer_id: int) -> Select[int]:
 
 
 def fts_query(query: str) -> str:
-    """A safe FTS5 query: every word must appear, each as a prefix."""
-    words = re.findall(r"\w+", query, flags=re.UNICODE)
-    return " ".join(f'"{w}"*' for w in words)
+    """A safe FTS5 query: every word must appear, each as a prefix.
+
+    Repeated words count once and the words are bounded (``query_words``), so
+    the cost of a query stays bounded whatever is typed.
+    """
+    return " ".join(f'"{w}"*' for w in query_words(query))
 
 
 def _timeline_stmt(
@@ -547,6 +600,8 @@ def timeline(
         if oldest_first
         else (Event.occurred_at.desc(), Event.id.desc())
     )
+    # Orders and their lines in two queries per page, not one per event.
+    stmt = stmt.options(selectinload(Event.order).selectinload(Order.lines))
     events = list(session.scalars(stmt.order_by(*order).offset(offset).limit(limit)))
     return _event_rows(session, events)
 
@@ -671,7 +726,11 @@ def search(
         "FROM event_fts WHERE event_fts MATCH :q ORDER BY rank LIMIT :lim"
     )
     params: dict[str, Any] = {"q": q, "lim": limit if customer_id is None else 100000}
-    hits = session.execute(text(sql), params).all()
+    try:
+        hits = session.execute(text(sql), params).all()
+    except OperationalError as exc:  # FTS5 refuses the query (it should not: words are quoted)
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "refused"
+        raise UserFacingError(f"cannot search for that: {reason}") from None
     if customer_id is not None:
         allowed = set(session.scalars(_customer_events(survivor_id(session, customer_id))))
         hits = [h for h in hits if h[0] in allowed][:limit]

@@ -18,6 +18,16 @@ Direction = Literal["inbound", "outbound", "system"]
 Role = Literal["from", "to", "cc", "bcc", "author", "buyer", "member"]
 DateOrder = Literal["dmy", "mdy", "ymd"]
 
+# What one event may store, whatever its channel (the ingest path cuts longer values and
+# the import report says so): its text, its title or subject, and each participant's
+# name or handle. Mail's per-message text cap (``connectors.mail.MAX_TEXT_CHARS``) is the
+# same figure.
+MAX_TEXT_CHARS = 1_000_000
+MAX_TITLE_CHARS = 2_000
+MAX_NAME_CHARS = 500
+# Problems kept per imported file; past this they are counted in one last problem.
+MAX_PROBLEMS = 1000
+
 
 @dataclass(frozen=True)
 class Participant:
@@ -100,6 +110,9 @@ class EventRecord:
         details: small JSON-serialisable, channel-specific extras.
         order: order details for channel "order".
         locator: where in the source this came from ("file.mbox:1234").
+        text_cut: characters of the text the connector already left out because the
+            item was too long (it stops collecting past ``MAX_TEXT_CHARS``); the
+            ingest path reports them with the cut.
     """
 
     channel: Channel
@@ -114,6 +127,7 @@ class EventRecord:
     details: Mapping[str, Any] = field(default_factory=dict)
     order: OrderInfo | None = None
     locator: str = ""
+    text_cut: int = 0
 
 
 @dataclass(frozen=True)

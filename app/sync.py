@@ -11,7 +11,10 @@ twice is a duplicate by Message-ID and adds nothing). A changed UIDVALIDITY
 re-scans the folder the same way.
 
 The password comes from the caller or the keyring, and is passed to the
-connector only. Progress per folder and cancel are plain callbacks.
+connector only. A server may echo the password it rejected: the connector's
+errors are redacted when made (``app.redact``), and ``account.last_error``
+stores only redacted text.
+Progress per folder and cancel are plain callbacks.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app import accounts, ingest, oauth, secrets
+from app import accounts, ingest, oauth, redact, secrets
 from app.accounts import AccountInfo
 from app.db import Database
 from app.errors import UserFacingError
@@ -367,7 +370,7 @@ def _record_result(db: Database, account_id: int, error: str | None) -> None:
         row = session.get(Account, account_id)
         if row is not None:
             row.last_sync_at = utcnow()
-            row.last_error = error or ""
+            row.last_error = redact.redact(error or "")
 
 
 def sync_account(

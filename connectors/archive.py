@@ -1,25 +1,32 @@
 """Safe reading of ``.zip`` exports (WhatsApp "Export chat" with media, Slack workspace exports).
 
 An export archive is untrusted input. ``SafeZip`` opens one and checks it before anything is
-read: the number of members and their total uncompressed size are limited (the archive is
-refused with an ``ArchiveError``, a ``FormatError``, when either is exceeded); a member whose
-name is absolute or climbs out with ``..``, that is encrypted, that repeats an earlier name, or
-whose compression ratio is that of a zip bomb is set aside in ``rejected`` with the reason, and
-the rest stays readable. Members are read into memory only, in chunks and never past their
-declared size or a per-member cap; nothing is ever extracted, so names are data, never paths
-to write to. Media members are not read at all: connectors list them by name and size.
+read: the number of members, their total declared uncompressed size and the archive's overall
+compression ratio are limited (the archive is refused with an ``ArchiveRefused``, a
+``FormatError``, when one is exceeded); a member whose name is absolute or climbs out with
+``..``, that is encrypted, that repeats an earlier name, or whose compression ratio is that of
+a zip bomb is set aside in ``rejected`` with the reason, and the rest stays readable.
+
+Members are read as streams (``open``), never extracted, so names are data, never paths to
+write to. While they are read, the bytes that actually come out are counted, whatever the
+central directory declared: one member stops at its cap, and the archive as a whole stops
+(``ArchiveRefused``) once more than ``max_read_total`` bytes came out of it, or once what came
+out is more than ``max_ratio`` times what was read in, however small each member is. Media
+members are not read at all: connectors list them by name and size.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import sys
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from app.errors import FormatError
 
@@ -33,21 +40,31 @@ class ArchiveError(FormatError):
     """A zip archive, or one member that had to be read, is unsafe or unreadable."""
 
 
+class ArchiveRefused(ArchiveError):
+    """The archive as a whole is over a limit: nothing more may be read from it."""
+
+
 @dataclass(frozen=True)
 class ZipLimits:
     """How much an archive may hold before it is refused.
 
     Attributes:
         max_members: members (files and folders) in the archive.
-        max_total_size: declared uncompressed size of all members together, in bytes.
-        max_member_size: bytes of one member that may be read into memory.
-        max_ratio: uncompressed/compressed size above which a member counts as a zip bomb.
-        ratio_floor: members smaller than this (uncompressed) are not ratio-checked; small
-            text files compress well and cannot do harm.
+        max_total_size: declared uncompressed size of all members together, in bytes (media
+            members count, though they are never read).
+        max_read_total: bytes that may actually come out of the archive's members, all
+            reads together.
+        max_member_size: bytes of one member that may be read.
+        max_ratio: uncompressed/compressed size above which a member, or the archive as a
+            whole, counts as a zip bomb.
+        ratio_floor: a single member smaller than this (uncompressed) is not ratio-checked on
+            its own, nor is an archive that declares (or gave out) less in total; small text
+            files compress well and cannot do harm.
     """
 
     max_members: int = 50_000
     max_total_size: int = 32 * 1024**3
+    max_read_total: int = 4 * 1024**3
     max_member_size: int = 512 * 1024**2
     max_ratio: float = 200.0
     ratio_floor: int = 1024 * 1024
@@ -159,9 +176,11 @@ class SafeZip:
         self.members: dict[str, Member] = {}
         self.rejected: list[tuple[str, str]] = []
         self._by_name: dict[str, zipfile.ZipInfo] = {}
+        self._read_out = 0  # bytes that came out of members so far
+        self._read_in = 0  # compressed size of the members opened so far
         declared = _declared_count(path)
         if declared is not None and declared > limits.max_members:
-            raise ArchiveError(self._too_many(declared))
+            raise ArchiveRefused(self._too_many(declared))
         try:
             self._zip = zipfile.ZipFile(path)
         except (
@@ -189,10 +208,10 @@ class SafeZip:
         infos = self._zip.infolist()
         limits = self.limits
         if len(infos) > limits.max_members:
-            raise ArchiveError(self._too_many(len(infos)))
+            raise ArchiveRefused(self._too_many(len(infos)))
         total = sum(i.file_size for i in infos)
         if total > limits.max_total_size:
-            raise ArchiveError(
+            raise ArchiveRefused(
                 f"{self.path.name}: refused: {total} bytes uncompressed, more than the "
                 f"{limits.max_total_size} allowed"
             )
@@ -222,6 +241,14 @@ class SafeZip:
                 continue
             self._by_name[name] = info
             self.members[name] = Member(name, info.file_size, info.compress_size)
+        # Many members, each too small to be checked on its own, can make a bomb together.
+        kept = sum(i.file_size for i in self._by_name.values())
+        packed = sum(i.compress_size for i in self._by_name.values())
+        if kept > limits.ratio_floor and kept > limits.max_ratio * max(packed, 1):
+            raise ArchiveRefused(
+                f"{self.path.name}: refused: its members expand {kept // max(packed, 1)}:1 "
+                f"({kept} bytes from {packed}), above {limits.max_ratio:g}:1 (possible zip bomb)"
+            )
 
     def __enter__(self) -> SafeZip:
         return self
@@ -241,6 +268,67 @@ class SafeZip:
     def __iter__(self) -> Iterator[Member]:
         return iter(self.members.values())
 
+    def open(self, name: str, max_bytes: int | None = None) -> MemberStream:
+        """One member as a binary stream, checked while it is read.
+
+        Args:
+            name: a key of ``members``.
+            max_bytes: a lower cap than ``limits.max_member_size`` for this member.
+
+        Returns:
+            The stream (a context manager); its ``read`` raises ``ArchiveError`` when the
+            member turns out larger than its cap or its declared size, or is corrupt, and
+            ``ArchiveRefused`` when the archive as a whole goes over a limit.
+
+        Raises:
+            ArchiveError: the member is unknown, was rejected, or declares more than the cap.
+        """
+        info = self._by_name.get(name)
+        if info is None:
+            rejected = dict(self.rejected)
+            why = rejected.get(name, "no such member")
+            raise ArchiveError(f"{self.path.name}!{name}: cannot read: {why}")
+        cap = self.limits.max_member_size
+        if max_bytes is not None:
+            cap = min(cap, max_bytes)
+        where = f"{self.path.name}!{name}"
+        if info.file_size > cap:
+            raise ArchiveError(f"{where}: {info.file_size} bytes, more than the {cap} allowed")
+        try:
+            fh = self._zip.open(info)
+        except _ZIP_ERRORS as exc:
+            raise ArchiveError(f"{where}: unreadable ({exc})") from exc
+        self._read_in += max(info.compress_size, 1)
+        return MemberStream(self, fh, info, cap, where)
+
+    def _count(self, stream: MemberStream, got: int) -> None:
+        """Account for ``got`` more bytes out of ``stream``; raise past any limit."""
+        limits = self.limits
+        stream.got += got
+        self._read_out += got
+        info = stream.info
+        if stream.got > info.file_size or stream.got > stream.cap:
+            raise ArchiveError(f"{stream.where}: holds more data than it declares")
+        if stream.got > limits.ratio_floor and stream.got > limits.max_ratio * max(
+            info.compress_size, 1
+        ):
+            raise ArchiveRefused(
+                f"{stream.where}: refused: expands more than {limits.max_ratio:g}:1 "
+                "(possible zip bomb)"
+            )
+        if self._read_out > limits.max_read_total:
+            raise ArchiveRefused(
+                f"{self.path.name}: refused: more than {limits.max_read_total} bytes "
+                "uncompressed read from it"
+            )
+        if self._read_out > limits.ratio_floor and self._read_out > limits.max_ratio * max(
+            self._read_in, 1
+        ):
+            raise ArchiveRefused(
+                f"{self.path.name}: refused: its members expand more than "
+                f"{limits.max_ratio:g}:1 (possible zip bomb)"
+            )
+
     def read(self, name: str, max_bytes: int | None = None) -> bytes:
         """The content of one member, read in memory with a size cap.
 
@@ -255,39 +343,78 @@ class SafeZip:
             ArchiveError: the member is unknown or was rejected, is larger than the cap,
                 turns out larger than it declared, or is corrupt.
         """
-        info = self._by_name.get(name)
-        if info is None:
-            rejected = dict(self.rejected)
-            why = rejected.get(name, "no such member")
-            raise ArchiveError(f"{self.path.name}!{name}: cannot read: {why}")
-        cap = self.limits.max_member_size
-        if max_bytes is not None:
-            cap = min(cap, max_bytes)
-        where = f"{self.path.name}!{name}"
-        if info.file_size > cap:
-            raise ArchiveError(f"{where}: {info.file_size} bytes, more than the {cap} allowed")
         chunks: list[bytes] = []
-        got = 0
-        try:
-            with self._zip.open(info) as fh:
-                while chunk := fh.read(_CHUNK):
-                    got += len(chunk)
-                    if got > info.file_size or got > cap:
-                        raise ArchiveError(f"{where}: holds more data than it declares")
-                    chunks.append(chunk)
-        except ArchiveError:
-            raise
-        except (
-            zipfile.BadZipFile,
-            zlib.error,
-            NotImplementedError,
-            RuntimeError,
-            OSError,
-            EOFError,
-            ValueError,
-        ) as exc:
-            raise ArchiveError(f"{where}: unreadable ({exc})") from exc
+        with self.open(name, max_bytes) as stream:
+            while chunk := stream.read(_CHUNK):
+                chunks.append(chunk)
         return b"".join(chunks)
+
+
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    OSError,
+    EOFError,
+    ValueError,
+)
+
+
+class MemberStream:
+    """One archive member being read: every chunk is counted against the limits.
+
+    Attributes:
+        info: the member's central directory entry.
+        cap: the most bytes it may give.
+        where: ``archive!member``, for messages.
+        got: bytes it gave so far.
+    """
+
+    def __init__(
+        self, archive: SafeZip, fh: IO[bytes], info: zipfile.ZipInfo, cap: int, where: str
+    ) -> None:
+        """Wrap the open member ``fh`` of ``archive``."""
+        self._archive = archive
+        self._fh = fh
+        self.info = info
+        self.cap = cap
+        self.where = where
+        self.got = 0
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left for a negative size); b"" at the end.
+
+        Raises:
+            ArchiveError: the member is corrupt, or over its cap or declared size.
+            ArchiveRefused: the archive as a whole went over a limit.
+        """
+        if size is None or size < 0:
+            chunks: list[bytes] = []
+            while chunk := self.read(_CHUNK):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        try:
+            chunk = self._fh.read(min(size, _CHUNK))
+        except _ZIP_ERRORS as exc:
+            raise ArchiveError(f"{self.where}: unreadable ({exc})") from exc
+        self._archive._count(self, len(chunk))
+        return chunk
+
+    def close(self) -> None:
+        """Close the member."""
+        self._fh.close()
+
+    def __enter__(self) -> MemberStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def member_names(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> list[str] | None:
@@ -299,8 +426,11 @@ def member_names(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> list[str] | 
         path: the file.
         limits: the limits to check against.
     """
+    # Sizes and ratios are not checked here: a zip bomb is still recognised for what it
+    # claims to be, and then refused with its reason when it is imported.
+    lenient = replace(limits, max_total_size=sys.maxsize, max_ratio=float("inf"))
     try:
-        with SafeZip(path, limits) as archive:
+        with SafeZip(path, lenient) as archive:
             return list(archive.members)
     except ArchiveError:
         return None

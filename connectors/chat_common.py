@@ -12,7 +12,7 @@ connectors stay about their formats.
 from __future__ import annotations
 
 import hashlib
-import json
+import io
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -20,45 +20,44 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from app.errors import FormatError
 from app.records import ParseOptions, Participant, Role
+from connectors import json_stream
+from connectors.textfile import KeySet
 
 _PHONE = re.compile(r"\+?[\d\s().-]+")
-# tdesktop writes control characters as ``\xNN``, which JSON does not allow.
-_X_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\x([0-9A-Fa-f]{2})")
 _MIN_EPOCH = datetime(1990, 1, 1, tzinfo=UTC).timestamp()
 _MAX_EPOCH = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
 
 
 def load_json(raw: bytes, where: str) -> Any:
-    """Parse a JSON export, tolerating a BOM, raw control characters and ``\\xNN`` escapes.
+    """Parse a small JSON document whole, with the repairs of ``connectors.json_stream``.
+
+    Big exports are streamed instead; this is for the small files around them.
 
     Args:
         raw: the file's bytes.
         where: the file name, for the error message.
 
     Returns:
-        The decoded JSON value.
+        The decoded JSON value (numbers as int or float).
 
     Raises:
-        FormatError: the bytes are not JSON, even after the repairs.
+        FormatError: the bytes are not JSON, even after the repairs (one line).
     """
-    text = raw.decode("utf-8-sig", errors="replace")
-    try:
-        return json.loads(text, strict=False)
-    except json.JSONDecodeError as exc:
-        first = exc
-    except RecursionError as exc:
-        raise FormatError(f"{where}: JSON nested too deeply") from exc
-    fixed = _X_ESCAPE.sub(r"\1\\u00\2", text)
-    if fixed != text:
-        try:
-            return json.loads(fixed, strict=False)
-        except (json.JSONDecodeError, RecursionError):
-            pass
-    raise FormatError(
-        f"{where}: not valid JSON ({first.msg} at line {first.lineno} column {first.colno})"
-    ) from first
+    value, _repaired = json_stream.first_try(
+        lambda: io.BytesIO(raw), lambda r: _whole(r, where), where
+    )
+    return value
+
+
+def _whole(reader: json_stream.Reader, where: str) -> Any:
+    found: Any = None
+    for _prefix, event, value in json_stream.values(
+        json_stream.events(reader, where), frozenset({""})
+    ):
+        if event == "value":
+            found = value
+    return found
 
 
 def fix_mojibake(value: Any) -> Any:
@@ -186,12 +185,15 @@ class StableIds:
 
     The first of two identical messages (same chat, time, author and text) gets ``…:1``, the
     second ``…:2``; feed messages oldest first so a longer export keeps the old numbers.
+    The messages seen are kept as 8-byte hashes (``KeySet``), so a huge export does not
+    hold every id.
     """
 
     def __init__(self, scope: str) -> None:
         """Ids are unique within ``scope`` (a chat key)."""
         self._scope = scope
-        self._seen: Counter[str] = Counter()
+        self._seen = KeySet()
+        self._repeats: Counter[str] = Counter()
 
     def next(self, *parts: str) -> str:
         """The id of the next message made of ``parts``.
@@ -202,10 +204,19 @@ class StableIds:
         Returns:
             ``<sha256 hex>:<n>``, where n counts identical messages seen so far.
         """
+        digest = self._digest(parts)
+        if self._seen.add(digest):
+            return f"{digest}:1"
+        self._repeats[digest] += 1
+        return f"{digest}:{self._repeats[digest] + 1}"
+
+    def numbered(self, number: int, *parts: str) -> str:
+        """The id of the ``number``-th message made of ``parts``, when the caller counts."""
+        return f"{self._digest(parts)}:{number}"
+
+    def _digest(self, parts: tuple[str, ...]) -> str:
         key = "\x1f".join((self._scope, *parts))
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        self._seen[digest] += 1
-        return f"{digest}:{self._seen[digest]}"
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Ticker:

@@ -26,7 +26,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
@@ -36,6 +36,8 @@ from app.errors import FormatError
 from app.records import Channel, EventRecord, Item, Notice, ParseOptions, Participant, Problem
 from connectors.base import MappingSpec
 from connectors.chat_common import Cast, StableIds, Ticker, from_epoch, person
+from connectors.csv_common import MAX_LINE_CHARS, BoundedLines, detect_encoding
+from connectors.textfile import KeySet, bounded_lines
 
 FIELDS = ("time", "date", "author", "text", "email", "phone", "conversation", "id")
 _GUESSES: dict[str, tuple[str, ...]] = {
@@ -79,6 +81,7 @@ _EPOCH = re.compile(r"\d{9,10}(?:\.\d+)?|\d{12,13}")
 _MDY_REGIONS = frozenset({"US", "PH", "CA", "FM", "MH", "PW", "GU", "PR", "AS", "VI", "MP", "UM"})
 _ORDER_WORDS = {"dmy": "day/month/year", "mdy": "month/day/year"}
 _MAX_BAD_LINES = 1000
+_MAX_MEMBERS = 5000  # authors listed as members of one conversation
 
 
 def _norm(header: str) -> str:
@@ -257,10 +260,17 @@ def read_time(text: str) -> _Stamp | None:
     return _Stamp(naive={"ymd": parsed.replace(tzinfo=None)})
 
 
-def _decide_order(stamps: list[_Stamp], options: ParseOptions, where: str) -> tuple[str, list[str]]:
-    """The day/month order for the file's numeric dates, and notices about the choice."""
-    only = Counter(next(iter(s.naive)) for s in stamps if len(s.naive) == 1)
-    ambiguous = any(len(s.naive) == 2 for s in stamps)
+def _decide_order(
+    only: Counter[str], ambiguous: bool, options: ParseOptions, where: str
+) -> tuple[str, list[str]]:
+    """The day/month order for the file's numeric dates, and notices about the choice.
+
+    Args:
+        only: how many dates fit only "dmy", and only "mdy".
+        ambiguous: some date fits both.
+        options: the asked order and the region.
+        where: the file name, for the notices.
+    """
     if only["dmy"] and only["mdy"]:
         order = "dmy" if only["dmy"] >= only["mdy"] else "mdy"
         other = "mdy" if order == "dmy" else "dmy"
@@ -367,6 +377,10 @@ class ChatCsvConnector:
     def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
         """Yield notices (mapping, zone, date order), then one event per row, and problems.
 
+        The file is streamed twice: first for what the whole file decides (the day/month
+        order, who is in each conversation with which contact points, whether the id
+        column is unique), then for the messages; rows are never all held.
+
         Args:
             path: the CSV file.
             options: column mapping, zone, date order or region, owner names, progress and
@@ -379,76 +393,52 @@ class ChatCsvConnector:
             FormatError: the file cannot be read, or its columns cannot be mapped.
         """
         try:
-            raw = path.read_bytes()
+            encoding = detect_encoding(path)
         except OSError as exc:
             raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
-        text = _decode(raw)
-        first = text.split("\n", 1)[0].rstrip("\r")
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first))
-        try:
-            headers = [cell.strip() for cell in next(reader)]
-        except StopIteration:
-            raise FormatError(f"{path.name}: empty file, not a chat CSV") from None
-        except csv.Error as exc:
-            raise FormatError(f"{path.name}: not a readable CSV header ({exc})") from exc
+        with _Reader(path, encoding) as reader:
+            headers = reader.headers
         columns, platform, notes = self._mapping(path, headers, options)
-        rows: list[_Row] = []
-        problems: list[Problem] = []
-        bad = 0
-        while True:
-            line = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                problems.append(Problem(f"{path.name}:{line}", f"unreadable CSV row: {exc}"))
-                bad += 1
-                if bad > _MAX_BAD_LINES:
-                    break
-                continue
-            if not any(cell.strip() for cell in cells):
-                continue
-            values = {f: cells[i].strip() if i < len(cells) else "" for f, i in columns.items()}
-            if values.get("date"):
-                values["time"] = f"{values['date']} {values['time']}".strip()
-            rows.append(_Row(line, values, read_time(values["time"])))
         yield from (Notice(n) for n in notes)
-        yield from self._records(path, headers, columns, platform, rows, problems, options)
+        source = f"chat_csv:{platform}"
+        owners = {n.casefold() for n in options.owner_names}
+        survey = _Survey(owners, "id" in columns)
+        cancel = options.should_cancel
+        with _Reader(path, encoding) as reader:
+            for row in reader.rows(columns):
+                if isinstance(row, _Row):
+                    survey.add(row)
+                    if cancel is not None and survey.rows % 1000 == 0 and cancel():
+                        return
+        yield from self._records(path, encoding, headers, columns, source, survey, options)
 
     def _records(
         self,
         path: Path,
+        encoding: str,
         headers: list[str],
         columns: dict[str, int],
-        platform: str,
-        rows: list[_Row],
-        problems: list[Problem],
+        source: str,
+        survey: _Survey,
         options: ParseOptions,
     ) -> Iterator[Item]:
-        stamps = [r.stamp for r in rows if r.stamp is not None and r.stamp.exact is None]
-        order, notes = _decide_order(
-            [s for s in stamps if "ymd" not in s.naive], options, path.name
-        )
+        order, notes = _decide_order(survey.only, survey.ambiguous, options, path.name)
         zone_header = headers[columns["time"]]
         local_tz: tzinfo = UTC if _UTC_HEADER.search(zone_header) else options.tz
-        if any(s.zone is None for s in stamps):
+        if survey.zoneless:
             notes.append(
                 f"{path.name}: times without a zone were read in "
                 f"{'UTC (the column says so)' if local_tz is UTC else local_tz}"
             )
         yield from (Notice(n) for n in notes)
-        yield from problems
-        source = f"chat_csv:{platform}"
-        keyed = [(r.cells.get("conversation", ""), r.cells.get("id", "")) for r in rows]
-        use_ids = "id" in columns and len(set(keyed)) == len(keyed)
+        use_ids = "id" in columns and survey.ids_unique
         if "id" in columns and not use_ids:
             yield Notice(
                 f"{path.name}: the id column {headers[columns['id']]!r} repeats values, so it "
                 "is not a message id; messages are told apart by time, author and text"
             )
-        owners = {n.casefold() for n in options.owner_names}
-        casts, shared = self._casts(rows, owners, source)
+        platform = source.split(":", 1)[1]
+        casts, shared = survey.casts(platform)
         if shared:
             yield Notice(
                 f"{path.name}: the same email or phone appears on several authors' rows of a "
@@ -456,69 +446,176 @@ class ChatCsvConnector:
                 "who is not you"
             )
         ids: dict[str, StableIds] = {}
-        ticker = Ticker(options, len(rows))
-        for done, row in enumerate(rows, 1):
-            if not ticker.step(done):
-                return
-            where = f"{path.name}:{row.line}"
-            stamp = row.stamp
-            local = None if stamp is None else stamp.naive.get("ymd") or stamp.naive.get(order)
-            if stamp is None or (stamp.exact is None and local is None):
-                yield Problem(where, f"unreadable time {row.cells['time']!r}")
-                continue
-            when = stamp.exact or (local.replace(tzinfo=stamp.zone or local_tz) if local else None)
-            assert when is not None
-            when = when.astimezone(UTC)
-            cells = row.cells
-            conv = cells.get("conversation", "")
-            author = _author(cells)
-            text = cells["text"]
-            message_id = cells.get("id", "") if use_ids else ""
-            if message_id:
-                external_id = f"{conv}:{message_id}" if conv else message_id
-            else:
-                scope = ids.setdefault(conv, StableIds(f"{source}:{conv}"))
-                external_id = scope.next(when.isoformat(), author, text)
-            cast = casts[conv]
-            yield EventRecord(
-                channel="chat",
-                source=source,
-                external_id=external_id,
-                occurred_at=when,
-                title=f"Conversation {conv}" if conv else path.stem,
-                text=text,
-                participants=cast.speaking(author) if author in cast else cast.everyone(),
-                thread_key=f"{source}:{conv or path.stem}",
-                details={"conversation": conv} if conv else {},
-                locator=where,
-            )
+        ticker = Ticker(options, survey.rows)
+        done = 0
+        with _Reader(path, encoding) as reader:
+            for row in reader.rows(columns):
+                if isinstance(row, Problem):
+                    yield row
+                    continue
+                done += 1
+                if not ticker.step(done):
+                    return
+                where = f"{path.name}:{row.line}"
+                stamp = row.stamp
+                local = None if stamp is None else stamp.naive.get("ymd") or stamp.naive.get(order)
+                if stamp is None or (stamp.exact is None and local is None):
+                    yield Problem(where, f"unreadable time {row.cells['time'][:200]!r}")
+                    continue
+                when = stamp.exact or (
+                    local.replace(tzinfo=stamp.zone or local_tz) if local else None
+                )
+                assert when is not None
+                when = when.astimezone(UTC)
+                cells = row.cells
+                conv = cells.get("conversation", "")
+                author = _author(cells)
+                text = cells["text"]
+                message_id = cells.get("id", "") if use_ids else ""
+                if message_id:
+                    external_id = f"{conv}:{message_id}" if conv else message_id
+                else:
+                    scope = ids.setdefault(conv, StableIds(f"{source}:{conv}"))
+                    external_id = scope.next(when.isoformat(), author, text)
+                cast = casts[conv]
+                if author in cast:
+                    participants = cast.speaking(author)
+                elif author:  # one of too many authors to list as members
+                    participants = (replace(_person(author, platform, {}), role="author"),)
+                else:
+                    participants = cast.everyone()
+                yield EventRecord(
+                    channel="chat",
+                    source=source,
+                    external_id=external_id,
+                    occurred_at=when,
+                    title=f"Conversation {conv}" if conv else path.stem,
+                    text=text,
+                    participants=participants,
+                    thread_key=f"{source}:{conv or path.stem}",
+                    details={"conversation": conv} if conv else {},
+                    locator=where,
+                )
         ticker.finish()
 
-    def _casts(
-        self, rows: list[_Row], owners: set[str], source: str
-    ) -> tuple[dict[str, Cast], bool]:
+
+class _Reader:
+    """One streamed read of a chat CSV: its header, then its rows by field."""
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self.name = path.name
+        try:
+            self._raw = path.open("rb")
+        except OSError as exc:
+            raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
+        self._text = io.TextIOWrapper(self._raw, encoding=encoding, errors="replace", newline="")
+        first, _cut = next(bounded_lines(self._text, MAX_LINE_CHARS), ("", 0))
+        first = first.lstrip("\ufeff").replace("\x00", "").rstrip("\r\n")
+        if not first.strip():
+            self.close()
+            raise FormatError(f"{path.name}: empty file, not a chat CSV")
+        self._bounded = BoundedLines(self._text, MAX_LINE_CHARS, lines_before=1)
+        self._lines = (line.replace("\x00", "") for line in self._bounded)
+        self._delimiter = _delimiter(first)
+        try:
+            self.headers = [
+                cell.strip() for cell in next(csv.reader([first], delimiter=self._delimiter))
+            ]
+        except (csv.Error, StopIteration) as exc:
+            self.close()
+            raise FormatError(f"{path.name}: not a readable CSV header ({exc})") from exc
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._text.close()
+        self._raw.close()
+
+    def rows(self, columns: dict[str, int]) -> Iterator[_Row | Problem]:
+        """Non-blank rows (line numbers count the header as 1), unreadable ones as problems."""
+        reader = csv.reader(self._lines, delimiter=self._delimiter)
+        bad = 0
+        while True:
+            line = reader.line_num + 2
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield from self._bounded.skipped(self.name)
+                yield Problem(f"{self.name}:{line}", f"unreadable CSV row: {exc}")
+                bad += 1
+                if bad > _MAX_BAD_LINES:
+                    return
+                continue
+            if self._bounded.cut:
+                yield from self._bounded.skipped(self.name)
+            if not any(cell.strip() for cell in cells):
+                continue
+            values = {f: cells[i].strip() if i < len(cells) else "" for f, i in columns.items()}
+            if values.get("date"):
+                values["time"] = f"{values['date']} {values['time']}".strip()
+            yield _Row(line, values, read_time(values["time"]))
+
+
+class _Survey:
+    """What the first pass learns from the whole file, in memory that grows with its people.
+
+    Counts the dates that fit one day/month order only, notes ambiguous and zone-less
+    times, keeps each conversation's authors and which authors carry each email or phone,
+    and checks that the id column is unique (8 bytes per row, ``KeySet``).
+    """
+
+    def __init__(self, owners: set[str], has_ids: bool) -> None:
+        self.owners = owners
+        self.rows = 0
+        self.only: Counter[str] = Counter()
+        self.ambiguous = False
+        self.zoneless = False
+        self.ids_unique = True
+        self._ids = KeySet() if has_ids else None
+        self.authors: dict[str, dict[str, None]] = {}
+        self.carriers: dict[tuple[str, str, str], dict[str, None]] = {}
+
+    def add(self, row: _Row) -> None:
+        """Take one row into account."""
+        self.rows += 1
+        stamp = row.stamp
+        if stamp is not None and stamp.exact is None:
+            self.zoneless = self.zoneless or stamp.zone is None
+            if "ymd" not in stamp.naive:
+                if len(stamp.naive) == 1:
+                    self.only[next(iter(stamp.naive))] += 1
+                elif len(stamp.naive) == 2:
+                    self.ambiguous = True
+        conv, author = row.cells.get("conversation", ""), _author(row.cells)
+        if self._ids is not None and self.ids_unique:
+            self.ids_unique = self._ids.add(f"{conv}\x1f{row.cells.get('id', '')}")
+        members = self.authors.setdefault(conv, {})
+        if author and len(members) < _MAX_MEMBERS:
+            members.setdefault(author)
+        for key in ("email", "phone"):
+            if value := row.cells.get(key, ""):
+                who = self.carriers.setdefault((conv, key, value), {})
+                if author and author.casefold() not in self.owners and len(who) < _MAX_MEMBERS:
+                    who.setdefault(author)
+
+    def casts(self, platform: str) -> tuple[dict[str, Cast], bool]:
         """Everyone in each conversation with their email and phone; True if any was shared.
 
         A contact value seen on the rows of one author (not the owner) is theirs. A value
         seen only on the owner's rows, or on several authors' rows (a per-conversation
         column), belongs to the first author in the conversation who is not the owner.
         """
-        authors: dict[str, dict[str, None]] = {}
-        carriers: dict[tuple[str, str, str], dict[str, None]] = {}
-        for row in rows:
-            conv, author = row.cells.get("conversation", ""), _author(row.cells)
-            authors.setdefault(conv, {})
-            if author:
-                authors[conv].setdefault(author)
-            for key in ("email", "phone"):
-                if value := row.cells.get(key, ""):
-                    who = carriers.setdefault((conv, key, value), {})
-                    if author and author.casefold() not in owners:
-                        who.setdefault(author)
+        owners = self.owners
         points: dict[tuple[str, str], dict[str, str]] = {}
         shared = False
-        for (conv, key, value), who in carriers.items():
-            customers = [a for a in authors[conv] if a.casefold() not in owners]
+        for (conv, key, value), who in self.carriers.items():
+            customers = [a for a in self.authors[conv] if a.casefold() not in owners]
             if len(who) == 1:
                 holder = next(iter(who))
             elif customers:
@@ -526,9 +623,8 @@ class ChatCsvConnector:
             else:
                 continue
             points.setdefault((conv, holder), {}).setdefault(key, value)
-        platform = source.split(":", 1)[1]
         casts: dict[str, Cast] = {}
-        for conv, names in authors.items():
+        for conv, names in self.authors.items():
             casts[conv] = Cast(
                 (name, _person(name, platform, points.get((conv, name), {}))) for name in names
             )

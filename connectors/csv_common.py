@@ -1,12 +1,15 @@
 """Shared reading of order exports: CSV dialect and encoding, rows, grouping, order records.
 
 Every order export is a CSV (or tab-separated) file whose columns are matched
-by header name. This module reads such a file as a stream: it detects the
-encoding (UTF-8 with or without BOM, else Windows-1252), the delimiter
-(``csv.Sniffer`` restricted to ``, ; TAB |``), normalises header names
-(``order_id``, ``OrderId`` and ``Order ID`` are the same key), and yields rows
-with their line numbers, turning unreadable or misshapen rows into
-``Problem`` items; it groups an order's consecutive rows; and it builds the
+by header name. This module reads such a file as a stream, in memory that
+does not grow with the file: it detects the encoding (UTF-8 with or without
+BOM, UTF-16/32 by their BOM, else Windows-1252 or charset-normalizer's guess
+from a bounded sample), the delimiter (``csv.Sniffer`` restricted to
+``, ; TAB |``), normalises header names (``order_id``, ``OrderId`` and
+``Order ID`` are the same key), and yields rows with their line numbers,
+turning unreadable or misshapen rows and physical lines longer than
+``MAX_LINE_CHARS`` into ``Problem`` items; it groups an order's consecutive
+rows (at most ``MAX_GROUP_ROWS``); and it builds the
 one event of an order (title "Order <number>", a readable summary as text)
 and its buyer participant, so every platform's orders look alike. Reading
 money and dates is in ``connectors.order_values``.
@@ -20,6 +23,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,39 +37,39 @@ from app.records import (
     Participant,
     Problem,
 )
+from connectors import textfile
 
 BOM = "\ufeff"
 DELIMITERS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
-_CHUNK = 1 << 20
 _PROGRESS_EVERY = 200
 _SAMPLE_ROWS = 2000
+# One physical line of an export is read up to this many characters; a longer line (no
+# real row is: the csv module refuses cells past 131,072 characters) is skipped.
+MAX_LINE_CHARS = 1_000_000
+# Rows of one order (Shopify writes one per line item); more are skipped with a problem.
+MAX_GROUP_ROWS = 10_000
 
 
 # --------------------------------------------------------------------------- files
 
 
 def detect_encoding(path: Path) -> str:
-    """The encoding to read ``path`` with: ``utf-8-sig`` if it all decodes as UTF-8, else cp1252.
+    """The encoding to read ``path`` with (see ``connectors.textfile.detect_encoding``).
 
-    The file is streamed, so a large export is not held in memory.
+    The file is streamed, so a large export is not held in memory: ``utf-8-sig`` if it
+    all decodes as UTF-8, the BOM's UTF-16/32, else Windows-1252 for Western text or
+    charset-normalizer's guess from a bounded sample where the first non-UTF-8 byte is.
 
     Args:
         path: the file.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as fh:
-        try:
-            while chunk := fh.read(_CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1252"
-    return "utf-8-sig"
+        return textfile.detect_encoding(fh)
 
 
 def decode_head(head: bytes) -> str:
-    """The first bytes of a file as text: BOM dropped, UTF-8 else Windows-1252.
+    """The first bytes of a file as text: BOM dropped, UTF-16 by its BOM, UTF-8 else Windows-1252.
 
     A multi-byte character cut off at the end of ``head`` does not count as
     invalid UTF-8.
@@ -73,6 +77,8 @@ def decode_head(head: bytes) -> str:
     Args:
         head: up to the first 64 KiB of a file.
     """
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text"
+        return head[: len(head) // 2 * 2].decode("utf-16", errors="replace").lstrip(BOM)
     if head.startswith(codecs.BOM_UTF8):
         head = head[len(codecs.BOM_UTF8) :]
     try:
@@ -113,6 +119,7 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] > 1 else ","
 
 
+@lru_cache(maxsize=4096)
 def norm(name: str) -> str:
     """A header name reduced to its key: lower case letters and digits only.
 
@@ -212,12 +219,17 @@ class CsvReader:
         self.encoding = encoding or detect_encoding(path)
         self.total = path.stat().st_size
         with path.open("rb") as fh:
-            self.delimiter = sniff_delimiter(decode_head(fh.read(SNIFF_BYTES)))
+            head = fh.read(SNIFF_BYTES)
+        if self.encoding.startswith("utf-8"):
+            self.delimiter = sniff_delimiter(decode_head(head))
+        else:
+            self.delimiter = sniff_delimiter(head.decode(self.encoding, errors="replace"))
         self._raw = path.open("rb")
         self._text = io.TextIOWrapper(
             self._raw, encoding=self.encoding, errors="replace", newline=""
         )
-        self._reader = csv.reader(self._text, delimiter=self.delimiter)
+        self._lines = BoundedLines(self._text, MAX_LINE_CHARS)
+        self._reader = csv.reader(self._lines, delimiter=self.delimiter)
         try:
             header = next(self._reader, [])
         except csv.Error as exc:
@@ -300,8 +312,11 @@ class CsvReader:
             except StopIteration:
                 break
             except csv.Error as exc:
+                yield from self._lines.skipped(self.name)
                 yield Problem(f"{self.name}:{start}", f"unreadable CSV row: {exc}")
                 continue
+            if self._lines.cut:
+                yield from self._lines.skipped(self.name)
             if not any(cell.strip() for cell in cells):
                 continue
             count += 1
@@ -328,6 +343,41 @@ class CsvReader:
                 )
                 continue
             yield Row(line, {key: clean(cells[i]) for key, i in self.columns.items()})
+
+
+class BoundedLines:
+    """The physical lines the csv module reads, each at most ``max_chars`` long.
+
+    A longer line is read to its end without being held and handed over as an empty line;
+    ``skipped`` turns it into a problem.
+    """
+
+    def __init__(self, stream: io.TextIOWrapper, max_chars: int, lines_before: int = 0) -> None:
+        """Read ``stream``, whose first line is number ``lines_before + 1``."""
+        self._lines = textfile.bounded_lines(stream, max_chars)
+        self._max = max_chars
+        self.number = lines_before
+        self.cut: list[tuple[int, int]] = []  # (line number, its length)
+
+    def __iter__(self) -> BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        line, left_out = next(self._lines)
+        self.number += 1
+        if left_out:
+            self.cut.append((self.number, len(line) + left_out))
+            return "\n"
+        return line
+
+    def skipped(self, name: str) -> Iterator[Problem]:
+        """A problem for each line skipped as too long since the last call."""
+        for number, length in self.cut:
+            yield Problem(
+                f"{name}:{number}",
+                f"line of {length:,} characters, longer than {self._max:,}; skipped",
+            )
+        self.cut.clear()
 
 
 def resolve_columns(
@@ -406,8 +456,10 @@ def group_rows(
 
     A row without a key becomes a problem (``missing`` says why). A key seen
     again after other keys becomes a problem too: one order's rows must be
-    together, and the earlier order has already been emitted. The last group
-    is dropped when the reader was cancelled.
+    together (exports write them so), and the earlier order has already been
+    emitted; the keys seen are kept as 8-byte hashes, so this holds for huge
+    files. Rows of one order past ``MAX_GROUP_ROWS`` are problems. The last
+    group is dropped when the reader was cancelled.
 
     Args:
         reader: the open export.
@@ -416,7 +468,7 @@ def group_rows(
     """
     current: list[Row] = []
     current_key = ""
-    seen: set[str] = set()
+    seen = textfile.KeySet()
     for row in reader.rows():
         if isinstance(row, Problem):
             yield row
@@ -426,11 +478,14 @@ def group_rows(
             yield Problem(f"{reader.name}:{row.line}", missing)
             continue
         if current and value == current_key:
-            current.append(row)
+            if len(current) < MAX_GROUP_ROWS:
+                current.append(row)
+            else:
+                yield too_many_rows(reader.name, row.line, value)
             continue
         if current:
             yield current
-        if value in seen:
+        if not seen.add(value):
             yield Problem(
                 f"{reader.name}:{row.line}",
                 f"order {value} appears again after other orders; this row is skipped "
@@ -438,10 +493,17 @@ def group_rows(
             )
             current, current_key = [], ""
             continue
-        seen.add(value)
         current, current_key = [row], value
     if current and not reader.cancelled:
         yield current
+
+
+def too_many_rows(filename: str, line: int, key: str) -> Problem:
+    """The problem for a row of an order that already has ``MAX_GROUP_ROWS`` rows."""
+    return Problem(
+        f"{filename}:{line}",
+        f"order {key} has more than {MAX_GROUP_ROWS:,} rows; this row is skipped",
+    )
 
 
 # --------------------------------------------------------------------------- records

@@ -60,6 +60,7 @@ from connectors.csv_common import (
     CsvReader,
     Row,
     buyer,
+    group_rows,
     header_keys,
     join_name,
     no_currency_notice,
@@ -151,58 +152,59 @@ class EtsyConnector:
             style = detect_number_style(
                 reader.sample(("Order Total", "Order Value", "Price", "Item Total")), "dot"
             )
-            orders: dict[str, _Order] = {}
-            for row in reader.rows():
-                if isinstance(row, Problem):
-                    yield row
-                    continue
-                problem = _collect(orders, row, kind, reader.name)
-                if problem is not None:
-                    yield problem
-            if reader.cancelled:
-                return
-        partners = _join_partner(path, kind, orders, options)
-        if partners:
-            yield Notice(f"joined with {', '.join(partners)} on Order ID")
-        build = _Build(
-            path.name,
-            options.currency.upper(),
-            lambda text: parse_money(text, style),
-            lambda text: parse_datetime(text, options.tz, order),
-        )
-        for entry in orders.values():
-            if options.should_cancel is not None and options.should_cancel():
-                return
-            yield build.record(entry)
-
-
-def _collect(orders: dict[str, _Order], row: Row, kind: Kind, filename: str) -> Problem | None:
-    """Add a row of this file to its order; a problem for a row without or with a repeated id."""
-    order_id = row.get("Order ID")
-    if not order_id:
-        return Problem(f"{filename}:{row.line}", "row has no Order ID; skipped")
-    entry = orders.setdefault(order_id, _Order(order_id, row.line))
-    if kind == "orders":
-        if entry.order_row is not None:
-            return Problem(
-                f"{filename}:{row.line}", f"order {order_id} appears again; this row is skipped"
+            partner, partners = _partner_rows(path, kind, options)
+            build = _Build(
+                path.name,
+                options.currency.upper(),
+                lambda text: parse_money(text, style),
+                lambda text: parse_datetime(text, options.tz, order),
             )
-        entry.order_row = row
-    else:
-        entry.item_rows = [*(entry.item_rows or []), row]
-    return None
+            used = False
+            for group in group_rows(
+                reader, lambda row: row.get("Order ID"), "row has no Order ID; skipped"
+            ):
+                if isinstance(group, Problem):
+                    yield group
+                    continue
+                order_id = group[0].get("Order ID")
+                entry = _Order(order_id, group[0].line)
+                if kind == "orders":
+                    entry.order_row = group[0]
+                    for extra in group[1:]:
+                        yield Problem(
+                            f"{reader.name}:{extra.line}",
+                            f"order {order_id} appears again; this row is skipped",
+                        )
+                else:
+                    entry.item_rows = group
+                joined = partner.pop(order_id, None)
+                if joined:
+                    used = True
+                    entry.partner_rows = {id(row) for row in joined}
+                    if kind == "orders":
+                        entry.item_rows = joined
+                    else:
+                        entry.order_row = joined[0]
+                yield build.record(entry)
+            if used:
+                yield Notice(f"joined with {', '.join(partners)} on Order ID")
 
 
-def _join_partner(
-    path: Path, kind: Kind, orders: dict[str, _Order], options: ParseOptions
-) -> list[str]:
-    """Join in the rows of the other Etsy file(s) in the same folder; their names if any joined."""
+def _partner_rows(
+    path: Path, kind: Kind, options: ParseOptions
+) -> tuple[dict[str, list[Row]], list[str]]:
+    """The rows of the other Etsy file(s) in the same folder by Order ID, and their names.
+
+    The other file is read into memory, which its size cap (``_PARTNER_MAX_BYTES``) keeps
+    bounded; the file being imported is streamed, one order's rows at a time.
+    """
     want: Kind = "items" if kind == "orders" else "orders"
+    rows: dict[str, list[Row]] = {}
     joined: list[str] = []
     try:
         candidates = sorted(p for p in path.parent.iterdir() if p.suffix.lower() == ".csv")
     except OSError:
-        return joined
+        return rows, joined
     for candidate in candidates[:_PARTNER_MAX_FILES]:
         try:
             if candidate.samefile(path) or candidate.stat().st_size > _PARTNER_MAX_BYTES:
@@ -210,25 +212,14 @@ def _join_partner(
             with candidate.open("rb") as fh:
                 if _kind(header_keys(fh.read(SNIFF_BYTES))) != want:
                     continue
-            used = False
             with CsvReader(candidate, ParseOptions(tz=options.tz), _WHAT) as reader:
                 for row in reader.rows():
-                    if not isinstance(row, Row):
-                        continue
-                    entry = orders.get(row.get("Order ID"))
-                    if entry is None:
-                        continue
-                    used = True
-                    entry.partner_rows = {*(entry.partner_rows or set()), id(row)}
-                    if want == "orders":
-                        entry.order_row = entry.order_row or row
-                    else:
-                        entry.item_rows = [*(entry.item_rows or []), row]
-            if used:
-                joined.append(candidate.name)
+                    if isinstance(row, Row) and (order_id := row.get("Order ID")):
+                        rows.setdefault(order_id, []).append(row)
+            joined.append(candidate.name)
         except (OSError, FormatError):
             continue
-    return joined
+    return rows, joined
 
 
 class _Build:

@@ -18,7 +18,9 @@ recorded from BODYSTRUCTURE by name, type and approximate size.
 Every failure becomes a one-line ``UserFacingError`` subclass: a bad password,
 an unreachable host, an untrusted certificate, a dropped connection. The
 password is passed to ``connect`` only, and never kept, logged or put in an
-error message.
+error message: a server may echo the rejected ``LOGIN`` command, so every
+``ImapError`` message passes ``app.redact`` (and ``connect`` registers the
+password with it while it logs in).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import imaplib
 import ipaddress
 import logging
+import os
 import re
 import socket
 import ssl
@@ -39,6 +42,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 from imapclient.imapclient import SocketTimeout
 
+from app import redact
 from app.errors import UserFacingError
 from app.records import Item, Problem
 from connectors import imap_parts, mail
@@ -61,7 +65,14 @@ T = TypeVar("T")
 
 
 class ImapError(UserFacingError):
-    """Something went wrong talking to the IMAP server; the message says what."""
+    """Something went wrong talking to the IMAP server; the message says what.
+
+    The message is redacted (``app.redact``) when the error is made: it often
+    quotes the server, and a server may quote the password.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact.redact(message))
 
 
 class AuthenticationFailed(ImapError):
@@ -230,17 +241,32 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def bundled_ca_file() -> str | None:
+    """The trust store shipped with Threadline (certifi's PEM file), or None when absent."""
+    try:
+        import certifi
+    except ImportError:
+        return None
+    path: str = certifi.where()
+    return path if os.path.isfile(path) else None
+
+
 def ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
     """A context that verifies the certificate and host name.
 
     Args:
-        ca_file: PEM CA certificates to trust; None for the system trust store.
+        ca_file: PEM CA certificates to trust; None for the system trust store plus the
+            bundled one (certifi's Mozilla roots), so an installed app whose Python or
+            OpenSSL looks for the system store in the wrong place still verifies servers.
 
     Raises:
         CertificateProblem: the CA file cannot be read or holds no certificate.
     """
     try:
-        return ssl.create_default_context(cafile=ca_file)
+        context = ssl.create_default_context(cafile=ca_file)
+        if ca_file is None and (bundled := bundled_ca_file()) is not None:
+            context.load_verify_locations(cafile=bundled)
+        return context
     except (OSError, ssl.SSLError) as exc:
         reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
         raise CertificateProblem(f"cannot use the CA file {ca_file}: {reason}") from None
@@ -271,7 +297,7 @@ def _server_text(exc: BaseException) -> str:
     text = re.sub(r"""\bb(['"])(.*?)\1""", r"\2", text)
     for prefix in ("login failed: ", "LOGIN command error: "):
         text = text.removeprefix(prefix)
-    return text[:200]
+    return redact.redact(text)[:200]
 
 
 def map_error(exc: BaseException, config: ServerConfig) -> ImapError:
@@ -322,6 +348,9 @@ def map_error(exc: BaseException, config: ServerConfig) -> ImapError:
 def connect(config: ServerConfig, password: Credential) -> ImapConnection:
     """Open a connection to the server and log in.
 
+    While it runs, the password or token is registered with ``app.redact``:
+    whatever the server answers, no message made from it carries the secret.
+
     Args:
         config: where and as whom.
         password: the password, used for LOGIN (or AUTHENTICATE PLAIN when it
@@ -338,6 +367,12 @@ def connect(config: ServerConfig, password: Credential) -> ImapConnection:
         AuthenticationFailed: bad user name or password.
         ImapError: anything else the server said no to.
     """
+    secret = password.token if isinstance(password, Bearer) else password
+    with redact.known(secret):
+        return _connect(config, password)
+
+
+def _connect(config: ServerConfig, password: Credential) -> ImapConnection:
     if config.tls not in TLS_MODES:
         raise ImapError(f"unknown TLS mode {config.tls!r} (use implicit, starttls or none)")
     if config.tls == "none" and not is_loopback(config.host):

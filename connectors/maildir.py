@@ -1,7 +1,11 @@
 """The Maildir connector: a mail folder kept as one file per message (Dovecot, Courier, mbsync).
 
 A Maildir is a directory with ``cur/`` and ``new/`` (``tmp/`` holds deliveries
-in progress and is ignored). Maildir++ subfolders sit inside it as
+in progress: not imported, and the report says how many files it skipped
+there). A message file left beside ``cur/`` and ``new/`` (copied in by hand)
+is imported with its folder; other files there (not mail server files such as
+``dovecot-uidlist``) and plain subfolders that are not Maildirs are named in a
+notice. Maildir++ subfolders sit inside it as
 dot-directories (``.Sent``, ``.Archive.2024``: a dot separates levels and
 non-ASCII names are IMAP modified UTF-7), and the whole tree imports as one
 source. The registry hands this connector the directory itself.
@@ -30,7 +34,7 @@ from functools import partial
 from pathlib import Path
 
 from app.errors import FormatError
-from app.records import Channel, Item, ParseOptions, Problem
+from app.records import Channel, Item, Notice, ParseOptions, Problem
 from connectors import mail
 from connectors.eml import looks_like_headers, split_envelope
 from connectors.mail_headers import envelope_date
@@ -76,6 +80,11 @@ _SENT_FOLDERS = frozenset(
 )
 _INBOX_NAMES = frozenset({"maildir", "mail", "inbox"})
 _PROGRESS_EVERY = 200
+# Files a mail server keeps beside cur/new/tmp: indexes, UID lists, subscriptions, quotas.
+_SERVER_FILES = frozenset({"subscriptions", "maildirfolder", "maildirsize"})
+_SERVER_PREFIXES = ("dovecot", "courier")
+_PARTS = frozenset({"cur", "new", "tmp"})
+_NOT_MAIL = "not an email message (no mail headers found)"
 
 
 def is_maildir(path: Path) -> bool:
@@ -241,27 +250,38 @@ class MaildirConnector:
         """
         if not path.is_dir() or not is_maildir(path):
             raise FormatError(f"{path.name}: not a Maildir folder (no cur/ or new/ inside)")
-        plan: list[tuple[Path, str, list[str]]] = []
+        plan: list[tuple[Path, Path, str, list[str], bool]] = []
         total = 0
+        in_tmp = 0
+        others: list[str] = []
         for directory in [path, *_subfolders(path)]:
+            folder = folder_name(directory, path)
             for sub in ("cur", "new"):
                 names, size = _listing(directory / sub)
                 if names:
-                    plan.append((directory / sub, folder_name(directory, path), names))
+                    plan.append((directory / sub, directory, folder, names, False))
                     total += size
+            in_tmp += len(_listing(directory / "tmp")[0])
+            strays, size, folders = _strays(directory)
+            if strays:
+                plan.append((directory, directory, folder, strays, True))
+                total += size
+            others.extend(_relative(path, directory / name) for name in folders)
         reader = mail.MailReader()
         done = count = 0
-        for directory, folder, names in plan:
+        for directory, maildir, folder, names, stray in plan:
             sent = is_sent_folder(folder)
-            keywords = _keywords(directory.parent) if any(_has_keyword(n) for n in names) else {}
-            prefix = f"{path.name}/{directory.relative_to(path).as_posix()}"
+            keywords = _keywords(maildir) if any(_has_keyword(n) for n in names) else {}
+            prefix = _relative(path, directory)
             for name in names:
                 if options.should_cancel is not None and options.should_cancel():
                     return
                 locator = f"{prefix}/{name}"
                 extra = {"folder": folder, "flags": parse_flags(name, keywords)}
                 envelope, raw, problem = _read(directory / name, locator)
-                if problem is not None:
+                if problem is not None and stray and problem.reason == _NOT_MAIL:
+                    others.append(locator)  # a stray file that is no message: said below
+                elif problem is not None:
                     yield problem
                 else:
                     dates: list[mail.DateFallback] = [
@@ -275,8 +295,57 @@ class MaildirConnector:
                 count += 1
                 if options.progress is not None and count % _PROGRESS_EVERY == 0:
                     options.progress(min(done, total), total)
+        if in_tmp:
+            yield Notice(
+                f"skipped {in_tmp} file{'s' if in_tmp != 1 else ''} in tmp/ "
+                "(deliveries still being written)"
+            )
+        if others:
+            shown = ", ".join(others[:5]) + (
+                f" and {len(others) - 5} more" if len(others) > 5 else ""
+            )
+            yield Notice(f"skipped what is not a message or a Maildir folder: {shown}")
         if options.progress is not None:
             options.progress(total, total)
+
+
+def _relative(root: Path, path: Path) -> str:
+    """``Maildir/.Sent/cur`` for a path inside the Maildir ``root`` (``Maildir`` for itself)."""
+    inner = path.relative_to(root).as_posix()
+    return root.name if inner == "." else f"{root.name}/{inner}"
+
+
+def _strays(directory: Path) -> tuple[list[str], int, list[str]]:
+    """What sits in a Maildir beside cur/new/tmp: files that may be messages (sorted),
+    their total size, and plain subfolders that are not Maildir++ folders."""
+    files: list[str] = []
+    folders: list[str] = []
+    size = 0
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") or name in _PARTS:
+                    continue
+                try:
+                    if entry.is_dir():
+                        # Nested Maildirs import alone; server folders (courierimapkeywords)
+                        # hold no mail.
+                        if not is_maildir(Path(entry.path)) and not _server_file(name):
+                            folders.append(name)
+                    elif entry.is_file() and not _server_file(name):
+                        files.append(name)
+                        size += entry.stat().st_size
+                except OSError:
+                    continue
+    except OSError:
+        return [], 0, []
+    return sorted(files), size, sorted(folders)
+
+
+def _server_file(name: str) -> bool:
+    lower = name.lower()
+    return lower in _SERVER_FILES or lower.startswith(_SERVER_PREFIXES)
 
 
 def _has_keyword(name: str) -> bool:
@@ -317,5 +386,5 @@ def _read(path: Path, locator: str) -> tuple[bytes, bytes, Problem | None]:
         return b"", b"", Problem(locator, f"message larger than {size_mb} MB; skipped")
     envelope, raw = split_envelope(raw)
     if not looks_like_headers(raw[:65536]):
-        return b"", b"", Problem(locator, "not an email message (no mail headers found)")
+        return b"", b"", Problem(locator, _NOT_MAIL)
     return envelope, raw, None

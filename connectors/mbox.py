@@ -27,6 +27,7 @@ from connectors.eml import looks_like_headers
 from connectors.mail_headers import envelope_date
 
 _SEPARATOR = re.compile(rb"\n\r?\nFrom ")  # a From_ line after a blank line
+_LEADING_BLANK_LINES = re.compile(rb"^(?:\r?\n)+")
 _QUOTED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
 _BLOCK = 1024 * 1024
 _MAX_LINE = 1024 * 1024
@@ -168,6 +169,9 @@ class MboxConnector:
     def sniff(self, path: Path, head: bytes) -> float:
         """High confidence if the file starts with a ``From `` line followed by headers.
 
+        Blank lines before the first ``From `` line are allowed (``split_mbox``
+        skips them too).
+
         Args:
             path: the file.
             head: its first bytes.
@@ -177,7 +181,7 @@ class MboxConnector:
         """
         if not head and path.is_dir():
             return 0.0  # e.g. an Apple Mail export folder "Inbox.mbox": its files are walked
-        head = head.removeprefix(b"\xef\xbb\xbf")
+        head = _LEADING_BLANK_LINES.sub(b"", head.removeprefix(b"\xef\xbb\xbf"))
         suffix = path.suffix.lower()
         if head.startswith(b"From "):
             return 0.95 if looks_like_headers(head) else 0.35

@@ -17,8 +17,11 @@ Instagram connector claims files whose path or keys say Instagram, the Messenger
 
 from __future__ import annotations
 
+import hashlib
+from array import array
+from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +35,10 @@ from connectors.chat_common import (
     as_str,
     fix_mojibake,
     from_epoch,
-    load_json,
     media_text,
     person,
 )
+from connectors.json_stream import Reader, Stopped, events, first_try, values
 
 _MEDIA_KEYS = (
     ("photos", "photo"),
@@ -45,6 +48,9 @@ _MEDIA_KEYS = (
     ("gifs", "gif"),
 )
 _SYSTEM_TYPES = frozenset({"Subscribe", "Unsubscribe"})
+# A file up to this size is held whole and sorted oldest first (Meta splits threads into
+# files of about 10,000 messages, a few MB); a larger one streams in file order.
+SORT_BYTES = 16 * 1024**2
 _INSTAGRAM_KEYS = (b'"joinable_mode"', b'"is_geoblocked_for_viewer"')
 _MESSENGER_KEYS = (b'"type": "Generic"', b'"type":"Generic"', b'"is_still_participant"')
 
@@ -121,6 +127,107 @@ def _details(message: dict[str, Any], media: list[dict[str, Any]]) -> dict[str, 
     return details
 
 
+def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """A message's text and media: its ``content``, else a shared post, else the media."""
+    content = message.get("content")
+    media = _media(message)
+    share = message.get("share")
+    if isinstance(content, str) and (content or not isinstance(share, dict)):
+        return content, media
+    if isinstance(share, dict):
+        shared = [as_str(share.get(k)).strip() for k in ("share_text", "link")]
+        text = "\n".join(t for t in shared if t)
+        if text:
+            return text, media
+    return media_text(m["kind"] for m in media), media
+
+
+def _key(message: dict[str, Any], stamp: int) -> tuple[str, str, str]:
+    """What tells a message apart for its id: time, sender, content (or media) and media.
+
+    A shared post's text is left out, so ids made before it was read stay the same.
+    """
+    media = _media(message)
+    content = message.get("content")
+    text = content if isinstance(content, str) else media_text(m["kind"] for m in media)
+    fingerprint = "\x1e".join([text, *(m["uri"] for m in media)])
+    return str(stamp), message["sender_name"], fingerprint
+
+
+def _hash(key: tuple[str, str, str]) -> int:
+    digest = hashlib.blake2b("\x1f".join(key).encode("utf-8", "surrogatepass"), digest_size=8)
+    return int.from_bytes(digest.digest(), "big")
+
+
+def _unusable(message: object) -> str | None:
+    """Why a message cannot be imported, or None."""
+    if not isinstance(message, dict):
+        return "not a message object"
+    stamp = message.get("timestamp_ms")
+    if not isinstance(message.get("sender_name"), str):
+        return "no sender_name"
+    if from_epoch(stamp, millis=True) is None or not isinstance(stamp, int | float):
+        return f"no usable timestamp_ms ({stamp!r})"
+    return None
+
+
+@dataclass
+class _Scan:
+    """What the first reading of a ``message_N.json`` found."""
+
+    is_object: bool = False
+    has_messages: bool = False
+    fields: dict[str, Any] = field(default_factory=dict)
+    count: int = 0
+    valid: int = 0
+    shaped: bool = False
+    senders: dict[str, None] = field(default_factory=dict)
+    repeats: dict[int, int] = field(default_factory=dict)
+
+
+_FIELDS = ("participants", "title", "thread_type", "thread_path")
+_WANTED = frozenset({*_FIELDS, "messages.item"})
+
+
+def _scan(reader: Reader, where: str) -> _Scan:
+    scan = _Scan()
+    hashes = array("Q")
+    for prefix, event, value in values(events(reader, where), _WANTED):
+        if not prefix:
+            scan.is_object = scan.is_object or event == "start_map"
+        elif prefix == "messages" and event == "start_array":
+            scan.has_messages = True
+        elif event != "value":
+            continue
+        elif prefix in _FIELDS:
+            scan.fields[prefix] = value
+        elif prefix == "messages.item":
+            scan.count += 1
+            if scan.count <= 50 and isinstance(value, dict):
+                scan.shaped = scan.shaped or ("sender_name" in value and "timestamp_ms" in value)
+            if _unusable(value) is None:
+                scan.valid += 1
+                message = fix_mojibake(value)
+                scan.senders.setdefault(message["sender_name"])
+                hashes.append(_hash(_key(message, int(message["timestamp_ms"]))))
+    # Identical messages (same time, sender and content) are numbered; only they are kept.
+    ordered = sorted(hashes)
+    del hashes
+    for at in range(1, len(ordered)):
+        if ordered[at] == ordered[at - 1]:
+            scan.repeats[ordered[at]] = scan.repeats.get(ordered[at], 1) + 1
+    return scan
+
+
+def _messages(reader: Reader, where: str) -> Iterator[tuple[int, Any]]:
+    """(index, message) for each entry of ``messages``, one at a time."""
+    index = 0
+    for prefix, event, value in values(events(reader, where), frozenset({"messages.item"})):
+        if prefix == "messages.item" and event == "value":
+            yield index, value
+            index += 1
+
+
 def _names(data: dict[str, Any]) -> list[str]:
     found: dict[str, None] = {}
     for p in as_list(data.get("participants")):
@@ -164,67 +271,103 @@ class _MetaConnector:
             FormatError: the file cannot be read or is not a Meta DYI messages file.
         """
         try:
-            raw = path.read_bytes()
+            yield from self._parse(path, options)
+        except Stopped:
+            return  # cancelled while a file was being read
+
+    def _parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        try:
+            scan, repair = first_try(
+                lambda: path.open("rb"),
+                lambda r: _scan(r, path.name),
+                path.name,
+                options.should_cancel,
+            )
+            small = path.stat().st_size <= SORT_BYTES
         except OSError as exc:
             raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
-        data = load_json(raw, path.name)
-        if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+        if not scan.is_object or not scan.has_messages:
             raise FormatError(f'{path.name}: not a Meta messages file (no "messages" list)')
-        head = [m for m in data["messages"][:50] if isinstance(m, dict)]
-        if data["messages"] and not any("sender_name" in m and "timestamp_ms" in m for m in head):
+        if scan.count and not scan.shaped:
             raise FormatError(
                 f"{path.name}: not a Meta messages file (no sender_name/timestamp_ms)"
             )
-        data = fix_mojibake(data)
-        yield from self._items(path, data, options)
+        try:
+            with path.open("rb") as fh:
+                messages = _messages(
+                    Reader(fh, repair=repair, should_cancel=options.should_cancel), path.name
+                )
+                yield from self._items(path, scan, messages, small, options)
+        except OSError as exc:
+            raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
 
-    def _items(self, path: Path, data: dict[str, Any], options: ParseOptions) -> Iterator[Item]:
+    def _items(
+        self,
+        path: Path,
+        scan: _Scan,
+        messages: Iterator[tuple[int, Any]],
+        small: bool,
+        options: ParseOptions,
+    ) -> Iterator[Item]:
         platform = self.name
-        title = as_str(data.get("title")).strip()
-        chat = as_str(data.get("thread_path")).strip() or title or path.parent.name
-        members = _names(data)
+        fields = fix_mojibake(scan.fields)
+        title = as_str(fields.get("title")).strip()
+        chat = as_str(fields.get("thread_path")).strip() or title or path.parent.name
+        members = _names(fields)
         cast = Cast((n, person("member", n, platform)) for n in members)
-
-        rows: list[tuple[int, int, dict[str, Any]]] = []
-        bad: list[Problem] = []
-        messages: list[Any] = data["messages"]
-        for index, message in enumerate(messages):
-            where = f"{path.name}:messages[{index}]"
-            if not isinstance(message, dict):
-                bad.append(Problem(where, "not a message object"))
-                continue
-            sender = message.get("sender_name")
-            stamp = message.get("timestamp_ms")
-            if not isinstance(sender, str):
-                bad.append(Problem(where, "no sender_name"))
-                continue
-            if from_epoch(stamp, millis=True) is None or not isinstance(stamp, int | float):
-                bad.append(Problem(where, f"no usable timestamp_ms ({stamp!r})"))
-                continue
+        for sender in scan.senders:
             cast.add(sender, person("member", sender, platform))
-            rows.append((int(stamp), index, message))
-        rows.sort(key=lambda r: (r[0], -r[1]))  # oldest first; file order is newest first
         if not title:
             title = ", ".join(p.name for p in cast.everyone()) or path.parent.name
-
-        yield from self._owner_hint(data, members, title, options)
-        yield from bad
+        yield from self._owner_hint(fields, members, title, options)
         ids = StableIds(f"{platform}:{chat}")
-        ticker = Ticker(options, len(rows))
-        for done, (stamp, index, message) in enumerate(rows, 1):
-            if not ticker.step(done):
-                return
-            when = from_epoch(stamp, millis=True)
-            assert when is not None
-            where = f"{path.name}:messages[{index}]"
-            yield self._record(message, when, stamp, cast, ids, title, chat, where)
+        ticker = Ticker(options, scan.valid)
+        if small:
+            # Held whole and sorted oldest first, as the numbering of repeats counts.
+            rows: list[tuple[int, int, dict[str, Any]]] = []
+            for index, message in messages:
+                reason = _unusable(message)
+                if reason:
+                    yield Problem(f"{path.name}:messages[{index}]", reason)
+                else:
+                    rows.append((int(message["timestamp_ms"]), index, fix_mojibake(message)))
+            rows.sort(key=lambda r: (r[0], -r[1]))  # oldest first; file order is newest first
+            for done, (stamp, index, message) in enumerate(rows, 1):
+                if not ticker.step(done):
+                    return
+                where = f"{path.name}:messages[{index}]"
+                key = _key(message, stamp)
+                external_id = ids.next(*key)
+                yield self._record(message, stamp, external_id, cast, title, chat, where)
+        else:
+            # Too big to hold: file order (newest first), repeats numbered as sorting would.
+            seen: Counter[int] = Counter()
+            done = 0
+            for index, message in messages:
+                where = f"{path.name}:messages[{index}]"
+                reason = _unusable(message)
+                if reason:
+                    yield Problem(where, reason)
+                    continue
+                done += 1
+                if not ticker.step(done):
+                    return
+                message = fix_mojibake(message)
+                stamp = int(message["timestamp_ms"])
+                key = _key(message, stamp)
+                hashed = _hash(key)
+                number = scan.repeats.get(hashed, 1) - seen[hashed]
+                if hashed in scan.repeats:
+                    seen[hashed] += 1
+                external_id = ids.numbered(number, *key)
+                yield self._record(message, stamp, external_id, cast, title, chat, where)
         ticker.finish()
 
     def _owner_hint(
-        self, data: dict[str, Any], members: list[str], title: str, options: ParseOptions
+        self, fields: dict[str, Any], members: list[str], title: str, options: ParseOptions
     ) -> Iterator[Item]:
         """In a one-to-one thread titled after the other person, the remaining one is the owner."""
-        if data.get("thread_type") != "Regular" or len(members) != 2 or title not in members:
+        if fields.get("thread_type") != "Regular" or len(members) != 2 or title not in members:
             return
         if set(members) & set(options.owner_names):
             return
@@ -233,25 +376,23 @@ class _MetaConnector:
     def _record(
         self,
         message: dict[str, Any],
-        when: datetime,
         stamp: int,
+        external_id: str,
         cast: Cast,
-        ids: StableIds,
         title: str,
         chat: str,
         locator: str,
     ) -> EventRecord:
         sender: str = message["sender_name"]
-        content = message.get("content")
-        media = _media(message)
-        text = content if isinstance(content, str) else media_text(m["kind"] for m in media)
+        text, media = _content(message)
         details = _details(message, media)
         system = message.get("type") in _SYSTEM_TYPES or "users" in details
-        fingerprint = "\x1e".join([text, *(m["uri"] for m in media)])
+        when = from_epoch(stamp, millis=True)
+        assert when is not None
         return EventRecord(
             channel="chat",
             source=self.name,
-            external_id=ids.next(str(stamp), sender, fingerprint),
+            external_id=external_id,
             occurred_at=when,
             title=title,
             text=text,

@@ -81,7 +81,8 @@ _GUESSES: dict[str, tuple[str, ...]] = {
     ),
     "date": (
         "order date", "date", "created at", "created", "purchase date", "bestelldatum",
-        "datum", "date de commande", "fecha", "fecha del pedido",
+        "datum", "date de commande", "fecha", "fecha del pedido", "created date",
+        "created date (utc)", "created (utc)", "created at (utc)", "date (utc)",
     ),
     "email": (
         "email", "e-mail", "email address", "customer email", "buyer email", "mail",

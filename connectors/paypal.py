@@ -7,21 +7,32 @@ Type, Status, Currency, Amount, Receipt ID, Balance``), the 19-column
 customised file and the 41-column business file (``Gross, Fee, Net, From
 Email Address, To Email Address, Transaction ID, …``).
 
-Amounts are signed from the account holder's point of view. So:
+Amounts are signed from the account holder's point of view. Only payments
+received from a buyer become orders:
 
-- a row with a positive amount and a counterparty (``Name``) is a customer's
-  payment: one order event, number = ``Transaction ID`` (the 10-column file
-  has none, so a stable key is made from the row's date, time, name, type,
-  currency and amount), total = ``Gross``/``Amount``, the payer's ``From Email
-  Address``, ``Contact Phone Number`` and ``Name`` as the buyer;
-- a negative refund, reversal or chargeback row is its own event ("Refund
-  <id>") with a negative total and ``details["refund_of"]`` = ``Reference Txn
-  ID``, so a customer's net spend is right whether or not the refunded payment
-  is in the same file, and overlapping exports never count a refund twice;
-- funding and transfer rows (no ``Name``: card or bank deposits, currency
-  conversions, withdrawals), memo rows (``Balance Impact`` = Memo) and money
-  the owner sent are not customer events: they are skipped and the import
-  report says how many.
+- a payment is a row with a positive amount, a counterparty (``Name``) that
+  is not PayPal itself, a ``Balance Impact`` of Credit (when the file has the
+  column) and a ``Type`` that names a payment ("Website Payment", "Express
+  Checkout Payment", "Payment Received", "Subscription Payment", "Zahlung
+  erhalten", …) and not a hold, release, deposit, transfer, conversion,
+  withdrawal, authorization or fee. It is one order event, number =
+  ``Transaction ID`` (the 10-column file has none, so a stable key is made
+  from the row's date, time, name, type, currency and amount), total =
+  ``Gross``/``Amount``, the payer's ``From Email Address``, ``Contact Phone
+  Number`` and ``Name`` as the buyer;
+- a negative refund, reversal or chargeback row is applied to the payment its
+  ``Reference Txn ID`` names: the payment's ``refunded`` amount is the sum of
+  its refunds and its status "refunded" or "partially_refunded". The file is
+  read twice (first the refunds, then the rest) so the order of rows does
+  not matter. A refund of a payment that is not in the file updates that
+  payment's order (same key: its Transaction ID) when it is imported, or
+  already was, so overlapping exports never count a refund twice. A refund
+  naming no payment (the 10-column file) stays its own event ("Refund
+  <key>") with a negative total;
+- everything else — holds and their releases, card and bank deposits,
+  transfers, currency conversions, withdrawals, memo rows, money the owner
+  sent — is skipped, and the import report says how many rows of each
+  kind.
 
 Dates are ``MM/DD/YYYY`` for US accounts and ``DD.MM.YYYY`` or
 ``DD/MM/YYYY`` elsewhere: the day/month order comes from the file's dates,
@@ -34,9 +45,11 @@ amounts (a ``;``-separated file defaults to it).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -69,7 +82,26 @@ from connectors.order_values import (
 _SOURCE = "paypal"
 _WHAT = "a PayPal activity download"
 _KEYS = frozenset({"date", "time", "timezone", "name", "type", "status", "currency"})
-_REFUND_WORDS = ("refund", "reversal", "chargeback")
+_REFUND_WORDS = (
+    "refund", "reversal", "chargeback", "rückzahlung", "erstattung", "rückbuchung",
+    "remboursement", "rétrofacturation", "reembolso", "devolución", "rimborso", "storno",
+    "terugbetaling",
+)  # fmt: skip
+# A Type naming a payment from a buyer (English and the main European languages) …
+_PAYMENT_WORDS = (
+    "payment", "donation", "received", "virtual terminal", "zahlung", "spende", "erhalten",
+    "paiement", "reçu", "pago", "recibido", "pagamento", "ricevuto", "betaling", "ontvangen",
+    "płatność",
+)  # fmt: skip
+# … unless it names money PayPal moves on the account holder's own behalf.
+_NOT_PAYMENT_WORDS = (
+    "hold", "release", "deposit", "transfer", "conversion", "withdraw", "authoriz",
+    "authoris", "fee", "reserve", "cashback", "cash back", "bonus", "einbehalt", "freigabe",
+    "umrechnung", "überweisung", "einzahlung", "abbuchung", "autorisierung", "gebühr",
+    "retenue", "virement", "dépôt", "frais", "retención", "transferencia", "conversión",
+    "depósito", "comisión", "trattenuta", "bonifico", "conversione", "deposito",
+    "commissione", "omrekening", "overboeking", "storting",
+)  # fmt: skip
 _STATUSES = {
     "completed": "paid",
     "cleared": "paid",
@@ -132,6 +164,15 @@ class PayPalConnector:
                 reader.sample(("Gross", "Amount", "Fee", "Net", "Balance")), default
             )
             rows = _Rows(reader.name, options, lambda t: parse_money(t, style), order)
+        # First pass: which payments the file holds and what was refunded of each.
+        quiet = dataclasses.replace(options, progress=None)
+        with CsvReader(path, quiet, _WHAT) as reader:
+            for row in reader.rows():
+                if not isinstance(row, Problem):
+                    rows.note(row)
+            if reader.cancelled:
+                return
+        with CsvReader(path, options, _WHAT) as reader:
             for row in reader.rows():
                 if isinstance(row, Problem):
                     yield row
@@ -142,6 +183,33 @@ class PayPalConnector:
             if reader.cancelled:
                 return
         yield from rows.notices()
+
+
+@dataclass
+class _Refunds:
+    """The refunds of one payment met in the file."""
+
+    total: Decimal = Decimal(0)
+    ids: list[str] = field(default_factory=list)
+    emitted: bool = False
+
+
+def _kind(row: Row, amount: Decimal) -> str:
+    """What a row is: "payment", "refund", or why it is no customer event."""
+    kind = row.get("Type").casefold()
+    impact = row.get("Balance Impact").casefold()
+    if impact == "memo" or amount == 0:
+        return "memo"
+    if not row.get("Name"):
+        return "funding"
+    excluded = any(word in kind for word in _NOT_PAYMENT_WORDS)
+    if row.get("Name").casefold().startswith("paypal") or excluded:
+        return "other"  # PayPal itself, holds and releases, deposits, conversions, fees
+    if amount < 0:
+        return "refund" if any(word in kind for word in _REFUND_WORDS) else "outgoing"
+    if impact not in ("", "credit"):
+        return "other"
+    return "payment" if any(word in kind for word in _PAYMENT_WORDS) else "other"
 
 
 class _Rows:
@@ -159,8 +227,29 @@ class _Rows:
         self.money = money
         self.order = order
         self.skipped: Counter[str] = Counter()
+        self.other_types: Counter[str] = Counter()
         self.keys: Counter[str] = Counter()
         self.unknown_zones: set[str] = set()
+        self.payments: set[str] = set()
+        self.refunds: dict[str, _Refunds] = {}
+        self.applied = 0
+
+    def note(self, row: Row) -> None:
+        """First pass: remember the file's payments and sum the refunds of each."""
+        try:
+            amount = self.money(row.get("Gross", "Amount"))
+        except BadValue:
+            return
+        if amount is None:
+            return
+        kind = _kind(row, amount)
+        txn = row.get("Transaction ID")
+        if kind == "payment" and txn:
+            self.payments.add(txn)
+        elif kind == "refund" and row.get("Reference Txn ID"):
+            refunds = self.refunds.setdefault(row.get("Reference Txn ID"), _Refunds())
+            refunds.total += -amount
+            refunds.ids.append(txn)
 
     def event(self, row: Row) -> EventRecord | Problem | None:
         """The event of one row, a problem, or None for a row that is not a customer event."""
@@ -185,20 +274,23 @@ class _Rows:
             return Problem(locator, "row has no amount; skipped")
         if occurred is None:
             return Problem(locator, "row has no date; skipped")
-        kind = row.get("Type").lower()
-        refund = amount < 0 and any(word in kind for word in _REFUND_WORDS)
-        if row.get("Balance Impact").lower() == "memo" or amount == 0:
-            self.skipped["memo"] += 1
+        kind = _kind(row, amount)
+        if kind not in ("payment", "refund"):
+            self.skipped[kind] += 1
+            if kind == "other":
+                self.other_types[row.get("Type") or "no type"] += 1
             return None
-        if not row.get("Name"):
-            self.skipped["funding"] += 1
-            return None
-        if amount < 0 and not refund:
-            self.skipped["outgoing"] += 1
-            return None
+        refund = kind == "refund"
+        reference = row.get("Reference Txn ID")
+        if refund and reference:
+            return self._refund_of(reference, row, amount, occurred, currency, locator)
         key = self._key(row, amount)
         status = row.get("Status")
         financial = "refunded" if refund else _STATUSES.get(status.lower(), status.lower())
+        refunds = None if refund else self.refunds.get(row.get("Transaction ID"))
+        if refunds is not None and refunds.total:
+            self.applied += len(refunds.ids)
+            financial = "refunded" if refunds.total >= amount else "partially_refunded"
         item = row.get("Item Title")
         lines = (
             (OrderLine(item, quantity, None, row.get("Item ID")),) if item and not refund else ()
@@ -209,10 +301,11 @@ class _Rows:
             total=amount,
             shipping=shipping,
             tax=tax,
+            refunded=refunds.total if refunds is not None and refunds.total else None,
             financial_status=financial,
             platform_order_id=row.get("Transaction ID"),
             paid_at=occurred
-            if not refund and financial in ("paid", "partially_refunded")
+            if not refund and financial in ("paid", "partially_refunded", "refunded")
             else None,
             lines=lines,
         )
@@ -229,6 +322,7 @@ class _Rows:
             "net": row.get("Net"),
             "refund_of": row.get("Reference Txn ID") if refund else "",
             "reference": "" if refund else row.get("Reference Txn ID"),
+            "refund_ids": refunds.ids if refunds is not None else [],
             "invoice_number": row.get("Invoice Number"),
             "receipt_id": row.get("Receipt ID"),
             "subject": row.get("Subject"),
@@ -242,6 +336,39 @@ class _Rows:
         }
         title = f"Refund {key}" if refund else None
         return order_event(_SOURCE, info, occurred, participants, details, locator, title)
+
+    def _refund_of(
+        self,
+        payment: str,
+        row: Row,
+        amount: Decimal,
+        occurred: datetime,
+        currency: str,
+        locator: str,
+    ) -> EventRecord | None:
+        """A refund of ``payment``: applied to it when the file holds it, else an update of
+        that payment's order (its refunded sum), once per payment."""
+        refunds = self.refunds.setdefault(payment, _Refunds(-amount, [row.get("Transaction ID")]))
+        if payment in self.payments or refunds.emitted:
+            return None  # counted on the payment's own row, or already sent
+        refunds.emitted = True
+        self.applied += len(refunds.ids)
+        info = OrderInfo(
+            number=payment,
+            currency=currency,
+            total=None,
+            refunded=refunds.total,
+            financial_status="refunded",
+            platform_order_id=payment,
+        )
+        participants = buyer(
+            _SOURCE,
+            name=row.get("Name"),
+            email=row.get("To Email Address"),
+            phone=row.get("Contact Phone Number"),
+        )
+        details = {"refund_ids": refunds.ids, "type": row.get("Type"), "status": "Refunded"}
+        return order_event(_SOURCE, info, occurred, participants, details, locator)
 
     def _when(self, row: Row) -> datetime | None:
         """The row's Date and Time in its TimeZone (a fixed offset), as UTC."""
@@ -278,6 +405,14 @@ class _Rows:
         for kind, label in what.items():
             if self.skipped[kind]:
                 yield Notice(f"skipped {self.skipped[kind]} {label}; they are not customer orders")
+        if self.skipped["other"]:
+            types = ", ".join(f"{t} ×{n}" for t, n in sorted(self.other_types.items()))
+            yield Notice(
+                f"skipped {self.skipped['other']} rows that are not payments from a buyer "
+                f"({types}); they are not customer orders"
+            )
+        if self.applied:
+            yield Notice(f"applied {self.applied} refunds or reversals to the payments they undo")
         if self.unknown_zones:
             names = ", ".join(sorted(self.unknown_zones))
             yield Notice(f"unknown time zones {names}; those times are read in {self.options.tz}")

@@ -12,7 +12,11 @@ instead of walking into it.
 from __future__ import annotations
 
 import csv
+import decimal
 import importlib
+import logging
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
@@ -50,6 +54,74 @@ _MAPPED: dict[str, tuple[str, str]] = {
 
 SNIFF_BYTES = 64 * 1024
 _MIN_CONFIDENCE = 0.3
+
+log = logging.getLogger(__name__)
+
+# What malformed data (not a bug) raises while a connector reads it: a JSON integer past
+# Python's 4,300-digit limit or a bad value (ValueError, UnicodeError), a number too large
+# (OverflowError), a non-finite amount (decimal.InvalidOperation), JSON nested too deeply
+# (RecursionError).
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    OverflowError,
+    decimal.InvalidOperation,
+    RecursionError,
+)
+
+
+def display_path(path: Path | str) -> str:
+    """``path`` as text that can always be printed and stored.
+
+    A file name that is not valid UTF-8 reaches Python with its bad bytes as
+    lone surrogates; they become backslash escapes (``bad\\xff.mbox``).
+    """
+    return displayable(str(path))
+
+
+def displayable(text: str) -> str:
+    """``text`` with lone surrogates (undecodable bytes of a file name) as backslash escapes."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def special_file(path: Path) -> str | None:
+    """What ``path`` is when it is neither a regular file nor a folder ("a named pipe
+    (FIFO)", "a socket", …), else None. Looks without opening it: opening a FIFO blocks."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None  # reading it will say why
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((what for test, what in _KINDS if test(mode)), "not a regular file")
+
+
+def check_regular(path: Path) -> None:
+    """Refuse a path that is a FIFO, device or socket, before anything opens it.
+
+    Raises:
+        UserFacingError: ``path`` is not a regular file or folder.
+    """
+    what = special_file(path)
+    if what is not None:
+        raise UserFacingError(f"{display_path(path)}: {what}, not a regular file; skipped")
 
 
 @cache
@@ -113,11 +185,12 @@ def read_head(path: Path) -> bytes:
     Raises:
         UserFacingError: the file cannot be read.
     """
+    check_regular(path)
     try:
         with path.open("rb") as fh:
             return fh.read(SNIFF_BYTES)
     except OSError as exc:
-        raise UserFacingError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise UserFacingError(f"{display_path(path)}: cannot read: {exc.strerror or exc}") from exc
 
 
 def detect(path: Path) -> Connector:
@@ -133,15 +206,25 @@ def detect(path: Path) -> Connector:
     best: Connector | None = None
     best_score = 0.0
     for connector in all_connectors():
-        score = connector.sniff(path, head)
+        score = _sniff(connector, path, head)
         if score > best_score:
             best, best_score = connector, score
     if best is None or best_score < _MIN_CONFIDENCE:
         what = "a folder" if path.is_dir() else "a format"
         raise FormatError(
-            f"{path}: not {what} Threadline recognises (supported: {', '.join(names())})"
+            f"{display_path(path)}: not {what} Threadline recognises "
+            f"(supported: {', '.join(names())})"
         )
     return best
+
+
+def _sniff(connector: Connector, path: Path, head: bytes) -> float:
+    """A connector's confidence; malformed data that trips its sniffing counts as "not mine"."""
+    try:
+        return connector.sniff(path, head)
+    except DATA_ERRORS as exc:
+        log.info("%s: %s could not sniff it: %r", display_path(path), connector.name, exc)
+        return 0.0
 
 
 def claims_directory(path: Path) -> bool:
@@ -153,7 +236,7 @@ def claims_directory(path: Path) -> bool:
     Returns:
         True if a connector's ``sniff`` of the directory reaches the threshold.
     """
-    return any(c.sniff(path, b"") >= _MIN_CONFIDENCE for c in all_connectors())
+    return any(_sniff(c, path, b"") >= _MIN_CONFIDENCE for c in all_connectors())
 
 
 def expand(paths: Iterable[Path]) -> Iterator[Path]:
@@ -164,7 +247,8 @@ def expand(paths: Iterable[Path]) -> Iterator[Path]:
     too (nested Maildirs) are looked at: its own files belong to it. Hidden
     files and folders met on the walk are skipped (a Maildir's ``.Sent``
     subfolders are read by the Maildir connector), and so are symbolic links
-    to folders.
+    to folders. Named pipes, devices and sockets met on the walk are yielded
+    (never opened) so the import can say it skipped them (see ``special_file``).
     """
     for path in paths:
         if path.is_dir():
@@ -189,5 +273,5 @@ def _walk(folder: Path) -> Iterator[Path]:
                 continue  # a linked folder may lead back up the tree
             if not claimed or claims_directory(child):
                 yield from _walk(child)
-        elif child.is_file() and not claimed:
+        elif not claimed and (child.is_file() or special_file(child) is not None):
             yield child

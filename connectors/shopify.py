@@ -5,10 +5,12 @@ only on the first row of each order, and later rows of the same order (same
 ``Name``) add line items only. Columns are matched by header name because the
 layout has grown from about 44 to 79 columns over the years. The file is read
 as a stream, holding one order's rows at a time, and each order becomes one
-``EventRecord`` with an ``OrderInfo``. Amounts stay exact ``Decimal`` values,
-dates become aware UTC datetimes (including Excel serial numbers left behind
-by a spreadsheet round trip), and a bad row becomes a ``Problem`` while the
-rest of the file goes on.
+``EventRecord`` with an ``OrderInfo``, keyed by Shopify's order ``Id`` (else
+its ``Name`` and creation time: see ``order_key``), so two stores' ``#1001``
+stay two orders and a newer export of one store updates its orders. Amounts
+stay exact ``Decimal`` values, dates become aware UTC datetimes (including
+Excel serial numbers left behind by a spreadsheet round trip), and a bad row
+becomes a ``Problem`` while the rest of the file goes on.
 
 Spreadsheet round trips are tolerated: the delimiter is detected (a European
 Excel re-saves with ``;`` and may write decimal commas, decided from the
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,6 +42,7 @@ from app.records import (
     Problem,
 )
 from connectors.csv_common import (
+    MAX_GROUP_ROWS,
     CsvReader,
     clean,
     drop_empty,
@@ -47,6 +50,7 @@ from connectors.csv_common import (
     no_currency_notice,
     norm,
     order_event,
+    too_many_rows,
 )
 from connectors.order_values import (
     BadValue,
@@ -59,8 +63,15 @@ from connectors.order_values import (
     parse_money,
     region_date_order,
 )
+from connectors.textfile import KeySet
 
-__all__ = ["ShopifyConnector", "parse_amount", "parse_date", "parse_note_attributes"]
+__all__ = [
+    "ShopifyConnector",
+    "order_key",
+    "parse_amount",
+    "parse_date",
+    "parse_note_attributes",
+]
 
 _WHAT = "a Shopify orders export"
 _REQUIRED = ("Name", "Created at", "Lineitem name")
@@ -127,6 +138,25 @@ def parse_note_attributes(text: str) -> dict[str, str]:
 def _key(name: str) -> str:
     key = norm(name)
     return _ALIASES.get(key, key)
+
+
+def order_key(name: str, order_id: str, created: datetime) -> str:
+    """An order's natural key: Shopify's order ``Id``, else its ``Name`` and creation time.
+
+    Every store numbers its orders ``#1001``, ``#1002``…, so the name alone would
+    let two stores' exports overwrite each other. ``Id`` is unique across
+    Shopify; an export without it (or with an ``Id`` a spreadsheet turned into
+    ``1.67185E+13``) keys an order by its name and the second it was created,
+    which a newer export of the same store repeats and another store does not.
+
+    Args:
+        name: the order's ``Name`` ("#1001").
+        order_id: its ``Id`` cell (may be empty).
+        created: its ``Created at`` time (aware).
+    """
+    if order_id.isdigit():
+        return f"id:{order_id}"
+    return f"{name}@{created.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
 class ShopifyConnector:
@@ -225,7 +255,7 @@ class ShopifyConnector:
         filename = reader.name
         name_index = columns["name"]
         current: _Group | None = None
-        seen: set[str] = set()
+        seen = KeySet()
         for record in reader.records():
             if isinstance(record, Problem):
                 yield record
@@ -250,12 +280,16 @@ class ShopifyConnector:
                 yield Problem(f"{filename}:{start}", "row has no order Name; skipped")
                 continue
             if current is not None and same:
-                if not current.skipped:
+                if current.skipped:
+                    continue
+                if len(current.rows) < MAX_GROUP_ROWS:
                     current.rows.append((start, {k: cells[i] for k, i in columns.items()}))
+                else:
+                    yield too_many_rows(filename, start, name)
                 continue
             if current is not None and not current.skipped:
                 yield current
-            if name in seen:
+            if not seen.add(name):
                 yield Problem(
                     f"{filename}:{start}",
                     f"order {name} appears again after other orders; row skipped "
@@ -263,7 +297,6 @@ class ShopifyConnector:
                 )
                 current = _Group(name, start, skipped=True)
                 continue
-            seen.add(name)
             current = _Group(name, start, [(start, {k: cells[i] for k, i in columns.items()})])
         if current is not None and not current.skipped and not reader.cancelled:
             yield current
@@ -347,7 +380,10 @@ class ShopifyConnector:
         participants: tuple[Participant, ...] = ()
         if buyer_name or email or phone:
             participants = (Participant("buyer", buyer_name, email, phone, platform="shopify"),)
-        return order_event("shopify", info, created, participants, details, locator)
+        key = order_key(group.name, info.platform_order_id, created)
+        return order_event(
+            "shopify", info, created, participants, details, locator, external_id=key
+        )
 
 
 def _needs_order(value: str) -> bool:

@@ -21,14 +21,23 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from contextlib import closing
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from app.errors import FormatError
 from app.records import Channel, EventRecord, Item, Notice, ParseOptions, Participant, Problem
-from connectors.archive import ArchiveError, SafeZip, looks_like_zip, member_names
-from connectors.chat_common import Cast, Ticker, as_list, as_str, from_epoch, load_json, media_text
+from connectors.archive import (
+    ArchiveError,
+    ArchiveRefused,
+    SafeZip,
+    looks_like_zip,
+    member_names,
+)
+from connectors.chat_common import Cast, Ticker, as_list, as_str, from_epoch, media_text
+from connectors.json_stream import BinaryFile, Reader, events, first_try, values
 
 _SOURCE = "slack"
 _DAY_FILE = re.compile(r"(?P<conv>[^/]+)/(?P<day>\d{4}-\d{2}-\d{2})\.json")
@@ -59,6 +68,9 @@ _SYSTEM_SUBTYPES = frozenset(
     }
 )
 _MARKUP = re.compile(r"<([^<>]*)>")
+_BOT_NAME = "Slack app"
+_ITEM = frozenset({"item"})
+_ENTRY_KEYS = ("id", "name", "real_name", "profile", "is_bot", "members")
 _DAY_HEAD = re.compile(rb'^\s*\[\s*\{[^\]]*"(?:ts|type)"\s*:', re.DOTALL)
 
 
@@ -70,6 +82,7 @@ class _User:
     username: str
     display: str
     email: str | None = None
+    is_bot: bool = False
 
     def participant(self) -> Participant:
         return Participant(
@@ -137,21 +150,22 @@ class _Source:
         """A locator prefix for one file of the export."""
         return f"{self.label}!{self._prefix}{name}" if self._zip is not None else name
 
-    def read(self, name: str) -> bytes | None:
-        """One file's bytes; None if the export has no such file.
+    def open(self, name: str) -> BinaryFile:
+        """One file of the export as a binary stream (read with checks inside a zip).
 
         Raises:
-            ArchiveError: the file is too large or unreadable inside the zip.
+            ArchiveError: the file is too large or unreadable inside the zip, or the export
+                has no such file.
             OSError: the file cannot be read from disk.
         """
         if name not in self.names:
-            return None
+            raise ArchiveError(f"{self.where(name)}: no such file")
         if self._zip is not None:
-            return self._zip.read(self._prefix + name, _MAX_DAY_FILE)
+            return self._zip.open(self._prefix + name, _MAX_DAY_FILE)
         target = self._root / name
         if target.stat().st_size > _MAX_DAY_FILE:
             raise ArchiveError(f"{name}: larger than {_MAX_DAY_FILE} bytes")
-        return target.read_bytes()
+        return target.open("rb")
 
     def close(self) -> None:
         """Close the zip, if any."""
@@ -193,7 +207,8 @@ def _users(data: object) -> dict[str, _User]:
         )
         email = as_str(profile.get("email")) or None
         uid = as_str(entry["id"])
-        found[uid] = _User(uid, username, display.strip() or uid, email)
+        is_bot = entry.get("is_bot") is True or uid == "USLACKBOT"
+        found[uid] = _User(uid, username, display.strip() or uid, email, is_bot)
     return found
 
 
@@ -306,17 +321,23 @@ class SlackConnector:
         finally:
             source.close()
 
-    def _load(self, source: _Source, name: str) -> object:
-        """One JSON file of the export (None if absent).
+    def _load(self, source: _Source, name: str) -> list[Any] | None:
+        """The entries of one of the export's list files (None if absent; [] if not a list).
 
         Raises:
+            ArchiveRefused: the archive went over a limit.
             FormatError: the file is unreadable, too large or not JSON.
         """
+        if name not in source.names:
+            return None
+        where = source.where(name)
         try:
-            raw = source.read(name)
+            found, _repair = first_try(
+                lambda: source.open(name), lambda r: _entries(r, where), where
+            )
         except OSError as exc:
-            raise FormatError(f"{source.where(name)}: cannot read: {exc.strerror or exc}") from exc
-        return None if raw is None else load_json(raw, source.where(name))
+            raise FormatError(f"{where}: cannot read: {exc.strerror or exc}") from exc
+        return found if isinstance(found, list) else []
 
     def _parse(self, source: _Source, options: ParseOptions) -> Iterator[Item]:
         yield from source.problems
@@ -325,6 +346,8 @@ class SlackConnector:
             raise FormatError(f"{source.label}: not a Slack export (no <channel>/<date>.json)")
         try:
             users = _users(self._load(source, "users.json"))
+        except ArchiveRefused:
+            raise
         except FormatError as exc:
             yield Problem(source.where("users.json"), str(exc))
             users = {}
@@ -334,6 +357,8 @@ class SlackConnector:
         for list_name in _CONV_FILES:
             try:
                 listed = self._load(source, list_name)
+            except ArchiveRefused:
+                raise
             except FormatError as exc:
                 yield Problem(source.where(list_name), str(exc))
                 continue
@@ -349,43 +374,74 @@ class SlackConnector:
             ordered.setdefault(id(conv), conv)
         ticker = Ticker(options, len(days), every=1)
         for conv in ordered.values():
-            if (yield from self._conversation(source, conv, users, ticker)) is False:
+            if (yield from self._conversation(source, conv, users, ticker, options)) is False:
                 return
         ticker.finish()
 
     def _conversation(
-        self, source: _Source, conv: _Conversation, users: dict[str, _User], ticker: Ticker
+        self,
+        source: _Source,
+        conv: _Conversation,
+        users: dict[str, _User],
+        ticker: Ticker,
+        options: ParseOptions,
     ) -> Generator[Item, None, bool]:
-        """One conversation's events; returns False if the user cancelled."""
-        messages: list[tuple[str, dict[str, Any]]] = []
-        for name in conv.days:
-            if not ticker.step(ticker.done + 1):
-                return False
-            try:
-                data = self._load(source, name)
-            except FormatError as exc:
-                yield Problem(source.where(name), str(exc))
-                continue
-            if not isinstance(data, list):
-                yield Problem(source.where(name), "not a list of messages")
-                continue
-            for index, message in enumerate(data):
-                where = f"{source.where(name)}[{index}]"
-                if not isinstance(message, dict):
-                    yield Problem(where, "not a message object")
-                else:
-                    messages.append((where, message))
+        """One conversation's events, one day file at a time; returns False if cancelled.
+
+        A first reading of each day file learns who speaks in the conversation (everyone is
+        a member of every message); the second turns each message into an event. Only the
+        speakers are held, never a day's or the channel's messages.
+        """
         cast = Cast()
         if len(conv.members) <= _MAX_MEMBERS:
             for uid in conv.members:
-                cast.add(uid, _participant(uid, {}, users))
-        for _where, message in messages:
-            key = _author_key(message)
-            if key:
-                cast.add(key, _participant(key, message, users))
-        for where, message in messages:
-            record = self._record(message, where, conv, cast, users)
-            yield record if record is not None else Problem(where, "no usable ts")
+                if not (uid in users and users[uid].is_bot):
+                    cast.add(uid, _participant(uid, {}, users))
+        bots: dict[str, Participant] = {}  # automated senders: authors, never members
+        repairs: dict[str, bool] = {}
+        failed: dict[str, tuple[str, str]] = {}
+        for name in conv.days:
+            if options.should_cancel is not None and options.should_cancel():
+                return False
+            where = source.where(name)
+            try:
+                found, repairs[name] = first_try(
+                    partial(source.open, name), partial(_speakers, where=where, users=users), where
+                )
+            except ArchiveRefused:
+                raise
+            except (FormatError, OSError) as exc:
+                failed[name] = (where, _reason(where, exc))
+                continue
+            if found is None:
+                failed[name] = (where, "not a list of messages")
+                continue
+            for key, member, bot in found:
+                if bot:
+                    bots.setdefault(key, replace(member, role="author"))
+                else:
+                    cast.add(key, member)
+        for name in conv.days:
+            if not ticker.step(ticker.done + 1):
+                return False
+            if name in failed:
+                yield Problem(*failed[name])
+                continue
+            try:
+                with closing(source.open(name)) as fh:
+                    reader = Reader(fh, repair=repairs[name])
+                    for index, message in _messages(reader, source.where(name)):
+                        where = f"{source.where(name)}[{index}]"
+                        if not isinstance(message, dict):
+                            yield Problem(where, "not a message object")
+                            continue
+                        record = self._record(message, where, conv, cast, bots, users)
+                        yield record if record is not None else Problem(where, "no usable ts")
+            except ArchiveRefused:
+                raise
+            except (FormatError, OSError) as exc:
+                where = source.where(name)
+                yield Problem(where, _reason(where, exc))
         return True
 
     def _record(
@@ -394,6 +450,7 @@ class SlackConnector:
         where: str,
         conv: _Conversation,
         cast: Cast,
+        bots: dict[str, Participant],
         users: dict[str, _User],
     ) -> EventRecord | None:
         ts = as_str(message.get("ts"))
@@ -403,12 +460,19 @@ class SlackConnector:
         subtype = as_str(message.get("subtype"))
         system = subtype in _SYSTEM_SUBTYPES
         files = _files(message)
+        key = _author_key(message)
+        bot = _is_bot(key, message, users)
         text = render_text(as_str(message.get("text")), users)
+        attached = _attachments_text(message, users)
+        if attached and (bot or not text.strip()):
+            text = f"{text}\n{attached}" if text.strip() else attached
         if not text.strip() and files:
             text = media_text("file" for _ in files)
         details: dict[str, Any] = {"channel": conv.name}
         if subtype:
             details["subtype"] = subtype
+        if bot and not system:
+            details["automated"] = True  # a bot or integration: an automated sender
         if files:
             details["files"] = files
         thread_ts = as_str(message.get("thread_ts"))
@@ -422,7 +486,13 @@ class SlackConnector:
         edited = message.get("edited")
         if isinstance(edited, dict) and (at := from_epoch(as_str(edited.get("ts")))):
             details["edited_at"] = at.isoformat()
-        key = _author_key(message)
+        if system or not key:
+            participants = cast.everyone()
+        elif bot:
+            author = bots.get(key) or replace(_participant(key, message, users), role="author")
+            participants = (author, *cast.everyone())
+        else:
+            participants = cast.speaking(key)
         return EventRecord(
             channel="chat",
             source=_SOURCE,
@@ -430,7 +500,7 @@ class SlackConnector:
             occurred_at=when,
             title=conv.title,
             text=text,
-            participants=cast.speaking(key) if key and not system else cast.everyone(),
+            participants=participants,
             direction="system" if system else None,
             thread_key=f"{_SOURCE}:{conv.id}",
             details=details,
@@ -446,14 +516,106 @@ def _author_key(message: dict[str, Any]) -> str:
     )
 
 
+def _is_bot(key: str, message: dict[str, Any], users: dict[str, _User]) -> bool:
+    """Whether a bot or an integration wrote the message (an automated sender)."""
+    user = users.get(key)
+    if user is not None and user.is_bot:
+        return True
+    return (
+        message.get("subtype") == "bot_message"
+        or bool(as_str(message.get("bot_id")))
+        or isinstance(message.get("bot_profile"), dict)
+    )
+
+
 def _participant(key: str, message: dict[str, Any], users: dict[str, _User]) -> Participant:
     user = users.get(key)
     if user is not None:
         return user.participant()
-    bot = message.get("bot_profile")
-    name = as_str(bot.get("name")) if isinstance(bot, dict) else ""
-    name = name or as_str(message.get("username")) or key
+    profile = message.get("bot_profile")
+    name = as_str(profile.get("name")).strip() if isinstance(profile, dict) else ""
+    name = name or as_str(message.get("username")).strip()
+    if not name and _is_bot(key, message, users):
+        name = _BOT_NAME  # never a raw bot id as a name
+    name = name or key
     return Participant(role="member", name=name, handle=name, platform=_SOURCE, platform_id=key)
+
+
+def _attachments_text(message: dict[str, Any], users: dict[str, _User]) -> str:
+    """The readable text of a message's ``attachments`` (what bots and integrations post).
+
+    Each attachment gives its ``pretext``, ``title``, ``text`` and ``fields`` (``title:
+    value``), or its plain-text ``fallback`` when it has none of them.
+    """
+    parts: list[str] = []
+    for item in as_list(message.get("attachments")):
+        if not isinstance(item, dict):
+            continue
+        lines = [as_str(item.get(k)).strip() for k in ("pretext", "title", "text")]
+        for entry in as_list(item.get("fields")):
+            if isinstance(entry, dict):
+                title, value = as_str(entry.get("title")).strip(), as_str(entry.get("value"))
+                value = value.strip()
+                lines.append(f"{title}: {value}" if title and value else title or value)
+        lines = [line for line in lines if line]
+        if not lines and as_str(item.get("fallback")).strip():
+            lines = [as_str(item.get("fallback")).strip()]
+        parts.extend(lines)
+    return render_text("\n".join(parts), users)
+
+
+def _reason(where: str, exc: BaseException) -> str:
+    """A failure's one-line reason, named after the file (as ``FormatError`` messages are)."""
+    if isinstance(exc, OSError):
+        return f"{where}: cannot read: {exc.strerror or exc}"
+    return str(exc)
+
+
+def _entries(reader: Reader, where: str) -> list[Any] | None:
+    """The items of a top-level JSON array (None if the file holds something else)."""
+    found: list[Any] | None = None
+    for prefix, event, value in values(events(reader, where), _ITEM):
+        if not prefix and event == "start_array":
+            found = []
+        elif prefix == "item" and event == "value" and found is not None:
+            found.append(_slim(value))
+    return found
+
+
+def _slim(entry: object) -> object:
+    """Only what the connector reads of a users.json or channels.json entry."""
+    if not isinstance(entry, dict):
+        return entry
+    return {k: entry[k] for k in _ENTRY_KEYS if k in entry}
+
+
+def _speakers(
+    reader: Reader, where: str, users: dict[str, _User]
+) -> list[tuple[str, Participant, bool]] | None:
+    """Who writes in one day file, in order, and whether as a bot (None if not a list)."""
+    found: dict[tuple[str, bool], Participant] | None = None
+    for prefix, event, value in values(events(reader, where), _ITEM):
+        if not prefix and event == "start_array":
+            found = {}
+        elif prefix == "item" and event == "value" and found is not None:
+            key = _author_key(value) if isinstance(value, dict) else ""
+            if key:
+                assert isinstance(value, dict)
+                seen = (key, _is_bot(key, value, users))
+                if seen not in found:
+                    found[seen] = _participant(key, value, users)
+    if found is None:
+        return None
+    return [(key, member, bot) for (key, bot), member in found.items()]
+
+
+def _messages(reader: Reader, where: str) -> Iterator[tuple[int, Any]]:
+    """(index, message) for each entry of a day file, one at a time."""
+    index = 0
+    for prefix, event, value in values(events(reader, where), _ITEM):
+        if prefix == "item" and event == "value":
+            yield index, value
+            index += 1
 
 
 def _reactions(message: dict[str, Any], users: dict[str, _User]) -> list[dict[str, Any]]:

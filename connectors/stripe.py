@@ -12,8 +12,12 @@ The creation time column names its zone: ``Created date (UTC)`` (current) or
 ``Created (UTC)`` (older exports); an export made in another zone says so in
 the column name (``Created date (Europe/Berlin)``, ``… (GMT+01:00)``), and
 the times are read in that zone. The Dashboard lets users choose columns, so
-everything but ``id``, ``Amount``, ``Currency`` and a created column is
-optional. Status maps to Shopify's vocabulary: Paid → paid (or
+everything but ``Amount``, ``Currency`` and a created column is optional. A
+cut-down export without the ``id`` column keys each payment by its
+``PaymentIntent ID`` when it has one, else by a stable digest of the row's
+created time, amount, currency, description, card name and customer (a
+second identical row gets ``-2``), and its number is shown as that key.
+Status maps to Shopify's vocabulary: Paid → paid (or
 partially_refunded/refunded by the refunded amount), Refunded → refunded,
 Failed → failed, Canceled → voided, an uncaptured payment → authorized; the
 raw status stays in ``details["status"]``. The buyer is ``Customer Email``,
@@ -23,7 +27,9 @@ platform id); ``Shipping Name`` and the shipping address stay in ``details``.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -54,6 +60,22 @@ _REFUNDED = re.compile(r"refunded date\s*\((?P<zone>[^)]+)\)", re.IGNORECASE)
 _STRIPE_SIGNS = frozenset(
     {"amountrefunded", "sellermessage", "captured", "paymentintentid", "customeremail", "cardlast4"}
 )
+# Further columns only Stripe's export has, for a cut-down export without ``id``.
+_CUT_DOWN_SIGNS = _STRIPE_SIGNS | frozenset(
+    {
+        "convertedamount",
+        "convertedcurrency",
+        "statementdescriptor",
+        "customerdescription",
+        "customerid",
+        "cardbrand",
+        "cardfunding",
+        "taxesonfee",
+        "islink",
+        "paymentsourcetype",
+    }
+)
+_KEY_FIELDS = ("Amount", "Currency", "Description", "Card Name", "Customer ID", "Customer Email")
 
 
 def _column(header: list[str], pattern: re.Pattern[str]) -> tuple[str, str] | None:
@@ -83,13 +105,23 @@ class StripeConnector:
         Returns:
             0.9 for a header with ``id``, ``Amount``, ``Currency``, a
             ``Created … (<zone>)`` column and a Stripe column such as
-            ``Amount Refunded`` or ``Seller Message``, else 0.0.
+            ``Amount Refunded`` or ``Seller Message``; 0.8 for a cut-down
+            export without ``id`` that has ``Amount``, ``Currency``, a
+            ``Created date (<zone>)`` column and a Stripe column such as
+            ``Statement Descriptor`` or ``Converted Amount``, or ``Created date
+            (UTC)`` itself with ``Status`` or ``Description``; else 0.0.
         """
         cells = header_cells(head)
         keys = {norm(cell) for cell in cells}
-        if not {"id", "amount", "currency"} <= keys or _column(cells, _CREATED) is None:
+        created = _column(cells, _CREATED)
+        if not {"amount", "currency"} <= keys or created is None:
             return 0.0
-        return 0.9 if keys & _STRIPE_SIGNS else 0.0
+        if "id" in keys:
+            return 0.9 if keys & _STRIPE_SIGNS else 0.0
+        stripe_name = created[0].strip().lower().startswith("created date")
+        if keys & _CUT_DOWN_SIGNS or (stripe_name and keys & {"status", "description"}):
+            return 0.8
+        return 0.0
 
     def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
         """Yield one order event per payment, and a problem per bad row.
@@ -106,8 +138,9 @@ class StripeConnector:
         """
         with CsvReader(path, options, _WHAT) as reader:
             created = _column(reader.header, _CREATED)
-            if not reader.has("id", "Amount", "Currency") or created is None:
-                raise reader.fail("no id, Amount, Currency and Created date (UTC) columns")
+            if not reader.has("Amount", "Currency") or created is None:
+                raise reader.fail("no Amount, Currency and Created date (UTC) columns")
+            keys = _Keys(created[0], has_id=reader.has("id"))
             zones: dict[str, tzinfo] = {}
             for found in (created, _column(reader.header, _REFUNDED)):
                 if found is None:
@@ -126,19 +159,20 @@ class StripeConnector:
                 if isinstance(row, Problem):
                     yield row
                     continue
-                yield self._payment(reader.name, row, created[0], refunded_cell, zones)
+                yield self._payment(reader.name, row, keys, refunded_cell, zones)
 
     def _payment(
         self,
         filename: str,
         row: Row,
-        created_cell: str,
+        keys: _Keys,
         refunded_cell: str,
         zones: dict[str, tzinfo],
     ) -> EventRecord | Problem:
         """One payment row as an order event, or a problem."""
         locator = f"{filename}:{row.line}"
-        payment_id = row.get("id")
+        created_cell = keys.created_cell
+        payment_id = keys.key(row)
         if not payment_id:
             return Problem(locator, "row has no payment id; skipped")
         column = ""
@@ -179,6 +213,29 @@ class StripeConnector:
             platform_id=row.get("Customer ID"),
         )
         return order_event(_SOURCE, info, occurred, participants, details, locator)
+
+
+class _Keys:
+    """Each payment's natural key: its ``id``; in a cut-down export without that
+    column, its PaymentIntent ID or a stable digest of the row."""
+
+    def __init__(self, created_cell: str, *, has_id: bool) -> None:
+        self.created_cell = created_cell
+        self.has_id = has_id
+        self.seen: Counter[str] = Counter()
+
+    def key(self, row: Row) -> str:
+        """The key ("" for a row of a file with ids whose id is empty)."""
+        if self.has_id:
+            return row.get("id")
+        intent = row.get("PaymentIntent ID")
+        if intent:
+            return intent
+        basis = "|".join([row.get(self.created_cell), *(row.get(f) for f in _KEY_FIELDS)])
+        digest = hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+        self.seen[digest] += 1
+        count = self.seen[digest]
+        return f"stripe-{digest}" if count == 1 else f"stripe-{digest}-{count}"
 
 
 def _financial(status: str, captured: str, total: Any, refunded: Any) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,10 @@ from connectors.chat_common import (
     Ticker,
     as_str,
     from_epoch,
-    load_json,
     media_text,
     person,
 )
+from connectors.json_stream import Reader, Stopped, events, first_try, values
 
 _SOURCE = "telegram"
 _PLACEHOLDER = re.compile(
@@ -161,19 +162,117 @@ def _when(message: dict[str, Any], options: ParseOptions) -> datetime | None:
     return naive.astimezone(UTC)
 
 
-def _chats(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(where, chat) for each chat of an export, single-chat or full-account."""
-    if isinstance(data.get("messages"), list):
-        return [("", data)]
-    found: list[tuple[str, dict[str, Any]]] = []
-    for section in ("chats", "left_chats"):
-        block = data.get(section)
-        items = block.get("list") if isinstance(block, dict) else None
-        if isinstance(items, list):
-            for index, chat in enumerate(items):
-                if isinstance(chat, dict) and isinstance(chat.get("messages"), list):
-                    found.append((f"{section}[{index}].", chat))
-    return found
+_SECTIONS = ("chats", "left_chats")
+_ITEM_STARTS = frozenset({"start_map", "start_array", "string", "number", "boolean", "null"})
+
+
+@dataclass
+class _Chat:
+    """One chat of an export as the first reading found it: its fields, size and speakers."""
+
+    where: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    has_messages: bool = False
+    count: int = 0
+    sampled: int = 0
+    dated: bool = False
+    speakers: dict[str, tuple[str, str]] = field(default_factory=dict)  # key: (from_id, name)
+    cast: Cast = field(default_factory=Cast)
+
+    def see(self, message: object) -> None:
+        self.count += 1
+        if not isinstance(message, dict):
+            return
+        if self.count <= 20:
+            self.sampled += 1
+            self.dated = self.dated or "date_unixtime" in message or "date" in message
+        if message.get("type") == "message":
+            author = as_str(message.get("from"))
+            from_id = as_str(message.get("from_id"))
+            if from_id or author:
+                self.speakers.setdefault(from_id or author, (from_id, author))
+
+    def make_cast(self) -> None:
+        chat_id = as_str(self.fields.get("id"))
+        name = as_str(self.fields.get("name")).strip()
+        cast = Cast()
+        if as_str(self.fields.get("type")) in _PERSONAL and name:
+            user = f"user{chat_id}" if chat_id else ""
+            cast.add(user or name, person("member", name, _SOURCE, platform_id=user))
+        for key, (from_id, author) in self.speakers.items():
+            cast.add(key, person("member", author, _SOURCE, platform_id=from_id))
+        self.cast = cast
+
+
+@dataclass
+class _Export:
+    """What the first reading of a ``result.json`` found."""
+
+    is_object: bool = False
+    single: _Chat = field(default_factory=lambda: _Chat(""))
+    listed: dict[tuple[str, int], _Chat] = field(default_factory=dict)
+    personal: object = None
+
+    def chats(self) -> dict[tuple[str, int], _Chat]:
+        """The chats to import, by (section, index); ("", 0) for a single-chat export."""
+        if self.single.has_messages:
+            return {("", 0): self.single}
+        return {k: c for k, c in self.listed.items() if c.has_messages}
+
+
+def _wanted() -> frozenset[str]:
+    found = {"personal_information", "messages.item", "id", "type", "name"}
+    for section in _SECTIONS:
+        found |= {f"{section}.list.item.{k}" for k in ("id", "type", "name", "messages.item")}
+    return frozenset(found)
+
+
+_WANTED = _wanted()
+
+
+class _Walk:
+    """Follows which chat the parse events are in."""
+
+    def __init__(self, export: _Export) -> None:
+        self.export = export
+        self.index = dict.fromkeys(_SECTIONS, -1)
+
+    def chat(self, prefix: str, event: str) -> tuple[tuple[str, int], _Chat | None, str]:
+        """For one event: (chat key, chat, what the event is about within it)."""
+        section, dot, rest = prefix.partition(".list.item")
+        if not dot or section not in _SECTIONS:
+            return ("", 0), self.export.single, prefix
+        rest = rest.removeprefix(".")
+        key = (section, self.index[section])
+        if not rest and event in _ITEM_STARTS:
+            self.index[section] += 1
+            key = (section, self.index[section])
+            if event == "start_map":
+                self.export.listed[key] = _Chat(f"{section}[{key[1]}].")
+        return key, self.export.listed.get(key), rest
+
+
+def _scan(reader: Reader, where: str) -> _Export:
+    export = _Export()
+    walk = _Walk(export)
+    for prefix, event, value in values(events(reader, where), _WANTED):
+        if not prefix and event != "value":
+            export.is_object = export.is_object or event == "start_map"
+            continue
+        _key, chat, rest = walk.chat(prefix, event)
+        if chat is None:
+            continue
+        if rest == "messages" and event == "start_array":
+            chat.has_messages = True
+        elif event != "value":
+            continue
+        elif rest == "messages.item":
+            chat.see(value)
+        elif prefix == "personal_information":
+            export.personal = value
+        elif rest in ("id", "type", "name"):
+            chat.fields[rest] = value
+    return export
 
 
 class TelegramConnector:
@@ -223,32 +322,48 @@ class TelegramConnector:
             FormatError: the file cannot be read or is not a Telegram export.
         """
         try:
-            raw = path.read_bytes()
+            yield from self._parse(path, options)
+        except Stopped:
+            return  # cancelled while a file was being read
+
+    def _parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        try:
+            export, repair = first_try(
+                lambda: path.open("rb"),
+                lambda r: _scan(r, path.name),
+                path.name,
+                options.should_cancel,
+            )
         except OSError as exc:
             raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
-        data = load_json(raw, path.name)
-        chats = _chats(data) if isinstance(data, dict) else []
+        chats = export.chats() if export.is_object else {}
         if not chats:
             raise FormatError(f"{path.name}: not a Telegram export (no chat with messages)")
-        assert isinstance(data, dict)
-        sample = [m for _, chat in chats for m in chat["messages"][:20] if isinstance(m, dict)]
-        if sample and not any("date_unixtime" in m or "date" in m for m in sample):
+        if any(c.sampled for c in chats.values()) and not any(c.dated for c in chats.values()):
             raise FormatError(f"{path.name}: not a Telegram export (messages have no date)")
-        yield from self._account_owner(data, options)
-        total = sum(len(chat["messages"]) for _, chat in chats)
-        ticker = Ticker(options, total)
+        yield from self._account_owner(export.personal, options)
+        for chat in chats.values():
+            chat.make_cast()
+        ticker = Ticker(options, sum(c.count for c in chats.values()))
         done = 0
-        for where, chat in chats:
-            for item in self._chat(path, where, chat, options):
-                if isinstance(item, EventRecord):
-                    done += 1
-                    if not ticker.step(done):
-                        return
-                yield item
+        try:
+            with path.open("rb") as fh:
+                for item in self._messages(
+                    path,
+                    Reader(fh, repair=repair, should_cancel=options.should_cancel),
+                    chats,
+                    options,
+                ):
+                    if isinstance(item, EventRecord):
+                        done += 1
+                        if not ticker.step(done):
+                            return
+                    yield item
+        except OSError as exc:
+            raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
         ticker.finish()
 
-    def _account_owner(self, data: dict[str, Any], options: ParseOptions) -> Iterator[Item]:
-        info = data.get("personal_information")
+    def _account_owner(self, info: object, options: ParseOptions) -> Iterator[Item]:
         if not isinstance(info, dict):
             return
         name = " ".join(
@@ -260,49 +375,52 @@ class TelegramConnector:
         if phone:
             yield OwnerHint("phone", phone)
 
-    def _chat(
-        self, path: Path, where: str, chat: dict[str, Any], options: ParseOptions
+    def _messages(
+        self,
+        path: Path,
+        reader: Reader,
+        chats: dict[tuple[str, int], _Chat],
+        options: ParseOptions,
     ) -> Iterator[Item]:
-        chat_id = as_str(chat.get("id"))
-        chat_type = as_str(chat.get("type"))
-        name = as_str(chat.get("name")).strip()
-        key = chat_id or name  # exports trimmed of both share one scope
-        title = name or ("Saved messages" if chat_type == "saved_messages" else "Telegram chat")
-        cast = Cast()
-        if chat_type in _PERSONAL and name:
-            user = f"user{chat_id}" if chat_id else ""
-            cast.add(user or name, person("member", name, _SOURCE, platform_id=user))
-        messages: list[Any] = chat["messages"]
-        for message in messages:
-            if isinstance(message, dict) and message.get("type") == "message":
-                author = as_str(message.get("from"))
-                from_id = as_str(message.get("from_id"))
-                if from_id or author:
-                    member = person("member", author, _SOURCE, platform_id=from_id)
-                    cast.add(from_id or author, member)
-        yield from self._chat_owner(cast, chat_type, name, options)
-        ids = StableIds(f"{_SOURCE}:{key}")
-        for index, message in enumerate(messages):
-            locator = f"{path.name}:{where}messages[{index}]"
-            if not isinstance(message, dict):
+        """The second reading: each chat's owner hint and messages, one message at a time."""
+        walk = _Walk(_Export())
+        ids: dict[tuple[str, int], StableIds] = {}
+        numbers: dict[tuple[str, int], int] = {}
+        for prefix, event, value in values(events(reader, path.name), _WANTED):
+            key, _seen, rest = walk.chat(prefix, event)
+            chat = chats.get(key)
+            if chat is None:
+                continue
+            if rest == "messages" and event == "start_array" and key not in ids:
+                yield from self._chat_owner(chat, options)
+                chat_id = as_str(chat.fields.get("id"))
+                name = as_str(chat.fields.get("name")).strip()
+                ids[key] = StableIds(f"{_SOURCE}:{chat_id or name}")
+                numbers[key] = 0
+            if rest != "messages.item" or event != "value" or key not in ids:
+                continue
+            index = numbers[key]
+            numbers[key] += 1
+            locator = f"{path.name}:{chat.where}messages[{index}]"
+            if not isinstance(value, dict):
                 yield Problem(locator, "not a message object")
                 continue
-            kind = message.get("type")
+            kind = value.get("type")
             if kind not in ("message", "service"):
                 if kind != "unsupported":
                     yield Problem(locator, f"unknown message type {kind!r}")
                 continue
-            when = _when(message, options)
+            when = _when(value, options)
             if when is None:
                 yield Problem(locator, "no usable date_unixtime or date")
                 continue
-            yield self._record(message, when, cast, ids, chat_id, key, title, locator)
+            yield self._record(value, when, chat, ids[key], locator)
 
-    def _chat_owner(
-        self, cast: Cast, chat_type: str, name: str, options: ParseOptions
-    ) -> Iterator[Item]:
+    def _chat_owner(self, chat: _Chat, options: ParseOptions) -> Iterator[Item]:
         """A private chat named after one of exactly two speakers: the other one is the owner."""
-        people = [p.name for p in cast.everyone()]
+        chat_type = as_str(chat.fields.get("type"))
+        name = as_str(chat.fields.get("name")).strip()
+        people = [p.name for p in chat.cast.everyone()]
         if chat_type != "personal_chat" or len(people) != 2 or people.count(name) != 1:
             return
         if set(people) & set(options.owner_names):
@@ -313,13 +431,16 @@ class TelegramConnector:
         self,
         message: dict[str, Any],
         when: datetime,
-        cast: Cast,
+        chat: _Chat,
         ids: StableIds,
-        chat_id: str,
-        key: str,
-        title: str,
         locator: str,
     ) -> EventRecord:
+        chat_id = as_str(chat.fields.get("id"))
+        name = as_str(chat.fields.get("name")).strip()
+        key = chat_id or name  # exports trimmed of both share one scope
+        chat_type = as_str(chat.fields.get("type"))
+        title = name or ("Saved messages" if chat_type == "saved_messages" else "Telegram chat")
+        cast = chat.cast
         system = message.get("type") == "service"
         details = _details(message)
         if system:

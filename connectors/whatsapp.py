@@ -2,28 +2,36 @@
 
 A message starts with a timestamp header, ``<ts> - <author>: <text>`` on Android or
 ``[<ts>] <author>: <text>`` on iOS; a header without ``<author>: `` is a system line, and
-any other line continues the previous message. The timestamp layout depends on the phone's
-locale (day/month order, separators, 12/24-hour clock, localised AM/PM, optional seconds),
-so the file is read twice: the first pass collects every header and infers the day/month
-order from the whole file (falling back on the import options and telling the user with a
-``Notice``), the second pass turns each message into an ``EventRecord``. Timestamps carry no
-zone; they are read in ``options.tz`` and stored as UTC. Nothing is dropped: a header with an
-impossible date is reported as a ``Problem`` and its line is kept in the previous message.
+so is an iOS line whose text starts with a left-to-right mark (iOS writes its notices in
+every language that way, as if the contact wrote them; media placeholders carry the mark
+too and stay the sender's). WhatsApp's own notices (encryption, security code) belong to
+nobody. Any other line continues the previous message. The timestamp layout depends on the
+phone's locale (day/month order, separators, 12/24-hour clock, localised AM/PM, optional
+seconds, right-to-left marks and the Arabic comma, Arabic-Indic digits), so the file is
+streamed twice, never held: the first pass keeps only the evidence for the day/month order
+of the whole file (falling back on the import options and telling the user with a
+``Notice``), the authors and the group's name; the second pass turns each message into an
+``EventRecord``, collecting at most ``MAX_TEXT_CHARS`` of it and counting the rest
+(``text_cut``). The encoding is UTF-8 unless a BOM or the bytes say otherwise
+(``connectors.textfile``). Timestamps carry no zone; they are read in ``options.tz`` and
+stored as UTC. Nothing is dropped: a header with an impossible date is reported as a
+``Problem`` and its line is kept in the previous message.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from app.errors import FormatError
 from app.records import (
+    MAX_TEXT_CHARS,
     Channel,
     EventRecord,
     Item,
@@ -35,11 +43,21 @@ from app.records import (
     Role,
 )
 from connectors.archive import SafeZip, looks_like_zip, member_names
+from connectors.chat_common import StableIds
+from connectors.textfile import SAMPLE_BYTES, bounded_lines, detect_encoding
 
 _SOURCE = "whatsapp"
 _SNIFF_LINES = 50
 _PROGRESS_EVERY = 500
 _MAX_AUTHOR = 80
+_MAX_PLACEHOLDER = 1000
+# Distinct authors remembered (a WhatsApp group has at most 1,024 members); more are
+# still authors of their messages, only not listed as members of every message.
+_MAX_AUTHORS = 5000
+# A line is held up to the text bound (plus room for its header); the rest is counted.
+_MAX_LINE_CHARS = MAX_TEXT_CHARS + 1000
+# Stands for the left-to-right mark iOS writes after ``Name: `` (see ``_line_text``).
+_SYSTEM_MARK = "\ue000"
 
 # Invisible marks are dropped; the odd spaces WhatsApp puts around AM/PM become plain spaces.
 _INVISIBLE = {0x200E: None, 0x200F: None, 0xFEFF: None, 0x202F: " ", 0x00A0: " ", 0x2009: " "}
@@ -48,9 +66,9 @@ _INVISIBLE.update({cp: None for cp in (*range(0x202A, 0x202F), *range(0x2066, 0x
 _HEADER = re.compile(
     r"(?P<open>\[)?"
     r"(?P<d1>\d{4}|\d{1,2})(?P<sep>[./-])\s?(?P<d2>\d{1,2})(?P=sep)\s?(?P<d3>\d{4}|\d{1,2})\.?"
-    r",?\s*(?:klo\s+)?(?:(?P<pre>上午|下午|오전|오후)\s*)?"
+    r"[,،]?\s*(?:klo\s+)?(?:(?P<pre>上午|下午|오전|오후)\s*)?"
     r"(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?:[:.](?P<s>\d{2}))?"
-    r"(?:\s*(?P<ampm>[AaPp]\.?\s?[Mm]\.?|上午|下午|오전|오후))?"
+    r"(?:\s*(?P<ampm>[AaPp]\.?\s?[Mm]\.?|上午|下午|오전|오후|ص|م))?"
     r"(?(open)\](?:\s|$)|\s[-–](?:\s|$))"
     r"(?P<rest>.*)",
     re.DOTALL,
@@ -58,6 +76,11 @@ _HEADER = re.compile(
 _ENCRYPTION = re.compile(
     r"(?:Messages and calls are end-to-end encrypted|Messages to this (?:group|chat) are now "
     r"secured|Messages you send to this (?:group|chat) are now secured)",
+    re.IGNORECASE,
+)
+# WhatsApp's own notices in English (any language when iOS marks them, see ``_split_notice``).
+_NOTICE = re.compile(
+    f"(?:{_ENCRYPTION.pattern}|(?:Your|.{{1,80}}'s) security code with .{{1,80}} changed)",
     re.IGNORECASE,
 )
 _SYSTEM_AUTHOR = re.compile(
@@ -153,13 +176,30 @@ class _Head:
 
 @dataclass
 class _Msg:
-    """A message being collected, line by line."""
+    """A message being collected, line by line, up to ``MAX_TEXT_CHARS`` (the rest counted)."""
 
     line_no: int
     local: datetime
     when: datetime
     author: str | None
     lines: list[str] = field(default_factory=list)
+    notice: bool = False  # WhatsApp's own notice (encryption, security code)
+    size: int = 0
+    cut: int = 0
+
+    def add(self, line: str, cut: int = 0) -> None:
+        """Add one line (``cut`` characters of it already left out)."""
+        joint = 1 if self.lines else 0  # the line break before it
+        room = MAX_TEXT_CHARS + 1 - self.size - joint
+        if room < 0:
+            self.cut += joint + len(line) + cut
+            return
+        if len(line) > room:
+            self.cut += len(line) - room
+            line = line[:room]
+        self.lines.append(line)
+        self.size += joint + len(line)
+        self.cut += cut
 
 
 def _year(digits: str) -> int:
@@ -170,7 +210,7 @@ def _clock(m: re.Match[str]) -> tuple[int, int, int] | None:
     hour, minute, second = int(m["h"]), int(m["mi"]), int(m["s"] or 0)
     marker = (m["ampm"] or m["pre"] or "").lower().replace(".", "").replace(" ", "")
     if marker and hour <= 12:
-        pm = marker in ("pm", "下午", "오후")
+        pm = marker in ("pm", "下午", "오후", "م")
         hour = hour % 12 + (12 if pm else 0)
     if hour > 23 or minute > 59 or second > 59:
         return None
@@ -205,23 +245,38 @@ def _head(line: str) -> _Head | None:
 
 
 def _split(rest: str, known: tuple[str, ...]) -> tuple[str | None, str]:
-    """The author (None for a system line) and the text of a header line's remainder.
+    """The author (None for a system line) and the text of a header line's remainder."""
+    author, text, _notice = _split_notice(rest, known)
+    return author, text
+
+
+def _split_notice(rest: str, known: tuple[str, ...]) -> tuple[str | None, str, bool]:
+    """The author (None for a system line), the text, and whether it is WhatsApp's own notice.
 
     ``known`` (longest first) are authors seen elsewhere; ``Name:text`` without the space
-    after the colon is read as a message only for them.
+    after the colon is read as a message only for them. On iOS a system line names the
+    chat or contact like an author, but its text starts with a left-to-right mark
+    (``_SYSTEM_MARK`` here), whatever the language: such a line is a system line unless it
+    is a media placeholder (which iOS marks the same way). WhatsApp's own notices (the
+    end-to-end encryption and security-code lines) are nobody's event.
     """
     author, sep, text = rest.partition(": ")
     if not sep:
+        rest = rest.replace(_SYSTEM_MARK, "")
         for name in known:
             if rest.startswith(name + ":"):
-                return name, rest[len(name) + 1 :].removeprefix(" ")
-        return None, rest.strip()
-    author = author.strip()
-    if _ENCRYPTION.match(text.lstrip()):
-        return None, text.strip()
+                return name, rest[len(name) + 1 :].removeprefix(" "), False
+        return None, rest.strip(), bool(_NOTICE.match(rest.strip()))
+    author = author.strip().replace(_SYSTEM_MARK, "")
+    marked = text.startswith(_SYSTEM_MARK)
+    text = text.replace(_SYSTEM_MARK, "")
+    if _NOTICE.match(text.lstrip()):
+        return None, text.strip(), True
+    if marked and _media(text) is None:
+        return None, text.strip(), True
     if not author or len(author) > _MAX_AUTHOR or _SYSTEM_AUTHOR.search(author):
-        return None, rest.strip()
-    return author, text
+        return None, rest.replace(_SYSTEM_MARK, "").strip(), False
+    return author, text, False
 
 
 def _kind_of_file(name: str) -> str:
@@ -236,7 +291,9 @@ def _kind_of_file(name: str) -> str:
 
 def _media(text: str) -> dict[str, str | None] | None:
     """The media placeholder a message's first line holds, if any."""
-    first = text.split("\n", 1)[0].strip()
+    first = text.partition("\n")[0].strip()
+    if len(first) > _MAX_PLACEHOLDER:
+        return None  # a placeholder is a file name and a few words; this is someone's text
     if m := _ATTACHED.fullmatch(first):
         name = m["file"].strip()
         return {"kind": _kind_of_file(name), "file": name}
@@ -296,13 +353,26 @@ def _to_utc(local: datetime, tz: tzinfo, previous: datetime | None) -> datetime:
 
 
 def _decode(raw: bytes) -> list[str]:
+    """The lines of the start of a file (for sniffing), normalised."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = raw.decode("utf-16", errors="replace")
     else:
         text = raw.decode("utf-8-sig", errors="replace")
     if "\n" not in text:
         text = text.replace("\r", "\n")
-    return [normalize_text(line.removesuffix("\r")) for line in text.split("\n")]
+    return [_line_text(line.removesuffix("\r")) for line in text.split("\n")]
+
+
+def _line_text(raw: str) -> str:
+    """One line as the parser reads it: invisible marks dropped, odd spaces made plain.
+
+    The left-to-right mark iOS puts right after ``Name: `` (it opens system notices and
+    media placeholders in every language) becomes ``_SYSTEM_MARK``, so ``_split`` can
+    tell a notice from what the person wrote.
+    """
+    if "\u200e" in raw:
+        raw = raw.replace(": \u200e", ": " + _SYSTEM_MARK, 1)
+    return normalize_text(raw)
 
 
 def _region_order(region: str) -> tuple[str, str]:
@@ -315,10 +385,38 @@ def _region_order(region: str) -> tuple[str, str]:
     return "dmy", f"region {code}"
 
 
-def _decide_order(heads: list[_Head], options: ParseOptions, where: str) -> tuple[str, list[str]]:
+@dataclass
+class _Evidence:
+    """What the first pass learns from the whole file, without holding its lines."""
+
+    only: Counter[str] = field(default_factory=Counter)  # dates that fit one order only
+    ambiguous: bool = False
+    authors: dict[str, set[str]] = field(default_factory=dict)  # author -> date keys seen
+    groups: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+
+    def add(self, h: _Head) -> None:
+        if not h.year_first:
+            if len(h.dates) == 1:
+                self.only[next(iter(h.dates))] += 1
+            elif len(h.dates) == 2:
+                self.ambiguous = True
+        if not h.dates:
+            return
+        author, text = _split(h.rest, ())
+        if author is not None:
+            keys = self.authors.get(author)
+            if keys is not None:
+                keys.update(h.dates)
+            elif len(self.authors) < _MAX_AUTHORS:
+                self.authors[author] = set(h.dates)
+        elif len(self.groups) < _MAX_AUTHORS and (g := _GROUP_CREATED.search(text)):
+            self.groups.append((g["name"], frozenset(h.dates)))
+
+
+def _decide_order(evidence: _Evidence, options: ParseOptions, where: str) -> tuple[str, list[str]]:
     """The day/month order for the file's non-year-first dates, and notices about the choice."""
-    only = Counter(next(iter(h.dates)) for h in heads if not h.year_first and len(h.dates) == 1)
-    ambiguous = any(not h.year_first and len(h.dates) == 2 for h in heads)
+    only = evidence.only
+    ambiguous = evidence.ambiguous
     asked = options.date_order
     if only["dmy"] and only["mdy"]:
         order = "dmy" if only["dmy"] >= only["mdy"] else "mdy"
@@ -387,6 +485,10 @@ class WhatsAppConnector:
     def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
         """Yield owner hints and notices, then one event per message and problems on the way.
 
+        The file is streamed twice (first for the date order, authors and group name, then
+        for the messages), so memory stays flat whatever its size; a message is collected
+        up to ``MAX_TEXT_CHARS`` and the rest only counted.
+
         Args:
             path: the exported ``.txt`` file.
             options: zone of the timestamps, date order or region, owner names, progress
@@ -402,16 +504,23 @@ class WhatsAppConnector:
         try:
             with path.open("rb") as fh:
                 zipped = looks_like_zip(fh.read(4))
-            raw = b"" if zipped else path.read_bytes()
+            size = path.stat().st_size
         except OSError as exc:
             raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from exc
         if zipped:
             yield from self._zip(path, options)
-        else:
-            yield from self._text(raw, path.name, _chat_name(path), options, {})
+            return
+
+        def opener() -> BinaryIO:
+            try:
+                return path.open("rb")
+            except OSError as exc:
+                raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+        yield from self._text(opener, size, path.name, _chat_name(path), options, {})
 
     def _zip(self, path: Path, options: ParseOptions) -> Iterator[Item]:
-        """A ``.zip`` export: the chat text read in memory, its media listed by reference."""
+        """A ``.zip`` export: the chat text read from the archive, its media listed by reference."""
         with SafeZip(path) as archive:
             for name, why in archive.rejected:
                 yield Problem(f"{path.name}!{name}", f"archive member skipped: {why}")
@@ -426,38 +535,56 @@ class WhatsAppConnector:
         named = _chat_name(Path(base) if base != "_chat.txt" else path)
         where = f"{path.name}!{member}"
         yield from self._text(
-            raw, where, named, options, {k: (v.name, v.size) for k, v in media.items()}
+            lambda: io.BytesIO(raw),
+            len(raw),
+            where,
+            named,
+            options,
+            {k: (v.name, v.size) for k, v in media.items()},
         )
 
     def _text(
         self,
-        raw: bytes,
+        opener: Callable[[], BinaryIO],
+        size: int,
         where: str,
         named: tuple[str, bool],
         options: ParseOptions,
         media: dict[str, tuple[str, int]],
     ) -> Iterator[Item]:
         """Parse the text of an export; ``where`` prefixes locators, ``media`` is the zip's."""
-        lines = _decode(raw)
-        first = [line for line in lines if line.strip()][:_SNIFF_LINES]
-        if not any(_HEADER.match(line) for line in first):
-            raise FormatError(
-                f"{where}: not a WhatsApp chat export (no line starts with a date and time)"
-            )
-        heads = [_head(line) for line in lines]
-        order, notes = _decide_order([h for h in heads if h], options, where)
+        with opener() as fh:
+            encoding, newline = _text_layout(fh)
+        evidence = _Evidence()
+        with opener() as fh:
+            nonblank = 0
+            found = False
+            for index, (line, _cut) in enumerate(_lines(fh, encoding, newline)):
+                if index % _PROGRESS_EVERY == 0 and found:
+                    if options.should_cancel is not None and options.should_cancel():
+                        return
+                    if options.progress is not None:  # the first pass is the first half
+                        options.progress(min(fh.tell(), size) // 2, size)
+                h = _head(line)
+                if not found and line.strip():
+                    nonblank += 1
+                    found = h is not None
+                    if not found and nonblank >= _SNIFF_LINES:
+                        break
+                if h is not None:
+                    evidence.add(h)
+            if not found:
+                raise FormatError(
+                    f"{where}: not a WhatsApp chat export (no line starts with a date and time)"
+                )
+        order, notes = _decide_order(evidence, options, where)
         chat, from_file_name = named
 
-        authors: dict[str, None] = {}
-        group: str | None = None
-        for h in heads:
-            if h is None or not (h.dates.get("ymd") or h.dates.get(order)):
-                continue
-            author, text = _split(h.rest, ())
-            if author is not None:
-                authors.setdefault(author)
-            elif group is None and (g := _GROUP_CREATED.search(text)):
-                group = g["name"]
+        def valid(keys: Collection[str]) -> bool:
+            return "ymd" in keys or order in keys
+
+        authors = [a for a, keys in evidence.authors.items() if valid(keys)]
+        group = next((name for name, keys in evidence.groups if valid(keys)), None)
         known = set(authors)
         if (
             from_file_name
@@ -468,16 +595,18 @@ class WhatsAppConnector:
             yield OwnerHint("name", next(a for a in authors if a != chat))
         for note in notes:
             yield Notice(note)
-        yield from self._messages(
-            where, raw, lines, heads, order, options, chat, group, list(authors), media
-        )
+        with opener() as fh:
+            lines = _lines(fh, encoding, newline)
+            yield from self._messages(
+                where, fh, size, lines, order, options, chat, group, authors, media
+            )
 
     def _messages(
         self,
         where_file: str,
-        raw: bytes,
-        lines: list[str],
-        heads: list[_Head | None],
+        fh: BinaryIO,
+        total: int,
+        lines: Iterator[tuple[str, int]],
         order: str,
         options: ParseOptions,
         chat: str,
@@ -487,27 +616,24 @@ class WhatsAppConnector:
     ) -> Iterator[Item]:
         """The second pass: group lines into messages and turn them into records."""
         known = tuple(sorted(names, key=len, reverse=True))
-        people = {
-            a: (_person("author", a), *(_person("member", b) for b in names if b != a))
-            for a in names
-        }
         everyone = tuple(_person("member", a) for a in names)
+        people: dict[str, tuple[Participant, ...]] = {}
 
         def speakers(author: str) -> tuple[Participant, ...]:
-            if author not in people:
-                people[author] = (_person("author", author), *everyone)
-            return people[author]
+            found = people.get(author)
+            if found is None:
+                found = (_person("author", author), *(p for p in everyone if p.name != author))
+                if len(people) < _MAX_AUTHORS:
+                    people[author] = found
+            return found
 
-        seen: Counter[str] = Counter()
+        ids = StableIds(chat)
         current: _Msg | None = None
         previous: datetime | None = None
-        total = len(raw)
 
         def record(msg: _Msg) -> EventRecord:
             text = "\n".join(msg.lines).rstrip()
-            key = "\x1f".join((chat, msg.local.isoformat(), msg.author or "", text))
-            digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-            seen[digest] += 1
+            external_id = ids.next(msg.local.isoformat(), msg.author or "", text)
             details: dict[str, Any] = {}
             if group is not None:
                 details["group"] = group
@@ -518,43 +644,71 @@ class WhatsAppConnector:
                     if found is None
                     else {**media, "archive_member": found[0], "size": found[1]}
                 )
+            if msg.author is not None:
+                participants = speakers(msg.author)
+            elif msg.notice:
+                participants = ()  # WhatsApp's own notice is nobody's event
+            else:
+                participants = everyone
             return EventRecord(
                 channel="chat",
                 source=_SOURCE,
-                external_id=f"{digest}:{seen[digest]}",
+                external_id=external_id,
                 occurred_at=msg.when,
                 title=chat,
                 text=text,
-                participants=everyone if msg.author is None else speakers(msg.author),
+                participants=participants,
                 direction="system" if msg.author is None else None,
                 thread_key=f"{_SOURCE}:{chat}",
                 details=details,
                 locator=f"{where_file}:{msg.line_no}",
+                text_cut=msg.cut,
             )
 
-        for index, (line, h) in enumerate(zip(lines, heads, strict=True)):
+        for index, (line, cut) in enumerate(lines):
             if index % _PROGRESS_EVERY == 0:
                 if options.should_cancel is not None and options.should_cancel():
                     return
                 if options.progress is not None:
-                    options.progress(total * index // max(len(lines), 1), total)
-            where = f"{where_file}:{index + 1}"
+                    options.progress((total + min(fh.tell(), total)) // 2, total)
+            h = _head(line)
             local = None if h is None else (h.dates.get("ymd") or h.dates.get(order))
             if h is not None and local is not None:
                 if current is not None:
                     yield record(current)
-                author, text = _split(h.rest, known)
+                author, text, notice = _split_notice(h.rest, known)
                 previous = _to_utc(local, options.tz, previous)
-                current = _Msg(index + 1, local, previous, author, [text])
+                current = _Msg(index + 1, local, previous, author, [], notice=notice)
+                current.add(text, cut)
                 continue
+            line = line.replace(_SYSTEM_MARK, "")  # only a header line has a system mark
+            where = f"{where_file}:{index + 1}"
             if h is not None:
                 kept = "kept in the previous message" if current else "no message before it"
-                yield Problem(where, f"impossible date or time {h.stamp!r}; line {kept}: {line}")
+                yield Problem(
+                    where, f"impossible date or time {h.stamp!r}; line {kept}: {line[:200]}"
+                )
             elif current is None and line.strip():
-                yield Problem(where, f"text before the first message: {line}")
+                yield Problem(where, f"text before the first message: {line[:200]}")
             if current is not None:
-                current.lines.append(line)
+                current.add(line, cut)
         if current is not None:
             yield record(current)
         if options.progress is not None:
             options.progress(total, total)
+
+
+def _text_layout(fh: BinaryIO) -> tuple[str, str]:
+    """The encoding of an export and the line end that splits it (``\\r`` in old Mac files)."""
+    encoding = detect_encoding(fh)
+    sample = fh.read(SAMPLE_BYTES).decode(encoding, errors="replace")
+    fh.seek(0)
+    newline = "\r" if "\n" not in sample and "\r" in sample else "\n"
+    return encoding, newline
+
+
+def _lines(fh: BinaryIO, encoding: str, newline: str) -> Iterator[tuple[str, int]]:
+    """The lines of an export, normalised, each cut at ``_MAX_LINE_CHARS`` (and how much)."""
+    stream = io.TextIOWrapper(fh, encoding=encoding, errors="replace", newline=newline)
+    for line, cut in bounded_lines(stream, _MAX_LINE_CHARS):
+        yield _line_text(line.removesuffix("\n").removesuffix("\r")), cut

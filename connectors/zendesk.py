@@ -19,14 +19,16 @@ ticket share the thread ``zendesk:ticket:<id>``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from app.errors import FormatError
 from app.records import Channel, EventRecord, Item, Notice, ParseOptions, Participant, Problem
-from connectors.chat_common import Ticker, as_list, as_str, load_json
+from connectors.chat_common import Ticker, as_list, as_str
+from connectors.json_stream import Reader, Stopped, events, first_try, values
 
 _SOURCE = "zendesk"
 _TOP_KEYS = ("ticket", "tickets", "audits")
@@ -49,20 +51,24 @@ def _time(value: object) -> datetime | None:
 class _People:
     """Zendesk users by id, with what the file tells about them."""
 
-    def __init__(self, users: object) -> None:
+    def __init__(self, users: Iterable[dict[str, Any]]) -> None:
         self._users: dict[str, dict[str, Any]] = {}
-        for user in users if isinstance(users, list) else []:
-            if isinstance(user, dict) and as_str(user.get("id")):
-                self._users[as_str(user["id"])] = user
+        for user in users:
+            self._users[as_str(user["id"])] = user
         self._emails: dict[str, str] = {}
+        self._names: dict[str, str] = {}
 
-    def learn_email(self, uid: str, address: str) -> None:
+    def learn(self, uid: str, data: dict[str, Any]) -> None:
+        """What a ticket or audit from ``uid`` says about them: ``via.source.from``."""
+        address, name = _from(data)
         if uid and "@" in address:
             self._emails.setdefault(uid, address)
+        if uid and name and name != address:
+            self._names.setdefault(uid, name)
 
     def get(self, uid: str, role: str) -> Participant:
         user = self._users.get(uid, {})
-        name = as_str(user.get("name")).strip()
+        name = as_str(user.get("name")).strip() or self._names.get(uid, "")
         email = as_str(user.get("email")).strip() or self._emails.get(uid)
         # Without a name or address, a handle keeps the person recognisable in lists; a
         # made-up display name would later clash with the real one and mark the id shared.
@@ -91,11 +97,78 @@ def _via(data: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def _from_address(data: dict[str, Any]) -> str:
+def _from(data: dict[str, Any]) -> tuple[str, str]:
+    """``via.source.from``: the sender's address and name (an email ticket's requester)."""
     via = data.get("via")
     source = via.get("source") if isinstance(via, dict) else None
     sender = source.get("from") if isinstance(source, dict) else None
-    return as_str(sender.get("address")) if isinstance(sender, dict) else ""
+    if not isinstance(sender, dict):
+        return "", ""
+    return as_str(sender.get("address")).strip(), as_str(sender.get("name")).strip()
+
+
+@dataclass
+class _Scan:
+    """What the first reading of the file found: its shape, size, users, subjects."""
+
+    is_object: bool = False
+    shape: str | None = None
+    count: int = 0
+    users: list[dict[str, Any]] = field(default_factory=list)
+    subjects: dict[str, str] = field(default_factory=dict)
+    requesters: dict[str, str] = field(default_factory=dict)
+    arrays: set[str] = field(default_factory=set)
+
+
+_WANTED = frozenset({"users.item", "audits.item"})
+_USER_KEYS = ("id", "name", "email")
+
+
+def _scan(reader: Reader, where: str) -> _Scan:
+    scan = _Scan()
+    counts = {"audits": 0, "tickets": 0}
+    for prefix, event, value in values(events(reader, where), _WANTED):
+        if not prefix:
+            scan.is_object = scan.is_object or event == "start_map"
+        elif prefix in _TOP_KEYS and event in ("start_array", "start_map"):
+            scan.arrays.add(f"{prefix}:{event}")
+        elif prefix == "tickets.item" and event not in ("map_key", "end_map", "end_array"):
+            counts["tickets"] += 1
+        elif prefix == "users.item" and event == "value":
+            if isinstance(value, dict) and as_str(value.get("id")):
+                scan.users.append({k: value[k] for k in _USER_KEYS if k in value})
+        elif prefix == "audits.item" and event == "value":
+            counts["audits"] += 1
+            _learn_subject(scan, value)
+    for shape, event in (("audits", "start_array"), ("tickets", "start_array")):
+        if f"{shape}:{event}" in scan.arrays:
+            scan.shape, scan.count = shape, counts[shape]
+            break
+    else:
+        if "ticket:start_map" in scan.arrays:
+            scan.shape, scan.count = "ticket", 1
+    return scan
+
+
+def _learn_subject(scan: _Scan, audit: object) -> None:
+    found = audit.get("events") if isinstance(audit, dict) else None
+    for event in found if isinstance(found, list) else []:
+        if isinstance(event, dict) and event.get("type") in ("Create", "Change"):
+            assert isinstance(audit, dict)
+            tid = as_str(audit.get("ticket_id"))
+            field_name, value = as_str(event.get("field_name")), as_str(event.get("value"))
+            if field_name == "subject" and value:
+                scan.subjects[tid] = value
+            elif field_name == "requester_id" and value:
+                scan.requesters.setdefault(tid, value)
+
+
+def _stream(reader: Reader, where: str, shape: str) -> Iterator[Any]:
+    """The tickets or audits of the file, one at a time."""
+    prefix = "ticket" if shape == "ticket" else f"{shape}.item"
+    for found, event, value in values(events(reader, where), frozenset({prefix})):
+        if found == prefix and event == "value":
+            yield value
 
 
 class ZendeskConnector:
@@ -147,28 +220,51 @@ class ZendeskConnector:
             FormatError: the file cannot be read or is not Zendesk ticket JSON.
         """
         try:
-            raw = path.read_bytes()
+            yield from self._parse(path, options)
+        except Stopped:
+            return  # cancelled while a file was being read
+
+    def _parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        try:
+            scan, repair = first_try(
+                lambda: path.open("rb"),
+                lambda r: _scan(r, path.name),
+                path.name,
+                options.should_cancel,
+            )
         except OSError as exc:
             raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
-        data = load_json(raw, path.name)
-        if not isinstance(data, dict):
+        if not scan.is_object:
             raise FormatError(f"{path.name}: not Zendesk ticket JSON (not an object)")
-        people = _People(data.get("users"))
-        if isinstance(data.get("audits"), list):
-            yield from self._audits(path, data["audits"], people, options)
-        elif isinstance(data.get("tickets"), list):
-            yield from self._tickets(path, "tickets", data["tickets"], people, options)
-        elif isinstance(data.get("ticket"), dict):
-            yield from self._tickets(path, "ticket", [data["ticket"]], people, options)
-        else:
+        if scan.shape is None:
             raise FormatError(
                 f"{path.name}: not Zendesk ticket JSON (no ticket, tickets or audits)"
             )
+        people = _People(scan.users)
+        try:
+            with path.open("rb") as fh:
+                found = _stream(
+                    Reader(fh, repair=repair, should_cancel=options.should_cancel),
+                    path.name,
+                    scan.shape,
+                )
+                if scan.shape == "audits":
+                    yield from self._audits(path, found, scan, people, options)
+                else:
+                    yield from self._tickets(path, scan.shape, found, scan.count, people, options)
+        except OSError as exc:
+            raise FormatError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
 
     def _tickets(
-        self, path: Path, key: str, tickets: list[Any], people: _People, options: ParseOptions
+        self,
+        path: Path,
+        key: str,
+        tickets: Iterable[Any],
+        total: int,
+        people: _People,
+        options: ParseOptions,
     ) -> Iterator[Item]:
-        ticker = Ticker(options, len(tickets))
+        ticker = Ticker(options, total)
         for index, ticket in enumerate(tickets):
             if not ticker.step(index + 1):
                 return
@@ -182,12 +278,12 @@ class ZendeskConnector:
                 yield Problem(where, "ticket without id or created_at")
                 continue
             requester = as_str(ticket.get("requester_id"))
-            people.learn_email(requester, _from_address(ticket))
+            people.learn(requester, ticket)
             others = [as_str(ticket.get("submitter_id")), as_str(ticket.get("assignee_id"))]
             details: dict[str, Any] = {"ticket_id": tid, **_via(ticket)}
-            for field in ("status", "priority", "type"):
-                if as_str(ticket.get(field)):
-                    details[field] = as_str(ticket[field])
+            for key_name in ("status", "priority", "type"):
+                if as_str(ticket.get(key_name)):
+                    details[key_name] = as_str(ticket[key_name])
             tags = ticket.get("tags")
             if isinstance(tags, list) and tags:
                 details["tags"] = [as_str(t) for t in tags]
@@ -209,22 +305,16 @@ class ZendeskConnector:
         ticker.finish()
 
     def _audits(
-        self, path: Path, audits: list[Any], people: _People, options: ParseOptions
+        self,
+        path: Path,
+        audits: Iterable[Any],
+        scan: _Scan,
+        people: _People,
+        options: ParseOptions,
     ) -> Iterator[Item]:
-        subjects: dict[str, str] = {}
-        requesters: dict[str, str] = {}
-        for audit in audits:
-            found = audit.get("events") if isinstance(audit, dict) else None
-            for event in found if isinstance(found, list) else []:
-                if isinstance(event, dict) and event.get("type") in ("Create", "Change"):
-                    tid = as_str(audit.get("ticket_id"))
-                    field, value = as_str(event.get("field_name")), as_str(event.get("value"))
-                    if field == "subject" and value:
-                        subjects[tid] = value
-                    elif field == "requester_id" and value:
-                        requesters.setdefault(tid, value)
+        subjects, requesters = scan.subjects, scan.requesters
         private = 0
-        ticker = Ticker(options, len(audits))
+        ticker = Ticker(options, scan.count)
         for index, audit in enumerate(audits):
             if not ticker.step(index + 1):
                 return
@@ -237,7 +327,7 @@ class ZendeskConnector:
             if not tid or when is None:
                 yield Problem(where, "audit without ticket_id or created_at")
                 continue
-            for number, event in enumerate(audit["events"]):
+            for number, event in enumerate(audit["events"]):  # one audit is small
                 if not isinstance(event, dict) or event.get("type") != "Comment":
                     continue
                 if event.get("public") is False:
@@ -250,7 +340,7 @@ class ZendeskConnector:
                 author = as_str(event.get("author_id")) or as_str(audit.get("author_id"))
                 requester = requesters.get(tid, "")
                 if author == requester:
-                    people.learn_email(author, _from_address(audit))
+                    people.learn(author, audit)
                 details: dict[str, Any] = {"ticket_id": tid, **_via(audit)}
                 if requester:
                     details["author_is_requester"] = author == requester

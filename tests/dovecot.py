@@ -5,7 +5,10 @@ starts ``dovecot`` on 127.0.0.1 with a throw-away configuration: a
 passwd-file user, Maildir storage, a plain/STARTTLS listener and an implicit
 TLS listener on random free ports, a certificate signed by a CA made for the
 test (``server.ca_file``), and a Sent folder found only by its RFC 6154
-``\\Sent`` flag (a decoy folder called "Sent" has none). When Dovecot is
+``\\Sent`` flag (a decoy folder called "Sent" has none), and users named
+``echo…`` (``ECHO_USER``) whose login is always refused with a reason that
+quotes the LOGIN command, password included, as some servers do (a
+checkpassword script answers for them). When Dovecot is
 missing it is installed with apt-get if the tests run as root (CI does);
 otherwise the tests are skipped with the reason.
 
@@ -30,6 +33,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -48,6 +52,7 @@ USER = "tester"
 PASSWORD = "tl-Secret-9f8e7d6c5b4a"
 UNICODE_PASSWORD = "Pässwörd-ünïcode"
 SENT = "Éléments envoyés"
+ECHO_USER = "echo"  # the "echo*" users of the checkpassword passdb in _CONFIG
 BASE_DATE = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
@@ -162,6 +167,24 @@ def _make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     return ca_path, cert_path, key_path
 
 
+# Dovecot's checkpassword protocol: "user\0password\0…" on fd 3; to answer, exec the reply
+# helper given as argv[1] with the extra fields named in EXTRA. "nologin" plus "reason" makes
+# the login fail with that reason as the server's answer, here the command with the password.
+_ECHO_SCRIPT = """\
+#!{python}
+import os, sys
+data = b""
+while True:
+    chunk = os.read(3, 4096)
+    if not chunk:
+        break
+    data += chunk
+user, password = (part.decode("utf-8", "replace") for part in data.split(b"\\0")[:2])
+os.environ.update(USER=user, nologin="y", EXTRA="nologin reason")
+os.environ["reason"] = 'LOGIN %s "%s" failed' % (user, password)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
 _CONFIG = """\
 base_dir = {root}/run
 state_dir = {root}/state
@@ -180,6 +203,11 @@ default_internal_group = {internal_group}
 default_login_user = {login_user}
 first_valid_uid = 1
 mail_location = maildir:{root}/mail/%u
+passdb {{
+  driver = checkpassword
+  args = {root}/echo-login
+  username_filter = echo*
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
@@ -430,6 +458,10 @@ def dovecot_server() -> Iterator[Dovecot]:
         # Dovecot re-reads a changed passwd-file at most once a second, so every
         # test's user exists from the start.
         server.write_users({"unicode": UNICODE_PASSWORD} | {u: PASSWORD for u in _USERS})
+        echo = root / "echo-login"
+        python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+        echo.write_text(_ECHO_SCRIPT.format(python=python), encoding="utf-8")
+        echo.chmod(0o755)
         server.conf.write_text(
             _CONFIG.format(
                 root=root,

@@ -12,6 +12,8 @@ by the IMAP server itself. Nothing here mocks a protocol.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import secrets as pysecrets
 import shutil
@@ -396,15 +398,32 @@ active_value = true
 
 
 @pytest.fixture(scope="session")
-def oauth_dovecot(oauth_server_session: OAuthServer) -> Iterator[Dovecot]:
+def oauth_dovecot_session(oauth_server_session: OAuthServer) -> Iterator[Dovecot]:
     """A Dovecot whose only way in is an access token the OAuth server vouches for."""
     yield from _oauth_dovecot(oauth_server_session, "xoauth2 oauthbearer")
 
 
 @pytest.fixture(scope="session")
-def xoauth2_dovecot(oauth_server_session: OAuthServer) -> Iterator[Dovecot]:
+def xoauth2_dovecot_session(oauth_server_session: OAuthServer) -> Iterator[Dovecot]:
     """The same, offering XOAUTH2 only (as Microsoft's servers do)."""
     yield from _oauth_dovecot(oauth_server_session, "xoauth2")
+
+
+_mailboxes = itertools.count(1)
+
+
+@pytest.fixture
+def oauth_dovecot(oauth_dovecot_session: Dovecot) -> Dovecot:
+    """The shared OAuth Dovecot, seen as a fresh user with an empty mailbox."""
+    return dataclasses.replace(oauth_dovecot_session, user=f"oauth{next(_mailboxes)}", owner=False)
+
+
+@pytest.fixture
+def xoauth2_dovecot(xoauth2_dovecot_session: Dovecot) -> Dovecot:
+    """The XOAUTH2-only Dovecot, seen as a fresh user with an empty mailbox."""
+    return dataclasses.replace(
+        xoauth2_dovecot_session, user=f"oauth{next(_mailboxes)}", owner=False
+    )
 
 
 def _oauth_dovecot(oauth_server_session: OAuthServer, mechanisms: str) -> Iterator[Dovecot]:

@@ -199,3 +199,65 @@ def test_demo_command_loads_the_demo(cli: CLI) -> None:
     assert sum(f["added"] for f in report["files"]) == 29
     names = {c["name"] for c in cli.json("customers")}
     assert {"Jane Doe", "Priya Patel", "John Smith", "Zoë Müller"} <= names
+
+
+def _one_line(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and "SELECT" not in result.stderr
+    assert lines[0].startswith("threadline: ")
+    return lines[0]
+
+
+def test_queries_and_arguments_get_one_line_answers(cli: CLI, tmp_path: Path) -> None:
+    cli.json("import", str(DEMO / "bloom-and-branch-mail.mbox"))
+    # Hundreds of repeated words are one word; too long or too many words: one line.
+    hits = cli.json("search", " ".join(["periwinkle"] * 300))
+    assert hits and hits == cli.json("search", "periwinkle")
+    assert "at most 1,000" in _one_line(cli.run("customers", "a" * 50_000))
+    assert "at most 1,000" in _one_line(cli.run("search", "a" * 50_000))
+    words = " ".join(f"w{n}" for n in range(40))
+    assert "at most 32" in _one_line(cli.run("search", words))
+    # Bytes that are not UTF-8 in a text argument: named, in one line.
+    bad = os.fsdecode(b"jane\xff")
+    assert "QUERY" in _one_line(cli.run("search", bad))
+    assert "QUERY" in _one_line(cli.run("customers", bad))
+    assert "CUSTOMER" in _one_line(cli.run("show", bad))
+    # A query that starts with "-" needs no "--"; every option still works.
+    assert cli.json("search", "-periwinkle") == hits
+    assert cli.json("customers", "--weird") == []
+    assert cli.json("search", "--limit", "1", "-periwinkle") == hits[:1]
+    assert cli.json("search", "--lim=1", "periwinkle") == hits[:1]
+    result = cli.run("search", "--json", "--", "--periwinkle")
+    assert json.loads(result.stdout) == hits
+    assert cli.run("search", "-h").stdout.startswith("usage: threadline search")
+    assert "expected one argument" in cli.run("search", "x", "--limit").stderr
+    result = cli.run("search", "--weird")
+    assert result.returncode == 0 and "nothing matches '--weird'" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "query", "limit", "as_json"),
+    [
+        (["search", "-foo"], "-foo", 50, False),
+        (["--db", "x.db", "search", "--weird", "--json"], "--weird", 50, True),
+        (["--db=x.db", "search", "--limit", "3", "-x"], "-x", 3, False),
+        (["search", "--limit=4", "--js", "plain"], "plain", 4, True),
+        (["search", "-5", "--lim", "2"], "-5", 2, False),
+        (["search", "--", "--json"], "--json", 50, False),
+        (["search", "--json", "--", "-a"], "-a", 50, True),
+    ],
+)
+def test_a_query_may_start_with_a_dash_and_every_option_still_parses(
+    argv: list[str], query: str, limit: int, as_json: bool
+) -> None:
+    from app.cli import _free_text_first, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(_free_text_first(parser, argv))
+    assert (args.query, args.limit, args.json) == (query, limit, as_json)
+    customers = parser.parse_args(_free_text_first(parser, ["customers", "--json", "-ann"]))
+    assert (customers.query, customers.json) == ("-ann", True)
+    other = ["import", "a.mbox", "--format", "mbox", "--tz", "UTC"]
+    assert _free_text_first(parser, other) == other  # other commands are left alone

@@ -93,7 +93,7 @@ def test_load_json_repairs_x_escapes_only_outside_escaped_backslashes() -> None:
     assert load_json(b'{"t": "a\\x0Bb"}', "f") == {"t": "a\x0bb"}
     assert load_json(b'{"t": "C:\\\\x1F"}', "f") == {"t": "C:\\x1F"}
     assert load_json(b'\xef\xbb\xbf{"t": 1}', "f") == {"t": 1}
-    with pytest.raises(FormatError, match=r"^f: not valid JSON \(.*line 1"):
+    with pytest.raises(FormatError, match=r"^f: not valid JSON \(.*near byte 6\)$"):
         load_json(b'{"t": ', "f")
 
 
@@ -352,7 +352,7 @@ def test_slack_export_folder() -> None:
     assert len(recs) == 20
     found = {p.location: p.reason for p in problems(items)}
     assert found.pop("shared-acme/2024-03-03.json").startswith(
-        "shared-acme/2024-03-03.json: not valid JSON (Unterminated string"
+        "shared-acme/2024-03-03.json: not valid JSON ("
     )
     assert found == {
         "shared-acme/2024-03-02.json[1]": "not a message object",

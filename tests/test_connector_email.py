@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from app.db import Database
 from app.errors import FormatError
 from app.ingest import import_paths
-from app.records import EventRecord, Item, OwnerHint, ParseOptions, Problem
+from app.records import EventRecord, Item, Notice, OwnerHint, ParseOptions, Problem
 from connectors import mail, mail_text, registry
 from connectors.eml import EmlConnector, looks_like_headers
 from connectors.maildir import MaildirConnector, folder_name, is_sent_folder, parse_flags
@@ -622,6 +622,42 @@ def test_maildir_imports_folders_flags_and_locators(tmp_path: Path) -> None:
     assert items[hint + 1] == records[-1]
     # The bare "Re: Order" in Sent joins the thread of "Order" in the INBOX.
     assert records[-1].thread_key == records[0].thread_key == "m1@example.org"
+
+
+def test_maildir_says_what_it_skipped_and_imports_stray_messages(tmp_path: Path) -> None:
+    root = _maildir(tmp_path / "Maildir")
+    alice, shop = "Alice <alice@example.org>", "Shop <hello@example-shop.co.uk>"
+    (root / "1700000009.M9P1.host").write_bytes(_mail(9, alice, shop, "Copied in by hand"))
+    (root / ".Sent" / "stray-reply").write_bytes(_mail(10, shop, alice, "Stray reply"))
+    (root / "notes.txt").write_bytes(b"remember the milk\n")
+    (root / "attic").mkdir()
+    (root / "attic" / "old").write_bytes(_mail(11, alice, shop, "In a plain folder"))
+    (root / "courierimapkeywords").mkdir()  # a mail server's own folder: not mentioned
+    (root / ".Sent" / "tmp" / "1700000012.M12P1.host").write_bytes(_mail(12, shop, alice, "T"))
+    items = list(MaildirConnector().parse(root, _options()))
+    records = {r.locator: r for r in _records(items)}
+    assert records["Maildir/1700000009.M9P1.host"].details["folder"] == "INBOX"
+    assert records["Maildir/.Sent/stray-reply"].details["folder"] == "Sent"
+    assert "Half written" not in {r.title for r in records.values()}
+    notices = [i.message for i in items if isinstance(i, Notice)]
+    assert notices == [
+        "skipped 2 files in tmp/ (deliveries still being written)",
+        "skipped what is not a message or a Maildir folder: Maildir/attic, Maildir/notes.txt",
+    ]
+    # Server files (dovecot-uidlist, dovecot.index.log, subscriptions) are neither.
+    assert [p.location for p in items if isinstance(p, Problem)] == [
+        "Maildir/.Entw&APw-rfe/cur/1700000007.M7P1.host:2,D"
+    ]
+
+
+def test_mbox_with_blank_lines_before_the_first_message(tmp_path: Path) -> None:
+    message = _mail(1, "Alice <alice@example.org>", "shop@example.org", "Hello")
+    for lead in (b"\n", b"\r\n\r\n", b"\xef\xbb\xbf\n"):
+        path = tmp_path / "mail"  # no .mbox ending: the content alone must say so
+        path.write_bytes(lead + b"From alice@example.org Mon Jan  1 10:00:00 2024\n" + message)
+        assert registry.detect(path).name == "mbox"
+        [record] = _records(list(MboxConnector().parse(path, _options())))
+        assert record.title == "Hello"
 
 
 def test_maildir_folder_names_and_flags() -> None:

@@ -650,6 +650,37 @@ def test_stripe_reads_times_in_the_zone_the_column_names(tmp_path: Path) -> None
     assert "names a zone Threadline does not know" in _notices(items)[0]
 
 
+def test_stripe_cut_down_export_without_id_or_email(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "unified_payments.csv"
+    path.write_text(
+        "Created date (UTC),Amount,Amount Refunded,Currency,Description,Status,Card Name\n"
+        "2026-07-01 12:00:00,10.00,0.00,eur,Mug,Paid,Ann Lee\n"
+        "2026-07-02 09:30:00,25.00,5.00,eur,Vase,Paid,Bob Roe\n"
+        "2026-07-02 09:30:00,25.00,5.00,eur,Vase,Paid,Bob Roe\n",
+        encoding="utf-8",
+    )
+    assert registry.detect(path).name == "stripe"
+    items = _parse(StripeConnector(), path)
+    assert _problems(items) == {}
+    events = list(_events(items).values())
+    keys = [e.external_id for e in events]
+    assert all(k.startswith("stripe-") for k in keys) and keys[2] == f"{keys[1]}-2"
+    assert keys == list(_events(_parse(StripeConnector(), path)))  # stable
+    assert events[0].occurred_at == datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    assert events[1].order is not None
+    assert (events[1].order.total, events[1].order.financial_status) == (
+        D("25.00"),
+        "partially_refunded",
+    )
+    assert events[0].participants[0].name == "Ann Lee"
+    assert import_file(db, path).added == 3
+    assert (import_file(db, path).duplicates, import_file(db, path).added) == (3, 0)
+    # The generic orders mapping names the column too.
+    header = ["Order", "Created date (UTC)", "Total"]
+    assert guess_columns(header)["date"] == "Created date (UTC)"
+    assert guess_columns(["Order", "Created (UTC)", "Total"])["date"] == "Created (UTC)"
+
+
 def test_stripe_newer_export_with_a_refund(db: Database) -> None:
     import_file(db, FIXTURES / "stripe_payments_bom_jpy_kwd.csv")
     assert _customer(db, "ahmed@example.com.kw").orders.totals == {"KWD": D("12.345")}
@@ -673,26 +704,24 @@ def test_stripe_newer_export_with_a_refund(db: Database) -> None:
 def test_paypal_business_41_columns() -> None:
     items = _parse(PayPalConnector(), FIXTURES / "paypal_business_41col_bom.csv", region="US")
     events = _events(items)
-    assert list(events) == ["1AB23456CD789012E", "9ZZ11111AA222222B", "4HH00000CC000000E"]
+    assert list(events) == ["1AB23456CD789012E", "4HH00000CC000000E"]
     sale = events["1AB23456CD789012E"]
     # 10:30 PST.
     assert sale.occurred_at == datetime(2026, 1, 15, 18, 30, tzinfo=UTC)
     assert sale.order is not None
-    assert (sale.order.total, sale.order.shipping, sale.order.financial_status) == (
-        D("1250.00"),
-        D("25.00"),
-        "paid",
-    )
+    # The refund 9ZZ… of 250.00 (a later row) is applied to the payment it names.
+    assert (
+        sale.order.total,
+        sale.order.shipping,
+        sale.order.refunded,
+        sale.order.financial_status,
+    ) == (D("1250.00"), D("25.00"), D("250.00"), "partially_refunded")
+    assert sale.details["refund_ids"] == ["9ZZ11111AA222222B"]
     assert sale.order.lines == (OrderLine("Handmade Quilt", 1, None, "QLT-1"),)
     assert sale.participants == (
         Participant("buyer", "Jane Doe", "jane@example.com", "+1 217 555 0100", platform="paypal"),
     )
     assert sale.details["options"] == {"Size": "Queen"}
-    refund = events["9ZZ11111AA222222B"]
-    assert refund.title == "Refund 9ZZ11111AA222222B"
-    assert refund.order is not None and refund.order.total == D("-250.00")
-    assert refund.details["refund_of"] == "1AB23456CD789012E"
-    assert refund.participants[0].email == "jane@example.com"
     pending = events["4HH00000CC000000E"]
     assert pending.order is not None and pending.order.currency == "MXN"
     assert (
@@ -703,6 +732,7 @@ def test_paypal_business_41_columns() -> None:
         "skipped 1 funding or transfer rows (no counterparty); they are not customer orders",
         "skipped 1 rows of money you sent; they are not customer orders",
         "skipped 1 memo rows (no balance impact); they are not customer orders",
+        "applied 1 refunds or reversals to the payments they undo",
     ]
 
 
@@ -729,13 +759,15 @@ def test_paypal_19_columns_date_order_and_unknown_zone() -> None:
     assert _notices(items) == [
         "dates could be day/month or month/day; read as month/day/year"
         " (use --date-order to change)",
+        "applied 1 refunds or reversals to the payments they undo",
         "unknown time zones XYZ; those times are read in Asia/Tokyo",
     ]
     events = _events(items)
+    assert list(events) == ["7LL00000FF000000H"]  # the refund 8MM… is applied to it
     sale = events["7LL00000FF000000H"]
     assert sale.occurred_at == datetime(2026, 10, 1, 23, 40, 11, tzinfo=UTC)
     assert sale.order is not None and str(sale.order.total) == "1500"
-    assert events["8MM00000GG000000I"].occurred_at == datetime(2026, 10, 1, 23, 0, tzinfo=UTC)
+    assert (sale.order.refunded, sale.order.financial_status) == (D("500"), "partially_refunded")
     day_first = _parse(PayPalConnector(), FIXTURES / "paypal_19col.csv", date_order="dmy")
     assert _events(day_first)["7LL00000FF000000H"].occurred_at.month == 1
 
@@ -744,11 +776,179 @@ def test_paypal_refund_events_net_the_spend(db: Database) -> None:
     with db.session() as s:
         settings.set_value(s, "region", "US")
     report = import_file(db, FIXTURES / "paypal_business_41col_bom.csv")
-    assert (report.added, len(report.problems), len(report.notices)) == (3, 1, 3)
+    assert (report.added, len(report.problems), len(report.notices)) == (2, 1, 4)
     jane = _customer(db, "jane@example.com")
     assert jane.orders.totals == {"USD": D("1000.00")}
+    assert jane.orders.count == 1
     again = import_file(db, FIXTURES / "paypal_business_41col_bom.csv")
-    assert (again.added, again.duplicates) == (0, 3)
+    assert (again.added, again.duplicates) == (0, 2)
+
+
+_PP_HEADER = (
+    '"Date","Time","TimeZone","Name","Type","Status","Currency","Gross","Fee","Net",'
+    '"From Email Address","To Email Address","Transaction ID","Reference Txn ID",'
+    '"Balance Impact"'
+)
+
+
+def _paypal(path: Path, rows: list[tuple[str, ...]]) -> Path:
+    """A business activity download: (date, name, type, gross, from, to, txn, ref, impact)."""
+    lines = [_PP_HEADER]
+    for date, name, kind, gross, sender, to, txn, ref, impact in rows:
+        cells = [date, "10:00:00", "PST", name, kind, "Completed", "USD", gross, "0.00", gross]
+        lines.append(",".join(f'"{c}"' for c in [*cells, sender, to, txn, ref, impact]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_paypal_imports_only_payments_from_buyers(db: Database, tmp_path: Path) -> None:
+    shop = "shop@example.com"
+    path = _paypal(
+        tmp_path / "Download.CSV",
+        [
+            # A refund listed before the payment it undoes.
+            (
+                "03/12/2026",
+                "Ann Lee",
+                "Payment Refund",
+                "-40.00",
+                shop,
+                "ann@x.example",
+                "R1",
+                "P1",
+                "Debit",
+            ),
+            (
+                "03/11/2026",
+                "Ann Lee",
+                "Express Checkout Payment",
+                "100.00",
+                "ann@x.example",
+                shop,
+                "P1",
+                "",
+                "Credit",
+            ),
+            ("03/11/2026", "PayPal", "General Card Deposit", "100.00", "", "", "D1", "", "Credit"),
+            ("03/13/2026", "PayPal", "Payment Hold", "-50.00", "", "", "H1", "", "Debit"),
+            ("03/14/2026", "PayPal", "Payment Release", "50.00", "", "", "H2", "H1", "Credit"),
+            (
+                "03/14/2026",
+                "Ann Lee",
+                "Account Hold for Open Authorization",
+                "-20.00",
+                shop,
+                "ann@x.example",
+                "H3",
+                "",
+                "Debit",
+            ),
+            (
+                "03/15/2026",
+                "Ann Lee",
+                "Reversal of General Account Hold",
+                "20.00",
+                "ann@x.example",
+                shop,
+                "H4",
+                "H3",
+                "Credit",
+            ),
+            (
+                "03/16/2026",
+                "From U.S. Dollar",
+                "General Currency Conversion",
+                "91.00",
+                "",
+                "",
+                "C1",
+                "",
+                "Credit",
+            ),
+            ("03/16/2026", "Bank of X", "Transfer from Bank", "500.00", "", "", "T1", "", "Credit"),
+            (
+                "03/17/2026",
+                "Bob Roe",
+                "Website Payment",
+                "60.00",
+                "bob@x.example",
+                shop,
+                "P2",
+                "",
+                "Credit",
+            ),
+            (
+                "03/18/2026",
+                "Bob Roe",
+                "Payment Reversal",
+                "-60.00",
+                shop,
+                "bob@x.example",
+                "R2",
+                "P2",
+                "Debit",
+            ),
+            (
+                "03/19/2026",
+                "Cy Poe",
+                "Payment Refund",
+                "-5.00",
+                shop,
+                "cy@x.example",
+                "R3",
+                "P9",
+                "Debit",
+            ),  # its payment P9 is in another export
+        ],
+    )
+    items = _parse(PayPalConnector(), path, region="US")
+    events = _events(items)
+    assert list(events) == ["P1", "P2", "P9"]
+    p1, p2, p9 = (events[k].order for k in ("P1", "P2", "P9"))
+    assert p1 is not None and p2 is not None and p9 is not None
+    assert (p1.total, p1.refunded, p1.financial_status) == (
+        D("100.00"),
+        D("40.00"),
+        "partially_refunded",
+    )
+    assert (p2.total, p2.refunded, p2.financial_status) == (D("60.00"), D("60.00"), "refunded")
+    assert (p9.total, p9.refunded) == (None, D("5.00"))
+    assert _notices(items) == [
+        "skipped 7 rows that are not payments from a buyer (Account Hold for Open "
+        "Authorization ×1, General Card Deposit ×1, General Currency Conversion ×1, Payment "
+        "Hold ×1, Payment Release ×1, Reversal of General Account Hold ×1, Transfer from Bank "
+        "×1); they are not customer orders",
+        "applied 3 refunds or reversals to the payments they undo",
+    ]
+    report = import_file(db, path)
+    assert report.added == 3
+    with db.session() as session:
+        names = {c.name for c in queries.list_customers(session)}
+    assert "PayPal" not in names and "Bank of X" not in names
+    assert _customer(db, "ann@x.example").orders.totals == {"USD": D("60.00")}
+    assert _customer(db, "bob@x.example").orders.totals == {"USD": D("0.00")}
+    # The earlier export with P9 completes that order; the refund is counted once,
+    # and importing the later file again changes nothing.
+    earlier = _paypal(
+        tmp_path / "earlier.csv",
+        [
+            (
+                "02/20/2026",
+                "Cy Poe",
+                "Website Payment",
+                "30.00",
+                "cy@x.example",
+                shop,
+                "P9",
+                "",
+                "Credit",
+            )
+        ],
+    )
+    assert import_file(db, earlier).updated == 1
+    assert import_file(db, path).added == 0
+    cy = _customer(db, "cy@x.example")
+    assert (cy.orders.count, cy.orders.totals) == (1, {"USD": D("25.00")})
 
 
 # --------------------------------------------------------------------------- Square
@@ -960,6 +1160,11 @@ def test_guess_columns() -> None:
 # --------------------------------------------------------------------------- Shopify hardening
 
 
+def _orders(items: list[Item]) -> dict[str, EventRecord]:
+    """Order events by order number (Shopify keys its events by order Id)."""
+    return {i.order.number: i for i in items if isinstance(i, EventRecord) and i.order}
+
+
 def _shopify_rows(rows: list[str]) -> str:
     header = (FIXTURES / "shopify_old_header.csv").read_text(encoding="utf-8").splitlines()[0]
     return "\n".join([header, *rows]) + "\n"
@@ -983,7 +1188,7 @@ def test_shopify_excel_resave_with_semicolons_decimal_comma_and_local_dates(
     path.write_text(out.getvalue(), encoding="utf-8")
     assert ShopifyConnector().sniff(path, path.read_bytes()) == pytest.approx(0.95)
     items = _parse(ShopifyConnector(), path, "Asia/Dubai")
-    first = _events(items)["#71736"]
+    first = _orders(items)["#71736"]
     assert first.order is not None and first.order.total == D("1500.00")
     assert first.occurred_at == datetime(2026, 4, 5, 19, 30, tzinfo=UTC)
 
@@ -999,6 +1204,6 @@ def test_shopify_rows_of_one_order_apart_and_no_currency_column(tmp_path: Path) 
     )
     items = _parse(ShopifyConnector(), path, currency="nok")
     assert _notices(items) == ["no currency in the file; amounts read as NOK (setting `currency`)"]
-    assert list(_events(items)) == ["#1", "#2"]
-    assert _events(items)["#1"].order is not None
+    assert list(_orders(items)) == ["#1", "#2"]
+    assert _orders(items)["#1"].order is not None
     assert "#1 appears again" in _problems(items)["orders_export.csv:4"]

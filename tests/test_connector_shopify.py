@@ -9,9 +9,22 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select, text
 
+from app import queries
+from app.db import Database, open_database
 from app.errors import FormatError
-from app.records import EventRecord, Item, OrderLine, ParseOptions, Participant, Problem
+from app.ingest import import_items, import_paths
+from app.models import Event, Order
+from app.records import (
+    EventRecord,
+    Item,
+    OrderInfo,
+    OrderLine,
+    ParseOptions,
+    Participant,
+    Problem,
+)
 from connectors.shopify import ShopifyConnector, parse_amount, parse_date, parse_note_attributes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "orders"
@@ -26,7 +39,12 @@ def _parse(name: str, tz: ZoneInfo = DHAKA, **kwargs: object) -> list[Item]:
 
 
 def _events(items: list[Item]) -> dict[str, EventRecord]:
-    return {item.external_id: item for item in items if isinstance(item, EventRecord)}
+    """The orders by name ("#1001"); each is keyed by its Id, else name and creation time."""
+    return {
+        item.order.number if item.order else item.external_id: item
+        for item in items
+        if isinstance(item, EventRecord)
+    }
 
 
 def _problems(items: list[Item]) -> list[Problem]:
@@ -260,7 +278,7 @@ def test_cancel_stops_between_orders() -> None:
     options = ParseOptions(tz=DHAKA, should_cancel=lambda: len(produced) >= 1)
     for item in ShopifyConnector().parse(FIXTURES / "shopify_old_header.csv", options):
         produced.append(item)
-    assert [i.external_id for i in produced if isinstance(i, EventRecord)] == ["#71736"]
+    assert list(_events(produced)) == ["#71736"]
 
 
 def test_progress_ends_at_the_file_size() -> None:
@@ -319,3 +337,100 @@ def test_parse_note_attributes() -> None:
         "b": "continued line",
     }
     assert parse_note_attributes("") == {}
+
+
+# --- two stores in one database ----------------------------------------------------------
+
+_STORE_HEADER = (
+    "Name,Email,Financial Status,Currency,Total,Created at,Lineitem quantity,Lineitem name,"
+    "Lineitem price,Billing Name"
+)
+
+
+def _store_export(path: Path, rows: list[tuple[str, str, str, str, str, str]], ids: bool) -> Path:
+    """A Shopify export: (name, email, status, total, created, id) per order."""
+    lines = [_STORE_HEADER + (",Id" if ids else "")]
+    for name, email, status, total, created, order_id in rows:
+        cells = [name, email, status, "GBP", total, created, "1", "Vase", total, email[:4]]
+        lines.append(",".join(cells + ([order_id] if ids else [])))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["with Id", "without Id"])
+def test_two_stores_numbering_alike_keep_their_own_orders(
+    db: Database, tmp_path: Path, ids: bool
+) -> None:
+    store_a = [
+        ("#1001", "ann@a.example", "paid", "10.00", "2026-01-05 10:00:00 +0000", "5001"),
+        ("#1002", "bob@a.example", "paid", "20.00", "2026-01-06 10:00:00 +0000", "5002"),
+    ]
+    store_b = [
+        ("#1001", "cat@b.example", "paid", "30.00", "2026-02-01 09:00:00 +0100", "7001"),
+    ]
+    a = _store_export(tmp_path / "a" / "orders_export.csv", store_a, ids)
+    b = _store_export(tmp_path / "b" / "orders_export.csv", store_b, ids)
+    assert [r.added for r in import_paths(db, [a, b])] == [2, 1]
+    with db.session() as session:
+        totals = {c.emails[0]: c.orders.totals for c in queries.list_customers(session)}
+    assert totals == {
+        "ann@a.example": {"GBP": Decimal("10.00")},
+        "bob@a.example": {"GBP": Decimal("20.00")},
+        "cat@b.example": {"GBP": Decimal("30.00")},
+    }
+    # A newer export of store A updates its orders, adding nothing and touching B's none.
+    store_a[0] = ("#1001", "ann@a.example", "refunded", "10.00", store_a[0][4], "5001")
+    newer = _store_export(tmp_path / "a" / "orders_export_1.csv", store_a, ids)
+    [report] = import_paths(db, [newer])
+    assert (report.added, report.updated, report.duplicates) == (0, 1, 1)
+    with db.session() as session:
+        statuses = dict(
+            session.execute(select(Order.platform_order_id, Order.financial_status)).all()
+            if ids
+            else session.execute(select(Order.total, Order.financial_status)).all()
+        )
+    expected = (
+        {"5001": "refunded", "5002": "paid", "7001": "paid"}
+        if ids
+        else {Decimal("10.00"): "refunded", Decimal("20.00"): "paid", Decimal("30.00"): "paid"}
+    )
+    assert statuses == expected
+
+
+def test_orders_keyed_by_name_before_are_rekeyed_by_the_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    database = open_database(path)
+    created = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    old = [
+        EventRecord(
+            channel="order",
+            source="shopify",
+            external_id=name,  # how versions before 0008 keyed a Shopify order
+            occurred_at=created,
+            title=f"Order {name}",
+            text="",
+            participants=(Participant("buyer", "Ann", "ann@a.example", platform="shopify"),),
+            order=OrderInfo(name, "GBP", total=Decimal("10.00"), platform_order_id=order_id),
+        )
+        for name, order_id in (("#1001", "5001"), ("#1002", ""))
+    ]
+    import_items(database, lambda: old, label="old", format="shopify")
+    with database.session() as session:
+        session.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+    database.dispose()
+    database = open_database(path)
+    with database.session() as session:
+        keys = sorted(session.scalars(select(Event.external_id)))
+    assert keys == ["#1002@2026-01-05T10:00:00Z", "id:5001"]
+    export = _store_export(
+        tmp_path / "orders_export.csv",
+        [
+            ("#1001", "ann@a.example", "paid", "10.00", "2026-01-05 10:00:00 +0000", "5001"),
+            ("#1002", "ann@a.example", "paid", "10.00", "2026-01-05 10:00:00 +0000", ""),
+        ],
+        ids=True,
+    )
+    [report] = import_paths(database, [export])
+    assert report.added == 0  # the same orders: updated or already there, never copies
+    database.dispose()

@@ -424,8 +424,11 @@ def test_progress_and_cancel(tmp_path: Path) -> None:
     assert calls[-1] == (path.stat().st_size, path.stat().st_size)
     assert len(calls) > 2
     polls = iter(range(100))
-    cut = events(parse(path, should_cancel=lambda: next(polls) >= 2))
+    # The first pass (date order, authors) polls 5 times, the second every 500 lines.
+    cut = events(parse(path, should_cancel=lambda: next(polls) >= 7))
     assert 0 < len(cut) < 3000
+    polls = iter(range(100))
+    assert events(parse(path, should_cancel=lambda: next(polls) >= 2)) == []
 
 
 def test_copying_keeps_chat_key(tmp_path: Path) -> None:

@@ -376,20 +376,6 @@ def test_empty_database_shows_the_welcome_panel(qtbot, db: Database) -> None:
     workers.manager().wait_for_done()
 
 
-def test_try_the_demo_data(qtbot, db: Database) -> None:
-    pytest.importorskip("app.demo")
-    w = MainWindow(db, now=lambda: NOW)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.central.currentWidget() is w.empty, timeout=WAIT)
-    with qtbot.waitSignal(w.import_flow.import_finished, timeout=60000) as done:
-        w.empty.demo_button.click()
-    assert sum(r.added for r in done.args[0]) > 0
-    qtbot.waitUntil(lambda: w.central.currentWidget() is w.splitter, timeout=WAIT)
-    assert w.customer_model.rowCount() > 0
-    workers.manager().wait_for_done()
-
-
 def test_problems_button_opens_the_list(qtbot, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: window.problems_button.count == 1, timeout=WAIT)
     assert window.problems_button.text() == "1 problem"

@@ -55,7 +55,7 @@ def _issuer_account(db: Database, server: Dovecot, oauth_server: OAuthServer) ->
             session,
             "Shop",
             host=server.host,
-            username="tester",
+            username=server.user,
             port=server.port,
             tls="none",
             oauth_provider=oauth_server.url,

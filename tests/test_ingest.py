@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
 
 from app import identity, queries, settings
 from app.db import Database
-from app.ingest import import_items
+from app.errors import UserFacingError
+from app.ingest import import_file, import_items, import_paths, preview_file
 from app.records import (
     EventRecord,
     Item,
@@ -280,3 +287,124 @@ def test_automated_senders_are_not_customers_unless_asked(db: Database) -> None:
     with db.session() as s:
         (courier,) = queries.list_customers(s)
         assert courier.emails == ("no-reply@courier.example",) and courier.event_count == 2
+
+
+# --- one bad file never stops the rest ---------------------------------------------------
+
+_MBOX = (
+    b"From jane@example.com Mon Jan  1 00:00:00 2024\n"
+    b"From: Jane <jane@example.com>\nTo: shop@example.com\nSubject: %s\n"
+    b"Message-ID: <%s@example.com>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n\nHello\n"
+)
+
+
+def _mbox(path: Path, key: bytes) -> Path:
+    path.write_bytes(_MBOX % (key, key))
+    return path
+
+
+def _telegram(number: str) -> str:
+    message = {
+        "id": "NUMBER",
+        "type": "message",
+        "date": "2024-01-01T10:00:00",
+        "date_unixtime": "NUMBER",
+        "from": "Jane",
+        "from_id": "user7",
+        "text": "hi",
+    }
+    chat = {"name": "Jane", "type": "personal_chat", "id": 7, "messages": [message]}
+    return json.dumps(chat).replace('"NUMBER"', number)  # numbers, not strings
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        ("1" * 5000, "a number too large"),  # past Python's 4,300 digits
+        ("9" * 400, "a number too large"),  # an epoch time no float can hold
+    ],
+)
+def test_a_number_no_parser_takes_fails_its_file_alone(
+    db: Database, tmp_path: Path, number: str, reason: str
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a_result.json").write_text(_telegram(number), encoding="utf-8")
+    _mbox(folder / "b.mbox", b"after")
+    reports = import_paths(db, [folder])
+    by_name = {Path(r.path).name: r for r in reports}
+    bad = by_name["a_result.json"]
+    assert bad.status == "failed"
+    assert bad.error is not None and reason in bad.error
+    assert "\n" not in bad.error and "set_int_max_str_digits" not in bad.error
+    assert by_name["b.mbox"].added == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_a_fifo_is_never_opened(db: Database, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.mbox")  # opening it would block for ever
+    _mbox(folder / "ok.mbox", b"ok")
+    reports = import_paths(db, [folder])  # met on the walk: said, not a failure
+    assert [(Path(r.path).name, r.status) for r in reports] == [
+        ("ok.mbox", "done"),
+        ("pipe.mbox", "skipped"),
+    ]
+    assert reports[1].error is not None and "named pipe" in reports[1].error
+    reports = import_paths(db, [folder / "pipe.mbox"])  # named by the user: a failure
+    assert [r.status for r in reports] == ["failed"]
+    with pytest.raises(UserFacingError, match="not a regular file"):
+        import_file(db, folder / "pipe.mbox", format="mbox")
+    with pytest.raises(UserFacingError, match="not a regular file"):
+        preview_file(db, folder / "pipe.mbox")
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero on this system")
+def test_a_device_is_not_read(db: Database, tmp_path: Path) -> None:
+    _mbox(tmp_path / "ok.mbox", b"dev")
+    reports = import_paths(db, [Path("/dev/zero"), tmp_path / "ok.mbox"])
+    assert reports[0].status == "failed" and "character device" in (reports[0].error or "")
+    assert reports[1].added == 1
+
+
+def test_a_file_name_that_is_not_utf8(db: Database, tmp_path: Path) -> None:
+    try:
+        bad = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9 \xff.mbox"))
+        _mbox(bad, b"one")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only valid UTF-8 names")
+    chat = Path(os.fsdecode(os.fsencode(tmp_path) + b"/WhatsApp Chat with J\xff.txt"))
+    chat.write_text("01/02/2024, 10:00 - Jane: hello\n", encoding="utf-8")
+    _mbox(tmp_path / "z.mbox", b"two")
+    maildir = tmp_path / "Maildir"
+    cur = Path(os.fsdecode(os.fsencode(maildir) + b"/.Ar\xffchive/cur"))
+    cur.mkdir(parents=True)
+    (maildir / "cur").mkdir()
+    (cur / os.fsdecode(b"17000.M1.h\xfe:2,S")).write_bytes(_MBOX.split(b"\n", 1)[1] % (b"m", b"m"))
+    reports = import_paths(db, [bad, chat, tmp_path / "z.mbox", maildir])
+    assert [r.status for r in reports] == ["done", "done", "done", "done"]
+    assert reports[0].path.endswith("caf\\xe9 \\xff.mbox")
+    assert [r.added for r in reports] == [1, 1, 1, 1]
+    json.dumps([r.as_json() for r in reports], ensure_ascii=False).encode("utf-8")
+    with db.session() as session:
+        texts = session.execute(text("SELECT path FROM import_run")).scalars().all()
+        texts += session.execute(text("SELECT locator FROM event")).scalars().all()
+        texts += session.execute(text("SELECT title FROM event")).scalars().all()
+        texts += session.execute(text("SELECT details FROM event")).scalars().all()
+        names = session.execute(text("SELECT name FROM event_participant")).scalars().all()
+    for value in texts:
+        value.encode("utf-8")  # storable and printable, no lone surrogates
+    assert any(v.startswith("caf\\xe9 \\xff.mbox:") for v in texts)  # the mbox locator
+    assert "Maildir/.Ar\\xffchive/cur/17000.M1.h\\xfe:2,S" in texts
+    assert [str(n).encode("utf-8") for n in names]
+
+
+def test_search_terms_are_deduplicated_and_bounded(db: Database) -> None:
+    run(db, [mail("<q@x>", "jane@example.com", "shop@example.com", "Periwinkle ribbon")])
+    assert queries.fts_query("ribbon Ribbon " * 300) == '"ribbon"*'
+    assert len(queries.query_words(" ".join(f"w{n}" for n in range(500)))) == 32
+    assert len(" ".join(queries.query_words("a" * 50_000 + " b"))) <= 1000
+    with db.session() as session:
+        assert len(queries.search(session, "periwinkle " * 5000)) == 1
+        assert queries.list_customers(session, "j" * 50_000) == []

@@ -137,7 +137,7 @@ def test_an_older_database_gets_fingerprints_for_its_mail(tmp_path: Path) -> Non
     cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0007")
+        command.downgrade(cfg, "0008")
     engine.dispose()
     with sqlite3.connect(path) as con:
         columns = [row[1] for row in con.execute("PRAGMA table_info(event)")]

@@ -25,11 +25,11 @@ pytest_plugins = ["tests.oauth_server"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def deliver(server: Dovecot, *messages: bytes, user: str = "tester") -> None:
+def deliver(server: Dovecot, *messages: bytes) -> None:
     """Put messages in a user's INBOX with doveadm (this server takes no passwords)."""
     for raw in messages:
         done = subprocess.run(
-            ["doveadm", "-c", str(server.conf), "save", "-u", user, "-m", "INBOX"],
+            ["doveadm", "-c", str(server.conf), "save", "-u", server.user, "-m", "INBOX"],
             input=raw,
             capture_output=True,
             timeout=60,
@@ -115,7 +115,7 @@ class OAuthCLI:
 def _add_args(server: Dovecot, oauth_server: OAuthServer) -> list[str]:
     return [
         "account", "add", "shop", "--oauth", oauth_server.url, "--client-id", CLIENT_ID,
-        "--host", server.host, "--port", str(server.port), "--tls", "none", "--user", "tester",
+        "--host", server.host, "--port", str(server.port), "--tls", "none", "--user", server.user,
     ]  # fmt: skip
 
 
@@ -229,7 +229,7 @@ def _account(db: Database, server: Dovecot, oauth_server: OAuthServer) -> accoun
             session,
             "shop",
             host=server.host,
-            username="tester",
+            username=server.user,
             port=server.port,
             tls="none",
             oauth_provider=oauth_server.url,

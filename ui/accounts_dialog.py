@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import accounts, oauth, secrets, sync
+from app import accounts, oauth, redact, secrets, sync
 from app.accounts import PRESETS, AccountInfo
 from app.db import Database
 from app.errors import UserFacingError
@@ -547,7 +547,8 @@ class AccountsDialog(QDialog):
 
     # --- test ---------------------------------------------------------------------------
 
-    def _say(self, ok: bool, text: str) -> None:
+    def _say(self, ok: bool, text: str, *known: str) -> None:
+        text = redact.redact(text, *known)  # a server may have echoed the password
         color = channel_color("chat" if ok else "order", self.palette()).name()
         mark = "✓" if ok else "⚠"
         self.test_result.setText(f"<span style='color:{color}'>{mark}</span> {esc(text)}")
@@ -604,7 +605,7 @@ class AccountsDialog(QDialog):
                 show_error(self, exc)
                 self.test_finished.emit(False)
                 return
-            self._say(False, str(exc))
+            self._say(False, str(exc), typed)
             self.test_finished.emit(False)
 
         Op(self, work).success(done).failure(failed).finished(
@@ -676,7 +677,7 @@ class AccountsDialog(QDialog):
             if not isinstance(exc, UserFacingError):
                 show_error(self, exc)
                 return
-            self._say(False, str(exc))
+            self._say(False, str(exc), typed)
 
         Op(self, work, write=True).success(done).failure(failed).run()
 

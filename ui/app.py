@@ -86,7 +86,10 @@ def main(db_path: str | None = None) -> int:
         return int(qt_app.exec())
     finally:
         workers.manager().wait_for_done()
-        window.db.dispose()
+        shown: MainWindow | None = window
+        while shown is not None:  # File → Try the Demo / Leave Demo replace the window
+            shown.db.dispose()
+            shown = shown.replaced_by
 
 
 def open_window(db_path: str | None = None) -> MainWindow | None:

@@ -1,4 +1,4 @@
-"""The first-run panel: what Threadline does and how to start — Import…, or try the demo data.
+"""The first-run panel: what Threadline does and how to start — Import…, or try the demo.
 
 Shown instead of the three panes while the database has no customers.
 """
@@ -19,7 +19,7 @@ class EmptyState(QWidget):
 
     Signals:
         import_clicked(): the user wants to import files.
-        demo_clicked(): the user wants to try the demo data.
+        demo_clicked(): the user wants to try the demo (it opens in its own database).
     """
 
     import_clicked = Signal()
@@ -86,9 +86,13 @@ class EmptyState(QWidget):
         self.import_button.setDefault(True)
         self.import_button.setAutoDefault(True)
         self.import_button.clicked.connect(self.import_clicked)
-        self.demo_button = QPushButton(icon("sparkle", self.palette()), "Try the demo data")
+        self.demo_button = QPushButton(icon("sparkle", self.palette()), "Try the demo")
         self.demo_button.setObjectName("emptyDemo")
-        self.demo_button.setAccessibleName("Try the demo data")
+        self.demo_button.setAccessibleName("Try the demo")
+        self.demo_button.setToolTip(
+            "Opens a sample flower shop in its own database; your data is not touched. "
+            "File → Leave Demo comes back here."
+        )
         self.demo_button.clicked.connect(self.demo_clicked)
         pad = round(fm.height() * 0.4)
         for b in (self.import_button, self.demo_button):

@@ -1,10 +1,10 @@
-"""The long flows behind the menu: importing files, loading the demo data, exporting a PDF.
+"""The long flows behind the menu: importing files, trying the demo, exporting a PDF.
 
 Each flow owns its dialogs and its background ``Op``: imports (after adding
-the sender chosen as "you" to the owner settings) and the demo run on the
-serial writer, with progress and Cancel in the status bar; the PDF
-export renders on a reader. The main window only starts flows and listens to
-their signals.
+the sender chosen as "you" to the owner settings) run on the serial writer,
+with progress and Cancel in the status bar; the demo is loaded into its own
+database (never the user's) on the writer; the PDF export renders on a
+reader. The main window only starts flows and listens to their signals.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from app import identity, settings
 from app.db import Database
 from app.errors import Cancelled, UserFacingError
 from app.ingest import FileReport, ImportProgress, import_file, import_paths
+from app.paths import demo_db_path
 from app.queries import CustomerRow
 from ui import messages
 from ui.export_dialog import ExportChoice, ExportDialog, ExportDoneDialog
@@ -128,33 +129,6 @@ class ImportFlow(QObject):
             .run()
         )
 
-    def load_demo(self) -> None:
-        """Load the bundled demo data on the writer."""
-        if self.running:
-            messages.warning("An import is already running.")
-            return
-        db = self._db
-
-        def work() -> list[FileReport]:
-            from app.demo import load_demo
-
-            return list(load_demo(db))
-
-        def failed(exc: BaseException) -> None:
-            if isinstance(exc, ImportError):
-                messages.error("The demo data is not part of this build of Threadline.")
-                return
-            show_error(self._window, exc)
-
-        self._progress.start("Loading the demo data…", cancellable=False)
-        self.op = (
-            Op(self._window, work, write=True)
-            .success(self._done)
-            .failure(failed)
-            .finished(self._progress.finish)
-            .run()
-        )
-
     def cancel(self) -> None:
         """Stop the running import after its current batch."""
         if self.op is not None:
@@ -188,6 +162,58 @@ class ImportFlow(QObject):
             return
         self.import_finished.emit([])
         show_error(self._window, exc)
+
+
+class DemoFlow(QObject):
+    """Try the demo: load the demo data into the demo's own database, then hand over its path.
+
+    The user's database is not touched. Loading twice adds nothing, so trying the
+    demo again simply reopens it.
+
+    Signals:
+        ready(str): the demo database is loaded; its path.
+    """
+
+    ready = Signal(str)
+
+    def __init__(self, window: QWidget, progress: ProgressStatus) -> None:
+        super().__init__(window)
+        self._window = window
+        self._progress = progress
+        self.op: Op | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the demo is being loaded."""
+        return self.op is not None and self.op.running
+
+    def start(self) -> None:
+        """Load the demo database on the writer; ``ready`` follows."""
+        if self.running:
+            return
+
+        def work() -> str:
+            from app.db import open_database
+            from app.demo import load_demo
+
+            path = demo_db_path()
+            demo = open_database(path)
+            try:
+                reports = load_demo(demo)
+            finally:
+                demo.dispose()
+            if not any(r.added or r.duplicates for r in reports):
+                raise UserFacingError("The demo data could not be loaded.")
+            return str(path)
+
+        self._progress.start("Opening the demo…", cancellable=False)
+        self.op = (
+            Op(self._window, work, write=True)
+            .success(self.ready.emit)
+            .failure(lambda exc: show_error(self._window, exc))
+            .finished(self._progress.finish)
+            .run()
+        )
 
 
 def fmt_files(files: Sequence[str]) -> str:

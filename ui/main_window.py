@@ -30,6 +30,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
@@ -41,13 +42,15 @@ from PySide6.QtWidgets import (
 import app
 from app import settings
 from app.db import Database
+from app.errors import UserFacingError
 from app.ingest import recent_problems
+from app.paths import default_db_path, demo_db_path
 from app.queries import CustomerRow, SearchHit
 from ui import messages
 from ui.accounts_dialog import AccountsDialog
 from ui.customer_list import CustomerListPane
 from ui.empty_state import EmptyState
-from ui.flows import ExportFlow, ImportFlow
+from ui.flows import DemoFlow, ExportFlow, ImportFlow
 from ui.identity_flow import IdentityFlow, Outcome
 from ui.marks import icon
 from ui.messages import Level, Message
@@ -62,7 +65,7 @@ from ui.status import ProblemsButton, ProgressStatus, SuggestionsButton
 from ui.sync_flow import SyncFlow
 from ui.timeline import FILTERS, TimelinePane
 from ui.widgets import search_field
-from ui.workers import Op
+from ui.workers import Op, show_error
 
 SEARCH_DEBOUNCE_MS = 150
 _PROBLEM_CAP = 1000
@@ -79,14 +82,29 @@ class MainWindow(QMainWindow):
     customer_opened = Signal(int)
     counts_refreshed = Signal()
 
-    def __init__(self, db: Database, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        now: Callable[[], datetime] | None = None,
+        home: str | None = None,
+    ) -> None:
+        """``home`` is the user's database, reopened by File → Leave Demo (default: ``db``'s
+        file, or the usual database when ``db`` is the demo's)."""
         super().__init__()
         self.db = db
+        self._now = now
         clock = now or (lambda: datetime.now(UTC))
         with db.session() as session:
             tz_name = settings.get(session, "timezone")
         tz = ZoneInfo(tz_name)
-        self.setWindowTitle("Threadline")
+        shown_file = db.url.removeprefix("sqlite:///") if db.url.startswith("sqlite:///") else ""
+        self.is_demo = bool(shown_file) and Path(shown_file).resolve() == demo_db_path().resolve()
+        self.home_db = home or (
+            str(default_db_path()) if self.is_demo or not shown_file else shown_file
+        )
+        self.replaced_by: MainWindow | None = None  # the window that took over (demo in/out)
+        self.setWindowTitle("Threadline — Demo" if self.is_demo else "Threadline")
         self.setObjectName("mainWindow")
         self.setAccessibleName("Threadline")
         self.setWindowIcon(icon("logo"))
@@ -141,6 +159,12 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.suggestions_button)
         self.statusBar().addPermanentWidget(self.problems_button)
         self.problems_button.clicked.connect(self.show_problems)
+        if self.is_demo:
+            self.leave_demo_button = QPushButton("Leave Demo")
+            self.leave_demo_button.setObjectName("leaveDemo")
+            self.leave_demo_button.setToolTip("This is sample data. Go back to your own data.")
+            self.leave_demo_button.clicked.connect(self.leave_demo)
+            self.statusBar().addPermanentWidget(self.leave_demo_button)
 
         # flows
         self.import_flow = ImportFlow(db, self, self.progress, tz_name)
@@ -149,6 +173,7 @@ class MainWindow(QMainWindow):
         self.privacy_flow.forgotten.connect(self._forgotten)
         self.identity_flow = IdentityFlow(db, self, tz=tz, now=clock)
         self.sync_flow = SyncFlow(db, self, self.progress)
+        self.demo_flow = DemoFlow(self, self.progress)
         self.import_flow.other_running = lambda: self.sync_flow.running
         self.accounts_dialog: AccountsDialog | None = None
         self.problems_dialog: ProblemsDialog | None = None
@@ -226,7 +251,12 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         file_menu = mb.addMenu("&File")
         file_menu.addAction(self.import_action)
-        self.demo_action = self._action("Load &Demo Data", None, self.import_flow.load_demo)
+        if self.is_demo:
+            self.demo_action = self._action("&Leave Demo", None, self.leave_demo)
+            self.demo_action.setToolTip("Close the demo and go back to your own data")
+        else:
+            self.demo_action = self._action("Try the &Demo", None, self.try_demo)
+            self.demo_action.setToolTip("Open a sample shop in its own database; yours is kept")
         file_menu.addAction(self.demo_action)
         file_menu.addAction(self.export_action)
         self.export_data_action = self._action(
@@ -348,7 +378,8 @@ class MainWindow(QMainWindow):
         self.import_flow.import_finished.connect(self._imported)
         self.import_flow.problems_requested.connect(self.show_problems)
         self.empty.import_clicked.connect(lambda: self.import_flow.open_dialog())
-        self.empty.demo_clicked.connect(self.import_flow.load_demo)
+        self.empty.demo_clicked.connect(self.try_demo)
+        self.demo_flow.ready.connect(self.switch_database)
 
     def _tab_order(self) -> None:
         chain: list[QWidget] = [
@@ -622,6 +653,39 @@ class MainWindow(QMainWindow):
             f"<b>Threadline {app.__version__}</b><br>Every email, chat and order from one "
             "customer, in one searchable timeline. Your data stays on this computer.",
         )
+
+    # --- the demo -------------------------------------------------------------------------
+
+    def try_demo(self) -> None:
+        """Try the Demo: load the demo's own database, then show it in place of this one."""
+        if self.import_flow.running or self.sync_flow.running:
+            messages.info("Wait for the import or sync to finish, then try the demo.")
+            return
+        self.demo_flow.start()
+
+    def leave_demo(self) -> None:
+        """File → Leave Demo: back to the user's own database."""
+        self.switch_database(self.home_db)
+
+    def switch_database(self, path: str) -> MainWindow | None:
+        """Open ``path`` in a new window that takes this one's place; None if it cannot open."""
+        from app.db import open_database
+
+        try:
+            db = open_database(Path(path))
+        except UserFacingError as exc:
+            show_error(self, exc)
+            return None
+        window = MainWindow(db, now=self._now, home=self.home_db)
+        window.setGeometry(self.geometry())
+        if self.isMaximized():
+            window.showMaximized()
+        else:
+            window.show()
+        self.replaced_by = window
+        self.close()
+        self.db.dispose()
+        return window
 
     # --- drops and closing ----------------------------------------------------------------
 

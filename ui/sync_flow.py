@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import accounts, secrets
+from app import accounts, redact, secrets
 from app.accounts import AccountInfo
 from app.db import Database
 from app.sync import AccountReport, SyncProgress, sync_accounts
@@ -281,7 +281,7 @@ class SyncSummaryDialog(QDialog):
             for folder in report.folders:
                 text = _RESULTS.get(folder.status, folder.status)
                 if folder.error:
-                    text = f"{text}: {folder.error}"
+                    text = f"{text}: {redact.redact(folder.error)}"
                 child = QTreeWidgetItem(
                     [
                         folder.folder,
@@ -300,9 +300,10 @@ class SyncSummaryDialog(QDialog):
             self.tree.addTopLevelItem(top)
             top.setExpanded(True)
             if report.error:  # the reason in full, on its own line under the account
-                reason = QTreeWidgetItem([f"⚠ {report.error}"])
+                error = redact.redact(report.error)  # a server may have echoed the password
+                reason = QTreeWidgetItem([f"⚠ {error}"])
                 reason.setFirstColumnSpanned(True)
-                reason.setToolTip(0, tip(report.error))
+                reason.setToolTip(0, tip(error))
                 top.addChild(reason)
                 reason.setFirstColumnSpanned(True)
         for col in range(5):

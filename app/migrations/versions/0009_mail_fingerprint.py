@@ -1,7 +1,7 @@
 """Email fingerprints: a reused Message-ID no longer hides a different message.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-05
 
 Adds ``event.fingerprint`` (see ``app.fingerprint``) and computes it for the
@@ -22,8 +22,8 @@ from alembic import op
 from app.fingerprint import date_is_from_header, mail_fingerprint
 from app.models import JSONText, UTCDateTime
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

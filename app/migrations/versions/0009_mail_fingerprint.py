@@ -31,11 +31,13 @@ _BATCH = 2000
 
 
 def upgrade() -> None:
-    # A plain ALTER TABLE: rebuilding ``event`` would cascade-delete its participants.
-    op.add_column(
-        "event", sa.Column("fingerprint", sa.String(length=64), nullable=False, server_default="")
-    )
     bind = op.get_bind()
+    if "fingerprint" not in {c["name"] for c in sa.inspect(bind).get_columns("event")}:
+        # A plain ALTER TABLE: rebuilding ``event`` would cascade-delete its participants.
+        op.add_column(
+            "event",
+            sa.Column("fingerprint", sa.String(length=64), nullable=False, server_default=""),
+        )
     event = sa.table(
         "event",
         sa.column("id", sa.Integer()),

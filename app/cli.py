@@ -426,8 +426,14 @@ def cmd_split(db: Database, args: argparse.Namespace) -> int:
 
 
 def cmd_undo(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
-        change = merges.undo(session, args.change)
+    try:
+        with db.session() as session:
+            change = merges.undo(session, args.change)
+    except UserFacingError as exc:  # e.g. a later change depends on it: one line, exit 2
+        if args.json:
+            _print_json({"change": args.change, "error": str(exc)})
+        print(f"threadline: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         _print_json(change.as_json())
     else:

@@ -398,6 +398,8 @@ def cmd_sync(db: Database, args: argparse.Namespace) -> int:
                 if f.status != "done":
                     line += f" ({f.status})"
                 print(line)
+                for notice in f.notices:
+                    print(f"  note: {notice}")
                 for problem in f.problems[:20]:
                     print(f"  problem: {problem.location}: {problem.reason}")
                 if len(f.problems) > 20:

@@ -26,7 +26,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app import erasure, identity, mappings, mentions, settings
+from app import erasure, fingerprint, identity, mappings, mentions, settings
 from app.db import Database, RunLock, is_environmental, retry_when_busy
 from app.errors import Cancelled, FormatError, UserFacingError
 from app.models import (
@@ -174,6 +174,31 @@ def bound_record(record: EventRecord) -> tuple[EventRecord, list[str]]:
     return (replace(record, **changes) if changes else record), cuts
 
 
+def mail_fingerprint(record: EventRecord) -> str:
+    """The fingerprint of an email record ("" for other sources); see ``app.fingerprint``."""
+    if record.source != "email":
+        return ""
+    senders = [
+        address
+        for p in record.participants
+        if p.role == "from" and p.email
+        for address in (identity.normalize_email(p.email),)
+        if address
+    ]
+    sent_at = record.occurred_at if fingerprint.date_is_from_header(record.details) else None
+    return fingerprint.mail_fingerprint(min(senders, default=""), sent_at, record.text)
+
+
+def _lookup_ids(record: EventRecord) -> tuple[str, ...]:
+    """The keys an incoming record may be stored under (an email's alternate one too)."""
+    if record.source != "email":
+        return (record.external_id,)
+    return (
+        record.external_id,
+        fingerprint.alternate_id(record.external_id, mail_fingerprint(record)),
+    )
+
+
 def _people_text(record: EventRecord) -> str:
     parts: list[str] = []
     for p in record.participants:
@@ -226,24 +251,27 @@ class _Pending:
         self.mentions.clear()
 
 
-def _existing_events(
-    session: Session, records: Sequence[EventRecord]
-) -> dict[tuple[str, str], tuple[int, str]]:
-    """(source, external_id) → (event id, content hash) for the records already stored."""
+_Known = dict[tuple[str, str], tuple[int, str, str]]
+
+
+def _existing_events(session: Session, records: Sequence[EventRecord]) -> _Known:
+    """(source, external_id) → (event id, content hash, fingerprint) for the records
+    already stored (for an email, under its Message-ID or its alternate key)."""
     by_source: dict[str, list[str]] = {}
     for record in records:
-        by_source.setdefault(record.source, []).append(record.external_id)
-    found: dict[tuple[str, str], tuple[int, str]] = {}
+        # keyed as ``_store`` will key it: after the size bounds
+        by_source.setdefault(record.source, []).extend(_lookup_ids(bound_record(record)[0]))
+    found: _Known = {}
     for source, ids in by_source.items():
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), 500):
             rows = session.execute(
-                select(Event.external_id, Event.id, Event.content_hash).where(
+                select(Event.external_id, Event.id, Event.content_hash, Event.fingerprint).where(
                     Event.source == source, Event.external_id.in_(unique[start : start + 500])
                 )
             )
-            for external_id, event_id, digest in rows:
-                found[(source, external_id)] = (event_id, digest)
+            for external_id, event_id, digest, mark in rows:
+                found[(source, external_id)] = (event_id, digest, mark)
     return found
 
 
@@ -393,7 +421,7 @@ class _Writer:
         session: Session,
         resolver: identity.Resolver,
         record: EventRecord,
-        known: dict[tuple[str, str], tuple[int, str]],
+        known: _Known,
         pending: _Pending,
     ) -> None:
         mark = pending.mark()
@@ -415,7 +443,7 @@ class _Writer:
         session: Session,
         resolver: identity.Resolver,
         record: EventRecord,
-        known: dict[tuple[str, str], tuple[int, str]],
+        known: _Known,
         pending: _Pending,
     ) -> None:
         if record.occurred_at.tzinfo is None:
@@ -427,7 +455,21 @@ class _Writer:
                 return
             record = kept
         digest = content_hash(record)
-        found = known.get((record.source, record.external_id))
+        mark = mail_fingerprint(record)
+        external_id = record.external_id
+        found = known.get((record.source, external_id))
+        if found is not None and mark and found[2] and found[2] != mark:
+            # Another message already has this Message-ID: this one is kept under
+            # its own key (the same key every time, so a re-import adds nothing).
+            external_id = fingerprint.alternate_id(external_id, mark)
+            found = known.get((record.source, external_id))
+            if found is None:
+                self.report.notices.append(
+                    f"{record.locator or external_id}: a different message already uses "
+                    f"Message-ID {record.external_id}; both are kept"
+                )
+        # A message kept under an alternate key starts its own thread, not the other's.
+        thread_key = external_id if record.thread_key == record.external_id else record.thread_key
         if found is not None:
             if found[1] == digest or record.order is None:
                 self.report.duplicates += 1
@@ -435,19 +477,20 @@ class _Writer:
             event = session.get(Event, found[0])
             assert event is not None
             self._update(session, resolver, event, record, digest)
-            known[(record.source, record.external_id)] = (event.id, digest)
+            known[(record.source, external_id)] = (event.id, digest, found[2])
             return
         event = Event(
             channel=record.channel,
             source=record.source,
-            external_id=record.external_id,
+            external_id=external_id,
             occurred_at=record.occurred_at.astimezone(UTC),
             direction=record.direction or "inbound",
             title=record.title,
             body=record.text,
-            thread_key=record.thread_key,
+            thread_key=thread_key,
             details=dict(record.details),
             content_hash=digest,
+            fingerprint=mark,
             import_run_id=self.run_id,
             locator=record.locator,
         )
@@ -466,7 +509,7 @@ class _Writer:
         _apply_order(event, record)
         session.add(event)
         session.flush()
-        known[(record.source, record.external_id)] = (event.id, digest)
+        known[(record.source, external_id)] = (event.id, digest, mark)
         pending.participants.extend(
             {"event_id": event.id, "identity_id": iid, "role": role, "name": name}
             for (iid, role), name in links.items()

@@ -5,6 +5,16 @@ leaves the merged customer behind with a pointer to the survivor; a split
 moves identities out to a new (or another) customer. Events never move: they
 follow their identities. ``undo`` reverses a change from what its audit entry
 recorded, so nothing is ever deleted by a merge.
+
+Undo in any order is exact or refused. A merge or split *touches* the
+customers and identities its audit entry names; a later merge or split that
+is not undone and touches any of them depends on it (it started from the
+state the earlier one left). Undoing a change that has such dependents is
+refused, naming the newest of them (directly or through others), which can
+itself be undone. Once none is left, every customer and identity the change
+touched is exactly as the change left it, so reversing it restores what was
+before. A rejection only adds its own row, so it neither depends on nor
+blocks anything.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from app.errors import NotFoundError, UserFacingError
 from app.models import AuditEntry, Customer, CustomerIdentity, Identity, MergeRejection, Note
 
 UNDOABLE = ("merge", "split", "reject")
+_MOVES = ("merge", "split")  # the undoable changes that move identities
 
 
 def _survivor(session: Session, customer_id: int) -> int:
@@ -135,6 +146,14 @@ def split_customer(
         target_id, created = _survivor(session, into), False
         if target_id == source:
             raise UserFacingError("cannot split a customer into itself")
+    already = sorted(
+        session.scalars(
+            select(CustomerIdentity.identity_id).where(
+                CustomerIdentity.customer_id == target_id,
+                CustomerIdentity.identity_id.in_(identity_ids),
+            )
+        )
+    )
     _move_links(session, list(identity_ids), source, target_id)
     entry = AuditEntry(
         action="split",
@@ -143,6 +162,7 @@ def split_customer(
             "to": target_id,
             "identities": list(identity_ids),
             "created": created,
+            "shared_before": already,
         },
     )
     session.add(entry)
@@ -161,6 +181,7 @@ class Change:
     description: str
     undone: bool
     details: dict[str, Any]
+    blocked_by: str = ""  # why it cannot be undone now ("" when it can)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -217,10 +238,73 @@ def history(
         stmt = stmt.where(AuditEntry.action.in_(actions))
     if undoable_only:
         stmt = stmt.where(AuditEntry.action.in_(UNDOABLE), AuditEntry.undone_by.is_(None))
+    entries = list(session.scalars(stmt))
+    active = [e for e in entries if e.action in _MOVES and e.undone_by is None]
+    later = _active_moves(session, min(e.id for e in active)) if active else []
     return [
-        Change(e.id, e.at, e.action, _describe(session, e), e.undone_by is not None, e.details)
-        for e in session.scalars(stmt)
+        Change(
+            e.id,
+            e.at,
+            e.action,
+            _describe(session, e),
+            e.undone_by is not None,
+            e.details,
+            _refusal(session, e, later) if e in active else "",
+        )
+        for e in entries
     ]
+
+
+def _touched(entry: AuditEntry) -> tuple[set[int], set[int]]:
+    """The customers and identities a merge or split changed."""
+    d = entry.details
+    keys = ("survivor", "merged") if entry.action == "merge" else ("from", "to")
+    customers = {int(d[k]) for k in keys if d.get(k) is not None}
+    return customers, {int(i) for i in d.get("identities", [])}
+
+
+def _active_moves(session: Session, after: int) -> list[AuditEntry]:
+    """Merges and splits newer than change ``after`` that are not undone, oldest first."""
+    return list(
+        session.scalars(
+            select(AuditEntry)
+            .where(
+                AuditEntry.id > after,
+                AuditEntry.action.in_(_MOVES),
+                AuditEntry.undone_by.is_(None),
+            )
+            .order_by(AuditEntry.id)
+        )
+    )
+
+
+def _dependents(entry: AuditEntry, later: list[AuditEntry]) -> list[AuditEntry]:
+    """The active changes after ``entry`` that depend on it, directly or through others."""
+    customers, identities = _touched(entry)
+    found: list[AuditEntry] = []
+    for other in later:
+        if other.id <= entry.id:
+            continue
+        c, i = _touched(other)
+        if c & customers or i & identities:
+            found.append(other)
+            customers |= c
+            identities |= i
+    return found
+
+
+def _refusal(session: Session, entry: AuditEntry, later: list[AuditEntry]) -> str:
+    """Why ``entry`` cannot be undone now, or "" when it can."""
+    if entry.action not in _MOVES:
+        return ""
+    dependents = _dependents(entry, later)
+    if not dependents:
+        return ""
+    newest = dependents[-1]
+    return (
+        f"cannot undo change {entry.id}: change {newest.id} "
+        f"({_describe(session, newest)}) depends on it; undo {newest.id} first"
+    )
 
 
 def undo(session: Session, change_id: int | None = None) -> Change:
@@ -247,6 +331,9 @@ def undo(session: Session, change_id: int | None = None) -> Change:
         raise UserFacingError(f"change {entry.id} ({entry.action}) cannot be undone")
     if entry.undone_by is not None:
         raise UserFacingError(f"change {entry.id} was undone already")
+    refusal = _refusal(session, entry, _active_moves(session, entry.id))
+    if refusal:
+        raise UserFacingError(refusal)
     d = entry.details
     if entry.action == "merge":
         survivor, merged = int(d["survivor"]), int(d["merged"])
@@ -276,8 +363,25 @@ def undo(session: Session, change_id: int | None = None) -> Change:
         touched = []
     else:
         source, target = int(d["from"]), int(d["to"])
+        keep = set(d.get("shared_before", []))
         _move_links(session, list(d.get("identities", [])), target, source)
+        for identity_id in keep:  # it was on both before the split: it stays on both
+            if session.get(CustomerIdentity, (target, identity_id)) is None:
+                session.add(CustomerIdentity(customer_id=target, identity_id=identity_id))
         if d.get("created"):
+            # The customer the split made goes again; whatever reached it since (a
+            # contact point linked by an import, a note) goes back with the rest.
+            left = list(
+                session.scalars(
+                    select(CustomerIdentity.identity_id).where(
+                        CustomerIdentity.customer_id == target
+                    )
+                )
+            )
+            _move_links(session, left, target, source)
+            session.execute(
+                update(Note).where(Note.customer_id == target).values(customer_id=source)
+            )
             created = session.get(Customer, target)
             assert created is not None
             created.merged_into_id = source

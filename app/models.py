@@ -210,6 +210,8 @@ class Event(Base):
     thread_key: Mapped[str | None] = mapped_column(String(500), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
     content_hash: Mapped[str] = mapped_column(String(64), default="")
+    # email only: sender, Date and body words (app.fingerprint); "" when unknown
+    fingerprint: Mapped[str] = mapped_column(String(64), default="", server_default="")
     import_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("import_run.id", ondelete="SET NULL")
     )

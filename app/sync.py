@@ -97,6 +97,7 @@ class FolderReport:
     status: str = "done"  # done | cancelled | failed | skipped
     error: str | None = None
     rescanned: bool = False
+    notices: list[str] = field(default_factory=list)
     uidvalidity: int | None = None
     last_uid: int = 0
 
@@ -111,6 +112,7 @@ class FolderReport:
             "rescanned": self.rescanned,
             "uidvalidity": self.uidvalidity,
             "last_uid": self.last_uid,
+            "notices": self.notices,
             **({"error": self.error} if self.error else {}),
         }
 
@@ -349,6 +351,7 @@ def _sync_folder(
         return report, not isinstance(tracker.error, ConnectionLost)
     tracker.commit(tracker.yielded)  # ingest wrote every item it took, whatever the status
     report.new, report.duplicates, report.problems = run.added, run.duplicates, run.problems
+    report.notices = run.notices
     complete = run.status == "done" and tracker.committed_uid >= plan.uids[-1]
     if complete:
         final = plan.state_after(plan.uids[-1], complete=True)

@@ -412,6 +412,33 @@ def test_history_dialog_undoes_an_entry(qtbot, window: MainWindow, db: Database)
     dialog.reject()
 
 
+def test_history_dialog_shows_why_an_undo_must_wait(
+    qtbot, window: MainWindow, db: Database
+) -> None:
+    kim, tom = customer_row(db, "kim@example.com"), customer_row(db, "tom@bakers.example")
+    maria = customer_row(db, "maria.garcia@example.com")
+    with qtbot.waitSignal(window.identity_flow.changed, timeout=WAIT) as merged:
+        window.identity_flow.merge(kim, [tom], reason="test")
+    first = merged.args[0].change_ids[0]
+    kim = customer_row(db, "kim@example.com")
+    with qtbot.waitSignal(window.identity_flow.changed, timeout=WAIT) as merged:
+        window.identity_flow.merge(maria, [kim], reason="test")
+    second = merged.args[0].change_ids[0]
+    window.history_action.trigger()
+    dialog = window.identity_flow.history
+    assert dialog is not None
+    qtbot.waitUntil(lambda: first in dialog.undo_buttons, timeout=WAIT)
+    blocked = dialog.undo_buttons[first]
+    assert not blocked.isEnabled()
+    assert blocked.toolTip().startswith(f"cannot undo change {first}: change {second} (merged ")
+    assert dialog.undo_buttons[second].isEnabled()
+    dialog.table.setCurrentIndex(dialog.model.index(1, 1))
+    assert not dialog.undo_selected.isEnabled()
+    assert dialog.undo_selected.toolTip() == blocked.toolTip()
+    assert blocked.toolTip() in str(dialog.model.index(1, 1).data(Qt.ItemDataRole.ToolTipRole))
+    dialog.reject()
+
+
 # --- orders ----------------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ from ui.customer_list import CustomerDelegate, CustomerListView
 from ui.identity_models import ChangeHistoryModel, ExcludingProxy, quoted, undoable
 from ui.marks import icon
 from ui.models import CustomerListModel, RowRole
-from ui.safe_text import no_mnemonic, plain_label
+from ui.safe_text import no_mnemonic, plain_label, tip
 from ui.widgets import bold, muted_label, search_field
 
 if TYPE_CHECKING:
@@ -318,7 +318,8 @@ class HistoryDialog(QDialog):
             button = QPushButton(icon("undo", self.palette()), "Undo")
             button.setObjectName(f"undoChange_{change.id}")
             button.setAccessibleName(f"Undo change {change.id}")
-            button.setToolTip("Reverse this change")
+            button.setToolTip(tip(change.blocked_by or "Reverse this change"))
+            button.setEnabled(not change.blocked_by)  # a later change depends on it
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the table is the keyboard path
             button.clicked.connect(lambda _c=False, cid=change.id: self.undo(cid))
             self.table.setIndexWidget(self.model.index(row, 2), button)
@@ -331,8 +332,10 @@ class HistoryDialog(QDialog):
 
     def _update(self) -> None:
         index = self.table.currentIndex()
-        ok = index.isValid() and undoable(self.model.change(index.row()))
+        change = self.model.change(index.row()) if index.isValid() else None
+        ok = change is not None and undoable(change) and not change.blocked_by
         self.undo_selected.setEnabled(ok)
+        self.undo_selected.setToolTip(tip(change.blocked_by if change is not None else ""))
 
     def _undo_current(self) -> None:
         index = self.table.currentIndex()

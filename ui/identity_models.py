@@ -129,7 +129,10 @@ class ChangeHistoryModel(HeaderTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and col == 1:
             reason = change.details.get("reason") if isinstance(change.details, dict) else None
             return tip(
-                fmt.join_nonempty((change_text(change), f"Why: {reason}" if reason else ""), "\n")
+                fmt.join_nonempty(
+                    (change_text(change), f"Why: {reason}" if reason else "", change.blocked_by),
+                    "\n",
+                )
             )
         if role == Qt.ItemDataRole.FontRole and change.undone:
             font = QFont()

@@ -445,6 +445,9 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             customer.first_seen = _aware(row[2]) if row else None
             customer.last_seen = _aware(row[3]) if row else None
     session.flush()
+    from app import waiting  # who waits for a reply is kept in step with the same customers
+
+    waiting.refresh(session, ids)
 
 
 def _aware(value: object) -> datetime | None:

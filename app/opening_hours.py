@@ -1,0 +1,158 @@
+"""Opening hours ("Mon-Fri 09:00-17:30; Sat 10:00-14:00") and time counted within them.
+
+The owner's ``opening_hours`` setting says when the business answers; a wait is then
+also measured in working time (an email sent on Friday evening and answered on Monday
+at opening has waited no working time). Hours are local wall-clock times in the
+configured zone. Empty text means no hours are set.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from app.errors import UserFacingError
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES = {
+    "mon": 0, "monday": 0, "tue": 1, "tues": 1, "tuesday": 1, "wed": 2, "wednesday": 2,
+    "thu": 3, "thur": 3, "thurs": 3, "thursday": 3, "fri": 4, "friday": 4, "sat": 5,
+    "saturday": 5, "sun": 6, "sunday": 6,
+}  # fmt: skip
+_SPAN = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+
+Interval = tuple[int, int]  # minutes from midnight: [open, close)
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    """Open intervals per weekday (Monday = 0), in minutes from local midnight."""
+
+    days: tuple[tuple[Interval, ...], ...]
+
+    @property
+    def weekly_seconds(self) -> int:
+        """Open seconds in one week."""
+        return sum((b - a) * 60 for day in self.days for a, b in day)
+
+    def __bool__(self) -> bool:
+        return any(self.days)
+
+    def text(self) -> str:
+        """The canonical text form ("Mon-Fri 09:00-17:30; Sat 10:00-14:00")."""
+        parts: list[str] = []
+        i = 0
+        while i < 7:
+            if not self.days[i]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < 7 and self.days[j + 1] == self.days[i]:
+                j += 1
+            label = DAYS[i].title() if i == j else f"{DAYS[i].title()}-{DAYS[j].title()}"
+            spans = ", ".join(f"{_hm(a)}-{_hm(b)}" for a, b in self.days[i])
+            parts.append(f"{label} {spans}")
+            i = j + 1
+        return "; ".join(parts)
+
+    def working_seconds(self, start: datetime, end: datetime, tz: tzinfo) -> int:
+        """Seconds between two aware instants that fall within the opening hours."""
+        if end <= start or not self:
+            return 0
+        d0 = start.astimezone(tz).date()
+        d1 = end.astimezone(tz).date()
+        n = (d1 - d0).days
+        total = 0.0
+        if n <= 15:
+            for i in range(n + 1):
+                total += self._day(d0 + timedelta(days=i), start, end, tz)
+            return int(total)
+        for i in range(7):  # the first week may be cut by ``start``
+            total += self._day(d0 + timedelta(days=i), start, end, tz)
+        weeks = (n - 14) // 7  # whole weeks in the middle, every hour of them inside
+        total += weeks * self.weekly_seconds
+        day = d0 + timedelta(days=7 + weeks * 7)
+        while day <= d1:
+            total += self._day(day, start, end, tz)
+            day += timedelta(days=1)
+        return int(total)
+
+    def _day(self, day: date, start: datetime, end: datetime, tz: tzinfo) -> float:
+        spans = self.days[day.weekday()]
+        if not spans:
+            return 0.0
+        midnight = datetime.combine(day, time(0), tzinfo=tz)
+        acc = 0.0
+        for a, b in spans:
+            lo = max(midnight + timedelta(minutes=a), start)
+            hi = min(midnight + timedelta(minutes=b), end)
+            if hi > lo:
+                acc += (hi - lo).total_seconds()
+        return acc
+
+
+def _hm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _days(spec: str) -> list[int]:
+    out: list[int] = []
+    for part in spec.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        if "-" in part:
+            a, _, b = part.partition("-")
+            if a.strip() not in _DAY_NAMES or b.strip() not in _DAY_NAMES:
+                raise UserFacingError(f"{part!r} is not a range of days (e.g. Mon-Fri)")
+            i, j = _DAY_NAMES[a.strip()], _DAY_NAMES[b.strip()]
+            out.extend((i + k) % 7 for k in range((j - i) % 7 + 1))
+        elif part in _DAY_NAMES:
+            out.append(_DAY_NAMES[part])
+        else:
+            raise UserFacingError(f"{part!r} is not a day (Mon, Tue, … Sun)")
+    return out
+
+
+def _span(text: str) -> Interval:
+    m = _SPAN.match(text.strip())
+    if not m:
+        raise UserFacingError(f"{text.strip()!r} is not a time span (e.g. 09:00-17:30)")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2):
+        raise UserFacingError(f"{text.strip()!r} has a time that does not exist")
+    a, b = h1 * 60 + m1, h2 * 60 + m2
+    if b <= a:
+        raise UserFacingError(f"{text.strip()!r} closes before it opens")
+    return a, b
+
+
+def parse(text: str) -> OpeningHours:
+    """Read opening hours: "Mon-Fri 09:00-17:30; Sat 10:00-14:00" (day ranges, several spans).
+
+    Raises:
+        UserFacingError: the text cannot be read, or spans of one day overlap.
+    """
+    days: list[list[Interval]] = [[] for _ in range(7)]
+    for group in re.split(r"[;\n]", text):
+        group = group.strip()
+        if not group:
+            continue
+        m = re.match(r"^([A-Za-z,\-\s]+?)\s+(\d.*)$", group)
+        if not m:
+            raise UserFacingError(f"{group!r}: say days then hours, e.g. Mon-Fri 09:00-17:30")
+        spans = [_span(s) for s in m.group(2).split(",") if s.strip()]
+        for d in _days(m.group(1)):
+            days[d].extend(spans)
+    for i, spans in enumerate(days):
+        spans.sort()
+        for (_a1, b1), (a2, _b2) in zip(spans, spans[1:], strict=False):
+            if a2 < b1:
+                raise UserFacingError(f"the hours given for {DAYS[i].title()} overlap")
+    return OpeningHours(tuple(tuple(s) for s in days))
+
+
+def validate(text: str) -> str:
+    """The setting's validator: the canonical form, or "" for no hours."""
+    return parse(text).text()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from itertools import pairwise
 
 from app.errors import UserFacingError
 
@@ -147,7 +148,7 @@ def parse(text: str) -> OpeningHours:
             days[d].extend(spans)
     for i, spans in enumerate(days):
         spans.sort()
-        for (_a1, b1), (a2, _b2) in zip(spans, spans[1:], strict=False):
+        for (_a1, b1), (a2, _b2) in pairwise(spans):
             if a2 < b1:
                 raise UserFacingError(f"the hours given for {DAYS[i].title()} overlap")
     return OpeningHours(tuple(tuple(s) for s in days))

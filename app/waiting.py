@@ -138,6 +138,11 @@ class MarkRow:
         }
 
 
+def is_salutation(line: str) -> bool:
+    """A greeting line such as "Hi Sam," (short, ends with a comma, no sentence in it)."""
+    return bool(_SALUTATION.match(line.strip()))
+
+
 def first_line(title: str, body: str) -> str:
     """The first non-empty line of a message (its subject when the body has none)."""
     lines = [
@@ -145,7 +150,7 @@ def first_line(title: str, body: str) -> str:
         for ln in (body or "").splitlines()
         if ln.strip() and not ln.lstrip().startswith(">")
     ]
-    if len(lines) > 1 and _SALUTATION.match(lines[0]):
+    if len(lines) > 1 and is_salutation(lines[0]):
         lines = lines[1:]  # "Hi Sam," says nothing: the first line of what they wrote
     if lines:
         return lines[0][:_FIRST_LINE]

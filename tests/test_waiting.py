@@ -309,9 +309,8 @@ def test_brief_across_channels(shop: Database) -> None:
     assert second.startswith("Last contact 5 Mar 2026 04:00 by email (from them).")
     assert "“Can I have a refund?”" in second
     assert b.waiting is not None and b.waiting["quote"] == "Can I have a refund?"
-    assert (
-        third
-        == "Last bought 2 × Tulips and 1 more (#1002, 42.50 GBP) on 3 Mar 2026: refunded, fulfilled."
+    assert third == (
+        "Last bought 2 × Tulips and 1 more (#1002, 42.50 GBP) on 3 Mar 2026: refunded, fulfilled."
     )
     # Deterministic: the same data gives the same brief.
     with shop.session() as session:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from itertools import pairwise
 
 from app.errors import UserFacingError
@@ -23,6 +23,7 @@ _DAY_NAMES = {
 }  # fmt: skip
 _SPAN = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 
+_MONDAY = date(2000, 1, 3)
 Interval = tuple[int, int]  # minutes from midnight: [open, close)
 
 
@@ -58,39 +59,30 @@ class OpeningHours:
         return "; ".join(parts)
 
     def working_seconds(self, start: datetime, end: datetime, tz: tzinfo) -> int:
-        """Seconds between two aware instants that fall within the opening hours."""
+        """Seconds between two aware instants that fall within the opening hours.
+
+        Counted on the local wall clock (opening hours are wall-clock times), in constant
+        time however long the span: open seconds since a fixed Monday, end minus start.
+        """
         if end <= start or not self:
             return 0
-        d0 = start.astimezone(tz).date()
-        d1 = end.astimezone(tz).date()
-        n = (d1 - d0).days
-        total = 0.0
-        if n <= 15:
-            for i in range(n + 1):
-                total += self._day(d0 + timedelta(days=i), start, end, tz)
-            return int(total)
-        for i in range(7):  # the first week may be cut by ``start``
-            total += self._day(d0 + timedelta(days=i), start, end, tz)
-        weeks = (n - 14) // 7  # whole weeks in the middle, every hour of them inside
-        total += weeks * self.weekly_seconds
-        day = d0 + timedelta(days=7 + weeks * 7)
-        while day <= d1:
-            total += self._day(day, start, end, tz)
-            day += timedelta(days=1)
-        return int(total)
+        opened = self.open_seconds_at(end.astimezone(tz)) - self.open_seconds_at(
+            start.astimezone(tz)
+        )
+        return max(0, opened)
 
-    def _day(self, day: date, start: datetime, end: datetime, tz: tzinfo) -> float:
-        spans = self.days[day.weekday()]
-        if not spans:
-            return 0.0
-        midnight = datetime.combine(day, time(0), tzinfo=tz)
-        acc = 0.0
-        for a, b in spans:
-            lo = max(midnight + timedelta(minutes=a), start)
-            hi = min(midnight + timedelta(minutes=b), end)
-            if hi > lo:
-                acc += (hi - lo).total_seconds()
-        return acc
+    def open_seconds_at(self, local: datetime) -> int:
+        """Open seconds from a fixed Monday (2000-01-03) to a local wall-clock time."""
+        days = (local.date() - _MONDAY).days
+        weeks, weekday = divmod(days, 7)
+        total = weeks * self.weekly_seconds + sum(
+            (b - a) * 60 for day in self.days[:weekday] for a, b in day
+        )
+        sec = local.hour * 3600 + local.minute * 60 + local.second
+        for a, b in self.days[weekday]:
+            if sec > a * 60:
+                total += min(sec, b * 60) - a * 60
+        return total
 
 
 def _hm(minutes: int) -> str:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Integer,
@@ -73,9 +73,8 @@ def source_label(channel: str, source: str) -> str:
     return source or channel
 
 
-@dataclass(frozen=True)
-class WaitingRow:
-    """One customer waiting for a reply."""
+class WaitingRow(NamedTuple):
+    """One customer waiting for a reply (a tuple: lists of tens of thousands stay cheap)."""
 
     customer_id: int
     customer_name: str
@@ -290,6 +289,18 @@ def _refresh_chunk(session: Session, chunk: list[int]) -> None:
 
 # --- reading ---------------------------------------------------------------------------------
 
+_RAW_COLUMNS = (
+    Waiting.customer_id,
+    Customer.display_name,
+    Waiting.channel,
+    Waiting.source,
+    type_coerce(Waiting.since, Text),
+    type_coerce(Waiting.last_at, Text),
+    Waiting.first_line,
+    Waiting.event_id,
+    Waiting.message_count,
+)
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 
 
@@ -353,29 +364,42 @@ def waiting(
     stmt = stmt.order_by(order, Waiting.customer_id)
     if limit is not None:
         stmt = stmt.limit(limit)
-    raw = session.execute(stmt).all()
+    # Plain values, not ORM-typed ones: tens of thousands of rows stay within budget.
+    raw = session.execute(stmt.with_only_columns(*_RAW_COLUMNS)).all()
     hours = opening_hours.parse(settings.get(session, "opening_hours"))
     tz: tzinfo = settings.zone(session)
     nameless = [r[0] for r in raw if not r[1]]
     fallback = _fallback_names(session, nameless) if nameless else {}
+    now_local = now.astimezone(tz)
+    open_now = hours.open_seconds_at(now_local) if hours else 0
     out: list[WaitingRow] = []
-    for cid, name, chan, source, since, last_at, line, eid, count in raw:
-        out.append(
+    append = out.append
+    for cid, name, chan, source, since_raw, last_raw, line, eid, count in raw:
+        since = _when(since_raw)
+        working = open_now - hours.open_seconds_at(since.astimezone(tz)) if hours else None
+        append(
             WaitingRow(
-                customer_id=cid,
-                customer_name=name or fallback.get(cid, f"#{cid}"),
-                channel=chan,
-                source=source,
-                waiting_since=since,
-                last_message_at=last_at,
-                waited_seconds=max(0, int((now - since).total_seconds())),
-                waited_working_seconds=hours.working_seconds(since, now, tz) if hours else None,
-                first_line=line,
-                event_id=eid,
-                message_count=count,
+                cid,
+                name or fallback.get(cid, f"#{cid}"),
+                chan,
+                source,
+                since,
+                _when(last_raw),
+                max(0, int((now - since).total_seconds())),
+                max(0, working) if working is not None else None,
+                line,
+                eid,
+                count,
             )
         )
     return out
+
+
+def _when(value: Any) -> datetime:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _fallback_names(session: Session, ids: Sequence[int]) -> dict[int, str]:

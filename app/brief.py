@@ -101,14 +101,20 @@ def order_state(financial: str, fulfillment: str, refunded: Decimal | None) -> s
     return ", ".join(dict.fromkeys(words)) or "state unknown"
 
 
-def build(session: Session, customer_id: int, *, now: datetime | None = None) -> Brief:
-    """The brief of one customer (following merges).
+def build(
+    session: Session,
+    customer_id: int,
+    *,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+) -> Brief:
+    """The brief of one customer (following merges), dates in ``tz`` (default: the setting).
 
     Raises:
         NotFoundError: no such customer.
     """
     now = now or datetime.now(UTC)
-    tz = settings.zone(session)
+    tz = tz or settings.zone(session)
     row = queries.customer(session, customer_id)
     cid = row.id
     mine = (

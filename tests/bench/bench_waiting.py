@@ -5,7 +5,8 @@ Run on demand (not part of the default suite):
     python -m tests.bench.bench_waiting [--customers 100000] [--seed 7]
 
 It writes a seeded database straight through SQL (customers with an email each, and
-a few mails and WhatsApp lines apiece, some answered, some not, some automated), fills
+a few mails and WhatsApp lines apiece, some automated; ``--answered`` of them end with the
+shop's reply, 0.9 by default, 0 for the worst case where most customers wait), fills
 the ``waiting`` table with ``app.waiting.rebuild``, then times: the full list (wall-clock
 and working hours), a filtered list, the incremental refresh of one import batch's
 customers, and the brief of a customer. Targets: list ≤ 200 ms, brief ≤ 20 ms.
@@ -36,7 +37,7 @@ LINES = [
 ]
 
 
-def build(path: Path, customers: int, seed: int) -> None:
+def build(path: Path, customers: int, seed: int, answered: float) -> None:
     rng = random.Random(seed)
     db = open_database(path)
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -78,6 +79,24 @@ def build(path: Path, customers: int, seed: int) -> None:
                 parts.append({"event_id": eid, "identity_id": sender, "role": role})
                 parts.append({"event_id": eid, "identity_id": other, "role": "to"})
                 at += timedelta(minutes=rng.randrange(5, 60 * 48))
+            if rng.random() < answered:  # most conversations end with the shop's reply
+                eid += 1
+                events.append(
+                    {
+                        "id": eid,
+                        "channel": "email",
+                        "source": "email",
+                        "external_id": str(eid),
+                        "occurred_at": at,
+                        "direction": "outbound",
+                        "title": "Re: Hello",
+                        "body": "Thanks for your message!",
+                        "details": {},
+                        "language": "en",
+                    }
+                )
+                parts.append({"event_id": eid, "identity_id": 1, "role": "from"})
+                parts.append({"event_id": eid, "identity_id": c + 1, "role": "to"})
         for table, rows in (
             (Customer, cust),
             (Identity, idents),
@@ -107,12 +126,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--answered",
+        type=float,
+        default=0.9,
+        help="share of customers whose last message the shop answered (0: the worst case)",
+    )
     ap.add_argument("--db", type=Path, help="keep the generated database here (reused if present)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench.db"
         if not path.exists():
-            build(path, args.customers, args.seed)
+            build(path, args.customers, args.seed, args.answered)
         db = open_database(path)
         now = datetime(2026, 11, 1, tzinfo=UTC)
         with db.session() as session:

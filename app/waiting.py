@@ -414,11 +414,6 @@ def _fallback_names(session: Session, ids: Sequence[int]) -> dict[int, str]:
     return names
 
 
-def waiting_for(session: Session, customer_id: int, now: datetime | None = None) -> Waiting | None:
-    """The waiting row of one customer (snoozed or not), or None."""
-    return session.get(Waiting, customer_id)
-
-
 # --- marks ------------------------------------------------------------------------------------
 
 

@@ -388,3 +388,54 @@ def test_cli_waiting_and_show_brief(db: Database, capsys: pytest.CaptureFixture[
     shown = json.loads(capsys.readouterr().out)
     assert set(shown) == {"customer", "events", "notes", "brief"}
     assert len(shown["brief"]["lines"]) == 3 and shown["brief"]["waiting"] is not None
+
+
+def test_upgrade_fills_the_waiting_list_and_languages(tmp_path: object) -> None:
+    """A database written before revision 0008 answers at once after the upgrade."""
+    from pathlib import Path
+
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from app.db import _alembic_config, open_database
+
+    path = Path(str(tmp_path)) / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+        conn.execute(
+            text(
+                "INSERT INTO customer (id, display_name, event_count, created_at)"
+                " VALUES (1, 'Ann', 1, '2026-03-02 09:00:00.000000')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO identity (id, kind, platform, value, raw, match_key, search_digits,"
+                " display_name, is_own, shared, line_type, first_seen_source)"
+                " VALUES (1, 'email', '', 'ann@example.com', '', '', '', '', 0, 0, '', '')"
+            )
+        )
+        conn.execute(text("INSERT INTO customer_identity VALUES (1, 1)"))
+        conn.execute(
+            text(
+                "INSERT INTO event (id, channel, source, external_id, occurred_at, direction,"
+                " title, body, details, content_hash, locator, created_at) VALUES (1, 'email',"
+                " 'email', 'm1', '2026-03-02 09:00:00.000000', 'inbound', 'Frage',"
+                " 'Guten Tag, können Sie die Blumen morgen nach Berlin liefern?', '{}', '', '',"
+                " '2026-03-02 09:00:00.000000')"
+            )
+        )
+        conn.execute(text("INSERT INTO event_participant VALUES (1, 1, 'from', 'Ann')"))
+    engine.dispose()
+    db = open_database(path)
+    try:
+        with db.session() as session:
+            (row,) = waiting.waiting(session, now=NOW)
+            assert (row.customer_id, row.event_id) == (1, 1)
+            lang = session.execute(text("SELECT language FROM event WHERE id = 1")).scalar()
+            assert lang == "de"
+    finally:
+        db.dispose()

@@ -15,14 +15,16 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app import language, queries, settings, waiting
+from app.errors import NotFoundError
+from app.models import Customer, Event, EventParticipant, Identity, Order, OrderLine, Waiting
 from app.models import CustomerIdentity as CI
-from app.models import Event, EventParticipant, Order, OrderLine, Waiting
 
 _QUOTE = 90
+RECENT_MESSAGES = 200  # preferred channel and language: from this many latest messages
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,14 @@ def build(
     """
     now = now or datetime.now(UTC)
     tz = tz or settings.zone(session)
-    row = queries.customer(session, customer_id)
-    cid = row.id
+    cid = queries.survivor_id(session, customer_id)
+    person = session.execute(
+        select(Customer.display_name, Customer.first_seen, Customer.last_seen).where(
+            Customer.id == cid
+        )
+    ).first()
+    if person is None:
+        raise NotFoundError(f"no customer {customer_id}")
     mine = (
         select(EventParticipant.event_id)
         .join(CI, CI.identity_id == EventParticipant.identity_id)
@@ -127,12 +135,16 @@ def build(
     # Preferred channel and language: what they themselves write with.
     sources: Counter[str] = Counter()
     langs: Counter[str] = Counter()
+    # Their latest messages say how they write now (and a long history stays fast).
     for chan, source, lang in session.execute(
-        select(Event.channel, Event.source, Event.language).where(
+        select(Event.channel, Event.source, Event.language)
+        .where(
             Event.id.in_(sent_by_them),
             Event.direction == "inbound",
             Event.channel.in_(waiting.MESSAGE_CHANNELS),
         )
+        .order_by(Event.occurred_at.desc())
+        .limit(RECENT_MESSAGES)
     ):
         sources[waiting.source_label(chan, source)] += 1
         if lang:
@@ -140,13 +152,14 @@ def build(
     preferred = min(sources.items(), key=lambda kv: (-kv[1], kv[0]))[0] if sources else None
     lang_code = min(langs.items(), key=lambda kv: (-kv[1], kv[0]))[0] if langs else None
 
-    who = row.name or row.best_identity or f"Customer #{cid}"
+    who = person.display_name or _fallback_name(session, cid) or f"Customer #{cid}"
+    first_seen = person.first_seen
+    count, totals, latest_order = _orders(session, mine)
     parts = [who]
-    if row.first_seen:
-        parts.append(f"customer since {_day(row.first_seen, tz)}")
-    if row.orders.count:
-        plural = "s" if row.orders.count != 1 else ""
-        parts.append(f"{row.orders.count} order{plural}, {_money(row.orders.totals)}")
+    if first_seen:
+        parts.append(f"customer since {_day(first_seen, tz)}")
+    if count:
+        parts.append(f"{count} order{'s' if count != 1 else ''}, {_money(totals)}")
     else:
         parts.append("no orders")
     if preferred:
@@ -155,12 +168,27 @@ def build(
         parts.append(f"in {language.name(lang_code)}")
     line1 = " · ".join(parts)
 
-    last = session.execute(
+    latest = (
         select(Event.id, Event.channel, Event.source, Event.direction, Event.occurred_at)
         .where(Event.id.in_(mine), Event.direction != "system")
         .order_by(Event.occurred_at.desc(), Event.id.desc())
         .limit(1)
-    ).first()
+    )
+    last = None
+    if person.last_seen is not None:  # kept by the write path: read only that instant first
+        at_last = list(
+            session.execute(
+                select(Event.id, Event.channel, Event.source, Event.direction, Event.occurred_at)
+                .where(Event.occurred_at >= person.last_seen, Event.direction != "system")
+                .order_by(Event.occurred_at.desc(), Event.id.desc())
+            )
+        )
+        theirs = set(
+            session.scalars(mine.where(EventParticipant.event_id.in_([r.id for r in at_last])))
+        )
+        last = next((r for r in at_last if r.id in theirs), None)
+    if last is None:
+        last = session.execute(latest).first()
     last_contact: dict[str, Any] | None = None
     line2 = "No contact yet."
     if last is not None:
@@ -198,13 +226,15 @@ def build(
     else:
         line2 += " Nothing unanswered."
 
-    order = session.execute(
-        select(Order, Event.occurred_at)
-        .join(Event, Event.id == Order.event_id)
-        .where(Order.event_id.in_(mine))
-        .order_by(Event.occurred_at.desc(), Event.id.desc())
-        .limit(1)
-    ).first()
+    order = (
+        session.execute(
+            select(Order, Event.occurred_at)
+            .join(Event, Event.id == Order.event_id)
+            .where(Order.event_id == latest_order)
+        ).first()
+        if latest_order is not None
+        else None
+    )
     last_order: dict[str, Any] | None = None
     line3 = "Has bought nothing yet."
     if order is not None:
@@ -238,15 +268,56 @@ def build(
     return Brief(
         lines=(line1, line2, line3),
         name=who,
-        customer_since=row.first_seen,
-        order_count=row.orders.count,
-        totals=dict(row.orders.totals),
+        customer_since=first_seen,
+        order_count=count,
+        totals=totals,
         preferred_channel=preferred,
         language=lang_code,
         last_contact=last_contact,
         waiting=waiting_json,
         last_order=last_order,
     )
+
+
+def _fallback_name(session: Session, cid: int) -> str:
+    for raw, value in session.execute(
+        select(Identity.raw, Identity.value)
+        .join(CI, CI.identity_id == Identity.id)
+        .where(CI.customer_id == cid, Identity.kind != "platform_id")
+        .order_by(Identity.id)
+        .limit(1)
+    ):
+        return str(raw or value)
+    return ""
+
+
+def _orders(session: Session, mine: Select[int]) -> tuple[int, dict[str, Decimal], int | None]:
+    """How many orders, what they came to per currency net of refunds (as the profile says),
+    and the latest order's event id."""
+    totals: dict[str, Decimal] = {}
+    count = 0
+    latest: tuple[str, int] | None = None
+    for eid, at, currency, total, refunded, status in session.execute(
+        select(
+            Order.event_id,
+            type_coerce(Event.occurred_at, String),
+            Order.currency,
+            Order.total,
+            Order.refunded,
+            Order.financial_status,
+        )
+        .join(Event, Event.id == Order.event_id)
+        .where(Order.event_id.in_(mine))
+    ):
+        count += 1
+        key = (str(at), eid)
+        if latest is None or key > latest:
+            latest = key
+        net = Decimal(0)
+        if status not in queries.VOID_STATUSES and total is not None:
+            net = total - (refunded if refunded is not None else Decimal(0))
+        totals[currency] = totals.get(currency, Decimal(0)) + net
+    return count, totals, latest[1] if latest else None
 
 
 def _question(session: Session, event_id: int) -> str:

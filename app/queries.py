@@ -25,6 +25,7 @@ from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
 
 _VOID_STATUSES = ("voided", "expired", "failed")
+VOID_STATUSES = _VOID_STATUSES  # orders that count as nothing spent
 
 
 @dataclass(frozen=True)

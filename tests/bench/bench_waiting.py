@@ -7,9 +7,10 @@ Run on demand (not part of the default suite):
 It writes a seeded database straight through SQL (customers with an email each, and
 a few mails and WhatsApp lines apiece, some automated; ``--answered`` of them end with the
 shop's reply, 0.9 by default, 0 for the worst case where most customers wait), fills
-the ``waiting`` table with ``app.waiting.rebuild`` (customer 1 has ``--heavy`` events), then times: the full list (wall-clock
-and working hours), a filtered list, the incremental refresh of one import batch's
-customers, and the brief of a customer. Targets: list ≤ 200 ms, brief ≤ 20 ms.
+the ``waiting`` table with ``app.waiting.rebuild`` (customer 1 has ``--heavy`` events),
+then times: the full list (wall-clock and working hours), a filtered list, the
+incremental refresh of one import batch's customers, and the brief of a customer.
+Targets: list ≤ 200 ms, brief ≤ 20 ms.
 """
 
 from __future__ import annotations

@@ -77,6 +77,7 @@ def cmd_waiting(db: Database, args: argparse.Namespace) -> int:
             older_than=older,
             sort=args.sort,
             include_snoozed=args.snoozed,
+            language=args.language,
         )
     if args.json:
         _print_json([r.as_json() for r in rows])
@@ -146,6 +147,9 @@ def register(sub: Any, add: AddCommand) -> None:
     p.add_argument("--older-than", metavar="AGE", help="only waits at least this long: 4h, 2d, 1w")
     p.add_argument("--sort", choices=waiting.SORTS, default="newest", help="newest wait first")
     p.add_argument("--snoozed", action="store_true", help="include snoozed customers")
+    p.add_argument(
+        "--language", metavar="CODE", help="only messages in this language (de, fr, en, …)"
+    )
     p.set_defaults(func=cmd_waiting)
 
     p = add("answered", "mark what a customer wrote as answered (by phone, in the shop)")

@@ -326,6 +326,7 @@ def waiting(
     sort: str = "newest",
     limit: int | None = None,
     include_snoozed: bool = False,
+    language: str | None = None,
 ) -> list[WaitingRow]:
     """Customers waiting for a reply, newest wait first (or longest first).
 
@@ -336,6 +337,7 @@ def waiting(
         sort: "newest" or "longest".
         limit: at most this many rows.
         include_snoozed: also the snoozed ones.
+        language: only those whose latest message is in this language (ISO 639-1, "de").
     """
     if sort not in SORTS:
         raise UserFacingError(f"sort by {' or '.join(SORTS)}, not {sort!r}")
@@ -360,6 +362,10 @@ def waiting(
         )
     if older_than is not None:
         stmt = stmt.where(Waiting.since <= now - older_than)
+    if language:
+        stmt = stmt.join(Event, Event.id == Waiting.event_id).where(
+            Event.language == language.strip().lower()
+        )
     order = Waiting.since.desc() if sort == "newest" else Waiting.since.asc()
     stmt = stmt.order_by(order, Waiting.customer_id)
     if limit is not None:

@@ -293,6 +293,13 @@ def test_language_is_stored_once_at_import(shop: Database) -> None:
     with shop.session() as session:
         langs = dict(session.execute(select(Event.external_id, Event.language)).all())
     assert langs["de"] == "de" and langs["short"] is None and langs["#1001"] is None
+    store(
+        shop, mail("fr", "ann@example.com", SHOP, "Bonjour, livrez-vous le dimanche à Paris ?", T0)
+    )
+    assert [r.first_line for r in listed(shop, language="fr")] == [
+        "Bonjour, livrez-vous le dimanche à Paris ?"
+    ]
+    assert listed(shop, language="de") == []  # Jane's latest message ("ok") has none
 
 
 # --- the brief ------------------------------------------------------------------------------

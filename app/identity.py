@@ -472,12 +472,14 @@ def apply_owner_settings(session: Session) -> int:
     changed = 0
     touched: set[int] = set()
     freed: list[Identity] = []
+    flipped: list[int] = []
     for identity in session.scalars(select(Identity)):
         key = ContactKey(identity.kind, identity.platform, identity.value, identity.raw)
         own = owner.owns(key)
         if own == identity.is_own:
             continue
         changed += 1
+        flipped.append(identity.id)
         identity.is_own = own
         if own:
             touched.update(customers_of(session, identity.id))
@@ -495,6 +497,21 @@ def apply_owner_settings(session: Session) -> int:
         link(session, identity.id, customer.id)
         touched.add(customer.id)
     refresh_directions(session)
+    if flipped:  # whoever those senders wrote to now has a reply, or a question, more or less
+        sent = select(EventParticipant.event_id).where(
+            EventParticipant.identity_id.in_(flipped),
+            EventParticipant.role.in_(("from", "author")),
+        )
+        touched.update(
+            session.scalars(
+                select(CustomerIdentity.customer_id)
+                .join(
+                    EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id
+                )
+                .where(EventParticipant.event_id.in_(sent))
+                .distinct()
+            )
+        )
     refresh_customer_stats(session, touched)
     return changed
 

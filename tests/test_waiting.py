@@ -208,6 +208,19 @@ def test_snooze_hides_until_then_or_until_they_write_again(shop: Database) -> No
     assert [r.first_line for r in listed(shop)] == ["Hello?"]
 
 
+def test_owner_address_set_after_import_turns_its_mails_into_replies(db: Database) -> None:
+    store(db, order("#1001", T0 - timedelta(days=30)))
+    store(db, mail("q9", JANE_MAIL, SHOP, "Is it in stock?", T0))
+    store(db, mail("r9", SHOP, JANE_MAIL, "Yes", T0 + timedelta(hours=1)))
+    assert {r.customer_name for r in listed(db)} >= {"Jane Doe"}  # the shop is a customer too
+    from app import identity
+
+    with db.session() as session:
+        settings.set_value(session, "owner_emails", SHOP)
+        identity.apply_owner_settings(session)
+    assert listed(db) == []
+
+
 def test_sort_and_older_than(shop: Database) -> None:
     store(
         shop,

@@ -82,6 +82,8 @@ def build_folder() -> Path:
         "alembic",
         "--collect-data",
         "phonenumbers",
+        "--collect-data",
+        "py3langid",  # the language model file (app.language)
         str(_entry_script()),
     ]
     subprocess.run(args, check=True, cwd=ROOT)

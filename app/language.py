@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 MIN_LETTERS = 12  # shorter text ("ok", "thanks!") says nothing reliable
 MIN_CONFIDENCE = 0.8
-_SAMPLE = 1000  # characters looked at: enough to tell, and bounded time
+_SAMPLE = 300  # characters looked at: plenty to tell, and about 1 ms a message
 
 _QUOTED = re.compile(r"^\s*>.*$|^On .{0,200} wrote:\s*$", re.MULTILINE)
 _URL = re.compile(r"\S+@\S+|https?://\S+|www\.\S+")

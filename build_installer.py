@@ -116,6 +116,8 @@ def build_bundle(extra: list[str] | None = None) -> Path:
         "phonenumbers",
         "--collect-data",
         "certifi",
+        "--collect-data",
+        "py3langid",  # the language model file (app.language)
         *(arg for module in EXCLUDED_MODULES for arg in ("--exclude-module", module)),
         *(extra or []),
         str(_entry_script()),

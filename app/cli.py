@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import DBAPIError
 
-from app import __version__, identity, ingest, merges, queries, settings
+from app import __version__, brief, identity, ingest, merges, queries, settings
 from app.db import Database, open_database
 from app.errors import UserFacingError
 from app.logs import setup_logging
@@ -194,16 +194,20 @@ def cmd_show(db: Database, args: argparse.Namespace) -> int:
             if len(page) < 1000:
                 break
         notes = queries.notes(session, cid)
+        summary = brief.build(session, cid)
     if args.json:
         _print_json(
             {
                 "customer": row.as_json(),
                 "events": [e.as_json() for e in events],
                 "notes": [n.as_json() for n in notes],
+                "brief": summary.as_json(),
             }
         )
         return 0
     print(row.name or row.best_identity)
+    for line in summary.lines:
+        print(f"  {line}")
     for label, values in (("email", row.emails), ("phone", row.phones), ("handle", row.handles)):
         for v in values:
             print(f"  {label}: {v}")
@@ -641,6 +645,10 @@ def build_parser() -> argparse.ArgumentParser:
     from app import cli_backup  # backup, backups, restore: work on the file, even if damaged
 
     cli_backup.register(add)
+
+    from app import cli_waiting  # waiting for a reply: waiting, answered, snooze
+
+    cli_waiting.register(sub, add)
     return parser
 
 

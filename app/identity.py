@@ -528,6 +528,9 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             customer.first_seen = _aware(row[2]) if row else None
             customer.last_seen = _aware(row[3]) if row else None
     session.flush()
+    from app import waiting  # who waits for a reply is kept in step with the same customers
+
+    waiting.refresh(session, ids)
 
 
 def _aware(value: object) -> datetime | None:
@@ -571,12 +574,14 @@ def apply_owner_settings(session: Session) -> int:
     changed = 0
     touched: set[int] = set()
     freed: list[Identity] = []
+    flipped: list[int] = []
     for identity in session.scalars(select(Identity)):
         key = ContactKey(identity.kind, identity.platform, identity.value, identity.raw)
         own = owner.owns(key)
         if own == identity.is_own:
             continue
         changed += 1
+        flipped.append(identity.id)
         identity.is_own = own
         if own:
             touched.update(customers_of(session, identity.id))
@@ -594,6 +599,21 @@ def apply_owner_settings(session: Session) -> int:
         link(session, identity.id, customer.id)
         touched.add(customer.id)
     refresh_directions(session)
+    if flipped:  # whoever those senders wrote to now has a reply, or a question, more or less
+        sent = select(EventParticipant.event_id).where(
+            EventParticipant.identity_id.in_(flipped),
+            EventParticipant.role.in_(("from", "author")),
+        )
+        touched.update(
+            session.scalars(
+                select(CustomerIdentity.customer_id)
+                .join(
+                    EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id
+                )
+                .where(EventParticipant.event_id.in_(sent))
+                .distinct()
+            )
+        )
     refresh_customer_stats(session, touched)
     return changed
 

@@ -26,7 +26,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app import erasure, fingerprint, identity, mappings, mentions, settings
+from app import erasure, fingerprint, identity, language, mappings, mentions, settings
 from app.db import Database, RunLock, is_environmental, retry_when_busy
 from app.errors import Cancelled, FormatError, UserFacingError
 from app.models import (
@@ -506,6 +506,7 @@ class _Writer:
                 links.setdefault((ident.id, participant.role), participant.name)
         if record.direction is None:
             event.direction = "outbound" if owner_sent else "inbound"
+        event.language = language.for_event(event.channel, event.direction, event.title, event.body)
         _apply_order(event, record)
         session.add(event)
         session.flush()

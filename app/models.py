@@ -217,6 +217,8 @@ class Event(Base):
     )
     locator: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # ISO 639-1 code detected once from the text at import (app.language); None: too short.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     participants: Mapped[list[EventParticipant]] = relationship(
         back_populates="event", cascade="all, delete-orphan"
@@ -440,3 +442,47 @@ class Suppression(Base):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     erasure_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class ReplyMark(Base):
+    """ "Mark as answered" or "Snooze until …" on a customer who waits for a reply.
+
+    A mark covers the customer's inbound messages up to ``upto`` (the newest one
+    waiting when it was set); a later message makes them wait again. A snooze
+    hides the wait until ``until``. Undo sets ``undone_at``; the row stays.
+    """
+
+    __tablename__ = "reply_mark"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(10))  # answered | snooze
+    upto: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Waiting(Base):
+    """A customer whose latest message is inbound and unanswered (kept by app.waiting).
+
+    One row per waiting customer, rebuilt for the customers the write path touches,
+    so the list is one indexed read. ``since`` is their first unanswered message,
+    ``event_id`` their latest one (its channel, source and first line).
+    """
+
+    __tablename__ = "waiting"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
+    )
+    since: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    event_id: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))
+    first_line: Mapped[str] = mapped_column(Text, default="")
+    message_count: Mapped[int] = mapped_column(Integer, default=1)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -26,6 +26,7 @@ from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
 
 _VOID_STATUSES = ("voided", "expired", "failed")
+VOID_STATUSES = _VOID_STATUSES  # orders that count as nothing spent
 
 # Bounds on what a query may ask: longer text is cut and further words dropped here (the
 # GUI filters as one types); the CLI refuses such a query in one line (``check_query``).

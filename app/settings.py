@@ -56,6 +56,12 @@ def _validate_currency(value: str) -> str:
     return code
 
 
+def _validate_opening_hours(value: str) -> str:
+    from app.opening_hours import validate
+
+    return validate(value)
+
+
 def machine_zone() -> str:
     """The machine's IANA time zone name, or "UTC" when it cannot be told."""
     tz = os.environ.get("TZ", "").lstrip(":")
@@ -185,6 +191,13 @@ SETTINGS: dict[str, SettingSpec] = {
             "yes to make automated senders (no-reply, lists, notifications) customers too",
             lambda: "no",
             _validate_yes_no,
+        ),
+        SettingSpec(
+            "opening_hours",
+            "when you answer, e.g. Mon-Fri 09:00-17:30; Sat 10:00-14:00 (waits are then "
+            "also counted in working hours; empty: not set)",
+            lambda: "",
+            _validate_opening_hours,
         ),
     )
 }

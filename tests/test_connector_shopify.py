@@ -9,10 +9,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, text
+from alembic import command
+from sqlalchemy import select
 
 from app import queries
-from app.db import Database, open_database
+from app.db import Database, _alembic_config, make_engine, open_database, url_for
 from app.errors import FormatError
 from app.ingest import import_items, import_paths
 from app.models import Event, Order
@@ -416,9 +417,13 @@ def test_orders_keyed_by_name_before_are_rekeyed_by_the_upgrade(tmp_path: Path) 
         for name, order_id in (("#1001", "5001"), ("#1002", ""))
     ]
     import_items(database, lambda: old, label="old", format="shopify")
-    with database.session() as session:
-        session.execute(text("UPDATE alembic_version SET version_num = '0007'"))
     database.dispose()
+    engine = make_engine(url_for(path))
+    cfg = _alembic_config()
+    with engine.begin() as conn:  # back to the schema before order keys, data kept
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    engine.dispose()
     database = open_database(path)
     with database.session() as session:
         keys = sorted(session.scalars(select(Event.external_id)))

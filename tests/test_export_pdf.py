@@ -493,3 +493,14 @@ def test_export_works_from_a_cli_without_any_qt_application(
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.strip()) == len(_pages(out))
     assert "Zoë Müller — page 1 of" in _pages(out)[0]
+
+
+def test_the_brief_comes_first_in_the_pdf(db: Database, customer: int, tmp_path: Path) -> None:
+    out = tmp_path / "brief.pdf"
+    export_customer_pdf(db, customer, out, ExportOptions(), now=NOW)
+    text = " ".join(_pages(out))
+    _in_order(text, "Zoë Müller · customer since", "Last contact", "Last bought", "Profile")
+    redacted = tmp_path / "brief-redacted.pdf"
+    export_customer_pdf(db, customer, redacted, ExportOptions(redact=True), now=NOW)
+    text = " ".join(_pages(redacted))
+    assert "Z. M. · customer since" in text and "Müller" not in text

@@ -158,7 +158,7 @@ def test_filter_chips(qtbot, window: MainWindow) -> None:
         window.timeline.chips["order"].click()
     assert {e.event.channel for e in entries(window)} == {"order"}
     with qtbot.waitSignal(window.timeline_model.loaded, timeout=WAIT):
-        window.filter_actions["email"].trigger()  # Ctrl+2
+        window.filter_actions["email"].trigger()  # Ctrl+6
     assert {e.event.channel for e in entries(window)} == {"email"}
     assert window.timeline.chips["email"].isChecked()
     with qtbot.waitSignal(window.timeline_model.loaded, timeout=WAIT):

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import settings
+from app import brief, settings
 from app.db import Database
 from app.errors import UserFacingError
 from app.ingest import recent_problems
@@ -66,6 +66,7 @@ from ui.settings_dialog import SettingsDialog
 from ui.status import ProblemsButton, ProgressStatus, SuggestionsButton
 from ui.sync_flow import SyncFlow
 from ui.timeline import FILTERS, TimelinePane
+from ui.waiting_view import WaitingModel, WaitingPane
 from ui.welcome import WelcomeForm
 from ui.widgets import search_field
 from ui.workers import Op, show_error
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
         self.db = db
         self._now = now
         clock = now or (lambda: datetime.now(UTC))
+        self._now = clock
         with db.session() as session:
             tz_name = settings.get(session, "timezone")
             welcome = settings.needs_welcome(session)
@@ -128,6 +130,9 @@ class MainWindow(QMainWindow):
         self.left.setAccessibleName("Customers and search results")
         self.left.addWidget(self.customers)
         self.left.addWidget(self.results)
+        self.waiting_model = WaitingModel(db, self, tz=tz, now=clock)
+        self.waiting = WaitingPane(self.waiting_model, db)
+        self.left.addWidget(self.waiting)
         self.timeline = TimelinePane(self.timeline_model)
         self.profile = ProfilePane(tz=tz, now=clock)
         self.notes = NotesPane(db, tz=tz, now=clock)
@@ -352,7 +357,11 @@ class MainWindow(QMainWindow):
 
         view = mb.addMenu("&View")
         self.filter_actions: dict[str, QAction] = {}
-        for i, (key, label, _c) in enumerate(FILTERS, start=1):
+        view.addAction(self._action("Customer &List", "Ctrl+1", self.show_customer_list))
+        view.addAction(self._action("&Waiting for Reply", "Ctrl+2", self.show_waiting))
+        view.addSeparator()
+        # Timeline filters on Ctrl+5 … Ctrl+8 (Ctrl+1/Ctrl+2 pick the list on the left).
+        for i, (key, label, _c) in enumerate(FILTERS, start=5):
             action = self._action(
                 f"Show {label}" if key != "all" else "Show Everything",
                 f"Ctrl+{i}",
@@ -385,6 +394,8 @@ class MainWindow(QMainWindow):
         self.customers.search_box_requested.connect(self.focus_search)
         self.results.hit_opened.connect(self.open_hit)
         self.results.closed.connect(self.close_results)
+        self.waiting.customer_opened.connect(self._activate_customer)
+        self.waiting.marked.connect(lambda _m: self._load_brief())
         self.timeline.customer_loaded.connect(self._customer_loaded)
         self.customers.merge_requested.connect(self.identity_flow.ask_merge)
         self.profile.move_to_new_requested.connect(self.identity_flow.ask_move_to_new)
@@ -527,6 +538,7 @@ class MainWindow(QMainWindow):
             self.notes.show_customer(row.id)
         self.export_action.setEnabled(True)
         self.customers.select_customer(row.id)
+        self._load_brief()
         self.customer_opened.emit(row.id)
 
     def new_note(self) -> None:
@@ -596,11 +608,40 @@ class MainWindow(QMainWindow):
             if focus:
                 self.customers.focus_list()
 
+    def show_customer_list(self) -> None:
+        """View → Customer List (Ctrl+1)."""
+        self.left.setCurrentWidget(self.customers)
+        self.customers.focus_list()
+
+    def show_waiting(self) -> None:
+        """View → Waiting for Reply (Ctrl+2): who waits for an answer, on any channel."""
+        self.left.setCurrentWidget(self.waiting)
+        self.waiting_model.reload()
+        self.waiting.focus_list()
+
+    def _load_brief(self) -> None:
+        """The shown customer in three lines, read on a reader, shown at the top of the profile."""
+        cid, db, when = self.timeline_model.customer_id, self.db, self._now()
+        if cid is None:
+            return
+
+        def build() -> tuple[int, tuple[str, ...]]:
+            with db.session() as session:
+                return cid, brief.build(session, cid, now=when).lines
+
+        def done(result: tuple[int, tuple[str, ...]]) -> None:
+            if result[0] == self.timeline_model.customer_id:
+                self.profile.show_brief(result[1])
+
+        Op(self, build).success(done).run()
+
     # --- imports, problems, messages ----------------------------------------------------
 
     def _imported(self, _reports: object) -> None:
         self.customer_model.reload()
         self.timeline_model.reload()
+        if self.left.currentWidget() is self.waiting:
+            self.waiting_model.reload()
         self.refresh_counts()
         self.identity_flow.refresh_suggestions()
 
@@ -650,7 +691,8 @@ class MainWindow(QMainWindow):
             ("Ctrl+F", "Find a customer (Enter opens the top one, Down moves into the list)"),
             ("Ctrl+Shift+F", "Search all messages"),
             ("Ctrl+I", "Search this customer's messages"),
-            ("Ctrl+1 … Ctrl+4", "Show everything, email, chat, orders"),
+            ("Ctrl+1 / Ctrl+2", "Show the customer list / who is waiting for a reply"),
+            ("Ctrl+5 … Ctrl+8", "Show everything, email, chat, orders"),
             ("Enter / Space", "Expand or collapse the selected event"),
             ("Ctrl+N", "New note (Ctrl+Enter saves, Esc cancels)"),
             ("Ctrl+M", "Merge the selected customers (Ctrl/Shift-click to select several)"),

@@ -11,7 +11,7 @@ it never reads the database itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 
@@ -96,6 +96,18 @@ class ProfilePane(QScrollArea):
         self.layout_ = QVBoxLayout(self.body)
         self.layout_.setContentsMargins(m, m, m, m)
         self.layout_.setSpacing(round(fm.height() * 0.3))
+        # The customer in three lines (app.brief), shown first; plain text, never HTML.
+        self.brief_heading = section_heading("In three lines")
+        self.layout_.addWidget(self.brief_heading)
+        self.brief_lines: list[QLabel] = []
+        for i in range(3):
+            line = plain_label("")
+            line.setWordWrap(True)
+            line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            line.setAccessibleName(("Who", "Last contact", "Last bought")[i])
+            self.brief_lines.append(line)
+            self.layout_.addWidget(line)
+        self.layout_.addSpacing(round(fm.height() * 0.4))
         self.layout_.addWidget(section_heading("Profile"))
         self.grid = QGridLayout()
         self.grid.setHorizontalSpacing(fm.horizontalAdvance("M"))
@@ -119,6 +131,8 @@ class ProfilePane(QScrollArea):
         _clear(self.identities)
         self.values = {}
         self.identity_buttons = {}
+        if row is None or self.customer is None or row.id != self.customer.id:
+            self.show_brief(None)
         self.customer = row
         if row is None:
             self.identities.addWidget(muted_label("No customer selected."))
@@ -164,6 +178,14 @@ class ProfilePane(QScrollArea):
             widget = self._identity_widget(row, ident)
             self.identities.addWidget(widget)
             widget.show()
+
+    def show_brief(self, lines: Sequence[str] | None) -> None:
+        """Show the customer's three-line brief (hidden when None)."""
+        texts = list(lines or ())[:3]
+        self.brief_heading.setVisible(bool(texts))
+        for i, label in enumerate(self.brief_lines):
+            label.setText(texts[i] if i < len(texts) else "")
+            label.setVisible(i < len(texts))
 
     def identity_menu(self, ident: IdentityRow) -> QMenu:
         """The actions on one contact point of the shown customer."""

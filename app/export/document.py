@@ -24,7 +24,7 @@ from decimal import Decimal
 import phonenumbers
 from sqlalchemy.orm import Session
 
-from app import queries
+from app import brief, queries
 from app.errors import UserFacingError
 from app.queries import CustomerRow, EventRow, NoteRow, OrderRow
 
@@ -107,6 +107,7 @@ td { vertical-align: top; }
 .num { text-align: right; }
 .sum { color: #4b5563; }
 .total { font-weight: 700; }
+.brief { margin-top: 3px; font-size: 10pt; color: #1f2933; }
 .details { margin-left: 53px; margin-top: 3px; font-size: 8.5pt; color: #4b5563; }
 """
 
@@ -634,6 +635,15 @@ def build_export(
     ]
     if filters:
         head.append(f'<p class="meta">Filters: {_esc("; ".join(filters))}</p>')
+    if not filtered:
+        # The customer in three lines comes first (app.brief), redacted like everything else.
+        # A filtered export leaves it out: it would quote what the filters leave out.
+        summary = brief.build(session, customer.id, now=now, tz=tz)
+        head.append(
+            '<div class="brief">'
+            + "".join(f'<p class="brief">{_esc(red.text(line))}</p>' for line in summary.lines)
+            + "</div>"
+        )
     head.append(_profile(customer, tz, red, list(other_names)[:5], shown, filtered))
     if options.include_notes:
         head.append(_notes(queries.notes(session, customer.id), tz, red))

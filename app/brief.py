@@ -1,0 +1,335 @@
+"""The customer in three lines: a summary built by rules from stored data, never invented.
+
+Line 1, who: name, customer since, how many orders and how much, preferred channel and
+the language their messages are written in. Line 2, what happened last: the last
+contact and its channel, and the question still waiting for an answer, quoted. Line 3,
+what they bought last and its state (paid, fulfilled, refunded). Dates are in the
+configured zone. The same inputs always give the same text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, String, select, type_coerce
+from sqlalchemy.orm import Session
+
+from app import language, queries, settings, waiting
+from app.errors import NotFoundError
+from app.models import Customer, Event, EventParticipant, Identity, Order, OrderLine, Waiting
+from app.models import CustomerIdentity as CI
+
+_QUOTE = 90
+RECENT_MESSAGES = 200  # preferred channel and language: from this many latest messages
+
+
+@dataclass(frozen=True)
+class Brief:
+    """Three lines and the figures they were made from."""
+
+    lines: tuple[str, str, str]
+    name: str
+    customer_since: datetime | None
+    order_count: int
+    totals: dict[str, Decimal]
+    preferred_channel: str | None
+    language: str | None
+    last_contact: dict[str, Any] | None
+    waiting: dict[str, Any] | None
+    last_order: dict[str, Any] | None = field(default=None)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "lines": list(self.lines),
+            "name": self.name,
+            "customer_since": self.customer_since.isoformat() if self.customer_since else None,
+            "order_count": self.order_count,
+            "totals": {cur: str(v) for cur, v in sorted(self.totals.items())},
+            "preferred_channel": self.preferred_channel,
+            "language": self.language,
+            "last_contact": self.last_contact,
+            "waiting": self.waiting,
+            "last_order": self.last_order,
+        }
+
+
+def _day(value: datetime, tz: tzinfo) -> str:
+    local = value.astimezone(tz)
+    return f"{local.day} {local:%b %Y}"
+
+
+def _when(value: datetime, tz: tzinfo) -> str:
+    local = value.astimezone(tz)
+    return f"{local.day} {local:%b %Y %H:%M}"
+
+
+def _money(totals: dict[str, Decimal]) -> str:
+    return " + ".join(f"{v} {cur}" for cur, v in sorted(totals.items()))
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _QUOTE else text[: _QUOTE - 1].rstrip() + "…"
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 3600:
+        return f"{max(1, seconds // 60)} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def order_state(financial: str, fulfillment: str, refunded: Decimal | None) -> str:
+    """Paid / fulfilled / refunded in words ("paid, fulfilled", "refunded", "pending")."""
+    fin = (financial or "").lower().replace("_", " ")
+    ful = (fulfillment or "").lower().replace("_", " ")
+    words: list[str] = []
+    if "refund" in fin or (refunded is not None and refunded > 0):
+        words.append("partly refunded" if "partial" in fin else "refunded")
+    elif fin:
+        words.append(fin)
+    if ful in ("fulfilled", "shipped", "delivered", "completed", "complete"):
+        words.append(ful)
+    elif ful in ("", "unfulfilled", "pending", "null", "none"):
+        if fin and "refund" not in fin and fin not in ("voided", "cancelled", "canceled"):
+            words.append("not yet fulfilled")
+    else:
+        words.append(ful)
+    return ", ".join(dict.fromkeys(words)) or "state unknown"
+
+
+def build(
+    session: Session,
+    customer_id: int,
+    *,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+) -> Brief:
+    """The brief of one customer (following merges), dates in ``tz`` (default: the setting).
+
+    Raises:
+        NotFoundError: no such customer.
+    """
+    now = now or datetime.now(UTC)
+    tz = tz or settings.zone(session)
+    cid = queries.survivor_id(session, customer_id)
+    person = session.execute(
+        select(Customer.display_name, Customer.first_seen, Customer.last_seen).where(
+            Customer.id == cid
+        )
+    ).first()
+    if person is None:
+        raise NotFoundError(f"no customer {customer_id}")
+    mine = (
+        select(EventParticipant.event_id)
+        .join(CI, CI.identity_id == EventParticipant.identity_id)
+        .where(CI.customer_id == cid)
+    )
+    sent_by_them = mine.where(EventParticipant.role.in_(("from", "author")))
+
+    # Preferred channel and language: what they themselves write with.
+    sources: Counter[str] = Counter()
+    langs: Counter[str] = Counter()
+    # Their latest messages say how they write now (and a long history stays fast).
+    for chan, source, lang in session.execute(
+        select(Event.channel, Event.source, Event.language)
+        .where(
+            Event.id.in_(sent_by_them),
+            Event.direction == "inbound",
+            Event.channel.in_(waiting.MESSAGE_CHANNELS),
+        )
+        .order_by(Event.occurred_at.desc())
+        .limit(RECENT_MESSAGES)
+    ):
+        sources[waiting.source_label(chan, source)] += 1
+        if lang:
+            langs[lang] += 1
+    preferred = min(sources.items(), key=lambda kv: (-kv[1], kv[0]))[0] if sources else None
+    lang_code = min(langs.items(), key=lambda kv: (-kv[1], kv[0]))[0] if langs else None
+
+    who = person.display_name or _fallback_name(session, cid) or f"Customer #{cid}"
+    first_seen = person.first_seen
+    count, totals, latest_order = _orders(session, mine)
+    parts = [who]
+    if first_seen:
+        parts.append(f"customer since {_day(first_seen, tz)}")
+    if count:
+        parts.append(f"{count} order{'s' if count != 1 else ''}, {_money(totals)}")
+    else:
+        parts.append("no orders")
+    if preferred:
+        parts.append(f"writes by {preferred}")
+    if lang_code:
+        parts.append(f"in {language.name(lang_code)}")
+    line1 = " · ".join(parts)
+
+    latest = (
+        select(Event.id, Event.channel, Event.source, Event.direction, Event.occurred_at)
+        .where(Event.id.in_(mine), Event.direction != "system")
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(1)
+    )
+    last = None
+    if person.last_seen is not None:  # kept by the write path: read only that instant first
+        at_last = list(
+            session.execute(
+                select(Event.id, Event.channel, Event.source, Event.direction, Event.occurred_at)
+                .where(Event.occurred_at >= person.last_seen, Event.direction != "system")
+                .order_by(Event.occurred_at.desc(), Event.id.desc())
+            )
+        )
+        theirs = set(
+            session.scalars(mine.where(EventParticipant.event_id.in_([r.id for r in at_last])))
+        )
+        last = next((r for r in at_last if r.id in theirs), None)
+    if last is None:
+        last = session.execute(latest).first()
+    last_contact: dict[str, Any] | None = None
+    line2 = "No contact yet."
+    if last is not None:
+        label = waiting.source_label(last.channel, last.source)
+        verb = {"inbound": "from them", "outbound": "from you"}.get(last.direction, "")
+        if last.channel == "order":
+            label, verb = "an order", ""
+        last_contact = {
+            "event_id": last.id,
+            "at": last.occurred_at.isoformat(),
+            "channel": last.channel,
+            "source": last.source,
+            "direction": last.direction,
+        }
+        line2 = f"Last contact {_when(last.occurred_at, tz)} by {label}"
+        line2 += f" ({verb})." if verb else "."
+    wait = session.get(Waiting, cid)
+    waiting_json: dict[str, Any] | None = None
+    if wait is not None:
+        quote = _quote(_question(session, wait.event_id) or wait.first_line)
+        waited = max(0, int((now - wait.since).total_seconds()))
+        waiting_json = {
+            "since": wait.since.isoformat(),
+            "event_id": wait.event_id,
+            "channel": wait.channel,
+            "source": wait.source,
+            "quote": quote,
+            "waited_seconds": waited,
+            "snoozed_until": wait.snoozed_until.isoformat() if wait.snoozed_until else None,
+        }
+        line2 += (
+            f" Waiting {_duration(waited)} for an answer on "
+            f"{waiting.source_label(wait.channel, wait.source)}: “{quote}”"
+        )
+    else:
+        line2 += " Nothing unanswered."
+
+    order = (
+        session.execute(
+            select(Order, Event.occurred_at)
+            .join(Event, Event.id == Order.event_id)
+            .where(Order.event_id == latest_order)
+        ).first()
+        if latest_order is not None
+        else None
+    )
+    last_order: dict[str, Any] | None = None
+    line3 = "Has bought nothing yet."
+    if order is not None:
+        o, at = order
+        items = list(
+            session.execute(
+                select(OrderLine.name, OrderLine.quantity)
+                .where(OrderLine.order_event_id == o.event_id)
+                .order_by(OrderLine.position)
+            )
+        )
+        state = order_state(o.financial_status, o.fulfillment_status, o.refunded)
+        names = [f"{q} × {n}" if q != 1 else n for n, q in items]
+        what = names[0] if names else "an order"
+        if len(names) > 1:
+            what += f" and {len(names) - 1} more"
+        total = f", {o.total} {o.currency}" if o.total is not None else ""
+        line3 = f"Last bought {what} ({o.number}{total}) on {_day(at, tz)}: {state}."
+        last_order = {
+            "event_id": o.event_id,
+            "number": o.number,
+            "at": at.isoformat(),
+            "currency": o.currency,
+            "total": str(o.total) if o.total is not None else None,
+            "refunded": str(o.refunded) if o.refunded is not None else None,
+            "items": [{"name": n, "quantity": q} for n, q in items],
+            "financial_status": o.financial_status,
+            "fulfillment_status": o.fulfillment_status,
+            "state": state,
+        }
+    return Brief(
+        lines=(line1, line2, line3),
+        name=who,
+        customer_since=first_seen,
+        order_count=count,
+        totals=totals,
+        preferred_channel=preferred,
+        language=lang_code,
+        last_contact=last_contact,
+        waiting=waiting_json,
+        last_order=last_order,
+    )
+
+
+def _fallback_name(session: Session, cid: int) -> str:
+    for raw, value in session.execute(
+        select(Identity.raw, Identity.value)
+        .join(CI, CI.identity_id == Identity.id)
+        .where(CI.customer_id == cid, Identity.kind != "platform_id")
+        .order_by(Identity.id)
+        .limit(1)
+    ):
+        return str(raw or value)
+    return ""
+
+
+def _orders(session: Session, mine: Select[int]) -> tuple[int, dict[str, Decimal], int | None]:
+    """How many orders, what they came to per currency net of refunds (as the profile says),
+    and the latest order's event id."""
+    totals: dict[str, Decimal] = {}
+    count = 0
+    latest: tuple[str, int] | None = None
+    for eid, at, currency, total, refunded, status in session.execute(
+        select(
+            Order.event_id,
+            type_coerce(Event.occurred_at, String),
+            Order.currency,
+            Order.total,
+            Order.refunded,
+            Order.financial_status,
+        )
+        .join(Event, Event.id == Order.event_id)
+        .where(Order.event_id.in_(mine))
+    ):
+        count += 1
+        key = (str(at), eid)
+        if latest is None or key > latest:
+            latest = key
+        net = Decimal(0)
+        if status not in queries.VOID_STATUSES and total is not None:
+            net = total - (refunded if refunded is not None else Decimal(0))
+        totals[currency] = totals.get(currency, Decimal(0)) + net
+    return count, totals, latest[1] if latest else None
+
+
+def _question(session: Session, event_id: int) -> str:
+    """The first sentence with a question mark in a message, if it asks one."""
+    body = session.scalar(select(Event.body).where(Event.id == event_id)) or ""
+    kept = [ln.strip() for ln in body.splitlines() if ln.strip() and not ln.strip().startswith(">")]
+    if len(kept) > 1 and waiting.is_salutation(kept[0]):
+        kept = kept[1:]
+    text = " ".join(" ".join(kept).split())
+    if "?" not in text:
+        return ""
+    end = text.index("?") + 1
+    start = max(text.rfind(". ", 0, end), text.rfind("! ", 0, end))
+    sentence = text[start + 2 if start >= 0 else 0 : end]
+    return sentence

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import AmbiguousError, NotFoundError, UserFacingError
-from app.identity import normalize_email, normalize_phone
+from app.identity import normalize_email, normalize_phone, phone_search_digits
 from app.models import Customer, Event, EventParticipant, Identity, Note, Order
 from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
@@ -313,11 +313,18 @@ def _customer_filter(session: Session, query: str) -> Any:
     ]
     digits = re.sub(r"\D", "", q)
     if len(digits) >= 3 and len(digits) >= len(q.replace(" ", "")) // 2:
+        # "07700 900123" with region GB is stored as 447700900123: look for both forms.
+        region = get_setting(session, "region")
         conds.append(
             exists().where(
                 CI.customer_id == Customer.id,
                 CI.identity_id == Identity.id,
-                Identity.search_digits.like(f"%{digits}%"),
+                or_(
+                    *(
+                        Identity.search_digits.like(f"%{run}%")
+                        for run in phone_search_digits(q, region)
+                    )
+                ),
             )
         )
     order_q = q.lstrip("#").lower()

@@ -66,3 +66,47 @@ def test_national_number_matches_in_list_and_count_alike(db: Database) -> None:
             rows = queries.list_customers(s, typed)
             assert "Jane Doe" in [r.name for r in rows], typed
             assert queries.count_customers(s, typed) == len(rows), typed
+
+
+# --- import dialog: "Which one is you?" per file -----------------------------------------
+
+
+def _chat_file(folder: Path, name: str, a: str, b: str) -> Path:
+    path = folder / f"WhatsApp Chat with {name}.txt"
+    path.write_text(
+        f"14/03/2024, 09:16 - {a}: Hello there\n"
+        f"14/03/2024, 09:20 - {b}: Hi, how can I help?\n"
+        f"14/03/2024, 09:21 - {a}: A question about my order\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _preview(qtbot, dialog, path: Path) -> None:
+    row = next(i for i, d in enumerate(dialog.detected) if d.path == path)
+    with qtbot.waitSignal(dialog.preview_updated, timeout=WAIT):
+        dialog.files.setCurrentItem(dialog.files.topLevelItem(row))
+    qtbot.waitUntil(lambda: dialog.preview.data is not None, timeout=WAIT)
+
+
+def test_import_keeps_each_files_owner_choice(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    first = _chat_file(tmp_path, "Ann", "Ann Lee", "Shop Till")
+    second = _chat_file(tmp_path, "Ben", "Ben Ray", "Counter Desk")
+    dialog = window.import_flow.open_dialog()
+    with qtbot.waitSignal(dialog.detection_finished, timeout=WAIT):
+        dialog.add_paths([first, second])
+    _preview(qtbot, dialog, first)
+    with qtbot.waitSignal(dialog.preview_updated, timeout=WAIT):
+        dialog.owner_combo.setCurrentIndex(dialog.owner_combo.findText("Shop Till"))
+    _preview(qtbot, dialog, second)
+    assert dialog.owner_combo.findText("Counter Desk") >= 0
+    with qtbot.waitSignal(dialog.preview_updated, timeout=WAIT):
+        dialog.owner_combo.setCurrentIndex(dialog.owner_combo.findText("Counter Desk"))
+    _preview(qtbot, dialog, first)
+    shot(dialog, tmp_path, "import-owner")
+    assert dialog.owner_combo.currentText() == "Shop Till"  # not silently reset
+    _preview(qtbot, dialog, second)
+    assert dialog.owner_combo.currentText() == "Counter Desk"
+    owner = dict.fromkeys(v for _k, v in dialog.request().owner)
+    assert {"Shop Till", "Counter Desk"} <= set(owner)  # both files' choices are imported
+    dialog.reject()

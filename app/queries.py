@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -153,6 +153,32 @@ class OrderLineRow:
     sku: str
     quantity: int
     unit_price: Decimal | None
+
+
+_ADDRESS_PARTS = ("name", "company", "street", "city", "province", "zip", "country")
+
+
+def order_details(details: Mapping[str, Any], *, address: bool = True) -> list[tuple[str, str]]:
+    """The extras of an order event worth showing, as (label, text) pairs.
+
+    Shipping method, the delivery address (``details["shipping"]``, when
+    ``address``) and the order's notes, in that order; empty ones are left out.
+    The timeline's expanded order and the PDF both show these.
+    """
+    out: list[tuple[str, str]] = []
+    method = details.get("shipping_method")
+    if isinstance(method, str) and method.strip():
+        out.append(("Shipping method", method.strip()))
+    shipping = details.get("shipping")
+    if address and isinstance(shipping, Mapping):
+        parts = [shipping.get(k) for k in _ADDRESS_PARTS]
+        text = ", ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+        if text:
+            out.append(("Deliver to", text))
+    notes = details.get("notes")
+    if isinstance(notes, str) and notes.strip():
+        out.append(("Order notes", notes.strip()))
+    return out
 
 
 @dataclass(frozen=True)

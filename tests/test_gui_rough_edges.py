@@ -110,3 +110,47 @@ def test_import_keeps_each_files_owner_choice(qtbot, window: MainWindow, tmp_pat
     owner = dict.fromkeys(v for _k, v in dialog.request().owner)
     assert {"Shop Till", "Counter Desk"} <= set(owner)  # both files' choices are imported
     dialog.reject()
+
+
+# --- an expanded order shows its shipping method, delivery address and notes -------------
+
+
+def test_expanded_order_shows_its_details(
+    qtbot, window: MainWindow, db: Database, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from PySide6.QtCore import Qt
+
+    from app.ingest import import_items
+    from tests.test_gui import open_customer
+    from tests.test_ui_models import _at, order
+    from ui.models import ExpandedRole
+    from ui.timeline_delegate import event_html
+
+    details = {
+        "shipping_method": "Royal Mail Tracked 24",
+        "shipping": {"name": "Tom Okafor", "street": "12 Rose Lane", "city": "Leeds"},
+        "notes": "Leave with the neighbour at no. 14\nRing twice",
+    }
+    record = replace(
+        order("#2001", "Tom Okafor", "tom@example.org", "", _at(0, 9, 0), [("Tulips", 1, "20")]),
+        details=details,
+    )
+    import_items(db, lambda: [record], label="orders.csv", format="test")
+    window.customer_model.reload(background=False)
+    open_customer(qtbot, window, "Tom Okafor")
+    m = window.timeline_model
+    row = next(r for r in m.event_rows() if m.item(r).event.order is not None)
+    event = m.item(row).event
+    text = event_html(event, (), window.palette())
+    assert "Royal Mail Tracked 24" in text
+    assert "12 Rose Lane, Leeds" in text
+    assert "Leave with the neighbour at no. 14" in text and "Ring twice" in text
+    view = window.timeline.view
+    index = m.index(row, 0)
+    view.setCurrentIndex(index)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert index.data(ExpandedRole) is True
+    shot(window, tmp_path, "order-details")

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QToolTip,
 )
 
-from app.queries import EventRow, OrderRow
+from app.queries import EventRow, OrderRow, order_details
 from ui import formatting as fmt
 from ui.email_view import EmailBodyView, attachments_of, html_of
 from ui.marks import channel_color, channel_label, is_dark, mix, muted_color, pixmap
@@ -444,8 +444,14 @@ def order_html(order: OrderRow, event: EventRow, muted: str) -> str:
             f"Fulfilment: {order.fulfillment_status}" if order.fulfillment_status else "",
         )
     )
-    prev = event.details.get("previous") if isinstance(event.details, dict) else None
+    details = event.details if isinstance(event.details, dict) else {}
+    prev = details.get("previous")
     change = fmt.order_change(order, prev)
+    extras = "".join(
+        f"<p style='margin-top:2px; white-space: pre-wrap'>"
+        f"<span style='color:{muted}'>{html.escape(label)}:</span> {html.escape(value)}</p>"
+        for label, value in order_details(details)
+    )
     return (
         "<table width='66%' cellspacing='0' cellpadding='2'>"
         + "".join(rows)
@@ -456,4 +462,5 @@ def order_html(order: OrderRow, event: EventRow, muted: str) -> str:
             if change
             else ""
         )
+        + extras
     )

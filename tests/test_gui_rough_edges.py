@@ -154,3 +154,48 @@ def test_expanded_order_shows_its_details(
     qtbot.keyClick(view, Qt.Key.Key_Return)
     assert index.data(ExpandedRole) is True
     shot(window, tmp_path, "order-details")
+
+
+# --- customer list: scroll position and the first-run panel ------------------------------
+
+
+def test_new_filter_starts_at_the_top(qtbot, db: Database, tmp_path: Path) -> None:
+    seed(db, fillers=120)
+    w = MainWindow(db, now=lambda: NOW)
+    qtbot.addWidget(w)
+    w.resize(1400, 850)
+    w.show()
+    qtbot.waitUntil(lambda: w.customer_model.loaded_query == "", timeout=WAIT)
+    view = w.customers.view
+    bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=WAIT)
+    # Open a customer far down the list: the list is scrolled to it.
+    last = w.customer_model.rowCount() - 1
+    with qtbot.waitSignal(w.customer_opened, timeout=WAIT):
+        w.customers.select_row(last)
+    view.scrollToBottom()
+    assert bar.value() > 0
+    type_search(qtbot, w, "customer")  # still many matches, the open one among them
+    assert w.customer_model.rowCount() > 20
+    shot(w, tmp_path, "filter-top")
+    assert bar.value() == 0
+    workers.manager().wait_for_done()
+
+
+def test_first_run_panel_gives_way_whatever_the_search_box_holds(
+    qtbot, db: Database, tmp_path: Path
+) -> None:
+    w = MainWindow(db, now=lambda: NOW)
+    qtbot.addWidget(w)
+    w.resize(1400, 850)
+    w.show()
+    qtbot.waitUntil(lambda: w.central.currentWidget() is w.empty, timeout=WAIT)
+    type_search(qtbot, w, "zzz nobody")
+    assert w.central.currentWidget() is w.empty
+    seed(db)  # an import lands while the search box holds text matching no one
+    with qtbot.waitSignal(w.customer_model.loaded, timeout=WAIT):
+        w.customer_model.reload()
+    shot(w, tmp_path, "first-run-gives-way")
+    assert w.central.currentWidget() is w.splitter
+    assert w.customers.stack.currentWidget() is w.customers.no_match
+    workers.manager().wait_for_done()

@@ -6,6 +6,7 @@ and saves ``window.grab()`` under the test's tmp dir so a failure can be looked 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.test_gui import WAIT, names, type_search
 from tests.test_ui_models import NOW, seed
 from ui import workers
 from ui.main_window import MainWindow
+from ui.safe_text import WrapText
 
 pytestmark = pytest.mark.gui
 
@@ -199,3 +201,52 @@ def test_first_run_panel_gives_way_whatever_the_search_box_holds(
     assert w.central.currentWidget() is w.splitter
     assert w.customers.stack.currentWidget() is w.customers.no_match
     workers.manager().wait_for_done()
+
+
+# --- the notes pane never scrolls sideways -----------------------------------------------
+
+
+def test_notes_pane_wraps_long_text_and_keeps_its_buttons(
+    qtbot, window: MainWindow, db: Database, tmp_path: Path
+) -> None:
+    from app import notes as note_service
+    from app import queries
+    from tests.test_gui import open_customer
+
+    path = "C:/Users/" + "averyveryverylongfoldername" * 6 + "/invoice.pdf"
+    words = " ".join(["Prefers periwinkle ribbons, never white."] * 12)
+    with db.session() as s:
+        cid = queries.resolve_customer(s, "Jane Doe")
+        note_service.add_note(s, cid, path)
+        note_service.add_note(s, cid, words)
+        settings.set_value(s, "user_name", "Sam" + "X" * 120)  # a long unbroken author
+        note_service.add_note(s, cid, "short")
+    open_customer(qtbot, window, "Jane Doe")
+    qtbot.waitUntil(lambda: len(window.notes.cards) == 3, timeout=WAIT)
+    pane = window.notes
+
+    def laid_out() -> bool:  # the text is as tall as its wrapped lines: nothing overlaps
+        for card in pane.cards:
+            body, meta = card.body, card.meta
+            bottom = body.mapTo(card, body.rect().bottomLeft()).y()
+            needed = body.heightForWidth(body.width())
+            if isinstance(body, WrapText):
+                needed = math.ceil(body.document().size().height())
+            if body.height() < needed or bottom >= meta.y():
+                return False
+        return True
+
+    qtbot.waitUntil(laid_out, timeout=WAIT)
+    shot(window, tmp_path, "notes")
+    assert not pane.scroll.horizontalScrollBar().isVisible()
+    assert pane.list_widget.width() <= pane.scroll.viewport().width()
+    right = pane.scroll.viewport().mapToGlobal(pane.scroll.viewport().rect().topRight()).x()
+    for card in pane.cards:
+        assert card.body.text() in (path, words, "short")  # shown exactly, nothing inserted
+        assert card.body.height() >= card.body.fontMetrics().lineSpacing()
+        for button in (card.pin_button, card.edit_button, card.delete_button):
+            assert button.isVisible()
+            edge = button.mapToGlobal(button.rect().topRight()).x()
+            assert edge <= right, "a note's button is pushed out of the pane"
+    long_card = next(c for c in pane.cards if c.body.text() == path)
+    assert long_card.body.height() >= 2 * long_card.body.fontMetrics().lineSpacing()  # wrapped

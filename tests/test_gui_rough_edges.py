@@ -250,3 +250,28 @@ def test_notes_pane_wraps_long_text_and_keeps_its_buttons(
             assert edge <= right, "a note's button is pushed out of the pane"
     long_card = next(c for c in pane.cards if c.body.text() == path)
     assert long_card.body.height() >= 2 * long_card.body.fontMetrics().lineSpacing()  # wrapped
+
+
+def test_long_unbroken_name_wraps_in_the_header(
+    qtbot, window: MainWindow, db: Database, tmp_path: Path
+) -> None:
+    from app.ingest import import_items
+    from tests.test_gui import open_customer
+    from tests.test_ui_models import SHOP, _at, mail
+
+    name = "Bartholomew" + "Featherstonehaugh" * 8
+    address = "x" * 90 + "@example.org"
+    record = mail("long@x", name, address, SHOP, "Hello", "Hi", _at(0, 9, 30))
+    import_items(db, lambda: [record], label="long.mbox", format="test")
+    window.customer_model.reload(background=False)
+    before = window.splitter.sizes()
+    open_customer(qtbot, window, name)
+    header = window.timeline.name_label
+    qtbot.waitUntil(lambda: header.text() == name, timeout=WAIT)
+    qtbot.waitUntil(lambda: header.height() >= 2 * header.fontMetrics().lineSpacing(), timeout=WAIT)
+    shot(window, tmp_path, "long-name")
+    assert window.splitter.sizes() == before  # the timeline pane kept its width
+    pane = window.timeline
+    for label in (header, window.timeline.identities_label):
+        right = label.mapTo(pane, label.rect().topRight()).x()
+        assert right <= pane.width()

@@ -148,6 +148,10 @@ class WrapText(QTextEdit):
         """The text as given."""
         return self.toPlainText()
 
+    def textFormat(self) -> Qt.TextFormat:
+        """Always plain text, as ``QLabel.textFormat`` would say."""
+        return Qt.TextFormat.PlainText
+
     def setText(self, text: str) -> None:
         """Show ``text`` literally."""
         self.setPlainText(text)

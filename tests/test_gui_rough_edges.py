@@ -275,3 +275,73 @@ def test_long_unbroken_name_wraps_in_the_header(
     for label in (header, window.timeline.identities_label):
         right = label.mapTo(pane, label.rect().topRight()).x()
         assert right <= pane.width()
+
+
+# --- timeline: names in full, no sideways scroll after expanding -------------------------
+
+
+def test_timeline_names_are_not_cut_and_expanding_never_scrolls_sideways(
+    qtbot, db: Database, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QFontMetrics
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from app.ingest import import_items
+    from tests.test_gui import open_customer
+    from tests.test_ui_models import SHOP, _at, mail
+    from ui.models import ExpandedRole
+    from ui.widgets import bold
+
+    name = "Margaret Okafor"
+    link = "https://shop.example/track?" + "parcel" * 60  # one long unbroken word
+    body = "\n".join(f"Line {i} of a long message about the order." for i in range(60))
+    body += "\n" + link
+    page = "<p>Thanks!</p><table width=1500><tr><td>" + link + "</td></tr></table>"
+    records = [
+        replace(
+            mail(
+                f"t{i}@x", name, "tom.okafor@example.org", SHOP, f"Subject {i}", body, _at(i, 9, 0)
+            ),
+            details={"html": page},
+        )
+        for i in range(12)
+    ]
+    seed(db)
+    import_items(db, lambda: records, label="tom.mbox", format="test")
+    window = MainWindow(db, now=lambda: NOW)
+    qtbot.addWidget(window)
+    window.resize(1280, 600)
+    window.show()
+    qtbot.waitUntil(lambda: window.customer_model.loaded_query == "", timeout=WAIT)
+    open_customer(qtbot, window, name)
+    view = window.timeline.view
+    m = window.timeline_model
+    qtbot.waitUntil(lambda: len(m.event_rows()) == 12, timeout=WAIT)
+    wfm = QFontMetrics(bold(view.font()))
+    option = QStyleOptionViewItem()
+    option.font = view.font()
+    column = window.timeline.delegate._metrics(option)["who_w"]
+    assert column >= wfm.horizontalAdvance(name), "the name would be cut to 'Margaret Ok…'"
+    first = m.index(m.event_rows()[0], 0)
+    view.setCurrentIndex(first)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert first.data(ExpandedRole) is True
+    bar = view.horizontalScrollBar()
+    qtbot.waitUntil(lambda: view.verticalScrollBar().isVisible(), timeout=WAIT)
+    # The HTML body is shown in its own widget over the row once the row is laid out.
+    qtbot.waitUntil(
+        lambda: (
+            (body := view.indexWidget(first)) is not None
+            and body.isVisible()
+            and body.geometry() == view.visualRect(first)
+        ),
+        timeout=WAIT,
+    )
+    shot(window, tmp_path, "timeline-expanded")
+    assert bar.maximum() == 0
+    assert not view.horizontalScrollBar().isVisible()
+    workers.manager().wait_for_done()

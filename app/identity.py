@@ -159,6 +159,32 @@ def normalize_phone(raw: str, region: str) -> str | None:
     return None if is_placeholder_phone(text, region) or is_placeholder_phone(e164) else e164
 
 
+def phone_search_digits(query: str, region: str) -> list[str]:
+    """Digit runs to look for in stored phone numbers (E.164 digits) for a typed ``query``.
+
+    The digits as typed, plus, when they start with the home ``region``'s trunk
+    prefix (``07700 900123`` in the UK) or an international call prefix
+    (``0044 7700…``), the same digits as they sit in an E.164 number
+    (``447700900123``). Works for partial numbers (``0770``) too.
+    """
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if not digits:
+        return []
+    found = [digits]
+    text = query.lstrip()
+    if text.startswith("+"):
+        return found
+    if text.startswith("00") and len(digits) > 2:
+        found.append(digits[2:])
+        return list(dict.fromkeys(found))
+    code = region.upper()
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(code) if code else None
+    prefix = metadata.national_prefix if metadata is not None else None
+    if metadata is not None and prefix and digits.startswith(prefix) and len(digits) > len(prefix):
+        found.append(f"{metadata.country_code}{digits[len(prefix) :]}")
+    return list(dict.fromkeys(found))
+
+
 def phone_line_type(e164: str) -> str:
     """ "fixed" for numbers the tables know as landlines, "mobile" otherwise.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import AmbiguousError, NotFoundError, UserFacingError
-from app.identity import normalize_email, normalize_phone
+from app.identity import normalize_email, normalize_phone, phone_search_digits
 from app.models import Customer, Event, EventParticipant, Identity, Note, Order
 from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
@@ -154,6 +154,32 @@ class OrderLineRow:
     sku: str
     quantity: int
     unit_price: Decimal | None
+
+
+_ADDRESS_PARTS = ("name", "company", "street", "city", "province", "zip", "country")
+
+
+def order_details(details: Mapping[str, Any], *, address: bool = True) -> list[tuple[str, str]]:
+    """The extras of an order event worth showing, as (label, text) pairs.
+
+    Shipping method, the delivery address (``details["shipping"]``, when
+    ``address``) and the order's notes, in that order; empty ones are left out.
+    The timeline's expanded order and the PDF both show these.
+    """
+    out: list[tuple[str, str]] = []
+    method = details.get("shipping_method")
+    if isinstance(method, str) and method.strip():
+        out.append(("Shipping method", method.strip()))
+    shipping = details.get("shipping")
+    if address and isinstance(shipping, Mapping):
+        parts = [shipping.get(k) for k in _ADDRESS_PARTS]
+        text = ", ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+        if text:
+            out.append(("Deliver to", text))
+    notes = details.get("notes")
+    if isinstance(notes, str) and notes.strip():
+        out.append(("Order notes", notes.strip()))
+    return out
 
 
 @dataclass(frozen=True)
@@ -329,11 +355,18 @@ def _customer_filter(session: Session, query: str) -> Any:
     ]
     digits = re.sub(r"\D", "", q)
     if len(digits) >= 3 and len(digits) >= len(q.replace(" ", "")) // 2:
+        # "07700 900123" with region GB is stored as 447700900123: look for both forms.
+        region = get_setting(session, "region")
         conds.append(
             exists().where(
                 CI.customer_id == Customer.id,
                 CI.identity_id == Identity.id,
-                Identity.search_digits.like(f"%{digits}%"),
+                or_(
+                    *(
+                        Identity.search_digits.like(f"%{run}%")
+                        for run in phone_search_digits(q, region)
+                    )
+                ),
             )
         )
     order_q = q.lstrip("#").lower()

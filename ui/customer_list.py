@@ -273,6 +273,8 @@ class CustomerListPane(QWidget):
 
     def _loaded(self) -> None:
         self._heading()
+        if self.model.query_changed:  # a new filter starts at its first match
+            self.view.scrollToTop()
         if self.model.rowCount() == 0 and self.model.query:
             self.no_match_title.setText(f"No customer matches “{self.model.query}”.")
             self.full_text_button.setText(
@@ -299,8 +301,11 @@ class CustomerListPane(QWidget):
         self.view.setCurrentIndex(self.model.index(row, 0))
         return True
 
-    def select_customer(self, customer_id: int) -> bool:
-        """Select ``customer_id`` if it is in the list (without re-emitting if already current)."""
+    def select_customer(self, customer_id: int, *, scroll: bool = True) -> bool:
+        """Select ``customer_id`` if it is in the list (without re-emitting if already current).
+
+        ``scroll``: bring it into view (False keeps the list where it is).
+        """
         row = self.model.row_of(customer_id)
         if row is None:
             self.view.selectionModel().clearSelection()
@@ -308,11 +313,15 @@ class CustomerListPane(QWidget):
         index = self.model.index(row, 0)
         if self.view.currentIndex() != index:
             self._quiet = True
+            auto = self.view.hasAutoScroll()
+            self.view.setAutoScroll(auto and scroll)  # a current row is scrolled to otherwise
             try:
                 self.view.setCurrentIndex(index)
             finally:
                 self._quiet = False
-        self.view.scrollTo(index)
+                self.view.setAutoScroll(auto)
+        if scroll:
+            self.view.scrollTo(index)
         return True
 
     def focus_list(self) -> None:

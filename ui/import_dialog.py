@@ -48,6 +48,7 @@ from app.records import DateOrder
 from connectors import registry
 from ui import formatting as fmt
 from ui.import_preview import (
+    Author,
     PreviewData,
     PreviewModel,
     PreviewPane,
@@ -171,6 +172,11 @@ class ImportDialog(QDialog):
         self._paths: list[Path] = []
         self.detected: list[Detected] = []
         self.mapped: dict[Path, MappingChoice] = {}
+        # "Which one is you?" per file: the label chosen (None: "None of these") and the
+        # owner settings it stands for, kept while other files are previewed.
+        self.owner_choices: dict[Path, tuple[str | None, tuple[tuple[str, str], ...]]] = {}
+        self._owner_path: Path | None = None
+        self._owner_authors: tuple[Author, ...] = ()
         self.mapping_dialog: ColumnMappingDialog | None = None
         self._preview_error = ""
         fm = self.fontMetrics()
@@ -413,11 +419,10 @@ class ImportDialog(QDialog):
             for p in paths
             if p in self.mapped
         )
-        author = self.owner_combo.currentData()
-        owner: tuple[tuple[str, str], ...] = ()
-        data = self.preview.data
-        if author and data is not None:
-            owner = next((a.owner_settings() for a in data.authors if a.label == author), ())
+        pairs: list[tuple[str, str]] = []
+        for path in paths:
+            pairs.extend(self.owner_choices.get(path, (None, ()))[1])
+        owner = tuple(dict.fromkeys(pairs))
         return ImportRequest(
             paths,
             fmt_name,
@@ -532,7 +537,7 @@ class ImportDialog(QDialog):
                 if item is not None
                 else "Add a file to see what will be imported."
             )
-            self._fill_owners(None)
+            self._fill_owners(None, None)
             self.preview_updated.emit()
             return
         tz = self.tz_combo.currentText().strip()
@@ -553,7 +558,7 @@ class ImportDialog(QDialog):
         def done(data: PreviewData) -> None:
             if generation != self._preview_generation:
                 return
-            self._fill_owners(data)
+            self._fill_owners(data, path)
             ask = self.owner_combo.isEnabled() and not self._owners(data)
             self.preview.show_preview(data, self._owners(data), ask_owner=ask)
             self._show_assumed_order(data)
@@ -573,13 +578,15 @@ class ImportDialog(QDialog):
                 else ""
             )
             self.preview.show_message(f"Cannot preview {path.name}: {_without_map(exc)}{hint}")
-            self._fill_owners(None)
+            self._fill_owners(None, None)
             self.preview_updated.emit()
 
         Op(self, work).success(done).failure(failed).run()
 
-    def _fill_owners(self, data: PreviewData | None) -> None:
+    def _fill_owners(self, data: PreviewData | None, path: Path | None) -> None:
         current = self.owner_combo.currentData()
+        self._owner_path = path if data is not None else None
+        self._owner_authors = tuple(data.authors) if data is not None else ()
         self.owner_combo.blockSignals(True)
         self.owner_combo.clear()
         self.owner_combo.addItem("None of these", None)
@@ -587,12 +594,25 @@ class ImportDialog(QDialog):
         for author in authors:
             self.owner_combo.addItem(author.label, author.label)
         labels = [a.label for a in authors]
-        keep = current if current in labels else (data.suggested_owner if data else None)
+        if path is not None and path in self.owner_choices:
+            keep = self.owner_choices[path][0]  # this file's own choice, never reset
+        else:
+            keep = current if current in labels else (data.suggested_owner if data else None)
         self.owner_combo.setCurrentIndex(labels.index(keep) + 1 if keep in labels else 0)
         self.owner_combo.setEnabled(
             bool(authors) and data is not None and any(i.channel != "order" for i in data.items)
         )
         self.owner_combo.blockSignals(False)
+        self._remember_owner()
+
+    def _remember_owner(self) -> None:
+        """Keep what "Which one is you?" shows as the previewed file's choice."""
+        path = self._owner_path
+        if path is None or not self.owner_combo.isEnabled():
+            return
+        label = self.owner_combo.currentData()
+        pairs = next((a.owner_settings() for a in self._owner_authors if a.label == label), ())
+        self.owner_choices[path] = (label, pairs)
 
     def _owners(self, data: PreviewData) -> set[str]:
         chosen = self.owner_combo.currentData()
@@ -600,6 +620,7 @@ class ImportDialog(QDialog):
 
     def _owner_changed(self) -> None:
         data = self.preview.data
+        self._remember_owner()
         if data is not None:
             self.preview_model.set_owners(self._owners(data))
             self.preview_updated.emit()

@@ -494,16 +494,19 @@ class MainWindow(QMainWindow):
 
     def _customers_loaded(self) -> None:
         model = self.customer_model
+        # The first-run panel gives way as soon as anyone exists, whatever the search box holds.
+        showing_empty = model.all_total == 0
+        self.central.setCurrentWidget(self.empty if showing_empty else self.splitter)
         if not model.query:
-            showing_empty = model.total == 0
-            self.central.setCurrentWidget(self.empty if showing_empty else self.splitter)
             self.export_action.setEnabled(self.timeline_model.customer is not None)
         if self._open_top_pending:
             self._open_top_pending = False
             self._open_top_row()
             return
         if self.timeline_model.customer_id is not None:
-            self.customers.select_customer(self.timeline_model.customer_id)
+            # A new filter shows its first matches; a reload keeps the open customer in view.
+            scroll = not model.query_changed
+            self.customers.select_customer(self.timeline_model.customer_id, scroll=scroll)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.search_box and event.type() == QEvent.Type.KeyPress:

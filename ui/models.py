@@ -88,7 +88,9 @@ class CustomerListModel(QAbstractListModel):
     """Customers matching the search box, most recent contact first, paged.
 
     Signals:
-        loaded(): a new query's first page is in (``total`` says how many match).
+        loaded(): a new query's first page is in (``total`` says how many match,
+            ``all_total`` how many customers there are whatever the query, and
+            ``query_changed`` whether the query differs from the one loaded before).
     """
 
     loaded = Signal()
@@ -111,6 +113,8 @@ class CustomerListModel(QAbstractListModel):
         self._ids: set[int] = set()
         self._offset = 0
         self.total = 0
+        self.all_total = 0
+        self.query_changed = False
         self.query = ""
         self.loaded_query: str | None = None
         self._loader = _Loader(self)
@@ -127,11 +131,12 @@ class CustomerListModel(QAbstractListModel):
         """Load the current query's first page again (after an import, a merge…)."""
         query, page = self.query, self._page
 
-        def fetch() -> tuple[str, int, list[CustomerRow]]:
+        def fetch() -> tuple[str, int, int, list[CustomerRow]]:
             with self._db.session() as session:
                 total = queries.count_customers(session, query)
+                everyone = queries.count_customers(session, "") if query else total
                 rows = queries.list_customers(session, query, limit=page) if total else []
-            return query, total, rows
+            return query, total, everyone, rows
 
         self._loader.start(fetch, self._apply, background=background)
 
@@ -140,8 +145,9 @@ class CustomerListModel(QAbstractListModel):
         """Whether a load is under way."""
         return self._loader.busy
 
-    def _apply(self, result: tuple[str, int, list[CustomerRow]]) -> None:
-        query, total, rows = result
+    def _apply(self, result: tuple[str, int, int, list[CustomerRow]]) -> None:
+        query, total, everyone, rows = result
+        self.query_changed = query != self.loaded_query
         self._resetting = True
         try:
             self.beginResetModel()
@@ -149,6 +155,7 @@ class CustomerListModel(QAbstractListModel):
             self._ids = {r.id for r in rows}
             self._offset = self._page
             self.total = total
+            self.all_total = everyone
             self.loaded_query = query
             self.endResetModel()
         finally:

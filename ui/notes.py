@@ -29,9 +29,9 @@ from app import queries
 from app.db import Database
 from app.queries import NoteRow
 from ui import formatting as fmt
-from ui.marks import icon
-from ui.safe_text import plain_label, tip
-from ui.widgets import muted_label, section_heading
+from ui.marks import icon, muted_color
+from ui.safe_text import WrapText, plain_label, tip
+from ui.widgets import muted_label, section_heading, small_font
 from ui.workers import Op
 
 
@@ -99,9 +99,8 @@ class NoteCard(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(pad, pad, round(pad * 0.5), round(pad * 0.5))
         layout.setSpacing(round(pad * 0.4))
-        self.body = plain_label(note.body)
-        self.body.setWordWrap(True)
-        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Wraps at words, else anywhere: a long path or URL never widens the pane.
+        self.body = WrapText(note.body)
         self.body.setAccessibleName("Note text")
         self.editor: NoteEditor | None = None
         layout.addWidget(self.body)
@@ -113,7 +112,9 @@ class NoteCard(QFrame):
             pin_mark.setPixmap(icon("pin").pixmap(fm.height() - 2, fm.height() - 2))
             pin_mark.setToolTip("Pinned")
             row.addWidget(pin_mark)
-        self.meta = muted_label(meta)
+        self.meta = WrapText(meta)
+        self.meta.setFont(small_font(self.meta.font()))
+        self.meta.set_color(muted_color(self.meta.palette()))
         self.meta.setAccessibleName("Author and time")
         row.addWidget(self.meta, 1)
         self.pin_button = _tool(
@@ -247,6 +248,8 @@ class NotesPane(QWidget):
 
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
+        # Never sideways: the cards take the pane's width and their text wraps to it.
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setAccessibleName("Note list")
         self.list_widget = QWidget()

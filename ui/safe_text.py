@@ -15,7 +15,10 @@ reads that file while laying it out. So, everywhere in ``ui/``:
 - button and menu texts holding data go through ``no_mnemonic`` (a ``&``
   in a name stays an ampersand);
 - a ``QTextDocument`` the UI lays out itself is a ``SafeDocument``, which
-  loads nothing: no file, no network, whatever its HTML names.
+  loads nothing: no file, no network, whatever its HTML names;
+- text that may hold a long unbroken run (a note, a name, a path, an address)
+  goes in a ``WrapText``: plain text that wraps at words, else anywhere, so it
+  never widens its pane.
 
 Qt's own fallback matters here: when a document's ``loadResource`` returns
 nothing for an ``<img>``, Qt reads the ``src`` as a file path itself. Only
@@ -27,12 +30,13 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import math
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QColor, QImage, QTextDocument
-from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+from PySide6.QtCore import QEvent, QSize, Qt, QUrl
+from PySide6.QtGui import QColor, QImage, QPalette, QResizeEvent, QTextDocument, QTextOption
+from PySide6.QtWidgets import QFrame, QLabel, QMessageBox, QSizePolicy, QTextEdit, QWidget
 
 
 def esc(text: object) -> str:
@@ -109,6 +113,81 @@ def message_box(
     if not rich:
         plain_texts(box)
     return box
+
+
+class WrapText(QTextEdit):
+    """Read-only plain text that wraps at word boundaries, else anywhere; as tall as its text.
+
+    A ``QLabel`` only breaks between words, so one long name, path or URL makes
+    it as wide as that word and pushes its pane sideways. This shows the same
+    text (selectable, copied without any inserted characters) and asks for no
+    width of its own. ``text``/``setText`` mirror ``QLabel``'s.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setAcceptRichText(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setLineWrapMode(QTextEdit.LineWrapMode.WidgetWidth)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        )
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.document().setDocumentMargin(0)
+        self.viewport().setAutoFillBackground(False)
+        self.setAutoFillBackground(False)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setText(text)
+
+    def text(self) -> str:
+        """The text as given."""
+        return self.toPlainText()
+
+    def textFormat(self) -> Qt.TextFormat:
+        """Always plain text, as ``QLabel.textFormat`` would say."""
+        return Qt.TextFormat.PlainText
+
+    def setText(self, text: str) -> None:
+        """Show ``text`` literally."""
+        self.setPlainText(text)
+        self._fit()
+
+    def set_color(self, color: QColor) -> None:
+        """Draw the whole text in ``color`` (a palette change, kept across ``setText``)."""
+        pal = self.palette()
+        pal.setColor(QPalette.ColorRole.Text, color)
+        self.setPalette(pal)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self.document().setDefaultFont(self.font())
+            self._fit()
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, self._height_for(max(self.width(), 1)))
+
+    def sizeHint(self) -> QSize:
+        return QSize(self.fontMetrics().averageCharWidth() * 20, self._height_for(self.width()))
+
+    def _height_for(self, width: int) -> int:
+        doc = self.document()
+        doc.setTextWidth(max(width - 2 * self.frameWidth(), 1))
+        return math.ceil(doc.size().height()) + 2 * self.frameWidth()
+
+    def _fit(self) -> None:
+        height = self._height_for(self.width())
+        if height != self.height() or self.minimumHeight() != height:
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
 
 
 def blank_image() -> QImage:

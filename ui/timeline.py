@@ -37,9 +37,9 @@ from PySide6.QtWidgets import (
 from app.queries import CustomerRow
 from ui import formatting as fmt
 from ui.email_view import EmailBodyView, html_of
-from ui.marks import channel_icon
+from ui.marks import channel_icon, muted_color
 from ui.models import ExpandedRole, RowRole, TimelineEntry, TimelineModel
-from ui.safe_text import plain_label
+from ui.safe_text import WrapText
 from ui.timeline_delegate import TimelineDelegate
 from ui.widgets import muted_label, search_field
 
@@ -134,18 +134,18 @@ class TimelinePane(QWidget):
         layout.setSpacing(round(fm.height() * 0.25))
 
         # header
-        self.name_label = plain_label()
+        # Name and contact points wrap (anywhere, for one long unbroken name or address)
+        # rather than widen the pane.
+        self.name_label = WrapText()
         self.name_label.setObjectName("customerName")
         font = QFont(self.name_label.font())
         font.setPointSizeF(font.pointSizeF() * 1.55)
         font.setWeight(QFont.Weight.Bold)
         self.name_label.setFont(font)
-        self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.name_label.setAccessibleName("Customer name")
-        self.identities_label = muted_label(small=False)
+        self.identities_label = WrapText()
+        self.identities_label.set_color(muted_color(self.identities_label.palette()))
         self.identities_label.setAccessibleName("Contact points")
-        self.identities_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.identities_label.setWordWrap(True)
         self.figures_label = muted_label(small=False)
         self.figures_label.setAccessibleName("Figures")
         layout.addWidget(self.name_label)

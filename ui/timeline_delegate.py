@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QToolTip,
 )
 
-from app.queries import EventRow, OrderRow
+from app.queries import EventRow, OrderRow, order_details
 from ui import formatting as fmt
 from ui.email_view import EmailBodyView, attachments_of, html_of
 from ui.marks import channel_color, channel_label, is_dark, mix, muted_color, pixmap
@@ -61,6 +61,11 @@ def highlight_style(palette: QPalette) -> str:
     return f"background-color: {bg.name()}; font-weight: 600;"
 
 
+# Rows ask for no width: the list lays each one out across the viewport, and a width
+# measured before a vertical scroll bar appeared would leave a sideways scroll bar.
+_NARROW = 1
+
+
 class TimelineDelegate(QStyledItemDelegate):
     """Paints timeline rows and measures them (expanded rows depend on the view's width).
 
@@ -73,6 +78,7 @@ class TimelineDelegate(QStyledItemDelegate):
         super().__init__(view)
         self._view = view
         self._docs: OrderedDict[tuple[Any, ...], QTextDocument] = OrderedDict()
+        self._who: tuple[tuple[Any, ...], int] | None = None
 
     # --- metrics ------------------------------------------------------------------------
 
@@ -94,9 +100,35 @@ class TimelineDelegate(QStyledItemDelegate):
             "pad_h": round(em * 0.7),
             "icon": round(lh * 0.95),
             "time_w": sfm.horizontalAdvance("00:00") + round(em * 0.9),
-            "who_w": round(em * 6.5),
+            "who_w": self.who_width(font),
             "gap": round(em * 0.6),
         }
+
+    def who_width(self, font: QFont) -> int:
+        """The width of the "who" column: the widest name shown, within limits.
+
+        At least 6.5 em; at most 14 em or a quarter of the view, so a long name
+        is cut only when it could not fit beside its text.
+        """
+        fm = QFontMetrics(font)
+        em = fm.horizontalAdvance("M")
+        model = self._view.model()
+        rows = model.rowCount() if model is not None else 0
+        key = (rows, getattr(model, "customer_id", None), font.key(), self._width(), id(model))
+        if self._who is not None and self._who[0] == key:
+            return self._who[1]
+        names: set[str] = set()
+        for r in range(rows):
+            item = model.index(r, 0).data(RowRole)
+            if isinstance(item, TimelineEntry) and item.who:
+                names.add(item.who)
+        wfm = QFontMetrics(bold(font))
+        widest = max((wfm.horizontalAdvance(n) for n in names), default=0) + 2
+        floor = round(em * 6.5)
+        cap = max(floor, min(round(em * 14), self._width() // 4))
+        width = max(floor, min(widest, cap))
+        self._who = (key, width)
+        return width
 
     def _width(self) -> int:
         return max(1, self._view.viewport().width())
@@ -109,19 +141,19 @@ class TimelineDelegate(QStyledItemDelegate):
         item = index.data(RowRole)
         width = self._width()
         if isinstance(item, DayHeader):
-            return QSize(width, m["sfm"].height() + m["pad_v"] * 2 + round(m["lh"] * 0.6))
+            return QSize(_NARROW, m["sfm"].height() + m["pad_v"] * 2 + round(m["lh"] * 0.6))
         if not isinstance(item, TimelineEntry):
-            return QSize(width, m["lh"])
+            return QSize(_NARROW, m["lh"])
         height = m["lh"] + m["pad_v"] * 2
         if item.event.order is not None and item.event.order.lines:
             height += m["sfm"].height()
         if self._expanded(index):
             body = self._view.indexWidget(QModelIndex(index))
             if isinstance(body, EmailBodyView):  # an HTML email: its own view covers the row
-                return QSize(width, max(height, body.height_for(width)))
+                return QSize(_NARROW, max(height, body.height_for(width)))
             doc = self._document(item, index, option, width)
             height += round(doc.size().height()) + m["pad_v"]
-        return QSize(width, height)
+        return QSize(_NARROW, height)
 
     def body_margins(self) -> tuple[int, int, int]:
         """(top, left, right) margins that put an ``EmailBodyView`` under a row's summary."""
@@ -444,8 +476,14 @@ def order_html(order: OrderRow, event: EventRow, muted: str) -> str:
             f"Fulfilment: {order.fulfillment_status}" if order.fulfillment_status else "",
         )
     )
-    prev = event.details.get("previous") if isinstance(event.details, dict) else None
+    details = event.details if isinstance(event.details, dict) else {}
+    prev = details.get("previous")
     change = fmt.order_change(order, prev)
+    extras = "".join(
+        f"<p style='margin-top:2px; white-space: pre-wrap'>"
+        f"<span style='color:{muted}'>{html.escape(label)}:</span> {html.escape(value)}</p>"
+        for label, value in order_details(details)
+    )
     return (
         "<table width='66%' cellspacing='0' cellpadding='2'>"
         + "".join(rows)
@@ -456,4 +494,5 @@ def order_html(order: OrderRow, event: EventRow, muted: str) -> str:
             if change
             else ""
         )
+        + extras
     )

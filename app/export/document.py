@@ -531,13 +531,8 @@ def _event(event: EventRow, tz: tzinfo, red: _Redactor) -> str:
             heading += f" ({event.order.number})"
         out.append(f'<p class="title">{_esc(heading)}</p>')
         out.append(_order(event.order, red))
-        extras = [
-            (label, event.details.get(key))
-            for label, key in (("Shipping method", "shipping_method"), ("Order notes", "notes"))
-        ]
-        for label, value in extras:
-            if isinstance(value, str) and value.strip():
-                out.append(f'<p class="details">{label}: {_multiline(red.text(value.strip()))}</p>')
+        for label, value in queries.order_details(event.details, address=False):
+            out.append(f'<p class="details">{label}: {_multiline(red.text(value))}</p>')
         if not event.order.lines and event.text.strip():
             out.append(f'<p class="text">{_multiline(red.text(event.text))}</p>')
     else:

@@ -127,3 +127,81 @@ def test_problem_reasons_are_readable(qtbot, db: Database) -> None:
     lines_needed = -(-text_width // max(1, table.columnWidth(2) - em))
     assert table.rowHeight(0) >= table.fontMetrics().lineSpacing() * lines_needed
     shot(dialog, "problems_reason.png")
+
+
+# --- mail sync and accounts --------------------------------------------------------------
+
+
+def test_a_failed_account_makes_the_sync_summary_say_so(qtbot) -> None:
+    from app.sync import AccountReport, FolderReport
+    from ui.sync_flow import SyncSummaryDialog
+
+    ok = AccountReport("Home", folders=[FolderReport("INBOX", new=3)])
+    bad = AccountReport("Shop", status="failed", error="cannot connect to imap.example.com")
+    dialog = SyncSummaryDialog([ok, bad], cancelled=False)
+    qtbot.addWidget(dialog)
+    assert "failed" in dialog.title.text() and "Shop" in dialog.title.text()
+    assert dialog.title.text() != "Sync finished."
+    assert "1 account failed" in dialog.totals.text()
+    dialog.show()
+    shot(dialog, "sync_summary_failed.png")
+    only = SyncSummaryDialog([bad], cancelled=False)
+    qtbot.addWidget(only)
+    assert only.title.text().startswith("Sync failed")
+
+
+def test_saving_an_account_whose_test_failed_asks_first(
+    qtbot, window: MainWindow, db: Database
+) -> None:
+    import socket
+
+    from app import accounts
+
+    with socket.socket() as s:  # a port nothing listens on: the test cannot connect
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dialog = window.show_accounts()
+    qtbot.waitUntil(lambda: dialog.keyring_known, timeout=WAIT)
+    dialog.new_account()
+    dialog.name.setText("Shop")
+    dialog.user.setText("shop@example.com")
+    dialog.password.setText("secret-pw")
+    dialog.tls.setCurrentIndex(dialog.tls.findData("implicit"))
+    dialog.host.setText("127.0.0.1")
+    dialog.port.setValue(port)
+    with qtbot.waitSignal(dialog.test_finished, timeout=WAIT) as tested:
+        dialog.test_button.click()
+    assert tested.args == [False]
+    assert "Error" not in dialog.test_result.text()  # no exception class names
+    dialog.save_button.click()
+    box = dialog.save_question
+    assert box is not None and box.isVisible()
+    assert "connection test failed" in box.text()
+    assert "secret-pw" not in box.text()
+    shot(box, "save_failed_test.png")
+    with db.session() as session:
+        assert not [a for a in accounts.list_accounts(session) if a.name == "Shop"]
+    save = next(b for b in box.buttons() if b.text() == "Save anyway")
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT):
+        save.click()
+    with db.session() as session:
+        assert [a for a in accounts.list_accounts(session) if a.name == "Shop"]
+    dialog.reject()
+
+
+def test_failures_are_told_in_words_not_class_names() -> None:
+    from app.errors import in_words
+
+    class ConnectTimeout(OSError):
+        pass
+
+    class KeyringLocked(RuntimeError):
+        pass
+
+    class SSLError(OSError):
+        pass
+
+    assert in_words(ConnectTimeout()) == "no answer in time"
+    assert in_words(KeyringLocked()) == "it is locked"
+    assert "verified" in in_words(SSLError())
+    assert "Error" not in in_words(ValueError())

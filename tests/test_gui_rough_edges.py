@@ -205,3 +205,217 @@ def test_failures_are_told_in_words_not_class_names() -> None:
     assert in_words(KeyringLocked()) == "it is locked"
     assert "verified" in in_words(SSLError())
     assert "Error" not in in_words(ValueError())
+
+
+# --- email reading -----------------------------------------------------------------------
+
+
+class _ImageServer:
+    """A tiny HTTP server on 127.0.0.1 serving one PNG; it records every path asked for."""
+
+    def __init__(self, png: bytes) -> None:
+        import http.server
+        import threading
+
+        asked: list[str] = []
+        self.asked = asked
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                asked.append(self.path)
+                if self.path == "/pic.png":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/png")
+                    self.send_header("Content-Length", str(len(png)))
+                    self.end_headers()
+                    self.wfile.write(png)
+                else:
+                    self.send_error(404)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _png(width: int, height: int) -> bytes:
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    from PySide6.QtGui import QColor, QImage
+
+    image = QImage(width, height, QImage.Format.Format_RGB32)
+    image.fill(QColor("#3366cc"))
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(data.data())
+
+
+def _settle(qtbot, w: MainWindow, body) -> None:
+    """Wait until the view has laid the expanded email out at its row (before a screenshot)."""
+    view = w.timeline.view
+
+    def placed() -> bool:
+        want = body.height_for(view.viewport().width())
+        return body.width() >= view.viewport().width() - 2 and abs(body.height() - want) <= 4
+
+    qtbot.waitUntil(placed, timeout=WAIT)
+
+
+def _open_email(qtbot, w: MainWindow, customer: str, title: str):
+    from ui.models import TimelineEntry
+
+    m = w.customer_model
+    row = next(i for i in range(m.rowCount()) if m.row(i).name == customer)
+    with qtbot.waitSignal(w.customer_opened, timeout=WAIT):
+        w.customers.select_row(row)
+    tm = w.timeline_model
+    row = next(
+        r
+        for r in tm.event_rows()
+        if isinstance(tm.item(r), TimelineEntry) and tm.item(r).event.title == title
+    )
+    view = w.timeline.view
+    view.setCurrentIndex(tm.index(row, 0))
+    view.setFocus()
+    qtbot.keyClick(view, "\r")
+    body = w.timeline.email_view(row)
+    assert body is not None
+    return body
+
+
+def test_expanded_email_shows_people_date_and_loads_remote_images_only_once_asked(
+    qtbot, db: Database, tmp_path: Path
+) -> None:
+    from app.ingest import import_items
+    from app.records import EventRecord, Participant
+    from tests.test_ui_models import SHOP, _at
+
+    server = _ImageServer(_png(120, 60))
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(_png(300, 300))
+    remote = f"http://127.0.0.1:{server.port}/pic.png"
+    html = (
+        "<p>Hello, here is the <b>periwinkle</b> ribbon:</p>"
+        f"<img src='{remote}' alt='ribbon'>"
+        f"<img src='file://{secret}'><img src='{secret}'><img src='secret.png'>"
+        "<p>Thanks, Ada</p>"
+    )
+    record = EventRecord(
+        channel="email",
+        source="email",
+        external_id="r1@ada",
+        occurred_at=_at(1, 14, 30),
+        title="Ribbon photo",
+        text="Hello, here is the periwinkle ribbon:\n\nThanks, Ada",
+        thread_key="ribbon-photo",
+        participants=(
+            Participant("from", "Ada Lovelace", email="ada@example.org"),
+            Participant("to", "", email=SHOP),
+            Participant("cc", "Charles Babbage", email="charles@example.org"),
+        ),
+        details={"html": html},
+        locator="m.mbox:r1",
+    )
+    import_items(db, lambda: [record], label="m.mbox", format="test")
+    w = MainWindow(db, now=lambda: NOW)
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    try:
+        qtbot.waitUntil(lambda: w.customer_model.loaded_query == "", timeout=WAIT)
+        body = _open_email(qtbot, w, "Ada Lovelace", "Ribbon photo")
+        headers = body.headers.text()
+        assert "From:" in headers and "Ada Lovelace &lt;ada@example.org&gt;" in headers
+        assert "To:" in headers and SHOP in headers
+        assert "Cc:" in headers and "Charles Babbage" in headers
+        assert "Date:" in headers
+        assert body.remote_note.isVisible() and body.show_images.isVisible()
+        assert "blocked" in body.remote_note.text()
+        assert server.asked == []  # nothing fetched before the click
+        _settle(qtbot, w, body)
+        shot(w.timeline, "email_blocked.png")
+        with qtbot.waitSignal(body.images_loaded, timeout=WAIT):
+            body.show_images.click()
+        assert server.asked == ["/pic.png"]  # only the http image, once
+        assert list(body.browser.remote) == [remote]
+        doc_html = body.browser.document().toHtml()
+        assert "pic.png" in doc_html
+        # the local images are still refused (never read from disk)
+        assert any(str(secret) in r for r in body.browser.refused)
+        assert any(r.endswith("secret.png") and "127.0.0.1" not in r for r in body.browser.refused)
+        assert not body.remote_note.isVisible()
+        _settle(qtbot, w, body)
+        shot(w.timeline, "email_images_shown.png")
+    finally:
+        server.close()
+        workers.manager().wait_for_done()
+
+
+def test_search_matches_are_highlighted_in_html_mail_and_long_mail_is_collapsed(
+    qtbot, db: Database
+) -> None:
+    from app.ingest import import_items
+    from app.records import EventRecord, Participant
+    from tests.test_ui_models import SHOP, _at
+    from ui.email_view import MAX_LINES
+
+    paragraphs = "".join(f"<p>Paragraph {i} about the order.</p>" for i in range(150))
+    html = f"<p>The <i>periwinkle</i> ribbon arrived.</p>{paragraphs}<p>Last line</p>"
+    record = EventRecord(
+        channel="email",
+        source="email",
+        external_id="long@ada",
+        occurred_at=_at(1, 10, 0),
+        title="Long letter",
+        text="The periwinkle ribbon arrived.\n" + "\n".join(f"Paragraph {i}" for i in range(150)),
+        thread_key="long",
+        participants=(
+            Participant("from", "Ada Lovelace", email="ada@example.org"),
+            Participant("to", "", email=SHOP),
+        ),
+        details={"html": html},
+        locator="m.mbox:long",
+    )
+    import_items(db, lambda: [record], label="m.mbox", format="test")
+    w = MainWindow(db, now=lambda: NOW)
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitUntil(lambda: w.customer_model.loaded_query == "", timeout=WAIT)
+    m = w.customer_model
+    row = next(i for i in range(m.rowCount()) if m.row(i).name == "Ada Lovelace")
+    with qtbot.waitSignal(w.customer_opened, timeout=WAIT):
+        w.customers.select_row(row)
+    with qtbot.waitSignal(w.timeline_model.loaded, timeout=WAIT):
+        qtbot.keyClicks(w.timeline.search, "periwinkle")
+    tm = w.timeline_model
+    row = tm.event_rows()[0]
+    w.timeline.view.setCurrentIndex(tm.index(row, 0))
+    w.timeline.view.setFocus()
+    qtbot.keyClick(w.timeline.view, "\r")
+    body = w.timeline.email_view(row)
+    assert body is not None
+    assert body.matches == 1
+    marks = body.browser.extraSelections()
+    assert marks[0].cursor.selectedText() == "periwinkle"
+    # long: collapsed to MAX_LINES with "Show more"
+    cap = body.fontMetrics().lineSpacing() * MAX_LINES
+    width = w.timeline.view.viewport().width()
+    body.height_for(width)
+    assert body.more.isVisible() and body.more.text() == "Show more"
+    assert body.browser.height() == cap
+    _settle(qtbot, w, body)
+    shot(w.timeline, "email_long_collapsed.png")
+    body.more.click()
+    body.height_for(width)
+    assert body.browser.height() > cap * 3
+    assert body.more.text() == "Show less"
+    workers.manager().wait_for_done()

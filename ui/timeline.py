@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
 
 from app.queries import CustomerRow
 from ui import formatting as fmt
-from ui.email_view import EmailBodyView, html_of
+from ui.email_view import EmailBodyView, reads_in_view
 from ui.marks import channel_icon
-from ui.models import ExpandedRole, RowRole, TimelineEntry, TimelineModel
+from ui.models import ExpandedRole, RowRole, TermsRole, TimelineEntry, TimelineModel
 from ui.safe_text import plain_label
 from ui.timeline_delegate import TimelineDelegate
 from ui.widgets import muted_label, search_field
@@ -393,7 +393,7 @@ class TimelinePane(QWidget):
         index = self.model.index(row, 0)
         wanted = (
             isinstance(item, TimelineEntry)
-            and html_of(item.event) is not None
+            and reads_in_view(item.event)
             and bool(index.data(ExpandedRole))
         )
         if not wanted:
@@ -403,7 +403,14 @@ class TimelinePane(QWidget):
         if self.email_view(row) is not None or not isinstance(item, TimelineEntry):
             return
         top, left, right = self.delegate.body_margins()
-        body = EmailBodyView(item.event, top=top, left=left, right=right)
+        body = EmailBodyView(
+            item.event,
+            top=top,
+            left=left,
+            right=right,
+            tz=self.model.tz,
+            terms=tuple(index.data(TermsRole) or ()),
+        )
         persistent = QPersistentModelIndex(index)
         body.height_changed.connect(lambda: self._body_resized(persistent))
         body.header_clicked.connect(lambda: self._toggle(QModelIndex(persistent)))

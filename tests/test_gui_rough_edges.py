@@ -419,3 +419,65 @@ def test_search_matches_are_highlighted_in_html_mail_and_long_mail_is_collapsed(
     assert body.browser.height() > cap * 3
     assert body.more.text() == "Show less"
     workers.manager().wait_for_done()
+
+
+# --- names and numbers on screen ---------------------------------------------------------
+
+
+def test_no_raw_identifiers_on_screen_and_one_phone_format(
+    qtbot, db: Database, tmp_path: Path
+) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    from app import settings
+    from app.ingest import import_paths
+    from ui import formatting as fmt
+    from ui.models import TimelineEntry
+
+    with db.session() as session:
+        settings.set_value(session, "region", "GB")
+    tom = tmp_path / "WhatsApp Chat with Tom Okafor.txt"
+    tom.write_text(
+        "10/03/2026, 08:41 - Messages and calls are end-to-end encrypted. No one outside of "
+        "this chat, not even WhatsApp, can read or listen to them. Tap to learn more.\n"
+        "10/03/2026, 08:41 - Tom Okafor: Morning, are you open on Sunday?\n"
+        "10/03/2026, 08:45 - Bloom: Yes, 10 till 4\n",
+        encoding="utf-8",
+    )
+    number = tmp_path / "WhatsApp Chat with +44 7700 900456.txt"
+    number.write_text(
+        "11/03/2026, 09:00 - +44 7700 900456: Hi, do you deliver to Leeds?\n"
+        "11/03/2026, 09:05 - Bloom: We do!\n",
+        encoding="utf-8",
+    )
+    reports = import_paths(db, [tom, number])
+    assert all(r.status == "done" for r in reports)
+    w = MainWindow(db, now=lambda: NOW)
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    qtbot.waitUntil(lambda: w.customer_model.loaded_query == "", timeout=WAIT)
+    rows = {
+        w.customer_model.row(i).name: w.customer_model.row(i)
+        for i in range(w.customer_model.rowCount())
+    }
+    assert "Tom Okafor" in rows
+    assert fmt.best_contact(rows["Tom Okafor"]) == "Tom Okafor on WhatsApp"
+    phone_row = next(r for r in rows.values() if r.phones)
+    assert fmt.best_contact(phone_row) == "+44 7700 900456"
+    assert fmt.phone("+4915123456789") == "+49 1512 3456789"
+    assert fmt.phone("+14155550123") == "+1 415-555-0123"
+    with qtbot.waitSignal(w.customer_opened, timeout=WAIT):
+        w.customers.select_row(list(rows).index("Tom Okafor"))
+    qtbot.waitUntil(lambda: w.timeline_model.customer_id == rows["Tom Okafor"].id, timeout=WAIT)
+    tm = w.timeline_model
+    texts = [
+        tm.item(r).event.text for r in tm.event_rows() if isinstance(tm.item(r), TimelineEntry)
+    ]
+    assert texts and not any("encrypted" in t for t in texts)  # not an event of Tom's
+    on_screen = [lbl.text() for lbl in w.findChildren(QLabel) if lbl.isVisible()]
+    on_screen.append(w.customer_model.data(w.customer_model.index(0, 0), 3) or "")
+    assert not any("whatsapp:" in t for t in on_screen)
+    assert "Tom Okafor on WhatsApp" in w.timeline.identities_label.text()
+    shot(w, "names_tom.png")
+    workers.manager().wait_for_done()

@@ -53,19 +53,12 @@ FILTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 def identities_text(row: CustomerRow) -> str:
     """The contact points line under a name."""
-    return fmt.join_nonempty((*row.emails, *(fmt_phone(p) for p in row.phones), *row.handles))
+    return fmt.join_nonempty(tuple(fmt.contact_points(row)))
 
 
 def fmt_phone(value: str) -> str:
-    """An E.164 number spaced for reading (+44 7700 900123); others unchanged."""
-    if not value.startswith("+") or not value[1:].isdigit():
-        return value
-    digits = value[1:]
-    if digits.startswith("44") and len(digits) == 12:
-        return f"+44 {digits[2:6]} {digits[6:]}"
-    if digits.startswith("1") and len(digits) == 11:
-        return f"+1 {digits[1:4]} {digits[4:7]} {digits[7:]}"
-    return value
+    """A phone number in one international format (+44 7700 900123); others unchanged."""
+    return fmt.phone(value)
 
 
 def figures_text(row: CustomerRow, total_events: int) -> str:

@@ -481,3 +481,78 @@ def test_no_raw_identifiers_on_screen_and_one_phone_format(
     assert "Tom Okafor on WhatsApp" in w.timeline.identities_label.text()
     shot(w, "names_tom.png")
     workers.manager().wait_for_done()
+
+
+# --- small windows and 150 % scaling ----------------------------------------------------
+
+
+def test_at_800_by_600_the_profile_stays_readable(qtbot, window: MainWindow) -> None:
+    window.resize(800, 600)
+    m = window.customer_model
+    row = next(i for i in range(m.rowCount()) if m.row(i).name == "Jane Doe")
+    with qtbot.waitSignal(window.customer_opened, timeout=WAIT):
+        window.customers.select_row(row)
+    qtbot.waitUntil(lambda: window.profile.customer is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.splitter.sizes()[2] > 0, timeout=WAIT)
+    em = window.fontMetrics().horizontalAdvance("M")
+    left, middle, right = window.splitter.sizes()
+    assert left + middle + right <= 800
+    assert right >= em * 20  # the profile keeps room for "First contact  10 Mar 2026, 08:41"
+    assert middle >= em * 30
+    assert not window.profile.horizontalScrollBar().isVisible()
+    body = window.profile.body
+    qtbot.waitUntil(lambda: body.height() >= body.minimumSizeHint().height(), timeout=WAIT)
+    labels = sorted(window.profile.values.values(), key=lambda lbl: lbl.y())
+    for above, below in zip(labels, labels[1:], strict=False):  # rows never overlap
+        assert above.geometry().bottom() < below.geometry().top()
+    for label in labels:  # and each figure is shown whole
+        assert label.width() >= label.fontMetrics().horizontalAdvance(label.text())
+    shot(window, "window_800x600.png")
+
+
+def test_at_150_percent_scaling_the_default_window_fits_the_screen(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    screens = tmp_path / "screens.json"  # a 1920 × 1080 laptop screen
+    screens.write_text(
+        json.dumps(
+            {
+                "screens": [
+                    {
+                        "name": "laptop",
+                        "x": 0,
+                        "y": 0,
+                        "width": 1920,
+                        "height": 1080,
+                        "logicalDpi": 96,
+                        "logicalBaseDpi": 96,
+                        "dpr": 1,
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    script = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication(sys.argv)\n"
+        "from app.db import open_database\n"
+        "from ui.main_window import MainWindow\n"
+        f"w = MainWindow(open_database({str(tmp_path / 'x.db')!r}))\n"
+        "room = w.screen().availableGeometry()\n"
+        "print(room.width(), room.height(), w.width(), w.height(), "
+        "w.minimumSizeHint().width(), w.minimumSizeHint().height())\n"
+    )
+    env = dict(os.environ, QT_SCALE_FACTOR="1.5", QT_QPA_PLATFORM=f"offscreen:configfile={screens}")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    room_w, room_h, width, height, min_w, min_h = map(int, done.stdout.split()[-6:])
+    assert (room_w, room_h) == (1280, 720)  # 1920 × 1080 at 150 %
+    assert width <= room_w and height <= room_h - 20  # room left for the title bar
+    assert min_w <= room_w and min_h <= room_h

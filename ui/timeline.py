@@ -174,11 +174,13 @@ class TimelinePane(QWidget):
         bar.addStretch(1)
         self.search = search_field("Search this customer…", "Search this customer's messages")
         self.search.setObjectName("timelineSearch")
-        self.search.setMinimumWidth(
+        # as wide as its placeholder when there is room; narrower in a small window (800 × 600)
+        self.search.setMaximumWidth(
             fm.horizontalAdvance(self.search.placeholderText()) + fm.height() * 4
         )
-        self.search.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        bar.addWidget(self.search)
+        self.search.setMinimumWidth(fm.horizontalAdvance("M") * 9)
+        self.search.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        bar.addWidget(self.search, 1)
         layout.addLayout(bar)
 
         self._search_timer = QTimer(self)

@@ -5,6 +5,7 @@ Each test builds its own odd input and saves a screenshot under /tmp/rb/ to look
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -503,7 +504,7 @@ def test_at_800_by_600_the_profile_stays_readable(qtbot, window: MainWindow) -> 
     body = window.profile.body
     qtbot.waitUntil(lambda: body.height() >= body.minimumSizeHint().height(), timeout=WAIT)
     labels = sorted(window.profile.values.values(), key=lambda lbl: lbl.y())
-    for above, below in zip(labels, labels[1:], strict=False):  # rows never overlap
+    for above, below in itertools.pairwise(labels):  # rows never overlap
         assert above.geometry().bottom() < below.geometry().top()
     for label in labels:  # and each figure is shown whole
         assert label.width() >= label.fontMetrics().horizontalAdvance(label.text())

@@ -33,3 +33,25 @@ class Cancelled(ThreadlineError):
 
 class DamagedDatabaseError(UserFacingError):
     """The database file fails SQLite's checks; it is not written to."""
+
+
+_KINDS = (  # words found in an exception class's name (or its bases'), and what they mean
+    (("ssl", "certificate", "cert"), "the secure connection could not be verified"),
+    (("timeout", "timedout"), "no answer in time"),
+    (("locked",), "it is locked"),
+    (("denied", "permission"), "access was denied"),
+    (("connect", "network", "socket", "resolve", "dns"), "no connection could be made"),
+)
+
+
+def in_words(exc: BaseException) -> str:
+    """What went wrong, in words a user reads, never a library's class name.
+
+    The class name (``ConnectTimeout``, ``KeyringLocked``) stays in the log; this
+    gives the kind of failure: no connection, no answer in time, locked, denied.
+    """
+    names = " ".join(c.__name__.lower() for c in type(exc).__mro__)
+    for words, meaning in _KINDS:
+        if any(w in names for w in words):
+            return meaning
+    return "it reported an unexpected error"

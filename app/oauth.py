@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from app import redact, secrets
-from app.errors import UserFacingError
+from app.errors import UserFacingError, in_words
 from app.paths import resources_dir
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def discover(issuer: str, *, timeout: float = 20.0) -> Provider:
         try:
             reply = requests.get(issuer + suffix, timeout=timeout)
         except requests.RequestException as exc:
-            raise SignInError(f"cannot reach {issuer}: {type(exc).__name__}") from None
+            raise SignInError(f"cannot reach {issuer}: {in_words(exc)}") from None
         if reply.ok:
             try:
                 metadata = reply.json()
@@ -282,7 +282,7 @@ def _grant(token: Mapping[str, Any], previous_refresh: str | None = None) -> Gra
 
 def _oauth_error(exc: Exception, label: str, *known: str | None) -> str:
     """The provider's refusal in one line, without the tokens or code it may quote."""
-    error = getattr(exc, "error", None) or type(exc).__name__
+    error = getattr(exc, "error", None) or in_words(exc)
     description = getattr(exc, "description", None)
     text = f"{label} refused the sign-in ({error})"
     return redact.redact(f"{text}: {description}" if description else text, *known)
@@ -416,7 +416,7 @@ def sign_in(
     except OAuthError as exc:
         raise SignInError(_oauth_error(exc, prov.label, answer.get("code"), verifier)) from None
     except OSError as exc:  # requests' errors are OSErrors
-        raise SignInError(f"cannot reach {prov.label}: {type(exc).__name__}") from None
+        raise SignInError(f"cannot reach {prov.label}: {in_words(exc)}") from None
     grant = _grant(token)
     if not grant.refresh_token:
         raise SignInError(f"{prov.label} gave no refresh token (offline access was not granted)")
@@ -440,7 +440,7 @@ def refresh(prov: Provider, client: Client, refresh_token: str) -> Grant:
             raise SignInNeeded(f"access to {prov.label} has ended: sign in again") from None
         raise SignInError(_oauth_error(exc, prov.label, refresh_token)) from None
     except OSError as exc:
-        raise SignInError(f"cannot reach {prov.label}: {type(exc).__name__}") from None
+        raise SignInError(f"cannot reach {prov.label}: {in_words(exc)}") from None
     return _grant(token, refresh_token)
 
 

@@ -245,6 +245,8 @@ class EventRow:
     author: str
     details: dict[str, Any]
     order: OrderRow | None
+    # an email's people as (role, name, address), role one of from / to / cc; () otherwise
+    people: tuple[tuple[str, str, str], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The CLI's JSON shape of an event."""
@@ -677,17 +679,28 @@ def timeline_count(
 def _event_rows(session: Session, events: Sequence[Event]) -> list[EventRow]:
     ids = [e.id for e in events]
     authors: dict[int, str] = {}
+    people: dict[int, list[tuple[str, str, str]]] = {}
+    emails = {e.id for e in events if e.channel == "email"}
     if ids:
-        for eid, name, raw in session.execute(
-            select(EventParticipant.event_id, EventParticipant.name, Identity.raw)
+        for eid, role, name, raw, value in session.execute(
+            select(
+                EventParticipant.event_id,
+                EventParticipant.role,
+                EventParticipant.name,
+                Identity.raw,
+                Identity.value,
+            )
             .join(Identity, Identity.id == EventParticipant.identity_id)
             .where(
                 EventParticipant.event_id.in_(ids),
-                EventParticipant.role.in_(("from", "author", "buyer")),
+                EventParticipant.role.in_(("from", "author", "buyer", "to", "cc")),
             )
             .order_by(EventParticipant.event_id, Identity.id)
         ):
-            authors.setdefault(eid, name or raw)
+            if role in ("from", "author", "buyer"):
+                authors.setdefault(eid, name or raw)
+            if eid in emails and role in ("from", "to", "cc"):
+                people.setdefault(eid, []).append((role, name or "", raw or value))
     rows = []
     for e in events:
         o = e.order
@@ -723,6 +736,7 @@ def _event_rows(session: Session, events: Sequence[Event]) -> list[EventRow]:
                 author=authors.get(e.id, ""),
                 details=dict(e.details or {}),
                 order=order,
+                people=tuple(people.get(e.id, ())),
             )
         )
     return rows

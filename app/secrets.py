@@ -25,7 +25,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 from keyring.errors import KeyringError, PasswordDeleteError
 
-from app.errors import UserFacingError
+from app.errors import UserFacingError, in_words
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,8 @@ def _priority(backend: KeyringBackend) -> float:
 def _pick(backend: KeyringBackend) -> tuple[KeyringBackend | None, str]:
     """The backend to use, or None and the reason none is usable."""
     if isinstance(backend, fail.Keyring | null.Keyring):
-        return None, f"the keyring is disabled ({_class_path(backend)})"
+        log.info("keyring backend %s is disabled", _class_path(backend))
+        return None, "the keyring is disabled"
     if isinstance(backend, chainer.ChainerBackend):
         chained = list(backend.backends)
         for candidate in chained:
@@ -89,12 +90,13 @@ def _pick(backend: KeyringBackend) -> tuple[KeyringBackend | None, str]:
                 return candidate, ""
         if not chained:
             return None, "no keyring service was found (no Secret Service, KWallet or Keychain)"
-        names = ", ".join(_class_path(b) for b in chained)
-        return None, f"only fallback keyrings were found ({names}), which are not secure stores"
+        log.info("only fallback keyrings: %s", ", ".join(_class_path(b) for b in chained))
+        return None, "only fallback keyrings were found (plain files), which are not secure stores"
     if _explicitly_configured(backend) or _priority(backend) >= 1:
         return backend, ""
+    log.info("keyring fell back to %s", _class_path(backend))
     return None, (
-        f"keyring fell back to {_class_path(backend)}, which is not a secure store "
+        "keyring fell back to a plain store, which is not a secure store "
         "(no Secret Service, KWallet or Keychain was found)"
     )
 
@@ -135,9 +137,7 @@ def store_password(key: str, password: str) -> None:
     try:
         backend.set_password(SERVICE, key, password)
     except (KeyringError, RuntimeError, OSError) as exc:
-        raise KeyringFailed(
-            f"the keyring did not store the password ({type(exc).__name__})"
-        ) from None
+        raise KeyringFailed(f"the keyring did not store the password ({in_words(exc)})") from None
     log.info("stored a password in %s", _class_path(backend))
 
 
@@ -156,9 +156,7 @@ def load_password(key: str) -> str | None:
     try:
         return backend.get_password(SERVICE, key)
     except (KeyringError, RuntimeError, OSError) as exc:
-        raise KeyringFailed(
-            f"the keyring did not give the password ({type(exc).__name__})"
-        ) from None
+        raise KeyringFailed(f"the keyring did not give the password ({in_words(exc)})") from None
 
 
 def has_password(key: str) -> bool:
@@ -190,9 +188,7 @@ def delete_password(key: str) -> bool:
     except PasswordDeleteError:
         return False
     except (KeyringError, RuntimeError, OSError) as exc:
-        raise KeyringFailed(
-            f"the keyring did not delete the password ({type(exc).__name__})"
-        ) from None
+        raise KeyringFailed(f"the keyring did not delete the password ({in_words(exc)})") from None
     return True
 
 

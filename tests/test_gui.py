@@ -316,7 +316,7 @@ def test_import_dialog_detects_and_imports_in_background(
     with qtbot.waitSignal(window.import_flow.import_finished, timeout=WAIT) as done:
         dialog.import_button.click()
     reports = done.args[0]
-    assert [r.status for r in reports] == ["done"]
+    assert [r.status for r in reports] == ["done", "skipped"]  # the unrecognised file is told
     assert reports[0].added > 0
     summary = window.import_flow.summary
     assert summary is not None and summary.isVisible()

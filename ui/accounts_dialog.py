@@ -93,6 +93,8 @@ class AccountsDialog(QDialog):
         self.keyring_known = False
         self._stored: dict[str, bool] = {}
         self._test_generation = 0
+        self._failed_test: tuple[tuple[object, ...], str] | None = None  # form, why
+        self.save_question: QMessageBox | None = None
         fm = self.fontMetrics()
         em = fm.horizontalAdvance("M")
         outer = QVBoxLayout(self)
@@ -273,7 +275,7 @@ class AccountsDialog(QDialog):
         self.save_button = QPushButton(icon("check"), "&Save Account")
         self.save_button.setObjectName("saveAccount")
         self.save_button.setAccessibleName("Save the account")
-        self.save_button.clicked.connect(self.save)
+        self.save_button.clicked.connect(lambda: self.save())
         self.save_button.setDefault(True)
         save_row = QHBoxLayout()
         save_row.addStretch(1)
@@ -596,6 +598,7 @@ class AccountsDialog(QDialog):
             self.default_folders.setChecked(not was_chosen)
             sent = f"; Sent folder: {found.sent}" if found.sent else "; no Sent folder found"
             self._say(True, f"Connected: {len(found.folders)} folders{sent}.")
+            self._failed_test = None
             self.test_finished.emit(True)
 
         def failed(exc: BaseException) -> None:
@@ -606,19 +609,31 @@ class AccountsDialog(QDialog):
                 self.test_finished.emit(False)
                 return
             self._say(False, str(exc), typed)
+            self._failed_test = (tested, redact.redact(str(exc), typed))
             self.test_finished.emit(False)
 
+        tested = self._form_key()
         Op(self, work).success(done).failure(failed).finished(
             lambda: self.test_button.setEnabled(True)
         ).run()
 
     # --- save and remove ----------------------------------------------------------------
 
-    def save(self) -> None:
+    def _form_key(self) -> tuple[object, ...]:
+        """What a connection test depends on, to tell whether the form changed since."""
+        return (self.server_config(), self.user.text().strip(), self.password.text())
+
+    def save(self, *, confirmed: bool = False) -> None:
         """Add or change the account on the writer, then store the typed password.
 
         An account that signs in with OAuth and has no sign-in yet is saved by signing in.
+        When the last connection test of these very settings failed, the user is asked
+        first (``confirmed`` skips the question).
         """
+        failed_test = self._failed_test
+        if not confirmed and failed_test is not None and failed_test[0] == self._form_key():
+            self._ask_save_untested(failed_test[1])
+            return
         current_signed_in = self.current is not None and self._stored.get(self.current.name)
         if self.oauth_key is not None and not current_signed_in:
             self.sign_in()
@@ -680,6 +695,23 @@ class AccountsDialog(QDialog):
             self._say(False, str(exc), typed)
 
         Op(self, work, write=True).success(done).failure(failed).run()
+
+    def _ask_save_untested(self, why: str) -> None:
+        box = message_box(
+            QMessageBox.Icon.Warning,
+            "Save account",
+            f"The connection test failed: {why}\n\nSave the account anyway? Its sync "
+            "will fail until the settings are right.",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setObjectName("saveFailedTestBox")
+        save = box.addButton("Save anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: self.save(confirmed=True) if b is save else None)
+        self.save_question = box
+        box.open()
 
     def sign_in(self) -> None:
         """Save the form as an account that signs in with OAuth, then sign in in the browser."""

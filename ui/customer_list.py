@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.queries import CustomerRow
+from ui import formatting as fmt
 from ui.marks import CHANNEL_ORDER, channel_color, channel_label, icon, mix, muted_color, pixmap
 from ui.models import CustomerListModel, RelativeTimeRole, RowRole
 from ui.safe_text import no_mnemonic, plain_label, tip
@@ -115,7 +116,7 @@ class CustomerDelegate(QStyledItemDelegate):
         painter.drawText(
             QPoint(rect.left(), y2),
             sfm.elidedText(
-                row.best_identity, Qt.TextElideMode.ElideMiddle, marks_left - rect.left() - em
+                fmt.best_contact(row), Qt.TextElideMode.ElideMiddle, marks_left - rect.left() - em
             ),
         )
         dpr = painter.device().devicePixelRatioF() if painter.device() else 1.0

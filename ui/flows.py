@@ -117,6 +117,8 @@ class ImportFlow(QObject):
                     )
                 except UserFacingError as exc:
                     reports.append(FileReport(str(path), fmt_name, status="failed", error=str(exc)))
+            for path, why in request.unrecognised:  # left out, but the summary says so
+                reports.append(FileReport(str(path), "", status="skipped", error=why))
             return reports
 
         self._progress.start(f"Importing {fmt_files(self._files)}…")

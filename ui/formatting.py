@@ -13,7 +13,9 @@ from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from app.queries import HL_END, HL_START, OrderRow
+import phonenumbers
+
+from app.queries import HL_END, HL_START, CustomerRow, IdentityRow, OrderRow
 
 _SYMBOLS = {
     "GBP": "£",
@@ -261,3 +263,74 @@ def attachment_text(attachment: dict[str, object]) -> str:
     raw = attachment.get("size")
     size = file_size(raw if isinstance(raw, int) else None)
     return join_nonempty((name, kind, size))
+
+
+# --- contact points as people read them (never "whatsapp:Tom Okafor" or a bare E.164) -------
+
+_PLATFORMS = {
+    "whatsapp": "WhatsApp",
+    "telegram": "Telegram",
+    "signal": "Signal",
+    "slack": "Slack",
+    "messenger": "Messenger",
+    "facebook": "Facebook",
+    "instagram": "Instagram",
+    "shopify": "Shopify",
+    "amazon": "Amazon",
+    "etsy": "Etsy",
+    "ebay": "eBay",
+    "paypal": "PayPal",
+    "square": "Square",
+    "stripe": "Stripe",
+    "woocommerce": "WooCommerce",
+    "zendesk": "Zendesk",
+    "sms": "SMS",
+}
+
+
+def phone(value: str) -> str:
+    """A phone number in one international format ("+44 7700 900123"); other text unchanged."""
+    text = value.strip()
+    if not text.startswith("+"):
+        return value
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+
+
+def platform_label(platform: str) -> str:
+    """ "WhatsApp" for "whatsapp"; an unknown platform capitalised."""
+    return _PLATFORMS.get(platform.lower(), platform[:1].upper() + platform[1:])
+
+
+def identity_text(ident: IdentityRow) -> str:
+    """One contact point as people read it: an address, a formatted number, "Tom on WhatsApp",
+    "Amazon customer B0…" (a shop's id always says whose id it is)."""
+    value = ident.raw or ident.value
+    if ident.kind == "phone":
+        return phone(ident.value)
+    if ident.kind == "email":
+        return ident.value
+    if ident.kind == "platform_id":
+        return f"{platform_label(ident.platform)} customer {value}" if ident.platform else value
+    if ident.platform:
+        return f"{phone(value)} on {platform_label(ident.platform)}"
+    return value
+
+
+def contact_points(row: CustomerRow) -> list[str]:
+    """A customer's addresses, numbers and chat handles as shown (shop ids left out)."""
+    shown = [*row.emails, *(phone(p) for p in row.phones)]
+    shown += [identity_text(i) for i in row.identities if i.kind == "handle"]
+    return shown
+
+
+def best_contact(row: CustomerRow) -> str:
+    """The contact point to show under a name: an address, else a number, else a handle."""
+    points = contact_points(row)
+    if points:
+        return points[0]
+    ids = [identity_text(i) for i in row.identities if i.kind == "platform_id"]
+    return ids[0] if ids else ""

@@ -50,7 +50,7 @@ def customer_line(row: CustomerRow) -> str:
     """ "jane@x.com · 7 events · 2 orders" — what tells two customers apart at a glance."""
     return fmt.join_nonempty(
         (
-            row.best_identity,
+            fmt.best_contact(row),
             fmt.plural(row.event_count, "event"),
             fmt.plural(row.orders.count, "order") if row.orders.count else "",
         )

@@ -95,6 +95,13 @@ class ImportRequest:
     date_order: DateOrder | None = None
     owner: tuple[tuple[str, str], ...] = ()
     mapped: tuple[tuple[Path, str, dict[str, str]], ...] = ()
+    unrecognised: tuple[tuple[Path, str], ...] = ()  # (file, why) left out of the import
+
+
+FILE_FILTER = (
+    "Mail, chats and orders (*.mbox *.eml *.txt *.csv *.json *.zip);;"
+    "Mail (*.mbox *.eml);;Chats (*.txt *.json *.zip);;Orders (*.csv *.json);;All files (*)"
+)
 
 
 def detect_files(
@@ -386,7 +393,7 @@ class ImportDialog(QDialog):
             self,
             "Add files to import",
             str(Path.home()),
-            "Mail, chats and orders (*.mbox *.eml *.txt *.csv *.zip);;All files (*)",
+            FILE_FILTER,
         )
         self.add_paths(Path(f) for f in files)
 
@@ -410,10 +417,16 @@ class ImportDialog(QDialog):
     def request(self) -> ImportRequest:
         """The choices as they stand."""
         fmt_name = self.format_combo.currentData()
+        unrecognised: tuple[tuple[Path, str], ...] = ()
         if fmt_name:
             paths = tuple(d.path for d in self.detected)
         else:
             paths = tuple(d.path for d in self.detected if d.format or d.path in self.mapped)
+            unrecognised = tuple(
+                (d.path, _short_reason(d.reason) or "Format not recognised")
+                for d in self.detected
+                if not d.format and d.path not in self.mapped
+            )
         mapped = tuple(
             (p, self.mapped[p].format, dict(self.mapped[p].mapping))
             for p in paths
@@ -430,6 +443,7 @@ class ImportDialog(QDialog):
             self.date_combo.currentData(),
             owner,
             mapped,
+            unrecognised,
         )
 
     def _update_state(self) -> None:
@@ -668,6 +682,26 @@ def _short_reason(reason: str) -> str:
     return short[:1].upper() + short[1:]
 
 
+def file_result(report: FileReport) -> str:
+    """The Result column for one file: never a plain "Done" when nothing was added and
+    something went wrong."""
+    result = {
+        "done": "Done",
+        "cancelled": "Cancelled",
+        "failed": "Failed",
+        "skipped": "Not imported",
+    }.get(report.status, report.status)
+    if report.status == "done" and report.problems:
+        n = fmt.plural(len(report.problems), "item")
+        if report.added == 0 and report.duplicates == 0 and report.updated == 0:
+            result = f"Nothing imported: {n} could not be read"
+        else:
+            result = f"Done, but {n} could not be read"
+    if report.error:
+        result = f"{result}: {report.error}"
+    return result
+
+
 class ImportSummaryDialog(QDialog):
     """What an import did, file by file.
 
@@ -694,6 +728,7 @@ class ImportSummaryDialog(QDialog):
         updated = sum(r.updated for r in reports)
         problems = sum(len(r.problems) for r in reports)
         failed = [r for r in reports if r.status == "failed"]
+        left_out = [r for r in reports if r.status == "skipped"]
         cancelled = cancelled or any(r.status == "cancelled" for r in reports)
         layout = QVBoxLayout(self)
         title = plain_label(
@@ -715,6 +750,7 @@ class ImportSummaryDialog(QDialog):
                     f"{len(failed):,} file{'s' if len(failed) != 1 else ''} failed"
                     if failed
                     else "",
+                    f"{fmt.plural(len(left_out), 'file')} not imported" if left_out else "",
                 )
             )
         )
@@ -727,11 +763,7 @@ class ImportSummaryDialog(QDialog):
         table.setRootIsDecorated(False)
         table.setHeaderLabels(["File", "Format", "Added", "Duplicates", "Problems", "Result"])
         for r in reports:
-            result = {"done": "Done", "cancelled": "Cancelled", "failed": "Failed"}.get(
-                r.status, r.status
-            )
-            if r.error:
-                result = f"{result}: {r.error}"
+            result = file_result(r)
             item = QTreeWidgetItem(
                 [
                     os.path.basename(r.path) or r.path,

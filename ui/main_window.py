@@ -68,7 +68,7 @@ from ui.sync_flow import SyncFlow
 from ui.timeline import FILTERS, TimelinePane
 from ui.waiting_view import WaitingModel, WaitingPane
 from ui.welcome import WelcomeForm
-from ui.widgets import search_field
+from ui.widgets import fit_to_screen, search_field
 from ui.workers import Op, show_error
 
 SEARCH_DEBOUNCE_MS = 150
@@ -133,6 +133,9 @@ class MainWindow(QMainWindow):
         self.waiting_model = WaitingModel(db, self, tz=tz, now=clock)
         self.waiting = WaitingPane(self.waiting_model, db)
         self.left.addWidget(self.waiting)
+        # The pages' own minimum (the waiting list's buttons) must not take a small window's
+        # room from the profile: the list gives way instead.
+        self.left.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 14)
         self.timeline = TimelinePane(self.timeline_model)
         self.profile = ProfilePane(tz=tz, now=clock)
         self.notes = NotesPane(db, tz=tz, now=clock)
@@ -203,8 +206,8 @@ class MainWindow(QMainWindow):
         self._tab_order()
         messages.bridge().connect_listener(self._show_message)
 
-        fm = self.fontMetrics()
-        self.resize(fm.horizontalAdvance("M") * 110, fm.lineSpacing() * 48)
+        fm = self.fontMetrics()  # 110 × 48 characters, or what the screen has room for
+        self.resize(fit_to_screen(self, fm.horizontalAdvance("M") * 110, fm.lineSpacing() * 48))
         self._size_panes()
         self.customer_model.reload()
         self.refresh_counts()
@@ -451,7 +454,13 @@ class MainWindow(QMainWindow):
 
     def _size_panes(self) -> None:
         total = max(self.width(), 4)
-        self.splitter.setSizes([total // 4, total // 2, total // 4])
+        em = self.fontMetrics().horizontalAdvance("M")
+        if total >= em * 100:
+            left = right = total // 4
+        else:  # a small window: the profile keeps a readable width, the list gives way
+            right = min(max(total // 4, em * 22), total * 3 // 10)
+            left = min(max(total // 5, em * 14), total // 4)
+        self.splitter.setSizes([left, total - left - right, right])
         height = max(self.height(), 4)
         self.right.setSizes([height * 2 // 5, height * 3 // 5])
 

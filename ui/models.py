@@ -201,12 +201,12 @@ class CustomerListModel(QAbstractListModel):
         if role == RelativeTimeRole:
             return fmt.relative_time(row.last_seen, self._now(), self._tz)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tip(fmt.join_nonempty((row.name, row.best_identity), "\n"))
+            return tip(fmt.join_nonempty((row.name, fmt.best_contact(row)), "\n"))
         if role == Qt.ItemDataRole.AccessibleTextRole:
             channels = ", ".join(channel_label(c) for c in CHANNEL_ORDER if c in row.channels)
             last = fmt.relative_time(row.last_seen, self._now(), self._tz)
             return fmt.join_nonempty(
-                (row.name, row.best_identity, f"last contact {last}" if last else "", channels),
+                (row.name, fmt.best_contact(row), f"last contact {last}" if last else "", channels),
                 ", ",
             )
         return None

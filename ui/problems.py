@@ -7,6 +7,7 @@ clipboard as tab-separated text for a support request.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -44,15 +45,20 @@ class ProblemsDialog(QDialog):
         self.table.setModel(model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
+        # the Reason column is what the user reads: it gets the room and wraps; the
+        # file and place columns are capped (their full text is in the tooltip)
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         fm = self.fontMetrics()
-        self.table.setMinimumSize(fm.horizontalAdvance("M") * 60, fm.lineSpacing() * 14)
+        self._em = fm.horizontalAdvance("M")
+        self.table.setMinimumSize(self._em * 70, fm.lineSpacing() * 14)
         layout.addWidget(self.table, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         copy = buttons.addButton("&Copy list", QDialogButtonBox.ButtonRole.ActionRole)
@@ -65,6 +71,9 @@ class ProblemsDialog(QDialog):
 
     def _loaded(self) -> None:
         n = self.model.rowCount()
+        for col, cap in ((0, 18), (1, 12)):  # narrow columns never squeeze the reason
+            self.table.resizeColumnToContents(col)
+            self.table.setColumnWidth(col, min(self.table.columnWidth(col), self._em * cap))
         self.summary.setText(
             "No import problems. Everything imported so far was read."
             if n == 0

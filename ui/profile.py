@@ -33,7 +33,6 @@ from app.queries import CustomerRow, IdentityRow
 from ui import formatting as fmt
 from ui.marks import icon, muted_color
 from ui.safe_text import plain_label, tip
-from ui.timeline import fmt_phone
 from ui.widgets import muted_label, section_heading
 
 _KIND_ICON = {"email": "email", "phone": "phone"}
@@ -41,11 +40,8 @@ _KIND_LABEL = {"email": "Email", "phone": "Phone", "handle": "Chat", "platform_i
 
 
 def identity_text(ident: IdentityRow) -> str:
-    """A contact point as people read it: spaced phone numbers, the platform of a handle."""
-    shown = fmt_phone(ident.value) if ident.kind == "phone" else (ident.raw or ident.value)
-    if ident.platform and ident.kind in ("handle", "platform_id"):
-        shown = f"{shown} ({ident.platform})"
-    return shown
+    """A contact point as people read it: formatted numbers, the platform of a handle."""
+    return fmt.identity_text(ident)
 
 
 def kind_label(kind: str) -> str:

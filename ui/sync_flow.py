@@ -230,12 +230,27 @@ class SyncSummaryDialog(QDialog):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.reports = reports
         cancelled = cancelled or any(r.status == "cancelled" for r in reports)
-        layout = QVBoxLayout(self)
-        title = plain_label(
-            "Sync cancelled — what was fetched so far is saved; the next sync resumes."
-            if cancelled
-            else "Sync finished."
+        failed = [r for r in reports if r.status == "failed"]
+        failed_folders = sum(
+            1 for r in reports if r.status != "failed" for f in r.folders if f.status == "failed"
         )
+        layout = QVBoxLayout(self)
+        if cancelled:
+            heading = "Sync cancelled — what was fetched so far is saved; the next sync resumes."
+        elif failed and len(failed) == len(reports):
+            heading = (
+                f"Sync failed: {failed[0].account} could not be synced."
+                if len(failed) == 1
+                else f"Sync failed: none of the {len(failed)} accounts could be synced."
+            )
+        elif failed:
+            names = ", ".join(r.account for r in failed)
+            heading = f"Sync finished, but {fmt.plural(len(failed), 'account')} failed: {names}."
+        elif failed_folders:
+            heading = f"Sync finished, but {fmt.plural(failed_folders, 'folder')} failed."
+        else:
+            heading = "Sync finished."
+        title = plain_label(heading)
         self.title = title
         font = title.font()
         font.setBold(True)
@@ -252,6 +267,7 @@ class SyncSummaryDialog(QDialog):
                     f"{new:,} new",
                     f"{dups:,} already there",
                     fmt.plural(problems, "problem") if problems else "no problems",
+                    f"{fmt.plural(len(failed), 'account')} failed" if failed else "",
                 )
             )
         )

@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
 
 from app.queries import CustomerRow
 from ui import formatting as fmt
-from ui.email_view import EmailBodyView, html_of
+from ui.email_view import EmailBodyView, reads_in_view
 from ui.marks import channel_icon, muted_color
-from ui.models import ExpandedRole, RowRole, TimelineEntry, TimelineModel
+from ui.models import ExpandedRole, RowRole, TermsRole, TimelineEntry, TimelineModel
 from ui.safe_text import WrapText
 from ui.timeline_delegate import TimelineDelegate
 from ui.widgets import muted_label, search_field
@@ -53,19 +53,12 @@ FILTERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 def identities_text(row: CustomerRow) -> str:
     """The contact points line under a name."""
-    return fmt.join_nonempty((*row.emails, *(fmt_phone(p) for p in row.phones), *row.handles))
+    return fmt.join_nonempty(tuple(fmt.contact_points(row)))
 
 
 def fmt_phone(value: str) -> str:
-    """An E.164 number spaced for reading (+44 7700 900123); others unchanged."""
-    if not value.startswith("+") or not value[1:].isdigit():
-        return value
-    digits = value[1:]
-    if digits.startswith("44") and len(digits) == 12:
-        return f"+44 {digits[2:6]} {digits[6:]}"
-    if digits.startswith("1") and len(digits) == 11:
-        return f"+1 {digits[1:4]} {digits[4:7]} {digits[7:]}"
-    return value
+    """A phone number in one international format (+44 7700 900123); others unchanged."""
+    return fmt.phone(value)
 
 
 def figures_text(row: CustomerRow, total_events: int) -> str:
@@ -181,11 +174,13 @@ class TimelinePane(QWidget):
         bar.addStretch(1)
         self.search = search_field("Search this customer…", "Search this customer's messages")
         self.search.setObjectName("timelineSearch")
-        self.search.setMinimumWidth(
+        # as wide as its placeholder when there is room; narrower in a small window (800 × 600)
+        self.search.setMaximumWidth(
             fm.horizontalAdvance(self.search.placeholderText()) + fm.height() * 4
         )
-        self.search.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        bar.addWidget(self.search)
+        self.search.setMinimumWidth(fm.horizontalAdvance("M") * 9)
+        self.search.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        bar.addWidget(self.search, 1)
         layout.addLayout(bar)
 
         self._search_timer = QTimer(self)
@@ -393,7 +388,7 @@ class TimelinePane(QWidget):
         index = self.model.index(row, 0)
         wanted = (
             isinstance(item, TimelineEntry)
-            and html_of(item.event) is not None
+            and reads_in_view(item.event)
             and bool(index.data(ExpandedRole))
         )
         if not wanted:
@@ -403,7 +398,14 @@ class TimelinePane(QWidget):
         if self.email_view(row) is not None or not isinstance(item, TimelineEntry):
             return
         top, left, right = self.delegate.body_margins()
-        body = EmailBodyView(item.event, top=top, left=left, right=right)
+        body = EmailBodyView(
+            item.event,
+            top=top,
+            left=left,
+            right=right,
+            tz=self.model.tz,
+            terms=tuple(index.data(TermsRole) or ()),
+        )
         persistent = QPersistentModelIndex(index)
         body.height_changed.connect(lambda: self._body_resized(persistent))
         body.header_clicked.connect(lambda: self._toggle(QModelIndex(persistent)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 from collections import OrderedDict
+from datetime import UTC, tzinfo
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt
@@ -35,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from app.queries import EventRow, OrderRow, order_details
 from ui import formatting as fmt
-from ui.email_view import EmailBodyView, attachments_of, html_of
+from ui.email_view import EmailBodyView, attachments_of, headers_html, reads_in_view
 from ui.marks import channel_color, channel_label, is_dark, mix, muted_color, pixmap
 from ui.models import (
     DayHeader,
@@ -346,7 +347,7 @@ class TimelineDelegate(QStyledItemDelegate):
             )
             y += sfm.height()
         # expanded content (an HTML email draws its own view over this part)
-        if expanded and html_of(event) is None:
+        if expanded and not reads_in_view(event):
             doc = self._document(item, index, option, self._width())
             left = self._content_left(m, rect)
             painter.translate(left, y + m["pad_v"] // 2)
@@ -374,7 +375,7 @@ class TimelineDelegate(QStyledItemDelegate):
         doc = SafeDocument()
         doc.setDocumentMargin(0)
         doc.setDefaultFont(option.font)
-        doc.setHtml(event_html(item.event, terms, pal))
+        doc.setHtml(event_html(item.event, terms, pal, getattr(index.model(), "tz", UTC)))
         doc.setTextWidth(text_width)
         self._docs[key] = doc
         while len(self._docs) > _DOC_CACHE:
@@ -411,7 +412,7 @@ def _icon_for(channel: str) -> str:
     return channel if channel in ("email", "chat", "order") else "messages"
 
 
-def event_html(event: EventRow, terms: tuple[str, ...], palette: QPalette) -> str:
+def event_html(event: EventRow, terms: tuple[str, ...], palette: QPalette, tz: tzinfo = UTC) -> str:
     """The expanded content of an event as HTML (escaped; matches highlighted)."""
     hl = highlight_style(palette)
     muted = muted_color(palette).name()
@@ -422,6 +423,8 @@ def event_html(event: EventRow, terms: tuple[str, ...], palette: QPalette) -> st
         if event.channel == "email" and event.title:
             title = fmt.highlight_html(event.title, terms, hl)
             parts.append(f"<p style='margin-bottom:6px'><b>{title}</b></p>")
+        if event.channel == "email":
+            parts.append(headers_html(event, muted, tz) + "<p style='margin:0'></p>")
         body = event.text.strip() or "(no text)"
         parts.append(
             f"<div style='white-space: pre-wrap'>{fmt.highlight_html(body, terms, hl)}</div>"

@@ -7,7 +7,8 @@ both icon buttons.
 
 from __future__ import annotations
 
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QLabel, QLineEdit, QToolButton, QWidget
 
 from ui.marks import icon, muted_color
@@ -78,3 +79,17 @@ def search_field(
             button.setAccessibleName("Clear")
             button.setToolTip("Clear")
     return field
+
+
+def fit_to_screen(widget: QWidget, width: int, height: int) -> QSize:
+    """``width`` × ``height``, shrunk to the room on ``widget``'s screen (its available
+    geometry, less the window manager's title bar): at 150 % scaling a laptop screen is
+    about 1280 × 720 logical pixels, and a window must still fit."""
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    if screen is None:
+        return QSize(width, height)
+    room = screen.availableGeometry()
+    frame = widget.fontMetrics().lineSpacing() * 2
+    return QSize(
+        max(1, min(width, room.width() - frame // 2)), max(1, min(height, room.height() - frame))
+    )

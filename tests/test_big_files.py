@@ -177,6 +177,14 @@ def test_chat_csv_of_hundreds_of_mb_parses_in_flat_memory(tmp_path: Path) -> Non
 def test_importing_a_chat_message_of_hundreds_of_mb_stores_a_bounded_text(
     tmp_path: Path,
 ) -> None:
+    # The same import of a small file: what the app itself needs (its modules, the
+    # language model), which the big file may not grow by much.
+    small_dir = tmp_path / "small"
+    small_dir.mkdir()
+    small = small_dir / "WhatsApp Chat with Bob.txt"
+    _write(small, _whatsapp(10, 0))
+    baseline = _child(_IMPORT, str(small_dir / "small.db"), str(small))
+    assert isinstance(baseline["peak_mb"], int)
     path = tmp_path / "WhatsApp Chat with Bob.txt"
     _write(path, _whatsapp(10, 150))
     result = _child(_IMPORT, str(tmp_path / "big.db"), str(path))
@@ -188,5 +196,6 @@ def test_importing_a_chat_message_of_hundreds_of_mb_stores_a_bounded_text(
     cut = [n for n in file_report["notices"] if "text cut" in n]
     assert len(cut) == 1
     assert cut[0].startswith("WhatsApp Chat with Bob.txt:11: text cut at 1,000,000 characters")
-    assert isinstance(result["peak_mb"], int) and result["peak_mb"] < BOUND_MB, result
+    peak = result["peak_mb"]
+    assert isinstance(peak, int) and peak < baseline["peak_mb"] + 100, (result, baseline)
     assert (tmp_path / "big.db").stat().st_size < 50 * MB

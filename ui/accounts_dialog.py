@@ -64,6 +64,46 @@ def _tls_index(mode: str) -> int:
     return next((i for i, (key, _label) in enumerate(TLS_CHOICES) if key == mode), 0)
 
 
+def _store_account(
+    db: Database,
+    current: AccountInfo | None,
+    name: str,
+    user: str,
+    config: sync.ServerConfig,
+    folders: tuple[str, ...],
+    **how: Any,
+) -> AccountInfo:
+    """Add the form's account, or change ``current`` to what the form says (on the writer).
+
+    ``how`` passes ``oauth_provider`` for an account that signs in with OAuth.
+    """
+    with db.session() as session:
+        if current is None:
+            return accounts.add_account(
+                session,
+                name,
+                host=config.host,
+                username=user,
+                port=config.port,
+                tls=config.tls,
+                ca_file=config.ca_file,
+                folders=folders,
+                **how,
+            )
+        return accounts.update_account(
+            session,
+            current.name,
+            new_name=name,
+            host=config.host,
+            port=config.port,
+            tls=config.tls,
+            ca_file=config.ca_file,
+            username=user,
+            folders=folders,
+            **how,
+        )
+
+
 class AccountsDialog(QDialog):
     """The mail accounts and the form for one of them.
 
@@ -651,30 +691,7 @@ class AccountsDialog(QDialog):
             return
 
         def work() -> AccountInfo:
-            with db.session() as session:
-                if current is None:
-                    info = accounts.add_account(
-                        session,
-                        name,
-                        host=config.host,
-                        username=user,
-                        port=config.port,
-                        tls=config.tls,
-                        ca_file=config.ca_file,
-                        folders=folders,
-                    )
-                else:
-                    info = accounts.update_account(
-                        session,
-                        current.name,
-                        new_name=name,
-                        host=config.host,
-                        port=config.port,
-                        tls=config.tls,
-                        ca_file=config.ca_file,
-                        username=user,
-                        folders=folders,
-                    )
+            info = _store_account(db, current, name, user, config, folders)
             if keep_password:
                 accounts.set_password(info, typed)
             return info
@@ -736,31 +753,7 @@ class AccountsDialog(QDialog):
             return
 
         def work() -> AccountInfo:
-            with db.session() as session:
-                if current is None:
-                    return accounts.add_account(
-                        session,
-                        name,
-                        host=config.host,
-                        username=user,
-                        port=config.port,
-                        tls=config.tls,
-                        ca_file=config.ca_file,
-                        folders=folders,
-                        oauth_provider=key,
-                    )
-                return accounts.update_account(
-                    session,
-                    current.name,
-                    new_name=name,
-                    host=config.host,
-                    port=config.port,
-                    tls=config.tls,
-                    ca_file=config.ca_file,
-                    username=user,
-                    folders=folders,
-                    oauth_provider=key,
-                )
+            return _store_account(db, current, name, user, config, folders, oauth_provider=key)
 
         def failed(exc: BaseException) -> None:
             if not isinstance(exc, UserFacingError):

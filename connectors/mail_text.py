@@ -64,7 +64,7 @@ def _codecs_for(charset: str | None) -> tuple[str, ...]:
     return found
 
 
-def _western(data: bytes) -> str | None:
+def western_text(data: bytes) -> str | None:
     """``data`` as Windows-1252 if it reads like Western European text, else None."""
     try:
         text = data.decode("cp1252")
@@ -115,7 +115,7 @@ def decode_bytes(data: bytes, charset: str | None = None, hints: Sequence[str] =
             return data.decode(codec)
         except (UnicodeDecodeError, LookupError):
             continue
-    western = _western(data)
+    western = western_text(data)
     if western is not None:
         return western
     best = charset_normalizer.from_bytes(data[:_GUESS_BYTES]).best()

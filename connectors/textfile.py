@@ -20,6 +20,8 @@ from typing import BinaryIO, TextIO
 
 import charset_normalizer
 
+from connectors.mail_text import western_text
+
 SAMPLE_BYTES = 1 << 20
 _CHUNK = 1 << 20
 _BOMS = (
@@ -29,27 +31,6 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-_WESTERN_MARKS = "\xa0–—‘’‚“”„…•€°«»·©®™"
-
-
-def _western(sample: bytes) -> bool:
-    """Whether ``sample`` reads like Western European text in Windows-1252."""
-    try:
-        text = sample.decode("cp1252")
-    except UnicodeDecodeError:
-        return False
-    letters = high = run = 0
-    for ch in text[:65536]:
-        if ch.isalpha():
-            letters += 1
-        if ord(ch) < 128:
-            run = 0
-            continue
-        high += 1
-        run += 1
-        if run >= 3 or not (ch.isalpha() or ch in _WESTERN_MARKS):
-            return False
-    return high * 5 <= letters * 2
 
 
 def guess_encoding(sample: bytes) -> str:
@@ -61,7 +42,7 @@ def guess_encoding(sample: bytes) -> str:
     Args:
         sample: up to ``SAMPLE_BYTES`` of the file, around its first non-UTF-8 byte.
     """
-    if _western(sample):
+    if western_text(sample) is not None:
         return "cp1252"
     best = charset_normalizer.from_bytes(sample).best()
     if best is None or best.encoding in ("ascii", "utf_8"):

@@ -47,9 +47,7 @@ def test_figures_follow_imports_merges_splits_undo_and_forget(db: Database) -> N
     load_demo(db)
     _check(db)
     with db.session() as session:
-        ids = sorted(
-            session.scalars(select(Customer.id).where(Customer.merged_into_id.is_(None)))
-        )
+        ids = sorted(session.scalars(select(Customer.id).where(Customer.merged_into_id.is_(None))))
         assert len(ids) >= 4
         merges.merge_customers(session, ids[0], ids[1], reason="test")
     _check(db)

@@ -41,6 +41,7 @@ from ui.marks import channel_color, channel_label, is_dark, mix, muted_color, pi
 from ui.models import (
     DayHeader,
     ExpandedRole,
+    Loading,
     RowRole,
     TermsRole,
     ThreadRole,
@@ -48,7 +49,7 @@ from ui.models import (
     summary,
 )
 from ui.safe_text import SafeDocument, esc, tip
-from ui.widgets import bold, small_font
+from ui.widgets import bold, paint_placeholder, small_font
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 _DOC_CACHE = 300
@@ -143,6 +144,8 @@ class TimelineDelegate(QStyledItemDelegate):
         width = self._width()
         if isinstance(item, DayHeader):
             return QSize(_NARROW, m["sfm"].height() + m["pad_v"] * 2 + round(m["lh"] * 0.6))
+        if isinstance(item, Loading):
+            return QSize(_NARROW, m["lh"] + m["pad_v"] * 2)
         if not isinstance(item, TimelineEntry):
             return QSize(_NARROW, m["lh"])
         height = m["lh"] + m["pad_v"] * 2
@@ -181,6 +184,8 @@ class TimelineDelegate(QStyledItemDelegate):
                 self._paint_header(painter, option, item)
             elif isinstance(item, TimelineEntry):
                 self._paint_entry(painter, option, index, item)
+            elif isinstance(item, Loading):
+                paint_placeholder(painter, option, item.label)
         finally:
             painter.restore()
 

@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractListModel,
     QAbstractTableModel,
+    QByteArray,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -347,10 +348,10 @@ class CustomerListModel(QAbstractListModel):
             )
         return None
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = dict(super().roleNames())
-        names[RowRole] = b"row"
-        names[RelativeTimeRole] = b"relativeTime"
+        names[RowRole] = QByteArray(b"row")
+        names[RelativeTimeRole] = QByteArray(b"relativeTime")
         return names
 
     # helpers
@@ -708,10 +709,16 @@ class TimelineModel(QAbstractListModel):
             )
         return None
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = dict(super().roleNames())
-        names.update({RowRole: b"row", KindRole: b"kind", ExpandedRole: b"expanded"})
-        names[ThreadRole] = b"thread"
+        names.update(
+            {
+                RowRole: QByteArray(b"row"),
+                KindRole: QByteArray(b"kind"),
+                ExpandedRole: QByteArray(b"expanded"),
+            }
+        )
+        names[ThreadRole] = QByteArray(b"thread")
         return names
 
     def thread_of(self, row: int) -> tuple[int, int] | None:
@@ -864,9 +871,9 @@ class SearchResultsModel(QAbstractListModel):
             return tip(text) if role == Qt.ItemDataRole.ToolTipRole else text
         return None
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = dict(super().roleNames())
-        names[RowRole] = b"row"
+        names[RowRole] = QByteArray(b"row")
         return names
 
     def hit(self, row: int) -> SearchHit:

@@ -136,7 +136,8 @@ class TimelineDelegate(QStyledItemDelegate):
         return max(1, self._view.viewport().width())
 
     def _content_left(self, m: dict[str, Any], rect: QRect) -> int:
-        return rect.left() + m["pad_h"] + m["icon"] + m["gap"] + m["time_w"]
+        left: int = rect.left() + m["pad_h"] + m["icon"] + m["gap"] + m["time_w"]
+        return left
 
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
         m = self._metrics(option)
@@ -152,7 +153,7 @@ class TimelineDelegate(QStyledItemDelegate):
         if item.event.order is not None and item.event.order.lines:
             height += m["sfm"].height()
         if self._expanded(index):
-            body = self._view.indexWidget(QModelIndex(index))
+            body = self._view.indexWidget(index)
             if isinstance(body, EmailBodyView):  # an HTML email: its own view covers the row
                 return QSize(_NARROW, max(height, body.height_for(width)))
             doc = self._document(item, index, option, width)
@@ -189,7 +190,9 @@ class TimelineDelegate(QStyledItemDelegate):
         finally:
             painter.restore()
 
-    def _paint_header(self, painter: QPainter, option: QStyleOptionViewItem, item: DayHeader):
+    def _paint_header(
+        self, painter: QPainter, option: QStyleOptionViewItem, item: DayHeader
+    ) -> None:
         m = self._metrics(option)
         pal = option.palette
         rect = option.rect

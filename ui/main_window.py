@@ -751,7 +751,7 @@ class MainWindow(QMainWindow):
             self.customer_model._tz = tz
             self.timeline_model.tz = tz
             self.problems_model._tz = tz
-            self.results._tz = tz
+            self.results.set_tz(tz)
             self.profile._tz = tz
             self.notes._tz = tz
             self.identity_flow.tz = tz

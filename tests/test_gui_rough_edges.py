@@ -238,9 +238,11 @@ def test_notes_pane_wraps_long_text_and_keeps_its_buttons(
 
     qtbot.waitUntil(laid_out, timeout=WAIT)
     shot(window, tmp_path, "notes")
-    assert not pane.scroll.horizontalScrollBar().isVisible()
-    assert pane.list_widget.width() <= pane.scroll.viewport().width()
-    right = pane.scroll.viewport().mapToGlobal(pane.scroll.viewport().rect().topRight()).x()
+    assert not pane.scroll_area.horizontalScrollBar().isVisible()
+    assert pane.list_widget.width() <= pane.scroll_area.viewport().width()
+    right = (
+        pane.scroll_area.viewport().mapToGlobal(pane.scroll_area.viewport().rect().topRight()).x()
+    )
     for card in pane.cards:
         assert card.body.text() in (path, words, "short")  # shown exactly, nothing inserted
         assert card.body.height() >= card.body.fontMetrics().lineSpacing()

@@ -141,6 +141,7 @@ def test_every_setting_saves_and_takes_effect(qtbot, window: MainWindow, db: Dat
     assert stored["region"] == "IE" and stored["timezone"] == "Asia/Tokyo"
     assert stored["automated_customers"] == "yes"
     assert window.timeline_model.tz == ZoneInfo("Asia/Tokyo")  # the window's dates follow
+    assert window.results.delegate._tz == ZoneInfo("Asia/Tokyo")  # and the search hits' dates
 
 
 def test_an_invalid_value_is_refused_and_the_stored_one_shown(

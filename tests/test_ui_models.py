@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from PySide6.QtCore import QModelIndex
+from PySide6.QtCore import QModelIndex, Qt
 
 from app import settings
 from app.db import Database
@@ -24,10 +24,15 @@ from app.queries import CustomerRow
 from app.records import EventRecord, Item, OrderInfo, OrderLine, Participant, Problem
 from ui import formatting as fmt
 from ui import messages, workers
+from ui.customer_list import CustomerDelegate, CustomerListView
 from ui.models import (
+    LOADING,
     CustomerListModel,
     DayHeader,
+    KindRole,
+    Loading,
     ProblemsModel,
+    RowRole,
     SearchResultsModel,
     TimelineEntry,
     TimelineModel,
@@ -363,6 +368,168 @@ def test_timeline_focus_event_loads_enough_pages(seeded: Database) -> None:
     model = TimelineModel(seeded, tz=LONDON, now=lambda: NOW, page_size=2)
     model.load(cid, focus_event=oldest.id, background=False)
     assert model.row_of_event(oldest.id) is not None
+
+
+# --- later pages load in the background ----------------------------------------------------
+
+
+def _placeholder_shown(model) -> bool:
+    last = model.rowCount() - 1
+    return last >= 0 and model.index(last, 0).data(KindRole) == "loading"
+
+
+def test_customer_pages_load_in_background_behind_a_placeholder(
+    qtmodeltester, qtbot, many: Database
+) -> None:
+    model = CustomerListModel(many, tz=LONDON, now=lambda: NOW, page_size=60)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_query("")
+    assert (model.total, model.rowCount()) == (235, 60)
+    pages = 0
+    while model.canFetchMore(QModelIndex()):
+        shown = model.rowCount()
+        model.fetchMore(QModelIndex())
+        pages += 1
+        assert model.rowCount() == shown + 1  # the placeholder, at once
+        assert _placeholder_shown(model)
+        last = model.index(shown, 0)
+        assert last.data() == "Loading…"
+        assert last.data(RowRole) is LOADING
+        assert not last.flags() & Qt.ItemFlag.ItemIsSelectable
+        model.fetchMore(QModelIndex())  # scrolling on: no second load of the same page
+        model.fetchMore(QModelIndex())
+        assert model.rowCount() == shown + 1
+        assert not model.canFetchMore(QModelIndex())
+        qtbot.waitUntil(lambda: not _placeholder_shown(model), timeout=5000)
+        assert model.rowCount() > shown
+    assert pages == 3
+    ids = [model.row(i).id for i in range(model.rowCount())]
+    assert len(ids) == 235 == len(set(ids))
+    qtmodeltester.check(model)
+
+
+def test_customer_list_scrolled_to_the_end_shows_every_customer_once(qtbot, many: Database) -> None:
+    model = CustomerListModel(many, tz=LONDON, now=lambda: NOW, page_size=40)
+    view = CustomerListView()
+    view.setItemDelegate(CustomerDelegate(view))
+    view.setModel(model)
+    qtbot.addWidget(view)
+    view.resize(300, 200)
+    view.show()
+    placeholders: list[int] = []
+
+    def inserted(_parent: QModelIndex, first: int, last: int) -> None:
+        placeholders.extend(r for r in range(first, last + 1) if _placeholder_shown(model))
+
+    model.rowsInserted.connect(inserted)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_query("")
+    assert model.rowCount() == 40
+
+    def scrolled_to_the_end() -> bool:
+        view.scrollToBottom()  # the view asks the model for more, as a user scrolling would
+        return model.rowCount() == 235 and not _placeholder_shown(model)
+
+    qtbot.waitUntil(scrolled_to_the_end, timeout=20000)
+    assert placeholders  # "Loading…" stood at the end while pages loaded
+    ids = [model.row(i).id for i in range(model.rowCount())]
+    assert len(set(ids)) == len(ids) == 235
+
+
+def test_a_page_for_a_stale_query_is_dropped(qtbot, many: Database, monkeypatch) -> None:
+    from app import queries
+
+    model = CustomerListModel(many, tz=LONDON, now=lambda: NOW, page_size=60)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_query("")
+    gate = threading.Event()
+    count = queries.count_customers
+
+    def held_count(session, query):  # the new query's load waits until the old page is in
+        if query == "jane":
+            gate.wait(10)
+        return count(session, query)
+
+    monkeypatch.setattr(queries, "count_customers", held_count)
+    model.fetchMore(QModelIndex())
+    assert _placeholder_shown(model)
+    model.set_query("jane")
+    assert not model.canFetchMore(QModelIndex())  # no page of the old query while it loads
+    qtbot.waitUntil(lambda: not _placeholder_shown(model), timeout=5000)
+    assert model.rowCount() == 60  # the old query's page arrived after "jane" was asked: dropped
+    gate.set()
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        pass
+    assert [model.row(i).name for i in range(model.rowCount())] == ["Jane Doe"]
+    # and a page whose rows were replaced before it arrived is dropped too
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_query("")
+    model.fetchMore(QModelIndex())
+    model.set_query("jane", background=False)
+    qtbot.waitUntil(lambda: workers.manager().active == 0, timeout=5000)
+    assert [model.row(i).name for i in range(model.rowCount())] == ["Jane Doe"]
+
+
+def test_timeline_pages_load_in_background_behind_a_placeholder(
+    qtmodeltester, qtbot, seeded: Database
+) -> None:
+    model = TimelineModel(seeded, tz=LONDON, now=lambda: NOW, page_size=2)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.load(_jane(seeded))
+    while model.canFetchMore(QModelIndex()):
+        shown = model.rowCount()
+        model.fetchMore(QModelIndex())
+        model.fetchMore(QModelIndex())
+        assert model.rowCount() == shown + 1
+        assert isinstance(model.item(shown), Loading)
+        assert model.index(shown, 0).data() == "Loading…"
+        qtbot.waitUntil(lambda: not _placeholder_shown(model), timeout=5000)
+    ids = [model.item(r).event.id for r in model.event_rows()]
+    assert len(ids) == 7 == len(set(ids))
+    qtmodeltester.check(model)
+
+
+def test_model_tester_asking_for_more_from_its_slots_pages_to_the_end(
+    qtmodeltester, qtbot, many: Database
+) -> None:
+    model = CustomerListModel(many, tz=LONDON, now=lambda: NOW, page_size=30)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_query("")
+    qtmodeltester.check(model)  # stays attached: asks for more after every change
+    qtbot.waitUntil(
+        lambda: model.rowCount() == 235 and not _placeholder_shown(model), timeout=20000
+    )
+    assert len({model.row(i).id for i in range(235)}) == 235
+
+
+@pytest.mark.parametrize("which", ["customers", "timeline"])
+def test_fetch_more_never_queries_on_the_gui_thread(qtbot, many: Database, which: str) -> None:
+    from sqlalchemy import event
+
+    model: CustomerListModel | TimelineModel
+    if which == "customers":
+        model = CustomerListModel(many, tz=LONDON, now=lambda: NOW, page_size=50)
+        with qtbot.waitSignal(model.loaded, timeout=5000):
+            model.set_query("")
+    else:
+        model = TimelineModel(many, tz=LONDON, now=lambda: NOW, page_size=2)
+        with qtbot.waitSignal(model.loaded, timeout=5000):
+            model.load(_jane(many))
+    threads: list[threading.Thread] = []
+
+    def record(*_args: object) -> None:
+        threads.append(threading.current_thread())
+
+    event.listen(many.engine, "before_cursor_execute", record)
+    try:
+        shown = model.rowCount()
+        model.fetchMore(QModelIndex())
+        qtbot.waitUntil(lambda: not _placeholder_shown(model), timeout=5000)
+    finally:
+        event.remove(many.engine, "before_cursor_execute", record)
+    assert model.rowCount() > shown
+    assert threads  # the page was read…
+    assert threading.main_thread() not in threads  # …and never on the GUI thread
 
 
 # --- search and problems -----------------------------------------------------------------

@@ -127,8 +127,9 @@ class RestoreDialog(QDialog):
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        if self.found:
-            self.tree.setCurrentItem(self.tree.topLevelItem(0))
+        first = self.tree.topLevelItem(0)
+        if first is not None:
+            self.tree.setCurrentItem(first)
         fm = self.fontMetrics()
         self.resize(fm.horizontalAdvance("M") * 48, fm.lineSpacing() * 20)
 

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
 from app.queries import CustomerRow
 from ui import formatting as fmt
 from ui.marks import CHANNEL_ORDER, channel_color, channel_label, icon, mix, muted_color, pixmap
-from ui.models import CustomerListModel, RelativeTimeRole, RowRole
+from ui.models import CustomerListModel, Loading, RelativeTimeRole, RowRole
 from ui.safe_text import no_mnemonic, plain_label, tip
-from ui.widgets import bold, section_heading, small_font
+from ui.widgets import bold, paint_placeholder, section_heading, small_font
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -71,6 +71,8 @@ class CustomerDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         row = index.data(RowRole)
+        if isinstance(row, Loading):
+            paint_placeholder(painter, option, row.label)
         if not isinstance(row, CustomerRow):
             return
         painter.save()

@@ -213,7 +213,8 @@ class SafeTextBrowser(QTextBrowser):
         self.setSearchPaths([])
         self.anchorClicked.connect(self._link_clicked)
 
-    def loadResource(self, type: int, name: QUrl) -> Any:
+    def loadResource(self, type: int, name: QUrl | str) -> Any:
+        name = QUrl(name)  # Qt passes a QUrl; the binding also accepts a string
         if name.scheme().lower() == "data":
             return inline_resource(type, name)
         key = _remote_key(name)
@@ -403,8 +404,8 @@ class EmailBodyView(QWidget):
             cursor = QTextCursor(doc)
             cursor.setPosition(start)
             cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
-            mark.cursor = cursor  # type: ignore[attr-defined]
-            mark.format = style  # type: ignore[attr-defined]
+            mark.cursor = cursor
+            mark.format = style
             marks.append(mark)
         self.browser.setExtraSelections(marks)
         self.matches = len(marks)
@@ -423,7 +424,9 @@ class EmailBodyView(QWidget):
 
     def height_for(self, width: int) -> int:
         """The height this view needs at ``width`` (the body collapsed to ``MAX_LINES``)."""
-        margins = self.layout().contentsMargins()
+        layout = self.layout()
+        assert layout is not None  # set in __init__
+        margins = layout.contentsMargins()
         inner = max(1, width - margins.left() - margins.right())
         frame = self.browser.frameWidth() * 2
         doc: QTextDocument = self.browser.document()  # never a clone: it would load resources
@@ -441,7 +444,7 @@ class EmailBodyView(QWidget):
         if long and not self.full:
             self.browser.verticalScrollBar().setValue(0)
         self.browser.setFixedHeight(body)
-        spacing = self.layout().spacing()
+        spacing = layout.spacing()
         height = margins.top() + margins.bottom() + body + spacing
         height += self.subject.heightForWidth(inner - self.toggle.sizeHint().width())
         height += spacing + self.headers.heightForWidth(inner)
@@ -454,7 +457,7 @@ class EmailBodyView(QWidget):
             height += spacing + self.more.sizeHint().height()
         if not self.attachments.isHidden():
             height += spacing + self.attachments.heightForWidth(inner)
-        self.layout().invalidate()
+        layout.invalidate()
         return max(height, self.heightForWidth(width)) + spacing
 
     def mousePressEvent(self, event: QMouseEvent) -> None:

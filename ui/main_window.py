@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -98,7 +99,6 @@ class MainWindow(QMainWindow):
         file, or the usual database when ``db`` is the demo's)."""
         super().__init__()
         self.db = db
-        self._now = now
         clock = now or (lambda: datetime.now(UTC))
         self._now = clock
         with db.session() as session:
@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
             action = self._action(
                 f"Show {label}" if key != "all" else "Show Everything",
                 f"Ctrl+{i}",
-                lambda k=key: self.timeline.set_filter(k),
+                partial(self.timeline.set_filter, key),
             )
             view.addAction(action)
             self.filter_actions[key] = action
@@ -751,7 +751,7 @@ class MainWindow(QMainWindow):
             self.customer_model._tz = tz
             self.timeline_model.tz = tz
             self.problems_model._tz = tz
-            self.results._tz = tz
+            self.results.set_tz(tz)
             self.profile._tz = tz
             self.notes._tz = tz
             self.identity_flow.tz = tz

@@ -3,9 +3,11 @@
 Every model holds plain frozen rows from ``app.queries`` (never ORM objects).
 A new query or filter loads its first page on a background reader (the GUI
 thread never waits for it) and resets the model; later pages arrive through
-``canFetchMore``/``fetchMore`` in pages of ``PAGE_SIZE``. A result that
-arrives after a newer query was asked for is dropped. ``background=False``
-loads inline, for tests and for callers that are already off the GUI thread.
+``canFetchMore``/``fetchMore`` in pages of ``PAGE_SIZE``, also read on a
+background reader while a ``LOADING`` row stands at the end of the list. A
+result that arrives after a newer query was asked for is dropped.
+``background=False`` loads inline (and so its later pages), for tests and for
+callers that are already off the GUI thread.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QAbstractListModel,
     QAbstractTableModel,
+    QByteArray,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -35,7 +39,7 @@ from app.queries import CustomerRow, EventRow, SearchHit
 from ui import formatting as fmt
 from ui.marks import CHANNEL_ORDER, channel_label
 from ui.safe_text import tip
-from ui.workers import Op
+from ui.workers import Op, show_error
 
 PAGE_SIZE = 200
 RowRole = Qt.ItemDataRole.UserRole + 1
@@ -53,32 +57,150 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class _Loader:
-    """Runs a model's loads in the background (or inline) and drops stale results."""
+@dataclass(frozen=True)
+class Loading:
+    """The placeholder row at the end of a list while its next page loads (``RowRole``)."""
 
-    def __init__(self, owner: QObject) -> None:
+    label: str = "Loading…"
+
+
+LOADING = Loading()
+
+
+class _Loader:
+    """Runs a model's loads in the background (or inline) and drops stale results.
+
+    A load (``start``) replaces what the model shows; a page (``page``) adds to
+    it. While a page loads, the model shows one ``LOADING`` row after its rows
+    (``placeholder``); only one page loads at a time, and a page that arrives
+    after a newer load was asked for is dropped. Pages load the way the shown
+    rows were loaded: in the background, or inline after ``background=False``.
+    """
+
+    def __init__(self, owner: QAbstractItemModel, shown: Callable[[], int] = lambda: 0) -> None:
         self.owner = owner
-        self.generation = 0
+        self._shown = shown  # how many real rows the model shows (the placeholder goes after)
+        self.generation = 0  # the latest load asked for
+        self.applied = 0  # the load whose rows are shown
+        self.background = True
         self.op: Op | None = None
+        self.placeholder: int | None = None  # the page whose LOADING row is shown
+        self._pages = 0
+        self._stalled = False  # a page failed: ask no more until the next load
+        self._changing = False
 
     def start(
         self, fn: Callable[[], Any], apply: Callable[[Any], None], *, background: bool
     ) -> None:
         self.generation += 1
         generation = self.generation
+        self.background = background
         if not background:
+            self._applying(generation)
             apply(fn())
             return
 
         def done(result: Any) -> None:
             if generation == self.generation:
+                self._applying(generation)
                 apply(result)
 
         self.op = Op(self.owner, fn).success(done).run()
 
+    def _applying(self, generation: int) -> None:
+        self.applied = generation
+        self._stalled = False
+
+    def reset(self) -> None:
+        """Drop the LOADING row (call inside the model's reset, which shows new rows)."""
+        self.placeholder = None
+
+    def invalidate(self) -> None:
+        """Forget loads and pages under way (call inside the model's reset to show nothing)."""
+        self.generation += 1
+        self._applying(self.generation)
+        self.reset()
+
     @property
     def busy(self) -> bool:
         return self.op is not None and self.op.running
+
+    @property
+    def can_page(self) -> bool:
+        """No page is loading, none failed, and the rows shown are the latest asked for."""
+        return self.placeholder is None and not self._stalled and self.applied == self.generation
+
+    @property
+    def extra_rows(self) -> int:
+        """1 while the LOADING row is shown, else 0."""
+        return 0 if self.placeholder is None else 1
+
+    def is_placeholder(self, row: int) -> bool:
+        """Whether ``row`` is the LOADING row."""
+        return self.placeholder is not None and row == self._shown()
+
+    def page(self, fn: Callable[[], Any], apply: Callable[[Any], None]) -> None:
+        """Load a further page with ``fn`` (on a reader) and hand it to ``apply``.
+
+        ``apply`` inserts the page's rows after the rows shown (before the LOADING row,
+        which is removed right after it). A page asked for when one is still loading
+        is not asked again.
+        """
+        if not self.can_page:
+            return
+        if self._changing:  # asked from a slot while the LOADING row comes or goes: ask again
+            QTimer.singleShot(0, self.owner, lambda: self.owner.fetchMore(QModelIndex()))
+            return
+        if not self.background:
+            apply(fn())
+            return
+        generation = self.generation
+        self._pages += 1
+        token = self._pages
+        row = self._shown()
+        self._changing = True
+        try:
+            self.owner.beginInsertRows(QModelIndex(), row, row)
+            self.placeholder = token
+            self.owner.endInsertRows()
+        finally:
+            self._changing = False
+
+        def done(result: Any) -> None:
+            if self.placeholder != token:  # a reset came first: the page is of rows gone
+                return
+            if generation == self.generation:
+                apply(result)
+            self._remove_placeholder()
+
+        def failed(exc: BaseException) -> None:
+            if self.placeholder == token:
+                self._stalled = True
+                self._remove_placeholder()
+            show_error(self.owner, exc)
+
+        Op(self.owner, fn).success(done).failure(failed).run()
+
+    def _remove_placeholder(self) -> None:
+        row = self._shown()
+        self._changing = True
+        try:
+            self.owner.beginRemoveRows(QModelIndex(), row, row)
+            self.placeholder = None
+            self.owner.endRemoveRows()
+        finally:
+            self._changing = False
+
+
+def _placeholder_data(role: int) -> Any:
+    """What the LOADING row shows."""
+    if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+        return LOADING.label
+    if role == RowRole:
+        return LOADING
+    if role == KindRole:
+        return "loading"
+    return None
 
 
 # --- customers ---------------------------------------------------------------------------
@@ -117,7 +239,7 @@ class CustomerListModel(QAbstractListModel):
         self.query_changed = False
         self.query = ""
         self.loaded_query: str | None = None
-        self._loader = _Loader(self)
+        self._loader = _Loader(self, lambda: len(self._rows))
         self._resetting = False
 
     # loading
@@ -151,6 +273,7 @@ class CustomerListModel(QAbstractListModel):
         self._resetting = True
         try:
             self.beginResetModel()
+            self._loader.reset()
             self._rows = list(rows)
             self._ids = {r.id for r in rows}
             self._offset = self._page
@@ -165,22 +288,29 @@ class CustomerListModel(QAbstractListModel):
     # Qt model API
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._rows) + self._loader.extra_rows
 
     def canFetchMore(self, parent: AnyIndex) -> bool:
-        return not parent.isValid() and self._offset < self.total
+        return not parent.isValid() and self._loader.can_page and self._offset < self.total
 
     def fetchMore(self, parent: AnyIndex) -> None:
+        """Load the next page on a reader, showing a LOADING row until it arrives."""
         if not self.canFetchMore(parent):
             return
         if self._resetting:  # asked from a modelReset handler: insert once the reset is over
             QTimer.singleShot(0, lambda: self.fetchMore(QModelIndex()))
             return
-        with self._db.session() as session:
-            rows = queries.list_customers(
-                session, self.query, offset=self._offset, limit=self._page
-            )
-        self._offset += self._page
+        query, offset, page = self.query, self._offset, self._page
+
+        def fetch() -> tuple[int, list[CustomerRow]]:
+            with self._db.session() as session:
+                return offset, queries.list_customers(session, query, offset=offset, limit=page)
+
+        self._loader.page(fetch, self._add_page)
+
+    def _add_page(self, result: tuple[int, list[CustomerRow]]) -> None:
+        offset, rows = result
+        self._offset = offset + self._page
         new = [r for r in rows if r.id not in self._ids]
         if not new:
             return
@@ -190,7 +320,14 @@ class CustomerListModel(QAbstractListModel):
         self._ids.update(r.id for r in new)
         self.endInsertRows()
 
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if index.isValid() and self._loader.is_placeholder(index.row()):
+            return Qt.ItemFlag.NoItemFlags
+        return super().flags(index)
+
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if index.isValid() and self._loader.is_placeholder(index.row()):
+            return _placeholder_data(role)
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         row = self._rows[index.row()]
@@ -211,10 +348,10 @@ class CustomerListModel(QAbstractListModel):
             )
         return None
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = dict(super().roleNames())
-        names[RowRole] = b"row"
-        names[RelativeTimeRole] = b"relativeTime"
+        names[RowRole] = QByteArray(b"row")
+        names[RelativeTimeRole] = QByteArray(b"relativeTime")
         return names
 
     # helpers
@@ -312,7 +449,7 @@ class TimelineModel(QAbstractListModel):
         self.terms: tuple[str, ...] = ()
         self.total = 0
         self._offset = 0
-        self._loader = _Loader(self)
+        self._loader = _Loader(self, lambda: len(self._items))
         self._resetting = False
 
     # loading
@@ -373,10 +510,10 @@ class TimelineModel(QAbstractListModel):
 
     def clear(self) -> None:
         """Show nobody."""
-        self._loader.generation += 1
         self._resetting = True
         try:
             self.beginResetModel()
+            self._loader.invalidate()
             self._items, self._rows_by_event, self._thread_sizes = [], {}, {}
             self.customer = self.customer_id = None
             self.total = self._offset = 0
@@ -394,6 +531,7 @@ class TimelineModel(QAbstractListModel):
         self._resetting = True
         try:
             self.beginResetModel()
+            self._loader.reset()
             self.customer = page.customer
             self.customer_id = page.customer.id
             self.total = page.total
@@ -459,26 +597,35 @@ class TimelineModel(QAbstractListModel):
     # Qt model API
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._items)
+        return 0 if parent.isValid() else len(self._items) + self._loader.extra_rows
 
     def canFetchMore(self, parent: AnyIndex) -> bool:
-        return not parent.isValid() and self.customer_id is not None and self._offset < self.total
+        return (
+            not parent.isValid()
+            and self.customer_id is not None
+            and self._loader.can_page
+            and self._offset < self.total
+        )
 
     def fetchMore(self, parent: AnyIndex) -> None:
+        """Load the next page on a reader, showing a LOADING row until it arrives."""
         if not self.canFetchMore(parent) or self.customer_id is None or self._fetching:
             return  # (re-entrant: a model tester's slot may ask again mid-insert)
         if self._resetting:  # asked from a modelReset handler: insert once the reset is over
             QTimer.singleShot(0, lambda: self.fetchMore(QModelIndex()))
             return
-        with self._db.session() as session:
-            events = queries.timeline(
-                session,
-                self.customer_id,
-                offset=self._offset,
-                limit=self._page,
-                channels=list(self.channels) or None,
-                query=self.query or None,
-            )
+        cid, offset, page = self.customer_id, self._offset, self._page
+        chans, q = list(self.channels) or None, self.query or None
+
+        def fetch() -> list[EventRow]:
+            with self._db.session() as session:
+                return queries.timeline(
+                    session, cid, offset=offset, limit=page, channels=chans, query=q
+                )
+
+        self._loader.page(fetch, self._add_page)
+
+    def _add_page(self, events: list[EventRow]) -> None:
         if not events:
             self._offset = self.total
             return
@@ -508,13 +655,15 @@ class TimelineModel(QAbstractListModel):
         return count
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
+        if not index.isValid() or self._loader.is_placeholder(index.row()):
             return Qt.ItemFlag.NoItemFlags
         if isinstance(self._items[index.row()], DayHeader):
             return Qt.ItemFlag.NoItemFlags
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if index.isValid() and self._loader.is_placeholder(index.row()):
+            return _placeholder_data(role)
         if not index.isValid() or not 0 <= index.row() < len(self._items):
             return None
         item = self._items[index.row()]
@@ -560,10 +709,16 @@ class TimelineModel(QAbstractListModel):
             )
         return None
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = dict(super().roleNames())
-        names.update({RowRole: b"row", KindRole: b"kind", ExpandedRole: b"expanded"})
-        names[ThreadRole] = b"thread"
+        names.update(
+            {
+                RowRole: QByteArray(b"row"),
+                KindRole: QByteArray(b"kind"),
+                ExpandedRole: QByteArray(b"expanded"),
+            }
+        )
+        names[ThreadRole] = QByteArray(b"thread")
         return names
 
     def thread_of(self, row: int) -> tuple[int, int] | None:
@@ -578,9 +733,9 @@ class TimelineModel(QAbstractListModel):
 
     # helpers
 
-    def item(self, row: int) -> TimelineItem:
-        """The header or entry at ``row``."""
-        return self._items[row]
+    def item(self, row: int) -> TimelineItem | Loading:
+        """The header or entry at ``row`` (or the LOADING row while a page loads)."""
+        return LOADING if self._loader.is_placeholder(row) else self._items[row]
 
     def row_of_event(self, event_id: int) -> int | None:
         """The row of ``event_id``, if loaded."""
@@ -592,7 +747,7 @@ class TimelineModel(QAbstractListModel):
 
     def set_expanded(self, row: int, expanded: bool) -> None:
         """Expand or collapse the event at ``row`` in place."""
-        item = self._items[row]
+        item = self.item(row)
         if not isinstance(item, TimelineEntry):
             return
         if expanded:
@@ -604,7 +759,7 @@ class TimelineModel(QAbstractListModel):
 
     def toggle_expanded(self, row: int) -> None:
         """Flip the event at ``row`` between one line and its full content."""
-        item = self._items[row]
+        item = self.item(row)
         if isinstance(item, TimelineEntry):
             self.set_expanded(row, item.event.id not in self.expanded)
 
@@ -716,9 +871,9 @@ class SearchResultsModel(QAbstractListModel):
             return tip(text) if role == Qt.ItemDataRole.ToolTipRole else text
         return None
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = dict(super().roleNames())
-        names[RowRole] = b"row"
+        names[RowRole] = QByteArray(b"row")
         return names
 
     def hit(self, row: int) -> SearchHit:

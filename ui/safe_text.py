@@ -229,8 +229,8 @@ class SafeDocument(QTextDocument):
         super().__init__(parent)
         self.refused: list[str] = []
 
-    def loadResource(self, type: int, name: QUrl) -> Any:
-        self.refused.append(name.toString())
+    def loadResource(self, type: int, name: QUrl | str) -> Any:
+        self.refused.append(QUrl(name).toString())
         return blank_resource(type)
 
 

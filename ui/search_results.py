@@ -200,7 +200,8 @@ class SearchResultsPane(QWidget):
         self.view.setObjectName("searchResults")
         self.view.setAccessibleName("Search results")
         self.view.setModel(model)
-        self.view.setItemDelegate(SearchHitDelegate(self.view, tz, now))
+        self.delegate = SearchHitDelegate(self.view, tz, now)
+        self.view.setItemDelegate(self.delegate)
         self.view.setUniformItemSizes(True)
         self.view.setFrameShape(QListView.Shape.NoFrame)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -214,6 +215,11 @@ class SearchResultsPane(QWidget):
         self.field.textEdited.connect(self._timer.start)
         self.field.returnPressed.connect(self._run_and_focus)
         model.loaded.connect(self._loaded)
+
+    def set_tz(self, tz: tzinfo) -> None:
+        """Show the hits' dates in ``tz`` (after the time zone setting changed)."""
+        self.delegate._tz = tz
+        self.view.viewport().update()
 
     def search(self, text: str) -> None:
         """Show results for ``text`` (and put it in the field)."""

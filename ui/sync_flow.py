@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -324,7 +324,7 @@ class SyncSummaryDialog(QDialog):
                 reason.setFirstColumnSpanned(True)
         for col in range(5):
             self.tree.resizeColumnToContents(col)
-        self.tree.setCurrentItem(None)
+        self.tree.setCurrentIndex(QModelIndex())  # no current row
         em = self.fontMetrics().horizontalAdvance("M")
         self.tree.setMinimumWidth(em * 64)
         self.tree.setWordWrap(True)

@@ -393,7 +393,8 @@ class TimelinePane(QWidget):
         )
         if not wanted:
             if self.email_view(row) is not None:
-                self.view.setIndexWidget(index, None)
+                # Qt removes the widget when given None; PySide6's stub leaves None out.
+                self.view.setIndexWidget(index, None)  # type: ignore[arg-type]
             return
         if self.email_view(row) is not None or not isinstance(item, TimelineEntry):
             return
@@ -408,12 +409,12 @@ class TimelinePane(QWidget):
         )
         persistent = QPersistentModelIndex(index)
         body.height_changed.connect(lambda: self._body_resized(persistent))
-        body.header_clicked.connect(lambda: self._toggle(QModelIndex(persistent)))
+        body.header_clicked.connect(lambda: self._toggle(self.model.index(persistent.row(), 0)))
         self.view.setIndexWidget(index, body)
 
     def _body_resized(self, index: QPersistentModelIndex) -> None:
         if index.isValid():
-            self.delegate.sizeHintChanged.emit(QModelIndex(index))
+            self.delegate.sizeHintChanged.emit(self.model.index(index.row(), 0))
 
     def _restore_bodies(self) -> None:
         """After a reload, put the views back over HTML emails that stayed expanded."""

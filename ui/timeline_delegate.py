@@ -41,6 +41,7 @@ from ui.marks import channel_color, channel_label, is_dark, mix, muted_color, pi
 from ui.models import (
     DayHeader,
     ExpandedRole,
+    Loading,
     RowRole,
     TermsRole,
     ThreadRole,
@@ -48,7 +49,7 @@ from ui.models import (
     summary,
 )
 from ui.safe_text import SafeDocument, esc, tip
-from ui.widgets import bold, small_font
+from ui.widgets import bold, paint_placeholder, small_font
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 _DOC_CACHE = 300
@@ -135,7 +136,8 @@ class TimelineDelegate(QStyledItemDelegate):
         return max(1, self._view.viewport().width())
 
     def _content_left(self, m: dict[str, Any], rect: QRect) -> int:
-        return rect.left() + m["pad_h"] + m["icon"] + m["gap"] + m["time_w"]
+        left: int = rect.left() + m["pad_h"] + m["icon"] + m["gap"] + m["time_w"]
+        return left
 
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
         m = self._metrics(option)
@@ -143,13 +145,15 @@ class TimelineDelegate(QStyledItemDelegate):
         width = self._width()
         if isinstance(item, DayHeader):
             return QSize(_NARROW, m["sfm"].height() + m["pad_v"] * 2 + round(m["lh"] * 0.6))
+        if isinstance(item, Loading):
+            return QSize(_NARROW, m["lh"] + m["pad_v"] * 2)
         if not isinstance(item, TimelineEntry):
             return QSize(_NARROW, m["lh"])
         height = m["lh"] + m["pad_v"] * 2
         if item.event.order is not None and item.event.order.lines:
             height += m["sfm"].height()
         if self._expanded(index):
-            body = self._view.indexWidget(QModelIndex(index))
+            body = self._view.indexWidget(index)
             if isinstance(body, EmailBodyView):  # an HTML email: its own view covers the row
                 return QSize(_NARROW, max(height, body.height_for(width)))
             doc = self._document(item, index, option, width)
@@ -181,10 +185,14 @@ class TimelineDelegate(QStyledItemDelegate):
                 self._paint_header(painter, option, item)
             elif isinstance(item, TimelineEntry):
                 self._paint_entry(painter, option, index, item)
+            elif isinstance(item, Loading):
+                paint_placeholder(painter, option, item.label)
         finally:
             painter.restore()
 
-    def _paint_header(self, painter: QPainter, option: QStyleOptionViewItem, item: DayHeader):
+    def _paint_header(
+        self, painter: QPainter, option: QStyleOptionViewItem, item: DayHeader
+    ) -> None:
         m = self._metrics(option)
         pal = option.palette
         rect = option.rect

@@ -90,7 +90,7 @@ class WaitingModel(QAbstractTableModel):
         self._db = db
         self._tz = tz
         self._now = now
-        self.sort = "newest"
+        self.sort_by = "newest"
         self.rows: list[WaitingRow] = []
         self._loader = _Loader(self)
 
@@ -100,7 +100,7 @@ class WaitingModel(QAbstractTableModel):
 
     def reload(self, *, background: bool = True) -> None:
         """Read the list again (on a reader unless ``background`` is False)."""
-        now, sort, limit = self._now(), self.sort, self.LIMIT
+        now, sort, limit = self._now(), self.sort_by, self.LIMIT
 
         def fetch() -> list[WaitingRow]:
             with self._db.session() as session:
@@ -230,7 +230,7 @@ class WaitingPane(QWidget):
     # --- reading -----------------------------------------------------------------------------
 
     def _sort_changed(self, _index: int) -> None:
-        self.model.sort = str(self.sort_box.currentData())
+        self.model.sort_by = str(self.sort_box.currentData())
         self.model.reload()
 
     def _loaded(self) -> None:

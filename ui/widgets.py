@@ -7,9 +7,9 @@ both icon buttons.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize
-from PySide6.QtGui import QFont, QGuiApplication
-from PySide6.QtWidgets import QLabel, QLineEdit, QToolButton, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QFont, QGuiApplication, QPainter
+from PySide6.QtWidgets import QLabel, QLineEdit, QStyleOptionViewItem, QToolButton, QWidget
 
 from ui.marks import icon, muted_color
 from ui.safe_text import plain_label, rich_label
@@ -30,6 +30,15 @@ def bold(font: QFont, weight: QFont.Weight = QFont.Weight.DemiBold) -> QFont:
     out = QFont(font)
     out.setWeight(weight)
     return out
+
+
+def paint_placeholder(painter: QPainter, option: QStyleOptionViewItem, text: str) -> None:
+    """Paint a list's placeholder row ("Loading…"): small, muted, centred."""
+    painter.save()
+    painter.setFont(small_font(option.font))
+    painter.setPen(muted_color(option.palette))
+    painter.drawText(option.rect, Qt.AlignmentFlag.AlignCenter, text)
+    painter.restore()
 
 
 def muted_label(text: str = "", *, small: bool = True, rich: bool = False) -> QLabel:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import decimal
 import hashlib
 import json
 import logging
@@ -23,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
 from app import erasure, fingerprint, identity, language, mappings, mentions, settings
 from app.db import Database, RunLock, is_environmental, retry_when_busy
-from app.errors import Cancelled, FormatError, UserFacingError
+from app.errors import BadRecordError, Cancelled, FormatError, UserFacingError
 from app.models import (
     Event,
     EventParticipant,
@@ -253,6 +254,37 @@ class _Pending:
 
 _Known = dict[tuple[str, str], tuple[int, str, str]]
 
+# What an item's own values can make the write path raise: a record the connector should
+# not have yielded, a number or text the database cannot hold, a key it refuses. Anything
+# else (TypeError, AttributeError, KeyError, a plain ValueError from our code) is a bug:
+# it aborts the import and reaches the crash report, never a silent "problem".
+_DATA_FAULTS: tuple[type[BaseException], ...] = (
+    BadRecordError,
+    OverflowError,
+    UnicodeError,
+    decimal.InvalidOperation,
+    IntegrityError,
+    DataError,
+)
+
+
+def is_data_fault(exc: BaseException) -> bool:
+    """Whether storing an item failed because of the item's data (not our code, not the disk)."""
+    if is_environmental(exc):
+        return False
+    if isinstance(exc, _DATA_FAULTS):
+        return True
+    # A value SQLAlchemy could not bind: the data's fault only if the value itself was bad.
+    return isinstance(exc, StatementError) and isinstance(exc.orig, _DATA_FAULTS)
+
+
+class FileFailedError(UserFacingError):
+    """A file's import stopped part-way; ``report`` counts what was stored before."""
+
+    def __init__(self, message: str, report: FileReport) -> None:
+        super().__init__(message)
+        self.report = report
+
 
 def _existing_events(session: Session, records: Sequence[EventRecord]) -> _Known:
     """(source, external_id) → (event id, content hash, fingerprint) for the records
@@ -359,8 +391,8 @@ class _Writer:
 
         try:
             retry_when_busy(lambda: attempt(False))
-        except (SQLAlchemyError, ValueError, TypeError) as exc:
-            if is_environmental(exc):  # locked, disk full, damaged: not the data's fault
+        except Exception as exc:
+            if not is_data_fault(exc):  # a bug, or locked, disk full, damaged: not the data's
                 raise
             log.info("batch failed (%s); writing it item by item", exc)
             retry_when_busy(lambda: attempt(True))
@@ -429,8 +461,8 @@ class _Writer:
             with session.begin_nested():
                 self._store(session, resolver, record, known, pending)
                 pending.write(session)
-        except (SQLAlchemyError, ValueError, TypeError) as exc:
-            if is_environmental(exc):
+        except Exception as exc:
+            if not is_data_fault(exc):
                 raise
             pending.rewind(mark)
             log.warning("could not store %s: %s", record.locator, exc)
@@ -447,7 +479,7 @@ class _Writer:
         pending: _Pending,
     ) -> None:
         if record.occurred_at.tzinfo is None:
-            raise ValueError(f"{record.locator}: time without a zone")
+            raise BadRecordError(f"{record.locator}: time without a zone")
         if self.suppressor:
             kept = self.suppressor.filter(record)
             if kept is None:  # written by a forgotten customer: it stays forgotten
@@ -825,7 +857,7 @@ def _run(
         writer.write_batch(batch)
         report.status, report.error = "failed", displayable(f"{label}: read error: {exc}")
         _finish(db, report)
-        raise UserFacingError(report.error) from exc
+        raise FileFailedError(report.error, report) from exc
     emit()
     _finish(db, report)
     return report
@@ -961,6 +993,8 @@ def import_paths(
                     should_cancel=should_cancel,
                 )
             )
+        except FileFailedError as exc:  # part of it may be stored: its counts are kept
+            reports.append(exc.report)
         except UserFacingError as exc:
             reports.append(
                 FileReport(

@@ -27,10 +27,20 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
-from app import erasure, fingerprint, identity, language, mappings, mentions, settings
+from app import (
+    erasure,
+    fingerprint,
+    identity,
+    language,
+    mappings,
+    mentions,
+    parse_worker,
+    settings,
+)
 from app.db import Database, RunLock, is_environmental, retry_when_busy
 from app.errors import BadRecordError, Cancelled, FormatError, UserFacingError
 from app.models import (
+    AuditEntry,
     Event,
     EventParticipant,
     ImportProblem,
@@ -60,6 +70,7 @@ from connectors.registry import DATA_ERRORS, display_path, displayable
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+WORKER_BATCH_SIZE = 2000  # a big source parsed in a worker: fewer, larger transactions
 _OWNER_SETTING = {"email": "owner_emails", "phone": "owner_phones", "name": "owner_names"}
 
 
@@ -223,33 +234,67 @@ def index_event(session: Session, event: Event, people: str) -> None:
 
 @dataclass
 class _Pending:
-    """Rows written in bulk at the end of a batch (participants, full-text entries)."""
+    """Rows written in bulk at the end of a batch: new events (through SQLAlchemy Core,
+    one ``executemany``), their participants, full-text entries and mentions.
 
+    A new event's dependent rows name it by its place in ``events`` (a negative
+    placeholder id) until ``write`` inserts the events and learns their ids.
+    """
+
+    events: list[dict[str, Any]] = field(default_factory=list)
     participants: list[dict[str, Any]] = field(default_factory=list)
     fts: list[dict[str, Any]] = field(default_factory=list)
     mentions: list[dict[str, Any]] = field(default_factory=list)
 
-    def mark(self) -> tuple[int, int, int]:
-        return len(self.participants), len(self.fts), len(self.mentions)
+    def mark(self) -> tuple[int, int, int, int]:
+        return len(self.events), len(self.participants), len(self.fts), len(self.mentions)
 
-    def rewind(self, mark: tuple[int, int, int]) -> None:
-        del self.participants[mark[0] :]
-        del self.fts[mark[1] :]
-        del self.mentions[mark[2] :]
+    def rewind(self, mark: tuple[int, int, int, int]) -> None:
+        del self.events[mark[0] :]
+        del self.participants[mark[1] :]
+        del self.fts[mark[2] :]
+        del self.mentions[mark[3] :]
+
+    def add_event(self, row: dict[str, Any]) -> int:
+        """Queue a new event row; returns the placeholder id its dependent rows use."""
+        self.events.append(row)
+        return -len(self.events)
 
     def write(self, session: Session) -> None:
+        if self.events:
+            ids = list(
+                session.scalars(
+                    insert(Event).returning(Event.id, sort_by_parameter_order=True), self.events
+                )
+            )
+            for rows, key in ((self.participants, "event_id"), (self.mentions, "event_id")):
+                for row in rows:
+                    if row[key] < 0:
+                        row[key] = ids[-row[key] - 1]
+            for row in self.fts:
+                if row["id"] < 0:
+                    row["id"] = ids[-row["id"] - 1]
         if self.participants:
             session.execute(insert(EventParticipant), self.participants)
         if self.mentions:
             session.execute(insert(Mention), self.mentions)
-        if self.fts and session.get_bind().dialect.name == "sqlite":
-            session.execute(
-                text("INSERT INTO event_fts(rowid, title, body, people) VALUES (:id, :t, :b, :p)"),
-                self.fts,
-            )
+        write_fts(session, self.fts)
+        self.events.clear()
         self.participants.clear()
         self.fts.clear()
         self.mentions.clear()
+
+
+def write_fts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add new events to the full-text index in one statement (``id``, ``t``, ``b``, ``p``).
+
+    Every full-text write of an import goes through here or ``index_event``.
+    """
+    if rows and session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            text("INSERT INTO event_fts(rowid, title, body, people) VALUES (:id, :t, :b, :p)"),
+            list(rows),
+        )
 
 
 _Known = dict[tuple[str, str], tuple[int, str, str]]
@@ -275,7 +320,9 @@ def is_data_fault(exc: BaseException) -> bool:
     if isinstance(exc, _DATA_FAULTS):
         return True
     # A value SQLAlchemy could not bind: the data's fault only if the value itself was bad.
-    return isinstance(exc, StatementError) and isinstance(exc.orig, _DATA_FAULTS)
+    # A value SQLAlchemy could not bind (a naive time in an order's dates) is the record's;
+    # a TypeError or AttributeError while binding is our code's.
+    return isinstance(exc, StatementError) and isinstance(exc.orig, (*_DATA_FAULTS, ValueError))
 
 
 class FileFailedError(UserFacingError):
@@ -370,12 +417,15 @@ class _Writer:
         self.report = report
         self.owner_hints = owner_hints
         self.cuts = 0  # values cut to their stored size so far
+        # languages a parse worker detected, and sources the producer skipped as known
+        self.produced = parse_worker.Produced()
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
             self.suppressor = erasure.Suppressor(session)
 
     def write_batch(self, items: Sequence[Item]) -> None:
         r = self.report
+        r.duplicates += self.produced.take_known()
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
         cuts = self.cuts
 
@@ -396,11 +446,14 @@ class _Writer:
                 raise
             log.info("batch failed (%s); writing it item by item", exc)
             retry_when_busy(lambda: attempt(True))
+        self.produced.languages.clear()  # every item yielded so far was in this batch
 
     def _write(self, items: Sequence[Item], *, careful: bool) -> None:
         with self.db.session() as session:
             resolver = identity.Resolver(session)
-            known = _existing_events(session, [i for i in items if isinstance(i, EventRecord)])
+            records = [i for i in items if isinstance(i, EventRecord)]
+            known = _existing_events(session, records)
+            resolver.prefetch(p for r in records for p in r.participants)
             pending = _Pending()
             for item in items:
                 if isinstance(item, EventRecord):
@@ -511,21 +564,21 @@ class _Writer:
             self._update(session, resolver, event, record, digest)
             known[(record.source, external_id)] = (event.id, digest, found[2])
             return
-        event = Event(
-            channel=record.channel,
-            source=record.source,
-            external_id=external_id,
-            occurred_at=record.occurred_at.astimezone(UTC),
-            direction=record.direction or "inbound",
-            title=record.title,
-            body=record.text,
-            thread_key=thread_key,
-            details=dict(record.details),
-            content_hash=digest,
-            fingerprint=mark,
-            import_run_id=self.run_id,
-            locator=record.locator,
-        )
+        row: dict[str, Any] = {
+            "channel": record.channel,
+            "source": record.source,
+            "external_id": external_id,
+            "occurred_at": record.occurred_at.astimezone(UTC),
+            "direction": record.direction or "inbound",
+            "title": record.title,
+            "body": record.text,
+            "thread_key": thread_key,
+            "details": dict(record.details),
+            "content_hash": digest,
+            "fingerprint": mark,
+            "import_run_id": self.run_id,
+            "locator": record.locator,
+        }
         automated = bool(record.details.get("automated")) and not self.automated_customers
         owner_sent = False
         links: dict[tuple[int, str], str] = {}
@@ -537,24 +590,37 @@ class _Writer:
             for ident in identities:
                 links.setdefault((ident.id, participant.role), participant.name)
         if record.direction is None:
-            event.direction = "outbound" if owner_sent else "inbound"
-        event.language = language.for_event(event.channel, event.direction, event.title, event.body)
-        _apply_order(event, record)
-        session.add(event)
-        session.flush()
-        known[(record.source, external_id)] = (event.id, digest, mark)
+            row["direction"] = "outbound" if owner_sent else "inbound"
+        row["language"] = self._language(record, row["direction"])
+        if record.order is not None:  # an order and its lines: through the ORM
+            event = Event(**row)
+            _apply_order(event, record)
+            session.add(event)
+            session.flush()
+            event_id = event.id
+        else:  # the common case: one row, inserted in bulk at the end of the batch
+            row["created_at"] = utcnow()
+            event_id = pending.add_event(row)
+        known[(record.source, external_id)] = (event_id, digest, mark)
         pending.participants.extend(
-            {"event_id": event.id, "identity_id": iid, "role": role, "name": name}
+            {"event_id": event_id, "identity_id": iid, "role": role, "name": name}
             for (iid, role), name in links.items()
         )
         pending.fts.append(
-            {"id": event.id, "t": event.title, "b": event.body, "p": _people_text(record)}
+            {"id": event_id, "t": record.title, "b": record.text, "p": _people_text(record)}
         )
         if record.channel in ("email", "chat"):
             pending.mentions.extend(
-                mentions.rows(event.id, event.title, event.body, resolver.region)
+                mentions.rows(event_id, record.title, record.text, resolver.region)
             )
         self.report.added += 1
+
+    def _language(self, record: EventRecord, direction: str) -> str | None:
+        """The record's language: as the parse worker detected it, else detected here."""
+        known = self.produced.languages.get(id(record))
+        if known is not None and known[0] is record and direction != "system":
+            return known[1]
+        return language.for_event(record.channel, direction, record.title, record.text)
 
     def _update(
         self,
@@ -694,14 +760,39 @@ def import_file(
 
     headers = registry.read_headers(path) if registry.mapping_spec(connector.name) else []
     chosen = column_map
+    explicit = bool(format or tz or date_order or column_map)
     with db.session() as session:
         if headers and column_map is None:
             column_map = mappings.saved(session, connector.name, headers)
         options = _options(session, tz, date_order, on_bytes, should_cancel, column_map)
     label = display_path(path)
+    produced = parse_worker.Produced()
+    options = replace(options, on_known=produced.count_known)
+    if connector.name == "maildir":  # its message files stored before are not read again
+        with db.session() as session:
+            options = replace(options, known_locators=_stored_locators(session, path))
+    unchanged = _unchanged_since_import(db, path, label, connector.name, explicit)
+    if unchanged is not None:
+        produced.known, notice = unchanged
+
+        def produce() -> Iterable[Item]:
+            return [Notice(notice)]
+
+    elif parse_worker.worth_a_worker(path):  # a big source: parse on the other core
+        run_options = options
+
+        def produce() -> Iterable[Item]:
+            return parse_worker.items_from_worker(connector.name, path, run_options, produced)
+
+        batch_size = WORKER_BATCH_SIZE if batch_size == BATCH_SIZE else batch_size
+    else:
+
+        def produce() -> Iterable[Item]:
+            return connector.parse(path, options)
+
     report = import_items(
         db,
-        lambda: connector.parse(path, options),
+        produce,
         label=label,
         format=connector.name,
         progress=progress,
@@ -710,12 +801,69 @@ def import_file(
         byte_state=byte_state,
         owner_hints=owner_hints,
         clean_text=label != str(path),
+        produced=produced,
     )
     if headers and chosen and report.status == "done":
         # A mapping the user gave that worked is remembered for this header set.
         with db.session() as session:
             mappings.save(session, connector.name, headers, chosen)
     return report
+
+
+def _stored_locators(session: Session, path: Path) -> frozenset[str]:
+    """The locators of the messages of the Maildir ``path`` stored before (a Maildir file
+    keeps its name and content for life: one seen before needs no reading)."""
+    prefix = f"{path.name}/"
+    rows = session.scalars(
+        select(Event.locator).where(
+            Event.source == "email", Event.locator.startswith(prefix, autoescape=True)
+        )
+    )
+    return frozenset(rows)
+
+
+def _unchanged_since_import(
+    db: Database, path: Path, label: str, format: str, explicit: bool
+) -> tuple[int, str] | None:
+    """For an mbox imported whole before and not touched since: (its items, a notice).
+
+    Nobody may have been forgotten since that import (``app.erasure``): then the file is
+    read again, so the report says how many of its items are held back.
+
+    "Not touched" is the file's change time (which no copy or ``touch`` can set back)
+    and modification time both before the start of the last completed import of the
+    same path; the options must be the defaults (nothing chosen for this import).
+    """
+    if format != "mbox" or explicit:
+        return None
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    changed = datetime.fromtimestamp(max(info.st_mtime, info.st_ctime), UTC)
+    with db.session() as session:
+        run = session.scalars(
+            select(ImportRun)
+            .where(ImportRun.path == label, ImportRun.format == format)
+            .where(ImportRun.finished_at.is_not(None))
+            .order_by(ImportRun.id.desc())
+            .limit(1)
+        ).first()
+        if run is None or run.status != "done" or changed >= run.started_at:
+            return None
+        erased = session.scalar(  # a customer forgotten since: read it, to say what is held back
+            select(AuditEntry.id)
+            .where(AuditEntry.action == "erasure", AuditEntry.at >= run.started_at)
+            .limit(1)
+        )
+        if erased is not None:
+            return None
+        count = run.added + run.duplicates + run.updated
+        when = run.started_at
+    return count, (
+        f"unchanged since its import on {when:%Y-%m-%d %H:%M} UTC: not read again "
+        f"({count:,} items already stored)"
+    )
 
 
 def import_items(
@@ -730,6 +878,7 @@ def import_items(
     byte_state: list[int] | None = None,
     owner_hints: bool = True,
     clean_text: bool = False,
+    produced: parse_worker.Produced | None = None,
 ) -> FileReport:
     """Store a stream of items as one import run (the core of ``import_file``).
 
@@ -746,6 +895,8 @@ def import_items(
             owner settings (False when the user chose in the import dialog).
         clean_text: the source's name is not valid UTF-8: escape undecodable bytes
             in every text the items carry (locators and problems always are).
+        produced: filled in by the producer as it yields: languages a parse worker
+            detected (others are detected here), sources skipped as stored before.
 
     Raises:
         FormatError, UserFacingError: the producer failed before yielding anything
@@ -763,7 +914,16 @@ def import_items(
         raise error from exc
     try:
         return _run(
-            db, report, items, progress, should_cancel, batch_size, state, owner_hints, clean_text
+            db,
+            report,
+            items,
+            progress,
+            should_cancel,
+            batch_size,
+            state,
+            owner_hints,
+            clean_text,
+            parse_worker.Produced() if produced is None else produced,
         )
     except BaseException as exc:
         # A bug, an interrupt, or the database failing under us (locked, full,
@@ -806,10 +966,12 @@ def _run(
     state: list[int],
     owner_hints: bool,
     clean_text: bool,
+    produced: parse_worker.Produced,
 ) -> FileReport:
     label = report.path
     assert report.run_id is not None
     writer = _Writer(db, report.run_id, report, owner_hints=owner_hints)
+    writer.produced = produced
     items_seen = 0
 
     def emit() -> None:

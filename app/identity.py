@@ -336,6 +336,7 @@ class Resolver:
         self.owner = OwnerSet.load(session)
         self._cache: dict[tuple[str, str, str], Identity] = {}
         self._absent: set[tuple[str, str, str]] = set()  # not stored when prefetched
+        self._held: list[Customer] = []  # customers prefetched, kept in the session's map
         self._links: dict[int, list[int]] = {}
         self._named: set[int] = set()
         self.touched_customers: set[int] = set()
@@ -414,6 +415,13 @@ class Resolver:
             for identity_id, customer_id in rows:
                 links[identity_id].append(customer_id)
         self._links.update(links)
+        customer_ids = sorted({c for found_ids in links.values() for c in found_ids})
+        for start in range(0, len(customer_ids), 500):  # held: the session's map is weak
+            self._held.extend(
+                self.session.scalars(
+                    select(Customer).where(Customer.id.in_(customer_ids[start : start + 500]))
+                )
+            )
 
     def _customers(self, identity: Identity) -> list[int]:
         found = self._links.get(identity.id)
@@ -587,6 +595,8 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             ).group_by(per_event.c.cid)
         ).all()
         found = {row[0]: row for row in rows}
+        # loaded in one query (held here: the session's identity map is weak), not one by one
+        held = list(session.scalars(select(Customer).where(Customer.id.in_(chunk))))
         for cid in chunk:
             customer = session.get(Customer, cid)
             if customer is None:
@@ -595,6 +605,7 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             customer.event_count = int(row[1]) if row else 0
             customer.first_seen = _aware(row[2]) if row else None
             customer.last_seen = _aware(row[3]) if row else None
+        del held
     session.flush()
     from app import waiting  # who waits for a reply is kept in step with the same customers
 

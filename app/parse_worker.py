@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from app.errors import Cancelled
 from app.records import EventRecord, Item, ParseOptions
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def items_from_worker(
     try:
         while True:
             if options.should_cancel is not None and options.should_cancel():
-                return
+                raise Cancelled
             try:
                 message = channel.get(timeout=0.2)
             except queue.Empty:

@@ -201,14 +201,11 @@ def mail_fingerprint(record: EventRecord) -> str:
     return fingerprint.mail_fingerprint(min(senders, default=""), sent_at, record.text)
 
 
-def _lookup_ids(record: EventRecord) -> tuple[str, ...]:
+def _lookup_ids(record: EventRecord, mark: str) -> tuple[str, ...]:
     """The keys an incoming record may be stored under (an email's alternate one too)."""
     if record.source != "email":
         return (record.external_id,)
-    return (
-        record.external_id,
-        fingerprint.alternate_id(record.external_id, mail_fingerprint(record)),
-    )
+    return (record.external_id, fingerprint.alternate_id(record.external_id, mark))
 
 
 def _people_text(record: EventRecord) -> str:
@@ -335,13 +332,19 @@ class FileFailedError(UserFacingError):
         self.report = report
 
 
-def _existing_events(session: Session, records: Sequence[EventRecord]) -> _Known:
+def _existing_events(
+    session: Session, records: Sequence[EventRecord], marks: Callable[[EventRecord], str]
+) -> _Known:
     """(source, external_id) → (event id, content hash, fingerprint) for the records
-    already stored (for an email, under its Message-ID or its alternate key)."""
+    already stored (for an email, under its Message-ID or its alternate key).
+
+    Args:
+        records: as ``_store`` will key them: after the size bounds.
+        marks: a record's mail fingerprint.
+    """
     by_source: dict[str, list[str]] = {}
     for record in records:
-        # keyed as ``_store`` will key it: after the size bounds
-        by_source.setdefault(record.source, []).extend(_lookup_ids(bound_record(record)[0]))
+        by_source.setdefault(record.source, []).extend(_lookup_ids(record, marks(record)))
     found: _Known = {}
     for source, ids in by_source.items():
         unique = list(dict.fromkeys(ids))
@@ -421,6 +424,7 @@ class _Writer:
         self.cuts = 0  # values cut to their stored size so far
         # languages a parse worker detected, and sources the producer skipped as known
         self.produced = parse_worker.Produced()
+        self._marks: dict[int, tuple[EventRecord, str]] = {}  # id(record) → its fingerprint
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
             self.suppressor = erasure.Suppressor(session)
@@ -452,14 +456,16 @@ class _Writer:
 
     def _write(self, items: Sequence[Item], *, careful: bool) -> None:
         with self.db.session() as session:
+            self._marks.clear()
             resolver = identity.Resolver(session)
-            records = [i for i in items if isinstance(i, EventRecord)]
-            known = _existing_events(session, records)
+            bounded = {id(i): bound_record(i) for i in items if isinstance(i, EventRecord)}
+            records = [record for record, _cuts in bounded.values()]
+            known = _existing_events(session, records, self._mark)
             resolver.prefetch(p for r in records for p in r.participants)
             pending = _Pending()
             for item in items:
                 if isinstance(item, EventRecord):
-                    item, cuts = bound_record(item)
+                    item, cuts = bounded[id(item)]
                     for cut in cuts:
                         self._cut(cut)
                 if isinstance(item, Problem):
@@ -469,6 +475,7 @@ class _Writer:
                 elif isinstance(item, OwnerHint):
                     if self.owner_hints and self._owner_hint(session, item):
                         resolver = identity.Resolver(session)
+                        resolver.prefetch(p for r in records for p in r.participants)
                 elif careful:
                     self._careful(session, resolver, item, known, pending)
                 else:
@@ -480,6 +487,13 @@ class _Writer:
             run.added, run.duplicates = self.report.added, self.report.duplicates
             run.updated, run.problem_count = self.report.updated, len(self.report.problems)
             run.notices = "\n".join(self.report.notices)
+
+    def _mark(self, record: EventRecord) -> str:
+        """``mail_fingerprint(record)``, computed once per record in a batch."""
+        found = self._marks.get(id(record))
+        if found is None or found[0] is not record:
+            found = self._marks[id(record)] = (record, mail_fingerprint(record))
+        return found[1]
 
     def _cut(self, notice: str) -> None:
         """Tell that a value was cut to its stored size (the first ``MAX_PROBLEMS`` of them)."""
@@ -542,7 +556,7 @@ class _Writer:
                 return
             record = kept
         digest = content_hash(record)
-        mark = mail_fingerprint(record)
+        mark = self._mark(record)
         external_id = record.external_id
         found = known.get((record.source, external_id))
         if found is not None and mark and found[2] and found[2] != mark:

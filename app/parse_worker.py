@@ -1,8 +1,9 @@
 """Parsing in a worker process, so an import uses two cores: one parses, one writes.
 
 ``items_from_worker`` starts a process (``spawn``: safe beside Qt's threads) that
-runs a connector over a source, detects each message's language (py3langid is
-the slowest step after parsing) and sends the items back in chunks through a
+runs a connector over a source, detects each message's language while the
+writer is the slower of the two (py3langid is the slowest step after parsing;
+otherwise the writer detects it) and sends the items back in chunks through a
 bounded queue, so memory stays flat whatever the source's size. The importing
 process stays the one writer: it takes the items as if the connector ran in
 place, so problems, notices, owner hints, progress and the write path's rules
@@ -43,6 +44,7 @@ MESSAGE_SECONDS = 2.0  # one email message may take this long to parse, no more
 # Below this size a worker's start (about half a second) costs more than it saves.
 MIN_BYTES = 8_000_000
 MIN_FILES = 2_000
+_NOT_DETECTED = "?"  # a record whose language the worker left to the writer
 
 
 @dataclass
@@ -127,7 +129,7 @@ def items_from_worker(
                 if known and options.on_known is not None:
                     options.on_known(known)
                 for item, lang in chunk:
-                    if isinstance(item, EventRecord):
+                    if isinstance(item, EventRecord) and lang is not _NOT_DETECTED:
                         produced.languages[id(item)] = (item, lang)
                     yield item
             elif kind == "error":
@@ -167,13 +169,15 @@ def _work(connector_name: str, path: str, options: ParseOptions, channel: Any) -
     if hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _too_slow)
         mail.time_budget = MESSAGE_SECONDS
-    chunk: list[tuple[Item, str | None]] = []
+    chunk: list[tuple[Item, str | None]] = []  # (item, its language or _NOT_DETECTED)
     try:
         connector = registry.get(connector_name)
         worker_options = replace(options, progress=on_bytes, on_known=on_known)
         for item in connector.parse(Path(path), worker_options):
-            lang = None
-            if isinstance(item, EventRecord):
+            lang: str | None = _NOT_DETECTED
+            # The worker detects languages while the writer is the slower of the two (chunks
+            # wait in the queue); when the writer waits for chunks, it detects them itself.
+            if isinstance(item, EventRecord) and _queued(channel) >= QUEUE_CHUNKS // 4:
                 lang = language.for_event(
                     item.channel, item.direction or "inbound", item.title, item.text
                 )
@@ -188,6 +192,14 @@ def _work(connector_name: str, path: str, options: ParseOptions, channel: Any) -
         channel.put(("error", _sendable(exc), traceback.format_exc()))
     channel.close()
     channel.join_thread()
+
+
+def _queued(channel: Any) -> int:
+    """Chunks waiting in the queue (as many as it holds where the system cannot say)."""
+    try:
+        return int(channel.qsize())
+    except NotImplementedError:  # macOS: no sem_getvalue
+        return QUEUE_CHUNKS
 
 
 def _sendable(exc: BaseException) -> BaseException:

@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,7 @@ from connectors.registry import DATA_ERRORS, display_path, displayable
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+UNCHANGED_FOR = timedelta(seconds=2)
 WORKER_BATCH_SIZE = 2000  # a big source parsed in a worker: fewer, larger transactions
 _OWNER_SETTING = {"email": "owner_emails", "phone": "owner_phones", "name": "owner_names"}
 
@@ -794,7 +795,7 @@ def import_file(
         def produce() -> Iterable[Item]:
             return [Notice(notice)]
 
-    elif parse_worker.worth_a_worker(path):  # a big source: parse on the other core
+    elif parse_worker.worth_a_worker(path, len(options.known_locators)):  # the other core
         run_options = options
 
         def produce() -> Iterable[Item]:
@@ -847,8 +848,9 @@ def _unchanged_since_import(
     read again, so the report says how many of its items are held back.
 
     "Not touched" is the file's change time (which no copy or ``touch`` can set back)
-    and modification time both before the start of the last completed import of the
-    same path; the options must be the defaults (nothing chosen for this import).
+    and modification time both ``UNCHANGED_FOR`` before the start of the last completed
+    import of the same path (file times tick coarsely: mail appended just as that import
+    began is read again); the options must be the defaults (nothing chosen for this import).
     """
     if format != "mbox" or explicit:
         return None
@@ -865,7 +867,7 @@ def _unchanged_since_import(
             .order_by(ImportRun.id.desc())
             .limit(1)
         ).first()
-        if run is None or run.status != "done" or changed >= run.started_at:
+        if run is None or run.status != "done" or changed >= run.started_at - UNCHANGED_FOR:
             return None
         erased = session.scalar(  # a customer forgotten since: read it, to say what is held back
             select(AuditEntry.id)

@@ -64,9 +64,15 @@ class Produced:
         return count
 
 
-def worth_a_worker(path: Path) -> bool:
+def worth_a_worker(path: Path, known: int = 0) -> bool:
     """Whether ``path`` is big enough to parse in a worker process (a big file, or a
-    folder tree of many files; counted without reading a single file)."""
+    folder tree of many files; counted without reading a single file).
+
+    Args:
+        path: the source.
+        known: how many of a folder's files were stored before (skipped unread, so
+            only the others count).
+    """
     if os.environ.get("THREADLINE_PARSE_WORKER") == "0" or getattr(sys, "frozen", False):
         return False  # switched off, or a frozen bundle (no interpreter to spawn)
     try:
@@ -75,7 +81,7 @@ def worth_a_worker(path: Path) -> bool:
         seen = 0
         for _root, _dirs, files in os.walk(path):
             seen += len(files)
-            if seen >= MIN_FILES:
+            if seen >= MIN_FILES + known:
                 return True
     except OSError:
         return False
@@ -214,4 +220,3 @@ def _too_slow(_signum: int, _frame: object) -> None:
     from connectors.mail import MessageTooSlowError
 
     raise MessageTooSlowError(f"took longer than {MESSAGE_SECONDS:g} s to read; skipped")
-

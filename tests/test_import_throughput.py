@@ -4,14 +4,17 @@ and the per-message time budget. Results must be the same as the plain path's.""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from app import parse_worker
+from app import ingest, parse_worker
 from app.db import Database, open_database
 from app.ingest import import_file
 from app.models import Event, ImportProblem
@@ -142,8 +145,9 @@ _MBOX_MESSAGE = (
 
 
 def test_an_unchanged_mbox_is_not_read_again_and_a_changed_one_is(
-    tmp_path: Path, db: Database
+    tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(ingest, "UNCHANGED_FOR", timedelta(0))  # no waiting in a test
     path = tmp_path / "mail.mbox"
     path.write_text("".join(_MBOX_MESSAGE.format(n=n) for n in range(5)), encoding="utf-8")
     assert import_file(db, path).added == 5
@@ -152,6 +156,8 @@ def test_an_unchanged_mbox_is_not_read_again_and_a_changed_one_is(
     assert any("not read again" in n for n in again.notices)
     with path.open("a", encoding="utf-8") as fh:  # mail arrives: the file changed
         fh.write(_MBOX_MESSAGE.format(n=5))
+    later = time.time() + 60  # the file system's clock ticks coarsely: make "later" plain
+    os.utime(path, (later, later))
     third = import_file(db, path)
     assert (third.added, third.duplicates) == (1, 5)
     assert not any("not read again" in n for n in third.notices)

@@ -27,6 +27,13 @@ class AmbiguousError(UserFacingError):
     """A name matched more than one customer."""
 
 
+class BadRecordError(ThreadlineError):
+    """An item a connector yielded cannot be stored as it is (a time without a zone).
+
+    The import records it as a problem with the item's location and goes on.
+    """
+
+
 class Cancelled(ThreadlineError):
     """The user cancelled a long operation."""
 

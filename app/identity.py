@@ -335,6 +335,8 @@ class Resolver:
         self.region = settings.get(session, "region")
         self.owner = OwnerSet.load(session)
         self._cache: dict[tuple[str, str, str], Identity] = {}
+        self._absent: set[tuple[str, str, str]] = set()  # not stored when prefetched
+        self._held: list[Customer] = []  # customers prefetched, kept in the session's map
         self._links: dict[int, list[int]] = {}
         self._named: set[int] = set()
         self.touched_customers: set[int] = set()
@@ -344,7 +346,7 @@ class Resolver:
     def _identity(self, key: ContactKey, name: str, source: str) -> tuple[Identity, bool]:
         cache_key = (key.kind, key.platform, key.value)
         identity = self._cache.get(cache_key)
-        if identity is None:
+        if identity is None and cache_key not in self._absent:
             identity = self.session.scalar(
                 select(Identity).where(
                     Identity.kind == key.kind,
@@ -372,6 +374,54 @@ class Resolver:
             self._links[identity.id] = []
         self._cache[cache_key] = identity
         return identity, created
+
+    def prefetch(self, participants: Iterable[Participant]) -> None:
+        """Load the stored identities of many participants, and their customers, in a few
+        queries (a batch of an import), so ``resolve`` finds them in the cache."""
+        wanted: dict[tuple[str, str, str], None] = {}
+        for participant in participants:
+            for key in contact_keys(participant, self.region):
+                cache_key = (key.kind, key.platform, key.value)
+                if cache_key not in self._cache:
+                    wanted[cache_key] = None
+        values = sorted({value for _kind, _platform, value in wanted})
+        kinds = sorted({kind for kind, _platform, _value in wanted})
+        platforms = sorted({platform for _kind, platform, _value in wanted})
+        found: list[Identity] = []
+        for start in range(0, len(values), 500):
+            found.extend(
+                self.session.scalars(
+                    select(Identity).where(  # the (kind, platform, value) index, probed
+                        Identity.kind.in_(kinds),
+                        Identity.platform.in_(platforms),
+                        Identity.value.in_(values[start : start + 500]),
+                    )
+                )
+            )
+        fresh = [i for i in found if (i.kind, i.platform, i.value) in wanted]
+        self._absent.update(wanted)
+        for identity in fresh:
+            stored = (identity.kind, identity.platform, identity.value)
+            self._cache[stored] = identity
+            self._absent.discard(stored)
+        ids = sorted(i.id for i in fresh if i.id not in self._links)
+        links: dict[int, list[int]] = {i: [] for i in ids}
+        for start in range(0, len(ids), 500):
+            rows = self.session.execute(
+                select(CustomerIdentity.identity_id, CustomerIdentity.customer_id)
+                .where(CustomerIdentity.identity_id.in_(ids[start : start + 500]))
+                .order_by(CustomerIdentity.identity_id, CustomerIdentity.customer_id)
+            )
+            for identity_id, customer_id in rows:
+                links[identity_id].append(customer_id)
+        self._links.update(links)
+        customer_ids = sorted({c for found_ids in links.values() for c in found_ids})
+        for start in range(0, len(customer_ids), 500):  # held: the session's map is weak
+            self._held.extend(
+                self.session.scalars(
+                    select(Customer).where(Customer.id.in_(customer_ids[start : start + 500]))
+                )
+            )
 
     def _customers(self, identity: Identity) -> list[int]:
         found = self._links.get(identity.id)
@@ -545,6 +595,8 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             ).group_by(per_event.c.cid)
         ).all()
         found = {row[0]: row for row in rows}
+        # loaded in one query (held here: the session's identity map is weak), not one by one
+        held = list(session.scalars(select(Customer).where(Customer.id.in_(chunk))))
         for cid in chunk:
             customer = session.get(Customer, cid)
             if customer is None:
@@ -553,6 +605,7 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             customer.event_count = int(row[1]) if row else 0
             customer.first_seen = _aware(row[2]) if row else None
             customer.last_seen = _aware(row[3]) if row else None
+        del held
     session.flush()
     from app import waiting  # who waits for a reply is kept in step with the same customers
 

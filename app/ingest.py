@@ -13,23 +13,34 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import decimal
 import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
-from app import erasure, fingerprint, identity, language, mappings, mentions, settings
+from app import (
+    erasure,
+    fingerprint,
+    identity,
+    language,
+    mappings,
+    mentions,
+    parse_worker,
+    settings,
+)
 from app.db import Database, RunLock, is_environmental, retry_when_busy
-from app.errors import Cancelled, FormatError, UserFacingError
+from app.errors import BadRecordError, Cancelled, FormatError, UserFacingError
 from app.models import (
+    AuditEntry,
     Event,
     EventParticipant,
     ImportProblem,
@@ -59,6 +70,8 @@ from connectors.registry import DATA_ERRORS, display_path, displayable
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+UNCHANGED_FOR = timedelta(seconds=2)
+WORKER_BATCH_SIZE = 2000  # a big source parsed in a worker: fewer, larger transactions
 _OWNER_SETTING = {"email": "owner_emails", "phone": "owner_phones", "name": "owner_names"}
 
 
@@ -189,14 +202,11 @@ def mail_fingerprint(record: EventRecord) -> str:
     return fingerprint.mail_fingerprint(min(senders, default=""), sent_at, record.text)
 
 
-def _lookup_ids(record: EventRecord) -> tuple[str, ...]:
+def _lookup_ids(record: EventRecord, mark: str) -> tuple[str, ...]:
     """The keys an incoming record may be stored under (an email's alternate one too)."""
     if record.source != "email":
         return (record.external_id,)
-    return (
-        record.external_id,
-        fingerprint.alternate_id(record.external_id, mail_fingerprint(record)),
-    )
+    return (record.external_id, fingerprint.alternate_id(record.external_id, mark))
 
 
 def _people_text(record: EventRecord) -> str:
@@ -222,45 +232,120 @@ def index_event(session: Session, event: Event, people: str) -> None:
 
 @dataclass
 class _Pending:
-    """Rows written in bulk at the end of a batch (participants, full-text entries)."""
+    """Rows written in bulk at the end of a batch: new events (through SQLAlchemy Core,
+    one ``executemany``), their participants, full-text entries and mentions.
 
+    A new event's dependent rows name it by its place in ``events`` (a negative
+    placeholder id) until ``write`` inserts the events and learns their ids.
+    """
+
+    events: list[dict[str, Any]] = field(default_factory=list)
     participants: list[dict[str, Any]] = field(default_factory=list)
     fts: list[dict[str, Any]] = field(default_factory=list)
     mentions: list[dict[str, Any]] = field(default_factory=list)
 
-    def mark(self) -> tuple[int, int, int]:
-        return len(self.participants), len(self.fts), len(self.mentions)
+    def mark(self) -> tuple[int, int, int, int]:
+        return len(self.events), len(self.participants), len(self.fts), len(self.mentions)
 
-    def rewind(self, mark: tuple[int, int, int]) -> None:
-        del self.participants[mark[0] :]
-        del self.fts[mark[1] :]
-        del self.mentions[mark[2] :]
+    def rewind(self, mark: tuple[int, int, int, int]) -> None:
+        del self.events[mark[0] :]
+        del self.participants[mark[1] :]
+        del self.fts[mark[2] :]
+        del self.mentions[mark[3] :]
+
+    def add_event(self, row: dict[str, Any]) -> int:
+        """Queue a new event row; returns the placeholder id its dependent rows use."""
+        self.events.append(row)
+        return -len(self.events)
 
     def write(self, session: Session) -> None:
+        if self.events:
+            # The transaction began with BEGIN IMMEDIATE: this is the only writer, so the
+            # next ids are known and one plain executemany does (RETURNING costs more).
+            top = session.scalar(select(func.max(Event.id))) or 0
+            ids = list(range(top + 1, top + 1 + len(self.events)))
+            for event_id, row in zip(ids, self.events, strict=True):
+                row["id"] = event_id
+            session.execute(insert(Event), self.events)
+            for rows, key in ((self.participants, "event_id"), (self.mentions, "event_id")):
+                for row in rows:
+                    if row[key] < 0:
+                        row[key] = ids[-row[key] - 1]
+            for row in self.fts:
+                if row["id"] < 0:
+                    row["id"] = ids[-row["id"] - 1]
         if self.participants:
             session.execute(insert(EventParticipant), self.participants)
         if self.mentions:
             session.execute(insert(Mention), self.mentions)
-        if self.fts and session.get_bind().dialect.name == "sqlite":
-            session.execute(
-                text("INSERT INTO event_fts(rowid, title, body, people) VALUES (:id, :t, :b, :p)"),
-                self.fts,
-            )
+        write_fts(session, self.fts)
+        self.events.clear()
         self.participants.clear()
         self.fts.clear()
         self.mentions.clear()
 
 
+def write_fts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add new events to the full-text index in one statement (``id``, ``t``, ``b``, ``p``).
+
+    Every full-text write of an import goes through here or ``index_event``.
+    """
+    if rows and session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            text("INSERT INTO event_fts(rowid, title, body, people) VALUES (:id, :t, :b, :p)"),
+            list(rows),
+        )
+
+
 _Known = dict[tuple[str, str], tuple[int, str, str]]
 
+# What an item's own values can make the write path raise: a record the connector should
+# not have yielded, a number or text the database cannot hold, a key it refuses. Anything
+# else (TypeError, AttributeError, KeyError, a plain ValueError from our code) is a bug:
+# it aborts the import and reaches the crash report, never a silent "problem".
+_DATA_FAULTS: tuple[type[BaseException], ...] = (
+    BadRecordError,
+    OverflowError,
+    UnicodeError,
+    decimal.InvalidOperation,
+    IntegrityError,
+    DataError,
+)
 
-def _existing_events(session: Session, records: Sequence[EventRecord]) -> _Known:
+
+def is_data_fault(exc: BaseException) -> bool:
+    """Whether storing an item failed because of the item's data (not our code, not the disk)."""
+    if is_environmental(exc):
+        return False
+    if isinstance(exc, _DATA_FAULTS):
+        return True
+    # A value SQLAlchemy could not bind: the data's fault only if the value itself was bad.
+    # A value SQLAlchemy could not bind (a naive time in an order's dates) is the record's;
+    # a TypeError or AttributeError while binding is our code's.
+    return isinstance(exc, StatementError) and isinstance(exc.orig, (*_DATA_FAULTS, ValueError))
+
+
+class FileFailedError(UserFacingError):
+    """A file's import stopped part-way; ``report`` counts what was stored before."""
+
+    def __init__(self, message: str, report: FileReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def _existing_events(
+    session: Session, records: Sequence[EventRecord], marks: Callable[[EventRecord], str]
+) -> _Known:
     """(source, external_id) → (event id, content hash, fingerprint) for the records
-    already stored (for an email, under its Message-ID or its alternate key)."""
+    already stored (for an email, under its Message-ID or its alternate key).
+
+    Args:
+        records: as ``_store`` will key them: after the size bounds.
+        marks: a record's mail fingerprint.
+    """
     by_source: dict[str, list[str]] = {}
     for record in records:
-        # keyed as ``_store`` will key it: after the size bounds
-        by_source.setdefault(record.source, []).extend(_lookup_ids(bound_record(record)[0]))
+        by_source.setdefault(record.source, []).extend(_lookup_ids(record, marks(record)))
     found: _Known = {}
     for source, ids in by_source.items():
         unique = list(dict.fromkeys(ids))
@@ -338,12 +423,16 @@ class _Writer:
         self.report = report
         self.owner_hints = owner_hints
         self.cuts = 0  # values cut to their stored size so far
+        # languages a parse worker detected, and sources the producer skipped as known
+        self.produced = parse_worker.Produced()
+        self._marks: dict[int, tuple[EventRecord, str]] = {}  # id(record) → its fingerprint
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
             self.suppressor = erasure.Suppressor(session)
 
     def write_batch(self, items: Sequence[Item]) -> None:
         r = self.report
+        r.duplicates += self.produced.take_known()
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
         cuts = self.cuts
 
@@ -359,20 +448,25 @@ class _Writer:
 
         try:
             retry_when_busy(lambda: attempt(False))
-        except (SQLAlchemyError, ValueError, TypeError) as exc:
-            if is_environmental(exc):  # locked, disk full, damaged: not the data's fault
+        except Exception as exc:
+            if not is_data_fault(exc):  # a bug, or locked, disk full, damaged: not the data's
                 raise
             log.info("batch failed (%s); writing it item by item", exc)
             retry_when_busy(lambda: attempt(True))
+        self.produced.languages.clear()  # every item yielded so far was in this batch
 
     def _write(self, items: Sequence[Item], *, careful: bool) -> None:
         with self.db.session() as session:
+            self._marks.clear()
             resolver = identity.Resolver(session)
-            known = _existing_events(session, [i for i in items if isinstance(i, EventRecord)])
+            bounded = {id(i): bound_record(i) for i in items if isinstance(i, EventRecord)}
+            records = [record for record, _cuts in bounded.values()]
+            known = _existing_events(session, records, self._mark)
+            resolver.prefetch(p for r in records for p in r.participants)
             pending = _Pending()
             for item in items:
                 if isinstance(item, EventRecord):
-                    item, cuts = bound_record(item)
+                    item, cuts = bounded[id(item)]
                     for cut in cuts:
                         self._cut(cut)
                 if isinstance(item, Problem):
@@ -382,6 +476,7 @@ class _Writer:
                 elif isinstance(item, OwnerHint):
                     if self.owner_hints and self._owner_hint(session, item):
                         resolver = identity.Resolver(session)
+                        resolver.prefetch(p for r in records for p in r.participants)
                 elif careful:
                     self._careful(session, resolver, item, known, pending)
                 else:
@@ -393,6 +488,13 @@ class _Writer:
             run.added, run.duplicates = self.report.added, self.report.duplicates
             run.updated, run.problem_count = self.report.updated, len(self.report.problems)
             run.notices = "\n".join(self.report.notices)
+
+    def _mark(self, record: EventRecord) -> str:
+        """``mail_fingerprint(record)``, computed once per record in a batch."""
+        found = self._marks.get(id(record))
+        if found is None or found[0] is not record:
+            found = self._marks[id(record)] = (record, mail_fingerprint(record))
+        return found[1]
 
     def _cut(self, notice: str) -> None:
         """Tell that a value was cut to its stored size (the first ``MAX_PROBLEMS`` of them)."""
@@ -429,8 +531,8 @@ class _Writer:
             with session.begin_nested():
                 self._store(session, resolver, record, known, pending)
                 pending.write(session)
-        except (SQLAlchemyError, ValueError, TypeError) as exc:
-            if is_environmental(exc):
+        except Exception as exc:
+            if not is_data_fault(exc):
                 raise
             pending.rewind(mark)
             log.warning("could not store %s: %s", record.locator, exc)
@@ -447,7 +549,7 @@ class _Writer:
         pending: _Pending,
     ) -> None:
         if record.occurred_at.tzinfo is None:
-            raise ValueError(f"{record.locator}: time without a zone")
+            raise BadRecordError(f"{record.locator}: time without a zone")
         if self.suppressor:
             kept = self.suppressor.filter(record)
             if kept is None:  # written by a forgotten customer: it stays forgotten
@@ -455,7 +557,7 @@ class _Writer:
                 return
             record = kept
         digest = content_hash(record)
-        mark = mail_fingerprint(record)
+        mark = self._mark(record)
         external_id = record.external_id
         found = known.get((record.source, external_id))
         if found is not None and mark and found[2] and found[2] != mark:
@@ -479,21 +581,21 @@ class _Writer:
             self._update(session, resolver, event, record, digest)
             known[(record.source, external_id)] = (event.id, digest, found[2])
             return
-        event = Event(
-            channel=record.channel,
-            source=record.source,
-            external_id=external_id,
-            occurred_at=record.occurred_at.astimezone(UTC),
-            direction=record.direction or "inbound",
-            title=record.title,
-            body=record.text,
-            thread_key=thread_key,
-            details=dict(record.details),
-            content_hash=digest,
-            fingerprint=mark,
-            import_run_id=self.run_id,
-            locator=record.locator,
-        )
+        row: dict[str, Any] = {
+            "channel": record.channel,
+            "source": record.source,
+            "external_id": external_id,
+            "occurred_at": record.occurred_at.astimezone(UTC),
+            "direction": record.direction or "inbound",
+            "title": record.title,
+            "body": record.text,
+            "thread_key": thread_key,
+            "details": dict(record.details),
+            "content_hash": digest,
+            "fingerprint": mark,
+            "import_run_id": self.run_id,
+            "locator": record.locator,
+        }
         automated = bool(record.details.get("automated")) and not self.automated_customers
         owner_sent = False
         links: dict[tuple[int, str], str] = {}
@@ -505,24 +607,37 @@ class _Writer:
             for ident in identities:
                 links.setdefault((ident.id, participant.role), participant.name)
         if record.direction is None:
-            event.direction = "outbound" if owner_sent else "inbound"
-        event.language = language.for_event(event.channel, event.direction, event.title, event.body)
-        _apply_order(event, record)
-        session.add(event)
-        session.flush()
-        known[(record.source, external_id)] = (event.id, digest, mark)
+            row["direction"] = "outbound" if owner_sent else "inbound"
+        row["language"] = self._language(record, row["direction"])
+        if record.order is not None:  # an order and its lines: through the ORM
+            event = Event(**row)
+            _apply_order(event, record)
+            session.add(event)
+            session.flush()
+            event_id = event.id
+        else:  # the common case: one row, inserted in bulk at the end of the batch
+            row["created_at"] = utcnow()
+            event_id = pending.add_event(row)
+        known[(record.source, external_id)] = (event_id, digest, mark)
         pending.participants.extend(
-            {"event_id": event.id, "identity_id": iid, "role": role, "name": name}
+            {"event_id": event_id, "identity_id": iid, "role": role, "name": name}
             for (iid, role), name in links.items()
         )
         pending.fts.append(
-            {"id": event.id, "t": event.title, "b": event.body, "p": _people_text(record)}
+            {"id": event_id, "t": record.title, "b": record.text, "p": _people_text(record)}
         )
         if record.channel in ("email", "chat"):
             pending.mentions.extend(
-                mentions.rows(event.id, event.title, event.body, resolver.region)
+                mentions.rows(event_id, record.title, record.text, resolver.region)
             )
         self.report.added += 1
+
+    def _language(self, record: EventRecord, direction: str) -> str | None:
+        """The record's language: as the parse worker detected it, else detected here."""
+        known = self.produced.languages.get(id(record))
+        if known is not None and known[0] is record and direction != "system":
+            return known[1]
+        return language.for_event(record.channel, direction, record.title, record.text)
 
     def _update(
         self,
@@ -662,14 +777,39 @@ def import_file(
 
     headers = registry.read_headers(path) if registry.mapping_spec(connector.name) else []
     chosen = column_map
+    explicit = bool(format or tz or date_order or column_map)
     with db.session() as session:
         if headers and column_map is None:
             column_map = mappings.saved(session, connector.name, headers)
         options = _options(session, tz, date_order, on_bytes, should_cancel, column_map)
     label = display_path(path)
+    produced = parse_worker.Produced()
+    options = replace(options, on_known=produced.count_known)
+    if connector.name == "maildir":  # its message files stored before are not read again
+        with db.session() as session:
+            options = replace(options, known_locators=_stored_locators(session, path))
+    unchanged = _unchanged_since_import(db, path, label, connector.name, explicit)
+    if unchanged is not None:
+        produced.known, notice = unchanged
+
+        def produce() -> Iterable[Item]:
+            return [Notice(notice)]
+
+    elif parse_worker.worth_a_worker(path, len(options.known_locators)):  # the other core
+        run_options = options
+
+        def produce() -> Iterable[Item]:
+            return parse_worker.items_from_worker(connector.name, path, run_options, produced)
+
+        batch_size = WORKER_BATCH_SIZE if batch_size == BATCH_SIZE else batch_size
+    else:
+
+        def produce() -> Iterable[Item]:
+            return connector.parse(path, options)
+
     report = import_items(
         db,
-        lambda: connector.parse(path, options),
+        produce,
         label=label,
         format=connector.name,
         progress=progress,
@@ -678,12 +818,70 @@ def import_file(
         byte_state=byte_state,
         owner_hints=owner_hints,
         clean_text=label != str(path),
+        produced=produced,
     )
     if headers and chosen and report.status == "done":
         # A mapping the user gave that worked is remembered for this header set.
         with db.session() as session:
             mappings.save(session, connector.name, headers, chosen)
     return report
+
+
+def _stored_locators(session: Session, path: Path) -> frozenset[str]:
+    """The locators of the messages of the Maildir ``path`` stored before (a Maildir file
+    keeps its name and content for life: one seen before needs no reading)."""
+    prefix = f"{path.name}/"
+    rows = session.scalars(
+        select(Event.locator).where(
+            Event.source == "email", Event.locator.startswith(prefix, autoescape=True)
+        )
+    )
+    return frozenset(rows)
+
+
+def _unchanged_since_import(
+    db: Database, path: Path, label: str, format: str, explicit: bool
+) -> tuple[int, str] | None:
+    """For an mbox imported whole before and not touched since: (its items, a notice).
+
+    Nobody may have been forgotten since that import (``app.erasure``): then the file is
+    read again, so the report says how many of its items are held back.
+
+    "Not touched" is the file's change time (which no copy or ``touch`` can set back)
+    and modification time both ``UNCHANGED_FOR`` before the start of the last completed
+    import of the same path (file times tick coarsely: mail appended just as that import
+    began is read again); the options must be the defaults (nothing chosen for this import).
+    """
+    if format != "mbox" or explicit:
+        return None
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    changed = datetime.fromtimestamp(max(info.st_mtime, info.st_ctime), UTC)
+    with db.session() as session:
+        run = session.scalars(
+            select(ImportRun)
+            .where(ImportRun.path == label, ImportRun.format == format)
+            .where(ImportRun.finished_at.is_not(None))
+            .order_by(ImportRun.id.desc())
+            .limit(1)
+        ).first()
+        if run is None or run.status != "done" or changed >= run.started_at - UNCHANGED_FOR:
+            return None
+        erased = session.scalar(  # a customer forgotten since: read it, to say what is held back
+            select(AuditEntry.id)
+            .where(AuditEntry.action == "erasure", AuditEntry.at >= run.started_at)
+            .limit(1)
+        )
+        if erased is not None:
+            return None
+        count = run.added + run.duplicates + run.updated
+        when = run.started_at
+    return count, (
+        f"unchanged since its import on {when:%Y-%m-%d %H:%M} UTC: not read again "
+        f"({count:,} items already stored)"
+    )
 
 
 def import_items(
@@ -698,6 +896,7 @@ def import_items(
     byte_state: list[int] | None = None,
     owner_hints: bool = True,
     clean_text: bool = False,
+    produced: parse_worker.Produced | None = None,
 ) -> FileReport:
     """Store a stream of items as one import run (the core of ``import_file``).
 
@@ -714,6 +913,8 @@ def import_items(
             owner settings (False when the user chose in the import dialog).
         clean_text: the source's name is not valid UTF-8: escape undecodable bytes
             in every text the items carry (locators and problems always are).
+        produced: filled in by the producer as it yields: languages a parse worker
+            detected (others are detected here), sources skipped as stored before.
 
     Raises:
         FormatError, UserFacingError: the producer failed before yielding anything
@@ -731,7 +932,16 @@ def import_items(
         raise error from exc
     try:
         return _run(
-            db, report, items, progress, should_cancel, batch_size, state, owner_hints, clean_text
+            db,
+            report,
+            items,
+            progress,
+            should_cancel,
+            batch_size,
+            state,
+            owner_hints,
+            clean_text,
+            parse_worker.Produced() if produced is None else produced,
         )
     except BaseException as exc:
         # A bug, an interrupt, or the database failing under us (locked, full,
@@ -774,10 +984,12 @@ def _run(
     state: list[int],
     owner_hints: bool,
     clean_text: bool,
+    produced: parse_worker.Produced,
 ) -> FileReport:
     label = report.path
     assert report.run_id is not None
     writer = _Writer(db, report.run_id, report, owner_hints=owner_hints)
+    writer.produced = produced
     items_seen = 0
 
     def emit() -> None:
@@ -825,7 +1037,7 @@ def _run(
         writer.write_batch(batch)
         report.status, report.error = "failed", displayable(f"{label}: read error: {exc}")
         _finish(db, report)
-        raise UserFacingError(report.error) from exc
+        raise FileFailedError(report.error, report) from exc
     emit()
     _finish(db, report)
     return report
@@ -961,6 +1173,8 @@ def import_paths(
                     should_cancel=should_cancel,
                 )
             )
+        except FileFailedError as exc:  # part of it may be stored: its counts are kept
+            reports.append(exc.report)
         except UserFacingError as exc:
             reports.append(
                 FileReport(

@@ -8,6 +8,7 @@ Money is ``Decimal``, never float.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -175,6 +176,9 @@ class ParseOptions:
             ("time" → "Created", "author" → "From", …).
         progress: called with (bytes_done, bytes_total) now and then.
         should_cancel: polled between items; True stops the parse early.
+        known_locators: locators of sources already stored (a Maildir's message files,
+            which never change under the same name): a connector may skip them unread.
+        on_known: called with how many known sources were skipped (counted as duplicates).
     """
 
     tz: tzinfo
@@ -185,3 +189,5 @@ class ParseOptions:
     column_map: Mapping[str, str] | None = None
     progress: Callable[[int, int], None] | None = None
     should_cancel: Callable[[], bool] | None = None
+    known_locators: AbstractSet[str] = frozenset()
+    on_known: Callable[[int], None] | None = None

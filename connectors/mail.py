@@ -54,6 +54,7 @@ import contextlib
 import dataclasses
 import hashlib
 import re
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from email import policy
@@ -92,6 +93,7 @@ __all__ = [
     "DateFallback",
     "MailError",
     "MailReader",
+    "MessageTooSlowError",
     "decode_bytes",
     "decode_words",
     "html_to_text",
@@ -513,6 +515,15 @@ def parse_message(
     return record
 
 
+# Seconds one message may take to parse, set in a parse worker process (whose SIGALRM
+# handler raises ``MessageTooSlowError``); None: no budget (signals need the main thread).
+time_budget: float | None = None
+
+
+class MessageTooSlowError(Exception):
+    """A message took longer than ``time_budget`` to parse: it becomes a problem."""
+
+
 class MailReader:
     """Converts the messages of one source (a file, a Maildir, a folder) in order.
 
@@ -555,8 +566,14 @@ class MailReader:
             The items, in the order to yield them.
         """
         try:
-            record = parse_message(raw, locator, self.threads, fallback_dates)
-        except MailError as exc:
+            if time_budget is not None:  # a parse worker's SIGALRM ends a pathological one
+                signal.setitimer(signal.ITIMER_REAL, time_budget)
+            try:
+                record = parse_message(raw, locator, self.threads, fallback_dates)
+            finally:
+                if time_budget is not None:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+        except (MailError, MessageTooSlowError) as exc:
             return [Problem(locator, str(exc))]
         except Exception as exc:  # any input at all must not stop the stream
             reason = f"unreadable message ({type(exc).__name__}: {exc})"

@@ -277,6 +277,10 @@ class MaildirConnector:
                 if options.should_cancel is not None and options.should_cancel():
                     return
                 locator = f"{prefix}/{name}"
+                if locator in options.known_locators:  # stored before: not read again
+                    if options.on_known is not None:
+                        options.on_known(1)
+                    continue
                 extra = {"folder": folder, "flags": parse_flags(name, keywords)}
                 envelope, raw, problem = _read(directory / name, locator)
                 if problem is not None and stray and problem.reason == _NOT_MAIL:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import decimal
+import email.errors
 import importlib
 import logging
 import os
@@ -60,12 +61,15 @@ log = logging.getLogger(__name__)
 # What malformed data (not a bug) raises while a connector reads it: a JSON integer past
 # Python's 4,300-digit limit or a bad value (ValueError, UnicodeError), a number too large
 # (OverflowError), a non-finite amount (decimal.InvalidOperation), JSON nested too deeply
-# (RecursionError).
+# (RecursionError), a CSV line the csv module refuses (csv.Error), a mail structure the
+# email package refuses (MessageError). A TypeError, AttributeError or KeyError is our bug.
 DATA_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
     OverflowError,
     decimal.InvalidOperation,
     RecursionError,
+    csv.Error,
+    email.errors.MessageError,
 )
 
 

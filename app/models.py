@@ -122,7 +122,10 @@ class Identity(Base):
     """
 
     __tablename__ = "identity"
-    __table_args__ = (UniqueConstraint("kind", "platform", "value"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "platform", "value"),
+        Index("ix_identity_value", "value"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))

@@ -15,13 +15,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, text
+from sqlalchemy import Integer, Select, and_, bindparam, column, exists, func, or_, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
+from app import search_syntax
 from app.errors import AmbiguousError, NotFoundError, UserFacingError
 from app.identity import normalize_email, normalize_phone, phone_search_digits
-from app.models import Customer, Event, EventParticipant, Identity, Note, Order
+from app.models import Customer, Event, EventParticipant, Identity, Note, Order, UTCDateTime
 from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
 
@@ -339,6 +340,7 @@ def survivor_id(session: Session, customer_id: int) -> int:
 
 
 def _customer_filter(session: Session, query: str) -> Any:
+    """The old substring filter (any database): every customer row is looked at."""
     q = query.strip()[:MAX_QUERY_CHARS]
     if not q:
         return None
@@ -355,20 +357,13 @@ def _customer_filter(session: Session, query: str) -> Any:
             ),
         ),
     ]
-    digits = re.sub(r"\D", "", q)
-    if len(digits) >= 3 and len(digits) >= len(q.replace(" ", "")) // 2:
-        # "07700 900123" with region GB is stored as 447700900123: look for both forms.
-        region = get_setting(session, "region")
+    runs = _digit_runs(session, q)
+    if runs:
         conds.append(
             exists().where(
                 CI.customer_id == Customer.id,
                 CI.identity_id == Identity.id,
-                or_(
-                    *(
-                        Identity.search_digits.like(f"%{run}%")
-                        for run in phone_search_digits(q, region)
-                    )
-                ),
+                or_(*(Identity.search_digits.like(f"%{run}%") for run in runs)),
             )
         )
     order_q = q.lstrip("#").lower()
@@ -383,20 +378,83 @@ def _customer_filter(session: Session, query: str) -> Any:
     return or_(*conds)
 
 
-def _customer_select(session: Session, query: str) -> Select[int]:
+def _digit_runs(session: Session, q: str) -> list[str]:
+    """The digit runs a query that is mostly digits stands for (a phone in any form)."""
+    digits = re.sub(r"\D", "", q)
+    if len(digits) >= 3 and len(digits) >= len(q.replace(" ", "")) // 2:
+        # "07700 900123" with region GB is stored as 447700900123: look for both forms.
+        return phone_search_digits(q, get_setting(session, "region"))
+    return []
+
+
+# Kinds of lookup rows (rowid = id * 4 + kind), kept by the triggers of migration 0011.
+LOOKUP_IDENTITY, LOOKUP_CUSTOMER, LOOKUP_ORDER = 0, 1, 2
+
+
+def lookup_match(session: Session, fragment: str) -> tuple[str, str] | None:
+    """The lookup table and MATCH expression for a typed fragment, or None (nothing to find).
+
+    Three characters or more: any substring (trigram table), with a phone's
+    other written forms (``07700`` also as ``447700``); fewer: a word prefix.
+    """
+    q = fragment.strip()[:MAX_QUERY_CHARS]
+    if not re.search(r"\w", q):
+        return None
+    if len(q) >= 3:
+        alternatives = dict.fromkeys(
+            [q, *(run for run in _digit_runs(session, q) if len(run) >= 3)]
+        )
+        return "lookup_fts", " OR ".join(_quoted(a) for a in alternatives)
+    return "lookup_words", _quoted(q) + "*"
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _lookup_rows(table: str, kind: int, param: str = "m") -> str:
+    """SQL: the ids of one kind that a lookup MATCH finds."""
+    return f"SELECT rowid / 4 FROM {table} WHERE {table} MATCH :{param} AND rowid % 4 = {kind}"
+
+
+def _lookup_customers_sql(table: str, param: str = "m") -> str:
+    """SQL: the customers (merged ones included) whose name, contact point or order matches."""
+    return (
+        "SELECT ci.customer_id FROM customer_identity ci WHERE ci.identity_id IN ("
+        f"{_lookup_rows(table, LOOKUP_IDENTITY, param)}) "
+        f"UNION {_lookup_rows(table, LOOKUP_CUSTOMER, param)} "
+        "UNION SELECT ci.customer_id FROM event_participant ep "
+        "JOIN customer_identity ci ON ci.identity_id = ep.identity_id "
+        f"WHERE ep.event_id IN ({_lookup_rows(table, LOOKUP_ORDER, param)})"
+    )
+
+
+def _customer_select(session: Session, query: str) -> Select[int] | None:
+    """Customers matching ``query``; None when the query cannot match anyone."""
     stmt = select(Customer.id).where(
         Customer.merged_into_id.is_(None),
         exists().where(CI.customer_id == Customer.id),
     )
-    cond = _customer_filter(session, query)
-    if cond is not None:
-        stmt = stmt.where(cond)
-    return stmt
+    if not query.strip():
+        return stmt
+    if session.get_bind().dialect.name != "sqlite":
+        return stmt.where(_customer_filter(session, query))
+    found = lookup_match(session, query)
+    if found is None:
+        return None
+    table, match = found
+    candidates = (
+        text(_lookup_customers_sql(table)).bindparams(m=match).columns(column("cid", Integer))
+    )
+    return stmt.where(Customer.id.in_(candidates))
 
 
 def count_customers(session: Session, query: str = "") -> int:
     """How many customers match ``query`` (all when empty)."""
-    sub = _customer_select(session, query).subquery()
+    stmt = _customer_select(session, query)
+    if stmt is None:
+        return 0
+    sub = stmt.subquery()
     return int(session.scalar(select(func.count()).select_from(sub)) or 0)
 
 
@@ -408,6 +466,8 @@ def list_customers(
     Most recent contact first; exact contact-point matches rank first.
     """
     stmt = _customer_select(session, query)
+    if stmt is None:
+        return []
     q = query.strip()[:MAX_QUERY_CHARS]
     exact: list[int] = []
     if q and offset == 0:
@@ -783,26 +843,168 @@ def notes(session: Session, customer_id: int) -> list[NoteRow]:
 # --- full-text search --------------------------------------------------------------------
 
 
-def search(
-    session: Session, query: str, *, limit: int = 50, customer_id: int | None = None
-) -> list[SearchHit]:
-    """Events whose title, text or people match every word of ``query`` (best first)."""
-    q = fts_query(query)
-    if not q or session.get_bind().dialect.name != "sqlite":
-        return []
-    sql = (
-        "SELECT rowid, snippet(event_fts, -1, char(2), char(3), '…', 16) "
-        "FROM event_fts WHERE event_fts MATCH :q ORDER BY rank LIMIT :lim"
+_CHANNEL_ALIASES = {"mail": "email", "emails": "email", "chats": "chat", "orders": "order"}
+_SENDER_ROLES = "('from', 'author', 'buyer')"
+
+
+@dataclass
+class _SearchSQL:
+    """The WHERE conditions over ``event e`` that a parsed query asks for, with parameters."""
+
+    conds: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return name
+
+
+def _search_conditions(
+    session: Session, parsed: search_syntax.SearchQuery, customer_id: int | None
+) -> _SearchSQL | None:
+    """SQL conditions for the filters and number fragments; None: nothing can match."""
+    out = _SearchSQL()
+    for term in parsed.terms:
+        fragment = term.fragment
+        if not fragment:
+            continue
+        # Words with digits: also inside phone and order numbers (trigram lookup).
+        found = lookup_match(session, fragment)
+        words = out.param(search_syntax.fts_match((term,)))
+        parts = [f"SELECT rowid FROM event_fts WHERE event_fts MATCH :{words}"]
+        if found is not None:
+            table, match = found
+            m = out.param(match)
+            parts.append(
+                "SELECT ep.event_id FROM event_participant ep WHERE ep.identity_id IN ("
+                f"{_lookup_rows(table, LOOKUP_IDENTITY, m)})"
+            )
+            parts.append(_lookup_rows(table, LOOKUP_ORDER, m))
+        out.conds.append(f"e.id IN ({' UNION '.join(parts)})")
+    for sender in parsed.senders:
+        found = lookup_match(session, sender)
+        if found is None:
+            return None
+        table, match = found
+        m = out.param(match)
+        out.conds.append(
+            "e.id IN (SELECT ep.event_id FROM event_participant ep "
+            f"WHERE ep.role IN {_SENDER_ROLES} AND ep.identity_id IN ("
+            f"{_lookup_rows(table, LOOKUP_IDENTITY, m)} UNION "
+            "SELECT ci.identity_id FROM customer_identity ci WHERE ci.customer_id IN ("
+            f"{_lookup_rows(table, LOOKUP_CUSTOMER, m)})))"
+        )
+    if parsed.channels:
+        channels = [_CHANNEL_ALIASES.get(c, c) for c in parsed.channels]
+        kinds = [c for c in channels if c in search_syntax.CHANNELS]
+        sources = [c for c in channels if c not in search_syntax.CHANNELS]
+        for source in sources:
+            known = session.execute(
+                text("SELECT 1 FROM event WHERE source = :s LIMIT 1"), {"s": source}
+            ).first()
+            if known is None:
+                raise search_syntax.SearchSyntaxError(
+                    f"channel:{source} is not a channel: use email, chat, order or the "
+                    "source of an import (whatsapp, shopify, …)"
+                )
+        either = []
+        if kinds:
+            either.append(f"e.channel IN :{out.param(kinds)}")
+        if sources:
+            either.append(f"e.source IN :{out.param(sources)}")
+        out.conds.append("(" + " OR ".join(either) + ")")
+    if parsed.after is not None:
+        out.conds.append(f"e.occurred_at >= :{out.param(parsed.after)}")
+    if parsed.before is not None:
+        out.conds.append(f"e.occurred_at < :{out.param(parsed.before)}")
+    for number in parsed.orders:
+        found = lookup_match(session, number)
+        if found is None:
+            return None
+        table, match = found
+        m = out.param(match)
+        orders = _lookup_rows(table, LOOKUP_ORDER, m)
+        # the order itself, and the messages that name it (``mention``, keyed by order_key)
+        out.conds.append(
+            f"e.id IN ({orders} UNION SELECT mn.event_id FROM mention mn "
+            "WHERE mn.kind = 'order' AND mn.value IN (SELECT upper(replace(replace("
+            f"oi.number, '#', ''), ' ', '')) FROM order_info oi WHERE oi.event_id IN ({orders})))"
+        )
+    if parsed.excluded and not any(not t.fragment for t in parsed.terms):
+        # no ranked words to hang "NOT" on: leave the excluded words' events out
+        x = out.param(" OR ".join(search_syntax.fts_match((t,)) for t in parsed.excluded))
+        out.conds.append(f"e.id NOT IN (SELECT rowid FROM event_fts WHERE event_fts MATCH :{x})")
+    if customer_id is not None:
+        c = out.param(survivor_id(session, customer_id))
+        out.conds.append(
+            "e.id IN (SELECT ep.event_id FROM customer_identity ci JOIN event_participant ep "
+            f"ON ep.identity_id = ci.identity_id WHERE ci.customer_id = :{c})"
+        )
+    return out
+
+
+def _search_statement(
+    parsed: search_syntax.SearchQuery, where: _SearchSQL, limit: int
+) -> tuple[Any, bool]:
+    """The SQL of one page of hits, and whether FTS5 ranks it (else newest first)."""
+    words = tuple(t for t in parsed.terms if not t.fragment)
+    conds = list(where.conds)
+    params = dict(where.params, lim=limit)
+    expanding = [k for k, v in params.items() if isinstance(v, list)]
+    dates = [k for k, v in params.items() if isinstance(v, datetime)]
+    if words:
+        params["q"] = search_syntax.fts_match(words, parsed.excluded)
+        sql = (
+            "SELECT event_fts.rowid, snippet(event_fts, -1, char(2), char(3), '…', 16) "
+            "FROM event_fts JOIN event e ON e.id = event_fts.rowid "
+            "WHERE event_fts MATCH :q"
+            + "".join(f" AND {c}" for c in conds)
+            + " ORDER BY event_fts.rank LIMIT :lim"
+        )
+        ranked = True
+    else:
+        sql = (
+            "SELECT e.id, '' FROM event e"
+            + (" WHERE " + " AND ".join(conds) if conds else "")
+            + " ORDER BY e.occurred_at DESC, e.id DESC LIMIT :lim"
+        )
+        ranked = False
+    stmt = text(sql).bindparams(
+        *(bindparam(k, expanding=True) for k in expanding),
+        *(bindparam(k, type_=UTCDateTime()) for k in dates),
     )
-    params: dict[str, Any] = {"q": q, "lim": limit if customer_id is None else 100000}
+    return stmt.params(**params), ranked
+
+
+def search(
+    session: Session,
+    query: str,
+    *,
+    limit: int = 50,
+    customer_id: int | None = None,
+    now: datetime | None = None,
+) -> list[SearchHit]:
+    """Events matching ``query`` in the search syntax of ``app.search_syntax`` (best first).
+
+    Words rank by relevance (bm25) with the matches marked in the snippet; a
+    query of filters and number fragments alone lists the newest first.
+
+    Raises:
+        SearchSyntaxError: the query cannot be read (one line, fit to show).
+    """
+    parsed = search_syntax.parse(query, now=now)
+    if parsed.empty or session.get_bind().dialect.name != "sqlite":
+        return []
+    where = _search_conditions(session, parsed, customer_id)
+    if where is None:
+        return []
+    stmt, ranked = _search_statement(parsed, where, limit)
     try:
-        hits = session.execute(text(sql), params).all()
+        hits: list[tuple[int, str]] = [(int(r[0]), str(r[1] or "")) for r in session.execute(stmt)]
     except OperationalError as exc:  # FTS5 refuses the query (it should not: words are quoted)
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "refused"
         raise UserFacingError(f"cannot search for that: {reason}") from None
-    if customer_id is not None:
-        allowed = set(session.scalars(_customer_events(survivor_id(session, customer_id))))
-        hits = [h for h in hits if h[0] in allowed][:limit]
     ids = [h[0] for h in hits]
     events = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(ids)))}
     owners: dict[int, int] = {}
@@ -820,12 +1022,15 @@ def search(
             select(Customer.id, Customer.display_name).where(Customer.id.in_(survivors.values()))
         )
     }
+    marks = [w for t in parsed.terms for w in t.words]
     out: list[SearchHit] = []
     for eid, snippet in hits:
         ev = events.get(eid)
         if ev is None:
             continue
         hit_customer = survivors.get(owners[eid]) if eid in owners else None
+        if not ranked or not snippet:
+            snippet = excerpt(ev.body or ev.title, marks)
         out.append(
             SearchHit(
                 eid,
@@ -834,7 +1039,24 @@ def search(
                 ev.channel,
                 ev.occurred_at,
                 ev.title,
-                snippet or "",
+                snippet,
             )
         )
     return out
+
+
+def excerpt(body: str, needles: Sequence[str], width: int = 120) -> str:
+    """A one-line excerpt of ``body`` around the first of ``needles`` found, marked."""
+    flat = " ".join(body.split())
+    lowered = flat.casefold()
+    spots = [(lowered.find(n.casefold()), n) for n in needles if n]
+    found = [(pos, n) for pos, n in spots if pos >= 0]
+    if not found:
+        return flat[:width] + ("…" if len(flat) > width else "")
+    pos, needle = min(found)
+    start = max(0, pos - width // 3)
+    end = min(len(flat), start + width)
+    head = "…" if start else ""
+    tail = "…" if end < len(flat) else ""
+    hit_end = pos + len(needle)
+    return f"{head}{flat[start:pos]}{HL_START}{flat[pos:hit_end]}{HL_END}{flat[hit_end:end]}{tail}"

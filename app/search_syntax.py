@@ -14,10 +14,11 @@ What people know from mail programs and web search::
     order:1043              the order whose number contains 1043, and messages naming it
 
 Words with digits (``900123``, ``#1043``) also match fragments of phone numbers
-and order numbers. Anything else that looks like ``name:value`` with an unknown
-name is refused with a one-line message (quote it to search for the text), as
-are an unbalanced quote and a date that is not one. Nothing here touches the
-database: ``app.queries.search`` runs the query.
+and order numbers. A field other search boxes know (``subject:``, ``to:``,
+``is:``…) is refused with a one-line message, as are an unbalanced quote and a
+date that is not one; any other ``word:word`` (``tulips:red``, ``12:30``) is
+searched as text. Nothing here touches the database: ``app.queries.search``
+runs the query.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ from dateutil.relativedelta import relativedelta
 from app.errors import UserFacingError
 
 FIELDS = ("from", "channel", "before", "after", "order")
+# Fields of other mail and web search boxes: refused with a hint, since a search for the
+# text would silently find the wrong thing. Any other ``word:word`` is text ("tulips:red").
+_OTHER_FIELDS = frozenset(
+    "subject to cc bcc in is has label labels filename title body text date since until "
+    "older newer older_than newer_than larger smaller size sender author source type kind "
+    "customer name email phone tag tags site intitle intext inurl status list".split()
+)
 CHANNELS = ("email", "chat", "order")
 MAX_TERMS = 32
 MAX_CHARS = 1000
@@ -188,7 +196,7 @@ def parse(text: str, *, now: datetime | None = None) -> SearchQuery:
         if match and not token.startswith('"'):
             name, value = match.group(1).lower(), match.group(2)
             if name not in FIELDS:
-                if value and not value.startswith("/"):  # not "re:" and not a URL
+                if name in _OTHER_FIELDS and value:  # "subject:x" from another program
                     raise SearchSyntaxError(
                         f"unknown search field {match.group(1)}: use from:, channel:, "
                         f'before:, after: or order: (or put "{token}" in quotes)'

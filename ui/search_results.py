@@ -244,7 +244,9 @@ class SearchResultsPane(QWidget):
         q = self.model.query
         if not q:
             return
-        if n == 0:
+        if self.model.error:
+            self.status.setText(self.model.error[:1].upper() + self.model.error[1:] + ".")
+        elif n == 0:
             self.status.setText(f"No message contains “{q}”. Try fewer or shorter words.")
         else:
             more = "+" if n >= self.model.LIMIT else ""

@@ -109,6 +109,9 @@ class Customer(Base):
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # Channels and order figures (app.queries.store_profiles), kept by the same refresh;
+    # {} until first computed (then they are counted on the fly).
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict, server_default="{}")
 
 
 class Identity(Base):

@@ -525,16 +525,13 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
         .order_by(Identity.id)
     ):
         idents[owner_id].append(ident)
-    channels: dict[int, set[str]] = defaultdict(set)
-    for cid, channel in session.execute(
-        select(CI.customer_id, Event.channel)
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .join(Event, Event.id == EventParticipant.event_id)
-        .where(CI.customer_id.in_(ids))
-        .distinct()
-    ):
-        channels[cid].add(channel)
-    figures = _order_figures(session, ids)
+    stored = {cid: _profile_from_json(c.profile) for cid, c in customers.items()}
+    missing = [cid for cid, got in stored.items() if got is None]
+    profiles: dict[int, tuple[frozenset[str], OrderFigures]] = {
+        cid: got for cid, got in stored.items() if got is not None
+    }
+    if missing:  # not stored yet (a write path that has not refreshed them): count now
+        profiles.update(recount_profiles(session, missing))
     rows: list[CustomerRow] = []
     for cid in ids:
         c = customers.get(cid)
@@ -560,11 +557,77 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
                 event_count=c.event_count,
                 first_seen=c.first_seen,
                 last_seen=c.last_seen,
-                channels=frozenset(channels.get(cid, set())),
-                orders=figures.get(cid, OrderFigures()),
+                channels=profiles.get(cid, (frozenset(), OrderFigures()))[0],
+                orders=profiles.get(cid, (frozenset(), OrderFigures()))[1],
             )
         )
     return rows
+
+
+def recount_profiles(
+    session: Session, ids: Sequence[int]
+) -> dict[int, tuple[frozenset[str], OrderFigures]]:
+    """Channels and order figures of the given customers, counted from their events."""
+    channels: dict[int, set[str]] = {cid: set() for cid in ids}
+    for cid, channel in session.execute(
+        select(CI.customer_id, Event.channel)
+        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
+        .join(Event, Event.id == EventParticipant.event_id)
+        .where(CI.customer_id.in_(ids))
+        .distinct()
+    ):
+        channels[cid].add(channel)
+    figures = _order_figures(session, ids)
+    return {
+        cid: (frozenset(channels.get(cid, ())), figures.get(cid, OrderFigures())) for cid in ids
+    }
+
+
+def store_profiles(session: Session, customer_ids: Sequence[int] | set[int]) -> None:
+    """Count and store the channels and order figures of the given customers.
+
+    Called by ``app.identity.refresh_customer_stats`` wherever a write changes whose
+    events are whose (import, merge, split, undo, owner settings), so opening or listing
+    a customer reads one row instead of counting every event.
+    """
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        counted = recount_profiles(session, chunk)
+        for customer in session.scalars(select(Customer).where(Customer.id.in_(chunk))):
+            channels, orders = counted[customer.id]
+            customer.profile = _profile_json(channels, orders)
+    session.flush()
+
+
+def _profile_json(channels: frozenset[str], f: OrderFigures) -> dict[str, Any]:
+    return {
+        "channels": sorted(channels),
+        "orders": {
+            "count": f.count,
+            "totals": {cur: str(v) for cur, v in f.totals.items()},
+            "averages": {cur: str(v) for cur, v in f.averages.items()},
+            "numbers": list(f.numbers),
+            "first": _iso(f.first_order),
+            "last": _iso(f.last_order),
+        },
+    }
+
+
+def _profile_from_json(
+    data: Mapping[str, Any] | None,
+) -> tuple[frozenset[str], OrderFigures] | None:
+    if not data or "orders" not in data:
+        return None
+    o = data["orders"]
+    return frozenset(data.get("channels", ())), OrderFigures(
+        count=int(o["count"]),
+        totals={cur: Decimal(v) for cur, v in o["totals"].items()},
+        averages={cur: Decimal(v) for cur, v in o["averages"].items()},
+        numbers=tuple(o["numbers"]),
+        first_order=datetime.fromisoformat(o["first"]) if o["first"] else None,
+        last_order=datetime.fromisoformat(o["last"]) if o["last"] else None,
+    )
 
 
 def _average(total: Decimal, count: int) -> Decimal:

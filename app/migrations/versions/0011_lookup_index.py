@@ -1,4 +1,4 @@
-"""Lookup-as-you-type index: names, emails, phone digits and order numbers by fragment.
+"""Lookup as one types (names, emails, phone digits, order numbers) and stored profiles.
 
 Revision ID: 0011
 Revises: 0010
@@ -14,12 +14,17 @@ erasure), so no writer has to remember them. The rows already stored are
 indexed here. Also an index on ``identity.value``: exact look-ups of an email or
 a phone name no platform.
 
-Nothing touches ``event``: no table is rebuilt.
+The customer's channels and order figures are stored in ``customer.profile`` (kept by
+``app.identity.refresh_customer_stats`` with the event count and first/last contact) and
+computed here for the customers already stored. Nothing touches ``event``: no table is
+rebuilt.
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.orm import Session
 
 revision = "0011"
 down_revision = "0010"
@@ -43,7 +48,12 @@ _TABLES = ("lookup_fts", "lookup_words")
 
 
 def upgrade() -> None:
+    # In place (no batch mode): a plain ADD COLUMN never rebuilds a table.
+    op.add_column(
+        "customer", sa.Column("profile", sa.Text(), nullable=False, server_default="{}")
+    )
     op.create_index("ix_identity_value", "identity", ["value"])
+    _store_profiles()
     if op.get_bind().dialect.name != "sqlite":
         return
     op.execute("CREATE VIRTUAL TABLE lookup_fts USING fts5(term, tokenize = 'trigram')")
@@ -72,6 +82,16 @@ def upgrade() -> None:
             )
 
 
+def _store_profiles() -> None:
+    """Channels and order figures of every customer stored, so the list reads them at once."""
+    from app import queries
+
+    session = Session(bind=op.get_bind())
+    ids = list(session.scalars(sa.text("SELECT id FROM customer ORDER BY id")))
+    queries.store_profiles(session, ids)
+    session.flush()
+
+
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for table, *_ in _SOURCES:
@@ -80,3 +100,4 @@ def downgrade() -> None:
         for t in _TABLES:
             op.execute(f"DROP TABLE IF EXISTS {t}")
     op.drop_index("ix_identity_value", "identity")
+    op.drop_column("customer", "profile")  # SQLite 3.35+: in place

@@ -1007,37 +1007,87 @@ def _search_conditions(
     return out
 
 
+# Ranking reads every match's statistics: past this many matches (a common word in a big
+# database), the newest-stored ones are ranked, so the first page stays fast at any size.
+RANK_WINDOW = 2000
+
+
 def _search_statement(
     parsed: search_syntax.SearchQuery, where: _SearchSQL, limit: int
 ) -> tuple[Any, bool]:
-    """The SQL of one page of hits, and whether FTS5 ranks it (else newest first)."""
+    """The SQL of the candidates of one page, and whether FTS5 ranks them.
+
+    Ranked: (rowid, bm25) of the newest ``RANK_WINDOW`` matches (best is lowest);
+    else (id, 0) of one page, newest first.
+    """
     words = tuple(t for t in parsed.terms if not t.fragment)
     conds = list(where.conds)
-    params = dict(where.params, lim=limit)
-    expanding = [k for k, v in params.items() if isinstance(v, list)]
-    dates = [k for k, v in params.items() if isinstance(v, datetime)]
+    params = dict(where.params)
     if words:
         params["q"] = search_syntax.fts_match(words, parsed.excluded)
+        params["lim"] = max(limit, RANK_WINDOW)
         sql = (
-            "SELECT event_fts.rowid, snippet(event_fts, -1, char(2), char(3), '…', 16) "
+            "SELECT event_fts.rowid, bm25(event_fts) "
             "FROM event_fts JOIN event e ON e.id = event_fts.rowid "
             "WHERE event_fts MATCH :q"
             + "".join(f" AND {c}" for c in conds)
-            + " ORDER BY event_fts.rank LIMIT :lim"
+            + " ORDER BY event_fts.rowid DESC LIMIT :lim"
         )
         ranked = True
     else:
+        params["lim"] = limit
         sql = (
-            "SELECT e.id, '' FROM event e"
+            "SELECT e.id, 0 FROM event e"
             + (" WHERE " + " AND ".join(conds) if conds else "")
             + " ORDER BY e.occurred_at DESC, e.id DESC LIMIT :lim"
         )
         ranked = False
+    expanding = [k for k, v in params.items() if isinstance(v, list)]
+    dates = [k for k, v in params.items() if isinstance(v, datetime)]
     stmt = text(sql).bindparams(
         *(bindparam(k, expanding=True) for k in expanding),
         *(bindparam(k, type_=UTCDateTime()) for k in dates),
     )
     return stmt.params(**params), ranked
+
+
+def _snippets(session: Session, match: str, ids: Sequence[int]) -> dict[int, str]:
+    """The marked snippets of the given events for an FTS5 MATCH expression."""
+    if not ids:
+        return {}
+    # One pass over the matches between the lowest and highest id ("+rowid IN": not a
+    # separate FTS5 look-up per id, each of which would expand a prefix again).
+    rows = session.execute(
+        text(
+            "SELECT rowid, snippet(event_fts, -1, char(2), char(3), '…', 16) FROM event_fts "
+            "WHERE event_fts MATCH :q AND rowid >= :lo AND rowid <= :hi "
+            f"AND +rowid IN ({','.join(str(int(i)) for i in ids)})"
+        ),
+        {"q": match, "lo": min(ids), "hi": max(ids)},
+    )
+    return {int(r[0]): str(r[1] or "") for r in rows}
+
+
+def survivors(session: Session, customer_ids: Sequence[int] | set[int]) -> dict[int, int]:
+    """``survivor_id`` of many customers at once (one query per step of merge chains)."""
+    out = {cid: cid for cid in customer_ids}
+    for _ in range(64):  # a chain longer than this is a loop: stop where we are
+        current = set(out.values())
+        if not current:
+            break
+        moved: dict[int, int] = {
+            cid: into
+            for cid, into in session.execute(
+                select(Customer.id, Customer.merged_into_id).where(
+                    Customer.id.in_(current), Customer.merged_into_id.is_not(None)
+                )
+            )
+            if into is not None
+        }
+        if not moved:
+            break
+        out = {cid: moved.get(now, now) for cid, now in out.items()}
+    return out
 
 
 def search(
@@ -1050,8 +1100,9 @@ def search(
 ) -> list[SearchHit]:
     """Events matching ``query`` in the search syntax of ``app.search_syntax`` (best first).
 
-    Words rank by relevance (bm25) with the matches marked in the snippet; a
-    query of filters and number fragments alone lists the newest first.
+    Words rank by relevance (bm25) with the matches marked in the snippet (when
+    more than ``RANK_WINDOW`` events match, the newest-stored of them are ranked);
+    a query of filters and number fragments alone lists the newest first.
 
     Raises:
         SearchSyntaxError: the query cannot be read (one line, fit to show).
@@ -1064,10 +1115,25 @@ def search(
         return []
     stmt, ranked = _search_statement(parsed, where, limit)
     try:
-        hits: list[tuple[int, str]] = [(int(r[0]), str(r[1] or "")) for r in session.execute(stmt)]
+        found = [(int(r[0]), float(r[1] or 0)) for r in session.execute(stmt)]
+        if ranked:  # bm25: lower is better; ties newest first
+            found.sort(key=lambda r: (r[1], -r[0]))
+        found = found[:limit]
+        snippets = (
+            _snippets(
+                session,
+                search_syntax.fts_match(
+                    tuple(t for t in parsed.terms if not t.fragment), parsed.excluded
+                ),
+                [eid for eid, _ in found],
+            )
+            if ranked
+            else {}
+        )
     except OperationalError as exc:  # FTS5 refuses the query (it should not: words are quoted)
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "refused"
         raise UserFacingError(f"cannot search for that: {reason}") from None
+    hits = [(eid, snippets.get(eid, "")) for eid, _ in found]
     ids = [h[0] for h in hits]
     events = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(ids)))}
     owners: dict[int, int] = {}
@@ -1078,11 +1144,11 @@ def search(
         .order_by(EventParticipant.event_id, CI.identity_id)
     ):
         owners.setdefault(eid, cid)
-    survivors = {cid: survivor_id(session, cid) for cid in set(owners.values())}
+    alive = survivors(session, set(owners.values()))
     names: dict[int, str] = {
         cid: name
         for cid, name in session.execute(
-            select(Customer.id, Customer.display_name).where(Customer.id.in_(survivors.values()))
+            select(Customer.id, Customer.display_name).where(Customer.id.in_(alive.values()))
         )
     }
     marks = [w for t in parsed.terms for w in t.words]
@@ -1091,7 +1157,7 @@ def search(
         ev = events.get(eid)
         if ev is None:
             continue
-        hit_customer = survivors.get(owners[eid]) if eid in owners else None
+        hit_customer = alive.get(owners[eid]) if eid in owners else None
         if not ranked or not snippet:
             snippet = excerpt(ev.body or ev.title, marks)
         out.append(

@@ -1009,7 +1009,7 @@ def _search_conditions(
 
 # Ranking reads every match's statistics: past this many matches (a common word in a big
 # database), the newest-stored ones are ranked, so the first page stays fast at any size.
-RANK_WINDOW = 2000
+RANK_WINDOW = 1000
 
 
 def _search_statement(

@@ -380,3 +380,15 @@ def test_cli_search_syntax_errors_exit_2_in_one_line(shop: Database, tmp_path: P
         "event_id", "customer_id", "customer_name", "channel", "occurred_at", "title", "snippet"
     }  # fmt: skip
     assert "[lovely]" in hit["snippet"]
+
+
+def test_highlighted_words_leave_out_fields_and_excluded_words() -> None:
+    from ui import formatting as fmt
+
+    assert fmt.query_terms('Peonies "next Tuesday" -cancelled from:jane after:7d') == (
+        "peonies",
+        "next",
+        "tuesday",
+    )
+    assert fmt.query_terms('"unclosed peonies') == ("unclosed", "peonies")
+    assert fmt.has_query("channel:email") and not fmt.has_query(" * ")

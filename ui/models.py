@@ -675,7 +675,7 @@ class SearchResultsModel(QAbstractListModel):
         q, limit = self.query, self.LIMIT
 
         def fetch() -> list[SearchHit] | str:
-            if not fmt.query_terms(q):
+            if not fmt.has_query(q):
                 return []
             with self._db.session() as session:
                 try:

@@ -228,7 +228,7 @@ class SearchResultsPane(QWidget):
     def _run(self) -> None:
         self._timer.stop()
         text = self.field.text().strip()
-        if not fmt.query_terms(text):
+        if not fmt.has_query(text):
             self.status.setText("Type words to find in every email, chat and order.")
             self.model.search("")
             return

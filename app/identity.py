@@ -570,7 +570,8 @@ class Resolver:
 
 
 def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> None:
-    """Recompute event count and first/last contact of the given customers."""
+    """Recompute event count, first/last contact, channels and order figures of the given
+    customers (and who of them waits for a reply)."""
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -607,8 +608,9 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             customer.last_seen = _aware(row[3]) if row else None
         del held
     session.flush()
-    from app import waiting  # who waits for a reply is kept in step with the same customers
+    from app import queries, waiting  # kept in step with the same customers
 
+    queries.store_profiles(session, ids)  # channels and order figures
     waiting.refresh(session, ids)
     summary.refresh(session, ids)
 

@@ -109,6 +109,9 @@ class Customer(Base):
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # Channels and order figures (app.queries.store_profiles), kept by the same refresh;
+    # {} until first computed (then they are counted on the fly).
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict, server_default="{}")
 
 
 class Identity(Base):
@@ -122,7 +125,10 @@ class Identity(Base):
     """
 
     __tablename__ = "identity"
-    __table_args__ = (UniqueConstraint("kind", "platform", "value"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "platform", "value"),
+        Index("ix_identity_value", "value"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))

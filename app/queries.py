@@ -15,13 +15,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, text
+from sqlalchemy import Integer, Select, and_, bindparam, column, exists, func, or_, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
+from app import search_syntax
 from app.errors import AmbiguousError, NotFoundError, UserFacingError
 from app.identity import normalize_email, normalize_phone, phone_search_digits
-from app.models import Customer, Event, EventParticipant, Identity, Note, Order
+from app.models import Customer, Event, EventParticipant, Identity, Note, Order, UTCDateTime
 from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
 from app.summary import VOID_STATUSES
@@ -337,6 +338,7 @@ def survivor_id(session: Session, customer_id: int) -> int:
 
 
 def _customer_filter(session: Session, query: str) -> Any:
+    """The old substring filter (any database): every customer row is looked at."""
     q = query.strip()[:MAX_QUERY_CHARS]
     if not q:
         return None
@@ -353,20 +355,13 @@ def _customer_filter(session: Session, query: str) -> Any:
             ),
         ),
     ]
-    digits = re.sub(r"\D", "", q)
-    if len(digits) >= 3 and len(digits) >= len(q.replace(" ", "")) // 2:
-        # "07700 900123" with region GB is stored as 447700900123: look for both forms.
-        region = get_setting(session, "region")
+    runs = _digit_runs(session, q)
+    if runs:
         conds.append(
             exists().where(
                 CI.customer_id == Customer.id,
                 CI.identity_id == Identity.id,
-                or_(
-                    *(
-                        Identity.search_digits.like(f"%{run}%")
-                        for run in phone_search_digits(q, region)
-                    )
-                ),
+                or_(*(Identity.search_digits.like(f"%{run}%") for run in runs)),
             )
         )
     order_q = q.lstrip("#").lower()
@@ -381,20 +376,83 @@ def _customer_filter(session: Session, query: str) -> Any:
     return or_(*conds)
 
 
-def _customer_select(session: Session, query: str) -> Select[int]:
+def _digit_runs(session: Session, q: str) -> list[str]:
+    """The digit runs a query that is mostly digits stands for (a phone in any form)."""
+    digits = re.sub(r"\D", "", q)
+    if len(digits) >= 3 and len(digits) >= len(q.replace(" ", "")) // 2:
+        # "07700 900123" with region GB is stored as 447700900123: look for both forms.
+        return phone_search_digits(q, get_setting(session, "region"))
+    return []
+
+
+# Kinds of lookup rows (rowid = id * 4 + kind), kept by the triggers of migration 0011.
+LOOKUP_IDENTITY, LOOKUP_CUSTOMER, LOOKUP_ORDER = 0, 1, 2
+
+
+def lookup_match(session: Session, fragment: str) -> tuple[str, str] | None:
+    """The lookup table and MATCH expression for a typed fragment, or None (nothing to find).
+
+    Three characters or more: any substring (trigram table), with a phone's
+    other written forms (``07700`` also as ``447700``); fewer: a word prefix.
+    """
+    q = fragment.strip()[:MAX_QUERY_CHARS]
+    if not re.search(r"\w", q):
+        return None
+    if len(q) >= 3:
+        alternatives = dict.fromkeys(
+            [q, *(run for run in _digit_runs(session, q) if len(run) >= 3)]
+        )
+        return "lookup_fts", " OR ".join(_quoted(a) for a in alternatives)
+    return "lookup_words", _quoted(q) + "*"
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _lookup_rows(table: str, kind: int, param: str = "m") -> str:
+    """SQL: the ids of one kind that a lookup MATCH finds."""
+    return f"SELECT rowid / 4 FROM {table} WHERE {table} MATCH :{param} AND rowid % 4 = {kind}"
+
+
+def _lookup_customers_sql(table: str, param: str = "m") -> str:
+    """SQL: the customers (merged ones included) whose name, contact point or order matches."""
+    return (
+        "SELECT ci.customer_id FROM customer_identity ci WHERE ci.identity_id IN ("
+        f"{_lookup_rows(table, LOOKUP_IDENTITY, param)}) "
+        f"UNION {_lookup_rows(table, LOOKUP_CUSTOMER, param)} "
+        "UNION SELECT ci.customer_id FROM event_participant ep "
+        "JOIN customer_identity ci ON ci.identity_id = ep.identity_id "
+        f"WHERE ep.event_id IN ({_lookup_rows(table, LOOKUP_ORDER, param)})"
+    )
+
+
+def _customer_select(session: Session, query: str) -> Select[int] | None:
+    """Customers matching ``query``; None when the query cannot match anyone."""
     stmt = select(Customer.id).where(
         Customer.merged_into_id.is_(None),
         exists().where(CI.customer_id == Customer.id),
     )
-    cond = _customer_filter(session, query)
-    if cond is not None:
-        stmt = stmt.where(cond)
-    return stmt
+    if not query.strip():
+        return stmt
+    if session.get_bind().dialect.name != "sqlite":
+        return stmt.where(_customer_filter(session, query))
+    found = lookup_match(session, query)
+    if found is None:
+        return None
+    table, match = found
+    candidates = (
+        text(_lookup_customers_sql(table)).bindparams(m=match).columns(column("cid", Integer))
+    )
+    return stmt.where(Customer.id.in_(candidates))
 
 
 def count_customers(session: Session, query: str = "") -> int:
     """How many customers match ``query`` (all when empty)."""
-    sub = _customer_select(session, query).subquery()
+    stmt = _customer_select(session, query)
+    if stmt is None:
+        return 0
+    sub = stmt.subquery()
     return int(session.scalar(select(func.count()).select_from(sub)) or 0)
 
 
@@ -406,6 +464,8 @@ def list_customers(
     Most recent contact first; exact contact-point matches rank first.
     """
     stmt = _customer_select(session, query)
+    if stmt is None:
+        return []
     q = query.strip()[:MAX_QUERY_CHARS]
     exact: list[int] = []
     if q and offset == 0:
@@ -463,16 +523,13 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
         .order_by(Identity.id)
     ):
         idents[owner_id].append(ident)
-    channels: dict[int, set[str]] = defaultdict(set)
-    for cid, channel in session.execute(
-        select(CI.customer_id, Event.channel)
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .join(Event, Event.id == EventParticipant.event_id)
-        .where(CI.customer_id.in_(ids))
-        .distinct()
-    ):
-        channels[cid].add(channel)
-    figures = _order_figures(session, ids)
+    stored = {cid: _profile_from_json(c.profile) for cid, c in customers.items()}
+    missing = [cid for cid, got in stored.items() if got is None]
+    profiles: dict[int, tuple[frozenset[str], OrderFigures]] = {
+        cid: got for cid, got in stored.items() if got is not None
+    }
+    if missing:  # not stored yet (a write path that has not refreshed them): count now
+        profiles.update(recount_profiles(session, missing))
     rows: list[CustomerRow] = []
     for cid in ids:
         c = customers.get(cid)
@@ -498,11 +555,77 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
                 event_count=c.event_count,
                 first_seen=c.first_seen,
                 last_seen=c.last_seen,
-                channels=frozenset(channels.get(cid, set())),
-                orders=figures.get(cid, OrderFigures()),
+                channels=profiles.get(cid, (frozenset(), OrderFigures()))[0],
+                orders=profiles.get(cid, (frozenset(), OrderFigures()))[1],
             )
         )
     return rows
+
+
+def recount_profiles(
+    session: Session, ids: Sequence[int]
+) -> dict[int, tuple[frozenset[str], OrderFigures]]:
+    """Channels and order figures of the given customers, counted from their events."""
+    channels: dict[int, set[str]] = {cid: set() for cid in ids}
+    for cid, channel in session.execute(
+        select(CI.customer_id, Event.channel)
+        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
+        .join(Event, Event.id == EventParticipant.event_id)
+        .where(CI.customer_id.in_(ids))
+        .distinct()
+    ):
+        channels[cid].add(channel)
+    figures = _order_figures(session, ids)
+    return {
+        cid: (frozenset(channels.get(cid, ())), figures.get(cid, OrderFigures())) for cid in ids
+    }
+
+
+def store_profiles(session: Session, customer_ids: Sequence[int] | set[int]) -> None:
+    """Count and store the channels and order figures of the given customers.
+
+    Called by ``app.identity.refresh_customer_stats`` wherever a write changes whose
+    events are whose (import, merge, split, undo, owner settings), so opening or listing
+    a customer reads one row instead of counting every event.
+    """
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        counted = recount_profiles(session, chunk)
+        for customer in session.scalars(select(Customer).where(Customer.id.in_(chunk))):
+            channels, orders = counted[customer.id]
+            customer.profile = _profile_json(channels, orders)
+    session.flush()
+
+
+def _profile_json(channels: frozenset[str], f: OrderFigures) -> dict[str, Any]:
+    return {
+        "channels": sorted(channels),
+        "orders": {
+            "count": f.count,
+            "totals": {cur: str(v) for cur, v in f.totals.items()},
+            "averages": {cur: str(v) for cur, v in f.averages.items()},
+            "numbers": list(f.numbers),
+            "first": _iso(f.first_order),
+            "last": _iso(f.last_order),
+        },
+    }
+
+
+def _profile_from_json(
+    data: Mapping[str, Any] | None,
+) -> tuple[frozenset[str], OrderFigures] | None:
+    if not data or "orders" not in data:
+        return None
+    o = data["orders"]
+    return frozenset(data.get("channels", ())), OrderFigures(
+        count=int(o["count"]),
+        totals={cur: Decimal(v) for cur, v in o["totals"].items()},
+        averages={cur: Decimal(v) for cur, v in o["averages"].items()},
+        numbers=tuple(o["numbers"]),
+        first_order=datetime.fromisoformat(o["first"]) if o["first"] else None,
+        last_order=datetime.fromisoformat(o["last"]) if o["last"] else None,
+    )
 
 
 def _average(total: Decimal, count: int) -> Decimal:
@@ -781,26 +904,234 @@ def notes(session: Session, customer_id: int) -> list[NoteRow]:
 # --- full-text search --------------------------------------------------------------------
 
 
-def search(
-    session: Session, query: str, *, limit: int = 50, customer_id: int | None = None
-) -> list[SearchHit]:
-    """Events whose title, text or people match every word of ``query`` (best first)."""
-    q = fts_query(query)
-    if not q or session.get_bind().dialect.name != "sqlite":
-        return []
-    sql = (
-        "SELECT rowid, snippet(event_fts, -1, char(2), char(3), '…', 16) "
-        "FROM event_fts WHERE event_fts MATCH :q ORDER BY rank LIMIT :lim"
+_CHANNEL_ALIASES = {"mail": "email", "emails": "email", "chats": "chat", "orders": "order"}
+_SENDER_ROLES = "('from', 'author', 'buyer')"
+
+
+@dataclass
+class _SearchSQL:
+    """The WHERE conditions over ``event e`` that a parsed query asks for, with parameters."""
+
+    conds: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return name
+
+
+def _search_conditions(
+    session: Session, parsed: search_syntax.SearchQuery, customer_id: int | None
+) -> _SearchSQL | None:
+    """SQL conditions for the filters and number fragments; None: nothing can match."""
+    out = _SearchSQL()
+    for term in parsed.terms:
+        fragment = term.fragment
+        if not fragment:
+            continue
+        # Words with digits: also inside phone and order numbers (trigram lookup).
+        found = lookup_match(session, fragment)
+        words = out.param(search_syntax.fts_match((term,)))
+        parts = [f"SELECT rowid FROM event_fts WHERE event_fts MATCH :{words}"]
+        if found is not None:
+            table, match = found
+            m = out.param(match)
+            parts.append(
+                "SELECT ep.event_id FROM event_participant ep WHERE ep.identity_id IN ("
+                f"{_lookup_rows(table, LOOKUP_IDENTITY, m)})"
+            )
+            parts.append(_lookup_rows(table, LOOKUP_ORDER, m))
+        out.conds.append(f"e.id IN ({' UNION '.join(parts)})")
+    for sender in parsed.senders:
+        found = lookup_match(session, sender)
+        if found is None:
+            return None
+        table, match = found
+        m = out.param(match)
+        out.conds.append(
+            "e.id IN (SELECT ep.event_id FROM event_participant ep "
+            f"WHERE ep.role IN {_SENDER_ROLES} AND ep.identity_id IN ("
+            f"{_lookup_rows(table, LOOKUP_IDENTITY, m)} UNION "
+            "SELECT ci.identity_id FROM customer_identity ci WHERE ci.customer_id IN ("
+            f"{_lookup_rows(table, LOOKUP_CUSTOMER, m)})))"
+        )
+    if parsed.channels:
+        channels = [_CHANNEL_ALIASES.get(c, c) for c in parsed.channels]
+        kinds = [c for c in channels if c in search_syntax.CHANNELS]
+        sources = [c for c in channels if c not in search_syntax.CHANNELS]
+        for source in sources:
+            known = session.execute(
+                text("SELECT 1 FROM event WHERE source = :s LIMIT 1"), {"s": source}
+            ).first()
+            if known is None:
+                raise search_syntax.SearchSyntaxError(
+                    f"channel:{source} is not a channel: use email, chat, order or the "
+                    "source of an import (whatsapp, shopify, …)"
+                )
+        either = []
+        if kinds:
+            either.append(f"e.channel IN :{out.param(kinds)}")
+        if sources:
+            either.append(f"e.source IN :{out.param(sources)}")
+        out.conds.append("(" + " OR ".join(either) + ")")
+    if parsed.after is not None:
+        out.conds.append(f"e.occurred_at >= :{out.param(parsed.after)}")
+    if parsed.before is not None:
+        out.conds.append(f"e.occurred_at < :{out.param(parsed.before)}")
+    for number in parsed.orders:
+        found = lookup_match(session, number)
+        if found is None:
+            return None
+        table, match = found
+        m = out.param(match)
+        orders = _lookup_rows(table, LOOKUP_ORDER, m)
+        # the order itself, and the messages that name it (``mention``, keyed by order_key)
+        out.conds.append(
+            f"e.id IN ({orders} UNION SELECT mn.event_id FROM mention mn "
+            "WHERE mn.kind = 'order' AND mn.value IN (SELECT upper(replace(replace("
+            f"oi.number, '#', ''), ' ', '')) FROM order_info oi WHERE oi.event_id IN ({orders})))"
+        )
+    if parsed.excluded and not any(not t.fragment for t in parsed.terms):
+        # no ranked words to hang "NOT" on: leave the excluded words' events out
+        x = out.param(" OR ".join(search_syntax.fts_match((t,)) for t in parsed.excluded))
+        out.conds.append(f"e.id NOT IN (SELECT rowid FROM event_fts WHERE event_fts MATCH :{x})")
+    if customer_id is not None:
+        c = out.param(survivor_id(session, customer_id))
+        out.conds.append(
+            "e.id IN (SELECT ep.event_id FROM customer_identity ci JOIN event_participant ep "
+            f"ON ep.identity_id = ci.identity_id WHERE ci.customer_id = :{c})"
+        )
+    return out
+
+
+# Ranking reads every match's statistics: past this many matches (a common word in a big
+# database), the newest-stored ones are ranked, so the first page stays fast at any size.
+RANK_WINDOW = 1000
+
+
+def _search_statement(
+    parsed: search_syntax.SearchQuery, where: _SearchSQL, limit: int
+) -> tuple[Any, bool]:
+    """The SQL of the candidates of one page, and whether FTS5 ranks them.
+
+    Ranked: (rowid, bm25) of the newest ``RANK_WINDOW`` matches (best is lowest);
+    else (id, 0) of one page, newest first.
+    """
+    words = tuple(t for t in parsed.terms if not t.fragment)
+    conds = list(where.conds)
+    params = dict(where.params)
+    if words:
+        params["q"] = search_syntax.fts_match(words, parsed.excluded)
+        params["lim"] = max(limit, RANK_WINDOW)
+        sql = (
+            "SELECT event_fts.rowid, bm25(event_fts) "
+            "FROM event_fts JOIN event e ON e.id = event_fts.rowid "
+            "WHERE event_fts MATCH :q"
+            + "".join(f" AND {c}" for c in conds)
+            + " ORDER BY event_fts.rowid DESC LIMIT :lim"
+        )
+        ranked = True
+    else:
+        params["lim"] = limit
+        sql = (
+            "SELECT e.id, 0 FROM event e"
+            + (" WHERE " + " AND ".join(conds) if conds else "")
+            + " ORDER BY e.occurred_at DESC, e.id DESC LIMIT :lim"
+        )
+        ranked = False
+    expanding = [k for k, v in params.items() if isinstance(v, list)]
+    dates = [k for k, v in params.items() if isinstance(v, datetime)]
+    stmt = text(sql).bindparams(
+        *(bindparam(k, expanding=True) for k in expanding),
+        *(bindparam(k, type_=UTCDateTime()) for k in dates),
     )
-    params: dict[str, Any] = {"q": q, "lim": limit if customer_id is None else 100000}
+    return stmt.params(**params), ranked
+
+
+def _snippets(session: Session, match: str, ids: Sequence[int]) -> dict[int, str]:
+    """The marked snippets of the given events for an FTS5 MATCH expression."""
+    if not ids:
+        return {}
+    # One pass over the matches between the lowest and highest id ("+rowid IN": not a
+    # separate FTS5 look-up per id, each of which would expand a prefix again).
+    rows = session.execute(
+        text(
+            "SELECT rowid, snippet(event_fts, -1, char(2), char(3), '…', 16) FROM event_fts "
+            "WHERE event_fts MATCH :q AND rowid >= :lo AND rowid <= :hi "
+            f"AND +rowid IN ({','.join(str(int(i)) for i in ids)})"
+        ),
+        {"q": match, "lo": min(ids), "hi": max(ids)},
+    )
+    return {int(r[0]): str(r[1] or "") for r in rows}
+
+
+def survivors(session: Session, customer_ids: Sequence[int] | set[int]) -> dict[int, int]:
+    """``survivor_id`` of many customers at once (one query per step of merge chains)."""
+    out = {cid: cid for cid in customer_ids}
+    for _ in range(64):  # a chain longer than this is a loop: stop where we are
+        current = set(out.values())
+        if not current:
+            break
+        moved: dict[int, int] = {
+            cid: into
+            for cid, into in session.execute(
+                select(Customer.id, Customer.merged_into_id).where(
+                    Customer.id.in_(current), Customer.merged_into_id.is_not(None)
+                )
+            )
+            if into is not None
+        }
+        if not moved:
+            break
+        out = {cid: moved.get(now, now) for cid, now in out.items()}
+    return out
+
+
+def search(
+    session: Session,
+    query: str,
+    *,
+    limit: int = 50,
+    customer_id: int | None = None,
+    now: datetime | None = None,
+) -> list[SearchHit]:
+    """Events matching ``query`` in the search syntax of ``app.search_syntax`` (best first).
+
+    Words rank by relevance (bm25) with the matches marked in the snippet (when
+    more than ``RANK_WINDOW`` events match, the newest-stored of them are ranked);
+    a query of filters and number fragments alone lists the newest first.
+
+    Raises:
+        SearchSyntaxError: the query cannot be read (one line, fit to show).
+    """
+    parsed = search_syntax.parse(query, now=now)
+    if parsed.empty or session.get_bind().dialect.name != "sqlite":
+        return []
+    where = _search_conditions(session, parsed, customer_id)
+    if where is None:
+        return []
+    stmt, ranked = _search_statement(parsed, where, limit)
     try:
-        hits = session.execute(text(sql), params).all()
+        found = [(int(r[0]), float(r[1] or 0)) for r in session.execute(stmt)]
+        if ranked:  # bm25: lower is better; ties newest first
+            found.sort(key=lambda r: (r[1], -r[0]))
+        found = found[:limit]
+        snippets = (
+            _snippets(
+                session,
+                search_syntax.fts_match(
+                    tuple(t for t in parsed.terms if not t.fragment), parsed.excluded
+                ),
+                [eid for eid, _ in found],
+            )
+            if ranked
+            else {}
+        )
     except OperationalError as exc:  # FTS5 refuses the query (it should not: words are quoted)
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "refused"
         raise UserFacingError(f"cannot search for that: {reason}") from None
-    if customer_id is not None:
-        allowed = set(session.scalars(_customer_events(survivor_id(session, customer_id))))
-        hits = [h for h in hits if h[0] in allowed][:limit]
+    hits = [(eid, snippets.get(eid, "")) for eid, _ in found]
     ids = [h[0] for h in hits]
     events = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(ids)))}
     owners: dict[int, int] = {}
@@ -811,19 +1142,22 @@ def search(
         .order_by(EventParticipant.event_id, CI.identity_id)
     ):
         owners.setdefault(eid, cid)
-    survivors = {cid: survivor_id(session, cid) for cid in set(owners.values())}
+    alive = survivors(session, set(owners.values()))
     names: dict[int, str] = {
         cid: name
         for cid, name in session.execute(
-            select(Customer.id, Customer.display_name).where(Customer.id.in_(survivors.values()))
+            select(Customer.id, Customer.display_name).where(Customer.id.in_(alive.values()))
         )
     }
+    marks = [w for t in parsed.terms for w in t.words]
     out: list[SearchHit] = []
     for eid, snippet in hits:
         ev = events.get(eid)
         if ev is None:
             continue
-        hit_customer = survivors.get(owners[eid]) if eid in owners else None
+        hit_customer = alive.get(owners[eid]) if eid in owners else None
+        if not ranked or not snippet:
+            snippet = excerpt(ev.body or ev.title, marks)
         out.append(
             SearchHit(
                 eid,
@@ -832,7 +1166,24 @@ def search(
                 ev.channel,
                 ev.occurred_at,
                 ev.title,
-                snippet or "",
+                snippet,
             )
         )
     return out
+
+
+def excerpt(body: str, needles: Sequence[str], width: int = 120) -> str:
+    """A one-line excerpt of ``body`` around the first of ``needles`` found, marked."""
+    flat = " ".join(body.split())
+    lowered = flat.casefold()
+    spots = [(lowered.find(n.casefold()), n) for n in needles if n]
+    found = [(pos, n) for pos, n in spots if pos >= 0]
+    if not found:
+        return flat[:width] + ("…" if len(flat) > width else "")
+    pos, needle = min(found)
+    start = max(0, pos - width // 3)
+    end = min(len(flat), start + width)
+    head = "…" if start else ""
+    tail = "…" if end < len(flat) else ""
+    hit_end = pos + len(needle)
+    return f"{head}{flat[start:pos]}{HL_START}{flat[pos:hit_end]}{HL_END}{flat[hit_end:end]}{tail}"

@@ -478,3 +478,16 @@ def test_screenshot(qtbot, window: MainWindow) -> None:
     window.timeline.view.setFocus()
     qtbot.waitUntil(lambda: window.profile.values["Orders"].isVisible(), timeout=WAIT)
     assert window.grab().save("/tmp/shot_main.png")
+
+
+def test_full_text_search_syntax_error_is_a_message_under_the_box(
+    qtbot, window: MainWindow
+) -> None:
+    with qtbot.waitSignal(window.search_model.loaded, timeout=WAIT):
+        window.search_all('"invoice café')
+    assert window.search_model.rowCount() == 0
+    assert "unbalanced quote" in window.results.status.text()
+    with qtbot.waitSignal(window.search_model.loaded, timeout=WAIT):
+        window.search_all("invoice after:2020-01-01 channel:email")
+    assert window.search_model.error == ""
+    assert window.search_model.rowCount() == 1

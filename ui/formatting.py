@@ -15,6 +15,7 @@ from typing import Any
 
 import phonenumbers
 
+from app import search_syntax
 from app.queries import HL_END, HL_START, CustomerRow, IdentityRow, OrderRow
 
 _SYMBOLS = {
@@ -196,8 +197,22 @@ def first_line(text: str) -> str:
 
 
 def query_terms(query: str) -> tuple[str, ...]:
-    """The words of a search, as the full-text index sees them (prefix matches)."""
-    return tuple(w.casefold() for w in re.findall(r"\w+", query, flags=re.UNICODE))
+    """The words of a search to highlight, as the full-text index sees them (prefixes).
+
+    Fields (``from:jane``, ``channel:email``, ``after:7d``) and left-out words
+    (``-cancelled``) are not highlighted; a query the syntax cannot read still
+    highlights its words.
+    """
+    try:
+        parsed = search_syntax.parse(query)
+    except search_syntax.SearchSyntaxError:
+        return tuple(w.casefold() for w in re.findall(r"\w+", query, flags=re.UNICODE))
+    return tuple(dict.fromkeys(w.casefold() for t in parsed.terms for w in t.words))
+
+
+def has_query(query: str) -> bool:
+    """Whether a search box holds anything to search for (a word, a field)."""
+    return re.search(r"\w", query, flags=re.UNICODE) is not None
 
 
 def match_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:

@@ -36,6 +36,7 @@ from app import queries
 from app.db import Database
 from app.ingest import recent_problems
 from app.queries import CustomerRow, EventRow, SearchHit
+from app.search_syntax import SearchSyntaxError
 from ui import formatting as fmt
 from ui.marks import CHANNEL_ORDER, channel_label
 from ui.safe_text import tip
@@ -819,6 +820,8 @@ class SearchResultsModel(QAbstractListModel):
         self._db = db
         self._hits: list[SearchHit] = []
         self.query = ""
+        # why the latest query could not run ("" when it did): an unbalanced quote, a bad date
+        self.error = ""
         self._loader = _Loader(self)
 
     def search(self, query: str, *, background: bool = True) -> None:
@@ -826,11 +829,14 @@ class SearchResultsModel(QAbstractListModel):
         self.query = query.strip()
         q, limit = self.query, self.LIMIT
 
-        def fetch() -> list[SearchHit]:
-            if not fmt.query_terms(q):
+        def fetch() -> list[SearchHit] | str:
+            if not fmt.has_query(q):
                 return []
             with self._db.session() as session:
-                return queries.search(session, q, limit=limit)
+                try:
+                    return queries.search(session, q, limit=limit)
+                except SearchSyntaxError as exc:  # shown under the search box, in one line
+                    return str(exc)
 
         self._loader.start(fetch, self._apply, background=background)
 
@@ -839,9 +845,10 @@ class SearchResultsModel(QAbstractListModel):
         """Whether a search is under way."""
         return self._loader.busy
 
-    def _apply(self, hits: list[SearchHit]) -> None:
+    def _apply(self, hits: list[SearchHit] | str) -> None:
+        self.error = hits if isinstance(hits, str) else ""
         self.beginResetModel()
-        self._hits = list(hits)
+        self._hits = [] if isinstance(hits, str) else list(hits)
         self.endResetModel()
         self.loaded.emit()
 

@@ -234,7 +234,7 @@ class SearchResultsPane(QWidget):
     def _run(self) -> None:
         self._timer.stop()
         text = self.field.text().strip()
-        if not fmt.query_terms(text):
+        if not fmt.has_query(text):
             self.status.setText("Type words to find in every email, chat and order.")
             self.model.search("")
             return
@@ -250,7 +250,9 @@ class SearchResultsPane(QWidget):
         q = self.model.query
         if not q:
             return
-        if n == 0:
+        if self.model.error:
+            self.status.setText(self.model.error[:1].upper() + self.model.error[1:] + ".")
+        elif n == 0:
             self.status.setText(f"No message contains “{q}”. Try fewer or shorter words.")
         else:
             more = "+" if n >= self.model.LIMIT else ""

@@ -1,0 +1,243 @@
+"""Profile figures kept as writes happen equal a recount from scratch, whatever the writes.
+
+Each customer row holds its event count, first and last contact, channels and order
+figures (counted once per change, so opening or listing a big customer reads one row).
+After every step of a mixed sequence (imports, an order refunded by a re-import, merges,
+a split, undos, an owner address set, a customer forgotten, a merge whose survivor was
+forgotten) every live customer's stored figures are compared with a recount done here in
+plain SQL and Python, independently of the code that keeps them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, text
+
+from app import erasure, identity, merges, queries
+from app.db import Database
+from app.ingest import import_items
+from app.models import Customer, Identity
+from app.records import EventRecord, OrderInfo, OrderLine, Participant
+
+T0 = datetime(2026, 2, 1, 10, 0, tzinfo=UTC)
+
+
+def _mail(key: str, email: str, name: str, at: int, to: str = "shop@example.com") -> EventRecord:
+    return EventRecord(
+        channel="email",
+        source="email",
+        external_id=f"<{key}@x>",
+        occurred_at=T0 + timedelta(hours=at),
+        title=f"Mail {key}",
+        text="Hello",
+        participants=(Participant("from", name, email=email), Participant("to", "", email=to)),
+    )
+
+
+def _chat(key: str, phone: str, name: str, at: int) -> EventRecord:
+    return EventRecord(
+        channel="chat",
+        source="whatsapp",
+        external_id=key,
+        occurred_at=T0 + timedelta(hours=at),
+        title=name,
+        text="hi",
+        participants=(Participant("author", name, phone=phone, platform="whatsapp"),),
+    )
+
+
+def _order(
+    number: str, email: str, name: str, at: int, total: str, currency: str = "GBP", **kw: Any
+) -> EventRecord:
+    return EventRecord(
+        channel="order",
+        source="shopify",
+        external_id=number,
+        occurred_at=T0 + timedelta(hours=at),
+        title=f"Order {number}",
+        text="1 × Tulips",
+        participants=(Participant("buyer", name, email=email, platform="shopify"),),
+        order=OrderInfo(
+            number=number,
+            currency=currency,
+            total=Decimal(total),
+            financial_status=kw.get("status", "paid"),
+            refunded=kw.get("refunded"),
+            lines=(OrderLine("Tulips", 1, Decimal(total)),),
+        ),
+    )
+
+
+def _import(db: Database, records: list[EventRecord]) -> None:
+    import_items(db, lambda: records, label="test", format="test")
+
+
+def recount(db: Database) -> dict[int, dict[str, Any]]:
+    """Every live customer's figures, counted from the events they hold now."""
+    with db.session() as s:
+        live = [
+            r[0] for r in s.execute(text("SELECT id FROM customer WHERE merged_into_id IS NULL"))
+        ]
+        rows = s.execute(
+            text(
+                "SELECT DISTINCT ci.customer_id, e.id, e.channel, e.occurred_at, "
+                "o.number, o.currency, o.total, o.refunded, o.financial_status "
+                "FROM customer_identity ci "
+                "JOIN event_participant ep ON ep.identity_id = ci.identity_id "
+                "JOIN event e ON e.id = ep.event_id "
+                "LEFT JOIN order_info o ON o.event_id = e.id"
+            )
+        ).all()
+    events: dict[int, dict[int, tuple[Any, ...]]] = defaultdict(dict)
+    for cid, eid, *rest in rows:
+        events[cid][eid] = tuple(rest)
+    out: dict[int, dict[str, Any]] = {}
+    for cid in live:
+        mine = events.get(cid, {})
+        times = sorted(datetime.fromisoformat(str(r[1])).replace(tzinfo=UTC) for r in mine.values())
+        orders = sorted((r for r in mine.values() if r[2] is not None), key=lambda r: str(r[1]))
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for _ch, _at, _num, cur, total, refunded, status in orders:
+            net = Decimal(0)
+            if status not in queries.VOID_STATUSES and total is not None:
+                net = Decimal(total) - Decimal(refunded or 0)
+            totals[cur] += net
+        out[cid] = {
+            "event_count": len(mine),
+            "first_seen": times[0] if times else None,
+            "last_seen": times[-1] if times else None,
+            "channels": frozenset(r[0] for r in mine.values()),
+            "order_count": len(orders),
+            "totals": dict(totals),
+            "numbers": tuple(r[2] for r in orders),
+        }
+    return out
+
+
+def stored(db: Database) -> dict[int, dict[str, Any]]:
+    """The same figures as the app keeps them (the stored row, not a count)."""
+    out: dict[int, dict[str, Any]] = {}
+    with db.session() as s:
+        for c in s.scalars(select(Customer).where(Customer.merged_into_id.is_(None))):
+            kept = queries._profile_from_json(c.profile)
+            assert kept is not None, f"customer {c.id} has no stored profile"
+            channels, orders = kept
+            out[c.id] = {
+                "event_count": c.event_count,
+                "first_seen": c.first_seen,
+                "last_seen": c.last_seen,
+                "channels": channels,
+                "order_count": orders.count,
+                "totals": orders.totals,
+                "numbers": orders.numbers,
+            }
+    return out
+
+
+def check(db: Database, step: str) -> None:
+    assert stored(db) == recount(db), step
+
+
+def _cid(db: Database, ref: str) -> int:
+    with db.session() as s:
+        return queries.resolve_customer(s, ref)
+
+
+def test_stored_figures_equal_a_recount_after_mixed_writes(db: Database) -> None:
+    _import(
+        db,
+        [
+            _mail("a1", "jane@example.com", "Jane Doe", 1),
+            _mail("a2", "jane@example.com", "Jane Doe", 5),
+            _order("#1001", "jane@example.com", "Jane Doe", 2, "40.00"),
+            _order("#1002", "jane@example.com", "Jane Doe", 3, "15.50", currency="EUR"),
+            _chat("w1", "+447700900123", "Jane D", 4),
+            _mail("b1", "bob@example.com", "Bob Stone", 7),
+            _order("#1003", "bob@example.com", "Bob Stone", 8, "9.99"),
+            _chat("w2", "+447700900456", "Kim Lee", 9),
+            _mail("s1", "shop@example.com", "Shop", 10, to="kim@example.com"),
+        ],
+    )
+    check(db, "import")
+    jane = _cid(db, "jane@example.com")
+    jane_phone = _cid(db, "+447700900123")
+    bob = _cid(db, "bob@example.com")
+    kim = _cid(db, "+447700900456")
+
+    # a re-import changes an order: refunded in part, another voided
+    _import(
+        db,
+        [
+            _order("#1001", "jane@example.com", "Jane Doe", 2, "40.00", refunded=Decimal("10.00")),
+            _order("#1003", "bob@example.com", "Bob Stone", 8, "9.99", status="voided"),
+        ],
+    )
+    check(db, "order updated")
+    with db.session() as s:
+        assert queries.customer(s, jane).orders.totals["GBP"] == Decimal("30.00")
+
+    with db.session() as s:
+        first = merges.merge_customers(s, jane, jane_phone, reason="same person")
+    check(db, "merge")
+    with db.session() as s:
+        merges.merge_customers(s, jane, bob, reason="test")
+    check(db, "second merge")
+    with db.session() as s:
+        bob_ids = list(s.scalars(select(Identity.id).where(Identity.value == "bob@example.com")))
+        merges.split_customer(s, jane, bob_ids)
+    check(db, "split")
+    with db.session() as s:
+        merges.undo(s)  # the split
+    check(db, "undo split")
+    with db.session() as s:
+        merges.undo(s)  # the second merge
+    check(db, "undo merge")
+
+    # the shop's address as an owner address: its "customer" goes, Kim's mail is outbound
+    with db.session() as s:
+        identity.configure(s, "owner_emails", "shop@example.com")
+    check(db, "owner set")
+
+    # more arrives, for a merged customer's contact point
+    _import(
+        db,
+        [
+            _chat("w3", "+447700900123", "Jane D", 30),
+            _order("#1004", "jane@example.com", "Jane Doe", 31, "5.00"),
+        ],
+    )
+    check(db, "import after merge")
+
+    erasure.forget(db, kim)
+    check(db, "forget")
+    with db.session() as s:
+        merges.undo(s, first)  # the first merge, once nothing later depends on it
+    check(db, "undo first merge")
+    with db.session() as s:
+        assert queries.customer(s, jane).orders.count >= 1
+
+
+def test_customer_rows_read_the_stored_figures(db: Database) -> None:
+    _import(db, [_order("#9", "ann@example.com", "Ann", 1, "12.00")])
+    cid = _cid(db, "ann@example.com")
+    with db.session() as s:
+        # a figure changed behind the app's back shows: the row is read, not recounted
+        s.execute(
+            text("UPDATE customer SET profile = :p WHERE id = :id"),
+            {
+                "id": cid,
+                "p": '{"channels": ["chat"], "orders": {"count": 7, "totals": {"GBP": "1"}, '
+                '"averages": {}, "numbers": [], "first": null, "last": null}}',
+            },
+        )
+    with db.session() as s:
+        row = queries.customer(s, cid)
+        assert row.orders.count == 7 and row.channels == frozenset({"chat"})
+        s.execute(text("UPDATE customer SET profile = '{}' WHERE id = :id"), {"id": cid})
+    with db.session() as s:
+        row = queries.customer(s, cid)  # not stored: counted on the fly
+        assert row.orders.count == 1 and row.channels == frozenset({"order"})

@@ -53,12 +53,13 @@ if TYPE_CHECKING:
     from app.export.pdf import install_fonts, with_fallbacks
     from app.identity import normalize_email, normalize_phone
     from app.ingest import FileReport, ImportProgress, Preview
-    from app.merges import Change
+    from app.merges import UNDOABLE, Change
     from app.oauth import PRESETS as OAUTH_PRESETS
     from app.oauth import SignInCancelled
     from app.records import DateOrder
     from app.secrets import KeyringUnavailable
-    from app.settings import OWNER_KEYS, SETTINGS
+    from app.settings import OWNER_KEYS, SETTINGS, machine_region, machine_zone
+    from app.settings import spec as setting_spec
     from app.suggestions import DEFAULT_MIN_SCORE, Suggestion
     from app.sync import (
         AccountCheck,
@@ -85,6 +86,7 @@ __all__ = [
     "SETTINGS",
     "SORTS",
     "TLS_MODES",
+    "UNDOABLE",
     "AccountCheck",
     "AccountInfo",
     "AccountReport",
@@ -124,11 +126,14 @@ __all__ = [
     "find_preset",
     "install_fonts",
     "is_loopback",
+    "machine_region",
+    "machine_zone",
     "normalize_email",
     "normalize_phone",
     "order_details",
     "parse_duration",
     "presets_help",
+    "setting_spec",
     "with_fallbacks",
 ]
 
@@ -158,10 +163,14 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ImportProgress": ("app.ingest", "ImportProgress"),
     "Preview": ("app.ingest", "Preview"),
     "Change": ("app.merges", "Change"),
+    "UNDOABLE": ("app.merges", "UNDOABLE"),
     "OAUTH_PRESETS": ("app.oauth", "PRESETS"),
     "SignInCancelled": ("app.oauth", "SignInCancelled"),
     "OWNER_KEYS": ("app.settings", "OWNER_KEYS"),
     "SETTINGS": ("app.settings", "SETTINGS"),
+    "machine_region": ("app.settings", "machine_region"),
+    "machine_zone": ("app.settings", "machine_zone"),
+    "setting_spec": ("app.settings", "spec"),
     "DEFAULT_MIN_SCORE": ("app.suggestions", "DEFAULT_MIN_SCORE"),
     "Suggestion": ("app.suggestions", "Suggestion"),
     "AccountCheck": ("app.sync", "AccountCheck"),
@@ -410,7 +419,8 @@ class Service:
     ) -> tuple[CustomerRow, int, list[EventRow]]:
         """Open a customer's timeline: (profile, matching count, first events).
 
-        With ``focus_event`` (and no filter) the first page reaches down to that event.
+        With ``focus_event`` (and no filter) as many pages of ``limit`` are read as
+        reach down to that event.
         """
         with self._db.read_session() as session:
             row = queries.customer(session, customer_id)
@@ -418,7 +428,7 @@ class Service:
             if focus_event is not None and channels is None and query is None:
                 pos = queries.event_position(session, row.id, focus_event)
                 if pos is not None:
-                    limit = max(limit, pos + 1)
+                    limit = (pos // limit + 1) * limit
             events = queries.timeline(session, row.id, limit=limit, channels=channels, query=query)
         return row, total, events
 
@@ -991,6 +1001,23 @@ class Service:
         from app import backups
 
         return backups.daily_backup(self._db.path, now) if self._db.path is not None else None
+
+    def backup_now(self, label: str = "manual") -> Path:
+        """Copy this database file now (safe while it is in use).
+
+        Raises:
+            UserFacingError: a server database, or the copy failed.
+        """
+        import sqlite3
+
+        from app import backups
+
+        if self._db.path is None:
+            raise UserFacingError("Backups are made only for a database file.")
+        try:
+            return backups.make_backup(self._db.path, label)
+        except (sqlite3.Error, OSError) as exc:
+            raise UserFacingError(f"The backup could not be made: {exc}") from exc
 
     @staticmethod
     def backup_file(db_path: Path, label: str = "manual") -> Path:

@@ -28,10 +28,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from app import queries
-from app.db import Database
-from app.ingest import recent_problems
-from app.queries import CustomerRow, EventRow, SearchHit
+from app.service import CustomerRow, Database, EventRow, SearchHit, Service
 from ui import formatting as fmt
 from ui.marks import CHANNEL_ORDER, channel_label
 from ui.safe_text import tip
@@ -97,7 +94,7 @@ class CustomerListModel(QAbstractListModel):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         parent: QObject | None = None,
         *,
         tz: tzinfo = UTC,
@@ -105,7 +102,7 @@ class CustomerListModel(QAbstractListModel):
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self._tz = tz
         self._now = now
         self._page = page_size
@@ -132,10 +129,7 @@ class CustomerListModel(QAbstractListModel):
         query, page = self.query, self._page
 
         def fetch() -> tuple[str, int, int, list[CustomerRow]]:
-            with self._db.session() as session:
-                total = queries.count_customers(session, query)
-                everyone = queries.count_customers(session, "") if query else total
-                rows = queries.list_customers(session, query, limit=page) if total else []
+            total, everyone, rows = self._service.customer_page(query, page)
             return query, total, everyone, rows
 
         self._loader.start(fetch, self._apply, background=background)
@@ -176,10 +170,7 @@ class CustomerListModel(QAbstractListModel):
         if self._resetting:  # asked from a modelReset handler: insert once the reset is over
             QTimer.singleShot(0, lambda: self.fetchMore(QModelIndex()))
             return
-        with self._db.session() as session:
-            rows = queries.list_customers(
-                session, self.query, offset=self._offset, limit=self._page
-            )
+        rows = self._service.customers(self.query, offset=self._offset, limit=self._page)
         self._offset += self._page
         new = [r for r in rows if r.id not in self._ids]
         if not new:
@@ -288,7 +279,7 @@ class TimelineModel(QAbstractListModel):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         parent: QObject | None = None,
         *,
         tz: tzinfo = UTC,
@@ -296,7 +287,7 @@ class TimelineModel(QAbstractListModel):
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self.tz = tz
         self._now = now
         self._page = page_size
@@ -348,15 +339,9 @@ class TimelineModel(QAbstractListModel):
         q = self.query or None
 
         def fetch() -> tuple[_TimelinePage, int | None]:
-            with self._db.session() as session:
-                row = queries.customer(session, customer_id)
-                total = queries.timeline_count(session, row.id, channels=chans, query=q)
-                limit = page
-                if focus_event is not None and chans is None and q is None:
-                    pos = queries.event_position(session, row.id, focus_event)
-                    if pos is not None:
-                        limit = (pos // page + 1) * page
-                events = queries.timeline(session, row.id, limit=limit, channels=chans, query=q)
+            row, total, events = self._service.timeline_start(
+                customer_id, limit=page, channels=chans, query=q, focus_event=focus_event
+            )
             return _TimelinePage(row, total, events), focus_event
 
         self._loader.start(fetch, self._apply, background=background)
@@ -470,15 +455,13 @@ class TimelineModel(QAbstractListModel):
         if self._resetting:  # asked from a modelReset handler: insert once the reset is over
             QTimer.singleShot(0, lambda: self.fetchMore(QModelIndex()))
             return
-        with self._db.session() as session:
-            events = queries.timeline(
-                session,
-                self.customer_id,
-                offset=self._offset,
-                limit=self._page,
-                channels=list(self.channels) or None,
-                query=self.query or None,
-            )
+        events = self._service.timeline(
+            self.customer_id,
+            offset=self._offset,
+            limit=self._page,
+            channels=list(self.channels) or None,
+            query=self.query or None,
+        )
         if not events:
             self._offset = self.total
             return
@@ -659,9 +642,9 @@ class SearchResultsModel(QAbstractListModel):
     loaded = Signal()
     LIMIT = 200
 
-    def __init__(self, db: Database, parent: QObject | None = None) -> None:
+    def __init__(self, db: Service | Database, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self._hits: list[SearchHit] = []
         self.query = ""
         self._loader = _Loader(self)
@@ -674,8 +657,7 @@ class SearchResultsModel(QAbstractListModel):
         def fetch() -> list[SearchHit]:
             if not fmt.query_terms(q):
                 return []
-            with self._db.session() as session:
-                return queries.search(session, q, limit=limit)
+            return self._service.search(q, limit=limit)
 
         self._loader.start(fetch, self._apply, background=background)
 
@@ -763,9 +745,9 @@ class ProblemsModel(HeaderTableModel):
     loaded = Signal()
     HEADERS = ("File", "Where", "Reason", "When")
 
-    def __init__(self, db: Database, parent: QObject | None = None, *, tz: tzinfo = UTC):
+    def __init__(self, db: Service | Database, parent: QObject | None = None, *, tz: tzinfo = UTC):
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self._tz = tz
         self._rows: list[tuple[str, str, str, datetime]] = []
         self._loader = _Loader(self)
@@ -774,8 +756,7 @@ class ProblemsModel(HeaderTableModel):
         """Read the problem list again."""
 
         def fetch() -> list[tuple[str, str, str, datetime]]:
-            with self._db.session() as session:
-                return recent_problems(session)
+            return self._service.problems()
 
         self._loader.start(fetch, self._apply, background=background)
 

@@ -45,7 +45,7 @@ from app.queries import (
 
 if TYPE_CHECKING:
     from app.accounts import DEFAULT_PORTS, PRESETS, AccountInfo, Preset, find_preset, presets_help
-    from app.backups import BEFORE_MERGE, Backup
+    from app.backups import BEFORE_MERGE, DAILY, MANUAL, Backup
     from app.brief import Brief
     from app.db import Database
     from app.erasure import ErasurePlan, ErasureReport, SuppressionRow
@@ -76,10 +76,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BEFORE_MERGE",
+    "DAILY",
     "DEFAULT_MIN_SCORE",
     "DEFAULT_PORTS",
     "HL_END",
     "HL_START",
+    "MANUAL",
     "OAUTH_PRESETS",
     "OWNER_KEYS",
     "PRESETS",
@@ -91,6 +93,7 @@ __all__ = [
     "AccountInfo",
     "AccountReport",
     "Backup",
+    "BackupFailed",
     "Brief",
     "Change",
     "CustomerRow",
@@ -148,6 +151,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "KeyringUnavailable": ("app.secrets", "KeyringUnavailable"),
     "TLS_MODES": ("connectors.imap", "TLS_MODES"),
     "BEFORE_MERGE": ("app.backups", "BEFORE_MERGE"),
+    "DAILY": ("app.backups", "DAILY"),
+    "MANUAL": ("app.backups", "MANUAL"),
     "Backup": ("app.backups", "Backup"),
     "Brief": ("app.brief", "Brief"),
     "Database": ("app.db", "Database"),
@@ -196,6 +201,10 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(target[0]), target[1])
     globals()[name] = value
     return value
+
+
+class BackupFailed(UserFacingError):
+    """A backup copy could not be made (the disk or the file failed, not the program)."""
 
 
 #: Rows read per query when a command wants everything (a whole list or timeline).
@@ -997,10 +1006,32 @@ class Service:
         return backups.list_backups(self._db.path) if self._db.path is not None else []
 
     def daily_backup(self, now: datetime | None = None) -> Path | None:
-        """Make the day's backup of this database file when one is due."""
+        """Make the day's backup of this database file when one is due.
+
+        Raises:
+            BackupFailed: the copy could not be made (the disk, the file).
+        """
+        import sqlite3
+
         from app import backups
 
-        return backups.daily_backup(self._db.path, now) if self._db.path is not None else None
+        if self._db.path is None:
+            return None
+        try:
+            return backups.daily_backup(self._db.path, now)
+        except (sqlite3.Error, OSError) as exc:
+            raise BackupFailed(str(exc)) from exc
+
+    def restore_backup(self, backup: Path) -> Path:
+        """Put ``backup`` in place of this database file (the replaced file is kept beside
+        it); returns the database path. Open the database again to use it."""
+        from app import backups
+
+        if self._db.path is None:
+            raise UserFacingError("Only a database file on this computer can be restored.")
+        self._db.dispose()  # no pooled connection keeps the old file open (Windows cannot move it)
+        backups.restore(self._db.path, backup)
+        return self._db.path
 
     def backup_now(self, label: str = "manual") -> Path:
         """Copy this database file now (safe while it is in use).

@@ -15,7 +15,7 @@ from typing import Any
 
 import phonenumbers
 
-from app.queries import HL_END, HL_START, CustomerRow, IdentityRow, OrderRow
+from app.service import HL_END, HL_START, CustomerRow, IdentityRow, OrderRow
 
 _SYMBOLS = {
     "GBP": "£",

@@ -30,8 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.queries import CustomerRow
-from app.service import Database, Service
+from app.service import CustomerRow, Database, Service
 from ui import formatting as fmt
 from ui.customer_list import CustomerDelegate, CustomerListView
 from ui.identity_models import ChangeHistoryModel, ExcludingProxy, quoted, undoable

@@ -685,9 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         db_path = demo_db_path()
     setup_logging()
     if args.self_test:
-        from app.selftest import run_self_test
-
-        return run_self_test()
+        return Service.self_test()
     if args.command is None:
         gui = importlib.import_module("ui.app")
         return int(gui.main(str(db_path)))

@@ -26,7 +26,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app import erasure, fingerprint, identity, language, mappings, mentions, settings
+from app import fingerprint, identity, language, mappings, mentions, settings, suppression
 from app.db import Database, RunLock, is_environmental, retry_when_busy
 from app.errors import Cancelled, FormatError, UserFacingError
 from app.models import (
@@ -340,7 +340,7 @@ class _Writer:
         self.cuts = 0  # values cut to their stored size so far
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
-            self.suppressor = erasure.Suppressor(session)
+            self.suppressor = suppression.Suppressor(session)
 
     def write_batch(self, items: Sequence[Item]) -> None:
         r = self.report

@@ -257,6 +257,13 @@ class Service:
         """``source`` if it is a service already, else a service on that database."""
         return source if isinstance(source, Service) else cls(source)
 
+    @staticmethod
+    def self_test() -> int:
+        """Check this installation, one line per check; 0 when all pass."""
+        from app.selftest import run_self_test
+
+        return run_self_test()
+
     # --- the database itself -------------------------------------------------------------
 
     @property

@@ -7,7 +7,7 @@ for a server with its own certificate authority, the user name, the password
 and the folders to sync (Inbox and Sent by default, or folders picked from the
 list the server gave at the last successful Test).
 
-The password goes to the OS keyring through ``app.accounts.set_password`` and
+The password goes to the OS keyring through ``Service.set_password`` and
 nowhere else. When there is no usable keyring the dialog says so plainly, and
 the password typed here is used for Test only: each sync asks for it.
 

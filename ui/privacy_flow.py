@@ -1,8 +1,8 @@
 """Data-protection requests from the window: File → Export Customer Data… and Customer → Forget….
 
-Export writes everything stored about the shown customer (``app.export.data``) as JSON or
+Export writes everything stored about the shown customer (``Service.export_data``) as JSON or
 as a zip of CSV files, in the background. Forget first works out what would go
-(``app.erasure.plan``), names it in a confirmation whose default is Cancel, and only then
+(``Service.erasure_plan``), names it in a confirmation whose default is Cancel, and only then
 erases on the writer; the window then shows no customer, and a warning lists the backups
 that were made before and still hold the data.
 """

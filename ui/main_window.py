@@ -100,8 +100,7 @@ class MainWindow(QMainWindow):
         self._now = clock
         tz_name, welcome = service.start_settings()
         tz = ZoneInfo(tz_name)
-        local = service.url.startswith("sqlite:///")
-        shown_file = service.shown_location() if local else ""
+        shown_file = str(service.path) if service.path is not None else ""  # a local file
         self.is_demo = bool(shown_file) and Path(shown_file).resolve() == demo_db_path().resolve()
         self.home_db = home or (
             str(default_db_path()) if self.is_demo or not shown_file else shown_file

@@ -2,7 +2,7 @@
 
 ``refresh_customer_stats`` is called after an import, a merge or split and a change of the
 owner's addresses (through ``app.identity``, ``app.merges``); it also refreshes who waits
-for a reply (``app.waiting``) for the same customers.
+for a reply (``app.waiting``) and the brief's figures (``app.summary``) for the same customers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import waiting
+from app import summary, waiting
 from app.models import Customer, CustomerIdentity, Event, EventParticipant
 
 
@@ -53,6 +53,7 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             customer.last_seen = _aware(row[3]) if row else None
     session.flush()
     waiting.refresh(session, ids)  # who waits for a reply is kept in step with them
+    summary.refresh(session, ids)  # and the figures the brief reads
 
 
 def _aware(value: object) -> datetime | None:

@@ -27,12 +27,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import DBAPIError
 
-from app import __version__, brief, identity, ingest, merges, queries, settings
-from app.db import Database, open_database
+from app import __version__
 from app.errors import UserFacingError
 from app.logs import setup_logging
-from app.notes import add_note
 from app.paths import default_db_path, demo_db_path, store_location
+from app.service import SETTINGS, CustomerRow, Service
 from app.terminal import safe_print as print  # human output: controls made visible
 from app.terminal import write_json
 from connectors import registry
@@ -75,13 +74,12 @@ def _column_map(text: str | None) -> dict[str, str] | None:
 # --- commands ----------------------------------------------------------------------------
 
 
-def cmd_import(db: Database, args: argparse.Namespace) -> int:
+def cmd_import(svc: Service, args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     missing = [p for p in paths if not p.exists()]
     for path in missing:
         print(f"threadline: {registry.display_path(path)}: no such file or folder", file=sys.stderr)
-    reports = ingest.import_paths(
-        db,
+    reports = svc.import_paths(
         [p for p in paths if p not in missing],
         format=args.format,
         tz=_zone(args.tz),
@@ -132,24 +130,23 @@ def cmd_import(db: Database, args: argparse.Namespace) -> int:
     return 1 if any(r.problems for r in reports) else 0
 
 
-def cmd_config(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
-        if args.key is None:
-            values = settings.get_all(session)
-            if args.json:
-                _print_json(values)
-            else:
-                for key, value in values.items():
-                    print(f"{key} = {value}")
-            return 0
-        if args.value is None:
-            value = settings.get(session, args.key)
-            if args.json:
-                _print_json({args.key: value})
-            else:
-                print(value)
-            return 0
-        stored = identity.configure(session, args.key, args.value)
+def cmd_config(svc: Service, args: argparse.Namespace) -> int:
+    if args.key is None:
+        values = svc.settings()
+        if args.json:
+            _print_json(values)
+        else:
+            for key, value in values.items():
+                print(f"{key} = {value}")
+        return 0
+    if args.value is None:
+        value = svc.setting(args.key)
+        if args.json:
+            _print_json({args.key: value})
+        else:
+            print(value)
+        return 0
+    stored = svc.configure(args.key, args.value)
     if args.json:
         _print_json({args.key: stored})
     else:
@@ -157,16 +154,10 @@ def cmd_config(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_customers(db: Database, args: argparse.Namespace) -> int:
-    queries.check_query(args.query or "", "customer query")
-    with db.read_session() as session:
-        tz = settings.zone(session)
-        rows: list[queries.CustomerRow] = []
-        while True:
-            page = queries.list_customers(session, args.query or "", offset=len(rows), limit=500)
-            rows.extend(page)
-            if len(page) < 500:
-                break
+def cmd_customers(svc: Service, args: argparse.Namespace) -> int:
+    svc.check_query(args.query or "", "customer query")
+    rows: list[CustomerRow] = svc.all_customers(args.query or "")
+    tz = svc.zone()
     if args.json:
         _print_json([r.as_json() for r in rows])
         return 0
@@ -182,19 +173,10 @@ def cmd_customers(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_show(db: Database, args: argparse.Namespace) -> int:
-    with db.read_session() as session:
-        tz = settings.zone(session)
-        cid = queries.resolve_customer(session, args.customer)
-        row = queries.customer(session, cid)
-        events: list[queries.EventRow] = []
-        while True:
-            page = queries.timeline(session, cid, offset=len(events), limit=1000)
-            events.extend(page)
-            if len(page) < 1000:
-                break
-        notes = queries.notes(session, cid)
-        summary = brief.build(session, cid)
+def cmd_show(svc: Service, args: argparse.Namespace) -> int:
+    view = svc.open_customer(args.customer)
+    row, events, notes, summary = view.customer, view.events, view.notes, view.brief
+    tz = svc.zone()
     if args.json:
         _print_json(
             {
@@ -229,11 +211,10 @@ def cmd_show(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_search(db: Database, args: argparse.Namespace) -> int:
-    queries.check_query(args.query, "search query", words=True)
-    with db.read_session() as session:
-        tz = settings.zone(session)
-        hits = queries.search(session, args.query, limit=args.limit)
+def cmd_search(svc: Service, args: argparse.Namespace) -> int:
+    svc.check_query(args.query, "search query", words=True)
+    hits = svc.search(args.query, limit=args.limit)
+    tz = svc.zone()
     if args.json:
         _print_json([h.as_json() for h in hits])
         return 0
@@ -248,10 +229,8 @@ def cmd_search(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_note(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
-        cid = queries.resolve_customer(session, args.customer)
-        note = add_note(session, cid, args.text, pinned=args.pin)
+def cmd_note(svc: Service, args: argparse.Namespace) -> int:
+    note = svc.add_note(args.customer, args.text, pinned=args.pin)
     if args.json:
         _print_json(note.as_json())
     else:
@@ -259,24 +238,21 @@ def cmd_note(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(db: Database, args: argparse.Namespace) -> int:
+def cmd_export(svc: Service, args: argparse.Namespace) -> int:
     data_file = args.json if isinstance(args.json, str) else None
     if not (args.pdf or data_file or args.zip):
         raise UserFacingError("say what to write: --pdf FILE, --json FILE or --zip FILE")
-    with db.session() as session:
-        cid = queries.resolve_customer(session, args.customer)
+    cid = svc.resolve_customer(args.customer)
     result: dict[str, Any] = {}
     if args.pdf:
-        pdf = importlib.import_module("app.export.pdf")
-        pages = pdf.export_customer_pdf(db, cid, Path(args.pdf))
+        pages = svc.export_pdf(cid, Path(args.pdf))
         shown = registry.display_path(args.pdf)  # a file name need not be valid UTF-8
         result.update(path=shown, pages=pages)
         if args.json is not True:
             print(f"wrote {shown} ({pages} pages)")
-    exporter = importlib.import_module("app.export.data")
-    for target, write in ((data_file, exporter.write_json), (args.zip, exporter.write_zip)):
+    for target, zipped in ((data_file, False), (args.zip, True)):
         if target:
-            data = write(db, cid, Path(target))
+            data = svc.export_data(cid, Path(target), zipped=zipped)
             events = len(data["events"])
             shown = registry.display_path(target)
             result.setdefault("data", []).append({"path": shown, "events": events})
@@ -287,12 +263,10 @@ def cmd_export(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_forget(db: Database, args: argparse.Namespace) -> int:
+def cmd_forget(svc: Service, args: argparse.Namespace) -> int:
     """``forget``: erase a customer everywhere (after a confirmation, or with --yes)."""
-    erasure = importlib.import_module("app.erasure")
-    with db.session() as session:
-        cid = queries.resolve_customer(session, args.customer)
-        plan = erasure.plan(session, cid)
+    cid = svc.resolve_customer(args.customer)
+    plan = svc.erasure_plan(cid)
     if not args.yes:
         if not (sys.stdin is not None and sys.stdin.isatty()):
             raise UserFacingError(
@@ -302,7 +276,7 @@ def cmd_forget(db: Database, args: argparse.Namespace) -> int:
         if answer.strip().lower() != "yes":
             print("nothing was changed")
             return 1
-    report = erasure.forget(db, cid)
+    report = svc.forget(cid)
     if args.json:
         _print_json(report.as_json())
         return 0
@@ -320,19 +294,16 @@ def cmd_forget(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_suppressions(db: Database, args: argparse.Namespace) -> int:
+def cmd_suppressions(svc: Service, args: argparse.Namespace) -> int:
     """``suppressions``: list the forgotten contact points held back, or lift some."""
-    erasure = importlib.import_module("app.erasure")
     if args.lift or args.erasure is not None:
-        with db.session() as session:
-            lifted = erasure.lift(session, args.lift, erasure=args.erasure)
+        lifted = svc.lift_suppressions(args.lift, erasure_id=args.erasure)
         if args.json:
             _print_json({"lifted": lifted})
         else:
             print(f"lifted {lifted} suppressions: those contact points import again")
         return 0
-    with db.session() as session:
-        rows = erasure.suppressions(session)
+    rows = svc.suppressions()
     if args.json:
         _print_json([r.as_json() for r in rows])
         return 0
@@ -344,11 +315,9 @@ def cmd_suppressions(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(db: Database, args: argparse.Namespace) -> int:
-    from app.demo import load_demo
-
-    reports = load_demo(db)
-    where = db.url.removeprefix("sqlite:///")
+def cmd_demo(svc: Service, args: argparse.Namespace) -> int:
+    reports = svc.load_demo()
+    where = svc.shown_location()
     if args.json:
         _print_json({"files": [r.as_json() for r in reports], "database": where})
     else:
@@ -358,15 +327,14 @@ def cmd_demo(db: Database, args: argparse.Namespace) -> int:
         print("threadline: the demo loaded nothing", file=sys.stderr)
         return 2
     if args.open:
-        db.dispose()
+        svc.close()
         gui = importlib.import_module("ui.app")
-        return int(gui.main(db.url.removeprefix("sqlite:///")))
+        return int(gui.main(svc.shown_location()))
     return 0
 
 
-def cmd_problems(db: Database, args: argparse.Namespace) -> int:
-    with db.read_session() as session:
-        rows = ingest.recent_problems(session, limit=args.limit)
+def cmd_problems(svc: Service, args: argparse.Namespace) -> int:
+    rows = svc.problems(limit=args.limit)
     if args.json:
         _print_json(
             [
@@ -380,12 +348,8 @@ def cmd_problems(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_merge(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
-        a = queries.resolve_customer(session, args.a)
-        b = queries.resolve_customer(session, args.b)
-        change = merges.merge_customers(session, a, b, reason="merged by hand")
-        row = queries.customer(session, a)
+def cmd_merge(svc: Service, args: argparse.Namespace) -> int:
+    change, row = svc.merge_refs(args.a, args.b, reason="merged by hand")
     if args.json:
         _print_json({"change": change, "customer": row.as_json()})
     else:
@@ -393,35 +357,8 @@ def cmd_merge(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def _identity_ids(session: Any, customer_id: int, refs: list[str]) -> list[int]:
-    row = queries.customer(session, customer_id)
-    region = settings.get(session, "region")
-    ids: list[int] = []
-    for ref in refs:
-        wanted = {ref.strip().casefold()}
-        email = identity.normalize_email(ref)
-        phone = identity.normalize_phone(ref, region)
-        wanted.update(v for v in (email, phone) if v)
-        match = [
-            i.id
-            for i in row.identities
-            if str(i.id) == ref.strip()
-            or i.value.casefold() in wanted
-            or i.raw.casefold() in wanted
-        ]
-        if not match:
-            raise UserFacingError(f"{ref!r} is not a contact point of {row.name} (#{row.id})")
-        ids.extend(match)
-    return list(dict.fromkeys(ids))
-
-
-def cmd_split(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
-        cid = queries.resolve_customer(session, args.customer)
-        ids = _identity_ids(session, cid, args.identities)
-        into = queries.resolve_customer(session, args.into) if args.into else None
-        target, change = merges.split_customer(session, cid, ids, into=into)
-        row = queries.customer(session, target)
+def cmd_split(svc: Service, args: argparse.Namespace) -> int:
+    change, row = svc.split_refs(args.customer, args.identities, into=args.into)
     if args.json:
         _print_json({"change": change, "customer": row.as_json()})
     else:
@@ -429,10 +366,9 @@ def cmd_split(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_undo(db: Database, args: argparse.Namespace) -> int:
+def cmd_undo(svc: Service, args: argparse.Namespace) -> int:
     try:
-        with db.session() as session:
-            change = merges.undo(session, args.change)
+        change = svc.undo(args.change)
     except UserFacingError as exc:  # e.g. a later change depends on it: one line, exit 2
         if args.json:
             _print_json({"change": args.change, "error": str(exc)})
@@ -445,10 +381,9 @@ def cmd_undo(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_changes(db: Database, args: argparse.Namespace) -> int:
-    with db.read_session() as session:
-        tz = settings.zone(session)
-        changes = merges.history(session, limit=args.limit)
+def cmd_changes(svc: Service, args: argparse.Namespace) -> int:
+    changes = svc.history(limit=args.limit)
+    tz = svc.zone()
     if args.json:
         _print_json([c.as_json() for c in changes])
         return 0
@@ -458,12 +393,8 @@ def cmd_changes(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_suggestions(db: Database, args: argparse.Namespace) -> int:
-    from app.suggestions import DEFAULT_MIN_SCORE, suggestions
-
-    with db.session() as session:
-        min_score = DEFAULT_MIN_SCORE if args.min_score is None else args.min_score
-        found = suggestions(session, min_score=min_score, limit=args.limit)
+def cmd_suggestions(svc: Service, args: argparse.Namespace) -> int:
+    found = svc.suggestions(min_score=args.min_score, limit=args.limit)
     if args.json:
         _print_json([s.as_json() for s in found])
         return 0
@@ -477,11 +408,8 @@ def cmd_suggestions(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reject(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
-        a = queries.resolve_customer(session, args.a)
-        b = queries.resolve_customer(session, args.b)
-        merges.reject(session, a, b)
+def cmd_reject(svc: Service, args: argparse.Namespace) -> int:
+    a, b = svc.reject_refs(args.a, args.b)
     if args.json:
         _print_json({"rejected": [a, b]})
     else:
@@ -535,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import)
 
     p = add("config", "read or set settings")
-    p.add_argument("key", nargs="?", choices=list(settings.SETTINGS), metavar="KEY")
+    p.add_argument("key", nargs="?", choices=list(SETTINGS), metavar="KEY")
     p.add_argument("value", nargs="?", metavar="VALUE")
     p.set_defaults(func=cmd_config)
 
@@ -760,9 +688,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         db_path = demo_db_path()
     setup_logging()
     if args.self_test:
-        from app.selftest import run_self_test
-
-        return run_self_test()
+        return Service.self_test()
     if args.command is None:
         gui = importlib.import_module("ui.app")
         return int(gui.main(str(db_path)))
@@ -774,15 +700,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UserFacingError as exc:
             return _fail(args, exc)
     try:
-        db = open_database(db_path)
+        svc = Service.open(db_path)
     except UserFacingError as exc:
         return _fail(args, exc)
     try:
-        return int(args.func(db, args))
+        return int(args.func(svc, args))
     except UserFacingError as exc:
         return _fail(args, exc)
     except DBAPIError as exc:  # locked, read-only, disk full, damaged: one line; else a bug
-        error = db.user_error(exc)
+        error = svc.user_error(exc)
         if error is None:
             log.exception("command %s failed", args.command)
             return _fail(args, f"internal error: {exc.orig} (details in the log)")
@@ -801,7 +727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     finally:
-        db.dispose()
+        svc.close()
 
 
 if __name__ == "__main__":

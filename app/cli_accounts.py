@@ -18,14 +18,11 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from app import accounts, secrets, sync
-from app.accounts import AccountInfo
-from app.db import Database
+from app import service
 from app.errors import UserFacingError
-from app.sync import SyncProgress
+from app.service import AccountInfo, AccountReport, PasswordNeeded, Service, SyncProgress
 from app.terminal import safe_print as print  # controls shown; stderr redacted
 from app.terminal import write_json
-from connectors.imap import TLS_MODES
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -73,9 +70,9 @@ def _read_password(info: AccountInfo, from_stdin: bool) -> str | None:
 
 
 def _password_state(info: AccountInfo) -> str:
-    if secrets.usable_backend() is None:
+    if Service.keyring_problem() is not None:
         return "asked at each sync (no usable keyring)"
-    return "in the keyring" if secrets.has_password(info.secret_key) else "not stored"
+    return "in the keyring" if Service.has_password(info) else "not stored"
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -96,21 +93,19 @@ def _open_url(no_browser: bool) -> Callable[[str], object]:
     return show
 
 
-def _sign_in(db: Database, info: AccountInfo, args: argparse.Namespace) -> None:
-    with db.session() as session:
-        configured = accounts.oauth_settings(session)
-    accounts.sign_in(info, configured, open_url=_open_url(args.no_browser), timeout=args.timeout)
+def _sign_in(svc: Service, info: AccountInfo, args: argparse.Namespace) -> None:
+    svc.sign_in(info, open_url=_open_url(args.no_browser), timeout=args.timeout)
 
 
 def _oauth_host(args: argparse.Namespace) -> str | None:
     host: str | None = args.host
     if host or not args.oauth:
         return host
-    preset = next((p for p in accounts.PRESETS if p.oauth == args.oauth.lower()), None)
+    preset = next((p for p in service.PRESETS if p.oauth == args.oauth.lower()), None)
     return preset.key if preset is not None else host
 
 
-def _cmd_oauth_add(db: Database, args: argparse.Namespace) -> int:
+def _cmd_oauth_add(svc: Service, args: argparse.Namespace) -> int:
     if args.password_stdin:
         raise UserFacingError("--password-stdin and --oauth exclude each other")
     provider = args.oauth.strip()
@@ -119,22 +114,20 @@ def _cmd_oauth_add(db: Database, args: argparse.Namespace) -> int:
         raise UserFacingError("--oauth takes google, microsoft or an issuer URL (https://…)")
     if key not in ("google", "microsoft") and not args.host:
         raise UserFacingError("--oauth with an issuer URL needs --host (the IMAP server)")
-    with db.session() as session:
-        info = accounts.add_account(
-            session,
-            args.name,
-            host=_oauth_host(args),
-            username=args.user,
-            port=args.port,
-            tls=args.tls,
-            ca_file=args.ca_file,
-            folders=args.folder or (),
-            oauth_provider=key,
-            oauth_client_id=args.client_id,
-        )
+    info = svc.add_account(
+        args.name,
+        host=_oauth_host(args),
+        username=args.user,
+        port=args.port,
+        tls=args.tls,
+        ca_file=args.ca_file,
+        folders=args.folder or (),
+        oauth_provider=key,
+        oauth_client_id=args.client_id,
+    )
     code, error = 0, None
     try:
-        _sign_in(db, info, args)
+        _sign_in(svc, info, args)
     except UserFacingError as exc:
         code, error = 2, str(exc)
         _note(f"account {info.name} added, but not signed in: {exc}")
@@ -147,15 +140,14 @@ def _cmd_oauth_add(db: Database, args: argparse.Namespace) -> int:
     return code
 
 
-def cmd_account_signin(db: Database, args: argparse.Namespace) -> int:
+def cmd_account_signin(svc: Service, args: argparse.Namespace) -> int:
     """``account signin``: sign an OAuth account in (again) through the browser."""
-    with db.session() as session:
-        info = accounts.get_account(session, args.name)
+    info = svc.account(args.name)
     if not info.uses_oauth:
         raise UserFacingError(
             f"account {info.name} signs in with a password: use threadline account password"
         )
-    _sign_in(db, info, args)
+    _sign_in(svc, info, args)
     if args.json:
         _print_json({"account": info.name, "signed_in": True})
     else:
@@ -163,25 +155,23 @@ def cmd_account_signin(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_account_add(db: Database, args: argparse.Namespace) -> int:
+def cmd_account_add(svc: Service, args: argparse.Namespace) -> int:
     """``account add``: create the account, then store its password in the keyring."""
     if args.oauth:
-        return _cmd_oauth_add(db, args)
+        return _cmd_oauth_add(svc, args)
     if args.client_id:
         raise UserFacingError("--client-id goes with --oauth")
-    with db.session() as session:
-        info = accounts.add_account(
-            session,
-            args.name,
-            host=args.host,
-            username=args.user,
-            port=args.port,
-            tls=args.tls,
-            ca_file=args.ca_file,
-            folders=args.folder or (),
-        )
-    preset = accounts.find_preset(args.host) if args.host else accounts.find_preset(args.user)
-    reason = secrets.unusable_reason()
+    info = svc.add_account(
+        args.name,
+        host=args.host,
+        username=args.user,
+        port=args.port,
+        tls=args.tls,
+        ca_file=args.ca_file,
+        folders=args.folder or (),
+    )
+    preset = service.find_preset(args.host) if args.host else service.find_preset(args.user)
+    reason = Service.keyring_problem()
     stored = False
     code = 0
     if reason is not None:
@@ -200,7 +190,7 @@ def cmd_account_add(db: Database, args: argparse.Namespace) -> int:
             )
         else:
             try:
-                accounts.set_password(info, password)
+                Service.set_password(info, password)
                 stored = True
             except UserFacingError as exc:
                 _note(f"account added, but {exc}")
@@ -223,20 +213,19 @@ def cmd_account_add(db: Database, args: argparse.Namespace) -> int:
     return code
 
 
-def cmd_account_list(db: Database, args: argparse.Namespace) -> int:
+def cmd_account_list(svc: Service, args: argparse.Namespace) -> int:
     """``account list``: every account, with where its password is."""
-    with db.session() as session:
-        found = accounts.list_accounts(session)
-    reason = secrets.unusable_reason()
+    found = svc.accounts()
+    reason = Service.keyring_problem()
     if args.json:
         _print_json(
             [
                 {
                     **a.as_json(),
                     "password_stored": (
-                        not a.uses_oauth and reason is None and secrets.has_password(a.secret_key)
+                        not a.uses_oauth and reason is None and Service.has_password(a)
                     ),
-                    "signed_in": a.uses_oauth and accounts.is_signed_in(a),
+                    "signed_in": a.uses_oauth and Service.is_signed_in(a),
                     "keyring": reason,
                 }
                 for a in found
@@ -252,7 +241,7 @@ def cmd_account_list(db: Database, args: argparse.Namespace) -> int:
         if a.uses_oauth:
             how = (
                 f"signed in at {a.oauth_provider}"
-                if accounts.is_signed_in(a)
+                if Service.is_signed_in(a)
                 else (f"not signed in (threadline account signin {a.name})")
             )
         else:
@@ -263,16 +252,9 @@ def cmd_account_list(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_account_remove(db: Database, args: argparse.Namespace) -> int:
+def cmd_account_remove(svc: Service, args: argparse.Namespace) -> int:
     """``account remove``: the account, its sync state and its keyring entry."""
-    revoked = False
-    with db.session() as session:
-        info = accounts.get_account(session, args.name)
-        configured = accounts.oauth_settings(session)
-    if info.uses_oauth:
-        revoked = accounts.revoke_sign_in(info, configured)
-    with db.session() as session:
-        info = accounts.remove_account(session, args.name)
+    info, revoked = svc.remove_account(args.name)
     if args.json:
         result: dict[str, Any] = {"removed": info.name}
         if info.uses_oauth:
@@ -290,24 +272,23 @@ def _password_for(info: AccountInfo, args: argparse.Namespace) -> str | None:
     """The stored password, else one read from stdin or the terminal (None for OAuth)."""
     if info.uses_oauth:
         return None
-    stored = accounts.stored_password(info)
+    stored = Service.stored_password(info)
     if stored is not None:
         return stored
     if args.password_stdin or (sys.stdin is not None and sys.stdin.isatty()):
-        reason = secrets.unusable_reason()
+        reason = Service.keyring_problem()
         if reason and not args.password_stdin:
             _note(f"no usable keyring ({reason}); the password is used for this run only")
         return _read_password(info, args.password_stdin)
     return None
 
 
-def cmd_account_test(db: Database, args: argparse.Namespace) -> int:
+def cmd_account_test(svc: Service, args: argparse.Namespace) -> int:
     """``account test``: log in and show the folders a sync would cover."""
-    with db.session() as session:
-        info = accounts.get_account(session, args.name)
+    info = svc.account(args.name)
     password = _password_for(info, args)
     try:
-        check = sync.check_account(db, info.name, password=password)
+        check = svc.check_account(info.name, password=password)
     except UserFacingError as exc:
         if args.json:
             _print_json({"account": info.name, "ok": False, "error": str(exc)})
@@ -323,24 +304,23 @@ def cmd_account_test(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_account_password(db: Database, args: argparse.Namespace) -> int:
+def cmd_account_password(svc: Service, args: argparse.Namespace) -> int:
     """``account password``: store (or replace) the password in the keyring."""
-    with db.session() as session:
-        info = accounts.get_account(session, args.name)
+    info = svc.account(args.name)
     if info.uses_oauth:
         raise UserFacingError(
             f"account {info.name} signs in at {info.oauth_provider}: "
             f"use threadline account signin {info.name}"
         )
-    reason = secrets.unusable_reason()
+    reason = Service.keyring_problem()
     if reason is not None:
-        raise secrets.KeyringUnavailable(
+        raise service.KeyringUnavailable(
             f"no usable keyring: {reason}; nothing was stored (each sync asks for the password)"
         )
     password = _read_password(info, args.password_stdin)
     if password is None:
         raise UserFacingError("no password given (type it at the prompt or use --password-stdin)")
-    accounts.set_password(info, password)
+    Service.set_password(info, password)
     if args.json:
         _print_json({"account": info.name, "password_stored": True})
     else:
@@ -358,34 +338,29 @@ def _progress_printer(enabled: bool) -> Callable[[SyncProgress], None] | None:
     return show
 
 
-def cmd_sync(db: Database, args: argparse.Namespace) -> int:
+def cmd_sync(svc: Service, args: argparse.Namespace) -> int:
     """``sync``: fetch what is new in one, several or all accounts."""
-    with db.session() as session:
-        infos = (
-            [accounts.get_account(session, n) for n in args.names]
-            if args.names
-            else accounts.list_accounts(session)
-        )
+    infos = [svc.account(n) for n in args.names] if args.names else svc.accounts()
     if not infos:
         raise UserFacingError(
             "no accounts to sync; add one with: threadline account add NAME --host HOST --user USER"
         )
-    reports: list[sync.AccountReport] = []
+    reports: list[AccountReport] = []
     for info in infos:
         try:
             password = _password_for(info, args)
             if password is None and not info.uses_oauth:
-                raise sync.PasswordNeeded(info.name, secrets.unusable_reason())
+                raise PasswordNeeded(info.name, Service.keyring_problem())
             reports.append(
-                sync.sync_account(
-                    db, info.name, password=password, progress=_progress_printer(args.progress)
+                svc.sync_account(
+                    info.name, password=password, progress=_progress_printer(args.progress)
                 )
             )
-        except sync.PasswordNeeded as exc:
+        except PasswordNeeded as exc:
             error = f"{exc}; give it with --password-stdin or at a terminal prompt"
-            reports.append(sync.AccountReport(info.name, status="failed", error=error))
+            reports.append(AccountReport(info.name, status="failed", error=error))
         except UserFacingError as exc:  # e.g. a locked keyring: this account fails alone
-            reports.append(sync.AccountReport(info.name, status="failed", error=str(exc)))
+            reports.append(AccountReport(info.name, status="failed", error=str(exc)))
     if args.json:
         _print_json({"accounts": [r.as_json() for r in reports]})
     else:
@@ -449,7 +424,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: AddC
         "add",
         "add an IMAP account (the password goes to the OS keyring)",
         epilog=_ADD_EPILOG.format(
-            presets=textwrap.fill(f"Presets: {accounts.presets_help()}.", width=80)
+            presets=textwrap.fill(f"Presets: {service.presets_help()}.", width=80)
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -458,7 +433,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: AddC
         "--host", metavar="HOST", help="IMAP server, provider preset (gmail, …) or email domain"
     )
     p.add_argument("--port", type=int, metavar="PORT", help="default 993 (implicit) or 143")
-    p.add_argument("--tls", choices=TLS_MODES, help="implicit (default), starttls, or none")
+    p.add_argument("--tls", choices=service.TLS_MODES, help="implicit (default), starttls, or none")
     p.add_argument("--ca-file", metavar="PEM", help="trust only these CA certificates")
     p.add_argument("--user", required=True, metavar="USER", help="login name (often the address)")
     p.add_argument(

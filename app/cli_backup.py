@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app import backups
-from app.db import damaged_message, quick_check, user_error
 from app.errors import UserFacingError
+from app.service import Service
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -35,17 +33,7 @@ def _sqlite_file(db_path: Path) -> Path:
 
 def cmd_backup(db_path: Path, args: argparse.Namespace) -> int:
     path = _sqlite_file(db_path)
-    if not path.is_file():
-        raise UserFacingError(f"there is no database at {path}")
-    problem = quick_check(path)
-    if problem is not None:
-        raise UserFacingError(damaged_message(path, problem))
-    try:
-        made = backups.make_backup(path, "manual")
-    except sqlite3.Error as exc:
-        raise user_error(exc, path) or UserFacingError(f"cannot back up {path}: {exc}") from exc
-    except OSError as exc:
-        raise UserFacingError(f"cannot write a backup next to {path}: {exc}") from exc
+    made = Service.backup_file(path, "manual")
     if args.json:
         _print_json({"database": str(path), "backup": str(made)})
     else:
@@ -55,7 +43,7 @@ def cmd_backup(db_path: Path, args: argparse.Namespace) -> int:
 
 def cmd_backups(db_path: Path, args: argparse.Namespace) -> int:
     path = _sqlite_file(db_path)
-    found = backups.list_backups(path)
+    found = Service.list_backups(path)
     if args.json:
         _print_json({"database": str(path), "backups": [b.as_json() for b in found]})
         return 0
@@ -68,7 +56,7 @@ def cmd_backups(db_path: Path, args: argparse.Namespace) -> int:
 
 def cmd_restore(db_path: Path, args: argparse.Namespace) -> int:
     path = _sqlite_file(db_path)
-    used, kept = backups.restore(path, Path(args.file).expanduser() if args.file else None)
+    used, kept = Service.restore(path, Path(args.file).expanduser() if args.file else None)
     if args.json:
         _print_json(
             {

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from app.db import Database
+if TYPE_CHECKING:
+    from app.service import Service
+
 
 AddCommand = Callable[[str, str], argparse.ArgumentParser]
 
 
-def cmd_migrate_store(db: Database, args: argparse.Namespace) -> int:
-    from app.store_copy import copy_store
+def cmd_migrate_store(svc: Service, args: argparse.Namespace) -> int:
     from app.terminal import safe_print
 
     last = [""]
@@ -22,7 +24,7 @@ def cmd_migrate_store(db: Database, args: argparse.Namespace) -> int:
             last[0] = table
             print(f"copying {table} ({total:,} rows)…", file=sys.stderr)
 
-    report = copy_store(db, args.to, progress=progress)
+    report = svc.copy_store(args.to, progress=progress)
     if args.json:
         import json
 

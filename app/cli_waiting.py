@@ -12,12 +12,11 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app import queries, settings, waiting
-from app.db import Database
+from app import service
 from app.errors import UserFacingError
+from app.service import Service
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -39,46 +38,16 @@ def human_duration(seconds: int) -> str:
     return f"{minutes} min"
 
 
-def parse_when(text: str, now: datetime, zone: Any) -> datetime:
-    """``--until``: "2d"/"4h" from now, "tomorrow", or a date/time in the user's zone.
-
-    Raises:
-        UserFacingError: not a time.
-    """
-    value = text.strip()
-    low = value.lower()
-    if low == "tomorrow":
-        local = (now.astimezone(zone) + timedelta(days=1)).replace(
-            hour=9, minute=0, second=0, microsecond=0
-        )
-        return local.astimezone(UTC)
-    try:
-        return now + waiting.parse_duration(value)
-    except UserFacingError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise UserFacingError(
-            f"{text!r} is not a time: say 4h, 2d, tomorrow, 2026-03-20 or 2026-03-20T14:00"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(UTC)
-
-
-def cmd_waiting(db: Database, args: argparse.Namespace) -> int:
-    older = waiting.parse_duration(args.older_than) if args.older_than else None
-    with db.session() as session:
-        tz = settings.zone(session)
-        rows = waiting.waiting(
-            session,
-            channel=args.channel,
-            older_than=older,
-            sort=args.sort,
-            include_snoozed=args.snoozed,
-            language=args.language,
-        )
+def cmd_waiting(svc: Service, args: argparse.Namespace) -> int:
+    older = service.parse_duration(args.older_than) if args.older_than else None
+    rows = svc.waiting(
+        channel=args.channel,
+        older_than=older,
+        sort=args.sort,
+        include_snoozed=args.snoozed,
+        language=args.language,
+    )
+    tz = svc.zone()
     if args.json:
         _print_json([r.as_json() for r in rows])
         return 0
@@ -96,13 +65,9 @@ def cmd_waiting(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_answered(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
-        cid = queries.resolve_customer(session, args.customer)
-        if args.undo:
-            mark = waiting.undo_mark(session, cid, "answered")
-        else:
-            mark = waiting.mark_answered(session, cid)
+def cmd_answered(svc: Service, args: argparse.Namespace) -> int:
+    cid = svc.resolve_customer(args.customer)
+    mark = svc.undo_mark(cid, "answered") if args.undo else svc.mark_answered(cid)
     if args.json:
         _print_json(mark.as_json())
     elif args.undo:
@@ -112,18 +77,15 @@ def cmd_answered(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_snooze(db: Database, args: argparse.Namespace) -> int:
-    with db.session() as session:
-        cid = queries.resolve_customer(session, args.customer)
-        if args.undo:
-            mark = waiting.undo_mark(session, cid, "snooze")
-        else:
-            if not args.until:
-                raise UserFacingError("say until when: --until 4h, 2d, tomorrow or a date")
-            now = datetime.now(UTC)
-            until = parse_when(args.until, now, settings.zone(session))
-            mark = waiting.snooze(session, cid, until, now=now)
-        tz = settings.zone(session)
+def cmd_snooze(svc: Service, args: argparse.Namespace) -> int:
+    cid = svc.resolve_customer(args.customer)
+    if args.undo:
+        mark = svc.undo_mark(cid, "snooze")
+    else:
+        if not args.until:
+            raise UserFacingError("say until when: --until 4h, 2d, tomorrow or a date")
+        mark = svc.snooze(cid, args.until)
+    tz = svc.zone()
     if args.json:
         _print_json(mark.as_json())
     elif args.undo:
@@ -145,7 +107,7 @@ def register(sub: Any, add: AddCommand) -> None:
         "zendesk, chat_csv",
     )
     p.add_argument("--older-than", metavar="AGE", help="only waits at least this long: 4h, 2d, 1w")
-    p.add_argument("--sort", choices=waiting.SORTS, default="newest", help="newest wait first")
+    p.add_argument("--sort", choices=service.SORTS, default="newest", help="newest wait first")
     p.add_argument("--snoozed", action="store_true", help="include snoozed customers")
     p.add_argument(
         "--language", metavar="CODE", help="only messages in this language (de, fr, en, …)"

@@ -24,22 +24,19 @@ Backups made earlier still hold the data: ``forget`` lists them with that warnin
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
-import secrets as pysecrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from app import backups, identity, queries, settings
+from app import backups, queries, settings
 from app.db import Database
+from app.ingest import index_event
 from app.models import (
     AuditEntry,
     Customer,
@@ -54,117 +51,19 @@ from app.models import (
     Note,
     Order,
     OrderLine,
-    Setting,
     Suppression,
 )
-from app.records import EventRecord, Participant
+from app.suppression import AUTHOR_ROLES, salt_of
+from app.suppression import SuppressionRow as SuppressionRow
+from app.suppression import Suppressor as Suppressor
+from app.suppression import digest as hmac_digest
+from app.suppression import lift as lift
+from app.suppression import suppressions as suppressions
 
 log = logging.getLogger(__name__)
 
 REMOVED = "[removed]"
-_SALT_KEY = "suppression_salt"
-_AUTHOR_ROLES = ("from", "author", "buyer")
 _BATCH = 500
-
-
-# --- suppression ---------------------------------------------------------------------------
-
-
-def _salt(session: Session, *, create: bool) -> bytes | None:
-    row = session.get(Setting, _SALT_KEY)
-    if row is None:
-        if not create:
-            return None
-        row = Setting(key=_SALT_KEY, value=pysecrets.token_hex(32))
-        session.add(row)
-        session.flush()
-    return bytes.fromhex(row.value)
-
-
-def _digest(salt: bytes, kind: str, platform: str, value: str) -> str:
-    message = f"{kind}\x1f{platform}\x1f{value}".encode()
-    return hmac.new(salt, message, hashlib.sha256).hexdigest()
-
-
-class Suppressor:
-    """Tells the import path which participants were forgotten (nothing when none were)."""
-
-    def __init__(self, session: Session) -> None:
-        self.hashes: frozenset[str] = frozenset(session.scalars(select(Suppression.digest)))
-        self.salt = _salt(session, create=False) if self.hashes else None
-        self.region = settings.get(session, "region") if self.hashes else ""
-        self.owner = identity.OwnerSet.load(session) if self.hashes else None
-
-    def __bool__(self) -> bool:
-        return bool(self.hashes)
-
-    def forgotten(self, participant: Participant) -> bool:
-        """True if any contact point of ``participant`` belongs to a forgotten customer."""
-        if not self.hashes or self.salt is None:
-            return False
-        return any(
-            _digest(self.salt, key.kind, key.platform, key.value) in self.hashes
-            for key in identity.contact_keys(participant, self.region)
-        )
-
-    def _business(self, participant: Participant) -> bool:
-        keys = identity.contact_keys(participant, self.region)
-        return self.owner is not None and bool(keys) and all(self.owner.owns(k) for k in keys)
-
-    def filter(self, record: EventRecord) -> EventRecord | None:
-        """The record without forgotten participants.
-
-        None when one of them wrote it, or when only the business would be left (a reply
-        to them): such an item belongs to the forgotten customer's history.
-        """
-        if not self.hashes:
-            return record
-        kept = [p for p in record.participants if not self.forgotten(p)]
-        if len(kept) == len(record.participants):
-            return record
-        if any(p.role in _AUTHOR_ROLES for p in record.participants if p not in kept):
-            return None
-        if all(self._business(p) for p in kept):
-            return None
-        return replace(record, participants=tuple(kept))
-
-
-@dataclass(frozen=True)
-class SuppressionRow:
-    """One forgotten contact point, as ``threadline suppressions`` lists it (hashed)."""
-
-    id: int
-    kind: str
-    digest: str
-    created_at: datetime
-    erasure: int | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "hash": self.digest[:16],
-            "created_at": self.created_at.isoformat(),
-            "erasure": self.erasure,
-        }
-
-
-def suppressions(session: Session) -> list[SuppressionRow]:
-    """Every suppressed contact point, newest first."""
-    rows = session.scalars(select(Suppression).order_by(Suppression.id.desc()))
-    return [SuppressionRow(r.id, r.kind, r.digest, r.created_at, r.erasure_id) for r in rows]
-
-
-def lift(session: Session, ids: Sequence[int] = (), *, erasure: int | None = None) -> int:
-    """Lift suppressions by id, or all those of one erasure; returns how many were lifted."""
-    stmt = delete(Suppression)
-    if erasure is not None:
-        stmt = stmt.where(Suppression.erasure_id == erasure)
-    elif ids:
-        stmt = stmt.where(Suppression.id.in_(list(ids)))
-    else:
-        return 0
-    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
 
 
 # --- what goes -----------------------------------------------------------------------------
@@ -268,7 +167,7 @@ def plan(session: Session, customer_id: int) -> ErasurePlan:
             select(EventParticipant.event_id).where(
                 EventParticipant.event_id.in_(events),
                 EventParticipant.identity_id.in_(own_only),
-                EventParticipant.role.in_(_AUTHOR_ROLES),
+                EventParticipant.role.in_(AUTHOR_ROLES),
             )
         )
     }
@@ -454,8 +353,6 @@ def _erase(session: Session, p: ErasurePlan, pattern: re.Pattern[str] | None, au
 
 
 def _reindex(session: Session, event: Event, people: str) -> None:
-    from app.ingest import index_event
-
     index_event(session, event, people)
 
 
@@ -479,12 +376,12 @@ def _forget_history(session: Session, p: ErasurePlan) -> None:
 
 
 def _suppress(session: Session, p: ErasurePlan, erasure_id: int) -> int:
-    salt = _salt(session, create=True)
+    salt = salt_of(session, create=True)
     assert salt is not None
     known = set(session.scalars(select(Suppression.digest)))
     added = 0
     for kind, platform, value in p.contact_points:
-        digest = _digest(salt, kind, platform, value)
+        digest = hmac_digest(salt, kind, platform, value)
         if digest in known:
             continue
         known.add(digest)

@@ -21,13 +21,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import phonenumbers
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from app import settings, summary
+from app import settings
+from app.customer_stats import refresh_customer_stats as refresh_customer_stats
 from app.merges import merge_customers
 from app.models import AuditEntry, Customer, CustomerIdentity, Event, EventParticipant, Identity
 from app.names import clearly_different, family_names_match, given_names_match, parse_name
@@ -567,61 +567,6 @@ class Resolver:
             self._give_name(survivor_id, real_name)
         self.touched_customers.add(survivor_id)
         return identities, False
-
-
-def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> None:
-    """Recompute event count, first/last contact, channels and order figures of the given
-    customers (and who of them waits for a reply)."""
-    ids = sorted(set(customer_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        per_event = (
-            select(
-                CustomerIdentity.customer_id.label("cid"),
-                Event.id.label("eid"),
-                Event.occurred_at,
-            )
-            .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
-            .join(Event, Event.id == EventParticipant.event_id)
-            .where(CustomerIdentity.customer_id.in_(chunk))
-            .distinct()
-            .subquery()
-        )
-        rows = session.execute(
-            select(
-                per_event.c.cid,
-                func.count(per_event.c.eid),
-                func.min(per_event.c.occurred_at),
-                func.max(per_event.c.occurred_at),
-            ).group_by(per_event.c.cid)
-        ).all()
-        found = {row[0]: row for row in rows}
-        # loaded in one query (held here: the session's identity map is weak), not one by one
-        held = list(session.scalars(select(Customer).where(Customer.id.in_(chunk))))
-        for cid in chunk:
-            customer = session.get(Customer, cid)
-            if customer is None:
-                continue
-            row = found.get(cid)
-            customer.event_count = int(row[1]) if row else 0
-            customer.first_seen = _aware(row[2]) if row else None
-            customer.last_seen = _aware(row[3]) if row else None
-        del held
-    session.flush()
-    from app import queries, waiting  # kept in step with the same customers
-
-    queries.store_profiles(session, ids)  # channels and order figures
-    waiting.refresh(session, ids)
-    summary.refresh(session, ids)
-
-
-def _aware(value: object) -> datetime | None:
-    # Aggregates bypass the column type; SQLite hands back naive UTC (text or datetime).
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def configure(session: Session, key: str, value: str) -> str:

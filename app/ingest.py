@@ -28,7 +28,6 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, Statement
 from sqlalchemy.orm import Session
 
 from app import (
-    erasure,
     fingerprint,
     identity,
     language,
@@ -36,6 +35,7 @@ from app import (
     mentions,
     parse_worker,
     settings,
+    suppression,
 )
 from app.db import Database, RunLock, is_environmental, retry_when_busy
 from app.errors import BadRecordError, Cancelled, FormatError, UserFacingError
@@ -428,7 +428,7 @@ class _Writer:
         self._marks: dict[int, tuple[EventRecord, str]] = {}  # id(record) → its fingerprint
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
-            self.suppressor = erasure.Suppressor(session)
+            self.suppressor = suppression.Suppressor(session)
 
     def write_batch(self, items: Sequence[Item]) -> None:
         r = self.report

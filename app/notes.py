@@ -6,8 +6,9 @@ from sqlalchemy.orm import Session
 
 from app import settings
 from app.errors import NotFoundError, UserFacingError
+from app.merged import survivor_id
 from app.models import Customer, Note, utcnow
-from app.queries import NoteRow, survivor_id
+from app.queries import NoteRow
 
 
 def _row(note: Note) -> NoteRow:

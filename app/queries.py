@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from app import search_syntax
 from app.errors import AmbiguousError, NotFoundError, UserFacingError
 from app.identity import normalize_email, normalize_phone, phone_search_digits
+from app.merged import survivor_id as survivor_id
 from app.models import Customer, Event, EventParticipant, Identity, Note, Order, UTCDateTime
 from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
@@ -322,19 +323,6 @@ def _dec(value: Decimal | None) -> str | None:
 
 
 # --- customers ---------------------------------------------------------------------------
-
-
-def survivor_id(session: Session, customer_id: int) -> int:
-    """Follow merge pointers to the customer that is shown now."""
-    seen: set[int] = set()
-    current = customer_id
-    while current not in seen:
-        seen.add(current)
-        merged = session.scalar(select(Customer.merged_into_id).where(Customer.id == current))
-        if merged is None:
-            return current
-        current = merged
-    return current
 
 
 def _customer_filter(session: Session, query: str) -> Any:

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from app import opening_hours, settings
 from app.errors import NotFoundError, UserFacingError
+from app.merged import survivor_id
 from app.models import Customer, Event, EventParticipant, Identity, ReplyMark, UTCDateTime, Waiting
 from app.models import CustomerIdentity as CI
 
@@ -428,8 +429,6 @@ def _mark_row(m: ReplyMark) -> MarkRow:
 
 
 def _live_customer(session: Session, customer_id: int) -> int:
-    from app.queries import survivor_id
-
     if session.get(Customer, customer_id) is None:
         raise NotFoundError(f"no customer {customer_id}")
     return survivor_id(session, customer_id)

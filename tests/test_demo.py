@@ -48,7 +48,7 @@ def test_try_the_demo_opens_its_own_database_and_leave_demo_returns(
     assert not home.isVisible() and demo.isVisible()
     qtbot.waitUntil(lambda: demo.central.currentWidget() is demo.splitter, timeout=WAIT)
     qtbot.waitUntil(lambda: demo.customer_model.rowCount() > 0, timeout=WAIT)
-    assert Path(demo.db.url.removeprefix("sqlite:///")) == demo_db_path()
+    assert Path(demo.service.url.removeprefix("sqlite:///")) == demo_db_path()
     assert demo.leave_demo_button.isVisible()
     demo.grab().save(str(tmp_path / "demo-window.png"))
 
@@ -67,7 +67,7 @@ def test_try_the_demo_opens_its_own_database_and_leave_demo_returns(
     assert back is not None
     qtbot.addWidget(back)
     assert not back.is_demo and back.windowTitle() == "Threadline"
-    assert back.db.url == db.url
+    assert back.service.url == db.url
     qtbot.waitUntil(lambda: back.central.currentWidget() is back.empty, timeout=WAIT)
     workers.manager().wait_for_done()
 

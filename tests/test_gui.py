@@ -430,7 +430,7 @@ def test_open_window_opens_the_database_and_shows_the_window(qtbot, tmp_path: Pa
     workers.manager().wait_for_done()
     assert (tmp_path / "fresh.db").exists()
     window.close()
-    window.db.dispose()
+    window.service.close()
 
 
 def test_main_explains_a_database_it_cannot_open(tmp_path: Path, monkeypatch) -> None:

@@ -52,7 +52,7 @@ def window(qtbot, db: Database) -> Iterator[MainWindow]:
     shown = w.replaced_by
     while shown is not None:
         shown.close()
-        shown.db.dispose()
+        shown.service.close()
         shown = shown.replaced_by
 
 

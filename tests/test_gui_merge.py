@@ -670,7 +670,9 @@ def test_new_windows_are_named_and_look_right(qtbot, window: MainWindow, fixture
 
     with qtbot.waitSignal(window.identity_flow.changed, timeout=WAIT):
         window.identity_flow.merge(
-            window.profile.customer, [customer_row(window.db, "kim@example.com")], reason="x"
+            window.profile.customer,
+            [customer_row(window.service.database, "kim@example.com")],
+            reason="x",
         )
     window.history_action.trigger()
     history = window.identity_flow.history

@@ -355,7 +355,7 @@ def _settle(qtbot) -> None:
 
 
 def _row_of(w: MainWindow, email: str) -> int:
-    with w.db.session() as s:
+    with w.service.database.session() as s:
         cid = queries.resolve_customer(s, email)
     m = w.customer_model
     return next(i for i in range(m.rowCount()) if m.row(i).id == cid)
@@ -494,7 +494,7 @@ def test_hostile_text_is_shown_literally_across_the_ui(
     w.import_flow.summary.reject()
 
     # accounts: a server that answers with markup, and a user name that is markup
-    with w.db.session() as s:
+    with w.service.database.session() as s:
         accounts.add_account(s, bait.img_rel, host="127.0.0.1", username=bait.bold, port=1)
     dialog_a = w.show_accounts()
     qtbot.waitUntil(lambda: dialog_a.keyring_known, timeout=WAIT)

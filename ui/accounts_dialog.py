@@ -7,7 +7,7 @@ for a server with its own certificate authority, the user name, the password
 and the folders to sync (Inbox and Sent by default, or folders picked from the
 list the server gave at the last successful Test).
 
-The password goes to the OS keyring through ``app.accounts.set_password`` and
+The password goes to the OS keyring through ``Service.set_password`` and
 nowhere else. When there is no usable keyring the dialog says so plainly, and
 the password typed here is used for Test only: each sync asks for it.
 
@@ -43,10 +43,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import accounts, oauth, redact, secrets, sync
-from app.accounts import PRESETS, AccountInfo
-from app.db import Database
+from app import redact
 from app.errors import UserFacingError
+from app.service import (
+    DEFAULT_PORTS,
+    OAUTH_PRESETS,
+    PRESETS,
+    AccountInfo,
+    Database,
+    ServerCheck,
+    ServerConfig,
+    Service,
+    SignInCancelled,
+    find_preset,
+    is_loopback,
+)
 from ui.marks import channel_color, icon, muted_color
 from ui.safe_text import esc, message_box, plain_label, rich_label, tip
 from ui.widgets import muted_label, section_heading
@@ -65,11 +76,11 @@ def _tls_index(mode: str) -> int:
 
 
 def _store_account(
-    db: Database,
+    service: Service,
     current: AccountInfo | None,
     name: str,
     user: str,
-    config: sync.ServerConfig,
+    config: ServerConfig,
     folders: tuple[str, ...],
     **how: Any,
 ) -> AccountInfo:
@@ -77,31 +88,28 @@ def _store_account(
 
     ``how`` passes ``oauth_provider`` for an account that signs in with OAuth.
     """
-    with db.session() as session:
-        if current is None:
-            return accounts.add_account(
-                session,
-                name,
-                host=config.host,
-                username=user,
-                port=config.port,
-                tls=config.tls,
-                ca_file=config.ca_file,
-                folders=folders,
-                **how,
-            )
-        return accounts.update_account(
-            session,
-            current.name,
-            new_name=name,
+    if current is None:
+        return service.add_account(
+            name,
             host=config.host,
+            username=user,
             port=config.port,
             tls=config.tls,
             ca_file=config.ca_file,
-            username=user,
             folders=folders,
             **how,
         )
+    return service.update_account(
+        current.name,
+        new_name=name,
+        host=config.host,
+        port=config.port,
+        tls=config.tls,
+        ca_file=config.ca_file,
+        username=user,
+        folders=folders,
+        **how,
+    )
 
 
 class AccountsDialog(QDialog):
@@ -121,9 +129,9 @@ class AccountsDialog(QDialog):
     saved = Signal()
     signed_in = Signal(bool)
 
-    def __init__(self, db: Database, parent: QWidget | None = None) -> None:
+    def __init__(self, db: Service | Database, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self.setWindowTitle("Mail Accounts")
         self.setObjectName("accountsDialog")
         self.setAccessibleName("Mail accounts")
@@ -335,7 +343,7 @@ class AccountsDialog(QDialog):
 
     def _check_keyring(self) -> None:
         def work() -> str | None:
-            return secrets.unusable_reason()
+            return Service.keyring_problem()
 
         def done(reason: str | None) -> None:
             self.keyring_reason = reason
@@ -354,12 +362,11 @@ class AccountsDialog(QDialog):
 
     def reload(self, select: str | None = None) -> None:
         """Read the accounts again (and whether each has a stored password)."""
-        db = self._db
+        service = self._service
 
         def work() -> tuple[list[AccountInfo], dict[str, bool]]:
-            with db.session() as session:
-                found = accounts.list_accounts(session)
-            return found, {a.name: secrets.has_password(a.secret_key) for a in found}
+            found = service.accounts()
+            return found, {a.name: Service.has_password(a) for a in found}
 
         def done(result: tuple[list[AccountInfo], dict[str, bool]]) -> None:
             self.accounts, self._stored = result
@@ -434,7 +441,7 @@ class AccountsDialog(QDialog):
         self._password_hint()
 
     def _provider_label(self, key: str) -> str:
-        preset = oauth.PRESETS.get(key)
+        preset = OAUTH_PRESETS.get(key)
         return preset.label if preset is not None else (QUrl(key).host() or key)
 
     def _set_oauth(self, key: str | None) -> None:
@@ -537,12 +544,12 @@ class AccountsDialog(QDialog):
         """An address at a known provider picks its preset when no server is set yet."""
         if self.host.text().strip() or self.current is not None:
             return
-        preset = accounts.find_preset(self.user.text()) if "@" in self.user.text() else None
+        preset = find_preset(self.user.text()) if "@" in self.user.text() else None
         if preset is not None:
             self.preset.setCurrentIndex(PRESETS.index(preset) + 1)
 
     def _tls_picked(self, _index: int) -> None:
-        self.port.setValue(accounts.DEFAULT_PORTS[self.tls.currentData()])
+        self.port.setValue(DEFAULT_PORTS[self.tls.currentData()])
         self._tls_changed()
 
     def _tls_changed(self) -> None:
@@ -554,7 +561,7 @@ class AccountsDialog(QDialog):
         host = self.host.text().strip()
         self.ca_file.setEnabled(False)
         self.ca_button.setEnabled(False)
-        if host and not sync.is_loopback(host):
+        if host and not is_loopback(host):
             color = muted_color(self.palette()).name()
             self.tls_note.setText(
                 f"<span style='color:{color}'>⚠ Not allowed for {html.escape(host)}: the "
@@ -577,9 +584,9 @@ class AccountsDialog(QDialog):
         if path:
             self.ca_file.setText(path)
 
-    def server_config(self) -> sync.ServerConfig:
+    def server_config(self) -> ServerConfig:
         """The server the form describes."""
-        return sync.ServerConfig(
+        return ServerConfig(
             self.host.text().strip(),
             self.port.value(),
             self.tls.currentData(),
@@ -611,22 +618,22 @@ class AccountsDialog(QDialog):
         self.test_result.setText(esc(f"Connecting to {config.where}…"))
 
         oauth_key = self.oauth_key
-        db = self._db
+        service = self._service
 
-        def work() -> sync.ServerCheck:
+        def work() -> ServerCheck:
             if oauth_key is not None:
                 if current is None or not current.uses_oauth:
                     raise UserFacingError("Sign in first, then test the connection.")
-                check = sync.check_account(db, current.name)
-                return sync.ServerCheck(check.folders, check.sent_folder)
+                check = service.check_account(current.name)
+                return ServerCheck(check.folders, check.sent_folder)
             password = typed
             if not password and current is not None:
-                password = accounts.stored_password(current) or ""
+                password = Service.stored_password(current) or ""
             if not password:
                 raise UserFacingError("Type the password to test the connection.")
-            return sync.check_server(config, password)
+            return Service.check_server(config, password)
 
-        def done(found: sync.ServerCheck) -> None:
+        def done(found: ServerCheck) -> None:
             if generation != self._test_generation:
                 return
             checked = self.chosen_folder_names() or (
@@ -678,7 +685,7 @@ class AccountsDialog(QDialog):
         if self.oauth_key is not None and not current_signed_in:
             self.sign_in()
             return
-        db = self._db
+        service = self._service
         current = self.current
         name = self.name.text().strip()
         user = self.user.text().strip()
@@ -691,9 +698,9 @@ class AccountsDialog(QDialog):
             return
 
         def work() -> AccountInfo:
-            info = _store_account(db, current, name, user, config, folders)
+            info = _store_account(service, current, name, user, config, folders)
             if keep_password:
-                accounts.set_password(info, typed)
+                Service.set_password(info, typed)
             return info
 
         def done(info: AccountInfo) -> None:
@@ -735,7 +742,7 @@ class AccountsDialog(QDialog):
         key = self.oauth_key
         if key is None or self._sign_in_op is not None:
             return
-        db = self._db
+        service = self._service
         current = self.current
         name = self.name.text().strip()
         user = self.user.text().strip()
@@ -753,7 +760,7 @@ class AccountsDialog(QDialog):
             return
 
         def work() -> AccountInfo:
-            return _store_account(db, current, name, user, config, folders, oauth_provider=key)
+            return _store_account(service, current, name, user, config, folders, oauth_provider=key)
 
         def failed(exc: BaseException) -> None:
             if not isinstance(exc, UserFacingError):
@@ -768,13 +775,11 @@ class AccountsDialog(QDialog):
         self.current = info
         self.reload(select=info.name)
         self.accounts_changed.emit()
-        db = self._db
+        service = self._service
         label = self._provider_label(info.oauth_provider or "")
 
         def work(progress: Any, should_cancel: Any) -> AccountInfo:
-            with db.session() as session:
-                configured = accounts.oauth_settings(session)
-            accounts.sign_in(info, configured, open_url=progress, should_cancel=should_cancel)
+            service.sign_in(info, open_url=progress, should_cancel=should_cancel)
             return info
 
         def opened(url: object) -> None:
@@ -799,7 +804,7 @@ class AccountsDialog(QDialog):
             self.signed_in.emit(True)
 
         def failed(exc: BaseException) -> None:
-            if isinstance(exc, oauth.SignInCancelled):
+            if isinstance(exc, SignInCancelled):
                 self._say(False, "Sign-in cancelled.")
             elif isinstance(exc, UserFacingError):
                 self._say(False, str(exc))
@@ -846,15 +851,10 @@ class AccountsDialog(QDialog):
 
     def remove(self, info: AccountInfo) -> None:
         """Remove ``info`` (and its keyring secret) on the writer."""
-        db = self._db
+        service = self._service
 
         def work() -> None:
-            if info.uses_oauth:
-                with db.session() as session:
-                    configured = accounts.oauth_settings(session)
-                accounts.revoke_sign_in(info, configured)
-            with db.session() as session:
-                accounts.remove_account(session, info.name)
+            service.remove_account(info.name)  # revoking an OAuth sign-in first
 
         def done(_r: object) -> None:
             self.new_account()

@@ -20,9 +20,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.errors import UserFacingError
-from app.export.pdf import install_fonts, with_fallbacks
 from app.logs import setup_logging
 from app.paths import default_db_path
+from app.service import Service, install_fonts, with_fallbacks
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
@@ -100,7 +100,7 @@ def main(db_path: str | None = None) -> int:
         workers.manager().wait_for_done()
         shown: MainWindow | None = window
         while shown is not None:  # File → Try the Demo / Leave Demo replace the window
-            shown.db.dispose()
+            shown.service.close()
             shown = shown.replaced_by
 
 
@@ -121,10 +121,8 @@ def bring_to_front(window: MainWindow) -> MainWindow:
 
 def open_window(db_path: str | None = None) -> MainWindow | None:
     """Open the database and show the window; explain a ``UserFacingError`` and return None."""
-    from app.db import open_database
-
     try:
-        db = open_database(db_path or default_db_path())
+        service = Service.open(db_path or default_db_path())
     except UserFacingError as exc:
         log.error("cannot open the database: %s", exc)
         from ui.safe_text import literal
@@ -133,7 +131,7 @@ def open_window(db_path: str | None = None) -> MainWindow | None:
         return None
     from ui.main_window import MainWindow
 
-    window = MainWindow(db)
+    window = MainWindow(service)
     window.show()
     window.backup_flow.start_daily()
     return window

@@ -15,7 +15,6 @@ this one's place).
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -34,9 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import backups
-from app.db import Database
 from app.errors import UserFacingError
+from app.service import BEFORE_MERGE, DAILY, MANUAL, BackupFailed, Database, Service
 from ui import messages
 from ui.safe_text import message_box, plain_label, tip
 from ui.workers import Op, show_error
@@ -46,9 +44,9 @@ log = logging.getLogger(__name__)
 CHECK_EVERY_MS = 60 * 60 * 1000  # the daily backup's age is checked every hour
 
 _KINDS = {
-    backups.MANUAL: "Made by you",
-    backups.DAILY: "Daily (automatic)",
-    backups.BEFORE_MERGE: "Before merging customers",
+    MANUAL: "Made by you",
+    DAILY: "Daily (automatic)",
+    BEFORE_MERGE: "Before merging customers",
 }
 
 
@@ -86,7 +84,7 @@ class RestoreDialog(QDialog):
         self.setObjectName("restoreDialog")
         self.setWindowTitle("Restore a Backup")
         self.setAccessibleName("Restore a backup")
-        self.found = backups.list_backups(db_path)
+        self.found = Service.list_backups(db_path)
         layout = QVBoxLayout(self)
         intro = plain_label(
             "Pick the backup to put in place of your data. Your current data is not "
@@ -169,7 +167,7 @@ class BackupFlow(QObject):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         window: QWidget,
         *,
         busy: Callable[[], bool],
@@ -178,7 +176,7 @@ class BackupFlow(QObject):
         """``busy()`` tells whether an import or sync runs; ``reopen(path)`` shows the
         restored database in a new window (``MainWindow.switch_database``)."""
         super().__init__(window)
-        self._db = db
+        self._service = Service.of(db)
         self._window = window
         self._busy = busy
         self._reopen = reopen
@@ -192,7 +190,7 @@ class BackupFlow(QObject):
     @property
     def path(self) -> Path | None:
         """The database file (None for a database that is not a local SQLite file)."""
-        return self._db.path
+        return self._service.path
 
     @property
     def daily(self) -> bool:
@@ -219,14 +217,14 @@ class BackupFlow(QObject):
                 self.backed_up.emit(str(result))
 
         def failed(exc: BaseException) -> None:
-            if not isinstance(exc, (sqlite3.Error, OSError)):
+            if not isinstance(exc, BackupFailed):
                 show_error(self._window, exc)
                 return
             log.warning("the daily backup failed: %s", exc)
             messages.error(f"The daily backup could not be made: {exc}")
 
         self.op = (
-            Op(self._window, lambda: backups.daily_backup(path), write=True)
+            Op(self._window, self._service.daily_backup, write=True)
             .success(made)
             .failure(failed)
             .run()
@@ -250,11 +248,10 @@ class BackupFlow(QObject):
             messages.info("A backup is being made already.")
             return None
 
+        service = self._service
+
         def work() -> Path:
-            try:
-                return backups.make_backup(path, backups.MANUAL)
-            except (sqlite3.Error, OSError) as exc:
-                raise UserFacingError(f"The backup could not be made: {exc}") from exc
+            return service.backup_now(MANUAL)
 
         def made(result: Path) -> None:
             messages.info(f"Backed up to {result.name}.")
@@ -293,11 +290,11 @@ class BackupFlow(QObject):
                 return
             self.ask_confirm(chosen)
 
-        return Op(self._window, lambda: backups.check_file(Path(chosen))).success(checked).run()
+        return Op(self._window, lambda: Service.check_backup(Path(chosen))).success(checked).run()
 
     def ask_confirm(self, chosen: str) -> QMessageBox:
         """Confirm replacing the database with ``chosen`` (Cancel is the default)."""
-        listed = backups.list_backups(self.path) if self.path is not None else []
+        listed = self._service.backups()
         match = next((b for b in listed if str(b.path) == chosen), None)
         what = (
             f"the backup made {when_text(match.taken_at)}"
@@ -327,7 +324,7 @@ class BackupFlow(QObject):
 
     def restore(self, chosen: str) -> Op | None:
         """Put ``chosen`` in place of the database on the writer, then reopen the database."""
-        path, db = self.path, self._db
+        path, service = self.path, self._service
         if path is None:
             return None
         if self._busy() or self.running:
@@ -335,9 +332,7 @@ class BackupFlow(QObject):
             return None
 
         def work() -> str:
-            db.dispose()  # no pooled connection keeps the old file open (Windows cannot move it)
-            backups.restore(path, Path(chosen))
-            return str(path)
+            return str(service.restore_backup(Path(chosen)))
 
         def done(restored: str) -> None:
             messages.info(f"Restored your data from {Path(chosen).name}.")

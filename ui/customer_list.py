@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.queries import CustomerRow
+from app.service import CustomerRow
 from ui import formatting as fmt
 from ui.marks import CHANNEL_ORDER, channel_color, channel_label, icon, mix, muted_color, pixmap
 from ui.models import CustomerListModel, Loading, RelativeTimeRole, RowRole

@@ -55,7 +55,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.queries import EventRow
+from app.service import EventRow
 from ui import formatting as fmt
 from ui.marks import mix, muted_color
 from ui.safe_text import blank_resource, esc, inline_resource, rich_label

@@ -42,7 +42,7 @@ class ExportChoice:
 
     def to_options(self) -> Any:
         """An ``app.export.document.ExportOptions`` (imported here, lazily)."""
-        from app.export.document import ExportOptions
+        from app.service import ExportOptions
 
         return ExportOptions(
             since=self.since,

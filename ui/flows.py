@@ -18,12 +18,9 @@ from zoneinfo import ZoneInfo
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from app import identity, settings
-from app.db import Database
 from app.errors import Cancelled, UserFacingError
-from app.ingest import FileReport, ImportProgress, import_file, import_paths
 from app.paths import demo_db_path
-from app.queries import CustomerRow
+from app.service import CustomerRow, Database, FileReport, ImportProgress, Service
 from ui import messages
 from ui.export_dialog import ExportChoice, ExportDialog, ExportDoneDialog
 from ui.import_dialog import ImportDialog, ImportRequest, ImportSummaryDialog
@@ -43,10 +40,14 @@ class ImportFlow(QObject):
     problems_requested = Signal()
 
     def __init__(
-        self, db: Database, window: QWidget, progress: ProgressStatus, default_tz: str
+        self,
+        service: Service | Database,
+        window: QWidget,
+        progress: ProgressStatus,
+        default_tz: str,
     ) -> None:
         super().__init__(window)
-        self._db = db
+        self._service = Service.of(service)
         self._window = window
         self._progress = progress
         self.default_tz = default_tz
@@ -69,7 +70,7 @@ class ImportFlow(QObject):
             self.dialog.raise_()
             return self.dialog
         self.dialog = ImportDialog(
-            self._window, default_tz=self.default_tz, paths=paths, db=self._db
+            self._window, default_tz=self.default_tz, paths=paths, service=self._service
         )
         self.dialog.import_requested.connect(self.run)
         self.dialog.open()
@@ -80,43 +81,21 @@ class ImportFlow(QObject):
         if self.running or self.other_running():
             messages.warning("An import or sync is already running; try again when it ends.")
             return
-        db, tz = self._db, ZoneInfo(request.tz)
+        service, tz = self._service, ZoneInfo(request.tz)
         self._files = [str(p) for p in request.paths]
 
         def work(progress: Any, should_cancel: Any) -> list[FileReport]:
-            if request.owner:
-                with db.session() as session:
-                    added = [settings.add_to_list(session, k, v) for k, v in request.owner]
-                    if any(added):
-                        identity.apply_owner_settings(session)
-            mapped = {p: (f, m) for p, f, m in request.mapped}
-            reports = import_paths(
-                db,
-                [p for p in request.paths if p not in mapped],
+            # The owner settings are saved and applied first, then every file is imported.
+            reports = service.import_paths(
+                request.paths,
                 format=request.format,
                 tz=tz,
                 date_order=request.date_order,
+                mapped={p: (f, m) for p, f, m in request.mapped},
+                owner=request.owner,
                 progress=progress,
                 should_cancel=should_cancel,
             )
-            for path, (fmt_name, column_map) in mapped.items():  # each with its own columns
-                if should_cancel():
-                    break
-                try:
-                    reports.append(
-                        import_file(
-                            db,
-                            path,
-                            format=fmt_name,
-                            tz=tz,
-                            date_order=request.date_order,
-                            column_map=column_map,
-                            progress=progress,
-                            should_cancel=should_cancel,
-                        )
-                    )
-                except UserFacingError as exc:
-                    reports.append(FileReport(str(path), fmt_name, status="failed", error=str(exc)))
             for path, why in request.unrecognised:  # left out, but the summary says so
                 reports.append(FileReport(str(path), "", status="skipped", error=why))
             return reports
@@ -195,15 +174,12 @@ class DemoFlow(QObject):
             return
 
         def work() -> str:
-            from app.db import open_database
-            from app.demo import load_demo
-
             path = demo_db_path()
-            demo = open_database(path)
+            demo = Service.open(path)
             try:
-                reports = load_demo(demo)
+                reports = demo.load_demo()
             finally:
-                demo.dispose()
+                demo.close()
             if not any(r.added or r.duplicates for r in reports):
                 raise UserFacingError("The demo data could not be loaded.")
             return str(path)
@@ -234,9 +210,11 @@ class ExportFlow(QObject):
 
     export_finished = Signal(object)
 
-    def __init__(self, db: Database, window: QWidget, progress: ProgressStatus) -> None:
+    def __init__(
+        self, service: Service | Database, window: QWidget, progress: ProgressStatus
+    ) -> None:
         super().__init__(window)
-        self._db = db
+        self._service = Service.of(service)
         self._window = window
         self._progress = progress
         self.dialog: ExportDialog | None = None
@@ -277,17 +255,15 @@ class ExportFlow(QObject):
 
     def run(self, customer_id: int, path: Path, choice: ExportChoice) -> None:
         """Render the PDF in the background."""
-        db = self._db
+        service = self._service
 
         def work(progress: Any, should_cancel: Any) -> int:
-            from app.export.pdf import export_customer_pdf
-
             def report(done: int, total: int) -> None:
                 if should_cancel():
                     raise Cancelled("export cancelled")
                 progress((done, total))
 
-            return export_customer_pdf(db, customer_id, path, choice.to_options(), progress=report)
+            return service.export_pdf(customer_id, path, choice.to_options(), progress=report)
 
         def done(pages: int) -> None:
             messages.info(f"Saved {path.name}.")

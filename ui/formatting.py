@@ -15,8 +15,7 @@ from typing import Any
 
 import phonenumbers
 
-from app import search_syntax
-from app.queries import HL_END, HL_START, CustomerRow, IdentityRow, OrderRow
+from app.service import HL_END, HL_START, CustomerRow, IdentityRow, OrderRow, Service
 
 _SYMBOLS = {
     "GBP": "£",
@@ -203,11 +202,7 @@ def query_terms(query: str) -> tuple[str, ...]:
     (``-cancelled``) are not highlighted; a query the syntax cannot read still
     highlights its words.
     """
-    try:
-        parsed = search_syntax.parse(query)
-    except search_syntax.SearchSyntaxError:
-        return tuple(w.casefold() for w in re.findall(r"\w+", query, flags=re.UNICODE))
-    return tuple(dict.fromkeys(w.casefold() for t in parsed.terms for w in t.words))
+    return Service.search_terms(query)
 
 
 def has_query(query: str) -> bool:

@@ -30,8 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.db import Database
-from app.queries import CustomerRow
+from app.service import CustomerRow, Database, Service
 from ui import formatting as fmt
 from ui.customer_list import CustomerDelegate, CustomerListView
 from ui.identity_models import ChangeHistoryModel, ExcludingProxy, quoted, undoable
@@ -146,7 +145,7 @@ class CustomerPickerDialog(QDialog):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         parent: QWidget | None = None,
         *,
         exclude: int | None = None,
@@ -268,7 +267,7 @@ class HistoryDialog(QDialog):
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
-        self.model = ChangeHistoryModel(flow.db, self, tz=flow.tz, now=flow.now)
+        self.model = ChangeHistoryModel(flow.service, self, tz=flow.tz, now=flow.now)
         self.table = QTableView()
         self.table.setObjectName("historyTable")
         self.table.setAccessibleName("Changes")

@@ -11,7 +11,6 @@ confirmation, the customer picker and the change history.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -20,11 +19,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from app import backups, merges, queries
-from app.db import Database
-from app.errors import NotFoundError, UserFacingError
-from app.queries import CustomerRow, IdentityRow
-from app.suggestions import suggestions
+from app.errors import NotFoundError
+from app.service import Change, CustomerRow, Database, IdentityRow, Service
 from ui import messages
 from ui.identity_models import change_text, quoted
 from ui.profile import identity_text
@@ -69,10 +65,15 @@ class IdentityFlow(QObject):
     suggestions_counted = Signal(int)
 
     def __init__(
-        self, db: Database, window: QWidget, *, tz: tzinfo, now: Callable[[], datetime]
+        self,
+        service: Service | Database,
+        window: QWidget,
+        *,
+        tz: tzinfo,
+        now: Callable[[], datetime],
     ) -> None:
         super().__init__(window)
-        self.db = db
+        self.service = Service.of(service)
         self.window = window
         self.tz = tz
         self.now = now
@@ -102,21 +103,10 @@ class IdentityFlow(QObject):
 
         Merging several at once first makes an automatic ``merge`` backup (rotated like
         the daily ones); when that fails nothing is merged."""
-        db, keep_id, other_ids = self.db, keep.id, [o.id for o in others]
+        service, keep_id, other_ids = self.service, keep.id, [o.id for o in others]
 
-        def work() -> list[int]:
-            if len(other_ids) > 1 and db.path is not None:  # a bulk merge: copy the data first
-                try:
-                    backups.automatic_backup(db.path, backups.BEFORE_MERGE)
-                except (sqlite3.Error, OSError) as exc:
-                    raise UserFacingError(
-                        f"Nothing was merged: the backup made first failed ({exc})."
-                    ) from exc
-            with db.session() as session:
-                return [
-                    merges.merge_customers(session, keep_id, other, reason=reason)
-                    for other in other_ids
-                ]
+        def work() -> list[int]:  # a bulk merge backs the data up first
+            return service.merge(keep_id, other_ids, reason=reason)
 
         if len(others) == 1:
             message = f"Merged {quoted(others[0].name)} into {quoted(keep.name)}."
@@ -142,14 +132,12 @@ class IdentityFlow(QObject):
         done: Callable[[Outcome], None] | None = None,
     ) -> Op:
         """Move one contact point out of ``customer`` to a new customer (or to ``into``)."""
-        db, cid, iid = self.db, customer.id, identity.id
+        service, cid, iid = self.service, customer.id, identity.id
         target = into.id if into is not None else None
 
         def work() -> tuple[int, int, str]:
-            with db.session() as session:
-                moved_to, change = merges.split_customer(session, cid, [iid], into=target)
-                name = queries.customer(session, moved_to).name
-            return moved_to, change, name
+            moved_to, change, row = service.split(cid, [iid], into=target)
+            return moved_to, change, row.name
 
         def success(result: tuple[int, int, str]) -> None:
             moved_to, change, name = result
@@ -167,11 +155,10 @@ class IdentityFlow(QObject):
         done: Callable[[Outcome], None] | None = None,
     ) -> Op:
         """Remember that ``a`` and ``b`` are different people (never suggested again)."""
-        db, ids = self.db, (a.id, b.id)
+        service, ids = self.service, (a.id, b.id)
 
         def work() -> None:
-            with db.session() as session:
-                merges.reject(session, *ids)
+            service.reject(*ids)
 
         message = f"Noted: {quoted(a.name)} and {quoted(b.name)} are different people."
         return (
@@ -184,13 +171,12 @@ class IdentityFlow(QObject):
         self, change_id: int | None = None, *, done: Callable[[Outcome], None] | None = None
     ) -> Op:
         """Undo a merge or split (the latest one when ``change_id`` is None)."""
-        db = self.db
+        service = self.service
 
-        def work() -> merges.Change:
-            with db.session() as session:
-                return merges.undo(session, change_id)
+        def work() -> Change:
+            return service.undo(change_id)
 
-        def success(change: merges.Change) -> None:
+        def success(change: Change) -> None:
             d = change.details
             touched = tuple(int(d[k]) for k in ("survivor", "merged", "from", "to") if d.get(k))
             message = f"Undone: {change_text(change, capital=False)}."
@@ -224,11 +210,10 @@ class IdentityFlow(QObject):
 
     def _count_suggestions(self) -> None:
         self._count_generation += 1
-        generation, db = self._count_generation, self.db
+        generation, service = self._count_generation, self.service
 
         def count() -> int:
-            with db.session() as session:
-                return len(suggestions(session))
+            return len(service.suggestions())
 
         def done(n: int) -> None:
             if generation == self._count_generation:
@@ -309,7 +294,7 @@ class IdentityFlow(QObject):
         from ui.identity_dialogs import CustomerPickerDialog
 
         picker = CustomerPickerDialog(
-            self.db,
+            self.service,
             self.window,
             exclude=customer.id,
             title=f"Move {identity_text(identity)} to…",

@@ -1,6 +1,6 @@
 """Item models and plain rows for identity changes: the change history and the merge review.
 
-``ChangeHistoryModel`` lists ``app.merges.history`` (newest first) as a
+``ChangeHistoryModel`` lists ``Service.history`` (newest first) as a
 table: when, what changed in words, and whether it was undone. Only merges,
 splits, "not the same person" answers and shared contact points are listed:
 an undo shows as "Undone" on the change it reversed, and the "new customer"
@@ -28,10 +28,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QFont
 
-from app import merges, queries
-from app.db import Database
-from app.errors import NotFoundError
-from app.queries import CustomerRow, EventRow
+from app.service import UNDOABLE, Change, CustomerRow, Database, EventRow, Service
 from ui import formatting as fmt
 from ui.models import HeaderTableModel, RowRole, _Loader
 from ui.safe_text import tip
@@ -42,7 +39,7 @@ SHOWN_ACTIONS = ("merge", "split", "reject", "shared")
 LATEST_EVENTS = 3
 
 
-def change_text(change: merges.Change, *, capital: bool = True) -> str:
+def change_text(change: Change, *, capital: bool = True) -> str:
     """A change's description for people: without the merge reason or ids, capitalised."""
     text = change.description
     reason = change.details.get("reason") if isinstance(change.details, dict) else None
@@ -57,9 +54,9 @@ def quoted(name: str) -> str:
     return f"“{name or 'unnamed customer'}”"
 
 
-def undoable(change: merges.Change) -> bool:
+def undoable(change: Change) -> bool:
     """Whether Undo applies to ``change`` (a merge or split not undone yet)."""
-    return change.action in merges.UNDOABLE and not change.undone
+    return change.action in UNDOABLE and not change.undone
 
 
 class ChangeHistoryModel(HeaderTableModel):
@@ -74,25 +71,24 @@ class ChangeHistoryModel(HeaderTableModel):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         parent: QObject | None = None,
         *,
         tz: tzinfo = UTC,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self._tz = tz
         self._now = now
-        self._rows: list[merges.Change] = []
+        self._rows: list[Change] = []
         self._loader = _Loader(self)
 
     def reload(self, *, background: bool = True) -> None:
         """Read the history again."""
 
-        def fetch() -> list[merges.Change]:
-            with self._db.session() as session:
-                rows = merges.history(session, limit=HISTORY_LIMIT * 10)
+        def fetch() -> list[Change]:
+            rows = self._service.history(limit=HISTORY_LIMIT * 10)
             # An "undo" entry says no more than the "Undone" mark on the change it
             # reversed, and "new customer" entries (one per import) drown the rest.
             return [c for c in rows if c.action in SHOWN_ACTIONS][:HISTORY_LIMIT]
@@ -104,7 +100,7 @@ class ChangeHistoryModel(HeaderTableModel):
         """Whether a load is under way."""
         return self._loader.busy
 
-    def _apply(self, rows: list[merges.Change]) -> None:
+    def _apply(self, rows: list[Change]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
         self.endResetModel()
@@ -141,11 +137,11 @@ class ChangeHistoryModel(HeaderTableModel):
             return font
         return None
 
-    def change(self, row: int) -> merges.Change:
+    def change(self, row: int) -> Change:
         """The change at ``row``."""
         return self._rows[row]
 
-    def changes(self) -> list[merges.Change]:
+    def changes(self) -> list[Change]:
         """Every change as loaded."""
         return list(self._rows)
 
@@ -182,20 +178,12 @@ class ReviewSide:
     latest: tuple[EventRow, ...]
 
 
-def load_sides(db: Database, customer_ids: Iterable[int]) -> dict[int, ReviewSide]:
+def load_sides(service: Service, customer_ids: Iterable[int]) -> dict[int, ReviewSide]:
     """Read what the review shows of each customer (runs on a worker).
 
     Returns:
         One ``ReviewSide`` per asked id (merged customers give their survivor's
         row; ids that no longer exist are left out).
     """
-    out: dict[int, ReviewSide] = {}
-    with db.session() as session:
-        for cid in dict.fromkeys(customer_ids):
-            try:
-                row = queries.customer(session, cid)
-            except NotFoundError:
-                continue
-            latest = queries.timeline(session, row.id, limit=LATEST_EVENTS)
-            out[cid] = ReviewSide(row, tuple(latest))
-    return out
+    found = service.latest_events(customer_ids, LATEST_EVENTS)
+    return {cid: ReviewSide(row, latest) for cid, (row, latest) in found.items()}

@@ -40,11 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import mappings
-from app.db import Database
 from app.errors import FormatError, UserFacingError
-from app.ingest import FileReport
 from app.records import DateOrder
+from app.service import FileReport, Service
 from connectors import registry
 from ui import formatting as fmt
 from ui.import_preview import (
@@ -105,12 +103,12 @@ FILE_FILTER = (
 
 
 def detect_files(
-    paths: Iterable[Path], db: Database | None = None
+    paths: Iterable[Path], service: Service | None = None
 ) -> tuple[list[tuple[str, str]], list[Detected]]:
     """Expand folders and detect every file's format (runs on a worker).
 
     A CSV that no connector recognises but whose header set has a saved column
-    mapping (``app.mappings``) is that mapping's format, as the import will read it.
+    mapping (``Service.save_mapping``) is that mapping's format, as the import will read it.
 
     Returns:
         The known formats as (name, label), and one ``Detected`` per file.
@@ -121,7 +119,7 @@ def detect_files(
         try:
             connector = registry.detect(path)
         except FormatError as exc:
-            known = _remembered(db, path)
+            known = _remembered(service, path)
             if known is None:
                 reason = str(exc)
                 found.append(Detected(path, None, "", reason.removeprefix(f"{path}: ")))
@@ -137,16 +135,15 @@ def detect_files(
     return formats, found
 
 
-def _remembered(db: Database | None, path: Path) -> str | None:
+def _remembered(service: Service | None, path: Path) -> str | None:
     """The generic format a column mapping was saved under for this CSV's headers."""
-    if db is None or path.is_dir() or path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+    if service is None or path.is_dir() or path.suffix.lower() not in (".csv", ".tsv", ".txt"):
         return None
     try:
         headers = registry.read_headers(path)
     except UserFacingError:
         return None
-    with db.session() as session:
-        return mappings.remembered_format(session, headers)
+    return service.remembered_format(headers)
 
 
 class ImportDialog(QDialog):
@@ -168,10 +165,10 @@ class ImportDialog(QDialog):
         *,
         default_tz: str,
         paths: Sequence[Path] = (),
-        db: Database | None = None,
+        service: Service | None = None,
     ) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = service
         self._display_tz = default_tz
         self.setWindowTitle("Import")
         self.setObjectName("importDialog")
@@ -287,8 +284,8 @@ class ImportDialog(QDialog):
 
         self.preview_model = PreviewModel(self, tz=_zone(default_tz))
         self.preview = PreviewPane(self.preview_model)
-        self.preview.setVisible(db is not None)
-        if db is not None:
+        self.preview.setVisible(service is not None)
+        if service is not None:
             self.resize(em * 74, fm.lineSpacing() * 46)
         layout.addWidget(self.preview, 2)
         layout.addLayout(form)
@@ -347,8 +344,8 @@ class ImportDialog(QDialog):
             self._pending -= 1
             self._update_state()
 
-        db = self._db
-        Op(self, lambda: detect_files(paths, db)).success(done).finished(end).run()
+        service = self._service
+        Op(self, lambda: detect_files(paths, service)).success(done).finished(end).run()
 
     def _fill_formats(self, formats: list[tuple[str, str]]) -> None:
         if self.format_combo.count() > 1:
@@ -454,7 +451,7 @@ class ImportDialog(QDialog):
         self.import_button.setEnabled(self._pending == 0 and req_ok)
         current = self._current_detected()
         self.map_button.setEnabled(
-            self._db is not None
+            self._service is not None
             and current is not None
             and not current.path.is_dir()
             and is_mappable(
@@ -481,13 +478,13 @@ class ImportDialog(QDialog):
     def map_columns(self) -> ColumnMappingDialog | None:
         """Open "Map columns…" for the chosen file."""
         current = self._current_detected()
-        if current is None or self._db is None:
+        if current is None or self._service is None:
             return None
         chosen = self.mapped.get(current.path)
         fmt_name = chosen.format if chosen else current.format or self.format_combo.currentData()
         tz = self.tz_combo.currentText().strip()
         self.mapping_dialog = ColumnMappingDialog(
-            self._db,
+            self._service,
             current.path,
             self,
             format_name=fmt_name if fmt_name in _MAPPED_LABELS else None,
@@ -525,7 +522,7 @@ class ImportDialog(QDialog):
         return path
 
     def _preview_soon(self) -> None:
-        if self._db is not None:
+        if self._service is not None:
             self._preview_timer.start()
 
     def _tz_changed(self, text: str) -> None:
@@ -535,8 +532,8 @@ class ImportDialog(QDialog):
     def refresh_preview(self) -> None:
         """Read the chosen file's first items again with the current choices (on a reader)."""
         self._preview_timer.stop()
-        db = self._db
-        if db is None:
+        service = self._service
+        if service is None:
             return
         self._preview_generation += 1
         generation = self._preview_generation
@@ -566,7 +563,12 @@ class ImportDialog(QDialog):
 
         def work() -> PreviewData:
             return load_preview(
-                db, path, format=fmt_name, tz_name=tz, date_order=order, column_map=column_map
+                service,
+                path,
+                format=fmt_name,
+                tz_name=tz,
+                date_order=order,
+                column_map=column_map,
             )
 
         def done(data: PreviewData) -> None:

@@ -38,11 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import settings
-from app.db import Database
-from app.identity import normalize_email, normalize_phone
-from app.ingest import preview_file
 from app.records import DateOrder, EventRecord, OwnerHint, Participant
+from app.service import Database, Service, normalize_email, normalize_phone
 from ui import formatting as fmt
 from ui.marks import muted_color
 from ui.models import HeaderTableModel, RowRole
@@ -191,7 +188,7 @@ class OwnerKeys:
 
 
 def load_preview(
-    db: Database,
+    service: Service | Database,
     path: Path,
     *,
     format: str | None,
@@ -208,8 +205,8 @@ def load_preview(
     Raises:
         UserFacingError: the file cannot be read or is not a format we know.
     """
-    preview = preview_file(
-        db,
+    service = Service.of(service)
+    preview = service.preview_file(
         path,
         format=format,
         tz=ZoneInfo(tz_name),
@@ -217,16 +214,12 @@ def load_preview(
         column_map=column_map,
         limit=limit,
     )
-    with db.session() as session:
-        region = settings.get(session, "region")
-        names = settings.get_list(session, "owner_names")
-        emails = [normalize_email(e) for e in settings.get_list(session, "owner_emails")]
-        phones = [normalize_phone(p, region) for p in settings.get_list(session, "owner_phones")]
+    owner = service.owner_contacts()
     keys = OwnerKeys(
-        names=frozenset(n.casefold() for n in names),
-        emails=frozenset(e for e in emails if e),
-        phones=frozenset(p for p in phones if p),
-        region=region,
+        names=frozenset(n.casefold() for n in owner.names),
+        emails=frozenset(owner.emails),
+        phones=frozenset(owner.phones),
+        region=owner.region,
     )
     authors = collect_authors(preview.records, preview.authors)
     known = frozenset(a.label for a in authors if keys.owns(a))

@@ -40,12 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import brief, settings
-from app.db import Database
 from app.errors import UserFacingError
-from app.ingest import recent_problems
 from app.paths import default_db_path, demo_db_path
-from app.queries import CustomerRow, SearchHit
+from app.service import CustomerRow, Database, SearchHit, Service
 from ui import messages
 from ui.about_dialog import AboutDialog
 from ui.accounts_dialog import AccountsDialog
@@ -90,7 +87,7 @@ class MainWindow(QMainWindow):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         *,
         now: Callable[[], datetime] | None = None,
         home: str | None = None,
@@ -98,14 +95,12 @@ class MainWindow(QMainWindow):
         """``home`` is the user's database, reopened by File → Leave Demo (default: ``db``'s
         file, or the usual database when ``db`` is the demo's)."""
         super().__init__()
-        self.db = db
+        self.service = service = Service.of(db)
         clock = now or (lambda: datetime.now(UTC))
         self._now = clock
-        with db.session() as session:
-            tz_name = settings.get(session, "timezone")
-            welcome = settings.needs_welcome(session)
+        tz_name, welcome = service.start_settings()
         tz = ZoneInfo(tz_name)
-        shown_file = db.url.removeprefix("sqlite:///") if db.url.startswith("sqlite:///") else ""
+        shown_file = str(service.path) if service.path is not None else ""  # a local file
         self.is_demo = bool(shown_file) and Path(shown_file).resolve() == demo_db_path().resolve()
         self.home_db = home or (
             str(default_db_path()) if self.is_demo or not shown_file else shown_file
@@ -118,10 +113,10 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
 
         # models
-        self.customer_model = CustomerListModel(db, self, tz=tz, now=clock)
-        self.timeline_model = TimelineModel(db, self, tz=tz, now=clock)
-        self.search_model = SearchResultsModel(db, self)
-        self.problems_model = ProblemsModel(db, self, tz=tz)
+        self.customer_model = CustomerListModel(service, self, tz=tz, now=clock)
+        self.timeline_model = TimelineModel(service, self, tz=tz, now=clock)
+        self.search_model = SearchResultsModel(service, self)
+        self.problems_model = ProblemsModel(service, self, tz=tz)
 
         # panes
         self.customers = CustomerListPane(self.customer_model)
@@ -130,15 +125,15 @@ class MainWindow(QMainWindow):
         self.left.setAccessibleName("Customers and search results")
         self.left.addWidget(self.customers)
         self.left.addWidget(self.results)
-        self.waiting_model = WaitingModel(db, self, tz=tz, now=clock)
-        self.waiting = WaitingPane(self.waiting_model, db)
+        self.waiting_model = WaitingModel(service, self, tz=tz, now=clock)
+        self.waiting = WaitingPane(self.waiting_model, service)
         self.left.addWidget(self.waiting)
         # The pages' own minimum (the waiting list's buttons) must not take a small window's
         # room from the profile: the list gives way instead.
         self.left.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 14)
         self.timeline = TimelinePane(self.timeline_model)
         self.profile = ProfilePane(tz=tz, now=clock)
-        self.notes = NotesPane(db, tz=tz, now=clock)
+        self.notes = NotesPane(service, tz=tz, now=clock)
         self.right = QSplitter(Qt.Orientation.Vertical)
         self.right.setAccessibleName("Profile and notes")
         self.right.addWidget(self.profile)
@@ -159,7 +154,7 @@ class MainWindow(QMainWindow):
             self.splitter.setStretchFactor(i, stretch)
         self.empty = EmptyState()
         if welcome and not self.is_demo:
-            self.empty.show_welcome(WelcomeForm(db))
+            self.empty.show_welcome(WelcomeForm(service))
         self.central = QStackedWidget()
         self.central.addWidget(self.empty)
         self.central.addWidget(self.splitter)
@@ -182,15 +177,15 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(self.leave_demo_button)
 
         # flows
-        self.import_flow = ImportFlow(db, self, self.progress, tz_name)
-        self.export_flow = ExportFlow(db, self, self.progress)
-        self.privacy_flow = PrivacyFlow(db, self)
+        self.import_flow = ImportFlow(service, self, self.progress, tz_name)
+        self.export_flow = ExportFlow(service, self, self.progress)
+        self.privacy_flow = PrivacyFlow(service, self)
         self.privacy_flow.forgotten.connect(self._forgotten)
-        self.identity_flow = IdentityFlow(db, self, tz=tz, now=clock)
-        self.sync_flow = SyncFlow(db, self, self.progress)
+        self.identity_flow = IdentityFlow(service, self, tz=tz, now=clock)
+        self.sync_flow = SyncFlow(service, self, self.progress)
         self.demo_flow = DemoFlow(self, self.progress)
         self.backup_flow = BackupFlow(
-            db,
+            service,
             self,
             busy=lambda: self.import_flow.running or self.sync_flow.running,
             reopen=self.switch_database,
@@ -633,13 +628,12 @@ class MainWindow(QMainWindow):
 
     def _load_brief(self) -> None:
         """The shown customer in three lines, read on a reader, shown at the top of the profile."""
-        cid, db, when = self.timeline_model.customer_id, self.db, self._now()
+        cid, service, when = self.timeline_model.customer_id, self.service, self._now()
         if cid is None:
             return
 
         def build() -> tuple[int, tuple[str, ...]]:
-            with db.session() as session:
-                return cid, brief.build(session, cid, now=when).lines
+            return cid, service.brief(cid, now=when).lines
 
         def done(result: tuple[int, tuple[str, ...]]) -> None:
             if result[0] == self.timeline_model.customer_id:
@@ -667,17 +661,16 @@ class MainWindow(QMainWindow):
     def show_accounts(self) -> AccountsDialog:
         """File → Mail Accounts…: add, edit, test and remove IMAP accounts."""
         if self.accounts_dialog is None:
-            self.accounts_dialog = AccountsDialog(self.db, self)
+            self.accounts_dialog = AccountsDialog(self.service, self)
         self.accounts_dialog.open()
         return self.accounts_dialog
 
     def refresh_counts(self) -> None:
         """Read the number of import problems again (in the background)."""
-        db = self.db
+        service = self.service
 
         def count() -> int:
-            with db.session() as session:
-                return len(recent_problems(session, limit=_PROBLEM_CAP))
+            return len(service.problems(limit=_PROBLEM_CAP))
 
         def done(n: int) -> None:
             self.problems_button.set_count(n, capped=n >= _PROBLEM_CAP)
@@ -737,7 +730,7 @@ class MainWindow(QMainWindow):
     def show_settings(self) -> SettingsDialog:
         """Edit → Settings… (Preferences on macOS, Ctrl+,)."""
         if self.settings_dialog is None:
-            self.settings_dialog = SettingsDialog(self.db, self)
+            self.settings_dialog = SettingsDialog(self.service, self)
             self.settings_dialog.changed.connect(self._setting_changed)
         else:
             self.settings_dialog.reload()
@@ -773,14 +766,12 @@ class MainWindow(QMainWindow):
 
     def switch_database(self, path: str) -> MainWindow | None:
         """Open ``path`` in a new window that takes this one's place; None if it cannot open."""
-        from app.db import open_database
-
         try:
-            db = open_database(Path(path))
+            service = Service.open(Path(path))
         except UserFacingError as exc:
             show_error(self, exc)
             return None
-        window = MainWindow(db, now=self._now, home=self.home_db)
+        window = MainWindow(service, now=self._now, home=self.home_db)
         window.setGeometry(self.geometry())
         if self.isMaximized():
             window.showMaximized()
@@ -790,7 +781,7 @@ class MainWindow(QMainWindow):
             window.backup_flow.start_daily()
         self.replaced_by = window
         self.close()
-        self.db.dispose()
+        self.service.close()
         return window
 
     # --- drops and closing ----------------------------------------------------------------

@@ -28,10 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import mappings
-from app.db import Database
 from app.errors import UserFacingError
 from app.records import DateOrder
+from app.service import Database, Service
 from connectors import registry
 from ui.import_preview import PreviewData, PreviewModel, PreviewPane, load_preview
 from ui.safe_text import rich_label
@@ -75,7 +74,7 @@ class ColumnMappingDialog(QDialog):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         path: Path,
         parent: QWidget | None = None,
         *,
@@ -84,7 +83,7 @@ class ColumnMappingDialog(QDialog):
         date_order: DateOrder | None = None,
     ) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self.path = path
         self._tz = tz_name
         self._date_order = date_order
@@ -155,13 +154,12 @@ class ColumnMappingDialog(QDialog):
 
     def load(self) -> None:
         """Read the header row and the suggested mapping (on a reader), then build the combos."""
-        db, path, name = self._db, self.path, self.format_name
+        service, path, name = self._service, self.path, self.format_name
         self.ok_button.setEnabled(False)
 
         def work() -> _Suggested:
             headers = registry.read_headers(path)
-            with db.session() as session:
-                return _Suggested(headers, mappings.suggest(session, name, headers))
+            return _Suggested(headers, service.suggest_mapping(name, headers))
 
         def done(found: _Suggested) -> None:
             if name != self.format_name:
@@ -227,13 +225,13 @@ class ColumnMappingDialog(QDialog):
         self._timer.stop()
         self._generation += 1
         generation = self._generation
-        db, path, name, mapping = self._db, self.path, self.format_name, self.mapping()
+        service, path, name, mapping = self._service, self.path, self.format_name, self.mapping()
         tz, order = self._tz, self._date_order
         self.preview.show_message(f"Reading {path.name}…")
 
         def work() -> PreviewData:
             return load_preview(
-                db, path, format=name, tz_name=tz, date_order=order, column_map=mapping
+                service, path, format=name, tz_name=tz, date_order=order, column_map=mapping
             )
 
         def done(data: PreviewData) -> None:
@@ -258,11 +256,11 @@ class ColumnMappingDialog(QDialog):
     def _accept(self) -> None:
         if self.missing_fields():
             return
-        db, name, headers, mapping = self._db, self.format_name, list(self.headers), self.mapping()
+        service, name = self._service, self.format_name
+        headers, mapping = list(self.headers), self.mapping()
 
         def work() -> None:
-            with db.session() as session:
-                mappings.save(session, name, headers, mapping)
+            service.save_mapping(name, headers, mapping)
 
         def done(_r: object) -> None:
             self.accept()

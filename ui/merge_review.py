@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.suggestions import Suggestion, suggestions
+from app.service import Suggestion
 from ui import formatting as fmt
 from ui.identity_models import ReviewSide, load_sides, quoted
 from ui.marks import channel_color, channel_label, icon, muted_color
@@ -320,11 +320,10 @@ class MergeReviewDialog(QDialog):
         self.current = None
         self._reading_queue = True
         self._update_buttons()
-        db = self.flow.db
+        service = self.flow.service
 
         def fetch() -> list[Suggestion]:
-            with db.session() as session:
-                return suggestions(session, limit=QUEUE_LIMIT)
+            return service.suggestions(limit=QUEUE_LIMIT)
 
         Op(self, fetch).success(self._queue_read).run()
 
@@ -390,7 +389,7 @@ class MergeReviewDialog(QDialog):
         if not wanted:
             return
         self._fetching.update(wanted)
-        generation, db = self._generation, self.flow.db
+        generation, service = self._generation, self.flow.service
 
         def done(found: dict[int, ReviewSide]) -> None:
             if generation != self._generation:
@@ -404,7 +403,7 @@ class MergeReviewDialog(QDialog):
             if waiting and not self._reading_queue:
                 self._show_current()
 
-        Op(self, lambda: load_sides(db, wanted)).success(done).run()
+        Op(self, lambda: load_sides(service, wanted)).success(done).run()
 
     def _forget(self, *ids: int) -> None:
         """Drop what was read of these customers (they changed)."""

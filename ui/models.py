@@ -32,11 +32,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from app import queries
-from app.db import Database
-from app.ingest import recent_problems
-from app.queries import CustomerRow, EventRow, SearchHit
-from app.search_syntax import SearchSyntaxError
+from app.service import CustomerRow, Database, EventRow, SearchHit, SearchSyntaxError, Service
 from ui import formatting as fmt
 from ui.marks import CHANNEL_ORDER, channel_label
 from ui.safe_text import tip
@@ -220,7 +216,7 @@ class CustomerListModel(QAbstractListModel):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         parent: QObject | None = None,
         *,
         tz: tzinfo = UTC,
@@ -228,7 +224,7 @@ class CustomerListModel(QAbstractListModel):
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self._tz = tz
         self._now = now
         self._page = page_size
@@ -255,10 +251,7 @@ class CustomerListModel(QAbstractListModel):
         query, page = self.query, self._page
 
         def fetch() -> tuple[str, int, int, list[CustomerRow]]:
-            with self._db.session() as session:
-                total = queries.count_customers(session, query)
-                everyone = queries.count_customers(session, "") if query else total
-                rows = queries.list_customers(session, query, limit=page) if total else []
+            total, everyone, rows = self._service.customer_page(query, page)
             return query, total, everyone, rows
 
         self._loader.start(fetch, self._apply, background=background)
@@ -302,10 +295,10 @@ class CustomerListModel(QAbstractListModel):
             QTimer.singleShot(0, lambda: self.fetchMore(QModelIndex()))
             return
         query, offset, page = self.query, self._offset, self._page
+        service = self._service
 
         def fetch() -> tuple[int, list[CustomerRow]]:
-            with self._db.session() as session:
-                return offset, queries.list_customers(session, query, offset=offset, limit=page)
+            return offset, service.customers(query, offset=offset, limit=page)
 
         self._loader.page(fetch, self._add_page)
 
@@ -426,7 +419,7 @@ class TimelineModel(QAbstractListModel):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         parent: QObject | None = None,
         *,
         tz: tzinfo = UTC,
@@ -434,7 +427,7 @@ class TimelineModel(QAbstractListModel):
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self.tz = tz
         self._now = now
         self._page = page_size
@@ -486,15 +479,9 @@ class TimelineModel(QAbstractListModel):
         q = self.query or None
 
         def fetch() -> tuple[_TimelinePage, int | None]:
-            with self._db.session() as session:
-                row = queries.customer(session, customer_id)
-                total = queries.timeline_count(session, row.id, channels=chans, query=q)
-                limit = page
-                if focus_event is not None and chans is None and q is None:
-                    pos = queries.event_position(session, row.id, focus_event)
-                    if pos is not None:
-                        limit = (pos // page + 1) * page
-                events = queries.timeline(session, row.id, limit=limit, channels=chans, query=q)
+            row, total, events = self._service.timeline_start(
+                customer_id, limit=page, channels=chans, query=q, focus_event=focus_event
+            )
             return _TimelinePage(row, total, events), focus_event
 
         self._loader.start(fetch, self._apply, background=background)
@@ -617,12 +604,10 @@ class TimelineModel(QAbstractListModel):
             return
         cid, offset, page = self.customer_id, self._offset, self._page
         chans, q = list(self.channels) or None, self.query or None
+        service = self._service
 
         def fetch() -> list[EventRow]:
-            with self._db.session() as session:
-                return queries.timeline(
-                    session, cid, offset=offset, limit=page, channels=chans, query=q
-                )
+            return service.timeline(cid, offset=offset, limit=page, channels=chans, query=q)
 
         self._loader.page(fetch, self._add_page)
 
@@ -815,9 +800,9 @@ class SearchResultsModel(QAbstractListModel):
     loaded = Signal()
     LIMIT = 200
 
-    def __init__(self, db: Database, parent: QObject | None = None) -> None:
+    def __init__(self, db: Service | Database, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self._hits: list[SearchHit] = []
         self.query = ""
         # why the latest query could not run ("" when it did): an unbalanced quote, a bad date
@@ -832,11 +817,10 @@ class SearchResultsModel(QAbstractListModel):
         def fetch() -> list[SearchHit] | str:
             if not fmt.has_query(q):
                 return []
-            with self._db.session() as session:
-                try:
-                    return queries.search(session, q, limit=limit)
-                except SearchSyntaxError as exc:  # shown under the search box, in one line
-                    return str(exc)
+            try:
+                return self._service.search(q, limit=limit)
+            except SearchSyntaxError as exc:  # shown under the search box, in one line
+                return str(exc)
 
         self._loader.start(fetch, self._apply, background=background)
 
@@ -925,9 +909,9 @@ class ProblemsModel(HeaderTableModel):
     loaded = Signal()
     HEADERS = ("File", "Where", "Reason", "When")
 
-    def __init__(self, db: Database, parent: QObject | None = None, *, tz: tzinfo = UTC):
+    def __init__(self, db: Service | Database, parent: QObject | None = None, *, tz: tzinfo = UTC):
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self._tz = tz
         self._rows: list[tuple[str, str, str, datetime]] = []
         self._loader = _Loader(self)
@@ -936,8 +920,7 @@ class ProblemsModel(HeaderTableModel):
         """Read the problem list again."""
 
         def fetch() -> list[tuple[str, str, str, datetime]]:
-            with self._db.session() as session:
-                return recent_problems(session)
+            return self._service.problems()
 
         self._loader.start(fetch, self._apply, background=background)
 

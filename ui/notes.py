@@ -1,7 +1,7 @@
 """The notes pane: the team's notes on a customer, pinned first; add, edit in place, pin and delete.
 
-Notes are read with ``queries.notes`` on a reader and written through
-``app.notes`` on the serial writer, then read back, so what is shown is what
+Notes are read with ``Service.notes`` on a reader and written through
+the service on the serial writer, then read back, so what is shown is what
 was stored. Ctrl+N (wired by the main window) opens the composer; Ctrl+Enter
 saves and Esc cancels, in the composer and in a note being edited.
 """
@@ -24,10 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import notes as note_service
-from app import queries
-from app.db import Database
-from app.queries import NoteRow
+from app.service import Database, NoteRow, Service
 from ui import formatting as fmt
 from ui.marks import icon, muted_color
 from ui.safe_text import WrapText, plain_label, tip
@@ -191,14 +188,14 @@ class NotesPane(QWidget):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         parent: QWidget | None = None,
         *,
         tz: tzinfo = UTC,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self._tz = tz
         self._now = now
         self.customer_id: int | None = None
@@ -286,8 +283,7 @@ class NotesPane(QWidget):
         generation = self._generation
 
         def fetch() -> list[NoteRow]:
-            with self._db.session() as session:
-                return queries.notes(session, cid)
+            return self._service.notes(cid)
 
         def done(rows: list[NoteRow]) -> None:
             if generation == self._generation and cid == self.customer_id:
@@ -342,8 +338,7 @@ class NotesPane(QWidget):
             return
 
         def write() -> NoteRow:
-            with self._db.session() as session:
-                return note_service.add_note(session, cid, body)
+            return self._service.add_note(cid, body)
 
         self.save_button.setEnabled(False)
 
@@ -359,8 +354,7 @@ class NotesPane(QWidget):
         """Replace a note's text."""
 
         def write() -> NoteRow:
-            with self._db.session() as session:
-                return note_service.edit_note(session, note_id, body)
+            return self._service.edit_note(note_id, body)
 
         Op(self, write, write=True).success(lambda _r: self._written()).run()
 
@@ -368,8 +362,7 @@ class NotesPane(QWidget):
         """Pin or unpin a note."""
 
         def write() -> NoteRow:
-            with self._db.session() as session:
-                return note_service.set_pinned(session, note_id, pinned)
+            return self._service.set_pinned(note_id, pinned)
 
         Op(self, write, write=True).success(lambda _r: self._written()).run()
 
@@ -377,8 +370,7 @@ class NotesPane(QWidget):
         """Delete a note."""
 
         def write() -> None:
-            with self._db.session() as session:
-                note_service.delete_note(session, note_id)
+            self._service.delete_note(note_id)
 
         Op(self, write, write=True).success(lambda _r: self._written()).run()
 

@@ -1,8 +1,8 @@
 """Data-protection requests from the window: File → Export Customer Data… and Customer → Forget….
 
-Export writes everything stored about the shown customer (``app.export.data``) as JSON or
+Export writes everything stored about the shown customer (``Service.export_data``) as JSON or
 as a zip of CSV files, in the background. Forget first works out what would go
-(``app.erasure.plan``), names it in a confirmation whose default is Cancel, and only then
+(``Service.erasure_plan``), names it in a confirmation whose default is Cancel, and only then
 erases on the writer; the window then shows no customer, and a warning lists the backups
 that were made before and still hold the data.
 """
@@ -15,10 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from app import erasure
-from app.db import Database
-from app.export import data as export_data
-from app.queries import CustomerRow
+from app.service import CustomerRow, Database, ErasurePlan, ErasureReport, Service
 from ui import messages
 from ui.safe_text import message_box
 from ui.workers import Op
@@ -40,9 +37,9 @@ class PrivacyFlow(QObject):
     forgotten = Signal(int)
     confirm_shown = Signal(object)
 
-    def __init__(self, db: Database, window: QWidget) -> None:
+    def __init__(self, db: Service | Database, window: QWidget) -> None:
         super().__init__(window)
-        self._db = db
+        self._service = Service.of(db)
         self._window = window
         self.confirm: QMessageBox | None = None
 
@@ -65,11 +62,10 @@ class PrivacyFlow(QObject):
 
     def export(self, customer_id: int, path: Path, *, as_zip: bool = False) -> None:
         """Write the export in the background and say where it went."""
-        db = self._db
-        write = export_data.write_zip if as_zip else export_data.write_json
+        service = self._service
 
         def work() -> dict[str, Any]:
-            return write(db, customer_id, path)
+            return service.export_data(customer_id, path, zipped=as_zip)
 
         def done(data: dict[str, Any]) -> None:
             events = len(data["events"])
@@ -86,15 +82,14 @@ class PrivacyFlow(QObject):
         if customer is None:
             messages.info("Pick a customer first.")
             return
-        db = self._db
+        service = self._service
 
-        def work() -> erasure.ErasurePlan:
-            with db.session() as session:
-                return erasure.plan(session, customer.id)
+        def work() -> ErasurePlan:
+            return service.erasure_plan(customer.id)
 
         Op(self._window, work).success(self._confirm).run()
 
-    def _confirm(self, plan: erasure.ErasurePlan) -> None:
+    def _confirm(self, plan: ErasurePlan) -> None:
         box = message_box(
             QMessageBox.Icon.Warning,
             "Forget customer",
@@ -117,14 +112,14 @@ class PrivacyFlow(QObject):
         box.open()
         self.confirm_shown.emit(box)
 
-    def forget(self, plan: erasure.ErasurePlan) -> None:
+    def forget(self, plan: ErasurePlan) -> None:
         """Erase the planned customer on the writer."""
-        db = self._db
+        service = self._service
 
-        def work() -> erasure.ErasureReport:
-            return erasure.forget(db, plan.customer_id)
+        def work() -> ErasureReport:
+            return service.forget(plan.customer_id)
 
-        def done(report: erasure.ErasureReport) -> None:
+        def done(report: ErasureReport) -> None:
             messages.info(
                 f"Forgot {plan.name}: {len(plan.events):,} events, {plan.notes:,} notes and "
                 f"{len(plan.identities):,} contact points removed."

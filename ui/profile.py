@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.queries import CustomerRow, IdentityRow
+from app.service import CustomerRow, IdentityRow
 from ui import formatting as fmt
 from ui.marks import icon, muted_color
 from ui.safe_text import plain_label, tip

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.queries import SearchHit
+from app.service import SearchHit
 from ui import formatting as fmt
 from ui.marks import channel_color, mix, muted_color, pixmap
 from ui.models import RowRole, SearchResultsModel

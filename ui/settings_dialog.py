@@ -1,7 +1,7 @@
 """Edit → Settings…: who you are, where you are, your data folder and its backups.
 
 Every field saves as soon as it is left (or picked) and takes effect at once
-through ``identity.configure`` — the same path as ``threadline config`` — so an
+through ``Service.configure`` — the same path as ``threadline config`` — so an
 owner address added here stops being a customer straight away. ``changed(key)``
 tells the window to read its lists and profiles again. Reads and writes run on
 the workers (``Op``); backups are taken on the writer.
@@ -9,7 +9,6 @@ the workers (``Op``); backups are taken on the writer.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import available_timezones
@@ -35,9 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import backups, identity, settings
-from app.db import Database
-from app.errors import UserFacingError
+from app.service import Backup, Database, Service, setting_spec
 from ui import messages
 from ui.safe_text import plain_label, tip
 from ui.widgets import muted_label
@@ -109,9 +106,9 @@ class SettingsDialog(QDialog):
     loaded = Signal()
     backups_listed = Signal()
 
-    def __init__(self, db: Database, parent: QWidget | None = None) -> None:
+    def __init__(self, db: Service | Database, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.db = db
+        self.service = Service.of(db)
         self.setWindowTitle("Settings")
         self.setObjectName("settingsDialog")
         self.setAccessibleName("Settings")
@@ -143,7 +140,7 @@ class SettingsDialog(QDialog):
         field.setObjectName(f"setting_{key}")
         field.setAccessibleName(key.replace("_", " "))
         field.setPlaceholderText(placeholder)
-        field.setToolTip(tip(settings.spec(key).help))
+        field.setToolTip(tip(setting_spec(key).help))
         field.editingFinished.connect(lambda: self.save(key, field.text()))
         self.fields[key] = field
         return field
@@ -178,14 +175,14 @@ class SettingsDialog(QDialog):
         region = region_combo()
         region.setObjectName("setting_region")
         region.setAccessibleName("region")
-        region.setToolTip(tip(settings.spec("region").help))
+        region.setToolTip(tip(setting_spec("region").help))
         region.activated.connect(lambda _i: self._save_region())
         self.fields["region"] = region
         form.addRow("Country:", region)
         zone = zone_combo()
         zone.setObjectName("setting_timezone")
         zone.setAccessibleName("time zone")
-        zone.setToolTip(tip(settings.spec("timezone").help))
+        zone.setToolTip(tip(setting_spec("timezone").help))
         zone.activated.connect(lambda _i: self.save("timezone", zone.currentText()))
         line = zone.lineEdit()
         if line is not None:
@@ -195,7 +192,7 @@ class SettingsDialog(QDialog):
         currency = currency_field()
         currency.setObjectName("setting_currency")
         currency.setAccessibleName("currency")
-        currency.setToolTip(tip(settings.spec("currency").help))
+        currency.setToolTip(tip(setting_spec("currency").help))
         currency.editingFinished.connect(lambda: self.save("currency", currency.text()))
         self.fields["currency"] = currency
         form.addRow("Currency:", currency)
@@ -210,10 +207,10 @@ class SettingsDialog(QDialog):
     def _data_tab(self) -> QWidget:
         page = QWidget()
         column = QVBoxLayout(page)
-        path = self.db.path
+        path = self.service.path
         folder = path.parent if path is not None else None
         row = QHBoxLayout()
-        self.folder_label = plain_label(str(folder) if folder else self.db.url)
+        self.folder_label = plain_label(str(folder) if folder else self.service.url)
         self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.folder_label.setWordWrap(True)
         self.folder_label.setAccessibleName("Data folder")
@@ -258,11 +255,10 @@ class SettingsDialog(QDialog):
 
     def reload(self) -> None:
         """Read every setting (in the background) into the fields, then the backups."""
-        db = self.db
+        service = self.service
 
         def read() -> dict[str, str]:
-            with db.read_session() as session:
-                return settings.get_all(session)
+            return service.settings()
 
         Op(self, read).success(self._fill).run()
         self.list_backups()
@@ -301,11 +297,10 @@ class SettingsDialog(QDialog):
         """Store ``key`` (in the background) unless unchanged; applies it at once."""
         if self.values.get(key) == value.strip() or key not in self.values:
             return
-        db = self.db
+        service = self.service
 
         def write() -> str:
-            with db.session() as session:
-                return identity.configure(session, key, value)
+            return service.configure(key, value)
 
         def saved(stored: str) -> None:
             self.values[key] = stored
@@ -325,23 +320,23 @@ class SettingsDialog(QDialog):
 
     def show_folder(self) -> None:
         """Open the data folder in the file manager."""
-        if self.db.path is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.db.path.parent)))
+        if self.service.path is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.service.path.parent)))
 
     def list_backups(self) -> None:
         """Read the backups next to the database again (in the background)."""
-        path = self.db.path
-        if path is None:
+        service = self.service
+        if service.path is None:
             self.backup_list.clear()
             self.backup_list.addItem("Backups are made only for a database file.")
             return
 
-        def read() -> list[backups.Backup]:
-            return backups.list_backups(path)
+        def read() -> list[Backup]:
+            return service.backups()
 
         Op(self, read).success(self._show_backups).run()
 
-    def _show_backups(self, found: list[backups.Backup]) -> None:
+    def _show_backups(self, found: list[Backup]) -> None:
         self.backup_list.clear()
         if not found:
             self.backup_list.addItem("No backups yet.")
@@ -353,16 +348,13 @@ class SettingsDialog(QDialog):
 
     def back_up_now(self) -> None:
         """Back Up Now: copy the database (on the writer, so no write is half done)."""
-        path = self.db.path
-        if path is None:
+        service = self.service
+        if service.path is None:
             return
         self.backup_button.setEnabled(False)
 
         def copy() -> Path:
-            try:
-                return backups.make_backup(path, "manual")
-            except (sqlite3.Error, OSError) as exc:
-                raise UserFacingError(f"The backup could not be made: {exc}") from exc
+            return service.backup_now("manual")
 
         def done(made: Path) -> None:
             messages.info(f"Backed up to {made.name}.")

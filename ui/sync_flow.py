@@ -3,7 +3,7 @@
 ``SyncFlow.start`` lists the accounts on a reader. An account whose password
 is not in the keyring (or every account, when no usable keyring exists) gets
 a password prompt first, one at a time; the answers are handed to
-``app.sync.sync_accounts`` for this run only and never stored. The sync runs
+``Service.sync_accounts`` for this run only and never stored. The sync runs
 on the serial writer (it stores messages) with per-folder progress and Cancel
 in the status bar. At the end ``SyncSummaryDialog`` lists each account and
 folder with new messages, duplicates and problems, and ``sync_finished``
@@ -27,10 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import accounts, redact, secrets
-from app.accounts import AccountInfo
-from app.db import Database
-from app.sync import AccountReport, SyncProgress, sync_accounts
+from app import redact
+from app.service import AccountInfo, AccountReport, Database, Service, SyncProgress
 from ui import formatting as fmt
 from ui import messages
 from ui.safe_text import plain_label, plain_texts, tip
@@ -51,9 +49,9 @@ class SyncFlow(QObject):
     accounts_needed = Signal()
     password_asked = Signal(object)
 
-    def __init__(self, db: Database, window: QWidget, progress: ProgressStatus) -> None:
+    def __init__(self, db: Service | Database, window: QWidget, progress: ProgressStatus) -> None:
         super().__init__(window)
-        self._db = db
+        self._service = Service.of(db)
         self._window = window
         self._progress = progress
         self.op: Op | None = None
@@ -75,13 +73,12 @@ class SyncFlow(QObject):
             messages.info("A sync is already running.")
             return
         self._starting = True
-        db = self._db
+        service = self._service
 
         def work() -> tuple[str | None, list[tuple[AccountInfo, bool]]]:
-            with db.session() as session:
-                found = accounts.list_accounts(session)
-            reason = secrets.unusable_reason()
-            return reason, [(a, secrets.has_password(a.secret_key)) for a in found]
+            found = service.accounts()
+            reason = Service.keyring_problem()
+            return reason, [(a, Service.has_password(a)) for a in found]
 
         def done(result: tuple[str | None, list[tuple[AccountInfo, bool]]]) -> None:
             self.keyring_reason, found = result
@@ -145,13 +142,12 @@ class SyncFlow(QObject):
         self.password_asked.emit(dialog)
 
     def _run(self, names: list[str]) -> None:
-        db = self._db
+        service = self._service
         given = dict(self._passwords)
         self._passwords = {}
 
         def work(progress: Callable[[Any], None], should_cancel: Callable[[], bool]) -> Any:
-            return sync_accounts(
-                db,
+            return service.sync_accounts(
                 names,
                 passwords=lambda info: given.get(info.name),
                 progress=progress,

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.queries import CustomerRow
+from app.service import CustomerRow
 from ui import formatting as fmt
 from ui.email_view import EmailBodyView, reads_in_view
 from ui.marks import channel_icon, muted_color

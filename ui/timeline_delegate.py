@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QToolTip,
 )
 
-from app.queries import EventRow, OrderRow, order_details
+from app.service import EventRow, OrderRow, order_details
 from ui import formatting as fmt
 from ui.email_view import EmailBodyView, attachments_of, headers_html, reads_in_view
 from ui.marks import channel_color, channel_label, is_dark, mix, muted_color, pixmap

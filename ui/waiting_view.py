@@ -36,9 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import waiting
-from app.db import Database
-from app.waiting import MarkRow, WaitingRow
+from app.service import Database, MarkRow, Service, WaitingRow
 from ui import formatting as fmt
 from ui.models import RowRole, _Loader
 from ui.safe_text import plain_label, tip
@@ -80,14 +78,14 @@ class WaitingModel(QAbstractTableModel):
 
     def __init__(
         self,
-        db: Database,
+        db: Service | Database,
         parent: QObject | None = None,
         *,
         tz: tzinfo = UTC,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__(parent)
-        self._db = db
+        self._service = Service.of(db)
         self._tz = tz
         self._now = now
         self.sort_by = "newest"
@@ -103,8 +101,7 @@ class WaitingModel(QAbstractTableModel):
         now, sort, limit = self._now(), self.sort_by, self.LIMIT
 
         def fetch() -> list[WaitingRow]:
-            with self._db.session() as session:
-                return waiting.waiting(session, now=now, sort=sort, limit=limit)
+            return self._service.waiting(now=now, sort=sort, limit=limit)
 
         self._loader.start(fetch, self._apply, background=background)
 
@@ -170,10 +167,12 @@ class WaitingPane(QWidget):
     customer_opened = Signal(int)
     marked = Signal(object)
 
-    def __init__(self, model: WaitingModel, db: Database, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, model: WaitingModel, db: Service | Database, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.model = model
-        self._db = db
+        self._service = Service.of(db)
         self.setAccessibleName("Waiting for reply")
         self.last_mark: MarkRow | None = None
         layout = QVBoxLayout(self)
@@ -266,10 +265,11 @@ class WaitingPane(QWidget):
 
     # --- writing -----------------------------------------------------------------------------
 
-    def _write(self, fn: Callable[[Any], MarkRow], *, background: bool = True) -> None:
+    def _write(self, fn: Callable[[Service], MarkRow], *, background: bool = True) -> None:
+        service = self._service
+
         def work() -> MarkRow:
-            with self._db.session() as session:
-                return fn(session)
+            return fn(service)
 
         if not background:
             self._done(work())
@@ -286,7 +286,7 @@ class WaitingPane(QWidget):
         """Mark the selected customer as answered."""
         row = self.selected()
         if row is not None:
-            self._write(lambda s: waiting.mark_answered(s, row.customer_id), background=background)
+            self._write(lambda s: s.mark_answered(row.customer_id), background=background)
 
     def snooze(self, delta: timedelta, *, background: bool = True) -> None:
         """Snooze the selected customer for ``delta``."""
@@ -294,14 +294,10 @@ class WaitingPane(QWidget):
         if row is not None:
             now = self.model.now()
             until = now + delta
-            self._write(
-                lambda s: waiting.snooze(s, row.customer_id, until, now=now), background=background
-            )
+            self._write(lambda s: s.snooze(row.customer_id, until, now=now), background=background)
 
     def undo(self, *, background: bool = True) -> None:
         """Take back the latest mark made here."""
         mark = self.last_mark
         if mark is not None:
-            self._write(
-                lambda s: waiting.undo_mark(s, mark.customer_id, mark.kind), background=background
-            )
+            self._write(lambda s: s.undo_mark(mark.customer_id, mark.kind), background=background)

@@ -5,7 +5,7 @@ no setting saved at all (``settings.needs_welcome``). Region, time zone and
 currency are proposed from the OS locale (``QLocale()``, which is the system
 locale unless a default was set), never a fixed country. Whatever the user
 then picks — Import, Connect a mailbox, Try the demo — saves the answers first
-(with ``welcomed = yes``), through ``identity.configure`` like the settings
+(with ``welcomed = yes``), through ``Service.configure_many`` like the settings
 window, so the welcome does not come back.
 """
 
@@ -20,8 +20,8 @@ import phonenumbers
 from PySide6.QtCore import QLocale, QTimeZone, Signal
 from PySide6.QtWidgets import QFormLayout, QLineEdit, QWidget
 
-from app import identity, settings
-from app.db import Database
+from app import service as core
+from app.service import Database, Service
 from ui.settings_dialog import LIST_HINT, currency_field, region_combo, set_region, zone_combo
 from ui.workers import Op
 
@@ -49,7 +49,7 @@ def locale_proposal(locale: QLocale | None = None) -> Proposal:
         region = ""
     zone = bytes(QTimeZone.systemTimeZoneId().data()).decode("ascii", "replace")
     if zone not in available_timezones():
-        zone = settings.machine_zone()
+        zone = core.machine_zone()
     currency = loc.currencySymbol(QLocale.CurrencySymbolFormat.CurrencyIsoCode).upper()
     if len(currency) != 3 or not currency.isalpha():
         currency = ""
@@ -66,10 +66,13 @@ class WelcomeForm(QWidget):
     saved = Signal()
 
     def __init__(
-        self, db: Database, proposal: Proposal | None = None, parent: QWidget | None = None
+        self,
+        db: Service | Database,
+        proposal: Proposal | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.db = db
+        self.service = Service.of(db)
         self.setObjectName("welcomeForm")
         self.setAccessibleName("Welcome")
         self.proposal = proposal or locale_proposal()
@@ -116,13 +119,11 @@ class WelcomeForm(QWidget):
 
         An invalid answer (a mistyped time zone) is shown and nothing is stored.
         """
-        db = self.db
+        service = self.service
         answers = self.answers()
 
         def write() -> None:
-            with db.session() as session:
-                for key, value in answers.items():
-                    identity.configure(session, key, value)
+            service.configure_many(answers)  # one transaction, each with its side effects
 
         def done(_result: None) -> None:
             self.saved.emit()

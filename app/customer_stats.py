@@ -1,0 +1,71 @@
+"""A customer's figures kept in step by the write path: event count, first and last contact.
+
+``refresh_customer_stats`` is called after an import, a merge or split and a change of the
+owner's addresses (through ``app.identity``, ``app.merges``); it also refreshes who waits
+for a reply (``app.waiting``) and the brief's figures (``app.summary``) for the same customers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app import summary, waiting
+from app.models import Customer, CustomerIdentity, Event, EventParticipant
+
+
+def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> None:
+    """Recompute event count and first/last contact of the given customers."""
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        per_event = (
+            select(
+                CustomerIdentity.customer_id.label("cid"),
+                Event.id.label("eid"),
+                Event.occurred_at,
+            )
+            .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
+            .join(Event, Event.id == EventParticipant.event_id)
+            .where(CustomerIdentity.customer_id.in_(chunk))
+            .distinct()
+            .subquery()
+        )
+        rows = session.execute(
+            select(
+                per_event.c.cid,
+                func.count(per_event.c.eid),
+                func.min(per_event.c.occurred_at),
+                func.max(per_event.c.occurred_at),
+            ).group_by(per_event.c.cid)
+        ).all()
+        found = {row[0]: row for row in rows}
+        # loaded in one query (held here: the session's identity map is weak), not one by one
+        held = list(session.scalars(select(Customer).where(Customer.id.in_(chunk))))
+        for cid in chunk:
+            customer = session.get(Customer, cid)
+            if customer is None:
+                continue
+            row = found.get(cid)
+            customer.event_count = int(row[1]) if row else 0
+            customer.first_seen = _aware(row[2]) if row else None
+            customer.last_seen = _aware(row[3]) if row else None
+        del held
+    session.flush()
+    from app import queries  # TODO(integration): profile figures move into app.summary
+
+    queries.store_profiles(session, ids)  # channels and order figures
+    waiting.refresh(session, ids)  # who waits for a reply is kept in step with them
+    summary.refresh(session, ids)  # and the figures the brief reads
+
+
+def _aware(value: object) -> datetime | None:
+    # Aggregates bypass the column type; SQLite hands back naive UTC (text or datetime).
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

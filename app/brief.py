@@ -135,7 +135,8 @@ def build(
 
     who = person.display_name or _fallback_name(session, cid) or f"Customer #{cid}"
     first_seen = person.first_seen
-    count, totals, latest_order = figures.order_count, figures.totals, figures.last_order_event_id
+    count, totals = figures.orders.count, figures.orders.totals
+    latest_order = figures.last_order_event_id
     parts = [who]
     if first_seen:
         parts.append(f"customer since {_day(first_seen, tz)}")

@@ -55,11 +55,8 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             customer.last_seen = _aware(row[3]) if row else None
         del held
     session.flush()
-    from app import queries  # TODO(integration): profile figures move into app.summary
-
-    queries.store_profiles(session, ids)  # channels and order figures
     waiting.refresh(session, ids)  # who waits for a reply is kept in step with them
-    summary.refresh(session, ids)  # and the figures the brief reads
+    summary.refresh(session, ids)  # channels, orders and what the brief reads
 
 
 def _aware(value: object) -> datetime | None:

@@ -109,8 +109,8 @@ class Customer(Base):
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
-    # Channels and order figures (app.queries.store_profiles), kept by the same refresh;
-    # {} until first computed (then they are counted on the fly).
+    # Channels, order figures and the brief's figures (app.summary), kept by the same
+    # refresh; {} until first computed (then they are counted on the fly).
     profile: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict, server_default="{}")
 
 
@@ -492,24 +492,3 @@ class Waiting(Base):
     first_line: Mapped[str] = mapped_column(Text, default="")
     message_count: Mapped[int] = mapped_column(Integer, default=1)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-
-class CustomerSummary(Base):
-    """What the brief says of a customer, kept by the write path (see app.summary).
-
-    ``totals`` is a JSON object of currency to exact decimal text; ``sources`` a JSON
-    list of [channel, source, count] and ``languages`` a JSON object of language code to
-    count, both over the customer's latest messages.
-    """
-
-    __tablename__ = "customer_summary"
-
-    customer_id: Mapped[int] = mapped_column(
-        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
-    )
-    order_count: Mapped[int] = mapped_column(Integer, default=0)
-    totals: Mapped[str] = mapped_column(Text, default="{}")
-    last_order_event_id: Mapped[int | None] = mapped_column(Integer)
-    last_contact_event_id: Mapped[int | None] = mapped_column(Integer)
-    sources: Mapped[str] = mapped_column(Text, default="[]")
-    languages: Mapped[str] = mapped_column(Text, default="{}")

@@ -19,14 +19,15 @@ from sqlalchemy import Integer, Select, and_, bindparam, column, exists, func, o
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
-from app import search_syntax
+from app import search_syntax, summary
 from app.errors import AmbiguousError, NotFoundError, UserFacingError
 from app.identity import normalize_email, normalize_phone, phone_search_digits
 from app.merged import survivor_id as survivor_id
 from app.models import Customer, Event, EventParticipant, Identity, Note, Order, UTCDateTime
 from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
-from app.summary import VOID_STATUSES
+from app.summary import VOID_STATUSES as VOID_STATUSES
+from app.summary import OrderFigures as OrderFigures
 
 # Bounds on what a query may ask: longer text is cut and further words dropped here (the
 # GUI filters as one types); the CLI refuses such a query in one line (``check_query``).
@@ -76,18 +77,6 @@ def check_query(query: str, what: str = "query", *, words: bool = False) -> None
         raise UserFacingError(
             f"the {what} has {len(distinct)} different words; at most {MAX_QUERY_WORDS} are allowed"
         )
-
-
-@dataclass(frozen=True)
-class OrderFigures:
-    """How many orders a customer placed and what they spent, per currency."""
-
-    count: int = 0
-    totals: dict[str, Decimal] = field(default_factory=dict)
-    numbers: tuple[str, ...] = ()
-    first_order: datetime | None = None
-    last_order: datetime | None = None
-    averages: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -511,13 +500,7 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
         .order_by(Identity.id)
     ):
         idents[owner_id].append(ident)
-    stored = {cid: _profile_from_json(c.profile) for cid, c in customers.items()}
-    missing = [cid for cid, got in stored.items() if got is None]
-    profiles: dict[int, tuple[frozenset[str], OrderFigures]] = {
-        cid: got for cid, got in stored.items() if got is not None
-    }
-    if missing:  # not stored yet (a write path that has not refreshed them): count now
-        profiles.update(recount_profiles(session, missing))
+    figures = summary.profiles(session, customers)  # stored, or counted when not yet
     rows: list[CustomerRow] = []
     for cid in ids:
         c = customers.get(cid)
@@ -543,126 +526,11 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
                 event_count=c.event_count,
                 first_seen=c.first_seen,
                 last_seen=c.last_seen,
-                channels=profiles.get(cid, (frozenset(), OrderFigures()))[0],
-                orders=profiles.get(cid, (frozenset(), OrderFigures()))[1],
+                channels=figures[cid].channels,
+                orders=figures[cid].orders,
             )
         )
     return rows
-
-
-def recount_profiles(
-    session: Session, ids: Sequence[int]
-) -> dict[int, tuple[frozenset[str], OrderFigures]]:
-    """Channels and order figures of the given customers, counted from their events."""
-    channels: dict[int, set[str]] = {cid: set() for cid in ids}
-    for cid, channel in session.execute(
-        select(CI.customer_id, Event.channel)
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .join(Event, Event.id == EventParticipant.event_id)
-        .where(CI.customer_id.in_(ids))
-        .distinct()
-    ):
-        channels[cid].add(channel)
-    figures = _order_figures(session, ids)
-    return {
-        cid: (frozenset(channels.get(cid, ())), figures.get(cid, OrderFigures())) for cid in ids
-    }
-
-
-def store_profiles(session: Session, customer_ids: Sequence[int] | set[int]) -> None:
-    """Count and store the channels and order figures of the given customers.
-
-    Called by ``app.identity.refresh_customer_stats`` wherever a write changes whose
-    events are whose (import, merge, split, undo, owner settings), so opening or listing
-    a customer reads one row instead of counting every event.
-    """
-    ids = sorted(set(customer_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        counted = recount_profiles(session, chunk)
-        for customer in session.scalars(select(Customer).where(Customer.id.in_(chunk))):
-            channels, orders = counted[customer.id]
-            customer.profile = _profile_json(channels, orders)
-    session.flush()
-
-
-def _profile_json(channels: frozenset[str], f: OrderFigures) -> dict[str, Any]:
-    return {
-        "channels": sorted(channels),
-        "orders": {
-            "count": f.count,
-            "totals": {cur: str(v) for cur, v in f.totals.items()},
-            "averages": {cur: str(v) for cur, v in f.averages.items()},
-            "numbers": list(f.numbers),
-            "first": _iso(f.first_order),
-            "last": _iso(f.last_order),
-        },
-    }
-
-
-def _profile_from_json(
-    data: Mapping[str, Any] | None,
-) -> tuple[frozenset[str], OrderFigures] | None:
-    if not data or "orders" not in data:
-        return None
-    o = data["orders"]
-    return frozenset(data.get("channels", ())), OrderFigures(
-        count=int(o["count"]),
-        totals={cur: Decimal(v) for cur, v in o["totals"].items()},
-        averages={cur: Decimal(v) for cur, v in o["averages"].items()},
-        numbers=tuple(o["numbers"]),
-        first_order=datetime.fromisoformat(o["first"]) if o["first"] else None,
-        last_order=datetime.fromisoformat(o["last"]) if o["last"] else None,
-    )
-
-
-def _average(total: Decimal, count: int) -> Decimal:
-    """The mean, with as many decimals as the amounts have (JPY 0, GBP 2, KWD 3)."""
-    exponent = total.as_tuple().exponent
-    places = Decimal(1).scaleb(exponent if isinstance(exponent, int) else 0)
-    return (total / count).quantize(places)
-
-
-def _order_figures(session: Session, ids: Sequence[int]) -> dict[int, OrderFigures]:
-    per: dict[int, dict[int, tuple[str, Decimal, str, datetime, str]]] = defaultdict(dict)
-    rows = session.execute(
-        select(
-            CI.customer_id,
-            Order.event_id,
-            Order.number,
-            Order.currency,
-            Order.total,
-            Order.refunded,
-            Order.financial_status,
-            Event.occurred_at,
-        )
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .join(Order, Order.event_id == EventParticipant.event_id)
-        .join(Event, Event.id == Order.event_id)
-        .where(CI.customer_id.in_(ids))
-    ).all()
-    for cid, eid, number, currency, total, refunded, status, at in rows:
-        net = Decimal(0)
-        if status not in VOID_STATUSES and total is not None:
-            net = Decimal(total) - (Decimal(refunded) if refunded is not None else Decimal(0))
-        per[cid][eid] = (number, net, currency, at, status)
-    out: dict[int, OrderFigures] = {}
-    for cid, orders in per.items():
-        totals: dict[str, Decimal] = defaultdict(Decimal)
-        counts: dict[str, int] = defaultdict(int)
-        for _number, net, currency, _at, _status in orders.values():
-            totals[currency] += net
-            counts[currency] += 1
-        ordered = sorted(orders.values(), key=lambda o: o[3])
-        out[cid] = OrderFigures(
-            count=len(orders),
-            totals=dict(totals),
-            averages={cur: _average(total, counts[cur]) for cur, total in totals.items()},
-            numbers=tuple(o[0] for o in ordered),
-            first_order=ordered[0][3] if ordered else None,
-            last_order=ordered[-1][3] if ordered else None,
-        )
-    return out
 
 
 def customer(session: Session, customer_id: int) -> CustomerRow:

@@ -59,9 +59,9 @@ if TYPE_CHECKING:
     from app.records import DateOrder
     from app.search_syntax import SearchSyntaxError
     from app.secrets import KeyringUnavailable
-    from app.store_copy import CopyReport
     from app.settings import OWNER_KEYS, SETTINGS, machine_region, machine_zone
     from app.settings import spec as setting_spec
+    from app.store_copy import CopyReport
     from app.suggestions import DEFAULT_MIN_SCORE, Suggestion
     from app.sync import (
         AccountCheck,
@@ -77,7 +77,6 @@ if TYPE_CHECKING:
     from connectors.imap import TLS_MODES
 
 __all__ = [
-    "SearchSyntaxError",
     "BEFORE_MERGE",
     "DAILY",
     "DEFAULT_MIN_SCORE",
@@ -121,6 +120,7 @@ __all__ = [
     "Preset",
     "Preview",
     "SearchHit",
+    "SearchSyntaxError",
     "ServerCheck",
     "ServerConfig",
     "Service",

@@ -1,27 +1,30 @@
-"""What the brief says of a customer, kept with the customer instead of counted on each look.
+"""A customer's figures, kept with the customer instead of counted on each look.
 
-The brief (``app.brief``) needs, per customer, the number of orders and what they came
-to, the latest order, the last contact, and the channel and language they write in.
-Counting those over a long history on every look costs tens of milliseconds at 10,000
-events, so the write path keeps one ``customer_summary`` row per live customer, rebuilt
-for exactly the customers it touches (``refresh``, called from
-``app.identity.refresh_customer_stats`` on import, merge, split, undo and owner
-changes, beside the waiting list). Reading a brief is then a handful of key lookups.
+Lists, profiles and the brief need, per customer: the channels they were seen on; how
+many orders they placed, what they came to per currency net of refunds, their average,
+numbers and first/last dates; and for the brief the latest order, the last contact and
+the channel and language they write in. Counting those over a long history on every look
+costs tens of milliseconds at 10,000 events, so the write path stores them as JSON in
+``customer.profile``, rebuilt for exactly the customers it touches (``refresh``, called
+from ``app.customer_stats.refresh_customer_stats`` on import, merge, split, undo and owner
+changes, beside the waiting list). A customer whose figures are not stored yet (``{}``:
+written before they were kept, or by a path that has not refreshed them) is counted on the
+fly, and nothing is written by a read.
 """
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, delete, func, insert, select, type_coerce
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.models import Customer, CustomerSummary, Event, EventParticipant, Order
+from app.models import Customer, Event, EventParticipant, Order
 from app.models import CustomerIdentity as CI
 
 MESSAGE_CHANNELS = ("email", "chat")
@@ -31,169 +34,215 @@ _CHUNK = 500
 
 
 @dataclass(frozen=True)
-class Summary:
-    """One customer's stored figures (see the module's docstring)."""
+class OrderFigures:
+    """How many orders a customer placed and what they spent, per currency."""
 
-    order_count: int
-    totals: dict[str, Decimal]
+    count: int = 0
+    totals: dict[str, Decimal] = field(default_factory=dict)
+    numbers: tuple[str, ...] = ()
+    first_order: datetime | None = None
+    last_order: datetime | None = None
+    averages: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the brief reads of one customer."""
+
+    orders: OrderFigures
     last_order_event_id: int | None
     last_contact_event_id: int | None
     sources: dict[tuple[str, str], int]  # (channel, source) of their latest messages
     languages: dict[str, int]
 
 
+@dataclass(frozen=True)
+class Profile:
+    """A customer's stored figures."""
+
+    channels: frozenset[str]
+    orders: OrderFigures
+    brief: Summary
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def profiles(session: Session, customers: Mapping[int, Customer]) -> dict[int, Profile]:
+    """The figures of these (loaded) customers: stored ones, the others counted now."""
+    found: dict[int, Profile] = {}
+    missing: list[int] = []
+    for cid, customer in customers.items():
+        stored = _from_json(customer.profile)
+        if stored is None:
+            missing.append(cid)
+        else:
+            found[cid] = stored
+    if missing:
+        found.update(recount(session, missing))
+    return found
+
+
 def read(session: Session, customer_id: int) -> Summary:
-    """The figures of a live customer: the stored row, else counted now (nothing written)."""
-    row = session.get(CustomerSummary, customer_id)
-    if row is not None:
-        stored = {
-            "order_count": row.order_count,
-            "totals": row.totals,
-            "last_order_event_id": row.last_order_event_id,
-            "last_contact_event_id": row.last_contact_event_id,
-            "sources": row.sources,
-            "languages": row.languages,
-        }
-    else:
-        stored = _compute(session, {customer_id}).get(customer_id) or _compute_empty(customer_id)
-    return _summary(stored)
+    """What the brief needs of a customer: the stored figures, else counted now."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        return recount(session, [customer_id])[customer_id].brief
+    return profiles(session, {customer_id: customer})[customer_id].brief
 
 
-def _summary(row: dict[str, Any]) -> Summary:
-    return Summary(
-        order_count=int(row["order_count"]),
-        totals={cur: Decimal(v) for cur, v in json.loads(row["totals"] or "{}").items()},
-        last_order_event_id=row["last_order_event_id"],
-        last_contact_event_id=row["last_contact_event_id"],
-        sources={(str(c), str(s)): int(n) for c, s, n in json.loads(row["sources"] or "[]")},
-        languages={str(k): int(v) for k, v in json.loads(row["languages"] or "{}").items()},
-    )
-
-
-def _compute_empty(customer_id: int) -> dict[str, Any]:
-    return {
-        "customer_id": customer_id,
-        "order_count": 0,
-        "totals": "{}",
-        "last_order_event_id": None,
-        "last_contact_event_id": None,
-        "sources": "[]",
-        "languages": "{}",
-    }
-
-
-def rebuild(session: Session) -> None:
-    """Recompute the whole table (after an upgrade)."""
-    session.execute(delete(CustomerSummary))
-    refresh(session, session.scalars(select(Customer.id).where(Customer.merged_into_id.is_(None))))
+# --- keeping them in step --------------------------------------------------------------------
 
 
 def refresh(session: Session, customer_ids: Iterable[int]) -> None:
-    """Recompute the figures of these customers (merged-away ones lose their row)."""
+    """Count and store the figures of these customers (the write path calls this)."""
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), _CHUNK):
-        _refresh_chunk(session, ids[start : start + _CHUNK])
+        chunk = ids[start : start + _CHUNK]
+        counted = recount(session, chunk)
+        for cid, profile in counted.items():
+            session.execute(
+                update(Customer).where(Customer.id == cid).values(profile=_to_json(profile))
+            )
+    session.flush()
 
 
-def _refresh_chunk(session: Session, chunk: list[int]) -> None:
-    session.execute(delete(CustomerSummary).where(CustomerSummary.customer_id.in_(chunk)))
-    live = set(
-        session.scalars(
-            select(Customer.id).where(Customer.id.in_(chunk), Customer.merged_into_id.is_(None))
-        )
-    )
-    rows = _compute(session, live)
-    if rows:
-        session.execute(insert(CustomerSummary), [rows[cid] for cid in sorted(rows)])
+def rebuild(session: Session) -> None:
+    """Count and store the figures of every customer (after an upgrade, in benchmarks)."""
+    refresh(session, list(session.scalars(select(Customer.id))))
 
 
-def _compute(session: Session, live: set[int]) -> dict[int, dict[str, Any]]:
-    """The figures of these live customers, as ``customer_summary`` rows."""
-    if not live:
-        return {}
-    mine = (
-        select(CI.customer_id.label("cid"), EventParticipant.event_id.label("eid"))
+def recount(session: Session, ids: Sequence[int]) -> dict[int, Profile]:
+    """The figures of these customers, counted from their events."""
+    wanted = set(ids)
+    channels: dict[int, set[str]] = {cid: set() for cid in wanted}
+    for cid, channel in session.execute(
+        select(CI.customer_id, Event.channel)
         .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .where(CI.customer_id.in_(live))
+        .join(Event, Event.id == EventParticipant.event_id)
+        .where(CI.customer_id.in_(wanted))
         .distinct()
-        .subquery()
-    )
-    counts: Counter[int] = Counter()
-    totals: dict[int, dict[str, Decimal]] = {cid: {} for cid in live}
+    ):
+        channels[cid].add(channel)
+    orders, latest = _orders(session, wanted)
+    last_contact = _last_contact(session, wanted)
+    sources, languages = _writing(session, wanted)
+    return {
+        cid: Profile(
+            channels=frozenset(channels[cid]),
+            orders=orders.get(cid, OrderFigures()),
+            brief=Summary(
+                orders=orders.get(cid, OrderFigures()),
+                last_order_event_id=latest.get(cid),
+                last_contact_event_id=last_contact.get(cid),
+                sources=dict(sources[cid]),
+                languages=dict(languages[cid]),
+            ),
+        )
+        for cid in sorted(wanted)
+    }
 
-    # Orders: how many, what they came to net of refunds, and the latest one.
-    latest_order: dict[int, tuple[str, int]] = {}
-    for cid, eid, at, currency, total, refunded, status in session.execute(
+
+def _average(total: Decimal, count: int) -> Decimal:
+    """The mean, with as many decimals as the amounts have (JPY 0, GBP 2, KWD 3)."""
+    exponent = total.as_tuple().exponent
+    places = Decimal(1).scaleb(exponent if isinstance(exponent, int) else 0)
+    return (total / count).quantize(places)
+
+
+def _orders(session: Session, ids: set[int]) -> tuple[dict[int, OrderFigures], dict[int, int]]:
+    """Order figures per customer, and the event id of each one's latest order."""
+    per: dict[int, dict[int, tuple[str, Decimal, str, datetime]]] = defaultdict(dict)
+    for cid, eid, number, currency, total, refunded, status, at in session.execute(
         select(
-            mine.c.cid,
+            CI.customer_id,
             Order.event_id,
-            type_coerce(Event.occurred_at, String),
+            Order.number,
             Order.currency,
             Order.total,
             Order.refunded,
             Order.financial_status,
+            Event.occurred_at,
         )
-        .join(Order, Order.event_id == mine.c.eid)
+        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
+        .join(Order, Order.event_id == EventParticipant.event_id)
         .join(Event, Event.id == Order.event_id)
+        .where(CI.customer_id.in_(ids))
     ):
-        counts[cid] += 1
-        key = (str(at), int(eid))
-        if cid not in latest_order or key > latest_order[cid]:
-            latest_order[cid] = key
         net = Decimal(0)
         if status not in VOID_STATUSES and total is not None:
-            net = total - (refunded if refunded is not None else Decimal(0))
-        spent = totals[cid]
-        spent[currency] = spent.get(currency, Decimal(0)) + net
+            net = Decimal(total) - (Decimal(refunded) if refunded is not None else Decimal(0))
+        per[cid][eid] = (number, net, currency, at)
+    out: dict[int, OrderFigures] = {}
+    latest: dict[int, int] = {}
+    for cid, orders in per.items():
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        counts: dict[str, int] = defaultdict(int)
+        for _number, net, currency, _at in orders.values():
+            totals[currency] += net
+            counts[currency] += 1
+        ordered = sorted(orders.items(), key=lambda kv: (kv[1][3], kv[0]))
+        out[cid] = OrderFigures(
+            count=len(orders),
+            totals=dict(totals),
+            averages={cur: _average(total, counts[cur]) for cur, total in totals.items()},
+            numbers=tuple(o[0] for _, o in ordered),
+            first_order=ordered[0][1][3] if ordered else None,
+            last_order=ordered[-1][1][3] if ordered else None,
+        )
+        latest[cid] = ordered[-1][0]
+    return out, latest
 
-    # Last contact: their latest event that is not a system line.
+
+def _mine(ids: set[int], *, sent: bool = False) -> Any:
+    stmt = (
+        select(CI.customer_id.label("cid"), EventParticipant.event_id.label("eid"))
+        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
+        .where(CI.customer_id.in_(ids))
+    )
+    if sent:
+        stmt = stmt.where(EventParticipant.role.in_(("from", "author")))
+    return stmt.distinct().subquery()
+
+
+def _last_contact(session: Session, ids: set[int]) -> dict[int, int]:
+    """Each customer's latest event that is not a system line."""
+    mine = _mine(ids)
     ranked = (
         select(
             mine.c.cid,
             Event.id.label("eid"),
-            func.row_number()
-            .over(
-                partition_by=mine.c.cid,
-                order_by=(Event.occurred_at.desc(), Event.id.desc()),
-            )
-            .label("rn"),
+            _row_number(mine.c.cid),
         )
         .join(Event, Event.id == mine.c.eid)
         .where(Event.direction != "system")
         .subquery()
     )
-    last_contact: dict[int, int] = {
+    return {
         cid: eid
         for cid, eid in session.execute(select(ranked.c.cid, ranked.c.eid).where(ranked.c.rn == 1))
     }
 
-    # How they write now: channel and language of their latest messages.
-    sent = (
-        select(CI.customer_id.label("cid"), EventParticipant.event_id.label("eid"))
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .where(CI.customer_id.in_(live), EventParticipant.role.in_(("from", "author")))
-        .distinct()
-        .subquery()
-    )
+
+def _writing(
+    session: Session, ids: set[int]
+) -> tuple[dict[int, Counter[tuple[str, str]]], dict[int, Counter[str]]]:
+    """How they write now: channel and language of their latest messages."""
+    sent = _mine(ids, sent=True)
     recent = (
         select(
             sent.c.cid,
             Event.channel,
             Event.source,
             Event.language,
-            func.row_number()
-            .over(
-                partition_by=sent.c.cid,
-                order_by=(Event.occurred_at.desc(), Event.id.desc()),
-            )
-            .label("rn"),
+            _row_number(sent.c.cid),
         )
         .join(Event, Event.id == sent.c.eid)
         .where(Event.direction == "inbound", Event.channel.in_(MESSAGE_CHANNELS))
         .subquery()
     )
-    sources: dict[int, Counter[tuple[str, str]]] = {cid: Counter() for cid in live}
-    languages: dict[int, Counter[str]] = {cid: Counter() for cid in live}
+    sources: dict[int, Counter[tuple[str, str]]] = {cid: Counter() for cid in ids}
+    languages: dict[int, Counter[str]] = {cid: Counter() for cid in ids}
     for cid, chan, source, lang, n in session.execute(
         select(recent.c.cid, recent.c.channel, recent.c.source, recent.c.language, func.count())
         .where(recent.c.rn <= RECENT_MESSAGES)
@@ -202,18 +251,66 @@ def _compute(session: Session, live: set[int]) -> dict[int, dict[str, Any]]:
         sources[cid][(chan, source)] += n
         if lang:
             languages[cid][lang] += n
+    return sources, languages
 
-    rows: dict[int, dict[str, Any]] = {}
-    for cid in sorted(live):
-        rows[cid] = {
-            "customer_id": cid,
-            "order_count": counts[cid],
-            "totals": json.dumps({cur: str(v) for cur, v in sorted(totals[cid].items())}),
-            "last_order_event_id": latest_order[cid][1] if cid in latest_order else None,
-            "last_contact_event_id": last_contact.get(cid),
-            "sources": json.dumps(
-                [[chan, src, n] for (chan, src), n in sorted(sources[cid].items())]
-            ),
-            "languages": json.dumps(dict(sorted(languages[cid].items()))),
-        }
-    return rows
+
+def _row_number(partition: Any) -> Any:
+    """Row number within a customer's events, newest first (ties: the later id first)."""
+    return (
+        func.row_number()
+        .over(partition_by=partition, order_by=(Event.occurred_at.desc(), Event.id.desc()))
+        .label("rn")
+    )
+
+
+# --- stored form ---------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _to_json(p: Profile) -> dict[str, Any]:
+    f, b = p.orders, p.brief
+    return {
+        "channels": sorted(p.channels),
+        "orders": {
+            "count": f.count,
+            "totals": {cur: str(v) for cur, v in f.totals.items()},
+            "averages": {cur: str(v) for cur, v in f.averages.items()},
+            "numbers": list(f.numbers),
+            "first": _iso(f.first_order),
+            "last": _iso(f.last_order),
+        },
+        "brief": {
+            "last_order_event_id": b.last_order_event_id,
+            "last_contact_event_id": b.last_contact_event_id,
+            "sources": [[chan, src, n] for (chan, src), n in sorted(b.sources.items())],
+            "languages": dict(sorted(b.languages.items())),
+        },
+    }
+
+
+def _from_json(data: Mapping[str, Any] | None) -> Profile | None:
+    if not data or "orders" not in data or "brief" not in data:
+        return None
+    o, b = data["orders"], data["brief"]
+    orders = OrderFigures(
+        count=int(o["count"]),
+        totals={cur: Decimal(v) for cur, v in o["totals"].items()},
+        averages={cur: Decimal(v) for cur, v in o["averages"].items()},
+        numbers=tuple(o["numbers"]),
+        first_order=datetime.fromisoformat(o["first"]) if o["first"] else None,
+        last_order=datetime.fromisoformat(o["last"]) if o["last"] else None,
+    )
+    return Profile(
+        channels=frozenset(data.get("channels", ())),
+        orders=orders,
+        brief=Summary(
+            orders=orders,
+            last_order_event_id=b["last_order_event_id"],
+            last_contact_event_id=b["last_contact_event_id"],
+            sources={(str(c), str(s)): int(n) for c, s, n in b["sources"]},
+            languages={str(k): int(v) for k, v in b["languages"].items()},
+        ),
+    )

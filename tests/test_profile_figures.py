@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from app import erasure, identity, merges, queries
+from app import erasure, identity, merges, queries, summary
 from app.db import Database
 from app.ingest import import_items
 from app.models import Customer, Identity
@@ -123,9 +123,9 @@ def stored(db: Database) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     with db.session() as s:
         for c in s.scalars(select(Customer).where(Customer.merged_into_id.is_(None))):
-            kept = queries._profile_from_json(c.profile)
+            kept = summary._from_json(c.profile)
             assert kept is not None, f"customer {c.id} has no stored profile"
-            channels, orders = kept
+            channels, orders = kept.channels, kept.orders
             out[c.id] = {
                 "event_count": c.event_count,
                 "first_seen": c.first_seen,
@@ -231,7 +231,9 @@ def test_customer_rows_read_the_stored_figures(db: Database) -> None:
             {
                 "id": cid,
                 "p": '{"channels": ["chat"], "orders": {"count": 7, "totals": {"GBP": "1"}, '
-                '"averages": {}, "numbers": [], "first": null, "last": null}}',
+                '"averages": {}, "numbers": [], "first": null, "last": null}, '
+                '"brief": {"last_order_event_id": null, "last_contact_event_id": null, '
+                '"sources": [], "languages": {}}}',
             },
         )
     with db.session() as s:

@@ -39,7 +39,7 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from app import queries, settings
+from app import queries, settings, summary
 from app.db import Database, open_database
 from app.models import Customer, CustomerIdentity, Event, EventParticipant, Identity, Order
 from tests.bench.bench_import import FIRST, LAST, WORDS
@@ -183,7 +183,7 @@ def build(db: Database, events: int, seed: int) -> None:
                 for c, (n, f, last) in figures.items()
             ],
         )
-        queries.store_profiles(s, list(figures))  # as an import's refresh leaves them
+        summary.refresh(s, list(figures))  # as an import's refresh leaves them
     with db.engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO event_fts(event_fts) VALUES('optimize')")
 

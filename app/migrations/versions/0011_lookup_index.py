@@ -15,7 +15,7 @@ indexed here. Also an index on ``identity.value``: exact look-ups of an email or
 a phone name no platform.
 
 The customer's channels and order figures are stored in ``customer.profile`` (kept by
-``app.identity.refresh_customer_stats`` with the event count and first/last contact) and
+``app.customer_stats.refresh_customer_stats`` with the event count and first/last contact) and
 computed here for the customers already stored. Nothing touches ``event``: no table is
 rebuilt.
 """
@@ -84,11 +84,10 @@ def upgrade() -> None:
 
 def _store_profiles() -> None:
     """Channels and order figures of every customer stored, so the list reads them at once."""
-    from app import queries
+    from app import summary
 
     session = Session(bind=op.get_bind())
-    ids = list(session.scalars(sa.text("SELECT id FROM customer ORDER BY id")))
-    queries.store_profiles(session, ids)
+    summary.rebuild(session)
     session.flush()
 
 

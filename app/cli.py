@@ -22,20 +22,31 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.exc import DBAPIError
-
-from app import __version__, brief, identity, ingest, merges, queries, settings
-from app.db import Database, open_database
+from app import __version__, settings
 from app.errors import UserFacingError
-from app.logs import setup_logging
-from app.notes import add_note
-from app.paths import default_db_path, demo_db_path
+from app.lazy import LazyModule, lazy_choices, lazy_function
 from app.terminal import safe_print as print  # human output: controls made visible
 from app.terminal import write_json
-from connectors import registry
+
+# A command imports only what it runs (``--version`` not even SQLAlchemy; ``customers`` no
+# connector, IMAP client or keyring): these modules are imported on first use.
+# tests/test_cli_imports.py keeps it so.
+if TYPE_CHECKING:
+    from app import brief, identity, ingest, merges, queries
+    from app.db import Database
+    from app.notes import add_note
+    from connectors import registry
+else:
+    brief = LazyModule("app.brief")
+    identity = LazyModule("app.identity")
+    ingest = LazyModule("app.ingest")
+    merges = LazyModule("app.merges")
+    queries = LazyModule("app.queries")
+    registry = LazyModule("connectors.registry")
+    add_note = lazy_function("app.notes", "add_note")
 
 log = logging.getLogger(__name__)
 
@@ -520,7 +531,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("import", "import mail, chat and order files or folders")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--format", choices=registry.names(), help="skip detection; use this format")
+    # The connector registry is imported only when --format is given or help is shown.
+    lazy_choices(
+        p.add_argument("--format", help="skip detection; use this format"),
+        lambda: registry.names(),
+    )
     p.add_argument("--tz", metavar="ZONE", help="zone for times without one (chat exports)")
     p.add_argument(
         "--date-order",
@@ -752,6 +767,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from app.logs import setup_logging
+    from app.paths import default_db_path, demo_db_path
+
     db_path = Path(args.db).expanduser() if args.db else default_db_path()
     if args.command == "demo" and not args.db:  # never the user's database
         db_path = demo_db_path()
@@ -768,6 +786,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(db_path, args))
         except UserFacingError as exc:
             return _fail(args, exc)
+    from sqlalchemy.exc import DBAPIError
+
+    from app.db import open_database
+
     try:
         db = open_database(db_path)
     except UserFacingError as exc:

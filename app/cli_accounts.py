@@ -16,16 +16,26 @@ import getpass
 import sys
 import textwrap
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app import accounts, secrets, sync
-from app.accounts import AccountInfo
-from app.db import Database
 from app.errors import UserFacingError
-from app.sync import SyncProgress
+from app.lazy import LazyModule, lazy_choices
 from app.terminal import safe_print as print  # controls shown; stderr redacted
 from app.terminal import write_json
-from connectors.imap import TLS_MODES
+
+# The parser is built on every run: the accounts, the keyring and the IMAP client are
+# imported only when an account command or sync runs (or its help is shown).
+if TYPE_CHECKING:
+    from app import accounts, secrets, sync
+    from app.accounts import AccountInfo
+    from app.db import Database
+    from app.sync import SyncProgress
+    from connectors import imap
+else:
+    accounts = LazyModule("app.accounts")
+    secrets = LazyModule("app.secrets")
+    sync = LazyModule("app.sync")
+    imap = LazyModule("connectors.imap")
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -429,6 +439,16 @@ def _oauth_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _PresetsFormatter(argparse.RawDescriptionHelpFormatter):
+    """Writes the provider presets into ``account add``'s epilog when its help is shown."""
+
+    def add_text(self, text: str | None) -> None:
+        if text is not None and "{presets}" in text:
+            presets = textwrap.fill(f"Presets: {accounts.presets_help()}.", width=80)
+            text = text.format(presets=presets)
+        super().add_text(text)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: AddCommand) -> None:
     """Add ``account`` and ``sync`` to the CLI's parser.
 
@@ -448,17 +468,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: AddC
     p = action(
         "add",
         "add an IMAP account (the password goes to the OS keyring)",
-        epilog=_ADD_EPILOG.format(
-            presets=textwrap.fill(f"Presets: {accounts.presets_help()}.", width=80)
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_ADD_EPILOG,
+        formatter_class=_PresetsFormatter,
     )
     p.add_argument("name", metavar="NAME", help="a short name for the account, e.g. shop")
     p.add_argument(
         "--host", metavar="HOST", help="IMAP server, provider preset (gmail, …) or email domain"
     )
     p.add_argument("--port", type=int, metavar="PORT", help="default 993 (implicit) or 143")
-    p.add_argument("--tls", choices=TLS_MODES, help="implicit (default), starttls, or none")
+    lazy_choices(
+        p.add_argument("--tls", help="implicit (default), starttls, or none"),
+        lambda: imap.TLS_MODES,
+    )
     p.add_argument("--ca-file", metavar="PEM", help="trust only these CA certificates")
     p.add_argument("--user", required=True, metavar="USER", help="login name (often the address)")
     p.add_argument(

@@ -13,11 +13,18 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import backups
-from app.db import damaged_message, quick_check, user_error
 from app.errors import UserFacingError
+from app.lazy import lazy_function
+
+if TYPE_CHECKING:
+    from app.db import damaged_message, quick_check, user_error
+else:  # app.db (SQLAlchemy) only when one of these commands runs
+    damaged_message = lazy_function("app.db", "damaged_message")
+    quick_check = lazy_function("app.db", "quick_check")
+    user_error = lazy_function("app.db", "user_error")
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 

@@ -13,11 +13,18 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app import queries, settings, waiting
-from app.db import Database
+from app import settings
 from app.errors import UserFacingError
+from app.lazy import LazyModule, lazy_choices
+
+if TYPE_CHECKING:
+    from app import queries, waiting
+    from app.db import Database
+else:  # imported when one of these commands runs
+    queries = LazyModule("app.queries")
+    waiting = LazyModule("app.waiting")
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -145,7 +152,10 @@ def register(sub: Any, add: AddCommand) -> None:
         "zendesk, chat_csv",
     )
     p.add_argument("--older-than", metavar="AGE", help="only waits at least this long: 4h, 2d, 1w")
-    p.add_argument("--sort", choices=waiting.SORTS, default="newest", help="newest wait first")
+    lazy_choices(
+        p.add_argument("--sort", default="newest", help="newest wait first"),
+        lambda: waiting.SORTS,
+    )
     p.add_argument("--snoozed", action="store_true", help="include snoozed customers")
     p.add_argument(
         "--language", metavar="CODE", help="only messages in this language (de, fr, en, …)"

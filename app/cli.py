@@ -22,19 +22,24 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from sqlalchemy.exc import DBAPIError
 
 from app import __version__
 from app.errors import UserFacingError
-from app.logs import setup_logging
-from app.paths import default_db_path, demo_db_path, store_location
-from app.service import SETTINGS, CustomerRow, Service
+from app.lazy import LazyModule, lazy_choices
+from app.settings import SETTINGS
 from app.terminal import safe_print as print  # human output: controls made visible
 from app.terminal import write_json
-from connectors import registry
+
+# A command imports only what it runs (``--version`` not even SQLAlchemy; ``customers`` no
+# connector, IMAP client or keyring): these modules are imported on first use, and
+# app.service loads what each of its methods needs. tests/test_cli_imports.py keeps it so.
+if TYPE_CHECKING:
+    from app.service import CustomerRow, Service
+    from connectors import registry
+else:
+    registry = LazyModule("connectors.registry")
 
 log = logging.getLogger(__name__)
 
@@ -448,7 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("import", "import mail, chat and order files or folders")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--format", choices=registry.names(), help="skip detection; use this format")
+    # The connector registry is imported only when --format is given or help is shown.
+    lazy_choices(
+        p.add_argument("--format", help="skip detection; use this format"),
+        lambda: registry.names(),
+    )
     p.add_argument("--tz", metavar="ZONE", help="zone for times without one (chat exports)")
     p.add_argument(
         "--date-order",
@@ -683,6 +692,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from app.logs import setup_logging
+    from app.paths import default_db_path, demo_db_path, store_location
+    from app.service import Service
+
     db_path = store_location(args.db) if args.db else default_db_path()
     if args.command == "demo" and not args.db:  # never the user's database
         db_path = demo_db_path()
@@ -699,6 +712,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(db_path, args))
         except UserFacingError as exc:
             return _fail(args, exc)
+    from sqlalchemy.exc import DBAPIError
+
     try:
         svc = Service.open(db_path)
     except UserFacingError as exc:

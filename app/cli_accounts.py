@@ -16,13 +16,20 @@ import getpass
 import sys
 import textwrap
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app import service
 from app.errors import UserFacingError
-from app.service import AccountInfo, AccountReport, PasswordNeeded, Service, SyncProgress
+from app.lazy import LazyModule, lazy_choices
 from app.terminal import safe_print as print  # controls shown; stderr redacted
 from app.terminal import write_json
+
+# The parser is built on every run: the service (and through it the accounts, the keyring
+# and the IMAP client) is imported only when an account command or sync runs.
+if TYPE_CHECKING:
+    from app import service
+    from app.service import AccountInfo, AccountReport, Service, SyncProgress
+else:
+    service = LazyModule("app.service")
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -171,7 +178,7 @@ def cmd_account_add(svc: Service, args: argparse.Namespace) -> int:
         folders=args.folder or (),
     )
     preset = service.find_preset(args.host) if args.host else service.find_preset(args.user)
-    reason = Service.keyring_problem()
+    reason = service.Service.keyring_problem()
     stored = False
     code = 0
     if reason is not None:
@@ -190,7 +197,7 @@ def cmd_account_add(svc: Service, args: argparse.Namespace) -> int:
             )
         else:
             try:
-                Service.set_password(info, password)
+                service.Service.set_password(info, password)
                 stored = True
             except UserFacingError as exc:
                 _note(f"account added, but {exc}")
@@ -216,7 +223,7 @@ def cmd_account_add(svc: Service, args: argparse.Namespace) -> int:
 def cmd_account_list(svc: Service, args: argparse.Namespace) -> int:
     """``account list``: every account, with where its password is."""
     found = svc.accounts()
-    reason = Service.keyring_problem()
+    reason = service.Service.keyring_problem()
     if args.json:
         _print_json(
             [
@@ -272,11 +279,11 @@ def _password_for(info: AccountInfo, args: argparse.Namespace) -> str | None:
     """The stored password, else one read from stdin or the terminal (None for OAuth)."""
     if info.uses_oauth:
         return None
-    stored = Service.stored_password(info)
+    stored = service.Service.stored_password(info)
     if stored is not None:
         return stored
     if args.password_stdin or (sys.stdin is not None and sys.stdin.isatty()):
-        reason = Service.keyring_problem()
+        reason = service.Service.keyring_problem()
         if reason and not args.password_stdin:
             _note(f"no usable keyring ({reason}); the password is used for this run only")
         return _read_password(info, args.password_stdin)
@@ -312,7 +319,7 @@ def cmd_account_password(svc: Service, args: argparse.Namespace) -> int:
             f"account {info.name} signs in at {info.oauth_provider}: "
             f"use threadline account signin {info.name}"
         )
-    reason = Service.keyring_problem()
+    reason = service.Service.keyring_problem()
     if reason is not None:
         raise service.KeyringUnavailable(
             f"no usable keyring: {reason}; nothing was stored (each sync asks for the password)"
@@ -320,7 +327,7 @@ def cmd_account_password(svc: Service, args: argparse.Namespace) -> int:
     password = _read_password(info, args.password_stdin)
     if password is None:
         raise UserFacingError("no password given (type it at the prompt or use --password-stdin)")
-    Service.set_password(info, password)
+    service.Service.set_password(info, password)
     if args.json:
         _print_json({"account": info.name, "password_stored": True})
     else:
@@ -350,17 +357,17 @@ def cmd_sync(svc: Service, args: argparse.Namespace) -> int:
         try:
             password = _password_for(info, args)
             if password is None and not info.uses_oauth:
-                raise PasswordNeeded(info.name, Service.keyring_problem())
+                raise service.PasswordNeeded(info.name, service.Service.keyring_problem())
             reports.append(
                 svc.sync_account(
                     info.name, password=password, progress=_progress_printer(args.progress)
                 )
             )
-        except PasswordNeeded as exc:
+        except service.PasswordNeeded as exc:
             error = f"{exc}; give it with --password-stdin or at a terminal prompt"
-            reports.append(AccountReport(info.name, status="failed", error=error))
+            reports.append(service.AccountReport(info.name, status="failed", error=error))
         except UserFacingError as exc:  # e.g. a locked keyring: this account fails alone
-            reports.append(AccountReport(info.name, status="failed", error=str(exc)))
+            reports.append(service.AccountReport(info.name, status="failed", error=str(exc)))
     if args.json:
         _print_json({"accounts": [r.as_json() for r in reports]})
     else:
@@ -404,6 +411,16 @@ def _oauth_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _PresetsFormatter(argparse.RawDescriptionHelpFormatter):
+    """Writes the provider presets into ``account add``'s epilog when its help is shown."""
+
+    def add_text(self, text: str | None) -> None:
+        if text is not None and "{presets}" in text:
+            presets = textwrap.fill(f"Presets: {service.presets_help()}.", width=80)
+            text = text.format(presets=presets)
+        super().add_text(text)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: AddCommand) -> None:
     """Add ``account`` and ``sync`` to the CLI's parser.
 
@@ -423,17 +440,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: AddC
     p = action(
         "add",
         "add an IMAP account (the password goes to the OS keyring)",
-        epilog=_ADD_EPILOG.format(
-            presets=textwrap.fill(f"Presets: {service.presets_help()}.", width=80)
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_ADD_EPILOG,
+        formatter_class=_PresetsFormatter,
     )
     p.add_argument("name", metavar="NAME", help="a short name for the account, e.g. shop")
     p.add_argument(
         "--host", metavar="HOST", help="IMAP server, provider preset (gmail, …) or email domain"
     )
     p.add_argument("--port", type=int, metavar="PORT", help="default 993 (implicit) or 143")
-    p.add_argument("--tls", choices=service.TLS_MODES, help="implicit (default), starttls, or none")
+    lazy_choices(
+        p.add_argument("--tls", help="implicit (default), starttls, or none"),
+        lambda: service.TLS_MODES,
+    )
     p.add_argument("--ca-file", metavar="PEM", help="trust only these CA certificates")
     p.add_argument("--user", required=True, metavar="USER", help="login name (often the address)")
     p.add_argument(

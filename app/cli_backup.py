@@ -12,10 +12,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.errors import UserFacingError
-from app.service import Service
+from app.lazy import LazyModule
+
+if TYPE_CHECKING:
+    from app import service
+else:  # the service (SQLAlchemy) only when one of these commands runs
+    service = LazyModule("app.service")
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -33,7 +38,7 @@ def _sqlite_file(db_path: Path) -> Path:
 
 def cmd_backup(db_path: Path, args: argparse.Namespace) -> int:
     path = _sqlite_file(db_path)
-    made = Service.backup_file(path, "manual")
+    made = service.Service.backup_file(path, "manual")
     if args.json:
         _print_json({"database": str(path), "backup": str(made)})
     else:
@@ -43,7 +48,7 @@ def cmd_backup(db_path: Path, args: argparse.Namespace) -> int:
 
 def cmd_backups(db_path: Path, args: argparse.Namespace) -> int:
     path = _sqlite_file(db_path)
-    found = Service.list_backups(path)
+    found = service.Service.list_backups(path)
     if args.json:
         _print_json({"database": str(path), "backups": [b.as_json() for b in found]})
         return 0
@@ -56,7 +61,7 @@ def cmd_backups(db_path: Path, args: argparse.Namespace) -> int:
 
 def cmd_restore(db_path: Path, args: argparse.Namespace) -> int:
     path = _sqlite_file(db_path)
-    used, kept = Service.restore(path, Path(args.file).expanduser() if args.file else None)
+    used, kept = service.Service.restore(path, Path(args.file).expanduser() if args.file else None)
     if args.json:
         _print_json(
             {

@@ -12,11 +12,16 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app import service
 from app.errors import UserFacingError
-from app.service import Service
+from app.lazy import LazyModule, lazy_choices
+
+if TYPE_CHECKING:
+    from app import service
+    from app.service import Service
+else:  # imported when one of these commands runs
+    service = LazyModule("app.service")
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -107,7 +112,10 @@ def register(sub: Any, add: AddCommand) -> None:
         "zendesk, chat_csv",
     )
     p.add_argument("--older-than", metavar="AGE", help="only waits at least this long: 4h, 2d, 1w")
-    p.add_argument("--sort", choices=service.SORTS, default="newest", help="newest wait first")
+    lazy_choices(
+        p.add_argument("--sort", default="newest", help="newest wait first"),
+        lambda: service.SORTS,
+    )
     p.add_argument("--snoozed", action="store_true", help="include snoozed customers")
     p.add_argument(
         "--language", metavar="CODE", help="only messages in this language (de, fr, en, …)"

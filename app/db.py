@@ -24,26 +24,23 @@ full, damaged) into one-line ``UserFacingError``s.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
 import os
 import random
+import re
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.script.revision import ResolutionError
-from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, event, inspect, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +48,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import backups
 from app.errors import DamagedDatabaseError, UserFacingError
 from app.paths import owner_only, private_database
+
+if TYPE_CHECKING:  # Alembic is imported only when a schema has to be created or upgraded
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +139,21 @@ class Database:
         return lock if lock.acquire() else None
 
     def mark_abandoned_runs(self) -> int:
-        """Mark runs left "running" by a process that no longer exists; returns how many."""
+        """Mark runs left "running" by a process that no longer exists; returns how many.
+
+        Looks first without the write lock, so opening a database to read it never waits
+        for an import that is running in another process.
+        """
         if self.path is None:
             return 0
         from app.models import ImportRun, utcnow
 
+        runs = ImportRun.__table__
+        with self.engine.connect() as conn:
+            conn.execution_options(threadline_read=True)
+            running = conn.scalars(select(runs.c.id).where(runs.c.status == "running")).all()
+        if all(RunLock.held(_run_lock_path(self.path, rid)) for rid in running):
+            return 0
         with self.session() as session:
             running = session.scalars(
                 select(ImportRun.id).where(ImportRun.status == "running")
@@ -298,20 +309,74 @@ def retry_when_busy(fn: Callable[[], _T], *, deadline: float = BUSY_DEADLINE) ->
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     return cfg
 
 
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.M)
+
+
+def _scanned_head() -> str | None:
+    """The head revision read from the migration files' ``revision``/``down_revision`` lines,
+    without Alembic: None when the files do not show exactly one plain head (a merge, a
+    computed value), and then Alembic decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (_MIGRATIONS / "versions").glob("*.py"):
+        values = dict(_REVISION_LINE.findall(script.read_text(encoding="utf-8")))
+        revision, parent = values.get("revision"), values.get("down_revision")
+        if revision is None or parent is None:
+            return None
+        try:
+            revision_value, parent_value = ast.literal_eval(revision), ast.literal_eval(parent)
+        except (ValueError, SyntaxError):
+            return None
+        if not isinstance(revision_value, str):
+            return None
+        revisions.add(revision_value)
+        if isinstance(parent_value, str):
+            parents.add(parent_value)
+        elif parent_value is not None:
+            return None  # a merge revision names several parents
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+@cache
 def head_revision() -> str:
-    """The newest schema revision this version of Threadline knows."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    """The newest schema revision this version of Threadline knows.
+
+    Read from the migration files directly: building Alembic's script directory costs more
+    than the rest of opening a database. Alembic's own answer is used when the files are
+    not plain (a merge revision); tests/test_db.py checks that the two agree.
+    """
+    head = _scanned_head()
+    if head is None:
+        head = _script_directory().get_current_head()
     assert head is not None
     return head
 
 
+def _script_directory() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config())
+
+
 def _current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn).get_current_revision()
+
+
+def _stored_revisions(conn: Connection) -> list[str]:
+    """The revisions in ``alembic_version``, read with one query (none for a new database)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return []
+    return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -352,6 +417,9 @@ def url_for(path_or_url: str | Path) -> str:
 
 
 def _known_revision(script: ScriptDirectory, revision: str) -> bool:
+    from alembic.script.revision import ResolutionError
+    from alembic.util import CommandError
+
     try:
         return script.get_revision(revision) is not None
     except (CommandError, ResolutionError):
@@ -403,11 +471,13 @@ def upgrade(engine: Engine, sqlite_path: Path | None = None) -> None:
         UserFacingError: the database was written by a newer Threadline.
     """
     head = head_revision()
-    script = ScriptDirectory.from_config(_alembic_config())
     with engine.connect() as conn:
         conn.execution_options(threadline_read=True)
-        if _current_revision(conn) == head:
-            return
+        if _stored_revisions(conn) == [head]:
+            return  # the common case, answered without Alembic
+    from alembic import command
+
+    script = _script_directory()
     with engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite: one upgrader at a time
         current = _current_revision(conn)
         if current == head:

@@ -21,17 +21,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import phonenumbers
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app import settings
 from app.customer_stats import refresh_customer_stats as refresh_customer_stats
+from app.lazy import LazyModule
 from app.merges import merge_customers
 from app.models import AuditEntry, Customer, CustomerIdentity, Event, EventParticipant, Identity
 from app.names import clearly_different, family_names_match, given_names_match, parse_name
-from app.records import Participant
+
+if TYPE_CHECKING:
+    import phonenumbers
+
+    from app.records import Participant
+else:  # the numbering tables load when a number is first read (a search for a name needs none)
+    phonenumbers = LazyModule("phonenumbers")
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}

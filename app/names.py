@@ -13,8 +13,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from rapidfuzz import fuzz
+from app.lazy import LazyModule
+
+if TYPE_CHECKING:
+    from rapidfuzz import fuzz
+else:  # imported when names are first compared (never by a search or a listing)
+    fuzz = LazyModule("rapidfuzz.fuzz")
 
 _HONORIFICS = frozenset(
     "mr mrs ms miss mx dr prof sir madam dame lady lord rev fr herr frau sr sra srta mme mlle "

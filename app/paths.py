@@ -13,7 +13,6 @@ the user profile's ACLs already keep them private, and these calls do nothing.
 from __future__ import annotations
 
 import contextlib
-import importlib.resources
 import logging
 import os
 import stat
@@ -176,6 +175,8 @@ def resources_dir() -> Path:
     (``sys._MEIPASS``). Run straight from a source checkout (nothing installed), it is the
     ``resources/`` folder beside ``app/``.
     """
+    import importlib.resources  # here: every CLI run imports this module, few need resources
+
     try:
         found = importlib.resources.files(RESOURCES_PACKAGE)
     except ModuleNotFoundError:

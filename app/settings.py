@@ -12,19 +12,28 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import phonenumbers
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from app.errors import UserFacingError
-from app.models import Setting
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+# The CLI builds its parser from SETTINGS on every run, so this module imports SQLAlchemy,
+# the models and phonenumbers only inside the functions that use them.
+
+
+def _supported_regions() -> set[str]:
+    import phonenumbers
+
+    regions: set[str] = phonenumbers.SUPPORTED_REGIONS
+    return regions
 
 
 def _validate_region(value: str) -> str:
     code = value.strip().upper()
-    if code not in phonenumbers.SUPPORTED_REGIONS:
+    if code not in _supported_regions():
         raise UserFacingError(f"{value!r} is not a country code phone numbers know (e.g. GB, US)")
     return code
 
@@ -96,7 +105,7 @@ def machine_region() -> str:
         lang = value.split(".")[0]
         if "_" in lang:
             code = lang.split("_")[1].upper()
-            if code in phonenumbers.SUPPORTED_REGIONS:
+            if code in _supported_regions():
                 return code
     return "US"
 
@@ -221,6 +230,8 @@ def spec(key: str) -> SettingSpec:
 
 def get(session: Session, key: str) -> str:
     """The value of ``key`` (its default when never set)."""
+    from app.models import Setting
+
     declared = spec(key)
     row = session.get(Setting, key)
     return row.value if row is not None else declared.default()
@@ -228,6 +239,8 @@ def get(session: Session, key: str) -> str:
 
 def is_set(session: Session, key: str) -> bool:
     """True if ``key`` was set explicitly (not just its default)."""
+    from app.models import Setting
+
     spec(key)
     return session.get(Setting, key) is not None
 
@@ -238,6 +251,8 @@ def set_value(session: Session, key: str, value: str) -> str:
     Raises:
         UserFacingError: unknown key or invalid value.
     """
+    from app.models import Setting
+
     normalised = spec(key).validate(value)
     row = session.get(Setting, key)
     if row is None:
@@ -254,11 +269,19 @@ def needs_welcome(session: Session) -> bool:
     The first-run welcome saves at least ``welcomed``, and any ``threadline config``
     saves its key, so a database set up either way is never welcomed again.
     """
+    from sqlalchemy import select
+
+    from app.models import Setting
+
     return session.scalar(select(Setting.key).limit(1)) is None
 
 
 def get_all(session: Session) -> dict[str, str]:
     """Every declared setting with its current value."""
+    from sqlalchemy import select
+
+    from app.models import Setting
+
     stored = {row.key: row.value for row in session.scalars(select(Setting))}
     return {key: stored.get(key, s.default()) for key, s in SETTINGS.items()}
 

@@ -1,7 +1,8 @@
 """The registry of connectors: lists them, finds one by name, detects a file's format.
 
 Adding a source format means adding one connector module and one line in
-``_CONNECTORS`` below; nothing else changes.
+``_CONNECTORS`` below; nothing else changes. Listing the format names imports
+no connector; a connector's module is imported when it is first needed.
 
 Most sources are files. A few are directories (a Maildir): a connector
 claims a directory when its ``sniff`` gives it enough confidence with an
@@ -25,26 +26,28 @@ from pathlib import Path
 from app.errors import FormatError, UserFacingError
 from connectors.base import Connector, MappingSpec
 
-# (module, class) of every connector, in the order ties are broken.
-_CONNECTORS: tuple[tuple[str, str], ...] = (
-    ("connectors.mbox", "MboxConnector"),
-    ("connectors.eml", "EmlConnector"),
-    ("connectors.maildir", "MaildirConnector"),
-    ("connectors.whatsapp", "WhatsAppConnector"),
-    ("connectors.shopify", "ShopifyConnector"),
-    ("connectors.meta_dyi", "MessengerConnector"),
-    ("connectors.meta_dyi", "InstagramConnector"),
-    ("connectors.telegram", "TelegramConnector"),
-    ("connectors.slack", "SlackConnector"),
-    ("connectors.zendesk", "ZendeskConnector"),
-    ("connectors.chat_csv", "ChatCsvConnector"),
-    ("connectors.woocommerce", "WooCommerceConnector"),
-    ("connectors.etsy", "EtsyConnector"),
-    ("connectors.stripe", "StripeConnector"),
-    ("connectors.paypal", "PayPalConnector"),
-    ("connectors.square", "SquareConnector"),
-    ("connectors.amazon", "AmazonConnector"),
-    ("connectors.orders_csv", "OrdersCsvConnector"),
+# Every connector as (format name, module, class), in the order ties are broken. The names
+# are written here, not read from the classes, so listing them (``--format``'s choices) imports
+# no connector; tests/test_registry.py checks each name against its class.
+_CONNECTORS: tuple[tuple[str, str, str], ...] = (
+    ("mbox", "connectors.mbox", "MboxConnector"),
+    ("eml", "connectors.eml", "EmlConnector"),
+    ("maildir", "connectors.maildir", "MaildirConnector"),
+    ("whatsapp", "connectors.whatsapp", "WhatsAppConnector"),
+    ("shopify", "connectors.shopify", "ShopifyConnector"),
+    ("messenger", "connectors.meta_dyi", "MessengerConnector"),
+    ("instagram", "connectors.meta_dyi", "InstagramConnector"),
+    ("telegram", "connectors.telegram", "TelegramConnector"),
+    ("slack", "connectors.slack", "SlackConnector"),
+    ("zendesk", "connectors.zendesk", "ZendeskConnector"),
+    ("chat_csv", "connectors.chat_csv", "ChatCsvConnector"),
+    ("woocommerce", "connectors.woocommerce", "WooCommerceConnector"),
+    ("etsy", "connectors.etsy", "EtsyConnector"),
+    ("stripe", "connectors.stripe", "StripeConnector"),
+    ("paypal", "connectors.paypal", "PayPalConnector"),
+    ("square", "connectors.square", "SquareConnector"),
+    ("amazon", "connectors.amazon", "AmazonConnector"),
+    ("orders_csv", "connectors.orders_csv", "OrdersCsvConnector"),
 )
 
 # Generic CSV formats whose columns the user maps (module, attribute holding a MappingSpec).
@@ -129,29 +132,30 @@ def check_regular(path: Path) -> None:
 
 
 @cache
+def _load(module_name: str, class_name: str) -> Connector:
+    connector: Connector = getattr(importlib.import_module(module_name), class_name)()
+    return connector
+
+
 def all_connectors() -> tuple[Connector, ...]:
-    """Every registered connector, instantiated once."""
-    found: list[Connector] = []
-    for module_name, class_name in _CONNECTORS:
-        module = importlib.import_module(module_name)
-        found.append(getattr(module, class_name)())
-    return tuple(found)
+    """Every registered connector, instantiated once (this imports all of them)."""
+    return tuple(_load(module, cls) for _name, module, cls in _CONNECTORS)
 
 
 def names() -> list[str]:
-    """The format names ``--format`` accepts."""
-    return [c.name for c in all_connectors()]
+    """The format names ``--format`` accepts, without importing any connector."""
+    return [name for name, _module, _cls in _CONNECTORS]
 
 
 def get(name: str) -> Connector:
-    """The connector called ``name``.
+    """The connector called ``name``; only its own module is imported.
 
     Raises:
         UserFacingError: no connector has that name.
     """
-    for connector in all_connectors():
-        if connector.name == name:
-            return connector
+    for known, module, cls in _CONNECTORS:
+        if known == name:
+            return _load(module, cls)
     raise UserFacingError(f"unknown format {name!r}; known formats: {', '.join(names())}")
 
 

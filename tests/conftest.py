@@ -23,6 +23,23 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 pytest_plugins = ["tests.dovecot"]  # the Dovecot IMAP server and keyring fixtures
 
 
+# Markers by what a test uses, so ``pytest -m "not gui and not slow"`` is the fast inner loop.
+_GUI_FIXTURES = frozenset({"qapp", "qtbot", "qtmodeltester"})  # pytest-qt: a QApplication
+_GUI_FILES = ("test_gui", "test_ui_")
+_SLOW_FIXTURES = frozenset({"dovecot_server"})  # a real Dovecot IMAP server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``gui`` every test that needs a Qt application (a pytest-qt fixture, or a file
+    named test_gui*/test_ui_*) and ``slow`` every test that starts a Dovecot server."""
+    for item in items:
+        used = frozenset(getattr(item, "fixturenames", ()))
+        if used & _GUI_FIXTURES or item.path.name.startswith(_GUI_FILES):
+            item.add_marker(pytest.mark.gui)
+        if used & _SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

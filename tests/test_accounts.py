@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from app.errors import NotFoundError, UserFacingError
 from app.models import Base, SyncState
 from app.sync import PasswordNeeded, save_state, sync_account
 from connectors.imap import CertificateProblem, FolderState
+from tests.cli_entry import threadline
 from tests.dovecot import PASSWORD, Dovecot, MemoryKeyring, message
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,7 +237,7 @@ class AccountCLI:
 
     def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "--db", str(self.db), *args],
+            [threadline(), "--db", str(self.db), *args],
             cwd=ROOT,
             env=self.env,
             input=stdin,

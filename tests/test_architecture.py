@@ -103,7 +103,16 @@ LEAF = frozenset({"app", "app.records", "app.errors", "app.redact", "app.paths"}
 INTERFACES = frozenset({"ui", "app.cli"})
 FACADE = frozenset({"app.service"})
 #: Core modules an interface may use besides the facade: no database, no session.
-INTERFACE_SUPPORT = frozenset({"app.about", "app.logs", "app.terminal", "app.formatting"})
+INTERFACE_SUPPORT = frozenset(
+    {
+        "app.about",
+        "app.logs",
+        "app.terminal",
+        "app.formatting",
+        "app.lazy",  # modules loaded on first use (a fast CLI)
+        "app.settings",  # the table of settings the CLI's parser offers (no session)
+    }
+)
 #: What an interface may ask the connectors (DESIGN.md: "it asks the registry").
 INTERFACE_CONNECTORS = frozenset({"connectors.registry", "connectors.base"})
 

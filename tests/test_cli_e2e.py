@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
+
+from tests.cli_entry import threadline
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "resources" / "demo"
@@ -31,7 +32,7 @@ class CLI:
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "app.cli", "--db", str(self.db), *args],
+            [threadline(), "--db", str(self.db), *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,

@@ -85,3 +85,61 @@ def test_log_redaction_masks_secrets_and_addresses() -> None:
     line = redact("login jane.doe@gmail.com password=hunter2 token: abc123")
     assert "hunter2" not in line and "abc123" not in line
     assert "jane.doe@" not in line and "gmail.com" in line
+
+
+# --- opening cheaply ----------------------------------------------------------------------
+
+
+def test_head_revision_read_from_the_files_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from app import db as app_db
+
+    assert app_db._scanned_head() is not None  # the fast path is taken for our migrations
+    alembic_head = ScriptDirectory.from_config(app_db._alembic_config()).get_current_head()
+    assert head_revision() == alembic_head
+
+
+def _migration(folder: Path, name: str, text: str) -> None:
+    (folder / "versions").mkdir(parents=True, exist_ok=True)
+    (folder / "versions" / f"{name}.py").write_text(text, encoding="utf-8")
+
+
+def test_scanning_the_migrations_finds_the_one_head_or_leaves_it_to_alembic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import db as app_db
+
+    monkeypatch.setattr(app_db, "_MIGRATIONS", tmp_path)
+    _migration(tmp_path, "a", '"""Revision ID: a"""\nrevision = "a"\ndown_revision = None\n')
+    _migration(tmp_path, "b", 'revision: str = "b"\ndown_revision: str | None = "a"\n')
+    _migration(tmp_path, "c", "revision = 'c'\ndown_revision = 'b'  # the newest\n")
+    assert app_db._scanned_head() == "c"
+    # Two heads, a merge revision or a computed value: Alembic has to decide.
+    _migration(tmp_path, "d", 'revision = "d"\ndown_revision = "b"\n')
+    assert app_db._scanned_head() is None
+    _migration(tmp_path, "d", 'revision = "d"\ndown_revision = ("b", "c")\n')
+    assert app_db._scanned_head() is None
+    _migration(tmp_path, "d", 'revision = "d"\ndown_revision = "c"\n')
+    assert app_db._scanned_head() == "d"
+    _migration(tmp_path, "e", 'revision = make_id()\ndown_revision = "d"\n')
+    assert app_db._scanned_head() is None
+
+
+def test_opening_to_read_does_not_wait_for_a_writer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "a.db"
+    open_database(path).dispose()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process importing holds the write lock
+    try:
+        with caplog.at_level("INFO", logger="app.db"):
+            db = open_database(path)
+            with db.read_session() as session:
+                assert settings.get(session, "currency") == "USD"
+            db.dispose()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert "could not check for interrupted import runs" not in caplog.text

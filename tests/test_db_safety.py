@@ -30,6 +30,7 @@ from app.db import _alembic_config, make_engine, open_database, url_for, user_er
 from app.errors import DamagedDatabaseError, UserFacingError
 from app.models import Event, ImportRun, Note
 from app.records import Item
+from tests.cli_entry import threadline
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +65,7 @@ def run_cli(*args: str | Path) -> tuple[int, str, str]:
 def cli_process(*args: str | Path) -> subprocess.Popen[str]:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *[str(a) for a in args]],
+        [threadline(), *[str(a) for a in args]],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

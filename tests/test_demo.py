@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from sqlalchemy import func, select
 from app import cli, models, settings
 from app.db import Database, open_database
 from app.paths import demo_db_path
+from tests.cli_entry import threadline
 from tests.test_ui_models import NOW
 from ui import workers
 from ui.main_window import MainWindow
@@ -76,7 +76,7 @@ def _run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "THREADLINE_HOME": str(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"}
     env.pop("THREADLINE_DB", None)
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
+        [threadline(), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

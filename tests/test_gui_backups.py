@@ -12,7 +12,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import backups, merges, queries
 from app.db import Database
+from tests.cli_entry import threadline
 from tests.test_ui_models import NOW, seed
 from ui import app as ui_app
 from ui import workers
@@ -203,7 +203,7 @@ def test_a_second_launch_raises_the_running_window(qtbot, window: MainWindow, db
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
         with qtbot.waitSignal(window.raised, timeout=WAIT):
             done = subprocess.run(
-                [sys.executable, "-m", "app.cli", "--db", str(db.path)],
+                [threadline(), "--db", str(db.path)],
                 cwd=ROOT,
                 env=env,
                 capture_output=True,
@@ -214,7 +214,7 @@ def test_a_second_launch_raises_the_running_window(qtbot, window: MainWindow, db
         assert len(windows()) == open_before
         # CLI commands do not go through the window: they work while it is open.
         done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "--db", str(db.path), "backups", "--json"],
+            [threadline(), "--db", str(db.path), "backups", "--json"],
             cwd=ROOT,
             env=env,
             capture_output=True,

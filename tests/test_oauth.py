@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from imapclient import IMAPClient
 
 from app import accounts, oauth, secrets, sync
 from app.db import Database
+from tests.cli_entry import threadline
 from tests.dovecot import Dovecot, MemoryKeyring, message
 from tests.oauth_server import CLIENT_ID, OAuthServer, browse
 
@@ -57,7 +57,7 @@ class OAuthCLI:
         self.outputs: list[str] = []
 
     def _argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "app.cli", "--db", str(self.db), *args]
+        return [threadline(), "--db", str(self.db), *args]
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(

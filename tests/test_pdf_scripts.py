@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
+
+from tests.cli_entry import threadline
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +72,7 @@ def pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     def run(*args: str) -> None:
         done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "--db", db, *args],
+            [threadline(), "--db", db, *args],
             cwd=ROOT,
             env=env,
             capture_output=True,

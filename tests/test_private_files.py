@@ -10,7 +10,6 @@ import logging
 import os
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from sqlalchemy import text
 from app import paths
 from app.db import _alembic_config, head_revision, open_database
 from app.logs import PrivateRotatingFileHandler
+from tests.cli_entry import threadline
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
 
@@ -136,7 +136,7 @@ def test_the_cli_leaves_its_database_and_log_owner_only(tmp_path: Path) -> None:
     env = {**os.environ, "THREADLINE_HOME": str(home), "TZ": "Europe/London"}
     env.pop("THREADLINE_DB", None)
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "import", str(mail)],
+        [threadline(), "import", str(mail)],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -6,7 +6,6 @@ import io
 import os
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from keyring.backends import null
 from keyrings.alt.file import PlaintextKeyring
 
 from app import selftest
+from tests.cli_entry import threadline
 
 CHECKS = [name for name, _check in selftest.CHECKS]
 
@@ -23,7 +23,7 @@ CHECKS = [name for name, _check in selftest.CHECKS]
 def test_self_test_passes_from_source(tmp_path: Path) -> None:
     env = {**os.environ, "THREADLINE_HOME": str(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "--self-test"],
+        [threadline(), "--self-test"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

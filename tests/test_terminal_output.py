@@ -13,13 +13,13 @@ import io
 import json
 import os
 import subprocess
-import sys
 from email.header import Header
 from pathlib import Path
 
 import pytest
 
 from app.terminal import printable, write_json
+from tests.cli_entry import threadline
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "Eve \x1b[31mRed\x1b]0;pwned\x07 \r\x9b2J Evil"
@@ -65,7 +65,7 @@ class CLI:
 
     def run(self, *args: str) -> tuple[int, bytes, bytes]:
         result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "--db", str(self.db), *args],
+            [threadline(), "--db", str(self.db), *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,

@@ -1,0 +1,48 @@
+"""The connector registry's static table: the names it lists without importing a connector
+are the names of the real connector classes, and every connector class is listed."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import pkgutil
+import subprocess
+import sys
+
+import connectors
+from connectors import registry
+
+
+def test_each_listed_name_is_its_class_name_in_the_listed_order() -> None:
+    for name, module, cls in registry._CONNECTORS:
+        assert getattr(importlib.import_module(module), cls)().name == name, (module, cls)
+    assert [c.name for c in registry.all_connectors()] == registry.names()
+
+
+def test_every_connector_class_is_registered() -> None:
+    listed = {(module, cls) for _name, module, cls in registry._CONNECTORS}
+    found = set()
+    for info in pkgutil.iter_modules(connectors.__path__):
+        module = importlib.import_module(f"connectors.{info.name}")
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            named = isinstance(getattr(cls, "name", None), str) and cls.name
+            if cls.__module__ == module.__name__ and named and hasattr(cls, "sniff"):
+                found.add((module.__name__, cls_name))
+    assert found == listed
+
+
+def test_names_and_get_import_only_what_they_need() -> None:
+    code = (
+        "import json, sys\n"
+        "from connectors import registry\n"
+        "assert 'mbox' in registry.names()\n"
+        "assert registry.get('eml').name == 'eml'\n"
+        "print(json.dumps([m for m in sys.modules if m.startswith('connectors.')]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = json.loads(done.stdout)
+    assert "connectors.eml" in loaded
+    assert not {"connectors.mbox", "connectors.shopify", "connectors.imap"} & set(loaded)

@@ -16,9 +16,11 @@ import getpass
 import sys
 import textwrap
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 from app import accounts, secrets, sync
+from app import formatting as fmt
 from app.accounts import AccountInfo
 from app.db import Database
 from app.errors import UserFacingError
@@ -247,7 +249,7 @@ def cmd_account_list(db: Database, args: argparse.Namespace) -> int:
         print("no accounts; add one with: threadline account add NAME --host HOST --user USER")
     for a in found:
         folders = ", ".join(a.folders) if a.folders else "INBOX + Sent"
-        last = a.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if a.last_sync_at else "never"
+        last = f"{fmt.date_time(a.last_sync_at, UTC)} UTC" if a.last_sync_at else "never"
         print(f"{a.name:<16} {a.username} at {a.host}:{a.port} (TLS {a.tls})")
         if a.uses_oauth:
             how = (

@@ -184,8 +184,8 @@ def _decimal(value: Any) -> Decimal | None:
 # --- dates and times --------------------------------------------------------------------------
 
 
-def local(value: datetime, tz: tzinfo) -> datetime:
-    """``value`` in the user's zone (a naive value is taken as UTC)."""
+def local(value: datetime, tz: tzinfo | None) -> datetime:
+    """``value`` in the user's zone (None: this computer's; a naive value is taken as UTC)."""
     if value.tzinfo is None:
         from datetime import UTC
 
@@ -198,8 +198,15 @@ def date_text(day: date) -> str:
     return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
-def date_time(value: datetime | None, tz: tzinfo, empty: str = "—") -> str:
-    """An instant in the user's zone: "4 Mar 2026, 09:15" (``empty`` for None)."""
+def date_time(value: datetime | None, tz: tzinfo | None, empty: str = "—") -> str:
+    """An instant in the user's zone: "4 Mar 2026, 09:15" (``empty`` for None).
+
+    Args:
+        value: an aware instant (naive means UTC), or None.
+        tz: the user's zone (the ``timezone`` setting); None for this computer's zone,
+            where no database says (a backup file's time).
+        empty: what None is written as.
+    """
     if value is None:
         return empty
     lv = local(value, tz)

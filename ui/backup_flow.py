@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from app import backups
 from app.db import Database
 from app.errors import UserFacingError
+from ui import formatting as fmt
 from ui import messages
 from ui.safe_text import message_box, plain_label, tip
 from ui.workers import Op, show_error
@@ -69,7 +70,7 @@ def size_text(size: int) -> str:
 
 def when_text(moment: datetime) -> str:
     """A backup's time in this computer's time zone."""
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    return fmt.date_time(moment, None)
 
 
 class RestoreDialog(QDialog):

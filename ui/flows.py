@@ -24,6 +24,7 @@ from app.errors import Cancelled, UserFacingError
 from app.ingest import FileReport, ImportProgress, import_file, import_paths
 from app.paths import demo_db_path
 from app.queries import CustomerRow
+from ui import formatting as fmt
 from ui import messages
 from ui.export_dialog import ExportChoice, ExportDialog, ExportDoneDialog
 from ui.import_dialog import ImportDialog, ImportRequest, ImportSummaryDialog
@@ -252,7 +253,7 @@ class ExportFlow(QObject):
             return
         self.customer = customer
         self.dialog = ExportDialog(
-            customer.name,
+            fmt.customer_name(customer),
             self._window,
             first=customer.first_seen.date() if customer.first_seen else None,
             last=customer.last_seen.date() if customer.last_seen else None,

@@ -64,9 +64,11 @@ NO_NAME = "Unnamed customer"
 def user_locale(environ: Mapping[str, str] | None = None) -> str:
     """The user's locale for money, as Babel names it ("en_GB", "de_DE"), from the environment.
 
-    The first of ``LC_ALL``, ``LC_MONETARY`` and ``LANG`` that is set decides (as the C
-    library does); "C" and "POSIX" mean no preference. A locale Babel does not know falls
-    back to English as written in the same country ("en_DE"), then to plain English.
+    ``THREADLINE_LOCALE`` decides when set; otherwise the first of ``LC_ALL``,
+    ``LC_MONETARY`` and ``LANG`` that is set (as the C library reads them); "C" and
+    "POSIX" mean no preference. A locale Babel does not know falls back to English as
+    written in the same country ("en_DE": the bundled app ships English locale data
+    only), then to plain English.
 
     Args:
         environ: the environment to read (default: ``os.environ``).
@@ -75,7 +77,7 @@ def user_locale(environ: Mapping[str, str] | None = None) -> str:
         A locale identifier Babel can load.
     """
     env = os.environ if environ is None else environ
-    for var in ("LC_ALL", "LC_MONETARY", "LANG"):
+    for var in ("THREADLINE_LOCALE", "LC_ALL", "LC_MONETARY", "LANG"):
         value = env.get(var, "")
         if value:
             return _known_locale(value)
@@ -129,11 +131,12 @@ def money(amount: Decimal | None, currency: str, locale: str | None = None) -> s
 
 
 def _currency_text(amount: Decimal, code: str, locale: str) -> str:
+    from babel import UnknownLocaleError
     from babel.numbers import format_currency
 
     try:
         return str(format_currency(amount, code, locale=locale, decimal_quantization=False))
-    except (ValueError, LookupError):  # an unknown locale: English
+    except (ValueError, UnknownLocaleError):  # a locale Babel does not know: English
         return str(
             format_currency(amount, code, locale=FALLBACK_LOCALE, decimal_quantization=False)
         )

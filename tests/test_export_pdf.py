@@ -274,12 +274,8 @@ def test_build_html_redacts_handles_names_and_contacts(db: Database) -> None:
 
 def test_formatting_and_redaction_helpers() -> None:
     london = ZoneInfo("Europe/London")
-    assert format_datetime(datetime(2026, 3, 3, 9, 15, tzinfo=UTC), london) == (
-        "3 Mar 2026, 09:15"
-    )
-    assert format_datetime(datetime(2026, 7, 1, 8, 0, tzinfo=UTC), london) == (
-        "1 Jul 2026, 09:00"
-    )
+    assert format_datetime(datetime(2026, 3, 3, 9, 15, tzinfo=UTC), london) == "3 Mar 2026, 09:15"
+    assert format_datetime(datetime(2026, 7, 1, 8, 0, tzinfo=UTC), london) == "1 Jul 2026, 09:00"
     assert initials("Zoë Müller") == "Z. M."
     text = (
         "Mail jane.doe+tag@gmail.com or ring +44 7700 900123, (555) 123-4567, 07700 900123. "

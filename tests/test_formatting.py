@@ -20,7 +20,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app import formatting as fmt
+from app import queries
+from app.db import Database
+from app.ingest import import_items
 from app.queries import CustomerRow, IdentityRow, OrderFigures
+from app.records import EventRecord, OrderInfo, OrderLine, Participant
 
 ROOT = Path(__file__).resolve().parent.parent
 LONDON = ZoneInfo("Europe/London")
@@ -200,8 +204,8 @@ def test_names_never_show_a_raw_identifier() -> None:
 def test_importing_the_module_stays_cheap() -> None:
     code = (
         "import sys, app.formatting\n"
-        "heavy = [m for m in ('babel', 'phonenumbers', 'sqlalchemy', 'PySide6') if m in sys.modules]\n"
-        "print(heavy)\n"
+        "heavy = ('babel', 'phonenumbers', 'sqlalchemy', 'PySide6')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
@@ -217,12 +221,7 @@ ORDER_AT = datetime(2024, 3, 31, 1, 30, tzinfo=UTC)  # 02:30 in London
 NOW = datetime(2026, 3, 4, 12, 30, tzinfo=UTC)
 
 
-def _store(db: object) -> None:
-    from app.db import Database
-    from app.ingest import import_items
-    from app.records import EventRecord, OrderInfo, OrderLine, Participant
-
-    assert isinstance(db, Database)
+def _store(db: Database) -> None:
     items = [
         EventRecord(
             channel="email",
@@ -277,20 +276,16 @@ def _threadline(db_path: Path, *args: str) -> str:
 
 
 @pytest.mark.gui
-def test_gui_cli_and_pdf_show_the_same_money_and_dates(
-    qtbot: object, db: object, tmp_path: Path
-) -> None:
+def test_gui_cli_and_pdf_show_the_same_money_and_dates(qtbot, db: Database, tmp_path: Path) -> None:
     import pypdf
+
     from PySide6.QtCore import Qt
 
-    from app import queries
-    from app.db import Database
     from app.export.pdf import export_customer_pdf
     from ui import workers
     from ui.email_view import header_rows
     from ui.main_window import MainWindow
 
-    assert isinstance(db, Database)
     _store(db)
     with db.session() as session:
         cid = queries.resolve_customer(session, "ama@example.com")
@@ -304,19 +299,19 @@ def test_gui_cli_and_pdf_show_the_same_money_and_dates(
 
     # The GUI: the profile's figures, its three lines, and the timeline's rows.
     window = MainWindow(db, now=lambda: NOW)
-    qtbot.addWidget(window)  # type: ignore[attr-defined]
+    qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(  # type: ignore[attr-defined]
-        lambda: window.customer_model.loaded_query == "", timeout=10_000
-    )
+    qtbot.waitUntil(lambda: window.customer_model.loaded_query == "", timeout=10_000)
     listed = window.customer_model
     ids = [listed.row(i).id for i in range(listed.rowCount())]
-    with qtbot.waitSignal(window.customer_opened, timeout=10_000):  # type: ignore[attr-defined]
+    with qtbot.waitSignal(window.customer_opened, timeout=10_000):
         window.customers.select_row(ids.index(cid))
-    qtbot.waitUntil(  # type: ignore[attr-defined]
-        lambda: window.timeline_model.customer_id == cid
-        and window.timeline_model.rowCount() >= 2
-        and any(label.text() for label in window.profile.brief_lines),
+    qtbot.waitUntil(
+        lambda: (
+            window.timeline_model.customer_id == cid
+            and window.timeline_model.rowCount() >= 2
+            and any(label.text() for label in window.profile.brief_lines)
+        ),
         timeout=10_000,
     )
     values = {k: v.text() for k, v in window.profile.values.items()}
@@ -369,12 +364,7 @@ def test_gui_cli_and_pdf_show_the_same_money_and_dates(
     assert shown_json["events"][0]["occurred_at"] == "2024-03-31T01:30:00+00:00"
 
 
-def test_cli_never_shows_a_raw_handle(db: object) -> None:
-    from app.db import Database
-    from app.ingest import import_items
-    from app.records import EventRecord, Participant
-
-    assert isinstance(db, Database)
+def test_cli_never_shows_a_raw_handle(db: Database) -> None:
     tom = Participant("author", "Tom Okafor", handle="Tom Okafor", platform="whatsapp")
     unnamed = Participant("author", "", phone="+447700900456", platform="whatsapp")
     items = [

@@ -389,3 +389,19 @@ def test_cli_never_shows_a_raw_handle(db: Database) -> None:
     assert "+44 7700 900456" in listed and "+447700900456" not in listed
     customers = json.loads(_threadline(path, "customers", "--json"))
     assert {c["phones"][0] for c in customers if c["phones"]} == {"+447700900456"}  # JSON: E.164
+
+
+def test_the_bundle_keeps_english_locale_data_only(tmp_path: Path) -> None:
+    import build_installer
+
+    data = tmp_path / "threadline" / "_internal" / "babel" / "locale-data"
+    data.mkdir(parents=True)
+    for name in ("root", "en", "en_GB", "en_DE", "en_150", "de", "de_DE", "ja", "eo"):
+        (data / f"{name}.dat").write_bytes(b"x")
+    (data.parent / "global.dat").write_bytes(b"x")
+    assert build_installer.prune_locale_data(tmp_path / "threadline") == 4
+    assert sorted(p.stem for p in data.iterdir()) == ["en", "en_150", "en_DE", "en_GB", "root"]
+    assert (data.parent / "global.dat").exists()
+    # What a German user then sees: English as written in Germany.
+    assert fmt.user_locale({"LANG": "de_DE.UTF-8"}) == "de_DE"  # here, with all the data
+    assert fmt.money(Decimal("107.48"), "EUR", "en_DE") == f"107,48{NBSP}€"

@@ -137,9 +137,7 @@ class ExportDocument:
 
 
 def _local(value: datetime, tz: tzinfo) -> datetime:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(tz)
+    return formatting.local(value, tz)
 
 
 def format_date(value: date) -> str:
@@ -495,7 +493,7 @@ def _event(event: EventRow, tz: tzinfo, red: _Redactor) -> str:
     if via_parts:
         via = f'  <span class="via">{_esc(" · ".join(via_parts))}</span>'
     out = [
-        f'<p class="head"><span class="time">{local:%H:%M}</span>   '
+        f'<p class="head"><span class="time">{formatting.time_of_day(local)}</span>   '
         f'<span class="channel" style="color: {colour};">{_esc(channel.upper())}</span>'
         f"   {who}{via}</p>"
     ]

@@ -24,12 +24,16 @@ phonenumbers are imported on first use. Nothing here touches the database or Qt.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from pathlib import Path
+from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,6 +55,8 @@ _MONTHS_LONG = (
     "December",
 )
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+log = logging.getLogger(__name__)
 
 FALLBACK_LOCALE = "en"
 """The locale when the user's cannot be told (a "C" locale, or one Babel does not know)."""
@@ -89,6 +95,16 @@ def _known_locale(value: str) -> str:
     name = value.split(".")[0].split("@")[0].replace("-", "_").strip()
     if not name or name.upper() in ("C", "POSIX"):
         return FALLBACK_LOCALE
+    cache = _cache()
+    known = cache.locales.get(name)
+    if known is None:
+        known = _resolve_locale(name)
+        cache.locales[name] = known
+        cache.save()
+    return known
+
+
+def _resolve_locale(name: str) -> str:
     from babel import Locale, UnknownLocaleError
 
     candidates = [name]
@@ -125,21 +141,137 @@ def money(amount: Decimal | None, currency: str, locale: str | None = None) -> s
     code = currency.strip().upper()
     if len(code) != 3 or not code.isalpha():  # no currency to speak of: the number alone
         return f"{amount:,f}".rstrip()
-    text = _currency_text(Decimal(amount), code, locale or user_locale())
+    loc = locale or user_locale()
+    cache = _cache()
+    key = f"{loc} {code}"
+    recipe = cache.money.get(key)
+    if recipe is None:
+        recipe = _money_recipe(loc, code)
+        cache.money[key] = recipe
+        cache.save()
+    text = _apply(recipe, Decimal(amount))
     text = _LETTERS_THEN_DIGIT.sub(lambda m: f"{m.group(1)}{m.group(2)}\u00a0", text)
     return _DIGIT_THEN_LETTERS.sub(lambda m: f"\u00a0{m.group(1)}", text)
 
 
-def _currency_text(amount: Decimal, code: str, locale: str) -> str:
-    from babel import UnknownLocaleError
-    from babel.numbers import format_currency
+# Babel takes some 100 ms to load its CLDR data, more than a whole CLI command may take. What a
+# locale needs to write one currency (the pattern's parts with the symbol filled in, the
+# separators, the currency's digits) is asked of Babel once and kept in a small file, so later
+# runs write money without importing Babel at all. The file is a cache: it may be deleted at any
+# time, and a different Babel (another CLDR) starts it afresh.
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _money_recipe(locale: str, code: str) -> dict[str, Any]:
+    """What Babel's ``format_currency(…, decimal_quantization=False)`` does, as plain data."""
+    from babel import Locale, UnknownLocaleError
+    from babel.numbers import (
+        get_currency_precision,
+        get_currency_symbol,
+        get_decimal_symbol,
+        get_group_symbol,
+    )
 
     try:
-        return str(format_currency(amount, code, locale=locale, decimal_quantization=False))
+        loc = Locale.parse(locale)
     except (ValueError, UnknownLocaleError):  # a locale Babel does not know: English
-        return str(
-            format_currency(amount, code, locale=FALLBACK_LOCALE, decimal_quantization=False)
-        )
+        loc = Locale.parse(FALLBACK_LOCALE)
+    pattern = loc.currency_formats["standard"]
+    symbol = get_currency_symbol(code, loc)
+
+    def fill(text: str) -> str:
+        text = text.replace("¤¤¤", code).replace("¤¤", code).replace("¤", symbol)
+        return _QUOTED.sub(lambda m: m.group(1) or "'", text)
+
+    return {
+        "prefix": [fill(p) for p in pattern.prefix],
+        "suffix": [fill(p) for p in pattern.suffix],
+        "grouping": list(pattern.grouping),
+        "min_int": int(pattern.int_prec[0]),
+        "decimal": get_decimal_symbol(loc),
+        "group": get_group_symbol(loc),
+        "digits": int(get_currency_precision(code)),
+    }
+
+
+def _apply(recipe: dict[str, Any], amount: Decimal) -> str:
+    negative = int(amount.is_signed())
+    value = abs(amount).normalize()
+    natural = max(0, -int(value.as_tuple().exponent))
+    digits = int(recipe["digits"])
+    places = max(digits, natural)
+    whole, _, frac = f"{value.quantize(Decimal(1).scaleb(-places)):f}".partition(".")
+    whole = whole.rjust(int(recipe["min_int"]), "0")
+    first, then = (int(g) for g in recipe["grouping"])
+    grouped, size = "", first
+    while len(whole) > size:
+        grouped = recipe["group"] + whole[-size:] + grouped
+        whole, size = whole[:-size], then
+    number = whole + grouped
+    frac = frac.ljust(digits, "0")
+    if places and not (digits == 0 and int(frac or "0") == 0):
+        while len(frac) > digits and frac.endswith("0"):
+            frac = frac[:-1]
+        number += recipe["decimal"] + frac
+    return f"{recipe['prefix'][negative]}{number}{recipe['suffix'][negative]}"
+
+
+class _Cache:
+    """Babel's answers kept between runs (``<data dir>/cache/formats.json``)."""
+
+    def __init__(self, path: Path | None, stamp: str) -> None:
+        self.path = path
+        self.stamp = stamp
+        self.locales: dict[str, str] = {}
+        self.money: dict[str, dict[str, Any]] = {}
+        if path is None:
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and data.get("babel") == stamp:
+            self.locales = dict(data.get("locales") or {})
+            self.money = dict(data.get("money") or {})
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        data = {"babel": self.stamp, "locales": self.locales, "money": self.money}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            spare = self.path.with_name(f"{self.path.name}.{os.getpid()}.{get_ident()}.tmp")
+            spare.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+            os.replace(spare, self.path)
+        except OSError:  # a read-only data folder: Babel is asked again next time
+            log.debug("cannot keep the formats cache in %s", self.path, exc_info=True)
+
+
+_caches: dict[str, _Cache] = {}
+
+
+def _cache() -> _Cache:
+    """The formats cache of the current data folder (``THREADLINE_HOME`` moves it)."""
+    from importlib.util import find_spec
+
+    home = os.environ.get("THREADLINE_HOME", "")
+    cache = _caches.get(home)
+    if cache is None:
+        spec = find_spec("babel")
+        origin = Path(spec.origin) if spec is not None and spec.origin else None
+        try:
+            stamp = f"{origin}:{origin.stat().st_mtime_ns}" if origin else ""
+        except OSError:
+            stamp = ""
+        from app.paths import data_dir
+
+        try:
+            path: Path | None = data_dir() / "cache" / "formats.json"
+        except OSError:
+            path = None
+        cache = _caches[home] = _Cache(path, stamp)
+    return cache
 
 
 def money_totals(totals: Mapping[str, Decimal], locale: str | None = None, sep: str = " + ") -> str:

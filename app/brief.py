@@ -10,6 +10,7 @@ configured zone. The same inputs always give the same text.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import language, queries, settings, summary, waiting
+from app import formatting, language, queries, settings, summary, waiting
 from app.errors import NotFoundError
 from app.models import Customer, Event, Identity, Order, OrderLine, Waiting
 from app.models import CustomerIdentity as CI
@@ -40,10 +41,13 @@ class Brief:
     last_contact: dict[str, Any] | None
     waiting: dict[str, Any] | None
     last_order: dict[str, Any] | None = field(default=None)
+    json_lines: tuple[str, str, str] | None = field(default=None)
+    """The lines as ``show --json`` has always written them ("42.50 GBP", "5 Mar 2026 04:00");
+    ``lines`` are written by ``app.formatting``, as the GUI and the PDF show them."""
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "lines": list(self.lines),
+            "lines": list(self.json_lines or self.lines),
             "name": self.name,
             "customer_since": self.customer_since.isoformat() if self.customer_since else None,
             "order_count": self.order_count,
@@ -56,6 +60,7 @@ class Brief:
         }
 
 
+# The JSON's own wording (kept as it always was: the CLI's JSON is a contract).
 def _day(value: datetime, tz: tzinfo) -> str:
     local = value.astimezone(tz)
     return f"{local.day} {local:%b %Y}"
@@ -70,17 +75,36 @@ def _money(totals: dict[str, Decimal]) -> str:
     return " + ".join(f"{v} {cur}" for cur, v in sorted(totals.items()))
 
 
+@dataclass(frozen=True)
+class _Style:
+    """How the lines write names, money and dates."""
+
+    name: Callable[[str], str]
+    totals: Callable[[dict[str, Decimal]], str]
+    money: Callable[[Decimal, str], str]
+    day: Callable[[datetime, tzinfo], str]
+    when: Callable[[datetime, tzinfo], str]
+
+
+_SHOWN = _Style(
+    name=formatting.person_name,
+    totals=lambda totals: formatting.money_totals(totals),
+    money=lambda amount, currency: formatting.money(amount, currency),
+    day=lambda value, tz: formatting.date_text(formatting.local(value, tz).date()),
+    when=lambda value, tz: formatting.date_time(value, tz),
+)
+_AS_JSON = _Style(
+    name=lambda name: name,
+    totals=_money,
+    money=lambda amount, currency: f"{amount} {currency}",
+    day=_day,
+    when=_when,
+)
+
+
 def _quote(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _QUOTE else text[: _QUOTE - 1].rstrip() + "…"
-
-
-def _duration(seconds: int) -> str:
-    if seconds < 3600:
-        return f"{max(1, seconds // 60)} min"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
 
 
 def order_state(financial: str, fulfillment: str, refunded: Decimal | None) -> str:
@@ -137,18 +161,20 @@ def build(
     first_seen = person.first_seen
     count, totals = figures.orders.count, figures.orders.totals
     latest_order = figures.last_order_event_id
-    parts = [who]
-    if first_seen:
-        parts.append(f"customer since {_day(first_seen, tz)}")
-    if count:
-        parts.append(f"{count} order{'s' if count != 1 else ''}, {_money(totals)}")
-    else:
-        parts.append("no orders")
-    if preferred:
-        parts.append(f"writes by {preferred}")
-    if lang_code:
-        parts.append(f"in {language.name(lang_code)}")
-    line1 = " · ".join(parts)
+
+    def line1(style: _Style) -> str:
+        parts = [style.name(who)]
+        if first_seen:
+            parts.append(f"customer since {style.day(first_seen, tz)}")
+        if count:
+            parts.append(f"{count} order{'s' if count != 1 else ''}, {style.totals(totals)}")
+        else:
+            parts.append("no orders")
+        if preferred:
+            parts.append(f"writes by {preferred}")
+        if lang_code:
+            parts.append(f"in {language.name(lang_code)}")
+        return " · ".join(parts)
 
     last = (
         session.execute(
@@ -160,7 +186,7 @@ def build(
         else None
     )
     last_contact: dict[str, Any] | None = None
-    line2 = "No contact yet."
+    contact: tuple[datetime, str] | None = None  # when, and "by …" with its full stop
     if last is not None:
         label = waiting.source_label(last.channel, last.source)
         verb = {"inbound": "from them", "outbound": "from you"}.get(last.direction, "")
@@ -173,8 +199,7 @@ def build(
             "source": last.source,
             "direction": last.direction,
         }
-        line2 = f"Last contact {_when(last.occurred_at, tz)} by {label}"
-        line2 += f" ({verb})." if verb else "."
+        contact = (last.occurred_at, f" by {label}" + (f" ({verb})." if verb else "."))
     wait = session.get(Waiting, cid)
     waiting_json: dict[str, Any] | None = None
     if wait is not None:
@@ -189,12 +214,17 @@ def build(
             "waited_seconds": waited,
             "snoozed_until": wait.snoozed_until.isoformat() if wait.snoozed_until else None,
         }
-        line2 += (
-            f" Waiting {_duration(waited)} for an answer on "
+        wait_text = (
+            f" Waiting {formatting.age(waited)} for an answer on "
             f"{waiting.source_label(wait.channel, wait.source)}: “{quote}”"
         )
     else:
-        line2 += " Nothing unanswered."
+        wait_text = " Nothing unanswered."
+
+    def line2(style: _Style) -> str:
+        if contact is None:
+            return "No contact yet." + wait_text
+        return f"Last contact {style.when(contact[0], tz)}{contact[1]}{wait_text}"
 
     order = (
         session.execute(
@@ -206,7 +236,7 @@ def build(
         else None
     )
     last_order: dict[str, Any] | None = None
-    line3 = "Has bought nothing yet."
+    bought: tuple[str, str, Decimal | None, str, datetime, str] | None = None
     if order is not None:
         o, at = order
         items = list(
@@ -221,8 +251,7 @@ def build(
         what = names[0] if names else "an order"
         if len(names) > 1:
             what += f" and {len(names) - 1} more"
-        total = f", {o.total} {o.currency}" if o.total is not None else ""
-        line3 = f"Last bought {what} ({o.number}{total}) on {_day(at, tz)}: {state}."
+        bought = (what, o.number, o.total, o.currency, at, state)
         last_order = {
             "event_id": o.event_id,
             "number": o.number,
@@ -235,8 +264,17 @@ def build(
             "fulfillment_status": o.fulfillment_status,
             "state": state,
         }
+
+    def line3(style: _Style) -> str:
+        if bought is None:
+            return "Has bought nothing yet."
+        what, number, amount, currency, at, state = bought
+        total = f", {style.money(amount, currency)}" if amount is not None else ""
+        return f"Last bought {what} ({number}{total}) on {style.day(at, tz)}: {state}."
+
     return Brief(
-        lines=(line1, line2, line3),
+        lines=(line1(_SHOWN), line2(_SHOWN), line3(_SHOWN)),
+        json_lines=(line1(_AS_JSON), line2(_AS_JSON), line3(_AS_JSON)),
         name=who,
         customer_since=first_seen,
         order_count=count,

@@ -20,12 +20,13 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app import __version__
+from app import formatting as fmt
 from app.errors import UserFacingError
 from app.lazy import LazyModule, lazy_choices
 from app.settings import SETTINGS
@@ -49,7 +50,7 @@ def _print_json(data: Any) -> None:
 
 
 def _local(value: datetime | None, tz: ZoneInfo) -> str:
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else "—"
+    return fmt.date_time(value, tz)
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -169,9 +170,9 @@ def cmd_customers(svc: Service, args: argparse.Namespace) -> int:
     if not rows:
         print("no customers" + (f" match {args.query!r}" if args.query else ""))
     for r in rows:
-        spent = ", ".join(f"{v} {c}" for c, v in sorted(r.orders.totals.items()))
+        spent = fmt.money_totals(r.orders.totals, sep=", ")
         print(
-            f"{r.id:>5}  {r.name or '—':<28} {r.best_identity:<32} "
+            f"{r.id:>5}  {fmt.customer_name(r, '—'):<28} {fmt.best_contact(r):<32} "
             f"{r.event_count:>4} events  last {_local(r.last_seen, tz)}"
             + (f"  {r.orders.count} orders {spent}" if r.orders.count else "")
         )
@@ -192,10 +193,12 @@ def cmd_show(svc: Service, args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(row.name or row.best_identity)
+    print(fmt.customer_name(row))
     for line in summary.lines:
         print(f"  {line}")
-    for label, values in (("email", row.emails), ("phone", row.phones), ("handle", row.handles)):
+    handles = [fmt.identity_text(i) for i in row.identities if i.kind in ("handle", "platform_id")]
+    phones = [fmt.phone(p) for p in row.phones]
+    for label, values in (("email", row.emails), ("phone", phones), ("handle", handles)):
         for v in values:
             print(f"  {label}: {v}")
     print(
@@ -203,7 +206,7 @@ def cmd_show(svc: Service, args: argparse.Namespace) -> int:
         f"{row.event_count} events"
     )
     if row.orders.count:
-        spent = ", ".join(f"{v} {c}" for c, v in sorted(row.orders.totals.items()))
+        spent = fmt.money_totals(row.orders.totals, sep=", ")
         print(f"  {row.orders.count} orders, spent {spent}")
     for n in notes:
         print(f"  {'📌 ' if n.pinned else ''}note {n.id}: {n.body}")
@@ -211,7 +214,8 @@ def cmd_show(svc: Service, args: argparse.Namespace) -> int:
         arrow = {"outbound": "→", "inbound": "←", "system": "·"}.get(e.direction, " ")
         first = e.text.strip().splitlines()[0] if e.text.strip() else ""
         print(
-            f"{_local(e.occurred_at, tz)}  {e.channel:<5} {arrow} {e.title[:40]:<40} {first[:60]}"
+            f"{_local(e.occurred_at, tz):>18}  {e.channel:<5} {arrow} {e.title[:40]:<40} "
+            f"{first[:60]}"
         )
     return 0
 
@@ -228,7 +232,8 @@ def cmd_search(svc: Service, args: argparse.Namespace) -> int:
     for h in hits:
         data = h.as_json()
         print(
-            f"{_local(h.occurred_at, tz)}  {h.channel:<5} {h.customer_name or '—':<24} "
+            f"{_local(h.occurred_at, tz):>18}  {h.channel:<5} "
+            f"{fmt.person_name(h.customer_name) or '—':<24} "
             f"{data['snippet']}"
         )
     return 0
@@ -315,7 +320,7 @@ def cmd_suppressions(svc: Service, args: argparse.Namespace) -> int:
     if not rows:
         print("no suppressions: no customer was forgotten")
     for r in rows:
-        when = r.created_at.strftime("%Y-%m-%d %H:%M UTC")
+        when = f"{fmt.date_time(r.created_at, UTC)} UTC"
         print(f"{r.id:>5}  {r.kind:<12} {r.digest[:16]}…  {when}  erasure {r.erasure}")
     return 0
 
@@ -394,7 +399,7 @@ def cmd_changes(svc: Service, args: argparse.Namespace) -> int:
         return 0
     for c in changes:
         mark = " (undone)" if c.undone else ""
-        print(f"{c.id:>5}  {_local(c.at, tz)}  {c.description}{mark}")
+        print(f"{c.id:>5}  {_local(c.at, tz):>18}  {c.description}{mark}")
     return 0
 
 

@@ -16,8 +16,10 @@ import getpass
 import sys
 import textwrap
 from collections.abc import Callable
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+from app import formatting as fmt
 from app.errors import UserFacingError
 from app.lazy import LazyModule, lazy_choices
 from app.terminal import safe_print as print  # controls shown; stderr redacted
@@ -243,7 +245,7 @@ def cmd_account_list(svc: Service, args: argparse.Namespace) -> int:
         print("no accounts; add one with: threadline account add NAME --host HOST --user USER")
     for a in found:
         folders = ", ".join(a.folders) if a.folders else "INBOX + Sent"
-        last = a.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if a.last_sync_at else "never"
+        last = f"{fmt.date_time(a.last_sync_at, UTC)} UTC" if a.last_sync_at else "never"
         print(f"{a.name:<16} {a.username} at {a.host}:{a.port} (TLS {a.tls})")
         if a.uses_oauth:
             how = (

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from app import formatting as fmt
 from app.errors import UserFacingError
 from app.lazy import LazyModule, lazy_choices
 
@@ -32,15 +33,8 @@ def _print_json(data: Any) -> None:
 
 
 def human_duration(seconds: int) -> str:
-    """3 d 4 h, 5 h 10 min, 7 min."""
-    days, rest = divmod(max(0, seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min"
+    """3 d 4 h, 5 h 10 min, 7 min (``app.formatting.duration``)."""
+    return fmt.duration(seconds)
 
 
 def cmd_waiting(svc: Service, args: argparse.Namespace) -> int:
@@ -59,12 +53,13 @@ def cmd_waiting(svc: Service, args: argparse.Namespace) -> int:
     if not rows:
         print("nobody is waiting for a reply")
     for r in rows:
-        since = r.waiting_since.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        since = fmt.date_time(r.waiting_since, tz)
         waited = human_duration(r.waited_seconds)
         if r.waited_working_seconds is not None:
             waited += f" ({human_duration(r.waited_working_seconds)} open)"
         print(
-            f"{r.customer_id:>5}  {r.customer_name[:26]:<26} {r.channel_label[:12]:<12} "
+            f"{r.customer_id:>5}  {fmt.person_name(r.customer_name)[:26]:<26} "
+            f"{r.channel_label[:12]:<12} "
             f"since {since}  {waited:<22} {r.first_line[:60]}"
         )
     return 0
@@ -97,7 +92,7 @@ def cmd_snooze(svc: Service, args: argparse.Namespace) -> int:
         print(f"customer {cid}: snooze {mark.id} undone")
     else:
         assert mark.until is not None
-        until_text = mark.until.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        until_text = fmt.date_time(mark.until, tz)
         print(f"customer {cid} snoozed until {until_text} (undo: threadline snooze {cid} --undo)")
     return 0
 

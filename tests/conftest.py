@@ -48,6 +48,8 @@ def _isolated_home(
     monkeypatch.setenv("THREADLINE_HOME", str(home))
     monkeypatch.delenv("THREADLINE_DB", raising=False)
     monkeypatch.setenv("TZ", "Europe/London")
+    # Money is written in the user's locale (app.formatting): the same for every developer.
+    monkeypatch.setenv("THREADLINE_LOCALE", "en_GB")
 
 
 @pytest.fixture

@@ -654,7 +654,7 @@ def test_relative_times_and_day_labels() -> None:
 
 def test_money_and_highlights() -> None:
     assert fmt.money(Decimal("171.51"), "GBP") == "£171.51"
-    assert fmt.money(Decimal("1500"), "BDT") == "BDT 1,500.00"
+    assert fmt.money(Decimal("1500"), "BDT") == "BDT\u00a01,500.00"  # CLDR spacing
     assert fmt.money_totals({"GBP": Decimal("1"), "EUR": Decimal("2")}) == "€2.00 + £1.00"
     html = fmt.snippet_html("the \x02periwinkle\x03 ones", "x")
     assert html == 'the <span style="x">periwinkle</span> ones'

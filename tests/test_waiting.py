@@ -336,13 +336,21 @@ def test_brief_across_channels(shop: Database) -> None:
     with shop.session() as session:
         b = brief.build(session, jane(shop), now=NOW)
     first, second, third = b.lines
-    assert first.startswith("Jane Doe · customer since 31 Jan 2026 · 2 orders, 42.50 GBP")
+    assert first.startswith("Jane Doe · customer since 31 Jan 2026 · 2 orders, £42.50")
     assert "writes by" in first and "in English" in first
     assert b.language == "en" and b.order_count == 2
-    assert second.startswith("Last contact 5 Mar 2026 04:00 by email (from them).")
+    assert second.startswith("Last contact 5 Mar 2026, 04:00 by email (from them).")
     assert "“Can I have a refund?”" in second
     assert b.waiting is not None and b.waiting["quote"] == "Can I have a refund?"
     assert third == (
+        "Last bought 2 × Tulips and 1 more (#1002, £42.50) on 3 Mar 2026: refunded, fulfilled."
+    )
+    # show --json keeps the lines' wording as it always was (a contract); the GUI, the PDF
+    # and the CLI's text write them through app.formatting.
+    json_first, json_second, json_third = b.as_json()["lines"]
+    assert json_first.startswith("Jane Doe · customer since 31 Jan 2026 · 2 orders, 42.50 GBP")
+    assert json_second.startswith("Last contact 5 Mar 2026 04:00 by email (from them).")
+    assert json_third == (
         "Last bought 2 × Tulips and 1 more (#1002, 42.50 GBP) on 3 Mar 2026: refunded, fulfilled."
     )
     # Deterministic: the same data gives the same brief.
@@ -356,7 +364,7 @@ def test_brief_with_nothing_waiting_and_no_orders(shop: Database) -> None:
     with shop.session() as session:
         cid = queries.resolve_customer(session, "ann@example.com")
         b = brief.build(session, cid, now=NOW)
-    assert b.lines[1] == "Last contact 2 Mar 2026 10:00 by email (from you). Nothing unanswered."
+    assert b.lines[1] == "Last contact 2 Mar 2026, 10:00 by email (from you). Nothing unanswered."
     assert b.lines[2] == "Has bought nothing yet."
     assert b.waiting is None and b.last_order is None
 
@@ -370,12 +378,12 @@ def test_brief_on_the_demo(
         b = brief.build(session, zoe, now=datetime(2026, 3, 8, 12, 0, tzinfo=UTC))
         jane_b = brief.build(session, queries.resolve_customer(session, "jane.doe@gmail.com"))
     assert b.lines[0] == (
-        "Zoë Müller · customer since 6 Mar 2026 · 1 order, 51.00 EUR · writes by email · in German"
+        "Zoë Müller · customer since 6 Mar 2026 · 1 order, €51.00 · writes by email · in German"
     )
     assert "liefern Sie auch nach München?" in b.lines[1]
     assert (
         b.lines[2]
-        == "Last bought Pressed flower frame (#1005, 51.00 EUR) on 7 Mar 2026: paid, fulfilled."
+        == "Last bought Pressed flower frame (#1005, €51.00) on 7 Mar 2026: paid, fulfilled."
     )
     assert jane_b.order_count == 2 and len(jane_b.lines) == 3
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from app.errors import UserFacingError
 from app.service import BEFORE_MERGE, DAILY, MANUAL, BackupFailed, Database, Service
+from ui import formatting as fmt
 from ui import messages
 from ui.safe_text import message_box, plain_label, tip
 from ui.workers import Op, show_error
@@ -67,7 +68,7 @@ def size_text(size: int) -> str:
 
 def when_text(moment: datetime) -> str:
     """A backup's time in this computer's time zone."""
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    return fmt.date_time(moment, None)
 
 
 class RestoreDialog(QDialog):

@@ -107,7 +107,7 @@ class CustomerDelegate(QStyledItemDelegate):
         name_w = rect.width() - when_w - em
         painter.drawText(
             QPoint(rect.left(), rect.top() + fm.ascent()),
-            fm.elidedText(row.name or "Unnamed customer", Qt.TextElideMode.ElideRight, name_w),
+            fm.elidedText(fmt.customer_name(row), Qt.TextElideMode.ElideRight, name_w),
         )
         # line 2: best identity … channel marks
         marks = self._marks_rects(option, row)

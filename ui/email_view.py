@@ -106,8 +106,7 @@ def header_rows(event: EventRow, tz: tzinfo = UTC) -> list[tuple[str, str]]:
         who = [person_text(name, address) for r, name, address in event.people if r == role]
         if who:
             rows.append((label, ", ".join(who)))
-    local = fmt.local(event.occurred_at, tz)
-    rows.append(("Date", f"{fmt.long_date(local.date())}, {fmt.time_of_day(local)}"))
+    rows.append(("Date", fmt.date_time(event.occurred_at, tz)))
     return rows
 
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from app.errors import Cancelled, UserFacingError
 from app.paths import demo_db_path
 from app.service import CustomerRow, Database, FileReport, ImportProgress, Service
+from ui import formatting as fmt
 from ui import messages
 from ui.export_dialog import ExportChoice, ExportDialog, ExportDoneDialog
 from ui.import_dialog import ImportDialog, ImportRequest, ImportSummaryDialog
@@ -230,7 +231,7 @@ class ExportFlow(QObject):
             return
         self.customer = customer
         self.dialog = ExportDialog(
-            customer.name,
+            fmt.customer_name(customer),
             self._window,
             first=customer.first_seen.date() if customer.first_seen else None,
             last=customer.last_seen.date() if customer.last_seen else None,

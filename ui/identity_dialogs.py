@@ -82,7 +82,7 @@ class MergeConfirmDialog(QDialog):
         self.radios: list[QRadioButton] = []
         default = max(range(len(self.rows)), key=lambda i: (self.rows[i].event_count, -i))
         for i, row in enumerate(self.rows):
-            radio = QRadioButton(no_mnemonic(row.name or "Unnamed customer"))
+            radio = QRadioButton(no_mnemonic(fmt.customer_name(row)))
             radio.setAccessibleName(f"Keep {row.name}")
             radio.setChecked(i == default)
             self.group.addButton(radio, i)

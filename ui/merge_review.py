@@ -143,7 +143,7 @@ class SideCard(QFrame):
     def show_side(self, side: ReviewSide, tz: tzinfo, now: datetime) -> None:
         """Fill the card with ``side``."""
         self.side = side
-        self.name.setText(side.customer.name or "Unnamed customer")
+        self.name.setText(fmt.customer_name(side.customer))
         self.details.setText(side_html(side, self.palette(), tz, now))
 
 

@@ -332,12 +332,17 @@ class CustomerListModel(QAbstractListModel):
         if role == RelativeTimeRole:
             return fmt.relative_time(row.last_seen, self._now(), self._tz)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tip(fmt.join_nonempty((row.name, fmt.best_contact(row)), "\n"))
+            return tip(fmt.join_nonempty((fmt.customer_name(row), fmt.best_contact(row)), "\n"))
         if role == Qt.ItemDataRole.AccessibleTextRole:
             channels = ", ".join(channel_label(c) for c in CHANNEL_ORDER if c in row.channels)
             last = fmt.relative_time(row.last_seen, self._now(), self._tz)
             return fmt.join_nonempty(
-                (row.name, fmt.best_contact(row), f"last contact {last}" if last else "", channels),
+                (
+                    fmt.customer_name(row),
+                    fmt.best_contact(row),
+                    f"last contact {last}" if last else "",
+                    channels,
+                ),
                 ", ",
             )
         return None
@@ -673,8 +678,7 @@ class TimelineModel(QAbstractListModel):
             return tip(
                 fmt.join_nonempty(
                     (
-                        f"{fmt.long_date(item.local_time.date())}, "
-                        f"{fmt.time_of_day(item.local_time)}",
+                        fmt.date_time(item.local_time, item.local_time.tzinfo),
                         f"from {item.event.source}" if item.event.source else "",
                     )
                 )
@@ -844,7 +848,7 @@ class SearchResultsModel(QAbstractListModel):
             return None
         hit = self._hits[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return hit.customer_name or "Unknown customer"
+            return fmt.person_name(hit.customer_name) or "Unknown customer"
         if role == RowRole:
             return hit
         if role == TermsRole:
@@ -852,7 +856,7 @@ class SearchResultsModel(QAbstractListModel):
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             text = fmt.join_nonempty(
                 (
-                    hit.customer_name or "Unknown customer",
+                    fmt.person_name(hit.customer_name) or "Unknown customer",
                     channel_label(hit.channel),
                     fmt.long_date(hit.occurred_at.date()),
                     fmt.snippet_plain(hit.snippet),
@@ -945,8 +949,7 @@ class ProblemsModel(HeaderTableModel):
             if col == 2:
                 return reason
             if col == 3:
-                local = fmt.local(at, self._tz)
-                return f"{fmt.long_date(local.date())}, {fmt.time_of_day(local)}"
+                return fmt.date_time(at, self._tz)
         if role == Qt.ItemDataRole.ToolTipRole:
             shown = {0: path, 1: where, 2: reason}.get(col)
             return None if shown is None else tip(shown)

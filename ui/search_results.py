@@ -122,7 +122,7 @@ class SearchHitDelegate(QStyledItemDelegate):
         painter.drawText(
             QPoint(x, rect.top() + fm.ascent()),
             fm.elidedText(
-                hit.customer_name or "Unknown customer",
+                fmt.person_name(hit.customer_name) or "Unknown customer",
                 Qt.TextElideMode.ElideRight,
                 rect.right() - dw - em - x,
             ),

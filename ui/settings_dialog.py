@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.service import Backup, Database, Service, setting_spec
+from ui import formatting as fmt
 from ui import messages
 from ui.safe_text import plain_label, tip
 from ui.widgets import muted_label
@@ -341,7 +342,7 @@ class SettingsDialog(QDialog):
         if not found:
             self.backup_list.addItem("No backups yet.")
         for backup in found:
-            when = backup.taken_at.astimezone().strftime("%Y-%m-%d %H:%M")
+            when = fmt.date_time(backup.taken_at, None)
             size = f"{backup.size / 1_000_000:.1f} MB"
             self.backup_list.addItem(f"{when} — {backup.label} — {size} — {backup.path.name}")
         self.backups_listed.emit()

@@ -319,7 +319,7 @@ class TimelinePane(QWidget):
         if row is None:
             return
         self._set_enabled(True)
-        self.name_label.setText(row.name or "Unnamed customer")
+        self.name_label.setText(fmt.customer_name(row))
         self.identities_label.setText(identities_text(row))
         self.figures_label.setText(figures_text(row, self.model.total))
         self._update_count()

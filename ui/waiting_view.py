@@ -56,14 +56,8 @@ SNOOZES: tuple[tuple[str, timedelta], ...] = (
 
 
 def waited_text(seconds: int) -> str:
-    """ "3 d 4 h", "5 h 10 min", "7 min"."""
-    days, rest = divmod(max(0, seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {rest // 60} min"
-    return f"{rest // 60} min"
+    """ "3 d 4 h", "5 h 10 min", "7 min" (``app.formatting.duration``)."""
+    return fmt.duration(seconds)
 
 
 class WaitingModel(QAbstractTableModel):
@@ -137,7 +131,7 @@ class WaitingModel(QAbstractTableModel):
             return row
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return row.customer_name
+                return fmt.person_name(row.customer_name)
             if col == 1:
                 return row.channel_label
             if col == 2:
@@ -150,7 +144,8 @@ class WaitingModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             since = fmt.when(row.waiting_since, self._now(), self._tz)
             return tip(
-                f"{row.customer_name}: waiting since {since} on {row.channel_label} "
+                f"{fmt.person_name(row.customer_name)}: waiting since {since} on "
+                f"{row.channel_label} "
                 f"({row.message_count} unanswered)\n{row.first_line}"
             )
         return None

@@ -6,8 +6,8 @@ history as HTML in the rich-text subset Qt's ``QTextDocument`` understands
 external resources): a title, the profile and its figures, the notes, then every
 event oldest first, grouped under day headings in the user's time zone. Events
 are read page by page, so a customer with tens of thousands of events does not
-load them all at once. Money is written exactly as stored with its currency
-code; dates are written unambiguously ("Tue 3 Mar 2026, 09:15"). With
+load them all at once. Money, dates and phone numbers are written by
+``app.formatting``, as the GUI and the CLI write them ("£57.51", "3 Mar 2026, 09:15"). With
 ``redact`` every email address and phone number becomes "[redacted]" and the
 customer's name becomes their initials. ``app.export.pdf`` prints the result.
 """
@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 
-import phonenumbers
 from sqlalchemy.orm import Session
 
-from app import brief, queries
+from app import brief, formatting, queries
 from app.errors import UserFacingError
 from app.queries import CustomerRow, EventRow, NoteRow, OrderRow
 
@@ -36,24 +35,6 @@ REDACTED = "[redacted]"
 DAY_ANCHOR = "day-"
 """Each day heading carries the anchor ``day-YYYY-MM-DD``, so a printer can name the
 days a page shows in its running head."""
-
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_DAYS_LONG = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTHS_LONG = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 _CHANNEL_NAMES = {"email": "Email", "chat": "Chat", "order": "Order"}
 _CHANNEL_COLOURS = {"email": "#2463a6", "chat": "#23845a", "order": "#a35a12"}
@@ -156,41 +137,32 @@ class ExportDocument:
 
 
 def _local(value: datetime, tz: tzinfo) -> datetime:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(tz)
+    return formatting.local(value, tz)
 
 
 def format_date(value: date) -> str:
-    """A date written unambiguously in English, e.g. "Tue 3 Mar 2026"."""
-    return f"{_DAYS[value.weekday()]} {value.day} {_MONTHS[value.month - 1]} {value.year}"
+    """A date written unambiguously in English, e.g. "3 Mar 2026" (``app.formatting``)."""
+    return formatting.date_text(value)
 
 
 def format_day(value: date) -> str:
     """A day heading, e.g. "Tuesday 3 March 2026"."""
-    return f"{_DAYS_LONG[value.weekday()]} {value.day} {_MONTHS_LONG[value.month - 1]} {value.year}"
+    return formatting.day_heading(value)
 
 
 def format_datetime(value: datetime, tz: tzinfo) -> str:
-    """An instant in zone ``tz``, e.g. "Tue 3 Mar 2026, 09:15" (naive means UTC)."""
-    local = _local(value, tz)
-    return f"{format_date(local.date())}, {local:%H:%M}"
+    """An instant in zone ``tz``, e.g. "3 Mar 2026, 09:15" (naive means UTC)."""
+    return formatting.date_time(value, tz)
 
 
 def format_money(amount: Decimal | None, currency: str) -> str:
-    """An amount exactly as stored with its currency code, e.g. "57.51 GBP" ("" if None)."""
-    if amount is None:
-        return ""
-    return f"{amount} {currency}".strip()
+    """An exact amount with its currency in the user's locale, e.g. "£57.51" ("" if None)."""
+    return formatting.money(amount, currency)
 
 
 def format_phone(value: str) -> str:
     """An E.164 number written the international way ("+44 7700 900123"), else as given."""
-    try:
-        number = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException:
-        return value
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+    return formatting.phone(value)
 
 
 def zone_name(tz: tzinfo, at: datetime) -> str:
@@ -256,7 +228,7 @@ class _Redactor:
         self.enabled = enabled
         name = customer.name.strip()
         if not enabled:
-            self.name = name or f"Customer {customer.id}"
+            self.name = formatting.customer_name(customer, empty=f"Customer {customer.id}")
             return
         short = initials(name)
         if not short or redact_contacts(name) != name:
@@ -521,7 +493,7 @@ def _event(event: EventRow, tz: tzinfo, red: _Redactor) -> str:
     if via_parts:
         via = f'  <span class="via">{_esc(" · ".join(via_parts))}</span>'
     out = [
-        f'<p class="head"><span class="time">{local:%H:%M}</span>   '
+        f'<p class="head"><span class="time">{formatting.time_of_day(local)}</span>   '
         f'<span class="channel" style="color: {colour};">{_esc(channel.upper())}</span>'
         f"   {who}{via}</p>"
     ]

@@ -17,7 +17,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import combinations
 from typing import Any, TypeVarTuple
 
@@ -228,6 +228,16 @@ def _address_keys(profile: _Profile) -> set[str]:
                 keys.add(f"sg:{soundex(name.first)}:{address.house}")
         if address.town:
             keys.add(f"at:{street}:{address.town.replace(' ', '')[:5]}")
+        words = {w for w in f"{address.street} {address.town}".split() if len(w) >= 4}
+        if address.house:
+            # Address lines swapped or a word mistyped: the house number and any one word.
+            keys.update(f"hw:{address.house}:{word}" for word in words)
+        for token in name.tokens:
+            code = soundex(token)
+            if address.house:
+                keys.add(f"th:{code}:{address.house}")  # any name part at that number
+            if address.town:
+                keys.add(f"tt:{code}:{address.town.replace(' ', '')[:4]}")
     for postcode in profile.postcodes:
         for token in {name.first, name.family} - {""}:
             keys.add(f"fp:{token}:{postcode}")  # a missing given or family name
@@ -733,23 +743,107 @@ def candidate_pairs(session: Session) -> set[tuple[int, int]]:
 def _candidate_pairs(
     profiles: dict[int, _Profile], said: dict[tuple[int, int], set[str]]
 ) -> Iterator[tuple[int, int]]:
-    """Pairs that share a blocking key (each once, lower id first), then mentioned pairs."""
+    """Pairs worth scoring (each once, lower id first).
+
+    Three sources, so that nothing obvious is missed while the cost stays near-linear:
+    customers that share a blocking key (a key shared by more than MAX_BLOCK customers,
+    a common surname or a busy postcode, is not dropped but read in name order, each
+    customer meeting its WINDOW neighbours); neighbours in name order over all customers
+    (sorted neighbourhood: a typo late in a name, a swapped order); mentioned pairs.
+    """
     blocks: dict[str, list[int]] = defaultdict(list)
     for profile in profiles.values():
         for key in _block_keys(profile):
             blocks[key].append(profile.id)
-    candidates: list[Iterable[tuple[int, int]]] = [
-        combinations(sorted(set(members)), 2)
-        for members in blocks.values()
-        if 2 <= len(members) <= MAX_BLOCK
-    ]
-    candidates.append(sorted(said))
+    orders = {cid: _name_orders(p) for cid, p in profiles.items()}
+    strong: list[Iterable[tuple[int, int]]] = [sorted(said)]
+    weak: list[Iterable[tuple[int, int]]] = []
+    for key, members in blocks.items():
+        if len(members) < 2:
+            continue
+        into = weak if key.partition(":")[0] in _WEAK_KEYS else strong
+        if len(members) <= MAX_BLOCK:
+            into.append(combinations(sorted(set(members)), 2))
+            continue
+        for which in range(_NAME_ORDERS):
+            ranked = sorted(set(members), key=partial(_order_of, orders, which))
+            into.append(_windows(ranked, WINDOW))
+    for which in range(_NAME_ORDERS):
+        named = sorted((o[which], cid) for cid, o in orders.items() if o[which])
+        weak.append(_windows([cid for _, cid in named], NAME_WINDOW))
     seen: set[tuple[int, int]] = set()
-    for pairs in candidates:
-        for pair in pairs:
-            if pair not in seen:
+    for pairs in strong:
+        for x, y in pairs:
+            pair = (x, y) if x < y else (y, x)
+            if x != y and pair not in seen:
                 seen.add(pair)
                 yield pair
+    for pairs in weak:
+        for x, y in pairs:
+            pair = (x, y) if x < y else (y, x)
+            if x != y and pair not in seen:
+                seen.add(pair)
+                if _names_touch(profiles[x], profiles[y]):
+                    yield pair
+
+
+# Keys that cast a wide net (a house number with any address word or name sound): their
+# pairs, and neighbours in name order, are scored only if some name part of each agrees.
+_WEAK_KEYS = frozenset(("hw", "th", "tt"))
+
+
+def _names_touch(a: _Profile, b: _Profile) -> bool:
+    """Whether any name part of one is a name part of the other, give or take two slips
+    (or sounds alike, or is a nickname of it); a customer with no name touches everyone."""
+    names_a, names_b = _names_of(a), _names_of(b)
+    if not names_a or not names_b:
+        return True
+    for na in names_a:
+        for nb in names_b:
+            if OSA.distance("".join(na.tokens), "".join(nb.tokens)) <= 2:
+                return True
+            for ta in na.tokens:
+                for tb in nb.tokens:
+                    if _tokens_touch(ta, tb):
+                        return True
+    return False
+
+
+@lru_cache(maxsize=262144)
+def _tokens_touch(a: str, b: str) -> bool:
+    if len(a) == 1 or len(b) == 1:
+        return a[0] == b[0]
+    return (
+        OSA.distance(a, b) <= (2 if min(len(a), len(b)) >= 5 else 1)
+        or soundex(a) == soundex(b)
+        or bool(canonical_given(a) & canonical_given(b))
+    )
+
+
+WINDOW = 10  # inside an oversized block, each customer meets this many neighbours
+NAME_WINDOW = 4  # in name order over all customers
+_NAME_ORDERS = 3
+
+
+def _name_orders(profile: _Profile) -> tuple[str, str, str]:
+    """A customer's sort keys: name parts in alphabetical order (a swapped order sorts
+    alike), that spelled backwards (a slip in the first letters), and the postcode with
+    the family name (a busy postcode read by name)."""
+    tokens = sorted(profile.parsed.tokens)
+    joined = " ".join(tokens)
+    postcode = min(profile.postcodes, default="")
+    return joined, joined[::-1], f"{postcode} {profile.parsed.family}" if postcode else ""
+
+
+def _order_of(orders: dict[int, tuple[str, str, str]], which: int, cid: int) -> tuple[str, int]:
+    return orders[cid][which], cid
+
+
+def _windows(ranked: list[int], width: int) -> Iterator[tuple[int, int]]:
+    """Each item paired with the next ``width`` items."""
+    for i, x in enumerate(ranked):
+        for y in ranked[i + 1 : i + 1 + width]:
+            yield x, y
 
 
 MAX_MENTIONED = 3  # a message that points at more customers is a forward or a list

@@ -163,3 +163,30 @@ def test_a_home_finds_a_pair_whose_names_block_apart(db: Database) -> None:
         assert (1, 2) in candidate_pairs(s)
         found = suggestions(s)
     assert [(x.customer_a, x.customer_b) for x in found] == [(1, 2)]
+
+
+def test_an_oversized_block_is_read_in_name_order_not_dropped(db: Database) -> None:
+    # Eighty "Jo… Smith"s fill every name block of "Johnathan Smith" and "Jonathan Smith"
+    # past the block limit; the two must still be compared.
+    letters = "abcdefghik"
+    crowd = [f"Jo{letters[i // 10]}{letters[i % 10]}y Smith" for i in range(80)]
+    records = [
+        _order(1, "Johnathan Smith", "", "", ""),
+        _order(2, "Jonathan Smith", "", "", ""),
+        *(_order(i + 3, name, "", "", "") for i, name in enumerate(crowd)),
+    ]
+    import_items(db, lambda: records, label="t", format="t")
+    with db.session() as s:
+        assert (1, 2) in candidate_pairs(s)
+
+
+def test_swapped_address_lines_and_a_missing_given_name_are_compared(db: Database) -> None:
+    # No name key in common (one gives only a mistyped surname) and the address lines
+    # swapped: the house number and a word of the address bring them together.
+    records = [
+        _order(1, "Zakariah Campbell", "19 Loder Place, Eden Park", "Rowville", "3043"),
+        _order(2, "Campbll", "19 Eden Park, Lodr Place", "Rowvile", "3040"),
+    ]
+    import_items(db, lambda: records, label="t", format="t")
+    with db.session() as s:
+        assert (1, 2) in candidate_pairs(s)

@@ -25,7 +25,7 @@ from rapidfuzz.distance import OSA
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from app.addresses import Address, Match, compare, parse_address
+from app.addresses import Address, Match, compare, parse_address, postcodes_agree
 from app.mentions import order_key
 from app.merges import rejected_pairs
 from app.models import (
@@ -310,6 +310,7 @@ _M_SWAPPED = 0.03
 _M_VARIANT = 0.08  # a nickname or a typo in either name
 _M_INITIAL = 0.8  # one side gives an initial: the other's full given name fits it
 _M_TWO_VARIANTS = 0.01
+_TWO_SLIPS = 0.3  # a name mistyped twice, against once
 _ESTABLISHED_SPELLINGS = 0.1
 _M_SPELLED = 0.8  # an address spells the other's name (first and last, or jdoe@)
 _M_FIRST_ONLY = 0.2
@@ -322,6 +323,8 @@ _LR_DIFFERENT_MOBILES = 0.1
 _LR_PHONE_TAIL = 2000.0
 _LR_SHARED_POINT = 30.0
 _LR_POSTCODE_MAX = 50.0  # households share a postcode, and so do neighbours
+_LR_HOUSE = 200.0  # one house number on one street, the town or postcode unclear
+_POSTCODE_SLIP = 0.1  # how often one person's postcode is mistyped, against the same
 _HOUSEHOLD_ODDS = 1.0  # two customers of one home: as likely one person as two
 _LR_NAME_AT_HOME = 20.0  # a matching name at home: a junior with the parent's name is rare
 _MENTION_ODDS = 10.0  # one mentions the other's order, address or number: about 10 to 1
@@ -496,9 +499,15 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
         family_ok = family_names_match(na.family, nb.family) or _slip(
             na.family, nb.family, freq.family
         )
+        # Two slips in a long name ("Tabhta"/"Tabitha") are still not a different name.
+        slips = 0
+        if not given_ok and _two_slips(na.first, nb.first, freq.given):
+            given_ok, slips = True, slips + 1
+        if not family_ok and _two_slips(na.family, nb.family, freq.family):
+            family_ok, slips = True, slips + 1
         if given_ok and family_ok:
             detail = []
-            established = False
+            established = slips > 1
             if na.first != nb.first:
                 kind = "nickname" if nickname_of(na.first, nb.first) else "first names"
                 detail.append(f"{kind} {na.first.title()}/{nb.first.title()}")
@@ -519,6 +528,7 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
             m = _M_TWO_VARIANTS if variants == 2 else _M_VARIANT if variants else _M_INITIAL
             if established:
                 m *= _ESTABLISHED_SPELLINGS
+            m *= _TWO_SLIPS**slips
             reason = "similar names" + (f" ({'; '.join(detail)})" if detail else "")
             if initial and not variants:
                 # "J. Smith": as telling as few customers fit it (Jane and John Smith do).
@@ -538,11 +548,17 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
             # "Jane Gree N" and "Jane Green": a stray space or a lost one.
             return _M_VARIANT / chance, "similar names written apart", False
         if family_ok:
+            # One surname, given names truly different (not a slip, a nickname, an
+            # initial, a missing name or a swap): family members, at one home a household.
             return _LR_FAMILY_CONFLICT, f"same surname {na.family.title()}", True
-        if na.first == nb.first and len(na.first) > 1:
+        if given_ok and len(na.first) > 1:
             # The same given name under two surnames: a new surname, or two people.
-            reason = f"same first name {na.first.title()}, surnames differ"
-            return _M_NEW_SURNAME / freq.p_given(na.first), reason, False
+            if na.first == nb.first:
+                reason = f"same first name {na.first.title()}, surnames differ"
+                return _M_NEW_SURNAME / freq.p_given(na.first), reason, False
+            reason = f"first names {na.first.title()}/{nb.first.title()}, surnames differ"
+            m = _M_NEW_SURNAME * _M_VARIANT * _TWO_SLIPS**slips
+            return m / max(freq.p_given(na.first), freq.p_given(nb.first)), reason, False
         return _LR_CONFLICT, "", True
     if not na.family and not nb.family and na.first and na.first == nb.first:
         return _M_FIRST_ONLY / freq.p_given(na.first), f"same first name {na.first.title()}", False
@@ -568,6 +584,14 @@ def _slip(a: str, b: str, counts: Counter[str]) -> bool:
     if not a or not b or min(len(a), len(b)) < 3 or (a[0] != b[0] and len(a) < 5):
         return False
     return OSA.distance(a, b) <= 1 and min(counts.get(a, 0), counts.get(b, 0)) < 2
+
+
+def _two_slips(a: str, b: str, counts: Counter[str]) -> bool:
+    """True if two spellings of a long name two typing slips apart look like one name
+    mistyped twice: they start alike and one of them is held by at most one customer."""
+    if min(len(a), len(b)) < 5 or a[0] != b[0]:
+        return False
+    return OSA.distance(a, b) <= 2 and min(counts.get(a, 0), counts.get(b, 0)) < 2
 
 
 def _alike(a: str, b: str, counts_a: Counter[str], counts_b: Counter[str]) -> bool:
@@ -646,6 +670,9 @@ def score_pair(
         # One home: as likely one person as two before the names are heard (_HOUSEHOLD_ODDS).
         household = min(_HOUSEHOLD_ODDS / freq.prior_odds, _LR_HOME_MAX)
         reasons.append(f"same address {where}")
+    elif home is Match.HOUSE:
+        household = _LR_HOUSE
+        reasons.append(f"same house number and street {where}")
     elif home is Match.STREET:
         household = _LR_POSTCODE_MAX
         reasons.append(f"same street {where}")
@@ -653,6 +680,12 @@ def score_pair(
         for postcode in sorted(a.postcodes & b.postcodes)[:1]:
             household = min(0.8 / freq.p_postcode(postcode), _LR_POSTCODE_MAX)
             reasons.append(f"same postcode {postcode}")
+        if household == 1.0:
+            near = [(x, y) for x in a.postcodes for y in b.postcodes if postcodes_agree(x, y)]
+            for x, y in sorted(near)[:1]:
+                # A postcode one slip from the other's: a typo, or a neighbouring district.
+                household = min(0.8 * _POSTCODE_SLIP / freq.p_postcode(x), _LR_POSTCODE_MAX)
+                reasons.append(f"postcodes {x}/{y}")
     if home is Match.DIFFERENT:
         odds *= _LR_OTHER_HOME
         against_reasons.append("different addresses")
@@ -689,7 +722,7 @@ def score_pair(
 def _homes(a: _Profile, b: _Profile) -> tuple[Match, str]:
     """How the two customers' addresses compare at best, and the address they share."""
     best, where = Match.UNKNOWN, ""
-    rank = {Match.SAME: 3, Match.STREET: 2, Match.DIFFERENT: 1, Match.UNKNOWN: 0}
+    rank = {Match.SAME: 4, Match.HOUSE: 3, Match.STREET: 2, Match.DIFFERENT: 1, Match.UNKNOWN: 0}
     compared = False
     for x in sorted(a.addresses, key=Address.key):
         for y in sorted(b.addresses, key=Address.key):

@@ -94,6 +94,8 @@ def test_addresses_compare_field_by_field() -> None:
     assert compare(one, home("51 Wilshire Street", "Little River", "2777")) is Match.STREET
     assert compare(one, home("3 Duffy Place", "Shenton Park", "6008")) is Match.DIFFERENT
     assert compare(one, home("", "Little River", "2777")) is Match.UNKNOWN
+    # One house on one street, but another town: a slip or a move, not two homes.
+    assert compare(one, home("14 Wilshire Street", "Alice Springs", "2770")) is Match.HOUSE
 
 
 def test_soundex() -> None:
@@ -133,6 +135,22 @@ def test_namesakes_at_different_homes_count_against(tmp_path: Path) -> None:
 def test_clearly_different_given_names_at_one_home_are_a_household(db: Database) -> None:
     pair = _pair(db, ("Erin Maynard", *HOME), ("Hayley Maynard", *HOME))
     assert pair.score <= 0.35 and "names differ" in pair.against
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Tabitha Mcgirr", "Tabhta Mcgirr"),  # a given name mistyped twice
+        ("Barnaby Siggins", "Barhaby Siggyins"),  # and a surname slip too
+        ("Grace Chitti", "Graec Szocinski"),  # a new surname, the given name mistyped
+    ],
+)
+def test_a_mistyped_given_name_at_one_home_is_not_a_household(
+    db: Database, one: str, other: str
+) -> None:
+    pair = _pair(db, (one, *HOME), (other, *HOME))
+    assert "names differ" not in pair.against
+    assert pair.score >= 0.35
 
 
 @pytest.mark.parametrize(

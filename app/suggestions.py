@@ -681,11 +681,11 @@ def score_pair(
             household = min(0.8 / freq.p_postcode(postcode), _LR_POSTCODE_MAX)
             reasons.append(f"same postcode {postcode}")
         if household == 1.0:
-            near = [(x, y) for x in a.postcodes for y in b.postcodes if postcodes_agree(x, y)]
-            for x, y in sorted(near)[:1]:
+            near = [(p, q) for p in a.postcodes for q in b.postcodes if postcodes_agree(p, q)]
+            for p, q in sorted(near)[:1]:
                 # A postcode one slip from the other's: a typo, or a neighbouring district.
-                household = min(0.8 * _POSTCODE_SLIP / freq.p_postcode(x), _LR_POSTCODE_MAX)
-                reasons.append(f"postcodes {x}/{y}")
+                household = min(0.8 * _POSTCODE_SLIP / freq.p_postcode(p), _LR_POSTCODE_MAX)
+                reasons.append(f"postcodes {p}/{q}")
     if home is Match.DIFFERENT:
         odds *= _LR_OTHER_HOME
         against_reasons.append("different addresses")

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app import language, queries, settings, waiting
 from app.errors import NotFoundError
+from app.identity import customer_events
 from app.models import Customer, Event, EventParticipant, Identity, Order, OrderLine, Waiting
 from app.models import CustomerIdentity as CI
 
@@ -125,10 +126,11 @@ def build(
     ).first()
     if person is None:
         raise NotFoundError(f"no customer {customer_id}")
+    own_events = customer_events([cid]).subquery()
     mine = (
         select(EventParticipant.event_id)
         .join(CI, CI.identity_id == EventParticipant.identity_id)
-        .where(CI.customer_id == cid)
+        .where(CI.customer_id == cid, EventParticipant.event_id.in_(select(own_events.c.event_id)))
     )
     sent_by_them = mine.where(EventParticipant.role.in_(("from", "author")))
 

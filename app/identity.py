@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import phonenumbers
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from app import settings
 from app.merges import merge_customers
@@ -309,6 +309,64 @@ def customers_of(session: Session, identity_id: int) -> list[int]:
     )
 
 
+_ONE_PERSON_ROLES = ("from", "author", "buyer")  # roles one participant fills alone
+
+
+def customer_events(customer_ids: Iterable[int] | None = None) -> Select[int, int]:
+    """(customer id, event id) for every event that is a customer's own.
+
+    An event is a customer's through any of their contact points, except through a
+    shared one (a number several buyers give, a family landline) when the event is
+    plainly someone else's: the name on it is that of another customer of the contact
+    point and not this customer's, or the same participant also gave a contact point of
+    another customer (an order placed with another buyer's own email). An event through
+    a shared contact point that could be anyone's (a chat from the number with no name)
+    stays with all of them. Every "a customer's events" query reads this one rule.
+    """
+    ci, other_ci = aliased(CustomerIdentity), aliased(CustomerIdentity)
+    ep, other_ep = aliased(EventParticipant), aliased(EventParticipant)
+    me, other, own = aliased(Customer), aliased(Customer), aliased(Identity)
+    named_for_another = (
+        select(other_ci.customer_id)
+        .join(other, other.id == other_ci.customer_id)
+        .where(
+            other_ci.identity_id == ci.identity_id,
+            other_ci.customer_id != ci.customer_id,
+            ep.name != "",
+            func.lower(other.display_name) == func.lower(ep.name),
+            func.lower(me.display_name) != func.lower(ep.name),
+        )
+    )
+    given_by_another = (
+        select(other_ep.identity_id)
+        .join(own, own.id == other_ep.identity_id)
+        .join(other_ci, other_ci.identity_id == own.id)
+        .where(
+            other_ep.event_id == ep.event_id,
+            other_ep.role == ep.role,
+            ep.role.in_(_ONE_PERSON_ROLES),
+            own.shared.is_(False),
+            own.is_own.is_(False),
+            other_ci.customer_id != ci.customer_id,
+        )
+    )
+    shared = select(Identity.id).where(Identity.id == ci.identity_id, Identity.shared.is_(True))
+    stmt = (
+        select(ci.customer_id, ep.event_id)
+        .join(ep, ep.identity_id == ci.identity_id)
+        .join(me, me.id == ci.customer_id)
+        .where(
+            or_(
+                ~shared.exists(),
+                and_(~named_for_another.exists(), ~given_by_another.exists()),
+            )
+        )
+    )
+    if customer_ids is not None:
+        stmt = stmt.where(ci.customer_id.in_(list(customer_ids)))
+    return stmt.distinct()
+
+
 def link(session: Session, identity_id: int, customer_id: int) -> None:
     """Put an identity on a customer (no-op if it is there already)."""
     if session.get(CustomerIdentity, (customer_id, identity_id)) is None:
@@ -524,15 +582,14 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
+        theirs = customer_events(chunk).subquery()
         per_event = (
             select(
-                CustomerIdentity.customer_id.label("cid"),
+                theirs.c.customer_id.label("cid"),
                 Event.id.label("eid"),
                 Event.occurred_at,
             )
-            .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
-            .join(Event, Event.id == EventParticipant.event_id)
-            .where(CustomerIdentity.customer_id.in_(chunk))
+            .join(Event, Event.id == theirs.c.event_id)
             .distinct()
             .subquery()
         )

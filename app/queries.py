@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from app.errors import AmbiguousError, NotFoundError, UserFacingError
-from app.identity import normalize_email, normalize_phone, phone_search_digits
+from app.identity import customer_events, normalize_email, normalize_phone, phone_search_digits
 from app.models import Customer, Event, EventParticipant, Identity, Note, Order
 from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
@@ -466,11 +466,10 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
     ):
         idents[owner_id].append(ident)
     channels: dict[int, set[str]] = defaultdict(set)
+    theirs = customer_events(ids).subquery()
     for cid, channel in session.execute(
-        select(CI.customer_id, Event.channel)
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .join(Event, Event.id == EventParticipant.event_id)
-        .where(CI.customer_id.in_(ids))
+        select(theirs.c.customer_id, Event.channel)
+        .join(Event, Event.id == theirs.c.event_id)
         .distinct()
     ):
         channels[cid].add(channel)
@@ -516,9 +515,10 @@ def _average(total: Decimal, count: int) -> Decimal:
 
 def _order_figures(session: Session, ids: Sequence[int]) -> dict[int, OrderFigures]:
     per: dict[int, dict[int, tuple[str, Decimal, str, datetime, str]]] = defaultdict(dict)
+    theirs = customer_events(ids).subquery()
     rows = session.execute(
         select(
-            CI.customer_id,
+            theirs.c.customer_id,
             Order.event_id,
             Order.number,
             Order.currency,
@@ -527,10 +527,8 @@ def _order_figures(session: Session, ids: Sequence[int]) -> dict[int, OrderFigur
             Order.financial_status,
             Event.occurred_at,
         )
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .join(Order, Order.event_id == EventParticipant.event_id)
+        .join(Order, Order.event_id == theirs.c.event_id)
         .join(Event, Event.id == Order.event_id)
-        .where(CI.customer_id.in_(ids))
     ).all()
     for cid, eid, number, currency, total, refunded, status, at in rows:
         net = Decimal(0)
@@ -606,11 +604,8 @@ def resolve_customer(session: Session, ref: str) -> int:
 
 
 def _customer_events(customer_id: int) -> Select[int]:
-    return (
-        select(EventParticipant.event_id)
-        .join(CI, CI.identity_id == EventParticipant.identity_id)
-        .where(CI.customer_id == customer_id)
-    )
+    theirs = customer_events([customer_id]).subquery()
+    return select(theirs.c.event_id)
 
 
 def fts_query(query: str) -> str:

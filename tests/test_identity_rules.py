@@ -518,6 +518,30 @@ def test_a_number_several_names_use_lists_them_on_lookup(db: Database) -> None:
     assert found == {"Ann Bee", "Carl Dunn"}
 
 
+def test_a_number_several_names_use_keeps_each_their_own_orders(db: Database) -> None:
+    # A real number shared by two buyers (one with an email of her own too): each keeps
+    # only their own order, in the figures, the count and the timeline; a chat from the
+    # number with no name could be either, so it stays on both.
+    number = "+44 7700 900777"
+    _load(
+        db,
+        _event(buyer("Ann Bee", phone=number), channel="order"),
+        _event(buyer("Ann Bee", email="ann@example.com", phone=number), channel="order"),
+        _event(buyer("Carl Dunn", phone=number), channel="order"),
+        _event(Participant("author", "", phone=number, platform="whatsapp"), channel="chat"),
+    )
+    names = _customers(db)
+    assert len(names["Ann Bee"]) == 1 and len(names["Carl Dunn"]) == 1
+    with db.session() as s:
+        ann = queries.customer(s, names["Ann Bee"][0])
+        carl = queries.customer(s, names["Carl Dunn"][0])
+        assert (ann.orders.count, carl.orders.count) == (2, 1)
+        assert (ann.event_count, carl.event_count) == (3, 2)
+        for row, count in ((ann, 3), (carl, 2)):
+            events = queries.timeline(s, row.id, limit=50)
+            assert len(events) == count == queries.timeline_count(s, row.id)
+
+
 def test_a_chat_from_a_landline_is_one_customer(db: Database) -> None:
     # A WhatsApp sender known only by a number the tables class as a landline: one
     # customer for all their messages, not one per message.

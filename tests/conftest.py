@@ -26,12 +26,14 @@ pytest_plugins = ["tests.dovecot"]  # the Dovecot IMAP server and keyring fixtur
 # Markers by what a test uses, so ``pytest -m "not gui and not slow"`` is the fast inner loop.
 _GUI_FIXTURES = frozenset({"qapp", "qtbot", "qtmodeltester"})  # pytest-qt: a QApplication
 _GUI_FILES = ("test_gui", "test_ui_")
-_SLOW_FIXTURES = frozenset({"dovecot_server"})  # a real Dovecot IMAP server
+# A real Dovecot IMAP server, or the local OAuth 2.0 authorization server (and its Dovecot).
+_SLOW_FIXTURES = frozenset({"dovecot_server", "oauth_server_session"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``gui`` every test that needs a Qt application (a pytest-qt fixture, or a file
-    named test_gui*/test_ui_*) and ``slow`` every test that starts a Dovecot server."""
+    named test_gui*/test_ui_*) and ``slow`` every test that starts a Dovecot server or the
+    OAuth server; the other slow tests carry ``@pytest.mark.slow`` themselves."""
     for item in items:
         used = frozenset(getattr(item, "fixturenames", ()))
         if used & _GUI_FIXTURES or item.path.name.startswith(_GUI_FILES):

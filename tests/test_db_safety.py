@@ -289,6 +289,7 @@ def test_backup_before_upgrade_holds_rows_still_in_the_wal(tmp_path: Path) -> No
 # --- busy writers ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
 def test_four_concurrent_imports_all_succeed(tmp_path: Path, existing: bool) -> None:
     path = tmp_path / "busy.db"
@@ -328,6 +329,7 @@ ingest.import_file(db, Path(sys.argv[2]), progress=progress)
 """
 
 
+@pytest.mark.slow
 def test_a_killed_import_is_marked_interrupted_and_a_reimport_completes(tmp_path: Path) -> None:
     path = tmp_path / "kill.db"
     mbox = write_mbox(tmp_path / "big.mbox", 3000, "big")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli_e2e import CLI, cli  # noqa: F401
 
 SECRETS = (
@@ -88,6 +90,7 @@ def _database_bytes(cli: CLI) -> bytes:  # noqa: F811
     return b"".join(p.read_bytes() for p in files)
 
 
+@pytest.mark.slow
 def test_forget_erases_every_byte_and_keeps_them_out(cli: CLI, tmp_path: Path) -> None:  # noqa: F811
     mbox, orders = tmp_path / "mail.mbox", tmp_path / "orders_export.csv"
     _mail(mbox)

@@ -238,6 +238,7 @@ def _all_messages() -> list[bytes]:
     return [_raw(name, path) for name, path in CASES]
 
 
+@pytest.mark.slow
 def test_the_whole_corpus_as_one_mbox(tmp_path: Path) -> None:
     messages = _all_messages()
     path = tmp_path / "corpus.mbox"
@@ -263,6 +264,7 @@ def test_the_whole_corpus_as_one_mbox(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_whole_corpus_as_a_maildir(tmp_path: Path) -> None:
     messages = _all_messages()
     cur = tmp_path / "Maildir" / "cur"
@@ -293,6 +295,7 @@ def test_the_whole_corpus_as_a_maildir(tmp_path: Path) -> None:
         assert record.occurred_at == datetime.fromtimestamp(seconds, UTC)
 
 
+@pytest.mark.slow
 def test_the_corpus_imports_into_the_database(db: Database, tmp_path: Path) -> None:
     messages = _all_messages()
     path = tmp_path / "corpus.mbox"

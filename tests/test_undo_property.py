@@ -420,7 +420,8 @@ UndoAllMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-test_merge_split_reject_undo_in_any_order = UndoAllMachine.TestCase
+# 50 random histories of 20 steps: slow.
+test_merge_split_reject_undo_in_any_order = pytest.mark.slow(UndoAllMachine.TestCase)
 
 
 def test_undo_out_of_order_is_refused_naming_the_later_change(tmp_path: Path) -> None:

@@ -573,7 +573,8 @@ class _Writer:
         # A message kept under an alternate key starts its own thread, not the other's.
         thread_key = external_id if record.thread_key == record.external_id else record.thread_key
         if found is not None:
-            if found[1] == digest or record.order is None:
+            # (a negative id: an event queued in this very batch, nothing to update yet)
+            if found[1] == digest or record.order is None or found[0] < 0:
                 self.report.duplicates += 1
                 return
             event = session.get(Event, found[0])

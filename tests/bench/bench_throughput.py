@@ -143,6 +143,14 @@ def _row(name: str, items: float, seconds: float, peak_kib: int | None, unit: st
     return f"| {name} | {items:,.0f} | {seconds:,.2f} s | {rate} | {memory} |"
 
 
+class _Rows(list[str]):
+    """The table's rows, each printed as soon as it is known (a long run shows progress)."""
+
+    def append(self, row: str) -> None:
+        super().append(row)
+        print(row, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
@@ -159,7 +167,9 @@ def main() -> None:
     with open("/proc/loadavg", encoding="ascii") as fh:
         load = " ".join(fh.read().split()[:3])
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load}")
-    rows = ["| run | items | time | rate | peak memory |", "|---|---|---|---|---|"]
+    rows = _Rows()
+    rows.append("| run | items | time | rate | peak memory |")
+    rows.append("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         notmuch = run_notmuch(maildir, work)
@@ -246,7 +256,6 @@ def main() -> None:
                         None,
                     )
                 )
-    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -123,7 +123,10 @@ def test_parser_reads_every_operator() -> None:
         "after:2026-01-31 before:7d order:#10432",
         now=NOW,
     )
-    assert q.terms == (Term(("peon",)), Term(("next", "tuesday"), phrase=True, prefix=False))
+    assert q.terms == (
+        Term(("peon",), star=True),
+        Term(("next", "tuesday"), phrase=True, prefix=False),
+    )
     assert q.excluded == (Term(("cancelled",)),)
     assert q.senders == ("Jane Doe",)
     assert q.channels == ("email", "whatsapp")

@@ -1103,18 +1103,18 @@ def _ranked_page(
     if not ranked:
         return [(eid, "") for eid in found[:limit]]
     words = tuple(t for t in parsed.terms if not t.fragment)
-    # Ranked by bm25 over the words, phrases taken apart: a phrase's own statistics
-    # would make FTS5 find every occurrence of the phrase in the whole index first.
-    loose = tuple(
-        search_syntax.Term((w,), prefix=t.prefix, star=t.star) for t in words for w in t.words
-    )
-    scores = _per_event(
-        session,
-        "bm25(event_fts)",
-        search_syntax.fts_match(loose, whole=whole),
-        found,
-    )
-    found.sort(key=lambda eid: (float(scores.get(eid) or 0), -eid))  # lower is better
+    # Ranked by bm25 over the single words: a phrase's own statistics would make FTS5
+    # find every occurrence of the phrase in the whole index first. Phrases alone are
+    # precise enough: newest first (as found).
+    loose = tuple(t for t in words if not t.phrase)
+    if loose:
+        scores = _per_event(
+            session,
+            "bm25(event_fts)",
+            search_syntax.fts_match(loose, whole=whole),
+            found,
+        )
+        found.sort(key=lambda eid: (float(scores.get(eid) or 0), -eid))  # lower is better
     found = found[:limit]
     match = search_syntax.fts_match(words, parsed.excluded, whole=whole)
     snippets = _per_event(
@@ -1156,7 +1156,8 @@ def search(
     """Events matching ``query`` in the search syntax of ``app.search_syntax`` (best first).
 
     Words rank by relevance (bm25) with the matches marked in the snippet (when
-    more than ``RANK_WINDOW`` events match, the newest-stored of them are ranked).
+    more than ``RANK_WINDOW`` events match, the newest-stored of them are ranked;
+    a search of phrases alone lists the newest-stored first).
     Messages with the whole words come first; when they are fewer than ``limit``,
     messages with words starting with them follow. A query of filters and number
     fragments alone lists the newest first.

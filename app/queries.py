@@ -492,15 +492,36 @@ def customers_by_id(session: Session, ids: Sequence[int]) -> list[CustomerRow]:
     """Full rows for the given customers, in the given order (unknown ids skipped)."""
     if not ids:
         return []
-    customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))}
-    idents: dict[int, list[Identity]] = defaultdict(list)
-    for owner_id, ident in session.execute(
-        select(CI.customer_id, Identity)
+    # Plain rows, not ORM objects: a page of 200 customers stays within a few ms.
+    customers = {
+        c.id: c
+        for c in session.execute(
+            select(
+                Customer.id,
+                Customer.display_name,
+                Customer.event_count,
+                Customer.first_seen,
+                Customer.last_seen,
+                Customer.profile,
+            ).where(Customer.id.in_(ids))
+        )
+    }
+    idents: dict[int, list[Any]] = defaultdict(list)
+    for ident in session.execute(
+        select(
+            CI.customer_id,
+            Identity.id,
+            Identity.kind,
+            Identity.platform,
+            Identity.value,
+            Identity.raw,
+            Identity.first_seen_source,
+        )
         .join(Identity, Identity.id == CI.identity_id)
         .where(CI.customer_id.in_(ids))
         .order_by(Identity.id)
     ):
-        idents[owner_id].append(ident)
+        idents[ident.customer_id].append(ident)
     figures = summary.profiles(session, customers)  # stored, or counted when not yet
     rows: list[CustomerRow] = []
     for cid in ids:
@@ -865,7 +886,7 @@ RANK_WINDOW = 1000
 
 
 def _search_statement(
-    parsed: search_syntax.SearchQuery, where: _SearchSQL, limit: int
+    parsed: search_syntax.SearchQuery, where: _SearchSQL, limit: int, *, whole: bool = False
 ) -> tuple[Any, bool]:
     """The SQL of the candidates of one page, and whether FTS5 ranks them.
 
@@ -876,10 +897,10 @@ def _search_statement(
     conds = list(where.conds)
     params = dict(where.params)
     if words:
-        params["q"] = search_syntax.fts_match(words, parsed.excluded)
+        params["q"] = search_syntax.fts_match(words, parsed.excluded, whole=whole)
         params["lim"] = max(limit, RANK_WINDOW)
         sql = (
-            "SELECT event_fts.rowid, bm25(event_fts) "
+            "SELECT event_fts.rowid, 0 "
             "FROM event_fts JOIN event e ON e.id = event_fts.rowid "
             "WHERE event_fts MATCH :q"
             + "".join(f" AND {c}" for c in conds)
@@ -903,21 +924,55 @@ def _search_statement(
     return stmt.params(**params), ranked
 
 
-def _snippets(session: Session, match: str, ids: Sequence[int]) -> dict[int, str]:
-    """The marked snippets of the given events for an FTS5 MATCH expression."""
+def _per_event(session: Session, expr: str, match: str, ids: Sequence[int]) -> dict[int, Any]:
+    """An FTS5 auxiliary function (snippet, bm25) of the given events for a MATCH."""
     if not ids:
         return {}
     # One pass over the matches between the lowest and highest id ("+rowid IN": not a
     # separate FTS5 look-up per id, each of which would expand a prefix again).
     rows = session.execute(
         text(
-            "SELECT rowid, snippet(event_fts, -1, char(2), char(3), '…', 16) FROM event_fts "
+            f"SELECT rowid, {expr} FROM event_fts "
             "WHERE event_fts MATCH :q AND rowid >= :lo AND rowid <= :hi "
             f"AND +rowid IN ({','.join(str(int(i)) for i in ids)})"
         ),
         {"q": match, "lo": min(ids), "hi": max(ids)},
     )
-    return {int(r[0]): str(r[1] or "") for r in rows}
+    return {int(r[0]): r[1] for r in rows}
+
+
+def _ranked_page(
+    session: Session,
+    parsed: search_syntax.SearchQuery,
+    where: _SearchSQL,
+    limit: int,
+    *,
+    whole: bool,
+) -> list[tuple[int, str]]:
+    """(event id, snippet) of one page, best first (or newest first without words)."""
+    stmt, ranked = _search_statement(parsed, where, limit, whole=whole)
+    found = [int(r[0]) for r in session.execute(stmt)]
+    if not ranked:
+        return [(eid, "") for eid in found[:limit]]
+    words = tuple(t for t in parsed.terms if not t.fragment)
+    # Ranked by bm25 over the single words: a phrase's own statistics would make FTS5
+    # find every occurrence of the phrase in the whole index first. Phrases alone are
+    # precise enough: newest first (as found).
+    loose = tuple(t for t in words if not t.phrase)
+    if loose:
+        scores = _per_event(
+            session,
+            "bm25(event_fts)",
+            search_syntax.fts_match(loose, whole=whole),
+            found,
+        )
+        found.sort(key=lambda eid: (float(scores.get(eid) or 0), -eid))  # lower is better
+    found = found[:limit]
+    match = search_syntax.fts_match(words, parsed.excluded, whole=whole)
+    snippets = _per_event(
+        session, "snippet(event_fts, -1, char(2), char(3), '…', 16)", match, found
+    )
+    return [(eid, str(snippets.get(eid) or "")) for eid in found]
 
 
 def survivors(session: Session, customer_ids: Sequence[int] | set[int]) -> dict[int, int]:
@@ -953,8 +1008,11 @@ def search(
     """Events matching ``query`` in the search syntax of ``app.search_syntax`` (best first).
 
     Words rank by relevance (bm25) with the matches marked in the snippet (when
-    more than ``RANK_WINDOW`` events match, the newest-stored of them are ranked);
-    a query of filters and number fragments alone lists the newest first.
+    more than ``RANK_WINDOW`` events match, the newest-stored of them are ranked;
+    a search of phrases alone lists the newest-stored first).
+    Messages with the whole words come first; when they are fewer than ``limit``,
+    messages with words starting with them follow. A query of filters and number
+    fragments alone lists the newest first.
 
     Raises:
         SearchSyntaxError: the query cannot be read (one line, fit to show).
@@ -965,27 +1023,18 @@ def search(
     where = _search_conditions(session, parsed, customer_id)
     if where is None:
         return []
-    stmt, ranked = _search_statement(parsed, where, limit)
+    words = tuple(t for t in parsed.terms if not t.fragment)
     try:
-        found = [(int(r[0]), float(r[1] or 0)) for r in session.execute(stmt)]
-        if ranked:  # bm25: lower is better; ties newest first
-            found.sort(key=lambda r: (r[1], -r[0]))
-        found = found[:limit]
-        snippets = (
-            _snippets(
-                session,
-                search_syntax.fts_match(
-                    tuple(t for t in parsed.terms if not t.fragment), parsed.excluded
-                ),
-                [eid for eid, _ in found],
-            )
-            if ranked
-            else {}
-        )
+        # Whole words first: a prefix makes FTS5 read every match of every word it
+        # expands to, which at a million messages costs more than the whole page.
+        hits = _ranked_page(session, parsed, where, limit, whole=True)
+        if words and len(hits) < limit and search_syntax.has_prefixes(words):
+            seen = {eid for eid, _ in hits}
+            more = _ranked_page(session, parsed, where, limit, whole=False)
+            hits += [h for h in more if h[0] not in seen][: limit - len(hits)]
     except OperationalError as exc:  # FTS5 refuses the query (it should not: words are quoted)
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "refused"
         raise UserFacingError(f"cannot search for that: {reason}") from None
-    hits = [(eid, snippets.get(eid, "")) for eid, _ in found]
     ids = [h[0] for h in hits]
     events = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(ids)))}
     owners: dict[int, int] = {}
@@ -1010,7 +1059,7 @@ def search(
         if ev is None:
             continue
         hit_customer = alive.get(owners[eid]) if eid in owners else None
-        if not ranked or not snippet:
+        if not snippet:
             snippet = excerpt(ev.body or ev.title, marks)
         out.append(
             SearchHit(

@@ -2,9 +2,11 @@
 
 What people know from mail programs and web search::
 
-    invoice                 words: every one must appear (as a word prefix)
+    invoice                 words: every one must appear (the whole word first; when
+                            fewer than a page of messages has it, also words starting
+                            with it, so a half-typed word still finds something)
     "next tuesday"          a phrase: these words, next to each other
-    deliver*                a prefix (every word already matches as a prefix; ``*`` says so)
+    deliver*                words starting with it, always
     -cancelled              leave out what contains this word
     from:jane               sent by someone whose name, email or phone contains it
     from:"Jane Doe"         (quotes around a value with spaces)
@@ -60,6 +62,7 @@ class Term:
     words: tuple[str, ...]
     phrase: bool = False
     prefix: bool = True
+    star: bool = False  # typed as ``word*``: a prefix even when the whole word is found
 
     @property
     def fragment(self) -> str:
@@ -224,7 +227,12 @@ def parse(text: str, *, now: datetime | None = None) -> SearchQuery:
         words = tuple(w.lower() for w in _words(body))
         if not words:
             continue  # punctuation alone: "*", "^", "NEAR(", "-"
-        term = Term(words=words, phrase=phrase or len(words) > 1, prefix=not phrase)
+        term = Term(
+            words=words,
+            phrase=phrase or len(words) > 1,
+            prefix=not phrase,
+            star=not phrase and body.rstrip().endswith("*"),
+        )
         bucket = excluded if negate else terms
         if term in bucket:
             continue
@@ -255,13 +263,16 @@ _EXAMPLE = {
 }
 
 
-def fts_match(terms: tuple[Term, ...], excluded: tuple[Term, ...] = ()) -> str:
+def fts_match(
+    terms: tuple[Term, ...], excluded: tuple[Term, ...] = (), *, whole: bool = False
+) -> str:
     """An FTS5 MATCH expression for the terms: every word quoted, so nothing is syntax.
 
-    A word is ``"word"*`` (a prefix), a phrase ``"two words"``. Excluded terms
+    A word is ``"word"*`` (a prefix, from ``MIN_PREFIX`` letters; ``"word"`` with
+    ``whole``, unless typed with ``*``), a phrase ``"two words"``. Excluded terms
     become ``NOT`` (only after at least one term: FTS5 has no bare NOT).
     """
-    parts = [_fts_term(t) for t in terms]
+    parts = [_fts_term(t, whole=whole) for t in terms]
     if not parts:
         return ""
     out = " AND ".join(parts)
@@ -270,6 +281,21 @@ def fts_match(terms: tuple[Term, ...], excluded: tuple[Term, ...] = ()) -> str:
     return out
 
 
-def _fts_term(term: Term) -> str:
+# A word shorter than this is a prefix only when typed with "*": "c" would expand to
+# every word starting with c, which at a million messages takes seconds.
+MIN_PREFIX = 3
+
+
+def has_prefixes(terms: tuple[Term, ...]) -> bool:
+    """Whether ``fts_match(terms, whole=True)`` finds less than ``fts_match(terms)``."""
+    return any(_implicit_prefix(t) for t in terms)
+
+
+def _implicit_prefix(term: Term) -> bool:
+    return term.prefix and not term.star and len(term.words[-1]) >= MIN_PREFIX
+
+
+def _fts_term(term: Term, *, whole: bool = False) -> str:
     inner = " ".join(w.replace('"', '""') for w in term.words)
-    return f'"{inner}"*' if term.prefix else f'"{inner}"'
+    star = term.star or (not whole and _implicit_prefix(term))
+    return f'"{inner}"*' if star else f'"{inner}"'

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
@@ -69,8 +69,13 @@ class Profile:
 # --- reading -------------------------------------------------------------------------------
 
 
-def profiles(session: Session, customers: Mapping[int, Customer]) -> dict[int, Profile]:
-    """The figures of these (loaded) customers: stored ones, the others counted now."""
+class _HasProfile(Protocol):
+    profile: Any
+
+
+def profiles(session: Session, customers: Mapping[int, _HasProfile]) -> dict[int, Profile]:
+    """The figures of these customers (rows with their ``profile``): stored ones, the
+    others counted now."""
     found: dict[int, Profile] = {}
     missing: list[int] = []
     for cid, customer in customers.items():

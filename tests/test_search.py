@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from app import queries, settings
 from app.db import Database
@@ -123,7 +124,10 @@ def test_parser_reads_every_operator() -> None:
         "after:2026-01-31 before:7d order:#10432",
         now=NOW,
     )
-    assert q.terms == (Term(("peon",)), Term(("next", "tuesday"), phrase=True, prefix=False))
+    assert q.terms == (
+        Term(("peon",), star=True),
+        Term(("next", "tuesday"), phrase=True, prefix=False),
+    )
     assert q.excluded == (Term(("cancelled",)),)
     assert q.senders == ("Jane Doe",)
     assert q.channels == ("email", "whatsapp")
@@ -392,3 +396,31 @@ def test_highlighted_words_leave_out_fields_and_excluded_words() -> None:
     )
     assert fmt.query_terms('"unclosed peonies') == ("unclosed", "peonies")
     assert fmt.has_query("channel:email") and not fmt.has_query(" * ")
+
+
+def test_upgrade_to_0011_indexes_what_is_stored(shop: Database, tmp_path: Path) -> None:
+    """A database written before revision 0011 finds its customers and figures at once."""
+    from alembic import command
+
+    from app.db import _alembic_config, open_database
+
+    path = Path(str(shop.engine.url.database))
+    with shop.session() as s:
+        before = {r.id: r.as_json() for r in queries.list_customers(s)}
+    with shop.engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+        conn.exec_driver_sql("UPDATE identity SET display_name = display_name")  # no trigger
+    shop.dispose()
+    db = open_database(path)
+    try:
+        with db.session() as s:
+            assert {r.id: r.as_json() for r in queries.list_customers(s)} == before
+            assert [r.name for r in queries.list_customers(s, "0090")] == ["Amir Khan"]
+            assert [r.name for r in queries.list_customers(s, "ja")] == ["Jane Doe"]
+            stored = s.execute(text("SELECT count(*) FROM customer WHERE profile = '{}'"))
+            assert stored.scalar() == 0
+        assert titles(db, "900123 channel:chat") == ["Amir Khan", "Amir Khan"]
+    finally:
+        db.dispose()

@@ -31,18 +31,31 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-# rowid = id * 4 + kind: what a lookup row points at (app.lookup reads the same).
+# rowid = id * 4 + kind: what a lookup row points at (app.queries reads the same).
+# Word prefixes (lookup_words) leave an address's domain out: "c" is not every ".com".
+_LOCAL_PART = (
+    "CASE WHEN instr({r}.value, '@') > 0 THEN substr({r}.value, 1, instr({r}.value, '@') - 1) "
+    "ELSE {r}.value END"
+)
 _SOURCES = (
-    # (table, key column, kind, text of the row as SQL over NEW./OLD. columns, columns)
+    # (table, key column, kind, text for lookup_fts, text for lookup_words, columns)
     (
         "identity",
         "id",
         0,
         "{r}.value || ' ' || {r}.raw || ' ' || {r}.display_name || ' ' || {r}.search_digits",
+        f"{_LOCAL_PART} || ' ' || {{r}}.display_name || ' ' || {{r}}.search_digits",
         "value, raw, display_name, search_digits",
     ),
-    ("customer", "id", 1, "{r}.display_name", "display_name"),
-    ("order_info", "event_id", 2, "{r}.number || ' ' || ltrim({r}.number, '#')", "number"),
+    ("customer", "id", 1, "{r}.display_name", "{r}.display_name", "display_name"),
+    (
+        "order_info",
+        "event_id",
+        2,
+        "{r}.number || ' ' || ltrim({r}.number, '#')",
+        "{r}.number",
+        "number",
+    ),
 )
 _TABLES = ("lookup_fts", "lookup_words")
 
@@ -61,12 +74,12 @@ def upgrade() -> None:
         "CREATE VIRTUAL TABLE lookup_words USING fts5("
         "term, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2')"
     )
-    for table, key, kind, expr, columns in _SOURCES:
-        new_row = f"{expr.format(r='new')}"
+    for table, key, kind, *texts, columns in _SOURCES:
         rowid_new = f"new.{key} * 4 + {kind}"
         rowid_old = f"old.{key} * 4 + {kind}"
         inserts = "".join(
-            f"INSERT INTO {t}(rowid, term) VALUES ({rowid_new}, {new_row});" for t in _TABLES
+            f"INSERT INTO {t}(rowid, term) VALUES ({rowid_new}, {x.format(r='new')});"
+            for t, x in zip(_TABLES, texts, strict=True)
         )
         deletes = "".join(f"DELETE FROM {t} WHERE rowid = {rowid_old};" for t in _TABLES)
         op.execute(f"CREATE TRIGGER lookup_{table}_ai AFTER INSERT ON {table} BEGIN {inserts} END")
@@ -75,10 +88,10 @@ def upgrade() -> None:
             f"BEGIN {deletes}{inserts} END"
         )
         op.execute(f"CREATE TRIGGER lookup_{table}_ad AFTER DELETE ON {table} BEGIN {deletes} END")
-        for t in _TABLES:
+        for t, x in zip(_TABLES, texts, strict=True):
             op.execute(
                 f"INSERT INTO {t}(rowid, term) "
-                f"SELECT {key} * 4 + {kind}, {expr.format(r=table)} FROM {table}"
+                f"SELECT {key} * 4 + {kind}, {x.format(r=table)} FROM {table}"
             )
 
 
@@ -93,7 +106,7 @@ def _store_profiles() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        for table, *_ in _SOURCES:
+        for table, *_rest in _SOURCES:
             for when in ("ai", "au", "ad"):
                 op.execute(f"DROP TRIGGER IF EXISTS lookup_{table}_{when}")
         for t in _TABLES:

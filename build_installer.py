@@ -305,7 +305,7 @@ def spec_text(
     resource = str(version_file) if version_file is not None else None
     # Windows: UTF-8 mode, so the CLI's output piped to a file or another program is UTF-8
     # rather than the ANSI code page (which has no Cyrillic or CJK).
-    options = [("X utf8_mode=1", None, "OPTION")] if system == "windows" else []
+    options = [("X utf8", None, "OPTION")] if system == "windows" else []
     exes = [("threadline", not windowed)]
     if system == "windows":
         exes.append(("threadline-cli", True))  # the same program, with a console, for scripts
@@ -603,6 +603,8 @@ def build_windows(pack: bool) -> list[Path]:
     icons = render_icons(BUILD / "icons")
     folder = build_bundle("windows", icons)
     smoke_test(executable(folder))
+    # The windowed executable has no console to print to: it must still start and exit cleanly.
+    subprocess.run([str(folder / "threadline.exe"), "--version"], check=True)
     if not pack:
         return [folder]
     for exe in ("threadline.exe", "threadline-cli.exe"):

@@ -147,6 +147,7 @@ def test_the_spec_makes_a_windowed_exe_and_a_console_exe_on_windows(tmp_path: Pa
     ]
     assert windows.count(repr(str(icons.ico))) == 2 and windows.count(repr(str(version_file))) == 2
     assert "COLLECT(*exes" in windows  # one folder, the libraries shared
+    assert windows.count("[('X utf8', None, 'OPTION')]") == 2  # piped output is UTF-8
     linux = bi.spec_text("linux", tmp_path / "entry.py", icons)
     assert _spec_exes(linux) == [{"name": "threadline", "console": True}]
     assert "BUNDLE(" not in linux

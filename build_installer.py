@@ -65,6 +65,9 @@ EXCLUDED_MODULES = (
     "mypy",
     "pytest",
     "_pytest",
+    # Pillow draws the icons at build time; the app never imports it (pypdf would, optionally,
+    # for pictures in a PDF, which the app does not read).
+    "PIL",
 )
 PRODUCT = "Threadline"
 PUBLISHER = "Threadline"

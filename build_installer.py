@@ -601,6 +601,16 @@ def sign_windows(path: Path) -> None:
     print(f"signed {path.name}")
 
 
+def nsis_sign_command() -> str | None:
+    """What makensis runs to sign the installer and uninstaller (``sign_windows`` through this
+    script), or None when no certificate is set."""
+    if windows_signing() is None:
+        return None
+    # Quotes only where a path has spaces: cmd.exe mangles a line that starts with one.
+    script = str(Path(__file__).resolve())
+    return subprocess.list2cmdline([sys.executable, script, "--sign-windows"])
+
+
 def build_windows(pack: bool) -> list[Path]:
     """threadline.exe (windowed) + threadline-cli.exe in one folder, and the NSIS installer."""
     icons = render_icons(BUILD / "icons")
@@ -618,10 +628,7 @@ def build_windows(pack: bool) -> list[Path]:
         return [folder]
     release = version()
     out = DIST / f"Threadline-{release}-windows-{_machine()}-setup.exe"
-    sign_command = None
-    if windows_signing() is not None:  # the uninstaller is signed before it is packed
-        sign_command = f'"{sys.executable}" "{Path(__file__).resolve()}" --sign-windows'
-    return [compile_nsis(folder, icons.ico, out, release, makensis, sign_command)]
+    return [compile_nsis(folder, icons.ico, out, release, makensis, nsis_sign_command())]
 
 
 # -- macOS ----------------------------------------------------------------------------------

@@ -213,6 +213,34 @@ def test_the_nsis_script_compiles_into_an_installer(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("makensis") is None, reason="makensis (NSIS) is not installed")
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in signtool is a shell script")
+def test_a_certificate_in_the_environment_signs_installer_and_uninstaller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert bi.nsis_sign_command() is None  # no certificate: nothing is signed
+    calls = tmp_path / "signtool-calls.txt"
+    signtool = tmp_path / "signtool"  # records its arguments, one call per line
+    signtool.write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\n', encoding="utf-8")
+    signtool.chmod(0o755)
+    monkeypatch.setenv("THREADLINE_SIGNTOOL", str(signtool))
+    monkeypatch.setenv("THREADLINE_WINDOWS_CERT_FILE", str(tmp_path / "code signing.pfx"))
+    monkeypatch.setenv("THREADLINE_WINDOWS_CERT_PASSWORD", "pa ss")
+    command = bi.nsis_sign_command()
+    assert command is not None
+    out = tmp_path / "setup.exe"
+    makensis = shutil.which("makensis")
+    assert makensis is not None
+    folder = _bundle_folder(tmp_path)
+    bi.compile_nsis(folder, bi.render_icons(tmp_path / "icons").ico, out, "1.0", makensis, command)
+    lines = calls.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2  # the uninstaller (before it is packed), then the installer
+    for line in lines:
+        assert line.startswith("sign /fd sha256 /td sha256 /tr http")
+        assert f"/f {tmp_path / 'code signing.pfx'} /p pa ss /d Threadline " in line
+    assert lines[-1].endswith(str(out))
+
+
+@pytest.mark.skipif(shutil.which("makensis") is None, reason="makensis (NSIS) is not installed")
 def test_makensis_refuses_a_script_without_its_defines(tmp_path: Path) -> None:
     done = subprocess.run(
         ["makensis", "-V1", str(bi.INSTALLER / "threadline.nsi")],

@@ -11,7 +11,9 @@ first run reads the bundle from disk; later runs find it in the file cache, as a
 start would. Needs Xvfb and xwininfo (Debian: ``xvfb x11-utils``) and Qt's X11 libraries
 (``libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0``).
 
-Sizes: the bundle folder, the packed ``.tar.gz`` and the wheel (built here, offline).
+Sizes: every installer found under ``dist/``, per platform (Linux ``.tar.gz`` and AppImage,
+Windows ``-setup.exe``, macOS ``.dmg``, and the bundle folders), and the wheel (built here,
+offline). A ``dist/`` copied from the installers workflow's artifacts is measured the same way.
 """
 
 from __future__ import annotations
@@ -35,6 +37,30 @@ def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+# What build_installer.py leaves under dist/ on each platform.
+INSTALLERS = (
+    ("Linux", "Threadline-*-linux-*.tar.gz"),
+    ("Linux", "Threadline-*.AppImage"),
+    ("Windows", "Threadline-*-windows-*-setup.exe"),
+    ("macOS", "Threadline-*-macos-*.dmg"),
+)
+
+
+def installer_sizes(dist: Path) -> list[tuple[str, str, int]]:
+    """(platform, name, bytes) of each installer and bundle folder under ``dist``."""
+    found = [
+        (system, path.name, _size(path))
+        for system, pattern in INSTALLERS
+        for path in sorted(dist.glob(pattern))
+    ]
+    if (dist / "Threadline.app").is_dir():
+        found.append(("macOS", "Threadline.app (folder)", _size(dist / "Threadline.app")))
+    if (dist / "threadline").is_dir():
+        system = "Windows" if (dist / "threadline" / "threadline-cli.exe").exists() else "Linux"
+        found.append((system, "threadline/ (bundle folder)", _size(dist / "threadline")))
+    return found
 
 
 def _wheel_size(tmp: Path) -> int:
@@ -124,14 +150,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    if not (BUNDLE / "threadline").exists():
-        raise SystemExit("no bundle: run python build_installer.py first")
+    sizes = installer_sizes(ROOT / "dist")
+    if not sizes:
+        raise SystemExit("nothing under dist/: run python build_installer.py first")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        print(f"bundle folder: {_size(BUNDLE) / 1e6:.1f} MB")
-        for archive in sorted((ROOT / "dist").glob("Threadline-*.tar.gz")):
-            print(f"{archive.name}: {_size(archive) / 1e6:.1f} MB")
+        for system, item, size in sizes:
+            print(f"{system}: {item}: {size / 1e6:.1f} MB")
         print(f"wheel: {_wheel_size(tmp) / 1e3:.0f} kB")
+        if not (BUNDLE / "threadline").is_file() or sys.platform != "linux":
+            print("start to window: measured on the Linux bundle only (none here)")
+            return 0
         times = start_times(args.runs, tmp)
     print("start to window: " + ", ".join(f"{t:.2f} s" for t in times))
     print(f"median of {len(times)}: {statistics.median(times):.2f} s")

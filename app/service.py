@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from app.secrets import KeyringUnavailable
     from app.settings import OWNER_KEYS, SETTINGS, machine_region, machine_zone
     from app.settings import spec as setting_spec
+    from app.store_copy import CopyReport
     from app.suggestions import DEFAULT_MIN_SCORE, Suggestion
     from app.sync import (
         AccountCheck,
@@ -96,6 +97,7 @@ __all__ = [
     "BackupFailed",
     "Brief",
     "Change",
+    "CopyReport",
     "CustomerRow",
     "CustomerView",
     "Database",
@@ -173,6 +175,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "SignInCancelled": ("app.oauth", "SignInCancelled"),
     "OWNER_KEYS": ("app.settings", "OWNER_KEYS"),
     "SETTINGS": ("app.settings", "SETTINGS"),
+    "CopyReport": ("app.store_copy", "CopyReport"),
     "machine_region": ("app.settings", "machine_region"),
     "machine_zone": ("app.settings", "machine_zone"),
     "setting_spec": ("app.settings", "spec"),
@@ -1003,6 +1006,17 @@ class Service:
         return sync.sync_accounts(
             self._db, names, passwords=passwords, progress=progress, should_cancel=should_cancel
         )
+
+    # --- the whole store ---------------------------------------------------------------
+
+    def copy_store(
+        self, target_url: str, *, progress: Callable[[str, int, int], None] | None = None
+    ) -> CopyReport:
+        """Copy every row into the new, empty store at ``target_url`` (a PostgreSQL server
+        or a SQLite file URL) and verify each table's count."""
+        from app.store_copy import copy_store
+
+        return copy_store(self._db, target_url, progress=progress)
 
     # --- backups (of this database's file) -----------------------------------------------
 

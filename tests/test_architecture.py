@@ -99,7 +99,8 @@ def test_schema_comes_only_from_migrations() -> None:
 LAYERS = ("interfaces", "facade", "core", "connectors", "leaf")
 #: Plain values and errors, shared by everyone; they import nothing but each other.
 LEAF = frozenset({"app", "app.records", "app.errors", "app.redact", "app.paths"})
-INTERFACES = frozenset({"ui", "app.cli", "app.cli_accounts", "app.cli_backup", "app.cli_waiting"})
+#: The GUI (``ui``) and the CLI (``app.cli`` and every ``app.cli_*`` command module).
+INTERFACES = frozenset({"ui", "app.cli"})
 FACADE = frozenset({"app.service"})
 #: Core modules an interface may use besides the facade: no database, no session.
 INTERFACE_SUPPORT = frozenset({"app.about", "app.logs", "app.terminal", "app.formatting"})
@@ -111,7 +112,7 @@ def layer_of(module: str) -> str:
     """The layer a module of the project belongs to."""
     if module in LEAF:
         return "leaf"
-    if module in INTERFACES or module.split(".")[0] == "ui":
+    if module in INTERFACES or module.split(".")[0] == "ui" or module.startswith("app.cli_"):
         return "interfaces"
     if module in FACADE:
         return "facade"

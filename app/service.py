@@ -98,6 +98,7 @@ __all__ = [
     "BackupFailed",
     "Brief",
     "Change",
+    "CopyReport",
     "CustomerRow",
     "CustomerView",
     "Database",
@@ -177,6 +178,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "SignInCancelled": ("app.oauth", "SignInCancelled"),
     "OWNER_KEYS": ("app.settings", "OWNER_KEYS"),
     "SETTINGS": ("app.settings", "SETTINGS"),
+    "CopyReport": ("app.store_copy", "CopyReport"),
     "machine_region": ("app.settings", "machine_region"),
     "machine_zone": ("app.settings", "machine_zone"),
     "setting_spec": ("app.settings", "spec"),
@@ -1026,13 +1028,13 @@ class Service:
             self._db, names, passwords=passwords, progress=progress, should_cancel=should_cancel
         )
 
-    # --- backups (of this database's file) -----------------------------------------------
+    # --- the whole store ---------------------------------------------------------------
 
     def copy_store(
-        self, target_url: str, progress: Callable[[str, int, int], None] | None = None
+        self, target_url: str, *, progress: Callable[[str, int, int], None] | None = None
     ) -> CopyReport:
-        """Copy the whole store into the new, empty store at ``target_url`` and verify
-        every table's count (a local file to a team server, or a server to a new file).
+        """Copy every row into the new, empty store at ``target_url`` (a PostgreSQL server
+        or a SQLite file URL) and verify each table's count.
 
         Raises:
             UserFacingError: the target cannot be opened, is this store, holds data, or
@@ -1041,6 +1043,8 @@ class Service:
         from app.store_copy import copy_store
 
         return copy_store(self._db, target_url, progress=progress)
+
+    # --- backups (of this database's file) -----------------------------------------------
 
     def backups(self) -> list[Backup]:
         """The backups of this database file, newest first (none for a server)."""

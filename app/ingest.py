@@ -725,7 +725,7 @@ def _connector_for(db: Database, path: Path, format: str | None) -> Connector:
     except FormatError:
         if path.is_dir() or path.suffix.lower() not in (".csv", ".tsv", ".txt"):
             raise
-        with db.session() as session:
+        with db.read_session() as session:
             known = mappings.remembered_format(session, registry.read_headers(path))
         if known is None:
             raise
@@ -779,7 +779,7 @@ def import_file(
     headers = registry.read_headers(path) if registry.mapping_spec(connector.name) else []
     chosen = column_map
     explicit = bool(format or tz or date_order or column_map)
-    with db.session() as session:
+    with db.read_session() as session:  # reads only: never waits for another import's lock
         if headers and column_map is None:
             column_map = mappings.saved(session, connector.name, headers)
         options = _options(session, tz, date_order, on_bytes, should_cancel, column_map)

@@ -112,6 +112,10 @@ def build_bundle(extra: list[str] | None = None) -> Path:
         "ui",
         "--collect-submodules",
         "alembic",
+        "--hidden-import",
+        "psycopg",  # the team server's driver, loaded by SQLAlchemy by name
+        "--collect-submodules",
+        "psycopg_binary",
         "--collect-data",
         "phonenumbers",
         "--collect-data",

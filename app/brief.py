@@ -16,16 +16,15 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, String, select, type_coerce
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import formatting, language, queries, settings, waiting
+from app import formatting, language, queries, settings, summary, waiting
 from app.errors import NotFoundError
-from app.models import Customer, Event, EventParticipant, Identity, Order, OrderLine, Waiting
+from app.models import Customer, Event, Identity, Order, OrderLine, Waiting
 from app.models import CustomerIdentity as CI
 
 _QUOTE = 90
-RECENT_MESSAGES = 200  # preferred channel and language: from this many latest messages
 
 
 @dataclass(frozen=True)
@@ -149,36 +148,18 @@ def build(
     ).first()
     if person is None:
         raise NotFoundError(f"no customer {customer_id}")
-    mine = (
-        select(EventParticipant.event_id)
-        .join(CI, CI.identity_id == EventParticipant.identity_id)
-        .where(CI.customer_id == cid)
-    )
-    sent_by_them = mine.where(EventParticipant.role.in_(("from", "author")))
-
-    # Preferred channel and language: what they themselves write with.
+    figures = summary.read(session, cid)
+    # Preferred channel and language: what they themselves write with, lately.
     sources: Counter[str] = Counter()
-    langs: Counter[str] = Counter()
-    # Their latest messages say how they write now (and a long history stays fast).
-    for chan, source, lang in session.execute(
-        select(Event.channel, Event.source, Event.language)
-        .where(
-            Event.id.in_(sent_by_them),
-            Event.direction == "inbound",
-            Event.channel.in_(waiting.MESSAGE_CHANNELS),
-        )
-        .order_by(Event.occurred_at.desc())
-        .limit(RECENT_MESSAGES)
-    ):
-        sources[waiting.source_label(chan, source)] += 1
-        if lang:
-            langs[lang] += 1
+    for (chan, source), n in figures.sources.items():
+        sources[waiting.source_label(chan, source)] += n
+    langs = Counter(figures.languages)
     preferred = min(sources.items(), key=lambda kv: (-kv[1], kv[0]))[0] if sources else None
     lang_code = min(langs.items(), key=lambda kv: (-kv[1], kv[0]))[0] if langs else None
 
     who = person.display_name or _fallback_name(session, cid) or f"Customer #{cid}"
     first_seen = person.first_seen
-    count, totals, latest_order = _orders(session, mine)
+    count, totals, latest_order = figures.order_count, figures.totals, figures.last_order_event_id
 
     def line1(style: _Style) -> str:
         parts = [style.name(who)]
@@ -194,27 +175,15 @@ def build(
             parts.append(f"in {language.name(lang_code)}")
         return " · ".join(parts)
 
-    latest = (
-        select(Event.id, Event.channel, Event.source, Event.direction, Event.occurred_at)
-        .where(Event.id.in_(mine), Event.direction != "system")
-        .order_by(Event.occurred_at.desc(), Event.id.desc())
-        .limit(1)
-    )
-    last = None
-    if person.last_seen is not None:  # kept by the write path: read only that instant first
-        at_last = list(
-            session.execute(
-                select(Event.id, Event.channel, Event.source, Event.direction, Event.occurred_at)
-                .where(Event.occurred_at >= person.last_seen, Event.direction != "system")
-                .order_by(Event.occurred_at.desc(), Event.id.desc())
+    last = (
+        session.execute(
+            select(Event.id, Event.channel, Event.source, Event.direction, Event.occurred_at).where(
+                Event.id == figures.last_contact_event_id
             )
-        )
-        theirs = set(
-            session.scalars(mine.where(EventParticipant.event_id.in_([r.id for r in at_last])))
-        )
-        last = next((r for r in at_last if r.id in theirs), None)
-    if last is None:
-        last = session.execute(latest).first()
+        ).first()
+        if figures.last_contact_event_id is not None
+        else None
+    )
     last_contact: dict[str, Any] | None = None
     contact: tuple[datetime, str] | None = None  # when, and "by …" with its full stop
     if last is not None:
@@ -327,35 +296,6 @@ def _fallback_name(session: Session, cid: int) -> str:
     ):
         return str(raw or value)
     return ""
-
-
-def _orders(session: Session, mine: Select[int]) -> tuple[int, dict[str, Decimal], int | None]:
-    """How many orders, what they came to per currency net of refunds (as the profile says),
-    and the latest order's event id."""
-    totals: dict[str, Decimal] = {}
-    count = 0
-    latest: tuple[str, int] | None = None
-    for eid, at, currency, total, refunded, status in session.execute(
-        select(
-            Order.event_id,
-            type_coerce(Event.occurred_at, String),
-            Order.currency,
-            Order.total,
-            Order.refunded,
-            Order.financial_status,
-        )
-        .join(Event, Event.id == Order.event_id)
-        .where(Order.event_id.in_(mine))
-    ):
-        count += 1
-        key = (str(at), eid)
-        if latest is None or key > latest:
-            latest = key
-        net = Decimal(0)
-        if status not in queries.VOID_STATUSES and total is not None:
-            net = total - (refunded if refunded is not None else Decimal(0))
-        totals[currency] = totals.get(currency, Decimal(0)) + net
-    return count, totals, latest[1] if latest else None
 
 
 def _question(session: Session, event_id: int) -> str:

@@ -33,7 +33,7 @@ from app.db import Database, open_database
 from app.errors import UserFacingError
 from app.logs import setup_logging
 from app.notes import add_note
-from app.paths import default_db_path, demo_db_path
+from app.paths import default_db_path, demo_db_path, store_location
 from app.terminal import safe_print as print  # human output: controls made visible
 from app.terminal import write_json
 from connectors import registry
@@ -650,6 +650,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app import cli_backup  # backup, backups, restore: work on the file, even if damaged
 
     cli_backup.register(add)
+    from app import cli_store  # migrate-store: the whole store to a server, or back to a file
+
+    cli_store.register(add)
 
     from app import cli_waiting  # waiting for a reply: waiting, answered, snooze
 
@@ -757,7 +760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    db_path = Path(args.db).expanduser() if args.db else default_db_path()
+    db_path = store_location(args.db) if args.db else default_db_path()
     if args.command == "demo" and not args.db:  # never the user's database
         db_path = demo_db_path()
     setup_logging()
@@ -769,6 +772,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         gui = importlib.import_module("ui.app")
         return int(gui.main(str(db_path)))
     if not getattr(args, "needs_db", True):
+        if not isinstance(db_path, Path):
+            return _fail(args, f"`{args.command}` works on a local database file, not a server")
         try:
             return int(args.func(db_path, args))
         except UserFacingError as exc:

@@ -27,7 +27,7 @@ import phonenumbers
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from app import settings
+from app import settings, summary
 from app.merges import merge_customers
 from app.models import AuditEntry, Customer, CustomerIdentity, Event, EventParticipant, Identity
 from app.names import clearly_different, family_names_match, given_names_match, parse_name
@@ -557,6 +557,7 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
     from app import waiting  # who waits for a reply is kept in step with the same customers
 
     waiting.refresh(session, ids)
+    summary.refresh(session, ids)
 
 
 def _aware(value: object) -> datetime | None:

@@ -486,3 +486,24 @@ class Waiting(Base):
     first_line: Mapped[str] = mapped_column(Text, default="")
     message_count: Mapped[int] = mapped_column(Integer, default=1)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CustomerSummary(Base):
+    """What the brief says of a customer, kept by the write path (see app.summary).
+
+    ``totals`` is a JSON object of currency to exact decimal text; ``sources`` a JSON
+    list of [channel, source, count] and ``languages`` a JSON object of language code to
+    count, both over the customer's latest messages.
+    """
+
+    __tablename__ = "customer_summary"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
+    )
+    order_count: Mapped[int] = mapped_column(Integer, default=0)
+    totals: Mapped[str] = mapped_column(Text, default="{}")
+    last_order_event_id: Mapped[int | None] = mapped_column(Integer)
+    last_contact_event_id: Mapped[int | None] = mapped_column(Integer)
+    sources: Mapped[str] = mapped_column(Text, default="[]")
+    languages: Mapped[str] = mapped_column(Text, default="{}")

@@ -140,11 +140,22 @@ def log_dir() -> Path:
     return private_dir(path)
 
 
-def default_db_path() -> Path:
-    """The database used when neither ``--db`` nor ``THREADLINE_DB`` names one."""
+def store_location(text: str) -> Path | str:
+    """What ``--db`` or ``THREADLINE_DB`` names: a server URL as it is, else a file path.
+
+    A URL (``postgresql+psycopg://user@host/db``, ``sqlite:///PATH``) is never taken for a
+    file name: that would quietly make a SQLite file named after the URL.
+    """
+    if "://" in text:
+        return text
+    return Path(text).expanduser()
+
+
+def default_db_path() -> Path | str:
+    """The database used when ``--db`` names none: ``THREADLINE_DB``, else the data folder's."""
     env = os.environ.get("THREADLINE_DB")
     if env:
-        return Path(env).expanduser()
+        return store_location(env)
     return data_dir() / "threadline.db"
 
 

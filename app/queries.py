@@ -24,9 +24,7 @@ from app.identity import normalize_email, normalize_phone, phone_search_digits
 from app.models import Customer, Event, EventParticipant, Identity, Note, Order
 from app.models import CustomerIdentity as CI
 from app.settings import get as get_setting
-
-_VOID_STATUSES = ("voided", "expired", "failed")
-VOID_STATUSES = _VOID_STATUSES  # orders that count as nothing spent
+from app.summary import VOID_STATUSES
 
 # Bounds on what a query may ask: longer text is cut and further words dropped here (the
 # GUI filters as one types); the CLI refuses such a query in one line (``check_query``).
@@ -534,7 +532,7 @@ def _order_figures(session: Session, ids: Sequence[int]) -> dict[int, OrderFigur
     ).all()
     for cid, eid, number, currency, total, refunded, status, at in rows:
         net = Decimal(0)
-        if status not in _VOID_STATUSES and total is not None:
+        if status not in VOID_STATUSES and total is not None:
             net = Decimal(total) - (Decimal(refunded) if refunded is not None else Decimal(0))
         per[cid][eid] = (number, net, currency, at, status)
     out: dict[int, OrderFigures] = {}

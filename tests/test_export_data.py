@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "resources" / "export" / "customer-export.schema.json"
 TABLES = (
     "customer.csv identities.csv events.csv orders.csv order_lines.csv notes.csv changes.csv "
-    "customer.json"
+    "reply_marks.csv customer.json"
 ).split()
 
 
@@ -61,6 +61,30 @@ def test_json_export_holds_everything_and_matches_its_schema(
     assert all(e["imported_from"] for e in data["events"])
     (note,) = data["notes"]
     assert note["body"] == formula and note["author"] == "Sam"
+    # What the waiting list keeps about them travels too: languages and marks.
+    assert {e["language"] for e in data["events"] if e["channel"] == "chat"} & {"en"}
+    assert data["reply_marks"] == []
+
+
+def test_export_carries_reply_marks_and_their_undo(cli: CLI, tmp_path: Path) -> None:  # noqa: F811
+    jane = _jane(cli)
+    assert cli.run("answered", str(jane["id"])).returncode == 0
+    assert cli.run("answered", str(jane["id"]), "--undo").returncode == 0
+    assert cli.run("snooze", str(jane["id"]), "--until", "2099-01-01").returncode == 0
+    out = tmp_path / "jane.json"
+    assert cli.run("export", str(jane["id"]), "--json", str(out)).returncode == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    jsonschema.validate(data, json.loads(SCHEMA.read_text(encoding="utf-8")))
+    marks = [(m["kind"], m["undone_at"] is not None) for m in data["reply_marks"]]
+    assert marks == [("answered", True), ("snooze", False)]
+    assert data["reply_marks"][1]["until"].startswith("2099-01-01")
+    archive = tmp_path / "jane.zip"
+    assert cli.run("export", str(jane["id"]), "--zip", str(archive)).returncode == 0
+    with zipfile.ZipFile(archive) as z:
+        rows = list(csv.DictReader(io.StringIO(z.read("reply_marks.csv").decode("utf-8-sig"))))
+        events = list(csv.DictReader(io.StringIO(z.read("events.csv").decode("utf-8-sig"))))
+    assert [r["kind"] for r in rows] == ["answered", "snooze"]
+    assert any(e["language"] == "en" for e in events)
 
 
 def test_zip_export_is_spreadsheet_safe_and_lists_merges(cli: CLI, tmp_path: Path) -> None:  # noqa: F811

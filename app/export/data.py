@@ -41,6 +41,7 @@ from app.models import (
     EventParticipant,
     Identity,
     ImportRun,
+    ReplyMark,
 )
 
 FORMAT = "threadline-customer-export"
@@ -109,14 +110,14 @@ def _events(session: Session, customer_id: int, own: set[int]) -> Iterator[dict[
             if ident in own:
                 person["identity"] = ident
             people.setdefault(eid, []).append(person)
-        origin: dict[int, str | None] = {
-            eid: path
-            for eid, path in session.execute(
-                select(Event.id, ImportRun.path)
-                .join(ImportRun, ImportRun.id == Event.import_run_id, isouter=True)
-                .where(Event.id.in_(ids))
-            )
-        }
+        origin: dict[int, str | None] = {}
+        languages: dict[int, str | None] = {}
+        for eid, path, lang in session.execute(
+            select(Event.id, ImportRun.path, Event.language)
+            .join(ImportRun, ImportRun.id == Event.import_run_id, isouter=True)
+            .where(Event.id.in_(ids))
+        ):
+            origin[eid], languages[eid] = path, lang
         for row in page:
             item: dict[str, Any] = {
                 "id": row.id,
@@ -131,6 +132,7 @@ def _events(session: Session, customer_id: int, own: set[int]) -> Iterator[dict[
                 "thread": row.thread_key,
                 "participants": people.get(row.id, []),
                 "details": row.details,
+                "language": languages.get(row.id),
             }
             if row.order is not None:
                 item["order"] = row.order.as_json()
@@ -206,6 +208,20 @@ def customer_data(
             for n in notes
         ],
         "changes": _changes(session, set(merged), own),
+        "reply_marks": [
+            {
+                "kind": m.kind,
+                "upto": _iso(m.upto),
+                "until": _iso(m.until),
+                "created_at": _iso(m.created_at),
+                "undone_at": _iso(m.undone_at),
+            }
+            for m in session.scalars(
+                select(ReplyMark)
+                .where(ReplyMark.customer_id.in_(merged))
+                .order_by(ReplyMark.created_at, ReplyMark.id)
+            )
+        ],
     }
 
 
@@ -213,7 +229,8 @@ def customer_data(
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _EVENT_COLUMNS = (
-    "id occurred_at channel direction source title text participants imported_from location"
+    "id occurred_at channel direction source language title text participants imported_from "
+    "location"
 ).split()
 _ORDER_COLUMNS = (
     "event_id occurred_at number platform currency total subtotal shipping tax discount "
@@ -264,6 +281,9 @@ def _tables(data: dict[str, Any]) -> dict[str, bytes]:
         ),
         "notes.csv": _csv(data["notes"], ["created_at", "updated_at", "author", "pinned", "body"]),
         "changes.csv": _csv(data["changes"], ["at", "action", "description", "undone"]),
+        "reply_marks.csv": _csv(
+            data["reply_marks"], ["created_at", "kind", "upto", "until", "undone_at"]
+        ),
     }
 
 

@@ -7,9 +7,10 @@ Run on demand (not part of the default suite):
 It writes a seeded database straight through SQL (customers with an email each, and
 a few mails and WhatsApp lines apiece, some automated; ``--answered`` of them end with the
 shop's reply, 0.9 by default, 0 for the worst case where most customers wait), fills
-the ``waiting`` table with ``app.waiting.rebuild`` (customer 1 has ``--heavy`` events),
-then times: the full list (wall-clock and working hours), a filtered list, the
-incremental refresh of one import batch's customers, and the brief of a customer.
+the ``waiting`` table with ``app.waiting.rebuild`` and the brief's figures with
+``app.summary.rebuild`` (customer 1 has ``--heavy`` events), then times: the full list
+(wall-clock and working hours), a filtered list, the incremental refresh of one import
+batch's customers (both tables), and the brief of a customer.
 Targets: list ≤ 200 ms, brief ≤ 20 ms.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from app import brief, settings, waiting
+from app import brief, settings, summary, waiting
 from app.db import open_database
 from app.models import Customer, CustomerIdentity, Event, EventParticipant, Identity
 
@@ -110,7 +111,13 @@ def build(path: Path, customers: int, seed: int, answered: float, heavy: int) ->
         t = time.perf_counter()
         waiting.rebuild(session)
         took = time.perf_counter() - t
-        print(f"built {customers:,} customers, {eid:,} events; full rebuild {took:.1f} s")
+        t = time.perf_counter()
+        summary.rebuild(session)
+        brief_took = time.perf_counter() - t
+        print(
+            f"built {customers:,} customers, {eid:,} events; full rebuild {took:.1f} s "
+            f"(waiting), {brief_took:.1f} s (the brief's figures)"
+        )
     db.dispose()
 
 
@@ -157,6 +164,10 @@ def main() -> None:
             batch = random.Random(1).sample(range(1, args.customers + 1), 500)
             ms = best(lambda: waiting.refresh(session, batch), runs=3)
             print(f"incremental refresh of 500 customers (one import batch): {ms:.0f} ms")
+            ms = best(lambda: summary.refresh(session, batch), runs=3)
+            print(f"the brief's figures for the same 500 customers: {ms:.0f} ms")
+            ms = best(lambda: summary.refresh(session, [1]), runs=3)
+            print(f"the brief's figures for customer 1 ({args.heavy:,} events): {ms:.0f} ms")
             ids = random.Random(2).sample(range(1, args.customers + 1), 50)
             brief.build(session, ids[0], now=now)
             per = []

@@ -1,0 +1,301 @@
+"""Benchmark: the app on a big shop history (up to a million events) in the real formats.
+
+Run on demand (not part of the default suite; a million events take a long while to
+generate and import on a 2-core machine, so the corpus and database are kept in --work):
+
+    python -m tests.bench.bench_million [--events 1000000] [--work ~/.cache/threadline-bench]
+
+Steps, each printed as it finishes and then as one table:
+
+1. ``tests.bench.corpus`` writes the shop's mail (Maildir), WhatsApp and Messenger exports and
+   Shopify and WooCommerce order files (one customer per ~50 events, one big account with
+   10,000 events), once per (events, seed).
+2. The installed ``threadline`` command imports the whole folder into a fresh database, as a
+   user would (events per second, peak memory of the import process).
+3. In-process, on that database: database size per 100k events; lookup-as-you-type p50/p95
+   over prefixes of names, emails, phone fragments and order numbers; full-text first page
+   p50/p95 for a common word, a rare word and a phrase; the big account's profile and first
+   timeline page; its PDF export.
+4. The GUI (offscreen Qt, the real widgets): opening the big account to its first painted
+   page, and scrolling its whole timeline, with the longest stall of the event loop measured
+   by a 5 ms heartbeat timer.
+5. Whole process, median of 5: ``threadline search``, ``show`` and ``customers QUERY``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.bench import corpus
+
+Figures = list[tuple[str, str]]
+
+
+def _threadline() -> str:
+    found = shutil.which("threadline", path=str(Path(sys.executable).parent)) or shutil.which(
+        "threadline"
+    )
+    if not found:
+        raise SystemExit("install the project first (pip install -e .): no `threadline` command")
+    return found
+
+
+def _ms(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered) * 1000, p95 * 1000
+
+
+def _time(fn: Callable[[], object], runs: int = 1) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def build(work: Path, events: int, seed: int, figures: Figures) -> Path:
+    """The corpus and the imported database for (events, seed), made once and kept."""
+    tag = f"{events}-{seed}"
+    folder, db = work / f"corpus-{tag}", work / f"threadline-{tag}.db"
+    if not folder.with_suffix(".json").exists():
+        t = time.perf_counter()
+        counts = corpus.generate(folder, events, seed)
+        print(f"corpus written in {time.perf_counter() - t:.0f} s: {counts}", flush=True)
+    if db.exists():
+        return db
+    exe = _threadline()
+    partial = db.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    for key, value in (
+        ("owner_emails", corpus.SHOP_EMAIL),
+        ("owner_names", corpus.SHOP_NAME),
+        ("region", "GB"),
+        ("currency", "GBP"),
+        ("timezone", "Europe/London"),
+    ):
+        subprocess.run([exe, "--db", str(partial), "config", key, value], check=True)
+    t = time.perf_counter()
+    done = subprocess.run(
+        [exe, "--db", str(partial), "import", str(folder), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    took = time.perf_counter() - t
+    if done.returncode != 0:
+        failed = [
+            f"{r['path']}: {r.get('error') or r['problems'][:3]}"
+            for r in json.loads(done.stdout or '{"files": []}')["files"]
+            if r["status"] != "done" or r["problems"]
+        ]
+        raise SystemExit(f"import failed ({done.returncode}): {failed[:10]} {done.stderr[-500:]}")
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    stored = _count(partial)
+    figures.append(("import, whole folder (events/s)", f"{stored / took:,.0f} ({took:,.0f} s)"))
+    figures.append(("import, peak memory", f"{peak_mb:,.0f} MB"))
+    partial.rename(db)
+    return db
+
+
+def _count(path: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as con:
+        return int(con.execute("select count(*) from event").fetchone()[0])
+
+
+def in_process(db_path: Path, figures: Figures, tmp: Path) -> int:
+    from sqlalchemy import select
+
+    from app import queries
+    from app.db import open_database
+    from app.models import Customer, Identity, Order
+
+    events = _count(db_path)
+    size = db_path.stat().st_size
+    figures.append(("events stored", f"{events:,}"))
+    figures.append(("database size per 100k events", f"{size / events * 100_000 / 1e6:,.0f} MB"))
+    db = open_database(db_path)
+    rng = random.Random(5)
+    with db.session() as s:
+        names = list(s.scalars(select(Customer.display_name).limit(2000)))
+        emails = list(s.scalars(select(Identity.value).where(Identity.kind == "email").limit(2000)))
+        phones = list(s.scalars(select(Identity.value).where(Identity.kind == "phone").limit(2000)))
+        numbers = list(s.scalars(select(Order.number).limit(2000)))
+        probes: list[str] = []
+        for pool, cut in ((names, (1, 3, 5)), (emails, (2, 6)), (numbers, (3, 5))):
+            for value in rng.sample(pool, min(30, len(pool))):
+                probes += [value[:n] for n in cut if len(value) > n]
+        for value in rng.sample(phones, min(30, len(phones))):
+            digits = value.lstrip("+")
+            probes += [digits[-6:], "0" + digits[2:8]]
+        took = [t for q in probes for t in _time(lambda q=q: queries.list_customers(s, q))]
+        p50, p95 = _ms(took)
+        figures.append(
+            (f"lookup as you type, {len(probes)} prefixes p50 / p95", f"{p50:.0f} / {p95:.0f} ms")
+        )
+        for label, words in (
+            ("common word", ["flowers", "delivery", "order"]),
+            ("rare word", ["peonies", "sunflowers", "ribbon"]),
+            ("phrase", ['"white peonies"', '"delivery address"', '"happy birthday"']),
+        ):
+            took = [t for w in words for t in _time(lambda w=w: queries.search(s, w), runs=5)]
+            p50, p95 = _ms(took)
+            figures.append(
+                (f"full-text first page, {label} p50 / p95", f"{p50:.0f} / {p95:.0f} ms")
+            )
+        big = max(
+            s.scalars(select(Customer).where(Customer.merged_into_id.is_(None))),
+            key=lambda c: c.event_count,
+        )
+        big_id, big_count = big.id, big.event_count
+        took = _time(
+            lambda: (queries.customer(s, big_id), queries.timeline(s, big_id, limit=200)), runs=5
+        )
+        figures.append(
+            (f"big account ({big_count:,} events): profile + first page", f"{_ms(took)[0]:.0f} ms")
+        )
+    db.dispose()
+    exe = _threadline()
+    pdf = tmp / "big.pdf"
+    took = _time(
+        lambda: subprocess.run(
+            [exe, "--db", str(db_path), "export", str(big_id), "--pdf", str(pdf)],
+            check=True,
+            capture_output=True,
+        )
+    )
+    figures.append((f"PDF export of the big account ({big_count:,} events)", f"{took[0]:.1f} s"))
+    return big_id
+
+
+def gui(db_path: Path, big_id: int, figures: Figures) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.db import open_database
+    from ui import workers
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    t = time.perf_counter()
+    db = open_database(db_path)
+    window = MainWindow(db)
+    window.show()
+    window.grab()
+    figures.append(("main window built and painted", f"{(time.perf_counter() - t) * 1000:.0f} ms"))
+
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.elapsed()]
+
+    def beat() -> None:
+        now = clock.elapsed()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    heart = QTimer()
+    heart.setInterval(5)
+    heart.timeout.connect(beat)
+    heart.start()
+
+    def wait(cond: Callable[[], bool], limit: float = 120) -> None:
+        end = time.perf_counter() + limit
+        while not cond():
+            app.processEvents()
+            if time.perf_counter() > end:
+                raise SystemExit("the window did not get there in time")
+
+    model = window.timeline_model
+    t = time.perf_counter()
+    window.open_customer(big_id)
+    wait(lambda: model.customer_id == big_id and model.rowCount() > 0)
+    window.grab()
+    figures.append(
+        ("GUI: open the big account to first paint", f"{(time.perf_counter() - t) * 1000:.0f} ms")
+    )
+
+    view = window.timeline.view
+    gaps.clear()
+    last[0] = clock.elapsed()
+    t = time.perf_counter()
+    rows = model.rowCount()
+    while True:
+        view.scrollToBottom()
+        deadline = time.perf_counter() + 30
+        while model.rowCount() == rows and time.perf_counter() < deadline:
+            app.processEvents()
+            if workers.manager().active == 0 and not model.canFetchMore(model.index(0, 0).parent()):
+                break
+        if model.rowCount() == rows:
+            break
+        rows = model.rowCount()
+    took = time.perf_counter() - t
+    heart.stop()
+    figures.append(
+        (
+            f"GUI: scroll the whole timeline ({rows:,} rows)",
+            f"{took:.1f} s, longest stall {max(gaps, default=0):.0f} ms",
+        )
+    )
+    window.close()
+    db.dispose()
+
+
+def whole_process(db_path: Path, big_id: int, figures: Figures) -> None:
+    exe = _threadline()
+    for label, args in (
+        ("threadline search flowers --json", ["search", "flowers", "--json"]),
+        (f"threadline show {big_id} --json", ["show", str(big_id), "--json"]),
+        ("threadline customers jan --json", ["customers", "jan", "--json"]),
+        ("threadline --version", ["--version"]),
+    ):
+        base = [exe] if label.endswith("--version") else [exe, "--db", str(db_path)]
+        took = _time(
+            lambda a=args, b=base: subprocess.run(b + a, check=True, capture_output=True), runs=5
+        )
+        figures.append((f"whole process: {label}, median of 5", f"{_ms(took)[0]:.0f} ms"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--work", type=Path, default=Path.home() / ".cache" / "threadline-bench")
+    ap.add_argument("--skip-gui", action="store_true")
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    figures: Figures = []
+    db = build(args.work, args.events, args.seed, figures)
+    with tempfile.TemporaryDirectory() as tmp:
+        big = in_process(db, figures, Path(tmp))
+        if not args.skip_gui:
+            gui(db, big, figures)
+        whole_process(db, big, figures)
+    width = max(len(k) for k, _ in figures)
+    print(f"\n{args.events:,} events requested (seed {args.seed}), {os.cpu_count()} cores")
+    for key, value in figures:
+        print(f"{key:<{width}}  {value}")
+    (args.work / f"figures-{args.events}-{args.seed}.json").write_text(
+        json.dumps(figures, indent=1), encoding="utf-8"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -139,8 +139,9 @@ def money(amount: Decimal | None, currency: str, locale: str | None = None) -> s
     if amount is None:
         return ""
     code = currency.strip().upper()
-    if len(code) != 3 or not code.isalpha():  # no currency to speak of: the number alone
-        return f"{amount:,f}".rstrip()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():  # not an ISO code: as given
+        sign = "-" if amount < 0 else ""
+        return f"{sign}{code} {abs(amount):,f}".strip()
     loc = locale or user_locale()
     cache = _cache()
     key = f"{loc} {code}"

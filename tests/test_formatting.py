@@ -65,6 +65,7 @@ def test_money_edges() -> None:
     assert fmt.money(None, "GBP", "en_GB") == ""
     assert fmt.money(Decimal("9.5"), "gbp", "en_GB") == "£9.50"  # codes in any case
     assert fmt.money(Decimal("9.5"), "", "en_GB") == "9.5"  # no currency: the number alone
+    assert fmt.money(Decimal("-1.00"), "<b>x</b>", "en_GB") == "-<B>X</B> 1.00"  # as given
     assert fmt.money(Decimal("9.5"), "GBP", "xx_NOWHERE") == "£9.50"  # unknown locale: English
     totals = {"GBP": Decimal("171.51"), "EUR": Decimal("20")}
     assert fmt.money_totals(totals, "en_GB") == "€20.00 + £171.51"

@@ -424,3 +424,14 @@ def test_upgrade_to_0012_indexes_what_is_stored(shop: Database, tmp_path: Path) 
         assert titles(db, "900123 channel:chat") == ["Amir Khan", "Amir Khan"]
     finally:
         db.dispose()
+
+
+def test_a_left_out_word_alone_is_searched(shop: Database) -> None:
+    # "-word" with nothing to leave it out from searches the word (the CLI always did)
+    assert titles(shop, "-lovely") == titles(shop, "lovely") == ["Thanks"]
+    assert titles(shop, "--lovely") == ["Thanks"]
+    assert set(titles(shop, "channel:email -lovely")) == {
+        "Wedding flowers",
+        "Tuesday delivery",
+        "Re: Tuesday delivery",
+    }

@@ -7,7 +7,7 @@ What people know from mail programs and web search::
                             with it, so a half-typed word still finds something)
     "next tuesday"          a phrase: these words, next to each other
     deliver*                words starting with it, always
-    -cancelled              leave out what contains this word
+    -cancelled              leave out what contains this word (alone: the word itself)
     from:jane               sent by someone whose name, email or phone contains it
     from:"Jane Doe"         (quotes around a value with spaces)
     channel:email           email, chat or order; or a source: whatsapp, shopify, …
@@ -242,6 +242,10 @@ def parse(text: str, *, now: datetime | None = None) -> SearchQuery:
         if size > MAX_CHARS + 1 or len(terms) + len(excluded) >= MAX_TERMS:
             break
         bucket.append(term)
+    if excluded and not terms and not (senders or channels or orders or after or before):
+        # Nothing to leave out from: "-periwinkle" alone is a search for the word, as a
+        # query starting with "-" always was (``threadline search -periwinkle``).
+        terms, excluded = excluded, []
     return SearchQuery(
         terms=tuple(terms),
         excluded=tuple(excluded),

@@ -398,8 +398,8 @@ def test_highlighted_words_leave_out_fields_and_excluded_words() -> None:
     assert fmt.has_query("channel:email") and not fmt.has_query(" * ")
 
 
-def test_upgrade_to_0011_indexes_what_is_stored(shop: Database, tmp_path: Path) -> None:
-    """A database written before revision 0011 finds its customers and figures at once."""
+def test_upgrade_to_0012_indexes_what_is_stored(shop: Database, tmp_path: Path) -> None:
+    """A database written before revision 0012 finds its customers and figures at once."""
     from alembic import command
 
     from app.db import _alembic_config, open_database
@@ -410,7 +410,7 @@ def test_upgrade_to_0011_indexes_what_is_stored(shop: Database, tmp_path: Path) 
     with shop.engine.begin() as conn:
         cfg = _alembic_config()
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0010")
+        command.downgrade(cfg, "0011")
         conn.exec_driver_sql("UPDATE identity SET display_name = display_name")  # no trigger
     shop.dispose()
     db = open_database(path)
@@ -424,3 +424,14 @@ def test_upgrade_to_0011_indexes_what_is_stored(shop: Database, tmp_path: Path) 
         assert titles(db, "900123 channel:chat") == ["Amir Khan", "Amir Khan"]
     finally:
         db.dispose()
+
+
+def test_a_left_out_word_alone_is_searched(shop: Database) -> None:
+    # "-word" with nothing to leave it out from searches the word (the CLI always did)
+    assert titles(shop, "-lovely") == titles(shop, "lovely") == ["Thanks"]
+    assert titles(shop, "--lovely") == ["Thanks"]
+    assert set(titles(shop, "channel:email -lovely")) == {
+        "Wedding flowers",
+        "Tuesday delivery",
+        "Re: Tuesday delivery",
+    }

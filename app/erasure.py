@@ -395,7 +395,7 @@ def _compact(db: Database) -> None:
     if not db.url.startswith("sqlite"):
         return
     with db.engine.connect() as conn:
-        # the full-text index and the lookup-as-you-type ones (migration 0012)
+        # the full-text index and the lookup-as-you-type ones (migration 0011)
         for table in ("event_fts", "lookup_fts", "lookup_words"):
             conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES('optimize')")
         conn.commit()

@@ -363,7 +363,7 @@ def _digit_runs(session: Session, q: str) -> list[str]:
     return []
 
 
-# Kinds of lookup rows (rowid = id * 4 + kind), kept by the triggers of migration 0012.
+# Kinds of lookup rows (rowid = id * 4 + kind), kept by the triggers of migration 0011.
 LOOKUP_IDENTITY, LOOKUP_CUSTOMER, LOOKUP_ORDER = 0, 1, 2
 
 

@@ -1,7 +1,7 @@
 """Lookup as one types (names, emails, phone digits, order numbers) and stored profiles.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-05
 
 Two SQLite FTS5 tables hold one short text per contact point, customer name and
@@ -26,8 +26,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.orm import Session
 
-revision = "0012"
-down_revision = "0011"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

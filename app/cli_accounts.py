@@ -79,9 +79,9 @@ def _read_password(info: AccountInfo, from_stdin: bool) -> str | None:
 
 
 def _password_state(info: AccountInfo) -> str:
-    if Service.keyring_problem() is not None:
+    if service.Service.keyring_problem() is not None:
         return "asked at each sync (no usable keyring)"
-    return "in the keyring" if Service.has_password(info) else "not stored"
+    return "in the keyring" if service.Service.has_password(info) else "not stored"
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -232,9 +232,9 @@ def cmd_account_list(svc: Service, args: argparse.Namespace) -> int:
                 {
                     **a.as_json(),
                     "password_stored": (
-                        not a.uses_oauth and reason is None and Service.has_password(a)
+                        not a.uses_oauth and reason is None and service.Service.has_password(a)
                     ),
-                    "signed_in": a.uses_oauth and Service.is_signed_in(a),
+                    "signed_in": a.uses_oauth and service.Service.is_signed_in(a),
                     "keyring": reason,
                 }
                 for a in found
@@ -250,7 +250,7 @@ def cmd_account_list(svc: Service, args: argparse.Namespace) -> int:
         if a.uses_oauth:
             how = (
                 f"signed in at {a.oauth_provider}"
-                if Service.is_signed_in(a)
+                if service.Service.is_signed_in(a)
                 else (f"not signed in (threadline account signin {a.name})")
             )
         else:

@@ -8,14 +8,13 @@ for a reply (``app.waiting``) and the brief's figures (``app.summary``) for the 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import summary, waiting
 from app.customer_events import customer_events
-from app.models import Customer, Event
+from app.models import Customer, Event, aware_utc
 
 
 def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> None:
@@ -51,18 +50,9 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
                 continue
             row = found.get(cid)
             customer.event_count = int(row[1]) if row else 0
-            customer.first_seen = _aware(row[2]) if row else None
-            customer.last_seen = _aware(row[3]) if row else None
+            customer.first_seen = aware_utc(row[2]) if row else None
+            customer.last_seen = aware_utc(row[3]) if row else None
         del held
     session.flush()
     waiting.refresh(session, ids)  # who waits for a reply is kept in step with them
     summary.refresh(session, ids)  # channels, orders and what the brief reads
-
-
-def _aware(value: object) -> datetime | None:
-    # Aggregates bypass the column type; SQLite hands back naive UTC (text or datetime).
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

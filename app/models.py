@@ -92,6 +92,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware_utc(value: object) -> datetime | None:
+    """An aggregate's time as aware UTC (aggregates bypass the column type: SQLite hands
+    back naive UTC, as text or a datetime); None for anything else."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -43,7 +43,16 @@ from sqlalchemy.orm import Session
 from app import opening_hours, settings
 from app.errors import NotFoundError, UserFacingError
 from app.merged import survivor_id
-from app.models import Customer, Event, EventParticipant, Identity, ReplyMark, UTCDateTime, Waiting
+from app.models import (
+    Customer,
+    Event,
+    EventParticipant,
+    Identity,
+    ReplyMark,
+    UTCDateTime,
+    Waiting,
+    aware_utc,
+)
 from app.models import CustomerIdentity as CI
 
 MESSAGE_CHANNELS = ("email", "chat")
@@ -157,15 +166,6 @@ def first_line(title: str, body: str) -> str:
     return (title or "").strip().splitlines()[0][:_FIRST_LINE] if (title or "").strip() else ""
 
 
-def _aware(value: object) -> datetime | None:
-    # Aggregates bypass the column type; SQLite hands back naive UTC (text or datetime).
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def _details_like(pattern: str) -> Any:
     return type_coerce(Event.details, Text).like(pattern)
 
@@ -212,7 +212,7 @@ def _refresh_chunk(session: Session, chunk: list[int]) -> None:
         .where(CI.customer_id.in_(live), _is_reply())
         .group_by(CI.customer_id)
     ):
-        when = _aware(at)
+        when = aware_utc(at)
         if when is not None:
             cutoff[cid] = when
     snoozes: dict[int, ReplyMark] = {}
@@ -266,8 +266,8 @@ def _refresh_chunk(session: Session, chunk: list[int]) -> None:
     )
     rows: list[dict[str, Any]] = []
     for r in session.execute(select(ranked).where(ranked.c.rn == 1)):
-        last_at = _aware(r.at)
-        since = _aware(r.first_at)
+        last_at = aware_utc(r.at)
+        since = aware_utc(r.first_at)
         assert last_at is not None and since is not None
         snooze = snoozes.get(r.cid)
         snoozed = snooze.until if snooze is not None and snooze.upto >= last_at else None

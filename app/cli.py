@@ -717,6 +717,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(db_path, args))
         except UserFacingError as exc:
             return _fail(args, exc)
+        except BrokenPipeError:  # output piped into `head` and cut short: not an error
+            sys.stderr.close()
+            return 0
     from sqlalchemy.exc import DBAPIError
 
     try:

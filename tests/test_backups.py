@@ -87,3 +87,39 @@ def test_every_backup_is_owner_only_whatever_the_umask(shop: Path) -> None:
     finally:
         os.umask(previous)
     assert stat.S_IMODE(made.stat().st_mode) == 0o600
+
+
+def test_backups_piped_into_a_reader_that_stops_is_not_an_error(tmp_path: Path) -> None:
+    """`threadline backups --json | head -1`: the reader leaves early, no traceback."""
+    import subprocess
+
+    from tests.cli_entry import threadline
+
+    env = {**os.environ, "THREADLINE_HOME": str(tmp_path / "home")}
+    env.pop("THREADLINE_DB", None)
+    db = tmp_path / "shop.db"
+    made = subprocess.run(
+        [threadline(), "--db", str(db), "customers"], env=env, capture_output=True, check=False
+    )
+    assert made.returncode == 0, made.stderr
+    for _ in range(3):
+        made = subprocess.run(
+            [threadline(), "--db", str(db), "backup"], env=env, capture_output=True, check=False
+        )
+        assert made.returncode == 0, made.stderr
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    try:
+        done = subprocess.run(
+            [threadline(), "--db", str(db), "backups", "--json"],
+            env=env,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+    assert done.returncode == 0

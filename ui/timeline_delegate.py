@@ -81,17 +81,31 @@ class TimelineDelegate(QStyledItemDelegate):
         self._view = view
         self._docs: OrderedDict[tuple[Any, ...], QTextDocument] = OrderedDict()
         self._who: tuple[tuple[Any, ...], int] | None = None
+        self._measured: tuple[tuple[Any, ...], dict[str, Any]] | None = None
 
     # --- metrics ------------------------------------------------------------------------
 
     def _metrics(self, option: QStyleOptionViewItem) -> dict[str, Any]:
+        """Fonts and sizes for a row; the same for every row until the font, the view's
+        width or the rows change (a relayout asks once per row: tens of thousands)."""
         font = option.font
+        model = self._view.model()
+        key = (
+            font.key(),
+            self._width(),
+            model.rowCount() if model is not None else 0,
+            getattr(model, "customer_id", None),
+            id(model),
+        )
+        if self._measured is not None and self._measured[0] == key:
+            return self._measured[1]
+        font = QFont(font)  # a copy: the option's own font dies with the option
         fm = QFontMetrics(font)
         sfont = small_font(font)
         sfm = QFontMetrics(sfont)
         em = fm.horizontalAdvance("M")
         lh = fm.height()
-        return {
+        measured = {
             "font": font,
             "fm": fm,
             "small": sfont,
@@ -105,6 +119,8 @@ class TimelineDelegate(QStyledItemDelegate):
             "who_w": self.who_width(font),
             "gap": round(em * 0.6),
         }
+        self._measured = (key, measured)
+        return measured
 
     def who_width(self, font: QFont) -> int:
         """The width of the "who" column: the widest name shown, within limits.

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app import backups, queries, settings
+from app import backups, dialect, queries, settings
 from app.db import Database
 from app.ingest import index_event
 from app.models import (
@@ -278,14 +278,11 @@ def forget(db: Database, customer_id: int, *, by: str | None = None) -> ErasureR
 
 
 def _erase(session: Session, p: ErasurePlan, pattern: re.Pattern[str] | None, author: str) -> int:
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    store = dialect.for_bind(session)
     numbers: set[str] = set()
     for chunk in _chunks(p.events):
         numbers.update(session.scalars(select(Order.number).where(Order.event_id.in_(chunk))))
-        if sqlite:
-            session.execute(
-                text(f"DELETE FROM event_fts WHERE rowid IN ({','.join(map(str, chunk))})")
-            )
+        store.forget_events(session, chunk)
         session.execute(delete(Mention).where(Mention.event_id.in_(chunk)))
         session.execute(delete(OrderLine).where(OrderLine.order_event_id.in_(chunk)))
         session.execute(delete(Order).where(Order.event_id.in_(chunk)))
@@ -303,16 +300,15 @@ def _erase(session: Session, p: ErasurePlan, pattern: re.Pattern[str] | None, au
             event.body = _scrub(pattern, event.body) or ""
             event.locator = _scrub(pattern, event.locator) or ""
             event.details = _scrub_json(pattern, dict(event.details or {}))
-            if sqlite:
-                people = " ".join(
-                    n
-                    for n in session.scalars(
-                        select(EventParticipant.name).where(EventParticipant.event_id == event.id)
-                    )
-                    if n
+            people = " ".join(
+                n
+                for n in session.scalars(
+                    select(EventParticipant.name).where(EventParticipant.event_id == event.id)
                 )
-                session.flush()
-                _reindex(session, event, people)
+                if n
+            )
+            session.flush()
+            _reindex(session, event, people)
     # Mentions elsewhere of this customer's addresses, numbers and orders.
     values = [v for _k, _pl, v in p.contact_points]
     values += sorted(numbers) + sorted(n.lstrip("#") for n in numbers)

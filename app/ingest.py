@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
 from app import (
+    dialect,
     fingerprint,
     identity,
     language,
@@ -221,13 +222,7 @@ def _people_text(record: EventRecord) -> str:
 
 def index_event(session: Session, event: Event, people: str) -> None:
     """Put (or replace) an event in the full-text index."""
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    session.execute(text("DELETE FROM event_fts WHERE rowid = :id"), {"id": event.id})
-    session.execute(
-        text("INSERT INTO event_fts(rowid, title, body, people) VALUES (:id, :t, :b, :p)"),
-        {"id": event.id, "t": event.title, "b": event.body, "p": people},
-    )
+    dialect.for_bind(session).reindex_event(session, event.id, event.title, event.body, people)
 
 
 @dataclass
@@ -260,10 +255,9 @@ class _Pending:
 
     def write(self, session: Session) -> None:
         if self.events:
-            # The transaction began with BEGIN IMMEDIATE: this is the only writer, so the
-            # next ids are known and one plain executemany does (RETURNING costs more).
-            top = session.scalar(select(func.max(Event.id))) or 0
-            ids = list(range(top + 1, top + 1 + len(self.events)))
+            # The ids are known before the insert (SQLite: this is the only writer; a
+            # server: from the sequence), so one plain executemany does (RETURNING costs more).
+            ids = dialect.for_bind(session).new_ids(session, Event.id, len(self.events))
             for event_id, row in zip(ids, self.events, strict=True):
                 row["id"] = event_id
             session.execute(insert(Event), self.events)
@@ -290,11 +284,7 @@ def write_fts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
 
     Every full-text write of an import goes through here or ``index_event``.
     """
-    if rows and session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            text("INSERT INTO event_fts(rowid, title, body, people) VALUES (:id, :t, :b, :p)"),
-            list(rows),
-        )
+    dialect.for_bind(session).index_events(session, rows)
 
 
 _Known = dict[tuple[str, str], tuple[int, str, str]]

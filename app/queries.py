@@ -16,10 +16,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Integer, Select, and_, bindparam, column, exists, func, or_, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, selectinload
 
-from app import search_syntax, summary
+from app import dialect, search_syntax, summary
 from app.customer_events import customer_events
 from app.errors import AmbiguousError, NotFoundError, UserFacingError
 from app.identity import normalize_email, normalize_phone, phone_search_digits
@@ -301,7 +301,7 @@ class SearchHit:
         }
 
 
-HL_START, HL_END = "\x02", "\x03"
+HL_START, HL_END = dialect.HL_START, dialect.HL_END
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -315,45 +315,6 @@ def _dec(value: Decimal | None) -> str | None:
 # --- customers ---------------------------------------------------------------------------
 
 
-def _customer_filter(session: Session, query: str) -> Any:
-    """The old substring filter (any database): every customer row is looked at."""
-    q = query.strip()[:MAX_QUERY_CHARS]
-    if not q:
-        return None
-    like = f"%{q.lower()}%"
-    conds: list[Any] = [
-        func.lower(Customer.display_name).like(like),
-        exists().where(
-            CI.customer_id == Customer.id,
-            CI.identity_id == Identity.id,
-            or_(
-                func.lower(Identity.value).like(like),
-                func.lower(Identity.raw).like(like),
-                func.lower(Identity.display_name).like(like),
-            ),
-        ),
-    ]
-    runs = _digit_runs(session, q)
-    if runs:
-        conds.append(
-            exists().where(
-                CI.customer_id == Customer.id,
-                CI.identity_id == Identity.id,
-                or_(*(Identity.search_digits.like(f"%{run}%") for run in runs)),
-            )
-        )
-    order_q = q.lstrip("#").lower()
-    if order_q:
-        conds.append(
-            exists()
-            .where(CI.customer_id == Customer.id)
-            .where(EventParticipant.identity_id == CI.identity_id)
-            .where(Order.event_id == EventParticipant.event_id)
-            .where(func.lower(Order.number).like(f"%{order_q}%"))
-        )
-    return or_(*conds)
-
-
 def _digit_runs(session: Session, q: str) -> list[str]:
     """The digit runs a query that is mostly digits stands for (a phone in any form)."""
     digits = re.sub(r"\D", "", q)
@@ -363,14 +324,17 @@ def _digit_runs(session: Session, q: str) -> list[str]:
     return []
 
 
-# Kinds of lookup rows (rowid = id * 4 + kind), kept by the triggers of migration 0011.
-LOOKUP_IDENTITY, LOOKUP_CUSTOMER, LOOKUP_ORDER = 0, 1, 2
+LOOKUP_IDENTITY, LOOKUP_CUSTOMER, LOOKUP_ORDER = (
+    dialect.LOOKUP_IDENTITY,
+    dialect.LOOKUP_CUSTOMER,
+    dialect.LOOKUP_ORDER,
+)
 
 
-def lookup_match(session: Session, fragment: str) -> tuple[str, str] | None:
-    """The lookup table and MATCH expression for a typed fragment, or None (nothing to find).
+def lookup_match(session: Session, fragment: str) -> dialect.Lookup | None:
+    """What a typed fragment looks for, or None (nothing to find).
 
-    Three characters or more: any substring (trigram table), with a phone's
+    Three characters or more: any substring (trigram table or index), with a phone's
     other written forms (``07700`` also as ``447700``); fewer: a word prefix.
     """
     q = fragment.strip()[:MAX_QUERY_CHARS]
@@ -380,28 +344,21 @@ def lookup_match(session: Session, fragment: str) -> tuple[str, str] | None:
         alternatives = dict.fromkeys(
             [q, *(run for run in _digit_runs(session, q) if len(run) >= 3)]
         )
-        return "lookup_fts", " OR ".join(_quoted(a) for a in alternatives)
-    return "lookup_words", _quoted(q) + "*"
+        return dialect.Lookup("fragment", tuple(alternatives))
+    if not dialect.tokens(q):
+        return None  # "_": no word to start
+    return dialect.Lookup("prefix", (q,))
 
 
-def _quoted(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"'
-
-
-def _lookup_rows(table: str, kind: int, param: str = "m") -> str:
-    """SQL: the ids of one kind that a lookup MATCH finds."""
-    return f"SELECT rowid / 4 FROM {table} WHERE {table} MATCH :{param} AND rowid % 4 = {kind}"
-
-
-def _lookup_customers_sql(table: str, param: str = "m") -> str:
+def _lookup_customers_sql(store: dialect.StoreDialect, found: dialect.Lookup, param: str) -> str:
     """SQL: the customers (merged ones included) whose name, contact point or order matches."""
     return (
         "SELECT ci.customer_id FROM customer_identity ci WHERE ci.identity_id IN ("
-        f"{_lookup_rows(table, LOOKUP_IDENTITY, param)}) "
-        f"UNION {_lookup_rows(table, LOOKUP_CUSTOMER, param)} "
+        f"{store.lookup_sql(found, LOOKUP_IDENTITY, param)}) "
+        f"UNION {store.lookup_sql(found, LOOKUP_CUSTOMER, param)} "
         "UNION SELECT ci.customer_id FROM event_participant ep "
         "JOIN customer_identity ci ON ci.identity_id = ep.identity_id "
-        f"WHERE ep.event_id IN ({_lookup_rows(table, LOOKUP_ORDER, param)})"
+        f"WHERE ep.event_id IN ({store.lookup_sql(found, LOOKUP_ORDER, param)})"
     )
 
 
@@ -413,14 +370,14 @@ def _customer_select(session: Session, query: str) -> Select[int] | None:
     )
     if not query.strip():
         return stmt
-    if session.get_bind().dialect.name != "sqlite":
-        return stmt.where(_customer_filter(session, query))
     found = lookup_match(session, query)
     if found is None:
         return None
-    table, match = found
+    store = dialect.for_bind(session)
     candidates = (
-        text(_lookup_customers_sql(table)).bindparams(m=match).columns(column("cid", Integer))
+        text(_lookup_customers_sql(store, found, "m"))
+        .bindparams(m=store.lookup_value(found))
+        .columns(column("cid", Integer))
     )
     return stmt.where(Customer.id.in_(candidates))
 
@@ -615,23 +572,23 @@ def fts_query(query: str) -> str:
     Repeated words count once and the words are bounded (``query_words``), so
     the cost of a query stays bounded whatever is typed.
     """
-    return " ".join(f'"{w}"*' for w in query_words(query))
+    return dialect.StoreDialect().words_value(query_words(query))
 
 
 def _timeline_stmt(
-    customer_id: int, channels: Sequence[str] | None, query: str | None
+    store: dialect.StoreDialect,
+    customer_id: int,
+    channels: Sequence[str] | None,
+    query: str | None,
 ) -> Select[Event]:
     stmt = select(Event).where(Event.id.in_(_customer_events(customer_id)))
     if channels:
         stmt = stmt.where(Event.channel.in_(list(channels)))
-    if query and fts_query(query):
+    words = query_words(query or "")
+    if words:
         stmt = stmt.where(
-            Event.id.in_(
-                select(text("rowid"))
-                .select_from(text("event_fts"))
-                .where(text("event_fts MATCH :q"))
-            )
-        ).params(q=fts_query(query))
+            Event.id.in_(text(store.match_sql("q")).columns(column("id", Integer)))
+        ).params(q=store.words_value(words))
     return stmt
 
 
@@ -647,7 +604,7 @@ def timeline(
 ) -> list[EventRow]:
     """A page of a customer's events, newest first (or oldest first)."""
     cid = survivor_id(session, customer_id)
-    stmt = _timeline_stmt(cid, channels, query)
+    stmt = _timeline_stmt(dialect.for_bind(session), cid, channels, query)
     order = (
         (Event.occurred_at.asc(), Event.id.asc())
         if oldest_first
@@ -668,7 +625,7 @@ def timeline_count(
 ) -> int:
     """How many events ``timeline`` would page through."""
     cid = survivor_id(session, customer_id)
-    sub = _timeline_stmt(cid, channels, query).subquery()
+    sub = _timeline_stmt(dialect.for_bind(session), cid, channels, query).subquery()
     return int(session.scalar(select(func.count()).select_from(sub)) or 0)
 
 
@@ -746,7 +703,7 @@ def event_position(session: Session, customer_id: int, event_id: int) -> int | N
     cid = survivor_id(session, customer_id)
     newer = session.scalar(
         select(func.count()).select_from(
-            _timeline_stmt(cid, None, None)
+            _timeline_stmt(dialect.for_bind(session), cid, None, None)
             .where(
                 or_(
                     Event.occurred_at > target.occurred_at,
@@ -801,35 +758,34 @@ def _search_conditions(
 ) -> _SearchSQL | None:
     """SQL conditions for the filters and number fragments; None: nothing can match."""
     out = _SearchSQL()
+    store = dialect.for_bind(session)
     for term in parsed.terms:
         fragment = term.fragment
         if not fragment:
             continue
         # Words with digits: also inside phone and order numbers (trigram lookup).
         found = lookup_match(session, fragment)
-        words = out.param(search_syntax.fts_match((term,)))
-        parts = [f"SELECT rowid FROM event_fts WHERE event_fts MATCH :{words}"]
+        words = out.param(store.match_value((term,)))
+        parts = [store.match_sql(words)]
         if found is not None:
-            table, match = found
-            m = out.param(match)
+            m = out.param(store.lookup_value(found))
             parts.append(
                 "SELECT ep.event_id FROM event_participant ep WHERE ep.identity_id IN ("
-                f"{_lookup_rows(table, LOOKUP_IDENTITY, m)})"
+                f"{store.lookup_sql(found, LOOKUP_IDENTITY, m)})"
             )
-            parts.append(_lookup_rows(table, LOOKUP_ORDER, m))
+            parts.append(store.lookup_sql(found, LOOKUP_ORDER, m))
         out.conds.append(f"e.id IN ({' UNION '.join(parts)})")
     for sender in parsed.senders:
         found = lookup_match(session, sender)
         if found is None:
             return None
-        table, match = found
-        m = out.param(match)
+        m = out.param(store.lookup_value(found))
         out.conds.append(
             "e.id IN (SELECT ep.event_id FROM event_participant ep "
             f"WHERE ep.role IN {_SENDER_ROLES} AND ep.identity_id IN ("
-            f"{_lookup_rows(table, LOOKUP_IDENTITY, m)} UNION "
+            f"{store.lookup_sql(found, LOOKUP_IDENTITY, m)} UNION "
             "SELECT ci.identity_id FROM customer_identity ci WHERE ci.customer_id IN ("
-            f"{_lookup_rows(table, LOOKUP_CUSTOMER, m)})))"
+            f"{store.lookup_sql(found, LOOKUP_CUSTOMER, m)})))"
         )
     if parsed.channels:
         channels = [_CHANNEL_ALIASES.get(c, c) for c in parsed.channels]
@@ -858,9 +814,8 @@ def _search_conditions(
         found = lookup_match(session, number)
         if found is None:
             return None
-        table, match = found
-        m = out.param(match)
-        orders = _lookup_rows(table, LOOKUP_ORDER, m)
+        m = out.param(store.lookup_value(found))
+        orders = store.lookup_sql(found, LOOKUP_ORDER, m)
         # the order itself, and the messages that name it (``mention``, keyed by order_key)
         out.conds.append(
             f"e.id IN ({orders} UNION SELECT mn.event_id FROM mention mn "
@@ -869,8 +824,8 @@ def _search_conditions(
         )
     if parsed.excluded and not any(not t.fragment for t in parsed.terms):
         # no ranked words to hang "NOT" on: leave the excluded words' events out
-        x = out.param(" OR ".join(search_syntax.fts_match((t,)) for t in parsed.excluded))
-        out.conds.append(f"e.id NOT IN (SELECT rowid FROM event_fts WHERE event_fts MATCH :{x})")
+        x = out.param(store.any_value(parsed.excluded))
+        out.conds.append(f"e.id NOT IN ({store.match_sql(x)})")
     if customer_id is not None:
         c = out.param(survivor_id(session, customer_id))
         out.conds.append(
@@ -886,26 +841,25 @@ RANK_WINDOW = 1000
 
 
 def _search_statement(
-    parsed: search_syntax.SearchQuery, where: _SearchSQL, limit: int, *, whole: bool = False
+    store: dialect.StoreDialect,
+    parsed: search_syntax.SearchQuery,
+    where: _SearchSQL,
+    limit: int,
+    *,
+    whole: bool = False,
 ) -> tuple[Any, bool]:
-    """The SQL of the candidates of one page, and whether FTS5 ranks them.
+    """The SQL of the candidates of one page, and whether they are to be ranked.
 
-    Ranked: (rowid, bm25) of the newest ``RANK_WINDOW`` matches (best is lowest);
+    Ranked: (id, 0) of the newest-stored ``RANK_WINDOW`` matches;
     else (id, 0) of one page, newest first.
     """
     words = tuple(t for t in parsed.terms if not t.fragment)
     conds = list(where.conds)
     params = dict(where.params)
     if words:
-        params["q"] = search_syntax.fts_match(words, parsed.excluded, whole=whole)
+        params["q"] = store.match_value(words, parsed.excluded, whole=whole)
         params["lim"] = max(limit, RANK_WINDOW)
-        sql = (
-            "SELECT event_fts.rowid, 0 "
-            "FROM event_fts JOIN event e ON e.id = event_fts.rowid "
-            "WHERE event_fts MATCH :q"
-            + "".join(f" AND {c}" for c in conds)
-            + " ORDER BY event_fts.rowid DESC LIMIT :lim"
-        )
+        sql = store.candidates_sql("q", conds)
         ranked = True
     else:
         params["lim"] = limit
@@ -924,23 +878,6 @@ def _search_statement(
     return stmt.params(**params), ranked
 
 
-def _per_event(session: Session, expr: str, match: str, ids: Sequence[int]) -> dict[int, Any]:
-    """An FTS5 auxiliary function (snippet, bm25) of the given events for a MATCH."""
-    if not ids:
-        return {}
-    # One pass over the matches between the lowest and highest id ("+rowid IN": not a
-    # separate FTS5 look-up per id, each of which would expand a prefix again).
-    rows = session.execute(
-        text(
-            f"SELECT rowid, {expr} FROM event_fts "
-            "WHERE event_fts MATCH :q AND rowid >= :lo AND rowid <= :hi "
-            f"AND +rowid IN ({','.join(str(int(i)) for i in ids)})"
-        ),
-        {"q": match, "lo": min(ids), "hi": max(ids)},
-    )
-    return {int(r[0]): r[1] for r in rows}
-
-
 def _ranked_page(
     session: Session,
     parsed: search_syntax.SearchQuery,
@@ -950,29 +887,23 @@ def _ranked_page(
     whole: bool,
 ) -> list[tuple[int, str]]:
     """(event id, snippet) of one page, best first (or newest first without words)."""
-    stmt, ranked = _search_statement(parsed, where, limit, whole=whole)
+    store = dialect.for_bind(session)
+    stmt, ranked = _search_statement(store, parsed, where, limit, whole=whole)
     found = [int(r[0]) for r in session.execute(stmt)]
     if not ranked:
         return [(eid, "") for eid in found[:limit]]
     words = tuple(t for t in parsed.terms if not t.fragment)
-    # Ranked by bm25 over the single words: a phrase's own statistics would make FTS5
-    # find every occurrence of the phrase in the whole index first. Phrases alone are
-    # precise enough: newest first (as found).
+    # Ranked (bm25 on SQLite, ts_rank_cd on PostgreSQL) over the single words: a phrase's
+    # own statistics would make FTS5 find every occurrence of the phrase in the whole
+    # index first. Phrases alone are precise enough: newest first (as found).
     loose = tuple(t for t in words if not t.phrase)
     if loose:
-        scores = _per_event(
-            session,
-            "bm25(event_fts)",
-            search_syntax.fts_match(loose, whole=whole),
-            found,
-        )
-        found.sort(key=lambda eid: (float(scores.get(eid) or 0), -eid))  # lower is better
+        scores = store.scores(session, store.match_value(loose, whole=whole), found)
+        found.sort(key=lambda eid: (scores.get(eid, 0.0), -eid))  # lower is better
     found = found[:limit]
-    match = search_syntax.fts_match(words, parsed.excluded, whole=whole)
-    snippets = _per_event(
-        session, "snippet(event_fts, -1, char(2), char(3), '…', 16)", match, found
-    )
-    return [(eid, str(snippets.get(eid) or "")) for eid in found]
+    match = store.match_value(words, parsed.excluded, whole=whole)
+    snippets = store.snippets(session, match, found)
+    return [(eid, snippets.get(eid, "")) for eid in found]
 
 
 def survivors(session: Session, customer_ids: Sequence[int] | set[int]) -> dict[int, int]:
@@ -1018,7 +949,7 @@ def search(
         SearchSyntaxError: the query cannot be read (one line, fit to show).
     """
     parsed = search_syntax.parse(query, now=now)
-    if parsed.empty or session.get_bind().dialect.name != "sqlite":
+    if parsed.empty:
         return []
     where = _search_conditions(session, parsed, customer_id)
     if where is None:
@@ -1032,7 +963,7 @@ def search(
             seen = {eid for eid, _ in hits}
             more = _ranked_page(session, parsed, where, limit, whole=False)
             hits += [h for h in more if h[0] not in seen][: limit - len(hits)]
-    except OperationalError as exc:  # FTS5 refuses the query (it should not: words are quoted)
+    except (OperationalError, ProgrammingError) as exc:  # refused (it should not be: quoted)
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "refused"
         raise UserFacingError(f"cannot search for that: {reason}") from None
     ids = [h[0] for h in hits]

@@ -10,8 +10,8 @@ Rows travel through SQLAlchemy Core with the models' own column types, so times,
 decimals and JSON details arrive as they left. A table that points at itself
 (``customer.merged_into_id``) is written first without those links, then the links are set,
 so the order of rows never trips a foreign key. Derived search indexes are not copied: the
-target's own triggers and indexes build them (PostgreSQL), or the full-text index is filled
-from the copied events (SQLite).
+lookup ones are built by the target's own triggers (SQLite) or indexes (PostgreSQL), and the
+full-text index is filled from the copied events (``app.dialect.fill_index``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from sqlalchemy import Integer, Table, func, select, text, update
 from sqlalchemy.engine import Connection
 
 from app.db import Database, open_database
+from app.dialect import fill_index
 from app.errors import UserFacingError
-from app.models import Base, Event, EventParticipant, Identity, Order
+from app.models import Base
 
 _CHUNK = 2000
 
@@ -154,8 +155,7 @@ def _copy_table(
 
 def _after_copy(dst: Connection) -> None:
     """What the target needs beyond the rows: sequences past the copied ids, search index."""
-    dialect = dst.dialect.name
-    if dialect == "postgresql":
+    if dst.dialect.name == "postgresql":
         for table in _tables():
             pk = list(table.primary_key.columns)
             if len(pk) != 1 or not isinstance(pk[0].type, Integer):
@@ -168,8 +168,7 @@ def _after_copy(dst: Connection) -> None:
                     f'COALESCE((SELECT MAX("{pk[0].name}") FROM "{table.name}"), 0) + 1, false)'
                 ).bindparams(t=table.name, c=pk[0].name)
             )
-    elif dialect == "sqlite":
-        _fill_search_index(dst)
+    fill_index(dst)
 
 
 def _has_sequence(dst: Connection, table: str, column: str) -> bool:
@@ -177,33 +176,6 @@ def _has_sequence(dst: Connection, table: str, column: str) -> bool:
         text("SELECT pg_get_serial_sequence(:t, :c)").bindparams(t=table, c=column)
     ).scalar()
     return found is not None
-
-
-def _fill_search_index(dst: Connection) -> None:
-    """The SQLite full-text index, from the copied events (title, text and who took part)."""
-    people: dict[int, list[str]] = {}
-    for eid, name, value, raw in dst.execute(
-        select(EventParticipant.event_id, EventParticipant.name, Identity.value, Identity.raw)
-        .join(Identity, Identity.id == EventParticipant.identity_id, isouter=True)
-        .order_by(EventParticipant.event_id)
-    ):
-        people.setdefault(eid, []).extend(x for x in (name, raw or value) if x)
-    for eid, number in dst.execute(select(Order.event_id, Order.number)):
-        people.setdefault(eid, []).extend((number, number.lstrip("#")))
-    rows = []
-    for eid, title, body in dst.execute(select(Event.id, Event.title, Event.body)):
-        rows.append({"id": eid, "t": title, "b": body, "p": " ".join(people.get(eid, []))})
-        if len(rows) >= _CHUNK:
-            _insert_fts(dst, rows)
-            rows = []
-    if rows:
-        _insert_fts(dst, rows)
-
-
-def _insert_fts(dst: Connection, rows: list[dict[str, Any]]) -> None:
-    dst.execute(
-        text("INSERT INTO event_fts(rowid, title, body, people) VALUES (:id, :t, :b, :p)"), rows
-    )
 
 
 def _safe(url: str) -> str:

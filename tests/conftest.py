@@ -1,7 +1,14 @@
-"""Shared fixtures: a fresh database per test, isolated data dir, offscreen Qt."""
+"""Shared fixtures: a fresh database per test, isolated data dir, offscreen Qt.
+
+``store`` is a fresh database on each store Threadline runs on: a SQLite file, and a
+database on a private PostgreSQL server (started once per session, tests/postgres.py; each
+test gets its own database, copied from a migrated template). The PostgreSQL case is
+skipped, with the reason, where the server binaries are not installed.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +17,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from app.db import Database
+from tests.postgres import PgServer, run_postgres, server_bin
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -71,3 +79,56 @@ def db(tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+# --- the same tests on both stores ------------------------------------------------------
+
+STORES = ("sqlite", pytest.param("postgresql", marks=pytest.mark.slow))
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A private PostgreSQL server for the whole session."""
+    if server_bin() is None:
+        pytest.skip("PostgreSQL server binaries are not installed (Debian package postgresql)")
+    with run_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PgServer) -> str:
+    """A database with the schema at the newest revision, copied for each test."""
+    from app.db import open_database
+
+    name = f"template_{os.getpid()}"
+    open_database(pg_server.new_database(name)).dispose()
+    return name
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL (or path) of a fresh, migrated database on each store."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.db")
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    template: str = request.getfixturevalue("pg_template")
+    name = f"t{os.getpid()}_{next(_databases)}"
+    server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield server.url(name)
+    server.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Database]:
+    """A fresh database on each store (SQLite, PostgreSQL), region GB, London time."""
+    from app import settings
+    from app.db import open_database
+
+    database: Database = open_database(store_url)
+    with database.session() as session:
+        settings.set_value(session, "region", "GB")
+        settings.set_value(session, "timezone", "Europe/London")
+    yield database
+    database.dispose()

@@ -90,6 +90,19 @@ def day(n: int) -> datetime:
 
 
 @pytest.fixture
+def db(store: Database) -> Database:
+    """Every test here runs on SQLite and on PostgreSQL (tests/conftest.py ``store``)."""
+    return store
+
+
+def sqlite_only(db: Database) -> Path:
+    """The file of a SQLite store (the test is about the file); PostgreSQL: skipped."""
+    if db.path is None:
+        pytest.skip("about the local SQLite file")
+    return db.path
+
+
+@pytest.fixture
 def shop(db: Database) -> Database:
     with db.session() as s:
         settings.set_value(s, "region", "GB")
@@ -370,7 +383,7 @@ def _cli(db: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_search_syntax_errors_exit_2_in_one_line(shop: Database, tmp_path: Path) -> None:
-    path = Path(str(shop.engine.url.database))
+    path = sqlite_only(shop)
     shop.dispose()
     for bad in ('"peonies', "subject:x", "after:someday"):
         result = _cli(path, tmp_path, "search", bad)
@@ -398,22 +411,22 @@ def test_highlighted_words_leave_out_fields_and_excluded_words() -> None:
     assert fmt.has_query("channel:email") and not fmt.has_query(" * ")
 
 
-def test_upgrade_to_0012_indexes_what_is_stored(shop: Database, tmp_path: Path) -> None:
-    """A database written before revision 0012 finds its customers and figures at once."""
+def test_upgrade_indexes_what_is_stored(shop: Database, tmp_path: Path) -> None:
+    """A database written before the lookup index (0011) and the PostgreSQL search (0012)
+    finds its customers, figures and events at once."""
     from alembic import command
 
     from app.db import _alembic_config, open_database
 
-    path = Path(str(shop.engine.url.database))
     with shop.session() as s:
         before = {r.id: r.as_json() for r in queries.list_customers(s)}
     with shop.engine.begin() as conn:
         cfg = _alembic_config()
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0011")
+        command.downgrade(cfg, "0010")
         conn.exec_driver_sql("UPDATE identity SET display_name = display_name")  # no trigger
     shop.dispose()
-    db = open_database(path)
+    db = open_database(shop.url)
     try:
         with db.session() as s:
             assert {r.id: r.as_json() for r in queries.list_customers(s)} == before
@@ -422,6 +435,7 @@ def test_upgrade_to_0012_indexes_what_is_stored(shop: Database, tmp_path: Path) 
             stored = s.execute(text("SELECT count(*) FROM customer WHERE profile = '{}'"))
             assert stored.scalar() == 0
         assert titles(db, "900123 channel:chat") == ["Amir Khan", "Amir Khan"]
+        assert titles(db, "lovely peon") == ["Thanks"]  # the events' words, indexed again
     finally:
         db.dispose()
 

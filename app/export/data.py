@@ -104,7 +104,9 @@ def _events(session: Session, customer_id: int, own: set[int]) -> Iterator[dict[
                 EventParticipant.identity_id,
             )
             .where(EventParticipant.event_id.in_(ids))
-            .order_by(EventParticipant.event_id, EventParticipant.role)
+            .order_by(
+                EventParticipant.event_id, EventParticipant.role, EventParticipant.identity_id
+            )
         ):
             person: dict[str, Any] = {"role": role, "name": name, "this_customer": ident in own}
             if ident in own:

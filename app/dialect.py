@@ -17,6 +17,7 @@ the same meaning:
   triggers of migration 0011 keep. PostgreSQL: ``pg_trgm`` GIN indexes on the same texts
   (migration 0012), searched with a regular expression: any fragment of three characters
   or more, or a word start for one or two.
+* **a member of a JSON text column**: ``json_extract`` on SQLite, ``->>`` on PostgreSQL.
 * **ids for rows inserted in bulk**: SQLite's single writer counts on from the highest id;
   PostgreSQL takes them from the table's sequence, so two writers never pick the same.
 """
@@ -29,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import JSON, cast, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -252,6 +253,13 @@ class StoreDialect:
         table = "lookup_fts" if found.mode == "fragment" else "lookup_words"
         return f"SELECT rowid / 4 FROM {table} WHERE {table} MATCH :{param} AND rowid % 4 = {kind}"
 
+    # JSON --------------------------------------------------------------------------------
+
+    def json_value(self, column: Any, key: str) -> Any:
+        """SQL: the ``key`` member of a JSON text column (an object as JSON text, a string
+        as itself, null or missing as NULL)."""
+        return func.json_extract(column, f"$.{key}")
+
     # ids --------------------------------------------------------------------------------
 
     def new_ids(self, session: Session, column: Any, count: int) -> list[int]:
@@ -392,6 +400,9 @@ class PostgresDialect(StoreDialect):
     def lookup_sql(self, found: Lookup, kind: int, param: str) -> str:
         table, key, expr = PG_LOOKUP_TEXT[(found.mode, kind)]
         return f"SELECT {key} FROM {table} WHERE {expr} ~ :{param}"
+
+    def json_value(self, column: Any, key: str) -> Any:
+        return cast(column, JSON)[key].as_string()  # ->>
 
     def new_ids(self, session: Session, column: Any, count: int) -> list[int]:
         """From the table's sequence: another writer may be inserting at the same time."""

@@ -22,9 +22,10 @@ from itertools import combinations, pairwise
 from typing import Any, TypeVarTuple
 
 from rapidfuzz.distance import OSA
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from app import dialect
 from app.addresses import Address, Match, compare, parse_address, postcodes_agree
 from app.mentions import order_key
 from app.merges import rejected_pairs
@@ -92,7 +93,7 @@ class _Profile:
 
 
 def _address(value: Any) -> Address | None:
-    """An order's billing or shipping address (a JSON object from SQLite) for comparison."""
+    """An order's billing or shipping address (a JSON object as text) for comparison."""
     if isinstance(value, str) and value.startswith("{"):
         try:
             value = json.loads(value)
@@ -136,27 +137,27 @@ def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, 
             profile.handles.add(value)
         if not profile.parsed.tokens and display:
             profile.name, profile.parsed = display, parse_name(display)
-    if session.get_bind().dialect.name == "sqlite":
-        homes = session.execute(
-            select(
-                CustomerIdentity.customer_id,
-                func.json_extract(Event.details, "$.billing"),
-                func.json_extract(Event.details, "$.shipping"),
-            )
-            .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
-            .join(Event, Event.id == EventParticipant.event_id)
-            .where(Event.channel == "order")
+    store = dialect.for_bind(session)
+    homes = session.execute(
+        select(
+            CustomerIdentity.customer_id,
+            store.json_value(Event.details, "billing"),
+            store.json_value(Event.details, "shipping"),
         )
-        for cid, billing, shipping in homes:
-            profile = profiles.get(cid)
-            if profile is None:
-                continue
-            for address in (_address(billing), _address(shipping)):
-                if address is not None:
-                    if address.postcode:
-                        profile.postcodes.add(address.postcode)
-                    if address.full:
-                        profile.addresses.add(address)
+        .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
+        .join(Event, Event.id == EventParticipant.event_id)
+        .where(Event.channel == "order")
+    )
+    for cid, billing, shipping in homes:
+        profile = profiles.get(cid)
+        if profile is None:
+            continue
+        for address in (_address(billing), _address(shipping)):
+            if address is not None:
+                if address.postcode:
+                    profile.postcodes.add(address.postcode)
+                if address.full:
+                    profile.addresses.add(address)
     return {cid: p for cid, p in profiles.items() if p.emails or p.phones or p.handles}
 
 

@@ -23,6 +23,12 @@ from app.suggestions import (
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
+@pytest.fixture
+def db(store: Database) -> Database:
+    """Addresses are evidence on SQLite and on PostgreSQL alike (tests/conftest.py ``store``)."""
+    return store
+
+
 def _order(n: int, name: str, street: str, city: str, zip_code: str) -> EventRecord:
     """An order from a buyer with an address of their own (so only name and home tell)."""
     return EventRecord(

@@ -262,8 +262,7 @@ class _Pending:
         if self.events:
             # The transaction began with BEGIN IMMEDIATE: this is the only writer, so the
             # next ids are known and one plain executemany does (RETURNING costs more).
-            top = session.scalar(select(func.max(Event.id))) or 0
-            ids = list(range(top + 1, top + 1 + len(self.events)))
+            ids = _new_event_ids(session, len(self.events))
             for event_id, row in zip(ids, self.events, strict=True):
                 row["id"] = event_id
             session.execute(insert(Event), self.events)
@@ -283,6 +282,24 @@ class _Pending:
         self.participants.clear()
         self.fts.clear()
         self.mentions.clear()
+
+
+def _new_event_ids(session: Session, count: int) -> list[int]:
+    """Ids for ``count`` new events. On SQLite the write lock makes this the only writer, so
+    they follow the largest id; a server with several writers hands them out from the
+    table's own sequence (which later inserts use too)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(
+            session.scalars(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('event', 'id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": count},
+            )
+        )
+    top = session.scalar(select(func.max(Event.id))) or 0
+    return list(range(top + 1, top + 1 + count))
 
 
 def write_fts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:

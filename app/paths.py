@@ -151,11 +151,20 @@ def store_location(text: str) -> Path | str:
 
 
 def default_db_path() -> Path | str:
-    """The database used when ``--db`` names none: ``THREADLINE_DB``, else the data folder's."""
+    """The database used when ``--db`` names none: ``THREADLINE_DB``, else the team server
+    chosen in Settings → Database (``store.json``, see app.store_auth), else the data
+    folder's file."""
     env = os.environ.get("THREADLINE_DB")
     if env:
         return store_location(env)
-    return data_dir() / "threadline.db"
+    folder = data_dir()
+    if (folder / "store.json").is_file():
+        from app.store_auth import saved_store
+
+        saved = saved_store()
+        if saved:
+            return saved
+    return folder / "threadline.db"
 
 
 def demo_db_path() -> Path:

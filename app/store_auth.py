@@ -101,7 +101,7 @@ def public_url(url: str) -> str:
         return redact.redact(url)
     if parsed.password is None:
         return url
-    return parsed.set(password=None).render_as_string(hide_password=False)
+    return parsed._replace(password=None).render_as_string(hide_password=False)
 
 
 def connect_url(url: str) -> URL | str:

@@ -112,7 +112,7 @@ def test_the_password_comes_from_the_keyring_and_is_never_shown(
     assert "not-the-password" not in str(wrong.value)
     # None stored: says how to store one.
     assert store_auth.delete_password(url)
-    with pytest.raises(SignInFailed, match="needs a password for bob.*store-password"):
+    with pytest.raises(SignInFailed, match=r"needs a password for bob.*store-password"):
         Service.open(url)
     # Typed in the URL: used, but the open database keeps and shows the URL without it.
     typed = url.replace("bob@", f"bob:{PASSWORDS['bob']}@")
@@ -142,23 +142,26 @@ def test_bob_the_agent_imports_and_writes_notes_but_owner_operations_are_refused
     assert bob.notes(first.id)[0].author == "bob"
     assert bob.edit_note(note.id, "Prefers red ribbons").author == "bob"
 
-    with pytest.raises(PermissionDenied, match="^Only an owner can merge customers"):
+    with pytest.raises(PermissionDenied, match=r"^Only an owner can merge customers"):
         bob.merge(first.id, [second.id], reason="merged by hand")
-    with pytest.raises(PermissionDenied, match="^Only an owner can merge customers"):
+    with pytest.raises(PermissionDenied, match=r"^Only an owner can merge customers"):
         bob.merge_refs(str(first.id), str(second.id), reason="merged by hand")
     identity = next(c for c in customers if len(c.identities) >= 2)
-    with pytest.raises(PermissionDenied, match="^Only an owner can split customers"):
+    with pytest.raises(PermissionDenied, match=r"^Only an owner can split customers"):
         bob.split(identity.id, [identity.identities[0].id])
-    with pytest.raises(PermissionDenied, match="^Only an owner can forget customers"):
+    with pytest.raises(PermissionDenied, match=r"^Only an owner can forget customers"):
         bob.forget(second.id)
-    with pytest.raises(PermissionDenied, match="^Only an owner can mark customers"):
+    with pytest.raises(PermissionDenied, match=r"^Only an owner can mark customers"):
         bob.reject(first.id, second.id)
-    with pytest.raises(PermissionDenied, match="^Only an owner can manage mail accounts"):
+    with pytest.raises(PermissionDenied, match=r"^Only an owner can manage mail accounts"):
         bob.add_account("shop", host="127.0.0.1", username="x", port=1143, tls="none")
     # Nothing of the refused operations was kept.
     assert [c.id for c in bob.all_customers()] == [c.id for c in customers]
-    assert not [c for c in bob.history() if c.action in ("merge", "split", "reject", "erasure")
-                and not c.details.get("auto")]
+    assert not [
+        c
+        for c in bob.history()
+        if c.action in ("merge", "split", "reject", "erasure") and not c.details.get("auto")
+    ]
 
     # The server itself refuses, whatever the app does: no undo, no deletes, no hand merge.
     with bob.database.engine.connect() as conn:
@@ -174,13 +177,13 @@ def test_bob_the_agent_imports_and_writes_notes_but_owner_operations_are_refused
             conn.rollback()
 
     # alice the owner may do all of it, and each change names her.
-    change_id, merged = alice.merge_refs(str(first.id), str(second.id), reason="merged by hand")
+    change_id, _merged = alice.merge_refs(str(first.id), str(second.id), reason="merged by hand")
     history = alice.history()
     assert history[0].id == change_id and history[0].author == "alice"
     assert history[0].as_json()["author"] == "alice"
     assert alice.undo(change_id).author == "alice"
     assert alice.history()[0].author == "alice" and alice.history()[0].action == "undo"
-    target, split_change, _row = alice.split(identity.id, [identity.identities[0].id])
+    target, _change, _row = alice.split(identity.id, [identity.identities[0].id])
     assert alice.history()[0].author == "alice"
     alice.reject(first.id, second.id)
     report = alice.forget(target)
@@ -188,7 +191,7 @@ def test_bob_the_agent_imports_and_writes_notes_but_owner_operations_are_refused
     assert alice.history(actions=("erasure",))[0].author == "alice"
     alice.add_account("shop", host="127.0.0.1", username="x", port=1143, tls="none")
     assert [a.name for a in bob.accounts()] == ["shop"]
-    with pytest.raises(PermissionDenied, match="^Only an owner can manage mail accounts"):
+    with pytest.raises(PermissionDenied, match=r"^Only an owner can manage mail accounts"):
         bob.remove_account("shop")
     # The notes moved by the merge and back by the undo keep bob as their author.
     assert {n.author for n in alice.notes(first.id)} == {"bob"}

@@ -53,19 +53,19 @@ def _read_password(url: str) -> str:
 
 def cmd_store_password(location: object, args: argparse.Namespace) -> int:
     """``store-password [URL]``: read the password (prompt or stdin) into the keyring."""
-    from app import store_auth
     from app.errors import UserFacingError
+    from app.service import Service
     from app.terminal import safe_print
 
     url = args.url or (location if isinstance(location, str) else None)
-    if not url or not store_auth.is_server(url):
+    if not url or not Service.is_server_url(url):
         raise UserFacingError(
             "name the team server: threadline store-password postgresql+psycopg://USER@HOST/DB"
         )
-    shown = store_auth.public_url(url)
-    key = store_auth.store_key(url)
+    shown = Service.public_url(url)
+    key = Service.store_key(url)
     if args.delete:
-        removed = store_auth.delete_password(url)
+        removed = Service.delete_store_password(url)
         if args.json:
             import json
 
@@ -74,7 +74,7 @@ def cmd_store_password(location: object, args: argparse.Namespace) -> int:
             safe_print(f"{'removed' if removed else 'no'} stored password for {shown}")
         return 0
     password = _read_password(shown)
-    store_auth.store_password(url, password)
+    Service.store_password(url, password)
     if args.json:
         import json
 

@@ -42,7 +42,7 @@ from app.queries import (
     SearchHit,
     order_details,
 )
-from app.store_auth import owner_only, refuse
+from app.store_auth import PermissionDenied, ServerInfo, SignInFailed, owner_only, refuse
 
 if TYPE_CHECKING:
     from app.accounts import DEFAULT_PORTS, PRESETS, AccountInfo, Preset, find_preset, presets_help
@@ -119,14 +119,17 @@ __all__ = [
     "OrderRow",
     "OwnerContacts",
     "PasswordNeeded",
+    "PermissionDenied",
     "Preset",
     "Preview",
     "SearchHit",
     "SearchSyntaxError",
     "ServerCheck",
     "ServerConfig",
+    "ServerInfo",
     "Service",
     "SignInCancelled",
+    "SignInFailed",
     "Suggestion",
     "SuppressionRow",
     "SyncProgress",
@@ -1041,6 +1044,85 @@ class Service:
         return sync.sync_accounts(
             self._db, names, passwords=passwords, progress=progress, should_cancel=should_cancel
         )
+
+    # --- choosing the store: a team server, its password in the keyring ---------------
+
+    @staticmethod
+    def is_server_url(url: str) -> bool:
+        """Whether ``url`` names a team server (PostgreSQL) rather than a file."""
+        from app.store_auth import is_server
+
+        return is_server(url)
+
+    @staticmethod
+    def public_url(url: str) -> str:
+        """``url`` without its password, as it may be shown or kept."""
+        from app.store_auth import public_url
+
+        return public_url(url)
+
+    @staticmethod
+    def server_url(host: str, port: int | None, database: str, user: str) -> str:
+        """The URL (no password) for a server's host, port, database and user name."""
+        from app.store_auth import server_url
+
+        return server_url(host, port, database, user)
+
+    @staticmethod
+    def store_key(url: str) -> str:
+        """The keyring key a server URL's password is kept under (``store:user@host:port/db``)."""
+        from app.store_auth import store_key
+
+        return store_key(url)
+
+    @staticmethod
+    def store_password(url: str, password: str) -> str:
+        """Keep a team server's password in the keyring; returns the key used."""
+        from app.store_auth import store_password
+
+        return store_password(url, password)
+
+    @staticmethod
+    def delete_store_password(url: str) -> bool:
+        """Remove a team server's stored password; True if one was removed."""
+        from app.store_auth import delete_password
+
+        return delete_password(url)
+
+    @staticmethod
+    def has_store_password(url: str) -> bool:
+        """Whether the keyring holds a password for the team server ``url``."""
+        from app import secrets
+        from app.store_auth import store_key
+
+        return secrets.has_password(store_key(url))
+
+    @staticmethod
+    def check_store(url: str, password: str | None = None) -> ServerInfo:
+        """Sign in to a team server (with ``password``, else the keyring's): its version, who
+        signed in and their role. Raises ``UserFacingError`` with the exact reason."""
+        from app.store_auth import check_connection
+
+        return check_connection(url, password)
+
+    @staticmethod
+    def saved_store() -> str | None:
+        """The team server the window opens (Settings → Database), or None for the file."""
+        from app.paths import saved_store
+
+        return saved_store()
+
+    @staticmethod
+    def choose_store(url: str | None, password: str | None = None) -> str | None:
+        """Make the window open the team server ``url`` (None: the local file) from now on;
+        a password given goes to the keyring, the URL is kept without it. Returns what opens:
+        the URL without password, or None."""
+        from app import store_auth
+
+        if url is not None and password:
+            store_auth.store_password(url, password)
+        store_auth.save_store(url)
+        return store_auth.public_url(url) if url else None
 
     # --- the whole store ---------------------------------------------------------------
 

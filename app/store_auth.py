@@ -24,12 +24,9 @@ and ``--db`` still come first.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from app import redact
@@ -43,7 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5432
-STORE_FILE = "store.json"
 #: SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 INSUFFICIENT_PRIVILEGE = "42501"
 INVALID_PASSWORD = "28P01"
@@ -269,33 +265,19 @@ def permission_error(exc: BaseException) -> UserFacingError | None:
 # --- the store the window opens ----------------------------------------------------------------
 
 
-def _store_file() -> Path:
-    from app.paths import data_dir
-
-    return data_dir() / STORE_FILE
-
-
 def saved_store() -> str | None:
     """The server URL chosen in Settings → Database (no password), or None for the local file."""
-    try:
-        data = json.loads(_store_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    url = data.get("url") if isinstance(data, dict) else None
-    return url if isinstance(url, str) and is_server(url) else None
+    from app.paths import saved_store as saved
+
+    return saved()
 
 
 def save_store(url: str | None) -> None:
     """Remember the store the window opens: a server URL (its password is dropped), or None
     for the local file."""
-    from app.paths import owner_only as private_umask
+    from app.paths import write_saved_store
 
-    path = _store_file()
-    data: dict[str, Any] = {"url": public_url(url) if url else None}
-    tmp = path.with_name(path.name + ".tmp")
-    with private_umask():
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_saved_store(public_url(url) if url else None)
 
 
 # --- testing a connection ------------------------------------------------------------------------

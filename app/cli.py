@@ -439,7 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--db",
         metavar="PATH",
-        help="database file (default: THREADLINE_DB, else threadline.db in the user data folder)",
+        help="database file, or a team server's URL (postgresql+psycopg://USER@HOST/DB; its "
+        "password comes from the keyring, see store-password) (default: THREADLINE_DB, else the "
+        "store chosen in Settings → Database, else threadline.db in the user data folder)",
     )
     parser.add_argument("--version", action="version", version=f"threadline {__version__}")
     parser.add_argument(
@@ -710,6 +712,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         gui = importlib.import_module("ui.app")
         return int(gui.main(str(db_path)))
+    if getattr(args, "no_store", False):  # works beside the store, never opens it
+        try:
+            return int(args.func(db_path, args))
+        except UserFacingError as exc:
+            return _fail(args, exc)
     if not getattr(args, "needs_db", True):
         if not isinstance(db_path, Path):
             return _fail(args, f"`{args.command}` works on a local database file, not a server")

@@ -41,13 +41,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import backups
 from app.errors import DamagedDatabaseError, UserFacingError
 from app.paths import owner_only, private_database
+from app.redact import redact
 
 if TYPE_CHECKING:  # Alembic is imported only when a schema has to be created or upgraded
     from alembic.config import Config
@@ -263,6 +264,13 @@ def user_error(exc: BaseException, where: object) -> UserFacingError | None:
     """One line for SQLite's environmental failures (locked, read-only, full, damaged)."""
     code = sqlite_error_code(exc)
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if code is None:  # a server's refusal (PostgreSQL): permission denied, sign-in failed
+        from app import store_auth
+
+        url = str(where)
+        return store_auth.permission_error(exc) or (
+            store_auth.connection_error(exc, url) if store_auth.is_server(url) else None
+        )
     if code in _BUSY:
         return UserFacingError(
             f"database {where} is busy: another program kept it locked for too long; "
@@ -398,8 +406,10 @@ def _sqlite_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str | URL) -> Engine:
     """An engine for ``url`` with the settings Threadline relies on."""
+    if not isinstance(url, str):  # a server URL carrying the keyring's password
+        return create_engine(url, pool_pre_ping=True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -493,7 +503,18 @@ def upgrade(engine: Engine, sqlite_path: Path | None = None) -> None:
             backups.make_backup(sqlite_path, current)
         cfg = _alembic_config()
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        try:
+            command.upgrade(cfg, "head")
+        except DBAPIError as exc:
+            from app import store_auth
+
+            if not store_auth.is_permission_error(exc):
+                raise
+            raise UserFacingError(
+                f"this database needs its schema brought up to date ({current or 'new'} → "
+                f"{head}), which only the database's owner can do: ask your administrator to "
+                "open it once with Threadline signed in as the owner"
+            ) from None
 
 
 def open_database(path_or_url: str | Path) -> Database:
@@ -504,7 +525,10 @@ def open_database(path_or_url: str | Path) -> Database:
         UserFacingError: the file cannot be created or opened, is read-only and
             needs an upgrade, the disk is full, or the database is too new.
     """
+    from app import store_auth
+
     url = url_for(path_or_url)
+    shown = store_auth.public_url(url)  # a password typed in the URL is never shown or kept
     sqlite_path: Path | None = None
     if url.startswith("sqlite:///") and "?" not in url:  # a file (not a URI with options)
         sqlite_path = Path(url.removeprefix("sqlite:///"))
@@ -517,11 +541,11 @@ def open_database(path_or_url: str | Path) -> Database:
             problem = quick_check(sqlite_path)
             if problem is not None:
                 raise DamagedDatabaseError(damaged_message(sqlite_path, problem))
-    engine = make_engine(url)
+    engine = make_engine(store_auth.connect_url(url))  # the keyring's password, if any
     db = Database(
         engine=engine,
         sessions=sessionmaker(engine, expire_on_commit=False),
-        url=url,
+        url=shown,
         path=sqlite_path,
     )
     try:
@@ -534,9 +558,11 @@ def open_database(path_or_url: str | Path) -> Database:
                 log.info("could not check for interrupted import runs: %s", exc)
     except (DBAPIError, sqlite3.Error) as exc:
         engine.dispose()
-        error = user_error(exc, path_or_url)
+        where = shown if store_auth.is_server(url) else path_or_url
+        error = store_auth.connection_error(exc, url) or user_error(exc, where)
         orig = exc.orig if isinstance(exc, DBAPIError) else exc
-        raise error or UserFacingError(f"cannot open the database {path_or_url}: {orig}") from exc
+        detail = redact(str(orig))
+        raise error or UserFacingError(f"cannot open the database {where}: {detail}") from exc
     except BaseException:
         engine.dispose()
         raise

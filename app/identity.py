@@ -552,7 +552,11 @@ class Resolver:
                         if is_strong(i) and other in self._customers(i)
                     )
                     merge_customers(
-                        self.session, survivor_id, other, reason=reason or "same person"
+                        self.session,
+                        survivor_id,
+                        other,
+                        reason=reason or "same person",
+                        auto=True,
                     )
                     self._links.clear()
         else:

@@ -60,8 +60,13 @@ def _move_links(session: Session, identity_ids: list[int], source: int, target: 
     session.flush()
 
 
-def merge_customers(session: Session, survivor_id: int, other_id: int, *, reason: str) -> int:
+def merge_customers(
+    session: Session, survivor_id: int, other_id: int, *, reason: str, auto: bool = False
+) -> int:
     """Move every identity and note of ``other_id`` onto ``survivor_id``.
+
+    ``auto`` marks the merge an import makes by the identity rule (one strong contact
+    point ties the two): on a team server agents may make those, not others.
 
     Returns:
         The audit entry id of the merge (for undo).
@@ -107,6 +112,7 @@ def merge_customers(session: Session, survivor_id: int, other_id: int, *, reason
             "notes": notes,
             "took_name": named,
             "reason": reason,
+            **({"auto": True} if auto else {}),
         },
     )
     session.add(entry)
@@ -183,6 +189,7 @@ class Change:
     undone: bool
     details: dict[str, Any]
     blocked_by: str = ""  # why it cannot be undone now ("" when it can)
+    author: str = ""  # who made it ("" for changes made before authors were kept)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -191,6 +198,7 @@ class Change:
             "action": self.action,
             "description": self.description,
             "undone": self.undone,
+            "author": self.author,
         }
 
 
@@ -251,6 +259,7 @@ def history(
             e.undone_by is not None,
             e.details,
             _refusal(session, e, later) if e in active else "",
+            e.author,
         )
         for e in entries
     ]
@@ -393,7 +402,15 @@ def undo(session: Session, change_id: int | None = None) -> Change:
     entry.undone_by = record.id
     session.flush()
     _refresh(session, touched)
-    return Change(entry.id, entry.at, entry.action, _describe(session, entry), True, entry.details)
+    return Change(
+        entry.id,
+        entry.at,
+        entry.action,
+        _describe(session, entry),
+        True,
+        entry.details,
+        author=entry.author,
+    )
 
 
 def reject(session: Session, a: int, b: int) -> None:

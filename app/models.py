@@ -352,6 +352,8 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     details: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
     undone_by: Mapped[int | None] = mapped_column(ForeignKey("audit_log.id"))
+    # Who made it (app.authors; on a team server the server stamps the signed-in role).
+    author: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 # --- IMAP accounts ------------------------------------------------------------------------
@@ -502,3 +504,8 @@ class Waiting(Base):
     first_line: Mapped[str] = mapped_column(Text, default="")
     message_count: Mapped[int] = mapped_column(Integer, default=1)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+from app import authors  # noqa: E402  (stamps the author of notes and changes as they are written)
+
+authors.register(Note, AuditEntry)

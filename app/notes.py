@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app import settings
 from app.errors import NotFoundError, UserFacingError
 from app.merged import survivor_id
 from app.models import Customer, Note, utcnow
@@ -57,7 +56,7 @@ def add_note(
         customer_id=survivor_id(session, customer_id),
         body=_clean(body),
         pinned=pinned,
-        author=author if author is not None else settings.get(session, "user_name"),
+        author=author or "",  # "": app.authors fills in who is signed in
     )
     session.add(note)
     session.flush()

@@ -151,11 +151,46 @@ def store_location(text: str) -> Path | str:
 
 
 def default_db_path() -> Path | str:
-    """The database used when ``--db`` names none: ``THREADLINE_DB``, else the data folder's."""
+    """The database used when ``--db`` names none: ``THREADLINE_DB``, else the team server
+    chosen in Settings → Database (``store.json``, see app.store_auth), else the data
+    folder's file."""
     env = os.environ.get("THREADLINE_DB")
     if env:
         return store_location(env)
+    saved = saved_store()
+    if saved:
+        return saved
     return data_dir() / "threadline.db"
+
+
+STORE_FILE = "store.json"
+
+
+def saved_store() -> str | None:
+    """The team server chosen in Settings → Database: its URL without password (in
+    ``store.json`` in the data folder), or None for the local file."""
+    import json
+
+    try:
+        data = json.loads((data_dir() / STORE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    url = data.get("url") if isinstance(data, dict) else None
+    if isinstance(url, str) and url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres"):
+        return url
+    return None
+
+
+def write_saved_store(url: str | None) -> None:
+    """Keep the store the window opens (a server URL without password, or None for the
+    local file) in ``store.json``, private to the user."""
+    import json
+
+    path = data_dir() / STORE_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    with owner_only():
+        tmp.write_text(json.dumps({"url": url}, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def demo_db_path() -> Path:

@@ -42,6 +42,7 @@ _B64_MIN = 8
 
 _lock = threading.Lock()
 _active: Counter[str] = Counter()
+_kept: set[str] = set()  # registered by ``keep``: for the life of the process
 
 _QUOTED = r'"(?:[^"\\]|\\.)*(?:"|$)'  # an IMAP quoted string (to the end if cut short)
 _TOKEN = rf"(?:{_QUOTED}|'[^']*(?:'|$)|\{{\d+\+?\}}|[^\s()\]]+)"
@@ -147,6 +148,17 @@ def known(*secrets: str | None) -> Iterator[None]:
             for secret in wanted:
                 if _active[secret] <= 0:
                     del _active[secret]
+
+
+def keep(*secrets: str | None) -> None:
+    """Register secrets for the rest of the process (a team server's password, used by
+    every connection the process makes); empty strings and None are ignored."""
+    wanted = [s for s in secrets if s]
+    with _lock:
+        for secret in wanted:
+            if secret not in _kept:
+                _kept.add(secret)
+                _active[secret] += 1
 
 
 def redact(text: str, *secrets: str | None) -> str:

@@ -42,6 +42,7 @@ from app.queries import (
     SearchHit,
     order_details,
 )
+from app.store_auth import PermissionDenied, ServerInfo, SignInFailed, owner_only, refuse
 
 if TYPE_CHECKING:
     from app.accounts import DEFAULT_PORTS, PRESETS, AccountInfo, Preset, find_preset, presets_help
@@ -118,14 +119,17 @@ __all__ = [
     "OrderRow",
     "OwnerContacts",
     "PasswordNeeded",
+    "PermissionDenied",
     "Preset",
     "Preview",
     "SearchHit",
     "SearchSyntaxError",
     "ServerCheck",
     "ServerConfig",
+    "ServerInfo",
     "Service",
     "SignInCancelled",
+    "SignInFailed",
     "Suggestion",
     "SuppressionRow",
     "SyncProgress",
@@ -298,6 +302,16 @@ class Service:
     def user_error(self, exc: BaseException) -> UserFacingError | None:
         """The one-line error for an environmental database failure, else None."""
         return self._db.user_error(exc)
+
+    def team_role(self) -> str:
+        """This sign-in's place on a team server: "owner", "agent", "administrator" (owns the
+        database) or "none"; "local" for a database file (one person, who may do anything)."""
+        if self._db.engine.dialect.name != "postgresql":
+            return "local"
+        from app.store_auth import team_role
+
+        with self._db.engine.connect() as conn:
+            return team_role(conn)
 
     # --- settings ------------------------------------------------------------------------
 
@@ -583,14 +597,14 @@ class Service:
                 raise UserFacingError(
                     f"Nothing was merged: the backup made first failed ({exc})."
                 ) from exc
-        with self._db.session() as session:
+        with owner_only("merge"), self._db.session() as session:
             return [merges.merge_customers(session, survivor, o, reason=reason) for o in others]
 
     def merge_refs(self, a: str, b: str, *, reason: str) -> tuple[int, CustomerRow]:
         """Merge customer ``b`` into ``a`` (references); returns the change and the result."""
         from app import merges
 
-        with self._db.session() as session:
+        with owner_only("merge"), self._db.session() as session:
             first = queries.resolve_customer(session, a)
             second = queries.resolve_customer(session, b)
             change = merges.merge_customers(session, first, second, reason=reason)
@@ -602,7 +616,7 @@ class Service:
         """Move contact points to a new (or the ``into``) customer: (target, change, target row)."""
         from app import merges
 
-        with self._db.session() as session:
+        with owner_only("split"), self._db.session() as session:
             target, change = merges.split_customer(session, customer_id, identity_ids, into=into)
             return target, change, queries.customer(session, target)
 
@@ -616,7 +630,7 @@ class Service:
         """
         from app import merges
 
-        with self._db.session() as session:
+        with owner_only("split"), self._db.session() as session:
             cid = queries.resolve_customer(session, customer)
             ids = _identity_ids(session, cid, list(identities))
             target_id = queries.resolve_customer(session, into) if into else None
@@ -627,21 +641,21 @@ class Service:
         """Undo a merge, split or rejection (the latest when ``change_id`` is None)."""
         from app import merges
 
-        with self._db.session() as session:
+        with owner_only("undo"), self._db.session() as session:
             return merges.undo(session, change_id)
 
     def reject(self, a: int, b: int) -> None:
         """Customers ``a`` and ``b`` are different people: never suggest them again."""
         from app import merges
 
-        with self._db.session() as session:
+        with owner_only("reject"), self._db.session() as session:
             merges.reject(session, a, b)
 
     def reject_refs(self, a: str, b: str) -> tuple[int, int]:
         """``reject`` with references; returns the two ids."""
         from app import merges
 
-        with self._db.session() as session:
+        with owner_only("reject"), self._db.session() as session:
             first = queries.resolve_customer(session, a)
             second = queries.resolve_customer(session, b)
             merges.reject(session, first, second)
@@ -816,7 +830,8 @@ class Service:
         """Erase a customer everywhere and hold their contact points back from imports."""
         from app import erasure
 
-        return erasure.forget(self._db, customer_id)
+        with owner_only("forget"):
+            return erasure.forget(self._db, customer_id)
 
     def suppressions(self) -> list[SuppressionRow]:
         """The contact points of forgotten customers held back from imports."""
@@ -829,7 +844,7 @@ class Service:
         """Let these contact points (or all of one erasure) import again; returns how many."""
         from app import erasure
 
-        with self._db.session() as session:
+        with owner_only("suppressions"), self._db.session() as session:
             return erasure.lift(session, ids, erasure=erasure_id)
 
     # --- waiting for a reply -------------------------------------------------------------
@@ -912,14 +927,14 @@ class Service:
         """Create an account (fields as ``app.accounts.add_account`` takes them)."""
         from app import accounts
 
-        with self._db.session() as session:
+        with owner_only("accounts"), self._db.session() as session:
             return accounts.add_account(session, name, **fields)
 
     def update_account(self, name: str, **fields: Any) -> AccountInfo:
         """Change an account (fields as ``app.accounts.update_account`` takes them)."""
         from app import accounts
 
-        with self._db.session() as session:
+        with owner_only("accounts"), self._db.session() as session:
             return accounts.update_account(session, name, **fields)
 
     def remove_account(self, name: str) -> tuple[AccountInfo, bool]:
@@ -927,11 +942,13 @@ class Service:
         sign-in at the provider first); returns the account and whether it was revoked."""
         from app import accounts
 
+        if self.team_role() == "agent":  # before the sign-in is revoked or forgotten
+            refuse("accounts")
         with self._db.read_session() as session:
             info = accounts.get_account(session, name)
             configured = accounts.oauth_settings(session)
         revoked = accounts.revoke_sign_in(info, configured) if info.uses_oauth else False
-        with self._db.session() as session:
+        with owner_only("accounts"), self._db.session() as session:
             return accounts.remove_account(session, name), revoked
 
     def sign_in(
@@ -1027,6 +1044,85 @@ class Service:
         return sync.sync_accounts(
             self._db, names, passwords=passwords, progress=progress, should_cancel=should_cancel
         )
+
+    # --- choosing the store: a team server, its password in the keyring ---------------
+
+    @staticmethod
+    def is_server_url(url: str) -> bool:
+        """Whether ``url`` names a team server (PostgreSQL) rather than a file."""
+        from app.store_auth import is_server
+
+        return is_server(url)
+
+    @staticmethod
+    def public_url(url: str) -> str:
+        """``url`` without its password, as it may be shown or kept."""
+        from app.store_auth import public_url
+
+        return public_url(url)
+
+    @staticmethod
+    def server_url(host: str, port: int | None, database: str, user: str) -> str:
+        """The URL (no password) for a server's host, port, database and user name."""
+        from app.store_auth import server_url
+
+        return server_url(host, port, database, user)
+
+    @staticmethod
+    def store_key(url: str) -> str:
+        """The keyring key a server URL's password is kept under (``store:user@host:port/db``)."""
+        from app.store_auth import store_key
+
+        return store_key(url)
+
+    @staticmethod
+    def store_password(url: str, password: str) -> str:
+        """Keep a team server's password in the keyring; returns the key used."""
+        from app.store_auth import store_password
+
+        return store_password(url, password)
+
+    @staticmethod
+    def delete_store_password(url: str) -> bool:
+        """Remove a team server's stored password; True if one was removed."""
+        from app.store_auth import delete_password
+
+        return delete_password(url)
+
+    @staticmethod
+    def has_store_password(url: str) -> bool:
+        """Whether the keyring holds a password for the team server ``url``."""
+        from app import secrets
+        from app.store_auth import store_key
+
+        return secrets.has_password(store_key(url))
+
+    @staticmethod
+    def check_store(url: str, password: str | None = None) -> ServerInfo:
+        """Sign in to a team server (with ``password``, else the keyring's): its version, who
+        signed in and their role. Raises ``UserFacingError`` with the exact reason."""
+        from app.store_auth import check_connection
+
+        return check_connection(url, password)
+
+    @staticmethod
+    def saved_store() -> str | None:
+        """The team server the window opens (Settings → Database), or None for the file."""
+        from app.paths import saved_store
+
+        return saved_store()
+
+    @staticmethod
+    def choose_store(url: str | None, password: str | None = None) -> str | None:
+        """Make the window open the team server ``url`` (None: the local file) from now on;
+        a password given goes to the keyring, the URL is kept without it. Returns what opens:
+        the URL without password, or None."""
+        from app import store_auth
+
+        if url is not None and password:
+            store_auth.store_password(url, password)
+        store_auth.save_store(url)
+        return store_auth.public_url(url) if url else None
 
     # --- the whole store ---------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from app import (
     fingerprint,
     identity,
     language,
+    live,
     mappings,
     mentions,
     parse_worker,
@@ -260,13 +261,7 @@ class _Pending:
 
     def write(self, session: Session) -> None:
         if self.events:
-            # The transaction began with BEGIN IMMEDIATE: this is the only writer, so the
-            # next ids are known and one plain executemany does (RETURNING costs more).
-            top = session.scalar(select(func.max(Event.id))) or 0
-            ids = list(range(top + 1, top + 1 + len(self.events)))
-            for event_id, row in zip(ids, self.events, strict=True):
-                row["id"] = event_id
-            session.execute(insert(Event), self.events)
+            ids = _insert_events(session, self.events)
             for rows, key in ((self.participants, "event_id"), (self.mentions, "event_id")):
                 for row in rows:
                     if row[key] < 0:
@@ -283,6 +278,24 @@ class _Pending:
         self.participants.clear()
         self.fts.clear()
         self.mentions.clear()
+
+
+def _insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert new event rows in one statement; returns their ids, in order."""
+    if session.get_bind().dialect.name == "sqlite":
+        # The transaction began with BEGIN IMMEDIATE: this is the only writer, so the
+        # next ids are known and one plain executemany does (RETURNING costs more).
+        top = session.scalar(select(func.max(Event.id))) or 0
+        ids = list(range(top + 1, top + 1 + len(rows)))
+        for event_id, row in zip(ids, rows, strict=True):
+            row["id"] = event_id
+        session.execute(insert(Event), rows)
+        return ids
+    # A server has other writers: the ids come from the table's sequence.
+    returned = session.scalars(
+        insert(Event).returning(Event.id, sort_by_parameter_order=True), rows
+    ).all()
+    return list(returned)
 
 
 def write_fts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -483,6 +496,7 @@ class _Writer:
                     self._store(session, resolver, item, known, pending)
             pending.write(session)
             identity.refresh_customer_stats(session, resolver.touched_customers)
+            live.changed(session, "import", resolver.touched_customers)
             run = session.get(ImportRun, self.run_id)
             assert run is not None
             run.added, run.duplicates = self.report.added, self.report.duplicates
@@ -961,13 +975,16 @@ def import_items(
 
 def _start_run(db: Database, report: FileReport) -> RunLock | None:
     lock: RunLock | None = None
+
+    def start(session: Session) -> RunLock | None:
+        run = ImportRun(path=report.path, format=report.format)
+        session.add(run)
+        session.flush()
+        report.run_id = run.id
+        return db.hold_run(run.id)  # inside the transaction: never seen without its lock
+
     try:
-        with db.session() as session:
-            run = ImportRun(path=report.path, format=report.format)
-            session.add(run)
-            session.flush()
-            report.run_id = run.id
-            lock = db.hold_run(run.id)  # inside the transaction: never seen without its lock
+        lock = db.write(start)
     except BaseException:
         if lock is not None:
             lock.release()

@@ -219,8 +219,8 @@ class Watcher:
 
     def _listen(self) -> None:
         raw = self._db.engine.raw_connection()
-        raw.detach()  # this connection is the watcher's alone, never back in the pool
         conn: Any = raw.driver_connection
+        raw.detach()  # this connection is the watcher's alone, never back in the pool
         try:
             conn.autocommit = True
             conn.execute(f"LISTEN {CHANNEL}")
@@ -231,7 +231,7 @@ class Watcher:
                     if self._stop.is_set():
                         break
         finally:
-            raw.close()
+            conn.close()
 
     def _watch_file(self) -> None:
         path = self._db.path

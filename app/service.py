@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from app.export.pdf import install_fonts, with_fallbacks
     from app.identity import normalize_email, normalize_phone
     from app.ingest import FileReport, ImportProgress, Preview
+    from app.live import Change as LiveChange
+    from app.live import Watcher
     from app.merges import UNDOABLE, Change
     from app.oauth import PRESETS as OAUTH_PRESETS
     from app.oauth import SignInCancelled
@@ -112,6 +114,7 @@ __all__ = [
     "IdentityRow",
     "ImportProgress",
     "KeyringUnavailable",
+    "LiveChange",
     "MarkRow",
     "NoteRow",
     "OrderFigures",
@@ -173,6 +176,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "FileReport": ("app.ingest", "FileReport"),
     "ImportProgress": ("app.ingest", "ImportProgress"),
     "Preview": ("app.ingest", "Preview"),
+    "LiveChange": ("app.live", "Change"),
     "Change": ("app.merges", "Change"),
     "UNDOABLE": ("app.merges", "UNDOABLE"),
     "OAUTH_PRESETS": ("app.oauth", "PRESETS"),
@@ -315,6 +319,14 @@ class Service:
     def user_error(self, exc: BaseException) -> UserFacingError | None:
         """The one-line error for an environmental database failure, else None."""
         return self._db.user_error(exc)
+
+    def watch_changes(self, callback: Callable[[LiveChange], None]) -> Watcher:
+        """Start telling ``callback`` (on a thread of its own) what other writers commit:
+        NOTIFY on PostgreSQL, within about a second on a SQLite file (``app.live``).
+        Returns the watcher; ``stop()`` it when done."""
+        from app.live import Watcher
+
+        return Watcher(self._db, callback).start()
 
     # --- settings ------------------------------------------------------------------------
 

@@ -78,3 +78,35 @@ def test_four_agents_at_once_lose_nothing_and_duplicate_nothing(
     assert done["merge"] > 0 and done["split"] + done["undo"] > 0, done
     broken = pg_workload.check(url, results, messages)
     assert broken == []
+
+
+def test_a_write_that_loses_against_a_concurrent_one_runs_again(pg: PgServer) -> None:
+    """Two transactions change one customer's name, interleaved: the server aborts the
+    second (serialization_failure) and ``Database.write`` runs it again on fresh data."""
+    from sqlalchemy import select, text
+
+    from app.db import open_database
+    from app.models import Customer
+
+    url = pg.new_database("lost_update")
+    db, other = open_database(url), open_database(url)
+    try:
+        with db.session() as session:
+            session.add(Customer(display_name="Ada"))
+        attempts: list[str] = []
+
+        def rename(session) -> None:  # type: ignore[no-untyped-def]
+            customer = session.scalars(select(Customer)).one()  # the snapshot is taken here
+            attempts.append(customer.display_name)
+            if len(attempts) == 1:  # a colleague renames her meanwhile, and commits first
+                with other.session() as theirs:
+                    theirs.execute(text("UPDATE customer SET display_name = 'Ada L.'"))
+            customer.display_name += " (VIP)"
+
+        db.write(rename)
+        assert attempts == ["Ada", "Ada L."]  # the second run saw the colleague's change
+        with db.read_session() as session:
+            assert session.scalars(select(Customer.display_name)).one() == "Ada L. (VIP)"
+    finally:
+        db.dispose()
+        other.dispose()

@@ -20,6 +20,18 @@ lock-free alternative for code that only reads. ``retry_when_busy`` re-runs a
 whole write transaction with backoff when the wait was not enough, and
 ``user_error`` turns SQLite's environmental failures (locked, read-only, disk
 full, damaged) into one-line ``UserFacingError``s.
+
+On PostgreSQL several people write at once, so every write transaction runs
+``SERIALIZABLE``: the server aborts one of two transactions whose interleaving
+no serial order could produce (two imports inserting the same Message-ID, an
+import linking a contact point to a customer that a colleague is merging away,
+two merges of one customer) with ``serialization_failure`` or
+``deadlock_detected``, and ``retrying`` (``Database.write``, ``retry_when_busy``)
+runs the whole transaction again. The select-then-insert logic of the write path
+is therefore race-free without locks of its own: whatever commits is what one
+writer after another would have written. Read sessions run ``REPEATABLE READ``
+(a snapshot that never aborts and never makes a writer abort). A committed write
+announces itself with ``NOTIFY`` (``app.live``) so other windows refresh.
 """
 
 from __future__ import annotations
@@ -33,9 +45,10 @@ import re
 import sqlite3
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -101,22 +114,58 @@ class Database:
     sessions: sessionmaker[Session]
     url: str
     path: Path | None = None
+    #: Tells this process's own change announcements from a colleague's (``app.live``).
+    origin: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error.
 
-        On SQLite the transaction holds the write lock from its first statement.
+        On SQLite the transaction holds the write lock from its first statement. On
+        PostgreSQL it is ``SERIALIZABLE``: run it inside ``write`` (or ``retrying``) so a
+        serialization failure re-runs it; a transaction that wrote announces itself with
+        ``NOTIFY threadline_changes`` on commit (``app.live``).
         """
+        from app import live
+
         with self.sessions.begin() as session:
+            if self.is_server:
+                live.track(session)
             yield session
+            if self.is_server:
+                live.announce(session, self.origin)
+
+    @property
+    def is_server(self) -> bool:
+        """Whether this is a PostgreSQL server (several writers) rather than a SQLite file."""
+        return self.engine.dialect.name == "postgresql"
+
+    def write(self, fn: Callable[[Session], _T]) -> _T:
+        """Run ``fn`` in one write transaction (``session``) and return what it returns.
+
+        On PostgreSQL the whole transaction runs again when the server aborted it for a
+        concurrent writer (``retrying``); on SQLite it runs once, as ``session`` does.
+        """
+
+        def attempt() -> _T:
+            with self.session() as session:
+                return fn(session)
+
+        return self.retried(attempt)
+
+    def retried(self, transaction: Callable[[], _T]) -> _T:
+        """Run ``transaction`` (which opens and commits its own session): on PostgreSQL
+        again while the server aborts it for a concurrent writer (``retrying``), on
+        SQLite once."""
+        return retrying(transaction) if self.is_server else transaction()
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
         """A session for reading only: a consistent snapshot that never waits for writers."""
-        reader = sessionmaker(
-            self.engine.execution_options(threadline_read=True), expire_on_commit=False
-        )
+        options: dict[str, Any] = {"threadline_read": True}
+        if self.is_server:  # a plain snapshot: never aborts, never makes a writer abort
+            options["isolation_level"] = "REPEATABLE READ"
+        reader = sessionmaker(self.engine.execution_options(**options), expire_on_commit=False)
         with reader.begin() as session:
             yield session
 
@@ -293,8 +342,44 @@ def user_error(exc: BaseException, where: object) -> UserFacingError | None:
     return None
 
 
+#: PostgreSQL's answers to a transaction that lost against a concurrent one
+#: (SQLSTATE serialization_failure, deadlock_detected): run it again and it goes through.
+PG_RETRY_STATES = frozenset({"40001", "40P01"})
+
+
+def pg_state(exc: BaseException) -> str | None:
+    """The SQLSTATE behind ``exc`` from PostgreSQL (a DBAPI or SQLAlchemy error), or None."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def must_retry(exc: BaseException) -> bool:
+    """Whether PostgreSQL aborted the transaction for a concurrent writer (run it again)."""
+    return pg_state(exc) in PG_RETRY_STATES
+
+
+def retrying(fn: Callable[[], _T], *, deadline: float = BUSY_DEADLINE) -> _T:
+    """Run the whole transaction ``fn`` again while PostgreSQL aborts it for a concurrent
+    writer (``serialization_failure``, ``deadlock_detected``), with a short random backoff
+    so the writers that collided do not collide again. Other errors propagate, and so does
+    the abort after ``deadline`` seconds."""
+    start = time.monotonic()
+    delay = 0.01
+    while True:
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if not must_retry(exc) or time.monotonic() - start > deadline:
+                raise
+            log.debug("concurrent write (%s); running the transaction again", pg_state(exc))
+        time.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, 0.5)
+
+
 def retry_when_busy(fn: Callable[[], _T], *, deadline: float = BUSY_DEADLINE) -> _T:
-    """Run the write transaction ``fn``, running it again with backoff while SQLite is busy.
+    """Run the write transaction ``fn``, running it again with backoff while SQLite is busy
+    (and, on PostgreSQL, while ``retrying`` would: a concurrent writer won).
 
     ``fn`` must be a whole transaction (it starts and commits its own), so a
     retry starts from scratch. Other errors, and "busy" after ``deadline``
@@ -304,7 +389,7 @@ def retry_when_busy(fn: Callable[[], _T], *, deadline: float = BUSY_DEADLINE) ->
     delay = 0.05
     while True:
         try:
-            return fn()
+            return retrying(fn, deadline=deadline)
         except OperationalError as exc:
             if sqlite_error_code(exc) not in _BUSY or time.monotonic() - start > deadline:
                 raise
@@ -415,6 +500,9 @@ def make_engine(url: str | URL) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    if url.startswith("postgresql"):
+        engine = create_engine(url, pool_pre_ping=True, isolation_level="SERIALIZABLE")
+        return engine
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -470,6 +558,23 @@ def quick_check(path: Path) -> str | None:
     return "; ".join(str(r[0]) for r in rows[:2])
 
 
+@contextmanager
+def _upgrader(conn: Connection) -> Iterator[None]:
+    """The upgrade's transaction, held by one process at a time: ``BEGIN IMMEDIATE`` on
+    SQLite; on PostgreSQL an advisory lock, read committed so that a process that waited
+    for it sees the schema the first one built."""
+    if conn.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="READ COMMITTED")
+    with conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+        yield
+
+
+#: The advisory lock key that queues processes upgrading one PostgreSQL database.
+_UPGRADE_LOCK = 0x7468726C
+
+
 def upgrade(engine: Engine, sqlite_path: Path | None = None) -> None:
     """Bring the schema to the newest revision, backing a SQLite file up first.
 
@@ -488,7 +593,7 @@ def upgrade(engine: Engine, sqlite_path: Path | None = None) -> None:
     from alembic import command
 
     script = _script_directory()
-    with engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite: one upgrader at a time
+    with engine.connect() as conn, _upgrader(conn):  # one upgrader at a time
         current = _current_revision(conn)
         if current == head:
             return

@@ -32,6 +32,7 @@ from app import (
     fingerprint,
     identity,
     language,
+    live,
     mappings,
     mentions,
     parse_worker,
@@ -473,6 +474,7 @@ class _Writer:
                     self._store(session, resolver, item, known, pending)
             pending.write(session)
             identity.refresh_customer_stats(session, resolver.touched_customers)
+            live.changed(session, "import", resolver.touched_customers)
             run = session.get(ImportRun, self.run_id)
             assert run is not None
             run.added, run.duplicates = self.report.added, self.report.duplicates
@@ -951,13 +953,16 @@ def import_items(
 
 def _start_run(db: Database, report: FileReport) -> RunLock | None:
     lock: RunLock | None = None
+
+    def start(session: Session) -> RunLock | None:
+        run = ImportRun(path=report.path, format=report.format)
+        session.add(run)
+        session.flush()
+        report.run_id = run.id
+        return db.hold_run(run.id)  # inside the transaction: never seen without its lock
+
     try:
-        with db.session() as session:
-            run = ImportRun(path=report.path, format=report.format)
-            session.add(run)
-            session.flush()
-            report.run_id = run.id
-            lock = db.hold_run(run.id)  # inside the transaction: never seen without its lock
+        lock = db.write(start)
     except BaseException:
         if lock is not None:
             lock.release()

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from app import live
 from app.customer_stats import refresh_customer_stats
 from app.errors import NotFoundError, UserFacingError
 from app.models import AuditEntry, Customer, CustomerIdentity, Identity, MergeRejection, Note
@@ -443,6 +444,7 @@ def rejected_pairs(session: Session) -> set[tuple[int, int]]:
 
 def _refresh(session: Session, customer_ids: list[int]) -> None:
     refresh_customer_stats(session, customer_ids)
+    live.changed(session, "identity", customer_ids)  # who is who: other windows refresh
 
 
 def describe(session: Session, entry: AuditEntry) -> str:

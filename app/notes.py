@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app import live
 from app.errors import NotFoundError, UserFacingError
 from app.merged import survivor_id
 from app.models import Customer, Note, utcnow
@@ -60,6 +61,7 @@ def add_note(
     )
     session.add(note)
     session.flush()
+    live.changed(session, "note", [note.customer_id])
     return _row(note)
 
 
@@ -69,6 +71,7 @@ def edit_note(session: Session, note_id: int, body: str) -> NoteRow:
     note.body = _clean(body)
     note.updated_at = utcnow()
     session.flush()
+    live.changed(session, "note", [note.customer_id])
     return _row(note)
 
 
@@ -78,10 +81,13 @@ def set_pinned(session: Session, note_id: int, pinned: bool) -> NoteRow:
     note.pinned = pinned
     note.updated_at = utcnow()
     session.flush()
+    live.changed(session, "note", [note.customer_id])
     return _row(note)
 
 
 def delete_note(session: Session, note_id: int) -> None:
     """Delete a note."""
-    session.delete(_get(session, note_id))
+    note = _get(session, note_id)
+    live.changed(session, "note", [note.customer_id])
+    session.delete(note)
     session.flush()

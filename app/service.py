@@ -19,12 +19,13 @@ SQLite (``path`` is None for a server URL).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 from app import queries, settings
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from app.export.pdf import install_fonts, with_fallbacks
     from app.identity import normalize_email, normalize_phone
     from app.ingest import FileReport, ImportProgress, Preview
+    from app.live import Change as LiveChange
+    from app.live import Watcher
     from app.merges import UNDOABLE, Change
     from app.oauth import PRESETS as OAUTH_PRESETS
     from app.oauth import SignInCancelled
@@ -112,6 +115,7 @@ __all__ = [
     "IdentityRow",
     "ImportProgress",
     "KeyringUnavailable",
+    "LiveChange",
     "MarkRow",
     "NoteRow",
     "OrderFigures",
@@ -176,6 +180,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "FileReport": ("app.ingest", "FileReport"),
     "ImportProgress": ("app.ingest", "ImportProgress"),
     "Preview": ("app.ingest", "Preview"),
+    "LiveChange": ("app.live", "Change"),
     "Change": ("app.merges", "Change"),
     "UNDOABLE": ("app.merges", "UNDOABLE"),
     "OAUTH_PRESETS": ("app.oauth", "PRESETS"),
@@ -211,6 +216,22 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(target[0]), target[1])
     globals()[name] = value
     return value
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _transaction(
+    method: Callable[Concatenate[Service, _P], _R],
+) -> Callable[Concatenate[Service, _P], _R]:
+    """A write method that is one transaction: on a server, run again whole when a
+    concurrent writer won (``Database.retried``); on SQLite, run once as before."""
+
+    def run(service: Service, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return service._db.retried(lambda: method(service, *args, **kwargs))
+
+    return functools.update_wrapper(run, method)
 
 
 class BackupFailed(UserFacingError):
@@ -313,6 +334,14 @@ class Service:
         with self._db.engine.connect() as conn:
             return team_role(conn)
 
+    def watch_changes(self, callback: Callable[[LiveChange], None]) -> Watcher:
+        """Start telling ``callback`` (on a thread of its own) what other writers commit:
+        NOTIFY on PostgreSQL, within about a second on a SQLite file (``app.live``).
+        Returns the watcher; ``stop()`` it when done."""
+        from app.live import Watcher
+
+        return Watcher(self._db, callback).start()
+
     # --- settings ------------------------------------------------------------------------
 
     @staticmethod
@@ -364,6 +393,7 @@ class Service:
         """
         return self.configure_many({key: value})[key]
 
+    @_transaction
     def configure_many(self, values: Mapping[str, str]) -> dict[str, str]:
         """Store several settings in one transaction, each with its side effects."""
         from app import identity
@@ -543,6 +573,7 @@ class Service:
         with self._db.read_session() as session:
             return queries.notes(session, customer_id)
 
+    @_transaction
     def add_note(self, customer: int | str, body: str, *, pinned: bool = False) -> NoteRow:
         """Add a note to a customer (an id, or a reference as ``resolve_customer`` takes)."""
         from app import notes
@@ -555,6 +586,7 @@ class Service:
             )
             return notes.add_note(session, cid, body, pinned=pinned)
 
+    @_transaction
     def edit_note(self, note_id: int, body: str) -> NoteRow:
         """Replace a note's text."""
         from app import notes
@@ -562,6 +594,7 @@ class Service:
         with self._db.session() as session:
             return notes.edit_note(session, note_id, body)
 
+    @_transaction
     def set_pinned(self, note_id: int, pinned: bool) -> NoteRow:
         """Pin or unpin a note."""
         from app import notes
@@ -569,6 +602,7 @@ class Service:
         with self._db.session() as session:
             return notes.set_pinned(session, note_id, pinned)
 
+    @_transaction
     def delete_note(self, note_id: int) -> None:
         """Delete a note."""
         from app import notes
@@ -578,6 +612,7 @@ class Service:
 
     # --- merge, split, undo, reject, suggestions -----------------------------------------
 
+    @_transaction
     def merge(self, survivor: int, others: Sequence[int], *, reason: str) -> list[int]:
         """Merge ``others`` into ``survivor`` in one transaction; returns the change ids.
 
@@ -600,6 +635,7 @@ class Service:
         with owner_only("merge"), self._db.session() as session:
             return [merges.merge_customers(session, survivor, o, reason=reason) for o in others]
 
+    @_transaction
     def merge_refs(self, a: str, b: str, *, reason: str) -> tuple[int, CustomerRow]:
         """Merge customer ``b`` into ``a`` (references); returns the change and the result."""
         from app import merges
@@ -610,6 +646,7 @@ class Service:
             change = merges.merge_customers(session, first, second, reason=reason)
             return change, queries.customer(session, first)
 
+    @_transaction
     def split(
         self, customer_id: int, identity_ids: list[int], *, into: int | None = None
     ) -> tuple[int, int, CustomerRow]:
@@ -620,6 +657,7 @@ class Service:
             target, change = merges.split_customer(session, customer_id, identity_ids, into=into)
             return target, change, queries.customer(session, target)
 
+    @_transaction
     def split_refs(
         self, customer: str, identities: Sequence[str], *, into: str | None = None
     ) -> tuple[int, CustomerRow]:
@@ -637,6 +675,7 @@ class Service:
             target, change = merges.split_customer(session, cid, ids, into=target_id)
             return change, queries.customer(session, target)
 
+    @_transaction
     def undo(self, change_id: int | None = None) -> Change:
         """Undo a merge, split or rejection (the latest when ``change_id`` is None)."""
         from app import merges
@@ -644,6 +683,7 @@ class Service:
         with owner_only("undo"), self._db.session() as session:
             return merges.undo(session, change_id)
 
+    @_transaction
     def reject(self, a: int, b: int) -> None:
         """Customers ``a`` and ``b`` are different people: never suggest them again."""
         from app import merges
@@ -651,6 +691,7 @@ class Service:
         with owner_only("reject"), self._db.session() as session:
             merges.reject(session, a, b)
 
+    @_transaction
     def reject_refs(self, a: str, b: str) -> tuple[int, int]:
         """``reject`` with references; returns the two ids."""
         from app import merges
@@ -711,10 +752,13 @@ class Service:
         from app import identity, ingest
 
         if owner:
-            with self._db.session() as session:
+
+            def save_owner(session: Any) -> None:
                 added = [settings.add_to_list(session, key, value) for key, value in owner]
                 if any(added):
                     identity.apply_owner_settings(session)
+
+            self._db.write(save_owner)
         mapped = dict(mapped or {})
         reports = ingest.import_paths(
             self._db,
@@ -780,6 +824,7 @@ class Service:
         with self._db.read_session() as session:
             return mappings.suggest(session, format_name, headers)
 
+    @_transaction
     def save_mapping(
         self, format_name: str, headers: list[str], mapping: Mapping[str, str]
     ) -> None:
@@ -840,6 +885,7 @@ class Service:
         with self._db.read_session() as session:
             return erasure.suppressions(session)
 
+    @_transaction
     def lift_suppressions(self, ids: Sequence[int] = (), *, erasure_id: int | None = None) -> int:
         """Let these contact points (or all of one erasure) import again; returns how many."""
         from app import erasure
@@ -875,6 +921,7 @@ class Service:
                 language=language,
             )
 
+    @_transaction
     def mark_answered(self, customer: int | str, *, now: datetime | None = None) -> MarkRow:
         """Mark what a customer wrote so far as answered."""
         from app import waiting
@@ -883,6 +930,7 @@ class Service:
             cid = _customer_id(session, customer)
             return waiting.mark_answered(session, cid, now=now)
 
+    @_transaction
     def snooze(
         self, customer: int | str, until: datetime | str, *, now: datetime | None = None
     ) -> MarkRow:
@@ -896,6 +944,7 @@ class Service:
                 until = parse_when(until, when, settings.zone(session))
             return waiting.snooze(session, cid, until, now=when)
 
+    @_transaction
     def undo_mark(self, customer: int | str, kind: str | None = None) -> MarkRow:
         """Take back the latest "answered" or snooze mark of a customer."""
         from app import waiting

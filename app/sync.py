@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import accounts, ingest, oauth, redact, secrets
 from app.accounts import AccountInfo
@@ -179,7 +180,8 @@ def save_state(db: Database, account_id: int, state: FolderState) -> None:
         account_id: the account.
         state: the folder's new state.
     """
-    with db.session() as session:
+
+    def write(session: Session) -> None:
         row = session.scalar(
             select(SyncState).where(
                 SyncState.account_id == account_id, SyncState.folder == state.folder
@@ -192,6 +194,8 @@ def save_state(db: Database, account_id: int, state: FolderState) -> None:
         row.last_uid = state.last_uid
         row.highestmodseq = state.highestmodseq
         row.updated_at = utcnow()
+
+    db.write(write)  # a colleague syncing the same folder: run again after theirs
 
 
 class _Tracker:
@@ -366,11 +370,13 @@ def _sync_folder(
 
 
 def _record_result(db: Database, account_id: int, error: str | None) -> None:
-    with db.session() as session:
+    def write(session: Session) -> None:
         row = session.get(Account, account_id)
         if row is not None:
             row.last_sync_at = utcnow()
             row.last_error = redact.redact(error or "")
+
+    db.write(write)
 
 
 def sync_account(

@@ -131,7 +131,7 @@ def open_window(db_path: str | None = None) -> MainWindow | None:
         return None
     from ui.main_window import MainWindow
 
-    window = MainWindow(service)
+    window = MainWindow(service, live=True)
     window.show()
     window.backup_flow.start_daily()
     return window

@@ -40,9 +40,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import UserFacingError
+from app.errors import NotFoundError, UserFacingError
 from app.paths import default_db_path, demo_db_path
-from app.service import CustomerRow, Database, SearchHit, Service
+from app.service import CustomerRow, Database, LiveChange, SearchHit, Service
 from ui import messages
 from ui.about_dialog import AboutDialog
 from ui.accounts_dialog import AccountsDialog
@@ -51,6 +51,7 @@ from ui.customer_list import CustomerListPane
 from ui.empty_state import EmptyState
 from ui.flows import DemoFlow, ExportFlow, ImportFlow
 from ui.identity_flow import IdentityFlow, Outcome
+from ui.live import LiveUpdates
 from ui.marks import icon
 from ui.messages import Level, Message
 from ui.models import CustomerListModel, ProblemsModel, SearchResultsModel, TimelineModel
@@ -91,9 +92,11 @@ class MainWindow(QMainWindow):
         *,
         now: Callable[[], datetime] | None = None,
         home: str | None = None,
+        live: bool = False,
     ) -> None:
         """``home`` is the user's database, reopened by File → Leave Demo (default: ``db``'s
-        file, or the usual database when ``db`` is the demo's)."""
+        file, or the usual database when ``db`` is the demo's). ``live``: show what other
+        writers commit (a colleague's note, merge or import) as it happens (``ui.live``)."""
         super().__init__()
         self.service = service = Service.of(db)
         clock = now or (lambda: datetime.now(UTC))
@@ -207,6 +210,10 @@ class MainWindow(QMainWindow):
         self.customer_model.reload()
         self.refresh_counts()
         self.identity_flow.refresh_suggestions()
+        self.live: LiveUpdates | None = None
+        if live:
+            self.live = LiveUpdates(service, self)
+            self.live.changed.connect(self.show_change)
 
     # --- construction -------------------------------------------------------------------
 
@@ -586,6 +593,38 @@ class MainWindow(QMainWindow):
         self.timeline_model.reload()
         self.notes.reload()
 
+    def show_change(self, change: LiveChange) -> None:
+        """Show what another writer committed: the list, counts and suggestions, and the
+        open customer's timeline, profile and notes when the change concerns them (a
+        customer merged away is replaced by the one it went into)."""
+        self.customer_model.reload()
+        self.refresh_counts()
+        self.identity_flow.refresh_suggestions()
+        if self.left.currentWidget() is self.waiting:
+            self.waiting_model.reload()
+        shown = self.timeline_model.customer_id
+        if shown is None or not change.concerns(shown):
+            return
+        service = self.service
+
+        def current() -> int | None:
+            try:
+                return service.customer(shown).id
+            except NotFoundError:
+                return None
+
+        def done(now_shown: int | None) -> None:
+            if self.timeline_model.customer_id != shown:
+                return  # the user opened someone else meanwhile
+            if now_shown is not None and now_shown != shown:
+                self.open_customer(now_shown)
+                return
+            self.timeline_model.reload()
+            if not self.notes.editing:
+                self.notes.reload()
+
+        Op(self, current).success(done).run()
+
     # --- full-text search ---------------------------------------------------------------
 
     def search_all(self, text: str | None) -> None:
@@ -771,7 +810,7 @@ class MainWindow(QMainWindow):
         except UserFacingError as exc:
             show_error(self, exc)
             return None
-        window = MainWindow(service, now=self._now, home=self.home_db)
+        window = MainWindow(service, now=self._now, home=self.home_db, live=self.live is not None)
         window.setGeometry(self.geometry())
         if self.isMaximized():
             window.showMaximized()
@@ -800,6 +839,8 @@ class MainWindow(QMainWindow):
             self.import_flow.open_dialog(paths)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.live is not None:
+            self.live.stop()
         self.import_flow.cancel()
         self.sync_flow.cancel()
         self.identity_flow.shutdown()

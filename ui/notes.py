@@ -274,6 +274,11 @@ class NotesPane(QWidget):
             return
         self.reload()
 
+    @property
+    def editing(self) -> bool:
+        """Whether a note is being edited in place (a reload would drop the edit)."""
+        return any(card.editor is not None for card in self.cards)
+
     def reload(self) -> None:
         """Read the notes again."""
         cid = self.customer_id

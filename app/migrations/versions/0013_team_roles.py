@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_team_roles"
-down_revision = "0011"
+down_revision = "0012_pg_search"
 branch_labels = None
 depends_on = None
 

@@ -302,6 +302,10 @@ _HEADLINE = (
 )
 
 
+# ts_headline reads this much of a text at most (a match further in: the caller's excerpt).
+_HEADLINE_CHARS = 20_000
+
+
 class PostgresDialect(StoreDialect):
     """PostgreSQL: ``tsvector``/``tsquery`` full-text search and ``pg_trgm`` lookups."""
 
@@ -376,12 +380,12 @@ class PostgresDialect(StoreDialect):
             return {}
         rows = session.execute(
             text(
-                "SELECT e.id, ts_headline('simple', e.body, q, :opts), "
+                "SELECT e.id, ts_headline('simple', left(e.body, :most), q, :opts), "
                 "ts_headline('simple', e.title, q, :opts) "
                 "FROM event e, CAST(:q AS tsquery) AS q "
                 f"WHERE e.id IN ({','.join(str(int(i)) for i in ids)})"
             ),
-            {"q": _headline_query(match), "opts": _HEADLINE},
+            {"q": _headline_query(match), "opts": _HEADLINE, "most": _HEADLINE_CHARS},
         )
         out: dict[int, str] = {}
         for eid, body, title in rows:
@@ -442,26 +446,43 @@ def for_bind(bind: Bind) -> StoreDialect:
 
 def fill_index(bind: Bind, batch: int = 2000) -> int:
     """Index every stored event (title, text and who took part) from the tables: for a copied
-    store or a schema that gains the index. Returns how many events were indexed."""
+    store or a schema that gains the index. Returns how many events were indexed.
+
+    Read a page of events at a time (by id), so memory stays bounded at any size.
+    """
     from app.models import Event, EventParticipant, Identity, Order
 
     dialect = for_bind(bind)
-    people: dict[int, list[str]] = {}
-    for eid, name, value, raw in bind.execute(
-        select(EventParticipant.event_id, EventParticipant.name, Identity.value, Identity.raw)
-        .join(Identity, Identity.id == EventParticipant.identity_id, isouter=True)
-        .order_by(EventParticipant.event_id)
-    ):
-        people.setdefault(eid, []).extend(x for x in (name, raw or value) if x)
-    for eid, number in bind.execute(select(Order.event_id, Order.number)):
-        people.setdefault(eid, []).extend((number, number.lstrip("#")))
-    rows: list[dict[str, Any]] = []
     done = 0
-    for eid, title, body in bind.execute(select(Event.id, Event.title, Event.body)):
-        rows.append({"id": eid, "t": title, "b": body, "p": " ".join(people.get(eid, []))})
-        if len(rows) >= batch:
-            dialect.index_events(bind, rows)
-            done += len(rows)
-            rows = []
-    dialect.index_events(bind, rows)
-    return done + len(rows)
+    last = 0
+    while True:
+        page = bind.execute(
+            select(Event.id, Event.title, Event.body)
+            .where(Event.id > last)
+            .order_by(Event.id)
+            .limit(batch)
+        ).all()
+        if not page:
+            return done
+        ids = [row[0] for row in page]
+        people: dict[int, list[str]] = {}
+        for eid, name, value, raw in bind.execute(
+            select(EventParticipant.event_id, EventParticipant.name, Identity.value, Identity.raw)
+            .join(Identity, Identity.id == EventParticipant.identity_id, isouter=True)
+            .where(EventParticipant.event_id.in_(ids))
+            .order_by(EventParticipant.event_id, EventParticipant.identity_id)
+        ):
+            people.setdefault(eid, []).extend(x for x in (name, raw or value) if x)
+        for eid, number in bind.execute(
+            select(Order.event_id, Order.number).where(Order.event_id.in_(ids))
+        ):
+            people.setdefault(eid, []).extend((number, number.lstrip("#")))
+        dialect.index_events(
+            bind,
+            [
+                {"id": eid, "t": title, "b": body, "p": " ".join(people.get(eid, []))}
+                for eid, title, body in page
+            ],
+        )
+        done += len(page)
+        last = ids[-1]

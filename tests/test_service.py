@@ -44,8 +44,9 @@ def mailbox(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    svc = Service.open(tmp_path / "service.db")
+def service(store_url: str) -> Iterator[Service]:
+    """The service on a SQLite file and on a PostgreSQL server (tests/conftest.py)."""
+    svc = Service.open(store_url)
     svc.configure_many({"region": "GB", "timezone": "Europe/London"})
     yield svc
     svc.close()

@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from PySide6.QtWidgets import QApplication, QMessageBox
+
 from app.db import Database
 from app.paths import data_dir
 from tests.dovecot import MemoryKeyring
 from tests.postgres import PgServer, run_postgres, server_bin
+from tests.test_cli_e2e import DEMO
 from tests.test_gui import names
 from tests.test_team_roles import PASSWORDS, _use_passwords
 from tests.test_ui_models import NOW, seed
@@ -106,6 +109,24 @@ def test_choose_the_team_server_test_it_save_and_reopen(
     assert team is not None
     qtbot.addWidget(team)
     assert team.service.url == url and team.service.team_role() == "agent"
+
+    # bob is an agent: importing works, a merge is refused by the server, in plain words.
+    files = [p for p in sorted(DEMO.iterdir()) if p.is_file()]
+    assert sum(r.added for r in team.service.import_paths(files)) > 0
+    rows = team.service.all_customers()
+    team.identity_flow.merge(rows[0], [rows[1]], reason="merged by hand")
+
+    def refusal() -> list[QMessageBox]:
+        return [
+            w
+            for w in QApplication.topLevelWidgets()
+            if isinstance(w, QMessageBox) and w.objectName() == "errorDialog" and w.isVisible()
+        ]
+
+    qtbot.waitUntil(lambda: bool(refusal()), timeout=WAIT)
+    assert refusal()[0].text().startswith("Only an owner can merge customers")
+    refusal()[0].close()
+    assert len(team.service.all_customers()) == len(rows)
 
     # And back to this computer's file.
     back = _page(team)

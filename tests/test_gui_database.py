@@ -141,3 +141,32 @@ def test_choose_the_team_server_test_it_save_and_reopen(
     assert team.replaced_by is not None and team.replaced_by.service.path is not None
     qtbot.addWidget(team.replaced_by)
     workers.manager().wait_for_done()
+
+
+def test_a_saved_server_that_cannot_be_reached_offers_this_computers_file(
+    qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.service import Service
+    from ui import app as ui_app
+
+    monkeypatch.delenv("THREADLINE_DB", raising=False)
+    Service.choose_store("postgresql+psycopg://nobody@127.0.0.1:1/shop")
+    shown: list[str] = []
+
+    def use_local(box: QMessageBox) -> int:
+        shown.append(box.text())
+        for button in box.buttons():
+            if button.text() == "Use This Computer's File":
+                button.click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", use_local)
+    window = ui_app.open_window()
+    assert window is not None
+    qtbot.addWidget(window)
+    assert shown and "no PostgreSQL server answers at 127.0.0.1:1" in shown[0]
+    assert window.service.path == data_dir() / "threadline.db"
+    assert Service.saved_store() is None
+    window.close()
+    workers.manager().wait_for_done()
+    window.service.close()

@@ -9,6 +9,7 @@ another store, an erasure recorded ``by`` someone).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import event, text
@@ -25,12 +26,13 @@ def author_of(conn: Connection) -> str:
             cached = str(conn.execute(text("SELECT current_user")).scalar_one())
             conn.info[_CACHE_KEY] = cached
         return str(cached)
-    from app.settings import SETTINGS
-
     stored = conn.execute(
         text("SELECT value FROM setting WHERE key = 'user_name'")
     ).scalar_one_or_none()
-    return str(stored).strip() if stored else SETTINGS["user_name"].default()
+    if stored:
+        return str(stored).strip()
+    # The setting's default (app.settings, which cannot be imported from the models).
+    return os.environ.get("USER", "") or os.environ.get("USERNAME", "")
 
 
 def _stamp(_mapper: Any, conn: Connection, target: Any) -> None:

@@ -399,7 +399,8 @@ def cmd_changes(svc: Service, args: argparse.Namespace) -> int:
         return 0
     for c in changes:
         mark = " (undone)" if c.undone else ""
-        print(f"{c.id:>5}  {_local(c.at, tz):>18}  {c.description}{mark}")
+        by = f"  by {c.author}" if c.author else ""
+        print(f"{c.id:>5}  {_local(c.at, tz):>18}  {c.description}{mark}{by}")
     return 0
 
 

@@ -588,7 +588,18 @@ def upgrade(engine: Engine, sqlite_path: Path | None = None) -> None:
     head = head_revision()
     with engine.connect() as conn:
         conn.execution_options(threadline_read=True)
-        if _stored_revisions(conn) == [head]:
+        try:
+            stored = _stored_revisions(conn)
+        except DBAPIError as exc:  # a team member not granted a Threadline role yet
+            from app import store_auth
+
+            if not store_auth.is_permission_error(exc):
+                raise
+            raise UserFacingError(
+                "your sign-in may not read this team database: ask the administrator to "
+                "grant your login role threadline_agent or threadline_owner"
+            ) from None
+        if stored == [head]:
             return  # the common case, answered without Alembic
     from alembic import command
 

@@ -595,6 +595,13 @@ def test_change_history_model(qtmodeltester, db: Database) -> None:
     merged_row = texts.index("Merged Maria Garcia into Maria Garcia")
     assert model.index(merged_row, 2).data() == "Undone"
     assert "Why: same person" in model.index(merged_row, 1).data(Qt.ItemDataRole.ToolTipRole)
+    with db.session() as s:
+        before = settings.get(s, "user_name")
+        settings.set_value(s, "user_name", "Robin")
+        merges.reject(s, a, b)
+    model.reload(background=False)
+    assert model.index(0, 3).data() == "Robin"  # who made the change
+    assert model.index(merged_row + 1, 3).data() == before != "Robin"
 
 
 def test_preview_model(qtmodeltester, db: Database) -> None:

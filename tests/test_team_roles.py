@@ -287,3 +287,31 @@ def test_without_createrole_the_migration_says_what_to_ask_for() -> None:
         server.execute("GRANT threadline_agent TO threadline_owner")
         db = open_database(server.url("carols", user="carol"))  # now it can
         db.dispose()
+
+
+def test_a_sign_in_without_a_role_or_an_old_schema_is_told_whom_to_ask(
+    pg: PgServer, shop: str
+) -> None:
+    pg.execute("DO $$ BEGIN CREATE ROLE carl LOGIN; EXCEPTION WHEN duplicate_object THEN END $$")
+    with pytest.raises(UserFacingError, match="grant your login role threadline_agent"):
+        open_database(pg.url(shop, user="carl"))
+    pg.execute("GRANT threadline_agent TO carl")
+    open_database(pg.url(shop, user="carl")).dispose()
+    # The schema goes back one step (the administrator's downgrade); an agent may not
+    # bring it up to date, the database's owner may.
+    from alembic import command
+
+    from app.db import _alembic_config, make_engine
+
+    engine = make_engine(pg.url(shop))
+    with engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
+    engine.dispose()
+    pg.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO carl", shop)
+    pg.execute("GRANT CREATE ON SCHEMA public TO carl", shop)  # yet not the tables' owner
+    with pytest.raises(UserFacingError, match="only the database's owner can do"):
+        open_database(pg.url(shop, user="carl"))
+    open_database(pg.url(shop)).dispose()
+    open_database(pg.url(shop, user="carl")).dispose()

@@ -120,15 +120,30 @@ def bring_to_front(window: MainWindow) -> MainWindow:
 
 
 def open_window(db_path: str | None = None) -> MainWindow | None:
-    """Open the database and show the window; explain a ``UserFacingError`` and return None."""
+    """Open the database and show the window; explain a ``UserFacingError`` and return None.
+
+    When the team server chosen in Settings → Database cannot be opened (no server, no
+    password), the dialog offers this computer's file instead, so the window still opens
+    and the choice can be corrected."""
     try:
         service = Service.open(db_path or default_db_path())
     except UserFacingError as exc:
         log.error("cannot open the database: %s", exc)
         from ui.safe_text import literal
 
-        QMessageBox.critical(None, "Threadline cannot start", literal(str(exc)))
-        return None
+        saved = None if db_path or os.environ.get("THREADLINE_DB") else Service.saved_store()
+        if saved is None:
+            QMessageBox.critical(None, "Threadline cannot start", literal(str(exc)))
+            return None
+        box = QMessageBox(QMessageBox.Icon.Critical, "Threadline cannot start", literal(str(exc)))
+        box.setObjectName("storeFailedDialog")
+        local = box.addButton("Use This Computer's File", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.exec()
+        if box.clickedButton() is not local:
+            return None
+        Service.choose_store(None)
+        return open_window(str(default_db_path()))
     from ui.main_window import MainWindow
 
     window = MainWindow(service, live=True)

@@ -283,6 +283,7 @@ class HistoryDialog(QDialog):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setMinimumSize(em * 64, fm.lineSpacing() * 14)
         self.empty = muted_label("No merges or splits yet.", small=False)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -60,14 +60,14 @@ def undoable(change: Change) -> bool:
 
 
 class ChangeHistoryModel(HeaderTableModel):
-    """The latest identity changes, newest first: when, what, and whether undone.
+    """The latest identity changes, newest first: when, what, whether undone, and by whom.
 
     Signals:
         loaded(): the list was read (again).
     """
 
     loaded = Signal()
-    HEADERS = ("When", "Change", "")
+    HEADERS = ("When", "Change", "", "By")
 
     def __init__(
         self,
@@ -122,6 +122,8 @@ class ChangeHistoryModel(HeaderTableModel):
                 if change.undone:
                     return "Undone"
                 return "" if role == Qt.ItemDataRole.DisplayRole or not undoable(change) else "Undo"
+            if col == 3:
+                return change.author  # who made it (a team server: the signed-in person)
         if role == Qt.ItemDataRole.ToolTipRole and col == 1:
             reason = change.details.get("reason") if isinstance(change.details, dict) else None
             return tip(

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.errors import NotFoundError, UserFacingError
-from app.paths import default_db_path, demo_db_path
+from app.paths import default_db_path, demo_db_path, store_location
 from app.service import CustomerRow, Database, LiveChange, SearchHit, Service
 from ui import messages
 from ui.about_dialog import AboutDialog
@@ -771,6 +771,7 @@ class MainWindow(QMainWindow):
         if self.settings_dialog is None:
             self.settings_dialog = SettingsDialog(self.service, self)
             self.settings_dialog.changed.connect(self._setting_changed)
+            self.settings_dialog.store_chosen.connect(self._store_chosen)
         else:
             self.settings_dialog.reload()
         self.settings_dialog.open()
@@ -790,6 +791,12 @@ class MainWindow(QMainWindow):
         self._imported(None)
         self.notes.reload()
 
+    def _store_chosen(self, target: str) -> None:
+        """Settings → Database saved another store: reopen the window on it."""
+        if self.settings_dialog is not None:
+            self.settings_dialog.close()
+        self.switch_database(target)
+
     # --- the demo -------------------------------------------------------------------------
 
     def try_demo(self) -> None:
@@ -806,7 +813,7 @@ class MainWindow(QMainWindow):
     def switch_database(self, path: str) -> MainWindow | None:
         """Open ``path`` in a new window that takes this one's place; None if it cannot open."""
         try:
-            service = Service.open(Path(path))
+            service = Service.open(store_location(path))  # a file, or a server's URL
         except UserFacingError as exc:
             show_error(self, exc)
             return None

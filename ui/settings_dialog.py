@@ -1,4 +1,5 @@
-"""Edit → Settings…: who you are, where you are, your data folder and its backups.
+"""Edit → Settings…: who you are, where you are, your data folder and its backups, and
+which database to use (this computer's file or a team server: ``ui.database_settings``).
 
 Every field saves as soon as it is left (or picked) and takes effect at once
 through ``Service.configure`` — the same path as ``threadline config`` — so an
@@ -37,6 +38,7 @@ from PySide6.QtWidgets import (
 from app.service import Backup, Database, Service, setting_spec
 from ui import formatting as fmt
 from ui import messages
+from ui.database_settings import DatabasePage
 from ui.safe_text import plain_label, tip
 from ui.widgets import muted_label
 from ui.workers import Op, show_error
@@ -101,9 +103,11 @@ class SettingsDialog(QDialog):
         changed(str): setting ``key`` was saved (the window reloads what shows it).
         loaded(): the current values were read into the fields.
         backups_listed(): the backups list was read again.
+        store_chosen(str): Database: reopen the window on this file path or server URL.
     """
 
     changed = Signal(str)
+    store_chosen = Signal(str)
     loaded = Signal()
     backups_listed = Signal()
 
@@ -122,6 +126,9 @@ class SettingsDialog(QDialog):
         tabs.addTab(self._region_tab(), "Region")
         tabs.addTab(self._data_tab(), "Data and Backups")
         tabs.addTab(self._advanced_tab(), "Sign-in Apps")
+        self.database_page = DatabasePage(self.service)
+        self.database_page.store_chosen.connect(self.store_chosen)
+        tabs.addTab(self.database_page, "Database")
         self.tabs = tabs
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)

@@ -29,7 +29,9 @@ two merges of one customer) with ``serialization_failure`` or
 ``deadlock_detected``, and ``retrying`` (``Database.write``, ``retry_when_busy``)
 runs the whole transaction again. The select-then-insert logic of the write path
 is therefore race-free without locks of its own: whatever commits is what one
-writer after another would have written. Read sessions run ``REPEATABLE READ``
+writer after another would have written. Import batches, which nearly always meet
+the same customers, take turns (``writers_queue``) instead of aborting each other;
+parsing still runs side by side. Read sessions run ``REPEATABLE READ``
 (a snapshot that never aborts and never makes a writer abort). A committed write
 announces itself with ``NOTIFY`` (``app.live``) so other windows refresh.
 """
@@ -93,6 +95,10 @@ _ENVIRONMENT = {
     SQLITE_NOTADB,
 }
 
+#: Advisory lock keys: processes upgrading one PostgreSQL database, import batches.
+_UPGRADE_LOCK = 0x7468726C
+_WRITERS_LOCK = 0x74687277
+
 #: How long a write keeps retrying "database is locked" before giving up, in seconds.
 BUSY_DEADLINE = 120.0
 
@@ -152,6 +158,30 @@ class Database:
                 return fn(session)
 
         return self.retried(attempt)
+
+    @contextmanager
+    def writers_queue(self) -> Iterator[None]:
+        """On PostgreSQL, take turns with the other holders (import batches) for the block.
+
+        Two import batches nearly always meet the same customers (whose figures both
+        refresh) and contact points, so under ``SERIALIZABLE`` all but one of them would
+        be aborted and run again, burning the time of a whole batch each. Queueing them
+        instead is what SQLite's write lock does: parsing still runs side by side, the
+        batches' transactions one after the other. The lock is a session advisory lock on
+        a connection of its own (a lock taken inside the transaction would come after its
+        snapshot); the server drops it if the process dies. Merges, notes and the rest do
+        not queue here. On SQLite the write lock already does this: nothing happens.
+        """
+        if not self.is_server:
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _WRITERS_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _WRITERS_LOCK})
 
     def retried(self, transaction: Callable[[], _T]) -> _T:
         """Run ``transaction`` (which opens and commits its own session): on PostgreSQL
@@ -310,7 +340,13 @@ def is_environmental(exc: BaseException) -> bool:
 
 
 def user_error(exc: BaseException, where: object) -> UserFacingError | None:
-    """One line for SQLite's environmental failures (locked, read-only, full, damaged)."""
+    """One line for SQLite's environmental failures (locked, read-only, full, damaged),
+    and for a server transaction that kept losing against other writers."""
+    if must_retry(exc):
+        return UserFacingError(
+            f"database {where} is busy: other people's changes kept colliding with this one; "
+            "nothing was written, try again in a moment"
+        )
     code = sqlite_error_code(exc)
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     if code is None:  # a server's refusal (PostgreSQL): permission denied, sign-in failed
@@ -569,10 +605,6 @@ def _upgrader(conn: Connection) -> Iterator[None]:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
         yield
-
-
-#: The advisory lock key that queues processes upgrading one PostgreSQL database.
-_UPGRADE_LOCK = 0x7468726C
 
 
 def upgrade(engine: Engine, sqlite_path: Path | None = None) -> None:

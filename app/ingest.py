@@ -438,12 +438,14 @@ class _Writer:
                 raise
 
         try:
-            retry_when_busy(lambda: attempt(False))
+            with self.db.writers_queue():
+                retry_when_busy(lambda: attempt(False))
         except Exception as exc:
             if not is_data_fault(exc):  # a bug, or locked, disk full, damaged: not the data's
                 raise
             log.info("batch failed (%s); writing it item by item", exc)
-            retry_when_busy(lambda: attempt(True))
+            with self.db.writers_queue():
+                retry_when_busy(lambda: attempt(True))
         self.produced.languages.clear()  # every item yielded so far was in this batch
 
     def _write(self, items: Sequence[Item], *, careful: bool) -> None:

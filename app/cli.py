@@ -678,6 +678,20 @@ def _error_line(exc: BaseException) -> str:
     return registry.displayable(first[:300])
 
 
+# Commands that only read, answered by Service.open_reading (no SQLAlchemy on a SQLite file).
+_READ_ONLY_COMMANDS = frozenset({"customers", "show", "search"})
+
+
+def _database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLAlchemy's wrapper of a database driver's error.
+
+    SQLAlchemy is not imported for that: a command that never loaded it cannot have
+    raised one of its errors.
+    """
+    loaded = sys.modules.get("sqlalchemy.exc")
+    return loaded is not None and isinstance(exc, loaded.DBAPIError)
+
+
 def _fail(args: argparse.Namespace, message: object) -> int:
     """Report a failed command: one line on stderr, and ``{"error": ...}`` with ``--json``."""
     print(f"threadline: {message}", file=sys.stderr)
@@ -720,29 +734,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # output piped into `head` and cut short: not an error
             sys.stderr.close()
             return 0
-    from sqlalchemy.exc import DBAPIError
-
     try:
-        svc = Service.open(db_path)
+        # customers, show and search on a SQLite file read it without SQLAlchemy
+        opener = Service.open_reading if args.command in _READ_ONLY_COMMANDS else Service.open
+        svc = opener(db_path)
     except UserFacingError as exc:
         return _fail(args, exc)
     try:
         return int(args.func(svc, args))
     except UserFacingError as exc:
         return _fail(args, exc)
-    except DBAPIError as exc:  # locked, read-only, disk full, damaged: one line; else a bug
-        error = svc.user_error(exc)
-        if error is None:
-            log.exception("command %s failed", args.command)
-            return _fail(args, f"internal error: {exc.orig} (details in the log)")
-        return _fail(args, error)
     except KeyboardInterrupt:
         print("threadline: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and cut short: not an error
         sys.stderr.close()
         return 0
-    except Exception as exc:  # our bug: log the traceback, show one line
+    except Exception as exc:
+        if _database_error(exc):  # locked, read-only, disk full, damaged: one line; else a bug
+            error = svc.user_error(exc)
+            if error is None:
+                log.exception("command %s failed", args.command)
+                orig = getattr(exc, "orig", exc)
+                return _fail(args, f"internal error: {orig} (details in the log)")
+            return _fail(args, error)
+        # our bug: log the traceback, show one line
         log.exception("command %s failed", args.command)
         print(
             f"threadline: internal error: {_error_line(exc)} (details in the log)",

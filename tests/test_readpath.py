@@ -155,10 +155,10 @@ def as_text(value: Any) -> str:
     return re.sub(r'"waited_seconds": \d+', '"waited_seconds": 0', text)
 
 
-def answer(call: Callable[[], Any]) -> str:
-    """The JSON of a result, or the error it raised (type and message)."""
+def answer(call: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+    """The JSON of ``call(*args, **kwargs)``, or the error it raised (type and message)."""
     try:
-        result = call()
+        result = call(*args, **kwargs)
     except UserFacingError as exc:
         return f"{type(exc).__name__}: {exc}"
     if isinstance(result, list):
@@ -209,7 +209,7 @@ CUSTOMER_QUERIES = [
 @pytest.mark.parametrize("query", CUSTOMER_QUERIES)
 def test_customers_are_the_same(both: tuple[Service, Service], query: str) -> None:
     full, lean = both
-    assert answer(lambda: lean.all_customers(query)) == answer(lambda: full.all_customers(query))
+    assert answer(lean.all_customers, query) == answer(full.all_customers, query)
 
 
 def test_every_customer_opens_the_same(both: tuple[Service, Service], shop: Path) -> None:
@@ -219,9 +219,7 @@ def test_every_customer_opens_the_same(both: tuple[Service, Service], shop: Path
     con.close()
     assert len(ids) > 10
     for cid in [*ids, max(ids) + 1]:
-        assert answer(lambda: lean.open_customer(str(cid))) == answer(
-            lambda: full.open_customer(str(cid))
-        ), cid
+        assert answer(lean.open_customer, str(cid)) == answer(full.open_customer, str(cid)), cid
 
 
 @pytest.mark.parametrize(
@@ -243,7 +241,7 @@ def test_every_customer_opens_the_same(both: tuple[Service, Service], shop: Path
 )
 def test_one_customer_is_the_same(both: tuple[Service, Service], ref: str) -> None:
     full, lean = both
-    assert answer(lambda: lean.open_customer(ref)) == answer(lambda: full.open_customer(ref))
+    assert answer(lean.open_customer, ref) == answer(full.open_customer, ref)
 
 
 SEARCHES = [
@@ -275,9 +273,9 @@ SEARCHES = [
 def test_search_is_the_same(both: tuple[Service, Service], query: str) -> None:
     full, lean = both
     for limit in (50, 3):
-        assert answer(lambda: lean.search(query, limit=limit)) == answer(
-            lambda: full.search(query, limit=limit)
-        ), limit
+        assert answer(lean.search, query, limit=limit) == answer(full.search, query, limit=limit), (
+            limit
+        )
 
 
 def test_the_lean_path_never_opened_the_full_one(shop: Path) -> None:
@@ -306,12 +304,8 @@ def test_figures_never_stored_are_counted_by_the_full_path(shop: Path, tmp_path:
     target.close()
     full, lean = Service.open(copy), Service.open_reading(copy)
     try:
-        assert answer(lambda: lean.open_customer(str(zoe))) == answer(
-            lambda: full.open_customer(str(zoe))
-        )
-        assert answer(lambda: lean.all_customers("zoe")) == answer(
-            lambda: full.all_customers("zoe")
-        )
+        assert answer(lean.open_customer, str(zoe)) == answer(full.open_customer, str(zoe))
+        assert answer(lean.all_customers, "zoe") == answer(full.all_customers, "zoe")
         assert isinstance(lean, LeanService) and lean._full is not None  # it fell back
     finally:
         full.close()

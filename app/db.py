@@ -2,7 +2,8 @@
 
 ``open_database`` is the one way in. It makes the engine (SQLite with WAL,
 foreign keys and a busy timeout; or any SQLAlchemy URL such as a shared
-PostgreSQL), checks an existing SQLite file with ``PRAGMA quick_check`` and
+PostgreSQL), checks an existing SQLite file with ``PRAGMA quick_check`` (skipped
+while the file is unchanged since it last passed: ``app.dbfile``) and
 refuses a damaged one, upgrades the schema once under SQLite's write lock
 (several processes opening a new or old file at once queue; the first one
 creates or upgrades, the others find it done), backs the file up first with

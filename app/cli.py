@@ -17,32 +17,39 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app import __version__
-from app import formatting as fmt
 from app.errors import UserFacingError
-from app.lazy import LazyModule, lazy_choices
-from app.settings import SETTINGS
-from app.terminal import safe_print as print  # human output: controls made visible
-from app.terminal import write_json
+from app.lazy import LazyModule, lazy_choices, lazy_function
 
 # A command imports only what it runs (``--version`` not even SQLAlchemy; ``customers`` no
 # connector, IMAP client or keyring): these modules are imported on first use, and
 # app.service loads what each of its methods needs. tests/test_cli_imports.py keeps it so.
 if TYPE_CHECKING:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from app import formatting as fmt
     from app.service import CustomerRow, Service
+    from app.terminal import safe_print as print  # human output: controls made visible
+    from app.terminal import write_json
     from connectors import registry
 else:
+    fmt = LazyModule("app.formatting")
     registry = LazyModule("connectors.registry")
+    print = lazy_function("app.terminal", "safe_print")
+    write_json = lazy_function("app.terminal", "write_json")
 
-log = logging.getLogger(__name__)
+
+def _log_failure(command: str) -> None:
+    """Write the traceback of the exception being handled to the log."""
+    import logging
+
+    logging.getLogger(__name__).exception("command %s failed", command)
 
 
 def _print_json(data: Any) -> None:
@@ -56,6 +63,8 @@ def _local(value: datetime | None, tz: ZoneInfo) -> str:
 def _zone(name: str | None) -> ZoneInfo | None:
     if name is None:
         return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -306,6 +315,8 @@ def cmd_forget(svc: Service, args: argparse.Namespace) -> int:
 
 def cmd_suppressions(svc: Service, args: argparse.Namespace) -> int:
     """``suppressions``: list the forgotten contact points held back, or lift some."""
+    from datetime import UTC
+
     if args.lift or args.erasure is not None:
         lifted = svc.lift_suppressions(args.lift, erasure_id=args.erasure)
         if args.json:
@@ -480,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_import)
 
     p = add("config", "read or set settings")
+    from app.settings import SETTINGS
+
     p.add_argument("key", nargs="?", choices=list(SETTINGS), metavar="KEY")
     p.add_argument("value", nargs="?", metavar="VALUE")
     p.set_defaults(func=cmd_config)
@@ -681,6 +694,20 @@ def _error_line(exc: BaseException) -> str:
     return registry.displayable(first[:300])
 
 
+# Commands that only read, answered by Service.open_reading (no SQLAlchemy on a SQLite file).
+_READ_ONLY_COMMANDS = frozenset({"customers", "show", "search"})
+
+
+def _database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLAlchemy's wrapper of a database driver's error.
+
+    SQLAlchemy is not imported for that: a command that never loaded it cannot have
+    raised one of its errors.
+    """
+    loaded = sys.modules.get("sqlalchemy.exc")
+    return loaded is not None and isinstance(exc, loaded.DBAPIError)
+
+
 def _fail(args: argparse.Namespace, message: object) -> int:
     """Report a failed command: one line on stderr, and ``{"error": ...}`` with ``--json``."""
     print(f"threadline: {message}", file=sys.stderr)
@@ -689,10 +716,26 @@ def _fail(args: argparse.Namespace, message: object) -> int:
     return 2
 
 
+def _asks_version(argv: list[str]) -> bool:
+    """Whether ``argv`` is ``--version`` with at most ``--db PATH`` around it (answered
+    before the parser, which is most of the cost of ``threadline --version``, is built)."""
+    rest = list(argv)
+    if "--version" not in rest:
+        return False
+    rest.remove("--version")
+    if rest[:1] == ["--db"] and len(rest) == 2 and not rest[1].startswith("-"):
+        return True
+    return rest == [] or (len(rest) == 1 and rest[0].startswith("--db="))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI (or the GUI when no command is given); returns the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if _asks_version(arguments):  # as argparse's version action writes it
+        sys.stdout.write(f"threadline {__version__}\n")
+        return 0
     parser = build_parser()
-    args = parser.parse_args(_free_text_first(parser, list(sys.argv[1:] if argv is None else argv)))
+    args = parser.parse_args(_free_text_first(parser, arguments))
     bad = _undecodable_argument(args)
     if bad is not None:
         print(
@@ -728,30 +771,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # output piped into `head` and cut short: not an error
             sys.stderr.close()
             return 0
-    from sqlalchemy.exc import DBAPIError
-
     try:
-        svc = Service.open(db_path)
+        # customers, show and search on a SQLite file read it without SQLAlchemy
+        opener = Service.open_reading if args.command in _READ_ONLY_COMMANDS else Service.open
+        svc = opener(db_path)
     except UserFacingError as exc:
         return _fail(args, exc)
     try:
         return int(args.func(svc, args))
     except UserFacingError as exc:
         return _fail(args, exc)
-    except DBAPIError as exc:  # locked, read-only, disk full, damaged: one line; else a bug
-        error = svc.user_error(exc)
-        if error is None:
-            log.exception("command %s failed", args.command)
-            return _fail(args, f"internal error: {exc.orig} (details in the log)")
-        return _fail(args, error)
     except KeyboardInterrupt:
         print("threadline: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and cut short: not an error
         sys.stderr.close()
         return 0
-    except Exception as exc:  # our bug: log the traceback, show one line
-        log.exception("command %s failed", args.command)
+    except Exception as exc:
+        if _database_error(exc):  # locked, read-only, disk full, damaged: one line; else a bug
+            error = svc.user_error(exc)
+            if error is None:
+                _log_failure(args.command)
+                orig = getattr(exc, "orig", exc)
+                return _fail(args, f"internal error: {orig} (details in the log)")
+            return _fail(args, error)
+        # our bug: log the traceback, show one line
+        _log_failure(args.command)
         print(
             f"threadline: internal error: {_error_line(exc)} (details in the log)",
             file=sys.stderr,

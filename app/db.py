@@ -2,7 +2,8 @@
 
 ``open_database`` is the one way in. It makes the engine (SQLite with WAL,
 foreign keys and a busy timeout; or any SQLAlchemy URL such as a shared
-PostgreSQL), checks an existing SQLite file with ``PRAGMA quick_check`` and
+PostgreSQL), checks an existing SQLite file with ``PRAGMA quick_check`` (skipped
+while the file is unchanged since it last passed: ``app.dbfile``) and
 refuses a damaged one, upgrades the schema once under SQLite's write lock
 (several processes opening a new or old file at once queue; the first one
 creates or upgrades, the others find it done), backs the file up first with
@@ -38,12 +39,10 @@ announces itself with ``NOTIFY`` (``app.live``) so other windows refresh.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import logging
 import os
 import random
-import re
 import sqlite3
 import sys
 import time
@@ -61,7 +60,22 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import backups
-from app.errors import DamagedDatabaseError, UserFacingError
+from app.dbfile import BUSY as _BUSY
+from app.dbfile import SQLITE_BUSY as SQLITE_BUSY
+from app.dbfile import SQLITE_CANTOPEN as SQLITE_CANTOPEN
+from app.dbfile import SQLITE_CORRUPT as SQLITE_CORRUPT
+from app.dbfile import SQLITE_FULL as SQLITE_FULL
+from app.dbfile import SQLITE_IOERR as SQLITE_IOERR
+from app.dbfile import SQLITE_LOCKED as SQLITE_LOCKED
+from app.dbfile import SQLITE_NOTADB as SQLITE_NOTADB
+from app.dbfile import SQLITE_READONLY as SQLITE_READONLY
+from app.dbfile import check_file, scanned_head
+from app.dbfile import damaged_message as damaged_message
+from app.dbfile import is_environmental as is_environmental
+from app.dbfile import quick_check as quick_check
+from app.dbfile import sqlite_error_code as sqlite_error_code
+from app.dbfile import user_error as _file_user_error
+from app.errors import UserFacingError
 from app.paths import owner_only, private_database
 from app.redact import redact
 
@@ -74,42 +88,12 @@ log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _T = TypeVar("_T")
 
-# SQLite primary result codes (https://www.sqlite.org/rescode.html).
-SQLITE_BUSY = 5
-SQLITE_LOCKED = 6
-SQLITE_READONLY = 8
-SQLITE_IOERR = 10
-SQLITE_CORRUPT = 11
-SQLITE_FULL = 13
-SQLITE_CANTOPEN = 14
-SQLITE_NOTADB = 26
-_BUSY = {SQLITE_BUSY, SQLITE_LOCKED}
-_ENVIRONMENT = {
-    SQLITE_BUSY,
-    SQLITE_LOCKED,
-    SQLITE_READONLY,
-    SQLITE_IOERR,
-    SQLITE_CORRUPT,
-    SQLITE_FULL,
-    SQLITE_CANTOPEN,
-    SQLITE_NOTADB,
-}
-
 #: Advisory lock keys: processes upgrading one PostgreSQL database, import batches.
 _UPGRADE_LOCK = 0x7468726C
 _WRITERS_LOCK = 0x74687277
 
 #: How long a write keeps retrying "database is locked" before giving up, in seconds.
 BUSY_DEADLINE = 120.0
-
-
-def damaged_message(where: object, detail: str) -> str:
-    """The one line shown for a damaged database."""
-    detail = " ".join(detail.split())[:200]
-    return (
-        f"database {where} is damaged ({detail}); nothing was written to it. "
-        "Restore the latest backup with `threadline restore` (`threadline backups` lists them)"
-    )
 
 
 @dataclass
@@ -327,55 +311,23 @@ def _try_lock(fd: int) -> bool:
 # --- errors -------------------------------------------------------------------------------
 
 
-def sqlite_error_code(exc: BaseException) -> int | None:
-    """The primary SQLite result code behind ``exc`` (a DBAPI or SQLAlchemy error), or None."""
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    code = getattr(orig, "sqlite_errorcode", None)
-    return code & 0xFF if isinstance(code, int) else None
-
-
-def is_environmental(exc: BaseException) -> bool:
-    """Whether ``exc`` is the database's or the disk's fault rather than the data's."""
-    return sqlite_error_code(exc) in _ENVIRONMENT
-
-
 def user_error(exc: BaseException, where: object) -> UserFacingError | None:
-    """One line for SQLite's environmental failures (locked, read-only, full, damaged),
-    and for a server transaction that kept losing against other writers."""
+    """One line for SQLite's environmental failures (locked, read-only, full, damaged:
+    ``app.dbfile``), for a server's refusal (permission, sign-in) and for a server
+    transaction that kept losing against other writers."""
     if must_retry(exc):
         return UserFacingError(
             f"database {where} is busy: other people's changes kept colliding with this one; "
             "nothing was written, try again in a moment"
         )
-    code = sqlite_error_code(exc)
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    if code is None:  # a server's refusal (PostgreSQL): permission denied, sign-in failed
+    if sqlite_error_code(exc) is None:  # a server's refusal (PostgreSQL)
         from app import store_auth
 
         url = str(where)
         return store_auth.permission_error(exc) or (
             store_auth.connection_error(exc, url) if store_auth.is_server(url) else None
         )
-    if code in _BUSY:
-        return UserFacingError(
-            f"database {where} is busy: another program kept it locked for too long; "
-            "nothing was written, try again when it has finished"
-        )
-    if code == SQLITE_READONLY:
-        return UserFacingError(
-            f"database {where} is read-only ({orig}); nothing was written. "
-            "Check the permissions of the file and its folder"
-        )
-    if code == SQLITE_FULL:
-        return UserFacingError(
-            f"the disk holding {where} is full; nothing was half-written. "
-            "Free some space and try again"
-        )
-    if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
-        return DamagedDatabaseError(damaged_message(where, str(orig)))
-    if code in (SQLITE_IOERR, SQLITE_CANTOPEN):
-        return UserFacingError(f"cannot read or write the database {where}: {orig}")
-    return None
+    return _file_user_error(exc, where)
 
 
 #: PostgreSQL's answers to a transaction that lost against a concurrent one
@@ -445,33 +397,9 @@ def _alembic_config() -> Config:
     return cfg
 
 
-_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.M)
-
-
 def _scanned_head() -> str | None:
-    """The head revision read from the migration files' ``revision``/``down_revision`` lines,
-    without Alembic: None when the files do not show exactly one plain head (a merge, a
-    computed value), and then Alembic decides."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in (_MIGRATIONS / "versions").glob("*.py"):
-        values = dict(_REVISION_LINE.findall(script.read_text(encoding="utf-8")))
-        revision, parent = values.get("revision"), values.get("down_revision")
-        if revision is None or parent is None:
-            return None
-        try:
-            revision_value, parent_value = ast.literal_eval(revision), ast.literal_eval(parent)
-        except (ValueError, SyntaxError):
-            return None
-        if not isinstance(revision_value, str):
-            return None
-        revisions.add(revision_value)
-        if isinstance(parent_value, str):
-            parents.add(parent_value)
-        elif parent_value is not None:
-            return None  # a merge revision names several parents
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
+    """The head revision read from the migration files without Alembic (None: ask Alembic)."""
+    return scanned_head(_MIGRATIONS)
 
 
 @cache
@@ -558,40 +486,6 @@ def _known_revision(script: ScriptDirectory, revision: str) -> bool:
         return script.get_revision(revision) is not None
     except (CommandError, ResolutionError):
         return False
-
-
-def _lenient_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace")
-
-
-def quick_check(path: Path) -> str | None:
-    """None when SQLite's ``quick_check`` finds the file sound, else what it found.
-
-    Raises:
-        UserFacingError: the file cannot be opened at all (permissions, a folder).
-    """
-    try:
-        con = sqlite3.connect(path, timeout=10)
-    except sqlite3.Error as exc:
-        raise UserFacingError(f"cannot open the database {path}: {exc}") from exc
-    try:
-        # As bytes: a damaged page's text, quoted in the report, may not be UTF-8.
-        rows = [
-            (_lenient_text(r[0]),)
-            for r in con.execute("SELECT CAST(quick_check AS BLOB) FROM pragma_quick_check")
-        ]
-    except UnicodeDecodeError:  # SQLite's own message quoted damaged bytes
-        return "database disk image is malformed"
-    except sqlite3.Error as exc:
-        if sqlite_error_code(exc) in (SQLITE_CORRUPT, SQLITE_NOTADB):
-            return str(exc)
-        error = user_error(exc, path)
-        raise error or UserFacingError(f"cannot open the database {path}: {exc}") from exc
-    finally:
-        con.close()
-    if rows == [("ok",)]:
-        return None
-    return "; ".join(str(r[0]) for r in rows[:2])
 
 
 @contextmanager
@@ -686,9 +580,7 @@ def open_database(path_or_url: str | Path) -> Database:
             raise UserFacingError(f"cannot create the folder for {sqlite_path}: {exc}") from exc
         private_database(sqlite_path)  # 0600: an existing file, its -wal/-shm, its backups
         if sqlite_path.is_file() and sqlite_path.stat().st_size > 0:
-            problem = quick_check(sqlite_path)
-            if problem is not None:
-                raise DamagedDatabaseError(damaged_message(sqlite_path, problem))
+            check_file(sqlite_path)  # quick_check, unless unchanged since it last passed
     engine = make_engine(store_auth.connect_url(url))  # the keyring's password, if any
     db = Database(
         engine=engine,

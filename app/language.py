@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.labels import LANGUAGE_NAMES
 from app.models import Event
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,7 @@ _URL = re.compile(r"\S+@\S+|https?://\S+|www\.\S+")
 _lock = threading.Lock()
 _identifier: Any = None
 
-NAMES = {
-    "ar": "Arabic", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
-    "en": "English", "es": "Spanish", "fi": "Finnish", "fr": "French", "he": "Hebrew",
-    "hi": "Hindi", "hu": "Hungarian", "it": "Italian", "ja": "Japanese", "ko": "Korean",
-    "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian",
-    "ru": "Russian", "sv": "Swedish", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian",
-    "vi": "Vietnamese", "zh": "Chinese",
-}  # fmt: skip
+NAMES = LANGUAGE_NAMES
 
 
 def name(code: str | None) -> str:

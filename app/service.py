@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from app import queries, settings
+from app import rows, settings
 from app.errors import NotFoundError, UserFacingError
-from app.queries import (
+from app.lazy import LazyModule
+from app.rows import (
     HL_END,
     HL_START,
     CustomerRow,
@@ -46,9 +47,10 @@ from app.queries import (
 from app.store_auth import PermissionDenied, ServerInfo, SignInFailed, owner_only, refuse
 
 if TYPE_CHECKING:
+    from app import queries
     from app.accounts import DEFAULT_PORTS, PRESETS, AccountInfo, Preset, find_preset, presets_help
     from app.backups import BEFORE_MERGE, DAILY, MANUAL, Backup
-    from app.brief import Brief
+    from app.brief_lines import Brief
     from app.db import Database
     from app.erasure import ErasurePlan, ErasureReport, SuppressionRow
     from app.export.document import ExportOptions
@@ -79,6 +81,8 @@ if TYPE_CHECKING:
     )
     from app.waiting import SORTS, MarkRow, WaitingRow, parse_duration
     from connectors.imap import TLS_MODES
+else:  # SQLAlchemy loads when a method first queries (the CLI's lean read path needs none)
+    queries = LazyModule("app.queries")
 
 __all__ = [
     "BEFORE_MERGE",
@@ -167,7 +171,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "DAILY": ("app.backups", "DAILY"),
     "MANUAL": ("app.backups", "MANUAL"),
     "Backup": ("app.backups", "Backup"),
-    "Brief": ("app.brief", "Brief"),
+    "Brief": ("app.brief_lines", "Brief"),
     "Database": ("app.db", "Database"),
     "ErasurePlan": ("app.erasure", "ErasurePlan"),
     "ErasureReport": ("app.erasure", "ErasureReport"),
@@ -282,6 +286,20 @@ class Service:
         from app.db import open_database
 
         return cls(open_database(path_or_url))
+
+    @classmethod
+    def open_reading(cls, path_or_url: str | Path) -> Service:
+        """Like ``open``, for a command that only reads (the CLI's ``customers``, ``show``,
+        ``search``): on a SQLite file whose schema is current, ``all_customers``,
+        ``open_customer`` and ``search`` read it without SQLAlchemy (``app.readpath``);
+        every other method, and any other database, works as after ``open``.
+
+        Raises:
+            UserFacingError: the database cannot be opened (damaged, too new, read-only …).
+        """
+        from app.readpath import open_service
+
+        return open_service(path_or_url)
 
     @classmethod
     def of(cls, source: Service | Database) -> Service:
@@ -426,7 +444,7 @@ class Service:
         Raises:
             UserFacingError: with the reason.
         """
-        queries.check_query(query, what, words=words)
+        rows.check_query(query, what, words=words)
 
     def customers(self, query: str = "", *, offset: int = 0, limit: int = 100) -> list[CustomerRow]:
         """One page of customers matching ``query``, most recent contact first."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -27,23 +27,12 @@ from sqlalchemy.orm import Session
 from app.customer_events import customer_events
 from app.models import Customer, Event, EventParticipant, Order
 from app.models import CustomerIdentity as CI
+from app.rows import OrderFigures as OrderFigures
 
 MESSAGE_CHANNELS = ("email", "chat")
 RECENT_MESSAGES = 200  # preferred channel and language: from this many latest messages
 VOID_STATUSES = ("voided", "expired", "failed")  # orders that count as nothing spent
 _CHUNK = 500
-
-
-@dataclass(frozen=True)
-class OrderFigures:
-    """How many orders a customer placed and what they spent, per currency."""
-
-    count: int = 0
-    totals: dict[str, Decimal] = field(default_factory=dict)
-    numbers: tuple[str, ...] = ()
-    first_order: datetime | None = None
-    last_order: datetime | None = None
-    averages: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

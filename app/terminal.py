@@ -23,7 +23,8 @@ from typing import IO, Any
 from app.redact import redact
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\ud800-\udfff]")
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\ud800-\udfff]")  # one character each
+_JSON_PIECE = 1 << 16
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -78,6 +79,17 @@ def write_json(data: Any, stream: IO[str] | None = None) -> None:
         stream: where to write it; stdout by default.
     """
     out = sys.stdout if stream is None else stream
+    # Written in pieces of about 64 KB, not per token: a customer with thousands of events
+    # is tens of thousands of tokens, and a write and a search for each cost more than
+    # encoding them.
+    pending: list[str] = []
+    size = 0
     for chunk in json.JSONEncoder(ensure_ascii=False, indent=2).iterencode(data):
-        out.write(_JSON_UNSAFE.sub(_json_escape, chunk))
-    out.write("\n")
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= _JSON_PIECE:
+            out.write(_JSON_UNSAFE.sub(_json_escape, "".join(pending)))
+            pending.clear()
+            size = 0
+    pending.append("\n")
+    out.write(_JSON_UNSAFE.sub(_json_escape, "".join(pending)))

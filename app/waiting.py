@@ -42,6 +42,9 @@ from sqlalchemy.orm import Session
 
 from app import opening_hours, settings
 from app.errors import NotFoundError, UserFacingError
+from app.labels import SOURCE_NAMES as SOURCE_NAMES
+from app.labels import is_salutation as is_salutation
+from app.labels import source_label as source_label
 from app.merged import survivor_id
 from app.models import (
     Customer,
@@ -60,27 +63,6 @@ SORTS = ("newest", "longest")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 500
 _FIRST_LINE = 200
-_SALUTATION = re.compile(r"^[^.?!]{0,40},$")
-
-SOURCE_NAMES = {
-    "email": "email",
-    "whatsapp": "WhatsApp",
-    "messenger": "Messenger",
-    "instagram": "Instagram",
-    "telegram": "Telegram",
-    "slack": "Slack",
-    "zendesk": "Zendesk",
-}
-
-
-def source_label(channel: str, source: str) -> str:
-    """How a channel reads to the user: "email", "WhatsApp", "chat (Intercom)"."""
-    if source in SOURCE_NAMES:
-        return SOURCE_NAMES[source]
-    if source.startswith("chat_csv:"):
-        platform = source.split(":", 1)[1]
-        return "chat" if platform in ("", "generic") else f"chat ({platform})"
-    return source or channel
 
 
 class WaitingRow(NamedTuple):
@@ -145,11 +127,6 @@ class MarkRow:
             "created_at": self.created_at.isoformat(),
             "undone_at": self.undone_at.isoformat() if self.undone_at else None,
         }
-
-
-def is_salutation(line: str) -> bool:
-    """A greeting line such as "Hi Sam," (short, ends with a comma, no sentence in it)."""
-    return bool(_SALUTATION.match(line.strip()))
 
 
 def first_line(title: str, body: str) -> str:

@@ -1,0 +1,52 @@
+"""Words for stored codes: a source's name, a language's name, a greeting line.
+
+Plain functions over plain values (no database, no SQLAlchemy), shared by the waiting
+list, the brief and the CLI's lean read path.
+"""
+
+from __future__ import annotations
+
+import re
+
+SOURCE_NAMES = {
+    "email": "email",
+    "whatsapp": "WhatsApp",
+    "messenger": "Messenger",
+    "instagram": "Instagram",
+    "telegram": "Telegram",
+    "slack": "Slack",
+    "zendesk": "Zendesk",
+}
+
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
+    "en": "English", "es": "Spanish", "fi": "Finnish", "fr": "French", "he": "Hebrew",
+    "hi": "Hindi", "hu": "Hungarian", "it": "Italian", "ja": "Japanese", "ko": "Korean",
+    "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian",
+    "ru": "Russian", "sv": "Swedish", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian",
+    "vi": "Vietnamese", "zh": "Chinese",
+}  # fmt: skip
+
+_SALUTATION = re.compile(r"^[^.?!]{0,40},$")
+
+
+def source_label(channel: str, source: str) -> str:
+    """How a channel reads to the user: "email", "WhatsApp", "chat (Intercom)"."""
+    if source in SOURCE_NAMES:
+        return SOURCE_NAMES[source]
+    if source.startswith("chat_csv:"):
+        platform = source.split(":", 1)[1]
+        return "chat" if platform in ("", "generic") else f"chat ({platform})"
+    return source or channel
+
+
+def language_name(code: str | None) -> str:
+    """An English name for an ISO 639-1 code ("de" → "German"); the code if unknown."""
+    if not code:
+        return ""
+    return LANGUAGE_NAMES.get(code, code)
+
+
+def is_salutation(line: str) -> bool:
+    """A greeting line such as "Hi Sam," (short, ends with a comma, no sentence in it)."""
+    return bool(_SALUTATION.match(line.strip()))

@@ -570,13 +570,20 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
     single, whole = (na, nb) if not na.family else (nb, na)
     token = single.first
     if token and whole.family and len(token) > 1:
-        # One side gives one name only: weak evidence, never a conflict.
-        if _alike(token, whole.family, freq.family, freq.family):
+        # One side gives one name only: weak evidence, never a conflict. A long name may
+        # carry two slips ("Zimmerrmnn" for Zimmermann), which makes it weaker still.
+        m = _M_PART if _alike(token, whole.family, freq.family, freq.family) else 0.0
+        if not m and _two_slips(token, whole.family, freq.family, _TYPO_SHARE):
+            m = _M_PART * _TWO_SLIPS
+        if m:
             reason = f"one gives only the surname {whole.family.title()}"
-            return _M_PART / freq.p_family(whole.family), reason, False
-        if _alike(token, whole.first, freq.given, freq.given):
+            return m / freq.p_family(whole.family), reason, False
+        m = _M_PART if _alike(token, whole.first, freq.given, freq.given) else 0.0
+        if not m and _two_slips(token, whole.first, freq.given):
+            m = _M_PART * _TWO_SLIPS
+        if m:
             reason = f"one gives only the first name {whole.first.title()}"
-            return _M_PART / freq.p_given(whole.first), reason, False
+            return m / freq.p_given(whole.first), reason, False
     return 1.0, "", False
 
 

@@ -245,3 +245,9 @@ def test_a_common_surname_mistyped_alike_by_several_is_still_a_slip(db: Database
     pair = _crowded_pair(db, "Lucas Rya", "Lucas Ryan", crowd)
     assert any("Rya/Ryan" in r or "Ryan/Rya" in r for r in pair.reasons), pair.reasons
     assert pair.score >= DEFAULT_MIN_SCORE
+
+
+def test_one_name_only_with_two_slips_in_a_long_name(db: Database) -> None:
+    pair = _pair(db, ("Erin Zimmermann", *HOME), ("Zimmerrmnn", *HOME))
+    assert "one gives only the surname Zimmermann" in pair.reasons
+    assert pair.score >= DEFAULT_MIN_SCORE

@@ -12,8 +12,11 @@ from app.models import Customer, CustomerIdentity, EventParticipant, Identity
 _ONE_PERSON_ROLES = ("from", "author", "buyer")  # roles one participant fills alone
 
 
-def customer_events(customer_ids: Iterable[int] | None = None) -> Select[int, int]:
-    """(customer id, event id) for every event that is a customer's own.
+def customer_events(
+    customer_ids: Iterable[int] | None = None, *, event_ids: Iterable[int] | None = None
+) -> Select[int, int]:
+    """(customer id, event id) for every event that is a customer's own (of these
+    customers, and of these events, when given).
 
     An event is a customer's through any of their contact points, except through a
     shared one (a number several buyers give, a family landline) when the event is
@@ -64,4 +67,6 @@ def customer_events(customer_ids: Iterable[int] | None = None) -> Select[int, in
     )
     if customer_ids is not None:
         stmt = stmt.where(ci.customer_id.in_(list(customer_ids)))
+    if event_ids is not None:
+        stmt = stmt.where(ep.event_id.in_(list(event_ids)))
     return stmt.distinct()

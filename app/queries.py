@@ -562,11 +562,9 @@ def _search_conditions(
         x = out.param(store.any_value(parsed.excluded))
         out.conds.append(f"e.id NOT IN ({store.match_sql(x)})")
     if customer_id is not None:
-        c = out.param(survivor_id(session, customer_id))
-        out.conds.append(
-            "e.id IN (SELECT ep.event_id FROM customer_identity ci JOIN event_participant ep "
-            f"ON ep.identity_id = ci.identity_id WHERE ci.customer_id = :{c})"
-        )
+        theirs = customer_events([survivor_id(session, customer_id)])
+        sql = theirs.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+        out.conds.append(f"e.id IN (SELECT event_id FROM ({sql}))")
     return out
 
 
@@ -704,9 +702,19 @@ def search(
     ids = [h[0] for h in hits]
     events = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(ids)))}
     owners: dict[int, int] = {}
+    # Whose event: by the one rule of app.customer_events (a message through a shared
+    # contact point that is plainly someone else's is not the other customers').
+    theirs = customer_events(event_ids=ids).subquery("theirs")
     for eid, cid in session.execute(
         select(EventParticipant.event_id, CI.customer_id)
         .join(CI, CI.identity_id == EventParticipant.identity_id)
+        .join(
+            theirs,
+            and_(
+                theirs.c.customer_id == CI.customer_id,
+                theirs.c.event_id == EventParticipant.event_id,
+            ),
+        )
         .where(EventParticipant.event_id.in_(ids))
         .order_by(EventParticipant.event_id, CI.identity_id)
     ):

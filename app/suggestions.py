@@ -497,13 +497,13 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
             return _M_SWAPPED / chance, "same name in swapped order", False
         given_ok = given_names_match(na.first, nb.first) or _slip(na.first, nb.first, freq.given)
         family_ok = family_names_match(na.family, nb.family) or _slip(
-            na.family, nb.family, freq.family
+            na.family, nb.family, freq.family, _TYPO_SHARE
         )
         # Two slips in a long name ("Tabhta"/"Tabitha") are still not a different name.
         slips = 0
         if not given_ok and _two_slips(na.first, nb.first, freq.given):
             given_ok, slips = True, slips + 1
-        if not family_ok and _two_slips(na.family, nb.family, freq.family):
+        if not family_ok and _two_slips(na.family, nb.family, freq.family, _TYPO_SHARE):
             family_ok, slips = True, slips + 1
         if given_ok and family_ok:
             detail = []
@@ -523,7 +523,7 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
                 chance = p_given * (freq.p_family(na.family) + freq.p_family(nb.family))
                 # A misspelling is usually seen once; two spellings each held by several
                 # customers are two surnames (Thomson and Thompson).
-                established |= min(freq.family[na.family], freq.family[nb.family]) >= 2
+                established |= not _rare_beside(na.family, nb.family, freq.family, _TYPO_SHARE)
             variants = len(detail) - (1 if initial else 0)
             m = _M_TWO_VARIANTS if variants == 2 else _M_VARIANT if variants else _M_INITIAL
             if established:
@@ -547,6 +547,12 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
         if min(len(joined_a), len(joined_b)) >= 6 and split:
             # "Jane Gree N" and "Jane Green": a stray space or a lost one.
             return _M_VARIANT / chance, "similar names written apart", False
+        if min(len(joined_a), len(joined_b)) >= 6 and _turned_apart(na, nb):
+            # "Macgo Wan Darcie" and "Darcie Macgowan": swapped, and a space strayed.
+            whole = na if len(na.tokens) < len(nb.tokens) else nb
+            turned = freq.p_given(whole.first) * freq.p_family(whole.family)
+            reason = "similar names in swapped order, written apart"
+            return _M_SWAPPED * _M_VARIANT / turned, reason, False
         if family_ok:
             # One surname, given names truly different (not a slip, a nickname, an
             # initial, a missing name or a swap): family members, at one home a household.
@@ -565,17 +571,50 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
     single, whole = (na, nb) if not na.family else (nb, na)
     token = single.first
     if token and whole.family and len(token) > 1:
-        # One side gives one name only: weak evidence, never a conflict.
-        if _alike(token, whole.family, freq.family, freq.family):
+        # One side gives one name only: weak evidence, never a conflict. A long name may
+        # carry two slips ("Zimmerrmnn" for Zimmermann), which makes it weaker still.
+        m = _M_PART if _alike(token, whole.family, freq.family, freq.family) else 0.0
+        if not m and _two_slips(token, whole.family, freq.family, _TYPO_SHARE):
+            m = _M_PART * _TWO_SLIPS
+        if m:
             reason = f"one gives only the surname {whole.family.title()}"
-            return _M_PART / freq.p_family(whole.family), reason, False
-        if _alike(token, whole.first, freq.given, freq.given):
+            return m / freq.p_family(whole.family), reason, False
+        m = _M_PART if _alike(token, whole.first, freq.given, freq.given) else 0.0
+        if not m and _two_slips(token, whole.first, freq.given):
+            m = _M_PART * _TWO_SLIPS
+        if m:
             reason = f"one gives only the first name {whole.first.title()}"
-            return _M_PART / freq.p_given(whole.first), reason, False
+            return m / freq.p_given(whole.first), reason, False
     return 1.0, "", False
 
 
-def _slip(a: str, b: str, counts: Counter[str]) -> bool:
+# A surname spelling held by fewer than this share of the holders of a spelling one or two
+# slips from it is read as that name mistyped, however many customers hold it: a common
+# name is mistyped the same way by several people (Ryan as Rya), while two real spellings
+# (Thomson and Thompson) are each held by many. Given names keep the stricter rule: Eric
+# and Erica are two names, whatever their counts.
+_TYPO_SHARE = 0.2
+
+
+def _rare_beside(a: str, b: str, counts: Counter[str], share: float = 0.0) -> bool:
+    """True if one of two spellings is held by at most one customer, or by fewer than
+    ``share`` of the holders of the other: a misspelling, not a name of its own."""
+    ca, cb = counts.get(a, 0), counts.get(b, 0)
+    return min(ca, cb) < 2 or min(ca, cb) < share * max(ca, cb)
+
+
+def _turned_apart(na: PersonName, nb: PersonName) -> bool:
+    """True if one name, family name first, is the other written with a space more or
+    less and at most one slip (a swapped order and a split or joined name at once)."""
+    if len(na.tokens) == len(nb.tokens) or not na.family or not nb.family:
+        return False
+    joined_a, joined_b = "".join(na.tokens), "".join(nb.tokens)
+    turned_a = na.family + "".join(na.given)
+    turned_b = nb.family + "".join(nb.given)
+    return OSA.distance(joined_a, turned_b) <= 1 or OSA.distance(turned_a, joined_b) <= 1
+
+
+def _slip(a: str, b: str, counts: Counter[str], share: float = 0.0) -> bool:
     """True if two spellings one typing slip apart look like one name mistyped.
 
     A misspelling is usually seen once: two spellings that several customers each
@@ -583,15 +622,15 @@ def _slip(a: str, b: str, counts: Counter[str]) -> bool:
     """
     if not a or not b or min(len(a), len(b)) < 3 or (a[0] != b[0] and len(a) < 5):
         return False
-    return OSA.distance(a, b) <= 1 and min(counts.get(a, 0), counts.get(b, 0)) < 2
+    return OSA.distance(a, b) <= 1 and _rare_beside(a, b, counts, share)
 
 
-def _two_slips(a: str, b: str, counts: Counter[str]) -> bool:
+def _two_slips(a: str, b: str, counts: Counter[str], share: float = 0.0) -> bool:
     """True if two spellings of a long name two typing slips apart look like one name
-    mistyped twice: they start alike and one of them is held by at most one customer."""
+    mistyped twice: they start alike and one of them is rare beside the other."""
     if min(len(a), len(b)) < 5 or a[0] != b[0]:
         return False
-    return OSA.distance(a, b) <= 2 and min(counts.get(a, 0), counts.get(b, 0)) < 2
+    return OSA.distance(a, b) <= 2 and _rare_beside(a, b, counts, share)
 
 
 def _alike(a: str, b: str, counts_a: Counter[str], counts_b: Counter[str]) -> bool:

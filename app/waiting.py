@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from app import opening_hours, settings
+from app.customer_events import customer_events
 from app.errors import NotFoundError, UserFacingError
 from app.labels import SOURCE_NAMES as SOURCE_NAMES
 from app.labels import is_salutation as is_salutation
@@ -181,13 +182,15 @@ def _refresh_chunk(session: Session, chunk: list[int]) -> None:
     )
     if not live:
         return
+    # A customer's events by the one rule (app.customer_events): a message that came in
+    # through a shared contact point and is plainly someone else's is not theirs.
+    theirs = customer_events(live).subquery("theirs")
     cutoff: dict[int, datetime] = {}
     for cid, at in session.execute(
-        select(CI.customer_id, func.max(Event.occurred_at))
-        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
-        .join(Event, Event.id == EventParticipant.event_id)
-        .where(CI.customer_id.in_(live), _is_reply())
-        .group_by(CI.customer_id)
+        select(theirs.c.customer_id, func.max(Event.occurred_at))
+        .join(Event, Event.id == theirs.c.event_id)
+        .where(_is_reply())
+        .group_by(theirs.c.customer_id)
     ):
         when = aware_utc(at)
         if when is not None:
@@ -232,6 +235,10 @@ def _refresh_chunk(session: Session, chunk: list[int]) -> None:
         .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
         .join(Event, Event.id == EventParticipant.event_id)
         .join(cut, cut.c.cid == CI.customer_id)
+        .join(
+            theirs,
+            and_(theirs.c.customer_id == CI.customer_id, theirs.c.event_id == Event.id),
+        )
         .where(
             EventParticipant.role.in_(("from", "author")),
             Event.direction == "inbound",

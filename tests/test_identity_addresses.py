@@ -172,6 +172,7 @@ def test_a_mistyped_given_name_at_one_home_is_not_a_household(
         ("Reid Liam", "same name in swapped order"),
         ("Reed Liam", "similar names in swapped order"),
         ("Liam Re Id", "similar names written apart"),  # a stray space
+        ("Re Id Liam", "similar names in swapped order, written apart"),  # both at once
     ],
 )
 def test_names_as_people_write_them(db: Database, other: str, reason: str) -> None:
@@ -220,3 +221,39 @@ def test_swapped_address_lines_and_a_missing_given_name_are_compared(db: Databas
     import_items(db, lambda: records, label="t", format="t")
     with db.session() as s:
         assert (1, 2) in candidate_pairs(s)
+
+
+def _crowded_pair(db: Database, a: str, b: str, crowd: list[str]) -> Suggestion:
+    """The pair ``a``/``b`` at one home, among a crowd of other names at other homes."""
+    records = [
+        _order(1, a, *HOME),
+        _order(2, b, *HOME),
+        *(
+            _order(i + 3, name, f"{i + 1} Mill Lane", "Leeds", f"LS{i % 9 + 1} 2AB")
+            for i, name in enumerate(crowd)
+        ),
+    ]
+    import_items(db, lambda: records, label="t", format="t")
+    with db.session() as s:
+        for x in suggestions(s, min_score=0.0):
+            if {x.customer_a, x.customer_b} == {1, 2}:
+                return x
+    raise AssertionError("the pair was not scored")
+
+
+_GIVEN = [f"{a}{b}" for a in ("Al", "Bo", "Cy", "Di", "Ed") for b in ("ma", "ro", "ne", "ta")]
+
+
+def test_a_common_surname_mistyped_alike_by_several_is_still_a_slip(db: Database) -> None:
+    # FEBRL-like data: Ryan is common, and a few people's Ryan was typed "Rya". Three
+    # holders of "Rya" beside twenty of "Ryan" are slips, not a surname of their own.
+    crowd = [f"{given} Ryan" for given in _GIVEN] + ["Noor Rya", "Ivo Rya"]
+    pair = _crowded_pair(db, "Lucas Rya", "Lucas Ryan", crowd)
+    assert any("Rya/Ryan" in r or "Ryan/Rya" in r for r in pair.reasons), pair.reasons
+    assert pair.score >= DEFAULT_MIN_SCORE
+
+
+def test_one_name_only_with_two_slips_in_a_long_name(db: Database) -> None:
+    pair = _pair(db, ("Erin Zimmermann", *HOME), ("Zimmerrmnn", *HOME))
+    assert "one gives only the surname Zimmermann" in pair.reasons
+    assert pair.score >= DEFAULT_MIN_SCORE

@@ -560,3 +560,39 @@ def test_a_chat_from_a_landline_is_one_customer(db: Database) -> None:
         rows = queries.list_customers(s, limit=100)
     assert len(rows) == 1
     assert rows[0].event_count == 5 and rows[0].phones == ("+441174960321",)
+
+
+def test_a_message_through_a_shared_number_is_only_its_senders(db: Database) -> None:
+    # A shop phone two buyers both give: Carl writes from it under his own name. The
+    # waiting list and search (whose event, and a search within a customer) give the
+    # message to Carl only, by the same rule as his timeline, not to Ann as well.
+    from app import waiting
+
+    number = "+44 7700 900777"
+    chat = EventRecord(
+        channel="chat",
+        source="whatsapp",
+        external_id="chat-carl",
+        occurred_at=T0 + timedelta(days=1),
+        title="",
+        text="where is my parcel, zebrafinch",
+        participants=(Participant("author", "Carl Dunn", phone=number, platform="whatsapp"),),
+        direction="inbound",
+    )
+    _load(
+        db,
+        _event(buyer("Ann Bee", phone=number), channel="order"),
+        _event(buyer("Carl Dunn", phone=number), channel="order"),
+        chat,
+    )
+    names = _customers(db)
+    ann, carl = names["Ann Bee"][0], names["Carl Dunn"][0]
+    with db.session() as s:
+        assert [e.title for e in queries.timeline(s, ann, limit=50)] != []
+        assert not any("zebrafinch" in e.text for e in queries.timeline(s, ann, limit=50))
+        rows = waiting.waiting(s, now=T0 + timedelta(days=2))
+        assert [r.customer_id for r in rows] == [carl]
+        (hit,) = queries.search(s, "zebrafinch")
+        assert hit.customer_id == carl and hit.customer_name == "Carl Dunn"
+        assert queries.search(s, "zebrafinch", customer_id=ann) == []
+        assert len(queries.search(s, "zebrafinch", customer_id=carl)) == 1

@@ -416,6 +416,8 @@ def cmd_changes(svc: Service, args: argparse.Namespace) -> int:
 
 
 def cmd_suggestions(svc: Service, args: argparse.Namespace) -> int:
+    if args.rebuild:
+        svc.rebuild_suggestions()
     found = svc.suggestions(min_score=args.min_score, limit=args.limit)
     if args.json:
         _print_json([s.as_json() for s in found])
@@ -587,6 +589,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out pairs less likely than S (0-1) to be one person (default 0.508)",
     )
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="compute the stored list again from scratch first (it is kept up to date as "
+        "records arrive; this also counts names and postcodes again)",
+    )
     p.set_defaults(func=cmd_suggestions)
 
     p = add("reject", "A and B are not the same person: never suggest them again")

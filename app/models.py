@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -504,6 +505,76 @@ class Waiting(Base):
     first_line: Mapped[str] = mapped_column(Text, default="")
     message_count: Mapped[int] = mapped_column(Integer, default=1)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- stored merge suggestions (app.suggestion_store) -----------------------------------------
+
+
+class SuggestionPair(Base):
+    """Two customers that may be one person, as last scored (``app.suggestion_store``).
+
+    Lower id first. Kept in step with the customers by the write path; rejected pairs
+    stay here and are left out when read, so an undone rejection needs no rescoring.
+    """
+
+    __tablename__ = "suggestion_pair"
+
+    customer_a: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    customer_b: Mapped[int] = mapped_column(
+        Integer, primary_key=True, autoincrement=False, index=True
+    )
+    score: Mapped[float] = mapped_column(Float, index=True)
+    reasons: Mapped[list[str]] = mapped_column(JSONList(), default=list)
+    against: Mapped[list[str]] = mapped_column(JSONList(), default=list)
+    name_a: Mapped[str] = mapped_column(Text, default="")
+    name_b: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[str] = mapped_column(String(40), default="")  # the scorer's (SCORER_VERSION)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CustomerBlockKey(Base):
+    """A blocking key of a customer (``app.suggestions._block_keys``), looked up by key."""
+
+    __tablename__ = "customer_block_key"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class SuggestionCustomer(Base):
+    """A customer the suggestions know: its blocking keys and its three name orders."""
+
+    __tablename__ = "suggestion_customer"
+
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    keys: Mapped[list[str]] = mapped_column(JSONList(), default=list)
+    names: Mapped[list[str]] = mapped_column(JSONList(), default=list)  # shown name, handles
+    order0: Mapped[str] = mapped_column(Text, default="")
+    order1: Mapped[str] = mapped_column(Text, default="")
+    order2: Mapped[str] = mapped_column(Text, default="")
+
+
+class SuggestionState(Base):
+    """The stored suggestions' scorer version, the name and postcode frequencies they were
+    scored with, and the mentions between customers (one row)."""
+
+    __tablename__ = "suggestion_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[str] = mapped_column(String(40))
+    customers: Mapped[int] = mapped_column(Integer)
+    stats: Mapped[str] = mapped_column(Text)
+    mentions: Mapped[str] = mapped_column(Text)
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SuggestionDirty(Base):
+    """A customer changed since the stored suggestions were brought up to date."""
+
+    __tablename__ = "suggestion_dirty"
+
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
 from app import authors  # noqa: E402  (stamps the author of notes and changes as they are written)

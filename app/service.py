@@ -730,12 +730,55 @@ class Service:
     def suggestions(
         self, *, min_score: float | None = None, limit: int | None = None
     ) -> list[Suggestion]:
-        """Pairs of customers that may be one person, most likely first, with reasons."""
-        from app import suggestions
+        """Pairs of customers that may be one person, most likely first, with reasons.
+
+        Read from the stored list (``app.suggestion_store``), brought up to date first;
+        a minimum below what is stored is computed from scratch.
+        """
+        from app import suggestion_store, suggestions
 
         score = suggestions.DEFAULT_MIN_SCORE if min_score is None else min_score
+        if score >= suggestion_store.STORE_MIN_SCORE and self._catch_up_suggestions():
+            with self._db.read_session() as session:
+                return suggestion_store.stored_suggestions(session, min_score=score, limit=limit)
         with self._db.read_session() as session:
             return suggestions.suggestions(session, min_score=score, limit=limit)
+
+    def suggestion_count(self, *, min_score: float | None = None) -> int:
+        """How many pairs ``suggestions`` lists (one count query on the stored list)."""
+        from app import suggestion_store, suggestions
+
+        score = suggestions.DEFAULT_MIN_SCORE if min_score is None else min_score
+        if score >= suggestion_store.STORE_MIN_SCORE and self._catch_up_suggestions():
+            with self._db.read_session() as session:
+                return suggestion_store.stored_count(session, min_score=score)
+        return len(self.suggestions(min_score=score))
+
+    def rebuild_suggestions(self) -> int:
+        """Compute and store every suggestion from scratch; returns how many are listed."""
+        from app import suggestion_store
+
+        with self._db.session() as session:
+            suggestion_store.rebuild(session)
+        return self.suggestion_count()
+
+    def _catch_up_suggestions(self) -> bool:
+        """Bring the stored suggestions up to date; False if they cannot be (read-only)."""
+        from sqlalchemy.exc import OperationalError
+
+        from app import suggestion_store
+
+        with self._db.read_session() as session:
+            if not suggestion_store.needs_catch_up(session):
+                return True
+        try:
+            with self._db.session() as session:
+                suggestion_store.catch_up(session)
+        except OperationalError as exc:
+            if "readonly" not in str(exc).lower().replace(" ", "").replace("-", ""):
+                raise
+            return False  # a database opened read-only: computed from scratch instead
+        return True
 
     # --- import --------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from itertools import combinations, pairwise
@@ -102,25 +102,42 @@ def _address(value: Any) -> Address | None:
     return parse_address(value) if isinstance(value, dict) else None
 
 
+_CHUNK = 500  # customer ids per IN list
+
+
 def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, _Profile]:
+    """The customers (all, or ``only`` these) with what the suggestions compare of them."""
+    if only is None:
+        return _read_profiles(session, None)
+    ids = sorted(set(only))
+    found: dict[int, _Profile] = {}
+    for start in range(0, len(ids), _CHUNK):
+        found.update(_read_profiles(session, ids[start : start + _CHUNK]))
+    return found
+
+
+def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profile]:
     stmt = select(Customer.id, Customer.display_name).where(Customer.merged_into_id.is_(None))
     if only is not None:
-        stmt = stmt.where(Customer.id.in_(list(only)))
+        stmt = stmt.where(Customer.id.in_(only))
     profiles = {
         cid: _Profile(cid, name or "", parse_name(name or ""))
         for cid, name in session.execute(stmt)
     }
-    rows = session.execute(
-        select(
-            CustomerIdentity.customer_id,
-            Identity.id,
-            Identity.kind,
-            Identity.value,
-            Identity.shared,
-            Identity.display_name,
-            Identity.line_type,
-        ).join(Identity, Identity.id == CustomerIdentity.identity_id)
-    )
+    if only is not None and not profiles:
+        return {}
+    points = select(
+        CustomerIdentity.customer_id,
+        Identity.id,
+        Identity.kind,
+        Identity.value,
+        Identity.shared,
+        Identity.display_name,
+        Identity.line_type,
+    ).join(Identity, Identity.id == CustomerIdentity.identity_id)
+    if only is not None:
+        points = points.where(CustomerIdentity.customer_id.in_(list(profiles)))
+    rows = session.execute(points)
     for cid, iid, kind, value, shared, display, line_type in rows:
         profile = profiles.get(cid)
         if profile is None:
@@ -138,7 +155,7 @@ def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, 
         if not profile.parsed.tokens and display:
             profile.name, profile.parsed = display, parse_name(display)
     store = dialect.for_bind(session)
-    homes = session.execute(
+    home_stmt = (
         select(
             CustomerIdentity.customer_id,
             store.json_value(Event.details, "billing"),
@@ -148,7 +165,9 @@ def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, 
         .join(Event, Event.id == EventParticipant.event_id)
         .where(Event.channel == "order")
     )
-    for cid, billing, shipping in homes:
+    if only is not None:
+        home_stmt = home_stmt.where(CustomerIdentity.customer_id.in_(list(profiles)))
+    for cid, billing, shipping in session.execute(home_stmt):
         profile = profiles.get(cid)
         if profile is None:
             continue
@@ -860,7 +879,10 @@ def candidate_pairs(session: Session) -> set[tuple[int, int]]:
 
 
 def _candidate_pairs(
-    profiles: dict[int, _Profile], said: dict[tuple[int, int], set[str]]
+    profiles: dict[int, _Profile],
+    said: dict[tuple[int, int], set[str]],
+    keys: dict[int, set[str]] | None = None,
+    orders: dict[int, tuple[str, str, str]] | None = None,
 ) -> Iterator[tuple[int, int]]:
     """Pairs worth scoring (each once, lower id first).
 
@@ -870,11 +892,14 @@ def _candidate_pairs(
     customer meeting its WINDOW neighbours); neighbours in name order over all customers
     (sorted neighbourhood: a typo late in a name, a swapped order); mentioned pairs.
     """
+    if keys is None:
+        keys = {cid: _block_keys(p) for cid, p in profiles.items()}
+    if orders is None:
+        orders = {cid: _name_orders(p) for cid, p in profiles.items()}
     blocks: dict[str, list[int]] = defaultdict(list)
-    for profile in profiles.values():
-        for key in _block_keys(profile):
-            blocks[key].append(profile.id)
-    orders = {cid: _name_orders(p) for cid, p in profiles.items()}
+    for cid, own in keys.items():
+        for key in own:
+            blocks[key].append(cid)
     strong: list[Iterable[tuple[int, int]]] = [sorted(said)]
     weak: list[Iterable[tuple[int, int]]] = []
     for key, members in blocks.items():
@@ -979,7 +1004,7 @@ def _their_customers(stmt: Select[*_Columns]) -> Select[*_Columns]:
     )
 
 
-def _mentions(session: Session, profiles: dict[int, _Profile]) -> dict[tuple[int, int], set[str]]:
+def _mentions(session: Session, profiles: Container[int]) -> dict[tuple[int, int], set[str]]:
     """Pairs of customers where a message of one mentions the other's order, address or number.
 
     Returns, for each pair (lower id first), the mentions in words.

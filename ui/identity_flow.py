@@ -4,7 +4,7 @@ Every change runs on the serial writer through ``app.merges``; when it is
 done the flow emits ``changed`` with an ``Outcome`` that says what happened
 in words, and the main window refreshes the customer list, the profile, the
 timeline and the notes. The flow also counts merge suggestions on a reader
-(``app.suggestions`` can take a while on a big database) for the status bar,
+(one count of the stored list, ``app.suggestion_store``) for the status bar,
 and owns the dialogs that ask for a change: the merge review, the merge
 confirmation, the customer picker and the change history.
 """
@@ -213,7 +213,7 @@ class IdentityFlow(QObject):
         generation, service = self._count_generation, self.service
 
         def count() -> int:
-            return len(service.suggestions())
+            return service.suggestion_count()
 
         def done(n: int) -> None:
             if generation == self._count_generation:

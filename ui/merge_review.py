@@ -1,7 +1,7 @@
 """Customers → Review Suggestions…: suggested pairs side by side, answered from the keyboard.
 
-The queue comes from ``app.suggestions`` on a reader (it can take a while on
-a big database); what each side shows (name, contact points with their
+The queue comes from the stored suggestions (``app.suggestion_store``) on a
+reader; what each side shows (name, contact points with their
 sources, first and last contact, events, orders, the latest three events) is
 read for the shown pair and the next one, also on a reader. Merge (M), Not
 the same person (N) and Skip (S) answer the pair and show the next; 1 and 2

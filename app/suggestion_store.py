@@ -1,0 +1,753 @@
+"""Stored merge suggestions, kept in step with the customers as records arrive.
+
+Computing the suggestions (``app.suggestions``) reads every customer. The status bar's count
+and the review queue read them often, and an import changes a few customers among many, so
+the scored pairs are stored (``suggestion_pair``) and brought up to date for the customers
+that changed:
+
+- the write path marks the customers it touches (``mark``, called beside
+  ``app.customer_stats.refresh_customer_stats`` and by erasure): one small insert;
+- ``catch_up`` (run before the suggestions are read) recomputes the blocking keys and name
+  orders of the marked customers, finds the customers that share a key with them through
+  ``customer_block_key``, scores the pairs that involve them, and re-examines the few pairs
+  of other customers whose candidacy their arrival or departure changed: neighbours in a
+  name order (of an oversized block, or of all customers) that an insertion pushed apart or
+  a removal brought together, a block that grew past ``MAX_BLOCK`` or shrank below it, and
+  pairs whose mentions changed;
+- pairs are scored with the name and postcode frequencies of the last full build (kept in
+  ``suggestion_state``), so a pair's score depends only on its two customers, and the
+  stored list equals a full build with those frequencies. When the customers have changed
+  by more than ``DRIFT`` since, the scorer's version changed, or the database is small, the
+  whole list is built again (``rebuild``) with fresh frequencies.
+
+Rejected pairs stay stored and are left out when read, so undoing a rejection needs no work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from functools import cache
+from itertools import combinations
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, insert, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from app.models import (
+    CustomerBlockKey,
+    SuggestionCustomer,
+    SuggestionDirty,
+    SuggestionPair,
+    SuggestionState,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from app.suggestions import Suggestion, _Frequencies, _Profile
+
+Pair = tuple[int, int]
+Orders = tuple[str, str, str]
+
+STORE_MIN_SCORE = 0.01  # pairs scored lower are not stored; a lower minimum reads from scratch
+SMALL_DATABASE = 2000  # below this many customers every change rebuilds the list (fast)
+DRIFT = 0.1  # rebuild with fresh frequencies once the customers changed by this share
+_FORMAT = "1"  # the layout of the stored tables
+_CHUNK = 500
+_STATE_ID = 1
+
+
+# --- marking ---------------------------------------------------------------------------
+
+
+def mark(session: Session, customer_ids: Iterable[int]) -> None:
+    """Note that these customers changed (or went): ``catch_up`` brings their pairs up to date."""
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        have = set(
+            session.scalars(
+                select(SuggestionDirty.customer_id).where(SuggestionDirty.customer_id.in_(chunk))
+            )
+        )
+        rows = [{"customer_id": cid} for cid in chunk if cid not in have]
+        if rows:
+            session.execute(insert(SuggestionDirty), rows)
+
+
+# --- the state: scorer version, frequencies, mentions ----------------------------------
+
+
+@cache
+def scorer_version() -> str:
+    """A digest of the scoring code (suggestions, names, addresses) and the store's layout:
+    when it changes, the stored pairs are scored again."""
+    from app import addresses, names
+    from app import suggestions as sx
+
+    digest = hashlib.sha256(f"{_FORMAT}|{STORE_MIN_SCORE}|{sx.CALIBRATION!r}".encode())
+    for module in (sx, names, addresses):
+        try:
+            digest.update(Path(module.__file__ or "").read_bytes())
+        except OSError:  # a frozen bundle without sources: the version of the app
+            digest.update(module.__name__.encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class _State:
+    version: str
+    customers: int
+    freq: _Frequencies
+    mentions: dict[Pair, set[str]]
+
+
+def _dump_freq(freq: _Frequencies) -> str:
+    return json.dumps({f.name: getattr(freq, f.name) for f in fields(freq)}, sort_keys=True)
+
+
+def _load_freq(text: str) -> _Frequencies:
+    from app.suggestions import _Frequencies
+
+    raw: dict[str, Any] = json.loads(text)
+    values: dict[str, Any] = {
+        k: Counter(v) if isinstance(v, dict) else int(v) for k, v in raw.items()
+    }
+    return _Frequencies(**values)
+
+
+def _dump_mentions(said: dict[Pair, set[str]]) -> str:
+    return json.dumps([[a, b, sorted(words)] for (a, b), words in sorted(said.items())])
+
+
+def _load_mentions(text: str) -> dict[Pair, set[str]]:
+    return {(int(a), int(b)): set(words) for a, b, words in json.loads(text)}
+
+
+def _state(session: Session) -> _State | None:
+    row = session.get(SuggestionState, _STATE_ID)
+    if row is None:
+        return None
+    try:
+        freq, said = _load_freq(row.stats), _load_mentions(row.mentions)
+    except (ValueError, TypeError):
+        return None
+    return _State(row.version, row.customers, freq, said)
+
+
+def _save_state(session: Session, state: _State) -> None:
+    session.execute(delete(SuggestionState))
+    session.execute(
+        insert(SuggestionState),
+        [
+            {
+                "id": _STATE_ID,
+                "version": state.version,
+                "customers": state.customers,
+                "stats": _dump_freq(state.freq),
+                "mentions": _dump_mentions(state.mentions),
+                "built_at": utcnow(),
+            }
+        ],
+    )
+
+
+# --- bringing the list up to date -------------------------------------------------------
+
+
+def needs_catch_up(session: Session) -> bool:
+    """Whether ``catch_up`` has anything to do (a cheap read: no lock taken)."""
+    version = session.scalar(select(SuggestionState.version).where(SuggestionState.id == _STATE_ID))
+    if version != scorer_version():
+        return True
+    return session.scalar(select(SuggestionDirty.customer_id).limit(1)) is not None
+
+
+def catch_up(session: Session, *, small: int | None = None, drift: float | None = None) -> str:
+    """Bring the stored pairs up to date: "current", "updated" (the changed customers
+    rescored) or "rebuilt" (from scratch).
+
+    Args:
+        session: a writing session.
+        small: rebuild on any change below this many customers (default SMALL_DATABASE).
+        drift: rebuild once this share of the customers changed (default DRIFT).
+    """
+    small = SMALL_DATABASE if small is None else small
+    drift = DRIFT if drift is None else drift
+    state = _state(session)
+    if state is None or state.version != scorer_version():
+        rebuild(session)
+        return "rebuilt"
+    dirty = set(session.scalars(select(SuggestionDirty.customer_id)))
+    if not dirty:
+        return "current"
+    if state.customers < small or len(dirty) > drift * max(state.customers, 1):
+        rebuild(session)
+        return "rebuilt"
+    _update(session, dirty, state)
+    known = session.scalar(select(func.count()).select_from(SuggestionCustomer)) or 0
+    if abs(known - state.customers) > drift * max(state.customers, 1):
+        rebuild(session)  # the frequencies have drifted: score everyone with fresh ones
+        return "rebuilt"
+    return "updated"
+
+
+def rebuild(session: Session, *, keep_stats: bool = False) -> None:
+    """Compute every pair from scratch and store it (with fresh frequencies, or with the
+    stored ones if ``keep_stats``: then the result equals what ``catch_up`` keeps)."""
+    built = compute(session, keep_stats=keep_stats)
+    for table in (SuggestionPair, CustomerBlockKey, SuggestionCustomer, SuggestionDirty):
+        session.execute(delete(table))
+    _write_customers(session, built.profiles, built.keys, built.orders)
+    _insert_pairs(session, built.rows)
+    _save_state(session, built.state)
+
+
+@dataclass
+class Built:
+    """Every pair computed from scratch, with what the store keeps beside them."""
+
+    profiles: dict[int, _Profile]
+    keys: dict[int, set[str]]
+    orders: dict[int, Orders]
+    rows: list[dict[str, Any]]  # as stored in suggestion_pair
+    state: _State
+
+
+def compute(session: Session, *, keep_stats: bool = False) -> Built:
+    """Every stored pair computed from scratch, nothing written (``rebuild`` writes it).
+
+    Args:
+        session: an open session.
+        keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
+            counting them again.
+    """
+    from app import suggestions as sx
+
+    profiles = sx._profiles(session)
+    old = _state(session) if keep_stats else None
+    freq = old.freq if old is not None else sx._Frequencies.of(profiles.values())
+    customers = old.customers if old is not None else len(profiles)
+    said = sx._mentions(session, profiles)
+    keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
+    orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
+    rows = _scored(profiles, freq, said, sx._candidate_pairs(profiles, said, keys, orders))
+    return Built(profiles, keys, orders, rows, _State(scorer_version(), customers, freq, said))
+
+
+def _write_customers(
+    session: Session,
+    profiles: dict[int, _Profile],
+    keys: dict[int, set[str]],
+    orders: dict[int, Orders],
+) -> None:
+    from app.suggestions import _names_of
+
+    key_rows = sorted((k, cid) for cid, own in keys.items() for k in own)
+    batch = 20000
+    for start in range(0, len(key_rows), batch):
+        session.execute(
+            insert(CustomerBlockKey),
+            [{"key": k, "customer_id": c} for k, c in key_rows[start : start + batch]],
+        )
+    rows = [
+        {
+            "customer_id": cid,
+            "keys": sorted(keys[cid]),
+            "names": [p.name, *sorted(p.handles)] if _names_of(p) else [],
+            "order0": orders[cid][0],
+            "order1": orders[cid][1],
+            "order2": orders[cid][2],
+        }
+        for cid, p in sorted(profiles.items())
+    ]
+    for start in range(0, len(rows), batch):
+        session.execute(insert(SuggestionCustomer), rows[start : start + batch])
+
+
+def _scored(
+    profiles: dict[int, _Profile],
+    freq: _Frequencies,
+    said: dict[Pair, set[str]],
+    pairs: Iterable[Pair],
+) -> list[dict[str, Any]]:
+    """The rows to store for these pairs: those scored STORE_MIN_SCORE or more, with reasons."""
+    from app.suggestions import calibrated, score_pair
+
+    version, now = scorer_version(), utcnow()
+    rows: list[dict[str, Any]] = []
+    for x, y in pairs:
+        a, b = profiles[x], profiles[y]
+        raw, reasons, against = score_pair(a, b, freq, said.get((x, y), ()))
+        score = calibrated(raw)
+        if score >= STORE_MIN_SCORE and (reasons or against):
+            rows.append(
+                {
+                    "customer_a": x,
+                    "customer_b": y,
+                    "score": score,
+                    "reasons": reasons,
+                    "against": against,
+                    "name_a": a.name,
+                    "name_b": b.name,
+                    "version": version,
+                    "computed_at": now,
+                }
+            )
+    return rows
+
+
+def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
+    rows.sort(key=lambda r: (r["customer_a"], r["customer_b"]))
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(SuggestionPair), rows[start : start + 5000])
+
+
+# --- the incremental step ------------------------------------------------------------------
+
+
+class _Ordering:
+    """Customers in one name order (``app.suggestions._name_orders``), for window pairs."""
+
+    def __init__(self, keyed: list[tuple[str, int]]) -> None:
+        self.keyed = keyed
+        self.ranked = [cid for _, cid in keyed]
+        self.pos = {cid: i for i, cid in enumerate(self.ranked)}
+
+    @classmethod
+    def of(
+        cls, members: Iterable[int], orders: dict[int, Orders], which: int, *, named: bool
+    ) -> _Ordering:
+        """``named``: leave out customers without this order (the orders over everyone)."""
+        return cls(sorted((orders[c][which], c) for c in members if not named or orders[c][which]))
+
+    def within(self, x: int, y: int, width: int) -> bool:
+        i, j = self.pos.get(x), self.pos.get(y)
+        return i is not None and j is not None and abs(i - j) <= width
+
+    def neighbours(self, x: int, width: int) -> list[int]:
+        i = self.pos.get(x)
+        if i is None:
+            return []
+        return self.ranked[max(0, i - width) : i] + self.ranked[i + 1 : i + 1 + width]
+
+    def around(self, entry: tuple[str, int], width: int) -> list[int]:
+        """The customers that sit up to ``width`` + 1 places before where ``entry`` sorts."""
+        i = bisect_left(self.keyed, entry)
+        return self.ranked[max(0, i - width - 1) : i + 1]
+
+    def after(self, x: int, width: int) -> list[int]:
+        i = self.pos.get(x)
+        return [] if i is None else self.ranked[i + 1 : i + 1 + width]
+
+
+def _window_changes(
+    olds: Sequence[_Ordering],
+    news: Sequence[_Ordering],
+    entries: Iterable[tuple[int, tuple[str, int]]],
+    dirty: set[int],
+    width: int,
+) -> Iterator[tuple[Pair, bool, bool]]:
+    """Pairs of unchanged customers whose window membership may differ between the old and
+    the new orders, with (in an old window, in a new window).
+
+    A pair's distance changes only where a changed customer left or entered between them,
+    so its first customer sits at most ``width`` places before such a place in the list
+    where the two are neighbours. ``entries`` are (order index, sort entry) of the changed
+    customers, old and new.
+    """
+    firsts: set[int] = set()
+    for which, entry in entries:
+        for ordering in (olds[which], news[which]):
+            firsts.update(ordering.around(entry, width))
+    firsts -= dirty
+    seen: set[Pair] = set()
+    for u in firsts:
+        partners: set[int] = set()
+        for ordering in (*olds, *news):
+            partners.update(ordering.after(u, width))
+            partners.update(ordering.neighbours(u, width))
+        for v in partners - dirty:
+            pair = (u, v) if u < v else (v, u)
+            if u == v or pair in seen:
+                continue
+            seen.add(pair)
+            was = any(o.within(*pair, width) for o in olds)
+            now = any(o.within(*pair, width) for o in news)
+            if was != now:
+                yield pair, was, now
+
+
+def _update(session: Session, dirty: set[int], state: _State) -> None:
+    """Bring the stored pairs up to date for the changed customers ``dirty``."""
+    from app import suggestions as sx
+
+    weak_kinds = sx._WEAK_KEYS
+    fresh = sx._profiles(session, dirty)
+    new_keys = {cid: sx._block_keys(p) for cid, p in fresh.items()}
+    new_orders = {cid: sx._name_orders(p) for cid, p in fresh.items()}
+    before: dict[int, Orders] = {
+        cid: (o0, o1, o2)
+        for cid, o0, o1, o2 in session.execute(
+            select(
+                SuggestionCustomer.customer_id,
+                SuggestionCustomer.order0,
+                SuggestionCustomer.order1,
+                SuggestionCustomer.order2,
+            )
+        )
+    }
+    old_keys = _stored_keys(session, dirty)
+    after = {cid: o for cid, o in before.items() if cid not in dirty}
+    after.update(new_orders)
+    in_play: set[str] = set()
+    for own in (*old_keys.values(), *new_keys.values()):
+        in_play |= own
+    members_before = _members(session, in_play)
+    members_after = {k: m - dirty for k, m in members_before.items()}
+    for cid, own in new_keys.items():
+        for k in own:
+            members_after.setdefault(k, set()).add(cid)
+
+    ranks_after: dict[str, list[_Ordering]] = {}
+
+    def ranked_after(key: str, members: set[int]) -> list[_Ordering]:
+        if key not in ranks_after:
+            ranks_after[key] = [
+                _Ordering.of(members, after, w, named=False) for w in range(sx._NAME_ORDERS)
+            ]
+        return ranks_after[key]
+
+    gained: dict[Pair, bool] = {}  # unchanged pairs that gained a source → a strong one?
+    lost: set[Pair] = set()
+
+    def note(pair: Pair, was: bool, now: bool, strong: bool) -> None:
+        if now and not was:
+            gained[pair] = gained.get(pair, False) or strong
+        elif was and not now:
+            lost.add(pair)
+
+    entries_of = _entries(dirty, before, after)
+    for key in sorted(in_play):
+        old_m, new_m = members_before.get(key, set()), members_after.get(key, set())
+        old_small, new_small = len(old_m) <= sx.MAX_BLOCK, len(new_m) <= sx.MAX_BLOCK
+        if old_small and new_small:
+            continue  # no pair of unchanged customers comes or goes
+        strong = key.partition(":")[0] not in weak_kinds
+        olds = (
+            []
+            if old_small
+            else [_Ordering.of(old_m, before, w, named=False) for w in range(sx._NAME_ORDERS)]
+        )
+        news = [] if new_small else ranked_after(key, new_m)
+        if old_small or new_small:  # the block crossed MAX_BLOCK
+            for pair in combinations(sorted(old_m - dirty), 2):
+                was = old_small or any(o.within(*pair, sx.WINDOW) for o in olds)
+                now = new_small or any(o.within(*pair, sx.WINDOW) for o in news)
+                note(pair, was, now, strong)
+            continue
+        mine = [(w, e) for cid, es in entries_of.items() if cid in old_m | new_m for w, e in es]
+        for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
+            note(pair, was, now, strong)
+    everyone_before = [_Ordering.of(before, before, w, named=True) for w in range(sx._NAME_ORDERS)]
+    everyone = [_Ordering.of(after, after, w, named=True) for w in range(sx._NAME_ORDERS)]
+    all_entries = [e for es in entries_of.values() for e in es]
+    for pair, was, now in _window_changes(
+        everyone_before, everyone, all_entries, dirty, sx.NAME_WINDOW
+    ):
+        note(pair, was, now, False)
+
+    # Mentions: recounted over everyone (a new owner of a number can silence a mention).
+    said = sx._mentions(session, after)
+    changed_said = {
+        pair
+        for pair in set(said) | set(state.mentions)
+        if said.get(pair) != state.mentions.get(pair)
+        and pair[0] not in dirty
+        and pair[1] not in dirty
+    }
+    said_of: dict[int, list[Pair]] = defaultdict(list)
+    for pair in said:
+        said_of[pair[0]].append(pair)
+        said_of[pair[1]].append(pair)
+
+    # The changed customers' candidates, in the new state.
+    strong_pairs: set[Pair] = set()
+    weak_pairs: set[Pair] = set()
+    for cid, own in new_keys.items():
+        for key in own:
+            members = members_after[key]
+            if len(members) < 2:
+                continue
+            into = weak_pairs if key.partition(":")[0] in weak_kinds else strong_pairs
+            if len(members) <= sx.MAX_BLOCK:
+                others: Iterable[int] = members
+            else:
+                others = {
+                    y for o in ranked_after(key, members) for y in o.neighbours(cid, sx.WINDOW)
+                }
+            into.update((min(cid, y), max(cid, y)) for y in others if y != cid)
+        for ordering in everyone:
+            weak_pairs.update(
+                (min(cid, y), max(cid, y)) for y in ordering.neighbours(cid, sx.NAME_WINDOW)
+            )
+        strong_pairs.update(said_of.get(cid, ()))
+    gained_strong = {p for p, strong in gained.items() if strong}
+    to_touch = weak_pairs - strong_pairs
+    to_touch |= {p for p, strong in gained.items() if not strong}
+    light = _light_profiles(session, {c for p in to_touch for c in p}, fresh)
+    touching = {p for p in to_touch if sx._names_touch(light[p[0]], light[p[1]])}
+    score_these = strong_pairs | (weak_pairs & touching) | gained_strong
+    score_these |= {p for p in gained if p in touching}
+
+    # Stored pairs of unchanged customers that lost a source, and pairs whose mentions
+    # changed: are they still candidates?
+    stored = _stored_pairs(session, lost | changed_said)
+    recheck = (lost & stored) | changed_said
+    recheck -= score_these
+    keep = _still_candidates(
+        session, recheck, members_after, ranked_after, after, everyone, said, light
+    )
+    score_these |= keep
+    drop = recheck - keep
+
+    needed = {c for p in score_these for c in p} - set(fresh)
+    profiles = {**fresh, **sx._profiles(session, needed)}
+    rows = _scored(
+        profiles,
+        state.freq,
+        said,
+        sorted(p for p in score_these if p[0] in profiles and p[1] in profiles),
+    )
+
+    # Write: the changed customers' pairs, keys and orders; the re-examined pairs.
+    ids = sorted(dirty)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        session.execute(
+            delete(SuggestionPair).where(
+                or_(SuggestionPair.customer_a.in_(chunk), SuggestionPair.customer_b.in_(chunk))
+            )
+        )
+        chunk_keys = sorted({k for c in chunk for k in old_keys.get(c, ())})
+        for k_start in range(0, len(chunk_keys), _CHUNK):
+            session.execute(
+                delete(CustomerBlockKey).where(
+                    CustomerBlockKey.key.in_(chunk_keys[k_start : k_start + _CHUNK]),
+                    CustomerBlockKey.customer_id.in_(chunk),
+                )
+            )
+        session.execute(delete(SuggestionCustomer).where(SuggestionCustomer.customer_id.in_(chunk)))
+        session.execute(delete(SuggestionDirty).where(SuggestionDirty.customer_id.in_(chunk)))
+    _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
+    _write_customers(session, fresh, new_keys, new_orders)
+    _insert_pairs(session, rows)
+    _save_state(session, _State(state.version, state.customers, state.freq, said))
+
+
+def _involving(pairs: set[Pair], ids: set[int]) -> set[Pair]:
+    return {p for p in pairs if p[0] in ids or p[1] in ids}
+
+
+def _entries(
+    dirty: set[int], before: dict[int, Orders], after: dict[int, Orders]
+) -> dict[int, list[tuple[int, tuple[str, int]]]]:
+    """Each changed customer's places in the three orders, old and new."""
+    found: dict[int, list[tuple[int, tuple[str, int]]]] = {}
+    for cid in dirty:
+        places: list[tuple[int, tuple[str, int]]] = []
+        for orders in (before, after):
+            if cid in orders:
+                places.extend((w, (value, cid)) for w, value in enumerate(orders[cid]))
+        found[cid] = places
+    return found
+
+
+def _stored_keys(session: Session, ids: Iterable[int]) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = {}
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), _CHUNK):
+        for cid, keys in session.execute(
+            select(SuggestionCustomer.customer_id, SuggestionCustomer.keys).where(
+                SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+            )
+        ):
+            found[cid] = set(keys)
+    return found
+
+
+def _members(session: Session, keys: Iterable[str]) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = defaultdict(set)
+    wanted = sorted(set(keys))
+    for start in range(0, len(wanted), _CHUNK):
+        for key, cid in session.execute(
+            select(CustomerBlockKey.key, CustomerBlockKey.customer_id).where(
+                CustomerBlockKey.key.in_(wanted[start : start + _CHUNK])
+            )
+        ):
+            found[key].add(cid)
+    return dict(found)
+
+
+def _stored_pairs(session: Session, pairs: set[Pair]) -> set[Pair]:
+    found: set[Pair] = set()
+    wanted = sorted(pairs)
+    for start in range(0, len(wanted), _CHUNK):
+        found.update(
+            (a, b)
+            for a, b in session.execute(
+                select(SuggestionPair.customer_a, SuggestionPair.customer_b).where(
+                    tuple_(SuggestionPair.customer_a, SuggestionPair.customer_b).in_(
+                        wanted[start : start + _CHUNK]
+                    )
+                )
+            )
+        )
+    return found
+
+
+def _delete_pairs(session: Session, pairs: set[Pair]) -> None:
+    wanted = sorted(pairs)
+    for start in range(0, len(wanted), _CHUNK):
+        session.execute(
+            delete(SuggestionPair).where(
+                tuple_(SuggestionPair.customer_a, SuggestionPair.customer_b).in_(
+                    wanted[start : start + _CHUNK]
+                )
+            )
+        )
+
+
+def _light_profiles(
+    session: Session, ids: set[int], fresh: dict[int, _Profile]
+) -> dict[int, _Profile]:
+    """Profiles with names only (for ``_names_touch``), from what the store keeps."""
+    from app.names import parse_name
+    from app.suggestions import _Profile
+
+    found: dict[int, _Profile] = {cid: p for cid, p in fresh.items() if cid in ids}
+    wanted = sorted(ids - set(found))
+    for start in range(0, len(wanted), _CHUNK):
+        for cid, shown in session.execute(
+            select(SuggestionCustomer.customer_id, SuggestionCustomer.names).where(
+                SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+            )
+        ):
+            name = shown[0] if shown else ""
+            profile = _Profile(cid, name, parse_name(name))
+            profile.handles = set(shown[1:])
+            found[cid] = profile
+    return found
+
+
+def _still_candidates(
+    session: Session,
+    pairs: set[Pair],
+    members_after: dict[str, set[int]],
+    ranked_after: Any,
+    after: dict[int, Orders],
+    everyone: list[_Ordering],
+    said: dict[Pair, set[str]],
+    light: dict[int, _Profile],
+) -> set[Pair]:
+    """Which of these pairs of unchanged customers the blocking compares now."""
+    from app import suggestions as sx
+
+    if not pairs:
+        return set()
+    ids = {c for p in pairs for c in p}
+    keys = _stored_keys(session, ids)
+    shared_keys = {k for a, b in pairs for k in keys.get(a, set()) & keys.get(b, set())}
+    members = {k: m for k, m in members_after.items() if k in shared_keys}
+    members.update(_members(session, shared_keys - set(members)))
+    light = {**light, **_light_profiles(session, ids - set(light), {})}
+    found: set[Pair] = set()
+    for a, b in pairs:
+        strong = (a, b) in said
+        weak = any(o.within(a, b, sx.NAME_WINDOW) for o in everyone)
+        for key in keys.get(a, set()) & keys.get(b, set()):
+            block = members.get(key, set())
+            if len(block) <= sx.MAX_BLOCK:
+                inside = True
+            else:
+                inside = any(o.within(a, b, sx.WINDOW) for o in ranked_after(key, block))
+            if inside:
+                if key.partition(":")[0] in sx._WEAK_KEYS:
+                    weak = True
+                else:
+                    strong = True
+        if strong or (weak and sx._names_touch(light[a], light[b])):
+            found.add((a, b))
+    return found
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def stored_suggestions(
+    session: Session,
+    *,
+    min_score: float,
+    limit: int | None = None,
+    customer_id: int | None = None,
+) -> list[Suggestion]:
+    """The stored pairs scored ``min_score`` or more, best first, without rejected pairs
+    (call ``catch_up`` first; ``min_score`` at least STORE_MIN_SCORE)."""
+    from app.merges import rejected_pairs
+    from app.suggestions import Suggestion
+
+    rejected = rejected_pairs(session)
+    stmt = (
+        select(SuggestionPair)
+        .where(SuggestionPair.score >= min_score)
+        .order_by(SuggestionPair.score.desc(), SuggestionPair.customer_a, SuggestionPair.customer_b)
+    )
+    if customer_id is not None:
+        stmt = stmt.where(
+            or_(SuggestionPair.customer_a == customer_id, SuggestionPair.customer_b == customer_id)
+        )
+    if limit is not None:
+        stmt = stmt.limit(limit + len(rejected))
+    found: list[Suggestion] = []
+    for row in session.scalars(stmt):
+        if (row.customer_a, row.customer_b) in rejected:
+            continue
+        found.append(
+            Suggestion(
+                row.customer_a,
+                row.customer_b,
+                row.score,
+                tuple(row.reasons),
+                row.name_a,
+                row.name_b,
+                tuple(row.against),
+            )
+        )
+        if limit is not None and len(found) >= limit:
+            break
+    return found
+
+
+def stored_count(session: Session, *, min_score: float) -> int:
+    """How many stored pairs score ``min_score`` or more, rejected pairs left out."""
+    from app.merges import rejected_pairs
+
+    scored = SuggestionPair.score >= min_score
+    total = session.scalar(select(func.count()).select_from(SuggestionPair).where(scored)) or 0
+    wanted = sorted(rejected_pairs(session))
+    for start in range(0, len(wanted), _CHUNK):
+        pair = tuple_(SuggestionPair.customer_a, SuggestionPair.customer_b)
+        total -= (
+            session.scalar(
+                select(func.count())
+                .select_from(SuggestionPair)
+                .where(scored, pair.in_(wanted[start : start + _CHUNK]))
+            )
+            or 0
+        )
+    return int(total)

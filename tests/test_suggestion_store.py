@@ -1,0 +1,220 @@
+"""Stored merge suggestions (app.suggestion_store): kept up to date as customers change,
+always equal to a from-scratch build, read by the service, the CLI and the GUI count."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app import merges, suggestion_store
+from app import suggestions as sx
+from app.db import Database, open_database
+from app.errors import UserFacingError
+from app.ingest import import_items
+from app.models import Customer, CustomerIdentity, SuggestionDirty, SuggestionPair, SuggestionState
+from app.service import Service
+from tests.bench.bench_identity import make_people, make_records
+
+
+def _stored(session: Session) -> dict[tuple[int, int], tuple[Any, ...]]:
+    return {
+        (r.customer_a, r.customer_b): (
+            r.score,
+            tuple(r.reasons),
+            tuple(r.against),
+            r.name_a,
+            r.name_b,
+        )
+        for r in session.scalars(select(SuggestionPair))
+    }
+
+
+def _expected(session: Session) -> dict[tuple[int, int], tuple[Any, ...]]:
+    built = suggestion_store.compute(session, keep_stats=True)
+    return {
+        (r["customer_a"], r["customer_b"]): (
+            r["score"],
+            tuple(r["reasons"]),
+            tuple(r["against"]),
+            r["name_a"],
+            r["name_b"],
+        )
+        for r in built.rows
+    }
+
+
+def _alive(session: Session) -> list[int]:
+    return list(
+        session.scalars(
+            select(Customer.id).where(Customer.merged_into_id.is_(None)).order_by(Customer.id)
+        )
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_incremental_updates_equal_a_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # Tiny blocks and windows, so that blocks overflow and shrink, and neighbours in name
+    # order come and go with almost every change.
+    monkeypatch.setattr(sx, "MAX_BLOCK", 4)
+    monkeypatch.setattr(sx, "WINDOW", 2)
+    monkeypatch.setattr(sx, "NAME_WINDOW", 2)
+    monkeypatch.setattr(suggestion_store, "STORE_MIN_SCORE", 0.0)  # every pair with reasons
+    people, _users = make_people(90, seed)
+    records = [r for r, _ in make_records(people, seed)]
+    rng = random.Random(seed)
+    rng.shuffle(records)
+    db = open_database(tmp_path / "t.db")
+    first, rest = records[: len(records) // 3], records[len(records) // 3 :]
+    import_items(db, lambda: first, label="t", format="t")
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        assert s.scalar(select(SuggestionDirty.customer_id).limit(1)) is None
+    outcomes: list[str] = []
+    for step in range(14):
+        action = rng.choice(["import", "import", "merge", "split", "undo", "reject"])
+        if action == "import" and rest:
+            chunk, rest = rest[:40], rest[40:]
+            import_items(db, lambda chunk=chunk: chunk, label=f"t{step}", format="t")
+        else:
+            with db.session() as s:
+                alive = _alive(s)
+                if action == "merge" and len(alive) > 2:
+                    a, b = rng.sample(alive, 2)
+                    merges.merge_customers(s, a, b, reason="test")
+                elif action == "split":
+                    multi = [
+                        (cid, ids)
+                        for cid in alive
+                        if len(
+                            ids := list(
+                                s.scalars(
+                                    select(CustomerIdentity.identity_id).where(
+                                        CustomerIdentity.customer_id == cid
+                                    )
+                                )
+                            )
+                        )
+                        > 1
+                    ]
+                    if multi:
+                        cid, ids = rng.choice(multi)
+                        merges.split_customer(s, cid, ids[:1])
+                elif action == "undo":
+                    with contextlib.suppress(UserFacingError):  # nothing left to undo
+                        merges.undo(s)
+                elif action == "reject" and len(alive) > 2:
+                    a, b = rng.sample(alive, 2)
+                    merges.reject(s, a, b)
+        with db.session() as s:
+            outcomes.append(suggestion_store.catch_up(s, small=0, drift=100.0))
+            assert _stored(s) == _expected(s), f"step {step}: {action}"
+    assert "updated" in outcomes
+    db.dispose()
+
+
+def _small_db(tmp_path: Path) -> Database:
+    people, _users = make_people(60, 5)
+    db = open_database(tmp_path / "small.db")
+    records = [r for r, _ in make_records(people, 5)]
+    import_items(db, lambda: records, label="t", format="t")
+    return db
+
+
+def test_service_reads_the_stored_list_as_computed_from_scratch(tmp_path: Path) -> None:
+    db = _small_db(tmp_path)
+    svc = Service(db)
+    with db.read_session() as s:
+        fresh = sx.suggestions(s)
+        fresh_all = sx.suggestions(s, min_score=0.0)
+    assert fresh, "the data set has suggestions"
+    assert svc.suggestions() == fresh
+    assert svc.suggestion_count() == len(fresh)
+    assert svc.suggestions(limit=3) == fresh[:3]
+    assert svc.suggestions(min_score=0.0) == fresh_all  # below what is stored: from scratch
+    # A rejected pair is left out of the list and the count, and comes back on undo.
+    top = fresh[0]
+    svc.reject(top.customer_a, top.customer_b)
+    assert svc.suggestions() == fresh[1:]
+    assert svc.suggestion_count() == len(fresh) - 1
+    svc.undo()
+    assert svc.suggestions() == fresh
+    # A merge of the top pair: the pair is gone and the list matches a fresh computation.
+    svc.merge(top.customer_a, [top.customer_b], reason="test")
+    with db.read_session() as s:
+        assert svc.suggestions() == sx.suggestions(s)
+    db.dispose()
+
+
+def test_forgetting_a_customer_drops_their_pairs(tmp_path: Path) -> None:
+    from app import erasure
+
+    db = _small_db(tmp_path)
+    svc = Service(db)
+    top = svc.suggestions()[0]
+    erasure.forget(db, top.customer_a)
+    after = svc.suggestions()
+    assert all(top.customer_a not in (x.customer_a, x.customer_b) for x in after)
+    with db.read_session() as s:
+        assert after == sx.suggestions(s)
+    db.dispose()
+
+
+def test_a_new_scorer_version_rebuilds(tmp_path: Path) -> None:
+    db = _small_db(tmp_path)
+    with db.session() as s:
+        assert suggestion_store.catch_up(s) == "rebuilt"  # empty after the migration
+        assert suggestion_store.catch_up(s) == "current"
+        s.execute(update(SuggestionState).values(version="older"))
+        assert suggestion_store.needs_catch_up(s)
+        assert suggestion_store.catch_up(s) == "rebuilt"
+        assert not suggestion_store.needs_catch_up(s)
+    db.dispose()
+
+
+def test_a_big_database_updates_instead_of_rebuilding(tmp_path: Path) -> None:
+    db = _small_db(tmp_path)
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        some = _alive(s)[:3]
+        suggestion_store.mark(s, some)
+        suggestion_store.mark(s, some)  # twice is once
+        assert len(list(s.scalars(select(SuggestionDirty.customer_id)))) == 3
+        assert suggestion_store.catch_up(s, small=0) == "updated"
+        assert suggestion_store.catch_up(s, small=0) == "current"
+    db.dispose()
+
+
+def test_cli_lists_the_stored_suggestions_in_the_same_json_shape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from app import cli
+
+    db = _small_db(tmp_path)
+    with db.read_session() as s:
+        fresh = [x.as_json() for x in sx.suggestions(s)]
+    db.dispose()
+    path = str(tmp_path / "small.db")
+    assert cli.main(["--db", path, "suggestions", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == fresh
+    assert set(listed[0]) == {
+        "customer_a",
+        "customer_b",
+        "score",
+        "reasons",
+        "name_a",
+        "name_b",
+        "against",
+    }
+    assert cli.main(["--db", path, "suggestions", "--rebuild", "--json", "--limit", "2"]) == 0
+    assert json.loads(capsys.readouterr().out) == fresh[:2]

@@ -3,7 +3,8 @@
 Run on demand (not part of the default suite):
 
     python -m tests.bench.bench_throughput [--messages 20000] [--reimport 100000]
-                                           [--cache DIR] [--seed 7] [--no-other-formats]
+                                           [--repeat 3] [--cache DIR] [--seed 7]
+                                           [--no-other-formats]
 
 It generates (once, into a cache folder: ``~/.cache/threadline-bench`` unless
 ``--cache`` says otherwise) a seeded Maildir and mbox of ``--messages``
@@ -18,7 +19,11 @@ child process whose peak resident memory is read with ``os.wait4``:
 - a second import of the unchanged Maildir and mbox, and with ``--reimport N``
   (0 to skip) of an N-message Maildir and mbox (generated once into the cache).
 
-It prints one table: messages per second and peak memory. The peak of an
+The Maildir pair (``notmuch new``, then Threadline's import) is measured ``--repeat``
+times, each pair back to back with the load average beside it: on a shared machine the
+two tools' ratio within a pair is what compares, and the median ratio is printed last.
+
+It prints one table (run, items, seconds, items per second, peak memory). The peak of an
 import is its importing process's (the writer's) plus its parse worker's.
 """
 
@@ -29,6 +34,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,6 +143,12 @@ def run_threadline(
     return result["runs"], peak + int(result["worker_kib"])
 
 
+def _load() -> str:
+    """The 1-, 5- and 15-minute load averages."""
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
 def _row(name: str, items: float, seconds: float, peak_kib: int | None, unit: str = "msg/s") -> str:
     rate = f"{items / seconds:,.0f} {unit}" if seconds else "—"
     memory = f"{peak_kib / 1024:,.0f} MB" if peak_kib else "—"
@@ -157,6 +169,7 @@ def main() -> None:
     parser.add_argument("--reimport", type=int, default=100_000, help="0: skip the big re-import")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "threadline-bench")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="notmuch/Threadline pairs")
     parser.add_argument("--no-other-formats", action="store_true")
     parser.add_argument("--child", nargs=3, metavar=("SOURCE", "DB", "TIMES"))
     args = parser.parse_args()
@@ -164,36 +177,51 @@ def main() -> None:
         child(Path(args.child[0]), Path(args.child[1]), int(args.child[2]))
         return
     maildir, mbox = _source(args.cache, args.messages, args.seed)
-    with open("/proc/loadavg", encoding="ascii") as fh:
-        load = " ".join(fh.read().split()[:3])
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load}")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {_load()}"
+    )
     rows = _Rows()
-    rows.append("| run | items | time | rate | peak memory |")
+    rows.append("| format (run) | messages | seconds | rate | peak RSS |")
     rows.append("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        notmuch = run_notmuch(maildir, work)
-        if notmuch is None:
-            rows.append("| notmuch new | — | — | (notmuch not installed) | — |")
-        else:
+        ratios: list[float] = []
+        again: dict[str, float] = {}
+        for rep in range(1, max(1, args.repeat) + 1):
+            rows.append(f"| pair {rep}, load average {_load()} | | | | |")
+            tmp_rep = work / f"rep{rep}"
+            tmp_rep.mkdir()
+            notmuch = run_notmuch(maildir, tmp_rep)
+            if notmuch is None:
+                rows.append("| notmuch new | — | — | (notmuch not installed) | — |")
+            else:
+                rows.append(
+                    _row(
+                        f"notmuch new, Maildir ({args.messages:,})",
+                        notmuch[1],
+                        notmuch[0],
+                        notmuch[2],
+                    )
+                )
+            runs, peak = run_threadline(maildir, tmp_rep / "maildir.db", times=2)
+            first, again = runs
             rows.append(
                 _row(
-                    f"notmuch new, Maildir ({args.messages:,})", notmuch[1], notmuch[0], notmuch[2]
+                    f"Threadline import, Maildir ({args.messages:,})",
+                    first["added"],
+                    first["seconds"],
+                    peak,
                 )
             )
-        runs, peak = run_threadline(maildir, work / "maildir.db", times=2)
-        first, again = runs
-        rows.append(
-            _row(
-                f"Threadline import, Maildir ({args.messages:,})",
-                first["added"],
-                first["seconds"],
-                peak,
+            if notmuch is not None:
+                ratio = (first["added"] / first["seconds"]) / (notmuch[1] / notmuch[0])
+                ratios.append(ratio)
+                rows.append(f"| Threadline ÷ notmuch | | | {ratio:.2f}× | |")
+        if ratios:
+            rows.append(
+                f"| Threadline ÷ notmuch, median of {len(ratios)} | | | "
+                f"{statistics.median(ratios):.2f}× | |"
             )
-        )
-        if notmuch is not None:
-            ratio = (first["added"] / first["seconds"]) / (notmuch[1] / notmuch[0])
-            rows.append(f"| Threadline ÷ notmuch | | | {ratio:.2f}× | |")
         rows.append(
             _row("re-import, unchanged Maildir", again["duplicates"], again["seconds"], None)
         )

@@ -62,8 +62,9 @@ def _source(cache: Path, messages: int, seed: int) -> tuple[Path, Path]:
     return maildir, mbox
 
 
-def _wait(cmd: list[str], **kwargs: object) -> tuple[float, int, str]:
-    """Run ``cmd``; its wall time, peak RSS (KiB, itself and its children) and stdout."""
+def _wait(cmd: list[str], **kwargs: object) -> tuple[float, int, str, float]:
+    """Run ``cmd``; its wall time, peak RSS (KiB, itself and its children), stdout and CPU
+    seconds (user + system, its children's included)."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, **kwargs)  # type: ignore[call-overload]
@@ -72,11 +73,12 @@ def _wait(cmd: list[str], **kwargs: object) -> tuple[float, int, str]:
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"failed: {' '.join(cmd)}")
         out.seek(0)
-        return seconds, usage.ru_maxrss, out.read().decode()
+        cpu = usage.ru_utime + usage.ru_stime
+        return seconds, usage.ru_maxrss, out.read().decode(), cpu
 
 
-def run_notmuch(maildir: Path, work: Path) -> tuple[float, int, int] | None:
-    """``notmuch new`` over ``maildir`` into a fresh database: (seconds, messages, KiB)."""
+def run_notmuch(maildir: Path, work: Path) -> tuple[float, int, int, float] | None:
+    """``notmuch new`` over ``maildir`` into a fresh database: (seconds, messages, KiB, CPU s)."""
     notmuch = shutil.which("notmuch")
     if notmuch is None:
         return None
@@ -89,9 +91,9 @@ def run_notmuch(maildir: Path, work: Path) -> tuple[float, int, int] | None:
         encoding="utf-8",
     )
     env = {**os.environ, "NOTMUCH_CONFIG": str(config)}
-    seconds, peak, _out = _wait([notmuch, "new", "--quiet"], env=env)
-    _s, _p, count = _wait([notmuch, "count", "*"], env=env)
-    return seconds, int(count.strip()), peak
+    seconds, peak, _out, cpu = _wait([notmuch, "new", "--quiet"], env=env)
+    _s, _p, count, _c = _wait([notmuch, "count", "*"], env=env)
+    return seconds, int(count.strip()), peak, cpu
 
 
 def child(source: Path, db_path: Path, times: int) -> None:
@@ -109,11 +111,12 @@ def child(source: Path, db_path: Path, times: int) -> None:
         settings.set_value(session, "region", "GB")
     runs = []
     for _ in range(times):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), sum(os.times()[:4])
         report = import_file(db, source)
         runs.append(
             {
                 "seconds": time.perf_counter() - start,
+                "cpu": sum(os.times()[:4]) - cpu,  # this process's and its parse worker's
                 "added": report.added,
                 "duplicates": report.duplicates,
                 "problems": len(report.problems),
@@ -138,7 +141,7 @@ def run_threadline(
         str(db_path),
         str(times),
     ]
-    _s, peak, out = _wait(cmd, cwd=ROOT)
+    _s, peak, out, _c = _wait(cmd, cwd=ROOT)
     result = json.loads(out.strip().splitlines()[-1])
     return result["runs"], peak + int(result["worker_kib"])
 
@@ -149,10 +152,18 @@ def _load() -> str:
         return " ".join(fh.read().split()[:3])
 
 
-def _row(name: str, items: float, seconds: float, peak_kib: int | None, unit: str = "msg/s") -> str:
+def _row(
+    name: str,
+    items: float,
+    seconds: float,
+    peak_kib: int | None,
+    unit: str = "msg/s",
+    cpu: float | None = None,
+) -> str:
     rate = f"{items / seconds:,.0f} {unit}" if seconds else "—"
     memory = f"{peak_kib / 1024:,.0f} MB" if peak_kib else "—"
-    return f"| {name} | {items:,.0f} | {seconds:,.2f} s | {rate} | {memory} |"
+    used = f"{cpu:,.1f} s" if cpu is not None else "—"
+    return f"| {name} | {items:,.0f} | {seconds:,.2f} s | {rate} | {memory} | {used} |"
 
 
 class _Rows(list[str]):
@@ -181,19 +192,19 @@ def main() -> None:
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {_load()}"
     )
     rows = _Rows()
-    rows.append("| format (run) | messages | seconds | rate | peak RSS |")
-    rows.append("|---|---|---|---|---|")
+    rows.append("| format (run) | messages | seconds | rate | peak RSS | CPU |")
+    rows.append("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ratios: list[float] = []
         again: dict[str, float] = {}
         for rep in range(1, max(1, args.repeat) + 1):
-            rows.append(f"| pair {rep}, load average {_load()} | | | | |")
+            rows.append(f"| pair {rep}, load average {_load()} | | | | | |")
             tmp_rep = work / f"rep{rep}"
             tmp_rep.mkdir()
             notmuch = run_notmuch(maildir, tmp_rep)
             if notmuch is None:
-                rows.append("| notmuch new | — | — | (notmuch not installed) | — |")
+                rows.append("| notmuch new | — | — | (notmuch not installed) | — | — |")
             else:
                 rows.append(
                     _row(
@@ -201,6 +212,7 @@ def main() -> None:
                         notmuch[1],
                         notmuch[0],
                         notmuch[2],
+                        cpu=notmuch[3],
                     )
                 )
             runs, peak = run_threadline(maildir, tmp_rep / "maildir.db", times=2)
@@ -211,16 +223,17 @@ def main() -> None:
                     first["added"],
                     first["seconds"],
                     peak,
+                    cpu=first["cpu"],
                 )
             )
             if notmuch is not None:
                 ratio = (first["added"] / first["seconds"]) / (notmuch[1] / notmuch[0])
                 ratios.append(ratio)
-                rows.append(f"| Threadline ÷ notmuch | | | {ratio:.2f}× | |")
+                rows.append(f"| Threadline ÷ notmuch | | | {ratio:.2f}× | | |")
         if ratios:
             rows.append(
                 f"| Threadline ÷ notmuch, median of {len(ratios)} | | | "
-                f"{statistics.median(ratios):.2f}× | |"
+                f"{statistics.median(ratios):.2f}× | | |"
             )
         rows.append(
             _row("re-import, unchanged Maildir", again["duplicates"], again["seconds"], None)
@@ -232,6 +245,7 @@ def main() -> None:
                 runs[0]["added"],
                 runs[0]["seconds"],
                 peak,
+                cpu=runs[0]["cpu"],
             )
         )
         rows.append(
@@ -252,6 +266,7 @@ def main() -> None:
                     runs[0]["seconds"],
                     peak,
                     "lines/s",
+                    runs[0]["cpu"],
                 )
             )
             runs, peak = run_threadline(orders, work / "orders.db")
@@ -262,6 +277,7 @@ def main() -> None:
                     runs[0]["seconds"],
                     peak,
                     "orders/s",
+                    runs[0]["cpu"],
                 )
             )
         if args.reimport:
@@ -274,6 +290,7 @@ def main() -> None:
                         runs[0]["added"],
                         runs[0]["seconds"],
                         _peak,
+                        cpu=runs[0]["cpu"],
                     )
                 )
                 rows.append(

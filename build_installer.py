@@ -279,6 +279,12 @@ def _entry_script() -> Path:
         "# Finder on older macOS passes a process serial number: not an argument of ours.\n"
         "sys.argv[1:] = [a for a in sys.argv[1:] if not a.startswith('-psn_')]\n"
         "\n"
+        "# A big import parses in a worker process (app.parse_worker), spawned from this\n"
+        "# executable: here the spawned copy becomes the worker instead of the app.\n"
+        "import multiprocessing\n"
+        "\n"
+        "multiprocessing.freeze_support()\n"
+        "\n"
         "from app.cli import main\n"
         "\n"
         "sys.exit(main())\n",

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, Text, bindparam, insert, select, type_coerce, update
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,7 @@ from app.db import Database, RunLock, is_environmental, retry_when_busy
 from app.errors import BadRecordError, Cancelled, FormatError, UserFacingError
 from app.models import (
     AuditEntry,
+    Customer,
     Event,
     EventParticipant,
     ImportProblem,
@@ -72,9 +73,21 @@ from connectors.registry import DATA_ERRORS, display_path, displayable
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# Customers' stored figures (counts, profile, waiting list) are recounted over all their
+# events: after every batch that would cost each batch the whole history again. They are
+# recounted when the events written since the last recount reach this many and twice the
+# run's events before it (2,000, 6,000, 18,000, …), and at the end of the run; meanwhile
+# the customers touched are marked as not counted (``profile`` "{}", which readers count
+# on the fly) so that a killed import leaves them to the next import's first recount.
+REFRESH_MIN = 2000
 UNCHANGED_FOR = timedelta(seconds=2)
 WORKER_BATCH_SIZE = 2000  # a big source parsed in a worker: fewer, larger transactions
 _OWNER_SETTING = {"email": "owner_emails", "phone": "owner_phones", "name": "owner_names"}
+_EVENT = cast(Table, Event.__table__)
+_PARTICIPANT = cast(Table, EventParticipant.__table__)
+_MENTION = cast(Table, Mention.__table__)
+_CUSTOMER = cast(Table, Customer.__table__)
+_NOT_COUNTED = "{}"  # a customer's profile while its figures wait for a recount
 
 
 @dataclass
@@ -261,7 +274,8 @@ class _Pending:
             ids = dialect.for_bind(session).new_ids(session, Event.id, len(self.events))
             for event_id, row in zip(ids, self.events, strict=True):
                 row["id"] = event_id
-            session.execute(insert(Event), self.events)
+            # Core inserts on the tables: the ORM's bulk path adds nothing for plain rows.
+            session.execute(insert(_EVENT), self.events)
             for rows, key in ((self.participants, "event_id"), (self.mentions, "event_id")):
                 for row in rows:
                     if row[key] < 0:
@@ -270,9 +284,9 @@ class _Pending:
                 if row["id"] < 0:
                     row["id"] = ids[-row["id"] - 1]
         if self.participants:
-            session.execute(insert(EventParticipant), self.participants)
+            session.execute(insert(_PARTICIPANT), self.participants)
         if self.mentions:
-            session.execute(insert(Mention), self.mentions)
+            session.execute(insert(_MENTION), self.mentions)
         write_fts(session, self.fts)
         self.events.clear()
         self.participants.clear()
@@ -417,22 +431,33 @@ class _Writer:
         # languages a parse worker detected, and sources the producer skipped as known
         self.produced = parse_worker.Produced()
         self._marks: dict[int, tuple[EventRecord, str]] = {}  # id(record) → its fingerprint
+        # customers whose figures wait for a recount: marked "not counted" in the database
+        # (by this run, or by an earlier one that was killed before its recount)
+        self.uncounted: set[int] = set()
+        self.counted_at = 0  # events written by this run at its last recount
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
             self.suppressor = suppression.Suppressor(session)
+            self.uncounted.update(
+                session.scalars(
+                    select(Customer.id).where(type_coerce(Customer.profile, Text) == _NOT_COUNTED)
+                )
+            )
 
-    def write_batch(self, items: Sequence[Item]) -> None:
+    def write_batch(self, items: Sequence[Item], *, last: bool = False) -> None:
+        """Write ``items`` in one transaction (``last``: the run's last batch, after which
+        every customer it touched has its figures recounted)."""
         r = self.report
         r.duplicates += self.produced.take_known()
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
-        cuts = self.cuts
+        cuts, uncounted, counted_at = self.cuts, set(self.uncounted), self.counted_at
 
         def attempt(careful: bool) -> None:
             try:
-                self._write(items, careful=careful)
+                self._write(items, careful=careful, last=last)
             except BaseException:
                 r.added, r.duplicates, r.updated = snapshot[:3]
-                self.cuts = cuts
+                self.cuts, self.uncounted, self.counted_at = cuts, set(uncounted), counted_at
                 del r.problems[snapshot[3] :]
                 del r.notices[snapshot[4] :]
                 raise
@@ -448,7 +473,7 @@ class _Writer:
                 retry_when_busy(lambda: attempt(True))
         self.produced.languages.clear()  # every item yielded so far was in this batch
 
-    def _write(self, items: Sequence[Item], *, careful: bool) -> None:
+    def _write(self, items: Sequence[Item], *, careful: bool, last: bool) -> None:
         with self.db.session() as session:
             self._marks.clear()
             resolver = identity.Resolver(session)
@@ -475,13 +500,33 @@ class _Writer:
                 else:
                     self._store(session, resolver, item, known, pending)
             pending.write(session)
-            identity.refresh_customer_stats(session, resolver.touched_customers)
+            self._count(session, resolver.touched_customers, last)
             live.changed(session, "import", resolver.touched_customers)
             run = session.get(ImportRun, self.run_id)
             assert run is not None
             run.added, run.duplicates = self.report.added, self.report.duplicates
             run.updated, run.problem_count = self.report.updated, len(self.report.problems)
             run.notices = "\n".join(self.report.notices)
+
+    def _count(self, session: Session, touched: set[int], last: bool) -> None:
+        """Recount the figures of the customers touched (see ``REFRESH_MIN``), or mark the
+        ones not marked yet as waiting for their recount."""
+        written = self.report.added + self.report.updated
+        since = written - self.counted_at
+        if last or since >= max(REFRESH_MIN, 2 * self.counted_at):
+            identity.refresh_customer_stats(session, self.uncounted | touched)
+            self.uncounted.clear()
+            self.counted_at = written
+            return
+        fresh = sorted(touched - self.uncounted)
+        if fresh:
+            session.execute(
+                update(_CUSTOMER)
+                .where(_CUSTOMER.c.id == bindparam("cid"))
+                .values(profile=bindparam("not_counted")),
+                [{"cid": cid, "not_counted": {}} for cid in fresh],
+            )
+            self.uncounted.update(fresh)
 
     def _mark(self, record: EventRecord) -> str:
         """``mail_fingerprint(record)``, computed once per record in a batch."""
@@ -1020,19 +1065,19 @@ def _run(
                 report.status = "cancelled"
                 break
         batch.extend(_more_problems(label, problems_met))
-        writer.write_batch(batch)
+        writer.write_batch(batch, last=True)
     except (FormatError, UserFacingError) as exc:
-        writer.write_batch([*batch, *_more_problems(label, problems_met)])
+        writer.write_batch([*batch, *_more_problems(label, problems_met)], last=True)
         report.status, report.error = "failed", displayable(str(exc))
         _finish(db, report)
         if report.added or report.duplicates or report.problems:
             return report
         raise
     except Cancelled:
-        writer.write_batch([*batch, *_more_problems(label, problems_met)])
+        writer.write_batch([*batch, *_more_problems(label, problems_met)], last=True)
         report.status = "cancelled"
     except OSError as exc:
-        writer.write_batch(batch)
+        writer.write_batch(batch, last=True)
         report.status, report.error = "failed", displayable(f"{label}: read error: {exc}")
         _finish(db, report)
         raise FileFailedError(report.error, report) from exc

@@ -57,7 +57,7 @@ def detect(text: str) -> str | None:
     English mail reads as German.
     """
     sample = _URL.sub(" ", _QUOTED.sub(" ", text[: _SAMPLE * 4]))[:_SAMPLE]
-    if sum(ch.isalpha() for ch in sample) < MIN_LETTERS:
+    if sum(map(str.isalpha, sample)) < MIN_LETTERS:  # (map: a third of the generator's cost)
         return None
     code, confidence = _model().classify(sample)
     if float(confidence) < MIN_CONFIDENCE:

@@ -26,7 +26,6 @@ import os
 import pickle
 import queue
 import signal
-import sys
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -73,8 +72,10 @@ def worth_a_worker(path: Path, known: int = 0) -> bool:
         known: how many of a folder's files were stored before (skipped unread, so
             only the others count).
     """
-    if os.environ.get("THREADLINE_PARSE_WORKER") == "0" or getattr(sys, "frozen", False):
-        return False  # switched off, or a frozen bundle (no interpreter to spawn)
+    # A frozen bundle spawns its own executable, which ``multiprocessing.freeze_support``
+    # at the bundle's entry (build_installer.py) turns into the worker.
+    if os.environ.get("THREADLINE_PARSE_WORKER") == "0":
+        return False  # switched off
     try:
         if path.is_file():
             return path.stat().st_size >= MIN_BYTES

@@ -8,6 +8,8 @@ folder. The checks:
 - import: one bundled sample of each channel (``resources/selftest``: an .eml,
   a WhatsApp export, a Shopify orders CSV) goes through the ordinary import path;
 - search: the full-text index finds a word of the sample mail;
+- worker: a parse worker process (the one big imports parse in) starts and parses the
+  sample mail (in the bundle this needs ``multiprocessing.freeze_support`` at its entry);
 - window: the main window opens offscreen on that database and closes;
 - pdf: the customer's history is exported to a PDF whose extracted text holds
   the sample's accented, Cyrillic and CJK text; its emoji is reported, not
@@ -130,6 +132,19 @@ def _check_search(run: _Run) -> Outcome:
     if not any(h.customer_id == run.customer_id for h in hits):
         return Outcome(False, f"{SEARCH_WORD!r} found {len(hits)} events, none of the sample's")
     return Outcome(True, f"{SEARCH_WORD!r} found {len(hits)} events")
+
+
+def _check_worker(_run: _Run) -> Outcome:
+    from app import parse_worker
+    from app.records import EventRecord, ParseOptions
+
+    sample = samples_dir() / SAMPLE_FILES[0]
+    options = ParseOptions(tz=ZoneInfo("Europe/London"))
+    items = list(parse_worker.items_from_worker("eml", sample, options, parse_worker.Produced()))
+    records = [item for item in items if isinstance(item, EventRecord)]
+    if not records:
+        return Outcome(False, f"the worker process sent no message back ({items!r:.200})")
+    return Outcome(True, f"a worker process parsed {sample.name}: {records[0].title!r}")
 
 
 def _check_window(run: _Run) -> Outcome:
@@ -271,6 +286,7 @@ CHECKS: tuple[tuple[str, Callable[[_Run], Outcome]], ...] = (
     ("database", _check_database),
     ("import", _check_import),
     ("search", _check_search),
+    ("worker", _check_worker),
     ("window", _check_window),
     ("pdf", _check_pdf),
     ("keyring", _check_keyring),

@@ -19,10 +19,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.customer_events import customer_events
 from app.models import Customer, Event, EventParticipant, Order
@@ -92,14 +94,26 @@ def read(session: Session, customer_id: int) -> Summary:
 def refresh(session: Session, customer_ids: Iterable[int]) -> None:
     """Count and store the figures of these customers (the write path calls this)."""
     ids = sorted(set(customer_ids))
+    session.flush()
+    table = cast(Table, Customer.__table__)
+    statement = (
+        update(table).where(table.c.id == bindparam("cid")).values(profile=bindparam("stored"))
+    )
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        counted = recount(session, chunk)
-        for cid, profile in counted.items():
-            session.execute(
-                update(Customer).where(Customer.id == cid).values(profile=_to_json(profile))
-            )
-    session.flush()
+        rows = [
+            {"cid": cid, "stored": _to_json(profile)}
+            for cid, profile in recount(session, chunk).items()
+        ]
+        if not rows:
+            continue
+        # One executemany through Core: an ORM UPDATE per customer would compare its
+        # criteria with every object the session holds (quadratic in a big import).
+        session.execute(statement, rows)
+        for row in rows:  # customers the session holds see the stored figures too
+            held = session.identity_map.get(identity_key(Customer, row["cid"]))
+            if held is not None:
+                set_committed_value(held, "profile", row["stored"])
 
 
 def rebuild(session: Session) -> None:

@@ -312,3 +312,25 @@ def test_the_workflows_pass_actionlint() -> None:
         ["actionlint", "-no-color", *files], capture_output=True, text=True, check=False, cwd=ROOT
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_entry_script_lets_a_spawned_copy_become_the_parse_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A frozen bundle spawns its own executable for a parse worker: freeze_support must run
+    # before the app's main does, or the copy would start the app again.
+    monkeypatch.setattr(bi, "BUILD", tmp_path)
+    tree = ast.parse(bi._entry_script().read_text(encoding="utf-8"))
+    calls = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "freeze_support"
+    ]
+    imports_main = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "app.cli"
+    ]
+    assert calls and imports_main and calls[0] < imports_main[0]

@@ -11,11 +11,13 @@ plain SQL and Python, independently of the code that keeps them.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import func, select, text
 
 from app import erasure, identity, merges, queries, summary
 from app.db import Database
@@ -243,3 +245,76 @@ def test_customer_rows_read_the_stored_figures(db: Database) -> None:
     with db.session() as s:
         row = queries.customer(s, cid)  # not stored: counted on the fly
         assert row.orders.count == 1 and row.channels == frozenset({"order"})
+
+
+def _many(count: int, start: int = 0) -> list[EventRecord]:
+    """Mail from ``count`` customers, three messages each, interleaved."""
+    return [
+        _mail(f"m{start + n}-{k}", f"c{start + n}@example.com", f"Cus Tomer{start + n}", k * 50 + n)
+        for k in range(3)
+        for n in range(count)
+    ]
+
+
+def test_profiles_are_written_in_one_statement_and_held_rows_see_them(db: Database) -> None:
+    # A big import touches many customers while its session holds them: the stored figures
+    # go out in one executemany, not one UPDATE per customer (each of which compared its
+    # criteria with every object the session held: most of a 20,000-message import).
+    _import(db, _many(40))
+    from sqlalchemy import event
+
+    statements: list[tuple[str, bool]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, _p: Any, _c: Any, many: bool) -> None:
+        if statement.upper().startswith("UPDATE CUSTOMER SET PROFILE") and "{}" not in statement:
+            statements.append((statement, many))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        with db.session() as s:
+            s.execute(text("UPDATE customer SET profile = '{}'"))
+            held = list(s.scalars(select(Customer)))
+            assert all(c.profile == {} for c in held)
+            summary.refresh(s, [c.id for c in held])
+            assert all(summary._from_json(c.profile) is not None for c in held)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert len(held) > 40  # and the shop's address
+    assert [many for _s, many in statements] == [True]
+    check(db, "refreshed")
+
+
+def test_a_killed_import_leaves_its_customers_to_the_next_recount(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import ingest
+
+    monkeypatch.setattr(ingest, "REFRESH_MIN", 4)
+    _import(db, _many(5))
+    check(db, "first import")
+
+    def killed() -> Iterator[EventRecord]:
+        yield from _many(6, start=5)
+        raise RuntimeError("killed")  # a bug or a kill: the run ends with no last batch
+
+    with pytest.raises(RuntimeError, match="killed"):
+        import_items(db, killed, label="test", format="test", batch_size=2)
+    with db.session() as s:
+        waiting = set(s.scalars(select(Customer.id).where(Customer.profile == {})))
+        assert waiting, "the customers written after the last recount are marked"
+        for cid in waiting:  # read meanwhile: counted on the fly, never wrong
+            assert queries.customer(s, cid).channels == frozenset({"email"})
+    _import(db, [])  # the next import recounts them first
+    check(db, "after the next import")
+
+
+def test_a_long_run_recounts_as_it_goes_and_at_its_end(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import ingest
+
+    monkeypatch.setattr(ingest, "REFRESH_MIN", 4)
+    import_items(db, lambda: _many(12), label="test", format="test", batch_size=3)
+    check(db, "long run")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).where(Customer.profile == {})) == 0

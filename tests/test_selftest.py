@@ -85,3 +85,9 @@ def test_missing_samples_fail_the_self_test(
     assert lines[1].startswith("FAIL import: samples missing")
     assert any(line.startswith("FAIL tls:") for line in lines)
     assert lines[-1].startswith("self-test: ") and "checks failed" in lines[-1]
+
+
+def test_the_worker_check_parses_in_another_process(tmp_path: Path) -> None:
+    outcome = selftest._check_worker(selftest._Run(tmp_path))
+    assert outcome.ok, outcome.detail
+    assert "Peonies" in outcome.detail

@@ -3,7 +3,8 @@
 Run on demand (not part of the default suite):
 
     python -m tests.bench.bench_throughput [--messages 20000] [--reimport 100000]
-                                           [--cache DIR] [--seed 7] [--no-other-formats]
+                                           [--repeat 3] [--cache DIR] [--seed 7]
+                                           [--no-other-formats]
 
 It generates (once, into a cache folder: ``~/.cache/threadline-bench`` unless
 ``--cache`` says otherwise) a seeded Maildir and mbox of ``--messages``
@@ -18,7 +19,11 @@ child process whose peak resident memory is read with ``os.wait4``:
 - a second import of the unchanged Maildir and mbox, and with ``--reimport N``
   (0 to skip) of an N-message Maildir and mbox (generated once into the cache).
 
-It prints one table: messages per second and peak memory. The peak of an
+The Maildir pair (``notmuch new``, then Threadline's import) is measured ``--repeat``
+times, each pair back to back with the load average beside it: on a shared machine the
+two tools' ratio within a pair is what compares, and the median ratio is printed last.
+
+It prints one table (run, items, seconds, items per second, peak memory). The peak of an
 import is its importing process's (the writer's) plus its parse worker's.
 """
 
@@ -29,6 +34,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,8 +62,9 @@ def _source(cache: Path, messages: int, seed: int) -> tuple[Path, Path]:
     return maildir, mbox
 
 
-def _wait(cmd: list[str], **kwargs: object) -> tuple[float, int, str]:
-    """Run ``cmd``; its wall time, peak RSS (KiB, itself and its children) and stdout."""
+def _wait(cmd: list[str], **kwargs: object) -> tuple[float, int, str, float]:
+    """Run ``cmd``; its wall time, peak RSS (KiB, itself and its children), stdout and CPU
+    seconds (user + system, its children's included)."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, **kwargs)  # type: ignore[call-overload]
@@ -66,11 +73,12 @@ def _wait(cmd: list[str], **kwargs: object) -> tuple[float, int, str]:
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"failed: {' '.join(cmd)}")
         out.seek(0)
-        return seconds, usage.ru_maxrss, out.read().decode()
+        cpu = usage.ru_utime + usage.ru_stime
+        return seconds, usage.ru_maxrss, out.read().decode(), cpu
 
 
-def run_notmuch(maildir: Path, work: Path) -> tuple[float, int, int] | None:
-    """``notmuch new`` over ``maildir`` into a fresh database: (seconds, messages, KiB)."""
+def run_notmuch(maildir: Path, work: Path) -> tuple[float, int, int, float] | None:
+    """``notmuch new`` over ``maildir`` into a fresh database: (seconds, messages, KiB, CPU s)."""
     notmuch = shutil.which("notmuch")
     if notmuch is None:
         return None
@@ -83,9 +91,9 @@ def run_notmuch(maildir: Path, work: Path) -> tuple[float, int, int] | None:
         encoding="utf-8",
     )
     env = {**os.environ, "NOTMUCH_CONFIG": str(config)}
-    seconds, peak, _out = _wait([notmuch, "new", "--quiet"], env=env)
-    _s, _p, count = _wait([notmuch, "count", "*"], env=env)
-    return seconds, int(count.strip()), peak
+    seconds, peak, _out, cpu = _wait([notmuch, "new", "--quiet"], env=env)
+    _s, _p, count, _c = _wait([notmuch, "count", "*"], env=env)
+    return seconds, int(count.strip()), peak, cpu
 
 
 def child(source: Path, db_path: Path, times: int) -> None:
@@ -103,11 +111,12 @@ def child(source: Path, db_path: Path, times: int) -> None:
         settings.set_value(session, "region", "GB")
     runs = []
     for _ in range(times):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), sum(os.times()[:4])
         report = import_file(db, source)
         runs.append(
             {
                 "seconds": time.perf_counter() - start,
+                "cpu": sum(os.times()[:4]) - cpu,  # this process's and its parse worker's
                 "added": report.added,
                 "duplicates": report.duplicates,
                 "problems": len(report.problems),
@@ -132,15 +141,29 @@ def run_threadline(
         str(db_path),
         str(times),
     ]
-    _s, peak, out = _wait(cmd, cwd=ROOT)
+    _s, peak, out, _c = _wait(cmd, cwd=ROOT)
     result = json.loads(out.strip().splitlines()[-1])
     return result["runs"], peak + int(result["worker_kib"])
 
 
-def _row(name: str, items: float, seconds: float, peak_kib: int | None, unit: str = "msg/s") -> str:
+def _load() -> str:
+    """The 1-, 5- and 15-minute load averages."""
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def _row(
+    name: str,
+    items: float,
+    seconds: float,
+    peak_kib: int | None,
+    unit: str = "msg/s",
+    cpu: float | None = None,
+) -> str:
     rate = f"{items / seconds:,.0f} {unit}" if seconds else "—"
     memory = f"{peak_kib / 1024:,.0f} MB" if peak_kib else "—"
-    return f"| {name} | {items:,.0f} | {seconds:,.2f} s | {rate} | {memory} |"
+    used = f"{cpu:,.1f} s" if cpu is not None else "—"
+    return f"| {name} | {items:,.0f} | {seconds:,.2f} s | {rate} | {memory} | {used} |"
 
 
 class _Rows(list[str]):
@@ -157,6 +180,7 @@ def main() -> None:
     parser.add_argument("--reimport", type=int, default=100_000, help="0: skip the big re-import")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "threadline-bench")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="notmuch/Threadline pairs")
     parser.add_argument("--no-other-formats", action="store_true")
     parser.add_argument("--child", nargs=3, metavar=("SOURCE", "DB", "TIMES"))
     args = parser.parse_args()
@@ -164,36 +188,53 @@ def main() -> None:
         child(Path(args.child[0]), Path(args.child[1]), int(args.child[2]))
         return
     maildir, mbox = _source(args.cache, args.messages, args.seed)
-    with open("/proc/loadavg", encoding="ascii") as fh:
-        load = " ".join(fh.read().split()[:3])
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load}")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {_load()}"
+    )
     rows = _Rows()
-    rows.append("| run | items | time | rate | peak memory |")
-    rows.append("|---|---|---|---|---|")
+    rows.append("| format (run) | messages | seconds | rate | peak RSS | CPU |")
+    rows.append("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        notmuch = run_notmuch(maildir, work)
-        if notmuch is None:
-            rows.append("| notmuch new | — | — | (notmuch not installed) | — |")
-        else:
+        ratios: list[float] = []
+        again: dict[str, float] = {}
+        for rep in range(1, max(1, args.repeat) + 1):
+            rows.append(f"| pair {rep}, load average {_load()} | | | | | |")
+            tmp_rep = work / f"rep{rep}"
+            tmp_rep.mkdir()
+            notmuch = run_notmuch(maildir, tmp_rep)
+            if notmuch is None:
+                rows.append("| notmuch new | — | — | (notmuch not installed) | — | — |")
+            else:
+                rows.append(
+                    _row(
+                        f"notmuch new, Maildir ({args.messages:,})",
+                        notmuch[1],
+                        notmuch[0],
+                        notmuch[2],
+                        cpu=notmuch[3],
+                    )
+                )
+            runs, peak = run_threadline(maildir, tmp_rep / "maildir.db", times=2)
+            first, again = runs
             rows.append(
                 _row(
-                    f"notmuch new, Maildir ({args.messages:,})", notmuch[1], notmuch[0], notmuch[2]
+                    f"Threadline import, Maildir ({args.messages:,})",
+                    first["added"],
+                    first["seconds"],
+                    peak,
+                    cpu=first["cpu"],
                 )
             )
-        runs, peak = run_threadline(maildir, work / "maildir.db", times=2)
-        first, again = runs
-        rows.append(
-            _row(
-                f"Threadline import, Maildir ({args.messages:,})",
-                first["added"],
-                first["seconds"],
-                peak,
+            if notmuch is not None:
+                ratio = (first["added"] / first["seconds"]) / (notmuch[1] / notmuch[0])
+                ratios.append(ratio)
+                rows.append(f"| Threadline ÷ notmuch | | | {ratio:.2f}× | | |")
+        if ratios:
+            rows.append(
+                f"| Threadline ÷ notmuch, median of {len(ratios)} | | | "
+                f"{statistics.median(ratios):.2f}× | | |"
             )
-        )
-        if notmuch is not None:
-            ratio = (first["added"] / first["seconds"]) / (notmuch[1] / notmuch[0])
-            rows.append(f"| Threadline ÷ notmuch | | | {ratio:.2f}× | |")
         rows.append(
             _row("re-import, unchanged Maildir", again["duplicates"], again["seconds"], None)
         )
@@ -204,6 +245,7 @@ def main() -> None:
                 runs[0]["added"],
                 runs[0]["seconds"],
                 peak,
+                cpu=runs[0]["cpu"],
             )
         )
         rows.append(
@@ -224,6 +266,7 @@ def main() -> None:
                     runs[0]["seconds"],
                     peak,
                     "lines/s",
+                    runs[0]["cpu"],
                 )
             )
             runs, peak = run_threadline(orders, work / "orders.db")
@@ -234,6 +277,7 @@ def main() -> None:
                     runs[0]["seconds"],
                     peak,
                     "orders/s",
+                    runs[0]["cpu"],
                 )
             )
         if args.reimport:
@@ -246,6 +290,7 @@ def main() -> None:
                         runs[0]["added"],
                         runs[0]["seconds"],
                         _peak,
+                        cpu=runs[0]["cpu"],
                     )
                 )
                 rows.append(

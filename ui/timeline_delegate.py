@@ -156,8 +156,14 @@ class TimelineDelegate(QStyledItemDelegate):
         model = self._view.model()
         version = getattr(model, "who_version", None)
         rows = model.rowCount() if model is not None and version is None else 0
-        key = (version, rows, getattr(model, "customer_id", None), font.key(), self._width())
-        key += (id(model),)
+        key = (
+            version,
+            rows,
+            getattr(model, "customer_id", None),
+            font.key(),
+            self._width(),
+            id(model),
+        )
         if self._who is not None and self._who[0] == key:
             return self._who[1]
         names: set[str] = set()

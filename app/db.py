@@ -430,8 +430,12 @@ def _lenient_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def quick_check(path: Path) -> str | None:
+def quick_check(path: Path, *, pages: bool = True) -> str | None:
     """None when SQLite's ``quick_check`` finds the file sound, else what it found.
+
+    ``pages=False`` reads only the header and the schema (instant at any size): it finds a
+    file that is not a database or whose first pages are damaged, not a damaged page deeper
+    in (the window checks those in the background once it shows, ``Service.damage``).
 
     Raises:
         UserFacingError: the file cannot be opened at all (permissions, a folder).
@@ -442,10 +446,12 @@ def quick_check(path: Path) -> str | None:
         raise UserFacingError(f"cannot open the database {path}: {exc}") from exc
     try:
         # As bytes: a damaged page's text, quoted in the report, may not be UTF-8.
-        rows = [
-            (_lenient_text(r[0]),)
-            for r in con.execute("SELECT CAST(quick_check AS BLOB) FROM pragma_quick_check")
-        ]
+        sql = (
+            "SELECT CAST(quick_check AS BLOB) FROM pragma_quick_check"
+            if pages
+            else "SELECT CAST('ok' AS BLOB) WHERE (SELECT count(*) FROM sqlite_schema) >= 0"
+        )
+        rows = [(_lenient_text(r[0]),) for r in con.execute(sql)]
     except UnicodeDecodeError:  # SQLite's own message quoted damaged bytes
         return "database disk image is malformed"
     except sqlite3.Error as exc:
@@ -496,8 +502,12 @@ def upgrade(engine: Engine, sqlite_path: Path | None = None) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_database(path_or_url: str | Path) -> Database:
+def open_database(path_or_url: str | Path, *, check_pages: bool = True) -> Database:
     """Open (creating or upgrading as needed) the database at a path or URL.
+
+    A SQLite file is checked first (``quick_check``); with ``check_pages=False`` only its
+    header and schema are, and the caller checks every page later (a scan of the whole file:
+    seconds for a big one).
 
     Raises:
         DamagedDatabaseError: the SQLite file fails ``quick_check`` or is not a database.
@@ -514,7 +524,7 @@ def open_database(path_or_url: str | Path) -> Database:
             raise UserFacingError(f"cannot create the folder for {sqlite_path}: {exc}") from exc
         private_database(sqlite_path)  # 0600: an existing file, its -wal/-shm, its backups
         if sqlite_path.is_file() and sqlite_path.stat().st_size > 0:
-            problem = quick_check(sqlite_path)
+            problem = quick_check(sqlite_path, pages=check_pages)
             if problem is not None:
                 raise DamagedDatabaseError(damaged_message(sqlite_path, problem))
     engine = make_engine(url)

@@ -559,8 +559,12 @@ def upgrade(engine: Engine, sqlite_path: Path | None = None) -> None:
             ) from None
 
 
-def open_database(path_or_url: str | Path) -> Database:
+def open_database(path_or_url: str | Path, *, check_pages: bool = True) -> Database:
     """Open (creating or upgrading as needed) the database at a path or URL.
+
+    A SQLite file is checked first (``quick_check``); with ``check_pages=False`` only its
+    header and schema are, and the caller checks every page later (a scan of the whole file:
+    seconds for a big one).
 
     Raises:
         DamagedDatabaseError: the SQLite file fails ``quick_check`` or is not a database.
@@ -580,7 +584,8 @@ def open_database(path_or_url: str | Path) -> Database:
             raise UserFacingError(f"cannot create the folder for {sqlite_path}: {exc}") from exc
         private_database(sqlite_path)  # 0600: an existing file, its -wal/-shm, its backups
         if sqlite_path.is_file() and sqlite_path.stat().st_size > 0:
-            check_file(sqlite_path)  # quick_check, unless unchanged since it last passed
+            # quick_check, unless unchanged since it last passed (pages=False: header only)
+            check_file(sqlite_path, pages=check_pages)
     engine = make_engine(store_auth.connect_url(url))  # the keyring's password, if any
     db = Database(
         engine=engine,

@@ -108,8 +108,12 @@ def _lenient_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def quick_check(path: Path) -> str | None:
+def quick_check(path: Path, *, pages: bool = True) -> str | None:
     """None when SQLite's ``quick_check`` finds the file sound, else what it found.
+
+    ``pages=False`` reads only the header and the schema (instant at any size): it finds a
+    file that is not a database or whose first pages are damaged, not a damaged page deeper
+    in (the window checks those in the background once it shows, ``Service.damage``).
 
     Raises:
         UserFacingError: the file cannot be opened at all (permissions, a folder).
@@ -120,10 +124,12 @@ def quick_check(path: Path) -> str | None:
         raise UserFacingError(f"cannot open the database {path}: {exc}") from exc
     try:
         # As bytes: a damaged page's text, quoted in the report, may not be UTF-8.
-        rows = [
-            (_lenient_text(r[0]),)
-            for r in con.execute("SELECT CAST(quick_check AS BLOB) FROM pragma_quick_check")
-        ]
+        sql = (
+            "SELECT CAST(quick_check AS BLOB) FROM pragma_quick_check"
+            if pages
+            else "SELECT CAST('ok' AS BLOB) WHERE (SELECT count(*) FROM sqlite_schema) >= 0"
+        )
+        rows = [(_lenient_text(r[0]),) for r in con.execute(sql)]
     except UnicodeDecodeError:  # SQLite's own message quoted damaged bytes
         return "database disk image is malformed"
     except sqlite3.Error as exc:
@@ -158,13 +164,21 @@ def _states(path: Path) -> list[list[int] | None]:
     return [_state(path), _state(path.with_name(path.name + "-wal"))]
 
 
-def check_file(path: Path) -> None:
+def check_file(path: Path, *, pages: bool = True) -> None:
     """Refuse a damaged SQLite file, running ``quick_check`` unless the stamp shows it sound.
+
+    ``pages=False`` checks only the header and the schema (``quick_check``), and remembers
+    nothing: the caller checks every page later.
 
     Raises:
         DamagedDatabaseError: the file fails ``quick_check`` or is not a database.
         UserFacingError: the file cannot be opened at all.
     """
+    if not pages:
+        problem = quick_check(path, pages=False)
+        if problem is not None:
+            raise DamagedDatabaseError(damaged_message(path, problem))
+        return
     before = _states(path)
     stamp = _stamp_path(path)
     try:

@@ -277,15 +277,34 @@ class Service:
         self._db = db
 
     @classmethod
-    def open(cls, path_or_url: str | Path) -> Service:
+    def open(cls, path_or_url: str | Path, *, check_pages: bool = True) -> Service:
         """Open (creating or upgrading as needed) the database at a path or URL.
+
+        ``check_pages=False`` leaves the scan of every page of a SQLite file to ``damage``
+        (the window runs it in the background, so a big file opens at once).
 
         Raises:
             UserFacingError: the database cannot be opened (damaged, too new, read-only …).
         """
         from app.db import open_database
 
-        return cls(open_database(path_or_url))
+        return cls(open_database(path_or_url, check_pages=check_pages))
+
+    def damage(self) -> str | None:
+        """What SQLite's ``quick_check`` finds wrong with the open file, as the one line the
+        user reads (None when sound, or for a server). Reads the whole file: seconds when big.
+        """
+        from app.dbfile import check_file
+        from app.errors import DamagedDatabaseError
+
+        path = self._db.path
+        if path is None or not path.is_file():
+            return None
+        try:
+            check_file(path)  # remembered when sound: the next start need not read it again
+        except DamagedDatabaseError as exc:
+            return str(exc)
+        return None
 
     @classmethod
     def open_reading(cls, path_or_url: str | Path) -> Service:

@@ -126,7 +126,8 @@ def open_window(db_path: str | None = None) -> MainWindow | None:
     password), the dialog offers this computer's file instead, so the window still opens
     and the choice can be corrected."""
     try:
-        service = Service.open(db_path or default_db_path())
+        # Every page is checked once the window shows (a big file takes seconds to read).
+        service = Service.open(db_path or default_db_path(), check_pages=False)
     except UserFacingError as exc:
         log.error("cannot open the database: %s", exc)
         from ui.safe_text import literal
@@ -148,5 +149,24 @@ def open_window(db_path: str | None = None) -> MainWindow | None:
 
     window = MainWindow(service, live=True)
     window.show()
-    window.backup_flow.start_daily()
+    check_in_background(window)
     return window
+
+
+def check_in_background(window: MainWindow) -> None:
+    """Read every page of the window's database file on a worker; when sound, start the daily
+    backups; when damaged, say so as at start-up, close the window and end with code 1
+    (a damaged file is never backed up over the good copies)."""
+    from ui.safe_text import literal
+    from ui.workers import Op
+
+    def checked(problem: str | None) -> None:
+        if problem is None:
+            window.backup_flow.start_daily()
+            return
+        log.error("the database is damaged: %s", problem)
+        QMessageBox.critical(window, "Threadline cannot go on", literal(problem))
+        window.close()
+        QApplication.exit(1)
+
+    Op(window, window.service.damage).success(checked).run()

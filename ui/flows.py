@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QObject, Signal
@@ -20,13 +20,16 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from app.errors import Cancelled, UserFacingError
 from app.paths import demo_db_path
-from app.service import CustomerRow, Database, FileReport, ImportProgress, Service
+from app.service import CustomerRow, Database, Service
 from ui import formatting as fmt
 from ui import messages
 from ui.export_dialog import ExportChoice, ExportDialog, ExportDoneDialog
 from ui.import_dialog import ImportDialog, ImportRequest, ImportSummaryDialog
 from ui.status import ProgressStatus
 from ui.workers import Op, show_error
+
+if TYPE_CHECKING:  # (the import machinery loads when an import starts, not at app start)
+    from app.service import FileReport, ImportProgress
 
 
 class ImportFlow(QObject):
@@ -97,6 +100,8 @@ class ImportFlow(QObject):
                 progress=progress,
                 should_cancel=should_cancel,
             )
+            from app.service import FileReport
+
             for path, why in request.unrecognised:  # left out, but the summary says so
                 reports.append(FileReport(str(path), "", status="skipped", error=why))
             return reports

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -44,8 +45,6 @@ from app.errors import NotFoundError, UserFacingError
 from app.paths import default_db_path, demo_db_path, store_location
 from app.service import CustomerRow, Database, LiveChange, SearchHit, Service
 from ui import messages
-from ui.about_dialog import AboutDialog
-from ui.accounts_dialog import AccountsDialog
 from ui.backup_flow import BackupFlow
 from ui.customer_list import CustomerListPane
 from ui.empty_state import EmptyState
@@ -61,7 +60,6 @@ from ui.problems import ProblemsDialog
 from ui.profile import ProfilePane
 from ui.safe_text import message_box
 from ui.search_results import SearchResultsPane
-from ui.settings_dialog import SettingsDialog
 from ui.status import ProblemsButton, ProgressStatus, SuggestionsButton
 from ui.sync_flow import SyncFlow
 from ui.timeline import FILTERS, TimelinePane
@@ -69,6 +67,11 @@ from ui.waiting_view import WaitingModel, WaitingPane
 from ui.welcome import WelcomeForm
 from ui.widgets import fit_to_screen, search_field
 from ui.workers import Op, show_error
+
+if TYPE_CHECKING:  # dialogs load when first opened: the first window needs none of them
+    from ui.about_dialog import AboutDialog
+    from ui.accounts_dialog import AccountsDialog
+    from ui.settings_dialog import SettingsDialog
 
 SEARCH_DEBOUNCE_MS = 150
 _PROBLEM_CAP = 1000
@@ -700,6 +703,8 @@ class MainWindow(QMainWindow):
     def show_accounts(self) -> AccountsDialog:
         """File → Mail Accounts…: add, edit, test and remove IMAP accounts."""
         if self.accounts_dialog is None:
+            from ui.accounts_dialog import AccountsDialog
+
             self.accounts_dialog = AccountsDialog(self.service, self)
         self.accounts_dialog.open()
         return self.accounts_dialog
@@ -761,6 +766,8 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> AboutDialog:
         """Help → About: the version and the bundled components' licences."""
+        from ui.about_dialog import AboutDialog
+
         dialog = AboutDialog(self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -769,6 +776,8 @@ class MainWindow(QMainWindow):
     def show_settings(self) -> SettingsDialog:
         """Edit → Settings… (Preferences on macOS, Ctrl+,)."""
         if self.settings_dialog is None:
+            from ui.settings_dialog import SettingsDialog
+
             self.settings_dialog = SettingsDialog(self.service, self)
             self.settings_dialog.changed.connect(self._setting_changed)
             self.settings_dialog.store_chosen.connect(self._store_chosen)

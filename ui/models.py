@@ -39,6 +39,10 @@ from ui.safe_text import tip
 from ui.workers import Op, show_error
 
 PAGE_SIZE = 200
+# A timeline's later pages grow (each as large as what is shown, up to this): the list view
+# lays out every row again whenever rows arrive, so fewer, larger pages keep scrolling
+# through a long history from relaying it out once per 200 rows.
+MAX_TIMELINE_PAGE = 2000
 RowRole = Qt.ItemDataRole.UserRole + 1
 KindRole = Qt.ItemDataRole.UserRole + 2
 ExpandedRole = Qt.ItemDataRole.UserRole + 3
@@ -401,6 +405,10 @@ class TimelineEntry:
 
 
 TimelineItem = DayHeader | TimelineEntry
+
+# What a timeline row's height depends on (``TimelineModel.row_shape``): the delegate keeps one
+# size per shape for the font shown, so laying out ten thousand rows costs no per-row measuring.
+SHAPE_DAY, SHAPE_LINE, SHAPE_ITEMS, SHAPE_EXPANDED, SHAPE_LOADING = range(5)
 _CONTACT_LIKE = re.compile(r"[+\d\s().-]{5,}")
 _RUN_GAP = timedelta(minutes=15)
 
@@ -439,6 +447,9 @@ class TimelineModel(QAbstractListModel):
         self._items: list[TimelineItem] = []
         self._rows_by_event: dict[int, int] = {}
         self._thread_sizes: dict[int, int] = {}  # first row of an email thread run → size
+        self._shapes = bytearray()  # each row's SHAPE_*, kept as rows arrive and expand
+        self.who_names: set[str] = set()  # every "who" shown, for the width of that column
+        self.who_version = 0  # changes whenever who_names does
         self._fetching = False
         self.expanded: set[int] = set()
         self.customer: CustomerRow | None = None
@@ -508,6 +519,8 @@ class TimelineModel(QAbstractListModel):
             self.beginResetModel()
             self._loader.invalidate()
             self._items, self._rows_by_event, self._thread_sizes = [], {}, {}
+            self._shapes = bytearray()
+            self._forget_names()
             self.customer = self.customer_id = None
             self.total = self._offset = 0
             self.endResetModel()
@@ -529,6 +542,8 @@ class TimelineModel(QAbstractListModel):
             self.customer_id = page.customer.id
             self.total = page.total
             self._items, self._rows_by_event, self._thread_sizes = [], {}, {}
+            self._shapes = bytearray()
+            self._forget_names()
             self._offset = 0
             self._append(page.events)
             self.endResetModel()
@@ -548,6 +563,7 @@ class TimelineModel(QAbstractListModel):
                 header = DayHeader(when.date(), fmt.day_label(when.date(), today))
                 added.append(header)
                 self._items.append(header)
+                self._shapes.append(SHAPE_DAY)
                 prev = None
             continues = (
                 prev is not None
@@ -580,12 +596,20 @@ class TimelineModel(QAbstractListModel):
                 first,
                 pos,
             )
+            if entry.who and entry.who not in self.who_names:
+                self.who_names.add(entry.who)
+                self.who_version += 1
             self._rows_by_event[event.id] = len(self._items)
             self._items.append(entry)
+            self._shapes.append(self._shape_of(entry))
             added.append(entry)
             last = entry
         self._offset += len(events)
         return added
+
+    def _forget_names(self) -> None:
+        self.who_names = set()
+        self.who_version += 1
 
     # Qt model API
 
@@ -607,7 +631,8 @@ class TimelineModel(QAbstractListModel):
         if self._resetting:  # asked from a modelReset handler: insert once the reset is over
             QTimer.singleShot(0, lambda: self.fetchMore(QModelIndex()))
             return
-        cid, offset, page = self.customer_id, self._offset, self._page
+        cid, offset = self.customer_id, self._offset
+        page = min(max(self._page, offset), max(self._page, MAX_TIMELINE_PAGE))
         chans, q = list(self.channels) or None, self.query or None
         service = self._service
 
@@ -711,6 +736,20 @@ class TimelineModel(QAbstractListModel):
         names[ThreadRole] = QByteArray(b"thread")
         return names
 
+    def row_shape(self, row: int) -> int:
+        """What the height of ``row`` depends on: one of the ``SHAPE_*`` values (the LOADING
+        row's past the rows). Asked once per row by every relayout, so it is kept, not worked out.
+        """
+        return self._shapes[row] if row < len(self._shapes) else SHAPE_LOADING
+
+    def _shape_of(self, item: TimelineItem) -> int:
+        if isinstance(item, DayHeader):
+            return SHAPE_DAY
+        if item.event.id in self.expanded:
+            return SHAPE_EXPANDED
+        order = item.event.order
+        return SHAPE_ITEMS if order is not None and order.lines else SHAPE_LINE
+
     def thread_of(self, row: int) -> tuple[int, int] | None:
         """(place, size) of the email thread run ``row`` is in (place 0 is the newest), or None."""
         item = self._items[row]
@@ -744,6 +783,7 @@ class TimelineModel(QAbstractListModel):
             self.expanded.add(item.event.id)
         else:
             self.expanded.discard(item.event.id)
+        self._shapes[row] = self._shape_of(item)
         idx = self.index(row, 0)
         self.dataChanged.emit(idx, idx, [ExpandedRole])
 

@@ -13,7 +13,7 @@ tells the main window to read its lists again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -28,12 +28,15 @@ from PySide6.QtWidgets import (
 )
 
 from app import redact
-from app.service import AccountInfo, AccountReport, Database, Service, SyncProgress
+from app.service import Database, Service
 from ui import formatting as fmt
 from ui import messages
 from ui.safe_text import plain_label, plain_texts, tip
 from ui.status import ProgressStatus
 from ui.workers import Op, show_error
+
+if TYPE_CHECKING:  # (types only: the sync machinery loads when a sync starts, not at app start)
+    from app.service import AccountInfo, AccountReport, SyncProgress
 
 
 class SyncFlow(QObject):

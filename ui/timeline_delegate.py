@@ -16,7 +16,17 @@ from collections import OrderedDict
 from datetime import UTC, tzinfo
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+)
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
     QFont,
@@ -39,6 +49,11 @@ from ui import formatting as fmt
 from ui.email_view import EmailBodyView, attachments_of, headers_html, reads_in_view
 from ui.marks import channel_color, channel_label, is_dark, mix, muted_color, pixmap
 from ui.models import (
+    SHAPE_DAY,
+    SHAPE_EXPANDED,
+    SHAPE_ITEMS,
+    SHAPE_LINE,
+    SHAPE_LOADING,
     DayHeader,
     ExpandedRole,
     Loading,
@@ -46,6 +61,7 @@ from ui.models import (
     TermsRole,
     ThreadRole,
     TimelineEntry,
+    TimelineModel,
     summary,
 )
 from ui.safe_text import SafeDocument, esc, tip
@@ -82,18 +98,25 @@ class TimelineDelegate(QStyledItemDelegate):
         self._docs: OrderedDict[tuple[Any, ...], QTextDocument] = OrderedDict()
         self._who: tuple[tuple[Any, ...], int] | None = None
         self._measured: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self._heights: tuple[str, dict[int, QSize]] | None = None
+        view.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._heights = None  # row sizes follow the view's font
+        return super().eventFilter(watched, event)
 
     # --- metrics ------------------------------------------------------------------------
 
     def _metrics(self, option: QStyleOptionViewItem) -> dict[str, Any]:
         """Fonts and sizes for a row; the same for every row until the font, the view's
-        width or the rows change (a relayout asks once per row: tens of thousands)."""
+        width or the names shown change (a relayout asks once per row: tens of thousands)."""
         font = option.font
         model = self._view.model()
         key = (
             font.key(),
             self._width(),
-            model.rowCount() if model is not None else 0,
+            getattr(model, "who_version", None),
             getattr(model, "customer_id", None),
             id(model),
         )
@@ -131,15 +154,26 @@ class TimelineDelegate(QStyledItemDelegate):
         fm = QFontMetrics(font)
         em = fm.horizontalAdvance("M")
         model = self._view.model()
-        rows = model.rowCount() if model is not None else 0
-        key = (rows, getattr(model, "customer_id", None), font.key(), self._width(), id(model))
+        version = getattr(model, "who_version", None)
+        rows = model.rowCount() if model is not None and version is None else 0
+        key = (
+            version,
+            rows,
+            getattr(model, "customer_id", None),
+            font.key(),
+            self._width(),
+            id(model),
+        )
         if self._who is not None and self._who[0] == key:
             return self._who[1]
         names: set[str] = set()
-        for r in range(rows):
-            item = model.index(r, 0).data(RowRole)
-            if isinstance(item, TimelineEntry) and item.who:
-                names.add(item.who)
+        if isinstance(model, TimelineModel):  # the model keeps them as its rows arrive
+            names = model.who_names
+        else:
+            for r in range(rows):
+                item = model.index(r, 0).data(RowRole)
+                if isinstance(item, TimelineEntry) and item.who:
+                    names.add(item.who)
         wfm = QFontMetrics(bold(font))
         widest = max((wfm.horizontalAdvance(n) for n in names), default=0) + 2
         floor = round(em * 6.5)
@@ -147,6 +181,40 @@ class TimelineDelegate(QStyledItemDelegate):
         width = max(floor, min(widest, cap))
         self._who = (key, width)
         return width
+
+    def _row_heights(self, option: QStyleOptionViewItem) -> dict[int, QSize]:
+        """The size of a row of each shape but an expanded one, for the view's font (every
+        row's option has it; measured again after a font or style change, ``eventFilter``)."""
+        if self._heights is not None:
+            return self._heights[1]
+        key = option.font.key()
+        fm = QFontMetrics(option.font)
+        sfm = QFontMetrics(small_font(option.font))
+        lh = fm.height()
+        pad_v = max(2, round(lh * 0.3))
+        line = lh + pad_v * 2
+        heights = {
+            SHAPE_DAY: QSize(_NARROW, sfm.height() + pad_v * 2 + round(lh * 0.6)),
+            SHAPE_LOADING: QSize(_NARROW, line),
+            SHAPE_LINE: QSize(_NARROW, line),
+            SHAPE_ITEMS: QSize(_NARROW, line + sfm.height()),
+        }
+        self._heights = (key, heights)
+        return heights
+
+    def _shape(self, index: AnyIndex) -> int:
+        model = index.model()
+        if isinstance(model, TimelineModel):
+            return model.row_shape(index.row())
+        item = index.data(RowRole)
+        if isinstance(item, DayHeader):
+            return SHAPE_DAY
+        if not isinstance(item, TimelineEntry):
+            return SHAPE_LOADING
+        if self._expanded(index):
+            return SHAPE_EXPANDED
+        order = item.event.order
+        return SHAPE_ITEMS if order is not None and order.lines else SHAPE_LINE
 
     def _width(self) -> int:
         return max(1, self._view.viewport().width())
@@ -156,24 +224,26 @@ class TimelineDelegate(QStyledItemDelegate):
         return left
 
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
-        m = self._metrics(option)
+        # A relayout asks this of every row (after each page, expansion or resize), so a
+        # collapsed row's size is one lookup by its shape; only an expanded row is measured.
+        model = index.model()
+        shape = (  # kept by the model: no call into Qt per row
+            model.row_shape(index.row()) if isinstance(model, TimelineModel) else self._shape(index)
+        )
+        if shape != SHAPE_EXPANDED:
+            return self._row_heights(option)[shape]
         item = index.data(RowRole)
+        assert isinstance(item, TimelineEntry)
+        m = self._metrics(option)
         width = self._width()
-        if isinstance(item, DayHeader):
-            return QSize(_NARROW, m["sfm"].height() + m["pad_v"] * 2 + round(m["lh"] * 0.6))
-        if isinstance(item, Loading):
-            return QSize(_NARROW, m["lh"] + m["pad_v"] * 2)
-        if not isinstance(item, TimelineEntry):
-            return QSize(_NARROW, m["lh"])
         height = m["lh"] + m["pad_v"] * 2
         if item.event.order is not None and item.event.order.lines:
             height += m["sfm"].height()
-        if self._expanded(index):
-            body = self._view.indexWidget(index)
-            if isinstance(body, EmailBodyView):  # an HTML email: its own view covers the row
-                return QSize(_NARROW, max(height, body.height_for(width)))
-            doc = self._document(item, index, option, width)
-            height += round(doc.size().height()) + m["pad_v"]
+        body = self._view.indexWidget(index)
+        if isinstance(body, EmailBodyView):  # an HTML email: its own view covers the row
+            return QSize(_NARROW, max(height, body.height_for(width)))
+        doc = self._document(item, index, option, width)
+        height += round(doc.size().height()) + m["pad_v"]
         return QSize(_NARROW, height)
 
     def body_margins(self) -> tuple[int, int, int]:
@@ -407,8 +477,9 @@ class TimelineDelegate(QStyledItemDelegate):
         return doc
 
     def clear_cache(self) -> None:
-        """Forget laid-out documents (after a palette or font change)."""
+        """Forget laid-out documents and sizes (after a palette or font change)."""
         self._docs.clear()
+        self._heights = None
 
     def helpEvent(
         self,

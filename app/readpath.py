@@ -8,10 +8,10 @@ the JSON is byte for byte what the full path writes (tests/test_readpath.py comp
 two on the same database).
 
 It answers only what it can answer exactly. ``Fallback`` is raised where it cannot (a
-profile whose figures were never stored, a search the syntax refuses) and the caller,
-``LeanService``, then asks the full path: the ``Service`` methods it inherits, on a database
-opened through ``app.db`` on first use. A server URL, a file that does not exist yet, and
-a schema that is not the newest (it would need an upgrade) never take the lean path.
+profile whose figures were never stored) and the caller, ``app.service.LeanService``,
+then asks the full path: the ``Service`` methods it inherits, on a database opened
+through ``app.db`` on first use. A server URL, a file that does not exist yet, and a
+schema that is not the newest (it would need an upgrade) never take the lean path.
 """
 
 from __future__ import annotations
@@ -44,11 +44,9 @@ from app.rows import (
     OrderRow,
     SearchHit,
 )
-from app.service import CustomerView, Service
 
 if TYPE_CHECKING:
     from app import search_syntax
-    from app.db import Database
 
 #: Rows read per query when a command wants everything (as ``app.service`` reads them).
 _CHUNK = 500
@@ -621,14 +619,17 @@ class Reader:
         )
         return str(row[0] or row[1]) if row is not None else ""
 
-    def open_customer(self, ref: str) -> CustomerView:
+    def open_customer(
+        self, ref: str
+    ) -> tuple[CustomerRow, tuple[EventRow, ...], tuple[NoteRow, ...], Brief]:
+        """A customer by reference: profile, whole timeline, notes and brief."""
         with self._errors():
             cid = self.resolve_customer(ref)
             row = self.customer(cid)
             events = self.timeline(cid)
             notes = self.notes(cid)
             summary = self.brief(cid)
-        return CustomerView(row, tuple(events), tuple(notes), summary)
+        return row, tuple(events), tuple(notes), summary
 
     # --- search --------------------------------------------------------------------------
 
@@ -864,83 +865,3 @@ class Reader:
                 )
             )
         return out
-
-
-class LeanService(Service):
-    """A ``Service`` whose read-only commands read a SQLite file through ``Reader``.
-
-    Everything else (and whatever the reader cannot answer exactly) goes to the full
-    path: the inherited methods, on a database opened through ``app.db`` the first time
-    one of them needs it.
-    """
-
-    def __init__(self, path: Path, reader: Reader) -> None:
-        self._path = path
-        self._reader: Reader | None = reader
-        self._full: Database | None = None
-
-    @property
-    def _db(self) -> Database:  # type: ignore[override]
-        if self._full is None:
-            from app.db import open_database
-
-            self._full = open_database(self._path)
-        return self._full
-
-    @property
-    def url(self) -> str:
-        return f"sqlite:///{self._path}"
-
-    @property
-    def path(self) -> Path | None:
-        return self._path
-
-    def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        if self._full is not None:
-            self._full.dispose()
-
-    def user_error(self, exc: BaseException) -> UserFacingError | None:
-        return user_error(exc, self._path)
-
-    def zone(self) -> ZoneInfo:
-        if self._reader is None:
-            return super().zone()
-        return self._reader.zone()
-
-    def all_customers(self, query: str = "") -> list[CustomerRow]:
-        if self._reader is not None:
-            try:
-                return self._reader.all_customers(query)
-            except Fallback:
-                pass
-        return super().all_customers(query)
-
-    def open_customer(self, ref: str) -> CustomerView:
-        if self._reader is not None:
-            try:
-                return self._reader.open_customer(ref)
-            except Fallback:
-                pass
-        return super().open_customer(ref)
-
-    def search(
-        self, query: str, *, limit: int = 50, customer_id: int | None = None
-    ) -> list[SearchHit]:
-        if self._reader is not None and customer_id is None:
-            try:
-                return self._reader.search(query, limit=limit)
-            except Fallback:
-                pass
-        return super().search(query, limit=limit, customer_id=customer_id)
-
-
-def open_service(path_or_url: str | Path) -> Service:
-    """A lean service on a current SQLite file, else the full ``Service.open``."""
-    path = sqlite_file(path_or_url)
-    reader = Reader.open(path) if path is not None else None
-    if path is None or reader is None:
-        return Service.open(path_or_url)
-    return LeanService(path, reader)

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from app.merges import UNDOABLE, Change
     from app.oauth import PRESETS as OAUTH_PRESETS
     from app.oauth import SignInCancelled
+    from app.readpath import Reader
     from app.records import DateOrder
     from app.search_syntax import SearchSyntaxError
     from app.secrets import KeyringUnavailable
@@ -316,9 +317,13 @@ class Service:
         Raises:
             UserFacingError: the database cannot be opened (damaged, too new, read-only …).
         """
-        from app.readpath import open_service
+        from app.readpath import Reader, sqlite_file
 
-        return open_service(path_or_url)
+        path = sqlite_file(path_or_url)
+        reader = Reader.open(path) if path is not None else None
+        if path is None or reader is None:
+            return cls.open(path_or_url)
+        return LeanService(path, reader)
 
     @classmethod
     def of(cls, source: Service | Database) -> Service:
@@ -1368,6 +1373,87 @@ class Service:
         from app import backups
 
         return backups.check_file(path)
+
+
+class LeanService(Service):
+    """A ``Service`` whose read-only commands read a SQLite file straight (``app.readpath``).
+
+    ``all_customers``, ``open_customer``, ``search`` and ``zone`` ask the reader, in one
+    read transaction; everything else, and whatever the reader cannot answer exactly
+    (``readpath.Fallback``), goes to the full path: the inherited methods, on a database
+    opened through ``app.db`` the first time one of them needs it. ``Service.open_reading``
+    makes one.
+    """
+
+    def __init__(self, path: Path, reader: Reader) -> None:
+        self._path = path
+        self._reader: Reader | None = reader
+        self._full: Database | None = None
+
+    @property
+    def _db(self) -> Database:  # type: ignore[override]
+        if self._full is None:
+            from app.db import open_database
+
+            self._full = open_database(self._path)
+        return self._full
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self._path}"
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._full is not None:
+            self._full.dispose()
+
+    def user_error(self, exc: BaseException) -> UserFacingError | None:
+        from app.dbfile import user_error
+
+        return user_error(exc, self._path)
+
+    def zone(self) -> ZoneInfo:
+        if self._reader is None:
+            return super().zone()
+        return self._reader.zone()
+
+    def all_customers(self, query: str = "") -> list[CustomerRow]:
+        from app.readpath import Fallback
+
+        if self._reader is not None:
+            try:
+                return self._reader.all_customers(query)
+            except Fallback:
+                pass
+        return super().all_customers(query)
+
+    def open_customer(self, ref: str) -> CustomerView:
+        from app.readpath import Fallback
+
+        if self._reader is not None:
+            try:
+                return CustomerView(*self._reader.open_customer(ref))
+            except Fallback:
+                pass
+        return super().open_customer(ref)
+
+    def search(
+        self, query: str, *, limit: int = 50, customer_id: int | None = None
+    ) -> list[SearchHit]:
+        from app.readpath import Fallback
+
+        if self._reader is not None and customer_id is None:
+            try:
+                return self._reader.search(query, limit=limit)
+            except Fallback:
+                pass
+        return super().search(query, limit=limit, customer_id=customer_id)
 
 
 def parse_when(text: str, now: datetime, zone: tzinfo) -> datetime:

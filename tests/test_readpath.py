@@ -25,8 +25,7 @@ import pytest
 from app import dbfile, ingest
 from app.db import open_database
 from app.errors import DamagedDatabaseError, UserFacingError
-from app.readpath import LeanService
-from app.service import Service
+from app.service import LeanService, Service
 from tests.bench import corpus
 
 MBOX = """\

@@ -96,6 +96,9 @@ def run_postgres() -> Iterator[PgServer]:
         capture_output=True,
     )
     port = _free_port()
+    # The server's log goes to a file: a pipe nobody reads fills up (64 KiB of
+    # "could not serialize access" under concurrent writers) and then stalls the server.
+    log = open(folder / "server.log", "wb")  # noqa: SIM115  # closed in the finally below
     server = subprocess.Popen(
         [
             *prefix,
@@ -118,13 +121,13 @@ def run_postgres() -> Iterator[PgServer]:
             "max_connections=60",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
         ready = bindir / "pg_isready"
         for _ in range(1000):  # up to about 10 s
             if server.poll() is not None:
-                err = server.stderr.read().decode(errors="replace") if server.stderr else ""
+                err = (folder / "server.log").read_text(errors="replace")
                 raise RuntimeError(f"postgres exited: {err[-2000:]}")
             done = subprocess.run(
                 [str(ready), "-h", "127.0.0.1", "-p", str(port), "-U", admin, "-q"],
@@ -143,4 +146,5 @@ def run_postgres() -> Iterator[PgServer]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        log.close()
         shutil.rmtree(folder, ignore_errors=True)

@@ -34,12 +34,13 @@ from dataclasses import dataclass, fields
 from functools import cache
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, func, insert, or_, select, tuple_
+from sqlalchemy import Table, delete, func, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import (
+    Base,
     CustomerBlockKey,
     SuggestionCustomer,
     SuggestionDirty,
@@ -60,6 +61,11 @@ DRIFT = 0.1  # rebuild with fresh frequencies once the customers changed by this
 _FORMAT = "1"  # the layout of the stored tables
 _CHUNK = 500
 _STATE_ID = 1
+
+
+def _table(model: type[Base]) -> Table:
+    """A model's table, for Core inserts (no ORM bookkeeping per row)."""
+    return cast("Table", model.__table__)
 
 
 # --- marking ---------------------------------------------------------------------------
@@ -252,7 +258,7 @@ def _write_customers(
     batch = 20000
     for start in range(0, len(key_rows), batch):
         session.execute(
-            insert(CustomerBlockKey),
+            insert(_table(CustomerBlockKey)),
             [{"key": k, "customer_id": c} for k, c in key_rows[start : start + batch]],
         )
     rows = [
@@ -267,7 +273,7 @@ def _write_customers(
         for cid, p in sorted(profiles.items())
     ]
     for start in range(0, len(rows), batch):
-        session.execute(insert(SuggestionCustomer), rows[start : start + batch])
+        session.execute(insert(_table(SuggestionCustomer)), rows[start : start + batch])
 
 
 def _scored(
@@ -305,7 +311,7 @@ def _scored(
 def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
     rows.sort(key=lambda r: (r["customer_a"], r["customer_b"]))
     for start in range(0, len(rows), 5000):
-        session.execute(insert(SuggestionPair), rows[start : start + 5000])
+        session.execute(insert(_table(SuggestionPair)), rows[start : start + 5000])
 
 
 # --- the incremental step ------------------------------------------------------------------
@@ -353,34 +359,32 @@ def _window_changes(
     dirty: set[int],
     width: int,
 ) -> Iterator[tuple[Pair, bool, bool]]:
-    """Pairs of unchanged customers whose window membership may differ between the old and
-    the new orders, with (in an old window, in a new window).
+    """Pairs of unchanged customers whose window membership differs between the old and
+    the new orders (any of them), with (in an old window, in a new window).
 
-    A pair's distance changes only where a changed customer left or entered between them,
-    so its first customer sits at most ``width`` places before such a place in the list
-    where the two are neighbours. ``entries`` are (order index, sort entry) of the changed
-    customers, old and new.
+    A pair's distance in an order changes only where a changed customer left or entered
+    between them, so in the list where the two are neighbours its first customer sits at
+    most ``width`` places before such a place. ``entries`` are (order index, sort entry)
+    of the changed customers, old and new.
     """
-    firsts: set[int] = set()
-    for which, entry in entries:
-        for ordering in (olds[which], news[which]):
-            firsts.update(ordering.around(entry, width))
-    firsts -= dirty
     seen: set[Pair] = set()
-    for u in firsts:
-        partners: set[int] = set()
-        for ordering in (*olds, *news):
-            partners.update(ordering.after(u, width))
-            partners.update(ordering.neighbours(u, width))
-        for v in partners - dirty:
-            pair = (u, v) if u < v else (v, u)
-            if u == v or pair in seen:
-                continue
-            seen.add(pair)
-            was = any(o.within(*pair, width) for o in olds)
-            now = any(o.within(*pair, width) for o in news)
-            if was != now:
-                yield pair, was, now
+    for which, entry in entries:
+        old, new = olds[which], news[which]
+        for ordering in (old, new):
+            for u in ordering.around(entry, width):
+                if u in dirty:
+                    continue
+                for v in ordering.after(u, width):
+                    if v in dirty or old.within(u, v, width) == new.within(u, v, width):
+                        continue  # unchanged in this order; a change elsewhere is found there
+                    pair = (u, v) if u < v else (v, u)
+                    if pair in seen:
+                        continue
+                    seen.add(pair)
+                    was = any(o.within(u, v, width) for o in olds)
+                    now = any(o.within(u, v, width) for o in news)
+                    if was != now:
+                        yield pair, was, now
 
 
 def _update(session: Session, dirty: set[int], state: _State) -> None:

@@ -459,7 +459,15 @@ def _update(session: Session, dirty: set[int], state: _State) -> None:
         for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
             note(pair, was, now, strong)
     everyone_before = [_Ordering.of(before, before, w, named=True) for w in range(sx._NAME_ORDERS)]
-    everyone = [_Ordering.of(after, after, w, named=True) for w in range(sx._NAME_ORDERS)]
+    everyone = [  # the old lists without the changed customers, plus their new places
+        _Ordering(
+            sorted(
+                [e for e in o.keyed if e[1] not in dirty]
+                + [(v[w], c) for c, v in new_orders.items() if v[w]]
+            )
+        )
+        for w, o in enumerate(everyone_before)
+    ]
     all_entries = [e for es in entries_of.values() for e in es]
     for pair, was, now in _window_changes(
         everyone_before, everyone, all_entries, dirty, sx.NAME_WINDOW

@@ -5,7 +5,7 @@ and the review queue read them often, and an import changes a few customers amon
 the scored pairs are stored (``suggestion_pair``) and brought up to date for the customers
 that changed:
 
-- the write path marks the customers it touches (``mark``, called beside
+- the write path marks the customers it touches (``app.suggestion_marks.mark``, called by
   ``app.customer_stats.refresh_customer_stats`` and by erasure): one small insert;
 - ``catch_up`` (run before the suggestions are read) recomputes the blocking keys and name
   orders of the marked customers, finds the customers that share a key with them through
@@ -48,6 +48,7 @@ from app.models import (
     SuggestionState,
     utcnow,
 )
+from app.suggestion_marks import mark as mark
 
 if TYPE_CHECKING:
     from app.suggestions import Suggestion, _Frequencies, _Profile
@@ -66,24 +67,6 @@ _STATE_ID = 1
 def _table(model: type[Base]) -> Table:
     """A model's table, for Core inserts (no ORM bookkeeping per row)."""
     return cast("Table", model.__table__)
-
-
-# --- marking ---------------------------------------------------------------------------
-
-
-def mark(session: Session, customer_ids: Iterable[int]) -> None:
-    """Note that these customers changed (or went): ``catch_up`` brings their pairs up to date."""
-    ids = sorted(set(customer_ids))
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        have = set(
-            session.scalars(
-                select(SuggestionDirty.customer_id).where(SuggestionDirty.customer_id.in_(chunk))
-            )
-        )
-        rows = [{"customer_id": cid} for cid in chunk if cid not in have]
-        if rows:
-            session.execute(insert(SuggestionDirty), rows)
 
 
 # --- the state: scorer version, frequencies, mentions ----------------------------------

@@ -3,7 +3,7 @@
 ``refresh_customer_stats`` is called after an import, a merge or split and a change of the
 owner's addresses (through ``app.identity``, ``app.merges``); it also refreshes who waits
 for a reply (``app.waiting``) and the brief's figures (``app.summary``) for the same customers,
-and marks them for the stored merge suggestions (``app.suggestion_store``).
+and marks them for the stored merge suggestions (``app.suggestion_marks``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import suggestion_store, summary, waiting
+from app import suggestion_marks, summary, waiting
 from app.customer_events import customer_events
 from app.models import Customer, Event, aware_utc
 
@@ -57,4 +57,4 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
     session.flush()
     waiting.refresh(session, ids)  # who waits for a reply is kept in step with them
     summary.refresh(session, ids)  # channels, orders and what the brief reads
-    suggestion_store.mark(session, ids)  # their merge suggestions are brought up to date
+    suggestion_marks.mark(session, ids)  # their merge suggestions are brought up to date

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app import backups, dialect, queries, settings, suggestion_store
+from app import backups, dialect, queries, settings, suggestion_marks
 from app.db import Database
 from app.ingest import index_event
 from app.models import (
@@ -336,7 +336,7 @@ def _erase(session: Session, p: ErasurePlan, pattern: re.Pattern[str] | None, au
         update(Customer).where(Customer.merged_into_id.in_(p.customers)).values(merged_into_id=None)
     )
     session.execute(delete(Customer).where(Customer.id.in_(p.customers)))
-    suggestion_store.mark(session, p.customers)  # their stored suggestions go too
+    suggestion_marks.mark(session, p.customers)  # their stored suggestions go too
     for run in session.scalars(select(ImportRun)):
         run.path = _scrub(pattern, run.path) or ""
         run.notices = _scrub(pattern, run.notices) or ""

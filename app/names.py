@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 from app.lazy import LazyModule
@@ -100,22 +100,26 @@ def fold(text: str) -> str:
 
 @dataclass(frozen=True)
 class PersonName:
-    """A name split for comparison: given names and family name, folded."""
+    """A name split for comparison: given names and family name, folded.
+
+    ``first``, ``tokens`` and ``full`` are computed once per name (the suggestions read
+    them for every pair of customers they compare).
+    """
 
     given: tuple[str, ...]
     family: str
 
-    @property
+    @cached_property
     def first(self) -> str:
         """The first given name ("" when there is none)."""
         return self.given[0] if self.given else ""
 
-    @property
+    @cached_property
     def tokens(self) -> tuple[str, ...]:
         """All name parts."""
         return (*self.given, self.family) if self.family else self.given
 
-    @property
+    @cached_property
     def full(self) -> str:
         """The normalised name as one string, given names first."""
         return " ".join(self.tokens)

@@ -5,7 +5,7 @@ and the review queue read them often, and an import changes a few customers amon
 the scored pairs are stored (``suggestion_pair``) and brought up to date for the customers
 that changed:
 
-- the write path marks the customers it touches (``mark``, called beside
+- the write path marks the customers it touches (``app.suggestion_marks.mark``, called by
   ``app.customer_stats.refresh_customer_stats`` and by erasure): one small insert;
 - ``catch_up`` (run before the suggestions are read) recomputes the blocking keys and name
   orders of the marked customers, finds the customers that share a key with them through
@@ -34,12 +34,13 @@ from dataclasses import dataclass, fields
 from functools import cache
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, func, insert, or_, select, tuple_
+from sqlalchemy import Table, delete, func, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import (
+    Base,
     CustomerBlockKey,
     SuggestionCustomer,
     SuggestionDirty,
@@ -47,6 +48,7 @@ from app.models import (
     SuggestionState,
     utcnow,
 )
+from app.suggestion_marks import mark as mark
 
 if TYPE_CHECKING:
     from app.suggestions import Suggestion, _Frequencies, _Profile
@@ -62,22 +64,9 @@ _CHUNK = 500
 _STATE_ID = 1
 
 
-# --- marking ---------------------------------------------------------------------------
-
-
-def mark(session: Session, customer_ids: Iterable[int]) -> None:
-    """Note that these customers changed (or went): ``catch_up`` brings their pairs up to date."""
-    ids = sorted(set(customer_ids))
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        have = set(
-            session.scalars(
-                select(SuggestionDirty.customer_id).where(SuggestionDirty.customer_id.in_(chunk))
-            )
-        )
-        rows = [{"customer_id": cid} for cid in chunk if cid not in have]
-        if rows:
-            session.execute(insert(SuggestionDirty), rows)
+def _table(model: type[Base]) -> Table:
+    """A model's table, for Core inserts (no ORM bookkeeping per row)."""
+    return cast("Table", model.__table__)
 
 
 # --- the state: scorer version, frequencies, mentions ----------------------------------
@@ -252,7 +241,7 @@ def _write_customers(
     batch = 20000
     for start in range(0, len(key_rows), batch):
         session.execute(
-            insert(CustomerBlockKey),
+            insert(_table(CustomerBlockKey)),
             [{"key": k, "customer_id": c} for k, c in key_rows[start : start + batch]],
         )
     rows = [
@@ -267,7 +256,7 @@ def _write_customers(
         for cid, p in sorted(profiles.items())
     ]
     for start in range(0, len(rows), batch):
-        session.execute(insert(SuggestionCustomer), rows[start : start + batch])
+        session.execute(insert(_table(SuggestionCustomer)), rows[start : start + batch])
 
 
 def _scored(
@@ -305,7 +294,7 @@ def _scored(
 def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
     rows.sort(key=lambda r: (r["customer_a"], r["customer_b"]))
     for start in range(0, len(rows), 5000):
-        session.execute(insert(SuggestionPair), rows[start : start + 5000])
+        session.execute(insert(_table(SuggestionPair)), rows[start : start + 5000])
 
 
 # --- the incremental step ------------------------------------------------------------------
@@ -353,34 +342,32 @@ def _window_changes(
     dirty: set[int],
     width: int,
 ) -> Iterator[tuple[Pair, bool, bool]]:
-    """Pairs of unchanged customers whose window membership may differ between the old and
-    the new orders, with (in an old window, in a new window).
+    """Pairs of unchanged customers whose window membership differs between the old and
+    the new orders (any of them), with (in an old window, in a new window).
 
-    A pair's distance changes only where a changed customer left or entered between them,
-    so its first customer sits at most ``width`` places before such a place in the list
-    where the two are neighbours. ``entries`` are (order index, sort entry) of the changed
-    customers, old and new.
+    A pair's distance in an order changes only where a changed customer left or entered
+    between them, so in the list where the two are neighbours its first customer sits at
+    most ``width`` places before such a place. ``entries`` are (order index, sort entry)
+    of the changed customers, old and new.
     """
-    firsts: set[int] = set()
-    for which, entry in entries:
-        for ordering in (olds[which], news[which]):
-            firsts.update(ordering.around(entry, width))
-    firsts -= dirty
     seen: set[Pair] = set()
-    for u in firsts:
-        partners: set[int] = set()
-        for ordering in (*olds, *news):
-            partners.update(ordering.after(u, width))
-            partners.update(ordering.neighbours(u, width))
-        for v in partners - dirty:
-            pair = (u, v) if u < v else (v, u)
-            if u == v or pair in seen:
-                continue
-            seen.add(pair)
-            was = any(o.within(*pair, width) for o in olds)
-            now = any(o.within(*pair, width) for o in news)
-            if was != now:
-                yield pair, was, now
+    for which, entry in entries:
+        old, new = olds[which], news[which]
+        for ordering in (old, new):
+            for u in ordering.around(entry, width):
+                if u in dirty:
+                    continue
+                for v in ordering.after(u, width):
+                    if v in dirty or old.within(u, v, width) == new.within(u, v, width):
+                        continue  # unchanged in this order; a change elsewhere is found there
+                    pair = (u, v) if u < v else (v, u)
+                    if pair in seen:
+                        continue
+                    seen.add(pair)
+                    was = any(o.within(u, v, width) for o in olds)
+                    now = any(o.within(u, v, width) for o in news)
+                    if was != now:
+                        yield pair, was, now
 
 
 def _update(session: Session, dirty: set[int], state: _State) -> None:
@@ -455,7 +442,15 @@ def _update(session: Session, dirty: set[int], state: _State) -> None:
         for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
             note(pair, was, now, strong)
     everyone_before = [_Ordering.of(before, before, w, named=True) for w in range(sx._NAME_ORDERS)]
-    everyone = [_Ordering.of(after, after, w, named=True) for w in range(sx._NAME_ORDERS)]
+    everyone = [  # the old lists without the changed customers, plus their new places
+        _Ordering(
+            sorted(
+                [e for e in o.keyed if e[1] not in dirty]
+                + [(v[w], c) for c, v in new_orders.items() if v[w]]
+            )
+        )
+        for w, o in enumerate(everyone_before)
+    ]
     all_entries = [e for es in entries_of.values() for e in es]
     for pair, was, now in _window_changes(
         everyone_before, everyone, all_entries, dirty, sx.NAME_WINDOW

@@ -218,3 +218,29 @@ def test_cli_lists_the_stored_suggestions_in_the_same_json_shape(
     }
     assert cli.main(["--db", path, "suggestions", "--rebuild", "--json", "--limit", "2"]) == 0
     assert json.loads(capsys.readouterr().out) == fresh[:2]
+
+
+@pytest.mark.slow
+def test_the_store_works_on_postgresql(tmp_path: Path) -> None:
+    from tests.postgres import run_postgres, server_bin
+
+    if server_bin() is None:
+        pytest.skip("PostgreSQL server binaries are not installed (Debian package postgresql)")
+    people, _users = make_people(40, 6)
+    records = [r for r, _ in make_records(people, 6)]
+    with run_postgres() as server:
+        db = open_database(server.new_database("suggest_store"))
+        try:
+            import_items(db, lambda: records[:100], label="t", format="t")
+            svc = Service(db)
+            with db.read_session() as s:
+                assert svc.suggestions() == sx.suggestions(s)
+            import_items(db, lambda: records[100:], label="t2", format="t")
+            with db.session() as s:
+                assert suggestion_store.catch_up(s, small=0, drift=100.0) == "updated"
+                assert _stored(s) == _expected(s)
+            top = svc.suggestions(min_score=0.01)[0]
+            svc.reject(top.customer_a, top.customer_b)
+            assert top not in svc.suggestions(min_score=0.01)
+        finally:
+            db.dispose()

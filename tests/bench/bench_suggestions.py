@@ -1,0 +1,282 @@
+"""Benchmark: stored merge suggestions at scale (from scratch, after an import, the count).
+
+Run on demand (not part of the default suite):
+
+    python -m tests.bench.bench_suggestions [--customers 100000] [--seed 3] [--db PATH]
+
+The database is written directly with bulk inserts (importing 250,000 records through
+the import path would take minutes and measure the import, not the suggestions): the
+identity benchmark's generated people (``tests.bench.bench_identity.make_people``: Zipf
+names with typos and nicknames, households, offices, second addresses and mobiles), each
+split over one to three customers as an import leaves a person whose contact points
+nothing ties together, with the display names their messages show, their orders with a
+billing postcode, and messages that quote one of their order numbers (mentions). Then:
+
+- from scratch: ``app.suggestions.suggestions`` (computed, nothing stored) and
+  ``app.suggestion_store.rebuild`` (computed and stored);
+- an import of 1,000 records through the real import path (new people, and new messages
+  and orders of known ones), then ``catch_up`` (the stored list brought up to date), and
+  whether it equals a from-scratch build with the same frequencies;
+- the status bar's count and the review queue's first page (``Service``), and for
+  comparison what the count cost before (computing the whole list).
+
+``--db PATH`` keeps the generated database for the next run (each run works on a copy).
+Times are wall-clock and CPU (the process's own), since a shared machine's load
+inflates the wall-clock ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from app import mentions, settings, suggestion_store, suggestions
+from app.db import Database, open_database
+from app.identity import normalize_email, normalize_phone
+from app.ingest import import_items
+from app.models import (
+    Customer,
+    CustomerIdentity,
+    Event,
+    EventParticipant,
+    Identity,
+    Mention,
+    Order,
+    SuggestionPair,
+)
+from app.records import EventRecord
+from app.service import Service
+from tests.bench.bench_identity import T0, Person, _display, make_people, make_records
+
+PER_PERSON = 1.5  # customers per person on average
+
+
+def build(db: Database, customers: int, seed: int) -> int:
+    """Write about ``customers`` customers; returns how many people they are."""
+    n_people = int(customers / PER_PERSON)
+    people, users = make_people(n_people, seed)
+    rng = random.Random(seed + 7)
+    shared = {value for value, who in users.items() if len(who) > 1}
+    identity_ids: dict[str, int] = {}
+    identity_rows: list[dict[str, Any]] = []
+    customer_rows: list[dict[str, Any]] = []
+    links: set[tuple[int, int]] = set()
+    event_rows: list[dict[str, Any]] = []
+    participant_rows: list[dict[str, Any]] = []
+    order_rows: list[dict[str, Any]] = []
+    mention_rows: list[dict[str, Any]] = []
+
+    def identity(kind: str, value: str, name: str) -> int:
+        if value not in identity_ids:
+            identity_ids[value] = len(identity_ids) + 1
+            identity_rows.append(
+                {
+                    "id": identity_ids[value],
+                    "kind": kind,
+                    "value": value,
+                    "raw": value,
+                    "match_key": value,
+                    "display_name": name,
+                    "shared": value in shared,
+                    "line_type": "mobile" if value.startswith("+447") else "fixed_line",
+                }
+            )
+        return identity_ids[value]
+
+    order_no = 0
+    for p in people:
+        points = _points(p)
+        rng.shuffle(points)
+        parts = min(len(points), rng.choices((1, 2, 3), (0.6, 0.3, 0.1))[0])
+        groups: list[list[tuple[str, str]]] = [[] for _ in range(parts)]
+        for i, point in enumerate(points):
+            groups[i if i < parts else rng.randrange(parts)].append(point)
+        numbers: list[str] = []
+        for group in groups:
+            cid = len(customer_rows) + 1
+            has_email = any(kind == "email" for kind, _ in group)
+            name = _display(rng, p) if has_email or rng.random() < 0.7 else ""
+            customer_rows.append({"id": cid, "display_name": name})
+            ids = [identity(kind, value, name) for kind, value in group]
+            links.update((cid, iid) for iid in ids)
+            for _ in range(rng.randint(0, 2) if has_email else 0):
+                order_no += 1
+                numbers.append(f"#{order_no}")
+                eid = len(event_rows) + 1
+                event_rows.append(
+                    _event(eid, "order", {"billing": {"zip": p.postcode}}, f"Order #{order_no}")
+                )
+                order_rows.append(
+                    {
+                        "event_id": eid,
+                        "number": f"#{order_no}",
+                        "platform": "shopify",
+                        "currency": "GBP",
+                        "total": Decimal("20.00"),
+                    }
+                )
+                participant_rows.append(
+                    {"event_id": eid, "identity_id": ids[0], "role": "buyer", "name": name}
+                )
+            for _ in range(rng.randint(1, 2)):
+                eid = len(event_rows) + 1
+                text = "Hello, thanks"
+                if numbers and rng.random() < 0.3:
+                    text = f"Hello about my order {rng.choice(numbers)}, thanks"
+                event_rows.append(_event(eid, "email", {}, text))
+                participant_rows.append(
+                    {"event_id": eid, "identity_id": ids[0], "role": "from", "name": name}
+                )
+                mention_rows.extend(mentions.rows(eid, "", text, "GB"))
+    with db.session() as s:
+        settings.set_value(s, "region", "GB")
+        for model, rows in (
+            (Customer, customer_rows),
+            (Identity, identity_rows),
+            (CustomerIdentity, [{"customer_id": c, "identity_id": i} for c, i in links]),
+            (Event, event_rows),
+            (Order, order_rows),
+            (EventParticipant, participant_rows),
+            (Mention, mention_rows),
+        ):
+            for start in range(0, len(rows), 20000):
+                s.execute(insert(model), rows[start : start + 20000])
+    return len(people)
+
+
+def _points(p: Person) -> list[tuple[str, str]]:
+    points = [("email", normalize_email(e) or e) for e in p.emails]
+    for phone in (p.mobile, p.work_mobile, p.landline):
+        if phone:
+            points.append(("phone", normalize_phone(phone, "GB") or phone))
+    return points
+
+
+def _event(eid: int, channel: str, details: dict[str, Any], text: str) -> dict[str, Any]:
+    return {
+        "id": eid,
+        "channel": channel,
+        "source": "shopify" if channel == "order" else "email",
+        "external_id": f"s{eid}",
+        "occurred_at": T0,
+        "direction": "inbound",
+        "title": text,
+        "body": text,
+        "details": details,
+        "content_hash": "",
+        "locator": "",
+    }
+
+
+def new_records(people: int, seed: int, count: int) -> list[EventRecord]:
+    """``count`` records: 70% from new people, 30% new messages of known people."""
+    fresh, _ = make_people(people // 10 + 50, seed + 1000)
+    known, _ = make_people(people, seed)
+    rng = random.Random(seed + 2000)
+    out = [r for r, _ in make_records(fresh, seed + 1000)][: count * 7 // 10]
+    again = [r for r, _ in make_records(rng.sample(known, count // 3), seed + 3000)]
+    out += again[: count - len(out)]
+    return [replace(r, external_id=f"new{i}") for i, r in enumerate(out)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100000)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--db", type=Path, metavar="PATH", help="keep the database here")
+    parser.add_argument(
+        "--skip-old-count", action="store_true", help="do not time the old count (the whole list)"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = args.db or Path(tmp) / "base.db"
+        figures: list[tuple[str, str]] = []
+        people = 0
+        if not base.exists():
+            t0 = _now()
+            fresh = open_database(base)
+            people = build(fresh, args.customers, args.seed)
+            fresh.dispose()
+            figures.append(("write the database (bulk, not measured)", _s(t0)))
+        path = Path(tmp) / "suggest.db"  # the base stays as generated, for the next run
+        shutil.copyfile(base, path)
+        db = open_database(path)
+        with db.read_session() as s:
+            n = s.scalar(select(Customer.id).order_by(Customer.id.desc()).limit(1)) or 0
+            t0 = _now()
+            listed = suggestions.suggestions(s)
+            figures.append((f"from scratch, computed ({n:,} customers)", _s(t0)))
+        with db.session() as s:
+            t0 = _now()
+            suggestion_store.rebuild(s)
+            figures.append(("from scratch, computed and stored (rebuild)", _s(t0)))
+            stored = s.query(SuggestionPair).count()
+        svc = Service(db)
+        assert svc.suggestions() == listed, "the stored list is the computed one"
+        records = new_records(people or int(n / PER_PERSON), args.seed, 1000)
+        t0 = _now()
+        import_items(db, lambda: records, label="bench", format="bench")
+        figures.append((f"import {len(records):,} records (import path)", _s(t0)))
+        with db.session() as s:
+            t0 = _now()
+            outcome = suggestion_store.catch_up(s)
+            figures.append((f"after the import: catch_up ({outcome})", _s(t0)))
+        t0 = _now()
+        count = svc.suggestion_count()
+        figures.append((f"status bar count ({count:,} suggestions)", _ms(t0)))
+        t0 = _now()
+        queue = svc.suggestions(limit=200)
+        figures.append((f"review queue, first {len(queue)} pairs", _ms(t0)))
+        with db.read_session() as s:
+            same = [
+                (r["customer_a"], r["customer_b"], r["score"])
+                for r in suggestion_store.compute(s, keep_stats=True).rows
+            ]
+            kept = [
+                (r.customer_a, r.customer_b, r.score)
+                for r in s.scalars(
+                    select(SuggestionPair).order_by(
+                        SuggestionPair.customer_a, SuggestionPair.customer_b
+                    )
+                )
+            ]
+        figures.append(("incremental result equals a rebuild", f"{sorted(same) == kept} |"))
+        if not args.skip_old_count:
+            with db.read_session() as s:
+                t0 = _now()
+                old = len(suggestions.suggestions(s))
+                figures.append((f"count as before: compute the list ({old:,})", _s(t0)))
+        db.dispose()
+    print(f"{stored:,} pairs stored (score {suggestion_store.STORE_MIN_SCORE} or more)")
+    width = max(len(k) for k, _ in figures)
+    print(f"| {'step':<{width}} | wall | CPU |")
+    print(f"|{'-' * (width + 2)}|------|-----|")
+    for k, v in figures:
+        print(f"| {k:<{width}} | {v} |")
+
+
+def _now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _s(t0: tuple[float, float]) -> str:
+    wall, cpu = time.perf_counter() - t0[0], time.process_time() - t0[1]
+    return f"{wall:.2f} s | {cpu:.2f} s"
+
+
+def _ms(t0: tuple[float, float]) -> str:
+    wall, cpu = time.perf_counter() - t0[0], time.process_time() - t0[1]
+    return f"{wall * 1000:.0f} ms | {cpu * 1000:.0f} ms"
+
+
+if __name__ == "__main__":
+    main()

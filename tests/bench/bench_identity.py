@@ -587,8 +587,8 @@ def main() -> None:
         type=Path,
         metavar="SCORES",
         help="print the calibration table fitted on this run's uncalibrated scores; with "
-        "files written by --save-scores, fitted on those instead (each file weighing as "
-        "much as any other, however many pairs it holds) and nothing is run",
+        "files written by --save-scores, fitted on all their pairs instead (each pair "
+        "weighing alike) and nothing is run",
     )
     parser.add_argument(
         "--save-scores",
@@ -621,11 +621,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.fit_calibration:
-        sets = [load_scores(path) for path in args.fit_calibration]
-        fit_calibration(
-            [pair for pairs in sets for pair in pairs],
-            [1.0 / len(pairs) for pairs in sets for _ in pairs],
-        )
+        # Each pair weighs alike: weighing each file alike would let a small set's
+        # few low-scored pairs (FEBRL's replaced given names at one home, nearly all one
+        # person there) lift every low score of the large one.
+        fit_calibration([pair for path in args.fit_calibration for pair in load_scores(path)])
         return
     if args.febrl:
         febrl(args.febrl, args.db, args.show_misses, args.show_errors, args.save_scores)

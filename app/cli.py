@@ -568,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="S",
-        help="leave out pairs less likely than S (0-1) to be one person (default 0.508)",
+        help="leave out pairs less likely than S (0-1) to be one person (default 0.516)",
     )
     p.add_argument("--limit", type=int, default=None)
     p.set_defaults(func=cmd_suggestions)

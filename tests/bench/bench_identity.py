@@ -396,7 +396,11 @@ _FEBRL_COLUMNS = (
 
 
 def febrl(
-    number: int, keep: Path | None = None, show_misses: int = 0, show_errors: int = 0
+    number: int,
+    keep: Path | None = None,
+    show_misses: int = 0,
+    show_errors: int = 0,
+    scores: Path | None = None,
 ) -> None:
     """FEBRL ``number`` (1, 2 or 3: duplicates within one file; 4: two shops) as orders.
 
@@ -462,6 +466,7 @@ def febrl(
             found = suggestions(s, min_score=0.0)
             t_suggest = time.perf_counter() - t0
             compared = candidate_pairs(s)
+            raw = suggestions(s, min_score=0.0, calibrate=False) if scores else []
         db.dispose()
 
     def records(pair: tuple[int, int]) -> frozenset[str]:
@@ -485,6 +490,10 @@ def febrl(
             f"precision {precision:.3f}, recall {good / len(truth):.3f}"
         )
     reliability([(x.score, records((x.customer_a, x.customer_b)) in truth) for x in found])
+    if scores:
+        save_scores(
+            scores, [(x.score, records((x.customer_a, x.customer_b)) in truth) for x in raw]
+        )
     scored = {records((x.customer_a, x.customer_b)): x for x in found}
     shown = [
         *sorted(
@@ -523,13 +532,28 @@ def reliability(scored: list[tuple[float, bool]]) -> None:
 CALIBRATION_KNOTS = (0.02, 0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 
-def fit_calibration(scored: list[tuple[float, bool]]) -> None:
+def save_scores(path: Path, scored: list[tuple[float, bool]]) -> None:
+    """Write a run's uncalibrated scores with their truth, one "score truth" line a pair,
+    for ``--fit-calibration PATH…``."""
+    path.write_text("".join(f"{score!r} {int(truth)}\n" for score, truth in scored))
+
+
+def load_scores(path: Path) -> list[tuple[float, bool]]:
+    out: list[tuple[float, bool]] = []
+    for line in path.read_text().splitlines():
+        score, truth = line.split()
+        out.append((float(score), truth == "1"))
+    return out
+
+
+def fit_calibration(scored: list[tuple[float, bool]], weight: list[float] | None = None) -> None:
     """Print a monotone map from model probability to the observed share of one-person
     pairs (pool-adjacent violators, read at CALIBRATION_KNOTS), for
-    ``app.suggestions.CALIBRATION``."""
-    blocks: list[list[float]] = []  # [sum of truths, count, lowest score, highest score]
-    for score, truth in sorted(scored):
-        blocks.append([float(truth), 1.0, score, score])
+    ``app.suggestions.CALIBRATION``. ``weight``: each pair's weight (default 1)."""
+    weights = weight or [1.0] * len(scored)
+    blocks: list[list[float]] = []  # [weighted truths, weight, lowest score, highest score]
+    for (score, truth), w in sorted(zip(scored, weights, strict=True)):
+        blocks.append([w * truth, w, score, score])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
             last = blocks.pop()
             blocks[-1][0] += last[0]
@@ -559,8 +583,18 @@ def main() -> None:
     )
     parser.add_argument(
         "--fit-calibration",
-        action="store_true",
-        help="print the calibration table fitted on this run's uncalibrated scores",
+        nargs="*",
+        type=Path,
+        metavar="SCORES",
+        help="print the calibration table fitted on this run's uncalibrated scores; with "
+        "files written by --save-scores, fitted on all their pairs instead (each pair "
+        "weighing alike) and nothing is run",
+    )
+    parser.add_argument(
+        "--save-scores",
+        type=Path,
+        metavar="PATH",
+        help="write this run's uncalibrated scores with their truth to PATH",
     )
     parser.add_argument("--people", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=3)
@@ -586,8 +620,14 @@ def main() -> None:
         "--people and --seed (for tuning the suggestions without importing again)",
     )
     args = parser.parse_args()
+    if args.fit_calibration:
+        # Each pair weighs alike: weighing each file alike would let a small set's
+        # few low-scored pairs (FEBRL's replaced given names at one home, nearly all one
+        # person there) lift every low score of the large one.
+        fit_calibration([pair for path in args.fit_calibration for pair in load_scores(path)])
+        return
     if args.febrl:
-        febrl(args.febrl, args.db, args.show_misses, args.show_errors)
+        febrl(args.febrl, args.db, args.show_misses, args.show_errors, args.save_scores)
         return
     people, users = make_people(args.people, args.seed)
     records = make_records(people, args.seed)
@@ -628,7 +668,8 @@ def main() -> None:
             t0 = time.perf_counter()
             found = suggestions(s, min_score=0.0)
             t_suggest = time.perf_counter() - t0
-            raw = suggestions(s, min_score=0.0, calibrate=False) if args.fit_calibration else []
+            wanted = args.fit_calibration is not None or args.save_scores
+            raw = suggestions(s, min_score=0.0, calibrate=False) if wanted else []
         db.dispose()
     # Automatic links: pairs of one-person contact points on the same customer.
     per_customer: dict[int, list[int]] = defaultdict(list)
@@ -729,14 +770,15 @@ def main() -> None:
             if x.customer_a in majority and x.customer_b in majority
         ]
     )
-    if args.fit_calibration:
-        fit_calibration(
-            [
-                (x.score, majority[x.customer_a] == majority[x.customer_b])
-                for x in raw
-                if x.customer_a in majority and x.customer_b in majority
-            ]
-        )
+    uncalibrated = [
+        (x.score, majority[x.customer_a] == majority[x.customer_b])
+        for x in raw
+        if x.customer_a in majority and x.customer_b in majority
+    ]
+    if args.fit_calibration is not None:
+        fit_calibration(uncalibrated)
+    if args.save_scores:
+        save_scores(args.save_scores, uncalibrated)
     contacts: dict[int, list[str]] = defaultdict(list)
     for cid, value, shared in links:
         contacts[cid].append(value + (" (shared)" if shared else ""))

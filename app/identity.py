@@ -18,6 +18,7 @@ addresses, numbers and chat names belong to no customer.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -97,40 +98,50 @@ def normalize_handle(raw: str) -> str:
 
 def contact_keys(participant: Participant, region: str) -> list[ContactKey]:
     """The normalised contact points a participant carries (names excluded)."""
-    keys: list[ContactKey] = []
-    if participant.email:
-        email = normalize_email(participant.email)
-        if email:
-            keys.append(ContactKey("email", "", email, participant.email.strip()))
-    if participant.phone:
-        phone = normalize_phone(participant.phone, region)
-        if phone:
-            keys.append(
-                ContactKey("phone", "", phone, participant.phone.strip(), phone_line_type(phone))
-            )
-        elif not participant.handle and not is_placeholder_phone(participant.phone, region):
-            # Not a dialable number (too short, mistyped): still a handle on its platform.
-            handle = normalize_handle(participant.phone)
-            if handle:
-                keys.append(
-                    ContactKey("handle", participant.platform, handle, participant.phone.strip())
-                )
-    if participant.handle:
-        handle = normalize_handle(participant.handle)
-        if handle:
-            keys.append(
-                ContactKey("handle", participant.platform, handle, participant.handle.strip())
-            )
-    if participant.platform_id:
-        keys.append(
-            ContactKey(
-                "platform_id",
-                participant.platform,
-                participant.platform_id.strip(),
-                participant.platform_id.strip(),
-            )
+    return list(
+        _contact_keys(
+            participant.email,
+            participant.phone,
+            participant.handle,
+            participant.platform,
+            participant.platform_id,
+            region,
         )
-    return keys
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _contact_keys(
+    email: str | None,
+    phone: str | None,
+    handle: str | None,
+    platform: str,
+    platform_id: str | None,
+    region: str,
+) -> tuple[ContactKey, ...]:
+    """``contact_keys`` of these values, remembered: an import meets the same people (and
+    the owner) again and again, and reading a phone number is costly."""
+    keys: list[ContactKey] = []
+    if email:
+        address = normalize_email(email)
+        if address:
+            keys.append(ContactKey("email", "", address, email.strip()))
+    if phone:
+        number = normalize_phone(phone, region)
+        if number:
+            keys.append(ContactKey("phone", "", number, phone.strip(), phone_line_type(number)))
+        elif not handle and not is_placeholder_phone(phone, region):
+            # Not a dialable number (too short, mistyped): still a handle on its platform.
+            normal = normalize_handle(phone)
+            if normal:
+                keys.append(ContactKey("handle", platform, normal, phone.strip()))
+    if handle:
+        normal = normalize_handle(handle)
+        if normal:
+            keys.append(ContactKey("handle", platform, normal, handle.strip()))
+    if platform_id:
+        keys.append(ContactKey("platform_id", platform, platform_id.strip(), platform_id.strip()))
+    return tuple(keys)
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,22 @@ _OWNER_SETTING = {"email": "owner_emails", "phone": "owner_phones", "name": "own
 _EVENT = cast(Table, Event.__table__)
 _PARTICIPANT = cast(Table, EventParticipant.__table__)
 _MENTION = cast(Table, Mention.__table__)
+_ORDER = cast(Table, Order.__table__)
+_ORDER_LINE = cast(Table, OrderLine.__table__)
+_ORDER_FIELDS = (  # copied as they are onto a new order (see ``_apply_order``)
+    "total",
+    "subtotal",
+    "shipping",
+    "tax",
+    "discount",
+    "refunded",
+    "paid_at",
+    "fulfilled_at",
+    "cancelled_at",
+    "financial_status",
+    "fulfillment_status",
+    "platform_order_id",
+)
 _CUSTOMER = cast(Table, Customer.__table__)
 _NOT_COUNTED = "{}"  # a customer's profile while its figures wait for a recount
 
@@ -242,7 +258,8 @@ def index_event(session: Session, event: Event, people: str) -> None:
 @dataclass
 class _Pending:
     """Rows written in bulk at the end of a batch: new events (through SQLAlchemy Core,
-    one ``executemany``), their participants, full-text entries and mentions.
+    one ``executemany``), their orders and order lines, participants, full-text entries
+    and mentions.
 
     A new event's dependent rows name it by its place in ``events`` (a negative
     placeholder id) until ``write`` inserts the events and learns their ids.
@@ -252,15 +269,18 @@ class _Pending:
     participants: list[dict[str, Any]] = field(default_factory=list)
     fts: list[dict[str, Any]] = field(default_factory=list)
     mentions: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
 
-    def mark(self) -> tuple[int, int, int, int]:
-        return len(self.events), len(self.participants), len(self.fts), len(self.mentions)
+    def _lists(self) -> tuple[list[dict[str, Any]], ...]:
+        return self.events, self.participants, self.fts, self.mentions, self.orders, self.lines
 
-    def rewind(self, mark: tuple[int, int, int, int]) -> None:
-        del self.events[mark[0] :]
-        del self.participants[mark[1] :]
-        del self.fts[mark[2] :]
-        del self.mentions[mark[3] :]
+    def mark(self) -> tuple[int, ...]:
+        return tuple(len(rows) for rows in self._lists())
+
+    def rewind(self, mark: tuple[int, ...]) -> None:
+        for rows, length in zip(self._lists(), mark, strict=True):
+            del rows[length:]
 
     def add_event(self, row: dict[str, Any]) -> int:
         """Queue a new event row; returns the placeholder id its dependent rows use."""
@@ -276,22 +296,54 @@ class _Pending:
                 row["id"] = event_id
             # Core inserts on the tables: the ORM's bulk path adds nothing for plain rows.
             session.execute(insert(_EVENT), self.events)
-            for rows, key in ((self.participants, "event_id"), (self.mentions, "event_id")):
+            for rows, key in (
+                (self.participants, "event_id"),
+                (self.mentions, "event_id"),
+                (self.orders, "event_id"),
+                (self.lines, "order_event_id"),
+            ):
                 for row in rows:
                     if row[key] < 0:
                         row[key] = ids[-row[key] - 1]
             for row in self.fts:
                 if row["id"] < 0:
                     row["id"] = ids[-row["id"] - 1]
-        if self.participants:
-            session.execute(insert(_PARTICIPANT), self.participants)
-        if self.mentions:
-            session.execute(insert(_MENTION), self.mentions)
+        for table, rows in (
+            (_ORDER, self.orders),
+            (_ORDER_LINE, self.lines),
+            (_PARTICIPANT, self.participants),
+            (_MENTION, self.mentions),
+        ):
+            if rows:
+                session.execute(insert(table), rows)
         write_fts(session, self.fts)
-        self.events.clear()
-        self.participants.clear()
-        self.fts.clear()
-        self.mentions.clear()
+        for rows in self._lists():
+            rows.clear()
+
+    def add_order(self, event_id: int, record: EventRecord) -> None:
+        """Queue the order and lines of a new event (as ``_apply_order`` sets a new one)."""
+        info = record.order
+        assert info is not None
+        self.orders.append(
+            {
+                "event_id": event_id,
+                "number": info.number,
+                "platform": record.source,
+                "currency": info.currency.upper(),
+                **{name: getattr(info, name) for name in _ORDER_FIELDS},
+            }
+        )
+        self.lines.extend(
+            {
+                "order_event_id": event_id,
+                "position": position,
+                "name": line.name,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+            }
+            for position, line in enumerate(info.lines)
+        )
 
 
 def write_fts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -611,6 +663,15 @@ class _Writer:
                 )
         # A message kept under an alternate key starts its own thread, not the other's.
         thread_key = external_id if record.thread_key == record.external_id else record.thread_key
+        if found is not None and found[0] < 0 and record.order is not None and found[1] != digest:
+            # an order queued in this very batch, changed: written now, so it can be updated
+            pending.write(session)
+            stored = session.scalar(
+                select(Event.id).where(
+                    Event.source == record.source, Event.external_id == external_id
+                )
+            )
+            found = (stored, found[1], found[2]) if stored is not None else None
         if found is not None:
             # (a negative id: an event queued in this very batch, nothing to update yet)
             if found[1] == digest or record.order is None or found[0] < 0:
@@ -649,15 +710,10 @@ class _Writer:
         if record.direction is None:
             row["direction"] = "outbound" if owner_sent else "inbound"
         row["language"] = self._language(record, row["direction"])
-        if record.order is not None:  # an order and its lines: through the ORM
-            event = Event(**row)
-            _apply_order(event, record)
-            session.add(event)
-            session.flush()
-            event_id = event.id
-        else:  # the common case: one row, inserted in bulk at the end of the batch
-            row["created_at"] = utcnow()
-            event_id = pending.add_event(row)
+        row["created_at"] = utcnow()
+        event_id = pending.add_event(row)  # inserted in bulk at the end of the batch
+        if record.order is not None:
+            pending.add_order(event_id, record)
         known[(record.source, external_id)] = (event_id, digest, mark)
         pending.participants.extend(
             {"event_id": event_id, "identity_id": iid, "role": role, "name": name}

@@ -318,3 +318,25 @@ def test_a_long_run_recounts_as_it_goes_and_at_its_end(
     check(db, "long run")
     with db.session() as s:
         assert s.scalar(select(func.count()).where(Customer.profile == {})) == 0
+
+
+def test_an_order_changed_within_one_batch_is_updated(db: Database) -> None:
+    # New orders are queued and written in bulk at the end of a batch: the same order met
+    # again, changed, before that still updates it (as when each order was written at once).
+    report = import_items(
+        db,
+        lambda: [
+            _order("#77", "ann@example.com", "Ann Lee", 1, "20.00"),
+            _mail("x1", "ann@example.com", "Ann Lee", 2),
+            _order("#77", "ann@example.com", "Ann Lee", 1, "20.00", refunded=Decimal("5.00")),
+            _order("#78", "ann@example.com", "Ann Lee", 3, "7.00"),
+            _order("#78", "ann@example.com", "Ann Lee", 3, "7.00"),
+        ],
+        label="test",
+        format="test",
+    )
+    assert (report.added, report.updated, report.duplicates) == (3, 1, 1)
+    with db.session() as s:
+        row = queries.customer(s, _cid(db, "ann@example.com"))
+        assert row.orders.count == 2 and row.orders.totals["GBP"] == Decimal("22.00")
+    check(db, "order changed in its batch")

@@ -258,7 +258,7 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
     from app.db import open_database
     from ui import workers
     from ui.main_window import MainWindow
-    from ui.models import Loading
+    from ui.models import Loading, TimelineEntry
 
     app = QApplication.instance() or QApplication([])
     t = time.perf_counter()
@@ -343,6 +343,8 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
         rows = model.rowCount()
         return (
             rows > 0
+            # (visualRect lays out first: a pending relayout may still grow the list)
+            and viewport.rect().intersects(view.visualRect(model.index(rows - 1, 0)))
             and bar.value() == bar.maximum()
             and workers.manager().active == 0
             and not model.canFetchMore(model.index(0, 0).parent())
@@ -371,10 +373,26 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
     rows = model.rowCount()
     if shots is not None:
         window.grab().save(str(shots / "timeline-end.png"))
+        # the longest message on screen, opened in place (its row as tall as its text)
+        shown = {
+            r: item
+            for r in range(rows)
+            if viewport.rect().intersects(view.visualRect(model.index(r, 0)))
+            and isinstance(item := model.item(r), TimelineEntry)
+        }
+        longest = max(shown, key=lambda r: len(shown[r].event.text))
+        window.timeline.view.setCurrentIndex(model.index(longest, 0))
+        window.timeline._expand(model.index(longest, 0), True)
+        wait(lambda: workers.manager().active == 0)
+        for _ in range(20):
+            app.processEvents()
+        view.scrollTo(model.index(longest, 0))
+        app.processEvents()
+        window.grab().save(str(shots / "timeline-expanded.png"))
     over = sum(1 for g in gaps if g > 100)
     figures.append(
         (
-            f"GUI: page through the whole timeline ({rows:,} rows, {presses:,} PageDown/wheel)",
+            f"GUI: page through the whole timeline ({rows:,} rows, {presses:,} key/wheel steps)",
             f"{took:.1f} s, longest stall {max(gaps, default=0):.0f} ms "
             f"({max(busy, default=0):.0f} ms of GUI-thread CPU), {over} over 100 ms",
         )

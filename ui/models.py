@@ -3,8 +3,9 @@
 Every model holds plain frozen rows from ``app.queries`` (never ORM objects).
 A new query or filter loads its first page on a background reader (the GUI
 thread never waits for it) and resets the model; later pages arrive through
-``canFetchMore``/``fetchMore`` in pages of ``PAGE_SIZE``, also read on a
-background reader while a ``LOADING`` row stands at the end of the list. A
+``canFetchMore``/``fetchMore`` in pages of ``PAGE_SIZE`` (a timeline's grow
+with what it shows, up to ``MAX_TIMELINE_PAGE``), also read on a background
+reader while a ``LOADING`` row stands at the end of the list. A
 result that arrives after a newer query was asked for is dropped.
 ``background=False`` loads inline (and so its later pages), for tests and for
 callers that are already off the GUI thread.

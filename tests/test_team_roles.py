@@ -128,6 +128,20 @@ def test_the_password_comes_from_the_keyring_and_is_never_shown(
     assert "Typed-Wrong-1" not in str(refused.value)
 
 
+def test_every_table_of_the_schema_is_granted_to_both_roles(pg: PgServer, shop: str) -> None:
+    """A table added by a later migration must be granted too (an import writes them)."""
+    import psycopg
+
+    with psycopg.connect(host=pg.host, port=pg.port, user=pg.admin, dbname=shop) as con:
+        missing = con.execute(
+            "SELECT tablename, r FROM pg_tables, unnest(ARRAY[%s, %s]) AS r "
+            "WHERE schemaname = current_schema() "
+            "AND NOT has_table_privilege(r, quote_ident(tablename), 'SELECT')",
+            ("threadline_agent", "threadline_owner"),
+        ).fetchall()
+    assert missing == []
+
+
 def test_bob_the_agent_imports_and_writes_notes_but_owner_operations_are_refused(
     signed_in: dict[str, Service],
 ) -> None:

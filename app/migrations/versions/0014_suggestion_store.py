@@ -70,6 +70,11 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.Integer(), nullable=False, autoincrement=False),
         sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_suggestion_dirty")),
     )
+    conn = op.get_bind()
+    if conn.dialect.name == "postgresql":  # the team roles may keep these up to date too
+        from app import team_grants
+
+        team_grants.apply_grants(conn)
 
 
 def downgrade() -> None:

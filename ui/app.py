@@ -130,13 +130,13 @@ def open_window(db_path: str | None = None) -> MainWindow | None:
         service = Service.open(db_path or default_db_path(), check_pages=False)
     except UserFacingError as exc:
         log.error("cannot open the database: %s", exc)
-        from ui.safe_text import literal
+        from ui.safe_text import literal, message_box
 
         saved = None if db_path or os.environ.get("THREADLINE_DB") else Service.saved_store()
         if saved is None:
             QMessageBox.critical(None, "Threadline cannot start", literal(str(exc)))
             return None
-        box = QMessageBox(QMessageBox.Icon.Critical, "Threadline cannot start", literal(str(exc)))
+        box = message_box(QMessageBox.Icon.Critical, "Threadline cannot start", str(exc))
         box.setObjectName("storeFailedDialog")
         local = box.addButton("Use This Computer's File", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Close)

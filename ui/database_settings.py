@@ -13,12 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
@@ -102,11 +101,10 @@ class DatabasePage(QWidget):
         )
         column.addWidget(self.server_box)
 
-        self.result = QLabel("")
+        self.result = plain_label("")  # a server's reason may hold any text
         self.result.setObjectName("storeTestResult")
         self.result.setAccessibleName("Connection test result")
         self.result.setWordWrap(True)
-        self.result.setTextFormat(Qt.TextFormat.PlainText)
         column.addWidget(self.result)
         buttons = QHBoxLayout()
         self.test_button = QPushButton("Test Connection")

@@ -671,9 +671,10 @@ def search(
 ) -> list[SearchHit]:
     """Events matching ``query`` in the search syntax of ``app.search_syntax`` (best first).
 
-    Words rank by relevance (bm25) with the matches marked in the snippet (when
-    more than ``RANK_WINDOW`` events match, the newest-stored of them are ranked;
-    a search of phrases alone lists the newest-stored first).
+    Words rank by relevance (bm25 on SQLite, ts_rank_cd on PostgreSQL: ``app.dialect``)
+    with the matches marked in the snippet (when more than ``RANK_WINDOW`` events
+    match, the newest-stored of them are ranked; a search of phrases alone lists the
+    newest-stored first).
     Messages with the whole words come first; when they are fewer than ``limit``,
     messages with words starting with them follow. A query of filters and number
     fragments alone lists the newest first.

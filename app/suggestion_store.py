@@ -438,7 +438,7 @@ def _update(session: Session, dirty: set[int], state: _State) -> None:
                 now = new_small or any(o.within(*pair, sx.WINDOW) for o in news)
                 note(pair, was, now, strong)
             continue
-        mine = [(w, e) for cid, es in entries_of.items() if cid in old_m | new_m for w, e in es]
+        mine = [(w, e) for cid in dirty & (old_m | new_m) for w, e in entries_of[cid]]
         for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
             note(pair, was, now, strong)
     everyone_before = [_Ordering.of(before, before, w, named=True) for w in range(sx._NAME_ORDERS)]

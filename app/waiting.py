@@ -34,6 +34,8 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
+    tuple_,
     type_coerce,
     update,
     values,
@@ -183,14 +185,31 @@ def _refresh_chunk(session: Session, chunk: list[int]) -> None:
     if not live:
         return
     # A customer's events by the one rule (app.customer_events): a message that came in
-    # through a shared contact point and is plainly someone else's is not theirs.
-    theirs = customer_events(live).subquery("theirs")
+    # through a shared contact point and is plainly someone else's is not theirs. Only
+    # customers holding a shared contact point need the rule; for the rest it is the join.
+    sharing = set(
+        session.scalars(
+            select(CI.customer_id)
+            .join(Identity, Identity.id == CI.identity_id)
+            .where(CI.customer_id.in_(live), Identity.shared.is_(True))
+        )
+    )
+    theirs = customer_events(sharing).subquery("theirs")
+    rule = (
+        or_(
+            CI.customer_id.not_in(sharing),
+            tuple_(CI.customer_id, Event.id).in_(select(theirs.c.customer_id, theirs.c.event_id)),
+        )
+        if sharing
+        else true()
+    )
     cutoff: dict[int, datetime] = {}
     for cid, at in session.execute(
-        select(theirs.c.customer_id, func.max(Event.occurred_at))
-        .join(Event, Event.id == theirs.c.event_id)
-        .where(_is_reply())
-        .group_by(theirs.c.customer_id)
+        select(CI.customer_id, func.max(Event.occurred_at))
+        .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
+        .join(Event, Event.id == EventParticipant.event_id)
+        .where(CI.customer_id.in_(live), _is_reply(), rule)
+        .group_by(CI.customer_id)
     ):
         when = aware_utc(at)
         if when is not None:
@@ -235,16 +254,13 @@ def _refresh_chunk(session: Session, chunk: list[int]) -> None:
         .join(EventParticipant, EventParticipant.identity_id == CI.identity_id)
         .join(Event, Event.id == EventParticipant.event_id)
         .join(cut, cut.c.cid == CI.customer_id)
-        .join(
-            theirs,
-            and_(theirs.c.customer_id == CI.customer_id, theirs.c.event_id == Event.id),
-        )
         .where(
             EventParticipant.role.in_(("from", "author")),
             Event.direction == "inbound",
             Event.channel.in_(MESSAGE_CHANNELS),
             ~_details_like('%"automated": true%'),
             Event.occurred_at > cut.c.cutoff,
+            rule,
         )
         .subquery()
     )

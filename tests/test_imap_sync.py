@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import mailbox
-import time
 from pathlib import Path
 
 import pytest
@@ -278,14 +277,11 @@ def test_a_folder_with_thousands_of_messages(db: Database, dovecot: Dovecot) -> 
     count = 3000
     dovecot.deliver(*(message(i) for i in range(1, count + 1)))
     _add(db, dovecot, folders=("INBOX",))
-    started = time.monotonic()
     report = sync_account(db, "shop", password=PASSWORD)
-    elapsed = time.monotonic() - started
     assert report.folders[0].new == count, report.error
     assert _state(db).last_uid == count
     again = sync_account(db, "shop", password=PASSWORD)
     assert again.folders[0].new == 0
-    assert elapsed < 45, f"3,000 messages took {elapsed:.1f} s"
 
 
 def test_the_same_message_via_mbox_and_imap_is_one_event(

@@ -88,7 +88,9 @@ _PARTICIPANT = cast(Table, EventParticipant.__table__)
 _MENTION = cast(Table, Mention.__table__)
 _ORDER = cast(Table, Order.__table__)
 _ORDER_LINE = cast(Table, OrderLine.__table__)
-_ORDER_FIELDS = (  # copied as they are onto a new order (see ``_apply_order``)
+# An order's figures and dates (a known value is kept when an update lacks one), then its
+# status texts (kept when an update's is empty); a new order copies them all as they are.
+_ORDER_VALUES = (
     "total",
     "subtotal",
     "shipping",
@@ -98,10 +100,9 @@ _ORDER_FIELDS = (  # copied as they are onto a new order (see ``_apply_order``)
     "paid_at",
     "fulfilled_at",
     "cancelled_at",
-    "financial_status",
-    "fulfillment_status",
-    "platform_order_id",
 )
+_ORDER_TEXTS = ("financial_status", "fulfillment_status", "platform_order_id")
+_ORDER_FIELDS = _ORDER_VALUES + _ORDER_TEXTS
 _CUSTOMER = cast(Table, Customer.__table__)
 _NOT_COUNTED = "{}"  # a customer's profile while its figures wait for a recount
 
@@ -433,21 +434,11 @@ def _apply_order(event: Event, record: EventRecord) -> None:
         event.order = order
     order.number = info.number
     order.currency = info.currency.upper()
-    for name in (
-        "total",
-        "subtotal",
-        "shipping",
-        "tax",
-        "discount",
-        "refunded",
-        "paid_at",
-        "fulfilled_at",
-        "cancelled_at",
-    ):
+    for name in _ORDER_VALUES:
         value = getattr(info, name)
         if value is not None or getattr(order, name, None) is None:
             setattr(order, name, value)
-    for name in ("financial_status", "fulfillment_status", "platform_order_id"):
+    for name in _ORDER_TEXTS:
         value = getattr(info, name)
         if value or not getattr(order, name, ""):
             setattr(order, name, value)

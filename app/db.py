@@ -333,6 +333,12 @@ def user_error(exc: BaseException, where: object) -> UserFacingError | None:
 #: PostgreSQL's answers to a transaction that lost against a concurrent one
 #: (SQLSTATE serialization_failure, deadlock_detected): run it again and it goes through.
 PG_RETRY_STATES = frozenset({"40001", "40P01"})
+#: A key that a concurrent transaction inserted first (unique_violation, exclusion_violation)
+#: surfaces as these, not as a serialization failure, when this transaction never read that
+#: the key was free (PostgreSQL's manual advises retrying them too). Run again a few times:
+#: the second run sees the colleague's row; a duplicate of our own making fails every time.
+PG_MAYBE_CONCURRENT = frozenset({"23505", "23P01"})
+PG_MAYBE_CONCURRENT_TRIES = 5
 
 
 def pg_state(exc: BaseException) -> str | None:
@@ -349,16 +355,24 @@ def must_retry(exc: BaseException) -> bool:
 
 def retrying(fn: Callable[[], _T], *, deadline: float = BUSY_DEADLINE) -> _T:
     """Run the whole transaction ``fn`` again while PostgreSQL aborts it for a concurrent
-    writer (``serialization_failure``, ``deadlock_detected``), with a short random backoff
+    writer (``serialization_failure``, ``deadlock_detected``; a key a colleague inserted
+    first a few times, ``PG_MAYBE_CONCURRENT``), with a short random backoff
     so the writers that collided do not collide again. Other errors propagate, and so does
     the abort after ``deadline`` seconds."""
     start = time.monotonic()
     delay = 0.01
+    key_clashes = 0
     while True:
         try:
             return fn()
         except DBAPIError as exc:
-            if not must_retry(exc) or time.monotonic() - start > deadline:
+            if pg_state(exc) in PG_MAYBE_CONCURRENT:
+                key_clashes += 1
+                if key_clashes >= PG_MAYBE_CONCURRENT_TRIES:
+                    raise
+            elif not must_retry(exc):
+                raise
+            if time.monotonic() - start > deadline:
                 raise
             log.debug("concurrent write (%s); running the transaction again", pg_state(exc))
         time.sleep(delay * random.uniform(0.5, 1.5))
@@ -457,16 +471,15 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def make_engine(url: str | URL) -> Engine:
     """An engine for ``url`` with the settings Threadline relies on."""
-    if not isinstance(url, str):  # a server URL carrying the keyring's password
-        return create_engine(url, pool_pre_ping=True)
-    if url.startswith("sqlite"):
+    # A server URL may come as a URL object carrying the keyring's password.
+    backend = url.get_backend_name() if isinstance(url, URL) else url.split(":", 1)[0]
+    if backend.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    if url.startswith("postgresql"):
-        engine = create_engine(url, pool_pre_ping=True, isolation_level="SERIALIZABLE")
-        return engine
+    if backend.startswith("postgresql"):
+        return create_engine(url, pool_pre_ping=True, isolation_level="SERIALIZABLE")
     return create_engine(url, pool_pre_ping=True)
 
 

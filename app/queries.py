@@ -564,7 +564,7 @@ def _search_conditions(
     if customer_id is not None:
         theirs = customer_events([survivor_id(session, customer_id)])
         sql = theirs.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
-        out.conds.append(f"e.id IN (SELECT event_id FROM ({sql}))")
+        out.conds.append(f"e.id IN (SELECT theirs.event_id FROM ({sql}) AS theirs)")
     return out
 
 

@@ -110,3 +110,44 @@ def test_a_write_that_loses_against_a_concurrent_one_runs_again(pg: PgServer) ->
     finally:
         db.dispose()
         other.dispose()
+
+
+def test_a_key_a_colleague_inserted_first_runs_again_a_few_times_then_fails(
+    pg: PgServer,
+) -> None:
+    """A unique key taken by a concurrent insert can surface as unique_violation rather than
+    a serialization failure: ``Database.write`` runs the transaction again (the rerun sees the
+    colleague's row), but a duplicate of the transaction's own making fails after a few runs."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from app.db import PG_MAYBE_CONCURRENT_TRIES, open_database
+
+    db = open_database(pg.new_database("key_clash"))
+    try:
+        with db.session() as session:
+            session.execute(text("CREATE TABLE mark (k integer PRIMARY KEY)"))
+            session.execute(text("INSERT INTO mark VALUES (1)"))
+        attempts: list[int] = []
+
+        def mark(session) -> None:  # type: ignore[no-untyped-def]
+            attempts.append(len(attempts))
+            key = 1 if len(attempts) == 1 else 2  # the first run meets the colleague's key
+            session.execute(text("INSERT INTO mark VALUES (:k)"), {"k": key})
+
+        db.write(mark)
+        assert attempts == [0, 1]
+        with db.read_session() as session:
+            assert session.execute(text("SELECT k FROM mark ORDER BY k")).scalars().all() == [1, 2]
+
+        runs: list[int] = []
+
+        def always_clashes(session) -> None:  # type: ignore[no-untyped-def]
+            runs.append(1)
+            session.execute(text("INSERT INTO mark VALUES (1)"))
+
+        with pytest.raises(IntegrityError):
+            db.write(always_clashes)
+        assert len(runs) == PG_MAYBE_CONCURRENT_TRIES
+    finally:
+        db.dispose()

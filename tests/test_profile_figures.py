@@ -74,6 +74,12 @@ def _order(
     )
 
 
+@pytest.fixture
+def db(store: Database) -> Database:
+    """The stored figures are checked on each store (SQLite, PostgreSQL)."""
+    return store
+
+
 def _import(db: Database, records: list[EventRecord]) -> None:
     import_items(db, lambda: records, label="test", format="test")
 

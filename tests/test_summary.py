@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app import brief, merges, summary
@@ -12,7 +13,13 @@ from app.demo import load_demo
 from app.erasure import forget
 from app.identity import configure
 from app.models import Customer, CustomerIdentity
-from tests.test_waiting import NOW, T0, order, store, wa
+from tests.test_waiting import NOW, T0, order, put, wa
+
+
+@pytest.fixture
+def db(store: Database) -> Database:
+    """The stored figures are checked on each store (SQLite, PostgreSQL)."""
+    return store
 
 
 def _stored(db: Database) -> dict[int, object]:
@@ -59,10 +66,10 @@ def test_figures_follow_imports_merges_splits_undo_and_forget(db: Database) -> N
         merges.undo(session)
     _check(db)
     # An order that changes state on a second import: refunded now.
-    store(db, order("#9001", T0, financial="paid"))
-    store(db, order("#9001", T0, financial="refunded", refunded="42.50"))
+    put(db, order("#9001", T0, financial="paid"))
+    put(db, order("#9001", T0, financial="refunded", refunded="42.50"))
     _check(db)
-    store(db, wa("c1", "jane", "Hallo, wo ist meine Bestellung?", T0 + timedelta(hours=1)))
+    put(db, wa("c1", "jane", "Hallo, wo ist meine Bestellung?", T0 + timedelta(hours=1)))
     _check(db)
     with db.session() as session:
         configure(session, "owner_emails", "shop@example.com")
@@ -72,8 +79,8 @@ def test_figures_follow_imports_merges_splits_undo_and_forget(db: Database) -> N
 
 
 def test_brief_reads_stored_figures_and_counts_when_none_are_stored(db: Database) -> None:
-    store(db, order("#1", T0 - timedelta(days=3)), order("#2", T0 - timedelta(days=2)))
-    store(db, wa("c1", "jane", "Do you deliver on Sundays?", T0))
+    put(db, order("#1", T0 - timedelta(days=3)), order("#2", T0 - timedelta(days=2)))
+    put(db, wa("c1", "jane", "Do you deliver on Sundays?", T0))
     with db.session() as session:
         cid = session.scalars(select(Customer.id)).one()
         stored = brief.build(session, cid, now=NOW)

@@ -79,17 +79,19 @@ def order(number: str, at: datetime, *, notes: str | None = None, **state: str) 
     )
 
 
-def store(db: Database, *items: Item) -> None:
+def put(db: Database, *items: Item) -> None:
     import_items(db, lambda: list(items), label="test", format="test", owner_hints=False)
 
 
 @pytest.fixture
-def shop(db: Database) -> Database:
+def shop(store: Database) -> Database:
+    """Jane's shop, on each store (SQLite, PostgreSQL)."""
+    db = store
     with db.session() as session:
         settings.set_value(session, "owner_emails", SHOP)
         settings.set_value(session, "owner_names", "Shop")
     # Jane's order ties her email and her phone together: one customer on every channel.
-    store(db, order("#1001", T0 - timedelta(days=30)))
+    put(db, order("#1001", T0 - timedelta(days=30)))
     return db
 
 
@@ -104,18 +106,18 @@ def jane(db: Database) -> int:
 
 
 def test_question_by_mail_answered_on_whatsapp_clears_it(shop: Database) -> None:
-    store(shop, mail("q1", JANE_MAIL, SHOP, "Hi,\nDo you deliver on Sunday?\nJane", T0))
+    put(shop, mail("q1", JANE_MAIL, SHOP, "Hi,\nDo you deliver on Sunday?\nJane", T0))
     rows = listed(shop)
     assert [(r.customer_id, r.channel, r.first_line) for r in rows] == [
         (jane(shop), "email", "Do you deliver on Sunday?")
     ]
     assert rows[0].waiting_since == T0 and rows[0].waited_seconds == 3 * 86400
-    store(shop, wa("a1", "shop", "Yes, we do!", T0 + timedelta(hours=2)))
+    put(shop, wa("a1", "shop", "Yes, we do!", T0 + timedelta(hours=2)))
     assert listed(shop) == []
 
 
 def test_chat_question_answered_by_mail_and_newest_message_shown(shop: Database) -> None:
-    store(
+    put(
         shop,
         wa("w1", "jane", "Are the tulips in?", T0),
         wa("w2", "jane", "Hello??", T0 + timedelta(hours=1)),
@@ -125,35 +127,35 @@ def test_chat_question_answered_by_mail_and_newest_message_shown(shop: Database)
     assert (row.first_line, row.message_count, row.source) == ("Hello??", 2, "whatsapp")
     assert listed(shop, channel="email") == []
     assert len(listed(shop, channel="chat")) == 1
-    store(shop, mail("r1", SHOP, JANE_MAIL, "They are.", T0 + timedelta(hours=3)))
+    put(shop, mail("r1", SHOP, JANE_MAIL, "They are.", T0 + timedelta(hours=3)))
     assert listed(shop) == []
-    store(shop, wa("w3", "jane", "Great, I'll come by", T0 + timedelta(hours=4)))
+    put(shop, wa("w3", "jane", "Great, I'll come by", T0 + timedelta(hours=4)))
     (again,) = listed(shop)
     assert again.waiting_since == T0 + timedelta(hours=4)
 
 
 def test_reply_imported_before_the_question_does_not_clear_it(shop: Database) -> None:
-    store(shop, mail("r0", SHOP, JANE_MAIL, "Thanks for your order", T0 - timedelta(days=1)))
-    store(shop, mail("q2", JANE_MAIL, SHOP, "Where is it?", T0))
+    put(shop, mail("r0", SHOP, JANE_MAIL, "Thanks for your order", T0 - timedelta(days=1)))
+    put(shop, mail("q2", JANE_MAIL, SHOP, "Where is it?", T0))
     assert len(listed(shop)) == 1
 
 
 def test_automated_and_system_lines_never_count(shop: Database) -> None:
-    store(shop, mail("q3", JANE_MAIL, SHOP, "Can I change the card text?", T0))
+    put(shop, mail("q3", JANE_MAIL, SHOP, "Can I change the card text?", T0))
     # An automated "we got your mail" sent from the shop's address is no answer …
-    store(
+    put(
         shop, mail("auto", SHOP, JANE_MAIL, "Auto-reply", T0 + timedelta(minutes=1), automated=True)
     )
     # … and a chat system line is neither a question nor an answer.
-    store(
+    put(
         shop,
         wa("sys", "", "Messages are end-to-end encrypted", T0 + timedelta(hours=1), system=True),
     )
     (row,) = listed(shop)
     assert row.first_line == "Can I change the card text?"
     # An automated mail *from* a customer address never makes anyone wait.
-    store(shop, mail("r3", SHOP, JANE_MAIL, "Sure", T0 + timedelta(hours=2)))
-    store(
+    put(shop, mail("r3", SHOP, JANE_MAIL, "Sure", T0 + timedelta(hours=2)))
+    put(
         shop,
         mail("bounce", JANE_MAIL, SHOP, "Out of office", T0 + timedelta(hours=3), automated=True),
     )
@@ -161,15 +163,15 @@ def test_automated_and_system_lines_never_count(shop: Database) -> None:
 
 
 def test_order_note_after_the_question_clears_it(shop: Database) -> None:
-    store(shop, mail("q4", JANE_MAIL, SHOP, "Please gift wrap it?", T0))
-    store(shop, order("#1002", T0 + timedelta(hours=1)))  # an order without a note: still waiting
+    put(shop, mail("q4", JANE_MAIL, SHOP, "Please gift wrap it?", T0))
+    put(shop, order("#1002", T0 + timedelta(hours=1)))  # an order without a note: still waiting
     assert len(listed(shop)) == 1
-    store(shop, order("#1003", T0 + timedelta(hours=2), notes="gift wrapped as asked"))
+    put(shop, order("#1003", T0 + timedelta(hours=2), notes="gift wrapped as asked"))
     assert listed(shop) == []
 
 
 def test_mark_answered_and_its_undo(shop: Database) -> None:
-    store(shop, mail("q5", JANE_MAIL, SHOP, "Call me back please", T0))
+    put(shop, mail("q5", JANE_MAIL, SHOP, "Call me back please", T0))
     cid = jane(shop)
     with shop.session() as session:
         waiting.mark_answered(session, cid, now=NOW)
@@ -183,14 +185,14 @@ def test_mark_answered_and_its_undo(shop: Database) -> None:
     # A mark covers what was written before it; a new message waits again.
     with shop.session() as session:
         waiting.mark_answered(session, cid, now=NOW)
-    store(shop, wa("w5", "jane", "One more thing", NOW + timedelta(minutes=5)))
+    put(shop, wa("w5", "jane", "One more thing", NOW + timedelta(minutes=5)))
     with shop.session() as session:
         rows = waiting.waiting(session, now=NOW + timedelta(hours=1))
     assert [r.first_line for r in rows] == ["One more thing"]
 
 
 def test_snooze_hides_until_then_or_until_they_write_again(shop: Database) -> None:
-    store(shop, mail("q6", JANE_MAIL, SHOP, "Any news?", T0))
+    put(shop, mail("q6", JANE_MAIL, SHOP, "Any news?", T0))
     cid = jane(shop)
     with shop.session() as session:
         with pytest.raises(UserFacingError):
@@ -204,14 +206,14 @@ def test_snooze_hides_until_then_or_until_they_write_again(shop: Database) -> No
     assert len(listed(shop)) == 1
     with shop.session() as session:
         waiting.snooze(session, cid, NOW + timedelta(days=1), now=NOW)
-    store(shop, wa("w6", "jane", "Hello?", NOW - timedelta(minutes=1)))
+    put(shop, wa("w6", "jane", "Hello?", NOW - timedelta(minutes=1)))
     assert [r.first_line for r in listed(shop)] == ["Hello?"]
 
 
 def test_owner_address_set_after_import_turns_its_mails_into_replies(db: Database) -> None:
-    store(db, order("#1001", T0 - timedelta(days=30)))
-    store(db, mail("q9", JANE_MAIL, SHOP, "Is it in stock?", T0))
-    store(db, mail("r9", SHOP, JANE_MAIL, "Yes", T0 + timedelta(hours=1)))
+    put(db, order("#1001", T0 - timedelta(days=30)))
+    put(db, mail("q9", JANE_MAIL, SHOP, "Is it in stock?", T0))
+    put(db, mail("r9", SHOP, JANE_MAIL, "Yes", T0 + timedelta(hours=1)))
     assert {r.customer_name for r in listed(db)} >= {"Jane Doe"}  # the shop is a customer too
     from app import identity
 
@@ -222,7 +224,7 @@ def test_owner_address_set_after_import_turns_its_mails_into_replies(db: Databas
 
 
 def test_sort_and_older_than(shop: Database) -> None:
-    store(
+    put(
         shop,
         mail("old", "ann@example.com", SHOP, "Old question", T0),
         mail("new", "bob@example.com", SHOP, "New question", NOW - timedelta(hours=1)),
@@ -238,8 +240,8 @@ def test_sort_and_older_than(shop: Database) -> None:
 
 def test_merge_carries_the_wait_and_the_reply(shop: Database) -> None:
     # A question from an address nobody linked to Jane yet; the answer went to Jane's phone.
-    store(shop, mail("q7", "jane.work@example.com", SHOP, "Invoice please?", T0))
-    store(shop, wa("a7", "shop", "Sent!", T0 + timedelta(hours=1)))
+    put(shop, mail("q7", "jane.work@example.com", SHOP, "Invoice please?", T0))
+    put(shop, wa("a7", "shop", "Sent!", T0 + timedelta(hours=1)))
     assert len(listed(shop)) == 1
     survivor = jane(shop)  # read before the write below: one writer at a time
     with shop.session() as session:
@@ -284,7 +286,7 @@ def test_opening_hours_count_only_working_time(shop: Database) -> None:
     ):
         with pytest.raises(UserFacingError):
             opening_hours.parse(bad)
-    store(shop, mail("q8", JANE_MAIL, SHOP, "Hello?", T0))
+    put(shop, mail("q8", JANE_MAIL, SHOP, "Hello?", T0))
     assert listed(shop)[0].waited_working_seconds is None
     with shop.session() as session:
         settings.set_value(session, "opening_hours", "mon-fri 09:00-17:00")
@@ -293,7 +295,7 @@ def test_opening_hours_count_only_working_time(shop: Database) -> None:
 
 
 def test_language_is_stored_once_at_import(shop: Database) -> None:
-    store(
+    put(
         shop,
         mail(
             "de", JANE_MAIL, SHOP, "Hallo, wann kommt meine Bestellung? Ich warte schon lange.", T0
@@ -307,9 +309,7 @@ def test_language_is_stored_once_at_import(shop: Database) -> None:
     with shop.session() as session:
         langs = dict(session.execute(select(Event.external_id, Event.language)).all())
     assert langs["de"] == "de" and langs["short"] is None and langs["#1001"] is None
-    store(
-        shop, mail("fr", "ann@example.com", SHOP, "Bonjour, livrez-vous le dimanche à Paris ?", T0)
-    )
+    put(shop, mail("fr", "ann@example.com", SHOP, "Bonjour, livrez-vous le dimanche à Paris ?", T0))
     assert [r.first_line for r in listed(shop, language="fr")] == [
         "Bonjour, livrez-vous le dimanche à Paris ?"
     ]
@@ -320,7 +320,7 @@ def test_language_is_stored_once_at_import(shop: Database) -> None:
 
 
 def test_brief_across_channels(shop: Database) -> None:
-    store(
+    put(
         shop,
         order("#1002", T0 + timedelta(days=1), fulfillment="fulfilled", refunded="42.50"),
         wa("b1", "jane", "Hi! Where is my order? It was a birthday present for my mum.", T0),
@@ -359,8 +359,8 @@ def test_brief_across_channels(shop: Database) -> None:
 
 
 def test_brief_with_nothing_waiting_and_no_orders(shop: Database) -> None:
-    store(shop, mail("x1", "ann@example.com", SHOP, "Thanks so much for the flowers", T0))
-    store(shop, mail("x2", SHOP, "ann@example.com", "You are welcome", T0 + timedelta(hours=1)))
+    put(shop, mail("x1", "ann@example.com", SHOP, "Thanks so much for the flowers", T0))
+    put(shop, mail("x2", SHOP, "ann@example.com", "You are welcome", T0 + timedelta(hours=1)))
     with shop.session() as session:
         cid = queries.resolve_customer(session, "ann@example.com")
         b = brief.build(session, cid, now=NOW)

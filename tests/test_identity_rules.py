@@ -1,5 +1,8 @@
 """Identity resolution a shop owner can trust: exact links, shared contact points,
-explained suggestions, and merges/splits that undo cleanly."""
+explained suggestions, and merges/splits that undo cleanly.
+
+Every test that takes ``db`` runs on both stores (a SQLite file and a PostgreSQL server:
+the ``store`` fixture in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,14 @@ from app.records import EventRecord, Item, OrderInfo, Participant
 from app.suggestions import suggestions
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(store: Database) -> Database:
+    """A fresh database on each store."""
+    return store
+
+
 _n = 0
 
 

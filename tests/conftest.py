@@ -106,18 +106,23 @@ def pg_template(pg_server: PgServer) -> str:
     return name
 
 
+@pytest.fixture
+def pg_url(pg_server: PgServer, pg_template: str) -> Iterator[str]:
+    """The URL of a fresh, migrated database on the session's PostgreSQL server (for a
+    test that compares both stores side by side; most tests take ``store`` instead)."""
+    name = f"t{os.getpid()}_{next(_databases)}"
+    pg_server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    yield pg_server.url(name)
+    pg_server.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=STORES)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL (or path) of a fresh, migrated database on each store."""
     if request.param == "sqlite":
-        yield str(tmp_path / "store.db")
-        return
-    server: PgServer = request.getfixturevalue("pg_server")
-    template: str = request.getfixturevalue("pg_template")
-    name = f"t{os.getpid()}_{next(_databases)}"
-    server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield server.url(name)
-    server.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        return str(tmp_path / "store.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 @pytest.fixture

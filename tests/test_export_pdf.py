@@ -500,3 +500,43 @@ def test_the_brief_comes_first_in_the_pdf(db: Database, customer: int, tmp_path:
     export_customer_pdf(db, customer, redacted, ExportOptions(redact=True), now=NOW)
     text = " ".join(_pages(redacted))
     assert "Z. M. · customer since" in text and "Müller" not in text
+
+
+@pytest.mark.slow
+def test_the_pdf_reads_the_same_on_both_stores(tmp_path: Path, pg_url: str) -> None:
+    """The same history on a SQLite file and on a PostgreSQL server gives the same PDF text
+    (every page), with the filters, the redaction and a long history's pages."""
+    from app.db import open_database
+
+    start = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+    more: list[Item] = [
+        _chat(f"k{i}", start + timedelta(hours=9 * i), f"Long history message {i:03d} " * 3)
+        for i in range(120)
+    ]
+    texts: list[dict[str, list[str]]] = []
+    for where in (str(tmp_path / "local.db"), pg_url):
+        db = open_database(where)
+        try:
+            with db.session() as s:
+                settings.set_value(s, "region", "GB")
+                settings.set_value(s, "timezone", "Europe/London")
+            cid = _load(db, [*HISTORY, *more])
+            out: dict[str, list[str]] = {}
+            for name, options in (
+                ("all", ExportOptions()),
+                ("redacted", ExportOptions(redact=True)),
+                ("email", ExportOptions(channels=("email",))),
+                ("4 March", ExportOptions(since=date(2026, 3, 4), until=date(2026, 3, 4))),
+            ):
+                path = tmp_path / f"{len(texts)}-{name}.pdf"
+                export_customer_pdf(db, cid, path, options, now=NOW)
+                out[name] = _pages(path)
+            texts.append(out)
+        finally:
+            db.dispose()
+    local, server = texts
+    assert len(local["all"]) >= 3
+    _in_order(" ".join(local["all"]), "Prefers periwinkle ribbons.", "Total £57.51")
+    assert "Long history message 119" in " ".join(local["all"])
+    for name in local:
+        assert server[name] == local[name], name

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +23,6 @@ from app.db import Database
 from app.ingest import import_items
 from app.records import EventRecord, OrderInfo, OrderLine, Participant
 from app.service import Service
-from tests.postgres import PgServer
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -111,14 +109,6 @@ def scenario(svc: Service, tmp: Path) -> dict[str, Any]:
         words = any(not w.startswith(("channel:", "after:", "order:")) for w in query.split())
         out[f"search {query}"] = sorted(hits, key=lambda h: h["event_id"]) if words else hits
     return _stable(out)
-
-
-@pytest.fixture
-def pg_url(pg_server: PgServer, pg_template: str) -> Iterator[str]:
-    name = f"same{os.getpid()}"
-    pg_server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    yield pg_server.url(name)
-    pg_server.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def _without_authors(value: Any) -> Any:

@@ -249,3 +249,63 @@ def test_timeline_filter_on_both_stores(store: Database) -> None:
         assert [e.title for e in queries.timeline(s, jane, query="tul")] == ["Order #601"]
         assert queries.timeline_count(s, jane, query="tulips order") == 1
         assert queries.timeline_count(s, jane, query="peonies") == 0
+
+
+def _fixture_files() -> list[Path]:
+    """Every real-format sample under tests/fixtures (mail, chats, orders; the broken mails
+    too, but not the Python library's mail corpus), and the export folders as the user
+    picks them."""
+    folders = [
+        FIXTURES / "chat" / "slack_export",
+        FIXTURES / "whatsapp" / "WhatsApp Chat - Carol",
+        FIXTURES / "chat" / "messages",
+    ]
+    left_out = [*folders, FIXTURES / "email" / "stdlib_corpus"]
+    files = [
+        p
+        for p in sorted(FIXTURES.rglob("*"))
+        if p.is_file() and p.name != "README.md" and not any(f in p.parents for f in left_out)
+    ]
+    return [*files, *folders]
+
+
+def _imported(svc: Service) -> dict[str, Any]:
+    svc.configure_many({"region": "GB", "timezone": "Europe/London"})
+    out: dict[str, Any] = {}
+    for report in svc.import_paths(_fixture_files()):
+        shown = report.as_json()
+        shown["path"] = str(Path(report.path).relative_to(FIXTURES))
+        out[f"import {shown['path']}"] = _stable(shown)
+    out["problems"] = [(where, why) for _path, where, why, _at in svc.problems()]
+    for customer in svc.customers(limit=1000):
+        view = svc.open_customer(str(customer.id))
+        out[f"customer {customer.id}"] = {
+            "customer": customer.as_json(),
+            "events": [e.as_json() for e in view.events],
+        }
+    for query in ("order", "thank*", "zendesk", "refund", "channel:chat", "こんにちは"):
+        hits = [h.as_json() for h in svc.search(query, limit=500)]
+        out[f"search {query}"] = sorted(
+            ({k: v for k, v in h.items() if k != "snippet"} for h in hits),
+            key=lambda h: h["event_id"],
+        )
+    return out
+
+
+@pytest.mark.slow
+def test_the_sample_files_import_alike_on_both_stores(tmp_path: Path, pg_url: str) -> None:
+    """Every sample export (odd encodings, NUL bytes, broken MIME, every order format) gives
+    the same reports, problems, customers, timelines and hits on a file and on a server."""
+    answers = []
+    for where in (str(tmp_path / "local.db"), pg_url):
+        svc = Service.open(where)
+        try:
+            answers.append(_imported(svc))
+        finally:
+            svc.close()
+    local, server = answers
+    assert sum(v["added"] for k, v in local.items() if k.startswith("import ")) > 100
+    assert local["problems"]
+    for key in local:
+        assert server.get(key) == local[key], key
+    assert server == local

@@ -194,6 +194,8 @@ class ImportRun(Base):
     updated: Mapped[int] = mapped_column(Integer, default=0)
     problem_count: Mapped[int] = mapped_column(Integer, default=0)
     notices: Mapped[str] = mapped_column(Text, default="")
+    # Who ran it (app.authors; on a team server the server stamps the signed-in role).
+    author: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class ImportProblem(Base):
@@ -579,4 +581,4 @@ class SuggestionDirty(Base):
 
 from app import authors  # noqa: E402  (stamps the author of notes and changes as they are written)
 
-authors.register(Note, AuditEntry)
+authors.register(Note, AuditEntry, ImportRun)

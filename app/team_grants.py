@@ -30,14 +30,23 @@ security on the change log):
   ``shared`` and import-time ``merge`` entries (``details.auto`` true). A hand-made merge
   or split by an agent is refused by the server and nothing of it is kept.
 
-  Limit: an agent who writes SQL by hand (psql) can still move contact-point links without
-  a change-log entry, or label a merge as automatic; closing that needs the server to
-  re-derive the identity rule (a ``SECURITY DEFINER`` function), which is not done.
+  Hand-written SQL (migration 0015, ``guard_moves``): when an agent's transaction commits,
+  every customer whose ``merged_into_id`` it changed must be merged exactly as a change-log
+  merge entry that is not undone says (so no un-merging, and no merge without an entry), and
+  every contact-point link it removed must belong to a customer now merged, or to a contact
+  point that is now the business's own (the settings), or be back in place. Otherwise the
+  server refuses the commit (``insufficient_privilege``).
 
-Authors: a trigger stamps ``note.author`` and ``audit_log.author`` with ``current_user``
-when a team member (a member of ``threadline_agent``, not a superuser) inserts a row, and
-keeps the author when a row is updated, so nobody writes under someone else's name.
-Rows copied by the database's owner (``migrate-store``) keep the authors they had.
+  Limit: an agent who writes SQL by hand (psql) can still add contact-point links, or write
+  a merge entry labelled automatic and then make the merge it names; that merge is then in
+  the change log under the agent's own name, where an owner sees and undoes it. Closing it
+  needs the server to re-derive the identity rule (a ``SECURITY DEFINER`` function).
+
+Authors: a trigger stamps ``note.author``, ``audit_log.author`` and ``import_run.author``
+(who imported or synced, and so brought in the run's events) with ``current_user`` when a
+team member (a member of ``threadline_agent``, not a superuser) inserts a row, and keeps
+the author when a row is updated, so nobody writes under someone else's name. Rows copied
+by the database's owner (``migrate-store``) keep the authors they had.
 """
 
 from __future__ import annotations
@@ -185,10 +194,10 @@ $$
 """
 
 
-def stamp_authors(conn: Connection) -> None:
-    """Triggers that write the signed-in role as the author of notes and changes."""
+def stamp_authors(conn: Connection, tables: tuple[str, ...] = ("note", "audit_log")) -> None:
+    """Triggers that write the signed-in role as the author of notes, changes and imports."""
     conn.execute(text(_STAMP))
-    for table in ("note", "audit_log"):
+    for table in tables:
         conn.execute(text(f"DROP TRIGGER IF EXISTS threadline_author ON {table}"))
         conn.execute(
             text(
@@ -196,6 +205,91 @@ def stamp_authors(conn: Connection) -> None:
                 "FOR EACH ROW EXECUTE FUNCTION threadline_stamp_author()"
             )
         )
+
+
+_GUARD = f"""
+CREATE OR REPLACE FUNCTION threadline_agent_only() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT NOT COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)
+       AND pg_has_role(current_user, '{AGENT}', 'MEMBER')
+       AND NOT pg_has_role(current_user, '{OWNER}', 'MEMBER')
+$$;
+
+CREATE OR REPLACE FUNCTION threadline_guard_merged() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    now_into integer;
+BEGIN
+    IF NOT threadline_agent_only() THEN
+        RETURN NULL;
+    END IF;
+    -- The row as the transaction leaves it (a later statement may have changed it again).
+    SELECT merged_into_id INTO now_into FROM customer WHERE id = NEW.id;
+    IF now_into IS DISTINCT FROM NEW.merged_into_id THEN
+        RETURN NULL;  -- changed again later in the transaction: that change is checked
+    END IF;
+    IF now_into IS NOT NULL AND EXISTS (
+        SELECT 1 FROM audit_log a
+        WHERE a.action = 'merge' AND a.undone_by IS NULL
+          AND (a.details::jsonb ->> 'merged') = NEW.id::text
+          AND (a.details::jsonb ->> 'survivor') = now_into::text
+    ) THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'only an owner may merge, split or undo: customer % changed without a '
+        'change-log entry', NEW.id USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION threadline_guard_unlinked() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT threadline_agent_only()
+       OR EXISTS (SELECT 1 FROM customer_identity
+                  WHERE customer_id = OLD.customer_id AND identity_id = OLD.identity_id)
+       OR EXISTS (SELECT 1 FROM customer
+                  WHERE id = OLD.customer_id AND merged_into_id IS NOT NULL)
+       OR NOT EXISTS (SELECT 1 FROM identity WHERE id = OLD.identity_id AND NOT is_own) THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'only an owner may move contact points: the link of contact point % to '
+        'customer % was removed without a merge', OLD.identity_id, OLD.customer_id
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+"""
+
+
+def guard_moves(conn: Connection) -> None:
+    """Refuse, at an agent's commit, a customer merged or un-merged without a change-log
+    entry and a contact-point link removed outside a merge (see the module's text)."""
+    conn.execute(text(_GUARD))
+    conn.execute(text("DROP TRIGGER IF EXISTS threadline_guard ON customer"))
+    conn.execute(
+        text(
+            "CREATE CONSTRAINT TRIGGER threadline_guard AFTER UPDATE OF merged_into_id "
+            "ON customer DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+            "WHEN (OLD.merged_into_id IS DISTINCT FROM NEW.merged_into_id) "
+            "EXECUTE FUNCTION threadline_guard_merged()"
+        )
+    )
+    conn.execute(text("DROP TRIGGER IF EXISTS threadline_guard ON customer_identity"))
+    conn.execute(
+        text(
+            "CREATE CONSTRAINT TRIGGER threadline_guard AFTER DELETE ON customer_identity "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+            "EXECUTE FUNCTION threadline_guard_unlinked()"
+        )
+    )
+
+
+def unguard_moves(conn: Connection) -> None:
+    """Undo ``guard_moves``."""
+    for table in ("customer", "customer_identity"):
+        conn.execute(text(f"DROP TRIGGER IF EXISTS threadline_guard ON {table}"))
+    for function in ("threadline_guard_merged", "threadline_guard_unlinked"):
+        conn.execute(text(f"DROP FUNCTION IF EXISTS {function}()"))
+    conn.execute(text("DROP FUNCTION IF EXISTS threadline_agent_only()"))
 
 
 def remove(conn: Connection) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from app import store_auth
@@ -24,7 +25,8 @@ from app.db import open_database
 from app.errors import UserFacingError
 from app.service import Service
 from app.store_auth import PermissionDenied, SignInFailed
-from tests.dovecot import MemoryKeyring
+from tests.dovecot import PASSWORD as IMAP_PASSWORD
+from tests.dovecot import Dovecot, MemoryKeyring, message
 from tests.postgres import PgServer, run_postgres, server_bin
 from tests.test_cli_e2e import DEMO, ROOT
 
@@ -329,3 +331,113 @@ def test_a_sign_in_without_a_role_or_an_old_schema_is_told_whom_to_ask(
         open_database(pg.url(shop, user="carl"))
     open_database(pg.url(shop)).dispose()
     open_database(pg.url(shop, user="carl")).dispose()
+
+
+def test_an_agent_syncs_the_account_an_owner_set_up_and_is_its_author(
+    pg: PgServer, shop: str, signed_in: dict[str, Service], dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """bob (an agent) syncs the IMAP account alice (an owner) added, against a real Dovecot;
+    the run and its new customers name bob. Adding, changing and removing accounts stay
+    alice's, refused by the server, in one line in the CLI too."""
+    bob, alice = signed_in["bob"], signed_in["alice"]
+    alice.configure_many(
+        {"region": "GB", "timezone": "Europe/London", "owner_emails": "hello@shop.example"}
+    )
+    info = alice.add_account(
+        "shop", host=dovecot.host, port=dovecot.port, tls="none", username=dovecot.user
+    )
+    Service.set_password(info, IMAP_PASSWORD)  # on bob's machine: his keyring holds it
+    dovecot.append("INBOX", *(message(n) for n in range(1, 4)))
+    dovecot.append("INBOX", message(4, sender="Ann Lee <ann.lee@example.com>"))
+
+    report = bob.sync_account("shop")
+    assert report.status == "done", report.error
+    assert sum(f.new for f in report.folders) == 4
+    assert bob.account("shop").last_sync_at is not None  # an agent records the outcome
+    with bob.database.engine.connect() as conn:
+        runs = conn.execute(
+            text(
+                "SELECT r.author, count(e.id) FROM import_run r "
+                "JOIN event e ON e.import_run_id = r.id GROUP BY r.author"
+            )
+        ).all()
+    assert runs == [("bob", 4)]
+    created = bob.history(actions=("create",))
+    assert len(created) == 2 and {c.author for c in created} == {"bob"}
+    assert {c.name for c in bob.all_customers()} == {"Jane Doe", "Ann Lee"}
+    # Nothing new: a second sync adds nothing, and alice sees bob's mail at once.
+    assert sum(f.new for f in bob.sync_account("shop").folders) == 0
+    assert len(alice.all_customers()) == 2
+
+    with pytest.raises(PermissionDenied, match=r"^Only an owner can manage mail accounts"):
+        bob.add_account("other", host=dovecot.host, port=dovecot.port, tls="none", username="x")
+    with pytest.raises(PermissionDenied, match=r"^Only an owner can manage mail accounts"):
+        bob.update_account("shop", port=993)
+    with pytest.raises(PermissionDenied, match=r"^Only an owner can manage mail accounts"):
+        bob.remove_account("shop")
+    assert [(a.name, a.port) for a in alice.accounts()] == [("shop", dovecot.port)]
+
+    # The same through the command, signed in as bob with his password in the keyring.
+    bob_url = _url(pg, shop, "bob")
+    _cli(tmp_path, "store-password", bob_url, stdin=PASSWORDS["bob"] + "\n")
+    for args in (
+        ("account", "add", "other", "--host", dovecot.host, "--port", str(dovecot.port),
+         "--tls", "none", "--user", "x", "--password-stdin"),
+        ("account", "remove", "shop"),
+    ):  # fmt: skip
+        done = _cli(tmp_path, "--db", bob_url, *args, stdin="secret\n")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+        assert done.stderr.startswith("threadline: Only an owner can manage mail accounts")
+    assert [a.name for a in alice.accounts()] == ["shop"]
+
+
+def _refused(conn: Connection, *statements: str) -> None:
+    """The statements, run and committed on ``conn``, are refused for lack of privilege."""
+    with pytest.raises(DBAPIError) as refused:
+        for sql in statements:
+            conn.execute(text(sql))
+        conn.commit()
+    assert store_auth.is_permission_error(refused.value), statements
+    conn.rollback()
+
+
+def test_an_agent_cannot_merge_unmerge_or_unlink_by_hand(signed_in: dict[str, Service]) -> None:
+    """bob writes SQL on his own connection: the server refuses a merge or un-merge without
+    a change-log entry, a contact point taken off a customer, deleting the change log or
+    customers, and undoing; what an import does (automatic links) still works for him."""
+    bob, alice = signed_in["bob"], signed_in["alice"]
+    _import_demo(bob)  # the import's automatic merges are his to make
+    assert any(c.details.get("auto") for c in bob.history(actions=("merge",)))
+    first, second, third = (c.id for c in bob.all_customers()[:3])
+    alice.merge(first, [third], reason="merged by hand")
+    with bob.database.engine.connect() as conn:
+        _refused(conn, f"UPDATE customer SET merged_into_id = {first} WHERE id = {second}")
+        _refused(conn, f"UPDATE customer SET merged_into_id = NULL WHERE id = {third}")
+        _refused(conn, f"DELETE FROM customer_identity WHERE customer_id = {first}")
+        _refused(conn, "DELETE FROM audit_log")
+        _refused(conn, f"DELETE FROM customer WHERE id = {second}")
+        _refused(conn, "UPDATE audit_log SET undone_by = id")
+        _refused(conn, f"DELETE FROM merge_rejection WHERE customer_a = {first}")
+        _refused(  # nor a merge made and undone within one transaction
+            conn,
+            f"UPDATE customer SET merged_into_id = {first} WHERE id = {second}",
+            f"UPDATE customer SET merged_into_id = NULL WHERE id = {second}",
+        )
+    assert {c.id for c in alice.all_customers()} >= {first, second}
+    assert alice.customer(third).id == first
+    assert alice.customer(first).identities and alice.history()[0].author == "alice"
+
+    # What is left (app/team_grants.py names it): a merge entry labelled automatic, then
+    # the merge it names. It stands in the change log under bob's own name, for an owner.
+    with bob.database.engine.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_log (at, action, details, author) VALUES (now(), 'merge', "
+                f'\'{{"auto": true, "survivor": {first}, "merged": {second}}}\', \'alice\')'
+            )
+        )
+        conn.execute(text(f"UPDATE customer SET merged_into_id = {first} WHERE id = {second}"))
+        conn.commit()
+    latest = alice.history()[0]
+    assert (latest.action, latest.author) == ("merge", "bob")

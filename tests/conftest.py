@@ -106,6 +106,24 @@ def pg_template(pg_server: PgServer) -> str:
     return name
 
 
+#: A person's own login role on the session's server, who must give a password over TCP
+#: (the administrator is trusted), granted threadline_owner by ``pg_clerk``.
+CLERK, CLERK_PASSWORD = "clerk", "Clerk-Pass-4711"
+
+
+@pytest.fixture(scope="session")
+def pg_clerk(pg_server: PgServer, pg_template: str) -> str:
+    """The login role ``clerk`` (an owner) on the session's server; its password is
+    ``CLERK_PASSWORD``, asked for with scram-sha-256, so a client must bring it (from the
+    keyring: tests never put it in a URL)."""
+    hba = pg_server.folder / "data" / "pg_hba.conf"
+    hba.write_text(f"host all {CLERK} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+    pg_server.execute(f"CREATE ROLE {CLERK} LOGIN PASSWORD '{CLERK_PASSWORD}'")
+    pg_server.execute(f"GRANT threadline_owner TO {CLERK}")
+    pg_server.execute("SELECT pg_reload_conf()")
+    return CLERK
+
+
 @pytest.fixture
 def pg_url(pg_server: PgServer, pg_template: str) -> Iterator[str]:
     """The URL of a fresh, migrated database on the session's PostgreSQL server (for a

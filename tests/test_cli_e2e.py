@@ -13,6 +13,8 @@ import pytest
 from pypdf import PdfReader
 
 from tests.cli_entry import threadline
+from tests.conftest import CLERK, CLERK_PASSWORD, STORES
+from tests.postgres import PgServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "resources" / "demo"
@@ -20,21 +22,28 @@ FIX = Path(__file__).resolve().parent / "fixtures"
 
 
 class CLI:
-    def __init__(self, tmp_path: Path) -> None:
-        self.db = tmp_path / "cli.db"
+    """``threadline --db DB …`` in a subprocess: a SQLite file, or a team server's URL whose
+    password the keyring holds (a file keyring of this test's own, never the URL)."""
+
+    def __init__(self, tmp_path: Path, db: str | None = None) -> None:
+        self.db = db or str(tmp_path / "cli.db")
         self.env = {
             **os.environ,
             "THREADLINE_HOME": str(tmp_path / "home"),
             "QT_QPA_PLATFORM": "offscreen",
             "TZ": "Europe/London",
+            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+            "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+            "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
         }
         self.env.pop("THREADLINE_DB", None)
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [threadline(), "--db", str(self.db), *args],
+            [threadline(), "--db", self.db, *args],
             cwd=ROOT,
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=120,
@@ -48,17 +57,48 @@ class CLI:
         return json.loads(result.stdout)
 
 
-@pytest.fixture
-def cli(tmp_path: Path) -> CLI:
-    tool = CLI(tmp_path)
-    assert tool.run("config", "region", "GB").returncode == 0
-    assert tool.run("config", "timezone", "Europe/London").returncode == 0
-    assert tool.run("config", "owner_emails", "hello@bloomandbranch.co.uk").returncode == 0
-    assert tool.run("config", "owner_names", "Bloom & Branch").returncode == 0
+def _set_up(tool: CLI) -> CLI:
+    for key, value in (
+        ("region", "GB"),
+        ("timezone", "Europe/London"),
+        ("owner_emails", "hello@bloomandbranch.co.uk"),
+        ("owner_names", "Bloom & Branch"),
+        ("user_name", CLERK),  # the author of notes on a file; on a server, the login role
+    ):
+        done = tool.run("config", key, value)
+        assert done.returncode == 0, done.stderr
     return tool
 
 
-def test_import_customers_show_search_note_export(cli: CLI, tmp_path: Path) -> None:
+@pytest.fixture
+def cli(tmp_path: Path) -> CLI:
+    return _set_up(CLI(tmp_path))
+
+
+def server_cli(tmp_path: Path, pg_url: str, pg_server: PgServer) -> CLI:
+    """The CLI on a fresh server database, signed in as the clerk (an owner) with the
+    password stored through ``threadline store-password`` (read from stdin)."""
+    url = pg_url.replace(f"//{pg_server.admin}@", f"//{CLERK}@")
+    assert CLERK_PASSWORD not in url
+    tool = CLI(tmp_path, url)
+    stored = tool.run("store-password", url, stdin=CLERK_PASSWORD + "\n")
+    assert stored.returncode == 0, stored.stderr
+    return _set_up(tool)
+
+
+@pytest.fixture(params=STORES)
+def store_cli(request: pytest.FixtureRequest, tmp_path: Path) -> CLI:
+    """The CLI on each store (tests/conftest.py ``STORES``)."""
+    if request.param == "sqlite":
+        return _set_up(CLI(tmp_path))
+    request.getfixturevalue("pg_clerk")
+    return server_cli(
+        tmp_path, request.getfixturevalue("pg_url"), request.getfixturevalue("pg_server")
+    )
+
+
+def test_import_customers_show_search_note_export(store_cli: CLI, tmp_path: Path) -> None:
+    cli = store_cli
     files = [
         str(DEMO / "bloom-and-branch-mail.mbox"),
         str(DEMO / "WhatsApp Chat with +44 7700 900123.txt"),
@@ -148,7 +188,8 @@ def test_import_customers_show_search_note_export(cli: CLI, tmp_path: Path) -> N
     assert "#1001" in text
 
 
-def test_real_samples_import(cli: CLI) -> None:
+def test_real_samples_import(store_cli: CLI) -> None:
+    cli = store_cli
     report = cli.json("import", str(FIX / "orders" / "shopify_orders_export_redacted.csv"))
     assert report["files"][0]["format"] == "shopify"
     assert report["files"][0]["added"] >= 2
@@ -262,3 +303,66 @@ def test_a_query_may_start_with_a_dash_and_every_option_still_parses(
     assert (customers.query, customers.json) == ("-ann", True)
     other = ["import", "a.mbox", "--format", "mbox", "--tz", "UTC"]
     assert _free_text_first(parser, other) == other  # other commands are left alone
+
+
+# When this run wrote a note or a change, and how long ago a customer's wait began.
+_MOMENTS = {"created_at", "updated_at", "at", "waited_seconds"}
+
+
+def _steady(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _steady(v) for k, v in value.items() if k not in _MOMENTS}
+    if isinstance(value, list):
+        return [_steady(v) for v in value]
+    return value
+
+
+def _session(cli: CLI) -> dict[str, Any]:
+    """One afternoon through the CLI, every answer as JSON."""
+    out: dict[str, Any] = {}
+    files = [p for p in sorted(DEMO.iterdir()) if p.is_file()]
+    report = cli.json("import", *map(str, files))
+    out["import"] = report
+    customers = cli.json("customers")
+    out["customers"] = customers
+    for typed in ("jan", "900123", "#1001", "gmail"):
+        out[f"customers {typed}"] = cli.json("customers", typed)
+    for customer in customers:
+        out[f"show {customer['id']}"] = cli.json("show", str(customer["id"]))
+    for query in ("periwinkle", "order", '"thank you"', "from:jane", "deliver*", "channel:chat"):
+        out[f"search {query}"] = cli.json("search", query)
+    jane = cli.json("customers", "jane.doe@gmail.com")[0]["id"]
+    out["note"] = cli.json("note", str(jane), "Prefers periwinkle ribbons — £12 budget", "--pin")
+    out["note 2"] = cli.json("note", "+44 7700 900123", "Call after 5")
+    out["show jane"] = cli.json("show", str(jane))
+    suggested = cli.json("suggestions")
+    out["suggestions"] = suggested
+    a, b = suggested[0]["customer_a"], suggested[0]["customer_b"]
+    out["merge"] = cli.json("merge", str(a), str(b))
+    out["show merged"] = cli.json("show", str(b))
+    out["changes"] = cli.json("changes")
+    out["undo"] = cli.json("undo")
+    out["customers after"] = cli.json("customers")
+    return _steady(out)
+
+
+@pytest.mark.slow
+def test_the_cli_answers_the_same_json_on_both_stores(
+    tmp_path: Path, pg_url: str, pg_server: PgServer, pg_clerk: str
+) -> None:
+    """customers, show, search, note, merge, changes and undo through the installed
+    command: the same JSON from a SQLite file and from a server signed in with the
+    keyring's password (the paths of the imported files aside)."""
+    local = _session(_set_up(CLI(tmp_path / "local")))
+    server = _session(server_cli(tmp_path / "server", pg_url, pg_server))
+    assert local["note"]["author"] == server["note"]["author"] == pg_clerk
+    assert local["merge"]["customer"]["id"] == local["suggestions"][0]["customer_a"]
+    assert local["search periwinkle"] and local["customers jan"]
+    for key in local:
+        if server[key] != local[key]:  # show where they part
+            import difflib
+
+            a = json.dumps(local[key], indent=1, sort_keys=True).splitlines()
+            b = json.dumps(server[key], indent=1, sort_keys=True).splitlines()
+            print("\n".join(list(difflib.unified_diff(a, b, lineterm=""))[:80]))
+        assert server[key] == local[key], key

@@ -699,3 +699,76 @@ def test_new_windows_are_named_and_look_right(qtbot, window: MainWindow, fixture
     assert unnamed_controls(imp) == []
     assert imp.grab().save("/tmp/shot_import_preview.png")
     imp.reject()
+
+
+# --- the same window on a team server ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_look_up_merge_and_split_on_a_postgresql_store(qtbot, pg_url: str) -> None:
+    """The main window on a PostgreSQL database (tests/conftest.py): the lookup as you
+    type, a merge of two selected customers and a split from the profile, through the
+    widgets, each change stored on the server."""
+    from app.db import open_database
+
+    db = open_database(pg_url)
+    try:
+        with db.session() as s:
+            settings.set_value(s, "region", "GB")
+            settings.set_value(s, "timezone", "Europe/London")
+        seed_pairs(db)
+        w = MainWindow(db, now=lambda: NOW)
+        qtbot.addWidget(w)
+        w.resize(1400, 850)
+        w.show()
+        qtbot.waitUntil(lambda: w.customer_model.loaded_query == "", timeout=WAIT)
+        assert w.service.url == pg_url
+
+        # Look up as you type: a fragment of a phone number, then of an order number.
+        for typed, found in (
+            ("900456", "Priya Patel"),
+            ("#1002", "Kim Lee"),
+            ("bakers", "Tom Baker"),
+        ):
+            w.search_box.clear()
+            qtbot.keyClicks(w.search_box, typed)
+            qtbot.waitUntil(lambda t=typed: w.customer_model.loaded_query == t, timeout=WAIT)
+            assert names(w) == [found], typed
+        w.search_box.clear()
+        qtbot.waitUntil(lambda: w.customer_model.loaded_query == "", timeout=WAIT)
+
+        # Merge Tom Baker into Kim Lee: select both, Ctrl+M, the dialog's button.
+        open_customer(qtbot, w, "Kim Lee")
+        ctrl_click(qtbot, w, "Tom Baker")
+        w.activateWindow()
+        qtbot.keyClick(w.customers.view, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+        dialog = w.identity_flow.merge_dialog
+        assert dialog is not None and dialog.isVisible()
+        with qtbot.waitSignal(w.identity_flow.changed, timeout=WAIT) as changed:
+            dialog.merge_button.click()
+        assert changed.args[0].message == "Merged “Tom Baker” into “Kim Lee”."
+        qtbot.waitUntil(lambda: "Tom Baker" not in names(w), timeout=WAIT)
+        assert customer_id(db, "kim@example.com") == customer_id(db, "tom@bakers.example")
+
+        # Split Jane's email out to a new customer from her profile.
+        open_customer(qtbot, w, "Jane Doe")
+        row = w.profile.customer
+        assert row is not None
+        email = identity_of(row, "jane.doe@gmail.com")
+        menu = w.profile.identity_menu(email)
+        next(a for a in menu.actions() if a.text().startswith("Move to a &New")).trigger()
+        box = w.identity_flow.confirm
+        assert box is not None and box.isVisible()
+        with qtbot.waitSignal(w.identity_flow.changed, timeout=WAIT) as split:
+            box.findChild(QAbstractButton, "moveButton").click()
+        assert split.args[0].action == "split"
+        assert customer_id(db, "jane.doe@gmail.com") != customer_id(db, "+44 7700 900123")
+        qtbot.waitUntil(
+            lambda: "jane.doe@gmail.com" not in w.timeline.identities_label.text(), timeout=WAIT
+        )
+        with db.session() as s:
+            assert [c.action for c in merges.history(s, limit=2)] == ["split", "merge"]
+        settle(qtbot)
+        w.close()
+    finally:
+        db.dispose()

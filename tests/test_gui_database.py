@@ -170,3 +170,61 @@ def test_a_saved_server_that_cannot_be_reached_offers_this_computers_file(
     window.close()
     workers.manager().wait_for_done()
     window.service.close()
+
+
+def test_an_agent_is_refused_owner_work_in_one_plain_line(
+    qtbot, pg: PgServer, memory_keyring: MemoryKeyring
+) -> None:
+    """bob (an agent) in the window on the team server: a split, forgetting a customer and
+    removing a mail account are refused by the server; each refusal is one line in a
+    dialog, no traceback, and nothing changed."""
+    from app import store_auth
+    from app.service import Service
+    from ui.accounts_dialog import AccountsDialog
+
+    admin = Service.open(pg.url("teamshop"))  # the administrator sets the shop up
+    try:
+        admin.configure_many({"region": "GB", "timezone": "Europe/London"})
+        admin.import_paths([p for p in sorted(DEMO.iterdir()) if p.is_file()])
+        if "shop" not in [a.name for a in admin.accounts()]:
+            admin.add_account("shop", host="127.0.0.1", username="x", port=1143, tls="none")
+    finally:
+        admin.close()
+    url = pg.url("teamshop", user="bob")
+    store_auth.store_password(url, PASSWORDS["bob"])
+    bob = Service.open(url)
+    w = MainWindow(bob, now=lambda: NOW)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: bool(names(w)), timeout=WAIT)
+
+    def refused(start: str) -> None:
+        def shown() -> list[QMessageBox]:
+            return [
+                b
+                for b in QApplication.topLevelWidgets()
+                if isinstance(b, QMessageBox) and b.objectName() == "errorDialog" and b.isVisible()
+            ]
+
+        qtbot.waitUntil(lambda: bool(shown()), timeout=WAIT)
+        (box,) = shown()
+        assert box.text().startswith(start), box.text()
+        assert "\n" not in box.text() and "Traceback" not in box.text() + box.detailedText()
+        box.close()
+        qtbot.waitUntil(lambda: not shown(), timeout=WAIT)
+
+    before = [(c.id, c.identities) for c in bob.all_customers()]
+    row = next(c for c in bob.all_customers() if len(c.identities) >= 2)
+    w.identity_flow.split(row, row.identities[0])
+    refused("Only an owner can split customers")
+    w.privacy_flow.forget(bob.erasure_plan(row.id))
+    refused("Only an owner can forget customers")
+    dialog = AccountsDialog(bob, w)
+    qtbot.addWidget(dialog)
+    dialog.remove(bob.account("shop"))
+    refused("Only an owner can manage mail accounts")
+    assert [(c.id, c.identities) for c in bob.all_customers()] == before
+    assert [a.name for a in bob.accounts()] == ["shop"]
+    workers.manager().wait_for_done()
+    w.close()
+    bob.close()

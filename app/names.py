@@ -168,13 +168,13 @@ def other_forms(a: str, b: str) -> bool:
 
     They look like a typing slip of each other (Eric and Erica are one letter apart) but
     name two people: one is the other with a feminine ending (``-a``, ``-ine``, ``-ina``,
-    ``-ette``, ``-elle``; ``-e`` after an ``s``) on a stem of at least three letters
+    ``-ette``, ``-elle``; ``-e`` after an ``s``) on a stem of at least four letters
     ending in a consonant, or the two differ only in a final ``o`` and ``a`` (Mario and
     Maria) or ``-er`` and ``-ra`` (Alexander and Alexandra). A slip rarely adds a
     whole ending at the end of a name.
     """
     short, long = sorted((a, b), key=len)
-    if len(short) < 3 or short == long:
+    if len(short) < 4 or short == long:
         return False
     if len(short) == len(long):  # Mario and Maria, Alexander and Alexandra
         return (short[:-1] == long[:-1] and {short[-1], long[-1]} == {"o", "a"}) or (

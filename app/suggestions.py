@@ -516,8 +516,9 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
         if sorted(na.full.split()) == sorted(nb.full.split()):
             return _M_SWAPPED / chance, "same name in swapped order", False
         # A man's and a woman's form of one name (Eric and Erica) are two names, however
-        # close; a short name may lose a letter ("Gu" for Gus).
-        forms = other_forms(na.first, nb.first)
+        # close, unless one is held by only a few beside the many of the other (Rebecc
+        # beside Rebecca: a lost letter); a short name may lose a letter ("Gu" for Gus).
+        forms = other_forms(na.first, nb.first) and not _outnumbered(na.first, nb.first, freq.given)
         given_ok = given_names_match(na.first, nb.first) or (
             not forms and _slip(na.first, nb.first, freq.given, shortest=2)
         )
@@ -671,14 +672,28 @@ def _alike(a: str, b: str, counts_a: Counter[str], counts_b: Counter[str]) -> bo
     return min(counts_a.get(a, 0), counts_b.get(b, 0)) < 2
 
 
+def _outnumbered(a: str, b: str, counts: Counter[str]) -> bool:
+    """True if one spelling is held by fewer than ``_TYPO_SHARE`` of the holders of the
+    other: a slip copied into a few records, not a name of its own."""
+    ca, cb = counts.get(a, 0), counts.get(b, 0)
+    return min(ca, cb) < _TYPO_SHARE * max(ca, cb)
+
+
 def _alike_across(a: str, b: str, freq: _Frequencies) -> bool:
     """Whether a name part and the other's part in the other place (a swapped order) are
-    one name: equal, or one slip apart and the rarer spelling, counted as given and as
-    family name, a misspelling of the other (the surnames' rule, ``_TYPO_SHARE``), so that
-    a slip copied into a few records ("Masno" for Mason) still reads as one."""
+    one name: equal, one slip apart (a two-letter part: the other with its last letter
+    lost), or two slips apart in a long name starting alike; and the rarer spelling,
+    counted as given and as family name, a misspelling of the other (the surnames' rule,
+    ``_TYPO_SHARE``), so that a slip copied into a few records ("Masno" for Mason) still
+    reads as one."""
     if a == b:
         return bool(a)
-    if not a or not b or min(len(a), len(b)) < 3 or OSA.distance(a, b) > 1:
+    if not a or not b:
+        return False
+    shortest, distance = min(len(a), len(b)), OSA.distance(a, b)
+    if shortest < 2 or distance > (2 if shortest >= 5 and a[0] == b[0] else 1):
+        return False
+    if shortest == 2 and not (a.startswith(b) or b.startswith(a)):
         return False
     ca = freq.given.get(a, 0) + freq.family.get(a, 0)
     cb = freq.given.get(b, 0) + freq.family.get(b, 0)

@@ -302,3 +302,9 @@ def test_a_swapped_name_with_a_slip_seen_twice_is_still_one_name(db: Database) -
     assert "similar names in swapped order" in pair.reasons
     assert "names differ" not in pair.against
     assert pair.score >= DEFAULT_MIN_SCORE
+
+
+def test_a_swapped_name_with_two_slips_in_a_long_part_is_one_name(db: Database) -> None:
+    pair = _pair(db, ("Benjamin Novak", *HOME), ("Novak Bnejamni", *HOME))
+    assert "similar names in swapped order" in pair.reasons
+    assert pair.score >= DEFAULT_MIN_SCORE

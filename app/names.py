@@ -157,8 +157,42 @@ def parse_name(raw: str) -> PersonName:
     return PersonName(tuple(words[:family_start]), " ".join(words[family_start:]))
 
 
+# Endings that make a woman's name of a man's: Eric and Erica, Paul and Pauline, Louis and
+# Louise, Daniel and Danielle. Read after the shared stem (``other_forms``).
+_FEMININE_AFTER_CONSONANT = ("a", "ine", "ina", "ette", "elle")
+_FEMININE_AFTER_S = ("e",)
+
+
+def other_forms(a: str, b: str) -> bool:
+    """True if two given names are the man's and the woman's forms of one name.
+
+    They look like a typing slip of each other (Eric and Erica are one letter apart) but
+    name two people: one is the other with a feminine ending (``-a``, ``-ine``, ``-ina``,
+    ``-ette``, ``-elle``; ``-e`` after an ``s``) on a stem of at least four letters
+    ending in a consonant, or the two differ only in a final ``o`` and ``a`` (Mario and
+    Maria) or ``-er`` and ``-ra`` (Alexander and Alexandra). A slip rarely adds a
+    whole ending at the end of a name.
+    """
+    short, long = sorted((a, b), key=len)
+    if len(short) < 4 or short == long:
+        return False
+    if len(short) == len(long):  # Mario and Maria, Alexander and Alexandra
+        return (short[:-1] == long[:-1] and {short[-1], long[-1]} == {"o", "a"}) or (
+            short[:-2] == long[:-2] and {short[-2:], long[-2:]} == {"er", "ra"}
+        )
+    if not long.startswith(short) or short[-1] in "aeiouy":
+        return False
+    ending = long[len(short) :]
+    if short[-1] == "l" and ending == "le":  # Daniel and Danielle
+        return True
+    return ending in _FEMININE_AFTER_CONSONANT or (short[-1] == "s" and ending in _FEMININE_AFTER_S)
+
+
 def given_names_match(a: str, b: str) -> bool:
-    """True if two given names can be the same person (equal, nickname, initial, typo)."""
+    """True if two given names can be the same person (equal, nickname, initial, typo).
+
+    A man's and a woman's form of one name (Eric and Erica, ``other_forms``) do not match.
+    """
     if not a or not b:
         return True
     if a == b:
@@ -167,6 +201,8 @@ def given_names_match(a: str, b: str) -> bool:
         return a[0] == b[0]
     if b in _NICK_INDEX.get(a, frozenset()):
         return True
+    if other_forms(a, b):
+        return False
     return bool(min(len(a), len(b)) >= 4 and fuzz.ratio(a, b) >= 80)
 
 

@@ -45,6 +45,7 @@ from app.names import (
     fold,
     given_names_match,
     nickname_of,
+    other_forms,
     parse_name,
 )
 
@@ -514,13 +515,19 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
             return odds / freq.prior_odds, f"same name {na.full.title()}{note}", False
         if sorted(na.full.split()) == sorted(nb.full.split()):
             return _M_SWAPPED / chance, "same name in swapped order", False
-        given_ok = given_names_match(na.first, nb.first) or _slip(na.first, nb.first, freq.given)
+        # A man's and a woman's form of one name (Eric and Erica) are two names, however
+        # close, unless one is held by only a few beside the many of the other (Rebecc
+        # beside Rebecca: a lost letter); a short name may lose a letter ("Gu" for Gus).
+        forms = other_forms(na.first, nb.first) and not _outnumbered(na.first, nb.first, freq.given)
+        given_ok = given_names_match(na.first, nb.first) or (
+            not forms and _slip(na.first, nb.first, freq.given, shortest=2)
+        )
         family_ok = family_names_match(na.family, nb.family) or _slip(
             na.family, nb.family, freq.family, _TYPO_SHARE
         )
         # Two slips in a long name ("Tabhta"/"Tabitha") are still not a different name.
         slips = 0
-        if not given_ok and _two_slips(na.first, nb.first, freq.given):
+        if not given_ok and not forms and _two_slips(na.first, nb.first, freq.given):
             given_ok, slips = True, slips + 1
         if not family_ok and _two_slips(na.family, nb.family, freq.family, _TYPO_SHARE):
             family_ok, slips = True, slips + 1
@@ -555,9 +562,7 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
                 odds = _odds_one_person(holders, freq.named * chance)
                 return odds / freq.prior_odds, reason, False
             return m / chance, reason, False
-        if _alike(na.first, nb.family, freq.given, freq.family) and _alike(
-            na.family, nb.first, freq.family, freq.given
-        ):
+        if _alike_across(na.first, nb.family, freq) and _alike_across(na.family, nb.first, freq):
             return _M_SWAPPED * _M_VARIANT / chance, "similar names in swapped order", False
         joined_a, joined_b = "".join(na.tokens), "".join(nb.tokens)
         split = joined_a == joined_b or (
@@ -633,13 +638,17 @@ def _turned_apart(na: PersonName, nb: PersonName) -> bool:
     return OSA.distance(joined_a, turned_b) <= 1 or OSA.distance(turned_a, joined_b) <= 1
 
 
-def _slip(a: str, b: str, counts: Counter[str], share: float = 0.0) -> bool:
+def _slip(a: str, b: str, counts: Counter[str], share: float = 0.0, shortest: int = 3) -> bool:
     """True if two spellings one typing slip apart look like one name mistyped.
 
     A misspelling is usually seen once: two spellings that several customers each
-    hold are two names (Mara and Mary), so they do not count as a slip.
+    hold are two names (Mara and Mary), so they do not count as a slip. ``shortest``:
+    the fewest letters a spelling may have; a two-letter one must be the other with
+    its last letter lost ("Gu" for Gus), which is a slip more often than a name.
     """
-    if not a or not b or min(len(a), len(b)) < 3 or (a[0] != b[0] and len(a) < 5):
+    if not a or not b or min(len(a), len(b)) < shortest or (a[0] != b[0] and len(a) < 5):
+        return False
+    if min(len(a), len(b)) < 3 and not (a.startswith(b) or b.startswith(a)):
         return False
     return OSA.distance(a, b) <= 1 and _rare_beside(a, b, counts, share)
 
@@ -661,6 +670,34 @@ def _alike(a: str, b: str, counts_a: Counter[str], counts_b: Counter[str]) -> bo
     if min(len(a), len(b)) < 3 or OSA.distance(a, b) > 1:
         return False
     return min(counts_a.get(a, 0), counts_b.get(b, 0)) < 2
+
+
+def _outnumbered(a: str, b: str, counts: Counter[str]) -> bool:
+    """True if one spelling is held by fewer than ``_TYPO_SHARE`` of the holders of the
+    other: a slip copied into a few records, not a name of its own."""
+    ca, cb = counts.get(a, 0), counts.get(b, 0)
+    return min(ca, cb) < _TYPO_SHARE * max(ca, cb)
+
+
+def _alike_across(a: str, b: str, freq: _Frequencies) -> bool:
+    """Whether a name part and the other's part in the other place (a swapped order) are
+    one name: equal, one slip apart (a two-letter part: the other with its last letter
+    lost), or two slips apart in a long name starting alike; and the rarer spelling,
+    counted as given and as family name, a misspelling of the other (the surnames' rule,
+    ``_TYPO_SHARE``), so that a slip copied into a few records ("Masno" for Mason) still
+    reads as one."""
+    if a == b:
+        return bool(a)
+    if not a or not b:
+        return False
+    shortest, distance = min(len(a), len(b)), OSA.distance(a, b)
+    if shortest < 2 or distance > (2 if shortest >= 5 and a[0] == b[0] else 1):
+        return False
+    if shortest == 2 and not (a.startswith(b) or b.startswith(a)):
+        return False
+    ca = freq.given.get(a, 0) + freq.family.get(a, 0)
+    cb = freq.given.get(b, 0) + freq.family.get(b, 0)
+    return min(ca, cb) < 2 or min(ca, cb) < _TYPO_SHARE * max(ca, cb)
 
 
 def score_pair(

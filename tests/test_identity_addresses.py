@@ -11,6 +11,7 @@ import pytest
 from app.addresses import Match, compare, normalize_postcode, parse_address, postcodes_agree
 from app.db import Database, open_database
 from app.ingest import import_items
+from app.names import clearly_different, given_names_match, other_forms
 from app.records import EventRecord, OrderInfo, Participant
 from app.suggestions import (
     DEFAULT_MIN_SCORE,
@@ -256,4 +257,54 @@ def test_a_common_surname_mistyped_alike_by_several_is_still_a_slip(db: Database
 def test_one_name_only_with_two_slips_in_a_long_name(db: Database) -> None:
     pair = _pair(db, ("Erin Zimmermann", *HOME), ("Zimmerrmnn", *HOME))
     assert "one gives only the surname Zimmermann" in pair.reasons
+    assert pair.score >= DEFAULT_MIN_SCORE
+
+
+# --- given names: two forms of one name, short slips, swaps with a copied slip --------------
+
+
+def test_other_forms_of_one_name() -> None:
+    for man, woman in [
+        ("eric", "erica"),
+        ("paul", "pauline"),
+        ("louis", "louise"),
+        ("daniel", "danielle"),
+        ("mario", "maria"),
+        ("alexander", "alexandra"),
+    ]:
+        assert other_forms(man, woman) and other_forms(woman, man)
+        assert not given_names_match(man, woman)
+    # Slips and nicknames are not other forms.
+    for a, b in [("grace", "grac"), ("sophie", "sophi"), ("gus", "gu"), ("jon", "jonathan")]:
+        assert not other_forms(a, b)
+    assert clearly_different("Eric Maynard", "Erica Maynard")
+    assert not clearly_different("Grace Maynard", "Grac Maynard")
+
+
+def test_a_man_and_a_woman_of_one_name_at_one_home_are_a_household(db: Database) -> None:
+    # Eric and Erica are one letter apart, but two people: at one home, a household.
+    pair = _pair(db, ("Eric Maynard", *HOME), ("Erica Maynard", *HOME))
+    assert pair.score <= DEFAULT_MIN_SCORE and "names differ" in pair.against
+
+
+def test_a_short_given_name_that_lost_a_letter_at_one_home_is_suggested(db: Database) -> None:
+    pair = _pair(db, ("Gus Maynard", *HOME), ("Gu Maynard", *HOME))
+    assert "names differ" not in pair.against
+    assert pair.score >= DEFAULT_MIN_SCORE
+    assert any("Gus/Gu" in r for r in pair.reasons), pair.reasons
+
+
+def test_a_swapped_name_with_a_slip_seen_twice_is_still_one_name(db: Database) -> None:
+    # "Masno" for Mason typed into two records: two holders, yet a slip beside the many
+    # Masons; written family name first, it is the same name in swapped order.
+    crowd = [f"{given} Mason" for given in _GIVEN] + ["Masno Ivo"]
+    pair = _crowded_pair(db, "Masno Madeline", "Madeline Mason", crowd)
+    assert "similar names in swapped order" in pair.reasons
+    assert "names differ" not in pair.against
+    assert pair.score >= DEFAULT_MIN_SCORE
+
+
+def test_a_swapped_name_with_two_slips_in_a_long_part_is_one_name(db: Database) -> None:
+    pair = _pair(db, ("Benjamin Novak", *HOME), ("Novak Bnejamni", *HOME))
+    assert "similar names in swapped order" in pair.reasons
     assert pair.score >= DEFAULT_MIN_SCORE

@@ -378,11 +378,13 @@ class Resolver:
             return identities, True
         if not link or not identities:
             return identities, False
+        renamed: set[int] = set()
         for identity, created in found:
             if created or not real_name:
                 continue
             if not identity.display_name:
                 identity.display_name = real_name
+                renamed.add(identity.id)
             elif not identity.shared and clearly_different(identity.display_name, real_name):
                 identity.shared = True
                 self.session.add(
@@ -463,6 +465,13 @@ class Resolver:
         if real_name and survivor_id not in self._named:
             self._give_name(survivor_id, real_name)
         self.touched_customers.add(survivor_id)
+        for identity in identities:
+            # The event reaches every customer that holds one of its contact points (a
+            # shared landline, an office address), and a contact point that became shared
+            # or got its first name changes what each holder's profile shows: all of them
+            # are touched, not only the one the record resolved to.
+            if identity.shared or identity.id in renamed:
+                self.touched_customers.update(self._customers(identity))
         return identities, False
 
 

@@ -27,9 +27,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+import sys
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
 from functools import cache
 from itertools import combinations
@@ -259,16 +264,69 @@ def _write_customers(
         session.execute(insert(_table(SuggestionCustomer)), rows[start : start + batch])
 
 
+PARALLEL_MIN_PAIRS = 20000  # fewer pairs are scored in this process
+_job: tuple[Any, ...] | None = None  # what forked scorers read (inherited, not pickled)
+
+
 def _scored(
     profiles: dict[int, _Profile],
     freq: _Frequencies,
     said: dict[Pair, set[str]],
     pairs: Iterable[Pair],
 ) -> list[dict[str, Any]]:
-    """The rows to store for these pairs: those scored STORE_MIN_SCORE or more, with reasons."""
+    """The rows to store for these pairs: those scored STORE_MIN_SCORE or more, with reasons.
+
+    Many pairs (a rebuild) are scored by one forked process per core: the pairs are
+    independent, and the children inherit the profiles instead of receiving them.
+    """
+    wanted = list(pairs)
+    version, now = scorer_version(), utcnow()
+    workers = _workers(len(wanted))
+    if workers > 1:
+        global _job
+        _job = (profiles, freq, said, wanted, version, now)
+        try:
+            step = -(-len(wanted) // (workers * 4))
+            bounds = [(i, min(i + step, len(wanted))) for i in range(0, len(wanted), step)]
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                return [row for part in pool.map(_score_slice, bounds) for row in part]
+        except (OSError, BrokenProcessPool):
+            pass  # no processes to be had: scored here
+        finally:
+            _job = None
+    return _score(profiles, freq, said, wanted, version, now)
+
+
+def _workers(pairs: int) -> int:
+    """How many processes score ``pairs`` pairs (1: this one)."""
+    if pairs < PARALLEL_MIN_PAIRS or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if sys.platform != "linux":
+        return 1  # fork is unsafe beside macOS's frameworks; Windows has none
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def _score_slice(bounds: tuple[int, int]) -> list[dict[str, Any]]:
+    assert _job is not None
+    profiles, freq, said, wanted, version, now = _job
+    return _score(profiles, freq, said, wanted[bounds[0] : bounds[1]], version, now)
+
+
+def _score(
+    profiles: dict[int, _Profile],
+    freq: _Frequencies,
+    said: dict[Pair, set[str]],
+    pairs: Iterable[Pair],
+    version: str,
+    now: Any,
+) -> list[dict[str, Any]]:
     from app.suggestions import calibrated, score_pair
 
-    version, now = scorer_version(), utcnow()
     rows: list[dict[str, Any]] = []
     for x, y in pairs:
         a, b = profiles[x], profiles[y]

@@ -118,13 +118,24 @@ def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, 
 
 
 def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profile]:
+    # Lean reads: plain rows through the connection (no ORM row processing), and each
+    # distinct name and address text parsed once however many customers show it.
+    connection = session.connection()
     stmt = select(Customer.id, Customer.display_name).where(Customer.merged_into_id.is_(None))
     if only is not None:
         stmt = stmt.where(Customer.id.in_(only))
-    profiles = {
-        cid: _Profile(cid, name or "", parse_name(name or ""))
-        for cid, name in session.execute(stmt)
-    }
+    parsed: dict[str, PersonName] = {}
+
+    def parse(text: str) -> PersonName:
+        found = parsed.get(text)
+        if found is None:
+            found = parsed[text] = parse_name(text)
+        return found
+
+    profiles: dict[int, _Profile] = {}
+    for cid, name in connection.execute(stmt):
+        name = name or ""
+        profiles[cid] = _Profile(cid, name, parse(name))
     if only is not None and not profiles:
         return {}
     points = select(
@@ -138,8 +149,8 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
     ).join(Identity, Identity.id == CustomerIdentity.identity_id)
     if only is not None:
         points = points.where(CustomerIdentity.customer_id.in_(list(profiles)))
-    rows = session.execute(points)
-    for cid, iid, kind, value, shared, display, line_type in rows:
+    fallback: dict[int, tuple[tuple[int, int], str]] = {}  # a nameless customer's name
+    for cid, iid, kind, value, shared, display, line_type in connection.execute(points):
         profile = profiles.get(cid)
         if profile is None:
             continue
@@ -153,8 +164,14 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
                 profile.mobiles.add(value)
         elif kind == "handle":
             profile.handles.add(value)
-        if not profile.parsed.tokens and display:
-            profile.name, profile.parsed = display, parse_name(display)
+        if display and not profile.parsed.tokens:
+            # The lowest identity id whose name has words, whatever order the rows come in
+            # (a full read and a read of a few customers give a customer the same name).
+            rank = (0 if parse(display).tokens else 1, iid)
+            if cid not in fallback or rank < fallback[cid][0]:
+                fallback[cid] = (rank, display)
+    for cid, (_rank, display) in fallback.items():
+        profiles[cid].name, profiles[cid].parsed = display, parse(display)
     store = dialect.for_bind(session)
     home_stmt = (
         select(
@@ -168,11 +185,19 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
     )
     if only is not None:
         home_stmt = home_stmt.where(CustomerIdentity.customer_id.in_(list(profiles)))
-    for cid, billing, shipping in session.execute(home_stmt):
+    addresses: dict[Any, Address | None] = {}
+    for cid, billing, shipping in connection.execute(home_stmt):
         profile = profiles.get(cid)
         if profile is None:
             continue
-        for address in (_address(billing), _address(shipping)):
+        for value in (billing, shipping):
+            if value is None:
+                continue
+            key = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            if key in addresses:
+                address = addresses[key]
+            else:
+                address = addresses[key] = _address(value)
             if address is not None:
                 if address.postcode:
                     profile.postcodes.add(address.postcode)

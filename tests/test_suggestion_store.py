@@ -17,7 +17,14 @@ from app import suggestions as sx
 from app.db import Database, open_database
 from app.errors import UserFacingError
 from app.ingest import import_items
-from app.models import Customer, CustomerIdentity, SuggestionDirty, SuggestionPair, SuggestionState
+from app.models import (
+    Customer,
+    CustomerIdentity,
+    Identity,
+    SuggestionDirty,
+    SuggestionPair,
+    SuggestionState,
+)
 from app.service import Service
 from tests.bench.bench_identity import make_people, make_records
 
@@ -244,3 +251,57 @@ def test_the_store_works_on_postgresql(tmp_path: Path) -> None:
             assert top not in svc.suggestions(min_score=0.01)
         finally:
             db.dispose()
+
+
+def _order(n: int, name: str, email: str, phone: str | None, street: str, zip_: str) -> Any:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from app.records import EventRecord, OrderInfo, Participant
+
+    return EventRecord(
+        channel="order",
+        source="shopify",
+        external_id=f"o{n}",
+        occurred_at=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=n),
+        title=f"Order #{n}",
+        text="x",
+        participants=(Participant("buyer", name, email=email, phone=phone, platform="shopify"),),
+        details={"billing": {"address1": street, "city": "Leeds", "zip": zip_, "country": "GB"}},
+        order=OrderInfo(number=f"#{n}", currency="GBP", total=Decimal("20.00")),
+    )
+
+
+def test_a_contact_point_that_becomes_shared_brings_its_other_customers_up_to_date(
+    tmp_path: Path,
+) -> None:
+    # Jane Doe orders with her landline; another Jane Doe (another address, no phone) is
+    # a customer too. Later Tom Brown orders with the same landline from Jane Doe's
+    # second customer's address: the landline becomes shared, and since an order's
+    # participants reach every customer that holds them, the first Jane's homes now
+    # include that address. Her pairs must be rescored although the import resolved the
+    # record to Tom (the stored list once kept her old score: 9,698 customers in a
+    # benchmark differed from a rebuild).
+    landline = "+44 113 496 0123"
+    first = [
+        _order(1, "Jane Doe", "jane@example.com", landline, "12 Mill Lane", "LS1 4AB"),
+        _order(2, "Jane Doe", "jdoe@example.org", None, "7 Park Road", "LS6 2QX"),
+        _order(3, "Ann Smith", "ann@example.net", None, "3 High Street", "LS2 9JT"),
+    ]
+    db = open_database(tmp_path / "shared.db")
+    import_items(db, lambda: first, label="a", format="t")
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        jane = s.scalar(
+            select(CustomerIdentity.customer_id)
+            .join(Identity, Identity.id == CustomerIdentity.identity_id)
+            .where(Identity.value == "jane@example.com")
+        )
+    later = [_order(4, "Tom Brown", "tom@example.com", landline, "7 Park Road", "LS6 2QX")]
+    import_items(db, lambda: later, label="b", format="t")
+    with db.session() as s:
+        dirty = set(s.scalars(select(SuggestionDirty.customer_id)))
+        assert jane in dirty, "the first holder of the landline is marked"
+        assert suggestion_store.catch_up(s, small=0, drift=100.0) == "updated"
+        assert _stored(s) == _expected(s)
+    db.dispose()

@@ -775,6 +775,11 @@ class TimelineModel(QAbstractListModel):
         """Rows that hold events (not day headers)."""
         return sorted(self._rows_by_event.values())
 
+    def expanded_rows(self) -> list[int]:
+        """Rows of the events shown expanded."""
+        rows = self._rows_by_event
+        return sorted(rows[e] for e in self.expanded if e in rows)
+
     def set_expanded(self, row: int, expanded: bool) -> None:
         """Expand or collapse the event at ``row`` in place."""
         item = self.item(row)

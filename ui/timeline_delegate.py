@@ -202,6 +202,10 @@ class TimelineDelegate(QStyledItemDelegate):
         self._heights = (key, heights)
         return heights
 
+    def shape_heights(self, option: QStyleOptionViewItem) -> dict[int, int]:
+        """The height of a row of each shape but an expanded one, for ``option``'s font."""
+        return {shape: size.height() for shape, size in self._row_heights(option).items()}
+
     def _shape(self, index: AnyIndex) -> int:
         model = index.model()
         if isinstance(model, TimelineModel):

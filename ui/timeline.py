@@ -53,6 +53,7 @@ from ui.marks import channel_icon, muted_color
 from ui.models import (
     SHAPE_EXPANDED,
     SHAPE_LINE,
+    SHAPE_LOADING,
     ExpandedRole,
     RowRole,
     TermsRole,
@@ -139,7 +140,9 @@ class TimelineView(QTableView):
         super().setModel(model)
         if isinstance(model, TimelineModel):
             model.modelReset.connect(self.sync_rows)
-            model.rowsInserted.connect(lambda _parent, first, last: self.sync_rows(first, last))
+            model.rowsInserted.connect(
+                lambda _parent, first, last: self.sync_rows(first, last, fresh=True)
+            )
 
     def setItemDelegate(self, delegate: QAbstractItemDelegate) -> None:
         super().setItemDelegate(delegate)
@@ -160,11 +163,12 @@ class TimelineView(QTableView):
         self.initViewItemOption(option)
         return option
 
-    def sync_rows(self, first: int = 0, last: int = -1) -> None:
+    def sync_rows(self, first: int = 0, last: int = -1, *, fresh: bool = False) -> None:
         """Give rows ``first``..``last`` (all by default) the heights their shapes say.
 
         A collapsed row's height is a lookup by shape; an expanded row is measured on the
         next turn of the event loop (by then an HTML email has its own view over the row).
+        ``fresh`` rows were just inserted, one line high: only other shapes are set.
         """
         model = self.model()
         if not isinstance(model, TimelineModel):
@@ -180,16 +184,21 @@ class TimelineView(QTableView):
         option = self._row_option()
         heights = delegate.shape_heights(option)
         line = heights[SHAPE_LINE]
-        if side.defaultSectionSize() != line:
+        if side.defaultSectionSize() != line:  # (this sets every row to it: set all again)
             side.setDefaultSectionSize(line)
-        shape, size, resize = model.row_shape, side.sectionSize, side.resizeSection
+            first, last, fresh = 0, count - 1, False
+        size, resize = side.sectionSize, side.resizeSection
+        shapes = model.row_shapes(first, last)
+        if len(shapes) < last - first + 1:  # the LOADING row
+            shapes += bytes((SHAPE_LOADING,))
         sets = 0
-        for row in range(first, last + 1):
-            kind = shape(row)
+        for row, kind in enumerate(shapes, first):
             if kind == SHAPE_EXPANDED:
                 self._pending.add(row)
                 continue
             height = heights[kind]
+            if fresh and height == line:
+                continue
             if size(row) != height:
                 resize(row, height)
                 sets += 1

@@ -158,6 +158,12 @@ class TimelineView(QTableView):
 
     # --- row heights --------------------------------------------------------------------
 
+    def initViewItemOption(self, option: QStyleOptionViewItem) -> None:
+        super().initViewItemOption(option)
+        # A table fills a selected row with the highlight colour under the delegate (which
+        # draws its own softer band); a list does not.
+        option.showDecorationSelected = False
+
     def _row_option(self) -> QStyleOptionViewItem:
         option = QStyleOptionViewItem()
         self.initViewItemOption(option)

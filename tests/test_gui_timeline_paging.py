@@ -214,3 +214,33 @@ def test_page_down_end_and_the_wheel_walk_the_timeline(qtbot: Any, db: Database,
     assert view.currentIndex().row() == model.event_rows()[0]
     assert view.viewport().rect().contains(view.visualRect(view.currentIndex()))
     _assert_laid_out(pane)
+
+
+def test_rows_follow_a_larger_font_and_the_width(qtbot: Any, db: Database, jane: int) -> None:
+    pane, _delegate = _pane(qtbot, db, jane)
+    model, view = pane.model, pane.view
+    _next_page(qtbot, model)
+    entries = {r: model.item(r) for r in model.event_rows()}
+    mail = next(
+        r
+        for r, i in entries.items()
+        if i.event.channel == "email" and i.event.text.count("\n") > 5  # type: ignore[union-attr]
+    )
+    plain = next(
+        r
+        for r, i in entries.items()
+        if i.event.order is None and r != mail  # type: ignore[union-attr]
+    )
+    before = view.visualRect(model.index(plain, 0)).height()
+    font = view.font()
+    font.setPointSizeF(font.pointSizeF() * 1.6)
+    view.setFont(font)
+    assert view.visualRect(model.index(plain, 0)).height() > before
+    _assert_laid_out(pane)
+    # an expanded message wraps again when the pane narrows: its row grows to hold it
+    pane._toggle(model.index(mail, 0))
+    wide = view.visualRect(model.index(mail, 0)).height()
+    assert wide > view.visualRect(model.index(plain, 0)).height() * 3
+    pane.resize(500, 600)
+    qtbot.waitUntil(lambda: view.visualRect(model.index(mail, 0)).height() > wide, timeout=WAIT)
+    _assert_laid_out(pane)

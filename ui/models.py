@@ -5,8 +5,9 @@ A new query or filter loads its first page on a background reader (the GUI
 thread never waits for it) and resets the model; later pages arrive through
 ``canFetchMore``/``fetchMore`` in pages of ``PAGE_SIZE`` (a timeline's grow
 with what it shows, up to ``MAX_TIMELINE_PAGE``), also read on a background
-reader while a ``LOADING`` row stands at the end of the list. A
-result that arrives after a newer query was asked for is dropped.
+reader while a ``LOADING`` row stands at the end of the list (a timeline
+page's rows, with their day headers, chat runs and thread runs, are built on
+that reader too: the GUI thread only adds them). A result that arrives after a newer query was asked for is dropped.
 ``background=False`` loads inline (and so its later pages), for tests and for
 callers that are already off the GUI thread.
 """
@@ -40,9 +41,9 @@ from ui.safe_text import tip
 from ui.workers import Op, show_error
 
 PAGE_SIZE = 200
-# A timeline's later pages grow (each as large as what is shown, up to this): the list view
-# lays out every row again whenever rows arrive, so fewer, larger pages keep scrolling
-# through a long history from relaying it out once per 200 rows.
+# A timeline's later pages grow (each as large as what is shown, up to this): each page is a
+# query whose cost grows with its offset, so a long history is read in about 8 pages, not 60.
+# (The view adds a page's rows without laying out those shown: ``ui.timeline.TimelineView``.)
 MAX_TIMELINE_PAGE = 2000
 RowRole = Qt.ItemDataRole.UserRole + 1
 KindRole = Qt.ItemDataRole.UserRole + 2
@@ -794,7 +795,8 @@ class TimelineModel(QAbstractListModel):
 
     def row_shape(self, row: int) -> int:
         """What the height of ``row`` depends on: one of the ``SHAPE_*`` values (the LOADING
-        row's past the rows). Asked once per row by every relayout, so it is kept, not worked out.
+        row's past the rows). Kept as rows arrive and expand, not worked out: the view sets each
+        row's height from it (``ui.timeline.TimelineView.sync_rows``).
         """
         return self._shapes[row] if row < len(self._shapes) else SHAPE_LOADING
 

@@ -110,7 +110,7 @@ class TimelineDelegate(QStyledItemDelegate):
 
     def _metrics(self, option: QStyleOptionViewItem) -> dict[str, Any]:
         """Fonts and sizes for a row; the same for every row until the font, the view's
-        width or the names shown change (a relayout asks once per row: tens of thousands)."""
+        width or the names shown change (painting asks once per row shown)."""
         font = option.font
         model = self._view.model()
         key = (
@@ -228,8 +228,9 @@ class TimelineDelegate(QStyledItemDelegate):
         return left
 
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
-        # A relayout asks this of every row (after each page, expansion or resize), so a
-        # collapsed row's size is one lookup by its shape; only an expanded row is measured.
+        # The timeline view asks this only of expanded rows (it sets collapsed rows' heights
+        # from ``shape_heights``); a list view would ask it of every row at every relayout, so
+        # a collapsed row's size is one lookup by its shape; only an expanded row is measured.
         model = index.model()
         shape = (  # kept by the model: no call into Qt per row
             model.row_shape(index.row()) if isinstance(model, TimelineModel) else self._shape(index)

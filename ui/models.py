@@ -7,7 +7,8 @@ thread never waits for it) and resets the model; later pages arrive through
 with what it shows, up to ``MAX_TIMELINE_PAGE``), also read on a background
 reader while a ``LOADING`` row stands at the end of the list (a timeline
 page's rows, with their day headers, chat runs and thread runs, are built on
-that reader too: the GUI thread only adds them). A result that arrives after a newer query was asked for is dropped.
+that reader too: the GUI thread only adds them). A result that arrives after
+a newer query was asked for is dropped.
 ``background=False`` loads inline (and so its later pages), for tests and for
 callers that are already off the GUI thread.
 """

@@ -5,8 +5,10 @@ A new query or filter loads its first page on a background reader (the GUI
 thread never waits for it) and resets the model; later pages arrive through
 ``canFetchMore``/``fetchMore`` in pages of ``PAGE_SIZE`` (a timeline's grow
 with what it shows, up to ``MAX_TIMELINE_PAGE``), also read on a background
-reader while a ``LOADING`` row stands at the end of the list. A
-result that arrives after a newer query was asked for is dropped.
+reader while a ``LOADING`` row stands at the end of the list (a timeline
+page's rows, with their day headers, chat runs and thread runs, are built on
+that reader too: the GUI thread only adds them). A result that arrives after
+a newer query was asked for is dropped.
 ``background=False`` loads inline (and so its later pages), for tests and for
 callers that are already off the GUI thread.
 """
@@ -40,9 +42,9 @@ from ui.safe_text import tip
 from ui.workers import Op, show_error
 
 PAGE_SIZE = 200
-# A timeline's later pages grow (each as large as what is shown, up to this): the list view
-# lays out every row again whenever rows arrive, so fewer, larger pages keep scrolling
-# through a long history from relaying it out once per 200 rows.
+# A timeline's later pages grow (each as large as what is shown, up to this): each page is a
+# query whose cost grows with its offset, so a long history is read in about 8 pages, not 60.
+# (The view adds a page's rows without laying out those shown: ``ui.timeline.TimelineView``.)
 MAX_TIMELINE_PAGE = 2000
 RowRole = Qt.ItemDataRole.UserRole + 1
 KindRole = Qt.ItemDataRole.UserRole + 2
@@ -418,7 +420,81 @@ _RUN_GAP = timedelta(minutes=15)
 class _TimelinePage:
     customer: CustomerRow
     total: int
-    events: list[EventRow]
+    rows: _Rows
+
+
+@dataclass
+class _Rows:
+    """A page's rows as the timeline shows them, built on the reader that read the page (the
+    GUI thread only adds them to what it shows: ``TimelineModel._take``)."""
+
+    events: int  # how many events the page had
+    items: list[TimelineItem]
+    shapes: bytearray
+    by_event: dict[int, int]  # event id → row
+    thread_sizes: dict[int, int]  # first row of an email thread run → its size so far
+    names: set[str]  # the "who" of its entries
+
+
+def _build_rows(
+    events: Sequence[EventRow],
+    *,
+    last: TimelineItem | None,
+    last_first: int,
+    start: int,
+    customer_name: str,
+    expanded: frozenset[int],
+    tz: tzinfo,
+    today: date,
+) -> _Rows:
+    """The rows ``events`` add after row ``start - 1`` (``last``, whose email thread run
+    starts at row ``last_first``): day headers, chat runs and email thread runs go on from it.
+    """
+    rows = _Rows(len(events), [], bytearray(), {}, {}, set())
+    items, shapes, by_event, sizes = rows.items, rows.shapes, rows.by_event, rows.thread_sizes
+    row = start
+    before = last if isinstance(last, TimelineEntry) else None
+    before_first = last_first
+    for event in events:
+        when = fmt.local(event.occurred_at, tz)
+        prev = before
+        if prev is None or prev.local_time.date() != when.date():
+            items.append(DayHeader(when.date(), fmt.day_label(when.date(), today)))
+            shapes.append(SHAPE_DAY)
+            row += 1
+            prev = None
+        continues = (
+            prev is not None
+            and event.channel == "chat"
+            and prev.event.channel == "chat"
+            and prev.event.thread_key == event.thread_key
+            and prev.event.direction == event.direction
+            and prev.event.author == event.author
+            and prev.local_time - when <= _RUN_GAP
+        )
+        first, pos = -1, 0
+        if (  # consecutive messages of one email thread read as a thread (across days)
+            before is not None
+            and event.channel == "email" == before.event.channel
+            and event.thread_key
+            and event.thread_key == before.event.thread_key
+        ):
+            first = before_first
+            pos = before.thread_pos + 1
+            sizes[first] = pos + 1
+        entry = TimelineEntry(event, when, continues, who(event, customer_name), first, pos)
+        if entry.who:
+            rows.names.add(entry.who)
+        by_event[event.id] = row
+        items.append(entry)
+        if event.id in expanded:
+            shapes.append(SHAPE_EXPANDED)
+        else:
+            order = event.order
+            shapes.append(SHAPE_ITEMS if order is not None and order.lines else SHAPE_LINE)
+        before, before_first = entry, first if first >= 0 else row
+        row += 1
+    return rows
 
 
 class TimelineModel(QAbstractListModel):
@@ -495,11 +571,26 @@ class TimelineModel(QAbstractListModel):
         chans = list(self.channels) or None
         q = self.query or None
 
+        expanded = frozenset(self.expanded)
+        tz, today = self.tz, fmt.local(self._now(), self.tz).date()
+
         def fetch() -> tuple[_TimelinePage, int | None]:
             row, total, events = self._service.timeline_start(
                 customer_id, limit=page, channels=chans, query=q, focus_event=focus_event
             )
-            return _TimelinePage(row, total, events), focus_event
+            rows = _build_rows(
+                events,
+                last=None,
+                last_first=-1,
+                start=0,
+                customer_name=row.name,
+                expanded=expanded,
+                tz=tz,
+                today=today,
+            )
+            # (the figures line formats money: its first use reads the formats cache, here)
+            fmt.money_totals(row.orders.totals)
+            return _TimelinePage(row, total, rows), focus_event
 
         self._loader.start(fetch, self._apply, background=background)
 
@@ -546,67 +637,46 @@ class TimelineModel(QAbstractListModel):
             self._shapes = bytearray()
             self._forget_names()
             self._offset = 0
-            self._append(page.events)
+            self._take(page.rows)
             self.endResetModel()
         finally:
             self._resetting = False
         self.loaded.emit(focus)
 
-    def _append(self, events: Sequence[EventRow]) -> list[TimelineItem]:
-        today = fmt.local(self._now(), self.tz).date()
-        added: list[TimelineItem] = []
+    def _take(self, rows: _Rows) -> None:
+        """Add rows built by ``_build_rows`` after the rows shown (inside an insert or reset)."""
+        self._items.extend(rows.items)
+        self._shapes.extend(rows.shapes)
+        self._rows_by_event.update(rows.by_event)
+        self._thread_sizes.update(rows.thread_sizes)
+        if not rows.names <= self.who_names:
+            self.who_names |= rows.names
+            self.who_version += 1
+        self._offset += rows.events
+
+    def _rows_after(self) -> Callable[[Sequence[EventRow]], _Rows]:
+        """What builds, on a reader, the rows a page of events adds after those shown now."""
         last = self._items[-1] if self._items else None
-        for event in events:
-            when = fmt.local(event.occurred_at, self.tz)
-            before = last if isinstance(last, TimelineEntry) else None
-            prev = before
-            if prev is None or prev.local_time.date() != when.date():
-                header = DayHeader(when.date(), fmt.day_label(when.date(), today))
-                added.append(header)
-                self._items.append(header)
-                self._shapes.append(SHAPE_DAY)
-                prev = None
-            continues = (
-                prev is not None
-                and event.channel == "chat"
-                and prev.event.channel == "chat"
-                and prev.event.thread_key == event.thread_key
-                and prev.event.direction == event.direction
-                and prev.event.author == event.author
-                and prev.local_time - when <= _RUN_GAP
+        first = -1
+        if isinstance(last, TimelineEntry):
+            first = last.thread_first if last.thread_first >= 0 else len(self._items) - 1
+        start, name = len(self._items), self.customer.name if self.customer else ""
+        expanded, tz = frozenset(self.expanded), self.tz
+        today = fmt.local(self._now(), tz).date()
+
+        def build(events: Sequence[EventRow]) -> _Rows:
+            return _build_rows(
+                events,
+                last=last,
+                last_first=first,
+                start=start,
+                customer_name=name,
+                expanded=expanded,
+                tz=tz,
+                today=today,
             )
-            first, pos = -1, 0
-            if (  # consecutive messages of one email thread read as a thread (across days)
-                before is not None
-                and event.channel == "email" == before.event.channel
-                and event.thread_key
-                and event.thread_key == before.event.thread_key
-            ):
-                first = (
-                    before.thread_first
-                    if before.thread_first >= 0
-                    else self._rows_by_event[before.event.id]
-                )
-                pos = before.thread_pos + 1
-                self._thread_sizes[first] = pos + 1
-            entry = TimelineEntry(
-                event,
-                when,
-                continues,
-                who(event, self.customer.name if self.customer else ""),
-                first,
-                pos,
-            )
-            if entry.who and entry.who not in self.who_names:
-                self.who_names.add(entry.who)
-                self.who_version += 1
-            self._rows_by_event[event.id] = len(self._items)
-            self._items.append(entry)
-            self._shapes.append(self._shape_of(entry))
-            added.append(entry)
-            last = entry
-        self._offset += len(events)
-        return added
+
+        return build
 
     def _forget_names(self) -> None:
         self.who_names = set()
@@ -635,41 +705,28 @@ class TimelineModel(QAbstractListModel):
         cid, offset = self.customer_id, self._offset
         page = min(max(self._page, offset), max(self._page, MAX_TIMELINE_PAGE))
         chans, q = list(self.channels) or None, self.query or None
-        service = self._service
+        service, build = self._service, self._rows_after()
 
-        def fetch() -> list[EventRow]:
-            return service.timeline(cid, offset=offset, limit=page, channels=chans, query=q)
+        def fetch() -> _Rows:
+            return build(service.timeline(cid, offset=offset, limit=page, channels=chans, query=q))
 
         self._loader.page(fetch, self._add_page)
 
-    def _add_page(self, events: list[EventRow]) -> None:
-        if not events:
+    def _add_page(self, rows: _Rows) -> None:
+        if not rows.events:
             self._offset = self.total
             return
         start = len(self._items)
-        sizes = dict(self._thread_sizes)
         self._fetching = True
         try:
-            self.beginInsertRows(QModelIndex(), start, start + self._count_new_rows(events) - 1)
-            self._append(events)
+            self.beginInsertRows(QModelIndex(), start, start + len(rows.items) - 1)
+            self._take(rows)
             self.endInsertRows()
         finally:
             self._fetching = False
-        for row, size in sizes.items():  # a thread that went on into this page: say its size
-            if self._thread_sizes.get(row) != size:
+        for row in rows.thread_sizes:  # a thread that went on into this page: say its size
+            if row < start:
                 self.dataChanged.emit(self.index(row, 0), self.index(row, 0), [ThreadRole])
-
-    def _count_new_rows(self, events: Sequence[EventRow]) -> int:
-        last = self._items[-1] if self._items else None
-        day = last.local_time.date() if isinstance(last, TimelineEntry) else None
-        count = 0
-        for event in events:
-            d = fmt.local(event.occurred_at, self.tz).date()
-            if d != day:
-                count += 1
-                day = d
-            count += 1
-        return count
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
         if not index.isValid() or self._loader.is_placeholder(index.row()):
@@ -739,9 +796,14 @@ class TimelineModel(QAbstractListModel):
 
     def row_shape(self, row: int) -> int:
         """What the height of ``row`` depends on: one of the ``SHAPE_*`` values (the LOADING
-        row's past the rows). Asked once per row by every relayout, so it is kept, not worked out.
+        row's past the rows). Kept as rows arrive and expand, not worked out: the view sets each
+        row's height from it (``ui.timeline.TimelineView.sync_rows``).
         """
         return self._shapes[row] if row < len(self._shapes) else SHAPE_LOADING
+
+    def row_shapes(self, first: int, last: int) -> bytes:
+        """``row_shape`` of rows ``first``..``last`` (of real rows; not the LOADING row's)."""
+        return bytes(self._shapes[first : last + 1])
 
     def _shape_of(self, item: TimelineItem) -> int:
         if isinstance(item, DayHeader):
@@ -774,6 +836,11 @@ class TimelineModel(QAbstractListModel):
     def event_rows(self) -> list[int]:
         """Rows that hold events (not day headers)."""
         return sorted(self._rows_by_event.values())
+
+    def expanded_rows(self) -> list[int]:
+        """Rows of the events shown expanded."""
+        rows = self._rows_by_event
+        return sorted(rows[e] for e in self.expanded if e in rows)
 
     def set_expanded(self, row: int, expanded: bool) -> None:
         """Expand or collapse the event at ``row`` in place."""

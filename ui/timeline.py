@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QEvent,
     QModelIndex,
     QObject,
@@ -21,14 +22,25 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QFont, QGuiApplication, QKeyEvent, QKeySequence, QPalette
+from PySide6.QtGui import (
+    QFont,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QPalette,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
+    QAbstractItemDelegate,
     QAbstractItemView,
     QButtonGroup,
+    QFrame,
     QHBoxLayout,
-    QListView,
+    QHeaderView,
     QSizePolicy,
     QStackedWidget,
+    QStyleOptionViewItem,
+    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -38,7 +50,16 @@ from app.service import CustomerRow
 from ui import formatting as fmt
 from ui.email_view import EmailBodyView, reads_in_view
 from ui.marks import channel_icon, muted_color
-from ui.models import ExpandedRole, RowRole, TermsRole, TimelineEntry, TimelineModel
+from ui.models import (
+    SHAPE_EXPANDED,
+    SHAPE_LINE,
+    SHAPE_LOADING,
+    ExpandedRole,
+    RowRole,
+    TermsRole,
+    TimelineEntry,
+    TimelineModel,
+)
 from ui.safe_text import WrapText
 from ui.timeline_delegate import TimelineDelegate
 from ui.widgets import muted_label, search_field
@@ -72,8 +93,16 @@ def figures_text(row: CustomerRow, total_events: int) -> str:
     return fmt.join_nonempty(parts)
 
 
-class TimelineView(QListView):
-    """The event list with keyboard expansion and copy.
+class TimelineView(QTableView):
+    """The event list with keyboard expansion and copy: one column, one row per model row.
+
+    A table rather than a list view because of row heights: a ``QListView`` lays every row
+    out again (asking each one's size of the delegate, in Python) whenever rows arrive or a
+    row changes height, which on a history of ten thousand rows stalls each page. Here each
+    row's height is a section of the hidden vertical header, set once when the row arrives
+    (from its shape, ``TimelineModel.row_shape``; only rows that differ from a one-line event
+    are set at all) and again only when that row expands, collapses or its body resizes; a
+    page adds its rows without touching the others.
 
     Signals:
         toggle_requested(QModelIndex): Enter, Space or a click asked to flip an event.
@@ -82,6 +111,158 @@ class TimelineView(QListView):
 
     toggle_requested = Signal(QModelIndex)
     expand_requested = Signal(QModelIndex, bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.setCornerButtonEnabled(False)
+        self.setTabKeyNavigation(False)  # Tab leaves the list, as it does a list view
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        top = self.horizontalHeader()
+        top.hide()
+        top.setStretchLastSection(True)  # the one column is as wide as the view
+        side = self.verticalHeader()
+        side.hide()
+        side.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        side.setMinimumSectionSize(1)
+        self._pending: set[int] = set()  # expanded rows to measure once the event loop turns
+        self._pending_timer = QTimer(self)
+        self._pending_timer.setSingleShot(True)
+        self._pending_timer.setInterval(0)
+        self._pending_timer.timeout.connect(self._measure_pending)
+        self._synced_width = 0
+        self.height_sets = 0  # rows whose height was set (for tests: a page sets only its own)
+
+    def setModel(self, model: QAbstractItemModel | None) -> None:
+        super().setModel(model)
+        if isinstance(model, TimelineModel):
+            model.modelReset.connect(self.sync_rows)
+            model.rowsInserted.connect(
+                lambda _parent, first, last: self.sync_rows(first, last, fresh=True)
+            )
+
+    def setItemDelegate(self, delegate: QAbstractItemDelegate) -> None:
+        super().setItemDelegate(delegate)
+        delegate.sizeHintChanged.connect(self._size_changed)
+
+    def _size_changed(self, index: QModelIndex) -> None:
+        """A row expanded, collapsed or its email view resized: measured at once, and again
+        on the next turn of the event loop, when its email view has settled (it may hide a
+        note or load images after saying its size changed)."""
+        self._measure({index.row()})
+        self._pending.add(index.row())
+        self._pending_timer.start()
+
+    # --- row heights --------------------------------------------------------------------
+
+    def initViewItemOption(self, option: QStyleOptionViewItem) -> None:
+        super().initViewItemOption(option)
+        # A table fills a selected row with the highlight colour under the delegate (which
+        # draws its own softer band); a list does not.
+        option.showDecorationSelected = False
+
+    def _row_option(self) -> QStyleOptionViewItem:
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        return option
+
+    def sync_rows(self, first: int = 0, last: int = -1, *, fresh: bool = False) -> None:
+        """Give rows ``first``..``last`` (all by default) the heights their shapes say.
+
+        A collapsed row's height is a lookup by shape; an expanded row is measured on the
+        next turn of the event loop (by then an HTML email has its own view over the row).
+        ``fresh`` rows were just inserted, one line high: only other shapes are set.
+        """
+        model = self.model()
+        if not isinstance(model, TimelineModel):
+            return
+        side = self.verticalHeader()
+        count = min(model.rowCount(), side.count())
+        last = count - 1 if last < 0 else min(last, count - 1)
+        if first > last:
+            return
+        delegate = self.itemDelegate()
+        if not isinstance(delegate, TimelineDelegate):
+            return
+        option = self._row_option()
+        heights = delegate.shape_heights(option)
+        line = heights[SHAPE_LINE]
+        if side.defaultSectionSize() != line:  # (this sets every row to it: set all again)
+            side.setDefaultSectionSize(line)
+            first, last, fresh = 0, count - 1, False
+        size, resize = side.sectionSize, side.resizeSection
+        shapes = model.row_shapes(first, last)
+        if len(shapes) < last - first + 1:  # the LOADING row
+            shapes += bytes((SHAPE_LOADING,))
+        sets = 0
+        for row, kind in enumerate(shapes, first):
+            if kind == SHAPE_EXPANDED:
+                self._pending.add(row)
+                continue
+            height = heights[kind]
+            if fresh and height == line:
+                continue
+            if size(row) != height:
+                resize(row, height)
+                sets += 1
+        self.height_sets += sets
+        if self._pending:
+            self._pending_timer.start()
+
+    def _measure_pending(self) -> None:
+        rows, self._pending = self._pending, set()
+        self._measure(rows)
+
+    def _measure(self, rows: set[int]) -> None:
+        model = self.model()
+        if not isinstance(model, TimelineModel):
+            return
+        option = self._row_option()
+        delegate = self.itemDelegate()
+        side = self.verticalHeader()
+        for row in sorted(rows):
+            if row >= min(model.rowCount(), side.count()):
+                continue
+            if model.row_shape(row) != SHAPE_EXPANDED:
+                self.sync_rows(row, row)
+                continue
+            height = delegate.sizeHint(option, model.index(row, 0)).height()
+            if side.sectionSize(row) != height:
+                side.resizeSection(row, height)
+                self.height_sets += 1
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self.sync_rows()  # (the delegate forgot its sizes in its event filter)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        width = self.viewport().width()
+        if width != self._synced_width:  # expanded rows wrap to the width
+            self._synced_width = width
+            model = self.model()
+            if isinstance(model, TimelineModel):
+                for row in model.expanded_rows():
+                    self._pending.add(row)
+                if self._pending:
+                    self._pending_timer.start()
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def moveCursor(
+        self, cursorAction: QAbstractItemView.CursorAction, modifiers: Qt.KeyboardModifier
+    ) -> QModelIndex:
+        if cursorAction in (
+            QAbstractItemView.CursorAction.MoveHome,
+            QAbstractItemView.CursorAction.MoveEnd,
+        ):  # Home and End go to the first and last event, as in a list (a table stays in the row)
+            modifiers |= Qt.KeyboardModifier.ControlModifier
+        return super().moveCursor(cursorAction, modifiers)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         index = self.currentIndex()
@@ -199,12 +380,10 @@ class TimelinePane(QWidget):
         self.view.setModel(model)
         self.delegate = TimelineDelegate(self.view)
         self.view.setItemDelegate(self.delegate)
-        self.view.setUniformItemSizes(False)
-        self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setMouseTracking(True)
-        self.view.setFrameShape(QListView.Shape.NoFrame)
+        self.view.setFrameShape(QFrame.Shape.NoFrame)
         self.view.verticalScrollBar().setSingleStep(fm.height())
         self.view.toggle_requested.connect(self._toggle)
         self.view.expand_requested.connect(self._expand)
@@ -336,7 +515,7 @@ class TimelinePane(QWidget):
             self.delegate.sizeHintChanged.emit(index)
             self.view.setCurrentIndex(index)
             QTimer.singleShot(
-                0, lambda: self.view.scrollTo(index, QListView.ScrollHint.PositionAtCenter)
+                0, lambda: self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
             )
         else:
             self.view.scrollToTop()

@@ -110,7 +110,7 @@ class TimelineDelegate(QStyledItemDelegate):
 
     def _metrics(self, option: QStyleOptionViewItem) -> dict[str, Any]:
         """Fonts and sizes for a row; the same for every row until the font, the view's
-        width or the names shown change (a relayout asks once per row: tens of thousands)."""
+        width or the names shown change (painting asks once per row shown)."""
         font = option.font
         model = self._view.model()
         key = (
@@ -202,6 +202,10 @@ class TimelineDelegate(QStyledItemDelegate):
         self._heights = (key, heights)
         return heights
 
+    def shape_heights(self, option: QStyleOptionViewItem) -> dict[int, int]:
+        """The height of a row of each shape but an expanded one, for ``option``'s font."""
+        return {shape: size.height() for shape, size in self._row_heights(option).items()}
+
     def _shape(self, index: AnyIndex) -> int:
         model = index.model()
         if isinstance(model, TimelineModel):
@@ -224,8 +228,9 @@ class TimelineDelegate(QStyledItemDelegate):
         return left
 
     def sizeHint(self, option: QStyleOptionViewItem, index: AnyIndex) -> QSize:
-        # A relayout asks this of every row (after each page, expansion or resize), so a
-        # collapsed row's size is one lookup by its shape; only an expanded row is measured.
+        # The timeline view asks this only of expanded rows (it sets collapsed rows' heights
+        # from ``shape_heights``); a list view would ask it of every row at every relayout, so
+        # a collapsed row's size is one lookup by its shape; only an expanded row is measured.
         model = index.model()
         shape = (  # kept by the model: no call into Qt per row
             model.row_shape(index.row()) if isinstance(model, TimelineModel) else self._shape(index)

@@ -458,15 +458,19 @@ def _apply_order(event: Event, record: EventRecord) -> None:
 
 @dataclass
 class Recounts:
-    """The customers a folder import's runs touched, recounted once at its end.
+    """The customers a folder import's runs touched, recounted together.
 
     Each run of a folder recounting its customers at its own end costs every file the
     whole history of the customers it meets again (a chat file of the big account, an
-    import merging two customers); marked "not counted" instead (as between a run's
-    recounts), they are recounted together by ``recount_deferred`` after the last file.
+    import merging two customers). Its runs mark them "not counted" instead (as between a
+    run's recounts); they are recounted when the folder's events written since the last
+    recount reach ``REFRESH_MIN`` and twice the events before it (the rule of one run,
+    over all the folder's files), and by ``recount_deferred`` after the last file.
     """
 
     ids: set[int] = field(default_factory=set)
+    written: int = 0  # events the folder's runs added or updated so far
+    counted_at: int = 0  # ``written`` at the last recount
 
 
 def _not_counted(session: Session) -> list[int]:
@@ -524,7 +528,8 @@ class _Writer:
         # (by this run, or by an earlier one that was killed before its recount)
         # (with ``deferred``, the set of the folder import this run is part of: its runs
         # only mark customers, and the folder import recounts them once at its end)
-        self.deferred = deferred is not None
+        self.recounts = deferred
+        self.folder_before = deferred.written if deferred is not None else 0
         self.uncounted: set[int] = deferred.ids if deferred is not None else set()
         self.counted_at = 0  # events written by this run at its last recount
         with db.session() as session:
@@ -540,6 +545,7 @@ class _Writer:
         r.duplicates += self.produced.take_known()
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
         cuts, uncounted, counted_at = self.cuts, set(self.uncounted), self.counted_at
+        folder_counted = self.recounts.counted_at if self.recounts is not None else 0
 
         def attempt(careful: bool) -> None:
             try:
@@ -547,6 +553,8 @@ class _Writer:
             except BaseException:
                 r.added, r.duplicates, r.updated = snapshot[:3]
                 self.cuts, self.counted_at = cuts, counted_at
+                if self.recounts is not None:
+                    self.recounts.counted_at = folder_counted
                 self.uncounted.clear()  # in place: a folder import's runs share the set
                 self.uncounted.update(uncounted)
                 del r.problems[snapshot[3] :]
@@ -605,11 +613,20 @@ class _Writer:
         """Recount the figures of the customers touched (see ``REFRESH_MIN``), or mark the
         ones not marked yet as waiting for their recount."""
         written = self.report.added + self.report.updated
-        since = written - self.counted_at
-        if not self.deferred and (last or since >= max(REFRESH_MIN, 2 * self.counted_at)):
+        if self.recounts is not None:  # a folder's run: the folder's events decide
+            self.recounts.written = done = self.folder_before + written
+            at = self.recounts.counted_at
+            due = done - at >= max(REFRESH_MIN, 2 * at)
+        else:
+            done, at = written, self.counted_at
+            due = last or done - at >= max(REFRESH_MIN, 2 * at)
+        if due:
             identity.refresh_customer_stats(session, self.uncounted | touched)
             self.uncounted.clear()
-            self.counted_at = written
+            if self.recounts is not None:
+                self.recounts.counted_at = done
+            else:
+                self.counted_at = done
             return
         fresh = sorted(touched - self.uncounted)
         if fresh:
@@ -1292,8 +1309,9 @@ def import_paths(
     named pipe, device or socket is never opened: given by name it fails, met
     while walking a folder it gets a report with status "skipped".
 
-    The customers the files touch have their figures recounted once, after the last
-    file (``Recounts``); an import stopped on the way leaves them marked for the next.
+    The customers the files touch have their figures recounted together, now and then
+    and after the last file (``Recounts``), not at each file's end; an import stopped on
+    the way leaves them marked for the next.
     """
     reports: list[FileReport] = []
     given = list(paths)

@@ -386,3 +386,35 @@ def test_a_folder_import_recounts_its_customers_once_at_its_end(
     check(db, "folder import")
     with db.session() as s:
         assert s.scalar(select(func.count()).where(Customer.profile == {})) == 0
+
+
+def test_a_long_folder_import_recounts_as_it_goes_and_at_its_end(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rule of one long run (REFRESH_MIN, then growing intervals) over all the files:
+    # a big folder's customers do not wait for the last file to be counted.
+    from app import ingest
+    from tests.bench import corpus
+
+    folder = tmp_path / "shop"
+    corpus.generate(folder, 400, seed=4, heavy=60)
+    monkeypatch.setattr(ingest, "REFRESH_MIN", 60)
+    moments: list[str] = []
+    real, final = identity.refresh_customer_stats, ingest.recount_deferred
+
+    def counted(session: Any, ids: Any) -> None:
+        moments.append("recount")
+        real(session, ids)
+
+    def at_the_end(db: Database, deferred: ingest.Recounts) -> None:
+        moments.append("end")
+        final(db, deferred)
+
+    monkeypatch.setattr(identity, "refresh_customer_stats", counted)
+    monkeypatch.setattr(merges, "refresh_customer_stats", counted)
+    monkeypatch.setattr(ingest, "recount_deferred", at_the_end)
+    reports = ingest.import_paths(db, [folder])
+    files = len(reports)
+    on_the_way = moments.index("end")
+    assert 1 <= on_the_way <= 4 < files, (moments, files)  # 60, 180 events: not per file
+    check(db, "folder import")

@@ -8,6 +8,7 @@ the queries and the CLI's lean read path.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from app.lazy import LazyModule
@@ -99,12 +100,14 @@ def _north_american(raw: str, digits: str, region: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=8192)
 def normalize_phone(raw: str, region: str) -> str | None:
     """E.164 form of ``raw`` read with the default ``region``, or None.
 
     Numbers that are possible (right length for the country) are kept even if
     the library's tables do not list their range as valid; extensions are
-    dropped. Placeholder numbers (``is_placeholder_phone``) are None.
+    dropped. Placeholder numbers (``is_placeholder_phone``) are None. Remembered: a
+    chat export names the same number in every message's title and participant.
     """
     text = raw.strip()
     if not text or sum(ch.isdigit() for ch in text) < 5:

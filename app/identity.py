@@ -444,7 +444,9 @@ class Resolver:
                         other,
                         reason=reason or "same person",
                         auto=True,
+                        recount=False,  # recounted with the others the import touched
                     )
+                    self.touched_customers.add(other)
                     self._links.clear()
         else:
             customer = Customer(display_name=real_name)

@@ -80,6 +80,7 @@ BATCH_SIZE = 500
 # the customers touched are marked as not counted (``profile`` "{}", which readers count
 # on the fly) so that a killed import leaves them to the next import's first recount.
 REFRESH_MIN = 2000
+RECOUNT_CHUNK = 500  # customers recounted in one transaction at the end of a folder import
 UNCHANGED_FOR = timedelta(seconds=2)
 WORKER_BATCH_SIZE = 2000  # a big source parsed in a worker: fewer, larger transactions
 _OWNER_SETTING = {"email": "owner_emails", "phone": "owner_phones", "name": "owner_names"}
@@ -455,6 +456,49 @@ def _apply_order(event: Event, record: EventRecord) -> None:
         ]
 
 
+@dataclass
+class Recounts:
+    """The customers a folder import's runs touched, recounted together.
+
+    Each run of a folder recounting its customers at its own end costs every file the
+    whole history of the customers it meets again (a chat file of the big account, an
+    import merging two customers). Its runs mark them "not counted" instead (as between a
+    run's recounts); they are recounted when the folder's events written since the last
+    recount reach ``REFRESH_MIN`` and twice the events before it (the rule of one run,
+    over all the folder's files), and by ``recount_deferred`` after the last file.
+    """
+
+    ids: set[int] = field(default_factory=set)
+    written: int = 0  # events the folder's runs added or updated so far
+    counted_at: int = 0  # ``written`` at the last recount
+
+
+def _not_counted(session: Session) -> list[int]:
+    """The customers marked as waiting for their recount (by a run killed before it)."""
+    return list(
+        session.scalars(
+            select(Customer.id).where(type_coerce(Customer.profile, Text) == _NOT_COUNTED)
+        )
+    )
+
+
+def recount_deferred(db: Database, deferred: Recounts) -> None:
+    """Recount the figures of the customers in ``deferred`` (``RECOUNT_CHUNK`` to a
+    transaction, so other writers get their turn) and empty it."""
+    ids = sorted(deferred.ids)
+    for start in range(0, len(ids), RECOUNT_CHUNK):
+        chunk = ids[start : start + RECOUNT_CHUNK]
+
+        def recount(chunk: list[int] = chunk) -> None:
+            with db.session() as session:
+                identity.refresh_customer_stats(session, chunk)
+                live.changed(session, "import", chunk)
+
+        with db.writers_queue():
+            retry_when_busy(recount)
+        deferred.ids.difference_update(chunk)
+
+
 class _Writer:
     """Stores the items of one import run, batch by batch.
 
@@ -464,7 +508,13 @@ class _Writer:
     """
 
     def __init__(
-        self, db: Database, run_id: int, report: FileReport, *, owner_hints: bool = True
+        self,
+        db: Database,
+        run_id: int,
+        report: FileReport,
+        *,
+        owner_hints: bool = True,
+        deferred: Recounts | None = None,
     ) -> None:
         self.db = db
         self.run_id = run_id
@@ -476,16 +526,17 @@ class _Writer:
         self._marks: dict[int, tuple[EventRecord, str]] = {}  # id(record) → its fingerprint
         # customers whose figures wait for a recount: marked "not counted" in the database
         # (by this run, or by an earlier one that was killed before its recount)
-        self.uncounted: set[int] = set()
+        # (with ``deferred``, the set of the folder import this run is part of: its runs
+        # only mark customers, and the folder import recounts them once at its end)
+        self.recounts = deferred
+        self.folder_before = deferred.written if deferred is not None else 0
+        self.uncounted: set[int] = deferred.ids if deferred is not None else set()
         self.counted_at = 0  # events written by this run at its last recount
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
             self.suppressor = suppression.Suppressor(session)
-            self.uncounted.update(
-                session.scalars(
-                    select(Customer.id).where(type_coerce(Customer.profile, Text) == _NOT_COUNTED)
-                )
-            )
+            if deferred is None:
+                self.uncounted.update(_not_counted(session))
 
     def write_batch(self, items: Sequence[Item], *, last: bool = False) -> None:
         """Write ``items`` in one transaction (``last``: the run's last batch, after which
@@ -494,13 +545,18 @@ class _Writer:
         r.duplicates += self.produced.take_known()
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
         cuts, uncounted, counted_at = self.cuts, set(self.uncounted), self.counted_at
+        folder_counted = self.recounts.counted_at if self.recounts is not None else 0
 
         def attempt(careful: bool) -> None:
             try:
                 self._write(items, careful=careful, last=last)
             except BaseException:
                 r.added, r.duplicates, r.updated = snapshot[:3]
-                self.cuts, self.uncounted, self.counted_at = cuts, set(uncounted), counted_at
+                self.cuts, self.counted_at = cuts, counted_at
+                if self.recounts is not None:
+                    self.recounts.counted_at = folder_counted
+                self.uncounted.clear()  # in place: a folder import's runs share the set
+                self.uncounted.update(uncounted)
                 del r.problems[snapshot[3] :]
                 del r.notices[snapshot[4] :]
                 raise
@@ -536,7 +592,9 @@ class _Writer:
                     self.report.notices.append(item.message)
                 elif isinstance(item, OwnerHint):
                     if self.owner_hints and self._owner_hint(session, item):
+                        touched = resolver.touched_customers  # still to be recounted
                         resolver = identity.Resolver(session)
+                        resolver.touched_customers = touched
                         resolver.prefetch(p for r in records for p in r.participants)
                 elif careful:
                     self._careful(session, resolver, item, known, pending)
@@ -555,11 +613,20 @@ class _Writer:
         """Recount the figures of the customers touched (see ``REFRESH_MIN``), or mark the
         ones not marked yet as waiting for their recount."""
         written = self.report.added + self.report.updated
-        since = written - self.counted_at
-        if last or since >= max(REFRESH_MIN, 2 * self.counted_at):
+        if self.recounts is not None:  # a folder's run: the folder's events decide
+            self.recounts.written = done = self.folder_before + written
+            at = self.recounts.counted_at
+            due = done - at >= max(REFRESH_MIN, 2 * at)
+        else:
+            done, at = written, self.counted_at
+            due = last or done - at >= max(REFRESH_MIN, 2 * at)
+        if due:
             identity.refresh_customer_stats(session, self.uncounted | touched)
             self.uncounted.clear()
-            self.counted_at = written
+            if self.recounts is not None:
+                self.recounts.counted_at = done
+            else:
+                self.counted_at = done
             return
         fresh = sorted(touched - self.uncounted)
         if fresh:
@@ -830,6 +897,7 @@ def import_file(
     should_cancel: Callable[[], bool] | None = None,
     batch_size: int = BATCH_SIZE,
     owner_hints: bool = True,
+    deferred: Recounts | None = None,
 ) -> FileReport:
     """Import one file; never raises for a bad item, only for a bad file.
 
@@ -845,6 +913,7 @@ def import_file(
         batch_size: items per committed transaction.
         owner_hints: let the file's own word on who the business is seed the
             owner settings.
+        deferred: the customers' recount is left to the folder import holding it.
 
     Returns:
         The report; ``status`` is "cancelled" when stopped early.
@@ -906,6 +975,7 @@ def import_file(
         owner_hints=owner_hints,
         clean_text=label != str(path),
         produced=produced,
+        deferred=deferred,
     )
     if headers and chosen and report.status == "done":
         # A mapping the user gave that worked is remembered for this header set.
@@ -984,6 +1054,7 @@ def import_items(
     owner_hints: bool = True,
     clean_text: bool = False,
     produced: parse_worker.Produced | None = None,
+    deferred: Recounts | None = None,
 ) -> FileReport:
     """Store a stream of items as one import run (the core of ``import_file``).
 
@@ -1002,6 +1073,9 @@ def import_items(
             in every text the items carry (locators and problems always are).
         produced: filled in by the producer as it yields: languages a parse worker
             detected (others are detected here), sources skipped as stored before.
+        deferred: the customers touched are only marked "not counted" and added to
+            it, for ``recount_deferred`` (a folder import's runs); else the run
+            recounts them itself.
 
     Raises:
         FormatError, UserFacingError: the producer failed before yielding anything
@@ -1029,6 +1103,7 @@ def import_items(
             owner_hints,
             clean_text,
             parse_worker.Produced() if produced is None else produced,
+            deferred,
         )
     except BaseException as exc:
         # A bug, an interrupt, or the database failing under us (locked, full,
@@ -1075,10 +1150,11 @@ def _run(
     owner_hints: bool,
     clean_text: bool,
     produced: parse_worker.Produced,
+    deferred: Recounts | None,
 ) -> FileReport:
     label = report.path
     assert report.run_id is not None
-    writer = _Writer(db, report.run_id, report, owner_hints=owner_hints)
+    writer = _Writer(db, report.run_id, report, owner_hints=owner_hints, deferred=deferred)
     writer.produced = produced
     items_seen = 0
 
@@ -1232,9 +1308,15 @@ def import_paths(
     status "failed" and its one-line error; the other files still import. A
     named pipe, device or socket is never opened: given by name it fails, met
     while walking a folder it gets a report with status "skipped".
+
+    The customers the files touch have their figures recounted together, now and then
+    and after the last file (``Recounts``), not at each file's end; an import stopped on
+    the way leaves them marked for the next.
     """
     reports: list[FileReport] = []
     given = list(paths)
+    with db.read_session() as session:
+        deferred = Recounts(set(_not_counted(session)))
     for path in registry.expand(given):
         if should_cancel is not None and should_cancel():
             break
@@ -1261,6 +1343,7 @@ def import_paths(
                     owner_hints=owner_hints,
                     progress=progress,
                     should_cancel=should_cancel,
+                    deferred=deferred,
                 )
             )
         except FileFailedError as exc:  # part of it may be stored: its counts are kept
@@ -1274,6 +1357,7 @@ def import_paths(
                     error=displayable(str(exc)),
                 )
             )
+    recount_deferred(db, deferred)
     return reports
 
 

@@ -62,12 +62,20 @@ def _move_links(session: Session, identity_ids: list[int], source: int, target: 
 
 
 def merge_customers(
-    session: Session, survivor_id: int, other_id: int, *, reason: str, auto: bool = False
+    session: Session,
+    survivor_id: int,
+    other_id: int,
+    *,
+    reason: str,
+    auto: bool = False,
+    recount: bool = True,
 ) -> int:
     """Move every identity and note of ``other_id`` onto ``survivor_id``.
 
     ``auto`` marks the merge an import makes by the identity rule (one strong contact
     point ties the two): on a team server agents may make those, not others.
+    ``recount=False`` leaves the two customers' figures to the caller (an import
+    recounts every customer it touched together, not at each merge).
 
     Returns:
         The audit entry id of the merge (for undo).
@@ -118,7 +126,10 @@ def merge_customers(
     )
     session.add(entry)
     session.flush()
-    _refresh(session, [survivor_id, other_id])
+    if recount:
+        _refresh(session, [survivor_id, other_id])
+    else:
+        live.changed(session, "identity", [survivor_id, other_id])
     return entry.id
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -123,6 +124,9 @@ class Customer(Base):
     # Channels, order figures and the brief's figures (app.summary), kept by the same
     # refresh; {} until first computed (then they are counted on the fly).
     profile: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict, server_default="{}")
+
+    # "show Jane Doe": a customer by name, as typed in any case (migration 0015).
+    __table_args__ = (Index("ix_customer_display_name_lower", func.lower(display_name)),)
 
 
 class Identity(Base):

@@ -140,13 +140,21 @@ def header_cells(head: bytes) -> list[str]:
     Args:
         head: up to the first 64 KiB of the file.
     """
+    return list(_header(head))
+
+
+@lru_cache(maxsize=4)
+def _header(head: bytes) -> tuple[str, ...]:
+    """``header_cells``, worked out once per head: detecting a file's format offers the
+    same head to every CSV connector, and sniffing the delimiter of a text that is not
+    CSV (a mail, a chat) is slow (``csv.Sniffer`` tries every quote pattern)."""
     text = decode_head(head)
     if not text.strip():
-        return []
-    return [
+        return ()
+    return tuple(
         " ".join(cell.replace(BOM, "").split())
         for cell in _first_record(text, sniff_delimiter(text))
-    ]
+    )
 
 
 def header_keys(head: bytes) -> set[str]:
@@ -158,7 +166,7 @@ def header_keys(head: bytes) -> set[str]:
     Returns:
         The keys (see ``norm``); empty if the file has no readable header.
     """
-    return {norm(cell) for cell in header_cells(head)} - {""}
+    return {norm(cell) for cell in _header(head)} - {""}
 
 
 def clean(value: str) -> str:

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -346,3 +347,74 @@ def test_an_order_changed_within_one_batch_is_updated(db: Database) -> None:
         row = queries.customer(s, _cid(db, "ann@example.com"))
         assert row.orders.count == 2 and row.orders.totals["GBP"] == Decimal("22.00")
     check(db, "order changed in its batch")
+
+
+def test_a_folder_import_recounts_its_customers_once_at_its_end(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A shop's folder: mail, a chat file per customer, Messenger, two order files (the
+    # orders tie mail and chat customers together: merges). Each file's run recounted
+    # the customers it met, and each merge its two customers, at once: the big account
+    # again at every file of it, the whole import quadratic in the folder's size.
+    from app import ingest, settings
+    from tests.bench import corpus
+
+    folder = tmp_path / "shop"
+    corpus.generate(folder, 400, seed=3, heavy=60)
+    with db.session() as s:
+        settings.set_value(s, "owner_emails", corpus.SHOP_EMAIL)
+        settings.set_value(s, "owner_names", corpus.SHOP_NAME)
+    recounted: list[list[int]] = []
+    real = identity.refresh_customer_stats
+
+    def counted(session: Any, ids: Any) -> None:
+        recounted.append(sorted(set(ids)))
+        real(session, ids)
+
+    monkeypatch.setattr(identity, "refresh_customer_stats", counted)
+    monkeypatch.setattr(merges, "refresh_customer_stats", counted)
+    monkeypatch.setattr(ingest, "RECOUNT_CHUNK", 7)
+    reports = ingest.import_paths(db, [folder])
+    assert len(reports) > 10 and all(r.status == "done" for r in reports)
+    with db.session() as s:
+        customers = list(s.scalars(select(Customer.id).order_by(Customer.id)))
+        merged = s.scalar(select(func.count()).where(Customer.merged_into_id.is_not(None)))
+    assert merged, "the orders tie some chat and mail customers together"
+    # once each, in chunks of RECOUNT_CHUNK, after the last file
+    assert [len(ids) for ids in recounted[:-1]] == [7] * (len(recounted) - 1)
+    assert sorted(i for ids in recounted for i in ids) == customers
+    check(db, "folder import")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).where(Customer.profile == {})) == 0
+
+
+def test_a_long_folder_import_recounts_as_it_goes_and_at_its_end(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rule of one long run (REFRESH_MIN, then growing intervals) over all the files:
+    # a big folder's customers do not wait for the last file to be counted.
+    from app import ingest
+    from tests.bench import corpus
+
+    folder = tmp_path / "shop"
+    corpus.generate(folder, 400, seed=4, heavy=60)
+    monkeypatch.setattr(ingest, "REFRESH_MIN", 60)
+    moments: list[str] = []
+    real, final = identity.refresh_customer_stats, ingest.recount_deferred
+
+    def counted(session: Any, ids: Any) -> None:
+        moments.append("recount")
+        real(session, ids)
+
+    def at_the_end(db: Database, deferred: ingest.Recounts) -> None:
+        moments.append("end")
+        final(db, deferred)
+
+    monkeypatch.setattr(identity, "refresh_customer_stats", counted)
+    monkeypatch.setattr(merges, "refresh_customer_stats", counted)
+    monkeypatch.setattr(ingest, "recount_deferred", at_the_end)
+    reports = ingest.import_paths(db, [folder])
+    files = len(reports)
+    on_the_way = moments.index("end")
+    assert 1 <= on_the_way <= 4 < files, (moments, files)  # 60, 180 events: not per file
+    check(db, "folder import")

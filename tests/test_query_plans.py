@@ -11,6 +11,7 @@ as it is, not as this test imagines it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from app import queries, waiting
 from app.db import Database
+from app.errors import AmbiguousError
 from app.ingest import import_items
 from app.records import EventRecord
 from tests.test_search import NOW, chat, mail, order
@@ -128,6 +130,8 @@ def test_resolving_a_reference_uses_indexes(shop: Database) -> None:
         queries.resolve_customer(s, "person7@example.com")
         queries.resolve_customer(s, "+447700900007")
         queries.resolve_customer(s, "#10007")
+        with contextlib.suppress(AmbiguousError):  # by name: the chat's and the mail's
+            queries.resolve_customer(s, "Person 7")
 
     assert full_scans(shop, run) == []
 
@@ -160,6 +164,58 @@ def test_search_in_one_customer_uses_indexes(shop: Database) -> None:
 def test_waiting_list_uses_indexes(shop: Database) -> None:
     now = datetime(2026, 7, 1, tzinfo=UTC)
     assert full_scans(shop, lambda s: waiting.waiting(s, now=now, limit=100)) == []
+
+
+def lean_scans(db: Database, run: Callable[[Any], object]) -> list[str]:
+    """``full_scans`` for the lean read path of the CLI (``app.readpath``, plain sqlite3)."""
+    from app.readpath import Reader
+
+    assert db.path is not None
+    reader = Reader.open(db.path)
+    assert reader is not None, "the lean path takes this database"
+    con = reader._con
+    seen: list[str] = []
+    con.set_trace_callback(  # the statements with their values in place
+        lambda sql: (
+            seen.append(sql) if sql.lstrip().upper().startswith(("SELECT", "WITH")) else None
+        )
+    )
+    try:
+        run(reader)
+    finally:
+        con.set_trace_callback(None)
+    assert seen, "the function ran no query"
+    bad: list[str] = []
+    try:
+        for sql in seen:
+            for row in con.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall():
+                detail = str(row[-1])
+                match = _SCAN.search(detail) or _ALL_ROWS.search(detail)
+                if match and match.group(1) in BIG_TABLES:
+                    bad.append(f"{detail}  ←  {' '.join(sql.split())[:300]}")
+    finally:
+        reader.close()
+    return bad
+
+
+def test_the_cli_lean_path_uses_indexes(shop: Database) -> None:
+    # `threadline customers QUERY`, `show` and `search` answer through app.readpath, whose
+    # SQL is its own (not the queries above): at a million events a scan there is what a
+    # whole-process command waits for.
+    cid = _customer_id(shop, "person7@example.com")
+    for typed in LOOKUPS:
+        assert lean_scans(shop, lambda r, q=typed: r.list_customers(q, limit=50)) == [], typed
+    for ref in ("person7@example.com", "+447700900007", "#10007", "Person 7", str(cid)):
+
+        def run(r: Any, ref: str = ref) -> None:
+            with contextlib.suppress(AmbiguousError):  # the chat and the mail's "Person 7"
+                r.open_customer(ref)
+
+        assert lean_scans(shop, run) == [], ref
+    for query in SEARCHES:
+        if "after:" in query:
+            continue  # relative to now: the shop's messages are of another day
+        assert lean_scans(shop, lambda r, q=query: r.search(q)) == [], query
 
 
 def test_the_check_catches_a_full_scan(shop: Database) -> None:

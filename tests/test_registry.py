@@ -9,6 +9,9 @@ import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import connectors
 from connectors import registry
@@ -46,3 +49,31 @@ def test_names_and_get_import_only_what_they_need() -> None:
     loaded = json.loads(done.stdout)
     assert "connectors.eml" in loaded
     assert not {"connectors.mbox", "connectors.shopify", "connectors.imap"} & set(loaded)
+
+
+def test_detecting_a_file_sniffs_its_csv_header_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every order connector asks for the header of the same head: a mail folder's mbox
+    # was read as CSV by each of them (csv.Sniffer is slow on a text that is not CSV).
+    from connectors import csv_common
+
+    mail = (
+        "From jane@example.com Mon Jan  4 08:00:00 2016\n"
+        "From: Jane Doe <jane@example.com>\nTo: shop@example.com\n"
+        "Subject: Where is my order?\nDate: Mon, 04 Jan 2016 08:00:00 +0000\n\n"
+        "Hello, could you tell me, please, when it comes; thanks | Jane\n\n"
+    )
+    path = tmp_path / "shop.mbox"
+    path.write_text(mail * 200, encoding="utf-8")
+    calls: list[int] = []
+    real = csv_common.sniff_delimiter
+
+    def counted(text: str) -> str:
+        calls.append(1)
+        return real(text)
+
+    monkeypatch.setattr(csv_common, "sniff_delimiter", counted)
+    csv_common._header.cache_clear()
+    assert registry.detect(path).name == "mbox"
+    assert len(calls) == 1

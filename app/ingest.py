@@ -83,6 +83,10 @@ REFRESH_MIN = 2000
 RECOUNT_CHUNK = 500  # customers recounted in one transaction at the end of a folder import
 UNCHANGED_FOR = timedelta(seconds=2)
 WORKER_BATCH_SIZE = 2000  # a big source parsed in a worker: fewer, larger transactions
+# A worker that has nothing more ready yet: the items held (this many at least) are written
+# meanwhile rather than after a wait, so both processes stay busy and the run's last batch,
+# written after the worker is done, is small.
+IDLE_BATCH_SIZE = 1000
 _OWNER_SETTING = {"email": "owner_emails", "phone": "owner_phones", "name": "owner_names"}
 _EVENT = cast(Table, Event.__table__)
 _PARTICIPANT = cast(Table, EventParticipant.__table__)
@@ -1180,7 +1184,9 @@ def _run(
             if not isinstance(item, Problem) or problems_met <= MAX_PROBLEMS:
                 batch.append(item)  # past the cap a file of junk is counted, not listed
             items_seen += 1
-            if len(batch) >= batch_size:
+            if len(batch) >= batch_size or (
+                produced.idle and len(batch) >= min(batch_size, IDLE_BATCH_SIZE)
+            ):
                 writer.write_batch(batch)
                 batch = []
                 emit()

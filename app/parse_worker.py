@@ -38,7 +38,11 @@ from app.records import EventRecord, Item, ParseOptions
 log = logging.getLogger(__name__)
 
 CHUNK = 200  # items per message between the processes
-QUEUE_CHUNKS = 16  # chunks in flight at most: the bound on memory held between them
+QUEUE_CHUNKS = 24  # chunks in flight at most: the bound on memory held between them
+# The worker detects languages only while this many chunks wait for the writer: the writer
+# is clearly the slower then. Below it the writer detects them (its wait for the next chunk
+# is idle time anyway), and the worker never loads the language model at all.
+HELP_FROM = QUEUE_CHUNKS // 2
 MESSAGE_SECONDS = 2.0  # one email message may take this long to parse, no more
 # Below this size a worker's start (about half a second) costs more than it saves.
 MIN_BYTES = 8_000_000
@@ -53,6 +57,9 @@ class Produced:
     # id(record) → (record, language) for records whose language was detected already
     languages: dict[int, tuple[EventRecord, str | None]] = field(default_factory=dict)
     known: int = 0  # sources skipped unread because they were stored before
+    # True while the item just yielded is the last one ready: the producer is still at
+    # work on the next ones, so the writer had better write what it holds than wait.
+    idle: bool = False
 
     def count_known(self, count: int) -> None:
         self.known += count
@@ -135,10 +142,14 @@ def items_from_worker(
                     options.progress(done, total)
                 if known and options.on_known is not None:
                     options.on_known(known)
-                for item, lang in chunk:
+                last = len(chunk) - 1
+                for n, (item, lang) in enumerate(chunk):
                     if isinstance(item, EventRecord) and lang is not _NOT_DETECTED:
                         produced.languages[id(item)] = (item, lang)
+                    if n == last:
+                        produced.idle = channel.empty()
                     yield item
+                produced.idle = False
             elif kind == "error":
                 _kind, error, text = message
                 log.error("the parse worker failed:\n%s", text)
@@ -184,7 +195,7 @@ def _work(connector_name: str, path: str, options: ParseOptions, channel: Any) -
             lang: str | None = _NOT_DETECTED
             # The worker detects languages while the writer is the slower of the two (chunks
             # wait in the queue); when the writer waits for chunks, it detects them itself.
-            if isinstance(item, EventRecord) and _queued(channel) >= QUEUE_CHUNKS // 4:
+            if isinstance(item, EventRecord) and _queued(channel) >= HELP_FROM:
                 lang = language.for_event(
                     item.channel, item.direction or "inbound", item.title, item.text
                 )

@@ -119,7 +119,56 @@ DateFallback: TypeAlias = tuple[str, datetime | Callable[[], datetime | None] | 
 
 if TYPE_CHECKING:
     _Msg = Message[str, str]
-_PARSER = BytesParser(policy=policy.compat32)
+
+
+class _IndexedMessage(Message):
+    """A ``compat32`` message whose header look-ups go through an index.
+
+    The stdlib scans every header, lower-casing each name, on each ``get`` and ``in``;
+    the parser and the reader look a message's headers up dozens of times (the content
+    type alone about ten), so that scan was a good part of reading a message. The index
+    is rebuilt whenever the header list is replaced, grows, or is changed in place.
+    """
+
+    _index: tuple[int, int, dict[str, tuple[str, Any]]] | None = None
+
+    def _lookup(self) -> dict[str, tuple[str, Any]]:
+        headers = self._headers  # type: ignore[attr-defined]
+        index = self._index
+        if index is None or index[0] != id(headers) or index[1] != len(headers):
+            found: dict[str, tuple[str, Any]] = {}
+            for key, value in headers:
+                found.setdefault(key.lower(), (key, value))
+            index = self._index = (id(headers), len(headers), found)
+        return index[2]
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        found = self._lookup().get(name.lower())
+        if found is None:
+            return failobj
+        return self.policy.header_fetch_parse(*found)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._lookup()
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._index = None
+        super().__setitem__(name, value)
+
+    def __delitem__(self, name: str) -> None:
+        self._index = None
+        super().__delitem__(name)
+
+    def replace_header(self, _name: str, _value: Any) -> None:
+        self._index = None
+        super().replace_header(_name, _value)
+
+    def set_raw(self, name: str, value: Any) -> None:
+        self._index = None
+        super().set_raw(name, value)
+
+
+_PARSER = BytesParser(_class=_IndexedMessage, policy=policy.compat32)
 _MSG_ID = re.compile(r"<([^<>]*)>")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _CTE_ALIASES = {

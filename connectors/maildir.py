@@ -381,8 +381,13 @@ def _listing(directory: Path) -> tuple[list[str], int]:
 def _read(path: Path, locator: str) -> tuple[bytes, bytes, Problem | None]:
     """One message file's ``From `` line (or b"") and message bytes, or why it cannot be used."""
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(mail.MAX_MESSAGE_BYTES + 1)
+        with open(path, "rb") as fh:
+            # Read the size the file has (asking for the limit allocates 25 MB a message);
+            # a file still growing is read on, up to the limit.
+            size = os.fstat(fh.fileno()).st_size
+            raw = fh.read(min(size, mail.MAX_MESSAGE_BYTES) + 1)
+            if len(raw) > size and len(raw) <= mail.MAX_MESSAGE_BYTES:
+                raw += fh.read(mail.MAX_MESSAGE_BYTES + 1 - len(raw))
     except OSError as exc:
         return b"", b"", Problem(locator, f"cannot read: {exc.strerror or exc}")
     if len(raw) > mail.MAX_MESSAGE_BYTES:

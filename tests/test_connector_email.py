@@ -932,3 +932,26 @@ def test_split_addresses_common_forms() -> None:
     assert mail.split_addresses("=?utf-8?Q?Zo=C3=AB?= <z@x.com>") == [
         ("=?utf-8?Q?Zo=C3=AB?=", "z@x.com")
     ]
+
+
+def test_header_lookups_through_the_index_answer_as_the_stdlib_does() -> None:
+    from email import message_from_bytes
+    from email import policy as email_policy
+
+    raw = (
+        b"Received: from a\nreceived: from b\nSubject: first\nSUBJECT: second\n"
+        b"Content-Type: text/plain; charset=latin-1\n\nbody\n"
+    )
+    ours = mail._PARSER.parsebytes(raw)
+    plain = message_from_bytes(raw, policy=email_policy.compat32)
+    for msg in (ours, plain):  # the same changes after parsing, each kind of them
+        msg.replace_header("subject", "replaced")
+        msg.set_param("charset", "utf-8")
+        del msg["received"]
+        msg["X-New"] = "added"
+        msg.set_raw("X-Raw", "raw")
+    for name in ("subject", "Subject", "received", "content-type", "x-new", "x-raw", "nope"):
+        assert ours.get(name) == plain.get(name), name
+        assert (name in ours) == (name in plain), name
+    assert ours.get_content_charset() == "utf-8"
+    assert ours.get_all("subject") == plain.get_all("subject") == ["replaced", "second"]

@@ -181,3 +181,58 @@ def test_a_message_past_its_time_budget_becomes_a_problem(
     (problem,) = items
     assert problem.location == "big.mbox:1"  # type: ignore[union-attr]
     assert "took longer than" in problem.reason  # type: ignore[union-attr]
+
+
+def test_the_writer_writes_what_it_holds_while_the_producer_has_nothing_ready(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A parse worker that has nothing more ready (``Produced.idle``): the writer stores the
+    # items it holds meanwhile instead of waiting for a whole batch, so both processes work
+    # and the last batch, written after the worker is done, is small.
+    monkeypatch.setattr(ingest, "IDLE_BATCH_SIZE", 3)
+    produced = parse_worker.Produced()
+    records = [
+        item
+        for n in range(10)
+        for item in mail.message_items(_message(n, f"c{n}@example.com"), f"m{n}", set())
+    ]
+    stored_when: list[int] = []
+
+    def items() -> Iterator[object]:
+        for n, record in enumerate(records):
+            produced.idle = n in (1, 4, 5)  # nothing else ready after these
+            yield record
+            produced.idle = False
+
+    report = ingest.import_items(
+        db,
+        items,  # type: ignore[arg-type]
+        label="worker",
+        format="eml",
+        batch_size=100,
+        progress=lambda p: stored_when.append(p.added),
+        produced=produced,
+    )
+    assert report.added == 10
+    # 2 held after the 2nd item (fewer than 3: kept), 5 after the 5th (written), 1 after
+    # the 6th (kept), the rest at the end.
+    assert stored_when == [5, 10]
+
+
+def test_a_maildir_message_is_read_whole_up_to_the_size_limit(
+    tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("THREADLINE_PARSE_WORKER", "0")
+    source = _maildir(tmp_path / "Maildir", 1)
+    body = _message(1, "c1@example.com")
+    limit = len(body) + 5
+    monkeypatch.setattr(mail, "MAX_MESSAGE_BYTES", limit)
+    (source / "cur" / "1700000000.M0P1.host:2,S").write_bytes(body + b"x" * 5)  # at the limit
+    (source / "new" / "1900000001.M1P1.host").write_bytes(_message(2, "c2@example.com") * 2)
+    report = import_file(db, source)
+    assert report.added == 1
+    with db.session() as s:
+        (text,) = s.scalars(select(Event.body))
+    assert text.endswith("xxxxx")  # the last bytes too
+    reasons = {p.location.rsplit("/", 1)[-1]: p.reason for p in report.problems}
+    assert reasons["1900000001.M1P1.host"].startswith("message larger than")

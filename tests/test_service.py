@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import NotFoundError
+from app.errors import NotFoundError, UserFacingError
 from app.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +97,66 @@ def test_merge_then_undo(service: Service, mailbox: Path) -> None:
 
     service.reject(jane, other)
     assert all({s.customer_a, s.customer_b} != {jane, other} for s in service.suggestions())
+
+
+def test_notes_and_their_authors(service: Service, mailbox: Path) -> None:
+    """Add, edit, pin and delete notes; the author is the "Your name" setting on a file and
+    the signed-in role on a server, kept through edits, a merge and its undo."""
+    service.import_paths([mailbox], owner=[("owner_emails", "shop@example.com")])
+    on_server = service.url.startswith("postgresql")
+    if not on_server:
+        service.configure("user_name", "Priya")
+    me = "threadline_admin" if on_server else "Priya"
+    jane = service.resolve_customer("jane@example.com")
+    jd = service.resolve_customer("jd@example.org")
+    first = service.add_note("jane@example.com", "Prefers email — £12 budget")
+    second = service.add_note(jane, "  Allergic to lilies  ", pinned=True)
+    other = service.add_note(jd, "Asked about order 77")
+    assert (first.author, second.author, other.author) == (me, me, me)
+    assert second.body == "Allergic to lilies"
+    assert [n.id for n in service.notes(jane)] == [second.id, first.id]  # pinned first
+    edited = service.edit_note(first.id, "Prefers email")
+    assert (edited.body, edited.author) == ("Prefers email", me)
+    assert service.set_pinned(second.id, False).pinned is False
+    with pytest.raises(UserFacingError, match="needs some text"):
+        service.add_note(jane, "   ")
+    [change] = service.merge(jane, [jd], reason="same person")
+    assert {n.id for n in service.notes(jane)} == {first.id, second.id, other.id}
+    assert service.add_note(jd, "to the survivor").customer_id == jane
+    service.undo(change)
+    assert [n.id for n in service.notes(jd)] == [other.id]
+    assert {n.author for n in service.notes(jane)} == {me}
+    service.delete_note(first.id)
+    assert first.id not in {n.id for n in service.notes(jane)}
+    with pytest.raises(NotFoundError):
+        service.delete_note(first.id)
+
+
+def test_merge_split_undo_and_forget_by_reference(service: Service, mailbox: Path) -> None:
+    service.import_paths([mailbox], owner=[("owner_emails", "shop@example.com")])
+    change, merged = service.merge_refs("jane@example.com", "jd@example.org", reason="same")
+    assert set(merged.emails) == {"jane@example.com", "jd@example.org"}
+    assert service.resolve_customer("jd@example.org") == merged.id
+    with pytest.raises(UserFacingError):  # no such change
+        service.undo(change + 1000)
+    split_change, moved = service.split_refs(str(merged.id), ["jd@example.org"])
+    assert moved.emails == ("jd@example.org",) and moved.id != merged.id
+    with pytest.raises(UserFacingError, match="undo"):
+        service.undo(change)  # the split depends on the merge: refused, naming it
+    assert service.undo(split_change).undone
+    assert service.undo(change).undone
+    assert [c.action for c in service.history(limit=2)] == ["undo", "undo"]
+    jd = service.resolve_customer("jd@example.org")
+    plan = service.erasure_plan(jd)
+    assert plan.events and plan.identities
+    report = service.forget(jd)
+    assert report.erasure_id
+    with pytest.raises(NotFoundError):
+        service.resolve_customer("jd@example.org")
+    assert [s.kind for s in service.suppressions()] == ["email"]
+    again = service.import_paths([mailbox])  # the forgotten customer stays forgotten
+    assert [(r.added, r.suppressed) for r in again] == [(0, 1)]
+    assert {c.best_identity for c in service.all_customers()} == {"jane@example.com"}
 
 
 def test_owner_setting_takes_effect_at_once(service: Service, mailbox: Path) -> None:

@@ -1,5 +1,8 @@
 """Stored merge suggestions (app.suggestion_store): kept up to date as customers change,
-always equal to a from-scratch build, read by the service, the CLI and the GUI count."""
+always equal to a from-scratch build, read by the service, the CLI and the GUI count.
+
+The incremental updates (one seed on the server) and forgetting run on both stores
+(``store_url``, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -64,9 +67,13 @@ def _alive(session: Session) -> list[int]:
     )
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(
+    ("store_url", "seed"),
+    [("sqlite", 1), ("sqlite", 2), pytest.param("postgresql", 1, marks=pytest.mark.slow)],
+    indirect=["store_url"],
+)
 def test_incremental_updates_equal_a_rebuild(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+    store_url: str, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
     # Tiny blocks and windows, so that blocks overflow and shrink, and neighbours in name
     # order come and go with almost every change.
@@ -78,7 +85,7 @@ def test_incremental_updates_equal_a_rebuild(
     records = [r for r, _ in make_records(people, seed)]
     rng = random.Random(seed)
     rng.shuffle(records)
-    db = open_database(tmp_path / "t.db")
+    db = open_database(store_url)
     first, rest = records[: len(records) // 3], records[len(records) // 3 :]
     import_items(db, lambda: first, label="t", format="t")
     with db.session() as s:
@@ -127,9 +134,10 @@ def test_incremental_updates_equal_a_rebuild(
     db.dispose()
 
 
-def _small_db(tmp_path: Path) -> Database:
+def _small_db(where: Path | str) -> Database:
+    """60 people's records in a new database: a folder's small.db, or a URL's database."""
     people, _users = make_people(60, 5)
-    db = open_database(tmp_path / "small.db")
+    db = open_database(where / "small.db" if isinstance(where, Path) else where)
     records = [r for r, _ in make_records(people, 5)]
     import_items(db, lambda: records, label="t", format="t")
     return db
@@ -160,10 +168,10 @@ def test_service_reads_the_stored_list_as_computed_from_scratch(tmp_path: Path) 
     db.dispose()
 
 
-def test_forgetting_a_customer_drops_their_pairs(tmp_path: Path) -> None:
+def test_forgetting_a_customer_drops_their_pairs(store_url: str) -> None:
     from app import erasure
 
-    db = _small_db(tmp_path)
+    db = _small_db(store_url)
     svc = Service(db)
     top = svc.suggestions()[0]
     erasure.forget(db, top.customer_a)
@@ -228,29 +236,24 @@ def test_cli_lists_the_stored_suggestions_in_the_same_json_shape(
 
 
 @pytest.mark.slow
-def test_the_store_works_on_postgresql(tmp_path: Path) -> None:
-    from tests.postgres import run_postgres, server_bin
-
-    if server_bin() is None:
-        pytest.skip("PostgreSQL server binaries are not installed (Debian package postgresql)")
+def test_the_store_works_on_postgresql(pg_url: str) -> None:
     people, _users = make_people(40, 6)
     records = [r for r, _ in make_records(people, 6)]
-    with run_postgres() as server:
-        db = open_database(server.new_database("suggest_store"))
-        try:
-            import_items(db, lambda: records[:100], label="t", format="t")
-            svc = Service(db)
-            with db.read_session() as s:
-                assert svc.suggestions() == sx.suggestions(s)
-            import_items(db, lambda: records[100:], label="t2", format="t")
-            with db.session() as s:
-                assert suggestion_store.catch_up(s, small=0, drift=100.0) == "updated"
-                assert _stored(s) == _expected(s)
-            top = svc.suggestions(min_score=0.01)[0]
-            svc.reject(top.customer_a, top.customer_b)
-            assert top not in svc.suggestions(min_score=0.01)
-        finally:
-            db.dispose()
+    db = open_database(pg_url)
+    try:
+        import_items(db, lambda: records[:100], label="t", format="t")
+        svc = Service(db)
+        with db.read_session() as s:
+            assert svc.suggestions() == sx.suggestions(s)
+        import_items(db, lambda: records[100:], label="t2", format="t")
+        with db.session() as s:
+            assert suggestion_store.catch_up(s, small=0, drift=100.0) == "updated"
+            assert _stored(s) == _expected(s)
+        top = svc.suggestions(min_score=0.01)[0]
+        svc.reject(top.customer_a, top.customer_b)
+        assert top not in svc.suggestions(min_score=0.01)
+    finally:
+        db.dispose()
 
 
 def _order(n: int, name: str, email: str, phone: str | None, street: str, zip_: str) -> Any:

@@ -586,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="S",
-        help="leave out pairs less likely than S (0-1) to be one person (default 0.516)",
+        help="leave out pairs less likely than S (0-1) to be one person (default 0.523)",
     )
     p.add_argument("--limit", type=int, default=None)
     p.add_argument(

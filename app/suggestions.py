@@ -964,18 +964,19 @@ def _candidate_pairs(
             if x == y or code in seen:
                 continue
             seen.add(code)
-            px, py = parts.get(x), parts.get(y)
-            if px is None:
-                px = parts[x] = _name_parts(profiles[x])
-            if py is None:
-                py = parts[y] = _name_parts(profiles[y])
-            if (px and py and not px.isdisjoint(py)) or _names_touch(profiles[x], profiles[y]):
+            if _touching(profiles[x], profiles[y], parts):
                 yield x, y
 
 
-def _name_parts(profile: _Profile) -> frozenset[str]:
-    """Every name part of a customer's names (a shared one makes ``_names_touch`` true)."""
-    return frozenset(token for name in _names_of(profile) for token in name.tokens)
+def _touching(a: _Profile, b: _Profile, parts: dict[int, frozenset[str]]) -> bool:
+    """``_names_touch``, answered at once when the two share a name part (``parts`` keeps
+    each customer's parts between calls)."""
+    pa, pb = parts.get(a.id), parts.get(b.id)
+    if pa is None:
+        pa = parts[a.id] = frozenset(t for name in _names_of(a) for t in name.tokens)
+    if pb is None:
+        pb = parts[b.id] = frozenset(t for name in _names_of(b) for t in name.tokens)
+    return bool(pa and pb and not pa.isdisjoint(pb)) or _names_touch(a, b)
 
 
 # Keys that cast a wide net (a house number with any address word or name sound): their

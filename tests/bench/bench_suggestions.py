@@ -3,26 +3,31 @@
 Run on demand (not part of the default suite):
 
     python -m tests.bench.bench_suggestions [--customers 100000] [--seed 3] [--db PATH]
+        [--via-import] [--skip-one-process] [--skip-old-count]
 
-The database is written directly with bulk inserts (importing 250,000 records through
-the import path would take minutes and measure the import, not the suggestions): the
-identity benchmark's generated people (``tests.bench.bench_identity.make_people``: Zipf
+By default the database is written directly with bulk inserts (importing 250,000 records
+through the import path takes many minutes and measures the import, not the suggestions):
+the identity benchmark's generated people (``tests.bench.bench_identity.make_people``: Zipf
 names with typos and nicknames, households, offices, second addresses and mobiles), each
 split over one to three customers as an import leaves a person whose contact points
 nothing ties together, with the display names their messages show, their orders with a
-billing postcode, and messages that quote one of their order numbers (mentions). Then:
+billing postcode, and messages that quote one of their order numbers (mentions); then the
+customers' figures are counted as an import leaves them, so that the next import recounts
+(and marks for the suggestions) only the customers it touches. ``--via-import`` writes the
+identity benchmark's records through the import path instead. Then:
 
-- from scratch: ``app.suggestions.suggestions`` (computed, nothing stored) and
-  ``app.suggestion_store.rebuild`` (computed and stored);
+- from scratch: ``app.suggestions.suggestions`` (computed in one process, nothing stored)
+  and ``app.suggestion_store.rebuild`` (computed, scored by one process per core, stored);
 - an import of 1,000 records through the real import path (new people, and new messages
-  and orders of known ones), then ``catch_up`` (the stored list brought up to date), and
-  whether it equals a from-scratch build with the same frequencies;
-- the status bar's count and the review queue's first page (``Service``), and for
-  comparison what the count cost before (computing the whole list).
+  and orders of known ones), then ``catch_up`` and the count, timed together from the end
+  of the import (what the status bar waits for), and whether the list equals a
+  from-scratch build with the same frequencies;
+- the review queue's first page (``Service``), and for comparison what the count cost
+  before (computing the whole list).
 
 ``--db PATH`` keeps the generated database for the next run (each run works on a copy).
-Times are wall-clock and CPU (the process's own), since a shared machine's load
-inflates the wall-clock ones.
+Times are wall-clock and CPU (this process's and its finished children's: the forked
+scorers), since a shared machine's load inflates the wall-clock ones.
 """
 
 from __future__ import annotations

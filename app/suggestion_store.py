@@ -438,7 +438,7 @@ def _update(session: Session, dirty: set[int], state: _State) -> None:
     new_orders = {cid: sx._name_orders(p) for cid, p in fresh.items()}
     before: dict[int, Orders] = {
         cid: (o0, o1, o2)
-        for cid, o0, o1, o2 in session.execute(
+        for cid, o0, o1, o2 in session.connection().execute(  # plain rows: every customer
             select(
                 SuggestionCustomer.customer_id,
                 SuggestionCustomer.order0,
@@ -554,7 +554,8 @@ def _update(session: Session, dirty: set[int], state: _State) -> None:
     to_touch = weak_pairs - strong_pairs
     to_touch |= {p for p, strong in gained.items() if not strong}
     light = _light_profiles(session, {c for p in to_touch for c in p}, fresh)
-    touching = {p for p in to_touch if sx._names_touch(light[p[0]], light[p[1]])}
+    parts: dict[int, frozenset[str]] = {}
+    touching = {p for p in to_touch if sx._touching(light[p[0]], light[p[1]], parts)}
     score_these = strong_pairs | (weak_pairs & touching) | gained_strong
     score_these |= {p for p in gained if p in touching}
 
@@ -720,6 +721,7 @@ def _still_candidates(
     members.update(_members(session, shared_keys - set(members)))
     light = {**light, **_light_profiles(session, ids - set(light), {})}
     found: set[Pair] = set()
+    parts: dict[int, frozenset[str]] = {}
     for a, b in pairs:
         strong = (a, b) in said
         weak = any(o.within(a, b, sx.NAME_WINDOW) for o in everyone)
@@ -734,7 +736,7 @@ def _still_candidates(
                     weak = True
                 else:
                     strong = True
-        if strong or (weak and sx._names_touch(light[a], light[b])):
+        if strong or (weak and sx._touching(light[a], light[b], parts)):
             found.add((a, b))
     return found
 

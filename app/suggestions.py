@@ -17,7 +17,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 from itertools import combinations, pairwise
 from typing import Any, TypeVarTuple
 
@@ -975,28 +975,47 @@ def _candidate_pairs(
             continue
         into = weak if key.partition(":")[0] in _WEAK_KEYS else strong
         if len(members) <= MAX_BLOCK:
-            into.append(combinations(sorted(set(members)), 2))
+            into.append(combinations(sorted(members), 2))  # a customer's keys are a set
             continue
         for which in range(_NAME_ORDERS):
-            ranked = sorted(set(members), key=partial(_order_of, orders, which))
+            ranked = [cid for _, cid in sorted((orders[cid][which], cid) for cid in members)]
             into.append(_windows(ranked, WINDOW))
     for which in range(_NAME_ORDERS):
         named = sorted((o[which], cid) for cid, o in orders.items() if o[which])
         weak.append(_windows([cid for _, cid in named], NAME_WINDOW))
-    seen: set[tuple[int, int]] = set()
+    # Pairs as one integer (lower id high): hashing it is cheaper than hashing a tuple.
+    seen: set[int] = set()
     for pairs in strong:
         for x, y in pairs:
-            pair = (x, y) if x < y else (y, x)
-            if x != y and pair not in seen:
-                seen.add(pair)
-                yield pair
+            if x > y:
+                x, y = y, x
+            code = x << 32 | y
+            if x != y and code not in seen:
+                seen.add(code)
+                yield x, y
+    # A customer's name parts, for the quick answer of _names_touch: a part both share.
+    parts: dict[int, frozenset[str]] = {}
     for pairs in weak:
         for x, y in pairs:
-            pair = (x, y) if x < y else (y, x)
-            if x != y and pair not in seen:
-                seen.add(pair)
-                if _names_touch(profiles[x], profiles[y]):
-                    yield pair
+            if x > y:
+                x, y = y, x
+            code = x << 32 | y
+            if x == y or code in seen:
+                continue
+            seen.add(code)
+            if _touching(profiles[x], profiles[y], parts):
+                yield x, y
+
+
+def _touching(a: _Profile, b: _Profile, parts: dict[int, frozenset[str]]) -> bool:
+    """``_names_touch``, answered at once when the two share a name part (``parts`` keeps
+    each customer's parts between calls)."""
+    pa, pb = parts.get(a.id), parts.get(b.id)
+    if pa is None:
+        pa = parts[a.id] = frozenset(t for name in _names_of(a) for t in name.tokens)
+    if pb is None:
+        pb = parts[b.id] = frozenset(t for name in _names_of(b) for t in name.tokens)
+    return bool(pa and pb and not pa.isdisjoint(pb)) or _names_touch(a, b)
 
 
 # Keys that cast a wide net (a house number with any address word or name sound): their
@@ -1045,10 +1064,6 @@ def _name_orders(profile: _Profile) -> tuple[str, str, str]:
     joined = " ".join(tokens)
     postcode = min(profile.postcodes, default="")
     return joined, joined[::-1], f"{postcode} {profile.parsed.family}" if postcode else ""
-
-
-def _order_of(orders: dict[int, tuple[str, str, str]], which: int, cid: int) -> tuple[str, int]:
-    return orders[cid][which], cid
 
 
 def _windows(ranked: list[int], width: int) -> Iterator[tuple[int, int]]:

@@ -7,6 +7,7 @@ The incremental updates (one seed on the server) and forgetting run on both stor
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -46,17 +47,7 @@ def _stored(session: Session) -> dict[tuple[int, int], tuple[Any, ...]]:
 
 
 def _expected(session: Session) -> dict[tuple[int, int], tuple[Any, ...]]:
-    built = suggestion_store.compute(session, keep_stats=True)
-    return {
-        (r["customer_a"], r["customer_b"]): (
-            r["score"],
-            tuple(r["reasons"]),
-            tuple(r["against"]),
-            r["name_a"],
-            r["name_b"],
-        )
-        for r in built.rows
-    }
+    return _rows(suggestion_store.compute(session, keep_stats=True).rows)
 
 
 def _alive(session: Session) -> list[int]:
@@ -308,3 +299,30 @@ def test_a_contact_point_that_becomes_shared_brings_its_other_customers_up_to_da
         assert suggestion_store.catch_up(s, small=0, drift=100.0) == "updated"
         assert _stored(s) == _expected(s)
     db.dispose()
+
+
+def test_a_rebuild_scored_in_several_processes_equals_one_in_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _small_db(tmp_path)
+    with db.read_session() as s:
+        here = _rows(suggestion_store.compute(s).rows)
+    monkeypatch.setattr(suggestion_store, "PARALLEL_MIN_PAIRS", 1)  # fork even for a few
+    assert suggestion_store._workers(10) == min(len(os.sched_getaffinity(0)), 8)
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        assert _stored(s) == here
+    db.dispose()
+
+
+def _rows(rows: list[dict[str, Any]]) -> dict[tuple[int, int], tuple[Any, ...]]:
+    return {
+        (r["customer_a"], r["customer_b"]): (
+            r["score"],
+            tuple(r["reasons"]),
+            tuple(r["against"]),
+            r["name_a"],
+            r["name_b"],
+        )
+        for r in rows
+    }

@@ -308,6 +308,9 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
             if time.perf_counter() > end:
                 raise SystemExit("the window did not get there in time")
 
+    # A customer is opened from the list: wait until the window is idle (the list shown, and
+    # what the window reads once it shows, ``MainWindow._warm_reads``, read).
+    wait(lambda: window._warmed and workers.manager().active == 0)
     model = window.timeline_model
     t, cpu = time.perf_counter(), time.thread_time()
     window.open_customer(big_id)

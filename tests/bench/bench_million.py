@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 from tests.bench import corpus
@@ -114,7 +115,7 @@ def build(work: Path, events: int, seed: int, figures: Figures) -> Path:
 def _count(path: Path) -> int:
     import sqlite3
 
-    with sqlite3.connect(path) as con:
+    with closing(sqlite3.connect(path)) as con:  # closed: an open one keeps a -wal
         return int(con.execute("select count(*) from event").fetchone()[0])
 
 
@@ -122,7 +123,7 @@ def _biggest(path: Path) -> int:
     """The id of the customer with the most events (the big account)."""
     import sqlite3
 
-    with sqlite3.connect(path) as con:
+    with closing(sqlite3.connect(path)) as con:  # closed: an open one keeps a -wal
         return int(
             con.execute(
                 "select id from customer where merged_into_id is null"
@@ -415,7 +416,7 @@ def _typical(path: Path) -> int:
     """The id of a customer with the median number of events."""
     import sqlite3
 
-    with sqlite3.connect(path) as con:
+    with closing(sqlite3.connect(path)) as con:  # closed: an open one keeps a -wal
         ids = [
             r[0]
             for r in con.execute(

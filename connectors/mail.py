@@ -127,7 +127,8 @@ class _IndexedMessage(Message):
     The stdlib scans every header, lower-casing each name, on each ``get`` and ``in``;
     the parser and the reader look a message's headers up dozens of times (the content
     type alone about ten), so that scan was a good part of reading a message. The index
-    is rebuilt whenever the header list is replaced, grows, or is changed in place.
+    is rebuilt whenever the header list is replaced, grows (``set_raw``, as the parser
+    adds each header), or is changed in place.
     """
 
     # (id and length of the header list, first header by lower-cased name, values derived
@@ -186,10 +187,6 @@ class _IndexedMessage(Message):
     def replace_header(self, _name: str, _value: Any) -> None:
         self._index = None
         super().replace_header(_name, _value)
-
-    def set_raw(self, name: str, value: Any) -> None:
-        self._index = None
-        super().set_raw(name, value)
 
 
 _PARSER = BytesParser(_class=_IndexedMessage, policy=policy.compat32)

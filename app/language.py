@@ -50,6 +50,12 @@ def _model() -> Any:
         return _identifier
 
 
+def load() -> None:
+    """Load the model now (a writer does while its parse worker starts: time it would
+    otherwise spend waiting for the first messages)."""
+    _model()
+
+
 def detect(text: str) -> str | None:
     """The ISO 639-1 code of ``text``'s language, or None when too short or unsure.
 

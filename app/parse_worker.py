@@ -124,6 +124,11 @@ def items_from_worker(
     process.start()
     finished = False
     try:
+        from app import language
+        from connectors import registry
+
+        if registry.get(connector_name).channel in ("email", "chat"):
+            language.load()  # this process detects languages too: loaded while the worker starts
         while True:
             if options.should_cancel is not None and options.should_cancel():
                 raise Cancelled

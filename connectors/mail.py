@@ -127,20 +127,45 @@ class _IndexedMessage(Message):
     The stdlib scans every header, lower-casing each name, on each ``get`` and ``in``;
     the parser and the reader look a message's headers up dozens of times (the content
     type alone about ten), so that scan was a good part of reading a message. The index
-    is rebuilt whenever the header list is replaced, grows, or is changed in place.
+    is rebuilt whenever the header list is replaced, grows (``set_raw``, as the parser
+    adds each header), or is changed in place.
     """
 
-    _index: tuple[int, int, dict[str, tuple[str, Any]]] | None = None
+    # (id and length of the header list, first header by lower-cased name, values derived
+    # from the headers: the content type, each header's parameters)
+    _index: tuple[int, int, dict[str, tuple[str, Any]], dict[str, Any]] | None = None
 
-    def _lookup(self) -> dict[str, tuple[str, Any]]:
+    def _current(self) -> tuple[int, int, dict[str, tuple[str, Any]], dict[str, Any]]:
         headers = self._headers  # type: ignore[attr-defined]
         index = self._index
         if index is None or index[0] != id(headers) or index[1] != len(headers):
             found: dict[str, tuple[str, Any]] = {}
             for key, value in headers:
                 found.setdefault(key.lower(), (key, value))
-            index = self._index = (id(headers), len(headers), found)
-        return index[2]
+            index = self._index = (id(headers), len(headers), found, {})
+        return index
+
+    def _lookup(self) -> dict[str, tuple[str, Any]]:
+        return self._current()[2]
+
+    def get_content_type(self) -> str:
+        derived = self._current()[3]
+        ctype = derived.get("")
+        if ctype is None:
+            ctype = super().get_content_type()
+            if "content-type" in self._lookup():  # else the default type, which may change
+                derived[""] = ctype
+        return str(ctype)
+
+    def _get_params_preserve(self, failobj: Any, header: str) -> Any:
+        name = header.lower()
+        derived = self._current()[3]
+        params = derived.get(name)
+        if params is None:
+            params = super()._get_params_preserve(failobj, header)  # type: ignore[misc]
+            if name in self._lookup():
+                derived[name] = params
+        return params
 
     def get(self, name: str, failobj: Any = None) -> Any:
         found = self._lookup().get(name.lower())
@@ -162,10 +187,6 @@ class _IndexedMessage(Message):
     def replace_header(self, _name: str, _value: Any) -> None:
         self._index = None
         super().replace_header(_name, _value)
-
-    def set_raw(self, name: str, value: Any) -> None:
-        self._index = None
-        super().set_raw(name, value)
 
 
 _PARSER = BytesParser(_class=_IndexedMessage, policy=policy.compat32)

@@ -944,7 +944,10 @@ def test_header_lookups_through_the_index_answer_as_the_stdlib_does() -> None:
     )
     ours = mail._PARSER.parsebytes(raw)
     plain = message_from_bytes(raw, policy=email_policy.compat32)
+    assert ours.get_content_type() == plain.get_content_type() == "text/plain"
+    assert ours.get_params() == plain.get_params()
     for msg in (ours, plain):  # the same changes after parsing, each kind of them
+        msg.set_type("text/html")
         msg.replace_header("subject", "replaced")
         msg.set_param("charset", "utf-8")
         del msg["received"]
@@ -954,4 +957,9 @@ def test_header_lookups_through_the_index_answer_as_the_stdlib_does() -> None:
         assert ours.get(name) == plain.get(name), name
         assert (name in ours) == (name in plain), name
     assert ours.get_content_charset() == "utf-8"
+    assert ours.get_content_type() == plain.get_content_type() == "text/html"
+    assert ours.get_params() == plain.get_params()
+    del ours["content-type"]
+    ours.set_default_type("message/rfc822")  # no header: the default type, as it changes
+    assert ours.get_content_type() == "message/rfc822"
     assert ours.get_all("subject") == plain.get_all("subject") == ["replaced", "second"]

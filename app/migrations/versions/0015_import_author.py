@@ -1,6 +1,6 @@
 """Who ran each import or sync, and an agent's hand-written moves refused by the server.
 
-Revision ID: 0015_pgsuite
+Revision ID: 0015_import_author
 Revises: 0014_suggestion_store
 
 Both stores: ``import_run.author``, who imported the file or synced the account (and so
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_pgsuite"
+revision = "0015_import_author"
 down_revision = "0014_suggestion_store"
 branch_labels = None
 depends_on = None

@@ -1,8 +1,8 @@
 """A customer found by name in any case with an index (``show "Jane Doe"`` at a million
 events read every customer row).
 
-Revision ID: 0015_million
-Revises: 0014_suggestion_store
+Revision ID: 0016_name_index
+Revises: 0015_import_author
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_million"
-down_revision = "0014_suggestion_store"
+revision = "0016_name_index"
+down_revision = "0015_import_author"
 branch_labels = None
 depends_on = None
 

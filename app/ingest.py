@@ -475,6 +475,7 @@ class Recounts:
     ids: set[int] = field(default_factory=set)
     written: int = 0  # events the folder's runs added or updated so far
     counted_at: int = 0  # ``written`` at the last recount
+    final: bool = False  # the folder's last file: its last batch recounts them all
 
 
 def _not_counted(session: Session) -> list[int]:
@@ -620,7 +621,7 @@ class _Writer:
         if self.recounts is not None:  # a folder's run: the folder's events decide
             self.recounts.written = done = self.folder_before + written
             at = self.recounts.counted_at
-            due = done - at >= max(REFRESH_MIN, 2 * at)
+            due = (last and self.recounts.final) or done - at >= max(REFRESH_MIN, 2 * at)
         else:
             done, at = written, self.counted_at
             due = last or done - at >= max(REFRESH_MIN, 2 * at)
@@ -1323,7 +1324,10 @@ def import_paths(
     given = list(paths)
     with db.read_session() as session:
         deferred = Recounts(set(_not_counted(session)))
-    for path in registry.expand(given):
+    sources = list(registry.expand(given))
+    for n, path in enumerate(sources):
+        # the last file recounts them in its last transaction (one change for the others)
+        deferred.final = n == len(sources) - 1
         if should_cancel is not None and should_cancel():
             break
         special = registry.special_file(path)
@@ -1363,7 +1367,7 @@ def import_paths(
                     error=displayable(str(exc)),
                 )
             )
-    recount_deferred(db, deferred)
+    recount_deferred(db, deferred)  # left by a last file that failed or was skipped
     return reports
 
 

@@ -86,7 +86,8 @@ def _orders(path: Path) -> None:
 
 
 def _database_bytes(cli: CLI) -> bytes:  # noqa: F811
-    files = [p for p in cli.db.parent.glob(cli.db.name + "*") if p.is_file()]
+    db = Path(cli.db)  # a SQLite file here
+    files = [p for p in db.parent.glob(db.name + "*") if p.is_file()]
     return b"".join(p.read_bytes() for p in files)
 
 

@@ -167,6 +167,27 @@ class Database:
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _WRITERS_LOCK})
 
+    def writers_waiting(self, session: Session) -> bool:
+        """Whether another import batch waits at ``writers_queue`` right now (PostgreSQL;
+        always False on SQLite, whose writers never see each other wait).
+
+        An import hands the recount of its customers' figures to the batch that waits (see
+        ``app.ingest``): under a steady queue the figures are counted once, by the last
+        writer, instead of by every batch over the same customers' whole history.
+        """
+        if not self.is_server:
+            return False
+        waiting = session.scalar(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                "AND NOT granted AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid) "
+                "AND objsubid = 1 "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+            ),
+            {"hi": _WRITERS_LOCK >> 32, "lo": _WRITERS_LOCK & 0xFFFFFFFF},
+        )
+        return bool(waiting)
+
     def retried(self, transaction: Callable[[], _T]) -> _T:
         """Run ``transaction`` (which opens and commits its own session): on PostgreSQL
         again while the server aborts it for a concurrent writer (``retrying``), on

@@ -455,6 +455,15 @@ def _apply_order(event: Event, record: EventRecord) -> None:
         ]
 
 
+def _marked_not_counted(session: Session) -> set[int]:
+    """Customers whose figures wait for a recount (a run handed them over, or was killed)."""
+    return set(
+        session.scalars(
+            select(Customer.id).where(type_coerce(Customer.profile, Text) == _NOT_COUNTED)
+        )
+    )
+
+
 class _Writer:
     """Stores the items of one import run, batch by batch.
 
@@ -481,11 +490,7 @@ class _Writer:
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
             self.suppressor = suppression.Suppressor(session)
-            self.uncounted.update(
-                session.scalars(
-                    select(Customer.id).where(type_coerce(Customer.profile, Text) == _NOT_COUNTED)
-                )
-            )
+            self.uncounted.update(_marked_not_counted(session))
 
     def write_batch(self, items: Sequence[Item], *, last: bool = False) -> None:
         """Write ``items`` in one transaction (``last``: the run's last batch, after which
@@ -556,7 +561,21 @@ class _Writer:
         ones not marked yet as waiting for their recount."""
         written = self.report.added + self.report.updated
         since = written - self.counted_at
-        if last or since >= max(REFRESH_MIN, 2 * self.counted_at):
+        due = last or since >= max(REFRESH_MIN, 2 * self.counted_at)
+        if self.db.is_server:
+            # Another import waits for its turn: it recounts what this one leaves marked
+            # (``_hand_over``), so a queue of writers counts its customers once, not once per
+            # batch over their whole history. The last writer of a queue recounts them all.
+            if due and not self.db.writers_waiting(session):
+                identity.refresh_customer_stats(
+                    session, self.uncounted | touched | _marked_not_counted(session)
+                )
+                self.uncounted.clear()
+                self.counted_at = written
+            else:
+                self._hand_over(session, touched)
+            return
+        if due:
             identity.refresh_customer_stats(session, self.uncounted | touched)
             self.uncounted.clear()
             self.counted_at = written
@@ -570,6 +589,23 @@ class _Writer:
                 [{"cid": cid, "not_counted": {}} for cid in fresh],
             )
             self.uncounted.update(fresh)
+
+    def _hand_over(self, session: Session, touched: set[int]) -> None:
+        """On a server: mark the customers this batch touched as not counted (those not
+        marked yet), for whoever recounts next: this run, or the import it hands over to.
+
+        Every batch marks what it touched, even a customer this run marked before: a
+        colleague's recount may have counted and unmarked it in between.
+        """
+        self.uncounted.update(touched)
+        ids = sorted(touched)
+        profile = type_coerce(_CUSTOMER.c.profile, Text)
+        for start in range(0, len(ids), 1000):
+            session.execute(
+                update(_CUSTOMER)
+                .where(_CUSTOMER.c.id.in_(ids[start : start + 1000]), profile != _NOT_COUNTED)
+                .values(profile={})
+            )
 
     def _mark(self, record: EventRecord) -> str:
         """``mail_fingerprint(record)``, computed once per record in a batch."""

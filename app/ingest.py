@@ -12,6 +12,7 @@ signals, tests pass lambdas.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import decimal
 import hashlib
@@ -455,6 +456,25 @@ def _apply_order(event: Event, record: EventRecord) -> None:
         ]
 
 
+@dataclass
+class _Pace:
+    """The recounts of one ``import_paths`` call on a server, over all its files.
+
+    Its files' runs leave their customers marked not counted (``_Writer._hand_over``) and
+    recount them all when the call's events since its last recount reach the staged
+    thresholds (``REFRESH_MIN``, then twice what came before) and with the last batch of
+    its last file (else after it, ``_recount_marked``): a folder of many small files is
+    recounted a few times, not once per file over the same customers' whole history.
+    """
+
+    more: bool = False  # files come after the running one
+    written: int = 0  # events written (added or updated) by the call's finished files
+    counted_at: int = 0  # ``written`` (with the running file's) at the call's last recount
+
+
+_PACE: contextvars.ContextVar[_Pace | None] = contextvars.ContextVar("import_pace", default=None)
+
+
 def _marked_not_counted(session: Session) -> set[int]:
     """Customers whose figures wait for a recount (a run handed them over, or was killed)."""
     return set(
@@ -487,6 +507,7 @@ class _Writer:
         # (by this run, or by an earlier one that was killed before its recount)
         self.uncounted: set[int] = set()
         self.counted_at = 0  # events written by this run at its last recount
+        self.pace = _PACE.get() if db.is_server else None
         with db.session() as session:
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
             self.suppressor = suppression.Suppressor(session)
@@ -499,6 +520,7 @@ class _Writer:
         r.duplicates += self.produced.take_known()
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
         cuts, uncounted, counted_at = self.cuts, set(self.uncounted), self.counted_at
+        pace_at = self.pace.counted_at if self.pace is not None else 0
 
         def attempt(careful: bool) -> None:
             try:
@@ -506,6 +528,8 @@ class _Writer:
             except BaseException:
                 r.added, r.duplicates, r.updated = snapshot[:3]
                 self.cuts, self.uncounted, self.counted_at = cuts, set(uncounted), counted_at
+                if self.pace is not None:
+                    self.pace.counted_at = pace_at
                 del r.problems[snapshot[3] :]
                 del r.notices[snapshot[4] :]
                 raise
@@ -563,6 +587,12 @@ class _Writer:
         since = written - self.counted_at
         due = last or since >= max(REFRESH_MIN, 2 * self.counted_at)
         if self.db.is_server:
+            pace = self.pace
+            if pace is not None:  # one call of many files: its pace, and its end recounts
+                done = pace.written + written
+                due = (last and not pace.more) or (
+                    done - pace.counted_at >= max(REFRESH_MIN, 2 * pace.counted_at)
+                )
             # Another import waits for its turn: it recounts what this one leaves marked
             # (``_hand_over``), so a queue of writers counts its customers once, not once per
             # batch over their whole history. The last writer of a queue recounts them all.
@@ -572,6 +602,8 @@ class _Writer:
                 )
                 self.uncounted.clear()
                 self.counted_at = written
+                if pace is not None:
+                    pace.counted_at = pace.written + written
             else:
                 self._hand_over(session, touched)
             return
@@ -1269,9 +1301,54 @@ def import_paths(
     named pipe, device or socket is never opened: given by name it fails, met
     while walking a folder it gets a report with status "skipped".
     """
+    pace = _Pace() if db.is_server else None
+    token = _PACE.set(pace)
+    try:
+        reports = _import_each(
+            db, paths, format, tz, date_order, column_map, progress, should_cancel, owner_hints
+        )
+    finally:
+        _PACE.reset(token)
+    if pace is not None and pace.written > pace.counted_at:
+        _recount_marked(db)
+    return reports
+
+
+def _recount_marked(db: Database) -> None:
+    """On a server, at the end of an ``import_paths`` call: recount every customer marked
+    not counted, unless another import waits for its turn (it will)."""
+
+    def recount(session: Session) -> None:
+        if db.writers_waiting(session):
+            return
+        marked = _marked_not_counted(session)
+        identity.refresh_customer_stats(session, marked)
+        live.changed(session, "import", marked)
+
+    with db.writers_queue():
+        db.write(recount)
+
+
+def _import_each(
+    db: Database,
+    paths: Iterable[Path],
+    format: str | None,
+    tz: tzinfo | None,
+    date_order: DateOrder | None,
+    column_map: Mapping[str, str] | None,
+    progress: Callable[[ImportProgress], None] | None,
+    should_cancel: Callable[[], bool] | None,
+    owner_hints: bool,
+) -> list[FileReport]:
     reports: list[FileReport] = []
     given = list(paths)
-    for path in registry.expand(given):
+    pace = _PACE.get()
+    found = iter(registry.expand(given))
+    upcoming = next(found, None)
+    while upcoming is not None:
+        path, upcoming = upcoming, next(found, None)
+        if pace is not None:
+            pace.more = upcoming is not None
         if should_cancel is not None and should_cancel():
             break
         special = registry.special_file(path)
@@ -1310,6 +1387,8 @@ def import_paths(
                     error=displayable(str(exc)),
                 )
             )
+        if pace is not None:
+            pace.written += reports[-1].added + reports[-1].updated
     return reports
 
 

@@ -251,3 +251,34 @@ def test_writers_waiting_sees_an_import_batch_queued_behind_another(pg: PgServer
         second.join()
     assert not waiting()
     db.dispose()
+
+
+def test_one_import_of_many_files_recounts_its_customers_once_at_its_end(
+    pg: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a server the files of one ``import_paths`` call hand their recount on to the
+    next file: a folder of small files is recounted with its last file's last batch, not
+    once per file over the same customers' whole history, and the figures are right."""
+    from app import identity, ingest
+    from app.db import open_database
+    from tests.test_profile_figures import check
+
+    for n in range(5):
+        pg_workload.write_mail(tmp_path / f"part{n}.mbox", f"p{n}", 6, seed=n)
+    db = open_database(pg.new_database("one_call"))
+    recounts: list[int] = []
+    real = identity.refresh_customer_stats
+
+    def counted(session, ids) -> None:  # type: ignore[no-untyped-def]
+        recounts.append(len(set(ids)))
+        real(session, ids)
+
+    monkeypatch.setattr(identity, "refresh_customer_stats", counted)
+    try:
+        reports = ingest.import_paths(db, [tmp_path], format="mbox")
+        assert [r.status for r in reports] == ["done"] * 5
+        assert sum(r.added for r in reports) == 30
+        assert len(recounts) == 1, recounts
+        check(db, "after one call of five files")
+    finally:
+        db.dispose()

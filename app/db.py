@@ -32,7 +32,9 @@ runs the whole transaction again. The select-then-insert logic of the write path
 is therefore race-free without locks of its own: whatever commits is what one
 writer after another would have written. Import batches, which nearly always meet
 the same customers, take turns (``writers_queue``) instead of aborting each other;
-parsing still runs side by side. Read sessions run ``REPEATABLE READ``
+parsing still runs side by side. A batch that finds another waiting for its turn
+(``writers_waiting``) leaves its customers' figures marked "not counted" for the waiting
+one to recount (``app.ingest``), so a queue recounts them once. Read sessions run ``REPEATABLE READ``
 (a snapshot that never aborts and never makes a writer abort). A committed write
 announces itself with ``NOTIFY`` (``app.live``) so other windows refresh.
 """

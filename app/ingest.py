@@ -596,16 +596,18 @@ class _Writer:
             # Another import waits for its turn: it recounts what this one leaves marked
             # (``_hand_over``), so a queue of writers counts its customers once, not once per
             # batch over their whole history. The last writer of a queue recounts them all.
-            if due and not self.db.writers_waiting(session):
+            waiting = due and self.db.writers_waiting(session)
+            if due and not waiting:
                 identity.refresh_customer_stats(
                     session, self.uncounted | touched | _marked_not_counted(session)
                 )
                 self.uncounted.clear()
+            else:
+                self._hand_over(session, touched)
+            if due:  # recounted, or the waiting import's to recount: not this call's any more
                 self.counted_at = written
                 if pace is not None:
                     pace.counted_at = pace.written + written
-            else:
-                self._hand_over(session, touched)
             return
         if due:
             identity.refresh_customer_stats(session, self.uncounted | touched)

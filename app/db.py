@@ -34,8 +34,8 @@ writer after another would have written. Import batches, which nearly always mee
 the same customers, take turns (``writers_queue``) instead of aborting each other;
 parsing still runs side by side. A batch that finds another waiting for its turn
 (``writers_waiting``) leaves its customers' figures marked "not counted" for the waiting
-one to recount (``app.ingest``), so a queue recounts them once. Read sessions run ``REPEATABLE READ``
-(a snapshot that never aborts and never makes a writer abort). A committed write
+one to recount (``app.ingest``), so a queue recounts them once. Read sessions run
+``REPEATABLE READ`` (a snapshot that never aborts and never makes a writer abort). A committed write
 announces itself with ``NOTIFY`` (``app.live``) so other windows refresh.
 """
 

@@ -32,8 +32,10 @@ runs the whole transaction again. The select-then-insert logic of the write path
 is therefore race-free without locks of its own: whatever commits is what one
 writer after another would have written. Import batches, which nearly always meet
 the same customers, take turns (``writers_queue``) instead of aborting each other;
-parsing still runs side by side. Read sessions run ``REPEATABLE READ``
-(a snapshot that never aborts and never makes a writer abort). A committed write
+parsing still runs side by side. A batch that finds another waiting for its turn
+(``writers_waiting``) leaves its customers' figures marked "not counted" for the waiting
+one to recount (``app.ingest``), so a queue recounts them once. Read sessions run
+``REPEATABLE READ`` (a snapshot that never aborts and never makes a writer abort). A committed write
 announces itself with ``NOTIFY`` (``app.live``) so other windows refresh.
 """
 
@@ -166,6 +168,27 @@ class Database:
                 yield
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _WRITERS_LOCK})
+
+    def writers_waiting(self, session: Session) -> bool:
+        """Whether another import batch waits at ``writers_queue`` right now (PostgreSQL;
+        always False on SQLite, whose writers never see each other wait).
+
+        An import hands the recount of its customers' figures to the batch that waits (see
+        ``app.ingest``): under a steady queue the figures are counted once, by the last
+        writer, instead of by every batch over the same customers' whole history.
+        """
+        if not self.is_server:
+            return False
+        waiting = session.scalar(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                "AND NOT granted AND classid = CAST(:hi AS oid) AND objid = CAST(:lo AS oid) "
+                "AND objsubid = 1 "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+            ),
+            {"hi": _WRITERS_LOCK >> 32, "lo": _WRITERS_LOCK & 0xFFFFFFFF},
+        )
+        return bool(waiting)
 
     def retried(self, transaction: Callable[[], _T]) -> _T:
         """Run ``transaction`` (which opens and commits its own session): on PostgreSQL

@@ -490,6 +490,11 @@ def _not_counted(session: Session) -> list[int]:
 def recount_deferred(db: Database, deferred: Recounts) -> None:
     """Recount the figures of the customers in ``deferred`` (``RECOUNT_CHUNK`` to a
     transaction, so other writers get their turn) and empty it."""
+    if db.is_server:
+        with db.read_session() as session:
+            if db.writers_waiting(session):  # the waiting import recounts every marked one
+                deferred.ids.clear()
+                return
     ids = sorted(deferred.ids)
     for start in range(0, len(ids), RECOUNT_CHUNK):
         chunk = ids[start : start + RECOUNT_CHUNK]
@@ -625,13 +630,26 @@ class _Writer:
         else:
             done, at = written, self.counted_at
             due = last or done - at >= max(REFRESH_MIN, 2 * at)
+        if self.db.is_server:
+            # Another import waits for its turn: it recounts what this one leaves marked
+            # (``_hand_over``), so a queue of writers counts its customers once, not once per
+            # batch over their whole history. The last writer of a queue recounts them all.
+            if due and not self.db.writers_waiting(session):
+                identity.refresh_customer_stats(
+                    session, self.uncounted | touched | set(_not_counted(session))
+                )
+                self.uncounted.clear()
+            else:
+                self._hand_over(session, touched)
+                if due:  # marked in the database: the waiting import's to recount now
+                    self.uncounted.clear()
+            if due:
+                self._counted(done)
+            return
         if due:
             identity.refresh_customer_stats(session, self.uncounted | touched)
             self.uncounted.clear()
-            if self.recounts is not None:
-                self.recounts.counted_at = done
-            else:
-                self.counted_at = done
+            self._counted(done)
             return
         fresh = sorted(touched - self.uncounted)
         if fresh:
@@ -642,6 +660,30 @@ class _Writer:
                 [{"cid": cid, "not_counted": {}} for cid in fresh],
             )
             self.uncounted.update(fresh)
+
+    def _counted(self, done: int) -> None:
+        """Note that the events written up to ``done`` are counted (or handed over)."""
+        if self.recounts is not None:
+            self.recounts.counted_at = done
+        else:
+            self.counted_at = done
+
+    def _hand_over(self, session: Session, touched: set[int]) -> None:
+        """On a server: mark the customers this batch touched as not counted, for whoever
+        recounts next: this run, or the import waiting for the writers' turn.
+
+        Every batch marks what it touched, even a customer this run marked before: a
+        colleague's recount may have counted and unmarked it in between.
+        """
+        self.uncounted.update(touched)
+        ids = sorted(touched)
+        profile = type_coerce(_CUSTOMER.c.profile, Text)
+        for start in range(0, len(ids), 1000):
+            session.execute(
+                update(_CUSTOMER)
+                .where(_CUSTOMER.c.id.in_(ids[start : start + 1000]), profile != _NOT_COUNTED)
+                .values(profile={})
+            )
 
     def _mark(self, record: EventRecord) -> str:
         """``mail_fingerprint(record)``, computed once per record in a batch."""

@@ -228,21 +228,45 @@ def spec(key: str) -> SettingSpec:
         ) from None
 
 
-def get(session: Session, key: str) -> str:
-    """The value of ``key`` (its default when never set)."""
+_HELD = "threadline_settings"
+
+
+def _stored(session: Session) -> dict[str, str]:
+    """Every stored setting, read in one query once per transaction of ``session``.
+
+    An import reads a dozen settings per file (region, the owner's addresses, …), most of
+    them never set: one query each was a round trip each on a server. ``set_value``
+    keeps the held values in step; a new transaction or savepoint reads them afresh.
+    """
+    from sqlalchemy import select
+
     from app.models import Setting
 
+    held = session.info.get(_HELD)
+    if held is None or held[0] != _transaction(session):
+        rows = session.execute(select(Setting.key, Setting.value))
+        held = session.info[_HELD] = (_transaction(session), {str(k): str(v) for k, v in rows})
+    values: dict[str, str] = held[1]
+    return values
+
+
+def _transaction(session: Session) -> tuple[object, object]:
+    """The transaction and savepoint the held settings belong to (a savepoint rolled back
+    may have undone a change)."""
+    return (session.get_transaction(), session.get_nested_transaction())
+
+
+def get(session: Session, key: str) -> str:
+    """The value of ``key`` (its default when never set)."""
     declared = spec(key)
-    row = session.get(Setting, key)
-    return row.value if row is not None else declared.default()
+    value = _stored(session).get(key)
+    return value if value is not None else declared.default()
 
 
 def is_set(session: Session, key: str) -> bool:
     """True if ``key`` was set explicitly (not just its default)."""
-    from app.models import Setting
-
     spec(key)
-    return session.get(Setting, key) is not None
+    return key in _stored(session)
 
 
 def set_value(session: Session, key: str, value: str) -> str:
@@ -260,6 +284,9 @@ def set_value(session: Session, key: str, value: str) -> str:
     else:
         row.value = normalised
     session.flush()
+    held = session.info.get(_HELD)
+    if held is not None and held[0] == _transaction(session):
+        held[1][key] = normalised
     return normalised
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from app.records import EventRecord
 from tests import pg_workload
 from tests.postgres import PgServer, run_postgres, server_bin
 
@@ -149,5 +150,135 @@ def test_a_key_a_colleague_inserted_first_runs_again_a_few_times_then_fails(
         with pytest.raises(IntegrityError):
             db.write(always_clashes)
         assert len(runs) == PG_MAYBE_CONCURRENT_TRIES
+    finally:
+        db.dispose()
+
+
+def test_an_import_hands_its_recount_to_a_colleague_waiting_for_the_writers_turn(
+    pg: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a colleague's import waits for the writers' turn, an import leaves the
+    customers it touched marked "not counted" instead of recounting their whole history;
+    the next import that finds nobody waiting recounts every marked customer, so the
+    stored figures end equal to a recount. A customer a colleague counted between two of
+    the run's batches is marked again when the run adds to her."""
+    from sqlalchemy import select
+
+    from app.db import Database, open_database
+    from app.ingest import import_items
+    from app.models import Customer
+    from tests.test_profile_figures import _mail, check
+
+    url = pg.new_database("hand_over")
+    db, colleague = open_database(url), open_database(url)
+    # Someone always queues behind ``db``'s imports, never behind the colleague's.
+    monkeypatch.setattr(Database, "writers_waiting", lambda self, session: self is db)
+
+    def marked() -> set[str]:
+        with colleague.read_session() as s:
+            return set(s.scalars(select(Customer.display_name).where(Customer.profile == {})))
+
+    def counts() -> dict[str, int]:
+        with colleague.read_session() as s:
+            return dict(s.execute(select(Customer.display_name, Customer.event_count)).all())
+
+    try:
+
+        def mine() -> Iterator[EventRecord]:
+            yield _mail("a1", "ada@example.com", "Ada", 1)
+            yield _mail("a2", "bob@example.com", "Bob", 2)
+            # the first batch is written: handed over, not recounted
+            assert {"Ada", "Bob"} <= marked()
+            # the colleague's import (nobody behind it) recounts every marked customer
+            import_items(
+                colleague,
+                lambda: [_mail("b1", "bob@example.com", "Bob", 3)],
+                label="colleague",
+                format="test",
+            )
+            assert marked() == set()
+            assert counts()["Ada"] == 1 and counts()["Bob"] == 2
+            yield _mail("a3", "ada@example.com", "Ada", 4)  # Ada again, after her recount
+
+        import_items(db, mine, label="mine", format="test", batch_size=2)
+        assert "Ada" in marked(), "the run's last batch hands Ada over again"
+        assert counts()["Ada"] == 1  # not recounted by a run that had someone behind it
+        import_items(colleague, lambda: [], label="next", format="test")
+        assert marked() == set()
+        check(colleague, "after the queue ran dry")
+    finally:
+        db.dispose()
+        colleague.dispose()
+
+
+def test_writers_waiting_sees_an_import_batch_queued_behind_another(pg: PgServer) -> None:
+    """``writers_waiting`` is true exactly while a batch waits at ``writers_queue`` (the
+    one holding the turn does not count)."""
+    import threading
+    import time
+
+    from app.db import open_database
+
+    db = open_database(pg.new_database("queued"))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.writers_queue():
+            holding.set()
+            release.wait()
+
+    def queue() -> None:
+        with db.writers_queue():
+            pass
+
+    def waiting() -> bool:
+        with db.session() as s:
+            return db.writers_waiting(s)
+
+    first, second = threading.Thread(target=hold), threading.Thread(target=queue)
+    try:
+        assert not waiting()
+        first.start()
+        assert holding.wait(60)
+        assert not waiting()
+        second.start()
+        give_up = time.monotonic() + 60  # the second batch reaches the server's lock queue
+        while not waiting():
+            assert time.monotonic() < give_up, "the queued batch never showed as waiting"
+    finally:
+        release.set()
+        first.join()
+        second.join()
+    assert not waiting()
+    db.dispose()
+
+
+def test_one_import_of_many_files_recounts_its_customers_once_at_its_end(
+    pg: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a server the files of one ``import_paths`` call hand their recount on to the
+    next file: a folder of small files is recounted with its last file's last batch, not
+    once per file over the same customers' whole history, and the figures are right."""
+    from app import identity, ingest
+    from app.db import open_database
+    from tests.test_profile_figures import check
+
+    for n in range(5):
+        pg_workload.write_mail(tmp_path / f"part{n}.mbox", f"p{n}", 6, seed=n)
+    db = open_database(pg.new_database("one_call"))
+    recounts: list[int] = []
+    real = identity.refresh_customer_stats
+
+    def counted(session, ids) -> None:  # type: ignore[no-untyped-def]
+        recounts.append(len(set(ids)))
+        real(session, ids)
+
+    monkeypatch.setattr(identity, "refresh_customer_stats", counted)
+    try:
+        reports = ingest.import_paths(db, [tmp_path], format="mbox")
+        assert [r.status for r in reports] == ["done"] * 5
+        assert sum(r.added for r in reports) == 30
+        assert len(recounts) == 1, recounts
+        check(db, "after one call of five files")
     finally:
         db.dispose()

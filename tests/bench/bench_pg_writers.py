@@ -1,22 +1,23 @@
-"""Benchmark: import throughput of 4 writers at once against 1, on one PostgreSQL server.
+"""Benchmark: import throughput of 1, 2 and 4 writers at once, on one PostgreSQL server.
 
 Run on demand (not part of the default suite; needs Debian's ``postgresql`` package):
 
-    python -m tests.bench.bench_pg_writers [--files 8] [--messages 200]
+    python -m tests.bench.bench_pg_writers [--files 8] [--messages 200] [--writers 1,2,4]
 
 It starts a private server (``tests/postgres.py``) and writes ``--files`` mbox files per
 writer, each of ``--messages`` unique messages from one pool of 40 people (so the writers
-meet the same contact points and customers). One writer then imports its files into a
-fresh database; then 4 writers (processes, each its own ``Service``) import theirs into
-another fresh database at the same time. It prints events per second of each run (events
-stored over wall time, parsing included) and checks the 4-writer store's invariants
-(``tests/pg_workload.check``).
+meet the same contact points and customers). For each count of ``--writers``, that many
+writers (processes, each its own ``Service``) import their files into a fresh database at
+the same time. It prints events per second of each run (events stored over wall time,
+parsing included), the load average when it ended, and checks each store's invariants
+(``tests/pg_workload.check``, which includes every customer's stored event count).
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -42,12 +43,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=8, help="mbox files per writer")
     parser.add_argument("--messages", type=int, default=200, help="messages per file")
+    parser.add_argument("--writers", default="1,2,4", help="writer counts, comma-separated")
     args = parser.parse_args()
+    counts = [int(n) for n in args.writers.split(",")]
     with tempfile.TemporaryDirectory() as tmp, run_postgres() as pg:
         folder = Path(tmp)
         messages: dict[str, list[str]] = {}
         per_writer: list[list[str]] = []
-        for w in range(4):
+        for w in range(max(counts)):
             mine = []
             for n in range(args.files):
                 path = folder / f"w{w}-{n}.mbox"
@@ -57,16 +60,16 @@ def main() -> None:
                 mine.append(str(path))
             per_writer.append(mine)
         lines = []
-        for label, url, files in (
-            ("1 writer", pg.new_database("one"), per_writer[:1]),
-            ("4 writers", pg.new_database("four"), per_writer),
-        ):
-            seconds, results = _run(url, files)
+        for count in counts:
+            label = f"{count} writer" + ("s" if count > 1 else "")
+            url = pg.new_database(f"w{count}")
+            seconds, results = _run(url, per_writer[:count])
             events = sum(r.added for r in results)
             broken = pg_workload.check(url, results, messages)
             lines.append(
                 f"{label:10} {events:7,} events in {seconds:6.1f} s: "
-                f"{events / seconds:7,.0f} events/s" + (f"  BROKEN: {broken}" if broken else "")
+                f"{events / seconds:7,.0f} events/s  (load average {os.getloadavg()[0]:.1f})"
+                + (f"  BROKEN: {broken}" if broken else "")
             )
             print(lines[-1], flush=True)
 

@@ -14,12 +14,13 @@ first page (50 hits) of a search (words, prefixes, a phrase, filters, a number f
 
 Prints one table: import rate, and p50 / p95 of each kind of query per store, wall-clock
 in milliseconds (on a busy machine the wall clock also counts the time other processes
-held the cores).
+held the cores: the one-minute load average after each import is printed with them).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -77,7 +78,11 @@ def measure(where: str, folder: Path, runs: int) -> dict[str, str]:
         reports = svc.import_paths([folder])
         took = time.perf_counter() - t
         added = sum(r.added for r in reports)
-        out = {"events imported": f"{added:,}", "import (events/s)": f"{added / took:,.0f}"}
+        out = {
+            "events imported": f"{added:,}",
+            "import (events/s)": f"{added / took:,.0f}",
+            "load avg after import": f"{os.getloadavg()[0]:.1f}",
+        }
         db = svc.database
         lookup: list[float] = []
         for typed in LOOKUPS:

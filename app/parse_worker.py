@@ -11,7 +11,7 @@ are the same. One process, not a pool: a connector's state across messages
 (subject threading, owner hints already given) stays in one place and the
 order of the items is the file's.
 
-In the worker each email message has a time budget (``MESSAGE_SECONDS``): one
+In the worker each email message has a time budget (``MESSAGE_SECONDS`` of CPU): one
 that takes longer to parse becomes a problem with its location, and the rest
 goes on. Cancelling stops the worker at once; a crash in the worker (our bug)
 comes back as the same exception, with the worker's traceback in the log.
@@ -43,7 +43,7 @@ QUEUE_CHUNKS = 24  # chunks in flight at most: the bound on memory held between 
 # is clearly the slower then. Below it the writer detects them (its wait for the next chunk
 # is idle time anyway), and the worker never loads the language model at all.
 HELP_FROM = QUEUE_CHUNKS // 2
-MESSAGE_SECONDS = 2.0  # one email message may take this long to parse, no more
+MESSAGE_SECONDS = 2.0  # CPU seconds one email message may take to parse, no more
 # Below this size a worker's start (about half a second) costs more than it saves.
 MIN_BYTES = 8_000_000
 MIN_FILES = 2_000
@@ -190,7 +190,7 @@ def _work(connector_name: str, path: str, options: ParseOptions, channel: Any) -
         state[2] = 0
 
     if hasattr(signal, "setitimer"):
-        signal.signal(signal.SIGALRM, _too_slow)
+        signal.signal(signal.SIGPROF, _too_slow)
         mail.time_budget = MESSAGE_SECONDS
     chunk: list[tuple[Item, str | None]] = []  # (item, its language or _NOT_DETECTED)
     try:

@@ -585,8 +585,10 @@ def parse_message(
     return record
 
 
-# Seconds one message may take to parse, set in a parse worker process (whose SIGALRM
+# Seconds of CPU one message may take to parse, set in a parse worker process (whose SIGPROF
 # handler raises ``MessageTooSlowError``); None: no budget (signals need the main thread).
+# CPU time, not wall time: on a busy machine an ordinary message may wait seconds for a
+# core, and it must not become a problem (a later import would then add it after all).
 time_budget: float | None = None
 
 
@@ -636,13 +638,13 @@ class MailReader:
             The items, in the order to yield them.
         """
         try:
-            if time_budget is not None:  # a parse worker's SIGALRM ends a pathological one
-                signal.setitimer(signal.ITIMER_REAL, time_budget)
+            if time_budget is not None:  # a parse worker's SIGPROF ends a pathological one
+                signal.setitimer(signal.ITIMER_PROF, time_budget)
             try:
                 record = parse_message(raw, locator, self.threads, fallback_dates)
             finally:
                 if time_budget is not None:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    signal.setitimer(signal.ITIMER_PROF, 0)
         except (MailError, MessageTooSlowError) as exc:
             return [Problem(locator, str(exc))]
         except Exception as exc:  # any input at all must not stop the stream

@@ -30,6 +30,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -304,6 +305,8 @@ def _workers(pairs: int) -> int:
         return 1
     if sys.platform != "linux":
         return 1  # fork is unsafe beside macOS's frameworks; Windows has none
+    if threading.active_count() > 1:
+        return 1  # a fork beside other threads (the GUI's) may inherit a lock held forever
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,7 @@ def test_a_rebuild_scored_in_several_processes_equals_one_in_this_process(
     with db.read_session() as s:
         here = _rows(suggestion_store.compute(s).rows)
     monkeypatch.setattr(suggestion_store, "PARALLEL_MIN_PAIRS", 1)  # fork even for a few
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # as in the CLI
     assert suggestion_store._workers(10) == min(len(os.sched_getaffinity(0)), 8)
     with db.session() as s:
         suggestion_store.rebuild(s)
@@ -326,3 +328,19 @@ def _rows(rows: list[dict[str, Any]]) -> dict[tuple[int, int], tuple[Any, ...]]:
         )
         for r in rows
     }
+
+
+def test_a_process_with_other_threads_scores_its_rebuild_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The GUI rebuilds on a worker thread: forking beside its threads could leave a child
+    # waiting forever on a lock another thread held at the fork.
+    monkeypatch.setattr(suggestion_store, "PARALLEL_MIN_PAIRS", 1)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert suggestion_store._workers(10) == 1
+    finally:
+        release.set()
+        other.join()

@@ -18,7 +18,7 @@ from sqlalchemy import Integer, Select, and_, bindparam, column, exists, func, o
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, selectinload
 
-from app import dialect, rows, search_syntax, summary
+from app import dialect, lookup_sql, rows, search_syntax, summary
 from app.customer_events import customer_events
 from app.errors import AmbiguousError, NotFoundError, UserFacingError
 from app.identity import normalize_email, normalize_phone, phone_search_digits
@@ -117,8 +117,23 @@ def _customer_select(session: Session, query: str) -> Select[int] | None:
     return stmt.where(Customer.id.in_(candidates))
 
 
+def _sqlite_lookup(session: Session, query: str) -> tuple[str, dict[str, Any]] | None:
+    """SQLite: the lookup table and bound MATCH of ``query`` (``app.lookup_sql``)."""
+    found = lookup_match(session, query)
+    if found is None:
+        return None
+    table = "lookup_fts" if found.mode == "fragment" else "lookup_words"
+    return table, {"m": dialect.for_bind(session).lookup_value(found)}
+
+
 def count_customers(session: Session, query: str = "") -> int:
     """How many customers match ``query`` (all when empty)."""
+    if query.strip() and dialect.for_bind(session).name == "sqlite":
+        looked = _sqlite_lookup(session, query)
+        if looked is None:
+            return 0
+        table, params = looked
+        return int(session.scalar(text(lookup_sql.count_sql(table)), params) or 0)
     stmt = _customer_select(session, query)
     if stmt is None:
         return 0
@@ -131,22 +146,36 @@ def list_customers(
 ) -> list[CustomerRow]:
     """Customers matching ``query`` by name, email, phone digits or order number.
 
-    Most recent contact first; exact contact-point matches rank first.
+    Most recent contact first; exact contact-point matches rank first. On SQLite the page
+    comes from ``app.lookup_sql``, which stops at the page's end when thousands match.
     """
-    stmt = _customer_select(session, query)
-    if stmt is None:
-        return []
     q = query.strip()[:MAX_QUERY_CHARS]
+    if q and dialect.for_bind(session).name == "sqlite":
+        looked = _sqlite_lookup(session, query)
+        if looked is None:
+            return []
+        table, params = looked
+        many = session.scalar(text(lookup_sql.few_sql(table)), params) > lookup_sql.FEW
+        ids = list(
+            session.scalars(
+                text(lookup_sql.page_sql(table, many=many)),
+                {**params, "limit": limit, "offset": offset},
+            )
+        )
+    else:
+        stmt = _customer_select(session, query)
+        if stmt is None:
+            return []
+        ids = list(
+            session.scalars(
+                stmt.order_by(Customer.last_seen.desc().nulls_last(), Customer.id.desc())
+                .offset(offset)
+                .limit(limit)
+            )
+        )
     exact: list[int] = []
     if q and offset == 0:
         exact = _exact_matches(session, q)
-    ids = list(
-        session.scalars(
-            stmt.order_by(Customer.last_seen.desc().nulls_last(), Customer.id.desc())
-            .offset(offset)
-            .limit(limit)
-        )
-    )
     ordered = exact + [i for i in ids if i not in exact]
     return customers_by_id(session, ordered[:limit]) if ordered else []
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from app import rows, settings
+from app import lookup_sql, rows, settings
 from app.brief_lines import Brief, LastContact, LastOrder, Wait, compose
 from app.contact_points import normalize_email, normalize_phone, phone_search_digits
 from app.dbfile import check_file, scanned_head, user_error
@@ -118,17 +118,6 @@ def _quoted(value: str) -> str:
 
 def _lookup_rows(table: str, kind: int, param: str = "m") -> str:
     return f"SELECT rowid / 4 FROM {table} WHERE {table} MATCH :{param} AND rowid % 4 = {kind}"
-
-
-def _lookup_customers_sql(table: str, param: str = "m") -> str:
-    return (
-        "SELECT ci.customer_id FROM customer_identity ci WHERE ci.identity_id IN ("
-        f"{_lookup_rows(table, LOOKUP_IDENTITY, param)}) "
-        f"UNION {_lookup_rows(table, LOOKUP_CUSTOMER, param)} "
-        "UNION SELECT ci.customer_id FROM event_participant ep "
-        "JOIN customer_identity ci ON ci.identity_id = ep.identity_id "
-        f"WHERE ep.event_id IN ({_lookup_rows(table, LOOKUP_ORDER, param)})"
-    )
 
 
 # The one rule of a customer's own events (app.customer_events), for the customers in ?s.
@@ -303,27 +292,27 @@ class Reader:
     def list_customers(
         self, query: str = "", *, offset: int = 0, limit: int = 100
     ) -> list[CustomerRow]:
-        sql = (
-            "SELECT customer.id FROM customer WHERE customer.merged_into_id IS NULL AND "
-            "EXISTS (SELECT * FROM customer_identity "
-            "WHERE customer_identity.customer_id = customer.id)"
-        )
-        params: dict[str, Any] = {}
+        page = {"limit": limit, "offset": offset}
         if query.strip():
             found = self.lookup_match(query)
             if found is None:
                 return []
-            table, params["m"] = found
-            sql += f" AND customer.id IN ({_lookup_customers_sql(table)})"
+            table, match = found
+            many = self._one(lookup_sql.few_sql(table), {"m": match})[0] > lookup_sql.FEW
+            sql = lookup_sql.page_sql(table, many=many)
+            ids = [r[0] for r in self._all(sql, {"m": match, **page})]
+        else:
+            sql = (
+                "SELECT customer.id FROM customer WHERE customer.merged_into_id IS NULL AND "
+                "EXISTS (SELECT * FROM customer_identity "
+                "WHERE customer_identity.customer_id = customer.id) "
+                f"ORDER BY {lookup_sql.ORDER} LIMIT :limit OFFSET :offset"
+            )
+            ids = [r[0] for r in self._all(sql, page)]
         q = query.strip()[:MAX_QUERY_CHARS]
         exact: list[int] = []
         if q and offset == 0:
             exact = self._exact_matches(q)
-        sql += (
-            " ORDER BY customer.last_seen DESC NULLS LAST, customer.id DESC"
-            " LIMIT :limit OFFSET :offset"
-        )
-        ids = [r[0] for r in self._all(sql, {**params, "limit": limit, "offset": offset})]
         ordered = exact + [i for i in ids if i not in exact]
         return self.customers_by_id(ordered[:limit]) if ordered else []
 

@@ -63,12 +63,28 @@ _LISTED = (
 ORDER = "customer.last_seen DESC NULLS LAST, customer.id DESC"
 
 
-def count_sql(table: str, param: str = "m") -> str:
-    """SQL: how many listed customers the lookup ``:param`` finds."""
-    return (
-        f"{_hits(table, param)}SELECT count(*) FROM customer "
-        f"WHERE customer.id IN (SELECT cid FROM hit) AND {_LISTED}"
+def _lookup(table: str, *, many: bool, param: str) -> tuple[str, str]:
+    """(WITH clause, condition on ``customer``): the listed customers the lookup finds."""
+    if not many:
+        return _hits(table, param), f"customer.id IN (SELECT cid FROM hit) AND {_LISTED}"
+    # "+customer.id": the id is tested per row, so the display index drives the walk. Each
+    # kind of match is gathered once (the buyers of matching orders too); a walked
+    # customer's name and contact points are probed against them.
+    return f"WITH {_matches(table, param)} ", (
+        f"{_LISTED} AND ("
+        f"+customer.id IN (SELECT r / 4 FROM m WHERE r % 4 = {LOOKUP_CUSTOMER}) "
+        "OR EXISTS (SELECT 1 FROM customer_identity ci WHERE ci.customer_id = customer.id "
+        f"AND (ci.identity_id IN (SELECT r / 4 FROM m WHERE r % 4 = {LOOKUP_IDENTITY}) "
+        "OR ci.identity_id IN (SELECT ep.identity_id FROM event_participant ep "
+        f"WHERE ep.event_id IN (SELECT r / 4 FROM m WHERE r % 4 = {LOOKUP_ORDER})))))"
     )
+
+
+def count_sql(table: str, param: str = "m") -> str:
+    """SQL: how many listed customers the lookup ``:param`` finds (all are collected: the
+    walk of ``page_sql`` saves nothing when it cannot stop early)."""
+    head, where = _lookup(table, many=False, param=param)
+    return f"{head}SELECT count(*) FROM customer WHERE {where}"
 
 
 def page_sql(table: str, *, many: bool, param: str = "m") -> str:
@@ -79,22 +95,8 @@ def page_sql(table: str, *, many: bool, param: str = "m") -> str:
         many: more than ``FEW`` rows matched (``few_sql``): walk customers in display order.
         param: the name of the bound MATCH expression.
     """
-    if not many:
-        return (
-            f"{_hits(table, param)}SELECT customer.id FROM customer "
-            f"WHERE customer.id IN (SELECT cid FROM hit) AND {_LISTED} "
-            f"ORDER BY {ORDER} LIMIT :limit OFFSET :offset"
-        )
-    # "+customer.id": the id is tested per row, so the display index drives the walk. Each
-    # kind of match is gathered once (the buyers of matching orders too); a walked
-    # customer's name and contact points are probed against them.
+    head, where = _lookup(table, many=many, param=param)
     return (
-        f"WITH {_matches(table, param)} "
-        f"SELECT customer.id FROM customer WHERE {_LISTED} AND ("
-        f"+customer.id IN (SELECT r / 4 FROM m WHERE r % 4 = {LOOKUP_CUSTOMER}) "
-        "OR EXISTS (SELECT 1 FROM customer_identity ci WHERE ci.customer_id = customer.id "
-        f"AND (ci.identity_id IN (SELECT r / 4 FROM m WHERE r % 4 = {LOOKUP_IDENTITY}) "
-        "OR ci.identity_id IN (SELECT ep.identity_id FROM event_participant ep "
-        f"WHERE ep.event_id IN (SELECT r / 4 FROM m WHERE r % 4 = {LOOKUP_ORDER}))))) "
+        f"{head}SELECT customer.id FROM customer WHERE {where} "
         f"ORDER BY {ORDER} LIMIT :limit OFFSET :offset"
     )

@@ -126,6 +126,11 @@ def _sqlite_lookup(session: Session, query: str) -> tuple[str, dict[str, Any]] |
     return table, {"m": dialect.for_bind(session).lookup_value(found)}
 
 
+def _many(session: Session, table: str, params: dict[str, Any]) -> bool:
+    """Whether more than ``lookup_sql.FEW`` lookup rows match (counted no further)."""
+    return int(session.scalar(text(lookup_sql.few_sql(table)), params) or 0) > lookup_sql.FEW
+
+
 def count_customers(session: Session, query: str = "") -> int:
     """How many customers match ``query`` (all when empty)."""
     if query.strip() and dialect.for_bind(session).name == "sqlite":
@@ -155,7 +160,7 @@ def list_customers(
         if looked is None:
             return []
         table, params = looked
-        many = session.scalar(text(lookup_sql.few_sql(table)), params) > lookup_sql.FEW
+        many = _many(session, table, params)
         ids = list(
             session.scalars(
                 text(lookup_sql.page_sql(table, many=many)),

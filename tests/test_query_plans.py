@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
-from app import queries, waiting
+from app import lookup_sql, queries, waiting
 from app.db import Database
 from app.errors import AmbiguousError
 from app.ingest import import_items
@@ -112,6 +112,45 @@ def test_lookup_as_you_type_uses_indexes(shop: Database) -> None:
         assert full_scans(shop, run) == [], typed
 
 
+def _page_plans(sqls: list[tuple[str, Any]], con: Any) -> list[list[str]]:
+    """The plans of the statements that read a page of customers in display order."""
+    return [
+        [str(row[-1]) for row in con.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()]
+        for sql, params in sqls
+        if "ORDER BY customer.last_seen DESC" in " ".join(sql.split())
+    ]
+
+
+def _stops_at_its_end(plans: list[list[str]]) -> bool:
+    """A page read in display order off ix_customer_display, never sorted first (a sort
+    reads every match before the first row comes out: thousands at a million events)."""
+    return bool(plans) and all(
+        any("USING COVERING INDEX ix_customer_display" in line for line in plan)
+        and not any("TEMP B-TREE FOR ORDER BY" in line for line in plan)
+        for plan in plans
+    )
+
+
+@pytest.mark.parametrize("few", [0, 10**9], ids=["walked", "collected"])
+def test_a_lookup_page_is_read_in_display_order_without_sorting(
+    shop: Database, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    # FEW decides whether the matches are walked or collected (app.lookup_sql): on this
+    # small shop every lookup is "few", so both ways are forced here.
+    monkeypatch.setattr(lookup_sql, "FEW", few)
+    for typed in ["", *LOOKUPS]:
+        with statements(shop) as seen, shop.session() as session:
+            queries.list_customers(session, typed, limit=50)
+        with shop.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert _stops_at_its_end(_page_plans(seen, raw)), typed
+        lean: list[tuple[str, Any]] = []
+        assert lean_scans(shop, lambda r, q=typed: r.list_customers(q, limit=50), lean) == []
+        with shop.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert _stops_at_its_end(_page_plans(lean, raw)), typed
+
+
 def test_opening_a_customer_uses_indexes(shop: Database) -> None:
     cid = _customer_id(shop, "person7@example.com")
 
@@ -166,8 +205,11 @@ def test_waiting_list_uses_indexes(shop: Database) -> None:
     assert full_scans(shop, lambda s: waiting.waiting(s, now=now, limit=100)) == []
 
 
-def lean_scans(db: Database, run: Callable[[Any], object]) -> list[str]:
-    """``full_scans`` for the lean read path of the CLI (``app.readpath``, plain sqlite3)."""
+def lean_scans(
+    db: Database, run: Callable[[Any], object], seen_out: list[tuple[str, Any]] | None = None
+) -> list[str]:
+    """``full_scans`` for the lean read path of the CLI (``app.readpath``, plain sqlite3);
+    the statements it ran go to ``seen_out`` too."""
     from app.readpath import Reader
 
     assert db.path is not None
@@ -185,6 +227,8 @@ def lean_scans(db: Database, run: Callable[[Any], object]) -> list[str]:
     finally:
         con.set_trace_callback(None)
     assert seen, "the function ran no query"
+    if seen_out is not None:
+        seen_out.extend((sql, ()) for sql in seen)
     bad: list[str] = []
     try:
         for sql in seen:

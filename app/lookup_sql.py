@@ -6,8 +6,8 @@ whose rows are contact points, customer names and order numbers (``rowid = id * 
 kept by the triggers of migration 0011). The customers those rows stand for are then listed
 most recent contact first, in one of two ways, chosen by how many rows matched:
 
-* **few** (at most ``FEW`` rows, found by a look-up that stops there): the matching
-  customers are collected and sorted; there are few of them.
+* **few** (at most ``FEW`` rows, found by a look-up that stops there): the customers of
+  every match are collected first (there are few of them), then read in display order.
 * **many** (a two-letter prefix, a phone fragment every number shares, ``#10``): the
   customers are walked in display order on ``ix_customer_display`` (migration
   0017_lookup) and each is checked against the matches, so the walk stops once a page is
@@ -23,8 +23,8 @@ from __future__ import annotations
 # Kinds of lookup rows (rowid = id * 4 + kind), kept by the triggers of migration 0011.
 LOOKUP_IDENTITY, LOOKUP_CUSTOMER, LOOKUP_ORDER = 0, 1, 2
 
-# Up to this many matching lookup rows, collecting and sorting their customers is cheaper
-# than walking customers in display order (each step of a walk costs a few index probes).
+# Up to this many matching lookup rows, collecting their customers first is cheaper than
+# walking customers in display order (each step of a walk costs a few index probes).
 FEW = 5000
 
 

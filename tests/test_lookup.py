@@ -1,6 +1,6 @@
 """Lookup as one types: which customers a typed fragment finds, in which order, on both
-stores; and on SQLite, the two ways a page is read (few matches collected and sorted, many
-walked in display order, ``app.lookup_sql``) give the same pages, in the ORM path and the
+stores; and on SQLite, the two ways a page is read (few matches collected first, many walked
+in display order, ``app.lookup_sql``) give the same pages, in the ORM path and the
 CLI's lean path alike."""
 
 from __future__ import annotations

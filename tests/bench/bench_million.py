@@ -10,8 +10,11 @@ Steps, each printed as it finishes and then as one table:
 1. ``tests.bench.corpus`` writes the shop's mail (Maildir), WhatsApp and Messenger exports and
    Shopify and WooCommerce order files (one customer per ~50 events, one big account with
    10,000 events), once per (events, seed).
-2. The installed ``threadline`` command imports the whole folder into a fresh database, as a
-   user would (events per second, peak memory of the import process).
+2. The installed ``threadline`` command imports the whole folder into a fresh database in one
+   run, as a user would: events per second over the wall time, CPU seconds of the process and
+   its parse workers, peak memory (largest process, and the whole process tree sampled each
+   second), database size per 100k events, the load average meanwhile, and a progress line
+   (events stored so far) every ``--every`` seconds. ``--only build`` stops there.
 3. In-process, on that database: database size per 100k events; lookup-as-you-type p50/p95
    over prefixes of names, emails, phone fragments and order numbers; full-text first page
    p50/p95 for a common word, a rare word and a phrase; the big account's profile and first
@@ -68,19 +71,109 @@ def _time(fn: Callable[[], object], runs: int = 1) -> list[float]:
     return out
 
 
-def build(work: Path, events: int, seed: int, figures: Figures) -> Path:
-    """The corpus and the imported database for (events, seed), made once and kept."""
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants (the import and its parse workers), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += parents.get(pid, [])
+    return out
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def _stored(path: Path) -> int:
+    """Events stored so far, read beside the running import (WAL: readers never block it)."""
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)) as con:
+            return int(con.execute("select coalesce(max(id), 0) from event").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+class _Watch:
+    """Samples a running import every second: the memory of its whole process tree (the
+    import and its parse workers together), the load average, and every ``every`` seconds
+    prints a progress line with the events stored so far."""
+
+    def __init__(self, proc: subprocess.Popen[str], db: Path, every: float) -> None:
+        import threading
+
+        self.proc, self.db, self.every = proc, db, every
+        self.peak_tree_mb = 0.0
+        self.loads: list[float] = []
+        self.start = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        last_print, last_stored = self.start, 0
+        proc_fs = Path("/proc").is_dir()
+        while self.proc.poll() is None:
+            time.sleep(1)
+            if proc_fs:
+                self.peak_tree_mb = max(self.peak_tree_mb, _rss_mb(_tree(self.proc.pid)))
+            self.loads.append(os.getloadavg()[0])
+            now = time.perf_counter()
+            if now - last_print >= self.every:
+                stored = _stored(self.db)
+                print(
+                    f"import {now - self.start:,.0f} s: {stored:,} events stored, "
+                    f"{stored / (now - self.start):,.0f}/s overall, "
+                    f"{(stored - last_stored) / (now - last_print):,.0f}/s lately; "
+                    f"load {self.loads[-1]:.1f}, memory of the import's processes "
+                    f"{self.peak_tree_mb:,.0f} MB at most",
+                    flush=True,
+                )
+                last_print, last_stored = now, stored
+
+    def join(self) -> None:
+        self._thread.join()
+
+
+def build(work: Path, events: int, seed: int, figures: Figures, every: float = 60) -> Path:
+    """The corpus and the imported database for (events, seed), made once and kept.
+
+    The import is one run of the installed ``threadline import`` over the whole corpus
+    folder into a fresh database, as a user would: events per second over the wall time,
+    the CPU seconds of the process and its parse workers, peak memory (the largest single
+    process, and the whole tree sampled every second), the database size per 100k events
+    and the machine's load average meanwhile. A progress line every ``every`` seconds."""
     tag = f"{events}-{seed}"
     folder, db = work / f"corpus-{tag}", work / f"threadline-{tag}.db"
     if not folder.with_suffix(".json").exists():
         t = time.perf_counter()
         counts = corpus.generate(folder, events, seed)
-        print(f"corpus written in {time.perf_counter() - t:.0f} s: {counts}", flush=True)
+        took = time.perf_counter() - t
+        print(f"corpus written in {took:.0f} s: {counts}", flush=True)
+        figures.append(("corpus written (events, seconds)", f"{events:,} in {took:,.0f} s"))
     if db.exists():
         return db
     exe = _threadline()
     partial = db.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)
     for key, value in (
         ("owner_emails", corpus.SHOP_EMAIL),
         ("owner_names", corpus.SHOP_NAME),
@@ -88,26 +181,68 @@ def build(work: Path, events: int, seed: int, figures: Figures) -> Path:
         ("currency", "GBP"),
         ("timezone", "Europe/London"),
     ):
-        subprocess.run([exe, "--db", str(partial), "config", key, value], check=True)
+        subprocess.run(
+            [exe, "--db", str(partial), "config", key, value], check=True, capture_output=True
+        )
+    report = work / f"import-{tag}.json"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"importing {folder} into {partial} ({exe} import --json > {report})", flush=True)
     t = time.perf_counter()
-    done = subprocess.run(
-        [exe, "--db", str(partial), "import", str(folder), "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with report.open("w", encoding="utf-8") as out:
+        proc = subprocess.Popen(
+            [exe, "--db", str(partial), "import", str(folder), "--json"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        watch = _Watch(proc, partial, every)
+        _, stderr = proc.communicate()
     took = time.perf_counter() - t
-    if done.returncode != 0:
+    watch.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    files = json.loads(report.read_text(encoding="utf-8") or '{"files": []}')["files"]
+    if proc.returncode != 0:
         failed = [
             f"{r['path']}: {r.get('error') or r['problems'][:3]}"
-            for r in json.loads(done.stdout or '{"files": []}')["files"]
+            for r in files
             if r["status"] != "done" or r["problems"]
         ]
-        raise SystemExit(f"import failed ({done.returncode}): {failed[:10]} {done.stderr[-500:]}")
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        raise SystemExit(f"import failed ({proc.returncode}): {failed[:10]} {stderr[-500:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stored = _count(partial)
-    figures.append(("import, whole folder (events/s)", f"{stored / took:,.0f} ({took:,.0f} s)"))
-    figures.append(("import, peak memory", f"{peak_mb:,.0f} MB"))
+    size = sum(
+        p.stat().st_size for p in (partial, Path(f"{partial}-wal")) if p.exists()
+    )  # (the WAL is folded in and removed when the import closes the file)
+    loads = watch.loads or [os.getloadavg()[0]]
+    figures += [
+        (
+            f"import, one run of the whole folder ({len(files):,} files)",
+            f"{stored:,} events in {took:,.0f} s: {stored / took:,.0f} events/s",
+        ),
+        (
+            "import, added / duplicates / problems",
+            f"{sum(r['added'] for r in files):,} / {sum(r['duplicates'] for r in files):,}"
+            f" / {sum(len(r['problems']) for r in files):,}",
+        ),
+        (
+            "import, CPU (the process and its workers)",
+            f"{cpu:,.0f} s ({cpu / took:.2f} cores on average)",
+        ),
+        (
+            "import, peak memory: largest process / whole process tree",
+            f"{after.ru_maxrss / 1024:,.0f} / {watch.peak_tree_mb:,.0f} MB",
+        ),
+        (
+            "import, database size per 100k events",
+            f"{size / stored * 100_000 / 1e6:,.0f} MB ({size / 1e6:,.0f} MB in all)",
+        ),
+        (
+            "import, load average (1 min) meanwhile: mean / max",
+            f"{statistics.mean(loads):.1f} / {max(loads):.1f}",
+        ),
+    ]
+    for key, value in figures:
+        print(f"{key}: {value}", flush=True)
     partial.rename(db)
     return db
 
@@ -117,6 +252,30 @@ def _count(path: Path) -> int:
 
     with closing(sqlite3.connect(path)) as con:  # closed: an open one keeps a -wal
         return int(con.execute("select count(*) from event").fetchone()[0])
+
+
+def _big_account(path: Path) -> str:
+    """The customer that holds the corpus's customer 0 (its address ends in ``.0@``): its
+    events, by source, as the corpus meant them to meet in one customer."""
+    import sqlite3
+
+    with closing(sqlite3.connect(path)) as con:  # closed: an open one keeps a -wal
+        found = con.execute(
+            "select c.id, c.display_name, c.event_count from identity i"
+            " join customer_identity ci on ci.identity_id = i.id"
+            " join customer c on c.id = ci.customer_id"
+            " where i.kind = 'email' and i.value like '%.0@example.com'"
+        ).fetchone()
+        if found is None:
+            return "not found"
+        by_source = con.execute(
+            "select e.source, count(distinct e.id) from customer_identity ci"
+            " join event_participant p on p.identity_id = ci.identity_id"
+            " join event e on e.id = p.event_id where ci.customer_id = ? group by 1 order by 1",
+            (found[0],),
+        ).fetchall()
+    parts = ", ".join(f"{source} {n:,}" for source, n in by_source)
+    return f"customer {found[0]} ({found[1]}): {found[2]:,} events ({parts})"
 
 
 def _biggest(path: Path) -> int:
@@ -460,21 +619,29 @@ def main() -> None:
     ap.add_argument("--skip-gui", action="store_true")
     ap.add_argument(
         "--only",
-        choices=("queries", "gui", "cli"),
+        choices=("build", "queries", "gui", "cli"),
         action="append",
-        help="run only these steps (repeatable; the database is built or reused either way)",
+        help="run only these steps (repeatable; the database is built or reused either way;"
+        " `build` alone stops after it)",
+    )
+    ap.add_argument(
+        "--every", type=float, default=60, help="seconds between the import's progress lines"
     )
     ap.add_argument("--db", type=Path, help="use this database instead of building one")
     ap.add_argument("--shots", type=Path, help="save the window mid-scroll and at the end here")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    steps = set(args.only or ("queries", "gui", "cli"))
+    steps = set(args.only or ("queries", "gui", "cli")) - {"build"}
     if args.skip_gui:
         steps.discard("gui")
     figures: Figures = []
-    db = args.db or build(args.work, args.events, args.seed, figures)
+    db = args.db or build(args.work, args.events, args.seed, figures, args.every)
+    figures.append(("the big account (customer 0 of the corpus)", _big_account(db)))
     with tempfile.TemporaryDirectory() as tmp:
-        big = in_process(db, figures, Path(tmp)) if "queries" in steps else _biggest(db)
+        if "queries" in steps:
+            big = in_process(db, figures, Path(tmp))
+        elif steps:
+            big = _biggest(db)
         if "gui" in steps:
             startup(db, figures)
             gui(db, big, figures, args.shots)

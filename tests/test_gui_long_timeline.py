@@ -189,3 +189,50 @@ def test_the_window_opens_at_once_and_checks_every_page_behind_it(
     assert not window.isVisible()
     assert not window.backup_flow.timer.isActive()  # a damaged file is never backed up
     window.service.close()
+
+
+def test_a_timeline_page_is_read_as_plain_rows(db: Database, long_history: int) -> None:
+    """A page is read on a reader while the GUI thread scrolls, and the reader's Python holds
+    the interpreter lock the GUI thread needs: it builds no ORM objects (no identity map, no
+    instance state), only the rows the timeline shows, orders and their lines included."""
+    from sqlalchemy import event
+
+    from app.models import Event, Order, OrderLine
+
+    loaded: list[object] = []
+
+    def count(target: object, _context: object) -> None:
+        loaded.append(target)
+
+    for entity in (Event, Order, OrderLine):
+        event.listen(entity, "load", count)
+    try:
+        with db.read_session() as s:
+            page = queries.timeline(s, long_history, offset=3, limit=40)
+    finally:
+        for entity in (Event, Order, OrderLine):
+            event.remove(entity, "load", count)
+    assert loaded == []
+    assert len(page) == 40
+    orders = [e.order for e in page if e.order is not None]
+    assert orders and all(o.lines and o.lines[0].name == "Peony stems" for o in orders)
+    assert all(e.author for e in page)
+
+
+def test_the_window_keeps_what_lives_long_out_of_full_collections(
+    qtbot, db: Database, long_history: int
+) -> None:
+    """A full garbage collection walks every object it tracks with the interpreter lock held
+    (about 100 ms of CPU with a long timeline shown, started by whichever thread allocates,
+    often a reader): once the window is up, what exists then is frozen out of its sight."""
+    import gc
+
+    from ui.main_window import MainWindow
+
+    gc.unfreeze()
+    window = MainWindow(db)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window._warmed, timeout=WAIT)
+    workers.manager().wait_for_done()
+    assert gc.get_freeze_count() > 0

@@ -413,6 +413,8 @@ def startup(db_path: Path, figures: Figures, runs: int = 3) -> None:
 def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None) -> None:
     """Open the big account and page through its whole timeline with PageDown and the wheel,
     recording the longest gap between turns of the event loop (a 5 ms heartbeat)."""
+    import gc
+
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QElapsedTimer, QPoint, QPointF, Qt, QTimer
     from PySide6.QtGui import QKeyEvent, QWheelEvent
@@ -420,10 +422,11 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
 
     from app.db import open_database
     from ui import workers
+    from ui.app import application
     from ui.main_window import MainWindow
     from ui.models import Loading, TimelineEntry
 
-    app = QApplication.instance() or QApplication([])
+    app = QApplication.instance() or application([])  # (as the app makes it)
     t = time.perf_counter()
     db = open_database(db_path)
     window = MainWindow(db)
@@ -435,6 +438,7 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
     # Each gap between two beats of the heartbeat: wall time, and the GUI thread's own CPU
     # time in it (on a loaded machine the wall time also counts turns other processes had).
     gaps: list[float] = []
+    beats: list[float] = []  # when each gap ended (perf_counter)
     busy: list[float] = []
     clock = QElapsedTimer()
     clock.start()
@@ -446,6 +450,7 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
         now, cpu = clock.elapsed(), time.thread_time()
         gaps.append(now - last[0])
         busy.append((cpu - last_cpu[0]) * 1000)
+        beats.append(time.perf_counter())
         proc = time.process_time()
         if os.environ.get("BENCH_GAPS") and now - last[0] > 50:
             print(
@@ -521,8 +526,47 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
             and not isinstance(model.item(rows - 1), Loading)
         )
 
+    # What the readers spend on each page (wall time and their own CPU) reading it and building
+    # its rows, to set against the stalls (a reader holding the interpreter lock holds up the
+    # GUI thread).
+    from ui import models as timeline_models
+
+    reads: list[tuple[float, float]] = []
+    spans: list[tuple[float, float]] = []  # when a reader read or built a page
+    collections: list[tuple[float, float]] = []  # the garbage collector's passes
+    collecting = [0.0]
+
+    def collected(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[0] = time.perf_counter()
+        else:
+            collections.append((collecting[0], time.perf_counter()))
+
+    gc.callbacks.append(collected)
+    builds: list[tuple[float, float]] = []
+    service = model._service
+    plain_timeline, plain_build = service.timeline, timeline_models._build_rows
+
+    def timed(fn: Callable[..., object], into: list[tuple[float, float]]) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
+            wall, own = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                into.append(
+                    ((time.perf_counter() - wall) * 1000, (time.thread_time() - own) * 1000)
+                )
+                spans.append((wall, time.perf_counter()))
+
+        return call
+
+    service.timeline = timed(plain_timeline, reads)  # type: ignore[method-assign]
+    timeline_models._build_rows = timed(plain_build, builds)  # type: ignore[assignment]
+
     gaps.clear()
     busy.clear()
+    beats.clear()
+    load = os.getloadavg()
     last[0], last_cpu[0] = clock.elapsed(), time.thread_time()
     t = time.perf_counter()
     presses = 0
@@ -540,6 +584,7 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
             middle_saved = True
     took = time.perf_counter() - t
     heart.stop()
+    gc.callbacks.remove(collected)
     rows = model.rowCount()
     if shots is not None:
         window.grab().save(str(shots / "timeline-end.png"))
@@ -559,14 +604,47 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
         view.scrollTo(model.index(longest, 0))
         app.processEvents()
         window.grab().save(str(shots / "timeline-expanded.png"))
+    service.timeline = plain_timeline  # type: ignore[method-assign]
+    timeline_models._build_rows = plain_build
     over = sum(1 for g in gaps if g > 100)
+
+    def during(i: int) -> str:
+        """What overlapped gap ``i``: a reader's page (r), a garbage collection (gc, ms)."""
+        end = beats[i]
+        start = end - gaps[i] / 1000
+        marks = ["r"] if any(a < end and b > start for a, b in spans) else []
+        pause = sum(min(b, end) - max(a, start) for a, b in collections if a < end and b > start)
+        if pause > 0.001:
+            marks.append(f"gc {pause * 1000:.0f}")
+        return f" [{', '.join(marks)}]" if marks else ""
+
+    over50 = sum(1 for g in gaps if g > 50)
+    worst = sorted(range(len(gaps)), key=gaps.__getitem__, reverse=True)[:5]
+    load = tuple(max(a, b) for a, b in zip(load, os.getloadavg(), strict=True))
     figures.append(
         (
             f"GUI: page through the whole timeline ({rows:,} rows, {presses:,} key/wheel steps)",
             f"{took:.1f} s, longest stall {max(gaps, default=0):.0f} ms "
-            f"({max(busy, default=0):.0f} ms of GUI-thread CPU), {over} over 100 ms",
+            f"({busy[worst[0]] if worst else 0:.0f} ms of GUI-thread CPU in it), "
+            f"{over} over 100 ms, {over50} over 50 ms",
         )
     )
+    figures.append(
+        (
+            "GUI: the five longest stalls, ms (GUI-thread CPU in each)",
+            ", ".join(f"{gaps[i]:.0f} ({busy[i]:.0f}){during(i)}" for i in worst),
+        )
+    )
+    for what, spans in (("read", reads), ("rows built", builds)):
+        figures.append(
+            (
+                f"GUI: pages {what} ({len(spans)}): wall / reader CPU, longest and total",
+                f"{max((w for w, _ in spans), default=0):.0f} / "
+                f"{max((c for _, c in spans), default=0):.0f} ms, "
+                f"{sum(w for w, _ in spans):.0f} / {sum(c for _, c in spans):.0f} ms",
+            )
+        )
+    figures.append(("GUI: load average while scrolling (1, 5, 15 min)", f"{load}"))
     window.close()
     db.dispose()
 

@@ -749,11 +749,12 @@ def _light_profiles(
     session: Session, ids: set[int], fresh: dict[int, _Profile]
 ) -> dict[int, _Profile]:
     """Profiles with names only (for ``_names_touch``), from what the store keeps."""
-    from app.names import parse_name
+    from app.names import PersonName, parse_name
     from app.suggestions import _Profile
 
     found: dict[int, _Profile] = {cid: p for cid, p in fresh.items() if cid in ids}
     wanted = sorted(ids - set(found))
+    names: dict[str, PersonName] = {}
     for start in range(0, len(wanted), _CHUNK):
         for cid, shown in session.execute(
             select(SuggestionCustomer.customer_id, SuggestionCustomer.names).where(
@@ -761,7 +762,10 @@ def _light_profiles(
             )
         ):
             name = shown[0] if shown else ""
-            profile = _Profile(cid, name, parse_name(name))
+            parsed = names.get(name)
+            if parsed is None:
+                parsed = names[name] = parse_name(name)  # each distinct name parsed once
+            profile = _Profile(cid, name, parsed)
             profile.handles = set(shown[1:])
             found[cid] = profile
     return found

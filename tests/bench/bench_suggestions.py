@@ -292,9 +292,11 @@ def main() -> None:
             if profiler is not None:
                 profiler.disable()
         count = svc.suggestion_count()
+        work = suggestion_store.last_work
         figures.append(
             (
-                f"after the import: catch_up ({outcome}, {marked:,} customers changed) "
+                f"after the import: catch_up ({outcome}, {marked:,} customers marked, "
+                f"{work.changed:,} changed, {work.scored:,} pairs scored) "
                 f"and the count ({count:,})",
                 _s(t0),
             )

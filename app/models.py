@@ -549,7 +549,9 @@ class CustomerBlockKey(Base):
 
 
 class SuggestionCustomer(Base):
-    """A customer the suggestions know: its blocking keys and its three name orders."""
+    """A customer the suggestions know: its blocking keys, its three name orders and a
+    digest of what the suggestions compare of it (a changed customer whose digest is the
+    same needs no rescoring)."""
 
     __tablename__ = "suggestion_customer"
 
@@ -559,6 +561,7 @@ class SuggestionCustomer(Base):
     order0: Mapped[str] = mapped_column(Text, default="")
     order1: Mapped[str] = mapped_column(Text, default="")
     order2: Mapped[str] = mapped_column(Text, default="")
+    digest: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class SuggestionState(Base):

@@ -258,11 +258,30 @@ def _write_customers(
             "order0": orders[cid][0],
             "order1": orders[cid][1],
             "order2": orders[cid][2],
+            "digest": _digest(p),
         }
         for cid, p in sorted(profiles.items())
     ]
     for start in range(0, len(rows), batch):
         session.execute(insert(_table(SuggestionCustomer)), rows[start : start + batch])
+
+
+def _digest(profile: _Profile) -> str:
+    """A digest of everything ``score_pair`` and the blocking read of a customer: two
+    profiles with one digest score alike against anyone (``_Profile.parsed`` follows from
+    the name; ``names`` and ``own_spelling`` are caches)."""
+    p = profile
+    seen = (
+        p.name,
+        sorted(p.emails),
+        sorted(p.phones),
+        sorted(p.handles),
+        sorted(p.shared.items()),
+        sorted(p.postcodes),
+        sorted(repr(a) for a in p.addresses),
+        sorted(p.mobiles),
+    )
+    return hashlib.blake2b(repr(seen).encode(), digest_size=12).hexdigest()
 
 
 PARALLEL_MIN_PAIRS = 20000  # fewer pairs are scored in this process
@@ -431,12 +450,37 @@ def _window_changes(
                         yield pair, was, now
 
 
-def _update(session: Session, dirty: set[int], state: _State) -> None:
-    """Bring the stored pairs up to date for the changed customers ``dirty``."""
+@dataclass
+class Work:
+    """What the last ``catch_up`` did (for tests and benchmarks): customers marked, those
+    whose compared profile had changed (the others are only unmarked), pairs scored and
+    profiles read beside the changed customers' own."""
+
+    marked: int = 0
+    changed: int = 0
+    scored: int = 0
+    profiles: int = 0
+
+
+last_work = Work()
+
+
+def _update(session: Session, marked: set[int], state: _State) -> None:
+    """Bring the stored pairs up to date for the changed customers ``marked``."""
     from app import suggestions as sx
 
+    global last_work
     weak_kinds = sx._WEAK_KEYS
-    fresh = sx._profiles(session, dirty)
+    fresh = sx._profiles(session, marked)
+    # A customer marked by a write that changed nothing the suggestions compare (a new
+    # message of a known customer, a recount) keeps its keys, orders and pairs.
+    same = {
+        cid
+        for cid, digest in _stored_digests(session, fresh).items()
+        if digest == _digest(fresh[cid])
+    }
+    dirty = marked - same
+    fresh = {cid: p for cid, p in fresh.items() if cid not in same}
     new_keys = {cid: sx._block_keys(p) for cid, p in fresh.items()}
     new_orders = {cid: sx._name_orders(p) for cid, p in fresh.items()}
     before: dict[int, Orders] = {
@@ -575,6 +619,7 @@ def _update(session: Session, dirty: set[int], state: _State) -> None:
 
     needed = {c for p in score_these for c in p} - set(fresh)
     profiles = {**fresh, **sx._profiles(session, needed)}
+    last_work = Work(len(marked), len(dirty), len(score_these), len(needed))
     rows = _scored(
         profiles,
         state.freq,
@@ -601,6 +646,13 @@ def _update(session: Session, dirty: set[int], state: _State) -> None:
             )
         session.execute(delete(SuggestionCustomer).where(SuggestionCustomer.customer_id.in_(chunk)))
         session.execute(delete(SuggestionDirty).where(SuggestionDirty.customer_id.in_(chunk)))
+    unmarked = sorted(same)
+    for start in range(0, len(unmarked), _CHUNK):
+        session.execute(
+            delete(SuggestionDirty).where(
+                SuggestionDirty.customer_id.in_(unmarked[start : start + _CHUNK])
+            )
+        )
     _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
     _write_customers(session, fresh, new_keys, new_orders)
     _insert_pairs(session, rows)
@@ -635,6 +687,19 @@ def _stored_keys(session: Session, ids: Iterable[int]) -> dict[int, set[str]]:
             )
         ):
             found[cid] = set(keys)
+    return found
+
+
+def _stored_digests(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), _CHUNK):
+        for cid, digest in session.execute(
+            select(SuggestionCustomer.customer_id, SuggestionCustomer.digest).where(
+                SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+            )
+        ):
+            found[cid] = digest
     return found
 
 
@@ -684,11 +749,12 @@ def _light_profiles(
     session: Session, ids: set[int], fresh: dict[int, _Profile]
 ) -> dict[int, _Profile]:
     """Profiles with names only (for ``_names_touch``), from what the store keeps."""
-    from app.names import parse_name
+    from app.names import PersonName, parse_name
     from app.suggestions import _Profile
 
     found: dict[int, _Profile] = {cid: p for cid, p in fresh.items() if cid in ids}
     wanted = sorted(ids - set(found))
+    names: dict[str, PersonName] = {}
     for start in range(0, len(wanted), _CHUNK):
         for cid, shown in session.execute(
             select(SuggestionCustomer.customer_id, SuggestionCustomer.names).where(
@@ -696,7 +762,10 @@ def _light_profiles(
             )
         ):
             name = shown[0] if shown else ""
-            profile = _Profile(cid, name, parse_name(name))
+            parsed = names.get(name)
+            if parsed is None:
+                parsed = names[name] = parse_name(name)  # each distinct name parsed once
+            profile = _Profile(cid, name, parsed)
             profile.handles = set(shown[1:])
             found[cid] = profile
     return found

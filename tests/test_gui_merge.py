@@ -160,6 +160,46 @@ def test_status_bar_counts_suggestions(qtbot, window: MainWindow) -> None:
     dialog.reject()
 
 
+def test_status_bar_count_after_an_import_reads_the_stored_list_off_the_gui_thread(
+    qtbot, window: MainWindow, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from app import suggestion_store
+    from app import suggestions as sx
+
+    qtbot.waitUntil(lambda: window.suggestions_button.count == 3, timeout=WAIT)
+    counted_on: list[threading.Thread] = []
+    real = suggestion_store.stored_count
+
+    def stored_count(*args, **kwargs):
+        counted_on.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    def whole_list(*args, **kwargs):
+        raise AssertionError("the status bar computed the whole list")
+
+    monkeypatch.setattr(suggestion_store, "stored_count", stored_count)
+    monkeypatch.setattr(sx, "suggestions", whole_list)
+    later = [
+        mail(
+            "later@x",
+            "Maria Garcia",
+            "maria.garcia@example.com",
+            SHOP,
+            "Any news?",
+            "Any news about the centrepieces?",
+            _at(5, 9, 0),
+        )
+    ]
+    import_items(db, lambda: later, label="later", format="test")
+    window.identity_flow.refresh_suggestions()
+    qtbot.waitUntil(lambda: bool(counted_on), timeout=WAIT)
+    workers.manager().wait_for_done()
+    assert threading.main_thread() not in counted_on
+    assert window.suggestions_button.count >= 3
+
+
 def test_review_merges_a_suggested_pair(qtbot, window: MainWindow, db: Database) -> None:
     dialog = open_review(qtbot, window)
     assert dialog.position.text() == "PAIR 1 OF 3"

@@ -4,6 +4,7 @@ Run on demand (not part of the default suite):
 
     python -m tests.bench.bench_suggestions [--customers 100000] [--seed 3] [--db PATH]
         [--via-import] [--skip-one-process] [--skip-old-count]
+        [--after-import PATH] [--profile N] [--skip-check]
 
 By default the database is written directly with bulk inserts (importing 250,000 records
 through the import path takes many minutes and measures the import, not the suggestions):
@@ -26,6 +27,12 @@ identity benchmark's records through the import path instead. Then:
   before (computing the whole list).
 
 ``--db PATH`` keeps the generated database for the next run (each run works on a copy).
+``--after-import PATH`` keeps the database as the import left it (rebuilt, then 1,000
+records imported, not caught up): the next run with it starts at the catch-up (the steps
+before it are not timed again). ``--profile N`` runs the catch-up under cProfile and prints
+its N most expensive functions (by own time and by cumulative time). ``--skip-check`` leaves
+out the comparison with a from-scratch build (a rebuild's time, when only the catch-up is
+looked at).
 Times are wall-clock and CPU (this process's and its finished children's: the forked
 scorers), since a shared machine's load inflates the wall-clock ones.
 """
@@ -33,7 +40,9 @@ scorers), since a shared machine's load inflates the wall-clock ones.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import resource
 import shutil
@@ -230,6 +239,18 @@ def main() -> None:
     parser.add_argument(
         "--skip-old-count", action="store_true", help="do not time the old count (the whole list)"
     )
+    parser.add_argument(
+        "--after-import",
+        type=Path,
+        metavar="PATH",
+        help="keep (or start from) the database as the import left it, before the catch-up",
+    )
+    parser.add_argument(
+        "--profile", type=int, metavar="N", default=0, help="profile the catch-up: top N"
+    )
+    parser.add_argument(
+        "--skip-check", action="store_true", help="do not compare with a from-scratch build"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = args.db or Path(tmp) / "base.db"
@@ -244,35 +265,38 @@ def main() -> None:
             how = "import path" if args.via_import else "bulk"
             figures.append((f"write the database ({how}, not measured)", _s(t0)))
         path = Path(tmp) / "suggest.db"  # the base stays as generated, for the next run
-        shutil.copyfile(base, path)
-        db = open_database(path)
-        with db.read_session() as s:
-            n = s.scalar(select(func.count()).select_from(Customer)) or 0
-            listed = None
-            if not args.skip_one_process:
-                t0 = _now()
-                listed = suggestions.suggestions(s)
-                figures.append((f"from scratch, one process ({n:,} customers)", _s(t0)))
-        with db.session() as s:
-            t0 = _now()
-            suggestion_store.rebuild(s)
-            figures.append(("from scratch, computed and stored (rebuild)", _s(t0)))
-            stored = s.query(SuggestionPair).count()
-        svc = Service(db)
-        assert listed is None or svc.suggestions() == listed, "the stored list is the computed one"
-        records = new_records(people or int(n / PER_PERSON), args.seed, 1000)
-        t0 = _now()
-        import_items(db, lambda: records, label="bench", format="bench")
-        figures.append((f"import {len(records):,} records (import path)", _s(t0)))
+        saved = args.after_import
+        stored = 0
+        if saved is not None and saved.exists():
+            shutil.copyfile(saved, path)
+            db = open_database(path)
+            svc = Service(db)
+            with db.read_session() as s:
+                stored = s.query(SuggestionPair).count()
+        else:
+            shutil.copyfile(base, path)
+            db, svc, stored = _rebuild_and_import(path, figures, people, args)
+            if saved is not None:
+                db.dispose()  # checkpointed: one file to copy
+                shutil.copyfile(path, saved)
+                db = open_database(path)
+                svc = Service(db)
         with db.read_session() as s:
             marked = s.scalar(select(func.count()).select_from(SuggestionDirty)) or 0
+        profiler = cProfile.Profile() if args.profile else None
         t0 = _now()
         with db.session() as s:  # what the service runs before it reads the count
+            if profiler is not None:
+                profiler.enable()
             outcome = suggestion_store.catch_up(s)
+            if profiler is not None:
+                profiler.disable()
         count = svc.suggestion_count()
+        work = suggestion_store.last_work
         figures.append(
             (
-                f"after the import: catch_up ({outcome}, {marked:,} customers changed) "
+                f"after the import: catch_up ({outcome}, {marked:,} customers marked, "
+                f"{work.changed:,} changed, {work.scored:,} pairs scored) "
                 f"and the count ({count:,})",
                 _s(t0),
             )
@@ -280,26 +304,17 @@ def main() -> None:
         t0 = _now()
         queue = svc.suggestions(limit=200)
         figures.append((f"review queue, first {len(queue)} pairs", _ms(t0)))
-        with db.read_session() as s:
-            same = [
-                (r["customer_a"], r["customer_b"], r["score"], tuple(r["reasons"]))
-                for r in suggestion_store.compute(s, keep_stats=True).rows
-            ]
-            kept = [
-                (r.customer_a, r.customer_b, r.score, tuple(r.reasons))
-                for r in s.scalars(
-                    select(SuggestionPair).order_by(
-                        SuggestionPair.customer_a, SuggestionPair.customer_b
-                    )
-                )
-            ]
-        figures.append(("incremental result equals a rebuild", f"{sorted(same) == kept} | -"))
+        if not args.skip_check:
+            figures.append(("incremental result equals a rebuild", f"{_same(db)} | -"))
         if not args.skip_old_count:
             with db.read_session() as s:
                 t0 = _now()
                 old = len(suggestions.suggestions(s))
                 figures.append((f"count as before: compute the list ({old:,})", _s(t0)))
         db.dispose()
+    if profiler is not None:
+        for order in ("tottime", "cumulative"):
+            pstats.Stats(profiler).strip_dirs().sort_stats(order).print_stats(args.profile)
     print(f"{stored:,} pairs stored (score {suggestion_store.STORE_MIN_SCORE} or more)")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     width = max(len(k) for k, _ in figures)
@@ -307,6 +322,50 @@ def main() -> None:
     print(f"|{'-' * (width + 2)}|------|-----|")
     for k, v in figures:
         print(f"| {k:<{width}} | {v} |")
+
+
+def _same(db: Database) -> bool:
+    """Whether the stored list equals a from-scratch build with the same frequencies."""
+    with db.read_session() as s:
+        same = [
+            (r["customer_a"], r["customer_b"], r["score"], tuple(r["reasons"]))
+            for r in suggestion_store.compute(s, keep_stats=True).rows
+        ]
+        kept = [
+            (r.customer_a, r.customer_b, r.score, tuple(r.reasons))
+            for r in s.scalars(
+                select(SuggestionPair).order_by(
+                    SuggestionPair.customer_a, SuggestionPair.customer_b
+                )
+            )
+        ]
+    return sorted(same) == kept
+
+
+def _rebuild_and_import(
+    path: Path, figures: list[tuple[str, str]], people: int, args: argparse.Namespace
+) -> tuple[Database, Service, int]:
+    """From scratch (timed), then the import of 1,000 records (timed)."""
+    db = open_database(path)
+    with db.read_session() as s:
+        n = s.scalar(select(func.count()).select_from(Customer)) or 0
+        listed = None
+        if not args.skip_one_process:
+            t0 = _now()
+            listed = suggestions.suggestions(s)
+            figures.append((f"from scratch, one process ({n:,} customers)", _s(t0)))
+    with db.session() as s:
+        t0 = _now()
+        suggestion_store.rebuild(s)
+        figures.append(("from scratch, computed and stored (rebuild)", _s(t0)))
+        stored = s.query(SuggestionPair).count()
+    svc = Service(db)
+    assert listed is None or svc.suggestions() == listed, "the stored list is the computed one"
+    records = new_records(people or int(n / PER_PERSON), args.seed, 1000)
+    t0 = _now()
+    import_items(db, lambda: records, label="bench", format="bench")
+    figures.append((f"import {len(records):,} records (import path)", _s(t0)))
+    return db, svc, stored
 
 
 def _cpu() -> float:

@@ -301,7 +301,7 @@ class _Pending:
             for event_id, row in zip(ids, self.events, strict=True):
                 row["id"] = event_id
             # Core inserts on the tables: the ORM's bulk path adds nothing for plain rows.
-            insert_rows(session, _EVENT, self.events)
+            session.execute(insert(_EVENT), self.events)
             for rows, key in (
                 (self.participants, "event_id"),
                 (self.mentions, "event_id"),
@@ -320,7 +320,8 @@ class _Pending:
             (_PARTICIPANT, self.participants),
             (_MENTION, self.mentions),
         ):
-            insert_rows(session, table, rows)
+            if rows:
+                session.execute(insert(table), rows)
         write_fts(session, self.fts)
         for rows in self._lists():
             rows.clear()
@@ -349,73 +350,6 @@ class _Pending:
             }
             for position, line in enumerate(info.lines)
         )
-
-
-# (table, its columns in a row's order) -> the SQLite INSERT and each column's bind processor
-_Plain = tuple[str, tuple[Callable[[Any], Any] | None, ...]]
-_plain_inserts: dict[tuple[str, tuple[str, ...]], _Plain | None] = {}
-
-
-def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys) in one executemany.
-
-    On SQLite the values go to the driver as tuples, each bound by its column type's own
-    processor: the same values as ``session.execute(insert(table), rows)``, without
-    SQLAlchemy's per-row parameter dicts (a tenth of the writer's time at import). A
-    table whose insert needs Python-side defaults, rows whose keys differ, another store,
-    or a value a processor refuses take the Core path, which also words the errors.
-    """
-    if not rows:
-        return
-    keys = tuple(rows[0])
-    connection = session.connection()
-    plain = (
-        _plain_insert(connection.dialect, table, keys)
-        if connection.dialect.name == "sqlite"
-        else None
-    )
-    if plain is not None:
-        sql, processors = plain
-        try:
-            values = [
-                tuple(
-                    value if process is None else process(value)
-                    for process, value in zip(processors, _row_values(row, keys), strict=True)
-                )
-                for row in rows
-            ]
-        except Exception:  # Core binds them again and raises its own error
-            values = None
-        if values is not None:
-            connection.exec_driver_sql(sql, values)
-            return
-    session.execute(insert(table), rows)
-
-
-def _row_values(row: dict[str, Any], keys: tuple[str, ...]) -> list[Any]:
-    if len(row) != len(keys):
-        raise KeyError("rows with other keys")
-    return [row[key] for key in keys]
-
-
-def _plain_insert(dialect: Any, table: Table, keys: tuple[str, ...]) -> _Plain | None:
-    cache_key = (table.name, keys)
-    if cache_key not in _plain_inserts:
-        compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
-        order = tuple(compiled.positiontup or ())
-        plain: _Plain | None = None
-        if (
-            not compiled.insert_prefetch
-            and not compiled.postfetch
-            and order == keys
-            and dialect.paramstyle == "qmark"
-        ):
-            plain = (
-                compiled.string,
-                tuple(table.c[key].type._cached_bind_processor(dialect) for key in keys),
-            )
-        _plain_inserts[cache_key] = plain
-    return _plain_inserts[cache_key]
 
 
 def write_fts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 MIN_LETTERS = 12  # shorter text ("ok", "thanks!") says nothing reliable
 MIN_CONFIDENCE = 0.8
-_SAMPLE = 300  # characters looked at: plenty to tell, and about 1 ms a message
+_SAMPLE = 300  # characters looked at: plenty to tell, and about 0.1 ms of CPU a message
 
 _QUOTED = re.compile(r"^\s*>.*$|^On .{0,200} wrote:\s*$", re.MULTILINE)
 _URL = re.compile(r"\S+@\S+|https?://\S+|www\.\S+")
@@ -114,8 +114,10 @@ def detect(text: str) -> str | None:
     English mail reads as German.
     """
     head = text[: _SAMPLE * 4]
-    if ">" in head or "wrote:" in head:  # (the patterns cannot match otherwise: a third
-        head = _QUOTED.sub(" ", head)  # of the time of detecting is saved on most text)
+    # (each pattern runs only where it can match: scanning text without an address for
+    # one was about a tenth of the time of detecting)
+    if ">" in head or "wrote:" in head:
+        head = _QUOTED.sub(" ", head)
     if "@" in head or "://" in head or "www." in head:
         head = _URL.sub(" ", head)
     sample = head[:_SAMPLE]

@@ -2,8 +2,8 @@
 the catch-up after an import skips customers whose import changed nothing the suggestions
 compare (a new message of a known customer marks it, but leaves its pairs as they were).
 
-Revision ID: 0017_catchup
-Revises: 0016_name_index
+Revision ID: 0018_catchup
+Revises: 0017_lookup
 
 Existing rows get an empty digest: the next change of such a customer is rescored.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_catchup"
-down_revision = "0016_name_index"
+revision = "0018_catchup"
+down_revision = "0017_lookup"
 branch_labels = None
 depends_on = None
 

@@ -266,21 +266,23 @@ def _write_customers(
         session.execute(insert(_table(SuggestionCustomer)), rows[start : start + batch])
 
 
+# Fields of a profile that are not evidence: its id, and what follows from the name
+# (``parsed``) or is a cache (``names``, ``own_spelling``).
+_NOT_COMPARED = frozenset({"id", "parsed", "names", "own_spelling"})
+
+
 def _digest(profile: _Profile) -> str:
     """A digest of everything ``score_pair`` and the blocking read of a customer: two
-    profiles with one digest score alike against anyone (``_Profile.parsed`` follows from
-    the name; ``names`` and ``own_spelling`` are caches)."""
-    p = profile
-    seen = (
-        p.name,
-        sorted(p.emails),
-        sorted(p.phones),
-        sorted(p.handles),
-        sorted(p.shared.items()),
-        sorted(p.postcodes),
-        sorted(repr(a) for a in p.addresses),
-        sorted(p.mobiles),
-    )
+    profiles with one digest score alike against anyone. Every field of ``_Profile`` but
+    ``_NOT_COMPARED`` counts, so a field added to it later counts too."""
+    seen = [
+        sorted(map(repr, value.items() if isinstance(value, dict) else value))
+        if isinstance(value, set | dict)
+        else value
+        for value in (
+            getattr(profile, f.name) for f in fields(profile) if f.name not in _NOT_COMPARED
+        )
+    ]
     return hashlib.blake2b(repr(seen).encode(), digest_size=12).hexdigest()
 
 

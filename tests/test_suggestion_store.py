@@ -418,3 +418,37 @@ def test_a_catch_up_rescores_only_customers_whose_compared_profile_changed(
         assert scored and all(jane in (a, b) for a, b in scored)
         assert _stored(s) == _expected(s)
     db.dispose()
+
+
+def test_the_catch_up_digest_changes_with_every_compared_field() -> None:
+    from dataclasses import fields
+
+    from app.addresses import parse_address
+    from app.names import parse_name
+
+    def profile() -> sx._Profile:
+        return sx._Profile(7, "Jane Doe", parse_name("Jane Doe"))
+
+    base = suggestion_store._digest(profile())
+    assert suggestion_store._digest(profile()) == base  # the same evidence, the same digest
+    address = parse_address({"address1": "1 High Street", "city": "Leeds", "zip": "LS1 1AA"})
+    assert address is not None
+    changes: dict[str, Any] = {
+        "name": "Jane Doh",
+        "emails": {"jane@example.com"},
+        "phones": {"+447700900123"},
+        "handles": {"janed"},
+        "shared": {3: "info@example.com"},
+        "postcodes": {"LS1 1AA"},
+        "addresses": {address},
+        "mobiles": {"+447700900123"},
+    }
+    compared = {f.name for f in fields(sx._Profile)} - suggestion_store._NOT_COMPARED
+    assert compared == set(changes)  # a new field of _Profile needs a case here
+    for name, value in changes.items():
+        changed = profile()
+        setattr(changed, name, value)
+        assert suggestion_store._digest(changed) != base, name
+    cached = profile()
+    cached.own_spelling = 0.5  # a cache is not evidence
+    assert suggestion_store._digest(cached) == base

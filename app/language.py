@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import math
 import re
+import shutil
+import tempfile
 import threading
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -54,18 +57,22 @@ class _Classifier:
     single feature stops before any scoring (its scores would be uniform: unsure).
     """
 
-    def __init__(self, identifier: Any) -> None:
+    def __init__(self, tables: dict[str, Any]) -> None:
         import numpy as np  # (here: the CLI's start does without numpy)
         from py3langid.langid import visit_counts
 
         self.np, self.visit_counts = np, visit_counts
-        self.nextmove = identifier.tk_nextmove
-        self.rowbase = identifier._rowbase
-        self.output = identifier.tk_output
-        self.table = np.asarray(identifier.nb_ptc, dtype=np.float32)
-        self.prior = identifier.nb_pc
-        self.classes: list[str] = list(identifier.nb_classes)
-        self.aliases: list[tuple[int, int]] = list(identifier._alias_pairs)
+        # (indexed once per byte of text: a memoryview and lists index as fast as
+        # py3langid's own array and lists; numpy's scalar indexing is several times slower)
+        self.nextmove = memoryview(tables["nextmove"])
+        self.rowbase: list[int] = tables["rowbase"].tolist()
+        self.output: list[int] = tables["output"].tolist()
+        self.table = tables["table"]
+        self.prior = tables["prior"]
+        self.classes: list[str] = [str(code) for code in tables["classes"]]
+        self.aliases: list[tuple[int, int]] = [
+            (int(a), int(b)) for a, b in tables["aliases"].reshape(-1, 2)
+        ]
 
     def classify(self, text: str) -> tuple[str, float] | None:
         """The likeliest language and its probability; None when no feature is seen."""
@@ -93,12 +100,100 @@ def _model() -> _Classifier:
     global _identifier
     with _lock:
         if _identifier is None:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-            _identifier = _Classifier(
-                LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-            )
+            _identifier = _Classifier(_tables())
         return _identifier
+
+
+# The model's tables, widened for scoring, as .npy files mapped read-only: every process
+# that detects (an import's writer and its parse worker) shares one copy in the page cache
+# instead of holding about 100 MB each, and a process maps them in milliseconds instead of
+# decompressing and widening the model again.
+_TABLES = ("nextmove", "rowbase", "output", "table", "prior", "classes", "aliases")
+_FORMAT = 1  # of the files below; a new layout takes a new folder
+
+
+def _tables() -> dict[str, Any]:
+    """The tables from the cache folder, written there first if missing; read into memory
+    when the cache cannot be written (a read-only home): slower to start, same answers."""
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    folder = _cache_folder(Path(MODEL_DIR) / MODEL_FILE)
+    if folder is not None:
+        try:
+            return _mapped(folder)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:  # damaged (a full disk, say): written again
+            log.warning(
+                "language model tables in %s unreadable (%s); writing them again", folder, exc
+            )
+            shutil.rmtree(folder, ignore_errors=True)
+    tables = _build(MODEL_FILE)
+    if folder is not None:
+        try:
+            _store(tables, folder)
+            return _mapped(folder)
+        except (OSError, ValueError) as exc:
+            log.warning("language model tables not cached in %s: %s", folder, exc)
+    return tables
+
+
+def _cache_folder(model: Path) -> Path | None:
+    """Where this model's tables live: one folder per py3langid model file (its size and
+    time stamp in the name, so an upgrade of py3langid brings a new folder)."""
+    from app.paths import cache_dir
+
+    try:
+        stat = model.stat()
+        return cache_dir() / f"langid-{_FORMAT}-{stat.st_size}-{stat.st_mtime_ns}"
+    except OSError:
+        return None
+
+
+def _build(model_file: str) -> dict[str, Any]:
+    """py3langid's model as plain arrays: its scores table widened to float32 once
+    (py3langid widens each call's rows from float16)."""
+    import numpy as np
+    from py3langid.langid import LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(model_file, norm_probs=True)
+    nextmove = identifier.tk_nextmove  # an array.array of unsigned ints
+    return {
+        "nextmove": np.frombuffer(nextmove, dtype=np.dtype(nextmove.typecode)),
+        "rowbase": np.asarray(identifier._rowbase, dtype=np.int64),
+        "output": np.asarray(identifier.tk_output, dtype=np.int64),
+        "table": np.asarray(identifier.nb_ptc, dtype=np.float32),
+        "prior": np.asarray(identifier.nb_pc, dtype=np.float32),
+        "classes": np.asarray(list(identifier.nb_classes), dtype=np.str_),
+        "aliases": np.asarray(list(identifier._alias_pairs), dtype=np.int64).reshape(-1, 2),
+    }
+
+
+def _store(tables: dict[str, Any], folder: Path) -> None:
+    """Write the tables into ``folder`` whole or not at all: written beside it, then renamed
+    into place (another process that got there first wins; its files are the same)."""
+    import numpy as np
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    try:
+        for key in _TABLES:
+            np.save(partial / f"{key}.npy", tables[key], allow_pickle=False)
+        try:
+            partial.rename(folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _mapped(folder: Path) -> dict[str, Any]:
+    import numpy as np
+
+    return {
+        key: np.load(folder / f"{key}.npy", mmap_mode="r", allow_pickle=False) for key in _TABLES
+    }
 
 
 def load() -> None:

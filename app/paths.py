@@ -130,6 +130,13 @@ def data_dir() -> Path:
     return private_dir(path)
 
 
+def cache_dir() -> Path:
+    """The folder for files the app can always make again (derived model tables): the
+    user's cache folder, shared by every data folder, so tests and demos that each bring
+    their own ``THREADLINE_HOME`` do not each write it again."""
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
 def log_dir() -> Path:
     """The folder for log files (created on demand, owner only)."""
     home = os.environ.get("THREADLINE_HOME")

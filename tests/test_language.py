@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
 import pytest
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
@@ -65,3 +70,65 @@ def test_recent_samples_stay_bounded() -> None:
     for n in range(language._RECENT * 2 + 10):
         language.detect(f"Order number {n} has shipped to your address this morning, thanks")
     assert len(language._recent) <= language._RECENT + 1
+
+
+@pytest.fixture()
+def fresh_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No model loaded yet in this process, and an empty cache folder of its own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(language, "_identifier", None)
+    monkeypatch.setattr(language, "_recent", {})
+    yield tmp_path / "cache"
+
+
+def _scores(reference: LanguageIdentifier) -> list[tuple[str, float] | None]:
+    return [language._model().classify(text[:300]) for text in TEXTS]
+
+
+def test_the_model_tables_are_cached_once_then_mapped_read_only(
+    fresh_model: Path, reference: LanguageIdentifier
+) -> None:
+    first = _scores(reference)
+    (folder,) = fresh_model.glob("*/langid-*")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"{key}.npy" for key in language._TABLES
+    )
+    table = language._model().table
+    assert isinstance(table, np.memmap) and table.dtype == np.float32
+    assert not table.flags.writeable
+
+    language._identifier = None  # a new process: maps what the first one wrote
+    assert _scores(reference) == first
+    assert Path(language._model().table.filename) == folder / "table.npy"
+    for text in TEXTS:
+        found = language._model().classify(text[:300])
+        code, confidence = reference.classify(text[:300])
+        assert found is None or found == (code, float(confidence))
+
+
+def test_a_cache_that_cannot_be_written_still_detects(
+    fresh_model: Path, reference: LanguageIdentifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    fresh_model.mkdir()
+    (fresh_model / "Threadline").write_text("a file where the folder would go")
+    with caplog.at_level(logging.WARNING, logger="app.language"):
+        scores = _scores(reference)
+    assert "not cached" in caplog.text
+    assert not isinstance(language._model().table, np.memmap)
+    language._identifier = None
+    fresh_model.joinpath("Threadline").unlink()
+    assert _scores(reference) == scores  # cached now: the same answers
+
+
+def test_a_damaged_cache_is_written_again(fresh_model: Path, reference: LanguageIdentifier) -> None:
+    first = _scores(reference)
+    (folder,) = fresh_model.glob("*/langid-*")
+    (folder / "table.npy").write_bytes(b"not an array")
+    language._identifier = None
+    assert _scores(reference) == first
+    assert isinstance(language._model().table, np.memmap)
+    assert np.load(folder / "table.npy", allow_pickle=False).shape == first_table_shape(reference)
+
+
+def first_table_shape(reference: LanguageIdentifier) -> tuple[int, ...]:
+    return tuple(reference.nb_ptc.shape)

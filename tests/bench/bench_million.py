@@ -89,16 +89,21 @@ def _tree(root: int) -> list[int]:
     return out
 
 
-def _rss_mb(pids: list[int]) -> float:
-    total = 0
+def _memory_mb(pids: list[int]) -> tuple[float, float]:
+    """The processes' memory: proportional set sizes summed (a page they share, such as the
+    language model's tables mapped by the import and its parse worker, counts once in all),
+    and resident set sizes summed (a shared page counts in each process that touched it)."""
+    pss = rss = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+                elif line.startswith("Rss:"):
+                    rss += int(line.split()[1])
         except OSError:
             continue
-    return total / 1024
+    return pss / 1024, rss / 1024
 
 
 def _stored(path: Path) -> int:
@@ -121,7 +126,8 @@ class _Watch:
         import threading
 
         self.proc, self.db, self.every = proc, db, every
-        self.peak_tree_mb = 0.0
+        self.peak_tree_mb = 0.0  # proportional: what the processes hold between them
+        self.peak_rss_sum_mb = 0.0
         self.loads: list[float] = []
         self.start = time.perf_counter()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -133,7 +139,9 @@ class _Watch:
         while self.proc.poll() is None:
             time.sleep(1)
             if proc_fs:
-                self.peak_tree_mb = max(self.peak_tree_mb, _rss_mb(_tree(self.proc.pid)))
+                pss, rss = _memory_mb(_tree(self.proc.pid))
+                self.peak_tree_mb = max(self.peak_tree_mb, pss)
+                self.peak_rss_sum_mb = max(self.peak_rss_sum_mb, rss)
             self.loads.append(os.getloadavg()[0])
             now = time.perf_counter()
             if now - last_print >= self.every:
@@ -229,8 +237,9 @@ def build(work: Path, events: int, seed: int, figures: Figures, every: float = 6
             f"{cpu:,.0f} s ({cpu / took:.2f} cores on average)",
         ),
         (
-            "import, peak memory: largest process / whole process tree",
-            f"{after.ru_maxrss / 1024:,.0f} / {watch.peak_tree_mb:,.0f} MB",
+            "import, peak memory: largest process / whole process tree (PSS; RSS summed)",
+            f"{after.ru_maxrss / 1024:,.0f} / {watch.peak_tree_mb:,.0f} MB"
+            f" ({watch.peak_rss_sum_mb:,.0f} MB)",
         ),
         (
             "import, database size per 100k events",

@@ -57,6 +57,7 @@ from app.models import (
 from app.suggestion_marks import mark as mark
 
 if TYPE_CHECKING:
+    from app.names import PersonName
     from app.suggestions import Suggestion, _Frequencies, _Profile
 
 Pair = tuple[int, int]
@@ -455,13 +456,14 @@ def _window_changes(
 @dataclass
 class Work:
     """What the last ``catch_up`` did (for tests and benchmarks): customers marked, those
-    whose compared profile had changed (the others are only unmarked), pairs scored and
-    profiles read beside the changed customers' own."""
+    whose compared profile had changed (the others are only unmarked), pairs scored,
+    profiles read beside the changed customers' own, and pairs bounded out unscored."""
 
     marked: int = 0
     changed: int = 0
     scored: int = 0
     profiles: int = 0
+    bounded: int = 0  # candidate pairs left unscored: they cannot reach STORE_MIN_SCORE
 
 
 last_work = Work()
@@ -619,15 +621,14 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     score_these |= keep
     drop = recheck - keep
 
-    needed = {c for p in score_these for c in p} - set(fresh)
+    # Only the pairs that may reach the stored floor are scored, and only their customers'
+    # profiles read: the others are bounded from what the store keeps of the partner.
+    unreachable = _unreachable(session, score_these, fresh, new_keys, said, state.freq)
+    needed = {c for p in score_these - unreachable for c in p} - set(fresh)
     profiles = {**fresh, **sx._profiles(session, needed)}
-    last_work = Work(len(marked), len(dirty), len(score_these), len(needed))
-    rows = _scored(
-        profiles,
-        state.freq,
-        said,
-        sorted(p for p in score_these if p[0] in profiles and p[1] in profiles),
-    )
+    to_score = sorted(p for p in score_these - unreachable if p[0] in profiles and p[1] in profiles)
+    last_work = Work(len(marked), len(dirty), len(to_score), len(needed), len(unreachable))
+    rows = _scored(profiles, state.freq, said, to_score)
 
     # Write: the changed customers' pairs, keys and orders; the re-examined pairs.
     ids = sorted(dirty)
@@ -751,9 +752,6 @@ def _light_profiles(
     session: Session, ids: set[int], fresh: dict[int, _Profile]
 ) -> dict[int, _Profile]:
     """Profiles with names only (for ``_names_touch``), from what the store keeps."""
-    from app.names import PersonName, parse_name
-    from app.suggestions import _Profile
-
     found: dict[int, _Profile] = {cid: p for cid, p in fresh.items() if cid in ids}
     wanted = sorted(ids - set(found))
     names: dict[str, PersonName] = {}
@@ -763,13 +761,7 @@ def _light_profiles(
                 SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
             )
         ):
-            name = shown[0] if shown else ""
-            parsed = names.get(name)
-            if parsed is None:
-                parsed = names[name] = parse_name(name)  # each distinct name parsed once
-            profile = _Profile(cid, name, parsed)
-            profile.handles = set(shown[1:])
-            found[cid] = profile
+            found[cid] = _named(cid, shown, names)
     return found
 
 
@@ -813,6 +805,153 @@ def _still_candidates(
         if strong or (weak and sx._touching(light[a], light[b], parts)):
             found.add((a, b))
     return found
+
+
+# --- pairs that cannot reach the stored floor -------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sketch:
+    """What the store keeps of a customer (its names and blocking keys), read instead of
+    its profile to bound the scores of its pairs (``_may_store``). Each blocking key
+    kind gives a set that is exact, or wider, for what it says; keys of four characters
+    or fewer are not kept, which hides a one-character postcode, a shared contact point
+    of id below 10 and an email local part of one letter."""
+
+    names: _Profile  # the names only (``_light_profiles``)
+    postcodes: frozenset[str]  # "pc:": every postcode of two characters or more
+    tails: frozenset[str]  # "ph:": the last seven digits of every phone of eight or more
+    shared: frozenset[str]  # "sh:": the shared contact points (ids of two digits or more)
+    locals: frozenset[str]  # "sp:": every email local part of two letters or more, and more
+    homes: bool  # an "ah:", "at:" or "pc:" key: it may have a full address
+
+    @classmethod
+    def of(cls, names: _Profile, keys: Iterable[str]) -> _Sketch:
+        by_kind: dict[str, set[str]] = defaultdict(set)
+        for key in keys:
+            kind, _, rest = key.partition(":")
+            by_kind[kind].add(rest)
+        return cls(
+            names,
+            frozenset(by_kind["pc"]),
+            frozenset(by_kind["ph"]),
+            frozenset(by_kind["sh"]),
+            frozenset(by_kind["sp"]),
+            bool(by_kind["ah"] or by_kind["at"] or by_kind["pc"]),
+        )
+
+
+def _may_store(a: _Profile, b: _Sketch, freq: _Frequencies, mentioned: bool) -> bool:
+    """Whether ``score_pair`` may score ``a`` and the customer ``b`` sketches
+    ``STORE_MIN_SCORE`` or more (False: it surely scores them lower).
+
+    An upper bound on the odds ``score_pair`` multiplies: a mention, a shared contact
+    point, phones that end alike, a home or a postcode (each of which can lift a pair
+    far) are not bounded, the pair may reach the floor; without them the odds are the
+    prior times the best name or spelled-name evidence (whatever conflicts), times the
+    largest "not both" ratios of personal addresses and mobiles; every other factor
+    is one or less.
+    """
+    from app import suggestions as sx
+    from app.addresses import postcodes_agree
+
+    if mentioned:
+        return True
+    if a.shared and (min(a.shared) < 10 or not b.shared.isdisjoint(map(str, a.shared))):
+        return True
+    if any(len(p) >= 8 and p[-7:] in b.tails for p in a.phones):
+        return True
+    if a.addresses and b.homes:
+        return True
+    for p in a.postcodes:
+        if len(p) < 2 or p in b.postcodes or any(postcodes_agree(p, q) for q in b.postcodes):
+            return True
+    names_a, names_b = sx._names_of(a), sx._names_of(b.names)
+    best = 1.0
+    for na in names_a:
+        for nb in names_b:
+            best = max(best, sx._name_evidence(na, nb, freq)[0])
+    for email in a.emails:
+        for n in names_b:
+            best = max(best, _spelled(email, n, freq))
+    for local in b.locals:
+        for n in names_a:
+            best = max(best, _spelled(local + "@", n, freq))
+    odds = freq.prior_odds * best
+    odds *= max(sx._LR_OWN_ADDRESSES, freq.lr_not_both(freq.with_own_address))
+    odds *= max(1.0, freq.lr_not_both(freq.with_mobile))
+    odds *= 1.0 + 1e-9  # the scorer multiplies in another order
+    return sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+
+
+def _spelled(email: str, name: PersonName, freq: _Frequencies) -> float:
+    """The likelihood ratio ``score_pair`` gives an email address that spells a name."""
+    from app import suggestions as sx
+
+    strength = sx._email_spells(email, name)
+    if not strength:
+        return 0.0
+    initial = strength < 1.0 or len(name.first) == 1
+    p_given = freq.p_initial(name.first) if initial else freq.p_given(name.first)
+    chance = p_given * freq.p_family(name.family)
+    if initial:
+        return sx._M_SPELLED / chance
+    holders = max(freq.full.get(name.full, 0), 2)
+    return sx._odds_one_person(holders, freq.named * chance) / freq.prior_odds
+
+
+def _unreachable(
+    session: Session,
+    pairs: set[Pair],
+    fresh: dict[int, _Profile],
+    fresh_keys: dict[int, set[str]],
+    said: dict[Pair, set[str]],
+    freq: _Frequencies,
+) -> set[Pair]:
+    """The pairs of a changed customer (profile in ``fresh``) that surely score below
+    ``STORE_MIN_SCORE``, bounded from what the store keeps of the other customer."""
+    if STORE_MIN_SCORE <= 0.0:
+        return set()
+    partners = {y for x, y in pairs for y in ((y,) if x in fresh else (x,) if y in fresh else ())}
+    sketches = {c: _Sketch.of(fresh[c], fresh_keys[c]) for c in partners if c in fresh}
+    sketches.update(_stored_sketches(session, partners - set(sketches)))
+    found: set[Pair] = set()
+    for x, y in pairs:
+        a, other = (fresh[x], y) if x in fresh else (fresh.get(y), x)
+        if a is None or other not in sketches:
+            continue
+        if not _may_store(a, sketches[other], freq, (x, y) in said):
+            found.add((x, y))
+    return found
+
+
+def _stored_sketches(session: Session, ids: set[int]) -> dict[int, _Sketch]:
+    found: dict[int, _Sketch] = {}
+    wanted = sorted(ids)
+    names: dict[str, PersonName] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        for cid, keys, shown in session.execute(
+            select(
+                SuggestionCustomer.customer_id, SuggestionCustomer.keys, SuggestionCustomer.names
+            ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
+        ):
+            found[cid] = _Sketch.of(_named(cid, shown, names), keys)
+    return found
+
+
+def _named(cid: int, shown: list[str], names: dict[str, PersonName]) -> _Profile:
+    """A profile with names only, from the stored shown name and handles (``names``:
+    each distinct name parsed once)."""
+    from app.names import parse_name
+    from app.suggestions import _Profile
+
+    name = shown[0] if shown else ""
+    parsed = names.get(name)
+    if parsed is None:
+        parsed = names[name] = parse_name(name)
+    profile = _Profile(cid, name, parsed)
+    profile.handles = set(shown[1:])
+    return profile
 
 
 # --- reading -------------------------------------------------------------------------------

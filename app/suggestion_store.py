@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Table, delete, func, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from app import suggestion_mentions
 from app.models import (
     Base,
     CustomerBlockKey,
@@ -101,6 +102,7 @@ class _State:
     customers: int
     freq: _Frequencies
     mentions: dict[Pair, set[str]]
+    own: list[int] | None  # the owner's contact points when the mentions were counted
 
 
 def _dump_freq(freq: _Frequencies) -> str:
@@ -117,12 +119,26 @@ def _load_freq(text: str) -> _Frequencies:
     return _Frequencies(**values)
 
 
-def _dump_mentions(said: dict[Pair, set[str]]) -> str:
-    return json.dumps([[a, b, sorted(words)] for (a, b), words in sorted(said.items())])
+def _dump_mentions(said: dict[Pair, set[str]], own: list[int] | None) -> str:
+    pairs = [[a, b, sorted(words)] for (a, b), words in sorted(said.items())]
+    return json.dumps({"own": own, "pairs": pairs})
 
 
-def _load_mentions(text: str) -> dict[Pair, set[str]]:
-    return {(int(a), int(b)): set(words) for a, b, words in json.loads(text)}
+def _load_mentions(text: str) -> tuple[dict[Pair, set[str]], list[int] | None]:
+    raw = json.loads(text)
+    if isinstance(raw, list):  # as stored before the owner's contact points were kept
+        return {(int(a), int(b)): set(words) for a, b, words in raw}, None
+    own = raw["own"]
+    said = {(int(a), int(b)): set(words) for a, b, words in raw["pairs"]}
+    return said, None if own is None else [int(i) for i in own]
+
+
+def _own_identities(session: Session) -> list[int]:
+    """The owner's contact points (a few): when they change, contact points leave their
+    customers unmarked for the mentions (``app.suggestion_mentions``)."""
+    from app.models import Identity
+
+    return sorted(session.scalars(select(Identity.id).where(Identity.is_own.is_(True))))
 
 
 def _state(session: Session) -> _State | None:
@@ -130,10 +146,10 @@ def _state(session: Session) -> _State | None:
     if row is None:
         return None
     try:
-        freq, said = _load_freq(row.stats), _load_mentions(row.mentions)
-    except (ValueError, TypeError):
+        freq, (said, own) = _load_freq(row.stats), _load_mentions(row.mentions)
+    except (ValueError, TypeError, KeyError):
         return None
-    return _State(row.version, row.customers, freq, said)
+    return _State(row.version, row.customers, freq, said, own)
 
 
 def _save_state(session: Session, state: _State) -> None:
@@ -146,7 +162,7 @@ def _save_state(session: Session, state: _State) -> None:
                 "version": state.version,
                 "customers": state.customers,
                 "stats": _dump_freq(state.freq),
-                "mentions": _dump_mentions(state.mentions),
+                "mentions": _dump_mentions(state.mentions, state.own),
                 "built_at": utcnow(),
             }
         ],
@@ -233,7 +249,9 @@ def compute(session: Session, *, keep_stats: bool = False) -> Built:
     keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
     orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
     rows = _scored(profiles, freq, said, sx._candidate_pairs(profiles, said, keys, orders))
-    return Built(profiles, keys, orders, rows, _State(scorer_version(), customers, freq, said))
+    own = _own_identities(session)
+    state = _State(scorer_version(), customers, freq, said, own)
+    return Built(profiles, keys, orders, rows, state)
 
 
 def _write_customers(
@@ -566,8 +584,15 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     ):
         note(pair, was, now, False)
 
-    # Mentions: recounted over everyone (a new owner of a number can silence a mention).
-    said = sx._mentions(session, after)
+    # Mentions: recounted for the marked customers' events (a new owner of a number can
+    # silence a mention), or over everyone when the owner's contact points changed (they
+    # leave their customers unmarked) or a customer was erased.
+    own_points = _own_identities(session)
+    said = None
+    if own_points == state.own:
+        said = suggestion_mentions.update(session, marked, state.mentions, after)
+    if said is None:
+        said = sx._mentions(session, after)
     changed_said = {
         pair
         for pair in set(said) | set(state.mentions)
@@ -659,7 +684,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
     _write_customers(session, fresh, new_keys, new_orders)
     _insert_pairs(session, rows)
-    _save_state(session, _State(state.version, state.customers, state.freq, said))
+    _save_state(session, _State(state.version, state.customers, state.freq, said, own_points))
 
 
 def _involving(pairs: set[Pair], ids: set[int]) -> set[Pair]:

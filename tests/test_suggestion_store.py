@@ -27,6 +27,7 @@ from app.models import (
     Customer,
     CustomerIdentity,
     Identity,
+    SuggestionCustomer,
     SuggestionDirty,
     SuggestionPair,
     SuggestionState,
@@ -130,6 +131,11 @@ def test_incremental_updates_equal_a_rebuild(
         with db.session() as s:
             outcomes.append(suggestion_store.catch_up(s, small=0, drift=100.0))
             assert _stored(s) == _expected(s), f"step {step}: {action}"
+            # The mentions kept up to date equal a recount over everyone.
+            state = suggestion_store._state(s)
+            assert state is not None
+            known = set(s.scalars(select(SuggestionCustomer.customer_id)))
+            assert state.mentions == sx._mentions(s, known), f"step {step}: {action}"
     assert "updated" in outcomes
     db.dispose()
 

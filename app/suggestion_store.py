@@ -29,6 +29,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import sys
 import threading
 from bisect import bisect_left
@@ -37,12 +38,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
-from functools import cache
+from functools import cache, lru_cache
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, delete, func, insert, or_, select, tuple_
+from sqlalchemy import Table, Text, delete, func, insert, or_, select, tuple_, type_coerce
 from sqlalchemy.orm import Session
 
 from app import suggestion_mentions
@@ -648,7 +649,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
 
     # Only the pairs that may reach the stored floor are scored, and only their customers'
     # profiles read: the others are bounded from what the store keeps of the partner.
-    unreachable = _unreachable(session, score_these, fresh, new_keys, said, state.freq)
+    unreachable = _unreachable(session, score_these, fresh, new_keys, said, state.freq, light)
     needed = {c for p in score_these - unreachable for c in p} - set(fresh)
     profiles = {**fresh, **sx._profiles(session, needed)}
     to_score = sorted(p for p in score_these - unreachable if p[0] in profiles and p[1] in profiles)
@@ -835,78 +836,135 @@ def _still_candidates(
 # --- pairs that cannot reach the stored floor -------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Sketch:
-    """What the store keeps of a customer (its names and blocking keys), read instead of
-    its profile to bound the scores of its pairs (``_may_store``). Each blocking key
-    kind gives a set that is exact, or wider, for what it says; keys of four characters
-    or fewer are not kept, which hides a one-character postcode, a shared contact point
-    of id below 10 and an email local part of one letter."""
+    """What the store keeps of a customer (its names and blocking keys, as stored: JSON
+    text), read instead of its profile to bound the scores of its pairs (``_Bound.may_store``).
 
-    names: _Profile  # the names only (``_light_profiles``)
-    postcodes: frozenset[str]  # "pc:": every postcode of two characters or more
-    tails: frozenset[str]  # "ph:": the last seven digits of every phone of eight or more
-    shared: frozenset[str]  # "sh:": the shared contact points (ids of two digits or more)
-    locals: frozenset[str]  # "sp:": every email local part of two letters or more, and more
-    homes: bool  # an "ah:", "at:" or "pc:" key: it may have a full address
-
-    @classmethod
-    def of(cls, names: _Profile, keys: Iterable[str]) -> _Sketch:
-        by_kind: dict[str, set[str]] = defaultdict(set)
-        for key in keys:
-            kind, _, rest = key.partition(":")
-            by_kind[kind].add(rest)
-        return cls(
-            names,
-            frozenset(by_kind["pc"]),
-            frozenset(by_kind["ph"]),
-            frozenset(by_kind["sh"]),
-            frozenset(by_kind["sp"]),
-            bool(by_kind["ah"] or by_kind["at"] or by_kind["pc"]),
-        )
-
-
-def _may_store(a: _Profile, b: _Sketch, freq: _Frequencies, mentioned: bool) -> bool:
-    """Whether ``score_pair`` may score ``a`` and the customer ``b`` sketches
-    ``STORE_MIN_SCORE`` or more (False: it surely scores them lower).
-
-    An upper bound on the odds ``score_pair`` multiplies: a mention, a shared contact
-    point, phones that end alike, a home or a postcode (each of which can lift a pair
-    far) are not bounded, the pair may reach the floor; without them the odds are the
-    prior times the best name or spelled-name evidence (whatever conflicts), times the
-    largest "not both" ratios of personal addresses and mobiles; every other factor
-    is one or less.
+    A blocking key of ASCII letters, digits and colons is in the list exactly when the
+    text holds it quoted (JSON escapes nothing in it, and a quote inside another key is
+    escaped). The kinds read: "pc:" every postcode of two characters or more, "ph:" the
+    last seven digits of every phone of eight or more, "sh:" every shared contact point
+    of id 10 or more, "sp:" every email local part (as ``_local_key`` spells it) of two
+    letters or more, and "ah:"/"at:" every full address with a house number or a town.
+    Shorter keys are not kept (``_block_keys``), which hides a one-character postcode
+    and a shared contact point of id below 10: ``_Bound.may_store`` takes those as possible.
     """
-    from app import suggestions as sx
-    from app.addresses import postcodes_agree
 
-    if mentioned:
-        return True
-    if a.shared and (min(a.shared) < 10 or not b.shared.isdisjoint(map(str, a.shared))):
-        return True
-    if any(len(p) >= 8 and p[-7:] in b.tails for p in a.phones):
-        return True
-    if a.addresses and b.homes:
-        return True
-    for p in a.postcodes:
-        if len(p) < 2 or p in b.postcodes or any(postcodes_agree(p, q) for q in b.postcodes):
+    __slots__ = ("_names", "cid", "keys", "shown")
+
+    def __init__(self, cid: int, keys: str, shown: _Profile | str) -> None:
+        self.cid = cid
+        self.keys = keys  # the stored JSON text of the blocking keys
+        self.shown = shown  # the stored JSON text of the names, or a profile that has them
+        self._names: _Profile | None = None
+
+    def has(self, key: str) -> bool:
+        return f'"{key}"' in self.keys
+
+    def homes(self) -> bool:
+        """Whether it may have a full address (a street with a house, a town or a postcode)."""
+        return any(f'"{kind}:' in self.keys for kind in ("ah", "at", "pc"))
+
+    def postcodes(self) -> list[str]:
+        if '"pc:' not in self.keys:
+            return []
+        return [k[3:] for k in json.loads(self.keys) if k.startswith("pc:")]
+
+    def names(self, parsed: dict[str, PersonName]) -> _Profile:
+        """A profile with the names only (``parsed``: each distinct name parsed once)."""
+        if self._names is None:
+            if isinstance(self.shown, str):
+                self._names = _named(self.cid, json.loads(self.shown), parsed)
+            else:
+                self._names = self.shown
+        return self._names
+
+
+class _Bound:
+    """An upper bound on ``score_pair``: ``may_store`` tells whether a pair may score
+    ``STORE_MIN_SCORE`` or more (False: it surely scores lower). Name evidence is kept
+    per pair of names, which many pairs of customers share."""
+
+    def __init__(self, freq: _Frequencies) -> None:
+        from app import suggestions as sx
+
+        self.freq = freq
+        self.parsed: dict[str, PersonName] = {}  # each distinct stored name parsed once
+        self.evidence: dict[tuple[PersonName, PersonName], float] = {}
+        self.spelled: dict[tuple[str, PersonName], float] = {}
+        # The largest "not both" ratios of personal addresses and mobiles.
+        self.others = max(sx._LR_OWN_ADDRESSES, freq.lr_not_both(freq.with_own_address))
+        self.others *= max(1.0, freq.lr_not_both(freq.with_mobile))
+
+    def may_store(self, a: _Profile, b: _Sketch, mentioned: bool, *, a_first: bool) -> bool:
+        """Whether ``a`` and the customer ``b`` sketches may be stored. ``a_first``: ``a``
+        is the pair's lower id (the scorer's first customer: name evidence is not
+        symmetric).
+
+        A mention, a shared contact point, phones that end alike, a home or a postcode
+        (each of which can lift a pair far) are not bounded: the pair may reach the
+        floor. Without them the odds are the prior times the best name or spelled-name
+        evidence (whatever conflicts), times the largest "not both" ratios of personal
+        addresses and mobiles; every other factor is one or less.
+        """
+        from app import suggestions as sx
+        from app.addresses import postcodes_agree
+
+        if mentioned:
             return True
-    names_a, names_b = sx._names_of(a), sx._names_of(b.names)
-    best = 1.0
-    for na in names_a:
-        for nb in names_b:
-            best = max(best, sx._name_evidence(na, nb, freq)[0])
-    for email in a.emails:
-        for n in names_b:
-            best = max(best, _spelled(email, n, freq))
-    for local in b.locals:
+        if a.shared and (min(a.shared) < 10 or any(b.has(f"sh:{iid}") for iid in a.shared)):
+            return True
+        if any(len(p) >= 8 and b.has(f"ph:{p[-7:]}") for p in a.phones):
+            return True
+        if a.addresses and b.homes():
+            return True
+        if a.postcodes:
+            theirs = b.postcodes()
+            for p in a.postcodes:
+                if len(p) < 2 or any(postcodes_agree(p, q) for q in theirs):
+                    return True
+        names_a, names_b = sx._names_of(a), sx._names_of(b.names(self.parsed))
+        best = 1.0
+        for na in names_a:
+            for nb in names_b:
+                best = max(best, self._evidence(na, nb) if a_first else self._evidence(nb, na))
+        for email in a.emails:
+            for n in names_b:
+                best = max(best, self._spelled(email, n))
         for n in names_a:
-            best = max(best, _spelled(local + "@", n, freq))
-    odds = freq.prior_odds * best
-    odds *= max(sx._LR_OWN_ADDRESSES, freq.lr_not_both(freq.with_own_address))
-    odds *= max(1.0, freq.lr_not_both(freq.with_mobile))
-    odds *= 1.0 + 1e-9  # the scorer multiplies in another order
-    return sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+            for local in _spellings(n):  # an address of theirs that may spell this name
+                if b.has(f"sp:{local}"):
+                    best = max(best, self._spelled(local + "@", n))
+        odds = self.freq.prior_odds * best * self.others
+        odds *= 1.0 + 1e-9  # the scorer multiplies in another order
+        return sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+
+    def _evidence(self, na: PersonName, nb: PersonName) -> float:
+        from app.suggestions import _name_evidence
+
+        found = self.evidence.get((na, nb))
+        if found is None:
+            found = self.evidence[(na, nb)] = _name_evidence(na, nb, self.freq)[0]
+        return found
+
+    def _spelled(self, email: str, name: PersonName) -> float:
+        found = self.spelled.get((email, name))
+        if found is None:
+            found = self.spelled[(email, name)] = _spelled(email, name, self.freq)
+        return found
+
+
+@lru_cache(maxsize=65536)
+def _spellings(name: PersonName) -> tuple[str, ...]:
+    """The email local parts (as ``_local_key`` spells them) that ``_email_spells``
+    finds spell this name: every other local part spells nothing."""
+    if not name.first or not name.family:
+        return ()
+    family = re.sub(r"[^a-z]", "", name.family)
+    first = re.sub(r"[^a-z]", "", name.first)
+    found = {first + family, family + first, first[:1] + family, family + first[:1]}
+    found.add(first + family[:1])
+    return tuple(sorted(local for local in found if len(local) >= 4))
 
 
 def _spelled(email: str, name: PersonName, freq: _Frequencies) -> float:
@@ -932,35 +990,45 @@ def _unreachable(
     fresh_keys: dict[int, set[str]],
     said: dict[Pair, set[str]],
     freq: _Frequencies,
+    light: dict[int, _Profile],
 ) -> set[Pair]:
     """The pairs of a changed customer (profile in ``fresh``) that surely score below
-    ``STORE_MIN_SCORE``, bounded from what the store keeps of the other customer."""
+    ``STORE_MIN_SCORE``, bounded from what the store keeps of the other customer
+    (``light``: customers whose names were read already)."""
     if STORE_MIN_SCORE <= 0.0:
         return set()
     partners = {y for x, y in pairs for y in ((y,) if x in fresh else (x,) if y in fresh else ())}
-    sketches = {c: _Sketch.of(fresh[c], fresh_keys[c]) for c in partners if c in fresh}
-    sketches.update(_stored_sketches(session, partners - set(sketches)))
+    sketches = {
+        c: _Sketch(c, json.dumps(sorted(fresh_keys[c])), fresh[c]) for c in partners & set(fresh)
+    }
+    sketches.update(_stored_sketches(session, partners - set(sketches), light))
+    bound = _Bound(freq)
     found: set[Pair] = set()
     for x, y in pairs:
         a, other = (fresh[x], y) if x in fresh else (fresh.get(y), x)
         if a is None or other not in sketches:
             continue
-        if not _may_store(a, sketches[other], freq, (x, y) in said):
+        if not bound.may_store(a, sketches[other], (x, y) in said, a_first=other == y):
             found.add((x, y))
     return found
 
 
-def _stored_sketches(session: Session, ids: set[int]) -> dict[int, _Sketch]:
+def _stored_sketches(
+    session: Session, ids: set[int], light: dict[int, _Profile]
+) -> dict[int, _Sketch]:
+    """The sketches of these customers, as stored (the keys' and names' JSON text)."""
     found: dict[int, _Sketch] = {}
     wanted = sorted(ids)
-    names: dict[str, PersonName] = {}
+    connection = session.connection()
     for start in range(0, len(wanted), _CHUNK):
-        for cid, keys, shown in session.execute(
+        for cid, keys, shown in connection.execute(
             select(
-                SuggestionCustomer.customer_id, SuggestionCustomer.keys, SuggestionCustomer.names
+                SuggestionCustomer.customer_id,
+                type_coerce(SuggestionCustomer.keys, Text),
+                type_coerce(SuggestionCustomer.names, Text),
             ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
         ):
-            found[cid] = _Sketch.of(_named(cid, shown, names), keys)
+            found[cid] = _Sketch(cid, keys, light.get(cid, shown))
     return found
 
 

@@ -77,7 +77,7 @@ def test_incremental_updates_equal_a_rebuild(
 ) -> None:
     # Tiny blocks and windows, so that blocks overflow and shrink, and neighbours in name
     # order come and go with almost every change. A floor of 0 stores every pair with
-    # reasons; the real one has the catch-up bound pairs out unscored (_may_store).
+    # reasons; the real one has the catch-up bound pairs out unscored (_Bound).
     monkeypatch.setattr(sx, "MAX_BLOCK", 4)
     monkeypatch.setattr(sx, "WINDOW", 2)
     monkeypatch.setattr(sx, "NAME_WINDOW", 2)
@@ -489,15 +489,17 @@ def test_the_catch_up_bound_leaves_out_only_pairs_scored_below_the_floor(
         freq = replace(state.freq, customers=100 * state.freq.customers)
         profiles = sx._profiles(s)
         said = sx._mentions(s, profiles)
-        sketches = suggestion_store._stored_sketches(s, set(profiles))
+        sketches = suggestion_store._stored_sketches(s, set(profiles), {})
         pairs = list(sx._candidate_pairs(profiles, said))
     bounded = stored = 0
+    bound = suggestion_store._Bound(freq)
     for x, y in pairs:
         raw, reasons, against = sx.score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
         score = sx.calibrated(raw)
         stored += score >= suggestion_store.STORE_MIN_SCORE and bool(reasons or against)
         for a, b in ((x, y), (y, x)):
-            if not suggestion_store._may_store(profiles[a], sketches[b], freq, (x, y) in said):
+            mentioned = (x, y) in said
+            if not bound.may_store(profiles[a], sketches[b], mentioned, a_first=a == x):
                 bounded += 1
                 assert score < suggestion_store.STORE_MIN_SCORE, (x, y, score)
     assert stored, "some pairs are stored"
@@ -508,7 +510,7 @@ def test_the_catch_up_bound_leaves_out_only_pairs_scored_below_the_floor(
 def test_the_catch_up_bound_knows_every_compared_field() -> None:
     from dataclasses import fields
 
-    # _may_store bounds the evidence of these fields of _Profile (a field added to it
+    # _Bound.may_store bounds the evidence of these fields of _Profile (a field added to it
     # later needs a place in the bound, and in _Sketch for the other customer).
     bounded = {"name", "handles", "emails", "phones", "shared", "postcodes", "addresses"}
     bounded |= {"mobiles"}  # by the largest "not both" ratio, whatever they are

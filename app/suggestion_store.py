@@ -455,12 +455,20 @@ def _window_changes(
     seen: set[Pair] = set()
     for which, entry in entries:
         old, new = olds[which], news[which]
+        old_pos, new_pos = old.pos, new.pos
         for ordering in (old, new):
             for u in ordering.around(entry, width):
                 if u in dirty:
                     continue
+                old_u, new_u = old_pos.get(u), new_pos.get(u)
                 for v in ordering.after(u, width):
-                    if v in dirty or old.within(u, v, width) == new.within(u, v, width):
+                    if v in dirty:
+                        continue
+                    old_v, new_v = old_pos.get(v), new_pos.get(v)
+                    # old.within(u, v, width) and new.within(u, v, width), inlined
+                    was = old_u is not None and old_v is not None and abs(old_u - old_v) <= width
+                    now = new_u is not None and new_v is not None and abs(new_u - new_v) <= width
+                    if was == now:
                         continue  # unchanged in this order; a change elsewhere is found there
                     pair = (u, v) if u < v else (v, u)
                     if pair in seen:

@@ -43,7 +43,18 @@ from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, Text, delete, func, insert, or_, select, tuple_, type_coerce
+from sqlalchemy import (
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from app import suggestion_mentions
@@ -693,7 +704,12 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
     _write_customers(session, fresh, new_keys, new_orders)
     _insert_pairs(session, rows)
-    _save_state(session, _State(state.version, state.customers, state.freq, said, own_points))
+    # The frequencies stay those of the last full build: only the mentions are written.
+    session.execute(
+        update(SuggestionState)
+        .where(SuggestionState.id == _STATE_ID)
+        .values(mentions=_dump_mentions(said, own_points))
+    )
 
 
 def _involving(pairs: set[Pair], ids: set[int]) -> set[Pair]:
@@ -846,16 +862,16 @@ def _still_candidates(
 
 class _Sketch:
     """What the store keeps of a customer (its names and blocking keys, as stored: JSON
-    text), read instead of its profile to bound the scores of its pairs (``_Bound.may_store``).
+    text), read instead of its profile to bound the scores of its pairs (``_Bound``).
 
-    A blocking key of ASCII letters, digits and colons is in the list exactly when the
-    text holds it quoted (JSON escapes nothing in it, and a quote inside another key is
-    escaped). The kinds read: "pc:" every postcode of two characters or more, "ph:" the
-    last seven digits of every phone of eight or more, "sh:" every shared contact point
-    of id 10 or more, "sp:" every email local part (as ``_local_key`` spells it) of two
-    letters or more, and "ah:"/"at:" every full address with a house number or a town.
-    Shorter keys are not kept (``_block_keys``), which hides a one-character postcode
-    and a shared contact point of id below 10: ``_Bound.may_store`` takes those as possible.
+    A key is in the list exactly when the text holds it quoted, if JSON escapes nothing
+    in it (a quote inside another key is escaped); otherwise the list is decoded. The
+    kinds read: "pc:" every postcode of two characters or more, "ph:" the last seven
+    digits of every phone of eight or more, "sh:" every shared contact point of id 10 or
+    more, "sp:" every email local part (as ``_local_key`` spells it) of two letters or
+    more, and "ah:"/"at:" every full address with a house number or a town. Shorter keys
+    are not kept (``_block_keys``), which hides a one-character postcode and a shared
+    contact point of id below 10: ``_Bound.may_store`` takes those as possible.
     """
 
     __slots__ = ("_names", "cid", "keys", "shown")
@@ -867,6 +883,8 @@ class _Sketch:
         self._names: _Profile | None = None
 
     def has(self, key: str) -> bool:
+        if '"' in key or "\\" in key or not key.isprintable():  # JSON escapes it
+            return key in json.loads(self.keys)
         return f'"{key}"' in self.keys
 
     def homes(self) -> bool:
@@ -1007,7 +1025,8 @@ def _unreachable(
         return set()
     partners = {y for x, y in pairs for y in ((y,) if x in fresh else (x,) if y in fresh else ())}
     sketches = {
-        c: _Sketch(c, json.dumps(sorted(fresh_keys[c])), fresh[c]) for c in partners & set(fresh)
+        c: _Sketch(c, json.dumps(sorted(fresh_keys[c]), ensure_ascii=False), fresh[c])
+        for c in partners & set(fresh)
     }
     sketches.update(_stored_sketches(session, partners - set(sketches), light))
     bound = _Bound(freq)

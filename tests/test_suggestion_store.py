@@ -516,3 +516,16 @@ def test_the_catch_up_bound_knows_every_compared_field() -> None:
     bounded |= {"mobiles"}  # by the largest "not both" ratio, whatever they are
     compared = {f.name for f in fields(sx._Profile)} - suggestion_store._NOT_COMPARED
     assert compared == bounded
+
+
+def test_a_sketch_finds_a_stored_key_in_the_json_text() -> None:
+    import json
+
+    keys = ["pc:LS11AA", 'ph:12"4567', "sp:jane", 'x"sp:john"', "ah:12:millla", "sp:zoë"]
+    sketch = suggestion_store._Sketch(1, json.dumps(keys, ensure_ascii=False), "[]")
+    for key in [*keys, "sp:john", "sp:jan", "ph:1234567", "pc:LS1", "sp:zoe"]:
+        assert sketch.has(key) == (key in keys), key
+    assert sketch.homes()
+    assert sketch.postcodes() == ["LS11AA"]
+    bare = suggestion_store._Sketch(2, json.dumps(["sp:jane", "n:doe:j"]), "[]")
+    assert not bare.homes() and bare.postcodes() == []

@@ -906,6 +906,23 @@ class _Sketch:
         return self._names
 
 
+@dataclass(frozen=True)
+class _Own:
+    """What ``_Bound`` looks up of a changed customer in the other's keys."""
+
+    any_shared: bool  # a shared contact point of id below 10 (its key is not kept)
+    keys: tuple[str, ...]  # its shared contact points' and its phones' keys
+    names: list[PersonName]
+    spellings: tuple[tuple[str, str, PersonName], ...]  # (key, local part, name)
+
+    @classmethod
+    def of(cls, a: _Profile, names: list[PersonName]) -> _Own:
+        keys = [f"sh:{iid}" for iid in sorted(a.shared)]
+        keys += [f"ph:{p[-7:]}" for p in sorted(a.phones) if len(p) >= 8]
+        spellings = tuple((f"sp:{local}", local, n) for n in names for local in _spellings(n))
+        return cls(bool(a.shared) and min(a.shared) < 10, tuple(keys), names, spellings)
+
+
 class _Bound:
     """An upper bound on ``score_pair``: ``may_store`` tells whether a pair may score
     ``STORE_MIN_SCORE`` or more (False: it surely scores lower). Name evidence is kept
@@ -913,11 +930,15 @@ class _Bound:
 
     def __init__(self, freq: _Frequencies) -> None:
         from app import suggestions as sx
+        from app.addresses import postcodes_agree
 
         self.freq = freq
+        self.sx = sx
+        self.postcodes_agree = postcodes_agree
         self.parsed: dict[str, PersonName] = {}  # each distinct stored name parsed once
         self.evidence: dict[tuple[PersonName, PersonName], float] = {}
         self.spelled: dict[tuple[str, PersonName], float] = {}
+        self.own: dict[int, _Own] = {}  # what is looked up of a changed customer, by id
         # The largest "not both" ratios of personal addresses and mobiles.
         self.others = max(sx._LR_OWN_ADDRESSES, freq.lr_not_both(freq.with_own_address))
         self.others *= max(1.0, freq.lr_not_both(freq.with_mobile))
@@ -933,37 +954,34 @@ class _Bound:
         evidence (whatever conflicts), times the largest "not both" ratios of personal
         addresses and mobiles; every other factor is one or less.
         """
-        from app import suggestions as sx
-        from app.addresses import postcodes_agree
-
         if mentioned:
             return True
-        if a.shared and (min(a.shared) < 10 or any(b.has(f"sh:{iid}") for iid in a.shared)):
-            return True
-        if any(len(p) >= 8 and b.has(f"ph:{p[-7:]}") for p in a.phones):
+        own = self.own.get(a.id)
+        if own is None:
+            own = self.own[a.id] = _Own.of(a, self.sx._names_of(a))
+        if own.any_shared or any(b.has(key) for key in own.keys):
             return True
         if a.addresses and b.homes():
             return True
         if a.postcodes:
             theirs = b.postcodes()
             for p in a.postcodes:
-                if len(p) < 2 or any(postcodes_agree(p, q) for q in theirs):
+                if len(p) < 2 or any(self.postcodes_agree(p, q) for q in theirs):
                     return True
-        names_a, names_b = sx._names_of(a), sx._names_of(b.names(self.parsed))
+        names_b = self.sx._names_of(b.names(self.parsed))
         best = 1.0
-        for na in names_a:
+        for na in own.names:
             for nb in names_b:
                 best = max(best, self._evidence(na, nb) if a_first else self._evidence(nb, na))
         for email in a.emails:
             for n in names_b:
                 best = max(best, self._spelled(email, n))
-        for n in names_a:
-            for local in _spellings(n):  # an address of theirs that may spell this name
-                if b.has(f"sp:{local}"):
-                    best = max(best, self._spelled(local + "@", n))
+        for key, local, n in own.spellings:  # an address of theirs that may spell its name
+            if b.has(key):
+                best = max(best, self._spelled(local + "@", n))
         odds = self.freq.prior_odds * best * self.others
         odds *= 1.0 + 1e-9  # the scorer multiplies in another order
-        return sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+        return self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
 
     def _evidence(self, na: PersonName, nb: PersonName) -> float:
         from app.suggestions import _name_evidence

@@ -120,6 +120,7 @@ class _Reader:
         self.writers: dict[int, set[int]] = {}  # event → its customers that are known
         self.points: dict[int, list[Point]] = {}  # event → what it mentions
         self.owners: dict[Point, set[int]] = {}  # point → its customers (known or not)
+        self.orders: dict[str, list[int]] | None = None  # order key → its order events
 
     def rows(self, ids: Iterable[Any], query: Callable[[list[Any]], Any]) -> list[Any]:
         wanted = sorted(set(ids))
@@ -212,14 +213,14 @@ class _Reader:
         if not orders:
             return
         # Order numbers are compared as ``order_key`` spells them: every order is read
-        # (one table, two columns), those of the wanted keys joined to their customers.
-        keyed: dict[int, str] = {}
-        for event, number in self.session.connection().execute(
-            select(Order.event_id, Order.number)
-        ):
-            key = order_key(number)
-            if key in orders:
-                keyed[event] = key
+        # once (one table, two columns), those of the wanted keys joined to their customers.
+        if self.orders is None:
+            self.orders = defaultdict(list)
+            for event, number in self.session.connection().execute(
+                select(Order.event_id, Order.number)
+            ):
+                self.orders[order_key(number)].append(event)
+        keyed = {event: key for key in orders for event in self.orders.get(key, ())}
         for event, cid in self.rows(
             keyed,
             lambda c: _theirs(

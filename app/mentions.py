@@ -31,8 +31,14 @@ _EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE_RE = re.compile(r"(?<![\w+])(\+?\(?\d[\d ().-]{6,18}\d)(?![\w])")
 
 
+# ``#`` and the ASCII characters ``\s`` matches (those ``str.isspace`` calls spaces).
+_DROP = {i: None for i in range(128) if chr(i).isspace() or chr(i) == "#"}
+
+
 def order_key(number: str) -> str:
     """An order number as mentions and orders are compared: no ``#``, spaces or case."""
+    if number.isascii():  # the usual case, without the regular expression
+        return number.translate(_DROP).upper()
     return re.sub(r"[\s#]", "", number).upper()
 
 

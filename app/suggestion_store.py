@@ -29,6 +29,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import sys
 import threading
 from bisect import bisect_left
@@ -37,14 +38,26 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
-from functools import cache
+from functools import cache, lru_cache
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, delete, func, insert, or_, select, tuple_
+from sqlalchemy import (
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from app import suggestion_mentions
 from app.models import (
     Base,
     CustomerBlockKey,
@@ -57,6 +70,7 @@ from app.models import (
 from app.suggestion_marks import mark as mark
 
 if TYPE_CHECKING:
+    from app.names import PersonName
     from app.suggestions import Suggestion, _Frequencies, _Profile
 
 Pair = tuple[int, int]
@@ -100,6 +114,7 @@ class _State:
     customers: int
     freq: _Frequencies
     mentions: dict[Pair, set[str]]
+    own: list[int] | None  # the owner's contact points when the mentions were counted
 
 
 def _dump_freq(freq: _Frequencies) -> str:
@@ -116,12 +131,26 @@ def _load_freq(text: str) -> _Frequencies:
     return _Frequencies(**values)
 
 
-def _dump_mentions(said: dict[Pair, set[str]]) -> str:
-    return json.dumps([[a, b, sorted(words)] for (a, b), words in sorted(said.items())])
+def _dump_mentions(said: dict[Pair, set[str]], own: list[int] | None) -> str:
+    pairs = [[a, b, sorted(words)] for (a, b), words in sorted(said.items())]
+    return json.dumps({"own": own, "pairs": pairs})
 
 
-def _load_mentions(text: str) -> dict[Pair, set[str]]:
-    return {(int(a), int(b)): set(words) for a, b, words in json.loads(text)}
+def _load_mentions(text: str) -> tuple[dict[Pair, set[str]], list[int] | None]:
+    raw = json.loads(text)
+    if isinstance(raw, list):  # as stored before the owner's contact points were kept
+        return {(int(a), int(b)): set(words) for a, b, words in raw}, None
+    own = raw["own"]
+    said = {(int(a), int(b)): set(words) for a, b, words in raw["pairs"]}
+    return said, None if own is None else [int(i) for i in own]
+
+
+def _own_identities(session: Session) -> list[int]:
+    """The owner's contact points (a few): when they change, contact points leave their
+    customers unmarked for the mentions (``app.suggestion_mentions``)."""
+    from app.models import Identity
+
+    return sorted(session.scalars(select(Identity.id).where(Identity.is_own.is_(True))))
 
 
 def _state(session: Session) -> _State | None:
@@ -129,10 +158,10 @@ def _state(session: Session) -> _State | None:
     if row is None:
         return None
     try:
-        freq, said = _load_freq(row.stats), _load_mentions(row.mentions)
-    except (ValueError, TypeError):
+        freq, (said, own) = _load_freq(row.stats), _load_mentions(row.mentions)
+    except (ValueError, TypeError, KeyError):
         return None
-    return _State(row.version, row.customers, freq, said)
+    return _State(row.version, row.customers, freq, said, own)
 
 
 def _save_state(session: Session, state: _State) -> None:
@@ -145,7 +174,7 @@ def _save_state(session: Session, state: _State) -> None:
                 "version": state.version,
                 "customers": state.customers,
                 "stats": _dump_freq(state.freq),
-                "mentions": _dump_mentions(state.mentions),
+                "mentions": _dump_mentions(state.mentions, state.own),
                 "built_at": utcnow(),
             }
         ],
@@ -232,7 +261,9 @@ def compute(session: Session, *, keep_stats: bool = False) -> Built:
     keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
     orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
     rows = _scored(profiles, freq, said, sx._candidate_pairs(profiles, said, keys, orders))
-    return Built(profiles, keys, orders, rows, _State(scorer_version(), customers, freq, said))
+    own = _own_identities(session)
+    state = _State(scorer_version(), customers, freq, said, own)
+    return Built(profiles, keys, orders, rows, state)
 
 
 def _write_customers(
@@ -435,12 +466,20 @@ def _window_changes(
     seen: set[Pair] = set()
     for which, entry in entries:
         old, new = olds[which], news[which]
+        old_pos, new_pos = old.pos, new.pos
         for ordering in (old, new):
             for u in ordering.around(entry, width):
                 if u in dirty:
                     continue
+                old_u, new_u = old_pos.get(u), new_pos.get(u)
                 for v in ordering.after(u, width):
-                    if v in dirty or old.within(u, v, width) == new.within(u, v, width):
+                    if v in dirty:
+                        continue
+                    old_v, new_v = old_pos.get(v), new_pos.get(v)
+                    # old.within(u, v, width) and new.within(u, v, width), inlined
+                    was = old_u is not None and old_v is not None and abs(old_u - old_v) <= width
+                    now = new_u is not None and new_v is not None and abs(new_u - new_v) <= width
+                    if was == now:
                         continue  # unchanged in this order; a change elsewhere is found there
                     pair = (u, v) if u < v else (v, u)
                     if pair in seen:
@@ -455,13 +494,14 @@ def _window_changes(
 @dataclass
 class Work:
     """What the last ``catch_up`` did (for tests and benchmarks): customers marked, those
-    whose compared profile had changed (the others are only unmarked), pairs scored and
-    profiles read beside the changed customers' own."""
+    whose compared profile had changed (the others are only unmarked), pairs scored,
+    profiles read beside the changed customers' own, and pairs bounded out unscored."""
 
     marked: int = 0
     changed: int = 0
     scored: int = 0
     profiles: int = 0
+    bounded: int = 0  # candidate pairs left unscored: they cannot reach STORE_MIN_SCORE
 
 
 last_work = Work()
@@ -564,8 +604,15 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     ):
         note(pair, was, now, False)
 
-    # Mentions: recounted over everyone (a new owner of a number can silence a mention).
-    said = sx._mentions(session, after)
+    # Mentions: recounted for the marked customers' events (a new owner of a number can
+    # silence a mention), or over everyone when the owner's contact points changed (they
+    # leave their customers unmarked) or a customer was erased.
+    own_points = _own_identities(session)
+    said = None
+    if own_points == state.own:
+        said = suggestion_mentions.update(session, marked, state.mentions, after)
+    if said is None:
+        said = sx._mentions(session, after)
     changed_said = {
         pair
         for pair in set(said) | set(state.mentions)
@@ -619,15 +666,14 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     score_these |= keep
     drop = recheck - keep
 
-    needed = {c for p in score_these for c in p} - set(fresh)
+    # Only the pairs that may reach the stored floor are scored, and only their customers'
+    # profiles read: the others are bounded from what the store keeps of the partner.
+    unreachable = _unreachable(session, score_these, fresh, new_keys, said, state.freq, light)
+    needed = {c for p in score_these - unreachable for c in p} - set(fresh)
     profiles = {**fresh, **sx._profiles(session, needed)}
-    last_work = Work(len(marked), len(dirty), len(score_these), len(needed))
-    rows = _scored(
-        profiles,
-        state.freq,
-        said,
-        sorted(p for p in score_these if p[0] in profiles and p[1] in profiles),
-    )
+    to_score = sorted(p for p in score_these - unreachable if p[0] in profiles and p[1] in profiles)
+    last_work = Work(len(marked), len(dirty), len(to_score), len(needed), len(unreachable))
+    rows = _scored(profiles, state.freq, said, to_score)
 
     # Write: the changed customers' pairs, keys and orders; the re-examined pairs.
     ids = sorted(dirty)
@@ -658,7 +704,12 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
     _write_customers(session, fresh, new_keys, new_orders)
     _insert_pairs(session, rows)
-    _save_state(session, _State(state.version, state.customers, state.freq, said))
+    # The frequencies stay those of the last full build: only the mentions are written.
+    session.execute(
+        update(SuggestionState)
+        .where(SuggestionState.id == _STATE_ID)
+        .values(mentions=_dump_mentions(said, own_points))
+    )
 
 
 def _involving(pairs: set[Pair], ids: set[int]) -> set[Pair]:
@@ -751,9 +802,6 @@ def _light_profiles(
     session: Session, ids: set[int], fresh: dict[int, _Profile]
 ) -> dict[int, _Profile]:
     """Profiles with names only (for ``_names_touch``), from what the store keeps."""
-    from app.names import PersonName, parse_name
-    from app.suggestions import _Profile
-
     found: dict[int, _Profile] = {cid: p for cid, p in fresh.items() if cid in ids}
     wanted = sorted(ids - set(found))
     names: dict[str, PersonName] = {}
@@ -763,13 +811,7 @@ def _light_profiles(
                 SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
             )
         ):
-            name = shown[0] if shown else ""
-            parsed = names.get(name)
-            if parsed is None:
-                parsed = names[name] = parse_name(name)  # each distinct name parsed once
-            profile = _Profile(cid, name, parsed)
-            profile.handles = set(shown[1:])
-            found[cid] = profile
+            found[cid] = _named(cid, shown, names)
     return found
 
 
@@ -813,6 +855,241 @@ def _still_candidates(
         if strong or (weak and sx._touching(light[a], light[b], parts)):
             found.add((a, b))
     return found
+
+
+# --- pairs that cannot reach the stored floor -------------------------------------------
+
+
+class _Sketch:
+    """What the store keeps of a customer (its names and blocking keys, as stored: JSON
+    text), read instead of its profile to bound the scores of its pairs (``_Bound``).
+
+    A key is in the list exactly when the text holds it quoted, if JSON escapes nothing
+    in it (a quote inside another key is escaped); otherwise the list is decoded. The
+    kinds read: "pc:" every postcode of two characters or more, "ph:" the last seven
+    digits of every phone of eight or more, "sh:" every shared contact point of id 10 or
+    more, "sp:" every email local part (as ``_local_key`` spells it) of two letters or
+    more, and "ah:"/"at:" every full address with a house number or a town. Shorter keys
+    are not kept (``_block_keys``), which hides a one-character postcode and a shared
+    contact point of id below 10: ``_Bound.may_store`` takes those as possible.
+    """
+
+    __slots__ = ("_names", "cid", "keys", "shown")
+
+    def __init__(self, cid: int, keys: str, shown: _Profile | str) -> None:
+        self.cid = cid
+        self.keys = keys  # the stored JSON text of the blocking keys
+        self.shown = shown  # the stored JSON text of the names, or a profile that has them
+        self._names: _Profile | None = None
+
+    def has(self, key: str) -> bool:
+        if '"' in key or "\\" in key or not key.isprintable():  # JSON escapes it
+            return key in json.loads(self.keys)
+        return f'"{key}"' in self.keys
+
+    def homes(self) -> bool:
+        """Whether it may have a full address (a street with a house, a town or a postcode)."""
+        return any(f'"{kind}:' in self.keys for kind in ("ah", "at", "pc"))
+
+    def postcodes(self) -> list[str]:
+        if '"pc:' not in self.keys:
+            return []
+        return [k[3:] for k in json.loads(self.keys) if k.startswith("pc:")]
+
+    def names(self, parsed: dict[str, PersonName]) -> _Profile:
+        """A profile with the names only (``parsed``: each distinct name parsed once)."""
+        if self._names is None:
+            if isinstance(self.shown, str):
+                self._names = _named(self.cid, json.loads(self.shown), parsed)
+            else:
+                self._names = self.shown
+        return self._names
+
+
+@dataclass(frozen=True)
+class _Own:
+    """What ``_Bound`` looks up of a changed customer in the other's keys."""
+
+    any_shared: bool  # a shared contact point of id below 10 (its key is not kept)
+    keys: tuple[str, ...]  # its shared contact points' and its phones' keys
+    names: list[PersonName]
+    spellings: tuple[tuple[str, str, PersonName], ...]  # (key, local part, name)
+
+    @classmethod
+    def of(cls, a: _Profile, names: list[PersonName]) -> _Own:
+        keys = [f"sh:{iid}" for iid in sorted(a.shared)]
+        keys += [f"ph:{p[-7:]}" for p in sorted(a.phones) if len(p) >= 8]
+        spellings = tuple((f"sp:{local}", local, n) for n in names for local in _spellings(n))
+        return cls(bool(a.shared) and min(a.shared) < 10, tuple(keys), names, spellings)
+
+
+class _Bound:
+    """An upper bound on ``score_pair``: ``may_store`` tells whether a pair may score
+    ``STORE_MIN_SCORE`` or more (False: it surely scores lower). Name evidence is kept
+    per pair of names, which many pairs of customers share."""
+
+    def __init__(self, freq: _Frequencies) -> None:
+        from app import suggestions as sx
+        from app.addresses import postcodes_agree
+
+        self.freq = freq
+        self.sx = sx
+        self.postcodes_agree = postcodes_agree
+        self.parsed: dict[str, PersonName] = {}  # each distinct stored name parsed once
+        self.evidence: dict[tuple[PersonName, PersonName], float] = {}
+        self.spelled: dict[tuple[str, PersonName], float] = {}
+        self.own: dict[int, _Own] = {}  # what is looked up of a changed customer, by id
+        # The largest "not both" ratios of personal addresses and mobiles.
+        self.others = max(sx._LR_OWN_ADDRESSES, freq.lr_not_both(freq.with_own_address))
+        self.others *= max(1.0, freq.lr_not_both(freq.with_mobile))
+
+    def may_store(self, a: _Profile, b: _Sketch, mentioned: bool, *, a_first: bool) -> bool:
+        """Whether ``a`` and the customer ``b`` sketches may be stored. ``a_first``: ``a``
+        is the pair's lower id (the scorer's first customer: name evidence is not
+        symmetric).
+
+        A mention, a shared contact point, phones that end alike, a home or a postcode
+        (each of which can lift a pair far) are not bounded: the pair may reach the
+        floor. Without them the odds are the prior times the best name or spelled-name
+        evidence (whatever conflicts), times the largest "not both" ratios of personal
+        addresses and mobiles; every other factor is one or less.
+        """
+        if mentioned:
+            return True
+        own = self.own.get(a.id)
+        if own is None:
+            own = self.own[a.id] = _Own.of(a, self.sx._names_of(a))
+        if own.any_shared or any(b.has(key) for key in own.keys):
+            return True
+        if a.addresses and b.homes():
+            return True
+        if a.postcodes:
+            theirs = b.postcodes()
+            for p in a.postcodes:
+                if len(p) < 2 or any(self.postcodes_agree(p, q) for q in theirs):
+                    return True
+        names_b = self.sx._names_of(b.names(self.parsed))
+        best = 1.0
+        for na in own.names:
+            for nb in names_b:
+                best = max(best, self._evidence(na, nb) if a_first else self._evidence(nb, na))
+        for email in a.emails:
+            for n in names_b:
+                best = max(best, self._spelled(email, n))
+        for key, local, n in own.spellings:  # an address of theirs that may spell its name
+            if b.has(key):
+                best = max(best, self._spelled(local + "@", n))
+        odds = self.freq.prior_odds * best * self.others
+        odds *= 1.0 + 1e-9  # the scorer multiplies in another order
+        return self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+
+    def _evidence(self, na: PersonName, nb: PersonName) -> float:
+        from app.suggestions import _name_evidence
+
+        found = self.evidence.get((na, nb))
+        if found is None:
+            found = self.evidence[(na, nb)] = _name_evidence(na, nb, self.freq)[0]
+        return found
+
+    def _spelled(self, email: str, name: PersonName) -> float:
+        found = self.spelled.get((email, name))
+        if found is None:
+            found = self.spelled[(email, name)] = _spelled(email, name, self.freq)
+        return found
+
+
+@lru_cache(maxsize=65536)
+def _spellings(name: PersonName) -> tuple[str, ...]:
+    """The email local parts (as ``_local_key`` spells them) that ``_email_spells``
+    finds spell this name: every other local part spells nothing."""
+    if not name.first or not name.family:
+        return ()
+    family = re.sub(r"[^a-z]", "", name.family)
+    first = re.sub(r"[^a-z]", "", name.first)
+    found = {first + family, family + first, first[:1] + family, family + first[:1]}
+    found.add(first + family[:1])
+    return tuple(sorted(local for local in found if len(local) >= 4))
+
+
+def _spelled(email: str, name: PersonName, freq: _Frequencies) -> float:
+    """The likelihood ratio ``score_pair`` gives an email address that spells a name."""
+    from app import suggestions as sx
+
+    strength = sx._email_spells(email, name)
+    if not strength:
+        return 0.0
+    initial = strength < 1.0 or len(name.first) == 1
+    p_given = freq.p_initial(name.first) if initial else freq.p_given(name.first)
+    chance = p_given * freq.p_family(name.family)
+    if initial:
+        return sx._M_SPELLED / chance
+    holders = max(freq.full.get(name.full, 0), 2)
+    return sx._odds_one_person(holders, freq.named * chance) / freq.prior_odds
+
+
+def _unreachable(
+    session: Session,
+    pairs: set[Pair],
+    fresh: dict[int, _Profile],
+    fresh_keys: dict[int, set[str]],
+    said: dict[Pair, set[str]],
+    freq: _Frequencies,
+    light: dict[int, _Profile],
+) -> set[Pair]:
+    """The pairs of a changed customer (profile in ``fresh``) that surely score below
+    ``STORE_MIN_SCORE``, bounded from what the store keeps of the other customer
+    (``light``: customers whose names were read already)."""
+    if STORE_MIN_SCORE <= 0.0:
+        return set()
+    partners = {y for x, y in pairs for y in ((y,) if x in fresh else (x,) if y in fresh else ())}
+    sketches = {
+        c: _Sketch(c, json.dumps(sorted(fresh_keys[c]), ensure_ascii=False), fresh[c])
+        for c in partners & set(fresh)
+    }
+    sketches.update(_stored_sketches(session, partners - set(sketches), light))
+    bound = _Bound(freq)
+    found: set[Pair] = set()
+    for x, y in pairs:
+        a, other = (fresh[x], y) if x in fresh else (fresh.get(y), x)
+        if a is None or other not in sketches:
+            continue
+        if not bound.may_store(a, sketches[other], (x, y) in said, a_first=other == y):
+            found.add((x, y))
+    return found
+
+
+def _stored_sketches(
+    session: Session, ids: set[int], light: dict[int, _Profile]
+) -> dict[int, _Sketch]:
+    """The sketches of these customers, as stored (the keys' and names' JSON text)."""
+    found: dict[int, _Sketch] = {}
+    wanted = sorted(ids)
+    connection = session.connection()
+    for start in range(0, len(wanted), _CHUNK):
+        for cid, keys, shown in connection.execute(
+            select(
+                SuggestionCustomer.customer_id,
+                type_coerce(SuggestionCustomer.keys, Text),
+                type_coerce(SuggestionCustomer.names, Text),
+            ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
+        ):
+            found[cid] = _Sketch(cid, keys, light.get(cid, shown))
+    return found
+
+
+def _named(cid: int, shown: list[str], names: dict[str, PersonName]) -> _Profile:
+    """A profile with names only, from the stored shown name and handles (``names``:
+    each distinct name parsed once)."""
+    from app.names import parse_name
+    from app.suggestions import _Profile
+
+    name = shown[0] if shown else ""
+    parsed = names.get(name)
+    if parsed is None:
+        parsed = names[name] = parse_name(name)
+    profile = _Profile(cid, name, parsed)
+    profile.handles = set(shown[1:])
+    return profile
 
 
 # --- reading -------------------------------------------------------------------------------

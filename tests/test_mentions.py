@@ -174,3 +174,13 @@ def test_upgrading_an_older_database_reads_its_messages_once(tmp_path: Path) -> 
         rows = s.execute(select(Mention.event_id, Mention.kind, Mention.value)).all()
     db.dispose()
     assert rows == [(1, "order", "1043")]
+
+
+def test_order_key_reads_every_character_as_the_regular_expression_does() -> None:
+    import re
+
+    # The ASCII fast path drops what ``[\s#]`` matches, no more, no less.
+    texts = ["".join(chr(i) for i in range(128)), "# 10 43", "ab-12\t3\n", "#1043\xa0x", "ß12"]
+    texts += [f"{chr(i)}1{chr(i)}2" for i in range(256)]
+    for text in texts:
+        assert order_key(text) == re.sub(r"[\s#]", "", text).upper(), repr(text)

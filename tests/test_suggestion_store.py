@@ -10,6 +10,7 @@ import contextlib
 import os
 import random
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from app.models import (
     Customer,
     CustomerIdentity,
     Identity,
+    SuggestionCustomer,
     SuggestionDirty,
     SuggestionPair,
     SuggestionState,
@@ -60,19 +62,26 @@ def _alive(session: Session) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    ("store_url", "seed"),
-    [("sqlite", 1), ("sqlite", 2), pytest.param("postgresql", 1, marks=pytest.mark.slow)],
+    ("store_url", "seed", "floor"),
+    [
+        ("sqlite", 1, 0.0),
+        ("sqlite", 2, 0.0),
+        ("sqlite", 3, suggestion_store.STORE_MIN_SCORE),
+        pytest.param("postgresql", 1, 0.0, marks=pytest.mark.slow),
+        pytest.param("postgresql", 3, suggestion_store.STORE_MIN_SCORE, marks=pytest.mark.slow),
+    ],
     indirect=["store_url"],
 )
 def test_incremental_updates_equal_a_rebuild(
-    store_url: str, monkeypatch: pytest.MonkeyPatch, seed: int
+    store_url: str, monkeypatch: pytest.MonkeyPatch, seed: int, floor: float
 ) -> None:
     # Tiny blocks and windows, so that blocks overflow and shrink, and neighbours in name
-    # order come and go with almost every change.
+    # order come and go with almost every change. A floor of 0 stores every pair with
+    # reasons; the real one has the catch-up bound pairs out unscored (_Bound).
     monkeypatch.setattr(sx, "MAX_BLOCK", 4)
     monkeypatch.setattr(sx, "WINDOW", 2)
     monkeypatch.setattr(sx, "NAME_WINDOW", 2)
-    monkeypatch.setattr(suggestion_store, "STORE_MIN_SCORE", 0.0)  # every pair with reasons
+    monkeypatch.setattr(suggestion_store, "STORE_MIN_SCORE", floor)
     people, _users = make_people(90, seed)
     records = [r for r, _ in make_records(people, seed)]
     rng = random.Random(seed)
@@ -122,6 +131,11 @@ def test_incremental_updates_equal_a_rebuild(
         with db.session() as s:
             outcomes.append(suggestion_store.catch_up(s, small=0, drift=100.0))
             assert _stored(s) == _expected(s), f"step {step}: {action}"
+            # The mentions kept up to date equal a recount over everyone.
+            state = suggestion_store._state(s)
+            assert state is not None
+            known = set(s.scalars(select(SuggestionCustomer.customer_id)))
+            assert state.mentions == sx._mentions(s, known), f"step {step}: {action}"
     assert "updated" in outcomes
     db.dispose()
 
@@ -452,3 +466,66 @@ def test_the_catch_up_digest_changes_with_every_compared_field() -> None:
     cached = profile()
     cached.own_spelling = 0.5  # a cache is not evidence
     assert suggestion_store._digest(cached) == base
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_catch_up_bound_leaves_out_only_pairs_scored_below_the_floor(
+    tmp_path: Path, seed: int
+) -> None:
+    # The catch-up scores a changed customer's candidate pair only if an upper bound on
+    # its score, from the customer's profile and what the store keeps of the other (names
+    # and blocking keys), may reach STORE_MIN_SCORE. Every candidate pair, both ways
+    # round: a pair bounded out scores below the floor, and the bound leaves many out.
+    # The frequencies are those of many more customers (a small database's prior odds
+    # alone reach the floor), as the bound and the scorer read the same ones.
+    people, _users = make_people(400, seed)
+    records = [r for r, _ in make_records(people, seed)]
+    db = open_database(tmp_path / "bound.db")
+    import_items(db, lambda: records, label="t", format="t")
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        state = suggestion_store._state(s)
+        assert state is not None
+        freq = replace(state.freq, customers=100 * state.freq.customers)
+        profiles = sx._profiles(s)
+        said = sx._mentions(s, profiles)
+        sketches = suggestion_store._stored_sketches(s, set(profiles), {})
+        pairs = list(sx._candidate_pairs(profiles, said))
+    bounded = stored = 0
+    bound = suggestion_store._Bound(freq)
+    for x, y in pairs:
+        raw, reasons, against = sx.score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
+        score = sx.calibrated(raw)
+        stored += score >= suggestion_store.STORE_MIN_SCORE and bool(reasons or against)
+        for a, b in ((x, y), (y, x)):
+            mentioned = (x, y) in said
+            if not bound.may_store(profiles[a], sketches[b], mentioned, a_first=a == x):
+                bounded += 1
+                assert score < suggestion_store.STORE_MIN_SCORE, (x, y, score)
+    assert stored, "some pairs are stored"
+    assert bounded > len(pairs), f"{bounded} of {2 * len(pairs)} bounded out"
+    db.dispose()
+
+
+def test_the_catch_up_bound_knows_every_compared_field() -> None:
+    from dataclasses import fields
+
+    # _Bound.may_store bounds the evidence of these fields of _Profile (a field added to it
+    # later needs a place in the bound, and in _Sketch for the other customer).
+    bounded = {"name", "handles", "emails", "phones", "shared", "postcodes", "addresses"}
+    bounded |= {"mobiles"}  # by the largest "not both" ratio, whatever they are
+    compared = {f.name for f in fields(sx._Profile)} - suggestion_store._NOT_COMPARED
+    assert compared == bounded
+
+
+def test_a_sketch_finds_a_stored_key_in_the_json_text() -> None:
+    import json
+
+    keys = ["pc:LS11AA", 'ph:12"4567', "sp:jane", 'x"sp:john"', "ah:12:millla", "sp:zoë"]
+    sketch = suggestion_store._Sketch(1, json.dumps(keys, ensure_ascii=False), "[]")
+    for key in [*keys, "sp:john", "sp:jan", "ph:1234567", "pc:LS1", "sp:zoe"]:
+        assert sketch.has(key) == (key in keys), key
+    assert sketch.homes()
+    assert sketch.postcodes() == ["LS11AA"]
+    bare = suggestion_store._Sketch(2, json.dumps(["sp:jane", "n:doe:j"]), "[]")
+    assert not bare.homes() and bare.postcodes() == []

@@ -1,0 +1,269 @@
+"""Mentions between customers, brought up to date for the customers that changed.
+
+``app.suggestions._mentions`` counts, over every customer, the pairs where a message of
+one mentions an order, address or number of the other. An event's share of them depends
+on its writers (the customers of its participants), what it mentions, and the owners of
+what it mentions; each of these changes only through a customer the write path marks
+(``app.suggestion_marks``): a new event marks its writers, a contact point or an order
+that moves to another customer, or is made shared or the owner's own, marks the customers
+it leaves and joins. So ``update`` recounts only the events of the marked customers (as
+writers, or as owners of what an event mentions) and, for every pair those events touch
+or touched, the other events of its two customers; the other pairs keep their mentions.
+An erasure also deletes mentions in other customers' messages: when a marked customer is
+gone, ``update`` answers None and the caller counts everything again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Container, Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.mentions import order_key
+from app.models import Customer, CustomerIdentity, EventParticipant, Identity, Mention, Order
+
+Pair = tuple[int, int]
+Point = tuple[str, str]  # (kind, value) as mentions store them
+_CHUNK = 500
+_WORDS = {
+    "order": "one mentions the other's order {}",
+    "email": "one gives the other's address {}",
+    "phone": "one gives the other's number {}",
+}
+
+
+def update(
+    session: Session,
+    marked: set[int],
+    old: dict[Pair, set[str]],
+    known: Container[int],
+) -> dict[Pair, set[str]] | None:
+    """The mentions between customers now, from ``old`` (as counted before the marked
+    customers changed); None if a marked customer is gone (count them all again).
+
+    Args:
+        session: an open session.
+        marked: the customers marked since ``old`` was counted.
+        old: the pairs' mentions before (``app.suggestions._mentions``).
+        known: the customers the suggestions compare now (``_mentions``'s ``profiles``).
+    """
+    reader = _Reader(session, known)
+    ids = sorted(marked)
+    if len(reader.rows(ids, lambda c: select(Customer.id).where(Customer.id.in_(c)))) < len(ids):
+        return None
+    # Events the marked customers write, or that mention what they own (their contact
+    # points and orders, shared or own ones too: a flag that changed is a change).
+    events = {
+        event
+        for (event,) in reader.rows(
+            ids,
+            lambda c: (
+                select(EventParticipant.event_id)
+                .join(
+                    CustomerIdentity, CustomerIdentity.identity_id == EventParticipant.identity_id
+                )
+                .join(Mention, Mention.event_id == EventParticipant.event_id)
+                .where(CustomerIdentity.customer_id.in_(c))
+                .distinct()
+            ),
+        )
+    }
+    owned: set[Point] = {
+        (kind, value)
+        for kind, value in reader.rows(
+            ids,
+            lambda c: (
+                select(Identity.kind, Identity.value)
+                .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
+                .where(CustomerIdentity.customer_id.in_(c))
+            ),
+        )
+    }
+    owned.update(
+        ("order", order_key(number))
+        for (number,) in reader.rows(
+            ids,
+            lambda c: (
+                select(Order.number)
+                .join(EventParticipant, EventParticipant.event_id == Order.event_id)
+                .join(
+                    CustomerIdentity, CustomerIdentity.identity_id == EventParticipant.identity_id
+                )
+                .where(CustomerIdentity.customer_id.in_(c))
+            ),
+        )
+    )
+    events |= reader.mentioning(owned)
+    new = reader.pairs(events)
+    # Every pair those events touch now or may have touched (a customer that was one of
+    # their writers or owners and is not any more is marked), with all its events.
+    involved = marked | reader.writers_of(events) | reader.owners_of(events)
+    touched = {p for p in old if p[0] in involved or p[1] in involved} | set(new)
+    more = reader.written_by({c for p in touched for c in p}) - events
+    for pair, words in reader.pairs(more).items():
+        new.setdefault(pair, set()).update(words)
+    found = {p: words for p, words in old.items() if p not in touched}
+    found.update({p: words for p, words in new.items() if p in touched})
+    return found
+
+
+class _Reader:
+    """Events' writers, mentions and their owners, read as ``_mentions`` reads them (not
+    the owner's own contact points, nor shared ones), for the events asked about."""
+
+    def __init__(self, session: Session, known: Container[int]) -> None:
+        self.session = session
+        self.known = known
+        self.writers: dict[int, set[int]] = {}  # event → its customers that are known
+        self.points: dict[int, list[Point]] = {}  # event → what it mentions
+        self.owners: dict[Point, set[int]] = {}  # point → its customers (known or not)
+        self.orders: dict[str, list[int]] | None = None  # order key → its order events
+
+    def rows(self, ids: Iterable[Any], query: Callable[[list[Any]], Any]) -> list[Any]:
+        wanted = sorted(set(ids))
+        found: list[Any] = []
+        connection = self.session.connection()
+        for start in range(0, len(wanted), _CHUNK):
+            found.extend(connection.execute(query(wanted[start : start + _CHUNK])))
+        return found
+
+    def mentioning(self, points: set[Point]) -> set[int]:
+        """The events that mention any of these points."""
+        by_kind: dict[str, set[str]] = defaultdict(set)
+        for kind, value in points:
+            by_kind[kind].add(value)
+        found: set[int] = set()
+        for kind, values in by_kind.items():
+
+            def query(chunk: list[str], kind: str = kind) -> Any:
+                return select(Mention.event_id).where(
+                    Mention.kind == kind, Mention.value.in_(chunk)
+                )
+
+            found.update(event for (event,) in self.rows(values, query))
+        return found
+
+    def written_by(self, customers: set[int]) -> set[int]:
+        """The events with mentions that these customers write."""
+        return {
+            event
+            for event, cid in self.rows(
+                customers,
+                lambda c: (
+                    _theirs(
+                        select(EventParticipant.event_id, CustomerIdentity.customer_id).join(
+                            Mention, Mention.event_id == EventParticipant.event_id
+                        )
+                    )
+                    .where(CustomerIdentity.customer_id.in_(c))
+                    .distinct()
+                ),
+            )
+            if cid in self.known
+        }
+
+    def _read(self, events: set[int]) -> None:
+        wanted = events - set(self.points)
+        if not wanted:
+            return
+        for event in wanted:
+            self.writers[event] = set()
+            self.points[event] = []
+        for event, cid in self.rows(
+            wanted,
+            lambda c: (
+                _theirs(select(EventParticipant.event_id, CustomerIdentity.customer_id))
+                .where(EventParticipant.event_id.in_(c))
+                .distinct()
+            ),
+        ):
+            if cid in self.known:
+                self.writers[event].add(cid)
+        mentioned: set[Point] = set()
+        for event, kind, value in self.rows(
+            wanted,
+            lambda c: select(Mention.event_id, Mention.kind, Mention.value).where(
+                Mention.event_id.in_(c)
+            ),
+        ):
+            self.points[event].append((kind, value))
+            mentioned.add((kind, value))
+        self._owners(mentioned - set(self.owners))
+
+    def _owners(self, points: set[Point]) -> None:
+        for point in points:
+            self.owners[point] = set()
+        others = [(k, v) for k, v in points if k != "order"]
+        for kind, value, cid in self.rows(
+            {v for _k, v in others},
+            lambda c: (
+                select(Identity.kind, Identity.value, CustomerIdentity.customer_id)
+                .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
+                .where(
+                    Identity.is_own.is_(False), Identity.shared.is_(False), Identity.value.in_(c)
+                )
+            ),
+        ):
+            if (kind, value) in self.owners:
+                self.owners[(kind, value)].add(cid)
+        orders = {v for k, v in points if k == "order"}
+        if not orders:
+            return
+        # Order numbers are compared as ``order_key`` spells them: every order is read
+        # once (one table, two columns), those of the wanted keys joined to their customers.
+        if self.orders is None:
+            self.orders = defaultdict(list)
+            for event, number in self.session.connection().execute(
+                select(Order.event_id, Order.number)
+            ):
+                self.orders[order_key(number)].append(event)
+        keyed = {event: key for key in orders for event in self.orders.get(key, ())}
+        for event, cid in self.rows(
+            keyed,
+            lambda c: _theirs(
+                select(EventParticipant.event_id, CustomerIdentity.customer_id)
+            ).where(EventParticipant.event_id.in_(c)),
+        ):
+            self.owners[("order", keyed[event])].add(cid)
+
+    def writers_of(self, events: set[int]) -> set[int]:
+        self._read(events)
+        return {cid for event in events for cid in self.writers[event]}
+
+    def owners_of(self, events: set[int]) -> set[int]:
+        self._read(events)
+        return {cid for e in events for point in self.points[e] for cid in self.owners[point]}
+
+    def pairs(self, events: set[int]) -> dict[Pair, set[str]]:
+        """These events' share of the mentions (as ``_mentions`` counts it)."""
+        from app.suggestions import MAX_MENTIONED
+
+        self._read(events)
+        found: dict[Pair, set[str]] = defaultdict(set)
+        for event in events:
+            writers = self.writers[event]
+            points = [p for p in self.points[event] if self.owners[p]]
+            if not writers or not points:
+                continue
+            targets = {cid for point in points for cid in self.owners[point]} - writers
+            if not targets or len(targets) > MAX_MENTIONED or len(writers) > MAX_MENTIONED:
+                continue
+            for kind, value in points:
+                shown = value if kind != "order" else f"#{value.lstrip('#')}"
+                for target in self.owners[(kind, value)] & targets:
+                    if target not in self.known:
+                        continue
+                    for writer in writers:
+                        pair = (min(writer, target), max(writer, target))
+                        found[pair].add(_WORDS[kind].format(shown))
+        return dict(found)
+
+
+def _theirs(stmt: Any) -> Any:
+    """``stmt`` over event participants joined to their customers (as ``_mentions``)."""
+    from app.suggestions import _their_customers
+
+    return _their_customers(stmt)

@@ -37,6 +37,7 @@ from app.lazy import LazyModule
 from app.merges import merge_customers
 from app.models import (
     AuditEntry,
+    Base,
     Customer,
     CustomerIdentity,
     Event,
@@ -299,6 +300,11 @@ class Resolver:
         self._new_mailboxes: dict[str, list[Identity]] = {}  # match key → new emails
         self._identity_ids = _Ids(session, Identity.id)
         self._customer_ids = _Ids(session, Customer.id)
+        self._written: list[Base] = []  # rows written since ``savepoint``
+
+    def savepoint(self) -> None:
+        """A savepoint starts: ``forget`` drops what is written after this."""
+        self._written.clear()
 
     def write(self) -> None:
         """Insert the identities, customers and links made since the last write (in bulk,
@@ -320,6 +326,7 @@ class Resolver:
             # persistent from now on: what changes on them later is flushed as usual
             make_transient_to_detached(made)
             session.add(made)
+            self._written.append(made)
         self._new_customers.clear()
         self._new_identities.clear()
         self._new_links.clear()
@@ -329,7 +336,12 @@ class Resolver:
 
     def forget(self) -> None:
         """Drop what was made and not written, and every cached row (after a savepoint
-        was rolled back: what the cache holds may be gone)."""
+        was rolled back: what the cache holds may be gone, and the rows written since
+        ``savepoint`` are, so their ids are free again)."""
+        for made in self._written:
+            if made in self.session:
+                self.session.expunge(made)
+        self._written.clear()
         self._cache.clear()
         self._absent.clear()
         self._people.clear()

@@ -725,6 +725,7 @@ class _Writer:
         pending: _Pending,
     ) -> None:
         mark = pending.mark()
+        resolver.savepoint()
         try:
             with session.begin_nested():
                 self._store(session, resolver, record, known, pending)

@@ -231,11 +231,12 @@ class _Ids:
 
     SQLite: the ids past the highest stored one (the transaction holds the write lock),
     then past the last one taken; read again after every write, since anything the ORM
-    inserts takes the next one too. A server: taken from the sequence a block at a time,
-    theirs to keep.
+    inserts takes the next one too. A server: from the sequence one at a time, as the
+    ORM would take them (a block would leave gaps, and the same import would number its
+    customers differently on the two stores).
     """
 
-    _BLOCK = 64
+    _BLOCK = 64  # SQLite: ids counted on without asking the database
 
     def __init__(self, session: Session, column: Any) -> None:
         self.session = session
@@ -248,7 +249,7 @@ class _Ids:
         if not self._free:
             if self._last is None or self.server:
                 self._free = dialect.for_bind(self.session).new_ids(
-                    self.session, self.column, self._BLOCK
+                    self.session, self.column, 1 if self.server else self._BLOCK
                 )
                 self._free.reverse()
             else:  # the stored highest is still below the ids taken

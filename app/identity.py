@@ -21,12 +21,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from app import settings
+from app import dialect, settings
 from app.contact_points import is_placeholder_phone as is_placeholder_phone
 from app.contact_points import normalize_email as normalize_email
 from app.contact_points import normalize_phone as normalize_phone
@@ -35,7 +35,16 @@ from app.customer_events import customer_events as customer_events
 from app.customer_stats import refresh_customer_stats as refresh_customer_stats
 from app.lazy import LazyModule
 from app.merges import merge_customers
-from app.models import AuditEntry, Customer, CustomerIdentity, Event, EventParticipant, Identity
+from app.models import (
+    AuditEntry,
+    Base,
+    Customer,
+    CustomerIdentity,
+    Event,
+    EventParticipant,
+    Identity,
+    utcnow,
+)
 from app.names import clearly_different, family_names_match, given_names_match, parse_name
 
 if TYPE_CHECKING:
@@ -180,6 +189,7 @@ def _search_digits(key: ContactKey) -> str:
     return "".join(ch for ch in key.value if ch.isdigit()) if key.kind == "phone" else ""
 
 
+@functools.lru_cache(maxsize=8192)  # an import meets the same names again and again
 def _looks_like_address(name: str) -> bool:
     return "@" in name or sum(ch.isdigit() for ch in name) >= 5
 
@@ -216,11 +226,60 @@ def is_strong(identity: Identity) -> bool:
     return not (identity.kind == "phone" and identity.line_type == "fixed")
 
 
+class _Ids:
+    """Fresh ids of one table for rows a batch inserts in bulk with their ids given.
+
+    SQLite: the ids past the highest stored one (the transaction holds the write lock),
+    then past the last one taken; read again after every write, since anything the ORM
+    inserts takes the next one too. A server: from the sequence one at a time, as the
+    ORM would take them (a block would leave gaps, and the same import would number its
+    customers differently on the two stores).
+    """
+
+    _BLOCK = 64  # SQLite: ids counted on without asking the database
+
+    def __init__(self, session: Session, column: Any) -> None:
+        self.session = session
+        self.column = column
+        self.server = session.get_bind().dialect.name != "sqlite"
+        self._free: list[int] = []  # the next at the end
+        self._last: int | None = None  # SQLite: the last taken and not written yet
+
+    def take(self) -> int:
+        if not self._free:
+            if self._last is None or self.server:
+                self._free = dialect.for_bind(self.session).new_ids(
+                    self.session, self.column, 1 if self.server else self._BLOCK
+                )
+                self._free.reverse()
+            else:  # the stored highest is still below the ids taken
+                self._free = list(range(self._last + self._BLOCK, self._last, -1))
+        taken = self._free.pop()
+        self._last = taken
+        return taken
+
+    def written(self) -> None:
+        """The rows with the ids taken so far are stored."""
+        if not self.server:
+            self._free.clear()
+            self._last = None
+
+
+_IDENTITY = cast(Table, Identity.__table__)
+_CUSTOMER = cast(Table, Customer.__table__)
+_LINK = cast(Table, CustomerIdentity.__table__)
+_IDENTITY_COLUMNS = tuple(c.key for c in _IDENTITY.columns)
+_CUSTOMER_COLUMNS = tuple(c.key for c in _CUSTOMER.columns)
+
+
 class Resolver:
     """Links participants to identities and customers within one session.
 
     Keeps a cache of identities and their customers for the batch, so a large
-    import does not query the same contact point again and again.
+    import does not query the same contact point again and again. The
+    identities, customers and links it makes wait in memory, ids given, and are
+    inserted together (``write``): before anything reads them from the database
+    (a merge, the batch's events naming them), never one flush per row.
     """
 
     def __init__(self, session: Session) -> None:
@@ -229,10 +288,72 @@ class Resolver:
         self.owner = OwnerSet.load(session)
         self._cache: dict[tuple[str, str, str], Identity] = {}
         self._absent: set[tuple[str, str, str]] = set()  # not stored when prefetched
-        self._held: list[Customer] = []  # customers prefetched, kept in the session's map
+        # customers prefetched or made, by id (held: the session's map is weak)
+        self._people: dict[int, Customer] = {}
         self._links: dict[int, list[int]] = {}
         self._named: set[int] = set()
         self.touched_customers: set[int] = set()
+        # made here and not written yet (an identity not written has its links listed
+        # in ``_links``, so nothing needs to read the database for them)
+        self._new_identities: list[Identity] = []
+        self._new_customers: list[Customer] = []
+        self._new_links: list[dict[str, int]] = []
+        self._new_mailboxes: dict[str, list[Identity]] = {}  # match key → new emails
+        self._identity_ids = _Ids(session, Identity.id)
+        self._customer_ids = _Ids(session, Customer.id)
+        self._written: list[Base] = []  # rows written since ``savepoint``
+
+    def savepoint(self) -> None:
+        """A savepoint starts: ``forget`` drops what is written after this."""
+        self._written.clear()
+
+    def write(self) -> None:
+        """Insert the identities, customers and links made since the last write (in bulk,
+        with their ids given); afterwards they are ordinary rows of the session."""
+        session = self.session
+        if self._new_customers:
+            session.execute(
+                insert(_CUSTOMER),
+                [{k: getattr(c, k) for k in _CUSTOMER_COLUMNS} for c in self._new_customers],
+            )
+        if self._new_identities:
+            session.execute(
+                insert(_IDENTITY),
+                [{k: getattr(i, k) for k in _IDENTITY_COLUMNS} for i in self._new_identities],
+            )
+        if self._new_links:
+            session.execute(insert(_LINK), self._new_links)
+        for made in (*self._new_customers, *self._new_identities):
+            # persistent from now on: what changes on them later is flushed as usual
+            make_transient_to_detached(made)
+            session.add(made)
+            self._written.append(made)
+        self._new_customers.clear()
+        self._new_identities.clear()
+        self._new_links.clear()
+        self._new_mailboxes.clear()
+        self._identity_ids.written()
+        self._customer_ids.written()
+
+    def forget(self) -> None:
+        """Drop what was made and not written, and every cached row (after a savepoint
+        was rolled back: what the cache holds may be gone, and the rows written since
+        ``savepoint`` are, so their ids are free again)."""
+        for made in self._written:
+            if made in self.session:
+                self.session.expunge(made)
+        self._written.clear()
+        self._cache.clear()
+        self._absent.clear()
+        self._people.clear()
+        self._links.clear()
+        self._named.clear()
+        self._new_identities.clear()
+        self._new_customers.clear()
+        self._new_links.clear()
+        self._new_mailboxes.clear()
+        self._identity_ids = _Ids(self.session, Identity.id)
+        self._customer_ids = _Ids(self.session, Customer.id)
 
     # --- cached lookups ---------------------------------------------------------------
 
@@ -250,6 +371,7 @@ class Resolver:
         created = identity is None
         if identity is None:
             identity = Identity(
+                id=self._identity_ids.take(),
                 kind=key.kind,
                 platform=key.platform,
                 value=key.value,
@@ -262,8 +384,9 @@ class Resolver:
                 line_type=key.line_type,
                 first_seen_source=source,
             )
-            self.session.add(identity)
-            self.session.flush()
+            self._new_identities.append(identity)
+            if identity.kind == "email":
+                self._new_mailboxes.setdefault(identity.match_key, []).append(identity)
             self._links[identity.id] = []
         self._cache[cache_key] = identity
         return identity, created
@@ -309,12 +432,11 @@ class Resolver:
                 links[identity_id].append(customer_id)
         self._links.update(links)
         customer_ids = sorted({c for found_ids in links.values() for c in found_ids})
-        for start in range(0, len(customer_ids), 500):  # held: the session's map is weak
-            self._held.extend(
-                self.session.scalars(
-                    select(Customer).where(Customer.id.in_(customer_ids[start : start + 500]))
-                )
-            )
+        for start in range(0, len(customer_ids), 500):
+            for customer in self.session.scalars(
+                select(Customer).where(Customer.id.in_(customer_ids[start : start + 500]))
+            ):
+                self._people[customer.id] = customer
 
     def _customers(self, identity: Identity) -> list[int]:
         found = self._links.get(identity.id)
@@ -326,15 +448,23 @@ class Resolver:
     def _link(self, identity: Identity, customer_id: int) -> None:
         current = self._customers(identity)
         if customer_id not in current:
-            self.session.add(CustomerIdentity(customer_id=customer_id, identity_id=identity.id))
+            self._new_links.append({"customer_id": customer_id, "identity_id": identity.id})
             current.append(customer_id)
 
+    def _customer(self, customer_id: int) -> Customer | None:
+        customer = self._people.get(customer_id)
+        if customer is None:
+            customer = self.session.get(Customer, customer_id)
+            if customer is not None:
+                self._people[customer_id] = customer
+        return customer
+
     def _name_of(self, customer_id: int) -> str:
-        customer = self.session.get(Customer, customer_id)
+        customer = self._customer(customer_id)
         return customer.display_name if customer is not None else ""
 
     def _give_name(self, customer_id: int, name: str) -> None:
-        customer = self.session.get(Customer, customer_id)
+        customer = self._customer(customer_id)
         assert customer is not None
         if not customer.display_name:
             customer.display_name = name
@@ -344,12 +474,19 @@ class Resolver:
         """Customers of other spellings of the same mailbox (Gmail dots, +tags)."""
         if identity.kind != "email" or identity.match_key == identity.value:
             return []
-        others = self.session.scalars(
-            select(Identity).where(
-                Identity.kind == "email",
-                Identity.match_key == identity.match_key,
-                Identity.id != identity.id,
+        others = list(
+            self.session.scalars(
+                select(Identity).where(
+                    Identity.kind == "email",
+                    Identity.match_key == identity.match_key,
+                    Identity.id != identity.id,
+                )
             )
+        )
+        others.extend(  # made in this batch, not written yet
+            other
+            for other in self._new_mailboxes.get(identity.match_key, ())
+            if other is not identity
         )
         found: list[int] = []
         for other in others:
@@ -438,6 +575,7 @@ class Resolver:
                         for i in identities
                         if is_strong(i) and other in self._customers(i)
                     )
+                    self.write()  # the merge reads and moves the links from the database
                     merge_customers(
                         self.session,
                         survivor_id,
@@ -449,10 +587,19 @@ class Resolver:
                     self.touched_customers.add(other)
                     self._links.clear()
         else:
-            customer = Customer(display_name=real_name)
-            self.session.add(customer)
-            self.session.flush()
+            customer = Customer(
+                id=self._customer_ids.take(),
+                display_name=real_name,
+                merged_into_id=None,
+                created_at=utcnow(),
+                event_count=0,
+                first_seen=None,
+                last_seen=None,
+                profile={},
+            )
+            self._new_customers.append(customer)
             survivor_id = customer.id
+            self._people[survivor_id] = customer
             self.session.add(
                 AuditEntry(
                     action="create",

@@ -601,6 +601,7 @@ class _Writer:
                 elif isinstance(item, Notice):
                     self.report.notices.append(item.message)
                 elif isinstance(item, OwnerHint):
+                    resolver.write()  # the owner's settings re-mark the stored identities
                     if self.owner_hints and self._owner_hint(session, item):
                         touched = resolver.touched_customers  # still to be recounted
                         resolver = identity.Resolver(session)
@@ -610,6 +611,7 @@ class _Writer:
                     self._careful(session, resolver, item, known, pending)
                 else:
                     self._store(session, resolver, item, known, pending)
+            resolver.write()  # the identities the events name, before the events
             pending.write(session)
             self._count(session, resolver.touched_customers, last)
             live.changed(session, "import", resolver.touched_customers)
@@ -723,14 +725,17 @@ class _Writer:
         pending: _Pending,
     ) -> None:
         mark = pending.mark()
+        resolver.savepoint()
         try:
             with session.begin_nested():
                 self._store(session, resolver, record, known, pending)
+                resolver.write()
                 pending.write(session)
         except Exception as exc:
             if not is_data_fault(exc):
                 raise
             pending.rewind(mark)
+            resolver.forget()  # what it made or loaded in the savepoint is gone
             log.warning("could not store %s: %s", record.locator, exc)
             self._problem(
                 session, Problem(record.locator or record.external_id, f"could not store: {exc}")
@@ -770,6 +775,7 @@ class _Writer:
         thread_key = external_id if record.thread_key == record.external_id else record.thread_key
         if found is not None and found[0] < 0 and record.order is not None and found[1] != digest:
             # an order queued in this very batch, changed: written now, so it can be updated
+            resolver.write()
             pending.write(session)
             stored = session.scalar(
                 select(Event.id).where(
@@ -877,8 +883,12 @@ class _Writer:
                 )
             )
         }
-        for participant in record.participants:
-            identities, _owner = resolver.resolve(participant, record.source)
+        resolved = [
+            (participant, resolver.resolve(participant, record.source)[0])
+            for participant in record.participants
+        ]
+        resolver.write()  # the identities the new participants name, before them
+        for participant, identities in resolved:
             for ident in identities:
                 if (ident.id, participant.role) not in present:
                     present.add((ident.id, participant.role))

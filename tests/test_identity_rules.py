@@ -6,19 +6,23 @@ the ``store`` fixture in tests/conftest.py)."""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from app import merges, queries
 from app.db import Database, open_database
 from app.errors import UserFacingError
 from app.ingest import import_items
+from app.models import Customer, CustomerIdentity, EventParticipant, Identity, ImportProblem
 from app.names import clearly_different, parse_name, similarity
 from app.notes import add_note
-from app.records import EventRecord, Item, OrderInfo, Participant
+from app.records import EventRecord, Item, OrderInfo, OrderLine, Participant
 from app.suggestions import suggestions
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -328,6 +332,75 @@ def test_automatic_merge_is_logged_and_undoable(db: Database) -> None:
         merges.undo(s, auto.id)
     with db.session() as s:
         assert queries.count_customers(s) == 2
+
+
+def test_a_batch_of_many_new_people_gives_each_one_customer(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """More new people in one batch than ids are taken at a time, a merge among them and
+    people met again in the same batch: each contact point on one customer, made once,
+    and the batch written in one go (not again item by item after a clash of ids)."""
+    caplog.set_level(logging.INFO, logger="app.ingest")
+    people = [sender(f"Ann Example{i}", f"ann{i}@example.com") for i in range(150)]
+    _load(
+        db,
+        *(_event(p) for p in people),
+        _event(sender("Jane Doe", "jane@example.com")),
+        _event(Participant("author", "Jane Doe", phone="+44 7700 900123", platform="whatsapp")),
+        *(_event(p) for p in people[:70]),
+        _event(buyer("Jane Doe", "jane@example.com", "+44 7700 900123"), channel="order"),
+        *(_event(sender(f"Bo Sample{i}", f"bo{i}@example.com")) for i in range(80)),
+    )
+    with db.session() as s:
+        links = s.execute(
+            select(Identity.value, Customer.id, Customer.display_name)
+            .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
+            .join(Customer, Customer.id == CustomerIdentity.customer_id)
+            .where(Customer.merged_into_id.is_(None))
+        ).all()
+        made = s.scalar(select(func.count()).select_from(Customer))
+        participants = s.scalar(select(func.count()).select_from(EventParticipant))
+        (auto,) = merges.history(s, undoable_only=True)
+    owner = {value: (cid, name) for value, cid, name in links}
+    assert len(owner) == len(links) == 150 + 80 + 2  # each contact point on one customer
+    assert made == 150 + 80 + 2  # Jane made twice, then merged: no one made twice
+    for i in range(150):
+        assert owner[f"ann{i}@example.com"][1] == f"Ann Example{i}"
+    assert len({cid for cid, _name in owner.values()}) == 150 + 80 + 1
+    assert owner["jane@example.com"] == owner["+447700900123"]
+    assert "same" in auto.description
+    assert participants == 150 + 70 + 80 + 1 + 1 + 2
+    assert "item by item" not in caplog.text
+
+
+def test_a_record_the_store_refuses_leaves_no_trace_of_the_people_it_made(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Item by item: a record refused after its new buyer was written (a quantity no
+    column holds) takes that buyer with it, and the people after it are made as usual."""
+    caplog.set_level(logging.INFO, logger="app.ingest")
+    bad = _event(buyer("Zed Newman", "zed@example.com"), channel="order")
+    assert bad.order is not None
+    bad = replace(bad, order=replace(bad.order, lines=(OrderLine("tea", quantity=10**30),)))
+    _load(
+        db,
+        _event(sender("Amy Early", "amy@example.com")),
+        bad,
+        _event(sender("Bea Later", "bea@example.com")),
+        _event(sender("Amy Early", "amy@example.com")),
+    )
+    with db.session() as s:
+        links = s.execute(
+            select(Identity.value, Customer.display_name)
+            .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
+            .join(Customer, Customer.id == CustomerIdentity.customer_id)
+        ).all()
+        made = s.scalar(select(func.count()).select_from(Customer))
+        problems = s.scalar(select(func.count()).select_from(ImportProblem))
+    assert sorted(links) == [("amy@example.com", "Amy Early"), ("bea@example.com", "Bea Later")]
+    assert made == 2
+    assert problems == 1
+    assert "writing it item by item" in caplog.text
 
 
 def test_a_rejection_can_be_undone(db: Database) -> None:

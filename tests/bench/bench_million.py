@@ -716,6 +716,26 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
                 )
     del tracked
     figures.append(("GUI: load average while scrolling (1, 5, 15 min)", f"{load}"))
+    # Left alone for 3 s: the full collection put off while scrolling runs (``ui.collector``),
+    # and leaves little for one more.
+    from ui.collector import collector
+
+    idle = collector()
+    ran, due = idle.collections, idle.due()
+    quiet_end = time.perf_counter() + 3
+    while time.perf_counter() < quiet_end:
+        app.processEvents()
+        time.sleep(0.005)
+    after_idle, by_idle, idle_ms = _rss_mib(), idle.collections - ran, idle.last_ms
+    found = idle.collect()
+    figures.append(
+        (
+            "GUI: 3 s idle after the scroll: full collections by ui.collector (due before), ms /"
+            " RSS / then one more: found, ms",
+            f"{by_idle} ({'due' if due else 'not due'}), {idle_ms:.0f} ms / {after_idle:.0f} MiB"
+            f" / {found} found, {idle.last_ms:.0f} ms",
+        )
+    )
     window.close()
     db.dispose()
 

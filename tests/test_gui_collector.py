@@ -1,0 +1,215 @@
+"""Full garbage collections run on the GUI thread when the app is quiet (``ui.collector``), never
+on a reader building a timeline page: Python's thresholds are taken over while held and given
+back after, a garbage cycle waits while the user scrolls and goes once quiet (or long overdue),
+the window holds the policy while open, scrolling a long timeline starts no full collection
+on a reader, and the timeline's rows are gone again once the customer is."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from PySide6.QtCore import QModelIndex
+
+from app.customer_events import customer_events
+from app.db import Database
+from tests.test_gui_timeline_paging import PAGE, WAIT, _next_page, _pane, jane  # noqa: F401
+from ui import workers
+from ui.collector import IdleCollector, collector
+
+
+class Node:
+    """An object that refers to itself: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.fixture
+def idle(qtbot: Any) -> Iterator[IdleCollector]:
+    assert not collector().held  # (no window left open by another test holds the policy)
+    before = gc.get_threshold()
+    policy = IdleCollector(quiet_ms=60_000)
+    policy.hold()
+    yield policy
+    policy.release()
+    assert gc.get_threshold() == before
+
+
+def _old_cycle() -> weakref.ref[Node]:
+    """A garbage cycle among the oldest objects (generation 2), where young collections never
+    look: only a full collection frees it."""
+    node = Node()
+    gc.collect(1)  # (it lives through a young collection: moved to the oldest generation)
+    found = weakref.ref(node)
+    del node
+    return found
+
+
+def _young_collections(count: int) -> None:
+    for _ in range(count):
+        gc.collect(1)
+
+
+def test_holding_takes_full_collections_from_python_and_the_last_release_gives_them_back(
+    qtbot: Any,
+) -> None:
+    assert not collector().held
+    before = gc.get_threshold()
+    policy = IdleCollector()
+    policy.hold()
+    policy.hold()  # (two windows)
+    assert gc.get_threshold()[:2] == before[:2]  # young collections run as before
+    assert gc.get_threshold()[2] > 10**9  # a full one Python never starts
+    policy.release()
+    assert policy.held and gc.get_threshold()[2] > 10**9
+    policy.release()
+    assert not policy.held and gc.get_threshold() == before
+    policy.release()  # (once more: nothing to give back)
+    assert gc.get_threshold() == before
+
+
+def test_a_garbage_cycle_waits_while_the_user_scrolls_and_goes_once_quiet(
+    idle: IdleCollector,
+) -> None:
+    cycle = _old_cycle()
+    threshold = gc.get_count()[2]
+    _young_collections(11)  # as many young collections as make a full one due (10 by default)
+    assert gc.get_count()[2] > threshold and idle.due()
+    assert cycle() is not None  # (young collections never reach it)
+
+    idle.touch()  # a list scrolled just now
+    idle.check()
+    assert cycle() is not None and idle.collections == 0
+
+    idle.quiet = 0  # quiet since
+    assert workers.manager().active == 0
+    idle.check()
+    assert cycle() is None and idle.collections == 1
+    assert not idle.due()
+    idle.check()  # nothing due: nothing run
+    assert idle.collections == 1
+
+
+def test_a_long_overdue_collection_runs_even_while_the_user_scrolls(idle: IdleCollector) -> None:
+    idle.overdue = 2
+    cycle = _old_cycle()
+    _young_collections(11)
+    idle.touch()
+    idle.check()
+    assert cycle() is not None and idle.collections == 0  # due, not overdue
+    _young_collections(11)
+    idle.touch()
+    idle.check()
+    assert cycle() is None and idle.collections == 1
+
+
+def test_scrolling_a_long_timeline_starts_no_full_collection_on_a_reader(
+    qtbot: Any,
+    db: Database,
+    jane: int,  # noqa: F811
+) -> None:
+    """Pages are built on readers; with the policy held, what they allocate starts young
+    collections at most, and the full collection that falls due runs on the GUI thread."""
+    passes: list[tuple[int, bool]] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            passes.append(
+                (info["generation"], threading.current_thread() is threading.main_thread())
+            )
+
+    pane, _delegate = _pane(qtbot, db, jane)
+    model = pane.model
+    policy = collector()
+    policy.hold()
+    gc.callbacks.append(seen)
+    try:
+        while model.canFetchMore(QModelIndex()):
+            _next_page(qtbot, model)
+            _young_collections(3)  # (as a longer history's pages would allocate)
+        workers.manager().wait_for_done()
+        assert model.total > PAGE * 5 and len(model.event_rows()) == model.total
+        assert policy.due()
+        policy.quiet = 0
+        policy.check()
+    finally:
+        gc.callbacks.remove(seen)
+        policy.quiet = 1.5
+        policy.release()
+    assert not policy.held
+    assert (2, True) in passes  # the one that was due, on the GUI thread
+    assert not [p for p in passes if p[0] == 2 and not p[1]]
+
+
+def test_the_window_holds_the_policy_while_open(
+    qtbot: Any,
+    db: Database,
+    jane: int,  # noqa: F811
+) -> None:
+    from ui.main_window import MainWindow
+
+    before = gc.get_threshold()
+    window = MainWindow(db)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window._warmed, timeout=WAIT)
+    workers.manager().wait_for_done()
+    assert collector().held and gc.get_threshold()[2] != before[2]
+    window.close()
+    assert not collector().held and gc.get_threshold() == before
+    window.close()  # (closed twice: released once)
+    assert gc.get_threshold() == before
+
+
+def test_a_shown_timeline_leaves_nothing_behind_once_cleared(
+    qtbot: Any,
+    db: Database,
+    jane: int,  # noqa: F811
+) -> None:
+    """Its rows refer to nothing that refers back: once cleared they are freed, no cycle left
+    for a collection to find."""
+    from app.rows import EventRow
+    from ui.models import TimelineEntry
+
+    def rows() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, (EventRow, TimelineEntry)))
+
+    gc.collect()
+    before = rows()
+    pane, _delegate = _pane(qtbot, db, jane)
+    model = pane.model
+    while model.canFetchMore(QModelIndex()):
+        _next_page(qtbot, model)
+    workers.manager().wait_for_done()
+    assert rows() - before >= 2 * model.total
+    model.clear()
+    assert rows() == before  # freed as the model let go: no collection needed
+    gc.collect()
+    assert rows() == before
+
+
+def test_the_customer_events_rule_leaves_no_garbage_cycles_of_aliases(db: Database) -> None:
+    """Each ``aliased()`` is a web of objects referring to each other: made afresh for every
+    query, they were some 2,000 objects of cyclic garbage a timeline page."""
+    from sqlalchemy.orm.util import AliasedClass, AliasedInsp
+
+    with db.session() as s:
+        s.execute(customer_events([1]))  # (the first: caches filled)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        with db.session() as s:
+            for customer in (1, 2, 3):
+                s.execute(customer_events([customer])).all()
+        gc.collect()
+        found = [o for o in gc.garbage if isinstance(o, (AliasedClass, AliasedInsp))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert found == []

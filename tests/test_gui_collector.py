@@ -213,3 +213,41 @@ def test_the_customer_events_rule_leaves_no_garbage_cycles_of_aliases(db: Databa
         gc.set_debug(0)
         gc.garbage.clear()
     assert found == []
+
+
+def test_a_timeline_row_holds_its_details_arrays_as_tuples_out_of_the_collectors_sight(
+    qtbot: Any,
+    db: Database,
+    jane: int,  # noqa: F811
+) -> None:
+    """A row lives as long as the timeline shows it: an array in its details is a tuple, which
+    (holding only strings and numbers) the collector stops tracking, and so the object holding
+    it, where a list would be walked by every full collection."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from app.ingest import import_items
+    from tests.test_ui_models import NOW, SHOP, mail
+    from ui.models import TimelineEntry
+
+    flagged = [
+        replace(
+            mail(f"f{i}@jane", "Jane Doe", "jane.doe@gmail.com", SHOP, f"Flagged {i}", "Hi", at),
+            details={"flags": ["seen", "answered"], "references": [f"r{i}@jane"], "to": []},
+        )
+        for i, at in enumerate((NOW - timedelta(minutes=2), NOW - timedelta(minutes=3)))
+    ]
+    import_items(db, lambda: flagged, label="flagged.mbox", format="test")
+    pane, _delegate = _pane(qtbot, db, jane)
+    model = pane.model
+    gc.collect()
+    details = [
+        i.event.details
+        for r in range(model.rowCount())
+        if isinstance(i := model.item(r), TimelineEntry) and i.event.channel == "email"
+    ]
+    arrays = [v for d in details for v in d.values() if isinstance(v, (list, tuple))]
+    assert arrays and all(isinstance(v, tuple) for v in arrays)
+    assert not any(gc.is_tracked(v) for v in arrays if all(not isinstance(x, dict) for x in v))
+    flat = [d for d in details if not any(isinstance(v, dict) for v in d.values())]
+    assert flat and not any(gc.is_tracked(d) for d in flat)

@@ -139,7 +139,7 @@ class CustomerRow:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderLineRow:
     name: str
     sku: str
@@ -173,7 +173,7 @@ def order_details(details: Mapping[str, Any], *, address: bool = True) -> list[t
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderRow:
     number: str
     platform: str
@@ -239,7 +239,7 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventRow:
     """One timeline entry."""
 

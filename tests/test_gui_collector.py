@@ -251,3 +251,23 @@ def test_a_timeline_row_holds_its_details_arrays_as_tuples_out_of_the_collectors
     assert not any(gc.is_tracked(v) for v in arrays if all(not isinstance(x, dict) for x in v))
     flat = [d for d in details if not any(isinstance(v, dict) for v in d.values())]
     assert flat and not any(gc.is_tracked(d) for d in flat)
+
+
+def test_scrolling_the_timeline_or_the_customer_list_puts_full_collections_off(
+    qtbot: Any,
+    db: Database,
+    jane: int,  # noqa: F811
+) -> None:
+    from ui.customer_list import CustomerListPane
+    from ui.models import CustomerListModel
+
+    pane, _delegate = _pane(qtbot, db, jane)
+    customers = CustomerListPane(CustomerListModel(db))
+    qtbot.addWidget(customers)
+    policy = collector()
+    for view in (pane.view, customers.view):
+        bar = view.verticalScrollBar()
+        bar.setRange(0, 100)  # (the customer list of one holds no scroll)
+        before = policy.touched
+        bar.setValue(bar.value() + 10)
+        assert policy.touched > before

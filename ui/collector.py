@@ -25,6 +25,7 @@ import logging
 import time
 
 from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QAbstractScrollArea
 
 from ui import workers
 
@@ -40,6 +41,7 @@ class IdleCollector(QObject):
     Attributes:
         collections: how many full collections it ran.
         last_ms: how long the latest one took (milliseconds of wall time).
+        touched: when a watched view last scrolled (``time.monotonic``).
     """
 
     def __init__(
@@ -56,7 +58,7 @@ class IdleCollector(QObject):
         self.collections = 0
         self.last_ms = 0.0
         self._holds = 0
-        self._touched = 0.0  # when a view last scrolled (time.monotonic)
+        self.touched = 0.0
         self._saved: tuple[int, int, int] | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(check_ms)
@@ -89,7 +91,7 @@ class IdleCollector(QObject):
 
     def touch(self) -> None:
         """Say the user is at it (a list scrolled): no collection for ``quiet_ms`` from now."""
-        self._touched = time.monotonic()
+        self.touched = time.monotonic()
 
     def due(self) -> bool:
         """Whether Python would have started a full collection by now."""
@@ -100,7 +102,7 @@ class IdleCollector(QObject):
         if self._saved is None or not self.due():
             return
         mgr = workers.manager()
-        last = max(mgr.changed, self._touched)
+        last = max(mgr.changed, self.touched)
         quiet = mgr.active == 0 and time.monotonic() - last >= self.quiet
         if quiet or gc.get_count()[2] > self._saved[2] * self.overdue:
             self.collect()
@@ -113,6 +115,11 @@ class IdleCollector(QObject):
         self.collections += 1
         log.debug("full garbage collection: %d found, %.1f ms", found, self.last_ms)
         return found
+
+
+def watch_scrolling(view: QAbstractScrollArea) -> None:
+    """Put off full collections while ``view`` scrolls (``IdleCollector.touch``)."""
+    view.verticalScrollBar().valueChanged.connect(lambda _value: collector().touch())
 
 
 _collector: IdleCollector | None = None

@@ -69,6 +69,11 @@ class IdleCollector(QObject):
         """Whether the policy is in force (Python starts no full collection itself)."""
         return self._holds > 0
 
+    @property
+    def holders(self) -> int:
+        """How many hold it (``hold`` calls not yet released)."""
+        return self._holds
+
     def hold(self) -> None:
         """Take the full collections over (once per holder; call ``release`` as often)."""
         self._holds += 1

@@ -7,11 +7,13 @@ building its next page allocated the most, so that is where full collections ran
 thread could not paint until each was over (some 30 ms of CPU at 100,000 events, several
 hundred milliseconds of wall time on a busy machine).
 
-While the policy is held (``collector().hold()``; the main window holds it while it is open),
-Python still runs its young collections (generations 0 and 1: they walk only what was
-allocated lately, a few thousand objects at most) wherever they fall, but not full ones.
-Instead a timer on the GUI thread runs the full collection that Python would have run
-(``gc.get_count()[2]`` past the third threshold) once nothing happened for ``quiet_ms``: no
+While the policy is held (``collector().hold()``; the main window holds it from when its
+customer list first shows until it closes), Python still runs its young collections
+(generations 0 and 1: they walk only what was allocated lately, a few thousand objects at
+most) wherever they fall, but not full ones. Instead a timer on the GUI thread runs a full
+collection once one is due by Python's count (``gc.get_count()[2]`` past the third
+threshold; Python would also wait for the long-lived objects to grow by a quarter, which
+the collector cannot see) and nothing happened for ``quiet_ms``: no
 background operation ran and no list scrolled (a view says so with ``touch``), the user is
 reading, not scrolling or waiting for a page. If the app stays busy that long, a collection
 ``overdue`` times late runs on the GUI thread anyway, so garbage cycles are always collected

@@ -104,6 +104,7 @@ def test_a_garbage_cycle_waits_while_the_user_scrolls_and_goes_once_quiet(
 
 def test_a_long_overdue_collection_runs_even_while_the_user_scrolls(idle: IdleCollector) -> None:
     idle.overdue = 2
+    idle.busy_gap = 3600
     cycle = _old_cycle()
     _young_collections(11)
     idle.touch()
@@ -111,6 +112,9 @@ def test_a_long_overdue_collection_runs_even_while_the_user_scrolls(idle: IdleCo
     assert cycle() is not None and idle.collections == 0  # due, not overdue
     _young_collections(11)
     idle.touch()
+    idle.check()
+    assert cycle() is not None and idle.collections == 0  # overdue, but one ran lately
+    idle.busy_gap = 0
     idle.check()
     assert cycle() is None and idle.collections == 1
 

@@ -16,8 +16,11 @@ threshold; Python would also wait for the long-lived objects to grow by a quarte
 the collector cannot see) and nothing happened for ``quiet_ms``: no
 background operation ran and no list scrolled (a view says so with ``touch``), the user is
 reading, not scrolling or waiting for a page. If the app stays busy that long, a collection
-``overdue`` times late runs on the GUI thread anyway, so garbage cycles are always collected
-in the end. Releasing the last hold restores Python's thresholds.
+``overdue`` times late runs on the GUI thread anyway, at most once every ``busy_gap_s``
+(a long background job, such as counting the merge suggestions of a new million-event file,
+can hold some 350,000 objects while it runs: each full collection then costs a few hundred
+milliseconds and finds next to nothing), so garbage cycles are always collected in the end.
+Releasing the last hold restores Python's thresholds.
 """
 
 from __future__ import annotations
@@ -53,10 +56,13 @@ class IdleCollector(QObject):
         check_ms: int = 500,
         quiet_ms: int = 1500,
         overdue: int = 20,
+        busy_gap_s: float = 30,
     ) -> None:
         super().__init__(parent)
         self.quiet = quiet_ms / 1000
         self.overdue = overdue
+        self.busy_gap = busy_gap_s
+        self._last = time.monotonic()  # when the latest full collection ran (or the start)
         self.collections = 0
         self.last_ms = 0.0
         self._holds = 0
@@ -111,13 +117,15 @@ class IdleCollector(QObject):
         mgr = workers.manager()
         last = max(mgr.changed, self.touched)
         quiet = mgr.active == 0 and time.monotonic() - last >= self.quiet
-        if quiet or gc.get_count()[2] > self._saved[2] * self.overdue:
+        overdue = gc.get_count()[2] > self._saved[2] * self.overdue
+        if quiet or (overdue and time.monotonic() - self._last >= self.busy_gap):
             self.collect()
 
     def collect(self) -> int:
         """A full collection now, on this thread; how many unreachable objects it found."""
         start = time.perf_counter()
         found = gc.collect()
+        self._last = time.monotonic()
         self.last_ms = (time.perf_counter() - start) * 1000
         self.collections += 1
         log.debug("full garbage collection: %d found, %.1f ms", found, self.last_ms)

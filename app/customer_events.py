@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
+from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
@@ -10,6 +12,23 @@ from sqlalchemy.orm import aliased
 from app.models import Customer, CustomerIdentity, EventParticipant, Identity
 
 _ONE_PERSON_ROLES = ("from", "author", "buyer")  # roles one participant fills alone
+
+
+@cache
+def _aliases() -> tuple[Any, ...]:
+    """The aliased tables ``customer_events`` joins, made once: each ``aliased()`` is a web of
+    objects that refer to each other, so making them afresh for every query left some 2,000
+    objects a query for the cyclic garbage collector (a timeline page is one query). (Each
+    statement renders them under names of its own: one statement may use them twice.)"""
+    return (
+        aliased(CustomerIdentity),
+        aliased(CustomerIdentity),
+        aliased(EventParticipant),
+        aliased(EventParticipant),
+        aliased(Customer),
+        aliased(Customer),
+        aliased(Identity),
+    )
 
 
 def customer_events(
@@ -26,9 +45,7 @@ def customer_events(
     a shared contact point that could be anyone's (a chat from the number with no name)
     stays with all of them. Every "a customer's events" query reads this one rule.
     """
-    ci, other_ci = aliased(CustomerIdentity), aliased(CustomerIdentity)
-    ep, other_ep = aliased(EventParticipant), aliased(EventParticipant)
-    me, other, own = aliased(Customer), aliased(Customer), aliased(Identity)
+    ci, other_ci, ep, other_ep, me, other, own = _aliases()
     named_for_another = (
         select(other_ci.customer_id)
         .join(other, other.id == other_ci.customer_id)

@@ -530,7 +530,7 @@ def _event_rows(session: Session, events: Sequence[Any]) -> list[EventRow]:
             locator=locator,
             thread_key=thread_key,
             author=authors.get(eid, ""),
-            details=dict(details or {}),
+            details=rows.event_details(details),
             order=orders.get(eid),
             people=tuple(people.get(eid, ())),
         )

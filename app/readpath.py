@@ -100,11 +100,11 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 def _details(value: Any) -> dict[str, Any]:
-    """A ``JSONText`` column, as ``dict(e.details or {})`` reads it."""
+    """A ``JSONText`` column, as ``rows.event_details(e.details)`` reads it."""
     if value is None:
         return {}
     loaded = json.loads(value)
-    return dict(loaded) if isinstance(loaded, dict) else {"value": loaded}
+    return rows.event_details(loaded if isinstance(loaded, dict) else {"value": loaded})
 
 
 def _in(values: Sequence[Any]) -> str:

@@ -139,7 +139,7 @@ class CustomerRow:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderLineRow:
     name: str
     sku: str
@@ -173,7 +173,7 @@ def order_details(details: Mapping[str, Any], *, address: bool = True) -> list[t
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderRow:
     number: str
     platform: str
@@ -220,7 +220,26 @@ _SHOW_ORDER_KEYS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+def event_details(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An event's ``details`` as its row holds them: the stored JSON object, its arrays read as
+    tuples. A row lives as long as the timeline showing it, and a list, however short, is an
+    object the garbage collector walks in every full collection, while a tuple of strings and
+    numbers drops out of its sight at the next collection (and so does an object holding only
+    such values): an email's flags, references and attachments, three lists and the object
+    holding them, were four objects a row for every full collection to walk.
+    """
+    return {key: _tuples(item) for key, item in (value or {}).items()}
+
+
+def _tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuples(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _tuples(item) for key, item in value.items()}
+    return value
+
+
+@dataclass(frozen=True, slots=True)
 class EventRow:
     """One timeline entry."""
 
@@ -234,7 +253,7 @@ class EventRow:
     locator: str
     thread_key: str | None
     author: str
-    details: dict[str, Any]
+    details: dict[str, Any]  # (``event_details``: its arrays as tuples)
     order: OrderRow | None
     # an email's people as (role, name, address), role one of from / to / cc; () otherwise
     people: tuple[tuple[str, str, str], ...] = ()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.service import CustomerRow
 from ui import formatting as fmt
+from ui.collector import watch_scrolling
 from ui.marks import CHANNEL_ORDER, channel_color, channel_label, icon, mix, muted_color, pixmap
 from ui.models import CustomerListModel, Loading, RelativeTimeRole, RowRole
 from ui.safe_text import no_mnemonic, plain_label, tip
@@ -210,6 +211,7 @@ class CustomerListPane(QWidget):
         layout.addWidget(self.heading)
         self.stack = QStackedWidget()
         self.view = CustomerListView()
+        watch_scrolling(self.view)  # (no full garbage collection while the user scrolls)
         self.view.setObjectName("customerList")
         self.view.setAccessibleName("Customer list")
         self.view.setModel(model)

@@ -193,7 +193,7 @@ class RemoteImages(QObject):
 def attachments_of(event: EventRow) -> list[dict[str, Any]]:
     """The attachments recorded on an event (name, type, size), as stored."""
     found = event.details.get("attachments") if isinstance(event.details, dict) else None
-    return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
+    return [a for a in found if isinstance(a, dict)] if isinstance(found, (list, tuple)) else []
 
 
 class SafeTextBrowser(QTextBrowser):

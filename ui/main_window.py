@@ -47,6 +47,7 @@ from app.paths import default_db_path, demo_db_path, store_location
 from app.service import CustomerRow, Database, LiveChange, SearchHit, Service
 from ui import messages
 from ui.backup_flow import BackupFlow
+from ui.collector import collector
 from ui.customer_list import CustomerListPane
 from ui.empty_state import EmptyState
 from ui.flows import DemoFlow, ExportFlow, ImportFlow
@@ -396,6 +397,7 @@ class MainWindow(QMainWindow):
         self.search_box.returnPressed.connect(self.open_top_hit)
         self._open_top_pending = False
         self._warmed = False
+        self._holds_collector = False
         self.customer_model.loaded.connect(self._customers_loaded)
 
         self.customers.customer_selected.connect(self.open_customer)
@@ -687,6 +689,11 @@ class MainWindow(QMainWindow):
         # stays: measured at start on the 1M database, 240 objects; once a process.)
         if gc.get_freeze_count() == 0:
             gc.freeze()
+        # Nor does a full collection run on a reader any more, while a page is built: the GUI
+        # thread runs them, when no background work has run for a moment (``ui.collector``).
+        if not self._holds_collector:
+            collector().hold()
+            self._holds_collector = True
         cid, service, when = self.customer_model.row(0).id, self.service, self._now()
 
         def warm() -> None:
@@ -891,4 +898,7 @@ class MainWindow(QMainWindow):
         self.identity_flow.shutdown()
         self.backup_flow.timer.stop()
         messages.bridge().disconnect_listener(self._show_message)
+        if self._holds_collector:
+            self._holds_collector = False
+            collector().release()
         super().closeEvent(event)

@@ -377,7 +377,7 @@ class CustomerListModel(QAbstractListModel):
 # --- timeline ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DayHeader:
     """A day separator in the timeline."""
 
@@ -385,7 +385,7 @@ class DayHeader:
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimelineEntry:
     """One event as the timeline shows it.
 
@@ -397,6 +397,8 @@ class TimelineEntry:
         thread_first: for an email that follows others of its thread, the row of
             the run's first (newest) message; -1 otherwise.
         thread_pos: its place in that run (1 for the second message, …).
+
+    Slotted, as the rows it holds (``app.rows``): a long timeline holds tens of thousands.
     """
 
     event: EventRow

@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 
 from app.service import CustomerRow
 from ui import formatting as fmt
+from ui.collector import watch_scrolling
 from ui.email_view import EmailBodyView, reads_in_view
 from ui.marks import channel_icon, muted_color
 from ui.models import (
@@ -136,6 +137,7 @@ class TimelineView(QTableView):
         self._pending_timer.timeout.connect(self._measure_pending)
         self._synced_width = 0
         self.height_sets = 0  # rows whose height was set (for tests: a page sets only its own)
+        watch_scrolling(self)  # (no full garbage collection while the user scrolls)
 
     def setModel(self, model: QAbstractItemModel | None) -> None:
         super().setModel(model)

@@ -54,6 +54,7 @@ class TaskManager(QObject):
         self.reader = QThreadPool()
         self.reader.setMaxThreadCount(4)
         self.active = 0
+        self.changed = time.monotonic()  # when an operation last started or finished
         self.posted.connect(self._call)
 
     def _call(self, fn: Callable[[], None]) -> None:
@@ -61,9 +62,11 @@ class TaskManager(QObject):
 
     def started(self) -> None:
         self.active += 1
+        self.changed = time.monotonic()
 
     def stopped(self) -> None:
         self.active -= 1
+        self.changed = time.monotonic()
         if self.active == 0:
             self.idled.emit()
 

@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -419,6 +420,15 @@ def startup(db_path: Path, figures: Figures, runs: int = 3) -> None:
     )
 
 
+def _rss_mib() -> float:
+    """This process's resident memory now, in MiB (Linux)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None) -> None:
     """Open the big account and page through its whole timeline with PageDown and the wheel,
     recording the longest gap between turns of the event loop (a 5 ms heartbeat)."""
@@ -486,6 +496,7 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
     # what the window reads once it shows, ``MainWindow._warm_reads``, read).
     wait(lambda: window._warmed and workers.manager().active == 0)
     model = window.timeline_model
+    rss_before = _rss_mib()
     t, cpu = time.perf_counter(), time.thread_time()
     window.open_customer(big_id)
     wait(lambda: model.customer_id == big_id and model.rowCount() > 0 and not model.loading)
@@ -542,16 +553,30 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
 
     reads: list[tuple[float, float]] = []
     spans: list[tuple[float, float]] = []  # when a reader read or built a page
-    collections: list[tuple[float, float]] = []  # the garbage collector's passes
-    collecting = [0.0]
+    # the garbage collector's passes: start, end, generation, objects collected, which thread,
+    # its CPU time (ms; of the thread that ran it, which holds the interpreter lock throughout)
+    collections: list[tuple[float, float, int, int, str, float]] = []
+    collecting = [0.0, 0.0]
 
-    def collected(phase: str, _info: dict[str, int]) -> None:
+    def collected(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            collecting[0] = time.perf_counter()
+            collecting[:] = time.perf_counter(), time.thread_time()
         else:
-            collections.append((collecting[0], time.perf_counter()))
+            thread = "GUI" if threading.current_thread() is threading.main_thread() else "reader"
+            collections.append(
+                (
+                    collecting[0],
+                    time.perf_counter(),
+                    info["generation"],
+                    info["collected"],
+                    thread,
+                    (time.thread_time() - collecting[1]) * 1000,
+                )
+            )
 
     gc.callbacks.append(collected)
+    if os.environ.get("BENCH_GC") == "cycles":  # keep what each collection finds, to look at
+        gc.set_debug(gc.DEBUG_SAVEALL)
     builds: list[tuple[float, float]] = []
     service = model._service
     plain_timeline, plain_build = service.timeline, timeline_models._build_rows
@@ -593,7 +618,7 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
             middle_saved = True
     took = time.perf_counter() - t
     heart.stop()
-    gc.callbacks.remove(collected)
+    scrolled = time.perf_counter()
     rows = model.rowCount()
     if shots is not None:
         window.grab().save(str(shots / "timeline-end.png"))
@@ -622,9 +647,11 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
         end = beats[i]
         start = end - gaps[i] / 1000
         marks = ["r"] if any(a < end and b > start for a, b in spans) else []
-        pause = sum(min(b, end) - max(a, start) for a, b in collections if a < end and b > start)
+        pauses = [(min(b, end) - max(a, start), g) for a, b, g, *_ in collections]
+        pause = sum(p for p, _ in pauses if p > 0)
         if pause > 0.001:
-            marks.append(f"gc {pause * 1000:.0f}")
+            full = " gen 2" if any(p > 0 and g == 2 for p, g in pauses) else ""
+            marks.append(f"gc {pause * 1000:.0f}{full}")
         return f" [{', '.join(marks)}]" if marks else ""
 
     over50 = sum(1 for g in gaps if g > 50)
@@ -653,7 +680,80 @@ def gui(db_path: Path, big_id: int, figures: Figures, shots: Path | None = None)
                 f"{sum(w for w, _ in spans):.0f} / {sum(c for _, c in spans):.0f} ms",
             )
         )
+    for generation in (0, 1, 2):
+        passes = [c for c in collections if c[2] == generation and c[0] < scrolled]
+        spent = [(b - a) * 1000 for a, b, *_ in passes]
+        cpu_ms = [c[5] for c in passes]
+        figures.append(
+            (
+                f"GUI: generation-{generation} collections while scrolling:"
+                " count, wall total / longest (CPU total / longest)",
+                f"{len(passes)}, {sum(spent):.0f} / {max(spent, default=0):.0f} ms"
+                f" ({sum(cpu_ms):.0f} / {max(cpu_ms, default=0):.0f} ms)"
+                f" ({sum(1 for c in passes if c[4] == 'reader')} on a reader,"
+                f" {sum(c[3] for c in passes):,} objects collected)",
+            )
+        )
+    tracked = gc.get_objects()
+    figures.append(
+        (
+            "GUI: after the scroll: objects the collector tracks (frozen) / RSS",
+            f"{len(tracked):,} ({gc.get_freeze_count():,}) / {_rss_mib():.0f} MiB"
+            f" (before opening the account {rss_before:.0f} MiB)",
+        )
+    )
+    if os.environ.get("BENCH_GC"):  # what they are, by type
+        from collections import Counter
+
+        if gc.garbage:
+            gc.set_debug(0)
+            found = Counter(type(o).__qualname__ for o in gc.garbage)
+            print(f"garbage found in cycles ({len(gc.garbage)}):", found.most_common(25))
+            funcs = Counter(o.__qualname__ for o in gc.garbage if type(o).__name__ == "function")
+            print("functions among it:", funcs.most_common(15), flush=True)
+            gc.garbage.clear()
+
+        kinds = Counter(type(o).__qualname__ for o in tracked)
+        print("tracked after the scroll:", kinds.most_common(20), flush=True)
+        for a, b, generation, freed, thread, own in collections:
+            if generation == 2 or b - a > 0.01:
+                print(
+                    f"gc: generation {generation}, {(b - a) * 1000:.1f} ms"
+                    f" ({own:.1f} ms CPU) on the {thread}"
+                    f" thread, {freed} collected, {a - t:.2f} s into the scroll",
+                    flush=True,
+                )
+    del tracked
     figures.append(("GUI: load average while scrolling (1, 5, 15 min)", f"{load}"))
+    # Left alone for 3 s: the full collection put off while scrolling runs (``ui.collector``),
+    # and leaves little for one more.
+    try:
+        from ui.collector import collector
+    except ImportError:  # (a checkout from before it, measured for comparison)
+        collector = None
+    idle = collector() if collector is not None else None
+    ran, due = (idle.collections, idle.due()) if idle is not None else (0, False)
+    quiet_start = time.perf_counter()
+    while time.perf_counter() < quiet_start + 3:
+        app.processEvents()
+        time.sleep(0.005)
+    gc.callbacks.remove(collected)
+    after_idle = _rss_mib()
+    by_idle = idle.collections - ran if idle is not None else 0
+    idle_full = [c for c in collections if c[0] >= quiet_start and c[2] == 2]
+    start, own = time.perf_counter(), time.thread_time()
+    found = gc.collect()
+    full_ms, full_cpu = (time.perf_counter() - start) * 1000, (time.thread_time() - own) * 1000
+    figures.append(
+        (
+            "GUI: 3 s idle after the scroll: full collections by ui.collector (due before), ms"
+            " (CPU) / RSS / then one more: found, ms (CPU) / objects tracked",
+            f"{by_idle} ({'due' if due else 'not due'}),"
+            f" {sum((b - a) * 1000 for a, b, *_ in idle_full):.0f}"
+            f" ({sum(c[5] for c in idle_full):.0f}) ms / {after_idle:.0f} MiB"
+            f" / {found} found, {full_ms:.0f} ({full_cpu:.0f}) ms / {len(gc.get_objects()):,}",
+        )
+    )
     window.close()
     db.dispose()
 

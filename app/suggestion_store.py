@@ -267,8 +267,8 @@ def _write_customers(
 
 
 # Fields of a profile that are not evidence: its id, and what follows from the name
-# (``parsed``) or is a cache (``names``, ``own_spelling``).
-_NOT_COMPARED = frozenset({"id", "parsed", "names", "own_spelling"})
+# (``parsed``) or is a cache (``names``, ``own_spelling``, ``quick``).
+_NOT_COMPARED = frozenset({"id", "parsed", "names", "own_spelling", "quick"})
 
 
 def _digest(profile: _Profile) -> str:
@@ -349,12 +349,13 @@ def _score(
     version: str,
     now: Any,
 ) -> list[dict[str, Any]]:
-    from app.suggestions import calibrated, score_pair
+    from app.suggestions import calibrated, raw_floor, score_pair
 
     rows: list[dict[str, Any]] = []
+    floor = raw_floor(STORE_MIN_SCORE)  # a pair that cannot reach it is not scored in full
     for x, y in pairs:
         a, b = profiles[x], profiles[y]
-        raw, reasons, against = score_pair(a, b, freq, said.get((x, y), ()))
+        raw, reasons, against = score_pair(a, b, freq, said.get((x, y), ()), floor)
         score = calibrated(raw)
         if score >= STORE_MIN_SCORE and (reasons or against):
             rows.append(

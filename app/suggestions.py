@@ -91,6 +91,17 @@ class _Profile:
     mobiles: set[str] = field(default_factory=set)
     names: list[PersonName] | None = None
     own_spelling: float | None = None
+    quick: _Quick | None = None  # a cache (``_quick``)
+
+
+@dataclass(frozen=True)
+class _Quick:
+    """What the scorer reads of a customer for every pair, worked out once (``_quick``)."""
+
+    homes: tuple[tuple[str, Address], ...]  # the addresses in key order, with their keys
+    tails: frozenset[str]  # the last seven digits of its numbers
+    locals: frozenset[str]  # its email addresses' local parts that may spell a name
+    spellings: frozenset[str]  # local parts that would spell one of its names
 
 
 def _address(value: Any) -> Address | None:
@@ -297,6 +308,31 @@ def _names_of(profile: _Profile) -> list[PersonName]:
     return profile.names
 
 
+def _quick(profile: _Profile) -> _Quick:
+    if profile.quick is None:
+        spellings: set[str] = set()
+        for n in _names_of(profile):
+            if n.first and n.family:
+                family = re.sub(r"[^a-z]", "", n.family)
+                first = re.sub(r"[^a-z]", "", n.first)
+                spellings.update(
+                    (first + family, family + first, first[:1] + family, family + first[:1])
+                )
+                spellings.add(first + family[:1])
+        profile.quick = _Quick(
+            tuple((a.key(), a) for a in sorted(profile.addresses, key=Address.key)),
+            frozenset(p[-7:] for p in profile.phones if len(p) >= 8),
+            frozenset(k for k in (_local_key(e)[3:] for e in profile.emails) if len(k) >= 4),
+            frozenset(spellings),
+        )
+    return profile.quick
+
+
+def _may_spell(x: _Profile, y: _Profile) -> bool:
+    """False if no address of ``x`` spells a name of ``y`` (``_email_spells`` is 0 for all)."""
+    return not _quick(x).locals.isdisjoint(_quick(y).spellings)
+
+
 def _email_spells(email: str, name: PersonName) -> float:
     """How much an address's local part spells a name: 1 for first+last, 0.4 for initials."""
     if not name.first or not name.family:
@@ -315,8 +351,13 @@ def _email_spells(email: str, name: PersonName) -> float:
 
 def _personal_address(x: _Profile, other: _Profile) -> bool:
     """True if one of ``x``'s addresses spells a full name of either side (jane.doe123@)."""
-    return _own_spelling(x) >= 1.0 or any(
-        _email_spells(e, n) >= 1.0 and len(n.first) > 1 for e in x.emails for n in _names_of(other)
+    return _own_spelling(x) >= 1.0 or (
+        _may_spell(x, other)
+        and any(
+            _email_spells(e, n) >= 1.0 and len(n.first) > 1
+            for e in x.emails
+            for n in _names_of(other)
+        )
     )
 
 
@@ -730,6 +771,7 @@ def score_pair(
     b: _Profile,
     freq: _Frequencies,
     mentions: Iterable[str] = (),
+    floor: float = 0.0,
 ) -> tuple[float, list[str], list[str]]:
     """How likely two customers are one person (0–1), why, and what speaks against it.
 
@@ -740,7 +782,13 @@ def score_pair(
     divide them, and are returned apart from the reasons for. A pair whose
     names conflict never scores above 0.35: it is listed so the conflict is
     seen, not so it is merged.
+
+    ``floor``: a pair that cannot score this much (``_below``) is not scored: it gets 0
+    and no reasons. Every pair that can is scored in full, so the pairs scored ``floor``
+    or more and their scores are the same with or without it.
     """
+    if floor > 0.0 and _below(a, b, freq, mentions, floor):
+        return 0.0, [], []
     reasons: list[str] = []
     against_reasons: list[str] = []  # evidence against, kept apart from the reasons for
     odds = freq.prior_odds
@@ -755,6 +803,8 @@ def score_pair(
                 name_lr, name_reason, conflict = lr, reason, clash
     spelled: tuple[float, str, str] = (1.0, "", "")
     for x, y in ((a, b), (b, a)):
+        if not _may_spell(x, y):
+            continue
         for e in sorted(x.emails):
             for n in _names_of(y):
                 strength = _email_spells(e, n)
@@ -818,8 +868,7 @@ def score_pair(
         # Without a name that agrees, a shared postcode is only neighbours.
         odds = min(odds * household, _HOUSEHOLD_ODDS * min(name_lr, _LR_NAME_AT_HOME))
     odds *= against
-    tails_a = {p[-7:] for p in a.phones if len(p) >= 8}
-    tails_b = {p[-7:] for p in b.phones if len(p) >= 8}
+    tails_a, tails_b = _quick(a).tails, _quick(b).tails
     if tails_a & tails_b and not (a.phones & b.phones):
         odds *= _LR_PHONE_TAIL
         reasons.append(f"phone numbers end alike (…{min(tails_a & tails_b)})")
@@ -887,18 +936,136 @@ def calibrated(raw: float) -> float:
 DEFAULT_MIN_SCORE = calibrated(0.35)
 
 
+def raw_floor(min_score: float) -> float:
+    """The model probability below which every pair is calibrated under ``min_score``
+    (the map is monotone: ``calibrated(raw) < min_score`` for any ``raw`` below it)."""
+    if min_score <= 0.0:
+        return 0.0
+    for (x0, y0), (x1, y1) in pairwise(CALIBRATION):
+        if y1 >= min_score:
+            return (
+                x0 if y0 >= min_score or x1 <= x0 else x0 + (min_score - y0) * (x1 - x0) / (y1 - y0)
+            )
+    return CALIBRATION[-1][0]
+
+
+_ROUNDING = 1e-9  # a margin for the bound's rounding against the scorer's
+
+
+def _below(
+    a: _Profile, b: _Profile, freq: _Frequencies, mentions: Iterable[str], floor: float
+) -> bool:
+    """True if ``score_pair`` surely gives the pair less than ``floor`` (a model probability).
+
+    Only a pair that has none of the evidence that multiplies the odds by much (a
+    mention, a shared contact point, phone numbers that end alike, a postcode, a home or
+    a street, an address that spells the other's name) and whose names, compared by
+    ``_name_bound``, cannot weigh enough: its odds are at most the prior times the
+    names' bound times the largest ratios of "not both have their own address" and "not
+    both have a mobile". Answers False whenever it cannot tell.
+    """
+    if mentions:
+        return False
+    if a.shared and b.shared and not a.shared.keys().isdisjoint(b.shared):
+        return False
+    qa, qb = _quick(a), _quick(b)
+    if not qa.tails.isdisjoint(qb.tails):
+        return False
+    if a.postcodes and b.postcodes:
+        if not a.postcodes.isdisjoint(b.postcodes):
+            return False
+        if any(postcodes_agree(p, q) for p in a.postcodes for q in b.postcodes):
+            return False
+    if not qa.locals.isdisjoint(qb.spellings) or not qb.locals.isdisjoint(qa.spellings):
+        return False
+    limit, others = _limits(freq, floor)
+    names = 1.0
+    for na in _names_of(a):
+        for nb in _names_of(b):
+            names = max(names, _name_bound(na, nb, freq, limit))
+            if names >= limit:
+                return False
+    odds = freq.prior_odds * names * others
+    if odds / (1.0 + odds) >= floor * (1.0 - _ROUNDING):
+        return False
+    if qa.homes and qb.homes:
+        home, _ = _homes(a, b)
+        if home in (Match.SAME, Match.HOUSE, Match.STREET):
+            return False
+    return True
+
+
+_limits_of: list[tuple[_Frequencies, float, tuple[float, float]]] = []  # the last answer
+
+
+def _limits(freq: _Frequencies, floor: float) -> tuple[float, float]:
+    """For ``_below``: the names' likelihood ratio from which a pair without other evidence
+    may reach ``floor``, and the largest product of the ratios that follow the names
+    ("not both have their own address", "not both have a mobile"), for these frequencies."""
+    if _limits_of and _limits_of[0][0] is freq and _limits_of[0][1] == floor:
+        return _limits_of[0][2]
+    others = max(_LR_OWN_ADDRESSES, freq.lr_not_both(freq.with_own_address))
+    others *= max(1.0, _LR_DIFFERENT_MOBILES, freq.lr_not_both(freq.with_mobile))
+    reach = floor / (1.0 - floor) if floor < 1.0 else math.inf
+    limits = (reach / (freq.prior_odds * others), others)
+    _limits_of[:] = [(freq, floor, limits)]
+    return limits
+
+
+def _name_bound(na: PersonName, nb: PersonName, freq: _Frequencies, limit: float) -> float:
+    """An upper bound of ``_name_evidence``'s likelihood ratio, worked out without most of
+    it: infinite unless the names are far apart (the family names, the whole names and
+    each name part against the other's part in the other place too far for a slip, a
+    variant, a swap or a split), where what is left is a conflict or the same given name
+    under another surname. Infinite too, without a look at the names, when that bound
+    would reach ``limit`` anyway."""
+    if not na.family or not nb.family:
+        if not na.family and not nb.family:
+            if na.first and na.first == nb.first:
+                return _M_FIRST_ONLY / freq.p_given(na.first)
+            return 1.0
+        whole = nb if not na.family else na
+        bound = _M_PART / freq.p_family(whole.family)
+        return max(bound, _M_PART / freq.p_given(whole.first)) if whole.first else bound
+    if not na.first or not nb.first:
+        return math.inf
+    # What is left once the names are found far apart: the same surname (not here), the
+    # same or a similar given name under another surname (_M_NEW_SURNAME over its
+    # frequency at most), or a conflict.
+    bound = _M_NEW_SURNAME / min(freq.p_given(na.first), freq.p_given(nb.first))
+    if bound >= limit or na.full == nb.full:
+        return math.inf
+    if OSA.distance(na.family, nb.family) <= 2:
+        return math.inf  # the family names may agree
+    if _near(na.first, nb.family) and _near(na.family, nb.first):
+        return math.inf  # a swapped order
+    if OSA.distance("".join(na.tokens), "".join(nb.tokens)) <= 1:
+        return math.inf  # written apart
+    if sorted(na.full.split()) == sorted(nb.full.split()) or _turned_apart(na, nb):
+        return math.inf  # swapped, or swapped and written apart
+    if family_names_match(na.family, nb.family):
+        return math.inf
+    return bound
+
+
+def _near(a: str, b: str) -> bool:
+    """Whether ``_alike_across`` may hold: equal, or two slips apart at most."""
+    return a == b or OSA.distance(a, b) <= 2
+
+
 def _homes(a: _Profile, b: _Profile) -> tuple[Match, str]:
     """How the two customers' addresses compare at best, and the address they share."""
     best, where = Match.UNKNOWN, ""
     rank = {Match.SAME: 4, Match.HOUSE: 3, Match.STREET: 2, Match.DIFFERENT: 1, Match.UNKNOWN: 0}
     compared = False
-    for x in sorted(a.addresses, key=Address.key):
-        for y in sorted(b.addresses, key=Address.key):
+    homes_b = _quick(b).homes
+    for key, x in _quick(a).homes:
+        for _, y in homes_b:
             match = compare(x, y)
             if match is Match.UNKNOWN:
                 continue
             if not compared or rank[match] > rank[best]:
-                best, where, compared = match, x.key(), True
+                best, where, compared = match, key, True
     return best, where
 
 
@@ -925,16 +1092,17 @@ def suggestions(
     said = _mentions(session, profiles)
     rejected = rejected_pairs(session)
     found: list[Suggestion] = []
+    floor = raw_floor(min_score) if calibrate else min_score
     for x, y in _candidate_pairs(profiles, said):
         if (x, y) in rejected:
             continue
         if customer_id is not None and customer_id not in (x, y):
             continue
-        score, reasons, against = score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
+        a, b = profiles[x], profiles[y]
+        score, reasons, against = score_pair(a, b, freq, said.get((x, y), ()), floor)
         if calibrate:
             score = calibrated(score)
         if score >= min_score and (reasons or against):
-            a, b = profiles[x], profiles[y]
             found.append(Suggestion(x, y, score, tuple(reasons), a.name, b.name, tuple(against)))
     found.sort(key=lambda s: (-s.score, s.customer_a, s.customer_b))
     return found[:limit] if limit is not None else found

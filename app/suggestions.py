@@ -492,7 +492,11 @@ class _Frequencies:
 
     def p_given(self, name: str) -> float:
         """The chance that a customer has this given name (or a variant of it)."""
-        count = max((self.given.get(c, 0) for c in canonical_given(name)), default=0)
+        count = 0
+        for form in canonical_given(name):
+            held = self.given.get(form, 0)
+            if held > count:
+                count = held
         return self._share(count, self.named, _P0_GIVEN)
 
     def p_initial(self, name: str) -> float:
@@ -968,7 +972,7 @@ def _below(
         return False
     if a.shared and b.shared and not a.shared.keys().isdisjoint(b.shared):
         return False
-    qa, qb = _quick(a), _quick(b)
+    qa, qb = a.quick or _quick(a), b.quick or _quick(b)
     if not qa.tails.isdisjoint(qb.tails):
         return False
     if a.postcodes and b.postcodes:
@@ -1032,7 +1036,10 @@ def _name_bound(na: PersonName, nb: PersonName, freq: _Frequencies, limit: float
     # What is left once the names are found far apart: the same surname (not here), the
     # same or a similar given name under another surname (_M_NEW_SURNAME over its
     # frequency at most), or a conflict.
-    bound = _M_NEW_SURNAME / min(freq.p_given(na.first), freq.p_given(nb.first))
+    given = freq.p_given(na.first)
+    if nb.first != na.first:
+        given = min(given, freq.p_given(nb.first))
+    bound = _M_NEW_SURNAME / given
     if bound >= limit or na.full == nb.full:
         return math.inf
     if OSA.distance(na.family, nb.family) <= 2:

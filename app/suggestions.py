@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import combinations, pairwise
+from itertools import pairwise
 from typing import Any, TypeVarTuple
 
 from rapidfuzz.distance import OSA
@@ -1143,43 +1143,64 @@ def _candidate_pairs(
     for cid, own in keys.items():
         for key in own:
             blocks[key].append(cid)
-    strong: list[Iterable[tuple[int, int]]] = [sorted(said)]
-    weak: list[Iterable[tuple[int, int]]] = []
+    # Pairs as one integer (lower id high): hashing it is cheaper than hashing a tuple, and
+    # a block's pairs go into the set at once. The pairs come out in no particular order.
+    seen: set[int] = {x << 32 | y for x, y in said if x < y}
+    seen.update(y << 32 | x for x, y in said if y < x)
+    weak: list[list[int]] = []
     for key, members in blocks.items():
         if len(members) < 2:
             continue
-        into = weak if key.partition(":")[0] in _WEAK_KEYS else strong
+        strong = key.partition(":")[0] not in _WEAK_KEYS
         if len(members) <= MAX_BLOCK:
-            into.append(combinations(sorted(members), 2))  # a customer's keys are a set
+            codes = _block_codes(sorted(members))  # a customer's keys are a set
+            if strong:
+                seen.update(codes)
+            else:
+                weak.append(codes)
             continue
         for which in range(_NAME_ORDERS):
             ranked = [cid for _, cid in sorted((orders[cid][which], cid) for cid in members)]
-            into.append(_windows(ranked, WINDOW))
+            codes = _window_codes(ranked, WINDOW)
+            if strong:
+                seen.update(codes)
+            else:
+                weak.append(codes)
     for which in range(_NAME_ORDERS):
         named = sorted((o[which], cid) for cid, o in orders.items() if o[which])
-        weak.append(_windows([cid for _, cid in named], NAME_WINDOW))
-    # Pairs as one integer (lower id high): hashing it is cheaper than hashing a tuple.
-    seen: set[int] = set()
-    for pairs in strong:
-        for x, y in pairs:
-            if x > y:
-                x, y = y, x
-            code = x << 32 | y
-            if x != y and code not in seen:
-                seen.add(code)
-                yield x, y
+        weak.append(_window_codes([cid for _, cid in named], NAME_WINDOW))
+    for code in seen:
+        yield code >> 32, code & _LOW
     # A customer's name parts, for the quick answer of _names_touch: a part both share.
+    # The weak pairs are read in the order they came (neighbours in a name order follow
+    # each other, which keeps _tokens_touch's cache warm).
     parts: dict[int, frozenset[str]] = {}
-    for pairs in weak:
-        for x, y in pairs:
-            if x > y:
-                x, y = y, x
-            code = x << 32 | y
-            if x == y or code in seen:
+    for codes in weak:
+        for code in codes:
+            if code in seen:
                 continue
             seen.add(code)
+            x, y = code >> 32, code & _LOW
             if _touching(profiles[x], profiles[y], parts):
                 yield x, y
+
+
+_LOW = (1 << 32) - 1
+
+
+def _block_codes(ids: list[int]) -> list[int]:
+    """Every pair of distinct ``ids`` (ascending) as one integer, lower id high."""
+    return [x << 32 | y for i, x in enumerate(ids) for y in ids[i + 1 :]]
+
+
+def _window_codes(ranked: list[int], width: int) -> list[int]:
+    """Each item paired with the next ``width`` items, as integers, lower id high
+    (``ranked`` holds distinct ids)."""
+    return [
+        x << 32 | y if x < y else y << 32 | x
+        for i, x in enumerate(ranked)
+        for y in ranked[i + 1 : i + 1 + width]
+    ]
 
 
 def _touching(a: _Profile, b: _Profile, parts: dict[int, frozenset[str]]) -> bool:
@@ -1239,13 +1260,6 @@ def _name_orders(profile: _Profile) -> tuple[str, str, str]:
     joined = " ".join(tokens)
     postcode = min(profile.postcodes, default="")
     return joined, joined[::-1], f"{postcode} {profile.parsed.family}" if postcode else ""
-
-
-def _windows(ranked: list[int], width: int) -> Iterator[tuple[int, int]]:
-    """Each item paired with the next ``width`` items."""
-    for i, x in enumerate(ranked):
-        for y in ranked[i + 1 : i + 1 + width]:
-            yield x, y
 
 
 MAX_MENTIONED = 3  # a message that points at more customers is a forward or a list

@@ -102,6 +102,9 @@ class _Quick:
     tails: frozenset[str]  # the last seven digits of its numbers
     locals: frozenset[str]  # its email addresses' local parts that may spell a name
     spellings: frozenset[str]  # local parts that would spell one of its names
+    # Its postcodes, each also with one character left out: two postcodes that agree
+    # (equal, or one slip apart) share one of these.
+    postcodes: frozenset[str]
 
 
 def _address(value: Any) -> Address | None:
@@ -324,6 +327,12 @@ def _quick(profile: _Profile) -> _Quick:
             frozenset(p[-7:] for p in profile.phones if len(p) >= 8),
             frozenset(k for k in (_local_key(e)[3:] for e in profile.emails) if len(k) >= 4),
             frozenset(spellings),
+            frozenset(
+                (
+                    *profile.postcodes,
+                    *(p[:i] + p[i + 1 :] for p in profile.postcodes for i in range(len(p))),
+                )
+            ),
         )
     return profile.quick
 
@@ -975,7 +984,7 @@ def _below(
     qa, qb = a.quick or _quick(a), b.quick or _quick(b)
     if not qa.tails.isdisjoint(qb.tails):
         return False
-    if a.postcodes and b.postcodes:
+    if not qa.postcodes.isdisjoint(qb.postcodes):
         if not a.postcodes.isdisjoint(b.postcodes):
             return False
         if any(postcodes_agree(p, q) for p in a.postcodes for q in b.postcodes):
@@ -1204,14 +1213,21 @@ def _window_codes(ranked: list[int], width: int) -> list[int]:
 
 
 def _touching(a: _Profile, b: _Profile, parts: dict[int, frozenset[str]]) -> bool:
-    """``_names_touch``, answered at once when the two share a name part (``parts`` keeps
-    each customer's parts between calls)."""
+    """``_names_touch``, answered at once when the two share a name part or the sound of
+    one (``parts`` keeps each customer's parts between calls)."""
     pa, pb = parts.get(a.id), parts.get(b.id)
     if pa is None:
-        pa = parts[a.id] = frozenset(t for name in _names_of(a) for t in name.tokens)
+        pa = parts[a.id] = _parts(a)
     if pb is None:
-        pb = parts[b.id] = frozenset(t for name in _names_of(b) for t in name.tokens)
-    return bool(pa and pb and not pa.isdisjoint(pb)) or _names_touch(a, b)
+        pb = parts[b.id] = _parts(b)
+    return not pa.isdisjoint(pb) or _names_touch(a, b)
+
+
+def _parts(profile: _Profile) -> frozenset[str]:
+    """A customer's name parts, and the Soundex codes of those of two letters or more
+    marked with a leading NUL: two customers that share one touch (``_tokens_touch``)."""
+    tokens = {t for name in _names_of(profile) for t in name.tokens}
+    return frozenset((*tokens, *("\0" + soundex(t) for t in tokens if len(t) >= 2)))
 
 
 # Keys that cast a wide net (a house number with any address word or name sound): their

@@ -224,14 +224,15 @@ def compute(session: Session, *, keep_stats: bool = False) -> Built:
     """
     from app import suggestions as sx
 
-    profiles = sx._profiles(session)
-    old = _state(session) if keep_stats else None
-    freq = old.freq if old is not None else sx._Frequencies.of(profiles.values())
-    customers = old.customers if old is not None else len(profiles)
-    said = sx._mentions(session, profiles)
-    keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
-    orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
-    rows = _scored(profiles, freq, said, sx._candidate_pairs(profiles, said, keys, orders))
+    with sx.collector_paused():
+        profiles = sx._profiles(session)
+        old = _state(session) if keep_stats else None
+        freq = old.freq if old is not None else sx._Frequencies.of(profiles.values())
+        customers = old.customers if old is not None else len(profiles)
+        said = sx._mentions(session, profiles)
+        keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
+        orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
+        rows = _scored(profiles, freq, said, sx._candidate_pairs(profiles, said, keys, orders))
     return Built(profiles, keys, orders, rows, _State(scorer_version(), customers, freq, said))
 
 

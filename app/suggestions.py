@@ -23,6 +23,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Any, TypeVarTuple
 
+from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -1080,7 +1081,12 @@ def _name_bound(na: PersonName, nb: PersonName, freq: _Frequencies, limit: float
         return math.inf  # written apart
     if sorted(na.full.split()) == sorted(nb.full.split()) or _turned_apart(na, nb):
         return math.inf  # swapped, or swapped and written apart
-    if family_names_match(na.family, nb.family):
+    # family_names_match, but for two names in one part each (equal ones are caught above)
+    # only its typing-slip test: the cheaper question first.
+    if " " in na.family or " " in nb.family:
+        if family_names_match(na.family, nb.family):
+            return math.inf
+    elif min(len(na.family), len(nb.family)) >= 4 and fuzz.ratio(na.family, nb.family) >= 80:
         return math.inf
     return bound
 

@@ -79,6 +79,7 @@ def test_touching_answers_as_names_touch(generated: Path) -> None:
 _CLOSE = [
     ("John Zimmermann", "John Zimmrmenn"),
     ("John Zimmermann", "John Zimermannn"),
+    ("John Montgomerie", "John Mountgomery"),
     ("Ann Lee", "Ann Lea"),
     ("Jon Ray", "John Roy"),
     ("John Smyth", "Smith Jon"),

@@ -125,9 +125,10 @@ def collector_paused() -> Iterator[None]:
     """Python's cycle collector off for a whole-database computation, on again after.
 
     Such a computation makes millions of objects (profiles, keys, pairs) that live until
-    it ends and hold no cycles: every full collection walks all of them again (about half
-    the time of the suggestions' bookkeeping at 100,000 customers), and in a forked scorer
-    it touches every inherited page, so the copies that fork saves are made anyway.
+    it ends and hold no cycles: every full collection walks all of them again (building
+    the per-customer features of 96,351 customers took 2.4 s of CPU with it on, 0.9 s
+    with it off), and in a forked scorer it touches every inherited page, so the copies
+    that fork saves are made anyway.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -1037,8 +1038,9 @@ def _limits(freq: _Frequencies, floor: float) -> tuple[float, float]:
     """For ``_below``: the names' likelihood ratio from which a pair without other evidence
     may reach ``floor``, and the largest product of the ratios that follow the names
     ("not both have their own address", "not both have a mobile"), for these frequencies."""
-    if _limits_of and _limits_of[0][0] is freq and _limits_of[0][1] == floor:
-        return _limits_of[0][2]
+    last = _limits_of[0] if _limits_of else None  # read once: another thread may replace it
+    if last is not None and last[0] is freq and last[1] == floor:
+        return last[2]
     others = max(_LR_OWN_ADDRESSES, freq.lr_not_both(freq.with_own_address))
     others *= max(1.0, _LR_DIFFERENT_MOBILES, freq.lr_not_both(freq.with_mobile))
     reach = floor / (1.0 - floor) if floor < 1.0 else math.inf

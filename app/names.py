@@ -86,6 +86,7 @@ for _full, _nicks in _NICKNAMES.items():
         _CANONICAL[_variant] = _CANONICAL.get(_variant, frozenset()) | {_full}
 
 
+@lru_cache(maxsize=262144)
 def canonical_given(name: str) -> frozenset[str]:
     """The full forms a given name may stand for (``bill`` → {``william``})."""
     return _CANONICAL.get(name, frozenset({name}))

@@ -253,15 +253,16 @@ def compute(session: Session, *, keep_stats: bool = False) -> Built:
     """
     from app import suggestions as sx
 
-    profiles = sx._profiles(session)
-    old = _state(session) if keep_stats else None
-    freq = old.freq if old is not None else sx._Frequencies.of(profiles.values())
-    customers = old.customers if old is not None else len(profiles)
-    said = sx._mentions(session, profiles)
-    keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
-    orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
-    rows = _scored(profiles, freq, said, sx._candidate_pairs(profiles, said, keys, orders))
-    own = _own_identities(session)
+    with sx.collector_paused():
+        profiles = sx._profiles(session)
+        old = _state(session) if keep_stats else None
+        freq = old.freq if old is not None else sx._Frequencies.of(profiles.values())
+        customers = old.customers if old is not None else len(profiles)
+        said = sx._mentions(session, profiles)
+        keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
+        orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
+        rows = _scored(profiles, freq, said, sx._candidate_pairs(profiles, said, keys, orders))
+        own = _own_identities(session)
     state = _State(scorer_version(), customers, freq, said, own)
     return Built(profiles, keys, orders, rows, state)
 
@@ -298,8 +299,8 @@ def _write_customers(
 
 
 # Fields of a profile that are not evidence: its id, and what follows from the name
-# (``parsed``) or is a cache (``names``, ``own_spelling``).
-_NOT_COMPARED = frozenset({"id", "parsed", "names", "own_spelling"})
+# (``parsed``) or is a cache (``names``, ``own_spelling``, ``quick``).
+_NOT_COMPARED = frozenset({"id", "parsed", "names", "own_spelling", "quick"})
 
 
 def _digest(profile: _Profile) -> str:
@@ -380,12 +381,13 @@ def _score(
     version: str,
     now: Any,
 ) -> list[dict[str, Any]]:
-    from app.suggestions import calibrated, score_pair
+    from app.suggestions import calibrated, raw_floor, score_pair
 
     rows: list[dict[str, Any]] = []
+    floor = raw_floor(STORE_MIN_SCORE)  # a pair that cannot reach it is not scored in full
     for x, y in pairs:
         a, b = profiles[x], profiles[y]
-        raw, reasons, against = score_pair(a, b, freq, said.get((x, y), ()))
+        raw, reasons, against = score_pair(a, b, freq, said.get((x, y), ()), floor)
         score = calibrated(raw)
         if score >= STORE_MIN_SCORE and (reasons or against):
             rows.append(

@@ -201,6 +201,15 @@ def catch_up(session: Session, *, small: int | None = None, drift: float | None 
         small: rebuild on any change below this many customers (default SMALL_DATABASE).
         drift: rebuild once this share of the customers changed (default DRIFT).
     """
+    from app import suggestions as sx
+
+    try:
+        return _catch_up(session, small, drift)
+    finally:
+        sx.release_caches()  # (the app's process lives on: see release_caches)
+
+
+def _catch_up(session: Session, small: int | None, drift: float | None) -> str:
     small = SMALL_DATABASE if small is None else small
     drift = DRIFT if drift is None else drift
     state = _state(session)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import merges, suggestion_store
@@ -529,3 +529,26 @@ def test_a_sketch_finds_a_stored_key_in_the_json_text() -> None:
     assert sketch.postcodes() == ["LS11AA"]
     bare = suggestion_store._Sketch(2, json.dumps(["sp:jane", "n:doe:j"]), "[]")
     assert not bare.homes() and bare.postcodes() == []
+
+
+def test_a_catch_up_leaves_the_scorers_memo_tables_empty(tmp_path: Path) -> None:
+    """The app's process lives on after a catch-up: what the scorer memoised for it (parsed
+    names, Soundex codes, address comparisons) must not stay for every later full garbage
+    collection to walk."""
+    from app import addresses, names
+
+    caches = [
+        value
+        for module in (sx, names, addresses)
+        for value in vars(module).values()
+        if hasattr(value, "cache_info") and hasattr(value, "cache_clear")
+    ]
+    assert {c.__name__ for c in caches} >= {"parse_name", "soundex", "compare"}
+    database = _small_db(tmp_path)
+    names.parse_name("Jane Doe")  # held from before, too
+    sx.soundex("Doe")
+    with database.session() as session:
+        assert suggestion_store.catch_up(session) == "rebuilt"
+        assert session.scalar(select(func.count()).select_from(SuggestionPair))
+    assert [c.__name__ for c in caches if c.cache_info().currsize] == []
+    database.dispose()

@@ -29,7 +29,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import re
 import sys
 import threading
 from bisect import bisect_left
@@ -38,7 +37,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
-from functools import cache, lru_cache
+from functools import cache
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -928,9 +927,13 @@ class _Own:
 
     @classmethod
     def of(cls, a: _Profile, names: list[PersonName]) -> _Own:
+        from app import suggestions as sx
+
         keys = [f"sh:{iid}" for iid in sorted(a.shared)]
         keys += [f"ph:{p[-7:]}" for p in sorted(a.phones) if len(p) >= 8]
-        spellings = tuple((f"sp:{local}", local, n) for n in names for local in _spellings(n))
+        spellings = tuple(
+            (f"sp:{local}", local, n) for n in names for local in sx.name_spellings(n)
+        )
         return cls(bool(a.shared) and min(a.shared) < 10, tuple(keys), names, spellings)
 
 
@@ -1007,19 +1010,6 @@ class _Bound:
         if found is None:
             found = self.spelled[(email, name)] = _spelled(email, name, self.freq)
         return found
-
-
-@lru_cache(maxsize=65536)
-def _spellings(name: PersonName) -> tuple[str, ...]:
-    """The email local parts (as ``_local_key`` spells them) that ``_email_spells``
-    finds spell this name: every other local part spells nothing."""
-    if not name.first or not name.family:
-        return ()
-    family = re.sub(r"[^a-z]", "", name.family)
-    first = re.sub(r"[^a-z]", "", name.first)
-    found = {first + family, family + first, first[:1] + family, family + first[:1]}
-    found.add(first + family[:1])
-    return tuple(sorted(local for local in found if len(local) >= 4))
 
 
 def _spelled(email: str, name: PersonName, freq: _Frequencies) -> float:

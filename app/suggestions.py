@@ -349,17 +349,22 @@ def _names_of(profile: _Profile) -> list[PersonName]:
     return profile.names
 
 
+@lru_cache(maxsize=65536)
+def name_spellings(name: PersonName) -> tuple[str, ...]:
+    """The email local parts (as ``_local_key`` spells them, four letters or more) that
+    ``_email_spells`` finds spell this name: every other local part spells nothing."""
+    if not name.first or not name.family:
+        return ()
+    family = re.sub(r"[^a-z]", "", name.family)
+    first = re.sub(r"[^a-z]", "", name.first)
+    found = {first + family, family + first, first[:1] + family, family + first[:1]}
+    found.add(first + family[:1])
+    return tuple(sorted(local for local in found if len(local) >= 4))
+
+
 def _quick(profile: _Profile) -> _Quick:
     if profile.quick is None:
-        spellings: set[str] = set()
-        for n in _names_of(profile):
-            if n.first and n.family:
-                family = re.sub(r"[^a-z]", "", n.family)
-                first = re.sub(r"[^a-z]", "", n.first)
-                spellings.update(
-                    (first + family, family + first, first[:1] + family, family + first[:1])
-                )
-                spellings.add(first + family[:1])
+        spellings = {local for n in _names_of(profile) for local in name_spellings(n)}
         profile.quick = _Quick(
             tuple((a.key(), a) for a in sorted(profile.addresses, key=Address.key)),
             frozenset(p[-7:] for p in profile.phones if len(p) >= 8),

@@ -51,12 +51,34 @@ _SYSTEM_TYPES = frozenset({"Subscribe", "Unsubscribe"})
 # A file up to this size is held whole and sorted oldest first (Meta splits threads into
 # files of about 10,000 messages, a few MB); a larger one streams in file order.
 SORT_BYTES = 16 * 1024**2
-_INSTAGRAM_KEYS = (b'"joinable_mode"', b'"is_geoblocked_for_viewer"')
-_MESSENGER_KEYS = (b'"type": "Generic"', b'"type":"Generic"', b'"is_still_participant"')
+# Instagram alone writes ``joinable_mode`` among a thread's top-level keys, which follow the
+# messages, so a long file shows them only in its tail. ``is_still_participant``,
+# ``thread_path`` and ``magic_words`` are in both platforms' files: seen without
+# ``joinable_mode``, they say Messenger. Only when neither end shows a top-level key (a
+# hand-cut file) do message keys decide: ``"type": "Generic"`` is Messenger's (older
+# exports), ``is_geoblocked_for_viewer`` Instagram's.
+_INSTAGRAM_TOP = b'"joinable_mode"'
+_SHARED_TOP = (b'"is_still_participant"', b'"thread_path"', b'"magic_words"')
+_MESSENGER_KEYS = (b'"type": "Generic"', b'"type":"Generic"')
+_INSTAGRAM_KEYS = (b'"is_geoblocked_for_viewer"',)
+_TAIL_BYTES = 64 * 1024
 
 
 def _looks_meta(head: bytes) -> bool:
     return b'"sender_name"' in head and b'"timestamp_ms"' in head
+
+
+def _tail(path: Path, head: bytes) -> bytes:
+    """The file's last 64 KiB (nothing if ``head`` already holds the whole file)."""
+    try:
+        with path.open("rb") as fh:
+            size = fh.seek(0, 2)
+            if size <= len(head):
+                return b""
+            fh.seek(max(len(head), size - _TAIL_BYTES))
+            return fh.read(_TAIL_BYTES)
+    except OSError:
+        return b""
 
 
 def _instagram_hint(path: Path, head: bytes) -> bool:
@@ -64,6 +86,11 @@ def _instagram_hint(path: Path, head: bytes) -> bool:
     if "instagram" in parts:
         return True
     if "facebook" in parts or "messenger" in parts:
+        return False
+    ends = head + _tail(path, head)
+    if _INSTAGRAM_TOP in ends:
+        return True
+    if any(key in ends for key in _SHARED_TOP):
         return False
     return any(key in head for key in _INSTAGRAM_KEYS) and not any(
         key in head for key in _MESSENGER_KEYS

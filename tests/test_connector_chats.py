@@ -161,6 +161,53 @@ def test_meta_sniff() -> None:
     assert messenger.sniff(THREAD, b"") == 0.0
 
 
+def test_a_thread_file_copied_out_of_its_export_keeps_its_platform(tmp_path: Path) -> None:
+    # A user copies the real sample out of its export as message_1.json: only its own
+    # top-level keys (joinable_mode among them) say which platform wrote it.
+    copy = tmp_path / "message_1.json"
+    shutil.copyfile(INSTAGRAM, copy)
+    assert registry.detect(copy).name == "instagram"
+    assert {r.source for r in events(parse(registry.detect(copy), copy))} == {"instagram"}
+
+
+def _long_thread(path: Path, *, instagram: bool, geo: bool) -> Path:
+    """A thread file longer than the sniffed head, top-level keys after the messages."""
+    messages = [
+        {
+            "sender_name": "Alice Example" if n % 2 else "Bob\u00e2\u0080\u0099s Bakery",
+            "timestamp_ms": 1_600_000_000_000 - n * 60_000,
+            "content": f"message number {n} about the lemon cake order",
+            **({"is_geoblocked_for_viewer": False} if geo else {}),
+        }
+        for n in range(1500)
+    ]
+    thread: dict[str, Any] = {
+        "participants": [{"name": "Alice Example"}, {"name": "Bob"}],
+        "messages": messages,
+        "title": "Alice Example",
+        "is_still_participant": True,
+        "thread_path": "inbox/aliceexample_123",
+        "magic_words": [],
+    }
+    if instagram:
+        thread["joinable_mode"] = {"mode": 1, "link": ""}
+    path.write_text(json.dumps(thread, indent=2), encoding="utf-8")
+    assert path.stat().st_size > registry.SNIFF_BYTES  # the top-level keys lie past the head
+    return path
+
+
+@pytest.mark.parametrize("geo", [False, True])
+def test_a_long_thread_is_told_apart_by_its_top_level_keys(tmp_path: Path, geo: bool) -> None:
+    # Newer Messenger messages carry no "type"; some carry is_geoblocked_for_viewer too.
+    # Whatever the messages hold, joinable_mode (Instagram's only) decides at the file's end.
+    (tmp_path / "m").mkdir()
+    (tmp_path / "i").mkdir()
+    messenger = _long_thread(tmp_path / "m" / "message_1.json", instagram=False, geo=geo)
+    instagram = _long_thread(tmp_path / "i" / "message_1.json", instagram=True, geo=geo)
+    assert registry.detect(messenger).name == "messenger"
+    assert registry.detect(instagram).name == "instagram"
+
+
 def test_messenger_one_to_one_thread() -> None:
     items = parse(MessengerConnector(), THREAD)
     assert items[0] == OwnerHint("name", "Bob’s Bakery")

@@ -752,17 +752,25 @@ class Service:
             return merges.history(session, limit=limit, actions=actions)
 
     def suggestions(
-        self, *, min_score: float | None = None, limit: int | None = None
+        self,
+        *,
+        min_score: float | None = None,
+        limit: int | None = None,
+        apart: bool = False,
+        should_cancel: Callable[[], bool] | None = None,
     ) -> list[Suggestion]:
         """Pairs of customers that may be one person, most likely first, with reasons.
 
-        Read from the stored list (``app.suggestion_store``), brought up to date first;
-        a minimum below what is stored is computed from scratch.
+        Read from the stored list (``app.suggestion_store``), brought up to date first
+        (``apart`` and ``should_cancel`` as for ``suggestion_count``); a minimum below what
+        is stored is computed from scratch.
         """
         from app import suggestion_store, suggestions
 
         score = suggestions.DEFAULT_MIN_SCORE if min_score is None else min_score
-        if score >= suggestion_store.STORE_MIN_SCORE and self._catch_up_suggestions():
+        if score >= suggestion_store.STORE_MIN_SCORE and self._catch_up_suggestions(
+            apart=apart, should_cancel=should_cancel
+        ):
             with self._db.read_session() as session:
                 return suggestion_store.stored_suggestions(session, min_score=score, limit=limit)
         with self._db.read_session() as session:

@@ -2,7 +2,8 @@
 
 Bringing the stored suggestions up to date (``app.suggestion_store.catch_up``) after the
 scorer changed, on a database whose list was never built, or after many customers changed
-rebuilds the whole list: minutes and a few hundred thousand objects for a million events.
+is big work: a rebuild of the whole list takes minutes and a few hundred thousand objects
+for a million events.
 Run on a thread of the app's process, those objects and the collections they cause (a
 full one overdue when the collector is switched back on) stall the window's event loop.
 So the window's count of suggestions hands a big catch-up (``worth_a_child``) to a child
@@ -12,10 +13,12 @@ ones stay in the process (starting a child costs about half a second).
 The child is started with ``spawn`` (safe beside Qt's threads; in the frozen bundle the
 executable's ``multiprocessing.freeze_support`` turns the spawned copy into the child, as
 for the parse worker, ``app.parse_worker``). It gets the database's URL, with a team
-server's password, through a pipe, never on a command line. It runs at a lower priority
-where the system has one, and the catch-up is one transaction: stopping the child (the
-window closed, or the app exited) leaves the database as it was, and the next count
-starts again. A second pipe is the child's lifeline: when the app's end of it closes, even
+server's password, through a pipe, never on a command line. The catch-up is one
+transaction: stopping the child (the window closed, or the app exited) leaves the database
+as it was, and the next count starts again. (The child keeps the usual priority: at a
+lower one, on a machine busy with other work, a rebuild for a million events had not
+ended after ten minutes; at the usual one the window still scrolled without a stall over
+100 ms.) A second pipe is the child's lifeline: when the app's end of it closes, even
 because the app died, the child stops at once.
 """
 
@@ -52,7 +55,6 @@ log = logging.getLogger(__name__)
 #: A catch-up that scores at least this many customers runs in a child process.
 CHILD_MIN_CUSTOMERS = 2000
 POLL_SECONDS = 0.2  # how often the waiting thread looks at its cancel flag
-CHILD_NICENESS = 10  # the child yields the cores to the app (POSIX)
 _SWITCH = "THREADLINE_SUGGESTION_CHILD"  # "0": every catch-up runs in the process
 
 _one_at_a_time = threading.Lock()
@@ -153,6 +155,7 @@ def catch_up_in_child(
     _children.add(process)
     answer_end.close()  # the child's ends: an answer pipe that closes means the child ended
     lifeline_end.close()
+    answered = False
     try:
         lifeline.send((url, path, db.url))
         while True:
@@ -168,6 +171,7 @@ def catch_up_in_child(
                     "the suggestions' child process stopped without an answer"
                     f" (exit code {process.exitcode})"
                 ) from None
+            answered = True
             if message[0] == "done":
                 _kind, outcome, pid, cpu = message
                 return ChildResult(outcome, pid, cpu)
@@ -175,7 +179,9 @@ def catch_up_in_child(
             log.error("the suggestions' child process failed:\n%s", text)
             raise error
     finally:
-        lifeline.close()  # the child stops at once if it still works
+        if answered:
+            process.join(5)  # it ends by itself once it answered
+        lifeline.close()  # one that still works stops at once
         answers.close()
         process.join(2)
         if process.is_alive():
@@ -220,9 +226,6 @@ def _child(answers: Connection, lifeline: Connection) -> None:
     # the store's scorers may still fork beside it, and ``threading`` does not count it
     # among the threads that would forbid that (``suggestion_store._workers``).
     _thread.start_new_thread(_watch, (lifeline,))
-    if hasattr(os, "nice"):
-        with contextlib.suppress(OSError):
-            os.nice(CHILD_NICENESS)
     try:
         answers.send(("done", _catch_up(url, path, shown), os.getpid(), _cpu_seconds()))
     except BaseException as exc:  # sent back whole: the app decides

@@ -215,25 +215,30 @@ class IdentityFlow(QObject):
         self._closing.set()
         self._closing = threading.Event()  # (for counts after the window shows again)
 
+    def closing(self) -> Callable[[], bool]:
+        """What work for the window polls as ``should_cancel``: true once it closes."""
+        return self._closing.is_set
+
     def _count_suggestions(self) -> None:
         self._count_generation += 1
-        generation, service, closing = self._count_generation, self.service, self._closing
+        generation, service, closing = self._count_generation, self.service, self.closing()
 
         def count() -> int:
             # A big catch-up runs in a child process: this one (the window's) stays free of
             # its objects and of the collections they would cause while the user scrolls.
-            return service.suggestion_count(apart=True, should_cancel=closing.is_set)
+            return service.suggestion_count(apart=True, should_cancel=closing)
 
         def done(n: int) -> None:
             if generation == self._count_generation:
                 self.suggestion_count = n
                 self.suggestions_counted.emit(n)
 
-        def failed(exc: BaseException) -> None:
-            if not isinstance(exc, Cancelled):  # (cancelled: the window is closing)
-                show_error(self.window, exc)
+        self.count_op = Op(self, count).success(done).failure(self.unless_closing).run()
 
-        self.count_op = Op(self, count).success(done).failure(failed).run()
+    def unless_closing(self, exc: BaseException) -> None:
+        """Present a failure of work for the window, unless the window's closing cancelled it."""
+        if not isinstance(exc, Cancelled):
+            show_error(self.window, exc)
 
     # --- dialogs -----------------------------------------------------------------------
 

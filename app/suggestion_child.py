@@ -157,7 +157,7 @@ def catch_up_in_child(
     lifeline_end.close()
     answered = False
     try:
-        lifeline.send((url, path, db.url))
+        lifeline.send((url, path, db.url, db.origin))
         while True:
             if should_cancel is not None and should_cancel():
                 raise Cancelled
@@ -219,7 +219,7 @@ def _child(answers: Connection, lifeline: Connection) -> None:
     if hasattr(os, "setpgid"):
         os.setpgid(0, 0)  # a group of its own: stopped with the scorers it forks
     try:
-        url, path, shown = lifeline.recv()
+        url, path, shown, origin = lifeline.recv()
     except EOFError:
         return  # the app gave up before the child started
     # The lifeline's watcher is a bare thread: it holds no lock (it waits in a read), so
@@ -227,7 +227,7 @@ def _child(answers: Connection, lifeline: Connection) -> None:
     # among the threads that would forbid that (``suggestion_store._workers``).
     _thread.start_new_thread(_watch, (lifeline,))
     try:
-        answers.send(("done", _catch_up(url, path, shown), os.getpid(), _cpu_seconds()))
+        answers.send(("done", _catch_up(url, path, shown, origin), os.getpid(), _cpu_seconds()))
     except BaseException as exc:  # sent back whole: the app decides
         answers.send(("error", _sendable(exc), traceback.format_exc()))
     answers.close()
@@ -243,7 +243,7 @@ def _watch(lifeline: Connection) -> None:
     os._exit(3)  # mid-transaction: the database rolls it back
 
 
-def _catch_up(url: str, path: str | None, shown: str) -> str:
+def _catch_up(url: str, path: str | None, shown: str, origin: str) -> str:
     from pathlib import Path
 
     from sqlalchemy.exc import OperationalError
@@ -258,6 +258,7 @@ def _catch_up(url: str, path: str | None, shown: str) -> str:
         sessions=sessionmaker(engine, expire_on_commit=False),
         url=shown,
         path=Path(path) if path is not None else None,
+        origin=origin,  # (on a server its change announcement is the app's own)
     )
 
     def once() -> str:

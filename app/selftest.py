@@ -10,6 +10,8 @@ folder. The checks:
 - search: the full-text index finds a word of the sample mail;
 - worker: a parse worker process (the one big imports parse in) starts and parses the
   sample mail (in the bundle this needs ``multiprocessing.freeze_support`` at its entry);
+- suggestions: the child process that builds a big stored list of merge suggestions for
+  the window (``app.suggestion_child``) starts, builds the sample's list and stores it;
 - window: the main window opens offscreen on that database and closes;
 - pdf: the customer's history is exported to a PDF whose extracted text holds
   the sample's accented, Cyrillic and CJK text; its emoji is reported, not
@@ -145,6 +147,23 @@ def _check_worker(_run: _Run) -> Outcome:
     if not records:
         return Outcome(False, f"the worker process sent no message back ({items!r:.200})")
     return Outcome(True, f"a worker process parsed {sample.name}: {records[0].title!r}")
+
+
+def _check_suggestions(run: _Run) -> Outcome:
+    from app import suggestion_child, suggestion_store
+
+    db = _need_db(run)
+    with db.read_session() as session:
+        if not suggestion_store.needs_catch_up(session):
+            return Outcome(False, "the sample's suggestions were stored before the check")
+    done = suggestion_child.catch_up_in_child(db)
+    if done.pid == os.getpid() or done.outcome != "rebuilt":
+        return Outcome(False, f"the child process answered {done.outcome!r} (pid {done.pid})")
+    with db.read_session() as session:
+        if suggestion_store.needs_catch_up(session):
+            return Outcome(False, "the child process stored nothing")
+        count = suggestion_store.stored_count(session, min_score=0.0)
+    return Outcome(True, f"a child process built the stored merge suggestions ({count} pairs)")
 
 
 def _check_window(run: _Run) -> Outcome:
@@ -287,6 +306,7 @@ CHECKS: tuple[tuple[str, Callable[[_Run], Outcome]], ...] = (
     ("import", _check_import),
     ("search", _check_search),
     ("worker", _check_worker),
+    ("suggestions", _check_suggestions),
     ("window", _check_window),
     ("pdf", _check_pdf),
     ("keyring", _check_keyring),

@@ -752,28 +752,53 @@ class Service:
             return merges.history(session, limit=limit, actions=actions)
 
     def suggestions(
-        self, *, min_score: float | None = None, limit: int | None = None
+        self,
+        *,
+        min_score: float | None = None,
+        limit: int | None = None,
+        apart: bool = False,
+        should_cancel: Callable[[], bool] | None = None,
     ) -> list[Suggestion]:
         """Pairs of customers that may be one person, most likely first, with reasons.
 
-        Read from the stored list (``app.suggestion_store``), brought up to date first;
-        a minimum below what is stored is computed from scratch.
+        Read from the stored list (``app.suggestion_store``), brought up to date first
+        (``apart`` and ``should_cancel`` as for ``suggestion_count``); a minimum below what
+        is stored is computed from scratch.
         """
         from app import suggestion_store, suggestions
 
         score = suggestions.DEFAULT_MIN_SCORE if min_score is None else min_score
-        if score >= suggestion_store.STORE_MIN_SCORE and self._catch_up_suggestions():
+        if score >= suggestion_store.STORE_MIN_SCORE and self._catch_up_suggestions(
+            apart=apart, should_cancel=should_cancel
+        ):
             with self._db.read_session() as session:
                 return suggestion_store.stored_suggestions(session, min_score=score, limit=limit)
         with self._db.read_session() as session:
             return suggestions.suggestions(session, min_score=score, limit=limit)
 
-    def suggestion_count(self, *, min_score: float | None = None) -> int:
-        """How many pairs ``suggestions`` lists (one count query on the stored list)."""
+    def suggestion_count(
+        self,
+        *,
+        min_score: float | None = None,
+        apart: bool = False,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> int:
+        """How many pairs ``suggestions`` lists (one count query on the stored list).
+
+        Args:
+            min_score: as for ``suggestions``.
+            apart: bring a stored list that is far behind up to date in a child process
+                (``app.suggestion_child``), so this long-lived process (the window's) never
+                holds the catch-up's objects; small catch-ups run here either way.
+            should_cancel: polled while a child works; when true the child is stopped
+                (nothing is stored) and ``Cancelled`` raised.
+        """
         from app import suggestion_store, suggestions
 
         score = suggestions.DEFAULT_MIN_SCORE if min_score is None else min_score
-        if score >= suggestion_store.STORE_MIN_SCORE and self._catch_up_suggestions():
+        if score >= suggestion_store.STORE_MIN_SCORE and self._catch_up_suggestions(
+            apart=apart, should_cancel=should_cancel
+        ):
             with self._db.read_session() as session:
                 return suggestion_store.stored_count(session, min_score=score)
         return len(self.suggestions(min_score=score))
@@ -786,22 +811,35 @@ class Service:
             suggestion_store.rebuild(session)
         return self.suggestion_count()
 
-    def _catch_up_suggestions(self) -> bool:
-        """Bring the stored suggestions up to date; False if they cannot be (read-only)."""
+    def _catch_up_suggestions(
+        self, *, apart: bool = False, should_cancel: Callable[[], bool] | None = None
+    ) -> bool:
+        """Bring the stored suggestions up to date (a big catch-up in a child process if
+        ``apart``); False if they cannot be (read-only)."""
         from sqlalchemy.exc import OperationalError
 
-        from app import suggestion_store
+        from app import suggestion_child, suggestion_store
 
         with self._db.read_session() as session:
             if not suggestion_store.needs_catch_up(session):
                 return True
-        try:
-            with self._db.session() as session:
-                suggestion_store.catch_up(session)
-        except OperationalError as exc:
-            if "readonly" not in str(exc).lower().replace(" ", "").replace("-", ""):
-                raise
-            return False  # a database opened read-only: computed from scratch instead
+        # One catch-up at a time in this process: a second one waits for the first, which
+        # leaves it nothing to do (rather than failing on the write lock the first holds).
+        with suggestion_child.one_at_a_time(should_cancel):
+            with self._db.read_session() as session:
+                if not suggestion_store.needs_catch_up(session):
+                    return True
+                in_child = apart and suggestion_child.worth_a_child(session)
+            if in_child:
+                done = suggestion_child.catch_up_in_child(self._db, should_cancel=should_cancel)
+                return done.outcome != "read-only"
+            try:
+                with self._db.session() as session:
+                    suggestion_store.catch_up(session)
+            except OperationalError as exc:
+                if "readonly" not in str(exc).lower().replace(" ", "").replace("-", ""):
+                    raise
+                return False  # a database opened read-only: computed from scratch instead
         return True
 
     # --- import --------------------------------------------------------------------------

@@ -91,3 +91,18 @@ def test_the_worker_check_parses_in_another_process(tmp_path: Path) -> None:
     outcome = selftest._check_worker(selftest._Run(tmp_path))
     assert outcome.ok, outcome.detail
     assert "Peonies" in outcome.detail
+
+
+def test_the_suggestions_check_builds_the_list_in_another_process(tmp_path: Path) -> None:
+    run = selftest._Run(tmp_path)
+    try:
+        assert selftest._check_database(run).ok
+        assert selftest._check_import(run).ok
+        outcome = selftest._check_suggestions(run)
+        assert outcome.ok, outcome.detail
+        assert outcome.detail.startswith("a child process built the stored merge suggestions")
+        again = selftest._check_suggestions(run)  # built already: nothing for a child to do
+        assert not again.ok
+    finally:
+        assert run.db is not None
+        run.db.dispose()

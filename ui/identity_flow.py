@@ -4,13 +4,15 @@ Every change runs on the serial writer through ``app.merges``; when it is
 done the flow emits ``changed`` with an ``Outcome`` that says what happened
 in words, and the main window refreshes the customer list, the profile, the
 timeline and the notes. The flow also counts merge suggestions on a reader
-(one count of the stored list, ``app.suggestion_store``) for the status bar,
+(one count of the stored list, ``app.suggestion_store``, brought up to date first: in a
+child process when that is big work, ``app.suggestion_child``) for the status bar,
 and owns the dialogs that ask for a change: the merge review, the merge
 confirmation, the customer picker and the change history.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from app.errors import NotFoundError
+from app.errors import Cancelled, NotFoundError
 from app.service import Change, CustomerRow, Database, IdentityRow, Service
 from ui import messages
 from ui.identity_models import change_text, quoted
@@ -83,6 +85,8 @@ class IdentityFlow(QObject):
         self._count_timer.setSingleShot(True)
         self._count_timer.setInterval(SUGGESTION_DEBOUNCE_MS)
         self._count_timer.timeout.connect(self._count_suggestions)
+        self._closing = threading.Event()
+        self.count_op: Op | None = None  # the latest count of the suggestions
         self.review: MergeReviewDialog | None = None
         self.history: HistoryDialog | None = None
         self.merge_dialog: MergeConfirmDialog | None = None
@@ -204,23 +208,37 @@ class IdentityFlow(QObject):
         self._count_timer.start()
 
     def shutdown(self) -> None:
-        """Stop counting suggestions (the window is closing)."""
+        """Stop counting suggestions (the window is closing): a catch-up running in a child
+        process for the count is stopped, and stores nothing."""
         self._count_timer.stop()
         self._count_generation += 1
+        self._closing.set()
+        self._closing = threading.Event()  # (for counts after the window shows again)
+
+    def closing(self) -> Callable[[], bool]:
+        """What work for the window polls as ``should_cancel``: true once it closes."""
+        return self._closing.is_set
 
     def _count_suggestions(self) -> None:
         self._count_generation += 1
-        generation, service = self._count_generation, self.service
+        generation, service, closing = self._count_generation, self.service, self.closing()
 
         def count() -> int:
-            return service.suggestion_count()
+            # A big catch-up runs in a child process: this one (the window's) stays free of
+            # its objects and of the collections they would cause while the user scrolls.
+            return service.suggestion_count(apart=True, should_cancel=closing)
 
         def done(n: int) -> None:
             if generation == self._count_generation:
                 self.suggestion_count = n
                 self.suggestions_counted.emit(n)
 
-        Op(self, count).success(done).run()
+        self.count_op = Op(self, count).success(done).failure(self.unless_closing).run()
+
+    def unless_closing(self, exc: BaseException) -> None:
+        """Present a failure of work for the window, unless the window's closing cancelled it."""
+        if not isinstance(exc, Cancelled):
+            show_error(self.window, exc)
 
     # --- dialogs -----------------------------------------------------------------------
 

@@ -320,12 +320,12 @@ class MergeReviewDialog(QDialog):
         self.current = None
         self._reading_queue = True
         self._update_buttons()
-        service = self.flow.service
+        service, closing = self.flow.service, self.flow.closing()
 
-        def fetch() -> list[Suggestion]:
-            return service.suggestions(limit=QUEUE_LIMIT)
+        def fetch() -> list[Suggestion]:  # (a big catch-up first: in a child process)
+            return service.suggestions(limit=QUEUE_LIMIT, apart=True, should_cancel=closing)
 
-        Op(self, fetch).success(self._queue_read).run()
+        Op(self, fetch).success(self._queue_read).failure(self.flow.unless_closing).run()
 
     def _queue_read(self, found: list[Suggestion]) -> None:
         self._reading_queue = False

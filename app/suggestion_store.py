@@ -33,7 +33,7 @@ import sys
 import threading
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
@@ -78,7 +78,7 @@ Orders = tuple[str, str, str]
 STORE_MIN_SCORE = 0.01  # pairs scored lower are not stored; a lower minimum reads from scratch
 SMALL_DATABASE = 2000  # below this many customers every change rebuilds the list (fast)
 DRIFT = 0.1  # rebuild with fresh frequencies once the customers changed by this share
-_FORMAT = "1"  # the layout of the stored tables
+_FORMAT = "2"  # the layout of the stored tables
 _CHUNK = 500
 _STATE_ID = 1
 
@@ -294,7 +294,7 @@ def _write_customers(
         {
             "customer_id": cid,
             "keys": sorted(keys[cid]),
-            "names": [p.name, *sorted(p.handles)] if _names_of(p) else [],
+            "names": _stored_names(p) if _names_of(p) else [],
             "order0": orders[cid][0],
             "order1": orders[cid][1],
             "order2": orders[cid][2],
@@ -304,6 +304,21 @@ def _write_customers(
     ]
     for start in range(0, len(rows), batch):
         session.execute(insert(_table(SuggestionCustomer)), rows[start : start + batch])
+
+
+def _stored_names(profile: _Profile) -> list[list[str]]:
+    """What the store keeps of a customer's names: the shown name, then each handle, each
+    as [text, family name, given names...] (parsed: the catch-up reads the names of many
+    customers it does not rescore, ``_named``)."""
+    from app.names import parse_name
+
+    return [
+        [text, name.family, *name.given]
+        for text, name in (
+            (profile.name, profile.parsed),
+            *((h, parse_name(h)) for h in sorted(profile.handles)),
+        )
+    ]
 
 
 # Fields of a profile that are not evidence: its id, and what follows from the name
@@ -426,10 +441,27 @@ def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
 class _Ordering:
     """Customers in one name order (``app.suggestions._name_orders``), for window pairs."""
 
-    def __init__(self, keyed: list[tuple[str, int]]) -> None:
+    def __init__(
+        self, keyed: list[tuple[str, int]], key_of: Callable[[int], str] | None = None
+    ) -> None:
+        """``key_of``: each customer's sort key in this order ("" or a KeyError: not in
+        it), for a long list: its places are then found by bisection, not kept by id."""
         self.keyed = keyed
         self.ranked = [cid for _, cid in keyed]
-        self.pos = {cid: i for i, cid in enumerate(self.ranked)}
+        self._key_of = key_of
+        self._pos = None if key_of else {cid: i for i, cid in enumerate(self.ranked)}
+
+    def index(self, cid: int) -> int | None:
+        """Where the customer sits in the order (None: not in it)."""
+        if self._pos is not None:
+            return self._pos.get(cid)
+        assert self._key_of is not None
+        try:
+            entry = (self._key_of(cid), cid)
+        except KeyError:
+            return None
+        i = bisect_left(self.keyed, entry)
+        return i if i < len(self.keyed) and self.keyed[i] == entry else None
 
     @classmethod
     def of(
@@ -439,11 +471,11 @@ class _Ordering:
         return cls(sorted((orders[c][which], c) for c in members if not named or orders[c][which]))
 
     def within(self, x: int, y: int, width: int) -> bool:
-        i, j = self.pos.get(x), self.pos.get(y)
+        i, j = self.index(x), self.index(y)
         return i is not None and j is not None and abs(i - j) <= width
 
     def neighbours(self, x: int, width: int) -> list[int]:
-        i = self.pos.get(x)
+        i = self.index(x)
         if i is None:
             return []
         return self.ranked[max(0, i - width) : i] + self.ranked[i + 1 : i + 1 + width]
@@ -454,7 +486,7 @@ class _Ordering:
         return self.ranked[max(0, i - width - 1) : i + 1]
 
     def after(self, x: int, width: int) -> list[int]:
-        i = self.pos.get(x)
+        i = self.index(x)
         return [] if i is None else self.ranked[i + 1 : i + 1 + width]
 
 
@@ -476,16 +508,16 @@ def _window_changes(
     seen: set[Pair] = set()
     for which, entry in entries:
         old, new = olds[which], news[which]
-        old_pos, new_pos = old.pos, new.pos
+        old_pos, new_pos = old.index, new.index
         for ordering in (old, new):
             for u in ordering.around(entry, width):
                 if u in dirty:
                     continue
-                old_u, new_u = old_pos.get(u), new_pos.get(u)
+                old_u, new_u = old_pos(u), new_pos(u)
                 for v in ordering.after(u, width):
                     if v in dirty:
                         continue
-                    old_v, new_v = old_pos.get(v), new_pos.get(v)
+                    old_v, new_v = old_pos(v), new_pos(v)
                     # old.within(u, v, width) and new.within(u, v, width), inlined
                     was = old_u is not None and old_v is not None and abs(old_u - old_v) <= width
                     now = new_u is not None and new_v is not None and abs(new_u - new_v) <= width
@@ -537,7 +569,8 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     new_orders = {cid: sx._name_orders(p) for cid, p in fresh.items()}
     before: dict[int, Orders] = {
         cid: (o0, o1, o2)
-        for cid, o0, o1, o2 in session.connection().execute(  # plain rows: every customer
+        for cid, o0, o1, o2 in session.connection()
+        .execute(  # plain rows, fetched at once: every customer
             select(
                 SuggestionCustomer.customer_id,
                 SuggestionCustomer.order0,
@@ -545,6 +578,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
                 SuggestionCustomer.order2,
             )
         )
+        .all()
     }
     old_keys = _stored_keys(session, dirty)
     after = {cid: o for cid, o in before.items() if cid not in dirty}
@@ -598,13 +632,21 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         mine = [(w, e) for cid in dirty & (old_m | new_m) for w, e in entries_of[cid]]
         for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
             note(pair, was, now, strong)
-    everyone_before = [_Ordering.of(before, before, w, named=True) for w in range(sx._NAME_ORDERS)]
+    # The orders over everyone: places found by bisection (no map of every customer's).
+    everyone_before = [
+        _Ordering(
+            sorted((o[w], c) for c, o in before.items() if o[w]),
+            key_of=lambda c, w=w: before[c][w],  # type: ignore[misc]
+        )
+        for w in range(sx._NAME_ORDERS)
+    ]
     everyone = [  # the old lists without the changed customers, plus their new places
         _Ordering(
             sorted(
                 [e for e in o.keyed if e[1] not in dirty]
                 + [(v[w], c) for c, v in new_orders.items() if v[w]]
-            )
+            ),
+            key_of=lambda c, w=w: after[c][w],  # type: ignore[misc]
         )
         for w, o in enumerate(everyone_before)
     ]
@@ -744,10 +786,14 @@ def _stored_keys(session: Session, ids: Iterable[int]) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {}
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), _CHUNK):
-        for cid, keys in session.execute(
-            select(SuggestionCustomer.customer_id, SuggestionCustomer.keys).where(
-                SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+        for cid, keys in (
+            session.connection()
+            .execute(
+                select(SuggestionCustomer.customer_id, SuggestionCustomer.keys).where(
+                    SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+                )
             )
+            .all()
         ):
             found[cid] = set(keys)
     return found
@@ -757,10 +803,14 @@ def _stored_digests(session: Session, ids: Iterable[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), _CHUNK):
-        for cid, digest in session.execute(
-            select(SuggestionCustomer.customer_id, SuggestionCustomer.digest).where(
-                SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+        for cid, digest in (
+            session.connection()
+            .execute(
+                select(SuggestionCustomer.customer_id, SuggestionCustomer.digest).where(
+                    SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+                )
             )
+            .all()
         ):
             found[cid] = digest
     return found
@@ -770,10 +820,14 @@ def _members(session: Session, keys: Iterable[str]) -> dict[str, set[int]]:
     found: dict[str, set[int]] = defaultdict(set)
     wanted = sorted(set(keys))
     for start in range(0, len(wanted), _CHUNK):
-        for key, cid in session.execute(
-            select(CustomerBlockKey.key, CustomerBlockKey.customer_id).where(
-                CustomerBlockKey.key.in_(wanted[start : start + _CHUNK])
+        for key, cid in (
+            session.connection()
+            .execute(
+                select(CustomerBlockKey.key, CustomerBlockKey.customer_id).where(
+                    CustomerBlockKey.key.in_(wanted[start : start + _CHUNK])
+                )
             )
+            .all()
         ):
             found[key].add(cid)
     return dict(found)
@@ -785,7 +839,7 @@ def _stored_pairs(session: Session, pairs: set[Pair]) -> set[Pair]:
     for start in range(0, len(wanted), _CHUNK):
         found.update(
             (a, b)
-            for a, b in session.execute(
+            for a, b in session.connection().execute(
                 select(SuggestionPair.customer_a, SuggestionPair.customer_b).where(
                     tuple_(SuggestionPair.customer_a, SuggestionPair.customer_b).in_(
                         wanted[start : start + _CHUNK]
@@ -816,12 +870,16 @@ def _light_profiles(
     wanted = sorted(ids - set(found))
     names: dict[str, PersonName] = {}
     for start in range(0, len(wanted), _CHUNK):
-        for cid, shown in session.execute(
-            select(SuggestionCustomer.customer_id, SuggestionCustomer.names).where(
-                SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+        for cid, shown in (
+            session.connection()
+            .execute(
+                select(
+                    SuggestionCustomer.customer_id, type_coerce(SuggestionCustomer.names, Text)
+                ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
             )
+            .all()
         ):
-            found[cid] = _named(cid, shown, names)
+            found[cid] = _named(cid, json.loads(shown), names)
     return found
 
 
@@ -1073,23 +1131,29 @@ def _stored_sketches(
                 type_coerce(SuggestionCustomer.keys, Text),
                 type_coerce(SuggestionCustomer.names, Text),
             ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
-        ):
+        ).all():
             found[cid] = _Sketch(cid, keys, light.get(cid, shown))
     return found
 
 
-def _named(cid: int, shown: list[str], names: dict[str, PersonName]) -> _Profile:
-    """A profile with names only, from the stored shown name and handles (``names``:
-    each distinct name parsed once)."""
-    from app.names import parse_name
+def _named(cid: int, shown: list[list[str]], names: dict[str, PersonName]) -> _Profile:
+    """A profile with names only, from the stored names (``_stored_names``: each already
+    parsed; ``names`` keeps one ``PersonName`` per distinct text, so that the memo tables
+    keyed by names find it again)."""
+    from app.names import PersonName
     from app.suggestions import _Profile
 
-    name = shown[0] if shown else ""
-    parsed = names.get(name)
-    if parsed is None:
-        parsed = names[name] = parse_name(name)
-    profile = _Profile(cid, name, parsed)
-    profile.handles = set(shown[1:])
+    parsed: list[PersonName] = []
+    for text, family, *given in shown:
+        name = names.get(text)
+        if name is None:
+            name = names[text] = PersonName(tuple(given), family)
+        parsed.append(name)
+    if not parsed:
+        return _Profile(cid, "", names.get("") or names.setdefault("", PersonName((), "")))
+    profile = _Profile(cid, shown[0][0], parsed[0])
+    profile.handles = {entry[0] for entry in shown[1:]}
+    profile.names = [n for n in parsed if n.tokens]
     return profile
 
 

@@ -470,6 +470,22 @@ class _Ordering:
         """``named``: leave out customers without this order (the orders over everyone)."""
         return cls(sorted((orders[c][which], c) for c in members if not named or orders[c][which]))
 
+    def near(self, entry: tuple[str, int], reach: int) -> Callable[[int], int | None]:
+        """``index``, quick for the customers up to ``reach`` places from where ``entry``
+        sorts (the others are looked up)."""
+        if self._pos is not None:
+            return self._pos.get
+        i = bisect_left(self.keyed, entry)
+        lo = max(0, i - reach)
+        local = {cid: lo + k for k, cid in enumerate(self.ranked[lo : i + reach])}
+        index = self.index
+
+        def at(cid: int) -> int | None:
+            found = local.get(cid)
+            return found if found is not None else index(cid)
+
+        return at
+
     def within(self, x: int, y: int, width: int) -> bool:
         i, j = self.index(x), self.index(y)
         return i is not None and j is not None and abs(i - j) <= width
@@ -479,15 +495,6 @@ class _Ordering:
         if i is None:
             return []
         return self.ranked[max(0, i - width) : i] + self.ranked[i + 1 : i + 1 + width]
-
-    def around(self, entry: tuple[str, int], width: int) -> list[int]:
-        """The customers that sit up to ``width`` + 1 places before where ``entry`` sorts."""
-        i = bisect_left(self.keyed, entry)
-        return self.ranked[max(0, i - width - 1) : i + 1]
-
-    def after(self, x: int, width: int) -> list[int]:
-        i = self.index(x)
-        return [] if i is None else self.ranked[i + 1 : i + 1 + width]
 
 
 def _window_changes(
@@ -508,13 +515,18 @@ def _window_changes(
     seen: set[Pair] = set()
     for which, entry in entries:
         old, new = olds[which], news[which]
-        old_pos, new_pos = old.index, new.index
+        old_pos, new_pos = old.near(entry, 3 * width + 2), new.near(entry, 3 * width + 2)
         for ordering in (old, new):
-            for u in ordering.around(entry, width):
+            # Those up to width + 1 places before where the entry sorts, each with the
+            # width customers after it.
+            ranked = ordering.ranked
+            i = bisect_left(ordering.keyed, entry)
+            for at in range(max(0, i - width - 1), min(i + 1, len(ranked))):
+                u = ranked[at]
                 if u in dirty:
                     continue
                 old_u, new_u = old_pos(u), new_pos(u)
-                for v in ordering.after(u, width):
+                for v in ranked[at + 1 : at + 1 + width]:
                     if v in dirty:
                         continue
                     old_v, new_v = old_pos(v), new_pos(v)
@@ -948,7 +960,7 @@ class _Sketch:
         self.cid = cid
         self.keys = keys  # the stored JSON text of the blocking keys
         self.shown = shown  # the stored JSON text of the names, or a profile that has them
-        self._names: _Profile | None = None
+        self._names: list[PersonName] | None = None
 
     def has(self, key: str) -> bool:
         if '"' in key or "\\" in key or not key.isprintable():  # JSON escapes it
@@ -964,13 +976,16 @@ class _Sketch:
             return []
         return [k[3:] for k in json.loads(self.keys) if k.startswith("pc:")]
 
-    def names(self, parsed: dict[str, PersonName]) -> _Profile:
-        """A profile with the names only (``parsed``: each distinct name parsed once)."""
+    def names(self, parsed: dict[str, PersonName]) -> list[PersonName]:
+        """Its names with words (``_names_of``; ``parsed``: one ``PersonName`` per
+        distinct text, kept across sketches)."""
         if self._names is None:
             if isinstance(self.shown, str):
-                self._names = _named(self.cid, json.loads(self.shown), parsed)
+                self._names = _names_in(json.loads(self.shown), parsed)
             else:
-                self._names = self.shown
+                from app.suggestions import _names_of
+
+                self._names = _names_of(self.shown)
         return self._names
 
 
@@ -982,6 +997,8 @@ class _Own:
     keys: tuple[str, ...]  # its shared contact points' and its phones' keys
     names: list[PersonName]
     spellings: tuple[tuple[str, str, PersonName], ...]  # (key, local part, name)
+    # Its email addresses with their local parts (as ``name_spellings`` spells them).
+    locals: tuple[tuple[str, str], ...]
 
     @classmethod
     def of(cls, a: _Profile, names: list[PersonName]) -> _Own:
@@ -992,7 +1009,9 @@ class _Own:
         spellings = tuple(
             (f"sp:{local}", local, n) for n in names for local in sx.name_spellings(n)
         )
-        return cls(bool(a.shared) and min(a.shared) < 10, tuple(keys), names, spellings)
+        locals_ = tuple((e, sx._local_key(e)[3:]) for e in sorted(a.emails))
+        shared = bool(a.shared) and min(a.shared) < 10
+        return cls(shared, tuple(keys), names, spellings, locals_)
 
 
 class _Bound:
@@ -1008,12 +1027,16 @@ class _Bound:
         self.sx = sx
         self.postcodes_agree = postcodes_agree
         self.parsed: dict[str, PersonName] = {}  # each distinct stored name parsed once
-        self.evidence: dict[tuple[PersonName, PersonName], float] = {}
+        self.evidence: dict[tuple[int, int], tuple[float, PersonName, PersonName]] = {}
         self.spelled: dict[tuple[str, PersonName], float] = {}
         self.own: dict[int, _Own] = {}  # what is looked up of a changed customer, by id
         # The largest "not both" ratios of personal addresses and mobiles.
         self.others = max(sx._LR_OWN_ADDRESSES, freq.lr_not_both(freq.with_own_address))
         self.others *= max(1.0, freq.lr_not_both(freq.with_mobile))
+        # Name evidence below this (with a margin for rounding) cannot lift a pair to the
+        # floor: a bound of it under this is as good as its value (``_evidence``).
+        limit, _others = sx._limits(freq, sx.raw_floor(STORE_MIN_SCORE))
+        self.limit = limit * (1.0 - 1e-6)
 
     def may_store(self, a: _Profile, b: _Sketch, mentioned: bool, *, a_first: bool) -> bool:
         """Whether ``a`` and the customer ``b`` sketches may be stored. ``a_first``: ``a``
@@ -1040,14 +1063,15 @@ class _Bound:
             for p in a.postcodes:
                 if len(p) < 2 or any(self.postcodes_agree(p, q) for q in theirs):
                     return True
-        names_b = self.sx._names_of(b.names(self.parsed))
+        names_b = b.names(self.parsed)
         best = 1.0
         for na in own.names:
             for nb in names_b:
                 best = max(best, self._evidence(na, nb) if a_first else self._evidence(nb, na))
-        for email in a.emails:
+        for email, local in own.locals:
             for n in names_b:
-                best = max(best, self._spelled(email, n))
+                if local in self.sx.name_spellings(n):  # else it spells nothing of n
+                    best = max(best, self._spelled(email, n))
         for key, local, n in own.spellings:  # an address of theirs that may spell its name
             if b.has(key):
                 best = max(best, self._spelled(local + "@", n))
@@ -1056,12 +1080,17 @@ class _Bound:
         return self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
 
     def _evidence(self, na: PersonName, nb: PersonName) -> float:
-        from app.suggestions import _name_evidence
-
-        found = self.evidence.get((na, nb))
+        """``_name_evidence``'s likelihood ratio, or an upper bound of it below the ratio
+        from which a pair may reach the floor (``_name_bound``: cheaper, and as telling
+        here). Kept by the names' identities (each name is one object here)."""
+        key = (id(na), id(nb))
+        found = self.evidence.get(key)
         if found is None:
-            found = self.evidence[(na, nb)] = _name_evidence(na, nb, self.freq)[0]
-        return found
+            value = self.sx._name_bound(na, nb, self.freq, self.limit)
+            if value >= self.limit:
+                value = self.sx._name_evidence(na, nb, self.freq)[0]
+            found = self.evidence[key] = (value, na, nb)  # (the names kept alive with it)
+        return found[0]
 
     def _spelled(self, email: str, name: PersonName) -> float:
         found = self.spelled.get((email, name))
@@ -1143,18 +1172,31 @@ def _named(cid: int, shown: list[list[str]], names: dict[str, PersonName]) -> _P
     from app.names import PersonName
     from app.suggestions import _Profile
 
-    parsed: list[PersonName] = []
-    for text, family, *given in shown:
-        name = names.get(text)
-        if name is None:
-            name = names[text] = PersonName(tuple(given), family)
-        parsed.append(name)
-    if not parsed:
+    if not shown:
         return _Profile(cid, "", names.get("") or names.setdefault("", PersonName((), "")))
+    parsed = _parsed(shown, names)
     profile = _Profile(cid, shown[0][0], parsed[0])
     profile.handles = {entry[0] for entry in shown[1:]}
     profile.names = [n for n in parsed if n.tokens]
     return profile
+
+
+def _parsed(shown: list[list[str]], names: dict[str, PersonName]) -> list[PersonName]:
+    """The stored names (``_stored_names``) as ``PersonName``s, one per distinct text."""
+    from app.names import PersonName
+
+    found: list[PersonName] = []
+    for text, family, *given in shown:
+        name = names.get(text)
+        if name is None:
+            name = names[text] = PersonName(tuple(given), family)
+        found.append(name)
+    return found
+
+
+def _names_in(shown: list[list[str]], names: dict[str, PersonName]) -> list[PersonName]:
+    """``_names_of`` the customer whose stored names these are."""
+    return [n for n in _parsed(shown, names) if n.tokens]
 
 
 # --- reading -------------------------------------------------------------------------------

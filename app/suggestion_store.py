@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import (
     Table,
     Text,
+    bindparam,
     delete,
     func,
     insert,
@@ -748,13 +749,16 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
                 or_(SuggestionPair.customer_a.in_(chunk), SuggestionPair.customer_b.in_(chunk))
             )
         )
-        chunk_keys = sorted({k for c in chunk for k in old_keys.get(c, ())})
-        for k_start in range(0, len(chunk_keys), _CHUNK):
+        # Each stored key row by its primary key, one statement run for many rows (a list
+        # of keys beside a list of customers made SQLite try every combination of the two).
+        key_rows = [{"k": k, "c": c} for c in chunk for k in sorted(old_keys.get(c, ()))]
+        if key_rows:
+            table = _table(CustomerBlockKey)
             session.execute(
-                delete(CustomerBlockKey).where(
-                    CustomerBlockKey.key.in_(chunk_keys[k_start : k_start + _CHUNK]),
-                    CustomerBlockKey.customer_id.in_(chunk),
-                )
+                delete(table).where(
+                    table.c.key == bindparam("k"), table.c.customer_id == bindparam("c")
+                ),
+                key_rows,
             )
         session.execute(delete(SuggestionCustomer).where(SuggestionCustomer.customer_id.in_(chunk)))
         session.execute(delete(SuggestionDirty).where(SuggestionDirty.customer_id.in_(chunk)))

@@ -967,7 +967,7 @@ class _Sketch:
         self._names: list[PersonName] | None = None
 
     def has(self, key: str) -> bool:
-        if '"' in key or "\\" in key or not key.isprintable():  # JSON escapes it
+        if not _plain(key):
             return key in json.loads(self.keys)
         return f'"{key}"' in self.keys
 
@@ -976,21 +976,43 @@ class _Sketch:
         return any(f'"{kind}:' in self.keys for kind in ("ah", "at", "pc"))
 
     def postcodes(self) -> list[str]:
-        if '"pc:' not in self.keys:
+        text = self.keys
+        if '"pc:' not in text:
             return []
-        return [k[3:] for k in json.loads(self.keys) if k.startswith("pc:")]
+        if "\\" in text:  # something escaped: decoded
+            return [k[3:] for k in json.loads(text) if k.startswith("pc:")]
+        # Nothing escaped: every quote opens or closes a key.
+        found: list[str] = []
+        start = text.find('"pc:')
+        while start >= 0:
+            end = text.index('"', start + 4)
+            found.append(text[start + 4 : end])
+            start = text.find('"pc:', end)
+        return found
 
-    def names(self, parsed: dict[str, PersonName]) -> list[PersonName]:
+    def names(
+        self, parsed: dict[str, PersonName], texts: dict[str, list[PersonName]] | None = None
+    ) -> list[PersonName]:
         """Its names with words (``_names_of``; ``parsed``: one ``PersonName`` per
-        distinct text, kept across sketches)."""
+        distinct text, kept across sketches; ``texts``: the names of each stored text)."""
         if self._names is None:
             if isinstance(self.shown, str):
-                self._names = _names_in(json.loads(self.shown), parsed)
+                found = None if texts is None else texts.get(self.shown)
+                if found is None:
+                    found = _names_in(json.loads(self.shown), parsed)
+                    if texts is not None:
+                        texts[self.shown] = found
+                self._names = found
             else:
                 from app.suggestions import _names_of
 
                 self._names = _names_of(self.shown)
         return self._names
+
+
+def _plain(key: str) -> bool:
+    """Whether JSON writes the key as it is (else ``_Sketch.has`` decodes the list)."""
+    return '"' not in key and "\\" not in key and key.isprintable()
 
 
 @dataclass(frozen=True)
@@ -1003,6 +1025,9 @@ class _Own:
     spellings: tuple[tuple[str, str, PersonName], ...]  # (key, local part, name)
     # Its email addresses with their local parts (as ``name_spellings`` spells them).
     locals: tuple[tuple[str, str], ...]
+    quoted: tuple[str, ...] = ()  # its plain keys as the JSON text holds them
+    escaped: tuple[str, ...] = ()  # its other keys (looked up in the decoded list)
+    plain: frozenset[str] = frozenset()  # the spellings' keys that JSON writes as they are
 
     @classmethod
     def of(cls, a: _Profile, names: list[PersonName]) -> _Own:
@@ -1015,7 +1040,10 @@ class _Own:
         )
         locals_ = tuple((e, sx._local_key(e)[3:]) for e in sorted(a.emails))
         shared = bool(a.shared) and min(a.shared) < 10
-        return cls(shared, tuple(keys), names, spellings, locals_)
+        quoted = tuple(f'"{k}"' for k in keys if _plain(k))
+        escaped = tuple(k for k in keys if not _plain(k))
+        plain = frozenset(key for key, _local, _n in spellings if _plain(key))
+        return cls(shared, tuple(keys), names, spellings, locals_, quoted, escaped, plain)
 
 
 class _Bound:
@@ -1031,6 +1059,7 @@ class _Bound:
         self.sx = sx
         self.postcodes_agree = postcodes_agree
         self.parsed: dict[str, PersonName] = {}  # each distinct stored name parsed once
+        self.texts: dict[str, list[PersonName]] = {}  # the names of each stored text
         self.evidence: dict[tuple[int, int], tuple[float, PersonName, PersonName]] = {}
         self.spelled: dict[tuple[str, PersonName], float] = {}
         self.own: dict[int, _Own] = {}  # what is looked up of a changed customer, by id
@@ -1058,7 +1087,10 @@ class _Bound:
         own = self.own.get(a.id)
         if own is None:
             own = self.own[a.id] = _Own.of(a, self.sx._names_of(a))
-        if own.any_shared or any(b.has(key) for key in own.keys):
+        text = b.keys
+        if own.any_shared or any(q in text for q in own.quoted):
+            return True
+        if own.escaped and any(b.has(key) for key in own.escaped):
             return True
         if a.addresses and b.homes():
             return True
@@ -1067,7 +1099,7 @@ class _Bound:
             for p in a.postcodes:
                 if len(p) < 2 or any(self.postcodes_agree(p, q) for q in theirs):
                     return True
-        names_b = b.names(self.parsed)
+        names_b = b.names(self.parsed, self.texts)
         best = 1.0
         for na in own.names:
             for nb in names_b:
@@ -1077,7 +1109,7 @@ class _Bound:
                 if local in self.sx.name_spellings(n):  # else it spells nothing of n
                     best = max(best, self._spelled(email, n))
         for key, local, n in own.spellings:  # an address of theirs that may spell its name
-            if b.has(key):
+            if (f'"{key}"' in text) if key in own.plain else b.has(key):
                 best = max(best, self._spelled(local + "@", n))
         odds = self.freq.prior_odds * best * self.others
         odds *= 1.0 + 1e-9  # the scorer multiplies in another order

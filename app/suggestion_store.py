@@ -33,7 +33,7 @@ import sys
 import threading
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
@@ -442,27 +442,10 @@ def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
 class _Ordering:
     """Customers in one name order (``app.suggestions._name_orders``), for window pairs."""
 
-    def __init__(
-        self, keyed: list[tuple[str, int]], key_of: Callable[[int], str] | None = None
-    ) -> None:
-        """``key_of``: each customer's sort key in this order ("" or a KeyError: not in
-        it), for a long list: its places are then found by bisection, not kept by id."""
+    def __init__(self, keyed: list[tuple[str, int]]) -> None:
         self.keyed = keyed
         self.ranked = [cid for _, cid in keyed]
-        self._key_of = key_of
-        self._pos = None if key_of else {cid: i for i, cid in enumerate(self.ranked)}
-
-    def index(self, cid: int) -> int | None:
-        """Where the customer sits in the order (None: not in it)."""
-        if self._pos is not None:
-            return self._pos.get(cid)
-        assert self._key_of is not None
-        try:
-            entry = (self._key_of(cid), cid)
-        except KeyError:
-            return None
-        i = bisect_left(self.keyed, entry)
-        return i if i < len(self.keyed) and self.keyed[i] == entry else None
+        self.pos = {cid: i for i, cid in enumerate(self.ranked)}
 
     @classmethod
     def of(
@@ -471,28 +454,12 @@ class _Ordering:
         """``named``: leave out customers without this order (the orders over everyone)."""
         return cls(sorted((orders[c][which], c) for c in members if not named or orders[c][which]))
 
-    def near(self, entry: tuple[str, int], reach: int) -> Callable[[int], int | None]:
-        """``index``, quick for the customers up to ``reach`` places from where ``entry``
-        sorts (the others are looked up)."""
-        if self._pos is not None:
-            return self._pos.get
-        i = bisect_left(self.keyed, entry)
-        lo = max(0, i - reach)
-        local = {cid: lo + k for k, cid in enumerate(self.ranked[lo : i + reach])}
-        index = self.index
-
-        def at(cid: int) -> int | None:
-            found = local.get(cid)
-            return found if found is not None else index(cid)
-
-        return at
-
     def within(self, x: int, y: int, width: int) -> bool:
-        i, j = self.index(x), self.index(y)
+        i, j = self.pos.get(x), self.pos.get(y)
         return i is not None and j is not None and abs(i - j) <= width
 
     def neighbours(self, x: int, width: int) -> list[int]:
-        i = self.index(x)
+        i = self.pos.get(x)
         if i is None:
             return []
         return self.ranked[max(0, i - width) : i] + self.ranked[i + 1 : i + 1 + width]
@@ -516,25 +483,26 @@ def _window_changes(
     seen: set[Pair] = set()
     for which, entry in entries:
         old, new = olds[which], news[which]
-        old_pos, new_pos = old.near(entry, 3 * width + 2), new.near(entry, 3 * width + 2)
-        for ordering in (old, new):
+        for ordering, other in ((old, new), (new, old)):
             # Those up to width + 1 places before where the entry sorts, each with the
-            # width customers after it.
-            ranked = ordering.ranked
+            # width customers after it: neighbours in this list, so the pair changed in
+            # this order if they are not in the other list.
+            ranked, place = ordering.ranked, other.pos
             i = bisect_left(ordering.keyed, entry)
             for at in range(max(0, i - width - 1), min(i + 1, len(ranked))):
                 u = ranked[at]
                 if u in dirty:
                     continue
-                old_u, new_u = old_pos(u), new_pos(u)
+                there_u = place.get(u)
                 for v in ranked[at + 1 : at + 1 + width]:
                     if v in dirty:
                         continue
-                    old_v, new_v = old_pos(v), new_pos(v)
-                    # old.within(u, v, width) and new.within(u, v, width), inlined
-                    was = old_u is not None and old_v is not None and abs(old_u - old_v) <= width
-                    now = new_u is not None and new_v is not None and abs(new_u - new_v) <= width
-                    if was == now:
+                    there_v = place.get(v)
+                    if (
+                        there_u is not None
+                        and there_v is not None
+                        and abs(there_u - there_v) <= width
+                    ):
                         continue  # unchanged in this order; a change elsewhere is found there
                     pair = (u, v) if u < v else (v, u)
                     if pair in seen:
@@ -645,21 +613,13 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         mine = [(w, e) for cid in dirty & (old_m | new_m) for w, e in entries_of[cid]]
         for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
             note(pair, was, now, strong)
-    # The orders over everyone: places found by bisection (no map of every customer's).
-    everyone_before = [
-        _Ordering(
-            sorted((o[w], c) for c, o in before.items() if o[w]),
-            key_of=lambda c, w=w: before[c][w],  # type: ignore[misc]
-        )
-        for w in range(sx._NAME_ORDERS)
-    ]
+    everyone_before = [_Ordering.of(before, before, w, named=True) for w in range(sx._NAME_ORDERS)]
     everyone = [  # the old lists without the changed customers, plus their new places
         _Ordering(
             sorted(
                 [e for e in o.keyed if e[1] not in dirty]
                 + [(v[w], c) for c, v in new_orders.items() if v[w]]
-            ),
-            key_of=lambda c, w=w: after[c][w],  # type: ignore[misc]
+            )
         )
         for w, o in enumerate(everyone_before)
     ]

@@ -204,7 +204,10 @@ def catch_up(session: Session, *, small: int | None = None, drift: float | None 
     from app import suggestions as sx
 
     try:
-        return _catch_up(session, small, drift)
+        # The cycle collector paused: the catch-up holds every customer's name orders
+        # while it makes many small objects (each full collection walked them again).
+        with sx.collector_paused():
+            return _catch_up(session, small, drift)
     finally:
         sx.release_caches()  # (the app's process lives on: see release_caches)
 
@@ -810,18 +813,20 @@ def _members(session: Session, keys: Iterable[str]) -> dict[str, set[int]]:
 
 
 def _stored_pairs(session: Session, pairs: set[Pair]) -> set[Pair]:
+    """Which of these pairs are stored: the stored pairs of their first customers, read by
+    the index (a list of pairs, as (a, b) IN (VALUES ...), made SQLite read them all)."""
     found: set[Pair] = set()
-    wanted = sorted(pairs)
-    for start in range(0, len(wanted), _CHUNK):
+    firsts = sorted({a for a, _b in pairs})
+    connection = session.connection()
+    for start in range(0, len(firsts), _CHUNK):
         found.update(
             (a, b)
-            for a, b in session.connection().execute(
+            for a, b in connection.execute(
                 select(SuggestionPair.customer_a, SuggestionPair.customer_b).where(
-                    tuple_(SuggestionPair.customer_a, SuggestionPair.customer_b).in_(
-                        wanted[start : start + _CHUNK]
-                    )
+                    SuggestionPair.customer_a.in_(firsts[start : start + _CHUNK])
                 )
-            )
+            ).all()
+            if (a, b) in pairs
         )
     return found
 

@@ -39,6 +39,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
 from functools import cache
 from itertools import combinations
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -447,8 +448,8 @@ class _Ordering:
 
     def __init__(self, keyed: list[tuple[str, int]]) -> None:
         self.keyed = keyed
-        self.ranked = [cid for _, cid in keyed]
-        self.pos = {cid: i for i, cid in enumerate(self.ranked)}
+        self.ranked = list(map(itemgetter(1), keyed))
+        self.pos = dict(zip(self.ranked, range(len(self.ranked)), strict=True))
 
     @classmethod
     def of(
@@ -616,7 +617,14 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         mine = [(w, e) for cid in dirty & (old_m | new_m) for w, e in entries_of[cid]]
         for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
             note(pair, was, now, strong)
-    everyone_before = [_Ordering.of(before, before, w, named=True) for w in range(sx._NAME_ORDERS)]
+    # The orders over everyone (as _Ordering.of(before, before, w, named=True) makes them,
+    # in fewer steps: there are many customers).
+    ids = list(before)
+    columns = list(zip(*before.values(), strict=True)) or [()] * sx._NAME_ORDERS
+    everyone_before = [
+        _Ordering(sorted(filter(itemgetter(0), zip(columns[w], ids, strict=True))))
+        for w in range(sx._NAME_ORDERS)
+    ]
     everyone = [  # the old lists without the changed customers, plus their new places
         _Ordering(
             sorted(

@@ -38,7 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
 from functools import cache
-from itertools import combinations
+from itertools import combinations, filterfalse
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -628,8 +628,12 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     everyone = [  # the old lists without the changed customers, plus their new places
         _Ordering(
             sorted(
-                [e for e in o.keyed if e[1] not in dirty]
-                + [(v[w], c) for c, v in new_orders.items() if v[w]]
+                [
+                    *filterfalse(
+                        {(before[c][w], c) for c in dirty if c in before}.__contains__, o.keyed
+                    ),
+                    *((v[w], c) for c, v in new_orders.items() if v[w]),
+                ]
             )
         )
         for w, o in enumerate(everyone_before)

@@ -1015,7 +1015,10 @@ class _Own:
         spellings = tuple(
             (f"sp:{local}", local, n) for n in names for local in sx.name_spellings(n)
         )
-        locals_ = tuple((e, sx._local_key(e)[3:]) for e in sorted(a.emails))
+        # (a local part of three letters or fewer spells no name: ``name_spellings``)
+        locals_ = tuple(
+            (e, local) for e in sorted(a.emails) if len(local := sx._local_key(e)[3:]) >= 4
+        )
         shared = bool(a.shared) and min(a.shared) < 10
         quoted = tuple(f'"{k}"' for k in keys if _plain(k))
         escaped = tuple(k for k in keys if not _plain(k))

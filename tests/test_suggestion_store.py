@@ -586,4 +586,5 @@ def test_the_stored_names_give_the_names_the_scorer_reads() -> None:
         assert (light.name, light.parsed, light.handles) == (shown, profile.parsed, handles)
         assert sorted(sx._names_of(light), key=repr) == sorted(got, key=repr)
         # One object per distinct text: the bound keeps its name evidence by identity.
-        assert all(a is b for a, b in zip(got, suggestion_store._names_in(stored, names)))
+        again = suggestion_store._names_in(stored, names)
+        assert all(a is b for a, b in zip(got, again, strict=True))

@@ -950,7 +950,8 @@ class _Sketch:
 
     def homes(self) -> bool:
         """Whether it may have a full address (a street with a house, a town or a postcode)."""
-        return any(f'"{kind}:' in self.keys for kind in ("ah", "at", "pc"))
+        text = self.keys
+        return '"ah:' in text or '"at:' in text or '"pc:' in text
 
     def postcodes(self) -> list[str]:
         text = self.keys
@@ -1040,6 +1041,8 @@ class _Bound:
         self.postcodes_agree = postcodes_agree
         self.parsed: dict[str, PersonName] = {}  # each distinct stored name parsed once
         self.texts: dict[str, list[PersonName]] = {}  # the names of each stored text
+        self.spellings: dict[int, tuple[tuple[str, ...], PersonName]] = {}
+        self.decided: dict[float, bool] = {}  # the answer for the best evidence found
         self.evidence: dict[tuple[int, int], tuple[float, PersonName, PersonName]] = {}
         self.spelled: dict[tuple[str, PersonName], float] = {}
         self.own: dict[int, _Own] = {}  # what is looked up of a changed customer, by id
@@ -1068,8 +1071,11 @@ class _Bound:
         if own is None:
             own = self.own[a.id] = _Own.of(a, self.sx._names_of(a))
         text = b.keys
-        if own.any_shared or any(q in text for q in own.quoted):
+        if own.any_shared:
             return True
+        for quoted in own.quoted:
+            if quoted in text:
+                return True
         if own.escaped and any(b.has(key) for key in own.escaped):
             return True
         if a.addresses and b.homes():
@@ -1086,14 +1092,26 @@ class _Bound:
                 best = max(best, self._evidence(na, nb) if a_first else self._evidence(nb, na))
         for email, local in own.locals:
             for n in names_b:
-                if local in self.sx.name_spellings(n):  # else it spells nothing of n
+                if local in self._spellings(n):  # else it spells nothing of n
                     best = max(best, self._spelled(email, n))
         for key, local, n in own.spellings:  # an address of theirs that may spell its name
             if (f'"{key}"' in text) if key in own.plain else b.has(key):
                 best = max(best, self._spelled(local + "@", n))
-        odds = self.freq.prior_odds * best * self.others
-        odds *= 1.0 + 1e-9  # the scorer multiplies in another order
-        return self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+        decided = self.decided.get(best)
+        if decided is None:  # (many pairs end with the same best evidence)
+            odds = self.freq.prior_odds * best * self.others
+            odds *= 1.0 + 1e-9  # the scorer multiplies in another order
+            decided = self.decided[best] = (
+                self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+            )
+        return decided
+
+    def _spellings(self, name: PersonName) -> tuple[str, ...]:
+        """``name_spellings``, kept by the name's identity (each name is one object here)."""
+        found = self.spellings.get(id(name))
+        if found is None:
+            found = self.spellings[id(name)] = (self.sx.name_spellings(name), name)
+        return found[0]
 
     def _evidence(self, na: PersonName, nb: PersonName) -> float:
         """``_name_evidence``'s likelihood ratio, or an upper bound of it below the ratio

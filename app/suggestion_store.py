@@ -204,13 +204,14 @@ def catch_up(session: Session, *, small: int | None = None, drift: float | None 
     """
     from app import suggestions as sx
 
-    try:
-        # The cycle collector paused: the catch-up holds every customer's name orders
-        # while it makes many small objects (each full collection walked them again).
-        with sx.collector_paused():
+    # The cycle collector paused: the catch-up holds every customer's name orders while
+    # it makes many small objects (each full collection walked them again). The memo
+    # tables are emptied before it runs again, so that it does not walk them either.
+    with sx.collector_paused():
+        try:
             return _catch_up(session, small, drift)
-    finally:
-        sx.release_caches()  # (the app's process lives on: see release_caches)
+        finally:
+            sx.release_caches()  # (the app's process lives on: see release_caches)
 
 
 def _catch_up(session: Session, small: int | None, drift: float | None) -> str:

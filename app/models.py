@@ -557,7 +557,8 @@ class SuggestionCustomer(Base):
 
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     keys: Mapped[list[str]] = mapped_column(JSONList(), default=list)
-    names: Mapped[list[str]] = mapped_column(JSONList(), default=list)  # shown name, handles
+    # The shown name, then the handles, each [text, family name, given names...]
+    names: Mapped[list[str]] = mapped_column(JSONList(), default=list)
     order0: Mapped[str] = mapped_column(Text, default="")
     order1: Mapped[str] = mapped_column(Text, default="")
     order2: Mapped[str] = mapped_column(Text, default="")

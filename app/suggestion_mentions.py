@@ -127,7 +127,7 @@ class _Reader:
         found: list[Any] = []
         connection = self.session.connection()
         for start in range(0, len(wanted), _CHUNK):
-            found.extend(connection.execute(query(wanted[start : start + _CHUNK])))
+            found.extend(connection.execute(query(wanted[start : start + _CHUNK])).all())
         return found
 
     def mentioning(self, points: set[Point]) -> set[int]:
@@ -216,8 +216,8 @@ class _Reader:
         # once (one table, two columns), those of the wanted keys joined to their customers.
         if self.orders is None:
             self.orders = defaultdict(list)
-            for event, number in self.session.connection().execute(
-                select(Order.event_id, Order.number)
+            for event, number in (
+                self.session.connection().execute(select(Order.event_id, Order.number)).all()
             ):
                 self.orders[order_key(number)].append(event)
         keyed = {event: key for key in orders for event in self.orders.get(key, ())}

@@ -38,13 +38,15 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
 from functools import cache
-from itertools import combinations
+from itertools import combinations, filterfalse
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Table,
     Text,
+    bindparam,
     delete,
     func,
     insert,
@@ -78,7 +80,7 @@ Orders = tuple[str, str, str]
 STORE_MIN_SCORE = 0.01  # pairs scored lower are not stored; a lower minimum reads from scratch
 SMALL_DATABASE = 2000  # below this many customers every change rebuilds the list (fast)
 DRIFT = 0.1  # rebuild with fresh frequencies once the customers changed by this share
-_FORMAT = "1"  # the layout of the stored tables
+_FORMAT = "2"  # the layout of the stored tables
 _CHUNK = 500
 _STATE_ID = 1
 
@@ -202,10 +204,14 @@ def catch_up(session: Session, *, small: int | None = None, drift: float | None 
     """
     from app import suggestions as sx
 
-    try:
-        return _catch_up(session, small, drift)
-    finally:
-        sx.release_caches()  # (the app's process lives on: see release_caches)
+    # The cycle collector paused: the catch-up holds every customer's name orders while
+    # it makes many small objects (each full collection walked them again). The memo
+    # tables are emptied before it runs again, so that it does not walk them either.
+    with sx.collector_paused():
+        try:
+            return _catch_up(session, small, drift)
+        finally:
+            sx.release_caches()  # (the app's process lives on: see release_caches)
 
 
 def _catch_up(session: Session, small: int | None, drift: float | None) -> str:
@@ -294,7 +300,7 @@ def _write_customers(
         {
             "customer_id": cid,
             "keys": sorted(keys[cid]),
-            "names": [p.name, *sorted(p.handles)] if _names_of(p) else [],
+            "names": _stored_names(p) if _names_of(p) else [],
             "order0": orders[cid][0],
             "order1": orders[cid][1],
             "order2": orders[cid][2],
@@ -304,6 +310,21 @@ def _write_customers(
     ]
     for start in range(0, len(rows), batch):
         session.execute(insert(_table(SuggestionCustomer)), rows[start : start + batch])
+
+
+def _stored_names(profile: _Profile) -> list[list[str]]:
+    """What the store keeps of a customer's names: the shown name, then each handle, each
+    as [text, family name, given names...] (parsed: the catch-up reads the names of many
+    customers it does not rescore, ``_named``)."""
+    from app.names import parse_name
+
+    return [
+        [text, name.family, *name.given]
+        for text, name in (
+            (profile.name, profile.parsed),
+            *((h, parse_name(h)) for h in sorted(profile.handles)),
+        )
+    ]
 
 
 # Fields of a profile that are not evidence: its id, and what follows from the name
@@ -428,8 +449,8 @@ class _Ordering:
 
     def __init__(self, keyed: list[tuple[str, int]]) -> None:
         self.keyed = keyed
-        self.ranked = [cid for _, cid in keyed]
-        self.pos = {cid: i for i, cid in enumerate(self.ranked)}
+        self.ranked = list(map(itemgetter(1), keyed))
+        self.pos = dict(zip(self.ranked, range(len(self.ranked)), strict=True))
 
     @classmethod
     def of(
@@ -447,15 +468,6 @@ class _Ordering:
         if i is None:
             return []
         return self.ranked[max(0, i - width) : i] + self.ranked[i + 1 : i + 1 + width]
-
-    def around(self, entry: tuple[str, int], width: int) -> list[int]:
-        """The customers that sit up to ``width`` + 1 places before where ``entry`` sorts."""
-        i = bisect_left(self.keyed, entry)
-        return self.ranked[max(0, i - width - 1) : i + 1]
-
-    def after(self, x: int, width: int) -> list[int]:
-        i = self.pos.get(x)
-        return [] if i is None else self.ranked[i + 1 : i + 1 + width]
 
 
 def _window_changes(
@@ -476,20 +488,26 @@ def _window_changes(
     seen: set[Pair] = set()
     for which, entry in entries:
         old, new = olds[which], news[which]
-        old_pos, new_pos = old.pos, new.pos
-        for ordering in (old, new):
-            for u in ordering.around(entry, width):
+        for ordering, other in ((old, new), (new, old)):
+            # Those up to width + 1 places before where the entry sorts, each with the
+            # width customers after it: neighbours in this list, so the pair changed in
+            # this order if they are not in the other list.
+            ranked, place = ordering.ranked, other.pos
+            i = bisect_left(ordering.keyed, entry)
+            for at in range(max(0, i - width - 1), min(i + 1, len(ranked))):
+                u = ranked[at]
                 if u in dirty:
                     continue
-                old_u, new_u = old_pos.get(u), new_pos.get(u)
-                for v in ordering.after(u, width):
+                there_u = place.get(u)
+                for v in ranked[at + 1 : at + 1 + width]:
                     if v in dirty:
                         continue
-                    old_v, new_v = old_pos.get(v), new_pos.get(v)
-                    # old.within(u, v, width) and new.within(u, v, width), inlined
-                    was = old_u is not None and old_v is not None and abs(old_u - old_v) <= width
-                    now = new_u is not None and new_v is not None and abs(new_u - new_v) <= width
-                    if was == now:
+                    there_v = place.get(v)
+                    if (
+                        there_u is not None
+                        and there_v is not None
+                        and abs(there_u - there_v) <= width
+                    ):
                         continue  # unchanged in this order; a change elsewhere is found there
                     pair = (u, v) if u < v else (v, u)
                     if pair in seen:
@@ -537,7 +555,8 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     new_orders = {cid: sx._name_orders(p) for cid, p in fresh.items()}
     before: dict[int, Orders] = {
         cid: (o0, o1, o2)
-        for cid, o0, o1, o2 in session.connection().execute(  # plain rows: every customer
+        for cid, o0, o1, o2 in session.connection()
+        .execute(  # plain rows, fetched at once: every customer
             select(
                 SuggestionCustomer.customer_id,
                 SuggestionCustomer.order0,
@@ -545,6 +564,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
                 SuggestionCustomer.order2,
             )
         )
+        .all()
     }
     old_keys = _stored_keys(session, dirty)
     after = {cid: o for cid, o in before.items() if cid not in dirty}
@@ -598,12 +618,23 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         mine = [(w, e) for cid in dirty & (old_m | new_m) for w, e in entries_of[cid]]
         for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
             note(pair, was, now, strong)
-    everyone_before = [_Ordering.of(before, before, w, named=True) for w in range(sx._NAME_ORDERS)]
+    # The orders over everyone (as _Ordering.of(before, before, w, named=True) makes them,
+    # in fewer steps: there are many customers).
+    ids = list(before)
+    columns = list(zip(*before.values(), strict=True)) or [()] * sx._NAME_ORDERS
+    everyone_before = [
+        _Ordering(sorted(filter(itemgetter(0), zip(columns[w], ids, strict=True))))
+        for w in range(sx._NAME_ORDERS)
+    ]
     everyone = [  # the old lists without the changed customers, plus their new places
         _Ordering(
             sorted(
-                [e for e in o.keyed if e[1] not in dirty]
-                + [(v[w], c) for c, v in new_orders.items() if v[w]]
+                [
+                    *filterfalse(
+                        {(before[c][w], c) for c in dirty if c in before}.__contains__, o.keyed
+                    ),
+                    *((v[w], c) for c, v in new_orders.items() if v[w]),
+                ]
             )
         )
         for w, o in enumerate(everyone_before)
@@ -694,13 +725,16 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
                 or_(SuggestionPair.customer_a.in_(chunk), SuggestionPair.customer_b.in_(chunk))
             )
         )
-        chunk_keys = sorted({k for c in chunk for k in old_keys.get(c, ())})
-        for k_start in range(0, len(chunk_keys), _CHUNK):
+        # Each stored key row by its primary key, one statement run for many rows (a list
+        # of keys beside a list of customers made SQLite try every combination of the two).
+        key_rows = [{"k": k, "c": c} for c in chunk for k in sorted(old_keys.get(c, ()))]
+        if key_rows:
+            table = _table(CustomerBlockKey)
             session.execute(
-                delete(CustomerBlockKey).where(
-                    CustomerBlockKey.key.in_(chunk_keys[k_start : k_start + _CHUNK]),
-                    CustomerBlockKey.customer_id.in_(chunk),
-                )
+                delete(table).where(
+                    table.c.key == bindparam("k"), table.c.customer_id == bindparam("c")
+                ),
+                key_rows,
             )
         session.execute(delete(SuggestionCustomer).where(SuggestionCustomer.customer_id.in_(chunk)))
         session.execute(delete(SuggestionDirty).where(SuggestionDirty.customer_id.in_(chunk)))
@@ -744,10 +778,14 @@ def _stored_keys(session: Session, ids: Iterable[int]) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {}
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), _CHUNK):
-        for cid, keys in session.execute(
-            select(SuggestionCustomer.customer_id, SuggestionCustomer.keys).where(
-                SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+        for cid, keys in (
+            session.connection()
+            .execute(
+                select(SuggestionCustomer.customer_id, SuggestionCustomer.keys).where(
+                    SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+                )
             )
+            .all()
         ):
             found[cid] = set(keys)
     return found
@@ -757,10 +795,14 @@ def _stored_digests(session: Session, ids: Iterable[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), _CHUNK):
-        for cid, digest in session.execute(
-            select(SuggestionCustomer.customer_id, SuggestionCustomer.digest).where(
-                SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+        for cid, digest in (
+            session.connection()
+            .execute(
+                select(SuggestionCustomer.customer_id, SuggestionCustomer.digest).where(
+                    SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+                )
             )
+            .all()
         ):
             found[cid] = digest
     return found
@@ -770,28 +812,34 @@ def _members(session: Session, keys: Iterable[str]) -> dict[str, set[int]]:
     found: dict[str, set[int]] = defaultdict(set)
     wanted = sorted(set(keys))
     for start in range(0, len(wanted), _CHUNK):
-        for key, cid in session.execute(
-            select(CustomerBlockKey.key, CustomerBlockKey.customer_id).where(
-                CustomerBlockKey.key.in_(wanted[start : start + _CHUNK])
+        for key, cid in (
+            session.connection()
+            .execute(
+                select(CustomerBlockKey.key, CustomerBlockKey.customer_id).where(
+                    CustomerBlockKey.key.in_(wanted[start : start + _CHUNK])
+                )
             )
+            .all()
         ):
             found[key].add(cid)
     return dict(found)
 
 
 def _stored_pairs(session: Session, pairs: set[Pair]) -> set[Pair]:
+    """Which of these pairs are stored: the stored pairs of their first customers, read by
+    the index (a list of pairs, as (a, b) IN (VALUES ...), made SQLite read them all)."""
     found: set[Pair] = set()
-    wanted = sorted(pairs)
-    for start in range(0, len(wanted), _CHUNK):
+    firsts = sorted({a for a, _b in pairs})
+    connection = session.connection()
+    for start in range(0, len(firsts), _CHUNK):
         found.update(
             (a, b)
-            for a, b in session.execute(
+            for a, b in connection.execute(
                 select(SuggestionPair.customer_a, SuggestionPair.customer_b).where(
-                    tuple_(SuggestionPair.customer_a, SuggestionPair.customer_b).in_(
-                        wanted[start : start + _CHUNK]
-                    )
+                    SuggestionPair.customer_a.in_(firsts[start : start + _CHUNK])
                 )
-            )
+            ).all()
+            if (a, b) in pairs
         )
     return found
 
@@ -816,12 +864,16 @@ def _light_profiles(
     wanted = sorted(ids - set(found))
     names: dict[str, PersonName] = {}
     for start in range(0, len(wanted), _CHUNK):
-        for cid, shown in session.execute(
-            select(SuggestionCustomer.customer_id, SuggestionCustomer.names).where(
-                SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
+        for cid, shown in (
+            session.connection()
+            .execute(
+                select(
+                    SuggestionCustomer.customer_id, type_coerce(SuggestionCustomer.names, Text)
+                ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
             )
+            .all()
         ):
-            found[cid] = _named(cid, shown, names)
+            found[cid] = _named(cid, json.loads(shown), names)
     return found
 
 
@@ -890,30 +942,56 @@ class _Sketch:
         self.cid = cid
         self.keys = keys  # the stored JSON text of the blocking keys
         self.shown = shown  # the stored JSON text of the names, or a profile that has them
-        self._names: _Profile | None = None
+        self._names: list[PersonName] | None = None
 
     def has(self, key: str) -> bool:
-        if '"' in key or "\\" in key or not key.isprintable():  # JSON escapes it
+        if not _plain(key):
             return key in json.loads(self.keys)
         return f'"{key}"' in self.keys
 
     def homes(self) -> bool:
         """Whether it may have a full address (a street with a house, a town or a postcode)."""
-        return any(f'"{kind}:' in self.keys for kind in ("ah", "at", "pc"))
+        text = self.keys
+        return '"ah:' in text or '"at:' in text or '"pc:' in text
 
     def postcodes(self) -> list[str]:
-        if '"pc:' not in self.keys:
+        text = self.keys
+        if '"pc:' not in text:
             return []
-        return [k[3:] for k in json.loads(self.keys) if k.startswith("pc:")]
+        if "\\" in text:  # something escaped: decoded
+            return [k[3:] for k in json.loads(text) if k.startswith("pc:")]
+        # Nothing escaped: every quote opens or closes a key.
+        found: list[str] = []
+        start = text.find('"pc:')
+        while start >= 0:
+            end = text.index('"', start + 4)
+            found.append(text[start + 4 : end])
+            start = text.find('"pc:', end)
+        return found
 
-    def names(self, parsed: dict[str, PersonName]) -> _Profile:
-        """A profile with the names only (``parsed``: each distinct name parsed once)."""
+    def names(
+        self, parsed: dict[str, PersonName], texts: dict[str, list[PersonName]] | None = None
+    ) -> list[PersonName]:
+        """Its names with words (``_names_of``; ``parsed``: one ``PersonName`` per
+        distinct text, kept across sketches; ``texts``: the names of each stored text)."""
         if self._names is None:
             if isinstance(self.shown, str):
-                self._names = _named(self.cid, json.loads(self.shown), parsed)
+                found = None if texts is None else texts.get(self.shown)
+                if found is None:
+                    found = _names_in(json.loads(self.shown), parsed)
+                    if texts is not None:
+                        texts[self.shown] = found
+                self._names = found
             else:
-                self._names = self.shown
+                from app.suggestions import _names_of
+
+                self._names = _names_of(self.shown)
         return self._names
+
+
+def _plain(key: str) -> bool:
+    """Whether JSON writes the key as it is (else ``_Sketch.has`` decodes the list)."""
+    return '"' not in key and "\\" not in key and key.isprintable()
 
 
 @dataclass(frozen=True)
@@ -924,6 +1002,11 @@ class _Own:
     keys: tuple[str, ...]  # its shared contact points' and its phones' keys
     names: list[PersonName]
     spellings: tuple[tuple[str, str, PersonName], ...]  # (key, local part, name)
+    # Its email addresses with their local parts (as ``name_spellings`` spells them).
+    locals: tuple[tuple[str, str], ...]
+    quoted: tuple[str, ...] = ()  # its plain keys as the JSON text holds them
+    escaped: tuple[str, ...] = ()  # its other keys (looked up in the decoded list)
+    plain: frozenset[str] = frozenset()  # the spellings' keys that JSON writes as they are
 
     @classmethod
     def of(cls, a: _Profile, names: list[PersonName]) -> _Own:
@@ -934,7 +1017,15 @@ class _Own:
         spellings = tuple(
             (f"sp:{local}", local, n) for n in names for local in sx.name_spellings(n)
         )
-        return cls(bool(a.shared) and min(a.shared) < 10, tuple(keys), names, spellings)
+        # (a local part of three letters or fewer spells no name: ``name_spellings``)
+        locals_ = tuple(
+            (e, local) for e in sorted(a.emails) if len(local := sx._local_key(e)[3:]) >= 4
+        )
+        shared = bool(a.shared) and min(a.shared) < 10
+        quoted = tuple(f'"{k}"' for k in keys if _plain(k))
+        escaped = tuple(k for k in keys if not _plain(k))
+        plain = frozenset(key for key, _local, _n in spellings if _plain(key))
+        return cls(shared, tuple(keys), names, spellings, locals_, quoted, escaped, plain)
 
 
 class _Bound:
@@ -950,12 +1041,19 @@ class _Bound:
         self.sx = sx
         self.postcodes_agree = postcodes_agree
         self.parsed: dict[str, PersonName] = {}  # each distinct stored name parsed once
-        self.evidence: dict[tuple[PersonName, PersonName], float] = {}
+        self.texts: dict[str, list[PersonName]] = {}  # the names of each stored text
+        self.spellings: dict[int, tuple[tuple[str, ...], PersonName]] = {}
+        self.decided: dict[float, bool] = {}  # the answer for the best evidence found
+        self.evidence: dict[tuple[int, int], tuple[float, PersonName, PersonName]] = {}
         self.spelled: dict[tuple[str, PersonName], float] = {}
         self.own: dict[int, _Own] = {}  # what is looked up of a changed customer, by id
         # The largest "not both" ratios of personal addresses and mobiles.
         self.others = max(sx._LR_OWN_ADDRESSES, freq.lr_not_both(freq.with_own_address))
         self.others *= max(1.0, freq.lr_not_both(freq.with_mobile))
+        # Name evidence below this (with a margin for rounding) cannot lift a pair to the
+        # floor: a bound of it under this is as good as its value (``_evidence``).
+        limit, _others = sx._limits(freq, sx.raw_floor(STORE_MIN_SCORE))
+        self.limit = limit * (1.0 - 1e-6)
 
     def may_store(self, a: _Profile, b: _Sketch, mentioned: bool, *, a_first: bool) -> bool:
         """Whether ``a`` and the customer ``b`` sketches may be stored. ``a_first``: ``a``
@@ -973,7 +1071,13 @@ class _Bound:
         own = self.own.get(a.id)
         if own is None:
             own = self.own[a.id] = _Own.of(a, self.sx._names_of(a))
-        if own.any_shared or any(b.has(key) for key in own.keys):
+        text = b.keys
+        if own.any_shared:
+            return True
+        for quoted in own.quoted:
+            if quoted in text:
+                return True
+        if own.escaped and any(b.has(key) for key in own.escaped):
             return True
         if a.addresses and b.homes():
             return True
@@ -982,28 +1086,46 @@ class _Bound:
             for p in a.postcodes:
                 if len(p) < 2 or any(self.postcodes_agree(p, q) for q in theirs):
                     return True
-        names_b = self.sx._names_of(b.names(self.parsed))
+        names_b = b.names(self.parsed, self.texts)
         best = 1.0
         for na in own.names:
             for nb in names_b:
                 best = max(best, self._evidence(na, nb) if a_first else self._evidence(nb, na))
-        for email in a.emails:
+        for email, local in own.locals:
             for n in names_b:
-                best = max(best, self._spelled(email, n))
+                if local in self._spellings(n):  # else it spells nothing of n
+                    best = max(best, self._spelled(email, n))
         for key, local, n in own.spellings:  # an address of theirs that may spell its name
-            if b.has(key):
+            if (f'"{key}"' in text) if key in own.plain else b.has(key):
                 best = max(best, self._spelled(local + "@", n))
-        odds = self.freq.prior_odds * best * self.others
-        odds *= 1.0 + 1e-9  # the scorer multiplies in another order
-        return self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+        decided = self.decided.get(best)
+        if decided is None:  # (many pairs end with the same best evidence)
+            odds = self.freq.prior_odds * best * self.others
+            odds *= 1.0 + 1e-9  # the scorer multiplies in another order
+            decided = self.decided[best] = (
+                self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+            )
+        return decided
+
+    def _spellings(self, name: PersonName) -> tuple[str, ...]:
+        """``name_spellings``, kept by the name's identity (each name is one object here)."""
+        found = self.spellings.get(id(name))
+        if found is None:
+            found = self.spellings[id(name)] = (self.sx.name_spellings(name), name)
+        return found[0]
 
     def _evidence(self, na: PersonName, nb: PersonName) -> float:
-        from app.suggestions import _name_evidence
-
-        found = self.evidence.get((na, nb))
+        """``_name_evidence``'s likelihood ratio, or an upper bound of it below the ratio
+        from which a pair may reach the floor (``_name_bound``: cheaper, and as telling
+        here). Kept by the names' identities (each name is one object here)."""
+        key = (id(na), id(nb))
+        found = self.evidence.get(key)
         if found is None:
-            found = self.evidence[(na, nb)] = _name_evidence(na, nb, self.freq)[0]
-        return found
+            value = self.sx._name_bound(na, nb, self.freq, self.limit)
+            if value >= self.limit:
+                value = self.sx._name_evidence(na, nb, self.freq)[0]
+            found = self.evidence[key] = (value, na, nb)  # (the names kept alive with it)
+        return found[0]
 
     def _spelled(self, email: str, name: PersonName) -> float:
         found = self.spelled.get((email, name))
@@ -1073,24 +1195,43 @@ def _stored_sketches(
                 type_coerce(SuggestionCustomer.keys, Text),
                 type_coerce(SuggestionCustomer.names, Text),
             ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
-        ):
+        ).all():
             found[cid] = _Sketch(cid, keys, light.get(cid, shown))
     return found
 
 
-def _named(cid: int, shown: list[str], names: dict[str, PersonName]) -> _Profile:
-    """A profile with names only, from the stored shown name and handles (``names``:
-    each distinct name parsed once)."""
-    from app.names import parse_name
+def _named(cid: int, shown: list[list[str]], names: dict[str, PersonName]) -> _Profile:
+    """A profile with names only, from the stored names (``_stored_names``: each already
+    parsed; ``names`` keeps one ``PersonName`` per distinct text, so that the memo tables
+    keyed by names find it again)."""
+    from app.names import PersonName
     from app.suggestions import _Profile
 
-    name = shown[0] if shown else ""
-    parsed = names.get(name)
-    if parsed is None:
-        parsed = names[name] = parse_name(name)
-    profile = _Profile(cid, name, parsed)
-    profile.handles = set(shown[1:])
+    if not shown:
+        return _Profile(cid, "", names.get("") or names.setdefault("", PersonName((), "")))
+    parsed = _parsed(shown, names)
+    profile = _Profile(cid, shown[0][0], parsed[0])
+    profile.handles = {entry[0] for entry in shown[1:]}
+    profile.names = [n for n in parsed if n.tokens]
     return profile
+
+
+def _parsed(shown: list[list[str]], names: dict[str, PersonName]) -> list[PersonName]:
+    """The stored names (``_stored_names``) as ``PersonName``s, one per distinct text."""
+    from app.names import PersonName
+
+    found: list[PersonName] = []
+    for text, family, *given in shown:
+        name = names.get(text)
+        if name is None:
+            name = names[text] = PersonName(tuple(given), family)
+        found.append(name)
+    return found
+
+
+def _names_in(shown: list[list[str]], names: dict[str, PersonName]) -> list[PersonName]:
+    """``_names_of`` the customer whose stored names these are."""
+    return [n for n in _parsed(shown, names) if n.tokens]
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -552,3 +552,39 @@ def test_a_catch_up_leaves_the_scorers_memo_tables_empty(tmp_path: Path) -> None
         assert session.scalar(select(func.count()).select_from(SuggestionPair))
     assert [c.__name__ for c in caches if c.cache_info().currsize] == []
     database.dispose()
+
+
+def test_a_sketch_reads_its_postcodes_from_the_json_text() -> None:
+    import json
+
+    # Read without decoding unless something in the text is escaped; as decoded either way.
+    keys = ["pc:LS11AA", "pc:M1", "pc:ZZ 9", "sp:jane", "pc:ë1", 'pc:x"y', "x\\pc:q"]
+    for listed in (keys, keys[:5], keys[2:4], ["sp:jane"]):
+        text = json.dumps(sorted(listed), ensure_ascii=False)
+        sketch = suggestion_store._Sketch(1, text, "[]")
+        expected = [k[3:] for k in sorted(listed) if k.startswith("pc:")]
+        assert sketch.postcodes() == expected, listed
+
+
+def test_the_stored_names_give_the_names_the_scorer_reads() -> None:
+    import json
+
+    from app.names import parse_name
+
+    for shown, handles in [
+        ("Dr. Jane O'Neil-Smith", {"jdoe", "Jane D", "doe, jane", "12345"}),
+        ("", {"john.smith"}),
+        ("Zoë Ämber", set()),
+        ("", set()),
+    ]:
+        profile = sx._Profile(7, shown, parse_name(shown), handles=set(handles))
+        stored = json.loads(json.dumps(suggestion_store._stored_names(profile)))
+        names: dict[str, Any] = {}
+        got = suggestion_store._names_in(stored, names)
+        assert sorted(got, key=repr) == sorted(sx._names_of(profile), key=repr), shown
+        light = suggestion_store._named(7, stored, names)
+        assert (light.name, light.parsed, light.handles) == (shown, profile.parsed, handles)
+        assert sorted(sx._names_of(light), key=repr) == sorted(got, key=repr)
+        # One object per distinct text: the bound keeps its name evidence by identity.
+        again = suggestion_store._names_in(stored, names)
+        assert all(a is b for a, b in zip(got, again, strict=True))

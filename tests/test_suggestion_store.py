@@ -10,6 +10,7 @@ import contextlib
 import os
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,15 @@ def _alive(session: Session) -> list[int]:
     )
 
 
+@pytest.fixture
+def own_version() -> Iterator[None]:
+    """The scorer's version worked out for this test alone: it digests ``STORE_MIN_SCORE``,
+    which the test changes, and other tests (and child processes) must see the real one."""
+    suggestion_store.scorer_version.cache_clear()
+    yield
+    suggestion_store.scorer_version.cache_clear()
+
+
 @pytest.mark.parametrize(
     ("store_url", "seed", "floor"),
     [
@@ -73,7 +83,7 @@ def _alive(session: Session) -> list[int]:
     indirect=["store_url"],
 )
 def test_incremental_updates_equal_a_rebuild(
-    store_url: str, monkeypatch: pytest.MonkeyPatch, seed: int, floor: float
+    store_url: str, monkeypatch: pytest.MonkeyPatch, seed: int, floor: float, own_version: None
 ) -> None:
     # Tiny blocks and windows, so that blocks overflow and shrink, and neighbours in name
     # order come and go with almost every change. A floor of 0 stores every pair with

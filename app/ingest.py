@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, Text, bindparam, insert, select, type_coerce, update
+from sqlalchemy import Table, Text, bindparam, select, type_coerce, update
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
@@ -294,14 +294,15 @@ class _Pending:
         return -len(self.events)
 
     def write(self, session: Session) -> None:
+        store = dialect.for_bind(session)
         if self.events:
             # The ids are known before the insert (SQLite: this is the only writer; a
             # server: from the sequence), so one plain executemany does (RETURNING costs more).
-            ids = dialect.for_bind(session).new_ids(session, Event.id, len(self.events))
+            ids = store.new_ids(session, Event.id, len(self.events))
             for event_id, row in zip(ids, self.events, strict=True):
                 row["id"] = event_id
             # Core inserts on the tables: the ORM's bulk path adds nothing for plain rows.
-            session.execute(insert(_EVENT), self.events)
+            store.insert_rows(session, _EVENT, self.events)
             for rows, key in (
                 (self.participants, "event_id"),
                 (self.mentions, "event_id"),
@@ -320,8 +321,7 @@ class _Pending:
             (_PARTICIPANT, self.participants),
             (_MENTION, self.mentions),
         ):
-            if rows:
-                session.execute(insert(table), rows)
+            store.insert_rows(session, table, rows)
         write_fts(session, self.fts)
         for rows in self._lists():
             rows.clear()

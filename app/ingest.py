@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import decimal
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,6 +41,7 @@ from app import (
 from app.db import Database, RunLock, is_environmental, retry_when_busy
 from app.errors import BadRecordError, Cancelled, FormatError, UserFacingError
 from app.models import (
+    SORTED_JSON,
     AuditEntry,
     Customer,
     Event,
@@ -168,7 +168,7 @@ def content_hash(record: EventRecord) -> str:
     }
     if record.order is not None:
         payload["o"] = repr(record.order)
-    data = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
+    data = SORTED_JSON.encode(payload)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 

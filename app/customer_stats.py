@@ -9,9 +9,9 @@ and marks them for the stored merge suggestions (``app.suggestion_marks``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app import suggestion_marks, summary, waiting
@@ -36,16 +36,18 @@ def refresh_customer_stats(session: Session, customer_ids: Iterable[int]) -> Non
             select(
                 theirs.c.customer_id,
                 Event.id,
-                Event.occurred_at,
+                # compared as stored, as an aggregate would (SQLite: text of one width, no
+                # time parsed per row); only each customer's first and last are read as times
+                type_coerce(Event.occurred_at, String),
                 Event.channel,
                 Event.direction,
             ).join(Event, Event.id == theirs.c.event_id)
         ).all()
         count: dict[int, int] = dict.fromkeys(chunk, 0)
-        first: dict[int, datetime] = {}
-        last: dict[int, datetime] = {}
+        first: dict[int, Any] = {}  # stored times (SQLite: text; a server: naive UTC)
+        last: dict[int, Any] = {}
         channels: dict[int, set[str]] = {cid: set() for cid in chunk}
-        contact: dict[int, tuple[datetime, int]] = {}
+        contact: dict[int, tuple[Any, int]] = {}
         for cid, eid, at, channel, direction in rows:
             count[cid] += 1
             if cid not in first or at < first[cid]:

@@ -27,9 +27,10 @@ the same meaning:
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -284,14 +285,15 @@ class StoreDialect:
         if plan is None:
             session.execute(insert(table), list(rows))
             return
-        sql, order = plan
-        connection.exec_driver_sql(
-            sql,
-            [
-                tuple(row[key] if convert is None else convert(row[key]) for key, convert in order)
-                for row in rows
-            ],
-        )
+        sql, values, converters = plan
+        params = [values(row) for row in rows]
+        if converters:
+            for n, row_values in enumerate(params):
+                converted = list(row_values)
+                for place, convert in converters:
+                    converted[place] = convert(converted[place])
+                params[n] = tuple(converted)
+        connection.exec_driver_sql(sql, params)
 
     # ids --------------------------------------------------------------------------------
 
@@ -305,14 +307,16 @@ class StoreDialect:
         return list(range(top + 1, top + 1 + count))
 
 
-_Plan = tuple[str, tuple[tuple[str, Any], ...]]
+# (the statement, a row's values in its order, (place, converter) of the values to convert)
+_Plan = tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]], tuple[tuple[int, Any], ...]]
 _plans: dict[tuple[str, tuple[str, ...], str], _Plan | None] = {}
 
 
 def _insert_plan(table: Table, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None:
     """The INSERT of ``table``'s columns ``keys`` as SQLAlchemy compiles it for ``dialect``
-    (positional parameters) and each parameter's key and converter; None when the statement
-    needs more than the keys (a column default to fill in) or is not positional."""
+    (positional parameters), how to take a row's values in its order, and the converters
+    SQLAlchemy would apply to them; None when the statement needs more than the keys (a
+    column default to fill in) or is not positional."""
     cache_key = (table.name, keys, dialect.name)
     if cache_key in _plans:
         return _plans[cache_key]
@@ -321,13 +325,14 @@ def _insert_plan(table: Table, keys: tuple[str, ...], dialect: Dialect) -> _Plan
     names = compiled.positiontup
     if compiled.positional and names is not None and sorted(names) == sorted(keys):
         columns = {column.key: column for column in table.columns}
-        plan = (
-            compiled.string,
-            tuple(
-                (name, columns[name].type.dialect_impl(dialect).bind_processor(dialect))
-                for name in names
-            ),
+        converters = tuple(
+            (place, convert)
+            for place, name in enumerate(names)
+            if (convert := columns[name].type.dialect_impl(dialect).bind_processor(dialect))
         )
+        take = operator.itemgetter(*names)
+        values = take if len(names) > 1 else lambda row: (take(row),)
+        plan = (compiled.string, values, converters)
     _plans[cache_key] = plan
     return plan
 

@@ -276,7 +276,9 @@ class StoreDialect:
 
         The statement and the columns' converters (a JSON text, a UTC time) are made once
         per table and set of keys, by SQLAlchemy, so a value is stored as Core stores it.
-        Rows that leave out a column with a default go through Core, which fills it in.
+        Rows that leave out a column with a default go through Core, which fills it in; so
+        do rows a converter refuses (a naive time), so that the error raised is Core's own
+        (a ``StatementError``: the item's fault, recorded as a problem).
         """
         if not rows:
             return
@@ -286,13 +288,17 @@ class StoreDialect:
             session.execute(insert(table), list(rows))
             return
         sql, values, converters = plan
-        params = [values(row) for row in rows]
-        if converters:
-            for n, row_values in enumerate(params):
-                converted = list(row_values)
-                for place, convert in converters:
-                    converted[place] = convert(converted[place])
-                params[n] = tuple(converted)
+        try:
+            params = [values(row) for row in rows]
+            if converters:
+                for n, row_values in enumerate(params):
+                    converted = list(row_values)
+                    for place, convert in converters:
+                        converted[place] = convert(converted[place])
+                    params[n] = tuple(converted)
+        except Exception:  # Core raises (or stores) as it always did
+            session.execute(insert(table), list(rows))
+            return
         connection.exec_driver_sql(sql, params)
 
     # ids --------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app import dialect, settings
@@ -311,18 +311,18 @@ class Resolver:
         """Insert the identities, customers and links made since the last write (in bulk,
         with their ids given); afterwards they are ordinary rows of the session."""
         session = self.session
-        if self._new_customers:
-            session.execute(
-                insert(_CUSTOMER),
-                [{k: getattr(c, k) for k in _CUSTOMER_COLUMNS} for c in self._new_customers],
-            )
-        if self._new_identities:
-            session.execute(
-                insert(_IDENTITY),
-                [{k: getattr(i, k) for k in _IDENTITY_COLUMNS} for i in self._new_identities],
-            )
-        if self._new_links:
-            session.execute(insert(_LINK), self._new_links)
+        store = dialect.for_bind(session)
+        store.insert_rows(
+            session,
+            _CUSTOMER,
+            [{k: getattr(c, k) for k in _CUSTOMER_COLUMNS} for c in self._new_customers],
+        )
+        store.insert_rows(
+            session,
+            _IDENTITY,
+            [{k: getattr(i, k) for k in _IDENTITY_COLUMNS} for i in self._new_identities],
+        )
+        store.insert_rows(session, _LINK, self._new_links)
         for made in (*self._new_customers, *self._new_identities):
             # persistent from now on: what changes on them later is flushed as usual
             make_transient_to_detached(made)

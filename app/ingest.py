@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import decimal
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,7 +22,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, Text, bindparam, insert, select, type_coerce, update
+from sqlalchemy import Table, Text, bindparam, select, type_coerce, update
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
@@ -42,6 +41,7 @@ from app import (
 from app.db import Database, RunLock, is_environmental, retry_when_busy
 from app.errors import BadRecordError, Cancelled, FormatError, UserFacingError
 from app.models import (
+    SORTED_JSON,
     AuditEntry,
     Customer,
     Event,
@@ -168,7 +168,7 @@ def content_hash(record: EventRecord) -> str:
     }
     if record.order is not None:
         payload["o"] = repr(record.order)
-    data = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
+    data = SORTED_JSON.encode(payload)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
@@ -294,14 +294,15 @@ class _Pending:
         return -len(self.events)
 
     def write(self, session: Session) -> None:
+        store = dialect.for_bind(session)
         if self.events:
             # The ids are known before the insert (SQLite: this is the only writer; a
             # server: from the sequence), so one plain executemany does (RETURNING costs more).
-            ids = dialect.for_bind(session).new_ids(session, Event.id, len(self.events))
+            ids = store.new_ids(session, Event.id, len(self.events))
             for event_id, row in zip(ids, self.events, strict=True):
                 row["id"] = event_id
             # Core inserts on the tables: the ORM's bulk path adds nothing for plain rows.
-            session.execute(insert(_EVENT), self.events)
+            store.insert_rows(session, _EVENT, self.events)
             for rows, key in (
                 (self.participants, "event_id"),
                 (self.mentions, "event_id"),
@@ -320,8 +321,7 @@ class _Pending:
             (_PARTICIPANT, self.participants),
             (_MENTION, self.mentions),
         ):
-            if rows:
-                session.execute(insert(table), rows)
+            store.insert_rows(session, table, rows)
         write_fts(session, self.fts)
         for rows in self._lists():
             rows.clear()

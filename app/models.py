@@ -71,6 +71,11 @@ class DecimalText(TypeDecorator[Decimal]):
         return None if value is None else Decimal(value)
 
 
+# ``json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)``, without making an
+# encoder for every value (an import writes two such texts per event)
+SORTED_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
+
+
 class JSONText(TypeDecorator[dict[str, Any]]):
     """A small JSON object stored as text."""
 
@@ -80,7 +85,7 @@ class JSONText(TypeDecorator[dict[str, Any]]):
     def process_bind_param(self, value: dict[str, Any] | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        return SORTED_JSON.encode(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> dict[str, Any] | None:
         if value is None:

@@ -49,6 +49,15 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """What a read of a customer's events for other figures found out for the profile too
+    (``app.customer_stats``): the channels they were seen on and their last contact."""
+
+    channels: frozenset[str]
+    last_contact: int | None  # their latest event that is not a system line
+
+
+@dataclass(frozen=True)
 class Profile:
     """A customer's stored figures."""
 
@@ -91,8 +100,11 @@ def read(session: Session, customer_id: int) -> Summary:
 # --- keeping them in step --------------------------------------------------------------------
 
 
-def refresh(session: Session, customer_ids: Iterable[int]) -> None:
-    """Count and store the figures of these customers (the write path calls this)."""
+def refresh(
+    session: Session, customer_ids: Iterable[int], seen: Mapping[int, Seen] | None = None
+) -> None:
+    """Count and store the figures of these customers (the write path calls this);
+    ``seen``: their channels and last contact, read already."""
     ids = sorted(set(customer_ids))
     session.flush()
     table = cast(Table, Customer.__table__)
@@ -103,7 +115,7 @@ def refresh(session: Session, customer_ids: Iterable[int]) -> None:
         chunk = ids[start : start + _CHUNK]
         rows = [
             {"cid": cid, "stored": _to_json(profile)}
-            for cid, profile in recount(session, chunk).items()
+            for cid, profile in recount(session, chunk, seen).items()
         ]
         if not rows:
             continue
@@ -121,23 +133,35 @@ def rebuild(session: Session) -> None:
     refresh(session, list(session.scalars(select(Customer.id))))
 
 
-def recount(session: Session, ids: Sequence[int]) -> dict[int, Profile]:
-    """The figures of these customers, counted from their events."""
+def recount(
+    session: Session, ids: Sequence[int], seen: Mapping[int, Seen] | None = None
+) -> dict[int, Profile]:
+    """The figures of these customers, counted from their events (their channels and
+    last contact taken from ``seen`` when it has them all)."""
     wanted = set(ids)
-    channels: dict[int, set[str]] = {cid: set() for cid in wanted}
-    theirs = customer_events(wanted).subquery()
-    for cid, channel in session.execute(
-        select(theirs.c.customer_id, Event.channel)
-        .join(Event, Event.id == theirs.c.event_id)
-        .distinct()
-    ):
-        channels[cid].add(channel)
+    channels: dict[int, frozenset[str]]
+    last_contact: dict[int, int]
+    if seen is not None and wanted <= seen.keys():
+        channels = {cid: seen[cid].channels for cid in wanted}
+        last_contact = {
+            cid: contact for cid in wanted if (contact := seen[cid].last_contact) is not None
+        }
+    else:
+        found: dict[int, set[str]] = {cid: set() for cid in wanted}
+        theirs = customer_events(wanted).subquery()
+        for cid, channel in session.execute(
+            select(theirs.c.customer_id, Event.channel)
+            .join(Event, Event.id == theirs.c.event_id)
+            .distinct()
+        ):
+            found[cid].add(channel)
+        channels = {cid: frozenset(found[cid]) for cid in wanted}
+        last_contact = _last_contact(session, wanted)
     orders, latest = _orders(session, wanted)
-    last_contact = _last_contact(session, wanted)
     sources, languages = _writing(session, wanted)
     return {
         cid: Profile(
-            channels=frozenset(channels[cid]),
+            channels=channels[cid],
             orders=orders.get(cid, OrderFigures()),
             brief=Summary(
                 orders=orders.get(cid, OrderFigures()),

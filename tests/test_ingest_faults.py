@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ from app import cli
 from app.db import Database
 from app.errors import UserFacingError
 from app.ingest import FileFailedError, import_items, import_paths
-from app.models import Event, ImportProblem, ImportRun
-from app.records import EventRecord, Item, Participant
+from app.models import Event, ImportProblem, ImportRun, Order
+from app.records import EventRecord, Item, OrderInfo, Participant
 from connectors import registry
 
 T0 = datetime(2026, 3, 1, 9, 15, tzinfo=UTC)
@@ -80,6 +81,24 @@ def test_the_datas_faults_are_still_problems(db: Database) -> None:
     assert report.added == 1
     assert [p.location for p in report.problems] == ["mail.mbox:1"]
     assert report.status == "done"
+
+
+def test_a_value_the_bulk_insert_cannot_convert_is_the_items_problem(db: Database) -> None:
+    # New orders are inserted in bulk at the end of a batch (``dialect.insert_rows``): a
+    # naive time among an order's dates is refused while its row is converted, and that
+    # stays the record's fault (the batch is written again item by item), as through Core.
+    def order(n: int, paid_at: datetime) -> EventRecord:
+        info = OrderInfo(number=f"#{n}", currency="GBP", total=Decimal("5.00"), paid_at=paid_at)
+        return mail(n, channel="order", source="shopify", order=info, locator=f"orders.csv:{n}")
+
+    items: list[Item] = [order(1, T0), order(2, datetime(2026, 1, 1)), order(3, T0), mail(4)]
+    report = import_items(db, lambda: items, label="orders", format="test")
+    assert report.status == "done"
+    assert [p.location for p in report.problems] == ["orders.csv:2"]
+    assert "(builtins.ValueError) naive datetime" in report.problems[0].reason
+    with db.session() as s:
+        assert list(s.scalars(select(Order.number).order_by(Order.number))) == ["#1", "#3"]
+    assert stored(db)[:2] == (3, 1)
 
 
 def test_a_file_that_fails_part_way_keeps_its_counts(db: Database) -> None:

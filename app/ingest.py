@@ -16,7 +16,8 @@ import dataclasses
 import decimal
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -726,9 +727,12 @@ class _Writer:
     ) -> None:
         mark = pending.mark()
         resolver.savepoint()
+        r = self.report
+        counts = (r.added, r.duplicates, r.updated, r.suppressed, len(r.notices))
+        seen: ChainMap[tuple[str, str], tuple[int, str, str]] = ChainMap({}, known)
         try:
             with session.begin_nested():
-                self._store(session, resolver, record, known, pending)
+                self._store(session, resolver, record, seen, pending)
                 resolver.write()
                 pending.write(session)
         except Exception as exc:
@@ -736,17 +740,22 @@ class _Writer:
                 raise
             pending.rewind(mark)
             resolver.forget()  # what it made or loaded in the savepoint is gone
+            # nor was the record counted, nor is it known to the rest of the batch
+            r.added, r.duplicates, r.updated, r.suppressed = counts[:4]
+            del r.notices[counts[4] :]
             log.warning("could not store %s: %s", record.locator, exc)
             self._problem(
                 session, Problem(record.locator or record.external_id, f"could not store: {exc}")
             )
+        else:
+            known.update(seen.maps[0])
 
     def _store(
         self,
         session: Session,
         resolver: identity.Resolver,
         record: EventRecord,
-        known: _Known,
+        known: MutableMapping[tuple[str, str], tuple[int, str, str]],
         pending: _Pending,
     ) -> None:
         if record.occurred_at.tzinfo is None:

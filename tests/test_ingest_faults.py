@@ -96,9 +96,30 @@ def test_a_value_the_bulk_insert_cannot_convert_is_the_items_problem(db: Databas
     assert report.status == "done"
     assert [p.location for p in report.problems] == ["orders.csv:2"]
     assert "(builtins.ValueError) naive datetime" in report.problems[0].reason
+    assert (report.added, report.duplicates) == (3, 0)  # the refused order is not counted
     with db.session() as s:
         assert list(s.scalars(select(Order.number).order_by(Order.number))) == ["#1", "#3"]
     assert stored(db)[:2] == (3, 1)
+
+
+def test_a_record_refused_in_a_batch_does_not_hide_its_good_copy(db: Database) -> None:
+    # The same order twice in one file, its first row refused: the second is stored, not
+    # taken for a duplicate of a row that never was.
+    def order(paid_at: datetime, locator: str) -> EventRecord:
+        info = OrderInfo(number="#7", currency="GBP", total=Decimal("5.00"), paid_at=paid_at)
+        return mail(7, channel="order", source="shopify", order=info, locator=locator)
+
+    items: list[Item] = [
+        mail(1),
+        order(datetime(2026, 1, 1), "orders.csv:2"),
+        order(T0, "orders.csv:3"),
+    ]
+    report = import_items(db, lambda: items, label="orders", format="test")
+    assert [p.location for p in report.problems] == ["orders.csv:2"]
+    assert (report.added, report.duplicates) == (2, 0)
+    with db.session() as s:
+        assert list(s.scalars(select(Order.number))) == ["#7"]
+    assert stored(db)[:2] == (2, 1)
 
 
 def test_a_file_that_fails_part_way_keeps_its_counts(db: Database) -> None:

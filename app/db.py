@@ -168,8 +168,9 @@ class Database:
         On a SQLite file the write lock lets one batch in at a time but not in turn (a
         waiting writer polls; a writer that commits and begins its next batch at once can
         win every time until the waiting one gives up): the batches queue at a turnstile of
-        two OS file locks beside the file (``app.turnstile``), where the writer already
-        waiting always goes before the one that just let the turn go. Where those locks
+        two OS file locks beside the file (``app.turnstile``), where the writer next in
+        line always goes before the one that just let the turn go (the writers behind it
+        race to be next in line: see there). Where those locks
         cannot be had (a read-only folder, Windows, no turn within ``BUSY_DEADLINE``), this
         database's batches write without the queue from then on, as they did before.
         """

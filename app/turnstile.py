@@ -2,8 +2,8 @@
 
 SQLite's write lock is not fair. A writer that waits for it polls (the busy handler sleeps
 and tries again), so a writer that commits and at once begins its next transaction can win
-it every time, and one of four imports into one file on a loaded machine waited out the
-busy deadline. ``Database.writers_queue`` (``app.db``) makes import batches take turns
+it every time, and one of four imports into one file on a loaded machine gave up waiting
+("database is busy"). ``Database.writers_queue`` (``app.db``) makes import batches take turns
 instead; on PostgreSQL an advisory lock does it, on a SQLite file ``turn`` here does, with
 two ``flock`` locks on files named like the file's ``.NAME.checked`` stamp:
 
@@ -23,6 +23,11 @@ woken together and the first to run takes it; the writer that just finished, if 
 by then, is one more contender among them (it may win that race, never the one for
 ``turn``). So a writer waits for the batch at work and the one next in line, then for as
 many rounds of that race as it loses; each round it is one of at most three contenders.
+Measured (``tests/bench/bench_writers_queue.py``, 4 writers on a machine with its 2 cores
+oversubscribed): a writer was overtaken by at most 5-7 transactions of the others while it
+waited, against 29-119 with the busy timeout alone. The price is a wake-up at every hand-over
+(the next writer must be scheduled before anyone writes): about a fifth more wall time for
+transactions of 30 ms; four real imports of 1,500 messages each were not slower queued.
 
 The locks die with their process (a crashed or killed writer never blocks the queue). The
 files stay (0600, empty): deleting a lock file while a process holds it would let the next

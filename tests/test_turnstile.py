@@ -1,5 +1,6 @@
 """Import batches on one SQLite file take turns (``app.turnstile``): in order, crash-safe,
-and an import goes on without the queue where its lock files cannot be had.
+and an import goes on without the queue where its lock files cannot be had; its reads before
+its batches never wait for the write lock.
 
 The writers here are real processes taking ``Database.writers_queue`` on a real file; the
 order of their turns is shown by the lines each writes while it holds its turn. Nothing
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -194,15 +196,19 @@ def test_a_nested_turn_in_one_thread_does_not_wait_for_itself(database: Path) ->
         assert outer and inner
 
 
-def _import_mbox(database: Path) -> ingest.FileReport:
-    """Import 30 messages in batches of 10 (each batch takes its turn)."""
-    mbox = database.parent.with_name("m.mbox")
-    with mbox.open("w", encoding="utf-8") as f:
+def _write_mbox(path: Path) -> Path:
+    with path.open("w", encoding="utf-8") as f:
         for i in range(30):
             f.write(f"From p{i % 4}@example.com Mon Jan  1 10:{i:02d}:00 2024\n")
             f.write(f"From: Person {i % 4} <p{i % 4}@example.com>\nTo: shop@myshop.example\n")
             f.write(f"Subject: question {i}\nMessage-ID: <m{i}@example.com>\n")
             f.write(f"Date: Mon, 01 Jan 2024 10:{i:02d}:00 +0000\n\nHello {i}.\n\n")
+    return path
+
+
+def _import_mbox(database: Path) -> ingest.FileReport:
+    """Import 30 messages in batches of 10 (each batch takes its turn)."""
+    mbox = _write_mbox(database.parent.with_name("m.mbox"))
     db = open_database(database)
     try:
         return ingest.import_file(db, mbox, batch_size=10)
@@ -227,8 +233,6 @@ def test_an_import_into_a_read_only_folder_goes_on_without_the_queue(
     database: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The database and its WAL are writable, its folder is not: no lock file can be made."""
-    import sqlite3
-
     keep = sqlite3.connect(database)  # keeps the -wal and -shm files in place
     keep.execute("select count(*) from sqlite_master").fetchone()
     folder = database.parent
@@ -250,3 +254,23 @@ def test_an_import_into_a_read_only_folder_goes_on_without_the_queue(
     assert report.status == "done" and report.added == 30
     assert not any(p.exists() for p in turnstile.lock_paths(database))
     assert any("without taking turns" in r.getMessage() for r in caplog.records)
+
+
+def test_an_imports_reads_before_its_batches_do_not_wait_for_the_write_lock(
+    database: Path,
+) -> None:
+    """Another program holds the write lock: the import's checks before its first batch
+    still run (each used to take the write lock, waiting out the busy timeout with no retry,
+    and failed the import with "database is busy" while other imports' batches queued)."""
+    mbox = _write_mbox(database.parent.with_name("m.mbox"))
+    db = open_database(database)
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("begin immediate")
+    try:
+        assert ingest._unchanged_since_import(db, mbox, "m.mbox", "mbox", False) is None
+        writer = ingest._Writer(db, 1, ingest.FileReport(path="m.mbox", format="mbox"))
+        assert not writer.automated_customers and not writer.suppressor
+    finally:
+        holder.execute("rollback")
+        holder.close()
+        db.dispose()

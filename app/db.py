@@ -20,7 +20,11 @@ how concurrent imports used to die. ``Database.read_session`` is the
 lock-free alternative for code that only reads. ``retry_when_busy`` re-runs a
 whole write transaction with backoff when the wait was not enough, and
 ``user_error`` turns SQLite's environmental failures (locked, read-only, disk
-full, damaged) into one-line ``UserFacingError``s.
+full, damaged) into one-line ``UserFacingError``s. The busy timeout's wait is a poll, not
+a queue: a writer that commits and at once begins again can keep the lock from one that
+waits. Import batches, which do exactly that, take turns (``writers_queue``: a turnstile
+of two file locks beside the file, ``app.turnstile``); other writers (notes, merges) only
+wait with the busy timeout.
 
 On PostgreSQL several people write at once, so every write transaction runs
 ``SERIALIZABLE``: the server aborts one of two transactions whose interleaving
@@ -61,7 +65,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import backups
+from app import backups, turnstile
 from app.dbfile import BUSY as _BUSY
 from app.dbfile import SQLITE_BUSY as SQLITE_BUSY
 from app.dbfile import SQLITE_CANTOPEN as SQLITE_CANTOPEN
@@ -108,6 +112,9 @@ class Database:
     path: Path | None = None
     #: Tells this process's own change announcements from a colleague's (``app.live``).
     origin: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: Whether import batches on this SQLite file take turns through its lock files (off
+    #: once they could not be created or locked, or a turn did not come in time).
+    file_queue: bool = field(default=True, init=False, repr=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -147,7 +154,7 @@ class Database:
 
     @contextmanager
     def writers_queue(self) -> Iterator[None]:
-        """On PostgreSQL, take turns with the other holders (import batches) for the block.
+        """Take turns with the other holders (import batches) for the block.
 
         Two import batches nearly always meet the same customers (whose figures both
         refresh) and contact points, so under ``SERIALIZABLE`` all but one of them would
@@ -156,10 +163,25 @@ class Database:
         batches' transactions one after the other. The lock is a session advisory lock on
         a connection of its own (a lock taken inside the transaction would come after its
         snapshot); the server drops it if the process dies. Merges, notes and the rest do
-        not queue here. On SQLite the write lock already does this: nothing happens.
+        not queue here.
+
+        On a SQLite file the write lock lets one batch in at a time but not in turn (a
+        waiting writer polls; a writer that commits and begins its next batch at once can
+        win every time until the waiting one gives up): the batches queue at a turnstile of
+        two OS file locks beside the file (``app.turnstile``), where the writer next in
+        line always goes before the one that just let the turn go (the writers behind it
+        race to be next in line: see there). Where those locks
+        cannot be had (a read-only folder, Windows, no turn within ``BUSY_DEADLINE``), this
+        database's batches write without the queue from then on, as they did before.
         """
         if not self.is_server:
-            yield
+            if self.path is None or not self.file_queue:
+                yield
+                return
+            with turnstile.turn(self.path, deadline=BUSY_DEADLINE) as queued:
+                if not queued:
+                    self.file_queue = False  # said once (logged); ask no more
+                yield
             return
         with self.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -171,7 +193,7 @@ class Database:
 
     def writers_waiting(self, session: Session) -> bool:
         """Whether another import batch waits at ``writers_queue`` right now (PostgreSQL;
-        always False on SQLite, whose writers never see each other wait).
+        always False on SQLite, where each import recounts its own customers).
 
         An import hands the recount of its customers' figures to the batch that waits (see
         ``app.ingest``): under a steady queue the figures are counted once, by the last

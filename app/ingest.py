@@ -543,7 +543,7 @@ class _Writer:
         self.folder_before = deferred.written if deferred is not None else 0
         self.uncounted: set[int] = deferred.ids if deferred is not None else set()
         self.counted_at = 0  # events written by this run at its last recount
-        with db.session() as session:
+        with db.read_session() as session:  # reads only: never waits for the write lock
             self.automated_customers = settings.get(session, "automated_customers") == "yes"
             self.suppressor = suppression.Suppressor(session)
             if deferred is None:
@@ -1008,7 +1008,7 @@ def import_file(
     produced = parse_worker.Produced()
     options = replace(options, on_known=produced.count_known)
     if connector.name == "maildir":  # its message files stored before are not read again
-        with db.session() as session:
+        with db.read_session() as session:
             options = replace(options, known_locators=_stored_locators(session, path))
     unchanged = _unchanged_since_import(db, path, label, connector.name, explicit)
     if unchanged is not None:
@@ -1082,7 +1082,7 @@ def _unchanged_since_import(
     except OSError:
         return None
     changed = datetime.fromtimestamp(max(info.st_mtime, info.st_ctime), UTC)
-    with db.session() as session:
+    with db.read_session() as session:
         run = session.scalars(
             select(ImportRun)
             .where(ImportRun.path == label, ImportRun.format == format)

@@ -302,8 +302,8 @@ class RunLock:
 
     def acquire(self) -> bool:
         try:
-            self.path.parent.mkdir(exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT)
+            self.path.parent.mkdir(mode=0o700, exist_ok=True)  # the owner's, as the database
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             log.warning("cannot create the run lock %s: %s", self.path, exc)
             return False

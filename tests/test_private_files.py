@@ -149,3 +149,8 @@ def test_the_cli_leaves_its_database_and_log_owner_only(tmp_path: Path) -> None:
     log = home / "logs" / "threadline.log"
     assert _mode(home) == _mode(home / "logs") == 0o700
     assert _mode(db) == _mode(log) == 0o600
+    # what lies beside the database: the import runs' liveness locks, the writers' queue
+    assert _mode(home / ".threadline.db.runs") == 0o700
+    beside = sorted(p.name for p in home.glob(".threadline.db.*") if p.is_file())
+    assert {".threadline.db.next", ".threadline.db.turn"} <= set(beside)
+    assert {name: _mode(home / name) for name in beside} == dict.fromkeys(beside, 0o600)

@@ -269,7 +269,9 @@ def compute(session: Session, *, keep_stats: bool = False) -> Built:
         said = sx._mentions(session, profiles)
         keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
         orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
-        rows = _scored(profiles, freq, said, sx._candidate_pairs(profiles, said, keys, orders))
+        codes = sx._candidate_codes(profiles, said, keys, orders)
+        pairs = sx.scorable(profiles, freq, said, codes, sx.raw_floor(STORE_MIN_SCORE))
+        rows = _scored(profiles, freq, said, pairs)
         own = _own_identities(session)
     state = _State(scorer_version(), customers, freq, said, own)
     return Built(profiles, keys, orders, rows, state)

@@ -1197,6 +1197,17 @@ def _candidate_pairs(
     customer meeting its WINDOW neighbours); neighbours in name order over all customers
     (sorted neighbourhood: a typo late in a name, a swapped order); mentioned pairs.
     """
+    for code in _candidate_codes(profiles, said, keys, orders):
+        yield code >> 32, code & _LOW
+
+
+def _candidate_codes(
+    profiles: dict[int, _Profile],
+    said: dict[tuple[int, int], set[str]],
+    keys: dict[int, set[str]] | None = None,
+    orders: dict[int, tuple[str, str, str]] | None = None,
+) -> Iterator[int]:
+    """``_candidate_pairs``, each pair as one integer, lower id high."""
     if keys is None:
         keys = {cid: _block_keys(p) for cid, p in profiles.items()}
     if orders is None:
@@ -1231,8 +1242,7 @@ def _candidate_pairs(
     for which in range(_NAME_ORDERS):
         named = sorted((o[which], cid) for cid, o in orders.items() if o[which])
         weak.append(_window_codes([cid for _, cid in named], NAME_WINDOW))
-    for code in seen:
-        yield code >> 32, code & _LOW
+    yield from seen
     # A customer's name parts, for the quick answer of _names_touch: a part both share.
     # The weak pairs are read in the order they came (neighbours in a name order follow
     # each other, which keeps _tokens_touch's cache warm).
@@ -1242,9 +1252,8 @@ def _candidate_pairs(
             if code in seen:
                 continue
             seen.add(code)
-            x, y = code >> 32, code & _LOW
-            if _touching(profiles[x], profiles[y], parts):
-                yield x, y
+            if _touching(profiles[code >> 32], profiles[code & _LOW], parts):
+                yield code
 
 
 _LOW = (1 << 32) - 1
@@ -1404,3 +1413,263 @@ def _mentions(session: Session, profiles: Container[int]) -> dict[tuple[int, int
                     pair = (min(writer, target), max(writer, target))
                     found[pair].add(words[kind].format(shown))
     return found
+
+
+# --- many pairs at once ---------------------------------------------------------------------
+#
+# A rebuild meets some two million candidate pairs at 100,000 customers, of which about one
+# in ten may reach the stored floor: most share a given name and a surname's initial, or
+# a surname's first letters, and nothing else. ``scorable`` finds those that surely cannot
+# (what ``_below`` finds, and more) a column at a time with numpy: two strings whose
+# lengths, or whose sets of letters, differ by more than a few cannot be a few slips
+# apart, so the exact distances are worked out only for the few pairs that pass that
+# test, and only the pairs whose names say little look at the other evidence in Python.
+# Every pair it keeps is scored as before, so what is stored does not change.
+
+_VECTOR_MIN = 2000  # fewer pairs are left to ``_below``, one by one
+
+
+@dataclass
+class _Strings:
+    """One string per customer (numpy columns by a dense index)."""
+
+    text: Any  # object array of str
+    length: Any  # int64 array
+    letters: Any  # uint64 array: a bit per letter it holds (``_letters``)
+
+    @classmethod
+    def of(cls, texts: list[str]) -> _Strings:
+        import numpy as np
+
+        masks: dict[str, int] = {}
+        letters = np.fromiter(
+            (masks[t] if t in masks else masks.setdefault(t, _letters(t)) for t in texts),
+            dtype=np.uint64,
+            count=len(texts),
+        )
+        length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        return cls(np.array(texts, dtype=object), length, letters)
+
+
+def _letters(text: str) -> int:
+    """A bit for each character of ``text`` (two characters may share one): a character of
+    one string whose bit the other lacks must be typed, deleted or replaced."""
+    mask = 0
+    for ch in text:
+        mask |= 1 << (ord(ch) % 64)
+    return mask
+
+
+@dataclass
+class _NameColumns:
+    """The one name of each customer that has exactly one (given and family name, the
+    family name in one part), in columns by a dense index; ``simple`` is False for the
+    others (no name, a name without a given or family name, several names)."""
+
+    ids: list[int]  # the customers in ascending order
+    simple: Any  # numpy bool array
+    first: _Strings
+    family: _Strings
+    joined: _Strings  # the name parts written together
+    turned: _Strings  # the family name first, then the given names, written together
+    parts: Any  # numpy int arrays: how many name parts
+    full: Any  # the whole name, as a number (equal names, equal numbers)
+    sorted_parts: Any  # the parts in alphabetical order, as a number
+    first_code: Any  # the given name, as a number
+    initial: Any  # the given name's first letter, as a number
+    nicknames: Any  # numpy uint64: the nickname groups the given name belongs to
+    p_given: Any  # numpy float64: ``freq.p_given`` of the given name
+
+    @classmethod
+    def of(cls, profiles: dict[int, _Profile], freq: _Frequencies) -> _NameColumns:
+        import numpy as np
+
+        from app.names import _NICKNAMES
+
+        groups: dict[str, int] = {}
+        for bit, (full_form, nicks) in enumerate(_NICKNAMES.items()):
+            for form in (full_form, *nicks):
+                groups[form] = groups.get(form, 0) | 1 << bit
+        numbers: dict[Any, int] = {}
+        ids = sorted(profiles)
+        n = len(ids)
+        simple = np.zeros(n, dtype=bool)
+        first, family = [""] * n, [""] * n
+        joined, turned = [""] * n, [""] * n
+        ints = np.zeros((5, n), dtype=np.int64)
+        nicknames = np.zeros(n, dtype=np.uint64)
+        p_given = np.ones(n, dtype=np.float64)
+        for i, cid in enumerate(ids):
+            names = _names_of(profiles[cid])
+            if len(names) != 1:
+                continue
+            name = names[0]
+            if not name.first or not name.family or " " in name.family:
+                continue
+            simple[i] = True
+            first[i], family[i] = name.first, name.family
+            joined[i] = "".join(name.tokens)
+            turned[i] = name.family + "".join(name.given)
+            ints[0, i] = len(name.tokens)
+            ints[1, i] = numbers.setdefault(name.full, len(numbers))
+            ints[2, i] = numbers.setdefault(tuple(sorted(name.tokens)), len(numbers))
+            ints[3, i] = numbers.setdefault(("first", name.first), len(numbers))
+            ints[4, i] = ord(name.first[0])
+            nicknames[i] = groups.get(name.first, 0)
+            p_given[i] = freq.p_given(name.first)
+        return cls(
+            ids,
+            simple,
+            _Strings.of(first),
+            _Strings.of(family),
+            _Strings.of(joined),
+            _Strings.of(turned),
+            *ints,
+            nicknames,
+            p_given,
+        )
+
+
+def scorable(
+    profiles: dict[int, _Profile],
+    freq: _Frequencies,
+    said: dict[tuple[int, int], set[str]],
+    codes: Iterable[int],
+    floor: float,
+) -> list[tuple[int, int]]:
+    """The pairs ``codes`` (as ``_candidate_codes`` gives them), lower id first, without
+    pairs that ``score_pair`` surely scores below
+    ``floor`` (a model probability): what it gives every pair left out is 0 with no
+    reasons, so scoring the rest gives the same pairs at ``floor`` or more.
+
+    A pair is left out when nothing but the names speaks for it (no mention, shared
+    contact point, phone digits, postcode, email that spells a name, nor a home both
+    give: ``_below``'s tests) and its names cannot weigh enough: both customers have one
+    name each, and the names are far apart (``_name_bound``'s tests), or the given names
+    are: no slip, nickname, initial, swap or split can make them agree, which leaves a
+    family conflict or a conflict, each weighing less than nothing said.
+    """
+    codes = list(codes)
+    if floor <= 0.0 or len(codes) < _VECTOR_MIN:
+        return [(code >> 32, code & _LOW) for code in codes]
+    import numpy as np
+
+    columns = _NameColumns.of(profiles, freq)
+    ids = np.array(columns.ids, dtype=np.int64)
+    pairs = np.array(codes, dtype=np.int64)
+    count = len(pairs)
+    a = np.searchsorted(ids, pairs >> 32)
+    b = np.searchsorted(ids, pairs & _LOW)
+    limit, others = _limits(freq, floor)
+    # Pairs still open: both simple, and neither the same name nor the same parts in
+    # another order, nor a bound that reaches the limit anyway.
+    bound = _M_NEW_SURNAME / np.minimum(columns.p_given[a], columns.p_given[b])
+    open_ = (
+        columns.simple[a]
+        & columns.simple[b]
+        & (columns.full[a] != columns.full[b])
+        & (columns.sorted_parts[a] != columns.sorted_parts[b])
+        & (bound < limit)
+    )
+    rows = np.flatnonzero(open_)
+
+    def near(left: _Strings, right: _Strings, at: Any, most: int) -> Any:
+        """Whether the strings of the pairs ``at`` are ``most`` slips apart or fewer
+        (``OSA.distance``): a string is as many slips from another at least as their
+        lengths differ, and as it holds letters the other lacks."""
+        la, lb = left.length[a[at]], right.length[b[at]]
+        ma, mb = left.letters[a[at]], right.letters[b[at]]
+        may = (
+            (np.abs(la - lb) <= most)
+            & (np.bitwise_count(ma & ~mb) <= most)
+            & (np.bitwise_count(mb & ~ma) <= most)
+        )
+        found = np.zeros(len(at), dtype=bool)
+        check = np.flatnonzero(may)
+        xs, ys = left.text[a[at[check]]].tolist(), right.text[b[at[check]]].tolist()
+        found[check] = [
+            OSA.distance(x, y, score_cutoff=most) <= most for x, y in zip(xs, ys, strict=True)
+        ]
+        return found
+
+    def ratio_80(left: _Strings, right: _Strings, at: Any) -> Any:
+        """``fuzz.ratio`` 80 or more, the shorter string of four letters or more: the
+        strings are at most a fifth of their lengths apart by insertions and deletions,
+        which is at least their lengths' difference and the letters one holds alone."""
+        la, lb = left.length[a[at]], right.length[b[at]]
+        ma, mb = left.letters[a[at]], right.letters[b[at]]
+        most = (la + lb) / 5.0
+        may = (
+            (np.minimum(la, lb) >= 4)
+            & (np.abs(la - lb) <= most)
+            & (np.bitwise_count(ma ^ mb) <= most)
+        )
+        found = np.zeros(len(at), dtype=bool)
+        check = np.flatnonzero(may)
+        xs, ys = left.text[a[at[check]]].tolist(), right.text[b[at[check]]].tolist()
+        found[check] = [fuzz.ratio(x, y) >= 80 for x, y in zip(xs, ys, strict=True)]
+        return found
+
+    # A swapped order (each part near the other's part in the other place), a name written
+    # apart or together, both at once (``_turned_apart``): these may weigh much.
+    one_way = near(columns.first, columns.family, rows, 2)
+    swapped = np.zeros(len(rows), dtype=bool)
+    swapped[one_way] = near(columns.family, columns.first, rows[one_way], 2)
+    rows = rows[~swapped]
+    rows = rows[~near(columns.joined, columns.joined, rows, 1)]
+    apart = np.flatnonzero(columns.parts[a[rows]] != columns.parts[b[rows]])
+    turned = near(columns.joined, columns.turned, rows[apart], 1)
+    turned |= near(columns.turned, columns.joined, rows[apart], 1)
+    rows = np.delete(rows, apart[turned])
+    # Given names that may agree (``given_names_match``, or a slip or two).
+    ra, rb = a[rows], b[rows]
+    shortest = np.minimum(columns.first.length[ra], columns.first.length[rb])
+    given = (
+        (columns.first_code[ra] == columns.first_code[rb])
+        | ((shortest == 1) & (columns.initial[ra] == columns.initial[rb]))
+        | ((columns.nicknames[ra] & columns.nicknames[rb]) != 0)
+    )
+    rest = np.flatnonzero(~given)
+    given[rest] = near(columns.first, columns.first, rows[rest], 2)
+    rest = rest[~given[rest]]
+    given[rest] = ratio_80(columns.first, columns.first, rows[rest])
+    # Family names that may agree (``_name_bound``'s tests): with given names that may,
+    # the names may weigh much; without, the names conflict.
+    maybe = np.flatnonzero(given)
+    family = near(columns.family, columns.family, rows[maybe], 2)
+    rest = np.flatnonzero(~family)
+    family[rest] = ratio_80(columns.family, columns.family, rows[maybe[rest]])
+    weighs = np.ones(len(rows), dtype=np.float64)  # the names' bound (1: nothing said)
+    weighs[maybe] = np.where(family, np.inf, np.maximum(1.0, bound[rows[maybe]]))
+    odds = freq.prior_odds * weighs * others
+    with np.errstate(invalid="ignore"):
+        reach = (weighs >= limit) | (odds / (1.0 + odds) >= floor * (1.0 - 2 * _ROUNDING))
+    silent = rows[~reach]  # the names cannot weigh enough: left out unless something else
+    # The other evidence, as ``_below`` reads it (a home both give is left to it).
+    mine: list[frozenset[Any]] = []  # what may meet ``theirs`` of the other customer
+    theirs: list[frozenset[Any]] = []
+    homes = np.zeros(len(ids), dtype=bool)
+    for i, cid in enumerate(columns.ids):
+        profile = profiles[cid]
+        quick = _quick(profile)
+        # Strings keep their hash (tuples work theirs out at every look); a phone number's
+        # digits that spell a postcode only keep a pair that could have gone.
+        common = (*quick.tails, *quick.postcodes, *(f"\0{i}" for i in profile.shared))
+        locals_, spellings = quick.locals, quick.spellings
+        mine.append(
+            frozenset((*common, *("\1" + x for x in locals_), *("\2" + x for x in spellings)))
+        )
+        theirs.append(
+            frozenset((*common, *("\1" + x for x in spellings), *("\2" + x for x in locals_)))
+        )
+        homes[i] = bool(quick.homes)
+    silent = silent[~(homes[a[silent]] & homes[b[silent]])]
+    if said:
+        mentioned = np.array([x << 32 | y for x, y in said], dtype=np.int64)
+        silent = silent[~np.isin(pairs[silent], mentioned)]
+    left_out = np.zeros(count, dtype=bool)
+    left_out[silent] = [
+        mine[i].isdisjoint(theirs[j])
+        for i, j in zip(a[silent].tolist(), b[silent].tolist(), strict=True)
+    ]
+    return [(code >> 32, code & _LOW) for code in pairs[~left_out].tolist()]

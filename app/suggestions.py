@@ -1160,7 +1160,7 @@ def suggestions(
         rejected = rejected_pairs(session)
         found: list[Suggestion] = []
         floor = raw_floor(min_score) if calibrate else min_score
-        for x, y in _candidate_pairs(profiles, said):
+        for x, y in scorable(profiles, freq, said, _candidate_codes(profiles, said), floor):
             if (x, y) in rejected:
                 continue
             if customer_id is not None and customer_id not in (x, y):
@@ -1492,41 +1492,45 @@ class _NameColumns:
                 groups[form] = groups.get(form, 0) | 1 << bit
         numbers: dict[Any, int] = {}
         ids = sorted(profiles)
-        n = len(ids)
-        simple = np.zeros(n, dtype=bool)
-        first, family = [""] * n, [""] * n
-        joined, turned = [""] * n, [""] * n
-        ints = np.zeros((5, n), dtype=np.int64)
-        nicknames = np.zeros(n, dtype=np.uint64)
-        p_given = np.ones(n, dtype=np.float64)
-        for i, cid in enumerate(ids):
+        none = (False, "", "", "", "", 0, -1, -1, -1, 0, 0, 1.0)
+        rows: dict[int, tuple[Any, ...]] = {}  # by the name's id: a name is parsed once
+
+        def row(name: PersonName) -> tuple[Any, ...]:
+            if not name.first or not name.family or " " in name.family:
+                return none
+            return (
+                True,
+                name.first,
+                name.family,
+                "".join(name.tokens),
+                name.family + "".join(name.given),
+                len(name.tokens),
+                numbers.setdefault(name.full, len(numbers)),
+                numbers.setdefault(tuple(sorted(name.tokens)), len(numbers)),
+                numbers.setdefault(("first", name.first), len(numbers)),
+                ord(name.first[0]),
+                groups.get(name.first, 0),
+                freq.p_given(name.first),
+            )
+
+        table = []
+        for cid in ids:
             names = _names_of(profiles[cid])
             if len(names) != 1:
+                table.append(none)
                 continue
-            name = names[0]
-            if not name.first or not name.family or " " in name.family:
-                continue
-            simple[i] = True
-            first[i], family[i] = name.first, name.family
-            joined[i] = "".join(name.tokens)
-            turned[i] = name.family + "".join(name.given)
-            ints[0, i] = len(name.tokens)
-            ints[1, i] = numbers.setdefault(name.full, len(numbers))
-            ints[2, i] = numbers.setdefault(tuple(sorted(name.tokens)), len(numbers))
-            ints[3, i] = numbers.setdefault(("first", name.first), len(numbers))
-            ints[4, i] = ord(name.first[0])
-            nicknames[i] = groups.get(name.first, 0)
-            p_given[i] = freq.p_given(name.first)
+            found = rows.get(id(names[0]))
+            if found is None:
+                found = rows[id(names[0])] = row(names[0])
+            table.append(found)
+        cols = list(zip(*table, strict=True)) if table else [()] * len(none)
         return cls(
             ids,
-            simple,
-            _Strings.of(first),
-            _Strings.of(family),
-            _Strings.of(joined),
-            _Strings.of(turned),
-            *ints,
-            nicknames,
-            p_given,
+            np.array(cols[0], dtype=bool),
+            *(_Strings.of(list(col)) for col in cols[1:5]),
+            *(np.array(col, dtype=np.int64) for col in cols[5:10]),
+            np.array(cols[10], dtype=np.uint64),
+            np.array(cols[11], dtype=np.float64),
         )
 
 
@@ -1646,30 +1650,155 @@ def scorable(
         reach = (weighs >= limit) | (odds / (1.0 + odds) >= floor * (1.0 - 2 * _ROUNDING))
     silent = rows[~reach]  # the names cannot weigh enough: left out unless something else
     # The other evidence, as ``_below`` reads it (a home both give is left to it).
-    mine: list[frozenset[Any]] = []  # what may meet ``theirs`` of the other customer
-    theirs: list[frozenset[Any]] = []
-    homes = np.zeros(len(ids), dtype=bool)
-    for i, cid in enumerate(columns.ids):
-        profile = profiles[cid]
-        quick = _quick(profile)
-        # Strings keep their hash (tuples work theirs out at every look); a phone number's
-        # digits that spell a postcode only keep a pair that could have gone.
-        common = (*quick.tails, *quick.postcodes, *(f"\0{i}" for i in profile.shared))
-        locals_, spellings = quick.locals, quick.spellings
-        mine.append(
-            frozenset((*common, *("\1" + x for x in locals_), *("\2" + x for x in spellings)))
-        )
-        theirs.append(
-            frozenset((*common, *("\1" + x for x in spellings), *("\2" + x for x in locals_)))
-        )
-        homes[i] = bool(quick.homes)
-    silent = silent[~(homes[a[silent]] & homes[b[silent]])]
+    evidence = _Evidence.of(profiles, columns.ids)
+    silent = silent[~(evidence.homes[a[silent]] & evidence.homes[b[silent]])]
     if said:
         mentioned = np.array([x << 32 | y for x, y in said], dtype=np.int64)
         silent = silent[~np.isin(pairs[silent], mentioned)]
+    maybe = silent[evidence.may_meet(a[silent], b[silent])]  # read one by one
     left_out = np.zeros(count, dtype=bool)
-    left_out[silent] = [
-        mine[i].isdisjoint(theirs[j])
-        for i, j in zip(a[silent].tolist(), b[silent].tolist(), strict=True)
+    left_out[silent] = True
+    sets = evidence.sets
+    left_out[maybe] = [
+        sets(i)[0].isdisjoint(sets(j)[1])
+        for i, j in zip(a[maybe].tolist(), b[maybe].tolist(), strict=True)
     ]
     return [(code >> 32, code & _LOW) for code in pairs[~left_out].tolist()]
+
+
+@dataclass
+class _Evidence:
+    """What ``_below`` reads of each customer beside the names (by a dense index): as
+    sets, and in numpy columns that tell at once most pairs that share none of it."""
+
+    profiles: dict[int, _Profile]
+    ids: list[int]  # the customers in ascending order
+    homes: Any  # bool: gives a home
+    many: Any  # bool: more numbers, postcodes or addresses than the columns hold
+    shared: Any  # bool: has a shared contact point
+    tails: Any  # int64 (n, 3): its numbers' last seven digits, as numbers (-1: none)
+    postcode_length: Any  # int64 (n, 2): -1 none
+    postcode_letters: Any  # uint64 (n, 2): ``_letters``
+    locals: Any  # int64 (n, 3): its addresses' local parts that may spell a name (-1: none)
+    spellings: Any  # int64 (n, 5): the local parts that would spell its names (-1: none)
+    kept: dict[int, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, profiles: dict[int, _Profile], ids: list[int]) -> _Evidence:
+        import numpy as np
+
+        table = []
+        for cid in ids:
+            profile = profiles[cid]
+            quick = _quick(profile)
+            postcodes = profile.postcodes
+            if (
+                len(quick.tails) > 3
+                or len(postcodes) > 2
+                or len(quick.locals) > 3
+                or len(quick.spellings) > 5
+            ):
+                table.append((bool(quick.homes), True, bool(profile.shared), (), (), (), ()))
+                continue
+            table.append(
+                (
+                    bool(quick.homes),
+                    False,
+                    bool(profile.shared),
+                    quick.tails,
+                    postcodes,
+                    quick.locals,
+                    quick.spellings,
+                )
+            )
+        homes, many, shared, tails, postcodes, locals_, spellings = (
+            (list(col) for col in zip(*table, strict=True)) if table else ([] for _ in range(7))
+        )
+        numbers: dict[str, int] = {}
+
+        def numbered(values: list[Any], width: int, prefix: str = "") -> Any:
+            return np.array(
+                [
+                    [numbers.setdefault(prefix + v, len(numbers)) for v in own]
+                    + [-1] * (width - len(own))
+                    for own in values
+                ],
+                dtype=np.int64,
+            ).reshape(len(values), width)
+
+        ordered = [sorted(own) for own in postcodes]
+        return cls(
+            profiles,
+            ids,
+            np.array(homes, dtype=bool),
+            np.array(many, dtype=bool),
+            np.array(shared, dtype=bool),
+            numbered(tails, 3, "\3"),
+            np.array(
+                [[len(p) for p in own] + [-1] * (2 - len(own)) for own in ordered], dtype=np.int64
+            ).reshape(len(ids), 2),
+            np.array(
+                [[_letters(p) for p in own] + [0] * (2 - len(own)) for own in ordered],
+                dtype=np.uint64,
+            ).reshape(len(ids), 2),
+            numbered(locals_, 3),
+            numbered(spellings, 5),
+        )
+
+    def sets(self, i: int) -> tuple[frozenset[str], frozenset[str]]:
+        """What of customer ``i`` may meet ``theirs`` of the other, and its own ``theirs``:
+        strings keep their hash (tuples work theirs out at every look); a phone number's
+        digits that spell a postcode only keep a pair that could have gone."""
+        found = self.kept.get(i)
+        if found is None:
+            profile = self.profiles[self.ids[i]]
+            quick = _quick(profile)
+            common = (*quick.tails, *quick.postcodes, *(f"\0{k}" for k in profile.shared))
+            found = self.kept[i] = (
+                frozenset(
+                    (
+                        *common,
+                        *("\1" + x for x in quick.locals),
+                        *("\2" + x for x in quick.spellings),
+                    )
+                ),
+                frozenset(
+                    (
+                        *common,
+                        *("\1" + x for x in quick.spellings),
+                        *("\2" + x for x in quick.locals),
+                    )
+                ),
+            )
+        return found
+
+    def may_meet(self, a: Any, b: Any) -> Any:
+        """For the pairs ``a``, ``b`` (dense indexes), whether they may share evidence: a
+        shared contact point, a phone number's last digits, postcodes that agree (each
+        one letter at most left out: their lengths a letter apart at most, and at most
+        one letter of either missing from the other), or an address of one that spells a
+        name of the other. False tells for sure; True is read from the sets."""
+        import numpy as np
+
+        found = self.many[a] | self.many[b] | (self.shared[a] & self.shared[b])
+        for p in range(self.tails.shape[1]):
+            mine = self.tails[a, p]
+            for q in range(self.tails.shape[1]):
+                found |= (mine == self.tails[b, q]) & (mine >= 0)
+        for p in range(self.postcode_length.shape[1]):
+            la, ma = self.postcode_length[a, p], self.postcode_letters[a, p]
+            for q in range(self.postcode_length.shape[1]):
+                lb, mb = self.postcode_length[b, q], self.postcode_letters[b, q]
+                found |= (
+                    (la >= 0)
+                    & (lb >= 0)
+                    & (np.abs(la - lb) <= 1)
+                    & (np.bitwise_count(ma & ~mb) <= 1)
+                    & (np.bitwise_count(mb & ~ma) <= 1)
+                )
+        for p in range(self.locals.shape[1]):
+            mine, theirs = self.locals[a, p], self.locals[b, p]
+            for q in range(self.spellings.shape[1]):
+                found |= (mine == self.spellings[b, q]) & (mine >= 0)
+                found |= (theirs == self.spellings[a, q]) & (theirs >= 0)
+        return found

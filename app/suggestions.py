@@ -1247,13 +1247,108 @@ def _candidate_codes(
     # The weak pairs are read in the order they came (neighbours in a name order follow
     # each other, which keeps _tokens_touch's cache warm).
     parts: dict[int, frozenset[str]] = {}
+    pending: list[int] = []  # weak pairs that share no part nor the sound of one
     for codes in weak:
         for code in codes:
             if code in seen:
                 continue
             seen.add(code)
-            if _touching(profiles[code >> 32], profiles[code & _LOW], parts):
+            a, b = profiles[code >> 32], profiles[code & _LOW]
+            pa, pb = parts.get(a.id), parts.get(b.id)
+            if pa is None:
+                pa = parts[a.id] = _parts(a)
+            if pb is None:
+                pb = parts[b.id] = _parts(b)
+            if not pa.isdisjoint(pb):
                 yield code
+            else:
+                pending.append(code)
+    yield from _touching_rest(profiles, pending)
+
+
+def _touching_rest(profiles: dict[int, _Profile], codes: list[int]) -> Iterator[int]:
+    """The pairs ``codes`` whose names touch (``_names_touch``), of pairs that share no
+    name part nor the Soundex code of one (``_parts``). Many at once are read in numpy
+    columns: for two customers of one name each, of three parts at most, what is left
+    of ``_tokens_touch`` is an initial, a nickname or a slip or two, and of
+    ``_names_touch`` the parts written together two slips apart."""
+    if len(codes) < _VECTOR_MIN:
+        for code in codes:
+            if _names_touch(profiles[code >> 32], profiles[code & _LOW]):
+                yield code
+        return
+    import numpy as np
+
+    ids = sorted(profiles)
+    width = 3
+    none = (False, "", *([""] * width))
+    table = []
+    for cid in ids:
+        names = _names_of(profiles[cid])
+        if len(names) == 1 and len(names[0].tokens) <= width:
+            tokens = names[0].tokens
+            table.append((True, "".join(tokens), *tokens, *([""] * (width - len(tokens)))))
+        else:
+            table.append(none)
+    cols = list(zip(*table, strict=True))
+    plain = np.array(cols[0], dtype=bool)
+    joined = _Strings.of(list(cols[1]))
+    tokens = [_Strings.of(list(col)) for col in cols[2:]]
+    groups: dict[str, int] = {}
+    from app.names import _NICKNAMES
+
+    for bit, (full_form, nicks) in enumerate(_NICKNAMES.items()):
+        for form in (full_form, *nicks):
+            groups[form] = groups.get(form, 0) | 1 << bit
+    nicknames = [np.array([groups.get(t, 0) for t in col], dtype=np.uint64) for col in cols[2:]]
+    initials = [np.array([ord(t[0]) if t else -1 for t in col], dtype=np.int64) for col in cols[2:]]
+    pairs = np.array(codes, dtype=np.int64)
+    a = np.searchsorted(ids, pairs >> 32)
+    b = np.searchsorted(ids, pairs & _LOW)
+    simple = plain[a] & plain[b]
+    touch = ~simple  # others are read one by one below
+    rows = np.flatnonzero(simple)
+
+    def near(left: _Strings, right: _Strings, at: Any, most: Any) -> Any:
+        """OSA distance at most ``most`` (per pair) for the pairs ``at``, non-empty."""
+        la, lb = left.length[a[at]], right.length[b[at]]
+        ma, mb = left.letters[a[at]], right.letters[b[at]]
+        may = (
+            (la > 0)
+            & (lb > 0)
+            & (np.abs(la - lb) <= most)
+            & (np.bitwise_count(ma & ~mb) <= most)
+            & (np.bitwise_count(mb & ~ma) <= most)
+        )
+        found = np.zeros(len(at), dtype=bool)
+        check = np.flatnonzero(may)
+        xs, ys = left.text[a[at[check]]].tolist(), right.text[b[at[check]]].tolist()
+        limits = (
+            most[check] if isinstance(most, np.ndarray) else np.full(len(check), most)
+        ).tolist()
+        found[check] = [
+            OSA.distance(x, y, score_cutoff=m) <= m for x, y, m in zip(xs, ys, limits, strict=True)
+        ]
+        return found
+
+    found = near(joined, joined, rows, 2)
+    for p in range(width):
+        for q in range(width):
+            at = rows[~found]
+            ta, tb = tokens[p], tokens[q]
+            la, lb = ta.length[a[at]], tb.length[b[at]]
+            one = ((la == 1) | (lb == 1)) & (la > 0) & (lb > 0)
+            hit = one & (initials[p][a[at]] == initials[q][b[at]])
+            hit |= (nicknames[p][a[at]] & nicknames[q][b[at]]) != 0
+            slips = np.where(np.minimum(la, lb) >= 5, 2, 1)
+            longer = np.flatnonzero(~hit & ~one)
+            hit[longer] = near(ta, tb, at[longer], slips[longer])
+            found[np.flatnonzero(~found)[hit]] = True
+    touch[rows] = found
+    for k in np.flatnonzero(~simple).tolist():
+        code = codes[k]
+        touch[k] = _names_touch(profiles[code >> 32], profiles[code & _LOW])
+    yield from pairs[touch].tolist()
 
 
 _LOW = (1 << 32) - 1

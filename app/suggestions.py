@@ -1293,7 +1293,7 @@ def _touching_rest(profiles: dict[int, _Profile], codes: list[int]) -> Iterator[
     cols = list(zip(*table, strict=True))
     plain = np.array(cols[0], dtype=bool)
     joined = _Strings.of(list(cols[1]))
-    tokens = [_Strings.of(list(col)) for col in cols[2:]]
+    parts = [_Strings.of(list(col)) for col in cols[2:]]
     groups: dict[str, int] = {}
     from app.names import _NICKNAMES
 
@@ -1335,7 +1335,7 @@ def _touching_rest(profiles: dict[int, _Profile], codes: list[int]) -> Iterator[
     for p in range(width):
         for q in range(width):
             at = rows[~found]
-            ta, tb = tokens[p], tokens[q]
+            ta, tb = parts[p], parts[q]
             la, lb = ta.length[a[at]], tb.length[b[at]]
             one = ((la == 1) | (lb == 1)) & (la > 0) & (lb > 0)
             hit = one & (initials[p][a[at]] == initials[q][b[at]])
@@ -1619,13 +1619,24 @@ class _NameColumns:
                 found = rows[id(names[0])] = row(names[0])
             table.append(found)
         cols = list(zip(*table, strict=True)) if table else [()] * len(none)
+        first, family, joined, turned = (_Strings.of(list(col)) for col in cols[1:5])
+        parts, full, sorted_parts, first_code, initial = (
+            np.array(col, dtype=np.int64) for col in cols[5:10]
+        )
         return cls(
-            ids,
-            np.array(cols[0], dtype=bool),
-            *(_Strings.of(list(col)) for col in cols[1:5]),
-            *(np.array(col, dtype=np.int64) for col in cols[5:10]),
-            np.array(cols[10], dtype=np.uint64),
-            np.array(cols[11], dtype=np.float64),
+            ids=ids,
+            simple=np.array(cols[0], dtype=bool),
+            first=first,
+            family=family,
+            joined=joined,
+            turned=turned,
+            parts=parts,
+            full=full,
+            sorted_parts=sorted_parts,
+            first_code=first_code,
+            initial=initial,
+            nicknames=np.array(cols[10], dtype=np.uint64),
+            p_given=np.array(cols[11], dtype=np.float64),
         )
 
 
@@ -1782,14 +1793,14 @@ class _Evidence:
     def of(cls, profiles: dict[int, _Profile], ids: list[int]) -> _Evidence:
         import numpy as np
 
-        table = []
+        table: list[tuple[Any, ...]] = []
         for cid in ids:
             profile = profiles[cid]
             quick = _quick(profile)
-            postcodes = profile.postcodes
+            own = profile.postcodes
             if (
                 len(quick.tails) > 3
-                or len(postcodes) > 2
+                or len(own) > 2
                 or len(quick.locals) > 3
                 or len(quick.spellings) > 5
             ):
@@ -1801,7 +1812,7 @@ class _Evidence:
                     False,
                     bool(profile.shared),
                     quick.tails,
-                    postcodes,
+                    own,
                     quick.locals,
                     quick.spellings,
                 )

@@ -1512,13 +1512,14 @@ def _mentions(session: Session, profiles: Container[int]) -> dict[tuple[int, int
 
 # --- many pairs at once ---------------------------------------------------------------------
 #
-# A rebuild meets some two million candidate pairs at 100,000 customers, of which about one
-# in ten may reach the stored floor: most share a given name and a surname's initial, or
-# a surname's first letters, and nothing else. ``scorable`` finds those that surely cannot
-# (what ``_below`` finds, and more) a column at a time with numpy: two strings whose
-# lengths, or whose sets of letters, differ by more than a few cannot be a few slips
-# apart, so the exact distances are worked out only for the few pairs that pass that
-# test, and only the pairs whose names say little look at the other evidence in Python.
+# A rebuild of 96,351 generated customers meets 2,036,058 candidate pairs, of which
+# 209,994 may reach the stored floor (40,432 do): most share a given name and a surname's
+# initial, or a surname's first letters, and nothing else. ``scorable`` finds those that
+# surely cannot (what ``_below`` finds, and more) a column at a time with numpy: two
+# strings whose lengths, or whose sets of letters, differ by more than a few cannot be a
+# few slips apart, so the exact distances are worked out only for the pairs that pass that
+# test; the other evidence (phone digits, postcodes, addresses that spell a name) is read
+# the same way, and only pairs that may share some are read from their sets in Python.
 # Every pair it keeps is scored as before, so what is stored does not change.
 
 _VECTOR_MIN = 2000  # fewer pairs are left to ``_below``, one by one

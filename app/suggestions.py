@@ -1160,7 +1160,7 @@ def suggestions(
         rejected = rejected_pairs(session)
         found: list[Suggestion] = []
         floor = raw_floor(min_score) if calibrate else min_score
-        for x, y in _candidate_pairs(profiles, said):
+        for x, y in scorable(profiles, freq, said, _candidate_codes(profiles, said), floor):
             if (x, y) in rejected:
                 continue
             if customer_id is not None and customer_id not in (x, y):
@@ -1197,6 +1197,17 @@ def _candidate_pairs(
     customer meeting its WINDOW neighbours); neighbours in name order over all customers
     (sorted neighbourhood: a typo late in a name, a swapped order); mentioned pairs.
     """
+    for code in _candidate_codes(profiles, said, keys, orders):
+        yield code >> 32, code & _LOW
+
+
+def _candidate_codes(
+    profiles: dict[int, _Profile],
+    said: dict[tuple[int, int], set[str]],
+    keys: dict[int, set[str]] | None = None,
+    orders: dict[int, tuple[str, str, str]] | None = None,
+) -> Iterator[int]:
+    """``_candidate_pairs``, each pair as one integer, lower id high."""
     if keys is None:
         keys = {cid: _block_keys(p) for cid, p in profiles.items()}
     if orders is None:
@@ -1231,20 +1242,113 @@ def _candidate_pairs(
     for which in range(_NAME_ORDERS):
         named = sorted((o[which], cid) for cid, o in orders.items() if o[which])
         weak.append(_window_codes([cid for _, cid in named], NAME_WINDOW))
-    for code in seen:
-        yield code >> 32, code & _LOW
+    yield from seen
     # A customer's name parts, for the quick answer of _names_touch: a part both share.
     # The weak pairs are read in the order they came (neighbours in a name order follow
     # each other, which keeps _tokens_touch's cache warm).
     parts: dict[int, frozenset[str]] = {}
+    pending: list[int] = []  # weak pairs that share no part nor the sound of one
     for codes in weak:
         for code in codes:
             if code in seen:
                 continue
             seen.add(code)
-            x, y = code >> 32, code & _LOW
-            if _touching(profiles[x], profiles[y], parts):
-                yield x, y
+            a, b = profiles[code >> 32], profiles[code & _LOW]
+            pa, pb = parts.get(a.id), parts.get(b.id)
+            if pa is None:
+                pa = parts[a.id] = _parts(a)
+            if pb is None:
+                pb = parts[b.id] = _parts(b)
+            if not pa.isdisjoint(pb):
+                yield code
+            else:
+                pending.append(code)
+    yield from _touching_rest(profiles, pending)
+
+
+def _touching_rest(profiles: dict[int, _Profile], codes: list[int]) -> Iterator[int]:
+    """The pairs ``codes`` whose names touch (``_names_touch``), of pairs that share no
+    name part nor the Soundex code of one (``_parts``). Many at once are read in numpy
+    columns: for two customers of one name each, of three parts at most, what is left
+    of ``_tokens_touch`` is an initial, a nickname or a slip or two, and of
+    ``_names_touch`` the parts written together two slips apart."""
+    if len(codes) < _VECTOR_MIN:
+        for code in codes:
+            if _names_touch(profiles[code >> 32], profiles[code & _LOW]):
+                yield code
+        return
+    import numpy as np
+
+    ids = sorted(profiles)
+    width = 3
+    none = (False, "", *([""] * width))
+    table = []
+    for cid in ids:
+        names = _names_of(profiles[cid])
+        if len(names) == 1 and len(names[0].tokens) <= width:
+            tokens = names[0].tokens
+            table.append((True, "".join(tokens), *tokens, *([""] * (width - len(tokens)))))
+        else:
+            table.append(none)
+    cols = list(zip(*table, strict=True))
+    plain = np.array(cols[0], dtype=bool)
+    joined = _Strings.of(list(cols[1]))
+    parts = [_Strings.of(list(col)) for col in cols[2:]]
+    groups: dict[str, int] = {}
+    from app.names import _NICKNAMES
+
+    for bit, (full_form, nicks) in enumerate(_NICKNAMES.items()):
+        for form in (full_form, *nicks):
+            groups[form] = groups.get(form, 0) | 1 << bit
+    nicknames = [np.array([groups.get(t, 0) for t in col], dtype=np.uint64) for col in cols[2:]]
+    initials = [np.array([ord(t[0]) if t else -1 for t in col], dtype=np.int64) for col in cols[2:]]
+    pairs = np.array(codes, dtype=np.int64)
+    a = np.searchsorted(ids, pairs >> 32)
+    b = np.searchsorted(ids, pairs & _LOW)
+    simple = plain[a] & plain[b]
+    touch = ~simple  # others are read one by one below
+    rows = np.flatnonzero(simple)
+
+    def near(left: _Strings, right: _Strings, at: Any, most: Any) -> Any:
+        """OSA distance at most ``most`` (per pair) for the pairs ``at``, non-empty."""
+        la, lb = left.length[a[at]], right.length[b[at]]
+        ma, mb = left.letters[a[at]], right.letters[b[at]]
+        may = (
+            (la > 0)
+            & (lb > 0)
+            & (np.abs(la - lb) <= most)
+            & (np.bitwise_count(ma & ~mb) <= most)
+            & (np.bitwise_count(mb & ~ma) <= most)
+        )
+        found = np.zeros(len(at), dtype=bool)
+        check = np.flatnonzero(may)
+        xs, ys = left.text[a[at[check]]].tolist(), right.text[b[at[check]]].tolist()
+        limits = (
+            most[check] if isinstance(most, np.ndarray) else np.full(len(check), most)
+        ).tolist()
+        found[check] = [
+            OSA.distance(x, y, score_cutoff=m) <= m for x, y, m in zip(xs, ys, limits, strict=True)
+        ]
+        return found
+
+    found = near(joined, joined, rows, 2)
+    for p in range(width):
+        for q in range(width):
+            at = rows[~found]
+            ta, tb = parts[p], parts[q]
+            la, lb = ta.length[a[at]], tb.length[b[at]]
+            one = ((la == 1) | (lb == 1)) & (la > 0) & (lb > 0)
+            hit = one & (initials[p][a[at]] == initials[q][b[at]])
+            hit |= (nicknames[p][a[at]] & nicknames[q][b[at]]) != 0
+            slips = np.where(np.minimum(la, lb) >= 5, 2, 1)
+            longer = np.flatnonzero(~hit & ~one)
+            hit[longer] = near(ta, tb, at[longer], slips[longer])
+            found[np.flatnonzero(~found)[hit]] = True
+    touch[rows] = found
+    for k in np.flatnonzero(~simple).tolist():
+        code = codes[k]
+        touch[k] = _names_touch(profiles[code >> 32], profiles[code & _LOW])
+    yield from pairs[touch].tolist()
 
 
 _LOW = (1 << 32) - 1
@@ -1404,3 +1508,404 @@ def _mentions(session: Session, profiles: Container[int]) -> dict[tuple[int, int
                     pair = (min(writer, target), max(writer, target))
                     found[pair].add(words[kind].format(shown))
     return found
+
+
+# --- many pairs at once ---------------------------------------------------------------------
+#
+# A rebuild of 96,351 generated customers meets 2,036,058 candidate pairs, of which
+# 209,994 may reach the stored floor (40,432 do): most share a given name and a surname's
+# initial, or a surname's first letters, and nothing else. ``scorable`` finds those that
+# surely cannot (what ``_below`` finds, and more) a column at a time with numpy: two
+# strings whose lengths, or whose sets of letters, differ by more than a few cannot be a
+# few slips apart, so the exact distances are worked out only for the pairs that pass that
+# test; the other evidence (phone digits, postcodes, addresses that spell a name) is read
+# the same way, and only pairs that may share some are read from their sets in Python.
+# Every pair it keeps is scored as before, so what is stored does not change.
+
+_VECTOR_MIN = 2000  # fewer pairs are left to ``_below``, one by one
+
+
+@dataclass
+class _Strings:
+    """One string per customer (numpy columns by a dense index)."""
+
+    text: Any  # object array of str
+    length: Any  # int64 array
+    letters: Any  # uint64 array: a bit per letter it holds (``_letters``)
+
+    @classmethod
+    def of(cls, texts: list[str]) -> _Strings:
+        import numpy as np
+
+        masks: dict[str, int] = {}
+        letters = np.fromiter(
+            (masks[t] if t in masks else masks.setdefault(t, _letters(t)) for t in texts),
+            dtype=np.uint64,
+            count=len(texts),
+        )
+        length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        return cls(np.array(texts, dtype=object), length, letters)
+
+
+def _letters(text: str) -> int:
+    """A bit for each character of ``text`` (two characters may share one): a character of
+    one string whose bit the other lacks must be typed, deleted or replaced."""
+    mask = 0
+    for ch in text:
+        mask |= 1 << (ord(ch) % 64)
+    return mask
+
+
+@dataclass
+class _NameColumns:
+    """The one name of each customer that has exactly one (given and family name, the
+    family name in one part), in columns by a dense index; ``simple`` is False for the
+    others (no name, a name without a given or family name, several names)."""
+
+    ids: list[int]  # the customers in ascending order
+    simple: Any  # numpy bool array
+    first: _Strings
+    family: _Strings
+    joined: _Strings  # the name parts written together
+    turned: _Strings  # the family name first, then the given names, written together
+    parts: Any  # numpy int arrays: how many name parts
+    full: Any  # the whole name, as a number (equal names, equal numbers)
+    sorted_parts: Any  # the parts in alphabetical order, as a number
+    first_code: Any  # the given name, as a number
+    initial: Any  # the given name's first letter, as a number
+    nicknames: Any  # numpy uint64: the nickname groups the given name belongs to
+    p_given: Any  # numpy float64: ``freq.p_given`` of the given name
+
+    @classmethod
+    def of(cls, profiles: dict[int, _Profile], freq: _Frequencies) -> _NameColumns:
+        import numpy as np
+
+        from app.names import _NICKNAMES
+
+        groups: dict[str, int] = {}
+        for bit, (full_form, nicks) in enumerate(_NICKNAMES.items()):
+            for form in (full_form, *nicks):
+                groups[form] = groups.get(form, 0) | 1 << bit
+        numbers: dict[Any, int] = {}
+        ids = sorted(profiles)
+        none = (False, "", "", "", "", 0, -1, -1, -1, 0, 0, 1.0)
+        rows: dict[int, tuple[Any, ...]] = {}  # by the name's id: a name is parsed once
+
+        def row(name: PersonName) -> tuple[Any, ...]:
+            if not name.first or not name.family or " " in name.family:
+                return none
+            return (
+                True,
+                name.first,
+                name.family,
+                "".join(name.tokens),
+                name.family + "".join(name.given),
+                len(name.tokens),
+                numbers.setdefault(name.full, len(numbers)),
+                numbers.setdefault(tuple(sorted(name.tokens)), len(numbers)),
+                numbers.setdefault(("first", name.first), len(numbers)),
+                ord(name.first[0]),
+                groups.get(name.first, 0),
+                freq.p_given(name.first),
+            )
+
+        table = []
+        for cid in ids:
+            names = _names_of(profiles[cid])
+            if len(names) != 1:
+                table.append(none)
+                continue
+            found = rows.get(id(names[0]))
+            if found is None:
+                found = rows[id(names[0])] = row(names[0])
+            table.append(found)
+        cols = list(zip(*table, strict=True)) if table else [()] * len(none)
+        first, family, joined, turned = (_Strings.of(list(col)) for col in cols[1:5])
+        parts, full, sorted_parts, first_code, initial = (
+            np.array(col, dtype=np.int64) for col in cols[5:10]
+        )
+        return cls(
+            ids=ids,
+            simple=np.array(cols[0], dtype=bool),
+            first=first,
+            family=family,
+            joined=joined,
+            turned=turned,
+            parts=parts,
+            full=full,
+            sorted_parts=sorted_parts,
+            first_code=first_code,
+            initial=initial,
+            nicknames=np.array(cols[10], dtype=np.uint64),
+            p_given=np.array(cols[11], dtype=np.float64),
+        )
+
+
+def scorable(
+    profiles: dict[int, _Profile],
+    freq: _Frequencies,
+    said: dict[tuple[int, int], set[str]],
+    codes: Iterable[int],
+    floor: float,
+) -> list[tuple[int, int]]:
+    """The pairs ``codes`` (as ``_candidate_codes`` gives them), lower id first, without
+    pairs that ``score_pair`` surely scores below
+    ``floor`` (a model probability): what it gives every pair left out is 0 with no
+    reasons, so scoring the rest gives the same pairs at ``floor`` or more.
+
+    A pair is left out when nothing but the names speaks for it (no mention, shared
+    contact point, phone digits, postcode, email that spells a name, nor a home both
+    give: ``_below``'s tests) and its names cannot weigh enough: both customers have one
+    name each, and the names are far apart (``_name_bound``'s tests), or the given names
+    are: no slip, nickname, initial, swap or split can make them agree, which leaves a
+    family conflict or a conflict, each weighing less than nothing said.
+    """
+    codes = list(codes)
+    if floor <= 0.0 or len(codes) < _VECTOR_MIN:
+        return [(code >> 32, code & _LOW) for code in codes]
+    import numpy as np
+
+    columns = _NameColumns.of(profiles, freq)
+    ids = np.array(columns.ids, dtype=np.int64)
+    pairs = np.array(codes, dtype=np.int64)
+    count = len(pairs)
+    a = np.searchsorted(ids, pairs >> 32)
+    b = np.searchsorted(ids, pairs & _LOW)
+    limit, others = _limits(freq, floor)
+    # Pairs still open: both simple, and neither the same name nor the same parts in
+    # another order, nor a bound that reaches the limit anyway.
+    bound = _M_NEW_SURNAME / np.minimum(columns.p_given[a], columns.p_given[b])
+    open_ = (
+        columns.simple[a]
+        & columns.simple[b]
+        & (columns.full[a] != columns.full[b])
+        & (columns.sorted_parts[a] != columns.sorted_parts[b])
+        & (bound < limit)
+    )
+    rows = np.flatnonzero(open_)
+
+    def near(left: _Strings, right: _Strings, at: Any, most: int) -> Any:
+        """Whether the strings of the pairs ``at`` are ``most`` slips apart or fewer
+        (``OSA.distance``): a string is as many slips from another at least as their
+        lengths differ, and as it holds letters the other lacks."""
+        la, lb = left.length[a[at]], right.length[b[at]]
+        ma, mb = left.letters[a[at]], right.letters[b[at]]
+        may = (
+            (np.abs(la - lb) <= most)
+            & (np.bitwise_count(ma & ~mb) <= most)
+            & (np.bitwise_count(mb & ~ma) <= most)
+        )
+        found = np.zeros(len(at), dtype=bool)
+        check = np.flatnonzero(may)
+        xs, ys = left.text[a[at[check]]].tolist(), right.text[b[at[check]]].tolist()
+        found[check] = [
+            OSA.distance(x, y, score_cutoff=most) <= most for x, y in zip(xs, ys, strict=True)
+        ]
+        return found
+
+    def ratio_80(left: _Strings, right: _Strings, at: Any) -> Any:
+        """``fuzz.ratio`` 80 or more, the shorter string of four letters or more: the
+        strings are at most a fifth of their lengths apart by insertions and deletions,
+        which is at least their lengths' difference and the letters one holds alone."""
+        la, lb = left.length[a[at]], right.length[b[at]]
+        ma, mb = left.letters[a[at]], right.letters[b[at]]
+        most = (la + lb) / 5.0
+        may = (
+            (np.minimum(la, lb) >= 4)
+            & (np.abs(la - lb) <= most)
+            & (np.bitwise_count(ma ^ mb) <= most)
+        )
+        found = np.zeros(len(at), dtype=bool)
+        check = np.flatnonzero(may)
+        xs, ys = left.text[a[at[check]]].tolist(), right.text[b[at[check]]].tolist()
+        found[check] = [fuzz.ratio(x, y) >= 80 for x, y in zip(xs, ys, strict=True)]
+        return found
+
+    # A swapped order (each part near the other's part in the other place), a name written
+    # apart or together, both at once (``_turned_apart``): these may weigh much.
+    one_way = near(columns.first, columns.family, rows, 2)
+    swapped = np.zeros(len(rows), dtype=bool)
+    swapped[one_way] = near(columns.family, columns.first, rows[one_way], 2)
+    rows = rows[~swapped]
+    rows = rows[~near(columns.joined, columns.joined, rows, 1)]
+    apart = np.flatnonzero(columns.parts[a[rows]] != columns.parts[b[rows]])
+    turned = near(columns.joined, columns.turned, rows[apart], 1)
+    turned |= near(columns.turned, columns.joined, rows[apart], 1)
+    rows = np.delete(rows, apart[turned])
+    # Given names that may agree (``given_names_match``, or a slip or two).
+    ra, rb = a[rows], b[rows]
+    shortest = np.minimum(columns.first.length[ra], columns.first.length[rb])
+    given = (
+        (columns.first_code[ra] == columns.first_code[rb])
+        | ((shortest == 1) & (columns.initial[ra] == columns.initial[rb]))
+        | ((columns.nicknames[ra] & columns.nicknames[rb]) != 0)
+    )
+    rest = np.flatnonzero(~given)
+    given[rest] = near(columns.first, columns.first, rows[rest], 2)
+    rest = rest[~given[rest]]
+    given[rest] = ratio_80(columns.first, columns.first, rows[rest])
+    # Family names that may agree (``_name_bound``'s tests): with given names that may,
+    # the names may weigh much; without, the names conflict.
+    maybe = np.flatnonzero(given)
+    family = near(columns.family, columns.family, rows[maybe], 2)
+    rest = np.flatnonzero(~family)
+    family[rest] = ratio_80(columns.family, columns.family, rows[maybe[rest]])
+    weighs = np.ones(len(rows), dtype=np.float64)  # the names' bound (1: nothing said)
+    weighs[maybe] = np.where(family, np.inf, np.maximum(1.0, bound[rows[maybe]]))
+    odds = freq.prior_odds * weighs * others
+    with np.errstate(invalid="ignore"):
+        reach = (weighs >= limit) | (odds / (1.0 + odds) >= floor * (1.0 - 2 * _ROUNDING))
+    silent = rows[~reach]  # the names cannot weigh enough: left out unless something else
+    # The other evidence, as ``_below`` reads it (a home both give is left to it).
+    evidence = _Evidence.of(profiles, columns.ids)
+    silent = silent[~(evidence.homes[a[silent]] & evidence.homes[b[silent]])]
+    if said:
+        mentioned = np.array([x << 32 | y for x, y in said], dtype=np.int64)
+        silent = silent[~np.isin(pairs[silent], mentioned)]
+    maybe = silent[evidence.may_meet(a[silent], b[silent])]  # read one by one
+    left_out = np.zeros(count, dtype=bool)
+    left_out[silent] = True
+    sets = evidence.sets
+    left_out[maybe] = [
+        sets(i)[0].isdisjoint(sets(j)[1])
+        for i, j in zip(a[maybe].tolist(), b[maybe].tolist(), strict=True)
+    ]
+    return [(code >> 32, code & _LOW) for code in pairs[~left_out].tolist()]
+
+
+@dataclass
+class _Evidence:
+    """What ``_below`` reads of each customer beside the names (by a dense index): as
+    sets, and in numpy columns that tell at once most pairs that share none of it."""
+
+    profiles: dict[int, _Profile]
+    ids: list[int]  # the customers in ascending order
+    homes: Any  # bool: gives a home
+    many: Any  # bool: more numbers, postcodes or addresses than the columns hold
+    shared: Any  # bool: has a shared contact point
+    tails: Any  # int64 (n, 3): its numbers' last seven digits, as numbers (-1: none)
+    postcode_length: Any  # int64 (n, 2): -1 none
+    postcode_letters: Any  # uint64 (n, 2): ``_letters``
+    locals: Any  # int64 (n, 3): its addresses' local parts that may spell a name (-1: none)
+    spellings: Any  # int64 (n, 5): the local parts that would spell its names (-1: none)
+    kept: dict[int, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, profiles: dict[int, _Profile], ids: list[int]) -> _Evidence:
+        import numpy as np
+
+        table: list[tuple[Any, ...]] = []
+        for cid in ids:
+            profile = profiles[cid]
+            quick = _quick(profile)
+            own = profile.postcodes
+            if (
+                len(quick.tails) > 3
+                or len(own) > 2
+                or len(quick.locals) > 3
+                or len(quick.spellings) > 5
+            ):
+                table.append((bool(quick.homes), True, bool(profile.shared), (), (), (), ()))
+                continue
+            table.append(
+                (
+                    bool(quick.homes),
+                    False,
+                    bool(profile.shared),
+                    quick.tails,
+                    own,
+                    quick.locals,
+                    quick.spellings,
+                )
+            )
+        homes, many, shared, tails, postcodes, locals_, spellings = (
+            (list(col) for col in zip(*table, strict=True)) if table else ([] for _ in range(7))
+        )
+        numbers: dict[str, int] = {}
+
+        def numbered(values: list[Any], width: int, prefix: str = "") -> Any:
+            return np.array(
+                [
+                    [numbers.setdefault(prefix + v, len(numbers)) for v in own]
+                    + [-1] * (width - len(own))
+                    for own in values
+                ],
+                dtype=np.int64,
+            ).reshape(len(values), width)
+
+        ordered = [sorted(own) for own in postcodes]
+        return cls(
+            profiles,
+            ids,
+            np.array(homes, dtype=bool),
+            np.array(many, dtype=bool),
+            np.array(shared, dtype=bool),
+            numbered(tails, 3, "\3"),
+            np.array(
+                [[len(p) for p in own] + [-1] * (2 - len(own)) for own in ordered], dtype=np.int64
+            ).reshape(len(ids), 2),
+            np.array(
+                [[_letters(p) for p in own] + [0] * (2 - len(own)) for own in ordered],
+                dtype=np.uint64,
+            ).reshape(len(ids), 2),
+            numbered(locals_, 3),
+            numbered(spellings, 5),
+        )
+
+    def sets(self, i: int) -> tuple[frozenset[str], frozenset[str]]:
+        """What of customer ``i`` may meet ``theirs`` of the other, and its own ``theirs``:
+        strings keep their hash (tuples work theirs out at every look); a phone number's
+        digits that spell a postcode only keep a pair that could have gone."""
+        found = self.kept.get(i)
+        if found is None:
+            profile = self.profiles[self.ids[i]]
+            quick = _quick(profile)
+            common = (*quick.tails, *quick.postcodes, *(f"\0{k}" for k in profile.shared))
+            found = self.kept[i] = (
+                frozenset(
+                    (
+                        *common,
+                        *("\1" + x for x in quick.locals),
+                        *("\2" + x for x in quick.spellings),
+                    )
+                ),
+                frozenset(
+                    (
+                        *common,
+                        *("\1" + x for x in quick.spellings),
+                        *("\2" + x for x in quick.locals),
+                    )
+                ),
+            )
+        return found
+
+    def may_meet(self, a: Any, b: Any) -> Any:
+        """For the pairs ``a``, ``b`` (dense indexes), whether they may share evidence: a
+        shared contact point, a phone number's last digits, postcodes that agree (each
+        one letter at most left out: their lengths a letter apart at most, and at most
+        one letter of either missing from the other), or an address of one that spells a
+        name of the other. False tells for sure; True is read from the sets."""
+        import numpy as np
+
+        found = self.many[a] | self.many[b] | (self.shared[a] & self.shared[b])
+        for p in range(self.tails.shape[1]):
+            mine = self.tails[a, p]
+            for q in range(self.tails.shape[1]):
+                found |= (mine == self.tails[b, q]) & (mine >= 0)
+        for p in range(self.postcode_length.shape[1]):
+            la, ma = self.postcode_length[a, p], self.postcode_letters[a, p]
+            for q in range(self.postcode_length.shape[1]):
+                lb, mb = self.postcode_length[b, q], self.postcode_letters[b, q]
+                found |= (
+                    (la >= 0)
+                    & (lb >= 0)
+                    & (np.abs(la - lb) <= 1)
+                    & (np.bitwise_count(ma & ~mb) <= 1)
+                    & (np.bitwise_count(mb & ~ma) <= 1)
+                )
+        for p in range(self.locals.shape[1]):
+            mine, theirs = self.locals[a, p], self.locals[b, p]
+            for q in range(self.spellings.shape[1]):
+                found |= (mine == self.spellings[b, q]) & (mine >= 0)
+                found |= (theirs == self.spellings[a, q]) & (theirs >= 0)
+        return found

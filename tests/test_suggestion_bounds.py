@@ -114,3 +114,69 @@ def test_close_names_are_scored_in_full() -> None:
     # And a pair whose names are far apart is dropped.
     far = sx.score_pair(_profile(91, "John Smith"), _profile(92, "John Brown"), freq, (), floor)
     assert far == (0.0, [], [])
+
+
+@pytest.mark.parametrize("calibrated_floor", [0.01, 0.2, 0.44])
+def test_scorable_leaves_out_only_pairs_under_the_floor(
+    generated: Path, calibrated_floor: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sx, "_VECTOR_MIN", 0)  # the columns, however few the pairs
+    db = open_database(generated)
+    with db.read_session() as s:
+        profiles = sx._profiles(s)
+        freq = sx._Frequencies.of(profiles.values())
+        said = sx._mentions(s, profiles)
+        codes = list(sx._candidate_codes(profiles, said))
+    db.dispose()
+    floor = sx.raw_floor(calibrated_floor)
+    kept = set(sx.scorable(profiles, freq, said, codes, floor))
+    pairs = [(code >> 32, code & sx._LOW) for code in codes]
+    assert kept <= set(pairs)
+    left_out = 0
+    for x, y in pairs:
+        full = sx.score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
+        if (x, y) not in kept:
+            left_out += 1
+            assert full[0] < floor, (x, y, full)
+            assert sx.calibrated(full[0]) < calibrated_floor
+    if calibrated_floor > 0.01:  # at 0.01, among so few customers, no pair is sure to miss it
+        assert left_out, "some pairs are left out"
+
+
+def test_scorable_keeps_close_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sx, "_VECTOR_MIN", 0)
+    pairs = [(_profile(2 * i + 1, x), _profile(2 * i + 2, y)) for i, (x, y) in enumerate(_CLOSE)]
+    far = (_profile(91, "John Smith"), _profile(92, "John Brown"))
+    conflict = (_profile(93, "John Smith"), _profile(94, "Mary Smith"))  # a family conflict
+    pairs += [far, conflict]
+    freq = sx._Frequencies.of(p for pair in pairs for p in pair)
+    freq.customers = freq.named = 1_000_000
+    for given in ("john", "jane", "ann", "anna", "darcie", "macgo", "smith", "mary"):
+        freq.given[given] = 50_000
+    profiles = {p.id: p for pair in pairs for p in pair}
+    floor = sx.raw_floor(0.01)
+    kept = sx.scorable(profiles, freq, {}, [a.id << 32 | b.id for a, b in pairs], floor)
+    assert kept == [(a.id, b.id) for a, b in pairs[: len(_CLOSE)]]
+    for a, b in (far, conflict):  # what the full scorer says of the two left out
+        assert sx.score_pair(a, b, freq)[0] < floor
+
+
+def test_touching_rest_answers_as_names_touch(
+    generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sx, "_VECTOR_MIN", 0)
+    db = open_database(generated)
+    with db.read_session() as s:
+        profiles = sx._profiles(s)
+    db.dispose()
+    ranked = sorted(profiles, key=lambda cid: sx._name_orders(profiles[cid])[1])
+    codes = []
+    for i, x in enumerate(ranked):
+        for y in ranked[i + 1 : i + 12]:
+            low, high = min(x, y), max(x, y)
+            if sx._parts(profiles[low]).isdisjoint(sx._parts(profiles[high])):
+                codes.append(low << 32 | high)
+    touching = set(sx._touching_rest(profiles, codes))
+    expected = {c for c in codes if sx._names_touch(profiles[c >> 32], profiles[c & sx._LOW])}
+    assert touching == expected
+    assert touching and len(touching) < len(codes)

@@ -790,38 +790,27 @@ def _entries(
     return found
 
 
-def _stored_keys(session: Session, ids: Iterable[int]) -> dict[int, set[str]]:
-    found: dict[int, set[str]] = {}
+def _stored_column(session: Session, column: Any, ids: Iterable[int]) -> dict[int, Any]:
+    """One stored column of the customers ``ids`` (those stored), read in chunks."""
+    found: dict[int, Any] = {}
     wanted = sorted(set(ids))
+    query = select(SuggestionCustomer.customer_id, column)
     for start in range(0, len(wanted), _CHUNK):
-        for cid, keys in (
-            session.connection()
-            .execute(
-                select(SuggestionCustomer.customer_id, SuggestionCustomer.keys).where(
-                    SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
-                )
-            )
-            .all()
-        ):
-            found[cid] = set(keys)
+        chunk = wanted[start : start + _CHUNK]
+        rows = session.connection().execute(query.where(SuggestionCustomer.customer_id.in_(chunk)))
+        found.update((cid, value) for cid, value in rows)
     return found
+
+
+def _stored_keys(session: Session, ids: Iterable[int]) -> dict[int, set[str]]:
+    return {
+        cid: set(keys)
+        for cid, keys in _stored_column(session, SuggestionCustomer.keys, ids).items()
+    }
 
 
 def _stored_digests(session: Session, ids: Iterable[int]) -> dict[int, str]:
-    found: dict[int, str] = {}
-    wanted = sorted(set(ids))
-    for start in range(0, len(wanted), _CHUNK):
-        for cid, digest in (
-            session.connection()
-            .execute(
-                select(SuggestionCustomer.customer_id, SuggestionCustomer.digest).where(
-                    SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK])
-                )
-            )
-            .all()
-        ):
-            found[cid] = digest
-    return found
+    return _stored_column(session, SuggestionCustomer.digest, ids)
 
 
 def _members(session: Session, keys: Iterable[str]) -> dict[str, set[int]]:

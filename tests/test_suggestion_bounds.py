@@ -4,6 +4,7 @@ pairs that score under it, and the quick answer of ``_touching`` is ``_names_tou
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,15 +23,21 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("calibrated_floor", [0.01, 0.2, 0.44, 0.6])
-def test_the_floor_drops_only_pairs_under_it(generated: Path, calibrated_floor: float) -> None:
-    db = open_database(generated)
+def _read(path: Path) -> tuple[dict[int, Any], Any, dict[tuple[int, int], set[str]]]:
+    """The generated database's profiles, frequencies and mentions, as a rebuild reads them."""
+    db = open_database(path)
     with db.read_session() as s:
         profiles = sx._profiles(s)
         freq = sx._Frequencies.of(profiles.values())
         said = sx._mentions(s, profiles)
-        pairs = list(sx._candidate_pairs(profiles, said))
     db.dispose()
+    return profiles, freq, said
+
+
+@pytest.mark.parametrize("calibrated_floor", [0.01, 0.2, 0.44, 0.6])
+def test_the_floor_drops_only_pairs_under_it(generated: Path, calibrated_floor: float) -> None:
+    profiles, freq, said = _read(generated)
+    pairs = list(sx._candidate_pairs(profiles, said))
     floor = sx.raw_floor(calibrated_floor)
     dropped = 0
     for x, y in pairs:
@@ -121,13 +128,8 @@ def test_scorable_leaves_out_only_pairs_under_the_floor(
     generated: Path, calibrated_floor: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sx, "_VECTOR_MIN", 0)  # the columns, however few the pairs
-    db = open_database(generated)
-    with db.read_session() as s:
-        profiles = sx._profiles(s)
-        freq = sx._Frequencies.of(profiles.values())
-        said = sx._mentions(s, profiles)
-        codes = list(sx._candidate_codes(profiles, said))
-    db.dispose()
+    profiles, freq, said = _read(generated)
+    codes = list(sx._candidate_codes(profiles, said))
     floor = sx.raw_floor(calibrated_floor)
     kept = set(sx.scorable(profiles, freq, said, codes, floor))
     pairs = [(code >> 32, code & sx._LOW) for code in codes]

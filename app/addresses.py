@@ -161,12 +161,52 @@ def postcodes_agree(a: str, b: str) -> bool:
 def _text_similarity(a: str, b: str) -> float:
     """How alike two street or town texts are, 0–100: word order, split words, typos."""
     short, long = sorted((a, b), key=len)
-    return max(
+    found = max(
         fuzz.token_set_ratio(a, b) if len(short) >= 6 else 0.0,
         fuzz.ratio(a.replace(" ", ""), b.replace(" ", "")),
         # One gives a building or estate name too: the street is still in it.
         fuzz.partial_ratio(short, long) if len(short) >= 8 else 0.0,
     )
+    if found >= _SIMILAR:
+        return found
+    # A slip in a street word or a space moved into it ("wakelinc ircuit", "renestreet",
+    # "ctescent"), which the short forms did not catch; and the street line written
+    # before or after another line (a building, an estate), or the lines swapped: each
+    # text's leading and trailing runs of two words or more against the other's.
+    # Only an agreement counts: the runs would make two different streets look alike
+    # enough to say nothing either way.
+    runs_a, runs_b = _runs(a), _runs(b)
+    agree = max((fuzz.ratio(x, y) for x in runs_a for y in runs_b if x[0] == y[0]), default=0.0)
+    return agree if agree >= _SIMILAR else found
+
+
+# The long street words (street, crescent, …) that a slip or a lost space hides from
+# ``_STREET_WORDS``: "sreet", "ctescent", "renestreet", "wakelinc ircuit".
+_LONG_STREET_WORDS = tuple(w for w in _STREET_WORDS if len(w) >= 5 and _STREET_WORDS[w] != w)
+_RUN = 8  # the fewest letters of a run of words compared on its own
+
+
+def _street_word(word: str) -> list[str]:
+    """A word as ``_street`` would have read it without the slip: a street word mistyped
+    once, or written together with the name before it."""
+    if len(word) >= 5 and word not in _STREET_WORDS:
+        for long in _LONG_STREET_WORDS:
+            if OSA.distance(word, long) <= 1:
+                return [_STREET_WORDS[long]]
+            if len(word) >= len(long) + 3 and word.endswith(long):
+                return [word[: -len(long)], _STREET_WORDS[long]]
+    return [word]
+
+
+@lru_cache(maxsize=131072)
+def _runs(text: str) -> tuple[str, ...]:
+    """The whole text, street words read through slips, spaces left out; then its leading
+    and trailing runs of two words or more (of ``_RUN`` letters or more)."""
+    words = [part for w in text.split() for part in _street_word(w)]
+    runs = {"".join(words[:k]) for k in range(2, len(words))}
+    runs.update("".join(words[k:]) for k in range(1, len(words) - 1))
+    whole = "".join(words)
+    return (whole, *sorted(r for r in runs if len(r) >= _RUN and r != whole))
 
 
 @lru_cache(maxsize=262144)

@@ -111,6 +111,39 @@ def test_addresses_compare_field_by_field() -> None:
     assert compare(one, home("14 Wilshire Street", "Alice Springs", "2770")) is Match.HOUSE
 
 
+def test_street_words_mistyped_or_joined_and_lines_around_the_street_agree() -> None:
+    def home(street: str, city: str, zip_code: str) -> object:
+        return parse_address({"street": street, "city": city, "zip": zip_code})
+
+    # A street word joined to the name, one with a space moved into it, one mistyped.
+    one = home("14 Rene Street", "Crows Nest", "4754")
+    assert compare(one, home("14 Renestreet", "Crowsm Nest", "4754")) is Match.SAME
+    wakelin = home("19 Wakelin Circuit", "Werrington", "4670")
+    assert compare(wakelin, home("19 Wakelinc Ircuit", "Werrington", "4670")) is Match.SAME
+    kambalda = home("38 Kambalda Crescent, Ambevrale", "Bonville", "2905")
+    assert compare(kambalda, home("38 Kambalda Ctescent, Ambervale", "Bonville", "2905")) is (
+        Match.SAME
+    )
+    # The street line beside another (an estate, a building), each giving its own.
+    crisp = home("5 Crisp Circuit, Braemore", "Lake Clarendon", "4575")
+    assert compare(crisp, home("5 Crisp Ciecuit, Stanhope Sth", "Lake Clarendon", "4575")) is (
+        Match.SAME
+    )
+    meyrick = home("298 Meyrickplace", "Tarragindi", "3961")
+    assert compare(meyrick, home("298 Meyrick Place, Bingletree", "Tarragindi", "3961")) is (
+        Match.SAME
+    )
+    # Two streets of names a slip apart, or one name under two street words, are not one
+    # street the more for it; a shared building name with another house is neighbours.
+    baker = home("10 Baker Street", "Leeds", "LS62AB")
+    assert compare(baker, home("10 Baxter Street", "Leeds", "LS62AB")) is not Match.SAME
+    assert compare(baker, home("12 Church Street", "Leeds", "LS62AB")) is Match.DIFFERENT
+    park = home("8 Brophy Street, Karalta Park", "Sale", "3055")
+    assert compare(park, home("46 Hodgson Crescent, Karalta Park", "Sale", "3055")) is not (
+        Match.SAME
+    )
+
+
 def test_soundex() -> None:
     assert soundex("robert") == soundex("rupert") == "r163"
     assert soundex("stephenson") == soundex("stevenson")

@@ -700,6 +700,11 @@ def _name_evidence(na: PersonName, nb: PersonName, freq: _Frequencies) -> tuple[
             turned = freq.p_given(whole.first) * freq.p_family(whole.family)
             reason = "similar names in swapped order, written apart"
             return _M_SWAPPED * _M_VARIANT / turned, reason, False
+        if family_ok and (shared := _given_among(na, nb)):
+            # "Mary Jane Reid" and "Jane Reid": one leaves out a given name the other
+            # gives (a missing name is weak evidence, not a different one).
+            reason = f"similar names (one gives {shared.title()} as a second given name)"
+            return _M_VARIANT / (freq.p_given(shared) * p_family), reason, False
         if family_ok:
             # One surname, given names truly different (not a slip, a nickname, an
             # initial, a missing name or a swap): family members, at one home a household.
@@ -748,6 +753,17 @@ def _rare_beside(a: str, b: str, counts: Counter[str], share: float = 0.0) -> bo
     ``share`` of the holders of the other: a misspelling, not a name of its own."""
     ca, cb = counts.get(a, 0), counts.get(b, 0)
     return min(ca, cb) < 2 or min(ca, cb) < share * max(ca, cb)
+
+
+def _given_among(na: PersonName, nb: PersonName) -> str:
+    """The first given name of one name that is a later given name of the other (both of
+    two letters or more, equal, a nickname or a slip apart), or "" if there is none."""
+    for x, y in ((na, nb), (nb, na)):
+        if len(x.first) > 1:
+            for later in y.given[1:]:
+                if len(later) > 1 and given_names_match(later, x.first):
+                    return x.first
+    return ""
 
 
 def _turned_apart(na: PersonName, nb: PersonName) -> bool:

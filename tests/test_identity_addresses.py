@@ -186,6 +186,43 @@ def test_clearly_different_given_names_at_one_home_are_a_household(db: Database)
 @pytest.mark.parametrize(
     ("one", "other"),
     [
+        ("Liam Reid", "Reid"),  # no given name
+        ("Liam Reid", "Mr Reid"),
+        ("Liam Reid", "L. Reid"),  # an initial
+        ("Liam Reid", "Liam J Reid"),  # a middle initial
+        ("Liam Reid", "J. Liam Reid"),  # goes by the middle name
+        ("Jane Reid", "Mary Jane Reid"),  # leaves the first given name out
+        ("Jane Reid", "Mary Janet Reid"),  # and a slip in the other
+    ],
+)
+def test_a_missing_given_name_or_an_initial_is_not_a_different_one(
+    db: Database, one: str, other: str
+) -> None:
+    # The household rule keeps clearly different given names at one home apart; a name
+    # left out or shortened to its initial is weak evidence, never a conflict.
+    pair = _pair(db, (one, *HOME), (other, *HOME))
+    assert "names differ" not in pair.against
+    assert pair.score >= DEFAULT_MIN_SCORE
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Liam Reid", "E. Reid"),  # another initial
+        ("Jane Reid", "Mary Erin Reid"),  # no given name in common
+        ("Jane Reid", "Mary J Reid"),  # a later initial is not the other's name
+    ],
+)
+def test_other_given_names_at_one_home_stay_a_household(
+    db: Database, one: str, other: str
+) -> None:
+    pair = _pair(db, (one, *HOME), (other, *HOME))
+    assert pair.score < DEFAULT_MIN_SCORE and "names differ" in pair.against
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
         ("Tabitha Mcgirr", "Tabhta Mcgirr"),  # a given name mistyped twice
         ("Barnaby Siggins", "Barhaby Siggyins"),  # and a surname slip too
         ("Grace Chitti", "Graec Szocinski"),  # a new surname, the given name mistyped

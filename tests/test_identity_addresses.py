@@ -213,9 +213,7 @@ def test_a_missing_given_name_or_an_initial_is_not_a_different_one(
         ("Jane Reid", "Mary J Reid"),  # a later initial is not the other's name
     ],
 )
-def test_other_given_names_at_one_home_stay_a_household(
-    db: Database, one: str, other: str
-) -> None:
+def test_other_given_names_at_one_home_stay_a_household(db: Database, one: str, other: str) -> None:
     pair = _pair(db, (one, *HOME), (other, *HOME))
     assert pair.score < DEFAULT_MIN_SCORE and "names differ" in pair.against
 

@@ -231,6 +231,10 @@ def compare(a: Address, b: Address) -> Match:
     if street is not None and street >= _SIMILAR:
         if house is not False and place_agrees:
             return Match.SAME
+        if house and a.postcode and a.postcode == b.postcode:
+            # One house on one street in one postcode: the town named otherwise (a suburb
+            # for the town, a slip past forgiving), not another home.
+            return Match.SAME
         if house is False and place_agrees:
             return Match.STREET
         if house and (post is True or (town is not None and town >= _SIMILAR)):

@@ -111,6 +111,18 @@ def test_addresses_compare_field_by_field() -> None:
     assert compare(one, home("14 Wilshire Street", "Alice Springs", "2770")) is Match.HOUSE
 
 
+def test_one_house_street_and_postcode_under_another_town_is_one_home() -> None:
+    def home(street: str, city: str, zip_code: str) -> object:
+        return parse_address({"street": street, "city": city, "zip": zip_code})
+
+    one = home("14 Wilshire Street", "Little River", "2777")
+    # The postcode the same to the letter: the town named otherwise (a suburb, a slip).
+    assert compare(one, home("14 Wilshire St", "Alice Springs", "2777")) is Match.SAME
+    # A postcode one slip away under another town may be the next district: not one home.
+    assert compare(one, home("14 Wilshire St", "Alice Springs", "2778")) is Match.HOUSE
+    assert compare(one, home("16 Wilshire St", "Alice Springs", "2777")) is not Match.SAME
+
+
 def test_street_words_mistyped_or_joined_and_lines_around_the_street_agree() -> None:
     def home(street: str, city: str, zip_code: str) -> object:
         return parse_address({"street": street, "city": city, "zip": zip_code})

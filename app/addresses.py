@@ -180,21 +180,27 @@ def _text_similarity(a: str, b: str) -> float:
     return agree if agree >= _SIMILAR else found
 
 
-# The long street words (street, crescent, …) that a slip or a lost space hides from
-# ``_STREET_WORDS``: "sreet", "ctescent", "renestreet", "wakelinc ircuit".
+# The street words that a slip or a lost space hides from ``_STREET_WORDS`` ("sreet",
+# "ctescent", "renestreet", "wakelinc ircuit"). A slip is forgiven only in the longer
+# ones and never in a street's first word: "Drove Road" is not a grove, nor "Count
+# Street" a court.
 _LONG_STREET_WORDS = tuple(w for w in _STREET_WORDS if len(w) >= 5 and _STREET_WORDS[w] != w)
+_SLIP_STREET_WORDS = tuple(w for w in _LONG_STREET_WORDS if len(w) >= 6)
 _RUN = 8  # the fewest letters of a run of words compared on its own
 
 
-def _street_word(word: str) -> list[str]:
-    """A word as ``_street`` would have read it without the slip: a street word mistyped
-    once, or written together with the name before it."""
+def _street_word(word: str, first: bool) -> list[str]:
+    """A word as ``_street`` would have read it without the slip: a long street word
+    mistyped once (not as the first word), or one written together with the name before
+    it."""
     if len(word) >= 5 and word not in _STREET_WORDS:
         for long in _LONG_STREET_WORDS:
-            if OSA.distance(word, long) <= 1:
-                return [_STREET_WORDS[long]]
             if len(word) >= len(long) + 3 and word.endswith(long):
                 return [word[: -len(long)], _STREET_WORDS[long]]
+        if not first:
+            for long in _SLIP_STREET_WORDS:
+                if OSA.distance(word, long) <= 1:
+                    return [_STREET_WORDS[long]]
     return [word]
 
 
@@ -202,7 +208,7 @@ def _street_word(word: str) -> list[str]:
 def _runs(text: str) -> tuple[str, ...]:
     """The whole text, street words read through slips, spaces left out; then its leading
     and trailing runs of two words or more (of ``_RUN`` letters or more)."""
-    words = [part for w in text.split() for part in _street_word(w)]
+    words = [part for i, w in enumerate(text.split()) for part in _street_word(w, i == 0)]
     runs = {"".join(words[:k]) for k in range(2, len(words))}
     runs.update("".join(words[k:]) for k in range(1, len(words) - 1))
     whole = "".join(words)

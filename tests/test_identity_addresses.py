@@ -150,6 +150,9 @@ def test_street_words_mistyped_or_joined_and_lines_around_the_street_agree() -> 
     baker = home("10 Baker Street", "Leeds", "LS62AB")
     assert compare(baker, home("10 Baxter Street", "Leeds", "LS62AB")) is not Match.SAME
     assert compare(baker, home("12 Church Street", "Leeds", "LS62AB")) is Match.DIFFERENT
+    # A street name one slip from a street word is a name, not that word mistyped.
+    drove = home("10 Drove Road", "Leeds", "LS62AB")
+    assert compare(drove, home("10 Grove Road", "Leeds", "LS62AB")) is not Match.SAME
     park = home("8 Brophy Street, Karalta Park", "Sale", "3055")
     assert compare(park, home("46 Hodgson Crescent, Karalta Park", "Sale", "3055")) is not (
         Match.SAME

@@ -1748,13 +1748,16 @@ def scorable(
     turned = near(columns.joined, columns.turned, rows[apart], 1)
     turned |= near(columns.turned, columns.joined, rows[apart], 1)
     rows = np.delete(rows, apart[turned])
-    # Given names that may agree (``given_names_match``, or a slip or two).
+    # Given names that may agree (``given_names_match``, or a slip or two; or a later
+    # given name of one may be the other's, ``_given_among``).
     ra, rb = a[rows], b[rows]
     shortest = np.minimum(columns.first.length[ra], columns.first.length[rb])
     given = (
         (columns.first_code[ra] == columns.first_code[rb])
         | ((shortest == 1) & (columns.initial[ra] == columns.initial[rb]))
         | ((columns.nicknames[ra] & columns.nicknames[rb]) != 0)
+        | (columns.parts[ra] > 2)
+        | (columns.parts[rb] > 2)
     )
     rest = np.flatnonzero(~given)
     given[rest] = near(columns.first, columns.first, rows[rest], 2)

@@ -97,6 +97,7 @@ _CLOSE = [
     ("Darcie Macgowan", "Macgo Wan Darcie"),
     ("J. Smithson", "John Smithson"),
     ("Smithson", "John Smithson"),
+    ("Mary Jane Smithson", "Jane Smithson"),  # one leaves the first given name out
 ]
 
 

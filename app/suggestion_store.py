@@ -38,7 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
 from functools import cache
-from itertools import combinations, filterfalse
+from itertools import combinations
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -569,22 +569,12 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     fresh = {cid: p for cid, p in fresh.items() if cid not in same}
     new_keys = {cid: sx._block_keys(p) for cid, p in fresh.items()}
     new_orders = {cid: sx._name_orders(p) for cid, p in fresh.items()}
-    before: dict[int, Orders] = {
-        cid: (o0, o1, o2)
-        for cid, o0, o1, o2 in session.connection()
-        .execute(  # plain rows, fetched at once: every customer
-            select(
-                SuggestionCustomer.customer_id,
-                SuggestionCustomer.order0,
-                SuggestionCustomer.order1,
-                SuggestionCustomer.order2,
-            )
-        )
-        .all()
-    }
+    # The name orders of the changed customers and of the members of the oversized blocks
+    # looked at, as stored (``before``) and after the catch-up (``after``): read as needed.
+    orders = _OrdersRead(session, dirty, new_orders)
+    orders.need(dirty)
+    before, after = orders.before, orders.after
     old_keys = _stored_keys(session, dirty)
-    after = {cid: o for cid, o in before.items() if cid not in dirty}
-    after.update(new_orders)
     in_play: set[str] = set()
     for own in (*old_keys.values(), *new_keys.values()):
         in_play |= own
@@ -598,6 +588,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
 
     def ranked_after(key: str, members: set[int]) -> list[_Ordering]:
         if key not in ranks_after:
+            orders.need(members)
             ranks_after[key] = [
                 _Ordering.of(members, after, w, named=False) for w in range(sx._NAME_ORDERS)
             ]
@@ -619,6 +610,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         if old_small and new_small:
             continue  # no pair of unchanged customers comes or goes
         strong = key.partition(":")[0] not in weak_kinds
+        orders.need(old_m)
         olds = (
             []
             if old_small
@@ -634,32 +626,13 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         mine = [(w, e) for cid in dirty & (old_m | new_m) for w, e in entries_of[cid]]
         for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
             note(pair, was, now, strong)
-    # The orders over everyone (as _Ordering.of(before, before, w, named=True) makes them,
-    # in fewer steps: there are many customers).
-    ids = list(before)
-    columns = list(zip(*before.values(), strict=True)) or [()] * sx._NAME_ORDERS
-    everyone_before = [
-        _Ordering(sorted(filter(itemgetter(0), zip(columns[w], ids, strict=True))))
-        for w in range(sx._NAME_ORDERS)
-    ]
-    everyone = [  # the old lists without the changed customers, plus their new places
-        _Ordering(
-            sorted(
-                [
-                    *filterfalse(
-                        {(before[c][w], c) for c in dirty if c in before}.__contains__, o.keyed
-                    ),
-                    *((v[w], c) for c, v in new_orders.items() if v[w]),
-                ]
-            )
-        )
-        for w, o in enumerate(everyone_before)
-    ]
-    all_entries = [e for es in entries_of.values() for e in es]
-    for pair, was, now in _window_changes(
-        everyone_before, everyone, all_entries, dirty, sx.NAME_WINDOW
-    ):
+    # The name orders over everyone, read around the changed customers' places.
+    everyone = _NameLists(
+        session, dirty, {c: before[c] for c in dirty if c in before}, new_orders, sx.NAME_WINDOW
+    )
+    for pair, was, now in everyone.changes():
         note(pair, was, now, False)
+    known = _Known(session, dirty, fresh)
 
     # Mentions: recounted for the marked customers' events (a new owner of a number can
     # silence a mention), or over everyone when the owner's contact points changed (they
@@ -667,9 +640,9 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     own_points = _own_identities(session)
     said = None
     if own_points == state.own:
-        said = suggestion_mentions.update(session, marked, state.mentions, after)
+        said = suggestion_mentions.update(session, marked, state.mentions, known)
     if said is None:
-        said = sx._mentions(session, after)
+        said = sx._mentions(session, known)
     changed_said = {
         pair
         for pair in set(said) | set(state.mentions)
@@ -698,10 +671,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
                     y for o in ranked_after(key, members) for y in o.neighbours(cid, sx.WINDOW)
                 }
             into.update((min(cid, y), max(cid, y)) for y in others if y != cid)
-        for ordering in everyone:
-            weak_pairs.update(
-                (min(cid, y), max(cid, y)) for y in ordering.neighbours(cid, sx.NAME_WINDOW)
-            )
+        weak_pairs.update((min(cid, y), max(cid, y)) for y in everyone.neighbours(cid))
         strong_pairs.update(said_of.get(cid, ()))
     gained_strong = {p for p, strong in gained.items() if strong}
     to_touch = weak_pairs - strong_pairs
@@ -717,9 +687,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     stored = _stored_pairs(session, lost | changed_said)
     recheck = (lost & stored) | changed_said
     recheck -= score_these
-    keep = _still_candidates(
-        session, recheck, members_after, ranked_after, after, everyone, said, light
-    )
+    keep = _still_candidates(session, recheck, members_after, ranked_after, everyone, said, light)
     score_these |= keep
     drop = recheck - keep
 
@@ -770,6 +738,245 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         .where(SuggestionState.id == _STATE_ID)
         .values(mentions=_dump_mentions(said, own_points))
     )
+
+
+class _OrdersRead:
+    """Customers' name orders as stored (``before``) and as the catch-up leaves them
+    (``after``: the changed customers' new ones), read from the store as needed."""
+
+    def __init__(self, session: Session, dirty: set[int], new: dict[int, Orders]) -> None:
+        self.session = session
+        self.dirty = dirty
+        self.before: dict[int, Orders] = {}
+        self.after: dict[int, Orders] = dict(new)
+        self.read: set[int] = set()
+
+    def need(self, ids: Iterable[int]) -> None:
+        """Read the stored orders of these customers (those not read yet)."""
+        wanted = sorted(set(ids) - self.read)
+        self.read.update(wanted)
+        query = select(
+            SuggestionCustomer.customer_id,
+            SuggestionCustomer.order0,
+            SuggestionCustomer.order1,
+            SuggestionCustomer.order2,
+        )
+        connection = self.session.connection()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for cid, o0, o1, o2 in connection.execute(
+                query.where(SuggestionCustomer.customer_id.in_(chunk))
+            ).all():
+                self.before[cid] = (o0, o1, o2)
+                if cid not in self.dirty:
+                    self.after[cid] = (o0, o1, o2)
+
+
+class _Known:
+    """The customers the suggestions compare once the catch-up is done (a container):
+    those stored but the changed ones, and the changed ones that still exist."""
+
+    def __init__(self, session: Session, dirty: set[int], fresh: Iterable[int]) -> None:
+        self.stored = set(
+            session.connection().execute(select(SuggestionCustomer.customer_id)).scalars()
+        )
+        self.dirty = dirty
+        self.fresh = set(fresh)
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self.fresh or (cid in self.stored and cid not in self.dirty)
+
+
+Entry = tuple[str, int]  # (a customer's value in a name order, its id): a place in the order
+_TERMS = 200  # subqueries per statement (SQLite takes 500 in one compound statement)
+
+
+class _NameLists:
+    """The name orders over every customer (``_name_orders``; a customer without one is
+    not in that list), as stored and as the catch-up leaves them, read around the changed
+    customers' places through the stored orders' indexes (``ORDER BY ... LIMIT``) instead
+    of being read and sorted whole.
+
+    The new lists are the stored ones without the changed customers' old places, plus
+    their new ones: so for the unchanged customers near a changed place, their distance
+    in either list is the unchanged customers between them, plus the changed customers'
+    old (or new) places between them.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        dirty: set[int],
+        old: dict[int, Orders],
+        new: dict[int, Orders],
+        width: int,
+    ) -> None:
+        from app.suggestions import _NAME_ORDERS
+
+        self.session = session
+        self.dirty = dirty
+        self.width = width
+        self.orders = range(_NAME_ORDERS)
+        self.new = new
+        # The changed customers' places in each order, old and new.
+        self.olds = [sorted((o[w], c) for c, o in old.items() if o[w]) for w in self.orders]
+        self.news = [sorted((o[w], c) for c, o in new.items() if o[w]) for w in self.orders]
+        # Around each of those places, the nearest unchanged customers before it (nearest
+        # first) and after it: ``width`` of each at least, fewer at an end of the list.
+        self.near: list[dict[Entry, tuple[list[Entry], list[Entry]]]] = [
+            self._around(w, set(self.olds[w]) | set(self.news[w])) for w in self.orders
+        ]
+
+    def _around(
+        self, which: int, places: set[Entry]
+    ) -> dict[Entry, tuple[list[Entry], list[Entry]]]:
+        found: dict[Entry, tuple[list[Entry], list[Entry]]] = {}
+        limit = 2 * self.width
+        wanted = sorted(places)
+        while wanted:
+            rows = self._rows(which, [(e, d, limit) for e in wanted for d in "<>"])
+            short: list[Entry] = []
+            for place in wanted:
+                ahead = sorted(rows[place, "<"], reverse=True)
+                behind = sorted(rows[place, ">"])
+                found[place] = (
+                    [e for e in ahead if e[1] not in self.dirty],
+                    [e for e in behind if e[1] not in self.dirty],
+                )
+                if any(
+                    len(kept) < self.width and len(read) == limit
+                    for kept, read in zip(found[place], (ahead, behind), strict=True)
+                ):
+                    short.append(place)  # many changed customers there: read further
+            wanted, limit = short, limit * 4
+        return found
+
+    def _rows(
+        self, which: int, asked: list[tuple[Entry, str, int]]
+    ) -> dict[tuple[Entry, str], list[Entry]]:
+        """For each (place, "<" or ">", limit): the stored places before it (up to limit,
+        customers without this order left out) or after it."""
+        found: dict[tuple[Entry, str], list[Entry]] = {(e, d): [] for e, d, _n in asked}
+        terms: list[tuple[str, tuple[Any, ...]]] = []
+        for place, direction, limit in asked:
+            turn = " DESC" if direction == "<" else ""
+            terms.append(
+                (
+                    f"({{col}}, {{cid}}) {direction} ({{mark}}, {{mark}}) AND {{col}} <> ''"
+                    f" ORDER BY {{col}}{turn}, {{cid}}{turn} LIMIT {int(limit)}",
+                    place,
+                )
+            )
+        for tag, value, cid in _union(self.session, which, terms):
+            place, direction, _limit = asked[tag]
+            found[place, direction].append((value, cid))
+        return found
+
+    def changes(self) -> Iterator[tuple[Pair, bool, bool]]:
+        """Pairs of unchanged customers whose distance in some order crossed the width,
+        with (within it before, within it now) in that order. A pair's distance changes
+        only where a changed customer's place lies between its two; within the width in
+        either list, each of the two is among the ``width`` unchanged customers nearest
+        that place on its side."""
+        width = self.width
+        for w in self.orders:
+            olds, news = self.olds[w], self.news[w]
+            seen: set[Pair] = set()
+            for ahead, behind in self.near[w].values():
+                for i, u in enumerate(ahead[:width]):
+                    for j, v in enumerate(behind[: width - i]):
+                        pair = (u[1], v[1]) if u[1] < v[1] else (v[1], u[1])
+                        if pair in seen:
+                            continue
+                        seen.add(pair)
+                        was = i + j + bisect_left(olds, v) - bisect_left(olds, u) < width
+                        now = i + j + bisect_left(news, v) - bisect_left(news, u) < width
+                        if was != now:
+                            yield pair, was, now
+
+    def neighbours(self, cid: int) -> set[int]:
+        """A changed customer's ``width`` neighbours on each side in the new orders."""
+        found: set[int] = set()
+        width = self.width
+        for w in self.orders:
+            value = self.new[cid][w]
+            if not value:
+                continue
+            place = (value, cid)
+            news = self.news[w]
+            at = bisect_left(news, place)
+            ahead, behind = self.near[w][place]
+            found.update(
+                c for _v, c in sorted([*ahead[:width], *news[max(0, at - width) : at]])[-width:]
+            )
+            found.update(
+                c for _v, c in sorted([*behind[:width], *news[at + 1 : at + 1 + width]])[:width]
+            )
+        return found
+
+    def within(self, pairs: Iterable[Pair]) -> set[Pair]:
+        """Which of these pairs of unchanged customers are ``width`` places apart or less
+        in some new order (counted with the stored places between them)."""
+        wanted = list(pairs)
+        stored = _OrdersRead(self.session, self.dirty, {})
+        stored.need({c for p in wanted for c in p})
+        found: set[Pair] = set()
+        for w in self.orders:
+            olds, news = self.olds[w], self.news[w]
+            asked: list[tuple[Pair, Entry, Entry, int]] = []
+            for a, b in wanted:
+                if (a, b) in found or a not in stored.after or b not in stored.after:
+                    continue
+                ea, eb = (stored.after[a][w], a), (stored.after[b][w], b)
+                if not ea[0] or not eb[0]:
+                    continue
+                low, high = min(ea, eb), max(ea, eb)
+                changed_old = bisect_left(olds, high) - bisect_left(olds, low)
+                asked.append(((a, b), low, high, self.width + changed_old))
+            terms = [
+                (
+                    f"({{col}}, {{cid}}) > ({{mark}}, {{mark}}) AND ({{col}}, {{cid}}) < "
+                    f"({{mark}}, {{mark}}) ORDER BY {{col}}, {{cid}} LIMIT {int(limit)}",
+                    (*low, *high),
+                )
+                for _pair, low, high, limit in asked
+            ]
+            between = [0] * len(asked)
+            for tag, _value, _cid in _union(self.session, w, terms):
+                between[tag] += 1
+            for (pair, low, high, limit), stored_between in zip(asked, between, strict=True):
+                if stored_between >= limit:
+                    continue  # the width at least once the changed places are taken out
+                changed_old = bisect_left(olds, high) - bisect_left(olds, low)
+                changed_new = bisect_left(news, high) - bisect_left(news, low)
+                if stored_between - changed_old + changed_new < self.width:
+                    found.add(pair)
+        return found
+
+
+def _union(
+    session: Session, which: int, terms: list[tuple[str, tuple[Any, ...]]]
+) -> Iterator[tuple[int, str, int]]:
+    """(term's index, value, customer id) of the stored customers that each term finds in
+    name order ``which``: a term is the WHERE ... ORDER BY ... LIMIT of a query on the
+    order's index, with {col}, {cid} and {mark} (a parameter) to fill in. The terms run
+    as subqueries joined by UNION ALL, many in a statement."""
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    col, cid = quote(f"order{which}"), quote("customer_id")
+    table = quote(SuggestionCustomer.__tablename__)
+    for start in range(0, len(terms), _TERMS):
+        parts: list[str] = []
+        params: list[Any] = []
+        for tag, (term, values) in enumerate(terms[start : start + _TERMS], start):
+            where = term.format(col=col, cid=cid, mark=mark)
+            parts.append(
+                f"SELECT {tag} AS tag, {col}, {cid} FROM "
+                f"(SELECT {col}, {cid} FROM {table} WHERE {where}) AS t{tag}"
+            )
+            params.extend(values)
+        yield from connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)).all()
 
 
 def _involving(pairs: set[Pair], ids: set[int]) -> set[Pair]:
@@ -887,8 +1094,7 @@ def _still_candidates(
     pairs: set[Pair],
     members_after: dict[str, set[int]],
     ranked_after: Any,
-    after: dict[int, Orders],
-    everyone: list[_Ordering],
+    everyone: _NameLists,
     said: dict[Pair, set[str]],
     light: dict[int, _Profile],
 ) -> set[Pair]:
@@ -905,9 +1111,10 @@ def _still_candidates(
     light = {**light, **_light_profiles(session, ids - set(light), {})}
     found: set[Pair] = set()
     parts: dict[int, frozenset[str]] = {}
+    windowed = everyone.within(pairs)
     for a, b in pairs:
         strong = (a, b) in said
-        weak = any(o.within(a, b, sx.NAME_WINDOW) for o in everyone)
+        weak = (a, b) in windowed
         for key in keys.get(a, set()) & keys.get(b, set()):
             block = members.get(key, set())
             if len(block) <= sx.MAX_BLOCK:

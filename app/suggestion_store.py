@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Table,
-    Text,
     bindparam,
     delete,
     func,
@@ -53,7 +52,6 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
-    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session
@@ -604,6 +602,13 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
             lost.add(pair)
 
     entries_of = _entries(dirty, before, after)
+    orders.need(  # the orders of the oversized blocks' members, read at once
+        c
+        for key in in_play
+        for m in (members_before.get(key, set()), members_after.get(key, set()))
+        if len(m) > sx.MAX_BLOCK
+        for c in m
+    )
     for key in sorted(in_play):
         old_m, new_m = members_before.get(key, set()), members_after.get(key, set())
         old_small, new_small = len(old_m) <= sx.MAX_BLOCK, len(new_m) <= sx.MAX_BLOCK
@@ -753,23 +758,15 @@ class _OrdersRead:
 
     def need(self, ids: Iterable[int]) -> None:
         """Read the stored orders of these customers (those not read yet)."""
-        wanted = sorted(set(ids) - self.read)
-        self.read.update(wanted)
-        query = select(
-            SuggestionCustomer.customer_id,
-            SuggestionCustomer.order0,
-            SuggestionCustomer.order1,
-            SuggestionCustomer.order2,
-        )
-        connection = self.session.connection()
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            for cid, o0, o1, o2 in connection.execute(
-                query.where(SuggestionCustomer.customer_id.in_(chunk))
-            ).all():
-                self.before[cid] = (o0, o1, o2)
-                if cid not in self.dirty:
-                    self.after[cid] = (o0, o1, o2)
+        wanted = set(ids) - self.read
+        self.read |= wanted
+        columns = ("customer_id", "order0", "order1", "order2")
+        for cid, o0, o1, o2 in _read_in(
+            self.session, SuggestionCustomer, columns, "customer_id", wanted
+        ):
+            self.before[cid] = (o0, o1, o2)
+            if cid not in self.dirty:
+                self.after[cid] = (o0, o1, o2)
 
 
 class _Known:
@@ -777,9 +774,12 @@ class _Known:
     those stored but the changed ones, and the changed ones that still exist."""
 
     def __init__(self, session: Session, dirty: set[int], fresh: Iterable[int]) -> None:
-        self.stored = set(
-            session.connection().execute(select(SuggestionCustomer.customer_id)).scalars()
-        )
+        self.stored = {
+            cid
+            for (cid,) in session.connection().exec_driver_sql(
+                "SELECT customer_id FROM suggestion_customer"
+            )
+        }
         self.dirty = dirty
         self.fresh = set(fresh)
 
@@ -997,6 +997,27 @@ def _entries(
     return found
 
 
+def _read_in(
+    session: Session, model: type[Base], columns: Sequence[str], by: str, values: Iterable[Any]
+) -> Iterator[tuple[Any, ...]]:
+    """Plain rows (the driver's values: JSON as text) of these columns of the rows whose
+    column ``by`` is one of ``values``, read in chunks with the driver's own statements
+    (the catch-up reads many chunks, and SQLAlchemy's expansion of each IN list cost more
+    than the read)."""
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    head = (
+        f"SELECT {', '.join(map(quote, columns))} FROM {quote(model.__tablename__)} "
+        f"WHERE {quote(by)} IN "
+    )
+    wanted = sorted(set(values))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = tuple(wanted[start : start + _CHUNK])
+        statement = head + f"({', '.join([mark] * len(chunk))})"
+        yield from connection.exec_driver_sql(statement, chunk).all()
+
+
 def _stored_column(session: Session, column: Any, ids: Iterable[int]) -> dict[int, Any]:
     """One stored column of the customers ``ids`` (those stored), read in chunks."""
     found: dict[int, Any] = {}
@@ -1022,18 +1043,8 @@ def _stored_digests(session: Session, ids: Iterable[int]) -> dict[int, str]:
 
 def _members(session: Session, keys: Iterable[str]) -> dict[str, set[int]]:
     found: dict[str, set[int]] = defaultdict(set)
-    wanted = sorted(set(keys))
-    for start in range(0, len(wanted), _CHUNK):
-        for key, cid in (
-            session.connection()
-            .execute(
-                select(CustomerBlockKey.key, CustomerBlockKey.customer_id).where(
-                    CustomerBlockKey.key.in_(wanted[start : start + _CHUNK])
-                )
-            )
-            .all()
-        ):
-            found[key].add(cid)
+    for key, cid in _read_in(session, CustomerBlockKey, ("key", "customer_id"), "key", keys):
+        found[key].add(cid)
     return dict(found)
 
 
@@ -1073,19 +1084,11 @@ def _light_profiles(
 ) -> dict[int, _Profile]:
     """Profiles with names only (for ``_names_touch``), from what the store keeps."""
     found: dict[int, _Profile] = {cid: p for cid, p in fresh.items() if cid in ids}
-    wanted = sorted(ids - set(found))
     names: dict[str, PersonName] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        for cid, shown in (
-            session.connection()
-            .execute(
-                select(
-                    SuggestionCustomer.customer_id, type_coerce(SuggestionCustomer.names, Text)
-                ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
-            )
-            .all()
-        ):
-            found[cid] = _named(cid, json.loads(shown), names)
+    for cid, shown in _read_in(
+        session, SuggestionCustomer, ("customer_id", "names"), "customer_id", ids - set(found)
+    ):
+        found[cid] = _named(cid, json.loads(shown), names)
     return found
 
 
@@ -1398,17 +1401,9 @@ def _stored_sketches(
 ) -> dict[int, _Sketch]:
     """The sketches of these customers, as stored (the keys' and names' JSON text)."""
     found: dict[int, _Sketch] = {}
-    wanted = sorted(ids)
-    connection = session.connection()
-    for start in range(0, len(wanted), _CHUNK):
-        for cid, keys, shown in connection.execute(
-            select(
-                SuggestionCustomer.customer_id,
-                type_coerce(SuggestionCustomer.keys, Text),
-                type_coerce(SuggestionCustomer.names, Text),
-            ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
-        ).all():
-            found[cid] = _Sketch(cid, keys, light.get(cid, shown))
+    columns = ("customer_id", "keys", "names")
+    for cid, keys, shown in _read_in(session, SuggestionCustomer, columns, "customer_id", ids):
+        found[cid] = _Sketch(cid, keys, light.get(cid, shown))
     return found
 
 

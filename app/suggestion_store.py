@@ -13,7 +13,9 @@ that changed:
   of other customers whose candidacy their arrival or departure changed: neighbours in a
   name order (of an oversized block, or of all customers) that an insertion pushed apart or
   a removal brought together, a block that grew past ``MAX_BLOCK`` or shrank below it, and
-  pairs whose mentions changed;
+  pairs whose mentions changed. The name orders of all customers are not read: the stored
+  ones are indexed, and only the neighbours of the changed customers' old and new places
+  are asked for (``_NameLists``);
 - pairs are scored with the name and postcode frequencies of the last full build (kept in
   ``suggestion_state``), so a pair's score depends only on its two customers, and the
   stored list equals a full build with those frequencies. When the customers have changed

@@ -1224,6 +1224,8 @@ class _Own:
     quoted: tuple[str, ...] = ()  # its plain keys as the JSON text holds them
     escaped: tuple[str, ...] = ()  # its other keys (looked up in the decoded list)
     plain: frozenset[str] = frozenset()  # the spellings' keys that JSON writes as they are
+    local_parts: frozenset[str] = frozenset()  # the local parts of ``locals``
+    quoted_spellings: tuple[str, ...] = ()  # each spelling's key quoted if plain, else ""
 
     @classmethod
     def of(cls, a: _Profile, names: list[PersonName]) -> _Own:
@@ -1242,7 +1244,11 @@ class _Own:
         quoted = tuple(f'"{k}"' for k in keys if _plain(k))
         escaped = tuple(k for k in keys if not _plain(k))
         plain = frozenset(key for key, _local, _n in spellings if _plain(key))
-        return cls(shared, tuple(keys), names, spellings, locals_, quoted, escaped, plain)
+        parts = frozenset(local for _e, local in locals_)
+        spelt = tuple(f'"{key}"' if key in plain else "" for key, _local, _n in spellings)
+        return cls(
+            shared, tuple(keys), names, spellings, locals_, quoted, escaped, plain, parts, spelt
+        )
 
 
 class _Bound:
@@ -1283,11 +1289,20 @@ class _Bound:
         evidence (whatever conflicts), times the largest "not both" ratios of personal
         addresses and mobiles; every other factor is one or less.
         """
-        if mentioned:
-            return True
+        return self.beside_names(a, b, mentioned) or self.by_names(a, b, a_first=a_first)
+
+    def _own(self, a: _Profile) -> _Own:
         own = self.own.get(a.id)
         if own is None:
             own = self.own[a.id] = _Own.of(a, self.sx._names_of(a))
+        return own
+
+    def beside_names(self, a: _Profile, b: _Sketch, mentioned: bool) -> bool:
+        """Whether the pair has evidence beside its names and spelled names that may lift
+        it far (``may_store`` takes it as possible)."""
+        if mentioned:
+            return True
+        own = self._own(a)
         text = b.keys
         if own.any_shared:
             return True
@@ -1303,6 +1318,61 @@ class _Bound:
             for p in a.postcodes:
                 if len(p) < 2 or any(self.postcodes_agree(p, q) for q in theirs):
                     return True
+        return False
+
+    def spells(self, a: _Profile, b: _Sketch) -> bool:
+        """Whether ``by_names`` may find an address of one that spells a name of the other
+        (False: it finds none)."""
+        own = self._own(a)
+        if own.locals:
+            mine = own.local_parts
+            for n in b.names(self.parsed, self.texts):
+                if not mine.isdisjoint(self._spellings(n)):
+                    return True
+        text = b.keys
+        for (key, _local, _n), quoted in zip(own.spellings, own.quoted_spellings, strict=True):
+            if (quoted in text) if quoted else b.has(key):
+                return True
+        return False
+
+    def far_apart(self, pairs: Sequence[tuple[_Profile, _Sketch]]) -> list[float | None]:
+        """For each pair (a changed customer, the other's sketch), the evidence of its
+        names when each has one name and the two are far apart (``_far_bounds``), else
+        None: worked out in columns for many pairs at once."""
+        firsts: list[PersonName] = []
+        seconds: list[PersonName] = []
+        at: list[int] = []
+        for i, (a, b) in enumerate(pairs):
+            mine, theirs = self._own(a).names, b.names(self.parsed, self.texts)
+            if len(mine) == 1 and len(theirs) == 1:
+                firsts.append(mine[0])
+                seconds.append(theirs[0])
+                at.append(i)
+        found: list[float | None] = [None] * len(pairs)
+        if len(firsts) >= _VECTOR_PAIRS:
+            for i, value in zip(
+                at, _far_bounds(firsts, seconds, self.freq, self.limit), strict=True
+            ):
+                found[i] = value
+        return found
+
+    def decide(self, best: float) -> bool:
+        """Whether a pair whose best evidence (names, spelled names) is ``best`` may reach
+        the floor."""
+        decided = self.decided.get(best)
+        if decided is None:  # (many pairs end with the same best evidence)
+            odds = self.freq.prior_odds * best * self.others
+            odds *= 1.0 + 1e-9  # the scorer multiplies in another order
+            decided = self.decided[best] = (
+                self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+            )
+        return decided
+
+    def by_names(self, a: _Profile, b: _Sketch, *, a_first: bool) -> bool:
+        """Whether the pair may be stored on the strength of its names and spelled names
+        (the rest of ``may_store``, once ``beside_names`` found nothing else)."""
+        own = self._own(a)
+        text = b.keys
         names_b = b.names(self.parsed, self.texts)
         best = 1.0
         for na in own.names:
@@ -1315,20 +1385,22 @@ class _Bound:
         for key, local, n in own.spellings:  # an address of theirs that may spell its name
             if (f'"{key}"' in text) if key in own.plain else b.has(key):
                 best = max(best, self._spelled(local + "@", n))
-        decided = self.decided.get(best)
-        if decided is None:  # (many pairs end with the same best evidence)
-            odds = self.freq.prior_odds * best * self.others
-            odds *= 1.0 + 1e-9  # the scorer multiplies in another order
-            decided = self.decided[best] = (
-                self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
-            )
-        return decided
+        return self.decide(best)
 
     def _spellings(self, name: PersonName) -> tuple[str, ...]:
         """``name_spellings``, kept by the name's identity (each name is one object here)."""
         found = self.spellings.get(id(name))
         if found is None:
-            found = self.spellings[id(name)] = (self.sx.name_spellings(name), name)
+            first, family = name.given[0] if name.given else "", name.family
+            if first and family and _letters_only(first) and _letters_only(family):
+                # (``name_spellings`` of a name in the letters a to z, without its
+                # regular expressions)
+                spelt = {first + family, family + first, first[0] + family}
+                spelt |= {family + first[0], first + family[0]}
+                spelling = tuple(sorted(local for local in spelt if len(local) >= 4))
+            else:
+                spelling = self.sx.name_spellings(name)
+            found = self.spellings[id(name)] = (spelling, name)
         return found[0]
 
     def _evidence(self, na: PersonName, nb: PersonName) -> float:
@@ -1389,13 +1461,165 @@ def _unreachable(
     sketches.update(_stored_sketches(session, partners - set(sketches), light))
     bound = _Bound(freq)
     found: set[Pair] = set()
+    # ``bound.may_store`` of each pair, with the names of those that have nothing else
+    # to speak for them compared in columns first: most are far apart.
+    named: list[tuple[Pair, _Profile, _Sketch, bool]] = []
     for x, y in pairs:
         a, other = (fresh[x], y) if x in fresh else (fresh.get(y), x)
         if a is None or other not in sketches:
             continue
-        if not bound.may_store(a, sketches[other], (x, y) in said, a_first=other == y):
-            found.add((x, y))
+        if not bound.beside_names(a, sketches[other], (x, y) in said):
+            named.append(((x, y), a, sketches[other], other == y))
+    far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
+    for (pair, a, b, a_first), value in zip(named, far, strict=True):
+        if value is not None and not bound.spells(a, b):
+            may = bound.decide(max(1.0, value))  # (as by_names finds it, in fewer steps)
+        else:
+            may = bound.by_names(a, b, a_first=a_first)
+        if not may:
+            found.add(pair)
     return found
+
+
+def _letters_only(text: str) -> bool:
+    """Whether ``text`` is written in the letters a to z alone (``name_spellings`` keeps
+    it whole)."""
+    return text.isascii() and text.isalpha() and text.islower()
+
+
+def _strings(texts: list[str]) -> Any:
+    """``_Strings.of`` these texts, the letters worked out in numpy (a bit per character
+    code modulo 64, as ``_letters``) for many at once."""
+    import numpy as np
+
+    from app.suggestions import _Strings
+
+    wide = np.array(texts, dtype=str)
+    codes = wide.view(np.uint32).reshape(len(texts), -1) if wide.itemsize else None
+    if codes is None or not codes.size:
+        return _Strings.of(texts)
+    bits = np.left_shift(np.uint64(1), (codes % 64).astype(np.uint64))
+    letters = np.bitwise_or.reduce(np.where(codes != 0, bits, np.uint64(0)), axis=1)
+    length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    return _Strings(np.array(texts, dtype=object), length, letters.astype(np.uint64))
+
+
+_VECTOR_PAIRS = 2000  # fewer pairs of names are compared one by one (``_Bound.far_apart``)
+
+
+def _far_bounds(
+    firsts: list[PersonName], seconds: list[PersonName], freq: _Frequencies, limit: float
+) -> list[float | None]:
+    """For each pair of names, what ``_name_bound`` gives it when that is below ``limit``
+    (the names far apart: the same given name under another surname at best, or a
+    conflict), else None (close, or not told here: ``_name_bound`` and ``_name_evidence``
+    work it out). Read in numpy columns, one row per distinct name: each of
+    ``_name_bound``'s tests that may tell the names close is answered for every pair at
+    once, the string distances only for the pairs whose lengths and letters allow them.
+    """
+    import numpy as np
+    from rapidfuzz import fuzz
+    from rapidfuzz.distance import OSA
+
+    from app import suggestions as sx
+
+    if not firsts:
+        return []
+    index: dict[int, int] = {}
+    names: list[PersonName] = []
+    for name in (*firsts, *seconds):
+        if id(name) not in index:
+            index[id(name)] = len(names)
+            names.append(name)
+    numbers: dict[Any, int] = {}
+    given: dict[str, float] = {}
+    table = []
+    for n in names:
+        # (``first``, ``tokens`` and ``full`` as ``PersonName`` gives them)
+        family, given_names = n.family, n.given
+        first = given_names[0] if given_names else ""
+        tokens = (*given_names, family) if family else given_names
+        whole = " ".join(tokens)
+        p = given.get(first)
+        if p is None:
+            p = given[first] = freq.p_given(first) if first else 1.0
+        table.append(
+            (
+                bool(first and family and " " not in family),  # else told one by one
+                first,
+                family,
+                "".join(tokens),
+                family + "".join(given_names),
+                len(tokens),
+                numbers.setdefault(whole, len(numbers)),
+                numbers.setdefault(tuple(sorted(whole.split())), len(numbers)),
+                p,
+            )
+        )
+    cols = list(zip(*table, strict=True))
+    plain = np.array(cols[0], dtype=bool)
+    first_s, family_s, joined_s, turned_s = (_strings(list(c)) for c in cols[1:5])
+    parts = np.array(cols[5], dtype=np.int64)
+    full = np.array(cols[6], dtype=np.int64)
+    sorted_parts = np.array(cols[7], dtype=np.int64)
+    p_given = np.array(cols[8], dtype=np.float64)
+    a = np.fromiter((index[id(n)] for n in firsts), dtype=np.int64, count=len(firsts))
+    b = np.fromiter((index[id(n)] for n in seconds), dtype=np.int64, count=len(seconds))
+    bound = sx._M_NEW_SURNAME / np.minimum(p_given[a], p_given[b])
+    far = (
+        plain[a]
+        & plain[b]
+        & (bound < limit)
+        & (full[a] != full[b])
+        & (sorted_parts[a] != sorted_parts[b])
+    )
+
+    def close(left: Any, right: Any, rows: Any, most: int) -> Any:
+        """OSA distance ``most`` or less, for the pairs ``rows``."""
+        la, lb = left.length[a[rows]], right.length[b[rows]]
+        ma, mb = left.letters[a[rows]], right.letters[b[rows]]
+        may = (
+            (np.abs(la - lb) <= most)
+            & (np.bitwise_count(ma & ~mb) <= most)
+            & (np.bitwise_count(mb & ~ma) <= most)
+        )
+        found = np.zeros(len(rows), dtype=bool)
+        check = np.flatnonzero(may)
+        xs, ys = left.text[a[rows[check]]].tolist(), right.text[b[rows[check]]].tolist()
+        found[check] = [
+            OSA.distance(x, y, score_cutoff=most) <= most for x, y in zip(xs, ys, strict=True)
+        ]
+        return found
+
+    def drop(hit: Any, rows: Any) -> None:
+        far[rows[hit]] = False
+
+    rows = np.flatnonzero(far)
+    drop(close(family_s, family_s, rows, 2), rows)  # the family names may agree
+    rows = np.flatnonzero(far)
+    one = close(first_s, family_s, rows, 2)  # a swapped order
+    swapped = np.zeros(len(rows), dtype=bool)
+    swapped[one] = close(family_s, first_s, rows[one], 2)
+    drop(swapped, rows)
+    rows = np.flatnonzero(far)
+    drop(close(joined_s, joined_s, rows, 1), rows)  # written apart
+    rows = np.flatnonzero(far)
+    rows = rows[parts[a[rows]] != parts[b[rows]]]  # swapped and written apart
+    drop(close(joined_s, turned_s, rows, 1) | close(turned_s, joined_s, rows, 1), rows)
+    # The family names a typing slip apart (``fuzz.ratio`` 80 or more, the shorter of
+    # four letters or more: at most a fifth of their lengths apart by insertions and
+    # deletions, which is at least their lengths' difference and the letters one holds
+    # alone).
+    rows = np.flatnonzero(far)
+    la, lb = family_s.length[a[rows]], family_s.length[b[rows]]
+    ma, mb = family_s.letters[a[rows]], family_s.letters[b[rows]]
+    most = (la + lb) / 5.0
+    check = rows[
+        (np.minimum(la, lb) >= 4) & (np.abs(la - lb) <= most) & (np.bitwise_count(ma ^ mb) <= most)
+    ]
+    xs, ys = family_s.text[a[check]].tolist(), family_s.text[b[check]].tolist()
+    far[check[[fuzz.ratio(x, y) >= 80 for x, y in zip(xs, ys, strict=True)]]] = False
+    return [float(v) if f else None for v, f in zip(bound.tolist(), far.tolist(), strict=True)]
 
 
 def _stored_sketches(

@@ -553,20 +553,32 @@ class CustomerBlockKey(Base):
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
+# Text that the database sorts as Python sorts ``str`` (by code point): SQLite's BINARY
+# collation does (UTF-8 bytes), PostgreSQL's database collation may not, "C" does.
+_CODE_POINT_TEXT = Text().with_variant(Text(collation="C"), "postgresql")
+
+
 class SuggestionCustomer(Base):
     """A customer the suggestions know: its blocking keys, its three name orders and a
     digest of what the suggestions compare of it (a changed customer whose digest is the
     same needs no rescoring)."""
 
     __tablename__ = "suggestion_customer"
+    # Each name order by an index, so that the catch-up reads a changed customer's
+    # neighbours in it (``ORDER BY ... LIMIT``) instead of every customer's orders.
+    __table_args__ = (
+        Index("ix_suggestion_customer_order0", "order0", "customer_id"),
+        Index("ix_suggestion_customer_order1", "order1", "customer_id"),
+        Index("ix_suggestion_customer_order2", "order2", "customer_id"),
+    )
 
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     keys: Mapped[list[str]] = mapped_column(JSONList(), default=list)
     # The shown name, then the handles, each [text, family name, given names...]
     names: Mapped[list[str]] = mapped_column(JSONList(), default=list)
-    order0: Mapped[str] = mapped_column(Text, default="")
-    order1: Mapped[str] = mapped_column(Text, default="")
-    order2: Mapped[str] = mapped_column(Text, default="")
+    order0: Mapped[str] = mapped_column(_CODE_POINT_TEXT, default="")
+    order1: Mapped[str] = mapped_column(_CODE_POINT_TEXT, default="")
+    order2: Mapped[str] = mapped_column(_CODE_POINT_TEXT, default="")
     digest: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 

@@ -13,7 +13,9 @@ that changed:
   of other customers whose candidacy their arrival or departure changed: neighbours in a
   name order (of an oversized block, or of all customers) that an insertion pushed apart or
   a removal brought together, a block that grew past ``MAX_BLOCK`` or shrank below it, and
-  pairs whose mentions changed;
+  pairs whose mentions changed. The name orders of all customers are not read: the stored
+  ones are indexed, and only the neighbours of the changed customers' old and new places
+  are asked for (``_NameLists``);
 - pairs are scored with the name and postcode frequencies of the last full build (kept in
   ``suggestion_state``), so a pair's score depends only on its two customers, and the
   stored list equals a full build with those frequencies. When the customers have changed
@@ -38,14 +40,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
 from functools import cache
-from itertools import combinations, filterfalse
+from itertools import combinations
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Table,
-    Text,
     bindparam,
     delete,
     func,
@@ -53,7 +54,6 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
-    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session
@@ -569,22 +569,12 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     fresh = {cid: p for cid, p in fresh.items() if cid not in same}
     new_keys = {cid: sx._block_keys(p) for cid, p in fresh.items()}
     new_orders = {cid: sx._name_orders(p) for cid, p in fresh.items()}
-    before: dict[int, Orders] = {
-        cid: (o0, o1, o2)
-        for cid, o0, o1, o2 in session.connection()
-        .execute(  # plain rows, fetched at once: every customer
-            select(
-                SuggestionCustomer.customer_id,
-                SuggestionCustomer.order0,
-                SuggestionCustomer.order1,
-                SuggestionCustomer.order2,
-            )
-        )
-        .all()
-    }
+    # The name orders of the changed customers and of the members of the oversized blocks
+    # looked at, as stored (``before``) and after the catch-up (``after``): read as needed.
+    orders = _OrdersRead(session, dirty, new_orders)
+    orders.need(dirty)
+    before, after = orders.before, orders.after
     old_keys = _stored_keys(session, dirty)
-    after = {cid: o for cid, o in before.items() if cid not in dirty}
-    after.update(new_orders)
     in_play: set[str] = set()
     for own in (*old_keys.values(), *new_keys.values()):
         in_play |= own
@@ -598,6 +588,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
 
     def ranked_after(key: str, members: set[int]) -> list[_Ordering]:
         if key not in ranks_after:
+            orders.need(members)
             ranks_after[key] = [
                 _Ordering.of(members, after, w, named=False) for w in range(sx._NAME_ORDERS)
             ]
@@ -613,12 +604,20 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
             lost.add(pair)
 
     entries_of = _entries(dirty, before, after)
+    orders.need(  # the orders of the oversized blocks' members, read at once
+        c
+        for key in in_play
+        for m in (members_before.get(key, set()), members_after.get(key, set()))
+        if len(m) > sx.MAX_BLOCK
+        for c in m
+    )
     for key in sorted(in_play):
         old_m, new_m = members_before.get(key, set()), members_after.get(key, set())
         old_small, new_small = len(old_m) <= sx.MAX_BLOCK, len(new_m) <= sx.MAX_BLOCK
         if old_small and new_small:
             continue  # no pair of unchanged customers comes or goes
         strong = key.partition(":")[0] not in weak_kinds
+        orders.need(old_m)
         olds = (
             []
             if old_small
@@ -634,32 +633,13 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         mine = [(w, e) for cid in dirty & (old_m | new_m) for w, e in entries_of[cid]]
         for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
             note(pair, was, now, strong)
-    # The orders over everyone (as _Ordering.of(before, before, w, named=True) makes them,
-    # in fewer steps: there are many customers).
-    ids = list(before)
-    columns = list(zip(*before.values(), strict=True)) or [()] * sx._NAME_ORDERS
-    everyone_before = [
-        _Ordering(sorted(filter(itemgetter(0), zip(columns[w], ids, strict=True))))
-        for w in range(sx._NAME_ORDERS)
-    ]
-    everyone = [  # the old lists without the changed customers, plus their new places
-        _Ordering(
-            sorted(
-                [
-                    *filterfalse(
-                        {(before[c][w], c) for c in dirty if c in before}.__contains__, o.keyed
-                    ),
-                    *((v[w], c) for c, v in new_orders.items() if v[w]),
-                ]
-            )
-        )
-        for w, o in enumerate(everyone_before)
-    ]
-    all_entries = [e for es in entries_of.values() for e in es]
-    for pair, was, now in _window_changes(
-        everyone_before, everyone, all_entries, dirty, sx.NAME_WINDOW
-    ):
+    # The name orders over everyone, read around the changed customers' places.
+    everyone = _NameLists(
+        session, dirty, {c: before[c] for c in dirty if c in before}, new_orders, sx.NAME_WINDOW
+    )
+    for pair, was, now in everyone.changes():
         note(pair, was, now, False)
+    known = _Known(session, dirty, fresh)
 
     # Mentions: recounted for the marked customers' events (a new owner of a number can
     # silence a mention), or over everyone when the owner's contact points changed (they
@@ -667,9 +647,9 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     own_points = _own_identities(session)
     said = None
     if own_points == state.own:
-        said = suggestion_mentions.update(session, marked, state.mentions, after)
+        said = suggestion_mentions.update(session, marked, state.mentions, known)
     if said is None:
-        said = sx._mentions(session, after)
+        said = sx._mentions(session, known)
     changed_said = {
         pair
         for pair in set(said) | set(state.mentions)
@@ -698,10 +678,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
                     y for o in ranked_after(key, members) for y in o.neighbours(cid, sx.WINDOW)
                 }
             into.update((min(cid, y), max(cid, y)) for y in others if y != cid)
-        for ordering in everyone:
-            weak_pairs.update(
-                (min(cid, y), max(cid, y)) for y in ordering.neighbours(cid, sx.NAME_WINDOW)
-            )
+        weak_pairs.update((min(cid, y), max(cid, y)) for y in everyone.neighbours(cid))
         strong_pairs.update(said_of.get(cid, ()))
     gained_strong = {p for p, strong in gained.items() if strong}
     to_touch = weak_pairs - strong_pairs
@@ -717,9 +694,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     stored = _stored_pairs(session, lost | changed_said)
     recheck = (lost & stored) | changed_said
     recheck -= score_these
-    keep = _still_candidates(
-        session, recheck, members_after, ranked_after, after, everyone, said, light
-    )
+    keep = _still_candidates(session, recheck, members_after, ranked_after, everyone, said, light)
     score_these |= keep
     drop = recheck - keep
 
@@ -772,6 +747,240 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     )
 
 
+class _OrdersRead:
+    """Customers' name orders as stored (``before``) and as the catch-up leaves them
+    (``after``: the changed customers' new ones), read from the store as needed."""
+
+    def __init__(self, session: Session, dirty: set[int], new: dict[int, Orders]) -> None:
+        self.session = session
+        self.dirty = dirty
+        self.before: dict[int, Orders] = {}
+        self.after: dict[int, Orders] = dict(new)
+        self.read: set[int] = set()
+
+    def need(self, ids: Iterable[int]) -> None:
+        """Read the stored orders of these customers (those not read yet)."""
+        wanted = set(ids) - self.read
+        self.read |= wanted
+        columns = ("customer_id", "order0", "order1", "order2")
+        for cid, o0, o1, o2 in _read_in(
+            self.session, SuggestionCustomer, columns, "customer_id", wanted
+        ):
+            self.before[cid] = (o0, o1, o2)
+            if cid not in self.dirty:
+                self.after[cid] = (o0, o1, o2)
+
+
+class _Known:
+    """The customers the suggestions compare once the catch-up is done (a container):
+    those stored but the changed ones, and the changed ones that still exist."""
+
+    def __init__(self, session: Session, dirty: set[int], fresh: Iterable[int]) -> None:
+        self.stored = {
+            cid
+            for (cid,) in session.connection().exec_driver_sql(
+                "SELECT customer_id FROM suggestion_customer"
+            )
+        }
+        self.dirty = dirty
+        self.fresh = set(fresh)
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self.fresh or (cid in self.stored and cid not in self.dirty)
+
+
+Entry = tuple[str, int]  # (a customer's value in a name order, its id): a place in the order
+_TERMS = 200  # subqueries per statement (SQLite takes 500 in one compound statement)
+
+
+class _NameLists:
+    """The name orders over every customer (``_name_orders``; a customer without one is
+    not in that list), as stored and as the catch-up leaves them, read around the changed
+    customers' places through the stored orders' indexes (``ORDER BY ... LIMIT``) instead
+    of being read and sorted whole.
+
+    The new lists are the stored ones without the changed customers' old places, plus
+    their new ones: so for the unchanged customers near a changed place, their distance
+    in either list is the unchanged customers between them, plus the changed customers'
+    old (or new) places between them.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        dirty: set[int],
+        old: dict[int, Orders],
+        new: dict[int, Orders],
+        width: int,
+    ) -> None:
+        from app.suggestions import _NAME_ORDERS
+
+        self.session = session
+        self.dirty = dirty
+        self.width = width
+        self.orders = range(_NAME_ORDERS)
+        self.new = new
+        # The changed customers' places in each order, old and new.
+        self.olds = [sorted((o[w], c) for c, o in old.items() if o[w]) for w in self.orders]
+        self.news = [sorted((o[w], c) for c, o in new.items() if o[w]) for w in self.orders]
+        # Around each of those places, the nearest unchanged customers before it (nearest
+        # first) and after it: ``width`` of each at least, fewer at an end of the list.
+        self.near: list[dict[Entry, tuple[list[Entry], list[Entry]]]] = [
+            self._around(w, set(self.olds[w]) | set(self.news[w])) for w in self.orders
+        ]
+
+    def _around(
+        self, which: int, places: set[Entry]
+    ) -> dict[Entry, tuple[list[Entry], list[Entry]]]:
+        found: dict[Entry, tuple[list[Entry], list[Entry]]] = {}
+        limit = 2 * self.width
+        wanted = sorted(places)
+        while wanted:
+            rows = self._rows(which, [(e, d, limit) for e in wanted for d in "<>"])
+            short: list[Entry] = []
+            for place in wanted:
+                ahead = sorted(rows[place, "<"], reverse=True)
+                behind = sorted(rows[place, ">"])
+                found[place] = (
+                    [e for e in ahead if e[1] not in self.dirty],
+                    [e for e in behind if e[1] not in self.dirty],
+                )
+                if any(
+                    len(kept) < self.width and len(read) == limit
+                    for kept, read in zip(found[place], (ahead, behind), strict=True)
+                ):
+                    short.append(place)  # many changed customers there: read further
+            wanted, limit = short, limit * 4
+        return found
+
+    def _rows(
+        self, which: int, asked: list[tuple[Entry, str, int]]
+    ) -> dict[tuple[Entry, str], list[Entry]]:
+        """For each (place, "<" or ">", limit): the stored places before it (up to limit,
+        customers without this order left out) or after it."""
+        found: dict[tuple[Entry, str], list[Entry]] = {(e, d): [] for e, d, _n in asked}
+        terms: list[tuple[str, tuple[Any, ...]]] = []
+        for place, direction, limit in asked:
+            turn = " DESC" if direction == "<" else ""
+            terms.append(
+                (
+                    f"({{col}}, {{cid}}) {direction} ({{mark}}, {{mark}}) AND {{col}} <> ''"
+                    f" ORDER BY {{col}}{turn}, {{cid}}{turn} LIMIT {int(limit)}",
+                    place,
+                )
+            )
+        for tag, value, cid in _union(self.session, which, terms):
+            place, direction, _limit = asked[tag]
+            found[place, direction].append((value, cid))
+        return found
+
+    def changes(self) -> Iterator[tuple[Pair, bool, bool]]:
+        """Pairs of unchanged customers whose distance in some order crossed the width,
+        with (within it before, within it now) in that order. A pair's distance changes
+        only where a changed customer's place lies between its two; within the width in
+        either list, each of the two is among the ``width`` unchanged customers nearest
+        that place on its side."""
+        width = self.width
+        for w in self.orders:
+            olds, news = self.olds[w], self.news[w]
+            seen: set[Pair] = set()
+            for ahead, behind in self.near[w].values():
+                for i, u in enumerate(ahead[:width]):
+                    for j, v in enumerate(behind[: width - i]):
+                        pair = (u[1], v[1]) if u[1] < v[1] else (v[1], u[1])
+                        if pair in seen:
+                            continue
+                        seen.add(pair)
+                        was = i + j + bisect_left(olds, v) - bisect_left(olds, u) < width
+                        now = i + j + bisect_left(news, v) - bisect_left(news, u) < width
+                        if was != now:
+                            yield pair, was, now
+
+    def neighbours(self, cid: int) -> set[int]:
+        """A changed customer's ``width`` neighbours on each side in the new orders."""
+        found: set[int] = set()
+        width = self.width
+        for w in self.orders:
+            value = self.new[cid][w]
+            if not value:
+                continue
+            place = (value, cid)
+            news = self.news[w]
+            at = bisect_left(news, place)
+            ahead, behind = self.near[w][place]
+            found.update(
+                c for _v, c in sorted([*ahead[:width], *news[max(0, at - width) : at]])[-width:]
+            )
+            found.update(
+                c for _v, c in sorted([*behind[:width], *news[at + 1 : at + 1 + width]])[:width]
+            )
+        return found
+
+    def within(self, pairs: Iterable[Pair]) -> set[Pair]:
+        """Which of these pairs of unchanged customers are ``width`` places apart or less
+        in some new order (counted with the stored places between them)."""
+        wanted = list(pairs)
+        stored = _OrdersRead(self.session, self.dirty, {})
+        stored.need({c for p in wanted for c in p})
+        found: set[Pair] = set()
+        for w in self.orders:
+            olds, news = self.olds[w], self.news[w]
+            asked: list[tuple[Pair, Entry, Entry, int]] = []
+            for a, b in wanted:
+                if (a, b) in found or a not in stored.after or b not in stored.after:
+                    continue
+                ea, eb = (stored.after[a][w], a), (stored.after[b][w], b)
+                if not ea[0] or not eb[0]:
+                    continue
+                low, high = min(ea, eb), max(ea, eb)
+                changed_old = bisect_left(olds, high) - bisect_left(olds, low)
+                asked.append(((a, b), low, high, self.width + changed_old))
+            terms = [
+                (
+                    f"({{col}}, {{cid}}) > ({{mark}}, {{mark}}) AND ({{col}}, {{cid}}) < "
+                    f"({{mark}}, {{mark}}) ORDER BY {{col}}, {{cid}} LIMIT {int(limit)}",
+                    (*low, *high),
+                )
+                for _pair, low, high, limit in asked
+            ]
+            between = [0] * len(asked)
+            for tag, _value, _cid in _union(self.session, w, terms):
+                between[tag] += 1
+            for (pair, low, high, limit), stored_between in zip(asked, between, strict=True):
+                if stored_between >= limit:
+                    continue  # the width at least once the changed places are taken out
+                changed_old = bisect_left(olds, high) - bisect_left(olds, low)
+                changed_new = bisect_left(news, high) - bisect_left(news, low)
+                if stored_between - changed_old + changed_new < self.width:
+                    found.add(pair)
+        return found
+
+
+def _union(
+    session: Session, which: int, terms: list[tuple[str, tuple[Any, ...]]]
+) -> Iterator[tuple[int, str, int]]:
+    """(term's index, value, customer id) of the stored customers that each term finds in
+    name order ``which``: a term is the WHERE ... ORDER BY ... LIMIT of a query on the
+    order's index, with {col}, {cid} and {mark} (a parameter) to fill in. The terms run
+    as subqueries joined by UNION ALL, many in a statement."""
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    col, cid = quote(f"order{which}"), quote("customer_id")
+    table = quote(SuggestionCustomer.__tablename__)
+    for start in range(0, len(terms), _TERMS):
+        parts: list[str] = []
+        params: list[Any] = []
+        for tag, (term, values) in enumerate(terms[start : start + _TERMS], start):
+            where = term.format(col=col, cid=cid, mark=mark)
+            parts.append(
+                f"SELECT {tag} AS tag, {col}, {cid} FROM "
+                f"(SELECT {col}, {cid} FROM {table} WHERE {where}) AS t{tag}"
+            )
+            params.extend(values)
+        yield from connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)).all()
+
+
 def _involving(pairs: set[Pair], ids: set[int]) -> set[Pair]:
     return {p for p in pairs if p[0] in ids or p[1] in ids}
 
@@ -788,6 +997,27 @@ def _entries(
                 places.extend((w, (value, cid)) for w, value in enumerate(orders[cid]))
         found[cid] = places
     return found
+
+
+def _read_in(
+    session: Session, model: type[Base], columns: Sequence[str], by: str, values: Iterable[Any]
+) -> Iterator[tuple[Any, ...]]:
+    """Plain rows (the driver's values: JSON as text) of these columns of the rows whose
+    column ``by`` is one of ``values``, read in chunks with the driver's own statements
+    (the catch-up reads many chunks, and SQLAlchemy's expansion of each IN list cost more
+    than the read)."""
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    head = (
+        f"SELECT {', '.join(map(quote, columns))} FROM {quote(model.__tablename__)} "
+        f"WHERE {quote(by)} IN "
+    )
+    wanted = sorted(set(values))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = tuple(wanted[start : start + _CHUNK])
+        statement = head + f"({', '.join([mark] * len(chunk))})"
+        yield from connection.exec_driver_sql(statement, chunk).all()
 
 
 def _stored_column(session: Session, column: Any, ids: Iterable[int]) -> dict[int, Any]:
@@ -815,18 +1045,8 @@ def _stored_digests(session: Session, ids: Iterable[int]) -> dict[int, str]:
 
 def _members(session: Session, keys: Iterable[str]) -> dict[str, set[int]]:
     found: dict[str, set[int]] = defaultdict(set)
-    wanted = sorted(set(keys))
-    for start in range(0, len(wanted), _CHUNK):
-        for key, cid in (
-            session.connection()
-            .execute(
-                select(CustomerBlockKey.key, CustomerBlockKey.customer_id).where(
-                    CustomerBlockKey.key.in_(wanted[start : start + _CHUNK])
-                )
-            )
-            .all()
-        ):
-            found[key].add(cid)
+    for key, cid in _read_in(session, CustomerBlockKey, ("key", "customer_id"), "key", keys):
+        found[key].add(cid)
     return dict(found)
 
 
@@ -866,19 +1086,11 @@ def _light_profiles(
 ) -> dict[int, _Profile]:
     """Profiles with names only (for ``_names_touch``), from what the store keeps."""
     found: dict[int, _Profile] = {cid: p for cid, p in fresh.items() if cid in ids}
-    wanted = sorted(ids - set(found))
     names: dict[str, PersonName] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        for cid, shown in (
-            session.connection()
-            .execute(
-                select(
-                    SuggestionCustomer.customer_id, type_coerce(SuggestionCustomer.names, Text)
-                ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
-            )
-            .all()
-        ):
-            found[cid] = _named(cid, json.loads(shown), names)
+    for cid, shown in _read_in(
+        session, SuggestionCustomer, ("customer_id", "names"), "customer_id", ids - set(found)
+    ):
+        found[cid] = _named(cid, json.loads(shown), names)
     return found
 
 
@@ -887,8 +1099,7 @@ def _still_candidates(
     pairs: set[Pair],
     members_after: dict[str, set[int]],
     ranked_after: Any,
-    after: dict[int, Orders],
-    everyone: list[_Ordering],
+    everyone: _NameLists,
     said: dict[Pair, set[str]],
     light: dict[int, _Profile],
 ) -> set[Pair]:
@@ -905,9 +1116,10 @@ def _still_candidates(
     light = {**light, **_light_profiles(session, ids - set(light), {})}
     found: set[Pair] = set()
     parts: dict[int, frozenset[str]] = {}
+    windowed = everyone.within(pairs)
     for a, b in pairs:
         strong = (a, b) in said
-        weak = any(o.within(a, b, sx.NAME_WINDOW) for o in everyone)
+        weak = (a, b) in windowed
         for key in keys.get(a, set()) & keys.get(b, set()):
             block = members.get(key, set())
             if len(block) <= sx.MAX_BLOCK:
@@ -1012,6 +1224,8 @@ class _Own:
     quoted: tuple[str, ...] = ()  # its plain keys as the JSON text holds them
     escaped: tuple[str, ...] = ()  # its other keys (looked up in the decoded list)
     plain: frozenset[str] = frozenset()  # the spellings' keys that JSON writes as they are
+    local_parts: frozenset[str] = frozenset()  # the local parts of ``locals``
+    quoted_spellings: tuple[str, ...] = ()  # each spelling's key quoted if plain, else ""
 
     @classmethod
     def of(cls, a: _Profile, names: list[PersonName]) -> _Own:
@@ -1030,7 +1244,11 @@ class _Own:
         quoted = tuple(f'"{k}"' for k in keys if _plain(k))
         escaped = tuple(k for k in keys if not _plain(k))
         plain = frozenset(key for key, _local, _n in spellings if _plain(key))
-        return cls(shared, tuple(keys), names, spellings, locals_, quoted, escaped, plain)
+        parts = frozenset(local for _e, local in locals_)
+        spelt = tuple(f'"{key}"' if key in plain else "" for key, _local, _n in spellings)
+        return cls(
+            shared, tuple(keys), names, spellings, locals_, quoted, escaped, plain, parts, spelt
+        )
 
 
 class _Bound:
@@ -1071,11 +1289,20 @@ class _Bound:
         evidence (whatever conflicts), times the largest "not both" ratios of personal
         addresses and mobiles; every other factor is one or less.
         """
-        if mentioned:
-            return True
+        return self.beside_names(a, b, mentioned) or self.by_names(a, b, a_first=a_first)
+
+    def _own(self, a: _Profile) -> _Own:
         own = self.own.get(a.id)
         if own is None:
             own = self.own[a.id] = _Own.of(a, self.sx._names_of(a))
+        return own
+
+    def beside_names(self, a: _Profile, b: _Sketch, mentioned: bool) -> bool:
+        """Whether the pair has evidence beside its names and spelled names that may lift
+        it far (``may_store`` takes it as possible)."""
+        if mentioned:
+            return True
+        own = self._own(a)
         text = b.keys
         if own.any_shared:
             return True
@@ -1091,6 +1318,61 @@ class _Bound:
             for p in a.postcodes:
                 if len(p) < 2 or any(self.postcodes_agree(p, q) for q in theirs):
                     return True
+        return False
+
+    def spells(self, a: _Profile, b: _Sketch) -> bool:
+        """Whether ``by_names`` may find an address of one that spells a name of the other
+        (False: it finds none)."""
+        own = self._own(a)
+        if own.locals:
+            mine = own.local_parts
+            for n in b.names(self.parsed, self.texts):
+                if not mine.isdisjoint(self._spellings(n)):
+                    return True
+        text = b.keys
+        for (key, _local, _n), quoted in zip(own.spellings, own.quoted_spellings, strict=True):
+            if (quoted in text) if quoted else b.has(key):
+                return True
+        return False
+
+    def far_apart(self, pairs: Sequence[tuple[_Profile, _Sketch]]) -> list[float | None]:
+        """For each pair (a changed customer, the other's sketch), the evidence of its
+        names when each has one name and the two are far apart (``_far_bounds``), else
+        None: worked out in columns for many pairs at once."""
+        firsts: list[PersonName] = []
+        seconds: list[PersonName] = []
+        at: list[int] = []
+        for i, (a, b) in enumerate(pairs):
+            mine, theirs = self._own(a).names, b.names(self.parsed, self.texts)
+            if len(mine) == 1 and len(theirs) == 1:
+                firsts.append(mine[0])
+                seconds.append(theirs[0])
+                at.append(i)
+        found: list[float | None] = [None] * len(pairs)
+        if len(firsts) >= _VECTOR_PAIRS:
+            for i, value in zip(
+                at, _far_bounds(firsts, seconds, self.freq, self.limit), strict=True
+            ):
+                found[i] = value
+        return found
+
+    def decide(self, best: float) -> bool:
+        """Whether a pair whose best evidence (names, spelled names) is ``best`` may reach
+        the floor."""
+        decided = self.decided.get(best)
+        if decided is None:  # (many pairs end with the same best evidence)
+            odds = self.freq.prior_odds * best * self.others
+            odds *= 1.0 + 1e-9  # the scorer multiplies in another order
+            decided = self.decided[best] = (
+                self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
+            )
+        return decided
+
+    def by_names(self, a: _Profile, b: _Sketch, *, a_first: bool) -> bool:
+        """Whether the pair may be stored on the strength of its names and spelled names
+        (the rest of ``may_store``, once ``beside_names`` found nothing else)."""
+        own = self._own(a)
+        text = b.keys
         names_b = b.names(self.parsed, self.texts)
         best = 1.0
         for na in own.names:
@@ -1103,20 +1385,22 @@ class _Bound:
         for key, local, n in own.spellings:  # an address of theirs that may spell its name
             if (f'"{key}"' in text) if key in own.plain else b.has(key):
                 best = max(best, self._spelled(local + "@", n))
-        decided = self.decided.get(best)
-        if decided is None:  # (many pairs end with the same best evidence)
-            odds = self.freq.prior_odds * best * self.others
-            odds *= 1.0 + 1e-9  # the scorer multiplies in another order
-            decided = self.decided[best] = (
-                self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
-            )
-        return decided
+        return self.decide(best)
 
     def _spellings(self, name: PersonName) -> tuple[str, ...]:
         """``name_spellings``, kept by the name's identity (each name is one object here)."""
         found = self.spellings.get(id(name))
         if found is None:
-            found = self.spellings[id(name)] = (self.sx.name_spellings(name), name)
+            first, family = name.given[0] if name.given else "", name.family
+            if first and family and _letters_only(first) and _letters_only(family):
+                # (``name_spellings`` of a name in the letters a to z, without its
+                # regular expressions)
+                spelt = {first + family, family + first, first[0] + family}
+                spelt |= {family + first[0], first + family[0]}
+                spelling = tuple(sorted(local for local in spelt if len(local) >= 4))
+            else:
+                spelling = self.sx.name_spellings(name)
+            found = self.spellings[id(name)] = (spelling, name)
         return found[0]
 
     def _evidence(self, na: PersonName, nb: PersonName) -> float:
@@ -1177,13 +1461,165 @@ def _unreachable(
     sketches.update(_stored_sketches(session, partners - set(sketches), light))
     bound = _Bound(freq)
     found: set[Pair] = set()
+    # ``bound.may_store`` of each pair, with the names of those that have nothing else
+    # to speak for them compared in columns first: most are far apart.
+    named: list[tuple[Pair, _Profile, _Sketch, bool]] = []
     for x, y in pairs:
         a, other = (fresh[x], y) if x in fresh else (fresh.get(y), x)
         if a is None or other not in sketches:
             continue
-        if not bound.may_store(a, sketches[other], (x, y) in said, a_first=other == y):
-            found.add((x, y))
+        if not bound.beside_names(a, sketches[other], (x, y) in said):
+            named.append(((x, y), a, sketches[other], other == y))
+    far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
+    for (pair, a, b, a_first), value in zip(named, far, strict=True):
+        if value is not None and not bound.spells(a, b):
+            may = bound.decide(max(1.0, value))  # (as by_names finds it, in fewer steps)
+        else:
+            may = bound.by_names(a, b, a_first=a_first)
+        if not may:
+            found.add(pair)
     return found
+
+
+def _letters_only(text: str) -> bool:
+    """Whether ``text`` is written in the letters a to z alone (``name_spellings`` keeps
+    it whole)."""
+    return text.isascii() and text.isalpha() and text.islower()
+
+
+def _strings(texts: list[str]) -> Any:
+    """``_Strings.of`` these texts, the letters worked out in numpy (a bit per character
+    code modulo 64, as ``_letters``) for many at once."""
+    import numpy as np
+
+    from app.suggestions import _Strings
+
+    wide = np.array(texts, dtype=str)
+    codes = wide.view(np.uint32).reshape(len(texts), -1) if wide.itemsize else None
+    if codes is None or not codes.size:
+        return _Strings.of(texts)
+    bits = np.left_shift(np.uint64(1), (codes % 64).astype(np.uint64))
+    letters = np.bitwise_or.reduce(np.where(codes != 0, bits, np.uint64(0)), axis=1)
+    length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    return _Strings(np.array(texts, dtype=object), length, letters.astype(np.uint64))
+
+
+_VECTOR_PAIRS = 2000  # fewer pairs of names are compared one by one (``_Bound.far_apart``)
+
+
+def _far_bounds(
+    firsts: list[PersonName], seconds: list[PersonName], freq: _Frequencies, limit: float
+) -> list[float | None]:
+    """For each pair of names, what ``_name_bound`` gives it when that is below ``limit``
+    (the names far apart: the same given name under another surname at best, or a
+    conflict), else None (close, or not told here: ``_name_bound`` and ``_name_evidence``
+    work it out). Read in numpy columns, one row per distinct name: each of
+    ``_name_bound``'s tests that may tell the names close is answered for every pair at
+    once, the string distances only for the pairs whose lengths and letters allow them.
+    """
+    import numpy as np
+    from rapidfuzz import fuzz
+    from rapidfuzz.distance import OSA
+
+    from app import suggestions as sx
+
+    if not firsts:
+        return []
+    index: dict[int, int] = {}
+    names: list[PersonName] = []
+    for name in (*firsts, *seconds):
+        if id(name) not in index:
+            index[id(name)] = len(names)
+            names.append(name)
+    numbers: dict[Any, int] = {}
+    given: dict[str, float] = {}
+    table = []
+    for n in names:
+        # (``first``, ``tokens`` and ``full`` as ``PersonName`` gives them)
+        family, given_names = n.family, n.given
+        first = given_names[0] if given_names else ""
+        tokens = (*given_names, family) if family else given_names
+        whole = " ".join(tokens)
+        p = given.get(first)
+        if p is None:
+            p = given[first] = freq.p_given(first) if first else 1.0
+        table.append(
+            (
+                bool(first and family and " " not in family),  # else told one by one
+                first,
+                family,
+                "".join(tokens),
+                family + "".join(given_names),
+                len(tokens),
+                numbers.setdefault(whole, len(numbers)),
+                numbers.setdefault(tuple(sorted(whole.split())), len(numbers)),
+                p,
+            )
+        )
+    cols = list(zip(*table, strict=True))
+    plain = np.array(cols[0], dtype=bool)
+    first_s, family_s, joined_s, turned_s = (_strings(list(c)) for c in cols[1:5])
+    parts = np.array(cols[5], dtype=np.int64)
+    full = np.array(cols[6], dtype=np.int64)
+    sorted_parts = np.array(cols[7], dtype=np.int64)
+    p_given = np.array(cols[8], dtype=np.float64)
+    a = np.fromiter((index[id(n)] for n in firsts), dtype=np.int64, count=len(firsts))
+    b = np.fromiter((index[id(n)] for n in seconds), dtype=np.int64, count=len(seconds))
+    bound = sx._M_NEW_SURNAME / np.minimum(p_given[a], p_given[b])
+    far = (
+        plain[a]
+        & plain[b]
+        & (bound < limit)
+        & (full[a] != full[b])
+        & (sorted_parts[a] != sorted_parts[b])
+    )
+
+    def close(left: Any, right: Any, rows: Any, most: int) -> Any:
+        """OSA distance ``most`` or less, for the pairs ``rows``."""
+        la, lb = left.length[a[rows]], right.length[b[rows]]
+        ma, mb = left.letters[a[rows]], right.letters[b[rows]]
+        may = (
+            (np.abs(la - lb) <= most)
+            & (np.bitwise_count(ma & ~mb) <= most)
+            & (np.bitwise_count(mb & ~ma) <= most)
+        )
+        found = np.zeros(len(rows), dtype=bool)
+        check = np.flatnonzero(may)
+        xs, ys = left.text[a[rows[check]]].tolist(), right.text[b[rows[check]]].tolist()
+        found[check] = [
+            OSA.distance(x, y, score_cutoff=most) <= most for x, y in zip(xs, ys, strict=True)
+        ]
+        return found
+
+    def drop(hit: Any, rows: Any) -> None:
+        far[rows[hit]] = False
+
+    rows = np.flatnonzero(far)
+    drop(close(family_s, family_s, rows, 2), rows)  # the family names may agree
+    rows = np.flatnonzero(far)
+    one = close(first_s, family_s, rows, 2)  # a swapped order
+    swapped = np.zeros(len(rows), dtype=bool)
+    swapped[one] = close(family_s, first_s, rows[one], 2)
+    drop(swapped, rows)
+    rows = np.flatnonzero(far)
+    drop(close(joined_s, joined_s, rows, 1), rows)  # written apart
+    rows = np.flatnonzero(far)
+    rows = rows[parts[a[rows]] != parts[b[rows]]]  # swapped and written apart
+    drop(close(joined_s, turned_s, rows, 1) | close(turned_s, joined_s, rows, 1), rows)
+    # The family names a typing slip apart (``fuzz.ratio`` 80 or more, the shorter of
+    # four letters or more: at most a fifth of their lengths apart by insertions and
+    # deletions, which is at least their lengths' difference and the letters one holds
+    # alone).
+    rows = np.flatnonzero(far)
+    la, lb = family_s.length[a[rows]], family_s.length[b[rows]]
+    ma, mb = family_s.letters[a[rows]], family_s.letters[b[rows]]
+    most = (la + lb) / 5.0
+    check = rows[
+        (np.minimum(la, lb) >= 4) & (np.abs(la - lb) <= most) & (np.bitwise_count(ma ^ mb) <= most)
+    ]
+    xs, ys = family_s.text[a[check]].tolist(), family_s.text[b[check]].tolist()
+    far[check[[fuzz.ratio(x, y) >= 80 for x, y in zip(xs, ys, strict=True)]]] = False
+    return [float(v) if f else None for v, f in zip(bound.tolist(), far.tolist(), strict=True)]
 
 
 def _stored_sketches(
@@ -1191,17 +1627,9 @@ def _stored_sketches(
 ) -> dict[int, _Sketch]:
     """The sketches of these customers, as stored (the keys' and names' JSON text)."""
     found: dict[int, _Sketch] = {}
-    wanted = sorted(ids)
-    connection = session.connection()
-    for start in range(0, len(wanted), _CHUNK):
-        for cid, keys, shown in connection.execute(
-            select(
-                SuggestionCustomer.customer_id,
-                type_coerce(SuggestionCustomer.keys, Text),
-                type_coerce(SuggestionCustomer.names, Text),
-            ).where(SuggestionCustomer.customer_id.in_(wanted[start : start + _CHUNK]))
-        ).all():
-            found[cid] = _Sketch(cid, keys, light.get(cid, shown))
+    columns = ("customer_id", "keys", "names")
+    for cid, keys, shown in _read_in(session, SuggestionCustomer, columns, "customer_id", ids):
+        found[cid] = _Sketch(cid, keys, light.get(cid, shown))
     return found
 
 

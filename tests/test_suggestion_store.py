@@ -92,6 +92,7 @@ def test_incremental_updates_equal_a_rebuild(
     monkeypatch.setattr(sx, "WINDOW", 2)
     monkeypatch.setattr(sx, "NAME_WINDOW", 2)
     monkeypatch.setattr(suggestion_store, "STORE_MIN_SCORE", floor)
+    monkeypatch.setattr(suggestion_store, "_VECTOR_PAIRS", 0)  # names in columns, however few
     people, _users = make_people(90, seed)
     records = [r for r, _ in make_records(people, seed)]
     rng = random.Random(seed)

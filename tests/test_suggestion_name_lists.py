@@ -1,0 +1,94 @@
+"""The catch-up's name orders read around the changed customers through the stored orders'
+indexes (``suggestion_store._NameLists``) answer as the whole lists sorted in Python do
+(``_Ordering``), on both stores: neighbours, window changes, pairs within the window."""
+
+from __future__ import annotations
+
+import random
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+
+from app.db import open_database
+from app.models import SuggestionCustomer
+from app.suggestion_store import Orders, _NameLists, _Ordering
+
+# Values that sort differently by code point and by a language's collation (case, spaces,
+# accents, punctuation), with ties and customers without a value.
+_WORDS = ["", "", "ab", "a b", "Ab", "aB", "b", "Z", "z", "é", "e", "ea", "ä", "a-b", "ab c"]
+
+
+def _value(rng: random.Random) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 2))).strip()
+
+
+def _orders(rng: random.Random) -> Orders:
+    return (_value(rng), _value(rng), _value(rng))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_name_lists_read_by_index_equal_the_whole_lists(store_url: str, seed: int) -> None:
+    rng = random.Random(seed)
+    width = 2
+    stored = {cid: _orders(rng) for cid in range(1, 161)}
+    changed = set(rng.sample(sorted(stored), 30)) | set(range(161, 171))  # new ones too
+    erased = set(rng.sample(sorted(changed & set(stored)), 5))
+    new = {cid: _orders(rng) for cid in changed - erased}
+    for cid in rng.sample(sorted(changed & set(stored) - erased), 5):
+        new[cid] = stored[cid]  # changed, but not in its name orders
+    after = {cid: o for cid, o in stored.items() if cid not in changed} | new
+    db = open_database(store_url)
+    with db.session() as s:
+        s.execute(
+            insert(SuggestionCustomer),
+            [
+                {"customer_id": c, "order0": o[0], "order1": o[1], "order2": o[2]}
+                for c, o in stored.items()
+            ],
+        )
+    with db.session() as s:
+        old = {c: stored[c] for c in changed if c in stored}
+        lists = _NameLists(s, changed, old, new, width)
+        olds = [_Ordering.of(stored, stored, w, named=True) for w in range(3)]
+        news = [_Ordering.of(after, after, w, named=True) for w in range(3)]
+        # The stored lists in the database's order are Python's.
+        for w in range(3):
+            rows = s.execute(
+                select(SuggestionCustomer.customer_id)
+                .where(getattr(SuggestionCustomer, f"order{w}") != "")
+                .order_by(getattr(SuggestionCustomer, f"order{w}"), SuggestionCustomer.customer_id)
+            )
+            assert list(rows.scalars()) == olds[w].ranked
+        for cid in new:
+            expected = {y for o in news for y in o.neighbours(cid, width)}
+            assert lists.neighbours(cid) == expected, cid
+        unchanged = sorted(set(stored) - changed)
+        expected_changes = set()
+        for pair in combinations(unchanged, 2):
+            for w in range(3):
+                was, now = olds[w].within(*pair, width), news[w].within(*pair, width)
+                if was != now:
+                    expected_changes.add((pair, was, now))
+        assert set(lists.changes()) == expected_changes
+        assert expected_changes  # (the test changes some windows)
+        pairs = list(combinations(unchanged, 2))
+        expected_within = {p for p in pairs if any(o.within(*p, width) for o in news)}
+        assert lists.within(pairs) == expected_within
+    db.dispose()
+
+
+def test_the_name_lists_are_read_by_their_indexes(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "plan.db")
+    with db.session() as s:
+        connection = s.connection()
+        for w in range(3):
+            plan = connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN SELECT order{w}, customer_id FROM suggestion_customer "
+                f"WHERE (order{w}, customer_id) < (?, ?) AND order{w} <> '' "
+                f"ORDER BY order{w} DESC, customer_id DESC LIMIT 4",
+                ("a", 1),
+            ).all()
+            assert any(f"INDEX ix_suggestion_customer_order{w}" in row[-1] for row in plan), plan
+    db.dispose()

@@ -1623,14 +1623,32 @@ class _Strings:
     def of(cls, texts: list[str]) -> _Strings:
         import numpy as np
 
-        masks: dict[str, int] = {}
-        letters = np.fromiter(
-            (masks[t] if t in masks else masks.setdefault(t, _letters(t)) for t in texts),
-            dtype=np.uint64,
-            count=len(texts),
-        )
         length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        return cls(np.array(texts, dtype=object), length, letters)
+        return cls(np.array(texts, dtype=object), length, _letters_of(texts, length))
+
+
+_LETTERS_ROWS = 16384  # texts read at once by ``_letters_of`` (their code points in a matrix)
+
+
+def _letters_of(texts: list[str], length: Any) -> Any:
+    """``_letters`` of each text (``length`` holds their lengths), in numpy: the texts'
+    code points in a matrix, a row at a time no wider than its longest text."""
+    import numpy as np
+
+    letters = np.zeros(len(texts), dtype=np.uint64)
+    if "\0" in "".join(texts):  # numpy's strings end at a NUL
+        letters[:] = [_letters(t) for t in texts]
+        return letters
+    one = np.uint64(1)
+    for start in range(0, len(texts), _LETTERS_ROWS):
+        chunk = texts[start : start + _LETTERS_ROWS]
+        if not int(length[start : start + _LETTERS_ROWS].max(initial=0)):
+            continue  # all empty
+        points = np.array(chunk, dtype=str)
+        points = points.view(np.uint32).reshape(len(chunk), -1)
+        bits = np.where(points != 0, one << (points % 64).astype(np.uint64), np.uint64(0))
+        letters[start : start + len(chunk)] = np.bitwise_or.reduce(bits, axis=1)
+    return letters
 
 
 def _letters(text: str) -> int:

@@ -33,7 +33,7 @@ import sys
 import threading
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
@@ -240,11 +240,16 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
     stored ones if ``keep_stats``: then the result equals what ``catch_up`` keeps)."""
     from app.suggestions import collector_paused
 
-    built = compute(session, keep_stats=keep_stats)
-    with collector_paused():  # a million key rows beside the profiles: nothing to collect
+    def write_customers(
+        profiles: dict[int, _Profile], keys: dict[int, set[str]], orders: dict[int, Orders]
+    ) -> None:
         for table in (SuggestionPair, CustomerBlockKey, SuggestionCustomer, SuggestionDirty):
             session.execute(delete(table))
-        _write_customers(session, built.profiles, built.keys, built.orders)
+        _write_customers(session, profiles, keys, orders)
+
+    # The customers' keys are written while the pairs are scored (by other processes).
+    built = compute(session, keep_stats=keep_stats, meanwhile=write_customers)
+    with collector_paused():  # a million key rows beside the profiles: nothing to collect
         _insert_pairs(session, built.rows)
         _save_state(session, built.state)
 
@@ -260,13 +265,21 @@ class Built:
     state: _State
 
 
-def compute(session: Session, *, keep_stats: bool = False) -> Built:
+def compute(
+    session: Session,
+    *,
+    keep_stats: bool = False,
+    meanwhile: Callable[[dict[int, _Profile], dict[int, set[str]], dict[int, Orders]], None]
+    | None = None,
+) -> Built:
     """Every stored pair computed from scratch, nothing written (``rebuild`` writes it).
 
     Args:
         session: an open session.
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
+        meanwhile: called with the profiles, blocking keys and name orders once they are
+            known, while the pairs are scored (when other processes score them).
     """
     from app import suggestions as sx
 
@@ -280,8 +293,9 @@ def compute(session: Session, *, keep_stats: bool = False) -> Built:
         orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
         codes = sx._candidate_array(profiles, said, keys, orders)
         pairs = sx.scorable(profiles, freq, said, codes, sx.raw_floor(STORE_MIN_SCORE))
-        rows = _scored(profiles, freq, said, pairs)
         own = _own_identities(session)
+        later = None if meanwhile is None else (lambda: meanwhile(profiles, keys, orders))
+        rows = _scored(profiles, freq, said, pairs, later)
     state = _State(scorer_version(), customers, freq, said, own)
     return Built(profiles, keys, orders, rows, state)
 
@@ -372,11 +386,13 @@ def _scored(
     freq: _Frequencies,
     said: dict[Pair, set[str]],
     pairs: Iterable[Pair],
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows to store for these pairs: those scored STORE_MIN_SCORE or more, with reasons.
 
     Many pairs (a rebuild) are scored by one forked process per core: the pairs are
-    independent, and the children inherit the profiles instead of receiving them.
+    independent, and the children inherit the profiles instead of receiving them. This
+    process calls ``meanwhile`` (if given) while they score, or before it scores itself.
     """
     wanted = list(pairs)
     version, now = scorer_version(), utcnow()
@@ -384,16 +400,27 @@ def _scored(
     if workers > 1:
         global _job
         _job = (profiles, freq, said, wanted, version, now)
+        step = -(-len(wanted) // (workers * 4))
+        bounds = [(i, min(i + step, len(wanted))) for i in range(0, len(wanted), step)]
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         try:
-            step = -(-len(wanted) // (workers * 4))
-            bounds = [(i, min(i + step, len(wanted))) for i in range(0, len(wanted), step)]
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                return [row for part in pool.map(_score_slice, bounds) for row in part]
-        except (OSError, BrokenProcessPool):
-            pass  # no processes to be had: scored here
+            try:
+                parts = pool.map(_score_slice, bounds)  # the children start at once
+            except OSError:
+                parts = None  # no processes to be had: scored here
+            if parts is not None:
+                if meanwhile is not None:  # its errors are its own, not the pool's
+                    meanwhile()
+                    meanwhile = None
+                try:
+                    return [row for part in parts for row in part]
+                except (OSError, BrokenProcessPool):
+                    pass  # the children failed: scored here
         finally:
+            pool.shutdown(cancel_futures=True)
             _job = None
+    if meanwhile is not None:
+        meanwhile()
     return _score(profiles, freq, said, wanted, version, now)
 
 
@@ -451,10 +478,46 @@ def _score(
     return rows
 
 
+_PAIR_COLUMNS = (
+    "customer_a",
+    "customer_b",
+    "score",
+    "reasons",
+    "against",
+    "name_a",
+    "name_b",
+    "version",
+    "computed_at",
+)
+
+
 def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Store scored pairs (``_score``'s rows) with the driver's executemany
+    (``_insert_plain``): the reasons as ``JSONList`` stores them, the times as the
+    column's type binds them (worked out once for each distinct time)."""
     rows.sort(key=lambda r: (r["customer_a"], r["customer_b"]))
-    for start in range(0, len(rows), 5000):
-        session.execute(insert(_table(SuggestionPair)), rows[start : start + 5000])
+    dialect = session.connection().dialect
+    bind = _table(SuggestionPair).c.computed_at.type.bind_processor(dialect)
+    times: dict[Any, Any] = {}
+    for row in rows:
+        if row["computed_at"] not in times:
+            at = row["computed_at"]
+            times[at] = bind(at) if bind is not None else at
+    plain = [
+        (
+            r["customer_a"],
+            r["customer_b"],
+            r["score"],
+            json.dumps(list(r["reasons"]), ensure_ascii=False),  # as JSONList stores it
+            json.dumps(list(r["against"]), ensure_ascii=False),
+            r["name_a"],
+            r["name_b"],
+            r["version"],
+            times[r["computed_at"]],
+        )
+        for r in rows
+    ]
+    _insert_plain(session, SuggestionPair, _PAIR_COLUMNS, plain)
 
 
 # --- the incremental step ------------------------------------------------------------------

@@ -1258,8 +1258,7 @@ def _candidate_array(
             out.append(_window_array(np.array(ranked, dtype=np.int64), WINDOW))
     for which in range(_NAME_ORDERS):
         named = sorted((o[which], cid) for cid, o in orders.items() if o[which])
-        ranked = np.array([cid for _, cid in named], dtype=np.int64)
-        weak.append(_window_array(ranked, NAME_WINDOW))
+        weak.append(_window_array(np.array([cid for _, cid in named], dtype=np.int64), NAME_WINDOW))
     seen = _distinct(np.concatenate(strong))
     rest = _distinct(np.concatenate(weak))
     rest = rest[~np.isin(rest, seen, assume_unique=True)]

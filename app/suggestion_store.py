@@ -36,6 +36,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import cache
 from itertools import combinations, filterfalse
@@ -240,12 +241,10 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
     stored ones if ``keep_stats``: then the result equals what ``catch_up`` keeps)."""
     from app.suggestions import collector_paused
 
-    def write_customers(
-        profiles: dict[int, _Profile], keys: dict[int, set[str]], orders: dict[int, Orders]
-    ) -> None:
+    def write_customers(rows: _CustomerRows) -> None:
         for table in (SuggestionPair, CustomerBlockKey, SuggestionCustomer, SuggestionDirty):
             session.execute(delete(table))
-        _write_customers(session, profiles, keys, orders)
+        _insert_customer_rows(session, rows)
 
     # The customers' keys are written while the pairs are scored (by other processes).
     built = compute(session, keep_stats=keep_stats, meanwhile=write_customers)
@@ -269,8 +268,7 @@ def compute(
     session: Session,
     *,
     keep_stats: bool = False,
-    meanwhile: Callable[[dict[int, _Profile], dict[int, set[str]], dict[int, Orders]], None]
-    | None = None,
+    meanwhile: Callable[[_CustomerRows], None] | None = None,
 ) -> Built:
     """Every stored pair computed from scratch, nothing written (``rebuild`` writes it).
 
@@ -278,8 +276,9 @@ def compute(
         session: an open session.
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
-        meanwhile: called with the profiles, blocking keys and name orders once they are
-            known, while the pairs are scored (when other processes score them).
+        meanwhile: called with the customers' rows (``_customer_rows``) while the pairs
+            are scored (when other processes score them); the rows are then made by
+            another process while this one finds the pairs.
     """
     from app import suggestions as sx
 
@@ -291,26 +290,83 @@ def compute(
         said = sx._mentions(session, profiles)
         keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
         orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
-        codes = sx._candidate_array(profiles, said, keys, orders)
-        pairs = sx.scorable(profiles, freq, said, codes, sx.raw_floor(STORE_MIN_SCORE))
-        own = _own_identities(session)
-        later = None if meanwhile is None else (lambda: meanwhile(profiles, keys, orders))
-        rows = _scored(profiles, freq, said, pairs, later)
+        with _made_apart(profiles, keys, orders, meanwhile is not None) as customer_rows:
+            codes = sx._candidate_array(profiles, said, keys, orders)
+            pairs = sx.scorable(profiles, freq, said, codes, sx.raw_floor(STORE_MIN_SCORE))
+            own = _own_identities(session)
+            later = None if meanwhile is None else (lambda: meanwhile(customer_rows()))
+            rows = _scored(profiles, freq, said, pairs, later)
     state = _State(scorer_version(), customers, freq, said, own)
     return Built(profiles, keys, orders, rows, state)
 
 
-def _write_customers(
-    session: Session,
+# The rows of customer_block_key (key, customer) and of suggestion_customer.
+_CustomerRows = tuple[list[tuple[str, int]], list[tuple[Any, ...]]]
+_SUGGESTION_CUSTOMER_COLUMNS = (
+    "customer_id",
+    "keys",
+    "names",
+    "order0",
+    "order1",
+    "order2",
+    "digest",
+)
+APART_MIN_CUSTOMERS = 20000  # fewer customers' rows are made in this process
+_rows_job: tuple[Any, ...] | None = None  # what the forked row maker reads (inherited)
+
+
+@contextmanager
+def _made_apart(
     profiles: dict[int, _Profile],
     keys: dict[int, set[str]],
     orders: dict[int, Orders],
-) -> None:
+    wanted: bool,
+) -> Iterator[Callable[[], _CustomerRows]]:
+    """A getter of ``_customer_rows`` for these customers: for many, made by a forked
+    process (sorting a million key rows, digests and JSON of every customer) while this
+    one goes on; else (or when no process is to be had) made here when asked for."""
+
+    def here() -> _CustomerRows:
+        return _customer_rows(profiles, keys, orders)
+
+    if not wanted or len(profiles) < APART_MIN_CUSTOMERS or _workers(PARALLEL_MIN_PAIRS) < 2:
+        yield here
+        return
+    global _rows_job
+    _rows_job = (profiles, keys, orders)
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    try:
+        try:
+            future = pool.submit(_customer_rows_job)  # the child starts at once
+        except OSError:
+            yield here  # no process to be had
+            return
+
+        def there() -> _CustomerRows:
+            try:
+                return future.result()
+            except (OSError, BrokenProcessPool):
+                return here()  # the child failed
+
+        yield there
+    finally:
+        pool.shutdown(cancel_futures=True)
+        _rows_job = None
+
+
+def _customer_rows_job() -> _CustomerRows:
+    assert _rows_job is not None
+    return _customer_rows(*_rows_job)
+
+
+def _customer_rows(
+    profiles: dict[int, _Profile], keys: dict[int, set[str]], orders: dict[int, Orders]
+) -> _CustomerRows:
+    """The rows ``_write_customers`` stores: the (key, customer) rows in the table's order,
+    and each customer's keys, names, name orders and digest."""
     from app.suggestions import _names_of
 
     key_rows = sorted((k, cid) for cid, own in keys.items() for k in own)
-    _insert_plain(session, CustomerBlockKey, ("key", "customer_id"), key_rows)
-    columns = ("customer_id", "keys", "names", "order0", "order1", "order2", "digest")
     rows = [
         (
             cid,
@@ -321,7 +377,22 @@ def _write_customers(
         )
         for cid, p in sorted(profiles.items())
     ]
-    _insert_plain(session, SuggestionCustomer, columns, rows)
+    return key_rows, rows
+
+
+def _write_customers(
+    session: Session,
+    profiles: dict[int, _Profile],
+    keys: dict[int, set[str]],
+    orders: dict[int, Orders],
+) -> None:
+    _insert_customer_rows(session, _customer_rows(profiles, keys, orders))
+
+
+def _insert_customer_rows(session: Session, rows: _CustomerRows) -> None:
+    key_rows, customer_rows = rows
+    _insert_plain(session, CustomerBlockKey, ("key", "customer_id"), key_rows)
+    _insert_plain(session, SuggestionCustomer, _SUGGESTION_CUSTOMER_COLUMNS, customer_rows)
 
 
 def _insert_plain(

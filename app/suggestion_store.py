@@ -312,7 +312,6 @@ _SUGGESTION_CUSTOMER_COLUMNS = (
     "digest",
 )
 APART_MIN_CUSTOMERS = 20000  # fewer customers' rows are made in this process
-_rows_job: tuple[Any, ...] | None = None  # what the forked row maker reads (inherited)
 
 
 @contextmanager
@@ -324,7 +323,11 @@ def _made_apart(
 ) -> Iterator[Callable[[], _CustomerRows]]:
     """A getter of ``_customer_rows`` for these customers: for many, made by a forked
     process (sorting a million key rows, digests and JSON of every customer) while this
-    one goes on; else (or when no process is to be had) made here when asked for."""
+    one goes on; else (or when no process is to be had) made here when asked for.
+
+    A bare process and a pipe, not a pool: a pool's thread in this process would stop
+    the scorers' fork (``_workers``), and rightly (a fork beside a thread may inherit a
+    held lock)."""
 
     def here() -> _CustomerRows:
         return _customer_rows(profiles, keys, orders)
@@ -332,31 +335,46 @@ def _made_apart(
     if not wanted or len(profiles) < APART_MIN_CUSTOMERS or _workers(PARALLEL_MIN_PAIRS) < 2:
         yield here
         return
-    global _rows_job
-    _rows_job = (profiles, keys, orders)
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_send_customer_rows, args=(sending, profiles, keys, orders), daemon=True
+    )
     try:
+        child.start()
+    except OSError:
+        receiving.close()
+        sending.close()
+        yield here  # no process to be had
+        return
+    sending.close()  # the child's end: the pipe reports its end once the child is gone
+
+    def there() -> _CustomerRows:
         try:
-            future = pool.submit(_customer_rows_job)  # the child starts at once
-        except OSError:
-            yield here  # no process to be had
-            return
+            rows: _CustomerRows = receiving.recv()
+        except (EOFError, OSError):
+            return here()  # the child failed
+        return rows
 
-        def there() -> _CustomerRows:
-            try:
-                return future.result()
-            except (OSError, BrokenProcessPool):
-                return here()  # the child failed
-
+    try:
         yield there
     finally:
-        pool.shutdown(cancel_futures=True)
-        _rows_job = None
+        receiving.close()
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+            child.join()
 
 
-def _customer_rows_job() -> _CustomerRows:
-    assert _rows_job is not None
-    return _customer_rows(*_rows_job)
+def _send_customer_rows(
+    sending: Any,
+    profiles: dict[int, _Profile],
+    keys: dict[int, set[str]],
+    orders: dict[int, Orders],
+) -> None:
+    """In the forked process: the customers' rows, sent to the parent."""
+    sending.send(_customer_rows(profiles, keys, orders))
+    sending.close()
 
 
 def _customer_rows(

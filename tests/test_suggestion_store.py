@@ -624,7 +624,11 @@ def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_sto
     assert here["suggestion_pair"] and here["customer_block_key"]
     monkeypatch.setattr(suggestion_store, "PARALLEL_MIN_PAIRS", 1)  # fork even for a few
     monkeypatch.setattr(suggestion_store, "APART_MIN_CUSTOMERS", 1)
-    monkeypatch.setattr(threading, "active_count", lambda: 1)  # as in the CLI
+    # As in the CLI: the test runner's threads left out, but not any the rebuild starts.
+    before = set(threading.enumerate())
+    monkeypatch.setattr(
+        threading, "active_count", lambda: 1 + len(set(threading.enumerate()) - before)
+    )
     made: list[int] = []
     rows_of = suggestion_store._customer_rows
 
@@ -633,10 +637,21 @@ def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_sto
         return rows_of(*args)
 
     monkeypatch.setattr(suggestion_store, "_customer_rows", counted)
+    scored: list[int] = []
+    score = suggestion_store._score
+
+    def scored_here(*args: Any) -> Any:
+        scored.append(os.getpid())
+        return score(*args)
+
+    monkeypatch.setattr(suggestion_store, "_score", scored_here)
     with db.session() as s:
         suggestion_store.rebuild(s)
         assert _tables(s) == here
-    assert made == [], "made by the forked process (whose calls this one does not see)"
+    # Both made by forked processes (whose calls this one does not see): the row maker
+    # must not keep the scorers from forking (a pool's thread would).
+    assert made == []
+    assert scored == []
     db.dispose()
 
 

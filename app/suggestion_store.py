@@ -246,11 +246,15 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
             session.execute(delete(table))
         _insert_customer_rows(session, rows)
 
-    # The customers' keys are written while the pairs are scored (by other processes).
-    built = compute(session, keep_stats=keep_stats, meanwhile=write_customers)
-    with collector_paused():  # a million key rows beside the profiles: nothing to collect
+    # A million key rows beside the profiles: nothing to collect. The collector stays off
+    # until what was computed is gone: on again while it is held, its first collection
+    # walks every object made since it went off (0.8 s at 100k customers).
+    with collector_paused():
+        # The customers' keys are written while the pairs are scored (by other processes).
+        built = compute(session, keep_stats=keep_stats, meanwhile=write_customers)
         _insert_pairs(session, built.rows)
         _save_state(session, built.state)
+        del built
 
 
 @dataclass

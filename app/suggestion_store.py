@@ -35,9 +35,10 @@ import sys
 import threading
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import cache
 from itertools import combinations
@@ -240,13 +241,20 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
     stored ones if ``keep_stats``: then the result equals what ``catch_up`` keeps)."""
     from app.suggestions import collector_paused
 
-    built = compute(session, keep_stats=keep_stats)
-    with collector_paused():  # a million key rows beside the profiles: nothing to collect
+    def write_customers(rows: _CustomerRows) -> None:
         for table in (SuggestionPair, CustomerBlockKey, SuggestionCustomer, SuggestionDirty):
             session.execute(delete(table))
-        _write_customers(session, built.profiles, built.keys, built.orders)
+        _insert_customer_rows(session, rows)
+
+    # A million key rows beside the profiles: nothing to collect. The collector stays off
+    # until what was computed is gone: on again while it is held, its first collection
+    # walks every object made since it went off (0.8 s at 100k customers).
+    with collector_paused():
+        # The customers' keys are written while the pairs are scored (by other processes).
+        built = compute(session, keep_stats=keep_stats, meanwhile=write_customers)
         _insert_pairs(session, built.rows)
         _save_state(session, built.state)
+        del built
 
 
 @dataclass
@@ -260,13 +268,21 @@ class Built:
     state: _State
 
 
-def compute(session: Session, *, keep_stats: bool = False) -> Built:
+def compute(
+    session: Session,
+    *,
+    keep_stats: bool = False,
+    meanwhile: Callable[[_CustomerRows], None] | None = None,
+) -> Built:
     """Every stored pair computed from scratch, nothing written (``rebuild`` writes it).
 
     Args:
         session: an open session.
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
+        meanwhile: called with the customers' rows (``_customer_rows``) while the pairs
+            are scored (when other processes score them); the rows are then made by
+            another process while this one finds the pairs.
     """
     from app import suggestions as sx
 
@@ -278,25 +294,101 @@ def compute(session: Session, *, keep_stats: bool = False) -> Built:
         said = sx._mentions(session, profiles)
         keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
         orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
-        codes = sx._candidate_codes(profiles, said, keys, orders)
-        pairs = sx.scorable(profiles, freq, said, codes, sx.raw_floor(STORE_MIN_SCORE))
-        rows = _scored(profiles, freq, said, pairs)
-        own = _own_identities(session)
+        with _made_apart(profiles, keys, orders, meanwhile is not None) as customer_rows:
+            codes = sx._candidate_array(profiles, said, keys, orders)
+            pairs = sx.scorable(profiles, freq, said, codes, sx.raw_floor(STORE_MIN_SCORE))
+            own = _own_identities(session)
+            later = None if meanwhile is None else (lambda: meanwhile(customer_rows()))
+            rows = _scored(profiles, freq, said, pairs, later)
     state = _State(scorer_version(), customers, freq, said, own)
     return Built(profiles, keys, orders, rows, state)
 
 
-def _write_customers(
-    session: Session,
+# The rows of customer_block_key (key, customer) and of suggestion_customer.
+_CustomerRows = tuple[list[tuple[str, int]], list[tuple[Any, ...]]]
+_SUGGESTION_CUSTOMER_COLUMNS = (
+    "customer_id",
+    "keys",
+    "names",
+    "order0",
+    "order1",
+    "order2",
+    "digest",
+)
+APART_MIN_CUSTOMERS = 20000  # fewer customers' rows are made in this process
+
+
+@contextmanager
+def _made_apart(
+    profiles: dict[int, _Profile],
+    keys: dict[int, set[str]],
+    orders: dict[int, Orders],
+    wanted: bool,
+) -> Iterator[Callable[[], _CustomerRows]]:
+    """A getter of ``_customer_rows`` for these customers: for many, made by a forked
+    process (sorting a million key rows, digests and JSON of every customer) while this
+    one goes on; else (or when no process is to be had) made here when asked for.
+
+    A bare process and a pipe, not a pool: a pool's thread in this process would stop
+    the scorers' fork (``_workers``), and rightly (a fork beside a thread may inherit a
+    held lock)."""
+
+    def here() -> _CustomerRows:
+        return _customer_rows(profiles, keys, orders)
+
+    if not wanted or len(profiles) < APART_MIN_CUSTOMERS or _workers(PARALLEL_MIN_PAIRS) < 2:
+        yield here
+        return
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_send_customer_rows, args=(sending, profiles, keys, orders), daemon=True
+    )
+    try:
+        child.start()
+    except OSError:
+        receiving.close()
+        sending.close()
+        yield here  # no process to be had
+        return
+    sending.close()  # the child's end: the pipe reports its end once the child is gone
+
+    def there() -> _CustomerRows:
+        try:
+            rows: _CustomerRows = receiving.recv()
+        except (EOFError, OSError):
+            return here()  # the child failed
+        return rows
+
+    try:
+        yield there
+    finally:
+        receiving.close()
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+            child.join()
+
+
+def _send_customer_rows(
+    sending: Any,
     profiles: dict[int, _Profile],
     keys: dict[int, set[str]],
     orders: dict[int, Orders],
 ) -> None:
+    """In the forked process: the customers' rows, sent to the parent."""
+    sending.send(_customer_rows(profiles, keys, orders))
+    sending.close()
+
+
+def _customer_rows(
+    profiles: dict[int, _Profile], keys: dict[int, set[str]], orders: dict[int, Orders]
+) -> _CustomerRows:
+    """The rows ``_write_customers`` stores: the (key, customer) rows in the table's order,
+    and each customer's keys, names, name orders and digest."""
     from app.suggestions import _names_of
 
     key_rows = sorted((k, cid) for cid, own in keys.items() for k in own)
-    _insert_plain(session, CustomerBlockKey, ("key", "customer_id"), key_rows)
-    columns = ("customer_id", "keys", "names", "order0", "order1", "order2", "digest")
     rows = [
         (
             cid,
@@ -307,7 +399,22 @@ def _write_customers(
         )
         for cid, p in sorted(profiles.items())
     ]
-    _insert_plain(session, SuggestionCustomer, columns, rows)
+    return key_rows, rows
+
+
+def _write_customers(
+    session: Session,
+    profiles: dict[int, _Profile],
+    keys: dict[int, set[str]],
+    orders: dict[int, Orders],
+) -> None:
+    _insert_customer_rows(session, _customer_rows(profiles, keys, orders))
+
+
+def _insert_customer_rows(session: Session, rows: _CustomerRows) -> None:
+    key_rows, customer_rows = rows
+    _insert_plain(session, CustomerBlockKey, ("key", "customer_id"), key_rows)
+    _insert_plain(session, SuggestionCustomer, _SUGGESTION_CUSTOMER_COLUMNS, customer_rows)
 
 
 def _insert_plain(
@@ -372,11 +479,13 @@ def _scored(
     freq: _Frequencies,
     said: dict[Pair, set[str]],
     pairs: Iterable[Pair],
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows to store for these pairs: those scored STORE_MIN_SCORE or more, with reasons.
 
     Many pairs (a rebuild) are scored by one forked process per core: the pairs are
-    independent, and the children inherit the profiles instead of receiving them.
+    independent, and the children inherit the profiles instead of receiving them. This
+    process calls ``meanwhile`` (if given) while they score, or before it scores itself.
     """
     wanted = list(pairs)
     version, now = scorer_version(), utcnow()
@@ -384,16 +493,27 @@ def _scored(
     if workers > 1:
         global _job
         _job = (profiles, freq, said, wanted, version, now)
+        step = -(-len(wanted) // (workers * 4))
+        bounds = [(i, min(i + step, len(wanted))) for i in range(0, len(wanted), step)]
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         try:
-            step = -(-len(wanted) // (workers * 4))
-            bounds = [(i, min(i + step, len(wanted))) for i in range(0, len(wanted), step)]
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                return [row for part in pool.map(_score_slice, bounds) for row in part]
-        except (OSError, BrokenProcessPool):
-            pass  # no processes to be had: scored here
+            try:
+                parts = pool.map(_score_slice, bounds)  # the children start at once
+            except OSError:
+                parts = None  # no processes to be had: scored here
+            if parts is not None:
+                if meanwhile is not None:  # its errors are its own, not the pool's
+                    meanwhile()
+                    meanwhile = None
+                try:
+                    return [row for part in parts for row in part]
+                except (OSError, BrokenProcessPool):
+                    pass  # the children failed: scored here
         finally:
+            pool.shutdown(cancel_futures=True)
             _job = None
+    if meanwhile is not None:
+        meanwhile()
     return _score(profiles, freq, said, wanted, version, now)
 
 
@@ -451,10 +571,46 @@ def _score(
     return rows
 
 
+_PAIR_COLUMNS = (
+    "customer_a",
+    "customer_b",
+    "score",
+    "reasons",
+    "against",
+    "name_a",
+    "name_b",
+    "version",
+    "computed_at",
+)
+
+
 def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Store scored pairs (``_score``'s rows) with the driver's executemany
+    (``_insert_plain``): the reasons as ``JSONList`` stores them, the times as the
+    column's type binds them (worked out once for each distinct time)."""
     rows.sort(key=lambda r: (r["customer_a"], r["customer_b"]))
-    for start in range(0, len(rows), 5000):
-        session.execute(insert(_table(SuggestionPair)), rows[start : start + 5000])
+    dialect = session.connection().dialect
+    bind = _table(SuggestionPair).c.computed_at.type.bind_processor(dialect)
+    times: dict[Any, Any] = {}
+    for row in rows:
+        if row["computed_at"] not in times:
+            at = row["computed_at"]
+            times[at] = bind(at) if bind is not None else at
+    plain = [
+        (
+            r["customer_a"],
+            r["customer_b"],
+            r["score"],
+            json.dumps(list(r["reasons"]), ensure_ascii=False),  # as JSONList stores it
+            json.dumps(list(r["against"]), ensure_ascii=False),
+            r["name_a"],
+            r["name_b"],
+            r["version"],
+            times[r["computed_at"]],
+        )
+        for r in rows
+    ]
+    _insert_plain(session, SuggestionPair, _PAIR_COLUMNS, plain)
 
 
 # --- the incremental step ------------------------------------------------------------------

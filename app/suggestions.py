@@ -1224,62 +1224,147 @@ def _candidate_codes(
     orders: dict[int, tuple[str, str, str]] | None = None,
 ) -> Iterator[int]:
     """``_candidate_pairs``, each pair as one integer, lower id high."""
+    yield from _candidate_array(profiles, said, keys, orders).tolist()
+
+
+def _candidate_array(
+    profiles: dict[int, _Profile],
+    said: dict[tuple[int, int], set[str]],
+    keys: dict[int, set[str]] | None = None,
+    orders: dict[int, tuple[str, str, str]] | None = None,
+) -> Any:
+    """``_candidate_codes`` as a numpy int64 array (in no particular order).
+
+    The pairs are made in numpy columns: a customer's keys numbered, the (key, customer)
+    rows sorted, and each block's pairs (or, in an oversized block, each member's
+    neighbours in a name order) drawn from the sorted rows at once; the pairs of several
+    blocks are told apart once (``np.unique``) instead of one by one in a set.
+    """
+    import numpy as np
+
     if keys is None:
         keys = {cid: _block_keys(p) for cid, p in profiles.items()}
     if orders is None:
         orders = {cid: _name_orders(p) for cid, p in profiles.items()}
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for cid, own in keys.items():
-        for key in own:
-            blocks[key].append(cid)
-    # Pairs as one integer (lower id high): hashing it is cheaper than hashing a tuple, and
-    # a block's pairs go into the set at once. The pairs come out in no particular order.
-    seen: set[int] = {x << 32 | y for x, y in said if x < y}
-    seen.update(y << 32 | x for x, y in said if y < x)
-    weak: list[list[int]] = []
-    for key, members in blocks.items():
-        if len(members) < 2:
-            continue
-        strong = key.partition(":")[0] not in _WEAK_KEYS
-        if len(members) <= MAX_BLOCK:
-            codes = _block_codes(sorted(members))  # a customer's keys are a set
-            if strong:
-                seen.update(codes)
-            else:
-                weak.append(codes)
-            continue
+    flat = [key for own in keys.values() for key in own]
+    numbers = {key: i for i, key in enumerate(dict.fromkeys(flat))}
+    weak_key = np.array(
+        [key.partition(":")[0] in _WEAK_KEYS for key in numbers], dtype=bool
+    ).reshape(len(numbers))
+    block = np.fromiter(map(numbers.__getitem__, flat), dtype=np.int64, count=len(flat))
+    member = np.repeat(
+        np.fromiter(keys, dtype=np.int64, count=len(keys)),
+        np.fromiter(map(len, keys.values()), dtype=np.int64, count=len(keys)),
+    )
+    order = np.lexsort((member, block))  # by key, then customer: a block's ids ascending
+    block, member = block[order], member[order]
+    starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else block
+    sizes = np.diff(np.r_[starts, len(block)])
+    strong: list[Any] = [_said_array(said)]
+    weak: list[Any] = []
+    small = (sizes >= 2) & (sizes <= MAX_BLOCK)
+    for kept, out in ((~weak_key[block[starts]], strong), (weak_key[block[starts]], weak)):
+        chosen = small & kept
+        out.append(_block_array(member, starts[chosen], sizes[chosen]))
+    for at in np.flatnonzero(sizes > MAX_BLOCK).tolist():
+        members = member[starts[at] : starts[at] + sizes[at]].tolist()
+        out = weak if weak_key[block[starts[at]]] else strong
         for which in range(_NAME_ORDERS):
             ranked = [cid for _, cid in sorted((orders[cid][which], cid) for cid in members)]
-            codes = _window_codes(ranked, WINDOW)
-            if strong:
-                seen.update(codes)
-            else:
-                weak.append(codes)
+            out.append(_window_array(np.array(ranked, dtype=np.int64), WINDOW))
     for which in range(_NAME_ORDERS):
         named = sorted((o[which], cid) for cid, o in orders.items() if o[which])
-        weak.append(_window_codes([cid for _, cid in named], NAME_WINDOW))
-    yield from seen
-    # A customer's name parts, for the quick answer of _names_touch: a part both share.
-    # The weak pairs are read in the order they came (neighbours in a name order follow
-    # each other, which keeps _tokens_touch's cache warm).
-    parts: dict[int, frozenset[str]] = {}
-    pending: list[int] = []  # weak pairs that share no part nor the sound of one
-    for codes in weak:
-        for code in codes:
-            if code in seen:
-                continue
-            seen.add(code)
-            a, b = profiles[code >> 32], profiles[code & _LOW]
-            pa, pb = parts.get(a.id), parts.get(b.id)
-            if pa is None:
-                pa = parts[a.id] = _parts(a)
-            if pb is None:
-                pb = parts[b.id] = _parts(b)
-            if not pa.isdisjoint(pb):
-                yield code
-            else:
-                pending.append(code)
-    yield from _touching_rest(profiles, pending)
+        weak.append(_window_array(np.array([cid for _, cid in named], dtype=np.int64), NAME_WINDOW))
+    seen = _distinct(np.concatenate(strong))
+    rest = _distinct(np.concatenate(weak))
+    rest = rest[~np.isin(rest, seen, assume_unique=True)]
+    # The weak pairs whose names share a part or the sound of one (``_parts``); the others
+    # are left to ``_touching_rest``.
+    touching = _sharing_parts(profiles, rest)
+    late = np.array(list(_touching_rest(profiles, rest[~touching].tolist())), dtype=np.int64)
+    return np.concatenate((seen, rest[touching], late))
+
+
+def _distinct(codes: Any) -> Any:
+    """The distinct values of an int64 array, ascending (``np.unique`` by sorting: its hash
+    table is slower on millions of codes)."""
+    import numpy as np
+
+    codes = np.sort(codes)
+    return codes[np.r_[True, codes[1:] != codes[:-1]]] if len(codes) else codes
+
+
+_PARTS_HELD = 8  # name parts (and their sounds) of a customer read in numpy columns
+
+
+def _sharing_parts(profiles: dict[int, _Profile], codes: Any) -> Any:
+    """For the pairs ``codes``, whether their customers share a name part or the sound of
+    one (``_parts`` not disjoint): each customer's parts numbered in a row of a matrix, a
+    customer with more of them read from its set."""
+    import numpy as np
+
+    cids = _distinct(np.concatenate((codes >> 32, codes & _LOW)))
+    numbers: dict[str, int] = {}
+    table = np.full((len(cids), _PARTS_HELD), -1, dtype=np.int64)
+    many = np.zeros(len(cids), dtype=bool)
+    held: dict[int, frozenset[str]] = {}
+    for row, cid in enumerate(cids.tolist()):
+        own = held[row] = _parts(profiles[cid])
+        if len(own) > _PARTS_HELD:
+            many[row] = True
+            continue
+        table[row, : len(own)] = [numbers.setdefault(part, len(numbers)) for part in own]
+    a = np.searchsorted(cids, codes >> 32)
+    b = np.searchsorted(cids, codes & _LOW)
+    found = np.zeros(len(codes), dtype=bool)
+    for p in range(_PARTS_HELD):
+        mine = table[a, p]
+        for q in range(_PARTS_HELD):
+            found |= (mine == table[b, q]) & (mine >= 0)
+    check = np.flatnonzero(many[a] | many[b])
+    found[check] = [
+        not held[i].isdisjoint(held[j])
+        for i, j in zip(a[check].tolist(), b[check].tolist(), strict=True)
+    ]
+    return found
+
+
+def _said_array(said: dict[tuple[int, int], set[str]]) -> Any:
+    """The mentioned pairs as codes (lower id high)."""
+    import numpy as np
+
+    return np.array(
+        [x << 32 | y if x < y else y << 32 | x for x, y in said if x != y], dtype=np.int64
+    )
+
+
+def _block_array(member: Any, starts: Any, sizes: Any) -> Any:
+    """Every pair of the blocks ``member[start : start + size]`` (each block's ids
+    ascending) as codes, lower id high (``_block_codes`` of each block)."""
+    import numpy as np
+
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64)
+    # Each member pairs with those after it in its block: how many, and where they start.
+    firsts = np.repeat(starts, sizes)
+    ends = np.repeat(starts + sizes, sizes)
+    at = firsts + (np.arange(len(firsts)) - np.repeat(np.cumsum(sizes) - sizes, sizes))
+    counts = ends - at - 1
+    left = np.repeat(at, counts)
+    step = np.arange(len(left)) - np.repeat(np.cumsum(counts) - counts, counts)
+    right = left + 1 + step
+    return member[left] << 32 | member[right]
+
+
+def _window_array(ranked: Any, width: int) -> Any:
+    """``_window_codes`` of a numpy array of distinct ids."""
+    import numpy as np
+
+    found = []
+    for d in range(1, width + 1):
+        x, y = ranked[:-d], ranked[d:]
+        found.append(np.minimum(x, y) << 32 | np.maximum(x, y))
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
 def _touching_rest(profiles: dict[int, _Profile], codes: list[int]) -> Iterator[int]:
@@ -1553,14 +1638,32 @@ class _Strings:
     def of(cls, texts: list[str]) -> _Strings:
         import numpy as np
 
-        masks: dict[str, int] = {}
-        letters = np.fromiter(
-            (masks[t] if t in masks else masks.setdefault(t, _letters(t)) for t in texts),
-            dtype=np.uint64,
-            count=len(texts),
-        )
         length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        return cls(np.array(texts, dtype=object), length, letters)
+        return cls(np.array(texts, dtype=object), length, _letters_of(texts, length))
+
+
+_LETTERS_ROWS = 16384  # texts read at once by ``_letters_of`` (their code points in a matrix)
+
+
+def _letters_of(texts: list[str], length: Any) -> Any:
+    """``_letters`` of each text (``length`` holds their lengths), in numpy: the texts'
+    code points in a matrix, a row at a time no wider than its longest text."""
+    import numpy as np
+
+    letters = np.zeros(len(texts), dtype=np.uint64)
+    if "\0" in "".join(texts):  # numpy's strings end at a NUL
+        letters[:] = [_letters(t) for t in texts]
+        return letters
+    one = np.uint64(1)
+    for start in range(0, len(texts), _LETTERS_ROWS):
+        chunk = texts[start : start + _LETTERS_ROWS]
+        if not int(length[start : start + _LETTERS_ROWS].max(initial=0)):
+            continue  # all empty
+        points = np.array(chunk, dtype=str)
+        points = points.view(np.uint32).reshape(len(chunk), -1)
+        bits = np.where(points != 0, one << (points % 64).astype(np.uint64), np.uint64(0))
+        letters[start : start + len(chunk)] = np.bitwise_or.reduce(bits, axis=1)
+    return letters
 
 
 def _letters(text: str) -> int:
@@ -1676,14 +1779,17 @@ def scorable(
     are: no slip, nickname, initial, swap or split can make them agree, which leaves a
     family conflict or a conflict, each weighing less than nothing said.
     """
-    codes = list(codes)
-    if floor <= 0.0 or len(codes) < _VECTOR_MIN:
-        return [(code >> 32, code & _LOW) for code in codes]
     import numpy as np
+
+    if isinstance(codes, np.ndarray):
+        pairs = codes.astype(np.int64, copy=False)
+    else:
+        pairs = np.array(list(codes), dtype=np.int64)
+    if floor <= 0.0 or len(pairs) < _VECTOR_MIN:
+        return [(code >> 32, code & _LOW) for code in pairs.tolist()]
 
     columns = _NameColumns.of(profiles, freq)
     ids = np.array(columns.ids, dtype=np.int64)
-    pairs = np.array(codes, dtype=np.int64)
     count = len(pairs)
     a = np.searchsorted(ids, pairs >> 32)
     b = np.searchsorted(ids, pairs & _LOW)

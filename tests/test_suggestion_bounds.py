@@ -183,3 +183,148 @@ def test_touching_rest_answers_as_names_touch(
     expected = {c for c in codes if sx._names_touch(profiles[c >> 32], profiles[c & sx._LOW])}
     assert touching == expected
     assert touching and len(touching) < len(codes)
+
+
+def _reference_candidates(
+    profiles: dict[int, Any], said: dict[tuple[int, int], set[str]]
+) -> set[tuple[int, int]]:
+    """The candidate pairs as the blocking rules define them, written out pair by pair in
+    Python (what ``_candidate_array`` computes in numpy columns)."""
+    keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
+    orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
+    blocks: dict[str, list[int]] = {}
+    for cid, own in keys.items():
+        for key in own:
+            blocks.setdefault(key, []).append(cid)
+    strong: set[tuple[int, int]] = {(min(x, y), max(x, y)) for x, y in said if x != y}
+    weak: set[tuple[int, int]] = set()
+
+    def windows(ranked: list[int], width: int) -> set[tuple[int, int]]:
+        return {
+            (min(x, y), max(x, y))
+            for i, x in enumerate(ranked)
+            for y in ranked[i + 1 : i + 1 + width]
+        }
+
+    for key, members in blocks.items():
+        into = weak if key.partition(":")[0] in sx._WEAK_KEYS else strong
+        if len(members) <= sx.MAX_BLOCK:
+            into.update((x, y) for x in members for y in members if x < y)
+        else:
+            for which in range(3):
+                ranked = sorted(members, key=lambda cid: (orders[cid][which], cid))
+                into.update(windows(ranked, sx.WINDOW))
+    for which in range(3):
+        named = [c for c in orders if orders[c][which]]
+        ranked = sorted(named, key=lambda c: (orders[c][which], c))
+        weak.update(windows(ranked, sx.NAME_WINDOW))
+    touching = {(x, y) for x, y in weak - strong if sx._names_touch(profiles[x], profiles[y])}
+    return strong | touching
+
+
+@pytest.mark.parametrize("max_block", [6, 60])
+def test_candidate_array_gives_the_blocking_rules_pairs(
+    generated: Path, max_block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small blocks at 6 customers: many keys are oversized and read in name order.
+    monkeypatch.setattr(sx, "MAX_BLOCK", max_block)
+    monkeypatch.setattr(sx, "_VECTOR_MIN", 0)  # _touching_rest's columns, however few
+    profiles, _freq, said = _read(generated)
+    codes = sx._candidate_array(profiles, said)
+    found = [(code >> 32, code & sx._LOW) for code in codes.tolist()]
+    assert len(found) == len(set(found)), "each pair once"
+    expected = _reference_candidates(profiles, said)
+    assert set(found) == expected
+    assert set(sx._candidate_pairs(profiles, said)) == expected
+
+
+@pytest.mark.parametrize("calibrated_floor", [0.01, 0.2, 0.44, 0.7])
+def test_the_scored_pairs_are_those_of_every_candidate_scored_in_full(
+    generated: Path, calibrated_floor: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a rebuild keeps (the candidates in numpy, the filter, the scorer with the floor)
+    # against the blocking rules' every pair scored in full: nothing reaching the floor is
+    # lost on the way.
+    monkeypatch.setattr(sx, "_VECTOR_MIN", 0)
+    profiles, freq, said = _read(generated)
+    floor = sx.raw_floor(calibrated_floor)
+
+    def kept(pairs: Any, bound: float | None) -> dict[tuple[int, int], Any]:
+        found = {}
+        for x, y in pairs:
+            mentions = said.get((x, y), ())
+            if bound is None:
+                raw, reasons, against = sx.score_pair(profiles[x], profiles[y], freq, mentions)
+            else:
+                raw, reasons, against = sx.score_pair(
+                    profiles[x], profiles[y], freq, mentions, bound
+                )
+            if sx.calibrated(raw) >= calibrated_floor and (reasons or against):
+                found[x, y] = (raw, reasons, against)
+        return found
+
+    quick = sx.scorable(profiles, freq, said, sx._candidate_array(profiles, said), floor)
+    full = kept(sorted(_reference_candidates(profiles, said)), None)
+    assert full, "some pairs reach the floor"
+    assert kept(quick, floor) == full
+
+
+def test_block_and_window_arrays_give_the_pairs_one_by_one() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(1, 9, size=40)
+    member = np.concatenate(
+        [np.sort(rng.choice(10_000, size=int(n), replace=False)) for n in sizes]
+    ).astype(np.int64)
+    starts = np.cumsum(sizes) - sizes
+    expected = [
+        code
+        for start, size in zip(starts.tolist(), sizes.tolist(), strict=True)
+        for code in sx._block_codes(member[start : start + size].tolist())
+    ]
+    assert sx._block_array(member, starts, sizes).tolist() == expected
+    ranked = rng.permutation(50).astype(np.int64)
+    for width in (1, 4, 10, 60):
+        assert sorted(sx._window_array(ranked, width).tolist()) == sorted(
+            sx._window_codes(ranked.tolist(), width)
+        )
+
+
+@pytest.mark.parametrize("held", [2, 8])
+def test_sharing_parts_answers_as_the_part_sets(
+    generated: Path, held: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With 2 parts held, most customers are read from their sets (more parts than held).
+    import numpy as np
+
+    monkeypatch.setattr(sx, "_PARTS_HELD", held)
+    profiles, _freq, _said = _read(generated)
+    ranked = sorted(profiles, key=lambda cid: sx._name_orders(profiles[cid])[0])
+    codes = sorted(
+        {min(x, y) << 32 | max(x, y) for i, x in enumerate(ranked) for y in ranked[i + 1 : i + 6]}
+    )
+    found = sx._sharing_parts(profiles, np.array(codes, dtype=np.int64)).tolist()
+    expected = [
+        not sx._parts(profiles[c >> 32]).isdisjoint(sx._parts(profiles[c & sx._LOW])) for c in codes
+    ]
+    assert found == expected
+    assert any(found) and not all(found)
+
+
+def test_letters_of_gives_the_letters_of_each_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    import numpy as np
+
+    monkeypatch.setattr(sx, "_LETTERS_ROWS", 7)  # several chunks, some all empty
+    rng = random.Random(3)
+    alphabet = "abcdefghijklmnopqrstuvwxyz -'éüßøł中@"
+    texts = [
+        "".join(rng.choice(alphabet) for _ in range(rng.choice((0, 0, 3, 12, 40))))
+        for _ in range(200)
+    ]
+    texts[7:14] = [""] * 7
+    for some in (texts, [*texts, "nul\0inside"]):
+        length = np.fromiter(map(len, some), dtype=np.int64, count=len(some))
+        assert sx._letters_of(some, length).tolist() == [sx._letters(t) for t in some]

@@ -599,3 +599,97 @@ def test_the_stored_names_give_the_names_the_scorer_reads() -> None:
         # One object per distinct text: the bound keeps its name evidence by identity.
         again = suggestion_store._names_in(stored, names)
         assert all(a is b for a, b in zip(got, again, strict=True))
+
+
+def _tables(session: Session) -> dict[str, list[tuple[Any, ...]]]:
+    """The suggestion tables as stored (raw rows, the times left out)."""
+    from sqlalchemy import text
+
+    read = {
+        "suggestion_pair": "SELECT customer_a, customer_b, score, reasons, against, name_a, "
+        "name_b, version FROM suggestion_pair ORDER BY customer_a, customer_b",
+        "customer_block_key": "SELECT key, customer_id FROM customer_block_key "
+        "ORDER BY key, customer_id",
+        "suggestion_customer": "SELECT * FROM suggestion_customer ORDER BY customer_id",
+    }
+    return {name: [tuple(r) for r in session.execute(text(sql))] for name, sql in read.items()}
+
+
+def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _small_db(tmp_path)
+    with db.session() as s:
+        suggestion_store.rebuild(s)  # a few pairs: all in this process
+        here = _tables(s)
+    assert here["suggestion_pair"] and here["customer_block_key"]
+    monkeypatch.setattr(suggestion_store, "PARALLEL_MIN_PAIRS", 1)  # fork even for a few
+    monkeypatch.setattr(suggestion_store, "APART_MIN_CUSTOMERS", 1)
+    # As in the CLI: the test runner's threads left out, but not any the rebuild starts.
+    before = set(threading.enumerate())
+    monkeypatch.setattr(
+        threading, "active_count", lambda: 1 + len(set(threading.enumerate()) - before)
+    )
+    made: list[int] = []
+    rows_of = suggestion_store._customer_rows
+
+    def counted(*args: Any) -> Any:
+        made.append(os.getpid())
+        return rows_of(*args)
+
+    monkeypatch.setattr(suggestion_store, "_customer_rows", counted)
+    scored: list[int] = []
+    score = suggestion_store._score
+
+    def scored_here(*args: Any) -> Any:
+        scored.append(os.getpid())
+        return score(*args)
+
+    monkeypatch.setattr(suggestion_store, "_score", scored_here)
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        assert _tables(s) == here
+    # Both made by forked processes (whose calls this one does not see): the row maker
+    # must not keep the scorers from forking (a pool's thread would).
+    assert made == []
+    assert scored == []
+    db.dispose()
+
+
+def _pairs_as_read(session: Session) -> dict[tuple[int, int], tuple[Any, ...]]:
+    return {
+        (r.customer_a, r.customer_b): (
+            r.score,
+            r.reasons,
+            r.against,
+            r.name_a,
+            r.name_b,
+            r.version,
+            r.computed_at,
+        )
+        for r in session.scalars(select(SuggestionPair))
+    }
+
+
+def test_the_stored_pairs_read_back_as_the_orm_would_store_them(store_url: str) -> None:
+    # _insert_pairs hands plain values to the driver: they must read back as the ORM's
+    # insert of the same rows does (JSON lists, times), on both stores.
+    from sqlalchemy import delete, insert
+
+    db = _small_db(store_url)
+    try:
+        with db.session() as s:
+            rows = suggestion_store.compute(s).rows
+            assert rows
+            s.execute(delete(SuggestionPair))
+            suggestion_store._insert_pairs(s, [dict(r) for r in rows])
+        with db.read_session() as s:
+            plain = _pairs_as_read(s)
+        with db.session() as s:
+            s.execute(delete(SuggestionPair))
+            s.execute(insert(SuggestionPair), rows)
+        with db.read_session() as s:
+            assert _pairs_as_read(s) == plain
+        assert any(against for _, _, _, against, *_ in plain.values())
+    finally:
+        db.dispose()

@@ -1206,6 +1206,17 @@ class _Sketch:
         return self._names
 
 
+def _decoded(texts: list[str]) -> list[Any]:
+    """The JSON texts decoded, read as one JSON list (each text one JSON value)."""
+    try:
+        found = json.loads(f"[{','.join(texts)}]")
+    except ValueError:
+        found = None
+    if not isinstance(found, list) or len(found) != len(texts):  # (not one value each)
+        found = [json.loads(text) for text in texts]
+    return found
+
+
 def _plain(key: str) -> bool:
     """Whether JSON writes the key as it is (else ``_Sketch.has`` decodes the list)."""
     return '"' not in key and "\\" not in key and key.isprintable()
@@ -1323,12 +1334,22 @@ class _Bound:
     def spells(self, a: _Profile, b: _Sketch) -> bool:
         """Whether ``by_names`` may find an address of one that spells a name of the other
         (False: it finds none)."""
+        return self.spelled_by_a(a, b) or self.spells_a(a, b)
+
+    def spelled_by_a(self, a: _Profile, b: _Sketch) -> bool:
+        """Whether an address of ``a`` may spell a name of ``b`` (``spells``' first half)."""
         own = self._own(a)
         if own.locals:
             mine = own.local_parts
             for n in b.names(self.parsed, self.texts):
                 if not mine.isdisjoint(self._spellings(n)):
                     return True
+        return False
+
+    def spells_a(self, a: _Profile, b: _Sketch) -> bool:
+        """Whether ``b`` has a blocking key that spells a name of ``a`` (``spells``' second
+        half: an address of ``b`` may spell it)."""
+        own = self._own(a)
         text = b.keys
         for (key, _local, _n), quoted in zip(own.spellings, own.quoted_spellings, strict=True):
             if (quoted in text) if quoted else b.has(key):
@@ -1339,6 +1360,7 @@ class _Bound:
         """For each pair (a changed customer, the other's sketch), the evidence of its
         names when each has one name and the two are far apart (``_far_bounds``), else
         None: worked out in columns for many pairs at once."""
+        self.read_names(b for _a, b in pairs)
         firsts: list[PersonName] = []
         seconds: list[PersonName] = []
         at: list[int] = []
@@ -1355,6 +1377,17 @@ class _Bound:
             ):
                 found[i] = value
         return found
+
+    def read_names(self, sketches: Iterable[_Sketch]) -> None:
+        """Decode the stored names of these sketches (those not read yet) at once: one
+        JSON text for them all costs less than one each."""
+        wanted = [
+            text
+            for text in dict.fromkeys(b.shown for b in sketches if isinstance(b.shown, str))
+            if text not in self.texts
+        ]
+        for text, shown in zip(wanted, _decoded(wanted), strict=True):
+            self.texts[text] = _names_in(shown, self.parsed)
 
     def decide(self, best: float) -> bool:
         """Whether a pair whose best evidence (names, spelled names) is ``best`` may reach
@@ -1471,8 +1504,23 @@ def _unreachable(
         if not bound.beside_names(a, sketches[other], (x, y) in said):
             named.append(((x, y), a, sketches[other], other == y))
     far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
+    # ``bound.spells_a`` for the unchanged customers: whether they hold a key that
+    # spells the changed customer's name, read once by key (the stored members of each
+    # such key) instead of looked up in each one's keys.
+    spelling_keys = {
+        a.id: {key for key, _local, _n in bound._own(a).spellings}
+        for (_pair, a, _b, _first), value in zip(named, far, strict=True)
+        if value is not None
+    }
+    holders = _members(session, {k for keys in spelling_keys.values() for k in keys})
+    held: dict[int, set[int]] = {}
+    for cid, keys in spelling_keys.items():
+        held[cid] = set().union(*(holders.get(k, ()) for k in keys))
     for (pair, a, b, a_first), value in zip(named, far, strict=True):
-        if value is not None and not bound.spells(a, b):
+        if value is not None and not (
+            bound.spelled_by_a(a, b)
+            or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])
+        ):
             may = bound.decide(max(1.0, value))  # (as by_names finds it, in fewer steps)
         else:
             may = bound.by_names(a, b, a_first=a_first)
@@ -1558,7 +1606,9 @@ def _far_bounds(
         )
     cols = list(zip(*table, strict=True))
     plain = np.array(cols[0], dtype=bool)
-    first_s, family_s, joined_s, turned_s = (_strings(list(c)) for c in cols[1:5])
+    first_s, family_s, joined_s = (_strings(list(c)) for c in cols[1:4])
+    # (the family name before the given names: the joined name's letters, turned round)
+    turned_s = sx._Strings(np.array(cols[4], dtype=object), joined_s.length, joined_s.letters)
     parts = np.array(cols[5], dtype=np.int64)
     full = np.array(cols[6], dtype=np.int64)
     sorted_parts = np.array(cols[7], dtype=np.int64)
@@ -1645,7 +1695,7 @@ def _named(cid: int, shown: list[list[str]], names: dict[str, PersonName]) -> _P
     parsed = _parsed(shown, names)
     profile = _Profile(cid, shown[0][0], parsed[0])
     profile.handles = {entry[0] for entry in shown[1:]}
-    profile.names = [n for n in parsed if n.tokens]
+    profile.names = [n for n in parsed if n.given or n.family]  # (those with tokens)
     return profile
 
 
@@ -1664,7 +1714,7 @@ def _parsed(shown: list[list[str]], names: dict[str, PersonName]) -> list[Person
 
 def _names_in(shown: list[list[str]], names: dict[str, PersonName]) -> list[PersonName]:
     """``_names_of`` the customer whose stored names these are."""
-    return [n for n in _parsed(shown, names) if n.tokens]
+    return [n for n in _parsed(shown, names) if n.given or n.family]  # (with tokens)
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -1504,28 +1504,69 @@ def _unreachable(
         if not bound.beside_names(a, sketches[other], (x, y) in said):
             named.append(((x, y), a, sketches[other], other == y))
     far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
-    # ``bound.spells_a`` for the unchanged customers: whether they hold a key that
-    # spells the changed customer's name, read once by key (the stored members of each
-    # such key) instead of looked up in each one's keys.
-    spelling_keys = {
-        a.id: {key for key, _local, _n in bound._own(a).spellings}
+    # For the pairs whose names are far apart (one name each), ``bound.spells`` from sets:
+    # its second half for the unchanged customers, whether they hold a key that spells
+    # the changed customer's name, read once by key (the stored members of each such key)
+    # instead of looked up in each one's keys; its first half, whether a local part of the
+    # changed customer's addresses is a spelling of the other's name, from the changed
+    # customers of each spelling (most spell no one's).
+    changed = {
+        a.id: a
         for (_pair, a, _b, _first), value in zip(named, far, strict=True)
         if value is not None
     }
+    spelling_keys = {
+        cid: {key for key, _l, _n in bound._own(a).spellings} for cid, a in changed.items()
+    }
     holders = _members(session, {k for keys in spelling_keys.values() for k in keys})
-    held: dict[int, set[int]] = {}
-    for cid, keys in spelling_keys.items():
-        held[cid] = set().union(*(holders.get(k, ()) for k in keys))
+    held = {
+        cid: set().union(*(holders.get(k, ()) for k in keys)) for cid, keys in spelling_keys.items()
+    }
+    owners: dict[str, set[int]] = defaultdict(set)
+    for cid, a in changed.items():
+        for local in bound._own(a).local_parts:
+            owners[local].add(cid)
+    spelt: dict[int, set[int]] = {}  # a name's id → the changed customers that spell it
+    nobody: set[int] = set()
     for (pair, a, b, a_first), value in zip(named, far, strict=True):
-        if value is not None and not (
-            bound.spelled_by_a(a, b)
-            or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])
-        ):
+        if value is not None:
+            name = b.names(bound.parsed, bound.texts)[0]
+            by = spelt.get(id(name))
+            if by is None:
+                by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
+            spells = a.id in by or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])
+        if value is not None and not spells:
             may = bound.decide(max(1.0, value))  # (as by_names finds it, in fewer steps)
         else:
             may = bound.by_names(a, b, a_first=a_first)
         if not may:
             found.add(pair)
+    return found
+
+
+def _spelt_by(
+    bound: _Bound, name: PersonName, owners: dict[str, set[int]], nobody: set[int]
+) -> set[int]:
+    """The customers of ``owners`` (a local part of four letters or more → the changed
+    customers with an address of it) that have an address spelling the name."""
+    first, family = name.given[0] if name.given else "", name.family
+    if not first or not family:
+        return nobody  # (it spells nothing)
+    if _letters_only(first) and _letters_only(family):
+        # ``name_spellings`` (those shorter than four letters are no one's local part)
+        spellings: Iterable[str] = (
+            first + family,
+            family + first,
+            first[0] + family,
+            family + first[0],
+            first + family[0],
+        )
+    else:
+        spellings = bound._spellings(name)
+    found = nobody
+    for local in spellings:
+        if local in owners:
+            found = found | owners[local]
     return found
 
 

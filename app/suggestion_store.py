@@ -1356,10 +1356,12 @@ class _Bound:
                 return True
         return False
 
-    def far_apart(self, pairs: Sequence[tuple[_Profile, _Sketch]]) -> list[float | None]:
+    def far_apart(
+        self, pairs: Sequence[tuple[_Profile, _Sketch]]
+    ) -> list[tuple[float, PersonName] | None]:
         """For each pair (a changed customer, the other's sketch), the evidence of its
-        names when each has one name and the two are far apart (``_far_bounds``), else
-        None: worked out in columns for many pairs at once."""
+        names when each has one name and the two are far apart (``_far_bounds``), with
+        the other's name, else None: worked out in columns for many pairs at once."""
         self.read_names(b for _a, b in pairs)
         firsts: list[PersonName] = []
         seconds: list[PersonName] = []
@@ -1370,12 +1372,12 @@ class _Bound:
                 firsts.append(mine[0])
                 seconds.append(theirs[0])
                 at.append(i)
-        found: list[float | None] = [None] * len(pairs)
+        found: list[tuple[float, PersonName] | None] = [None] * len(pairs)
         if len(firsts) >= _VECTOR_PAIRS:
-            for i, value in zip(
-                at, _far_bounds(firsts, seconds, self.freq, self.limit), strict=True
-            ):
-                found[i] = value
+            bounds = _far_bounds(firsts, seconds, self.freq, self.limit)
+            for i, value, name in zip(at, bounds, seconds, strict=True):
+                if value is not None:
+                    found[i] = (value, name)
         return found
 
     def read_names(self, sketches: Iterable[_Sketch]) -> None:
@@ -1486,23 +1488,32 @@ def _unreachable(
     (``light``: customers whose names were read already)."""
     if STORE_MIN_SCORE <= 0.0:
         return set()
-    partners = {y for x, y in pairs for y in ((y,) if x in fresh else (x,) if y in fresh else ())}
+    # Each pair as (pair, the changed customer, the other, whether the changed one is
+    # the pair's first).
+    sides: list[tuple[Pair, _Profile, int, bool]] = []
+    partners: set[int] = set()
+    for pair in pairs:
+        x, y = pair
+        if x in fresh:
+            sides.append((pair, fresh[x], y, True))
+            partners.add(y)
+        elif y in fresh:
+            sides.append((pair, fresh[y], x, False))
+            partners.add(x)
     sketches = {
         c: _Sketch(c, json.dumps(sorted(fresh_keys[c]), ensure_ascii=False), fresh[c])
-        for c in partners & set(fresh)
+        for c in partners & fresh.keys()
     }
-    sketches.update(_stored_sketches(session, partners - set(sketches), light))
+    sketches.update(_stored_sketches(session, partners - sketches.keys(), light))
     bound = _Bound(freq)
-    found: set[Pair] = set()
     # ``bound.may_store`` of each pair, with the names of those that have nothing else
     # to speak for them compared in columns first: most are far apart.
     named: list[tuple[Pair, _Profile, _Sketch, bool]] = []
-    for x, y in pairs:
-        a, other = (fresh[x], y) if x in fresh else (fresh.get(y), x)
-        if a is None or other not in sketches:
-            continue
-        if not bound.beside_names(a, sketches[other], (x, y) in said):
-            named.append(((x, y), a, sketches[other], other == y))
+    beside = bound.beside_names
+    for pair, a, other, a_first in sides:
+        b = sketches.get(other)
+        if b is not None and not beside(a, b, pair in said):
+            named.append((pair, a, b, a_first))
     far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
     # For the pairs whose names are far apart (one name each), ``bound.spells`` from sets:
     # its second half for the unchanged customers, whether they hold a key that spells
@@ -1510,36 +1521,34 @@ def _unreachable(
     # instead of looked up in each one's keys; its first half, whether a local part of the
     # changed customer's addresses is a spelling of the other's name, from the changed
     # customers of each spelling (most spell no one's).
-    changed = {
-        a.id: a
-        for (_pair, a, _b, _first), value in zip(named, far, strict=True)
-        if value is not None
-    }
     spelling_keys = {
-        cid: {key for key, _l, _n in bound._own(a).spellings} for cid, a in changed.items()
+        cid: {key for key, _l, _n in bound._own(a).spellings} for cid, a in fresh.items()
     }
     holders = _members(session, {k for keys in spelling_keys.values() for k in keys})
     held = {
         cid: set().union(*(holders.get(k, ()) for k in keys)) for cid, keys in spelling_keys.items()
     }
     owners: dict[str, set[int]] = defaultdict(set)
-    for cid, a in changed.items():
+    for cid, a in fresh.items():
         for local in bound._own(a).local_parts:
             owners[local].add(cid)
     spelt: dict[int, set[int]] = {}  # a name's id → the changed customers that spell it
     nobody: set[int] = set()
-    for (pair, a, b, a_first), value in zip(named, far, strict=True):
-        if value is not None:
-            name = b.names(bound.parsed, bound.texts)[0]
+    found: set[Pair] = set()
+    decide = bound.decide
+    for (pair, a, b, a_first), told in zip(named, far, strict=True):
+        if told is not None:
+            value, name = told
             by = spelt.get(id(name))
             if by is None:
                 by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
-            spells = a.id in by or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])
-        if value is not None and not spells:
-            may = bound.decide(max(1.0, value))  # (as by_names finds it, in fewer steps)
-        else:
-            may = bound.by_names(a, b, a_first=a_first)
-        if not may:
+            if not (
+                a.id in by or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])
+            ):
+                if not decide(max(1.0, value)):  # (as by_names finds it, in fewer steps)
+                    found.add(pair)
+                continue
+        if not bound.by_names(a, b, a_first=a_first):
             found.add(pair)
     return found
 

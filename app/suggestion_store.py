@@ -1587,19 +1587,20 @@ def _letters_only(text: str) -> bool:
 
 def _strings(texts: list[str]) -> Any:
     """``_Strings.of`` these texts, the letters worked out in numpy (a bit per character
-    code modulo 64, as ``_letters``) for many at once."""
+    code modulo 64, as ``_letters``) for many at once: the characters of all the texts
+    in one column, each or-ed into its text's row."""
     import numpy as np
 
     from app.suggestions import _Strings
 
-    wide = np.array(texts, dtype=str)
-    codes = wide.view(np.uint32).reshape(len(texts), -1) if wide.itemsize else None
-    if codes is None or not codes.size:
-        return _Strings.of(texts)
-    bits = np.left_shift(np.uint64(1), (codes % 64).astype(np.uint64))
-    letters = np.bitwise_or.reduce(np.where(codes != 0, bits, np.uint64(0)), axis=1)
     length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    return _Strings(np.array(texts, dtype=object), length, letters.astype(np.uint64))
+    joined = "".join(texts).encode("utf-32-le", "surrogatepass")
+    codes = np.frombuffer(joined, dtype=np.uint32)
+    rows = np.repeat(np.arange(len(texts)), length)
+    bits = np.left_shift(np.uint64(1), (codes % 64).astype(np.uint64))
+    letters = np.zeros(len(texts), dtype=np.uint64)
+    np.bitwise_or.at(letters, rows, bits)
+    return _Strings(np.array(texts, dtype=object), length, letters)
 
 
 _VECTOR_PAIRS = 2000  # fewer pairs of names are compared one by one (``_Bound.far_apart``)

@@ -79,7 +79,11 @@ def test_the_bound_spells_names_as_the_scorer_does() -> None:
 
 
 def test_strings_in_columns_hold_the_letters_of_each() -> None:
-    texts = ["", "ab", "smith", "héllo wörld", "x" * 70, "ǅz", "a b-c"]
+    texts = ["", "ab", "smith", "héllo wörld", "x" * 70, "ǅz", "a b-c", "a\0b", "😀x", "\udc80z"]
+    rng = random.Random(4)  # and characters of any plane, a few at a time
+    texts += [
+        "".join(chr(rng.randint(0, 0x2FFFF)) for _ in range(rng.randint(0, 12))) for _ in range(500)
+    ]
     mine, theirs = suggestion_store._strings(texts), sx._Strings.of(texts)
     assert mine.letters.tolist() == theirs.letters.tolist()
     assert mine.length.tolist() == theirs.length.tolist()

@@ -1521,13 +1521,7 @@ def _unreachable(
     # instead of looked up in each one's keys; its first half, whether a local part of the
     # changed customer's addresses is a spelling of the other's name, from the changed
     # customers of each spelling (most spell no one's).
-    spelling_keys = {
-        cid: {key for key, _l, _n in bound._own(a).spellings} for cid, a in fresh.items()
-    }
-    holders = _members(session, {k for keys in spelling_keys.values() for k in keys})
-    held = {
-        cid: set().union(*(holders.get(k, ()) for k in keys)) for cid, keys in spelling_keys.items()
-    }
+    held = _spelling_holders(session, bound, fresh)
     owners: dict[str, set[int]] = defaultdict(set)
     for cid, a in fresh.items():
         for local in bound._own(a).local_parts:
@@ -1551,6 +1545,21 @@ def _unreachable(
         if not bound.by_names(a, b, a_first=a_first):
             found.add(pair)
     return found
+
+
+def _spelling_holders(
+    session: Session, bound: _Bound, fresh: dict[int, _Profile]
+) -> dict[int, set[int]]:
+    """For each changed customer, the stored customers that hold a blocking key spelling
+    one of its names (``_Bound.spells_a`` of each unchanged one, from the keys' members;
+    a changed customer's own keys are those it has now, not these)."""
+    spelling_keys = {
+        cid: {key for key, _l, _n in bound._own(a).spellings} for cid, a in fresh.items()
+    }
+    holders = _members(session, {k for keys in spelling_keys.values() for k in keys})
+    return {
+        cid: set().union(*(holders.get(k, ()) for k in keys)) for cid, keys in spelling_keys.items()
+    }
 
 
 def _spelt_by(

@@ -1331,24 +1331,9 @@ class _Bound:
                     return True
         return False
 
-    def spells(self, a: _Profile, b: _Sketch) -> bool:
-        """Whether ``by_names`` may find an address of one that spells a name of the other
-        (False: it finds none)."""
-        return self.spelled_by_a(a, b) or self.spells_a(a, b)
-
-    def spelled_by_a(self, a: _Profile, b: _Sketch) -> bool:
-        """Whether an address of ``a`` may spell a name of ``b`` (``spells``' first half)."""
-        own = self._own(a)
-        if own.locals:
-            mine = own.local_parts
-            for n in b.names(self.parsed, self.texts):
-                if not mine.isdisjoint(self._spellings(n)):
-                    return True
-        return False
-
     def spells_a(self, a: _Profile, b: _Sketch) -> bool:
-        """Whether ``b`` has a blocking key that spells a name of ``a`` (``spells``' second
-        half: an address of ``b`` may spell it)."""
+        """Whether ``b`` has a blocking key that spells a name of ``a`` (an address of
+        ``b`` may spell it)."""
         own = self._own(a)
         text = b.keys
         for (key, _local, _n), quoted in zip(own.spellings, own.quoted_spellings, strict=True):
@@ -1515,12 +1500,13 @@ def _unreachable(
         if b is not None and not beside(a, b, pair in said):
             named.append((pair, a, b, a_first))
     far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
-    # For the pairs whose names are far apart (one name each), ``bound.spells`` from sets:
-    # its second half for the unchanged customers, whether they hold a key that spells
-    # the changed customer's name, read once by key (the stored members of each such key)
-    # instead of looked up in each one's keys; its first half, whether a local part of the
-    # changed customer's addresses is a spelling of the other's name, from the changed
-    # customers of each spelling (most spell no one's).
+    # The pairs whose names are far apart (one name each) are decided by that bound,
+    # unless an address of one may spell a name of the other (then ``by_names``): whether
+    # an unchanged customer holds a key that spells the changed customer's name is read
+    # once by key (the stored members of each such key) instead of looked up in each
+    # one's keys, and whether a local part of the changed customer's addresses is a
+    # spelling of the other's name, from the changed customers of each spelling (most
+    # spell no one's).
     held = _spelling_holders(session, bound, fresh)
     owners: dict[str, set[int]] = defaultdict(set)
     for cid, a in fresh.items():

@@ -649,7 +649,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     if own_points == state.own:
         said = suggestion_mentions.update(session, marked, state.mentions, known)
     if said is None:
-        said = sx._mentions(session, known)
+        said = sx._mentions(session, known.everyone())
     changed_said = {
         pair
         for pair in set(said) | set(state.mentions)
@@ -773,20 +773,48 @@ class _OrdersRead:
 
 class _Known:
     """The customers the suggestions compare once the catch-up is done (a container):
-    those stored but the changed ones, and the changed ones that still exist."""
+    those stored but the changed ones, and the changed ones that still exist. The
+    stored ones are asked for one by one as needed (the mentions of a catch-up ask about
+    a few hundred customers), or read all at once (``everyone``) when many are."""
+
+    _ONE_BY_ONE = 2000  # stored customers asked for one by one before all are read
 
     def __init__(self, session: Session, dirty: set[int], fresh: Iterable[int]) -> None:
-        self.stored = {
-            cid
-            for (cid,) in session.connection().exec_driver_sql(
-                "SELECT customer_id FROM suggestion_customer"
-            )
-        }
+        self.session = session
         self.dirty = dirty
         self.fresh = set(fresh)
+        self.stored: set[int] | None = None  # every stored customer, once read
+        self.asked: dict[int, bool] = {}  # stored customers asked for one by one
+
+    def everyone(self) -> _Known:
+        """This container, with every stored customer read (for many questions)."""
+        if self.stored is None:
+            self.stored = {
+                cid
+                for (cid,) in self.session.connection().exec_driver_sql(
+                    "SELECT customer_id FROM suggestion_customer"
+                )
+            }
+        return self
 
     def __contains__(self, cid: object) -> bool:
-        return cid in self.fresh or (cid in self.stored and cid not in self.dirty)
+        if cid in self.fresh:
+            return True
+        if cid in self.dirty or not isinstance(cid, int):
+            return False
+        if self.stored is None and len(self.asked) >= self._ONE_BY_ONE:
+            self.everyone()
+        if self.stored is not None:
+            return cid in self.stored
+        found = self.asked.get(cid)
+        if found is None:
+            connection = self.session.connection()
+            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+            row = connection.exec_driver_sql(
+                f"SELECT 1 FROM suggestion_customer WHERE customer_id = {mark}", (cid,)
+            ).first()
+            found = self.asked[cid] = row is not None
+        return found
 
 
 Entry = tuple[str, int]  # (a customer's value in a name order, its id): a place in the order

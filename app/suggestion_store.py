@@ -805,7 +805,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     if own_points == state.own:
         said = suggestion_mentions.update(session, marked, state.mentions, known)
     if said is None:
-        said = sx._mentions(session, known)
+        said = sx._mentions(session, known.everyone())
     changed_said = {
         pair
         for pair in set(said) | set(state.mentions)
@@ -929,20 +929,48 @@ class _OrdersRead:
 
 class _Known:
     """The customers the suggestions compare once the catch-up is done (a container):
-    those stored but the changed ones, and the changed ones that still exist."""
+    those stored but the changed ones, and the changed ones that still exist. The
+    stored ones are asked for one by one as needed (the mentions of a catch-up ask about
+    a few hundred customers), or read all at once (``everyone``) when many are."""
+
+    _ONE_BY_ONE = 2000  # stored customers asked for one by one before all are read
 
     def __init__(self, session: Session, dirty: set[int], fresh: Iterable[int]) -> None:
-        self.stored = {
-            cid
-            for (cid,) in session.connection().exec_driver_sql(
-                "SELECT customer_id FROM suggestion_customer"
-            )
-        }
+        self.session = session
         self.dirty = dirty
         self.fresh = set(fresh)
+        self.stored: set[int] | None = None  # every stored customer, once read
+        self.asked: dict[int, bool] = {}  # stored customers asked for one by one
+
+    def everyone(self) -> _Known:
+        """This container, with every stored customer read (for many questions)."""
+        if self.stored is None:
+            self.stored = {
+                cid
+                for (cid,) in self.session.connection().exec_driver_sql(
+                    "SELECT customer_id FROM suggestion_customer"
+                )
+            }
+        return self
 
     def __contains__(self, cid: object) -> bool:
-        return cid in self.fresh or (cid in self.stored and cid not in self.dirty)
+        if cid in self.fresh:
+            return True
+        if cid in self.dirty or not isinstance(cid, int):
+            return False
+        if self.stored is None and len(self.asked) >= self._ONE_BY_ONE:
+            self.everyone()
+        if self.stored is not None:
+            return cid in self.stored
+        found = self.asked.get(cid)
+        if found is None:
+            connection = self.session.connection()
+            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+            row = connection.exec_driver_sql(
+                f"SELECT 1 FROM suggestion_customer WHERE customer_id = {mark}", (cid,)
+            ).first()
+            found = self.asked[cid] = row is not None
+        return found
 
 
 Entry = tuple[str, int]  # (a customer's value in a name order, its id): a place in the order
@@ -1362,6 +1390,17 @@ class _Sketch:
         return self._names
 
 
+def _decoded(texts: list[str]) -> list[Any]:
+    """The JSON texts decoded, read as one JSON list (each text one JSON value)."""
+    try:
+        found = json.loads(f"[{','.join(texts)}]")
+    except ValueError:
+        found = None
+    if not isinstance(found, list) or len(found) != len(texts):  # (not one value each)
+        found = [json.loads(text) for text in texts]
+    return found
+
+
 def _plain(key: str) -> bool:
     """Whether JSON writes the key as it is (else ``_Sketch.has`` decodes the list)."""
     return '"' not in key and "\\" not in key and key.isprintable()
@@ -1476,25 +1515,23 @@ class _Bound:
                     return True
         return False
 
-    def spells(self, a: _Profile, b: _Sketch) -> bool:
-        """Whether ``by_names`` may find an address of one that spells a name of the other
-        (False: it finds none)."""
+    def spells_a(self, a: _Profile, b: _Sketch) -> bool:
+        """Whether ``b`` has a blocking key that spells a name of ``a`` (an address of
+        ``b`` may spell it)."""
         own = self._own(a)
-        if own.locals:
-            mine = own.local_parts
-            for n in b.names(self.parsed, self.texts):
-                if not mine.isdisjoint(self._spellings(n)):
-                    return True
         text = b.keys
         for (key, _local, _n), quoted in zip(own.spellings, own.quoted_spellings, strict=True):
             if (quoted in text) if quoted else b.has(key):
                 return True
         return False
 
-    def far_apart(self, pairs: Sequence[tuple[_Profile, _Sketch]]) -> list[float | None]:
+    def far_apart(
+        self, pairs: Sequence[tuple[_Profile, _Sketch]]
+    ) -> list[tuple[float, PersonName] | None]:
         """For each pair (a changed customer, the other's sketch), the evidence of its
-        names when each has one name and the two are far apart (``_far_bounds``), else
-        None: worked out in columns for many pairs at once."""
+        names when each has one name and the two are far apart (``_far_bounds``), with
+        the other's name, else None: worked out in columns for many pairs at once."""
+        self.read_names(b for _a, b in pairs)
         firsts: list[PersonName] = []
         seconds: list[PersonName] = []
         at: list[int] = []
@@ -1504,13 +1541,24 @@ class _Bound:
                 firsts.append(mine[0])
                 seconds.append(theirs[0])
                 at.append(i)
-        found: list[float | None] = [None] * len(pairs)
+        found: list[tuple[float, PersonName] | None] = [None] * len(pairs)
         if len(firsts) >= _VECTOR_PAIRS:
-            for i, value in zip(
-                at, _far_bounds(firsts, seconds, self.freq, self.limit), strict=True
-            ):
-                found[i] = value
+            bounds = _far_bounds(firsts, seconds, self.freq, self.limit)
+            for i, value, name in zip(at, bounds, seconds, strict=True):
+                if value is not None:
+                    found[i] = (value, name)
         return found
+
+    def read_names(self, sketches: Iterable[_Sketch]) -> None:
+        """Decode the stored names of these sketches (those not read yet) at once: one
+        JSON text for them all costs less than one each."""
+        wanted = [
+            text
+            for text in dict.fromkeys(b.shown for b in sketches if isinstance(b.shown, str))
+            if text not in self.texts
+        ]
+        for text, shown in zip(wanted, _decoded(wanted), strict=True):
+            self.texts[text] = _names_in(shown, self.parsed)
 
     def decide(self, best: float) -> bool:
         """Whether a pair whose best evidence (names, spelled names) is ``best`` may reach
@@ -1609,31 +1657,104 @@ def _unreachable(
     (``light``: customers whose names were read already)."""
     if STORE_MIN_SCORE <= 0.0:
         return set()
-    partners = {y for x, y in pairs for y in ((y,) if x in fresh else (x,) if y in fresh else ())}
+    # Each pair as (pair, the changed customer, the other, whether the changed one is
+    # the pair's first).
+    sides: list[tuple[Pair, _Profile, int, bool]] = []
+    partners: set[int] = set()
+    for pair in pairs:
+        x, y = pair
+        if x in fresh:
+            sides.append((pair, fresh[x], y, True))
+            partners.add(y)
+        elif y in fresh:
+            sides.append((pair, fresh[y], x, False))
+            partners.add(x)
     sketches = {
         c: _Sketch(c, json.dumps(sorted(fresh_keys[c]), ensure_ascii=False), fresh[c])
-        for c in partners & set(fresh)
+        for c in partners & fresh.keys()
     }
-    sketches.update(_stored_sketches(session, partners - set(sketches), light))
+    sketches.update(_stored_sketches(session, partners - sketches.keys(), light))
     bound = _Bound(freq)
-    found: set[Pair] = set()
     # ``bound.may_store`` of each pair, with the names of those that have nothing else
     # to speak for them compared in columns first: most are far apart.
     named: list[tuple[Pair, _Profile, _Sketch, bool]] = []
-    for x, y in pairs:
-        a, other = (fresh[x], y) if x in fresh else (fresh.get(y), x)
-        if a is None or other not in sketches:
-            continue
-        if not bound.beside_names(a, sketches[other], (x, y) in said):
-            named.append(((x, y), a, sketches[other], other == y))
+    beside = bound.beside_names
+    for pair, a, other, a_first in sides:
+        b = sketches.get(other)
+        if b is not None and not beside(a, b, pair in said):
+            named.append((pair, a, b, a_first))
     far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
-    for (pair, a, b, a_first), value in zip(named, far, strict=True):
-        if value is not None and not bound.spells(a, b):
-            may = bound.decide(max(1.0, value))  # (as by_names finds it, in fewer steps)
-        else:
-            may = bound.by_names(a, b, a_first=a_first)
-        if not may:
+    # The pairs whose names are far apart (one name each) are decided by that bound,
+    # unless an address of one may spell a name of the other (then ``by_names``): whether
+    # an unchanged customer holds a key that spells the changed customer's name is read
+    # once by key (the stored members of each such key) instead of looked up in each
+    # one's keys, and whether a local part of the changed customer's addresses is a
+    # spelling of the other's name, from the changed customers of each spelling (most
+    # spell no one's).
+    held = _spelling_holders(session, bound, fresh)
+    owners: dict[str, set[int]] = defaultdict(set)
+    for cid, a in fresh.items():
+        for local in bound._own(a).local_parts:
+            owners[local].add(cid)
+    spelt: dict[int, set[int]] = {}  # a name's id → the changed customers that spell it
+    nobody: set[int] = set()
+    found: set[Pair] = set()
+    decide = bound.decide
+    for (pair, a, b, a_first), told in zip(named, far, strict=True):
+        if told is not None:
+            value, name = told
+            by = spelt.get(id(name))
+            if by is None:
+                by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
+            if not (
+                a.id in by or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])
+            ):
+                if not decide(max(1.0, value)):  # (as by_names finds it, in fewer steps)
+                    found.add(pair)
+                continue
+        if not bound.by_names(a, b, a_first=a_first):
             found.add(pair)
+    return found
+
+
+def _spelling_holders(
+    session: Session, bound: _Bound, fresh: dict[int, _Profile]
+) -> dict[int, set[int]]:
+    """For each changed customer, the stored customers that hold a blocking key spelling
+    one of its names (``_Bound.spells_a`` of each unchanged one, from the keys' members;
+    a changed customer's own keys are those it has now, not these)."""
+    spelling_keys = {
+        cid: {key for key, _l, _n in bound._own(a).spellings} for cid, a in fresh.items()
+    }
+    holders = _members(session, {k for keys in spelling_keys.values() for k in keys})
+    return {
+        cid: set().union(*(holders.get(k, ()) for k in keys)) for cid, keys in spelling_keys.items()
+    }
+
+
+def _spelt_by(
+    bound: _Bound, name: PersonName, owners: dict[str, set[int]], nobody: set[int]
+) -> set[int]:
+    """The customers of ``owners`` (a local part of four letters or more → the changed
+    customers with an address of it) that have an address spelling the name."""
+    first, family = name.given[0] if name.given else "", name.family
+    if not first or not family:
+        return nobody  # (it spells nothing)
+    if _letters_only(first) and _letters_only(family):
+        # ``name_spellings`` (those shorter than four letters are no one's local part)
+        spellings: Iterable[str] = (
+            first + family,
+            family + first,
+            first[0] + family,
+            family + first[0],
+            first + family[0],
+        )
+    else:
+        spellings = bound._spellings(name)
+    found = nobody
+    for local in spellings:
+        if local in owners:
+            found = found | owners[local]
     return found
 
 
@@ -1645,19 +1766,20 @@ def _letters_only(text: str) -> bool:
 
 def _strings(texts: list[str]) -> Any:
     """``_Strings.of`` these texts, the letters worked out in numpy (a bit per character
-    code modulo 64, as ``_letters``) for many at once."""
+    code modulo 64, as ``_letters``) for many at once: the characters of all the texts
+    in one column, each or-ed into its text's row."""
     import numpy as np
 
     from app.suggestions import _Strings
 
-    wide = np.array(texts, dtype=str)
-    codes = wide.view(np.uint32).reshape(len(texts), -1) if wide.itemsize else None
-    if codes is None or not codes.size:
-        return _Strings.of(texts)
-    bits = np.left_shift(np.uint64(1), (codes % 64).astype(np.uint64))
-    letters = np.bitwise_or.reduce(np.where(codes != 0, bits, np.uint64(0)), axis=1)
     length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    return _Strings(np.array(texts, dtype=object), length, letters.astype(np.uint64))
+    joined = "".join(texts).encode("utf-32-le", "surrogatepass")
+    codes = np.frombuffer(joined, dtype=np.uint32)
+    rows = np.repeat(np.arange(len(texts)), length)
+    bits = np.left_shift(np.uint64(1), (codes % 64).astype(np.uint64))
+    letters = np.zeros(len(texts), dtype=np.uint64)
+    np.bitwise_or.at(letters, rows, bits)
+    return _Strings(np.array(texts, dtype=object), length, letters)
 
 
 _VECTOR_PAIRS = 2000  # fewer pairs of names are compared one by one (``_Bound.far_apart``)
@@ -1714,7 +1836,9 @@ def _far_bounds(
         )
     cols = list(zip(*table, strict=True))
     plain = np.array(cols[0], dtype=bool)
-    first_s, family_s, joined_s, turned_s = (_strings(list(c)) for c in cols[1:5])
+    first_s, family_s, joined_s = (_strings(list(c)) for c in cols[1:4])
+    # (the family name before the given names: the joined name's letters, turned round)
+    turned_s = sx._Strings(np.array(cols[4], dtype=object), joined_s.length, joined_s.letters)
     parts = np.array(cols[5], dtype=np.int64)
     full = np.array(cols[6], dtype=np.int64)
     sorted_parts = np.array(cols[7], dtype=np.int64)
@@ -1801,7 +1925,7 @@ def _named(cid: int, shown: list[list[str]], names: dict[str, PersonName]) -> _P
     parsed = _parsed(shown, names)
     profile = _Profile(cid, shown[0][0], parsed[0])
     profile.handles = {entry[0] for entry in shown[1:]}
-    profile.names = [n for n in parsed if n.tokens]
+    profile.names = [n for n in parsed if n.given or n.family]  # (those with tokens)
     return profile
 
 
@@ -1820,7 +1944,7 @@ def _parsed(shown: list[list[str]], names: dict[str, PersonName]) -> list[Person
 
 def _names_in(shown: list[list[str]], names: dict[str, PersonName]) -> list[PersonName]:
     """``_names_of`` the customer whose stored names these are."""
-    return [n for n in _parsed(shown, names) if n.tokens]
+    return [n for n in _parsed(shown, names) if n.given or n.family]  # (with tokens)
 
 
 # --- reading -------------------------------------------------------------------------------

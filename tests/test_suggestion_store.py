@@ -693,3 +693,29 @@ def test_the_stored_pairs_read_back_as_the_orm_would_store_them(store_url: str) 
         assert any(against for _, _, _, against, *_ in plain.values())
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("one_by_one", [2000, 3])
+def test_the_catch_up_knows_the_customers_it_is_asked_about(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, one_by_one: int
+) -> None:
+    # ``_Known`` asks the store about each customer (or reads them all once many are
+    # asked about): the stored customers but the changed ones, and the changed ones that
+    # still exist (those with a fresh profile).
+    monkeypatch.setattr(suggestion_store._Known, "_ONE_BY_ONE", one_by_one)
+    people, _users = make_people(30, 5)
+    db = open_database(store_url)
+    import_items(db, lambda: [r for r, _ in make_records(people, 5)], label="t", format="t")
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        stored = sorted(s.scalars(select(SuggestionCustomer.customer_id)))
+        assert len(stored) > 10
+        dirty = set(stored[::3])
+        fresh = set(stored[::6])  # changed and still there; the other changed ones gone
+        known = suggestion_store._Known(s, dirty, fresh)
+        for cid in [*stored, max(stored) + 1, 0, *stored]:
+            want = cid in fresh or (cid in stored and cid not in dirty)
+            assert (cid in known) == want, cid
+        assert (known.stored is None) == (one_by_one > len(stored))
+        assert {c for c in stored if c in known.everyone()} == (set(stored) - dirty) | fresh
+    db.dispose()

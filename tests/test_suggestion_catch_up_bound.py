@@ -14,10 +14,9 @@ import pytest
 
 from app import suggestion_store
 from app import suggestions as sx
-from app.db import open_database
-from app.ingest import import_items
 from app.names import PersonName, parse_name
-from tests.bench.bench_identity import _display, make_people, make_records
+from tests.bench.bench_identity import _display, make_people
+from tests.suggestion_setup import bound_case
 
 # Names that the generated people do not write: written apart or together, swapped, with
 # several given names, a family name in two parts, accents and punctuation, one part only.
@@ -132,17 +131,8 @@ def test_the_catch_up_bounds_out_the_pairs_the_bound_tells_one_by_one(
     # members) leaves out exactly the pairs that ``_Bound.may_store`` leaves out, asked
     # pair by pair, with a third of the customers taken as changed.
     monkeypatch.setattr(suggestion_store, "_VECTOR_PAIRS", 0)  # names in columns, however few
-    people, _users = make_people(400, seed)
-    records = [r for r, _ in make_records(people, seed)]
-    db = open_database(tmp_path / "bound.db")
-    import_items(db, lambda: records, label="t", format="t")
-    with db.session() as s:
-        suggestion_store.rebuild(s)
-        state = suggestion_store._state(s)
-        assert state is not None
-        freq = replace(state.freq, customers=100 * state.freq.customers)
-        profiles = sx._profiles(s)
-        said = sx._mentions(s, profiles)
+    with bound_case(tmp_path, seed) as case:
+        s, freq, profiles, said = case.session, case.freq, case.profiles, case.said
         fresh = {cid: p for cid, p in profiles.items() if cid % 3 == seed}
         keys = {cid: sx._block_keys(p) for cid, p in fresh.items()}
         pairs = {p for p in sx._candidate_pairs(profiles, said) if p[0] in fresh or p[1] in fresh}
@@ -166,4 +156,3 @@ def test_the_catch_up_bounds_out_the_pairs_the_bound_tells_one_by_one(
             want.add((x, y))
     assert found == want
     assert len(want) > len(pairs) // 4, f"{len(want)} of {len(pairs)} bounded out"
-    db.dispose()

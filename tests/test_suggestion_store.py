@@ -11,7 +11,6 @@ import os
 import random
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from app.models import (
 )
 from app.service import Service
 from tests.bench.bench_identity import make_people, make_records
+from tests.suggestion_setup import bound_case
 
 
 def _stored(session: Session) -> dict[tuple[int, int], tuple[Any, ...]]:
@@ -489,18 +489,9 @@ def test_the_catch_up_bound_leaves_out_only_pairs_scored_below_the_floor(
     # round: a pair bounded out scores below the floor, and the bound leaves many out.
     # The frequencies are those of many more customers (a small database's prior odds
     # alone reach the floor), as the bound and the scorer read the same ones.
-    people, _users = make_people(400, seed)
-    records = [r for r, _ in make_records(people, seed)]
-    db = open_database(tmp_path / "bound.db")
-    import_items(db, lambda: records, label="t", format="t")
-    with db.session() as s:
-        suggestion_store.rebuild(s)
-        state = suggestion_store._state(s)
-        assert state is not None
-        freq = replace(state.freq, customers=100 * state.freq.customers)
-        profiles = sx._profiles(s)
-        said = sx._mentions(s, profiles)
-        sketches = suggestion_store._stored_sketches(s, set(profiles), {})
+    with bound_case(tmp_path, seed) as case:
+        freq, profiles, said = case.freq, case.profiles, case.said
+        sketches = suggestion_store._stored_sketches(case.session, set(profiles), {})
         pairs = list(sx._candidate_pairs(profiles, said))
     bounded = stored = 0
     bound = suggestion_store._Bound(freq)
@@ -515,7 +506,6 @@ def test_the_catch_up_bound_leaves_out_only_pairs_scored_below_the_floor(
                 assert score < suggestion_store.STORE_MIN_SCORE, (x, y, score)
     assert stored, "some pairs are stored"
     assert bounded > len(pairs), f"{bounded} of {2 * len(pairs)} bounded out"
-    db.dispose()
 
 
 def test_the_catch_up_bound_knows_every_compared_field() -> None:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pypdf
 import pytest
+from sqlalchemy import update
 
 from app import queries, settings
 from app.db import Database
@@ -33,11 +34,13 @@ from app.export.document import (
 )
 from app.export.pdf import export_customer_pdf
 from app.ingest import import_items
+from app.models import Note
 from app.notes import add_note
 from app.records import EventRecord, Item, OrderInfo, OrderLine, Participant
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 7, 2, 12, 0, tzinfo=UTC)
+NOTES_AT = datetime(2026, 6, 30, 16, 5, tzinfo=UTC)  # the notes' time (before NOW)
 NAME = "Zoë Müller"
 EMAIL = "zoe.mueller@example.com"
 SHOP = "hello@bloom.example"
@@ -131,10 +134,17 @@ def _load(db: Database, items: list[Item]) -> int:
     assert not report.problems
     with db.session() as s:
         cid = queries.resolve_customer(s, "+44 7700 900123")
-        add_note(s, cid, "Asked about a wedding order for June.", author="Priya")
-        add_note(
-            s, cid, "Prefers periwinkle ribbons.\nAlways call first.", pinned=True, author="Sam"
-        )
+        notes = [
+            add_note(s, cid, "Asked about a wedding order for June.", author="Priya"),
+            add_note(
+                s, cid, "Prefers periwinkle ribbons.\nAlways call first.", pinned=True, author="Sam"
+            ),
+        ]
+        # Written at fixed times, not the clock's: two loads a minute apart (one on each
+        # store) would otherwise print different note times.
+        for i, note in enumerate(notes):
+            at = NOTES_AT + timedelta(minutes=i)
+            s.execute(update(Note).where(Note.id == note.id).values(created_at=at, updated_at=at))
     return cid
 
 

@@ -1797,7 +1797,6 @@ def _far_bounds(
     """
     import numpy as np
     from rapidfuzz import fuzz
-    from rapidfuzz.distance import OSA
 
     from app import suggestions as sx
 
@@ -1856,20 +1855,7 @@ def _far_bounds(
 
     def close(left: Any, right: Any, rows: Any, most: int) -> Any:
         """OSA distance ``most`` or less, for the pairs ``rows``."""
-        la, lb = left.length[a[rows]], right.length[b[rows]]
-        ma, mb = left.letters[a[rows]], right.letters[b[rows]]
-        may = (
-            (np.abs(la - lb) <= most)
-            & (np.bitwise_count(ma & ~mb) <= most)
-            & (np.bitwise_count(mb & ~ma) <= most)
-        )
-        found = np.zeros(len(rows), dtype=bool)
-        check = np.flatnonzero(may)
-        xs, ys = left.text[a[rows[check]]].tolist(), right.text[b[rows[check]]].tolist()
-        found[check] = [
-            OSA.distance(x, y, score_cutoff=most) <= most for x, y in zip(xs, ys, strict=True)
-        ]
-        return found
+        return sx.near_columns(left, right, a[rows], b[rows], most)
 
     def drop(hit: Any, rows: Any) -> None:
         far[rows[hit]] = False

@@ -1760,6 +1760,30 @@ class _NameColumns:
         )
 
 
+def near_columns(left: Any, right: Any, rows_a: Any, rows_b: Any, most: int) -> Any:
+    """Whether ``left``'s strings at ``rows_a`` are ``most`` slips apart or fewer
+    (``OSA.distance``) from ``right``'s at ``rows_b``, pair by pair (columns with ``length``,
+    ``letters`` and ``text``, as ``_Strings``): a string is as many slips from another at
+    least as their lengths differ, and as it holds letters the other lacks, so the distance
+    is worked out only for the pairs those allow."""
+    import numpy as np
+
+    la, lb = left.length[rows_a], right.length[rows_b]
+    ma, mb = left.letters[rows_a], right.letters[rows_b]
+    may = (
+        (np.abs(la - lb) <= most)
+        & (np.bitwise_count(ma & ~mb) <= most)
+        & (np.bitwise_count(mb & ~ma) <= most)
+    )
+    found = np.zeros(len(rows_a), dtype=bool)
+    check = np.flatnonzero(may)
+    xs, ys = left.text[rows_a[check]].tolist(), right.text[rows_b[check]].tolist()
+    found[check] = [
+        OSA.distance(x, y, score_cutoff=most) <= most for x, y in zip(xs, ys, strict=True)
+    ]
+    return found
+
+
 def scorable(
     profiles: dict[int, _Profile],
     freq: _Frequencies,
@@ -1807,23 +1831,7 @@ def scorable(
     rows = np.flatnonzero(open_)
 
     def near(left: _Strings, right: _Strings, at: Any, most: int) -> Any:
-        """Whether the strings of the pairs ``at`` are ``most`` slips apart or fewer
-        (``OSA.distance``): a string is as many slips from another at least as their
-        lengths differ, and as it holds letters the other lacks."""
-        la, lb = left.length[a[at]], right.length[b[at]]
-        ma, mb = left.letters[a[at]], right.letters[b[at]]
-        may = (
-            (np.abs(la - lb) <= most)
-            & (np.bitwise_count(ma & ~mb) <= most)
-            & (np.bitwise_count(mb & ~ma) <= most)
-        )
-        found = np.zeros(len(at), dtype=bool)
-        check = np.flatnonzero(may)
-        xs, ys = left.text[a[at[check]]].tolist(), right.text[b[at[check]]].tolist()
-        found[check] = [
-            OSA.distance(x, y, score_cutoff=most) <= most for x, y in zip(xs, ys, strict=True)
-        ]
-        return found
+        return near_columns(left, right, a[at], b[at], most)
 
     def ratio_80(left: _Strings, right: _Strings, at: Any) -> Any:
         """``fuzz.ratio`` 80 or more, the shorter string of four letters or more: the

@@ -155,3 +155,12 @@ def store(store_url: str) -> Iterator[Database]:
         settings.set_value(session, "timezone", "Europe/London")
     yield database
     database.dispose()
+
+
+@pytest.fixture(scope="session")
+def configured_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file set up once through ``threadline config`` (five runs of the command),
+    which tests/test_cli_e2e.py's ``cli`` copies for each test."""
+    from tests.test_cli_e2e import CLI, _set_up
+
+    return Path(_set_up(CLI(tmp_path_factory.mktemp("configured"))).db)

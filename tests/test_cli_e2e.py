@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,12 @@ def _set_up(tool: CLI) -> CLI:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> CLI:
-    return _set_up(CLI(tmp_path))
+def cli(tmp_path: Path, configured_file: Path) -> CLI:
+    """The CLI on a fresh copy of a file set up once through ``threadline config``
+    (``configured_file`` in tests/conftest.py; the settings live in the file)."""
+    tool = CLI(tmp_path)
+    shutil.copy(configured_file, tool.db)  # the mode too: the CLI keeps its file owner-only
+    return tool
 
 
 def server_cli(tmp_path: Path, pg_url: str, pg_server: PgServer) -> CLI:
@@ -90,7 +95,7 @@ def server_cli(tmp_path: Path, pg_url: str, pg_server: PgServer) -> CLI:
 def store_cli(request: pytest.FixtureRequest, tmp_path: Path) -> CLI:
     """The CLI on each store (tests/conftest.py ``STORES``)."""
     if request.param == "sqlite":
-        return _set_up(CLI(tmp_path))
+        return request.getfixturevalue("cli")
     request.getfixturevalue("pg_clerk")
     return server_cli(
         tmp_path, request.getfixturevalue("pg_url"), request.getfixturevalue("pg_server")

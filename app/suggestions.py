@@ -457,6 +457,7 @@ _M_PART = 0.05  # one side gives only the surname (or only the first name) of th
 _M_NEW_SURNAME = 0.01  # the same given name under another surname: married, or a slip
 _LR_FAMILY_CONFLICT = 0.02  # same surname, different given names: usually family members
 _LR_CONFLICT = 0.005
+_LR_FAMILY_AT_MISTYPED_HOME = 1.0  # the same at a home written with a slip: as likely as not
 _LR_OWN_ADDRESSES = 0.4
 _LR_DIFFERENT_MOBILES = 0.1
 _LR_PHONE_TAIL = 2000.0
@@ -906,9 +907,17 @@ def score_pair(
         against = freq.lr_not_both(freq.with_own_address)
         if spelled[1]:
             reasons.append(f"email {spelled[1]} spells the name {spelled[2]}")
+    home, where = _homes(a, b)
+    if conflict and name_reason and home is Match.SAME and not shared and _home_mistyped(a, b):
+        # The household rule needs one address written alike: one surname and clearly
+        # different given names at an address that is one home only through a slip (a
+        # letter in the street or town, a digit of the house number or postcode) are one
+        # record garbled twice (the given name replaced, the address mistyped) as often
+        # as two people of one home, one of them mistyping it: as likely as not.
+        name_lr, conflict = _LR_FAMILY_AT_MISTYPED_HOME, False
+        against_reasons.append("first names differ")
     odds *= name_lr
     household = 1.0
-    home, where = _homes(a, b)
     if home is Match.SAME:
         # One home: as likely one person as two before the names are heard (_HOUSEHOLD_ODDS).
         household = min(_HOUSEHOLD_ODDS / freq.prior_odds, _LR_HOME_MAX)
@@ -1133,6 +1142,25 @@ def _name_bound(na: PersonName, nb: PersonName, freq: _Frequencies, limit: float
 def _near(a: str, b: str) -> bool:
     """Whether ``_alike_across`` may hold: equal, or two slips apart at most."""
     return a == b or OSA.distance(a, b) <= 2
+
+
+def _home_mistyped(a: _Profile, b: _Profile) -> bool:
+    """True if the two customers' addresses are one home (``compare`` says so) only
+    through a slip: every such pair of addresses differs in a field both give (the house
+    number, the street, the town or the postcode), and none gives two different units
+    (two flats of one building are two homes)."""
+    found = False
+    for _, x in _quick(a).homes:
+        for _, y in _quick(b).homes:
+            if compare(x, y) is not Match.SAME:
+                continue
+            if x.unit and y.unit and x.unit != y.unit:
+                return False
+            fields = ((x.house, y.house), (x.street, y.street), (x.town, y.town))
+            if all(p == q or not p or not q for p, q in (*fields, (x.postcode, y.postcode))):
+                return False  # written alike (a field one leaves out is not a slip)
+            found = True
+    return found
 
 
 def _homes(a: _Profile, b: _Profile) -> tuple[Match, str]:

@@ -908,14 +908,21 @@ def score_pair(
         if spelled[1]:
             reasons.append(f"email {spelled[1]} spells the name {spelled[2]}")
     home, where = _homes(a, b)
-    if conflict and name_reason and home is Match.SAME and not shared and _home_mistyped(a, b):
+    if conflict and home is Match.SAME and not shared and _home_mistyped(a, b):
         # The household rule needs one address written alike: one surname and clearly
         # different given names at an address that is one home only through a slip (a
         # letter in the street or town, a digit of the house number or postcode) are one
         # record garbled twice (the given name replaced, the address mistyped) as often
-        # as two people of one home, one of them mistyping it: as likely as not.
-        name_lr, conflict = _LR_FAMILY_AT_MISTYPED_HOME, False
-        against_reasons.append("first names differ")
+        # as two people of one home, one of them mistyping it: as likely as not. So is
+        # the rule's swapped form, one name part written in the other's other place
+        # ("Gloster Mia" and "Riley Gloster"): the swap is as likely for either.
+        across = "" if name_reason else _part_across(a, b, freq)
+        if name_reason or across:
+            name_lr, conflict = _LR_FAMILY_AT_MISTYPED_HOME, False
+            if across:
+                name_reason = f"same name {across.title()} in swapped places"
+                reasons.append(name_reason)
+            against_reasons.append("first names differ")
     odds *= name_lr
     household = 1.0
     if home is Match.SAME:
@@ -1142,6 +1149,21 @@ def _name_bound(na: PersonName, nb: PersonName, freq: _Frequencies, limit: float
 def _near(a: str, b: str) -> bool:
     """Whether ``_alike_across`` may hold: equal, or two slips apart at most."""
     return a == b or OSA.distance(a, b) <= 2
+
+
+def _part_across(a: _Profile, b: _Profile, freq: _Frequencies) -> str:
+    """A name part of one customer that is the other's part in the other place (the
+    given name of one, the surname of the other: alike as ``_alike_across`` reads a
+    swapped order), or "" if there is none."""
+    for na in _names_of(a):
+        for nb in _names_of(b):
+            if not na.family or not nb.family or len(na.first) < 2 or len(nb.first) < 2:
+                continue
+            if _alike_across(na.first, nb.family, freq):
+                return nb.family
+            if _alike_across(na.family, nb.first, freq):
+                return na.family
+    return ""
 
 
 def _home_mistyped(a: _Profile, b: _Profile) -> bool:

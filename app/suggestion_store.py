@@ -1495,9 +1495,10 @@ class _Bound:
     def beside_names(self, a: _Profile, b: _Sketch, mentioned: bool) -> bool:
         """Whether the pair has evidence beside its names and spelled names that may lift
         it far (``may_store`` takes it as possible)."""
-        if mentioned:
-            return True
-        own = self._own(a)
+        return mentioned or self.beside(a, self._own(a), b)
+
+    def beside(self, a: _Profile, own: _Own, b: _Sketch) -> bool:
+        """``beside_names`` of a pair without a mention (``own``: ``_own(a)``)."""
         text = b.keys
         if own.any_shared:
             return True
@@ -1506,13 +1507,15 @@ class _Bound:
                 return True
         if own.escaped and any(b.has(key) for key in own.escaped):
             return True
-        if a.addresses and b.homes():
-            return True
-        if a.postcodes:
+        if a.addresses and ('"ah:' in text or '"at:' in text or '"pc:' in text):
+            return True  # (``b.homes()``)
+        if a.postcodes and '"pc:' in text:
             theirs = b.postcodes()
             for p in a.postcodes:
                 if len(p) < 2 or any(self.postcodes_agree(p, q) for q in theirs):
                     return True
+        elif a.postcodes and any(len(p) < 2 for p in a.postcodes):
+            return True
         return False
 
     def spells_a(self, a: _Profile, b: _Sketch) -> bool:
@@ -1678,10 +1681,16 @@ def _unreachable(
     # ``bound.may_store`` of each pair, with the names of those that have nothing else
     # to speak for them compared in columns first: most are far apart.
     named: list[tuple[Pair, _Profile, _Sketch, bool]] = []
-    beside = bound.beside_names
+    beside = bound.beside
+    own_of: dict[int, _Own] = {}
     for pair, a, other, a_first in sides:
         b = sketches.get(other)
-        if b is not None and not beside(a, b, pair in said):
+        if b is None or pair in said:  # (unknown, or mentioned: it may be stored)
+            continue
+        own = own_of.get(a.id)
+        if own is None:
+            own = own_of[a.id] = bound._own(a)
+        if not beside(a, own, b):
             named.append((pair, a, b, a_first))
     far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
     # The pairs whose names are far apart (one name each) are decided by that bound,
@@ -1703,11 +1712,14 @@ def _unreachable(
     for (pair, a, b, a_first), told in zip(named, far, strict=True):
         if told is not None:
             value, name = told
-            by = spelt.get(id(name))
-            if by is None:
-                by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
+            spelling = False
+            if own_of[a.id].local_parts:  # (else no address of its spells a name)
+                by = spelt.get(id(name))
+                if by is None:
+                    by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
+                spelling = a.id in by
             if not (
-                a.id in by or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])
+                spelling or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])
             ):
                 if not decide(max(1.0, value)):  # (as by_names finds it, in fewer steps)
                     found.add(pair)

@@ -1681,16 +1681,30 @@ def _unreachable(
     # ``bound.may_store`` of each pair, with the names of those that have nothing else
     # to speak for them compared in columns first: most are far apart.
     named: list[tuple[Pair, _Profile, _Sketch, bool]] = []
-    beside = bound.beside
-    own_of: dict[int, _Own] = {}
+    by_changed: dict[int, list[tuple[Pair, _Sketch, bool]]] = defaultdict(list)
     for pair, a, other, a_first in sides:
         b = sketches.get(other)
-        if b is None or pair in said:  # (unknown, or mentioned: it may be stored)
+        if b is not None and pair not in said:  # (else unknown, or mentioned: may be stored)
+            by_changed[a.id].append((pair, b, a_first))
+    for cid, theirs in by_changed.items():
+        # ``bound.beside`` of each pair, with what it asks of the changed customer once
+        a = fresh[cid]
+        own = bound._own(a)
+        if own.any_shared:
             continue
-        own = own_of.get(a.id)
-        if own is None:
-            own = own_of[a.id] = bound._own(a)
-        if not beside(a, own, b):
+        quoted, escaped = own.quoted, own.escaped
+        homes, postcodes = bool(a.addresses), a.postcodes
+        short = any(len(p) < 2 for p in postcodes)
+        for pair, b, a_first in theirs:
+            text = b.keys
+            if quoted and any(q in text for q in quoted):
+                continue
+            if escaped and any(b.has(key) for key in escaped):
+                continue
+            if homes and ('"ah:' in text or '"at:' in text or '"pc:' in text):
+                continue
+            if postcodes and (short or ('"pc:' in text and bound.beside(a, own, b))):
+                continue
             named.append((pair, a, b, a_first))
     far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
     # The pairs whose names are far apart (one name each) are decided by that bound,
@@ -1713,14 +1727,12 @@ def _unreachable(
         if told is not None:
             value, name = told
             spelling = False
-            if own_of[a.id].local_parts:  # (else no address of its spells a name)
+            if bound.own[a.id].local_parts:  # (else no address of its spells a name)
                 by = spelt.get(id(name))
                 if by is None:
                     by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
                 spelling = a.id in by
-            if not (
-                spelling or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])
-            ):
+            if not (spelling or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])):
                 if not decide(max(1.0, value)):  # (as by_names finds it, in fewer steps)
                     found.add(pair)
                 continue

@@ -1121,9 +1121,9 @@ class _NameLists:
                 asked.append(((a, b), low, high, self.width + changed_old))
             terms = [
                 (
-                    f"({{col}}, {{cid}}) > ({{mark}}, {{mark}}) AND ({{col}}, {{cid}}) < "
-                    f"({{mark}}, {{mark}}) ORDER BY {{col}}, {{cid}} LIMIT {int(limit)}",
-                    (*low, *high),
+                    "({col}, {cid}) > ({mark}, {mark}) AND ({col}, {cid}) < "
+                    "({mark}, {mark}) ORDER BY {col}, {cid} LIMIT {mark}",
+                    (*low, *high, int(limit)),  # (the limit a parameter: one text for all)
                 )
                 for _pair, low, high, limit in asked
             ]
@@ -1155,14 +1155,17 @@ def _union(
     for start in range(0, len(terms), _TERMS):
         parts: list[str] = []
         params: list[Any] = []
-        for tag, (term, values) in enumerate(terms[start : start + _TERMS], start):
+        # Each statement's tags count from 0, so that statements of the same terms have
+        # the same text and the driver prepares it once (its statement cache).
+        for tag, (term, values) in enumerate(terms[start : start + _TERMS]):
             where = term.format(col=col, cid=cid, mark=mark)
             parts.append(
                 f"SELECT {tag} AS tag, {col}, {cid} FROM "
                 f"(SELECT {col}, {cid} FROM {table} WHERE {where}) AS t{tag}"
             )
             params.extend(values)
-        yield from connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)).all()
+        rows = connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)).all()
+        yield from ((start + tag, value, customer) for tag, value, customer in rows)
 
 
 def _involving(pairs: set[Pair], ids: set[int]) -> set[Pair]:

@@ -1121,9 +1121,9 @@ class _NameLists:
                 asked.append(((a, b), low, high, self.width + changed_old))
             terms = [
                 (
-                    f"({{col}}, {{cid}}) > ({{mark}}, {{mark}}) AND ({{col}}, {{cid}}) < "
-                    f"({{mark}}, {{mark}}) ORDER BY {{col}}, {{cid}} LIMIT {int(limit)}",
-                    (*low, *high),
+                    "({col}, {cid}) > ({mark}, {mark}) AND ({col}, {cid}) < "
+                    "({mark}, {mark}) ORDER BY {col}, {cid} LIMIT {mark}",
+                    (*low, *high, int(limit)),  # (the limit a parameter: one text for all)
                 )
                 for _pair, low, high, limit in asked
             ]
@@ -1155,14 +1155,17 @@ def _union(
     for start in range(0, len(terms), _TERMS):
         parts: list[str] = []
         params: list[Any] = []
-        for tag, (term, values) in enumerate(terms[start : start + _TERMS], start):
+        # Each statement's tags count from 0, so that statements of the same terms have
+        # the same text and the driver prepares it once (its statement cache).
+        for tag, (term, values) in enumerate(terms[start : start + _TERMS]):
             where = term.format(col=col, cid=cid, mark=mark)
             parts.append(
                 f"SELECT {tag} AS tag, {col}, {cid} FROM "
                 f"(SELECT {col}, {cid} FROM {table} WHERE {where}) AS t{tag}"
             )
             params.extend(values)
-        yield from connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)).all()
+        rows = connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)).all()
+        yield from ((start + tag, value, customer) for tag, value, customer in rows)
 
 
 def _involving(pairs: set[Pair], ids: set[int]) -> set[Pair]:
@@ -1495,9 +1498,10 @@ class _Bound:
     def beside_names(self, a: _Profile, b: _Sketch, mentioned: bool) -> bool:
         """Whether the pair has evidence beside its names and spelled names that may lift
         it far (``may_store`` takes it as possible)."""
-        if mentioned:
-            return True
-        own = self._own(a)
+        return mentioned or self.beside(a, self._own(a), b)
+
+    def beside(self, a: _Profile, own: _Own, b: _Sketch) -> bool:
+        """``beside_names`` of a pair without a mention (``own``: ``_own(a)``)."""
         text = b.keys
         if own.any_shared:
             return True
@@ -1506,13 +1510,15 @@ class _Bound:
                 return True
         if own.escaped and any(b.has(key) for key in own.escaped):
             return True
-        if a.addresses and b.homes():
-            return True
-        if a.postcodes:
+        if a.addresses and ('"ah:' in text or '"at:' in text or '"pc:' in text):
+            return True  # (``b.homes()``)
+        if a.postcodes and '"pc:' in text:
             theirs = b.postcodes()
             for p in a.postcodes:
                 if len(p) < 2 or any(self.postcodes_agree(p, q) for q in theirs):
                     return True
+        elif a.postcodes and any(len(p) < 2 for p in a.postcodes):
+            return True
         return False
 
     def spells_a(self, a: _Profile, b: _Sketch) -> bool:
@@ -1678,10 +1684,30 @@ def _unreachable(
     # ``bound.may_store`` of each pair, with the names of those that have nothing else
     # to speak for them compared in columns first: most are far apart.
     named: list[tuple[Pair, _Profile, _Sketch, bool]] = []
-    beside = bound.beside_names
+    by_changed: dict[int, list[tuple[Pair, _Sketch, bool]]] = defaultdict(list)
     for pair, a, other, a_first in sides:
         b = sketches.get(other)
-        if b is not None and not beside(a, b, pair in said):
+        if b is not None and pair not in said:  # (else unknown, or mentioned: may be stored)
+            by_changed[a.id].append((pair, b, a_first))
+    for cid, theirs in by_changed.items():
+        # ``bound.beside`` of each pair, with what it asks of the changed customer once
+        a = fresh[cid]
+        own = bound._own(a)
+        if own.any_shared:
+            continue
+        quoted, escaped = own.quoted, own.escaped
+        homes, postcodes = bool(a.addresses), a.postcodes
+        short = any(len(p) < 2 for p in postcodes)
+        for pair, b, a_first in theirs:
+            text = b.keys
+            if quoted and any(q in text for q in quoted):
+                continue
+            if escaped and any(b.has(key) for key in escaped):
+                continue
+            if homes and ('"ah:' in text or '"at:' in text or '"pc:' in text):
+                continue
+            if postcodes and (short or ('"pc:' in text and bound.beside(a, own, b))):
+                continue
             named.append((pair, a, b, a_first))
     far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
     # The pairs whose names are far apart (one name each) are decided by that bound,
@@ -1703,12 +1729,13 @@ def _unreachable(
     for (pair, a, b, a_first), told in zip(named, far, strict=True):
         if told is not None:
             value, name = told
-            by = spelt.get(id(name))
-            if by is None:
-                by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
-            if not (
-                a.id in by or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])
-            ):
+            spelling = False
+            if bound.own[a.id].local_parts:  # (else no address of its spells a name)
+                by = spelt.get(id(name))
+                if by is None:
+                    by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
+                spelling = a.id in by
+            if not (spelling or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])):
                 if not decide(max(1.0, value)):  # (as by_names finds it, in fewer steps)
                     found.add(pair)
                 continue

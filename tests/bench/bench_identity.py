@@ -38,6 +38,7 @@ from decimal import Decimal
 from itertools import accumulate, pairwise
 from math import comb
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select
 
@@ -48,7 +49,7 @@ from app.ingest import import_items
 from app.models import Customer, CustomerIdentity, Identity
 from app.names import given_names_match, parse_name
 from app.records import EventRecord, OrderInfo, Participant
-from app.suggestions import DEFAULT_MIN_SCORE, suggestions
+from app.suggestions import DEFAULT_MIN_SCORE, Suggestion, suggestions
 
 FIRST = (
     "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
@@ -65,6 +66,7 @@ LAST = (
     "Müller Schmidt Tanaka Sato Kowalski Novak Berg Lindqvist Haddad Khan Murphy O'Brien Rossi "
     "Bianchi Dubois Moreau Silva Santos Costa Ivanova Petrov Wang Zhang Liu Kim Park Choi"
 ).split()
+_T = TypeVar("_T")
 NICK = {
     "William": "Bill",
     "Robert": "Bob",
@@ -108,7 +110,7 @@ _GIVEN_END = "a ie an en ina o us ette y is ian ella".split()
 GIVEN = FIRST + _GIVEN_EXTRA + [a + b for a in _GIVEN_START for b in _GIVEN_END]
 
 
-def _zipf(rng: random.Random, items: list[str], skew: float = 0.9) -> str:
+def _zipf(rng: random.Random, items: list[_T], skew: float = 0.9) -> _T:
     """A realistic pick: a few very common names and a long tail."""
     key = (len(items), skew)
     if key not in _ZIPF:
@@ -131,6 +133,7 @@ class Person:
     work_mobile: str = ""
     landline: str = ""
     postcode: str = ""
+    home: int = 0  # the household: its members share a postcode (and a street address)
 
 
 def _typo(rng: random.Random, word: str) -> str:
@@ -276,7 +279,7 @@ def make_people(n: int, seed: int) -> tuple[list[Person], dict[str, set[int]]]:
             given = first if member == 0 else rng.choice([f for f in GIVEN if f != first])
             if member == 1 and rng.random() < 0.1:
                 given = first  # a junior with the parent's name, in the same home
-            p = Person(len(people), given, last, landline=landline, postcode=postcode)
+            p = Person(len(people), given, last, landline=landline, postcode=postcode, home=i)
             local = f"{given}.{last}".lower().replace("'", "")
             p.emails.append(unique(f"{local}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}"))
             if rng.random() < SECOND_ADDRESS:
@@ -314,8 +317,13 @@ SIGNATURE = 0.25  # an email from a work address is signed with the sender's mob
 CHAT_EMAIL = 0.1  # a chat gives the customer's email address
 
 
-def make_records(people: list[Person], seed: int) -> list[tuple[EventRecord, int]]:
+def make_records(
+    people: list[Person], seed: int, homes: dict[int, Home] | None = None
+) -> list[tuple[EventRecord, int]]:
+    """Every person's records; with ``homes`` (see ``make_homes``) each order carries its
+    buyer's street address as typed that time, else only the postcode."""
     rng = random.Random(seed + 1)
+    keyboard = random.Random(seed + 2)  # its own stream: without homes, records as before
     out: list[tuple[EventRecord, int]] = []
     n = 0
     order_no = 1000
@@ -371,7 +379,9 @@ def make_records(people: list[Person], seed: int) -> list[tuple[EventRecord, int
             details: dict[str, object] = {}
             if channel == "order":
                 order = OrderInfo(number=number, currency="GBP", total=Decimal("20.00"))
-                details = {"billing": {"zip": p.postcode}}
+                details = {
+                    "billing": _typed(keyboard, homes[p.home]) if homes else {"zip": p.postcode}
+                }
             record = EventRecord(
                 channel=channel,  # type: ignore[arg-type]
                 source={"email": "email", "chat": "whatsapp", "order": "shopify"}[channel],
@@ -386,6 +396,203 @@ def make_records(people: list[Person], seed: int) -> list[tuple[EventRecord, int
             out.append((record, p.pid))
     rng.shuffle(out)
     return out
+
+
+# Street addresses (``--streets``): each home gets a house number on a named street in a
+# town of the postcode's area; the members of a household share it. Names of real British
+# streets and the places around Bristol (the postcodes are BS ones).
+STREET_NAMES = (
+    "Church Station Victoria Park Mill High Queen King Albert Manor School Green Chapel "
+    "Orchard Windsor York Springfield Grange Meadow Kingsway Elm Oak Ash Beech Cedar Willow "
+    "Hawthorn Holly Rowan Chestnut Sycamore Birch Hazel Laurel Linden Maple Poplar Alder "
+    "Richmond Clarence Stanley Gordon Cromwell Nelson Wellington Marlborough Devonshire "
+    "Cambridge Oxford Bath Gloucester Stafford Warwick Lancaster Salisbury Westbury Redland "
+    "Cotham Belmont Fairfield Highfield Woodland Brookside Riverside Hillside Lakeside "
+    "Ashgrove Beaufort Berkeley Clifton Hampton Kensington Cheltenham Somerset Dorset "
+    "Wessex Mendip Avon Severn Trym Frome Cabot Brunel Colston Merchant Whiteladies "
+    "Coronation Jubilee Prospect Mount Pleasant Sunnyside Greenway Heath Farm Vicarage "
+    "Rectory Castle Bridge Quarry Forge Tannery Ropewalk Wharf Dock Market Abbey Priory"
+).split()
+STREET_TYPES = (
+    ("Road", ("Rd", "Rd.")),
+    ("Street", ("St", "St.")),
+    ("Avenue", ("Ave", "Av.")),
+    ("Lane", ("Ln",)),
+    ("Close", ("Cl",)),
+    ("Drive", ("Dr",)),
+    ("Crescent", ("Cres",)),
+    ("Grove", ("Gr",)),
+    ("Place", ("Pl",)),
+    ("Terrace", ("Tce",)),
+)
+TOWNS = (
+    "Bristol Bristol Bristol Bristol Bristol Bristol Keynsham Portishead Clevedon Nailsea "
+    "Thornbury Yate Chipping-Sodbury Winterbourne Filton Kingswood Frampton-Cotterell Almondsbury "
+    "Long-Ashton Backwell Weston-super-Mare Pill Hanham Bradley-Stoke"
+).split()
+FLATS = 0.1  # a home that is a flat in a building of several
+ADDRESS_SLIP = 0.03  # an order whose address carries one typing slip
+NO_TOWN = 0.05  # an order whose address leaves the town out
+
+
+@dataclass(frozen=True)
+class Home:
+    house: str
+    street: str  # the name, without its type
+    kind: int  # an index into STREET_TYPES
+    town: str
+    postcode: str
+    flat: str = ""
+
+
+def make_homes(people: list[Person], seed: int) -> dict[int, Home]:
+    """A street address for every home (household) of ``people``, with its own random
+    stream, so the people and their other records stay as without it. Streets are shared
+    by many homes (neighbours), and a tenth of the homes are flats in a building."""
+    rng = random.Random(seed + 3)
+    streets = [
+        (name, kind, rng.choice(TOWNS).replace("-", " "), _postcodes(rng))
+        for name in STREET_NAMES
+        for kind in range(len(STREET_TYPES))
+        if rng.random() < 0.6
+    ]
+    rng.shuffle(streets)
+    homes: dict[int, Home] = {}
+    buildings: list[Home] = []
+    taken: set[tuple[str, str, str, str]] = set()
+    for p in people:
+        if p.home in homes:
+            continue
+        if buildings and rng.random() < FLATS:
+            building = rng.choice(buildings)
+            flat = str(rng.randint(1, 12))
+            if (building.house, building.street, building.town, flat) not in taken:
+                taken.add((building.house, building.street, building.town, flat))
+                homes[p.home] = Home(
+                    building.house, building.street, building.kind, building.town,
+                    building.postcode, flat,
+                )  # fmt: skip
+                continue
+        while True:
+            name, kind, town, codes = _zipf(rng, streets, 0.5)
+            house = str(rng.randint(1, 40) if rng.random() < 0.7 else rng.randint(41, 250))
+            if (house, name, town, "") not in taken:
+                break
+        taken.add((house, name, town, ""))
+        home = Home(house, name, kind, town, rng.choice(codes))
+        homes[p.home] = home
+        if rng.random() < FLATS:
+            buildings.append(home)
+    return homes
+
+
+def _postcodes(rng: random.Random) -> list[str]:
+    """A street's postcodes: one to three of one district."""
+    district = f"BS{rng.randint(1, 40)} {rng.randint(1, 9)}"
+    return [
+        f"{district}{rng.choice('ABDEFGHJ')}{rng.choice('LNPQRSTUWXYZ')}"
+        for _ in range(rng.randint(1, 3))
+    ]
+
+
+def _slip(rng: random.Random, word: str, alphabet: str) -> str:
+    """The word with one of its characters from ``alphabet`` replaced, dropped, or
+    swapped with the next one of them (a typing slip)."""
+    places = [i for i, ch in enumerate(word) if ch.lower() in alphabet]
+    if not places:
+        return word
+    i = rng.choice(places)
+    choice = rng.random()
+    after = word[i + 1 : i + 2]
+    if choice < 0.3 and after and after.lower() in alphabet and after != word[i]:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if choice < 0.5 and len(word) > 3:
+        return word[:i] + word[i + 1 :]
+    other = rng.choice([c for c in alphabet if c != word[i].lower()])
+    return word[:i] + (other.upper() if word[i].isupper() else other) + word[i + 1 :]
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_DIGITS = "0123456789"
+
+
+def _typed(rng: random.Random, home: Home) -> dict[str, str]:
+    """A home as one order's billing address gives it: the street type written out or
+    abbreviated, case and punctuation as people type them, the postcode with or without
+    its space, and in ADDRESS_SLIP of the orders one slip (a letter of the street or town,
+    a digit of the house number or postcode)."""
+    house, name, town, postcode = home.house, home.street, home.town, home.postcode
+    slip = rng.random() < ADDRESS_SLIP
+    where = rng.choice(("street", "town", "house", "postcode")) if slip else ""
+    if where == "street":
+        name = _slip(rng, name, _LETTERS)
+    elif where == "town":
+        town = _slip(rng, town, _LETTERS)
+    elif where == "house":
+        house = (
+            _slip(rng, house, _DIGITS)
+            if len(house) > 1
+            else rng.choice([d for d in "123456789" if d != house])
+        )
+    elif where == "postcode":
+        postcode = _slip(rng, postcode, _DIGITS)
+    full, short = STREET_TYPES[home.kind]
+    kind = full if rng.random() < 0.6 else rng.choice(short)
+    street = f"{house}{rng.choice((' ', ' ', ' ', ', '))}{name} {kind}"
+    if home.flat:
+        flat = rng.choice((f"Flat {home.flat}", f"Flat {home.flat},", f"{home.flat}/"))
+        street = f"{flat}{'' if flat.endswith('/') else ' '}{street}"
+    case = rng.random()
+    if case < 0.15:
+        street, town = street.lower(), town.lower()
+    elif case < 0.2:
+        street, town = street.upper(), town.upper()
+    if rng.random() < 0.5:
+        postcode = postcode.replace(" ", "")
+    if rng.random() < 0.2:
+        postcode = postcode.lower()
+    fields = {"street": street, "city": town, "zip": postcode, "country": "GB"}
+    if rng.random() < NO_TOWN:
+        del fields["city"]
+    return fields
+
+
+def _typed_with_slip(record: EventRecord, home: Home) -> bool:
+    """True if an order's address, normalised, is not its home's as written without a slip."""
+    from app.addresses import parse_address
+
+    clean = {"street": f"{home.house} {home.street} {STREET_TYPES[home.kind][0]}"}
+    if home.flat:
+        clean["street"] = f"Flat {home.flat} {clean['street']}"
+    typed = record.details["billing"]
+    assert isinstance(typed, dict)
+    clean |= {"city": home.town if "city" in typed else "", "zip": home.postcode}
+    return parse_address(typed) != parse_address(clean)
+
+
+def households(people: list[Person], found: list[Suggestion], majority: dict[int, int]) -> None:
+    """Print the wrong suggestions at the default threshold that join two people of one
+    home, and those of them with "first names differ" shown against the pair (what the
+    household rule at a home written with a slip now lists)."""
+    wrong = [
+        x
+        for x in found
+        if x.score >= DEFAULT_MIN_SCORE
+        and x.customer_a in majority
+        and x.customer_b in majority
+        and majority[x.customer_a] != majority[x.customer_b]
+    ]
+    home = [
+        x
+        for x in wrong
+        if people[majority[x.customer_a]].home == people[majority[x.customer_b]].home
+    ]
+    differ = sorted(x.score for x in home if "first names differ" in x.against)
+    scores = f" (scores {differ[0]:.3f}–{differ[-1]:.3f})" if differ else ""
+    print(
+        f"  wrong suggestions at the default threshold: {len(wrong)}; of them two people "
+        f'of one home: {len(home)}, {len(differ)} shown with "first names differ"{scores}'
+    )
 
 
 _FEBRL_COLUMNS = (
@@ -596,6 +803,13 @@ def main() -> None:
         metavar="PATH",
         help="write this run's uncalibrated scores with their truth to PATH",
     )
+    parser.add_argument(
+        "--streets",
+        action="store_true",
+        help="give every home a street address (house number, street, town, postcode), "
+        "typed on each order with abbreviations, case, punctuation and, in ADDRESS_SLIP of "
+        "the orders, one slip; without it the orders give only the postcode",
+    )
     parser.add_argument("--people", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument(
@@ -630,13 +844,23 @@ def main() -> None:
         febrl(args.febrl, args.db, args.show_misses, args.show_errors, args.save_scores)
         return
     people, users = make_people(args.people, args.seed)
-    records = make_records(people, args.seed)
+    homes = make_homes(people, args.seed) if args.streets else None
+    records = make_records(people, args.seed, homes)
     full_names = Counter((p.first, p.last) for p in people)
     namesakes = sum(c for c in full_names.values() if c > 1)
     print(
         f"{len(people)} people, {len(records)} records; {namesakes / len(people):.1%} of the "
         f"people share their full name with another; {len({p.last for p in people})} surnames"
     )
+    if homes:
+        orders = [(r, homes[people[pid].home]) for r, pid in records if r.order]
+        slips = sum(1 for r, home in orders if _typed_with_slip(r, home))
+        print(
+            f"street addresses: {len(homes)} homes on "
+            f"{len({(h.street, h.kind, h.town) for h in homes.values()})} streets "
+            f"({sum(1 for h in homes.values() if h.flat)} flats); {len(orders)} orders, "
+            f"{slips} of them with a slip"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "identity.db"
         reuse = path.exists()
@@ -770,6 +994,8 @@ def main() -> None:
             if x.customer_a in majority and x.customer_b in majority
         ]
     )
+    if homes:
+        households(people, found, majority)
     uncalibrated = [
         (x.score, majority[x.customer_a] == majority[x.customer_b])
         for x in raw

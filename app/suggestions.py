@@ -908,14 +908,23 @@ def score_pair(
         if spelled[1]:
             reasons.append(f"email {spelled[1]} spells the name {spelled[2]}")
     home, where = _homes(a, b)
-    if conflict and home is Match.SAME and not shared and _home_mistyped(a, b):
+    if (
+        conflict
+        and home is Match.SAME
+        and not shared
+        and _home_mistyped(a, b)
+        and not (_owns_given_name(a, b) or _owns_given_name(b, a))
+    ):
         # The household rule needs one address written alike: one surname and clearly
         # different given names at an address that is one home only through a slip (a
         # letter in the street or town, a digit of the house number or postcode) are one
         # record garbled twice (the given name replaced, the address mistyped) as often
         # as two people of one home, one of them mistyping it: as likely as not. So is
         # the rule's swapped form, one name part written in the other's other place
-        # ("Gloster Mia" and "Riley Gloster"): the swap is as likely for either.
+        # ("Gloster Mia" and "Riley Gloster"): the swap is as likely for either. Not
+        # where a mailbox of one side spells its own given name and nothing of the other
+        # side spells it (``_owns_given_name``): that given name is the person's own, not
+        # a garbled field, and the other's is someone else's.
         across = "" if name_reason else _part_across(a, b, freq)
         if name_reason or across:
             name_lr, conflict = _LR_FAMILY_AT_MISTYPED_HOME, False
@@ -1164,6 +1173,24 @@ def _part_across(a: _Profile, b: _Profile, freq: _Frequencies) -> str:
             if _alike_across(na.family, nb.first, freq):
                 return na.family
     return ""
+
+
+def _owns_given_name(x: _Profile, y: _Profile) -> bool:
+    """True if an address of ``x`` spells a name of ``x`` (jane.doe@, jdoe@) and no name
+    of ``y``, and no address of ``y`` spells a name of ``x``: ``x``'s mailbox confirms
+    its given name, and nothing of ``y`` says that ``y`` is ``x`` under another given
+    name (one person's records garbled with a replaced given name still come from that
+    person's mailbox, which spells the true name)."""
+    if not _own_spelling(x):
+        return False
+    names_x, names_y = _names_of(x), _names_of(y)
+    if _may_spell(y, x) and any(_email_spells(e, n) for e in y.emails for n in names_x):
+        return False
+    return any(
+        _email_spells(e, n) and not any(_email_spells(e, m) for m in names_y)
+        for e in x.emails
+        for n in names_x
+    )
 
 
 def _home_mistyped(a: _Profile, b: _Profile) -> bool:

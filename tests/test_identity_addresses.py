@@ -30,8 +30,11 @@ def db(store: Database) -> Database:
     return store
 
 
-def _order(n: int, name: str, street: str, city: str, zip_code: str) -> EventRecord:
-    """An order from a buyer with an address of their own (so only name and home tell)."""
+def _order(
+    n: int, name: str, street: str, city: str, zip_code: str, email: str = ""
+) -> EventRecord:
+    """An order from a buyer with an address of their own (so only name and home tell,
+    unless ``email`` gives the buyer's mailbox)."""
     return EventRecord(
         channel="order",
         source="shopify",
@@ -39,7 +42,7 @@ def _order(n: int, name: str, street: str, city: str, zip_code: str) -> EventRec
         occurred_at=T0 + timedelta(minutes=n),
         title=f"order {n}",
         text="x",
-        participants=(Participant("buyer", name, email=f"buyer{n}@example.com"),),
+        participants=(Participant("buyer", name, email=email or f"buyer{n}@example.com"),),
         details={"billing": {"name": name, "street": street, "city": city, "zip": zip_code}},
         order=OrderInfo(number=f"#{n}", currency="GBP", total=Decimal("10.00")),
     )
@@ -61,8 +64,13 @@ _CROWD = [
 ]
 
 
-def _pair(db: Database, a: tuple[str, str, str, str], b: tuple[str, str, str, str]) -> Suggestion:
-    records = [_order(i, *person) for i, person in enumerate([a, b, *_CROWD])]
+def _pair(
+    db: Database, a: tuple[str, ...], b: tuple[str, ...], emails: tuple[str, str] = ("", "")
+) -> Suggestion:
+    records = [
+        _order(i, *person)  # type: ignore[arg-type]
+        for i, person in enumerate([(*a, emails[0]), (*b, emails[1]), *_CROWD])
+    ]
     import_items(db, lambda: list(records), label="t", format="t")
     with db.session() as s:
         for x in suggestions(s, min_score=0.0):
@@ -423,6 +431,44 @@ def test_different_given_names_at_a_home_written_with_a_slip_are_as_likely_as_no
     pair = _pair(db, (one, *PINKERTON), (other, *mistyped))
     assert pair.score >= DEFAULT_MIN_SCORE
     assert "names differ" not in pair.against and "first names differ" in pair.against
+
+
+@pytest.mark.parametrize(
+    "emails",
+    [
+        ("holly.maynard@example.com", "abbey.maynard@example.com"),  # each spells their own
+        ("holly.maynard@example.com", "themaynards@example.com"),  # one does, one is a family's
+        ("hmaynard@example.com", "buyer2@example.com"),  # an initial spells one given name
+    ],
+)
+def test_a_mailbox_that_spells_its_own_given_name_keeps_a_home_with_a_slip_a_household(
+    db: Database, emails: tuple[str, str]
+) -> None:
+    # One surname, different given names, a home written with a slip: a mailbox of one
+    # side spelling its own given name (and nothing of the other side spelling it) says
+    # that name is that person's own, not a replaced field: two people of one home.
+    pair = _pair(
+        db,
+        ("Holly Maynard", *PINKERTON),
+        ("Abbey Maynard", "77 Pinkerton Circiut", "Bonville", "2905"),
+        emails,
+    )
+    assert pair.score < DEFAULT_MIN_SCORE and "names differ" in pair.against
+
+
+def test_a_garbled_record_from_the_persons_own_mailbox_is_not_held_apart_as_a_household(
+    db: Database,
+) -> None:
+    # The record with the replaced given name came from a mailbox that spells the other's
+    # name: nothing confirms "Abbey", so the names weigh as likely as not (two mailboxes
+    # in one name still count a little against, as anywhere).
+    pair = _pair(
+        db,
+        ("Holly Maynard", *PINKERTON),
+        ("Abbey Maynard", "77 Pinkerton Circiut", "Bonville", "2905"),
+        ("holly.maynard@example.com", "holly.maynard77@example.com"),
+    )
+    assert "first names differ" in pair.against and "names differ" not in pair.against
 
 
 @pytest.mark.parametrize(

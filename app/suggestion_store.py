@@ -1558,7 +1558,7 @@ class _Bound:
                 firsts.append(mine[0])
                 seconds.append(theirs[0])
                 at.append(i)
-        if len(firsts) < _VECTOR_PAIRS:
+        if not firsts or len(firsts) < _VECTOR_PAIRS:
             return np.zeros(0, dtype=np.int64), np.zeros(0), []
         bound, far = _far_columns(firsts, seconds, self.freq, self.limit)
         rows = np.flatnonzero(far)
@@ -1887,48 +1887,40 @@ def _far_columns(
 
     from app import suggestions as sx
 
+    # One row per distinct name (each name is one object here), read column by column
+    # (``first``, ``tokens`` and ``full`` as ``PersonName`` gives them).
     index: dict[int, int] = {}
-    names: list[PersonName] = []
-    for name in (*firsts, *seconds):
-        if id(name) not in index:
-            index[id(name)] = len(names)
-            names.append(name)
+    a_rows = [index.setdefault(id(n), len(index)) for n in firsts]
+    b_rows = [index.setdefault(id(n), len(index)) for n in seconds]
+    names = list({id(n): n for n in (*firsts, *seconds)}.values())  # (in ``index``'s order)
+    families = [n.family for n in names]
+    givens = [n.given for n in names]
+    firsts_ = [g[0] if g else "" for g in givens]
+    tokens = [(*g, f) if f else g for g, f in zip(givens, families, strict=True)]
+    wholes = [" ".join(t) for t in tokens]
     numbers: dict[Any, int] = {}
-    given: dict[str, float] = {}
-    table = []
-    for n in names:
-        # (``first``, ``tokens`` and ``full`` as ``PersonName`` gives them)
-        family, given_names = n.family, n.given
-        first = given_names[0] if given_names else ""
-        tokens = (*given_names, family) if family else given_names
-        whole = " ".join(tokens)
-        p = given.get(first)
-        if p is None:
-            p = given[first] = freq.p_given(first) if first else 1.0
-        table.append(
-            (
-                bool(first and family and " " not in family),  # else told one by one
-                first,
-                family,
-                "".join(tokens),
-                family + "".join(given_names),
-                len(tokens),
-                numbers.setdefault(whole, len(numbers)),
-                numbers.setdefault(tuple(sorted(whole.split())), len(numbers)),
-                p,
-            )
-        )
-    cols = list(zip(*table, strict=True))
-    plain = np.array(cols[0], dtype=bool)
-    first_s, family_s, joined_s = (_strings(list(c)) for c in cols[1:4])
+    full = np.array([numbers.setdefault(w, len(numbers)) for w in wholes], dtype=np.int64)
+    sorted_parts = np.array(
+        [numbers.setdefault(tuple(sorted(w.split())), len(numbers)) for w in wholes],
+        dtype=np.int64,
+    )
+    given: dict[str, float] = {first: 1.0 for first in firsts_}
+    for first in given:
+        if first:
+            given[first] = freq.p_given(first)
+    p_given = np.array([given[first] for first in firsts_], dtype=np.float64)
+    plain = np.array(  # else told one by one
+        [bool(x and f and " " not in f) for x, f in zip(firsts_, families, strict=True)],
+        dtype=bool,
+    )
+    first_s, family_s = _strings(firsts_), _strings(families)
+    joined_s = _strings(["".join(t) for t in tokens])
     # (the family name before the given names: the joined name's letters, turned round)
-    turned_s = sx._Strings(np.array(cols[4], dtype=object), joined_s.length, joined_s.letters)
-    parts = np.array(cols[5], dtype=np.int64)
-    full = np.array(cols[6], dtype=np.int64)
-    sorted_parts = np.array(cols[7], dtype=np.int64)
-    p_given = np.array(cols[8], dtype=np.float64)
-    a = np.fromiter((index[id(n)] for n in firsts), dtype=np.int64, count=len(firsts))
-    b = np.fromiter((index[id(n)] for n in seconds), dtype=np.int64, count=len(seconds))
+    turned = [f + "".join(g) for g, f in zip(givens, families, strict=True)]
+    turned_s = sx._Strings(np.array(turned, dtype=object), joined_s.length, joined_s.letters)
+    parts = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    a = np.array(a_rows, dtype=np.int64)
+    b = np.array(b_rows, dtype=np.int64)
     bound = sx._M_NEW_SURNAME / np.minimum(p_given[a], p_given[b])
     far = (
         plain[a]

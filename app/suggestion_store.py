@@ -1533,27 +1533,37 @@ class _Bound:
 
     def far_apart(
         self, pairs: Sequence[tuple[_Profile, _Sketch]]
-    ) -> list[tuple[float, PersonName] | None]:
-        """For each pair (a changed customer, the other's sketch), the evidence of its
-        names when each has one name and the two are far apart (``_far_bounds``), with
-        the other's name, else None: worked out in columns for many pairs at once."""
+    ) -> tuple[Any, Any, list[PersonName]]:
+        """Of these pairs (a changed customer, the other's sketch), those whose names are
+        far apart, each having one name (``_far_bounds``): their places in ``pairs``, the
+        evidence of their names (numpy columns) and the other's names. Worked out in
+        columns for many pairs at once; fewer are left to ``by_names``."""
+        import numpy as np
+
         self.read_names(b for _a, b in pairs)
+        parsed, texts = self.parsed, self.texts
         firsts: list[PersonName] = []
         seconds: list[PersonName] = []
         at: list[int] = []
+        last, mine = -1, []
         for i, (a, b) in enumerate(pairs):
-            mine, theirs = self._own(a).names, b.names(self.parsed, self.texts)
-            if len(mine) == 1 and len(theirs) == 1:
+            if a.id != last:  # (the pairs come by changed customer)
+                last, mine = a.id, self._own(a).names
+            if len(mine) != 1:
+                continue
+            theirs = b._names
+            if theirs is None:
+                theirs = b.names(parsed, texts)
+            if len(theirs) == 1:
                 firsts.append(mine[0])
                 seconds.append(theirs[0])
                 at.append(i)
-        found: list[tuple[float, PersonName] | None] = [None] * len(pairs)
-        if len(firsts) >= _VECTOR_PAIRS:
-            bounds = _far_bounds(firsts, seconds, self.freq, self.limit)
-            for i, value, name in zip(at, bounds, seconds, strict=True):
-                if value is not None:
-                    found[i] = (value, name)
-        return found
+        if not firsts or len(firsts) < _VECTOR_PAIRS:
+            return np.zeros(0, dtype=np.int64), np.zeros(0), []
+        bound, far = _far_columns(firsts, seconds, self.freq, self.limit)
+        rows = np.flatnonzero(far)
+        places = np.array(at, dtype=np.int64)[rows]
+        return places, bound[rows], [seconds[i] for i in rows.tolist()]
 
     def read_names(self, sketches: Iterable[_Sketch]) -> None:
         """Decode the stored names of these sketches (those not read yet) at once: one
@@ -1663,17 +1673,19 @@ def _unreachable(
     (``light``: customers whose names were read already)."""
     if STORE_MIN_SCORE <= 0.0:
         return set()
-    # Each pair as (pair, the changed customer, the other, whether the changed one is
-    # the pair's first).
-    sides: list[tuple[Pair, _Profile, int, bool]] = []
+    # Each changed customer's pairs without a mention (a mentioned pair may be stored),
+    # as (pair, the other, whether the changed one is the pair's first).
+    by_changed: dict[int, list[tuple[Pair, int, bool]]] = defaultdict(list)
     partners: set[int] = set()
     for pair in pairs:
+        if pair in said:
+            continue
         x, y = pair
         if x in fresh:
-            sides.append((pair, fresh[x], y, True))
+            by_changed[x].append((pair, y, True))
             partners.add(y)
         elif y in fresh:
-            sides.append((pair, fresh[y], x, False))
+            by_changed[y].append((pair, x, False))
             partners.add(x)
     sketches = {
         c: _Sketch(c, json.dumps(sorted(fresh_keys[c]), ensure_ascii=False), fresh[c])
@@ -1681,16 +1693,11 @@ def _unreachable(
     }
     sketches.update(_stored_sketches(session, partners - sketches.keys(), light))
     bound = _Bound(freq)
-    # ``bound.may_store`` of each pair, with the names of those that have nothing else
-    # to speak for them compared in columns first: most are far apart.
+    # ``bound.may_store`` of each pair: first ``bound.beside`` (what it asks of the changed
+    # customer worked out once); the pairs with nothing beside their names (``named``)
+    # then have their names compared in columns: most are far apart.
     named: list[tuple[Pair, _Profile, _Sketch, bool]] = []
-    by_changed: dict[int, list[tuple[Pair, _Sketch, bool]]] = defaultdict(list)
-    for pair, a, other, a_first in sides:
-        b = sketches.get(other)
-        if b is not None and pair not in said:  # (else unknown, or mentioned: may be stored)
-            by_changed[a.id].append((pair, b, a_first))
     for cid, theirs in by_changed.items():
-        # ``bound.beside`` of each pair, with what it asks of the changed customer once
         a = fresh[cid]
         own = bound._own(a)
         if own.any_shared:
@@ -1698,37 +1705,78 @@ def _unreachable(
         quoted, escaped = own.quoted, own.escaped
         homes, postcodes = bool(a.addresses), a.postcodes
         short = any(len(p) < 2 for p in postcodes)
-        for pair, b, a_first in theirs:
+        for pair, other, a_first in theirs:
+            b = sketches.get(other)
+            if b is None:
+                continue  # (unknown: may be stored)
             text = b.keys
-            if quoted and any(q in text for q in quoted):
-                continue
-            if escaped and any(b.has(key) for key in escaped):
-                continue
-            if homes and ('"ah:' in text or '"at:' in text or '"pc:' in text):
-                continue
-            if postcodes and (short or ('"pc:' in text and bound.beside(a, own, b))):
-                continue
-            named.append((pair, a, b, a_first))
-    far = bound.far_apart([(a, b) for _pair, a, b, _first in named])
+            for q in quoted:
+                if q in text:
+                    break
+            else:
+                if escaped and any(b.has(key) for key in escaped):
+                    continue
+                if homes and ('"ah:' in text or '"at:' in text or '"pc:' in text):
+                    continue
+                if postcodes and (short or ('"pc:' in text and bound.beside(a, own, b))):
+                    continue
+                named.append((pair, a, b, a_first))
+    places, values, far_names = bound.far_apart([(a, b) for _pair, a, b, _first in named])
     # The pairs whose names are far apart (one name each) are decided by that bound,
     # unless an address of one may spell a name of the other (then ``by_names``): whether
     # an unchanged customer holds a key that spells the changed customer's name is read
     # once by key (the stored members of each such key) instead of looked up in each
     # one's keys, and whether a local part of the changed customer's addresses is a
     # spelling of the other's name, from the changed customers of each spelling (most
-    # spell no one's).
+    # spell no one's). Those with neither (most) are decided in columns.
     held = _spelling_holders(session, bound, fresh)
     owners: dict[str, set[int]] = defaultdict(set)
     for cid, a in fresh.items():
         for local in bound._own(a).local_parts:
             owners[local].add(cid)
-    spelt: dict[int, set[int]] = {}  # a name's id → the changed customers that spell it
-    nobody: set[int] = set()
     found: set[Pair] = set()
     decide = bound.decide
-    for (pair, a, b, a_first), told in zip(named, far, strict=True):
-        if told is not None:
-            value, name = told
+    spelt: dict[int, set[int]] = {}  # a name's id → the changed customers that spell it
+    nobody: set[int] = set()
+    left: Iterable[int] = range(len(named))  # the pairs looked at one by one
+    told: dict[int, tuple[float, PersonName]] = {}  # of those, the far ones' evidence
+    if len(places):
+        import numpy as np
+
+        at = places.tolist()
+        mine = np.array([named[i][1].id for i in at], dtype=np.int64)
+        others = np.array([named[i][2].cid for i in at], dtype=np.int64)
+        # (whether an address of the changed customer spells the other's name)
+        spells: list[bool] = []
+        for cid, name in zip(mine.tolist(), far_names, strict=True):
+            by = spelt.get(id(name))
+            if by is None:
+                by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
+            spells.append(cid in by)
+        look = np.array(spells, dtype=bool)
+        look |= np.isin(others, np.fromiter(fresh, dtype=np.int64, count=len(fresh)))
+        holding = [(cid, h) for cid, hs in held.items() for h in hs]
+        if holding:  # (each changed customer and a holder, as one number)
+            width = int(max(others.max(), max(h for _c, h in holding))) + 1
+            codes = np.array([cid * width + h for cid, h in holding], dtype=np.int64)
+            look |= np.isin(mine * width + others, codes)
+        # (``decide`` of each distinct best evidence, as by_names finds it)
+        best, where = np.unique(np.maximum(values, 1.0), return_inverse=True)
+        may = np.array([decide(v) for v in best.tolist()], dtype=bool)[where.reshape(-1)]
+        found.update(named[i][0] for i in places[~look & ~may].tolist())
+        rest = np.ones(len(named), dtype=bool)
+        rest[places[~look]] = False  # (decided)
+        left = np.flatnonzero(rest).tolist()
+        for i, value, name, looked in zip(
+            at, values.tolist(), far_names, look.tolist(), strict=True
+        ):
+            if looked:
+                told[i] = (value, name)
+    for i in left:
+        pair, a, b, a_first = named[i]
+        far = told.get(i)
+        if far is not None:
+            value, name = far
             spelling = False
             if bound.own[a.id].local_parts:  # (else no address of its spells a name)
                 by = spelt.get(id(name))
@@ -1816,61 +1864,63 @@ def _far_bounds(
     firsts: list[PersonName], seconds: list[PersonName], freq: _Frequencies, limit: float
 ) -> list[float | None]:
     """For each pair of names, what ``_name_bound`` gives it when that is below ``limit``
-    (the names far apart: the same given name under another surname at best, or a
-    conflict), else None (close, or not told here: ``_name_bound`` and ``_name_evidence``
-    work it out). Read in numpy columns, one row per distinct name: each of
-    ``_name_bound``'s tests that may tell the names close is answered for every pair at
-    once, the string distances only for the pairs whose lengths and letters allow them.
+    (the names far apart), else None: ``_far_columns`` as a list."""
+    if not firsts:
+        return []
+    bound, far = _far_columns(firsts, seconds, freq, limit)
+    return [float(v) if f else None for v, f in zip(bound.tolist(), far.tolist(), strict=True)]
+
+
+def _far_columns(
+    firsts: list[PersonName], seconds: list[PersonName], freq: _Frequencies, limit: float
+) -> tuple[Any, Any]:
+    """For pairs of names (one or more), ``_name_bound``'s value of each and whether
+    the names are far apart (the same given name under another surname at best, or a
+    conflict): there the value is what ``_name_bound`` gives, below ``limit``; elsewhere
+    (close, or not told here: ``_name_bound`` and ``_name_evidence`` work it out) it means
+    nothing. Read in numpy columns, one row per distinct name: each of ``_name_bound``'s
+    tests that may tell the names close is answered for every pair at once, the string
+    distances only for the pairs whose lengths and letters allow them.
     """
     import numpy as np
     from rapidfuzz import fuzz
 
     from app import suggestions as sx
 
-    if not firsts:
-        return []
+    # One row per distinct name (each name is one object here), read column by column
+    # (``first``, ``tokens`` and ``full`` as ``PersonName`` gives them).
     index: dict[int, int] = {}
-    names: list[PersonName] = []
-    for name in (*firsts, *seconds):
-        if id(name) not in index:
-            index[id(name)] = len(names)
-            names.append(name)
+    a_rows = [index.setdefault(id(n), len(index)) for n in firsts]
+    b_rows = [index.setdefault(id(n), len(index)) for n in seconds]
+    names = list({id(n): n for n in (*firsts, *seconds)}.values())  # (in ``index``'s order)
+    families = [n.family for n in names]
+    givens = [n.given for n in names]
+    firsts_ = [g[0] if g else "" for g in givens]
+    tokens = [(*g, f) if f else g for g, f in zip(givens, families, strict=True)]
+    wholes = [" ".join(t) for t in tokens]
     numbers: dict[Any, int] = {}
-    given: dict[str, float] = {}
-    table = []
-    for n in names:
-        # (``first``, ``tokens`` and ``full`` as ``PersonName`` gives them)
-        family, given_names = n.family, n.given
-        first = given_names[0] if given_names else ""
-        tokens = (*given_names, family) if family else given_names
-        whole = " ".join(tokens)
-        p = given.get(first)
-        if p is None:
-            p = given[first] = freq.p_given(first) if first else 1.0
-        table.append(
-            (
-                bool(first and family and " " not in family),  # else told one by one
-                first,
-                family,
-                "".join(tokens),
-                family + "".join(given_names),
-                len(tokens),
-                numbers.setdefault(whole, len(numbers)),
-                numbers.setdefault(tuple(sorted(whole.split())), len(numbers)),
-                p,
-            )
-        )
-    cols = list(zip(*table, strict=True))
-    plain = np.array(cols[0], dtype=bool)
-    first_s, family_s, joined_s = (_strings(list(c)) for c in cols[1:4])
+    full = np.array([numbers.setdefault(w, len(numbers)) for w in wholes], dtype=np.int64)
+    sorted_parts = np.array(
+        [numbers.setdefault(tuple(sorted(w.split())), len(numbers)) for w in wholes],
+        dtype=np.int64,
+    )
+    given: dict[str, float] = {first: 1.0 for first in firsts_}
+    for first in given:
+        if first:
+            given[first] = freq.p_given(first)
+    p_given = np.array([given[first] for first in firsts_], dtype=np.float64)
+    plain = np.array(  # else told one by one
+        [bool(x and f and " " not in f) for x, f in zip(firsts_, families, strict=True)],
+        dtype=bool,
+    )
+    first_s, family_s = _strings(firsts_), _strings(families)
+    joined_s = _strings(["".join(t) for t in tokens])
     # (the family name before the given names: the joined name's letters, turned round)
-    turned_s = sx._Strings(np.array(cols[4], dtype=object), joined_s.length, joined_s.letters)
-    parts = np.array(cols[5], dtype=np.int64)
-    full = np.array(cols[6], dtype=np.int64)
-    sorted_parts = np.array(cols[7], dtype=np.int64)
-    p_given = np.array(cols[8], dtype=np.float64)
-    a = np.fromiter((index[id(n)] for n in firsts), dtype=np.int64, count=len(firsts))
-    b = np.fromiter((index[id(n)] for n in seconds), dtype=np.int64, count=len(seconds))
+    turned = [f + "".join(g) for g, f in zip(givens, families, strict=True)]
+    turned_s = sx._Strings(np.array(turned, dtype=object), joined_s.length, joined_s.letters)
+    parts = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    a = np.array(a_rows, dtype=np.int64)
+    b = np.array(b_rows, dtype=np.int64)
     bound = sx._M_NEW_SURNAME / np.minimum(p_given[a], p_given[b])
     far = (
         plain[a]
@@ -1912,7 +1962,7 @@ def _far_bounds(
     ]
     xs, ys = family_s.text[a[check]].tolist(), family_s.text[b[check]].tolist()
     far[check[[fuzz.ratio(x, y) >= 80 for x, y in zip(xs, ys, strict=True)]]] = False
-    return [float(v) if f else None for v, f in zip(bound.tolist(), far.tolist(), strict=True)]
+    return bound, far
 
 
 def _stored_sketches(

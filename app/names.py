@@ -94,6 +94,8 @@ def canonical_given(name: str) -> frozenset[str]:
 
 def fold(text: str) -> str:
     """Case-folded text without accents (``Zoë Müller`` → ``zoe muller``)."""
+    if text.isascii():
+        return text.lower()  # the same, for plain text: nothing to decompose or strip
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return stripped.casefold().replace("ß", "ss")

@@ -349,17 +349,27 @@ def _names_of(profile: _Profile) -> list[PersonName]:
     return profile.names
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262144)
+def _spelled_as(name: PersonName) -> tuple[frozenset[str], frozenset[str]]:
+    """The local parts that spell a name with first and last name in full (either order),
+    and those that spell it with an initial (``jdoe``, ``doej``, ``janed``); both empty
+    without a given and a family name."""
+    if not name.first or not name.family:
+        return frozenset(), frozenset()
+    family = re.sub(r"[^a-z]", "", name.family)
+    first = re.sub(r"[^a-z]", "", name.first)
+    return (
+        frozenset({first + family, family + first}),
+        frozenset({first[:1] + family, family + first[:1], first + family[:1]}),
+    )
+
+
+@lru_cache(maxsize=262144)
 def name_spellings(name: PersonName) -> tuple[str, ...]:
     """The email local parts (as ``_local_key`` spells them, four letters or more) that
     ``_email_spells`` finds spell this name: every other local part spells nothing."""
-    if not name.first or not name.family:
-        return ()
-    family = re.sub(r"[^a-z]", "", name.family)
-    first = re.sub(r"[^a-z]", "", name.first)
-    found = {first + family, family + first, first[:1] + family, family + first[:1]}
-    found.add(first + family[:1])
-    return tuple(sorted(local for local in found if len(local) >= 4))
+    full, initial = _spelled_as(name)
+    return tuple(sorted(local for local in full | initial if len(local) >= 4))
 
 
 def _quick(profile: _Profile) -> _Quick:
@@ -392,11 +402,10 @@ def _email_spells(email: str, name: PersonName) -> float:
     local = _local_key(email)[3:]
     if len(local) < 4:
         return 0.0
-    family = re.sub(r"[^a-z]", "", name.family)
-    first = re.sub(r"[^a-z]", "", name.first)
-    if local in {first + family, family + first}:
+    full, initial = _spelled_as(name)
+    if local in full:
         return 1.0
-    if local in {first[:1] + family, family + first[:1], first + family[:1]}:
+    if local in initial:
         return 0.4
     return 0.0
 
@@ -1324,7 +1333,7 @@ def _candidate_array(
     if orders is None:
         orders = {cid: _name_orders(p) for cid, p in profiles.items()}
     flat = [key for own in keys.values() for key in own]
-    numbers = {key: i for i, key in enumerate(dict.fromkeys(flat))}
+    numbers = dict(zip(dict.fromkeys(flat), range(len(flat)), strict=False))  # first seen
     weak_key = np.array(
         [key.partition(":")[0] in _WEAK_KEYS for key in numbers], dtype=bool
     ).reshape(len(numbers))

@@ -575,11 +575,9 @@ def _typed_with_slip(record: EventRecord, home: Home) -> bool:
     return parse_address(typed) != parse_address(clean)
 
 
-def households(people: list[Person], found: list[Suggestion], majority: dict[int, int]) -> None:
-    """Print the wrong suggestions at the default threshold that join two people of one
-    home, and those of them with "first names differ" shown against the pair (what the
-    household rule at a home written with a slip now lists)."""
-    wrong = [
+def wrong_listed(found: list[Suggestion], majority: dict[int, int]) -> list[Suggestion]:
+    """The suggestions at the default threshold that join two different people."""
+    return [
         x
         for x in found
         if x.score >= DEFAULT_MIN_SCORE
@@ -587,6 +585,13 @@ def households(people: list[Person], found: list[Suggestion], majority: dict[int
         and x.customer_b in majority
         and majority[x.customer_a] != majority[x.customer_b]
     ]
+
+
+def households(people: list[Person], found: list[Suggestion], majority: dict[int, int]) -> None:
+    """Print the wrong suggestions at the default threshold that join two people of one
+    home, and those of them with "first names differ" shown against the pair (what the
+    household rule at a home written with a slip now lists)."""
+    wrong = wrong_listed(found, majority)
     home = [
         x
         for x in wrong
@@ -1026,14 +1031,7 @@ def main() -> None:
             for cid in pair:
                 print(f"    #{cid} {display.get(cid)!r} {contacts[cid]} person {majority[cid]}")
     if args.show_errors:
-        wrong = [
-            x
-            for x in found
-            if x.score >= DEFAULT_MIN_SCORE
-            and x.customer_a in majority
-            and x.customer_b in majority
-            and majority[x.customer_a] != majority[x.customer_b]
-        ]
+        wrong = wrong_listed(found, majority)
         for x in wrong[: args.show_errors]:
             print(f"{x.score:.2f} {'; '.join(x.reasons)}")
             for cid in (x.customer_a, x.customer_b):

@@ -917,11 +917,11 @@ def score_pair(
         if spelled[1]:
             reasons.append(f"email {spelled[1]} spells the name {spelled[2]}")
     home, where = _homes(a, b)
+    mistyped = home is Match.SAME and _home_mistyped(a, b)
     if (
         conflict
-        and home is Match.SAME
+        and mistyped
         and not shared
-        and _home_mistyped(a, b)
         and not (_owns_given_name(a, b) or _owns_given_name(b, a))
     ):
         # The household rule needs one address written alike: one surname and clearly
@@ -946,7 +946,8 @@ def score_pair(
     if home is Match.SAME:
         # One home: as likely one person as two before the names are heard (_HOUSEHOLD_ODDS).
         household = min(_HOUSEHOLD_ODDS / freq.prior_odds, _LR_HOME_MAX)
-        reasons.append(f"same address {where}")
+        slip = " (one written with a slip)" if mistyped else ""
+        reasons.append(f"same address {where}{slip}")
     elif home is Match.HOUSE:
         household = _LR_HOUSE
         reasons.append(f"same house number and street {where}")

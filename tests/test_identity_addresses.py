@@ -181,6 +181,7 @@ def test_same_home_and_a_short_name_typo_is_suggested(db: Database) -> None:
     pair = _pair(db, ("Liam Reid", *HOME), ("Liom Red", "14 Wilshire St", "Little River", ""))
     assert pair.score >= 0.5
     assert any(r.startswith("same address 14 wilshire st") for r in pair.reasons)
+    assert not any(r.endswith("with a slip)") for r in pair.reasons)  # a postcode left out
     assert "names differ" not in pair.against
 
 
@@ -431,6 +432,8 @@ def test_different_given_names_at_a_home_written_with_a_slip_are_as_likely_as_no
     pair = _pair(db, (one, *PINKERTON), (other, *mistyped))
     assert pair.score >= DEFAULT_MIN_SCORE
     assert "names differ" not in pair.against and "first names differ" in pair.against
+    home = [r for r in pair.reasons if r.startswith("same address")]
+    assert len(home) == 1 and home[0].endswith("(one written with a slip)")
 
 
 @pytest.mark.parametrize(

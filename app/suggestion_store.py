@@ -1353,13 +1353,14 @@ class _Sketch:
     contact point of id below 10: ``_Bound.may_store`` takes those as possible.
     """
 
-    __slots__ = ("_names", "cid", "keys", "shown")
+    __slots__ = ("_names", "_postcodes", "cid", "keys", "shown")
 
     def __init__(self, cid: int, keys: str, shown: _Profile | str) -> None:
         self.cid = cid
         self.keys = keys  # the stored JSON text of the blocking keys
         self.shown = shown  # the stored JSON text of the names, or a profile that has them
         self._names: list[PersonName] | None = None
+        self._postcodes: list[str] | None = None
 
     def has(self, key: str) -> bool:
         if not _plain(key):
@@ -1372,18 +1373,22 @@ class _Sketch:
         return '"ah:' in text or '"at:' in text or '"pc:' in text
 
     def postcodes(self) -> list[str]:
+        found = self._postcodes
+        if found is not None:  # (a customer is the partner of several changed ones)
+            return found
         text = self.keys
         if '"pc:' not in text:
-            return []
-        if "\\" in text:  # something escaped: decoded
-            return [k[3:] for k in json.loads(text) if k.startswith("pc:")]
-        # Nothing escaped: every quote opens or closes a key.
-        found: list[str] = []
-        start = text.find('"pc:')
-        while start >= 0:
-            end = text.index('"', start + 4)
-            found.append(text[start + 4 : end])
-            start = text.find('"pc:', end)
+            found = []
+        elif "\\" in text:  # something escaped: decoded
+            found = [k[3:] for k in json.loads(text) if k.startswith("pc:")]
+        else:  # Nothing escaped: every quote opens or closes a key.
+            found = []
+            start = text.find('"pc:')
+            while start >= 0:
+                end = text.index('"', start + 4)
+                found.append(text[start + 4 : end])
+                start = text.find('"pc:', end)
+        self._postcodes = found
         return found
 
     def names(
@@ -1424,7 +1429,8 @@ def _plain(key: str) -> bool:
 
 @dataclass(frozen=True)
 class _Own:
-    """What ``_Bound`` looks up of a changed customer in the other's keys."""
+    """What ``_Bound`` looks up of a changed customer in the other's keys, worked out once
+    per changed customer (``_Bound._own``)."""
 
     any_shared: bool  # a shared contact point of id below 10 (its key is not kept)
     keys: tuple[str, ...]  # its shared contact points' and its phones' keys
@@ -1437,6 +1443,10 @@ class _Own:
     plain: frozenset[str] = frozenset()  # the spellings' keys that JSON writes as they are
     local_parts: frozenset[str] = frozenset()  # the local parts of ``locals``
     quoted_spellings: tuple[str, ...] = ()  # each spelling's key quoted if plain, else ""
+    homes: bool = False  # it has a full address (a home of the other's may be the same)
+    postcodes: tuple[str, ...] = ()
+    short: bool = False  # a postcode of one character (whose key is not kept)
+    looks: bool = False  # whether ``_Bound.beside`` looks at the other's keys at all
 
     @classmethod
     def of(cls, a: _Profile, names: list[PersonName]) -> _Own:
@@ -1457,8 +1467,24 @@ class _Own:
         plain = frozenset(key for key, _local, _n in spellings if _plain(key))
         parts = frozenset(local for _e, local in locals_)
         spelt = tuple(f'"{key}"' if key in plain else "" for key, _local, _n in spellings)
+        homes, postcodes = bool(a.addresses), tuple(sorted(a.postcodes))
+        short = any(len(p) < 2 for p in postcodes)
+        looks = shared or short or bool(quoted or escaped or homes or postcodes)
         return cls(
-            shared, tuple(keys), names, spellings, locals_, quoted, escaped, plain, parts, spelt
+            shared,
+            tuple(keys),
+            names,
+            spellings,
+            locals_,
+            quoted,
+            escaped,
+            plain,
+            parts,
+            spelt,
+            homes,
+            postcodes,
+            short,
+            looks,
         )
 
 
@@ -1511,27 +1537,32 @@ class _Bound:
     def beside_names(self, a: _Profile, b: _Sketch, mentioned: bool) -> bool:
         """Whether the pair has evidence beside its names and spelled names that may lift
         it far (``may_store`` takes it as possible)."""
-        return mentioned or self.beside(a, self._own(a), b)
+        return mentioned or self.beside(self._own(a), b)
 
-    def beside(self, a: _Profile, own: _Own, b: _Sketch) -> bool:
-        """``beside_names`` of a pair without a mention (``own``: ``_own(a)``)."""
-        text = b.keys
-        if own.any_shared:
+    def beside(self, own: _Own, b: _Sketch) -> bool:
+        """Whether a pair without a mention has evidence beside its names and spelled
+        names that may lift it far (``may_store`` takes it as possible): a shared contact
+        point, phones that end alike, a home of each (one may be the other) or postcodes
+        that agree. ``own``: the changed customer's (``_own``); ``b``: the other's sketch.
+        The one test of it: ``_unreachable`` asks it of each pair too."""
+        if not own.looks:
+            return False
+        if own.any_shared or own.short:  # (their keys are not kept: taken as shared)
             return True
+        text = b.keys
         for quoted in own.quoted:
             if quoted in text:
                 return True
         if own.escaped and any(b.has(key) for key in own.escaped):
             return True
-        if a.addresses and ('"ah:' in text or '"at:' in text or '"pc:' in text):
+        if own.homes and ('"ah:' in text or '"at:' in text or '"pc:' in text):
             return True  # (``b.homes()``)
-        if a.postcodes and '"pc:' in text:
-            theirs = b.postcodes()
-            for p in a.postcodes:
-                if len(p) < 2 or any(self.postcodes_agree(p, q) for q in theirs):
-                    return True
-        elif a.postcodes and any(len(p) < 2 for p in a.postcodes):
-            return True
+        if own.postcodes and '"pc:' in text:
+            agree = self.postcodes_agree
+            for q in b.postcodes():
+                for p in own.postcodes:
+                    if agree(p, q):
+                        return True
         return False
 
     def spells_a(self, a: _Profile, b: _Sketch) -> bool:
@@ -1543,40 +1574,6 @@ class _Bound:
             if (quoted in text) if quoted else b.has(key):
                 return True
         return False
-
-    def far_apart(
-        self, pairs: Sequence[tuple[_Profile, _Sketch]]
-    ) -> tuple[Any, Any, list[PersonName]]:
-        """Of these pairs (a changed customer, the other's sketch), those whose names are
-        far apart, each having one name (``_far_bounds``): their places in ``pairs``, the
-        evidence of their names (numpy columns) and the other's names. Worked out in
-        columns for many pairs at once; fewer are left to ``by_names``."""
-        import numpy as np
-
-        self.read_names(b for _a, b in pairs)
-        parsed, texts = self.parsed, self.texts
-        firsts: list[PersonName] = []
-        seconds: list[PersonName] = []
-        at: list[int] = []
-        last, mine = -1, []
-        for i, (a, b) in enumerate(pairs):
-            if a.id != last:  # (the pairs come by changed customer)
-                last, mine = a.id, self._own(a).names
-            if len(mine) != 1:
-                continue
-            theirs = b._names
-            if theirs is None:
-                theirs = b.names(parsed, texts)
-            if len(theirs) == 1:
-                firsts.append(mine[0])
-                seconds.append(theirs[0])
-                at.append(i)
-        if not firsts or len(firsts) < _VECTOR_PAIRS:
-            return np.zeros(0, dtype=np.int64), np.zeros(0), []
-        bound, far = _far_columns(firsts, seconds, self.freq, self.limit)
-        rows = np.flatnonzero(far)
-        places = np.array(at, dtype=np.int64)[rows]
-        return places, bound[rows], [seconds[i] for i in rows.tolist()]
 
     def read_names(self, sketches: Iterable[_Sketch]) -> None:
         """Decode the stored names of these sketches (those not read yet) at once: one
@@ -1683,7 +1680,8 @@ def _unreachable(
 ) -> set[Pair]:
     """The pairs of a changed customer (profile in ``fresh``) that surely score below
     ``STORE_MIN_SCORE``, bounded from what the store keeps of the other customer
-    (``light``: customers whose names were read already)."""
+    (``light``: customers whose names were read already): ``_Bound.may_store`` of each,
+    worked out for many at once."""
     if STORE_MIN_SCORE <= 0.0:
         return set()
     # Each changed customer's pairs without a mention (a mentioned pair may be stored),
@@ -1706,101 +1704,97 @@ def _unreachable(
     }
     sketches.update(_stored_sketches(session, partners - sketches.keys(), light))
     bound = _Bound(freq)
-    # ``bound.may_store`` of each pair: first ``bound.beside`` (what it asks of the changed
-    # customer worked out once); the pairs with nothing beside their names (``named``)
-    # then have their names compared in columns: most are far apart.
+    bound.read_names(sketches.values())
+    parsed, texts = bound.parsed, bound.texts
+    # First ``bound.beside`` of each pair (what it asks of the changed customer worked
+    # out once): the pairs with nothing beside their names (``named``) then have their names
+    # compared, those of one name each (``firsts``, ``seconds``: most) in columns.
     named: list[tuple[Pair, _Profile, _Sketch, bool]] = []
+    firsts: list[PersonName] = []
+    seconds: list[PersonName] = []
+    at: list[int] = []  # (their places in ``named``)
+    beside = bound.beside
     for cid, theirs in by_changed.items():
         a = fresh[cid]
         own = bound._own(a)
-        if own.any_shared:
-            continue
-        quoted, escaped = own.quoted, own.escaped
-        homes, postcodes = bool(a.addresses), a.postcodes
-        short = any(len(p) < 2 for p in postcodes)
+        looks = own.looks
+        single = own.names[0] if len(own.names) == 1 else None
         for pair, other, a_first in theirs:
             b = sketches.get(other)
-            if b is None:
-                continue  # (unknown: may be stored)
-            text = b.keys
-            for q in quoted:
-                if q in text:
-                    break
-            else:
-                if escaped and any(b.has(key) for key in escaped):
-                    continue
-                if homes and ('"ah:' in text or '"at:' in text or '"pc:' in text):
-                    continue
-                if postcodes and (short or ('"pc:' in text and bound.beside(a, own, b))):
-                    continue
-                named.append((pair, a, b, a_first))
-    places, values, far_names = bound.far_apart([(a, b) for _pair, a, b, _first in named])
-    # The pairs whose names are far apart (one name each) are decided by that bound,
-    # unless an address of one may spell a name of the other (then ``by_names``): whether
-    # an unchanged customer holds a key that spells the changed customer's name is read
-    # once by key (the stored members of each such key) instead of looked up in each
-    # one's keys, and whether a local part of the changed customer's addresses is a
-    # spelling of the other's name, from the changed customers of each spelling (most
-    # spell no one's). Those with neither (most) are decided in columns.
-    held = _spelling_holders(session, bound, fresh)
+            if b is None or (looks and beside(own, b)):
+                continue  # (unknown, or evidence beside the names: may be stored)
+            if single is not None:
+                names_b = b._names
+                if names_b is None:
+                    names_b = b.names(parsed, texts)
+                if len(names_b) == 1:
+                    at.append(len(named))
+                    firsts.append(single)
+                    seconds.append(names_b[0])
+            named.append((pair, a, b, a_first))
+    found: set[Pair] = set()
+    by_names = bound.by_names
+    if not firsts or len(firsts) < _VECTOR_PAIRS:  # (few: each by its names)
+        for pair, a, b, a_first in named:
+            if not by_names(a, b, a_first=a_first):
+                found.add(pair)
+        return found
+    import numpy as np
+
+    # The pairs whose names are far apart (one name each) are decided by their names'
+    # bound (``_far_columns``), unless an address of one may spell a name of the other
+    # (then ``by_names``): whether an unchanged customer holds a key that spells the
+    # changed customer's name is read once by key (the stored members of each such key)
+    # instead of looked up in each one's keys, and whether a local part of the changed
+    # customer's addresses is a spelling of the other's name, from the changed customers
+    # of each spelling (most spell no one's). Those with neither (most) are decided in
+    # columns.
+    values, far = _far_columns(firsts, seconds, freq, bound.limit)
+    rows = np.flatnonzero(far)
+    places = np.array(at, dtype=np.int64)[rows]
+    values = values[rows]
+    far_names = [seconds[i] for i in rows.tolist()]
     owners: dict[str, set[int]] = defaultdict(set)
     for cid, a in fresh.items():
         for local in bound._own(a).local_parts:
             owners[local].add(cid)
-    found: set[Pair] = set()
-    decide = bound.decide
-    spelt: dict[int, set[int]] = {}  # a name's id → the changed customers that spell it
     nobody: set[int] = set()
-    left: Iterable[int] = range(len(named))  # the pairs looked at one by one
-    told: dict[int, tuple[float, PersonName]] = {}  # of those, the far ones' evidence
-    if len(places):
-        import numpy as np
-
-        at = places.tolist()
-        mine = np.array([named[i][1].id for i in at], dtype=np.int64)
-        others = np.array([named[i][2].cid for i in at], dtype=np.int64)
-        # (whether an address of the changed customer spells the other's name)
-        spells: list[bool] = []
-        for cid, name in zip(mine.tolist(), far_names, strict=True):
-            by = spelt.get(id(name))
-            if by is None:
-                by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
-            spells.append(cid in by)
-        look = np.array(spells, dtype=bool)
-        look |= np.isin(others, np.fromiter(fresh, dtype=np.int64, count=len(fresh)))
-        holding = [(cid, h) for cid, hs in held.items() for h in hs]
-        if holding:  # (each changed customer and a holder, as one number)
-            width = int(max(others.max(), max(h for _c, h in holding))) + 1
-            codes = np.array([cid * width + h for cid, h in holding], dtype=np.int64)
-            look |= np.isin(mine * width + others, codes)
-        # (``decide`` of each distinct best evidence, as by_names finds it)
-        best, where = np.unique(np.maximum(values, 1.0), return_inverse=True)
-        may = np.array([decide(v) for v in best.tolist()], dtype=bool)[where.reshape(-1)]
-        found.update(named[i][0] for i in places[~look & ~may].tolist())
-        rest = np.ones(len(named), dtype=bool)
-        rest[places[~look]] = False  # (decided)
-        left = np.flatnonzero(rest).tolist()
-        for i, value, name, looked in zip(
-            at, values.tolist(), far_names, look.tolist(), strict=True
+    spelling: dict[int, set[int]] = {}  # a far name's id → the changed customers spelling it
+    for name in {id(n): n for n in far_names}.values():
+        by = _spelt_by(bound, name, owners, nobody)
+        if by:
+            spelling[id(name)] = by
+    where = places.tolist()
+    mine = np.array([named[k][1].id for k in where], dtype=np.int64)
+    others = np.array([named[k][2].cid for k in where], dtype=np.int64)
+    look = np.isin(others, np.fromiter(fresh, dtype=np.int64, count=len(fresh)))
+    if spelling:
+        look |= np.array([id(n) in spelling for n in far_names], dtype=bool)
+    held = _spelling_holders(session, bound, fresh)
+    holding = [(cid, h) for cid, hs in held.items() for h in hs]
+    if holding:  # (each changed customer and a holder, as one number)
+        width = int(max(others.max(), max(h for _c, h in holding))) + 1
+        codes = np.array([cid * width + h for cid, h in holding], dtype=np.int64)
+        look |= np.isin(mine * width + others, codes)
+    # (``decide`` of each distinct best evidence, as ``by_names`` finds it)
+    decide = bound.decide
+    best, inverse = np.unique(np.maximum(values, 1.0), return_inverse=True)
+    may = np.array([decide(v) for v in best.tolist()], dtype=bool)[inverse.reshape(-1)]
+    found.update(named[k][0] for k in places[~look & ~may].tolist())
+    rest = np.ones(len(named), dtype=bool)
+    rest[places] = False  # (the far ones, looked at below if ``look``)
+    for i in np.flatnonzero(look).tolist():
+        pair, a, b, a_first = named[where[i]]
+        by = spelling.get(id(far_names[i]))
+        if (by is not None and a.id in by) or (
+            bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id]
         ):
-            if looked:
-                told[i] = (value, name)
-    for i in left:
-        pair, a, b, a_first = named[i]
-        far = told.get(i)
-        if far is not None:
-            value, name = far
-            spelling = False
-            if bound.own[a.id].local_parts:  # (else no address of its spells a name)
-                by = spelt.get(id(name))
-                if by is None:
-                    by = spelt[id(name)] = _spelt_by(bound, name, owners, nobody)
-                spelling = a.id in by
-            if not (spelling or (bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id])):
-                if not decide(max(1.0, value)):  # (as by_names finds it, in fewer steps)
-                    found.add(pair)
-                continue
-        if not bound.by_names(a, b, a_first=a_first):
+            rest[where[i]] = True  # (a spelled name: ``by_names``)
+        elif not may[i]:
+            found.add(pair)
+    for k in np.flatnonzero(rest).tolist():
+        pair, a, b, a_first = named[k]
+        if not by_names(a, b, a_first=a_first):
             found.add(pair)
     return found
 
@@ -1870,18 +1864,7 @@ def _strings(texts: list[str]) -> Any:
     return _Strings(np.array(texts, dtype=object), length, letters)
 
 
-_VECTOR_PAIRS = 2000  # fewer pairs of names are compared one by one (``_Bound.far_apart``)
-
-
-def _far_bounds(
-    firsts: list[PersonName], seconds: list[PersonName], freq: _Frequencies, limit: float
-) -> list[float | None]:
-    """For each pair of names, what ``_name_bound`` gives it when that is below ``limit``
-    (the names far apart), else None: ``_far_columns`` as a list."""
-    if not firsts:
-        return []
-    bound, far = _far_columns(firsts, seconds, freq, limit)
-    return [float(v) if f else None for v, f in zip(bound.tolist(), far.tolist(), strict=True)]
+_VECTOR_PAIRS = 2000  # fewer pairs of names are compared one by one (``_unreachable``)
 
 
 def _far_columns(
@@ -1902,10 +1885,10 @@ def _far_columns(
 
     # One row per distinct name (each name is one object here), read column by column
     # (``first``, ``tokens`` and ``full`` as ``PersonName`` gives them).
-    index: dict[int, int] = {}
-    a_rows = [index.setdefault(id(n), len(index)) for n in firsts]
-    b_rows = [index.setdefault(id(n), len(index)) for n in seconds]
-    names = list({id(n): n for n in (*firsts, *seconds)}.values())  # (in ``index``'s order)
+    both = (*firsts, *seconds)
+    names = list(dict(zip(map(id, both), both, strict=True)).values())
+    index = {id(n): i for i, n in enumerate(names)}
+    row = index.__getitem__
     families = [n.family for n in names]
     givens = [n.given for n in names]
     firsts_ = [g[0] if g else "" for g in givens]
@@ -1932,8 +1915,8 @@ def _far_columns(
     turned = [f + "".join(g) for g, f in zip(givens, families, strict=True)]
     turned_s = sx._Strings(np.array(turned, dtype=object), joined_s.length, joined_s.letters)
     parts = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    a = np.array(a_rows, dtype=np.int64)
-    b = np.array(b_rows, dtype=np.int64)
+    a = np.fromiter(map(row, map(id, firsts)), dtype=np.int64, count=len(firsts))
+    b = np.fromiter(map(row, map(id, seconds)), dtype=np.int64, count=len(seconds))
     bound = sx._M_NEW_SURNAME / np.minimum(p_given[a], p_given[b])
     far = (
         plain[a]

@@ -1,4 +1,4 @@
-"""The catch-up's bound worked out in columns (``suggestion_store._far_bounds``, and the
+"""The catch-up's bound worked out in columns (``suggestion_store._far_columns``, and the
 spellings ``_Bound`` works out without regular expressions) answers as the scorer's own
 functions do, for the names of generated people: the names' bound of every pair it tells
 far apart is ``_name_bound``'s, both ways round."""
@@ -52,7 +52,7 @@ def _names(seed: int) -> list[PersonName]:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_far_bounds_are_the_name_bounds(seed: int) -> None:
+def test_far_columns_are_the_name_bounds(seed: int) -> None:
     names = _names(seed)
     profiles = [sx._Profile(i, n.full, n) for i, n in enumerate(names)]
     # The frequencies of many more customers, as at 100,000: the bound's limit is high.
@@ -62,10 +62,12 @@ def test_far_bounds_are_the_name_bounds(seed: int) -> None:
     rng = random.Random(seed)
     pairs = [(a, b) for a in names for b in rng.sample(names, 40)]
     pairs += [(a, a) for a in names]
-    bounds = suggestion_store._far_bounds([a for a, _ in pairs], [b for _, b in pairs], freq, limit)
+    values, far = suggestion_store._far_columns(
+        [a for a, _ in pairs], [b for _, b in pairs], freq, limit
+    )
     told = 0
-    for (a, b), value in zip(pairs, bounds, strict=True):
-        if value is None:
+    for (a, b), value, apart in zip(pairs, values.tolist(), far.tolist(), strict=True):
+        if not apart:
             continue
         told += 1
         assert value < limit

@@ -1857,10 +1857,12 @@ def _strings(texts: list[str]) -> Any:
     length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     joined = "".join(texts).encode("utf-32-le", "surrogatepass")
     codes = np.frombuffer(joined, dtype=np.uint32)
-    rows = np.repeat(np.arange(len(texts)), length)
     bits = np.left_shift(np.uint64(1), (codes % 64).astype(np.uint64))
     letters = np.zeros(len(texts), dtype=np.uint64)
-    np.bitwise_or.at(letters, rows, bits)
+    some = np.flatnonzero(length)  # (an empty text holds no letter)
+    if len(some):  # each text's bits or-ed together, from where it starts
+        starts = np.cumsum(length) - length
+        letters[some] = np.bitwise_or.reduceat(bits, starts[some])
     return _Strings(np.array(texts, dtype=object), length, letters)
 
 
@@ -1886,9 +1888,11 @@ def _far_columns(
     # One row per distinct name (each name is one object here), read column by column
     # (``first``, ``tokens`` and ``full`` as ``PersonName`` gives them).
     both = (*firsts, *seconds)
-    names = list(dict(zip(map(id, both), both, strict=True)).values())
-    index = {id(n): i for i, n in enumerate(names)}
-    row = index.__getitem__
+    ids = np.fromiter(map(id, both), dtype=np.uint64, count=len(both))
+    _ids, at, rows_of = np.unique(ids, return_index=True, return_inverse=True)
+    names = [both[i] for i in at.tolist()]
+    a = rows_of[: len(firsts)].astype(np.int64)
+    b = rows_of[len(firsts) :].astype(np.int64)
     families = [n.family for n in names]
     givens = [n.given for n in names]
     firsts_ = [g[0] if g else "" for g in givens]
@@ -1915,8 +1919,6 @@ def _far_columns(
     turned = [f + "".join(g) for g, f in zip(givens, families, strict=True)]
     turned_s = sx._Strings(np.array(turned, dtype=object), joined_s.length, joined_s.letters)
     parts = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    a = np.fromiter(map(row, map(id, firsts)), dtype=np.int64, count=len(firsts))
-    b = np.fromiter(map(row, map(id, seconds)), dtype=np.int64, count=len(seconds))
     bound = sx._M_NEW_SURNAME / np.minimum(p_given[a], p_given[b])
     far = (
         plain[a]

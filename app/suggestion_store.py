@@ -1772,7 +1772,7 @@ def _unreachable(
         look |= np.array([id(n) in spelling for n in far_names], dtype=bool)
     held = _spelling_holders(session, bound, fresh)
     holding = [(cid, h) for cid, hs in held.items() for h in hs]
-    if holding:  # (each changed customer and a holder, as one number)
+    if holding and len(others):  # (each changed customer and a holder, as one number)
         width = int(max(others.max(), max(h for _c, h in holding))) + 1
         codes = np.array([cid * width + h for cid, h in holding], dtype=np.int64)
         look |= np.isin(mine * width + others, codes)

@@ -1785,8 +1785,7 @@ def _unreachable(
     rest[places] = False  # (the far ones, looked at below if ``look``)
     for i in np.flatnonzero(look).tolist():
         pair, a, b, a_first = named[where[i]]
-        by = spelling.get(id(far_names[i]))
-        if (by is not None and a.id in by) or (
+        if a.id in spelling.get(id(far_names[i]), nobody) or (
             bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id]
         ):
             rest[where[i]] = True  # (a spelled name: ``by_names``)

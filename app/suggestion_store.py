@@ -120,16 +120,46 @@ class _State:
 
 
 def _dump_freq(freq: _Frequencies) -> str:
-    return json.dumps({f.name: getattr(freq, f.name) for f in fields(freq)}, sort_keys=True)
+    """The frequencies as JSON: each count with its values in one text (``_by_count``),
+    which reads back in a fraction of the time a JSON object of every value takes (the
+    catch-up reads them each time: 190,000 values at 100k customers)."""
+    stored: dict[str, Any] = {}
+    for f in fields(freq):
+        value = getattr(freq, f.name)
+        stored[f.name] = _by_count(value) if isinstance(value, Counter) else value
+    return json.dumps(stored, sort_keys=True)
+
+
+def _by_count(counter: Counter[str]) -> list[Any] | dict[str, int]:
+    """A counter as [[count, its values joined by newlines], ...], or as it is when a
+    value holds a newline (the joined text could not be split again)."""
+    grouped: dict[int, list[str]] = defaultdict(list)
+    for value, count in counter.items():
+        grouped[count].append(value)
+    found: list[Any] = []
+    for count, values in sorted(grouped.items()):
+        joined = "\n".join(values)
+        if joined.count("\n") != len(values) - 1:
+            return dict(counter)
+        found.append([count, joined])
+    return found
 
 
 def _load_freq(text: str) -> _Frequencies:
     from app.suggestions import _Frequencies
 
     raw: dict[str, Any] = json.loads(text)
-    values: dict[str, Any] = {
-        k: Counter(v) if isinstance(v, dict) else int(v) for k, v in raw.items()
-    }
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if isinstance(value, list):  # (``_by_count``)
+            counter: Counter[str] = Counter()
+            for count, joined in value:
+                dict.update(counter, dict.fromkeys(joined.split("\n"), int(count)))
+            values[name] = counter
+        elif isinstance(value, dict):  # as stored before
+            values[name] = Counter(value)
+        else:
+            values[name] = int(value)
     return _Frequencies(**values)
 
 

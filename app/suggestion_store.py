@@ -744,7 +744,7 @@ class Work:
     changed: int = 0
     scored: int = 0
     profiles: int = 0
-    bounded: int = 0  # candidate pairs left unscored: they cannot reach STORE_MIN_SCORE
+    bounded: int = 0  # changed customers' pairs left unscored: they cannot reach the floor
 
 
 last_work = Work()
@@ -879,8 +879,14 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
             into.update((min(cid, y), max(cid, y)) for y in others if y != cid)
         weak_pairs.update((min(cid, y), max(cid, y)) for y in everyone.neighbours(cid))
         strong_pairs.update(said_of.get(cid, ()))
+    # Only the pairs that may reach the stored floor are scored: the others (most) are
+    # bounded from what the store keeps of the partner, before the names of the weak
+    # ones are compared (a pair bounded out is not stored whether it is a candidate or not).
+    unreachable = _unreachable(
+        session, strong_pairs | weak_pairs, fresh, new_keys, said, state.freq, {}
+    )
     gained_strong = {p for p, strong in gained.items() if strong}
-    to_touch = weak_pairs - strong_pairs
+    to_touch = weak_pairs - strong_pairs - unreachable
     to_touch |= {p for p, strong in gained.items() if not strong}
     light = _light_profiles(session, {c for p in to_touch for c in p}, fresh)
     parts: dict[int, frozenset[str]] = {}
@@ -897,9 +903,8 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     score_these |= keep
     drop = recheck - keep
 
-    # Only the pairs that may reach the stored floor are scored, and only their customers'
-    # profiles read: the others are bounded from what the store keeps of the partner.
-    unreachable = _unreachable(session, score_these, fresh, new_keys, said, state.freq, light)
+    # Only the pairs that may reach the floor are scored, and only their customers'
+    # profiles read (the pairs of unchanged customers are not bounded).
     needed = {c for p in score_these - unreachable for c in p} - set(fresh)
     profiles = {**fresh, **sx._profiles(session, needed)}
     to_score = sorted(p for p in score_these - unreachable if p[0] in profiles and p[1] in profiles)

@@ -1065,7 +1065,9 @@ class _NameLists:
         self, which: int, places: set[Entry]
     ) -> dict[Entry, tuple[list[Entry], list[Entry]]]:
         found: dict[Entry, tuple[list[Entry], list[Entry]]] = {}
-        limit = 2 * self.width
+        # One more than the width at first: a changed customer among them (one in a
+        # hundred or so) leaves too few, and that place is read again further.
+        limit = self.width + 1
         wanted = sorted(places)
         while wanted:
             rows = self._rows(which, [(e, d, limit) for e in wanted for d in "<>"])

@@ -117,10 +117,22 @@ class _Reader:
     def __init__(self, session: Session, known: Container[int]) -> None:
         self.session = session
         self.known = known
+        self.is_known: dict[int, bool] = {}  # customers asked about (``known_of``)
         self.writers: dict[int, set[int]] = {}  # event → its customers that are known
         self.points: dict[int, list[Point]] = {}  # event → what it mentions
         self.owners: dict[Point, set[int]] = {}  # point → its customers (known or not)
         self.odd: list[tuple[int, str]] | None = None  # (event, key) of ``_ODD`` orders
+
+    def known_of(self, customers: Iterable[int]) -> set[int]:
+        """Those of these customers that are known, asked about at once (a container that
+        can tell many at once, ``among``, is asked so: one query, not one each)."""
+        wanted = set(customers)
+        new = [c for c in wanted if c not in self.is_known]
+        if new:
+            among: Callable[[Iterable[int]], set[int]] | None = getattr(self.known, "among", None)
+            found = among(new) if among is not None else {c for c in new if c in self.known}
+            self.is_known.update((c, c in found) for c in new)
+        return {c for c in wanted if self.is_known[c]}
 
     def rows(self, ids: Iterable[Any], query: Callable[[list[Any]], Any]) -> list[Any]:
         wanted = sorted(set(ids))
@@ -148,22 +160,20 @@ class _Reader:
 
     def written_by(self, customers: set[int]) -> set[int]:
         """The events with mentions that these customers write."""
-        return {
-            event
-            for event, cid in self.rows(
-                customers,
-                lambda c: (
-                    _theirs(
-                        select(EventParticipant.event_id, CustomerIdentity.customer_id).join(
-                            Mention, Mention.event_id == EventParticipant.event_id
-                        )
+        rows = self.rows(
+            customers,
+            lambda c: (
+                _theirs(
+                    select(EventParticipant.event_id, CustomerIdentity.customer_id).join(
+                        Mention, Mention.event_id == EventParticipant.event_id
                     )
-                    .where(CustomerIdentity.customer_id.in_(c))
-                    .distinct()
-                ),
-            )
-            if cid in self.known
-        }
+                )
+                .where(CustomerIdentity.customer_id.in_(c))
+                .distinct()
+            ),
+        )
+        known = self.known_of(cid for _event, cid in rows)
+        return {event for event, cid in rows if cid in known}
 
     def _read(self, events: set[int]) -> None:
         wanted = events - set(self.points)
@@ -172,15 +182,17 @@ class _Reader:
         for event in wanted:
             self.writers[event] = set()
             self.points[event] = []
-        for event, cid in self.rows(
+        rows = self.rows(
             wanted,
             lambda c: (
                 _theirs(select(EventParticipant.event_id, CustomerIdentity.customer_id))
                 .where(EventParticipant.event_id.in_(c))
                 .distinct()
             ),
-        ):
-            if cid in self.known:
+        )
+        known = self.known_of(cid for _event, cid in rows)
+        for event, cid in rows:
+            if cid in known:
                 self.writers[event].add(cid)
         mentioned: set[Point] = set()
         for event, kind, value in self.rows(
@@ -258,6 +270,9 @@ class _Reader:
         from app.suggestions import MAX_MENTIONED
 
         self._read(events)
+        known = self.known_of(
+            cid for event in events for point in self.points[event] for cid in self.owners[point]
+        )
         found: dict[Pair, set[str]] = defaultdict(set)
         for event in events:
             writers = self.writers[event]
@@ -270,7 +285,7 @@ class _Reader:
             for kind, value in points:
                 shown = value if kind != "order" else f"#{value.lstrip('#')}"
                 for target in self.owners[(kind, value)] & targets:
-                    if target not in self.known:
+                    if target not in known:
                         continue
                     for writer in writers:
                         pair = (min(writer, target), max(writer, target))

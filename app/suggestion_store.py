@@ -444,8 +444,13 @@ def _write_customers(
     profiles: dict[int, _Profile],
     keys: dict[int, set[str]],
     orders: dict[int, Orders],
+    stored: dict[int, set[str]],
 ) -> None:
-    _insert_customer_rows(session, _customer_rows(profiles, keys, orders))
+    """Store these customers' rows, but the key rows in ``stored`` (their keys that stay
+    stored: most of a changed customer's keys are those it had)."""
+    key_rows, customer_rows = _customer_rows(profiles, keys, orders)
+    key_rows = [(k, c) for k, c in key_rows if k not in stored.get(c, ())]
+    _insert_customer_rows(session, (key_rows, customer_rows))
 
 
 def _insert_customer_rows(session: Session, rows: _CustomerRows) -> None:
@@ -876,8 +881,8 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
                 others = {
                     y for o in ranked_after(key, members) for y in o.neighbours(cid, sx.WINDOW)
                 }
-            into.update((min(cid, y), max(cid, y)) for y in others if y != cid)
-        weak_pairs.update((min(cid, y), max(cid, y)) for y in everyone.neighbours(cid))
+            into.update((cid, y) if cid < y else (y, cid) for y in others if y != cid)
+        weak_pairs.update((cid, y) if cid < y else (y, cid) for y in everyone.neighbours(cid))
         strong_pairs.update(said_of.get(cid, ()))
     # Only the pairs that may reach the stored floor are scored: the others (most) are
     # bounded from what the store keeps of the partner, before the names of the weak
@@ -921,8 +926,13 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
             )
         )
         # Each stored key row by its primary key, one statement run for many rows (a list
-        # of keys beside a list of customers made SQLite try every combination of the two).
-        key_rows = [{"k": k, "c": c} for c in chunk for k in sorted(old_keys.get(c, ()))]
+        # of keys beside a list of customers made SQLite try every combination of the two);
+        # only those the customer lost (its kept keys stay, and are not written again).
+        key_rows = [
+            {"k": k, "c": c}
+            for c in chunk
+            for k in sorted(old_keys.get(c, set()) - new_keys.get(c, set()))
+        ]
         if key_rows:
             table = _table(CustomerBlockKey)
             session.execute(
@@ -941,7 +951,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
             )
         )
     _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
-    _write_customers(session, fresh, new_keys, new_orders)
+    _write_customers(session, fresh, new_keys, new_orders, old_keys)
     _insert_pairs(session, rows)
     # The frequencies stay those of the last full build: only the mentions are written.
     session.execute(
@@ -978,8 +988,9 @@ class _OrdersRead:
 class _Known:
     """The customers the suggestions compare once the catch-up is done (a container):
     those stored but the changed ones, and the changed ones that still exist. The
-    stored ones are asked for one by one as needed (the mentions of a catch-up ask about
-    a few hundred customers), or read all at once (``everyone``) when many are."""
+    stored ones are asked for as needed, one by one or many in a query (``among``: the
+    mentions of a catch-up ask about a few hundred customers), or read all at once
+    (``everyone``) when many are."""
 
     _ONE_BY_ONE = 2000  # stored customers asked for one by one before all are read
 
@@ -1000,6 +1011,25 @@ class _Known:
                 )
             }
         return self
+
+    def among(self, ids: Iterable[int]) -> set[int]:
+        """Those of these customers this container holds, the stored ones asked about in
+        one query (``__contains__`` of each, in fewer steps)."""
+        wanted = set(ids)
+        found = wanted & self.fresh
+        rest = wanted - self.fresh - self.dirty
+        if self.stored is None:
+            new = [c for c in rest if c not in self.asked]
+            if len(self.asked) + len(new) >= self._ONE_BY_ONE:
+                self.everyone()
+            elif new:
+                columns = ("customer_id",)
+                rows = _read_in(self.session, SuggestionCustomer, columns, "customer_id", new)
+                stored = {cid for (cid,) in rows}
+                self.asked.update((c, c in stored) for c in new)
+        if self.stored is not None:
+            return found | (rest & self.stored)
+        return found | {c for c in rest if self.asked[c]}
 
     def __contains__(self, cid: object) -> bool:
         if cid in self.fresh:

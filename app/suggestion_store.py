@@ -1147,8 +1147,14 @@ class _NameLists:
         width = self.width
         for w in self.orders:
             olds, news = self.olds[w], self.news[w]
+            # A place in both lists (a changed customer whose value in this order stayed)
+            # counts alike before and now: a pair whose distance changed has a place of
+            # one list alone between its two, and is found there.
+            both = set(olds).intersection(news)
             seen: set[Pair] = set()
-            for ahead, behind in self.near[w].values():
+            for place, (ahead, behind) in self.near[w].items():
+                if place in both:
+                    continue
                 for i, u in enumerate(ahead[:width]):
                     for j, v in enumerate(behind[: width - i]):
                         pair = (u[1], v[1]) if u[1] < v[1] else (v[1], u[1])

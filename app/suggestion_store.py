@@ -820,6 +820,8 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         old_small, new_small = len(old_m) <= sx.MAX_BLOCK, len(new_m) <= sx.MAX_BLOCK
         if old_small and new_small:
             continue  # no pair of unchanged customers comes or goes
+        if old_m == new_m and all(before.get(c) == after.get(c) for c in dirty & old_m):
+            continue  # the same members in the same places (their orders stayed): likewise
         strong = key.partition(":")[0] not in weak_kinds
         orders.need(old_m)
         olds = (
@@ -1293,27 +1295,18 @@ def _read_in(
         yield from connection.exec_driver_sql(statement, chunk).all()
 
 
-def _stored_column(session: Session, column: Any, ids: Iterable[int]) -> dict[int, Any]:
-    """One stored column of the customers ``ids`` (those stored), read in chunks."""
-    found: dict[int, Any] = {}
-    wanted = sorted(set(ids))
-    query = select(SuggestionCustomer.customer_id, column)
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        rows = session.connection().execute(query.where(SuggestionCustomer.customer_id.in_(chunk)))
-        found.update((cid, value) for cid, value in rows)
-    return found
-
-
 def _stored_keys(session: Session, ids: Iterable[int]) -> dict[int, set[str]]:
+    columns = ("customer_id", "keys")
+    rows = list(_read_in(session, SuggestionCustomer, columns, "customer_id", ids))
     return {
         cid: set(keys)
-        for cid, keys in _stored_column(session, SuggestionCustomer.keys, ids).items()
+        for (cid, _text), keys in zip(rows, _decoded([t for _c, t in rows]), strict=True)
     }
 
 
 def _stored_digests(session: Session, ids: Iterable[int]) -> dict[int, str]:
-    return _stored_column(session, SuggestionCustomer.digest, ids)
+    columns = ("customer_id", "digest")
+    return dict(_read_in(session, SuggestionCustomer, columns, "customer_id", ids))
 
 
 def _members(session: Session, keys: Iterable[str]) -> dict[str, set[int]]:
@@ -1326,20 +1319,13 @@ def _members(session: Session, keys: Iterable[str]) -> dict[str, set[int]]:
 def _stored_pairs(session: Session, pairs: set[Pair]) -> set[Pair]:
     """Which of these pairs are stored: the stored pairs of their first customers, read by
     the index (a list of pairs, as (a, b) IN (VALUES ...), made SQLite read them all)."""
-    found: set[Pair] = set()
-    firsts = sorted({a for a, _b in pairs})
-    connection = session.connection()
-    for start in range(0, len(firsts), _CHUNK):
-        found.update(
-            (a, b)
-            for a, b in connection.execute(
-                select(SuggestionPair.customer_a, SuggestionPair.customer_b).where(
-                    SuggestionPair.customer_a.in_(firsts[start : start + _CHUNK])
-                )
-            ).all()
-            if (a, b) in pairs
-        )
-    return found
+    columns = ("customer_a", "customer_b")
+    firsts = {a for a, _b in pairs}
+    return {
+        (a, b)
+        for a, b in _read_in(session, SuggestionPair, columns, "customer_a", firsts)
+        if (a, b) in pairs
+    }
 
 
 def _delete_pairs(session: Session, pairs: set[Pair]) -> None:

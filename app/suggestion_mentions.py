@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Container, Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from app.mentions import order_key
@@ -117,10 +117,22 @@ class _Reader:
     def __init__(self, session: Session, known: Container[int]) -> None:
         self.session = session
         self.known = known
+        self.is_known: dict[int, bool] = {}  # customers asked about (``known_of``)
         self.writers: dict[int, set[int]] = {}  # event → its customers that are known
         self.points: dict[int, list[Point]] = {}  # event → what it mentions
         self.owners: dict[Point, set[int]] = {}  # point → its customers (known or not)
-        self.orders: dict[str, list[int]] | None = None  # order key → its order events
+        self.odd: list[tuple[int, str]] | None = None  # (event, key) of ``_ODD`` orders
+
+    def known_of(self, customers: Iterable[int]) -> set[int]:
+        """Those of these customers that are known, asked about at once (a container that
+        can tell many at once, ``among``, is asked so: one query, not one each)."""
+        wanted = set(customers)
+        new = [c for c in wanted if c not in self.is_known]
+        if new:
+            among: Callable[[Iterable[int]], set[int]] | None = getattr(self.known, "among", None)
+            found = among(new) if among is not None else {c for c in new if c in self.known}
+            self.is_known.update((c, c in found) for c in new)
+        return {c for c in wanted if self.is_known[c]}
 
     def rows(self, ids: Iterable[Any], query: Callable[[list[Any]], Any]) -> list[Any]:
         wanted = sorted(set(ids))
@@ -148,22 +160,20 @@ class _Reader:
 
     def written_by(self, customers: set[int]) -> set[int]:
         """The events with mentions that these customers write."""
-        return {
-            event
-            for event, cid in self.rows(
-                customers,
-                lambda c: (
-                    _theirs(
-                        select(EventParticipant.event_id, CustomerIdentity.customer_id).join(
-                            Mention, Mention.event_id == EventParticipant.event_id
-                        )
+        rows = self.rows(
+            customers,
+            lambda c: (
+                _theirs(
+                    select(EventParticipant.event_id, CustomerIdentity.customer_id).join(
+                        Mention, Mention.event_id == EventParticipant.event_id
                     )
-                    .where(CustomerIdentity.customer_id.in_(c))
-                    .distinct()
-                ),
-            )
-            if cid in self.known
-        }
+                )
+                .where(CustomerIdentity.customer_id.in_(c))
+                .distinct()
+            ),
+        )
+        known = self.known_of(cid for _event, cid in rows)
+        return {event for event, cid in rows if cid in known}
 
     def _read(self, events: set[int]) -> None:
         wanted = events - set(self.points)
@@ -172,15 +182,17 @@ class _Reader:
         for event in wanted:
             self.writers[event] = set()
             self.points[event] = []
-        for event, cid in self.rows(
+        rows = self.rows(
             wanted,
             lambda c: (
                 _theirs(select(EventParticipant.event_id, CustomerIdentity.customer_id))
                 .where(EventParticipant.event_id.in_(c))
                 .distinct()
             ),
-        ):
-            if cid in self.known:
+        )
+        known = self.known_of(cid for _event, cid in rows)
+        for event, cid in rows:
+            if cid in known:
                 self.writers[event].add(cid)
         mentioned: set[Point] = set()
         for event, kind, value in self.rows(
@@ -212,15 +224,9 @@ class _Reader:
         orders = {v for k, v in points if k == "order"}
         if not orders:
             return
-        # Order numbers are compared as ``order_key`` spells them: every order is read
-        # once (one table, two columns), those of the wanted keys joined to their customers.
-        if self.orders is None:
-            self.orders = defaultdict(list)
-            for event, number in (
-                self.session.connection().execute(select(Order.event_id, Order.number)).all()
-            ):
-                self.orders[order_key(number)].append(event)
-        keyed = {event: key for key in orders for event in self.orders.get(key, ())}
+        # Order numbers are compared as ``order_key`` spells them: the orders of the wanted
+        # keys found by the index of their keys (``order_key_sql``), joined to their customers.
+        keyed = {event: key for event, key in self.keyed_orders(orders)}
         for event, cid in self.rows(
             keyed,
             lambda c: _theirs(
@@ -228,6 +234,28 @@ class _Reader:
             ).where(EventParticipant.event_id.in_(c)),
         ):
             self.owners[("order", keyed[event])].add(cid)
+
+    def keyed_orders(self, keys: set[str]) -> list[tuple[int, str]]:
+        """(event, key) of the orders whose number ``order_key`` spells as one of these."""
+        connection = self.session.connection()
+        key_sql, odd_sql = order_key_sql(connection.dialect.name)
+        statement = text(
+            f"SELECT event_id, number FROM order_info WHERE {key_sql} IN :keys"
+        ).bindparams(bindparam("keys", expanding=True))
+        found: list[tuple[int, str]] = []
+        wanted = sorted(keys)
+        for start in range(0, len(wanted), _CHUNK):
+            rows = connection.execute(statement, {"keys": wanted[start : start + _CHUNK]})
+            found.extend(
+                (event, key) for event, number in rows if (key := order_key(number)) in keys
+            )
+        # (the key above is ``order_key`` for a number of printable ASCII alone: the others,
+        # a few, are keyed here)
+        if self.odd is None:
+            odd = text(f"SELECT event_id, number FROM order_info WHERE {odd_sql}")
+            self.odd = [(event, order_key(number)) for event, number in connection.execute(odd)]
+        found.extend((event, key) for event, key in self.odd if key in keys)
+        return found
 
     def writers_of(self, events: set[int]) -> set[int]:
         self._read(events)
@@ -242,6 +270,9 @@ class _Reader:
         from app.suggestions import MAX_MENTIONED
 
         self._read(events)
+        known = self.known_of(
+            cid for event in events for point in self.points[event] for cid in self.owners[point]
+        )
         found: dict[Pair, set[str]] = defaultdict(set)
         for event in events:
             writers = self.writers[event]
@@ -254,12 +285,26 @@ class _Reader:
             for kind, value in points:
                 shown = value if kind != "order" else f"#{value.lstrip('#')}"
                 for target in self.owners[(kind, value)] & targets:
-                    if target not in self.known:
+                    if target not in known:
                         continue
                     for writer in writers:
                         pair = (min(writer, target), max(writer, target))
                         found[pair].add(_WORDS[kind].format(shown))
         return dict(found)
+
+
+def order_key_sql(dialect: str) -> tuple[str, str]:
+    """For the store's SQL dialect: the expression of ``order_key`` of an order's number,
+    right for a number of printable ASCII characters alone (``#`` and spaces dropped,
+    the letters in capitals), and the condition of the other numbers, which the first
+    may key otherwise. Each is an index's expression (migration 0020_catchup9): spelt
+    alike here, the index serves the query."""
+    if dialect == "postgresql":  # (``upper`` in another collation may map a letter elsewhere)
+        return (
+            "upper(replace(replace(number, '#', ''), ' ', '') COLLATE \"C\")",
+            "number COLLATE \"C\" ~ '[^ -~]'",
+        )
+    return "upper(replace(replace(number, '#', ''), ' ', ''))", "number GLOB '*[^ -~]*'"
 
 
 def _theirs(stmt: Any) -> Any:

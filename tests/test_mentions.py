@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, select
 
 from app import db as app_db
 from app import merges
+from app import suggestions as sx
 from app.db import Database, open_database
 from app.ingest import import_items
 from app.mentions import extract, order_key
@@ -184,3 +185,39 @@ def test_order_key_reads_every_character_as_the_regular_expression_does() -> Non
     texts += [f"{chr(i)}1{chr(i)}2" for i in range(256)]
     for text in texts:
         assert order_key(text) == re.sub(r"[\s#]", "", text).upper(), repr(text)
+
+
+def test_the_catch_up_finds_orders_whose_numbers_sql_cannot_key(store: Database) -> None:
+    # The catch-up finds a mentioned order by an index of its number's key as SQL spells
+    # it (spaces and "#" dropped, capitals): right for numbers of printable ASCII alone.
+    # A tab, a no-break space or full-width digits in a number are keyed as ``order_key``
+    # keys them, so the mentions kept up to date still equal a recount.
+    from app import suggestion_store
+    from app.models import SuggestionCustomer
+
+    numbers = ["ab 1043", "cd\t2044", "#\uff13\uff10\uff14\uff15", "ef\xa03046", "#gh-4047"]
+    buyers = [("Jane Doe", "jane"), ("Ann Smith", "ann"), ("Tom Brown", "tom")]
+    buyers += [("Priya Shah", "priya"), ("Omar Khan", "omar")]
+    orders = [
+        _order(number, name, f"{user}@example.com", n)
+        for n, (number, (name, user)) in enumerate(zip(numbers, buyers, strict=True))
+    ]
+    import_items(store, lambda: orders, label="orders", format="t")
+    with store.session() as s:
+        suggestion_store.rebuild(s)
+    asked = ["AB1043", "CD2044", "#\uff13\uff10\uff14\uff15", "EF3046", "GH-4047"]
+    chats = [
+        _chat(f"+44 7700 90{n:04d}", "", f"Hi, any news on order {key}? Thanks", 10 + n)
+        for n, key in enumerate(asked)
+    ]
+    import_items(store, lambda: chats, label="chats", format="t")
+    with store.session() as s:
+        assert suggestion_store.catch_up(s, small=0, drift=100.0) == "updated"
+        state = suggestion_store._state(s)
+        assert state is not None
+        known = set(s.scalars(select(SuggestionCustomer.customer_id)))
+        assert state.mentions == sx._mentions(s, known)
+        said = sorted(word for words in state.mentions.values() for word in words)
+    keys = [order_key(number) for number in numbers]
+    assert keys == ["AB1043", "CD2044", "\uff13\uff10\uff14\uff15", "EF3046", "GH-4047"]
+    assert said == sorted(f"one mentions the other's order #{key}" for key in keys)

@@ -268,3 +268,25 @@ def test_the_check_catches_a_full_scan(shop: Database) -> None:
         s.execute(queries.text("SELECT count(*) FROM event WHERE body LIKE '%peon%'")).all()
 
     assert full_scans(shop, run)
+
+
+def test_the_catch_up_finds_mentioned_orders_by_index(shop: Database) -> None:
+    # The suggestions' catch-up finds the orders a message mentions by the index of their
+    # numbers' keys, and the few numbers SQL cannot key by a partial index of them alone
+    # (migration 0020_catchup9), not by reading every order.
+    from app.suggestion_mentions import _Reader
+
+    with statements(shop) as seen, shop.session() as session:
+        found = _Reader(session, set()).keyed_orders({"10012", "10013", "99999"})
+    assert sorted(key for _event, key in found) == ["10012", "10013"]
+    plans: list[str] = []
+    with shop.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        for sql, params in seen:
+            if "order_info" in sql:
+                rows = raw.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+                plans.append(" ".join(str(row[-1]) for row in rows))
+    assert len(plans) == 2, plans
+    assert "USING INDEX ix_order_info_key" in plans[0], plans
+    assert "USING COVERING INDEX ix_order_info_odd" in plans[1], plans

@@ -709,3 +709,30 @@ def test_the_catch_up_knows_the_customers_it_is_asked_about(
         assert (known.stored is None) == (one_by_one > len(stored))
         assert {c for c in stored if c in known.everyone()} == (set(stored) - dirty) | fresh
     db.dispose()
+
+
+@pytest.mark.parametrize("one_by_one", [3, 10**6])
+def test_the_catch_up_tells_many_customers_at_once_as_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_by_one: int
+) -> None:
+    # ``_Known.among`` (the mentions ask about many customers in a query) answers as
+    # ``in`` does, before and after customers were asked about one by one, and once every
+    # stored one was read.
+    monkeypatch.setattr(suggestion_store._Known, "_ONE_BY_ONE", one_by_one)
+    people, _users = make_people(30, 5)
+    db = open_database(tmp_path / "known.db")
+    import_items(db, lambda: [r for r, _ in make_records(people, 5)], label="t", format="t")
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        stored = sorted(s.scalars(select(SuggestionCustomer.customer_id)))
+        dirty = set(stored[::3])
+        fresh = set(stored[::6])
+        asked = [*stored, max(stored) + 1, 0]
+        want = {c for c in asked if c in fresh or (c in stored and c not in dirty)}
+        known = suggestion_store._Known(s, dirty, fresh)
+        assert stored[1] in known  # (asked about one by one first)
+        assert known.among(asked[: len(asked) // 2]) == want & set(asked[: len(asked) // 2])
+        assert known.among(asked) == want
+        assert (known.stored is None) == (one_by_one > len(stored))
+        assert known.everyone().among(asked) == want
+    db.dispose()

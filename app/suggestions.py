@@ -1327,6 +1327,35 @@ def _candidate_array(
     neighbours in a name order) drawn from the sorted rows at once; the pairs of several
     blocks are told apart once (``np.unique``) instead of one by one in a set.
     """
+    return _with_mentions(_unmentioned_candidates(profiles, keys, orders), said)
+
+
+_Candidates = tuple[Any, Any, Any]  # numpy int64 codes: strong, weak sharing a part, weak
+
+
+def _with_mentions(found: _Candidates, said: dict[tuple[int, int], set[str]]) -> Any:
+    """``_candidate_array`` from ``_unmentioned_candidates`` and the mentioned pairs: those
+    join the strong pairs, and leave the weak ones (each part stays ascending)."""
+    import numpy as np
+
+    strong, touching, late = found
+    mentioned = _distinct(_said_array(said))
+    if len(mentioned):
+        strong = _distinct(np.concatenate((strong, mentioned)))
+        touching = touching[~np.isin(touching, mentioned, assume_unique=True)]
+        late = late[~np.isin(late, mentioned, assume_unique=True)]
+    return np.concatenate((strong, touching, late))
+
+
+def _unmentioned_candidates(
+    profiles: dict[int, _Profile],
+    keys: dict[int, set[str]] | None = None,
+    orders: dict[int, tuple[str, str, str]] | None = None,
+) -> _Candidates:
+    """The pairs of ``_candidate_array`` but the mentioned ones (which need the database:
+    this part needs only the profiles, so a forked process can make it): the strong pairs,
+    then the weak pairs (not strong) whose names share a part, then the other weak pairs
+    whose names touch, each ascending; a weak pair may be a mentioned one."""
     import numpy as np
 
     if keys is None:
@@ -1347,7 +1376,7 @@ def _candidate_array(
     block, member = block[order], member[order]
     starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else block
     sizes = np.diff(np.r_[starts, len(block)])
-    strong: list[Any] = [_said_array(said)]
+    strong: list[Any] = []
     weak: list[Any] = []
     small = (sizes >= 2) & (sizes <= MAX_BLOCK)
     for kept, out in ((~weak_key[block[starts]], strong), (weak_key[block[starts]], weak)):
@@ -1369,7 +1398,7 @@ def _candidate_array(
     # are left to ``_touching_rest``.
     touching = _sharing_parts(profiles, rest)
     late = np.array(list(_touching_rest(profiles, rest[~touching].tolist())), dtype=np.int64)
-    return np.concatenate((seen, rest[touching], late))
+    return seen, rest[touching], late
 
 
 def _distinct(codes: Any) -> Any:
@@ -1871,17 +1900,28 @@ def near_columns(left: Any, right: Any, rows_a: Any, rows_b: Any, most: int) -> 
     return found
 
 
+Prefilter = tuple["_NameColumns", "_Evidence"]  # what ``scorable`` reads of each customer
+
+
+def prefilter_columns(profiles: dict[int, _Profile], freq: _Frequencies) -> Prefilter:
+    """The columns ``scorable`` reads of each customer (its names, its other evidence)."""
+    columns = _NameColumns.of(profiles, freq)
+    return columns, _Evidence.of(profiles, columns.ids)
+
+
 def scorable(
     profiles: dict[int, _Profile],
     freq: _Frequencies,
     said: dict[tuple[int, int], set[str]],
     codes: Iterable[int],
     floor: float,
+    prepared: Prefilter | None = None,
 ) -> list[tuple[int, int]]:
     """The pairs ``codes`` (as ``_candidate_codes`` gives them), lower id first, without
     pairs that ``score_pair`` surely scores below
     ``floor`` (a model probability): what it gives every pair left out is 0 with no
-    reasons, so scoring the rest gives the same pairs at ``floor`` or more.
+    reasons, so scoring the rest gives the same pairs at ``floor`` or more. ``prepared``
+    (``prefilter_columns`` of these profiles and frequencies) may be made beforehand.
 
     A pair is left out when nothing but the names speaks for it (no mention, shared
     contact point, phone digits, postcode, email that spells a name, nor a home both
@@ -1899,7 +1939,7 @@ def scorable(
     if floor <= 0.0 or len(pairs) < _VECTOR_MIN:
         return [(code >> 32, code & _LOW) for code in pairs.tolist()]
 
-    columns = _NameColumns.of(profiles, freq)
+    columns, evidence = prepared if prepared is not None else prefilter_columns(profiles, freq)
     ids = np.array(columns.ids, dtype=np.int64)
     count = len(pairs)
     a = np.searchsorted(ids, pairs >> 32)
@@ -1977,7 +2017,6 @@ def scorable(
         reach = (weighs >= limit) | (odds / (1.0 + odds) >= floor * (1.0 - 2 * _ROUNDING))
     silent = rows[~reach]  # the names cannot weigh enough: left out unless something else
     # The other evidence, as ``_below`` reads it (a home both give is left to it).
-    evidence = _Evidence.of(profiles, columns.ids)
     silent = silent[~(evidence.homes[a[silent]] & evidence.homes[b[silent]])]
     if said:
         mentioned = np.array([x << 32 | y for x, y in said], dtype=np.int64)

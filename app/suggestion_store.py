@@ -324,16 +324,20 @@ class _Here:
 
     def __init__(self, profiles: dict[int, _Profile]) -> None:
         self.profiles = profiles
-        self._keys: dict[int, set[str]] | None = None
-        self._orders: dict[int, Orders] | None = None
+        self._made: tuple[dict[int, set[str]], dict[int, Orders], list[tuple[str, int]]] | None
+        self._made = None
 
-    def keys_and_orders(self) -> tuple[dict[int, set[str]], dict[int, Orders]]:
+    def keys_and_orders(
+        self,
+    ) -> tuple[dict[int, set[str]], dict[int, Orders], list[tuple[str, int]]]:
+        """The customers' keys, their name orders and the key rows (``_key_rows``)."""
         from app import suggestions as sx
 
-        if self._keys is None or self._orders is None:
-            self._keys = {cid: sx._block_keys(p) for cid, p in self.profiles.items()}
-            self._orders = {cid: sx._name_orders(p) for cid, p in self.profiles.items()}
-        return self._keys, self._orders
+        if self._made is None:
+            keys = {cid: sx._block_keys(p) for cid, p in self.profiles.items()}
+            orders = {cid: sx._name_orders(p) for cid, p in self.profiles.items()}
+            self._made = keys, orders, sx._key_rows(keys)
+        return self._made
 
     def candidates(self) -> _Candidates:
         from app import suggestions as sx
@@ -440,16 +444,18 @@ def _unpacked(packed: _PackedRows) -> _CustomerRows:
 
 
 def _customer_rows(
-    profiles: dict[int, _Profile], keys: dict[int, set[str]], orders: dict[int, Orders]
+    profiles: dict[int, _Profile],
+    keys: dict[int, set[str]],
+    orders: dict[int, Orders],
+    key_rows: list[tuple[str, int]] | None = None,
 ) -> _CustomerRows:
-    """The rows ``_write_customers`` stores: the (key, customer) rows in the table's order,
-    and each customer's keys, names, name orders and digest."""
-    from app.suggestions import _names_of
+    """The rows ``_write_customers`` stores: the (key, customer) rows in the table's order
+    (``_key_rows``, which may be made beforehand), and each customer's keys, names, name
+    orders and digest."""
+    from app.suggestions import _key_rows, _names_of
 
-    # In (key, customer) order: made in customer order, then sorted (stably) by the key
-    # alone, which is half the work of comparing a million (key, customer) tuples.
-    key_rows = [(k, cid) for cid in sorted(keys) for k in keys[cid]]
-    key_rows.sort(key=itemgetter(0))
+    if key_rows is None:
+        key_rows = _key_rows(keys)
     dumps = _JSON.encode  # as JSONList stores it: json.dumps(..., ensure_ascii=False)
     rows = [
         (

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
+from operator import itemgetter
 from typing import Any, TypeVarTuple
 
 from rapidfuzz import fuzz
@@ -1372,40 +1373,42 @@ def _unmentioned_candidates(
     profiles: dict[int, _Profile],
     keys: dict[int, set[str]] | None = None,
     orders: dict[int, tuple[str, str, str]] | None = None,
+    key_rows: list[tuple[str, int]] | None = None,
 ) -> _Candidates:
     """The pairs of ``_candidate_array`` but the mentioned ones (which need the database:
     this part needs only the profiles, so a forked process can make it): the strong pairs,
     then the weak pairs (not strong) whose names share a part, then the other weak pairs
-    whose names touch, each ascending; a weak pair may be a mentioned one."""
+    whose names touch, each ascending; a weak pair may be a mentioned one. ``key_rows``
+    (``_key_rows`` of ``keys``) may be made beforehand."""
     import numpy as np
 
     if keys is None:
         keys = {cid: _block_keys(p) for cid, p in profiles.items()}
     if orders is None:
         orders = {cid: _name_orders(p) for cid, p in profiles.items()}
-    flat = [key for own in keys.values() for key in own]
-    numbers = dict(zip(dict.fromkeys(flat), range(len(flat)), strict=False))  # first seen
+    if key_rows is None:
+        key_rows = _key_rows(keys)
+    # The rows by key, then customer: each block's members ascending, one after another.
+    member = np.fromiter(map(itemgetter(1), key_rows), dtype=np.int64, count=len(key_rows))
+    named = list(map(itemgetter(0), key_rows))
+    firsts = [i for i, (x, y) in enumerate(pairwise(named), 1) if x != y]
+    if named:
+        firsts.insert(0, 0)
+    starts = np.array(firsts, dtype=np.int64)
+    sizes = np.diff(np.r_[starts, len(named)])
     weak_key = np.array(
-        [key.partition(":")[0] in _WEAK_KEYS for key in numbers], dtype=bool
-    ).reshape(len(numbers))
-    block = np.fromiter(map(numbers.__getitem__, flat), dtype=np.int64, count=len(flat))
-    member = np.repeat(
-        np.fromiter(keys, dtype=np.int64, count=len(keys)),
-        np.fromiter(map(len, keys.values()), dtype=np.int64, count=len(keys)),
-    )
-    order = np.lexsort((member, block))  # by key, then customer: a block's ids ascending
-    block, member = block[order], member[order]
-    starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else block
-    sizes = np.diff(np.r_[starts, len(block)])
+        [named[i].partition(":")[0] in _WEAK_KEYS for i in firsts], dtype=bool
+    ).reshape(len(firsts))  # of each block
+    del named
     strong: list[Any] = []
     weak: list[Any] = []
     small = (sizes >= 2) & (sizes <= MAX_BLOCK)
-    for kept, out in ((~weak_key[block[starts]], strong), (weak_key[block[starts]], weak)):
+    for kept, out in ((~weak_key, strong), (weak_key, weak)):
         chosen = small & kept
         out.append(_block_array(member, starts[chosen], sizes[chosen]))
     for at in np.flatnonzero(sizes > MAX_BLOCK).tolist():
         members = member[starts[at] : starts[at] + sizes[at]].tolist()
-        out = weak if weak_key[block[starts[at]]] else strong
+        out = weak if weak_key[at] else strong
         for which in range(_NAME_ORDERS):
             ranked = [cid for _, cid in sorted((orders[cid][which], cid) for cid in members)]
             out.append(_window_array(np.array(ranked, dtype=np.int64), WINDOW))
@@ -1420,6 +1423,15 @@ def _unmentioned_candidates(
     touching = _sharing_parts(profiles, rest)
     late = np.array(list(_touching_rest(profiles, rest[~touching].tolist())), dtype=np.int64)
     return seen, rest[touching], late
+
+
+def _key_rows(keys: dict[int, set[str]]) -> list[tuple[str, int]]:
+    """The (key, customer) rows of ``keys``, by key, then customer: made in customer order,
+    then sorted (stably) by the key alone, which is half the work of comparing a million
+    (key, customer) tuples."""
+    rows = [(key, cid) for cid in sorted(keys) for key in keys[cid]]
+    rows.sort(key=itemgetter(0))
+    return rows
 
 
 def _distinct(codes: Any) -> Any:

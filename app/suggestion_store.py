@@ -166,7 +166,10 @@ def _state(session: Session) -> _State | None:
     return _State(row.version, row.customers, freq, said, own)
 
 
-def _save_state(session: Session, state: _State) -> None:
+def _save_state(session: Session, state: _State, texts: tuple[str, str] | None = None) -> None:
+    """Store ``state``; ``texts``: its frequencies and mentions as stored (``_state_texts``),
+    if made beforehand."""
+    stats, mentions = texts if texts is not None else _state_texts(state)
     session.execute(delete(SuggestionState))
     session.execute(
         insert(SuggestionState),
@@ -175,12 +178,16 @@ def _save_state(session: Session, state: _State) -> None:
                 "id": _STATE_ID,
                 "version": state.version,
                 "customers": state.customers,
-                "stats": _dump_freq(state.freq),
-                "mentions": _dump_mentions(state.mentions, state.own),
+                "stats": stats,
+                "mentions": mentions,
                 "built_at": utcnow(),
             }
         ],
     )
+
+
+def _state_texts(state: _State) -> tuple[str, str]:
+    return _dump_freq(state.freq), _dump_mentions(state.mentions, state.own)
 
 
 # --- bringing the list up to date -------------------------------------------------------
@@ -253,7 +260,7 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
         # The customers' keys are written while the pairs are scored (by other processes).
         built = compute(session, keep_stats=keep_stats, meanwhile=write_customers)
         _insert_pairs(session, built.rows)
-        _save_state(session, built.state)
+        _save_state(session, built.state, built.texts)
         del built
 
 
@@ -264,6 +271,7 @@ class Built:
     profiles: dict[int, _Profile]
     rows: list[dict[str, Any]]  # as stored in suggestion_pair
     state: _State
+    texts: tuple[str, str] | None = None  # ``_state_texts``, if made while others scored
 
 
 def compute(
@@ -279,7 +287,8 @@ def compute(
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
         meanwhile: called with the customers' rows (``_customer_rows``) while the pairs
-            are scored (when other processes score them); then the customers' keys, the
+            are scored (when other processes score them; the state's texts are made
+            then too, ``Built.texts``); then the customers' keys, the
             candidate pairs but the mentioned ones and the customers' rows are made by
             another process while this one counts the frequencies, reads the mentions and
             makes the pre-filter's columns (``_made_apart``).
@@ -299,10 +308,16 @@ def compute(
             pairs = sx.scorable(profiles, freq, said, codes, floor, prepared)
             del codes, prepared
             own = _own_identities(session)
-            later = None if meanwhile is None else (lambda: meanwhile(apart.customer_rows()))
-            rows = _scored(profiles, freq, said, pairs, later)
-    state = _State(scorer_version(), customers, freq, said, own)
-    return Built(profiles, rows, state)
+            state = _State(scorer_version(), customers, freq, said, own)
+            texts: list[tuple[str, str]] = []
+
+            def later() -> None:
+                assert meanwhile is not None
+                meanwhile(apart.customer_rows())
+                texts.append(_state_texts(state))
+
+            rows = _scored(profiles, freq, said, pairs, None if meanwhile is None else later)
+    return Built(profiles, rows, state, texts[0] if texts else None)
 
 
 # The rows of customer_block_key (key, customer) and of suggestion_customer.
@@ -673,13 +688,14 @@ def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
         if row["computed_at"] not in times:
             at = row["computed_at"]
             times[at] = bind(at) if bind is not None else at
+    dumps = _JSON.encode  # json.dumps(..., ensure_ascii=False), one encoder for every row
     plain = [
         (
             r["customer_a"],
             r["customer_b"],
             r["score"],
-            json.dumps(list(r["reasons"]), ensure_ascii=False),  # as JSONList stores it
-            json.dumps(list(r["against"]), ensure_ascii=False),
+            dumps(list(r["reasons"])),  # as JSONList stores it
+            dumps(list(r["against"])),
             r["name_a"],
             r["name_b"],
             r["version"],

@@ -2074,7 +2074,7 @@ class _Evidence:
     ids: list[int]  # the customers in ascending order
     homes: Any  # bool: gives a home
     many: Any  # bool: more numbers, postcodes or addresses than the columns hold
-    shared: Any  # bool: has a shared contact point
+    shared: Any  # int64 (n, 3): its shared contact points' identity ids (-1: none)
     tails: Any  # int64 (n, 3): its numbers' last seven digits, as numbers (-1: none)
     postcode_length: Any  # int64 (n, 2): -1 none
     postcode_letters: Any  # uint64 (n, 2): ``_letters``
@@ -2096,14 +2096,15 @@ class _Evidence:
                 or len(own) > 2
                 or len(quick.locals) > 3
                 or len(quick.spellings) > 5
+                or len(profile.shared) > 3
             ):
-                table.append((bool(quick.homes), True, bool(profile.shared), (), (), (), ()))
+                table.append((bool(quick.homes), True, (), (), (), (), ()))
                 continue
             table.append(
                 (
                     bool(quick.homes),
                     False,
-                    bool(profile.shared),
+                    tuple(profile.shared),
                     quick.tails,
                     own,
                     quick.locals,
@@ -2131,7 +2132,9 @@ class _Evidence:
             ids,
             np.array(homes, dtype=bool),
             np.array(many, dtype=bool),
-            np.array(shared, dtype=bool),
+            np.array([[*own, *([-1] * (3 - len(own)))] for own in shared], dtype=np.int64).reshape(
+                len(ids), 3
+            ),
             numbered(tails, 3, "\3"),
             np.array(
                 [[len(p) for p in own] + [-1] * (2 - len(own)) for own in ordered], dtype=np.int64
@@ -2179,7 +2182,11 @@ class _Evidence:
         name of the other. False tells for sure; True is read from the sets."""
         import numpy as np
 
-        found = self.many[a] | self.many[b] | (self.shared[a] & self.shared[b])
+        found = self.many[a] | self.many[b]
+        for p in range(self.shared.shape[1]):
+            mine = self.shared[a, p]
+            for q in range(self.shared.shape[1]):
+                found |= (mine == self.shared[b, q]) & (mine >= 0)
         for p in range(self.tails.shape[1]):
             mine = self.tails[a, p]
             for q in range(self.tails.shape[1]):

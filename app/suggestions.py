@@ -1454,22 +1454,28 @@ def _sharing_parts(profiles: dict[int, _Profile], codes: Any) -> Any:
 
     cids = _distinct(np.concatenate((codes >> 32, codes & _LOW)))
     numbers: dict[str, int] = {}
-    table = np.full((len(cids), _PARTS_HELD), -1, dtype=np.int64)
-    many = np.zeros(len(cids), dtype=bool)
-    held: dict[int, frozenset[str]] = {}
-    for row, cid in enumerate(cids.tolist()):
-        own = held[row] = _parts(profiles[cid])
+    rows: list[list[int]] = []
+    held: list[frozenset[str]] = []
+    none = [-1] * _PARTS_HELD
+    for cid in cids.tolist():
+        own = _parts(profiles[cid])
+        held.append(own)
         if len(own) > _PARTS_HELD:
-            many[row] = True
+            rows.append(none)  # read from its set below
             continue
-        table[row, : len(own)] = [numbers.setdefault(part, len(numbers)) for part in own]
+        row = [numbers.setdefault(part, len(numbers)) for part in own]
+        rows.append(row + none[len(row) :])
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), _PARTS_HELD)
+    many = np.fromiter(map(len, held), dtype=np.int64, count=len(held)) > _PARTS_HELD
+    width = int((table >= 0).sum(axis=1).max(initial=0))  # the columns beyond hold none
     a = np.searchsorted(cids, codes >> 32)
     b = np.searchsorted(cids, codes & _LOW)
+    mine, theirs = table[a, :width], table[b, :width]
     found = np.zeros(len(codes), dtype=bool)
-    for p in range(_PARTS_HELD):
-        mine = table[a, p]
-        for q in range(_PARTS_HELD):
-            found |= (mine == table[b, q]) & (mine >= 0)
+    for p in range(width):
+        part = mine[:, p]
+        for q in range(width):
+            found |= (part == theirs[:, q]) & (part >= 0)
     check = np.flatnonzero(many[a] | many[b])
     found[check] = [
         not held[i].isdisjoint(held[j])

@@ -271,7 +271,7 @@ class Built:
     profiles: dict[int, _Profile]
     rows: list[dict[str, Any]]  # as stored in suggestion_pair
     state: _State
-    texts: tuple[str, str] | None = None  # ``_state_texts``, if made while others scored
+    texts: tuple[str, str] | None = None  # ``_state_texts``, if made beforehand
 
 
 def compute(
@@ -287,11 +287,11 @@ def compute(
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
         meanwhile: called with the customers' rows (``_customer_rows``) while the pairs
-            are scored (when other processes score them; the state's texts are made
-            then too, ``Built.texts``); then the customers' keys, the
+            are scored (when other processes score them). Then the customers' keys, the
             candidate pairs but the mentioned ones and the customers' rows are made by
-            another process while this one counts the frequencies, reads the mentions and
-            makes the pre-filter's columns (``_made_apart``).
+            another process (``_made_apart``) while this one counts the frequencies,
+            reads the mentions, makes the pre-filter's columns and the state's texts
+            (``Built.texts``).
     """
     from app import suggestions as sx
 
@@ -302,22 +302,17 @@ def compute(
             freq = old.freq if old is not None else sx._Frequencies.of(profiles.values())
             customers = old.customers if old is not None else len(profiles)
             said = sx._mentions(session, profiles)
+            own = _own_identities(session)
+            state = _State(scorer_version(), customers, freq, said, own)
             floor = sx.raw_floor(STORE_MIN_SCORE)
             prepared = sx.prefilter_columns(profiles, freq)
+            texts = None if meanwhile is None else _state_texts(state)
             codes = sx._with_mentions(apart.candidates(), said)
             pairs = sx.scorable(profiles, freq, said, codes, floor, prepared)
             del codes, prepared
-            own = _own_identities(session)
-            state = _State(scorer_version(), customers, freq, said, own)
-            texts: list[tuple[str, str]] = []
-
-            def later() -> None:
-                assert meanwhile is not None
-                meanwhile(apart.customer_rows())
-                texts.append(_state_texts(state))
-
-            rows = _scored(profiles, freq, said, pairs, None if meanwhile is None else later)
-    return Built(profiles, rows, state, texts[0] if texts else None)
+            later = None if meanwhile is None else (lambda: meanwhile(apart.customer_rows()))
+            rows = _scored(profiles, freq, said, pairs, later)
+    return Built(profiles, rows, state, texts)
 
 
 # The rows of customer_block_key (key, customer) and of suggestion_customer.

@@ -17,7 +17,7 @@ import math
 import re
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -1390,16 +1390,24 @@ def _unmentioned_candidates(
         key_rows = _key_rows(keys)
     # The rows by key, then customer: each block's members ascending, one after another.
     member = np.fromiter(map(itemgetter(1), key_rows), dtype=np.int64, count=len(key_rows))
-    named = list(map(itemgetter(0), key_rows))
-    firsts = [i for i, (x, y) in enumerate(pairwise(named), 1) if x != y]
-    if named:
-        firsts.insert(0, 0)
-    starts = np.array(firsts, dtype=np.int64)
+    named = np.array(list(map(itemgetter(0), key_rows)), dtype=object).reshape(len(key_rows))
+    starts = np.flatnonzero(np.r_[True, named[1:] != named[:-1]]) if len(named) else member
     sizes = np.diff(np.r_[starts, len(named)])
-    weak_key = np.array(
-        [named[i].partition(":")[0] in _WEAK_KEYS for i in firsts], dtype=bool
-    ).reshape(len(firsts))  # of each block
+    weak_key = np.zeros(len(starts), dtype=bool)  # of each block (of one member: no pairs)
+    shared = np.flatnonzero(sizes >= 2)
+    weak_key[shared] = [
+        key.partition(":")[0] in _WEAK_KEYS for key in named[starts[shared]].tolist()
+    ]
     del named
+    # Each customer's place in each name order (by the order's text, then id): a block's
+    # members in that order are its members sorted by their places.
+    ids = np.sort(np.fromiter(orders, dtype=np.int64, count=len(orders)))
+    ranked_all = [sorted(orders, key=_in_order(orders, which)) for which in range(_NAME_ORDERS)]
+    places = []
+    for ranked in ranked_all:
+        place = np.empty(len(ranked), dtype=np.int64)
+        place[np.searchsorted(ids, ranked)] = np.arange(len(ranked))
+        places.append(place)  # by the customer's index in ``ids``
     strong: list[Any] = []
     weak: list[Any] = []
     small = (sizes >= 2) & (sizes <= MAX_BLOCK)
@@ -1407,14 +1415,15 @@ def _unmentioned_candidates(
         chosen = small & kept
         out.append(_block_array(member, starts[chosen], sizes[chosen]))
     for at in np.flatnonzero(sizes > MAX_BLOCK).tolist():
-        members = member[starts[at] : starts[at] + sizes[at]].tolist()
+        members = member[starts[at] : starts[at] + sizes[at]]
+        index = np.searchsorted(ids, members)
         out = weak if weak_key[at] else strong
         for which in range(_NAME_ORDERS):
-            ranked = [cid for _, cid in sorted((orders[cid][which], cid) for cid in members)]
-            out.append(_window_array(np.array(ranked, dtype=np.int64), WINDOW))
-    for which in range(_NAME_ORDERS):
-        named = sorted((o[which], cid) for cid, o in orders.items() if o[which])
-        weak.append(_window_array(np.array([cid for _, cid in named], dtype=np.int64), NAME_WINDOW))
+            in_order = members[np.argsort(places[which][index])]
+            out.append(_window_array(in_order, WINDOW))
+    for which, ranked in enumerate(ranked_all):
+        named_only = [cid for cid in ranked if orders[cid][which]]
+        weak.append(_window_array(np.array(named_only, dtype=np.int64), NAME_WINDOW))
     seen = _distinct(np.concatenate(strong))
     rest = _distinct(np.concatenate(weak))
     rest = rest[~np.isin(rest, seen, assume_unique=True)]
@@ -1423,6 +1432,17 @@ def _unmentioned_candidates(
     touching = _sharing_parts(profiles, rest)
     late = np.array(list(_touching_rest(profiles, rest[~touching].tolist())), dtype=np.int64)
     return seen, rest[touching], late
+
+
+def _in_order(
+    orders: dict[int, tuple[str, str, str]], which: int
+) -> Callable[[int], tuple[str, int]]:
+    """The sort key of a customer in name order ``which``: the order's text, then the id."""
+
+    def key(cid: int) -> tuple[str, int]:
+        return orders[cid][which], cid
+
+    return key
 
 
 def _key_rows(keys: dict[int, set[str]]) -> list[tuple[str, int]]:

@@ -128,6 +128,10 @@ class PersonName:
         return " ".join(self.tokens)
 
 
+_WORD_BREAKS = re.compile(r"[\s.\-_,]+")
+_NOT_NAME = re.compile(r"[^\w']")
+
+
 @lru_cache(maxsize=65536)
 def parse_name(raw: str) -> PersonName:
     """Normalise a display name: accents, case, honorifics, "Last, First" order.
@@ -135,20 +139,20 @@ def parse_name(raw: str) -> PersonName:
     Addresses and numbers are not names: they give an empty ``PersonName``.
     """
     text = raw.strip().strip("\"'")
-    if not text or "@" in text or sum(ch.isdigit() for ch in text) >= 3:
+    if not text or "@" in text or sum(map(str.isdigit, text)) >= 3:
         return PersonName((), "")
     if text.count(",") == 1:
         last, first = (part.strip() for part in text.split(","))
         if last and first and not any(ch.isdigit() for ch in first):
             text = f"{first} {last}"
-    words = [w for w in re.split(r"[\s.\-_,]+", fold(text)) if w]
+    words = [w for w in _WORD_BREAKS.split(fold(text)) if w]
     titled = [w for w in words if w not in _HONORIFICS]
     if len(titled) == 1 and len(words) == 2 and len(words[0]) == 1:
         titled = words  # "M. Smith" is an initial and a surname, not Monsieur Smith
     words = titled
     while words and words[-1] in _SUFFIXES:
         words.pop()
-    words = [re.sub(r"[^\w']", "", w) for w in words]
+    words = [w if w.isalnum() else _NOT_NAME.sub("", w) for w in words]  # \w: alphanumeric
     words = [w for w in words if w]
     if not words:
         return PersonName((), "")

@@ -73,7 +73,7 @@ from app.suggestion_marks import mark as mark
 
 if TYPE_CHECKING:
     from app.names import PersonName
-    from app.suggestions import Suggestion, _Frequencies, _Profile
+    from app.suggestions import Suggestion, _Candidates, _Frequencies, _Profile
 
 Pair = tuple[int, int]
 Orders = tuple[str, str, str]
@@ -196,7 +196,10 @@ def _state(session: Session) -> _State | None:
     return _State(row.version, row.customers, freq, said, own)
 
 
-def _save_state(session: Session, state: _State) -> None:
+def _save_state(session: Session, state: _State, texts: tuple[str, str] | None = None) -> None:
+    """Store ``state``; ``texts``: its frequencies and mentions as stored (``_state_texts``),
+    if made beforehand."""
+    stats, mentions = texts if texts is not None else _state_texts(state)
     session.execute(delete(SuggestionState))
     session.execute(
         insert(SuggestionState),
@@ -205,12 +208,16 @@ def _save_state(session: Session, state: _State) -> None:
                 "id": _STATE_ID,
                 "version": state.version,
                 "customers": state.customers,
-                "stats": _dump_freq(state.freq),
-                "mentions": _dump_mentions(state.mentions, state.own),
+                "stats": stats,
+                "mentions": mentions,
                 "built_at": utcnow(),
             }
         ],
     )
+
+
+def _state_texts(state: _State) -> tuple[str, str]:
+    return _dump_freq(state.freq), _dump_mentions(state.mentions, state.own)
 
 
 # --- bringing the list up to date -------------------------------------------------------
@@ -283,7 +290,7 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
         # The customers' keys are written while the pairs are scored (by other processes).
         built = compute(session, keep_stats=keep_stats, meanwhile=write_customers)
         _insert_pairs(session, built.rows)
-        _save_state(session, built.state)
+        _save_state(session, built.state, built.texts)
         del built
 
 
@@ -292,10 +299,9 @@ class Built:
     """Every pair computed from scratch, with what the store keeps beside them."""
 
     profiles: dict[int, _Profile]
-    keys: dict[int, set[str]]
-    orders: dict[int, Orders]
     rows: list[dict[str, Any]]  # as stored in suggestion_pair
     state: _State
+    texts: tuple[str, str] | None = None  # ``_state_texts``, if made beforehand
 
 
 def compute(
@@ -311,27 +317,32 @@ def compute(
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
         meanwhile: called with the customers' rows (``_customer_rows``) while the pairs
-            are scored (when other processes score them); the rows are then made by
-            another process while this one finds the pairs.
+            are scored (when other processes score them). Then the customers' keys, the
+            candidate pairs but the mentioned ones and the customers' rows are made by
+            another process (``_made_apart``) while this one counts the frequencies,
+            reads the mentions, makes the pre-filter's columns and the state's texts
+            (``Built.texts``).
     """
     from app import suggestions as sx
 
     with sx.collector_paused():
         profiles = sx._profiles(session)
-        old = _state(session) if keep_stats else None
-        freq = old.freq if old is not None else sx._Frequencies.of(profiles.values())
-        customers = old.customers if old is not None else len(profiles)
-        said = sx._mentions(session, profiles)
-        keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
-        orders = {cid: sx._name_orders(p) for cid, p in profiles.items()}
-        with _made_apart(profiles, keys, orders, meanwhile is not None) as customer_rows:
-            codes = sx._candidate_array(profiles, said, keys, orders)
-            pairs = sx.scorable(profiles, freq, said, codes, sx.raw_floor(STORE_MIN_SCORE))
+        with _made_apart(profiles, meanwhile is not None) as apart:
+            old = _state(session) if keep_stats else None
+            freq = old.freq if old is not None else sx._Frequencies.of(profiles.values())
+            customers = old.customers if old is not None else len(profiles)
+            said = sx._mentions(session, profiles)
             own = _own_identities(session)
-            later = None if meanwhile is None else (lambda: meanwhile(customer_rows()))
+            state = _State(scorer_version(), customers, freq, said, own)
+            floor = sx.raw_floor(STORE_MIN_SCORE)
+            prepared = sx.prefilter_columns(profiles, freq)
+            texts = None if meanwhile is None else _state_texts(state)
+            codes = sx._with_mentions(apart.candidates(), said)
+            pairs = sx.scorable(profiles, freq, said, codes, floor, prepared)
+            del codes, prepared
+            later = None if meanwhile is None else (lambda: meanwhile(apart.customer_rows()))
             rows = _scored(profiles, freq, said, pairs, later)
-    state = _State(scorer_version(), customers, freq, said, own)
-    return Built(profiles, keys, orders, rows, state)
+    return Built(profiles, rows, state, texts)
 
 
 # The rows of customer_block_key (key, customer) and of suggestion_customer.
@@ -345,53 +356,91 @@ _SUGGESTION_CUSTOMER_COLUMNS = (
     "order2",
     "digest",
 )
-APART_MIN_CUSTOMERS = 20000  # fewer customers' rows are made in this process
+APART_MIN_CUSTOMERS = 20000  # for fewer customers, all is made in this process
+
+
+class _Here:
+    """What ``_made_apart`` gives, made in this process when asked for."""
+
+    def __init__(self, profiles: dict[int, _Profile]) -> None:
+        self.profiles = profiles
+        self._made: tuple[dict[int, set[str]], dict[int, Orders], list[tuple[str, int]]] | None
+        self._made = None
+
+    def keys_and_orders(
+        self,
+    ) -> tuple[dict[int, set[str]], dict[int, Orders], list[tuple[str, int]]]:
+        """The customers' keys, their name orders and the key rows (``_key_rows``)."""
+        from app import suggestions as sx
+
+        if self._made is None:
+            keys = {cid: sx._block_keys(p) for cid, p in self.profiles.items()}
+            orders = {cid: sx._name_orders(p) for cid, p in self.profiles.items()}
+            self._made = keys, orders, sx._key_rows(keys)
+        return self._made
+
+    def candidates(self) -> _Candidates:
+        from app import suggestions as sx
+
+        return sx._unmentioned_candidates(self.profiles, *self.keys_and_orders())
+
+    def customer_rows(self) -> _CustomerRows:
+        return _customer_rows(self.profiles, *self.keys_and_orders())
+
+
+class _There(_Here):
+    """What ``_made_apart`` gives, received from the forked process (made here if it
+    fails): first the candidates, then the customers' rows."""
+
+    def __init__(self, profiles: dict[int, _Profile], receiving: Any) -> None:
+        super().__init__(profiles)
+        self.receiving = receiving
+        self.failed = False
+
+    def _received(self) -> Any:
+        if not self.failed:
+            try:
+                return self.receiving.recv()
+            except (EOFError, OSError):
+                self.failed = True  # the child failed: the rest is made here
+        return None
+
+    def candidates(self) -> _Candidates:
+        found: _Candidates | None = self._received()
+        return found if found is not None else super().candidates()
+
+    def customer_rows(self) -> _CustomerRows:
+        packed: _PackedRows | None = self._received()
+        return _unpacked(packed) if packed is not None else super().customer_rows()
 
 
 @contextmanager
-def _made_apart(
-    profiles: dict[int, _Profile],
-    keys: dict[int, set[str]],
-    orders: dict[int, Orders],
-    wanted: bool,
-) -> Iterator[Callable[[], _CustomerRows]]:
-    """A getter of ``_customer_rows`` for these customers: for many, made by a forked
-    process (sorting a million key rows, digests and JSON of every customer) while this
-    one goes on; else (or when no process is to be had) made here when asked for.
+def _made_apart(profiles: dict[int, _Profile], wanted: bool) -> Iterator[_Here]:
+    """The customers' keys and name orders, the candidate pairs but the mentioned ones
+    (``_unmentioned_candidates``) and the customers' rows (``_customer_rows``): for many
+    customers, made by a forked process (which needs only the profiles) while this one
+    goes on; else (or when no process is to be had) made here when asked for. Asked for
+    in that order: the candidates, then the rows.
 
     A bare process and a pipe, not a pool: a pool's thread in this process would stop
     the scorers' fork (``_workers``), and rightly (a fork beside a thread may inherit a
     held lock)."""
-
-    def here() -> _CustomerRows:
-        return _customer_rows(profiles, keys, orders)
-
     if not wanted or len(profiles) < APART_MIN_CUSTOMERS or _workers(PARALLEL_MIN_PAIRS) < 2:
-        yield here
+        yield _Here(profiles)
         return
     context = multiprocessing.get_context("fork")
     receiving, sending = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_send_customer_rows, args=(sending, profiles, keys, orders), daemon=True
-    )
+    child = context.Process(target=_send_apart, args=(sending, profiles), daemon=True)
     try:
         child.start()
     except OSError:
         receiving.close()
         sending.close()
-        yield here  # no process to be had
+        yield _Here(profiles)  # no process to be had
         return
     sending.close()  # the child's end: the pipe reports its end once the child is gone
-
-    def there() -> _CustomerRows:
-        try:
-            rows: _CustomerRows = receiving.recv()
-        except (EOFError, OSError):
-            return here()  # the child failed
-        return rows
-
     try:
-        yield there
+        yield _There(profiles, receiving)
     finally:
         receiving.close()
         child.join(timeout=60)
@@ -400,28 +449,53 @@ def _made_apart(
             child.join()
 
 
-def _send_customer_rows(
-    sending: Any,
-    profiles: dict[int, _Profile],
-    keys: dict[int, set[str]],
-    orders: dict[int, Orders],
-) -> None:
-    """In the forked process: the customers' rows, sent to the parent."""
-    sending.send(_customer_rows(profiles, keys, orders))
+def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
+    """In the forked process: the candidates, then the customers' rows, sent to the parent."""
+    here = _Here(profiles)
+    sending.send(here.candidates())  # numpy arrays
+    sending.send(_packed(here.customer_rows()))
     sending.close()
 
 
-def _customer_rows(
-    profiles: dict[int, _Profile], keys: dict[int, set[str]], orders: dict[int, Orders]
-) -> _CustomerRows:
-    """The rows ``_write_customers`` stores: the (key, customer) rows in the table's order,
-    and each customer's keys, names, name orders and digest."""
-    from app.suggestions import _names_of
+# The customers' rows as sent between processes: the key rows' keys written together
+# (one string: a million small ones cost more to pickle and unpickle than to split) with
+# their customers in a numpy array, or (a key with a line break) the rows as they are.
+_PackedRows = tuple[str | list[tuple[str, int]], Any, list[tuple[Any, ...]]]
 
-    # In (key, customer) order: made in customer order, then sorted (stably) by the key
-    # alone, which is half the work of comparing a million (key, customer) tuples.
-    key_rows = [(k, cid) for cid in sorted(keys) for k in keys[cid]]
-    key_rows.sort(key=itemgetter(0))
+
+def _packed(rows: _CustomerRows) -> _PackedRows:
+    import numpy as np
+
+    key_rows, customer_rows = rows
+    keys = "\n".join(map(itemgetter(0), key_rows))
+    if keys.count("\n") != max(len(key_rows) - 1, 0):
+        return key_rows, None, customer_rows
+    customers = np.fromiter(map(itemgetter(1), key_rows), dtype=np.int64, count=len(key_rows))
+    return keys, customers, customer_rows
+
+
+def _unpacked(packed: _PackedRows) -> _CustomerRows:
+    keys, customers, customer_rows = packed
+    if not isinstance(keys, str):
+        return keys, customer_rows
+    if not len(customers):
+        return [], customer_rows
+    return list(zip(keys.split("\n"), customers.tolist(), strict=True)), customer_rows
+
+
+def _customer_rows(
+    profiles: dict[int, _Profile],
+    keys: dict[int, set[str]],
+    orders: dict[int, Orders],
+    key_rows: list[tuple[str, int]] | None = None,
+) -> _CustomerRows:
+    """The rows ``_write_customers`` stores: the (key, customer) rows in the table's order
+    (``_key_rows``, which may be made beforehand), and each customer's keys, names, name
+    orders and digest."""
+    from app.suggestions import _key_rows, _names_of
+
+    if key_rows is None:
+        key_rows = _key_rows(keys)
     dumps = _JSON.encode  # as JSONList stores it: json.dumps(..., ensure_ascii=False)
     rows = [
         (
@@ -644,13 +718,14 @@ def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
         if row["computed_at"] not in times:
             at = row["computed_at"]
             times[at] = bind(at) if bind is not None else at
+    dumps = _JSON.encode  # json.dumps(..., ensure_ascii=False), one encoder for every row
     plain = [
         (
             r["customer_a"],
             r["customer_b"],
             r["score"],
-            json.dumps(list(r["reasons"]), ensure_ascii=False),  # as JSONList stores it
-            json.dumps(list(r["against"]), ensure_ascii=False),
+            dumps(list(r["reasons"])),  # as JSONList stores it
+            dumps(list(r["against"])),
             r["name_a"],
             r["name_b"],
             r["version"],

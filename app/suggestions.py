@@ -17,16 +17,17 @@ import math
 import re
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
+from operator import itemgetter
 from typing import Any, TypeVarTuple
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
-from sqlalchemy import Select, select
+from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session
 
 from app import dialect
@@ -185,7 +186,7 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
         return found
 
     profiles: dict[int, _Profile] = {}
-    for cid, name in connection.execute(stmt):
+    for cid, name in _rows(connection, stmt, only is None):
         name = name or ""
         profiles[cid] = _Profile(cid, name, parse(name))
     if only is not None and not profiles:
@@ -202,7 +203,8 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
     if only is not None:
         points = points.where(CustomerIdentity.customer_id.in_(list(profiles)))
     fallback: dict[int, tuple[tuple[int, int], str]] = {}  # a nameless customer's name
-    for cid, iid, kind, value, shared, display, line_type in connection.execute(points):
+    plain = only is None
+    for cid, iid, kind, value, shared, display, line_type in _rows(connection, points, plain):
         profile = profiles.get(cid)
         if profile is None:
             continue
@@ -238,7 +240,7 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
     if only is not None:
         home_stmt = home_stmt.where(CustomerIdentity.customer_id.in_(list(profiles)))
     addresses: dict[Any, Address | None] = {}
-    for cid, billing, shipping in connection.execute(home_stmt):
+    for cid, billing, shipping in _rows(connection, home_stmt, only is None):
         profile = profiles.get(cid)
         if profile is None:
             continue
@@ -256,6 +258,26 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
                 if address.full:
                     profile.addresses.add(address)
     return {cid: p for cid, p in profiles.items() if p.emails or p.phones or p.handles}
+
+
+def _rows(
+    connection: Connection, stmt: Select[*tuple[Any, ...]], plain: bool
+) -> Iterator[Sequence[Any]]:
+    """The rows of ``stmt``; if ``plain``, as the driver gives them (the statement's
+    values written in, no SQLAlchemy rows nor result processing: on a read of every
+    customer those cost more than the query; the columns read here need none, a
+    flag reads as 0 or 1 on SQLite)."""
+    if not plain:
+        yield from connection.execute(stmt)
+        return
+    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled))
+        while batch := cursor.fetchmany(10000):
+            yield from batch
+    finally:
+        cursor.close()
 
 
 _SOUNDEX = str.maketrans("bfpvcgjkqsxzdtlmnr", "111122222222334556")
@@ -1327,41 +1349,81 @@ def _candidate_array(
     neighbours in a name order) drawn from the sorted rows at once; the pairs of several
     blocks are told apart once (``np.unique``) instead of one by one in a set.
     """
+    return _with_mentions(_unmentioned_candidates(profiles, keys, orders), said)
+
+
+_Candidates = tuple[Any, Any, Any]  # numpy int64 codes: strong, weak sharing a part, weak
+
+
+def _with_mentions(found: _Candidates, said: dict[tuple[int, int], set[str]]) -> Any:
+    """``_candidate_array`` from ``_unmentioned_candidates`` and the mentioned pairs: those
+    join the strong pairs, and leave the weak ones (each part stays ascending)."""
+    import numpy as np
+
+    strong, touching, late = found
+    mentioned = _distinct(_said_array(said))
+    if len(mentioned):
+        strong = _distinct(np.concatenate((strong, mentioned)))
+        touching = touching[~np.isin(touching, mentioned, assume_unique=True)]
+        late = late[~np.isin(late, mentioned, assume_unique=True)]
+    return np.concatenate((strong, touching, late))
+
+
+def _unmentioned_candidates(
+    profiles: dict[int, _Profile],
+    keys: dict[int, set[str]] | None = None,
+    orders: dict[int, tuple[str, str, str]] | None = None,
+    key_rows: list[tuple[str, int]] | None = None,
+) -> _Candidates:
+    """The pairs of ``_candidate_array`` but the mentioned ones (which need the database:
+    this part needs only the profiles, so a forked process can make it): the strong pairs,
+    then the weak pairs (not strong) whose names share a part, then the other weak pairs
+    whose names touch, each ascending; a weak pair may be a mentioned one. ``key_rows``
+    (``_key_rows`` of ``keys``) may be made beforehand."""
     import numpy as np
 
     if keys is None:
         keys = {cid: _block_keys(p) for cid, p in profiles.items()}
     if orders is None:
         orders = {cid: _name_orders(p) for cid, p in profiles.items()}
-    flat = [key for own in keys.values() for key in own]
-    numbers = dict(zip(dict.fromkeys(flat), range(len(flat)), strict=False))  # first seen
-    weak_key = np.array(
-        [key.partition(":")[0] in _WEAK_KEYS for key in numbers], dtype=bool
-    ).reshape(len(numbers))
-    block = np.fromiter(map(numbers.__getitem__, flat), dtype=np.int64, count=len(flat))
-    member = np.repeat(
-        np.fromiter(keys, dtype=np.int64, count=len(keys)),
-        np.fromiter(map(len, keys.values()), dtype=np.int64, count=len(keys)),
-    )
-    order = np.lexsort((member, block))  # by key, then customer: a block's ids ascending
-    block, member = block[order], member[order]
-    starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if len(block) else block
-    sizes = np.diff(np.r_[starts, len(block)])
-    strong: list[Any] = [_said_array(said)]
+    if key_rows is None:
+        key_rows = _key_rows(keys)
+    # The rows by key, then customer: each block's members ascending, one after another.
+    member = np.fromiter(map(itemgetter(1), key_rows), dtype=np.int64, count=len(key_rows))
+    named = np.array(list(map(itemgetter(0), key_rows)), dtype=object).reshape(len(key_rows))
+    starts = np.flatnonzero(np.r_[True, named[1:] != named[:-1]]) if len(named) else member
+    sizes = np.diff(np.r_[starts, len(named)])
+    weak_key = np.zeros(len(starts), dtype=bool)  # of each block (of one member: no pairs)
+    shared = np.flatnonzero(sizes >= 2)
+    weak_key[shared] = [
+        key.partition(":")[0] in _WEAK_KEYS for key in named[starts[shared]].tolist()
+    ]
+    del named
+    # Each customer's place in each name order (by the order's text, then id): a block's
+    # members in that order are its members sorted by their places.
+    ids = np.sort(np.fromiter(orders, dtype=np.int64, count=len(orders)))
+    ranked_all = [sorted(orders, key=_in_order(orders, which)) for which in range(_NAME_ORDERS)]
+    places = []
+    for ranked in ranked_all:
+        place = np.empty(len(ranked), dtype=np.int64)
+        place[np.searchsorted(ids, ranked)] = np.arange(len(ranked))
+        places.append(place)  # by the customer's index in ``ids``
+    strong: list[Any] = []
     weak: list[Any] = []
     small = (sizes >= 2) & (sizes <= MAX_BLOCK)
-    for kept, out in ((~weak_key[block[starts]], strong), (weak_key[block[starts]], weak)):
+    for kept, out in ((~weak_key, strong), (weak_key, weak)):
         chosen = small & kept
         out.append(_block_array(member, starts[chosen], sizes[chosen]))
     for at in np.flatnonzero(sizes > MAX_BLOCK).tolist():
-        members = member[starts[at] : starts[at] + sizes[at]].tolist()
-        out = weak if weak_key[block[starts[at]]] else strong
+        members = member[starts[at] : starts[at] + sizes[at]]
+        index = np.searchsorted(ids, members)
+        out = weak if weak_key[at] else strong
         for which in range(_NAME_ORDERS):
-            ranked = [cid for _, cid in sorted((orders[cid][which], cid) for cid in members)]
-            out.append(_window_array(np.array(ranked, dtype=np.int64), WINDOW))
-    for which in range(_NAME_ORDERS):
-        named = sorted((o[which], cid) for cid, o in orders.items() if o[which])
-        weak.append(_window_array(np.array([cid for _, cid in named], dtype=np.int64), NAME_WINDOW))
+            in_order = members[np.argsort(places[which][index])]
+            out.append(_window_array(in_order, WINDOW))
+    for which, ranked in enumerate(ranked_all):
+        named_only = [cid for cid in ranked if orders[cid][which]]
+        weak.append(_window_array(np.array(named_only, dtype=np.int64), NAME_WINDOW))
     seen = _distinct(np.concatenate(strong))
     rest = _distinct(np.concatenate(weak))
     rest = rest[~np.isin(rest, seen, assume_unique=True)]
@@ -1369,7 +1431,27 @@ def _candidate_array(
     # are left to ``_touching_rest``.
     touching = _sharing_parts(profiles, rest)
     late = np.array(list(_touching_rest(profiles, rest[~touching].tolist())), dtype=np.int64)
-    return np.concatenate((seen, rest[touching], late))
+    return seen, rest[touching], late
+
+
+def _in_order(
+    orders: dict[int, tuple[str, str, str]], which: int
+) -> Callable[[int], tuple[str, int]]:
+    """The sort key of a customer in name order ``which``: the order's text, then the id."""
+
+    def key(cid: int) -> tuple[str, int]:
+        return orders[cid][which], cid
+
+    return key
+
+
+def _key_rows(keys: dict[int, set[str]]) -> list[tuple[str, int]]:
+    """The (key, customer) rows of ``keys``, by key, then customer: made in customer order,
+    then sorted (stably) by the key alone, which is half the work of comparing a million
+    (key, customer) tuples."""
+    rows = [(key, cid) for cid in sorted(keys) for key in keys[cid]]
+    rows.sort(key=itemgetter(0))
+    return rows
 
 
 def _distinct(codes: Any) -> Any:
@@ -1392,22 +1474,28 @@ def _sharing_parts(profiles: dict[int, _Profile], codes: Any) -> Any:
 
     cids = _distinct(np.concatenate((codes >> 32, codes & _LOW)))
     numbers: dict[str, int] = {}
-    table = np.full((len(cids), _PARTS_HELD), -1, dtype=np.int64)
-    many = np.zeros(len(cids), dtype=bool)
-    held: dict[int, frozenset[str]] = {}
-    for row, cid in enumerate(cids.tolist()):
-        own = held[row] = _parts(profiles[cid])
+    rows: list[list[int]] = []
+    held: list[frozenset[str]] = []
+    none = [-1] * _PARTS_HELD
+    for cid in cids.tolist():
+        own = _parts(profiles[cid])
+        held.append(own)
         if len(own) > _PARTS_HELD:
-            many[row] = True
+            rows.append(none)  # read from its set below
             continue
-        table[row, : len(own)] = [numbers.setdefault(part, len(numbers)) for part in own]
+        row = [numbers.setdefault(part, len(numbers)) for part in own]
+        rows.append(row + none[len(row) :])
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), _PARTS_HELD)
+    many = np.fromiter(map(len, held), dtype=np.int64, count=len(held)) > _PARTS_HELD
+    width = int((table >= 0).sum(axis=1).max(initial=0))  # the columns beyond hold none
     a = np.searchsorted(cids, codes >> 32)
     b = np.searchsorted(cids, codes & _LOW)
+    mine, theirs = table[a, :width], table[b, :width]
     found = np.zeros(len(codes), dtype=bool)
-    for p in range(_PARTS_HELD):
-        mine = table[a, p]
-        for q in range(_PARTS_HELD):
-            found |= (mine == table[b, q]) & (mine >= 0)
+    for p in range(width):
+        part = mine[:, p]
+        for q in range(width):
+            found |= (part == theirs[:, q]) & (part >= 0)
     check = np.flatnonzero(many[a] | many[b])
     found[check] = [
         not held[i].isdisjoint(held[j])
@@ -1871,17 +1959,28 @@ def near_columns(left: Any, right: Any, rows_a: Any, rows_b: Any, most: int) -> 
     return found
 
 
+Prefilter = tuple["_NameColumns", "_Evidence"]  # what ``scorable`` reads of each customer
+
+
+def prefilter_columns(profiles: dict[int, _Profile], freq: _Frequencies) -> Prefilter:
+    """The columns ``scorable`` reads of each customer (its names, its other evidence)."""
+    columns = _NameColumns.of(profiles, freq)
+    return columns, _Evidence.of(profiles, columns.ids)
+
+
 def scorable(
     profiles: dict[int, _Profile],
     freq: _Frequencies,
     said: dict[tuple[int, int], set[str]],
     codes: Iterable[int],
     floor: float,
+    prepared: Prefilter | None = None,
 ) -> list[tuple[int, int]]:
     """The pairs ``codes`` (as ``_candidate_codes`` gives them), lower id first, without
     pairs that ``score_pair`` surely scores below
     ``floor`` (a model probability): what it gives every pair left out is 0 with no
-    reasons, so scoring the rest gives the same pairs at ``floor`` or more.
+    reasons, so scoring the rest gives the same pairs at ``floor`` or more. ``prepared``
+    (``prefilter_columns`` of these profiles and frequencies) may be made beforehand.
 
     A pair is left out when nothing but the names speaks for it (no mention, shared
     contact point, phone digits, postcode, email that spells a name, nor a home both
@@ -1899,7 +1998,7 @@ def scorable(
     if floor <= 0.0 or len(pairs) < _VECTOR_MIN:
         return [(code >> 32, code & _LOW) for code in pairs.tolist()]
 
-    columns = _NameColumns.of(profiles, freq)
+    columns, evidence = prepared if prepared is not None else prefilter_columns(profiles, freq)
     ids = np.array(columns.ids, dtype=np.int64)
     count = len(pairs)
     a = np.searchsorted(ids, pairs >> 32)
@@ -1977,7 +2076,6 @@ def scorable(
         reach = (weighs >= limit) | (odds / (1.0 + odds) >= floor * (1.0 - 2 * _ROUNDING))
     silent = rows[~reach]  # the names cannot weigh enough: left out unless something else
     # The other evidence, as ``_below`` reads it (a home both give is left to it).
-    evidence = _Evidence.of(profiles, columns.ids)
     silent = silent[~(evidence.homes[a[silent]] & evidence.homes[b[silent]])]
     if said:
         mentioned = np.array([x << 32 | y for x, y in said], dtype=np.int64)
@@ -2002,7 +2100,7 @@ class _Evidence:
     ids: list[int]  # the customers in ascending order
     homes: Any  # bool: gives a home
     many: Any  # bool: more numbers, postcodes or addresses than the columns hold
-    shared: Any  # bool: has a shared contact point
+    shared: Any  # int64 (n, 3): its shared contact points' identity ids (-1: none)
     tails: Any  # int64 (n, 3): its numbers' last seven digits, as numbers (-1: none)
     postcode_length: Any  # int64 (n, 2): -1 none
     postcode_letters: Any  # uint64 (n, 2): ``_letters``
@@ -2024,14 +2122,15 @@ class _Evidence:
                 or len(own) > 2
                 or len(quick.locals) > 3
                 or len(quick.spellings) > 5
+                or len(profile.shared) > 3
             ):
-                table.append((bool(quick.homes), True, bool(profile.shared), (), (), (), ()))
+                table.append((bool(quick.homes), True, (), (), (), (), ()))
                 continue
             table.append(
                 (
                     bool(quick.homes),
                     False,
-                    bool(profile.shared),
+                    tuple(profile.shared),
                     quick.tails,
                     own,
                     quick.locals,
@@ -2059,7 +2158,9 @@ class _Evidence:
             ids,
             np.array(homes, dtype=bool),
             np.array(many, dtype=bool),
-            np.array(shared, dtype=bool),
+            np.array([[*own, *([-1] * (3 - len(own)))] for own in shared], dtype=np.int64).reshape(
+                len(ids), 3
+            ),
             numbered(tails, 3, "\3"),
             np.array(
                 [[len(p) for p in own] + [-1] * (2 - len(own)) for own in ordered], dtype=np.int64
@@ -2107,7 +2208,11 @@ class _Evidence:
         name of the other. False tells for sure; True is read from the sets."""
         import numpy as np
 
-        found = self.many[a] | self.many[b] | (self.shared[a] & self.shared[b])
+        found = self.many[a] | self.many[b]
+        for p in range(self.shared.shape[1]):
+            mine = self.shared[a, p]
+            for q in range(self.shared.shape[1]):
+                found |= (mine == self.shared[b, q]) & (mine >= 0)
         for p in range(self.tails.shape[1]):
             mine = self.tails[a, p]
             for q in range(self.tails.shape[1]):

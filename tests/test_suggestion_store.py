@@ -646,6 +646,59 @@ def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_sto
     db.dispose()
 
 
+def test_a_rebuild_whose_helper_process_sends_nothing_makes_its_part_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The forked helper (candidates, customers' rows) fails before sending anything: the
+    # rebuild makes both in this process and stores what one process stores.
+    db = _small_db(tmp_path)
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        here = _tables(s)
+    monkeypatch.setattr(suggestion_store, "PARALLEL_MIN_PAIRS", 1)
+    monkeypatch.setattr(suggestion_store, "APART_MIN_CUSTOMERS", 1)
+    before = set(threading.enumerate())
+    monkeypatch.setattr(
+        threading, "active_count", lambda: 1 + len(set(threading.enumerate()) - before)
+    )
+    sent: list[int] = []
+
+    def silent(sending: Any, profiles: Any) -> None:
+        sent.append(os.getpid())
+        sending.close()
+
+    monkeypatch.setattr(suggestion_store, "_send_apart", silent)
+    made: list[int] = []
+    rows_of = suggestion_store._customer_rows
+
+    def counted(*args: Any) -> Any:
+        made.append(os.getpid())
+        return rows_of(*args)
+
+    monkeypatch.setattr(suggestion_store, "_customer_rows", counted)
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        assert _tables(s) == here
+    assert sent == []  # the helper ran in its own process
+    assert made == [os.getpid()]  # the customers' rows were made here
+    db.dispose()
+
+
+@pytest.mark.parametrize(
+    "key_rows",
+    [
+        [],
+        [("n:doe:j", 3), ("n:doe:j", 7), ("pc:bs65ab", 3)],
+        [("sp:jdoe", 1), ("x:a\nb", 2)],  # a key with a line break: sent as it is
+    ],
+)
+def test_the_customers_rows_cross_between_processes_unchanged(
+    key_rows: list[tuple[str, int]],
+) -> None:
+    rows = (key_rows, [(3, "[]", "[]", "a", "b", "c", "d")])
+    assert suggestion_store._unpacked(suggestion_store._packed(rows)) == rows
+
+
 def _pairs_as_read(session: Session) -> dict[tuple[int, int], tuple[Any, ...]]:
     return {
         (r.customer_a, r.customer_b): (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,11 +63,32 @@ def _isolated_home(
     monkeypatch.setenv("THREADLINE_LOCALE", "en_GB")
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file that ``open_database`` created and migrated to the newest revision,
+    made once per session: ``db`` and ``store`` copy it rather than run every migration
+    again for each test (tests/test_db.py creates and upgrades files itself)."""
     from app.db import open_database
 
-    database: Database = open_database(tmp_path / "test.db")
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    with pytest.MonkeyPatch.context() as mp:  # before any test's own home is set
+        mp.setenv("THREADLINE_HOME", str(folder / "home"))
+        mp.delenv("THREADLINE_DB", raising=False)
+        open_database(folder / "template.db").dispose()
+    return folder / "template.db"
+
+
+def fresh_sqlite(template: Path, path: Path) -> Path:
+    """A copy of the migrated template at ``path`` (a new file: mode and time its own)."""
+    shutil.copyfile(template, path)
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    from app.db import open_database
+
+    database: Database = open_database(fresh_sqlite(sqlite_template, tmp_path / "test.db"))
     with database.session() as session:
         from app import settings
 
@@ -138,7 +160,8 @@ def pg_url(pg_server: PgServer, pg_template: str) -> Iterator[str]:
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL (or path) of a fresh, migrated database on each store."""
     if request.param == "sqlite":
-        return str(tmp_path / "store.db")
+        template: Path = request.getfixturevalue("sqlite_template")
+        return str(fresh_sqlite(template, tmp_path / "store.db"))
     url: str = request.getfixturevalue("pg_url")
     return url
 

@@ -1,9 +1,10 @@
 """Shared fixtures: a fresh database per test, isolated data dir, offscreen Qt.
 
 ``store`` is a fresh database on each store Threadline runs on: a SQLite file, and a
-database on a private PostgreSQL server (started once per session, tests/postgres.py; each
-test gets its own database, copied from a migrated template). The PostgreSQL case is
-skipped, with the reason, where the server binaries are not installed.
+database on a private PostgreSQL server (started once per session, tests/postgres.py). On
+both, each test gets its own database copied from a template migrated once per session
+(``sqlite_template``, ``pg_template``). The PostgreSQL case is skipped, with the reason,
+where the server binaries are not installed.
 """
 
 from __future__ import annotations

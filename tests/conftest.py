@@ -1,15 +1,17 @@
 """Shared fixtures: a fresh database per test, isolated data dir, offscreen Qt.
 
 ``store`` is a fresh database on each store Threadline runs on: a SQLite file, and a
-database on a private PostgreSQL server (started once per session, tests/postgres.py; each
-test gets its own database, copied from a migrated template). The PostgreSQL case is
-skipped, with the reason, where the server binaries are not installed.
+database on a private PostgreSQL server (started once per session, tests/postgres.py). On
+both, each test gets its own database copied from a template migrated once per session
+(``sqlite_template``, ``pg_template``). The PostgreSQL case is skipped, with the reason,
+where the server binaries are not installed.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +30,23 @@ hypothesis_settings.register_profile("dev", deadline=None)
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT = FIXTURES.parent.parent
 pytest_plugins = ["tests.dovecot"]  # the Dovecot IMAP server and keyring fixtures
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the app's own modules to byte code once, before any test runs.
+
+    Hundreds of tests start ``threadline`` (and other child processes of the app). Where
+    PYTHONDONTWRITEBYTECODE is set, as on this project's machines, none of them writes its
+    byte code, so each one compiled every app module it imported from source again (a fifth
+    of a short command's CPU time); the installed packages were compiled by pip, as a wheel
+    install of the app would be. Python still reads byte code that is there and checks it
+    against the source's time and size, so an edited module is compiled afresh."""
+    import compileall
+
+    for package in ("app", "connectors", "ui"):  # a read-only checkout: only slower tests
+        compileall.compile_dir(ROOT / package, quiet=2)
 
 
 # Markers by what a test uses, so ``pytest -m "not gui and not slow"`` is the fast inner loop.
@@ -62,11 +80,32 @@ def _isolated_home(
     monkeypatch.setenv("THREADLINE_LOCALE", "en_GB")
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file that ``open_database`` created and migrated to the newest revision,
+    made once per session: ``db`` and ``store`` copy it rather than run every migration
+    again for each test (tests/test_db.py creates and upgrades files itself)."""
     from app.db import open_database
 
-    database: Database = open_database(tmp_path / "test.db")
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    with pytest.MonkeyPatch.context() as mp:  # before any test's own home is set
+        mp.setenv("THREADLINE_HOME", str(folder / "home"))
+        mp.delenv("THREADLINE_DB", raising=False)
+        open_database(folder / "template.db").dispose()
+    return folder / "template.db"
+
+
+def fresh_sqlite(template: Path, path: Path) -> Path:
+    """A copy of the migrated template at ``path`` (a new file: mode and time its own)."""
+    shutil.copyfile(template, path)
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    from app.db import open_database
+
+    database: Database = open_database(fresh_sqlite(sqlite_template, tmp_path / "test.db"))
     with database.session() as session:
         from app import settings
 
@@ -138,7 +177,8 @@ def pg_url(pg_server: PgServer, pg_template: str) -> Iterator[str]:
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL (or path) of a fresh, migrated database on each store."""
     if request.param == "sqlite":
-        return str(tmp_path / "store.db")
+        template: Path = request.getfixturevalue("sqlite_template")
+        return str(fresh_sqlite(template, tmp_path / "store.db"))
     url: str = request.getfixturevalue("pg_url")
     return url
 

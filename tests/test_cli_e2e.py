@@ -3,10 +3,13 @@ note → export PDF, exactly as a user's script would run them (a subprocess, JS
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -81,24 +84,49 @@ def cli(tmp_path: Path, configured_file: Path) -> CLI:
 
 
 def server_cli(tmp_path: Path, pg_url: str, pg_server: PgServer) -> CLI:
-    """The CLI on a fresh server database, signed in as the clerk (an owner) with the
-    password stored through ``threadline store-password`` (read from stdin)."""
+    """The CLI on a server database, signed in as the clerk (an owner) with the password
+    stored through ``threadline store-password`` (read from stdin)."""
     url = pg_url.replace(f"//{pg_server.admin}@", f"//{CLERK}@")
     assert CLERK_PASSWORD not in url
     tool = CLI(tmp_path, url)
     stored = tool.run("store-password", url, stdin=CLERK_PASSWORD + "\n")
     assert stored.returncode == 0, stored.stderr
-    return _set_up(tool)
+    return tool
+
+
+_server_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def configured_server(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: PgServer, pg_template: str, pg_clerk: str
+) -> str:
+    """A server database set up once through ``threadline config`` as the clerk (the
+    server's twin of ``configured_file``), which ``server_url`` clones for each test."""
+    name = f"configured_{os.getpid()}"
+    pg_server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    _set_up(
+        server_cli(tmp_path_factory.mktemp("configured-server"), pg_server.url(name), pg_server)
+    )
+    return name
+
+
+@pytest.fixture
+def server_url(pg_server: PgServer, configured_server: str) -> Iterator[str]:
+    """A fresh copy of ``configured_server`` (CREATE DATABASE … TEMPLATE), dropped after."""
+    name = f"{configured_server}_{next(_server_databases)}"
+    pg_server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{configured_server}"')
+    yield pg_server.url(name)
+    pg_server.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=STORES)
 def store_cli(request: pytest.FixtureRequest, tmp_path: Path) -> CLI:
-    """The CLI on each store (tests/conftest.py ``STORES``)."""
+    """The CLI on each store (tests/conftest.py ``STORES``), set up as ``_set_up`` does."""
     if request.param == "sqlite":
         return request.getfixturevalue("cli")
-    request.getfixturevalue("pg_clerk")
     return server_cli(
-        tmp_path, request.getfixturevalue("pg_url"), request.getfixturevalue("pg_server")
+        tmp_path, request.getfixturevalue("server_url"), request.getfixturevalue("pg_server")
     )
 
 
@@ -358,13 +386,19 @@ def _session(cli: CLI) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_the_cli_answers_the_same_json_on_both_stores(
-    tmp_path: Path, pg_url: str, pg_server: PgServer, pg_clerk: str
+    tmp_path: Path, server_url: str, pg_server: PgServer, pg_clerk: str, configured_file: Path
 ) -> None:
     """customers, show, search, note, merge, changes and undo through the installed
     command: the same JSON from a SQLite file and from a server signed in with the
-    keyring's password (the paths of the imported files aside)."""
-    local = _session(_set_up(CLI(tmp_path / "local")))
-    server = _session(server_cli(tmp_path / "server", pg_url, pg_server))
+    keyring's password (the paths of the imported files aside). The two sessions run side
+    by side (each its own commands one after another), one per core."""
+    (tmp_path / "local").mkdir()
+    on_file = CLI(tmp_path / "local")
+    shutil.copy(configured_file, on_file.db)
+    on_server = server_cli(tmp_path / "server", server_url, pg_server)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        local_run, server_run = pool.submit(_session, on_file), pool.submit(_session, on_server)
+        local, server = local_run.result(), server_run.result()
     assert local["note"]["author"] == server["note"]["author"] == pg_clerk
     assert local["merge"]["customer"]["id"] == local["suggestions"][0]["customer_a"]
     assert local["search periwinkle"] and local["customers jan"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import random
 import sqlite3
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ from app import queries, settings
 from app.db import Database
 from app.ingest import import_items
 from app.records import EventRecord, OrderInfo, OrderLine, Participant
+from tests.conftest import fresh_sqlite
 from tests.test_ui_models import LONDON, NOW, SHOP, chat, mail
 from ui import workers
 from ui.models import DayHeader, Loading, TimelineEntry, TimelineModel
@@ -72,15 +74,49 @@ def _history(count: int) -> list[EventRecord]:
     return items
 
 
+@pytest.fixture(scope="module")
+def history_file(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> tuple[Path, int]:
+    """A database set up as conftest's ``db`` with Jane's long history imported, made once
+    for this module (the import is the slow part): the file, and Jane's id."""
+    from app.db import open_database
+
+    folder = tmp_path_factory.mktemp("history")
+    with pytest.MonkeyPatch.context() as mp:  # as conftest's _isolated_home, for the import
+        mp.setenv("THREADLINE_HOME", str(folder / "home"))
+        mp.setenv("TZ", "Europe/London")
+        mp.setenv("THREADLINE_LOCALE", "en_GB")
+        db = open_database(fresh_sqlite(sqlite_template, folder / "history.db"))
+        try:
+            with db.session() as s:
+                settings.set_value(s, "region", "GB")
+                settings.set_value(s, "timezone", "Europe/London")
+                settings.set_value(s, "owner_emails", SHOP)
+                settings.set_value(s, "owner_names", "Bloom Flowers")
+            items = _history(EVENTS)
+            import_items(db, lambda: items, label="years.mbox", format="test")
+            with db.session() as s:
+                jane = queries.resolve_customer(s, "jane.doe@gmail.com")
+        finally:
+            db.dispose()
+    return folder / "history.db", jane
+
+
 @pytest.fixture
-def long_history(db: Database) -> int:
-    with db.session() as s:
-        settings.set_value(s, "owner_emails", SHOP)
-        settings.set_value(s, "owner_names", "Bloom Flowers")
-    items = _history(EVENTS)
-    import_items(db, lambda: items, label="years.mbox", format="test")
-    with db.session() as s:
-        return queries.resolve_customer(s, "jane.doe@gmail.com")
+def db(tmp_path: Path, history_file: tuple[Path, int]) -> Iterator[Database]:
+    """conftest's ``db``, holding a copy of ``history_file`` (every test here reads it)."""
+    from app.db import open_database
+
+    database = open_database(fresh_sqlite(history_file[0], tmp_path / "test.db"))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def long_history(db: Database, history_file: tuple[Path, int]) -> int:
+    """Jane's id in ``db``: thousands of mails, chats and orders."""
+    return history_file[1]
 
 
 def test_a_long_timeline_pages_to_its_end_with_every_row_laid_out(

@@ -605,6 +605,31 @@ def _tables(session: Session) -> dict[str, list[tuple[Any, ...]]]:
     return {name: [tuple(r) for r in session.execute(text(sql))] for name, sql in read.items()}
 
 
+def _fork_even_for_a_few(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rebuild forks its helper and scorers even for a few customers and pairs."""
+    monkeypatch.setattr(suggestion_store, "PARALLEL_MIN_PAIRS", 1)
+    monkeypatch.setattr(suggestion_store, "APART_MIN_CUSTOMERS", 1)
+    # As in the CLI: the test runner's threads left out, but not any the rebuild starts.
+    before = set(threading.enumerate())
+    monkeypatch.setattr(
+        threading, "active_count", lambda: 1 + len(set(threading.enumerate()) - before)
+    )
+
+
+def _calls_here(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """The process ids of the calls of ``suggestion_store.<name>`` that this process sees
+    (a forked process's calls are not)."""
+    calls: list[int] = []
+    real = getattr(suggestion_store, name)
+
+    def counted(*args: Any) -> Any:
+        calls.append(os.getpid())
+        return real(*args)
+
+    monkeypatch.setattr(suggestion_store, name, counted)
+    return calls
+
+
 def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_stores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -613,29 +638,9 @@ def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_sto
         suggestion_store.rebuild(s)  # a few pairs: all in this process
         here = _tables(s)
     assert here["suggestion_pair"] and here["customer_block_key"]
-    monkeypatch.setattr(suggestion_store, "PARALLEL_MIN_PAIRS", 1)  # fork even for a few
-    monkeypatch.setattr(suggestion_store, "APART_MIN_CUSTOMERS", 1)
-    # As in the CLI: the test runner's threads left out, but not any the rebuild starts.
-    before = set(threading.enumerate())
-    monkeypatch.setattr(
-        threading, "active_count", lambda: 1 + len(set(threading.enumerate()) - before)
-    )
-    made: list[int] = []
-    rows_of = suggestion_store._customer_rows
-
-    def counted(*args: Any) -> Any:
-        made.append(os.getpid())
-        return rows_of(*args)
-
-    monkeypatch.setattr(suggestion_store, "_customer_rows", counted)
-    scored: list[int] = []
-    score = suggestion_store._score
-
-    def scored_here(*args: Any) -> Any:
-        scored.append(os.getpid())
-        return score(*args)
-
-    monkeypatch.setattr(suggestion_store, "_score", scored_here)
+    _fork_even_for_a_few(monkeypatch)
+    made = _calls_here(monkeypatch, "_customer_rows")
+    scored = _calls_here(monkeypatch, "_score")
     with db.session() as s:
         suggestion_store.rebuild(s)
         assert _tables(s) == here
@@ -655,12 +660,7 @@ def test_a_rebuild_whose_helper_process_sends_nothing_makes_its_part_here(
     with db.session() as s:
         suggestion_store.rebuild(s)
         here = _tables(s)
-    monkeypatch.setattr(suggestion_store, "PARALLEL_MIN_PAIRS", 1)
-    monkeypatch.setattr(suggestion_store, "APART_MIN_CUSTOMERS", 1)
-    before = set(threading.enumerate())
-    monkeypatch.setattr(
-        threading, "active_count", lambda: 1 + len(set(threading.enumerate()) - before)
-    )
+    _fork_even_for_a_few(monkeypatch)
     sent: list[int] = []
 
     def silent(sending: Any, profiles: Any) -> None:
@@ -668,14 +668,7 @@ def test_a_rebuild_whose_helper_process_sends_nothing_makes_its_part_here(
         sending.close()
 
     monkeypatch.setattr(suggestion_store, "_send_apart", silent)
-    made: list[int] = []
-    rows_of = suggestion_store._customer_rows
-
-    def counted(*args: Any) -> Any:
-        made.append(os.getpid())
-        return rows_of(*args)
-
-    monkeypatch.setattr(suggestion_store, "_customer_rows", counted)
+    made = _calls_here(monkeypatch, "_customer_rows")
     with db.session() as s:
         suggestion_store.rebuild(s)
         assert _tables(s) == here

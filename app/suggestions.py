@@ -925,6 +925,8 @@ def score_pair(
                     lr = _odds_one_person(holders, freq.named * chance) / freq.prior_odds
                 if lr > spelled[0]:
                     spelled = (lr, e, y.name)
+    if floor > 0.0 and _names_only_below(a, b, mentions, shared, name_lr, freq, floor):
+        return 0.0, [], []
     if name_reason:
         reasons.append(name_reason)
     if spelled[0] > name_lr and not conflict:
@@ -1125,6 +1127,37 @@ def _below(
     return True
 
 
+def _names_only_below(
+    a: _Profile,
+    b: _Profile,
+    mentions: Iterable[str],
+    shared: set[int],
+    name_lr: float,
+    freq: _Frequencies,
+    floor: float,
+) -> bool:
+    """For ``score_pair``, once the names weigh ``name_lr``: True if nothing else may
+    raise the odds (``_below``'s tests: no mention, shared contact point, phone digits,
+    postcode, email that spells a name, nor a home both give) and the names alone cannot
+    reach ``floor``: the odds are then at most the prior times ``name_lr`` times the
+    largest ratios that follow the names (``_limits``), so the pair gets 0 and no reasons
+    as ``_below`` would give it. False whenever it cannot tell."""
+    if shared or mentions:
+        return False
+    qa, qb = a.quick or _quick(a), b.quick or _quick(b)
+    if (
+        (qa.homes and qb.homes)
+        or not qa.tails.isdisjoint(qb.tails)
+        or not qa.postcodes.isdisjoint(qb.postcodes)
+        or not qa.locals.isdisjoint(qb.spellings)
+        or not qb.locals.isdisjoint(qa.spellings)
+    ):
+        return False
+    _limit, others = _limits(freq, floor)
+    odds = freq.prior_odds * name_lr * others
+    return odds / (1.0 + odds) < floor * (1.0 - _ROUNDING)
+
+
 _limits_of: list[tuple[_Frequencies, float, tuple[float, float]]] = []  # the last answer
 
 
@@ -1244,12 +1277,17 @@ def _home_mistyped(a: _Profile, b: _Profile) -> bool:
     return found
 
 
+_HOME_RANK = {Match.SAME: 4, Match.HOUSE: 3, Match.STREET: 2, Match.DIFFERENT: 1, Match.UNKNOWN: 0}
+
+
 def _homes(a: _Profile, b: _Profile) -> tuple[Match, str]:
     """How the two customers' addresses compare at best, and the address they share."""
     best, where = Match.UNKNOWN, ""
-    rank = {Match.SAME: 4, Match.HOUSE: 3, Match.STREET: 2, Match.DIFFERENT: 1, Match.UNKNOWN: 0}
-    compared = False
     homes_b = _quick(b).homes
+    if not homes_b:
+        return best, where
+    rank = _HOME_RANK
+    compared = False
     for key, x in _quick(a).homes:
         for _, y in homes_b:
             match = compare(x, y)

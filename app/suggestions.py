@@ -1136,26 +1136,50 @@ def _names_only_below(
     freq: _Frequencies,
     floor: float,
 ) -> bool:
-    """For ``score_pair``, once the names weigh ``name_lr``: True if nothing else may
-    raise the odds (``_below``'s tests: no mention, shared contact point, phone digits,
-    postcode, email that spells a name, nor a home both give) and the names alone cannot
-    reach ``floor``: the odds are then at most the prior times ``name_lr`` times the
-    largest ratios that follow the names (``_limits``), so the pair gets 0 and no reasons
-    as ``_below`` would give it. False whenever it cannot tell."""
-    if shared or mentions:
+    """For ``score_pair``, once the names weigh ``name_lr``: True if the pair surely scores
+    less than ``floor`` (then it gets 0 and no reasons, as ``_below`` would give it).
+
+    Only without a mention, an email that spells a name or a home both give. The odds
+    are then at most the prior times ``name_lr``, times the most a shared contact point
+    or a postcode may make of the household (capped as ``score_pair`` caps it), times
+    the phone digits' ratio if the numbers may end alike, times the largest ratios that
+    follow ("not both have their own address", "not both have a mobile": ``_limits``).
+    A postcode may agree only where ``_below`` says so. False whenever it cannot tell.
+    """
+    if mentions:
         return False
     qa, qb = a.quick or _quick(a), b.quick or _quick(b)
     if (
         (qa.homes and qb.homes)
-        or not qa.tails.isdisjoint(qb.tails)
-        or not qa.postcodes.isdisjoint(qb.postcodes)
         or not qa.locals.isdisjoint(qb.spellings)
         or not qb.locals.isdisjoint(qa.spellings)
     ):
         return False
-    _limit, others = _limits(freq, floor)
-    odds = freq.prior_odds * name_lr * others
+    household = _LR_SHARED_POINT if shared else 1.0
+    if not qa.postcodes.isdisjoint(qb.postcodes):
+        household = max(household, _LR_POSTCODE_MAX)
+    odds = freq.prior_odds * name_lr
+    if household > 1.0:  # ``score_pair`` lowers the odds to the cap, never raises them
+        capped = min(odds * household, _HOUSEHOLD_ODDS * min(name_lr, _LR_NAME_AT_HOME))
+        odds = max(odds, capped)
+    if not qa.tails.isdisjoint(qb.tails):
+        odds *= max(1.0, _LR_PHONE_TAIL)
+    odds *= _limits(freq, floor)[1]
     return odds / (1.0 + odds) < floor * (1.0 - _ROUNDING)
+
+
+def _clash_below(freq: _Frequencies, floor: float) -> bool:
+    """For ``scorable``: whether a pair whose names surely conflict (a family conflict or
+    a conflict, no more) surely scores below ``floor`` with no evidence but a postcode or
+    a contact point both share (no mention, phone digits, spelling email, nor a home both
+    give). Its odds are then at most the prior times the conflict's ratio, raised by the
+    household up to ``score_pair``'s cap, times the ratios that follow (``_limits``)."""
+    names = max(_LR_CONFLICT, _LR_FAMILY_CONFLICT)
+    odds = freq.prior_odds * names
+    household = max(_LR_SHARED_POINT, _LR_POSTCODE_MAX)
+    odds = max(odds, min(odds * household, _HOUSEHOLD_ODDS * min(names, _LR_NAME_AT_HOME)))
+    odds *= _limits(freq, floor)[1]
+    return odds / (1.0 + odds) < floor * (1.0 - 2 * _ROUNDING)
 
 
 _limits_of: list[tuple[_Frequencies, float, tuple[float, float]]] = []  # the last answer
@@ -2101,6 +2125,11 @@ def scorable(
     given[rest] = near(columns.first, columns.first, rows[rest], 2)
     rest = rest[~given[rest]]
     given[rest] = ratio_80(columns.first, columns.first, rows[rest])
+    # Names that surely conflict weigh so little that a household (a postcode, a contact
+    # point) cannot lift them to the floor either: ``_clash_below``.
+    clash = np.zeros(count, dtype=bool)
+    if _clash_below(freq, floor):
+        clash[rows[~given]] = True
     # Family names that may agree (``_name_bound``'s tests): with given names that may,
     # the names may weigh much; without, the names conflict.
     maybe = np.flatnonzero(given)
@@ -2122,9 +2151,10 @@ def scorable(
     left_out = np.zeros(count, dtype=bool)
     left_out[silent] = True
     sets = evidence.sets
+    household_only = evidence.household_only
     left_out[maybe] = [
-        sets(i)[0].isdisjoint(sets(j)[1])
-        for i, j in zip(a[maybe].tolist(), b[maybe].tolist(), strict=True)
+        sets(i)[0].isdisjoint(sets(j)[1]) or (c and household_only(i, j))
+        for i, j, c in zip(a[maybe].tolist(), b[maybe].tolist(), clash[maybe].tolist(), strict=True)
     ]
     return [(code >> 32, code & _LOW) for code in pairs[~left_out].tolist()]
 
@@ -2237,6 +2267,17 @@ class _Evidence:
                 ),
             )
         return found
+
+    def household_only(self, i: int, j: int) -> bool:
+        """Whether customers ``i`` and ``j`` share at most a postcode or a contact point:
+        no phone number's last digits, and no address of one spells a name of the other."""
+        qa = _quick(self.profiles[self.ids[i]])
+        qb = _quick(self.profiles[self.ids[j]])
+        return (
+            qa.tails.isdisjoint(qb.tails)
+            and qa.locals.isdisjoint(qb.spellings)
+            and qb.locals.isdisjoint(qa.spellings)
+        )
 
     def may_meet(self, a: Any, b: Any) -> Any:
         """For the pairs ``a``, ``b`` (dense indexes), whether they may share evidence: a

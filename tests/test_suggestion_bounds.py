@@ -328,3 +328,34 @@ def test_letters_of_gives_the_letters_of_each_text(monkeypatch: pytest.MonkeyPat
     for some in (texts, [*texts, "nul\0inside"]):
         length = np.fromiter(map(len, some), dtype=np.int64, count=len(some))
         assert sx._letters_of(some, length).tolist() == [sx._letters(t) for t in some]
+
+
+def test_scorable_leaves_out_conflicts_that_share_only_a_household(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Names that surely conflict stay under the floor with a postcode and a contact point
+    both share (the household's cap), so they are left out; phone numbers that end alike
+    may lift them, so those are kept and scored."""
+    monkeypatch.setattr(sx, "_VECTOR_MIN", 0)
+    household = (_profile(1, "John Smith"), _profile(2, "Mary Smith"))
+    phones = (_profile(3, "John Brown"), _profile(4, "Mary Brown"))
+    strangers = (_profile(5, "Peter Grant"), _profile(6, "Laura Hughes"))
+    for a, b in (household, phones, strangers):
+        a.postcodes = b.postcodes = {"ab12cd"}
+        a.shared = b.shared = {7: "+44 20 7946 0000"}
+    for p in phones:
+        p.phones = {"+442079460123"}
+    pairs = [household, phones, strangers]
+    freq = sx._Frequencies.of(p for pair in pairs for p in pair)
+    freq.customers = freq.named = 1_000_000
+    for given in ("john", "mary", "peter", "laura"):
+        freq.given[given] = 50_000
+    profiles = {p.id: p for pair in pairs for p in pair}
+    floor = sx.raw_floor(0.01)
+    assert sx._clash_below(freq, floor)
+    kept = sx.scorable(profiles, freq, {}, [a.id << 32 | b.id for a, b in pairs], floor)
+    assert kept == [(3, 4)]
+    for a, b in (household, strangers):  # what the full scorer says of the two left out
+        full = sx.score_pair(a, b, freq)
+        assert full[2] and full[0] < floor, (a.name, b.name, full)
+        assert sx.score_pair(a, b, freq, (), floor) == (0.0, [], [])

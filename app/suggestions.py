@@ -2049,7 +2049,9 @@ def scorable(
     give: ``_below``'s tests) and its names cannot weigh enough: both customers have one
     name each, and the names are far apart (``_name_bound``'s tests), or the given names
     are: no slip, nickname, initial, swap or split can make them agree, which leaves a
-    family conflict or a conflict, each weighing less than nothing said.
+    family conflict or a conflict, each weighing less than nothing said. Such a conflict
+    is left out too where only a postcode or a contact point speaks for it, when the
+    household's cap keeps it under ``floor`` anyway (``_clash_below``).
     """
     import numpy as np
 

@@ -1069,14 +1069,14 @@ class _Known:
     mentions of a catch-up ask about a few hundred customers), or read all at once
     (``everyone``) when many are."""
 
-    _ONE_BY_ONE = 2000  # stored customers asked for one by one before all are read
+    _ONE_BY_ONE = 2000  # stored customers asked about before all are read
 
     def __init__(self, session: Session, dirty: set[int], fresh: Iterable[int]) -> None:
         self.session = session
         self.dirty = dirty
         self.fresh = set(fresh)
         self.stored: set[int] | None = None  # every stored customer, once read
-        self.asked: dict[int, bool] = {}  # stored customers asked for one by one
+        self.asked: dict[int, bool] = {}  # stored customers asked about (``among``)
 
     def everyone(self) -> _Known:
         """This container, with every stored customer read (for many questions)."""
@@ -1090,8 +1090,8 @@ class _Known:
         return self
 
     def among(self, ids: Iterable[int]) -> set[int]:
-        """Those of these customers this container holds, the stored ones asked about in
-        one query (``__contains__`` of each, in fewer steps)."""
+        """Those of these customers this container holds, the stored ones not asked about
+        yet read in one query (``in`` asks about one)."""
         wanted = set(ids)
         found = wanted & self.fresh
         rest = wanted - self.fresh - self.dirty
@@ -1109,23 +1109,7 @@ class _Known:
         return found | {c for c in rest if self.asked[c]}
 
     def __contains__(self, cid: object) -> bool:
-        if cid in self.fresh:
-            return True
-        if cid in self.dirty or not isinstance(cid, int):
-            return False
-        if self.stored is None and len(self.asked) >= self._ONE_BY_ONE:
-            self.everyone()
-        if self.stored is not None:
-            return cid in self.stored
-        found = self.asked.get(cid)
-        if found is None:
-            connection = self.session.connection()
-            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-            row = connection.exec_driver_sql(
-                f"SELECT 1 FROM suggestion_customer WHERE customer_id = {mark}", (cid,)
-            ).first()
-            found = self.asked[cid] = row is not None
-        return found
+        return isinstance(cid, int) and cid in self.among((cid,))
 
 
 Entry = tuple[str, int]  # (a customer's value in a name order, its id): a place in the order

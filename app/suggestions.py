@@ -99,7 +99,7 @@ class _Profile:
     quick: _Quick | None = None  # a cache (``_quick``)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Quick:
     """What the scorer reads of a customer for every pair, worked out once (``_quick``)."""
 
@@ -281,12 +281,20 @@ def _rows(
 
 
 _SOUNDEX = str.maketrans("bfpvcgjkqsxzdtlmnr", "111122222222334556")
+_NOT_A_TO_Z = re.compile(r"[^a-z]")
+
+
+def _a_to_z(text: str) -> str:
+    """``text`` with all but the letters a to z left out (most folded names hold no other)."""
+    if text.isascii() and text.isalpha() and text.islower():
+        return text
+    return _NOT_A_TO_Z.sub("", text)
 
 
 @lru_cache(maxsize=262144)
 def soundex(word: str) -> str:
     """The Soundex code of a folded word (``robert`` and ``rupert`` → ``r163``)."""
-    letters = re.sub(r"[^a-z]", "", word)
+    letters = _a_to_z(word)
     if not letters:
         return ""
     codes = letters.translate(_SOUNDEX)
@@ -318,7 +326,7 @@ def _name_keys(name: PersonName) -> set[str]:
 @lru_cache(maxsize=262144)
 def _local_key(email: str) -> str:
     local = fold(email.split("@", 1)[0].split("+", 1)[0])
-    return "sp:" + re.sub(r"[^a-z]", "", local)
+    return "sp:" + _a_to_z(local)
 
 
 def _block_keys(profile: _Profile) -> set[str]:
@@ -378,8 +386,8 @@ def _spelled_as(name: PersonName) -> tuple[frozenset[str], frozenset[str]]:
     without a given and a family name."""
     if not name.first or not name.family:
         return frozenset(), frozenset()
-    family = re.sub(r"[^a-z]", "", name.family)
-    first = re.sub(r"[^a-z]", "", name.first)
+    family = _a_to_z(name.family)
+    first = _a_to_z(name.first)
     return (
         frozenset({first + family, family + first}),
         frozenset({first[:1] + family, family + first[:1], first + family[:1]}),
@@ -394,22 +402,43 @@ def name_spellings(name: PersonName) -> tuple[str, ...]:
     return tuple(sorted(local for local in full | initial if len(local) >= 4))
 
 
+_NOTHING: frozenset[str] = frozenset()
+
+
 def _quick(profile: _Profile) -> _Quick:
+    # Most customers hold one name, an address or two and a number or two, and nothing of
+    # some kinds: those are read without a generator each (a tenth of a rebuild's front).
     if profile.quick is None:
-        spellings = {local for n in _names_of(profile) for local in name_spellings(n)}
+        names = _names_of(profile)
+        if not names:
+            spellings = _NOTHING
+        elif len(names) == 1:
+            spellings = frozenset(name_spellings(names[0]))
+        else:
+            spellings = frozenset([local for n in names for local in name_spellings(n)])
+        own = profile.postcodes
         profile.quick = _Quick(
-            tuple((a.key(), a) for a in sorted(profile.addresses, key=Address.key)),
-            frozenset(p[-7:] for p in profile.phones if len(p) >= 8),
-            frozenset(k for k in (_local_key(e)[3:] for e in profile.emails) if len(k) >= 4),
-            frozenset(spellings),
-            frozenset(
-                (
-                    *profile.postcodes,
-                    *(p[:i] + p[i + 1 :] for p in profile.postcodes for i in range(len(p))),
-                )
-            ),
+            tuple(sorted([(a.key(), a) for a in profile.addresses], key=itemgetter(0)))
+            if profile.addresses
+            else (),
+            frozenset([p[-7:] for p in profile.phones if len(p) >= 8])
+            if profile.phones
+            else _NOTHING,
+            frozenset([k[3:] for k in map(_local_key, profile.emails) if len(k) >= 7])
+            if profile.emails
+            else _NOTHING,
+            spellings,
+            (_slips(next(iter(own))) if len(own) == 1 else frozenset().union(*map(_slips, own)))
+            if own
+            else _NOTHING,
         )
     return profile.quick
+
+
+@lru_cache(maxsize=262144)
+def _slips(postcode: str) -> frozenset[str]:
+    """A postcode, and the postcode with each one character left out (``_Quick.postcodes``)."""
+    return frozenset([postcode, *[postcode[:i] + postcode[i + 1 :] for i in range(len(postcode))]])
 
 
 def _may_spell(x: _Profile, y: _Profile) -> bool:
@@ -446,10 +475,11 @@ def _personal_address(x: _Profile, other: _Profile) -> bool:
 
 def _own_spelling(profile: _Profile) -> float:
     if profile.own_spelling is None:
+        quick = _quick(profile)
         profile.own_spelling = (
-            max(_email_spells(e, n) for e in profile.emails for n in _names_of(profile))
-            if _may_spell(profile, profile)
-            else 0.0
+            0.0
+            if quick.locals.isdisjoint(quick.spellings)  # ``_may_spell`` of itself
+            else max(_email_spells(e, n) for e in profile.emails for n in _names_of(profile))
         )
     return profile.own_spelling
 
@@ -532,16 +562,17 @@ class _Frequencies:
         customers = named = with_postcode = with_mobile = with_own_address = with_address = 0
         for p in profiles:
             customers += 1
-            if p.parsed.family and p.parsed.first:
+            name = p.parsed
+            if name.family and name.first:
                 named += 1
                 with_mobile += bool(p.mobiles)
                 with_own_address += _own_spelling(p) >= 1.0
-                family[p.parsed.family] += 1
-                full[p.parsed.full] += 1
-                family_initial[f"{p.parsed.first[0]} {p.parsed.family}"] += 1
-                initials[p.parsed.first[0]] += 1
-                if len(p.parsed.first) > 1:
-                    for canonical in canonical_given(p.parsed.first):
+                family[name.family] += 1
+                full[name.full] += 1
+                family_initial[f"{name.first[0]} {name.family}"] += 1
+                initials[name.first[0]] += 1
+                if len(name.first) > 1:
+                    for canonical in canonical_given(name.first):
                         given[canonical] += 1
             with_address += bool(p.addresses)
             if p.postcodes:

@@ -191,23 +191,12 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
         profiles[cid] = _Profile(cid, name, parse(name))
     if only is not None and not profiles:
         return {}
-    points = select(
-        CustomerIdentity.customer_id,
-        Identity.id,
-        Identity.kind,
-        Identity.value,
-        Identity.shared,
-        Identity.display_name,
-        Identity.line_type,
-    ).join(Identity, Identity.id == CustomerIdentity.identity_id)
-    if only is not None:
-        points = points.where(CustomerIdentity.customer_id.in_(list(profiles)))
     fallback: dict[int, tuple[tuple[int, int], str]] = {}  # a nameless customer's name
-    plain = only is None
-    for cid, iid, kind, value, shared, display, line_type in _rows(connection, points, plain):
+    for cid, point in _points(connection, None if only is None else list(profiles)):
         profile = profiles.get(cid)
-        if profile is None:
+        if profile is None or point is None:
             continue
+        iid, kind, value, shared, display, line_type = point
         if shared:
             profile.shared[iid] = value
         if kind == "email":
@@ -258,6 +247,37 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
                 if address.full:
                     profile.addresses.add(address)
     return {cid: p for cid, p in profiles.items() if p.emails or p.phones or p.handles}
+
+
+def _points(connection: Connection, only: list[int] | None) -> Iterator[tuple[int, Any]]:
+    """Each customer's contact points (of all customers, or ``only`` these): (customer id,
+    (identity id, kind, value, shared, display name, line type)); the point is None when
+    the link names no identity. For all customers, both tables are read whole and joined
+    here: the database's join looks every identity up by its id, which took 0.6 s for
+    100k customers against 0.3 s for the two tables read in order."""
+    columns = (
+        Identity.id,
+        Identity.kind,
+        Identity.value,
+        Identity.shared,
+        Identity.display_name,
+        Identity.line_type,
+    )
+    if only is not None:
+        stmt = (
+            select(CustomerIdentity.customer_id, *columns)
+            .join(Identity, Identity.id == CustomerIdentity.identity_id)
+            .where(CustomerIdentity.customer_id.in_(only))
+        )
+        for row in connection.execute(stmt):
+            yield row[0], tuple(row[1:])
+        return
+    points = {row[0]: row for row in _rows(connection, select(*columns), True)}
+    links = select(CustomerIdentity.customer_id, CustomerIdentity.identity_id)
+    linked = list(_rows(connection, links, True))
+    if linked:
+        customers, identities = zip(*linked, strict=True)
+        yield from zip(customers, map(points.get, identities), strict=True)
 
 
 def _rows(

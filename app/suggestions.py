@@ -21,7 +21,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import pairwise
+from itertools import count, pairwise
 from operator import itemgetter
 from typing import Any, TypeVarTuple
 
@@ -1961,6 +1961,19 @@ def _letters_of(texts: list[str], length: Any) -> Any:
     return letters
 
 
+def _padded(rows: list[Any], flat: list[Any], width: int, fill: int, dtype: Any) -> Any:
+    """A numpy matrix of ``width`` columns, a row for each of ``rows`` (none longer):
+    ``flat`` (the rows' values one after another) from the left, ``fill`` after."""
+    import numpy as np
+
+    counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    out = np.full((len(rows), width), fill, dtype=dtype)
+    row = np.repeat(np.arange(len(rows)), counts)
+    column = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+    out[row, column] = np.array(flat, dtype=dtype)
+    return out
+
+
 def _letters(text: str) -> int:
     """A bit for each character of ``text`` (two characters may share one): a character of
     one string whose bit the other lacks must be typed, deleted or replaced."""
@@ -2000,27 +2013,32 @@ class _NameColumns:
         for bit, (full_form, nicks) in enumerate(_NICKNAMES.items()):
             for form in (full_form, *nicks):
                 groups[form] = groups.get(form, 0) | 1 << bit
-        numbers: dict[Any, int] = {}
+        numbers: defaultdict[Any, int] = defaultdict(count().__next__)  # at first sight
         ids = sorted(profiles)
         none = (False, "", "", "", "", 0, -1, -1, -1, 0, 0, 1.0)
         rows: dict[int, tuple[Any, ...]] = {}  # by the name's id: a name is parsed once
+        shares: dict[str, float] = {}  # ``freq.p_given`` by given name
 
         def row(name: PersonName) -> tuple[Any, ...]:
-            if not name.first or not name.family or " " in name.family:
+            first, family, tokens = name.first, name.family, name.tokens
+            if not first or not family or " " in family:
                 return none
+            share = shares.get(first)
+            if share is None:
+                share = shares[first] = freq.p_given(first)
             return (
                 True,
-                name.first,
-                name.family,
-                "".join(name.tokens),
-                name.family + "".join(name.given),
-                len(name.tokens),
-                numbers.setdefault(name.full, len(numbers)),
-                numbers.setdefault(tuple(sorted(name.tokens)), len(numbers)),
-                numbers.setdefault(("first", name.first), len(numbers)),
-                ord(name.first[0]),
-                groups.get(name.first, 0),
-                freq.p_given(name.first),
+                first,
+                family,
+                "".join(tokens),
+                family + "".join(name.given),
+                len(tokens),
+                numbers[name.full],
+                numbers[tuple(sorted(tokens))],
+                numbers[("first", first)],
+                ord(first[0]),
+                groups.get(first, 0),
+                share,
             )
 
         table = []
@@ -2268,17 +2286,12 @@ class _Evidence:
         homes, many, shared, tails, postcodes, locals_, spellings = (
             (list(col) for col in zip(*table, strict=True)) if table else ([] for _ in range(7))
         )
-        numbers: dict[str, int] = {}
+        # Each value numbered at its first sight (a counter behind the dictionary).
+        numbers: defaultdict[str, int] = defaultdict(count().__next__)
 
         def numbered(values: list[Any], width: int, prefix: str = "") -> Any:
-            return np.array(
-                [
-                    [numbers.setdefault(prefix + v, len(numbers)) for v in own]
-                    + [-1] * (width - len(own))
-                    for own in values
-                ],
-                dtype=np.int64,
-            ).reshape(len(values), width)
+            flat = [numbers[prefix + v] for own in values for v in own]
+            return _padded(values, flat, width, -1, np.int64)
 
         ordered = [sorted(own) for own in postcodes]
         return cls(
@@ -2286,17 +2299,10 @@ class _Evidence:
             ids,
             np.array(homes, dtype=bool),
             np.array(many, dtype=bool),
-            np.array([[*own, *([-1] * (3 - len(own)))] for own in shared], dtype=np.int64).reshape(
-                len(ids), 3
-            ),
+            _padded(shared, [v for own in shared for v in own], 3, -1, np.int64),
             numbered(tails, 3, "\3"),
-            np.array(
-                [[len(p) for p in own] + [-1] * (2 - len(own)) for own in ordered], dtype=np.int64
-            ).reshape(len(ids), 2),
-            np.array(
-                [[_letters(p) for p in own] + [0] * (2 - len(own)) for own in ordered],
-                dtype=np.uint64,
-            ).reshape(len(ids), 2),
+            _padded(ordered, [len(p) for own in ordered for p in own], 2, -1, np.int64),
+            _padded(ordered, [_letters(p) for own in ordered for p in own], 2, 0, np.uint64),
             numbered(locals_, 3),
             numbered(spellings, 5),
         )

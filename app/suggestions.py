@@ -1849,39 +1849,55 @@ def _mentions(session: Session, profiles: Container[int]) -> dict[tuple[int, int
     """Pairs of customers where a message of one mentions the other's order, address or number.
 
     Returns, for each pair (lower id first), the mentions in words.
+
+    The mentions lead the reads (``IN`` the mentions' events, their values): a message
+    or a contact point is looked up only if some mention names it. Without that, SQLite
+    read every event's participants and every contact point to find the few mentioned
+    (0.4 s of 0.8 s at 100k customers). Plain rows through the driver (``_rows``).
     """
+    connection = session.connection()
     writers: dict[int, set[int]] = defaultdict(set)  # event → customers taking part
-    for event_id, cid in session.execute(
+    for event_id, cid in _rows(
+        connection,
         _their_customers(
-            select(EventParticipant.event_id, CustomerIdentity.customer_id).join(
-                Mention, Mention.event_id == EventParticipant.event_id
-            )
-        ).distinct()
+            select(EventParticipant.event_id, CustomerIdentity.customer_id)
+            .join(Mention, Mention.event_id == EventParticipant.event_id)
+            .where(EventParticipant.event_id.in_(select(Mention.event_id)))
+        ).distinct(),
+        True,
     ):
         if cid in profiles:
             writers[event_id].add(cid)
     if not writers:
         return {}
     owners: dict[tuple[str, str], set[int]] = defaultdict(set)  # (kind, value) → customers
-    for number, cid in session.execute(
+    for number, cid in _rows(
+        connection,
         _their_customers(
             select(Order.number, CustomerIdentity.customer_id).join(
                 EventParticipant, EventParticipant.event_id == Order.event_id
             )
-        )
+        ),
+        True,
     ):
         owners[("order", order_key(number))].add(cid)
-    for kind, value, cid in session.execute(
+    for kind, value, cid in _rows(
+        connection,
         select(Identity.kind, Identity.value, CustomerIdentity.customer_id)
         .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
         .join(Mention, (Mention.kind == Identity.kind) & (Mention.value == Identity.value))
-        .where(Identity.is_own.is_(False), Identity.shared.is_(False))
-        .distinct()
+        .where(
+            Identity.is_own.is_(False),
+            Identity.shared.is_(False),
+            Identity.value.in_(select(Mention.value)),
+        )
+        .distinct(),
+        True,
     ):
         owners[(kind, value)].add(cid)
     per_event: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for event_id, kind, value in session.execute(
-        select(Mention.event_id, Mention.kind, Mention.value)
+    for event_id, kind, value in _rows(
+        connection, select(Mention.event_id, Mention.kind, Mention.value), True
     ):
         if event_id in writers and (kind, value) in owners:
             per_event[event_id].append((kind, value))

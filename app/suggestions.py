@@ -1592,20 +1592,13 @@ def _sharing_parts(profiles: dict[int, _Profile], codes: Any) -> Any:
     import numpy as np
 
     cids = _distinct(np.concatenate((codes >> 32, codes & _LOW)))
-    numbers: dict[str, int] = {}
-    rows: list[list[int]] = []
-    held: list[frozenset[str]] = []
-    none = [-1] * _PARTS_HELD
-    for cid in cids.tolist():
-        own = _parts(profiles[cid])
-        held.append(own)
-        if len(own) > _PARTS_HELD:
-            rows.append(none)  # read from its set below
-            continue
-        row = [numbers.setdefault(part, len(numbers)) for part in own]
-        rows.append(row + none[len(row) :])
-    table = np.array(rows, dtype=np.int64).reshape(len(rows), _PARTS_HELD)
-    many = np.fromiter(map(len, held), dtype=np.int64, count=len(held)) > _PARTS_HELD
+    numbers: defaultdict[str, int] = defaultdict(count().__next__)  # at first sight
+    held = [_parts(profiles[cid]) for cid in cids.tolist()]
+    sizes = np.fromiter(map(len, held), dtype=np.int64, count=len(held))
+    many = sizes > _PARTS_HELD
+    # A customer with more parts than the columns hold is read from its set below.
+    rows = [() if len(own) > _PARTS_HELD else own for own in held]
+    table = _padded(rows, [numbers[part] for own in rows for part in own], _PARTS_HELD, -1, np.int64)
     width = int((table >= 0).sum(axis=1).max(initial=0))  # the columns beyond hold none
     a = np.searchsorted(cids, codes >> 32)
     b = np.searchsorted(cids, codes & _LOW)

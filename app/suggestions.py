@@ -17,7 +17,7 @@ import math
 import re
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -1598,7 +1598,9 @@ def _sharing_parts(profiles: dict[int, _Profile], codes: Any) -> Any:
     many = sizes > _PARTS_HELD
     # A customer with more parts than the columns hold is read from its set below.
     rows = [() if len(own) > _PARTS_HELD else own for own in held]
-    table = _padded(rows, [numbers[part] for own in rows for part in own], _PARTS_HELD, -1, np.int64)
+    table = _padded(
+        rows, [numbers[part] for own in rows for part in own], _PARTS_HELD, -1, np.int64
+    )
     width = int((table >= 0).sum(axis=1).max(initial=0))  # the columns beyond hold none
     a = np.searchsorted(cids, codes >> 32)
     b = np.searchsorted(cids, codes & _LOW)

@@ -1678,11 +1678,12 @@ def _touching_rest(profiles: dict[int, _Profile], codes: list[int]) -> Iterator[
         return
     import numpy as np
 
-    ids = sorted(profiles)
+    pairs = np.array(codes, dtype=np.int64)
+    ids = _distinct(np.concatenate((pairs >> 32, pairs & _LOW)))  # only these are read
     width = 3
     none = (False, "", *([""] * width))
     table = []
-    for cid in ids:
+    for cid in ids.tolist():
         names = _names_of(profiles[cid])
         if len(names) == 1 and len(names[0].tokens) <= width:
             tokens = names[0].tokens
@@ -1701,7 +1702,6 @@ def _touching_rest(profiles: dict[int, _Profile], codes: list[int]) -> Iterator[
             groups[form] = groups.get(form, 0) | 1 << bit
     nicknames = [np.array([groups.get(t, 0) for t in col], dtype=np.uint64) for col in cols[2:]]
     initials = [np.array([ord(t[0]) if t else -1 for t in col], dtype=np.int64) for col in cols[2:]]
-    pairs = np.array(codes, dtype=np.int64)
     a = np.searchsorted(ids, pairs >> 32)
     b = np.searchsorted(ids, pairs & _LOW)
     simple = plain[a] & plain[b]

@@ -99,6 +99,18 @@ def test_names_are_normalised(raw: str, full: str) -> None:
     assert parse_name(raw).full == full
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["Jane Doe", "jane  DOE", "Mr John Smith Jr", "M Smith", "Ludwig van Beethoven", "Mr", "Jr"],
+)
+def test_plain_names_parse_as_the_same_name_written_otherwise(raw: str) -> None:
+    # ASCII letters and spaces take a short way (no folding, no regular expressions); a
+    # tab between the words sends the same name the long way.
+    plain, other = parse_name(raw), parse_name(raw.replace(" ", "\t"))
+    assert plain == other
+    assert (plain.first, plain.tokens, plain.full) == (other.first, other.tokens, other.full)
+
+
 def test_clearly_different_names() -> None:
     assert clearly_different("John Smith", "Mary Smith")
     assert clearly_different("Alice Brown", "Bob Jones")

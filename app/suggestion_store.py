@@ -278,11 +278,13 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
     stored ones if ``keep_stats``: then the result equals what ``catch_up`` keeps)."""
     from app.suggestions import collector_paused, release_caches
 
-    def write_customers(rows: _CustomerRows) -> None:
+    def write_customers(rows: _CustomerRows, scored_apart: bool) -> None:
         for table in (SuggestionPair, CustomerBlockKey, SuggestionCustomer, SuggestionDirty):
             session.execute(delete(table))
         with _indexed_after(session, SuggestionCustomer) as bare:
             _insert_customer_rows(session, rows, together=bare)
+        if scored_apart:  # done with the memo tables (the scorers have their own copies):
+            release_caches()  # emptied while they score rather than after
 
     # A million key rows beside the profiles: nothing to collect. The collector stays off
     # until what was computed is gone: on again while it is held, its first collection
@@ -299,7 +301,7 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
         finally:
             # As ``catch_up`` does (the memo tables held 650,000 objects at 100k
             # customers, which the collector's first pass walked: 0.28 s; emptied: 0.17 s).
-            release_caches()
+            release_caches()  # (emptied already, unless the pairs were scored here)
 
 
 @contextmanager
@@ -344,7 +346,7 @@ def compute(
     session: Session,
     *,
     keep_stats: bool = False,
-    meanwhile: Callable[[_CustomerRows], None] | None = None,
+    meanwhile: Callable[[_CustomerRows, bool], None] | None = None,
 ) -> Built:
     """Every stored pair computed from scratch, nothing written (``rebuild`` writes it).
 
@@ -353,7 +355,8 @@ def compute(
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
         meanwhile: called with the customers' rows (``_customer_rows``) while the pairs
-            are scored (when other processes score them). Then the customers' keys, the
+            are scored (when other processes score them), and whether other processes
+            score them (``_scored``'s ``meanwhile``). Then the customers' keys, the
             candidate pairs but the mentioned ones and the customers' rows are made by
             another process (``_made_apart``) while this one counts the frequencies,
             reads the mentions, makes the pre-filter's columns and the state's texts
@@ -376,7 +379,11 @@ def compute(
             codes = sx._with_mentions(apart.candidates(), said)
             pairs = sx.scorable(profiles, freq, said, codes, floor, prepared)
             del codes, prepared
-            later = None if meanwhile is None else (lambda: meanwhile(apart.customer_rows()))
+            later = (
+                None
+                if meanwhile is None
+                else (lambda scored_apart: meanwhile(apart.customer_rows(), scored_apart))
+            )
             rows = _scored(profiles, freq, said, pairs, later)
     return Built(profiles, rows, state, texts)
 
@@ -688,13 +695,14 @@ def _scored(
     freq: _Frequencies,
     said: dict[Pair, set[str]],
     pairs: Iterable[Pair],
-    meanwhile: Callable[[], None] | None = None,
+    meanwhile: Callable[[bool], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows to store for these pairs: those scored STORE_MIN_SCORE or more, with reasons.
 
     Many pairs (a rebuild) are scored by one forked process per core: the pairs are
     independent, and the children inherit the profiles instead of receiving them. This
-    process calls ``meanwhile`` (if given) while they score, or before it scores itself.
+    process calls ``meanwhile`` (if given) while they score, or before it scores itself:
+    with True (the pairs are scored elsewhere) or False (here, next).
     """
     wanted = list(pairs)
     version, now = scorer_version(), utcnow()
@@ -712,7 +720,7 @@ def _scored(
                 parts = None  # no processes to be had: scored here
             if parts is not None:
                 if meanwhile is not None:  # its errors are its own, not the pool's
-                    meanwhile()
+                    meanwhile(True)
                     meanwhile = None
                 try:
                     return [row for part in parts for row in part]
@@ -722,7 +730,7 @@ def _scored(
             pool.shutdown(cancel_futures=True)
             _job = None
     if meanwhile is not None:
-        meanwhile()
+        meanwhile(False)
     return _score(profiles, freq, said, wanted, version, now)
 
 

@@ -1463,8 +1463,11 @@ def _unmentioned_candidates(
     del named
     # Each customer's place in each name order (by the order's text, then id): a block's
     # members in that order are its members sorted by their places.
-    ids = np.sort(np.fromiter(orders, dtype=np.int64, count=len(orders)))
-    ranked_all = [sorted(orders, key=_in_order(orders, which)) for which in range(_NAME_ORDERS)]
+    ascending = sorted(orders)
+    ids = np.array(ascending, dtype=np.int64)
+    ranked_all = [
+        sorted(ascending, key=_order_text(orders, which)) for which in range(_NAME_ORDERS)
+    ]
     places = []
     for ranked in ranked_all:
         place = np.empty(len(ranked), dtype=np.int64)
@@ -1496,15 +1499,11 @@ def _unmentioned_candidates(
     return seen, rest[touching], late
 
 
-def _in_order(
-    orders: dict[int, tuple[str, str, str]], which: int
-) -> Callable[[int], tuple[str, int]]:
-    """The sort key of a customer in name order ``which``: the order's text, then the id."""
-
-    def key(cid: int) -> tuple[str, int]:
-        return orders[cid][which], cid
-
-    return key
+def _order_text(orders: dict[int, tuple[str, str, str]], which: int) -> Callable[[int], str]:
+    """A customer's text in name order ``which``. Sorting the ids, ascending, by it (a
+    stable sort) orders them by the text, then the id, comparing strings rather than
+    (text, id) tuples: less than half the time."""
+    return lambda cid: orders[cid][which]
 
 
 def _key_rows(keys: dict[int, set[str]]) -> list[tuple[str, int]]:

@@ -409,6 +409,7 @@ class _Here:
         self.profiles = profiles
         self._made: tuple[dict[int, set[str]], dict[int, Orders], list[tuple[str, int]]] | None
         self._made = None
+        self._columns: tuple[list[str], Any] | None = None
 
     def keys_and_orders(
         self,
@@ -422,10 +423,19 @@ class _Here:
             self._made = keys, orders, sx._key_rows(keys)
         return self._made
 
+    def key_columns(self) -> tuple[list[str], Any]:
+        """The key rows' keys and customers (``_key_columns``)."""
+        from app import suggestions as sx
+
+        if self._columns is None:
+            self._columns = sx._key_columns(self.keys_and_orders()[2])
+        return self._columns
+
     def candidates(self) -> _Candidates:
         from app import suggestions as sx
 
-        return sx._unmentioned_candidates(self.profiles, *self.keys_and_orders())
+        made = self.keys_and_orders()
+        return sx._unmentioned_candidates(self.profiles, *made, columns=self.key_columns())
 
     def customer_rows(self) -> _CustomerRows:
         return _customer_rows(self.profiles, *self.keys_and_orders())
@@ -496,7 +506,7 @@ def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
     """In the forked process: the candidates, then the customers' rows, sent to the parent."""
     here = _Here(profiles)
     sending.send(here.candidates())  # numpy arrays
-    sending.send(_packed(here.customer_rows()))
+    sending.send(_packed(here.customer_rows(), here.key_columns()))
     sending.close()
 
 
@@ -506,14 +516,15 @@ def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
 _PackedRows = tuple[str | list[tuple[str, int]], Any, list[tuple[Any, ...]]]
 
 
-def _packed(rows: _CustomerRows) -> _PackedRows:
-    import numpy as np
+def _packed(rows: _CustomerRows, columns: tuple[list[str], Any] | None = None) -> _PackedRows:
+    """``rows`` to send; ``columns``: their key rows' ``_key_columns``, if made before."""
+    from app.suggestions import _key_columns
 
     key_rows, customer_rows = rows
-    keys = "\n".join(map(itemgetter(0), key_rows))
+    names, customers = _key_columns(key_rows) if columns is None else columns
+    keys = "\n".join(names)
     if keys.count("\n") != max(len(key_rows) - 1, 0):
         return key_rows, None, customer_rows
-    customers = np.fromiter(map(itemgetter(1), key_rows), dtype=np.int64, count=len(key_rows))
     return keys, customers, customer_rows
 
 

@@ -692,6 +692,8 @@ def test_the_customers_rows_cross_between_processes_unchanged(
 ) -> None:
     rows = (key_rows, [(3, "[]", "[]", "a", "b", "c", "d")])
     assert suggestion_store._unpacked(suggestion_store._packed(rows)) == rows
+    columns = sx._key_columns(key_rows)  # read beforehand, for the candidates
+    assert suggestion_store._unpacked(suggestion_store._packed(rows, columns)) == rows
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 7, 3 * 40 + 2])

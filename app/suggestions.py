@@ -300,19 +300,20 @@ def soundex(word: str) -> str:
 
 
 def _name_keys(name: PersonName) -> set[str]:
-    keys: set[str] = set()
-    if name.family and name.first:
-        keys.add(f"n:{name.family}:{name.first[0]}")
-        keys.add(f"sx:{soundex(name.family)}:{name.first[0]}")  # surname spelling slips
-        keys.update(f"cn:{name.family}:{c}" for c in canonical_given(name.first))
-        keys.add(f"n3:{name.family[:3]}:{name.first[:2]}")
-        keys.add(f"sw:{name.first}:{name.family[0]}")  # swapped order / surname typos
-        keys.add(f"sp:{name.first}{name.family}")
-        keys.add(f"sp:{name.first[0]}{name.family}")
-        keys.add(f"sp:{name.family}{name.first}")
-    elif name.first:
-        keys.add(f"sp:{name.first}")
-    return keys
+    family, first = name.family, name.first
+    if family and first:
+        keys = {
+            f"n:{family}:{first[0]}",
+            f"sx:{soundex(family)}:{first[0]}",  # surname spelling slips
+            f"n3:{family[:3]}:{first[:2]}",
+            f"sw:{first}:{family[0]}",  # swapped order / surname typos
+            f"sp:{first}{family}",
+            f"sp:{first[0]}{family}",
+            f"sp:{family}{first}",
+        }
+        keys.update([f"cn:{family}:{c}" for c in canonical_given(first)])
+        return keys
+    return {f"sp:{first}"} if first else set()
 
 
 @lru_cache(maxsize=262144)
@@ -325,11 +326,13 @@ def _block_keys(profile: _Profile) -> set[str]:
     keys = _name_keys(profile.parsed)
     for handle in profile.handles:
         keys |= _name_keys(parse_name(handle))
-    keys.update(_local_key(email) for email in profile.emails)
-    keys.update(f"ph:{phone[-7:]}" for phone in profile.phones if len(phone) >= 8)
-    keys.update(f"pc:{postcode}" for postcode in profile.postcodes)
-    keys.update(_address_keys(profile))
-    keys.update(f"sh:{iid}" for iid in profile.shared)
+    keys.update(map(_local_key, profile.emails))
+    if profile.phones:
+        keys.update([f"ph:{phone[-7:]}" for phone in profile.phones if len(phone) >= 8])
+    keys.update([f"pc:{postcode}" for postcode in profile.postcodes])
+    keys |= _address_keys(profile)
+    if profile.shared:
+        keys.update([f"sh:{iid}" for iid in profile.shared])
     return {key for key in keys if len(key) > 4}
 
 

@@ -41,8 +41,8 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import cache
-from itertools import combinations
-from operator import itemgetter
+from itertools import chain, combinations
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -276,22 +276,60 @@ def _catch_up(session: Session, small: int | None, drift: float | None) -> str:
 def rebuild(session: Session, *, keep_stats: bool = False) -> None:
     """Compute every pair from scratch and store it (with fresh frequencies, or with the
     stored ones if ``keep_stats``: then the result equals what ``catch_up`` keeps)."""
-    from app.suggestions import collector_paused
+    from app.suggestions import collector_paused, release_caches
 
-    def write_customers(rows: _CustomerRows) -> None:
+    def write_customers(rows: _CustomerRows, scored_apart: bool) -> None:
         for table in (SuggestionPair, CustomerBlockKey, SuggestionCustomer, SuggestionDirty):
             session.execute(delete(table))
-        _insert_customer_rows(session, rows)
+        with _indexed_after(session, SuggestionCustomer) as bare:
+            _insert_customer_rows(session, rows, together=bare)
+        if scored_apart:  # done with the memo tables (the scorers have their own copies):
+            release_caches()  # emptied while they score rather than after
 
     # A million key rows beside the profiles: nothing to collect. The collector stays off
     # until what was computed is gone: on again while it is held, its first collection
     # walks every object made since it went off (0.8 s at 100k customers).
     with collector_paused():
-        # The customers' keys are written while the pairs are scored (by other processes).
-        built = compute(session, keep_stats=keep_stats, meanwhile=write_customers)
-        _insert_pairs(session, built.rows)
-        _save_state(session, built.state, built.texts)
-        del built
+        try:
+            # The customers' keys are written while the pairs are scored (by other
+            # processes).
+            built = compute(session, keep_stats=keep_stats, meanwhile=write_customers)
+            with _indexed_after(session, SuggestionPair) as bare:
+                _insert_pairs(session, built.rows, together=bare)
+            _save_state(session, built.state, built.texts)
+            del built
+        finally:
+            # As ``catch_up`` does (the memo tables held 650,000 objects at 100k
+            # customers, which the collector's first pass walked: 0.28 s; emptied: 0.17 s).
+            release_caches()  # (emptied already, unless the pairs were scored here)
+
+
+@contextmanager
+def _indexed_after(session: Session, model: type[Base]) -> Iterator[bool]:
+    """On SQLite, the secondary indexes of this table dropped, and made again (as they
+    were: the stored ``CREATE INDEX``) at the end: an index made from the whole table at
+    once (sorted) costs less than one written a row at a time in the rows' order (the
+    96,351 customers' three name orders: 0.37 s instead of 0.9 s). Yields whether they
+    were dropped. The drop and the making are in the rebuild's transaction: a reader sees
+    the old tables and indexes until it commits. Not on PostgreSQL: there a dropped
+    index locks its table against readers until the commit."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        yield False
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    made = connection.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        " AND tbl_name = ? ORDER BY name",
+        (model.__tablename__,),
+    ).all()
+    for name, _ in made:
+        connection.exec_driver_sql(f"DROP INDEX {quote(name)}")
+    try:
+        yield True
+    finally:
+        for _, sql in made:
+            connection.exec_driver_sql(sql)
 
 
 @dataclass
@@ -308,7 +346,7 @@ def compute(
     session: Session,
     *,
     keep_stats: bool = False,
-    meanwhile: Callable[[_CustomerRows], None] | None = None,
+    meanwhile: Callable[[_CustomerRows, bool], None] | None = None,
 ) -> Built:
     """Every stored pair computed from scratch, nothing written (``rebuild`` writes it).
 
@@ -317,7 +355,8 @@ def compute(
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
         meanwhile: called with the customers' rows (``_customer_rows``) while the pairs
-            are scored (when other processes score them). Then the customers' keys, the
+            are scored (when other processes score them), and whether other processes
+            score them (``_scored``'s ``meanwhile``). Then the customers' keys, the
             candidate pairs but the mentioned ones and the customers' rows are made by
             another process (``_made_apart``) while this one counts the frequencies,
             reads the mentions, makes the pre-filter's columns and the state's texts
@@ -340,7 +379,11 @@ def compute(
             codes = sx._with_mentions(apart.candidates(), said)
             pairs = sx.scorable(profiles, freq, said, codes, floor, prepared)
             del codes, prepared
-            later = None if meanwhile is None else (lambda: meanwhile(apart.customer_rows()))
+            later = (
+                None
+                if meanwhile is None
+                else (lambda scored_apart: meanwhile(apart.customer_rows(), scored_apart))
+            )
             rows = _scored(profiles, freq, said, pairs, later)
     return Built(profiles, rows, state, texts)
 
@@ -366,6 +409,7 @@ class _Here:
         self.profiles = profiles
         self._made: tuple[dict[int, set[str]], dict[int, Orders], list[tuple[str, int]]] | None
         self._made = None
+        self._columns: tuple[list[str], Any] | None = None
 
     def keys_and_orders(
         self,
@@ -379,10 +423,19 @@ class _Here:
             self._made = keys, orders, sx._key_rows(keys)
         return self._made
 
+    def key_columns(self) -> tuple[list[str], Any]:
+        """The key rows' keys and customers (``_key_columns``)."""
+        from app import suggestions as sx
+
+        if self._columns is None:
+            self._columns = sx._key_columns(self.keys_and_orders()[2])
+        return self._columns
+
     def candidates(self) -> _Candidates:
         from app import suggestions as sx
 
-        return sx._unmentioned_candidates(self.profiles, *self.keys_and_orders())
+        made = self.keys_and_orders()
+        return sx._unmentioned_candidates(self.profiles, *made, columns=self.key_columns())
 
     def customer_rows(self) -> _CustomerRows:
         return _customer_rows(self.profiles, *self.keys_and_orders())
@@ -453,7 +506,7 @@ def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
     """In the forked process: the candidates, then the customers' rows, sent to the parent."""
     here = _Here(profiles)
     sending.send(here.candidates())  # numpy arrays
-    sending.send(_packed(here.customer_rows()))
+    sending.send(_packed(here.customer_rows(), here.key_columns()))
     sending.close()
 
 
@@ -463,14 +516,15 @@ def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
 _PackedRows = tuple[str | list[tuple[str, int]], Any, list[tuple[Any, ...]]]
 
 
-def _packed(rows: _CustomerRows) -> _PackedRows:
-    import numpy as np
+def _packed(rows: _CustomerRows, columns: tuple[list[str], Any] | None = None) -> _PackedRows:
+    """``rows`` to send; ``columns``: their key rows' ``_key_columns``, if made before."""
+    from app.suggestions import _key_columns
 
     key_rows, customer_rows = rows
-    keys = "\n".join(map(itemgetter(0), key_rows))
+    names, customers = _key_columns(key_rows) if columns is None else columns
+    keys = "\n".join(names)
     if keys.count("\n") != max(len(key_rows) - 1, 0):
         return key_rows, None, customer_rows
-    customers = np.fromiter(map(itemgetter(1), key_rows), dtype=np.int64, count=len(key_rows))
     return keys, customers, customer_rows
 
 
@@ -496,12 +550,12 @@ def _customer_rows(
 
     if key_rows is None:
         key_rows = _key_rows(keys)
-    dumps = _JSON.encode  # as JSONList stores it: json.dumps(..., ensure_ascii=False)
+    texts = _json_texts
     rows = [
         (
             cid,
-            dumps(sorted(keys[cid])),
-            dumps(_stored_names(p) if _names_of(p) else []),
+            texts(sorted(keys[cid])),
+            "[" + ", ".join(map(texts, _stored_names(p))) + "]" if _names_of(p) else "[]",
             *orders[cid],
             _digest(p),
         )
@@ -510,7 +564,14 @@ def _customer_rows(
     return key_rows, rows
 
 
-_JSON = json.JSONEncoder(ensure_ascii=False)
+def _json_texts(texts: Iterable[str]) -> str:
+    """A list of strings as ``JSONList`` stores it (``json.dumps(..., ensure_ascii=False)``),
+    written with json's own string encoder: its ``dumps`` costs some 3 µs a call, and a
+    rebuild makes some 250,000 of these."""
+    return "[" + ", ".join(map(_json_text, texts)) + "]"
+
+
+_json_text = json.encoder.encode_basestring  # a string as json.dumps(ensure_ascii=False)
 
 
 def _write_customers(
@@ -527,28 +588,64 @@ def _write_customers(
     _insert_customer_rows(session, (key_rows, customer_rows))
 
 
-def _insert_customer_rows(session: Session, rows: _CustomerRows) -> None:
+def _insert_customer_rows(session: Session, rows: _CustomerRows, *, together: bool = False) -> None:
+    """Store the customers' rows; ``together``: many customers a statement (their table's
+    indexes are dropped, ``_indexed_after``)."""
     key_rows, customer_rows = rows
-    _insert_plain(session, CustomerBlockKey, ("key", "customer_id"), key_rows)
-    _insert_plain(session, SuggestionCustomer, _SUGGESTION_CUSTOMER_COLUMNS, customer_rows)
+    _insert_plain(session, CustomerBlockKey, ("key", "customer_id"), key_rows, together=True)
+    _insert_plain(
+        session,
+        SuggestionCustomer,
+        _SUGGESTION_CUSTOMER_COLUMNS,
+        customer_rows,
+        together=together,
+    )
 
 
 def _insert_plain(
-    session: Session, model: type[Base], columns: Sequence[str], rows: list[tuple[Any, ...]]
+    session: Session,
+    model: type[Base],
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    together: bool = False,
 ) -> None:
     """Insert rows of plain values (what the columns' types would store) with the driver's
     own executemany: a rebuild writes a million keys, and SQLAlchemy's handling of each
-    row's parameters cost more than the inserts (some 10 µs a row)."""
+    row's parameters cost more than the inserts (some 10 µs a row).
+
+    ``together``: many rows a statement (``VALUES (...), (...), ...``), for a table without
+    secondary indexes: a statement's own cost, paid once a row, was as much as the insert's
+    (SQLite, the 1,007,180 key rows of 96,351 customers: 0.93 s one a statement, 0.45 s
+    499 a statement). Into SQLite tables with indexes it was slower (the customers' rows
+    with their three: 0.8 s one a statement, 1.4 s 142 a statement)."""
     connection = session.connection()
     quote = connection.dialect.identifier_preparer.quote
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    statement = (
-        f"INSERT INTO {quote(model.__tablename__)} ({', '.join(map(quote, columns))}) "
-        f"VALUES ({', '.join(mark for _ in columns)})"
-    )
-    batch = 20000
-    for start in range(0, len(rows), batch):
-        connection.exec_driver_sql(statement, rows[start : start + batch])
+    head = f"INSERT INTO {quote(model.__tablename__)} ({', '.join(map(quote, columns))}) VALUES "
+    one = f"({', '.join(mark for _ in columns)})"
+    per = max(1, _MOST_PARAMETERS // len(columns)) if together else 1
+    whole = len(rows) - len(rows) % per
+    flat = chain.from_iterable
+    statement = head + ", ".join([one] * per)
+    batch = per * max(1, _BATCH_ROWS // per)
+    for start in range(0, whole, batch):
+        end = min(start + batch, whole)
+        if per == 1:
+            connection.exec_driver_sql(statement, list(rows[start:end]))
+        else:
+            connection.exec_driver_sql(
+                statement, [tuple(flat(rows[i : i + per])) for i in range(start, end, per)]
+            )
+    if whole < len(rows):
+        rest = rows[whole:]
+        connection.exec_driver_sql(head + ", ".join([one] * len(rest)), tuple(flat(rest)))
+
+
+# Parameters a statement may hold: SQLite's limit before 3.32 (since, 32,766; PostgreSQL's
+# is 65,535).
+_MOST_PARAMETERS = 999
+_BATCH_ROWS = 20000  # rows handed to the driver at once
 
 
 def _stored_names(profile: _Profile) -> list[list[str]]:
@@ -574,13 +671,14 @@ _NOT_COMPARED = frozenset({"id", "parsed", "names", "own_spelling", "quick"})
 def _digest(profile: _Profile) -> str:
     """A digest of everything ``score_pair`` and the blocking read of a customer: two
     profiles with one digest score alike against anyone. Every field of ``_Profile`` but
-    ``_NOT_COMPARED`` counts, so a field added to it later counts too."""
-    seen: list[Any] = []
-    for name in _compared():
-        value = getattr(profile, name)
-        if isinstance(value, set | dict):
-            value = sorted(map(repr, value.items() if isinstance(value, dict) else value))
-        seen.append(value)
+    ``_NOT_COMPARED`` counts, so a field added to it later counts too. (A set or a mapping
+    counts as its members' ``repr``s, sorted.)"""
+    seen = [
+        (sorted(map(repr, value.items() if isinstance(value, dict) else value)) if value else [])
+        if isinstance(value, set | dict)
+        else value
+        for value in _compared_values()(profile)
+    ]
     return hashlib.blake2b(repr(seen).encode(), digest_size=12).hexdigest()
 
 
@@ -592,6 +690,13 @@ def _compared() -> tuple[str, ...]:
     return tuple(f.name for f in fields(_Profile) if f.name not in _NOT_COMPARED)
 
 
+@cache
+def _compared_values() -> Callable[[_Profile], tuple[Any, ...]]:
+    """The values of a profile's ``_compared`` fields, in their order."""
+    get = attrgetter(*_compared())
+    return get if len(_compared()) > 1 else lambda profile: (get(profile),)
+
+
 PARALLEL_MIN_PAIRS = 20000  # fewer pairs are scored in this process
 _job: tuple[Any, ...] | None = None  # what forked scorers read (inherited, not pickled)
 
@@ -601,13 +706,14 @@ def _scored(
     freq: _Frequencies,
     said: dict[Pair, set[str]],
     pairs: Iterable[Pair],
-    meanwhile: Callable[[], None] | None = None,
+    meanwhile: Callable[[bool], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows to store for these pairs: those scored STORE_MIN_SCORE or more, with reasons.
 
     Many pairs (a rebuild) are scored by one forked process per core: the pairs are
     independent, and the children inherit the profiles instead of receiving them. This
-    process calls ``meanwhile`` (if given) while they score, or before it scores itself.
+    process calls ``meanwhile`` (if given) while they score, or before it scores itself:
+    with True (the pairs are scored elsewhere) or False (here, next).
     """
     wanted = list(pairs)
     version, now = scorer_version(), utcnow()
@@ -625,7 +731,7 @@ def _scored(
                 parts = None  # no processes to be had: scored here
             if parts is not None:
                 if meanwhile is not None:  # its errors are its own, not the pool's
-                    meanwhile()
+                    meanwhile(True)
                     meanwhile = None
                 try:
                     return [row for part in parts for row in part]
@@ -635,7 +741,7 @@ def _scored(
             pool.shutdown(cancel_futures=True)
             _job = None
     if meanwhile is not None:
-        meanwhile()
+        meanwhile(False)
     return _score(profiles, freq, said, wanted, version, now)
 
 
@@ -706,7 +812,7 @@ _PAIR_COLUMNS = (
 )
 
 
-def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
+def _insert_pairs(session: Session, rows: list[dict[str, Any]], *, together: bool = False) -> None:
     """Store scored pairs (``_score``'s rows) with the driver's executemany
     (``_insert_plain``): the reasons as ``JSONList`` stores them, the times as the
     column's type binds them (worked out once for each distinct time)."""
@@ -718,14 +824,13 @@ def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
         if row["computed_at"] not in times:
             at = row["computed_at"]
             times[at] = bind(at) if bind is not None else at
-    dumps = _JSON.encode  # json.dumps(..., ensure_ascii=False), one encoder for every row
     plain = [
         (
             r["customer_a"],
             r["customer_b"],
             r["score"],
-            dumps(list(r["reasons"])),  # as JSONList stores it
-            dumps(list(r["against"])),
+            _json_texts(r["reasons"]),  # as JSONList stores it
+            _json_texts(r["against"]),
             r["name_a"],
             r["name_b"],
             r["version"],
@@ -733,7 +838,7 @@ def _insert_pairs(session: Session, rows: list[dict[str, Any]]) -> None:
         )
         for r in rows
     ]
-    _insert_plain(session, SuggestionPair, _PAIR_COLUMNS, plain)
+    _insert_plain(session, SuggestionPair, _PAIR_COLUMNS, plain, together=together)
 
 
 # --- the incremental step ------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from app import merges, suggestion_store
@@ -25,6 +26,7 @@ from app.errors import UserFacingError
 from app.ingest import import_items
 from app.models import (
     Customer,
+    CustomerBlockKey,
     CustomerIdentity,
     Identity,
     SuggestionCustomer,
@@ -690,6 +692,86 @@ def test_the_customers_rows_cross_between_processes_unchanged(
 ) -> None:
     rows = (key_rows, [(3, "[]", "[]", "a", "b", "c", "d")])
     assert suggestion_store._unpacked(suggestion_store._packed(rows)) == rows
+    columns = sx._key_columns(key_rows)  # read beforehand, for the candidates
+    assert suggestion_store._unpacked(suggestion_store._packed(rows, columns)) == rows
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 7, 3 * 40 + 2])
+def test_rows_written_many_a_statement_are_the_rows_given(
+    store: Database, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    # Three rows a statement, 120 a batch of statements: whole statements, a batch and a
+    # rest, on both stores.
+    monkeypatch.setattr(suggestion_store, "_MOST_PARAMETERS", 7)
+    monkeypatch.setattr(suggestion_store, "_BATCH_ROWS", 120)
+    rows = sorted((f"k:{i % 5}:é\n{i}", i) for i in range(count))
+    with store.session() as s:
+        suggestion_store._insert_plain(
+            s, CustomerBlockKey, ("key", "customer_id"), rows, together=True
+        )
+    with store.read_session() as s:
+        stored = s.execute(select(CustomerBlockKey.key, CustomerBlockKey.customer_id))
+        assert sorted(map(tuple, stored)) == rows
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [],
+        ["a"],
+        ["n:doe:j", "pc:bs65ab"],
+        ['say "hi"', "back\\slash", "tab\tand\nline", "\x00\x1f\x7f", "é ß 東京 🙂"],
+    ],
+)
+def test_texts_are_written_as_the_json_column_writes_them(texts: list[str]) -> None:
+    from app.models import JSONList
+
+    written = suggestion_store._json_texts(texts)
+    assert written == JSONList().process_bind_param(texts, sqlite_dialect())
+    assert JSONList().process_result_value(written, sqlite_dialect()) == texts
+
+
+def test_a_rebuild_keeps_the_indexes_it_makes_again(tmp_path: Path) -> None:
+    # On SQLite the rebuild drops the customers' and pairs' indexes and makes them again
+    # after their rows: the schema is as it was, and a failed rebuild leaves it too.
+    from sqlalchemy import text
+
+    def schema(session: Session) -> list[tuple[Any, ...]]:
+        return [
+            tuple(r)
+            for r in session.execute(
+                text("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
+            )
+        ]
+
+    db = _small_db(tmp_path)
+    with db.session() as s:
+        before = schema(s)
+        assert any(r[1] == "ix_suggestion_customer_order0" for r in before)
+        suggestion_store.rebuild(s)
+    with db.read_session() as s:
+        assert schema(s) == before
+        plan = " ".join(
+            str(r[-1])
+            for r in s.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT customer_id FROM suggestion_customer "
+                    "WHERE order1 > 'm' ORDER BY order1, customer_id LIMIT 3"
+                )
+            )
+        )
+        assert "ix_suggestion_customer_order1" in plan
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the pairs could not be written")
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(suggestion_store, "_insert_pairs", failing)
+        with pytest.raises(RuntimeError), db.session() as s:
+            suggestion_store.rebuild(s)
+    with db.read_session() as s:
+        assert schema(s) == before
+    db.dispose()
 
 
 def _pairs_as_read(session: Session) -> dict[tuple[int, int], tuple[Any, ...]]:

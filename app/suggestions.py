@@ -2257,10 +2257,10 @@ def scorable(
     maybe = silent[evidence.may_meet(a[silent], b[silent])]  # read one by one
     left_out = np.zeros(count, dtype=bool)
     left_out[silent] = True
-    sets = evidence.sets
+    share_nothing = evidence.share_nothing
     household_only = evidence.household_only
     left_out[maybe] = [
-        sets(i)[0].isdisjoint(sets(j)[1]) or (c and household_only(i, j))
+        share_nothing(i, j) or (c and household_only(i, j))
         for i, j, c in zip(a[maybe].tolist(), b[maybe].tolist(), clash[maybe].tolist(), strict=True)
     ]
     return [(code >> 32, code & _LOW) for code in pairs[~left_out].tolist()]
@@ -2281,7 +2281,7 @@ class _Evidence:
     postcode_letters: Any  # uint64 (n, 2): ``_letters``
     locals: Any  # int64 (n, 3): its addresses' local parts that may spell a name (-1: none)
     spellings: Any  # int64 (n, 5): the local parts that would spell its names (-1: none)
-    kept: dict[int, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    kept: dict[int, frozenset[str]] = field(default_factory=dict)  # ``_common``
 
     @classmethod
     def of(cls, profiles: dict[int, _Profile], ids: list[int]) -> _Evidence:
@@ -2336,31 +2336,31 @@ class _Evidence:
             numbered(spellings, 5),
         )
 
-    def sets(self, i: int) -> tuple[frozenset[str], frozenset[str]]:
-        """What of customer ``i`` may meet ``theirs`` of the other, and its own ``theirs``:
-        strings keep their hash (tuples work theirs out at every look); a phone number's
-        digits that spell a postcode only keep a pair that could have gone."""
+    def share_nothing(self, i: int, j: int) -> bool:
+        """Whether customers ``i`` and ``j`` share nothing that ``_below`` weighs beside the
+        names: no phone number's last digits, postcode (or one with a letter left out) or
+        shared contact point, and no address of one that spells a name of the other. (A
+        phone number's digits that spell a postcode only keep a pair that could have
+        gone.)"""
+        qa = _quick(self.profiles[self.ids[i]])
+        qb = _quick(self.profiles[self.ids[j]])
+        return (
+            self._common(i).isdisjoint(self._common(j))
+            and qa.locals.isdisjoint(qb.spellings)
+            and qb.locals.isdisjoint(qa.spellings)
+        )
+
+    def _common(self, i: int) -> frozenset[str]:
+        """Customer ``i``'s numbers' last digits, postcodes (each with its slips) and shared
+        contact points (marked with a leading NUL), as one set: made once a customer."""
         found = self.kept.get(i)
         if found is None:
             profile = self.profiles[self.ids[i]]
             quick = _quick(profile)
-            common = (*quick.tails, *quick.postcodes, *(f"\0{k}" for k in profile.shared))
-            found = self.kept[i] = (
-                frozenset(
-                    (
-                        *common,
-                        *("\1" + x for x in quick.locals),
-                        *("\2" + x for x in quick.spellings),
-                    )
-                ),
-                frozenset(
-                    (
-                        *common,
-                        *("\1" + x for x in quick.spellings),
-                        *("\2" + x for x in quick.locals),
-                    )
-                ),
-            )
+            found = quick.tails | quick.postcodes
+            if profile.shared:
+                found |= frozenset([f"\0{k}" for k in profile.shared])
+            self.kept[i] = found
         return found
 
     def household_only(self, i: int, j: int) -> bool:

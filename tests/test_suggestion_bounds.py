@@ -359,3 +359,30 @@ def test_scorable_leaves_out_conflicts_that_share_only_a_household(
         full = sx.score_pair(a, b, freq)
         assert full[2] and full[0] < floor, (a.name, b.name, full)
         assert sx.score_pair(a, b, freq, (), floor) == (0.0, [], [])
+
+
+def test_share_nothing_answers_as_the_evidence_sets(generated: Path) -> None:
+    """``_Evidence.share_nothing`` answers as one set of what each customer may meet the
+    other with (numbers' last digits, postcodes and their slips, shared contact points,
+    and local parts against the spellings of names, in both directions) would."""
+    profiles, freq, said = _read(generated)
+    columns, evidence = sx.prefilter_columns(profiles, freq)
+    index = {cid: i for i, cid in enumerate(columns.ids)}
+
+    def sets(cid: int) -> tuple[frozenset[str], frozenset[str]]:
+        quick, shared = sx._quick(profiles[cid]), profiles[cid].shared
+        common = {*quick.tails, *quick.postcodes, *(f"\0{k}" for k in shared)}
+        mine = {*common, *("\1" + x for x in quick.locals), *("\2" + x for x in quick.spellings)}
+        theirs = {*common, *("\1" + x for x in quick.spellings), *("\2" + x for x in quick.locals)}
+        return frozenset(mine), frozenset(theirs)
+
+    answers = {False: 0, True: 0}
+    spelt = 0
+    for x, y in sx._candidate_pairs(profiles, said):
+        expected = sets(x)[0].isdisjoint(sets(y)[1])
+        assert evidence.share_nothing(index[x], index[y]) == expected, (x, y)
+        answers[expected] += 1
+        qx, qy = sx._quick(profiles[x]), sx._quick(profiles[y])
+        spelt += not qy.locals.isdisjoint(qx.spellings) and qx.locals.isdisjoint(qy.spellings)
+    assert answers[False] and answers[True], answers
+    assert spelt, "some pair is spelt only by the higher id's address"

@@ -469,6 +469,12 @@ def _may_spell(x: _Profile, y: _Profile) -> bool:
     return not _quick(x).locals.isdisjoint(_quick(y).spellings)
 
 
+def _spell_neither(qa: _Quick, qb: _Quick) -> bool:
+    """True if no address of either customer spells a name of the other (``_may_spell``
+    both ways, on their ``_quick``)."""
+    return qa.locals.isdisjoint(qb.spellings) and qb.locals.isdisjoint(qa.spellings)
+
+
 def _email_spells(email: str, name: PersonName) -> float:
     """How much an address's local part spells a name: 1 for first+last, 0.4 for initials."""
     if not name.first or not name.family:
@@ -2344,11 +2350,7 @@ class _Evidence:
         gone.)"""
         qa = _quick(self.profiles[self.ids[i]])
         qb = _quick(self.profiles[self.ids[j]])
-        return (
-            self._common(i).isdisjoint(self._common(j))
-            and qa.locals.isdisjoint(qb.spellings)
-            and qb.locals.isdisjoint(qa.spellings)
-        )
+        return self._common(i).isdisjoint(self._common(j)) and _spell_neither(qa, qb)
 
     def _common(self, i: int) -> frozenset[str]:
         """Customer ``i``'s numbers' last digits, postcodes (each with its slips) and shared
@@ -2368,11 +2370,7 @@ class _Evidence:
         no phone number's last digits, and no address of one spells a name of the other."""
         qa = _quick(self.profiles[self.ids[i]])
         qb = _quick(self.profiles[self.ids[j]])
-        return (
-            qa.tails.isdisjoint(qb.tails)
-            and qa.locals.isdisjoint(qb.spellings)
-            and qb.locals.isdisjoint(qa.spellings)
-        )
+        return qa.tails.isdisjoint(qb.tails) and _spell_neither(qa, qb)
 
     def may_meet(self, a: Any, b: Any) -> Any:
         """For the pairs ``a``, ``b`` (dense indexes), whether they may share evidence: a

@@ -377,14 +377,16 @@ def compute(
             prepared = sx.prefilter_columns(profiles, freq)
             texts = None if meanwhile is None else _state_texts(state)
             codes = sx._with_mentions(apart.candidates(), said)
-            pairs = sx.scorable(profiles, freq, said, codes, floor, prepared)
-            del codes, prepared
             later = (
                 None
                 if meanwhile is None
                 else (lambda scored_apart: meanwhile(apart.customer_rows(), scored_apart))
             )
-            rows = _scored(profiles, freq, said, pairs, later)
+
+            def sift(part: Any) -> list[Pair]:
+                return sx.scorable(profiles, freq, said, part, floor, prepared)
+
+            rows = _scored(profiles, freq, said, codes, later, sift=sift)
     return Built(profiles, rows, state, texts)
 
 
@@ -431,11 +433,18 @@ class _Here:
             self._columns = sx._key_columns(self.keys_and_orders()[2])
         return self._columns
 
-    def candidates(self) -> _Candidates:
+    def blocked(self) -> tuple[Any, Any]:
+        """The strong pairs and the weak ones not compared yet (``_blocked_pairs``)."""
         from app import suggestions as sx
 
         made = self.keys_and_orders()
-        return sx._unmentioned_candidates(self.profiles, *made, columns=self.key_columns())
+        return sx._blocked_pairs(self.profiles, *made, columns=self.key_columns())
+
+    def candidates(self) -> _Candidates:
+        from app import suggestions as sx
+
+        seen, rest = self.blocked()
+        return seen, *sx._touching_weak(self.profiles, rest)
 
     def customer_rows(self) -> _CustomerRows:
         return _customer_rows(self.profiles, *self.keys_and_orders())
@@ -459,8 +468,23 @@ class _There(_Here):
         return None
 
     def candidates(self) -> _Candidates:
-        found: _Candidates | None = self._received()
-        return found if found is not None else super().candidates()
+        """The forked process sends the blocked pairs (``_Here.blocked``), then compares
+        the names of the second half of the weak ones while this one compares the first
+        half's (``_touching_weak``: each pair's answer is its own)."""
+        import numpy as np
+
+        from app import suggestions as sx
+
+        blocked: tuple[Any, Any] | None = self._received()
+        if blocked is None:
+            return super().candidates()
+        seen, rest = blocked
+        half = len(rest) // 2
+        touching, late = sx._touching_weak(self.profiles, rest[:half])
+        theirs: tuple[Any, Any] | None = self._received()
+        if theirs is None:
+            theirs = sx._touching_weak(self.profiles, rest[half:])
+        return seen, np.concatenate((touching, theirs[0])), np.concatenate((late, theirs[1]))
 
     def customer_rows(self) -> _CustomerRows:
         packed: _PackedRows | None = self._received()
@@ -503,9 +527,15 @@ def _made_apart(profiles: dict[int, _Profile], wanted: bool) -> Iterator[_Here]:
 
 
 def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
-    """In the forked process: the candidates, then the customers' rows, sent to the parent."""
+    """In the forked process: the candidates (in two parts: ``_There.candidates``), then
+    the customers' rows, sent to the parent."""
+    from app import suggestions as sx
+
     here = _Here(profiles)
-    sending.send(here.candidates())  # numpy arrays
+    seen, rest = here.blocked()
+    sending.send((seen, rest))  # numpy arrays
+    sending.send(sx._touching_weak(profiles, rest[len(rest) // 2 :]))  # (``_There``)
+    del seen, rest
     sending.send(_packed(here.customer_rows(), here.key_columns()))
     sending.close()
 
@@ -705,8 +735,10 @@ def _scored(
     profiles: dict[int, _Profile],
     freq: _Frequencies,
     said: dict[Pair, set[str]],
-    pairs: Iterable[Pair],
+    pairs: Iterable[Pair] | Any,
     meanwhile: Callable[[bool], None] | None = None,
+    *,
+    sift: Callable[[Any], list[Pair]] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows to store for these pairs: those scored STORE_MIN_SCORE or more, with reasons.
 
@@ -714,13 +746,19 @@ def _scored(
     independent, and the children inherit the profiles instead of receiving them. This
     process calls ``meanwhile`` (if given) while they score, or before it scores itself:
     with True (the pairs are scored elsewhere) or False (here, next).
+
+    ``sift``: if given, ``pairs`` are candidate codes (a numpy array, ``scorable``'s
+    input) and ``sift`` of a share of them (``scorable`` with its other arguments) gives
+    that share's pairs to score, in order: each scorer pre-filters its own share, so
+    that the pre-filter runs on every core too (a rebuild's 1.1 million candidates at
+    100k customers: 2.4 s in one process), and the rows are those of the sifted pairs.
     """
-    wanted = list(pairs)
+    wanted: Any = pairs if sift is not None else list(pairs)
     version, now = scorer_version(), utcnow()
     workers = _workers(len(wanted))
     if workers > 1:
         global _job
-        _job = (profiles, freq, said, wanted, version, now)
+        _job = (profiles, freq, said, wanted, version, now, sift)
         step = -(-len(wanted) // (workers * 4))
         bounds = [(i, min(i + step, len(wanted))) for i in range(0, len(wanted), step)]
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
@@ -742,6 +780,8 @@ def _scored(
             _job = None
     if meanwhile is not None:
         meanwhile(False)
+    if sift is not None:
+        wanted = sift(wanted)
     return _score(profiles, freq, said, wanted, version, now)
 
 
@@ -762,8 +802,9 @@ def _workers(pairs: int) -> int:
 
 def _score_slice(bounds: tuple[int, int]) -> list[dict[str, Any]]:
     assert _job is not None
-    profiles, freq, said, wanted, version, now = _job
-    return _score(profiles, freq, said, wanted[bounds[0] : bounds[1]], version, now)
+    profiles, freq, said, wanted, version, now, sift = _job
+    share = wanted[bounds[0] : bounds[1]]
+    return _score(profiles, freq, said, share if sift is None else sift(share), version, now)
 
 
 def _score(

@@ -1512,7 +1512,21 @@ def _unmentioned_candidates(
     then the weak pairs (not strong) whose names share a part, then the other weak pairs
     whose names touch, each ascending; a weak pair may be a mentioned one. ``key_rows``
     (``_key_rows`` of ``keys``) and their ``columns`` (``_key_columns``) may be made
-    beforehand."""
+    beforehand. (``_blocked_pairs``, then ``_touching_weak`` of its weak pairs.)"""
+    seen, rest = _blocked_pairs(profiles, keys, orders, key_rows, columns)
+    touching, late = _touching_weak(profiles, rest)
+    return seen, touching, late
+
+
+def _blocked_pairs(
+    profiles: dict[int, _Profile],
+    keys: dict[int, set[str]] | None = None,
+    orders: dict[int, tuple[str, str, str]] | None = None,
+    key_rows: list[tuple[str, int]] | None = None,
+    columns: tuple[list[str], Any] | None = None,
+) -> tuple[Any, Any]:
+    """The strong pairs of ``_unmentioned_candidates`` and its weak pairs (not strong)
+    before their names are compared (``_touching_weak``), each ascending."""
     import numpy as np
 
     if keys is None:
@@ -1562,12 +1576,21 @@ def _unmentioned_candidates(
         weak.append(_window_array(np.array(named_only, dtype=np.int64), NAME_WINDOW))
     seen = _distinct(np.concatenate(strong))
     rest = _distinct(np.concatenate(weak))
-    rest = rest[~np.isin(rest, seen, assume_unique=True)]
-    # The weak pairs whose names share a part or the sound of one (``_parts``); the others
-    # are left to ``_touching_rest``.
+    return seen, rest[~np.isin(rest, seen, assume_unique=True)]
+
+
+def _touching_weak(profiles: dict[int, _Profile], rest: Any) -> tuple[Any, Any]:
+    """Of weak pairs (codes, ascending), those whose names share a part or the sound of
+    one (``_parts``), then those of the others whose names touch (``_touching_rest``),
+    each in the order given. Each pair's answer is its own: the pairs may be split into
+    runs answered apart and the answers put together in the same order."""
+    import numpy as np
+
+    if not len(rest):
+        return rest, rest
     touching = _sharing_parts(profiles, rest)
     late = np.array(list(_touching_rest(profiles, rest[~touching].tolist())), dtype=np.int64)
-    return seen, rest[touching], late
+    return rest[touching], late
 
 
 def _order_text(orders: dict[int, tuple[str, str, str]], which: int) -> Callable[[int], str]:

@@ -386,3 +386,50 @@ def test_share_nothing_answers_as_the_evidence_sets(generated: Path) -> None:
         spelt += not qy.locals.isdisjoint(qx.spellings) and qx.locals.isdisjoint(qy.spellings)
     assert answers[False] and answers[True], answers
     assert spelt, "some pair is spelt only by the higher id's address"
+
+
+@pytest.mark.parametrize("vector_min", [0, 10**9])
+def test_weak_pairs_compared_in_runs_answer_as_all_at_once(
+    generated: Path, vector_min: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rebuild's helper compares the names of one half of the weak pairs while the main
+    # process compares the other's (``_There.candidates``): put back together, the
+    # answers are those of all the pairs at once, in the same order.
+    import numpy as np
+
+    monkeypatch.setattr(sx, "_VECTOR_MIN", vector_min)
+    profiles, _freq, _said = _read(generated)
+    seen, rest = sx._blocked_pairs(profiles)
+    assert len(seen) and len(rest) > 100
+    whole = sx._touching_weak(profiles, rest)
+    assert len(whole[0]) and len(whole[1])  # some share a part, some only touch
+    at_once = sx._unmentioned_candidates(profiles)
+    assert all(np.array_equal(x, y) for x, y in zip((seen, *whole), at_once, strict=True))
+    for cut in (0, 1, len(rest) // 3, len(rest) // 2, len(rest) - 1, len(rest)):
+        first = sx._touching_weak(profiles, rest[:cut])
+        second = sx._touching_weak(profiles, rest[cut:])
+        for part, one, two in zip(whole, first, second, strict=True):
+            together = np.concatenate((one, two))
+            assert together.dtype == np.int64
+            assert np.array_equal(together, part)
+
+
+def test_scorable_in_shares_keeps_what_it_keeps_of_all(
+    generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each forked scorer pre-filters its own share of the candidates (``_scored``'s
+    # ``sift``): the shares' pairs, in order, are those of all the candidates at once.
+    monkeypatch.setattr(sx, "_VECTOR_MIN", 0)  # (a share of a few would be kept whole)
+    profiles, freq, said = _read(generated)
+    codes = sx._candidate_array(profiles, said)
+    floor = sx.raw_floor(0.01)
+    prepared = sx.prefilter_columns(profiles, freq)
+    whole = sx.scorable(profiles, freq, said, codes, floor, prepared)
+    assert 0 < len(whole) < len(codes)
+    step = len(codes) // 7 + 1
+    shares = [
+        pair
+        for start in range(0, len(codes), step)
+        for pair in sx.scorable(profiles, freq, said, codes[start : start + step], floor, prepared)
+    ]
+    assert shares == whole

@@ -679,6 +679,44 @@ def test_a_rebuild_whose_helper_process_sends_nothing_makes_its_part_here(
     db.dispose()
 
 
+@pytest.mark.parametrize("sends", [0, 1, 2])
+def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sends: int
+) -> None:
+    # The forked helper sends its blocked pairs, then the names of half the weak ones
+    # compared, then the customers' rows (``_send_apart``); when it stops after any of
+    # them, this process makes what is missing and stores what one process stores.
+    db = _small_db(tmp_path)
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        here = _tables(s)
+    _fork_even_for_a_few(monkeypatch)
+
+    def stopping(sending: Any, profiles: Any) -> None:
+        made = suggestion_store._Here(profiles)
+        seen, rest = made.blocked()
+        messages = [(seen, rest), sx._touching_weak(profiles, rest[len(rest) // 2 :])]
+        for message in messages[:sends]:
+            sending.send(message)
+        sending.close()
+
+    monkeypatch.setattr(suggestion_store, "_send_apart", stopping)
+    compared: list[int] = []
+    real = sx._touching_weak
+
+    def counted(profiles: Any, rest: Any) -> Any:
+        compared.append(len(rest))
+        return real(profiles, rest)
+
+    monkeypatch.setattr(sx, "_touching_weak", counted)
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        assert _tables(s) == here
+    # All here, or this half here, or this half only (the other was sent).
+    assert len(compared) == {0: 1, 1: 2, 2: 1}[sends]
+    db.dispose()
+
+
 @pytest.mark.parametrize(
     "key_rows",
     [

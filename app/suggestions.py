@@ -2060,6 +2060,12 @@ class _NameColumns:
     initial: Any  # the given name's first letter, as a number
     nicknames: Any  # numpy uint64: the nickname groups the given name belongs to
     p_given: Any  # numpy float64: ``freq.p_given`` of the given name
+    # numpy int64: how many customers hold the given name and the family name as they are
+    # spelled (``freq.given``, ``freq.family``: what ``_slip`` reads), and the family name
+    # as a number
+    given_count: Any
+    family_count: Any
+    family_code: Any
 
     @classmethod
     def of(cls, profiles: dict[int, _Profile], freq: _Frequencies) -> _NameColumns:
@@ -2073,7 +2079,7 @@ class _NameColumns:
                 groups[form] = groups.get(form, 0) | 1 << bit
         numbers: defaultdict[Any, int] = defaultdict(count().__next__)  # at first sight
         ids = sorted(profiles)
-        none = (False, "", "", "", "", 0, -1, -1, -1, 0, 0, 1.0)
+        none = (False, "", "", "", "", 0, -1, -1, -1, 0, 0, 1.0, 0, 0, -1)
         rows: dict[int, tuple[Any, ...]] = {}  # by the name's id: a name is parsed once
         shares: dict[str, float] = {}  # ``freq.p_given`` by given name
 
@@ -2097,6 +2103,9 @@ class _NameColumns:
                 ord(first[0]),
                 groups.get(first, 0),
                 share,
+                freq.given.get(first, 0),
+                freq.family.get(family, 0),
+                numbers[("family", family)],
             )
 
         table = []
@@ -2128,6 +2137,9 @@ class _NameColumns:
             initial=initial,
             nicknames=np.array(cols[10], dtype=np.uint64),
             p_given=np.array(cols[11], dtype=np.float64),
+            given_count=np.array(cols[12], dtype=np.int64),
+            family_count=np.array(cols[13], dtype=np.int64),
+            family_code=np.array(cols[14], dtype=np.int64),
         )
 
 
@@ -2202,9 +2214,21 @@ def scorable(
     a = np.searchsorted(ids, pairs >> 32)
     b = np.searchsorted(ids, pairs & _LOW)
     limit, others = _limits(freq, floor)
+    # What the names weigh at most once the family names are found apart (or a slip or
+    # two apart in names that several customers each hold), and the given names may
+    # agree (``_name_evidence``, which reads them in the pair's order: the lower id's
+    # first): the same given name under another surname, a similar one (a nickname, a
+    # slip, an initial beside the whole name), or a conflict where the first customer
+    # gives only an initial.
+    p_a, p_b = columns.p_given[a], columns.p_given[b]
+    bound = np.where(
+        columns.first_code[a] == columns.first_code[b],
+        _M_NEW_SURNAME / p_a,
+        _M_NEW_SURNAME * _M_VARIANT / np.maximum(p_a, p_b),
+    )
+    bound[columns.first.length[a] == 1] = _LR_CONFLICT
     # Pairs still open: both simple, and neither the same name nor the same parts in
     # another order, nor a bound that reaches the limit anyway.
-    bound = _M_NEW_SURNAME / np.minimum(columns.p_given[a], columns.p_given[b])
     open_ = (
         columns.simple[a]
         & columns.simple[b]
@@ -2257,8 +2281,13 @@ def scorable(
         | (columns.parts[ra] > 2)
         | (columns.parts[rb] > 2)
     )
+    # A slip or two count only where one spelling is held by one customer at most
+    # (``_slip``, ``_two_slips``: two given names that several customers each hold are
+    # two names, Mara and Mary); ``given_names_match``'s ratio whatever the counts.
     rest = np.flatnonzero(~given)
-    given[rest] = near(columns.first, columns.first, rows[rest], 2)
+    rare = np.minimum(columns.given_count[ra[rest]], columns.given_count[rb[rest]]) < 2
+    slips = np.flatnonzero(rare)
+    given[rest[slips]] = near(columns.first, columns.first, rows[rest[slips]], 2)
     rest = rest[~given[rest]]
     given[rest] = ratio_80(columns.first, columns.first, rows[rest])
     # Names that surely conflict weigh so little that a household (a postcode, a contact
@@ -2268,8 +2297,18 @@ def scorable(
         clash[rows[~given]] = True
     # Family names that may agree (``_name_bound``'s tests): with given names that may,
     # the names may weigh much; without, the names conflict.
+    # (Equal, a slip or two where one spelling is rare beside the other: ``_slip``'s
+    # ``_rare_beside`` with ``_TYPO_SHARE``, Thomson and Thompson are two surnames; or
+    # ``family_names_match``'s ratio.)
     maybe = np.flatnonzero(given)
-    family = near(columns.family, columns.family, rows[maybe], 2)
+    fa, fb = a[rows[maybe]], b[rows[maybe]]
+    family = columns.family_code[fa] == columns.family_code[fb]
+    held = np.minimum(columns.family_count[fa], columns.family_count[fb])
+    rare = (held < 2) | (
+        held < _TYPO_SHARE * np.maximum(columns.family_count[fa], columns.family_count[fb])
+    )
+    slips = np.flatnonzero(~family & rare)
+    family[slips] = near(columns.family, columns.family, rows[maybe[slips]], 2)
     rest = np.flatnonzero(~family)
     family[rest] = ratio_80(columns.family, columns.family, rows[maybe[rest]])
     weighs = np.ones(len(rows), dtype=np.float64)  # the names' bound (1: nothing said)

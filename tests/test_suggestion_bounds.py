@@ -433,3 +433,62 @@ def test_scorable_in_shares_keeps_what_it_keeps_of_all(
         for pair in sx.scorable(profiles, freq, said, codes[start : start + step], floor, prepared)
     ]
     assert shares == whole
+
+
+# Pairs (the lower id's name first, as ``score_pair`` reads them) whose names weigh little
+# once the family names or the given names are found apart: an initial on either side,
+# the same given name or a nickname under another surname, close spellings that several
+# customers each hold (two names) or that one customer holds (a slip).
+_APART = [
+    ("J. Smith", "James Brown"),  # the first gives an initial: a conflict
+    ("James Brown", "J. Smith"),  # the whole name first: "first names James/J"
+    ("James Brown", "James Smith"),  # the same given name under another surname
+    ("Jim Brown", "James Smith"),  # a nickname under another surname
+    # Close spellings, too short for ``fuzz.ratio`` to join them: held by many each (two
+    # names), or one of them by one customer (a slip)
+    ("Ana Smith", "Ann Smith"),
+    ("Anj Smith", "Ann Smith"),
+    ("Ann Lei", "Ann Lee"),
+    ("Ann Lea", "Ann Lee"),
+    ("Anj Lea", "Ann Lee"),
+    ("Marixx Lee", "Mariah Lee"),  # two slips in a long given name, one surname
+    ("Mara Smith", "Mary Smith"),  # a ratio of 75: two given names held by many
+    ("Ann Thompsxn", "Anna Thompson"),
+    # A given name so rare that it weighs more than nothing said under another surname
+    ("Zebedee Brown", "Z. Smith"),
+    ("Z. Smith", "Zebedee Brown"),
+    ("Zebedee Brown", "Zebedee Smith"),
+    ("Zebedie Brown", "Zebedee Smith"),
+]
+
+
+@pytest.mark.parametrize("customers", [30, 300, 3000, 100_000])
+def test_scorable_keeps_every_pair_at_a_floor_just_under_its_score(
+    customers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pre-filter's bounds on what the names weigh (``scorable``) hold at the edge: a
+    # pair is kept at any floor under its score, and only a pair under the floor is left
+    # out, however many customers make the names common or rare.
+    monkeypatch.setattr(sx, "_VECTOR_MIN", 0)
+    pairs = [(_profile(2 * i + 1, x), _profile(2 * i + 2, y)) for i, (x, y) in enumerate(_APART)]
+    profiles = {p.id: p for pair in pairs for p in pair}
+    freq = sx._Frequencies.of(profiles.values())
+    freq.customers = freq.named = customers
+    held = max(customers // 50, 2)  # common names, held by a fiftieth of the customers each
+    for given in ("james", "mary", "mara", "ann", "anna", "ana", "mariah"):
+        freq.given[given] = held
+    for family in ("smith", "brown", "thompson", "lee", "lei"):
+        freq.family[family] = held
+    freq.given["anj"] = freq.given["marixx"] = freq.family["lea"] = freq.family["thompsxn"] = 1
+    codes = [a.id << 32 | b.id for a, b in pairs]
+    left_out = 0
+    for a, b in pairs:
+        raw = sx.score_pair(a, b, freq)[0]
+        assert raw > 0.0
+        for floor in (raw * 0.999, raw * 1.5):
+            kept = sx.scorable(profiles, freq, {}, codes, floor)
+            if floor < raw:
+                assert (a.id, b.id) in kept, (a.name, b.name, raw)
+            elif (a.id, b.id) not in kept:
+                left_out += 1
+    assert left_out, "some pairs are left out just above their score"

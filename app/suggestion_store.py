@@ -750,7 +750,7 @@ def _scored(
     ``sift``: if given, ``pairs`` are candidate codes (a numpy array, ``scorable``'s
     input) and ``sift`` of a share of them (``scorable`` with its other arguments) gives
     that share's pairs to score, in order: each scorer pre-filters its own share, so
-    that the pre-filter runs on every core too (a rebuild's 1.1 million candidates at
+    that the pre-filter runs on every core too (a rebuild's 2 million candidates at
     100k customers: 2.4 s in one process), and the rows are those of the sifted pairs.
     """
     wanted: Any = pairs if sift is not None else list(pairs)

@@ -653,46 +653,24 @@ def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_sto
     db.dispose()
 
 
-def test_a_rebuild_whose_helper_process_sends_nothing_makes_its_part_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The forked helper (candidates, customers' rows) fails before sending anything: the
-    # rebuild makes both in this process and stores what one process stores.
-    db = _small_db(tmp_path)
-    with db.session() as s:
-        suggestion_store.rebuild(s)
-        here = _tables(s)
-    _fork_even_for_a_few(monkeypatch)
-    sent: list[int] = []
-
-    def silent(sending: Any, profiles: Any) -> None:
-        sent.append(os.getpid())
-        sending.close()
-
-    monkeypatch.setattr(suggestion_store, "_send_apart", silent)
-    made = _calls_here(monkeypatch, "_customer_rows")
-    with db.session() as s:
-        suggestion_store.rebuild(s)
-        assert _tables(s) == here
-    assert sent == []  # the helper ran in its own process
-    assert made == [os.getpid()]  # the customers' rows were made here
-    db.dispose()
-
-
 @pytest.mark.parametrize("sends", [0, 1, 2])
 def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sends: int
 ) -> None:
     # The forked helper sends its blocked pairs, then the names of half the weak ones
-    # compared, then the customers' rows (``_send_apart``); when it stops after any of
-    # them, this process makes what is missing and stores what one process stores.
+    # compared, then the customers' rows (``_send_apart``); when it fails before any of
+    # them (here: before the rows), this process makes what is missing and stores what
+    # one process stores.
     db = _small_db(tmp_path)
     with db.session() as s:
         suggestion_store.rebuild(s)
         here = _tables(s)
     _fork_even_for_a_few(monkeypatch)
 
+    sent: list[int] = []
+
     def stopping(sending: Any, profiles: Any) -> None:
+        sent.append(os.getpid())
         made = suggestion_store._Here(profiles)
         seen, rest = made.blocked()
         messages = [(seen, rest), sx._touching_weak(profiles, rest[len(rest) // 2 :])]
@@ -709,11 +687,14 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         return real(profiles, rest)
 
     monkeypatch.setattr(sx, "_touching_weak", counted)
+    made = _calls_here(monkeypatch, "_customer_rows")
     with db.session() as s:
         suggestion_store.rebuild(s)
         assert _tables(s) == here
+    assert sent == []  # the helper ran in its own process
     # All here, or this half here, or this half only (the other was sent).
     assert len(compared) == {0: 1, 1: 2, 2: 1}[sends]
+    assert made == [os.getpid()]  # the customers' rows were made here
     db.dispose()
 
 

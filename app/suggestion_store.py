@@ -278,13 +278,22 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
     stored ones if ``keep_stats``: then the result equals what ``catch_up`` keeps)."""
     from app.suggestions import collector_paused, release_caches
 
-    def write_customers(rows: _CustomerRows, scored_apart: bool) -> None:
+    def write_customers(made: _Here, scored_apart: bool) -> None:
         for table in (SuggestionPair, CustomerBlockKey, SuggestionCustomer, SuggestionDirty):
             session.execute(delete(table))
+        _insert_key_rows(session, made.key_rows())
+        if scored_apart and made.remote:  # done with the memo tables (the scorers have
+            release_caches()  # their own copies): emptied while the customers' rows come
         with _indexed_after(session, SuggestionCustomer) as bare:
-            _insert_customer_rows(session, rows, together=bare)
-        if scored_apart:  # done with the memo tables (the scorers have their own copies):
-            release_caches()  # emptied while they score rather than after
+            _insert_plain(
+                session,
+                SuggestionCustomer,
+                _SUGGESTION_CUSTOMER_COLUMNS,
+                made.customer_rows(),
+                together=bare,
+            )
+        if scored_apart and not made.remote:
+            release_caches()  # (after the customers' rows made here, which use them)
 
     # A million key rows beside the profiles: nothing to collect. The collector stays off
     # until what was computed is gone: on again while it is held, its first collection
@@ -346,7 +355,7 @@ def compute(
     session: Session,
     *,
     keep_stats: bool = False,
-    meanwhile: Callable[[_CustomerRows, bool], None] | None = None,
+    meanwhile: Callable[[_Here, bool], None] | None = None,
 ) -> Built:
     """Every stored pair computed from scratch, nothing written (``rebuild`` writes it).
 
@@ -354,13 +363,13 @@ def compute(
         session: an open session.
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
-        meanwhile: called with the customers' rows (``_customer_rows``) while the pairs
-            are scored (when other processes score them), and whether other processes
-            score them (``_scored``'s ``meanwhile``). Then the customers' keys, the
-            candidate pairs but the mentioned ones and the customers' rows are made by
-            another process (``_made_apart``) while this one counts the frequencies,
-            reads the mentions, makes the pre-filter's columns and the state's texts
-            (``Built.texts``).
+        meanwhile: called with what gives the customers' rows (``_Here.key_rows``, then
+            ``_Here.customer_rows``) while the pairs are scored (when other processes
+            score them), and whether other processes score them (``_scored``'s
+            ``meanwhile``). Then the customers' keys, the candidate pairs but the
+            mentioned ones and the customers' rows are made by another process
+            (``_made_apart``) while this one counts the frequencies, reads the mentions,
+            makes the pre-filter's columns and the state's texts (``Built.texts``).
     """
     from app import suggestions as sx
 
@@ -378,9 +387,7 @@ def compute(
             texts = None if meanwhile is None else _state_texts(state)
             codes = sx._with_mentions(apart.candidates(), said)
             later = (
-                None
-                if meanwhile is None
-                else (lambda scored_apart: meanwhile(apart.customer_rows(), scored_apart))
+                None if meanwhile is None else (lambda scored_apart: meanwhile(apart, scored_apart))
             )
 
             def sift(part: Any) -> list[Pair]:
@@ -390,8 +397,6 @@ def compute(
     return Built(profiles, rows, state, texts)
 
 
-# The rows of customer_block_key (key, customer) and of suggestion_customer.
-_CustomerRows = tuple[list[tuple[str, int]], list[tuple[Any, ...]]]
 _SUGGESTION_CUSTOMER_COLUMNS = (
     "customer_id",
     "keys",
@@ -409,20 +414,18 @@ class _Here:
 
     def __init__(self, profiles: dict[int, _Profile]) -> None:
         self.profiles = profiles
-        self._made: tuple[dict[int, set[str]], dict[int, Orders], list[tuple[str, int]]] | None
-        self._made = None
+        self._made: tuple[dict[int, set[str]], dict[int, Orders]] | None = None
+        self._rows: list[tuple[str, int]] | None = None
         self._columns: tuple[list[str], Any] | None = None
 
-    def keys_and_orders(
-        self,
-    ) -> tuple[dict[int, set[str]], dict[int, Orders], list[tuple[str, int]]]:
-        """The customers' keys, their name orders and the key rows (``_key_rows``)."""
+    def keys_and_orders(self) -> tuple[dict[int, set[str]], dict[int, Orders]]:
+        """The customers' keys and their name orders."""
         from app import suggestions as sx
 
         if self._made is None:
             keys = {cid: sx._block_keys(p) for cid, p in self.profiles.items()}
             orders = {cid: sx._name_orders(p) for cid, p in self.profiles.items()}
-            self._made = keys, orders, sx._key_rows(keys)
+            self._made = keys, orders
         return self._made
 
     def key_columns(self) -> tuple[list[str], Any]:
@@ -430,15 +433,17 @@ class _Here:
         from app import suggestions as sx
 
         if self._columns is None:
-            self._columns = sx._key_columns(self.keys_and_orders()[2])
+            self._columns = sx._key_columns(self.key_rows())
         return self._columns
 
     def blocked(self) -> tuple[Any, Any]:
         """The strong pairs and the weak ones not compared yet (``_blocked_pairs``)."""
         from app import suggestions as sx
 
-        made = self.keys_and_orders()
-        return sx._blocked_pairs(self.profiles, *made, columns=self.key_columns())
+        keys, orders = self.keys_and_orders()
+        return sx._blocked_pairs(
+            self.profiles, keys, orders, self.key_rows(), columns=self.key_columns()
+        )
 
     def candidates(self) -> _Candidates:
         from app import suggestions as sx
@@ -446,18 +451,38 @@ class _Here:
         seen, rest = self.blocked()
         return seen, *sx._touching_weak(self.profiles, rest)
 
-    def customer_rows(self) -> _CustomerRows:
+    def key_rows(self) -> list[tuple[str, int]]:
+        """The (key, customer) rows of ``customer_block_key``, in the table's order
+        (``_key_rows``)."""
+        from app import suggestions as sx
+
+        if self._rows is None:
+            self._rows = sx._key_rows(self.keys_and_orders()[0])
+        return self._rows
+
+    def customer_rows(self) -> list[tuple[Any, ...]]:
+        """The rows of ``suggestion_customer`` (``_customer_rows``)."""
         return _customer_rows(self.profiles, *self.keys_and_orders())
+
+    @property
+    def remote(self) -> bool:
+        """Whether another process makes what is asked for next."""
+        return False
 
 
 class _There(_Here):
     """What ``_made_apart`` gives, received from the forked process (made here if it
-    fails): first the candidates, then the customers' rows."""
+    fails): in this order, the candidates (two messages), the key rows, the customers'
+    rows."""
 
     def __init__(self, profiles: dict[int, _Profile], receiving: Any) -> None:
         super().__init__(profiles)
         self.receiving = receiving
         self.failed = False
+
+    @property
+    def remote(self) -> bool:
+        return not self.failed
 
     def _received(self) -> Any:
         if not self.failed:
@@ -486,9 +511,13 @@ class _There(_Here):
             theirs = sx._touching_weak(self.profiles, rest[half:])
         return seen, np.concatenate((touching, theirs[0])), np.concatenate((late, theirs[1]))
 
-    def customer_rows(self) -> _CustomerRows:
-        packed: _PackedRows | None = self._received()
-        return _unpacked(packed) if packed is not None else super().customer_rows()
+    def key_rows(self) -> list[tuple[str, int]]:
+        packed: _PackedKeys | None = self._received()
+        return _unpacked(packed) if packed is not None else super().key_rows()
+
+    def customer_rows(self) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] | None = self._received()
+        return rows if rows is not None else super().customer_rows()
 
 
 @contextmanager
@@ -527,59 +556,77 @@ def _made_apart(profiles: dict[int, _Profile], wanted: bool) -> Iterator[_Here]:
 
 
 def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
-    """In the forked process: the candidates (in two parts: ``_There.candidates``), then
-    the customers' rows, sent to the parent."""
+    """In the forked process: the candidates (in two parts: ``_There.candidates``), the
+    key rows, then the customers' rows, sent to the parent in that order. A thread of
+    this process sends each while the next is made: a message waits in the pipe until the
+    parent reads it (the key rows while it compares its half of the names), and this
+    process goes on meanwhile."""
+    import queue
+
     from app import suggestions as sx
 
-    here = _Here(profiles)
-    seen, rest = here.blocked()
-    sending.send((seen, rest))  # numpy arrays
-    sending.send(sx._touching_weak(profiles, rest[len(rest) // 2 :]))  # (``_There``)
-    del seen, rest
-    sending.send(_packed(here.customer_rows(), here.key_columns()))
-    sending.close()
+    outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def post() -> None:
+        try:
+            while (message := outbox.get()) is not _DONE:
+                sending.send(message)
+        except OSError:
+            pass  # the parent is gone (it makes the rest itself, or has stopped)
+
+    poster = threading.Thread(target=post, daemon=True)
+    poster.start()
+    try:
+        here = _Here(profiles)
+        seen, rest = here.blocked()
+        outbox.put((seen, rest))  # numpy arrays
+        outbox.put(sx._touching_weak(profiles, rest[len(rest) // 2 :]))  # (``_There``)
+        del seen, rest
+        outbox.put(_packed(here.key_rows(), here.key_columns()))
+        outbox.put(here.customer_rows())
+    finally:
+        outbox.put(_DONE)
+        poster.join()
+        sending.close()
 
 
-# The customers' rows as sent between processes: the key rows' keys written together
-# (one string: a million small ones cost more to pickle and unpickle than to split) with
-# their customers in a numpy array, or (a key with a line break) the rows as they are.
-_PackedRows = tuple[str | list[tuple[str, int]], Any, list[tuple[Any, ...]]]
+_DONE = object()  # the end of ``_send_apart``'s messages
+
+# The key rows as sent between processes: their keys written together (one string: a
+# million small ones cost more to pickle and unpickle than to split) with their customers
+# in a numpy array, or (a key with a line break) the rows as they are.
+_PackedKeys = tuple[str | list[tuple[str, int]], Any]
 
 
-def _packed(rows: _CustomerRows, columns: tuple[list[str], Any] | None = None) -> _PackedRows:
-    """``rows`` to send; ``columns``: their key rows' ``_key_columns``, if made before."""
+def _packed(
+    key_rows: list[tuple[str, int]], columns: tuple[list[str], Any] | None = None
+) -> _PackedKeys:
+    """``key_rows`` to send; ``columns``: their ``_key_columns``, if made before."""
     from app.suggestions import _key_columns
 
-    key_rows, customer_rows = rows
     names, customers = _key_columns(key_rows) if columns is None else columns
     keys = "\n".join(names)
     if keys.count("\n") != max(len(key_rows) - 1, 0):
-        return key_rows, None, customer_rows
-    return keys, customers, customer_rows
+        return key_rows, None
+    return keys, customers
 
 
-def _unpacked(packed: _PackedRows) -> _CustomerRows:
-    keys, customers, customer_rows = packed
+def _unpacked(packed: _PackedKeys) -> list[tuple[str, int]]:
+    keys, customers = packed
     if not isinstance(keys, str):
-        return keys, customer_rows
+        return keys
     if not len(customers):
-        return [], customer_rows
-    return list(zip(keys.split("\n"), customers.tolist(), strict=True)), customer_rows
+        return []
+    return list(zip(keys.split("\n"), customers.tolist(), strict=True))
 
 
 def _customer_rows(
-    profiles: dict[int, _Profile],
-    keys: dict[int, set[str]],
-    orders: dict[int, Orders],
-    key_rows: list[tuple[str, int]] | None = None,
-) -> _CustomerRows:
-    """The rows ``_write_customers`` stores: the (key, customer) rows in the table's order
-    (``_key_rows``, which may be made beforehand), and each customer's keys, names, name
-    orders and digest."""
-    from app.suggestions import _key_rows, _names_of
+    profiles: dict[int, _Profile], keys: dict[int, set[str]], orders: dict[int, Orders]
+) -> list[tuple[Any, ...]]:
+    """The rows of ``suggestion_customer``: each customer's keys, names, name orders and
+    digest."""
+    from app.suggestions import _names_of
 
-    if key_rows is None:
-        key_rows = _key_rows(keys)
     texts = _json_texts
     rows = [
         (
@@ -591,7 +638,7 @@ def _customer_rows(
         )
         for cid, p in sorted(profiles.items())
     ]
-    return key_rows, rows
+    return rows
 
 
 def _json_texts(texts: Iterable[str]) -> str:
@@ -613,23 +660,17 @@ def _write_customers(
 ) -> None:
     """Store these customers' rows, but the key rows in ``stored`` (their keys that stay
     stored: most of a changed customer's keys are those it had)."""
-    key_rows, customer_rows = _customer_rows(profiles, keys, orders)
-    key_rows = [(k, c) for k, c in key_rows if k not in stored.get(c, ())]
-    _insert_customer_rows(session, (key_rows, customer_rows))
+    from app.suggestions import _key_rows
+
+    kept = [(k, c) for k, c in _key_rows(keys) if k not in stored.get(c, ())]
+    _insert_key_rows(session, kept)
+    rows = _customer_rows(profiles, keys, orders)
+    _insert_plain(session, SuggestionCustomer, _SUGGESTION_CUSTOMER_COLUMNS, rows)
 
 
-def _insert_customer_rows(session: Session, rows: _CustomerRows, *, together: bool = False) -> None:
-    """Store the customers' rows; ``together``: many customers a statement (their table's
-    indexes are dropped, ``_indexed_after``)."""
-    key_rows, customer_rows = rows
+def _insert_key_rows(session: Session, key_rows: list[tuple[str, int]]) -> None:
+    """Store (key, customer) rows in ``customer_block_key``, many a statement."""
     _insert_plain(session, CustomerBlockKey, ("key", "customer_id"), key_rows, together=True)
-    _insert_plain(
-        session,
-        SuggestionCustomer,
-        _SUGGESTION_CUSTOMER_COLUMNS,
-        customer_rows,
-        together=together,
-    )
 
 
 def _insert_plain(
@@ -728,6 +769,7 @@ def _compared_values() -> Callable[[_Profile], tuple[Any, ...]]:
 
 
 PARALLEL_MIN_PAIRS = 20000  # fewer pairs are scored in this process
+_SHARES = 8  # shares of the pairs a scorer: the last ones end close together
 _job: tuple[Any, ...] | None = None  # what forked scorers read (inherited, not pickled)
 
 
@@ -759,7 +801,7 @@ def _scored(
     if workers > 1:
         global _job
         _job = (profiles, freq, said, wanted, version, now, sift)
-        step = -(-len(wanted) // (workers * 4))
+        step = -(-len(wanted) // (workers * _SHARES))
         bounds = [(i, min(i + step, len(wanted))) for i in range(0, len(wanted), step)]
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         try:

@@ -653,14 +653,14 @@ def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_sto
     db.dispose()
 
 
-@pytest.mark.parametrize("sends", [0, 1, 2])
+@pytest.mark.parametrize("sends", [0, 1, 2, 3])
 def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sends: int
 ) -> None:
-    # The forked helper sends its blocked pairs, then the names of half the weak ones
-    # compared, then the customers' rows (``_send_apart``); when it fails before any of
-    # them (here: before the rows), this process makes what is missing and stores what
-    # one process stores.
+    # The forked helper sends its blocked pairs, the names of half the weak ones compared,
+    # the key rows, then the customers' rows (``_send_apart``); when it fails before any
+    # of them (here: before the customers' rows), this process makes what is missing and
+    # stores what one process stores.
     db = _small_db(tmp_path)
     with db.session() as s:
         suggestion_store.rebuild(s)
@@ -673,7 +673,11 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         sent.append(os.getpid())
         made = suggestion_store._Here(profiles)
         seen, rest = made.blocked()
-        messages = [(seen, rest), sx._touching_weak(profiles, rest[len(rest) // 2 :])]
+        messages = [
+            (seen, rest),
+            sx._touching_weak(profiles, rest[len(rest) // 2 :]),
+            suggestion_store._packed(made.key_rows(), made.key_columns()),
+        ]
         for message in messages[:sends]:
             sending.send(message)
         sending.close()
@@ -687,13 +691,22 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         return real(profiles, rest)
 
     monkeypatch.setattr(sx, "_touching_weak", counted)
+    keyed: list[int] = []
+    real_keys = sx._key_rows
+
+    def key_rows(keys: Any) -> Any:
+        keyed.append(os.getpid())
+        return real_keys(keys)
+
+    monkeypatch.setattr(sx, "_key_rows", key_rows)
     made = _calls_here(monkeypatch, "_customer_rows")
     with db.session() as s:
         suggestion_store.rebuild(s)
         assert _tables(s) == here
     assert sent == []  # the helper ran in its own process
     # All here, or this half here, or this half only (the other was sent).
-    assert len(compared) == {0: 1, 1: 2, 2: 1}[sends]
+    assert len(compared) == {0: 1, 1: 2, 2: 1, 3: 1}[sends]
+    assert keyed == ([] if sends == 3 else [os.getpid()])  # the key rows, unless sent
     assert made == [os.getpid()]  # the customers' rows were made here
     db.dispose()
 
@@ -706,13 +719,12 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         [("sp:jdoe", 1), ("x:a\nb", 2)],  # a key with a line break: sent as it is
     ],
 )
-def test_the_customers_rows_cross_between_processes_unchanged(
+def test_the_key_rows_cross_between_processes_unchanged(
     key_rows: list[tuple[str, int]],
 ) -> None:
-    rows = (key_rows, [(3, "[]", "[]", "a", "b", "c", "d")])
-    assert suggestion_store._unpacked(suggestion_store._packed(rows)) == rows
+    assert suggestion_store._unpacked(suggestion_store._packed(key_rows)) == key_rows
     columns = sx._key_columns(key_rows)  # read beforehand, for the candidates
-    assert suggestion_store._unpacked(suggestion_store._packed(rows, columns)) == rows
+    assert suggestion_store._unpacked(suggestion_store._packed(key_rows, columns)) == key_rows
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 7, 3 * 40 + 2])

@@ -440,10 +440,7 @@ class _Here:
         """The strong pairs and the weak ones not compared yet (``_blocked_pairs``)."""
         from app import suggestions as sx
 
-        keys, orders = self.keys_and_orders()
-        return sx._blocked_pairs(
-            self.profiles, keys, orders, self.key_rows(), columns=self.key_columns()
-        )
+        return sx._blocked_pairs(self.profiles, *self.keys_and_orders(), columns=self.key_columns())
 
     def candidates(self) -> _Candidates:
         from app import suggestions as sx
@@ -504,11 +501,11 @@ class _There(_Here):
         if blocked is None:
             return super().candidates()
         seen, rest = blocked
-        half = len(rest) // 2
-        touching, late = sx._touching_weak(self.profiles, rest[:half])
+        mine, other = _halves(rest)
+        touching, late = sx._touching_weak(self.profiles, mine)
         theirs: tuple[Any, Any] | None = self._received()
         if theirs is None:
-            theirs = sx._touching_weak(self.profiles, rest[half:])
+            theirs = sx._touching_weak(self.profiles, other)
         return seen, np.concatenate((touching, theirs[0])), np.concatenate((late, theirs[1]))
 
     def key_rows(self) -> list[tuple[str, int]]:
@@ -518,6 +515,12 @@ class _There(_Here):
     def customer_rows(self) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] | None = self._received()
         return rows if rows is not None else super().customer_rows()
+
+
+def _halves(rest: Any) -> tuple[Any, Any]:
+    """The weak pairs whose names this process compares, and those the forked one does."""
+    half = len(rest) // 2
+    return rest[:half], rest[half:]
 
 
 @contextmanager
@@ -580,7 +583,7 @@ def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
         here = _Here(profiles)
         seen, rest = here.blocked()
         outbox.put((seen, rest))  # numpy arrays
-        outbox.put(sx._touching_weak(profiles, rest[len(rest) // 2 :]))  # (``_There``)
+        outbox.put(sx._touching_weak(profiles, _halves(rest)[1]))  # (``_There``)
         del seen, rest
         outbox.put(_packed(here.key_rows(), here.key_columns()))
         outbox.put(here.customer_rows())
@@ -628,7 +631,7 @@ def _customer_rows(
     from app.suggestions import _names_of
 
     texts = _json_texts
-    rows = [
+    return [
         (
             cid,
             texts(sorted(keys[cid])),
@@ -638,7 +641,6 @@ def _customer_rows(
         )
         for cid, p in sorted(profiles.items())
     ]
-    return rows
 
 
 def _json_texts(texts: Iterable[str]) -> str:

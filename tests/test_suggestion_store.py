@@ -675,7 +675,7 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         seen, rest = made.blocked()
         messages = [
             (seen, rest),
-            sx._touching_weak(profiles, rest[len(rest) // 2 :]),
+            sx._touching_weak(profiles, suggestion_store._halves(rest)[1]),
             suggestion_store._packed(made.key_rows(), made.key_columns()),
         ]
         for message in messages[:sends]:

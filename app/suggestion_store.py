@@ -132,13 +132,15 @@ def _dump_freq(freq: _Frequencies) -> str:
 
 def _by_count(counter: Counter[str]) -> list[Any] | dict[str, int]:
     """A counter as [[count, its values joined by newlines], ...], or as it is when a
-    value holds a newline (the joined text could not be split again)."""
+    value holds a newline (the joined text could not be split again). The values of a
+    count are sorted: the counter's own order follows set order (a customer's postcodes),
+    which Python's hash seed changes from one process to the next."""
     grouped: dict[int, list[str]] = defaultdict(list)
     for value, count in counter.items():
         grouped[count].append(value)
     found: list[Any] = []
     for count, values in sorted(grouped.items()):
-        joined = "\n".join(values)
+        joined = "\n".join(sorted(values))
         if joined.count("\n") != len(values) - 1:
             return dict(counter)
         found.append([count, joined])

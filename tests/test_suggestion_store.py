@@ -895,3 +895,36 @@ def test_the_catch_up_tells_many_customers_at_once_as_one_by_one(
         assert (known.stored is None) == (one_by_one > len(stored))
         assert known.everyone().among(asked) == want
     db.dispose()
+
+
+def test_the_stored_frequencies_read_the_same_whatever_the_hash_seed() -> None:
+    """Values of one count are written sorted, so two builds of one database store the
+    same text (a counter filled from sets, such as a customer's postcodes, follows set
+    order, which Python's hash seed changes from one process to the next)."""
+    import subprocess
+    import sys
+    from collections import Counter
+
+    script = (
+        "from collections import Counter\n"
+        "from app.suggestion_store import _by_count\n"
+        "codes = {f'BS{n} {n % 7}AB' for n in range(200)}\n"
+        "counter = Counter()\n"
+        "for code in codes:\n"
+        "    counter[code] += 1 + len(code) % 2\n"
+        "print(_by_count(counter))\n"
+    )
+    texts = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(texts) == 1
+    counter = Counter({"b": 2, "a": 2, "c": 1})  # and it reads back as it was
+    freq = sx._Frequencies(3, 3, counter, counter, counter, 1, counter, counter, 0, 0, counter, 1)
+    assert suggestion_store._load_freq(suggestion_store._dump_freq(freq)) == freq

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import decimal
 import hashlib
+import json
 import logging
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
@@ -63,12 +64,15 @@ from app.records import (
     EventRecord,
     Item,
     Notice,
+    OrderInfo,
     OwnerHint,
     ParseOptions,
     Problem,
 )
+from app.records import OrderLine as RecordLine
 from connectors import registry
 from connectors.base import Connector
+from connectors.csv_common import summary
 from connectors.registry import DATA_ERRORS, display_path, displayable
 
 log = logging.getLogger(__name__)
@@ -459,6 +463,81 @@ def _apply_order(event: Event, record: EventRecord) -> None:
             )
             for pos, line in enumerate(info.lines)
         ]
+
+
+def _merged_details(stored: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """An updated order's details: the record's, over what was known that it lacks.
+
+    A partial record (a refund that names its payment, an items file after its orders
+    file) carries only some details: the stored addresses, notes and options stay. Each
+    refund is kept by its id (``"refunds"``: id → amount), those of every import together.
+    """
+    merged = {k: v for k, v in (stored or {}).items() if k != "previous"}
+    kept = merged.get("refunds")
+    merged.update(new)
+    refunds = new.get("refunds")
+    if isinstance(kept, dict) and isinstance(refunds, dict):
+        merged["refunds"] = {**kept, **refunds}
+    elif isinstance(kept, dict) and kept:
+        merged["refunds"] = kept
+    return merged
+
+
+def _apply_refunds(order: Order, refunds: Any) -> None:
+    """Set an order's refunded sum from its refunds by id (``_merged_details``) and, with its
+    total known, whether it is refunded in full or in part."""
+    if not isinstance(refunds, dict) or not refunds:
+        return
+    try:
+        refunded = sum((decimal.Decimal(str(v)) for v in refunds.values()), decimal.Decimal(0))
+    except (decimal.InvalidOperation, ValueError):
+        return  # (not written by a connector: left as the record says)
+    order.refunded = refunded
+    if order.total is not None and refunded > 0:
+        order.financial_status = "refunded" if refunded >= order.total else "partially_refunded"
+
+
+def _shown(event: Event) -> tuple[Any, ...]:
+    """What an order event shows and stores but its change note: the same before and
+    after an update that brought nothing new."""
+    order = event.order
+    figures = (
+        None
+        if order is None
+        else (
+            order.number,
+            order.currency,
+            *(getattr(order, name) for name in _ORDER_FIELDS),
+            [(line.name, line.quantity, line.unit_price, line.sku) for line in order.lines],
+        )
+    )
+    details = {k: v for k, v in (event.details or {}).items() if k != "previous"}
+    text = json.dumps(details, sort_keys=True, default=str)
+    return event.occurred_at, event.title, event.body, text, figures
+
+
+def _order_info(order: Order) -> OrderInfo:
+    """A stored order as a record's ``OrderInfo`` (for its summary text)."""
+    return OrderInfo(
+        number=order.number,
+        currency=order.currency,
+        total=order.total,
+        subtotal=order.subtotal,
+        shipping=order.shipping,
+        tax=order.tax,
+        discount=order.discount,
+        refunded=order.refunded,
+        financial_status=order.financial_status or "",
+        fulfillment_status=order.fulfillment_status or "",
+        platform_order_id=order.platform_order_id or "",
+        paid_at=order.paid_at,
+        fulfilled_at=order.fulfilled_at,
+        cancelled_at=order.cancelled_at,
+        lines=tuple(
+            RecordLine(line.name, line.quantity, line.unit_price, line.sku or "")
+            for line in sorted(order.lines, key=lambda line: line.position)
+        ),
+    )
 
 
 @dataclass
@@ -869,21 +948,33 @@ class _Writer:
             if before
             else None
         )
-        event.title, event.body = record.title, record.text
-        event.details = (
-            {
-                **dict(record.details),
-                "previous": {
-                    "financial_status": was[0],
-                    "fulfillment_status": was[1],
-                    "refunded": str(was[2]) if was and was[2] is not None else None,
-                },
-            }
-            if was
-            else dict(record.details)
-        )
+        shown = _shown(event)
+        previous = (event.details or {}).get("previous")
+        details = _merged_details(event.details, record.details)
+        event.title = record.title
+        placed = record.occurred_at.astimezone(UTC)
+        if placed < event.occurred_at:  # (a refund that came first: the order is older)
+            event.occurred_at = placed
         event.content_hash = digest
         _apply_order(event, record)
+        order = event.order
+        if order is not None:
+            _apply_refunds(order, details.get("refunds"))
+            # The text of what is now known (a partial record's own text lacks the rest).
+            event.body = summary(_order_info(order), details)
+        else:
+            event.body = record.text
+        event.details = details
+        changed = _shown(event) != shown
+        if was and changed:
+            details["previous"] = {
+                "financial_status": was[0],
+                "fulfillment_status": was[1],
+                "refunded": str(was[2]) if was[2] is not None else None,
+            }
+        elif previous is not None:
+            details["previous"] = previous  # (what the last change changed)
+        event.details = details
         present: set[tuple[int, str]] = {
             (iid, role)
             for iid, role in session.execute(
@@ -901,6 +992,7 @@ class _Writer:
             for ident in identities:
                 if (ident.id, participant.role) not in present:
                     present.add((ident.id, participant.role))
+                    changed = True
                     session.add(
                         EventParticipant(
                             event_id=event.id,
@@ -911,7 +1003,10 @@ class _Writer:
                     )
         session.flush()
         index_event(session, event, _people_text(record))
-        self.report.updated += 1
+        if changed:
+            self.report.updated += 1
+        else:  # (an export met before in another file: what it says is known)
+            self.report.duplicates += 1
 
 
 def _options(

@@ -26,7 +26,10 @@ received from a buyer become orders:
   read twice (first the refunds, then the rest) so the order of rows does
   not matter. A refund of a payment that is not in the file updates that
   payment's order (same key: its Transaction ID) when it is imported, or
-  already was, so overlapping exports never count a refund twice. A refund
+  already was: the order keeps each refund by its Transaction ID
+  (``details["refunds"]``) and the import adds up those of every file, so
+  refunds spread over several exports add up, overlapping exports never
+  count a refund twice, and the payment's item, addresses and notes stay. A refund
   naming no payment (the 10-column file) stays its own event ("Refund
   <key>") with a negative total;
 - everything else — holds and their releases, card and bank deposits,
@@ -187,11 +190,23 @@ class PayPalConnector:
 
 @dataclass
 class _Refunds:
-    """The refunds of one payment met in the file."""
+    """The refunds of one payment met in the file: each refund's amount by its
+    Transaction ID (a row without one by its line)."""
 
-    total: Decimal = Decimal(0)
-    ids: list[str] = field(default_factory=list)
+    amounts: dict[str, Decimal] = field(default_factory=dict)
     emitted: bool = False
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.amounts.values(), Decimal(0))
+
+    def add(self, row: Row, amount: Decimal) -> None:
+        self.amounts[row.get("Transaction ID") or f"line {row.line}"] = -amount
+
+    def details(self) -> dict[str, str]:
+        """The refunds as the order's details keep them (``app.records.OrderInfo``: the
+        import adds up those of every file)."""
+        return {txn: str(amount) for txn, amount in self.amounts.items()}
 
 
 def _kind(row: Row, amount: Decimal) -> str:
@@ -247,9 +262,7 @@ class _Rows:
         if kind == "payment" and txn:
             self.payments.add(txn)
         elif kind == "refund" and row.get("Reference Txn ID"):
-            refunds = self.refunds.setdefault(row.get("Reference Txn ID"), _Refunds())
-            refunds.total += -amount
-            refunds.ids.append(txn)
+            self.refunds.setdefault(row.get("Reference Txn ID"), _Refunds()).add(row, amount)
 
     def event(self, row: Row) -> EventRecord | Problem | None:
         """The event of one row, a problem, or None for a row that is not a customer event."""
@@ -289,7 +302,7 @@ class _Rows:
         financial = "refunded" if refund else _STATUSES.get(status.lower(), status.lower())
         refunds = None if refund else self.refunds.get(row.get("Transaction ID"))
         if refunds is not None and refunds.total:
-            self.applied += len(refunds.ids)
+            self.applied += len(refunds.amounts)
             financial = "refunded" if refunds.total >= amount else "partially_refunded"
         item = row.get("Item Title")
         lines = (
@@ -322,7 +335,7 @@ class _Rows:
             "net": row.get("Net"),
             "refund_of": row.get("Reference Txn ID") if refund else "",
             "reference": "" if refund else row.get("Reference Txn ID"),
-            "refund_ids": refunds.ids if refunds is not None else [],
+            "refunds": refunds.details() if refunds is not None else {},
             "invoice_number": row.get("Invoice Number"),
             "receipt_id": row.get("Receipt ID"),
             "subject": row.get("Subject"),
@@ -347,12 +360,17 @@ class _Rows:
         locator: str,
     ) -> EventRecord | None:
         """A refund of ``payment``: applied to it when the file holds it, else an update of
-        that payment's order (its refunded sum), once per payment."""
-        refunds = self.refunds.setdefault(payment, _Refunds(-amount, [row.get("Transaction ID")]))
+        that payment's order, once per payment: the refunds of this file, which the import
+        adds to those other files brought (each counted once, however many files show it)
+        and to what it knows of the payment (its other details and figures stay)."""
+        refunds = self.refunds.get(payment)
+        if refunds is None:  # (the first pass met it: only a row it could not read is new)
+            refunds = self.refunds[payment] = _Refunds()
+            refunds.add(row, amount)
         if payment in self.payments or refunds.emitted:
             return None  # counted on the payment's own row, or already sent
         refunds.emitted = True
-        self.applied += len(refunds.ids)
+        self.applied += len(refunds.amounts)
         info = OrderInfo(
             number=payment,
             currency=currency,
@@ -367,7 +385,8 @@ class _Rows:
             email=row.get("To Email Address"),
             phone=row.get("Contact Phone Number"),
         )
-        details = {"refund_ids": refunds.ids, "type": row.get("Type"), "status": "Refunded"}
+        # Only the refunds: the payment's own type, status and addresses are its row's.
+        details = {"refunds": refunds.details()}
         return order_event(_SOURCE, info, occurred, participants, details, locator)
 
     def _when(self, row: Row) -> datetime | None:

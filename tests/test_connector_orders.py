@@ -21,11 +21,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from app import queries, settings
-from app.db import Database
+from app.db import Database, open_database
 from app.errors import FormatError
 from app.ingest import import_file, import_paths
+from app.models import Event, Order
 from app.records import EventRecord, Item, Notice, OrderLine, ParseOptions, Participant, Problem
 from connectors import registry
 from connectors.amazon import AmazonConnector
@@ -716,7 +718,7 @@ def test_paypal_business_41_columns() -> None:
         sale.order.refunded,
         sale.order.financial_status,
     ) == (D("1250.00"), D("25.00"), D("250.00"), "partially_refunded")
-    assert sale.details["refund_ids"] == ["9ZZ11111AA222222B"]
+    assert sale.details["refunds"] == {"9ZZ11111AA222222B": "250.00"}
     assert sale.order.lines == (OrderLine("Handmade Quilt", 1, None, "QLT-1"),)
     assert sale.participants == (
         Participant("buyer", "Jane Doe", "jane@example.com", "+1 217 555 0100", platform="paypal"),
@@ -949,6 +951,88 @@ def test_paypal_imports_only_payments_from_buyers(db: Database, tmp_path: Path) 
     assert import_file(db, path).added == 0
     cy = _customer(db, "cy@x.example")
     assert (cy.orders.count, cy.orders.totals) == (1, {"USD": D("25.00")})
+
+
+def test_paypal_refunds_spread_over_several_exports_add_up_and_keep_the_payment(
+    db: Database, tmp_path: Path
+) -> None:
+    """A payment in one monthly download and two partial refunds in the next two: the
+    refunds add up (each once, whatever file shows it again), the order keeps its item,
+    address, notes and date, and a download met before changes nothing; in any order."""
+    source = (FIXTURES / "paypal_business_41col_bom.csv").read_text(encoding="utf-8-sig")
+    header, payment, *_rest = source.splitlines()
+    first = source.splitlines()[4]  # the refund 9ZZ…222222B of 250.00
+    assert "9ZZ11111AA222222B" in first and '"-250.00"' in first
+    second = (
+        first.replace("9ZZ11111AA222222B", "9ZZ11111AA333333C")
+        .replace('"-250.00"', '"-100.00"')
+        .replace("02/03/2026", "02/10/2026")
+    )
+
+    def download(name: str, *rows: str) -> Path:
+        path = tmp_path / name
+        path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+        return path
+
+    january = download("january.csv", payment)
+    february = download("february.csv", first)
+    march = download("march.csv", second)
+    both = download("february-march.csv", first, second)
+    with db.session() as s:
+        settings.set_value(s, "region", "US")
+
+    def order() -> tuple[Any, ...]:
+        with db.session() as session:
+            row = session.execute(
+                select(Event.occurred_at, Event.body, Event.details, Order.total, Order.refunded)
+                .join(Order, Order.event_id == Event.id)
+                .where(Order.number == "1AB23456CD789012E")
+            ).one()
+            status = session.scalar(select(Order.financial_status))
+        occurred, body, details, total, refunded = row
+        return occurred, body, details, total, refunded, status
+
+    reports = [import_file(db, path) for path in (january, february, march)]
+    assert [(r.added, r.updated, r.duplicates) for r in reports] == [
+        (1, 0, 0),
+        (0, 1, 0),
+        (0, 1, 0),
+    ]
+    occurred, body, details, total, refunded, status = order()
+    assert (total, refunded, status) == (D("1250.00"), D("350.00"), "partially_refunded")
+    assert occurred == datetime(2026, 1, 15, 18, 30, tzinfo=UTC)
+    assert details["refunds"] == {"9ZZ11111AA222222B": "250.00", "9ZZ11111AA333333C": "100.00"}
+    assert details["shipping"]["street"] == "1 Main St" and details["options"] == {"Size": "Queen"}
+    assert details["type"] == "Website Payment" and details["invoice_number"] == "INV-1001"
+    assert body.splitlines() == [
+        "1 × Handmade Quilt",
+        "Total 1250.00 USD · partially_refunded · refunded 350.00 USD",
+    ]
+    with db.session() as session:  # the item stays searchable
+        assert [h.title for h in queries.search(session, "quilt")] == ["Order 1AB23456CD789012E"]
+    jane = _customer(db, "jane@example.com")
+    assert (jane.orders.count, jane.orders.totals) == (1, {"USD": D("900.00")})
+    # Downloads met before, or overlapping ones: nothing counted twice, nothing changed.
+    again = [import_file(db, path) for path in (both, february, january, march)]
+    assert [(r.added, r.updated, r.duplicates) for r in again] == [(0, 0, 1)] * 4
+    assert order() == (occurred, body, details, total, refunded, status)
+
+    # The refunds first, then the payment: the same order.
+    other = open_database(tmp_path / "other.db")
+    try:
+        with other.session() as s:
+            settings.set_value(s, "region", "US")
+        for path in (march, february, january):
+            import_file(other, path)
+        with other.session() as session:
+            row = session.execute(
+                select(Event.occurred_at, Event.body, Order.refunded, Order.financial_status).join(
+                    Order, Order.event_id == Event.id
+                )
+            ).one()
+        assert tuple(row) == (occurred, body, D("350.00"), "partially_refunded")
+    finally:
+        other.dispose()
 
 
 # --------------------------------------------------------------------------- Square

@@ -48,6 +48,7 @@ from app.models import (
     Customer,
     Event,
     EventParticipant,
+    Identity,
     ImportProblem,
     ImportRun,
     Mention,
@@ -67,6 +68,7 @@ from app.records import (
     OrderInfo,
     OwnerHint,
     ParseOptions,
+    Participant,
     Problem,
 )
 from app.records import OrderLine as RecordLine
@@ -251,14 +253,37 @@ def _lookup_ids(record: EventRecord, mark: str) -> tuple[str, ...]:
     return (record.external_id, fingerprint.alternate_id(record.external_id, mark))
 
 
+def _participant_texts(p: Participant) -> list[str]:
+    return [x for x in (p.name, p.email, p.phone, p.handle) if x]
+
+
 def _people_text(record: EventRecord) -> str:
     parts: list[str] = []
     for p in record.participants:
-        parts.extend(x for x in (p.name, p.email, p.phone, p.handle) if x)
+        parts.extend(_participant_texts(p))
     if record.order is not None:
         parts.append(record.order.number)
         parts.append(record.order.number.lstrip("#"))
     return " ".join(parts)
+
+
+def _stored_people_text(session: Session, event: Event, record: EventRecord) -> str:
+    """The people of an updated event as the search index reads them: the record's, then
+    those stored before that it does not name (a partial export names fewer)."""
+    own = _people_text(record)
+    named = {p for participant in record.participants for p in _participant_texts(participant)}
+    more: list[str] = []
+    for name, value, raw in session.execute(
+        select(EventParticipant.name, Identity.value, Identity.raw)
+        .join(Identity, Identity.id == EventParticipant.identity_id, isouter=True)
+        .where(EventParticipant.event_id == event.id)
+        .order_by(EventParticipant.identity_id)
+    ):
+        for text in (name, raw or value):
+            if text and text not in named:
+                named.add(text)
+                more.append(text)
+    return " ".join([own, *more]) if more else own
 
 
 def index_event(session: Session, event: Event, people: str) -> None:
@@ -1002,7 +1027,7 @@ class _Writer:
                         )
                     )
         session.flush()
-        index_event(session, event, _people_text(record))
+        index_event(session, event, _stored_people_text(session, event, record))
         if changed:
             self.report.updated += 1
         else:  # (an export met before in another file: what it says is known)

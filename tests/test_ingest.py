@@ -408,3 +408,54 @@ def test_search_terms_are_deduplicated_and_bounded(db: Database) -> None:
     with db.session() as session:
         assert len(queries.search(session, "periwinkle " * 5000)) == 1
         assert queries.list_customers(session, "j" * 50_000) == []
+
+
+def test_a_partial_order_update_keeps_what_it_does_not_say(db: Database) -> None:
+    """A later export that knows only part of an order (no buyer, no items, no address:
+    an items file, a status report) changes what it says and nothing else: the order
+    keeps its items, address and text, and is still found by its buyer."""
+    from dataclasses import replace
+
+    from sqlalchemy import select
+
+    from app.models import Event
+
+    full = replace(
+        order("#1001", "ann.lee@example.com", "", "57.51"),
+        text="1 × Bouquet @ 57.51\nTotal 57.51 GBP · paid",
+        details={"shipping": {"street": "1 Rose Lane", "zip": "BS6 5AB"}, "notes": "Ring twice"},
+    )
+    later = EventRecord(
+        channel="order",
+        source="shopify",
+        external_id="#1001",
+        occurred_at=T0,
+        title="Order #1001",
+        text="Total GBP · paid · fulfilled",
+        details={"shipping_method": "Courier"},
+        order=OrderInfo(
+            number="#1001",
+            currency="GBP",
+            total=None,
+            financial_status="paid",
+            fulfillment_status="fulfilled",
+        ),
+    )
+    assert run(db, [full]) == (1, 0, 0, 0)
+    assert run(db, [later]) == (0, 0, 1, 0)
+    with db.session() as s:
+        event = s.scalars(select(Event)).one()
+        assert event.details["shipping"] == {"street": "1 Rose Lane", "zip": "BS6 5AB"}
+        assert event.details["notes"] == "Ring twice"
+        assert event.details["shipping_method"] == "Courier"
+        assert event.body.splitlines() == [
+            "1 × Bouquet @ 57.51",
+            "Total 57.51 GBP · paid · fulfilled",
+            "Shipping: Courier",
+            "Notes: Ring twice",
+        ]
+        assert event.order is not None and event.order.fulfillment_status == "fulfilled"
+        for query in ("ann.lee@example.com", "Lee", "bouquet", "twice"):
+            assert [h.event_id for h in queries.search(s, query)] == [event.id], query
+    # The same partial export again: nothing new, a duplicate.
+    assert run(db, [later]) == (0, 1, 0, 0)

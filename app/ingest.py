@@ -450,7 +450,71 @@ def _existing_events(
             )
             for external_id, event_id, digest, mark in rows:
                 found[(source, external_id)] = (event_id, digest, mark)
+    _same_orders(session, [r for r in records if (r.source, r.external_id) not in found], found)
     return found
+
+
+def _same_orders(session: Session, records: Sequence[EventRecord], found: _Known) -> None:
+    """Find the stored orders that another export of the same shop keyed otherwise (one
+    with Shopify's Id column and one without, or with Ids a spreadsheet mangled): an
+    order of the same source and number placed the same minute, whose platform order id
+    (where both give one) is the record's, is that order. It is found under the
+    record's key (and takes it when the record names the platform's id and it did not).
+    """
+    # (orders keyed by their number alone were found by it: only those keyed otherwise)
+    wanted = [
+        r
+        for r in records
+        if r.order is not None and r.order.number and r.external_id != r.order.number
+    ]
+    if not wanted:
+        return
+    by_source: dict[str, set[str]] = {}
+    for record in wanted:
+        assert record.order is not None
+        by_source.setdefault(record.source, set()).add(record.order.number)
+    stored: dict[tuple[str, str, datetime], list[tuple[int, str, str, str, str]]] = {}
+    for source, numbers in by_source.items():
+        unique = sorted(numbers)
+        for start in range(0, len(unique), 500):
+            rows = session.execute(
+                select(
+                    Order.number,
+                    Event.occurred_at,
+                    Event.id,
+                    Event.external_id,
+                    Event.content_hash,
+                    Event.fingerprint,
+                    Order.platform_order_id,
+                )
+                .join(Event, Event.id == Order.event_id)
+                .where(Event.source == source, Order.number.in_(unique[start : start + 500]))
+            )
+            for number, at, event_id, external_id, digest, mark, platform_id in rows:
+                minute = at.astimezone(UTC).replace(second=0, microsecond=0)
+                stored.setdefault((source, number, minute), []).append(
+                    (event_id, external_id, digest, mark, platform_id or "")
+                )
+    for record in wanted:
+        assert record.order is not None
+        minute = record.occurred_at.astimezone(UTC).replace(second=0, microsecond=0)
+        own = record.order.platform_order_id
+        same = [
+            row
+            for row in stored.get((record.source, record.order.number, minute), [])
+            if not (own and row[4] and row[4] != own)
+        ]
+        if len(same) != 1 or (record.source, record.external_id) in found:
+            continue  # (none, or more than one that could be it: a new order)
+        event_id, external_id, digest, mark, platform_id = same[0]
+        if own and not platform_id:  # the key that names the platform's id from now on
+            session.execute(
+                update(Event).where(Event.id == event_id).values(external_id=record.external_id)
+            )
+            stored[(record.source, record.order.number, minute)] = [
+                (event_id, record.external_id, digest, mark, own)
+            ]
+        found[(record.source, record.external_id)] = (event_id, digest, mark)
 
 
 def _apply_order(event: Event, record: EventRecord) -> None:

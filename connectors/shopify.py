@@ -7,7 +7,9 @@ layout has grown from about 44 to 79 columns over the years. The file is read
 as a stream, holding one order's rows at a time, and each order becomes one
 ``EventRecord`` with an ``OrderInfo``, keyed by Shopify's order ``Id`` (else
 its ``Name`` and creation time: see ``order_key``), so two stores' ``#1001``
-stay two orders and a newer export of one store updates its orders. Amounts
+stay two orders and a newer export of one store updates its orders (one with the
+Id column and one without, or with Ids a spreadsheet mangled, meet by the order's
+name and the minute it was placed: ``app.ingest``). Amounts
 stay exact ``Decimal`` values, dates become aware UTC datetimes (including
 Excel serial numbers left behind by a spreadsheet round trip), and a bad row
 becomes a ``Problem`` while the rest of the file goes on.
@@ -352,7 +354,8 @@ class ShopifyConnector:
             refunded=amounts["refunded"],
             financial_status=cell("Financial Status"),
             fulfillment_status=cell("Fulfillment Status"),
-            platform_order_id=cell("Id"),
+            # (an Id a spreadsheet turned into 1.67185E+13 names nothing: left out)
+            platform_order_id=cell("Id") if cell("Id").isdigit() else "",
             paid_at=dates["paid_at"],
             fulfilled_at=dates["fulfilled_at"],
             cancelled_at=dates["cancelled_at"],
@@ -380,7 +383,7 @@ class ShopifyConnector:
         participants: tuple[Participant, ...] = ()
         if buyer_name or email or phone:
             participants = (Participant("buyer", buyer_name, email, phone, platform="shopify"),)
-        key = order_key(group.name, info.platform_order_id, created)
+        key = order_key(group.name, cell("Id"), created)
         return order_event(
             "shopify", info, created, participants, details, locator, external_id=key
         )

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app import queries
 from app.db import Database, _alembic_config, make_engine, open_database, url_for
 from app.errors import FormatError
-from app.ingest import import_items, import_paths
+from app.ingest import import_file, import_items, import_paths
 from app.models import Event, Order
 from app.records import (
     EventRecord,
@@ -397,6 +397,53 @@ def test_two_stores_numbering_alike_keep_their_own_orders(
         else {Decimal("10.00"): "refunded", Decimal("20.00"): "paid", Decimal("30.00"): "paid"}
     )
     assert statuses == expected
+
+
+@pytest.mark.parametrize(
+    "first, then",
+    [("without", "with"), ("with", "without"), ("with", "mangled")],
+    ids=["Id added later", "Id left out later", "Id mangled by a spreadsheet later"],
+)
+def test_an_export_with_or_without_ids_updates_the_orders_of_another(
+    db: Database, tmp_path: Path, first: str, then: str
+) -> None:
+    """An older export without the Id column (or a newer one without it, or with the Ids a
+    spreadsheet turned into 5.00E+03) keys its orders otherwise: the same order, named
+    alike and placed the same minute, is updated, not added again; another store's order
+    of the same name at another time stays its own."""
+
+    def export(path: Path, kind: str, rows: list[tuple[str, str, str, str, str, str]]) -> Path:
+        made = _store_export(path, rows, kind != "without")
+        if kind == "mangled":
+            text = made.read_text(encoding="utf-8")
+            for row in rows:
+                text = text.replace(f",{row[5]}\n", f",{int(row[5]) / 1000:.2f}E+03\n")
+            made.write_text(text, encoding="utf-8")
+        return made
+
+    orders = [
+        ("#1001", "ann@a.example", "paid", "10.00", "2026-01-05 10:00:00 +0000", "5001"),
+        ("#1002", "bob@a.example", "paid", "20.00", "2026-01-06 10:00:00 +0000", "5002"),
+    ]
+    other_store = [("#1001", "cat@b.example", "paid", "30.00", "2026-02-01 09:00:00 +0100", "7001")]
+    assert import_file(db, export(tmp_path / "a1.csv", first, orders)).added == 2
+    assert import_file(db, export(tmp_path / "b.csv", first, other_store)).added == 1
+    orders[0] = (*orders[0][:2], "refunded", *orders[0][3:])
+    report = import_file(db, export(tmp_path / "a2.csv", then, orders))
+    # (an order that gains its Id is updated too: the Id is stored with it)
+    expected = (0, 2, 0) if then == "with" else (0, 1, 1)
+    assert (report.added, report.updated, report.duplicates) == expected
+    with db.session() as session:
+        rows = session.execute(
+            select(Order.number, Order.total, Order.financial_status).order_by(Order.total)
+        ).all()
+        assert [tuple(r) for r in rows] == [
+            ("#1001", Decimal("10.00"), "refunded"),
+            ("#1002", Decimal("20.00"), "paid"),
+            ("#1001", Decimal("30.00"), "paid"),
+        ]
+    again = import_file(db, export(tmp_path / "a3.csv", first, orders))  # and back
+    assert (again.added, again.updated) == (0, 0)
 
 
 def test_orders_keyed_by_name_before_are_rekeyed_by_the_upgrade(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ The CLI's JSON is a contract of its own and is not written here.
   patterns through Babel): "£107.48", "107,48 €" (de_DE), "¥1,500" (no decimals
   for yen), "-£12.00" for a refund. Digits beyond the currency's usual ones are
   kept, never rounded away. The locale is the user's (``LC_ALL``, ``LC_MONETARY``
-  or ``LANG``), else English; see :func:`user_locale`.
+  or ``LANG``, else the system's regional setting as the window reads it), else
+  English; see :func:`user_locale`.
 - Dates and times: in the zone the caller passes (the ``timezone`` setting),
   written in English, day before month, 24-hour clock: "4 Mar 2026, 09:15".
 - Durations: "7 min", "5 h 10 min", "3 d 4 h"; coarse ages "3 h", "2 days".
@@ -67,17 +68,33 @@ NO_NAME = "Unnamed customer"
 # --- locale -----------------------------------------------------------------------------------
 
 
-def user_locale(environ: Mapping[str, str] | None = None) -> str:
+_system_locale: str | None = None
+
+
+def set_system_locale(name: str | None) -> None:
+    """The operating system's own locale ("de_DE"), for when the environment names none.
+
+    Windows and a macOS app started from the Finder set no ``LANG``: the window tells the
+    system's regional setting here (Qt's ``QLocale.system()``), so money reads as the user
+    set it there. None forgets it.
+    """
+    global _system_locale
+    _system_locale = name or None
+
+
+def user_locale(environ: Mapping[str, str] | None = None, system: str | None = None) -> str:
     """The user's locale for money, as Babel names it ("en_GB", "de_DE"), from the environment.
 
     ``THREADLINE_LOCALE`` decides when set; otherwise the first of ``LC_ALL``,
-    ``LC_MONETARY`` and ``LANG`` that is set (as the C library reads them); "C" and
-    "POSIX" mean no preference. A locale Babel does not know falls back to English as
-    written in the same country ("en_DE": the bundled app ships English locale data
-    only), then to plain English.
+    ``LC_MONETARY`` and ``LANG`` that is set (as the C library reads them); then the
+    system's locale (``set_system_locale``); "C" and "POSIX" mean no preference. A locale
+    Babel does not know falls back to English as written in the same country ("en_DE":
+    the bundled app ships English locale data only), then to plain English.
 
     Args:
         environ: the environment to read (default: ``os.environ``).
+        system: the system's locale (default: the one set with ``set_system_locale``,
+            when the environment is the process's).
 
     Returns:
         A locale identifier Babel can load.
@@ -87,6 +104,9 @@ def user_locale(environ: Mapping[str, str] | None = None) -> str:
         value = env.get(var, "")
         if value:
             return _known_locale(value)
+    fallback = system if system is not None else (_system_locale if environ is None else None)
+    if fallback:
+        return _known_locale(fallback)
     return FALLBACK_LOCALE
 
 

@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -137,6 +138,40 @@ def test_money_later_runs_need_no_babel(tmp_path: Path) -> None:
 )
 def test_user_locale_from_the_environment(environ: dict[str, str], locale: str) -> None:
     assert fmt.user_locale(environ) == locale
+
+
+def test_the_systems_locale_counts_where_the_environment_names_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Windows and a macOS app opened from the Finder set no LANG: the regional setting
+    the window reads from the system decides; an environment that names one still wins."""
+    assert fmt.user_locale({}, system="de_DE") == "de_DE"
+    assert fmt.user_locale({"LANG": "fr_FR.UTF-8"}, system="de_DE") == "fr_FR"
+    assert fmt.user_locale({}, system="C") == "en"
+    for var in ("THREADLINE_LOCALE", "LC_ALL", "LC_MONETARY", "LANG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(fmt, "_system_locale", None)
+    assert fmt.money(Decimal("107.48"), "EUR") == "€107.48"
+    fmt.set_system_locale("de_DE")
+    assert fmt.user_locale() == "de_DE"
+    assert fmt.money(Decimal("107.48"), "EUR") == f"107,48{NBSP}€"
+    assert fmt.user_locale({}) == "en"  # (an environment given: the system's is not asked)
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")
+    assert fmt.money(Decimal("107.48"), "EUR") == "€107.48"
+
+
+@pytest.mark.gui
+def test_the_window_tells_the_systems_locale(monkeypatch: pytest.MonkeyPatch, qtbot: Any) -> None:
+    from PySide6.QtCore import QLocale
+    from PySide6.QtWidgets import QApplication
+
+    from ui.app import use_the_systems_settings
+
+    monkeypatch.setattr(fmt, "_system_locale", None)
+    qt_app = QApplication.instance()
+    assert isinstance(qt_app, QApplication)
+    use_the_systems_settings(qt_app)
+    assert fmt._system_locale == (QLocale.system().name() or None)
 
 
 def test_default_locale_is_the_users(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,9 +16,10 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QLocale, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app import formatting
 from app.errors import UserFacingError
 from app.logs import setup_logging
 from app.paths import default_db_path
@@ -59,10 +60,17 @@ def application(argv: list[str] | None = None) -> QApplication:
     qt_app.setApplicationName("Threadline")
     qt_app.setApplicationDisplayName("Threadline")
     qt_app.setOrganizationName("Threadline")
-    # The bundled Noto fonts as fallbacks: every script and emoji shows on any machine.
+    use_the_systems_settings(qt_app)
+    return qt_app
+
+
+def use_the_systems_settings(qt_app: QApplication) -> None:
+    """What the app takes from the machine once its QApplication exists: the system's
+    regional format for money where no ``LANG`` names one (Windows, a macOS app opened from
+    the Finder), and the bundled Noto fonts as fallbacks (every script and emoji shows)."""
+    formatting.set_system_locale(QLocale.system().name())
     install_fonts()
     qt_app.setFont(with_fallbacks(qt_app.font()))
-    return qt_app
 
 
 # Qt's X11 plugin needs these system libraries (Qt aborts the process without them).

@@ -124,6 +124,42 @@ def test_the_gui_test_result_and_sync_summary_hide_the_password(
     assert not any(SECRET in text for text in shown)
 
 
+def test_an_error_an_older_version_stored_unredacted_is_redacted_by_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """An older version kept the server's words as they came: the upgrade redacts them in
+    place (the row rewritten with ``secure_delete``), not only when they are shown."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import _alembic_config, make_engine, open_database, url_for
+
+    path = tmp_path / "old.db"
+    database = open_database(path)
+    with database.session() as session:
+        accounts.add_account(session, "shop", host="imap.example.com", username=ECHO_USER)
+    database.dispose()
+    engine = make_engine(url_for(path))
+    cfg = _alembic_config()
+    with engine.begin() as conn:  # the schema before the revision, and what it stored
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0020_catchup9")
+        conn.execute(
+            text("UPDATE account SET last_error = :e"),
+            {"e": f'NO [CONTACTADMIN] LOGIN {ECHO_USER} "{SECRET}" failed'},
+        )
+    engine.dispose()
+    assert SECRET.encode() in _db_bytes(path)
+
+    database = open_database(path)  # the upgrade
+    with database.session() as session:
+        stored = session.scalar(text("SELECT last_error FROM account"))
+        assert stored == f"NO [CONTACTADMIN] LOGIN {ECHO_USER} {redact.MASK} failed"
+        assert "LOGIN" in accounts.get_account(session, "shop").last_error
+    database.dispose()
+    assert SECRET.encode() not in _db_bytes(path)
+
+
 # --- the redaction function and the log filter --------------------------------------------
 
 

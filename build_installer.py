@@ -27,12 +27,19 @@ Packing per platform:
     macOS: ``dist/Threadline.app`` (bundle id ``app.threadline.Threadline``) packed into
     ``Threadline-<version>-macos-<arch>.dmg``. Signed when THREADLINE_MACOS_SIGN_IDENTITY is set
     and notarised when notary credentials are set too (README, "Building installers").
+
+OAuth: when the build's environment names this app's registrations
+(``THREADLINE_GOOGLE_CLIENT_ID`` and ``THREADLINE_GOOGLE_CLIENT_SECRET``,
+``THREADLINE_MICROSOFT_CLIENT_ID``), they are baked into the bundle as
+``oauth_clients.json`` beside the other resources, so its users sign in to Gmail and
+Microsoft 365 without setting anything.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import platform
 import plistlib
@@ -44,7 +51,7 @@ import tarfile
 import tempfile
 import tomllib
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -294,20 +301,48 @@ def _entry_script() -> Path:
     return entry
 
 
+# The OAuth client registrations an installer build bakes in (``app.oauth``): provider →
+# (its client id's variable, its client secret's variable, or None).
+OAUTH_CLIENT_VARIABLES = {
+    "google": ("THREADLINE_GOOGLE_CLIENT_ID", "THREADLINE_GOOGLE_CLIENT_SECRET"),
+    "microsoft": ("THREADLINE_MICROSOFT_CLIENT_ID", None),
+}
+
+
+def oauth_clients(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """The app's OAuth registrations named in the build's environment, as
+    ``resources/oauth_clients.json`` holds them (``app.oauth``): the installed app then
+    signs in to Google and Microsoft without anyone setting a variable. Empty when the
+    build names none (the app then asks for one)."""
+    clients: dict[str, dict[str, str]] = {}
+    for provider, (id_variable, secret_variable) in OAUTH_CLIENT_VARIABLES.items():
+        client_id = environ.get(id_variable, "").strip()
+        if not client_id:
+            continue
+        clients[provider] = {"client_id": client_id}
+        secret = environ.get(secret_variable, "").strip() if secret_variable else ""
+        if secret:
+            clients[provider]["client_secret"] = secret
+    return clients
+
+
 def spec_text(
     system: str,
     entry: Path,
     icons: Icons | None = None,
     version_file: Path | None = None,
     plist: Path | None = None,
+    extra: list[Path] | None = None,
 ) -> str:
-    """The PyInstaller spec for ``system`` (``linux``, ``windows`` or ``darwin``)."""
+    """The PyInstaller spec for ``system`` (``linux``, ``windows`` or ``darwin``); ``extra``:
+    files made by the build that join the resources (``oauth_clients.json``)."""
     datas: list[tuple[str, str]] = []
     for item in sorted(RESOURCES.iterdir()):  # what the wheel's package data holds
         if item.name in NOT_RESOURCES or item.suffix in (".py", ".pyc"):
             continue
         target = f"{RESOURCES_PACKAGE}/{item.name}" if item.is_dir() else RESOURCES_PACKAGE
         datas.append((str(item), target))
+    datas += [(str(path), RESOURCES_PACKAGE) for path in extra or ()]
     datas.append((str(ROOT / "app" / "migrations"), "app/migrations"))
     windowed = system in ("windows", "darwin")
     exe_icon = str(icons.ico) if icons is not None and system == "windows" else None
@@ -396,9 +431,17 @@ def build_bundle(system: str, icons: Icons | None = None) -> Path:
     if system == "darwin":
         plist = BUILD / "Info.plist"
         plist.write_bytes(plistlib.dumps(info_plist(release)))
+    extra: list[Path] = []
+    clients = oauth_clients(os.environ)
+    baked = BUILD / "oauth_clients.json"
+    baked.unlink(missing_ok=True)
+    if clients:
+        baked.write_text(json.dumps(clients, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        extra.append(baked)
+        print(f"OAuth client registrations baked in: {', '.join(sorted(clients))}")
     spec = BUILD / "threadline.spec"
     spec.write_text(
-        spec_text(system, _entry_script(), icons, version_file, plist), encoding="utf-8"
+        spec_text(system, _entry_script(), icons, version_file, plist, extra), encoding="utf-8"
     )
     args = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean"]
     args += ["--log-level", "WARN", "--distpath", str(DIST), "--workpath", str(BUILD / "pyi")]

@@ -166,6 +166,47 @@ def _bundle_folder(root: Path) -> Path:
     return folder
 
 
+def test_the_oauth_registrations_of_the_build_are_baked_in_and_read_by_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build whose environment names the app's OAuth registrations ships them as
+    ``oauth_clients.json`` beside the resources, and the installed app signs in with them
+    without any variable set; a build that names none ships no file."""
+    import json
+
+    from app import oauth
+
+    environ = {
+        "THREADLINE_GOOGLE_CLIENT_ID": " 123-abc.apps.googleusercontent.com ",
+        "THREADLINE_GOOGLE_CLIENT_SECRET": "GOCSPX-not-secret",
+        "THREADLINE_MICROSOFT_CLIENT_ID": "00000000-1111-2222-3333-444444444444",
+    }
+    clients = bi.oauth_clients(environ)
+    assert clients == {
+        "google": {
+            "client_id": "123-abc.apps.googleusercontent.com",
+            "client_secret": "GOCSPX-not-secret",
+        },
+        "microsoft": {"client_id": "00000000-1111-2222-3333-444444444444"},
+    }
+    assert bi.oauth_clients({"THREADLINE_MICROSOFT_CLIENT_ID": ""}) == {}
+    baked = tmp_path / "oauth_clients.json"
+    baked.write_text(json.dumps(clients), encoding="utf-8")
+    spec = bi.spec_text("linux", tmp_path / "entry.py", extra=[baked])
+    assert (str(baked), bi.RESOURCES_PACKAGE) in ast.literal_eval(
+        spec.split("datas = ", 1)[1].split("\n", 1)[0]
+    )
+    # What the bundle then reads, with nothing in the environment or the settings.
+    for variable in ("THREADLINE_GOOGLE_CLIENT_ID", "THREADLINE_GOOGLE_CLIENT_SECRET",
+                     "THREADLINE_MICROSOFT_CLIENT_ID"):  # fmt: skip
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(oauth, "resources_dir", lambda: tmp_path)
+    assert oauth.client_for("google") == oauth.Client(
+        "123-abc.apps.googleusercontent.com", "GOCSPX-not-secret"
+    )
+    assert oauth.client_for("microsoft").client_id == "00000000-1111-2222-3333-444444444444"
+
+
 def test_remove_bundle_macro_names_each_top_level_entry(tmp_path: Path) -> None:
     nsh = bi.remove_bundle_nsh(_bundle_folder(tmp_path))
     assert nsh.splitlines() == [

@@ -204,8 +204,8 @@ class _Refunds:
         self.amounts[row.get("Transaction ID") or f"line {row.line}"] = -amount
 
     def details(self) -> dict[str, str]:
-        """The refunds as the order's details keep them (``app.records.OrderInfo``: the
-        import adds up those of every file)."""
+        """The refunds as the order's details keep them (``details["refunds"]``: the import
+        adds up those of every file, ``app.ingest``)."""
         return {txn: str(amount) for txn, amount in self.amounts.items()}
 
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, Text, bindparam, select, type_coerce, update
+from sqlalchemy import Table, Text, bindparam, func, select, type_coerce, update
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
 
@@ -1249,17 +1249,21 @@ def _stored_locators(session: Session, path: Path) -> frozenset[str]:
 def _unchanged_since_import(
     db: Database, path: Path, label: str, format: str, explicit: bool
 ) -> tuple[int, str] | None:
-    """For an mbox imported whole before and not touched since: (its items, a notice).
+    """For a file (an mbox, a chat export, an orders CSV…) imported whole before with the
+    same format and not touched since: (its items, a notice). Reading it again would only
+    find what is stored (a 10,000-order export: 3–4 s of reading for nothing).
 
-    Nobody may have been forgotten since that import (``app.erasure``): then the file is
-    read again, so the report says how many of its items are held back.
+    Nobody may have been forgotten since the file was first imported (``app.erasure``):
+    then it is read again each time, so the report says how many of its items are held
+    back (none of them comes back either way).
 
     "Not touched" is the file's change time (which no copy or ``touch`` can set back)
     and modification time both ``UNCHANGED_FOR`` before the start of the last completed
     import of the same path (file times tick coarsely: mail appended just as that import
     began is read again); the options must be the defaults (nothing chosen for this import).
+    A folder (a Maildir, a Slack export) is always read: its files have their own rules.
     """
-    if format != "mbox" or explicit:
+    if explicit or path.is_dir():
         return None
     try:
         info = path.stat()
@@ -1276,9 +1280,14 @@ def _unchanged_since_import(
         ).first()
         if run is None or run.status != "done" or changed >= run.started_at - UNCHANGED_FOR:
             return None
+        first = session.scalar(
+            select(func.min(ImportRun.started_at)).where(
+                ImportRun.path == label, ImportRun.format == format
+            )
+        )
         erased = session.scalar(  # a customer forgotten since: read it, to say what is held back
             select(AuditEntry.id)
-            .where(AuditEntry.action == "erasure", AuditEntry.at >= run.started_at)
+            .where(AuditEntry.action == "erasure", AuditEntry.at >= (first or run.started_at))
             .limit(1)
         )
         if erased is not None:

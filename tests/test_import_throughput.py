@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +21,8 @@ from app.db import Database, open_database
 from app.ingest import import_file
 from app.models import Event, ImportProblem
 from connectors import mail
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 NAMES = ["Jane Doe", "Zoë Müller", "Łukasz Nowak", "佐藤 花子"]
 TEXTS = [
@@ -160,6 +164,33 @@ def test_an_unchanged_mbox_is_not_read_again_and_a_changed_one_is(
     os.utime(path, (later, later))
     third = import_file(db, path)
     assert (third.added, third.duplicates) == (1, 5)
+    assert not any("not read again" in n for n in third.notices)
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    ["orders/shopify_orders_export_redacted.csv", "whatsapp/whatsapp_android_ddmmyy_24h.txt"],
+)
+def test_any_unchanged_file_is_not_read_again_and_a_folder_always_is(
+    tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch, fixture: str
+) -> None:
+    """An orders export or a chat export imported before and untouched since is not read
+    again (what it holds is stored); once changed, or with options chosen, it is."""
+    monkeypatch.setattr(ingest, "UNCHANGED_FOR", timedelta(0))  # no waiting in a test
+    path = tmp_path / Path(fixture).name
+    shutil.copyfile(FIXTURES / fixture, path)
+    first = import_file(db, path)
+    held = first.added + first.duplicates + first.updated
+    assert first.added > 0
+    again = import_file(db, path)
+    assert (again.added, again.duplicates, again.status) == (0, held, "done")
+    assert any("not read again" in n for n in again.notices) and not again.problems
+    chosen = import_file(db, path, tz=ZoneInfo("UTC"))  # an option chosen: read
+    assert not any("not read again" in n for n in chosen.notices)
+    later = time.time() + 60  # changed (the clock ticks coarsely: make "later" plain)
+    os.utime(path, (later, later))
+    third = import_file(db, path)
+    assert (third.added, third.duplicates) == (0, held)
     assert not any("not read again" in n for n in third.notices)
 
 

@@ -454,6 +454,10 @@ def _existing_events(
     return found
 
 
+def _minute(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(second=0, microsecond=0)
+
+
 def _same_orders(session: Session, records: Sequence[EventRecord], found: _Known) -> None:
     """Find the stored orders that another export of the same shop keyed otherwise (one
     with Shopify's Id column and one without, or with Ids a spreadsheet mangled): an
@@ -491,13 +495,12 @@ def _same_orders(session: Session, records: Sequence[EventRecord], found: _Known
                 .where(Event.source == source, Order.number.in_(unique[start : start + 500]))
             )
             for number, at, event_id, external_id, digest, mark, platform_id in rows:
-                minute = at.astimezone(UTC).replace(second=0, microsecond=0)
-                stored.setdefault((source, number, minute), []).append(
+                stored.setdefault((source, number, _minute(at)), []).append(
                     (event_id, external_id, digest, mark, platform_id or "")
                 )
     for record in wanted:
         assert record.order is not None
-        minute = record.occurred_at.astimezone(UTC).replace(second=0, microsecond=0)
+        minute = _minute(record.occurred_at)
         own = record.order.platform_order_id
         same = [
             row
@@ -1042,8 +1045,9 @@ class _Writer:
         details = _merged_details(event.details, record.details)
         event.title = record.title
         placed = record.occurred_at.astimezone(UTC)
-        if placed < event.occurred_at:  # (a refund that came first: the order is older)
-            event.occurred_at = placed
+        if _minute(placed) < _minute(event.occurred_at):
+            event.occurred_at = placed  # (a refund came first: the order is older; a date
+            # that only lost its seconds in a spreadsheet is the same date)
         event.content_hash = digest
         _apply_order(event, record)
         order = event.order

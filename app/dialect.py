@@ -525,13 +525,34 @@ def for_bind(bind: Bind) -> StoreDialect:
     return _SQLITE
 
 
+def stored_people(bind: Bind, ids: list[int]) -> dict[int, str]:
+    """The search index's "people" text of these stored events, from the tables: each
+    participant's name and contact point (as written), then an order's number with and
+    without its "#". Events with none are left out."""
+    from app.models import EventParticipant, Identity, Order
+
+    people: dict[int, list[str]] = {}
+    for eid, name, value, raw in bind.execute(
+        select(EventParticipant.event_id, EventParticipant.name, Identity.value, Identity.raw)
+        .join(Identity, Identity.id == EventParticipant.identity_id, isouter=True)
+        .where(EventParticipant.event_id.in_(ids))
+        .order_by(EventParticipant.event_id, EventParticipant.identity_id)
+    ):
+        people.setdefault(eid, []).extend(x for x in (name, raw or value) if x)
+    for eid, number in bind.execute(
+        select(Order.event_id, Order.number).where(Order.event_id.in_(ids))
+    ):
+        people.setdefault(eid, []).extend((number, number.lstrip("#")))
+    return {eid: " ".join(parts) for eid, parts in people.items()}
+
+
 def fill_index(bind: Bind, batch: int = 2000) -> int:
     """Index every stored event (title, text and who took part) from the tables: for a copied
     store or a schema that gains the index. Returns how many events were indexed.
 
     Read a page of events at a time (by id), so memory stays bounded at any size.
     """
-    from app.models import Event, EventParticipant, Identity, Order
+    from app.models import Event
 
     dialect = for_bind(bind)
     done = 0
@@ -546,22 +567,11 @@ def fill_index(bind: Bind, batch: int = 2000) -> int:
         if not page:
             return done
         ids = [row[0] for row in page]
-        people: dict[int, list[str]] = {}
-        for eid, name, value, raw in bind.execute(
-            select(EventParticipant.event_id, EventParticipant.name, Identity.value, Identity.raw)
-            .join(Identity, Identity.id == EventParticipant.identity_id, isouter=True)
-            .where(EventParticipant.event_id.in_(ids))
-            .order_by(EventParticipant.event_id, EventParticipant.identity_id)
-        ):
-            people.setdefault(eid, []).extend(x for x in (name, raw or value) if x)
-        for eid, number in bind.execute(
-            select(Order.event_id, Order.number).where(Order.event_id.in_(ids))
-        ):
-            people.setdefault(eid, []).extend((number, number.lstrip("#")))
+        people = stored_people(bind, ids)
         dialect.index_events(
             bind,
             [
-                {"id": eid, "t": title, "b": body, "p": " ".join(people.get(eid, []))}
+                {"id": eid, "t": title, "b": body, "p": people.get(eid, "")}
                 for eid, title, body in page
             ],
         )

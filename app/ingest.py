@@ -48,7 +48,6 @@ from app.models import (
     Customer,
     Event,
     EventParticipant,
-    Identity,
     ImportProblem,
     ImportRun,
     Mention,
@@ -68,7 +67,6 @@ from app.records import (
     OrderInfo,
     OwnerHint,
     ParseOptions,
-    Participant,
     Problem,
 )
 from app.records import OrderLine as RecordLine
@@ -253,37 +251,14 @@ def _lookup_ids(record: EventRecord, mark: str) -> tuple[str, ...]:
     return (record.external_id, fingerprint.alternate_id(record.external_id, mark))
 
 
-def _participant_texts(p: Participant) -> list[str]:
-    return [x for x in (p.name, p.email, p.phone, p.handle) if x]
-
-
 def _people_text(record: EventRecord) -> str:
     parts: list[str] = []
     for p in record.participants:
-        parts.extend(_participant_texts(p))
+        parts.extend(x for x in (p.name, p.email, p.phone, p.handle) if x)
     if record.order is not None:
         parts.append(record.order.number)
         parts.append(record.order.number.lstrip("#"))
     return " ".join(parts)
-
-
-def _stored_people_text(session: Session, event: Event, record: EventRecord) -> str:
-    """The people of an updated event as the search index reads them: the record's, then
-    those stored before that it does not name (a partial export names fewer)."""
-    own = _people_text(record)
-    named = {p for participant in record.participants for p in _participant_texts(participant)}
-    more: list[str] = []
-    for name, value, raw in session.execute(
-        select(EventParticipant.name, Identity.value, Identity.raw)
-        .join(Identity, Identity.id == EventParticipant.identity_id, isouter=True)
-        .where(EventParticipant.event_id == event.id)
-        .order_by(EventParticipant.identity_id)
-    ):
-        for text in (name, raw or value):
-            if text and text not in named:
-                named.add(text)
-                more.append(text)
-    return " ".join([own, *more]) if more else own
 
 
 def index_event(session: Session, event: Event, people: str) -> None:
@@ -589,9 +564,9 @@ def _apply_refunds(order: Order, refunds: Any) -> None:
         order.financial_status = "refunded" if refunded >= order.total else "partially_refunded"
 
 
-def _shown(event: Event) -> tuple[Any, ...]:
-    """What an order event shows and stores but its change note: the same before and
-    after an update that brought nothing new."""
+def _shown(event: Event, details: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """What an order event with these details shows and stores but its change note: the
+    same before and after an update that brought nothing new."""
     order = event.order
     figures = (
         None
@@ -603,8 +578,8 @@ def _shown(event: Event) -> tuple[Any, ...]:
             [(line.name, line.quantity, line.unit_price, line.sku) for line in order.lines],
         )
     )
-    details = {k: v for k, v in (event.details or {}).items() if k != "previous"}
-    text = json.dumps(details, sort_keys=True, default=str)
+    kept = {k: v for k, v in (details or {}).items() if k != "previous"}
+    text = json.dumps(kept, sort_keys=True, default=str)
     return event.occurred_at, event.title, event.body, text, figures
 
 
@@ -1040,7 +1015,7 @@ class _Writer:
             if before
             else None
         )
-        shown = _shown(event)
+        shown = _shown(event, event.details)
         previous = (event.details or {}).get("previous")
         details = _merged_details(event.details, record.details)
         event.title = record.title
@@ -1057,8 +1032,7 @@ class _Writer:
             event.body = summary(_order_info(order), details)
         else:
             event.body = record.text
-        event.details = details
-        changed = _shown(event) != shown
+        changed = _shown(event, details) != shown
         if was and changed:
             details["previous"] = {
                 "financial_status": was[0],
@@ -1095,7 +1069,8 @@ class _Writer:
                         )
                     )
         session.flush()
-        index_event(session, event, _stored_people_text(session, event, record))
+        # Who took part as stored: a partial export names fewer than the first one did.
+        index_event(session, event, dialect.stored_people(session, [event.id]).get(event.id, ""))
         if changed:
             self.report.updated += 1
         else:  # (an export met before in another file: what it says is known)

@@ -29,7 +29,8 @@ def upgrade() -> None:
     rows = bind.execute(
         sa.text("SELECT id, last_error FROM account WHERE last_error IS NOT NULL")
     ).all()
-    changed = [(i, redact.redact(text)) for i, text in rows if text and redact.redact(text) != text]
+    redacted = [(i, text, redact.redact(text)) for i, text in rows if text]
+    changed = [(i, clean) for i, text, clean in redacted if clean != text]
     if not changed:
         return
     if bind.dialect.name == "sqlite":

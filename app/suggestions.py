@@ -1170,7 +1170,7 @@ def _below(
     if a.shared and b.shared and not a.shared.keys().isdisjoint(b.shared):
         return False
     qa, qb = a.quick or _quick(a), b.quick or _quick(b)
-    if not qa.tails.isdisjoint(qb.tails):
+    if _tails_weigh(a, b, qa, qb):
         return False
     if not qa.postcodes.isdisjoint(qb.postcodes):
         if not a.postcodes.isdisjoint(b.postcodes):
@@ -1231,10 +1231,18 @@ def _names_only_below(
     if household > 1.0:  # ``score_pair`` lowers the odds to the cap, never raises them
         capped = min(odds * household, _HOUSEHOLD_ODDS * min(name_lr, _LR_NAME_AT_HOME))
         odds = max(odds, capped)
-    if not qa.tails.isdisjoint(qb.tails):
+    if _tails_weigh(a, b, qa, qb):
         odds *= max(1.0, _LR_PHONE_TAIL)
     odds *= _limits(freq, floor)[1]
     return odds / (1.0 + odds) < floor * (1.0 - _ROUNDING)
+
+
+def _tails_weigh(a: _Profile, b: _Profile, qa: _Quick, qb: _Quick) -> bool:
+    """Whether ``score_pair`` may count phone numbers that end alike (``_LR_PHONE_TAIL``):
+    numbers of both end in the same seven digits, and no number is the same on both (a
+    number both give, a household's landline, is their contact point, and the digits of
+    their other numbers are not counted then either)."""
+    return not qa.tails.isdisjoint(qb.tails) and a.phones.isdisjoint(b.phones)
 
 
 def _clash_below(freq: _Frequencies, floor: float) -> bool:
@@ -2430,9 +2438,9 @@ class _Evidence:
     def household_only(self, i: int, j: int) -> bool:
         """Whether customers ``i`` and ``j`` share at most a postcode or a contact point:
         no phone number's last digits, and no address of one spells a name of the other."""
-        qa = _quick(self.profiles[self.ids[i]])
-        qb = _quick(self.profiles[self.ids[j]])
-        return qa.tails.isdisjoint(qb.tails) and _spell_neither(qa, qb)
+        a, b = self.profiles[self.ids[i]], self.profiles[self.ids[j]]
+        qa, qb = _quick(a), _quick(b)
+        return not _tails_weigh(a, b, qa, qb) and _spell_neither(qa, qb)
 
     def may_meet(self, a: Any, b: Any) -> Any:
         """For the pairs ``a``, ``b`` (dense indexes), whether they may share evidence: a

@@ -335,27 +335,37 @@ def test_scorable_leaves_out_conflicts_that_share_only_a_household(
 ) -> None:
     """Names that surely conflict stay under the floor with a postcode and a contact point
     both share (the household's cap), so they are left out; phone numbers that end alike
-    may lift them, so those are kept and scored."""
+    may lift them, so those are kept and scored. A number both give (the household's
+    landline) is their contact point, not digits that happen to agree: the scorer does
+    not count its digits, so neither does the bound."""
     monkeypatch.setattr(sx, "_VECTOR_MIN", 0)
     household = (_profile(1, "John Smith"), _profile(2, "Mary Smith"))
     phones = (_profile(3, "John Brown"), _profile(4, "Mary Brown"))
     strangers = (_profile(5, "Peter Grant"), _profile(6, "Laura Hughes"))
-    for a, b in (household, phones, strangers):
+    landline = (_profile(7, "Paul Jones"), _profile(8, "Ruth Jones"))
+    both = (_profile(9, "Paul Evans"), _profile(10, "Ruth Evans"))
+    for a, b in (household, phones, strangers, landline, both):
         a.postcodes = b.postcodes = {"ab12cd"}
         a.shared = b.shared = {7: "+44 20 7946 0000"}
-    for p in phones:
-        p.phones = {"+442079460123"}
-    pairs = [household, phones, strangers]
+    phones[0].phones, phones[1].phones = {"+442079460123"}, {"+441619460123"}  # (…9460123)
+    for p in landline:
+        p.phones = {"+442079460000"}
+    # The landline, and mobiles that end alike: the scorer counts no digits once a number
+    # is the same on both.
+    both[0].phones = {"+442079460000", "+447700900123"}
+    both[1].phones = {"+442079460000", "+447800900123"}
+    pairs = [household, phones, strangers, landline, both]
     freq = sx._Frequencies.of(p for pair in pairs for p in pair)
     freq.customers = freq.named = 1_000_000
-    for given in ("john", "mary", "peter", "laura"):
+    for given in ("john", "mary", "peter", "laura", "paul", "ruth"):
         freq.given[given] = 50_000
     profiles = {p.id: p for pair in pairs for p in pair}
     floor = sx.raw_floor(0.01)
     assert sx._clash_below(freq, floor)
     kept = sx.scorable(profiles, freq, {}, [a.id << 32 | b.id for a, b in pairs], floor)
     assert kept == [(3, 4)]
-    for a, b in (household, strangers):  # what the full scorer says of the two left out
+    assert "phone numbers end alike (…9460123)" in sx.score_pair(*phones, freq)[1]
+    for a, b in (household, strangers, landline, both):  # the full scorer on those left out
         full = sx.score_pair(a, b, freq)
         assert full[2] and full[0] < floor, (a.name, b.name, full)
         assert sx.score_pair(a, b, freq, (), floor) == (0.0, [], [])

@@ -994,7 +994,7 @@ def score_pair(
                     lr = _odds_one_person(holders, freq.named * chance) / freq.prior_odds
                 if lr > spelled[0]:
                     spelled = (lr, e, y.name)
-    if floor > 0.0 and _names_only_below(a, b, mentions, shared, name_lr, freq, floor):
+    if floor > 0.0 and _names_only_below(a, b, mentions, shared, name_lr, conflict, freq, floor):
         return 0.0, [], []
     if name_reason:
         reasons.append(name_reason)
@@ -1202,13 +1202,15 @@ def _names_only_below(
     mentions: Iterable[str],
     shared: set[int],
     name_lr: float,
+    conflict: bool,
     freq: _Frequencies,
     floor: float,
 ) -> bool:
     """For ``score_pair``, once the names weigh ``name_lr``: True if the pair surely scores
     less than ``floor`` (then it gets 0 and no reasons, as ``_below`` would give it).
 
-    Only without a mention, an email that spells a name or a home both give. The odds
+    Only without a mention, a home both give, or an email that spells a name where the
+    names do not conflict (``score_pair`` weighs a spelled name only then). The odds
     are then at most the prior times ``name_lr``, times the most a shared contact point
     or a postcode may make of the household (capped as ``score_pair`` caps it), times
     the phone digits' ratio if the numbers may end alike, times the largest ratios that
@@ -1218,11 +1220,7 @@ def _names_only_below(
     if mentions:
         return False
     qa, qb = a.quick or _quick(a), b.quick or _quick(b)
-    if (
-        (qa.homes and qb.homes)
-        or not qa.locals.isdisjoint(qb.spellings)
-        or not qb.locals.isdisjoint(qa.spellings)
-    ):
+    if (qa.homes and qb.homes) or not (conflict or _spell_neither(qa, qb)):
         return False
     household = _LR_SHARED_POINT if shared else 1.0
     if not qa.postcodes.isdisjoint(qb.postcodes):
@@ -2436,11 +2434,12 @@ class _Evidence:
         return found
 
     def household_only(self, i: int, j: int) -> bool:
-        """Whether customers ``i`` and ``j`` share at most a postcode or a contact point:
-        no phone number's last digits, and no address of one spells a name of the other."""
+        """Whether customers ``i`` and ``j`` share at most a postcode or a contact point, if
+        their names surely conflict: no phone numbers that end alike (``_tails_weigh``).
+        (An address of one that spells a name of the other is no evidence then: the
+        scorer weighs a spelled name only when the names do not conflict.)"""
         a, b = self.profiles[self.ids[i]], self.profiles[self.ids[j]]
-        qa, qb = _quick(a), _quick(b)
-        return not _tails_weigh(a, b, qa, qb) and _spell_neither(qa, qb)
+        return not _tails_weigh(a, b, _quick(a), _quick(b))
 
     def may_meet(self, a: Any, b: Any) -> Any:
         """For the pairs ``a``, ``b`` (dense indexes), whether they may share evidence: a

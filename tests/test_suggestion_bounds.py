@@ -344,7 +344,11 @@ def test_scorable_leaves_out_conflicts_that_share_only_a_household(
     strangers = (_profile(5, "Peter Grant"), _profile(6, "Laura Hughes"))
     landline = (_profile(7, "Paul Jones"), _profile(8, "Ruth Jones"))
     both = (_profile(9, "Paul Evans"), _profile(10, "Ruth Evans"))
-    for a, b in (household, phones, strangers, landline, both):
+    # A mailbox of one that spells the other's name (rhughes@, Ruth Hughes) lifts no
+    # conflict: the scorer weighs a spelled name only where the names agree.
+    spelt = (_profile(11, "Mary Hughes"), _profile(12, "Ruth Hughes"))
+    spelt[0].emails = {"rhughes@example.org"}
+    for a, b in (household, phones, strangers, landline, both, spelt):
         a.postcodes = b.postcodes = {"ab12cd"}
         a.shared = b.shared = {7: "+44 20 7946 0000"}
     phones[0].phones, phones[1].phones = {"+442079460123"}, {"+441619460123"}  # (…9460123)
@@ -354,7 +358,7 @@ def test_scorable_leaves_out_conflicts_that_share_only_a_household(
     # is the same on both.
     both[0].phones = {"+442079460000", "+447700900123"}
     both[1].phones = {"+442079460000", "+447800900123"}
-    pairs = [household, phones, strangers, landline, both]
+    pairs = [household, phones, strangers, landline, both, spelt]
     freq = sx._Frequencies.of(p for pair in pairs for p in pair)
     freq.customers = freq.named = 1_000_000
     for given in ("john", "mary", "peter", "laura", "paul", "ruth"):
@@ -365,7 +369,8 @@ def test_scorable_leaves_out_conflicts_that_share_only_a_household(
     kept = sx.scorable(profiles, freq, {}, [a.id << 32 | b.id for a, b in pairs], floor)
     assert kept == [(3, 4)]
     assert "phone numbers end alike (…9460123)" in sx.score_pair(*phones, freq)[1]
-    for a, b in (household, strangers, landline, both):  # the full scorer on those left out
+    assert "email rhughes@example.org spells the name Ruth Hughes" in sx.score_pair(*spelt, freq)[1]
+    for a, b in (household, strangers, landline, both, spelt):  # the full scorer on those left out
         full = sx.score_pair(a, b, freq)
         assert full[2] and full[0] < floor, (a.name, b.name, full)
         assert sx.score_pair(a, b, freq, (), floor) == (0.0, [], [])

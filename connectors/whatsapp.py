@@ -5,17 +5,19 @@ A message starts with a timestamp header, ``<ts> - <author>: <text>`` on Android
 so is an iOS line whose text starts with a left-to-right mark (iOS writes its notices in
 every language that way, as if the contact wrote them; media placeholders carry the mark
 too and stay the sender's). WhatsApp's own notices (encryption, security code) belong to
-nobody. Any other line continues the previous message. The timestamp layout depends on the
-phone's locale (day/month order, separators, 12/24-hour clock, localised AM/PM, optional
-seconds, right-to-left marks and the Arabic comma, Arabic-Indic digits), so the file is
-streamed twice, never held: the first pass keeps only the evidence for the day/month order
-of the whole file (falling back on the import options and telling the user with a
-``Notice``), the authors and the group's name; the second pass turns each message into an
-``EventRecord``, collecting at most ``MAX_TEXT_CHARS`` of it and counting the rest
-(``text_cut``). The encoding is UTF-8 unless a BOM or the bytes say otherwise
-(``connectors.textfile``). Timestamps carry no zone; they are read in ``options.tz`` and
-stored as UTC. Nothing is dropped: a header with an impossible date is reported as a
-``Problem`` and its line is kept in the previous message.
+nobody; Android writes them without the mark, so there they are read by their words (the
+encryption notice in English, German, Spanish, French, Italian, Portuguese and Dutch, the
+languages whose chat file names are read). Any other line continues the previous message.
+The timestamp layout depends on the phone's locale (day/month order, separators, 12/24-hour
+clock, localised AM/PM, optional seconds, right-to-left marks and the Arabic comma,
+Arabic-Indic digits), so the file is streamed twice, never held: the first pass keeps only
+the evidence for the day/month order of the whole file (falling back on the import options
+and telling the user with a ``Notice``), the authors and the group's name; the second pass
+turns each message into an ``EventRecord``, collecting at most ``MAX_TEXT_CHARS`` of it and
+counting the rest (``text_cut``). The encoding is UTF-8 unless a BOM or the bytes say
+otherwise (``connectors.textfile``). Timestamps carry no zone; they are read in
+``options.tz`` and stored as UTC. Nothing is dropped: a header with an impossible date is
+reported as a ``Problem`` and its line is kept in the previous message.
 """
 
 from __future__ import annotations
@@ -78,6 +80,17 @@ _ENCRYPTION = re.compile(
     r"secured|Messages you send to this (?:group|chat) are now secured)",
     re.IGNORECASE,
 )
+# The encryption notice of an Android export in the languages whose chat file names are
+# read (``_CHAT_FILE``): a system line (no author) that says its chat is end-to-end
+# encrypted. ("Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt.", "Los mensajes y
+# las llamadas están cifrados de extremo a extremo.", "Les messages et les appels sont
+# chiffrés de bout en bout.", "I messaggi e le chiamate sono crittografati end-to-end.",
+# "As mensagens e as chamadas são protegidas com a criptografia de ponta a ponta.",
+# "Berichten en oproepen worden end-to-end versleuteld.")
+_ENCRYPTED_ANY = re.compile(
+    r"\b(?:end-to-end|Ende-zu-Ende|de extremo a extremo|de bout en bout|de ponta a ponta)\b",
+    re.IGNORECASE,
+)
 # WhatsApp's own notices in English (any language when iOS marks them, see ``_split_notice``).
 _NOTICE = re.compile(
     f"(?:{_ENCRYPTION.pattern}|(?:Your|.{{1,80}}'s) security code with .{{1,80}} changed)",
@@ -105,9 +118,15 @@ _FILE_ATTACHED = re.compile(
     r"file allegato|fichier joint|bestand bijgevoegd)\)",
     re.IGNORECASE,
 )
+# iOS without the media: "image omitted", and in other languages "Bild weggelassen",
+# "image omise", "imagen omitida", "immagine omessa", "imagem oculta" or "imagem não
+# revelada" (the noun first, then the word for omitted).
 _OMITTED = re.compile(
-    r"(?:(?P<file>.+?)\s•\s.*)?(?P<kind>image|video|audio|GIF|sticker|Contact card|document)"
-    r"\s+omitted",
+    r"(?:(?P<file>.+?)\s•\s.*)?"
+    r"(?P<kind>image|video|audio|GIF|sticker|Contact card|document|Bild|Dokument|Kontaktkarte|"
+    r"vidéo|imagen|vídeo|documento|immagine|imagem|áudio)"
+    r"\s+(?:omitted|weggelassen|ausgelassen|omise?|omitid[oa]|omess[oa]|ocult[oa]|"
+    r"ocultad[oa]|não revelad[oa])",
     re.IGNORECASE,
 )
 _MEDIA_OMITTED = re.compile(
@@ -144,7 +163,20 @@ _EXT_KINDS = {
     "gif": "gif",
     "vcf": "contact",
 }
-_WORD_KINDS = {"image": "photo", "contact card": "contact"}
+_WORD_KINDS = {
+    "image": "photo",
+    "contact card": "contact",
+    "bild": "photo",
+    "imagen": "photo",
+    "immagine": "photo",
+    "imagem": "photo",
+    "vidéo": "video",
+    "vídeo": "video",
+    "áudio": "audio",
+    "dokument": "document",
+    "documento": "document",
+    "kontaktkarte": "contact",
+}
 
 _ORDER_WORDS = {"dmy": "day/month/year", "mdy": "month/day/year", "ymd": "year/month/day"}
 _MDY_REGIONS = frozenset({"US", "PH", "CA", "FM", "MH", "PW", "GU", "PR", "AS", "VI", "MP", "UM"})
@@ -266,7 +298,8 @@ def _split_notice(rest: str, known: tuple[str, ...]) -> tuple[str | None, str, b
         for name in known:
             if rest.startswith(name + ":"):
                 return name, rest[len(name) + 1 :].removeprefix(" "), False
-        return None, rest.strip(), bool(_NOTICE.match(rest.strip()))
+        text = rest.strip()
+        return None, text, bool(_NOTICE.match(text) or _ENCRYPTED_ANY.search(text))
     author = author.strip().replace(_SYSTEM_MARK, "")
     marked = text.startswith(_SYSTEM_MARK)
     text = text.replace(_SYSTEM_MARK, "")

@@ -94,6 +94,97 @@ def test_english_notices_without_the_mark_are_recognised_too(tmp_path: Path) -> 
     assert events[2].participants[0].name == "Bob"
 
 
+# An Android export's first line, in the languages whose chat file names are read.
+ANDROID_ENCRYPTION = [
+    (
+        "WhatsApp-Chat mit Bob",
+        "Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt. Niemand "
+        "außerhalb dieses Chats kann sie lesen oder anhören. Tippe, um mehr zu erfahren.",
+    ),
+    (
+        "Chat de WhatsApp con Bob",
+        "Los mensajes y las llamadas están cifrados de extremo a "
+        "extremo. Nadie fuera de este chat, ni siquiera WhatsApp, puede leerlos ni escucharlos.",
+    ),
+    (
+        "Discussion WhatsApp avec Bob",
+        "Les messages et les appels sont chiffrés de bout en bout. "
+        "Aucun tiers, pas même WhatsApp, ne peut les lire ou les écouter.",
+    ),
+    (
+        "Chat WhatsApp con Bob",
+        "I messaggi e le chiamate sono crittografati end-to-end. Nessuno "
+        "al di fuori di questa chat, nemmeno WhatsApp, può leggerne o ascoltarne il contenuto.",
+    ),
+    (
+        "Conversa do WhatsApp com Bob",
+        "As mensagens e as chamadas são protegidas com a "
+        "criptografia de ponta a ponta e ficam somente entre você e os participantes.",
+    ),
+    (
+        "WhatsApp-chat met Bob",
+        "Berichten en oproepen worden end-to-end versleuteld. Niemand "
+        "buiten deze chat, zelfs WhatsApp niet, kan ze lezen of beluisteren.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "notice"), ANDROID_ENCRYPTION)
+def test_android_encryption_notices_in_other_languages_reach_no_customer(
+    tmp_path: Path, name: str, notice: str
+) -> None:
+    # Android writes its notices without an author and without iOS's mark: read by what
+    # they say. Only a line without an author: Bob's own words about encryption stay his.
+    lines = [
+        f"18/03/2022, 14:55 - {notice}",
+        "18/03/2022, 14:56 - Bob: is this chat end-to-end encrypted?",
+        "18/03/2022, 14:57 - Alice: it is",
+        "18/03/2022, 14:58 - Alice hat Bob hinzugefügt",
+    ]
+    events = _events(_write(tmp_path, lines, f"{name}.txt"))
+    assert [e.text for e in events] == [
+        notice,
+        "is this chat end-to-end encrypted?",
+        "it is",
+        "Alice hat Bob hinzugefügt",
+    ]
+    assert (events[0].direction, events[0].participants) == ("system", ())
+    assert events[1].participants[0].name == "Bob"
+    assert events[3].direction == "system" and events[3].participants  # the chat's line
+
+
+@pytest.mark.parametrize(
+    ("placeholder", "kind"),
+    [
+        ("Bild weggelassen", "photo"),
+        ("Video weggelassen", "video"),
+        ("Kontaktkarte ausgelassen", "contact"),
+        ("image omise", "photo"),
+        ("vidéo omise", "video"),
+        ("audio omis", "audio"),
+        ("imagen omitida", "photo"),
+        ("sticker omitido", "sticker"),
+        ("immagine omessa", "photo"),
+        ("imagem oculta", "photo"),
+        ("imagem não revelada", "photo"),
+    ],
+)
+def test_ios_media_left_out_in_other_languages_stays_the_senders(
+    tmp_path: Path, placeholder: str, kind: str
+) -> None:
+    # iOS marks a placeholder like a notice: one it does not know in words would become
+    # nobody's system line, and the customer's photo would leave their history.
+    lines = [
+        f"[18/03/2022, 14:56:20] Bob: {LRM}{placeholder}",
+        f"[18/03/2022, 14:56:30] Bob: {LRM}Dein Sicherheitscode für Bob hat sich geändert.",
+    ]
+    photo, notice = _events(_write(tmp_path, lines))
+    assert photo.direction is None
+    assert photo.participants[0].name == "Bob"
+    assert photo.details["media"]["kind"] == kind
+    assert notice.direction == "system" and notice.participants == ()
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [

@@ -247,6 +247,30 @@ def claims_directory(path: Path) -> bool:
     return any(_sniff(c, path, b"") >= _MIN_CONFIDENCE for c in all_connectors())
 
 
+# Files that mail programs and desktops keep beside the mail: Apple Mail's export of a
+# mailbox (``Inbox.mbox/``: ``mbox``, ``Info.plist``, ``table_of_contents``),
+# Thunderbird's summary files (``Inbox.msf`` beside ``Inbox``) and its account files,
+# Windows' thumbnails and folder settings. They hold no mail, chat or order.
+_BESIDE_THE_MAIL = frozenset(
+    {
+        "info.plist",
+        "table_of_contents",
+        "msgfilterrules.dat",
+        "popstate.dat",
+        "filterlog.html",
+        "thumbs.db",
+        "desktop.ini",
+    }
+)
+
+
+def beside_the_mail(path: Path) -> bool:
+    """Whether a file met on a folder's walk is one a mail program or the desktop keeps
+    beside the data (``_BESIDE_THE_MAIL``, Thunderbird's ``.msf``): skipped unread."""
+    name = path.name.lower()
+    return name in _BESIDE_THE_MAIL or name.endswith(".msf")
+
+
 def expand(paths: Iterable[Path]) -> Iterator[Path]:
     """Sources to import: each file as given, each folder walked recursively.
 
@@ -255,8 +279,10 @@ def expand(paths: Iterable[Path]) -> Iterator[Path]:
     too (nested Maildirs) are looked at: its own files belong to it. Hidden
     files and folders met on the walk are skipped (a Maildir's ``.Sent``
     subfolders are read by the Maildir connector), and so are symbolic links
-    to folders. Named pipes, devices and sockets met on the walk are yielded
-    (never opened) so the import can say it skipped them (see ``special_file``).
+    to folders and the files mail programs keep beside the mail
+    (``beside_the_mail``: Apple Mail's ``Info.plist``, Thunderbird's ``.msf``). Named
+    pipes, devices and sockets met on the walk are yielded (never opened) so the import
+    can say it skipped them (see ``special_file``).
     """
     for path in paths:
         if path.is_dir():
@@ -274,7 +300,7 @@ def _walk(folder: Path) -> Iterator[Path]:
     except OSError:
         return
     for child in children:
-        if child.name.startswith("."):
+        if child.name.startswith(".") or (not child.is_dir() and beside_the_mail(child)):
             continue
         if child.is_dir():
             if child.is_symlink():

@@ -715,6 +715,16 @@ def test_registry_walks_a_mixed_folder_and_keeps_each_maildir_whole(tmp_path: Pa
     apple = mixed / "Inbox.mbox"  # an Apple Mail export: a folder holding a file "mbox"
     apple.mkdir()
     shutil.copy(EMAIL / "shop.mbox", apple / "mbox")
+    # ... beside the mailbox's own Info.plist and table of contents, which hold no mail
+    (apple / "Info.plist").write_text('<?xml version="1.0"?><plist version="1.0"/>\n')
+    (apple / "table_of_contents").write_bytes(b"\x00\x01toc")
+    # Thunderbird's Local Folders: a mailbox file without a suffix, its summary (.msf)
+    thunderbird = mixed / "Local Folders"
+    thunderbird.mkdir()
+    shutil.copy(EMAIL / "shop.mbox", thunderbird / "Sent")
+    (thunderbird / "Sent.msf").write_text('// <!-- <mdb:mork:z v="1.4"/> -->\n')
+    (thunderbird / "msgFilterRules.dat").write_text('version="9"\n')
+    (mixed / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
     (mixed / ".git").mkdir()
     (mixed / ".git" / "HEAD").write_text("ref: x\n")
     offlineimap = mixed / "Account" / "INBOX"  # mbsync/offlineimap: one Maildir per folder
@@ -725,6 +735,7 @@ def test_registry_walks_a_mixed_folder_and_keeps_each_maildir_whole(tmp_path: Pa
         "Account/INBOX",
         "Account/INBOX/Sub",
         "Inbox.mbox/mbox",
+        "Local Folders/Sent",
         "Maildir",
         "saved/docomo.eml",
         "shop.mbox",
@@ -733,11 +744,16 @@ def test_registry_walks_a_mixed_folder_and_keeps_each_maildir_whole(tmp_path: Pa
         "maildir",
         "maildir",
         "mbox",
+        "mbox",
         "maildir",
         "eml",
         "mbox",
     ]
     assert list(registry.expand([mixed / "Maildir"])) == [mixed / "Maildir"]
+    # Named on their own, they are still read, and said to be no format Threadline reads.
+    assert list(registry.expand([apple / "Info.plist"])) == [apple / "Info.plist"]
+    with pytest.raises(FormatError, match="not a format Threadline recognises"):
+        registry.detect(apple / "Info.plist")
     with pytest.raises(FormatError, match="not a folder Threadline recognises"):
         registry.detect(mixed / "saved")
 
@@ -746,6 +762,8 @@ def test_a_mixed_folder_imports_through_the_ingest_path(db: Database, tmp_path: 
     mixed = tmp_path / "mail"
     _maildir(mixed / "Maildir")
     shutil.copy(EMAIL / "shop.mbox", mixed / "shop.mbox")
+    (mixed / "shop.mbox.msf").write_text('// <!-- <mdb:mork:z v="1.4"/> -->\n')
+    (mixed / "desktop.ini").write_text("[.ShellClassInfo]\n")
     reports = import_paths(db, [mixed])
     assert [(Path(r.path).name, r.format, r.status) for r in reports] == [
         ("Maildir", "maildir", "done"),

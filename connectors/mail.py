@@ -596,6 +596,21 @@ class MessageTooSlowError(Exception):
     """A message took longer than ``time_budget`` to parse: it becomes a problem."""
 
 
+_DELIVERED_TO = re.compile(rb"^Delivered-To:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+
+
+def delivered_to(raw: bytes) -> str | None:
+    """The address of the mailbox a message was delivered to, or None: its topmost
+    ``Delivered-To`` header, which the receiving server adds at the final delivery
+    (Gmail, Postfix, Dovecot, Exim; a forwarding leaves its earlier ones below)."""
+    ends = [at for at in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if at >= 0]
+    found = _DELIVERED_TO.search(raw, 0, min(ends) if ends else len(raw))
+    if found is None:
+        return None
+    addresses = split_addresses(found.group(1).decode("ascii", "replace"))
+    return addresses[0][1] if addresses else None
+
+
 class MailReader:
     """Converts the messages of one source (a file, a Maildir, a folder) in order.
 
@@ -623,8 +638,10 @@ class MailReader:
 
         Returns ``[record]``, or ``[OwnerHint, record]`` when the message was
         sent by the owner (Gmail labelled it "Sent", or ``sent`` says it sits
-        in a Sent folder) and its sender was not hinted yet, or ``[Problem]``
-        with a short reason when the message cannot be read.
+        in a Sent folder) and its sender was not hinted yet, or when it was
+        delivered to a mailbox (``delivered_to``) not hinted yet: that is the
+        owner's address, so an inbox alone tells whose mail it is. Or
+        ``[Problem]`` with a short reason when the message cannot be read.
 
         Args:
             raw: the message bytes.
@@ -659,6 +676,11 @@ class MailReader:
         if sender and hint and sender.lower() not in self.owners_seen:
             self.owners_seen.add(sender.lower())
             items.append(OwnerHint("email", sender))
+        elif (
+            not hint and (mailbox := delivered_to(raw)) and mailbox.lower() not in self.owners_seen
+        ):
+            self.owners_seen.add(mailbox.lower())
+            items.append(OwnerHint("email", mailbox))
         items.append(record)
         return items
 

@@ -1,0 +1,74 @@
+"""An inbox alone tells whose mail it is: the mailbox a message was delivered to (its
+``Delivered-To`` header, added by the receiving server) is the owner's address, so the
+owner does not become a customer holding every message when no Sent mail is imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app import ingest
+from app.db import Database
+from app.models import Event
+from app.service import Service
+from connectors.mail import delivered_to
+
+
+def _message(sender: str, number: int, delivered: str | None) -> bytes:
+    head = f"Delivered-To: {delivered}\n" if delivered else ""
+    head += (
+        f"From: {sender}\nTo: Bloom & Branch <hello@shop.example>\n"
+        f"Subject: Order {number}\nDate: Sat, 0{number} Mar 2025 10:00:00 +0000\n"
+        f"Message-ID: <m{number}@customer.example>\n\n"
+    )
+    return (head + f"About order {number}.\n").encode()
+
+
+def _mbox(path: Path, delivered: str | None) -> Path:
+    senders = ["Jane Doe <jane@customer.example>", "Tom Baker <tom@bakers.example>"]
+    with path.open("wb") as out:
+        for number, sender in enumerate([*senders, senders[0]], start=1):
+            out.write(b"From MAILER-DAEMON Sat Mar  1 10:00:00 2025\n")
+            out.write(_message(sender, number, delivered) + b"\n")
+    return path
+
+
+def test_delivered_to_reads_the_topmost_header_of_the_message_itself() -> None:
+    # Gmail and Postfix add one at each delivery: the topmost is the mailbox it reached.
+    forwarded = (
+        b"Delivered-To: owner@gmail.example\r\nDelivered-To: hello@shop.example\r\n"
+        b"From: jane@customer.example\r\n\r\nHi"
+    )
+    assert delivered_to(forwarded) == "owner@gmail.example"
+    assert delivered_to(b"From: a@b.example\nDELIVERED-TO: Shop <hello@shop.example>\n\nx") == (
+        "hello@shop.example"
+    )
+    # Not the body's, nor an attached message's, nor another header's; an address or none.
+    assert delivered_to(b"From: a@b.example\n\nDelivered-To: me@else.example\n") is None
+    assert delivered_to(b"X-Delivered-To: me@else.example\nFrom: a@b.example\n\nx") is None
+    assert delivered_to(b"Delivered-To: nobody in particular\n\nx") is None
+    assert delivered_to(b"From: a@b.example\n\nx") is None
+
+
+def test_an_inbox_alone_makes_its_mailbox_the_owners(db: Database, tmp_path: Path) -> None:
+    report = ingest.import_file(db, _mbox(tmp_path / "Inbox", "hello@shop.example"))
+    assert (report.added, report.notices) == (
+        3,
+        ["recognised hello@shop.example as your own email"],
+    )
+    customers = Service(db).all_customers()
+    assert sorted((c.name, c.emails, c.event_count) for c in customers) == [
+        ("Jane Doe", ("jane@customer.example",), 2),
+        ("Tom Baker", ("tom@bakers.example",), 1),
+    ]
+    with db.session() as session:
+        assert set(session.scalars(select(Event.direction))) == {"inbound"}
+
+
+def test_without_the_header_the_mailbox_stays_unknown(db: Database, tmp_path: Path) -> None:
+    # (Then the owner's address is a customer until File → Settings names it as yours.)
+    report = ingest.import_file(db, _mbox(tmp_path / "Inbox", None))
+    assert (report.added, report.notices) == (3, [])
+    emails = sorted(e for c in Service(db).all_customers() for e in c.emails)
+    assert emails == ["hello@shop.example", "jane@customer.example", "tom@bakers.example"]

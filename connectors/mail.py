@@ -597,6 +597,10 @@ class MessageTooSlowError(Exception):
 
 
 _DELIVERED_TO = re.compile(rb"^Delivered-To:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+# A mailbox is delivered to under an address or two (an alias, a forwarding); more in one
+# source are not taken as the owner's: each would re-mark every stored contact point, and
+# a server that adds no header of its own leaves a sender's forged one on top.
+MAX_MAILBOX_HINTS = 3
 
 
 def delivered_to(raw: bytes) -> str | None:
@@ -624,6 +628,7 @@ class MailReader:
     def __init__(self, owners_seen: set[str] | None = None) -> None:
         self.owners_seen: set[str] = set() if owners_seen is None else owners_seen
         self.threads = SubjectThreads()
+        self.mailbox_hints = 0  # owner hints made from ``delivered_to`` (``MAX_MAILBOX_HINTS``)
 
     def items(
         self,
@@ -640,7 +645,8 @@ class MailReader:
         sent by the owner (Gmail labelled it "Sent", or ``sent`` says it sits
         in a Sent folder) and its sender was not hinted yet, or when it was
         delivered to a mailbox (``delivered_to``) not hinted yet: that is the
-        owner's address, so an inbox alone tells whose mail it is. Or
+        owner's address, so an inbox alone tells whose mail it is (at most
+        ``MAX_MAILBOX_HINTS`` addresses from one source). Or
         ``[Problem]`` with a short reason when the message cannot be read.
 
         Args:
@@ -677,9 +683,13 @@ class MailReader:
             self.owners_seen.add(sender.lower())
             items.append(OwnerHint("email", sender))
         elif (
-            not hint and (mailbox := delivered_to(raw)) and mailbox.lower() not in self.owners_seen
+            not hint
+            and self.mailbox_hints < MAX_MAILBOX_HINTS
+            and (mailbox := delivered_to(raw))
+            and mailbox.lower() not in self.owners_seen
         ):
             self.owners_seen.add(mailbox.lower())
+            self.mailbox_hints += 1
             items.append(OwnerHint("email", mailbox))
         items.append(record)
         return items

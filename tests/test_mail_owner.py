@@ -11,8 +11,9 @@ from sqlalchemy import select
 from app import ingest
 from app.db import Database
 from app.models import Event
+from app.records import OwnerHint
 from app.service import Service
-from connectors.mail import delivered_to
+from connectors.mail import MAX_MAILBOX_HINTS, MailReader, delivered_to
 
 
 def _message(sender: str, number: int, delivered: str | None) -> bytes:
@@ -72,3 +73,18 @@ def test_without_the_header_the_mailbox_stays_unknown(db: Database, tmp_path: Pa
     assert (report.added, report.notices) == (3, [])
     emails = sorted(e for c in Service(db).all_customers() for e in c.emails)
     assert emails == ["hello@shop.example", "jane@customer.example", "tom@bakers.example"]
+
+
+def test_one_source_names_a_few_mailboxes_at_most() -> None:
+    # A mailbox has an address or two; a source whose messages name many (a forged header
+    # on top where the server adds none) hints only the first few, so an import never
+    # re-marks every contact point once per message.
+    reader = MailReader()
+    hints = []
+    for number in range(1, 8):
+        raw = _message("Jane Doe <jane@customer.example>", number, f"box{number}@shop.example")
+        items = reader.items(raw, f"m{number}")
+        hints += [item.value for item in items if isinstance(item, OwnerHint)]
+        again = reader.items(raw, f"again{number}")  # (one address is hinted once)
+        assert not any(isinstance(item, OwnerHint) for item in again)
+    assert hints == [f"box{n}@shop.example" for n in range(1, MAX_MAILBOX_HINTS + 1)]

@@ -192,6 +192,16 @@ def test_any_unchanged_file_is_not_read_again_and_a_folder_always_is(
     third = import_file(db, path)
     assert (third.added, third.duplicates) == (0, held)
     assert not any("not read again" in n for n in third.notices)
+    # A folder (here a Maildir) is always read, untouched or not: its files have their own rules.
+    box = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True)
+    message = FIXTURES / "email" / "multipart_alternative_qp.eml"
+    shutil.copyfile(message, box / "cur" / "1700000001.M1P1.host:2,S")
+    assert import_file(db, box).added == 1
+    folder_again = import_file(db, box)
+    assert (folder_again.added, folder_again.duplicates) == (0, 1)
+    assert not any("not read again" in n for n in folder_again.notices)
 
 
 def test_a_message_past_its_time_budget_becomes_a_problem(

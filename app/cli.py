@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from app import formatting as fmt
-    from app.service import CustomerRow, Service
+    from app.service import CustomerRow, FileReport, Service
     from app.terminal import safe_print as print  # human output: controls made visible
     from app.terminal import write_json
     from connectors import registry
@@ -120,6 +121,8 @@ def cmd_import(svc: Service, args: argparse.Namespace) -> int:
         _print_json(out)
     else:
         for r in reports:
+            if r.status == "skipped":
+                continue  # (summed up below)
             if r.error and not (r.added or r.duplicates):
                 print(f"threadline: {r.error}", file=sys.stderr)
                 continue
@@ -140,9 +143,39 @@ def cmd_import(svc: Service, args: argparse.Namespace) -> int:
                 print(f"  problem: {problem.location}: {problem.reason}")
             if len(r.problems) > 20:
                 print(f"  … and {len(r.problems) - 20} more problems (see --json)")
+        _say_skipped([r for r in reports if r.status == "skipped"])
     if missing or any(r.status == "failed" and not (r.added or r.duplicates) for r in reports):
         return 2
+    if reports and all(r.status == "skipped" for r in reports):
+        if not args.json:
+            print(
+                "threadline: nothing imported: no file in the folders is a format Threadline"
+                f" recognises (supported: {', '.join(registry.names())})",
+                file=sys.stderr,
+            )
+        return 2
     return 1 if any(r.problems for r in reports) else 0
+
+
+def _say_skipped(skipped: list[FileReport]) -> None:
+    """One line for the files met in the folders and left out, by why and by kind of file
+    (an export's photos and videos, its other files): each is listed with ``--json``."""
+    why: dict[str, Counter[str]] = {}
+    for r in skipped:
+        reason = (r.error or "").removeprefix(f"{r.path}: ").split(" (supported:", 1)[0]
+        reason = reason.removesuffix("; skipped")
+        kind = Path(r.path).suffix.lower() or "no extension"
+        why.setdefault(reason, Counter())[kind] += 1
+    for reason, kinds in why.items():
+        files = sum(kinds.values())
+        ranked = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:6]
+        spread = ", ".join(f"{n:,} {kind}" for kind, n in ranked)
+        if len(kinds) > 6:
+            spread += ", …"
+        print(
+            f"note: skipped {fmt.plural(files, 'file')} met in the folders ({spread}): "
+            f"{reason} (--json lists them)"
+        )
 
 
 def cmd_config(svc: Service, args: argparse.Namespace) -> int:

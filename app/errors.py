@@ -19,6 +19,10 @@ class FormatError(UserFacingError):
     """A file is not in the format that was claimed or detected."""
 
 
+class UnrecognisedFormat(FormatError):
+    """No connector recognises a file (or folder) as its format."""
+
+
 class NotFoundError(UserFacingError):
     """A customer, note or setting that was asked for does not exist."""
 

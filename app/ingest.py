@@ -41,7 +41,13 @@ from app import (
     suppression,
 )
 from app.db import Database, RunLock, is_environmental, retry_when_busy
-from app.errors import BadRecordError, Cancelled, FormatError, UserFacingError
+from app.errors import (
+    BadRecordError,
+    Cancelled,
+    FormatError,
+    UnrecognisedFormat,
+    UserFacingError,
+)
 from app.models import (
     SORTED_JSON,
     AuditEntry,
@@ -141,7 +147,7 @@ class FileReport:
     updated: int = 0
     problems: list[Problem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
-    status: str = "done"  # done | cancelled | failed | skipped (a FIFO or device in a folder)
+    status: str = "done"  # done | cancelled | failed | skipped (met in a folder: see import_paths)
     error: str | None = None
     run_id: int | None = None
     suppressed: int = 0  # items of forgotten customers held back (``app.erasure``)
@@ -1545,9 +1551,10 @@ def import_paths(
     """Import files and folders (walked recursively); a bad file fails alone.
 
     A file that cannot be read or is not a supported format gets a report with
-    status "failed" and its one-line error; the other files still import. A
-    named pipe, device or socket is never opened: given by name it fails, met
-    while walking a folder it gets a report with status "skipped".
+    status "failed" and its one-line error; the other files still import. A file met
+    while walking a folder that no format recognises (an export's photos, its other
+    files) gets a report with status "skipped" instead, and so does a named pipe,
+    device or socket met there (never opened; given by name, it fails).
 
     The customers the files touch have their figures recounted together, now and then
     and after the last file (``Recounts``), not at each file's end; an import stopped on
@@ -1592,11 +1599,12 @@ def import_paths(
         except FileFailedError as exc:  # part of it may be stored: its counts are kept
             reports.append(exc.report)
         except UserFacingError as exc:
+            walked = isinstance(exc, UnrecognisedFormat) and path not in given
             reports.append(
                 FileReport(
                     path=display_path(path),
                     format=format or "",
-                    status="failed",
+                    status="skipped" if walked else "failed",
                     error=displayable(str(exc)),
                 )
             )

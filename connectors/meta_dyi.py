@@ -9,6 +9,17 @@ media files are never read); ``share`` holds a link, ``reactions`` who reacted w
 Meta writes every non-ASCII string as UTF-8 bytes in ``\\u00XX`` escapes (``❤️`` arrives as
 ``â\\x9d¤ï¸\\x8f``); each string is re-decoded Latin-1 → UTF-8 after loading.
 
+Since Meta turned on end-to-end encryption for one-to-one Messenger chats, the DYI export
+holds those threads only up to the switch (in ``messages/e2ee_cutover/``, the same shape); what
+follows comes from a separate download (Messenger › Privacy & safety › End-to-end encrypted
+chats › Message storage › Download secure storage data): one ``<Name>_<n>.json`` per thread
+beside a ``media/`` folder, in camelCase and proper UTF-8: ``participants`` (names),
+``threadName`` and ``messages``, each with ``senderName``, ``timestamp`` (epoch
+milliseconds), ``text``, ``type`` (``text``, ``media``, ``link``, ``placeholder``), ``media``
+(``[{"uri": "./media/<uuid>.jpeg"}]``, or the uri ``Failed to download media``),
+``reactions`` (``actor``, ``reaction``) and ``isUnsent``. Its messages are read in the DYI
+shape (``_dyi_message``) and go the same way.
+
 DYI messages carry no id, so a message's id is a hash of the thread, its time, sender and
 content (numbered for identical repeats, counted oldest first), which stays the same when a
 later, longer export of the thread is imported. The two platforms share one parser; the
@@ -18,6 +29,7 @@ Instagram connector claims files whose path or keys say Instagram, the Messenger
 from __future__ import annotations
 
 import hashlib
+import re
 from array import array
 from collections import Counter
 from collections.abc import Iterator
@@ -65,7 +77,63 @@ _TAIL_BYTES = 64 * 1024
 
 
 def _looks_meta(head: bytes) -> bool:
-    return b'"sender_name"' in head and b'"timestamp_ms"' in head
+    if b'"sender_name"' in head and b'"timestamp_ms"' in head:
+        return True
+    # An end-to-end encrypted chats' export: its thread's name comes before the messages,
+    # and every message says whether it was unsent.
+    return (
+        b'"senderName"' in head
+        and b'"timestamp"' in head
+        and (b'"threadName"' in head or b'"isUnsent"' in head)
+    )
+
+
+# The end-to-end encrypted chats' export lists a message's media in one list: sorted into
+# the DYI's lists by the file's extension (anything else, or no file, is a "file").
+_E2EE_MEDIA = {
+    **dict.fromkeys((".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp"), "photos"),
+    **dict.fromkeys((".mp4", ".mov", ".webm", ".m4v", ".3gp"), "videos"),
+    **dict.fromkeys(
+        (".ogg", ".oga", ".opus", ".aac", ".m4a", ".mp3", ".wav", ".amr"), "audio_files"
+    ),
+    ".gif": "gifs",
+}
+_E2EE_PLAIN_TYPES = frozenset({"text", "media"})  # (what the content and media already say)
+_THREAD_NUMBER = re.compile(r"_\d+$")  # "Alice Smith_40": the thread's name and a number
+
+
+def _dyi_message(message: Any) -> Any:
+    """A message of the end-to-end encrypted chats' export in the DYI shape (its
+    ``senderName`` as ``sender_name``, ``timestamp`` as ``timestamp_ms``, ``text`` as
+    ``content``, its media sorted into ``photos``, ``videos``, …); a DYI message, or
+    anything else, as it is."""
+    if not isinstance(message, dict) or "senderName" not in message or "sender_name" in message:
+        return message
+    shaped: dict[str, Any] = {
+        "sender_name": message.get("senderName"),
+        "timestamp_ms": message.get("timestamp"),
+        "_e2ee": True,
+    }
+    media: dict[str, list[dict[str, str]]] = {}
+    for item in as_list(message.get("media")):
+        uri = item.get("uri") if isinstance(item, dict) else None
+        if not isinstance(uri, str):
+            continue
+        uri = uri.removeprefix("./")
+        suffix = Path(uri).suffix.lower() if "/" in uri else ""
+        media.setdefault(_E2EE_MEDIA.get(suffix, "files"), []).append({"uri": uri})
+    shaped.update(media)
+    text = message.get("text")
+    if isinstance(text, str) and (text or not media):
+        shaped["content"] = text
+    kind = message.get("type")
+    if isinstance(kind, str) and kind not in _E2EE_PLAIN_TYPES:
+        shaped["type"] = kind
+    if message.get("isUnsent") is True:
+        shaped["is_unsent"] = True
+    if "reactions" in message:
+        shaped["reactions"] = message["reactions"]
+    return shaped
 
 
 def _tail(path: Path, head: bytes) -> bytes:
@@ -155,9 +223,12 @@ def _details(message: dict[str, Any], media: list[dict[str, Any]]) -> dict[str, 
 
 
 def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """A message's text and media: its ``content``, else a shared post, else the media."""
+    """A message's text and media: its ``content``, else a shared post, else the media (or
+    that it was unsent)."""
     content = message.get("content")
     media = _media(message)
+    if message.get("is_unsent") is True and not content and not media:
+        return "(message unsent)", media
     share = message.get("share")
     if isinstance(content, str) and (content or not isinstance(share, dict)):
         return content, media
@@ -191,10 +262,11 @@ def _unusable(message: object) -> str | None:
     if not isinstance(message, dict):
         return "not a message object"
     stamp = message.get("timestamp_ms")
+    e2ee = message.get("_e2ee") is True  # (the export's own names for the fields)
     if not isinstance(message.get("sender_name"), str):
-        return "no sender_name"
+        return "no senderName" if e2ee else "no sender_name"
     if from_epoch(stamp, millis=True) is None or not isinstance(stamp, int | float):
-        return f"no usable timestamp_ms ({stamp!r})"
+        return f"no usable {'timestamp' if e2ee else 'timestamp_ms'} ({stamp!r})"
     return None
 
 
@@ -212,7 +284,7 @@ class _Scan:
     repeats: dict[int, int] = field(default_factory=dict)
 
 
-_FIELDS = ("participants", "title", "thread_type", "thread_path")
+_FIELDS = ("participants", "title", "thread_type", "thread_path", "threadName")
 _WANTED = frozenset({*_FIELDS, "messages.item"})
 
 
@@ -229,6 +301,7 @@ def _scan(reader: Reader, where: str) -> _Scan:
         elif prefix in _FIELDS:
             scan.fields[prefix] = value
         elif prefix == "messages.item":
+            value = _dyi_message(value)
             scan.count += 1
             if scan.count <= 50 and isinstance(value, dict):
                 scan.shaped = scan.shaped or ("sender_name" in value and "timestamp_ms" in value)
@@ -251,7 +324,7 @@ def _messages(reader: Reader, where: str) -> Iterator[tuple[int, Any]]:
     index = 0
     for prefix, event, value in values(events(reader, where), frozenset({"messages.item"})):
         if prefix == "messages.item" and event == "value":
-            yield index, value
+            yield index, _dyi_message(value)
             index += 1
 
 
@@ -338,9 +411,15 @@ class _MetaConnector:
     ) -> Iterator[Item]:
         platform = self.name
         fields = fix_mojibake(scan.fields)
+        members = _names(fields)
         title = as_str(fields.get("title")).strip()
         chat = as_str(fields.get("thread_path")).strip() or title or path.parent.name
-        members = _names(fields)
+        if "threadName" in fields and "title" not in fields:
+            # An end-to-end encrypted chat ("Alice Smith_40"): named after the other person,
+            # kept apart by its people (the number may differ from one download to the next).
+            named = as_str(fields.get("threadName")).strip()
+            title = _THREAD_NUMBER.sub("", named) or _THREAD_NUMBER.sub("", path.stem)
+            chat = "e2ee:" + ("|".join(sorted(members)) or named or path.stem)
         cast = Cast((n, person("member", n, platform)) for n in members)
         for sender in scan.senders:
             cast.add(sender, person("member", sender, platform))
@@ -393,8 +472,10 @@ class _MetaConnector:
     def _owner_hint(
         self, fields: dict[str, Any], members: list[str], title: str, options: ParseOptions
     ) -> Iterator[Item]:
-        """In a one-to-one thread titled after the other person, the remaining one is the owner."""
-        if fields.get("thread_type") != "Regular" or len(members) != 2 or title not in members:
+        """In a one-to-one thread titled after the other person, the remaining one is the owner
+        (a DYI thread says it is one-to-one; an end-to-end encrypted chat's has no type)."""
+        kind = fields.get("thread_type", None if "threadName" in fields else "")
+        if kind not in ("Regular", None) or len(members) != 2 or title not in members:
             return
         if set(members) & set(options.owner_names):
             return
@@ -442,7 +523,7 @@ class MessengerConnector(_MetaConnector):
     """
 
     name = "messenger"
-    label = "Facebook Messenger (Download your information, message_N.json)"
+    label = "Facebook Messenger (Download your information, encrypted chats)"
 
     def sniff(self, path: Path, head: bytes) -> float:
         """How sure this connector is that ``head`` starts a Messenger ``message_N.json``.

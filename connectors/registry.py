@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
-from app.errors import FormatError, UserFacingError
+from app.errors import UnrecognisedFormat, UserFacingError
 from connectors.base import Connector, MappingSpec
 
 # Every connector as (format name, module, class), in the order ties are broken. The names
@@ -207,7 +207,7 @@ def detect(path: Path) -> Connector:
     A directory is offered to every connector with an empty ``head``.
 
     Raises:
-        FormatError: no connector recognises the file or directory.
+        UnrecognisedFormat: no connector recognises the file or directory.
         UserFacingError: the file cannot be read.
     """
     head = b"" if path.is_dir() else read_head(path)
@@ -219,7 +219,7 @@ def detect(path: Path) -> Connector:
             best, best_score = connector, score
     if best is None or best_score < _MIN_CONFIDENCE:
         what = "a folder" if path.is_dir() else "a format"
-        raise FormatError(
+        raise UnrecognisedFormat(
             f"{display_path(path)}: not {what} Threadline recognises "
             f"(supported: {', '.join(names())})"
         )

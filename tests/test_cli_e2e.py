@@ -263,6 +263,45 @@ def test_bad_input_gets_one_line_errors(cli: CLI, tmp_path: Path) -> None:
     assert bad_zone.returncode == 2 and "time zone" in bad_zone.stderr
 
 
+def test_a_messenger_download_imports_whole_with_its_photos_left_out(
+    cli: CLI, tmp_path: Path
+) -> None:
+    # The shop's Messenger history in two downloads, as Meta gives them since it encrypts
+    # one-to-one chats: the DYI export (the thread up to the switch, in e2ee_cutover/, beside
+    # its photos) and the encrypted chats' download (one JSON per chat beside media/).
+    # Pointed at both folders, the import reads the chats and says in one line which files
+    # it left out; a photo is no failure.
+    dyi = tmp_path / "facebook" / "your_facebook_activity" / "messages" / "e2ee_cutover"
+    shutil.copytree(FIX / "chat" / "messages" / "inbox" / "alicesmith_1234567890", dyi / "alice")
+    (dyi / "alice" / "photos").mkdir()
+    (dyi / "alice" / "photos" / "431907_n_1710497220.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+    secure = tmp_path / "messages"
+    shutil.copytree(FIX / "chat" / "messenger_e2ee", secure)
+    result = cli.run("import", str(tmp_path / "facebook"), str(secure))
+    assert result.returncode == 1, result.stderr  # each download has a message without a time
+    assert result.stderr == ""
+    assert "note: skipped 3 files met in the folders (1 .jpeg, 1 .jpg, 1 .m4a)" in result.stdout
+    assert "Failed" not in result.stdout
+    customers = cli.json("customers")
+    alice = next(c for c in customers if c["name"] == "Alice Smith")
+    assert alice["event_count"] == 14  # 8 before the switch, 6 after
+    assert "Bob’s Bakery" not in {c["name"] for c in customers}  # the owner, told by both
+    again = cli.json("import", str(tmp_path / "facebook"), str(secure), code=1)
+    statuses = sorted((Path(f["path"]).suffix, f["status"]) for f in again["files"])
+    assert statuses == [
+        (".jpeg", "skipped"),
+        (".jpg", "skipped"),
+        (".json", "done"),
+        (".json", "done"),
+        (".m4a", "skipped"),
+    ]
+    assert sum(f["added"] for f in again["files"]) == 0
+    photos = cli.run("import", str(secure / "media"))  # nothing there to read: an error
+    assert photos.returncode == 2 and "nothing imported" in photos.stderr
+    named = cli.run("import", str(next((secure / "media").glob("*.jpeg"))))
+    assert named.returncode == 2 and "not a format Threadline recognises" in named.stderr
+
+
 def test_config_reads_and_sets(cli: CLI) -> None:
     assert cli.json("config", "region") == {"region": "GB"}
     cli.run("config", "region", "us")

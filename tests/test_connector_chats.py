@@ -270,6 +270,92 @@ def test_meta_not_the_format(tmp_path: Path) -> None:
         parse(InstagramConnector(), bad)
 
 
+E2EE = CHAT / "messenger_e2ee" / "Alice Smith_40.json"
+
+
+def test_messenger_end_to_end_encrypted_chats_export() -> None:
+    # Messenger's download of its end-to-end encrypted chats: camelCase keys, names as plain
+    # strings, proper UTF-8, one list of media. Read as the DYI's threads are.
+    assert registry.detect(E2EE).name == "messenger"
+    assert sniff(MessengerConnector(), E2EE) == 0.85 and sniff(InstagramConnector(), E2EE) == 0.0
+    items = parse(MessengerConnector(), E2EE)
+    assert items[0] == OwnerHint("name", "Bob’s Bakery")  # named after Alice: Bob is the owner
+    assert problems(items) == [Problem(f"{E2EE.name}:messages[6]", "no usable timestamp (None)")]
+    recs = events(items)
+    assert [r.text for r in recs] == [
+        "Hello again! Is the lemon cake back? Café-style, please 🍋",
+        "Yes — from Friday. Shall I keep one for you?",
+        "(photo)",
+        "(audio, file)",
+        "https://example.com/cakes/lemon",
+        "(message unsent)",
+    ]
+    assert recs[0].occurred_at == datetime(2025, 5, 1, 4, 29, 51, 906000, tzinfo=UTC)
+    assert {r.title for r in recs} == {"Alice Smith"}  # not "Alice Smith_40"
+    assert people(recs[0]) == [("author", "Alice Smith"), ("member", "Bob’s Bakery")]
+    assert people(recs[1]) == [("author", "Bob’s Bakery"), ("member", "Alice Smith")]
+    assert recs[1].details == {"reactions": [{"reaction": "❤", "actor": "Alice Smith"}]}
+    assert recs[2].details["media"] == [
+        {"kind": "photo", "uri": "media/5c1e0a52-8a4f-4c1e-9d7e-2f0b9a1c3d4e.jpeg"}
+    ]
+    assert recs[3].details["media"] == [
+        {"kind": "audio", "uri": "media/0b7d3e21-6c55-4e0f-8a9b-1d2c3e4f5a6b.m4a"},
+        {"kind": "file", "uri": "Failed to download media"},
+    ]
+    assert recs[4].details == {"type": "link"}
+    assert recs[5].details == {"type": "placeholder", "unsent": True}
+    assert {r.thread_key for r in recs} == {"messenger:e2ee:Alice Smith|Bob’s Bakery"}
+
+
+def test_an_end_to_end_encrypted_chat_downloaded_again_keeps_its_ids(tmp_path: Path) -> None:
+    # A later download: another number after the name, the messages in another order, one
+    # more message. The messages already there keep their ids (no duplicates).
+    data = json.loads(E2EE.read_text(encoding="utf-8"))
+    data["threadName"] = "Alice Smith_7"
+    data["messages"] = [
+        *reversed(data["messages"]),
+        {"senderName": "Alice Smith", "timestamp": 1746090000000, "text": "See you Friday"},
+    ]
+    later = tmp_path / "Alice Smith_7.json"
+    later.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    old = {r.text: r.external_id for r in events(parse(MessengerConnector(), E2EE))}
+    new = {r.text: r.external_id for r in events(parse(MessengerConnector(), later))}
+    assert {t: new[t] for t in old} == old and len(new) == len(old) + 1
+
+
+def test_a_message_without_its_sender_in_an_end_to_end_encrypted_chat(tmp_path: Path) -> None:
+    thread = {
+        "participants": ["Bob", "Alice"],
+        "threadName": "Alice_3",
+        "messages": [
+            {"senderName": None, "timestamp": 1746073791906, "text": "who?", "isUnsent": False},
+            {"senderName": "Alice", "timestamp": 1746073791907, "text": "me", "isUnsent": False},
+        ],
+    }
+    path = tmp_path / "Alice_3.json"
+    path.write_text(json.dumps(thread), encoding="utf-8")
+    items = parse(registry.detect(path), path)
+    assert problems(items) == [Problem("Alice_3.json:messages[0]", "no senderName")]
+    assert [r.text for r in events(items)] == ["me"]
+
+
+def test_an_unsent_dyi_message_says_so(tmp_path: Path) -> None:
+    data = {
+        "participants": [{"name": "Alice"}, {"name": "Bob"}],
+        "messages": [
+            {"sender_name": "Alice", "timestamp_ms": 1710497220000, "is_unsent": True},
+            {"sender_name": "Bob", "timestamp_ms": 1710497210000, "content": "Hi Alice"},
+        ],
+    }
+    path = tmp_path / "message_1.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    recs = events(parse(MessengerConnector(), path))
+    assert [(r.text, r.details) for r in recs] == [
+        ("Hi Alice", {}),
+        ("(message unsent)", {"unsent": True}),
+    ]
+
+
 # --- Telegram ----------------------------------------------------------------------------------
 
 

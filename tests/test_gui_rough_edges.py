@@ -114,6 +114,33 @@ def test_import_keeps_each_files_owner_choice(qtbot, window: MainWindow, tmp_pat
     dialog.reject()
 
 
+def test_an_exports_photos_are_listed_after_the_files_to_import(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    # Messenger's encrypted chats' download: the chat beside media/, whose photos come first
+    # on the walk. The chat heads the list; the photos follow, marked as left out.
+    import shutil
+
+    from tests.test_connector_chats import CHAT
+
+    folder = tmp_path / "messages"
+    shutil.copytree(CHAT / "messenger_e2ee", folder)
+    for n in range(12):
+        (folder / "media" / f"{n:02d}.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+    dialog = window.import_flow.open_dialog()
+    with qtbot.waitSignal(dialog.detection_finished, timeout=WAIT):
+        dialog.add_paths([folder])
+    listed = [dialog.files.topLevelItem(i).text(0) for i in range(dialog.files.topLevelItemCount())]
+    assert listed[0] == "Alice Smith_40.json" and len(listed) == 15
+    assert [d.path.name for d in dialog.detected] == listed  # the rows and the list agree
+    assert dialog.status.text() == "1 file ready · 14 not recognised (left out)"
+    request = dialog.request()
+    assert [p.name for p in request.paths] == ["Alice Smith_40.json"]
+    assert len(request.unrecognised) == 14
+    shot(dialog, tmp_path, "import-photos-left-out")
+    dialog.reject()
+
+
 # --- an expanded order shows its shipping method, delivery address and notes -------------
 
 

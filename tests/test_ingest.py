@@ -360,6 +360,24 @@ def test_a_fifo_is_never_opened(db: Database, tmp_path: Path) -> None:
         preview_file(db, folder / "pipe.mbox")
 
 
+def test_a_file_no_format_recognises_is_left_out_of_a_folder(db: Database, tmp_path: Path) -> None:
+    # An export's photos, or any other file beside the data: met on the walk, left out and
+    # said (status "skipped"); named by the user, a failure.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _mbox(folder / "a.mbox", b"kept")
+    (folder / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)))
+    reports = import_paths(db, [folder])
+    assert [(Path(r.path).name, r.status) for r in reports] == [
+        ("a.mbox", "done"),
+        ("b.jpg", "skipped"),
+    ]
+    assert "not a format Threadline recognises" in (reports[1].error or "")
+    assert reports[0].added == 1
+    reports = import_paths(db, [folder / "b.jpg"])
+    assert [r.status for r in reports] == ["failed"]
+
+
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero on this system")
 def test_a_device_is_not_read(db: Database, tmp_path: Path) -> None:
     _mbox(tmp_path / "ok.mbox", b"dev")

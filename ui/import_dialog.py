@@ -354,6 +354,9 @@ class ImportDialog(QDialog):
             self.format_combo.addItem(label, name)
 
     def _fill_files(self) -> None:
+        # The files to import first, then those left out (an export's photos and other
+        # files, found in its folders), each in the walk's order.
+        self.detected.sort(key=lambda d: not (d.format or d.path in self.mapped))
         self.files.clear()
         warn = icon("warning", self.palette(), muted_color(self.palette()))
         for d in self.detected:
@@ -372,7 +375,10 @@ class ImportDialog(QDialog):
         bad = len(self.detected) - ok
         self.status.setText(
             fmt.join_nonempty(
-                (fmt.plural(ok, "file") + " ready", f"{bad:,} not recognised" if bad else "")
+                (
+                    fmt.plural(ok, "file") + " ready",
+                    f"{bad:,} not recognised (left out)" if bad else "",
+                )
             )
         )
 

@@ -186,6 +186,29 @@ def _store(tables: dict[str, Any], folder: Path) -> None:
                 raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+    _prune(folder)
+
+
+STALE_SECONDS = 3600.0
+
+
+def _prune(kept: Path) -> None:
+    """Delete the other model folders (about 90 MB each) not touched for an hour: each
+    upgrade of the app or of py3langid brings a new model file, hence a new folder, and
+    the old ones would pile up (one seen here had 2.8 GB of them); also the partial folders
+    of a process that died while writing. A folder written a moment ago by another copy
+    of the app (another version, running now) stays; one still mapped is freed by the
+    system once unmapped (or, on Windows, fails to go, and goes next time)."""
+    import time
+
+    now = time.time()
+    for other in kept.parent.glob("langid-*"):
+        try:
+            stale = other != kept and other.is_dir() and now - other.stat().st_mtime > STALE_SECONDS
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _mapped(folder: Path) -> dict[str, Any]:

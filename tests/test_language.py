@@ -132,3 +132,31 @@ def test_a_damaged_cache_is_written_again(fresh_model: Path, reference: Language
 
 def first_table_shape(reference: LanguageIdentifier) -> tuple[int, ...]:
     return tuple(reference.nb_ptc.shape)
+
+
+def test_older_model_folders_are_deleted_when_a_new_one_is_written(
+    fresh_model: Path, reference: LanguageIdentifier
+) -> None:
+    # Each upgrade brings a new model file, hence a new folder of 90 MB: the old ones go.
+    import os
+    import time
+
+    base = fresh_model / "Threadline"
+    old = [base / "langid-1-4586720-1", base / "langid-1-4586720-2.x8f3k2"]  # (and a partial)
+    recent = base / "langid-1-4586720-3"  # written just now by another copy of the app
+    for folder in (*old, recent):
+        folder.mkdir(parents=True)
+        (folder / "table.npy").write_bytes(b"old")
+    hours_ago = time.time() - 2 * language.STALE_SECONDS
+    for folder in old:
+        os.utime(folder, (hours_ago, hours_ago))
+    _scores(reference)
+    assert sorted(p.name for p in base.iterdir()) == sorted(
+        [recent.name, language._cache_folder(Path(language_model_file())).name]
+    )
+
+
+def language_model_file() -> str:
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    return str(Path(MODEL_DIR) / MODEL_FILE)

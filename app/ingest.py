@@ -17,6 +17,7 @@ import decimal
 import hashlib
 import json
 import logging
+import tempfile
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -61,6 +62,7 @@ from app.models import (
     OrderLine,
     utcnow,
 )
+from app.paths import data_dir
 from app.records import (
     MAX_NAME_CHARS,
     MAX_PROBLEMS,
@@ -76,7 +78,7 @@ from app.records import (
     Problem,
 )
 from app.records import OrderLine as RecordLine
-from connectors import registry
+from connectors import archive, registry
 from connectors.base import Connector
 from connectors.csv_common import summary
 from connectors.registry import DATA_ERRORS, display_path, displayable
@@ -1133,6 +1135,7 @@ def import_file(
     batch_size: int = BATCH_SIZE,
     owner_hints: bool = True,
     deferred: Recounts | None = None,
+    label: str | None = None,
 ) -> FileReport:
     """Import one file; never raises for a bad item, only for a bad file.
 
@@ -1149,6 +1152,8 @@ def import_file(
         owner_hints: let the file's own word on who the business is seed the
             owner settings.
         deferred: the customers' recount is left to the folder import holding it.
+        label: the name the file is reported and remembered under (default: its path;
+            a file taken out of a zip archive: ``archive.zip/member``).
 
     Returns:
         The report; ``status`` is "cancelled" when stopped early.
@@ -1173,7 +1178,7 @@ def import_file(
         if headers and column_map is None:
             column_map = mappings.saved(session, connector.name, headers)
         options = _options(session, tz, date_order, on_bytes, should_cancel, column_map)
-    label = display_path(path)
+    label = display_path(path) if label is None else label
     produced = parse_worker.Produced()
     options = replace(options, on_known=produced.count_known)
     if connector.name == "maildir":  # its message files stored before are not read again
@@ -1208,7 +1213,7 @@ def import_file(
         batch_size=batch_size,
         byte_state=byte_state,
         owner_hints=owner_hints,
-        clean_text=label != str(path),
+        clean_text=display_path(path) != str(path),
         produced=produced,
         deferred=deferred,
     )
@@ -1556,6 +1561,13 @@ def import_paths(
     files) gets a report with status "skipped" instead, and so does a named pipe,
     device or socket met there (never opened; given by name, it fails).
 
+    A zip archive that is no export of its own (not a WhatsApp chat or a Slack
+    workspace: a "Download your information", a Google Takeout, zipped exports) is read
+    as the folder it holds: its files are taken out into a private folder of the data folder
+    (``connectors.archive.unpack``: checked names, size and zip-bomb limits, photos and
+    other media left in), imported under the names ``archive.zip/member``, and deleted
+    at the end.
+
     The customers the files touch have their figures recounted together, now and then
     and after the last file (``Recounts``), not at each file's end; an import stopped on
     the way leaves them marked for the next.
@@ -1564,52 +1576,113 @@ def import_paths(
     given = list(paths)
     with db.read_session() as session:
         deferred = Recounts(set(_not_counted(session)))
-    sources = list(registry.expand(given))
-    for n, path in enumerate(sources):
-        # the last file recounts them in its last transaction (one change for the others)
-        deferred.final = n == len(sources) - 1
-        if should_cancel is not None and should_cancel():
-            break
-        special = registry.special_file(path)
-        if special is not None:
-            reports.append(
-                FileReport(
-                    path=display_path(path),
-                    format=format or "",
-                    status="failed" if path in given else "skipped",
-                    error=f"{display_path(path)}: {special}, not a regular file; skipped",
+    with contextlib.ExitStack() as unpacked:
+        sources: list[tuple[Path, str]] = []
+        left_out: list[FileReport] = []
+        for path in registry.expand(given):
+            if should_cancel is not None and should_cancel():
+                break
+            if not format and registry.export_archive(path):
+                found = _unpacked(path, unpacked, progress, should_cancel)
+                if isinstance(found, FileReport):
+                    reports.append(found)
+                else:
+                    sources.extend(found[0])
+                    left_out.extend(found[1])
+                continue
+            sources.append((path, display_path(path)))
+        for n, (path, label) in enumerate(sources):
+            # the last file recounts them in its last transaction (one change for the others)
+            deferred.final = n == len(sources) - 1
+            if should_cancel is not None and should_cancel():
+                break
+            special = registry.special_file(path)
+            if special is not None:
+                reports.append(
+                    FileReport(
+                        path=label,
+                        format=format or "",
+                        status="failed" if path in given else "skipped",
+                        error=f"{label}: {special}, not a regular file; skipped",
+                    )
                 )
-            )
-            continue
-        try:
-            reports.append(
-                import_file(
-                    db,
-                    path,
-                    format=format,
-                    tz=tz,
-                    date_order=date_order,
-                    column_map=column_map,
-                    owner_hints=owner_hints,
-                    progress=progress,
-                    should_cancel=should_cancel,
-                    deferred=deferred,
+                continue
+            try:
+                reports.append(
+                    import_file(
+                        db,
+                        path,
+                        format=format,
+                        tz=tz,
+                        date_order=date_order,
+                        column_map=column_map,
+                        owner_hints=owner_hints,
+                        progress=progress,
+                        should_cancel=should_cancel,
+                        deferred=deferred,
+                        label=label,
+                    )
                 )
-            )
-        except FileFailedError as exc:  # part of it may be stored: its counts are kept
-            reports.append(exc.report)
-        except UserFacingError as exc:
-            walked = isinstance(exc, UnrecognisedFormat) and path not in given
-            reports.append(
-                FileReport(
-                    path=display_path(path),
-                    format=format or "",
-                    status="skipped" if walked else "failed",
-                    error=displayable(str(exc)),
+            except FileFailedError as exc:  # part of it may be stored: its counts are kept
+                reports.append(exc.report)
+            except UserFacingError as exc:
+                walked = isinstance(exc, UnrecognisedFormat) and path not in given
+                reports.append(
+                    FileReport(
+                        path=label,
+                        format=format or "",
+                        status="skipped" if walked else "failed",
+                        error=displayable(str(exc)).replace(display_path(path), label),
+                    )
                 )
-            )
+        reports.extend(left_out)
     recount_deferred(db, deferred)  # left by a last file that failed or was skipped
     return reports
+
+
+def _unpacked(
+    path: Path,
+    stack: contextlib.ExitStack,
+    progress: Callable[[ImportProgress], None] | None,
+    should_cancel: Callable[[], bool] | None,
+) -> tuple[list[tuple[Path, str]], list[FileReport]] | FileReport:
+    """The files of a zip of exports, taken out into a private folder that ``stack``
+    deletes (``import_paths``): each as (its path there, its name ``archive.zip/member``),
+    and a "skipped" report for each member left in; or the archive's report if it cannot
+    be read (or the import was cancelled while it was taken out)."""
+    label = display_path(path)
+    base = data_dir() / "unzipping"  # (owner only, as the data is; emptied at the end)
+    base.mkdir(parents=True, exist_ok=True)
+    into = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="unzipped-", dir=base)))
+
+    def on_bytes(done: int, total: int) -> None:
+        if progress is not None:
+            progress(ImportProgress(label, 0, 0, 0, 0, done, total))
+
+    try:
+        taken = archive.unpack(path, into, should_cancel=should_cancel, on_bytes=on_bytes)
+    except archive.ArchiveError as exc:
+        return FileReport(path=label, format="", status="failed", error=displayable(str(exc)))
+    if not taken.complete:
+        return FileReport(path=label, format="", status="cancelled")
+    inside = [
+        (found, f"{label}/{display_path(found.relative_to(into).as_posix())}")
+        for found in registry.expand([into])
+    ]
+    why = f"not a format Threadline recognises (supported: {', '.join(registry.names())})"
+    skipped = [
+        FileReport(f"{label}/{name}", "", status="skipped", error=f"{label}/{name}: {why}")
+        for name in taken.left_out
+    ]
+    skipped += [
+        FileReport(f"{label}/{name}", "", status="skipped", error=f"{label}/{name}: {reason}")
+        for name, reason in taken.rejected
+    ]
+    if not inside and not skipped:
+        return FileReport(
+            path=label, format="", status="failed", error=f"{label}: the zip archive is empty"
+        )
+    return inside, skipped
 
 
 def recent_problems(session: Session, limit: int = 500) -> list[tuple[str, str, str, datetime]]:

@@ -22,7 +22,7 @@ import struct
 import sys
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -268,6 +268,10 @@ class SafeZip:
     def __iter__(self) -> Iterator[Member]:
         return iter(self.members.values())
 
+    def date_time(self, name: str) -> tuple[int, int, int, int, int, int]:
+        """A member's modification time as the archive keeps it (local time, to two seconds)."""
+        return self._by_name[name].date_time
+
     def open(self, name: str, max_bytes: int | None = None) -> MemberStream:
         """One member as a binary stream, checked while it is read.
 
@@ -434,3 +438,140 @@ def member_names(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> list[str] | 
             return list(archive.members)
     except ArchiveError:
         return None
+
+
+# --- a zip of exports, taken out to be read as a folder ----------------------------------
+
+# A download that holds exports (Meta's "Download your information", Google Takeout, a shop's
+# zipped order files) may be large: a Takeout mailbox alone can be many gigabytes.
+EXPORT_LIMITS = ZipLimits(
+    max_members=500_000,
+    max_total_size=1024**4,
+    max_read_total=1024**4,
+    max_member_size=512 * 1024**3,
+)
+# Members that no format reads: photos, videos, sound, documents. They are not taken out.
+_NOT_READ = frozenset(
+    {
+        *(".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff"),
+        *(".mp4", ".mov", ".webm", ".m4v", ".3gp", ".avi", ".mkv"),
+        *(".m4a", ".mp3", ".aac", ".ogg", ".oga", ".opus", ".wav", ".amr", ".flac"),
+        *(".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".svg", ".ico"),
+    }
+)
+SPARE_BYTES = 256 * 1024**2  # left free on the disk beside what is taken out
+
+
+@dataclass
+class Unpacked:
+    """What ``unpack`` took out of an archive.
+
+    Attributes:
+        left_out: members not taken out (photos, videos and other files no format reads).
+        rejected: members set aside as unsafe, with the reason (``SafeZip.rejected``).
+        complete: False when it was cancelled part way.
+    """
+
+    left_out: list[str]
+    rejected: list[tuple[str, str]]
+    complete: bool = True
+
+
+def junk(name: str) -> bool:
+    """Whether a member is the archiver's own (macOS's ``__MACOSX/`` copies and ``._``
+    files, ``.DS_Store``, Windows' ``Thumbs.db``): never data, never mentioned."""
+    base = name.rsplit("/", 1)[-1]
+    return (
+        name.startswith("__MACOSX/")
+        or base.startswith("._")
+        or base.lower() in (".ds_store", "thumbs.db", "desktop.ini")
+    )
+
+
+def unpack(
+    path: Path,
+    into: Path,
+    *,
+    should_cancel: Callable[[], bool] | None = None,
+    on_bytes: Callable[[int, int], None] | None = None,
+    limits: ZipLimits = EXPORT_LIMITS,
+) -> Unpacked:
+    """Take the members of an archive of exports out into the folder ``into``, each under
+    its own (checked) name, so that it can be read as a folder; photos and other files
+    no format reads stay in (``Unpacked.left_out``). Every byte is counted against the
+    limits as it comes out (``SafeZip``).
+
+    Args:
+        path: the ``.zip`` file.
+        into: an empty folder of this process's own.
+        should_cancel: polled between chunks; True stops it (``Unpacked.complete`` False).
+        on_bytes: called with (bytes taken out, bytes to take out) now and then.
+        limits: the archive's limits.
+
+    Raises:
+        ArchiveError: not a readable zip, over a limit, a member corrupt, or not enough
+            room on the disk for what is to be taken out.
+    """
+    import os
+    import shutil
+    import time
+
+    with SafeZip(path, limits) as archive:
+        wanted = [
+            m
+            for m in archive
+            if not junk(m.name) and Path(m.basename).suffix.lower() not in _NOT_READ
+        ]
+        left_out = [
+            m.name
+            for m in archive
+            if not junk(m.name) and Path(m.basename).suffix.lower() in _NOT_READ
+        ]
+        total = sum(m.size for m in wanted)
+        free = shutil.disk_usage(into).free
+        if total + SPARE_BYTES > free:
+            raise ArchiveError(
+                f"{path.name}: reading it needs {_size(total)} free on the disk for its files "
+                f"({_size(free)} free): unzip it where there is room and import the folder"
+            )
+        rejected = list(archive.rejected)
+        done = 0
+        for member in wanted:
+            target = into.joinpath(*member.name.split("/"))
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                sink = target.open("xb")
+            except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                # (names that differ only in case on this disk, or a file where another
+                # member's folder is)
+                rejected.append((member.name, "its name is taken by another member here"))
+                continue
+            except OSError as exc:
+                raise ArchiveError(f"{path.name}: cannot take {member.name} out: {exc}") from exc
+            with archive.open(member.name) as source, sink:
+                while chunk := source.read(_CHUNK * 16):
+                    try:
+                        sink.write(chunk)
+                    except OSError as exc:  # (the disk filled up)
+                        raise ArchiveError(
+                            f"{path.name}: cannot take {member.name} out: {exc}"
+                        ) from exc
+                    done += len(chunk)
+                    if should_cancel is not None and should_cancel():
+                        return Unpacked(left_out, rejected, complete=False)
+                    if on_bytes is not None:
+                        on_bytes(done, total)
+            try:
+                stamp = time.mktime((*archive.date_time(member.name), 0, 0, -1))
+                os.utime(target, (stamp, stamp))
+            except (OverflowError, ValueError, OSError):
+                pass  # (a time the archive got wrong: the file keeps the present one)
+        return Unpacked(left_out, rejected)
+
+
+def _size(count: int) -> str:
+    if count >= 1024**3:
+        return f"{count / 1024**3:.1f} GB"
+    if count >= 1024**2:
+        return f"{count / 1024**2:.0f} MB"
+    return f"{max(count / 1024, 1):.0f} KB"

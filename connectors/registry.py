@@ -211,9 +211,15 @@ def detect(path: Path) -> Connector:
         UserFacingError: the file cannot be read.
     """
     head = b"" if path.is_dir() else read_head(path)
+    # A zip archive is only offered to the connectors that read one (a member stored
+    # uncompressed shows its text in the archive's first bytes: a JSON or CSV sniffer
+    # would take the archive for its format).
+    zipped = head.startswith((b"PK\x03\x04", b"PK\x05\x06"))
     best: Connector | None = None
     best_score = 0.0
     for connector in all_connectors():
+        if zipped and ".zip" not in connector.extensions:
+            continue
         score = _sniff(connector, path, head)
         if score > best_score:
             best, best_score = connector, score
@@ -224,6 +230,26 @@ def detect(path: Path) -> Connector:
             f"(supported: {', '.join(names())})"
         )
     return best
+
+
+def export_archive(path: Path) -> bool:
+    """Whether ``path`` is a zip archive that no format claims as its own (a WhatsApp chat
+    and a Slack workspace are read from their zip by their connectors): a download of
+    exports (Meta's "Download your information", a Google Takeout, zipped order files),
+    which the import reads as the folder it holds."""
+    from connectors.archive import looks_like_zip
+
+    if path.is_dir() or special_file(path) is not None:
+        return False
+    try:
+        if not looks_like_zip(read_head(path)[:4]):
+            return False
+        detect(path)
+    except UnrecognisedFormat:
+        return True
+    except UserFacingError:
+        return False
+    return False
 
 
 def _sniff(connector: Connector, path: Path, head: bytes) -> float:

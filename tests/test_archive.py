@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -13,11 +15,13 @@ import pytest
 from app.errors import FormatError
 from app.records import EventRecord, Item, ParseOptions, Problem
 from connectors.archive import (
+    SPARE_BYTES,
     ArchiveError,
     SafeZip,
     ZipLimits,
     looks_like_zip,
     member_names,
+    unpack,
     unsafe_name_reason,
 )
 from connectors.slack import SlackConnector
@@ -271,3 +275,73 @@ def test_slack_zip_with_unsafe_member(tmp_path: Path) -> None:
         in found
     )
     assert len([i for i in found if isinstance(i, EventRecord)]) == 20
+
+
+# --- a zip of exports, taken out to be read as a folder -----------------------------------
+
+
+def test_unpack_takes_the_data_out_and_leaves_the_rest_in(tmp_path: Path) -> None:
+    path = make_zip(
+        tmp_path / "download.zip",
+        {
+            "messages/Alice_40.json": b'{"messages": []}',
+            "messages/media/a1.jpeg": b"\xff\xd8\xff\xd9",
+            "orders/orders_export.csv": b"Name,Email\n",
+            "__MACOSX/orders/._orders_export.csv": b"\0\5\26\7",
+            "orders/._orders_export.csv": b"\0\5\26\7",
+            ".DS_Store": b"\0\0\0\1Bud1",
+            "../escaped.txt": b"x",
+            "/etc/passwd": b"root",
+        },
+    )
+    into = tmp_path / "out"
+    into.mkdir()
+    done = unpack(path, into)
+    assert sorted(p.relative_to(into).as_posix() for p in into.rglob("*") if p.is_file()) == [
+        "messages/Alice_40.json",
+        "orders/orders_export.csv",
+    ]
+    assert (into / "orders" / "orders_export.csv").read_bytes() == b"Name,Email\n"
+    assert done.left_out == ["messages/media/a1.jpeg"]
+    assert sorted(name for name, _ in done.rejected) == ["../escaped.txt", "/etc/passwd"]
+    assert done.complete
+    assert not (tmp_path / "escaped.txt").exists()
+    # The file keeps the time the archive gives it (2024-01-01, local time).
+    stamp = (into / "messages" / "Alice_40.json").stat().st_mtime
+    assert time.localtime(stamp)[:3] == (2024, 1, 1)
+
+
+def test_unpack_refuses_a_bomb_and_a_disk_without_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zeros = b"\0" * (4 * 1024 * 1024)
+    bomb = make_zip(tmp_path / "bomb.zip", {"a.json": zeros, "b.json": zeros})
+    into = tmp_path / "out"
+    into.mkdir()
+    done = unpack(bomb, into)  # each member set aside, nothing written
+    assert [name for name, _ in done.rejected] == ["a.json", "b.json"]
+    assert all("possible zip bomb" in reason for _, reason in done.rejected)
+    assert list(into.iterdir()) == []
+    many = make_zip(tmp_path / "many.zip", {f"{n}.json": zeros[: 900 * 1024] for n in range(8)})
+    with pytest.raises(ArchiveError, match="possible zip bomb"):  # small ones, together
+        unpack(many, into)
+    path = make_zip(tmp_path / "big.zip", {"mail.mbox": b"From a\n" * 1000})
+    free = shutil.disk_usage(into)
+    monkeypatch.setattr("shutil.disk_usage", lambda _p: free._replace(free=SPARE_BYTES + 100))
+    with pytest.raises(
+        ArchiveError, match=r"needs 7 KB free on the disk for its files \(256 MB free\)"
+    ):
+        unpack(path, into)
+    assert list(into.iterdir()) == []
+
+
+def test_unpack_stops_when_cancelled_and_names_that_clash_are_set_aside(tmp_path: Path) -> None:
+    path = make_zip(tmp_path / "a.zip", {"a/x.csv": b"1", "a": b"2", "b.csv": b"3"})
+    into = tmp_path / "out"
+    into.mkdir()
+    done = unpack(path, into)
+    assert done.rejected == [("a", "its name is taken by another member here")]
+    assert (into / "a" / "x.csv").read_bytes() == b"1" and (into / "b.csv").exists()
+    again = tmp_path / "again"
+    again.mkdir()
+    assert not unpack(path, again, should_cancel=lambda: True).complete

@@ -3,11 +3,13 @@ note → export PDF, exactly as a user's script would run them (a subprocess, JS
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -300,6 +302,51 @@ def test_a_messenger_download_imports_whole_with_its_photos_left_out(
     assert photos.returncode == 2 and "nothing imported" in photos.stderr
     named = cli.run("import", str(next((secure / "media").glob("*.jpeg"))))
     assert named.returncode == 2 and "not a format Threadline recognises" in named.stderr
+
+
+def test_a_zip_of_exports_imports_as_the_folder_it_holds(cli: CLI, tmp_path: Path) -> None:
+    # A download as it comes, never unzipped: Messenger's encrypted chats with their media,
+    # a shop's orders, a WhatsApp chat's own zip inside, and what a Mac adds when it zips.
+    chat = json.loads((FIX / "chat" / "messenger_e2ee" / "Alice Smith_40.json").read_text())
+    chat["messages"] = [m for m in chat["messages"] if "timestamp" in m]  # (no problems)
+    whatsapp = io.BytesIO()
+    with zipfile.ZipFile(whatsapp, "w") as inner:
+        inner.write(FIX / "whatsapp" / "WhatsApp Chat with Alice Smith.txt", "_chat.txt")
+    download = tmp_path / "download-2025-05-02.zip"
+    with zipfile.ZipFile(download, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("messages/Alice Smith_40.json", json.dumps(chat, ensure_ascii=False))
+        zf.writestr("messages/media/5c1e0a52.jpeg", b"\xff\xd8\xff\xd9")
+        zf.write(FIX / "orders" / "shopify_orders_export_redacted.csv", "shop/orders_export.csv")
+        zf.writestr("WhatsApp Chat with Alice Smith.zip", whatsapp.getvalue())
+        zf.writestr("__MACOSX/shop/._orders_export.csv", b"\0\5\26\7")
+        zf.writestr("../../outside.csv", b"Name,Email\n")
+    result = cli.run("import", str(download))
+    assert result.returncode == 1, result.stderr  # (the WhatsApp chat has an impossible date)
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    for name, fmt_name in (
+        ("messages/Alice Smith_40.json", "messenger: 6 added"),
+        ("shop/orders_export.csv", "shopify: 2 added"),
+        ("WhatsApp Chat with Alice Smith.zip", "whatsapp:"),
+    ):
+        assert any(line.startswith(f"{download}/{name}: {fmt_name}") for line in lines), name
+    assert "skipped 1 file met in the folders (1 .jpeg): not a format" in result.stdout
+    assert "skipped 1 file met in the folders (1 .csv): climbs out of the archive" in result.stdout
+    assert "__MACOSX" not in result.stdout and not (tmp_path / "outside.csv").exists()
+    assert not any((tmp_path / "home" / "unzipping").iterdir())  # taken out, then deleted
+    found = cli.json("customers", "Alice Smith")
+    assert sum(c["event_count"] for c in found) >= 6 + 4
+    again = cli.json("import", str(download), code=1)
+    assert sum(f["added"] for f in again["files"]) == 0
+    by_status = {Path(f["path"]).name: f["status"] for f in again["files"]}
+    assert by_status["5c1e0a52.jpeg"] == "skipped" and by_status["outside.csv"] == "skipped"
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n in range(8):
+            zf.writestr(f"{n}.json", b"\0" * 900 * 1024)
+    refused = cli.run("import", str(bomb))
+    assert refused.returncode == 2 and "possible zip bomb" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_config_reads_and_sets(cli: CLI) -> None:

@@ -141,6 +141,32 @@ def test_an_exports_photos_are_listed_after_the_files_to_import(
     dialog.reject()
 
 
+def test_a_zip_of_exports_is_ready_to_import_as_it_came(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    # Meta's download, never unzipped (Windows shows a zip as a folder, but a file dialog
+    # picks the file): ready to import, and the preview says what will be read from it.
+    import zipfile
+
+    from tests.test_connector_chats import CHAT
+    from ui.import_dialog import ZIP, ZIP_LABEL
+
+    download = tmp_path / "facebook-bobsbakery-2025-05-02.zip"
+    with zipfile.ZipFile(download, "w") as zf:
+        zf.write(CHAT / "messenger_e2ee" / "Alice Smith_40.json", "messages/Alice Smith_40.json")
+    dialog = window.import_flow.open_dialog()
+    with qtbot.waitSignal(dialog.detection_finished, timeout=WAIT):
+        dialog.add_paths([download])
+    assert [(d.format, d.label) for d in dialog.detected] == [(ZIP, ZIP_LABEL)]
+    assert dialog.status.text() == "1 file ready"
+    dialog.files.setCurrentItem(dialog.files.topLevelItem(0))
+    dialog.refresh_preview()
+    assert "is a zip archive" in dialog.preview.placeholder.text()
+    assert dialog.request().paths == (download,) and dialog.import_button.isEnabled()
+    shot(dialog, tmp_path, "import-zip")
+    dialog.reject()
+
+
 # --- an expanded order shows its shipping method, delivery address and notes -------------
 
 

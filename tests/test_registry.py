@@ -77,3 +77,27 @@ def test_detecting_a_file_sniffs_its_csv_header_once(
     csv_common._header.cache_clear()
     assert registry.detect(path).name == "mbox"
     assert len(calls) == 1
+
+
+def test_a_zip_is_offered_only_to_the_formats_that_read_one(tmp_path: Path) -> None:
+    # Stored uncompressed, a Messenger chat's JSON shows in the zip's first bytes: the
+    # archive is still no Messenger file, but a download the import reads as a folder.
+    import zipfile
+
+    from app.errors import UnrecognisedFormat
+
+    fixtures = Path(__file__).parent / "fixtures"
+    chat = fixtures / "chat" / "messenger_e2ee" / "Alice Smith_40.json"
+    stored = tmp_path / "download.zip"
+    with zipfile.ZipFile(stored, "w", zipfile.ZIP_STORED) as zf:
+        zf.write(chat, "messages/Alice Smith_40.json")
+    assert b"senderName" in registry.read_head(stored)
+    with pytest.raises(UnrecognisedFormat):
+        registry.detect(stored)
+    assert registry.export_archive(stored)
+    whatsapp = tmp_path / "WhatsApp Chat with Alice Smith.zip"
+    with zipfile.ZipFile(whatsapp, "w", zipfile.ZIP_STORED) as zf:
+        zf.write(fixtures / "whatsapp" / "WhatsApp Chat with Alice Smith.txt", "_chat.txt")
+    assert registry.detect(whatsapp).name == "whatsapp"
+    assert not registry.export_archive(whatsapp)
+    assert not registry.export_archive(chat) and not registry.export_archive(tmp_path)

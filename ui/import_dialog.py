@@ -102,6 +102,10 @@ FILE_FILTER = (
 )
 
 
+ZIP = "zip"  # a zip of exports (``registry.export_archive``): its files are read on import
+ZIP_LABEL = "Zip archive of exports (the files in it)"
+
+
 def detect_files(
     paths: Iterable[Path], service: Service | None = None
 ) -> tuple[list[tuple[str, str]], list[Detected]]:
@@ -120,7 +124,9 @@ def detect_files(
             connector = registry.detect(path)
         except FormatError as exc:
             known = _remembered(service, path)
-            if known is None:
+            if known is None and registry.export_archive(path):
+                found.append(Detected(path, ZIP, ZIP_LABEL))
+            elif known is None:
                 reason = str(exc)
                 found.append(Detected(path, None, "", reason.removeprefix(f"{path}: ")))
             else:
@@ -544,6 +550,14 @@ class ImportDialog(QDialog):
         self._preview_generation += 1
         generation = self._preview_generation
         path = self.previewed_path()
+        if path is not None and any(d.path == path and d.format == ZIP for d in self.detected):
+            self.preview.show_message(
+                f"{path.name} is a zip archive. When you import, Threadline reads the mail, "
+                "chats and orders in it, as in a folder (photos and other files stay in it)."
+            )
+            self._fill_owners(None, None)
+            self.preview_updated.emit()
+            return
         if path is None:
             item = self.files.currentItem()
             self.preview.show_message(

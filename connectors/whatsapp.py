@@ -58,8 +58,11 @@ _MAX_PLACEHOLDER = 1000
 _MAX_AUTHORS = 5000
 # A line is held up to the text bound (plus room for its header); the rest is counted.
 _MAX_LINE_CHARS = MAX_TEXT_CHARS + 1000
-# Stands for the left-to-right mark iOS writes after ``Name: `` (see ``_line_text``).
-_SYSTEM_MARK = "\ue000"
+# Stands for the left-to-right mark iOS writes after ``Name: `` (see ``_line_text``): a lone
+# surrogate, which no decoded text holds (the file is decoded with errors="replace"). A
+# private-use character such as U+E000 would be taken out of the messages too, and old
+# iPhones wrote their emoji in that range.
+_SYSTEM_MARK = "\udfff"
 
 # Invisible marks are dropped; the odd spaces WhatsApp puts around AM/PM become plain spaces.
 _INVISIBLE = {0x200E: None, 0x200F: None, 0xFEFF: None, 0x202F: " ", 0x00A0: " ", 0x2009: " "}

@@ -515,3 +515,23 @@ def test_property_arbitrary_text(tmp_path: Path, text: str) -> None:
         return
     assert all(isinstance(i, EventRecord | Problem | Notice | OwnerHint) for i in items)
     assert CONNECTOR.sniff(path, path.read_bytes()) in (0.0, 0.5, 0.9)
+
+
+def test_private_use_characters_stay_in_the_messages(tmp_path: Path) -> None:
+    # Old iPhones (SoftBank's emoji) wrote smileys as private-use characters, U+E000 up: once
+    # taken out of every line with the parser's own marker; a problem line keeps them too.
+    path = tmp_path / "WhatsApp Chat with Kenji.txt"
+    path.write_text(
+        "[14/03/2012, 09:16:00] Kenji: Thanks \ue415\ue000\n"
+        "[31/02/2012, 09:17:00] Kenji: \ue056 later\n"
+        "[14/03/2012, 09:18:00] Kenji: \u200eimage omitted\n",
+        encoding="utf-8",
+    )
+    items = parse(path)
+    recs = events(items)
+    assert recs[0].text.startswith("Thanks \ue415\ue000")
+    assert recs[0].text.endswith("\ue056 later")  # (the impossible date: kept in its message)
+    problem = next(i for i in items if isinstance(i, Problem))
+    assert problem.reason.endswith("\ue056 later")
+    assert recs[1].direction is None and recs[1].text == "image omitted"
+    assert [r.direction for r in recs] == [None, None]

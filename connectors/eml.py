@@ -150,6 +150,9 @@ class EmlConnector:
             ("mbox_from_line", partial(envelope_date, envelope)),
             ("file_mtime", partial(file_mtime, path)),
         ]
-        yield from mail.MailReader().items(raw, path.name, fallback_dates=dates)
+        reader = mail.MailReader()
+        yield from reader.items(raw, path.name, fallback_dates=dates)
+        if reader.spam:
+            yield mail.spam_notice(reader.spam)
         if options.progress is not None:
             options.progress(size, size)

@@ -62,7 +62,7 @@ from email.message import Message
 from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from app.records import EventRecord, Item, OwnerHint, Participant, Problem, Role
+from app.records import EventRecord, Item, Notice, OwnerHint, Participant, Problem, Role
 from connectors.mail_headers import (
     SubjectThreads,
     is_automated_sender,
@@ -602,6 +602,49 @@ _DELIVERED_TO = re.compile(rb"^Delivered-To:[ \t]*([^\r\n]*)", re.IGNORECASE | r
 # a server that adds no header of its own leaves a sender's forged one on top.
 MAX_MAILBOX_HINTS = 3
 
+# The folders where mail programs keep what they took for spam (Gmail's "[Gmail]/Spam",
+# Outlook's "Junk E-mail", Yahoo's "Bulk Mail", Thunderbird's and Apple Mail's "Junk", and
+# Outlook's names in other languages): their senders are nobody's customers.
+_SPAM_FOLDERS = frozenset(
+    {
+        "junk",
+        "spam",
+        "junk e-mail",
+        "junk email",
+        "junk mail",
+        "bulk",
+        "bulk mail",
+        "junk-e-mail",
+        "spamverdacht",
+        "courrier indésirable",
+        "correo no deseado",
+        "posta indesiderata",
+        "lixo eletrônico",
+        "ongewenste e-mail",
+        "skräppost",
+    }
+)
+SPAM_LABEL = "Spam"  # Gmail's label for it, as a Takeout mailbox's X-Gmail-Labels writes it
+
+
+def is_spam_folder(name: str) -> bool:
+    """Whether a mail folder ("Junk", "INBOX/Spam", "Junk E-mail", Apple Mail's
+    "Junk.mbox") is where a mail program keeps spam.
+
+    Args:
+        name: the folder's name, levels separated by "/".
+    """
+    last = name.replace("\\", "/").rsplit("/", 1)[-1].strip().casefold()
+    return last.removesuffix(".mbox").removesuffix(".sbd").strip() in _SPAM_FOLDERS
+
+
+def spam_notice(count: int) -> Notice:
+    """What the report says of the messages marked as spam that were left out."""
+    many = "messages" if count != 1 else "message"
+    return Notice(
+        f"left out {count:,} {many} Gmail marked as spam (their senders are no customers)"
+    )
+
 
 def delivered_to(raw: bytes) -> str | None:
     """The address of the mailbox a message was delivered to, or None: its topmost
@@ -629,6 +672,7 @@ class MailReader:
         self.owners_seen: set[str] = set() if owners_seen is None else owners_seen
         self.threads = SubjectThreads()
         self.mailbox_hints = 0  # owner hints made from ``delivered_to`` (``MAX_MAILBOX_HINTS``)
+        self.spam = 0  # messages left out: Gmail labelled them spam (``spam_notice``)
 
     def items(
         self,
@@ -641,7 +685,8 @@ class MailReader:
     ) -> list[Item]:
         """The items one message yields; never raises.
 
-        Returns ``[record]``, or ``[OwnerHint, record]`` when the message was
+        Returns ``[]`` for a message Gmail labelled spam (counted in ``spam``), else
+        ``[record]``, or ``[OwnerHint, record]`` when the message was
         sent by the owner (Gmail labelled it "Sent", or ``sent`` says it sits
         in a Sent folder) and its sender was not hinted yet, or when it was
         delivered to a mailbox (``delivered_to``) not hinted yet: that is the
@@ -677,6 +722,9 @@ class MailReader:
             record = dataclasses.replace(record, details={**record.details, **extra})
         items: list[Item] = []
         labels = record.details.get("labels") or ()
+        if SPAM_LABEL in labels:
+            self.spam += 1
+            return items
         sender = next((p.email for p in record.participants if p.role == "from"), None)
         hint = sender and (sent or "Sent" in labels) and not record.details.get("automated")
         if sender and hint and sender.lower() not in self.owners_seen:

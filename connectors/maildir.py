@@ -254,8 +254,12 @@ class MaildirConnector:
         total = 0
         in_tmp = 0
         others: list[str] = []
+        spam: dict[str, int] = {}  # spam folders left out, with their messages
         for directory in [path, *_subfolders(path)]:
             folder = folder_name(directory, path)
+            if mail.is_spam_folder(folder):
+                spam[folder] = sum(len(_listing(directory / sub)[0]) for sub in ("cur", "new"))
+                continue
             for sub in ("cur", "new"):
                 names, size = _listing(directory / sub)
                 if names:
@@ -299,6 +303,14 @@ class MaildirConnector:
                 count += 1
                 if options.progress is not None and count % _PROGRESS_EVERY == 0:
                     options.progress(min(done, total), total)
+        if reader.spam:
+            yield mail.spam_notice(reader.spam)
+        if spam:
+            count = sum(spam.values())
+            yield Notice(
+                f"left out {count:,} message{'s' if count != 1 else ''} in spam folders"
+                f" ({', '.join(sorted(spam))}): their senders are no customers"
+            )
         if in_tmp:
             yield Notice(
                 f"skipped {in_tmp} file{'s' if in_tmp != 1 else ''} in tmp/ "

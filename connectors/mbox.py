@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app.errors import FormatError
-from app.records import Channel, Item, ParseOptions, Problem
+from app.records import Channel, Item, Notice, ParseOptions, Problem
 from connectors import mail
 from connectors.eml import looks_like_headers
 from connectors.mail_headers import envelope_date
@@ -203,6 +203,10 @@ class MboxConnector:
             FormatError: the file is not an mbox file.
         """
         total = path.stat().st_size
+        folder = path.parent.name if path.name.lower() == "mbox" else path.name  # (Apple Mail)
+        if mail.is_spam_folder(folder):
+            yield Notice(f"left out: {folder} is a spam folder (its senders are no customers)")
+            return
         reader = mail.MailReader()
         count = 0
         with path.open("rb") as fh:
@@ -219,5 +223,7 @@ class MboxConnector:
                 count += 1
                 if options.progress is not None and count % _PROGRESS_EVERY == 0:
                     options.progress(done, total)
+        if reader.spam:
+            yield mail.spam_notice(reader.spam)
         if options.progress is not None:
             options.progress(total, total)

@@ -230,7 +230,7 @@ def test_mbox_rejects_a_file_that_is_not_a_mailbox(tmp_path: Path) -> None:
 
 
 def test_empty_mbox_yields_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "Spam.mbox"
+    path = tmp_path / "Archive.mbox"
     path.write_bytes(b"")
     assert _mbox(path) == []
 
@@ -983,3 +983,70 @@ def test_header_lookups_through_the_index_answer_as_the_stdlib_does() -> None:
     ours.set_default_type("message/rfc822")  # no header: the default type, as it changes
     assert ours.get_content_type() == "message/rfc822"
     assert ours.get_all("subject") == plain.get_all("subject") == ["replaced", "second"]
+
+
+# ----------------------------------------------------------------------------- spam
+
+
+def test_what_gmail_marked_as_spam_is_left_out_of_a_takeout(db: Database, tmp_path: Path) -> None:
+    # Takeout's "All mail Including Spam and Trash.mbox": the spam's senders would be
+    # customers waiting for a reply. Trash stays (deleted is not spam).
+    spam = "Dr Win <win@lottery.example>"
+    alice, shop = "Alice <alice@example.org>", "Shop <hello@example-shop.co.uk>"
+    path = tmp_path / "All mail Including Spam and Trash.mbox"
+    path.write_bytes(
+        b"".join(
+            b"From 1@xxx Mon Jan  1 00:00:00 +0000 2024\n" + message + b"\n"
+            for message in (
+                _mail(1, alice, shop, "Order", "X-Gmail-Labels: Inbox,Opened"),
+                _mail(2, spam, shop, "You won", 'X-Gmail-Labels: Spam,"Category Updates"'),
+                _mail(3, spam, shop, "Claim it", "X-Gmail-Labels: Spam"),
+                _mail(4, alice, shop, "Old one", "X-Gmail-Labels: Trash,Opened"),
+            )
+        )
+    )
+    items = _mbox(path)
+    assert [r.title for r in _records(items)] == ["Order", "Old one"]
+    assert Notice("left out 2 messages Gmail marked as spam (their senders are no customers)") in (
+        items
+    )
+    (report,) = import_paths(db, [path])
+    assert report.added == 2 and report.problems == []
+    with db.session() as session:
+        from sqlalchemy import select
+
+        from app.models import CustomerIdentity, Identity
+
+        addresses = set(session.scalars(select(Identity.value).join(CustomerIdentity)).all())
+    assert "win@lottery.example" not in addresses and "alice@example.org" in addresses
+
+
+def test_spam_folders_are_left_out_of_a_maildir_and_a_folder_of_mailboxes(
+    tmp_path: Path,
+) -> None:
+    root = _maildir(tmp_path / "Maildir")
+    for folder, n in ((".Junk", 8), (".INBOX.Spam", 9)):
+        (root / folder / "cur").mkdir(parents=True)
+        spam = _mail(n, "Dr Win <win@lottery.example>", "hello@example-shop.co.uk", "Won")
+        (root / folder / "cur" / f"17000000{n:02d}.M{n}P1.host:2,S").write_bytes(spam)
+    items = list(MaildirConnector().parse(root, _options()))
+    assert "Won" not in {r.title for r in _records(items)}
+    assert (
+        Notice(
+            "left out 2 messages in spam folders (INBOX/Spam, Junk): their senders are no customers"
+        )
+        in items
+    )
+    # Thunderbird's folder of mailboxes ("Junk" beside "Inbox"), and Apple Mail's export
+    # of its Junk mailbox ("Junk.mbox/mbox").
+    for name in ("Junk", "Junk.mbox/mbox", "Junk E-mail.mbox"):
+        box = tmp_path / "tb" / name
+        box.parent.mkdir(parents=True, exist_ok=True)
+        box.write_bytes(
+            b"From x Mon Jan  1 00:00:00 2024\n" + _mail(1, "w@x.example", "s@y", "Won")
+        )
+        items = _mbox(box)
+        assert _records(items) == [] and len(items) == 1
+        assert isinstance(items[0], Notice) and "is a spam folder" in items[0].message
+    assert not mail.is_spam_folder("Inbox") and mail.is_spam_folder("[Gmail]/Spam")
+    assert mail.is_spam_folder("Courrier indésirable") and not mail.is_spam_folder("Junkyard")

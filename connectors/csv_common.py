@@ -206,7 +206,12 @@ class CsvReader:
     """
 
     def __init__(
-        self, path: Path, options: ParseOptions, what: str, encoding: str | None = None
+        self,
+        path: Path,
+        options: ParseOptions,
+        what: str,
+        encoding: str | None = None,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         """Open ``path`` and read its header row.
 
@@ -215,6 +220,8 @@ class CsvReader:
             options: progress and cancel hooks.
             what: the format's name for messages ("a WooCommerce orders export").
             encoding: the file's encoding when already known (else detected).
+            aliases: other names of columns (a localized export's), as keys (``norm``)
+                → the key the connector reads them by.
 
         Raises:
             FormatError: the file is empty or its header cannot be read.
@@ -223,6 +230,7 @@ class CsvReader:
         self.name = path.name
         self.options = options
         self.what = what
+        self.aliases = aliases
         self.cancelled = False
         self.encoding = encoding or detect_encoding(path)
         self.total = path.stat().st_size
@@ -251,7 +259,7 @@ class CsvReader:
         for position, cell in enumerate(self.header):
             key = norm(cell)
             if key:
-                self.columns.setdefault(key, position)
+                self.columns.setdefault(key if aliases is None else aliases.get(key, key), position)
 
     def __enter__(self) -> CsvReader:
         return self
@@ -304,7 +312,7 @@ class CsvReader:
         Returns:
             The cells, row by row.
         """
-        return sample_values(self.path, names, limit, self.encoding)
+        return sample_values(self.path, names, limit, self.encoding, self.aliases)
 
     def records(self) -> Iterator[tuple[int, list[str]] | Problem]:
         """Raw rows as (first line number, cells); blank rows skipped, bad CSV as problems."""
@@ -427,7 +435,11 @@ class Fields:
 
 
 def sample_values(
-    path: Path, names: Iterable[str], limit: int = _SAMPLE_ROWS, encoding: str | None = None
+    path: Path,
+    names: Iterable[str],
+    limit: int = _SAMPLE_ROWS,
+    encoding: str | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Non-empty cells of the columns ``names`` in the first ``limit`` rows.
 
@@ -438,6 +450,7 @@ def sample_values(
         names: column names (any spelling).
         limit: how many rows to look at.
         encoding: the file's encoding when already known.
+        aliases: other names of columns (``CsvReader``'s).
 
     Returns:
         The cells, row by row.
@@ -446,7 +459,7 @@ def sample_values(
     found: list[str] = []
     options = ParseOptions(tz=UTC)
     try:
-        with CsvReader(path, options, "a CSV file", encoding) as reader:
+        with CsvReader(path, options, "a CSV file", encoding, aliases) as reader:
             for n, row in enumerate(reader.rows()):
                 if n >= limit:
                     break

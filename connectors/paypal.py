@@ -105,8 +105,74 @@ _NOT_PAYMENT_WORDS = (
     "depósito", "comisión", "trattenuta", "bonifico", "conversione", "deposito",
     "commissione", "omrekening", "overboeking", "storting",
 )  # fmt: skip
+# Other names of the columns (keys as ``norm`` makes them) → the key they are read by: a UK
+# account's file ("Time zone", "Postage and Packaging Amount", "VAT", "Postcode") and a German
+# one's, in its layouts since 2013 ("Datum", "Brutto", "Transaktionscode", "Auswirkung auf
+# Guthaben"; 2016's header spells "Transactionscode"), as other projects' readers of them list.
+_ALIASES = {
+    "postageandpackagingamount": "shippingandhandlingamount",
+    "vat": "salestax",
+    "addressline2districtneighbourhood": "addressline2districtneighborhood",
+    "county": "stateprovinceregioncountyterritoryprefecturerepublic",
+    "postcode": "zippostalcode",
+    "datum": "date",
+    "uhrzeit": "time",
+    "zeit": "time",
+    "zeitzone": "timezone",
+    "typ": "type",
+    "art": "type",
+    "beschreibung": "type",
+    "währung": "currency",
+    "brutto": "gross",
+    "gebühr": "fee",
+    "entgelt": "fee",
+    "netto": "net",
+    "absenderemailadresse": "fromemailaddress",
+    "vonemailadresse": "fromemailaddress",
+    "empfängeremailadresse": "toemailaddress",
+    "anemailadresse": "toemailaddress",
+    "transaktionscode": "transactionid",
+    "transactionscode": "transactionid",
+    "lieferadresse": "shippingaddress",
+    "artikelbezeichnung": "itemtitle",
+    "verwendungszweck": "itemtitle",
+    "artikelnummer": "itemid",
+    "versandundbearbeitungsgebühr": "shippingandhandlingamount",
+    "betragfürversandkosten": "shippingandhandlingamount",
+    "umsatzsteuer": "salestax",
+    "option1wert": "option1value",
+    "option2wert": "option2value",
+    "zugehörigertransaktionscode": "referencetxnid",
+    "txnreferenzkennung": "referencetxnid",
+    "rechnungsnummer": "invoicenumber",
+    "anzahl": "quantity",
+    "menge": "quantity",
+    "empfangsnummer": "receiptid",
+    "belegnummer": "receiptid",
+    "guthaben": "balance",
+    "adresszeile1": "addressline1",
+    "adresse": "addressline1",
+    "adresszusatz": "addressline2districtneighborhood",
+    "zusätzlicheangaben": "addressline2districtneighborhood",
+    "ort": "towncity",
+    "bundesland": "stateprovinceregioncountyterritoryprefecturerepublic",
+    "staatprovinzregionlandkreisterritoriumpräfekturrepublik": (
+        "stateprovinceregioncountyterritoryprefecturerepublic"
+    ),
+    "plz": "zippostalcode",
+    "land": "country",
+    "telefon": "contactphonenumber",
+    "telefonnummer": "contactphonenumber",
+    "telefonnummerderkontaktperson": "contactphonenumber",
+    "betreff": "subject",
+    "hinweis": "note",
+    "auswirkungaufguthaben": "balanceimpact",
+}
+# A German file's Balance Impact, as the English one's.
+_IMPACTS = {"haben": "credit", "soll": "debit"}
 _STATUSES = {
     "completed": "paid",
+    "abgeschlossen": "paid",
     "cleared": "paid",
     "pending": "pending",
     "refunded": "refunded",
@@ -136,7 +202,7 @@ class PayPalConnector:
             0.9 for a header with ``Date, Time, TimeZone, Name, Type, Status,
             Currency`` and ``Gross`` or ``Amount``, else 0.0.
         """
-        keys = header_keys(head)
+        keys = {_ALIASES.get(key, key) for key in header_keys(head)}
         return 0.9 if keys >= _KEYS and keys & {"gross", "amount"} else 0.0
 
     def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
@@ -152,7 +218,7 @@ class PayPalConnector:
         Raises:
             FormatError: the header is not a PayPal activity download.
         """
-        with CsvReader(path, options, _WHAT) as reader:
+        with CsvReader(path, options, _WHAT, aliases=_ALIASES) as reader:
             if not set(reader.columns) >= _KEYS or not (
                 reader.has("Gross") or reader.has("Amount")
             ):
@@ -169,13 +235,13 @@ class PayPalConnector:
             rows = _Rows(reader.name, options, lambda t: parse_money(t, style), order)
         # First pass: which payments the file holds and what was refunded of each.
         quiet = dataclasses.replace(options, progress=None)
-        with CsvReader(path, quiet, _WHAT) as reader:
+        with CsvReader(path, quiet, _WHAT, aliases=_ALIASES) as reader:
             for row in reader.rows():
                 if not isinstance(row, Problem):
                     rows.note(row)
             if reader.cancelled:
                 return
-        with CsvReader(path, options, _WHAT) as reader:
+        with CsvReader(path, options, _WHAT, aliases=_ALIASES) as reader:
             for row in reader.rows():
                 if isinstance(row, Problem):
                     yield row
@@ -213,6 +279,7 @@ def _kind(row: Row, amount: Decimal) -> str:
     """What a row is: "payment", "refund", or why it is no customer event."""
     kind = row.get("Type").casefold()
     impact = row.get("Balance Impact").casefold()
+    impact = _IMPACTS.get(impact, impact)
     if impact == "memo" or amount == 0:
         return "memo"
     if not row.get("Name"):

@@ -1291,3 +1291,64 @@ def test_shopify_rows_of_one_order_apart_and_no_currency_column(tmp_path: Path) 
     assert list(_orders(items)) == ["#1", "#2"]
     assert _orders(items)["#1"].order is not None
     assert "#1 appears again" in _problems(items)["orders_export.csv:4"]
+
+
+def test_paypal_german_activity_download_reads_as_the_english_one() -> None:
+    # A German account's download (2018 layout, 41 columns): "Datum", "Brutto",
+    # "Transaktionscode", "Auswirkung auf Guthaben" Haben/Soll, times in MEZ, decimal commas.
+    path = FIXTURES / "paypal_business_41col_de.csv"
+    assert registry.detect(path).name == "paypal"
+    items = _parse(PayPalConnector(), path, region="DE")
+    events = _events(items)
+    assert list(events) == ["1AB23456CD789012E"]  # the card deposit, money sent, a hold: no
+    sale = events["1AB23456CD789012E"]
+    assert sale.occurred_at == datetime(2026, 1, 15, 18, 30, tzinfo=UTC)  # 19:30 MEZ
+    assert sale.order is not None
+    assert (
+        sale.order.total,
+        sale.order.shipping,
+        sale.order.refunded,
+        sale.order.financial_status,
+        sale.order.currency,
+    ) == (D("1250.00"), D("25.00"), D("250.00"), "partially_refunded", "EUR")
+    assert sale.order.lines == (OrderLine("Handgemachte Decke", 1, None, "DCK-1"),)
+    assert sale.participants == (
+        Participant(
+            "buyer", "Jana Schmidt", "jana@example.de", "+49 30 1234567", platform="paypal"
+        ),
+    )
+    assert sale.details["shipping"]["zip"] == "10115" and sale.details["options"] == {
+        "Größe": "Doppelbett"
+    }
+    assert _notices(items) == [
+        "skipped 1 funding or transfer rows (no counterparty); they are not customer orders",
+        "skipped 1 rows of money you sent; they are not customer orders",
+        "skipped 1 memo rows (no balance impact); they are not customer orders",
+        "applied 1 refunds or reversals to the payments they undo",
+    ]
+
+
+def test_paypal_uk_header_names(tmp_path: Path) -> None:
+    # A UK account writes "Time zone", "Postage and Packaging Amount", "VAT", "County" and
+    # "Postcode" where a US one writes TimeZone, Shipping and Handling Amount, Sales Tax…
+    text = (FIXTURES / "paypal_business_41col_bom.csv").read_text(encoding="utf-8-sig")
+    header, rest = text.split("\n", 1)
+    for us, uk in (
+        ('"TimeZone"', '"Time zone"'),
+        ("Shipping and Handling Amount", "Postage and Packaging Amount"),
+        ("Sales Tax", "VAT"),
+        ("Address Line 2/District/Neighborhood", "Address Line 2/District/Neighbourhood"),
+        ("State/Province/Region/County/Territory/Prefecture/Republic", "County"),
+        ("Zip/Postal Code", "Postcode"),
+    ):
+        assert us in header
+        header = header.replace(us, uk)
+    path = tmp_path / "Download.CSV"
+    path.write_text(header + "\n" + rest, encoding="utf-8")
+    sale = _events(_parse(PayPalConnector(), path, region="US"))["1AB23456CD789012E"]
+    assert sale.order is not None and sale.order.shipping == D("25.00")
+    assert sale.order.tax == D("0.00")
+    assert (
+        sale.details["shipping"]["zip"] == "62701" and sale.details["shipping"]["province"] == "IL"
+    )
+    assert sale.occurred_at == datetime(2026, 1, 15, 18, 30, tzinfo=UTC)

@@ -37,9 +37,9 @@ remote; see ``mail_text.sanitize_html``) or ``html_truncated``, ``labels``
 1971, more than two days ahead), the latest dated ``Received`` header; else
 the first usable fallback date the reader was given (``DATE_FALLBACKS``
 order: the mbox ``From `` line, the Maildir file name, the IMAP
-INTERNALDATE, a single file's modification time). ``details["date_from"]``
-names the one used ("date", "received", "mbox_from_line",
-"maildir_filename", "imap_internaldate", "file_mtime"). Only a message with
+INTERNALDATE, Apple Mail's date received, a single file's modification time).
+``details["date_from"]`` names the one used ("date", "received", "mbox_from_line",
+"maildir_filename", "imap_internaldate", "date_received", "file_mtime"). Only a message with
 none of them is a ``Problem``.
 
 Per-message limits (``MAX_MESSAGE_BYTES``, ``MAX_HEADER_BYTES``,
@@ -113,7 +113,13 @@ MAX_PARTICIPANTS = 500
 MAX_TEXT_CHARS = 1_000_000
 _MAX_ATTACHMENTS = 100
 # Where a date may come from when the headers have none, in the order they are tried.
-DATE_FALLBACKS = ("mbox_from_line", "maildir_filename", "imap_internaldate", "file_mtime")
+DATE_FALLBACKS = (
+    "mbox_from_line",
+    "maildir_filename",
+    "imap_internaldate",
+    "date_received",  # Apple Mail's (``connectors.apple_mail``)
+    "file_mtime",
+)
 # (a ``DATE_FALLBACKS`` name, the date, None, or a function giving it only when needed)
 DateFallback: TypeAlias = tuple[str, datetime | Callable[[], datetime | None] | None]
 

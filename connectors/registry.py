@@ -33,6 +33,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("mbox", "connectors.mbox", "MboxConnector"),
     ("eml", "connectors.eml", "EmlConnector"),
     ("maildir", "connectors.maildir", "MaildirConnector"),
+    ("apple_mail", "connectors.apple_mail", "AppleMailConnector"),
     ("whatsapp", "connectors.whatsapp", "WhatsAppConnector"),
     ("shopify", "connectors.shopify", "ShopifyConnector"),
     ("messenger", "connectors.meta_dyi", "MessengerConnector"),

@@ -1640,6 +1640,25 @@ def import_paths(
     return reports
 
 
+UNZIPPED_KEPT = timedelta(days=1)
+
+
+def _sweep(base: Path) -> None:
+    """Delete what an import that never ended (the app killed, the machine off) left taken
+    out of an archive: customers' mail and chats have no business lying about. A folder
+    touched in the last day may be another import's, running now."""
+    import shutil
+
+    limit = (datetime.now(UTC) - UNZIPPED_KEPT).timestamp()
+    for left in base.glob("unzipped-*"):
+        try:
+            stale = left.is_dir() and left.stat().st_mtime < limit
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(left, ignore_errors=True)
+
+
 def _unpacked(
     path: Path,
     stack: contextlib.ExitStack,
@@ -1653,6 +1672,7 @@ def _unpacked(
     label = display_path(path)
     base = data_dir() / "unzipping"  # (owner only, as the data is; emptied at the end)
     base.mkdir(parents=True, exist_ok=True)
+    _sweep(base)
     into = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="unzipped-", dir=base)))
 
     def on_bytes(done: int, total: int) -> None:

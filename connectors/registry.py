@@ -243,8 +243,12 @@ def export_archive(path: Path) -> bool:
     if path.is_dir() or special_file(path) is not None:
         return False
     try:
-        if not looks_like_zip(read_head(path)[:4]):
-            return False
+        with path.open("rb") as fh:  # (four bytes: asked of every file an import meets)
+            if not looks_like_zip(fh.read(4)):
+                return False
+    except OSError:
+        return False  # (the import says why it cannot be read)
+    try:
         detect(path)
     except UnrecognisedFormat:
         return True

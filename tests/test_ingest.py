@@ -477,3 +477,28 @@ def test_a_partial_order_update_keeps_what_it_does_not_say(db: Database) -> None
             assert [h.event_id for h in queries.search(s, query)] == [event.id], query
     # The same partial export again: nothing new, a duplicate.
     assert run(db, [later]) == (0, 1, 0, 0)
+
+
+def test_what_an_unfinished_zip_import_left_is_deleted_by_the_next(
+    db: Database, tmp_path: Path
+) -> None:
+    # An import killed while it read a zip left the files it took out in the data folder;
+    # the next zip import deletes them (a day old), not another's (taken out just now).
+    import time
+    import zipfile
+
+    from app.paths import data_dir
+
+    base = data_dir() / "unzipping"
+    old, fresh = base / "unzipped-old", base / "unzipped-running"
+    for folder in (old, fresh):
+        (folder / "messages").mkdir(parents=True)
+        (folder / "messages" / "chat.json").write_text("{}", encoding="utf-8")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    download = tmp_path / "orders.zip"
+    with zipfile.ZipFile(download, "w") as zf:
+        zf.writestr("a.mbox", _MBOX % (b"zip", b"zip"))
+    reports = import_paths(db, [download])
+    assert [(r.path, r.status, r.added) for r in reports] == [(f"{download}/a.mbox", "done", 1)]
+    assert sorted(p.name for p in base.iterdir()) == ["unzipped-running"]

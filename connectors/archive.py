@@ -460,6 +460,7 @@ _NOT_READ = frozenset(
     }
 )
 SPARE_BYTES = 256 * 1024**2  # left free on the disk beside what is taken out
+_TELL_EVERY = 4 * 1024**2  # bytes taken out between two progress reports
 
 
 @dataclass
@@ -535,7 +536,7 @@ def unpack(
                 f"({_size(free)} free): unzip it where there is room and import the folder"
             )
         rejected = list(archive.rejected)
-        done = 0
+        done = told = 0
         for member in wanted:
             target = into.joinpath(*member.name.split("/"))
             try:
@@ -548,24 +549,36 @@ def unpack(
                 continue
             except OSError as exc:
                 raise ArchiveError(f"{path.name}: cannot take {member.name} out: {exc}") from exc
-            with archive.open(member.name) as source, sink:
-                while chunk := source.read(_CHUNK * 16):
-                    try:
-                        sink.write(chunk)
-                    except OSError as exc:  # (the disk filled up)
-                        raise ArchiveError(
-                            f"{path.name}: cannot take {member.name} out: {exc}"
-                        ) from exc
-                    done += len(chunk)
-                    if should_cancel is not None and should_cancel():
-                        return Unpacked(left_out, rejected, complete=False)
-                    if on_bytes is not None:
-                        on_bytes(done, total)
+            failed: OSError | None = None
+            try:
+                with archive.open(member.name) as source, sink:
+                    while chunk := source.read(_CHUNK * 16):
+                        try:
+                            sink.write(chunk)
+                        except OSError as exc:  # (the disk filled up)
+                            failed = exc
+                            break
+                        done += len(chunk)
+                        if should_cancel is not None and should_cancel():
+                            return Unpacked(left_out, rejected, complete=False)
+                        if on_bytes is not None and done - told >= _TELL_EVERY:
+                            on_bytes(done, total)
+                            told = done
+            except ArchiveRefused:
+                raise  # (the archive as a whole is over a limit)
+            except ArchiveError as exc:  # this member is corrupt: set aside, the rest goes on
+                target.unlink(missing_ok=True)
+                rejected.append((member.name, str(exc).removeprefix(f"{path.name}!")))
+                continue
+            if failed is not None:
+                raise ArchiveError(f"{path.name}: cannot take {member.name} out: {failed}")
             try:
                 stamp = time.mktime((*archive.date_time(member.name), 0, 0, -1))
                 os.utime(target, (stamp, stamp))
             except (OverflowError, ValueError, OSError):
                 pass  # (a time the archive got wrong: the file keeps the present one)
+        if on_bytes is not None:
+            on_bytes(done, total)
         return Unpacked(left_out, rejected)
 
 

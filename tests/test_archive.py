@@ -345,3 +345,19 @@ def test_unpack_stops_when_cancelled_and_names_that_clash_are_set_aside(tmp_path
     again = tmp_path / "again"
     again.mkdir()
     assert not unpack(path, again, should_cancel=lambda: True).complete
+
+
+def test_unpack_sets_a_corrupt_member_aside_and_takes_the_rest_out(tmp_path: Path) -> None:
+    path = make_zip(tmp_path / "bad.zip", {"a.txt": b"hello world " * 100, "b.csv": b"Name\n"})
+    data = bytearray(path.read_bytes())
+    start = data.find(b"a.txt") + len("a.txt")
+    data[start + 5 : start + 25] = b"\xff" * 20
+    path.write_bytes(bytes(data))
+    into = tmp_path / "out"
+    into.mkdir()
+    ticks: list[tuple[int, int]] = []
+    done = unpack(path, into, on_bytes=lambda d, t: ticks.append((d, t)))
+    ((name, reason),) = done.rejected
+    assert name == "a.txt" and reason.startswith("a.txt: unreadable")
+    assert [p.name for p in into.iterdir()] == ["b.csv"]  # (no half-written a.txt)
+    assert ticks[-1] == (5, 1205)  # (the last report: what was taken out, of all)

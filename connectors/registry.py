@@ -39,6 +39,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("messenger", "connectors.meta_dyi", "MessengerConnector"),
     ("instagram", "connectors.meta_dyi", "InstagramConnector"),
     ("telegram", "connectors.telegram", "TelegramConnector"),
+    ("telegram_html", "connectors.telegram_html", "TelegramHtmlConnector"),
     ("slack", "connectors.slack", "SlackConnector"),
     ("zendesk", "connectors.zendesk", "ZendeskConnector"),
     ("chat_csv", "connectors.chat_csv", "ChatCsvConnector"),

@@ -97,8 +97,9 @@ class ImportRequest:
 
 
 FILE_FILTER = (
-    "Mail, chats and orders (*.mbox *.eml *.txt *.csv *.json *.zip);;"
-    "Mail (*.mbox *.eml);;Chats (*.txt *.json *.zip);;Orders (*.csv *.json);;All files (*)"
+    "Mail, chats and orders (*.mbox *.eml *.emlx *.txt *.csv *.json *.html *.zip);;"
+    "Mail (*.mbox *.eml *.emlx);;Chats (*.txt *.json *.html *.zip);;Orders (*.csv *.json);;"
+    "All files (*)"
 )
 
 

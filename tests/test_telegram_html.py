@@ -76,8 +76,7 @@ def test_one_page_alone_and_a_page_that_is_not_telegrams(tmp_path: Path) -> None
     items = _items(page)
     # Alone, its first message (joined to one on the page before) has no sender.
     assert (
-        Problem("messages2.html:38", "no sender (joined to a message of an earlier page)")
-        in items
+        Problem("messages2.html:38", "no sender (joined to a message of an earlier page)") in items
     )
     other = tmp_path / "messages.html"
     other.write_text("<html><body><div class='message'>hi</div></body></html>", encoding="utf-8")

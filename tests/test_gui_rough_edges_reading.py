@@ -72,6 +72,44 @@ def test_a_file_with_nothing_added_and_problems_is_not_plain_done(qtbot) -> None
     shot(dialog, "import_summary_problems.png")
 
 
+def test_an_exports_many_left_out_files_share_one_row(qtbot) -> None:
+    # A download's 30 photos and a profile file: one row saying how many and of what kind,
+    # the path of each in its tooltip; never a row (and a full path) per photo.
+    from PySide6.QtWidgets import QTreeWidget
+
+    from ui.import_dialog import ImportSummaryDialog
+
+    why = "not a format Threadline recognises (supported: mbox, eml)"
+    zipped = "/x/facebook.zip"
+    left = [
+        FileReport(
+            f"{zipped}/media/{n:02d}.jpeg",
+            "",
+            status="skipped",
+            error=f"{zipped}/media/{n:02d}.jpeg: {why}",
+        )
+        for n in range(30)
+    ]
+    left.append(
+        FileReport(
+            f"{zipped}/profile.json", "", status="skipped", error=f"{zipped}/profile.json: {why}"
+        )
+    )
+    chat = FileReport(f"{zipped}/messages/Alice_40.json", "messenger", added=6)
+    dialog = ImportSummaryDialog([chat, *left])
+    qtbot.addWidget(dialog)
+    tree = dialog.findChild(QTreeWidget)
+    rows = [[tree.topLevelItem(i).text(c) for c in (0, 5)] for i in range(tree.topLevelItemCount())]
+    assert rows == [
+        ["Alice_40.json", "Done"],
+        ["31 files", "Not imported: Not a format Threadline recognises (30 .jpeg, 1 .json)"],
+    ]
+    assert tree.topLevelItem(1).toolTip(0).splitlines()[0] == f"{zipped}/media/00.jpeg"
+    assert "31 files not imported" in dialog.summary.text()
+    dialog.show()
+    shot(dialog, "import_summary_left_out.png")
+
+
 def test_an_unrecognised_file_appears_in_the_summary(
     qtbot, window: MainWindow, tmp_path: Path
 ) -> None:

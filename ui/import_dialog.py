@@ -15,6 +15,7 @@ each file added, skipped as duplicates, and could not read.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
@@ -720,9 +721,43 @@ def file_result(report: FileReport) -> str:
             result = f"Nothing imported: {n} could not be read"
         else:
             result = f"Done, but {n} could not be read"
-    if report.error:
+    if report.status == "skipped":
+        result = f"{result}: {left_out_reason(report)}"
+    elif report.error:
         result = f"{result}: {report.error}"
     return result
+
+
+def left_out_reason(report: FileReport) -> str:
+    """Why a file was not imported, without its path (the File column has it) or the
+    list of formats."""
+    error = (report.error or "").removeprefix(f"{report.path}: ")
+    return _short_reason(error) if error else "Format not recognised"
+
+
+def _left_out_row(group: Sequence[FileReport]) -> tuple[list[str], str]:
+    """One row for many files left out for one reason (an export's photos): the cells,
+    and the tooltip naming them."""
+    kinds = Counter(Path(r.path).suffix.lower() or "no extension" for r in group)
+    ranked = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+    spread = ", ".join(f"{n:,} {kind}" for kind, n in ranked[:6]) + (
+        ", …" if len(ranked) > 6 else ""
+    )
+    cells = [
+        f"{len(group):,} files",
+        "",
+        "0",
+        "0",
+        "0",
+        f"Not imported: {left_out_reason(group[0])} ({spread})",
+    ]
+    names = [r.path for r in group[:_LISTED]]
+    if len(group) > _LISTED:
+        names.append(f"… and {len(group) - _LISTED:,} more")
+    return cells, "\n".join(names)
+
+
+_LISTED = 40  # files a grouped row's tooltip names
 
 
 class ImportSummaryDialog(QDialog):
@@ -785,20 +820,30 @@ class ImportSummaryDialog(QDialog):
         table.setAccessibleName("Import results per file")
         table.setRootIsDecorated(False)
         table.setHeaderLabels(["File", "Format", "Added", "Duplicates", "Problems", "Result"])
+        # Files left out for one reason (an export's photos) share one row.
+        grouped: dict[str, list[FileReport]] = {}
+        for r in left_out:
+            grouped.setdefault(left_out_reason(r), []).append(r)
+        rows: list[tuple[list[str], str]] = []
         for r in reports:
-            result = file_result(r)
-            item = QTreeWidgetItem(
-                [
-                    os.path.basename(r.path) or r.path,
-                    r.format,
-                    f"{r.added:,}",
-                    f"{r.duplicates:,}",
-                    f"{len(r.problems):,}",
-                    result,
-                ]
-            )
-            item.setToolTip(0, tip(r.path))
-            item.setToolTip(5, tip(result))
+            group = grouped.get(left_out_reason(r), []) if r.status == "skipped" else [r]
+            if len(group) > 1:
+                if r is group[0]:
+                    rows.append(_left_out_row(group))
+                continue
+            cells = [
+                os.path.basename(r.path) or r.path,
+                r.format,
+                f"{r.added:,}",
+                f"{r.duplicates:,}",
+                f"{len(r.problems):,}",
+                file_result(r),
+            ]
+            rows.append((cells, r.path))
+        for cells, names in rows:
+            item = QTreeWidgetItem(cells)
+            item.setToolTip(0, tip(names))
+            item.setToolTip(5, tip(cells[5]))
             for col in (2, 3, 4):
                 item.setTextAlignment(
                     col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -809,7 +854,7 @@ class ImportSummaryDialog(QDialog):
             table.resizeColumnToContents(col)
         em = self.fontMetrics().horizontalAdvance("M")
         table.setMinimumWidth(min(em * 90, sum(table.columnWidth(c) for c in range(6)) + em * 3))
-        table.setMinimumHeight(self.fontMetrics().lineSpacing() * (min(len(reports), 10) + 3))
+        table.setMinimumHeight(self.fontMetrics().lineSpacing() * (min(len(rows), 10) + 3))
         layout.addWidget(table, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         if problems:

@@ -34,6 +34,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("eml", "connectors.eml", "EmlConnector"),
     ("maildir", "connectors.maildir", "MaildirConnector"),
     ("apple_mail", "connectors.apple_mail", "AppleMailConnector"),
+    ("olm", "connectors.olm", "OlmConnector"),
     ("whatsapp", "connectors.whatsapp", "WhatsAppConnector"),
     ("shopify", "connectors.shopify", "ShopifyConnector"),
     ("messenger", "connectors.meta_dyi", "MessengerConnector"),

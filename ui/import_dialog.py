@@ -98,8 +98,8 @@ class ImportRequest:
 
 
 FILE_FILTER = (
-    "Mail, chats and orders (*.mbox *.eml *.emlx *.txt *.csv *.json *.html *.zip);;"
-    "Mail (*.mbox *.eml *.emlx);;Chats (*.txt *.json *.html *.zip);;Orders (*.csv *.json);;"
+    "Mail, chats and orders (*.mbox *.eml *.emlx *.olm *.txt *.csv *.json *.html *.zip);;"
+    "Mail (*.mbox *.eml *.emlx *.olm);;Chats (*.txt *.json *.html *.zip);;Orders (*.csv *.json);;"
     "All files (*)"
 )
 

@@ -25,6 +25,7 @@ from app.records import Channel, Item, Notice, ParseOptions, Problem
 from connectors import mail
 from connectors.eml import looks_like_headers
 from connectors.mail_headers import envelope_date
+from connectors.maildir import is_sent_folder
 
 _SEPARATOR = re.compile(rb"\n\r?\nFrom ")  # a From_ line after a blank line
 _LEADING_BLANK_LINES = re.compile(rb"^(?:\r?\n)+")
@@ -207,6 +208,8 @@ class MboxConnector:
         if mail.is_spam_folder(folder):
             yield Notice(f"left out: {folder} is a spam folder (its senders are no customers)")
             return
+        # Thunderbird's "Sent", Apple Mail's "Sent Messages.mbox/mbox": the owner's mail.
+        sent = is_sent_folder(folder.removesuffix(".mbox").removesuffix(".mbx"))
         reader = mail.MailReader()
         count = 0
         with path.open("rb") as fh:
@@ -219,7 +222,7 @@ class MboxConnector:
                     yield Problem(locator, f"message larger than {size_mb} MB; skipped")
                 else:
                     dates = [("mbox_from_line", partial(envelope_date, raw.envelope))]
-                    yield from reader.items(raw.data(), locator, fallback_dates=dates)
+                    yield from reader.items(raw.data(), locator, sent=sent, fallback_dates=dates)
                 count += 1
                 if options.progress is not None and count % _PROGRESS_EVERY == 0:
                     options.progress(done, total)

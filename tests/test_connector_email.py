@@ -1050,3 +1050,19 @@ def test_spam_folders_are_left_out_of_a_maildir_and_a_folder_of_mailboxes(
         assert isinstance(items[0], Notice) and "is a spam folder" in items[0].message
     assert not mail.is_spam_folder("Inbox") and mail.is_spam_folder("[Gmail]/Spam")
     assert mail.is_spam_folder("Courrier indésirable") and not mail.is_spam_folder("Junkyard")
+
+
+def test_a_sent_mailbox_names_the_owner(tmp_path: Path) -> None:
+    # Thunderbird keeps the shop's sent mail in a mailbox file named "Sent" (Apple Mail's
+    # export: "Sent Messages.mbox/mbox"); imported alone, its sender is the owner, not a
+    # customer who wrote to everyone.
+    shop, alice = "Shop <hello@example-shop.co.uk>", "Alice <alice@example.org>"
+    for name in ("Sent", "Sent Messages.mbox/mbox", "Gesendet"):
+        box = tmp_path / name
+        box.parent.mkdir(parents=True, exist_ok=True)
+        box.write_bytes(b"From x Mon Jan  1 00:00:00 2024\n" + _mail(1, shop, alice, "Re: Order"))
+        items = _mbox(box)
+        assert items[0] == OwnerHint("email", "hello@example-shop.co.uk"), name
+    inbox = tmp_path / "Inbox"
+    inbox.write_bytes(b"From x Mon Jan  1 00:00:00 2024\n" + _mail(2, alice, shop, "Order"))
+    assert not [i for i in _mbox(inbox) if isinstance(i, OwnerHint)]

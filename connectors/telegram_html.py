@@ -10,8 +10,9 @@ holds the messages in order:
   (older exports leave out the offset: the time is the exporting computer's), the sender's
   ``<div class="from_name">``, the text (``<div class="text">``, lines broken by ``<br>``),
   and media (``media_wrap``: a ``photo_wrap`` link, or a ``media`` block whose class names
-  the kind, ``media_video``, ``media_voice_message``, ``media_file``…, with a ``title bold``
-  and, when the file was not downloaded, a ``status details`` saying so). A message
+  the kind, ``media_video``, ``media_voice_message``, ``media_file``…, with a ``title bold``,
+  a ``description`` saying when the file was not downloaded, and ``status details``: its
+  length and size). A message
   ``joined`` to the one before (the same sender, soon after) has no ``from_name``. A
   forwarded message's original sender is in a nested ``forwarded body``; a reply names the
   message it answers in ``reply_to details`` (``GoToMessage(12)``).
@@ -133,7 +134,8 @@ class _Page(HTMLParser):
                 self._take([], "forwarded")
             elif not forwarded and not message.sender:
                 self._take([], "sender")
-        elif tag == "a" and self._inside("reply_to"):
+        elif tag == "a" and self._inside("reply_to") and not forwarded:
+            # (a forwarded message's own reply names a message of the chat it came from)
             link = (found.get("onclick") or "") + " " + (found.get("href") or "")
             go = _GO_TO.search(link) or re.search(r"go_to_message(\d+)", link)
             message.reply_to = message.reply_to or (go.group(1) if go else "")
@@ -148,8 +150,10 @@ class _Page(HTMLParser):
                 message.media.append(entry)
             elif message.media and "title" in classes and "bold" in classes:
                 self._take([], "media_title")
-            elif message.media and "status" in classes and "details" in classes:
-                self._take([], "media_status")
+            elif message.media and (
+                "description" in classes or ("status" in classes and "details" in classes)
+            ):
+                self._take([], "media_status")  # ("Not included, …", then "0:07, 12.4 KB")
         elif "text" in classes and "bold" not in classes and not self._inside("reply_to"):
             self._take(message.text, "text")
 

@@ -96,3 +96,56 @@ def test_a_folder_holding_the_export_imports_it_once_with_nothing_left_over(
     ]
     again = import_paths(db, [downloads / EXPORT.name])
     assert (again[0].added, again[0].duplicates) == (0, 7)
+
+
+def test_replies_across_pages_and_a_forwarded_messages_own_reply(tmp_path: Path) -> None:
+    # A reply to a message on another page links by href alone; a forwarded message's
+    # reply names a message of the chat it came from, not this chat's.
+    def message(number: int, inner: str, sender: str = "Bob") -> str:
+        return (
+            f'<div class="message default clearfix" id="message{number}"><div class="body">'
+            f'<div class="pull_right date details" title="08.12.2020 03:4{number}:00 UTC+03:00">'
+            f'03:4{number}</div><div class="from_name">{sender}</div>{inner}</div></div>'
+        )
+
+    page = tmp_path / "messages3.html"
+    page.write_text(
+        '<html><body><div class="page_wrap"><div class="page_header"><div class="content">'
+        '<div class="text bold">Bob</div></div></div><div class="history">'
+        + message(
+            1,
+            '<div class="reply_to details">In reply to <a href="messages2.html#go_to_message999">'
+            'this message</a></div><div class="text">about that order</div>',
+        )
+        + message(
+            2,
+            '<div class="forwarded body"><div class="from_name">Shop News <span class="date '
+            'details" title="07.12.2020 10:00:00 UTC+03:00"> 07.12.2020 10:00:00</span></div>'
+            '<div class="reply_to details">In reply to <a href="#go_to_message555" '
+            'onclick="return GoToMessage(555)">this message</a></div>'
+            '<div class="media_wrap clearfix"><div class="media clearfix pull_left media_video">'
+            '<div class="body"><div class="title bold">Video file</div><div class="description">'
+            "Not included, change data exporting settings to download.</div>"
+            '<div class="status details">01:00, 21.4 MB</div></div></div></div>'
+            '<div class="text">our new teapots</div></div>',
+            sender="Alice",
+        )
+        + "</div></div></body></html>",
+        encoding="utf-8",
+    )
+    records = [i for i in _items(page) if isinstance(i, EventRecord)]
+    assert [(r.text, r.details.get("reply_to")) for r in records] == [
+        ("about that order", "999"),
+        ("our new teapots", None),
+    ]
+    forwarded = records[1]
+    assert forwarded.details["forwarded_from"] == "Shop News"
+    assert [p.name for p in forwarded.participants if p.role == "author"] == ["Alice"]
+    assert forwarded.details["media"] == [
+        {
+            "kind": "video",
+            "title": "Video file",
+            "status": "Not included, change data exporting settings to download. · 01:00, 21.4 MB",
+        }
+    ]
+    assert forwarded.occurred_at == datetime(2020, 12, 8, 0, 42, tzinfo=UTC)

@@ -1562,7 +1562,8 @@ def import_paths(
     device or socket met there (never opened; given by name, it fails).
 
     A zip archive that is no export of its own (not a WhatsApp chat or a Slack
-    workspace: a "Download your information", a Google Takeout, zipped exports) is read
+    workspace: a "Download your information", a Google Takeout, zipped exports), or a tar
+    archive (a Takeout's ``.tgz``), is read
     as the folder it holds: its files are taken out into a private folder of the data folder
     (``connectors.archive.unpack``: checked names, size and zip-bomb limits, photos and
     other media left in), imported under the names ``archive.zip/member``, and deleted
@@ -1679,8 +1680,10 @@ def _unpacked(
         if progress is not None:
             progress(ImportProgress(label, 0, 0, 0, 0, done, total))
 
+    zipped = archive.looks_like_zip(registry.read_head(path)[:4])
+    unpack = archive.unpack if zipped else archive.unpack_tar
     try:
-        taken = archive.unpack(path, into, should_cancel=should_cancel, on_bytes=on_bytes)
+        taken = unpack(path, into, should_cancel=should_cancel, on_bytes=on_bytes)
     except archive.ArchiveError as exc:
         return FileReport(path=label, format="", status="failed", error=displayable(str(exc)))
     if not taken.complete:

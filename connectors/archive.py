@@ -17,6 +17,7 @@ members are not read at all: connectors list them by name and size.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import struct
 import sys
@@ -588,3 +589,114 @@ def _size(count: int) -> str:
     if count >= 1024**2:
         return f"{count / 1024**2:.0f} MB"
     return f"{max(count / 1024, 1):.0f} KB"
+
+
+# --- a tar archive of exports (Google Takeout's ".tgz" choice) ------------------------------
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def looks_like_tar(path: Path) -> bool:
+    """Whether ``path`` is a tar archive, plain or compressed (gzip, bzip2, xz)."""
+    import tarfile
+
+    try:
+        return tarfile.is_tarfile(path)
+    except (OSError, EOFError, ValueError):
+        return False
+
+
+def unpack_tar(
+    path: Path,
+    into: Path,
+    *,
+    should_cancel: Callable[[], bool] | None = None,
+    on_bytes: Callable[[int, int], None] | None = None,
+    limits: ZipLimits = EXPORT_LIMITS,
+) -> Unpacked:
+    """``unpack`` for a tar archive (``.tgz``, ``.tar.gz``, ``.tar``), read once as a stream.
+
+    Only regular files are taken out, each under its checked name (links, devices and
+    folders are not made; an absolute name or one climbing out with ``..`` is set aside);
+    photos and other files no format reads stay in. The members' sizes count against the
+    limits, and the room on the disk is checked before each one: a stream tells no total
+    beforehand. The bytes that come out of the whole archive may not pass ``max_ratio``
+    times the archive's size (a tar bomb is refused).
+
+    Raises:
+        ArchiveError: not a readable tar archive, over a limit, or not enough room.
+    """
+    import os
+    import shutil
+    import tarfile
+
+    size = max(path.stat().st_size, 1)
+    left_out: list[str] = []
+    rejected: list[tuple[str, str]] = []
+    done = told = count = 0
+    try:
+        with tarfile.open(path, "r|*") as archive:
+            for member in archive:
+                count += 1
+                if count > limits.max_members:
+                    raise ArchiveRefused(
+                        f"{path.name}: refused: more than the {limits.max_members} members allowed"
+                    )
+                name = _clean(member.name)
+                reason = unsafe_name_reason(member.name)
+                if member.isdir() or (reason is None and (junk(name) or not name)):
+                    continue
+                if reason is None and not member.isreg():
+                    reason = "not a plain file (a link or a device)"
+                if reason is not None:
+                    rejected.append((member.name, reason))
+                    continue
+                if Path(name).suffix.lower() in _NOT_READ:
+                    left_out.append(name)
+                    continue
+                if member.size > limits.max_member_size:
+                    rejected.append((name, f"{member.size} bytes, more than allowed"))
+                    continue
+                after = done + member.size
+                if after > limits.max_ratio * size and after > limits.ratio_floor:
+                    raise ArchiveRefused(
+                        f"{path.name}: refused: its members expand more than "
+                        f"{limits.max_ratio:g}:1 (possible tar bomb)"
+                    )
+                free = shutil.disk_usage(into).free
+                if member.size + SPARE_BYTES > free:
+                    raise ArchiveError(
+                        f"{path.name}: reading it needs {_size(member.size)} free on the disk"
+                        f" for {name} ({_size(free)} free): unpack it where there is room and"
+                        " import the folder"
+                    )
+                target = into.joinpath(*name.split("/"))
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    sink = target.open("xb")
+                except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                    rejected.append((name, "its name is taken by another member here"))
+                    continue
+                source = archive.extractfile(member)
+                got = 0
+                with sink:
+                    while source is not None and (chunk := source.read(_CHUNK * 16)):
+                        got += len(chunk)
+                        if got > member.size:
+                            raise ArchiveError(f"{path.name}!{name}: holds more than it declares")
+                        sink.write(chunk)
+                        if should_cancel is not None and should_cancel():
+                            return Unpacked(left_out, rejected, complete=False)
+                        if on_bytes is not None and done + got - told >= _TELL_EVERY:
+                            on_bytes(done + got, 0)
+                            told = done + got
+                done += got
+                with contextlib.suppress(OverflowError, ValueError, OSError):
+                    os.utime(target, (member.mtime, member.mtime))
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise ArchiveError(f"{path.name}: not a readable tar archive ({exc})") from exc
+    except OSError as exc:
+        raise ArchiveError(f"{path.name}: cannot take its files out: {exc}") from exc
+    if on_bytes is not None:
+        on_bytes(done, done)
+    return Unpacked(left_out, rejected)

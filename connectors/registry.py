@@ -235,21 +235,26 @@ def detect(path: Path) -> Connector:
     return best
 
 
+_TAR_NAMES = (".tgz", ".tar", ".tar.gz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
 def export_archive(path: Path) -> bool:
     """Whether ``path`` is a zip archive that no format claims as its own (a WhatsApp chat
-    and a Slack workspace are read from their zip by their connectors): a download of
-    exports (Meta's "Download your information", a Google Takeout, zipped order files),
-    which the import reads as the folder it holds."""
-    from connectors.archive import looks_like_zip
+    and a Slack workspace are read from their zip by their connectors), or a tar archive
+    (a Google Takeout's ``.tgz``): a download of exports (Meta's "Download your
+    information", a Takeout, zipped order files), which the import reads as the folder it
+    holds."""
+    from connectors.archive import looks_like_tar, looks_like_zip
 
     if path.is_dir() or special_file(path) is not None:
         return False
     try:
         with path.open("rb") as fh:  # (four bytes: asked of every file an import meets)
-            if not looks_like_zip(fh.read(4)):
-                return False
+            zipped = looks_like_zip(fh.read(4))
     except OSError:
         return False  # (the import says why it cannot be read)
+    if not zipped and not (path.name.lower().endswith(_TAR_NAMES) and looks_like_tar(path)):
+        return False
     try:
         detect(path)
     except UnrecognisedFormat:

@@ -22,6 +22,7 @@ from connectors.archive import (
     looks_like_zip,
     member_names,
     unpack,
+    unpack_tar,
     unsafe_name_reason,
 )
 from connectors.slack import SlackConnector
@@ -361,3 +362,59 @@ def test_unpack_sets_a_corrupt_member_aside_and_takes_the_rest_out(tmp_path: Pat
     assert name == "a.txt" and reason.startswith("a.txt: unreadable")
     assert [p.name for p in into.iterdir()] == ["b.csv"]  # (no half-written a.txt)
     assert ticks[-1] == (5, 1205)  # (the last report: what was taken out, of all)
+
+
+def _tgz(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1704067200  # 2024-01-01
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return path
+
+
+def test_unpack_tar_takes_the_data_out_of_a_takeout_tgz(tmp_path: Path) -> None:
+    path = _tgz(
+        tmp_path / "takeout-20240101T000000Z-001.tgz",
+        {
+            "Takeout/Mail/All mail Including Spam and Trash.mbox": b"From x\n",
+            "Takeout/Mail/User Settings/Labels.txt": b"Inbox\n",
+            "Takeout/Google Photos/IMG_0001.jpg": b"\xff\xd8",
+            "../escaped.txt": b"x",
+            "/etc/passwd": b"root",
+        },
+        links={"Takeout/link.mbox": "/etc/passwd"},
+    )
+    into = tmp_path / "out"
+    into.mkdir()
+    done = unpack_tar(path, into)
+    assert sorted(p.relative_to(into).as_posix() for p in into.rglob("*") if p.is_file()) == [
+        "Takeout/Mail/All mail Including Spam and Trash.mbox",
+        "Takeout/Mail/User Settings/Labels.txt",
+    ]
+    assert done.left_out == ["Takeout/Google Photos/IMG_0001.jpg"]
+    assert sorted(done.rejected) == [
+        ("../escaped.txt", "climbs out of the archive with .."),
+        ("/etc/passwd", "absolute path"),
+        ("Takeout/link.mbox", "not a plain file (a link or a device)"),
+    ]
+    assert not (tmp_path / "escaped.txt").exists()
+    mbox = into / "Takeout" / "Mail" / "All mail Including Spam and Trash.mbox"
+    assert mbox.stat().st_mtime == 1704067200
+    bomb = _tgz(tmp_path / "bomb.tgz", {"a.mbox": b"\0" * (8 * 1024 * 1024)})
+    with pytest.raises(ArchiveError, match="possible tar bomb"):
+        unpack_tar(bomb, tmp_path / "out2")
+    broken = tmp_path / "broken.tgz"
+    data = path.read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ArchiveError, match="not a readable tar archive"):
+        unpack_tar(broken, into)

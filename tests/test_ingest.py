@@ -502,3 +502,27 @@ def test_what_an_unfinished_zip_import_left_is_deleted_by_the_next(
     reports = import_paths(db, [download])
     assert [(r.path, r.status, r.added) for r in reports] == [(f"{download}/a.mbox", "done", 1)]
     assert sorted(p.name for p in base.iterdir()) == ["unzipped-running"]
+
+
+def test_a_takeout_tgz_imports_its_mailbox_without_the_spam(db: Database, tmp_path: Path) -> None:
+    # Google Takeout offers .tgz beside .zip: the mailbox inside is read as if unpacked,
+    # and what Gmail labelled spam stays out of it.
+    import io
+    import tarfile
+
+    mailbox = (_MBOX % (b"takeout", b"takeout")).replace(
+        b"Subject:", b"X-Gmail-Labels: Inbox,Opened\nSubject:", 1
+    )
+    spam = (_MBOX % (b"spam", b"spam")).replace(b"Subject:", b"X-Gmail-Labels: Spam\nSubject:", 1)
+    download = tmp_path / "takeout-20240101T000000Z-001.tgz"
+    with tarfile.open(download, "w:gz") as tar:
+        data = mailbox + b"\n" + spam
+        info = tarfile.TarInfo("Takeout/Mail/All mail Including Spam and Trash.mbox")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    reports = import_paths(db, [download])
+    assert [(Path(r.path).name, r.format, r.status, r.added) for r in reports] == [
+        ("All mail Including Spam and Trash.mbox", "mbox", "done", 1)
+    ]
+    assert reports[0].path == f"{download}/Takeout/Mail/All mail Including Spam and Trash.mbox"
+    assert any("Gmail marked as spam" in n for n in reports[0].notices)

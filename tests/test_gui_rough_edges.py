@@ -161,7 +161,7 @@ def test_a_zip_of_exports_is_ready_to_import_as_it_came(
     assert dialog.status.text() == "1 file ready"
     dialog.files.setCurrentItem(dialog.files.topLevelItem(0))
     dialog.refresh_preview()
-    assert "is a zip archive" in dialog.preview.placeholder.text()
+    assert "is an archive" in dialog.preview.placeholder.text()
     assert dialog.request().paths == (download,) and dialog.import_button.isEnabled()
     shot(dialog, tmp_path, "import-zip")
     dialog.reject()

@@ -98,14 +98,14 @@ class ImportRequest:
 
 
 FILE_FILTER = (
-    "Mail, chats and orders (*.mbox *.eml *.emlx *.olm *.txt *.csv *.json *.html *.zip);;"
+    "Mail, chats and orders (*.mbox *.eml *.emlx *.olm *.txt *.csv *.json *.html *.zip *.tgz);;"
     "Mail (*.mbox *.eml *.emlx *.olm);;Chats (*.txt *.json *.html *.zip);;Orders (*.csv *.json);;"
     "All files (*)"
 )
 
 
 ZIP = "zip"  # a zip of exports (``registry.export_archive``): its files are read on import
-ZIP_LABEL = "Zip archive of exports (the files in it)"
+ZIP_LABEL = "Archive of exports (the files in it)"
 
 
 def detect_files(
@@ -554,7 +554,7 @@ class ImportDialog(QDialog):
         path = self.previewed_path()
         if path is not None and any(d.path == path and d.format == ZIP for d in self.detected):
             self.preview.show_message(
-                f"{path.name} is a zip archive. When you import, Threadline reads the mail, "
+                f"{path.name} is an archive. When you import, Threadline reads the mail, "
                 "chats and orders in it, as in a folder (photos and other files stay in it)."
             )
             self._fill_owners(None, None)

@@ -644,6 +644,15 @@ def is_spam_folder(name: str) -> bool:
     return last.removesuffix(".mbox").removesuffix(".sbd").strip() in _SPAM_FOLDERS
 
 
+def spam_folders_notice(left: Mapping[str, int]) -> Notice:
+    """What the report says of the spam folders left out (each with its messages)."""
+    count = sum(left.values())
+    return Notice(
+        f"left out {count:,} message{'s' if count != 1 else ''} in spam folders"
+        f" ({', '.join(sorted(left))}): their senders are no customers"
+    )
+
+
 def spam_notice(count: int) -> Notice:
     """What the report says of the messages marked as spam that were left out."""
     many = "messages" if count != 1 else "message"

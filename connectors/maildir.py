@@ -306,11 +306,7 @@ class MaildirConnector:
         if reader.spam:
             yield mail.spam_notice(reader.spam)
         if spam:
-            count = sum(spam.values())
-            yield Notice(
-                f"left out {count:,} message{'s' if count != 1 else ''} in spam folders"
-                f" ({', '.join(sorted(spam))}): their senders are no customers"
-            )
+            yield mail.spam_folders_notice(spam)
         if in_tmp:
             yield Notice(
                 f"skipped {in_tmp} file{'s' if in_tmp != 1 else ''} in tmp/ "

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import FormatError
-from app.records import Channel, Item, Notice, ParseOptions, Problem
+from app.records import Channel, Item, ParseOptions, Problem
 from connectors import mail
 from connectors.archive import (
     ArchiveError,
@@ -255,10 +255,6 @@ class OlmConnector:
             if reader.spam:
                 yield mail.spam_notice(reader.spam)
             if spam:
-                total = sum(spam.values())
-                yield Notice(
-                    f"left out {total:,} message{'s' if total != 1 else ''} in spam folders"
-                    f" ({', '.join(sorted(spam))}): their senders are no customers"
-                )
+                yield mail.spam_folders_notice(spam)
             if options.progress is not None:
                 options.progress(len(wanted), len(wanted))

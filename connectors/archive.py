@@ -18,6 +18,7 @@ members are not read at all: connectors list them by name and size.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import struct
 import sys
@@ -490,6 +491,78 @@ def junk(name: str) -> bool:
     )
 
 
+class _TakeOut:
+    """Members taken out into a folder: each one's file made under its name, its bytes
+    copied and counted, the progress told now and then (``unpack`` and ``unpack_tar``)."""
+
+    def __init__(
+        self,
+        into: Path,
+        should_cancel: Callable[[], bool] | None,
+        on_bytes: Callable[[int, int], None] | None,
+    ) -> None:
+        self.into = into
+        self.should_cancel = should_cancel
+        self.on_bytes = on_bytes
+        self.done = 0  # bytes taken out so far
+        self._told = 0
+
+    def target(self, name: str) -> Path:
+        return self.into.joinpath(*name.split("/"))
+
+    def sink(self, name: str) -> IO[bytes] | None:
+        """A new file for the member ``name``, or None when its name is taken (names that
+        differ only in case on this disk, or a file where another member's folder is).
+
+        Raises:
+            OSError: the file cannot be made.
+        """
+        target = self.target(name)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return target.open("xb")
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def copy(
+        self,
+        read: Callable[[int], bytes],
+        sink: IO[bytes],
+        total: int,
+        most: int | None = None,
+        where: str = "",
+    ) -> bool:
+        """Copy what ``read`` gives into ``sink``; False if cancelled on the way.
+
+        Raises:
+            OSError: the disk could not take it.
+            ArchiveError: more than ``most`` bytes came (``where``: the member, for the
+                message).
+        """
+        got = 0
+        while chunk := read(_CHUNK * 16):
+            got += len(chunk)
+            if most is not None and got > most:
+                raise ArchiveError(f"{where}: holds more than it declares")
+            sink.write(chunk)
+            self.done += len(chunk)
+            if self.should_cancel is not None and self.should_cancel():
+                return False
+            if self.on_bytes is not None and self.done - self._told >= _TELL_EVERY:
+                self.on_bytes(self.done, total)
+                self._told = self.done
+        return True
+
+    def stamp(self, name: str, when: float) -> None:
+        """Give the member's file its time in the archive (a time it got wrong: kept now)."""
+        with contextlib.suppress(OverflowError, ValueError, OSError):
+            os.utime(self.target(name), (when, when))
+
+    def finish(self, total: int) -> None:
+        if self.on_bytes is not None:
+            self.on_bytes(self.done, total)
+
+
 def unpack(
     path: Path,
     into: Path,
@@ -514,7 +587,6 @@ def unpack(
         ArchiveError: not a readable zip, over a limit, a member corrupt, or not enough
             room on the disk for what is to be taken out.
     """
-    import os
     import shutil
     import time
 
@@ -537,49 +609,30 @@ def unpack(
                 f"({_size(free)} free): unzip it where there is room and import the folder"
             )
         rejected = list(archive.rejected)
-        done = told = 0
+        out = _TakeOut(into, should_cancel, on_bytes)
         for member in wanted:
-            target = into.joinpath(*member.name.split("/"))
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                sink = target.open("xb")
-            except (FileExistsError, NotADirectoryError, IsADirectoryError):
-                # (names that differ only in case on this disk, or a file where another
-                # member's folder is)
-                rejected.append((member.name, "its name is taken by another member here"))
-                continue
+                sink = out.sink(member.name)
             except OSError as exc:
                 raise ArchiveError(f"{path.name}: cannot take {member.name} out: {exc}") from exc
-            failed: OSError | None = None
+            if sink is None:
+                rejected.append((member.name, "its name is taken by another member here"))
+                continue
             try:
                 with archive.open(member.name) as source, sink:
-                    while chunk := source.read(_CHUNK * 16):
-                        try:
-                            sink.write(chunk)
-                        except OSError as exc:  # (the disk filled up)
-                            failed = exc
-                            break
-                        done += len(chunk)
-                        if should_cancel is not None and should_cancel():
-                            return Unpacked(left_out, rejected, complete=False)
-                        if on_bytes is not None and done - told >= _TELL_EVERY:
-                            on_bytes(done, total)
-                            told = done
+                    if not out.copy(source.read, sink, total):
+                        return Unpacked(left_out, rejected, complete=False)
             except ArchiveRefused:
                 raise  # (the archive as a whole is over a limit)
             except ArchiveError as exc:  # this member is corrupt: set aside, the rest goes on
-                target.unlink(missing_ok=True)
+                out.target(member.name).unlink(missing_ok=True)
                 rejected.append((member.name, str(exc).removeprefix(f"{path.name}!")))
                 continue
-            if failed is not None:
-                raise ArchiveError(f"{path.name}: cannot take {member.name} out: {failed}")
-            try:
-                stamp = time.mktime((*archive.date_time(member.name), 0, 0, -1))
-                os.utime(target, (stamp, stamp))
-            except (OverflowError, ValueError, OSError):
-                pass  # (a time the archive got wrong: the file keeps the present one)
-        if on_bytes is not None:
-            on_bytes(done, total)
+            except OSError as exc:  # (the disk filled up)
+                raise ArchiveError(f"{path.name}: cannot take {member.name} out: {exc}") from exc
+            with contextlib.suppress(OverflowError, ValueError):
+                out.stamp(member.name, time.mktime((*archive.date_time(member.name), 0, 0, -1)))
+        out.finish(total)
         return Unpacked(left_out, rejected)
 
 
@@ -626,14 +679,14 @@ def unpack_tar(
     Raises:
         ArchiveError: not a readable tar archive, over a limit, or not enough room.
     """
-    import os
     import shutil
     import tarfile
 
     size = max(path.stat().st_size, 1)
     left_out: list[str] = []
     rejected: list[tuple[str, str]] = []
-    done = told = count = 0
+    out = _TakeOut(into, should_cancel, on_bytes)
+    count = 0
     try:
         with tarfile.open(path, "r|*") as archive:
             for member in archive:
@@ -657,7 +710,7 @@ def unpack_tar(
                 if member.size > limits.max_member_size:
                     rejected.append((name, f"{member.size} bytes, more than allowed"))
                     continue
-                after = done + member.size
+                after = out.done + member.size
                 if after > limits.max_ratio * size and after > limits.ratio_floor:
                     raise ArchiveRefused(
                         f"{path.name}: refused: its members expand more than "
@@ -670,33 +723,21 @@ def unpack_tar(
                         f" for {name} ({_size(free)} free): unpack it where there is room and"
                         " import the folder"
                     )
-                target = into.joinpath(*name.split("/"))
-                try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    sink = target.open("xb")
-                except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                sink = out.sink(name)
+                if sink is None:
                     rejected.append((name, "its name is taken by another member here"))
                     continue
                 source = archive.extractfile(member)
-                got = 0
                 with sink:
-                    while source is not None and (chunk := source.read(_CHUNK * 16)):
-                        got += len(chunk)
-                        if got > member.size:
-                            raise ArchiveError(f"{path.name}!{name}: holds more than it declares")
-                        sink.write(chunk)
-                        if should_cancel is not None and should_cancel():
-                            return Unpacked(left_out, rejected, complete=False)
-                        if on_bytes is not None and done + got - told >= _TELL_EVERY:
-                            on_bytes(done + got, 0)
-                            told = done + got
-                done += got
-                with contextlib.suppress(OverflowError, ValueError, OSError):
-                    os.utime(target, (member.mtime, member.mtime))
+                    where = f"{path.name}!{name}"
+                    if source is not None and not out.copy(
+                        source.read, sink, 0, member.size, where
+                    ):
+                        return Unpacked(left_out, rejected, complete=False)
+                out.stamp(name, member.mtime)
     except (tarfile.TarError, EOFError, zlib.error) as exc:
         raise ArchiveError(f"{path.name}: not a readable tar archive ({exc})") from exc
     except OSError as exc:
         raise ArchiveError(f"{path.name}: cannot take its files out: {exc}") from exc
-    if on_bytes is not None:
-        on_bytes(done, done)
+    out.finish(out.done)
     return Unpacked(left_out, rejected)

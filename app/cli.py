@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,21 +159,13 @@ def cmd_import(svc: Service, args: argparse.Namespace) -> int:
 def _say_skipped(skipped: list[FileReport]) -> None:
     """One line for the files met in the folders and left out, by why and by kind of file
     (an export's photos and videos, its other files): each is listed with ``--json``."""
-    why: dict[str, Counter[str]] = {}
+    why: dict[str, list[str]] = {}
     for r in skipped:
-        reason = (r.error or "").removeprefix(f"{r.path}: ").split(" (supported:", 1)[0]
-        reason = reason.removesuffix("; skipped")
-        kind = Path(r.path).suffix.lower() or "no extension"
-        why.setdefault(reason, Counter())[kind] += 1
-    for reason, kinds in why.items():
-        files = sum(kinds.values())
-        ranked = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:6]
-        spread = ", ".join(f"{n:,} {kind}" for kind, n in ranked)
-        if len(kinds) > 6:
-            spread += ", …"
+        why.setdefault(r.reason(), []).append(r.path)
+    for reason, paths in why.items():
         print(
-            f"note: skipped {fmt.plural(files, 'file')} met in the folders ({spread}): "
-            f"{reason} (--json lists them)"
+            f"note: skipped {fmt.plural(len(paths), 'file')} met in the folders "
+            f"({fmt.by_kind(paths)}): {reason} (--json lists them)"
         )
 
 

@@ -465,6 +465,18 @@ def plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
+def by_kind(paths: Iterable[str], most: int = 6) -> str:
+    """How many files of each kind, most first: "30 .jpeg, 1 .json" (an export's files
+    left out of an import)."""
+    kinds: dict[str, int] = {}
+    for path in paths:
+        kind = Path(path).suffix.lower() or "no extension"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    ranked = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{n:,} {kind}" for kind, n in ranked[:most])
+    return shown + (", …" if len(ranked) > most else "")
+
+
 def join_nonempty(parts: Iterable[str], sep: str = " · ") -> str:
     """Non-empty parts joined with a middle dot."""
     return sep.join(p for p in parts if p)

@@ -154,6 +154,12 @@ class FileReport:
     run_id: int | None = None
     suppressed: int = 0  # items of forgotten customers held back (``app.erasure``)
 
+    def reason(self) -> str:
+        """Why the file was not read (its ``error``) without its path, which the report
+        names, or the list of formats Threadline reads."""
+        error = (self.error or "").removeprefix(f"{self.path}: ")
+        return error.split(" (supported:", 1)[0].removesuffix("; skipped")
+
     def as_json(self) -> dict[str, Any]:
         """The CLI's JSON shape for one file."""
         return {
@@ -1583,8 +1589,9 @@ def import_paths(
         for path in registry.expand(given):
             if should_cancel is not None and should_cancel():
                 break
-            if not format and registry.export_archive(path):
-                found = _unpacked(path, unpacked, progress, should_cancel)
+            kind = None if format else registry.export_archive(path)
+            if kind is not None:
+                found = _unpacked(path, kind, unpacked, progress, should_cancel)
                 if isinstance(found, FileReport):
                     reports.append(found)
                 else:
@@ -1662,11 +1669,13 @@ def _sweep(base: Path) -> None:
 
 def _unpacked(
     path: Path,
+    kind: str,
     stack: contextlib.ExitStack,
     progress: Callable[[ImportProgress], None] | None,
     should_cancel: Callable[[], bool] | None,
 ) -> tuple[list[tuple[Path, str]], list[FileReport]] | FileReport:
-    """The files of a zip of exports, taken out into a private folder that ``stack``
+    """The files of an archive of exports (``kind``: "zip" or "tar", as
+    ``registry.export_archive`` tells), taken out into a private folder that ``stack``
     deletes (``import_paths``): each as (its path there, its name ``archive.zip/member``),
     and a "skipped" report for each member left in; or the archive's report if it cannot
     be read (or the import was cancelled while it was taken out)."""
@@ -1680,8 +1689,7 @@ def _unpacked(
         if progress is not None:
             progress(ImportProgress(label, 0, 0, 0, 0, done, total))
 
-    zipped = archive.looks_like_zip(registry.read_head(path)[:4])
-    unpack = archive.unpack if zipped else archive.unpack_tar
+    unpack = archive.unpack if kind == "zip" else archive.unpack_tar
     try:
         taken = unpack(path, into, should_cancel=should_cancel, on_bytes=on_bytes)
     except archive.ArchiveError as exc:
@@ -1703,7 +1711,7 @@ def _unpacked(
     ]
     if not inside and not skipped:
         return FileReport(
-            path=label, format="", status="failed", error=f"{label}: the zip archive is empty"
+            path=label, format="", status="failed", error=f"{label}: the archive is empty"
         )
     return inside, skipped
 

@@ -238,30 +238,32 @@ def detect(path: Path) -> Connector:
 _TAR_NAMES = (".tgz", ".tar", ".tar.gz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
-def export_archive(path: Path) -> bool:
-    """Whether ``path`` is a zip archive that no format claims as its own (a WhatsApp chat
-    and a Slack workspace are read from their zip by their connectors), or a tar archive
-    (a Google Takeout's ``.tgz``): a download of exports (Meta's "Download your
-    information", a Takeout, zipped order files), which the import reads as the folder it
-    holds."""
+def export_archive(path: Path) -> str | None:
+    """ "zip" if ``path`` is a zip archive that no format claims as its own (a WhatsApp chat
+    and a Slack workspace are read from their zip by their connectors), "tar" for a tar
+    archive (a Google Takeout's ``.tgz``), else None: a download of exports (Meta's
+    "Download your information", a Takeout, zipped order files), which the import reads as
+    the folder it holds."""
     from connectors.archive import looks_like_tar, looks_like_zip
 
     if path.is_dir() or special_file(path) is not None:
-        return False
+        return None
     try:
         with path.open("rb") as fh:  # (four bytes: asked of every file an import meets)
-            zipped = looks_like_zip(fh.read(4))
+            kind = "zip" if looks_like_zip(fh.read(4)) else None
     except OSError:
-        return False  # (the import says why it cannot be read)
-    if not zipped and not (path.name.lower().endswith(_TAR_NAMES) and looks_like_tar(path)):
-        return False
+        return None  # (the import says why it cannot be read)
+    if kind is None and path.name.lower().endswith(_TAR_NAMES) and looks_like_tar(path):
+        kind = "tar"
+    if kind is None:
+        return None
     try:
         detect(path)
     except UnrecognisedFormat:
-        return True
+        return kind
     except UserFacingError:
-        return False
-    return False
+        return None
+    return None
 
 
 def _sniff(connector: Connector, path: Path, head: bytes) -> float:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from app.formatting import (
     age,
     best_contact,
+    by_kind,
     contact_points,
     customer_name,
     date_text,
@@ -45,6 +46,7 @@ __all__ = [
     "age",
     "attachment_text",
     "best_contact",
+    "by_kind",
     "contact_points",
     "customer_name",
     "date_text",

@@ -15,7 +15,6 @@ each file added, skipped as duplicates, and could not read.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
@@ -104,7 +103,7 @@ FILE_FILTER = (
 )
 
 
-ZIP = "zip"  # a zip of exports (``registry.export_archive``): its files are read on import
+ZIP = "zip"  # an archive of exports (``registry.export_archive``): read on import
 ZIP_LABEL = "Archive of exports (the files in it)"
 
 
@@ -731,25 +730,20 @@ def file_result(report: FileReport) -> str:
 def left_out_reason(report: FileReport) -> str:
     """Why a file was not imported, without its path (the File column has it) or the
     list of formats."""
-    error = (report.error or "").removeprefix(f"{report.path}: ")
-    return _short_reason(error) if error else "Format not recognised"
+    reason = report.reason()
+    return reason[:1].upper() + reason[1:] if reason else "Format not recognised"
 
 
 def _left_out_row(group: Sequence[FileReport]) -> tuple[list[str], str]:
     """One row for many files left out for one reason (an export's photos): the cells,
     and the tooltip naming them."""
-    kinds = Counter(Path(r.path).suffix.lower() or "no extension" for r in group)
-    ranked = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
-    spread = ", ".join(f"{n:,} {kind}" for kind, n in ranked[:6]) + (
-        ", …" if len(ranked) > 6 else ""
-    )
     cells = [
         f"{len(group):,} files",
         "",
         "0",
         "0",
         "0",
-        f"Not imported: {left_out_reason(group[0])} ({spread})",
+        f"Not imported: {left_out_reason(group[0])} ({fmt.by_kind(r.path for r in group)})",
     ]
     names = [r.path for r in group[:_LISTED]]
     if len(group) > _LISTED:

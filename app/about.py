@@ -34,6 +34,8 @@ BUNDLED: tuple[tuple[str, str, str], ...] = (
     ("certifi", "certifi", "MPL-2.0"),
     ("ijson", "ijson", "BSD-3-Clause"),
     ("pypdf", "pypdf", "BSD-3-Clause"),
+    ("libpff-python", "libpff (Outlook data files)", "LGPL-3.0-or-later"),
+    ("psycopg|psycopg-binary", "Psycopg (team server)", "LGPL-3.0-only"),
 )
 
 _CLASSIFIER = re.compile(r"^License :: (?:OSI Approved :: )?(.+)$")

@@ -125,6 +125,18 @@ def _check_import(run: _Run) -> Outcome:
     return Outcome(True, formats)
 
 
+def _check_readers(_run: _Run) -> Outcome:
+    """Every format's reader loads, with the native library of those that need one (an
+    installer that left one out would fail only when a user opened such a file)."""
+    import pypff  # (``connectors.pst`` imports it when it reads a file)
+
+    from connectors import registry
+
+    readers = registry.all_connectors()
+    libpff = pypff.get_version()
+    return Outcome(True, f"{len(readers)} formats; Outlook data files: libpff {libpff}")
+
+
 def _check_search(run: _Run) -> Outcome:
     from app import queries
 
@@ -304,6 +316,7 @@ def _check_tls(_run: _Run) -> Outcome:
 CHECKS: tuple[tuple[str, Callable[[_Run], Outcome]], ...] = (
     ("database", _check_database),
     ("import", _check_import),
+    ("readers", _check_readers),
     ("search", _check_search),
     ("worker", _check_worker),
     ("suggestions", _check_suggestions),

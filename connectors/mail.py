@@ -55,10 +55,10 @@ import dataclasses
 import hashlib
 import re
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from email import policy
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -102,6 +102,7 @@ __all__ = [
     "normalise_subject",
     "parse_date",
     "parse_message",
+    "rebuilt_message",
     "split_addresses",
 ]
 
@@ -671,6 +672,45 @@ def delivered_to(raw: bytes) -> str | None:
         return None
     addresses = split_addresses(found.group(1).decode("ascii", "replace"))
     return addresses[0][1] if addresses else None
+
+
+_HEADER_FIELD = re.compile(r"[!-9;-~]+:")
+
+
+def rebuilt_message(
+    headers: Iterable[tuple[str, str]], plain: str, html: str, *, received: str = ""
+) -> bytes:
+    """A message whose store keeps its headers and bodies apart (Outlook's ``.olm`` and
+    ``.pst``), written back as the RFC 5322 message it was: the header block as it was
+    received (``received``, its own MIME headers left out: the bodies are written anew) or
+    else ``headers`` (raises ValueError for a value no message may hold), then the plain
+    body with the HTML one as its alternative."""
+    message = EmailMessage()
+    if not received:
+        for name, value in headers:
+            message[name] = value
+    message.set_content(plain or ("" if html else "\n"))
+    if html:
+        message.add_alternative(html, subtype="html")
+    data = message.as_bytes()
+    if not received:
+        return data
+    kept: list[str] = []
+    keep = False
+    for line in received.replace("\r\n", "\n").split("\n"):
+        if line[:1] in (" ", "\t"):  # (a folded line goes with its field)
+            if keep:
+                kept.append(line)
+            continue
+        name = line.split(":", 1)[0].strip().lower()
+        # (Outlook's "Microsoft Mail Internet Headers Version 2.0" line is no field)
+        keep = bool(_HEADER_FIELD.match(line)) and not (
+            name.startswith("content-") or name == "mime-version"
+        )
+        if keep:
+            kept.append(line)
+    block = "".join(f"{line}\n" for line in kept)
+    return block.encode("utf-8", "surrogateescape") + data
 
 
 class MailReader:

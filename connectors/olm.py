@@ -30,7 +30,6 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
@@ -133,7 +132,7 @@ def message_bytes(document: bytes) -> tuple[bytes, dict[str, Any]]:
 
 def _rebuilt(email: ET.Element) -> tuple[bytes, dict[str, Any]]:
     fields = _children(email)
-    message = EmailMessage()
+    headers: list[tuple[str, str]] = []
     for header, name in _ADDRESS_FIELDS:
         people = _addresses(fields.get(name))
         if header == "From" and not people:
@@ -142,12 +141,12 @@ def _rebuilt(email: ET.Element) -> tuple[bytes, dict[str, Any]]:
             if sender and people and not people[0][0]:
                 people[0] = (sender, people[0][1])
         if people:
-            message[header] = ", ".join(formataddr(p) for p in people)
+            headers.append((header, ", ".join(formataddr(p) for p in people)))
     when = _when(_text(fields, "OPFMessageCopySentTime")) or _when(
         _text(fields, "OPFMessageCopyReceivedTime")
     )
     if when is not None:
-        message["Date"] = format_datetime(when)
+        headers.append(("Date", format_datetime(when)))
     for header, name in (
         ("Subject", "OPFMessageCopySubject"),
         ("Message-ID", "OPFMessageCopyMessageID"),
@@ -156,12 +155,9 @@ def _rebuilt(email: ET.Element) -> tuple[bytes, dict[str, Any]]:
     ):
         value = " ".join(_text(fields, name).split())
         if value:
-            message[header] = value
+            headers.append((header, value))
     plain = _text(fields, "OPFMessageCopyBody")
     html = _text(fields, "OPFMessageCopyHTMLBody")
-    message.set_content(plain or ("" if html else "\n"))
-    if html:
-        message.add_alternative(html, subtype="html")
     details: dict[str, Any] = {}
     if _text(fields, "OPFMessageGetIsRead") in ("1", "true"):
         details["flags"] = ["seen"]
@@ -175,7 +171,7 @@ def _rebuilt(email: ET.Element) -> tuple[bytes, dict[str, Any]]:
     ]
     if attachments:
         details["attachments"] = attachments
-    return message.as_bytes(), details
+    return mail.rebuilt_message(headers, plain, html), details
 
 
 def folder_of(member: str) -> str:

@@ -35,6 +35,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("maildir", "connectors.maildir", "MaildirConnector"),
     ("apple_mail", "connectors.apple_mail", "AppleMailConnector"),
     ("olm", "connectors.olm", "OlmConnector"),
+    ("pst", "connectors.pst", "PstConnector"),
     ("whatsapp", "connectors.whatsapp", "WhatsAppConnector"),
     ("shopify", "connectors.shopify", "ShopifyConnector"),
     ("messenger", "connectors.meta_dyi", "MessengerConnector"),

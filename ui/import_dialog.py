@@ -97,8 +97,10 @@ class ImportRequest:
 
 
 FILE_FILTER = (
-    "Mail, chats and orders (*.mbox *.eml *.emlx *.olm *.txt *.csv *.json *.html *.zip *.tgz);;"
-    "Mail (*.mbox *.eml *.emlx *.olm);;Chats (*.txt *.json *.html *.zip);;Orders (*.csv *.json);;"
+    "Mail, chats and orders (*.mbox *.eml *.emlx *.olm *.pst *.ost *.txt *.csv *.json *.html"
+    " *.zip *.tgz);;"
+    "Mail (*.mbox *.eml *.emlx *.olm *.pst *.ost);;Chats (*.txt *.json *.html *.zip);;"
+    "Orders (*.csv *.json);;"
     "All files (*)"
 )
 

@@ -1,0 +1,163 @@
+"""Outlook data files (``.pst``, ``.ost``) read with libpff: real files from other projects'
+tests (``fixtures/email/SOURCES.md``), imported as a user would, and what goes wrong with
+one that is damaged or is no Outlook file."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.db import Database
+from app.errors import FormatError
+from app.ingest import import_paths
+from app.models import Event
+from app.records import EventRecord, ParseOptions, Problem
+from connectors import mail, registry
+from connectors.pst import PstConnector, is_mail
+from tests.test_cli_e2e import CLI, cli  # noqa: F401
+
+OUTLOOK = Path(__file__).resolve().parent / "fixtures" / "email" / "outlook"
+
+
+def _unpacked(name: str, into: Path) -> Path:
+    path = into / name
+    with gzip.open(OUTLOOK / f"{name}.gz") as packed, path.open("wb") as out:
+        shutil.copyfileobj(packed, out)
+    return path
+
+
+def _records(path: Path) -> tuple[list[EventRecord], list[Problem]]:
+    items = list(PstConnector().parse(path, ParseOptions(tz=UTC)))
+    records = [i for i in items if isinstance(i, EventRecord)]
+    return records, [i for i in items if isinstance(i, Problem)]
+
+
+def test_a_pst_reads_its_mail_with_the_internet_headers_it_came_with(tmp_path: Path) -> None:
+    path = _unpacked("testPST.pst", tmp_path)
+    assert registry.detect(path).name == "pst"
+    records, problems = _records(path)
+    assert problems == []
+    by_title = {r.title: r for r in records}
+    assert len(records) == 7
+    reply = by_title["Re: Feature Generators"]
+    assert reply.occurred_at == datetime(2014, 2, 26, 7, 50, 4, tzinfo=UTC)
+    assert reply.details["date_from"] == "date"
+    assert reply.text.startswith("Hello,\n\nthe PreviousMapFeatureGenerator remebers")
+    assert reply.participants[0].role == "from"
+    assert reply.participants[0].name == "Jörn Kottmann"
+    assert reply.thread_key == by_title["Feature Generators"].thread_key  # (References)
+    assert reply.details["automated"]  # a mailing list's copy (List-Id)
+    assert "folder" not in reply.details  # (the file's top folder)
+    webinar = by_title['[WEBINAR] - "Introducing Couchbase Server 2.5"']
+    assert "Couchbase" in webinar.details["html"]
+
+
+def test_mail_written_in_outlook_is_rebuilt_from_its_properties(tmp_path: Path) -> None:
+    records, _problems = _records(_unpacked("testPST.pst", tmp_path))
+    (forward,) = [r for r in records if r.title == "FW: First email"]
+    # No internet headers: the sender is an Exchange address (no email address), so the
+    # message is the owner's side; its recipient and ids come from the properties.
+    assert forward.direction == "outbound"
+    assert [(p.role, p.name, p.email) for p in forward.participants] == [
+        ("to", "", "lfcnassif@gmail.com")
+    ]
+    assert forward.occurred_at == datetime(2020, 11, 26, 22, 18, 29, tzinfo=UTC)
+    assert forward.text == "Forwarding mail…"
+    assert forward.details["message_id"] == "2915856a7d3449e68529f3e61b8d26bc@pf.gov.br"
+    assert forward.details["in_reply_to"] == "3148510c2360443396a78d35e0888de9@pf.gov.br"
+    assert forward.details["flags"] == ["seen"]
+    assert [a["name"] for a in forward.details["attachments"]] == ["First email"]
+
+
+def test_folders_below_the_top_one_are_kept_and_other_items_left_out(tmp_path: Path) -> None:
+    records, problems = _records(_unpacked("testPST_variousBodyTypes.pst", tmp_path))
+    assert problems == []
+    assert [r.details["folder"] for r in records] == ["Inbox/tmp"] * 4
+    assert [r.title for r in records] == ["original email"] + ["FW: original email"] * 3
+    assert all(r.text for r in records)  # (the RTF one keeps its plain body)
+    # A contact, a distribution list, a calendar item and free/busy data: no mail at all.
+    records, problems = _records(_unpacked("dist-list.pst", tmp_path))
+    assert (records, problems) == ([], [])
+    assert is_mail("IPM.Note") and is_mail("IPM.Note.SMIME") and is_mail("")
+    assert is_mail("IPM.Schedule.Meeting.Request") and is_mail("REPORT.IPM.Note.NDR")
+    assert not is_mail("IPM.Contact") and not is_mail("IPM.Appointment")
+    assert not is_mail("IPM.DistList") and not is_mail("IPM.Notebook")
+
+
+def test_a_damaged_or_false_pst_is_one_clear_error(tmp_path: Path) -> None:
+    false = tmp_path / "archive.pst"
+    false.write_bytes(b"!BDN" + bytes(range(256)) * 64)
+    with pytest.raises(FormatError, match=r"archive\.pst: not a readable Outlook data file"):
+        list(PstConnector().parse(false, ParseOptions(tz=UTC)))
+    whole = _unpacked("testPST.pst", tmp_path).read_bytes()
+    cut = tmp_path / "cut.pst"
+    cut.write_bytes(whole[: len(whole) // 3])
+    try:
+        records, problems = _records(cut)
+    except FormatError as exc:
+        assert str(exc).startswith("cut.pst: ")
+    else:  # what could be read is, each message that could not is a problem
+        assert len(records) + len(problems) <= 7
+        assert all(p.location.startswith("cut.pst!") for p in problems)
+
+
+def test_the_rebuilt_message_keeps_the_received_headers_and_drops_their_mime_ones() -> None:
+    received = (
+        "Microsoft Mail Internet Headers Version 2.0\r\n"
+        "Received: from a.example ([10.0.0.1]) by\r\n b.example; Tue, 5 Mar 2024 10:00:00 +0000\r\n"
+        "From: Alice Smith <alice@example.org>\r\nSubject: Order 1043\r\n"
+        'Content-Type: multipart/related;\r\n\tboundary="x"\r\nMIME-Version: 1.0\r\n'
+        "Date: Tue, 5 Mar 2024 10:00:00 +0000\r\n\r\n"
+    )
+    raw = mail.rebuilt_message([], "Where is it?", "<p>Where is <b>it</b>?</p>", received=received)
+    head = raw.split(b"\n\n", 1)[0].decode()
+    assert "Microsoft Mail" not in head and 'boundary="x"' not in head
+    assert "Received: from a.example ([10.0.0.1]) by\n b.example;" in head
+    assert head.count("Content-Type:") == 1 and "multipart/alternative" in head
+    (record,) = mail.message_items(raw, "x", set())
+    assert isinstance(record, EventRecord)
+    assert (record.title, record.text) == ("Order 1043", "Where is it?")
+
+
+def test_a_pst_imports_once_through_the_cli_and_again_adds_nothing(
+    db: Database,
+    tmp_path: Path,
+    cli: CLI,  # noqa: F811
+) -> None:
+    path = _unpacked("testPST.pst", tmp_path)
+    report = cli.json("import", str(path))
+    (done,) = report["files"]
+    assert (done["format"], done["status"], done["added"], done["problems"]) == (
+        "pst",
+        "done",
+        7,
+        [],
+    )
+    again = cli.json("import", str(path))
+    assert (again["files"][0]["added"], again["files"][0]["duplicates"]) == (0, 7)
+    shown = cli.json("customers", "lfcnassif")
+    assert [c["emails"] for c in shown] == [["lfcnassif@gmail.com"]]
+    (event,) = cli.json("show", str(shown[0]["id"]))["events"]
+    assert (event["title"], event["direction"]) == ("FW: First email", "outbound")
+    (report,) = import_paths(db, [_unpacked("testPST_variousBodyTypes.pst", tmp_path)])
+    assert (report.format, report.added) == ("pst", 4)
+    with db.session() as session:
+        assert set(session.scalars(select(Event.title))) == {
+            "original email",
+            "FW: original email",
+        }
+
+
+def test_a_real_apple_mail_message_reads(tmp_path: Path) -> None:
+    path = OUTLOOK / "testEMLX.emlx"
+    assert registry.detect(path).name == "apple_mail"
+    items = list(registry.get("apple_mail").parse(path, ParseOptions(tz=UTC)))
+    (record,) = [i for i in items if isinstance(i, EventRecord)]
+    assert record.title == "[jira] Commented: (TIKA-461) RFC822 messages not parsed"
+    assert record.participants[0].email == "jira@apache.org"
+    assert record.text.rstrip().endswith("to add a comment to the issue online.")

@@ -35,6 +35,7 @@ BUNDLED: tuple[tuple[str, str, str], ...] = (
     ("ijson", "ijson", "BSD-3-Clause"),
     ("pypdf", "pypdf", "BSD-3-Clause"),
     ("libpff-python", "libpff (Outlook data files)", "LGPL-3.0-or-later"),
+    ("olefile", "olefile (Outlook messages)", "BSD-2-Clause"),
     ("psycopg|psycopg-binary", "Psycopg (team server)", "LGPL-3.0-only"),
 )
 

@@ -36,6 +36,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("apple_mail", "connectors.apple_mail", "AppleMailConnector"),
     ("olm", "connectors.olm", "OlmConnector"),
     ("pst", "connectors.pst", "PstConnector"),
+    ("msg", "connectors.msg", "MsgConnector"),
     ("whatsapp", "connectors.whatsapp", "WhatsAppConnector"),
     ("shopify", "connectors.shopify", "ShopifyConnector"),
     ("messenger", "connectors.meta_dyi", "MessengerConnector"),

@@ -97,9 +97,9 @@ class ImportRequest:
 
 
 FILE_FILTER = (
-    "Mail, chats and orders (*.mbox *.eml *.emlx *.olm *.pst *.ost *.txt *.csv *.json *.html"
-    " *.zip *.tgz);;"
-    "Mail (*.mbox *.eml *.emlx *.olm *.pst *.ost);;Chats (*.txt *.json *.html *.zip);;"
+    "Mail, chats and orders (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg *.txt *.csv *.json"
+    " *.html *.zip *.tgz);;"
+    "Mail (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg);;Chats (*.txt *.json *.html *.zip);;"
     "Orders (*.csv *.json);;"
     "All files (*)"
 )

@@ -1,6 +1,7 @@
-"""Outlook data files (``.pst``, ``.ost``) read with libpff: real files from other projects'
-tests (``fixtures/email/SOURCES.md``), imported as a user would, and what goes wrong with
-one that is damaged or is no Outlook file."""
+"""Outlook's own files: data files (``.pst``, ``.ost``) read with libpff and messages
+(``.msg``) read with olefile. Real files from other projects' tests
+(``fixtures/email/SOURCES.md``), imported as a user would, and what goes wrong with one
+that is damaged or is no Outlook file."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from app.ingest import import_paths
 from app.models import Event
 from app.records import EventRecord, ParseOptions, Problem
 from connectors import mail, registry
-from connectors.pst import PstConnector, is_mail
+from connectors.mapi import is_mail
+from connectors.msg import MsgConnector
+from connectors.pst import PstConnector
 from tests.test_cli_e2e import CLI, cli  # noqa: F401
 
 OUTLOOK = Path(__file__).resolve().parent / "fixtures" / "email" / "outlook"
@@ -161,3 +164,68 @@ def test_a_real_apple_mail_message_reads(tmp_path: Path) -> None:
     assert record.title == "[jira] Commented: (TIKA-461) RFC822 messages not parsed"
     assert record.participants[0].email == "jira@apache.org"
     assert record.text.rstrip().endswith("to add a comment to the issue online.")
+
+
+def _msg(name: str, into: Path) -> list[object]:
+    return list(MsgConnector().parse(_unpacked(name, into), ParseOptions(tz=UTC)))
+
+
+def test_an_outlook_message_file_reads_as_the_mail_it_was(tmp_path: Path) -> None:
+    path = _unpacked("testMSG.msg", tmp_path)
+    assert registry.detect(path).name == "msg"
+    (received,) = _msg("testMSG.msg", tmp_path)
+    assert isinstance(received, EventRecord)
+    # Received mail: its internet headers as they came (8-bit strings, Outlook's
+    # "Microsoft Mail Internet Headers Version 2.0" line before them).
+    assert received.title == "MIME registry use cases"
+    assert received.occurred_at == datetime(2009, 1, 29, 19, 16, 40, tzinfo=UTC)
+    assert [(p.role, p.name, p.email) for p in received.participants] == [
+        ("from", "Jukka Zitting", "jukka.zitting@gmail.com"),
+        ("to", "", "tika-dev@lucene.apache.org"),
+    ]
+    assert received.text.startswith("Hi,\n\nAs discussed, I've been working on making")
+    assert received.details["automated"]  # (a mailing list's copy)
+    # Written in Outlook (no internet headers, an Exchange sender): the owner's side, in
+    # Unicode strings, with its HTML body in the message's code page.
+    (written,) = _msg("testMSG_chinese.msg", tmp_path)
+    assert isinstance(written, EventRecord)
+    assert written.title == "Alfresco MSG format testing ( MSG 格式測試 )"
+    assert written.direction == "outbound"
+    assert [(p.role, p.name, p.email) for p in written.participants] == [
+        ("to", "Tests Chang@FT (張毓倫)", "tests.chang@fengttt.com")
+    ]
+    assert written.occurred_at == datetime(2011, 3, 29, 8, 52, 48, tzinfo=UTC)
+    assert "中文測試" in written.text and "中文測試" in written.details["html"]
+    assert (
+        written.details["message_id"] == "EBB9951D34EA4B41B70AB946CF3FB6EC1A297D98@ftm02.FT.FTG.COM"
+    )
+    # Attachments by name, with their sizes (an attached message by its subject).
+    (attached,) = _msg("testMSG_att_msg.msg", tmp_path)
+    assert isinstance(attached, EventRecord)
+    assert attached.details["attachments"] == [
+        {"name": "Test Attachment", "type": ""},
+        {"name": "smbprn.00009008.KdcPjl.pdf", "type": "", "size": 13539},
+    ]
+
+
+def test_an_outlook_contact_or_a_false_message_file_is_said_so(
+    tmp_path: Path,
+    cli: CLI,  # noqa: F811
+) -> None:
+    contact = _unpacked("testMSG_Contact.msg", tmp_path)
+    report = cli.json("import", str(contact))
+    (done,) = report["files"]
+    assert (done["format"], done["status"], done["added"]) == ("msg", "done", 0)
+    assert done["notices"] == ["an Outlook contact, not mail: nothing to import"]
+    false = tmp_path / "letter.msg"  # (an OLE compound file's signature, nothing more)
+    false.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 8)
+    result = cli.run("import", "--format", "msg", str(false))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "letter.msg: not a readable Outlook message" in result.stderr
+    unforced = cli.run("import", str(false))
+    assert unforced.returncode == 2 and "not a format Threadline recognises" in unforced.stderr
+    message = _unpacked("testMSG.msg", tmp_path)
+    assert cli.json("import", str(message))["files"][0]["added"] == 1
+    again = cli.json("import", str(message))["files"][0]
+    assert (again["added"], again["duplicates"]) == (0, 1)

@@ -1,0 +1,276 @@
+"""Outlook's messages as MAPI properties (an ``.pst``/``.ost`` file read with libpff, an
+``.msg`` file read with olefile), written back as the RFC 5322 message each was.
+
+Outlook keeps a message as properties, not as internet text. One that came in over the
+internet keeps its header block as received (``PR_TRANSPORT_MESSAGE_HEADERS``); one
+written in Outlook (sent mail, drafts) only its properties: the sender
+(``PR_SENDER_SMTP_ADDRESS``, or an SMTP ``PR_SENDER_EMAIL_ADDRESS``; an Exchange address,
+``/o=…``, is no email address and is left out), the recipients (``PR_SMTP_ADDRESS`` or an
+SMTP ``PR_EMAIL_ADDRESS``, by ``PR_RECIPIENT_TYPE``), the time it was sent
+(``PR_CLIENT_SUBMIT_TIME``, else delivered or made), ``PR_INTERNET_MESSAGE_ID``,
+``PR_IN_REPLY_TO_ID`` and ``PR_INTERNET_REFERENCES``. The bodies are ``PR_BODY`` and
+``PR_HTML`` (in the message's code page, ``PR_INTERNET_CPID``); a message with an RTF body
+alone keeps an empty one. Each store's reader gives its messages as ``Message`` (its
+properties through ``Properties``), and ``message_bytes`` writes them back; they are then
+read as every other mail is (``connectors.mail``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import format_datetime, formataddr
+from typing import Any, Protocol
+
+from app.records import EventRecord, Item
+from connectors import mail
+
+# MAPI property tags (MS-OXPROPS)
+MESSAGE_CLASS = 0x001A
+SUBJECT = 0x0037
+TRANSPORT_HEADERS = 0x007D
+_SENT_REPRESENTING_NAME = 0x0042
+_SENT_REPRESENTING_ADDRTYPE = 0x0064
+_SENT_REPRESENTING_EMAIL = 0x0065
+_SENDER_NAME = 0x0C1A
+_SENDER_ADDRTYPE = 0x0C1E
+_SENDER_EMAIL = 0x0C1F
+_SENDER_SMTP = 0x5D01
+_SENT_REPRESENTING_SMTP = 0x5D02
+CLIENT_SUBMIT_TIME = 0x0039
+DELIVERY_TIME = 0x0E06
+_CREATION_TIME = 0x3007
+_MESSAGE_FLAGS = 0x0E07
+_INTERNET_MESSAGE_ID = 0x1035
+_IN_REPLY_TO = 0x1042
+_REFERENCES = 0x1039
+INTERNET_CPID = 0x3FDE
+MESSAGE_CODEPAGE = 0x3FFD
+BODY = 0x1000
+HTML = 0x1013
+DISPLAY_NAME = 0x3001
+_ADDRTYPE = 0x3002
+_EMAIL_ADDRESS = 0x3003
+_SMTP_ADDRESS = 0x39FE
+_RECIPIENT_TYPE = 0x0C15
+_ATTACH_LONG_FILENAME = 0x3707
+_ATTACH_FILENAME = 0x3704
+_ATTACH_MIME_TAG = 0x370E
+ATTACH_SIZE = 0x0E20
+ATTACH_DATA = 0x3701
+
+_RECIPIENT_HEADERS = {1: "To", 2: "Cc", 3: "Bcc"}
+_READ, _UNSENT = 0x01, 0x08  # PR_MESSAGE_FLAGS bits
+# The message classes that are mail (compared in lower case, with their sub-classes)
+_MAIL_CLASSES = ("ipm.note", "ipm.schedule.meeting", "report.ipm.note")
+# What the other common classes are, in a report's words
+_KINDS = {
+    "ipm.contact": "contact",
+    "ipm.distlist": "contact group",
+    "ipm.appointment": "calendar item",
+    "ipm.task": "task",
+    "ipm.stickynote": "note",
+    "ipm.activity": "journal entry",
+    "ipm.post": "folder post",
+}
+# Windows code pages that Python names otherwise (else "cp<number>")
+_CODE_PAGES = {
+    65001: "utf-8",
+    20127: "us-ascii",
+    50220: "iso-2022-jp",
+    50221: "iso-2022-jp",
+    50222: "iso-2022-jp",
+    51932: "euc-jp",
+    51949: "euc-kr",
+    54936: "gb18030",
+    20866: "koi8-r",
+    21866: "koi8-u",
+    **{28590 + n: f"iso-8859-{n}" for n in range(1, 16)},
+}
+
+
+class Properties(Protocol):
+    """A MAPI object's properties, as its store keeps them."""
+
+    def text(self, tag: int) -> str:
+        """A string property with its whitespace collapsed ("" if it has none)."""
+
+    def number(self, tag: int) -> int | None:
+        """An integer property, or None."""
+
+    def time(self, tag: int) -> datetime | None:
+        """A time property (aware, UTC; None if absent or before 1971)."""
+
+
+@dataclass
+class Message:
+    """One message as a store gives it: its own properties, bodies (as stored: bytes in
+    the code page ``code_page`` names, "" when absent), the header block it arrived with,
+    its recipients' and attachments' properties."""
+
+    props: Properties
+    plain: bytes | str = b""
+    html: bytes | str = b""
+    received: str = ""
+    subject: str = ""
+    recipients: Sequence[Properties] = field(default_factory=list)
+    attachments: Sequence[Properties] = field(default_factory=list)
+
+
+def charset(code_page: int | None) -> str | None:
+    """The codec name of a Windows code page (None for none)."""
+    return _CODE_PAGES.get(code_page, f"cp{code_page}") if code_page else None
+
+
+def decoded(data: bytes | str, code_page: int | None) -> str:
+    """A stored text in its code page (valid UTF-8 wins: ``mail.decode_bytes``)."""
+    if isinstance(data, str):
+        return data.rstrip("\0")
+    return mail.decode_bytes(data.rstrip(b"\0"), charset(code_page)) if data else ""
+
+
+def utc(value: Any) -> datetime | None:
+    """A stored time (a FILETIME: UTC, naive as stores give it) if it is a likely one."""
+    if not isinstance(value, datetime) or not 1971 <= value.year <= 9999:
+        return None
+    return value.replace(tzinfo=UTC)
+
+
+def is_mail(message_class: str) -> bool:
+    """Whether a message class is mail (``IPM.Note``, ``IPM.Note.SMIME``, a meeting request
+    or reply, a delivery report); an item without one is taken as mail."""
+    kind = message_class.casefold()
+    return not kind or any(kind == c or kind.startswith(c + ".") for c in _MAIL_CLASSES)
+
+
+def kind_of(message_class: str) -> str:
+    """What an item that is not mail is, in a report's words ("contact", "calendar item")."""
+    kind = message_class.casefold()
+    for prefix, words in _KINDS.items():
+        if kind == prefix or kind.startswith(prefix + "."):
+            return words
+    return f"item ({message_class})"
+
+
+def _smtp(address: str, kind: str) -> str:
+    """The address if it is an email address (an Exchange one, ``/o=…``, is not)."""
+    if kind and kind.upper() != "SMTP":
+        return ""
+    return address if "@" in address and not address.startswith("/") else ""
+
+
+def _person(name: str, address: str) -> str:
+    name = name.strip("'\"").strip()
+    if name.casefold() == address.casefold():
+        name = ""
+    return formataddr((name, address)) if address else ""
+
+
+def _sender(props: Properties) -> str:
+    address = (
+        props.text(_SENDER_SMTP)
+        or props.text(_SENT_REPRESENTING_SMTP)
+        or _smtp(props.text(_SENDER_EMAIL), props.text(_SENDER_ADDRTYPE))
+        or _smtp(props.text(_SENT_REPRESENTING_EMAIL), props.text(_SENT_REPRESENTING_ADDRTYPE))
+    )
+    name = props.text(_SENDER_NAME) or props.text(_SENT_REPRESENTING_NAME)
+    return _person(name, address)
+
+
+def _recipients(recipients: Sequence[Properties]) -> dict[str, list[str]]:
+    """The recipients' addresses by header ("To", "Cc", "Bcc")."""
+    found: dict[str, list[str]] = {}
+    for props in recipients:
+        address = props.text(_SMTP_ADDRESS) or _smtp(
+            props.text(_EMAIL_ADDRESS), props.text(_ADDRTYPE)
+        )
+        person = _person(props.text(DISPLAY_NAME), address)
+        if person:
+            header = _RECIPIENT_HEADERS.get(props.number(_RECIPIENT_TYPE) or 1, "To")
+            found.setdefault(header, []).append(person)
+    return found
+
+
+def _attachments(attachments: Sequence[Properties]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for props in attachments:
+        name = (
+            props.text(_ATTACH_LONG_FILENAME)
+            or props.text(_ATTACH_FILENAME)
+            or props.text(DISPLAY_NAME)
+        )
+        attachment: dict[str, Any] = {"name": name, "type": props.text(_ATTACH_MIME_TAG)}
+        size = props.number(ATTACH_SIZE)
+        if size is not None and size >= 0:
+            attachment["size"] = size
+        found.append(attachment)
+    return found
+
+
+def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
+    """A message as the RFC 5322 message it was, what its details keep beside it (flags,
+    attachments), and whether it was written inside the owner's organisation: it came by
+    no internet server and its sender has an Exchange address, no email address (the
+    owner's own mail, or a colleague's).
+
+    Raises:
+        ValueError: a header no message may hold.
+    """
+    props = message.props
+    code_page = props.number(INTERNET_CPID)
+    plain = decoded(message.plain, 65001)  # (UTF-16 or UTF-8 as the stores give it)
+    html = decoded(message.html, code_page)
+    received = message.received if message.received.strip() else ""
+    headers: list[tuple[str, str]] = []
+    inside = False
+    if not received:
+        sender = _sender(props)
+        if sender:
+            headers.append(("From", sender))
+        else:
+            inside = bool(props.text(_SENDER_EMAIL) or props.text(_SENT_REPRESENTING_EMAIL))
+        for header, people in _recipients(message.recipients).items():
+            headers.append((header, ", ".join(people)))
+        when = (
+            props.time(CLIENT_SUBMIT_TIME)
+            or props.time(DELIVERY_TIME)
+            or props.time(_CREATION_TIME)
+        )
+        if when is not None:
+            headers.append(("Date", format_datetime(when)))
+        subject = " ".join(message.subject.split())
+        if subject:
+            headers.append(("Subject", subject))
+        for header, tag in (
+            ("Message-ID", _INTERNET_MESSAGE_ID),
+            ("In-Reply-To", _IN_REPLY_TO),
+            ("References", _REFERENCES),
+        ):
+            value = props.text(tag)
+            if value:
+                headers.append((header, value))
+    details: dict[str, Any] = {}
+    flags = props.number(_MESSAGE_FLAGS) or 0
+    marks = [word for bit, word in ((_UNSENT, "draft"), (_READ, "seen")) if flags & bit]
+    if marks:
+        details["flags"] = marks
+    attachments = _attachments(message.attachments)
+    if attachments:
+        details["attachments"] = attachments
+    try:
+        return mail.rebuilt_message(headers, plain, html, received=received), details, inside
+    except (ValueError, TypeError, LookupError) as exc:  # (a header no message may hold)
+        raise ValueError(f"cannot rebuild the message ({exc})") from exc
+
+
+def owners_side(item: Item, inside: bool, sent: bool) -> Item:
+    """The item as the reader gave it, or a record without a sender turned to the owner's
+    side when it was written inside the organisation or sits in a Sent folder."""
+    if (
+        (inside or sent)
+        and isinstance(item, EventRecord)
+        and not any(p.role == "from" for p in item.participants)
+    ):
+        return replace(item, direction="outbound")
+    return item

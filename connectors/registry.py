@@ -229,12 +229,37 @@ def detect(path: Path) -> Connector:
         if score > best_score:
             best, best_score = connector, score
     if best is None or best_score < _MIN_CONFIDENCE:
+        if _meta_html(path):
+            raise UnrecognisedFormat(f"{display_path(path)}: {META_HTML}")
         what = "a folder" if path.is_dir() else "a format"
         raise UnrecognisedFormat(
             f"{display_path(path)}: not {what} Threadline recognises "
             f"(supported: {', '.join(names())})"
         )
     return best
+
+
+# The folders of Meta's "Download your information" that hold one chat each
+_META_CHATS = frozenset(
+    {"inbox", "archived_threads", "filtered_threads", "message_requests", "e2ee_cutover"}
+)
+META_HTML = (
+    "a chat of Meta's download in HTML (Facebook, Messenger, Instagram): Threadline reads "
+    "the download in JSON; ask for it again with Format: JSON (Accounts Centre › Your "
+    "information and permissions › Download your information)"
+)
+
+
+def _meta_html(path: Path) -> bool:
+    """Whether ``path`` is a chat page of Meta's download in HTML (``messages/inbox/<chat>/
+    message_1.html``), which no connector reads: the JSON download holds the same."""
+    name = path.name.lower()
+    return (
+        name.startswith("message_")
+        and name.endswith(".html")
+        and name[8:-5].isdigit()
+        and path.parent.parent.name.lower() in _META_CHATS
+    )
 
 
 _TAR_NAMES = (".tgz", ".tar", ".tar.gz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")

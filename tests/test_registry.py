@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import connectors
+from app.db import Database
 from connectors import registry
 
 
@@ -101,3 +102,24 @@ def test_a_zip_is_offered_only_to_the_formats_that_read_one(tmp_path: Path) -> N
     assert registry.detect(whatsapp).name == "whatsapp"
     assert not registry.export_archive(whatsapp)
     assert not registry.export_archive(chat) and not registry.export_archive(tmp_path)
+
+
+def test_a_chat_of_metas_html_download_is_told_apart(db: Database, tmp_path: Path) -> None:
+    """Meta's download in HTML (its default) has no reader: its chat pages say what to ask
+    for instead, where other HTML files are only not a format Threadline recognises."""
+    from app.errors import UnrecognisedFormat
+    from app.ingest import import_paths
+
+    download = tmp_path / "instagram-jane-2026-12-07"
+    chat = download / "your_instagram_activity" / "messages" / "inbox" / "jane_17"
+    chat.mkdir(parents=True)
+    (chat / "message_1.html").write_text('<html><div class="_a6-g">Hi</div></html>')
+    (download / "start_here.html").write_text("<html></html>")
+    with pytest.raises(UnrecognisedFormat, match="ask for it again with Format: JSON"):
+        registry.detect(chat / "message_1.html")
+    with pytest.raises(UnrecognisedFormat, match="not a format Threadline recognises"):
+        registry.detect(download / "start_here.html")
+    reports = import_paths(db, [download])
+    assert {r.status for r in reports} == {"skipped"}
+    reasons = sorted(r.reason() for r in reports)
+    assert reasons[0].startswith("a chat of Meta's download in HTML") and len(reasons) == 2

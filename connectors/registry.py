@@ -244,9 +244,8 @@ _META_CHATS = frozenset(
     {"inbox", "archived_threads", "filtered_threads", "message_requests", "e2ee_cutover"}
 )
 META_HTML = (
-    "a chat of Meta's download in HTML (Facebook, Messenger, Instagram): Threadline reads "
-    "the download in JSON; ask for it again with Format: JSON (Accounts Centre › Your "
-    "information and permissions › Download your information)"
+    "Meta's download in HTML: ask for it again in JSON "
+    "(Accounts Centre › Download your information › Format: JSON)"
 )
 
 

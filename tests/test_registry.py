@@ -115,11 +115,11 @@ def test_a_chat_of_metas_html_download_is_told_apart(db: Database, tmp_path: Pat
     chat.mkdir(parents=True)
     (chat / "message_1.html").write_text('<html><div class="_a6-g">Hi</div></html>')
     (download / "start_here.html").write_text("<html></html>")
-    with pytest.raises(UnrecognisedFormat, match="ask for it again with Format: JSON"):
+    with pytest.raises(UnrecognisedFormat, match="ask for it again in JSON"):
         registry.detect(chat / "message_1.html")
     with pytest.raises(UnrecognisedFormat, match="not a format Threadline recognises"):
         registry.detect(download / "start_here.html")
     reports = import_paths(db, [download])
     assert {r.status for r in reports} == {"skipped"}
     reasons = sorted(r.reason() for r in reports)
-    assert reasons[0].startswith("a chat of Meta's download in HTML") and len(reasons) == 2
+    assert reasons[0].startswith("Meta's download in HTML") and len(reasons) == 2

@@ -8,7 +8,9 @@ written in Outlook (sent mail, drafts) only its properties: the sender
 ``/o=…``, is no email address and is left out), the recipients (``PR_SMTP_ADDRESS`` or an
 SMTP ``PR_EMAIL_ADDRESS``, by ``PR_RECIPIENT_TYPE``), the time it was sent
 (``PR_CLIENT_SUBMIT_TIME``, else delivered or made), ``PR_INTERNET_MESSAGE_ID``,
-``PR_IN_REPLY_TO_ID`` and ``PR_INTERNET_REFERENCES``. The bodies are ``PR_BODY`` and
+``PR_IN_REPLY_TO_ID`` and ``PR_INTERNET_REFERENCES``. The mailbox it was delivered to
+(``PR_RECEIVED_BY_SMTP_ADDRESS``) is written as its ``Delivered-To``: the owner's address.
+The bodies are ``PR_BODY`` and
 ``PR_HTML`` (in the message's code page, ``PR_INTERNET_CPID``); a message with an RTF body
 alone keeps an empty one. Each store's reader gives its messages as ``Message`` (its
 properties through ``Properties``), and ``message_bytes`` writes them back; they are then
@@ -38,6 +40,9 @@ _SENDER_ADDRTYPE = 0x0C1E
 _SENDER_EMAIL = 0x0C1F
 _SENDER_SMTP = 0x5D01
 _SENT_REPRESENTING_SMTP = 0x5D02
+_RECEIVED_BY_ADDRTYPE = 0x0075
+_RECEIVED_BY_EMAIL = 0x0076
+_RECEIVED_BY_SMTP = 0x5D07
 CLIENT_SUBMIT_TIME = 0x0039
 DELIVERY_TIME = 0x0E06
 _CREATION_TIME = 0x3007
@@ -250,6 +255,16 @@ def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
             value = props.text(tag)
             if value:
                 headers.append((header, value))
+    # The mailbox it was delivered to is the owner's (``mail.delivered_to`` hints it): the
+    # header a receiving server adds, which Outlook's store keeps as a property instead.
+    mailbox = props.text(_RECEIVED_BY_SMTP) or _smtp(
+        props.text(_RECEIVED_BY_EMAIL), props.text(_RECEIVED_BY_ADDRTYPE)
+    )
+    if mailbox:
+        if received:
+            received = f"Delivered-To: {mailbox}\r\n{received}"
+        else:
+            headers.insert(0, ("Delivered-To", mailbox))
     details: dict[str, Any] = {}
     flags = props.number(_MESSAGE_FLAGS) or 0
     marks = [word for bit, word in ((_UNSENT, "draft"), (_READ, "seen")) if flags & bit]

@@ -17,7 +17,7 @@ from app.db import Database
 from app.errors import FormatError
 from app.ingest import import_paths
 from app.models import Event
-from app.records import EventRecord, ParseOptions, Problem
+from app.records import EventRecord, OwnerHint, ParseOptions, Problem
 from connectors import mail, registry
 from connectors.mapi import is_mail
 from connectors.msg import MsgConnector
@@ -78,8 +78,12 @@ def test_mail_written_in_outlook_is_rebuilt_from_its_properties(tmp_path: Path) 
 
 
 def test_folders_below_the_top_one_are_kept_and_other_items_left_out(tmp_path: Path) -> None:
-    records, problems = _records(_unpacked("testPST_variousBodyTypes.pst", tmp_path))
+    path = _unpacked("testPST_variousBodyTypes.pst", tmp_path)
+    records, problems = _records(path)
     assert problems == []
+    # The mailbox they were delivered to (PR_RECEIVED_BY_SMTP_ADDRESS) is the owner's.
+    items = list(PstConnector().parse(path, ParseOptions(tz=UTC)))
+    assert items[0] == OwnerHint("email", "tallison@mitre.org")
     assert [r.details["folder"] for r in records] == ["Inbox/tmp"] * 4
     assert [r.title for r in records] == ["original email"] + ["FW: original email"] * 3
     assert all(r.text for r in records)  # (the RTF one keeps its plain body)

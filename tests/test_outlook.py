@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app import parse_worker
 from app.db import Database
 from app.errors import FormatError
 from app.ingest import import_paths
@@ -135,6 +136,7 @@ def test_a_pst_imports_once_through_the_cli_and_again_adds_nothing(
     db: Database,
     tmp_path: Path,
     cli: CLI,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = _unpacked("testPST.pst", tmp_path)
     report = cli.json("import", str(path))
@@ -151,7 +153,11 @@ def test_a_pst_imports_once_through_the_cli_and_again_adds_nothing(
     assert [c["emails"] for c in shown] == [["lfcnassif@gmail.com"]]
     (event,) = cli.json("show", str(shown[0]["id"]))["events"]
     assert (event["title"], event["direction"]) == ("FW: First email", "outbound")
-    (report,) = import_paths(db, [_unpacked("testPST_variousBodyTypes.pst", tmp_path)])
+    # A data file of some size is read in the parse worker (libpff in a process of its own).
+    monkeypatch.setattr(parse_worker, "MIN_BYTES", 1)
+    various = _unpacked("testPST_variousBodyTypes.pst", tmp_path)
+    assert parse_worker.worth_a_worker(various)
+    (report,) = import_paths(db, [various])
     assert (report.format, report.added) == ("pst", 4)
     with db.session() as session:
         assert set(session.scalars(select(Event.title))) == {

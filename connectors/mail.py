@@ -680,11 +680,11 @@ _HEADER_FIELD = re.compile(r"[!-9;-~]+:")
 def rebuilt_message(
     headers: Iterable[tuple[str, str]], plain: str, html: str, *, received: str = ""
 ) -> bytes:
-    """A message whose store keeps its headers and bodies apart (Outlook's ``.olm`` and
-    ``.pst``), written back as the RFC 5322 message it was: the header block as it was
-    received (``received``, its own MIME headers left out: the bodies are written anew) or
-    else ``headers`` (raises ValueError for a value no message may hold), then the plain
-    body with the HTML one as its alternative."""
+    """A message whose store keeps its headers and bodies apart (Outlook's ``.olm``,
+    ``.pst`` and ``.msg``), written back as the RFC 5322 message it was: the header block as
+    it was received (``received``, its own MIME headers left out: the bodies are written
+    anew) or else ``headers`` (raises ValueError for a value no message may hold), then the
+    plain body with the HTML one as its alternative."""
     message = EmailMessage()
     if not received:
         for name, value in headers:

@@ -215,9 +215,9 @@ def _attachments(attachments: Sequence[Properties]) -> list[dict[str, Any]]:
 
 def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
     """A message as the RFC 5322 message it was, what its details keep beside it (flags,
-    attachments), and whether it was written inside the owner's organisation: it came by
-    no internet server and its sender has an Exchange address, no email address (the
-    owner's own mail, or a colleague's).
+    attachments), and whether it was written on the owner's side: a draft, or it came by no
+    internet server and its sender has an Exchange address, no email address (the owner's
+    own mail, or a colleague's).
 
     Raises:
         ValueError: a header no message may hold.
@@ -267,6 +267,7 @@ def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
             headers.insert(0, ("Delivered-To", mailbox))
     details: dict[str, Any] = {}
     flags = props.number(_MESSAGE_FLAGS) or 0
+    inside = inside or bool(flags & _UNSENT)  # (a draft: the owner's, often without a sender)
     marks = [word for bit, word in ((_UNSENT, "draft"), (_READ, "seen")) if flags & bit]
     if marks:
         details["flags"] = marks

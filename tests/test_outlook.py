@@ -19,7 +19,7 @@ from app.errors import FormatError
 from app.ingest import import_paths
 from app.models import Event
 from app.records import EventRecord, OwnerHint, ParseOptions, Problem
-from connectors import mail, registry
+from connectors import mail, mapi, registry
 from connectors.mapi import is_mail
 from connectors.msg import MsgConnector
 from connectors.pst import PstConnector
@@ -239,3 +239,56 @@ def test_an_outlook_contact_or_a_false_message_file_is_said_so(
     assert cli.json("import", str(message))["files"][0]["added"] == 1
     again = cli.json("import", str(message))["files"][0]
     assert (again["added"], again["duplicates"]) == (0, 1)
+
+
+class _Props:
+    """A MAPI object's properties as a plain table (what a store's reader gives)."""
+
+    def __init__(self, **values: object) -> None:
+        self.values = {int(k.removeprefix("x"), 16): v for k, v in values.items()}
+
+    def text(self, tag: int) -> str:
+        value = self.values.get(tag)
+        return " ".join(value.split()) if isinstance(value, str) else ""
+
+    def number(self, tag: int) -> int | None:
+        value = self.values.get(tag)
+        return value if isinstance(value, int) else None
+
+    def time(self, tag: int) -> datetime | None:
+        value = self.values.get(tag)
+        return value if isinstance(value, datetime) else None
+
+
+def test_a_draft_without_a_sender_is_the_owners_side() -> None:
+    to_alice = _Props(x3001="Alice Smith", x39FE="alice@example.org", x0C15=1)
+    draft = mapi.Message(
+        _Props(x0E07=0x08, x0039=datetime(2024, 3, 5, 10, 0, tzinfo=UTC)),
+        plain="Your order is on its way.",
+        subject="Order 1043",
+        recipients=[to_alice],
+    )
+    raw, details, inside = mapi.message_bytes(draft)
+    assert inside and details["flags"] == ["draft"]
+    (record,) = [i for i in mail.message_items(raw, "x", set()) if isinstance(i, EventRecord)]
+    assert [(p.role, p.email) for p in record.participants] == [("to", "alice@example.org")]
+    assert mapi.owners_side(record, inside, False).direction == "outbound"
+    # Sent by a customer from the internet, kept without its headers: not the owner's side,
+    # and the mailbox it reached is named as the owner's.
+    sent = mapi.Message(
+        _Props(
+            x0C1A="Alice Smith",
+            x0C1E="SMTP",
+            x0C1F="alice@example.org",
+            x5D07="hello@shop.example",
+            x0039=datetime(2024, 3, 5, 11, 0, tzinfo=UTC),
+        ),
+        plain="Thanks!",
+        subject="Re: Order 1043",
+    )
+    raw, details, inside = mapi.message_bytes(sent)
+    assert not inside and "flags" not in details
+    items = mail.message_items(raw, "y", set())
+    assert items[0] == OwnerHint("email", "hello@shop.example")
+    assert isinstance(items[1], EventRecord)
+    assert items[1].participants[0].email == "alice@example.org"

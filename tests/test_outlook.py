@@ -20,7 +20,6 @@ from app.ingest import import_paths
 from app.models import Event
 from app.records import EventRecord, OwnerHint, ParseOptions, Problem
 from connectors import mail, mapi, registry
-from connectors.mapi import is_mail
 from connectors.msg import MsgConnector
 from connectors.pst import PstConnector
 from tests.test_cli_e2e import CLI, cli  # noqa: F401
@@ -91,10 +90,10 @@ def test_folders_below_the_top_one_are_kept_and_other_items_left_out(tmp_path: P
     # A contact, a distribution list, a calendar item and free/busy data: no mail at all.
     records, problems = _records(_unpacked("dist-list.pst", tmp_path))
     assert (records, problems) == ([], [])
-    assert is_mail("IPM.Note") and is_mail("IPM.Note.SMIME") and is_mail("")
-    assert is_mail("IPM.Schedule.Meeting.Request") and is_mail("REPORT.IPM.Note.NDR")
-    assert not is_mail("IPM.Contact") and not is_mail("IPM.Appointment")
-    assert not is_mail("IPM.DistList") and not is_mail("IPM.Notebook")
+    assert mapi.is_mail("IPM.Note") and mapi.is_mail("IPM.Note.SMIME") and mapi.is_mail("")
+    assert mapi.is_mail("IPM.Schedule.Meeting.Request") and mapi.is_mail("REPORT.IPM.Note.NDR")
+    assert not mapi.is_mail("IPM.Contact") and not mapi.is_mail("IPM.Appointment")
+    assert not mapi.is_mail("IPM.DistList") and not mapi.is_mail("IPM.Notebook")
 
 
 def test_a_damaged_or_false_pst_is_one_clear_error(tmp_path: Path) -> None:

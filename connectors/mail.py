@@ -604,6 +604,7 @@ class MessageTooSlowError(Exception):
 
 
 _DELIVERED_TO = re.compile(rb"^Delivered-To:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+_LIST_POST = re.compile(rb"^List-Post:[ \t]*<mailto:([^>?\s]+)", re.IGNORECASE | re.MULTILINE)
 # A mailbox is delivered to under an address or two (an alias, a forwarding); more in one
 # source are not taken as the owner's: each would re-mark every stored contact point, and
 # a server that adds no header of its own leaves a sender's forged one on top.
@@ -665,13 +666,27 @@ def spam_notice(count: int) -> Notice:
 def delivered_to(raw: bytes) -> str | None:
     """The address of the mailbox a message was delivered to, or None: its topmost
     ``Delivered-To`` header, which the receiving server adds at the final delivery
-    (Gmail, Postfix, Dovecot, Exim; a forwarding leaves its earlier ones below)."""
+    (Gmail, Postfix, Dovecot, Exim; a forwarding leaves its earlier ones below). A copy
+    delivered to a mailing list itself (a list's archive: the list's posting address, or
+    ezmlm's "mailing list" form) names no one's mailbox."""
     ends = [at for at in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if at >= 0]
-    found = _DELIVERED_TO.search(raw, 0, min(ends) if ends else len(raw))
+    end = min(ends) if ends else len(raw)
+    found = _DELIVERED_TO.search(raw, 0, end)
     if found is None:
         return None
-    addresses = split_addresses(found.group(1).decode("ascii", "replace"))
-    return addresses[0][1] if addresses else None
+    value = found.group(1).decode("ascii", "replace")
+    if value.lstrip().lower().startswith("mailing list "):
+        return None
+    addresses = split_addresses(value)
+    if not addresses:
+        return None
+    address = addresses[0][1]
+    posting = _LIST_POST.search(raw, 0, end)
+    if posting is not None and posting.group(1).decode("ascii", "replace").lower() == (
+        address.lower()
+    ):
+        return None
+    return address
 
 
 _HEADER_FIELD = re.compile(r"[!-9;-~]+:")

@@ -49,6 +49,14 @@ def test_delivered_to_reads_the_topmost_header_of_the_message_itself() -> None:
     assert delivered_to(b"From: a@b.example\n\nDelivered-To: me@else.example\n") is None
     assert delivered_to(b"X-Delivered-To: me@else.example\nFrom: a@b.example\n\nx") is None
     assert delivered_to(b"Delivered-To: nobody in particular\n\nx") is None
+    # A copy delivered to the list itself (an archive of the list) names no one's mailbox.
+    archived = (
+        b"Delivered-To: notmuch@notmuchmail.org\nList-Post: <mailto:notmuch@notmuchmail.org>\n"
+    )
+    assert delivered_to(archived + b"\nx") is None
+    assert delivered_to(b"Delivered-To: mailing list dev@tika.apache.org\n\nx") is None
+    subscribed = b"Delivered-To: hello@shop.example\nList-Post: <mailto:news@list.example>\n"
+    assert delivered_to(subscribed + b"\nx") == "hello@shop.example"
     assert delivered_to(b"From: a@b.example\n\nx") is None
 
 

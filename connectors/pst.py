@@ -14,6 +14,7 @@ that cannot be read is a problem with its folder and number; the rest goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from datetime import datetime
@@ -139,17 +140,20 @@ class PstConnector:
         import pypff
 
         store = pypff.file()
-        try:
-            store.open(str(path))
-        except OSError as exc:
-            log.info("libpff cannot open %s: %s", path, exc)  # (a paragraph of its steps)
-            raise FormatError(
-                f"{path.name}: not a readable Outlook data file (damaged, cut short, or not one)"
-            ) from exc
-        try:
+        with contextlib.ExitStack() as stack:
+            try:
+                store.open(str(path))
+            except (OSError, RuntimeError, ValueError) as exc:
+                log.info("libpff cannot open %s: %s", path, exc)  # (a paragraph of its steps)
+                try:  # (a name libpff cannot pass to the system: read through Python)
+                    store.open_file_object(stack.enter_context(path.open("rb")))
+                except (OSError, RuntimeError, ValueError):
+                    raise FormatError(
+                        f"{path.name}: not a readable Outlook data file "
+                        "(damaged, cut short, or not one)"
+                    ) from exc
+            stack.callback(store.close)
             yield from self._read(store, path, options)
-        finally:
-            store.close()
 
     def _read(self, store: Any, path: Path, options: ParseOptions) -> Iterator[Item]:
         try:

@@ -6,7 +6,9 @@ that is damaged or is no Outlook file."""
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,6 +96,14 @@ def test_folders_below_the_top_one_are_kept_and_other_items_left_out(tmp_path: P
     assert mapi.is_mail("IPM.Schedule.Meeting.Request") and mapi.is_mail("REPORT.IPM.Note.NDR")
     assert not mapi.is_mail("IPM.Contact") and not mapi.is_mail("IPM.Appointment")
     assert not mapi.is_mail("IPM.DistList") and not mapi.is_mail("IPM.Notebook")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a file name that is no text: Linux's")
+def test_a_pst_whose_name_libpff_cannot_pass_on_is_read_through_python(tmp_path: Path) -> None:
+    odd = tmp_path / os.fsdecode(b"Archiv \xff.pst")  # (bytes no encoding reads)
+    _unpacked("testPST.pst", tmp_path).rename(odd)
+    records, problems = _records(odd)
+    assert (len(records), problems) == (7, [])
 
 
 def test_a_damaged_or_false_pst_is_one_clear_error(tmp_path: Path) -> None:

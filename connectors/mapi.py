@@ -9,7 +9,8 @@ written in Outlook (sent mail, drafts) only its properties: the sender
 SMTP ``PR_EMAIL_ADDRESS``, by ``PR_RECIPIENT_TYPE``), the time it was sent
 (``PR_CLIENT_SUBMIT_TIME``, else delivered or made), ``PR_INTERNET_MESSAGE_ID``,
 ``PR_IN_REPLY_TO_ID`` and ``PR_INTERNET_REFERENCES``. The mailbox it was delivered to
-(``PR_RECEIVED_BY_SMTP_ADDRESS``) is written as its ``Delivered-To``: the owner's address.
+(``PR_RECEIVED_BY_SMTP_ADDRESS``; for an Exchange mailbox, the recipient whose address
+spells ``PR_RECEIVED_BY_NAME``) is written as its ``Delivered-To``: the owner's address.
 The bodies are ``PR_BODY`` and
 ``PR_HTML`` (in the message's code page, ``PR_INTERNET_CPID``); a message with an RTF body
 alone keeps an empty one. Each store's reader gives its messages as ``Message`` (its
@@ -22,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email.utils import format_datetime, formataddr
+from email.parser import HeaderParser
+from email.utils import format_datetime, formataddr, getaddresses
 from typing import Any, Protocol
 
 from app.records import EventRecord, Item
@@ -40,6 +42,7 @@ _SENDER_ADDRTYPE = 0x0C1E
 _SENDER_EMAIL = 0x0C1F
 _SENDER_SMTP = 0x5D01
 _SENT_REPRESENTING_SMTP = 0x5D02
+_RECEIVED_BY_NAME = 0x0040
 _RECEIVED_BY_ADDRTYPE = 0x0075
 _RECEIVED_BY_EMAIL = 0x0076
 _RECEIVED_BY_SMTP = 0x5D07
@@ -213,6 +216,32 @@ def _attachments(attachments: Sequence[Properties]) -> list[dict[str, Any]]:
     return found
 
 
+def _letters(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+def _spelled_recipient(name: str, message: Message, received: str) -> str:
+    """The recipient whose address spells the name of the mailbox the message was
+    delivered to (``PR_RECEIVED_BY_NAME``; an Exchange mailbox has no email address of its
+    own in the store): "Hong-Thai Nguyen" is ``hong-thai.nguyen@…`` or
+    ``nguyen.hongthai@…``; "" when none or several do."""
+    words = name.split()
+    if len(words) < 2:
+        return ""
+    spellings = {_letters(name), _letters(" ".join([*words[1:], words[0]]))}
+    if received:
+        fields = HeaderParser().parsestr(received.replace("\r\n", "\n"), headersonly=True)
+        values = [str(v) for v in (*fields.get_all("To", []), *fields.get_all("Cc", []))]
+        addresses = [address for _name, address in getaddresses(values)]
+    else:
+        addresses = [
+            props.text(_SMTP_ADDRESS) or _smtp(props.text(_EMAIL_ADDRESS), props.text(_ADDRTYPE))
+            for props in message.recipients
+        ]
+    found = {a for a in addresses if "@" in a and _letters(a.rsplit("@", 1)[0]) in spellings}
+    return found.pop() if len(found) == 1 else ""
+
+
 def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
     """A message as the RFC 5322 message it was, what its details keep beside it (flags,
     attachments), and whether it was written on the owner's side: a draft, or it came by no
@@ -257,8 +286,10 @@ def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
                 headers.append((header, value))
     # The mailbox it was delivered to is the owner's (``mail.delivered_to`` hints it): the
     # header a receiving server adds, which Outlook's store keeps as a property instead.
-    mailbox = props.text(_RECEIVED_BY_SMTP) or _smtp(
-        props.text(_RECEIVED_BY_EMAIL), props.text(_RECEIVED_BY_ADDRTYPE)
+    mailbox = (
+        props.text(_RECEIVED_BY_SMTP)
+        or _smtp(props.text(_RECEIVED_BY_EMAIL), props.text(_RECEIVED_BY_ADDRTYPE))
+        or _spelled_recipient(props.text(_RECEIVED_BY_NAME), message, received)
     )
     if mailbox:
         if received:

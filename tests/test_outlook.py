@@ -60,6 +60,11 @@ def test_a_pst_reads_its_mail_with_the_internet_headers_it_came_with(tmp_path: P
     assert "folder" not in reply.details  # (the file's top folder)
     webinar = by_title['[WEBINAR] - "Introducing Couchbase Server 2.5"']
     assert "Couchbase" in webinar.details["html"]
+    # The mailbox is an Exchange one (no email address in the store): the one recipient
+    # whose address spells its name ("Hong-Thai Nguyen") is the owner's address.
+    items = list(PstConnector().parse(path, ParseOptions(tz=UTC)))
+    hints = [i for i in items if isinstance(i, OwnerHint)]
+    assert hints == [OwnerHint("email", "hong-thai.nguyen@polyspot.com")]
 
 
 def test_mail_written_in_outlook_is_rebuilt_from_its_properties(tmp_path: Path) -> None:
@@ -219,7 +224,8 @@ def test_an_outlook_message_file_reads_as_the_mail_it_was(tmp_path: Path) -> Non
         written.details["message_id"] == "EBB9951D34EA4B41B70AB946CF3FB6EC1A297D98@ftm02.FT.FTG.COM"
     )
     # Attachments by name, with their sizes (an attached message by its subject).
-    (attached,) = _msg("testMSG_att_msg.msg", tmp_path)
+    hint, attached = _msg("testMSG_att_msg.msg", tmp_path)
+    assert hint == OwnerHint("email", "nick.booth@pof.com.au")  # (the mailbox's name)
     assert isinstance(attached, EventRecord)
     assert attached.details["attachments"] == [
         {"name": "Test Attachment", "type": ""},

@@ -703,12 +703,12 @@ def apply_owner_settings(session: Session) -> int:
 def refresh_directions(session: Session, event_ids: Iterable[int] | None = None) -> None:
     """Set inbound/outbound on events from whether their sender is the owner.
 
-    System events keep their direction.
+    System events keep their direction, and so do events without a sender: the source
+    said whose side they are (Outlook's own mail, kept without an email address).
     """
-    own_sent = (
-        select(EventParticipant.event_id)
-        .join(Identity, Identity.id == EventParticipant.identity_id)
-        .where(EventParticipant.role.in_(("from", "author")), Identity.is_own.is_(True))
+    senders = select(EventParticipant.event_id).where(EventParticipant.role.in_(("from", "author")))
+    own_sent = senders.join(Identity, Identity.id == EventParticipant.identity_id).where(
+        Identity.is_own.is_(True)
     )
     base = update(Event).where(Event.direction != "system")
     if event_ids is not None:
@@ -719,7 +719,7 @@ def refresh_directions(session: Session, event_ids: Iterable[int] | None = None)
         execution_options={"synchronize_session": False},
     )
     session.execute(
-        base.where(Event.id.not_in(own_sent)).values(direction="inbound"),
+        base.where(Event.id.not_in(own_sent), Event.id.in_(senders)).values(direction="inbound"),
         execution_options={"synchronize_session": False},
     )
 

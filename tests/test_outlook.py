@@ -30,6 +30,7 @@ OUTLOOK = Path(__file__).resolve().parent / "fixtures" / "email" / "outlook"
 
 
 def _unpacked(name: str, into: Path) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
     path = into / name
     with gzip.open(OUTLOOK / f"{name}.gz") as packed, path.open("wb") as out:
         shutil.copyfileobj(packed, out)
@@ -163,13 +164,16 @@ def test_a_pst_imports_once_through_the_cli_and_again_adds_nothing(
     )
     again = cli.json("import", str(path))
     assert (again["files"][0]["added"], again["files"][0]["duplicates"]) == (0, 7)
+    # Another owner address, from another file: the owner's mail without a sender stays
+    # the owner's side (directions are refreshed from senders; it has none).
+    assert cli.json("import", str(_unpacked("testPST_variousBodyTypes.pst", tmp_path)))
     shown = cli.json("customers", "lfcnassif")
     assert [c["emails"] for c in shown] == [["lfcnassif@gmail.com"]]
     (event,) = cli.json("show", str(shown[0]["id"]))["events"]
     assert (event["title"], event["direction"]) == ("FW: First email", "outbound")
     # A data file of some size is read in the parse worker (libpff in a process of its own).
     monkeypatch.setattr(parse_worker, "MIN_BYTES", 1)
-    various = _unpacked("testPST_variousBodyTypes.pst", tmp_path)
+    various = _unpacked("testPST_variousBodyTypes.pst", tmp_path / "again")
     assert parse_worker.worth_a_worker(various)
     (report,) = import_paths(db, [various])
     assert (report.format, report.added) == ("pst", 4)

@@ -978,10 +978,13 @@ class _Writer:
             "locator": record.locator,
         }
         automated = bool(record.details.get("automated")) and not self.automated_customers
+        # A mailing list's own address (a recipient of every message to it) is no customer.
+        lists = () if self.automated_customers else record.details.get("lists") or ()
         owner_sent = False
         links: dict[tuple[int, str], str] = {}
         for participant in record.participants:
             link = not (automated and participant.role in ("from", "author"))
+            link = link and (participant.email or "").lower() not in lists
             identities, is_owner = resolver.resolve(participant, record.source, link=link)
             if is_owner and participant.role in ("from", "author"):
                 owner_sent = True

@@ -27,7 +27,8 @@ The record's ``details``: ``message_id``, ``in_reply_to``, ``references``,
 ``attachments`` (name, type, size; names are data, never paths),
 ``automated`` (no-reply and mailer-daemon senders, platform notifications,
 ``Auto-Submitted``, ``List-Id``/``List-Unsubscribe``, ``Precedence: bulk``,
-reports and bounces), and when they apply ``html`` (sanitised, nothing
+reports and bounces), ``lists`` (a mailing list's own addresses, from ``List-Post`` and
+``List-Id``: no customers), and when they apply ``html`` (sanitised, nothing
 remote; see ``mail_text.sanitize_html``) or ``html_truncated``, ``labels``
 (Gmail), ``flags`` (mbox ``Status``/``X-Status``, Maildir file names),
 ``folder`` (Maildir), ``text_truncated``, ``attachments_omitted`` and
@@ -481,6 +482,22 @@ def _is_automated(headers: _Headers, msg: _Msg, sender: str | None) -> bool:
     return (headers.raw("precedence") or "").strip().lower() in ("bulk", "list", "junk")
 
 
+_MAILTO = re.compile(r"<\s*mailto:([^>?\s]+@[^>?\s]+)", re.IGNORECASE)
+_LIST_ID = re.compile(r"<\s*([^.<>@\s]+)\.([^<>@\s]+\.[^<>@\s]+?)\s*>")
+
+
+def _list_addresses(headers: _Headers) -> list[str]:
+    """The mailing list's own addresses a message names: ``List-Post``'s ``mailto:`` (RFC
+    2369), and the address its ``List-Id`` spells (RFC 2919: ``<linux-kernel.vger.kernel.org>``
+    is the list ``linux-kernel@vger.kernel.org`` on Mailman, ezmlm, vger and Google Groups
+    alike). The list is no customer, whoever writes to it."""
+    found = {address.lower() for address in _MAILTO.findall(headers.raw("list-post") or "")}
+    named = _LIST_ID.search(headers.raw("list-id") or "")
+    if named is not None:
+        found.add(f"{named.group(1)}@{named.group(2)}".lower())
+    return sorted(found)
+
+
 def _check_limits(raw: bytes) -> None:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise MailError(f"message larger than {MAX_MESSAGE_BYTES // (1024 * 1024)} MB; skipped")
@@ -561,6 +578,9 @@ def parse_message(
         details["text_truncated"] = True
     if people_omitted:
         details["participants_omitted"] = people_omitted
+    lists = _list_addresses(headers)
+    if lists:
+        details["lists"] = lists
     labels = _labels(headers)
     if labels:
         details["labels"] = labels

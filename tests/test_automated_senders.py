@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from sqlalchemy import select
+
+from app.db import Database
+from app.ingest import import_paths
+from app.models import CustomerIdentity, Identity
 from connectors.mail import parse_message
 from connectors.mail_headers import is_automated_sender
 
@@ -56,3 +62,36 @@ def test_message_from_a_list_owner_is_automated() -> None:
         b"A message awaits your approval.\r\n"
     )
     assert parse_message(raw).details["automated"] is True
+
+
+def test_a_mailing_list_itself_is_no_customer(db: Database, tmp_path: Path) -> None:
+    """The list's own address (every message to it names it) is not linked to a customer;
+    a member who writes to the list and the owner both, is."""
+    to_list = (
+        b"From: Jane Doe <jane@example.org>\r\n"
+        b"To: shop-news@googlegroups.com\r\n"
+        b"Cc: Bob <bob@example.net>\r\n"
+        b"Subject: Spring sale?\r\n"
+        b"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+        b"Message-ID: <list-1@example.org>\r\n"
+        b"List-ID: Shop news <shop-news.googlegroups.com>\r\n"
+        b"List-Post: <https://groups.google.com/group/shop-news/post>,\r\n"
+        b" <mailto:shop-news@googlegroups.com>\r\n\r\n"
+        b"Is there a spring sale this year?\r\n"
+    )
+    details = parse_message(to_list).details
+    assert details["lists"] == ["shop-news@googlegroups.com"]
+    path = tmp_path / "list.eml"
+    path.write_bytes(to_list)
+    (report,) = import_paths(db, [path])
+    assert report.added == 1
+    with db.session() as session:
+        linked = set(
+            session.scalars(
+                select(Identity.value).join(
+                    CustomerIdentity, CustomerIdentity.identity_id == Identity.id
+                )
+            )
+        )
+    assert "shop-news@googlegroups.com" not in linked
+    assert "bob@example.net" in linked  # (Jane wrote through the list: automated mail)

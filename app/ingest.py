@@ -977,9 +977,16 @@ class _Writer:
             "import_run_id": self.run_id,
             "locator": record.locator,
         }
-        automated = bool(record.details.get("automated")) and not self.automated_customers
-        # A mailing list's own address (a recipient of every message to it) is no customer.
-        lists = () if self.automated_customers else record.details.get("lists") or ()
+        # A mailing list's own address (a recipient of every message to it) is no customer;
+        # but a list that is the owner's own address (a support@ group) brings people's mail.
+        lists = record.details.get("lists") or ()
+        own_group = bool(record.details.get("via_list")) and any(
+            address in resolver.owner.emails for address in lists
+        )
+        automated = bool(record.details.get("automated")) and not (
+            self.automated_customers or own_group
+        )
+        lists = () if self.automated_customers else lists
         owner_sent = False
         links: dict[tuple[int, str], str] = {}
         for participant in record.participants:

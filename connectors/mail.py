@@ -28,7 +28,9 @@ The record's ``details``: ``message_id``, ``in_reply_to``, ``references``,
 ``automated`` (no-reply and mailer-daemon senders, platform notifications,
 ``Auto-Submitted``, ``List-Id``/``List-Unsubscribe``, ``Precedence: bulk``,
 reports and bounces), ``lists`` (a mailing list's own addresses, from ``List-Post`` and
-``List-Id``: no customers), and when they apply ``html`` (sanitised, nothing
+``List-Id``: no customers) and ``via_list`` (nothing but the list's headers made it
+automated: mail to a group that is the owner's own address, a support@ Google Group, is a
+person's), and when they apply ``html`` (sanitised, nothing
 remote; see ``mail_text.sanitize_html``) or ``html_truncated``, ``labels``
 (Gmail), ``flags`` (mbox ``Status``/``X-Status``, Maildir file names),
 ``folder`` (Maildir), ``text_truncated``, ``attachments_omitted`` and
@@ -467,19 +469,23 @@ def _mbox_flags(headers: _Headers) -> list[str] | None:
     return sorted({_MBOX_FLAGS[c] for c in status if c in _MBOX_FLAGS})
 
 
-def _is_automated(headers: _Headers, msg: _Msg, sender: str | None) -> bool:
+def _automated(headers: _Headers, msg: _Msg, sender: str | None) -> str | None:
+    """Why a message is a machine's ("bounce", "sender", "auto-submitted", "list", "bulk"),
+    or None for a person's: "list" when only its mailing list's headers say so."""
     if re.fullmatch(r"<\s*>", headers.raw("return-path") or "x"):
-        return True
+        return "bounce"
     if msg.get_content_type() == "multipart/report":
-        return True
+        return "bounce"
     if sender and is_automated_sender(sender):
-        return True
+        return "sender"
     auto = headers.raw("auto-submitted")
     if auto is not None and auto.strip().lower().split(" ")[0].rstrip(";") not in ("no", ""):
-        return True
+        return "auto-submitted"
     if headers.raw("list-id") is not None or headers.raw("list-unsubscribe") is not None:
-        return True
-    return (headers.raw("precedence") or "").strip().lower() in ("bulk", "list", "junk")
+        return "list"
+    if (headers.raw("precedence") or "").strip().lower() in ("bulk", "list", "junk"):
+        return "bulk"
+    return None
 
 
 _MAILTO = re.compile(r"<\s*mailto:([^>?\s]+@[^>?\s]+)", re.IGNORECASE)
@@ -569,7 +575,7 @@ def parse_message(
         "in_reply_to": in_reply_to,
         "references": references,
         "attachments": body.attachments,
-        "automated": _is_automated(headers, msg, sender),
+        "automated": (automated := _automated(headers, msg, sender)) is not None,
         "date_from": date_from,
     }
     if body.omitted:
@@ -581,6 +587,8 @@ def parse_message(
     lists = _list_addresses(headers)
     if lists:
         details["lists"] = lists
+        if automated == "list":  # (only its list says so: a group of the owner's may be)
+            details["via_list"] = True
     labels = _labels(headers)
     if labels:
         details["labels"] = labels

@@ -95,3 +95,37 @@ def test_a_mailing_list_itself_is_no_customer(db: Database, tmp_path: Path) -> N
         )
     assert "shop-news@googlegroups.com" not in linked
     assert "bob@example.net" in linked  # (Jane wrote through the list: automated mail)
+
+
+def test_mail_through_a_group_that_is_the_owners_address_is_a_persons(
+    db: Database, tmp_path: Path
+) -> None:
+    """A shop's support@ run as a Google Group: every customer's message comes with the
+    group's list headers, yet it is the customer's; once the owner's addresses name the
+    group, its members' mail makes customers (other lists' mail still does not)."""
+    from app import settings
+
+    def message(n: int, sender: str, group: str) -> bytes:
+        return (
+            f"From: {sender}\r\nTo: {group}@shop.example\r\nSubject: Order 10{n}\r\n"
+            f"Date: Mon, 1 Jan 2024 10:0{n}:00 +0000\r\nMessage-ID: <g-{n}@example.org>\r\n"
+            f"List-ID: <{group}.shop.example>\r\nList-Post: <mailto:{group}@shop.example>\r\n"
+            "Precedence: list\r\n\r\nWhere is my order?\r\n"
+        ).encode()
+
+    with db.session() as session:
+        settings.set_value(session, "owner_emails", "support@shop.example")
+    (tmp_path / "a.eml").write_bytes(message(1, "Jane Doe <jane@example.org>", "support"))
+    (tmp_path / "b.eml").write_bytes(message(2, "Ann <ann@example.net>", "staff-chat"))
+    (tmp_path / "c.eml").write_bytes(message(3, "MAILER-DAEMON@example.com", "support"))
+    reports = import_paths(db, [tmp_path / "a.eml", tmp_path / "b.eml", tmp_path / "c.eml"])
+    assert [r.added for r in reports] == [1, 1, 1]
+    with db.session() as session:
+        linked = set(
+            session.scalars(
+                select(Identity.value).join(
+                    CustomerIdentity, CustomerIdentity.identity_id == Identity.id
+                )
+            )
+        )
+    assert linked == {"jane@example.org"}

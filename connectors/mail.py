@@ -504,6 +504,21 @@ def _list_addresses(headers: _Headers) -> list[str]:
     return sorted(found)
 
 
+def _original_sender(headers: _Headers, people: list[Participant]) -> list[Participant]:
+    """The people, with a list's rewritten sender given back: a list forwarding mail from a
+    domain that forbids it (DMARC) writes ``From: "Jane via Support" <support@…>`` and
+    keeps the writer in ``X-Original-From`` (Google Groups, Mailman 3)."""
+    if not people or people[0].role != "from" or headers.raw("x-original-from") is None:
+        return people
+    if (people[0].email or "").lower() not in _list_addresses(headers):
+        return people
+    original = split_addresses(headers.raw("x-original-from") or "")
+    if not original or not original[0][1]:
+        return people
+    name = " ".join(decode_words(original[0][0], headers.hints).split()).strip("\"' ")
+    return [Participant(role="from", name=name, email=original[0][1]), *people[1:]]
+
+
 def _check_limits(raw: bytes) -> None:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise MailError(f"message larger than {MAX_MESSAGE_BYTES // (1024 * 1024)} MB; skipped")
@@ -553,6 +568,7 @@ def parse_message(
     if text_truncated:
         text = text[:MAX_TEXT_CHARS]
     participants, people_omitted = _participants(headers)
+    participants = _original_sender(headers, participants)
     sender = next((p.email for p in participants if p.role == "from"), None)
 
     message_id = _first_id(headers.raw("message-id"))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.db import Database
 from app.ingest import import_paths
-from app.models import CustomerIdentity, Identity
+from app.models import CustomerIdentity, Event, Identity
 from connectors.mail import parse_message
 from connectors.mail_headers import is_automated_sender
 
@@ -118,8 +118,14 @@ def test_mail_through_a_group_that_is_the_owners_address_is_a_persons(
     (tmp_path / "a.eml").write_bytes(message(1, "Jane Doe <jane@example.org>", "support"))
     (tmp_path / "b.eml").write_bytes(message(2, "Ann <ann@example.net>", "staff-chat"))
     (tmp_path / "c.eml").write_bytes(message(3, "MAILER-DAEMON@example.com", "support"))
-    reports = import_paths(db, [tmp_path / "a.eml", tmp_path / "b.eml", tmp_path / "c.eml"])
-    assert [r.added for r in reports] == [1, 1, 1]
+    # A sender whose domain forbids forwarding as them (DMARC): the group writes the
+    # message as its own and keeps the writer in X-Original-From.
+    rewritten = message(4, '"Pat Lee via Support" <support@shop.example>', "support")
+    rewritten = rewritten.replace(b"Precedence", b"X-Original-From: Pat Lee <pat@aol.example>\r\nP")
+    (tmp_path / "d.eml").write_bytes(rewritten)
+    paths = [tmp_path / f"{n}.eml" for n in "abcd"]
+    reports = import_paths(db, paths)
+    assert [r.added for r in reports] == [1, 1, 1, 1]
     with db.session() as session:
         linked = set(
             session.scalars(
@@ -128,4 +134,8 @@ def test_mail_through_a_group_that_is_the_owners_address_is_a_persons(
                 )
             )
         )
-    assert linked == {"jane@example.org"}
+    assert linked == {"jane@example.org", "pat@aol.example"}
+    with db.session() as session:
+        assert session.scalar(select(Event.direction).where(Event.title == "Order 104")) == (
+            "inbound"
+        )

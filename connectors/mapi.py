@@ -186,13 +186,15 @@ def _sender(props: Properties) -> str:
     return _person(name, address)
 
 
+def _recipient_address(props: Properties) -> str:
+    return props.text(_SMTP_ADDRESS) or _smtp(props.text(_EMAIL_ADDRESS), props.text(_ADDRTYPE))
+
+
 def _recipients(recipients: Sequence[Properties]) -> dict[str, list[str]]:
     """The recipients' addresses by header ("To", "Cc", "Bcc")."""
     found: dict[str, list[str]] = {}
     for props in recipients:
-        address = props.text(_SMTP_ADDRESS) or _smtp(
-            props.text(_EMAIL_ADDRESS), props.text(_ADDRTYPE)
-        )
+        address = _recipient_address(props)
         person = _person(props.text(DISPLAY_NAME), address)
         if person:
             header = _RECIPIENT_HEADERS.get(props.number(_RECIPIENT_TYPE) or 1, "To")
@@ -234,10 +236,7 @@ def _spelled_recipient(name: str, message: Message, received: str) -> str:
         values = [str(v) for v in (*fields.get_all("To", []), *fields.get_all("Cc", []))]
         addresses = [address for _name, address in getaddresses(values)]
     else:
-        addresses = [
-            props.text(_SMTP_ADDRESS) or _smtp(props.text(_EMAIL_ADDRESS), props.text(_ADDRTYPE))
-            for props in message.recipients
-        ]
+        addresses = [_recipient_address(props) for props in message.recipients]
     found = {a for a in addresses if "@" in a and _letters(a.rsplit("@", 1)[0]) in spellings}
     return found.pop() if len(found) == 1 else ""
 

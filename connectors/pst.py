@@ -144,7 +144,8 @@ class PstConnector:
             try:
                 store.open(str(path))
             except (OSError, RuntimeError, ValueError) as exc:
-                log.info("libpff cannot open %s: %s", path, exc)  # (a paragraph of its steps)
+                # (a paragraph of libpff's steps; repr: a name may hold bytes no encoding reads)
+                log.info("libpff cannot open %r: %r", str(path), str(exc))
                 try:  # (a name libpff cannot pass to the system: read through Python)
                     store.open_file_object(stack.enter_context(path.open("rb")))
                 except (OSError, RuntimeError, ValueError):
@@ -159,7 +160,7 @@ class PstConnector:
         try:
             folders = list(_folders(store.get_root_folder()))
         except OSError as exc:
-            log.info("libpff cannot read the folders of %s: %s", path, exc)
+            log.info("libpff cannot read the folders of %r: %r", str(path), str(exc))
             raise FormatError(f"{path.name}: its folders cannot be read (damaged)") from exc
         total = sum(folder.number_of_sub_messages for _name, folder in folders)
         reader = mail.MailReader()
@@ -184,7 +185,7 @@ class PstConnector:
                         continue
                     raw, details, inside = mapi.message_bytes(_message(item, props))
                 except OSError as exc:  # (libpff: a damaged part of the file)
-                    log.info("libpff cannot read %s: %s", locator, exc)
+                    log.info("libpff cannot read %r: %r", locator, str(exc))
                     yield Problem(locator, "cannot read the message (damaged in the file)")
                     continue
                 except ValueError as exc:

@@ -53,6 +53,7 @@ problems before the parser can stall on them; ``MAX_TEXT_CHARS`` and
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -61,7 +62,7 @@ import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from email import policy
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -734,6 +735,15 @@ def delivered_to(raw: bytes) -> str | None:
 
 
 _HEADER_FIELD = re.compile(r"[!-9;-~]+:")
+_BOUNDARY = "=_threadline_alternative_="  # (base64 parts never hold "=_")
+
+
+def _base64_part(subtype: str, text: str) -> str:
+    payload = base64.encodebytes(text.encode("utf-8", "replace")).decode("ascii")
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\n'
+        f"Content-Transfer-Encoding: base64\n\n{payload}"
+    )
 
 
 def rebuilt_message(
@@ -742,34 +752,36 @@ def rebuilt_message(
     """A message whose store keeps its headers and bodies apart (Outlook's ``.olm``,
     ``.pst`` and ``.msg``), written back as the RFC 5322 message it was: the header block as
     it was received (``received``, its own MIME headers left out: the bodies are written
-    anew) or else ``headers`` (raises ValueError for a value no message may hold), then the
-    plain body with the HTML one as its alternative."""
-    message = EmailMessage()
-    if not received:
-        for name, value in headers:
-            message[name] = value
-    message.set_content(plain or ("" if html else "\n"))
-    if html:
-        message.add_alternative(html, subtype="html")
-    data = message.as_bytes()
-    if not received:
-        return data
+    anew) or else ``headers`` (each value on one line), then the plain body with the HTML
+    one as its alternative (each in UTF-8, base64: no line of them can end the part)."""
     kept: list[str] = []
-    keep = False
-    for line in received.replace("\r\n", "\n").split("\n"):
-        if line[:1] in (" ", "\t"):  # (a folded line goes with its field)
+    if received:
+        keep = False
+        for line in received.replace("\r\n", "\n").split("\n"):
+            if line[:1] in (" ", "\t"):  # (a folded line goes with its field)
+                if keep:
+                    kept.append(line)
+                continue
+            name = line.split(":", 1)[0].strip().lower()
+            # (Outlook's "Microsoft Mail Internet Headers Version 2.0" line is no field)
+            keep = bool(_HEADER_FIELD.match(line)) and not (
+                name.startswith("content-") or name == "mime-version"
+            )
             if keep:
                 kept.append(line)
-            continue
-        name = line.split(":", 1)[0].strip().lower()
-        # (Outlook's "Microsoft Mail Internet Headers Version 2.0" line is no field)
-        keep = bool(_HEADER_FIELD.match(line)) and not (
-            name.startswith("content-") or name == "mime-version"
+    else:
+        kept = [f"{name}: {' '.join(value.split())}" for name, value in headers]
+    kept.append("MIME-Version: 1.0")
+    if html:
+        kept.append(f'Content-Type: multipart/alternative; boundary="{_BOUNDARY}"')
+        body = (
+            f"\n--{_BOUNDARY}\n{_base64_part('plain', plain)}"
+            f"\n--{_BOUNDARY}\n{_base64_part('html', html)}\n--{_BOUNDARY}--\n"
         )
-        if keep:
-            kept.append(line)
-    block = "".join(f"{line}\n" for line in kept)
-    return block.encode("utf-8", "surrogateescape") + data
+        text = "\n".join(kept) + "\n" + body
+    else:
+        text = "\n".join(kept) + "\n" + _base64_part("plain", plain or "\n")
+    return text.encode("utf-8", "replace")
 
 
 class MailReader:

@@ -20,10 +20,10 @@ read as every other mail is (``connectors.mail``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email.parser import HeaderParser
 from email.utils import format_datetime, formataddr, getaddresses
 from typing import Any, Protocol
 
@@ -218,6 +218,10 @@ def _attachments(attachments: Sequence[Properties]) -> list[dict[str, Any]]:
     return found
 
 
+# A To or Cc field of a header block, its folded lines with it
+_TO_OR_CC = re.compile(r"^(?:to|cc):(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
 def _letters(text: str) -> str:
     return "".join(c for c in text.casefold() if c.isalnum())
 
@@ -232,8 +236,7 @@ def _spelled_recipient(name: str, message: Message, received: str) -> str:
         return ""
     spellings = {_letters(name), _letters(" ".join([*words[1:], words[0]]))}
     if received:
-        fields = HeaderParser().parsestr(received.replace("\r\n", "\n"), headersonly=True)
-        values = [str(v) for v in (*fields.get_all("To", []), *fields.get_all("Cc", []))]
+        values = [" ".join(m.group(1).split()) for m in _TO_OR_CC.finditer(received)]
         addresses = [address for _name, address in getaddresses(values)]
     else:
         addresses = [_recipient_address(props) for props in message.recipients]

@@ -249,9 +249,6 @@ def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
     attachments), and whether it was written on the owner's side: a draft, or it came by no
     internet server and its sender has an Exchange address, no email address (the owner's
     own mail, or a colleague's).
-
-    Raises:
-        ValueError: a header no message may hold.
     """
     props = message.props
     code_page = props.number(INTERNET_CPID)
@@ -307,10 +304,7 @@ def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
     attachments = _attachments(message.attachments)
     if attachments:
         details["attachments"] = attachments
-    try:
-        return mail.rebuilt_message(headers, plain, html, received=received), details, inside
-    except (ValueError, TypeError, LookupError) as exc:  # (a header no message may hold)
-        raise ValueError(f"cannot rebuild the message ({exc})") from exc
+    return mail.rebuilt_message(headers, plain, html, received=received), details, inside
 
 
 def owners_side(item: Item, inside: bool, sent: bool) -> Item:

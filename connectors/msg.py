@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import FormatError
-from app.records import Channel, Item, Notice, ParseOptions, Problem
+from app.records import Channel, Item, Notice, ParseOptions
 from connectors import mail, mapi
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -163,7 +163,7 @@ class MsgConnector:
             options: not used (the message's times are in UTC).
 
         Yields:
-            An owner hint, the event, or a problem; a notice for an item that is not mail.
+            An owner hint and the event, or a problem; a notice for an item that is not mail.
 
         Raises:
             FormatError: not a readable Outlook message.
@@ -176,11 +176,7 @@ class MsgConnector:
                 if not mapi.is_mail(kind):
                     yield Notice(f"an Outlook {mapi.kind_of(kind)}, not mail: nothing to import")
                     return
-                try:
-                    raw, details, inside = mapi.message_bytes(message)
-                except ValueError as exc:
-                    yield Problem(path.name, str(exc))
-                    return
+                raw, details, inside = mapi.message_bytes(message)
                 when = message.props.time(mapi.DELIVERY_TIME)
         except Exception as exc:  # (olefile raises many kinds on a damaged file)
             raise FormatError(

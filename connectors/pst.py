@@ -188,8 +188,8 @@ class PstConnector:
                     log.info("libpff cannot read %r: %r", locator, str(exc))
                     yield Problem(locator, "cannot read the message (damaged in the file)")
                     continue
-                except ValueError as exc:
-                    yield Problem(locator, str(exc))
+                except ValueError as exc:  # (a value libpff refuses to give)
+                    yield Problem(locator, f"cannot read the message ({exc})")
                     continue
                 if name:
                     details["folder"] = name

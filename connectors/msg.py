@@ -29,6 +29,7 @@ _PROPERTIES = "__properties_version1.0"
 _MAX_MESSAGE = 64 * 1024**2  # the streams read of one message
 _MAX_PARTS = 2048  # recipients and attachments read of one message
 _UNICODE, _STRING8, _BINARY = 0x001F, 0x001E, 0x0102
+_STRINGS = (_UNICODE, _STRING8)
 _LONG, _SYSTIME, _I8 = 0x0003, 0x0040, 0x0014
 _EPOCH = datetime(1601, 1, 1, tzinfo=UTC)  # a FILETIME counts 100 ns from here
 
@@ -148,9 +149,8 @@ class MsgConnector:
 
         try:
             with olefile.OleFileIO(str(path)) as ole:
-                found = ole.exists(_PROPERTIES) and ole.exists(
-                    f"__substg1.0_{mapi.MESSAGE_CLASS:04X}{_UNICODE:04X}"
-                ) | ole.exists(f"__substg1.0_{mapi.MESSAGE_CLASS:04X}{_STRING8:04X}")
+                classes = (f"__substg1.0_{mapi.MESSAGE_CLASS:04X}{kind:04X}" for kind in _STRINGS)
+                found = ole.exists(_PROPERTIES) and any(ole.exists(name) for name in classes)
         except Exception:  # (olefile raises many kinds on a damaged file)
             return 0.0
         return 0.95 if found else 0.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -92,16 +93,38 @@ def _message(item: Any, props: _Properties) -> mapi.Message:
     )
 
 
-def _folders(root: Any) -> Iterator[tuple[str, Any]]:
-    """Every folder with its path below the file's top folders ("Inbox", "Inbox/Suppliers";
-    "" for a top folder itself), depth first in the file's order."""
+@dataclass
+class _Folder:
+    """A folder of the file: its path below the file's top folders ("Inbox",
+    "Inbox/Suppliers"; "" for a top folder itself), its libpff folder and how many items
+    it holds, or why it cannot be read (a damaged part of the file: its items are lost,
+    the folders beside it are read)."""
+
+    name: str
+    folder: Any = None
+    items: int = 0
+    damage: str = ""
+
+
+def _folders(root: Any) -> list[_Folder]:
+    """Every folder, depth first in the file's order."""
+    found: list[_Folder] = []
     stack: list[tuple[list[str], Any]] = [([], root)]
     while stack:
         names, folder = stack.pop()
-        yield "/".join(names[1:]), folder
-        subfolders = [folder.get_sub_folder(i) for i in range(folder.number_of_sub_folders)]
-        for sub in reversed(subfolders):
-            stack.append(([*names, (sub.name or "").replace("/", "∕")], sub))
+        name = "/".join(names[1:])
+        try:
+            items = folder.number_of_sub_messages
+            subfolders = [folder.get_sub_folder(i) for i in range(folder.number_of_sub_folders)]
+            labels = [(sub.name or "").replace("/", "∕") for sub in subfolders]
+        except OSError as exc:
+            log.info("libpff cannot read the folder %r: %r", name, str(exc))
+            found.append(_Folder(name, damage="cannot read the folder (damaged in the file)"))
+            continue
+        found.append(_Folder(name, folder, items))
+        for sub, label in reversed(list(zip(subfolders, labels, strict=True))):
+            stack.append(([*names, label], sub))
+    return found
 
 
 class PstConnector:
@@ -158,17 +181,22 @@ class PstConnector:
 
     def _read(self, store: Any, path: Path, options: ParseOptions) -> Iterator[Item]:
         try:
-            folders = list(_folders(store.get_root_folder()))
+            root = store.get_root_folder()
         except OSError as exc:
             log.info("libpff cannot read the folders of %r: %r", str(path), str(exc))
             raise FormatError(f"{path.name}: its folders cannot be read (damaged)") from exc
-        total = sum(folder.number_of_sub_messages for _name, folder in folders)
+        folders = _folders(root)
+        total = sum(f.items for f in folders)
         reader = mail.MailReader()
         spam: dict[str, int] = {}
         done = 0
-        for name, folder in folders:
+        for place in folders:
+            name, folder = place.name, place.folder
+            if place.damage:
+                yield Problem(f"{path.name}!{name or '(top)'}", place.damage)
+                continue
             sent = is_sent_folder(name)
-            for index in range(folder.number_of_sub_messages):
+            for index in range(place.items):
                 if options.should_cancel is not None and options.should_cancel():
                     return
                 done += 1

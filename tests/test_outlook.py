@@ -129,6 +129,31 @@ def test_a_damaged_or_false_pst_is_one_clear_error(tmp_path: Path) -> None:
         assert all(p.location.startswith("cut.pst!") for p in problems)
 
 
+@pytest.mark.parametrize(
+    ("offset", "value", "damaged"),
+    [
+        (66160, 0x4C, "tmp#1"),  # a byte of the first message's data
+        (32003, 0xB2, "tmp"),  # a byte of the folder's table of messages
+    ],
+)
+def test_a_damaged_message_or_folder_is_a_problem_and_the_rest_is_read(
+    tmp_path: Path, offset: int, value: int, damaged: str
+) -> None:
+    path = _unpacked("testPST_variousBodyTypes.pst", tmp_path)
+    data = bytearray(path.read_bytes())
+    data[offset] = value
+    path.write_bytes(bytes(data))
+    records, problems = _records(path)
+    if problems:  # (libpff found the damage: what it could not read is a problem)
+        (problem,) = problems
+        assert problem.location == f"testPST_variousBodyTypes.pst!Inbox/{damaged}"
+        kind = "message" if "#" in damaged else "folder"
+        assert problem.reason == f"cannot read the {kind} (damaged in the file)"
+        assert len(records) == (3 if kind == "message" else 0)
+    else:  # (a later libpff may read past it)
+        assert len(records) == 4
+
+
 def test_the_rebuilt_message_keeps_the_received_headers_and_drops_their_mime_ones() -> None:
     received = (
         "Microsoft Mail Internet Headers Version 2.0\r\n"

@@ -68,6 +68,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+_SESSION = {"gui": False}  # whether the tests this process runs include GUI ones
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _SESSION["gui"] = any(item.get_closest_marker("gui") for item in session.items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qt_application_first(request: pytest.FixtureRequest) -> None:
+    """Where GUI tests run, the process's first Qt application is pytest-qt's
+    ``QApplication``: a PDF export starts a ``QGuiApplication`` when none runs
+    (``app/export/pdf.py``), which cannot hold a window, and a GUI test run after one in
+    the same worker aborted the worker (tests/test_pdf_scripts.py, then a window)."""
+    if _SESSION["gui"]:
+        request.getfixturevalue("qapp")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

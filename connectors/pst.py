@@ -51,7 +51,7 @@ class _Properties:
             return ""
         try:
             value = entry.data_as_string
-        except (OSError, ValueError):
+        except (OSError, RuntimeError, ValueError):  # (a damaged or unconvertible string)
             return ""
         return " ".join((value or "").split())
 
@@ -195,6 +195,11 @@ class PstConnector:
             if place.damage:
                 yield Problem(f"{path.name}!{name or '(top)'}", place.damage)
                 continue
+            if name and mail.is_spam_folder(name):  # (not read: Junk's senders are no one's)
+                if place.items:
+                    spam[name] = place.items
+                done += place.items
+                continue
             sent = is_sent_folder(name)
             for index in range(place.items):
                 if options.should_cancel is not None and options.should_cancel():
@@ -208,11 +213,8 @@ class PstConnector:
                     props = _Properties(item)
                     if not mapi.is_mail(props.text(mapi.MESSAGE_CLASS)):
                         continue  # (a contact, a calendar item, a task, a note)
-                    if name and mail.is_spam_folder(name):
-                        spam[name] = spam.get(name, 0) + 1
-                        continue
                     raw, details, inside = mapi.message_bytes(_message(item, props))
-                except OSError as exc:  # (libpff: a damaged part of the file)
+                except (OSError, RuntimeError) as exc:  # (libpff: a damaged part of the file)
                     log.info("libpff cannot read %r: %r", locator, str(exc))
                     yield Problem(locator, "cannot read the message (damaged in the file)")
                     continue

@@ -11,11 +11,11 @@ SMTP ``PR_EMAIL_ADDRESS``, by ``PR_RECIPIENT_TYPE``), the time it was sent
 ``PR_IN_REPLY_TO_ID`` and ``PR_INTERNET_REFERENCES``. The mailbox it was delivered to
 (``PR_RECEIVED_BY_SMTP_ADDRESS``; for an Exchange mailbox, the recipient whose address
 spells ``PR_RECEIVED_BY_NAME``) is written as its ``Delivered-To``: the owner's address.
-The bodies are ``PR_BODY`` and
-``PR_HTML`` (in the message's code page, ``PR_INTERNET_CPID``); a message with an RTF body
-alone keeps an empty one. Each store's reader gives its messages as ``Message`` (its
-properties through ``Properties``), and ``message_bytes`` writes them back; they are then
-read as every other mail is (``connectors.mail``).
+The bodies are ``PR_BODY`` and ``PR_HTML`` (in the message's code page,
+``PR_INTERNET_CPID``); a message with an RTF body alone keeps an empty one. Each store's
+reader gives its messages as ``Message`` (its properties through ``Properties``), and
+``message_bytes`` writes them back; they are then read as every other mail is
+(``connectors.mail``).
 """
 
 from __future__ import annotations
@@ -113,9 +113,9 @@ class Properties(Protocol):
 
 @dataclass
 class Message:
-    """One message as a store gives it: its own properties, bodies (as stored: bytes in
-    the code page ``code_page`` names, "" when absent), the header block it arrived with,
-    its recipients' and attachments' properties."""
+    """One message as a store gives it: its own properties, its bodies (text, or bytes as
+    stored: the HTML one in the code page ``PR_INTERNET_CPID`` names; empty when absent),
+    the header block it arrived with, its recipients' and attachments' properties."""
 
     props: Properties
     plain: bytes | str = b""
@@ -126,7 +126,7 @@ class Message:
     attachments: Sequence[Properties] = field(default_factory=list)
 
 
-def charset(code_page: int | None) -> str | None:
+def _charset(code_page: int | None) -> str | None:
     """The codec name of a Windows code page (None for none)."""
     return _CODE_PAGES.get(code_page, f"cp{code_page}") if code_page else None
 
@@ -135,7 +135,7 @@ def decoded(data: bytes | str, code_page: int | None) -> str:
     """A stored text in its code page (valid UTF-8 wins: ``mail.decode_bytes``)."""
     if isinstance(data, str):
         return data.rstrip("\0")
-    return mail.decode_bytes(data.rstrip(b"\0"), charset(code_page)) if data else ""
+    return mail.decode_bytes(data.rstrip(b"\0"), _charset(code_page)) if data else ""
 
 
 def utc(value: Any) -> datetime | None:

@@ -282,8 +282,11 @@ class Resolver:
     (a merge, the batch's events naming them), never one flush per row.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, lists_apart: bool = True) -> None:
         self.session = session
+        # A mailing list's own address (``Identity.is_list``) is linked to no customer
+        # (unless the owner asked for automated senders to be customers).
+        self.lists_apart = lists_apart
         self.region = settings.get(session, "region")
         self.owner = OwnerSet.load(session)
         self._cache: dict[tuple[str, str, str], Identity] = {}
@@ -380,6 +383,7 @@ class Resolver:
                 search_digits=_search_digits(key),
                 display_name=name,
                 is_own=self.owner.owns(key),
+                is_list=False,
                 shared=False,
                 line_type=key.line_type,
                 first_seen_source=source,
@@ -494,6 +498,40 @@ class Resolver:
                 found.extend(self._customers(other))
         return found
 
+    def mark_lists(self, addresses: Iterable[str], source: str) -> None:
+        """Mark these addresses as mailing lists' own (a message's ``List-Post`` or
+        ``List-Id``): from now on they are linked to no customer, and the customers they
+        were linked to (by a message that had no list headers: the owner's sent copy of
+        a post, a cross-post) lose them. The owner's own addresses (a support@ group) are
+        left as they are."""
+        for address in addresses:
+            for key in _contact_keys(address, None, None, "", None, self.region):
+                identity, _created = self._identity(key, "", source)
+                if identity.is_own or identity.is_list:
+                    continue
+                identity.is_list = True
+                held = list(self._customers(identity))
+                if not held:
+                    continue
+                self._new_links = [
+                    row for row in self._new_links if row["identity_id"] != identity.id
+                ]
+                self.session.execute(
+                    delete(CustomerIdentity).where(CustomerIdentity.identity_id == identity.id)
+                )
+                self._links[identity.id] = []
+                self.touched_customers.update(held)
+                self.session.add(
+                    AuditEntry(
+                        action="list",
+                        details={
+                            "identity": identity.id,
+                            "address": identity.value,
+                            "customers": held,
+                        },
+                    )
+                )
+
     # --- the rule ---------------------------------------------------------------------
 
     def resolve(
@@ -513,6 +551,8 @@ class Resolver:
         identities = [identity for identity, _created in found]
         if any(identity.is_own for identity in identities):
             return identities, True
+        if self.lists_apart and any(identity.is_list for identity in identities):
+            link = False  # a list's own address: every message to the list names it
         if not link or not identities:
             return identities, False
         renamed: set[int] = set()
@@ -673,8 +713,12 @@ def apply_owner_settings(session: Session) -> int:
         else:
             freed.append(identity)
     session.flush()
-    # A contact point that is no longer the owner's becomes a customer of its own.
+    # A contact point that is no longer the owner's becomes a customer of its own (a
+    # mailing list's only if automated senders are customers).
+    lists_apart = settings.get(session, "automated_customers") != "yes"
     for identity in freed:
+        if identity.is_list and lists_apart:
+            continue
         customer = Customer(display_name=identity.display_name)
         session.add(customer)
         session.flush()

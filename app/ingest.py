@@ -746,7 +746,7 @@ class _Writer:
     def _write(self, items: Sequence[Item], *, careful: bool, last: bool) -> None:
         with self.db.session() as session:
             self._marks.clear()
-            resolver = identity.Resolver(session)
+            resolver = identity.Resolver(session, lists_apart=not self.automated_customers)
             bounded = {id(i): bound_record(i) for i in items if isinstance(i, EventRecord)}
             records = [record for record, _cuts in bounded.values()]
             known = _existing_events(session, records, self._mark)
@@ -765,7 +765,9 @@ class _Writer:
                     resolver.write()  # the owner's settings re-mark the stored identities
                     if self.owner_hints and self._owner_hint(session, item):
                         touched = resolver.touched_customers  # still to be recounted
-                        resolver = identity.Resolver(session)
+                        resolver = identity.Resolver(
+                            session, lists_apart=not self.automated_customers
+                        )
                         resolver.touched_customers = touched
                         resolver.prefetch(p for r in records for p in r.participants)
                 elif careful:
@@ -987,11 +989,12 @@ class _Writer:
             self.automated_customers or own_group
         )
         lists = () if self.automated_customers else lists
+        if lists:  # (its own group's address is the owner's, and stays so)
+            resolver.mark_lists(lists, record.source)
         owner_sent = False
         links: dict[tuple[int, str], str] = {}
         for participant in record.participants:
             link = not (automated and participant.role in ("from", "author"))
-            link = link and (participant.email or "").lower() not in lists
             identities, is_owner = resolver.resolve(participant, record.source, link=link)
             if is_owner and participant.role in ("from", "author"):
                 owner_sent = True

@@ -234,6 +234,8 @@ def _describe(session: Session, entry: AuditEntry) -> str:
         return f"not the same person: {_name(session, d['a'])} and {_name(session, d['b'])}"
     if entry.action == "shared":
         return f"contact point seen with different names: {', '.join(d.get('names', []))}"
+    if entry.action == "list":
+        return f"a mailing list's address, not a customer: {d.get('address', '?')}"
     if entry.action == "create":
         return f"new customer {_name(session, d['customer'])}"
     return entry.action
@@ -252,7 +254,8 @@ def history(
         session: an open session.
         limit: at most this many.
         undoable_only: only merges, splits and rejections not undone yet.
-        actions: only these kinds ("merge", "split", "reject", "shared", "create", "undo").
+        actions: only these kinds ("merge", "split", "reject", "shared", "list", "create",
+            "undo").
     """
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if actions is not None:

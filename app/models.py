@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.engine import Dialect
@@ -141,7 +142,8 @@ class Identity(Base):
     shared one (a family landline, an office address seen with clearly
     different names) may belong to several and then links nobody
     automatically. ``is_own`` marks the business's own addresses and numbers:
-    they belong to no customer.
+    they belong to no customer. ``is_list`` marks a mailing list's own address (seen as
+    a list's posting address once): it belongs to no customer either, on any message.
     """
 
     __tablename__ = "identity"
@@ -159,6 +161,7 @@ class Identity(Base):
     search_digits: Mapped[str] = mapped_column(String(40), default="")
     display_name: Mapped[str] = mapped_column(String(300), default="")
     is_own: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_list: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     line_type: Mapped[str] = mapped_column(String(12), default="")
     first_seen_source: Mapped[str] = mapped_column(String(40), default="")

@@ -28,9 +28,11 @@ The record's ``details``: ``message_id``, ``in_reply_to``, ``references``,
 ``automated`` (no-reply and mailer-daemon senders, platform notifications,
 ``Auto-Submitted``, ``List-Id``/``List-Unsubscribe``, ``Precedence: bulk``,
 reports and bounces), ``lists`` (a mailing list's own addresses, from ``List-Post`` and
-``List-Id``: no customers) and ``via_list`` (nothing but the list's headers made it
-automated: mail to a group that is the owner's own address, a support@ Google Group, is a
-person's), and when they apply ``html`` (sanitised, nothing
+``List-Id``, and the people's addresses at a host that serves only lists, such as
+``googlegroups.com`` or ``lists.*``: no customers, then or later) and ``via_list``
+(nothing but the list's headers made it automated: mail to a group that is the owner's own
+address, a support@ Google Group, is a person's), and when they apply ``html`` (sanitised,
+nothing
 remote; see ``mail_text.sanitize_html``) or ``html_truncated``, ``labels``
 (Gmail), ``flags`` (mbox ``Status``/``X-Status``, Maildir file names),
 ``folder`` (Maildir), ``text_truncated``, ``attachments_omitted`` and
@@ -505,6 +507,25 @@ def _list_addresses(headers: _Headers) -> list[str]:
     return sorted(found)
 
 
+# Hosts that serve mailing lists and nothing else: an address there is a list's, also on
+# a message without its headers (a cross-post, the owner's sent copy of a post). Not
+# "list." (list.ru is a personal mail provider), nor an archive's (gmane writes people's
+# addresses there too).
+_LIST_HOSTS = frozenset({"googlegroups.com", "groups.io", "vger.kernel.org", "freelists.org"})
+_LIST_HOST_STARTS = ("lists.", "mailman.")
+
+
+def _hosted_lists(people: Sequence[Participant]) -> set[str]:
+    """The addresses of ``people`` at a host that serves only mailing lists."""
+    found: set[str] = set()
+    for person in people:
+        address = (person.email or "").lower()
+        local, _, host = address.rpartition("@")
+        if local and (host in _LIST_HOSTS or host.startswith(_LIST_HOST_STARTS)):
+            found.add(address)
+    return found
+
+
 def _original_sender(headers: _Headers, people: list[Participant]) -> list[Participant]:
     """The people, with a list's rewritten sender given back: a list forwarding mail from a
     domain that forbids it (DMARC) writes ``From: "Jane via Support" <support@…>`` and
@@ -601,7 +622,7 @@ def parse_message(
         details["text_truncated"] = True
     if people_omitted:
         details["participants_omitted"] = people_omitted
-    lists = _list_addresses(headers)
+    lists = sorted({*_list_addresses(headers), *_hosted_lists(participants)})
     if lists:
         details["lists"] = lists
         if automated == "list":  # (only its list says so: a group of the owner's may be)

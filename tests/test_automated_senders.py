@@ -139,3 +139,135 @@ def test_mail_through_a_group_that_is_the_owners_address_is_a_persons(
         assert session.scalar(select(Event.direction).where(Event.title == "Order 104")) == (
             "inbound"
         )
+
+
+def _post(n: int, sender: str, to: str, *, headers: str = "", cc: str = "") -> bytes:
+    """A message of ``sender`` to ``to``, with ``headers`` (a list's) if given."""
+    copy = f"Cc: {cc}\r\n" if cc else ""
+    return (
+        f"From: {sender}\r\nTo: {to}\r\n{copy}Subject: Post {n}\r\n"
+        f"Date: Mon, 1 Jan 2024 10:0{n}:00 +0000\r\nMessage-ID: <post-{n}@example.org>\r\n"
+        f"{headers}\r\nHello list.\r\n"
+    ).encode()
+
+
+_NEWS = (
+    "List-ID: <shop-news.googlegroups.com>\r\nList-Post: <mailto:shop-news@googlegroups.com>\r\n"
+)
+
+
+_FRIENDS = "List-ID: <news.friends.example>\r\nList-Post: <mailto:news@friends.example>\r\n"
+
+
+def _linked(db: Database) -> set[str]:
+    with db.session() as session:
+        return set(
+            session.scalars(
+                select(Identity.value).join(
+                    CustomerIdentity, CustomerIdentity.identity_id == Identity.id
+                )
+            )
+        )
+
+
+def test_a_list_seen_once_is_no_customer_on_a_copy_without_its_headers(
+    store: Database, tmp_path: Path
+) -> None:
+    """The owner's sent copy of a post has no list headers: once the list was seen as a
+    list, it is no customer there either (imported after the list's mail, or before: then
+    the customer the copy made loses the list's address, and the change is in the
+    history). The person copied in stays a customer."""
+    from app import settings
+    from app.service import Service
+
+    with store.session() as session:
+        settings.set_value(session, "owner_emails", "hello@myshop.example")
+    sent = _post(
+        1, "Shop <hello@myshop.example>", "news@friends.example", cc="Bob <bob@example.net>"
+    )
+    (tmp_path / "1-sent.eml").write_bytes(sent)
+    (report,) = import_paths(store, [tmp_path / "1-sent.eml"])
+    assert report.added == 1
+    assert _linked(store) == {"news@friends.example", "bob@example.net"}  # (nothing told)
+    svc = Service(store)
+    before = {c.name for c in svc.customers("")}
+    assert len(before) == 2
+
+    member = _post(2, "Jane Doe <jane@example.org>", "news@friends.example", headers=_FRIENDS)
+    (tmp_path / "2-member.eml").write_bytes(member)
+    (report,) = import_paths(store, [tmp_path / "2-member.eml"])
+    assert report.added == 1
+    assert _linked(store) == {"bob@example.net"}
+    assert [c.name for c in svc.customers("")] == ["Bob"]
+    with store.session() as session:
+        flagged = session.scalar(
+            select(Identity.is_list).where(Identity.value == "news@friends.example")
+        )
+    assert flagged is True
+    (change,) = [c for c in svc.history() if c.action == "list"]
+    assert change.description == ("a mailing list's address, not a customer: news@friends.example")
+
+    # Later copies without the headers: still no customer, and Bob's stays his.
+    later = _post(
+        3, "Shop <hello@myshop.example>", "news@friends.example", cc="Bob <bob@example.net>"
+    )
+    (tmp_path / "3-sent.eml").write_bytes(later)
+    (report,) = import_paths(store, [tmp_path / "3-sent.eml"])
+    assert report.added == 1
+    assert _linked(store) == {"bob@example.net"}
+    (bob,) = svc.customers("bob")
+    assert bob.event_count == 2
+
+
+def test_a_cross_post_to_a_known_list_makes_it_no_customer(db: Database, tmp_path: Path) -> None:
+    """A message through one list, addressed to another list as well: the other list
+    (known as a list from its own mail) is no customer either."""
+    other = "List-ID: <dev.lists.example.org>\r\nList-Post: <mailto:dev@lists.example.org>\r\n"
+    (tmp_path / "a.eml").write_bytes(
+        _post(1, "Ann <ann@example.net>", "dev@lists.example.org", headers=other)
+    )
+    (tmp_path / "b.eml").write_bytes(
+        _post(
+            2,
+            "Jane Doe <jane@example.org>",
+            "shop-news@googlegroups.com, dev@lists.example.org",
+            headers=_NEWS,
+            cc="Bob <bob@example.net>",
+        )
+    )
+    reports = import_paths(db, [tmp_path / "a.eml", tmp_path / "b.eml"])
+    assert [r.added for r in reports] == [1, 1]
+    assert _linked(db) == {"bob@example.net"}
+
+
+def test_lists_stay_customers_when_automated_senders_are(db: Database, tmp_path: Path) -> None:
+    """The owner who asked for automated senders as customers keeps lists as customers."""
+    from app import settings
+
+    with db.session() as session:
+        settings.set_value(session, "automated_customers", "yes")
+    (tmp_path / "a.eml").write_bytes(
+        _post(1, "Jane Doe <jane@example.org>", "shop-news@googlegroups.com", headers=_NEWS)
+    )
+    (report,) = import_paths(db, [tmp_path / "a.eml"])
+    assert report.added == 1
+    assert _linked(db) == {"jane@example.org", "shop-news@googlegroups.com"}
+
+
+@pytest.mark.parametrize(
+    ("address", "a_list"),
+    [
+        ("shop-news@googlegroups.com", True),
+        ("linux-usb@vger.kernel.org", True),
+        ("spi-devel-general@lists.sourceforge.net", True),
+        ("beta@groups.io", True),
+        ("mailman-users@mailman.example.org", True),
+        ("ivan@list.ru", False),  # a personal mail provider
+        ("jane@example.org", False),
+        ("tj-DgEjT+Ai2ygdnm+yROfE0A@public.gmane.org", False),  # a person, through gmane
+    ],
+)
+def test_an_address_at_a_host_of_lists_is_a_list(address: str, a_list: bool) -> None:
+    """A cross-post names other lists without their headers: their host tells."""
+    raw = _post(1, "Jane Doe <jane@example.org>", f"support@myshop.example, {address}")
+    assert (address.lower() in parse_message(raw).details.get("lists", [])) is a_list

@@ -35,7 +35,7 @@ from ui.safe_text import tip
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 HISTORY_LIMIT = 300
-SHOWN_ACTIONS = ("merge", "split", "reject", "shared")
+SHOWN_ACTIONS = ("merge", "split", "reject", "shared", "list")
 LATEST_EVENTS = 3
 
 

@@ -19,7 +19,7 @@ addresses, numbers and chat names belong to no customer.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -296,6 +296,7 @@ class Resolver:
         self._links: dict[int, list[int]] = {}
         self._named: set[int] = set()
         self.touched_customers: set[int] = set()
+        self.changes = 0  # identities made, links made and customers merged so far
         # made here and not written yet (an identity not written has its links listed
         # in ``_links``, so nothing needs to read the database for them)
         self._new_identities: list[Identity] = []
@@ -389,6 +390,7 @@ class Resolver:
                 first_seen_source=source,
             )
             self._new_identities.append(identity)
+            self.changes += 1
             if identity.kind == "email":
                 self._new_mailboxes.setdefault(identity.match_key, []).append(identity)
             self._links[identity.id] = []
@@ -454,6 +456,7 @@ class Resolver:
         if customer_id not in current:
             self._new_links.append({"customer_id": customer_id, "identity_id": identity.id})
             current.append(customer_id)
+            self.changes += 1
 
     def _customer(self, customer_id: int) -> Customer | None:
         customer = self._people.get(customer_id)
@@ -544,8 +547,16 @@ class Resolver:
         on several customers whose names agree, or created. ``link=False`` is
         for automated senders, who are not customers.
         """
-        keys = contact_keys(participant, self.region)
-        name = participant.name.strip()
+        return self.resolve_keys(
+            contact_keys(participant, self.region), participant.name, source, link=link
+        )
+
+    def resolve_keys(
+        self, keys: Sequence[ContactKey], name: str, source: str, *, link: bool = True
+    ) -> tuple[list[Identity], bool]:
+        """``resolve`` for these contact points of one person (``name`` as shown): an
+        address book's card gives several email addresses and numbers at once."""
+        name = name.strip()
         real_name = name if name and not _looks_like_address(name) else ""
         found = [self._identity(key, real_name, source) for key in keys]
         identities = [identity for identity, _created in found]
@@ -626,6 +637,7 @@ class Resolver:
                     )
                     self.touched_customers.add(other)
                     self._links.clear()
+                    self.changes += 1
         else:
             customer = Customer(
                 id=self._customer_ids.take(),

@@ -68,6 +68,7 @@ from app.records import (
     MAX_PROBLEMS,
     MAX_TEXT_CHARS,
     MAX_TITLE_CHARS,
+    ContactCard,
     DateOrder,
     EventRecord,
     Item,
@@ -75,6 +76,7 @@ from app.records import (
     OrderInfo,
     OwnerHint,
     ParseOptions,
+    Participant,
     Problem,
 )
 from app.records import OrderLine as RecordLine
@@ -770,6 +772,8 @@ class _Writer:
                         )
                         resolver.touched_customers = touched
                         resolver.prefetch(p for r in records for p in r.participants)
+                elif isinstance(item, ContactCard):
+                    self._card(session, resolver, item, careful=careful)
                 elif careful:
                     self._careful(session, resolver, item, known, pending)
                 else:
@@ -878,6 +882,50 @@ class _Writer:
         self.report.notices.append(f"recognised {hint.value} as your own {hint.kind}")
         identity.apply_owner_settings(session)
         return True
+
+    def _card(
+        self, session: Session, resolver: identity.Resolver, card: ContactCard, *, careful: bool
+    ) -> None:
+        """Put an address book card's email addresses and numbers on one customer (no
+        event): "added" if that linked or made anything, else a duplicate. ``careful``:
+        in a savepoint, a failure being the card's problem."""
+        if not careful:
+            self._link_card(resolver, card)
+            return
+        r = self.report
+        counts = (r.added, r.duplicates, r.suppressed)
+        resolver.savepoint()
+        try:
+            with session.begin_nested():
+                self._link_card(resolver, card)
+                resolver.write()
+        except Exception as exc:
+            if not is_data_fault(exc):
+                raise
+            resolver.forget()
+            r.added, r.duplicates, r.suppressed = counts
+            log.warning("could not store %r: %s", card.locator, exc)
+            self._problem(session, Problem(card.locator, f"could not store: {exc}"))
+
+    def _link_card(self, resolver: identity.Resolver, card: ContactCard) -> None:
+        people = [Participant(role="member", email=address) for address in card.emails]
+        people += [Participant(role="member", phone=number) for number in card.phones]
+        if self.suppressor and any(self.suppressor.forgotten(p) for p in people):
+            self.report.suppressed += 1  # a forgotten customer stays forgotten
+            return
+        keys: dict[identity.ContactKey, None] = {}
+        for person in people:
+            for key in identity.contact_keys(person, resolver.region):
+                if key.kind == _kind_of(person):  # (not a number read as a handle)
+                    keys.setdefault(key, None)
+        if not keys:  # (only numbers no one can dial: nothing to link)
+            return
+        before = resolver.changes
+        resolver.resolve_keys(list(keys), card.name, "contacts")
+        if resolver.changes > before:
+            self.report.added += 1
+        else:
+            self.report.duplicates += 1
 
     def _careful(
         self,
@@ -1518,6 +1566,11 @@ def _data_error(exc: Exception) -> str:
     return f"bad data ({first[:200]})"
 
 
+def _kind_of(person: Participant) -> str:
+    """The kind of contact point a one-value participant gives ("email" or "phone")."""
+    return "email" if person.email else "phone"
+
+
 def _clean_item(item: Item, full: bool) -> Item:
     """An item whose texts can be stored and printed (undecodable file-name bytes escaped)."""
     if isinstance(item, Problem):
@@ -1529,7 +1582,7 @@ def _clean_item(item: Item, full: bool) -> Item:
     if full or displayable(item.locator) != item.locator:
         # A name with undecodable bytes (the file's, a Maildir folder's) may be in any text.
         cleaned = _clean_value(item)
-        assert isinstance(cleaned, EventRecord)
+        assert isinstance(cleaned, EventRecord | ContactCard)
         return cleaned
     return item
 
@@ -1752,6 +1805,7 @@ class Preview:
     notices: list[str] = field(default_factory=list)
     owner_hints: list[OwnerHint] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
+    cards: list[ContactCard] = field(default_factory=list)  # an address book's
 
 
 def preview_file(
@@ -1798,9 +1852,11 @@ def preview_file(
             result.problems.append(item)
         elif isinstance(item, Notice):
             result.notices.append(item.message)
+        elif isinstance(item, ContactCard):
+            result.cards.append(item)
         else:
             result.owner_hints.append(item)
-        if len(result.records) >= limit:
+        if len(result.records) + len(result.cards) >= limit:
             break
     result.authors = [a for a in authors if a]
     return result

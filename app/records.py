@@ -159,7 +159,28 @@ class Notice:
     message: str
 
 
-Item = EventRecord | Problem | OwnerHint | Notice
+@dataclass(frozen=True)
+class ContactCard:
+    """A person in the owner's address book (a vCard): every email address and phone
+    number on the card is that person's, so the ingest path puts them on one customer.
+    It adds no event: the history comes from the mail, chats and orders.
+
+    Attributes:
+        name: the name shown ("" if the card gives none).
+        emails: the card's email addresses, as written.
+        phones: its phone numbers (voice and mobile; not fax or pager), as written.
+        organization: the company the card names ("" if none).
+        locator: where in the file the card starts ("contacts.vcf:12").
+    """
+
+    name: str
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    organization: str = ""
+    locator: str = ""
+
+
+Item = EventRecord | Problem | OwnerHint | Notice | ContactCard
 
 
 @dataclass(frozen=True)

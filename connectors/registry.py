@@ -53,6 +53,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("square", "connectors.square", "SquareConnector"),
     ("amazon", "connectors.amazon", "AmazonConnector"),
     ("orders_csv", "connectors.orders_csv", "OrdersCsvConnector"),
+    ("vcard", "connectors.vcard", "VCardConnector"),
 )
 
 # Generic CSV formats whose columns the user maps (module, attribute holding a MappingSpec).

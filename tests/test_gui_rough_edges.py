@@ -400,3 +400,20 @@ def test_timeline_names_are_not_cut_and_expanding_never_scrolls_sideways(
     assert bar.maximum() == 0
     assert not view.horizontalScrollBar().isVisible()
     workers.manager().wait_for_done()
+
+
+def test_import_dialog_previews_an_address_book(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """A ``.vcf`` previews as its contact cards: the name, "Contact card", the addresses and
+    numbers; no time, and no "Which one is you?" to answer."""
+    book = Path(__file__).resolve().parent / "fixtures" / "contacts" / "gmail-list.vcf"
+    dialog = window.import_flow.open_dialog()
+    with qtbot.waitSignal(dialog.detection_finished, timeout=WAIT):
+        dialog.add_paths([book])
+    _preview(qtbot, dialog, book)
+    shot(dialog, tmp_path, "import-contacts")
+    model = dialog.preview.model
+    rows = [[model.index(r, c).data() for c in range(4)] for r in range(model.rowCount())]
+    assert rows[0] == ["", "Arnold Smith", "Contact card", "asmithk@gmail.com"]
+    assert len(rows) == 3
+    assert not dialog.owner_combo.isEnabled()
+    dialog.reject()

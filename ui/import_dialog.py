@@ -97,10 +97,10 @@ class ImportRequest:
 
 
 FILE_FILTER = (
-    "Mail, chats and orders (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg *.txt *.csv *.json"
-    " *.html *.zip *.tgz);;"
+    "Mail, chats, orders and contacts (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg *.txt"
+    " *.csv *.json *.html *.zip *.tgz *.vcf);;"
     "Mail (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg);;Chats (*.txt *.json *.html *.zip);;"
-    "Orders (*.csv *.json);;"
+    "Orders (*.csv *.json);;Contacts (*.vcf);;"
     "All files (*)"
 )
 
@@ -196,7 +196,8 @@ class ImportDialog(QDialog):
         em = fm.horizontalAdvance("M")
         layout = QVBoxLayout(self)
         intro = plain_label(
-            "Add mail, chat exports and shop order exports. Folders are searched for files. "
+            "Add mail, chat exports, shop order exports and address books (.vcf). Folders are "
+            "searched for files. "
             "Importing the same file again adds nothing."
         )
         intro.setWordWrap(True)

@@ -73,9 +73,10 @@ class Author:
 
 @dataclass(frozen=True)
 class PreviewItem:
-    """One record of the preview, as the timeline will show it."""
+    """One record of the preview, as the timeline will show it (or an address book's card:
+    channel "contact", no time)."""
 
-    when: datetime
+    when: datetime | None
     channel: str
     system: bool
     author: str
@@ -241,6 +242,16 @@ def load_preview(
                 text=_record_text(record),
             )
         )
+    for card in preview.cards:
+        items.append(
+            PreviewItem(
+                when=None,
+                channel="contact",
+                system=False,
+                author=card.name or next(iter(card.emails + card.phones), ""),
+                text=", ".join((*card.emails, *card.phones)),
+            )
+        )
     prefix = f"{path.name}: "
     return PreviewData(
         path=path,
@@ -320,12 +331,16 @@ class PreviewModel(HeaderTableModel):
         """ "System", "Sent by you" or "Received"."""
         if item.system:
             return "System"
+        if item.channel == "contact":
+            return "Contact card"
         return "Sent by you" if item.author in self.owners else "Received"
 
     def who(self, item: PreviewItem) -> str:
         """ "You" for the business, else the sender as the file names them."""
         if item.system:
             return ""
+        if item.channel == "contact":
+            return item.author
         return "You" if item.author in self.owners else item.author
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -337,7 +352,7 @@ class PreviewModel(HeaderTableModel):
             return item
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return fmt.when(item.when, self._now(), self.tz)
+                return "" if item.when is None else fmt.when(item.when, self._now(), self.tz)
             if col == 1:
                 return self.who(item)
             if col == 2:

@@ -1,0 +1,231 @@
+"""Address books (vCard ``.vcf``): the cards real programs write, and what a card links."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from app.db import Database
+from app.ingest import import_paths, preview_file
+from app.models import CustomerIdentity, Identity
+from app.records import ContactCard, Notice, ParseOptions, Problem
+from app.service import Service
+from connectors import registry
+from connectors.vcard import VCardConnector
+from tests.test_cli_e2e import CLI
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "contacts"
+OPTIONS = ParseOptions(tz=ZoneInfo("Europe/London"))
+
+
+def _items(path: Path) -> list[object]:
+    return list(VCardConnector().parse(path, OPTIONS))
+
+
+def _cards(path: Path) -> list[ContactCard]:
+    return [i for i in _items(path) if isinstance(i, ContactCard)]
+
+
+def test_every_export_is_recognised_as_contacts() -> None:
+    for path in sorted(FIX.glob("*.vcf")):
+        assert registry.detect(path).name == "vcard", path.name
+
+
+def test_android_quoted_printable_names_and_a_broken_photo() -> None:
+    """Android's vCard 2.1: names in quoted-printable UTF-8 over soft line breaks, bare
+    parameters, a photo that is not valid base64 (skipped unread); cards without a name
+    show their address, cards without an address or number are counted in a notice."""
+    items = _items(FIX / "John_Doe_ANDROID.vcf")
+    cards = [i for i in items if isinstance(i, ContactCard)]
+    assert [(c.name, c.emails, c.phones) for c in cards] == [
+        ("", ("john.doe@company.com",), ()),
+        ("", ("jane.doe@company.com",), ()),
+        ("Ñ Ñ Ñ Ñ Ñ", (), ("123456789",)),
+        ("Ñ Ñ Ñ Ñ Ñ Ñ Ñ Ñ Ñ Ñ Ñ", (), ("123456", "234567", "3456789", "45678901")),
+        ("Ñ Ñ Ñ Ñ", ("bob@company.com",), ("123456",)),
+        ("ÑÑÑÑ", ("henry@company.com",), ("55556666",)),
+    ]
+    assert cards[2].locator == "John_Doe_ANDROID.vcf:11"
+    assert not [i for i in items if isinstance(i, Problem | Notice)]
+
+
+def test_iphone_groups_types_and_fax_numbers() -> None:
+    """Apple's ``item1.EMAIL`` groups and ``type=`` lists; fax and pager numbers left out."""
+    (card,) = _cards(FIX / "John_Doe_IPHONE.vcf")
+    assert card.name == "Mr. John Richter James Doe Sr."
+    assert card.organization == "IBM"
+    assert card.emails == ("john.doe@ibm.com",)
+    assert card.phones == ("905-555-1234", "905-666-1234", "905-777-1234", "905-222-1234")
+
+
+def test_outlook_and_lotus_notes_and_vcard_4() -> None:
+    (outlook,) = _cards(FIX / "outlook-2007.vcf")  # 2.1, a folded base64 key, a QP note
+    assert outlook.name == "Mr. Michael Angstadt Jr."
+    assert outlook.emails == ("mike.angstadt@gmail.com",)
+    assert outlook.phones == ("(111) 555-1111", "(111) 555-2222", "(111) 555-4444")
+    (old,) = _cards(FIX / "outlook-2003.vcf")  # "BusinessPhone" where numbers go
+    assert (old.name, old.emails, old.phones) == ("John Doe III", ("jdoe@hotmail.com",), ())
+    (notes,) = _cards(FIX / "John_Doe_LOTUS_NOTES.vcf")
+    assert notes.emails == ("john.doe@ibm.com", "billy_bob@gmail.com")
+    (four,) = _cards(FIX / "rfc6350-example.vcf")  # tel: URIs with an extension
+    assert four.phones == ("+1-418-656-9254", "+1-418-262-6501")
+    assert [c.name for c in _cards(FIX / "gmail-list.vcf")] == [
+        "Arnold Smith",
+        "Chris Beatle",
+        "Doug White",
+    ]
+
+
+def test_a_card_cut_short_and_a_bad_value_lose_only_themselves(tmp_path: Path) -> None:
+    path = tmp_path / "cut.vcf"
+    path.write_text(
+        "BEGIN:VCARD\r\nVERSION:2.1\r\nFN:Ann Lee\r\n"
+        "EMAIL;ENCODING=QUOTED-PRINTABLE:ann=C3=A9@example.org\r\n"
+        "TEL;CELL:+44 7700 900111\r\n"
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Bo Ray\r\nEMAIL:bo@example.org\r\n"
+        "NOTE;ENCODING=QUOTED-PRINTABLE:caf=E9\r\n"
+        "EMAIL;ENCODING=QUOTED-PRINTABLE;CHARSET=UTF-8:=FF=FE@example.org\r\n",
+        encoding="utf-8",
+    )
+    items = _items(path)
+    problems = [i for i in items if isinstance(i, Problem)]
+    assert [(p.location, p.reason) for p in problems] == [
+        ("cut.vcf:1", "card without END:VCARD: read up to the next"),
+        ("cut.vcf:6", "card without END:VCARD: the file ends inside it"),
+    ]
+    cards = [i for i in items if isinstance(i, ContactCard)]
+    assert [(c.name, c.emails, c.phones) for c in cards] == [
+        ("Ann Lee", ("anné@example.org",), ("+44 7700 900111",)),
+        ("Bo Ray", ("bo@example.org", "ÿþ@example.org"), ()),
+    ]
+
+
+def test_not_a_card_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.vcf"
+    path.write_text("just some notes\n", encoding="utf-8")
+    with pytest.raises(Exception, match="no contact card"):
+        _items(path)
+
+
+def _linked(db: Database) -> dict[int, set[str]]:
+    with db.session() as session:
+        rows = session.execute(
+            select(CustomerIdentity.customer_id, Identity.value).join(
+                Identity, Identity.id == CustomerIdentity.identity_id
+            )
+        )
+        found: dict[int, set[str]] = {}
+        for customer, value in rows:
+            found.setdefault(customer, set()).add(value)
+    return found
+
+
+_MAIL = (
+    "From: Priya Shah <priya@example.org>\r\nTo: hello@myshop.example\r\n"
+    "Subject: Wedding flowers\r\nDate: Mon, 4 Mar 2024 10:00:00 +0000\r\n"
+    "Message-ID: <priya-1@example.org>\r\n\r\nCan you do peonies in June?\r\n"
+)
+_CHAT = (
+    "05/03/2024, 09:16 - +44 7700 900456: Hi, it's Priya about the peonies\n"
+    "05/03/2024, 09:20 - My Shop: Yes, we can!\n"
+)
+_CARD = (
+    "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Shah;Priya;;;\r\nFN:Priya Shah\r\n"
+    "EMAIL;TYPE=INTERNET:priya@example.org\r\nTEL;TYPE=CELL:07700 900456\r\n"
+    "TEL;TYPE=FAX:020 7946 0000\r\nEND:VCARD\r\n"
+)
+
+
+def _sources(tmp_path: Path) -> tuple[Path, Path, Path]:
+    mail = tmp_path / "priya.eml"
+    mail.write_text(_MAIL, encoding="utf-8")
+    chat = tmp_path / "WhatsApp Chat with +44 7700 900456.txt"
+    chat.write_text(_CHAT, encoding="utf-8")
+    card = tmp_path / "contacts.vcf"
+    card.write_text(_CARD, encoding="utf-8")
+    return mail, chat, card
+
+
+def _configured(db: Database) -> None:
+    from app import settings
+
+    with db.session() as session:
+        settings.set_value(session, "owner_emails", "hello@myshop.example")
+        settings.set_value(session, "owner_names", "My Shop")
+
+
+def test_a_card_joins_a_customers_mail_and_whatsapp(store: Database, tmp_path: Path) -> None:
+    """Her mail and her WhatsApp number were two customers; her card in the address book
+    makes them one, with both histories (the merge is in the change history); importing
+    the address book again changes nothing."""
+    _configured(store)
+    mail, chat, card = _sources(tmp_path)
+    reports = import_paths(store, [mail, chat])
+    assert [r.added for r in reports] == [1, 2]
+    assert sorted(_linked(store).values(), key=sorted) == [{"+447700900456"}, {"priya@example.org"}]
+
+    (report,) = import_paths(store, [card])
+    assert (report.format, report.added, report.duplicates) == ("vcard", 1, 0)
+    assert list(_linked(store).values()) == [{"priya@example.org", "+447700900456"}]
+    svc = Service(store)
+    (priya,) = svc.customers("")
+    assert (priya.name, priya.event_count) == ("Priya Shah", 3)
+    assert any(c.action == "merge" for c in svc.history())
+
+    (again,) = import_paths(store, [card])
+    assert (again.added, again.duplicates) == (0, 1)
+    assert len(svc.customers("")) == 1
+
+    merge = next(c for c in svc.history() if c.action == "merge")  # the owner disagrees
+    svc.undo(merge.id)
+    assert len(svc.customers("")) == 2
+
+
+def test_a_card_first_then_the_chat_lands_on_its_customer(db: Database, tmp_path: Path) -> None:
+    _configured(db)
+    mail, chat, card = _sources(tmp_path)
+    (report,) = import_paths(db, [card])
+    assert report.added == 1
+    svc = Service(db)
+    (priya,) = svc.customers("07700 900456")
+    assert (priya.name, priya.event_count) == ("Priya Shah", 0)
+    import_paths(db, [chat, mail])
+    (priya,) = svc.customers("")
+    assert priya.event_count == 3
+    assert list(_linked(db).values()) == [{"priya@example.org", "+447700900456"}]
+
+
+def test_a_forgotten_customers_card_stays_forgotten(db: Database, tmp_path: Path) -> None:
+    _configured(db)
+    mail, _chat, card = _sources(tmp_path)
+    import_paths(db, [mail])
+    svc = Service(db)
+    (priya,) = svc.customers("")
+    svc.forget(priya.id)
+    (report,) = import_paths(db, [card])
+    assert (report.added, report.suppressed) == (0, 1)
+    assert svc.customers("") == []
+
+
+def test_the_preview_shows_the_cards(db: Database) -> None:
+    preview = preview_file(db, FIX / "gmail-list.vcf")
+    assert preview.format == "vcard"
+    assert [c.name for c in preview.cards] == ["Arnold Smith", "Chris Beatle", "Doug White"]
+
+
+def test_contacts_through_the_cli(tmp_path: Path) -> None:
+    """``threadline import contacts.vcf`` as a script runs it: the JSON report, then the
+    customers the cards made (with their numbers in E.164)."""
+    tool = CLI(tmp_path)
+    assert tool.run("config", "region", "US").returncode == 0
+    (report,) = tool.json("import", str(FIX / "rfc6350-example.vcf"))["files"]
+    assert (report["format"], report["added"], report["problems"]) == ("vcard", 1, [])
+    (customer,) = tool.json("customers")
+    assert customer["name"] == "Simon Perreault"
+    assert customer["emails"] == ["simon.perreault@viagenie.ca"]
+    assert customer["phones"] == ["+14186569254", "+14182626501"]
+    assert json.dumps(customer)  # (plain JSON)

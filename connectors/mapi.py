@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr, getaddresses
 from typing import Any, Protocol
 
-from app.records import EventRecord, Item
+from app.records import ContactCard, EventRecord, Item
 from connectors import mail
 
 # MAPI property tags (MS-OXPROPS)
@@ -67,6 +67,15 @@ _ATTACH_FILENAME = 0x3704
 _ATTACH_MIME_TAG = 0x370E
 ATTACH_SIZE = 0x0E20
 ATTACH_DATA = 0x3701
+
+_COMPANY_NAME = 0x3A16
+# A contact's voice numbers (MS-OXOCNTC): primary, mobile, business, business 2, home,
+# home 2, other, car, callback, assistant. Fax and pager numbers are not read.
+_PHONES = (0x3A1A, 0x3A1C, 0x3A08, 0x3A1B, 0x3A09, 0x3A2F, 0x3A1F, 0x3A1E, 0x3A02, 0x3A2E)
+# A contact's email addresses are named properties of PSETID_Address: (the LID of the
+# address, the LID of its type) for Email1, Email2 and Email3.
+ADDRESS_SET = "00062004-0000-0000-c000-000000000046"
+CONTACT_EMAILS = ((0x8083, 0x8082), (0x8093, 0x8092), (0x80A3, 0x80A2))
 
 _RECIPIENT_HEADERS = {1: "To", 2: "Cc", 3: "Bcc"}
 _READ, _UNSENT = 0x01, 0x08  # PR_MESSAGE_FLAGS bits
@@ -159,6 +168,27 @@ def kind_of(message_class: str) -> str:
         if kind == prefix or kind.startswith(prefix + "."):
             return words
     return f"item ({message_class})"
+
+
+def is_contact(message_class: str) -> bool:
+    """Whether a message class is a contact (``IPM.Contact`` and its sub-classes)."""
+    kind = message_class.casefold()
+    return kind == "ipm.contact" or kind.startswith("ipm.contact.")
+
+
+def contact_card(props: Properties, emails: Sequence[tuple[str, str]], locator: str) -> ContactCard:
+    """The address book card an Outlook contact is: its display name, company, voice
+    numbers, and ``emails`` ((address, address type) of Email1 to Email3, read from the
+    named properties by the caller: an Exchange one, ``/o=…``, is left out)."""
+    addresses = [address for address, kind in emails if _smtp(address.strip(), kind)]
+    phones = [props.text(tag) for tag in _PHONES]
+    return ContactCard(
+        name=props.text(DISPLAY_NAME),
+        emails=tuple(dict.fromkeys(a.strip() for a in addresses)),
+        phones=tuple(dict.fromkeys(p for p in phones if sum(c.isdigit() for c in p) >= 5)),
+        organization=props.text(_COMPANY_NAME),
+        locator=locator,
+    )
 
 
 def _smtp(address: str, kind: str) -> str:

@@ -8,20 +8,23 @@ and the value), the others each in a stream of its own, ``__substg1.0_<tag><type
 (``001F`` UTF-16, ``001E`` 8-bit in the message's code page, ``0102`` bytes); each
 recipient and attachment in a storage of its own (``__recip_version1.0_#<n>``,
 ``__attach_version1.0_#<n>``, an 8-byte header). The message is written back as the
-RFC 5322 message it was (``connectors.mapi``) and read as every other mail is. A file that
-holds a contact, a calendar item or a task instead is reported as such and adds nothing.
+RFC 5322 message it was (``connectors.mapi``) and read as every other mail is. A contact
+(what dragging one out of Outlook's People makes) is an address book card: its name, its
+voice numbers and the email addresses of its named properties (``named_ids``). A file that
+holds a calendar item or a task instead is reported as such and adds nothing.
 """
 
 from __future__ import annotations
 
 import struct
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from app.errors import FormatError
-from app.records import Channel, Item, Notice, ParseOptions
+from app.records import Channel, ContactCard, Item, Notice, ParseOptions
 from connectors import mail, mapi
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -124,6 +127,43 @@ def read_message(ole: Any) -> tuple[mapi.Message, str]:
     return message, top.text(mapi.MESSAGE_CLASS)
 
 
+_NAMES = "__nameid_version1.0"
+
+
+def named_ids(ole: Any) -> dict[tuple[str, int], int]:
+    """The file's numeric named properties: (property set GUID, LID) → the property id
+    they are stored under (MS-OXMSG 2.2.3: the GUID stream and the entry stream of
+    ``__nameid_version1.0``; each entry 8 bytes: the LID, the GUID's index and the kind,
+    the property's index past 0x8000)."""
+    guid_stream = f"{_NAMES}/__substg1.0_00020102"
+    entry_stream = f"{_NAMES}/__substg1.0_00030102"
+    if not (ole.exists(guid_stream) and ole.exists(entry_stream)):
+        return {}
+    data = ole.openstream(guid_stream).read(_MAX_MESSAGE)
+    guids = [str(uuid.UUID(bytes_le=data[i : i + 16])) for i in range(0, len(data) - 15, 16)]
+    entries = ole.openstream(entry_stream).read(_MAX_MESSAGE)
+    found: dict[tuple[str, int], int] = {}
+    for at in range(0, len(entries) - 7, 8):
+        lid, index_kind, index = struct.unpack_from("<IHH", entries, at)
+        guid_index = index_kind >> 1
+        if index_kind & 1 or not 3 <= guid_index < len(guids) + 3:
+            continue  # (a named property by string, or of PS_MAPI / PS_PUBLIC_STRINGS)
+        found.setdefault((guids[guid_index - 3], lid), 0x8000 + index)
+    return found
+
+
+def read_contact(ole: Any, props: Any, locator: str) -> ContactCard:
+    """The address book card of an ``.msg`` file that holds an Outlook contact."""
+    ids = named_ids(ole)
+    emails = []
+    for address_lid, type_lid in mapi.CONTACT_EMAILS:
+        address = ids.get((mapi.ADDRESS_SET, address_lid))
+        if address is not None:
+            kind = ids.get((mapi.ADDRESS_SET, type_lid))
+            emails.append((props.text(address), props.text(kind) if kind is not None else ""))
+    return mapi.contact_card(props, emails, locator)
+
+
 class MsgConnector:
     """Reads Outlook's ``.msg`` files: one message each."""
 
@@ -173,6 +213,13 @@ class MsgConnector:
         try:
             with olefile.OleFileIO(str(path)) as ole:  # (properties are read as needed)
                 message, kind = read_message(ole)
+                if mapi.is_contact(kind):
+                    card = read_contact(ole, message.props, path.name)
+                    if card.emails or card.phones:
+                        yield card
+                    else:
+                        yield Notice("an Outlook contact without an email address or number")
+                    return
                 if not mapi.is_mail(kind):
                     yield Notice(f"an Outlook {mapi.kind_of(kind)}, not mail: nothing to import")
                     return

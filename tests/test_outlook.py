@@ -20,7 +20,7 @@ from app.db import Database
 from app.errors import FormatError
 from app.ingest import import_paths
 from app.models import Event
-from app.records import EventRecord, OwnerHint, ParseOptions, Problem
+from app.records import ContactCard, EventRecord, OwnerHint, ParseOptions, Problem
 from connectors import mail, mapi, registry
 from connectors.msg import MsgConnector
 from connectors.pst import PstConnector
@@ -262,15 +262,27 @@ def test_an_outlook_message_file_reads_as_the_mail_it_was(tmp_path: Path) -> Non
     ]
 
 
-def test_an_outlook_contact_or_a_false_message_file_is_said_so(
+def test_an_outlook_contact_is_a_card_and_a_false_message_file_is_said_so(
     tmp_path: Path,
     cli: CLI,  # noqa: F811
 ) -> None:
+    """A contact dragged out of Outlook is an address book card: its name, its Email1 (a
+    named property of the file's own numbering) and its voice numbers, not its fax; the
+    other named address in it (the account that last saved it) is not the contact's."""
     contact = _unpacked("testMSG_Contact.msg", tmp_path)
     report = cli.json("import", str(contact))
     (done,) = report["files"]
-    assert (done["format"], done["status"], done["added"]) == ("msg", "done", 0)
-    assert done["notices"] == ["an Outlook contact, not mail: nothing to import"]
+    assert (done["format"], done["status"], done["added"]) == ("msg", "done", 1)
+    assert done["notices"] == []
+    (fox,) = cli.json("customers")
+    assert fox["name"] == "Dr Quick Brown Fox Jr"
+    assert fox["emails"] == ["quickbrown@gmail.com"]
+    assert fox["phones"] == []  # (counting runs, 123-456-7890: placeholders, no one's)
+    assert fox["event_count"] == 0
+    (card,) = MsgConnector().parse(contact, ParseOptions(tz=UTC))
+    assert isinstance(card, ContactCard)
+    assert (card.organization, card.locator) == ("Fence Co", "testMSG_Contact.msg")
+    assert card.phones == ("(456) 789-0123", "(123) 456-7890", "(234) 567-8901")  # no fax
     false = tmp_path / "letter.msg"  # (an OLE compound file's signature, nothing more)
     false.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 8)
     result = cli.run("import", "--format", "msg", str(false))

@@ -417,3 +417,26 @@ def test_import_dialog_previews_an_address_book(qtbot, window: MainWindow, tmp_p
     assert len(rows) == 3
     assert not dialog.owner_combo.isEnabled()
     dialog.reject()
+
+
+def test_a_contact_without_history_opens_plainly(
+    qtbot, window: MainWindow, db: Database, tmp_path: Path
+) -> None:
+    """A customer known only from the address book: listed after those with history, and
+    opened to their addresses and numbers with an empty timeline that says so."""
+    from app.ingest import import_paths
+    from tests.test_gui import open_customer
+
+    book = tmp_path / "contacts.vcf"
+    book.write_text(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Olu Adeyemi\r\nORG:Adeyemi Catering\r\n"
+        "EMAIL:olu@adeyemi.example\r\nTEL;TYPE=CELL:07700 900987\r\nEND:VCARD\r\n",
+        encoding="utf-8",
+    )
+    (report,) = import_paths(db, [book])
+    assert report.added == 1
+    type_search(qtbot, window, "olu")
+    assert names(window) == ["Olu Adeyemi"]
+    open_customer(qtbot, window, "Olu Adeyemi")
+    assert window.timeline_model.event_rows() == []
+    shot(window, tmp_path, "contact-only")

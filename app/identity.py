@@ -296,7 +296,7 @@ class Resolver:
         self._links: dict[int, list[int]] = {}
         self._named: set[int] = set()
         self.touched_customers: set[int] = set()
-        self.changes = 0  # identities made, links made and customers merged so far
+        self.changes = 0  # identities, links, merges, names and shared marks made so far
         # made here and not written yet (an identity not written has its links listed
         # in ``_links``, so nothing needs to read the database for them)
         self._new_identities: list[Identity] = []
@@ -475,6 +475,7 @@ class Resolver:
         assert customer is not None
         if not customer.display_name:
             customer.display_name = name
+            self.changes += 1
         self._named.add(customer_id)
 
     def _same_mailbox(self, identity: Identity) -> list[int]:
@@ -573,8 +574,10 @@ class Resolver:
             if not identity.display_name:
                 identity.display_name = real_name
                 renamed.add(identity.id)
+                self.changes += 1
             elif not identity.shared and clearly_different(identity.display_name, real_name):
                 identity.shared = True
+                self.changes += 1
                 self.session.add(
                     AuditEntry(
                         action="shared",
@@ -663,6 +666,7 @@ class Resolver:
                 self._link(identity, survivor_id)
                 if len(self._customers(identity)) > 1 and not identity.shared:
                     identity.shared = True  # a landline used by two people
+                    self.changes += 1
         if real_name and survivor_id not in self._named:
             self._give_name(survivor_id, real_name)
         self.touched_customers.add(survivor_id)

@@ -752,7 +752,9 @@ class _Writer:
             bounded = {id(i): bound_record(i) for i in items if isinstance(i, EventRecord)}
             records = [record for record, _cuts in bounded.values()]
             known = _existing_events(session, records, self._mark)
-            resolver.prefetch(p for r in records for p in r.participants)
+            people = [p for r in records for p in r.participants]
+            people += [p for i in items if isinstance(i, ContactCard) for p in _card_people(i)]
+            resolver.prefetch(people)
             pending = _Pending()
             for item in items:
                 if isinstance(item, EventRecord):
@@ -771,7 +773,7 @@ class _Writer:
                             session, lists_apart=not self.automated_customers
                         )
                         resolver.touched_customers = touched
-                        resolver.prefetch(p for r in records for p in r.participants)
+                        resolver.prefetch(people)
                 elif isinstance(item, ContactCard):
                     self._card(session, resolver, item, careful=careful)
                 elif careful:
@@ -908,8 +910,7 @@ class _Writer:
             self._problem(session, Problem(card.locator, f"could not store: {exc}"))
 
     def _link_card(self, resolver: identity.Resolver, card: ContactCard) -> None:
-        people = [Participant(role="member", email=address) for address in card.emails]
-        people += [Participant(role="member", phone=number) for number in card.phones]
+        people = _card_people(card)
         if self.suppressor and any(self.suppressor.forgotten(p) for p in people):
             self.report.suppressed += 1  # a forgotten customer stays forgotten
             return
@@ -920,11 +921,12 @@ class _Writer:
                     keys.setdefault(key, None)
         if not keys:  # (only numbers no one can dial: nothing to link)
             return
-        before = resolver.changes
+        before, touched = resolver.changes, set(resolver.touched_customers)
         resolver.resolve_keys(list(keys), card.name, "contacts")
         if resolver.changes > before:
             self.report.added += 1
-        else:
+        else:  # a card known already: its customer has nothing to recount
+            resolver.touched_customers = touched
             self.report.duplicates += 1
 
     def _careful(
@@ -1564,6 +1566,12 @@ def _data_error(exc: Exception) -> str:
         return "text in an encoding it does not declare"
     first = displayable(message.splitlines()[0] if message else type(exc).__name__)
     return f"bad data ({first[:200]})"
+
+
+def _card_people(card: ContactCard) -> list[Participant]:
+    """A card's contact points, each as a participant of its own (one value each)."""
+    people = [Participant(role="member", email=address) for address in card.emails]
+    return people + [Participant(role="member", phone=number) for number in card.phones]
 
 
 def _kind_of(person: Participant) -> str:

@@ -229,3 +229,20 @@ def test_contacts_through_the_cli(tmp_path: Path) -> None:
     assert customer["emails"] == ["simon.perreault@viagenie.ca"]
     assert customer["phones"] == ["+14186569254", "+14182626501"]
     assert json.dumps(customer)  # (plain JSON)
+
+
+def test_a_card_names_a_customer_known_only_by_an_address(db: Database, tmp_path: Path) -> None:
+    """Mail from a bare address made a nameless customer: the card gives the name."""
+    _configured(db)
+    mail = tmp_path / "bare.eml"
+    mail.write_text(_MAIL.replace("Priya Shah <priya@example.org>", "priya@example.org"))
+    import_paths(db, [mail])
+    svc = Service(db)
+    assert [c.name for c in svc.customers("")] == ["priya@example.org"]
+    card = tmp_path / "contacts.vcf"
+    card.write_text(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Priya Shah\r\nEMAIL:priya@example.org\r\nEND:VCARD\r\n"
+    )
+    (report,) = import_paths(db, [card])
+    assert (report.added, report.duplicates) == (1, 0)
+    assert [c.name for c in svc.customers("")] == ["Priya Shah"]

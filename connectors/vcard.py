@@ -74,6 +74,8 @@ class VCardConnector:
             for item in _cards(stream, path.name, options):
                 if isinstance(item, ContactCard):
                     cards += 1
+                    if options.progress is not None and cards % 500 == 0:
+                        options.progress(min(fh.tell(), size), size)
                     if not item.emails and not item.phones:
                         empty += 1
                         continue

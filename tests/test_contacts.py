@@ -246,3 +246,23 @@ def test_a_card_names_a_customer_known_only_by_an_address(db: Database, tmp_path
     (report,) = import_paths(db, [card])
     assert (report.added, report.duplicates) == (1, 0)
     assert [c.name for c in svc.customers("")] == ["Priya Shah"]
+
+
+def test_a_big_address_book_reports_its_progress(tmp_path: Path) -> None:
+    """Cards are read as a stream: progress is told as they come, and a photo of any size
+    is skipped unread."""
+    photo = "PHOTO;ENCODING=b;TYPE=JPEG:" + "A" * 70 + "\r\n" + (" " + "B" * 74 + "\r\n") * 20000
+    path = tmp_path / "book.vcf"
+    with path.open("w", encoding="utf-8") as out:
+        for n in range(1200):
+            out.write(f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {n}\r\n")
+            out.write(f"EMAIL:p{n}@example.org\r\n{photo if n == 7 else ''}END:VCARD\r\n")
+    seen: list[tuple[int, int]] = []
+    options = ParseOptions(
+        tz=ZoneInfo("UTC"), progress=lambda done, total: seen.append((done, total))
+    )
+    cards = [i for i in VCardConnector().parse(path, options) if isinstance(i, ContactCard)]
+    assert len(cards) == 1200 and cards[7].emails == ("p7@example.org",)
+    size = path.stat().st_size
+    assert len(seen) == 3 and seen[-1] == (size, size)
+    assert 0 < seen[0][0] < seen[1][0] < size

@@ -694,6 +694,7 @@ class _Writer:
         self.report = report
         self.owner_hints = owner_hints
         self.cuts = 0  # values cut to their stored size so far
+        self.unlinkable = 0  # address book cards whose numbers the region cannot read
         # languages a parse worker detected, and sources the producer skipped as known
         self.produced = parse_worker.Produced()
         self._marks: dict[int, tuple[EventRecord, str]] = {}  # id(record) → its fingerprint
@@ -718,6 +719,7 @@ class _Writer:
         r.duplicates += self.produced.take_known()
         snapshot = (r.added, r.duplicates, r.updated, len(r.problems), len(r.notices))
         cuts, uncounted, counted_at = self.cuts, set(self.uncounted), self.counted_at
+        unlinkable = self.unlinkable
         folder_counted = self.recounts.counted_at if self.recounts is not None else 0
 
         def attempt(careful: bool) -> None:
@@ -725,7 +727,7 @@ class _Writer:
                 self._write(items, careful=careful, last=last)
             except BaseException:
                 r.added, r.duplicates, r.updated = snapshot[:3]
-                self.cuts, self.counted_at = cuts, counted_at
+                self.cuts, self.counted_at, self.unlinkable = cuts, counted_at, unlinkable
                 if self.recounts is not None:
                     self.recounts.counted_at = folder_counted
                 self.uncounted.clear()  # in place: a folder import's runs share the set
@@ -784,6 +786,12 @@ class _Writer:
             pending.write(session)
             self._count(session, resolver.touched_customers, last)
             live.changed(session, "import", resolver.touched_customers)
+            if last and self.unlinkable:
+                self.report.notices.append(
+                    f"{self.unlinkable:,} contact(s) with no email address and no number that "
+                    f"reads as a phone number in your region ({resolver.region}): nothing to "
+                    "link (threadline config region XX, then import again)"
+                )
             run = session.get(ImportRun, self.run_id)
             assert run is not None
             run.added, run.duplicates = self.report.added, self.report.duplicates
@@ -919,7 +927,8 @@ class _Writer:
             for key in identity.contact_keys(person, resolver.region):
                 if key.kind == _kind_of(person):  # (not a number read as a handle)
                     keys.setdefault(key, None)
-        if not keys:  # (only numbers no one can dial: nothing to link)
+        if not keys:  # (only numbers no one can dial here: nothing to link)
+            self.unlinkable += 1
             return
         before, touched = resolver.changes, set(resolver.touched_customers)
         resolver.resolve_keys(list(keys), card.name, "contacts")

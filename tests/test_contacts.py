@@ -266,3 +266,34 @@ def test_a_big_address_book_reports_its_progress(tmp_path: Path) -> None:
     size = path.stat().st_size
     assert len(seen) == 3 and seen[-1] == (size, size)
     assert 0 < seen[0][0] < seen[1][0] < size
+
+
+def test_a_card_names_a_whatsapp_number_and_says_when_the_region_cannot_read_it(
+    db: Database, tmp_path: Path
+) -> None:
+    """A chat known only by its number is named by the card that holds the number; a
+    number written the national way that the region cannot read is said so."""
+    from app import settings
+
+    _configured(db)
+    _mail, chat, _card = _sources(tmp_path)
+    import_paths(db, [chat])
+    svc = Service(db)
+    assert [c.name for c in svc.customers("")] == ["+44 7700 900456"]
+    local = tmp_path / "local.vcf"
+    local.write_text(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Priya Shah\r\nTEL;TYPE=CELL:07700 900456\r\nEND:VCARD\r\n"
+    )
+    with db.session() as session:
+        settings.set_value(session, "region", "US")
+    (report,) = import_paths(db, [local])
+    assert (report.added, report.duplicates) == (0, 0)
+    assert report.notices == [
+        "1 contact(s) with no email address and no number that reads as a phone number in "
+        "your region (US): nothing to link (threadline config region XX, then import again)"
+    ]
+    with db.session() as session:
+        settings.set_value(session, "region", "GB")
+    (report,) = import_paths(db, [local])
+    assert (report.added, report.notices) == (1, [])
+    assert [c.name for c in svc.customers("")] == ["Priya Shah"]

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from app.db import Database
+from app.errors import FormatError
 from app.ingest import import_paths, preview_file
 from app.models import CustomerIdentity, Identity
 from app.records import ContactCard, Notice, ParseOptions, Problem
@@ -107,7 +108,7 @@ def test_a_card_cut_short_and_a_bad_value_lose_only_themselves(tmp_path: Path) -
 def test_not_a_card_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "notes.vcf"
     path.write_text("just some notes\n", encoding="utf-8")
-    with pytest.raises(Exception, match="no contact card"):
+    with pytest.raises(FormatError, match="no contact card"):
         _items(path)
 
 
@@ -297,3 +298,19 @@ def test_a_card_names_a_whatsapp_number_and_says_when_the_region_cannot_read_it(
     (report,) = import_paths(db, [local])
     assert (report.added, report.notices) == (1, [])
     assert [c.name for c in svc.customers("")] == ["Priya Shah"]
+
+
+def test_a_damaged_address_book_is_read_as_one(tmp_path: Path) -> None:
+    """A first line damaged: the cards after it are still read; a ``.vcf`` with no card at
+    all is refused by name, not as an unknown format."""
+    path = tmp_path / "book.vcf"
+    path.write_bytes(
+        b"BEG\x00N:VCARD\r\nFN:Lost\r\nEND:VCARD\r\n" + (FIX / "gmail-list.vcf").read_bytes()
+    )
+    assert registry.detect(path).name == "vcard"
+    assert [c.name for c in _cards(path)] == ["Arnold Smith", "Chris Beatle", "Doug White"]
+    empty = tmp_path / "empty.vcf"
+    empty.write_bytes(b"\x00garbage\r\n")
+    assert registry.detect(empty).name == "vcard"
+    with pytest.raises(FormatError, match=r"empty\.vcf: no contact card in the file"):
+        _items(empty)

@@ -32,8 +32,7 @@ reports and bounces), ``lists`` (a mailing list's own addresses, from ``List-Pos
 ``googlegroups.com`` or ``lists.*``: no customers, then or later) and ``via_list``
 (nothing but the list's headers made it automated: mail to a group that is the owner's own
 address, a support@ Google Group, is a person's), and when they apply ``html`` (sanitised,
-nothing
-remote; see ``mail_text.sanitize_html``) or ``html_truncated``, ``labels``
+nothing remote; see ``mail_text.sanitize_html``) or ``html_truncated``, ``labels``
 (Gmail), ``flags`` (mbox ``Status``/``X-Status``, Maildir file names),
 ``folder`` (Maildir), ``text_truncated``, ``attachments_omitted`` and
 ``participants_omitted``.

@@ -210,25 +210,28 @@ class MsgConnector:
         """
         import olefile
 
+        card: ContactCard | None = None
         try:
             with olefile.OleFileIO(str(path)) as ole:  # (properties are read as needed)
                 message, kind = read_message(ole)
                 if mapi.is_contact(kind):
                     card = read_contact(ole, message.props, path.name)
-                    if card.emails or card.phones:
-                        yield card
-                    else:
-                        yield Notice("an Outlook contact without an email address or number")
-                    return
-                if not mapi.is_mail(kind):
+                elif not mapi.is_mail(kind):
                     yield Notice(f"an Outlook {mapi.kind_of(kind)}, not mail: nothing to import")
                     return
-                raw, details, inside = mapi.message_bytes(message)
-                when = message.props.time(mapi.DELIVERY_TIME)
+                else:
+                    raw, details, inside = mapi.message_bytes(message)
+                    when = message.props.time(mapi.DELIVERY_TIME)
         except Exception as exc:  # (olefile raises many kinds on a damaged file)
             raise FormatError(
                 f"{path.name}: not a readable Outlook message ({type(exc).__name__}: {exc})"
             ) from exc
+        if card is not None:
+            if card.emails or card.phones:
+                yield card
+            else:
+                yield Notice("an Outlook contact without an email address or number")
+            return
         for item in mail.MailReader().items(
             raw, path.name, extra=details, fallback_dates=[("date_received", when)]
         ):

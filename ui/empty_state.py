@@ -80,8 +80,11 @@ class EmptyState(QWidget):
         column.addWidget(body)
         self.body = body
         hint = muted_label(
-            "Supported: mbox and .eml mail, WhatsApp chat exports (.txt), Shopify order "
-            "exports (.csv). You can also drop files anywhere on this window."
+            "Supported: mail (mbox, .eml, Maildir, Outlook .pst, .msg and .olm, Apple Mail), "
+            "chats (WhatsApp, Messenger, Instagram, Telegram, Slack, Zendesk), orders "
+            "(Shopify, WooCommerce, Etsy, Stripe, PayPal, Square, Amazon, any orders CSV) and "
+            "address books (.vcf), also zipped as they download. You can also drop files "
+            "anywhere on this window."
         )
         hint.setWordWrap(True)
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -812,3 +812,49 @@ def test_look_up_merge_and_split_on_a_postgresql_store(qtbot, pg_url: str) -> No
         w.close()
     finally:
         db.dispose()
+
+
+def test_history_tells_that_a_list_is_no_customer(
+    qtbot, window: MainWindow, db: Database, tmp_path: Path
+) -> None:
+    """A list that had become a customer (the owner's sent copy of a post has no list
+    headers) and is then seen as a list: the change history says why it went."""
+    from app.ingest import import_paths
+
+    def post(n: int, sender: str, headers: str = "") -> Path:
+        path = tmp_path / f"{n}.eml"
+        path.write_text(
+            f"From: {sender}\r\nTo: makers@friends.example\r\nSubject: Post {n}\r\n"
+            f"Date: Mon, 1 Jan 2024 10:0{n}:00 +0000\r\nMessage-ID: <p{n}@x.example>\r\n"
+            f"{headers}\r\nHello.\r\n"
+        )
+        return path
+
+    def linked() -> bool:
+        from sqlalchemy import select
+
+        from app.models import CustomerIdentity, Identity
+
+        with db.session() as s:
+            found = s.scalars(
+                select(CustomerIdentity.customer_id)
+                .join(Identity, Identity.id == CustomerIdentity.identity_id)
+                .where(Identity.value == "makers@friends.example")
+            )
+            return found.first() is not None
+
+    list_headers = "List-Id: <makers.friends.example>\r\n"
+    import_paths(db, [post(1, f"Shop <{SHOP}>")])
+    assert linked()
+    import_paths(db, [post(2, "Ann Lee <ann@lee.example>", list_headers)])
+    assert not linked()
+    window.history_action.trigger()
+    dialog = window.identity_flow.history
+    assert dialog is not None and dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.model.rowCount() > 0, timeout=WAIT)
+    assert dialog.model.index(0, 1).data() == (
+        "A mailing list's address, not a customer: makers@friends.example"
+    )
+    assert not dialog.undo_buttons  # (nothing to undo: the address is a list's)
+    dialog.grab().save(str(tmp_path / "history-list.png"))
+    dialog.reject()

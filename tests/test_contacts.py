@@ -151,6 +151,12 @@ def _sources(tmp_path: Path) -> tuple[Path, Path, Path]:
     return mail, chat, card
 
 
+def _one_card(path: Path, line: str) -> Path:
+    """An address book of one card, Priya Shah's, with this one content line."""
+    path.write_text(f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Priya Shah\r\n{line}\r\nEND:VCARD\r\n")
+    return path
+
+
 def _configured(db: Database) -> None:
     from app import settings
 
@@ -240,10 +246,7 @@ def test_a_card_names_a_customer_known_only_by_an_address(db: Database, tmp_path
     import_paths(db, [mail])
     svc = Service(db)
     assert [c.name for c in svc.customers("")] == ["priya@example.org"]
-    card = tmp_path / "contacts.vcf"
-    card.write_text(
-        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Priya Shah\r\nEMAIL:priya@example.org\r\nEND:VCARD\r\n"
-    )
+    card = _one_card(tmp_path / "contacts.vcf", "EMAIL:priya@example.org")
     (report,) = import_paths(db, [card])
     assert (report.added, report.duplicates) == (1, 0)
     assert [c.name for c in svc.customers("")] == ["Priya Shah"]
@@ -281,10 +284,7 @@ def test_a_card_names_a_whatsapp_number_and_says_when_the_region_cannot_read_it(
     import_paths(db, [chat])
     svc = Service(db)
     assert [c.name for c in svc.customers("")] == ["+44 7700 900456"]
-    local = tmp_path / "local.vcf"
-    local.write_text(
-        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Priya Shah\r\nTEL;TYPE=CELL:07700 900456\r\nEND:VCARD\r\n"
-    )
+    local = _one_card(tmp_path / "local.vcf", "TEL;TYPE=CELL:07700 900456")
     with db.session() as session:
         settings.set_value(session, "region", "US")
     (report,) = import_paths(db, [local])

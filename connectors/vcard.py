@@ -184,7 +184,7 @@ class _Card:
 
     def read(self, line: str) -> str:
         """Take one content line; returns a problem's reason, or ""."""
-        head, colon, value = line.partition(":")
+        head, colon, value = _split(line)
         if not colon:
             return ""  # (not a content line: ignored, as readers do)
         found = _NAME.match(head)
@@ -224,6 +224,21 @@ class _Card:
             organization=self.organization,
             locator=f"{file_name}:{self.line}",
         )
+
+
+def _split(line: str) -> tuple[str, str, str]:
+    """A content line's name and parameters, its colon, and its value: the first colon
+    outside a quoted parameter value (``TYPE="voice:work"`` does not end the name)."""
+    head, colon, value = line.partition(":")
+    if '"' not in head:
+        return head, colon, value  # (most lines: nothing quoted before the first colon)
+    quoted = False
+    for at, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char == ":" and not quoted:
+            return line[:at], ":", line[at + 1 :]
+    return line, "", ""
 
 
 def _params(text: str) -> dict[str, str]:

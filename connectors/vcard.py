@@ -27,6 +27,7 @@ import io
 import quopri
 import re
 from collections.abc import Iterator
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TextIO
 
@@ -206,6 +207,8 @@ class _Card:
             self.organization = self.organization or _unescaped(text.split(";")[0]).strip()
         elif prop == "EMAIL":
             address = _unescaped(text).strip().removeprefix("mailto:").strip()
+            if "<" in address:  # ("Ann Lee <ann@example.org>", as some programs write it)
+                address = parseaddr(address)[1] or address
             if "@" in address and len(self.emails) < MAX_VALUES:
                 self.emails.setdefault(address, None)
         elif prop == "TEL" and not (_types(params) & _NOT_VOICE):

@@ -108,13 +108,15 @@ def test_a_card_cut_short_and_a_bad_value_lose_only_themselves(tmp_path: Path) -
 def test_a_colon_inside_a_quoted_parameter_does_not_end_the_name(tmp_path: Path) -> None:
     path = tmp_path / "quoted.vcf"
     path.write_text(
-        'BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Ann Lee\r\n'
+        "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Ann Lee\r\n"
         'TEL;TYPE="voice:work";PREF=1:tel:+44-7700-900111\r\n'
-        'EMAIL;LABEL="home: main":ann@example.org\r\nEND:VCARD\r\n',
+        'EMAIL;LABEL="home: main":ann@example.org\r\n'
+        "EMAIL;TYPE=work:Ann Lee <ann@work.example>\r\nEND:VCARD\r\n",
         encoding="utf-8",
     )
     (card,) = _cards(path)
-    assert (card.emails, card.phones) == (("ann@example.org",), ("+44-7700-900111",))
+    assert card.emails == ("ann@example.org", "ann@work.example")
+    assert card.phones == ("+44-7700-900111",)
 
 
 def test_not_a_card_file_is_refused(tmp_path: Path) -> None:

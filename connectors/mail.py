@@ -514,14 +514,27 @@ _LIST_HOSTS = frozenset({"googlegroups.com", "groups.io", "vger.kernel.org", "fr
 _LIST_HOST_STARTS = ("lists.", "mailman.")
 
 
+# Second-level labels of country domains (``co.uk``): ``lists.co.uk`` is a domain of its
+# own, whoever owns it, not a list host of a domain.
+_SECOND_LEVELS = frozenset({"co", "com", "org", "net", "ac", "gov", "edu", "or", "ne", "go"})
+
+
 def _hosted_lists(people: Sequence[Participant]) -> set[str]:
-    """The addresses of ``people`` at a host that serves only mailing lists."""
+    """The addresses of ``people`` at a host that serves only mailing lists: one of
+    ``_LIST_HOSTS``, or ``lists.``/``mailman.`` before a domain (``lists.debian.org``,
+    not ``lists.com`` nor ``lists.co.uk``)."""
     found: set[str] = set()
     for person in people:
         address = (person.email or "").lower()
         local, _, host = address.rpartition("@")
-        if local and (host in _LIST_HOSTS or host.startswith(_LIST_HOST_STARTS)):
+        if not local:
+            continue
+        if host in _LIST_HOSTS:
             found.add(address)
+        elif host.startswith(_LIST_HOST_STARTS):
+            domain = host.partition(".")[2]
+            if "." in domain and domain.partition(".")[0] not in _SECOND_LEVELS:
+                found.add(address)
     return found
 
 

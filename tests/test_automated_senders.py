@@ -263,6 +263,8 @@ def test_lists_stay_customers_when_automated_senders_are(db: Database, tmp_path:
         ("beta@groups.io", True),
         ("mailman-users@mailman.example.org", True),
         ("ivan@list.ru", False),  # a personal mail provider
+        ("sales@lists.co.uk", False),  # a company's own domain
+        ("hello@lists.com", False),
         ("jane@example.org", False),
         ("tj-DgEjT+Ai2ygdnm+yROfE0A@public.gmane.org", False),  # a person, through gmane
     ],

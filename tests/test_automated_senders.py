@@ -273,3 +273,22 @@ def test_an_address_at_a_host_of_lists_is_a_list(address: str, a_list: bool) -> 
     """A cross-post names other lists without their headers: their host tells."""
     raw = _post(1, "Jane Doe <jane@example.org>", f"support@myshop.example, {address}")
     assert (address.lower() in parse_message(raw).details.get("lists", [])) is a_list
+
+
+def test_a_list_that_was_the_owners_address_gets_no_customer_when_freed(
+    db: Database, tmp_path: Path
+) -> None:
+    """A group first seen as a list, then named as the owner's own address, then not: it
+    goes back to being a list, not a customer."""
+    from app import identity, settings
+
+    (tmp_path / "a.eml").write_bytes(
+        _post(1, "Jane Doe <jane@example.org>", "news@friends.example", headers=_FRIENDS)
+    )
+    import_paths(db, [tmp_path / "a.eml"])
+    with db.session() as session:
+        identity.configure(session, "owner_emails", "news@friends.example")
+    with db.session() as session:
+        identity.configure(session, "owner_emails", "")
+        assert settings.get_list(session, "owner_emails") == []
+    assert "news@friends.example" not in _linked(db)

@@ -553,10 +553,19 @@ class Resolver:
         )
 
     def resolve_keys(
-        self, keys: Sequence[ContactKey], name: str, source: str, *, link: bool = True
+        self,
+        keys: Sequence[ContactKey],
+        name: str,
+        source: str,
+        *,
+        link: bool = True,
+        card: bool = False,
     ) -> tuple[list[Identity], bool]:
         """``resolve`` for these contact points of one person (``name`` as shown): an
-        address book's card gives several email addresses and numbers at once."""
+        address book's card gives several email addresses and numbers at once. With
+        ``card`` (the owner's own address book) a name other than the one a contact point
+        was seen with does not make it shared: the owner names people as they like
+        ("Mum", a maiden name), and the card says whose the points are."""
         name = name.strip()
         real_name = name if name and not _looks_like_address(name) else ""
         found = [self._identity(key, real_name, source) for key in keys]
@@ -575,7 +584,11 @@ class Resolver:
                 identity.display_name = real_name
                 renamed.add(identity.id)
                 self.changes += 1
-            elif not identity.shared and clearly_different(identity.display_name, real_name):
+            elif (
+                not card
+                and not identity.shared
+                and clearly_different(identity.display_name, real_name)
+            ):
                 identity.shared = True
                 self.changes += 1
                 self.session.add(

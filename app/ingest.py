@@ -931,7 +931,7 @@ class _Writer:
             self.unlinkable += 1
             return
         before, touched = resolver.changes, set(resolver.touched_customers)
-        resolver.resolve_keys(list(keys), card.name, "contacts")
+        resolver.resolve_keys(list(keys), card.name, "contacts", card=True)
         if resolver.changes > before:
             self.report.added += 1
         else:  # a card known already: its customer has nothing to recount

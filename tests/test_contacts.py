@@ -328,3 +328,28 @@ def test_a_damaged_address_book_is_read_as_one(tmp_path: Path) -> None:
     assert registry.detect(empty).name == "vcard"
     with pytest.raises(FormatError, match=r"empty\.vcf: no contact card in the file"):
         _items(empty)
+
+
+def test_a_card_under_another_name_does_not_make_an_address_shared(
+    db: Database, tmp_path: Path
+) -> None:
+    """The owner names a contact as they like (a maiden name, "Mum"): the card still puts
+    its number on the customer its address belongs to, and the address is not taken for
+    one that several people share."""
+    _configured(db)
+    mail, _chat, _card = _sources(tmp_path)
+    import_paths(db, [mail])
+    card = tmp_path / "maiden.vcf"
+    card.write_text(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Priya Mehta\r\nEMAIL:priya@example.org\r\n"
+        "TEL;TYPE=CELL:07700 900456\r\nEND:VCARD\r\n"
+    )
+    (report,) = import_paths(db, [card])
+    assert report.added == 1
+    assert list(_linked(db).values()) == [{"priya@example.org", "+447700900456"}]
+    with db.session() as session:
+        shared = session.scalar(
+            select(Identity.shared).where(Identity.value == "priya@example.org")
+        )
+    assert shared is False
+    assert [c.name for c in Service(db).customers("")] == ["Priya Shah"]

@@ -201,6 +201,15 @@ def _same_person_name(a: str, b: str) -> bool:
     return given_names_match(pa.first, pb.first) and family_names_match(pa.family, pb.family)
 
 
+def _other_given_name(seen: str, named: str) -> bool:
+    """Whether two names give different given names (John and Mary Smith), not only
+    another family name (a maiden name) or no given name at all ("Mum", "The Smiths")."""
+    a, b = parse_name(seen), parse_name(named)
+    if not (a.first and b.first and a.family and b.family):
+        return False
+    return not given_names_match(a.first, b.first)
+
+
 def customers_of(session: Session, identity_id: int) -> list[int]:
     """The customers an identity belongs to (several only when it is shared)."""
     return list(
@@ -563,9 +572,10 @@ class Resolver:
     ) -> tuple[list[Identity], bool]:
         """``resolve`` for these contact points of one person (``name`` as shown): an
         address book's card gives several email addresses and numbers at once. With
-        ``card`` (the owner's own address book) a name other than the one a contact point
-        was seen with does not make it shared: the owner names people as they like
-        ("Mum", a maiden name), and the card says whose the points are."""
+        ``card`` (the owner's own address book) another name than the one a contact point
+        was seen with makes it shared only when the given names differ too (John's card
+        and Mary's naming one family address): the owner names people as they like ("Mum",
+        a maiden name), and the card says whose the points are."""
         name = name.strip()
         real_name = name if name and not _looks_like_address(name) else ""
         found = [self._identity(key, real_name, source) for key in keys]
@@ -585,9 +595,9 @@ class Resolver:
                 renamed.add(identity.id)
                 self.changes += 1
             elif (
-                not card
-                and not identity.shared
+                not identity.shared
                 and clearly_different(identity.display_name, real_name)
+                and (not card or _other_given_name(identity.display_name, real_name))
             ):
                 identity.shared = True
                 self.changes += 1

@@ -353,3 +353,30 @@ def test_a_card_under_another_name_does_not_make_an_address_shared(
         )
     assert shared is False
     assert [c.name for c in Service(db).customers("")] == ["Priya Shah"]
+
+
+def test_a_card_of_another_person_at_one_family_address_is_a_household(
+    db: Database, tmp_path: Path
+) -> None:
+    """John wrote from the family's address; Mary's card gives that address and her
+    mobile: her number is not put on John, and the address is one they share."""
+    _configured(db)
+    mail = tmp_path / "john.eml"
+    mail.write_text(
+        _MAIL.replace("Priya Shah <priya@example.org>", "John Smith <smiths@example.org>")
+    )
+    import_paths(db, [mail])
+    card = _one_card(tmp_path / "mary.vcf", "EMAIL:smiths@example.org")
+    card.write_text(
+        card.read_text().replace("FN:Priya Shah", "FN:Mary Smith\r\nTEL;TYPE=CELL:07700 900789")
+    )
+    (report,) = import_paths(db, [card])
+    assert report.added == 1
+    linked = _linked(db)
+    (john,) = [c for c, points in linked.items() if points == {"smiths@example.org"}]
+    assert "+447700900789" not in linked[john]
+    with db.session() as session:
+        shared = session.scalar(
+            select(Identity.shared).where(Identity.value == "smiths@example.org")
+        )
+    assert shared is True

@@ -402,7 +402,9 @@ def test_timeline_names_are_not_cut_and_expanding_never_scrolls_sideways(
     workers.manager().wait_for_done()
 
 
-def test_import_dialog_previews_an_address_book(qtbot, window: MainWindow, tmp_path: Path) -> None:
+def test_import_dialog_previews_and_imports_an_address_book(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
     """A ``.vcf`` previews as its contact cards: the name, "Contact card", the addresses and
     numbers; no time, and no "Which one is you?" to answer."""
     book = Path(__file__).resolve().parent / "fixtures" / "contacts" / "gmail-list.vcf"
@@ -416,7 +418,16 @@ def test_import_dialog_previews_an_address_book(qtbot, window: MainWindow, tmp_p
     assert rows[0] == ["", "Arnold Smith", "Contact card", "asmithk@gmail.com"]
     assert len(rows) == 3
     assert not dialog.owner_combo.isEnabled()
-    dialog.reject()
+    with qtbot.waitSignal(window.import_flow.import_finished, timeout=WAIT) as done:
+        dialog.import_button.click()  # (in the background, as every import)
+    (report,) = done.args[0]
+    assert (report.format, report.added) == ("vcard", 3)
+    summary = window.import_flow.summary
+    assert summary is not None and "3 added" in summary.summary.text()
+    shot(summary, tmp_path, "import-contacts-done")
+    summary.close()
+    type_search(qtbot, window, "beatle")
+    assert names(window) == ["Chris Beatle"]
 
 
 def test_a_contact_without_history_opens_plainly(

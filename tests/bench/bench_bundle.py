@@ -91,7 +91,9 @@ def _window_mapped(display: str) -> bool:
 
 def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
     for number in range(90, 120):
-        if Path(f"/tmp/.X11-unix/X{number}").exists():
+        # (a server that was just stopped may leave its lock or socket for a moment: a new
+        # one on that display would quit, and the app would fail to connect)
+        if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
             continue
         display = f":{number}"
         server = subprocess.Popen(
@@ -107,7 +109,10 @@ def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
                 check=False,
             )
             if ready.returncode == 0:
-                return server, display
+                time.sleep(0.05)
+                if server.poll() is None:  # (it answered, and it is this one)
+                    return server, display
+                break
             if server.poll() is not None:
                 break
             time.sleep(0.01)
@@ -125,14 +130,20 @@ def start_times(runs: int, tmp: Path) -> list[float]:
     server, display = _start_xvfb()
     env["DISPLAY"] = display
     times: list[float] = []
+    errors = tmp / "stderr.txt"
     try:
         for _ in range(runs):
             started = time.perf_counter()
-            app = subprocess.Popen([str(exe), "--db", str(db)], env=env, stderr=subprocess.DEVNULL)
+            with errors.open("wb") as sink:
+                app = subprocess.Popen([str(exe), "--db", str(db)], env=env, stderr=sink)
             try:
                 while not _window_mapped(display):
                     if app.poll() is not None:
-                        raise SystemExit(f"the app exited with {app.returncode} before showing")
+                        said = errors.read_text(errors="replace").strip().splitlines()[-3:]
+                        raise SystemExit(
+                            f"the app exited with {app.returncode} before showing: "
+                            + " / ".join(said)
+                        )
                     if time.perf_counter() - started > 120:
                         raise SystemExit("no window after 120 s")
                     time.sleep(0.01)

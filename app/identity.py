@@ -575,7 +575,9 @@ class Resolver:
         ``card`` (the owner's own address book) another name than the one a contact point
         was seen with makes it shared only when the given names differ too (John's card
         and Mary's naming one family address): the owner names people as they like ("Mum",
-        a maiden name), and the card says whose the points are."""
+        a maiden name), and the card says whose the points are; and a card that changes
+        nothing leaves its customer untouched (no figure of it to recount)."""
+        changes = self.changes
         name = name.strip()
         real_name = name if name and not _looks_like_address(name) else ""
         found = [self._identity(key, real_name, source) for key in keys]
@@ -692,7 +694,8 @@ class Resolver:
                     self.changes += 1
         if real_name and survivor_id not in self._named:
             self._give_name(survivor_id, real_name)
-        self.touched_customers.add(survivor_id)
+        if not card or self.changes > changes:  # (a card known already changes no figure)
+            self.touched_customers.add(survivor_id)
         for identity in identities:
             # The event reaches every customer that holds one of its contact points (a
             # shared landline, an office address), and a contact point that became shared

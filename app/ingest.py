@@ -930,12 +930,11 @@ class _Writer:
         if not keys:  # (only numbers no one can dial here: nothing to link)
             self.unlinkable += 1
             return
-        before, touched = resolver.changes, set(resolver.touched_customers)
+        before = resolver.changes
         resolver.resolve_keys(list(keys), card.name, "contacts", card=True)
         if resolver.changes > before:
             self.report.added += 1
-        else:  # a card known already: its customer has nothing to recount
-            resolver.touched_customers = touched
+        else:  # (a card known already: its customer is not recounted either)
             self.report.duplicates += 1
 
     def _careful(

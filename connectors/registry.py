@@ -54,6 +54,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("amazon", "connectors.amazon", "AmazonConnector"),
     ("orders_csv", "connectors.orders_csv", "OrdersCsvConnector"),
     ("vcard", "connectors.vcard", "VCardConnector"),
+    ("contacts_csv", "connectors.contacts_csv", "ContactsCsvConnector"),
 )
 
 # Generic CSV formats whose columns the user maps (module, attribute holding a MappingSpec).

@@ -451,3 +451,28 @@ def test_a_contact_without_history_opens_plainly(
     open_customer(qtbot, window, "Olu Adeyemi")
     assert window.timeline_model.event_rows() == []
     shot(window, tmp_path, "contact-only")
+
+
+def test_import_dialog_previews_an_outlook_contacts_csv(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """Outlook's contacts export (a ``.csv`` in the Windows code page) previews as contact
+    cards too, not as an orders or chat CSV to map."""
+    book = Path(__file__).resolve().parent / "fixtures" / "contacts" / "outlook-contacts.csv"
+    dialog = window.import_flow.open_dialog()
+    with qtbot.waitSignal(dialog.detection_finished, timeout=WAIT):
+        dialog.add_paths([book])
+    _preview(qtbot, dialog, book)
+    shot(dialog, tmp_path, "import-contacts-csv")
+    model = dialog.preview.model
+    rows = [[model.index(r, c).data() for c in range(4)] for r in range(model.rowCount())]
+    assert rows[0][:3] == ["", "José García", "Contact card"]
+    assert [r[1] for r in rows] == ["José García", "Ann Lee", "Northwind Traders"]
+    assert not dialog.owner_combo.isEnabled()
+    with qtbot.waitSignal(window.import_flow.import_finished, timeout=WAIT) as done:
+        dialog.import_button.click()
+    (report,) = done.args[0]
+    assert (report.format, report.added) == ("contacts_csv", 3)
+    window.import_flow.summary.close()
+    type_search(qtbot, window, "northwind")  # (QTest types no accented letter offscreen)
+    assert names(window) == ["Northwind Traders"]

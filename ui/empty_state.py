@@ -83,7 +83,8 @@ class EmptyState(QWidget):
             "Supported: mail (mbox, .eml, Maildir, Outlook .pst, .msg and .olm, Apple Mail), "
             "chats (WhatsApp, Messenger, Instagram, Telegram, Slack, Zendesk), orders "
             "(Shopify, WooCommerce, Etsy, Stripe, PayPal, Square, Amazon, any orders CSV) and "
-            "address books (.vcf), also zipped as they download. You can also drop files "
+            "address books (.vcf; Google Contacts, Outlook and Thunderbird .csv), also zipped "
+            "as they download. You can also drop files "
             "anywhere on this window."
         )
         hint.setWordWrap(True)

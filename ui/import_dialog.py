@@ -100,7 +100,7 @@ FILE_FILTER = (
     "Mail, chats, orders and contacts (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg *.txt"
     " *.csv *.json *.html *.zip *.tgz *.vcf);;"
     "Mail (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg);;Chats (*.txt *.json *.html *.zip);;"
-    "Orders (*.csv *.json);;Contacts (*.vcf);;"
+    "Orders (*.csv *.json);;Contacts (*.vcf *.csv);;"
     "All files (*)"
 )
 
@@ -196,8 +196,8 @@ class ImportDialog(QDialog):
         em = fm.horizontalAdvance("M")
         layout = QVBoxLayout(self)
         intro = plain_label(
-            "Add mail, chat exports, shop order exports and address books (.vcf). Folders are "
-            "searched for files. "
+            "Add mail, chat exports, shop order exports and address books (.vcf, or the .csv "
+            "of Google Contacts, Outlook or Thunderbird). Folders are searched for files. "
             "Importing the same file again adds nothing."
         )
         intro.setWordWrap(True)

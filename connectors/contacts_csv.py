@@ -1,0 +1,241 @@
+"""Address books exported as CSV: Google Contacts, Outlook and Thunderbird.
+
+Google Contacts' Export offers "Google CSV" first, and Outlook.com and Outlook for Windows
+export contacts as CSV only (a ``.vcf`` holds one contact there), so an owner who exports
+their address book often holds one of these rather than a vCard file. Each row becomes a
+``ContactCard``, as a vCard's card does (``connectors.vcard``): its name, its email addresses
+and its voice and mobile numbers (fax and pager numbers are no one's chat).
+
+The layouts, told apart by their header rows (as the programs write them; column names
+are matched whatever their case and punctuation, ``csv_common.norm``):
+
+- Google Contacts since 2023: ``First Name``, ``Middle Name``, ``Last Name``, …,
+  ``Nickname``, ``File As``, ``Organization Name``, …, ``Labels``, then numbered pairs
+  ``E-mail 1 - Label``/``E-mail 1 - Value``, ``Phone 1 - Label``/``Phone 1 - Value``, …
+  (as many as the contact with the most has). Google's earlier layout: ``Name``,
+  ``Given Name``, ``Additional Name``, ``Family Name``, …, ``Group Membership``,
+  ``E-mail 1 - Type``/``E-mail 1 - Value``, ``Phone 1 - Type``/``Phone 1 - Value``,
+  ``Organization 1 - Name``. In both, one cell holds several values of one label joined
+  by `` ::: `` ("+1 415 555 0134 ::: +1 415 555 0135"), and a label names a fax
+  ("Work Fax") or a pager in words.
+- Outlook (Outlook for Windows' Import/Export wizard, Outlook.com's Export contacts):
+  ``First Name``, ``Middle Name``, ``Last Name``, ``Company``, ``E-mail Address``,
+  ``E-mail 2 Address``, ``E-mail 3 Address`` (an Exchange user's is an ``/o=…`` path, no
+  address), and a column per kind of number (``Mobile Phone``, ``Business Phone``,
+  ``Home Fax``, ``Pager``, …). Outlook for Windows writes the file in the system's
+  code page (Windows-1252 in western Europe), which the reader detects.
+- Thunderbird's address book export: ``First Name``, ``Last Name``, ``Display Name``,
+  ``Nickname``, ``Primary Email``, ``Secondary Email``, ``Work Phone``, ``Home Phone``,
+  ``Fax Number``, ``Pager Number``, ``Mobile Number``.
+
+Read as a stream (``csv_common.CsvReader``: any size, the encoding and delimiter
+detected); a row the csv module cannot read, or with the wrong number of cells, is a
+problem at its line and the rest goes on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+
+from app.records import Channel, ContactCard, Item, Notice, ParseOptions, Problem
+from connectors.csv_common import CsvReader, Row, header_keys, norm
+
+MAX_VALUES = 50  # email addresses or phone numbers of one contact kept (as connectors.vcard)
+_WHAT = "an address book export (contacts CSV)"
+_SEPARATOR = ":::"  # Google's: several values of one label in one cell
+# Google's numbered columns, as normalised keys: "E-mail 2 - Value" → "email2value".
+_GOOGLE = re.compile(r"^(email|phone)(\d+)(value|label|type)$")
+_NOT_VOICE = re.compile(r"fax|pager|telex|tty|tdd", re.IGNORECASE)  # (a label's words)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one program's export names a contact's name, addresses and numbers."""
+
+    program: str
+    names: tuple[tuple[str, ...], ...]  # each: columns joined into a name; the first wins
+    emails: tuple[str, ...] = ()  # columns holding an address
+    phones: tuple[str, ...] = ()  # columns holding a voice or mobile number
+    organization: tuple[str, ...] = ()
+    numbered: bool = False  # Google's "E-mail N - Value" and "Phone N - Value" pairs
+
+
+_GOOGLE_LAYOUT = _Layout(
+    "Google Contacts",
+    names=(
+        ("Name",),  # (the earlier layout's whole name)
+        ("First Name", "Middle Name", "Last Name"),
+        ("Given Name", "Additional Name", "Family Name"),
+        ("Nickname",),
+        ("File As",),
+    ),
+    organization=("Organization Name", "Organization 1 - Name"),
+    numbered=True,
+)
+_OUTLOOK_LAYOUT = _Layout(
+    "Outlook",
+    names=(("First Name", "Middle Name", "Last Name"), ("Nickname",)),
+    emails=("E-mail Address", "E-mail 2 Address", "E-mail 3 Address"),
+    phones=(
+        "Mobile Phone",
+        "Primary Phone",
+        "Home Phone",
+        "Home Phone 2",
+        "Business Phone",
+        "Business Phone 2",
+        "Company Main Phone",
+        "Other Phone",
+        "Car Phone",
+        "Callback",
+        "Radio Phone",
+        "ISDN",
+        "Assistant's Phone",
+    ),  # (not Business Fax, Home Fax, Other Fax, Pager, Telex or TTY/TDD Phone)
+    organization=("Company",),
+)
+_THUNDERBIRD_LAYOUT = _Layout(
+    "Thunderbird",
+    names=(("Display Name",), ("First Name", "Last Name"), ("Nickname",)),
+    emails=("Primary Email", "Secondary Email"),
+    phones=("Mobile Number", "Work Phone", "Home Phone"),  # (not Fax Number, Pager Number)
+    organization=("Organization",),
+)
+
+
+def _layout(keys: Collection[str]) -> _Layout | None:
+    """The layout whose header these normalised keys are, or None."""
+    keys = set(keys)
+    if not keys & {"name", "firstname", "lastname", "givenname", "familyname", "displayname"}:
+        return None
+    if any((m := _GOOGLE.match(k)) is not None and m.group(3) == "value" for k in keys):
+        return _GOOGLE_LAYOUT
+    if "primaryemail" in keys and ("displayname" in keys or "firstname" in keys):
+        return _THUNDERBIRD_LAYOUT
+    if ("emailaddress" in keys or "email2address" in keys) and (
+        "firstname" in keys or "lastname" in keys
+    ):
+        return _OUTLOOK_LAYOUT
+    return None
+
+
+class ContactsCsvConnector:
+    """Contacts exported as CSV by Google Contacts, Outlook or Thunderbird: one
+    ``ContactCard`` per row."""
+
+    name = "contacts_csv"
+    label = "Address book (contacts .csv)"
+    channel: Channel = "chat"  # (no events: the cards link contact points)
+    extensions: tuple[str, ...] = (".csv",)
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        """0.95 when the header row is one of the layouts above, else 0.0 (a generic CSV
+        with a name and an email column is some other list: a customers or orders
+        export)."""
+        del path
+        return 0.95 if _layout(header_keys(head)) is not None else 0.0
+
+    def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
+        """Yield a card per contact, problems, and a notice for contacts with nothing to
+        link.
+
+        Raises:
+            FormatError: the header is none of the layouts.
+        """
+        with CsvReader(path, options, _WHAT) as reader:
+            layout = _layout(reader.columns.keys())
+            if layout is None:
+                raise reader.fail(
+                    "no name and email or phone columns as Google Contacts, Outlook or "
+                    "Thunderbird write them"
+                )
+            columns = _Columns(layout, reader.columns)
+            rows = empty = 0
+            for row in reader.rows():
+                if isinstance(row, Problem):
+                    yield row
+                    continue
+                rows += 1
+                card = columns.card(row, path.name)
+                if not card.emails and not card.phones:
+                    empty += 1
+                    continue
+                yield card
+        if rows == 0:
+            yield Notice(f"{path.name}: the {layout.program} export lists no contacts")
+        elif empty:
+            yield Notice(
+                f"{empty} of {rows} contacts have no email address or phone number: nothing to link"
+            )
+
+
+class _Columns:
+    """A layout's columns as this file has them (normalised keys)."""
+
+    def __init__(self, layout: _Layout, columns: Mapping[str, int]) -> None:
+        self.names = [
+            keys
+            for keys in (tuple(norm(c) for c in group) for group in layout.names)
+            if any(k in columns for k in keys)
+        ]
+        self.organization = [norm(c) for c in layout.organization if norm(c) in columns]
+        self.emails = [norm(c) for c in layout.emails if norm(c) in columns]
+        self.phones = [(norm(c), "") for c in layout.phones if norm(c) in columns]
+        if layout.numbered:  # Google's pairs, in their number's order
+            numbered: list[tuple[int, str, str, str]] = []
+            for key in columns:
+                found = _GOOGLE.match(key)
+                if found is not None and found.group(3) == "value":
+                    kind, number = found.group(1), found.group(2)
+                    labels = (f"{kind}{number}{s}" for s in ("label", "type"))
+                    label = next((k for k in labels if k in columns), "")
+                    numbered.append((int(number), kind, key, label))
+            for _n, kind, key, label in sorted(numbered):
+                if kind == "email":
+                    self.emails.append(key)
+                else:
+                    self.phones.append((key, label))
+
+    def card(self, row: Row, file_name: str) -> ContactCard:
+        """The row's contact."""
+        values = row.values
+        organization = next((values[k] for k in self.organization if values.get(k)), "")
+        name = ""
+        for keys in self.names:
+            name = " ".join(values.get(k, "") for k in keys)
+            name = " ".join(name.split())
+            if name:
+                break
+        emails: dict[str, None] = {}
+        for key in self.emails:
+            for value in _values(values.get(key, "")):
+                address = value.removeprefix("mailto:").strip()
+                if "<" in address:  # ("Ann Lee <ann@example.org>")
+                    address = parseaddr(address)[1] or address
+                if "@" in address and " " not in address and len(emails) < MAX_VALUES:
+                    emails.setdefault(address, None)
+        phones: dict[str, None] = {}
+        for key, label in self.phones:
+            if label and _NOT_VOICE.search(values.get(label, "")):
+                continue  # ("Work Fax", "Pager")
+            for value in _values(values.get(key, "")):
+                number = value.removeprefix("tel:").strip()
+                if sum(ch.isdigit() for ch in number) >= 5 and len(phones) < MAX_VALUES:
+                    phones.setdefault(number, None)
+        return ContactCard(
+            name=name or organization,
+            emails=tuple(emails),
+            phones=tuple(phones),
+            organization=organization,
+            locator=f"{file_name}:{row.line}",
+        )
+
+
+def _values(cell: str) -> list[str]:
+    """A cell's values: one, or Google's several joined by `` ::: ``."""
+    if not cell:
+        return []
+    return [v.strip() for v in cell.split(_SEPARATOR) if v.strip()]

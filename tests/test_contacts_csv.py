@@ -1,0 +1,255 @@
+"""Address books exported as CSV (Google Contacts, Outlook, Thunderbird): read as the
+programs write them, and linked as a vCard's cards are."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from app.db import Database
+from app.errors import UnrecognisedFormat
+from app.ingest import import_paths, preview_file
+from app.records import ContactCard, Notice, ParseOptions, Problem
+from app.service import Service
+from connectors import registry
+from connectors.contacts_csv import ContactsCsvConnector
+from tests.test_cli_e2e import CLI
+from tests.test_contacts import _configured, _linked
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "contacts"
+OPTIONS = ParseOptions(tz=ZoneInfo("Europe/London"))
+
+
+def _items(path: Path) -> list[object]:
+    return list(ContactsCsvConnector().parse(path, OPTIONS))
+
+
+def _cards(path: Path) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    return [(c.name, c.emails, c.phones) for c in _items(path) if isinstance(c, ContactCard)]
+
+
+def test_every_export_is_recognised_as_contacts() -> None:
+    for path in sorted(FIX.glob("*.csv")):
+        assert registry.detect(path).name == "contacts_csv", path.name
+
+
+def test_google_contacts_current_layout() -> None:
+    """Several addresses or numbers of one label in one cell (``:::``), a fax and a pager
+    left out, a quoted address over four lines (the next contact's line is right), a
+    contact known by nickname or by company only, and one with nothing to link."""
+    items = _items(FIX / "google-contacts.csv")
+    assert _cards(FIX / "google-contacts.csv") == [
+        (
+            "Priya Shah",
+            ("priya@shah-studio.example", "priya.shah@example.org"),
+            ("+44 7700 900123",),
+        ),
+        ("Zoë Anne Müller", (), ("07700 900456", "07700 900457")),
+        ("Harbour Books", ("orders@harbourbooks.example",), ("+1 212 555 0142",)),
+        ("Mum", ("ruth.shah@example.net",), ("+44 20 7946 0123",)),
+    ]
+    cards = [i for i in items if isinstance(i, ContactCard)]
+    assert [c.locator for c in cards] == [
+        "google-contacts.csv:2",
+        "google-contacts.csv:6",
+        "google-contacts.csv:7",
+        "google-contacts.csv:9",
+    ]
+    assert cards[0].organization == "Shah Studio"
+    assert Notice("1 of 5 contacts have no email address or phone number: nothing to link") in (
+        items
+    )
+
+
+def test_google_contacts_earlier_layout() -> None:
+    assert _cards(FIX / "google-contacts-2019.csv") == [
+        (
+            "Priya Shah",
+            ("priya@shah-studio.example", "priya.shah@example.org"),
+            ("+44 7700 900123",),
+        ),
+        ("Zoë Müller", (), ("07700 900456",)),
+        ("Harbour Books", ("orders@harbourbooks.example",), ()),
+    ]
+
+
+def test_outlook_export_in_windows_1252() -> None:
+    """Outlook for Windows: every cell quoted, the code page's accents, an Exchange user's
+    ``/o=…`` path that is no address, fax and pager numbers left out."""
+    assert _cards(FIX / "outlook-contacts.csv") == [
+        ("José García", ("jose@garciacafe.example",), ("+34 600 000 001", "+34 910 000 000")),
+        ("Ann Lee", ("ann.lee@example.com",), ("(212) 555-0175",)),
+        ("Northwind Traders", ("sales@northwind.example",), ("+1 206 555 0100",)),
+    ]
+
+
+def test_thunderbird_export() -> None:
+    """Thunderbird's own test file, as its address book exports."""
+    assert _cards(FIX / "thunderbird-basic.csv") == [
+        ("John Doe", ("john@doe.invalid",), ()),
+        ("Jane Doe", ("jane@doe.invalid",), ()),
+    ]
+
+
+def test_a_broken_row_is_a_problem_and_the_rest_goes_on(tmp_path: Path) -> None:
+    lines = (FIX / "thunderbird-basic.csv").read_text().splitlines()
+    path = tmp_path / "contacts.csv"
+    path.write_text("\n".join([lines[0], "Ann,Lee,Ann Lee,,ann@example.com", lines[2]]) + "\n")
+    items = _items(path)
+    assert [i for i in items if isinstance(i, Problem)] == [
+        Problem("contacts.csv:2", "row has 5 columns but the header has 37; skipped")
+    ]
+    assert _cards(path) == [("Jane Doe", ("jane@doe.invalid",), ())]
+
+
+def test_an_export_without_contacts_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text((FIX / "google-contacts.csv").read_text().splitlines()[0] + "\n")
+    assert _items(path) == [Notice("contacts.csv: the Google Contacts export lists no contacts")]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Name,Email,Phone",  # a mailing list or a shop's customers: not an address book
+        "First Name,Last Name,Email,Phone,Total Spent",
+        "Order,Date,Email,Name,Total",
+    ],
+)
+def test_other_lists_of_people_are_not_taken_for_an_address_book(
+    tmp_path: Path, header: str
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text(f"{header}\n" + ",".join("x" for _ in header.split(",")) + "\n")
+    assert ContactsCsvConnector().sniff(path, path.read_bytes()) == 0.0
+    try:
+        found = registry.detect(path).name
+    except UnrecognisedFormat:
+        found = None
+    assert found != "contacts_csv"
+
+
+def test_a_google_export_joins_a_customers_mail_and_whatsapp(db: Database, tmp_path: Path) -> None:
+    """The card in Google's CSV does what a vCard's does: her mail and her WhatsApp number
+    become one customer, named as the address book names her; importing it again adds
+    nothing."""
+    from tests.test_contacts import _sources
+
+    _configured(db)
+    mail, chat, _card = _sources(tmp_path)
+    import_paths(db, [mail, chat])
+    assert len(_linked(db)) == 2
+    header = (FIX / "google-contacts.csv").read_text().splitlines()[0].split(",")
+    row = dict.fromkeys(header, "")
+    row.update(
+        {
+            "First Name": "Priya",
+            "Last Name": "Shah",
+            "E-mail 1 - Label": "* Home",
+            "E-mail 1 - Value": "priya@example.org",
+            "Phone 1 - Label": "Mobile",
+            "Phone 1 - Value": "07700 900456",
+            "Phone 2 - Label": "Home Fax",
+            "Phone 2 - Value": "020 7946 0000",
+        }
+    )
+    export = tmp_path / "contacts.csv"
+    with export.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, header)
+        writer.writeheader()
+        writer.writerow(row)
+    (report,) = import_paths(db, [export])
+    assert (report.format, report.added, report.duplicates) == ("contacts_csv", 1, 0)
+    assert list(_linked(db).values()) == [{"priya@example.org", "+447700900456"}]
+    svc = Service(db)
+    (priya,) = svc.customers("")
+    assert (priya.name, priya.event_count) == ("Priya Shah", 3)
+    (again,) = import_paths(db, [export])
+    assert (again.added, again.duplicates) == (0, 1)
+
+
+def test_the_preview_shows_the_contacts(db: Database) -> None:
+    preview = preview_file(db, FIX / "outlook-contacts.csv")
+    assert preview.format == "contacts_csv"
+    assert [c.name for c in preview.cards] == ["José García", "Ann Lee", "Northwind Traders"]
+
+
+def test_contacts_csv_through_the_cli(tmp_path: Path) -> None:
+    """``threadline import contacts.csv``: the JSON report, the customers it made (numbers
+    in E.164, the national ones read in the region set), and the note about the contact
+    with nothing to link."""
+    tool = CLI(tmp_path)
+    assert tool.run("config", "region", "GB").returncode == 0
+    (report,) = tool.json("import", str(FIX / "google-contacts.csv"))["files"]
+    assert (report["format"], report["added"], report["problems"]) == ("contacts_csv", 4, [])
+    assert report["notices"] == [
+        "1 of 5 contacts have no email address or phone number: nothing to link"
+    ]
+    customers = {c["name"]: c for c in tool.json("customers")}
+    assert sorted(customers) == ["Harbour Books", "Mum", "Priya Shah", "Zoë Anne Müller"]
+    assert customers["Zoë Anne Müller"]["phones"] == ["+447700900456", "+447700900457"]
+    assert sorted(customers["Priya Shah"]["emails"]) == [
+        "priya.shah@example.org",
+        "priya@shah-studio.example",
+    ]
+    (found,) = tool.json("customers", "900457")
+    assert found["name"] == "Zoë Anne Müller"
+
+
+_OUTLOOK_COM = (  # Outlook.com › People › Manage contacts › Export contacts
+    "First Name,Middle Name,Last Name,Title,Suffix,Nickname,Given Yomi,Surname Yomi,"
+    "E-mail Address,E-mail 2 Address,E-mail 3 Address,Home Phone,Home Phone 2,Business Phone,"
+    "Business Phone 2,Mobile Phone,Car Phone,Other Phone,Primary Phone,Pager,Business Fax,"
+    "Home Fax,Other Fax,Company Main Phone,Callback,Radio Phone,Telex,TTY/TDD Phone,IMAddress,"
+    "Job Title,Department,Company,Office Location,Manager's Name,Assistant's Name,"
+    "Assistant's Phone,Company Yomi,Business Street,Business City,Business State,"
+    "Business Postal Code,Business Country/Region,Home Street,Home City,Home State,"
+    "Home Postal Code,Home Country/Region,Other Street,Other City,Other State,Other Postal Code,"
+    "Other Country/Region,Personal Web Page,Spouse,Schools,Hobby,Location,Web Page,Birthday,"
+    "Anniversary,Notes"
+)
+_GOOGLE_AS_OUTLOOK = (  # Google Contacts › Export › Outlook CSV
+    "First Name,Middle Name,Last Name,Title,Suffix,Web Page,Birthday,Anniversary,Notes,"
+    "E-mail Address,E-mail 2 Address,E-mail 3 Address,Primary Phone,Home Phone,Home Phone 2,"
+    "Mobile Phone,Pager,Home Fax,Home Address,Home Street,Home Street 2,Home Street 3,"
+    "Home Address PO Box,Home City,Home State,Home Postal Code,Home Country,Spouse,Children,"
+    "Manager's Name,Assistant's Name,Referred By,Company Main Phone,Business Phone,"
+    "Business Phone 2,Business Fax,Assistant's Phone,Company,Job Title,Department,"
+    "Business Address,Business Street,Business Street 2,Business Street 3,"
+    "Business Address PO Box,Business City,Business State,Business Postal Code,"
+    "Business Country,Other Phone,Other Fax,Other Address,Other Street,Other Street 2,"
+    "Other Street 3,Other Address PO Box,Other City,Other State,Other Postal Code,Other Country,"
+    "Callback,Car Phone,ISDN,Radio Phone,TTY/TDD Phone,Telex,Categories"
+)
+
+
+@pytest.mark.parametrize(
+    "header", [_OUTLOOK_COM, _GOOGLE_AS_OUTLOOK], ids=["outlook.com", "google"]
+)
+def test_the_other_outlook_layouts(tmp_path: Path, header: str) -> None:
+    """Outlook.com's export, and Google's "Outlook CSV", name the same columns in another
+    order (and a contact may have an address and no name)."""
+    columns = header.split(",")
+    rows = [
+        {
+            "First Name": "Svein",
+            "Last Name": "Heimdal",
+            "Mobile Phone": "+47 901 06 000",
+            "Business Fax": "+47 22 00 00 00",
+            "E-mail Address": "svein@example.no",
+        },
+        {"E-mail Address": "mail@example.com"},
+    ]
+    path = tmp_path / "contacts.csv"
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.DictWriter(fh, columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert registry.detect(path).name == "contacts_csv"
+    assert _cards(path) == [
+        ("Svein Heimdal", ("svein@example.no",), ("+47 901 06 000",)),
+        ("", ("mail@example.com",), ()),
+    ]

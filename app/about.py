@@ -36,6 +36,8 @@ BUNDLED: tuple[tuple[str, str, str], ...] = (
     ("pypdf", "pypdf", "BSD-3-Clause"),
     ("libpff-python", "libpff (Outlook data files)", "LGPL-3.0-or-later"),
     ("olefile", "olefile (Outlook messages)", "BSD-2-Clause"),
+    ("compressed-rtf", "compressed-rtf (Outlook RTF bodies)", "MIT"),
+    ("striprtf", "striprtf (Outlook RTF bodies)", "BSD-3-Clause"),
     ("psycopg|psycopg-binary", "Psycopg (team server)", "LGPL-3.0-only"),
 )
 

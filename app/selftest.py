@@ -128,13 +128,20 @@ def _check_import(run: _Run) -> Outcome:
 def _check_readers(_run: _Run) -> Outcome:
     """Every format's reader loads, with the native library of those that need one (an
     installer that left one out would fail only when a user opened such a file)."""
+    import compressed_rtf  # (``connectors.msg`` imports it for a body kept as RTF alone)
     import pypff  # (``connectors.pst`` imports it when it reads a file)
 
-    from connectors import registry
+    from connectors import mapi, registry
 
     readers = registry.all_connectors()
     libpff = pypff.get_version()
-    return Outcome(True, f"{len(readers)} formats; Outlook data files: libpff {libpff}")
+    rtf = compressed_rtf.decompress(compressed_rtf.compress(b"{\\rtf1\\ansi RTF {\\b body}}"))
+    body = mapi.rtf_text(bytes(rtf))
+    if body != "RTF body":
+        return Outcome(False, f"an Outlook RTF body reads as {body!r}, not 'RTF body'")
+    return Outcome(
+        True, f"{len(readers)} formats; Outlook data files: libpff {libpff}; RTF bodies: ok"
+    )
 
 
 def _check_search(run: _Run) -> Outcome:

@@ -12,7 +12,9 @@ SMTP ``PR_EMAIL_ADDRESS``, by ``PR_RECIPIENT_TYPE``), the time it was sent
 (``PR_RECEIVED_BY_SMTP_ADDRESS``; for an Exchange mailbox, the recipient whose address
 spells ``PR_RECEIVED_BY_NAME``) is written as its ``Delivered-To``: the owner's address.
 The bodies are ``PR_BODY`` and ``PR_HTML`` (in the message's code page,
-``PR_INTERNET_CPID``); a message with an RTF body alone keeps an empty one. Each store's
+``PR_INTERNET_CPID``); a message that keeps neither (Outlook's RTF editor, older Exchange)
+gets its text from its RTF body (``rtf_text``: Word's own RTF, plain text or HTML that
+Outlook wrapped in RTF, in the code pages it names), read only then. Each store's
 reader gives its messages as ``Message`` (its properties through ``Properties``), and
 ``message_bytes`` writes them back; they are then read as every other mail is
 (``connectors.mail``).
@@ -21,7 +23,7 @@ reader gives its messages as ``Message`` (its properties through ``Properties``)
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr, getaddresses
@@ -57,6 +59,7 @@ INTERNET_CPID = 0x3FDE
 MESSAGE_CODEPAGE = 0x3FFD
 BODY = 0x1000
 HTML = 0x1013
+RTF_COMPRESSED = 0x1009  # PR_RTF_COMPRESSED (binary)
 DISPLAY_NAME = 0x3001
 _ADDRTYPE = 0x3002
 _EMAIL_ADDRESS = 0x3003
@@ -133,6 +136,31 @@ class Message:
     subject: str = ""
     recipients: Sequence[Properties] = field(default_factory=list)
     attachments: Sequence[Properties] = field(default_factory=list)
+    rtf: Callable[[], bytes] | None = None  # the RTF body, uncompressed: read if needed
+
+
+MAX_RTF_BYTES = 32 * 1024 * 1024  # an RTF body past this (pictures, mostly) is not read
+
+
+def rtf_text(data: bytes) -> str:
+    """The text of an RTF body: Word's RTF, or the plain text or HTML that Outlook keeps
+    wrapped in RTF (``\\fromtext``, ``\\fromhtml1``: the tags are left out, their text
+    kept), its characters in the code pages the RTF names (``striprtf``). "" for a body
+    that is no RTF, or too big to read."""
+    from striprtf.striprtf import rtf_to_text
+
+    data = data.rstrip(b"\0")
+    if not data.lstrip().startswith(b"{\\rtf") or len(data) > MAX_RTF_BYTES:
+        return ""
+    # RTF is 7-bit text; a byte past 127 (a writer's slip) stays one character.
+    try:
+        text = rtf_to_text(data.decode("latin-1"), errors="replace")  # type: ignore[no-untyped-call]
+    except (LookupError, ValueError, IndexError, TypeError, RecursionError):
+        # A code page no codec reads, a damaged escape (striprtf raises TypeError on a
+        # \\u with no number): the message keeps no text, as before.
+        return ""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    return "\n".join(lines).strip("\n")
 
 
 def _charset(code_page: int | None) -> str | None:
@@ -284,6 +312,8 @@ def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
     code_page = props.number(INTERNET_CPID)
     plain = decoded(message.plain, 65001)  # (UTF-16 or UTF-8 as the stores give it)
     html = decoded(message.html, code_page)
+    if not plain.strip() and not html.strip() and message.rtf is not None:
+        plain = rtf_text(message.rtf())
     received = message.received if message.received.strip() else ""
     headers: list[tuple[str, str]] = []
     inside = False

@@ -123,8 +123,21 @@ def read_message(ole: Any) -> tuple[mapi.Message, str]:
         subject=top.raw_text(mapi.SUBJECT),
         recipients=_parts(ole, "__recip_version1.0_#", top.code_page),
         attachments=_parts(ole, "__attach_version1.0_#", top.code_page),
+        rtf=lambda: _rtf(top.binary(mapi.RTF_COMPRESSED)),
     )
     return message, top.text(mapi.MESSAGE_CLASS)
+
+
+def _rtf(compressed: bytes) -> bytes:
+    """``PR_RTF_COMPRESSED`` uncompressed (MS-OXRTFCP); b"" if none, or damaged."""
+    if not compressed:
+        return b""
+    import compressed_rtf
+
+    try:
+        return bytes(compressed_rtf.decompress(compressed))
+    except Exception:  # (the library raises a bare Exception for damaged data)
+        return b""
 
 
 _NAMES = "__nameid_version1.0"

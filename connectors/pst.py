@@ -83,6 +83,7 @@ def _message(item: Any, props: _Properties) -> mapi.Message:
         plain=item.plain_text_body or b"",
         html=item.html_body or b"",
         received=item.transport_headers or "",
+        rtf=lambda: _rtf(item),
         subject=item.subject or "",
         recipients=[_Properties(recipients, i) for i in range(recipients.number_of_record_sets)]
         if recipients is not None
@@ -91,6 +92,14 @@ def _message(item: Any, props: _Properties) -> mapi.Message:
             _Properties(item.get_attachment(i)) for i in range(item.number_of_attachments)
         ],
     )
+
+
+def _rtf(item: Any) -> bytes:
+    """A message's RTF body, uncompressed by libpff (b"" if none, or damaged)."""
+    try:
+        return item.rtf_body or b""
+    except (OSError, ValueError):  # (libpff: "unable to retrieve RTF body")
+        return b""
 
 
 @dataclass

@@ -9,8 +9,10 @@ import gzip
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -348,3 +350,89 @@ def test_a_draft_without_a_sender_is_the_owners_side() -> None:
     assert items[0] == OwnerHint("email", "hello@shop.example")
     assert isinstance(items[1], EventRecord)
     assert items[1].participants[0].email == "alice@example.org"
+
+
+def _rtf_only(name: str, into: Path) -> Path:
+    """A real ``.msg`` whose plain and HTML bodies are blanked in place (their streams
+    zeroed, so the file's layout stays), leaving its RTF body alone: as Outlook's RTF
+    editor and older Exchange servers keep a message."""
+    import olefile
+
+    path = _unpacked(name, into)
+    with olefile.OleFileIO(str(path), write_mode=True) as ole:
+        for entry in ole.listdir():
+            stream = "/".join(entry)
+            if len(entry) == 1 and entry[0][:16] in ("__substg1.0_1000", "__substg1.0_1013"):
+                ole.write_stream(stream, b"\0" * ole.get_size(stream))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "begins"),
+    [
+        ("testMSG.msg", b"\\fromtext", "Hi,\n\nAs discussed, I've been working on making the"),
+        ("testMSG_att_msg.msg", b"\\fromhtml1", "Test email with 1 msg attachment, 1 pdf"),
+        ("testMSG_chinese.msg", b"\\ansicpg950", "Alfresco MSG format testing ( MSG 格式測試 )"),
+    ],
+)
+def test_a_message_kept_as_rtf_alone_reads_its_text(
+    tmp_path: Path, name: str, kind: bytes, begins: str
+) -> None:
+    """Plain text and HTML that Outlook wrapped in RTF, and Word's own RTF in a Chinese code
+    page: the text read from the RTF body is the text of the plain body Outlook kept
+    beside it (these files have both; its first 500 characters); with the plain and HTML
+    bodies gone, the message still imports with it."""
+    import olefile
+
+    from connectors import msg
+
+    with olefile.OleFileIO(str(_unpacked(name, tmp_path / "whole"))) as ole:
+        message, _kind = msg.read_message(ole)
+        assert message.rtf is not None
+        rtf = message.rtf()
+        plain = mapi.decoded(message.plain, 65001)
+    assert kind in rtf[:200]
+    # (Word's numbered lists and tables are set out otherwise in its plain body: the rest
+    # of the Chinese message differs in list numbers and cell marks.)
+    assert " ".join(mapi.rtf_text(rtf).split())[:500] == " ".join(plain.split())[:500]
+
+    items = list(MsgConnector().parse(_rtf_only(name, tmp_path), ParseOptions(tz=UTC)))
+    (record,) = [i for i in items if isinstance(i, EventRecord)]
+    assert record.text.startswith(begins)
+    assert "html" not in record.details
+
+
+def test_a_pst_message_kept_as_rtf_alone_reads_its_text(tmp_path: Path) -> None:
+    """Word's RTF in a ``.pst`` (Tika's forward "with an RTF body"), through libpff: with
+    its plain body gone, its text comes from the RTF."""
+    from dataclasses import replace
+
+    import pypff
+
+    from connectors import pst
+
+    store = pypff.file()
+    store.open(str(_unpacked("testPST_variousBodyTypes.pst", tmp_path)))
+    try:
+
+        def messages(folder: Any) -> Iterator[Any]:
+            for i in range(folder.number_of_sub_messages):
+                yield folder.get_sub_message(i)
+            for i in range(folder.number_of_sub_folders):
+                yield from messages(folder.get_sub_folder(i))
+
+        (item,) = [m for m in messages(store.root_folder) if m.rtf_body]
+        message = pst._message(item, pst._Properties(item))
+        raw, _details, _inside = mapi.message_bytes(replace(message, plain=b"", html=b""))
+    finally:
+        store.close()
+    text = mail.parse_message(raw).text
+    assert "This is the original email (html)" in text
+    assert "Forwarded RTF" in text
+
+
+def test_an_rtf_body_that_is_damaged_or_none_gives_no_text() -> None:
+    assert mapi.rtf_text(b"") == ""
+    assert mapi.rtf_text(b"not rtf at all") == ""
+    assert mapi.rtf_text(b"{\\rtf1\\ansi\\ansicpg99999 \\u}") == ""
+    assert mapi.rtf_text(b"{\\rtf1\\ansi Hello {\\b world}\\par}\0\0") == "Hello world"

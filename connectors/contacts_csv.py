@@ -23,7 +23,8 @@ are matched whatever their case and punctuation, ``csv_common.norm``):
   ``E-mail 2 Address``, ``E-mail 3 Address`` (an Exchange user's is an ``/o=…`` path, no
   address), and a column per kind of number (``Mobile Phone``, ``Business Phone``,
   ``Home Fax``, ``Pager``, …). Outlook for Windows writes the file in the system's
-  code page (Windows-1252 in western Europe), which the reader detects.
+  code page (Windows-1252 in western Europe), which the reader detects, and names the
+  columns in its own language: the German, French and Spanish names are read too.
 - Thunderbird's address book export: ``First Name``, ``Last Name``, ``Display Name``,
   ``Nickname``, ``Primary Email``, ``Secondary Email``, ``Work Phone``, ``Home Phone``,
   ``Fax Number``, ``Pager Number``, ``Mobile Number``.
@@ -106,9 +107,78 @@ _THUNDERBIRD_LAYOUT = _Layout(
 )
 
 
+# Outlook for Windows names its columns in the language it runs in: the German, French and
+# Spanish names of the columns read here (as Exchange's importer of these files lists them,
+# and as real German and French exports show them; the Spanish Outlook leaves some in
+# English), each → the English name.
+_LOCALIZED = {
+    # German
+    "Vorname": "First Name",
+    "Weitere Vornamen": "Middle Name",
+    "Nachname": "Last Name",
+    "Firma": "Company",
+    "E-Mail-Adresse": "E-mail Address",
+    "E-Mail 2: Adresse": "E-mail 2 Address",
+    "E-Mail 3: Adresse": "E-mail 3 Address",
+    "Mobiltelefon": "Mobile Phone",
+    "Haupttelefon": "Primary Phone",
+    "Telefon privat": "Home Phone",  # (also written "Telefon (privat)": the same key)
+    "Telefon privat 2": "Home Phone 2",
+    "Telefon geschäftlich": "Business Phone",
+    "Telefon geschäftlich 2": "Business Phone 2",
+    "Telefon Firma": "Company Main Phone",
+    "Weiteres Telefon": "Other Phone",
+    "Autotelefon": "Car Phone",
+    "Rückmeldung": "Callback",
+    "Mobiltelefon 2": "Radio Phone",
+    "Telefon Assistent": "Assistant's Phone",
+    # French
+    "Prénom": "First Name",
+    "Deuxième prénom": "Middle Name",
+    "Nom": "Last Name",
+    "Société": "Company",
+    "Adresse de messagerie": "E-mail Address",
+    "Adresse de messagerie 2": "E-mail 2 Address",
+    "Adresse de messagerie 3": "E-mail 3 Address",
+    "Tél. mobile": "Mobile Phone",
+    "Téléphone principal": "Primary Phone",
+    "Téléphone (domicile)": "Home Phone",
+    "Téléphone 2 (domicile)": "Home Phone 2",
+    "Téléphone (bureau)": "Business Phone",
+    "Téléphone 2 (bureau)": "Business Phone 2",
+    "Téléphone société": "Company Main Phone",
+    "Téléphone (autre)": "Other Phone",
+    "Téléphone (voiture)": "Car Phone",
+    "Rappel": "Callback",
+    "Radio téléphone": "Radio Phone",
+    "RNIS": "ISDN",
+    "Téléphone de l'assistant(e)": "Assistant's Phone",
+    # Spanish
+    "Nombre": "First Name",
+    "Segundo nombre": "Middle Name",
+    "Apellidos": "Last Name",
+    "Organización": "Company",
+    "Dirección de correo electrónico 2": "E-mail 2 Address",
+    "Dirección del correo electrónico 3": "E-mail 3 Address",
+    "Teléfono principal": "Primary Phone",
+    "Particular": "Home Phone",
+    "Teléfono del trabajo": "Business Phone",
+    "Número de centralita de la organización": "Company Main Phone",
+    "Otro teléfono": "Other Phone",
+    "Devolución de llamada": "Callback",
+    "Radioteléfono": "Radio Phone",
+}
+_ALIASES = {norm(k): norm(v) for k, v in _LOCALIZED.items()}
+
+
+def _english(keys: Collection[str]) -> set[str]:
+    """A header's normalised keys, Outlook's German, French and Spanish names in English."""
+    return {_ALIASES.get(k, k) for k in keys}
+
+
 def _layout(keys: Collection[str]) -> _Layout | None:
     """The layout whose header these normalised keys are, or None."""
-    keys = set(keys)
+    keys = _english(keys)
     if not keys & {"name", "firstname", "lastname", "givenname", "familyname", "displayname"}:
         return None
     if any((m := _GOOGLE.match(k)) is not None and m.group(3) == "value" for k in keys):
@@ -145,7 +215,7 @@ class ContactsCsvConnector:
         Raises:
             FormatError: the header is none of the layouts.
         """
-        with CsvReader(path, options, _WHAT) as reader:
+        with CsvReader(path, options, _WHAT, aliases=_ALIASES) as reader:
             layout = _layout(reader.columns.keys())
             if layout is None:
                 raise reader.fail(

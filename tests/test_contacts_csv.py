@@ -253,3 +253,87 @@ def test_the_other_outlook_layouts(tmp_path: Path, header: str) -> None:
         ("Svein Heimdal", ("svein@example.no",), ("+47 901 06 000",)),
         ("", ("mail@example.com",), ()),
     ]
+
+
+# A real German Outlook export's header, as its owner posted it (92 columns and two empty
+# ones Excel added), and the French names of Outlook's columns; both saved in Windows-1252.
+_GERMAN = (
+    "Anrede,Vorname,Weitere Vornamen,Nachname,Suffix,Firma,Abteilung,Position,"
+    "Straße geschäftlich,Straße geschäftlich 2,Straße geschäftlich 3,Ort geschäftlich,"
+    "Region geschäftlich,Postleitzahl geschäftlich,Land/Region geschäftlich,Straße privat,"
+    "Straße privat 2,Straße privat 3,Ort privat,Bundesland/Kanton privat,Postleitzahl privat,"
+    "Land/Region privat,Weitere Straße,Weitere Straße 2,Weitere Straße 3,Weiterer Ort,"
+    "Weiteres/r Bundesland/Kanton,Weitere Postleitzahl,Weiteres/e Land/Region,"
+    "Telefon Assistent,Fax geschäftlich,Telefon geschäftlich,Telefon geschäftlich 2,"
+    "Rückmeldung,Autotelefon,Telefon Firma,Fax privat,Telefon (privat),Telefon (privat 2),ISDN,"
+    "Mobiltelefon,Weiteres Fax,Weiteres Telefon,Pager,Haupttelefon,Mobiltelefon 2,"
+    "Telefon für Hörbehinderte,Telex,Abrechnungsinformation,Assistent(in),Benutzer 1,"
+    "Benutzer 2,Benutzer 3,Benutzer 4,Beruf,Büro,E-Mail-Adresse,E-Mail-Typ,"
+    "E-Mail: Angezeigter Name,E-Mail 2: Adresse,E-Mail 2: Typ,E-Mail 2: Angezeigter Name,"
+    "E-Mail 3: Adresse,E-Mail 3: Typ,E-Mail 3: Angezeigter Name,Empfohlen von,Geburtstag,"
+    "Geschlecht,Hobby,Initialen,Internet Frei/Gebucht,Jahrestag,Kategorien,Kinder,Konto,"
+    "Name des/r Vorgesetzten,Notizen,Organisationsnr.,Ort,Partner,Postfach geschäftlich,"
+    "Postfach privat,Priorität,Privat,Reisekilometer,Sozialversicherungsnr.,Sprache,"
+    "Stichwörter,Vertraulichkeit,Verzeichnisserver,Webseite,Weiteres Postfach,Spalte1,Spalte2"
+)
+_FRENCH = (
+    "Prénom,Deuxième prénom,Nom,Suffixe,Société,Service,Titre,Téléphone (bureau),"
+    "Télécopie (bureau),Téléphone (domicile),Tél. mobile,Récepteur de radiomessagerie,"
+    "Adresse de messagerie,Type de messagerie,Adresse de messagerie 2,Catégories"
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "card"),
+    [
+        (
+            _GERMAN,
+            {
+                "Vorname": "Jürgen",
+                "Nachname": "Groß",
+                "Firma": "Bäckerei Groß",
+                "Mobiltelefon": "+49 151 00000001",
+                "Fax geschäftlich": "+49 30 0000002",
+                "Telefon (privat)": "+49 30 0000003",
+                "E-Mail-Adresse": "juergen@baeckerei.example",
+                "E-Mail-Typ": "SMTP",
+                "E-Mail 2: Adresse": "j.gross@example.de",
+            },
+            (
+                "Jürgen Groß",
+                ("juergen@baeckerei.example", "j.gross@example.de"),
+                ("+49 151 00000001", "+49 30 0000003"),
+            ),
+        ),
+        (
+            _FRENCH,
+            {
+                "Prénom": "Hélène",
+                "Nom": "Lefèvre",
+                "Société": "Fleurs & Cie",
+                "Téléphone (bureau)": "+33 1 00 00 00 01",
+                "Télécopie (bureau)": "+33 1 00 00 00 02",
+                "Tél. mobile": "+33 6 00 00 00 03",
+                "Adresse de messagerie": "helene@fleurs.example",
+            },
+            (
+                "Hélène Lefèvre",
+                ("helene@fleurs.example",),
+                ("+33 6 00 00 00 03", "+33 1 00 00 00 01"),
+            ),
+        ),
+    ],
+    ids=["german", "french"],
+)
+def test_outlook_in_german_and_french(
+    tmp_path: Path, header: str, row: dict[str, str], card: tuple[object, ...]
+) -> None:
+    """Outlook names its columns in its own language, and saves in the Windows code page."""
+    columns = header.split(",")
+    path = tmp_path / "Kontakte.csv"
+    with path.open("w", newline="", encoding="cp1252") as fh:
+        writer = csv.DictWriter(fh, columns, restval="", quoting=csv.QUOTE_ALL)
+        writer.writeheader()
+        writer.writerow(row)
+    assert registry.detect(path).name == "contacts_csv"
+    assert _cards(path) == [card]

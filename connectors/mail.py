@@ -58,6 +58,7 @@ import base64
 import contextlib
 import dataclasses
 import hashlib
+import html as htmllib
 import re
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -118,6 +119,11 @@ MAX_MIME_PARTS = 5000
 MAX_PARTICIPANTS = 500
 MAX_TEXT_CHARS = 1_000_000
 _MAX_ATTACHMENTS = 100
+# Messages attached to a message ("Forward as attachment") whose text is read into its own;
+# past these, they are listed as attachments only.
+_MAX_FORWARDED = 10
+_FORWARDED = "---------- Forwarded message ----------"
+_FORWARDED_HEADERS = (("From", "from"), ("Date", "date"), ("Subject", "subject"), ("To", "to"))
 # Where a date may come from when the headers have none, in the order they are tried.
 DATE_FALLBACKS = (
     "mbox_from_line",
@@ -348,8 +354,32 @@ def _part_text(part: _Msg, hints: Sequence[str]) -> str:
     return text
 
 
+@dataclasses.dataclass(frozen=True)
+class _Forwarded:
+    """A message attached to this one: its header lines ("From: …"), its text, and its
+    HTML for display (if any)."""
+
+    headers: tuple[str, ...]
+    text: str
+    html: str
+
+    def block(self) -> str:
+        """The message as text, below a "Forwarded message" line, as mail programs quote
+        a forward."""
+        head = "\n".join((_FORWARDED, *self.headers))
+        return f"{head}\n\n{self.text}" if self.text else head
+
+    def html_block(self) -> str:
+        """The same as HTML (its own HTML, else its text), for a message shown as HTML."""
+        head = "<br>".join(htmllib.escape(line) for line in (_FORWARDED, *self.headers))
+        shown = self.html or (f"<pre>{htmllib.escape(self.text)}</pre>" if self.text else "")
+        return f"<hr><p>{head}</p>{shown}"
+
+
 class _Body:
-    """Walks the MIME tree collecting text parts and attachment descriptions."""
+    """Walks the MIME tree collecting text parts, attachment descriptions and the messages
+    attached to it (``forwarded``: their text is read as part of this one's, below a
+    "Forwarded message" line, so that a forward as attachment is found by its words)."""
 
     def __init__(self, hints: Sequence[str]) -> None:
         self.hints = hints
@@ -357,7 +387,9 @@ class _Body:
         self.html: list[str] = []
         self.shown_html: list[str] = []  # HTML for display, also when plain text wins
         self.attachments: list[dict[str, Any]] = []
+        self.forwarded: list[_Forwarded] = []
         self.omitted = 0
+        self.report = False  # inside a delivery report: its returned message is no forward
 
     def walk(self, part: _Msg, depth: int = 0) -> None:
         if depth > MAX_MIME_DEPTH:
@@ -367,13 +399,17 @@ class _Body:
         payload = part.get_payload()
         if maintype == "message":
             self._attach(part, ctype)
+            if subtype in ("rfc822", "global") and not self.report:
+                self._forward(payload, depth)
         elif maintype == "multipart" and isinstance(payload, list):
             children = [c for c in payload if isinstance(c, Message)]
             if subtype == "alternative":
                 self._alternative(children, depth)
             else:
+                report, self.report = self.report, self.report or subtype == "report"
                 for child in children:
                     self.walk(child, depth + 1)
+                self.report = report
         elif maintype == "multipart" or (
             maintype == "text" and subtype in ("plain", "html") and not self._is_attachment(part)
         ):
@@ -394,12 +430,14 @@ class _Body:
         chosen = shown = False
         for child in sorted(children, key=rank):
             trial = _Body(self.hints)
+            trial.report = self.report
             trial.walk(child, depth + 1)
             if not chosen and any(t.strip() for t in trial.plain + trial.html):
                 chosen = True
                 self.plain += trial.plain
                 self.html += trial.html
                 self.attachments += trial.attachments
+                self.forwarded += trial.forwarded
                 self.omitted += trial.omitted
             if not shown and any(h.strip() for h in trial.shown_html):
                 shown = True
@@ -426,6 +464,8 @@ class _Body:
         name = decode_words(_filename(part) or "", self.hints).replace("\x00", "").strip()
         try:
             inner = part.get_payload()
+            if not name and isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                name = _Headers(inner[0]).text("subject")  # (a message without a file name)
             if not ctype.startswith("message/"):
                 size = _payload_size(part)
             elif isinstance(inner, list):
@@ -436,11 +476,44 @@ class _Body:
             size = 0
         self.attachments.append({"name": name, "type": ctype, "size": size})
 
-    def text(self) -> str:
+    def _forward(self, payload: Any, depth: int) -> None:
+        """Read the message a ``message/rfc822`` part holds, as a forward."""
+        if not isinstance(payload, list) or not payload or not isinstance(payload[0], Message):
+            return
+        if len(self.forwarded) >= _MAX_FORWARDED:
+            return
+        inner = payload[0]
+        headers = _Headers(inner)
+        body = _Body(headers.hints or self.hints)
+        body.walk(inner, depth + 1)
+        lines = tuple(
+            f"{label}: {value}"
+            for label, name in _FORWARDED_HEADERS
+            if (value := headers.text(name))
+        )
+        html = "\n".join(h for h in body.shown_html if h.strip())
+        # Its own text only: the messages attached to it follow it here, each once.
+        self.forwarded.append(_Forwarded(lines, body.own_text(), html))
+        self.forwarded += body.forwarded[: _MAX_FORWARDED - len(self.forwarded)]
+
+    def own_text(self) -> str:
+        """The text of the message's own parts (without the messages attached to it)."""
         plain = "\n\n".join(t.strip("\n") for t in self.plain if t.strip())
         if plain:
             return plain.rstrip()
         return "\n\n".join(html_to_text(h) for h in self.html if h.strip()).strip()
+
+    def text(self) -> str:
+        """The message's text, then each message attached to it."""
+        blocks = [self.own_text(), *(f.block() for f in self.forwarded)]
+        return "\n\n".join(b for b in blocks if b)
+
+    def shown(self) -> str:
+        """The HTML to show (with the attached messages below it), or "" for plain mail."""
+        shown = "\n".join(h for h in self.shown_html if h.strip())
+        if not shown:
+            return ""
+        return "\n".join((shown, *(f.html_block() for f in self.forwarded)))
 
 
 def _first_id(value: str | None) -> str | None:
@@ -614,7 +687,9 @@ def parse_message(
         external_id = message_id
     else:
         basis = [" ".join((headers.raw("date") or "").split()), headers.text("from")]
-        basis += [headers.text("to"), title, text]
+        # (its own text: a message imported before its attached ones were read keeps its
+        # identity)
+        basis += [headers.text("to"), title, body.own_text()[:MAX_TEXT_CHARS]]
         external_id = "sha256:" + hashlib.sha256("\x1f".join(basis).encode()).hexdigest()
     gmail_thread = (headers.raw("x-gm-thrid") or headers.raw("x-gmail-thrid") or "").strip()
     chain = (references[0] if references else None) or in_reply_to
@@ -645,7 +720,7 @@ def parse_message(
     flags = _mbox_flags(headers)
     if flags is not None:
         details["flags"] = flags
-    shown = "\n".join(h for h in body.shown_html if h.strip())
+    shown = body.shown()
     if shown:
         safe = sanitize_html(shown)
         if safe is None:
@@ -780,13 +855,20 @@ def _base64_part(subtype: str, text: str) -> str:
 
 
 def rebuilt_message(
-    headers: Iterable[tuple[str, str]], plain: str, html: str, *, received: str = ""
+    headers: Iterable[tuple[str, str]],
+    plain: str,
+    html: str,
+    *,
+    received: str = "",
+    attached: Sequence[bytes] = (),
 ) -> bytes:
     """A message whose store keeps its headers and bodies apart (Outlook's ``.olm``,
     ``.pst`` and ``.msg``), written back as the RFC 5322 message it was: the header block as
     it was received (``received``, its own MIME headers left out: the bodies are written
     anew) or else ``headers`` (each value on one line), then the plain body with the HTML
-    one as its alternative (each in UTF-8, base64: no line of them can end the part)."""
+    one as its alternative (each in UTF-8, base64: no line of them can end the part), then
+    the messages ``attached`` to it (each a ``message/rfc822`` part, as a forward as
+    attachment is sent)."""
     kept: list[str] = []
     if received:
         keep = False
@@ -806,14 +888,30 @@ def rebuilt_message(
         kept = [f"{name}: {' '.join(value.split())}" for name, value in headers]
     kept.append("MIME-Version: 1.0")
     if html:
-        kept.append(f'Content-Type: multipart/alternative; boundary="{_BOUNDARY}"')
         body = (
-            f"\n--{_BOUNDARY}\n{_base64_part('plain', plain)}"
+            f'Content-Type: multipart/alternative; boundary="{_BOUNDARY}"\n\n'
+            f"--{_BOUNDARY}\n{_base64_part('plain', plain)}"
             f"\n--{_BOUNDARY}\n{_base64_part('html', html)}\n--{_BOUNDARY}--\n"
         )
-        text = "\n".join(kept) + "\n" + body
     else:
-        text = "\n".join(kept) + "\n" + _base64_part("plain", plain or "\n")
+        body = _base64_part("plain", plain or "\n")
+    if attached:
+        # A boundary of its own (from what it holds: an attached message's own is another).
+        digest = hashlib.sha256(b"".join(attached)).hexdigest()[:24]
+        mixed = f"=_threadline_mixed_{digest}_="
+        parts = [f"--{mixed}\n{body}"]
+        for inner in attached:
+            text = inner.decode("utf-8", "replace").replace("\r\n", "\n")
+            parts.append(
+                f"--{mixed}\nContent-Type: message/rfc822\n"
+                f"Content-Disposition: attachment\n\n{text}"
+            )
+        body = (
+            f'Content-Type: multipart/mixed; boundary="{mixed}"\n\n'
+            + "\n".join(parts)
+            + f"\n--{mixed}--\n"
+        )
+    text = "\n".join(kept) + "\n" + body
     return text.encode("utf-8", "replace")
 
 

@@ -137,6 +137,11 @@ class Message:
     recipients: Sequence[Properties] = field(default_factory=list)
     attachments: Sequence[Properties] = field(default_factory=list)
     rtf: Callable[[], bytes] | None = None  # the RTF body, uncompressed: read if needed
+    # The mail attached to it as messages (Outlook's "Forward as attachment"): read if needed
+    embedded: Callable[[], Sequence[Message]] | None = None
+
+
+MAX_EMBEDDED_DEPTH = 10  # messages attached to attached messages are read this far down
 
 
 MAX_RTF_BYTES = 32 * 1024 * 1024  # an RTF body past this (pictures, mostly) is not read
@@ -364,7 +369,9 @@ def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
     attachments = _attachments(message.attachments)
     if attachments:
         details["attachments"] = attachments
-    return mail.rebuilt_message(headers, plain, html, received=received), details, inside
+    attached = [message_bytes(inner)[0] for inner in message.embedded()] if message.embedded else []
+    raw = mail.rebuilt_message(headers, plain, html, received=received, attached=attached)
+    return raw, details, inside
 
 
 def owners_side(item: Item, inside: bool, sent: bool) -> Item:

@@ -29,6 +29,7 @@ from connectors import mail, mapi
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _PROPERTIES = "__properties_version1.0"
+_EMBEDDED = "__substg1.0_3701000D"  # an attachment's message (PR_ATTACH_DATA_OBJ, an object)
 _MAX_MESSAGE = 64 * 1024**2  # the streams read of one message
 _MAX_PARTS = 2048  # recipients and attachments read of one message
 _UNICODE, _STRING8, _BINARY = 0x001F, 0x001E, 0x0102
@@ -100,32 +101,60 @@ class _Properties:
         return mapi.utc(when.replace(tzinfo=None))
 
 
-def _parts(ole: Any, prefix: str, code_page: int | None) -> list[_Properties]:
-    """The properties of each recipient or attachment (``prefix``: their storages' names)."""
+def _parts(ole: Any, folder: str, prefix: str, code_page: int | None) -> list[_Properties]:
+    """The properties of each recipient or attachment of the message in ``folder`` ("" for
+    the file's own; ``prefix``: their storages' names)."""
+    above = folder.split("/") if folder else []
     names = sorted(
-        {entry[0] for entry in ole.listdir(streams=False, storages=True) if len(entry) == 1}
+        {
+            entry[-1]
+            for entry in ole.listdir(streams=False, storages=True)
+            if len(entry) == len(above) + 1 and entry[:-1] == above
+        }
     )
     wanted = [n for n in names if n.startswith(prefix)][:_MAX_PARTS]
-    return [_Properties(ole, name, 8, code_page) for name in wanted]
+    return [_Properties(ole, "/".join((*above, n)), 8, code_page) for n in wanted]
 
 
-def read_message(ole: Any) -> tuple[mapi.Message, str]:
+def read_message(ole: Any, folder: str = "", depth: int = 0) -> tuple[mapi.Message, str]:
     """The message an ``.msg`` file holds (its properties read from ``ole`` as needed: keep
-    it open) and its message class."""
-    top = _Properties(ole, "", 32, None)
+    it open) and its message class; or the message attached to it in ``folder`` (an
+    attachment's ``__substg1.0_3701000D`` storage, whose property stream has a 24-byte
+    header), ``depth`` messages down."""
+    top = _Properties(ole, folder, 24 if folder else 32, None)
     top.code_page = top.number(mapi.MESSAGE_CODEPAGE) or top.number(mapi.INTERNET_CPID)
     html: bytes | str = top.binary(mapi.HTML) or top.raw_text(mapi.HTML)
+    attachments = _parts(ole, folder, "__attach_version1.0_#", top.code_page)
     message = mapi.Message(
         top,
         plain=top.raw_text(mapi.BODY),
         html=html,
         received=top.raw_text(mapi.TRANSPORT_HEADERS),
         subject=top.raw_text(mapi.SUBJECT),
-        recipients=_parts(ole, "__recip_version1.0_#", top.code_page),
-        attachments=_parts(ole, "__attach_version1.0_#", top.code_page),
+        recipients=_parts(ole, folder, "__recip_version1.0_#", top.code_page),
+        attachments=attachments,
         rtf=lambda: _rtf(top.binary(mapi.RTF_COMPRESSED)),
+        embedded=lambda: _embedded(ole, attachments, depth),
     )
     return message, top.text(mapi.MESSAGE_CLASS)
+
+
+def _embedded(ole: Any, attachments: list[_Properties], depth: int) -> list[mapi.Message]:
+    """The mail attached to a message as messages (Outlook's "Forward as attachment", a
+    message dragged onto one): each attachment's embedded message storage, if it holds
+    mail; none past ``mapi.MAX_EMBEDDED_DEPTH`` messages down."""
+    import olefile
+
+    if depth >= mapi.MAX_EMBEDDED_DEPTH:
+        return []
+    found: list[mapi.Message] = []
+    for attachment in attachments:
+        storage = f"{attachment.prefix}{_EMBEDDED}"
+        if ole.exists(storage) and ole.get_type(storage) == olefile.STGTY_STORAGE:
+            message, kind = read_message(ole, storage, depth + 1)
+            if mapi.is_mail(kind):
+                found.append(message)
+    return found
 
 
 def _rtf(compressed: bytes) -> bytes:

@@ -350,14 +350,95 @@ def test_bounce_is_automated() -> None:
     assert "Trabajo perfecto" not in record.text
 
 
-def test_attached_message_is_an_attachment_not_body() -> None:
+def test_an_attached_message_is_listed_and_its_text_read_as_a_forward() -> None:
+    """Apple Mail's "Forward as Attachment": the attached message stays an attachment,
+    and its headers and text follow the message's own, below a "Forwarded message" line
+    (so that its words find it), not as the forwarder's own words."""
     record = _eml("apple_mail_attached_rfc822_forward.eml")
-    assert record.text == "This is the first part."
+    assert record.text == (
+        "This is the first part.\n\n"
+        "---------- Forwarded message ----------\n"
+        "From: Test Tester <xxxx@xxxx.com>\n"
+        "Date: Tue, 10 May 2005 11:26:39 -0600\n"
+        "Subject: Another PDF\n"
+        "To: xxxx@xxxx.com, xxxx@xxxx.com\n\n"
+        "Just attaching another PDF, here, to see what the message looks like,\n"
+        "and to see if I can figure out what is going wrong here."
+    )
+    assert _people(record) == [("from", "", "foo@example.com"), ("to", "", "blah@example.com")]
     [attachment] = record.details["attachments"]
     assert attachment["name"] == "ForwardedMessage.eml"
     assert attachment["type"] == "message/rfc822"
     assert attachment["size"] > 1000
     assert record.occurred_at == datetime(2005, 6, 6, 20, 21, 22, tzinfo=UTC)
+
+
+def _forward_as_attachment(inner: bytes, *, html: bool = False, report: bool = False) -> bytes:
+    """A message with ``inner`` attached (``message/rfc822``), or returned in a delivery
+    report (``report``); its own body in HTML if ``html``."""
+    kind = "report; report-type=delivery-status" if report else "mixed"
+    own = ("text/html", "<p>See <b>below</b>.</p>") if html else ("text/plain", "See below.")
+    return (
+        (
+            "From: Sam Staff <sam@myshop.example>\r\nTo: owner@myshop.example\r\n"
+            "Subject: Fwd: the broken vase\r\nDate: Tue, 2 Jul 2024 10:00:00 +0000\r\n"
+            f'MIME-Version: 1.0\r\nContent-Type: multipart/{kind}; boundary="b{len(inner)}"\r\n\r\n'
+            f"--b{len(inner)}\r\nContent-Type: {own[0]}; charset=utf-8\r\n\r\n{own[1]}\r\n"
+            f"--b{len(inner)}\r\nContent-Type: message/rfc822\r\n"
+            "Content-Disposition: attachment\r\n\r\n"
+        ).encode()
+        + inner
+        + f"\r\n--b{len(inner)}--\r\n".encode()
+    )
+
+
+_CUSTOMER_MAIL = (
+    b"From: Ann Lee <ann@example.com>\r\nTo: Sam Staff <sam@myshop.example>\r\n"
+    b"Subject: The vase arrived broken\r\nDate: Mon, 1 Jul 2024 09:00:00 +0100\r\n"
+    b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+    b"<p>The <i>blue</i> vase of order 1043 came in pieces.</p>\r\n"
+)
+
+
+def test_a_forward_as_attachment_is_shown_in_an_html_message_too() -> None:
+    record = mail.parse_message(_forward_as_attachment(_CUSTOMER_MAIL, html=True))
+    assert record.text == (
+        "See below.\n\n---------- Forwarded message ----------\n"
+        "From: Ann Lee <ann@example.com>\nDate: Mon, 1 Jul 2024 09:00:00 +0100\n"
+        "Subject: The vase arrived broken\nTo: Sam Staff <sam@myshop.example>\n\n"
+        "The blue vase of order 1043 came in pieces."
+    )
+    shown = record.details["html"]
+    assert shown.index("<b>below</b>") < shown.index("Forwarded message")
+    assert "From: Ann Lee &lt;ann@example.com&gt;" in shown
+    assert "<i>blue</i> vase of order 1043" in shown
+    assert _people(record)[0] == ("from", "Sam Staff", "sam@myshop.example")
+
+
+def test_the_message_a_bounce_returns_is_not_read_as_a_forward() -> None:
+    record = mail.parse_message(_forward_as_attachment(_CUSTOMER_MAIL, report=True))
+    assert "came in pieces" not in record.text
+    assert [a["type"] for a in record.details["attachments"]] == ["message/rfc822"]
+
+
+def test_a_message_without_an_id_keeps_its_identity_whatever_is_attached() -> None:
+    """Its stored identity comes from its own text, as before attached messages were read:
+    importing the same mailbox again adds nothing."""
+    first = mail.parse_message(_forward_as_attachment(_CUSTOMER_MAIL))
+    other = _CUSTOMER_MAIL.replace(b"in pieces", b"in three pieces")
+    second = mail.parse_message(_forward_as_attachment(other))
+    assert first.external_id.startswith("sha256:")
+    assert first.external_id == second.external_id
+    assert first.text != second.text
+
+
+def test_forwards_inside_forwards_are_read_up_to_a_limit() -> None:
+    inner = _CUSTOMER_MAIL
+    for _ in range(12):
+        inner = _forward_as_attachment(inner)
+    record = mail.parse_message(inner)
+    assert record.text.count("---------- Forwarded message ----------") == 10
+    assert "came in pieces" not in record.text  # (the twelfth one down)
 
 
 def test_quoted_printable_parts_and_a_broken_transfer_encoding_name() -> None:

@@ -199,3 +199,52 @@ def test_thread_model_passes_the_model_tester(qtbot, qtmodeltester, db: Database
     qtmodeltester.check(model)
     sizes = [model.thread_of(r) for r in model.event_rows()]
     assert (0, 7) in sizes and (6, 7) in sizes
+
+
+def test_a_message_forwarded_as_an_attachment_reads_below_the_message(
+    qtbot, window: MainWindow, db: Database, tmp_path
+) -> None:
+    """Jane forwards, as an attachment, the mail her partner had from the courier: the
+    expanded message shows hers, then the attached one below a "Forwarded message" line
+    with its sender, date and subject, formatted as it was."""
+    from connectors import mail as mail_reader
+
+    raw = (
+        b"From: Jane Doe <jane.doe@gmail.com>\r\nTo: " + SHOP.encode() + b"\r\n"
+        b"Subject: Fwd: Missed delivery\r\nDate: Wed, 5 Jun 2024 09:30:00 +0000\r\n"
+        b"Message-ID: <fwd1@jane>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="m"\r\n'
+        b"\r\n--m\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<p>Is this <b>our</b> parcel?</p>\r\n"
+        b"--m\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
+        b"From: Courier <noreply@courier.example>\r\nTo: Tom Doe <tom@example.com>\r\n"
+        b"Subject: We missed you\r\nDate: Tue, 4 Jun 2024 17:02:00 +0000\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<p>Parcel <i>QX-4471</i> is waiting at the depot.</p>\r\n--m--\r\n"
+    )
+    record = mail_reader.parse_message(raw, "fwd.eml")
+    import_items(db, lambda: [record], label="fwd.eml", format="test")
+    open_jane(qtbot, window)
+    qtbot.waitUntil(lambda: _has_title(window, "Fwd: Missed delivery"), timeout=WAIT)
+    row = row_titled(window, "Fwd: Missed delivery")
+    index = window.timeline_model.index(row, 0)
+    window.timeline.view.setCurrentIndex(index)
+    window.timeline.view.setFocus()
+    qtbot.keyClick(window.timeline.view, "\r")
+    body = window.timeline.email_view(row)
+    assert isinstance(body, EmailBodyView)
+    shown = body.browser.toPlainText()
+    assert shown.index("Is this our parcel?") < shown.index("Forwarded message")
+    assert "From: Courier <noreply@courier.example>" in shown
+    assert "Parcel QX-4471 is waiting at the depot." in shown
+    assert body.browser.document().toHtml().count("font-style:italic") >= 1
+    assert "We missed you · message/rfc822" in body.attachments.text()
+    assert window.grab().save(str(tmp_path / "forwarded.png"))
+
+
+def _has_title(w: MainWindow, title: str) -> bool:
+    try:
+        row_titled(w, title)
+    except AssertionError:
+        return False
+    return True

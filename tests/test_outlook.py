@@ -436,3 +436,29 @@ def test_an_rtf_body_that_is_damaged_or_none_gives_no_text() -> None:
     assert mapi.rtf_text(b"not rtf at all") == ""
     assert mapi.rtf_text(b"{\\rtf1\\ansi\\ansicpg99999 \\u}") == ""
     assert mapi.rtf_text(b"{\\rtf1\\ansi Hello {\\b world}\\par}\0\0") == "Hello world"
+
+
+def test_a_message_attached_to_an_outlook_message_is_read_as_a_forward(tmp_path: Path) -> None:
+    """Tika's message with an Outlook message attached ("Test Attachment", embedded as an
+    object, MS-OXMSG 2.2.2.1): it stays listed as an attachment, and its sender, date and
+    text follow the message's own, below a "Forwarded message" line."""
+    _hint, record = _msg("testMSG_att_msg.msg", tmp_path)
+    assert isinstance(record, EventRecord)
+    assert record.text == (
+        "Test email with 1 msg attachment, 1 pdf\n\n"
+        "---------- Forwarded message ----------\n"
+        "From: Nick Booth <nick.booth@pof.com.au>\n"
+        "Date: Fri, 18 Jun 2010 09:52:19 +1000\n"
+        "Subject: Test Attachment\n"
+        "To: Nick Booth <nick.booth@pof.com.au>\n\n"
+        "Blah blah blah"
+    )
+    assert [a["name"] for a in record.details["attachments"]] == [
+        "Test Attachment",
+        "smbprn.00009008.KdcPjl.pdf",
+    ]
+    # The message itself: its own subject and time (the attached one was sent earlier).
+    assert (record.title, record.occurred_at) == (
+        "test email",
+        datetime(2010, 6, 17, 23, 54, 19, tzinfo=UTC),
+    )

@@ -23,6 +23,8 @@ reader gives its messages as ``Message`` (its properties through ``Properties``)
 from __future__ import annotations
 
 import re
+import struct
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -207,6 +209,34 @@ def is_contact(message_class: str) -> bool:
     """Whether a message class is a contact (``IPM.Contact`` and its sub-classes)."""
     kind = message_class.casefold()
     return kind == "ipm.contact" or kind.startswith("ipm.contact.")
+
+
+def named_ids(guids: bytes, entries: bytes) -> dict[tuple[str, int], int]:
+    """A store's numeric named properties: (property set GUID, LID) → the property id
+    they are stored under, from its name-to-id map's GUID stream and entry stream (the
+    same in an ``.msg``, MS-OXMSG 2.2.3, and a ``.pst``, MS-PST 2.4.7: each entry 8 bytes,
+    the LID, the GUID's index and the kind, the property's index past 0x8000)."""
+    known = [str(uuid.UUID(bytes_le=guids[i : i + 16])) for i in range(0, len(guids) - 15, 16)]
+    found: dict[tuple[str, int], int] = {}
+    for at in range(0, len(entries) - 7, 8):
+        lid, index_kind, index = struct.unpack_from("<IHH", entries, at)
+        guid_index = index_kind >> 1
+        if index_kind & 1 or not 3 <= guid_index < len(known) + 3:
+            continue  # (a named property by string, or of PS_MAPI / PS_PUBLIC_STRINGS)
+        found.setdefault((known[guid_index - 3], lid), 0x8000 + index)
+    return found
+
+
+def contact_emails(props: Properties, ids: dict[tuple[str, int], int]) -> list[tuple[str, str]]:
+    """A contact's Email1 to Email3 as (address, address type), read from its named
+    properties through the store's map ``ids`` (``named_ids``)."""
+    emails = []
+    for address_lid, type_lid in CONTACT_EMAILS:
+        address = ids.get((ADDRESS_SET, address_lid))
+        if address is not None:
+            kind = ids.get((ADDRESS_SET, type_lid))
+            emails.append((props.text(address), props.text(kind) if kind is not None else ""))
+    return emails
 
 
 def contact_card(props: Properties, emails: Sequence[tuple[str, str]], locator: str) -> ContactCard:

@@ -17,7 +17,6 @@ holds a calendar item or a task instead is reported as such and adds nothing.
 from __future__ import annotations
 
 import struct
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -173,37 +172,19 @@ _NAMES = "__nameid_version1.0"
 
 
 def named_ids(ole: Any) -> dict[tuple[str, int], int]:
-    """The file's numeric named properties: (property set GUID, LID) → the property id
-    they are stored under (MS-OXMSG 2.2.3: the GUID stream and the entry stream of
-    ``__nameid_version1.0``; each entry 8 bytes: the LID, the GUID's index and the kind,
-    the property's index past 0x8000)."""
+    """The file's numeric named properties (``mapi.named_ids`` of the GUID stream and the
+    entry stream of ``__nameid_version1.0``, MS-OXMSG 2.2.3)."""
     guid_stream = f"{_NAMES}/__substg1.0_00020102"
     entry_stream = f"{_NAMES}/__substg1.0_00030102"
     if not (ole.exists(guid_stream) and ole.exists(entry_stream)):
         return {}
-    data = ole.openstream(guid_stream).read(_MAX_MESSAGE)
-    guids = [str(uuid.UUID(bytes_le=data[i : i + 16])) for i in range(0, len(data) - 15, 16)]
-    entries = ole.openstream(entry_stream).read(_MAX_MESSAGE)
-    found: dict[tuple[str, int], int] = {}
-    for at in range(0, len(entries) - 7, 8):
-        lid, index_kind, index = struct.unpack_from("<IHH", entries, at)
-        guid_index = index_kind >> 1
-        if index_kind & 1 or not 3 <= guid_index < len(guids) + 3:
-            continue  # (a named property by string, or of PS_MAPI / PS_PUBLIC_STRINGS)
-        found.setdefault((guids[guid_index - 3], lid), 0x8000 + index)
-    return found
+    guids = ole.openstream(guid_stream).read(_MAX_MESSAGE)
+    return mapi.named_ids(guids, ole.openstream(entry_stream).read(_MAX_MESSAGE))
 
 
 def read_contact(ole: Any, props: Any, locator: str) -> ContactCard:
     """The address book card of an ``.msg`` file that holds an Outlook contact."""
-    ids = named_ids(ole)
-    emails = []
-    for address_lid, type_lid in mapi.CONTACT_EMAILS:
-        address = ids.get((mapi.ADDRESS_SET, address_lid))
-        if address is not None:
-            kind = ids.get((mapi.ADDRESS_SET, type_lid))
-            emails.append((props.text(address), props.text(kind) if kind is not None else ""))
-    return mapi.contact_card(props, emails, locator)
+    return mapi.contact_card(props, mapi.contact_emails(props, named_ids(ole)), locator)
 
 
 class MsgConnector:

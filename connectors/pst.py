@@ -5,9 +5,11 @@ of an Exchange or Microsoft 365 mailbox).
 The file is read with libpff (``pypff``, the ``libpff-python`` wheels), folder by folder;
 each message's MAPI properties are written back as the RFC 5322 message it was
 (``connectors.mapi``) and read as every other mail is (``connectors.mail``): identities,
-threads, automated senders, HTML and languages alike. Only mail is read (``IPM.Note`` and
-its kinds, meeting requests and replies, delivery reports); contacts, calendar items,
-tasks and notes are left out. The folder is kept (``details["folder"]``, below the file's
+threads, automated senders, HTML and languages alike. Mail is read (``IPM.Note`` and its
+kinds, meeting requests and replies, delivery reports), and contacts as address book cards
+(``IPM.Contact``: the name, voice numbers, and Email1–Email3, named properties found
+through the file's name-to-id map); calendar items, tasks, notes and distribution lists
+are left out. The folder is kept (``details["folder"]``, below the file's
 top folder); a Sent folder names the owner's address; a Junk one is left out. A message
 that cannot be read is a problem with its folder and number; the rest goes on.
 """
@@ -100,6 +102,22 @@ def _rtf(item: Any) -> bytes:
         return item.rtf_body or b""
     except (OSError, ValueError):  # (libpff: "unable to retrieve RTF body")
         return b""
+
+
+def _named_ids(store: Any) -> dict[tuple[str, int], int]:
+    """The file's numeric named properties (``mapi.named_ids`` of its name-to-id map: the
+    GUID stream and the entry stream, MS-PST 2.4.7); {} if they cannot be read."""
+    streams: dict[int, bytes] = {}
+    try:
+        table = store.get_name_to_id_map()
+        if table is not None and table.number_of_record_sets:
+            for entry in table.get_record_set(0).entries:
+                if entry.entry_type in (0x0002, 0x0003):
+                    streams[entry.entry_type] = entry.data or b""
+    except (OSError, RuntimeError, ValueError) as exc:  # (a damaged map: no addresses)
+        log.info("libpff cannot read the named properties: %r", str(exc))
+        return {}
+    return mapi.named_ids(streams.get(0x0002, b""), streams.get(0x0003, b""))
 
 
 @dataclass
@@ -198,6 +216,7 @@ class PstConnector:
         total = sum(f.items for f in folders)
         reader = mail.MailReader()
         spam: dict[str, int] = {}
+        names: dict[tuple[str, int], int] | None = None  # (read at the first contact)
         done = 0
         for place in folders:
             name, folder = place.name, place.folder
@@ -220,8 +239,17 @@ class PstConnector:
                 try:
                     item = folder.get_sub_message(index)
                     props = _Properties(item)
-                    if not mapi.is_mail(props.text(mapi.MESSAGE_CLASS)):
-                        continue  # (a contact, a calendar item, a task, a note)
+                    kind = props.text(mapi.MESSAGE_CLASS)
+                    if mapi.is_contact(kind):
+                        if names is None:
+                            names = _named_ids(store)
+                        emails = mapi.contact_emails(props, names)
+                        card = mapi.contact_card(props, emails, locator)
+                        if card.emails or card.phones:
+                            yield card
+                        continue
+                    if not mapi.is_mail(kind):
+                        continue  # (a calendar item, a task, a note, a distribution list)
                     raw, details, inside = mapi.message_bytes(_message(item, props))
                 except (OSError, RuntimeError) as exc:  # (libpff: a damaged part of the file)
                     log.info("libpff cannot read %r: %r", locator, str(exc))

@@ -114,6 +114,29 @@ def test_a_pst_whose_name_libpff_cannot_pass_on_is_read_through_python(tmp_path:
     assert (len(records), problems) == (7, [])
 
 
+def test_a_contact_in_a_pst_is_an_address_book_card(
+    tmp_path: Path,
+    cli: CLI,  # noqa: F811
+) -> None:
+    """The contact of java-libpst's test file: its Email1 is a named property, found
+    through the file's own name-to-id map (the other property that holds the same address,
+    its display form, is not read as one); the distribution list, the appointment and the
+    free/busy data beside it add nothing."""
+    path = _unpacked("dist-list.pst", tmp_path)
+    items = list(PstConnector().parse(path, ParseOptions(tz=UTC)))
+    assert items == [
+        ContactCard(
+            name="contact name 1",
+            emails=("contact1@rjohnson.id.au",),
+            locator="dist-list.pst!Contacts#2",
+        )
+    ]
+    (done,) = cli.json("import", str(path))["files"]
+    assert (done["format"], done["status"], done["added"]) == ("pst", "done", 1)
+    (customer,) = cli.json("customers")
+    assert (customer["name"], customer["emails"]) == ("contact name 1", ["contact1@rjohnson.id.au"])
+
+
 def test_a_damaged_or_false_pst_is_one_clear_error(tmp_path: Path) -> None:
     false = tmp_path / "archive.pst"
     false.write_bytes(b"!BDN" + bytes(range(256)) * 64)

@@ -102,17 +102,24 @@ def row_titled(w: MainWindow, title: str) -> int:
     raise AssertionError(f"no event titled {title!r}")
 
 
+def expanded(qtbot, w: MainWindow, title: str) -> tuple[int, EmailBodyView]:
+    """Open the email titled ``title`` of the customer shown (Enter on its row): its row and
+    its expanded view."""
+    row = row_titled(w, title)
+    w.timeline.view.setCurrentIndex(w.timeline_model.index(row, 0))
+    w.timeline.view.setFocus()
+    qtbot.keyClick(w.timeline.view, "\r")
+    body = w.timeline.email_view(row)
+    assert isinstance(body, EmailBodyView)
+    return row, body
+
+
 def test_html_email_shows_sanitised_html_and_loads_nothing_remote(
     qtbot, window: MainWindow
 ) -> None:
     open_jane(qtbot, window)
-    row = row_titled(window, "Ribbon colour")
+    row, body = expanded(qtbot, window, "Ribbon colour")
     index = window.timeline_model.index(row, 0)
-    window.timeline.view.setCurrentIndex(index)
-    window.timeline.view.setFocus()
-    qtbot.keyClick(window.timeline.view, "\r")
-    body = window.timeline.email_view(row)
-    assert isinstance(body, EmailBodyView)
     browser = body.browser
     assert isinstance(browser, SafeTextBrowser)
     assert "the colour" in browser.toPlainText()
@@ -226,13 +233,7 @@ def test_a_message_forwarded_as_an_attachment_reads_below_the_message(
     import_items(db, lambda: [record], label="fwd.eml", format="test")
     open_jane(qtbot, window)
     qtbot.waitUntil(lambda: _has_title(window, "Fwd: Missed delivery"), timeout=WAIT)
-    row = row_titled(window, "Fwd: Missed delivery")
-    index = window.timeline_model.index(row, 0)
-    window.timeline.view.setCurrentIndex(index)
-    window.timeline.view.setFocus()
-    qtbot.keyClick(window.timeline.view, "\r")
-    body = window.timeline.email_view(row)
-    assert isinstance(body, EmailBodyView)
+    _row, body = expanded(qtbot, window, "Fwd: Missed delivery")
     shown = body.browser.toPlainText()
     assert shown.index("Is this our parcel?") < shown.index("Forwarded message")
     assert "From: Courier <noreply@courier.example>" in shown

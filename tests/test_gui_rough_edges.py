@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -402,19 +403,26 @@ def test_timeline_names_are_not_cut_and_expanding_never_scrolls_sideways(
     workers.manager().wait_for_done()
 
 
+def _previewed_book(qtbot, window: MainWindow, tmp_path: Path, name: str) -> tuple[Any, list]:
+    """The import dialog with the address book ``name`` (of the contact fixtures) added and
+    previewed (a screenshot kept), and its preview's rows (time, who, kind, text)."""
+    book = Path(__file__).resolve().parent / "fixtures" / "contacts" / name
+    dialog = window.import_flow.open_dialog()
+    with qtbot.waitSignal(dialog.detection_finished, timeout=WAIT):
+        dialog.add_paths([book])
+    _preview(qtbot, dialog, book)
+    shot(dialog, tmp_path, f"import-{name}")
+    model = dialog.preview.model
+    rows = [[model.index(r, c).data() for c in range(4)] for r in range(model.rowCount())]
+    return dialog, rows
+
+
 def test_import_dialog_previews_and_imports_an_address_book(
     qtbot, window: MainWindow, tmp_path: Path
 ) -> None:
     """A ``.vcf`` previews as its contact cards: the name, "Contact card", the addresses and
     numbers; no time, and no "Which one is you?" to answer."""
-    book = Path(__file__).resolve().parent / "fixtures" / "contacts" / "gmail-list.vcf"
-    dialog = window.import_flow.open_dialog()
-    with qtbot.waitSignal(dialog.detection_finished, timeout=WAIT):
-        dialog.add_paths([book])
-    _preview(qtbot, dialog, book)
-    shot(dialog, tmp_path, "import-contacts")
-    model = dialog.preview.model
-    rows = [[model.index(r, c).data() for c in range(4)] for r in range(model.rowCount())]
+    dialog, rows = _previewed_book(qtbot, window, tmp_path, "gmail-list.vcf")
     assert rows[0] == ["", "Arnold Smith", "Contact card", "asmithk@gmail.com"]
     assert len(rows) == 3
     assert not dialog.owner_combo.isEnabled()
@@ -458,14 +466,7 @@ def test_import_dialog_previews_an_outlook_contacts_csv(
 ) -> None:
     """Outlook's contacts export (a ``.csv`` in the Windows code page) previews as contact
     cards too, not as an orders or chat CSV to map."""
-    book = Path(__file__).resolve().parent / "fixtures" / "contacts" / "outlook-contacts.csv"
-    dialog = window.import_flow.open_dialog()
-    with qtbot.waitSignal(dialog.detection_finished, timeout=WAIT):
-        dialog.add_paths([book])
-    _preview(qtbot, dialog, book)
-    shot(dialog, tmp_path, "import-contacts-csv")
-    model = dialog.preview.model
-    rows = [[model.index(r, c).data() for c in range(4)] for r in range(model.rowCount())]
+    dialog, rows = _previewed_book(qtbot, window, tmp_path, "outlook-contacts.csv")
     assert rows[0][:3] == ["", "José García", "Contact card"]
     assert [r[1] for r in rows] == ["José García", "Ann Lee", "Northwind Traders"]
     assert not dialog.owner_combo.isEnabled()

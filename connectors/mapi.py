@@ -22,6 +22,7 @@ reader gives its messages as ``Message`` (its properties through ``Properties``)
 
 from __future__ import annotations
 
+import logging
 import re
 import struct
 import uuid
@@ -33,6 +34,8 @@ from typing import Any, Protocol
 
 from app.records import ContactCard, EventRecord, Item
 from connectors import mail
+
+log = logging.getLogger(__name__)
 
 # MAPI property tags (MS-OXPROPS)
 MESSAGE_CLASS = 0x001A
@@ -399,9 +402,24 @@ def message_bytes(message: Message) -> tuple[bytes, dict[str, Any], bool]:
     attachments = _attachments(message.attachments)
     if attachments:
         details["attachments"] = attachments
-    attached = [message_bytes(inner)[0] for inner in message.embedded()] if message.embedded else []
-    raw = mail.rebuilt_message(headers, plain, html, received=received, attached=attached)
+    raw = mail.rebuilt_message(
+        headers, plain, html, received=received, attached=_embedded_bytes(message)
+    )
     return raw, details, inside
+
+
+def _embedded_bytes(message: Message) -> list[bytes]:
+    """The messages attached to ``message`` as items, each written back as it was; one
+    that cannot be read is left out (it stays listed by name), the message is kept."""
+    if message.embedded is None:
+        return []
+    found: list[bytes] = []
+    for inner in message.embedded():
+        try:
+            found.append(message_bytes(inner)[0])
+        except Exception as exc:  # (a store's reader raises many kinds on a damaged part)
+            log.info("an attached message cannot be read: %r", str(exc))
+    return found
 
 
 def owners_side(item: Item, inside: bool, sent: bool) -> Item:

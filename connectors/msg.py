@@ -16,6 +16,7 @@ holds a calendar item or a task instead is reported as such and adds nothing.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ from typing import Any
 from app.errors import FormatError
 from app.records import Channel, ContactCard, Item, Notice, ParseOptions
 from connectors import mail, mapi
+
+log = logging.getLogger(__name__)
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _PROPERTIES = "__properties_version1.0"
@@ -149,10 +152,13 @@ def _embedded(ole: Any, attachments: list[_Properties], depth: int) -> list[mapi
     found: list[mapi.Message] = []
     for attachment in attachments:
         storage = f"{attachment.prefix}{_EMBEDDED}"
-        if ole.exists(storage) and ole.get_type(storage) == olefile.STGTY_STORAGE:
-            message, kind = read_message(ole, storage, depth + 1)
-            if mapi.is_mail(kind):
-                found.append(message)
+        try:
+            if ole.exists(storage) and ole.get_type(storage) == olefile.STGTY_STORAGE:
+                message, kind = read_message(ole, storage, depth + 1)
+                if mapi.is_mail(kind):
+                    found.append(message)
+        except Exception as exc:  # (olefile raises many kinds on a damaged file)
+            log.info("cannot read the message attached as %r: %r", storage, str(exc))
     return found
 
 

@@ -234,6 +234,8 @@ class ContactsCsvConnector:
                     empty += 1
                     continue
                 yield card
+            if reader.cancelled:
+                return  # (nothing to say of a file read in part)
         if rows == 0:
             yield Notice(f"{path.name}: the {layout.program} export lists no contacts")
         elif empty:

@@ -59,9 +59,12 @@ class MappingSpec:
         required: the fields an import cannot do without.
         labels: a human label for each field.
         guess: header row → {field: header cell} from common header names.
+        any_of: fields of which at least one must have a column (an address book's
+            email or phone), beside ``required``.
     """
 
     fields: tuple[str, ...]
     required: tuple[str, ...]
     labels: Mapping[str, str]
     guess: Callable[[list[str]], dict[str, str]]
+    any_of: tuple[str, ...] = ()

@@ -29,6 +29,13 @@ are matched whatever their case and punctuation, ``csv_common.norm``):
   ``Nickname``, ``Primary Email``, ``Secondary Email``, ``Work Phone``, ``Home Phone``,
   ``Fax Number``, ``Pager Number``, ``Mobile Number``.
 
+Any other list of people (a spreadsheet of customers, another program's export) is read
+through a column mapping (``MAPPING``: the import dialog's "Map columns…", ``--map
+name=Customer,phone=WhatsApp``, remembered per header row), the fields not mapped guessed
+from common column names in English, German, French and Spanish; such a file is never
+taken for an address book by itself. A cell may hold several addresses or numbers
+(separated by ``;``, ``,``, a line break or Google's `` ::: ``).
+
 Read as a stream (``csv_common.CsvReader``: any size, the encoding and delimiter
 detected); a row the csv module cannot read, or with the wrong number of cells, is a
 problem at its line and the rest goes on.
@@ -42,12 +49,15 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 
+from app.errors import FormatError
 from app.records import Channel, ContactCard, Item, Notice, ParseOptions, Problem
+from connectors.base import MappingSpec
 from connectors.csv_common import CsvReader, Row, header_keys, norm
 
 MAX_VALUES = 50  # email addresses or phone numbers of one contact kept (as connectors.vcard)
 _WHAT = "an address book export (contacts CSV)"
-_SEPARATOR = ":::"  # Google's: several values of one label in one cell
+# Several values in one cell: Google's " ::: ", and a list's ";", "," or line breaks.
+_SEPARATORS = re.compile(r":::|[;,\n]")
 # Google's numbered columns, as normalised keys: "E-mail 2 - Value" → "email2value".
 _GOOGLE = re.compile(r"^(email|phone)(\d+)(value|label|type)$")
 _NOT_VOICE = re.compile(r"fax|pager|telex|tty|tdd", re.IGNORECASE)  # (a label's words)
@@ -213,15 +223,13 @@ class ContactsCsvConnector:
         link.
 
         Raises:
-            FormatError: the header is none of the layouts.
+            FormatError: the header is none of the layouts, and no column mapping (given,
+                or guessed from the column names) says where the addresses or numbers are.
         """
         with CsvReader(path, options, _WHAT, aliases=_ALIASES) as reader:
-            layout = _layout(reader.columns.keys())
-            if layout is None:
-                raise reader.fail(
-                    "no name and email or phone columns as Google Contacts, Outlook or "
-                    "Thunderbird write them"
-                )
+            layout = None if options.column_map else _layout(reader.columns.keys())
+            if layout is None:  # (a list of people: its columns mapped, or guessed)
+                layout = _mapped_layout(reader.header, options.column_map, path.name)
             columns = _Columns(layout, reader.columns)
             rows = empty = 0
             for row in reader.rows():
@@ -248,14 +256,17 @@ class _Columns:
     """A layout's columns as this file has them (normalised keys)."""
 
     def __init__(self, layout: _Layout, columns: Mapping[str, int]) -> None:
+        def keyed(cell: str) -> str:  # (as the reader keys it: Outlook's localized names)
+            return _ALIASES.get(norm(cell), norm(cell))
+
         self.names = [
             keys
-            for keys in (tuple(norm(c) for c in group) for group in layout.names)
+            for keys in (tuple(keyed(c) for c in group) for group in layout.names)
             if any(k in columns for k in keys)
         ]
-        self.organization = [norm(c) for c in layout.organization if norm(c) in columns]
-        self.emails = [norm(c) for c in layout.emails if norm(c) in columns]
-        self.phones = [(norm(c), "") for c in layout.phones if norm(c) in columns]
+        self.organization = [keyed(c) for c in layout.organization if keyed(c) in columns]
+        self.emails = [keyed(c) for c in layout.emails if keyed(c) in columns]
+        self.phones = [(keyed(c), "") for c in layout.phones if keyed(c) in columns]
         if layout.numbered:  # Google's pairs, in their number's order
             numbered: list[tuple[int, str, str, str]] = []
             for key in columns:
@@ -307,7 +318,164 @@ class _Columns:
 
 
 def _values(cell: str) -> list[str]:
-    """A cell's values: one, or Google's several joined by `` ::: ``."""
+    """A cell's values: one, or several (Google's joined by `` ::: ``, a list's by ``;``,
+    ``,`` or line breaks)."""
     if not cell:
         return []
-    return [v.strip() for v in cell.split(_SEPARATOR) if v.strip()]
+    return [v.strip() for v in _SEPARATORS.split(cell) if v.strip()]
+
+
+# --- any other list of people, through a column mapping ------------------------------------
+
+FIELDS = ("name", "first_name", "last_name", "email", "email2", "phone", "phone2", "organization")
+# Common column names of each field (any spelling: ``csv_common.norm``), best first.
+_GUESSES: dict[str, tuple[str, ...]] = {
+    "name": (
+        "Name",
+        "Full Name",
+        "Display Name",
+        "Contact",
+        "Contact Name",
+        "Customer",
+        "Customer Name",
+        "Client",
+        "Client Name",
+        "Kunde",
+        "Kontakt",
+        "Nom complet",
+        "Nombre completo",
+        "Cliente",
+    ),
+    "first_name": ("First Name", "Given Name", "First", "Forename", "Vorname", "Prénom", "Nombre"),
+    "last_name": (
+        "Last Name",
+        "Surname",
+        "Family Name",
+        "Last",
+        "Nachname",
+        "Nom",
+        "Apellidos",
+        "Apellido",
+    ),
+    "email": (
+        "Email",
+        "E-mail",
+        "Email Address",
+        "E-mail Address",
+        "Mail",
+        "E-Mail-Adresse",
+        "Courriel",
+        "Correo",
+        "Correo electrónico",
+    ),
+    "email2": ("Email 2", "Secondary Email", "Alternate Email", "Other Email", "Work Email"),
+    "phone": (
+        "Mobile",
+        "Mobile Phone",
+        "Mobile Number",
+        "Cell",
+        "Cell Phone",
+        "WhatsApp",
+        "Phone",
+        "Phone Number",
+        "Telephone",
+        "Tel",
+        "Handy",
+        "Mobiltelefon",
+        "Telefon",
+        "Portable",
+        "Téléphone",
+        "Móvil",
+        "Teléfono",
+        "Celular",
+    ),
+    "phone2": ("Phone 2", "Home Phone", "Work Phone", "Other Phone", "Landline"),
+    "organization": (
+        "Company",
+        "Company Name",
+        "Organization",
+        "Organisation",
+        "Business",
+        "Firma",
+        "Société",
+        "Empresa",
+    ),
+}
+
+
+def guess_columns(headers: list[str]) -> dict[str, str]:
+    """Field → header cell, from common column names (each column for one field)."""
+    by_key: dict[str, str] = {}
+    for cell in headers:
+        by_key.setdefault(norm(cell), cell)
+    found: dict[str, str] = {}
+    taken: set[str] = set()
+    for field_name in FIELDS:
+        for name in _GUESSES[field_name]:
+            key = norm(name)
+            if key in by_key and key not in taken:
+                found[field_name] = by_key[key]
+                taken.add(key)
+                break
+    return found
+
+
+MAPPING = MappingSpec(
+    fields=FIELDS,
+    required=(),
+    any_of=("email", "phone"),
+    labels={
+        "name": "Name (the whole name)",
+        "first_name": "First name",
+        "last_name": "Last name",
+        "email": "Email",
+        "email2": "Another email",
+        "phone": "Phone number",
+        "phone2": "Another phone number",
+        "organization": "Company",
+    },
+    guess=guess_columns,
+)
+
+
+def _mapped_layout(
+    header: list[str], column_map: Mapping[str, str] | None, file_name: str
+) -> _Layout:
+    """The layout a column mapping (over the guesses) gives a list of people.
+
+    Raises:
+        FormatError: the mapping names an unknown field or a column the file lacks, or no
+            column holds an email address or a phone number.
+    """
+    cells = {norm(cell): cell for cell in header if norm(cell)}
+    mapping = guess_columns(header)
+    for field_name, cell in (column_map or {}).items():
+        if field_name not in FIELDS:
+            raise FormatError(
+                f"{file_name}: --map names an unknown field {field_name!r}; "
+                f"fields: {', '.join(FIELDS)}"
+            )
+        if norm(cell) not in cells:
+            raise FormatError(
+                f"{file_name}: --map {field_name}={cell}: no such column; "
+                f"columns: {', '.join(header)}"
+            )
+        mapping = {f: c for f, c in mapping.items() if norm(c) != norm(cell)}
+        mapping[field_name] = cell
+    if not ("email" in mapping or "phone" in mapping):
+        raise FormatError(
+            f"{file_name}: cannot tell which column holds the email addresses or the phone "
+            f"numbers (columns: {', '.join(header)}); import it with --format contacts_csv "
+            "--map name=<column>,email=<column>,phone=<column>"
+        )
+
+    def cells_of(*fields: str) -> tuple[str, ...]:
+        return tuple(mapping[f] for f in fields if f in mapping)
+
+    return _Layout(
+        "contacts",
+        names=(cells_of("name"), cells_of("first_name", "last_name")),
+        emails=cells_of("email", "email2"),
+        phones=cells_of("phone", "phone2"),
+        organization=cells_of("organization"),
+    )

@@ -61,6 +61,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
 _MAPPED: dict[str, tuple[str, str]] = {
     "chat_csv": ("connectors.chat_csv", "MAPPING"),
     "orders_csv": ("connectors.orders_csv", "MAPPING"),
+    "contacts_csv": ("connectors.contacts_csv", "MAPPING"),
 }
 
 SNIFF_BYTES = 64 * 1024

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.db import Database
-from app.errors import UnrecognisedFormat
+from app.errors import FormatError, UnrecognisedFormat
 from app.ingest import import_paths, preview_file
 from app.records import ContactCard, Notice, ParseOptions, Problem
 from app.service import Service
@@ -337,3 +337,80 @@ def test_outlook_in_german_and_french(
         writer.writerow(row)
     assert registry.detect(path).name == "contacts_csv"
     assert _cards(path) == [card]
+
+
+_CUSTOMERS = (
+    "Kunde;E-Mail;WhatsApp;Notiz\n"
+    "Priya Shah;priya@example.org;07700 900456;bride, June\n"
+    "Tom Okafor;tom@example.com, t.okafor@example.net;;\n"
+    "Nur Name;;;\n"
+)
+
+
+def test_a_list_of_customers_is_read_through_its_columns(db: Database, tmp_path: Path) -> None:
+    """A shop's own spreadsheet of customers, saved from Excel (semicolons): not taken for
+    an address book by itself, but read as one when the owner says so, its columns guessed
+    from their German names; two addresses in one cell are both read."""
+    path = tmp_path / "Kunden.csv"
+    path.write_text(_CUSTOMERS, encoding="cp1252")
+    with pytest.raises(UnrecognisedFormat):
+        registry.detect(path)
+    assert ContactsCsvConnector().sniff(path, path.read_bytes()) == 0.0
+    from connectors.contacts_csv import guess_columns
+
+    assert guess_columns(["Kunde", "E-Mail", "WhatsApp", "Notiz"]) == {
+        "name": "Kunde",
+        "email": "E-Mail",
+        "phone": "WhatsApp",
+    }
+    (report,) = import_paths(db, [path], format="contacts_csv")
+    assert (report.format, report.status, report.added) == ("contacts_csv", "done", 2)
+    assert report.notices == [
+        "1 of 3 contacts have no email address or phone number: nothing to link"
+    ]
+    linked = sorted(sorted(points) for points in _linked(db).values())
+    assert linked == [
+        ["+447700900456", "priya@example.org"],
+        ["t.okafor@example.net", "tom@example.com"],
+    ]
+
+
+def test_a_list_without_an_address_or_number_column_says_how_to_map_it(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("Who,Where\nAnn,Leeds\n", encoding="utf-8")
+    options = ParseOptions(tz=ZoneInfo("UTC"))
+    with pytest.raises(FormatError, match="--map name=<column>,email=<column>,phone=<column>"):
+        list(ContactsCsvConnector().parse(path, options))
+    mapped = ParseOptions(tz=ZoneInfo("UTC"), column_map={"name": "Who", "phone": "Where"})
+    assert [i for i in ContactsCsvConnector().parse(path, mapped)] == [
+        Notice("1 of 1 contacts have no email address or phone number: nothing to link")
+    ]
+    with pytest.raises(FormatError, match="no such column"):
+        bad = ParseOptions(tz=ZoneInfo("UTC"), column_map={"email": "Mail"})
+        list(ContactsCsvConnector().parse(path, bad))
+
+
+def test_a_list_of_customers_through_the_cli_with_a_mapping(tmp_path: Path) -> None:
+    """``threadline import list.csv --format contacts_csv --map …``: the mapping wins over
+    the guesses, and is remembered for the next file with these columns."""
+    path = tmp_path / "vip.csv"
+    path.write_text(
+        "Customer,Phone,Mobile (WhatsApp)\nAnn Lee,020 7946 0000,07700 900111\n",
+        encoding="utf-8",
+    )
+    tool = CLI(tmp_path)
+    assert tool.run("config", "region", "GB").returncode == 0
+    args = ("import", str(path), "--format", "contacts_csv", "--map", "phone=Mobile (WhatsApp)")
+    (report,) = tool.json(*args)["files"]
+    assert (report["format"], report["added"]) == ("contacts_csv", 1)
+    (ann,) = tool.json("customers")
+    assert (ann["name"], ann["phones"]) == ("Ann Lee", ["+447700900111"])
+    later = tmp_path / "vip-2.csv"  # (the next export: recognised by its columns)
+    later.write_text(
+        "Customer,Phone,Mobile (WhatsApp)\nBo Chen,020 7946 0001,07700 900222\n",
+        encoding="utf-8",
+    )
+    (again,) = tool.json("import", str(later))["files"]
+    assert (again["format"], again["added"]) == ("contacts_csv", 1)
+    phones = {c["name"]: c["phones"] for c in tool.json("customers")}
+    assert phones["Bo Chen"] == ["+447700900222"]

@@ -153,3 +153,45 @@ def test_orders_csv_mapping_lists_the_order_fields(
     assert "Order A-1" in mapping.preview_model.item(0).text
     mapping.reject()
     dialog.reject()
+
+
+def test_a_list_of_customers_maps_as_contacts_and_imports(
+    qtbot, window: MainWindow, db: Database, tmp_path: Path
+) -> None:
+    """A spreadsheet of customers (no address book program wrote it): "Map columns…",
+    "Contacts", the columns guessed from their names, the preview showing contact cards,
+    then the import links each one's address and number."""
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "Customer,Email,WhatsApp,Last order\n"
+        "Priya Shah,priya@example.org,+44 7700 900456,2026-02-14\n"
+        "Ann Lee,ann@example.com,,2026-01-03\n",
+        encoding="utf-8",
+    )
+    dialog = open_import(qtbot, window, path)
+    mapping = open_mapping(qtbot, dialog)
+    with qtbot.waitSignal(mapping.headers_loaded, timeout=WAIT):
+        mapping.format_combo.setCurrentIndex(mapping.format_combo.findData("contacts_csv"))
+    assert mapping.mapping() == {"name": "Customer", "email": "Email", "phone": "WhatsApp"}
+    qtbot.waitUntil(lambda: mapping.preview_model.rowCount() == 2, timeout=WAIT)
+    assert mapping.ok_button.isEnabled()
+    assert mapping.preview_model.item(0).channel == "contact"
+    mapping.grab().save(str(tmp_path / "map-contacts.png"))
+    choose(mapping, "email", None)
+    with qtbot.waitSignal(mapping.preview_updated, timeout=WAIT):
+        choose(mapping, "phone", None)
+    assert not mapping.ok_button.isEnabled()
+    assert "Email or Phone number" in mapping.missing.text()
+    choose(mapping, "email", "Email")
+    with qtbot.waitSignal(mapping.preview_updated, timeout=WAIT):
+        choose(mapping, "phone", "WhatsApp")
+    with qtbot.waitSignal(mapping.mapping_chosen, timeout=WAIT):
+        mapping.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    with qtbot.waitSignal(window.import_flow.import_finished, timeout=WAIT) as done:
+        dialog.import_button.click()
+    reports = done.args[0]
+    assert [(r.format, r.added, r.status) for r in reports] == [("contacts_csv", 2, "done")]
+    window.import_flow.summary.close()
+    with db.session() as session:
+        priya = queries.list_customers(session, "900456")
+    assert [c.name for c in priya] == ["Priya Shah"]

@@ -227,7 +227,9 @@ class ImportDialog(QDialog):
         self.map_button = QPushButton(icon("columns"), "Map &columns…")
         self.map_button.setObjectName("mapColumnsButton")
         self.map_button.setAccessibleName("Map the columns of the chosen CSV file")
-        self.map_button.setToolTip("Say which column holds the time, author, text, order number…")
+        self.map_button.setToolTip(
+            "Say which column holds the time, author, text, order number, email, phone…"
+        )
         self.map_button.clicked.connect(self.map_columns)
         self.map_button.setEnabled(False)
         self.remove_button = QPushButton("Re&move")

@@ -40,6 +40,7 @@ from ui.workers import Op, show_error
 MAPPED_FORMATS: tuple[tuple[str, str], ...] = (
     ("chat_csv", "Chat messages (one row per message)"),
     ("orders_csv", "Orders (one row per order or per item)"),
+    ("contacts_csv", "Contacts (one row per person: name, email, phone)"),
 )
 PREVIEW_DEBOUNCE_MS = 200
 _NOT_IN_FILE = "— not in this file —"
@@ -209,7 +210,10 @@ class ColumnMappingDialog(QDialog):
         if spec is None:
             return []
         chosen = self.mapping()
-        return [spec.labels.get(f, f) for f in spec.required if f not in chosen]
+        missing = [spec.labels.get(f, f) for f in spec.required if f not in chosen]
+        if spec.any_of and not any(f in chosen for f in spec.any_of):
+            missing.append(" or ".join(spec.labels.get(f, f) for f in spec.any_of))
+        return missing
 
     def _changed(self) -> None:
         missing = self.missing_fields()

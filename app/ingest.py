@@ -1686,6 +1686,17 @@ def import_paths(
             deferred.final = n == len(sources) - 1
             if should_cancel is not None and should_cancel():
                 break
+            if path not in given and not format and registry.shared_in_chat(path):
+                reports.append(
+                    FileReport(
+                        path=label,
+                        format="",
+                        status="skipped",
+                        error=f"{label}: {registry.SHARED_CARD}; skipped "
+                        "(import the file itself to add it)",
+                    )
+                )
+                continue
             special = registry.special_file(path)
             if special is not None:
                 reports.append(

@@ -333,6 +333,47 @@ _BESIDE_THE_MAIL = frozenset(
 )
 
 
+SHARED_CARD = "a contact shared in the WhatsApp chat beside it, not your address book"
+_SHARED_CARD_CHATS = 20  # chat exports beside a card looked into, at most
+_SHARED_CARD_SCAN = 256 * 1024**2  # bytes of each chat searched for the card's name
+
+
+def shared_in_chat(path: Path) -> bool:
+    """Whether ``path`` is a contact card shared in a WhatsApp chat whose export lies
+    beside it (the chat names it: "Bob Plumber.vcf (file attached)", or "<attached:
+    00000012-Bob Plumber.vcf>"): one person's card the customer passed on, not the
+    owner's address book. Only a ``.vcf`` met in a folder beside a chat export is asked."""
+    import unicodedata
+
+    if path.suffix.lower() != ".vcf":
+        return False
+    names = {unicodedata.normalize(form, path.name).encode("utf-8") for form in ("NFC", "NFD")}
+    try:
+        chats = sorted(p for p in path.parent.iterdir() if p.suffix.lower() == ".txt")
+    except OSError:
+        return False
+    whatsapp = get("whatsapp")
+    for chat in chats[:_SHARED_CARD_CHATS]:
+        try:
+            if not chat.is_file() or _sniff(whatsapp, chat, read_head(chat)) < 0.5:
+                continue
+            with chat.open("rb") as fh:
+                tail = b""
+                read = 0
+                while read < _SHARED_CARD_SCAN:
+                    block = fh.read(1024**2)
+                    if not block:
+                        break
+                    read += len(block)
+                    text = tail + block
+                    if any(name in text for name in names):
+                        return True
+                    tail = text[-1024:]
+        except (OSError, UserFacingError):
+            continue
+    return False
+
+
 def beside_the_mail(path: Path) -> bool:
     """Whether a file met on a folder's walk is one a mail program or the desktop keeps
     beside the data (``_BESIDE_THE_MAIL``, Thunderbird's ``.msf``): skipped unread."""

@@ -380,3 +380,64 @@ def test_a_card_of_another_person_at_one_family_address_is_a_household(
             select(Identity.shared).where(Identity.value == "smiths@example.org")
         )
     assert shared is True
+
+
+_SHARED_CHAT = {
+    "android": (
+        "WhatsApp Chat with +44 7700 900456.txt",
+        "05/03/2024, 09:16 - +44 7700 900456: Here is the plumber I told you about\n"
+        "05/03/2024, 09:17 - +44 7700 900456: Bob Plumber.vcf (file attached)\n"
+        "05/03/2024, 09:20 - My Shop: Thanks!\n",
+        "Bob Plumber.vcf",
+    ),
+    "ios": (
+        "_chat.txt",
+        "[05/03/2024, 09:16:02] Priya Shah: Here is the plumber I told you about\n"
+        "[05/03/2024, 09:17:40] Priya Shah: \u200e<attached: 00000012-Bob Plumber.vcf>\n"
+        "[05/03/2024, 09:20:11] My Shop: Thanks!\n",
+        "00000012-Bob Plumber.vcf",
+    ),
+}
+
+
+@pytest.mark.parametrize("phone", ["android", "ios"])
+def test_a_card_shared_in_a_whatsapp_chat_is_not_the_owners_address_book(
+    db: Database, tmp_path: Path, phone: str
+) -> None:
+    """An unzipped WhatsApp export holds the contact cards shared in the chat beside it
+    (a plumber the customer recommends): a folder import leaves them out and says why,
+    and so does the import dialog; the card itself, imported on its own, is read."""
+    from ui.import_dialog import detect_files
+
+    _configured(db)
+    chat_name, chat, card_name = _SHARED_CHAT[phone]
+    folder = tmp_path / "WhatsApp Chat - Priya"
+    folder.mkdir()
+    (folder / chat_name).write_text(chat, encoding="utf-8")
+    card = _one_card(folder / card_name, "TEL;TYPE=CELL:+44 7700 900999")
+    card.write_text(card.read_text().replace("Priya Shah", "Bob Plumber"))
+    reports = {Path(r.path).name: r for r in import_paths(db, [folder])}
+    assert reports[chat_name].status == "done"
+    skipped = reports[card_name]
+    assert (skipped.status, skipped.added) == ("skipped", 0)
+    assert "a contact shared in the WhatsApp chat beside it" in (skipped.error or "")
+    names = [c.name for c in Service(db).customers("")]
+    assert len(names) == 1 and "Bob Plumber" not in names  # (the chat's customer alone)
+    assert not Service(db).customers("900999")
+    _formats, found = detect_files([folder])
+    (detected,) = [d for d in found if d.path == card]
+    assert (detected.format, detected.reason) == (None, registry.SHARED_CARD)
+    (alone,) = import_paths(db, [card])
+    assert (alone.format, alone.added) == ("vcard", 1)
+    (bob,) = Service(db).customers("900999")
+    assert bob.name == "Bob Plumber"
+
+
+def test_an_address_book_beside_a_chat_that_does_not_name_it_is_read(
+    db: Database, tmp_path: Path
+) -> None:
+    chat_name, chat, _card = _SHARED_CHAT["android"]
+    (tmp_path / chat_name).write_text(chat, encoding="utf-8")
+    _one_card(tmp_path / "contacts.vcf", "TEL;TYPE=CELL:+44 7700 900456")
+    reports = {Path(r.path).name: r for r in import_paths(db, [tmp_path])}
+    assert (reports["contacts.vcf"].format, reports["contacts.vcf"].status) == ("vcard", "done")

@@ -122,7 +122,12 @@ def detect_files(
     """
     formats = [(c.name, c.label) for c in registry.all_connectors()]
     found: list[Detected] = []
+    paths = list(paths)
+    given = set(paths)
     for path in registry.expand(paths):
+        if path not in given and registry.shared_in_chat(path):
+            found.append(Detected(path, None, "", registry.SHARED_CARD))
+            continue
         try:
             connector = registry.detect(path)
         except FormatError as exc:

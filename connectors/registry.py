@@ -333,44 +333,66 @@ _BESIDE_THE_MAIL = frozenset(
 )
 
 
-SHARED_CARD = "a contact shared in the WhatsApp chat beside it, not your address book"
+SHARED_CARD = "a contact shared in the chat exported with it, not your address book"
 _SHARED_CARD_CHATS = 20  # chat exports beside a card looked into, at most
 _SHARED_CARD_SCAN = 256 * 1024**2  # bytes of each chat searched for the card's name
 
 
 def shared_in_chat(path: Path) -> bool:
-    """Whether ``path`` is a contact card shared in a WhatsApp chat whose export lies
-    beside it (the chat names it: "Bob Plumber.vcf (file attached)", or "<attached:
-    00000012-Bob Plumber.vcf>"): one person's card the customer passed on, not the
-    owner's address book. Only a ``.vcf`` met in a folder beside a chat export is asked."""
+    """Whether ``path`` is a contact card shared in a chat whose export lies around it: one
+    person's card a customer passed on, not the owner's address book. A WhatsApp export
+    keeps it beside the chat, which names it ("Bob Plumber.vcf (file attached)", "<attached:
+    00000012-Bob Plumber.vcf>"); a Telegram one in its ``contacts/`` folder, which its
+    ``result.json`` or ``messages.html`` names ("contacts/contact_1.vcard")."""
     import unicodedata
 
-    if path.suffix.lower() != ".vcf":
+    if path.suffix.lower() not in (".vcf", ".vcard"):
         return False
-    names = {unicodedata.normalize(form, path.name).encode("utf-8") for form in ("NFC", "NFD")}
+    names = {unicodedata.normalize(f, path.name).encode("utf-8") for f in ("NFC", "NFD")}
     try:
-        chats = sorted(p for p in path.parent.iterdir() if p.suffix.lower() == ".txt")
+        beside = sorted(p for p in path.parent.iterdir() if p.suffix.lower() == ".txt")
     except OSError:
-        return False
+        beside = []
     whatsapp = get("whatsapp")
-    for chat in chats[:_SHARED_CARD_CHATS]:
+    for chat in beside[:_SHARED_CARD_CHATS]:
         try:
-            if not chat.is_file() or _sniff(whatsapp, chat, read_head(chat)) < 0.5:
-                continue
-            with chat.open("rb") as fh:
-                tail = b""
-                read = 0
-                while read < _SHARED_CARD_SCAN:
-                    block = fh.read(1024**2)
-                    if not block:
-                        break
-                    read += len(block)
-                    text = tail + block
-                    if any(name in text for name in names):
-                        return True
-                    tail = text[-1024:]
+            chat_export = chat.is_file() and _sniff(whatsapp, chat, read_head(chat)) >= 0.5
+            if chat_export and _names_one(chat, names):
+                return True
         except (OSError, UserFacingError):
             continue
+    if path.parent.name.lower() != "contacts":
+        return False
+    relative = {b"contacts/" + name for name in names}
+    for root in (path.parent.parent, *list(path.parent.parent.parents)[:2]):
+        try:
+            pages = sorted(root.glob("messages*.html"))[:_SHARED_CARD_CHATS]
+        except OSError:
+            continue
+        for export in (root / "result.json", *pages):
+            try:
+                if export.is_file() and _names_one(export, relative):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def _names_one(text_file: Path, names: set[bytes]) -> bool:
+    """Whether the file holds one of ``names`` in its first ``_SHARED_CARD_SCAN`` bytes."""
+    longest = max(len(n) for n in names)
+    with text_file.open("rb") as fh:
+        tail = b""
+        read = 0
+        while read < _SHARED_CARD_SCAN:
+            block = fh.read(1024**2)
+            if not block:
+                return False
+            read += len(block)
+            text = tail + block
+            if any(name in text for name in names):
+                return True
+            tail = text[-longest:]
     return False
 
 

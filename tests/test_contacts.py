@@ -420,7 +420,7 @@ def test_a_card_shared_in_a_whatsapp_chat_is_not_the_owners_address_book(
     assert reports[chat_name].status == "done"
     skipped = reports[card_name]
     assert (skipped.status, skipped.added) == ("skipped", 0)
-    assert "a contact shared in the WhatsApp chat beside it" in (skipped.error or "")
+    assert registry.SHARED_CARD in (skipped.error or "")
     names = [c.name for c in Service(db).customers("")]
     assert len(names) == 1 and "Bob Plumber" not in names  # (the chat's customer alone)
     assert not Service(db).customers("900999")
@@ -441,3 +441,26 @@ def test_an_address_book_beside_a_chat_that_does_not_name_it_is_read(
     _one_card(tmp_path / "contacts.vcf", "TEL;TYPE=CELL:+44 7700 900456")
     reports = {Path(r.path).name: r for r in import_paths(db, [tmp_path])}
     assert (reports["contacts.vcf"].format, reports["contacts.vcf"].status) == ("vcard", "done")
+
+
+def test_a_card_shared_in_a_telegram_chat_is_not_the_owners_address_book(
+    db: Database, tmp_path: Path
+) -> None:
+    """Telegram Desktop's export keeps a shared contact in its ``contacts/`` folder, named by
+    the chat's ``result.json`` ("contact_vcard": "contacts/contact_1.vcard")."""
+    export = tmp_path / "ChatExport_2024-03-05"
+    (export / "contacts").mkdir(parents=True)
+    (export / "result.json").write_text(
+        '{"name": "Priya Shah", "type": "personal_chat", "id": 1, "messages": ['
+        '{"id": 1, "type": "message", "date": "2024-03-05T09:16:02", "from": "Priya Shah",'
+        ' "from_id": "user2", "text": "", "contact_information": {"first_name": "Bob",'
+        ' "last_name": "Plumber", "phone_number": "+447700900999"},'
+        ' "contact_vcard": "contacts/contact_1.vcard", "contact_vcard_file_size": 80}]}',
+        encoding="utf-8",
+    )
+    card = _one_card(export / "contacts" / "contact_1.vcard", "TEL;TYPE=CELL:+44 7700 900999")
+    reports = {Path(r.path).name: r for r in import_paths(db, [tmp_path])}
+    assert reports["contact_1.vcard"].status == "skipped"
+    assert registry.SHARED_CARD in (reports["contact_1.vcard"].error or "")
+    assert registry.shared_in_chat(card)
+    assert not registry.shared_in_chat(_one_card(export / "mine.vcf", "EMAIL:me@example.org"))

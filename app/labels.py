@@ -16,6 +16,8 @@ SOURCE_NAMES = {
     "telegram": "Telegram",
     "slack": "Slack",
     "zendesk": "Zendesk",
+    "sms": "SMS",
+    "calls": "phone call",
 }
 
 LANGUAGE_NAMES = {

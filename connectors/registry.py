@@ -53,6 +53,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("square", "connectors.square", "SquareConnector"),
     ("amazon", "connectors.amazon", "AmazonConnector"),
     ("orders_csv", "connectors.orders_csv", "OrdersCsvConnector"),
+    ("sms_backup", "connectors.sms_backup", "SmsBackupConnector"),
     ("vcard", "connectors.vcard", "VCardConnector"),
     ("contacts_csv", "connectors.contacts_csv", "ContactsCsvConnector"),
 )

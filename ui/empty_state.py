@@ -81,7 +81,8 @@ class EmptyState(QWidget):
         self.body = body
         hint = muted_label(
             "Supported: mail (mbox, .eml, Maildir, Outlook .pst, .msg and .olm, Apple Mail), "
-            "chats (WhatsApp, Messenger, Instagram, Telegram, Slack, Zendesk), orders "
+            "chats (WhatsApp, Messenger, Instagram, Telegram, Slack, Zendesk), an Android "
+            "phone's texts and calls (SMS Backup & Restore), orders "
             "(Shopify, WooCommerce, Etsy, Stripe, PayPal, Square, Amazon, any orders CSV) and "
             "address books (.vcf; Google Contacts, Outlook and Thunderbird .csv), also zipped "
             "as they download. You can also drop files "

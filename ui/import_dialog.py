@@ -98,8 +98,9 @@ class ImportRequest:
 
 FILE_FILTER = (
     "Mail, chats, orders and contacts (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg *.txt"
-    " *.csv *.json *.html *.zip *.tgz *.vcf);;"
-    "Mail (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg);;Chats (*.txt *.json *.html *.zip);;"
+    " *.csv *.json *.html *.xml *.zip *.tgz *.vcf);;"
+    "Mail (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg);;"
+    "Chats, texts and calls (*.txt *.json *.html *.xml *.zip);;"
     "Orders (*.csv *.json);;Contacts (*.vcf *.csv);;"
     "All files (*)"
 )
@@ -201,8 +202,9 @@ class ImportDialog(QDialog):
         em = fm.horizontalAdvance("M")
         layout = QVBoxLayout(self)
         intro = plain_label(
-            "Add mail, chat exports, shop order exports and address books (.vcf, or the .csv "
-            "of Google Contacts, Outlook or Thunderbird). Folders are searched for files. "
+            "Add mail, chat exports, a phone's texts and calls (SMS Backup & Restore .xml), "
+            "shop order exports and address books (.vcf, or the .csv of Google Contacts, "
+            "Outlook or Thunderbird). Folders are searched for files. "
             "Importing the same file again adds nothing."
         )
         intro.setWordWrap(True)

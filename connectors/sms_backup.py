@@ -155,6 +155,9 @@ class _Reader:
                     f"the file is damaged or cut short here ({exc}); what comes before was read",
                 )
                 return
+            except LookupError as exc:  # (a damaged declaration names no encoding)
+                yield Problem(f"{self.file_name}:1", f"the file cannot be read ({exc})")
+                return
             for found in events:
                 event, element = found[0], found[-1]
                 if not isinstance(element, Element):

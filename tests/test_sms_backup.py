@@ -174,3 +174,10 @@ def test_texts_through_the_cli(tmp_path: Path) -> None:
     shown = tool.json("show", "+447700900456")
     assert [e["channel"] for e in shown["events"]] == ["chat"] * 5
     assert shown["events"][0]["source"] == "sms"
+
+
+def test_a_damaged_declaration_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "sms-odd.xml"
+    path.write_bytes(SMS.read_bytes().replace(b"encoding='UTF-8'", b"encoding='KTF-8'", 1))
+    (problem,) = _items(path)
+    assert isinstance(problem, Problem) and "cannot be read" in problem.reason

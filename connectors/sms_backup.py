@@ -21,14 +21,14 @@ its thread the conversation's numbers. Messages from a short code or a named sen
 customers. A sent MMS names the owner's own number (its sender): an owner hint. Drafts are
 left out, and calls from a withheld number (nothing to link).
 
-What the app writes that XML does not allow, as real files show: an emoji as two
-character references, one per UTF-16 half (``&#55357;&#56832;``), which XML parsers
-refuse; they are joined into the character before parsing, and a reference to no
-character is kept as text. Pictures and videos (``data``, base64, up to hundreds of MB in
-one attribute) are skipped unread, so a backup of any size is read in bounded memory; the
-parts are listed by type and name. A file cut short or damaged gives the messages before
-the damage, and a problem at its line. A document that declares a DTD is refused (no
-entity is ever expanded).
+What the app writes that XML does not allow, as real files show: an emoji as two character
+references, one per UTF-16 half (``&#55357;&#56832;``), which XML parsers refuse; they are
+joined into the character before parsing, and a reference to no character (half an emoji) is
+read as the replacement character, ``�``. Pictures and videos (``data``, base64, up to
+hundreds of MB in one attribute) are skipped unread, so a backup of any size is read in
+bounded memory; the parts are listed by type and name. A file cut short or damaged gives the
+messages before the damage, and a problem at its line. A document that declares a DTD is
+refused (no entity is ever expanded).
 """
 
 from __future__ import annotations
@@ -361,7 +361,7 @@ def _cleaned(fh: IO[bytes]) -> Iterator[bytes]:
     """The file's bytes as the XML parser gets them: every ``data`` attribute's value left
     out (base64 of a picture or video: never read), and the app's numeric character
     references made valid (a surrogate pair joined into its character; a reference to no
-    character written as text). A tag is passed on whole, so no reference is split."""
+    character read as ``�``). A tag is passed on whole, so no reference is split."""
     pending = bytearray()  # (the text since the last ">", a tag not yet ended)
     skipping = False
     while True:
@@ -401,7 +401,7 @@ def _cleaned(fh: IO[bytes]) -> Iterator[bytes]:
 
 def _references(text: bytes) -> bytes:
     """``text`` with the app's surrogate-pair references joined and every reference to
-    no XML character written as text."""
+    no XML character read as ``�``."""
     if b"&#" not in text:
         return text
     text = _PAIR.sub(_joined, text)
@@ -427,7 +427,7 @@ def _valid(found: re.Match[bytes]) -> bytes:
         or 0xE000 <= code <= 0xFFFD
         or 0x10000 <= code <= 0x10FFFF
     )
-    return found.group(0) if allowed else b"&amp;#" + raw + b";"
+    return found.group(0) if allowed else "\N{REPLACEMENT CHARACTER}".encode()
 
 
 def _value(text: str | None) -> str:

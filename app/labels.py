@@ -18,6 +18,7 @@ SOURCE_NAMES = {
     "zendesk": "Zendesk",
     "sms": "SMS",
     "calls": "phone call",
+    "google_voice": "Google Voice",
 }
 
 LANGUAGE_NAMES = {

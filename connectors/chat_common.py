@@ -87,6 +87,14 @@ def fix_mojibake(value: Any) -> Any:
     return value
 
 
+def duration_text(seconds: int) -> str:
+    """A call's length as people say it: "45 s", "3 min", "1 min 4 s"."""
+    minutes, rest = divmod(seconds, 60)
+    if minutes == 0:
+        return f"{rest} s"
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
 def is_phone(name: str) -> bool:
     """Whether a display name is a phone number, as chat apps show unsaved contacts.
 

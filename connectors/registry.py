@@ -54,6 +54,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("amazon", "connectors.amazon", "AmazonConnector"),
     ("orders_csv", "connectors.orders_csv", "OrdersCsvConnector"),
     ("sms_backup", "connectors.sms_backup", "SmsBackupConnector"),
+    ("google_voice", "connectors.google_voice", "GoogleVoiceConnector"),
     ("vcard", "connectors.vcard", "VCardConnector"),
     ("contacts_csv", "connectors.contacts_csv", "ContactsCsvConnector"),
 )

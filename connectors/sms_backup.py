@@ -54,7 +54,7 @@ from app.records import (
     Problem,
     Role,
 )
-from connectors.chat_common import is_phone
+from connectors.chat_common import duration_text, is_phone
 
 _SMS_SOURCE = "sms"
 _CALLS_SOURCE = "calls"
@@ -314,7 +314,7 @@ class _Reader:
         kind = attrs.get("type", "")
         what, direction = _CALLS.get(kind, ("Call", "inbound"))
         seconds = int(attrs.get("duration", "0") or "0")
-        text = f"{what}, {_duration(seconds)}" if seconds > 0 else what
+        text = f"{what}, {duration_text(seconds)}" if seconds > 0 else what
         name = _name(attrs.get("contact_name"))
         role: Role = "member" if direction == "outbound" else "author"
         return [
@@ -464,10 +464,3 @@ def _person(role: Role, name: str, address: str) -> Participant:
     if is_phone(address):
         return Participant(role=role, name=name, phone=address)
     return Participant(role=role, name=name or address, handle=address, platform="sms")
-
-
-def _duration(seconds: int) -> str:
-    minutes, rest = divmod(seconds, 60)
-    if minutes == 0:
-        return f"{rest} s"
-    return f"{minutes} min {rest} s" if rest else f"{minutes} min"

@@ -212,6 +212,7 @@ class CsvReader:
         what: str,
         encoding: str | None = None,
         aliases: Mapping[str, str] | None = None,
+        skip_lines: int = 0,
     ) -> None:
         """Open ``path`` and read its header row.
 
@@ -222,6 +223,8 @@ class CsvReader:
             encoding: the file's encoding when already known (else detected).
             aliases: other names of columns (a localized export's), as keys (``norm``)
                 → the key the connector reads them by.
+            skip_lines: physical lines before the header row (a report's title, blank
+                lines), read past unparsed; row numbers count them.
 
         Raises:
             FormatError: the file is empty or its header cannot be read.
@@ -245,6 +248,11 @@ class CsvReader:
             self._raw, encoding=self.encoding, errors="replace", newline=""
         )
         self._lines = BoundedLines(self._text, MAX_LINE_CHARS)
+        for _ in range(skip_lines):
+            next(self._lines, None)
+        self._skipped = skip_lines
+        # A raw row to leave out silently (a report's footer: "12 record(s) downloaded").
+        self.skip_row: Callable[[list[str]], bool] | None = None
         self._reader = csv.reader(self._lines, delimiter=self.delimiter)
         try:
             header = next(self._reader, [])
@@ -312,7 +320,7 @@ class CsvReader:
         Returns:
             The cells, row by row.
         """
-        return sample_values(self.path, names, limit, self.encoding, self.aliases)
+        return sample_values(self.path, names, limit, self.encoding, self.aliases, self._skipped)
 
     def records(self) -> Iterator[tuple[int, list[str]] | Problem]:
         """Raw rows as (first line number, cells); blank rows skipped, bad CSV as problems."""
@@ -322,7 +330,7 @@ class CsvReader:
             if self.options.should_cancel is not None and self.options.should_cancel():
                 self.cancelled = True
                 return
-            start = self._reader.line_num + 1
+            start = self._reader.line_num + 1 + self._skipped
             try:
                 cells: list[str] = next(self._reader)
             except StopIteration:
@@ -350,6 +358,8 @@ class CsvReader:
                 yield record
                 continue
             line, cells = record
+            if self.skip_row is not None and self.skip_row(cells):
+                continue
             if len(cells) > width and not any(cell.strip() for cell in cells[width:]):
                 cells = cells[:width]
             if len(cells) != width:
@@ -440,6 +450,7 @@ def sample_values(
     limit: int = _SAMPLE_ROWS,
     encoding: str | None = None,
     aliases: Mapping[str, str] | None = None,
+    skip_lines: int = 0,
 ) -> list[str]:
     """Non-empty cells of the columns ``names`` in the first ``limit`` rows.
 
@@ -451,6 +462,7 @@ def sample_values(
         limit: how many rows to look at.
         encoding: the file's encoding when already known.
         aliases: other names of columns (``CsvReader``'s).
+        skip_lines: lines before the header row (``CsvReader``'s).
 
     Returns:
         The cells, row by row.
@@ -459,7 +471,7 @@ def sample_values(
     found: list[str] = []
     options = ParseOptions(tz=UTC)
     try:
-        with CsvReader(path, options, "a CSV file", encoding, aliases) as reader:
+        with CsvReader(path, options, "a CSV file", encoding, aliases, skip_lines) as reader:
             for n, row in enumerate(reader.rows()):
                 if n >= limit:
                     break

@@ -52,6 +52,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("paypal", "connectors.paypal", "PayPalConnector"),
     ("square", "connectors.square", "SquareConnector"),
     ("amazon", "connectors.amazon", "AmazonConnector"),
+    ("ebay", "connectors.ebay", "EbayConnector"),
     ("orders_csv", "connectors.orders_csv", "OrdersCsvConnector"),
     ("sms_backup", "connectors.sms_backup", "SmsBackupConnector"),
     ("google_voice", "connectors.google_voice", "GoogleVoiceConnector"),

@@ -82,11 +82,10 @@ class EmptyState(QWidget):
         hint = muted_label(
             "Supported: mail (mbox, .eml, Maildir, Outlook .pst, .msg and .olm, Apple Mail), "
             "chats (WhatsApp, Messenger, Instagram, Telegram, Slack, Zendesk), an Android "
-            "phone's texts and calls (SMS Backup & Restore, Google Voice), orders "
-            "(Shopify, WooCommerce, Etsy, Stripe, PayPal, Square, Amazon, any orders CSV) and "
+            "phone's texts and calls (SMS Backup & Restore, Google Voice), orders (Shopify, "
+            "WooCommerce, Etsy, eBay, Stripe, PayPal, Square, Amazon, any orders CSV) and "
             "address books (.vcf; Google Contacts, Outlook and Thunderbird .csv), also zipped "
-            "as they download. You can also drop files "
-            "anywhere on this window."
+            "as they download. You can also drop files anywhere on this window."
         )
         hint.setWordWrap(True)
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)

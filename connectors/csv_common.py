@@ -240,9 +240,12 @@ class CsvReader:
         with path.open("rb") as fh:
             head = fh.read(SNIFF_BYTES)
         if self.encoding.startswith("utf-8"):
-            self.delimiter = sniff_delimiter(decode_head(head))
+            text = decode_head(head)
         else:
-            self.delimiter = sniff_delimiter(head.decode(self.encoding, errors="replace"))
+            text = head.decode(self.encoding, errors="replace")
+        if skip_lines:  # (the delimiter is the header's and the rows', not a title's)
+            text = "\n".join(text.splitlines()[skip_lines:])
+        self.delimiter = sniff_delimiter(text)
         self._raw = path.open("rb")
         self._text = io.TextIOWrapper(
             self._raw, encoding=self.encoding, errors="replace", newline=""

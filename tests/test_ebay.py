@@ -102,3 +102,23 @@ def test_an_ebay_buyer_is_one_customer_and_importing_again_adds_nothing(db: Data
     assert svc.customers("05-10844-66621")[0].name == "Tom Okafor"
     (again,) = import_paths(db, [US])
     assert (again.added, again.duplicates) == (0, 2)
+
+
+def test_a_title_and_excel_sep_line_before_the_header_and_semicolons(tmp_path: Path) -> None:
+    """What a report passed through Excel looks like: a title line, Excel's ``sep=``
+    marker, semicolons, and no blank line."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "Orders report generated 6 March 2024\nsep=;\n"
+        "Order number;Buyer username;Post to name;Post to phone;Item title;Quantity;"
+        "Sold for;Total price;Sale date\n"
+        "21-10901-12399;zoe_m;Zoë Müller;07700 900456;Peony bunch;1;£18.00;£21.20;05-Mar-24\n",
+        encoding="utf-8",
+    )
+    assert registry.detect(path).name == "ebay"
+    (order,) = [i for i in _items(path) if isinstance(i, EventRecord)]
+    assert (order.title, order.order.total if order.order else None) == (
+        "Order 21-10901-12399",
+        Decimal("21.20"),
+    )
+    assert order.locator == "orders.csv:4"

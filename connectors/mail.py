@@ -503,9 +503,10 @@ class _Body:
             return plain.rstrip()
         return "\n\n".join(html_to_text(h) for h in self.html if h.strip()).strip()
 
-    def text(self) -> str:
-        """The message's text, then each message attached to it."""
-        blocks = [self.own_text(), *(f.block() for f in self.forwarded)]
+    def text(self, own: str | None = None) -> str:
+        """The message's text (``own``, if worked out already), then each message attached
+        to it."""
+        blocks = [self.own_text() if own is None else own, *(f.block() for f in self.forwarded)]
         return "\n\n".join(b for b in blocks if b)
 
     def shown(self) -> str:
@@ -670,7 +671,8 @@ def parse_message(
     title = headers.text("subject") or "(no subject)"
     body = _Body(headers.hints)
     body.walk(msg)
-    text = body.text()
+    own = body.own_text()
+    text = body.text(own)
     text_truncated = len(text) > MAX_TEXT_CHARS
     if text_truncated:
         text = text[:MAX_TEXT_CHARS]
@@ -689,7 +691,7 @@ def parse_message(
         basis = [" ".join((headers.raw("date") or "").split()), headers.text("from")]
         # (its own text: a message imported before its attached ones were read keeps its
         # identity)
-        basis += [headers.text("to"), title, body.own_text()[:MAX_TEXT_CHARS]]
+        basis += [headers.text("to"), title, own[:MAX_TEXT_CHARS]]
         external_id = "sha256:" + hashlib.sha256("\x1f".join(basis).encode()).hexdigest()
     gmail_thread = (headers.raw("x-gm-thrid") or headers.raw("x-gmail-thrid") or "").strip()
     chain = (references[0] if references else None) or in_reply_to

@@ -9,15 +9,15 @@ and calls there.
 A conversation page (``<div class="hChatLog hfeed">``) holds its messages in order, each
 ``<div class="message">`` with ``<abbr class="dt" title="2011-12-15T20:08:08.451-05:00">``
 (the time, with its offset), the sender ``<cite class="sender vcard"><a class="tel"
-href="tel:+12125551234">`` with its name in ``class="fn"`` ("Me" for the owner, whose number
-this names), the text in ``<q>`` (lines broken by ``<br>``) and a picture as ``<img
-alt="Image MMS Attachment">``; a group conversation names its people in ``<div
-class="participants">``. A call's page (``<div class="haudio">``) says what it was in its
-``contributor vcard`` ("Received call from", "Placed call to", "Missed call from",
+href="tel:+12125551234">`` with its name in ``class="fn"`` (for the owner, whose number this
+names, an ``abbr`` saying "Me"), the text in ``<q>`` (lines broken by ``<br>``) and a
+picture as ``<img alt="Image MMS Attachment">``; a group conversation names its people in
+``<div class="participants">``. A call's page (``<div class="haudio">``) says what it was in
+its ``contributor vcard`` ("Received call from", "Placed call to", "Missed call from",
 "Voicemail from") with the number, when in ``<abbr class="published" title="…">``, how long
-in ``<abbr class="duration" title="PT1M4S">``, and a voicemail's transcription in
-``<span class="full-text">``. ``Phones.vcf`` gives owner hints, not an address book card:
-these are the owner's own numbers.
+in ``<abbr class="duration" title="PT1M4S">``, and a voicemail's transcription in ``<span
+class="full-text">``. ``Phones.vcf`` gives owner hints, not an address book card: these are
+the owner's own numbers.
 
 Each message, call or voicemail is one event (the source "google_voice"), its thread the
 conversation's numbers; the owner's lines are the owner's side. A message's id is a digest
@@ -164,10 +164,10 @@ class _Page(HTMLParser):
         self.published = ""
         self.duration = ""
         self.transcript: list[str] = []
-        self._stack: list[str] = []  # the classes of the open elements
         self._current: _Message | None = None
         self._in_fn = self._in_q = self._in_contributor = self._in_transcript = False
         self._in_participants = False
+        self._fn_abbr = False
         self._tel = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -194,6 +194,8 @@ class _Page(HTMLParser):
                 self.call_number = self._tel
         elif "fn" in classes:
             self._in_fn = True
+            # (the owner's name is an abbr, "Me" in the exporter's language; others' a span)
+            self._fn_abbr = tag == "abbr"
         elif tag == "q":
             self._in_q = True
         elif tag == "br" and self._in_q and self._current is not None:
@@ -202,7 +204,6 @@ class _Page(HTMLParser):
             self._current.media += 1
         elif tag == "span" and "full-text" in classes:
             self._in_transcript = True
-        self._stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("span", "abbr") and self._in_fn:
@@ -223,7 +224,7 @@ class _Page(HTMLParser):
                 self.people[self._tel] = name
             elif self._current is not None:
                 self._current.name = name
-                self._current.owner = name == "Me"
+                self._current.owner = self._fn_abbr or name == "Me"
             elif self._in_contributor:
                 self.call_name = name
         elif self._in_q and self._current is not None:

@@ -19,6 +19,7 @@ SOURCE_NAMES = {
     "sms": "SMS",
     "calls": "phone call",
     "google_voice": "Google Voice",
+    "line": "LINE",
 }
 
 LANGUAGE_NAMES = {

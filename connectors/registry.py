@@ -56,6 +56,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("orders_csv", "connectors.orders_csv", "OrdersCsvConnector"),
     ("sms_backup", "connectors.sms_backup", "SmsBackupConnector"),
     ("google_voice", "connectors.google_voice", "GoogleVoiceConnector"),
+    ("line", "connectors.line", "LineConnector"),
     ("vcard", "connectors.vcard", "VCardConnector"),
     ("contacts_csv", "connectors.contacts_csv", "ContactsCsvConnector"),
 )

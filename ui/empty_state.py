@@ -81,7 +81,7 @@ class EmptyState(QWidget):
         self.body = body
         hint = muted_label(
             "Supported: mail (mbox, .eml, Maildir, Outlook .pst, .msg and .olm, Apple Mail), "
-            "chats (WhatsApp, Messenger, Instagram, Telegram, Slack, Zendesk), an Android "
+            "chats (WhatsApp, Messenger, Instagram, Telegram, LINE, Slack, Zendesk), an Android "
             "phone's texts and calls (SMS Backup & Restore, Google Voice), orders (Shopify, "
             "WooCommerce, Etsy, eBay, Stripe, PayPal, Square, Amazon, any orders CSV) and "
             "address books (.vcf; Google Contacts, Outlook and Thunderbird .csv), also zipped "

@@ -40,6 +40,7 @@ from app.records import (
     Direction,
     EventRecord,
     Item,
+    Notice,
     OwnerHint,
     ParseOptions,
     Participant,
@@ -88,6 +89,7 @@ class GoogleVoiceConnector:
         Raises:
             FormatError: neither a Google Voice page (or their folder) nor ``Phones.vcf``.
         """
+        spam: list[Path] = []  # (pages Google Voice marked as spam: left out)
         if path.is_dir():
             pages = sorted(p for p in path.iterdir() if p.suffix.lower() == ".html")
             for done, page in enumerate(pages):
@@ -96,18 +98,23 @@ class GoogleVoiceConnector:
                 if options.progress is not None:
                     options.progress(done, len(pages))
                 try:
-                    yield from self._page(page, f"{path.name}/{page.name}")
+                    yield from self._page(page, f"{path.name}/{page.name}", spam)
                 except FormatError:
                     continue  # (a page of something else: nothing of Google Voice)
                 except OSError as exc:
                     yield Problem(f"{path.name}/{page.name}", f"cannot read the page: {exc}")
             if options.progress is not None:
                 options.progress(len(pages), len(pages))
-            return
-        yield from self._page(path, path.name)
+        else:
+            yield from self._page(path, path.name, spam)
+        if spam:
+            yield Notice(
+                f"{path.name}: {len(spam)} conversations Google Voice marked as spam left out"
+            )
 
-    def _page(self, path: Path, label: str) -> Iterator[Item]:
-        """One page's items, or ``Phones.vcf``'s owner hints."""
+    def _page(self, path: Path, label: str, spam: list[Path]) -> Iterator[Item]:
+        """One page's items, or ``Phones.vcf``'s owner hints (a page marked as spam is
+        added to ``spam`` instead)."""
         data = path.read_bytes()[:_MAX_PAGE]
         if path.suffix.lower() == ".vcf":
             for number in dict.fromkeys(
@@ -121,6 +128,9 @@ class GoogleVoiceConnector:
         page = _Page()
         page.feed(data.decode("utf-8", "replace"))
         page.close()
+        if "spam" in page.labels:  # (Google Voice took it for spam: its sender is no one's)
+            spam.append(path)
+            return
         yield from _items(page, label)
 
 
@@ -164,6 +174,7 @@ class _Page(HTMLParser):
         self.published = ""
         self.duration = ""
         self.transcript: list[str] = []
+        self.labels: set[str] = set()  # the page's labels ("inbox", "sms", "spam", …)
         self._current: _Message | None = None
         self._in_fn = self._in_q = self._in_contributor = self._in_transcript = False
         self._in_participants = False
@@ -204,6 +215,8 @@ class _Page(HTMLParser):
             self._current.media += 1
         elif tag == "span" and "full-text" in classes:
             self._in_transcript = True
+        elif tag == "a" and found.get("rel") == "tag":
+            self.labels.add((found.get("href") or "").rpartition("#")[2].lower())
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("span", "abbr") and self._in_fn:

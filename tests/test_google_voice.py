@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from app.db import Database
 from app.ingest import import_paths
-from app.records import EventRecord, OwnerHint, ParseOptions
+from app.records import EventRecord, Notice, OwnerHint, ParseOptions
 from app.service import Service
 from connectors import registry
 from connectors.google_voice import GoogleVoiceConnector
@@ -101,3 +101,16 @@ def test_a_takeout_of_voice_is_one_history_per_customer(db: Database) -> None:
     assert not svc.customers("646 555 9876")
     again = import_paths(db, [VOICE.parent])
     assert sum(r.added for r in again) == 0
+
+
+def test_a_conversation_google_voice_marked_as_spam_is_left_out(tmp_path: Path) -> None:
+    calls = tmp_path / "Voice" / "Calls"
+    calls.mkdir(parents=True)
+    page = (CALLS / "Priya Shah - Text - 2024-03-05T14_16_00Z.html").read_text()
+    spam = page.replace("+12125551234", "+12125558888").replace("#inbox", "#spam")
+    (calls / "+12125558888 - Text - 2024-03-06T10_00_00Z.html").write_text(spam)
+    (calls / "Priya Shah - Text - 2024-03-05T14_16_00Z.html").write_text(page)
+    items = list(GoogleVoiceConnector().parse(calls, OPTIONS))
+    assert len([i for i in items if isinstance(i, EventRecord)]) == 3
+    assert Notice("Calls: 1 conversations Google Voice marked as spam left out") in items
+    assert all("+12125558888" not in str(i) for i in items if isinstance(i, EventRecord))

@@ -515,6 +515,9 @@ _PLATFORMS = {
     "stripe": "Stripe",
     "woocommerce": "WooCommerce",
     "zendesk": "Zendesk",
+    "line": "LINE",
+    "sms": "SMS",
+    "google_voice": "Google Voice",
     "sms": "SMS",
 }
 

@@ -518,7 +518,6 @@ _PLATFORMS = {
     "line": "LINE",
     "sms": "SMS",
     "google_voice": "Google Voice",
-    "sms": "SMS",
 }
 
 

@@ -34,6 +34,45 @@ LANGUAGE_NAMES = {
 _SALUTATION = re.compile(r"^[^.?!]{0,40},$")
 
 
+# What each import's source is called where a record's origin is shown ("via eBay" in a
+# PDF, "from Google Voice" in the window): the programs' own spellings.
+_SOURCE_TITLES = {
+    "email": "email",
+    "contacts": "an address book",
+    "whatsapp": "WhatsApp",
+    "messenger": "Messenger",
+    "instagram": "Instagram",
+    "telegram": "Telegram",
+    "signal": "Signal",
+    "slack": "Slack",
+    "zendesk": "Zendesk",
+    "line": "LINE",
+    "sms": "SMS",
+    "calls": "the phone's call log",
+    "google_voice": "Google Voice",
+    "shopify": "Shopify",
+    "squarespace": "Squarespace",
+    "woocommerce": "WooCommerce",
+    "etsy": "Etsy",
+    "ebay": "eBay",
+    "amazon": "Amazon",
+    "stripe": "Stripe",
+    "paypal": "PayPal",
+    "square": "Square",
+    "orders_csv": "an orders CSV",
+}
+
+
+def source_name(source: str) -> str:
+    """Where a record came from, as people read it ("eBay", "Google Voice", "chat
+    (Intercom)"); an unknown source as stored."""
+    if source in _SOURCE_TITLES:
+        return _SOURCE_TITLES[source]
+    if source.startswith("chat_csv:"):
+        return source_label("chat", source)
+    return source
+
+
 def source_label(channel: str, source: str) -> str:
     """How a channel reads to the user: "email", "WhatsApp", "chat (Intercom)"."""
     if source in SOURCE_NAMES:

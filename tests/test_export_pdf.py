@@ -550,3 +550,35 @@ def test_the_pdf_reads_the_same_on_both_stores(tmp_path: Path, pg_url: str) -> N
     assert "Long history message 119" in " ".join(local["all"])
     for name in local:
         assert server[name] == local[name], name
+
+
+def test_pdf_names_every_source_as_people_write_it(db: Database, tmp_path: Path) -> None:
+    """Each import's source reads as its program's name ("via eBay", "zoe_m (eBay)",
+    "via Google Voice"), never as the code it is stored under."""
+    from app.service import Service
+    from tests.conftest import FIXTURES
+
+    Service(db).import_paths(
+        [
+            FIXTURES / "orders" / "ebay" / "ebay-orders-uk.csv",
+            FIXTURES / "chat" / "google_voice",
+            FIXTURES / "chat" / "line",
+        ]
+    )
+    texts = []
+    with db.read_session() as s:
+        ids = [
+            queries.resolve_customer(s, "Zoë Müller"),
+            queries.resolve_customer(s, "+1 212-555-1234"),
+            queries.resolve_customer(s, "Tom Okafor"),
+        ]
+    for cid in ids:
+        out = tmp_path / f"{cid}.pdf"
+        export_customer_pdf(db, cid, out, now=NOW)
+        texts.append(" ".join(_pages(out)))
+    ebay, voice, line = texts
+    assert "via eBay" in ebay and "zoe_m (eBay)" in ebay
+    assert "via Google Voice" in voice
+    assert "via LINE" in line
+    for text in texts:
+        assert "via ebay" not in text and "google_voice" not in text and "via line" not in text

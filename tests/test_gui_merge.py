@@ -215,7 +215,7 @@ def test_review_merges_a_suggested_pair(qtbot, window: MainWindow, db: Database)
     assert dialog.outcome.text().startswith("Merge keeps the left “Maria Garcia”")
     details = left.details.text() + right.details.text()
     assert "maria.garcia@example.com" in details and "mgarcia77@example.net" in details
-    assert "from email" in details and "from shopify" in details
+    assert "from email" in details and "from Shopify" in details
     assert "Table centrepieces" in details  # the latest events
     assert "LATEST" in details and "Orders" in details
     before = len(names(window))

@@ -477,3 +477,26 @@ def test_import_dialog_previews_an_outlook_contacts_csv(
     window.import_flow.summary.close()
     type_search(qtbot, window, "northwind")  # (QTest types no accented letter offscreen)
     assert names(window) == ["Northwind Traders"]
+
+
+def test_sources_read_by_their_programs_names(qtbot, window: MainWindow, db: Database) -> None:
+    """Where a record came from reads "Google Voice", not the code it is stored under, in
+    the expanded event, its tooltip and the profile's contact points."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    from app.service import Service
+    from tests.conftest import FIXTURES
+    from tests.test_gui import open_customer
+    from ui.timeline_delegate import event_html
+
+    Service(db).import_paths([FIXTURES / "chat" / "google_voice"])
+    window.customer_model.reload(background=False)
+    open_customer(qtbot, window, "Dev Shah")
+    m = window.timeline_model
+    row = m.event_rows()[0]
+    event = m.item(row).event
+    assert "Source: Google Voice" in event_html(event, (), window.palette())
+    assert "from Google Voice" in m.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+    shown = [label.text() for label in window.findChildren(QLabel)]
+    assert "from Google Voice" in shown and "from google_voice" not in shown

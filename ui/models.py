@@ -35,6 +35,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from app.labels import source_name
 from app.service import CustomerRow, Database, EventRow, SearchHit, SearchSyntaxError, Service
 from ui import formatting as fmt
 from ui.marks import CHANNEL_ORDER, channel_label
@@ -764,7 +765,7 @@ class TimelineModel(QAbstractListModel):
                 fmt.join_nonempty(
                     (
                         fmt.date_time(item.local_time, item.local_time.tzinfo),
-                        f"from {item.event.source}" if item.event.source else "",
+                        f"from {source_name(item.event.source)}" if item.event.source else "",
                     )
                 )
             )

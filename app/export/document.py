@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from app import brief, formatting, queries
 from app.errors import UserFacingError
+from app.labels import source_name
 from app.queries import CustomerRow, EventRow, NoteRow, OrderRow
 
 CHUNK = 500
@@ -38,24 +39,6 @@ days a page shows in its running head."""
 
 _CHANNEL_NAMES = {"email": "Email", "chat": "Chat", "order": "Order"}
 _CHANNEL_COLOURS = {"email": "#2463a6", "chat": "#23845a", "order": "#a35a12"}
-_SOURCE_NAMES = {
-    "whatsapp": "WhatsApp",
-    "shopify": "Shopify",
-    "telegram": "Telegram",
-    "signal": "Signal",
-    "messenger": "Messenger",
-    "instagram": "Instagram",
-    "woocommerce": "WooCommerce",
-    "etsy": "Etsy",
-    "slack": "Slack",
-    "zendesk": "Zendesk",
-    "stripe": "Stripe",
-    "paypal": "PayPal",
-    "square": "Square",
-    "amazon": "Amazon",
-    "orders_csv": "an orders CSV",
-    "email": "email",
-}
 
 _STYLE = """
 body { font-size: 9.5pt; color: #1f2328; }
@@ -364,7 +347,7 @@ def _profile(
     for ident in customer.identities:
         if ident.kind not in ("handle", "platform_id"):
             continue
-        platform = _SOURCE_NAMES.get(ident.platform, ident.platform)
+        platform = formatting.platform_label(ident.platform) if ident.platform else ""
         value = contact(ident.raw or ident.value)
         if ident.kind == "platform_id":
             handles.append(f"{platform} customer {value}".strip())
@@ -470,7 +453,7 @@ def _event(event: EventRow, tz: tzinfo, red: _Redactor) -> str:
     local = _local(event.occurred_at, tz)
     channel = _CHANNEL_NAMES.get(event.channel, event.channel.capitalize() or "Event")
     colour = _CHANNEL_COLOURS.get(event.channel, "#57606a")
-    source = _SOURCE_NAMES.get(event.source, event.source)
+    source = source_name(event.source)
     author = red.text(event.author)
     if event.direction == "outbound":
         who = '<span class="you">You →</span>'

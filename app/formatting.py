@@ -507,6 +507,7 @@ _PLATFORMS = {
     "facebook": "Facebook",
     "instagram": "Instagram",
     "shopify": "Shopify",
+    "squarespace": "Squarespace",
     "amazon": "Amazon",
     "etsy": "Etsy",
     "ebay": "eBay",

@@ -39,6 +39,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("msg", "connectors.msg", "MsgConnector"),
     ("whatsapp", "connectors.whatsapp", "WhatsAppConnector"),
     ("shopify", "connectors.shopify", "ShopifyConnector"),
+    ("squarespace", "connectors.squarespace", "SquarespaceConnector"),
     ("messenger", "connectors.meta_dyi", "MessengerConnector"),
     ("instagram", "connectors.meta_dyi", "InstagramConnector"),
     ("telegram", "connectors.telegram", "TelegramConnector"),

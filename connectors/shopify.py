@@ -137,9 +137,9 @@ def parse_note_attributes(text: str) -> dict[str, str]:
     return {k: v for k, v in found.items() if v}
 
 
-def _key(name: str) -> str:
+def _key(name: str, aliases: Mapping[str, str] = _ALIASES) -> str:
     key = norm(name)
-    return _ALIASES.get(key, key)
+    return aliases.get(key, key)
 
 
 def order_key(name: str, order_id: str, created: datetime) -> str:
@@ -162,12 +162,21 @@ def order_key(name: str, order_id: str, created: datetime) -> str:
 
 
 class ShopifyConnector:
-    """Reads Shopify's orders export CSV into order events."""
+    """Reads Shopify's orders export CSV into order events.
+
+    A shop platform whose export copies Shopify's columns under a few other names
+    (Squarespace) is this connector with its own ``_aliases`` and words.
+    """
 
     name: str = "shopify"
     label: str = "Shopify orders export (.csv)"
     channel: Channel = "order"
     extensions: tuple[str, ...] = (".csv",)
+    _what: str = _WHAT  # the file, in messages
+    _aliases: Mapping[str, str] = _ALIASES
+    _number: str = "Name"  # the column of the order's number, as the export names it
+    # Whether a row without an order number continues the order above (with a line item).
+    _blank_continues: bool = False
 
     def sniff(self, path: Path, head: bytes) -> float:
         """How sure this connector is that ``path`` is a Shopify orders export.
@@ -181,6 +190,9 @@ class ShopifyConnector:
             with ``Name``, ``Financial Status`` and ``Lineitem name``, else 0.0.
         """
         return 0.95 if header_keys(head) >= _SNIFF_KEYS else 0.0
+
+    def _key(self, name: str) -> str:
+        return _key(name, self._aliases)
 
     def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
         """Yield one order event per order in the export, and a problem per bad row.
@@ -197,11 +209,12 @@ class ShopifyConnector:
         Raises:
             FormatError: the header lacks the Shopify columns this needs.
         """
-        with CsvReader(path, options, _WHAT) as reader:
-            keys = [_key(cell) for cell in reader.header]
+        with CsvReader(path, options, self._what) as reader:
+            keys = [self._key(cell) for cell in reader.header]
             missing = [col for col in _REQUIRED if _key(col) not in keys]
             if missing:
-                raise reader.fail(f"no {', '.join(missing)} column")
+                names = [self._number if col == "Name" else col for col in missing]
+                raise reader.fail(f"no {', '.join(names)} column")
             columns: dict[str, int] = {}
             for position, key in enumerate(keys):
                 if key:
@@ -278,8 +291,11 @@ class ShopifyConnector:
                     f"row has {len(cells)} columns but the header has {width}; {what}",
                 )
                 continue
-            if not name:
-                yield Problem(f"{filename}:{start}", "row has no order Name; skipped")
+            if not name and self._blank_continues and current is not None:
+                same = True  # (a line item of the order above)
+            elif not name:
+                what = self._number if self._number != "Name" else "order Name"
+                yield Problem(f"{filename}:{start}", f"row has no {what}; skipped")
                 continue
             if current is not None and same:
                 if current.skipped:
@@ -309,7 +325,7 @@ class ShopifyConnector:
         first = group.rows[0][1]
 
         def cell(column: str) -> str:
-            return clean(first.get(_key(column), ""))
+            return clean(first.get(self._key(column), ""))
 
         if not (cell("Currency") or cell("Total") or cell("Financial Status")):
             return Problem(locator, f"order {group.name}: its first row has no order details")
@@ -341,6 +357,9 @@ class ShopifyConnector:
                 price = None
             quantity_text = clean(row.get("lineitemquantity", ""))
             quantity = int(quantity_text) if quantity_text.isdigit() else 1
+            variant = clean(row.get("lineitemvariant", ""))
+            if variant and variant.casefold() not in line_name.casefold():
+                line_name = f"{line_name} - {variant}"  # (as Shopify names a variant)
             lines.append(OrderLine(line_name, quantity, price, clean(row.get("lineitemsku", ""))))
 
         info = OrderInfo(
@@ -352,8 +371,8 @@ class ShopifyConnector:
             tax=amounts["tax"],
             discount=amounts["discount"],
             refunded=amounts["refunded"],
-            financial_status=cell("Financial Status"),
-            fulfillment_status=cell("Fulfillment Status"),
+            financial_status=cell("Financial Status").lower(),
+            fulfillment_status=cell("Fulfillment Status").lower(),
             # (an Id a spreadsheet turned into 1.67185E+13 names nothing: left out)
             platform_order_id=cell("Id") if cell("Id").isdigit() else "",
             paid_at=dates["paid_at"],
@@ -369,6 +388,7 @@ class ShopifyConnector:
                 "shipping": shipping,
                 "shipping_method": cell("Shipping Method"),
                 "payment_method": cell("Payment Method"),
+                "payment_reference": cell("Payment Reference"),
                 "discount_code": cell("Discount Code"),
                 "tags": [t.strip() for t in cell("Tags").split(",") if t.strip()],
                 "notes": cell("Notes"),
@@ -382,10 +402,10 @@ class ShopifyConnector:
         phone = cell("Phone") or billing.get("phone") or shipping.get("phone") or None
         participants: tuple[Participant, ...] = ()
         if buyer_name or email or phone:
-            participants = (Participant("buyer", buyer_name, email, phone, platform="shopify"),)
+            participants = (Participant("buyer", buyer_name, email, phone, platform=self.name),)
         key = order_key(group.name, cell("Id"), created)
         return order_event(
-            "shopify", info, created, participants, details, locator, external_id=key
+            self.name, info, created, participants, details, locator, external_id=key
         )
 
 

@@ -83,7 +83,8 @@ class EmptyState(QWidget):
             "Supported: mail (mbox, .eml, Maildir, Outlook .pst, .msg and .olm, Apple Mail), "
             "chats (WhatsApp, Messenger, Instagram, Telegram, LINE, Slack, Zendesk), an Android "
             "phone's texts and calls (SMS Backup & Restore, Google Voice), orders (Shopify, "
-            "WooCommerce, Etsy, eBay, Stripe, PayPal, Square, Amazon, any orders CSV) and "
+            "Squarespace, WooCommerce, Etsy, eBay, Stripe, PayPal, Square, Amazon, any orders "
+            "CSV) and "
             "address books (.vcf; Google Contacts, Outlook and Thunderbird .csv), also zipped "
             "as they download. You can also drop files anywhere on this window."
         )

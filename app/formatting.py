@@ -517,6 +517,7 @@ _PLATFORMS = {
     "woocommerce": "WooCommerce",
     "zendesk": "Zendesk",
     "line": "LINE",
+    "imessage": "iMessage",
     "sms": "SMS",
     "google_voice": "Google Voice",
 }

@@ -20,6 +20,7 @@ SOURCE_NAMES = {
     "calls": "phone call",
     "google_voice": "Google Voice",
     "line": "LINE",
+    "imessage": "iMessage",
 }
 
 LANGUAGE_NAMES = {
@@ -47,6 +48,7 @@ _SOURCE_TITLES = {
     "slack": "Slack",
     "zendesk": "Zendesk",
     "line": "LINE",
+    "imessage": "iMessage",
     "sms": "SMS",
     "calls": "the phone's call log",
     "google_voice": "Google Voice",

@@ -58,6 +58,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("sms_backup", "connectors.sms_backup", "SmsBackupConnector"),
     ("google_voice", "connectors.google_voice", "GoogleVoiceConnector"),
     ("line", "connectors.line", "LineConnector"),
+    ("imazing", "connectors.imazing", "IMazingConnector"),
     ("vcard", "connectors.vcard", "VCardConnector"),
     ("contacts_csv", "connectors.contacts_csv", "ContactsCsvConnector"),
 )

@@ -500,3 +500,26 @@ def test_sources_read_by_their_programs_names(qtbot, window: MainWindow, db: Dat
     assert "from Google Voice" in m.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
     shown = [label.text() for label in window.findChildren(QLabel)]
     assert "from Google Voice" in shown and "from google_voice" not in shown
+
+
+def test_iphone_messages_read_as_a_conversation(
+    qtbot, window: MainWindow, db: Database, tmp_path: Path
+) -> None:
+    """iMazing's CSVs of an iPhone's chats: each person one customer, their messages and
+    the owner's replies one conversation, the source named as people know it."""
+    from app.service import Service
+    from tests.conftest import FIXTURES
+    from tests.test_gui import open_customer
+    from ui.timeline_delegate import event_html
+
+    Service(db).import_paths([FIXTURES / "chat" / "imazing"])
+    window.customer_model.reload(background=False)
+    assert {"Priya Shah", "Robin Example", "Tom Okafor"} <= set(names(window))
+    open_customer(qtbot, window, "Priya Shah")
+    m = window.timeline_model
+    # (the window's own data knows her number already: one customer with her WhatsApp)
+    shown = [m.item(r).event for r in m.event_rows() if m.item(r).event.source != "whatsapp"]
+    assert [e.direction for e in shown] == ["inbound", "outbound", "inbound", "outbound", "inbound"]
+    picture = next(e for e in shown if "chip on the rim" in e.text)
+    assert "Source: iMessage" in event_html(picture, (), window.palette())
+    shot(window, tmp_path, "imazing")

@@ -82,7 +82,8 @@ class EmptyState(QWidget):
         hint = muted_label(
             "Supported: mail (mbox, .eml, Maildir, Outlook .pst, .msg and .olm, Apple Mail), "
             "chats (WhatsApp, Messenger, Instagram, Telegram, LINE, Slack, Zendesk), an Android "
-            "phone's texts and calls (SMS Backup & Restore, Google Voice), orders (Shopify, "
+            "phone's texts and calls (SMS Backup & Restore, Google Voice), an iPhone's texts "
+            "(iMazing), orders (Shopify, "
             "Squarespace, WooCommerce, Etsy, eBay, Stripe, PayPal, Square, Amazon, any orders "
             "CSV) and "
             "address books (.vcf; Google Contacts, Outlook and Thunderbird .csv), also zipped "

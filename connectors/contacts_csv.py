@@ -1,4 +1,4 @@
-"""Address books exported as CSV: Google Contacts, Outlook and Thunderbird.
+"""Address books exported as CSV: Google Contacts, Outlook, Thunderbird, and Shopify's customers.
 
 Google Contacts' Export offers "Google CSV" first, and Outlook.com and Outlook for Windows
 export contacts as CSV only (a ``.vcf`` holds one contact there), so an owner who exports
@@ -28,6 +28,14 @@ are matched whatever their case and punctuation, ``csv_common.norm``):
 - Thunderbird's address book export: ``First Name``, ``Last Name``, ``Display Name``,
   ``Nickname``, ``Primary Email``, ``Secondary Email``, ``Work Phone``, ``Home Phone``,
   ``Fax Number``, ``Pager Number``, ``Mobile Number``.
+- Shopify's customers export (Customers › Export): ``Customer ID``, ``First Name``,
+  ``Last Name``, ``Email``, ``Accepts Email Marketing``, ``Default Address Company``, …,
+  ``Default Address Phone``, ``Phone``, ``Accepts SMS Marketing``, ``Total Spent``,
+  ``Total Orders``, ``Note``, ``Tax Exempt``, ``Tags`` (before 2023: ``Company``,
+  ``Address1``, …, ``Phone`` without ``Default Address``; earlier still ``Accepts
+  Marketing``), with the shop's own columns after them; numbers may start with the ``'``
+  that keeps a spreadsheet from reading them as numbers. The shop's record of a customer
+  ties their email address to their number, as an order does.
 
 Any other list of people (a spreadsheet of customers, another program's export) is read
 through a column mapping (``MAPPING``: the import dialog's "Map columns…", ``--map
@@ -115,6 +123,13 @@ _THUNDERBIRD_LAYOUT = _Layout(
     phones=("Mobile Number", "Work Phone", "Home Phone"),  # (not Fax Number, Pager Number)
     organization=("Organization",),
 )
+_SHOPIFY_CUSTOMERS_LAYOUT = _Layout(
+    "Shopify customers",
+    names=(("First Name", "Last Name"),),
+    emails=("Email",),
+    phones=("Phone", "Default Address Phone", "Address Phone"),
+    organization=("Default Address Company", "Company"),
+)
 
 
 # Outlook for Windows names its columns in the language it runs in: the German, French and
@@ -195,6 +210,12 @@ def _layout(keys: Collection[str]) -> _Layout | None:
         return _GOOGLE_LAYOUT
     if "primaryemail" in keys and ("displayname" in keys or "firstname" in keys):
         return _THUNDERBIRD_LAYOUT
+    if (
+        {"firstname", "lastname", "email"} <= keys
+        and keys & {"acceptsemailmarketing", "acceptsmarketing"}
+        and keys & {"totalspent", "totalorders"}
+    ):
+        return _SHOPIFY_CUSTOMERS_LAYOUT
     if ("emailaddress" in keys or "email2address" in keys) and (
         "firstname" in keys or "lastname" in keys
     ):
@@ -203,8 +224,8 @@ def _layout(keys: Collection[str]) -> _Layout | None:
 
 
 class ContactsCsvConnector:
-    """Contacts exported as CSV by Google Contacts, Outlook or Thunderbird: one
-    ``ContactCard`` per row."""
+    """Contacts exported as CSV by Google Contacts, Outlook, Thunderbird or Shopify (its
+    customers): one ``ContactCard`` per row."""
 
     name = "contacts_csv"
     label = "Address book (contacts .csv)"
@@ -305,7 +326,8 @@ class _Columns:
             if label and _NOT_VOICE.search(values.get(label, "")):
                 continue  # ("Work Fax", "Pager")
             for value in _values(values.get(key, "")):
-                number = value.removeprefix("tel:").strip()
+                # (a leading ' is a spreadsheet's mark of text: Shopify writes '+316…)
+                number = value.removeprefix("tel:").strip().lstrip("'")
                 if sum(ch.isdigit() for ch in number) >= 5 and len(phones) < MAX_VALUES:
                     phones.setdefault(number, None)
         return ContactCard(

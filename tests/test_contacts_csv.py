@@ -414,3 +414,54 @@ def test_a_list_of_customers_through_the_cli_with_a_mapping(tmp_path: Path) -> N
     assert (again["format"], again["added"]) == ("contacts_csv", 1)
     phones = {c["name"]: c["phones"] for c in tool.json("customers")}
     assert phones["Bo Chen"] == ["+447700900222"]
+
+
+# --- Shopify's customers export ------------------------------------------------------------
+
+
+def test_shopify_customers_export_both_layouts() -> None:
+    """The shop's record of each customer: the name from First and Last Name, the email,
+    the customer's and the default address's numbers (the ``'`` Shopify puts before them
+    taken off), the company; a customer with neither an address nor a number is counted."""
+    items = _items(FIX / "shopify-customers.csv")
+    cards = [i for i in items if isinstance(i, ContactCard)]
+    assert [(c.name, c.emails, c.phones, c.organization) for c in cards] == [
+        ("Priya Shah", ("priya.shah@example.org",), ("+447700900123",), ""),
+        ("Tom Okafor", ("tom@example.net",), ("+441225900456",), "Okafor Florists Ltd"),
+        ("Ann Lee", ("ann.lee@example.com",), (), ""),
+    ]
+    assert cards[0].locator == "shopify-customers.csv:2"
+    assert Notice("1 of 4 contacts have no email address or phone number: nothing to link") in items
+    assert _cards(FIX / "shopify-customers-2021.csv") == [
+        ("Zoë Müller", ("zoe@example.de",), ("+49 1512 3456789",))
+    ]
+
+
+def test_shopify_customers_join_a_whatsapp_number_to_the_orders(
+    db: Database, tmp_path: Path
+) -> None:
+    """A WhatsApp chat known only by its number and an order known only by its email were
+    two customers; the shop's customers export says they are one person."""
+    from tests.test_contacts import _sources
+
+    _configured(db)
+    _mail, chat, _card = _sources(tmp_path)  # (Priya's WhatsApp: +44 7700 900456)
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "Name,Email,Financial Status,Paid at,Currency,Total,Created at,Lineitem quantity,"
+        "Lineitem name,Lineitem price,Billing Name\n"
+        "#1001,priya@example.org,paid,2026-03-02 10:00:00 +0000,GBP,24.00,"
+        "2026-03-02 10:00:00 +0000,1,Tulips,24.00,Priya Shah\n"
+    )
+    import_paths(db, [chat, orders])
+    assert len(_linked(db)) == 2
+    export = tmp_path / "customers_export.csv"
+    header = (FIX / "shopify-customers.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    export.write_text(
+        f"{header}\n'1,Priya,Shah,priya@example.org,yes,,,,,,,,,'07700 900456,no,24.00,1,,no,,\n"
+    )
+    (report,) = import_paths(db, [export])
+    assert (report.format, report.added) == ("contacts_csv", 1)
+    assert list(_linked(db).values()) == [{"priya@example.org", "+447700900456"}]
+    (priya,) = Service(db).customers("")
+    assert priya.orders.count == 1 and priya.event_count >= 2

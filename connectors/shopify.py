@@ -388,7 +388,6 @@ class ShopifyConnector:
                 "shipping": shipping,
                 "shipping_method": cell("Shipping Method"),
                 "payment_method": cell("Payment Method"),
-                "payment_reference": cell("Payment Reference"),
                 "discount_code": cell("Discount Code"),
                 "tags": [t.strip() for t in cell("Tags").split(",") if t.strip()],
                 "notes": cell("Notes"),

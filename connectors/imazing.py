@@ -3,7 +3,8 @@
 An iPhone has no export of its own for Messages; the tool people use to get a shop
 phone's texts onto a computer is iMazing (Messages › Export to CSV), which writes one
 ``Messages - <chat>.csv`` per conversation (``WhatsApp - <chat>.csv`` for WhatsApp)
-and the pictures beside it. Its layouts, by version, as several projects that read
+and the pictures beside it; a file holding several chats is read chat by chat (by its
+``Chat Session``). Its layouts, by version, as several projects that read
 these files document them:
 
 - 14 or 15 columns: ``Chat Session, Message Date, Delivered Date, Read Date,
@@ -86,13 +87,20 @@ class IMazingConnector:
         Raises:
             FormatError: the header lacks the columns this needs.
         """
-        chat, senders = _first_pass(path, options)
         with CsvReader(path, options, _WHAT) as reader:
             missing = [c for c in ("Message Date", "Type", "Text") if not reader.has(c)]
             if missing:
                 raise reader.fail(f"no {', '.join(missing)} column")
             whatsapp = reader.has("Forwarded") or reader.has("Sent Date")
-            conversation = _Conversation(chat, senders, whatsapp, options)
+            people = _first_pass(path, options)
+            chats: dict[str, _Conversation] = {}
+
+            def event(message: _Message) -> EventRecord | Problem:
+                chat = message.key[0]
+                if chat not in chats:
+                    chats[chat] = _Conversation(chat, people.get(chat, {}), whatsapp, options)
+                return chats[chat].event(message, reader.name)
+
             pending: _Message | None = None
             for row in reader.rows():
                 if isinstance(row, Problem):
@@ -103,40 +111,42 @@ class IMazingConnector:
                     _add(pending, row)
                     continue
                 if pending is not None:
-                    yield conversation.event(pending, reader.name)
+                    yield event(pending)
                 pending = _Message(row.line, row, key)
                 _add(pending, row)
             if pending is not None and not reader.cancelled:
-                yield conversation.event(pending, reader.name)
+                yield event(pending)
 
 
-def _first_pass(path: Path, options: ParseOptions) -> tuple[str, dict[str, str]]:
-    """The chat's name and the people who write in it (``Sender ID`` → ``Sender Name``),
-    read before the messages: an outgoing row names no one."""
+def _first_pass(path: Path, options: ParseOptions) -> dict[str, dict[str, str]]:
+    """Each chat of the file (one, as iMazing saves them, or several) with the people who
+    write in it (``Sender ID`` → ``Sender Name``), read before the messages: an outgoing
+    row names no one."""
     quiet = replace(options, progress=None)  # (the second pass reports the progress)
-    chat = ""
-    senders: dict[str, str] = {}
+    chats: dict[str, dict[str, str]] = {}
     with CsvReader(path, quiet, _WHAT) as reader:
         for row in reader.rows():
             if isinstance(row, Problem):
                 continue
             values = row.values
-            chat = chat or values.get("chatsession", "")
+            senders = chats.setdefault(values.get("chatsession", ""), {})
             sender = values.get("senderid", "")
             if values.get("type", "").lower() == "incoming" and sender:
                 name = values.get("sendername", "")
                 if sender not in senders or (name and not senders[sender]):
                     senders[sender] = "" if name == sender else name
-    return chat, senders
+    return chats
 
 
 def _message_key(row: Row) -> tuple[str, ...]:
-    """What the rows of one message share: its ``Message ID``, else its time, type and sender."""
+    """What the rows of one message share: its chat, and its ``Message ID``, else its time,
+    type and sender."""
     values = row.values
+    chat = values.get("chatsession", "")
     if values.get("messageid"):
-        return ("id", values["messageid"])
+        return (chat, "id", values["messageid"])
     return (
-        "at",
+        chat,
         values.get("messagedate", ""),
         values.get("type", ""),
         values.get("senderid", ""),

@@ -174,3 +174,21 @@ def test_through_the_cli_each_person_is_one_customer_and_importing_again_adds_no
     again = subprocess.run([*cli, "import", str(FIX), "--json"], capture_output=True, text=True)
     reports = json.loads(again.stdout)["files"]
     assert (sum(r["added"] for r in reports), sum(r["duplicates"] for r in reports)) == (0, 15)
+
+
+def test_a_file_of_several_chats_keeps_each_to_itself(tmp_path: Path) -> None:
+    """Rows of two chats in one file: each outgoing row goes to its own chat's person, and
+    neither chat is taken for a group."""
+    path = tmp_path / "Messages.csv"
+    path.write_text(
+        f"{OLD_HEADER}\n"
+        "Ann,2024-01-02 10:00:00,,,,iMessage,Incoming,+447700900111,Ann,Read,,,Hi from Ann,,\n"
+        "Ann,2024-01-02 10:01:00,,,,iMessage,Outgoing,,,Sent,,,Hi Ann,,\n"
+        "Ben,2024-01-02 10:00:00,,,,iMessage,Incoming,+447700900222,Ben,Read,,,Hi from Ben,,\n"
+        "Ben,2024-01-02 10:02:00,,,,iMessage,Outgoing,,,Sent,,,Hi Ben,,\n"
+    )
+    ann_in, ann_out, ben_in, ben_out = _events(path)
+    assert [p.phone for p in ann_out.participants] == ["+447700900111"]
+    assert [p.phone for p in ben_out.participants] == ["+447700900222"]
+    assert "group" not in ann_in.details and "group" not in ben_in.details
+    assert ann_in.thread_key != ben_in.thread_key

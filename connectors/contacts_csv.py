@@ -35,7 +35,10 @@ are matched whatever their case and punctuation, ``csv_common.norm``):
   ``Address1``, …, ``Phone`` without ``Default Address``; earlier still ``Accepts
   Marketing``), with the shop's own columns after them; numbers may start with the ``'``
   that keeps a spreadsheet from reading them as numbers. The shop's record of a customer
-  ties their email address to their number, as an order does.
+  ties their email address to their number, as an order does. A customer who never
+  ordered (``Total Orders`` 0: Shopify keeps every newsletter and account sign-up as a
+  customer) is left out and counted: a list of subscribers would fill the customer list
+  with people who have no history.
 
 Any other list of people (a spreadsheet of customers, another program's export) is read
 through a column mapping (``MAPPING``: the import dialog's "Map columns…", ``--map
@@ -81,6 +84,8 @@ class _Layout:
     phones: tuple[str, ...] = ()  # columns holding a voice or mobile number
     organization: tuple[str, ...] = ()
     numbered: bool = False  # Google's "E-mail N - Value" and "Phone N - Value" pairs
+    # A column whose 0 leaves the row out (Shopify's Total Orders: a newsletter sign-up).
+    none_if_zero: str = ""
 
 
 _GOOGLE_LAYOUT = _Layout(
@@ -129,6 +134,7 @@ _SHOPIFY_CUSTOMERS_LAYOUT = _Layout(
     emails=("Email",),
     phones=("Phone", "Default Address Phone", "Address Phone"),
     organization=("Default Address Company", "Company"),
+    none_if_zero="Total Orders",
 )
 
 
@@ -252,12 +258,16 @@ class ContactsCsvConnector:
             if layout is None:  # (a list of people: its columns mapped, or guessed)
                 layout = _mapped_layout(reader.header, options.column_map, path.name)
             columns = _Columns(layout, reader.columns)
-            rows = empty = 0
+            rows = empty = unordered = 0
+            zero = norm(layout.none_if_zero)
             for row in reader.rows():
                 if isinstance(row, Problem):
                     yield row
                     continue
                 rows += 1
+                if zero and row.values.get(zero, "").strip() in ("0", "0.0"):
+                    unordered += 1
+                    continue
                 card = columns.card(row, path.name)
                 if not card.emails and not card.phones:
                     empty += 1
@@ -270,6 +280,11 @@ class ContactsCsvConnector:
         elif empty:
             yield Notice(
                 f"{empty} of {rows} contacts have no email address or phone number: nothing to link"
+            )
+        if unordered:
+            yield Notice(
+                f"{unordered} of {rows} customers never ordered (newsletter and account sign-ups): "
+                "left out"
             )
 
 

@@ -422,16 +422,21 @@ def test_a_list_of_customers_through_the_cli_with_a_mapping(tmp_path: Path) -> N
 def test_shopify_customers_export_both_layouts() -> None:
     """The shop's record of each customer: the name from First and Last Name, the email,
     the customer's and the default address's numbers (the ``'`` Shopify puts before them
-    taken off), the company; a customer with neither an address nor a number is counted."""
+    taken off), the company; a customer with neither an address nor a number, and one who
+    never ordered, are counted."""
     items = _items(FIX / "shopify-customers.csv")
     cards = [i for i in items if isinstance(i, ContactCard)]
     assert [(c.name, c.emails, c.phones, c.organization) for c in cards] == [
         ("Priya Shah", ("priya.shah@example.org",), ("+447700900123",), ""),
         ("Tom Okafor", ("tom@example.net",), ("+441225900456",), "Okafor Florists Ltd"),
-        ("Ann Lee", ("ann.lee@example.com",), (), ""),
     ]
     assert cards[0].locator == "shopify-customers.csv:2"
     assert Notice("1 of 4 contacts have no email address or phone number: nothing to link") in items
+    # (Ann never ordered: a newsletter sign-up, not a customer with a history)
+    assert (
+        Notice("1 of 4 customers never ordered (newsletter and account sign-ups): left out")
+        in items
+    )
     assert _cards(FIX / "shopify-customers-2021.csv") == [
         ("Zoë Müller", ("zoe@example.de",), ("+49 1512 3456789",))
     ]
@@ -458,7 +463,7 @@ def test_shopify_customers_join_a_whatsapp_number_to_the_orders(
     export = tmp_path / "customers_export.csv"
     header = (FIX / "shopify-customers.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     export.write_text(
-        f"{header}\n'1,Priya,Shah,priya@example.org,yes,,,,,,,,,'07700 900456,no,24.00,1,,no,,\n"
+        f"{header}\n'1,Priya,Shah,priya@example.org,yes,,,,,,,,,'07700 900456,no,24.00,1,,no,,,\n"
     )
     (report,) = import_paths(db, [export])
     assert (report.format, report.added) == ("contacts_csv", 1)

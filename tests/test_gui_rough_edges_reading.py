@@ -51,6 +51,19 @@ def test_file_picker_offers_json_and_zip() -> None:
     assert "*.json" in default and "*.zip" in default
 
 
+def test_file_picker_offers_every_format_it_reads() -> None:
+    """Each connector's file endings are in the picker's first filter (a Telegram contact
+    saved as .vcard, an Amazon report as .tsv), and chats list .csv (iMazing, chat CSVs)."""
+    from connectors import registry
+    from ui.import_dialog import FILE_FILTER
+
+    default, _mail, chats, *_ = FILE_FILTER.split(";;")
+    for name in registry.names():
+        for ending in registry.get(name).extensions:
+            assert f"*{ending}" in default, (name, ending)
+    assert "*.csv" in chats
+
+
 def test_a_file_with_nothing_added_and_problems_is_not_plain_done(qtbot) -> None:
     from ui.import_dialog import ImportSummaryDialog
 

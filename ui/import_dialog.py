@@ -97,11 +97,11 @@ class ImportRequest:
 
 
 FILE_FILTER = (
-    "Mail, chats, orders and contacts (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg *.txt"
-    " *.csv *.json *.html *.xml *.zip *.tgz *.vcf);;"
-    "Mail (*.mbox *.eml *.emlx *.olm *.pst *.ost *.msg);;"
-    "Chats, texts and calls (*.txt *.json *.html *.xml *.zip);;"
-    "Orders (*.csv *.json);;Contacts (*.vcf *.csv);;"
+    "Mail, chats, orders and contacts (*.mbox *.mbx *.eml *.emlx *.olm *.pst *.ost *.msg *.txt"
+    " *.csv *.tsv *.json *.html *.xml *.zip *.tgz *.vcf *.vcard);;"
+    "Mail (*.mbox *.mbx *.eml *.emlx *.olm *.pst *.ost *.msg);;"
+    "Chats, texts and calls (*.txt *.json *.html *.xml *.csv *.zip);;"
+    "Orders (*.csv *.tsv *.txt *.json);;Contacts (*.vcf *.vcard *.csv);;"
     "All files (*)"
 )
 
@@ -202,9 +202,10 @@ class ImportDialog(QDialog):
         em = fm.horizontalAdvance("M")
         layout = QVBoxLayout(self)
         intro = plain_label(
-            "Add mail, chat exports, a phone's texts and calls (SMS Backup & Restore .xml), "
-            "shop order exports and address books (.vcf, or the .csv of Google Contacts, "
-            "Outlook or Thunderbird). Folders are searched for files. "
+            "Add mail, chat exports, a phone's texts and calls (SMS Backup & Restore .xml, "
+            "an iPhone's chats saved by iMazing), shop order exports and address books (.vcf, "
+            "the .csv of Google Contacts, Outlook or Thunderbird, or Shopify's customers). "
+            "Folders are searched for files. "
             "Importing the same file again adds nothing."
         )
         intro.setWordWrap(True)

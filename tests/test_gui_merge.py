@@ -571,6 +571,31 @@ def test_import_preview_shows_the_first_messages(qtbot, window: MainWindow, db: 
     window.import_flow.summary.reject()
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "imazing/Messages - Priya Shah.csv",  # an iPhone's chat: outgoing rows name nobody
+        "sms/sms-20240306091500.xml",  # an Android phone's texts: sent ones are marked
+    ],
+)
+def test_import_preview_of_a_phones_texts_knows_what_was_sent(
+    qtbot, window: MainWindow, name: str
+) -> None:
+    """A phone's backup says which texts the owner sent: the preview shows them as sent by
+    you, and does not ask which sender is the business."""
+    from tests.conftest import FIXTURES
+
+    dialog = window.import_flow.open_dialog()
+    with qtbot.waitSignal(dialog.preview_updated, timeout=WAIT):
+        dialog.add_paths([FIXTURES / "chat" / name])
+    rows = preview_rows(dialog)
+    assert ("You", "Sent by you") in [row[1:3] for row in rows]
+    assert any(row[2] == "Received" and row[1] != "You" for row in rows)
+    assert "Which sender is your business?" not in dialog.preview.notices.text()
+    assert not dialog.owner_combo.isEnabled()
+    dialog.reject()
+
+
 def test_import_preview_date_order_and_phone_owner(qtbot, window: MainWindow, db: Database) -> None:
     path = WHATSAPP / "ios_ambiguous_12h_narrow_nbsp.txt"
     dialog = window.import_flow.open_dialog()

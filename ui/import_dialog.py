@@ -609,7 +609,7 @@ class ImportDialog(QDialog):
             if generation != self._preview_generation:
                 return
             self._fill_owners(data, path)
-            ask = self.owner_combo.isEnabled() and not self._owners(data)
+            ask = self.owner_combo.isEnabled() and not self._owners(data) and not data.directed
             self.preview.show_preview(data, self._owners(data), ask_owner=ask)
             self._show_assumed_order(data)
             self.preview_updated.emit()
@@ -650,7 +650,10 @@ class ImportDialog(QDialog):
             keep = current if current in labels else (data.suggested_owner if data else None)
         self.owner_combo.setCurrentIndex(labels.index(keep) + 1 if keep in labels else 0)
         self.owner_combo.setEnabled(
-            bool(authors) and data is not None and any(i.channel != "order" for i in data.items)
+            bool(authors)
+            and data is not None
+            and any(i.channel != "order" for i in data.items)
+            and not data.directed  # (the file says what was sent: nothing to choose)
         )
         self.owner_combo.blockSignals(False)
         self._remember_owner()

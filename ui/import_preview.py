@@ -81,6 +81,7 @@ class PreviewItem:
     system: bool
     author: str
     text: str
+    sent: bool = False  # the file says the business sent it (a phone's sent texts)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class PreviewData:
         authors: the senders seen, in order of appearance.
         known_owners: labels of senders the owner settings already mark as "you".
         suggested_owner: the sender to preset as "you" (settings first, then the file's hints).
+        directed: the file itself says which messages the business sent (a phone's
+            backup, iMazing): there is no "which one is you" to ask.
     """
 
     path: Path
@@ -107,6 +110,7 @@ class PreviewData:
     authors: tuple[Author, ...]
     known_owners: frozenset[str]
     suggested_owner: str | None
+    directed: bool = False
 
 
 def author_label(p: Participant) -> str:
@@ -240,6 +244,7 @@ def load_preview(
                 system=record.direction == "system",
                 author=author_label(author) if author is not None else "",
                 text=_record_text(record),
+                sent=record.direction == "outbound",
             )
         )
     for card in preview.cards:
@@ -263,6 +268,8 @@ def load_preview(
         authors=tuple(authors),
         known_owners=known,
         suggested_owner=suggested,
+        directed=any(r.channel == "chat" for r in preview.records)
+        and all(r.direction is not None for r in preview.records if r.channel == "chat"),
     )
 
 
@@ -333,7 +340,7 @@ class PreviewModel(HeaderTableModel):
             return "System"
         if item.channel == "contact":
             return "Contact card"
-        return "Sent by you" if item.author in self.owners else "Received"
+        return "Sent by you" if item.sent or item.author in self.owners else "Received"
 
     def who(self, item: PreviewItem) -> str:
         """ "You" for the business, else the sender as the file names them."""
@@ -341,7 +348,7 @@ class PreviewModel(HeaderTableModel):
             return ""
         if item.channel == "contact":
             return item.author
-        return "You" if item.author in self.owners else item.author
+        return "You" if item.sent or item.author in self.owners else item.author
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):

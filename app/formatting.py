@@ -37,6 +37,8 @@ from pathlib import Path
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
+from app.labels import source_name as source_name  # (where a record came from: "eBay")
+
 if TYPE_CHECKING:
     from app.queries import CustomerRow, IdentityRow, OrderRow
 

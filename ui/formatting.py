@@ -37,6 +37,7 @@ from app.formatting import (
     plural,
     relative_time,
     short_date,
+    source_name,
     time_of_day,
     when,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "short_date",
     "snippet_html",
     "snippet_plain",
+    "source_name",
     "time_of_day",
     "when",
 ]

@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.labels import source_name
 from app.service import Suggestion
 from ui import formatting as fmt
 from ui.identity_models import ReviewSide, load_sides, quoted
@@ -65,7 +64,7 @@ def side_html(side: ReviewSide, palette: QPalette, tz: tzinfo, now: datetime) ->
     for ident in row.identities or ():
         kind = kind_label(ident.kind).lower() if ident.kind not in ("email", "phone") else ""
         where = fmt.join_nonempty(
-            (kind, f"from {source_name(ident.source)}" if ident.source else "")
+            (kind, f"from {fmt.source_name(ident.source)}" if ident.source else "")
         )
         parts.append(
             f"<div>{html.escape(identity_text(ident))} "

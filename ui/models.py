@@ -35,7 +35,6 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from app.labels import source_name
 from app.service import CustomerRow, Database, EventRow, SearchHit, SearchSyntaxError, Service
 from ui import formatting as fmt
 from ui.marks import CHANNEL_ORDER, channel_label
@@ -765,7 +764,7 @@ class TimelineModel(QAbstractListModel):
                 fmt.join_nonempty(
                     (
                         fmt.date_time(item.local_time, item.local_time.tzinfo),
-                        f"from {source_name(item.event.source)}" if item.event.source else "",
+                        f"from {fmt.source_name(item.event.source)}" if item.event.source else "",
                     )
                 )
             )

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.labels import source_name
 from app.service import CustomerRow, IdentityRow
 from ui import formatting as fmt
 from ui.marks import icon, muted_color
@@ -227,7 +226,7 @@ class ProfilePane(QScrollArea):
         value.setAccessibleName(kind_label(ident.kind))
         text.addWidget(value)
         if ident.source:
-            text.addWidget(muted_label(f"from {source_name(ident.source)}"))
+            text.addWidget(muted_label(f"from {fmt.source_name(ident.source)}"))
         more = QToolButton()
         more.setObjectName(f"identityActions_{ident.id}")
         more.setIcon(icon("more", self.palette(), muted_color(self.palette())))

@@ -44,7 +44,6 @@ from PySide6.QtWidgets import (
     QToolTip,
 )
 
-from app.labels import source_name
 from app.service import EventRow, OrderRow, order_details
 from ui import formatting as fmt
 from ui.email_view import EmailBodyView, attachments_of, headers_html, reads_in_view
@@ -537,7 +536,7 @@ def event_html(event: EventRow, terms: tuple[str, ...], palette: QPalette, tz: t
                 f"<p style='color:{muted}; margin-top:6px'>"
                 f"{fmt.plural(len(found), 'attachment')} (recorded, not downloaded):<br>{items}</p>"
             )
-    where = fmt.join_nonempty((source_name(event.source), event.locator))
+    where = fmt.join_nonempty((fmt.source_name(event.source), event.locator))
     if where:
         style = f"color:{muted}; font-size: small; margin-top:6px"
         parts.append(f"<p style='{style}'>Source: {html.escape(where)}</p>")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -157,22 +154,20 @@ def test_a_bad_date_is_a_problem_at_its_line_and_the_rest_goes_on(tmp_path: Path
 def test_through_the_cli_each_person_is_one_customer_and_importing_again_adds_nothing(
     tmp_path: Path,
 ) -> None:
-    cli = [sys.executable, "-m", "app.cli", "--db", str(tmp_path / "t.db")]
-    run = subprocess.run([*cli, "import", str(FIX), "--json"], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    reports = json.loads(run.stdout)["files"]
+    from tests.test_cli_e2e import CLI
+
+    tool = CLI(tmp_path)  # (the installed ``threadline`` command)
+    reports = tool.json("import", str(FIX))["files"]
     # (the folder's README is met and skipped, as the pictures beside an export are)
     assert {(r["format"], r["status"]) for r in reports if r["format"] != "imazing"} == {
         ("", "skipped")
     }
     assert sum(r["added"] for r in reports) == 15
-    listed = subprocess.run([*cli, "customers", "--json"], capture_output=True, text=True)
-    names = sorted(c["name"] for c in json.loads(listed.stdout))
+    names = sorted(c["name"] for c in tool.json("customers"))
     assert names == ["Alice Example", "Bob Example", "Priya Shah", "Robin Example", "Tom Okafor"]
-    shown = subprocess.run([*cli, "show", "+447700900123"], capture_output=True, text=True)
+    shown = tool.run("show", "+447700900123")
     assert "writes by iMessage" in shown.stdout
-    again = subprocess.run([*cli, "import", str(FIX), "--json"], capture_output=True, text=True)
-    reports = json.loads(again.stdout)["files"]
+    reports = tool.json("import", str(FIX))["files"]
     assert (sum(r["added"] for r in reports), sum(r["duplicates"] for r in reports)) == (0, 15)
 
 

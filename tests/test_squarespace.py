@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -120,21 +117,15 @@ def test_a_file_without_order_id_says_which_column_is_missing(tmp_path: Path) ->
 def test_through_the_cli_one_customer_per_buyer_and_importing_again_adds_nothing(
     tmp_path: Path,
 ) -> None:
-    db = tmp_path / "t.db"
-    cli = [sys.executable, "-m", "app.cli", "--db", str(db)]
-    run = subprocess.run([*cli, "import", str(ORDERS), "--json"], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    (report,) = json.loads(run.stdout)["files"]
+    from tests.test_cli_e2e import CLI
+
+    tool = CLI(tmp_path)  # (the installed ``threadline`` command)
+    (report,) = tool.json("import", str(ORDERS))["files"]
     assert (report["format"], report["added"], report["problems"]) == ("squarespace", 4, [])
-    shown = subprocess.run(
-        [*cli, "show", "mo.cafe@example.net", "--json"], capture_output=True, text=True
-    )
-    assert shown.returncode == 0, shown.stderr
-    mo = json.loads(shown.stdout)
+    mo = tool.json("show", "mo.cafe@example.net")
     assert mo["customer"]["name"] == "Mo Cafe"
     assert mo["customer"]["orders"]["numbers"] == ["3", "4"]
-    again = subprocess.run([*cli, "import", str(ORDERS), "--json"], capture_output=True, text=True)
-    (report,) = json.loads(again.stdout)["files"]
+    (report,) = tool.json("import", str(ORDERS))["files"]
     assert (report["added"], report["duplicates"]) == (0, 4)
 
 

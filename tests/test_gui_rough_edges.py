@@ -521,5 +521,7 @@ def test_iphone_messages_read_as_a_conversation(
     shown = [m.item(r).event for r in m.event_rows() if m.item(r).event.source != "whatsapp"]
     assert [e.direction for e in shown] == ["inbound", "outbound", "inbound", "outbound", "inbound"]
     picture = next(e for e in shown if "chip on the rim" in e.text)
-    assert "Source: iMessage" in event_html(picture, (), window.palette())
+    expanded = event_html(picture, (), window.palette())
+    assert "Source: iMessage" in expanded
+    assert "Photo (not imported): IMG_4821.HEIC" in expanded
     shot(window, tmp_path, "imazing")

@@ -660,3 +660,40 @@ def test_money_and_highlights() -> None:
     assert html == 'the <span style="x">periwinkle</span> ones'
     assert fmt.match_spans("Periwinkle ribbons", ("peri",)) == [(0, 4)]
     assert "<b>" not in fmt.highlight_html("<b>", ("b",), "y")
+
+
+def test_chat_extras_read_every_connectors_shapes() -> None:
+    """The pictures sent with a chat message, its reactions and its edits, from the shapes
+    the connectors store them in (a list or one media entry; a string or a list of
+    reactions), a file the text already names not repeated."""
+    from ui.formatting import chat_extras
+
+    imazing = {
+        "media": ({"kind": "photo", "file": "box, opened | side.png"},),
+        "reactions": "Loved by you",
+        "deleted": "2024-02-02 10:01:00",
+    }
+    assert chat_extras(imazing, "One corner is dented") == [
+        "Photo (not imported): box, opened | side.png",
+        "Reactions: Loved by you",
+        "Deleted on the phone after it was sent",
+    ]
+    whatsapp = {"media": {"kind": "photo", "file": "IMG-2024.jpg"}}
+    assert chat_extras(whatsapp, "IMG-2024.jpg (file attached)") == []
+    sms = {"media": [{"type": "image/jpeg", "name": "IMG_0001.jpg"}]}
+    assert chat_extras(sms, "") == ["Image (not imported): IMG_0001.jpg"]
+    messenger = {
+        "media": [{"kind": "photo", "uri": "messages/inbox/ann/photos/123.jpg"}],
+        "reactions": [{"reaction": "❤", "actor": "Ann Lee"}],
+    }
+    assert chat_extras(messenger, "(photo)") == [
+        "Photo (not imported): 123.jpg",
+        "Reactions: ❤ Ann Lee",
+    ]
+    slack = {"reactions": ({"reaction": "tada", "users": ("Sam", "Kim")},), "edited_at": "x"}
+    assert chat_extras(slack, "shipped!") == [
+        "Reactions: tada Sam, Kim",
+        "Edited after it was sent",
+    ]
+    assert chat_extras({"media": {"kind": "other", "file": None}}, "<Media omitted>") == []
+    assert chat_extras(None, "") == []

@@ -529,6 +529,10 @@ def event_html(event: EventRow, terms: tuple[str, ...], palette: QPalette, tz: t
         parts.append(
             f"<div style='white-space: pre-wrap'>{fmt.highlight_html(body, terms, hl)}</div>"
         )
+        extras = fmt.chat_extras(event.details, event.text) if event.channel == "chat" else []
+        if extras:
+            lines = "<br>".join(html.escape(line) for line in extras)
+            parts.append(f"<p style='color:{muted}; margin-top:6px'>{lines}</p>")
         found = attachments_of(event)
         if found:
             items = "<br>".join(html.escape(fmt.attachment_text(a)) for a in found)

@@ -107,8 +107,8 @@ def test_a_group_chat_names_everyone() -> None:
         ("author", "Alice Example"),
         ("member", "Bob Example"),
     ]
-    assert bob.participants[0].phone == "+447700900789"
-    assert {p.phone for p in mine.participants} == {"+447700900456", "+447700900789"}
+    assert bob.participants[0].phone == "+447700900987"
+    assert {p.phone for p in mine.participants} == {"+447700900654", "+447700900987"}
     assert all(p.role == "member" for p in mine.participants)
 
 

@@ -539,6 +539,46 @@ def phone(value: str) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
 
 
+def chat_extras(details: object, text: str) -> list[str]:
+    """What a chat message's details add to its text, one line each: the pictures and files
+    sent with it (their names; the files themselves are not imported), its reactions, and
+    whether it was edited or deleted. A file the text already names (WhatsApp's placeholder)
+    is not repeated."""
+    if not isinstance(details, dict):
+        return []
+    lines: list[str] = []
+    media = details.get("media")
+    for item in (
+        [media] if isinstance(media, dict) else media if isinstance(media, (list, tuple)) else []
+    ):
+        if not isinstance(item, dict):
+            continue
+        name = item.get("file") or item.get("name") or str(item.get("uri") or "").rpartition("/")[2]
+        if not isinstance(name, str) or not name or name in text:
+            continue
+        kind = str(item.get("kind") or item.get("type") or "file").partition("/")[0]
+        lines.append(f"{kind[:1].upper()}{kind[1:]} (not imported): {name}")
+    reactions = details.get("reactions")
+    if isinstance(reactions, str) and reactions:
+        lines.append(f"Reactions: {reactions}")
+    elif isinstance(reactions, (list, tuple)):
+        said = []
+        for r in reactions:
+            if isinstance(r, dict) and r.get("reaction"):
+                users = r.get("users")
+                who = r.get("actor") or (
+                    ", ".join(map(str, users)) if isinstance(users, (list, tuple)) else ""
+                )
+                said.append(join_nonempty((str(r["reaction"]), str(who or "")), " "))
+        if said:
+            lines.append("Reactions: " + ", ".join(said))
+    if details.get("edited") or details.get("edited_at"):
+        lines.append("Edited after it was sent")
+    if details.get("deleted"):
+        lines.append("Deleted on the phone after it was sent")
+    return lines
+
+
 def platform_label(platform: str) -> str:
     """ "WhatsApp" for "whatsapp"; an unknown platform capitalised."""
     return _PLATFORMS.get(platform.lower(), platform[:1].upper() + platform[1:])

@@ -582,3 +582,20 @@ def test_pdf_names_every_source_as_people_write_it(db: Database, tmp_path: Path)
     assert "via LINE" in line
     for text in texts:
         assert "via ebay" not in text and "google_voice" not in text and "via line" not in text
+
+
+def test_pdf_lists_what_was_sent_with_a_chat_message(db: Database, tmp_path: Path) -> None:
+    """A picture sent with a text is named below it (the file is not imported), and so are
+    the reactions and a deletion on the phone."""
+    from app.service import Service
+    from tests.conftest import FIXTURES
+
+    Service(db).import_paths([FIXTURES / "chat" / "imazing" / "Messages - Robin Example.csv"])
+    with db.read_session() as s:
+        robin = queries.resolve_customer(s, "robin@example.org")
+    out = tmp_path / "robin.pdf"
+    export_customer_pdf(db, robin, out, now=NOW)
+    text = " ".join(_pages(out))
+    _in_order(text, "One corner is dented though", "Photo (not imported): box, opened | side.png")
+    assert "Reactions: Loved by you" in text
+    assert "Deleted on the phone after it was sent" in text

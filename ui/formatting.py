@@ -16,6 +16,7 @@ from app.formatting import (
     age,
     best_contact,
     by_kind,
+    chat_extras,
     contact_points,
     customer_name,
     date_text,
@@ -142,46 +143,6 @@ def snippet_html(snippet: str, style: str) -> str:
 def snippet_plain(snippet: str) -> str:
     """A search snippet without its match markers (for tooltips and screen readers)."""
     return " ".join(snippet.replace(HL_START, "").replace(HL_END, "").split())
-
-
-def chat_extras(details: object, text: str) -> list[str]:
-    """What a chat message's details add to its text, one line each: the pictures and files
-    sent with it (their names; the files themselves are not imported), its reactions, and
-    whether it was edited or deleted. A file the text already names (WhatsApp's placeholder)
-    is not repeated."""
-    if not isinstance(details, dict):
-        return []
-    lines: list[str] = []
-    media = details.get("media")
-    for item in (
-        [media] if isinstance(media, dict) else media if isinstance(media, (list, tuple)) else []
-    ):
-        if not isinstance(item, dict):
-            continue
-        name = item.get("file") or item.get("name") or str(item.get("uri") or "").rpartition("/")[2]
-        if not isinstance(name, str) or not name or name in text:
-            continue
-        kind = str(item.get("kind") or item.get("type") or "file").partition("/")[0]
-        lines.append(f"{kind[:1].upper()}{kind[1:]} (not imported): {name}")
-    reactions = details.get("reactions")
-    if isinstance(reactions, str) and reactions:
-        lines.append(f"Reactions: {reactions}")
-    elif isinstance(reactions, (list, tuple)):
-        said = []
-        for r in reactions:
-            if isinstance(r, dict) and r.get("reaction"):
-                users = r.get("users")
-                who = r.get("actor") or (
-                    ", ".join(map(str, users)) if isinstance(users, (list, tuple)) else ""
-                )
-                said.append(join_nonempty((str(r["reaction"]), str(who or "")), " "))
-        if said:
-            lines.append("Reactions: " + ", ".join(said))
-    if details.get("edited") or details.get("edited_at"):
-        lines.append("Edited after it was sent")
-    if details.get("deleted"):
-        lines.append("Deleted on the phone after it was sent")
-    return lines
 
 
 def attachment_text(attachment: dict[str, object]) -> str:

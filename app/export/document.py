@@ -495,6 +495,9 @@ def _event(event: EventRow, tz: tzinfo, red: _Redactor) -> str:
             out.append(f'<p class="title">{_esc(title)}</p>')
         if event.text.strip():
             out.append(f'<p class="text">{_multiline(red.text(event.text))}</p>')
+        if event.channel == "chat":
+            for line in formatting.chat_extras(event.details, event.text):
+                out.append(f'<p class="details">{_esc(red.text(line))}</p>')
     return "".join(out)
 
 

@@ -59,6 +59,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("google_voice", "connectors.google_voice", "GoogleVoiceConnector"),
     ("line", "connectors.line", "LineConnector"),
     ("imazing", "connectors.imazing", "IMazingConnector"),
+    ("imessage_txt", "connectors.imessage_txt", "IMessageTxtConnector"),
     ("vcard", "connectors.vcard", "VCardConnector"),
     ("contacts_csv", "connectors.contacts_csv", "ContactsCsvConnector"),
 )

@@ -575,6 +575,7 @@ def test_import_preview_shows_the_first_messages(qtbot, window: MainWindow, db: 
     "name",
     [
         "imazing/Messages - Priya Shah.csv",  # an iPhone's chat: outgoing rows name nobody
+        "imessage_exporter/+447700900888.txt",  # imessage-exporter: the owner is "Me"
         "sms/sms-20240306091500.xml",  # an Android phone's texts: sent ones are marked
     ],
 )

@@ -83,9 +83,9 @@ class EmptyState(QWidget):
             "Supported: mail (mbox, .eml, Maildir, Outlook .pst, .msg and .olm, Apple Mail), "
             "chats (WhatsApp, Messenger, Instagram, Telegram, LINE, Slack, Zendesk), an Android "
             "phone's texts and calls (SMS Backup & Restore, Google Voice), an iPhone's texts "
-            "(iMazing), orders (Shopify, Squarespace, WooCommerce, Etsy, eBay, Stripe, PayPal, "
-            "Square, Amazon, any orders CSV) and address books (.vcf; Google Contacts, Outlook "
-            "and Thunderbird .csv; Shopify's customers), also zipped "
+            "(iMazing, imessage-exporter), orders (Shopify, Squarespace, WooCommerce, Etsy, "
+            "eBay, Stripe, PayPal, Square, Amazon, any orders CSV) and address books (.vcf; "
+            "Google Contacts, Outlook and Thunderbird .csv; Shopify's customers), also zipped "
             "as they download. You can also drop files anywhere on this window."
         )
         hint.setWordWrap(True)

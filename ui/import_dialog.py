@@ -203,8 +203,9 @@ class ImportDialog(QDialog):
         layout = QVBoxLayout(self)
         intro = plain_label(
             "Add mail, chat exports, a phone's texts and calls (SMS Backup & Restore .xml, "
-            "an iPhone's chats saved by iMazing), shop order exports and address books (.vcf, "
-            "the .csv of Google Contacts, Outlook or Thunderbird, or Shopify's customers). "
+            "an iPhone's chats saved by iMazing or imessage-exporter), shop order exports and "
+            "address books (.vcf, the .csv of Google Contacts, Outlook or Thunderbird, or "
+            "Shopify's customers). "
             "Folders are searched for files. "
             "Importing the same file again adds nothing."
         )

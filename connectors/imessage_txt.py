@@ -97,6 +97,23 @@ class _Block:
     notice: bool = False
 
 
+@dataclass
+class Message:
+    """One message (or notice) of an imessage-exporter file, as the text and HTML
+    exports both give it."""
+
+    line: int  # where it starts in the file
+    stamp: str  # its time as written ("May 17, 2022  5:29:42 PM")
+    sender: str  # "Me", a number, an address or a name ("" for a notice)
+    texts: list[str] = field(default_factory=list)
+    media: list[dict[str, str]] = field(default_factory=list)
+    reactions: list[str] = field(default_factory=list)
+    deleted: bool = False
+    reply: bool = False
+    notice: bool = False
+    service: str = ""  # "iMessage", "SMS", … where the export says (HTML)
+
+
 class IMessageTxtConnector:
     """Reads the ``.txt`` files of ``imessage-exporter`` (one conversation each)."""
 
@@ -119,90 +136,115 @@ class IMessageTxtConnector:
 
     def parse(self, path: Path, options: ParseOptions) -> Iterator[Item]:
         """Yield one chat event per message, and a problem per message that cannot be read."""
-        blocks = list(_blocks(path, options))
-        chat = path.stem
-        named = re.fullmatch(r"(.+) - \d+", chat)  # (a named chat: "<name> - <its row id>")
-        title = named.group(1) if named else chat
-        senders: dict[str, None] = {}
-        for block in blocks:
-            if isinstance(block, _Block) and not block.notice and block.sender != _ME:
-                senders.setdefault(block.sender, None)
-        people = {sender: _person(sender) for sender in senders}
-        if not people:  # (only the owner's messages: the people the file's name gives)
-            for part in chat.split(", "):
-                if is_phone(part) or _is_address(part):
-                    people[part] = _person(part)
-        group = len(people) > 1 or named is not None
-        only = next(iter(people.values())) if len(people) == 1 else None
-        key = (only.phone or only.email or only.handle) if only is not None else chat
-        thread = f"{_SOURCE}:{key}"
-        ids = StableIds(thread)
-        for block in blocks:
-            if isinstance(block, Problem):
-                yield block
-                continue
-            where = f"{path.name}:{block.line}"
-            try:
-                when = _time(block.stamp, options)
-            except ValueError as exc:
-                yield Problem(where, f"unreadable time {block.stamp!r}: {exc}")
-                continue
-            details: dict[str, Any] = {"group": title} if group else {}
-            texts: list[str] = []
-            media: list[dict[str, str]] = []
-            reactions: list[str] = []
+        found = [b if isinstance(b, Problem) else _message(b) for b in _blocks(path, options)]
+        yield from chat_events(path, found, options)
+
+
+def _message(block: _Block) -> Message:
+    """A text block's lines told apart: its text, pictures and files, reactions, notes."""
+    message = Message(block.line, block.stamp, block.sender, notice=block.notice)
+    in_reactions = False
+    for line in block.lines:
+        if line == _DELETED:
+            message.deleted = True
+        elif line == _REPLY:
+            message.reply = True
+        elif line == "Reactions:":
+            in_reactions = True
+        elif in_reactions and _REACTION.match(line):
+            message.reactions.append(line)
+        elif _ATTACHMENT.match(line):
             in_reactions = False
-            for line in block.lines:
-                if line == _DELETED:
-                    details["deleted"] = True
-                elif line == _REPLY:
-                    details["reply"] = True
-                elif line == "Reactions:":
-                    in_reactions = True
-                elif in_reactions and _REACTION.match(line):
-                    reactions.append(line)
-                elif _ATTACHMENT.match(line):
-                    in_reactions = False
-                    file = re.split(r"[/\\]", line)[-1]
-                    kind = _KINDS.get(Path(file).suffix.lower(), "file")
-                    media.append({"kind": kind, "file": file})
-                else:
-                    in_reactions = False
-                    texts.append(line)
-            text = "\n".join(texts).strip("\n")
-            if media:
-                details["media"] = media
-                text = text or media_text(m["kind"] for m in media)
-            if reactions:
-                details["reactions"] = ", ".join(reactions)
-            direction: Direction | None
-            if block.notice:
-                direction = "system"
-                participants: tuple[Participant, ...] = tuple(people.values())
-            elif block.sender == _ME:
-                direction = "outbound"
-                participants = tuple(people.values())
-            else:
-                # A number or an address is the customer's; a name may be the owner's own
-                # (``--custom-name``): the owner settings decide.
-                named_only = not (is_phone(block.sender) or _is_address(block.sender))
-                direction = None if named_only else "inbound"
-                author = replace(people[block.sender], role="author")
-                others = tuple(p for s, p in people.items() if s != block.sender)
-                participants = (author, *others)
-            yield EventRecord(
-                channel="chat",
-                source=_SOURCE,
-                external_id=ids.next(block.stamp, block.sender, text),
-                occurred_at=when,
-                title=title,
-                text=text,
-                participants=participants,
-                direction=direction,
-                thread_key=thread,
-                details=details,
-                locator=where,
-            )
+            message.media.append(media_entry(line))
+        else:
+            in_reactions = False
+            message.texts.append(line)
+    return message
+
+
+def media_entry(path: str) -> dict[str, str]:
+    """A picture or file by the name its path ends in, with its kind ("photo", …)."""
+    file = re.split(r"[/\\]", path)[-1]
+    return {"kind": _KINDS.get(Path(file).suffix.lower(), "file"), "file": file}
+
+
+def chat_events(
+    path: Path, found: list[Message | Problem], options: ParseOptions
+) -> Iterator[EventRecord | Problem]:
+    """The events of one exported chat (its file's name names the chat)."""
+    chat = path.stem
+    named = re.fullmatch(r"(.+) - \d+", chat)  # (a named chat: "<name> - <its row id>")
+    title = named.group(1) if named else chat
+    senders: dict[str, None] = {}
+    for message in found:
+        if isinstance(message, Message) and not message.notice and message.sender != _ME:
+            senders.setdefault(message.sender, None)
+    people = {sender: _person(sender) for sender in senders}
+    if not people:  # (only the owner's messages: the people the file's name gives)
+        for part in chat.split(", "):
+            if is_phone(part) or _is_address(part):
+                people[part] = _person(part)
+    group = len(people) > 1 or named is not None
+    only = next(iter(people.values())) if len(people) == 1 else None
+    key = (only.phone or only.email or only.handle) if only is not None else chat
+    thread = f"{_SOURCE}:{key}"
+    ids = StableIds(thread)
+    for message in found:
+        if isinstance(message, Problem):
+            yield message
+            continue
+        where = f"{path.name}:{message.line}"
+        try:
+            when = _time(message.stamp, options)
+        except ValueError as exc:
+            yield Problem(where, f"unreadable time {message.stamp!r}: {exc}")
+            continue
+        details: dict[str, Any] = {"group": title} if group else {}
+        if message.deleted:
+            details["deleted"] = True
+        if message.reply:
+            details["reply"] = True
+        if message.service:
+            details["service"] = message.service
+        text = "\n".join(message.texts).strip("\n")
+        if message.media:
+            details["media"] = message.media
+            text = text or media_text(m["kind"] for m in message.media)
+        if message.reactions:
+            details["reactions"] = ", ".join(message.reactions)
+        direction: Direction | None
+        if message.notice:
+            direction = "system"
+            participants: tuple[Participant, ...] = tuple(people.values())
+        elif message.sender == _ME:
+            direction = "outbound"
+            participants = tuple(people.values())
+        else:
+            # A number or an address is the customer's; a name may be the owner's own
+            # (``--custom-name``): the owner settings decide.
+            named_only = not (is_phone(message.sender) or _is_address(message.sender))
+            direction = None if named_only else "inbound"
+            author = replace(people[message.sender], role="author")
+            others = tuple(p for s, p in people.items() if s != message.sender)
+            participants = (author, *others)
+        yield EventRecord(
+            channel="chat",
+            source=_source(message.service),
+            external_id=ids.next(message.stamp, message.sender, text),
+            occurred_at=when,
+            title=title,
+            text=text,
+            participants=participants,
+            direction=direction,
+            thread_key=thread,
+            details=details,
+            locator=where,
+        )
+
+
+def _source(service: str) -> str:
+    """ "imessage", or "sms" for a text the export says went as SMS (or RCS)."""
+    return "sms" if service.lower() in ("sms", "mms", "rcs") else _SOURCE
 
 
 def _blocks(path: Path, options: ParseOptions) -> Iterator[_Block | Problem]:

@@ -60,6 +60,7 @@ _CONNECTORS: tuple[tuple[str, str, str], ...] = (
     ("line", "connectors.line", "LineConnector"),
     ("imazing", "connectors.imazing", "IMazingConnector"),
     ("imessage_txt", "connectors.imessage_txt", "IMessageTxtConnector"),
+    ("imessage_html", "connectors.imessage_html", "IMessageHtmlConnector"),
     ("vcard", "connectors.vcard", "VCardConnector"),
     ("contacts_csv", "connectors.contacts_csv", "ContactsCsvConnector"),
 )

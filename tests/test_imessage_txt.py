@@ -96,20 +96,24 @@ def test_an_unreadable_time_is_a_problem_and_the_rest_goes_on(tmp_path: Path) ->
 
 
 def test_through_the_cli_one_customer_and_importing_again_adds_nothing(tmp_path: Path) -> None:
+    """The folder of text and HTML exports through the installed command: each number and
+    address one customer, importing it again adds nothing."""
     tool = CLI(tmp_path)
     tool.run("config", "region", "GB")
     reports = [r for r in tool.json("import", str(FIX))["files"] if r["format"]]
-    assert [(r["format"], r["added"], r["problems"]) for r in reports] == [
-        ("imessage_txt", 6, []),
-        ("imessage_txt", 4, []),
+    assert sorted((r["format"], r["added"], len(r["problems"])) for r in reports) == [
+        ("imessage_html", 6, 0),
+        ("imessage_txt", 4, 0),
+        ("imessage_txt", 6, 0),
     ]
     customers = tool.json("customers")
     assert sorted(c["phones"][0] if c["phones"] else c["emails"][0] for c in customers) == [
+        "+447700900555",
         "+447700900888",
         "ann@example.org",
     ]
     again = [r for r in tool.json("import", str(FIX))["files"] if r["format"]]
-    assert [(r["added"], r["duplicates"]) for r in again] == [(0, 6), (0, 4)]
+    assert sorted((r["added"], r["duplicates"]) for r in again) == [(0, 4), (0, 6), (0, 6)]
 
 
 def test_a_sender_known_by_name_is_left_to_the_owner_settings(tmp_path: Path) -> None:
@@ -122,3 +126,50 @@ def test_a_sender_known_by_name_is_left_to_the_owner_settings(tmp_path: Path) ->
     ann, jane = _events(path)
     assert ann.direction is None and jane.direction is None
     assert (ann.participants[0].name, ann.participants[0].handle) == ("Ann Lee", "Ann Lee")
+
+
+# --- the HTML export (-f html) ---------------------------------------------------------------
+
+PAGE = FIX / "+447700900555, ann@example.org.html"
+
+
+def test_the_html_export_reads_as_the_text_one() -> None:
+    """Each message of the page, its notice, reactions, picture, subject, shared link and
+    deletion; the reply's copy under the message it answers is skipped; an SMS is on "sms"."""
+    from connectors.imessage_html import IMessageHtmlConnector
+
+    assert registry.detect(PAGE).name == "imessage_html"
+    items = list(IMessageHtmlConnector().parse(PAGE, ParseOptions(tz=ZoneInfo("UTC"))))
+    assert not [i for i in items if isinstance(i, Problem)]
+    events = [i for i in items if isinstance(i, EventRecord)]
+    assert [(e.direction, e.source, e.text) for e in events] == [
+        ("system", "imessage", "You renamed the conversation to Wedding flowers 💐"),
+        ("inbound", "imessage", "Can you do peonies & roses for 12 tables?"),
+        ("outbound", "imessage", "Yes, we can."),
+        ("inbound", "imessage", "Colours\nSomething like this, please"),
+        ("outbound", "sms", "https://example.com/quote/1042 Quote #1042"),
+        ("inbound", "imessage", "Ignore that"),
+    ]
+    _notice, question, answer, colours, quote, ignored = events
+    assert question.occurred_at == datetime(2022, 7, 17, 17, 4, 4, tzinfo=UTC)
+    assert question.details["reactions"] == "Liked by Me"
+    assert question.participants[0].phone == "+447700900555"
+    assert answer.details["reply"] is True
+    assert {p.phone or p.email for p in answer.participants} == {
+        "+447700900555",
+        "ann@example.org",
+    }
+    assert colours.participants[0].email == "ann@example.org"
+    assert colours.details["media"] == [{"kind": "photo", "file": "IMG_0412.jpeg"}]
+    assert quote.details["service"] == "SMS"
+    assert ignored.details["deleted"] is True
+    assert len({e.thread_key for e in events}) == 1
+
+
+def test_an_html_page_of_no_messages_says_so(tmp_path: Path) -> None:
+    from connectors.imessage_html import IMessageHtmlConnector
+
+    path = tmp_path / "+447700900555.html"
+    path.write_text('<html><div class="message"></div></html>')
+    (problem,) = IMessageHtmlConnector().parse(path, ParseOptions(tz=ZoneInfo("UTC")))
+    assert problem == Problem("+447700900555.html", "no message found in the page")

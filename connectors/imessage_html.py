@@ -49,7 +49,7 @@ class IMessageHtmlConnector:
     name: str = "imessage_html"
     label: str = "iMessage chats exported with imessage-exporter (.html)"
     channel: Channel = "chat"
-    extensions: tuple[str, ...] = (".html", ".htm")
+    extensions: tuple[str, ...] = (".html",)
 
     def sniff(self, path: Path, head: bytes) -> float:
         """0.9 if the page holds the exporter's message, timestamp and sender classes."""

@@ -253,6 +253,7 @@ def _blocks(path: Path, options: ParseOptions) -> Iterator[_Block | Problem]:
     current: _Block | None = None
     blank = True  # (a message starts the file or follows a blank line)
     pending_blank = 0
+    stray = 0
     for number, line in _lines(path, options):
         if not line.strip():
             blank = True
@@ -271,7 +272,9 @@ def _blocks(path: Path, options: ParseOptions) -> Iterator[_Block | Problem]:
             blank, pending_blank = False, 0
             continue
         if current is None:
-            yield Problem(f"{path.name}:{number}", "text before the first message; skipped")
+            if not stray:  # (one problem for all of it: a file that is not this format)
+                yield Problem(f"{path.name}:{number}", "text before the first message; skipped")
+            stray += 1
             blank = False
             continue
         if line.startswith("    "):  # (a reply shown under the message it answers)

@@ -173,3 +173,10 @@ def test_an_html_page_of_no_messages_says_so(tmp_path: Path) -> None:
     path.write_text('<html><div class="message"></div></html>')
     (problem,) = IMessageHtmlConnector().parse(path, ParseOptions(tz=ZoneInfo("UTC")))
     assert problem == Problem("+447700900555.html", "no message found in the page")
+
+
+def test_a_file_that_is_not_an_export_is_one_problem(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("".join(f"line {i}\n" for i in range(500)))
+    (problem,) = _items(path)
+    assert problem == Problem("notes.txt:1", "text before the first message; skipped")

@@ -63,7 +63,7 @@ from pathlib import Path
 from app.errors import FormatError
 from app.records import Channel, ContactCard, Item, Notice, ParseOptions, Problem
 from connectors.base import MappingSpec
-from connectors.csv_common import CsvReader, Row, header_keys, norm
+from connectors.csv_common import CsvReader, Row, header_keys, mapped_columns, norm
 
 MAX_VALUES = 50  # email addresses or phone numbers of one contact kept (as connectors.vcard)
 _WHAT = "an address book export (contacts CSV)"
@@ -484,21 +484,7 @@ def _mapped_layout(
         FormatError: the mapping names an unknown field or a column the file lacks, or no
             column holds an email address or a phone number.
     """
-    cells = {norm(cell): cell for cell in header if norm(cell)}
-    mapping = guess_columns(header)
-    for field_name, cell in (column_map or {}).items():
-        if field_name not in FIELDS:
-            raise FormatError(
-                f"{file_name}: --map names an unknown field {field_name!r}; "
-                f"fields: {', '.join(FIELDS)}"
-            )
-        if norm(cell) not in cells:
-            raise FormatError(
-                f"{file_name}: --map {field_name}={cell}: no such column; "
-                f"columns: {', '.join(header)}"
-            )
-        mapping = {f: c for f, c in mapping.items() if norm(c) != norm(cell)}
-        mapping[field_name] = cell
+    mapping = mapped_columns(header, column_map, FIELDS, guess_columns, file_name)
     if not ("email" in mapping or "phone" in mapping):
         raise FormatError(
             f"{file_name}: cannot tell which column holds the email addresses or the phone "

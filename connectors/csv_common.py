@@ -430,6 +430,39 @@ def resolve_columns(
     return found
 
 
+def mapped_columns(
+    header: list[str],
+    column_map: Mapping[str, str] | None,
+    fields: Iterable[str],
+    guess: Callable[[list[str]], dict[str, str]],
+    file_name: str,
+) -> dict[str, str]:
+    """Field → header cell for a file read through a column mapping: the columns guessed
+    from their names, with the user's mapping (``--map field=Column``) over them (a column
+    the user maps is no longer the one guessed for another field).
+
+    Raises:
+        FormatError: the mapping names an unknown field or a column the file lacks.
+    """
+    known = tuple(fields)
+    cells = {norm(cell) for cell in header if norm(cell)}
+    mapping = guess(header)
+    for field_name, cell in (column_map or {}).items():
+        if field_name not in known:
+            raise FormatError(
+                f"{file_name}: --map names an unknown field {field_name!r}; "
+                f"fields: {', '.join(known)}"
+            )
+        if norm(cell) not in cells:
+            raise FormatError(
+                f"{file_name}: --map {field_name}={cell}: no such column; "
+                f"columns: {', '.join(header)}"
+            )
+        mapping = {f: c for f, c in mapping.items() if norm(c) != norm(cell)}
+        mapping[field_name] = cell
+    return mapping
+
+
 class Fields:
     """Reads named fields from rows through a file's resolved columns."""
 

@@ -39,6 +39,7 @@ from connectors.csv_common import (
     buyer,
     group_rows,
     header_cells,
+    mapped_columns,
     no_currency_notice,
     norm,
     order_event,
@@ -168,23 +169,10 @@ def _mapping(
         FormatError: the mapping names an unknown field or a column the file lacks,
             or the order number or date column is unknown.
     """
-    columns = {norm(cell): cell for cell in header if norm(cell)}
-    mapping = {f: norm(cell) for f, cell in guess_columns(header).items()}
-    for field_name, cell in (column_map or {}).items():
-        if field_name not in FIELDS:
-            raise FormatError(
-                f"{filename}: --map names an unknown field {field_name!r}; "
-                f"fields: {', '.join(FIELDS)}"
-            )
-        if norm(cell) not in columns:
-            raise FormatError(
-                f"{filename}: --map {field_name}={cell}: no such column; "
-                f"columns: {', '.join(header)}"
-            )
-        for other, key in list(mapping.items()):
-            if key == norm(cell) and other != field_name:
-                del mapping[other]
-        mapping[field_name] = norm(cell)
+    mapping = {
+        f: norm(cell)
+        for f, cell in mapped_columns(header, column_map, FIELDS, guess_columns, filename).items()
+    }
     missing = [f for f in ("number", "date") if f not in mapping]
     if missing:
         example = ",".join(f"{f}=<column>" for f in ("number", "date", "total", "email"))

@@ -575,7 +575,7 @@ def chat_extras(details: object, text: str) -> list[str]:
     if details.get("edited") or details.get("edited_at"):
         lines.append("Edited after it was sent")
     if details.get("deleted"):
-        lines.append("Deleted on the phone after it was sent")
+        lines.append("Deleted from the conversation after it was sent")
     return lines
 
 

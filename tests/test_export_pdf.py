@@ -598,4 +598,4 @@ def test_pdf_lists_what_was_sent_with_a_chat_message(db: Database, tmp_path: Pat
     text = " ".join(_pages(out))
     _in_order(text, "One corner is dented though", "Photo (not imported): box, opened | side.png")
     assert "Reactions: Loved by you" in text
-    assert "Deleted on the phone after it was sent" in text
+    assert "Deleted from the conversation after it was sent" in text

@@ -676,7 +676,7 @@ def test_chat_extras_read_every_connectors_shapes() -> None:
     assert chat_extras(imazing, "One corner is dented") == [
         "Photo (not imported): box, opened | side.png",
         "Reactions: Loved by you",
-        "Deleted on the phone after it was sent",
+        "Deleted from the conversation after it was sent",
     ]
     whatsapp = {"media": {"kind": "photo", "file": "IMG-2024.jpg"}}
     assert chat_extras(whatsapp, "IMG-2024.jpg (file attached)") == []

@@ -37,6 +37,7 @@ from pathlib import Path
 from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
+from app.labels import PROGRAM_NAMES
 from app.labels import source_name as source_name  # (where a record came from: "eBay")
 
 if TYPE_CHECKING:
@@ -500,30 +501,6 @@ def file_size(size: int | None) -> str:
 
 # --- phone numbers, contact points and names --------------------------------------------------
 
-_PLATFORMS = {
-    "whatsapp": "WhatsApp",
-    "telegram": "Telegram",
-    "signal": "Signal",
-    "slack": "Slack",
-    "messenger": "Messenger",
-    "facebook": "Facebook",
-    "instagram": "Instagram",
-    "shopify": "Shopify",
-    "squarespace": "Squarespace",
-    "amazon": "Amazon",
-    "etsy": "Etsy",
-    "ebay": "eBay",
-    "paypal": "PayPal",
-    "square": "Square",
-    "stripe": "Stripe",
-    "woocommerce": "WooCommerce",
-    "zendesk": "Zendesk",
-    "line": "LINE",
-    "imessage": "iMessage",
-    "sms": "SMS",
-    "google_voice": "Google Voice",
-}
-
 
 def phone(value: str) -> str:
     """A phone number in one international format ("+44 7700 900123"); other text unchanged."""
@@ -581,7 +558,7 @@ def chat_extras(details: object, text: str) -> list[str]:
 
 def platform_label(platform: str) -> str:
     """ "WhatsApp" for "whatsapp"; an unknown platform capitalised."""
-    return _PLATFORMS.get(platform.lower(), platform[:1].upper() + platform[1:])
+    return PROGRAM_NAMES.get(platform.lower(), platform[:1].upper() + platform[1:])
 
 
 def identity_text(ident: IdentityRow) -> str:

@@ -8,20 +8,34 @@ from __future__ import annotations
 
 import re
 
-SOURCE_NAMES = {
-    "email": "email",
+# The programs' own spellings of the sources and platforms Threadline reads (one table: the
+# window, the PDF and the CLI name a program alike).
+PROGRAM_NAMES = {
     "whatsapp": "WhatsApp",
     "messenger": "Messenger",
+    "facebook": "Facebook",
     "instagram": "Instagram",
     "telegram": "Telegram",
+    "signal": "Signal",
     "slack": "Slack",
     "zendesk": "Zendesk",
-    "sms": "SMS",
-    "calls": "phone call",
-    "google_voice": "Google Voice",
     "line": "LINE",
     "imessage": "iMessage",
+    "sms": "SMS",
+    "google_voice": "Google Voice",
+    "shopify": "Shopify",
+    "squarespace": "Squarespace",
+    "woocommerce": "WooCommerce",
+    "etsy": "Etsy",
+    "ebay": "eBay",
+    "amazon": "Amazon",
+    "stripe": "Stripe",
+    "paypal": "PayPal",
+    "square": "Square",
 }
+
+# How a channel reads ("writes by WhatsApp", "by phone call").
+SOURCE_NAMES = {**PROGRAM_NAMES, "email": "email", "calls": "phone call"}
 
 LANGUAGE_NAMES = {
     "ar": "Arabic", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
@@ -36,31 +50,12 @@ _SALUTATION = re.compile(r"^[^.?!]{0,40},$")
 
 
 # What each import's source is called where a record's origin is shown ("via eBay" in a
-# PDF, "from Google Voice" in the window): the programs' own spellings.
+# PDF, "from Google Voice" in the window).
 _SOURCE_TITLES = {
+    **PROGRAM_NAMES,
     "email": "email",
     "contacts": "an address book",
-    "whatsapp": "WhatsApp",
-    "messenger": "Messenger",
-    "instagram": "Instagram",
-    "telegram": "Telegram",
-    "signal": "Signal",
-    "slack": "Slack",
-    "zendesk": "Zendesk",
-    "line": "LINE",
-    "imessage": "iMessage",
-    "sms": "SMS",
     "calls": "the phone's call log",
-    "google_voice": "Google Voice",
-    "shopify": "Shopify",
-    "squarespace": "Squarespace",
-    "woocommerce": "WooCommerce",
-    "etsy": "Etsy",
-    "ebay": "eBay",
-    "amazon": "Amazon",
-    "stripe": "Stripe",
-    "paypal": "PayPal",
-    "square": "Square",
     "orders_csv": "an orders CSV",
 }
 

@@ -142,6 +142,23 @@ def person(
     )
 
 
+def is_address(text: str) -> bool:
+    """Whether a sender's id is an email address (an iMessage's Apple ID), not a name."""
+    return "@" in text and " " not in text.strip()
+
+
+def member(sender: str, name: str, platform: str) -> Participant:
+    """A conversation's member known by what a phone's messages name them by: an email
+    address or a number (``name`` beside it), else a name alone (a handle on ``platform``,
+    never linked by the name)."""
+    sender = sender.strip()
+    if is_address(sender):
+        return Participant(role="member", name=name, email=sender)
+    if is_phone(sender):
+        return Participant(role="member", name=name, phone=sender)
+    return person("member", name or sender, platform)
+
+
 class Cast:
     """Everyone in one conversation, building each message's participants.
 

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from app.records import Channel, Direction, EventRecord, Item, ParseOptions, Participant, Problem
-from connectors.chat_common import StableIds, is_phone, media_text, person
+from connectors.chat_common import StableIds, media_text, member, person
 from connectors.csv_common import CsvReader, Row, header_keys
 from connectors.order_values import BadValue, parse_datetime, region_date_order
 
@@ -178,10 +178,12 @@ class _Conversation:
         self.options = options
         self.order = options.date_order or region_date_order(options.region)
         self.group = _GROUP_JOIN in chat or len(senders) > 1
-        self.people = {sender: self._person(sender, name) for sender, name in senders.items()}
-        if not self.people and chat and not self.group:
-            self.people[chat] = self._person(chat, "")
         self.platform = "whatsapp" if whatsapp else "imessage"
+        self.people = {
+            sender: member(sender, name, self.platform) for sender, name in senders.items()
+        }
+        if not self.people and chat and not self.group:
+            self.people[chat] = member(chat, "", self.platform)
         self.thread = f"iphone:{'whatsapp:' if whatsapp else ''}{self._thread_key()}"
         self.ids = StableIds(self.thread)
 
@@ -190,14 +192,6 @@ class _Conversation:
             (only,) = self.people.values()
             return only.phone or only.email or self.chat
         return self.chat
-
-    def _person(self, sender: str, name: str) -> Participant:
-        platform = "whatsapp" if self.whatsapp else "imessage"
-        if "@" in sender and " " not in sender.strip():
-            return Participant(role="member", name=name, email=sender.strip())
-        if is_phone(sender):
-            return Participant(role="member", name=name, phone=sender.strip())
-        return person("member", name or sender, platform)
 
     def event(self, message: _Message, file_name: str) -> EventRecord | Problem:
         values = message.row.values

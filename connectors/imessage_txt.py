@@ -51,7 +51,7 @@ from app.records import (
     Participant,
     Problem,
 )
-from connectors.chat_common import StableIds, is_phone, media_text, person
+from connectors.chat_common import StableIds, is_address, is_phone, media_text, member
 from connectors.textfile import bounded_lines, detect_encoding
 
 __all__ = ["IMessageTxtConnector"]
@@ -179,11 +179,11 @@ def chat_events(
     for message in found:
         if isinstance(message, Message) and not message.notice and message.sender != _ME:
             senders.setdefault(message.sender, None)
-    people = {sender: _person(sender) for sender in senders}
+    people = {sender: member(sender, "", _SOURCE) for sender in senders}
     if not people:  # (only the owner's messages: the people the file's name gives)
         for part in chat.split(", "):
-            if is_phone(part) or _is_address(part):
-                people[part] = _person(part)
+            if is_phone(part) or is_address(part):
+                people[part] = member(part, "", _SOURCE)
     group = len(people) > 1 or named is not None
     only = next(iter(people.values())) if len(people) == 1 else None
     key = (only.phone or only.email or only.handle) if only is not None else chat
@@ -222,7 +222,7 @@ def chat_events(
         else:
             # A number or an address is the customer's; a name may be the owner's own
             # (``--custom-name``): the owner settings decide.
-            named_only = not (is_phone(message.sender) or _is_address(message.sender))
+            named_only = not (is_phone(message.sender) or is_address(message.sender))
             direction = None if named_only else "inbound"
             author = replace(people[message.sender], role="author")
             others = tuple(p for s, p in people.items() if s != message.sender)
@@ -309,14 +309,3 @@ def _lines(path: Path, options: ParseOptions) -> Iterator[tuple[int, str]]:
 def _time(stamp: str, options: ParseOptions) -> datetime:
     local = datetime.strptime(" ".join(stamp.split()), "%b %d, %Y %I:%M:%S %p")
     return local.replace(tzinfo=options.tz)
-
-
-def _is_address(text: str) -> bool:
-    return "@" in text and " " not in text.strip()
-
-
-def _person(sender: str) -> Participant:
-    """A sender as the file names them: a number, an Apple ID address, or a name."""
-    if _is_address(sender):
-        return Participant(role="member", name="", email=sender.strip())
-    return person("member", sender, _SOURCE)

@@ -1510,16 +1510,15 @@ def _unmentioned_candidates(
     profiles: dict[int, _Profile],
     keys: dict[int, set[str]] | None = None,
     orders: dict[int, tuple[str, str, str]] | None = None,
-    key_rows: list[tuple[str, int]] | None = None,
-    columns: tuple[list[str], Any] | None = None,
+    blocks: _KeyBlocks | None = None,
 ) -> _Candidates:
     """The pairs of ``_candidate_array`` but the mentioned ones (which need the database:
     this part needs only the profiles, so a forked process can make it): the strong pairs,
     then the weak pairs (not strong) whose names share a part, then the other weak pairs
-    whose names touch, each ascending; a weak pair may be a mentioned one. ``key_rows``
-    (``_key_rows`` of ``keys``) and their ``columns`` (``_key_columns``) may be made
-    beforehand. (``_blocked_pairs``, then ``_touching_weak`` of its weak pairs.)"""
-    seen, rest = _blocked_pairs(profiles, keys, orders, key_rows, columns)
+    whose names touch, each ascending; a weak pair may be a mentioned one. The ``blocks``
+    (``_key_blocks`` of ``keys``) may be made beforehand. (``_blocked_pairs``, then
+    ``_touching_weak`` of its weak pairs.)"""
+    seen, rest = _blocked_pairs(profiles, keys, orders, blocks)
     touching, late = _touching_weak(profiles, rest)
     return seen, touching, late
 
@@ -1528,8 +1527,7 @@ def _blocked_pairs(
     profiles: dict[int, _Profile],
     keys: dict[int, set[str]] | None = None,
     orders: dict[int, tuple[str, str, str]] | None = None,
-    key_rows: list[tuple[str, int]] | None = None,
-    columns: tuple[list[str], Any] | None = None,
+    blocks: _KeyBlocks | None = None,
 ) -> tuple[Any, Any]:
     """The strong pairs of ``_unmentioned_candidates`` and its weak pairs (not strong)
     before their names are compared (``_touching_weak``), each ascending."""
@@ -1539,19 +1537,15 @@ def _blocked_pairs(
         keys = {cid: _block_keys(p) for cid, p in profiles.items()}
     if orders is None:
         orders = {cid: _name_orders(p) for cid, p in profiles.items()}
-    if columns is None:
-        columns = _key_columns(_key_rows(keys) if key_rows is None else key_rows)
+    texts, numbered, member = _key_blocks(keys) if blocks is None else blocks
     # The rows by key, then customer: each block's members ascending, one after another.
-    member = columns[1]
-    named = np.array(columns[0], dtype=object).reshape(len(member))
-    starts = np.flatnonzero(np.r_[True, named[1:] != named[:-1]]) if len(named) else member
-    sizes = np.diff(np.r_[starts, len(named)])
+    starts = np.flatnonzero(np.r_[True, numbered[1:] != numbered[:-1]]) if len(member) else member
+    sizes = np.diff(np.r_[starts, len(member)])
     weak_key = np.zeros(len(starts), dtype=bool)  # of each block (of one member: no pairs)
     shared = np.flatnonzero(sizes >= 2)
     weak_key[shared] = [
-        key.partition(":")[0] in _WEAK_KEYS for key in named[starts[shared]].tolist()
+        texts[key].partition(":")[0] in _WEAK_KEYS for key in numbered[starts[shared]].tolist()
     ]
-    del named
     # Each customer's place in each name order (by the order's text, then id): a block's
     # members in that order are its members sorted by their places.
     ascending = sorted(orders)
@@ -1623,6 +1617,28 @@ def _key_columns(key_rows: list[tuple[str, int]]) -> tuple[list[str], Any]:
 
     customers = np.fromiter(map(itemgetter(1), key_rows), dtype=np.int64, count=len(key_rows))
     return list(map(itemgetter(0), key_rows)), customers
+
+
+# The customers' keys as blocks (``_key_blocks``): each key's text by its number, and the
+# (key number, customer) rows sorted by key number, then customer, in two int64 arrays.
+_KeyBlocks = tuple[list[str], Any, Any]
+
+
+def _key_blocks(keys: dict[int, set[str]]) -> _KeyBlocks:
+    """``keys`` as blocks: each key numbered at its first sight, and the rows sorted by
+    number (stably, the customers ascending within each): a million rows in an integer
+    sort, instead of a million (key, customer) tuples sorted by their keys' texts (less
+    than half the time, which a rebuild's candidates wait for)."""
+    import numpy as np
+
+    numbers: defaultdict[str, int] = defaultdict(count().__next__)
+    ids = sorted(keys)
+    held = list(map(keys.__getitem__, ids))
+    numbered = np.array([numbers[key] for own in held for key in own], dtype=np.int64)
+    sizes = np.fromiter(map(len, held), dtype=np.int64, count=len(held))
+    customers = np.repeat(np.array(ids, dtype=np.int64), sizes)
+    order = np.argsort(numbered, kind="stable")
+    return list(numbers), numbered[order], customers[order]
 
 
 def _distinct(codes: Any) -> Any:

@@ -11,6 +11,8 @@ import os
 import random
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from app.models import (
     SuggestionPair,
     SuggestionState,
 )
+from app.records import EventRecord, Participant
 from app.service import Service
 from tests.bench.bench_identity import make_people, make_records
 from tests.suggestion_setup import bound_case
@@ -653,14 +656,14 @@ def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_sto
     db.dispose()
 
 
-@pytest.mark.parametrize("sends", [0, 1, 2, 3])
+@pytest.mark.parametrize("sends", [0, 1, 2])
 def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sends: int
 ) -> None:
     # The forked helper sends its blocked pairs, the names of half the weak ones compared,
-    # the key rows, then the customers' rows (``_send_apart``); when it fails before any
-    # of them (here: before the customers' rows), this process makes what is missing and
-    # stores what one process stores.
+    # then the customers' rows (``_send_apart``); when it fails before any of them (here:
+    # before the customers' rows), this process makes what is missing and stores what one
+    # process stores.
     db = _small_db(tmp_path)
     with db.session() as s:
         suggestion_store.rebuild(s)
@@ -676,7 +679,6 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         messages = [
             (seen, rest),
             sx._touching_weak(profiles, suggestion_store._halves(rest)[1]),
-            suggestion_store._packed(made.key_rows(), made.key_columns()),
         ]
         for message in messages[:sends]:
             sending.send(message)
@@ -691,40 +693,57 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         return real(profiles, rest)
 
     monkeypatch.setattr(sx, "_touching_weak", counted)
-    keyed: list[int] = []
-    real_keys = sx._key_rows
-
-    def key_rows(keys: Any) -> Any:
-        keyed.append(os.getpid())
-        return real_keys(keys)
-
-    monkeypatch.setattr(sx, "_key_rows", key_rows)
     made = _calls_here(monkeypatch, "_customer_rows")
     with db.session() as s:
         suggestion_store.rebuild(s)
         assert _tables(s) == here
     assert sent == []  # the helper ran in its own process
     # All here, or this half here, or this half only (the other was sent).
-    assert len(compared) == {0: 1, 1: 2, 2: 1, 3: 1}[sends]
-    assert keyed == ([] if sends == 3 else [os.getpid()])  # the key rows, unless sent
+    assert len(compared) == {0: 1, 1: 2, 2: 1}[sends]
     assert made == [os.getpid()]  # the customers' rows were made here
     db.dispose()
 
 
-@pytest.mark.parametrize(
-    "key_rows",
-    [
-        [],
-        [("n:doe:j", 3), ("n:doe:j", 7), ("pc:bs65ab", 3)],
-        [("sp:jdoe", 1), ("x:a\nb", 2)],  # a key with a line break: sent as it is
-    ],
-)
-def test_the_key_rows_cross_between_processes_unchanged(
-    key_rows: list[tuple[str, int]],
-) -> None:
-    assert suggestion_store._unpacked(suggestion_store._packed(key_rows)) == key_rows
-    columns = sx._key_columns(key_rows)  # read beforehand, for the candidates
-    assert suggestion_store._unpacked(suggestion_store._packed(key_rows, columns)) == key_rows
+def test_a_rebuilds_key_rows_are_its_customers_keys(store: Database) -> None:
+    # A rebuild writes ``customer_block_key`` in the database, from the customers' keys
+    # as ``suggestion_customer`` stores them (JSON): row for row the (key, customer) rows
+    # of the keys the blocking made, odd characters and all, on both stores.
+    odd = ["Łukasz Żółć", "Søren Ørsted", "Zoë O'Brien", 'say "hi"', "é ß 東京 🙂", "x" * 300]
+    people, _users = make_people(40, 9)
+    records = [r for r, _ in make_records(people, 9)]
+    records += [
+        EventRecord(
+            channel="email",
+            source="email",
+            external_id=f"odd{i}",
+            occurred_at=datetime(2024, 5, 1, tzinfo=UTC),
+            title="t",
+            text="x",
+            participants=(Participant("from", text, email=f"odd{i}@example.org"),),
+        )
+        for i, text in enumerate(odd)
+    ]
+    import_items(store, lambda: records, label="t", format="t")
+    with store.session() as s:
+        suggestion_store.rebuild(s)
+    with store.read_session() as s:
+        profiles = sx._profiles(s)
+        keys = {cid: sx._block_keys(p) for cid, p in profiles.items()}
+        stored = s.execute(select(CustomerBlockKey.key, CustomerBlockKey.customer_id))
+        assert sorted(map(tuple, stored)) == sorted(sx._key_rows(keys))
+    assert {"n:zołc:ł", "n:ørsted:s"} <= set(chain.from_iterable(keys.values()))
+
+
+def test_key_blocks_group_each_keys_customers_ascending() -> None:
+    keys = {9: {"n:doe:j", "pc:bs65ab"}, 3: {"n:doe:j"}, 5: {"pc:bs65ab", "sp:jdoe"}, 4: set()}
+    texts, numbered, member = sx._key_blocks(keys)
+    found: dict[str, list[int]] = {}
+    for number, cid in zip(numbered.tolist(), member.tolist(), strict=True):
+        found.setdefault(texts[number], []).append(cid)
+    assert found == {"n:doe:j": [3, 9], "pc:bs65ab": [5, 9], "sp:jdoe": [5]}
+    assert numbered.tolist() == sorted(numbered.tolist())
+    empty = sx._key_blocks({})
+    assert empty[0] == [] and len(empty[1]) == len(empty[2]) == 0
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 7, 3 * 40 + 2])

@@ -1609,16 +1609,6 @@ def _key_rows(keys: dict[int, set[str]]) -> list[tuple[str, int]]:
     return rows
 
 
-def _key_columns(key_rows: list[tuple[str, int]]) -> tuple[list[str], Any]:
-    """The keys of ``_key_rows``'s rows and their customers (an int64 array), read once
-    for the candidates and for the rows sent between processes (a million rows, whose
-    tuples lie scattered in memory after their sort: each reading of them cost 0.3 s)."""
-    import numpy as np
-
-    customers = np.fromiter(map(itemgetter(1), key_rows), dtype=np.int64, count=len(key_rows))
-    return list(map(itemgetter(0), key_rows)), customers
-
-
 # The customers' keys as blocks (``_key_blocks``): each key's text by its number, and the
 # (key number, customer) rows sorted by key number, then customer, in two int64 arrays.
 _KeyBlocks = tuple[list[str], Any, Any]

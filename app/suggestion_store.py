@@ -81,7 +81,7 @@ Orders = tuple[str, str, str]
 STORE_MIN_SCORE = 0.01  # pairs scored lower are not stored; a lower minimum reads from scratch
 SMALL_DATABASE = 2000  # below this many customers every change rebuilds the list (fast)
 DRIFT = 0.1  # rebuild with fresh frequencies once the customers changed by this share
-_FORMAT = "2"  # the layout of the stored tables
+_FORMAT = "3"  # the layout of the stored tables (and the customers' digests)
 _CHUNK = 500
 _STATE_ID = 1
 
@@ -473,32 +473,25 @@ class _There(_Here):
 
     def candidates(self) -> _Candidates:
         """The forked process sends the blocked pairs (``_Here.blocked``), then compares
-        the names of the second half of the weak ones while this one compares the first
-        half's (``_touching_weak``: each pair's answer is its own)."""
-        import numpy as np
-
+        the names of the weak ones (``_touching_weak``) and sends the answers: made there
+        whole, while this process counts the frequencies, reads the mentions and makes
+        the pre-filter's columns (in halves, one here, each made more than half as
+        slowly, and this process was often the later one). If it fails midway, what is
+        missing is made here."""
         from app import suggestions as sx
 
         blocked: tuple[Any, Any] | None = self._received()
         if blocked is None:
             return super().candidates()
         seen, rest = blocked
-        mine, other = _halves(rest)
-        touching, late = sx._touching_weak(self.profiles, mine)
         theirs: tuple[Any, Any] | None = self._received()
         if theirs is None:
-            theirs = sx._touching_weak(self.profiles, other)
-        return seen, np.concatenate((touching, theirs[0])), np.concatenate((late, theirs[1]))
+            theirs = sx._touching_weak(self.profiles, rest)
+        return seen, *theirs
 
     def customer_rows(self) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] | None = self._received()
-        return rows if rows is not None else super().customer_rows()
-
-
-def _halves(rest: Any) -> tuple[Any, Any]:
-    """The weak pairs whose names this process compares, and those the forked one does."""
-    half = len(rest) // 2
-    return rest[:half], rest[half:]
+        packed: _PackedRows | None = self._received()
+        return _unpacked(packed) if packed is not None else super().customer_rows()
 
 
 @contextmanager
@@ -560,9 +553,9 @@ def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
         here = _Here(profiles)
         seen, rest = here.blocked()
         outbox.put((seen, rest))  # numpy arrays
-        outbox.put(sx._touching_weak(profiles, _halves(rest)[1]))  # (``_There``)
+        outbox.put(sx._touching_weak(profiles, rest))  # (``_There``)
         del seen, rest
-        outbox.put(here.customer_rows())
+        outbox.put(_packed(here.customer_rows()))
     finally:
         outbox.put(_DONE)
         poster.join()
@@ -570,6 +563,36 @@ def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
 
 
 _DONE = object()  # the end of ``_send_apart``'s messages
+
+
+# The customers' rows as sent between processes: their ids in a numpy array and their texts
+# written together in one string (96,351 customers' rows of six texts each were pickled,
+# sent and unpickled in about 1 s under a rebuild's load), or (a text with the separator)
+# the rows as they are.
+_PackedRows = tuple[Any, str] | list[tuple[Any, ...]]
+_SEPARATOR = "\x1e"  # (JSON escapes it; a name order would hold it only if a name did)
+
+
+def _packed(rows: list[tuple[Any, ...]]) -> _PackedRows:
+    import numpy as np
+
+    texts = _SEPARATOR.join(chain.from_iterable(row[1:] for row in rows))
+    width = len(_SUGGESTION_CUSTOMER_COLUMNS) - 1
+    if texts.count(_SEPARATOR) != max(len(rows) * width - 1, 0):
+        return rows
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    return ids, texts
+
+
+def _unpacked(packed: _PackedRows) -> list[tuple[Any, ...]]:
+    if isinstance(packed, list):
+        return packed
+    ids, texts = packed
+    if not len(ids):
+        return []
+    width = len(_SUGGESTION_CUSTOMER_COLUMNS) - 1
+    parts = texts.split(_SEPARATOR)
+    return list(zip(ids.tolist(), *(parts[i::width] for i in range(width)), strict=True))
 
 
 def _customer_rows(
@@ -714,13 +737,25 @@ def _digest(profile: _Profile) -> str:
     profiles with one digest score alike against anyone. Every field of ``_Profile`` but
     ``_NOT_COMPARED`` counts, so a field added to it later counts too. (A set or a mapping
     counts as its members' ``repr``s, sorted.)"""
-    seen = [
-        (sorted(map(repr, value.items() if isinstance(value, dict) else value)) if value else [])
-        if isinstance(value, set | dict)
-        else value
-        for value in _compared_values()(profile)
-    ]
-    return hashlib.blake2b(repr(seen).encode(), digest_size=12).hexdigest()
+    seen = "\0".join(map(_canonical, _compared_values()(profile)))
+    return hashlib.blake2b(seen.encode(), digest_size=12).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    """A field's value as ``_digest`` reads it: its ``repr`` (which holds no NUL), a set's or
+    a mapping's items sorted first (a set of strings as they are, of other things by their
+    ``repr``s); empty, if it is."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return repr(sorted(value.items()))
+    if isinstance(value, set | frozenset):
+        if isinstance(next(iter(value)), str):
+            return repr(sorted(value))
+        return repr(sorted(map(repr, value)))
+    return repr(value)
 
 
 @cache

@@ -635,8 +635,9 @@ def _calls_here(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
     return calls
 
 
+@pytest.mark.parametrize("run_pairs", [20000, 3])
 def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_stores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_pairs: int
 ) -> None:
     db = _small_db(tmp_path)
     with db.session() as s:
@@ -644,6 +645,8 @@ def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_sto
         here = _tables(s)
     assert here["suggestion_pair"] and here["customer_block_key"]
     _fork_even_for_a_few(monkeypatch)
+    # The weak pairs in one run, or in runs of three that both processes take.
+    monkeypatch.setattr(suggestion_store._Runs, "RUN_PAIRS", run_pairs)
     made = _calls_here(monkeypatch, "_customer_rows")
     scored = _calls_here(monkeypatch, "_score")
     with db.session() as s:
@@ -672,16 +675,16 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
 
     sent: list[int] = []
 
-    def stopping(sending: Any, profiles: Any) -> None:
+    def stopping(sending: Any, profiles: Any, taken: Any) -> None:
         sent.append(os.getpid())
         made = suggestion_store._Here(profiles)
         seen, rest = made.blocked()
-        messages = [
-            (seen, rest),
-            sx._touching_weak(profiles, suggestion_store._halves(rest)[1]),
-        ]
-        for message in messages[:sends]:
-            sending.send(message)
+        runs = suggestion_store._Runs(taken, len(rest))
+        if sends:
+            runs.begin()
+            sending.send((seen, rest))
+        if sends > 1:
+            sending.send(runs.compared(profiles, rest, from_front=True))  # (all of them)
         sending.close()
 
     monkeypatch.setattr(suggestion_store, "_send_apart", stopping)
@@ -698,8 +701,9 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         suggestion_store.rebuild(s)
         assert _tables(s) == here
     assert sent == []  # the helper ran in its own process
-    # All here, or this half here, or this half only (the other was sent).
-    assert len(compared) == {0: 1, 1: 2, 2: 1}[sends]
+    # All here; or the one run from the back, then none from the front (the helper's:
+    # it took none); or none (the helper took them all).
+    assert len(compared) == {0: 1, 1: 2, 2: 0}[sends]
     assert made == [os.getpid()]  # the customers' rows were made here
     db.dispose()
 

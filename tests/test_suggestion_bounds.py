@@ -429,36 +429,6 @@ def test_weak_pairs_compared_in_runs_answer_as_all_at_once(
             assert np.array_equal(together, part)
 
 
-def test_weak_pairs_taken_in_runs_from_both_ends_answer_as_all_at_once(
-    generated: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A rebuild's helper takes runs of weak pairs from the front while the main process
-    # takes them from the back (``_Runs``): whoever takes which, the answers put together
-    # are those of all the pairs at once.
-    import multiprocessing
-
-    import numpy as np
-
-    from app import suggestion_store
-
-    monkeypatch.setattr(suggestion_store._Runs, "RUN_PAIRS", 37)
-    profiles, _freq, _said = _read(generated)
-    _seen, rest = sx._blocked_pairs(profiles)
-    whole = sx._touching_weak(profiles, rest)
-    context = multiprocessing.get_context("fork")
-    for helper_takes in (0, 1, 5, 10**9):
-        runs = suggestion_store._Runs(suggestion_store._Runs.shared(context), len(rest))
-        runs.begin()
-        first = [runs._take(True) for _ in range(min(helper_takes, runs.runs))]
-        assert first == list(range(len(first)))
-        mine = runs.compared(profiles, rest, from_front=False)
-        assert runs.front() == len(first) and runs._take(True) is None
-        theirs = sx._touching_weak(profiles, rest[: runs.front() * runs.size])
-        for part, one, two in zip(whole, theirs, mine, strict=True):
-            assert np.array_equal(np.concatenate((one, two)), part)
-    assert runs.runs > 5
-
-
 def test_scorable_in_shares_keeps_what_it_keeps_of_all(
     generated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

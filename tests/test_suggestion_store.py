@@ -635,9 +635,8 @@ def _calls_here(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("run_pairs", [20000, 3])
 def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_stores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_pairs: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = _small_db(tmp_path)
     with db.session() as s:
@@ -645,8 +644,6 @@ def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_sto
         here = _tables(s)
     assert here["suggestion_pair"] and here["customer_block_key"]
     _fork_even_for_a_few(monkeypatch)
-    # The weak pairs in one run, or in runs of three that both processes take.
-    monkeypatch.setattr(suggestion_store._Runs, "RUN_PAIRS", run_pairs)
     made = _calls_here(monkeypatch, "_customer_rows")
     scored = _calls_here(monkeypatch, "_score")
     with db.session() as s:
@@ -659,14 +656,14 @@ def test_a_rebuild_with_its_customer_rows_made_apart_stores_what_one_process_sto
     db.dispose()
 
 
-@pytest.mark.parametrize("sends", [0, 1, 2])
+@pytest.mark.parametrize("sends", [0, 1, 2, 3])
 def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sends: int
 ) -> None:
-    # The forked helper sends its blocked pairs, the names of half the weak ones compared,
-    # then the customers' rows (``_send_apart``); when it fails before any of them (here:
-    # before the customers' rows), this process makes what is missing and stores what one
-    # process stores.
+    # The forked helper sends its blocked pairs, the weak ones' names compared, the key
+    # rows, then the customers' rows (``_send_apart``); when it fails before any of them
+    # (here: before the customers' rows), this process makes what is missing and stores
+    # what one process stores.
     db = _small_db(tmp_path)
     with db.session() as s:
         suggestion_store.rebuild(s)
@@ -675,16 +672,13 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
 
     sent: list[int] = []
 
-    def stopping(sending: Any, profiles: Any, taken: Any) -> None:
+    def stopping(sending: Any, profiles: Any) -> None:
         sent.append(os.getpid())
         made = suggestion_store._Here(profiles)
         seen, rest = made.blocked()
-        runs = suggestion_store._Runs(taken, len(rest))
-        if sends:
-            runs.begin()
-            sending.send((seen, rest))
-        if sends > 1:
-            sending.send(runs.compared(profiles, rest, from_front=True))  # (all of them)
+        messages = [(seen, rest), sx._touching_weak(profiles, rest), made.key_document()]
+        for message in messages[:sends]:
+            sending.send(message)
         sending.close()
 
     monkeypatch.setattr(suggestion_store, "_send_apart", stopping)
@@ -696,14 +690,15 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         return real(profiles, rest)
 
     monkeypatch.setattr(sx, "_touching_weak", counted)
+    keyed = _calls_here(monkeypatch, "_key_document")
     made = _calls_here(monkeypatch, "_customer_rows")
     with db.session() as s:
         suggestion_store.rebuild(s)
         assert _tables(s) == here
     assert sent == []  # the helper ran in its own process
-    # All here; or the one run from the back, then none from the front (the helper's:
-    # it took none); or none (the helper took them all).
-    assert len(compared) == {0: 1, 1: 2, 2: 0}[sends]
+    # Here, unless sent.
+    assert len(compared) == {0: 1, 1: 1, 2: 0, 3: 0}[sends]
+    assert keyed == ([] if sends == 3 else [os.getpid()])  # the key rows, unless sent
     assert made == [os.getpid()]  # the customers' rows were made here
     db.dispose()
 

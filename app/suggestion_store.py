@@ -365,8 +365,9 @@ def compute(
         session: an open session.
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
-        meanwhile: called with what gives the customers' rows (``_Here.customer_rows``)
-            while the pairs are scored (when other processes
+        meanwhile: called with what gives the key rows and the customers' rows
+            (``_Here.key_document``, ``_Here.customer_rows``) while the pairs are scored
+            (when other processes
             score them), and whether other processes score them (``_scored``'s
             ``meanwhile``). Then the customers' keys, the candidate pairs but the
             mentioned ones and the customers' rows are made by another process
@@ -485,11 +486,11 @@ class _There(_Here):
 
     def candidates(self) -> _Candidates:
         """The forked process sends the blocked pairs (``_Here.blocked``), then compares
-        the names of the weak ones (``_touching_weak``) and sends the answers: made there
-        whole, while this process counts the frequencies, reads the mentions and makes
-        the pre-filter's columns (in halves, one here, each made more than half as
-        slowly, and this process was often the later one). If it fails midway, what is
-        missing is made here."""
+        the names of the weak ones (``_touching_weak``) and sends the answers, while this
+        process counts the frequencies, reads the mentions and makes the pre-filter's
+        columns. (Split in halves, one compared here, the two cost a third more than the
+        whole, and this process was most often the later one to be ready.) If the helper
+        fails midway, what is missing is made here."""
         from app import suggestions as sx
 
         blocked: tuple[Any, Any] | None = self._received()
@@ -546,8 +547,9 @@ def _made_apart(profiles: dict[int, _Profile], wanted: bool) -> Iterator[_Here]:
 
 
 def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
-    """In the forked process: the candidates (in two parts: ``_There.candidates``), then
-    the customers' rows, sent to the parent in that order. A thread of this process sends
+    """In the forked process: the candidates (in two parts: ``_There.candidates``), the key
+    rows (``_key_document``), then the customers' rows (``_packed``), sent to the parent in
+    that order. A thread of this process sends
     each while the next is made: a message waits in the pipe until the parent reads it,
     and this process goes on meanwhile."""
     import queue
@@ -591,6 +593,7 @@ _SEPARATOR = "\x1e"  # (JSON escapes it; a name order would hold it only if a na
 
 
 def _packed(rows: list[tuple[Any, ...]]) -> _PackedRows:
+    """``_customer_rows``'s rows to send (``_unpacked`` gives them back)."""
     import numpy as np
 
     texts = _SEPARATOR.join(chain.from_iterable(row[1:] for row in rows))
@@ -626,10 +629,10 @@ def _key_document(key_texts: dict[int, str]) -> str:
 def _insert_key_document(session: Session, document: str) -> None:
     """Store the (key, customer) rows of a ``_key_document`` in ``customer_block_key``, in
     one statement that reads them from the JSON text and sorts them in the database (the
-    table's order). A rebuild's million rows: 0.9-1.3 s on SQLite at 100k customers
-    (made in Python, sorted, sent between processes and bound row by row, some 1.9 s of
-    CPU in all); and they are written while the pairs are scored, from a text the helper
-    sends early, instead of after the customers' rows."""
+    table's order). A rebuild's million rows at 100k customers: about 1.0 s on SQLite,
+    where made in Python, sorted, sent between processes and bound row by row they cost
+    some 1.9 s of CPU; and they are written while the pairs are scored, from a text the
+    helper sends as soon as it has the candidates, not after the customers' rows."""
     connection = session.connection()
     table = connection.dialect.identifier_preparer.quote(CustomerBlockKey.__tablename__)
     if connection.dialect.name == "sqlite":

@@ -283,7 +283,7 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
     def write_customers(made: _Here, scored_apart: bool) -> None:
         for table in (SuggestionPair, CustomerBlockKey, SuggestionCustomer, SuggestionDirty):
             session.execute(delete(table))
-        _insert_key_document(session, made.key_document())
+        _insert_key_documents(session, made.key_documents())
         if scored_apart and made.remote:  # done with the memo tables (the scorers have
             release_caches()  # their own copies): emptied while the customers' rows come
         with _indexed_after(session, SuggestionCustomer) as bare:
@@ -366,7 +366,7 @@ def compute(
         keep_stats: score with the stored frequencies (as ``catch_up`` does) instead of
             counting them again.
         meanwhile: called with what gives the key rows and the customers' rows
-            (``_Here.key_document``, ``_Here.customer_rows``) while the pairs are scored
+            (``_Here.key_documents``, ``_Here.customer_rows``) while the pairs are scored
             (when other processes
             score them), and whether other processes score them (``_scored``'s
             ``meanwhile``). Then the customers' keys, the candidate pairs but the
@@ -448,9 +448,9 @@ class _Here:
             self._texts = _key_texts(self.keys_and_orders()[0])
         return self._texts
 
-    def key_document(self) -> str:
-        """The rows of ``customer_block_key`` as one JSON text (``_key_document``)."""
-        return _key_document(self.key_texts())
+    def key_documents(self) -> list[str]:
+        """The rows of ``customer_block_key`` as JSON texts (``_key_documents``)."""
+        return _key_documents(self.key_texts())
 
     def customer_rows(self) -> list[tuple[Any, ...]]:
         """The rows of ``suggestion_customer`` (``_customer_rows``)."""
@@ -464,8 +464,8 @@ class _Here:
 
 class _There(_Here):
     """What ``_made_apart`` gives, received from the forked process (made here if it
-    fails): in this order, the candidates (two messages), the key rows (one JSON text),
-    the customers' rows."""
+    fails): in this order, the candidates (two messages), the key rows (JSON texts), the
+    customers' rows."""
 
     def __init__(self, profiles: dict[int, _Profile], receiving: Any) -> None:
         super().__init__(profiles)
@@ -502,9 +502,9 @@ class _There(_Here):
             theirs = sx._touching_weak(self.profiles, rest)
         return seen, *theirs
 
-    def key_document(self) -> str:
-        document: str | None = self._received()
-        return document if document is not None else super().key_document()
+    def key_documents(self) -> list[str]:
+        documents: list[str] | None = self._received()
+        return documents if documents is not None else super().key_documents()
 
     def customer_rows(self) -> list[tuple[Any, ...]]:
         packed: _PackedRows | None = self._received()
@@ -548,7 +548,7 @@ def _made_apart(profiles: dict[int, _Profile], wanted: bool) -> Iterator[_Here]:
 
 def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
     """In the forked process: the candidates (in two parts: ``_There.candidates``), the key
-    rows (``_key_document``), then the customers' rows (``_packed``), sent to the parent in
+    rows (``_key_documents``), then the customers' rows (``_packed``), sent to the parent in
     that order. A thread of this process sends
     each while the next is made: a message waits in the pipe until the parent reads it,
     and this process goes on meanwhile."""
@@ -573,7 +573,7 @@ def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
         outbox.put((seen, rest))  # numpy arrays
         outbox.put(sx._touching_weak(profiles, rest))  # (``_There``)
         del seen, rest
-        outbox.put(here.key_document())
+        outbox.put(here.key_documents())
         outbox.put(_packed(here.customer_rows()))
     finally:
         outbox.put(_DONE)
@@ -620,16 +620,27 @@ def _key_texts(keys: dict[int, set[str]]) -> dict[int, str]:
     return {cid: _json_texts(sorted(own)) for cid, own in keys.items()}
 
 
-def _key_document(key_texts: dict[int, str]) -> str:
-    """The rows of ``customer_block_key`` as one JSON text: ``{"customer": [key, ...],
-    ...}`` (``_key_texts``), which ``_insert_key_document`` writes in one statement."""
-    return "{" + ",".join([f'"{cid}":{text}' for cid, text in sorted(key_texts.items())]) + "}"
+_KEYS_PER_DOCUMENT = 150000  # customers: a text of some 30 MB (SQLite's and PostgreSQL's
+# strings end at 1 GB)
 
 
-def _insert_key_document(session: Session, document: str) -> None:
-    """Store the (key, customer) rows of a ``_key_document`` in ``customer_block_key``, in
-    one statement that reads them from the JSON text and sorts them in the database (the
-    table's order). A rebuild's million rows at 100k customers: about 1.0 s on SQLite,
+def _key_documents(key_texts: dict[int, str]) -> list[str]:
+    """The rows of ``customer_block_key`` as JSON texts, ``{"customer": [key, ...], ...}``
+    (``_key_texts``) for ``_KEYS_PER_DOCUMENT`` customers each, which
+    ``_insert_key_documents`` writes in one statement each."""
+    ordered = sorted(key_texts.items())
+    return [
+        "{" + ",".join([f'"{cid}":{text}' for cid, text in part]) + "}"
+        for part in (
+            ordered[i : i + _KEYS_PER_DOCUMENT] for i in range(0, len(ordered), _KEYS_PER_DOCUMENT)
+        )
+    ]
+
+
+def _insert_key_documents(session: Session, documents: list[str]) -> None:
+    """Store the (key, customer) rows of ``_key_documents`` in ``customer_block_key``: a
+    statement for each text, which reads the rows from it and sorts them in the database
+    (the table's order). A rebuild's million rows at 100k customers: about 1.0 s on SQLite,
     where made in Python, sorted, sent between processes and bound row by row they cost
     some 1.9 s of CPU; and they are written while the pairs are scored, from a text the
     helper sends as soon as it has the candidates, not after the customers' rows."""
@@ -645,9 +656,10 @@ def _insert_key_document(session: Session, document: str) -> None:
             "SELECT k.value, CAST(c.key AS integer) FROM json_each(CAST(%s AS json)) AS c"
             " CROSS JOIN LATERAL json_array_elements_text(c.value) AS k(value)"
         )
-    connection.exec_driver_sql(
-        f'INSERT INTO {table} ("key", customer_id) {rows} ORDER BY 1, 2', (document,)
-    )
+    for document in documents:
+        connection.exec_driver_sql(
+            f'INSERT INTO {table} ("key", customer_id) {rows} ORDER BY 1, 2', (document,)
+        )
 
 
 def _customer_rows(

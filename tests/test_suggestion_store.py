@@ -676,7 +676,7 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         sent.append(os.getpid())
         made = suggestion_store._Here(profiles)
         seen, rest = made.blocked()
-        messages = [(seen, rest), sx._touching_weak(profiles, rest), made.key_document()]
+        messages = [(seen, rest), sx._touching_weak(profiles, rest), made.key_documents()]
         for message in messages[:sends]:
             sending.send(message)
         sending.close()
@@ -690,7 +690,7 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
         return real(profiles, rest)
 
     monkeypatch.setattr(sx, "_touching_weak", counted)
-    keyed = _calls_here(monkeypatch, "_key_document")
+    keyed = _calls_here(monkeypatch, "_key_documents")
     made = _calls_here(monkeypatch, "_customer_rows")
     with db.session() as s:
         suggestion_store.rebuild(s)
@@ -703,10 +703,15 @@ def test_a_rebuild_whose_helper_stops_midway_makes_the_rest_here(
     db.dispose()
 
 
-def test_a_rebuilds_key_rows_are_its_customers_keys(store: Database) -> None:
-    # A rebuild writes ``customer_block_key`` in the database, from the customers' keys
-    # as ``suggestion_customer`` stores them (JSON): row for row the (key, customer) rows
-    # of the keys the blocking made, odd characters and all, on both stores.
+@pytest.mark.parametrize("per_document", [150000, 7])
+def test_a_rebuilds_key_rows_are_its_customers_keys(
+    store: Database, monkeypatch: pytest.MonkeyPatch, per_document: int
+) -> None:
+    # A rebuild writes ``customer_block_key`` in the database, from JSON texts of the
+    # customers' keys (one, or one for every seven customers): row for row the (key,
+    # customer) rows of the keys the blocking made, odd characters and all, on both
+    # stores.
+    monkeypatch.setattr(suggestion_store, "_KEYS_PER_DOCUMENT", per_document)
     odd = ["Łukasz Żółć", "Søren Ørsted", "Zoë O'Brien", 'say "hi"', "é ß 東京 🙂", "x" * 300]
     people, _users = make_people(40, 9)
     records = [r for r, _ in make_records(people, 9)]

@@ -82,7 +82,7 @@ class Suggestion:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Profile:
     id: int
     name: str

@@ -367,12 +367,12 @@ def compute(
             counting them again.
         meanwhile: called with what gives the key rows and the customers' rows
             (``_Here.key_documents``, ``_Here.customer_rows``) while the pairs are scored
-            (when other processes
-            score them), and whether other processes score them (``_scored``'s
-            ``meanwhile``). Then the customers' keys, the candidate pairs but the
-            mentioned ones and the customers' rows are made by another process
-            (``_made_apart``) while this one counts the frequencies, reads the mentions,
-            makes the pre-filter's columns and the state's texts (``Built.texts``).
+            (when other processes score them), and whether other processes score them
+            (``_scored``'s ``meanwhile``). Then the customers' keys, the candidate pairs
+            but the mentioned ones, the key rows and the customers' rows are made by
+            another process (``_made_apart``) while this one counts the frequencies, reads
+            the mentions, makes the pre-filter's columns and the state's texts
+            (``Built.texts``).
     """
     from app import suggestions as sx
 
@@ -549,9 +549,8 @@ def _made_apart(profiles: dict[int, _Profile], wanted: bool) -> Iterator[_Here]:
 def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
     """In the forked process: the candidates (in two parts: ``_There.candidates``), the key
     rows (``_key_documents``), then the customers' rows (``_packed``), sent to the parent in
-    that order. A thread of this process sends
-    each while the next is made: a message waits in the pipe until the parent reads it,
-    and this process goes on meanwhile."""
+    that order. A thread of this process sends each while the next is made: a message
+    waits in the pipe until the parent reads it, and this process goes on meanwhile."""
     import queue
 
     from app import suggestions as sx
@@ -582,7 +581,6 @@ def _send_apart(sending: Any, profiles: dict[int, _Profile]) -> None:
 
 
 _DONE = object()  # the end of ``_send_apart``'s messages
-
 
 # The customers' rows as sent between processes: their ids in a numpy array and their texts
 # written together in one string (96,351 customers' rows of six texts each were pickled,

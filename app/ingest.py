@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections import ChainMap
+from collections import ChainMap, Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -64,6 +64,7 @@ from app.models import (
 )
 from app.paths import data_dir
 from app.records import (
+    MAILBOX_MESSAGES,
     MAX_NAME_CHARS,
     MAX_PROBLEMS,
     MAX_TEXT_CHARS,
@@ -688,11 +689,15 @@ class _Writer:
         *,
         owner_hints: bool = True,
         deferred: Recounts | None = None,
+        mailboxes: Counter[str] | None = None,
     ) -> None:
         self.db = db
         self.run_id = run_id
         self.report = report
         self.owner_hints = owner_hints
+        # Messages delivered to each mailbox (lower-cased) so far: this run's, or those of
+        # the folder import it is part of (``OwnerHint.delivered``).
+        self.mailboxes: Counter[str] = Counter() if mailboxes is None else mailboxes
         self.cuts = 0  # values cut to their stored size so far
         self.unlinkable = 0  # address book cards whose numbers the region cannot read
         # languages a parse worker detected, and sources the producer skipped as known
@@ -886,6 +891,10 @@ class _Writer:
         )
 
     def _owner_hint(self, session: Session, hint: OwnerHint) -> bool:
+        if hint.delivered:  # a mailbox: the owner's once enough messages name it
+            self.mailboxes[hint.value.lower()] += 1
+            if self.mailboxes[hint.value.lower()] < MAILBOX_MESSAGES:
+                return False
         key = _OWNER_SETTING[hint.kind]
         if not settings.add_to_list(session, key, hint.value):
             return False
@@ -1213,6 +1222,7 @@ def import_file(
     owner_hints: bool = True,
     deferred: Recounts | None = None,
     label: str | None = None,
+    mailboxes: Counter[str] | None = None,
 ) -> FileReport:
     """Import one file; never raises for a bad item, only for a bad file.
 
@@ -1231,6 +1241,8 @@ def import_file(
         deferred: the customers' recount is left to the folder import holding it.
         label: the name the file is reported and remembered under (default: its path;
             a file taken out of a zip archive: ``archive.zip/member``).
+        mailboxes: messages delivered to each mailbox in the other files of the import
+            (``OwnerHint.delivered``); counted on.
 
     Returns:
         The report; ``status`` is "cancelled" when stopped early.
@@ -1293,6 +1305,7 @@ def import_file(
         clean_text=display_path(path) != str(path),
         produced=produced,
         deferred=deferred,
+        mailboxes=mailboxes,
     )
     if headers and chosen and report.status == "done":
         # A mapping the user gave that worked is remembered for this header set.
@@ -1381,6 +1394,7 @@ def import_items(
     clean_text: bool = False,
     produced: parse_worker.Produced | None = None,
     deferred: Recounts | None = None,
+    mailboxes: Counter[str] | None = None,
 ) -> FileReport:
     """Store a stream of items as one import run (the core of ``import_file``).
 
@@ -1402,6 +1416,7 @@ def import_items(
         deferred: the customers touched are only marked "not counted" and added to
             it, for ``recount_deferred`` (a folder import's runs); else the run
             recounts them itself.
+        mailboxes: as for ``import_file``.
 
     Raises:
         FormatError, UserFacingError: the producer failed before yielding anything
@@ -1430,6 +1445,7 @@ def import_items(
             clean_text,
             parse_worker.Produced() if produced is None else produced,
             deferred,
+            mailboxes,
         )
     except BaseException as exc:
         # A bug, an interrupt, or the database failing under us (locked, full,
@@ -1477,10 +1493,13 @@ def _run(
     clean_text: bool,
     produced: parse_worker.Produced,
     deferred: Recounts | None,
+    mailboxes: Counter[str] | None,
 ) -> FileReport:
     label = report.path
     assert report.run_id is not None
-    writer = _Writer(db, report.run_id, report, owner_hints=owner_hints, deferred=deferred)
+    writer = _Writer(
+        db, report.run_id, report, owner_hints=owner_hints, deferred=deferred, mailboxes=mailboxes
+    )
     writer.produced = produced
     items_seen = 0
 
@@ -1665,6 +1684,7 @@ def import_paths(
     given = list(paths)
     with db.read_session() as session:
         deferred = Recounts(set(_not_counted(session)))
+    mailboxes: Counter[str] = Counter()  # (a folder of ``.eml`` files: one message each)
     with contextlib.ExitStack() as unpacked:
         sources: list[tuple[Path, str]] = []
         left_out: list[FileReport] = []
@@ -1722,6 +1742,7 @@ def import_paths(
                         should_cancel=should_cancel,
                         deferred=deferred,
                         label=label,
+                        mailboxes=mailboxes,
                     )
                 )
             except FileFailedError as exc:  # part of it may be stored: its counts are kept

@@ -146,10 +146,21 @@ class OwnerHint:
     For example the WhatsApp export's own name, or an address that Gmail
     labelled as "Sent". Ingest seeds the owner settings with it when the user
     has not configured them.
+
+    ``delivered``: the address is only the mailbox a message was delivered to (its
+    ``Delivered-To`` header). One message says little: a saved or forwarded ``.eml`` was
+    often delivered to someone else (the customer who sent it on, a colleague), so an
+    import takes such a mailbox for the owner's once ``MAILBOX_MESSAGES`` of its messages
+    were delivered to it (an inbox: its second message), and a reader hints each mailbox
+    that many times at most.
     """
 
     kind: Literal["email", "phone", "name"]
     value: str
+    delivered: bool = False
+
+
+MAILBOX_MESSAGES = 2  # messages of one import delivered to a mailbox that make it the owner's
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,16 @@ from email.message import Message
 from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from app.records import EventRecord, Item, Notice, OwnerHint, Participant, Problem, Role
+from app.records import (
+    MAILBOX_MESSAGES,
+    EventRecord,
+    Item,
+    Notice,
+    OwnerHint,
+    Participant,
+    Problem,
+    Role,
+)
 from connectors.mail_headers import (
     SubjectThreads,
     is_automated_sender,
@@ -761,8 +770,8 @@ class MessageTooSlowError(Exception):
 _DELIVERED_TO = re.compile(rb"^Delivered-To:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 _LIST_POST = re.compile(rb"^List-Post:[ \t]*<mailto:([^>?\s]+)", re.IGNORECASE | re.MULTILINE)
 # A mailbox is delivered to under an address or two (an alias, a forwarding); more in one
-# source are not taken as the owner's: each would re-mark every stored contact point, and
-# a server that adds no header of its own leaves a sender's forged one on top.
+# source are not hinted: each taken for the owner's would re-mark every stored contact
+# point, and a server that adds no header of its own leaves a sender's forged one on top.
 MAX_MAILBOX_HINTS = 3
 
 # The folders where mail programs keep what they took for spam (Gmail's "[Gmail]/Spam",
@@ -930,7 +939,9 @@ class MailReader:
     def __init__(self, owners_seen: set[str] | None = None) -> None:
         self.owners_seen: set[str] = set() if owners_seen is None else owners_seen
         self.threads = SubjectThreads()
-        self.mailbox_hints = 0  # owner hints made from ``delivered_to`` (``MAX_MAILBOX_HINTS``)
+        # Owner hints made from ``delivered_to``, by lower-cased mailbox: how many
+        # (``MAILBOX_MESSAGES`` at most, for ``MAX_MAILBOX_HINTS`` mailboxes at most).
+        self.mailboxes: dict[str, int] = {}
         self.spam = 0  # messages left out: Gmail labelled them spam (``spam_notice``)
 
     def items(
@@ -948,10 +959,12 @@ class MailReader:
         ``[record]``, or ``[OwnerHint, record]`` when the message was
         sent by the owner (Gmail labelled it "Sent", or ``sent`` says it sits
         in a Sent folder) and its sender was not hinted yet, or when it was
-        delivered to a mailbox (``delivered_to``) not hinted yet: that is the
-        owner's address, so an inbox alone tells whose mail it is (at most
-        ``MAX_MAILBOX_HINTS`` addresses from one source). Or
-        ``[Problem]`` with a short reason when the message cannot be read.
+        delivered to a mailbox (``delivered_to``) hinted fewer than
+        ``MAILBOX_MESSAGES`` times: a mailbox that messages of an import were
+        delivered to is the owner's (``OwnerHint.delivered``), so an inbox alone
+        tells whose mail it is (``MAX_MAILBOX_HINTS`` mailboxes from one source
+        at most). Or ``[Problem]`` with a short reason when the message cannot
+        be read.
 
         Args:
             raw: the message bytes.
@@ -989,17 +1002,26 @@ class MailReader:
         if sender and hint and sender.lower() not in self.owners_seen:
             self.owners_seen.add(sender.lower())
             items.append(OwnerHint("email", sender))
-        elif (
-            not hint
-            and self.mailbox_hints < MAX_MAILBOX_HINTS
-            and (mailbox := delivered_to(raw))
-            and mailbox.lower() not in self.owners_seen
-        ):
-            self.owners_seen.add(mailbox.lower())
-            self.mailbox_hints += 1
-            items.append(OwnerHint("email", mailbox))
+        elif not hint and (mailbox := self._mailbox(raw)) is not None:
+            items.append(OwnerHint("email", mailbox, delivered=True))
         items.append(record)
         return items
+
+    def _mailbox(self, raw: bytes) -> str | None:
+        """The mailbox the message was delivered to (``delivered_to``), if it is to be
+        hinted: one of the source's first ``MAX_MAILBOX_HINTS`` mailboxes, hinted fewer
+        than ``MAILBOX_MESSAGES`` times, and not hinted as a sender."""
+        seen = self.mailboxes
+        if len(seen) >= MAX_MAILBOX_HINTS and min(seen.values()) >= MAILBOX_MESSAGES:
+            return None  # (none left to hint: the header is not looked for)
+        mailbox = delivered_to(raw)
+        if mailbox is None or (key := mailbox.lower()) in self.owners_seen:
+            return None
+        met = seen.get(key, 0)
+        if met >= MAILBOX_MESSAGES or (not met and len(seen) >= MAX_MAILBOX_HINTS):
+            return None
+        seen[key] = met + 1
+        return mailbox
 
 
 def message_items(raw: bytes, locator: str, owners_seen: set[str]) -> list[Item]:

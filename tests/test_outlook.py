@@ -64,10 +64,10 @@ def test_a_pst_reads_its_mail_with_the_internet_headers_it_came_with(tmp_path: P
     webinar = by_title['[WEBINAR] - "Introducing Couchbase Server 2.5"']
     assert "Couchbase" in webinar.details["html"]
     # The mailbox is an Exchange one (no email address in the store): the one recipient
-    # whose address spells its name ("Hong-Thai Nguyen") is the owner's address.
+    # whose address spells its name ("Hong-Thai Nguyen") is hinted as the owner's address.
     items = list(PstConnector().parse(path, ParseOptions(tz=UTC)))
     hints = [i for i in items if isinstance(i, OwnerHint)]
-    assert hints == [OwnerHint("email", "hong-thai.nguyen@polyspot.com")]
+    assert hints == [OwnerHint("email", "hong-thai.nguyen@polyspot.com", delivered=True)]
 
 
 def test_mail_written_in_outlook_is_rebuilt_from_its_properties(tmp_path: Path) -> None:
@@ -91,9 +91,10 @@ def test_folders_below_the_top_one_are_kept_and_other_items_left_out(tmp_path: P
     path = _unpacked("testPST_variousBodyTypes.pst", tmp_path)
     records, problems = _records(path)
     assert problems == []
-    # The mailbox they were delivered to (PR_RECEIVED_BY_SMTP_ADDRESS) is the owner's.
+    # The mailbox they were delivered to (PR_RECEIVED_BY_SMTP_ADDRESS) is the owner's (once
+    # two messages of the import name it).
     items = list(PstConnector().parse(path, ParseOptions(tz=UTC)))
-    assert items[0] == OwnerHint("email", "tallison@mitre.org")
+    assert items[0] == OwnerHint("email", "tallison@mitre.org", delivered=True)
     assert [r.details["folder"] for r in records] == ["Inbox/tmp"] * 4
     assert [r.title for r in records] == ["original email"] + ["FW: original email"] * 3
     assert all(r.text for r in records)  # (the RTF one keeps its plain body)
@@ -279,7 +280,8 @@ def test_an_outlook_message_file_reads_as_the_mail_it_was(tmp_path: Path) -> Non
     )
     # Attachments by name, with their sizes (an attached message by its subject).
     hint, attached = _msg("testMSG_att_msg.msg", tmp_path)
-    assert hint == OwnerHint("email", "nick.booth@pof.com.au")  # (the mailbox's name)
+    # (the mailbox's name)
+    assert hint == OwnerHint("email", "nick.booth@pof.com.au", delivered=True)
     assert isinstance(attached, EventRecord)
     assert attached.details["attachments"] == [
         {"name": "Test Attachment", "type": ""},
@@ -355,7 +357,7 @@ def test_a_draft_without_a_sender_is_the_owners_side() -> None:
     assert [(p.role, p.email) for p in record.participants] == [("to", "alice@example.org")]
     assert mapi.owners_side(record, inside, False).direction == "outbound"
     # Sent by a customer from the internet, kept without its headers: not the owner's side,
-    # and the mailbox it reached is named as the owner's.
+    # and the mailbox it reached is hinted as the owner's (a mailbox: ``delivered``).
     sent = mapi.Message(
         _Props(
             x0C1A="Alice Smith",
@@ -370,7 +372,7 @@ def test_a_draft_without_a_sender_is_the_owners_side() -> None:
     raw, details, inside = mapi.message_bytes(sent)
     assert not inside and "flags" not in details
     items = mail.message_items(raw, "y", set())
-    assert items[0] == OwnerHint("email", "hello@shop.example")
+    assert items[0] == OwnerHint("email", "hello@shop.example", delivered=True)
     assert isinstance(items[1], EventRecord)
     assert items[1].participants[0].email == "alice@example.org"
 

@@ -377,12 +377,19 @@ def compute(
     from app import suggestions as sx
 
     with sx.collector_paused():
-        profiles = sx._profiles(session)
+        # A rebuild's transaction holds the write lock and has written nothing the profiles
+        # and mentions are read from: those tables are read by a thread meanwhile.
+        reads = sx._WholeReads.start(session) if meanwhile is not None else None
+        try:
+            profiles = sx._profiles(session, reads=reads)
+        finally:
+            if reads is not None:
+                reads.close()  # (before the helper is forked)
         with _made_apart(profiles, meanwhile is not None) as apart:
             old = _state(session) if keep_stats else None
             freq = old.freq if old is not None else sx._Frequencies.of(profiles.values())
             customers = old.customers if old is not None else len(profiles)
-            said = sx._mentions(session, profiles)
+            said = sx._mentions(session, profiles, reads)
             own = _own_identities(session)
             state = _State(scorer_version(), customers, freq, said, own)
             floor = sx.raw_floor(STORE_MIN_SCORE)

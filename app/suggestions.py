@@ -11,8 +11,10 @@ customers; a rejected pair is never suggested again.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
+import logging
 import math
 import re
 import sys
@@ -156,13 +158,18 @@ def release_caches() -> None:
                 value.cache_clear()
 
 
+log = logging.getLogger(__name__)
+
 _CHUNK = 500  # customer ids per IN list
 
 
-def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, _Profile]:
-    """The customers (all, or ``only`` these) with what the suggestions compare of them."""
+def _profiles(
+    session: Session, only: Iterable[int] | None = None, *, reads: _WholeReads | None = None
+) -> dict[int, _Profile]:
+    """The customers (all, or ``only`` these) with what the suggestions compare of them
+    (all: the whole tables read by ``reads`` if given, ``_WholeReads``)."""
     if only is None:
-        return _read_profiles(session, None)
+        return _read_profiles(session, None, reads)
     ids = sorted(set(only))
     found: dict[int, _Profile] = {}
     for start in range(0, len(ids), _CHUNK):
@@ -170,7 +177,9 @@ def _profiles(session: Session, only: Iterable[int] | None = None) -> dict[int, 
     return found
 
 
-def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profile]:
+def _read_profiles(
+    session: Session, only: list[int] | None, reads: _WholeReads | None = None
+) -> dict[int, _Profile]:
     # Lean reads: plain rows through the connection (no ORM row processing), and each
     # distinct name and address text parsed once however many customers show it.
     connection = session.connection()
@@ -192,7 +201,7 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
     if only is not None and not profiles:
         return {}
     fallback: dict[int, tuple[tuple[int, int], str]] = {}  # a nameless customer's name
-    for cid, point in _points(connection, None if only is None else list(profiles)):
+    for cid, point in _points(connection, None if only is None else list(profiles), reads):
         profile = profiles.get(cid)
         if profile is None or point is None:
             continue
@@ -215,21 +224,15 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
                 fallback[cid] = (rank, display)
     for cid, (_rank, display) in fallback.items():
         profiles[cid].name, profiles[cid].parsed = display, parse(display)
-    store = dialect.for_bind(session)
-    home_stmt = (
-        select(
-            CustomerIdentity.customer_id,
-            store.json_value(Event.details, "billing"),
-            store.json_value(Event.details, "shipping"),
-        )
-        .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
-        .join(Event, Event.id == EventParticipant.event_id)
-        .where(Event.channel == "order")
-    )
+    home_stmt = _order_homes(session)
     if only is not None:
         home_stmt = home_stmt.where(CustomerIdentity.customer_id.in_(list(profiles)))
+    read = reads.homes() if reads is not None else None
+    homes: Iterable[Sequence[Any]] = (
+        read if read is not None else _rows(connection, home_stmt, only is None)
+    )
     addresses: dict[Any, Address | None] = {}
-    for cid, billing, shipping in _rows(connection, home_stmt, only is None):
+    for cid, billing, shipping in homes:
         profile = profiles.get(cid)
         if profile is None:
             continue
@@ -249,35 +252,177 @@ def _read_profiles(session: Session, only: list[int] | None) -> dict[int, _Profi
     return {cid: p for cid, p in profiles.items() if p.emails or p.phones or p.handles}
 
 
-def _points(connection: Connection, only: list[int] | None) -> Iterator[tuple[int, Any]]:
+def _order_homes(session: Session) -> Select[tuple[int, Any, Any]]:
+    """Each order's customer, billing and shipping address (JSON text, or None), by the
+    customers of its participants."""
+    store = dialect.for_bind(session)
+    return (
+        select(
+            CustomerIdentity.customer_id,
+            store.json_value(Event.details, "billing"),
+            store.json_value(Event.details, "shipping"),
+        )
+        .join(EventParticipant, EventParticipant.identity_id == CustomerIdentity.identity_id)
+        .join(Event, Event.id == EventParticipant.event_id)
+        .where(Event.channel == "order")
+    )
+
+
+_POINT_COLUMNS = (
+    Identity.id,
+    Identity.kind,
+    Identity.value,
+    Identity.shared,
+    Identity.display_name,
+    Identity.line_type,
+)
+_LINKS = select(CustomerIdentity.customer_id, CustomerIdentity.identity_id)
+
+
+def _points(
+    connection: Connection, only: list[int] | None, reads: _WholeReads | None = None
+) -> Iterator[tuple[int, Any]]:
     """Each customer's contact points (of all customers, or ``only`` these): (customer id,
     (identity id, kind, value, shared, display name, line type)); the point is None when
-    the link names no identity. For all customers, both tables are read whole and joined
-    here: the database's join looks every identity up by its id, which took 0.6 s for
-    100k customers against 0.3 s for the two tables read in order."""
-    columns = (
-        Identity.id,
-        Identity.kind,
-        Identity.value,
-        Identity.shared,
-        Identity.display_name,
-        Identity.line_type,
-    )
+    the link names no identity. For all customers, both tables are read whole (or were, by
+    ``reads``) and joined here: the database's join looks every identity up by its id,
+    which took 0.6 s for 100k customers against 0.3 s for the two tables read in order."""
     if only is not None:
         stmt = (
-            select(CustomerIdentity.customer_id, *columns)
+            select(CustomerIdentity.customer_id, *_POINT_COLUMNS)
             .join(Identity, Identity.id == CustomerIdentity.identity_id)
             .where(CustomerIdentity.customer_id.in_(only))
         )
         for row in connection.execute(stmt):
             yield row[0], tuple(row[1:])
         return
-    points = {row[0]: row for row in _rows(connection, select(*columns), True)}
-    links = select(CustomerIdentity.customer_id, CustomerIdentity.identity_id)
-    linked = list(_rows(connection, links, True))
-    if linked:
-        customers, identities = zip(*linked, strict=True)
-        yield from zip(customers, map(points.get, identities), strict=True)
+    read = reads.points() if reads is not None else None
+    rows: Iterable[Sequence[Any]]
+    customers: Sequence[int]
+    identities: Sequence[int]
+    if read is not None:
+        rows, (customers, identities) = read
+    else:
+        rows = list(_rows(connection, select(*_POINT_COLUMNS), True))
+        linked = list(_rows(connection, _LINKS, True))
+        customers, identities = zip(*linked, strict=True) if linked else ((), ())
+    points = {row[0]: row for row in rows}
+    yield from zip(customers, map(points.get, identities), strict=True)
+
+
+class _WholeReads:
+    """The whole tables ``_read_profiles`` reads (contact points, their customers, the
+    orders' addresses), and what ``_mentions`` reads, read by a thread on a second
+    connection to the SQLite file while this one reads and parses the customers' names: at
+    100k customers they cost this one some 0.6 s and 0.3 s, against 0.15 s and 0.05 s to
+    decode what the thread read (which it has read before the names are parsed).
+
+    Each is read as one JSON text: the database works on it in one step, without the
+    interpreter's lock (row by row the thread would wait for the lock at each row while
+    this one parses). Only for a transaction that holds the write lock (a rebuild's
+    ``BEGIN IMMEDIATE``) and has written nothing these tables hold: no one else can then
+    have changed what the second connection reads. If the thread fails, the tables are
+    read here as before.
+    """
+
+    def __init__(self, path: str, statements: dict[str, str]) -> None:
+        import threading
+
+        self._path = path
+        self._statements = statements
+        self._texts: dict[str, tuple[str, ...]] = {}
+        self._thread = threading.Thread(target=self._read, name="threadline-profiles")
+        self._thread.start()
+
+    @classmethod
+    def start(cls, session: Session) -> _WholeReads | None:
+        """The reads started for this session (None: not a SQLite file's write transaction,
+        so the tables are read through the session). ``close`` it once the profiles are
+        read."""
+        from pathlib import Path
+
+        from sqlalchemy import func  # (not among the module's names: ``release_caches``)
+
+        connection = session.connection()
+        if connection.dialect.name != "sqlite":
+            return None
+        if connection.get_execution_options().get("threadline_read"):
+            return None  # (a read transaction holds no lock: a writer may commit meanwhile)
+        database = connection.engine.url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        if not Path(database).is_file():
+            return None
+        dialect_ = connection.dialect
+
+        def sql(stmt: Select[*tuple[Any, ...]]) -> str:
+            return str(stmt.compile(dialect=dialect_, compile_kwargs={"literal_binds": True}))
+
+        def aggregated(stmt: Select[*tuple[Any, ...]], texts: tuple[int, ...] = ()) -> str:
+            # The columns by name (c0, c1, ...), as a JSON list per row; those in ``texts``
+            # as text (a value that a JSON function returned would be nested as JSON).
+            width = len(stmt.selected_columns)
+            labelled = stmt.with_only_columns(
+                *(c.label(f"c{i}") for i, c in enumerate(stmt.selected_columns))
+            )
+            row = ", ".join(f"c{i} || ''" if i in texts else f"c{i}" for i in range(width))
+            return f"SELECT json_group_array(json_array({row})) FROM ({sql(labelled)})"
+
+        links = _LINKS.subquery()
+        statements = {
+            "points": aggregated(select(*_POINT_COLUMNS)),
+            "links": sql(
+                select(
+                    func.json_group_array(links.c.customer_id),
+                    func.json_group_array(links.c.identity_id),
+                )
+            ),
+            "homes": aggregated(_order_homes(session), texts=(1, 2)),
+        }
+        for name, stmt in _mention_reads().items():
+            statements[f"mentions:{name}"] = aggregated(stmt)
+        return cls(str(Path(database).resolve()), statements)
+
+    def _read(self) -> None:
+        import sqlite3
+        from pathlib import Path
+
+        try:
+            uri = f"{Path(self._path).as_uri()}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as connection:
+                for name, statement in self._statements.items():
+                    row = connection.execute(statement).fetchone()
+                    self._texts[name] = tuple(row)
+        except Exception:  # (read through the session instead)
+            log.warning("the profiles' tables could not be read aside", exc_info=True)
+            self._texts.clear()
+
+    def _decoded(self, name: str) -> list[Any] | None:
+        self._thread.join()
+        texts = self._texts.pop(name, None)
+        return None if texts is None else [json.loads(text) for text in texts]
+
+    def rows(self, name: str) -> list[Any] | None:
+        """The rows of the statement ``name`` (each read once; None: read them through the
+        session)."""
+        found = self._decoded(name)
+        return None if found is None else found[0]
+
+    def points(self) -> tuple[list[Any], tuple[list[int], list[int]]] | None:
+        """The contact points' rows, and the links' customers and identities (None: read
+        them through the session)."""
+        points, links = self._decoded("points"), self._decoded("links")
+        if points is None or links is None:
+            return None
+        return points[0], (links[0], links[1])
+
+    def homes(self) -> list[Any] | None:
+        """The orders' rows (``_order_homes``; None: read them through the session)."""
+        return self.rows("homes")
+
+    def close(self) -> None:
+        """Wait for the thread (a process with threads forks no helpers)."""
+        self._thread.join()
 
 
 def _rows(
@@ -1898,46 +2043,22 @@ def _their_customers(stmt: Select[*_Columns]) -> Select[*_Columns]:
     )
 
 
-def _mentions(session: Session, profiles: Container[int]) -> dict[tuple[int, int], set[str]]:
-    """Pairs of customers where a message of one mentions the other's order, address or number.
-
-    Returns, for each pair (lower id first), the mentions in words.
-
-    The mentions lead the reads (``IN`` the mentions' events, their values): a message
-    or a contact point is looked up only if some mention names it. Without that, SQLite
-    read every event's participants and every contact point to find the few mentioned
-    (0.4 s of 0.8 s at 100k customers). Plain rows through the driver (``_rows``).
-    """
-    session.flush()  # as the session's own reads would: objects not yet written count too
-    connection = session.connection()
-    writers: dict[int, set[int]] = defaultdict(set)  # event → customers taking part
-    for event_id, cid in _rows(
-        connection,
-        _their_customers(
+def _mention_reads() -> dict[str, Select[*tuple[Any, ...]]]:
+    """What ``_mentions`` reads: the customers taking part in each message that mentions
+    something ("writers"), the customers of each order number ("orders") and of each
+    mentioned contact point ("points"), and the mentions ("mentions")."""
+    return {
+        "writers": _their_customers(
             select(EventParticipant.event_id, CustomerIdentity.customer_id)
             .join(Mention, Mention.event_id == EventParticipant.event_id)
             .where(EventParticipant.event_id.in_(select(Mention.event_id)))
         ).distinct(),
-        True,
-    ):
-        if cid in profiles:
-            writers[event_id].add(cid)
-    if not writers:
-        return {}
-    owners: dict[tuple[str, str], set[int]] = defaultdict(set)  # (kind, value) → customers
-    for number, cid in _rows(
-        connection,
-        _their_customers(
+        "orders": _their_customers(
             select(Order.number, CustomerIdentity.customer_id).join(
                 EventParticipant, EventParticipant.event_id == Order.event_id
             )
         ),
-        True,
-    ):
-        owners[("order", order_key(number))].add(cid)
-    for kind, value, cid in _rows(
-        connection,
-        select(Identity.kind, Identity.value, CustomerIdentity.customer_id)
+        "points": select(Identity.kind, Identity.value, CustomerIdentity.customer_id)
         .join(CustomerIdentity, CustomerIdentity.identity_id == Identity.id)
         .join(Mention, (Mention.kind == Identity.kind) & (Mention.value == Identity.value))
         .where(
@@ -1946,13 +2067,44 @@ def _mentions(session: Session, profiles: Container[int]) -> dict[tuple[int, int
             Identity.value.in_(select(Mention.value)),
         )
         .distinct(),
-        True,
-    ):
+        "mentions": select(Mention.event_id, Mention.kind, Mention.value),
+    }
+
+
+def _mentions(
+    session: Session, profiles: Container[int], reads: _WholeReads | None = None
+) -> dict[tuple[int, int], set[str]]:
+    """Pairs of customers where a message of one mentions the other's order, address or number.
+
+    Returns, for each pair (lower id first), the mentions in words.
+
+    The mentions lead the reads (``IN`` the mentions' events, their values): a message
+    or a contact point is looked up only if some mention names it. Without that, SQLite
+    read every event's participants and every contact point to find the few mentioned
+    (0.4 s of 0.8 s at 100k customers). Plain rows through the driver (``_rows``), or
+    those ``reads`` read (``_WholeReads``, with the mentions).
+    """
+    session.flush()  # as the session's own reads would: objects not yet written count too
+    connection = session.connection()
+    statements = _mention_reads()
+
+    def rows(name: str) -> Iterable[Sequence[Any]]:
+        found = reads.rows(f"mentions:{name}") if reads is not None else None
+        return found if found is not None else _rows(connection, statements[name], True)
+
+    writers: dict[int, set[int]] = defaultdict(set)  # event → customers taking part
+    for event_id, cid in rows("writers"):
+        if cid in profiles:
+            writers[event_id].add(cid)
+    if not writers:
+        return {}
+    owners: dict[tuple[str, str], set[int]] = defaultdict(set)  # (kind, value) → customers
+    for number, cid in rows("orders"):
+        owners[("order", order_key(number))].add(cid)
+    for kind, value, cid in rows("points"):
         owners[(kind, value)].add(cid)
     per_event: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for event_id, kind, value in _rows(
-        connection, select(Mention.event_id, Mention.kind, Mention.value), True
-    ):
+    for event_id, kind, value in rows("mentions"):
         if event_id in writers and (kind, value) in owners:
             per_event[event_id].append((kind, value))
     words = {

@@ -951,3 +951,64 @@ def test_the_stored_frequencies_read_the_same_whatever_the_hash_seed() -> None:
     counter = Counter({"b": 2, "a": 2, "c": 1})  # and it reads back as it was
     freq = sx._Frequencies(3, 3, counter, counter, counter, 1, counter, counter, 0, 0, counter, 1)
     assert suggestion_store._load_freq(suggestion_store._dump_freq(freq)) == freq
+
+
+@pytest.fixture(scope="module")
+def streets_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A shop of generated people (``bench_identity``) whose orders carry street addresses,
+    and whose messages mention orders, numbers and addresses."""
+    from tests.bench.bench_identity import make_homes
+
+    made, _users = make_people(300, 7)
+    records = [r for r, _ in make_records(made, 7, make_homes(made, 7))]
+    db = open_database(tmp_path_factory.mktemp("streets") / "streets.db")
+    import_items(db, lambda: records, label="t", format="t")
+    yield db
+    db.dispose()
+
+
+def _profile_texts(profiles: dict[int, sx._Profile]) -> dict[int, tuple[str, str]]:
+    return {cid: (p.name, suggestion_store._digest(p)) for cid, p in profiles.items()}
+
+
+def test_a_rebuild_reads_the_whole_tables_aside_as_the_session_would(
+    streets_db: Database,
+) -> None:
+    # A rebuild's transaction holds the write lock: a thread reads the tables on a second
+    # connection, each as one JSON text. What it reads makes the same profiles (names,
+    # contact points, homes) and mentions as the session's own reads.
+    with streets_db.session() as s:
+        reads = sx._WholeReads.start(s)
+        assert reads is not None
+        try:
+            aside = sx._profiles(s, reads=reads)
+        finally:
+            reads.close()
+        said_aside = sx._mentions(s, aside, reads)
+        plain = sx._profiles(s)
+        said = sx._mentions(s, plain)
+    assert _profile_texts(aside) == _profile_texts(plain)
+    assert sum(bool(p.addresses) for p in plain.values()) > 100  # (homes were read)
+    assert said_aside == said and len(said) > 10
+    # A read transaction holds no lock (a writer may commit meanwhile): read through it.
+    with streets_db.read_session() as s:
+        assert sx._WholeReads.start(s) is None
+
+
+def test_whole_reads_that_fail_are_read_through_the_session(
+    streets_db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with streets_db.session() as s:
+        plain = sx._profiles(s)
+        said = sx._mentions(s, plain)
+        reads = sx._WholeReads.start(s)
+        assert reads is not None
+        reads.close()
+        monkeypatch.setattr(reads, "_path", str(Path(streets_db.path or "") / "gone"))
+        reads._thread = threading.Thread(target=reads._read)  # read again, and fail
+        reads._thread.start()
+        profiles = sx._profiles(s, reads=reads)
+        reads.close()
+        assert _profile_texts(profiles) == _profile_texts(plain)
+        assert sx._mentions(s, profiles, reads) == said
+    assert "could not be read aside" in caplog.text

@@ -512,6 +512,21 @@ def _sqlite_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # The rows the connection had changed when the transaction began (``wrote_nothing``).
+    raw = conn.connection.dbapi_connection
+    if raw is not None:
+        conn.info[_CHANGES_AT_BEGIN] = raw.total_changes
+
+
+_CHANGES_AT_BEGIN = "threadline_changes_at_begin"
+
+
+def wrote_nothing(conn: Connection) -> bool:
+    """Whether this SQLite connection's transaction has changed no row so far (then
+    another connection reads what this one would: the last committed state)."""
+    raw = conn.connection.dbapi_connection
+    begun = conn.info.get(_CHANGES_AT_BEGIN)
+    return raw is not None and begun is not None and raw.total_changes == begun
 
 
 def make_engine(url: str | URL) -> Engine:

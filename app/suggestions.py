@@ -320,9 +320,9 @@ class _WholeReads:
     Each is read as one JSON text: the database works on it in one step, without the
     interpreter's lock (row by row the thread would wait for the lock at each row while
     this one parses). Only for a transaction that holds the write lock (a rebuild's
-    ``BEGIN IMMEDIATE``) and has written nothing these tables hold: no one else can then
-    have changed what the second connection reads. If the thread fails, the tables are
-    read here as before.
+    ``BEGIN IMMEDIATE``) and has changed no row yet: no one else can then have changed
+    what the second connection reads, and it misses nothing of this one's. If the thread
+    fails, the tables are read here as before.
     """
 
     def __init__(self, path: str, statements: dict[str, str]) -> None:
@@ -343,11 +343,16 @@ class _WholeReads:
 
         from sqlalchemy import func  # (not among the module's names: ``release_caches``)
 
+        from app.db import wrote_nothing
+
         connection = session.connection()
         if connection.dialect.name != "sqlite":
             return None
         if connection.get_execution_options().get("threadline_read"):
             return None  # (a read transaction holds no lock: a writer may commit meanwhile)
+        session.flush()
+        if not wrote_nothing(connection):
+            return None  # (what it wrote is not for the second connection to see)
         database = connection.engine.url.database
         if not database or database == ":memory:" or database.startswith("file:"):
             return None

@@ -995,6 +995,25 @@ def test_a_rebuild_reads_the_whole_tables_aside_as_the_session_would(
         assert sx._WholeReads.start(s) is None
 
 
+def test_a_transaction_that_wrote_reads_the_tables_itself(streets_db: Database) -> None:
+    # A second connection would not see what this transaction wrote: a rebuild after a
+    # write in the same transaction reads the tables through the session.
+    with streets_db.session() as s:
+        assert sx._WholeReads.start(s) is not None  # (nothing written yet)
+        cid = min(sx._profiles(s))
+        point = Identity(kind="email", value="zebedee.quist@example.com")
+        s.add(point)
+        s.flush()
+        s.add(CustomerIdentity(customer_id=cid, identity_id=point.id))
+        assert sx._WholeReads.start(s) is None
+        suggestion_store.rebuild(s)
+        keys = s.scalars(
+            select(SuggestionCustomer.keys).where(SuggestionCustomer.customer_id == cid)
+        ).one()
+        s.rollback()
+    assert "sp:zebedeequist" in keys
+
+
 def test_whole_reads_that_fail_are_read_through_the_session(
     streets_db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -200,6 +200,40 @@ def test_status_bar_count_after_an_import_reads_the_stored_list_off_the_gui_thre
     assert window.suggestions_button.count >= 3
 
 
+def test_the_count_starts_as_an_import_ends_and_waits_after_a_setting(
+    qtbot, window: MainWindow, db: Database
+) -> None:
+    # An import (or a sync) is one change, and the one the user then looks for in the
+    # count: counted at once, not after the pause that gathers a burst of live changes.
+    # A setting changed in the Settings window still waits for the pause.
+    flow = window.identity_flow
+    qtbot.waitUntil(lambda: window.suggestions_button.count == 3, timeout=WAIT)
+    workers.manager().wait_for_done()
+    later = [
+        mail(
+            "later@x",
+            "Maria Garcia",
+            "maria.garcia@example.com",
+            SHOP,
+            "Any news?",
+            "Any news about the centrepieces?",
+            _at(5, 9, 0),
+        )
+    ]
+    import_items(db, lambda: later, label="later", format="test")
+    before = flow.count_op
+    window.import_flow.import_finished.emit([])
+    assert not flow._count_timer.isActive()
+    assert flow.count_op is not None and flow.count_op is not before  # (started: no pause)
+    qtbot.waitUntil(lambda: window.suggestions_button.count >= 3, timeout=WAIT)
+    workers.manager().wait_for_done()
+    started = flow.count_op
+    window._setting_changed("currency")
+    assert flow._count_timer.isActive()
+    assert flow.count_op is started  # (not yet: after the pause)
+    qtbot.waitUntil(lambda: flow.count_op is not started, timeout=WAIT)
+
+
 def test_review_merges_a_suggested_pair(qtbot, window: MainWindow, db: Database) -> None:
     dialog = open_review(qtbot, window)
     assert dialog.position.text() == "PAIR 1 OF 3"

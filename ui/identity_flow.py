@@ -203,9 +203,15 @@ class IdentityFlow(QObject):
 
     # --- suggestions -------------------------------------------------------------------
 
-    def refresh_suggestions(self) -> None:
-        """Count the merge suggestions again, soon (bursts of changes are counted once)."""
-        self._count_timer.start()
+    def refresh_suggestions(self, *, at_once: bool = False) -> None:
+        """Count the merge suggestions again, soon (bursts of changes are counted once), or
+        ``at_once`` (an import or a sync has just finished: one change, and the one the
+        user then looks for in the count)."""
+        if at_once:
+            self._count_timer.stop()
+            self._count_suggestions()
+        else:
+            self._count_timer.start()
 
     def shutdown(self) -> None:
         """Stop counting suggestions (the window is closing): a catch-up running in a child

@@ -721,13 +721,15 @@ class MainWindow(QMainWindow):
 
     # --- imports, problems, messages ----------------------------------------------------
 
-    def _imported(self, _reports: object) -> None:
+    def _imported(self, _reports: object, *, at_once: bool = True) -> None:
+        """An import or a sync finished (or a setting changed: not ``at_once``): show the
+        lists and counts again, and count the suggestions now rather than after a pause."""
         self.customer_model.reload()
         self.timeline_model.reload()
         if self.left.currentWidget() is self.waiting:
             self.waiting_model.reload()
         self.refresh_counts()
-        self.identity_flow.refresh_suggestions()
+        self.identity_flow.refresh_suggestions(at_once=at_once)
 
     def sync_mail(self) -> None:
         """Sync ⟳ (F5): fetch new mail from every account in the background."""
@@ -833,7 +835,7 @@ class MainWindow(QMainWindow):
             self.profile._tz = tz
             self.notes._tz = tz
             self.identity_flow.tz = tz
-        self._imported(None)
+        self._imported(None, at_once=False)
         self.notes.reload()
 
     def _store_chosen(self, target: str) -> None:

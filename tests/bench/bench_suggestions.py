@@ -4,7 +4,7 @@ Run on demand (not part of the default suite):
 
     python -m tests.bench.bench_suggestions [--customers 100000] [--seed 3] [--db PATH]
         [--via-import] [--skip-one-process] [--skip-old-count]
-        [--after-import PATH] [--profile N] [--skip-check]
+        [--after-import PATH] [--profile N] [--skip-check] [--gui]
 
 By default the database is written directly with bulk inserts (importing 250,000 records
 through the import path takes many minutes and measures the import, not the suggestions):
@@ -32,7 +32,10 @@ records imported, not caught up): the next run with it starts at the catch-up (t
 before it are not timed again). ``--profile N`` runs the catch-up under cProfile and prints
 its N most expensive functions (by own time and by cumulative time). ``--skip-check`` leaves
 out the comparison with a from-scratch build (a rebuild's time, when only the catch-up is
-looked at).
+looked at). ``--gui`` also times what the window shows: the main window (offscreen Qt) open
+on the rebuilt database before the import, the same 1,000 records imported, then from the
+end of the import (the import flow's ``import_finished``) to the status bar's new count
+(``suggestions_counted``), the catch-up run as the window runs it (on a worker thread).
 Times are wall-clock and CPU (this process's and its finished children's: the forked
 scorers), since a shared machine's load inflates the wall-clock ones.
 """
@@ -48,6 +51,7 @@ import resource
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -251,6 +255,11 @@ def main() -> None:
     parser.add_argument(
         "--skip-check", action="store_true", help="do not compare with a from-scratch build"
     )
+    parser.add_argument(
+        "--gui",
+        action="store_true",
+        help="time the window's count after the import too (not with --after-import's copy)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = args.db or Path(tmp) / "base.db"
@@ -264,7 +273,10 @@ def main() -> None:
             how = "import path" if args.via_import else "bulk"
             figures.append((f"write the database ({how}, not measured)", _s(t0)))
         path = Path(tmp) / "suggest.db"  # the base stays as generated, for the next run
+        before_import = Path(tmp) / "window.db" if args.gui else None
         saved = args.after_import
+        if saved is not None and saved.exists() and before_import is not None:
+            raise SystemExit("--gui needs the import: leave out --after-import's saved copy")
         stored = 0
         if saved is not None and saved.exists():
             shutil.copyfile(saved, path)
@@ -274,7 +286,7 @@ def main() -> None:
                 stored = s.query(SuggestionPair).count()
         else:
             shutil.copyfile(base, path)
-            db, svc, stored = _rebuild_and_import(path, figures, args)
+            db, svc, stored = _rebuild_and_import(path, figures, args, before_import)
             if saved is not None:
                 db.dispose()  # checkpointed: one file to copy
                 shutil.copyfile(path, saved)
@@ -311,6 +323,8 @@ def main() -> None:
                 old = len(suggestions.suggestions(s))
                 figures.append((f"count as before: compute the list ({old:,})", _s(t0)))
         db.dispose()
+        if before_import is not None:
+            _window_count(before_import, figures, args, count)
     if profiler is not None:
         for order in ("tottime", "cumulative"):
             pstats.Stats(profiler).strip_dirs().sort_stats(order).print_stats(args.profile)
@@ -342,11 +356,13 @@ def _same(db: Database) -> bool:
 
 
 def _rebuild_and_import(
-    path: Path, figures: list[tuple[str, str]], args: argparse.Namespace
+    path: Path,
+    figures: list[tuple[str, str]],
+    args: argparse.Namespace,
+    before_import: Path | None = None,
 ) -> tuple[Database, Service, int]:
-    """From scratch (timed), then the import of 1,000 records (timed). The records are
-    drawn from the database's own count of customers, so that every run of one database
-    imports the same ones (the first, which writes it, too)."""
+    """From scratch (timed), then the import of 1,000 records (timed; ``_records``); the
+    database as rebuilt is copied to ``before_import`` if given."""
     db = open_database(path)
     with db.read_session() as s:
         n = s.scalar(select(func.count()).select_from(Customer)) or 0
@@ -360,13 +376,85 @@ def _rebuild_and_import(
         suggestion_store.rebuild(s)
         figures.append(("from scratch, computed and stored (rebuild)", _s(t0)))
         stored = s.query(SuggestionPair).count()
+    if before_import is not None:
+        db.dispose()  # (checkpointed: one file to copy)
+        shutil.copyfile(path, before_import)
+        db = open_database(path)
     svc = Service(db)
     assert listed is None or svc.suggestions() == listed, "the stored list is the computed one"
-    records = new_records(int(n / PER_PERSON), args.seed, 1000)
+    records = _records(db, args)
     t0 = _now()
     import_items(db, lambda: records, label="bench", format="bench")
     figures.append((f"import {len(records):,} records (import path)", _s(t0)))
     return db, svc, stored
+
+
+def _records(db: Database, args: argparse.Namespace) -> list[EventRecord]:
+    """The 1,000 records imported: drawn from the database's own count of customers, so
+    that every run of one database imports the same ones (the first, which writes it, too)."""
+    with db.read_session() as s:
+        n = s.scalar(select(func.count()).select_from(Customer)) or 0
+    return new_records(int(n / PER_PERSON), args.seed, 1000)
+
+
+def _window_count(
+    path: Path, figures: list[tuple[str, str]], args: argparse.Namespace, want: int
+) -> None:
+    """The main window open on the rebuilt database (``path``) and its count shown, the
+    1,000 records imported, then the time from the import flow's end to the new count in
+    the status bar (which must be ``want``, the count found in-process)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ui import workers
+    from ui.app import application
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance() or application([])  # (as the app makes it)
+    db = open_database(path)
+    window = MainWindow(db)
+    window.resize(1280, 800)
+    window.show()
+    shown: list[tuple[float, int]] = []  # (when, count) of each count the status bar got
+    window.identity_flow.suggestions_counted.connect(
+        lambda n: shown.append((time.perf_counter(), n))
+    )
+
+    def wait(done: Callable[[], bool], limit: float = 300) -> None:
+        """Run the event loop, as the app does, until ``done()`` (asked every 20 ms: this
+        thread asks for the interpreter's lock no more often than the app's own does)."""
+        loop, check = QEventLoop(), QTimer()
+        check.setInterval(20)
+        check.timeout.connect(lambda: loop.quit() if done() else None)
+        end = time.perf_counter() + limit
+        check.start()
+        while not done():
+            loop.exec()
+            if time.perf_counter() > end:
+                raise SystemExit("the window did not get there in time")
+        check.stop()
+
+    wait(lambda: bool(shown) and window._warmed and workers.manager().active == 0)
+    records = _records(db, args)
+    import_items(db, lambda: records, label="bench", format="bench")
+    counted = len(shown)
+    t0, cpu = time.perf_counter(), _cpu()
+    window.import_flow.import_finished.emit([])
+    wait(lambda: len(shown) > counted)
+    at, n = shown[-1]
+    cpu = _cpu() - cpu  # (every thread's, the window's waiting loop's too)
+    assert n == want, f"the window counted {n:,}, the service {want:,}"
+    figures.append(
+        (
+            f"in the window: from the import's end to the status bar's count ({n:,})",
+            f"{at - t0:.2f} s | {cpu:.2f} s",
+        )
+    )
+    wait(lambda: workers.manager().active == 0)
+    window.close()
+    app.processEvents()
+    db.dispose()
 
 
 def _cpu() -> float:

@@ -773,8 +773,14 @@ class Service:
         ):
             with self._db.read_session() as session:
                 return suggestion_store.stored_suggestions(session, min_score=score, limit=limit)
-        with self._db.read_session() as session:
-            return suggestions.suggestions(session, min_score=score, limit=limit)
+        try:
+            with self._db.read_session() as session:
+                return suggestions.suggestions(session, min_score=score, limit=limit)
+        finally:
+            # The memo tables of a whole computation, left in a long-lived process (the
+            # window's), would be walked by every later full collection: emptied, as after
+            # a rebuild or a catch-up.
+            suggestions.release_caches()
 
     def suggestion_count(
         self,

@@ -560,6 +560,24 @@ def test_a_catch_up_leaves_the_scorers_memo_tables_empty(tmp_path: Path) -> None
     database.dispose()
 
 
+def test_a_list_computed_from_scratch_leaves_the_memo_tables_empty(tmp_path: Path) -> None:
+    """Below the stored minimum the list is computed from scratch in the caller's process
+    (the window's, on a worker thread): its memo tables are emptied after it too."""
+    from app import addresses, names
+
+    caches = [
+        value
+        for module in (sx, names, addresses)
+        for value in vars(module).values()
+        if hasattr(value, "cache_info") and hasattr(value, "cache_clear")
+    ]
+    database = _small_db(tmp_path)
+    listed = Service(database).suggestions(min_score=suggestion_store.STORE_MIN_SCORE / 2)
+    assert listed  # (computed: there are pairs)
+    assert [c.__name__ for c in caches if c.cache_info().currsize] == []
+    database.dispose()
+
+
 def test_a_sketch_reads_its_postcodes_from_the_json_text() -> None:
     import json
 

@@ -150,6 +150,22 @@ def key(qtbot, dialog: QWidget, k: Qt.Key, mods=Qt.KeyboardModifier.NoModifier) 
 # --- merge review --------------------------------------------------------------------------
 
 
+def import_later_mail(db: Database) -> None:
+    """One more message of Maria Garcia's, imported as a later import would."""
+    later = [
+        mail(
+            "later@x",
+            "Maria Garcia",
+            "maria.garcia@example.com",
+            SHOP,
+            "Any news?",
+            "Any news about the centrepieces?",
+            _at(5, 9, 0),
+        )
+    ]
+    import_items(db, lambda: later, label="later", format="test")
+
+
 def test_status_bar_counts_suggestions(qtbot, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: window.suggestions_button.count == 3, timeout=WAIT)
     assert window.suggestions_button.text() == "3 suggested merges"
@@ -181,18 +197,7 @@ def test_status_bar_count_after_an_import_reads_the_stored_list_off_the_gui_thre
 
     monkeypatch.setattr(suggestion_store, "stored_count", stored_count)
     monkeypatch.setattr(sx, "suggestions", whole_list)
-    later = [
-        mail(
-            "later@x",
-            "Maria Garcia",
-            "maria.garcia@example.com",
-            SHOP,
-            "Any news?",
-            "Any news about the centrepieces?",
-            _at(5, 9, 0),
-        )
-    ]
-    import_items(db, lambda: later, label="later", format="test")
+    import_later_mail(db)
     window.identity_flow.refresh_suggestions()
     qtbot.waitUntil(lambda: bool(counted_on), timeout=WAIT)
     workers.manager().wait_for_done()
@@ -209,18 +214,7 @@ def test_the_count_starts_as_an_import_ends_and_waits_after_a_setting(
     flow = window.identity_flow
     qtbot.waitUntil(lambda: window.suggestions_button.count == 3, timeout=WAIT)
     workers.manager().wait_for_done()
-    later = [
-        mail(
-            "later@x",
-            "Maria Garcia",
-            "maria.garcia@example.com",
-            SHOP,
-            "Any news?",
-            "Any news about the centrepieces?",
-            _at(5, 9, 0),
-        )
-    ]
-    import_items(db, lambda: later, label="later", format="test")
+    import_later_mail(db)
     before = flow.count_op
     window.import_flow.import_finished.emit([])
     assert not flow._count_timer.isActive()

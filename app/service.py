@@ -809,6 +809,12 @@ class Service:
                 return suggestion_store.stored_count(session, min_score=score)
         return len(self.suggestions(min_score=score))
 
+    def checkpoint(self) -> None:
+        """Copy what the last writes left in SQLite's write-ahead log into the database
+        file, waiting for no one (``Database.checkpoint``): the window runs it after the
+        count of suggestions, whose catch-up leaves it for later."""
+        self._db.checkpoint()
+
     def rebuild_suggestions(self) -> int:
         """Compute and store every suggestion from scratch; returns how many are listed."""
         from app import suggestion_store
@@ -840,7 +846,9 @@ class Service:
                 done = suggestion_child.catch_up_in_child(self._db, should_cancel=should_cancel)
                 return done.outcome != "read-only"
             try:
-                with self._db.session() as session:
+                # (its commit leaves the log's checkpoint to ``checkpoint``, after the count
+                # the caller waits for)
+                with self._db.session(checkpoint=False) as session:
                     suggestion_store.catch_up(session)
             except OperationalError as exc:
                 if "readonly" not in str(exc).lower().replace(" ", "").replace("-", ""):

@@ -206,21 +206,39 @@ def test_status_bar_count_after_an_import_reads_the_stored_list_off_the_gui_thre
 
 
 def test_the_count_starts_as_an_import_ends_and_waits_after_a_setting(
-    qtbot, window: MainWindow, db: Database
+    qtbot, window: MainWindow, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # An import (or a sync) is one change, and the one the user then looks for in the
-    # count: counted at once, not after the pause that gathers a burst of live changes.
+    # count: counted at once, not after the pause that gathers a burst of live changes;
+    # the database's log is checkpointed after the count is shown, off the GUI thread.
     # A setting changed in the Settings window still waits for the pause.
+    import threading
+
+    from app.service import Service
+
     flow = window.identity_flow
     qtbot.waitUntil(lambda: window.suggestions_button.count == 3, timeout=WAIT)
     workers.manager().wait_for_done()
+    events: list[tuple[str, threading.Thread]] = []
+    flow.suggestions_counted.connect(
+        lambda _n: events.append(("shown", threading.current_thread()))
+    )
+    plain = Service.checkpoint
+
+    def checkpoint(self: Service) -> None:
+        events.append(("checkpoint", threading.current_thread()))
+        plain(self)
+
+    monkeypatch.setattr(Service, "checkpoint", checkpoint)
     import_later_mail(db)
     before = flow.count_op
     window.import_flow.import_finished.emit([])
     assert not flow._count_timer.isActive()
     assert flow.count_op is not None and flow.count_op is not before  # (started: no pause)
-    qtbot.waitUntil(lambda: window.suggestions_button.count >= 3, timeout=WAIT)
+    qtbot.waitUntil(lambda: len(events) == 2, timeout=WAIT)
     workers.manager().wait_for_done()
+    assert [e for e, _t in events] == ["shown", "checkpoint"]
+    assert events[1][1] is not threading.main_thread()
     started = flow.count_op
     window._setting_changed("currency")
     assert flow._count_timer.isActive()

@@ -560,6 +560,44 @@ def test_a_catch_up_leaves_the_scorers_memo_tables_empty(tmp_path: Path) -> None
     database.dispose()
 
 
+def test_the_catch_up_of_a_count_leaves_the_log_to_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite copies its write-ahead log into the file in the commit that grows it past
+    ``AUTOCHECKPOINT_PAGES`` (here one page: every write's commit does). The catch-up a
+    count runs leaves that to ``checkpoint``, run once the count is shown, and the
+    connection's next transaction checkpoints as before."""
+    from app import db as db_module
+
+    monkeypatch.setattr(db_module, "AUTOCHECKPOINT_PAGES", 1)
+    database = _small_db(tmp_path)
+    file = tmp_path / "small.db"
+    svc = Service(database)
+    assert svc.suggestion_count() > 0  # (built)
+    svc.checkpoint()
+    built = file.read_bytes()
+    people, _users = make_people(3, 11)
+    records = [r for r, _ in make_records(people, 11)]
+    import_items(database, lambda: records, label="more", format="t")
+    imported = file.read_bytes()
+    assert imported != built  # an ordinary commit copied the log into the file
+    with database.read_session() as s:
+        assert suggestion_store.needs_catch_up(s)
+    svc.suggestion_count()
+    assert file.read_bytes() == imported  # the catch-up's commit did not
+    with database.read_session() as s:
+        assert not suggestion_store.needs_catch_up(s)
+    svc.checkpoint()
+    caught_up = file.read_bytes()
+    assert caught_up != imported
+    with database.session() as s:
+        pages = s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        s.execute(update(SuggestionState).values(built_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    assert pages == 1
+    assert file.read_bytes() != caught_up  # the next transaction's commit checkpointed
+    database.dispose()
+
+
 def test_a_list_computed_from_scratch_leaves_the_memo_tables_empty(tmp_path: Path) -> None:
     """Below the stored minimum the list is computed from scratch in the caller's process
     (the window's, on a worker thread): its memo tables are emptied after it too."""

@@ -238,6 +238,9 @@ class IdentityFlow(QObject):
             if generation == self._count_generation:
                 self.suggestion_count = n
                 self.suggestions_counted.emit(n)
+            # The catch-up's commit left the database's log as it was: copied into the file
+            # now, in the background, rather than while the count was awaited.
+            Op(self, service.checkpoint).failure(self.unless_closing).run()
 
         self.count_op = Op(self, count).success(done).failure(self.unless_closing).run()
 

@@ -445,14 +445,16 @@ def cmd_suggestions(svc: Service, args: argparse.Namespace) -> int:
     found = svc.suggestions(min_score=args.min_score, limit=args.limit)
     if args.json:
         _print_json([s.as_json() for s in found])
-        return 0
-    if not found:
-        print("no suggestions")
-    for s in found:
-        print(f"{s.score:.2f}  #{s.customer_a} {s.name_a}  ~  #{s.customer_b} {s.name_b}")
-        print(f"      {'; '.join(s.reasons)}")
-        if s.against:
-            print(f"      against: {'; '.join(s.against)}")
+    else:
+        if not found:
+            print("no suggestions")
+        for s in found:
+            print(f"{s.score:.2f}  #{s.customer_a} {s.name_a}  ~  #{s.customer_b} {s.name_b}")
+            print(f"      {'; '.join(s.reasons)}")
+            if s.against:
+                print(f"      against: {'; '.join(s.against)}")
+    sys.stdout.flush()
+    svc.checkpoint()  # (what the list's catch-up left in the database's log, once it is shown)
     return 0
 
 

@@ -262,7 +262,8 @@ def _catch_up(url: str, path: str | None, shown: str, origin: str) -> str:
     )
 
     def once() -> str:
-        with db.session() as session:
+        # (the log's checkpoint left to the app, once the count is shown: ``Service``)
+        with db.session(checkpoint=False) as session:
             return suggestion_store.catch_up(session)
 
     try:

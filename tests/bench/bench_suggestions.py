@@ -4,7 +4,7 @@ Run on demand (not part of the default suite):
 
     python -m tests.bench.bench_suggestions [--customers 100000] [--seed 3] [--db PATH]
         [--via-import] [--skip-one-process] [--skip-old-count]
-        [--after-import PATH] [--profile N] [--skip-check] [--gui]
+        [--after-import PATH] [--profile N] [--steps] [--skip-check] [--gui]
 
 By default the database is written directly with bulk inserts (importing 250,000 records
 through the import path takes many minutes and measures the import, not the suggestions):
@@ -30,7 +30,9 @@ identity benchmark's records through the import path instead. Then:
 ``--after-import PATH`` keeps the database as the import left it (rebuilt, then 1,000
 records imported, not caught up): the next run with it starts at the catch-up (the steps
 before it are not timed again). ``--profile N`` runs the catch-up under cProfile and prints
-its N most expensive functions (by own time and by cumulative time). ``--skip-check`` leaves
+its N most expensive functions (by own time and by cumulative time); ``--steps`` times its
+main steps instead (each function below wrapped in a timer: no profiler's overhead), and
+prints them with how often each ran. ``--skip-check`` leaves
 out the comparison with a from-scratch build (a rebuild's time, when only the catch-up is
 looked at). ``--gui`` also times what the window shows: the main window (offscreen Qt) open
 on the rebuilt database before the import, the same 1,000 records imported, then from the
@@ -253,6 +255,9 @@ def main() -> None:
         "--profile", type=int, metavar="N", default=0, help="profile the catch-up: top N"
     )
     parser.add_argument(
+        "--steps", action="store_true", help="time the catch-up's main steps (no profiler)"
+    )
+    parser.add_argument(
         "--skip-check", action="store_true", help="do not compare with a from-scratch build"
     )
     parser.add_argument(
@@ -295,6 +300,7 @@ def main() -> None:
         with db.read_session() as s:
             marked = s.scalar(select(func.count()).select_from(SuggestionDirty)) or 0
         profiler = cProfile.Profile() if args.profile else None
+        steps = _StepTimes() if args.steps else None
         t0 = _now()
         # What the service runs before it reads the count (its commit leaves the log's
         # checkpoint for later: timed below, as the window runs it once the count is shown).
@@ -304,6 +310,8 @@ def main() -> None:
             outcome = suggestion_store.catch_up(s)
             if profiler is not None:
                 profiler.disable()
+        if steps is not None:
+            steps.stop()
         count = svc.suggestion_count()
         work = suggestion_store.last_work
         figures.append(
@@ -332,6 +340,8 @@ def main() -> None:
                 old = len(suggestions.suggestions(s))
                 figures.append((f"count as before: compute the list ({old:,})", _s(t0)))
         db.dispose()
+    if steps is not None:
+        print(steps.table())
     if profiler is not None:
         for order in ("tottime", "cumulative"):
             pstats.Stats(profiler).strip_dirs().sort_stats(order).print_stats(args.profile)
@@ -394,6 +404,62 @@ def _rebuild_and_import(
     import_items(db, lambda: records, label="bench", format="bench")
     figures.append((f"import {len(records):,} records (import path)", _s(t0)))
     return db, svc, stored
+
+
+class _StepTimes:
+    """The catch-up's main steps timed where they are called: each function of ``STEPS``
+    wrapped (in its module or class) until ``stop``. Nested steps count in their callers
+    too (``_update`` holds nearly all of the others)."""
+
+    STEPS: tuple[tuple[Any, str], ...] = (
+        (suggestion_store, "_update"),
+        (suggestion_store, "_state"),
+        (suggestions, "_profiles"),
+        (suggestion_store, "_stored_digests"),
+        (suggestion_store, "_members"),
+        (suggestion_store._OrdersRead, "need"),
+        (suggestion_store._NameLists, "__init__"),
+        (suggestion_store.suggestion_mentions, "update"),
+        (suggestion_store, "_unreachable"),
+        (suggestion_store, "_light_profiles"),
+        (suggestion_store, "_still_candidates"),
+        (suggestion_store, "_scored"),
+        (suggestion_store, "_delete_pairs"),
+        (suggestion_store, "_write_customers"),
+        (suggestion_store, "_insert_pairs"),
+    )
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.plain: list[tuple[Any, str, Any]] = []
+        for owner, name in self.STEPS:
+            function = getattr(owner, name)
+            label = f"{getattr(owner, '__name__', '?').rpartition('.')[2]}.{name}"
+            self.plain.append((owner, name, function))
+            setattr(owner, name, self._timed(function, label))
+
+    def _timed(self, function: Any, label: str) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - t0
+                self.calls[label] = self.calls.get(label, 0) + 1
+
+        return timed
+
+    def stop(self) -> None:
+        for owner, name, function in self.plain:
+            setattr(owner, name, function)
+
+    def table(self) -> str:
+        rows = sorted(self.seconds.items(), key=lambda item: -item[1])
+        width = max((len(k) for k, _ in rows), default=4)
+        lines = [f"| {'step':<{width}} | wall | calls |", f"|{'-' * (width + 2)}|------|-------|"]
+        lines += [f"| {k:<{width}} | {v:.3f} s | {self.calls[k]} |" for k, v in rows]
+        return "\n".join(lines)
 
 
 def _records(db: Database, args: argparse.Namespace) -> list[EventRecord]:

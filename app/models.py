@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -583,6 +584,10 @@ class SuggestionCustomer(Base):
     order1: Mapped[str] = mapped_column(_CODE_POINT_TEXT, default="")
     order2: Mapped[str] = mapped_column(_CODE_POINT_TEXT, default="")
     digest: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # What the catch-up's bound reads of it (``suggestions.FEATURES``, ``Sifted``): its
+    # row of the pre-filter's columns, and its name's parts and postcodes as text.
+    features: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    sift: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class SuggestionState(Base):

@@ -72,6 +72,7 @@ from app.models import (
 from app.suggestion_marks import mark as mark
 
 if TYPE_CHECKING:
+    from app import suggestions as sx
     from app.names import PersonName
     from app.suggestions import Suggestion, _Candidates, _Frequencies, _Profile
 
@@ -81,7 +82,7 @@ Orders = tuple[str, str, str]
 STORE_MIN_SCORE = 0.01  # pairs scored lower are not stored; a lower minimum reads from scratch
 SMALL_DATABASE = 2000  # below this many customers every change rebuilds the list (fast)
 DRIFT = 0.1  # rebuild with fresh frequencies once the customers changed by this share
-_FORMAT = "3"  # the layout of the stored tables (and the customers' digests)
+_FORMAT = "4"  # the layout of the stored tables (and the customers' digests)
 _CHUNK = 500
 _STATE_ID = 1
 
@@ -286,12 +287,14 @@ def rebuild(session: Session, *, keep_stats: bool = False) -> None:
         _insert_key_documents(session, made.key_documents())
         if scored_apart and made.remote:  # done with the memo tables (the scorers have
             release_caches()  # their own copies): emptied while the customers' rows come
+        rows = made.customer_rows()
+        features = made.features()
         with _indexed_after(session, SuggestionCustomer) as bare:
             _insert_plain(
                 session,
                 SuggestionCustomer,
                 _SUGGESTION_CUSTOMER_COLUMNS,
-                made.customer_rows(),
+                [(*row, *more) for row, more in zip(rows, features, strict=True)],
                 together=bare,
             )
         if scored_apart and not made.remote:
@@ -393,7 +396,7 @@ def compute(
             own = _own_identities(session)
             state = _State(scorer_version(), customers, freq, said, own)
             floor = sx.raw_floor(STORE_MIN_SCORE)
-            prepared = sx.prefilter_columns(profiles, freq)
+            prepared = apart.prepared = sx.prefilter_columns(profiles, freq)
             texts = None if meanwhile is None else _state_texts(state)
             codes = sx._with_mentions(apart.candidates(), said)
             later = (
@@ -415,6 +418,8 @@ _SUGGESTION_CUSTOMER_COLUMNS = (
     "order1",
     "order2",
     "digest",
+    "features",
+    "sift",
 )
 APART_MIN_CUSTOMERS = 20000  # for fewer customers, all is made in this process
 
@@ -426,6 +431,16 @@ class _Here:
         self.profiles = profiles
         self._made: tuple[dict[int, set[str]], dict[int, Orders]] | None = None
         self._texts: dict[int, str] | None = None
+        self.prepared: sx.Prefilter | None = None  # the pre-filter's columns, once made
+
+    def features(self) -> list[tuple[bytes, str]]:
+        """Each customer's stored features (``feature_rows`` of the pre-filter's columns,
+        made in this process), in the order of ``customer_rows``."""
+        from app import suggestions as sx
+
+        if self.prepared is None:
+            raise RuntimeError("the pre-filter's columns are made before the rows")
+        return sx.feature_rows(self.prepared)
 
     def keys_and_orders(self) -> tuple[dict[int, set[str]], dict[int, Orders]]:
         """The customers' keys and their name orders."""
@@ -706,14 +721,16 @@ def _write_customers(
     keys: dict[int, set[str]],
     orders: dict[int, Orders],
     stored: dict[int, set[str]],
+    features: dict[int, tuple[bytes, str]],
 ) -> None:
-    """Store these customers' rows, but the key rows in ``stored`` (their keys that stay
-    stored: most of a changed customer's keys are those it had)."""
+    """Store these customers' rows (``features``: their stored features, by id), but the
+    key rows in ``stored`` (their keys that stay stored: most of a changed customer's
+    keys are those it had)."""
     from app.suggestions import _key_rows
 
     kept = [(k, c) for k, c in _key_rows(keys) if k not in stored.get(c, ())]
     _insert_key_rows(session, kept)
-    rows = _customer_rows(profiles, keys, orders)
+    rows = [(*row, *features[row[0]]) for row in _customer_rows(profiles, keys, orders)]
     _insert_plain(session, SuggestionCustomer, _SUGGESTION_CUSTOMER_COLUMNS, rows)
 
 
@@ -1213,9 +1230,8 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     # Only the pairs that may reach the stored floor are scored: the others (most) are
     # bounded from what the store keeps of the partner, before the names of the weak
     # ones are compared (a pair bounded out is not stored whether it is a candidate or not).
-    unreachable = _unreachable(
-        session, strong_pairs | weak_pairs, fresh, new_keys, said, state.freq, {}
-    )
+    fresh_features = _fresh_features(fresh, state.freq)
+    unreachable = _sifted_out(session, strong_pairs | weak_pairs, fresh_features, said, state.freq)
     gained_strong = {p for p, strong in gained.items() if strong}
     to_touch = weak_pairs - strong_pairs - unreachable
     to_touch |= {p for p, strong in gained.items() if not strong}
@@ -1277,7 +1293,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
             )
         )
     _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
-    _write_customers(session, fresh, new_keys, new_orders, old_keys)
+    _write_customers(session, fresh, new_keys, new_orders, old_keys, fresh_features)
     _insert_pairs(session, rows)
     # The frequencies stay those of the last full build: only the mentions are written.
     session.execute(
@@ -1704,6 +1720,49 @@ def _still_candidates(
 
 
 # --- pairs that cannot reach the stored floor -------------------------------------------
+
+
+def _fresh_features(fresh: dict[int, _Profile], freq: _Frequencies) -> dict[int, tuple[bytes, str]]:
+    """The changed customers' features as the store keeps them (``feature_rows``), by id."""
+    from app import suggestions as sx
+
+    return dict(zip(sorted(fresh), sx.feature_rows(sx.prefilter_columns(fresh, freq)), strict=True))
+
+
+def _sifted_out(
+    session: Session,
+    pairs: set[Pair],
+    fresh: dict[int, tuple[bytes, str]],
+    said: dict[Pair, set[str]],
+    freq: _Frequencies,
+) -> set[Pair]:
+    """The pairs (each of a changed customer) that surely score below the stored floor:
+    ``scorable``'s tests (``left_out_of``) on the features the store keeps of the
+    changed customers' partners (``fresh``: the changed customers' own, as they are now),
+    in columns, without reading their profiles. A pair with a customer whose features
+    the store lacks is kept."""
+    import numpy as np
+
+    from app import suggestions as sx
+
+    width = sx.features_dtype().itemsize
+    codes = np.fromiter((x << 32 | y for x, y in pairs), dtype=np.int64, count=len(pairs))
+    ends = np.unique(np.concatenate((codes >> 32, codes & sx._LOW)))
+    rows = dict(fresh)
+    partners = set(ends.tolist()) - fresh.keys()
+    for cid, features, sift in _read_in(
+        session, SuggestionCustomer, ("customer_id", "features", "sift"), "customer_id", partners
+    ):
+        if len(features) == width:
+            rows[cid] = (features if isinstance(features, bytes) else bytes(features), sift)
+    ids = sorted(rows)
+    known = np.array(ids, dtype=np.int64)
+    codes = np.sort(codes[np.isin(codes >> 32, known) & np.isin(codes & sx._LOW, known)])
+    if not len(codes):
+        return set()
+    columns, evidence = sx.stored_prefilter(ids, [rows[c] for c in ids], freq)
+    out = sx.left_out_of(codes, columns, evidence, freq, said, sx.raw_floor(STORE_MIN_SCORE))
+    return {(code >> 32, code & sx._LOW) for code in codes[out].tolist()}
 
 
 class _Sketch:

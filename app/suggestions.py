@@ -18,6 +18,7 @@ import logging
 import math
 import re
 import sys
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -2246,7 +2247,7 @@ class _NameColumns:
         for bit, (full_form, nicks) in enumerate(_NICKNAMES.items()):
             for form in (full_form, *nicks):
                 groups[form] = groups.get(form, 0) | 1 << bit
-        numbers: defaultdict[Any, int] = defaultdict(count().__next__)  # at first sight
+        numbers = _Codes()
         ids = sorted(profiles)
         none = (False, "", "", "", "", 0, -1, -1, -1, 0, 0, 1.0, 0, 0, -1)
         rows: dict[int, tuple[Any, ...]] = {}  # by the name's id: a name is parsed once
@@ -2267,14 +2268,14 @@ class _NameColumns:
                 family + "".join(name.given),
                 len(tokens),
                 numbers[name.full],
-                numbers[tuple(sorted(tokens))],
-                numbers[("first", first)],
+                numbers["\1".join(sorted(tokens))],
+                numbers[first],
                 ord(first[0]),
                 groups.get(first, 0),
                 share,
                 freq.given.get(first, 0),
                 freq.family.get(family, 0),
-                numbers[("family", family)],
+                numbers[family],
             )
 
         table = []
@@ -2378,6 +2379,23 @@ def scorable(
         return [(code >> 32, code & _LOW) for code in pairs.tolist()]
 
     columns, evidence = prepared if prepared is not None else prefilter_columns(profiles, freq)
+    left_out = left_out_of(pairs, columns, evidence, freq, said, floor)
+    return [(code >> 32, code & _LOW) for code in pairs[~left_out].tolist()]
+
+
+def left_out_of(
+    pairs: Any,
+    columns: _NameColumns,
+    evidence: _Evidence,
+    freq: _Frequencies,
+    said: dict[tuple[int, int], set[str]],
+    floor: float,
+) -> Any:
+    """``scorable``'s tests, however few the pairs: for the pairs ``pairs`` (a numpy int64
+    array of codes, both customers in ``columns`` and ``evidence``), whether each surely
+    scores below ``floor`` (a numpy bool array)."""
+    import numpy as np
+
     ids = np.array(columns.ids, dtype=np.int64)
     count = len(pairs)
     a = np.searchsorted(ids, pairs >> 32)
@@ -2494,13 +2512,8 @@ def scorable(
     maybe = silent[evidence.may_meet(a[silent], b[silent])]  # read one by one
     left_out = np.zeros(count, dtype=bool)
     left_out[silent] = True
-    share_nothing = evidence.share_nothing
-    household_only = evidence.household_only
-    left_out[maybe] = [
-        share_nothing(i, j) or (c and household_only(i, j))
-        for i, j, c in zip(a[maybe].tolist(), b[maybe].tolist(), clash[maybe].tolist(), strict=True)
-    ]
-    return [(code >> 32, code & _LOW) for code in pairs[~left_out].tolist()]
+    left_out[maybe] = evidence.left_out(a[maybe], b[maybe], clash[maybe])
+    return left_out
 
 
 @dataclass
@@ -2514,10 +2527,11 @@ class _Evidence:
     many: Any  # bool: more numbers, postcodes or addresses than the columns hold
     shared: Any  # int64 (n, 3): its shared contact points' identity ids (-1: none)
     tails: Any  # int64 (n, 3): its numbers' last seven digits, as numbers (-1: none)
-    postcode_length: Any  # int64 (n, 2): -1 none
-    postcode_letters: Any  # uint64 (n, 2): ``_letters``
+    postcode_length: Any  # int64 (n, 3): -1 none
+    postcode_letters: Any  # uint64 (n, 3): ``_letters``
     locals: Any  # int64 (n, 3): its addresses' local parts that may spell a name (-1: none)
     spellings: Any  # int64 (n, 5): the local parts that would spell its names (-1: none)
+    phones: Any  # int64 (n, 3): its numbers (``_phone_number``; -1: none)
     kept: dict[int, frozenset[str]] = field(default_factory=dict)  # ``_common``
 
     @classmethod
@@ -2529,14 +2543,17 @@ class _Evidence:
             profile = profiles[cid]
             quick = _quick(profile)
             own = profile.postcodes
+            phones = [_phone_number(p) for p in profile.phones] if profile.phones else []
             if (
                 len(quick.tails) > 3
-                or len(own) > 2
+                or len(own) > 3
                 or len(quick.locals) > 3
                 or len(quick.spellings) > 5
                 or len(profile.shared) > 3
+                or len(phones) > 3
+                or None in phones
             ):
-                table.append((bool(quick.homes), True, (), (), (), (), ()))
+                table.append((bool(quick.homes), True, (), (), (), (), (), ()))
                 continue
             table.append(
                 (
@@ -2547,13 +2564,13 @@ class _Evidence:
                     own,
                     quick.locals,
                     quick.spellings,
+                    phones,
                 )
             )
-        homes, many, shared, tails, postcodes, locals_, spellings = (
-            (list(col) for col in zip(*table, strict=True)) if table else ([] for _ in range(7))
+        homes, many, shared, tails, postcodes, locals_, spellings, phones_ = (
+            (list(col) for col in zip(*table, strict=True)) if table else ([] for _ in range(8))
         )
-        # Each value numbered at its first sight (a counter behind the dictionary).
-        numbers: defaultdict[str, int] = defaultdict(count().__next__)
+        numbers = _Codes()
 
         def numbered(values: list[Any], width: int, prefix: str = "") -> Any:
             flat = [numbers[prefix + v] for own in values for v in own]
@@ -2567,10 +2584,11 @@ class _Evidence:
             np.array(many, dtype=bool),
             _padded(shared, [v for own in shared for v in own], 3, -1, np.int64),
             numbered(tails, 3, "\3"),
-            _padded(ordered, [len(p) for own in ordered for p in own], 2, -1, np.int64),
-            _padded(ordered, [_letters(p) for own in ordered for p in own], 2, 0, np.uint64),
+            _padded(ordered, [len(p) for own in ordered for p in own], 3, -1, np.int64),
+            _padded(ordered, [_letters(p) for own in ordered for p in own], 3, 0, np.uint64),
             numbered(locals_, 3),
             numbered(spellings, 5),
+            _padded(phones_, [v for own in phones_ for v in own], 3, -1, np.int64),
         )
 
     def share_nothing(self, i: int, j: int) -> bool:
@@ -2604,37 +2622,270 @@ class _Evidence:
         a, b = self.profiles[self.ids[i]], self.profiles[self.ids[j]]
         return not _tails_weigh(a, b, _quick(a), _quick(b))
 
+    def left_out(self, a: Any, b: Any, clash: Any) -> list[bool]:
+        """For the pairs ``a``, ``b`` (dense indexes) that ``may_meet``, whether they share
+        nothing ``_below`` weighs (``share_nothing``), or (``clash``: their names surely
+        conflict) at most a household (``household_only``): read one by one."""
+        share_nothing, household_only = self.share_nothing, self.household_only
+        return [
+            share_nothing(i, j) or (c and household_only(i, j))
+            for i, j, c in zip(a.tolist(), b.tolist(), clash.tolist(), strict=True)
+        ]
+
     def may_meet(self, a: Any, b: Any) -> Any:
         """For the pairs ``a``, ``b`` (dense indexes), whether they may share evidence: a
         shared contact point, a phone number's last digits, postcodes that agree (each
         one letter at most left out: their lengths a letter apart at most, and at most
         one letter of either missing from the other), or an address of one that spells a
         name of the other. False tells for sure; True is read from the sets."""
+        shared, tails, postcodes, spelled = self._meeting(a, b)
+        return self.many[a] | self.many[b] | shared | tails | postcodes | spelled
+
+    def _meeting(self, a: Any, b: Any) -> tuple[Any, Any, Any, Any]:
+        """``may_meet``'s four tests of the pairs ``a``, ``b``, each a numpy bool array:
+        a shared contact point and a number's last digits (both as the columns hold
+        them: exact), postcodes that may agree, an address that spells a name (exact)."""
         import numpy as np
 
-        found = self.many[a] | self.many[b]
-        for p in range(self.shared.shape[1]):
-            mine = self.shared[a, p]
-            for q in range(self.shared.shape[1]):
-                found |= (mine == self.shared[b, q]) & (mine >= 0)
-        for p in range(self.tails.shape[1]):
-            mine = self.tails[a, p]
-            for q in range(self.tails.shape[1]):
-                found |= (mine == self.tails[b, q]) & (mine >= 0)
+        def equal(left: Any, right: Any) -> Any:
+            found = np.zeros(len(a), dtype=bool)
+            for p in range(left.shape[1]):
+                mine = left[a, p]
+                for q in range(right.shape[1]):
+                    found |= (mine == right[b, q]) & (mine >= 0)
+            return found
+
+        near = np.zeros(len(a), dtype=bool)
         for p in range(self.postcode_length.shape[1]):
             la, ma = self.postcode_length[a, p], self.postcode_letters[a, p]
             for q in range(self.postcode_length.shape[1]):
                 lb, mb = self.postcode_length[b, q], self.postcode_letters[b, q]
-                found |= (
+                near |= (
                     (la >= 0)
                     & (lb >= 0)
                     & (np.abs(la - lb) <= 1)
                     & (np.bitwise_count(ma & ~mb) <= 1)
                     & (np.bitwise_count(mb & ~ma) <= 1)
                 )
+        spelled = np.zeros(len(a), dtype=bool)
         for p in range(self.locals.shape[1]):
             mine, theirs = self.locals[a, p], self.locals[b, p]
             for q in range(self.spellings.shape[1]):
-                found |= (mine == self.spellings[b, q]) & (mine >= 0)
-                found |= (theirs == self.spellings[a, q]) & (theirs >= 0)
+                spelled |= (mine == self.spellings[b, q]) & (mine >= 0)
+                spelled |= (theirs == self.spellings[a, q]) & (theirs >= 0)
+        return equal(self.shared, self.shared), equal(self.tails, self.tails), near, spelled
+
+
+def _phone_number(phone: str) -> int | None:
+    """A phone number as one number, for the stored features: its digits behind a 2 (if
+    written with a leading "+") or a 1, so that no two numbers written apart are one; None
+    for a number that does not fit (then the customer's pairs are told by the scorer)."""
+    digits = phone[1:] if phone.startswith("+") else phone
+    if not digits or len(digits) > 17 or not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(("2" if phone.startswith("+") else "1") + digits)
+
+
+class _Codes(dict[str, int]):
+    """A number for each text, the same in every process and run (unlike ``hash``): the
+    pre-filter's columns compare values by these numbers, and the catch-up reads the ones
+    that earlier runs stored (``FEATURES``). Two texts may share one (rarely): they are
+    then taken as equal, which keeps a pair for the scorer and never leaves one out."""
+
+    def __missing__(self, text: str) -> int:
+        data = text.encode("utf-8", "surrogatepass")
+        code = self[text] = (zlib.crc32(data) << 31) ^ zlib.adler32(data)  # (0 to 2**63 - 1)
+        return code
+
+
+# What the store keeps of each customer's pre-filter columns (``feature_rows``, read back by
+# ``stored_prefilter``), one fixed-size row of little-endian numbers: what ``_NameColumns``
+# and ``_Evidence`` hold of it but the frequencies' figures (the store keeps the lists of
+# rebuilds with other frequencies too), which are looked up again from its name's parts.
+_FEATURE_FIELDS = (
+    ("flags", "<u1"),  # 1: one simple name; 2: a home; 4: more than the columns hold
+    ("parts", "<i4"),
+    ("initial", "<i4"),
+    ("lengths", "<i4", (4,)),  # of the first, family, joined and turned name
+    ("letters", "<u8", (4,)),  # (the same four)
+    ("full", "<i8"),
+    ("sorted_parts", "<i8"),
+    ("first_code", "<i8"),
+    ("family_code", "<i8"),
+    ("nicknames", "<u8"),
+    ("shared", "<i8", (3,)),
+    ("tails", "<i8", (3,)),
+    ("postcode_length", "<i4", (3,)),
+    ("postcode_letters", "<u8", (3,)),
+    ("locals", "<i8", (3,)),
+    ("spellings", "<i8", (5,)),
+    ("phones", "<i8", (3,)),
+)
+# ``sift``: the four name texts, each followed by this but the last; then, if it has any,
+# ``_SIFT_POSTCODES`` and its postcodes, likewise (no name part nor postcode holds either).
+_SIFT_SEPARATOR = "\x1f"
+_SIFT_POSTCODES = "\x1e"
+_SIFT_NONE = _SIFT_SEPARATOR * 3  # (four empty texts)
+
+
+@lru_cache(maxsize=1)
+def features_dtype() -> Any:
+    """The numpy dtype of a customer's stored features (``_FEATURE_FIELDS``)."""
+    import numpy as np
+
+    return np.dtype(list(_FEATURE_FIELDS))
+
+
+def feature_rows(prepared: Prefilter) -> list[tuple[bytes, str]]:
+    """Each customer's stored features (in ``prepared``'s order, its ``ids``): its row of
+    the columns (``features_dtype``, as bytes) and the texts ``sift`` keeps (the name's
+    first, family, joined and turned parts, then its postcodes), for
+    ``suggestion_customer``'s ``features`` and ``sift``."""
+    import numpy as np
+
+    columns, evidence = prepared
+    size = len(columns.ids)
+    table = np.zeros(size, dtype=features_dtype())
+    many = evidence.many.copy()
+    texts = []
+    strings = (columns.first, columns.family, columns.joined, columns.turned)
+    for i, parts in enumerate(zip(*(s.text.tolist() for s in strings), strict=True)):
+        postcodes = () if many[i] else evidence.profiles[columns.ids[i]].postcodes
+        text = _SIFT_SEPARATOR.join(parts)
+        if postcodes:
+            text += _SIFT_POSTCODES + _SIFT_SEPARATOR.join(sorted(postcodes))
+        # (a separator in a text would not be read back as written: its pairs are scored)
+        if text.count(_SIFT_SEPARATOR) != 2 + max(len(postcodes), 1) or text.count(
+            _SIFT_POSTCODES
+        ) != bool(postcodes):
+            text, many[i] = "", True
+        texts.append(text)
+    simple = columns.simple & (np.array([bool(t) for t in texts], dtype=bool))
+    table["flags"] = simple | (evidence.homes << 1) | (many << 2)
+    table["parts"] = columns.parts
+    table["initial"] = columns.initial
+    for k, s in enumerate(strings):
+        table["lengths"][:, k] = s.length
+        table["letters"][:, k] = s.letters
+    for name in ("full", "sorted_parts", "first_code", "family_code", "nicknames"):
+        table[name] = getattr(columns, name)
+    for name in (
+        "shared",
+        "tails",
+        "postcode_length",
+        "postcode_letters",
+        "locals",
+        "spellings",
+        "phones",
+    ):
+        table[name] = getattr(evidence, name)
+    data, width = table.tobytes(), table.itemsize
+    return [(data[i * width : (i + 1) * width], texts[i]) for i in range(size)]
+
+
+def stored_prefilter(
+    ids: list[int], rows: Sequence[tuple[bytes, str]], freq: _Frequencies
+) -> tuple[_NameColumns, _StoredEvidence]:
+    """The pre-filter's columns of the customers ``ids`` (ascending) from their stored
+    features (``feature_rows``), the frequencies' figures looked up for ``freq``: what
+    ``left_out_of`` reads, without their profiles."""
+    import numpy as np
+
+    table = np.frombuffer(b"".join(row[0] for row in rows), dtype=features_dtype())
+    # The four name texts of every customer, split at once (each has three separators).
+    sifts = [row[1] for row in rows]
+    heads = [text.partition(_SIFT_POSTCODES)[0] or _SIFT_NONE for text in sifts]
+    split = _SIFT_SEPARATOR.join(heads).split(_SIFT_SEPARATOR) if heads else []
+    if len(split) != 4 * len(heads):  # (a text not as ``feature_rows`` writes it)
+        table = table.copy()
+        for i, head in enumerate(heads):
+            if head.count(_SIFT_SEPARATOR) != 3:
+                heads[i], sifts[i] = _SIFT_NONE, ""
+                table["flags"][i] = 4  # (neither simple nor known: its pairs are scored)
+        split = _SIFT_SEPARATOR.join(heads).split(_SIFT_SEPARATOR)
+    texts = [split[k::4] for k in range(4)]
+    shares = {first: freq.p_given(first) if first else 1.0 for first in set(texts[0])}
+    given, family = freq.given, freq.family
+    strings = [
+        _Strings(
+            np.array(texts[k], dtype=object),
+            table["lengths"][:, k].astype(np.int64),
+            table["letters"][:, k].copy(),
+        )
+        for k in range(4)
+    ]
+    flags = table["flags"]
+    columns = _NameColumns(
+        ids=ids,
+        simple=(flags & 1).astype(bool),
+        first=strings[0],
+        family=strings[1],
+        joined=strings[2],
+        turned=strings[3],
+        parts=table["parts"].astype(np.int64),
+        full=table["full"].copy(),
+        sorted_parts=table["sorted_parts"].copy(),
+        first_code=table["first_code"].copy(),
+        initial=table["initial"].astype(np.int64),
+        nicknames=table["nicknames"].copy(),
+        p_given=np.array([shares[first] for first in texts[0]], dtype=np.float64),
+        given_count=np.array([given.get(f, 0) for f in texts[0]], dtype=np.int64),
+        family_count=np.array([family.get(f, 0) for f in texts[1]], dtype=np.int64),
+        family_code=table["family_code"].copy(),
+    )
+    evidence = _StoredEvidence(
+        {},
+        ids,
+        (flags & 2).astype(bool),
+        (flags & 4).astype(bool),
+        table["shared"].copy(),
+        table["tails"].copy(),
+        table["postcode_length"].astype(np.int64),
+        table["postcode_letters"].copy(),
+        table["locals"].copy(),
+        table["spellings"].copy(),
+        table["phones"].copy(),
+        sifts=sifts,
+    )
+    return columns, evidence
+
+
+@dataclass
+class _StoredEvidence(_Evidence):
+    """``_Evidence`` read from the store (``stored_prefilter``), without the profiles: the
+    pairs ``may_meet`` lets through are told from the stored values (each contact point,
+    number, number's digits and spelling as a number, each postcode as text); a pair of
+    a customer with more of them than the columns hold is kept."""
+
+    sifts: list[str] = field(default_factory=list)  # each one's stored ``sift``
+
+    def left_out(self, a: Any, b: Any, clash: Any) -> Any:
+        """``_Evidence.left_out`` from the columns: their tests are exact but for the
+        postcodes, which are compared as text where the columns let them agree."""
+        import numpy as np
+
+        known = ~(self.many[a] | self.many[b])
+        shared, tails, near, spelled = self._meeting(a, b)
+        open_ = known & ~shared & ~tails & ~spelled
+        check = np.flatnonzero(open_ & near)
+        slips = self._slips
+        open_[check] = [
+            slips(i).isdisjoint(slips(j))
+            for i, j in zip(a[check].tolist(), b[check].tolist(), strict=True)
+        ]
+        # (numbers that end alike weigh unless a number is the same on both: ``_tails_weigh``)
+        same = np.zeros(len(a), dtype=bool)
+        for p in range(self.phones.shape[1]):
+            mine = self.phones[a, p]
+            for q in range(self.phones.shape[1]):
+                same |= (mine == self.phones[b, q]) & (mine >= 0)
+        return open_ | (clash & known & (~tails | same))
+
+    def _slips(self, i: int) -> frozenset[str]:
+        """Customer ``i``'s postcodes, each also with one character left out (``_Quick``)."""
+        found = self.kept.get(i)
+        if found is None:
+            postcodes = self.sifts[i].partition(_SIFT_POSTCODES)[2]
+            found = frozenset().union(*map(_slips, postcodes.split(_SIFT_SEPARATOR)))
+            self.kept[i] = found if postcodes else frozenset()
         return found

@@ -507,3 +507,56 @@ def test_scorable_keeps_every_pair_at_a_floor_just_under_its_score(
             elif (a.id, b.id) not in kept:
                 left_out += 1
     assert left_out, "some pairs are left out just above their score"
+
+
+def test_the_stored_features_leave_out_what_the_profiles_do(generated: Path) -> None:
+    # The catch-up reads its partners' pre-filter columns from the store (feature_rows,
+    # stored_prefilter): they leave out the pairs the profiles' own columns leave out,
+    # but those of a customer with more than the columns hold (kept, for the scorer).
+    profiles, freq, said = _read(generated)
+    codes = sx._candidate_array(profiles, said)
+    floor = sx.raw_floor(0.01)
+    prepared = sx.prefilter_columns(profiles, freq)
+    ids = prepared[0].ids
+    stored = sx.stored_prefilter(ids, sx.feature_rows(prepared), freq)
+    full = sx.left_out_of(codes, *prepared, freq, said, floor)
+    read = sx.left_out_of(codes, *stored, freq, said, floor)
+    assert full.sum() > len(codes) // 2  # (most pairs of names alone are left out)
+    assert not (read & ~full).any()  # never one the profiles keep
+    many = {cid for cid, m in zip(ids, stored[1].many.tolist(), strict=True) if m}
+    for code in codes[full & ~read].tolist():
+        assert {code >> 32, code & sx._LOW} & many, code
+    assert (full & ~read).sum() <= len(codes) // 100
+
+
+def test_stored_features_are_read_back_as_written() -> None:
+    plain = _profile(1, "Jane Doe")
+    plain.phones = {"+447700900123", "07700900123"}
+    plain.postcodes = {"sw1a1aa", "e16an"}
+    odd = sx._Profile(2, "Ann Lee", sx.PersonName(("ann",), "l\x1fee"))  # (a separator:
+    odd.emails = {"c2@example.org"}  # not kept, its pairs scored)
+    many = _profile(3, "Mary Major")
+    many.postcodes = {"a1", "b2", "c3", "d4"}
+    profiles = {p.id: p for p in (plain, odd, many)}
+    freq = sx._Frequencies.of(profiles.values())
+    prepared = sx.prefilter_columns(profiles, freq)
+    rows = sx.feature_rows(prepared)
+    assert all(len(data) == sx.features_dtype().itemsize for data, _ in rows)
+    names, evidence = sx.stored_prefilter([1, 2, 3], rows, freq)
+    before = prepared[0]
+    for k in (0, 2):
+        assert names.first.text[k] == before.first.text[k]
+        assert names.joined.letters[k] == before.joined.letters[k]
+        assert names.full[k] == before.full[k] and names.p_given[k] == before.p_given[k]
+    assert evidence.many.tolist() == [False, True, True]
+    assert evidence.sifts[1] == "" and not names.simple[1]
+    assert sorted(v for v in evidence.phones[0].tolist() if v >= 0) == sorted(
+        [sx._phone_number("+447700900123"), sx._phone_number("07700900123")]
+    )
+    assert evidence._slips(0) >= {"sw1a1aa", "e16an", "sw1a1a"}
+    # Numbers written apart are apart; a number that does not fit is none.
+    assert sx._phone_number("+4477") != sx._phone_number("4477")
+    assert sx._phone_number("007") != sx._phone_number("07")
+    assert sx._phone_number("+44 77") is None
+    # The same texts give the same numbers in any process (not Python's hash).
+    assert sx._Codes()["jane"] == sx._Codes()["jane"] == 9022501471665521055

@@ -584,10 +584,11 @@ class SuggestionCustomer(Base):
     order1: Mapped[str] = mapped_column(_CODE_POINT_TEXT, default="")
     order2: Mapped[str] = mapped_column(_CODE_POINT_TEXT, default="")
     digest: Mapped[str] = mapped_column(Text, default="", server_default="")
-    # What the catch-up's bound reads of it (``suggestions.FEATURES``, ``Sifted``): its
-    # row of the pre-filter's columns, and its name's parts and postcodes as text.
+    # What the catch-up's bound reads of it (``suggestions.Features``): its row of the
+    # pre-filter's columns, its name's four texts and its postcodes.
     features: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     sift: Mapped[str] = mapped_column(Text, default="", server_default="")
+    postcodes: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class SuggestionState(Base):

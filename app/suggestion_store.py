@@ -420,6 +420,7 @@ _SUGGESTION_CUSTOMER_COLUMNS = (
     "digest",
     "features",
     "sift",
+    "postcodes",
 )
 APART_MIN_CUSTOMERS = 20000  # for fewer customers, all is made in this process
 
@@ -433,7 +434,7 @@ class _Here:
         self._texts: dict[int, str] | None = None
         self.prepared: sx.Prefilter | None = None  # the pre-filter's columns, once made
 
-    def features(self) -> list[tuple[bytes, str]]:
+    def features(self) -> list[sx.Features]:
         """Each customer's stored features (``feature_rows`` of the pre-filter's columns,
         made in this process), in the order of ``customer_rows``."""
         from app import suggestions as sx
@@ -721,7 +722,7 @@ def _write_customers(
     keys: dict[int, set[str]],
     orders: dict[int, Orders],
     stored: dict[int, set[str]],
-    features: dict[int, tuple[bytes, str]],
+    features: dict[int, sx.Features],
 ) -> None:
     """Store these customers' rows (``features``: their stored features, by id), but the
     key rows in ``stored`` (their keys that stay stored: most of a changed customer's
@@ -1722,7 +1723,7 @@ def _still_candidates(
 # --- pairs that cannot reach the stored floor -------------------------------------------
 
 
-def _fresh_features(fresh: dict[int, _Profile], freq: _Frequencies) -> dict[int, tuple[bytes, str]]:
+def _fresh_features(fresh: dict[int, _Profile], freq: _Frequencies) -> dict[int, sx.Features]:
     """The changed customers' features as the store keeps them (``feature_rows``), by id."""
     from app import suggestions as sx
 
@@ -1732,7 +1733,7 @@ def _fresh_features(fresh: dict[int, _Profile], freq: _Frequencies) -> dict[int,
 def _sifted_out(
     session: Session,
     pairs: set[Pair],
-    fresh: dict[int, tuple[bytes, str]],
+    fresh: dict[int, sx.Features],
     said: dict[Pair, set[str]],
     freq: _Frequencies,
 ) -> set[Pair]:
@@ -1750,11 +1751,16 @@ def _sifted_out(
     ends = np.unique(np.concatenate((codes >> 32, codes & sx._LOW)))
     rows = dict(fresh)
     partners = set(ends.tolist()) - fresh.keys()
-    for cid, features, sift in _read_in(
-        session, SuggestionCustomer, ("customer_id", "features", "sift"), "customer_id", partners
+    wanted = ("customer_id", "features", "sift", "postcodes")
+    for cid, features, sift, postcodes in _read_in(
+        session, SuggestionCustomer, wanted, "customer_id", partners
     ):
-        if len(features) == width:
-            rows[cid] = (features if isinstance(features, bytes) else bytes(features), sift)
+        if len(features) == width:  # (bytes, or a driver's view of them)
+            rows[cid] = (
+                features if isinstance(features, bytes) else bytes(features),
+                sift,
+                postcodes,
+            )
     ids = sorted(rows)
     known = np.array(ids, dtype=np.int64)
     codes = np.sort(codes[np.isin(codes >> 32, known) & np.isin(codes & sx._LOW, known)])
@@ -1765,78 +1771,6 @@ def _sifted_out(
     return {(code >> 32, code & sx._LOW) for code in codes[out].tolist()}
 
 
-class _Sketch:
-    """What the store keeps of a customer (its names and blocking keys, as stored: JSON
-    text), read instead of its profile to bound the scores of its pairs (``_Bound``).
-
-    A key is in the list exactly when the text holds it quoted, if JSON escapes nothing
-    in it (a quote inside another key is escaped); otherwise the list is decoded. The
-    kinds read: "pc:" every postcode of two characters or more, "ph:" the last seven
-    digits of every phone of eight or more, "sh:" every shared contact point of id 10 or
-    more, "sp:" every email local part (as ``_local_key`` spells it) of two letters or
-    more, and "ah:"/"at:" every full address with a house number or a town. Shorter keys
-    are not kept (``_block_keys``), which hides a one-character postcode and a shared
-    contact point of id below 10: ``_Bound.may_store`` takes those as possible.
-    """
-
-    __slots__ = ("_names", "_postcodes", "cid", "keys", "shown")
-
-    def __init__(self, cid: int, keys: str, shown: _Profile | str) -> None:
-        self.cid = cid
-        self.keys = keys  # the stored JSON text of the blocking keys
-        self.shown = shown  # the stored JSON text of the names, or a profile that has them
-        self._names: list[PersonName] | None = None
-        self._postcodes: list[str] | None = None
-
-    def has(self, key: str) -> bool:
-        if not _plain(key):
-            return key in json.loads(self.keys)
-        return f'"{key}"' in self.keys
-
-    def homes(self) -> bool:
-        """Whether it may have a full address (a street with a house, a town or a postcode)."""
-        text = self.keys
-        return '"ah:' in text or '"at:' in text or '"pc:' in text
-
-    def postcodes(self) -> list[str]:
-        found = self._postcodes
-        if found is not None:  # (a customer is the partner of several changed ones)
-            return found
-        text = self.keys
-        if '"pc:' not in text:
-            found = []
-        elif "\\" in text:  # something escaped: decoded
-            found = [k[3:] for k in json.loads(text) if k.startswith("pc:")]
-        else:  # Nothing escaped: every quote opens or closes a key.
-            found = []
-            start = text.find('"pc:')
-            while start >= 0:
-                end = text.index('"', start + 4)
-                found.append(text[start + 4 : end])
-                start = text.find('"pc:', end)
-        self._postcodes = found
-        return found
-
-    def names(
-        self, parsed: dict[str, PersonName], texts: dict[str, list[PersonName]] | None = None
-    ) -> list[PersonName]:
-        """Its names with words (``_names_of``; ``parsed``: one ``PersonName`` per
-        distinct text, kept across sketches; ``texts``: the names of each stored text)."""
-        if self._names is None:
-            if isinstance(self.shown, str):
-                found = None if texts is None else texts.get(self.shown)
-                if found is None:
-                    found = _names_in(json.loads(self.shown), parsed)
-                    if texts is not None:
-                        texts[self.shown] = found
-                self._names = found
-            else:
-                from app.suggestions import _names_of
-
-                self._names = _names_of(self.shown)
-        return self._names
-
-
 def _decoded(texts: list[str]) -> list[Any]:
     """The JSON texts decoded, read as one JSON list (each text one JSON value)."""
     try:
@@ -1845,557 +1779,6 @@ def _decoded(texts: list[str]) -> list[Any]:
         found = None
     if not isinstance(found, list) or len(found) != len(texts):  # (not one value each)
         found = [json.loads(text) for text in texts]
-    return found
-
-
-def _plain(key: str) -> bool:
-    """Whether JSON writes the key as it is (else ``_Sketch.has`` decodes the list)."""
-    return '"' not in key and "\\" not in key and key.isprintable()
-
-
-@dataclass(frozen=True)
-class _Own:
-    """What ``_Bound`` looks up of a changed customer in the other's keys, worked out once
-    per changed customer (``_Bound._own``)."""
-
-    any_shared: bool  # a shared contact point of id below 10 (its key is not kept)
-    keys: tuple[str, ...]  # its shared contact points' and its phones' keys
-    names: list[PersonName]
-    spellings: tuple[tuple[str, str, PersonName], ...]  # (key, local part, name)
-    # Its email addresses with their local parts (as ``name_spellings`` spells them).
-    locals: tuple[tuple[str, str], ...]
-    quoted: tuple[str, ...] = ()  # its plain keys as the JSON text holds them
-    escaped: tuple[str, ...] = ()  # its other keys (looked up in the decoded list)
-    plain: frozenset[str] = frozenset()  # the spellings' keys that JSON writes as they are
-    local_parts: frozenset[str] = frozenset()  # the local parts of ``locals``
-    quoted_spellings: tuple[str, ...] = ()  # each spelling's key quoted if plain, else ""
-    homes: bool = False  # it has a full address (a home of the other's may be the same)
-    postcodes: tuple[str, ...] = ()
-    short: bool = False  # a postcode of one character (whose key is not kept)
-    looks: bool = False  # whether ``_Bound.beside`` looks at the other's keys at all
-
-    @classmethod
-    def of(cls, a: _Profile, names: list[PersonName]) -> _Own:
-        from app import suggestions as sx
-
-        keys = [f"sh:{iid}" for iid in sorted(a.shared)]
-        keys += [f"ph:{p[-7:]}" for p in sorted(a.phones) if len(p) >= 8]
-        spellings = tuple(
-            (f"sp:{local}", local, n) for n in names for local in sx.name_spellings(n)
-        )
-        # (a local part of three letters or fewer spells no name: ``name_spellings``)
-        locals_ = tuple(
-            (e, local) for e in sorted(a.emails) if len(local := sx._local_key(e)[3:]) >= 4
-        )
-        shared = bool(a.shared) and min(a.shared) < 10
-        quoted = tuple(f'"{k}"' for k in keys if _plain(k))
-        escaped = tuple(k for k in keys if not _plain(k))
-        plain = frozenset(key for key, _local, _n in spellings if _plain(key))
-        parts = frozenset(local for _e, local in locals_)
-        spelt = tuple(f'"{key}"' if key in plain else "" for key, _local, _n in spellings)
-        homes, postcodes = bool(a.addresses), tuple(sorted(a.postcodes))
-        short = any(len(p) < 2 for p in postcodes)
-        looks = shared or short or bool(quoted or escaped or homes or postcodes)
-        return cls(
-            shared,
-            tuple(keys),
-            names,
-            spellings,
-            locals_,
-            quoted,
-            escaped,
-            plain,
-            parts,
-            spelt,
-            homes,
-            postcodes,
-            short,
-            looks,
-        )
-
-
-class _Bound:
-    """An upper bound on ``score_pair``: ``may_store`` tells whether a pair may score
-    ``STORE_MIN_SCORE`` or more (False: it surely scores lower). Name evidence is kept
-    per pair of names, which many pairs of customers share."""
-
-    def __init__(self, freq: _Frequencies) -> None:
-        from app import suggestions as sx
-        from app.addresses import postcodes_agree
-
-        self.freq = freq
-        self.sx = sx
-        self.postcodes_agree = postcodes_agree
-        self.parsed: dict[str, PersonName] = {}  # each distinct stored name parsed once
-        self.texts: dict[str, list[PersonName]] = {}  # the names of each stored text
-        self.spellings: dict[int, tuple[tuple[str, ...], PersonName]] = {}
-        self.decided: dict[float, bool] = {}  # the answer for the best evidence found
-        self.evidence: dict[tuple[int, int], tuple[float, PersonName, PersonName]] = {}
-        self.spelled: dict[tuple[str, PersonName], float] = {}
-        self.own: dict[int, _Own] = {}  # what is looked up of a changed customer, by id
-        # The largest "not both" ratios of personal addresses and mobiles.
-        self.others = max(sx._LR_OWN_ADDRESSES, freq.lr_not_both(freq.with_own_address))
-        self.others *= max(1.0, freq.lr_not_both(freq.with_mobile))
-        # Name evidence below this (with a margin for rounding) cannot lift a pair to the
-        # floor: a bound of it under this is as good as its value (``_evidence``).
-        limit, _others = sx._limits(freq, sx.raw_floor(STORE_MIN_SCORE))
-        self.limit = limit * (1.0 - 1e-6)
-
-    def may_store(self, a: _Profile, b: _Sketch, mentioned: bool, *, a_first: bool) -> bool:
-        """Whether ``a`` and the customer ``b`` sketches may be stored. ``a_first``: ``a``
-        is the pair's lower id (the scorer's first customer: name evidence is not
-        symmetric).
-
-        A mention, a shared contact point, phones that end alike, a home or a postcode
-        (each of which can lift a pair far) are not bounded: the pair may reach the
-        floor. Without them the odds are the prior times the best name or spelled-name
-        evidence (whatever conflicts), times the largest "not both" ratios of personal
-        addresses and mobiles; every other factor is one or less.
-        """
-        return self.beside_names(a, b, mentioned) or self.by_names(a, b, a_first=a_first)
-
-    def _own(self, a: _Profile) -> _Own:
-        own = self.own.get(a.id)
-        if own is None:
-            own = self.own[a.id] = _Own.of(a, self.sx._names_of(a))
-        return own
-
-    def beside_names(self, a: _Profile, b: _Sketch, mentioned: bool) -> bool:
-        """Whether the pair has evidence beside its names and spelled names that may lift
-        it far (``may_store`` takes it as possible)."""
-        return mentioned or self.beside(self._own(a), b)
-
-    def beside(self, own: _Own, b: _Sketch) -> bool:
-        """Whether a pair without a mention has evidence beside its names and spelled
-        names that may lift it far (``may_store`` takes it as possible): a shared contact
-        point, phones that end alike, a home of each (one may be the other) or postcodes
-        that agree. ``own``: the changed customer's (``_own``); ``b``: the other's sketch.
-        The one test of it: ``_unreachable`` asks it of each pair too."""
-        if not own.looks:
-            return False
-        if own.any_shared or own.short:  # (their keys are not kept: taken as shared)
-            return True
-        text = b.keys
-        for quoted in own.quoted:
-            if quoted in text:
-                return True
-        if own.escaped and any(b.has(key) for key in own.escaped):
-            return True
-        if own.homes and ('"ah:' in text or '"at:' in text or '"pc:' in text):
-            return True  # (``b.homes()``)
-        if own.postcodes and '"pc:' in text:
-            agree = self.postcodes_agree
-            for q in b.postcodes():
-                for p in own.postcodes:
-                    if agree(p, q):
-                        return True
-        return False
-
-    def spells_a(self, a: _Profile, b: _Sketch) -> bool:
-        """Whether ``b`` has a blocking key that spells a name of ``a`` (an address of
-        ``b`` may spell it)."""
-        own = self._own(a)
-        text = b.keys
-        for (key, _local, _n), quoted in zip(own.spellings, own.quoted_spellings, strict=True):
-            if (quoted in text) if quoted else b.has(key):
-                return True
-        return False
-
-    def read_names(self, sketches: Iterable[_Sketch]) -> None:
-        """Decode the stored names of these sketches (those not read yet) at once: one
-        JSON text for them all costs less than one each."""
-        wanted = [
-            text
-            for text in dict.fromkeys(b.shown for b in sketches if isinstance(b.shown, str))
-            if text not in self.texts
-        ]
-        for text, shown in zip(wanted, _decoded(wanted), strict=True):
-            self.texts[text] = _names_in(shown, self.parsed)
-
-    def decide(self, best: float) -> bool:
-        """Whether a pair whose best evidence (names, spelled names) is ``best`` may reach
-        the floor."""
-        decided = self.decided.get(best)
-        if decided is None:  # (many pairs end with the same best evidence)
-            odds = self.freq.prior_odds * best * self.others
-            odds *= 1.0 + 1e-9  # the scorer multiplies in another order
-            decided = self.decided[best] = (
-                self.sx.calibrated(odds / (1.0 + odds)) >= STORE_MIN_SCORE
-            )
-        return decided
-
-    def by_names(self, a: _Profile, b: _Sketch, *, a_first: bool) -> bool:
-        """Whether the pair may be stored on the strength of its names and spelled names
-        (the rest of ``may_store``, once ``beside_names`` found nothing else)."""
-        own = self._own(a)
-        text = b.keys
-        names_b = b.names(self.parsed, self.texts)
-        best = 1.0
-        for na in own.names:
-            for nb in names_b:
-                best = max(best, self._evidence(na, nb) if a_first else self._evidence(nb, na))
-        for email, local in own.locals:
-            for n in names_b:
-                if local in self._spellings(n):  # else it spells nothing of n
-                    best = max(best, self._spelled(email, n))
-        for key, local, n in own.spellings:  # an address of theirs that may spell its name
-            if (f'"{key}"' in text) if key in own.plain else b.has(key):
-                best = max(best, self._spelled(local + "@", n))
-        return self.decide(best)
-
-    def _spellings(self, name: PersonName) -> tuple[str, ...]:
-        """``name_spellings``, kept by the name's identity (each name is one object here)."""
-        found = self.spellings.get(id(name))
-        if found is None:
-            first, family = name.given[0] if name.given else "", name.family
-            if first and family and _letters_only(first) and _letters_only(family):
-                # (``name_spellings`` of a name in the letters a to z, without its
-                # regular expressions)
-                spelt = {first + family, family + first, first[0] + family}
-                spelt |= {family + first[0], first + family[0]}
-                spelling = tuple(sorted(local for local in spelt if len(local) >= 4))
-            else:
-                spelling = self.sx.name_spellings(name)
-            found = self.spellings[id(name)] = (spelling, name)
-        return found[0]
-
-    def _evidence(self, na: PersonName, nb: PersonName) -> float:
-        """``_name_evidence``'s likelihood ratio, or an upper bound of it below the ratio
-        from which a pair may reach the floor (``_name_bound``: cheaper, and as telling
-        here). Kept by the names' identities (each name is one object here)."""
-        key = (id(na), id(nb))
-        found = self.evidence.get(key)
-        if found is None:
-            value = self.sx._name_bound(na, nb, self.freq, self.limit)
-            if value >= self.limit:
-                value = self.sx._name_evidence(na, nb, self.freq)[0]
-            found = self.evidence[key] = (value, na, nb)  # (the names kept alive with it)
-        return found[0]
-
-    def _spelled(self, email: str, name: PersonName) -> float:
-        found = self.spelled.get((email, name))
-        if found is None:
-            found = self.spelled[(email, name)] = _spelled(email, name, self.freq)
-        return found
-
-
-def _spelled(email: str, name: PersonName, freq: _Frequencies) -> float:
-    """The likelihood ratio ``score_pair`` gives an email address that spells a name."""
-    from app import suggestions as sx
-
-    strength = sx._email_spells(email, name)
-    if not strength:
-        return 0.0
-    initial = strength < 1.0 or len(name.first) == 1
-    p_given = freq.p_initial(name.first) if initial else freq.p_given(name.first)
-    chance = p_given * freq.p_family(name.family)
-    if initial:
-        return sx._M_SPELLED / chance
-    holders = max(freq.full.get(name.full, 0), 2)
-    return sx._odds_one_person(holders, freq.named * chance) / freq.prior_odds
-
-
-def _unreachable(
-    session: Session,
-    pairs: set[Pair],
-    fresh: dict[int, _Profile],
-    fresh_keys: dict[int, set[str]],
-    said: dict[Pair, set[str]],
-    freq: _Frequencies,
-    light: dict[int, _Profile],
-) -> set[Pair]:
-    """The pairs of a changed customer (profile in ``fresh``) that surely score below
-    ``STORE_MIN_SCORE``, bounded from what the store keeps of the other customer
-    (``light``: customers whose names were read already): ``_Bound.may_store`` of each,
-    worked out for many at once."""
-    if STORE_MIN_SCORE <= 0.0:
-        return set()
-    # Each changed customer's pairs without a mention (a mentioned pair may be stored),
-    # as (pair, the other, whether the changed one is the pair's first).
-    by_changed: dict[int, list[tuple[Pair, int, bool]]] = defaultdict(list)
-    partners: set[int] = set()
-    for pair in pairs:
-        if pair in said:
-            continue
-        x, y = pair
-        if x in fresh:
-            by_changed[x].append((pair, y, True))
-            partners.add(y)
-        elif y in fresh:
-            by_changed[y].append((pair, x, False))
-            partners.add(x)
-    sketches = {
-        c: _Sketch(c, json.dumps(sorted(fresh_keys[c]), ensure_ascii=False), fresh[c])
-        for c in partners & fresh.keys()
-    }
-    sketches.update(_stored_sketches(session, partners - sketches.keys(), light))
-    bound = _Bound(freq)
-    bound.read_names(sketches.values())
-    parsed, texts = bound.parsed, bound.texts
-    # First ``bound.beside`` of each pair (what it asks of the changed customer worked
-    # out once): the pairs with nothing beside their names (``named``) then have their names
-    # compared, those of one name each (``firsts``, ``seconds``: most) in columns.
-    named: list[tuple[Pair, _Profile, _Sketch, bool]] = []
-    firsts: list[PersonName] = []
-    seconds: list[PersonName] = []
-    at: list[int] = []  # (their places in ``named``)
-    beside = bound.beside
-    for cid, theirs in by_changed.items():
-        a = fresh[cid]
-        own = bound._own(a)
-        looks = own.looks
-        single = own.names[0] if len(own.names) == 1 else None
-        for pair, other, a_first in theirs:
-            b = sketches.get(other)
-            if b is None or (looks and beside(own, b)):
-                continue  # (unknown, or evidence beside the names: may be stored)
-            if single is not None:
-                names_b = b._names
-                if names_b is None:
-                    names_b = b.names(parsed, texts)
-                if len(names_b) == 1:
-                    at.append(len(named))
-                    firsts.append(single)
-                    seconds.append(names_b[0])
-            named.append((pair, a, b, a_first))
-    found: set[Pair] = set()
-    by_names = bound.by_names
-    if not firsts or len(firsts) < _VECTOR_PAIRS:  # (few: each by its names)
-        for pair, a, b, a_first in named:
-            if not by_names(a, b, a_first=a_first):
-                found.add(pair)
-        return found
-    import numpy as np
-
-    # The pairs whose names are far apart (one name each) are decided by their names'
-    # bound (``_far_columns``), unless an address of one may spell a name of the other
-    # (then ``by_names``): whether an unchanged customer holds a key that spells the
-    # changed customer's name is read once by key (the stored members of each such key)
-    # instead of looked up in each one's keys, and whether a local part of the changed
-    # customer's addresses is a spelling of the other's name, from the changed customers
-    # of each spelling (most spell no one's). Those with neither (most) are decided in
-    # columns.
-    values, far = _far_columns(firsts, seconds, freq, bound.limit)
-    rows = np.flatnonzero(far)
-    places = np.array(at, dtype=np.int64)[rows]
-    values = values[rows]
-    far_names = [seconds[i] for i in rows.tolist()]
-    owners: dict[str, set[int]] = defaultdict(set)
-    for cid, a in fresh.items():
-        for local in bound._own(a).local_parts:
-            owners[local].add(cid)
-    nobody: set[int] = set()
-    spelling: dict[int, set[int]] = {}  # a far name's id → the changed customers spelling it
-    for name in {id(n): n for n in far_names}.values():
-        by = _spelt_by(bound, name, owners, nobody)
-        if by:
-            spelling[id(name)] = by
-    where = places.tolist()
-    mine = np.array([named[k][1].id for k in where], dtype=np.int64)
-    others = np.array([named[k][2].cid for k in where], dtype=np.int64)
-    look = np.isin(others, np.fromiter(fresh, dtype=np.int64, count=len(fresh)))
-    if spelling:
-        look |= np.array([id(n) in spelling for n in far_names], dtype=bool)
-    held = _spelling_holders(session, bound, fresh)
-    holding = [(cid, h) for cid, hs in held.items() for h in hs]
-    if holding and len(others):  # (each changed customer and a holder, as one number)
-        width = int(max(others.max(), max(h for _c, h in holding))) + 1
-        codes = np.array([cid * width + h for cid, h in holding], dtype=np.int64)
-        look |= np.isin(mine * width + others, codes)
-    # (``decide`` of each distinct best evidence, as ``by_names`` finds it)
-    decide = bound.decide
-    best, inverse = np.unique(np.maximum(values, 1.0), return_inverse=True)
-    may = np.array([decide(v) for v in best.tolist()], dtype=bool)[inverse.reshape(-1)]
-    found.update(named[k][0] for k in places[~look & ~may].tolist())
-    rest = np.ones(len(named), dtype=bool)
-    rest[places] = False  # (the far ones, looked at below if ``look``)
-    for i in np.flatnonzero(look).tolist():
-        pair, a, b, a_first = named[where[i]]
-        if a.id in spelling.get(id(far_names[i]), nobody) or (
-            bound.spells_a(a, b) if b.cid in fresh else b.cid in held[a.id]
-        ):
-            rest[where[i]] = True  # (a spelled name: ``by_names``)
-        elif not may[i]:
-            found.add(pair)
-    for k in np.flatnonzero(rest).tolist():
-        pair, a, b, a_first = named[k]
-        if not by_names(a, b, a_first=a_first):
-            found.add(pair)
-    return found
-
-
-def _spelling_holders(
-    session: Session, bound: _Bound, fresh: dict[int, _Profile]
-) -> dict[int, set[int]]:
-    """For each changed customer, the stored customers that hold a blocking key spelling
-    one of its names (``_Bound.spells_a`` of each unchanged one, from the keys' members;
-    a changed customer's own keys are those it has now, not these)."""
-    spelling_keys = {
-        cid: {key for key, _l, _n in bound._own(a).spellings} for cid, a in fresh.items()
-    }
-    holders = _members(session, {k for keys in spelling_keys.values() for k in keys})
-    return {
-        cid: set().union(*(holders.get(k, ()) for k in keys)) for cid, keys in spelling_keys.items()
-    }
-
-
-def _spelt_by(
-    bound: _Bound, name: PersonName, owners: dict[str, set[int]], nobody: set[int]
-) -> set[int]:
-    """The customers of ``owners`` (a local part of four letters or more → the changed
-    customers with an address of it) that have an address spelling the name."""
-    first, family = name.given[0] if name.given else "", name.family
-    if not first or not family:
-        return nobody  # (it spells nothing)
-    if _letters_only(first) and _letters_only(family):
-        # ``name_spellings`` (those shorter than four letters are no one's local part)
-        spellings: Iterable[str] = (
-            first + family,
-            family + first,
-            first[0] + family,
-            family + first[0],
-            first + family[0],
-        )
-    else:
-        spellings = bound._spellings(name)
-    found = nobody
-    for local in spellings:
-        if local in owners:
-            found = found | owners[local]
-    return found
-
-
-def _letters_only(text: str) -> bool:
-    """Whether ``text`` is written in the letters a to z alone (``name_spellings`` keeps
-    it whole)."""
-    return text.isascii() and text.isalpha() and text.islower()
-
-
-def _strings(texts: list[str]) -> Any:
-    """``_Strings.of`` these texts, the letters worked out in numpy (a bit per character
-    code modulo 64, as ``_letters``) for many at once: the characters of all the texts
-    in one column, each or-ed into its text's row."""
-    import numpy as np
-
-    from app.suggestions import _Strings
-
-    length = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    joined = "".join(texts).encode("utf-32-le", "surrogatepass")
-    codes = np.frombuffer(joined, dtype=np.uint32)
-    bits = np.left_shift(np.uint64(1), (codes % 64).astype(np.uint64))
-    letters = np.zeros(len(texts), dtype=np.uint64)
-    some = np.flatnonzero(length)  # (an empty text holds no letter)
-    if len(some):  # each text's bits or-ed together, from where it starts
-        starts = np.cumsum(length) - length
-        letters[some] = np.bitwise_or.reduceat(bits, starts[some])
-    return _Strings(np.array(texts, dtype=object), length, letters)
-
-
-_VECTOR_PAIRS = 2000  # fewer pairs of names are compared one by one (``_unreachable``)
-
-
-def _far_columns(
-    firsts: list[PersonName], seconds: list[PersonName], freq: _Frequencies, limit: float
-) -> tuple[Any, Any]:
-    """For pairs of names (one or more), ``_name_bound``'s value of each and whether
-    the names are far apart (the same given name under another surname at best, or a
-    conflict): there the value is what ``_name_bound`` gives, below ``limit``; elsewhere
-    (close, or not told here: ``_name_bound`` and ``_name_evidence`` work it out) it means
-    nothing. Read in numpy columns, one row per distinct name: each of ``_name_bound``'s
-    tests that may tell the names close is answered for every pair at once, the string
-    distances only for the pairs whose lengths and letters allow them.
-    """
-    import numpy as np
-    from rapidfuzz import fuzz
-
-    from app import suggestions as sx
-
-    # One row per distinct name (each name is one object here), read column by column
-    # (``first``, ``tokens`` and ``full`` as ``PersonName`` gives them).
-    both = (*firsts, *seconds)
-    ids = np.fromiter(map(id, both), dtype=np.uint64, count=len(both))
-    _ids, at, rows_of = np.unique(ids, return_index=True, return_inverse=True)
-    names = [both[i] for i in at.tolist()]
-    a = rows_of[: len(firsts)].astype(np.int64)
-    b = rows_of[len(firsts) :].astype(np.int64)
-    families = [n.family for n in names]
-    givens = [n.given for n in names]
-    firsts_ = [g[0] if g else "" for g in givens]
-    tokens = [(*g, f) if f else g for g, f in zip(givens, families, strict=True)]
-    wholes = [" ".join(t) for t in tokens]
-    numbers: dict[Any, int] = {}
-    full = np.array([numbers.setdefault(w, len(numbers)) for w in wholes], dtype=np.int64)
-    sorted_parts = np.array(
-        [numbers.setdefault(tuple(sorted(w.split())), len(numbers)) for w in wholes],
-        dtype=np.int64,
-    )
-    given: dict[str, float] = {first: 1.0 for first in firsts_}
-    for first in given:
-        if first:
-            given[first] = freq.p_given(first)
-    p_given = np.array([given[first] for first in firsts_], dtype=np.float64)
-    plain = np.array(  # else told one by one
-        [bool(x and f and " " not in f) for x, f in zip(firsts_, families, strict=True)],
-        dtype=bool,
-    )
-    first_s, family_s = _strings(firsts_), _strings(families)
-    joined_s = _strings(["".join(t) for t in tokens])
-    # (the family name before the given names: the joined name's letters, turned round)
-    turned = [f + "".join(g) for g, f in zip(givens, families, strict=True)]
-    turned_s = sx._Strings(np.array(turned, dtype=object), joined_s.length, joined_s.letters)
-    parts = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    bound = sx._M_NEW_SURNAME / np.minimum(p_given[a], p_given[b])
-    far = (
-        plain[a]
-        & plain[b]
-        & (bound < limit)
-        & (full[a] != full[b])
-        & (sorted_parts[a] != sorted_parts[b])
-    )
-
-    def close(left: Any, right: Any, rows: Any, most: int) -> Any:
-        """OSA distance ``most`` or less, for the pairs ``rows``."""
-        return sx.near_columns(left, right, a[rows], b[rows], most)
-
-    def drop(hit: Any, rows: Any) -> None:
-        far[rows[hit]] = False
-
-    rows = np.flatnonzero(far)
-    drop(close(family_s, family_s, rows, 2), rows)  # the family names may agree
-    rows = np.flatnonzero(far)
-    one = close(first_s, family_s, rows, 2)  # a swapped order
-    swapped = np.zeros(len(rows), dtype=bool)
-    swapped[one] = close(family_s, first_s, rows[one], 2)
-    drop(swapped, rows)
-    rows = np.flatnonzero(far)
-    drop(close(joined_s, joined_s, rows, 1), rows)  # written apart
-    rows = np.flatnonzero(far)
-    rows = rows[parts[a[rows]] != parts[b[rows]]]  # swapped and written apart
-    drop(close(joined_s, turned_s, rows, 1) | close(turned_s, joined_s, rows, 1), rows)
-    # The family names a typing slip apart (``fuzz.ratio`` 80 or more, the shorter of
-    # four letters or more: at most a fifth of their lengths apart by insertions and
-    # deletions, which is at least their lengths' difference and the letters one holds
-    # alone).
-    rows = np.flatnonzero(far)
-    la, lb = family_s.length[a[rows]], family_s.length[b[rows]]
-    ma, mb = family_s.letters[a[rows]], family_s.letters[b[rows]]
-    most = (la + lb) / 5.0
-    check = rows[
-        (np.minimum(la, lb) >= 4) & (np.abs(la - lb) <= most) & (np.bitwise_count(ma ^ mb) <= most)
-    ]
-    xs, ys = family_s.text[a[check]].tolist(), family_s.text[b[check]].tolist()
-    far[check[[fuzz.ratio(x, y) >= 80 for x, y in zip(xs, ys, strict=True)]]] = False
-    return bound, far
-
-
-def _stored_sketches(
-    session: Session, ids: set[int], light: dict[int, _Profile]
-) -> dict[int, _Sketch]:
-    """The sketches of these customers, as stored (the keys' and names' JSON text)."""
-    found: dict[int, _Sketch] = {}
-    columns = ("customer_id", "keys", "names")
-    for cid, keys, shown in _read_in(session, SuggestionCustomer, columns, "customer_id", ids):
-        found[cid] = _Sketch(cid, keys, light.get(cid, shown))
     return found
 
 

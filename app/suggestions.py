@@ -24,7 +24,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import count, pairwise
+from itertools import count, pairwise, repeat
 from operator import itemgetter
 from typing import Any, TypeVarTuple
 
@@ -2721,11 +2721,14 @@ _FEATURE_FIELDS = (
     ("spellings", "<i8", (5,)),
     ("phones", "<i8", (3,)),
 )
-# ``sift``: the four name texts, each followed by this but the last; then, if it has any,
-# ``_SIFT_POSTCODES`` and its postcodes, likewise (no name part nor postcode holds either).
+# ``sift``: the four name texts, each followed by this but the last; ``postcodes``: the
+# postcodes, likewise (no name part nor postcode holds it).
 _SIFT_SEPARATOR = "\x1f"
-_SIFT_POSTCODES = "\x1e"
 _SIFT_NONE = _SIFT_SEPARATOR * 3  # (four empty texts)
+
+# A customer's stored features: its row of the columns (``features_dtype``, as bytes), its
+# name's four texts (``sift``) and its postcodes, as ``suggestion_customer`` keeps them.
+Features = tuple[bytes, str, str]
 
 
 @lru_cache(maxsize=1)
@@ -2736,31 +2739,29 @@ def features_dtype() -> Any:
     return np.dtype(list(_FEATURE_FIELDS))
 
 
-def feature_rows(prepared: Prefilter) -> list[tuple[bytes, str]]:
-    """Each customer's stored features (in ``prepared``'s order, its ``ids``): its row of
-    the columns (``features_dtype``, as bytes) and the texts ``sift`` keeps (the name's
-    first, family, joined and turned parts, then its postcodes), for
-    ``suggestion_customer``'s ``features`` and ``sift``."""
+def feature_rows(prepared: Prefilter) -> list[Features]:
+    """Each customer's stored features (``Features``), in ``prepared``'s order (its
+    ``ids``): the name's first, family, joined and turned texts, its postcodes, and the
+    rest of its columns' row."""
     import numpy as np
 
     columns, evidence = prepared
     size = len(columns.ids)
     table = np.zeros(size, dtype=features_dtype())
     many = evidence.many.copy()
-    texts = []
+    simple = columns.simple.copy()
+    sifts, postcodes = [], []
     strings = (columns.first, columns.family, columns.joined, columns.turned)
     for i, parts in enumerate(zip(*(s.text.tolist() for s in strings), strict=True)):
-        postcodes = () if many[i] else evidence.profiles[columns.ids[i]].postcodes
-        text = _SIFT_SEPARATOR.join(parts)
-        if postcodes:
-            text += _SIFT_POSTCODES + _SIFT_SEPARATOR.join(sorted(postcodes))
-        # (a separator in a text would not be read back as written: its pairs are scored)
-        if text.count(_SIFT_SEPARATOR) != 2 + max(len(postcodes), 1) or text.count(
-            _SIFT_POSTCODES
-        ) != bool(postcodes):
-            text, many[i] = "", True
-        texts.append(text)
-    simple = columns.simple & (np.array([bool(t) for t in texts], dtype=bool))
+        sift = _SIFT_SEPARATOR.join(parts)
+        own = () if many[i] else sorted(evidence.profiles[columns.ids[i]].postcodes)
+        written = _SIFT_SEPARATOR.join(own)
+        if sift.count(_SIFT_SEPARATOR) != 3 or written.count(_SIFT_SEPARATOR) != max(
+            len(own) - 1, 0
+        ):  # (a separator in a text, not read back as written: its pairs are scored)
+            sift, written, many[i], simple[i] = _SIFT_NONE, "", True, False
+        sifts.append(sift)
+        postcodes.append(written)
     table["flags"] = simple | (evidence.homes << 1) | (many << 2)
     table["parts"] = columns.parts
     table["initial"] = columns.initial
@@ -2780,32 +2781,34 @@ def feature_rows(prepared: Prefilter) -> list[tuple[bytes, str]]:
     ):
         table[name] = getattr(evidence, name)
     data, width = table.tobytes(), table.itemsize
-    return [(data[i * width : (i + 1) * width], texts[i]) for i in range(size)]
+    return [(data[i * width : (i + 1) * width], sifts[i], postcodes[i]) for i in range(size)]
 
 
 def stored_prefilter(
-    ids: list[int], rows: Sequence[tuple[bytes, str]], freq: _Frequencies
+    ids: list[int], rows: Sequence[Features], freq: _Frequencies
 ) -> tuple[_NameColumns, _StoredEvidence]:
     """The pre-filter's columns of the customers ``ids`` (ascending) from their stored
     features (``feature_rows``), the frequencies' figures looked up for ``freq``: what
     ``left_out_of`` reads, without their profiles."""
     import numpy as np
 
-    table = np.frombuffer(b"".join(row[0] for row in rows), dtype=features_dtype())
+    data, sifts, postcodes = (
+        (list(column) for column in zip(*rows, strict=True)) if rows else ([], [], [])
+    )
+    table = np.frombuffer(b"".join(data), dtype=features_dtype())
     # The four name texts of every customer, split at once (each has three separators).
-    sifts = [row[1] for row in rows]
-    heads = [text.partition(_SIFT_POSTCODES)[0] or _SIFT_NONE for text in sifts]
-    split = _SIFT_SEPARATOR.join(heads).split(_SIFT_SEPARATOR) if heads else []
-    if len(split) != 4 * len(heads):  # (a text not as ``feature_rows`` writes it)
+    split = _SIFT_SEPARATOR.join(sifts).split(_SIFT_SEPARATOR) if sifts else []
+    if len(split) != 4 * len(sifts):  # (a text not as ``feature_rows`` writes it)
         table = table.copy()
-        for i, head in enumerate(heads):
-            if head.count(_SIFT_SEPARATOR) != 3:
-                heads[i], sifts[i] = _SIFT_NONE, ""
+        for i, sift in enumerate(sifts):
+            if sift.count(_SIFT_SEPARATOR) != 3:
+                sifts[i], postcodes[i] = _SIFT_NONE, ""
                 table["flags"][i] = 4  # (neither simple nor known: its pairs are scored)
-        split = _SIFT_SEPARATOR.join(heads).split(_SIFT_SEPARATOR)
+        split = _SIFT_SEPARATOR.join(sifts).split(_SIFT_SEPARATOR)
     texts = [split[k::4] for k in range(4)]
     shares = {first: freq.p_given(first) if first else 1.0 for first in set(texts[0])}
     given, family = freq.given, freq.family
+    size, zeros = len(sifts), repeat(0)
     strings = [
         _Strings(
             np.array(texts[k], dtype=object),
@@ -2828,9 +2831,9 @@ def stored_prefilter(
         first_code=table["first_code"].copy(),
         initial=table["initial"].astype(np.int64),
         nicknames=table["nicknames"].copy(),
-        p_given=np.array([shares[first] for first in texts[0]], dtype=np.float64),
-        given_count=np.array([given.get(f, 0) for f in texts[0]], dtype=np.int64),
-        family_count=np.array([family.get(f, 0) for f in texts[1]], dtype=np.int64),
+        p_given=np.fromiter(map(shares.__getitem__, texts[0]), dtype=np.float64, count=size),
+        given_count=np.fromiter(map(given.get, texts[0], zeros), dtype=np.int64, count=size),
+        family_count=np.fromiter(map(family.get, texts[1], zeros), dtype=np.int64, count=size),
         family_code=table["family_code"].copy(),
     )
     evidence = _StoredEvidence(
@@ -2845,7 +2848,7 @@ def stored_prefilter(
         table["locals"].copy(),
         table["spellings"].copy(),
         table["phones"].copy(),
-        sifts=sifts,
+        postcodes=postcodes,
     )
     return columns, evidence
 
@@ -2857,7 +2860,7 @@ class _StoredEvidence(_Evidence):
     number, number's digits and spelling as a number, each postcode as text); a pair of
     a customer with more of them than the columns hold is kept."""
 
-    sifts: list[str] = field(default_factory=list)  # each one's stored ``sift``
+    postcodes: list[str] = field(default_factory=list)  # each one's, as stored
 
     def left_out(self, a: Any, b: Any, clash: Any) -> Any:
         """``_Evidence.left_out`` from the columns: their tests are exact but for the
@@ -2885,7 +2888,7 @@ class _StoredEvidence(_Evidence):
         """Customer ``i``'s postcodes, each also with one character left out (``_Quick``)."""
         found = self.kept.get(i)
         if found is None:
-            postcodes = self.sifts[i].partition(_SIFT_POSTCODES)[2]
+            postcodes = self.postcodes[i]
             found = frozenset().union(*map(_slips, postcodes.split(_SIFT_SEPARATOR)))
             self.kept[i] = found if postcodes else frozenset()
         return found

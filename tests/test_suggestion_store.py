@@ -92,12 +92,11 @@ def test_incremental_updates_equal_a_rebuild(
 ) -> None:
     # Tiny blocks and windows, so that blocks overflow and shrink, and neighbours in name
     # order come and go with almost every change. A floor of 0 stores every pair with
-    # reasons; the real one has the catch-up bound pairs out unscored (_Bound).
+    # reasons; the real one has the catch-up bound pairs out unscored (_sifted_out).
     monkeypatch.setattr(sx, "MAX_BLOCK", 4)
     monkeypatch.setattr(sx, "WINDOW", 2)
     monkeypatch.setattr(sx, "NAME_WINDOW", 2)
     monkeypatch.setattr(suggestion_store, "STORE_MIN_SCORE", floor)
-    monkeypatch.setattr(suggestion_store, "_VECTOR_PAIRS", 0)  # names in columns, however few
     people, _users = make_people(90, seed)
     records = [r for r, _ in make_records(people, seed)]
     rng = random.Random(seed)
@@ -488,53 +487,48 @@ def test_the_catch_up_digest_changes_with_every_compared_field() -> None:
 def test_the_catch_up_bound_leaves_out_only_pairs_scored_below_the_floor(
     tmp_path: Path, seed: int
 ) -> None:
-    # The catch-up scores a changed customer's candidate pair only if an upper bound on
-    # its score, from the customer's profile and what the store keeps of the other (names
-    # and blocking keys), may reach STORE_MIN_SCORE. Every candidate pair, both ways
-    # round: a pair bounded out scores below the floor, and the bound leaves many out.
-    # The frequencies are those of many more customers (a small database's prior odds
-    # alone reach the floor), as the bound and the scorer read the same ones.
+    # The catch-up scores a changed customer's candidate pair only if the pre-filter's
+    # tests, on what the store keeps of both (their features), let it reach
+    # STORE_MIN_SCORE. Every candidate pair: a pair left out scores below the floor, and
+    # most are left out. The frequencies are those of many more customers (a small
+    # database's prior odds alone reach the floor), as the bound and the scorer read the
+    # same ones.
     with bound_case(tmp_path, seed) as case:
         freq, profiles, said = case.freq, case.profiles, case.said
-        sketches = suggestion_store._stored_sketches(case.session, set(profiles), {})
         pairs = list(sx._candidate_pairs(profiles, said))
-    bounded = stored = 0
-    bound = suggestion_store._Bound(freq)
+        left_out = suggestion_store._sifted_out(case.session, set(pairs), {}, said, freq)
+    stored = 0
     for x, y in pairs:
         raw, reasons, against = sx.score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))
         score = sx.calibrated(raw)
         stored += score >= suggestion_store.STORE_MIN_SCORE and bool(reasons or against)
-        for a, b in ((x, y), (y, x)):
-            mentioned = (x, y) in said
-            if not bound.may_store(profiles[a], sketches[b], mentioned, a_first=a == x):
-                bounded += 1
-                assert score < suggestion_store.STORE_MIN_SCORE, (x, y, score)
+        if (x, y) in left_out:
+            assert score < suggestion_store.STORE_MIN_SCORE, (x, y, score)
     assert stored, "some pairs are stored"
-    assert bounded > len(pairs), f"{bounded} of {2 * len(pairs)} bounded out"
+    assert len(left_out) > len(pairs) // 2, f"{len(left_out)} of {len(pairs)} left out"
 
 
 def test_the_catch_up_bound_knows_every_compared_field() -> None:
     from dataclasses import fields
 
-    # _Bound.may_store bounds the evidence of these fields of _Profile (a field added to it
-    # later needs a place in the bound, and in _Sketch for the other customer).
+    # The pre-filter's columns (scorable, and the store's features that the catch-up
+    # reads) bound the evidence of these fields of _Profile: a field added to it later
+    # needs a place in them.
     bounded = {"name", "handles", "emails", "phones", "shared", "postcodes", "addresses"}
     bounded |= {"mobiles"}  # by the largest "not both" ratio, whatever they are
     compared = {f.name for f in fields(sx._Profile)} - suggestion_store._NOT_COMPARED
     assert compared == bounded
 
 
-def test_a_sketch_finds_a_stored_key_in_the_json_text() -> None:
+def test_json_texts_decoded_at_once_are_each_decoded() -> None:
     import json
 
-    keys = ["pc:LS11AA", 'ph:12"4567', "sp:jane", 'x"sp:john"', "ah:12:millla", "sp:zoë"]
-    sketch = suggestion_store._Sketch(1, json.dumps(keys, ensure_ascii=False), "[]")
-    for key in [*keys, "sp:john", "sp:jan", "ph:1234567", "pc:LS1", "sp:zoe"]:
-        assert sketch.has(key) == (key in keys), key
-    assert sketch.homes()
-    assert sketch.postcodes() == ["LS11AA"]
-    bare = suggestion_store._Sketch(2, json.dumps(["sp:jane", "n:doe:j"]), "[]")
-    assert not bare.homes() and bare.postcodes() == []
+    texts = ['[["Zoë \\"Z\\" Lee", "lee", "zoe"]]', "[]", '"a, b"', "[1, [2]]", '{"a": 1}', "3"]
+    assert suggestion_store._decoded(texts) == [json.loads(t) for t in texts]
+    assert suggestion_store._decoded([]) == []
+    # Texts that are no JSON value each, but would be read together: read one by one.
+    with pytest.raises(ValueError):
+        suggestion_store._decoded(["1, 2"])
 
 
 def test_a_catch_up_leaves_the_scorers_memo_tables_empty(tmp_path: Path) -> None:
@@ -614,18 +608,6 @@ def test_a_list_computed_from_scratch_leaves_the_memo_tables_empty(tmp_path: Pat
     assert listed  # (computed: there are pairs)
     assert [c.__name__ for c in caches if c.cache_info().currsize] == []
     database.dispose()
-
-
-def test_a_sketch_reads_its_postcodes_from_the_json_text() -> None:
-    import json
-
-    # Read without decoding unless something in the text is escaped; as decoded either way.
-    keys = ["pc:LS11AA", "pc:M1", "pc:ZZ 9", "sp:jane", "pc:ë1", 'pc:x"y', "x\\pc:q"]
-    for listed in (keys, keys[:5], keys[2:4], ["sp:jane"]):
-        text = json.dumps(sorted(listed), ensure_ascii=False)
-        sketch = suggestion_store._Sketch(1, text, "[]")
-        expected = [k[3:] for k in sorted(listed) if k.startswith("pc:")]
-        assert sketch.postcodes() == expected, listed
 
 
 def test_the_stored_names_give_the_names_the_scorer_reads() -> None:

@@ -1232,9 +1232,10 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     # bounded from what the store keeps of the partner, before the names of the weak
     # ones are compared (a pair bounded out is not stored whether it is a candidate or not).
     fresh_features = _fresh_features(fresh, state.freq)
-    unreachable = _sifted_out(session, strong_pairs | weak_pairs, fresh_features, said, state.freq)
+    candidates = strong_pairs | weak_pairs
+    reachable, bounded = _sifted(session, candidates, fresh_features, said, state.freq)
     gained_strong = {p for p, strong in gained.items() if strong}
-    to_touch = weak_pairs - strong_pairs - unreachable
+    to_touch = (weak_pairs - strong_pairs) & reachable
     to_touch |= {p for p, strong in gained.items() if not strong}
     light = _light_profiles(session, {c for p in to_touch for c in p}, fresh)
     parts: dict[int, frozenset[str]] = {}
@@ -1253,10 +1254,11 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
 
     # Only the pairs that may reach the floor are scored, and only their customers'
     # profiles read (the pairs of unchanged customers are not bounded).
-    needed = {c for p in score_these - unreachable for c in p} - set(fresh)
+    scoring = {p for p in score_these if p in reachable or p not in candidates}
+    needed = {c for p in scoring for c in p} - set(fresh)
     profiles = {**fresh, **sx._profiles(session, needed)}
-    to_score = sorted(p for p in score_these - unreachable if p[0] in profiles and p[1] in profiles)
-    last_work = Work(len(marked), len(dirty), len(to_score), len(needed), len(unreachable))
+    to_score = sorted(p for p in scoring if p[0] in profiles and p[1] in profiles)
+    last_work = Work(len(marked), len(dirty), len(to_score), len(needed), bounded)
     rows = _scored(profiles, state.freq, said, to_score)
 
     # Write: the changed customers' pairs, keys and orders; the re-examined pairs.
@@ -1730,18 +1732,18 @@ def _fresh_features(fresh: dict[int, _Profile], freq: _Frequencies) -> dict[int,
     return dict(zip(sorted(fresh), sx.feature_rows(sx.prefilter_columns(fresh, freq)), strict=True))
 
 
-def _sifted_out(
+def _sifted(
     session: Session,
     pairs: set[Pair],
     fresh: dict[int, sx.Features],
     said: dict[Pair, set[str]],
     freq: _Frequencies,
-) -> set[Pair]:
-    """The pairs (each of a changed customer) that surely score below the stored floor:
-    ``scorable``'s tests (``left_out_of``) on the features the store keeps of the
-    changed customers' partners (``fresh``: the changed customers' own, as they are now),
-    in columns, without reading their profiles. A pair with a customer whose features
-    the store lacks is kept."""
+) -> tuple[set[Pair], int]:
+    """The pairs (each of a changed customer) that may score the stored floor or more, and
+    how many of them surely score below it: ``scorable``'s tests (``left_out_of``) on the
+    features the store keeps of the changed customers' partners (``fresh``: the changed
+    customers' own, as they are now), in columns, without reading their profiles. A pair
+    with a customer whose features the store lacks is kept."""
     import numpy as np
 
     from app import suggestions as sx
@@ -1763,12 +1765,15 @@ def _sifted_out(
             )
     ids = sorted(rows)
     known = np.array(ids, dtype=np.int64)
-    codes = np.sort(codes[np.isin(codes >> 32, known) & np.isin(codes & sx._LOW, known)])
-    if not len(codes):
-        return set()
-    columns, evidence = sx.stored_prefilter(ids, [rows[c] for c in ids], freq)
-    out = sx.left_out_of(codes, columns, evidence, freq, said, sx.raw_floor(STORE_MIN_SCORE))
-    return {(code >> 32, code & sx._LOW) for code in codes[out].tolist()}
+    told = np.isin(codes >> 32, known) & np.isin(codes & sx._LOW, known)
+    unknown, codes = codes[~told], codes[told]
+    out = np.zeros(len(codes), dtype=bool)
+    if len(codes):
+        columns, evidence = sx.stored_prefilter(ids, [rows[c] for c in ids], freq)
+        floor = sx.raw_floor(STORE_MIN_SCORE)
+        out = sx.left_out_of(codes, columns, evidence, freq, said, floor)
+    kept = np.concatenate((codes[~out], unknown)).tolist()
+    return {(code >> 32, code & sx._LOW) for code in kept}, int(out.sum())
 
 
 def _decoded(texts: list[str]) -> list[Any]:

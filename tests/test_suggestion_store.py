@@ -92,7 +92,7 @@ def test_incremental_updates_equal_a_rebuild(
 ) -> None:
     # Tiny blocks and windows, so that blocks overflow and shrink, and neighbours in name
     # order come and go with almost every change. A floor of 0 stores every pair with
-    # reasons; the real one has the catch-up bound pairs out unscored (_sifted_out).
+    # reasons; the real one has the catch-up bound pairs out unscored (_sifted).
     monkeypatch.setattr(sx, "MAX_BLOCK", 4)
     monkeypatch.setattr(sx, "WINDOW", 2)
     monkeypatch.setattr(sx, "NAME_WINDOW", 2)
@@ -496,7 +496,9 @@ def test_the_catch_up_bound_leaves_out_only_pairs_scored_below_the_floor(
     with bound_case(tmp_path, seed) as case:
         freq, profiles, said = case.freq, case.profiles, case.said
         pairs = list(sx._candidate_pairs(profiles, said))
-        left_out = suggestion_store._sifted_out(case.session, set(pairs), {}, said, freq)
+        kept, bounded = suggestion_store._sifted(case.session, set(pairs), {}, said, freq)
+    left_out = set(pairs) - kept
+    assert bounded == len(left_out) and kept <= set(pairs)
     stored = 0
     for x, y in pairs:
         raw, reasons, against = sx.score_pair(profiles[x], profiles[y], freq, said.get((x, y), ()))

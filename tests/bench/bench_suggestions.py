@@ -421,7 +421,7 @@ class _StepTimes:
         (suggestion_store._NameLists, "__init__"),
         (suggestion_store.suggestion_mentions, "update"),
         (suggestion_store, "_fresh_features"),
-        (suggestion_store, "_sifted_out"),
+        (suggestion_store, "_sifted"),
         (suggestion_store, "_light_profiles"),
         (suggestion_store, "_still_candidates"),
         (suggestion_store, "_scored"),

@@ -1754,15 +1754,11 @@ def _sifted(
     rows = dict(fresh)
     partners = set(ends.tolist()) - fresh.keys()
     wanted = ("customer_id", "features", "sift", "postcodes")
-    for cid, features, sift, postcodes in _read_in(
-        session, SuggestionCustomer, wanted, "customer_id", partners
-    ):
-        if len(features) == width:  # (bytes, or a driver's view of them)
-            rows[cid] = (
-                features if isinstance(features, bytes) else bytes(features),
-                sift,
-                postcodes,
-            )
+    read = _read_in(session, SuggestionCustomer, wanted, "customer_id", partners)
+    rows.update((row[0], row[1:]) for row in read if len(row[1]) == width)
+    for cid, (features, sift, postcodes) in rows.items():
+        if not isinstance(features, bytes):  # (a driver's view of them)
+            rows[cid] = (bytes(features), sift, postcodes)
     ids = sorted(rows)
     known = np.array(ids, dtype=np.int64)
     told = np.isin(codes >> 32, known) & np.isin(codes & sx._LOW, known)

@@ -2647,33 +2647,24 @@ class _Evidence:
         them: exact), postcodes that may agree, an address that spells a name (exact)."""
         import numpy as np
 
-        def equal(left: Any, right: Any) -> Any:
-            found = np.zeros(len(a), dtype=bool)
-            for p in range(left.shape[1]):
-                mine = left[a, p]
-                for q in range(right.shape[1]):
-                    found |= (mine == right[b, q]) & (mine >= 0)
-            return found
+        def equal(left: Any, right: Any, x: Any, y: Any) -> Any:
+            """Whether a value of ``left``'s row ``x`` is one of ``right``'s row ``y``."""
+            mine, theirs = left[x][:, :, None], right[y][:, None, :]
+            return ((mine == theirs) & (mine >= 0)).any(axis=(1, 2))
 
-        near = np.zeros(len(a), dtype=bool)
-        for p in range(self.postcode_length.shape[1]):
-            la, ma = self.postcode_length[a, p], self.postcode_letters[a, p]
-            for q in range(self.postcode_length.shape[1]):
-                lb, mb = self.postcode_length[b, q], self.postcode_letters[b, q]
-                near |= (
-                    (la >= 0)
-                    & (lb >= 0)
-                    & (np.abs(la - lb) <= 1)
-                    & (np.bitwise_count(ma & ~mb) <= 1)
-                    & (np.bitwise_count(mb & ~ma) <= 1)
-                )
-        spelled = np.zeros(len(a), dtype=bool)
-        for p in range(self.locals.shape[1]):
-            mine, theirs = self.locals[a, p], self.locals[b, p]
-            for q in range(self.spellings.shape[1]):
-                spelled |= (mine == self.spellings[b, q]) & (mine >= 0)
-                spelled |= (theirs == self.spellings[a, q]) & (theirs >= 0)
-        return equal(self.shared, self.shared), equal(self.tails, self.tails), near, spelled
+        la, lb = self.postcode_length[a][:, :, None], self.postcode_length[b][:, None, :]
+        ma, mb = self.postcode_letters[a][:, :, None], self.postcode_letters[b][:, None, :]
+        near = (
+            (la >= 0)
+            & (lb >= 0)
+            & (np.abs(la - lb) <= 1)
+            & (np.bitwise_count(ma & ~mb) <= 1)
+            & (np.bitwise_count(mb & ~ma) <= 1)
+        ).any(axis=(1, 2))
+        spelled = equal(self.locals, self.spellings, a, b)
+        spelled |= equal(self.locals, self.spellings, b, a)
+        shared, tails = equal(self.shared, self.shared, a, b), equal(self.tails, self.tails, a, b)
+        return shared, tails, near, spelled
 
 
 def _phone_number(phone: str) -> int | None:
@@ -2877,11 +2868,8 @@ class _StoredEvidence(_Evidence):
             for i, j in zip(a[check].tolist(), b[check].tolist(), strict=True)
         ]
         # (numbers that end alike weigh unless a number is the same on both: ``_tails_weigh``)
-        same = np.zeros(len(a), dtype=bool)
-        for p in range(self.phones.shape[1]):
-            mine = self.phones[a, p]
-            for q in range(self.phones.shape[1]):
-                same |= (mine == self.phones[b, q]) & (mine >= 0)
+        mine, theirs = self.phones[a][:, :, None], self.phones[b][:, None, :]
+        same = ((mine == theirs) & (mine >= 0)).any(axis=(1, 2))
         return open_ | (clash & known & (~tails | same))
 
     def _slips(self, i: int) -> frozenset[str]:

@@ -2741,18 +2741,25 @@ def feature_rows(prepared: Prefilter) -> list[Features]:
     table = np.zeros(size, dtype=features_dtype())
     many = evidence.many.copy()
     simple = columns.simple.copy()
-    sifts, postcodes = [], []
     strings = (columns.first, columns.family, columns.joined, columns.turned)
-    for i, parts in enumerate(zip(*(s.text.tolist() for s in strings), strict=True)):
-        sift = _SIFT_SEPARATOR.join(parts)
-        own = () if many[i] else sorted(evidence.profiles[columns.ids[i]].postcodes)
-        written = _SIFT_SEPARATOR.join(own)
-        if sift.count(_SIFT_SEPARATOR) != 3 or written.count(_SIFT_SEPARATOR) != max(
-            len(own) - 1, 0
-        ):  # (a separator in a text, not read back as written: its pairs are scored)
-            sift, written, many[i], simple[i] = _SIFT_NONE, "", True, False
-        sifts.append(sift)
-        postcodes.append(written)
+    sep = _SIFT_SEPARATOR
+    sifts = [
+        f"{a}{sep}{b}{sep}{c}{sep}{d}"
+        for a, b, c, d in zip(*(s.text.tolist() for s in strings), strict=True)
+    ]
+    profiles = evidence.profiles
+    postcodes: list[str] = []
+    held = 0  # (the separators they hold)
+    for cid, m in zip(columns.ids, many.tolist(), strict=True):
+        codes = () if m else profiles[cid].postcodes
+        postcodes.append(sep.join(sorted(codes)) if codes else "")
+        held += len(codes) - 1 if codes else 0
+    if "".join(sifts).count(sep) != 3 * size or "".join(postcodes).count(sep) != held:
+        for i, (sift, written) in enumerate(zip(sifts, postcodes, strict=True)):
+            wanted = len(profiles[columns.ids[i]].postcodes) - 1 if written else 0
+            if sift.count(sep) != 3 or written.count(sep) != wanted:
+                # (a separator in a text, not read back as written: its pairs are scored)
+                sifts[i], postcodes[i], many[i], simple[i] = _SIFT_NONE, "", True, False
     table["flags"] = simple | (evidence.homes << 1) | (many << 2)
     table["parts"] = columns.parts
     table["initial"] = columns.initial
@@ -2772,7 +2779,8 @@ def feature_rows(prepared: Prefilter) -> list[Features]:
     ):
         table[name] = getattr(evidence, name)
     data, width = table.tobytes(), table.itemsize
-    return [(data[i * width : (i + 1) * width], sifts[i], postcodes[i]) for i in range(size)]
+    blobs = [data[start : start + width] for start in range(0, size * width, width)]
+    return list(zip(blobs, sifts, postcodes, strict=True))
 
 
 def stored_prefilter(

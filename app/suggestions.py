@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import count, pairwise, repeat
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any, TypeVarTuple
 
 from rapidfuzz import fuzz
@@ -2680,8 +2680,8 @@ def _phone_number(phone: str) -> int | None:
 class _Codes(dict[str, int]):
     """A number for each text, the same in every process and run (unlike ``hash``): the
     pre-filter's columns compare values by these numbers, and the catch-up reads the ones
-    that earlier runs stored (``FEATURES``). Two texts may share one (rarely): they are
-    then taken as equal, which keeps a pair for the scorer and never leaves one out."""
+    that earlier runs stored (``feature_rows``). Two texts may share one (rarely): they
+    are then taken as equal, which keeps a pair for the scorer and never leaves one out."""
 
     def __missing__(self, text: str) -> int:
         data = text.encode("utf-8", "surrogatepass")
@@ -2691,8 +2691,8 @@ class _Codes(dict[str, int]):
 
 # What the store keeps of each customer's pre-filter columns (``feature_rows``, read back by
 # ``stored_prefilter``), one fixed-size row of little-endian numbers: what ``_NameColumns``
-# and ``_Evidence`` hold of it but the frequencies' figures (the store keeps the lists of
-# rebuilds with other frequencies too), which are looked up again from its name's parts.
+# and ``_Evidence`` hold of it but the frequencies' figures, which the catch-up looks up
+# from the name's texts with the frequencies it scores with.
 _FEATURE_FIELDS = (
     ("flags", "<u1"),  # 1: one simple name; 2: a home; 4: more than the columns hold
     ("parts", "<i4"),
@@ -2796,14 +2796,14 @@ def stored_prefilter(
     )
     table = np.frombuffer(b"".join(data), dtype=features_dtype())
     # The four name texts of every customer, split at once (each has three separators).
-    split = _SIFT_SEPARATOR.join(sifts).split(_SIFT_SEPARATOR) if sifts else []
-    if len(split) != 4 * len(sifts):  # (a text not as ``feature_rows`` writes it)
+    separators = list(map(methodcaller("count", _SIFT_SEPARATOR), sifts))
+    if set(separators) - {3}:  # (a text not as ``feature_rows`` writes it)
         table = table.copy()
-        for i, sift in enumerate(sifts):
-            if sift.count(_SIFT_SEPARATOR) != 3:
+        for i, found in enumerate(separators):
+            if found != 3:
                 sifts[i], postcodes[i] = _SIFT_NONE, ""
                 table["flags"][i] = 4  # (neither simple nor known: its pairs are scored)
-        split = _SIFT_SEPARATOR.join(sifts).split(_SIFT_SEPARATOR)
+    split = _SIFT_SEPARATOR.join(sifts).split(_SIFT_SEPARATOR) if sifts else []
     texts = [split[k::4] for k in range(4)]
     shares = {first: freq.p_given(first) if first else 1.0 for first in set(texts[0])}
     given, family = freq.given, freq.family

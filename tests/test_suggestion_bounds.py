@@ -554,6 +554,13 @@ def test_stored_features_are_read_back_as_written() -> None:
         [sx._phone_number("+447700900123"), sx._phone_number("07700900123")]
     )
     assert evidence._slips(0) >= {"sw1a1aa", "e16an", "sw1a1a"}
+    # Texts not as written (two with a separator too few and too many, which the whole
+    # list's count would not tell): those customers' pairs are left to the scorer.
+    bad = [(rows[0][0], "jane\x1fdoe\x1fjanedoe", ""), rows[1], (rows[2][0], "a\x1fb\x1fc\x1fd\x1fe", "")]
+    names, evidence = sx.stored_prefilter([1, 2, 3], bad, freq)
+    assert names.simple.tolist() == [False, False, False]
+    assert evidence.many.tolist() == [True, True, True]
+    assert names.first.text.tolist() == ["", "", ""]
     # Numbers written apart are apart; a number that does not fit is none.
     assert sx._phone_number("+4477") != sx._phone_number("4477")
     assert sx._phone_number("007") != sx._phone_number("07")

@@ -7,8 +7,9 @@ Revises: 0022_list_identities
 
 ``suggestion_customer.features``: the customer's row of the pre-filter's columns (fixed
 size, ``suggestions.features_dtype``); ``sift``: its name's four texts; ``postcodes``: its
-postcodes (``suggestions.feature_rows``). Existing rows get empty ones; the store's format changed with them (``suggestion_store._FORMAT``),
-so the next catch-up rebuilds the list and writes them.
+postcodes (``suggestions.feature_rows``). Existing rows get empty ones; the store's format
+changed with them (``suggestion_store._FORMAT``), so the next catch-up rebuilds the list
+and writes them.
 """
 
 from __future__ import annotations

@@ -1762,10 +1762,10 @@ def _sifted(
     from app import suggestions as sx
 
     width = sx.features_dtype().itemsize
-    codes = np.fromiter((x << 32 | y for x, y in pairs), dtype=np.int64, count=len(pairs))
-    ends = np.unique(np.concatenate((codes >> 32, codes & sx._LOW)))
+    ends = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
+    codes = ends[0::2] << 32 | ends[1::2]
     rows = dict(fresh)
-    partners = set(ends.tolist()) - fresh.keys()
+    partners = set(np.unique(ends).tolist()) - fresh.keys()
     wanted = ("customer_id", "features", "sift", "postcodes")
     read = _read_in(session, SuggestionCustomer, wanted, "customer_id", partners)
     rows.update((row[0], row[1:]) for row in read if len(row[1]) == width)

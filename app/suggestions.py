@@ -2509,10 +2509,8 @@ def left_out_of(
     if said:
         mentioned = np.array([x << 32 | y for x, y in said], dtype=np.int64)
         silent = silent[~np.isin(pairs[silent], mentioned)]
-    maybe = silent[evidence.may_meet(a[silent], b[silent])]  # read one by one
     left_out = np.zeros(count, dtype=bool)
-    left_out[silent] = True
-    left_out[maybe] = evidence.left_out(a[maybe], b[maybe], clash[maybe])
+    left_out[silent] = evidence.out_of(a[silent], b[silent], clash[silent])
     return left_out
 
 
@@ -2622,15 +2620,23 @@ class _Evidence:
         a, b = self.profiles[self.ids[i]], self.profiles[self.ids[j]]
         return not _tails_weigh(a, b, _quick(a), _quick(b))
 
-    def left_out(self, a: Any, b: Any, clash: Any) -> list[bool]:
-        """For the pairs ``a``, ``b`` (dense indexes) that ``may_meet``, whether they share
-        nothing ``_below`` weighs (``share_nothing``), or (``clash``: their names surely
-        conflict) at most a household (``household_only``): read one by one."""
+    def out_of(self, a: Any, b: Any, clash: Any) -> Any:
+        """For the pairs ``a``, ``b`` (dense indexes) whose names cannot weigh enough,
+        whether they share nothing ``_below`` weighs (``share_nothing``), or (``clash``:
+        their names surely conflict) at most a household (``household_only``): those that
+        ``may_meet`` read one by one."""
+        import numpy as np
+
+        found = np.ones(len(a), dtype=bool)
+        maybe = np.flatnonzero(self.may_meet(a, b))
         share_nothing, household_only = self.share_nothing, self.household_only
-        return [
+        found[maybe] = [
             share_nothing(i, j) or (c and household_only(i, j))
-            for i, j, c in zip(a.tolist(), b.tolist(), clash.tolist(), strict=True)
+            for i, j, c in zip(
+                a[maybe].tolist(), b[maybe].tolist(), clash[maybe].tolist(), strict=True
+            )
         ]
+        return found
 
     def may_meet(self, a: Any, b: Any) -> Any:
         """For the pairs ``a``, ``b`` (dense indexes), whether they may share evidence: a
@@ -2861,9 +2867,10 @@ class _StoredEvidence(_Evidence):
 
     postcodes: list[str] = field(default_factory=list)  # each one's, as stored
 
-    def left_out(self, a: Any, b: Any, clash: Any) -> Any:
-        """``_Evidence.left_out`` from the columns: their tests are exact but for the
-        postcodes, which are compared as text where the columns let them agree."""
+    def out_of(self, a: Any, b: Any, clash: Any) -> Any:
+        """``_Evidence.out_of`` from the columns, all pairs at once: their tests are exact
+        but for the postcodes, which are compared as text where the columns let them
+        agree."""
         import numpy as np
 
         known = ~(self.many[a] | self.many[b])

@@ -1778,7 +1778,7 @@ def _sifted(
     unknown, codes = codes[~told], codes[told]
     out = np.zeros(len(codes), dtype=bool)
     if len(codes):
-        columns, evidence = sx.stored_prefilter(ids, [rows[c] for c in ids], freq)
+        columns, evidence = sx.stored_prefilter(ids, [rows[c] for c in ids])
         floor = sx.raw_floor(STORE_MIN_SCORE)
         out = sx.left_out_of(codes, columns, evidence, freq, said, floor)
     kept = np.concatenate((codes[~out], unknown)).tolist()

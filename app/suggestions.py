@@ -24,7 +24,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import count, pairwise, repeat
+from itertools import count, pairwise
 from operator import itemgetter, methodcaller
 from typing import Any, TypeVarTuple
 
@@ -2697,8 +2697,9 @@ class _Codes(dict[str, int]):
 
 # What the store keeps of each customer's pre-filter columns (``feature_rows``, read back by
 # ``stored_prefilter``), one fixed-size row of little-endian numbers: what ``_NameColumns``
-# and ``_Evidence`` hold of it but the frequencies' figures, which the catch-up looks up
-# from the name's texts with the frequencies it scores with.
+# and ``_Evidence`` hold of it but its name's texts. The frequencies' figures are those of
+# the stored list's frequencies: a rebuild writes every row with the frequencies it stores,
+# and a catch-up scores and writes with those.
 _FEATURE_FIELDS = (
     ("flags", "<u1"),  # 1: one simple name; 2: a home; 4: more than the columns hold
     ("parts", "<i4"),
@@ -2717,6 +2718,9 @@ _FEATURE_FIELDS = (
     ("locals", "<i8", (3,)),
     ("spellings", "<i8", (5,)),
     ("phones", "<i8", (3,)),
+    ("p_given", "<f8"),
+    ("given_count", "<i8"),
+    ("family_count", "<i8"),
 )
 # ``sift``: the four name texts, each followed by this but the last; ``postcodes``: the
 # postcodes, likewise (no name part nor postcode holds it).
@@ -2772,7 +2776,16 @@ def feature_rows(prepared: Prefilter) -> list[Features]:
     for k, s in enumerate(strings):
         table["lengths"][:, k] = s.length
         table["letters"][:, k] = s.letters
-    for name in ("full", "sorted_parts", "first_code", "family_code", "nicknames"):
+    for name in (
+        "full",
+        "sorted_parts",
+        "first_code",
+        "family_code",
+        "nicknames",
+        "p_given",
+        "given_count",
+        "family_count",
+    ):
         table[name] = getattr(columns, name)
     for name in (
         "shared",
@@ -2790,10 +2803,10 @@ def feature_rows(prepared: Prefilter) -> list[Features]:
 
 
 def stored_prefilter(
-    ids: list[int], rows: Sequence[Features], freq: _Frequencies
+    ids: list[int], rows: Sequence[Features]
 ) -> tuple[_NameColumns, _StoredEvidence]:
     """The pre-filter's columns of the customers ``ids`` (ascending) from their stored
-    features (``feature_rows``), the frequencies' figures looked up for ``freq``: what
+    features (``feature_rows``, written with the stored list's frequencies): what
     ``left_out_of`` reads, without their profiles."""
     import numpy as np
 
@@ -2801,7 +2814,6 @@ def stored_prefilter(
         (list(column) for column in zip(*rows, strict=True)) if rows else ([], [], [])
     )
     table = np.frombuffer(b"".join(data), dtype=features_dtype())
-    # The four name texts of every customer, split at once (each has three separators).
     separators = list(map(methodcaller("count", _SIFT_SEPARATOR), sifts))
     if set(separators) - {3}:  # (a text not as ``feature_rows`` writes it)
         table = table.copy()
@@ -2809,14 +2821,9 @@ def stored_prefilter(
             if found != 3:
                 sifts[i], postcodes[i] = _SIFT_NONE, ""
                 table["flags"][i] = 4  # (neither simple nor known: its pairs are scored)
-    split = _SIFT_SEPARATOR.join(sifts).split(_SIFT_SEPARATOR) if sifts else []
-    texts = [split[k::4] for k in range(4)]
-    shares = {first: freq.p_given(first) if first else 1.0 for first in set(texts[0])}
-    given, family = freq.given, freq.family
-    size, zeros = len(sifts), repeat(0)
     strings = [
         _Strings(
-            np.array(texts[k], dtype=object),
+            _SiftTexts(sifts, k),
             table["lengths"][:, k].astype(np.int64),
             table["letters"][:, k].copy(),
         )
@@ -2836,9 +2843,9 @@ def stored_prefilter(
         first_code=table["first_code"].copy(),
         initial=table["initial"].astype(np.int64),
         nicknames=table["nicknames"].copy(),
-        p_given=np.fromiter(map(shares.__getitem__, texts[0]), dtype=np.float64, count=size),
-        given_count=np.fromiter(map(given.get, texts[0], zeros), dtype=np.int64, count=size),
-        family_count=np.fromiter(map(family.get, texts[1], zeros), dtype=np.int64, count=size),
+        p_given=table["p_given"].copy(),
+        given_count=table["given_count"].copy(),
+        family_count=table["family_count"].copy(),
         family_code=table["family_code"].copy(),
     )
     evidence = _StoredEvidence(
@@ -2856,6 +2863,24 @@ def stored_prefilter(
         postcodes=postcodes,
     )
     return columns, evidence
+
+
+class _SiftTexts:
+    """One of the four name texts of stored customers (``sift``: first, family, joined,
+    turned), split out for the rows asked for alone: ``near_columns`` reads the texts of the
+    few pairs whose lengths and letters let them be near."""
+
+    __slots__ = ("k", "sifts")
+
+    def __init__(self, sifts: list[str], k: int) -> None:
+        self.sifts = sifts
+        self.k = k
+
+    def __getitem__(self, rows: Any) -> Any:
+        import numpy as np
+
+        sifts, k = self.sifts, self.k
+        return np.array([sifts[i].split(_SIFT_SEPARATOR)[k] for i in rows.tolist()], dtype=object)
 
 
 @dataclass

@@ -2654,19 +2654,32 @@ class _Evidence:
         import numpy as np
 
         def equal(left: Any, right: Any, x: Any, y: Any) -> Any:
-            """Whether a value of ``left``'s row ``x`` is one of ``right``'s row ``y``."""
-            mine, theirs = left[x][:, :, None], right[y][:, None, :]
-            return ((mine == theirs) & (mine >= 0)).any(axis=(1, 2))
+            """Whether a value of ``left``'s row ``x`` is one of ``right``'s row ``y``
+            (each matrix gathered once, then compared a column against a column)."""
+            mine, theirs = left[x], right[y]
+            found = np.zeros(len(x), dtype=bool)
+            for p in range(mine.shape[1]):
+                value = mine[:, p]
+                known = value >= 0
+                for q in range(theirs.shape[1]):
+                    found |= (value == theirs[:, q]) & known
+            return found
 
-        la, lb = self.postcode_length[a][:, :, None], self.postcode_length[b][:, None, :]
-        ma, mb = self.postcode_letters[a][:, :, None], self.postcode_letters[b][:, None, :]
-        near = (
-            (la >= 0)
-            & (lb >= 0)
-            & (np.abs(la - lb) <= 1)
-            & (np.bitwise_count(ma & ~mb) <= 1)
-            & (np.bitwise_count(mb & ~ma) <= 1)
-        ).any(axis=(1, 2))
+        near = np.zeros(len(a), dtype=bool)
+        la, lb = self.postcode_length[a], self.postcode_length[b]
+        ma, mb = self.postcode_letters[a], self.postcode_letters[b]
+        for p in range(la.shape[1]):
+            lp, mp = la[:, p], ma[:, p]
+            known = lp >= 0
+            for q in range(lb.shape[1]):
+                lq, mq = lb[:, q], mb[:, q]
+                near |= (
+                    known
+                    & (lq >= 0)
+                    & (np.abs(lp - lq) <= 1)
+                    & (np.bitwise_count(mp & ~mq) <= 1)
+                    & (np.bitwise_count(mq & ~mp) <= 1)
+                )
         spelled = equal(self.locals, self.spellings, a, b)
         spelled |= equal(self.locals, self.spellings, b, a)
         shared, tails = equal(self.shared, self.shared, a, b), equal(self.tails, self.tails, a, b)
@@ -2686,12 +2699,12 @@ def _phone_number(phone: str) -> int | None:
 class _Codes(dict[str, int]):
     """A number for each text, the same in every process and run (unlike ``hash``): the
     pre-filter's columns compare values by these numbers, and the catch-up reads the ones
-    that earlier runs stored (``feature_rows``). Two texts may share one (rarely): they
-    are then taken as equal, which keeps a pair for the scorer and never leaves one out."""
+    that earlier runs stored (``feature_rows``). Two texts may share one (its CRC-32: one
+    pair of texts in four billion): they are then taken as equal, which keeps a pair for
+    the scorer and never leaves one out."""
 
     def __missing__(self, text: str) -> int:
-        data = text.encode("utf-8", "surrogatepass")
-        code = self[text] = (zlib.crc32(data) << 31) ^ zlib.adler32(data)  # (0 to 2**63 - 1)
+        code = self[text] = zlib.crc32(text.encode("utf-8", "surrogatepass"))
         return code
 
 
@@ -2908,8 +2921,11 @@ class _StoredEvidence(_Evidence):
             for i, j in zip(a[check].tolist(), b[check].tolist(), strict=True)
         ]
         # (numbers that end alike weigh unless a number is the same on both: ``_tails_weigh``)
-        mine, theirs = self.phones[a][:, :, None], self.phones[b][:, None, :]
-        same = ((mine == theirs) & (mine >= 0)).any(axis=(1, 2))
+        same = np.zeros(len(a), dtype=bool)
+        mine, theirs = self.phones[a], self.phones[b]
+        for p in range(mine.shape[1]):
+            for q in range(theirs.shape[1]):
+                same |= (mine[:, p] == theirs[:, q]) & (mine[:, p] >= 0)
         return open_ | (clash & known & (~tails | same))
 
     def _slips(self, i: int) -> frozenset[str]:

@@ -2654,29 +2654,33 @@ class _Evidence:
         import numpy as np
 
         def equal(left: Any, right: Any, x: Any, y: Any) -> Any:
-            """Whether a value of ``left``'s row ``x`` is one of ``right``'s row ``y``
-            (each matrix gathered once, then compared a column against a column)."""
-            mine, theirs = left[x], right[y]
+            """Whether a value of ``left``'s row ``x`` is one of ``right``'s row ``y``: each
+            column of ``left`` compared where it holds a value (most hold none past the
+            first or two) with each of ``right``'s."""
             found = np.zeros(len(x), dtype=bool)
+            mine = left[x]
             for p in range(mine.shape[1]):
-                value = mine[:, p]
-                known = value >= 0
-                for q in range(theirs.shape[1]):
-                    found |= (value == theirs[:, q]) & known
+                rows = np.flatnonzero(mine[:, p] >= 0)
+                if not len(rows):
+                    continue
+                value, theirs = mine[rows, p], right[y[rows]]
+                hit = value == theirs[:, 0]
+                for q in range(1, theirs.shape[1]):
+                    hit |= value == theirs[:, q]
+                found[rows[hit]] = True
             return found
 
         near = np.zeros(len(a), dtype=bool)
         la, lb = self.postcode_length[a], self.postcode_length[b]
-        ma, mb = self.postcode_letters[a], self.postcode_letters[b]
         for p in range(la.shape[1]):
-            lp, mp = la[:, p], ma[:, p]
-            known = lp >= 0
             for q in range(lb.shape[1]):
-                lq, mq = lb[:, q], mb[:, q]
-                near |= (
-                    known
-                    & (lq >= 0)
-                    & (np.abs(lp - lq) <= 1)
+                rows = np.flatnonzero((la[:, p] >= 0) & (lb[:, q] >= 0))
+                if not len(rows):
+                    continue
+                mp = self.postcode_letters[a[rows], p]
+                mq = self.postcode_letters[b[rows], q]
+                near[rows] |= (
+                    (np.abs(la[rows, p] - lb[rows, q]) <= 1)
                     & (np.bitwise_count(mp & ~mq) <= 1)
                     & (np.bitwise_count(mq & ~mp) <= 1)
                 )

@@ -1825,11 +1825,6 @@ def _parsed(shown: list[list[str]], names: dict[str, PersonName]) -> list[Person
     return found
 
 
-def _names_in(shown: list[list[str]], names: dict[str, PersonName]) -> list[PersonName]:
-    """``_names_of`` the customer whose stored names these are."""
-    return [n for n in _parsed(shown, names) if n.given or n.family]  # (with tokens)
-
-
 # --- reading -------------------------------------------------------------------------------
 
 

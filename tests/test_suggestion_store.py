@@ -626,14 +626,14 @@ def test_the_stored_names_give_the_names_the_scorer_reads() -> None:
         profile = sx._Profile(7, shown, parse_name(shown), handles=set(handles))
         stored = json.loads(json.dumps(suggestion_store._stored_names(profile)))
         names: dict[str, Any] = {}
-        got = suggestion_store._names_in(stored, names)
-        assert sorted(got, key=repr) == sorted(sx._names_of(profile), key=repr), shown
         light = suggestion_store._named(7, stored, names)
         assert (light.name, light.parsed, light.handles) == (shown, profile.parsed, handles)
-        assert sorted(sx._names_of(light), key=repr) == sorted(got, key=repr)
-        # One object per distinct text: the bound keeps its name evidence by identity.
-        again = suggestion_store._names_in(stored, names)
-        assert all(a is b for a, b in zip(got, again, strict=True))
+        got = sx._names_of(light)
+        assert sorted(got, key=repr) == sorted(sx._names_of(profile), key=repr), shown
+        # One object per distinct text: the memo tables keyed by names find it again.
+        first = suggestion_store._parsed(stored, names)
+        again = suggestion_store._parsed(stored, names)
+        assert all(a is b for a, b in zip(first, again, strict=True))
 
 
 def _tables(session: Session) -> dict[str, list[tuple[Any, ...]]]:

@@ -1044,24 +1044,26 @@ def _window_changes(
 
     A pair's distance in an order changes only where a changed customer left or entered
     between them, so in the list where the two are neighbours its first customer sits at
-    most ``width`` places before such a place. ``entries`` are (order index, sort entry)
-    of the changed customers, old and new.
+    most ``width`` places before such a place, and its second at or after it. ``entries``
+    are (order index, sort entry) of the changed customers, old and new.
     """
     seen: set[Pair] = set()
     for which, entry in entries:
         old, new = olds[which], news[which]
         for ordering, other in ((old, new), (new, old)):
-            # Those up to width + 1 places before where the entry sorts, each with the
-            # width customers after it: neighbours in this list, so the pair changed in
-            # this order if they are not in the other list.
+            # The pairs this place lies between: those up to width places before where
+            # the entry sorts, each with those after that place up to width places from
+            # it; neighbours in this list, so the pair changed in this order if they are
+            # not in the other list. (A pair on one side of the place keeps its distance
+            # across it: if it changed, another changed place lies between its two.)
             ranked, place = ordering.ranked, other.pos
             i = bisect_left(ordering.keyed, entry)
-            for at in range(max(0, i - width - 1), min(i + 1, len(ranked))):
+            for at in range(max(0, i - width), min(i, len(ranked))):
                 u = ranked[at]
                 if u in dirty:
                     continue
                 there_u = place.get(u)
-                for v in ranked[at + 1 : at + 1 + width]:
+                for v in ranked[i : at + 1 + width]:
                     if v in dirty:
                         continue
                     there_v = place.get(v)
@@ -1262,6 +1264,53 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     rows = _scored(profiles, state.freq, said, to_score)
 
     # Write: the changed customers' pairs, keys and orders; the re-examined pairs.
+    with _roomy_cache(session):
+        _write_update(session, dirty, same, old_keys, new_keys, new_orders, fresh, fresh_features)
+        _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
+        _insert_pairs(session, rows)
+        # The frequencies stay those of the last full build: only the mentions are written.
+        session.execute(
+            update(SuggestionState)
+            .where(SuggestionState.id == _STATE_ID)
+            .values(mentions=_dump_mentions(said, own_points))
+        )
+
+
+@contextmanager
+def _roomy_cache(session: Session) -> Iterator[None]:
+    """SQLite's page cache made room for the catch-up's writes, as it was again after.
+
+    They change rows all over big tables (some 9,000 pages after an import of 1,000
+    records), more than the default cache of 2 MB holds: SQLite then writes changed pages
+    to the log before the commit, and reads some back. The reads before them keep the small
+    cache, whose pages are used again (each new page of a bigger one is fresh memory)."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    was = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size={-_WRITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size={int(-2000 if was is None else was)}")
+
+
+_WRITE_CACHE_KIB = 64 * 1024  # the catch-up's page cache while it writes
+
+
+def _write_update(
+    session: Session,
+    dirty: set[int],
+    same: set[int],
+    old_keys: dict[int, set[str]],
+    new_keys: dict[int, set[str]],
+    new_orders: dict[int, Orders],
+    fresh: dict[int, _Profile],
+    fresh_features: dict[int, sx.Features],
+) -> None:
+    """The changed customers' rows written again (their pairs, keys and orders deleted,
+    then written as they are now), and the marks of the unchanged ones taken away."""
     ids = sorted(dirty)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
@@ -1295,15 +1344,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
                 SuggestionDirty.customer_id.in_(unmarked[start : start + _CHUNK])
             )
         )
-    _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
     _write_customers(session, fresh, new_keys, new_orders, old_keys, fresh_features)
-    _insert_pairs(session, rows)
-    # The frequencies stay those of the last full build: only the mentions are written.
-    session.execute(
-        update(SuggestionState)
-        .where(SuggestionState.id == _STATE_ID)
-        .values(mentions=_dump_mentions(said, own_points))
-    )
 
 
 class _OrdersRead:
@@ -1765,7 +1806,7 @@ def _sifted(
     ends = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
     codes = ends[0::2] << 32 | ends[1::2]
     rows = dict(fresh)
-    partners = set(np.unique(ends).tolist()) - fresh.keys()
+    partners = set(sx._distinct(ends).tolist()) - fresh.keys()
     wanted = ("customer_id", "features", "sift", "postcodes")
     read = _read_in(session, SuggestionCustomer, wanted, "customer_id", partners)
     rows.update((row[0], row[1:]) for row in read if len(row[1]) == width)

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 
 from app.db import open_database
 from app.models import SuggestionCustomer
-from app.suggestion_store import Orders, _NameLists, _Ordering
+from app.suggestion_store import Orders, _NameLists, _Ordering, _window_changes
 
 # Values that sort differently by code point and by a language's collation (case, spaces,
 # accents, punctuation), with ties and customers without a value.
@@ -92,3 +92,38 @@ def test_the_name_lists_are_read_by_their_indexes(tmp_path: Path) -> None:
             ).all()
             assert any(f"INDEX ix_suggestion_customer_order{w}" in row[-1] for row in plan), plan
     db.dispose()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_window_changes_in_an_oversized_block_are_those_of_the_whole_lists(seed: int) -> None:
+    """``_window_changes`` (read around the changed customers' places) finds every pair of
+    unchanged members whose window membership changed, as comparing every pair does."""
+    rng = random.Random(seed)
+    width = rng.choice([1, 2, 3, 10])
+    before = {cid: _orders(rng) for cid in range(1, 121)}
+    dirty = set(rng.sample(sorted(before), 25)) | set(range(121, 131))  # new ones too
+    gone = set(rng.sample(sorted(dirty & set(before)), 4))  # left the block
+    after = {c: o for c, o in before.items() if c not in dirty}
+    after |= {c: _orders(rng) for c in dirty - gone}
+    for cid in rng.sample(sorted(dirty & set(before) - gone), 4):
+        after[cid] = before[cid]  # changed, in the same places
+    old_m, new_m = set(before) - set(range(121, 131)), set(after)
+    olds = [_Ordering.of(old_m, before, w, named=False) for w in range(3)]
+    news = [_Ordering.of(new_m, after, w, named=False) for w in range(3)]
+    entries = [
+        (w, (orders[c][w], c))
+        for c in sorted(dirty)
+        for orders in (before, after)
+        if c in orders
+        for w in range(3)
+    ]
+    found = list(_window_changes(olds, news, entries, dirty, width))
+    expected = set()
+    for pair in combinations(sorted(old_m - dirty), 2):
+        was = any(o.within(*pair, width) for o in olds)
+        now = any(o.within(*pair, width) for o in news)
+        if was != now:
+            expected.add((pair, was, now))
+    assert len(found) == len(set(found))
+    assert set(found) == expected
+    assert expected  # (the test changes some windows)

@@ -228,6 +228,42 @@ def test_a_big_database_updates_instead_of_rebuilding(tmp_path: Path) -> None:
     db.dispose()
 
 
+def test_the_catch_up_writes_with_a_roomy_page_cache_and_gives_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its writes change pages all over big tables: SQLite's page cache holds them while
+    they are made (not spilt to the log before the commit), then is as small as before for
+    whatever the pooled connection runs next, a failed catch-up's too."""
+    db = _small_db(tmp_path)
+    seen: list[int] = []
+    write_customers = suggestion_store._write_customers
+
+    def spying(session: Session, *args: Any) -> None:
+        seen.append(session.connection().exec_driver_sql("PRAGMA cache_size").scalar())
+        write_customers(session, *args)
+
+    monkeypatch.setattr(suggestion_store, "_write_customers", spying)
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+        suggestion_store.mark(s, _alive(s)[:3])
+        before = s.connection().exec_driver_sql("PRAGMA cache_size").scalar()
+        assert suggestion_store.catch_up(s, small=0) == "updated"
+        after = s.connection().exec_driver_sql("PRAGMA cache_size").scalar()
+    assert seen == [-suggestion_store._WRITE_CACHE_KIB]
+    assert before == after == -2000
+
+    def failing(session: Session, *args: Any) -> None:
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(suggestion_store, "_write_customers", failing)
+    with pytest.raises(RuntimeError), db.session() as s:
+        suggestion_store.mark(s, _alive(s)[:2])
+        suggestion_store.catch_up(s, small=0)
+    with db.session() as s:
+        assert s.connection().exec_driver_sql("PRAGMA cache_size").scalar() == -2000
+    db.dispose()
+
+
 def test_cli_lists_the_stored_suggestions_in_the_same_json_shape(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

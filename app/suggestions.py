@@ -311,6 +311,31 @@ def _points(
     yield from zip(customers, map(points.get, identities), strict=True)
 
 
+def aside_file(session: Session) -> str | None:
+    """The SQLite file that a second connection may read for this session as the session
+    itself would (its path, resolved), or None. Only for a transaction that holds the write
+    lock (``BEGIN IMMEDIATE``) and has changed no row yet: no one else can then have
+    changed what the second connection reads, and it misses nothing of this one's."""
+    from pathlib import Path
+
+    from app.db import wrote_nothing
+
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return None
+    if connection.get_execution_options().get("threadline_read"):
+        return None  # (a read transaction holds no lock: a writer may commit meanwhile)
+    session.flush()
+    if not wrote_nothing(connection):
+        return None  # (what it wrote is not for the second connection to see)
+    database = connection.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    if not Path(database).is_file():
+        return None
+    return str(Path(database).resolve())
+
+
 class _WholeReads:
     """The whole tables ``_read_profiles`` reads (contact points, their customers, the
     orders' addresses), and what ``_mentions`` reads, read by a thread on a second
@@ -340,26 +365,12 @@ class _WholeReads:
         """The reads started for this session (None: not a SQLite file's write transaction,
         so the tables are read through the session). ``close`` it once the profiles are
         read."""
-        from pathlib import Path
-
         from sqlalchemy import func  # (not among the module's names: ``release_caches``)
 
-        from app.db import wrote_nothing
-
-        connection = session.connection()
-        if connection.dialect.name != "sqlite":
+        database = aside_file(session)
+        if database is None:
             return None
-        if connection.get_execution_options().get("threadline_read"):
-            return None  # (a read transaction holds no lock: a writer may commit meanwhile)
-        session.flush()
-        if not wrote_nothing(connection):
-            return None  # (what it wrote is not for the second connection to see)
-        database = connection.engine.url.database
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return None
-        if not Path(database).is_file():
-            return None
-        dialect_ = connection.dialect
+        dialect_ = session.connection().dialect
 
         def sql(stmt: Select[*tuple[Any, ...]]) -> str:
             return str(stmt.compile(dialect=dialect_, compile_kwargs={"literal_binds": True}))
@@ -387,7 +398,7 @@ class _WholeReads:
         }
         for name, stmt in _mention_reads().items():
             statements[f"mentions:{name}"] = aggregated(stmt)
-        return cls(str(Path(database).resolve()), statements)
+        return cls(database, statements)
 
     def _read(self) -> None:
         import sqlite3
@@ -2831,6 +2842,17 @@ def stored_prefilter(
         (list(column) for column in zip(*rows, strict=True)) if rows else ([], [], [])
     )
     table = np.frombuffer(b"".join(data), dtype=features_dtype())
+    return stored_prefilter_of(ids, table, sifts, postcodes)
+
+
+def stored_prefilter_of(
+    ids: list[int], table: Any, sifts: list[str], postcodes: list[str]
+) -> tuple[_NameColumns, _StoredEvidence]:
+    """``stored_prefilter`` of the customers' stored features already in a table (a numpy
+    array of ``features_dtype``, a row a customer in the order of ``ids``), with their
+    texts (the lists may be changed)."""
+    import numpy as np
+
     separators = list(map(methodcaller("count", _SIFT_SEPARATOR), sifts))
     if set(separators) - {3}:  # (a text not as ``feature_rows`` writes it)
         table = table.copy()

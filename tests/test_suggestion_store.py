@@ -546,6 +546,42 @@ def test_the_catch_up_bound_leaves_out_only_pairs_scored_below_the_floor(
     assert len(left_out) > len(pairs) // 2, f"{len(left_out)} of {len(pairs)} left out"
 
 
+def test_the_partners_features_read_aside_are_those_the_session_reads(tmp_path: Path) -> None:
+    """A catch-up reads its partners' features on a second connection while it counts the
+    mentions (``_PartnersRead``): they are the rows the session itself reads, and bound
+    the pairs alike, those read aside or not; a transaction that wrote reads them itself."""
+    from dataclasses import replace
+
+    db = _small_db(tmp_path)
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+    with db.session() as s:
+        state = suggestion_store._state(s)
+        assert state is not None
+        freq = replace(state.freq, customers=100 * state.freq.customers)
+        profiles = sx._profiles(s)
+        said = sx._mentions(s, profiles)
+        pairs = set(sx._candidate_pairs(profiles, said))
+        half = set(sorted({c for p in pairs for c in p})[::2])
+        read = suggestion_store._PartnersRead.start(s, half)
+        assert read is not None
+        found = read.columns()
+        assert found is not None
+        ids, joined, sifts, postcodes = found
+        columns = ("customer_id", "features", "sift", "postcodes")
+        rows = list(suggestion_store._read_in(s, SuggestionCustomer, columns, "customer_id", half))
+        assert ids == sorted(half) == [r[0] for r in rows]
+        assert joined == b"".join(r[1] for r in rows)
+        assert (sifts, postcodes) == ([r[2] for r in rows], [r[3] for r in rows])
+        aside = suggestion_store._PartnersRead.start(s, half)
+        kept, bounded = suggestion_store._sifted(s, pairs, {}, said, freq, aside)
+        assert (kept, bounded) == suggestion_store._sifted(s, pairs, {}, said, freq)
+        assert 0 < bounded < len(pairs)
+        s.execute(update(SuggestionState).values(built_at=datetime(2026, 1, 1, tzinfo=UTC)))
+        assert suggestion_store._PartnersRead.start(s, half) is None
+    db.dispose()
+
+
 def test_the_catch_up_bound_knows_every_compared_field() -> None:
     from dataclasses import fields
 
@@ -1027,6 +1063,28 @@ def test_the_stored_frequencies_read_the_same_whatever_the_hash_seed() -> None:
     counter = Counter({"b": 2, "a": 2, "c": 1})  # and it reads back as it was
     freq = sx._Frequencies(3, 3, counter, counter, counter, 1, counter, counter, 0, 0, counter, 1)
     assert suggestion_store._load_freq(suggestion_store._dump_freq(freq)) == freq
+
+
+def test_the_stored_frequencies_are_decoded_once_a_text(tmp_path: Path) -> None:
+    """A catch-up reads the frequencies the last rebuild stored: in the process that stored
+    them they are not decoded again, and whatever text is stored is what is read."""
+    from dataclasses import replace
+
+    db = _small_db(tmp_path)
+    with db.session() as s:
+        suggestion_store.rebuild(s)
+    with db.session() as s:
+        state = suggestion_store._state(s)
+        assert state is not None
+        stored = s.scalar(select(SuggestionState.stats))
+        assert suggestion_store._known_freq == (stored, state.freq)  # (the rebuild's own)
+        assert suggestion_store._state(s).freq is state.freq  # type: ignore[union-attr]
+        other = replace(state.freq, customers=state.freq.customers + 1)
+        s.execute(update(SuggestionState).values(stats=suggestion_store._dump_freq(other)))
+        read = suggestion_store._state(s)
+        assert read is not None and read.freq == other and read.freq is not other
+        assert read.freq == suggestion_store._load_freq(suggestion_store._dump_freq(other))
+    db.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,12 @@ def _orders(rng: random.Random) -> Orders:
     return (_value(rng), _value(rng), _value(rng))
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_name_lists_read_by_index_equal_the_whole_lists(store_url: str, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "wrote"), [(1, False), (2, False), (1, True)])
+def test_name_lists_read_by_index_equal_the_whole_lists(
+    store_url: str, seed: int, wrote: bool
+) -> None:
+    """Read on a second connection (a SQLite file's transaction that has written nothing),
+    or through the session (PostgreSQL, or a transaction that wrote)."""
     rng = random.Random(seed)
     width = 2
     stored = {cid: _orders(rng) for cid in range(1, 161)}
@@ -49,8 +53,12 @@ def test_name_lists_read_by_index_equal_the_whole_lists(store_url: str, seed: in
             ],
         )
     with db.session() as s:
+        if wrote:  # (a customer in no list)
+            s.execute(insert(SuggestionCustomer), [{"customer_id": 10_000}])
         old = {c: stored[c] for c in changed if c in stored}
         lists = _NameLists(s, changed, old, new, width)
+        aside = lists._aside is not None
+        assert aside == (not wrote and s.connection().dialect.name == "sqlite")
         olds = [_Ordering.of(stored, stored, w, named=True) for w in range(3)]
         news = [_Ordering.of(after, after, w, named=True) for w in range(3)]
         # The stored lists in the database's order are Python's.

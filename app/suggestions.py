@@ -2517,9 +2517,11 @@ def left_out_of(
     silent = rows[~reach]  # the names cannot weigh enough: left out unless something else
     # The other evidence, as ``_below`` reads it (a home both give is left to it).
     silent = silent[~(evidence.homes[a[silent]] & evidence.homes[b[silent]])]
-    if said:
-        mentioned = np.array([x << 32 | y for x, y in said], dtype=np.int64)
-        silent = silent[~np.isin(pairs[silent], mentioned)]
+    if said:  # (looked up in the sorted codes: ``np.isin`` took 20 ms on 50,000 pairs)
+        mentioned = np.sort(np.array([x << 32 | y for x, y in said], dtype=np.int64))
+        codes = pairs[silent]
+        at = np.minimum(np.searchsorted(mentioned, codes), len(mentioned) - 1)
+        silent = silent[mentioned[at] != codes]
     left_out = np.zeros(count, dtype=bool)
     left_out[silent] = evidence.out_of(a[silent], b[silent], clash[silent])
     return left_out
@@ -2930,6 +2932,7 @@ class _StoredEvidence(_Evidence):
     a customer with more of them than the columns hold is kept."""
 
     postcodes: list[str] = field(default_factory=list)  # each one's, as stored
+    texts: Any = None  # ``postcodes`` in a numpy array, made when first needed
 
     def out_of(self, a: Any, b: Any, clash: Any) -> Any:
         """``_Evidence.out_of`` from the columns, all pairs at once: their tests are exact
@@ -2941,6 +2944,11 @@ class _StoredEvidence(_Evidence):
         shared, tails, near, spelled = self._meeting(a, b)
         open_ = known & ~shared & ~tails & ~spelled
         check = np.flatnonzero(open_ & near)
+        # Customers that give the very same postcodes share one (``near``: both give some);
+        # the others' postcodes are compared give or take a slip.
+        texts = self._postcode_texts()
+        open_[check[texts[a[check]] == texts[b[check]]]] = False
+        check = check[open_[check]]
         slips = self._slips
         open_[check] = [
             slips(i).isdisjoint(slips(j))
@@ -2953,6 +2961,14 @@ class _StoredEvidence(_Evidence):
             for q in range(theirs.shape[1]):
                 same |= (mine[:, p] == theirs[:, q]) & (mine[:, p] >= 0)
         return open_ | (clash & known & (~tails | same))
+
+    def _postcode_texts(self) -> Any:
+        """Each customer's postcodes as stored, in a numpy array (of ``str`` objects)."""
+        import numpy as np
+
+        if self.texts is None:
+            self.texts = np.array(self.postcodes, dtype=object)
+        return self.texts
 
     def _slips(self, i: int) -> frozenset[str]:
         """Customer ``i``'s postcodes, each also with one character left out (``_Quick``)."""

@@ -1182,13 +1182,38 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
             lost.add(pair)
 
     entries_of = _entries(dirty, before, after)
-    orders.need(  # the orders of the oversized blocks' members, read at once
+    # The orders of the oversized blocks' members, read at once (aside, while the mentions
+    # are counted).
+    oversized = orders.need_aside(
         c
         for key in in_play
         for m in (members_before.get(key, set()), members_after.get(key, set()))
         if len(m) > sx.MAX_BLOCK
         for c in m
     )
+    known = _Known(session, dirty, fresh)
+
+    # Mentions: recounted for the marked customers' events (a new owner of a number can
+    # silence a mention), or over everyone when the owner's contact points changed (they
+    # leave their customers unmarked) or a customer was erased.
+    own_points = _own_identities(session)
+    said = None
+    if own_points == state.own:
+        said = suggestion_mentions.update(session, marked, state.mentions, known)
+    if said is None:
+        said = sx._mentions(session, known.everyone())
+    changed_said = {
+        pair
+        for pair in set(said) | set(state.mentions)
+        if said.get(pair) != state.mentions.get(pair)
+        and pair[0] not in dirty
+        and pair[1] not in dirty
+    }
+    said_of: dict[int, list[Pair]] = defaultdict(list)
+    for pair in said:
+        said_of[pair[0]].append(pair)
+        said_of[pair[1]].append(pair)
+    oversized()
     for key in sorted(in_play):
         old_m, new_m = members_before.get(key, set()), members_after.get(key, set())
         old_small, new_small = len(old_m) <= sx.MAX_BLOCK, len(new_m) <= sx.MAX_BLOCK
@@ -1213,9 +1238,6 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         mine = [(w, e) for cid in dirty & (old_m | new_m) for w, e in entries_of[cid]]
         for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
             note(pair, was, now, strong)
-    # The name orders over everyone (read around the changed customers' places: above).
-    for pair, was, now in everyone.changes():
-        note(pair, was, now, False)
     # The changed customers' candidates, in the new state (those of their mentions below).
     strong_pairs: set[Pair] = set()
     weak_pairs: set[Pair] = set()
@@ -1238,31 +1260,13 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         neighbours = everyone.neighbours(cid)
         weak_pairs.update((cid, y) if cid < y else (y, cid) for y in neighbours)
         partners |= neighbours
-    # Their partners' features, read aside while the mentions are counted (``_sifted``).
+    # Their partners' features, read aside while the name lists' changes are looked at
+    # (``_sifted``).
     partners_read = _PartnersRead.start(session, partners - fresh.keys())
-    known = _Known(session, dirty, fresh)
-
-    # Mentions: recounted for the marked customers' events (a new owner of a number can
-    # silence a mention), or over everyone when the owner's contact points changed (they
-    # leave their customers unmarked) or a customer was erased.
-    own_points = _own_identities(session)
-    said = None
-    if own_points == state.own:
-        said = suggestion_mentions.update(session, marked, state.mentions, known)
-    if said is None:
-        said = sx._mentions(session, known.everyone())
-    changed_said = {
-        pair
-        for pair in set(said) | set(state.mentions)
-        if said.get(pair) != state.mentions.get(pair)
-        and pair[0] not in dirty
-        and pair[1] not in dirty
-    }
-    said_of: dict[int, list[Pair]] = defaultdict(list)
-    for pair in said:
-        said_of[pair[0]].append(pair)
-        said_of[pair[1]].append(pair)
-    for cid in new_keys:
+    # The name orders over everyone (read around the changed customers' places: above).
+    for pair, was, now in everyone.changes():
+        note(pair, was, now, False)
+    for cid in new_keys:  # (and their mentions)
         strong_pairs.update(said_of.get(cid, ()))
 
     # Only the pairs that may reach the stored floor are scored: the others (most) are
@@ -1394,6 +1398,36 @@ class _OrdersRead:
         self.before: dict[int, Orders] = {}
         self.after: dict[int, Orders] = dict(new)
         self.read: set[int] = set()
+
+    _STATEMENT = (
+        "SELECT json_group_array(json_array(customer_id, order0, order1, order2)) "
+        "FROM suggestion_customer WHERE customer_id IN (SELECT value FROM json_each(?))"
+    )
+
+    def need_aside(self, ids: Iterable[int]) -> Callable[[], None]:
+        """The stored orders of these customers read aside (``_Aside``) while the catch-up
+        goes on: call the answer to have them (read through the session if they could not
+        be read aside)."""
+        wanted = set(ids) - self.read
+        if not wanted:
+            return lambda: None
+        aside = _Aside.start(self.session, [(self._STATEMENT, (json.dumps(sorted(wanted)),))])
+
+        def done() -> None:
+            rows = aside.rows() if aside is not None else None
+            if rows is None:
+                self.need(wanted)
+                return
+            self.read |= wanted
+            for cid, *stored in json.loads(rows[0][0]):
+                self._keep(cid, (stored[0], stored[1], stored[2]))
+
+        return done
+
+    def _keep(self, cid: int, stored: Orders) -> None:
+        self.before[cid] = stored
+        if cid not in self.dirty:
+            self.after[cid] = stored
 
     def need(self, ids: Iterable[int]) -> None:
         """Read the stored orders of these customers (those not read yet)."""
@@ -1654,12 +1688,10 @@ class _NameLists:
 
 class _NearRead:
     """The first reads of ``_NameLists._around`` (the stored places nearest each changed
-    place in each name order, ``limit`` each way), made by a thread on a second
-    connection to the SQLite file (``suggestions.aside_file``) while this one goes on: a
-    statement an order, each place's two reads its subqueries, the rows one JSON text (the
-    database reads them without the interpreter's lock, which it would wait for at each
-    row). At 100k customers, some 1,600 places an order took this connection 0.1-0.13 s to
-    read in all, and take it a few hundredths to decode."""
+    place in each name order, ``limit`` each way) made aside (``_Aside``) while the
+    catch-up goes on: a statement an order, each place's two reads its subqueries, the
+    rows one JSON text. At 100k customers, some 1,600 places an order took the session
+    0.1-0.13 s to read in all, and take it a few hundredths to decode."""
 
     _NEAREST = (
         "(SELECT json_group_array(json_array(v, c)) FROM (SELECT {col} AS v, customer_id AS c "
@@ -1668,55 +1700,39 @@ class _NearRead:
         "ORDER BY {col}{turn}, customer_id{turn} LIMIT {limit}))"
     )
 
-    def __init__(self, database: str, places: list[list[Entry]], limit: int) -> None:
-        self._database = database
+    def __init__(self, aside: _Aside, places: list[list[Entry]]) -> None:
+        self._aside = aside
         self._places = places
-        self._statements = [
-            "SELECT json_group_array(json_array(p.key, {}, {})) FROM json_each(?) AS p".format(
-                *(
-                    self._NEAREST.format(
-                        col=f"order{which}", direction=direction, turn=turn, limit=int(limit)
-                    )
-                    for direction, turn in (("<", " DESC"), (">", ""))
-                )
-            )
-            for which in range(len(places))
-        ]
-        self._texts: list[str] | None = None
-        self._thread = threading.Thread(target=self._read, name="threadline-name-lists")
-        self._thread.start()
 
     @classmethod
     def start(cls, session: Session, places: list[list[Entry]], limit: int) -> _NearRead | None:
         """The reads begun (None: not a SQLite file's write transaction that has written
         nothing; ``_NameLists`` reads them itself)."""
-        from app import suggestions as sx
-
-        database = sx.aside_file(session)
-        return None if database is None else cls(database, places, limit)
-
-    def _read(self) -> None:
-        import sqlite3
-
-        try:
-            uri = f"{Path(self._database).as_uri()}?mode=ro"
-            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as connection:
-                self._texts = [
-                    connection.execute(statement, (json.dumps(places),)).fetchone()[0]
-                    for statement, places in zip(self._statements, self._places, strict=True)
-                ]
-        except Exception:  # (read through the session instead)
-            log.warning("the name lists could not be read aside", exc_info=True)
-            self._texts = None
+        statements = [
+            (
+                "SELECT json_group_array(json_array(p.key, {}, {})) FROM json_each(?) AS p".format(
+                    *(
+                        cls._NEAREST.format(
+                            col=f"order{which}", direction=direction, turn=turn, limit=int(limit)
+                        )
+                        for direction, turn in (("<", " DESC"), (">", ""))
+                    )
+                ),
+                (json.dumps(wanted),),
+            )
+            for which, wanted in enumerate(places)
+        ]
+        aside = _Aside.start(session, statements)
+        return None if aside is None else cls(aside, places)
 
     def rows(self) -> list[dict[tuple[Entry, str], list[Entry]]] | None:
         """For each order, the stored places before ("<") and after (">") each changed
         place (None: the reads failed; make them through the session)."""
-        self._thread.join()
-        if self._texts is None:
+        texts = self._aside.rows()
+        if texts is None:
             return None
         found: list[dict[tuple[Entry, str], list[Entry]]] = []
-        for places, text in zip(self._places, self._texts, strict=True):
+        for places, (text,) in zip(self._places, texts, strict=True):
             rows: dict[tuple[Entry, str], list[Entry]] = {}
             for index, *both in json.loads(text):
                 place = places[index]
@@ -1920,38 +1936,31 @@ def _fresh_features(fresh: dict[int, _Profile], freq: _Frequencies) -> dict[int,
     return dict(zip(sorted(fresh), sx.feature_rows(sx.prefilter_columns(fresh, freq)), strict=True))
 
 
-class _PartnersRead:
-    """The stored features (``_sifted``) of the partners of some pairs, read by a thread on a
-    second connection to the SQLite file while this one goes on (``suggestions.aside_file``:
-    only for a write transaction that has written nothing), in one statement: the database
-    reads them without the interpreter's lock, which it would wait for at each row. Those of
-    39,000 partners took this connection 0.08-0.1 s, and take it 0.02-0.03 s to decode."""
+class _Aside:
+    """Statements run by a thread on a second connection to the SQLite file while this one
+    goes on (``suggestions.aside_file``: only for a write transaction that has written
+    nothing, so the second connection reads what this one would), each answering one row
+    of aggregates (one JSON text, or the features joined): the database makes it without
+    the interpreter's lock, which a thread reading row by row would wait for at each row
+    while this one works. The catch-up's bigger reads are made so."""
 
-    _STATEMENT = (
-        "SELECT json_group_array(customer_id), group_concat(features, ''), "
-        "json_group_array(sift), json_group_array(postcodes) FROM suggestion_customer "
-        "WHERE customer_id IN (SELECT value FROM json_each(?)) AND length(features) = ?"
-    )
-
-    def __init__(self, database: str, ids: list[int], width: int) -> None:
-        self.ids = set(ids)
-        self.width = width
-        self._params = (json.dumps(ids), width)
+    def __init__(self, database: str, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         self._database = database
-        self._row: tuple[Any, ...] | None = None
-        self._thread = threading.Thread(target=self._read, name="threadline-partners")
+        self._statements = statements
+        self._rows: list[tuple[Any, ...]] | None = None
+        self._thread = threading.Thread(target=self._read, name="threadline-aside")
         self._thread.start()
 
     @classmethod
-    def start(cls, session: Session, ids: set[int]) -> _PartnersRead | None:
-        """The read of these customers' features begun (None: not a SQLite file's write
-        transaction that has written nothing; ``_sifted`` reads them itself)."""
+    def start(
+        cls, session: Session, statements: list[tuple[str, tuple[Any, ...]]]
+    ) -> _Aside | None:
+        """The statements begun (None: not a SQLite file's write transaction that has
+        written nothing; read through the session instead)."""
         from app import suggestions as sx
 
         database = sx.aside_file(session)
-        if database is None or not ids:
-            return None
-        return cls(database, sorted(ids), sx.features_dtype().itemsize)
+        return None if database is None else cls(database, statements)
 
     def _read(self) -> None:
         import sqlite3
@@ -1959,20 +1968,57 @@ class _PartnersRead:
         try:
             uri = f"{Path(self._database).as_uri()}?mode=ro"
             with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as connection:
-                connection.text_factory = bytes  # (the features joined: bytes, not UTF-8)
-                self._row = tuple(connection.execute(self._STATEMENT, self._params).fetchone())
+                connection.text_factory = bytes  # (features joined are bytes, not UTF-8)
+                self._rows = [
+                    tuple(connection.execute(statement, params).fetchone())
+                    for statement, params in self._statements
+                ]
         except Exception:  # (read through the session instead)
-            log.warning("the partners' features could not be read aside", exc_info=True)
-            self._row = None
+            log.warning("the catch-up could not read aside", exc_info=True)
+            self._rows = None
+
+    def rows(self) -> list[tuple[Any, ...]] | None:
+        """Each statement's row, once read (None: the reads failed)."""
+        self._thread.join()
+        return self._rows
+
+
+class _PartnersRead:
+    """The stored features (``_sifted``) of the partners of some pairs, read aside
+    (``_Aside``) while the catch-up goes on. Those of 39,000 partners took the session
+    0.08-0.1 s, and take it 0.02-0.03 s to decode."""
+
+    _STATEMENT = (
+        "SELECT json_group_array(customer_id), group_concat(features, ''), "
+        "json_group_array(sift), json_group_array(postcodes) FROM suggestion_customer "
+        "WHERE customer_id IN (SELECT value FROM json_each(?)) AND length(features) = ?"
+    )
+
+    def __init__(self, aside: _Aside, ids: set[int], width: int) -> None:
+        self.ids = ids
+        self.width = width
+        self._aside = aside
+
+    @classmethod
+    def start(cls, session: Session, ids: set[int]) -> _PartnersRead | None:
+        """The read of these customers' features begun (None: not a SQLite file's write
+        transaction that has written nothing; ``_sifted`` reads them itself)."""
+        from app import suggestions as sx
+
+        if not ids:
+            return None
+        width = sx.features_dtype().itemsize
+        aside = _Aside.start(session, [(cls._STATEMENT, (json.dumps(sorted(ids)), width))])
+        return None if aside is None else cls(aside, ids, width)
 
     def columns(self) -> tuple[list[int], bytes, list[str], list[str]] | None:
         """The partners stored with features of the current width: their ids, their
         features one after the other, their sift and postcodes texts (None: the read
         failed; read them through the session)."""
-        self._thread.join()
-        if self._row is None:
+        rows = self._aside.rows()
+        if rows is None:
             return None
-        ids, joined, sifts, postcodes = self._row
+        ids, joined, sifts, postcodes = rows[0]
         found = json.loads(ids)
         joined = joined or b""
         if len(joined) != self.width * len(found):

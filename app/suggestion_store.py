@@ -1860,15 +1860,18 @@ def _stored_pairs(session: Session, pairs: set[Pair]) -> set[Pair]:
 
 
 def _delete_pairs(session: Session, pairs: set[Pair]) -> None:
-    wanted = sorted(pairs)
-    for start in range(0, len(wanted), _CHUNK):
-        session.execute(
-            delete(SuggestionPair).where(
-                tuple_(SuggestionPair.customer_a, SuggestionPair.customer_b).in_(
-                    wanted[start : start + _CHUNK]
-                )
-            )
-        )
+    """Delete these pairs, each by its primary key, one statement run for them all (a list
+    of pairs, as (a, b) IN (VALUES ...), made SQLite read the whole table for each list)."""
+    if not pairs:
+        return
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(
+        f"DELETE FROM {quote(SuggestionPair.__tablename__)} "
+        f"WHERE {quote('customer_a')} = {mark} AND {quote('customer_b')} = {mark}",
+        sorted(pairs),
+    )
 
 
 def _light_profiles(

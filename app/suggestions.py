@@ -449,8 +449,8 @@ def _rows(
     values written in, no SQLAlchemy rows nor result processing: on a read of every
     customer those cost more than the query; the columns read here need none, a
     flag reads as 0 or 1 on SQLite)."""
-    if not plain:
-        yield from connection.execute(stmt)
+    if not plain:  # (all fetched at once: one by one, each row cost a call to the driver)
+        yield from connection.execute(stmt).all()
         return
     compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     cursor = connection.connection.cursor()

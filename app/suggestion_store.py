@@ -1184,9 +1184,17 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
     entries_of = _entries(dirty, before, after)
     # The orders of the oversized blocks' members, read at once (aside, while the mentions
     # are counted).
+    # (a key whose block is small before and after brings no pair of unchanged customers
+    # nor takes one away: only the oversized ones are looked at)
+    oversized_keys = sorted(
+        key
+        for key in in_play
+        if len(members_before.get(key, ())) > sx.MAX_BLOCK
+        or len(members_after.get(key, ())) > sx.MAX_BLOCK
+    )
     oversized = orders.need_aside(
         c
-        for key in in_play
+        for key in oversized_keys
         for m in (members_before.get(key, set()), members_after.get(key, set()))
         if len(m) > sx.MAX_BLOCK
         for c in m
@@ -1214,11 +1222,9 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         said_of[pair[0]].append(pair)
         said_of[pair[1]].append(pair)
     oversized()
-    for key in sorted(in_play):
+    for key in oversized_keys:
         old_m, new_m = members_before.get(key, set()), members_after.get(key, set())
         old_small, new_small = len(old_m) <= sx.MAX_BLOCK, len(new_m) <= sx.MAX_BLOCK
-        if old_small and new_small:
-            continue  # no pair of unchanged customers comes or goes
         if old_m == new_m and all(before.get(c) == after.get(c) for c in dirty & old_m):
             continue  # the same members in the same places (their orders stayed): likewise
         strong = key.partition(":")[0] not in weak_kinds

@@ -1182,10 +1182,9 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
             lost.add(pair)
 
     entries_of = _entries(dirty, before, after)
-    # The orders of the oversized blocks' members, read at once (aside, while the mentions
-    # are counted).
-    # (a key whose block is small before and after brings no pair of unchanged customers
-    # nor takes one away: only the oversized ones are looked at)
+    # Only the oversized blocks are looked at (a key whose block is small before and after
+    # brings no pair of unchanged customers, nor takes one away); their members' orders are
+    # read at once, aside while the mentions are counted.
     oversized_keys = sorted(
         key
         for key in in_play
@@ -1226,7 +1225,7 @@ def _update(session: Session, marked: set[int], state: _State) -> None:
         old_m, new_m = members_before.get(key, set()), members_after.get(key, set())
         old_small, new_small = len(old_m) <= sx.MAX_BLOCK, len(new_m) <= sx.MAX_BLOCK
         if old_m == new_m and all(before.get(c) == after.get(c) for c in dirty & old_m):
-            continue  # the same members in the same places (their orders stayed): likewise
+            continue  # the same members in the same places (their orders stayed): the same
         strong = key.partition(":")[0] not in weak_kinds
         orders.need(old_m)
         olds = (
@@ -1398,17 +1397,17 @@ class _OrdersRead:
     """Customers' name orders as stored (``before``) and as the catch-up leaves them
     (``after``: the changed customers' new ones), read from the store as needed."""
 
+    _STATEMENT = (
+        "SELECT json_group_array(json_array(customer_id, order0, order1, order2)) "
+        "FROM suggestion_customer WHERE customer_id IN (SELECT value FROM json_each(?))"
+    )
+
     def __init__(self, session: Session, dirty: set[int], new: dict[int, Orders]) -> None:
         self.session = session
         self.dirty = dirty
         self.before: dict[int, Orders] = {}
         self.after: dict[int, Orders] = dict(new)
         self.read: set[int] = set()
-
-    _STATEMENT = (
-        "SELECT json_group_array(json_array(customer_id, order0, order1, order2)) "
-        "FROM suggestion_customer WHERE customer_id IN (SELECT value FROM json_each(?))"
-    )
 
     def need_aside(self, ids: Iterable[int]) -> Callable[[], None]:
         """The stored orders of these customers read aside (``_Aside``) while the catch-up

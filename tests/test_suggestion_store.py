@@ -546,18 +546,28 @@ def test_the_catch_up_bound_leaves_out_only_pairs_scored_below_the_floor(
     assert len(left_out) > len(pairs) // 2, f"{len(left_out)} of {len(pairs)} left out"
 
 
+@contextlib.contextmanager
+def _after_a_rebuild(tmp_path: Path) -> Iterator[tuple[Session, Any]]:
+    """A small database's list rebuilt; then a new writing session, and the stored state."""
+    db = _small_db(tmp_path)
+    try:
+        with db.session() as s:
+            suggestion_store.rebuild(s)
+        with db.session() as s:
+            state = suggestion_store._state(s)
+            assert state is not None
+            yield s, state
+    finally:
+        db.dispose()
+
+
 def test_the_partners_features_read_aside_are_those_the_session_reads(tmp_path: Path) -> None:
-    """A catch-up reads its partners' features on a second connection while it counts the
-    mentions (``_PartnersRead``): they are the rows the session itself reads, and bound
-    the pairs alike, those read aside or not; a transaction that wrote reads them itself."""
+    """A catch-up reads its partners' features on a second connection while it goes on
+    (``_PartnersRead``): they are the rows the session itself reads, and bound the pairs
+    alike, those read aside or not; a transaction that wrote reads them itself."""
     from dataclasses import replace
 
-    db = _small_db(tmp_path)
-    with db.session() as s:
-        suggestion_store.rebuild(s)
-    with db.session() as s:
-        state = suggestion_store._state(s)
-        assert state is not None
+    with _after_a_rebuild(tmp_path) as (s, state):
         freq = replace(state.freq, customers=100 * state.freq.customers)
         profiles = sx._profiles(s)
         said = sx._mentions(s, profiles)
@@ -579,7 +589,6 @@ def test_the_partners_features_read_aside_are_those_the_session_reads(tmp_path: 
         assert 0 < bounded < len(pairs)
         s.execute(update(SuggestionState).values(built_at=datetime(2026, 1, 1, tzinfo=UTC)))
         assert suggestion_store._PartnersRead.start(s, half) is None
-    db.dispose()
 
 
 def test_the_catch_up_bound_knows_every_compared_field() -> None:
@@ -1070,12 +1079,7 @@ def test_the_stored_frequencies_are_decoded_once_a_text(tmp_path: Path) -> None:
     them they are not decoded again, and whatever text is stored is what is read."""
     from dataclasses import replace
 
-    db = _small_db(tmp_path)
-    with db.session() as s:
-        suggestion_store.rebuild(s)
-    with db.session() as s:
-        state = suggestion_store._state(s)
-        assert state is not None
+    with _after_a_rebuild(tmp_path) as (s, state):
         stored = s.scalar(select(SuggestionState.stats))
         assert suggestion_store._known_freq == (stored, state.freq)  # (the rebuild's own)
         assert suggestion_store._state(s).freq is state.freq  # type: ignore[union-attr]
@@ -1084,7 +1088,6 @@ def test_the_stored_frequencies_are_decoded_once_a_text(tmp_path: Path) -> None:
         read = suggestion_store._state(s)
         assert read is not None and read.freq == other and read.freq is not other
         assert read.freq == suggestion_store._load_freq(suggestion_store._dump_freq(other))
-    db.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -77,22 +77,38 @@ def own_version() -> Iterator[None]:
 
 
 @pytest.mark.parametrize(
-    ("store_url", "seed", "floor"),
+    ("store_url", "seed", "floor", "aside_fails"),
     [
-        ("sqlite", 1, 0.0),
-        ("sqlite", 2, 0.0),
-        ("sqlite", 3, suggestion_store.STORE_MIN_SCORE),
-        pytest.param("postgresql", 1, 0.0, marks=pytest.mark.slow),
-        pytest.param("postgresql", 3, suggestion_store.STORE_MIN_SCORE, marks=pytest.mark.slow),
+        ("sqlite", 1, 0.0, False),
+        ("sqlite", 2, 0.0, False),
+        ("sqlite", 3, suggestion_store.STORE_MIN_SCORE, False),
+        ("sqlite", 4, suggestion_store.STORE_MIN_SCORE, True),
+        pytest.param("postgresql", 1, 0.0, False, marks=pytest.mark.slow),
+        pytest.param(
+            "postgresql", 3, suggestion_store.STORE_MIN_SCORE, False, marks=pytest.mark.slow
+        ),
     ],
     indirect=["store_url"],
 )
 def test_incremental_updates_equal_a_rebuild(
-    store_url: str, monkeypatch: pytest.MonkeyPatch, seed: int, floor: float, own_version: None
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    seed: int,
+    floor: float,
+    aside_fails: bool,
+    own_version: None,
 ) -> None:
     # Tiny blocks and windows, so that blocks overflow and shrink, and neighbours in name
     # order come and go with almost every change. A floor of 0 stores every pair with
-    # reasons; the real one has the catch-up bound pairs out unscored (_sifted).
+    # reasons; the real one has the catch-up bound pairs out unscored (_sifted). On SQLite
+    # the bigger reads are made on a second connection (_Aside); when they fail, through
+    # the session.
+    if aside_fails:
+        gone = "SELECT * FROM no_such_table WHERE ?1 IS NOT NULL"
+        monkeypatch.setattr(suggestion_store._PartnersRead, "_STATEMENT", gone)
+        monkeypatch.setattr(suggestion_store._OrdersRead, "_STATEMENT", gone)
+        monkeypatch.setattr(suggestion_store._NearRead, "_NEAREST", "(SELECT nothing)")
     monkeypatch.setattr(sx, "MAX_BLOCK", 4)
     monkeypatch.setattr(sx, "WINDOW", 2)
     monkeypatch.setattr(sx, "NAME_WINDOW", 2)
@@ -152,6 +168,8 @@ def test_incremental_updates_equal_a_rebuild(
             known = set(s.scalars(select(SuggestionCustomer.customer_id)))
             assert state.mentions == sx._mentions(s, known), f"step {step}: {action}"
     assert "updated" in outcomes
+    failed = [r for r in caplog.records if "could not read aside" in r.getMessage()]
+    assert bool(failed) == aside_fails
     db.dispose()
 
 

@@ -27,10 +27,8 @@ Rejected pairs stay stored and are left out when read, so undoing a rejection ne
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import logging
 import multiprocessing
 import os
 import sys
@@ -85,8 +83,6 @@ STORE_MIN_SCORE = 0.01  # pairs scored lower are not stored; a lower minimum rea
 SMALL_DATABASE = 2000  # below this many customers every change rebuilds the list (fast)
 DRIFT = 0.1  # rebuild with fresh frequencies once the customers changed by this share
 _FORMAT = "4"  # the layout of the stored tables (and the customers' digests)
-
-log = logging.getLogger(__name__)
 
 _CHUNK = 500
 _STATE_ID = 1
@@ -1410,21 +1406,27 @@ class _OrdersRead:
         self.read: set[int] = set()
 
     def need_aside(self, ids: Iterable[int]) -> Callable[[], None]:
-        """The stored orders of these customers read aside (``_Aside``) while the catch-up
-        goes on: call the answer to have them (read through the session if they could not
-        be read aside)."""
+        """The stored orders of these customers read aside (``suggestions._Aside``) while
+        the catch-up goes on: call the answer to have them (read through the session if
+        they could not be read aside)."""
+        from app import suggestions as sx
+
         wanted = set(ids) - self.read
         if not wanted:
             return lambda: None
-        aside = _Aside.start(self.session, [(self._STATEMENT, (json.dumps(sorted(wanted)),))])
+        aside = sx._Aside.start(
+            self.session,
+            [(self._STATEMENT, (json.dumps(sorted(wanted)),))],
+            "the oversized blocks' orders",
+        )
 
         def done() -> None:
-            rows = aside.rows() if aside is not None else None
-            if rows is None:
+            row = aside.row(0) if aside is not None else None
+            if row is None:
                 self.need(wanted)
                 return
             self.read |= wanted
-            for cid, *stored in json.loads(rows[0][0]):
+            for cid, *stored in json.loads(row[0]):
                 self._keep(cid, (stored[0], stored[1], stored[2]))
 
         return done
@@ -1693,7 +1695,7 @@ class _NameLists:
 
 class _NearRead:
     """The first reads of ``_NameLists._around`` (the stored places nearest each changed
-    place in each name order, ``limit`` each way) made aside (``_Aside``) while the
+    place in each name order, ``limit`` each way) made aside (``suggestions._Aside``) while the
     catch-up goes on: a statement an order, each place's two reads its subqueries, the
     rows one JSON text. At 100k customers, some 1,600 places an order took the session
     0.1-0.13 s to read in all, and take it a few hundredths to decode."""
@@ -1706,7 +1708,7 @@ class _NearRead:
         "ORDER BY {col}{turn}, customer_id{turn} LIMIT {limit})))"
     )
 
-    def __init__(self, aside: _Aside, places: list[list[Entry]]) -> None:
+    def __init__(self, aside: sx._Aside, places: list[list[Entry]]) -> None:
         self._aside = aside
         self._places = places
 
@@ -1714,6 +1716,8 @@ class _NearRead:
     def start(cls, session: Session, places: list[list[Entry]], limit: int) -> _NearRead | None:
         """The reads begun (None: not a SQLite file's write transaction that has written
         nothing; ``_NameLists`` reads them itself)."""
+        from app import suggestions as sx
+
         statements = [
             (
                 "SELECT json_group_array(json_array(p.key, {}, {})) FROM json_each(?) AS p".format(
@@ -1728,17 +1732,18 @@ class _NearRead:
             )
             for which, wanted in enumerate(places)
         ]
-        aside = _Aside.start(session, statements)
+        aside = sx._Aside.start(session, statements, "the name lists")
         return None if aside is None else cls(aside, places)
 
     def rows(self) -> list[dict[tuple[Entry, str], list[Entry]]] | None:
         """For each order, the stored places before ("<") and after (">") each changed
         place (None: the reads failed; make them through the session)."""
-        texts = self._aside.rows()
-        if texts is None:
-            return None
         found: list[dict[tuple[Entry, str], list[Entry]]] = []
-        for places, (text,) in zip(self._places, texts, strict=True):
+        for which, places in enumerate(self._places):
+            got = self._aside.row(which)
+            if got is None:
+                return None
+            text = got[0]
             rows: dict[tuple[Entry, str], list[Entry]] = {}
             for index, *both in json.loads(text):
                 place = places[index]
@@ -1945,56 +1950,9 @@ def _fresh_features(fresh: dict[int, _Profile], freq: _Frequencies) -> dict[int,
     return dict(zip(sorted(fresh), sx.feature_rows(sx.prefilter_columns(fresh, freq)), strict=True))
 
 
-class _Aside:
-    """Statements run by a thread on a second connection to the SQLite file while this one
-    goes on (``suggestions.aside_file``: only for a write transaction that has written
-    nothing, so the second connection reads what this one would), each answering one row
-    of aggregates (one JSON text, or the features joined): the database makes it without
-    the interpreter's lock, which a thread reading row by row would wait for at each row
-    while this one works. The catch-up's bigger reads are made so."""
-
-    def __init__(self, database: str, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
-        self._database = database
-        self._statements = statements
-        self._rows: list[tuple[Any, ...]] | None = None
-        self._thread = threading.Thread(target=self._read, name="threadline-aside")
-        self._thread.start()
-
-    @classmethod
-    def start(
-        cls, session: Session, statements: list[tuple[str, tuple[Any, ...]]]
-    ) -> _Aside | None:
-        """The statements begun (None: not a SQLite file's write transaction that has
-        written nothing; read through the session instead)."""
-        from app import suggestions as sx
-
-        database = sx.aside_file(session)
-        return None if database is None else cls(database, statements)
-
-    def _read(self) -> None:
-        import sqlite3
-
-        try:
-            uri = f"{Path(self._database).as_uri()}?mode=ro"
-            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as connection:
-                connection.text_factory = bytes  # (features joined are bytes, not UTF-8)
-                self._rows = [
-                    tuple(connection.execute(statement, params).fetchone())
-                    for statement, params in self._statements
-                ]
-        except Exception:  # (read through the session instead)
-            log.warning("the catch-up could not read aside", exc_info=True)
-            self._rows = None
-
-    def rows(self) -> list[tuple[Any, ...]] | None:
-        """Each statement's row, once read (None: the reads failed)."""
-        self._thread.join()
-        return self._rows
-
-
 class _PartnersRead:
     """The stored features (``_sifted``) of the partners of some pairs, read aside
-    (``_Aside``) while the catch-up goes on. Those of 39,000 partners took the session
+    (``suggestions._Aside``) while the catch-up goes on. Those of 39,000 partners took the session
     0.08-0.1 s, and take it 0.02-0.03 s to decode."""
 
     _STATEMENT = (
@@ -2003,7 +1961,7 @@ class _PartnersRead:
         "WHERE customer_id IN (SELECT value FROM json_each(?)) AND length(features) = ?"
     )
 
-    def __init__(self, aside: _Aside, ids: set[int], width: int) -> None:
+    def __init__(self, aside: sx._Aside, ids: set[int], width: int) -> None:
         self.ids = ids
         self.width = width
         self._aside = aside
@@ -2017,17 +1975,18 @@ class _PartnersRead:
         if not ids:
             return None
         width = sx.features_dtype().itemsize
-        aside = _Aside.start(session, [(cls._STATEMENT, (json.dumps(sorted(ids)), width))])
+        statements = [(cls._STATEMENT, (json.dumps(sorted(ids)), width))]
+        aside = sx._Aside.start(session, statements, "the partners' features")
         return None if aside is None else cls(aside, ids, width)
 
     def columns(self) -> tuple[list[int], bytes, list[str], list[str]] | None:
         """The partners stored with features of the current width: their ids, their
         features one after the other, their sift and postcodes texts (None: the read
         failed; read them through the session)."""
-        rows = self._aside.rows()
-        if rows is None:
+        row = self._aside.row(0)
+        if row is None:
             return None
-        ids, joined, sifts, postcodes = rows[0]
+        ids, joined, sifts, postcodes = row
         found = json.loads(ids)
         joined = joined or b""
         if len(joined) != self.width * len(found):

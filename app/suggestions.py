@@ -336,29 +336,80 @@ def aside_file(session: Session) -> str | None:
     return str(Path(database).resolve())
 
 
-class _WholeReads:
-    """The whole tables ``_read_profiles`` reads (contact points, their customers, the
-    orders' addresses), and what ``_mentions`` reads, read by a thread on a second
-    connection to the SQLite file while this one reads and parses the customers' names: at
-    100k customers they cost this one some 0.6 s and 0.3 s, against 0.15 s and 0.05 s to
-    decode what the thread read (which it has read before the names are parsed).
+class _Aside:
+    """Statements run by a thread on a second, read-only connection to the SQLite file
+    (``aside_file``: only for a write transaction that has written nothing, so that the
+    second connection reads what this one would) while this one goes on, each answering
+    one row of aggregates (JSON texts, or blobs joined: read as bytes). The database makes
+    such a row in one step, without the interpreter's lock; a thread reading row by row
+    would wait for the lock at each row while this one works. ``what`` the reads are is
+    logged if they fail; the caller then reads through its session."""
 
-    Each is read as one JSON text: the database works on it in one step, without the
-    interpreter's lock (row by row the thread would wait for the lock at each row while
-    this one parses). Only for a transaction that holds the write lock (a rebuild's
-    ``BEGIN IMMEDIATE``) and has changed no row yet: no one else can then have changed
-    what the second connection reads, and it misses nothing of this one's. If the thread
-    fails, the tables are read here as before.
-    """
-
-    def __init__(self, path: str, statements: dict[str, str]) -> None:
+    def __init__(
+        self, database: str, statements: Sequence[tuple[str, tuple[Any, ...]]], what: str
+    ) -> None:
         import threading
 
-        self._path = path
+        self._database = database
         self._statements = statements
-        self._texts: dict[str, tuple[str, ...]] = {}
-        self._thread = threading.Thread(target=self._read, name="threadline-profiles")
+        self._what = what
+        self._rows: list[tuple[Any, ...] | None] | None = None
+        self._thread = threading.Thread(target=self._read, name="threadline-aside")
         self._thread.start()
+
+    @classmethod
+    def start(
+        cls, session: Session, statements: Sequence[tuple[str, tuple[Any, ...]]], what: str
+    ) -> _Aside | None:
+        """The statements begun (None: not a SQLite file's write transaction that has
+        written nothing; read through the session instead)."""
+        database = aside_file(session)
+        return None if database is None else cls(database, statements, what)
+
+    def _read(self) -> None:
+        import sqlite3
+        from pathlib import Path
+
+        try:
+            uri = f"{Path(self._database).as_uri()}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as connection:
+                connection.text_factory = bytes  # (blobs joined are bytes, not UTF-8)
+                self._rows = [
+                    tuple(connection.execute(statement, params).fetchone())
+                    for statement, params in self._statements
+                ]
+        except Exception:  # (read through the session instead)
+            log.warning("%s could not be read aside", self._what, exc_info=True)
+            self._rows = None
+
+    def row(self, at: int) -> tuple[Any, ...] | None:
+        """Statement ``at``'s row, once read, given once (its texts then go with the
+        caller's; None: the reads failed, or it was given before)."""
+        self._thread.join()
+        if self._rows is None:
+            return None
+        found, self._rows[at] = self._rows[at], None
+        return found
+
+    def close(self) -> None:
+        """Wait for the thread (a process with threads forks no helpers)."""
+        self._thread.join()
+
+
+class _WholeReads:
+    """The whole tables ``_read_profiles`` reads (contact points, their customers, the
+    orders' addresses), and what ``_mentions`` reads, read aside (``_Aside``: a thread on a
+    second connection to the SQLite file) while this one reads and parses the customers'
+    names: at 100k customers they cost this one some 0.6 s and 0.3 s, against 0.15 s and
+    0.05 s to decode what the thread read (which it has read before the names are parsed).
+    Each is read as one JSON text. Only for a transaction that holds the write lock (a
+    rebuild's ``BEGIN IMMEDIATE``) and has changed no row yet; if the thread fails, the
+    tables are read here as before.
+    """
+
+    def __init__(self, aside: _Aside, names: list[str]) -> None:
+        self._aside = aside
+        self._names = names
 
     @classmethod
     def start(cls, session: Session) -> _WholeReads | None:
@@ -398,25 +449,11 @@ class _WholeReads:
         }
         for name, stmt in _mention_reads().items():
             statements[f"mentions:{name}"] = aggregated(stmt)
-        return cls(database, statements)
-
-    def _read(self) -> None:
-        import sqlite3
-        from pathlib import Path
-
-        try:
-            uri = f"{Path(self._path).as_uri()}?mode=ro"
-            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as connection:
-                for name, statement in self._statements.items():
-                    row = connection.execute(statement).fetchone()
-                    self._texts[name] = tuple(row)
-        except Exception:  # (read through the session instead)
-            log.warning("the profiles' tables could not be read aside", exc_info=True)
-            self._texts.clear()
+        aside = _Aside(database, [(text, ()) for text in statements.values()], "the profiles")
+        return cls(aside, list(statements))
 
     def _decoded(self, name: str) -> list[Any] | None:
-        self._thread.join()
-        texts = self._texts.pop(name, None)
+        texts = self._aside.row(self._names.index(name))  # (each read once)
         return None if texts is None else [json.loads(text) for text in texts]
 
     def rows(self, name: str) -> list[Any] | None:
@@ -439,7 +476,7 @@ class _WholeReads:
 
     def close(self) -> None:
         """Wait for the thread (a process with threads forks no helpers)."""
-        self._thread.join()
+        self._aside.close()
 
 
 def _rows(

@@ -168,7 +168,7 @@ def test_incremental_updates_equal_a_rebuild(
             known = set(s.scalars(select(SuggestionCustomer.customer_id)))
             assert state.mentions == sx._mentions(s, known), f"step {step}: {action}"
     assert "updated" in outcomes
-    failed = [r for r in caplog.records if "could not read aside" in r.getMessage()]
+    failed = [r for r in caplog.records if "could not be read aside" in r.getMessage()]
     assert bool(failed) == aside_fails
     db.dispose()
 
@@ -1178,9 +1178,10 @@ def test_whole_reads_that_fail_are_read_through_the_session(
         reads = sx._WholeReads.start(s)
         assert reads is not None
         reads.close()
-        monkeypatch.setattr(reads, "_path", str(Path(streets_db.path or "") / "gone"))
-        reads._thread = threading.Thread(target=reads._read)  # read again, and fail
-        reads._thread.start()
+        aside = reads._aside
+        monkeypatch.setattr(aside, "_database", str(Path(streets_db.path or "") / "gone"))
+        aside._thread = threading.Thread(target=aside._read)  # read again, and fail
+        aside._thread.start()
         profiles = sx._profiles(s, reads=reads)
         reads.close()
         assert _profile_texts(profiles) == _profile_texts(plain)

@@ -655,6 +655,61 @@ def test_a_catch_up_leaves_the_scorers_memo_tables_empty(tmp_path: Path) -> None
     database.dispose()
 
 
+def test_an_update_lets_go_of_its_work_on_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-up that updates the list returns before its working set is freed: a thread
+    frees it while the caller commits, then empties the memo tables and turns the cycle
+    collector back on (as it was: off stays off). A failed one does all that at once."""
+    import gc
+    import weakref
+
+    from app import names
+
+    database = _small_db(tmp_path)
+    with database.session() as session:
+        suggestion_store.rebuild(session)
+    people, _users = make_people(3, 11)
+    records = [r for r, _ in make_records(people, 11)]
+    held: list[weakref.ref[Any]] = []
+    plain = suggestion_store._update
+
+    def update(session: Session, marked: set[int], state: Any) -> dict[str, Any]:
+        work = plain(session, marked, state)
+        held.append(weakref.ref(work["everyone"]))  # (the name lists: one of its objects)
+        names.parse_name("Jane Doe")  # (a memo table's entry, made while it worked)
+        return work
+
+    monkeypatch.setattr(suggestion_store, "_update", update)
+    for collecting in (True, False):
+        import_items(database, lambda: records, label=f"more {collecting}", format="t")
+        with database.session() as session:
+            suggestion_store.mark(session, [1])  # (one customer marked at least)
+        (gc.enable if collecting else gc.disable)()
+        try:
+            with database.session() as session:
+                assert suggestion_store.catch_up(session, small=0, drift=100.0) == "updated"
+            suggestion_store._let_go.wait()
+            assert held[-1]() is None
+            assert names.parse_name.cache_info().currsize == 0
+            assert gc.isenabled() == collecting
+        finally:
+            gc.enable()
+
+    def failing(session: Session, marked: set[int], state: Any) -> dict[str, Any]:
+        names.parse_name("Jane Doe")
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(suggestion_store, "_update", failing)
+    with database.session() as session:
+        suggestion_store.mark(session, [1])
+    with pytest.raises(RuntimeError), database.session() as session:
+        suggestion_store.catch_up(session, small=0, drift=100.0)
+    assert gc.isenabled()
+    assert names.parse_name.cache_info().currsize == 0
+    database.dispose()
+
+
 def test_the_catch_up_of_a_count_leaves_the_log_to_the_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -353,7 +353,11 @@ class _Aside:
         self._database = database
         self._statements = statements
         self._what = what
-        self._rows: list[tuple[Any, ...] | None] | None = None
+        self._rows: list[tuple[Any, ...] | None] = [None] * len(statements)
+        # How many statements are done (all of them once one fails): a row is given as
+        # soon as its statement is done, not once the others are.
+        self._done = 0
+        self._ready = threading.Condition()
         self._thread = threading.Thread(target=self._read, name="threadline-aside")
         self._thread.start()
 
@@ -374,21 +378,26 @@ class _Aside:
             uri = f"{Path(self._database).as_uri()}?mode=ro"
             with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as connection:
                 connection.text_factory = bytes  # (blobs joined are bytes, not UTF-8)
-                self._rows = [
-                    tuple(connection.execute(statement, params).fetchone())
-                    for statement, params in self._statements
-                ]
+                for at, (statement, params) in enumerate(self._statements):
+                    row = tuple(connection.execute(statement, params).fetchone())
+                    with self._ready:
+                        self._rows[at] = row
+                        self._done = at + 1
+                        self._ready.notify_all()
         except Exception:  # (read through the session instead)
             log.warning("%s could not be read aside", self._what, exc_info=True)
-            self._rows = None
+        finally:
+            with self._ready:
+                self._done = len(self._statements)  # (those not read stay None)
+                self._ready.notify_all()
 
     def row(self, at: int) -> tuple[Any, ...] | None:
-        """Statement ``at``'s row, once read, given once (its texts then go with the
-        caller's; None: the reads failed, or it was given before)."""
-        self._thread.join()
-        if self._rows is None:
-            return None
-        found, self._rows[at] = self._rows[at], None
+        """Statement ``at``'s row, once read (the later statements may still be read),
+        given once (its texts then go with the caller's; None: the read failed, or it was
+        given before)."""
+        with self._ready:
+            self._ready.wait_for(lambda: self._done > at)
+            found, self._rows[at] = self._rows[at], None
         return found
 
     def close(self) -> None:

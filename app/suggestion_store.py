@@ -1281,28 +1281,6 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
         said_of[pair[0]].append(pair)
         said_of[pair[1]].append(pair)
     oversized()
-    for key in oversized_keys:
-        old_m, new_m = members_before.get(key, set()), members_after.get(key, set())
-        old_small, new_small = len(old_m) <= sx.MAX_BLOCK, len(new_m) <= sx.MAX_BLOCK
-        if old_m == new_m and all(before.get(c) == after.get(c) for c in dirty & old_m):
-            continue  # the same members in the same places (their orders stayed): the same
-        strong = key.partition(":")[0] not in weak_kinds
-        orders.need(old_m)
-        olds = (
-            []
-            if old_small
-            else [_Ordering.of(old_m, before, w, named=False) for w in range(sx._NAME_ORDERS)]
-        )
-        news = [] if new_small else ranked_after(key, new_m)
-        if old_small or new_small:  # the block crossed MAX_BLOCK
-            for pair in combinations(sorted(old_m - dirty), 2):
-                was = old_small or any(o.within(*pair, sx.WINDOW) for o in olds)
-                now = new_small or any(o.within(*pair, sx.WINDOW) for o in news)
-                note(pair, was, now, strong)
-            continue
-        mine = [(w, e) for cid in dirty & (old_m | new_m) for w, e in entries_of[cid]]
-        for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
-            note(pair, was, now, strong)
     # The changed customers' candidates, in the new state (those of their mentions below).
     strong_pairs: set[Pair] = set()
     weak_pairs: set[Pair] = set()
@@ -1325,9 +1303,31 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
         neighbours = everyone.neighbours(cid)
         weak_pairs.update((cid, y) if cid < y else (y, cid) for y in neighbours)
         partners |= neighbours
-    # Their partners' features, read aside while the name lists' changes are looked at
-    # (``_sifted``).
+    # Their partners' features, read aside while the oversized blocks and the name lists'
+    # changes are looked at (``_sifted``).
     partners_read = _PartnersRead.start(session, partners - fresh.keys())
+    for key in oversized_keys:
+        old_m, new_m = members_before.get(key, set()), members_after.get(key, set())
+        old_small, new_small = len(old_m) <= sx.MAX_BLOCK, len(new_m) <= sx.MAX_BLOCK
+        if old_m == new_m and all(before.get(c) == after.get(c) for c in dirty & old_m):
+            continue  # the same members in the same places (their orders stayed): the same
+        strong = key.partition(":")[0] not in weak_kinds
+        orders.need(old_m)
+        olds = (
+            []
+            if old_small
+            else [_Ordering.of(old_m, before, w, named=False) for w in range(sx._NAME_ORDERS)]
+        )
+        news = [] if new_small else ranked_after(key, new_m)
+        if old_small or new_small:  # the block crossed MAX_BLOCK
+            for pair in combinations(sorted(old_m - dirty), 2):
+                was = old_small or any(o.within(*pair, sx.WINDOW) for o in olds)
+                now = new_small or any(o.within(*pair, sx.WINDOW) for o in news)
+                note(pair, was, now, strong)
+            continue
+        mine = [(w, e) for cid in dirty & (old_m | new_m) for w, e in entries_of[cid]]
+        for pair, was, now in _window_changes(olds, news, mine, dirty, sx.WINDOW):
+            note(pair, was, now, strong)
     # The name orders over everyone (read around the changed customers' places: above).
     for pair, was, now in everyone.changes():
         note(pair, was, now, False)

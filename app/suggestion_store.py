@@ -1186,6 +1186,7 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
 
     global last_work
     weak_kinds = sx._WEAK_KEYS
+    mention_reads = suggestion_mentions.FirstReads.start(session, marked)  # (aside)
     fresh = sx._profiles(session, marked)
     # A customer marked by a write that changed nothing the suggestions compare (a new
     # message of a known customer, a recount) keeps its keys, orders and pairs.
@@ -1266,7 +1267,7 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
     own_points = blocks.own()
     said = None
     if own_points == state.own:
-        said = suggestion_mentions.update(session, marked, state.mentions, known)
+        said = suggestion_mentions.update(session, marked, state.mentions, known, mention_reads)
     if said is None:
         said = sx._mentions(session, known.everyone())
     changed_said = {

@@ -405,6 +405,25 @@ class _Aside:
         self._thread.join()
 
 
+def _literal_sql(dialect_: Any, stmt: Select[*tuple[Any, ...]]) -> str:
+    """The statement's SQL with its values written in (for a read aside: ``_Aside``)."""
+    return str(stmt.compile(dialect=dialect_, compile_kwargs={"literal_binds": True}))
+
+
+def aggregated_sql(
+    dialect_: Any, stmt: Select[*tuple[Any, ...]], texts: tuple[int, ...] = ()
+) -> str:
+    """A statement whose one row is the rows of ``stmt`` as one JSON text (a list of lists,
+    for a read aside: ``_Aside``), its values written in; the columns in ``texts`` as text
+    (a value that a JSON function returned would be nested as JSON)."""
+    width = len(stmt.selected_columns)
+    labelled = stmt.with_only_columns(
+        *(c.label(f"c{i}") for i, c in enumerate(stmt.selected_columns))
+    )
+    row = ", ".join(f"c{i} || ''" if i in texts else f"c{i}" for i in range(width))
+    return f"SELECT json_group_array(json_array({row})) FROM ({_literal_sql(dialect_, labelled)})"
+
+
 class _WholeReads:
     """The whole tables ``_read_profiles`` reads (contact points, their customers, the
     orders' addresses), and what ``_mentions`` reads, read aside (``_Aside``: a thread on a
@@ -433,17 +452,10 @@ class _WholeReads:
         dialect_ = session.connection().dialect
 
         def sql(stmt: Select[*tuple[Any, ...]]) -> str:
-            return str(stmt.compile(dialect=dialect_, compile_kwargs={"literal_binds": True}))
+            return _literal_sql(dialect_, stmt)
 
         def aggregated(stmt: Select[*tuple[Any, ...]], texts: tuple[int, ...] = ()) -> str:
-            # The columns by name (c0, c1, ...), as a JSON list per row; those in ``texts``
-            # as text (a value that a JSON function returned would be nested as JSON).
-            width = len(stmt.selected_columns)
-            labelled = stmt.with_only_columns(
-                *(c.label(f"c{i}") for i, c in enumerate(stmt.selected_columns))
-            )
-            row = ", ".join(f"c{i} || ''" if i in texts else f"c{i}" for i in range(width))
-            return f"SELECT json_group_array(json_array({row})) FROM ({sql(labelled)})"
+            return aggregated_sql(dialect_, stmt, texts)
 
         links = _LINKS.subquery()
         statements = {

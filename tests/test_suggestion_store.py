@@ -110,6 +110,7 @@ def test_incremental_updates_equal_a_rebuild(
         monkeypatch.setattr(suggestion_store._OrdersRead, "_STATEMENT", gone)
         monkeypatch.setattr(suggestion_store._NearRead, "_NEAREST", "(SELECT nothing)")
         monkeypatch.setattr(suggestion_store._BlocksRead, "_MEMBERS", gone)
+        monkeypatch.setattr(sx, "aggregated_sql", lambda *_a: "SELECT nothing FROM nowhere")
     monkeypatch.setattr(sx, "MAX_BLOCK", 4)
     monkeypatch.setattr(sx, "WINDOW", 2)
     monkeypatch.setattr(sx, "NAME_WINDOW", 2)

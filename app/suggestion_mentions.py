@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Container, Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from app.mentions import order_key
@@ -82,10 +82,10 @@ def update(
     return found
 
 
-def _first_reads() -> dict[str, Callable[[list[int]], Any]]:
-    """``update``'s first reads, of some marked customers (those given): which of them
-    exist, the events with mentions they write, their contact points and their orders'
-    numbers."""
+def _first_reads() -> dict[str, Callable[[Any], Any]]:
+    """``update``'s first reads, of some marked customers (a list of ids, or a query of
+    them): which of them exist, the events with mentions they write, their contact points
+    and their orders' numbers."""
     return {
         "customers": lambda c: select(Customer.id).where(Customer.id.in_(c)),
         "events": lambda c: (
@@ -109,17 +109,19 @@ def _first_reads() -> dict[str, Callable[[list[int]], Any]]:
     }
 
 
+_aside_texts: list[str] = []  # ``FirstReads``'s statements, made once a process
+
+
 class FirstReads:
     """``update``'s first reads (``_first_reads``: they need the marked customers alone)
     made aside (``app.suggestions._Aside``: a thread on a second connection, each read one
     JSON text) from the start of the catch-up, while it reads and looks at the changed
     customers. After an import of 1,000 records they took the session some 0.025 s.
-    (``_CHUNK`` customers a statement, as the session reads them: SQLite read the events of
-    1,251 customers by scanning every participant, for 50 s.)"""
+    (The customers are given as one JSON list, read with ``json_each``: in a list of
+    1,251 values written out, SQLite read the events by scanning every participant, 50 s.)"""
 
-    def __init__(self, aside: Any, at: dict[str, list[int]]) -> None:
+    def __init__(self, aside: Any) -> None:
         self._aside = aside
-        self._at = at  # each read's statements, by name
 
     @classmethod
     def start(cls, session: Session, marked: set[int]) -> FirstReads | None:
@@ -129,27 +131,22 @@ class FirstReads:
 
         if sx.aside_file(session) is None:
             return None
-        dialect = session.connection().dialect
-        ids = sorted(marked)
-        statements: list[tuple[str, tuple[Any, ...]]] = []
-        at: dict[str, list[int]] = defaultdict(list)
-        for name, query in _first_reads().items():
-            for start in range(0, len(ids), _CHUNK):
-                at[name].append(len(statements))
-                chunk = ids[start : start + _CHUNK]
-                statements.append((sx.aggregated_sql(dialect, query(chunk)), ()))
+        if not _aside_texts:
+            dialect = session.connection().dialect
+            ids = select(func.json_each(bindparam("ids")).table_valued("value").c.value)
+            _aside_texts[:] = [
+                sx.aggregated_sql(dialect, query(ids), literal=False)
+                for query in _first_reads().values()
+            ]
+        given = (json.dumps(sorted(marked)),)
+        statements = [(statement, given) for statement in _aside_texts]
         aside = sx._Aside.start(session, statements, "the mentions' first reads")
-        return None if aside is None else cls(aside, dict(at))
+        return None if aside is None else cls(aside)
 
     def rows(self, name: str) -> list[Any] | None:
         """The rows of the read ``name`` (given once; None: read them through the session)."""
-        found: list[Any] = []
-        for at in self._at[name]:
-            row = self._aside.row(at)
-            if row is None:
-                return None
-            found.extend(json.loads(row[0]))
-        return found
+        row = self._aside.row(list(_first_reads()).index(name))
+        return None if row is None else cast(list[Any], json.loads(row[0]))
 
 
 class _Reader:

@@ -405,23 +405,31 @@ class _Aside:
         self._thread.join()
 
 
-def _literal_sql(dialect_: Any, stmt: Select[*tuple[Any, ...]]) -> str:
-    """The statement's SQL with its values written in (for a read aside: ``_Aside``)."""
-    return str(stmt.compile(dialect=dialect_, compile_kwargs={"literal_binds": True}))
+def _literal_sql(dialect_: Any, stmt: Select[*tuple[Any, ...]], literal: bool = True) -> str:
+    """The statement's SQL with its values written in (for a read aside: ``_Aside``), or
+    (not ``literal``) with its parameters' marks."""
+    kwargs = {"literal_binds": True} if literal else {}
+    return str(stmt.compile(dialect=dialect_, compile_kwargs=kwargs))
 
 
 def aggregated_sql(
-    dialect_: Any, stmt: Select[*tuple[Any, ...]], texts: tuple[int, ...] = ()
+    dialect_: Any,
+    stmt: Select[*tuple[Any, ...]],
+    texts: tuple[int, ...] = (),
+    *,
+    literal: bool = True,
 ) -> str:
     """A statement whose one row is the rows of ``stmt`` as one JSON text (a list of lists,
-    for a read aside: ``_Aside``), its values written in; the columns in ``texts`` as text
-    (a value that a JSON function returned would be nested as JSON)."""
+    for a read aside: ``_Aside``), its values written in (or, not ``literal``, its
+    parameters' marks left for the caller's values); the columns in ``texts`` as text (a
+    value that a JSON function returned would be nested as JSON)."""
     width = len(stmt.selected_columns)
     labelled = stmt.with_only_columns(
         *(c.label(f"c{i}") for i, c in enumerate(stmt.selected_columns))
     )
     row = ", ".join(f"c{i} || ''" if i in texts else f"c{i}" for i in range(width))
-    return f"SELECT json_group_array(json_array({row})) FROM ({_literal_sql(dialect_, labelled)})"
+    inner = _literal_sql(dialect_, labelled, literal)
+    return f"SELECT json_group_array(json_array({row})) FROM ({inner})"
 
 
 class _WholeReads:

@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Table,
-    bindparam,
     delete,
     func,
     insert,
@@ -809,8 +808,8 @@ def _write_customers(
     keys are those it had)."""
     from app.suggestions import _key_rows
 
-    kept = [(k, c) for k, c in _key_rows(keys) if k not in stored.get(c, ())]
-    _insert_key_rows(session, kept)
+    new = {c: own - stored[c] if c in stored else own for c, own in keys.items()}
+    _insert_key_rows(session, _key_rows(new))
     rows = [(*row, *features[row[0]]) for row in _customer_rows(profiles, keys, orders)]
     _insert_plain(session, SuggestionCustomer, _SUGGESTION_CUSTOMER_COLUMNS, rows)
 
@@ -1419,38 +1418,18 @@ def _write_update(
     """The changed customers' rows written again (their pairs, keys and orders deleted,
     then written as they are now), and the marks of the unchanged ones taken away."""
     ids = sorted(dirty)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        session.execute(
-            delete(SuggestionPair).where(
-                or_(SuggestionPair.customer_a.in_(chunk), SuggestionPair.customer_b.in_(chunk))
-            )
-        )
-        # Each stored key row by its primary key, one statement run for many rows (a list
-        # of keys beside a list of customers made SQLite try every combination of the two);
-        # only those the customer lost (its kept keys stay, and are not written again).
-        key_rows = [
-            {"k": k, "c": c}
-            for c in chunk
-            for k in sorted(old_keys.get(c, set()) - new_keys.get(c, set()))
-        ]
-        if key_rows:
-            table = _table(CustomerBlockKey)
-            session.execute(
-                delete(table).where(
-                    table.c.key == bindparam("k"), table.c.customer_id == bindparam("c")
-                ),
-                key_rows,
-            )
-        session.execute(delete(SuggestionCustomer).where(SuggestionCustomer.customer_id.in_(chunk)))
-        session.execute(delete(SuggestionDirty).where(SuggestionDirty.customer_id.in_(chunk)))
-    unmarked = sorted(same)
-    for start in range(0, len(unmarked), _CHUNK):
-        session.execute(
-            delete(SuggestionDirty).where(
-                SuggestionDirty.customer_id.in_(unmarked[start : start + _CHUNK])
-            )
-        )
+    # Each row by its key, one statement run for many rows with the driver's executemany
+    # (after an import of 1,000 records, 0.012 s; SQLAlchemy's statements with lists of
+    # ids, 0.017-0.021 s).
+    _delete_each(session, SuggestionPair, "customer_a", ids)
+    _delete_each(session, SuggestionPair, "customer_b", ids)
+    # Only the key rows the customer lost (its kept keys stay, and are not written again);
+    # each by its primary key (a list of keys beside a list of customers made SQLite try
+    # every combination of the two).
+    lost = [(k, c) for c in ids for k in sorted(old_keys.get(c, set()) - new_keys.get(c, set()))]
+    _delete_each(session, CustomerBlockKey, ("key", "customer_id"), lost)
+    _delete_each(session, SuggestionCustomer, "customer_id", ids)
+    _delete_each(session, SuggestionDirty, "customer_id", sorted(dirty | same))
     _write_customers(session, fresh, new_keys, new_orders, old_keys, fresh_features)
 
 
@@ -1973,19 +1952,26 @@ def _stored_pairs(session: Session, pairs: set[Pair]) -> set[Pair]:
     }
 
 
-def _delete_pairs(session: Session, pairs: set[Pair]) -> None:
-    """Delete these pairs, each by its primary key, one statement run for them all (a list
-    of pairs, as (a, b) IN (VALUES ...), made SQLite read the whole table for each list)."""
-    if not pairs:
+def _delete_each(
+    session: Session, model: type[Base], by: str | tuple[str, ...], values: Sequence[Any]
+) -> None:
+    """Delete the rows whose column ``by`` (or columns, with tuples of values) holds each of
+    ``values``: one statement run for them all by the driver's executemany."""
+    if not values:
         return
     connection = session.connection()
     quote = connection.dialect.identifier_preparer.quote
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(
-        f"DELETE FROM {quote(SuggestionPair.__tablename__)} "
-        f"WHERE {quote('customer_a')} = {mark} AND {quote('customer_b')} = {mark}",
-        sorted(pairs),
-    )
+    columns = (by,) if isinstance(by, str) else by
+    where = " AND ".join(f"{quote(column)} = {mark}" for column in columns)
+    rows = [(value,) for value in values] if isinstance(by, str) else list(values)
+    connection.exec_driver_sql(f"DELETE FROM {quote(model.__tablename__)} WHERE {where}", rows)
+
+
+def _delete_pairs(session: Session, pairs: set[Pair]) -> None:
+    """Delete these pairs, each by its primary key, one statement run for them all (a list
+    of pairs, as (a, b) IN (VALUES ...), made SQLite read the whole table for each list)."""
+    _delete_each(session, SuggestionPair, ("customer_a", "customer_b"), sorted(pairs))
 
 
 def _light_profiles(

@@ -767,9 +767,10 @@ def _customer_rows(
     keys: dict[int, set[str]],
     orders: dict[int, Orders],
     key_texts: dict[int, str] | None = None,
+    digests: dict[int, str] | None = None,
 ) -> list[tuple[Any, ...]]:
     """The rows of ``suggestion_customer``: each customer's keys (``_key_texts``, if made
-    before), names, name orders and digest."""
+    before), names, name orders and digest (``_digest``, if made before)."""
     from app.suggestions import _names_of
 
     texts = _json_texts
@@ -779,7 +780,7 @@ def _customer_rows(
             key_texts[cid] if key_texts is not None else texts(sorted(keys[cid])),
             "[" + ", ".join(map(texts, _stored_names(p))) + "]" if _names_of(p) else "[]",
             *orders[cid],
-            _digest(p),
+            digests[cid] if digests is not None else _digest(p),
         )
         for cid, p in sorted(profiles.items())
     ]
@@ -797,20 +798,17 @@ _json_text = json.encoder.encode_basestring  # a string as json.dumps(ensure_asc
 
 def _write_customers(
     session: Session,
-    profiles: dict[int, _Profile],
     keys: dict[int, set[str]],
-    orders: dict[int, Orders],
     stored: dict[int, set[str]],
-    features: dict[int, sx.Features],
+    rows: list[tuple[Any, ...]],
 ) -> None:
-    """Store these customers' rows (``features``: their stored features, by id), but the
-    key rows in ``stored`` (their keys that stay stored: most of a changed customer's
-    keys are those it had)."""
+    """Store these customers' rows (``_customer_rows`` with their stored features) and key
+    rows, but those in ``stored`` (their keys that stay stored: most of a changed
+    customer's keys are those it had)."""
     from app.suggestions import _key_rows
 
     new = {c: own - stored[c] if c in stored else own for c, own in keys.items()}
     _insert_key_rows(session, _key_rows(new))
-    rows = [(*row, *features[row[0]]) for row in _customer_rows(profiles, keys, orders)]
     _insert_plain(session, SuggestionCustomer, _SUGGESTION_CUSTOMER_COLUMNS, rows)
 
 
@@ -1189,11 +1187,8 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
     fresh = sx._profiles(session, marked)
     # A customer marked by a write that changed nothing the suggestions compare (a new
     # message of a known customer, a recount) keeps its keys, orders and pairs.
-    same = {
-        cid
-        for cid, digest in _stored_digests(session, fresh).items()
-        if digest == _digest(fresh[cid])
-    }
+    digests = {cid: _digest(p) for cid, p in fresh.items()}
+    same = {cid for cid, d in _stored_digests(session, fresh).items() if d == digests[cid]}
     dirty = marked - same
     fresh = {cid: p for cid, p in fresh.items() if cid not in same}
     new_keys = {cid: sx._block_keys(p) for cid, p in fresh.items()}
@@ -1208,9 +1203,13 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
     for own in (*old_keys.values(), *new_keys.values()):
         in_play |= own
     # The blocks' members (and the owner's contact points, for the mentions) read aside
-    # while the changed customers' own features are made.
+    # while the changed customers' own features and rows are made.
     blocks = _BlocksRead.start(session, in_play)
     fresh_features = _fresh_features(fresh, state.freq)
+    rows_of_fresh = [  # (written at the end)
+        (*row, *fresh_features[row[0]])
+        for row in _customer_rows(fresh, new_keys, new_orders, digests=digests)
+    ]
     members_before = blocks.members(in_play)
     # The name orders over everyone, read around the changed customers' places (aside,
     # while the blocks are looked at).
@@ -1370,7 +1369,7 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
 
     # Write: the changed customers' pairs, keys and orders; the re-examined pairs.
     with _roomy_cache(session):
-        _write_update(session, dirty, same, old_keys, new_keys, new_orders, fresh, fresh_features)
+        _write_update(session, dirty, same, old_keys, new_keys, rows_of_fresh)
         _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
         _insert_pairs(session, rows)
         # The frequencies stay those of the last full build: only the mentions are written.
@@ -1411,12 +1410,11 @@ def _write_update(
     same: set[int],
     old_keys: dict[int, set[str]],
     new_keys: dict[int, set[str]],
-    new_orders: dict[int, Orders],
-    fresh: dict[int, _Profile],
-    fresh_features: dict[int, sx.Features],
+    rows: list[tuple[Any, ...]],
 ) -> None:
     """The changed customers' rows written again (their pairs, keys and orders deleted,
-    then written as they are now), and the marks of the unchanged ones taken away."""
+    then written as they are now: ``rows``, with their stored features), and the marks of
+    the unchanged ones taken away."""
     ids = sorted(dirty)
     # Each row by its key, one statement run for many rows with the driver's executemany
     # (after an import of 1,000 records, 0.012 s; SQLAlchemy's statements with lists of
@@ -1430,7 +1428,7 @@ def _write_update(
     _delete_each(session, CustomerBlockKey, ("key", "customer_id"), lost)
     _delete_each(session, SuggestionCustomer, "customer_id", ids)
     _delete_each(session, SuggestionDirty, "customer_id", sorted(dirty | same))
-    _write_customers(session, fresh, new_keys, new_orders, old_keys, fresh_features)
+    _write_customers(session, new_keys, old_keys, rows)
 
 
 class _BlocksRead:

@@ -1702,14 +1702,21 @@ class _NameLists:
             for place, (ahead, behind) in self.near[w].items():
                 if place in both:
                     continue
-                for i, u in enumerate(ahead[:width]):
-                    for j, v in enumerate(behind[: width - i]):
+                # (each one's place among the changed ones, looked up once, not once a pair)
+                ahead, behind = ahead[:width], behind[:width]
+                old_u = [bisect_left(olds, u) for u in ahead]
+                new_u = [bisect_left(news, u) for u in ahead]
+                old_v = [bisect_left(olds, v) for v in behind]
+                new_v = [bisect_left(news, v) for v in behind]
+                for i, u in enumerate(ahead):
+                    for j in range(width - i if width - i < len(behind) else len(behind)):
+                        v = behind[j]
                         pair = (u[1], v[1]) if u[1] < v[1] else (v[1], u[1])
                         if pair in seen:
                             continue
                         seen.add(pair)
-                        was = i + j + bisect_left(olds, v) - bisect_left(olds, u) < width
-                        now = i + j + bisect_left(news, v) - bisect_left(news, u) < width
+                        was = i + j + old_v[j] - old_u[i] < width
+                        now = i + j + new_v[j] - new_u[i] < width
                         if was != now:
                             yield pair, was, now
 

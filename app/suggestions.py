@@ -29,7 +29,7 @@ from operator import itemgetter, methodcaller
 from typing import Any, TypeVarTuple
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, Indel
 from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session
 
@@ -3015,10 +3015,9 @@ class _StoredEvidence(_Evidence):
         texts = self._postcode_texts()
         open_[check[texts[a[check]] == texts[b[check]]]] = False
         check = check[open_[check]]
-        slips = self._slips
+        apart = self._apart
         open_[check] = [
-            slips(i).isdisjoint(slips(j))
-            for i, j in zip(a[check].tolist(), b[check].tolist(), strict=True)
+            apart(i, j) for i, j in zip(a[check].tolist(), b[check].tolist(), strict=True)
         ]
         # (numbers that end alike weigh unless a number is the same on both: ``_tails_weigh``)
         same = np.zeros(len(a), dtype=bool)
@@ -3035,6 +3034,20 @@ class _StoredEvidence(_Evidence):
         if self.texts is None:
             self.texts = np.array(self.postcodes, dtype=object)
         return self.texts
+
+    def _apart(self, i: int, j: int) -> bool:
+        """Whether no postcode of customer ``i`` is one of ``j``'s give or take a slip (their
+        ``_slips`` share nothing). For one postcode each, as an edit distance: two postcodes
+        that are one once a character of each (or of the longer) is left out are those as
+        many letters apart as that, counting only insertions and deletions (``Indel``)."""
+        x, y = self.postcodes[i], self.postcodes[j]
+        if _SIFT_SEPARATOR in x or _SIFT_SEPARATOR in y or not x or not y:
+            return self._slips(i).isdisjoint(self._slips(j))
+        longer = len(x) - len(y)
+        if longer > 1 or longer < -1:
+            return True
+        most = 1 if longer else 2
+        return Indel.distance(x, y, score_cutoff=most) > most
 
     def _slips(self, i: int) -> frozenset[str]:
         """Customer ``i``'s postcodes, each also with one character left out (``_Quick``)."""

@@ -3,6 +3,9 @@ pairs that score under it, and the quick answer of ``_touching`` is ``_names_tou
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -574,3 +577,26 @@ def test_stored_features_are_read_back_as_written() -> None:
     assert sx._phone_number("+44 77") is None
     # The same texts give the same numbers in any process (not Python's hash).
     assert sx._Codes()["jane"] == sx._Codes()["jane"] == 4201429650
+
+
+def test_stored_postcodes_apart_as_their_slips_say() -> None:
+    # The catch-up tells two customers' stored postcodes apart by an edit distance when
+    # each gives one, by their slips (each with a character left out) otherwise: the same
+    # answers, for postcodes of a few letters each, where slips meet often.
+    rng = random.Random(4)
+
+    def postcode() -> str:
+        return "".join(rng.choice("ab1") for _ in range(rng.randint(1, 5)))
+
+    texts = [
+        sx._SIFT_SEPARATOR.join(sorted({postcode() for _ in range(rng.choice([1, 1, 1, 2]))}))
+        for _ in range(300)
+    ]
+    texts += ["", "sw1a1aa", "sw1a1a", "sw1aa1a", "e16an"]
+    evidence = sx._StoredEvidence({}, list(range(len(texts))), *[None] * 9, postcodes=texts)
+    answers: Counter[bool] = Counter()
+    for i, j in product(range(len(texts)), repeat=2):
+        apart = evidence._apart(i, j)
+        assert apart == evidence._slips(i).isdisjoint(evidence._slips(j)), (texts[i], texts[j])
+        answers[apart] += 1
+    assert answers[True] and answers[False]

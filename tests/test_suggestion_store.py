@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
-from app import merges, suggestion_store
+from app import merges, suggestion_mentions, suggestion_store
 from app import suggestions as sx
 from app.db import Database, open_database
 from app.errors import UserFacingError
@@ -110,7 +110,8 @@ def test_incremental_updates_equal_a_rebuild(
         monkeypatch.setattr(suggestion_store._OrdersRead, "_STATEMENT", gone)
         monkeypatch.setattr(suggestion_store._NearRead, "_NEAREST", "(SELECT nothing)")
         monkeypatch.setattr(suggestion_store._BlocksRead, "_MEMBERS", gone)
-        monkeypatch.setattr(sx, "aggregated_sql", lambda *_a: "SELECT nothing FROM nowhere")
+        monkeypatch.setattr(sx, "aggregated_sql", lambda *_a, **_k: "SELECT nothing FROM nowhere")
+        monkeypatch.setattr(suggestion_mentions, "_aside_texts", ["SELECT nothing"] * 4)
     monkeypatch.setattr(sx, "MAX_BLOCK", 4)
     monkeypatch.setattr(sx, "WINDOW", 2)
     monkeypatch.setattr(sx, "NAME_WINDOW", 2)

@@ -1346,8 +1346,10 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
     light = _light_profiles(session, {c for p in to_touch for c in p}, fresh)
     parts: dict[int, frozenset[str]] = {}
     touching = {p for p in to_touch if sx._touching(light[p[0]], light[p[1]], parts)}
-    score_these = strong_pairs | (weak_pairs & touching) | gained_strong
-    score_these |= {p for p in gained if p in touching}
+    # (the unchanged customers' pairs among them: the changed customers' pairs all have
+    # one of them, and are deleted with their rows)
+    theirs = gained_strong | {p for p in gained if p in touching}
+    score_these = strong_pairs | (weak_pairs & touching) | theirs
 
     # Stored pairs of unchanged customers that lost a source, and pairs whose mentions
     # changed: are they still candidates?
@@ -1356,11 +1358,12 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
     recheck -= score_these
     keep = _still_candidates(session, recheck, members_after, ranked_after, everyone, said, light)
     score_these |= keep
+    theirs |= keep
     drop = recheck - keep
 
     # Only the pairs that may reach the floor are scored, and only their customers'
     # profiles read (the pairs of unchanged customers are not bounded).
-    scoring = {p for p in score_these if p in reachable or p not in candidates}
+    scoring = (score_these & reachable) | (score_these - candidates)
     needed = {c for p in scoring for c in p} - set(fresh)
     profiles = {**fresh, **sx._profiles(session, needed)}
     to_score = sorted(p for p in scoring if p[0] in profiles and p[1] in profiles)
@@ -1370,7 +1373,7 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
     # Write: the changed customers' pairs, keys and orders; the re-examined pairs.
     with _roomy_cache(session):
         _write_update(session, dirty, same, old_keys, new_keys, rows_of_fresh)
-        _delete_pairs(session, (drop | score_these) - _involving(score_these | drop, dirty))
+        _delete_pairs(session, drop | theirs)
         _insert_pairs(session, rows)
         # The frequencies stay those of the last full build: only the mentions are written.
         session.execute(
@@ -1870,10 +1873,6 @@ def _union(
             params.extend(values)
         rows = _driver_rows(session, " UNION ALL ".join(parts), tuple(params))
         yield from ((start + tag, value, customer) for tag, value, customer in rows)
-
-
-def _involving(pairs: set[Pair], ids: set[int]) -> set[Pair]:
-    return {p for p in pairs if p[0] in ids or p[1] in ids}
 
 
 def _entries(

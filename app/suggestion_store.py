@@ -1222,7 +1222,7 @@ def _update(session: Session, marked: set[int], state: _State) -> dict[str, Any]
         (*row, *fresh_features[row[0]])
         for row in _customer_rows(fresh, new_keys, new_orders, digests=digests)
     ]
-    members_before = blocks.members(in_play)
+    members_before = blocks.members()
     # The name orders over everyone, read around the changed customers' places (aside,
     # while the blocks are looked at).
     everyone = _NameLists(
@@ -1468,8 +1468,9 @@ class _BlocksRead:
     )
     _OWN = "SELECT json_group_array(id) FROM identity WHERE is_own IS 1"
 
-    def __init__(self, session: Session, aside: sx._Aside | None) -> None:
+    def __init__(self, session: Session, keys: set[str], aside: sx._Aside | None) -> None:
         self.session = session
+        self.keys = keys
         self._aside = aside
 
     @classmethod
@@ -1477,13 +1478,13 @@ class _BlocksRead:
         from app import suggestions as sx
 
         statements = [(cls._MEMBERS, (json.dumps(sorted(keys)),)), (cls._OWN, ())]
-        return cls(session, sx._Aside.start(session, statements, "the blocks' members"))
+        return cls(session, keys, sx._Aside.start(session, statements, "the blocks' members"))
 
-    def members(self, keys: set[str]) -> dict[str, set[int]]:
-        """The members of the blocks of these keys (those of the start), by key."""
+    def members(self) -> dict[str, set[int]]:
+        """The members of the blocks of the keys asked about, by key."""
         row = self._aside.row(0) if self._aside is not None else None
         if row is None:
-            return _members(self.session, keys)
+            return _members(self.session, self.keys)
         return {key: set(ids) for key, ids in json.loads(row[0]).items()}
 
     def own(self) -> list[int]:
@@ -1732,7 +1733,7 @@ class _NameLists:
                 old_v = [bisect_left(olds, v) for v in behind]
                 new_v = [bisect_left(news, v) for v in behind]
                 for i, u in enumerate(ahead):
-                    for j in range(width - i if width - i < len(behind) else len(behind)):
+                    for j in range(min(width - i, len(behind))):
                         v = behind[j]
                         pair = (u[1], v[1]) if u[1] < v[1] else (v[1], u[1])
                         if pair in seen:

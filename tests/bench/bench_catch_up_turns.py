@@ -44,7 +44,8 @@ path, cold, counted = sys.argv[1], sys.argv[2] == "cold", sys.argv[3] == "count"
 version = sqlite3.connect(path).execute("SELECT version FROM suggestion_state").fetchone()[0]
 ss.scorer_version = lambda: version
 db = open_database(path)
-copy = os.path.join(tempfile.mkdtemp(), "turn.db")
+folder = tempfile.TemporaryDirectory()  # (each turn's copy, gone with the worker)
+copy = os.path.join(folder.name, "turn.db")
 
 
 class Undo(Exception):
